@@ -1,0 +1,166 @@
+"""The application: upload API, admin API, health, and the read path, over one store."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any
+
+from fastapi import FastAPI, Header, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from packaging.utils import canonicalize_name
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+
+import skypi
+from skypi.api.auth import Authenticator, AuthFailure
+from skypi.api.publish import Publisher
+from skypi.api.reads import ReadRoutes
+from skypi.api.settings import Settings
+from skypi.core.errors import SkypiError, UploadRejected
+from skypi.core.pages import FileEntry
+from skypi.core.upload import validate_filename, validate_form
+from skypi.indexer.service import Gone, Indexer
+from skypi.store.base import Store
+from skypi.store.tokens import TokenRepository
+
+log = logging.getLogger("skypi.api")
+MAX_FIELD_BYTES = 16 * 1024 * 1024  # long descriptions are sent as a form field
+
+
+class YankRequest(BaseModel):
+    """Which files: one ``filename``, or every file of ``version``."""
+
+    filename: str | None = None
+    version: str | None = None
+    reason: str = Field(default="", max_length=1000)
+
+
+def _error(exc: SkypiError | AuthFailure) -> Response:
+    if isinstance(exc, AuthFailure):
+        return PlainTextResponse(exc.message + "\n", exc.status, headers=exc.headers)
+    return PlainTextResponse(f"{exc}\n", exc.status)
+
+
+def create_app(store: Store, settings: Settings | None = None) -> Any:
+    """The whole HTTP surface as one ASGI app."""
+    settings = settings or Settings()
+    indexer = Indexer(store)
+    auth = Authenticator(TokenRepository(store))
+    publisher = Publisher(store, indexer, settings.max_upload_size)
+    api = FastAPI(
+        title="skypi",
+        version=skypi.__version__,
+        docs_url="/api/docs",
+        openapi_url="/api/openapi.json",
+        redoc_url=None,
+    )
+
+    @api.exception_handler(SkypiError)
+    async def _skypi_error(_request: Request, exc: SkypiError) -> Response:
+        return _error(exc)
+
+    @api.exception_handler(AuthFailure)
+    async def _auth_error(_request: Request, exc: AuthFailure) -> Response:
+        return _error(exc)
+
+    @api.get(settings.health_path, include_in_schema=False)
+    async def health() -> dict[str, str]:
+        return {"status": "ok", "version": skypi.__version__}
+
+    async def upload(request: Request) -> Response:
+        header = request.headers.get("authorization")
+        if settings.upload_auth:
+            await run_in_threadpool(auth.identify, header)
+        declared = int(request.headers.get("content-length") or 0)
+        if declared > settings.max_upload_size + MAX_FIELD_BYTES:
+            raise UploadRejected(
+                f"File too large. Limit for this index is "
+                f"{settings.max_upload_size // (1024 * 1024)} MiB."
+            )
+        try:
+            form = await request.form(max_part_size=MAX_FIELD_BYTES)
+        except Exception as exc:
+            raise UploadRejected(f"Malformed upload form: {exc}") from exc
+        try:
+            fields = {key: [v for v in form.getlist(key) if isinstance(v, str)] for key in form}
+            upload_request = validate_form(fields)
+            if settings.upload_auth:
+                await run_in_threadpool(auth.require, header, "upload", upload_request.project)
+            content = form.get("content")
+            if not isinstance(content, UploadFile) or content.filename is None:
+                raise UploadRejected("Upload payload does not have a file.")
+            dist = validate_filename(upload_request, content.filename)
+            await run_in_threadpool(publisher.publish, upload_request, dist, content.file)
+        finally:
+            await form.close()
+        return PlainTextResponse("")
+
+    for path in ("/legacy/", "/legacy", "/"):
+        api.add_api_route(path, upload, methods=["POST"], include_in_schema=path == "/legacy/")
+
+    def _admin(header: str | None, project: str) -> None:
+        if settings.upload_auth:
+            auth.require(header, "admin", project)
+
+    def _yank(project: str, body: YankRequest, reason: str | None) -> list[str]:
+        if (body.filename is None) == (body.version is None):
+            raise UploadRejected("Give exactly one of 'filename' or 'version'.")
+
+        def change(entry: FileEntry) -> FileEntry | None:
+            matches = entry.filename == body.filename or entry.version == body.version
+            if not matches:
+                return None
+            return FileEntry(**{**entry.__dict__, "yanked": reason})
+
+        return indexer.update_files(canonicalize_name(project), change)
+
+    @api.post("/api/projects/{project}/yank")
+    async def yank(
+        project: str,
+        body: YankRequest,
+        authorization: Annotated[str | None, Header()] = None,
+    ) -> Response:
+        """Yank a file or a whole release (PEP 592): pip and uv skip it unless pinned."""
+        await run_in_threadpool(_admin, authorization, project)
+        changed = await run_in_threadpool(_yank, project, body, body.reason)
+        return _changed(changed, "yanked", project, body)
+
+    @api.post("/api/projects/{project}/unyank")
+    async def unyank(
+        project: str,
+        body: YankRequest,
+        authorization: Annotated[str | None, Header()] = None,
+    ) -> Response:
+        """Undo a yank."""
+        await run_in_threadpool(_admin, authorization, project)
+        changed = await run_in_threadpool(_yank, project, body, None)
+        return _changed(changed, "unyanked", project, body)
+
+    @api.delete("/api/projects/{project}/files/{filename}")
+    async def delete_file(
+        project: str,
+        filename: str,
+        authorization: Annotated[str | None, Header()] = None,
+    ) -> Response:
+        """Delete one file. The only way an API caller can remove a published file."""
+        await run_in_threadpool(_admin, authorization, project)
+        page, _ = await run_in_threadpool(indexer.read_page, canonicalize_name(project))
+        entry = page.find(filename) if page else None
+        if entry is None:
+            return JSONResponse({"detail": f"No file {filename!r} in {project!r}."}, 404)
+        await run_in_threadpool(store.delete, entry.key)
+        await run_in_threadpool(indexer.apply, [Gone(entry.key)])
+        log.info("deleted %s", entry.key)
+        return JSONResponse({"deleted": [filename]})
+
+    return ReadRoutes(store, auth, settings, api)
+
+
+def _changed(changed: list[str], verb: str, project: str, body: YankRequest) -> Response:
+    if not changed:
+        what = body.filename or f"version {body.version}"
+        return JSONResponse(
+            {"detail": f"Nothing to change: no {what} in {project!r}, or already {verb}."}, 404
+        )
+    return JSONResponse({verb: changed})

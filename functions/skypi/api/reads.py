@@ -1,0 +1,160 @@
+"""The read path: ``/simple/…`` and ``/packages/…`` served from stored objects.
+
+A plain ASGI app (no FastAPI routing) because it is the hot path: decide with the shared edge
+rules, then stream the stored object with ETag/304, HEAD and single Range support.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
+
+from skypi.api.auth import Authenticator, AuthFailure
+from skypi.api.settings import Settings
+from skypi.core.edge import decide
+from skypi.core.http import cache_control_for_key, content_type_for_key
+from skypi.store.base import NotFound, ObjectInfo, Store
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+CHUNK = 256 * 1024
+
+
+def is_read_path(path: str) -> bool:
+    return path == "/simple" or path.startswith(("/simple/", "/packages/"))
+
+
+async def _respond(
+    send: Send, status: int, headers: dict[str, str], body: bytes = b"", head: bool = False
+) -> None:
+    headers.setdefault("content-length", str(len(body)))
+    raw = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": b"" if head else body})
+
+
+def _parse_range(header: str, size: int) -> tuple[int, int] | None:
+    """(start, end-inclusive) of a single satisfiable range; None if unsatisfiable."""
+    match = _RANGE.fullmatch(header.strip())
+    if not match or (not match.group(1) and not match.group(2)):
+        return None
+    first, last = match.group(1), match.group(2)
+    if first:
+        start = int(first)
+        end = min(int(last), size - 1) if last else size - 1
+    else:
+        start, end = max(0, size - int(last)), size - 1
+    return (start, end) if start <= end and start < size else None
+
+
+class ReadRoutes:
+    """ASGI app answering reads; anything else goes to ``fallback``."""
+
+    def __init__(
+        self, store: Store, auth: Authenticator, settings: Settings, fallback: Any
+    ) -> None:
+        self.store, self.auth, self.settings, self.fallback = store, auth, settings, fallback
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not is_read_path(scope["path"]):
+            await self.fallback(scope, receive, send)
+            return
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        method = scope["method"]
+        raw_path = scope.get("raw_path") or scope["path"].encode()
+        path = raw_path.decode("latin-1").split("?", 1)[0]
+        decision = decide(
+            method, path, scope.get("query_string", b"").decode("latin-1"), headers.get("accept")
+        )
+        head = method == "HEAD"
+        vary = {"vary": "Accept"} if path.startswith("/simple") else {}
+        if decision.status == 405:
+            await _respond(send, 405, {"allow": "GET, HEAD"}, b"Method Not Allowed\n", head)
+            return
+        if self.settings.private:
+            project = path.split("/")[2] if path.startswith("/simple/") else None
+            try:
+                await run_in_threadpool(
+                    self.auth.require, headers.get("authorization"), "read", project or None
+                )
+            except AuthFailure as failure:
+                await _respond(
+                    send,
+                    failure.status,
+                    dict(failure.headers),
+                    failure.message.encode() + b"\n",
+                    head,
+                )
+                return
+        if decision.status == 301:
+            assert decision.location is not None
+            await _respond(send, 301, {"location": decision.location, **vary}, b"", head)
+            return
+        if decision.key is None:
+            await _respond(send, 404, {"content-type": "text/plain", **vary}, b"Not Found\n", head)
+            return
+        info = await run_in_threadpool(self.store.head, decision.key)
+        if info is None:
+            await _respond(send, 404, {"content-type": "text/plain", **vary}, b"Not Found\n", head)
+            return
+        base = {
+            "content-type": decision.content_type or content_type_for_key(decision.key),
+            "cache-control": cache_control_for_key(decision.key),
+            "etag": info.etag,
+            "accept-ranges": "bytes",
+            **vary,
+        }
+        if headers.get("if-none-match") in {info.etag, "*"}:
+            base.pop("content-type")
+            await _respond(send, 304, base | {"content-length": "0"}, b"", True)
+            return
+        await self._send_object(send, info, headers.get("range"), base, head)
+
+    async def _send_object(
+        self,
+        send: Send,
+        info: ObjectInfo,
+        range_header: str | None,
+        headers: dict[str, str],
+        head: bool,
+    ) -> None:
+        start, end, status = 0, info.size - 1, 200
+        if range_header and info.size > 0:
+            parsed = _parse_range(range_header, info.size)
+            if parsed is None:
+                await _respond(send, 416, {"content-range": f"bytes */{info.size}"}, b"", head)
+                return
+            start, end, status = parsed[0], parsed[1], 206
+            headers["content-range"] = f"bytes {start}-{end}/{info.size}"
+        length = end - start + 1 if info.size else 0
+        headers["content-length"] = str(length)
+        raw = [(k.encode(), v.encode()) for k, v in headers.items()]
+        await send({"type": "http.response.start", "status": status, "headers": raw})
+        if head or length == 0:
+            await send({"type": "http.response.body", "body": b""})
+            return
+        if length <= CHUNK:
+            try:
+                body = await run_in_threadpool(self.store.read_range, info.key, start, length)
+            except NotFound:
+                body = b""
+            await send({"type": "http.response.body", "body": body})
+            return
+        async for chunk in iterate_in_threadpool(self._chunks(info.key, start, length)):
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+
+    def _chunks(self, key: str, start: int, length: int) -> Any:
+        with self.store.open(key) as fh:
+            fh.seek(start)
+            while length > 0:
+                chunk = fh.read(min(CHUNK, length))
+                if not chunk:
+                    return
+                length -= len(chunk)
+                yield chunk

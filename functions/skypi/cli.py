@@ -1,0 +1,281 @@
+"""The ``skypi`` command: serve a folder, manage tokens, yank and delete."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import os
+import re
+import sys
+from pathlib import Path
+
+DEFAULT_DIR = "./packages"
+DEFAULT_URL = "http://127.0.0.1:8080"
+
+
+def _size(text: str) -> int:
+    match = re.fullmatch(r"(\d+)\s*([kmgt]?)i?b?", text.strip().lower())
+    if not match:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (try 100M or 2G)")
+    return int(match.group(1)) * int(1024 ** " kmgt".index(match.group(2) or " "))
+
+
+def _authenticate(value: str) -> set[str]:
+    """pypiserver's ``-a``: a comma list of update, download, list; '.' for none."""
+    if value.strip() == ".":
+        return set()
+    actions = {a.strip() for a in value.split(",") if a.strip()}
+    unknown = actions - {"update", "download", "list"}
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown action(s) {', '.join(sorted(unknown))}: use update, download, list or '.'"
+        )
+    return actions
+
+
+def _store(directory: str, state_dir: str | None) -> object:
+    from skypi.store.local import LocalStore
+
+    return LocalStore(Path(directory), Path(state_dir) if state_dir else None)
+
+
+def _add_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "dir",
+        nargs="?",
+        default=os.environ.get("SKYPI_DIR", DEFAULT_DIR),
+        help=f"the packages folder (default: $SKYPI_DIR or {DEFAULT_DIR})",
+    )
+    parser.add_argument("--state-dir", help="where pages and tokens live (default: DIR/.skypi)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="skypi", description="A private Python package index (PEP 503/691/658/700/592)."
+    )
+    parser.add_argument("--version", action="version", version=_version())
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = sub.add_parser(
+        "serve",
+        help="serve a folder of packages as an index (what pypiserver users run)",
+        description="Serve DIR as a package index: pip/uv read /simple/, twine and uv publish "
+        "upload to /legacy/, files copied into DIR are indexed within a second.",
+    )
+    _add_dir(serve)
+    serve.add_argument(
+        "-i",
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1; 0.0.0.0 for every one)",
+    )
+    serve.add_argument("-p", "--port", type=int, default=8080, help="port (default 8080)")
+    serve.add_argument(
+        "--private",
+        action="store_true",
+        help="reads need a token too (pypiserver: -a download,list,update)",
+    )
+    serve.add_argument(
+        "-a",
+        "--authenticate",
+        type=_authenticate,
+        default=None,
+        metavar="ACTIONS",
+        help="pypiserver style: comma list of update, download, list "
+        "(default update); '.' turns authentication off entirely",
+    )
+    serve.add_argument("--health-endpoint", default="/health", help="liveness path")
+    serve.add_argument(
+        "--max-upload-size",
+        type=_size,
+        default=_size("1G"),
+        help="largest accepted upload (default 1G)",
+    )
+    serve.add_argument(
+        "--no-watch",
+        action="store_true",
+        help="do not watch DIR for copied-in files (index at start only)",
+    )
+    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+
+    reindex = sub.add_parser("reindex", help="bring every page in line with the folder")
+    _add_dir(reindex)
+
+    token = sub.add_parser("token", help="create, list and revoke API tokens")
+    token_sub = token.add_subparsers(dest="token_command", required=True, metavar="ACTION")
+    create = token_sub.add_parser("create", help="create a token (shown once)")
+    _add_dir(create)
+    create.add_argument(
+        "--scope",
+        action="append",
+        choices=["read", "upload", "admin"],
+        help="read, upload (includes read) or admin (includes both); repeatable; default upload",
+    )
+    create.add_argument(
+        "--project", action="append", help="limit the token to this project (repeatable)"
+    )
+    create.add_argument("--name", default="", help="a label to recognise the token by")
+    listing = token_sub.add_parser("list", help="list tokens (never their secrets)")
+    _add_dir(listing)
+    listing.add_argument("--json", action="store_true", help="machine-readable output")
+    revoke = token_sub.add_parser("revoke", help="revoke a token by its id")
+    revoke.add_argument("id", help="the id shown by 'skypi token list'")
+    _add_dir(revoke)
+
+    for verb, text in (
+        ("yank", "yank a file or release (PEP 592)"),
+        ("unyank", "undo a yank"),
+        ("delete", "delete one file"),
+    ):
+        cmd = sub.add_parser(
+            verb,
+            help=text,
+            description=f"{text.capitalize()} through the "
+            "admin API of a running skypi (needs an admin token).",
+        )
+        cmd.add_argument("project")
+        cmd.add_argument(
+            "target", metavar="VERSION_OR_FILENAME" if verb != "delete" else "FILENAME"
+        )
+        if verb == "yank":
+            cmd.add_argument("--reason", default="", help="shown by pip and uv")
+        cmd.add_argument(
+            "--url",
+            default=os.environ.get("SKYPI_URL", DEFAULT_URL),
+            help=f"the index (default: $SKYPI_URL or {DEFAULT_URL})",
+        )
+        cmd.add_argument(
+            "--token",
+            default=os.environ.get("SKYPI_TOKEN"),
+            help="an admin token (default: $SKYPI_TOKEN)",
+        )
+    return parser
+
+
+def _version() -> str:
+    import skypi
+
+    return f"skypi {skypi.__version__}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "serve":
+        from skypi.local.serve import serve
+
+        return serve(args)
+    if args.command == "reindex":
+        return _reindex(args)
+    if args.command == "token":
+        return _token(args)
+    return _admin(args)
+
+
+def _reindex(args: argparse.Namespace) -> int:
+    from skypi.local.serve import adopt
+    from skypi.store.local import LocalStore
+
+    store = _store(args.dir, args.state_dir)
+    assert isinstance(store, LocalStore)
+    outcome = adopt(store, show_progress=True)
+    print(
+        f"{len(outcome.added)} added, {len(outcome.removed)} removed, "
+        f"{len(outcome.refused)} refused, {len(outcome.conflicts)} conflicts"
+    )
+    return 1 if outcome.conflicts else 0
+
+
+def _token(args: argparse.Namespace) -> int:
+    from skypi.core.tokens import TokenRecord, new_token
+    from skypi.store.local import LocalStore
+    from skypi.store.tokens import TokenRepository
+
+    store = _store(args.dir, args.state_dir)
+    assert isinstance(store, LocalStore)
+    repo = TokenRepository(store)
+    if args.token_command == "create":  # noqa: S105
+        token = new_token()
+        record = TokenRecord.create(
+            token,
+            name=args.name,
+            scopes=set(args.scope or ["upload"]),
+            projects=set(args.project) if args.project else None,
+        )
+        repo.add(record)
+        print(token)
+        print(
+            f"Token {record.id} ({', '.join(sorted(record.scopes))}"
+            f"{'; projects ' + ', '.join(sorted(record.projects)) if record.projects else ''})"
+            " created. It is shown only this once: store it now.",
+            file=sys.stderr,
+        )
+        return 0
+    if args.token_command == "list":  # noqa: S105
+        records = repo.all()
+        if args.json:
+            print(
+                json.dumps(
+                    [{k: v for k, v in r.to_json().items() if k != "hash"} for r in records],
+                    indent=1,
+                )
+            )
+            return 0
+        if not records:
+            print("No tokens. Create one with: skypi token create", file=sys.stderr)
+        for r in records:
+            projects = ",".join(sorted(r.projects)) if r.projects else "*"
+            print(
+                f"{r.id}  {','.join(sorted(r.scopes)):<20} {projects:<20} "
+                f"{r.created:%Y-%m-%d %H:%M}  {r.name}"
+            )
+        return 0
+    try:
+        record = repo.revoke(args.id)
+    except KeyError as exc:
+        print(f"skypi: {exc.args[0]}", file=sys.stderr)
+        return 1
+    print(f"Revoked token {record.id} {record.name}".rstrip())
+    return 0
+
+
+def _admin(args: argparse.Namespace) -> int:
+    import httpx
+
+    if not args.token:
+        print(
+            "skypi: an admin token is needed: --token or $SKYPI_TOKEN "
+            "(skypi token create --scope admin)",
+            file=sys.stderr,
+        )
+        return 2
+    base = args.url.rstrip("/")
+    auth = ("__token__", args.token)
+    if args.command == "delete":
+        response = httpx.delete(
+            f"{base}/api/projects/{args.project}/files/{args.target}", auth=auth, timeout=60
+        )
+    else:
+        is_file = args.target.endswith((".whl", ".tar.gz", ".zip", ".tar.bz2", ".tgz"))
+        body: dict[str, str] = {"filename" if is_file else "version": args.target}
+        if args.command == "yank":
+            body["reason"] = args.reason
+        response = httpx.post(
+            f"{base}/api/projects/{args.project}/{args.command}", json=body, auth=auth, timeout=60
+        )
+    if response.is_success:
+        for verb, names in response.json().items():
+            for name in names:
+                print(f"{verb} {name}")
+        return 0
+    detail = response.text.strip()
+    with contextlib.suppress(ValueError):
+        detail = response.json().get("detail", detail)
+    print(f"skypi: {response.status_code}: {detail}", file=sys.stderr)
+    return 1
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO)
+    raise SystemExit(main())

@@ -1,0 +1,82 @@
+"""The edge rules: what a read request means, decided without touching storage.
+
+CloudFront's viewer-request function and the Python read routes implement these same rules and
+are both tested against ``spec/edge-vectors.json``.
+
+>>> decide("GET", "/simple/Foo_Bar", "").location
+'/simple/foo-bar/'
+>>> decide("GET", "/simple/foo/", "", accept="application/vnd.pypi.simple.v1+json").key
+'simple/foo/index.json'
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Final
+from urllib.parse import unquote
+
+from packaging.utils import canonicalize_name
+
+from skypi.core.negotiate import HTML, V1_HTML, V1_JSON, choose_content_type
+
+_VALID_NAME: Final = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])\Z", re.IGNORECASE)
+READ_METHODS: Final = frozenset({"GET", "HEAD"})
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to answer: a redirect (``location``), an object (``key``), or a bare status."""
+
+    status: int
+    key: str | None = None
+    location: str | None = None
+    content_type: str | None = None  # set for negotiated pages
+    negotiated: bool = False  # the answer depends on Accept (send ``Vary: Accept``)
+
+
+NOT_FOUND: Final = Decision(404)
+
+
+def _page(prefix: str, content_type: str) -> Decision:
+    name = "index.json" if content_type == V1_JSON else "index.html"
+    shown = {HTML: "text/html; charset=utf-8"}.get(content_type, content_type)
+    return Decision(200, key=f"{prefix}{name}", content_type=shown, negotiated=True)
+
+
+def _with_query(location: str, raw_query: str) -> str:
+    return f"{location}?{raw_query}" if raw_query else location
+
+
+def _safe_package_key(rest: str) -> str | None:
+    parts = unquote(rest).split("/")
+    if any(not p or p.startswith(".") for p in parts):
+        return None  # no traversal, no dot-files, no directory listings
+    return "packages/" + "/".join(parts)
+
+
+def decide(method: str, path: str, raw_query: str, accept: str | None = None) -> Decision:
+    """Map a read request to its answer. ``path`` is the raw (percent-encoded) URL path."""
+    is_read_path = path == "/simple" or path.startswith(("/simple/", "/packages/"))
+    if not is_read_path:
+        return NOT_FOUND
+    if method.upper() not in READ_METHODS:
+        return Decision(405)
+    if path == "/simple":
+        return Decision(301, location=_with_query("/simple/", raw_query))
+    if path.startswith("/packages/"):
+        key = _safe_package_key(path[len("/packages/") :])
+        return Decision(200, key=key) if key else NOT_FOUND
+    rest = path[len("/simple/") :]
+    if rest == "":
+        return _page("simple/", choose_content_type(accept, raw_query))
+    name = unquote(rest[:-1] if rest.endswith("/") else rest)
+    if "/" in name or not _VALID_NAME.match(name):
+        return NOT_FOUND
+    normalized = canonicalize_name(name)
+    if name != normalized or not rest.endswith("/"):
+        return Decision(301, location=_with_query(f"/simple/{normalized}/", raw_query))
+    return _page(f"simple/{normalized}/", choose_content_type(accept, raw_query))
+
+
+__all__ = ["NOT_FOUND", "READ_METHODS", "V1_HTML", "Decision", "decide"]

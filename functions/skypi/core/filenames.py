@@ -1,0 +1,119 @@
+"""Distribution filenames: which files are distributions, and what they say about themselves.
+
+Parsing is delegated to :mod:`packaging.utils`; this module only adds the rules an index needs
+on top (legacy sdist extensions found in existing pypiserver folders, and the strict PEP 625 /
+wheel-name rules that uploads must follow).
+
+>>> parse_filename("Foo_Bar-1.0-py3-none-any.whl").project
+'foo-bar'
+>>> parse_filename("foo-1.0.tar.gz").kind
+'sdist'
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from packaging.utils import (
+    InvalidSdistFilename,
+    InvalidWheelFilename,
+    NormalizedName,
+    canonicalize_name,
+    parse_sdist_filename,
+    parse_wheel_filename,
+)
+from packaging.version import InvalidVersion, Version
+
+from skypi.core.errors import InvalidDistribution
+
+DistKind = Literal["wheel", "sdist"]
+
+# Extensions an existing folder may hold; uploads accept only .whl and .tar.gz (PEP 527/625).
+SDIST_EXTENSIONS = (".tar.gz", ".zip", ".tar.bz2", ".tgz")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@dataclass(frozen=True)
+class DistFilename:
+    """What a distribution's filename says: project, version and kind."""
+
+    filename: str
+    project: NormalizedName
+    version: Version
+    kind: DistKind
+    raw_name: str  # the name part exactly as written in the filename
+
+    @property
+    def extension(self) -> str:
+        if self.kind == "wheel":
+            return ".whl"
+        return next(ext for ext in SDIST_EXTENSIONS if self.filename.endswith(ext))
+
+
+def check_safe_filename(filename: str) -> None:
+    """Refuse names that could escape a folder or confuse a log or a page.
+
+    >>> check_safe_filename("../evil-1.0.tar.gz")
+    Traceback (most recent call last):
+    ...
+    skypi.core.errors.InvalidDistribution: Cannot upload a file with '/' or '\\' in the name.
+    """
+    if "/" in filename or "\\" in filename:
+        raise InvalidDistribution("Cannot upload a file with '/' or '\\' in the name.")
+    if _CONTROL.search(filename):
+        raise InvalidDistribution("Cannot upload a file with control characters in the name.")
+    if filename in {"", ".", ".."} or filename.startswith("."):
+        raise InvalidDistribution(f"Invalid filename {filename!r}: it must not start with '.'.")
+
+
+def parse_filename(filename: str) -> DistFilename:
+    """Parse a wheel or sdist filename, accepting the legacy forms found in existing folders.
+
+    Raises :class:`InvalidDistribution` for anything that is not a distribution.
+    """
+    check_safe_filename(filename)
+    try:
+        if filename.endswith(".whl"):
+            name, version, _build, _tags = parse_wheel_filename(filename)
+            return DistFilename(filename, name, version, "wheel", filename.split("-", 1)[0])
+        for ext in SDIST_EXTENSIONS:
+            if filename.endswith(ext):
+                stem = filename[: -len(ext)]
+                # packaging accepts only .tar.gz and .zip; the other legacy forms parse alike.
+                name, version = parse_sdist_filename(stem + ".tar.gz")
+                return DistFilename(filename, name, version, "sdist", stem.rsplit("-", 1)[0])
+    except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion) as exc:
+        raise InvalidDistribution(str(exc)) from exc
+    raise InvalidDistribution(
+        "Invalid file extension: Use .tar.gz, .whl or .zip extension. See "
+        "https://www.python.org/dev/peps/pep-0527 and https://peps.python.org/pep-0715/ "
+        "for more information"
+    )
+
+
+def expected_sdist_filename(project: NormalizedName, version: Version) -> str:
+    """The only sdist filename PEP 625 allows for a release.
+
+    >>> expected_sdist_filename(canonicalize_name("Some.Thing"), Version("1.02.3"))
+    'some_thing-1.2.3.tar.gz'
+    """
+    return f"{project.replace('-', '_')}-{version}.tar.gz"
+
+
+def wheel_name_part(project: NormalizedName) -> str:
+    """The name part a wheel filename must carry: the normalized name with '_' for '-'."""
+    return project.replace("-", "_")
+
+
+__all__ = [
+    "SDIST_EXTENSIONS",
+    "DistFilename",
+    "DistKind",
+    "canonicalize_name",
+    "check_safe_filename",
+    "expected_sdist_filename",
+    "parse_filename",
+    "wheel_name_part",
+]

@@ -1,0 +1,29 @@
+"""The HTTP facts of each stored object: its Content-Type and Cache-Control, one rule each."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from skypi.core.negotiate import HTML, V1_JSON
+
+HTML_CONTENT_TYPE: Final = f"{HTML}; charset=utf-8"
+BINARY: Final = "application/octet-stream"
+IMMUTABLE: Final = "public, max-age=31536000, immutable"
+# Pages change on every upload: always revalidate (cheap with ETag/304), so pip and uv see an
+# upload at once.
+REVALIDATE: Final = "public, max-age=0, must-revalidate"
+
+
+def content_type_for_key(key: str) -> str:
+    """>>> content_type_for_key("simple/foo/index.json")
+    'application/vnd.pypi.simple.v1+json'
+    """
+    if key.endswith(".json") and key.startswith("simple/"):
+        return V1_JSON
+    if key.endswith(".html"):
+        return HTML_CONTENT_TYPE
+    return BINARY
+
+
+def cache_control_for_key(key: str) -> str:
+    return REVALIDATE if key.startswith("simple/") else IMMUTABLE

@@ -1,0 +1,196 @@
+"""The project page model. Its PEP 691 JSON form is also the project's manifest in storage.
+
+Private, ``_``-prefixed keys (allowed by PEP 691) carry what the indexer needs and clients ignore:
+the storage key of each file, the ETag it was indexed at, the display name and a serial that
+orders page writes.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any, Final
+from urllib.parse import quote
+
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+API_VERSION: Final = "1.1"
+PACKAGES_PREFIX: Final = "packages/"
+SIMPLE_PREFIX: Final = "simple/"
+ROOT_JSON_KEY: Final = "simple/index.json"
+ROOT_HTML_KEY: Final = "simple/index.html"
+_TIME_FORMAT: Final = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+def page_json_key(project: NormalizedName) -> str:
+    return f"{SIMPLE_PREFIX}{project}/index.json"
+
+
+def page_html_key(project: NormalizedName) -> str:
+    return f"{SIMPLE_PREFIX}{project}/index.html"
+
+
+def metadata_key(file_key: str) -> str:
+    return f"{file_key}.metadata"
+
+
+def file_href(file_key: str) -> str:
+    """The link from ``/simple/<project>/`` to a stored file: relative, every segment quoted.
+
+    >>> file_href("packages/foo/foo-1.0+cpu-py3-none-any.whl")
+    '../../packages/foo/foo-1.0%2Bcpu-py3-none-any.whl'
+    """
+    return "../../" + "/".join(quote(part, safe="") for part in file_key.split("/"))
+
+
+def format_time(moment: datetime) -> str:
+    """UTC with exactly six fractional digits and a ``Z``: what uv and pip both accept."""
+    return moment.astimezone(UTC).strftime(_TIME_FORMAT)
+
+
+def parse_time(text: str) -> datetime:
+    return datetime.strptime(text, _TIME_FORMAT).replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """One distribution file as listed on its project page."""
+
+    filename: str
+    key: str
+    version: str
+    sha256: str
+    size: int
+    upload_time: datetime
+    requires_python: str | None = None
+    metadata_sha256: str | None = None  # set when a PEP 658 ``.metadata`` file exists
+    yanked: str | None = None  # None: not yanked; "" yanked without a reason
+    etag: str = ""  # the storage ETag this entry was indexed at (replays compare it)
+
+    @property
+    def sort_key(self) -> tuple[Version | str, str]:
+        try:
+            return (Version(self.version), self.filename)
+        except InvalidVersion:  # pragma: no cover - versions are validated on the way in
+            return (self.version, self.filename)
+
+    def to_json(self) -> dict[str, Any]:
+        entry: dict[str, Any] = {
+            "filename": self.filename,
+            "url": file_href(self.key),
+            "hashes": {"sha256": self.sha256},
+            "requires-python": self.requires_python,
+            "size": self.size,
+            "upload-time": format_time(self.upload_time),
+            "yanked": False if self.yanked is None else (self.yanked or True),
+        }
+        if self.metadata_sha256:
+            entry["core-metadata"] = {"sha256": self.metadata_sha256}
+        entry["_key"] = self.key
+        entry["_version"] = self.version
+        entry["_etag"] = self.etag
+        return entry
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> FileEntry:
+        yanked = data.get("yanked", False)
+        core = data.get("core-metadata")
+        return cls(
+            filename=data["filename"],
+            key=data["_key"],
+            version=data["_version"],
+            sha256=data["hashes"]["sha256"],
+            size=int(data["size"]),
+            upload_time=parse_time(data["upload-time"]),
+            requires_python=data.get("requires-python") or None,
+            metadata_sha256=core["sha256"] if isinstance(core, dict) else None,
+            yanked=None if yanked is False else ("" if yanked is True else str(yanked)),
+            etag=data.get("_etag", ""),
+        )
+
+
+@dataclass(frozen=True)
+class ProjectPage:
+    """A project's files. Immutable: changes return a new page with the serial bumped."""
+
+    name: NormalizedName
+    display_name: str
+    files: tuple[FileEntry, ...] = ()
+    serial: int = 0
+
+    @classmethod
+    def empty(cls, display_name: str) -> ProjectPage:
+        return cls(canonicalize_name(display_name), display_name)
+
+    def sorted_files(self) -> list[FileEntry]:
+        return sorted(self.files, key=lambda f: f.sort_key)
+
+    def versions(self) -> list[str]:
+        return sorted({f.version for f in self.files}, key=Version)
+
+    def find(self, filename: str) -> FileEntry | None:
+        return next((f for f in self.files if f.filename == filename), None)
+
+    def with_files(self, files: tuple[FileEntry, ...]) -> ProjectPage:
+        ordered = tuple(sorted(files, key=lambda f: f.sort_key))
+        return replace(self, files=ordered, serial=self.serial + 1)
+
+    def to_json_bytes(self) -> bytes:
+        doc = {
+            "meta": {"api-version": API_VERSION, "_last-serial": self.serial},
+            "name": self.name,
+            "versions": self.versions(),
+            "files": [f.to_json() for f in self.sorted_files()],
+            "_display-name": self.display_name,
+        }
+        return json.dumps(doc, indent=1, sort_keys=False).encode() + b"\n"
+
+    @classmethod
+    def from_json_bytes(cls, raw: bytes) -> ProjectPage:
+        doc = json.loads(raw)
+        return cls(
+            name=canonicalize_name(doc["name"]),
+            display_name=doc.get("_display-name") or doc["name"],
+            files=tuple(FileEntry.from_json(f) for f in doc["files"]),
+            serial=int(doc["meta"].get("_last-serial", 0)),
+        )
+
+
+@dataclass(frozen=True)
+class RootListing:
+    """The root page: every project that has at least one file, by normalized name."""
+
+    projects: dict[NormalizedName, str] = field(default_factory=dict)  # name -> display name
+    serial: int = 0
+
+    def with_project(self, name: NormalizedName, display: str | None) -> RootListing:
+        """Add (``display`` given) or remove (``None``) a project; same object if unchanged."""
+        projects = dict(self.projects)
+        if display is None:
+            if name not in projects:
+                return self
+            del projects[name]
+        else:
+            if projects.get(name) == display:
+                return self
+            projects[name] = display
+        return RootListing(projects, self.serial + 1)
+
+    def to_json_bytes(self) -> bytes:
+        doc = {
+            "meta": {"api-version": API_VERSION, "_last-serial": self.serial},
+            "projects": [
+                {"name": self.projects[name], "_normalized": name} for name in sorted(self.projects)
+            ],
+        }
+        return json.dumps(doc, indent=1).encode() + b"\n"
+
+    @classmethod
+    def from_json_bytes(cls, raw: bytes) -> RootListing:
+        doc = json.loads(raw)
+        projects = {
+            canonicalize_name(p.get("_normalized") or p["name"]): p["name"] for p in doc["projects"]
+        }
+        return cls(projects, int(doc["meta"].get("_last-serial", 0)))

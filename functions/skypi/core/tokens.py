@@ -1,0 +1,116 @@
+"""API tokens: random, shown once, stored only as a hash, with scopes and an optional project list.
+
+Tokens carry 256 random bits, so a plain SHA-256 is a safe stored form (no password stretching is
+needed for secrets nobody chose), and looking one up by its hash compares no secret bytes.
+
+>>> token = new_token()
+>>> token.startswith("skypi_") and len(token) > 40
+True
+>>> record = TokenRecord.create(token, name="ci", scopes={"upload"}, projects=None)
+>>> record.allows("read", "anything"), record.allows("admin", None)
+(True, False)
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from packaging.utils import NormalizedName, canonicalize_name
+
+TOKEN_PREFIX: Final = "skypi_"  # noqa: S105 - a prefix, not a secret
+SCOPES: Final = ("read", "upload", "admin")
+# A scope grants itself and the ones before it: admin can upload and read, upload can read.
+_RANK: Final = {scope: rank for rank, scope in enumerate(SCOPES)}
+
+
+def new_token() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def credentials_from_header(header: str | None) -> str | None:
+    """The token in a Basic ``Authorization`` header: the password, or the username when the
+    password is empty (``https://TOKEN@host``). None when the header is missing or malformed.
+
+    >>> credentials_from_header("Basic " + base64.b64encode(b"__token__:skypi_x").decode())
+    'skypi_x'
+    >>> credentials_from_header("Basic !!!") is None
+    True
+    """
+    if not header:
+        return None
+    scheme, _, value = header.strip().partition(" ")
+    if scheme.lower() != "basic" or not value.strip():
+        return None
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    username, sep, password = decoded.partition(":")
+    if not sep:
+        return None
+    return password or username or None
+
+
+@dataclass(frozen=True)
+class TokenRecord:
+    """What is stored for a token: never the token itself."""
+
+    id: str
+    hash: str
+    name: str
+    scopes: frozenset[str]
+    projects: frozenset[NormalizedName] | None  # None: every project
+    created: datetime
+
+    @classmethod
+    def create(
+        cls, token: str, *, name: str, scopes: set[str], projects: set[str] | None
+    ) -> TokenRecord:
+        unknown = set(scopes) - set(SCOPES)
+        if unknown or not scopes:
+            raise ValueError(f"scopes must be among {', '.join(SCOPES)}; got {sorted(scopes)}")
+        digest = hash_token(token)
+        names = frozenset(canonicalize_name(p) for p in projects) if projects else None
+        return cls(digest[:12], digest, name, frozenset(scopes), names, datetime.now(UTC))
+
+    def allows(self, scope: str, project: str | None) -> bool:
+        """Whether this token may do ``scope`` on ``project`` (None: not about one project)."""
+        if max(_RANK[s] for s in self.scopes) < _RANK[scope]:
+            return False
+        if self.projects is None or project is None:
+            return self.projects is None or scope == "read"
+        return canonicalize_name(project) in self.projects
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "hash": self.hash,
+            "name": self.name,
+            "scopes": sorted(self.scopes, key=_RANK.__getitem__),
+            "projects": sorted(self.projects) if self.projects is not None else None,
+            "created": self.created.isoformat(),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TokenRecord:
+        projects = data.get("projects")
+        return cls(
+            id=data["id"],
+            hash=data["hash"],
+            name=data.get("name", ""),
+            scopes=frozenset(data["scopes"]),
+            projects=frozenset(canonicalize_name(p) for p in projects)
+            if projects is not None
+            else None,
+            created=datetime.fromisoformat(data["created"]),
+        )

@@ -1,0 +1,209 @@
+"""The legacy upload API's rules (what twine and ``uv publish`` send), as PyPI applies them.
+
+Pure checks over the form fields, the computed digests and the file's own metadata; the handler
+only moves bytes. Messages follow Warehouse's so users can search for them
+(reference/standards.md §5.3, vectors §9.4).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from skypi.core.errors import InvalidDistribution, UploadRejected
+from skypi.core.filenames import (
+    DistFilename,
+    check_safe_filename,
+    expected_sdist_filename,
+    parse_filename,
+    wheel_name_part,
+)
+from skypi.core.metadata import METADATA_VERSIONS, CoreMetadata
+
+SEE_METADATA: Final = (
+    "See https://packaging.python.org/specifications/core-metadata for more information."
+)
+_NAME_RE: Final = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])\Z", re.IGNORECASE)
+_HEX: Final = {"md5_digest": 32, "sha256_digest": 64, "blake2_256_digest": 64}
+_DIGEST_NAMES: Final = {
+    "md5_digest": "MD5",
+    "sha256_digest": "SHA256",
+    "blake2_256_digest": "blake2b with digest size 32",
+}
+FILETYPES: Final = {"sdist": (".tar.gz", ".zip"), "bdist_wheel": (".whl",)}
+
+Form = Mapping[str, Sequence[str]]
+
+
+@dataclass(frozen=True)
+class UploadRequest:
+    """A form that passed every check that does not need the file's bytes."""
+
+    project: NormalizedName
+    name: str
+    version: Version
+    filetype: str
+    digests: dict[str, str]  # field name -> lowercase hex, only those supplied
+
+
+def _one(form: Form, key: str) -> str:
+    values = form.get(key) or [""]
+    value = values[0].strip()
+    return "" if value == "UNKNOWN" else value
+
+
+def check_action(form: Form) -> None:
+    action = _one(form, ":action")
+    if action in {"submit", "submit_pkg_info", "doc_upload"}:
+        raise UploadRejected(
+            "Project pre-registration and documentation uploads are not supported; "
+            "upload your files instead.",
+            status=410,
+        )
+    if action != "file_upload":
+        raise UploadRejected(
+            f"Unknown or missing ':action' ({action!r}); this is an upload endpoint and "
+            "expects ':action=file_upload' (twine upload, uv publish)."
+        )
+
+
+def validate_form(form: Form) -> UploadRequest:
+    """Check the form fields in Warehouse's order; raise :class:`UploadRejected` on the first."""
+    check_action(form)
+    if _one(form, "protocol_version") not in {"", "1"}:
+        raise UploadRejected("Unknown protocol version.")
+    mv = _one(form, "metadata_version") or None
+    if mv not in METADATA_VERSIONS:
+        shown = repr(mv) if mv is not None else "None"
+        raise UploadRejected(f"{shown} is not a valid metadata version. {SEE_METADATA}")
+    name = _one(form, "name")
+    if not name:
+        raise UploadRejected(
+            f"'' is an invalid value for Name. Error: This field is required. {SEE_METADATA}"
+        )
+    if not _NAME_RE.match(name):
+        raise UploadRejected(
+            f"{name!r} is an invalid value for Name. Error: Start and end with a letter or "
+            f"numeral containing only ASCII numeric and '.', '_' and '-'. {SEE_METADATA}"
+        )
+    version_text = _one(form, "version")
+    if not version_text:
+        raise UploadRejected(f"'version' is a required field. {SEE_METADATA}")
+    try:
+        version = Version(version_text)
+    except InvalidVersion as exc:
+        raise UploadRejected(f"{version_text!r} is invalid for 'version'. {SEE_METADATA}") from exc
+    filetype = _one(form, "filetype")
+    if not filetype:
+        raise UploadRejected("Invalid value for filetype. Error: This field is required.")
+    if filetype not in FILETYPES:
+        raise UploadRejected("Invalid value for filetype. Error: Use a known file type.")
+    digests: dict[str, str] = {}
+    for field, length in _HEX.items():
+        value = _one(form, field).lower()
+        if not value:
+            continue
+        if len(value) != length or not re.fullmatch(r"[0-9a-f]+", value):
+            raise UploadRejected(
+                f"Invalid value for {field}. Error: Use a valid, hex-encoded, "
+                f"{_DIGEST_NAMES[field]} message digest."
+            )
+        digests[field] = value
+    if not digests:
+        raise UploadRejected("Error: Include at least one message digest.")
+    pyversion = _one(form, "pyversion")
+    if filetype == "bdist_wheel" and not pyversion:
+        raise UploadRejected(
+            "Invalid value for pyversion. Error: Python version is required for binary "
+            "distribution uploads."
+        )
+    if filetype == "sdist" and pyversion not in {"", "source"}:
+        raise UploadRejected(
+            "Invalid value for pyversion. Error: Use 'source' as Python version for an sdist."
+        )
+    if len(_one(form, "summary")) > 512:
+        raise UploadRejected(f"'summary' field must be 512 characters or less. {SEE_METADATA}")
+    if any(v.strip() for v in form.get("attestations", [])):
+        raise UploadRejected(
+            "Attestations are not supported by this index; re-run without --attestations "
+            "(uv publish: --no-attestations)."
+        )
+    return UploadRequest(canonicalize_name(name), name, version, filetype, digests)
+
+
+def validate_filename(request: UploadRequest, filename: str) -> DistFilename:
+    """PEP 527/625 and wheel-name rules for an uploaded file's name."""
+    try:
+        check_safe_filename(filename)
+    except InvalidDistribution as exc:
+        raise UploadRejected(str(exc)) from exc
+    lowered = filename.lower()
+    if not any(lowered.endswith(ext) for exts in FILETYPES.values() for ext in exts):
+        raise UploadRejected(
+            "Invalid file extension: Use .tar.gz, .whl or .zip extension. See "
+            "https://www.python.org/dev/peps/pep-0527 and https://peps.python.org/pep-0715/ "
+            "for more information"
+        )
+    if not any(filename.endswith(ext) for ext in FILETYPES[request.filetype]):
+        ext = ".whl" if lowered.endswith(".whl") else "." + lowered.rsplit(".", 1)[-1]
+        raise UploadRejected(
+            f"Invalid file extension: Extension {ext} is invalid for filetype "
+            f"{request.filetype}. See https://www.python.org/dev/peps/pep-0527 for more "
+            "information."
+        )
+    project = request.project
+    if request.filetype == "sdist":
+        expected = expected_sdist_filename(project, request.version)
+        try:
+            dist = parse_filename(filename)
+        except InvalidDistribution as exc:
+            raise UploadRejected(f"Invalid source distribution filename: {filename}") from exc
+        if dist.project != project:
+            raise UploadRejected(f"Start filename for {request.name!r} with {project!r}.")
+        if filename != expected:
+            raise UploadRejected(f"Filename {filename!r} is invalid, should be {expected!r}.")
+        return dist
+    try:
+        dist = parse_filename(filename)
+    except InvalidDistribution as exc:
+        raise UploadRejected(str(exc)) from exc
+    if dist.project != project:
+        raise UploadRejected(f"Start filename for {request.name!r} with {project!r}.")
+    if dist.raw_name != wheel_name_part(project):
+        raise UploadRejected(
+            f"Filename {filename!r} should contain the normalized project name "
+            f"{wheel_name_part(project)!r}, not {dist.raw_name!r}."
+        )
+    if dist.version != request.version:
+        raise UploadRejected(
+            f"Version in filename should be '{request.version}' not '{dist.version}'."
+        )
+    return dist
+
+
+def check_digests(request: UploadRequest, computed: Mapping[str, str]) -> None:
+    """Every digest the client supplied must match the bytes received."""
+    for field, value in request.digests.items():
+        if computed[field] != value:
+            raise UploadRejected(
+                "The digest supplied does not match a digest calculated from the uploaded file."
+            )
+
+
+def check_metadata(request: UploadRequest, dist: DistFilename, meta: CoreMetadata) -> None:
+    """The file's own metadata must agree with the form (it is what the index will serve)."""
+    if meta.project != request.project:
+        raise UploadRejected(
+            f"The file's metadata names project {meta.name!r}, but the upload is for "
+            f"{request.name!r}."
+        )
+    if meta.version != request.version:
+        raise UploadRejected(
+            f"The file's metadata has version '{meta.version}', but the upload is for "
+            f"'{request.version}'."
+        )

@@ -1,0 +1,379 @@
+"""The indexer: turns changes in ``packages/`` into pages, safely under concurrency.
+
+- Every shared object (project JSON page, root listing) is written with compare-and-swap and
+  retried on conflict, so concurrent writers never lose each other's files.
+- HTML is rendered from the JSON page and carries its serial; an older render never replaces a
+  newer one.
+- Storage is the truth: a "landed" key that is gone, or a "gone" key that is there, changes
+  nothing, so events may repeat and arrive in any order.
+- Work is proportional to the change: one project's objects, and the root listing only when a
+  project gains its first file or loses its last.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import posixpath
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from packaging.utils import NormalizedName
+
+from skypi.core.errors import InvalidDistribution
+from skypi.core.filenames import DistFilename, parse_filename
+from skypi.core.metadata import (
+    DEFAULT_LIMITS,
+    CoreMetadata,
+    Limits,
+    check_agrees,
+    sdist_metadata,
+    wheel_metadata,
+)
+from skypi.core.pages import (
+    PACKAGES_PREFIX,
+    ROOT_HTML_KEY,
+    ROOT_JSON_KEY,
+    FileEntry,
+    ProjectPage,
+    RootListing,
+    metadata_key,
+    page_html_key,
+    page_json_key,
+)
+from skypi.core.render import html_serial, render_project_html, render_root_html
+from skypi.store.base import NotFound, ObjectInfo, PreconditionFailed, Store
+
+log = logging.getLogger("skypi.indexer")
+T = TypeVar("T")
+MAX_ATTEMPTS = 100
+
+
+@dataclass(frozen=True)
+class Landed:
+    """An object appeared (or changed) under ``key``. ``sha256`` may be passed when known."""
+
+    key: str
+    sha256: str | None = None
+
+
+@dataclass(frozen=True)
+class Gone:
+    """An object under ``key`` was removed."""
+
+    key: str
+
+
+Change = Landed | Gone
+
+
+@dataclass
+class Outcome:
+    """What one ``apply`` did; ``refused`` and ``conflicts`` are reported, never raised."""
+
+    added: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    refused: list[tuple[str, str]] = field(default_factory=list)
+    conflicts: list[tuple[str, str]] = field(default_factory=list)
+
+    def merge(self, other: Outcome) -> None:
+        self.added += other.added
+        self.removed += other.removed
+        self.skipped += other.skipped
+        self.refused += other.refused
+        self.conflicts += other.conflicts
+
+
+@dataclass(frozen=True)
+class _Facts:
+    """A landed file, inspected: what its page entry will say."""
+
+    dist: DistFilename
+    meta: CoreMetadata
+    entry: FileEntry
+
+
+def project_of_key(key: str) -> DistFilename:
+    """The distribution a ``packages/`` key holds, from its filename; raises if it is none."""
+    if not key.startswith(PACKAGES_PREFIX):
+        raise InvalidDistribution(f"{key!r} is outside {PACKAGES_PREFIX}")
+    return parse_filename(posixpath.basename(key))
+
+
+class Indexer:
+    """Applies changes to one store's pages."""
+
+    def __init__(self, store: Store, limits: Limits = DEFAULT_LIMITS) -> None:
+        self.store = store
+        self.limits = limits
+
+    # -- reading the current state -------------------------------------------------------
+
+    def read_page(self, project: NormalizedName) -> tuple[ProjectPage | None, str | None]:
+        try:
+            info, raw = self.store.get(page_json_key(project))
+        except NotFound:
+            return None, None
+        return ProjectPage.from_json_bytes(raw), info.etag
+
+    def read_root(self) -> tuple[RootListing, str | None]:
+        try:
+            info, raw = self.store.get(ROOT_JSON_KEY)
+        except NotFound:
+            return RootListing(), None
+        return RootListing.from_json_bytes(raw), info.etag
+
+    # -- applying changes ----------------------------------------------------------------
+
+    def apply(self, changes: Iterable[Change]) -> Outcome:
+        """Index a batch of changes, each project's page written once."""
+        outcome = Outcome()
+        by_project: dict[NormalizedName, list[Change]] = defaultdict(list)
+        for change in changes:
+            try:
+                dist = project_of_key(change.key)
+            except (InvalidDistribution, ValueError) as exc:
+                log.info("skipping %s: %s", change.key, exc)
+                outcome.skipped.append((change.key, str(exc)))
+                continue
+            by_project[dist.project].append(change)
+        for project, project_changes in by_project.items():
+            outcome.merge(self._apply_project(project, project_changes))
+        return outcome
+
+    def _inspect(self, info: ObjectInfo, dist: DistFilename, sha256: str | None) -> _Facts:
+        read_at = lambda start, length: self.store.read_range(info.key, start, length)  # noqa: E731
+        if dist.kind == "wheel":
+            meta = wheel_metadata(dist, info.size, read_at, self.limits)
+        else:
+            meta = sdist_metadata(
+                dist, info.size, read_at, lambda: self.store.open(info.key), self.limits
+            )
+        check_agrees(dist, meta)
+        digest = sha256 or self.sha256_of(info.key)
+        entry = FileEntry(
+            filename=dist.filename,
+            key=info.key,
+            version=str(meta.version),
+            sha256=digest,
+            size=info.size,
+            upload_time=info.last_modified,
+            requires_python=meta.requires_python,
+            metadata_sha256=hashlib.sha256(meta.raw).hexdigest() if dist.kind == "wheel" else None,
+            etag=info.etag,
+        )
+        return _Facts(dist, meta, entry)
+
+    def sha256_of(self, key: str) -> str:
+        digest = hashlib.sha256()
+        with self.store.open(key) as fh:
+            while chunk := fh.read(1024 * 1024):
+                digest.update(chunk)
+        return digest.hexdigest()
+
+    def _write_metadata(self, facts: _Facts) -> None:
+        key = metadata_key(facts.entry.key)
+        try:
+            self.store.put(key, facts.meta.raw, if_none_match=True)
+        except PreconditionFailed:
+            _, existing = self.store.get(key)
+            if existing != facts.meta.raw:  # left over from a file that was replaced
+                self.store.put(key, facts.meta.raw)
+
+    def _apply_project(self, project: NormalizedName, changes: list[Change]) -> Outcome:
+        outcome = Outcome()
+        page, _ = self.read_page(project)
+        current = {f.key: f for f in page.files} if page else {}
+        arrivals: list[_Facts] = []
+        departures: set[str] = set()
+        for change in changes:
+            info = self.store.head(change.key)
+            if info is None:
+                departures.add(change.key)  # gone, whatever the event said
+                continue
+            if isinstance(change, Gone):
+                outcome.skipped.append((change.key, "still in storage"))
+                continue
+            known = current.get(change.key)
+            if known is not None and known.etag == info.etag:
+                continue  # already indexed at this version: a replay
+            if known is not None:
+                message = f"{change.key} was overwritten; the index keeps the original"
+                log.error("conflict: %s", message)
+                outcome.conflicts.append((change.key, message))
+                continue
+            try:
+                facts = self._inspect(info, project_of_key(change.key), change.sha256)
+            except (InvalidDistribution, NotFound) as exc:
+                log.warning("refusing %s: %s", change.key, exc)
+                outcome.refused.append((change.key, str(exc)))
+                continue
+            arrivals.append(facts)
+        for facts in arrivals:
+            if facts.entry.metadata_sha256:
+                self._write_metadata(facts)
+        if arrivals or departures & current.keys():
+            self._update_page(project, arrivals, departures, outcome)
+        for key in departures:
+            self.store.delete(metadata_key(key))
+        return outcome
+
+    def _update_page(
+        self,
+        project: NormalizedName,
+        arrivals: list[_Facts],
+        departures: set[str],
+        outcome: Outcome,
+    ) -> None:
+        for _ in range(MAX_ATTEMPTS):
+            page, etag = self.read_page(project)
+            base = page or ProjectPage.empty(arrivals[0].meta.name if arrivals else project)
+            files = {f.filename: f for f in base.files if f.key not in departures}
+            added, conflicts = [], []
+            for facts in arrivals:
+                existing = files.get(facts.entry.filename)
+                if existing is None:
+                    files[facts.entry.filename] = facts.entry
+                    added.append(facts.entry.filename)
+                elif existing.key != facts.entry.key or existing.sha256 != facts.entry.sha256:
+                    conflicts.append(
+                        (
+                            facts.entry.key,
+                            f"{facts.entry.filename} is already indexed from {existing.key}",
+                        )
+                    )
+            removed = [f.filename for f in base.files if f.key in departures]
+            if not added and not removed:
+                outcome.conflicts += conflicts
+                break
+            new_page = base.with_files(tuple(files.values()))
+            try:
+                if etag is None:
+                    self.store.put(
+                        page_json_key(project), new_page.to_json_bytes(), if_none_match=True
+                    )
+                else:
+                    self.store.put(page_json_key(project), new_page.to_json_bytes(), if_match=etag)
+            except PreconditionFailed:
+                continue
+            outcome.added += added
+            outcome.removed += removed
+            outcome.conflicts += conflicts
+            self._write_html(page_html_key(project), render_project_html(new_page), new_page.serial)
+            if bool(base.files) != bool(new_page.files):
+                self.sync_root(project)
+            break
+        else:
+            raise RuntimeError(f"gave up updating {project} after {MAX_ATTEMPTS} conflicts")
+        for _key, message in conflicts:
+            log.error("conflict: %s", message)
+        for name in added:
+            log.info("indexed %s", name)
+        for name in removed:
+            log.info("removed %s", name)
+
+    def update_files(
+        self, project: NormalizedName, change: Callable[[FileEntry], FileEntry | None]
+    ) -> list[str]:
+        """Rewrite matching entries (``change`` returns the new entry, or None to keep one)."""
+        for _ in range(MAX_ATTEMPTS):
+            page, etag = self.read_page(project)
+            if page is None:
+                return []
+            changed: list[str] = []
+            files = []
+            for entry in page.files:
+                new = change(entry)
+                if new is not None and new != entry:
+                    changed.append(entry.filename)
+                files.append(new if new is not None else entry)
+            if not changed:
+                return []
+            new_page = page.with_files(tuple(files))
+            try:
+                self.store.put(page_json_key(project), new_page.to_json_bytes(), if_match=etag)
+            except PreconditionFailed:
+                continue
+            self._write_html(page_html_key(project), render_project_html(new_page), new_page.serial)
+            return changed
+        raise RuntimeError(f"gave up updating {project} after {MAX_ATTEMPTS} conflicts")
+
+    # -- pages that follow others ---------------------------------------------------------
+
+    def _write_html(self, key: str, html: bytes, serial: int) -> None:
+        """Write a rendered page unless a newer one (higher serial) is already there."""
+        for _ in range(MAX_ATTEMPTS):
+            try:
+                info, existing = self.store.get(key)
+            except NotFound:
+                info, existing = None, b""
+            if info is not None and html_serial(existing) >= serial:
+                return
+            try:
+                if info is None:
+                    self.store.put(key, html, if_none_match=True)
+                else:
+                    self.store.put(key, html, if_match=info.etag)
+                return
+            except PreconditionFailed:
+                continue
+        raise RuntimeError(f"gave up writing {key} after {MAX_ATTEMPTS} conflicts")
+
+    def sync_root(self, project: NormalizedName | None = None) -> None:
+        """Make the root listing agree with ``project``'s page (read after the root's ETag)."""
+        for _ in range(MAX_ATTEMPTS):
+            root, etag = self.read_root()
+            new_root = root
+            if project is not None:
+                page, _ = self.read_page(project)
+                shown = page.display_name if page and page.files else None
+                new_root = root.with_project(project, shown)
+            if new_root is root and etag is not None:
+                self._write_html(ROOT_HTML_KEY, render_root_html(root), root.serial)
+                return
+            try:
+                if etag is None:
+                    self.store.put(ROOT_JSON_KEY, new_root.to_json_bytes(), if_none_match=True)
+                else:
+                    self.store.put(ROOT_JSON_KEY, new_root.to_json_bytes(), if_match=etag)
+            except PreconditionFailed:
+                continue
+            self._write_html(ROOT_HTML_KEY, render_root_html(new_root), new_root.serial)
+            return
+        raise RuntimeError(f"gave up updating the root listing after {MAX_ATTEMPTS} conflicts")
+
+    # -- whole-store passes ---------------------------------------------------------------
+
+    def reconcile(self, progress: Callable[[int], object] | None = None) -> Outcome:
+        """Bring every page in line with storage: index new files, drop vanished ones.
+
+        Used when ``skypi serve`` starts on a folder (adoption, and changes made while it was
+        down). It lists the store, so it is for start-up and repair, never for one event.
+        """
+        self.sync_root()
+        stored = {
+            info.key
+            for info in self.store.list(PACKAGES_PREFIX)
+            if not info.key.endswith(".metadata")
+        }
+        indexed: set[str] = set()
+        for info in self.store.list("simple/"):
+            if info.key.endswith("/index.json") and info.key != ROOT_JSON_KEY:
+                _, raw = self.store.get(info.key)
+                indexed |= {f.key for f in ProjectPage.from_json_bytes(raw).files}
+        changes: list[Change] = [Landed(k) for k in sorted(stored)]
+        changes += [Gone(k) for k in sorted(indexed - stored)]
+        outcome = Outcome()
+        for batch in _batches(changes, 200):
+            outcome.merge(self.apply(batch))
+            if progress:
+                progress(len(batch))
+        return outcome
+
+
+def _batches(items: list[T], size: int) -> Iterable[list[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

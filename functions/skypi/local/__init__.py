@@ -1,0 +1,1 @@
+"""`skypi serve`: the whole index in one process over a folder."""

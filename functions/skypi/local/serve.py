@@ -1,0 +1,104 @@
+"""``skypi serve DIR``: adopt the folder, watch it, and serve the API and the pages."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from skypi.api.settings import Settings
+from skypi.indexer.service import Indexer, Outcome
+from skypi.store.local import LocalStore
+from skypi.store.tokens import TokenRepository
+
+log = logging.getLogger("skypi.serve")
+PROGRESS_FROM = 200  # files; below this a start is quick enough to need no bar
+
+
+def adopt(store: LocalStore, show_progress: bool) -> Outcome:
+    """Index whatever is in the folder now (an existing pypiserver folder, or changes made
+    while skypi was not running), with a progress bar when there is a lot of it."""
+    from tqdm import tqdm
+
+    indexer = Indexer(store)
+    total = sum(1 for info in store.list("packages/") if not info.key.endswith(".metadata"))
+    with tqdm(
+        total=total,
+        unit="file",
+        desc="indexing",
+        file=sys.stderr,
+        disable=not show_progress or total < PROGRESS_FROM,
+    ) as bar:
+        outcome = indexer.reconcile(progress=bar.update)
+    for key, reason in outcome.refused:
+        log.warning("not indexed: %s: %s", key, reason)
+    return outcome
+
+
+def _welcome(store: LocalStore, settings: Settings, host: str, port: int) -> str:
+    shown = "localhost" if host in {"0.0.0.0", "::", "127.0.0.1"} else host  # noqa: S104
+    url = f"http://{shown}:{port}"
+    lines = [
+        f"skypi is serving {store.packages_dir} at {url}/simple/",
+        f"  pip install --index-url {url}/simple/ PACKAGE",
+        f"  uv pip install --index-url {url}/simple/ PACKAGE",
+    ]
+    if settings.upload_auth and not TokenRepository(store).all():
+        lines += [
+            "",
+            "No tokens yet. Uploads need one; create it (shown once) with:",
+            f"  skypi token create {store.packages_dir} --scope upload --name me",
+            "then upload with:",
+            f"  twine upload --repository-url {url}/legacy/ -u __token__ -p TOKEN dist/*",
+            f"  uv publish --publish-url {url}/legacy/ --token TOKEN dist/*",
+            f"or copy files into {store.packages_dir}: they are indexed within a second.",
+        ]
+    if settings.private:
+        lines.append(
+            "Reads need a token too (--private): pip and uv take it as "
+            "https://__token__:TOKEN@host/simple/ or from netrc."
+        )
+    return "\n".join(lines)
+
+
+def serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from skypi.api.app import create_app
+    from skypi.local.watch import FolderWatcher
+
+    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    actions = args.authenticate if args.authenticate is not None else {"update"}
+    settings = Settings(
+        private=args.private or bool(actions & {"download", "list"}),
+        upload_auth=bool(actions) or args.private,
+        max_upload_size=args.max_upload_size,
+        health_path=args.health_endpoint,
+    )
+    if not settings.upload_auth:
+        log.warning("authentication is off (-a .): anyone who can reach this port can upload")
+    store = LocalStore(Path(args.dir), Path(args.state_dir) if args.state_dir else None)
+    watcher = None if args.no_watch else FolderWatcher(store, Indexer(store))
+    if watcher:
+        watcher.start()  # before adopting, so nothing copied in meanwhile is missed
+    outcome = adopt(store, show_progress=True)
+    log.info(
+        "index ready: %d files added, %d removed, %d not indexed",
+        len(outcome.added),
+        len(outcome.removed),
+        len(outcome.refused),
+    )
+    print(_welcome(store, settings, args.host, args.port), file=sys.stderr, flush=True)
+    try:
+        uvicorn.run(
+            create_app(store, settings),
+            host=args.host,
+            port=args.port,
+            log_level=args.log_level,
+            access_log=args.log_level == "debug",
+        )
+    finally:
+        if watcher:
+            watcher.stop()
+    return 0

@@ -1,0 +1,58 @@
+"""The object-store port: what the indexer and the API need from S3 or a folder, and no more.
+
+Semantics every adapter keeps (``tests/test_store_conformance.py`` checks them):
+
+- ``put(..., if_none_match=True)`` creates or raises :class:`PreconditionFailed`;
+- ``put(..., if_match=etag)`` replaces only that exact version, else :class:`PreconditionFailed`
+  (also when the object is gone);
+- a put is atomic: readers see the old bytes or the new bytes, never a mix;
+- a new ETag for every put; ``head`` returns None for a missing key, reads raise :class:`NotFound`;
+- ``delete`` of a missing key is not an error; ``list`` yields keys in lexicographic order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import BinaryIO, Protocol
+
+
+class NotFound(KeyError):
+    """No object under that key."""
+
+
+class PreconditionFailed(Exception):
+    """A conditional write lost: someone else wrote first (S3 412)."""
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    size: int
+    etag: str
+    last_modified: datetime
+
+
+Body = bytes | BinaryIO
+
+
+class Store(Protocol):
+    """A flat key space of immutable-per-version objects with conditional writes."""
+
+    def head(self, key: str) -> ObjectInfo | None: ...
+
+    def get(self, key: str) -> tuple[ObjectInfo, bytes]: ...
+
+    def read_range(self, key: str, start: int, length: int) -> bytes: ...
+
+    def open(self, key: str) -> AbstractContextManager[BinaryIO]: ...
+
+    def put(
+        self, key: str, body: Body, *, if_match: str | None = None, if_none_match: bool = False
+    ) -> ObjectInfo: ...
+
+    def delete(self, key: str) -> None: ...
+
+    def list(self, prefix: str) -> Iterator[ObjectInfo]: ...
