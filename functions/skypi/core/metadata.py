@@ -244,8 +244,8 @@ def _decompressor(dist: DistFilename, stream: IO[bytes]) -> io.BufferedIOBase:
     import gzip
 
     if dist.filename.endswith(".tar.bz2"):
-        return bz2.BZ2File(stream)
-    return gzip.GzipFile(fileobj=stream)
+        return bz2.BZ2File(stream, mode="rb")
+    return gzip.GzipFile(fileobj=stream, mode="rb")
 
 
 def _tar_members(archive: tarfile.TarFile, limits: Limits) -> Iterator[tarfile.TarInfo]:

@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import pytest
+
+from skypi.core.tokens import TokenRecord, new_token
+from skypi.store.local import LocalStore
+from skypi.store.tokens import TokenRepository
+
+
+def basic(token: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"__token__:{token}".encode()).decode()}
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    path = tmp_path / "packages"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def store(folder: Path) -> LocalStore:
+    return LocalStore(folder)
+
+
+def add_token(store: LocalStore, *scopes: str, projects: set[str] | None = None) -> str:
+    token = new_token()
+    TokenRepository(store).add(
+        TokenRecord.create(token, name="test", scopes=set(scopes), projects=projects)
+    )
+    return token
