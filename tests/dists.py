@@ -13,28 +13,40 @@ from pathlib import Path
 from packaging.utils import canonicalize_name
 
 
-def metadata_text(name: str, version: str, requires_python: str | None = None,
-                  requires: tuple[str, ...] = (), summary: str = "A test package") -> str:
-    lines = ["Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}",
-             f"Summary: {summary}"]
+def metadata_text(
+    name: str,
+    version: str,
+    requires_python: str | None = None,
+    requires: tuple[str, ...] = (),
+    summary: str = "A test package",
+) -> str:
+    lines = ["Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}", f"Summary: {summary}"]
     if requires_python:
         lines.append(f"Requires-Python: {requires_python}")
     lines += [f"Requires-Dist: {r}" for r in requires]
     return "\n".join(lines) + "\n\n"
 
 
-def wheel_bytes(name: str, version: str, *, requires_python: str | None = None,
-                requires: tuple[str, ...] = (), payload: bytes = b"", metadata: str | None = None,
-                dist_info_name: str | None = None) -> bytes:
+def wheel_bytes(
+    name: str,
+    version: str,
+    *,
+    requires_python: str | None = None,
+    requires: tuple[str, ...] = (),
+    payload: bytes = b"",
+    metadata: str | None = None,
+    dist_info_name: str | None = None,
+) -> bytes:
     norm = canonicalize_name(name).replace("-", "_")
     dist_info = f"{dist_info_name or norm}-{version}.dist-info"
     module = norm
     files = {
         f"{module}/__init__.py": f"VERSION = {version!r}\nPAYLOAD = {payload!r}\n".encode(),
-        f"{dist_info}/METADATA": (metadata or metadata_text(name, version, requires_python,
-                                                            requires)).encode(),
+        f"{dist_info}/METADATA": (
+            metadata or metadata_text(name, version, requires_python, requires)
+        ).encode(),
         f"{dist_info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: skypi-tests\n"
-                              b"Root-Is-Purelib: true\nTag: py3-none-any\n",
+        b"Root-Is-Purelib: true\nTag: py3-none-any\n",
     }
     record = []
     for path, data in files.items():
@@ -61,16 +73,23 @@ def make_wheel(directory: Path, name: str, version: str, **kwargs: object) -> Pa
     return path
 
 
-def sdist_bytes(name: str, version: str, *, top: str | None = None,
-                pkg_info: str | None = None, requires_python: str | None = None) -> bytes:
+def sdist_bytes(
+    name: str,
+    version: str,
+    *,
+    top: str | None = None,
+    pkg_info: str | None = None,
+    requires_python: str | None = None,
+) -> bytes:
     norm = canonicalize_name(name).replace("-", "_")
     top = top or f"{norm}-{version}"
     members = {
         f"{top}/pyproject.toml": b"[build-system]\nrequires = []\n",
     }
     if pkg_info is not False:
-        members[f"{top}/PKG-INFO"] = (pkg_info or metadata_text(
-            name, version, requires_python).replace("2.1", "2.2", 1)).encode()
+        members[f"{top}/PKG-INFO"] = (
+            pkg_info or metadata_text(name, version, requires_python).replace("2.1", "2.2", 1)
+        ).encode()
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz", format=tarfile.PAX_FORMAT) as tar:
         for path, data in members.items():
@@ -90,8 +109,9 @@ def make_sdist(directory: Path, name: str, version: str, **kwargs: object) -> Pa
     return path
 
 
-def upload_form(data: bytes, filename: str, name: str, version: str,
-                **overrides: str | None) -> dict[str, str]:
+def upload_form(
+    data: bytes, filename: str, name: str, version: str, **overrides: str | None
+) -> dict[str, str]:
     """The fields twine sends, with correct digests; ``None`` in overrides drops a field."""
     fields: dict[str, str | None] = {
         ":action": "file_upload",

@@ -26,11 +26,17 @@ def free_port() -> int:
 
 def client_env(tmp: Path) -> dict[str, str]:
     """The environment with every pip/uv/twine setting of this machine removed."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("PIP_", "UV_", "TWINE_"))}
-    env.update(PIP_CONFIG_FILE=os.devnull, PIP_DISABLE_PIP_VERSION_CHECK="1",
-               PIP_NO_INPUT="1", UV_NO_CONFIG="1", UV_CACHE_DIR=str(tmp / "uv-cache"),
-               UV_PYTHON=sys.executable, NETRC=os.devnull, PYTHONWARNINGS="ignore")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "UV_", "TWINE_"))}
+    env.update(
+        PIP_CONFIG_FILE=os.devnull,
+        PIP_DISABLE_PIP_VERSION_CHECK="1",
+        PIP_NO_INPUT="1",
+        UV_NO_CONFIG="1",
+        UV_CACHE_DIR=str(tmp / "uv-cache"),
+        UV_PYTHON=sys.executable,
+        NETRC=os.devnull,
+        PYTHONWARNINGS="ignore",
+    )
     return env
 
 
@@ -61,8 +67,9 @@ class Server:
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(BIN / "skypi"), *args], capture_output=True, text=True,
-                          check=True, timeout=60)
+    return subprocess.run(
+        [str(BIN / "skypi"), *args], capture_output=True, text=True, check=True, timeout=60
+    )
 
 
 def start_server(folder: Path, log: Path, *extra: str, token: str = "") -> Server:
@@ -70,7 +77,8 @@ def start_server(folder: Path, log: Path, *extra: str, token: str = "") -> Serve
     out = log.open("ab")
     process = subprocess.Popen(
         [str(BIN / "skypi"), "serve", str(folder), "--port", str(port), *extra],
-        stdout=out, stderr=subprocess.STDOUT,
+        stdout=out,
+        stderr=subprocess.STDOUT,
     )
     server = Server(folder, port, process, log, token, extra)
     deadline = time.monotonic() + 60
@@ -101,12 +109,14 @@ def env(tmp_path: Path) -> dict[str, str]:
     return client_env(tmp_path)
 
 
-def run(cmd: list[str], env: dict[str, str], check: bool = True,
-        timeout: float = 180) -> subprocess.CompletedProcess[str]:
+def run(
+    cmd: list[str], env: dict[str, str], check: bool = True, timeout: float = 180
+) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
     if check and result.returncode != 0:
-        raise AssertionError(f"{cmd} failed ({result.returncode}):\n{result.stdout}\n"
-                             f"{result.stderr}")
+        raise AssertionError(
+            f"{cmd} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+        )
     return result
 
 
@@ -131,5 +141,15 @@ def wait_for(predicate: object, timeout: float = 10.0) -> bool:
     return False
 
 
-__all__ = ["Server", "client_env", "pip", "run", "run_cli", "shutil", "start_server", "twine",
-           "uv", "wait_for"]
+__all__ = [
+    "Server",
+    "client_env",
+    "pip",
+    "run",
+    "run_cli",
+    "shutil",
+    "start_server",
+    "twine",
+    "uv",
+    "wait_for",
+]

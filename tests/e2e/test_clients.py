@@ -19,8 +19,18 @@ pytestmark = pytest.mark.e2e
 
 
 def _twine_upload(server: Server, env: dict[str, str], *files: Path) -> None:
-    twine("upload", "--non-interactive", "--repository-url", f"{server.url}/legacy/",
-          "-u", "__token__", "-p", server.token, *map(str, files), env=env)
+    twine(
+        "upload",
+        "--non-interactive",
+        "--repository-url",
+        f"{server.url}/legacy/",
+        "-u",
+        "__token__",
+        "-p",
+        server.token,
+        *map(str, files),
+        env=env,
+    )
 
 
 def _installed(target: Path, module: str) -> str:
@@ -33,8 +43,9 @@ def _page(server: Server, project: str, json_page: bool) -> httpx.Response:
     return httpx.get(f"{server.index}{project}/", headers={"Accept": accept}, timeout=10)
 
 
-def test_twine_upload_then_pip_and_uv_install(server: Server, env: dict[str, str],
-                                              tmp_path: Path) -> None:
+def test_twine_upload_then_pip_and_uv_install(
+    server: Server, env: dict[str, str], tmp_path: Path
+) -> None:
     dist = tmp_path / "dist"
     dist.mkdir()
     make_wheel(dist, "Demo.Lib", "1.0", requires_python=">=3.8")
@@ -43,104 +54,240 @@ def test_twine_upload_then_pip_and_uv_install(server: Server, env: dict[str, str
     _twine_upload(server, env, *sorted(dist.iterdir()))
 
     pip_target = tmp_path / "pip-target"
-    result = pip("install", "-v", "--no-cache-dir", "--index-url", server.index,
-                 "--target", str(pip_target), "demo-app", env=env)
+    result = pip(
+        "install",
+        "-v",
+        "--no-cache-dir",
+        "--index-url",
+        server.index,
+        "--target",
+        str(pip_target),
+        "demo-app",
+        env=env,
+    )
     assert _installed(pip_target, "demo_app") == "2.0"
     assert _installed(pip_target, "demo_lib") == "1.0"
     assert ".whl.metadata" in result.stdout + result.stderr  # PEP 658 used, not the wheel
 
     uv_target = tmp_path / "uv-target"
-    uv("pip", "install", "--index-url", server.index, "--target", str(uv_target),
-       "demo-app", env=env)
+    uv(
+        "pip",
+        "install",
+        "--index-url",
+        server.index,
+        "--target",
+        str(uv_target),
+        "demo-app",
+        env=env,
+    )
     assert _installed(uv_target, "demo_lib") == "1.0"
 
     # The HTML page, parsed by uv as a flat index (find-links).
     flat = tmp_path / "uv-flat"
-    uv("pip", "install", "--no-index", "--find-links", f"{server.index}demo-lib/",
-       "--target", str(flat), "demo-lib", env=env)
+    uv(
+        "pip",
+        "install",
+        "--no-index",
+        "--find-links",
+        f"{server.index}demo-lib/",
+        "--target",
+        str(flat),
+        "demo-lib",
+        env=env,
+    )
     assert _installed(flat, "demo_lib") == "1.0"
 
     for json_page in (True, False):
         page = _page(server, "demo-lib", json_page)
         assert page.status_code == 200
-        assert "demo_lib-1.0.tar.gz" in page.text and "demo_lib-1.0-py3-none-any.whl" in page.text
+        assert "demo_lib-1.0.tar.gz" in page.text
+        assert "demo_lib-1.0-py3-none-any.whl" in page.text
 
 
-def test_uv_publish_and_require_hashes(server: Server, env: dict[str, str],
-                                       tmp_path: Path) -> None:
+def test_uv_publish_and_require_hashes(server: Server, env: dict[str, str], tmp_path: Path) -> None:
     dist = tmp_path / "dist"
     dist.mkdir()
     wheel = make_wheel(dist, "hashy", "0.3")
-    uv("publish", "--publish-url", f"{server.url}/legacy/", "--token", server.token,
-       str(wheel), env=env)
+    uv(
+        "publish",
+        "--publish-url",
+        f"{server.url}/legacy/",
+        "--token",
+        server.token,
+        str(wheel),
+        env=env,
+    )
     # Re-publishing the identical file is a success (idempotent, for CI re-runs).
-    uv("publish", "--publish-url", f"{server.url}/legacy/", "--token", server.token,
-       str(wheel), env=env)
+    uv(
+        "publish",
+        "--publish-url",
+        f"{server.url}/legacy/",
+        "--token",
+        server.token,
+        str(wheel),
+        env=env,
+    )
     digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
     requirements = tmp_path / "req.txt"
     requirements.write_text(f"hashy==0.3 --hash=sha256:{digest}\n")
-    pip("install", "--no-cache-dir", "--require-hashes", "--index-url", server.index,
-        "--target", str(tmp_path / "t"), "-r", str(requirements), env=env)
+    pip(
+        "install",
+        "--no-cache-dir",
+        "--require-hashes",
+        "--index-url",
+        server.index,
+        "--target",
+        str(tmp_path / "t"),
+        "-r",
+        str(requirements),
+        env=env,
+    )
     requirements.write_text(f"hashy==0.3 --hash=sha256:{'0' * 64}\n")
-    bad = pip("install", "--no-cache-dir", "--require-hashes", "--index-url", server.index,
-              "--target", str(tmp_path / "t2"), "-r", str(requirements), env=env, check=False)
+    bad = pip(
+        "install",
+        "--no-cache-dir",
+        "--require-hashes",
+        "--index-url",
+        server.index,
+        "--target",
+        str(tmp_path / "t2"),
+        "-r",
+        str(requirements),
+        env=env,
+        check=False,
+    )
     assert bad.returncode != 0
     assert "DO NOT MATCH THE HASHES" in bad.stderr
 
 
-def test_yanked_release_is_skipped_unless_pinned(server: Server, env: dict[str, str],
-                                                 tmp_path: Path) -> None:
+def test_yanked_release_is_skipped_unless_pinned(
+    server: Server, env: dict[str, str], tmp_path: Path
+) -> None:
     dist = tmp_path / "dist"
     dist.mkdir()
     _twine_upload(server, env, make_wheel(dist, "yanky", "1.0"), make_wheel(dist, "yanky", "2.0"))
-    run_cli("yank", "yanky", "2.0", "--reason", "broken & bad", "--url", server.url,
-            "--token", server.token)
+    run_cli(
+        "yank",
+        "yanky",
+        "2.0",
+        "--reason",
+        "broken & bad",
+        "--url",
+        server.url,
+        "--token",
+        server.token,
+    )
     target = tmp_path / "t1"
-    pip("install", "--no-cache-dir", "--index-url", server.index, "--target", str(target),
-        "yanky", env=env)
+    pip(
+        "install",
+        "--no-cache-dir",
+        "--index-url",
+        server.index,
+        "--target",
+        str(target),
+        "yanky",
+        env=env,
+    )
     assert _installed(target, "yanky") == "1.0"
-    uv("pip", "install", "--index-url", server.index, "--target", str(tmp_path / "u1"),
-       "yanky", env=env)
+    uv(
+        "pip",
+        "install",
+        "--index-url",
+        server.index,
+        "--target",
+        str(tmp_path / "u1"),
+        "yanky",
+        env=env,
+    )
     assert _installed(tmp_path / "u1", "yanky") == "1.0"
-    pinned = pip("install", "--no-cache-dir", "--index-url", server.index, "--target",
-                 str(tmp_path / "t2"), "yanky==2.0", env=env)
+    pinned = pip(
+        "install",
+        "--no-cache-dir",
+        "--index-url",
+        server.index,
+        "--target",
+        str(tmp_path / "t2"),
+        "yanky==2.0",
+        env=env,
+    )
     assert _installed(tmp_path / "t2", "yanky") == "2.0"
     assert "broken & bad" in pinned.stderr
     run_cli("unyank", "yanky", "2.0", "--url", server.url, "--token", server.token)
-    pip("install", "--no-cache-dir", "--index-url", server.index, "--target",
-        str(tmp_path / "t3"), "yanky", env=env)
+    pip(
+        "install",
+        "--no-cache-dir",
+        "--index-url",
+        server.index,
+        "--target",
+        str(tmp_path / "t3"),
+        "yanky",
+        env=env,
+    )
     assert _installed(tmp_path / "t3", "yanky") == "2.0"
 
 
-def test_uv_exclude_newer_uses_upload_time(server: Server, env: dict[str, str],
-                                           tmp_path: Path) -> None:
+def test_uv_exclude_newer_uses_upload_time(
+    server: Server, env: dict[str, str], tmp_path: Path
+) -> None:
     dist = tmp_path / "dist"
     dist.mkdir()
     _twine_upload(server, env, make_wheel(dist, "timely", "1.0"))
     before = (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
     after = (datetime.now(UTC) + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    old = uv("pip", "install", "--index-url", server.index, "--target", str(tmp_path / "a"),
-             "--exclude-newer", before, "timely", env=env, check=False)
+    old = uv(
+        "pip",
+        "install",
+        "--index-url",
+        server.index,
+        "--target",
+        str(tmp_path / "a"),
+        "--exclude-newer",
+        before,
+        "timely",
+        env=env,
+        check=False,
+    )
     assert old.returncode != 0
-    uv("pip", "install", "--index-url", server.index, "--target", str(tmp_path / "b"),
-       "--exclude-newer", after, "timely", env=env)
+    uv(
+        "pip",
+        "install",
+        "--index-url",
+        server.index,
+        "--target",
+        str(tmp_path / "b"),
+        "--exclude-newer",
+        after,
+        "timely",
+        env=env,
+    )
     assert _installed(tmp_path / "b", "timely") == "1.0"
 
 
-def test_copied_file_is_installable_within_seconds(server: Server, env: dict[str, str],
-                                                   tmp_path: Path) -> None:
+def test_copied_file_is_installable_within_seconds(
+    server: Server, env: dict[str, str], tmp_path: Path
+) -> None:
     staging = tmp_path / "staging"
     staging.mkdir()
     wheel = make_wheel(staging, "dropped", "0.1")
     (server.folder / "nested").mkdir()
     shutil.copy(wheel, server.folder / "nested" / wheel.name)
-    assert wait_for(lambda: "dropped-0.1" in _page(server, "dropped", True).text.replace("_", "-"),
-                    timeout=5)
-    pip("install", "--no-cache-dir", "--index-url", server.index, "--target",
-        str(tmp_path / "t"), "dropped", env=env)
+    assert wait_for(
+        lambda: "dropped-0.1" in _page(server, "dropped", True).text.replace("_", "-"), timeout=5
+    )
+    pip(
+        "install",
+        "--no-cache-dir",
+        "--index-url",
+        server.index,
+        "--target",
+        str(tmp_path / "t"),
+        "dropped",
+        env=env,
+    )
     (server.folder / "nested" / wheel.name).unlink()
-    assert wait_for(lambda: json.loads(_page(server, "dropped", True).text)["files"] == [],
-                    timeout=5)
+    assert wait_for(
+        lambda: json.loads(_page(server, "dropped", True).text)["files"] == [], timeout=5
+    )
     assert "dropped" not in httpx.get(server.index, timeout=5).text
 
 
@@ -154,8 +301,16 @@ def test_restart_loses_nothing(server: Server, env: dict[str, str], tmp_path: Pa
     try:
         assert again.process.poll() is None
         assert _page(again, "durable", True).json() == before
-        pip("install", "--no-cache-dir", "--index-url", again.index, "--target",
-            str(tmp_path / "t"), "durable", env=env)
+        pip(
+            "install",
+            "--no-cache-dir",
+            "--index-url",
+            again.index,
+            "--target",
+            str(tmp_path / "t"),
+            "durable",
+            env=env,
+        )
     finally:
         again.stop()
 
@@ -173,10 +328,26 @@ def test_private_mode_needs_credentials(tmp_path: Path, env: dict[str, str]) -> 
         wrong = httpx.get(f"{srv.index}secret-pkg/", auth=("__token__", "skypi_nope"), timeout=5)
         assert wrong.status_code == 403
         index = f"http://__token__:{reader}@127.0.0.1:{srv.port}/simple/"
-        pip("install", "--no-cache-dir", "--index-url", index, "--target", str(tmp_path / "t"),
-            "secret-pkg", env=env)
-        uv("pip", "install", "--index-url", index, "--target", str(tmp_path / "u"),
-           "secret-pkg", env=env)
+        pip(
+            "install",
+            "--no-cache-dir",
+            "--index-url",
+            index,
+            "--target",
+            str(tmp_path / "t"),
+            "secret-pkg",
+            env=env,
+        )
+        uv(
+            "pip",
+            "install",
+            "--index-url",
+            index,
+            "--target",
+            str(tmp_path / "u"),
+            "secret-pkg",
+            env=env,
+        )
     finally:
         srv.stop()
 

@@ -33,6 +33,7 @@ DistKind = Literal["wheel", "sdist"]
 # Extensions an existing folder may hold; uploads accept only .whl and .tar.gz (PEP 527/625).
 SDIST_EXTENSIONS = (".tar.gz", ".zip", ".tar.bz2", ".tgz")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_SAFE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+!-]*")
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,11 @@ def check_safe_filename(filename: str) -> None:
         raise InvalidDistribution("Cannot upload a file with control characters in the name.")
     if filename in {"", ".", ".."} or filename.startswith("."):
         raise InvalidDistribution(f"Invalid filename {filename!r}: it must not start with '.'.")
+    if not _SAFE.fullmatch(filename):
+        raise InvalidDistribution(
+            f"Invalid filename {filename!r}: a distribution filename has only letters, digits "
+            "and '.', '_', '+', '!', '-'."
+        )
 
 
 def parse_filename(filename: str) -> DistFilename:
