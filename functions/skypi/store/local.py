@@ -8,6 +8,7 @@ beside its target first, then an exclusive ``flock`` covers only the check and t
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 import shutil
 import uuid
@@ -60,24 +61,37 @@ class LocalStore:
         return PACKAGES_PREFIX + "/".join(rel.parts)
 
     @staticmethod
-    def _info(key: str, st: os.stat_result) -> ObjectInfo:
-        etag = f'"{st.st_mtime_ns:x}-{st.st_size:x}-{st.st_ino:x}"'
+    def _info(
+        key: str, st: os.stat_result, body: bytes | None = None, path: Path | None = None
+    ) -> ObjectInfo:
+        """Package files are immutable: their stat identifies them. Pages and tokens are
+        rewritten in place many times a second, where coarse file-system clocks and reused
+        inodes could repeat a stat-based tag, so theirs is a hash of the bytes (as S3's is)."""
+        if key.startswith(PACKAGES_PREFIX):
+            etag = f'"{st.st_mtime_ns:x}-{st.st_size:x}-{st.st_ino:x}"'
+        else:
+            if body is None:
+                assert path is not None
+                body = path.read_bytes()
+            etag = f'"{hashlib.md5(body, usedforsecurity=False).hexdigest()}"'
         moment = datetime.fromtimestamp(st.st_mtime, tz=UTC)
         return ObjectInfo(key, st.st_size, etag, moment)
 
     def head(self, key: str) -> ObjectInfo | None:
+        path = self.path_for(key)
         try:
-            st = self.path_for(key).stat()
-        except (FileNotFoundError, NotADirectoryError):
+            st = path.stat()
+            return self._info(key, st, path=path) if not _is_dir(st) else None
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             return None
-        return self._info(key, st) if not _is_dir(st) else None
 
     def get(self, key: str) -> tuple[ObjectInfo, bytes]:
         path = self.path_for(key)
         try:
             with path.open("rb") as fh:
                 st = os.fstat(fh.fileno())
-                return self._info(key, st), fh.read()
+                body = fh.read()
+                return self._info(key, st, body), body
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError) as exc:
             raise NotFound(key) from exc
 
@@ -121,7 +135,7 @@ class LocalStore:
                 if if_match is not None and (current is None or current.etag != if_match):
                     raise PreconditionFailed(key)
                 os.replace(tmp, path)
-                return self._info(key, path.stat())
+                return self._info(key, path.stat(), body if isinstance(body, bytes) else None, path)
         finally:
             tmp.unlink(missing_ok=True)
 
@@ -151,7 +165,7 @@ class LocalStore:
                         found.append((key, Path(dirpath, name)))
         for key, path in sorted(found):
             try:
-                yield self._info(key, path.stat())
+                yield self._info(key, path.stat(), path=path)
             except FileNotFoundError:
                 continue
 

@@ -1,0 +1,156 @@
+"""The object-store port's contract. Every adapter runs this same suite (add it to ADAPTERS)."""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from skypi.store.base import NotFound, PreconditionFailed, Store
+from skypi.store.local import LocalStore
+
+
+def _local(tmp: Path) -> Store:
+    return LocalStore(tmp / "packages")
+
+
+ADAPTERS: dict[str, Callable[[Path], Store]] = {"local": _local}
+
+
+@pytest.fixture(params=sorted(ADAPTERS))
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    yield ADAPTERS[request.param](tmp_path)
+
+
+def test_put_get_head_roundtrip(store: Store) -> None:
+    info = store.put("simple/foo/index.json", b"{}")
+    got, body = store.get("simple/foo/index.json")
+    assert body == b"{}"
+    assert got.etag == info.etag
+    assert got.size == 2
+    head = store.head("simple/foo/index.json")
+    assert head is not None
+    assert head.etag == info.etag
+
+
+def test_missing(store: Store) -> None:
+    assert store.head("simple/nope/index.json") is None
+    with pytest.raises(NotFound):
+        store.get("simple/nope/index.json")
+    store.delete("simple/nope/index.json")  # no error
+
+
+def test_create_only(store: Store) -> None:
+    store.put("packages/foo/foo-1.0.tar.gz", b"one", if_none_match=True)
+    with pytest.raises(PreconditionFailed):
+        store.put("packages/foo/foo-1.0.tar.gz", b"two", if_none_match=True)
+    assert store.get("packages/foo/foo-1.0.tar.gz")[1] == b"one"
+
+
+def test_compare_and_swap(store: Store) -> None:
+    first = store.put("simple/foo/index.json", b"1")
+    second = store.put("simple/foo/index.json", b"2", if_match=first.etag)
+    assert second.etag != first.etag
+    with pytest.raises(PreconditionFailed):
+        store.put("simple/foo/index.json", b"3", if_match=first.etag)
+    assert store.get("simple/foo/index.json")[1] == b"2"
+    with pytest.raises(PreconditionFailed):
+        store.put("simple/missing/index.json", b"x", if_match=first.etag)
+
+
+def test_etag_changes_with_the_bytes(store: Store) -> None:
+    first = store.put("simple/foo/index.json", b"one")
+    second = store.put("simple/foo/index.json", b"two")
+    third = store.put("simple/foo/index.json", b"one!")
+    assert len({first.etag, second.etag, third.etag}) == 3
+
+
+def test_ranged_and_streamed_reads(store: Store) -> None:
+    data = bytes(range(256)) * 10
+    store.put("packages/foo/foo-1.0-py3-none-any.whl", data)
+    assert store.read_range("packages/foo/foo-1.0-py3-none-any.whl", 10, 5) == data[10:15]
+    with store.open("packages/foo/foo-1.0-py3-none-any.whl") as fh:
+        assert fh.read() == data
+
+
+def test_list_in_order_by_prefix(store: Store) -> None:
+    for key in ("packages/b/b-1.0.tar.gz", "packages/a/a-1.0.tar.gz", "simple/a/index.json"):
+        store.put(key, b"x")
+    assert [i.key for i in store.list("packages/")] == [
+        "packages/a/a-1.0.tar.gz",
+        "packages/b/b-1.0.tar.gz",
+    ]
+    assert [i.key for i in store.list("simple/")] == ["simple/a/index.json"]
+
+
+def test_delete(store: Store) -> None:
+    store.put("packages/a/a-1.0.tar.gz", b"x")
+    store.delete("packages/a/a-1.0.tar.gz")
+    assert store.head("packages/a/a-1.0.tar.gz") is None
+
+
+def test_concurrent_create_only_has_one_winner(store: Store) -> None:
+    def attempt(i: int) -> bool:
+        try:
+            store.put("simple/race/index.json", b"%d" % i, if_none_match=True)
+        except PreconditionFailed:
+            return False
+        return True
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        assert sum(pool.map(attempt, range(32))) == 1
+
+
+def test_concurrent_cas_counter_loses_no_update(store: Store) -> None:
+    store.put("simple/counter/index.json", b"0")
+
+    def increment(_: int) -> None:
+        while True:
+            info, body = store.get("simple/counter/index.json")
+            try:
+                store.put("simple/counter/index.json", b"%d" % (int(body) + 1), if_match=info.etag)
+                return
+            except PreconditionFailed:
+                continue
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(increment, range(40)))
+    assert store.get("simple/counter/index.json")[1] == b"40"
+
+
+def _increment_in_process(folder: str, times: int) -> None:
+    store = LocalStore(Path(folder))
+    for _ in range(times):
+        while True:
+            info, body = store.get("simple/counter/index.json")
+            try:
+                store.put("simple/counter/index.json", b"%d" % (int(body) + 1), if_match=info.etag)
+                break
+            except PreconditionFailed:
+                continue
+
+
+def test_local_cas_is_atomic_across_processes(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "packages")
+    store.put("simple/counter/index.json", b"0")
+    context = multiprocessing.get_context("spawn")
+    workers = [
+        context.Process(target=_increment_in_process, args=(str(tmp_path / "packages"), 25))
+        for _ in range(4)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+        assert worker.exitcode == 0
+    assert store.get("simple/counter/index.json")[1] == b"100"
+
+
+def test_local_keys_cannot_escape(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "packages")
+    for key in ("packages/../x", "packages/.skypi/auth/tokens.json", "simple//x", "../x"):
+        with pytest.raises(ValueError, match="invalid"):
+            store.path_for(key)
