@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import FastAPI, Header, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
@@ -108,7 +109,9 @@ def create_app(store: Store, settings: Settings | None = None) -> Any:
             raise UploadRejected("Give exactly one of 'filename' or 'version'.")
 
         def change(entry: FileEntry) -> FileEntry | None:
-            matches = entry.filename == body.filename or entry.version == body.version
+            matches = entry.filename == body.filename or (
+                body.version is not None and _same_version(entry.version, body.version)
+            )
             if not matches:
                 return None
             return FileEntry(**{**entry.__dict__, "yanked": reason})
@@ -155,6 +158,13 @@ def create_app(store: Store, settings: Settings | None = None) -> Any:
         return JSONResponse({"deleted": [filename]})
 
     return ReadRoutes(store, auth, settings, api)
+
+
+def _same_version(a: str, b: str) -> bool:
+    try:
+        return Version(a) == Version(b)
+    except InvalidVersion:
+        return a == b
 
 
 def _changed(changed: list[str], verb: str, project: str, body: YankRequest) -> Response:

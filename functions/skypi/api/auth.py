@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 from skypi.core.tokens import TokenRecord, credentials_from_header
 from skypi.store.tokens import TokenRepository
@@ -12,10 +11,12 @@ log = logging.getLogger("skypi.auth")
 REALM_HEADER = {"WWW-Authenticate": 'Basic realm="skypi"'}
 
 
-@dataclass(frozen=True)
 class AuthFailure(Exception):
-    status: int
-    message: str
+    """401 (no usable credentials) or 403 (credentials that do not allow this)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.message = status, message
 
     @property
     def headers(self) -> dict[str, str]:

@@ -1,0 +1,162 @@
+"""The indexer: idempotent, order-independent, concurrent-safe, proportional to the change."""
+
+from __future__ import annotations
+
+import random
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from skypi.core.pages import ProjectPage, RootListing
+from skypi.indexer.service import Gone, Indexer, Landed
+from skypi.store.local import LocalStore
+from tests.dists import sdist_bytes, sdist_name, wheel_bytes, wheel_name
+
+
+def _drop(store: LocalStore, project: str, name: str, version: str, sdist: bool = False) -> str:
+    filename = sdist_name(name, version) if sdist else wheel_name(name, version)
+    key = f"packages/{project}/{filename}"
+    data = sdist_bytes(name, version) if sdist else wheel_bytes(name, version)
+    store.put(key, data)
+    return key
+
+
+def _pages(store: LocalStore) -> dict[str, bytes]:
+    return {i.key: store.get(i.key)[1] for i in store.list("simple/")}
+
+
+def test_landed_then_gone(store: LocalStore) -> None:
+    indexer = Indexer(store)
+    key = _drop(store, "demo", "Demo", "1.0")
+    outcome = indexer.apply([Landed(key)])
+    assert outcome.added == [wheel_name("demo", "1.0")]
+    page, _ = indexer.read_page("demo")  # type: ignore[arg-type]
+    assert page is not None
+    assert page.display_name == "Demo"
+    assert store.head(key + ".metadata") is not None
+    root, _ = indexer.read_root()
+    assert root.projects == {"demo": "Demo"}
+    store.delete(key)
+    assert indexer.apply([Gone(key)]).removed == [wheel_name("demo", "1.0")]
+    assert store.head(key + ".metadata") is None
+    assert indexer.read_root()[0].projects == {}
+
+
+def _listing(store: LocalStore) -> dict[str, list[tuple[object, ...]]]:
+    pages = {}
+    for key, body in _pages(store).items():
+        if key.endswith("/index.json") and key != "simple/index.json":
+            page = ProjectPage.from_json_bytes(body)
+            pages[key] = [
+                (f.filename, f.sha256, f.upload_time, f.metadata_sha256, f.key) for f in page.files
+            ]
+    return pages
+
+
+def test_replays_and_any_order_give_the_same_pages(store: LocalStore) -> None:
+    keys = [_drop(store, "p", "p", f"1.{i}") for i in range(6)]
+    keys.append(_drop(store, "p", "p", "1.0", sdist=True))
+    keys.append(_drop(store, "q", "q", "1.0"))
+    store.delete(keys[2])
+    events: list[Landed | Gone] = [Landed(k) for k in keys] + [Gone(keys[2])]
+    indexer = Indexer(store)
+    indexer.apply(events)
+    in_order = _listing(store)
+    assert len(in_order["simple/p/index.json"]) == 6
+
+    for info in list(store.list("simple/")):
+        store.delete(info.key)
+    replay = events * 2
+    random.Random(7).shuffle(replay)
+    for event in replay:
+        indexer.apply([event])
+    assert _listing(store) == in_order
+    settled = _pages(store)
+    random.Random(8).shuffle(replay)
+    indexer.apply(replay)
+    assert _pages(store) == settled  # byte for byte: replays change nothing
+
+
+def test_second_object_with_same_filename_is_refused(store: LocalStore) -> None:
+    indexer = Indexer(store)
+    first = _drop(store, "dup", "dup", "1.0")
+    indexer.apply([Landed(first)])
+    other = f"packages/elsewhere/{wheel_name('dup', '1.0')}"
+    store.put(other, wheel_bytes("dup", "1.0", payload=b"other bytes"))
+    outcome = indexer.apply([Landed(other)])
+    assert outcome.added == []
+    assert [k for k, _ in outcome.conflicts] == [other]
+    page, _ = indexer.read_page("dup")  # type: ignore[arg-type]
+    assert page is not None
+    assert [f.key for f in page.files] == [first]
+
+
+def test_overwrite_in_place_keeps_the_original_hash(store: LocalStore) -> None:
+    indexer = Indexer(store)
+    key = _drop(store, "ow", "ow", "1.0")
+    indexer.apply([Landed(key)])
+    before = indexer.read_page("ow")[0]  # type: ignore[arg-type]
+    store.put(key, wheel_bytes("ow", "1.0", payload=b"tampered"))
+    outcome = indexer.apply([Landed(key)])
+    assert [k for k, _ in outcome.conflicts] == [key]
+    assert indexer.read_page("ow")[0].files == before.files  # type: ignore[arg-type,union-attr]
+
+
+def test_junk_and_invalid_files_are_skipped(store: LocalStore) -> None:
+    indexer = Indexer(store)
+    store.put("packages/README.txt", b"hello")
+    store.put("packages/x/broken-1.0-py3-none-any.whl", b"not a zip")
+    store.put("packages/x/" + wheel_name("liar", "1.0"), wheel_bytes("other", "1.0"))
+    outcome = indexer.reconcile()
+    assert [k for k, _ in outcome.skipped] == ["packages/README.txt"]
+    assert sorted(k for k, _ in outcome.refused) == [
+        "packages/x/broken-1.0-py3-none-any.whl",
+        "packages/x/" + wheel_name("liar", "1.0"),
+    ]
+    assert RootListing.from_json_bytes(store.get("simple/index.json")[1]).projects == {}
+
+
+def test_concurrent_landings_lose_nothing(store: LocalStore) -> None:
+    keys = [_drop(store, "busy", "busy", f"2.{i}") for i in range(50)]
+
+    def land(key: str) -> None:
+        Indexer(store).apply([Landed(key)])
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        list(pool.map(land, keys))
+    page = ProjectPage.from_json_bytes(store.get("simple/busy/index.json")[1])
+    assert {f.key for f in page.files} == set(keys)
+    html = store.get("simple/busy/index.html")[1].decode()
+    assert all(f">{wheel_name('busy', f'2.{i}')}</a>" in html for i in range(50))
+
+
+class CountingStore(LocalStore):
+    def __init__(self, folder: Path) -> None:
+        super().__init__(folder)
+        self.calls: list[str] = []
+
+    def list(self, prefix: str):  # type: ignore[no-untyped-def]
+        self.calls.append(f"list {prefix}")
+        return super().list(prefix)
+
+    def get(self, key: str):  # type: ignore[no-untyped-def]
+        self.calls.append(f"get {key.split('/')[0]}")
+        return super().get(key)
+
+
+def test_indexing_one_file_never_lists_and_touches_root_only_on_first_file(
+    tmp_path: Path,
+) -> None:
+    store = CountingStore(tmp_path / "packages")
+    indexer = Indexer(store)
+    for i in range(30):
+        indexer.apply([Landed(_drop(store, f"proj{i}", f"proj{i}", "1.0"))])
+    store.calls.clear()
+    indexer.apply([Landed(_drop(store, "proj3", "proj3", "2.0"))])
+    assert not any(c.startswith("list") for c in store.calls)
+    assert "get simple" in store.calls
+    assert not any("index.json" in c for c in store.calls if "root" in c)
+    root_reads = [c for c in store.calls if c == "get simple"]
+    store.calls.clear()
+    indexer.apply([Landed(_drop(store, "brand-new", "brand-new", "1.0"))])
+    assert not any(c.startswith("list") for c in store.calls)
+    assert len([c for c in store.calls if c == "get simple"]) > len(root_reads)
