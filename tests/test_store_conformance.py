@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -21,8 +21,8 @@ ADAPTERS: dict[str, Callable[[Path], Store]] = {"local": _local}
 
 
 @pytest.fixture(params=sorted(ADAPTERS))
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    yield ADAPTERS[request.param](tmp_path)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    return ADAPTERS[request.param](tmp_path)
 
 
 def test_put_get_head_roundtrip(store: Store) -> None:

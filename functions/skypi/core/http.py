@@ -15,7 +15,9 @@ REVALIDATE: Final = "public, max-age=0, must-revalidate"
 
 
 def content_type_for_key(key: str) -> str:
-    """>>> content_type_for_key("simple/foo/index.json")
+    """The exact, lowercase type pip and uv accept for each stored object.
+
+    >>> content_type_for_key("simple/foo/index.json")
     'application/vnd.pypi.simple.v1+json'
     """
     if key.endswith(".json") and key.startswith("simple/"):

@@ -6,7 +6,8 @@ Semantics every adapter keeps (``tests/test_store_conformance.py`` checks them):
 - ``put(..., if_match=etag)`` replaces only that exact version, else :class:`PreconditionFailed`
   (also when the object is gone);
 - a put is atomic: readers see the old bytes or the new bytes, never a mix;
-- the ETag changes whenever the bytes change (equal bytes may keep it, as on S3); ``head`` returns None for a missing key, reads raise :class:`NotFound`;
+- the ETag changes whenever the bytes change (equal bytes may keep it, as on S3);
+- ``head`` returns None for a missing key, reads raise :class:`NotFound`;
 - ``delete`` of a missing key is not an error; ``list`` yields keys in lexicographic order.
 """
 
