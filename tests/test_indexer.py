@@ -88,6 +88,8 @@ def test_second_object_with_same_filename_is_refused(store: LocalStore) -> None:
     page, _ = indexer.read_page("dup")  # type: ignore[arg-type]
     assert page is not None
     assert [f.key for f in page.files] == [first]
+    assert store.head(other + ".metadata") is None  # nothing left behind for the refused file
+    assert store.head(first + ".metadata") is not None
 
 
 def test_overwrite_in_place_keeps_the_original_hash(store: LocalStore) -> None:

@@ -233,12 +233,15 @@ class Indexer:
             base = page or ProjectPage.empty(arrivals[0].meta.name if arrivals else project)
             files = {f.filename: f for f in base.files if f.key not in departures}
             added, conflicts = [], []
+            orphans: set[str] = set()  # .metadata written for a file that was then refused
             for facts in arrivals:
                 existing = files.get(facts.entry.filename)
                 if existing is None:
                     files[facts.entry.filename] = facts.entry
                     added.append(facts.entry.filename)
                 elif existing.key != facts.entry.key or existing.sha256 != facts.entry.sha256:
+                    if existing.key != facts.entry.key:
+                        orphans.add(metadata_key(facts.entry.key))
                     conflicts.append(
                         (
                             facts.entry.key,
@@ -268,6 +271,8 @@ class Indexer:
             break
         else:
             raise RuntimeError(f"gave up updating {project} after {MAX_ATTEMPTS} conflicts")
+        for key in orphans:
+            self.store.delete(key)
         for _key, message in conflicts:
             log.error("conflict: %s", message)
         for name in added:
