@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -36,6 +38,13 @@ def adopt(store: LocalStore, show_progress: bool) -> Outcome:
     return outcome
 
 
+def _prog() -> str:
+    """How the user can run skypi again: plain ``skypi`` only when that is this one."""
+    here = os.path.abspath(sys.argv[0])
+    found = shutil.which("skypi")
+    return "skypi" if found and os.path.abspath(found) == here else os.path.relpath(here)
+
+
 def _welcome(store: LocalStore, settings: Settings, host: str, port: int) -> str:
     shown = "localhost" if host in {"0.0.0.0", "::", "127.0.0.1"} else host  # noqa: S104
     url = f"http://{shown}:{port}"
@@ -48,7 +57,7 @@ def _welcome(store: LocalStore, settings: Settings, host: str, port: int) -> str
         lines += [
             "",
             "No tokens yet. Uploads need one; create it (shown once) with:",
-            f"  skypi token create {store.packages_dir} --scope upload --name me",
+            f"  {_prog()} token create {store.packages_dir} --scope upload --name me",
             "then upload with:",
             f"  twine upload --repository-url {url}/legacy/ -u __token__ -p TOKEN dist/*",
             f"  uv publish --publish-url {url}/legacy/ --token TOKEN dist/*",
