@@ -104,25 +104,8 @@ def test_concurrent_create_only_has_one_winner(store: Store) -> None:
         assert sum(pool.map(attempt, range(32))) == 1
 
 
-def test_concurrent_cas_counter_loses_no_update(store: Store) -> None:
-    store.put("simple/counter/index.json", b"0")
-
-    def increment(_: int) -> None:
-        while True:
-            info, body = store.get("simple/counter/index.json")
-            try:
-                store.put("simple/counter/index.json", b"%d" % (int(body) + 1), if_match=info.etag)
-                return
-            except PreconditionFailed:
-                continue
-
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        list(pool.map(increment, range(40)))
-    assert store.get("simple/counter/index.json")[1] == b"40"
-
-
-def _increment_in_process(folder: str, times: int) -> None:
-    store = LocalStore(Path(folder))
+def _increment(store: Store, times: int) -> None:
+    """Add one to a counter object ``times`` times, by compare-and-swap."""
     for _ in range(times):
         while True:
             info, body = store.get("simple/counter/index.json")
@@ -131,6 +114,17 @@ def _increment_in_process(folder: str, times: int) -> None:
                 break
             except PreconditionFailed:
                 continue
+
+
+def test_concurrent_cas_counter_loses_no_update(store: Store) -> None:
+    store.put("simple/counter/index.json", b"0")
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda _: _increment(store, 1), range(40)))
+    assert store.get("simple/counter/index.json")[1] == b"40"
+
+
+def _increment_in_process(folder: str, times: int) -> None:
+    _increment(LocalStore(Path(folder)), times)
 
 
 def test_local_cas_is_atomic_across_processes(tmp_path: Path) -> None:
