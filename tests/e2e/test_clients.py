@@ -272,7 +272,7 @@ def test_copied_file_is_installable_within_seconds(
     (server.folder / "nested").mkdir()
     shutil.copy(wheel, server.folder / "nested" / wheel.name)
     assert wait_for(
-        lambda: "dropped-0.1" in _page(server, "dropped", True).text.replace("_", "-"), timeout=5
+        lambda: "dropped-0.1" in _page(server, "dropped", True).text.replace("_", "-"), timeout=20
     )
     pip(
         "install",
@@ -286,7 +286,7 @@ def test_copied_file_is_installable_within_seconds(
     )
     (server.folder / "nested" / wheel.name).unlink()
     assert wait_for(
-        lambda: json.loads(_page(server, "dropped", True).text)["files"] == [], timeout=5
+        lambda: json.loads(_page(server, "dropped", True).text)["files"] == [], timeout=20
     )
     assert "dropped" not in httpx.get(server.index, timeout=5).text
 
