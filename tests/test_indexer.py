@@ -141,7 +141,7 @@ class CountingStore(LocalStore):
         return super().list(prefix)
 
     def get(self, key: str):  # type: ignore[no-untyped-def]
-        self.calls.append(f"get {key.split('/')[0]}")
+        self.calls.append(f"get {key}")
         return super().get(key)
 
 
@@ -155,10 +155,9 @@ def test_indexing_one_file_never_lists_and_touches_root_only_on_first_file(
     store.calls.clear()
     indexer.apply([Landed(_drop(store, "proj3", "proj3", "2.0"))])
     assert not any(c.startswith("list") for c in store.calls)
-    assert "get simple" in store.calls
-    assert not any("index.json" in c for c in store.calls if "root" in c)
-    root_reads = [c for c in store.calls if c == "get simple"]
+    assert "get simple/proj3/index.json" in store.calls
+    assert "get simple/index.json" not in store.calls  # an existing project: root untouched
     store.calls.clear()
     indexer.apply([Landed(_drop(store, "brand-new", "brand-new", "1.0"))])
     assert not any(c.startswith("list") for c in store.calls)
-    assert len([c for c in store.calls if c == "get simple"]) > len(root_reads)
+    assert "get simple/index.json" in store.calls  # a new project: root updated

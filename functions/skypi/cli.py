@@ -257,7 +257,9 @@ def _admin(args: argparse.Namespace) -> int:
             f"{base}/api/projects/{args.project}/files/{args.target}", auth=auth, timeout=60
         )
     else:
-        is_file = args.target.endswith((".whl", ".tar.gz", ".zip", ".tar.bz2", ".tgz"))
+        from skypi.core.filenames import SDIST_EXTENSIONS
+
+        is_file = args.target.endswith((".whl", *SDIST_EXTENSIONS))
         body: dict[str, str] = {"filename" if is_file else "version": args.target}
         if args.command == "yank":
             body["reason"] = args.reason

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -361,7 +360,3 @@ def test_first_start_explains_how_to_upload(tmp_path: Path) -> None:
         srv.stop()
     assert "skypi token create" in text
     assert f"twine upload --repository-url http://localhost:{srv.port}/legacy/" in text
-
-
-def test_python_is_the_one_running_tests() -> None:
-    assert sys.executable  # the e2e clients run from this interpreter's environment

@@ -14,7 +14,7 @@ from typing import BinaryIO
 
 from skypi.core.errors import InvalidDistribution, UploadRejected
 from skypi.core.filenames import DistFilename
-from skypi.core.metadata import check_agrees, sdist_metadata, wheel_metadata
+from skypi.core.metadata import read_metadata
 from skypi.core.upload import UploadRequest, check_digests, check_metadata
 from skypi.indexer.service import Indexer, Landed
 from skypi.store.base import PreconditionFailed, Store
@@ -71,11 +71,7 @@ class Publisher:
             yield fh  # the caller owns the spooled file: do not close it here
 
         try:
-            if dist.kind == "wheel":
-                meta = wheel_metadata(dist, size, read_at, self.indexer.limits)
-            else:
-                meta = sdist_metadata(dist, size, read_at, reopen, self.indexer.limits)
-            check_agrees(dist, meta)
+            meta = read_metadata(dist, size, read_at, reopen, self.indexer.limits)
         except InvalidDistribution as exc:
             raise UploadRejected(str(exc)) from exc
         check_metadata(request, dist, meta)

@@ -11,16 +11,15 @@ are both tested against ``spec/edge-vectors.json``.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Final
 from urllib.parse import unquote
 
 from packaging.utils import canonicalize_name
 
+from skypi.core.filenames import VALID_PROJECT_NAME
 from skypi.core.negotiate import HTML, V1_HTML, V1_JSON, choose_content_type
 
-_VALID_NAME: Final = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])\Z", re.IGNORECASE)
 READ_METHODS: Final = frozenset({"GET", "HEAD"})
 
 
@@ -71,7 +70,7 @@ def decide(method: str, path: str, raw_query: str, accept: str | None = None) ->
     if rest == "":
         return _page("simple/", choose_content_type(accept, raw_query))
     name = unquote(rest[:-1] if rest.endswith("/") else rest)
-    if "/" in name or not _VALID_NAME.match(name):
+    if "/" in name or not VALID_PROJECT_NAME.match(name):
         return NOT_FOUND
     normalized = canonicalize_name(name)
     if name != normalized or not rest.endswith("/"):

@@ -33,6 +33,7 @@ DistKind = Literal["wheel", "sdist"]
 # Extensions an existing folder may hold; uploads accept only .whl and .tar.gz (PEP 527/625).
 SDIST_EXTENSIONS = (".tar.gz", ".zip", ".tar.bz2", ".tgz")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+VALID_PROJECT_NAME = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])\Z", re.IGNORECASE)
 _SAFE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+!-]*")
 
 
@@ -115,6 +116,7 @@ def wheel_name_part(project: NormalizedName) -> str:
 
 __all__ = [
     "SDIST_EXTENSIONS",
+    "VALID_PROJECT_NAME",
     "DistFilename",
     "DistKind",
     "canonicalize_name",

@@ -307,6 +307,22 @@ def sdist_metadata(
         return _tar_sdist_metadata(dist, size, stream, limits)
 
 
+def read_metadata(
+    dist: DistFilename,
+    size: int,
+    read_at: ReadAt,
+    open_stream: Callable[[], AbstractContextManager[IO[bytes]]],
+    limits: Limits = DEFAULT_LIMITS,
+) -> CoreMetadata:
+    """The core metadata of any distribution, checked against its filename."""
+    if dist.kind == "wheel":
+        meta = wheel_metadata(dist, size, read_at, limits)
+    else:
+        meta = sdist_metadata(dist, size, read_at, open_stream, limits)
+    check_agrees(dist, meta)
+    return meta
+
+
 def check_agrees(dist: DistFilename, meta: CoreMetadata) -> None:
     """The name and version inside must be the ones the filename claims."""
     if meta.project != dist.project:

@@ -17,6 +17,7 @@ from packaging.version import InvalidVersion, Version
 
 from skypi.core.errors import InvalidDistribution, UploadRejected
 from skypi.core.filenames import (
+    VALID_PROJECT_NAME,
     DistFilename,
     check_safe_filename,
     expected_sdist_filename,
@@ -28,7 +29,6 @@ from skypi.core.metadata import METADATA_VERSIONS, CoreMetadata
 SEE_METADATA: Final = (
     "See https://packaging.python.org/specifications/core-metadata for more information."
 )
-_NAME_RE: Final = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])\Z", re.IGNORECASE)
 _HEX: Final = {"md5_digest": 32, "sha256_digest": 64, "blake2_256_digest": 64}
 _DIGEST_NAMES: Final = {
     "md5_digest": "MD5",
@@ -86,7 +86,7 @@ def validate_form(form: Form) -> UploadRequest:
         raise UploadRejected(
             f"'' is an invalid value for Name. Error: This field is required. {SEE_METADATA}"
         )
-    if not _NAME_RE.match(name):
+    if not VALID_PROJECT_NAME.match(name):
         raise UploadRejected(
             f"{name!r} is an invalid value for Name. Error: Start and end with a letter or "
             f"numeral containing only ASCII numeric and '.', '_' and '-'. {SEE_METADATA}"

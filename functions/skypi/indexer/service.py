@@ -28,9 +28,7 @@ from skypi.core.metadata import (
     DEFAULT_LIMITS,
     CoreMetadata,
     Limits,
-    check_agrees,
-    sdist_metadata,
-    wheel_metadata,
+    read_metadata,
 )
 from skypi.core.pages import (
     PACKAGES_PREFIX,
@@ -146,13 +144,9 @@ class Indexer:
 
     def _inspect(self, info: ObjectInfo, dist: DistFilename, sha256: str | None) -> _Facts:
         read_at = lambda start, length: self.store.read_range(info.key, start, length)  # noqa: E731
-        if dist.kind == "wheel":
-            meta = wheel_metadata(dist, info.size, read_at, self.limits)
-        else:
-            meta = sdist_metadata(
-                dist, info.size, read_at, lambda: self.store.open(info.key), self.limits
-            )
-        check_agrees(dist, meta)
+        meta = read_metadata(
+            dist, info.size, read_at, lambda: self.store.open(info.key), self.limits
+        )
         digest = sha256 or self.sha256_of(info.key)
         entry = FileEntry(
             filename=dist.filename,
