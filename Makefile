@@ -14,7 +14,7 @@ export UV_PYTHON_DOWNLOADS := never
 	.tools/bin/pip install --quiet uv==$(UV_VERSION)
 
 .venv/.synced: uv.lock pyproject.toml | $(if $(filter .tools/bin/uv,$(UV)),.tools/bin/uv)
-	$(UV) sync --locked --quiet
+	$(UV) sync --locked --all-extras --quiet
 	touch $@
 
 setup: .venv/.synced ## install everything (locked) into .venv

@@ -11,18 +11,24 @@ import pytest
 
 from skypi.store.base import NotFound, PreconditionFailed, Store
 from skypi.store.local import LocalStore
+from skypi.store.s3 import S3Store
+from tests.emulated import s3_client, s3_store
 
 
-def _local(tmp: Path) -> Store:
+def _local(request: pytest.FixtureRequest, tmp: Path) -> Store:
     return LocalStore(tmp / "packages")
 
 
-ADAPTERS: dict[str, Callable[[Path], Store]] = {"local": _local}
+def _s3(request: pytest.FixtureRequest, tmp: Path) -> Store:
+    return s3_store(request.getfixturevalue("moto_endpoint"))
+
+
+ADAPTERS: dict[str, Callable[[pytest.FixtureRequest, Path], Store]] = {"local": _local, "s3": _s3}
 
 
 @pytest.fixture(params=sorted(ADAPTERS))
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
-    return ADAPTERS[request.param](tmp_path)
+    return ADAPTERS[request.param](request, tmp_path)
 
 
 def test_put_get_head_roundtrip(store: Store) -> None:
@@ -123,17 +129,27 @@ def test_concurrent_cas_counter_loses_no_update(store: Store) -> None:
     assert store.get("simple/counter/index.json")[1] == b"40"
 
 
-def _increment_in_process(folder: str, times: int) -> None:
-    _increment(LocalStore(Path(folder)), times)
+def _reopen(store: Store) -> tuple[str, ...]:
+    """What a fresh process needs to open the same store."""
+    if isinstance(store, LocalStore):
+        return ("local", str(store.packages_dir))
+    assert isinstance(store, S3Store)
+    return ("s3", store.client.meta.endpoint_url, store.bucket)
 
 
-def test_local_cas_is_atomic_across_processes(tmp_path: Path) -> None:
-    store = LocalStore(tmp_path / "packages")
+def _increment_in_process(spec: tuple[str, ...], times: int) -> None:
+    if spec[0] == "local":
+        store: Store = LocalStore(Path(spec[1]))
+    else:
+        store = S3Store(spec[2], s3_client(spec[1]))
+    _increment(store, times)
+
+
+def test_cas_is_atomic_across_processes(store: Store) -> None:
     store.put("simple/counter/index.json", b"0")
     context = multiprocessing.get_context("spawn")
     workers = [
-        context.Process(target=_increment_in_process, args=(str(tmp_path / "packages"), 25))
-        for _ in range(4)
+        context.Process(target=_increment_in_process, args=(_reopen(store), 25)) for _ in range(4)
     ]
     for worker in workers:
         worker.start()

@@ -8,7 +8,13 @@ Semantics every adapter keeps (``tests/test_store_conformance.py`` checks them):
 - a put is atomic: readers see the old bytes or the new bytes, never a mix;
 - the ETag changes whenever the bytes change (equal bytes may keep it, as on S3);
 - ``head`` returns None for a missing key, reads raise :class:`NotFound`;
-- ``delete`` of a missing key is not an error; ``list`` yields keys in lexicographic order.
+- ``delete`` of a missing key is not an error; ``list`` yields keys in lexicographic order;
+- ``put(..., sha256=hex)`` stores the bytes only if they have that digest (S3 verifies it
+  server-side; other adapters may trust the caller, who computed it from the same bytes).
+
+Two optional abilities, present only where the backend has them (check with ``isinstance``):
+:class:`Versioned` (put an earlier version back) and :class:`Presigning` (hand a client a
+short-lived URL to the object itself).
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, Protocol, runtime_checkable
 
 
 class NotFound(KeyError):
@@ -34,6 +40,7 @@ class ObjectInfo:
     size: int
     etag: str
     last_modified: datetime
+    sha256: str | None = None  # hex, when the backend stored a whole-object SHA-256 checksum
 
 
 Body = bytes | BinaryIO
@@ -51,9 +58,33 @@ class Store(Protocol):
     def open(self, key: str) -> AbstractContextManager[BinaryIO]: ...
 
     def put(
-        self, key: str, body: Body, *, if_match: str | None = None, if_none_match: bool = False
+        self,
+        key: str,
+        body: Body,
+        *,
+        if_match: str | None = None,
+        if_none_match: bool = False,
+        sha256: str | None = None,
     ) -> ObjectInfo: ...
 
     def delete(self, key: str) -> None: ...
 
     def list(self, prefix: str) -> Iterator[ObjectInfo]: ...
+
+
+@runtime_checkable
+class Versioned(Protocol):
+    """A store that keeps earlier versions of an object (a versioned S3 bucket)."""
+
+    def restore_version(self, key: str, etag: str) -> bool:
+        """Make the newest earlier version whose ETag is ``etag`` current again.
+
+        Returns False when no such version exists (the original is lost to this store)."""
+        ...
+
+
+@runtime_checkable
+class Presigning(Protocol):
+    """A store whose objects a client can fetch directly, without this process in the way."""
+
+    def presigned_get_url(self, key: str, expires_in: int) -> str: ...

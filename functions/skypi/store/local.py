@@ -117,7 +117,13 @@ class LocalStore:
                 fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
 
     def put(
-        self, key: str, body: Body, *, if_match: str | None = None, if_none_match: bool = False
+        self,
+        key: str,
+        body: Body,
+        *,
+        if_match: str | None = None,
+        if_none_match: bool = False,
+        sha256: str | None = None,  # the caller hashed these very bytes; a disk has no check
     ) -> ObjectInfo:
         path = self.path_for(key)
         path.parent.mkdir(parents=True, exist_ok=True)

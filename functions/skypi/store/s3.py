@@ -1,0 +1,212 @@
+"""The S3 adapter of the object-store port (boto3).
+
+- Create-only puts send ``If-None-Match: *`` and compare-and-swap sends ``If-Match``; S3 answers
+  412 (or 409 when two conditional writes meet, or 404 when an ``If-Match`` target is gone), all
+  of which are :class:`PreconditionFailed` here.
+- Every object is written with the exact ``Content-Type`` and ``Cache-Control`` its key calls for
+  (one rule, :mod:`skypi.core.http`), so S3 and CloudFront serve them as pip and uv expect.
+- A put given the file's SHA-256 sends it as ``ChecksumSHA256``: S3 refuses bytes that do not
+  match, and later HEADs return it, so the indexer need not read the file to hash it.
+- Throttling (503 SlowDown) and 5xx answers are retried with backoff by botocore's standard
+  retry mode.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, closing
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from skypi.core.http import cache_control_for_key, content_type_for_key
+from skypi.store.base import Body, NotFound, ObjectInfo, PreconditionFailed
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+RETRIES = Config(
+    retries={"mode": "standard", "max_attempts": 10},
+    connect_timeout=5,
+    read_timeout=60,
+    max_pool_connections=32,
+)
+_LOST_RACE = {"PreconditionFailed", "ConditionalRequestConflict", "NoSuchKey", "412", "409"}
+_MISSING = {"NoSuchKey", "404", "NotFound"}
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _sha256_hex(checksum: str | None, checksum_type: str | None) -> str | None:
+    """A whole-object SHA-256 from S3's base64 checksum; multipart composites are not one."""
+    if not checksum or "-" in checksum or checksum_type == "COMPOSITE":
+        return None
+    try:
+        return base64.b64decode(checksum, validate=True).hex()
+    except binascii.Error:
+        return None
+
+
+def s3_client(**overrides: Any) -> S3Client:
+    """The S3 client every skypi process uses: standard retries, and the endpoint from
+    ``AWS_ENDPOINT_URL`` / ``AWS_ENDPOINT_URL_S3`` when set (boto3 reads them itself)."""
+    return boto3.client("s3", config=RETRIES, **overrides)
+
+
+class S3Store:
+    """A :class:`~skypi.store.base.Store` over one bucket (and the two optional abilities)."""
+
+    def __init__(self, bucket: str, client: S3Client | None = None) -> None:
+        self.bucket = bucket
+        self._client = client
+
+    @classmethod
+    def from_environment(cls) -> S3Store:
+        """The store a Lambda function or ``skypi dev`` process is configured for."""
+        bucket = os.environ.get("SKYPI_BUCKET")
+        if not bucket:
+            raise RuntimeError("SKYPI_BUCKET is not set: name the bucket that holds the index")
+        return cls(bucket)
+
+    @property
+    def client(self) -> S3Client:
+        if self._client is None:  # created on first use, so importing this module stays cheap
+            self._client = s3_client()
+        return self._client
+
+    def _info(self, key: str, response: Any) -> ObjectInfo:
+        return ObjectInfo(
+            key=key,
+            size=int(response["ContentLength"]),
+            etag=response["ETag"],
+            last_modified=response["LastModified"],
+            sha256=_sha256_hex(response.get("ChecksumSHA256"), response.get("ChecksumType")),
+        )
+
+    def head(self, key: str) -> ObjectInfo | None:
+        try:
+            response = self.client.head_object(Bucket=self.bucket, Key=key, ChecksumMode="ENABLED")
+        except ClientError as exc:
+            if _code(exc) in _MISSING:
+                return None
+            raise
+        return self._info(key, response)
+
+    def _get(self, key: str, **extra: Any) -> Any:
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=key, **extra)
+        except ClientError as exc:
+            if _code(exc) in _MISSING:
+                raise NotFound(key) from exc
+            raise
+
+    def get(self, key: str) -> tuple[ObjectInfo, bytes]:
+        response = self._get(key)
+        with closing(response["Body"]) as body:
+            data = body.read()
+        return self._info(key, response), data
+
+    def read_range(self, key: str, start: int, length: int) -> bytes:
+        if length <= 0:
+            return b""
+        response = self._get(key, Range=f"bytes={start}-{start + length - 1}")
+        with closing(response["Body"]) as body:
+            return cast(bytes, body.read())
+
+    def open(self, key: str) -> AbstractContextManager[BinaryIO]:
+        return cast(AbstractContextManager[BinaryIO], closing(self._get(key)["Body"]))
+
+    def put(
+        self,
+        key: str,
+        body: Body,
+        *,
+        if_match: str | None = None,
+        if_none_match: bool = False,
+        sha256: str | None = None,
+    ) -> ObjectInfo:
+        extra: dict[str, Any] = {}
+        if if_none_match:
+            extra["IfNoneMatch"] = "*"
+        if if_match is not None:
+            extra["IfMatch"] = if_match
+        if sha256 is not None:
+            extra["ChecksumAlgorithm"] = "SHA256"
+            extra["ChecksumSHA256"] = base64.b64encode(bytes.fromhex(sha256)).decode()
+        if isinstance(body, bytes):
+            size = len(body)
+        else:
+            start = body.tell()
+            size = body.seek(0, os.SEEK_END) - start
+            body.seek(start)
+        try:
+            response = self.client.put_object(
+                Bucket=self.bucket,
+                Key=key,
+                Body=body,
+                ContentType=content_type_for_key(key),
+                CacheControl=cache_control_for_key(key),
+                **extra,
+            )
+        except ClientError as exc:
+            if (if_match is not None or if_none_match) and _code(exc) in _LOST_RACE:
+                raise PreconditionFailed(key) from exc
+            raise
+        return ObjectInfo(key, size, response["ETag"], datetime.now(UTC), sha256)
+
+    def delete(self, key: str) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=key)
+
+    def list(self, prefix: str) -> Iterator[ObjectInfo]:
+        pages = self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=prefix
+        )
+        for page in pages:
+            for item in page.get("Contents", []):
+                yield ObjectInfo(
+                    key=item["Key"],
+                    size=item["Size"],
+                    etag=item["ETag"],
+                    last_modified=item["LastModified"],
+                )
+
+    # -- optional abilities -------------------------------------------------------------
+
+    def restore_version(self, key: str, etag: str) -> bool:
+        """Copy the newest earlier version with this ETag over the current one.
+
+        Needs a versioned bucket. The copy keeps the bytes (and, for a single-part original,
+        the ETag); the indexer recognises a copy with other ETag by its SHA-256."""
+        pages = self.client.get_paginator("list_object_versions").paginate(
+            Bucket=self.bucket, Prefix=key
+        )
+        for page in pages:
+            for version in page.get("Versions", []):
+                if version["Key"] != key or version.get("IsLatest"):
+                    continue
+                if version["ETag"] == etag:
+                    self.client.copy_object(
+                        Bucket=self.bucket,
+                        Key=key,
+                        CopySource={
+                            "Bucket": self.bucket,
+                            "Key": key,
+                            "VersionId": version["VersionId"],
+                        },
+                        MetadataDirective="COPY",
+                    )
+                    return True
+        return False
+
+    def presigned_get_url(self, key: str, expires_in: int) -> str:
+        return self.client.generate_presigned_url(
+            "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires_in
+        )
