@@ -37,15 +37,10 @@ def add_token(store: LocalStore, *scopes: str, projects: set[str] | None = None)
 
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
-    """One moto server on loopback for the whole run; each test makes its own bucket."""
-    import logging
+    """One moto server on loopback for the whole run (as ``skypi dev`` starts it); each test
+    makes its own bucket."""
+    from skypi.local.emulator import start_moto
 
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
+    server, endpoint = start_moto()
+    yield endpoint
     server.stop()

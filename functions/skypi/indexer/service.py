@@ -42,7 +42,7 @@ from skypi.core.pages import (
     page_json_key,
 )
 from skypi.core.render import html_serial, render_project_html, render_root_html
-from skypi.store.base import NotFound, ObjectInfo, PreconditionFailed, Store
+from skypi.store.base import NotFound, ObjectInfo, PreconditionFailed, Store, Versioned
 
 log = logging.getLogger("skypi.indexer")
 T = TypeVar("T")
@@ -147,7 +147,7 @@ class Indexer:
         meta = read_metadata(
             dist, info.size, read_at, lambda: self.store.open(info.key), self.limits
         )
-        digest = sha256 or self.sha256_of(info.key)
+        digest = sha256 or info.sha256 or self.sha256_of(info.key)
         entry = FileEntry(
             filename=dist.filename,
             key=info.key,
@@ -160,6 +160,14 @@ class Indexer:
             etag=info.etag,
         )
         return _Facts(dist, meta, entry)
+
+    def _overwritten(self, key: str, known: FileEntry) -> str:
+        """A drop-in replaced an indexed file in place: put the original back if we can."""
+        if isinstance(self.store, Versioned) and self.store.restore_version(key, known.etag):
+            return f"{key} was overwritten; the original was restored from its previous version"
+        return (
+            f"{key} was overwritten; the index keeps the original's hash and it cannot be restored"
+        )
 
     def sha256_of(self, key: str) -> str:
         digest = hashlib.sha256()
@@ -195,7 +203,9 @@ class Indexer:
             if known is not None and known.etag == info.etag:
                 continue  # already indexed at this version: a replay
             if known is not None:
-                message = f"{change.key} was overwritten; the index keeps the original"
+                if (info.sha256 or self.sha256_of(change.key)) == known.sha256:
+                    continue  # same bytes under a new ETag (a restore by copy): a replay
+                message = self._overwritten(change.key, known)
                 log.error("conflict: %s", message)
                 outcome.conflicts.append((change.key, message))
                 continue

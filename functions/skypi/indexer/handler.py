@@ -1,0 +1,109 @@
+"""The indexer Lambda: S3 event notifications, batched by SQS, applied to the pages.
+
+Each project named in a batch is indexed once, whatever the number of its records; if indexing
+a project fails, only the messages that touched it are reported in ``batchItemFailures`` and come
+back later (the queue's redrive policy sends repeat failures to the dead-letter queue).
+
+Powertools' batch utility hands records over one by one, which would index a project once per
+record; this handler groups first and reports partial failures in the same response shape.
+It must stay light to import: no FastAPI here.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.data_classes import SQSEvent
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from skypi.core.errors import InvalidDistribution
+from skypi.indexer.events import MalformedMessage, decode_notification
+from skypi.indexer.service import Change, Indexer, project_of_key
+from skypi.store.s3 import S3Store
+
+logger = Logger(service="skypi-indexer")
+metrics = Metrics(namespace="skypi", service="indexer")
+tracer = Tracer(service="skypi-indexer")
+
+_indexer: Indexer | None = None
+
+
+def _default_indexer() -> Indexer:
+    global _indexer
+    if _indexer is None:  # once per container, on first use
+        _indexer = Indexer(S3Store.from_environment())
+    return _indexer
+
+
+@tracer.capture_method
+def process(event: SQSEvent, indexer: Indexer) -> dict[str, list[dict[str, str]]]:
+    """Apply a batch; the answer names the messages to retry."""
+    failed: set[str] = set()
+    by_project: dict[str, list[tuple[str, Change]]] = defaultdict(list)
+    for record in event.records:
+        try:
+            decoded = decode_notification(record.body)
+        except MalformedMessage as exc:
+            logger.error(
+                "unreadable message, left for the dead-letter queue: %s",
+                exc,
+                extra={"message_id": record.message_id},
+            )
+            failed.add(record.message_id)
+            continue
+        for key, why in decoded.skipped:
+            logger.info("skipped %s: %s", key, why, extra={"message_id": record.message_id})
+        for change in decoded.changes:
+            try:
+                dist = project_of_key(change.key)
+            except (InvalidDistribution, ValueError) as exc:
+                logger.info("skipped %s: %s", change.key, exc)
+                continue
+            by_project[dist.project].append((record.message_id, change))
+
+    for project, items in by_project.items():
+        message_ids = sorted({message_id for message_id, _ in items})
+        started = time.perf_counter()
+        try:
+            outcome = indexer.apply(change for _, change in items)
+        except Exception:
+            logger.exception(
+                "indexing %s failed; its messages will be retried",
+                project,
+                extra={"project": project, "message_ids": message_ids},
+            )
+            failed.update(message_ids)
+            continue
+        metrics.add_metric(
+            "IndexLatency", MetricUnit.Milliseconds, (time.perf_counter() - started) * 1000
+        )
+        metrics.add_metric("FilesIndexed", MetricUnit.Count, len(outcome.added))
+        metrics.add_metric("FilesRemoved", MetricUnit.Count, len(outcome.removed))
+        metrics.add_metric("Conflicts", MetricUnit.Count, len(outcome.conflicts))
+        metrics.add_metric("Refused", MetricUnit.Count, len(outcome.refused))
+        for key, message in outcome.conflicts:
+            logger.error("conflict: %s", message, extra={"key": key, "project": project})
+        for key, message in outcome.refused:
+            logger.warning("refused %s: %s", key, message, extra={"project": project})
+        logger.info(
+            "indexed %s",
+            project,
+            extra={
+                "project": project,
+                "added": outcome.added,
+                "removed": outcome.removed,
+                "message_ids": message_ids,
+            },
+        )
+    return {"batchItemFailures": [{"itemIdentifier": m} for m in sorted(failed)]}
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, list[dict[str, str]]]:
+    return process(SQSEvent(event), _default_indexer())

@@ -1,0 +1,205 @@
+"""The indexer Lambda over S3 events that SQS delivers (moto server), run by the poller."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from skypi.core.pages import ProjectPage, RootListing
+from skypi.indexer.events import MalformedMessage, decode_notification
+from skypi.indexer.service import Gone, Indexer, Landed
+from skypi.local.emulator import LambdaContext
+from tests.aws.conftest import Emulated
+from tests.dists import sdist_bytes, sdist_name, wheel_bytes, wheel_name
+from tests.emulated import FaultInjector, RequestCounter
+
+EVENTS = Path(__file__).parents[2] / "events"
+
+
+def _listed(aws: Emulated, project: str) -> set[str]:
+    page = ProjectPage.from_json_bytes(aws.page(f"simple/{project}/index.json"))
+    html = aws.page(f"simple/{project}/index.html").decode()
+    names = {f.filename for f in page.files}
+    assert all(f">{n}</a>" in html for n in names)
+    assert html.count("</a>") == len(names)
+    return names
+
+
+# -- decoding, from the sample events -------------------------------------------------------
+
+
+def test_sample_events_decode() -> None:
+    def bodies(name: str) -> list[str]:
+        return [r["body"] for r in json.loads((EVENTS / name).read_text())["Records"]]
+
+    created = decode_notification(bodies("sqs-s3-object-created.json")[0])
+    assert created.changes == [Landed("packages/demo/demo-1.0+local-py3-none-any.whl")]
+    removed = decode_notification(bodies("sqs-s3-object-removed.json")[0])
+    assert removed.changes == [Gone("packages/demo/demo-1.0+local-py3-none-any.whl")]
+    test_event = decode_notification(bodies("sqs-s3-test-event.json")[0])
+    assert (test_event.changes, test_event.skipped[0][0]) == ([], "s3:TestEvent")
+    mixed = [decode_notification(b) for b in bodies("sqs-s3-mixed-batch.json")]
+    assert mixed[2].skipped == [("simple/demo/index.json", "outside packages/")]
+    assert mixed[3].changes[0].key.endswith("manylinux_2_28_x86_64.whl")
+
+
+@pytest.mark.parametrize(
+    "body", ["not json", "[]", '{"Event": "s3:Other"}', '{"Records": [{"eventName": "x"}]}']
+)
+def test_malformed_messages_are_refused(body: str) -> None:
+    with pytest.raises(MalformedMessage):
+        decode_notification(body)
+
+
+# -- the data path: S3 event -> SQS -> handler -> pages -------------------------------------
+
+
+def test_dropped_file_is_indexed_and_removed(aws: Emulated) -> None:
+    key = "packages/demo/" + wheel_name("demo", "1.0+local")
+    aws.drop(key, wheel_bytes("demo", "1.0+local"))
+    assert aws.poller.drain() == 1
+    assert _listed(aws, "demo") == {wheel_name("demo", "1.0+local")}
+    assert RootListing.from_json_bytes(aws.page("simple/index.json")).projects == {"demo": "demo"}
+    assert aws.store.head(key + ".metadata") is not None
+    aws.s3.delete_object(Bucket=aws.resources.bucket, Key=key)
+    assert aws.poller.drain() == 1
+    assert _listed(aws, "demo") == set()
+    assert RootListing.from_json_bytes(aws.page("simple/index.json")).projects == {}
+
+
+def test_a_batch_writes_each_project_page_once(aws: Emulated) -> None:
+    for version in ("1.0", "1.1", "1.2"):
+        aws.drop(f"packages/alpha/{wheel_name('alpha', version)}", wheel_bytes("alpha", version))
+    aws.drop(f"packages/beta/{sdist_name('beta', '2.0')}", sdist_bytes("beta", "2.0"))
+    aws.drop("simple/ignored.txt", b"not ours")  # outside the notification's prefix
+    from skypi.indexer import handler
+
+    handler._indexer = aws.indexer
+    counter = RequestCounter(aws.s3)
+    original_put = aws.store.put
+    page_writes: list[str] = []
+
+    def counting_put(key: str, *args: object, **kwargs: object):  # type: ignore[no-untyped-def]
+        if key.endswith("/index.json"):
+            page_writes.append(key)
+        return original_put(key, *args, **kwargs)  # type: ignore[arg-type]
+
+    aws.store.put = counting_put  # type: ignore[method-assign]
+    received = aws.sqs.receive_message(
+        QueueUrl=aws.resources.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
+    )["Messages"]
+    while len(received) < 4:
+        received += aws.sqs.receive_message(
+            QueueUrl=aws.resources.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
+        ).get("Messages", [])
+    from skypi.local.emulator import sqs_event
+
+    response = handler.handler(sqs_event(received, aws.resources), LambdaContext())
+    assert response == {"batchItemFailures": []}
+    assert sorted(page_writes) == [
+        "simple/alpha/index.json",
+        "simple/beta/index.json",
+        "simple/index.json",
+        "simple/index.json",
+    ]
+    assert len(_listed(aws, "alpha")) == 3
+    assert counter.calls.count("ListObjectsV2") == 0
+
+
+def test_only_the_failing_projects_messages_are_retried(
+    aws: Emulated, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    aws.drop(f"packages/good/{wheel_name('good', '1.0')}", wheel_bytes("good", "1.0"))
+    aws.drop(f"packages/flaky/{wheel_name('flaky', '1.0')}", wheel_bytes("flaky", "1.0"))
+    aws.sqs.send_message(QueueUrl=aws.resources.queue_url, MessageBody="garbage")
+    original_apply = Indexer.apply
+    failures = {"left": 1}
+
+    def apply_failing_once(self: Indexer, changes):  # type: ignore[no-untyped-def]
+        changes = list(changes)
+        if failures["left"] and any("flaky" in c.key for c in changes):
+            failures["left"] -= 1
+            raise RuntimeError("S3 went away")
+        return original_apply(self, changes)
+
+    monkeypatch.setattr(Indexer, "apply", apply_failing_once)
+    assert aws.poller.drain() == 1 + 0  # good; flaky failed; garbage failed
+    assert _listed(aws, "good") == {wheel_name("good", "1.0")}
+    assert aws.store.head("simple/flaky/index.json") is None
+    # After the visibility timeout the failed message comes back, and succeeds this time.
+    deadline = time.monotonic() + 20
+    while not aws.poller.poll_once() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _listed(aws, "flaky") == {wheel_name("flaky", "1.0")}
+    attributes = aws.sqs.get_queue_attributes(
+        QueueUrl=aws.resources.queue_url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"]
+    )["Attributes"]
+    assert attributes["ApproximateNumberOfMessagesNotVisible"] == "1"  # the garbage, in flight
+
+
+def test_replayed_and_shuffled_events_give_the_same_pages(aws: Emulated) -> None:
+    keys = []
+    for project, version in [("alpha", "1.0"), ("alpha", "2.0"), ("beta", "0.1"), ("gamma", "3")]:
+        key = f"packages/{project}/{wheel_name(project, version)}"
+        aws.drop(key, wheel_bytes(project, version))
+        keys.append(key)
+    aws.poller.drain()
+    aws.s3.delete_object(Bucket=aws.resources.bucket, Key=keys[2])
+    aws.poller.drain()
+    expected = {i.key: aws.page(i.key) for i in aws.store.list("simple/")}
+    assert "simple/beta/index.json" in expected
+    events = [Landed(k) for k in keys] + [Gone(keys[2])]
+    replay = events * 2
+    random.Random(8).shuffle(replay)
+    for change in replay:
+        aws.indexer.apply([change])
+    aws.indexer.apply(replay)
+    assert {i.key: aws.page(i.key) for i in aws.store.list("simple/")} == expected
+
+
+def test_an_overwrite_in_place_is_undone_and_reported(aws: Emulated) -> None:
+    key = f"packages/demo/{wheel_name('demo', '1.0')}"
+    original = wheel_bytes("demo", "1.0")
+    aws.drop(key, original)
+    aws.poller.drain()
+    before = aws.page("simple/demo/index.json")
+    aws.drop(key, wheel_bytes("demo", "1.0", payload=b"an impostor"))
+    outcome = aws.indexer.apply([Landed(key)])
+    assert outcome.conflicts
+    assert "restored" in outcome.conflicts[0][1]
+    assert aws.store.get(key)[1] == original
+    aws.poller.drain()  # the events of the overwrite and of the restore change nothing
+    assert aws.page("simple/demo/index.json") == before
+
+
+def test_indexing_converges_through_throttling_and_server_errors(aws: Emulated) -> None:
+    faults = FaultInjector(aws.s3, every=3, status=503)
+    for version in ("1.0", "1.1"):
+        aws.drop(f"packages/demo/{wheel_name('demo', version)}", wheel_bytes("demo", version))
+    faults.status = 500
+    aws.indexer.apply([Landed(f"packages/demo/{wheel_name('demo', v)}") for v in ("1.0", "1.1")])
+    assert faults.injected > 3
+    assert _listed(aws, "demo") == {wheel_name("demo", v) for v in ("1.0", "1.1")}
+
+
+def test_lambda_handler_reads_its_configuration_from_the_environment(aws: Emulated) -> None:
+    event = json.loads((EVENTS / "sqs-s3-object-created.json").read_text())
+    from skypi.indexer import handler
+
+    key = "packages/demo/demo-1.0+local-py3-none-any.whl"
+    aws.drop(key, wheel_bytes("demo", "1.0+local"))
+    assert handler.handler(event, LambdaContext()) == {"batchItemFailures": []}
+    assert _listed(aws, "demo") == {wheel_name("demo", "1.0+local")}
+
+
+def test_indexer_handler_does_not_import_fastapi() -> None:
+    heavy = "{'fastapi', 'starlette', 'pydantic', 'mangum'}"
+    code = f"import sys, skypi.indexer.handler; print(sorted(set(sys.modules) & {heavy}))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
