@@ -7,7 +7,7 @@ DIR ?= ./packages
 PORT ?= 8080
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: setup serve test lint typecheck unit e2e clean
+.PHONY: setup serve dev test lint typecheck unit e2e clean
 
 .tools/bin/uv:
 	$(PYTHON) -m venv .tools
@@ -21,6 +21,9 @@ setup: .venv/.synced ## install everything (locked) into .venv
 
 serve: setup ## run the index over $(DIR) on port $(PORT)
 	.venv/bin/skypi serve $(DIR) --port $(PORT)
+
+dev: setup ## the AWS data path on this machine (moto S3/SQS, indexer Lambda, API) on $(PORT)
+	.venv/bin/skypi dev --port $(PORT)
 
 lint: setup
 	.venv/bin/ruff check functions tests

@@ -80,6 +80,8 @@ def test_ranged_and_streamed_reads(store: Store) -> None:
     assert store.read_range("packages/foo/foo-1.0-py3-none-any.whl", 10, 5) == data[10:15]
     with store.open("packages/foo/foo-1.0-py3-none-any.whl") as fh:
         assert fh.read() == data
+    with store.open("packages/foo/foo-1.0-py3-none-any.whl", 2000) as fh:
+        assert fh.read() == data[2000:]
 
 
 def test_list_in_order_by_prefix(store: Store) -> None:

@@ -100,6 +100,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
 
+    dev = sub.add_parser(
+        "dev",
+        help="run the AWS data path on this machine (emulated S3, SQS and Lambda)",
+        description="Emulate the deployed stack: a moto S3 and SQS on loopback, the indexer "
+        "Lambda fed by S3 events, and the API over the bucket. `aws s3 cp` into the bucket, "
+        "then pip install from the index. State is in memory and ends with the process.",
+    )
+    dev.add_argument("-i", "--host", default="127.0.0.1", help="address (default 127.0.0.1)")
+    dev.add_argument("-p", "--port", type=int, default=8080, help="index port (default 8080)")
+    dev.add_argument(
+        "--s3-port", type=int, default=4566, help="emulated S3/SQS port (default 4566)"
+    )
+    dev.add_argument("--bucket", default="skypi-dev", help="bucket name (default skypi-dev)")
+    dev.add_argument("--private", action="store_true", help="reads need a token too")
+    dev.add_argument(
+        "--no-auth", action="store_true", help="uploads need no token (never do this on AWS)"
+    )
+    dev.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+
     reindex = sub.add_parser("reindex", help="bring every page in line with the folder")
     _add_dir(reindex)
 
@@ -166,6 +185,19 @@ def main(argv: list[str] | None = None) -> int:
         from skypi.local.serve import serve
 
         return serve(args)
+    if args.command == "dev":
+        try:
+            import moto  # noqa: F401
+        except ImportError:
+            print(
+                "skypi: `skypi dev` needs the AWS emulator: pip install 'skypi[emulator]' "
+                "(or run it from a checkout with `make dev`)",
+                file=sys.stderr,
+            )
+            return 2
+        from skypi.local.dev import dev
+
+        return dev(args)
     if args.command == "reindex":
         return _reindex(args)
     if args.command == "token":

@@ -73,7 +73,15 @@ def create_app(store: Store, settings: Settings | None = None) -> Any:
         header = request.headers.get("authorization")
         if settings.upload_auth:
             await run_in_threadpool(auth.identify, header)
-        declared = int(request.headers.get("content-length") or 0)
+        declared = _content_length(request.headers.get("content-length"))
+        if settings.max_request_size is not None and declared > settings.max_request_size:
+            raise UploadRejected(
+                f"Upload too large for this endpoint: the request is {declared:,} bytes and "
+                f"uploads through API Gateway and Lambda are capped at "
+                f"{settings.max_request_size:,} bytes by AWS Lambda's 6 MB payload limit. "
+                f"{settings.large_upload_hint}".strip(),
+                status=413,
+            )
         if declared > settings.max_upload_size + MAX_FIELD_BYTES:
             raise UploadRejected(
                 f"File too large. Limit for this index is "
@@ -158,6 +166,13 @@ def create_app(store: Store, settings: Settings | None = None) -> Any:
         return JSONResponse({"deleted": [filename]})
 
     return ReadRoutes(store, auth, settings, api)
+
+
+def _content_length(header: str | None) -> int:
+    try:
+        return max(0, int(header or 0))
+    except ValueError:
+        raise UploadRejected("Malformed Content-Length header.") from None
 
 
 def _same_version(a: str, b: str) -> bool:

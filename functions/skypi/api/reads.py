@@ -16,7 +16,7 @@ from skypi.api.auth import Authenticator, AuthFailure
 from skypi.api.settings import Settings
 from skypi.core.edge import decide
 from skypi.core.http import cache_control_for_key, content_type_for_key
-from skypi.store.base import NotFound, ObjectInfo, Store
+from skypi.store.base import NotFound, ObjectInfo, Presigning, Store
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -109,6 +109,17 @@ class ReadRoutes:
             "accept-ranges": "bytes",
             **vary,
         }
+        if (
+            self.settings.redirect_over is not None
+            and info.size > self.settings.redirect_over
+            and decision.content_type is None
+            and isinstance(self.store, Presigning)
+        ):
+            url = await run_in_threadpool(
+                self.store.presigned_get_url, info.key, self.settings.presigned_ttl
+            )
+            await _respond(send, 307, {"location": url, "cache-control": "no-store"}, b"", head)
+            return
         if headers.get("if-none-match") in {info.etag, "*"}:
             base.pop("content-type")
             await _respond(send, 304, base | {"content-length": "0"}, b"", True)
@@ -150,8 +161,7 @@ class ReadRoutes:
         await send({"type": "http.response.body", "body": b""})
 
     def _chunks(self, key: str, start: int, length: int) -> Any:
-        with self.store.open(key) as fh:
-            fh.seek(start)
+        with self.store.open(key, start) as fh:
             while length > 0:
                 chunk = fh.read(min(CHUNK, length))
                 if not chunk:

@@ -11,3 +11,11 @@ class Settings:
     upload_auth: bool = True  # uploads and admin need a token (off only with `-a .`)
     max_upload_size: int = 1024**3
     health_path: str = "/health"
+    # Behind API Gateway and Lambda: a whole upload request above this many bytes never reaches
+    # the function, so it is refused up front, naming the paths that do take big files.
+    max_request_size: int | None = None
+    large_upload_hint: str = ""
+    # Behind API Gateway and Lambda (6 MB response cap): objects larger than this are answered
+    # with a redirect to a short-lived presigned URL when the store can make one.
+    redirect_over: int | None = None
+    presigned_ttl: int = 300

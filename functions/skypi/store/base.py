@@ -55,7 +55,9 @@ class Store(Protocol):
 
     def read_range(self, key: str, start: int, length: int) -> bytes: ...
 
-    def open(self, key: str) -> AbstractContextManager[BinaryIO]: ...
+    def open(self, key: str, start: int = 0) -> AbstractContextManager[BinaryIO]:
+        """A forward-only stream of the object's bytes from offset ``start``."""
+        ...
 
     def put(
         self,

@@ -96,14 +96,15 @@ class LocalStore:
             raise NotFound(key) from exc
 
     def read_range(self, key: str, start: int, length: int) -> bytes:
-        with self.open(key) as fh:
-            fh.seek(start)
+        with self.open(key, start) as fh:
             return fh.read(length)
 
-    def open(self, key: str) -> AbstractContextManager[BinaryIO]:
+    def open(self, key: str, start: int = 0) -> AbstractContextManager[BinaryIO]:
         path = self.path_for(key)
         try:
-            return path.open("rb")
+            fh = path.open("rb")
+            fh.seek(start)
+            return fh
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError) as exc:
             raise NotFound(key) from exc
 

@@ -121,8 +121,9 @@ class S3Store:
         with closing(response["Body"]) as body:
             return cast(bytes, body.read())
 
-    def open(self, key: str) -> AbstractContextManager[BinaryIO]:
-        return cast(AbstractContextManager[BinaryIO], closing(self._get(key)["Body"]))
+    def open(self, key: str, start: int = 0) -> AbstractContextManager[BinaryIO]:
+        extra = {"Range": f"bytes={start}-"} if start else {}
+        return cast(AbstractContextManager[BinaryIO], closing(self._get(key, **extra)["Body"]))
 
     def put(
         self,

@@ -1,0 +1,73 @@
+"""The API Lambda: the whole FastAPI app (uploads, admin, and the read routes) behind API
+Gateway's HTTP API, over the S3 store.
+
+Lambda caps both the request and the response at 6 MB, and API Gateway base64-encodes binary
+bodies into that budget, so:
+
+- an upload request above :data:`MAX_REQUEST_BYTES` is refused with a 413 naming the ways that
+  take big files (``docs/aws-runtime.md`` shows how the figure was measured);
+- a stored object above :data:`REDIRECT_OVER_BYTES` is answered with a redirect to a
+  short-lived presigned S3 URL instead of through the function.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from mangum import Mangum
+from mangum.adapter import DEFAULT_TEXT_MIME_TYPES
+
+from skypi.api.app import create_app
+from skypi.api.settings import Settings
+from skypi.core.negotiate import V1_JSON
+from skypi.store.s3 import S3Store
+
+LAMBDA_PAYLOAD_LIMIT = 6_291_456  # bytes, for a synchronous invocation's request and response
+# The event wraps the body in base64 (4/3) beside headers and request context (a few KiB).
+MAX_REQUEST_BYTES = 4_700_000
+REDIRECT_OVER_BYTES = 4 * 1024 * 1024
+
+logger = Logger(service="skypi-api")
+_mangum: Mangum | None = None
+
+
+def _flag(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    return default if value is None else value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def lambda_settings(bucket: str) -> Settings:
+    """The API's settings on Lambda, from its environment."""
+    return Settings(
+        private=_flag("SKYPI_PRIVATE", False),
+        max_upload_size=MAX_REQUEST_BYTES,
+        max_request_size=MAX_REQUEST_BYTES,
+        large_upload_hint=(
+            f"Publish larger files straight to the bucket: "
+            f"`aws s3 cp FILE s3://{bucket}/packages/<project>/` "
+            f"(the index lists them within seconds)."
+        ),
+        redirect_over=REDIRECT_OVER_BYTES,
+    )
+
+
+def _app() -> Mangum:
+    global _mangum
+    if _mangum is None:  # once per container, on first use
+        store = S3Store.from_environment()
+        _mangum = Mangum(
+            create_app(store, lambda_settings(store.bucket)),
+            lifespan="off",
+            # Pages go back as text; everything else (files, .metadata) as base64.
+            text_mime_types=[*DEFAULT_TEXT_MIME_TYPES, V1_JSON],
+        )
+    return _mangum
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return dict(_app()(event, context))  # type: ignore[arg-type]

@@ -1,0 +1,115 @@
+"""``skypi dev``: the AWS data path on this machine.
+
+A moto server on loopback stands in for S3 and SQS, provisioned as the stack provisions them
+(versioned bucket, ``packages/`` notifications to a queue with a dead-letter queue). A poller
+invokes the real indexer Lambda handler with Lambda-shaped SQS events, and the API app runs on
+uvicorn over the S3 adapter with Lambda's upload ceiling, while its read routes stream pages and
+files from the bucket as CloudFront would.
+
+Everything lives in memory and ends with the process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+import boto3
+
+from skypi.api.settings import Settings
+from skypi.core.tokens import TokenRecord, new_token
+from skypi.local.emulator import Poller, Resources, provision, start_moto
+from skypi.store.s3 import RETRIES, S3Store
+from skypi.store.tokens import TokenRepository
+
+log = logging.getLogger("skypi.dev")
+# moto accepts any credentials; these keep boto3 and the aws CLI from looking for real ones.
+DEV_ENVIRONMENT = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
+
+
+def _welcome(resources: Resources, endpoint: str, url: str, token: str | None) -> str:
+    env = " ".join(
+        f"{k}={v}" for k, v in DEV_ENVIRONMENT.items() if k != "AWS_EC2_METADATA_DISABLED"
+    )
+    bucket = resources.bucket
+    lines = [
+        "skypi dev: the AWS data path on this machine (emulated with moto, in memory)",
+        f"  S3 and SQS   {endpoint}   bucket {bucket}",
+        f"  index        {url}/simple/",
+        "",
+        "Drop a file in, as with a deployed stack:",
+        f"  export {env}",
+        f"  aws --endpoint-url {endpoint} s3 cp dist/PACKAGE.whl s3://{bucket}/packages/",
+        "Install it a moment later:",
+        f"  pip install --index-url {url}/simple/ PACKAGE",
+        f"  uv pip install --index-url {url}/simple/ PACKAGE",
+    ]
+    if token:
+        lines += [
+            "Upload through the API (Lambda's limits apply):",
+            f"  twine upload --repository-url {url}/legacy/ -u __token__ -p {token} dist/*",
+            f"  (an admin token made for this session: {token})",
+        ]
+    return "\n".join(lines)
+
+
+def dev(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from skypi.api.app import create_app
+    from skypi.api.handler import MAX_REQUEST_BYTES, lambda_settings
+    from skypi.indexer import handler as indexer_handler
+
+    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("botocore").setLevel(logging.WARNING)
+    # The handler logs JSON lines as on Lambda; once is enough.
+    logging.getLogger(indexer_handler.logger.name).propagate = False
+    for name, value in DEV_ENVIRONMENT.items():
+        os.environ.setdefault(name, value)
+    server, endpoint = start_moto(args.host, args.s3_port)
+    # The handlers find the bucket and endpoint as on Lambda: in their environment.
+    os.environ["AWS_ENDPOINT_URL"] = endpoint
+    os.environ["SKYPI_BUCKET"] = args.bucket
+    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+    os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+    s3 = boto3.client("s3", endpoint_url=endpoint, config=RETRIES)
+    sqs = boto3.client("sqs", endpoint_url=endpoint)
+    resources = provision(s3, sqs, args.bucket)
+    store = S3Store(args.bucket, s3)
+    token = None
+    if not args.no_auth:
+        token = new_token()
+        TokenRepository(store).add(
+            TokenRecord.create(token, name="skypi dev", scopes={"admin"}, projects=None)
+        )
+    poller = Poller(sqs, resources, indexer_handler.handler)
+    poller.start()
+    lambda_limits = lambda_settings(args.bucket)
+    settings = Settings(
+        private=args.private,
+        upload_auth=not args.no_auth,
+        max_upload_size=MAX_REQUEST_BYTES,
+        max_request_size=lambda_limits.max_request_size,
+        large_upload_hint=lambda_limits.large_upload_hint,
+    )
+    url = f"http://{'localhost' if args.host == '127.0.0.1' else args.host}:{args.port}"
+    print(_welcome(resources, endpoint, url, token), file=sys.stderr, flush=True)
+    try:
+        uvicorn.run(
+            create_app(store, settings),
+            host=args.host,
+            port=args.port,
+            log_level=args.log_level,
+            access_log=args.log_level == "debug",
+        )
+    finally:
+        poller.stop()
+        server.stop()
+    return 0

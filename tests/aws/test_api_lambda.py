@@ -1,0 +1,157 @@
+"""The API Lambda through Mangum, driven by API Gateway HTTP API (payload 2.0) events."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from skypi.api import handler as api_handler
+from skypi.core.pages import ProjectPage
+from skypi.local.emulator import LambdaContext
+from tests.apigw import event_size, http_event, upload_event
+from tests.aws.conftest import Emulated
+from tests.conftest import basic
+from tests.dists import wheel_bytes, wheel_name
+
+EVENTS = Path(__file__).parents[2] / "events"
+V1_JSON = "application/vnd.pypi.simple.v1+json"
+
+
+@pytest.fixture
+def api(aws: Emulated, monkeypatch: pytest.MonkeyPatch) -> Emulated:
+    monkeypatch.setattr(api_handler, "_mangum", None)
+    return aws
+
+
+def _invoke(event: dict[str, Any]) -> dict[str, Any]:
+    return api_handler.handler(event, LambdaContext(function_name="skypi-api"))
+
+
+def _body(response: dict[str, Any]) -> bytes:
+    body = response.get("body", "")
+    return base64.b64decode(body) if response.get("isBase64Encoded") else body.encode()
+
+
+def _token(aws: Emulated) -> str:
+    from tests.conftest import add_token
+
+    return basic(add_token(aws.store, "upload"))["Authorization"]  # type: ignore[arg-type]
+
+
+def test_upload_is_indexed_before_the_response(api: Emulated) -> None:
+    data = wheel_bytes("demo", "1.0")
+    response = _invoke(upload_event(data, wheel_name("demo", "1.0"), "demo", "1.0", _token(api)))
+    assert response["statusCode"] == 200, _body(response)
+    page = api.page("simple/demo/index.json")
+    assert [f.filename for f in ProjectPage.from_json_bytes(page).files] == [
+        wheel_name("demo", "1.0")
+    ]
+    html = api.page("simple/demo/index.html")
+    assert api.poller.drain() == 1  # the S3 event of the upload arrives, and changes nothing
+    assert api.page("simple/demo/index.json") == page
+    assert api.page("simple/demo/index.html") == html
+
+
+def test_read_routes_serve_the_stored_pages_and_files(api: Emulated) -> None:
+    data = wheel_bytes("demo", "1.0")
+    _invoke(upload_event(data, wheel_name("demo", "1.0"), "demo", "1.0", _token(api)))
+    as_json = _invoke(http_event("GET", "/simple/demo/", headers={"accept": V1_JSON}))
+    assert as_json["statusCode"] == 200
+    assert as_json["headers"]["content-type"] == V1_JSON
+    assert not as_json["isBase64Encoded"]
+    assert json.loads(as_json["body"])["files"][0]["filename"] == wheel_name("demo", "1.0")
+    as_html = _invoke(http_event("GET", "/simple/demo/"))
+    assert as_html["headers"]["content-type"] == "text/html; charset=utf-8"
+    assert as_html["headers"]["vary"] == "Accept"
+    assert wheel_name("demo", "1.0") in as_html["body"]
+    redirect = _invoke(http_event("GET", "/simple/Demo"))
+    assert (redirect["statusCode"], redirect["headers"]["location"]) == (301, "/simple/demo/")
+    file = _invoke(http_event("GET", f"/packages/demo/{wheel_name('demo', '1.0')}"))
+    assert file["statusCode"] == 200
+    assert _body(file) == data
+    metadata = _invoke(http_event("GET", f"/packages/demo/{wheel_name('demo', '1.0')}.metadata"))
+    assert b"Name: demo" in _body(metadata)
+    assert _invoke(http_event("GET", "/simple/nope/"))["statusCode"] == 404
+
+
+def test_sample_get_event_runs(api: Emulated) -> None:
+    api.drop(f"packages/demo/{wheel_name('demo', '1.0+local')}", wheel_bytes("demo", "1.0+local"))
+    api.poller.drain()
+    event = json.loads((EVENTS / "apigw-v2-get-simple-json.json").read_text())
+    response = _invoke(event)
+    assert response["statusCode"] == 200
+    assert json.loads(response["body"])["name"] == "demo"
+
+
+def test_files_above_the_response_limit_redirect_to_a_presigned_url(api: Emulated) -> None:
+    big = wheel_bytes("big", "1.0", payload=_noise(5 * 1024 * 1024))
+    assert len(big) > api_handler.REDIRECT_OVER_BYTES
+    key = f"packages/big/{wheel_name('big', '1.0')}"
+    api.drop(key, big)
+    api.poller.drain()
+    response = _invoke(http_event("GET", "/" + key))
+    assert response["statusCode"] == 307
+    assert response["headers"]["cache-control"] == "no-store"
+    assert httpx.get(response["headers"]["location"]).content == big
+    small = _invoke(http_event("GET", f"/{key}.metadata"))  # small objects still come through
+    assert small["statusCode"] == 200
+
+
+def _payload_for_request_size(target: int, authorization: str) -> tuple[int, dict[str, Any]]:
+    """The largest wheel whose twine-shaped upload request is at most ``target`` bytes (the
+    request grows one for one with an incompressible payload, so a few steps converge)."""
+    payload, best = target, (0, {})
+    for _ in range(8):
+        data = wheel_bytes("edge", "1.0", payload=_noise(payload))
+        event = upload_event(data, wheel_name("edge", "1.0"), "edge", "1.0", authorization)
+        excess = int(event["headers"]["content-length"]) - target
+        if excess <= 0:
+            best = max(best, (len(data), event), key=lambda pair: pair[0])
+            if excess > -16:
+                break
+        payload -= excess if excess > 0 else excess // 2
+    assert best[0], "no payload fitted"
+    return best
+
+
+def _noise(size: int) -> bytes:
+    import random
+
+    return random.Random(size).randbytes(size)
+
+
+def test_largest_upload_fits_lambda_and_one_more_byte_gets_a_clear_413(api: Emulated) -> None:
+    authorization = _token(api)
+    file_size, event = _payload_for_request_size(api_handler.MAX_REQUEST_BYTES, authorization)
+    assert event_size(event) <= api_handler.LAMBDA_PAYLOAD_LIMIT
+    response = _invoke(event)
+    assert response["statusCode"] == 200, _body(response)
+    assert file_size > 4_600_000  # the figure docs/aws-runtime.md states
+
+    data = wheel_bytes("edge", "1.1", payload=_noise(file_size + 200))
+    too_big = upload_event(data, wheel_name("edge", "1.1"), "edge", "1.1", authorization)
+    assert int(too_big["headers"]["content-length"]) > api_handler.MAX_REQUEST_BYTES
+    response = _invoke(too_big)
+    assert response["statusCode"] == 413
+    message = _body(response).decode()
+    assert "aws s3 cp" in message
+    assert f"s3://{api.resources.bucket}/packages/" in message
+    assert api.store.head(f"packages/edge/{wheel_name('edge', '1.1')}") is None
+
+
+def test_sample_upload_event_runs(api: Emulated) -> None:
+    from skypi.core.tokens import TokenRecord
+    from skypi.store.tokens import TokenRepository
+
+    token = "skypi_sample-token-for-events-only-never-valid-on-a-real-index"
+    TokenRepository(api.store).add(
+        TokenRecord.create(token, name="sample", scopes={"upload"}, projects=None)
+    )
+    response = _invoke(json.loads((EVENTS / "apigw-v2-upload.json").read_text()))
+    assert response["statusCode"] == 200, _body(response)
+    assert api.store.head(f"packages/demo/{wheel_name('demo', '2.0')}") is not None

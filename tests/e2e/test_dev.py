@@ -1,0 +1,185 @@
+"""``skypi dev`` end to end: the real aws CLI, pip, uv and twine against the emulated stack."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.dists import make_wheel, wheel_name
+from tests.e2e.conftest import BIN, free_port, pip, run, twine, uv, wait_for
+
+pytestmark = pytest.mark.e2e
+
+
+@dataclass
+class Dev:
+    url: str
+    endpoint: str
+    token: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    @property
+    def index(self) -> str:
+        return f"{self.url}/simple/"
+
+    def listed(self, project: str) -> tuple[set[str], set[str]]:
+        as_json = httpx.get(
+            f"{self.index}{project}/",
+            headers={"Accept": "application/vnd.pypi.simple.v1+json"},
+            timeout=10,
+        )
+        html = httpx.get(f"{self.index}{project}/", headers={"Accept": "text/html"}, timeout=10)
+        if as_json.status_code == 404:
+            return set(), set()
+        return (
+            {f["filename"] for f in as_json.json()["files"]},
+            set(re.findall(r">([^<]+)</a>", html.text)),
+        )
+
+
+@pytest.fixture
+def dev(tmp_path: Path) -> Iterator[Dev]:
+    port, s3_port = free_port(), free_port()
+    log = tmp_path / "dev.log"
+    process = subprocess.Popen(
+        [str(BIN / "skypi"), "dev", "--port", str(port), "--s3-port", str(s3_port)],
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"skypi dev did not start:\n{log.read_text()}")
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            time.sleep(0.2)
+    token = re.search(r"an admin token made for this session: (\S+)\)", log.read_text())
+    assert token, log.read_text()
+    yield Dev(url, f"http://127.0.0.1:{s3_port}", token.group(1), process, log)
+    process.terminate()
+    process.wait(15)
+
+
+def _aws(dev: Dev, env: dict[str, str], *args: str) -> None:
+    aws_env = env | {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+    run([str(BIN / "aws"), "--endpoint-url", dev.endpoint, *args], aws_env)
+
+
+def test_aws_s3_cp_then_pip_and_uv_install_then_aws_s3_rm(
+    dev: Dev, env: dict[str, str], tmp_path: Path
+) -> None:
+    wheel = make_wheel(tmp_path, "dropped-lib", "1.0+local")
+    _aws(dev, env, "s3", "cp", str(wheel), "s3://skypi-dev/packages/")
+    expected = ({wheel.name}, {wheel.name})
+    assert wait_for(lambda: dev.listed("dropped-lib") == expected, timeout=20), dev.log.read_text()
+    pip(
+        "install",
+        "--no-cache-dir",
+        "--index-url",
+        dev.index,
+        "--target",
+        str(tmp_path / "pip"),
+        "dropped-lib",
+        env=env,
+    )
+    assert (tmp_path / "pip" / "dropped_lib" / "__init__.py").exists()
+    uv(
+        "pip",
+        "install",
+        "--index-url",
+        dev.index,
+        "--target",
+        str(tmp_path / "uv"),
+        "dropped-lib",
+        env=env,
+    )
+    assert (tmp_path / "uv" / "dropped_lib" / "__init__.py").exists()
+
+    _aws(dev, env, "s3", "rm", f"s3://skypi-dev/packages/{wheel.name}")
+    assert wait_for(lambda: dev.listed("dropped-lib") == (set(), set()), timeout=20)
+    result = pip(
+        "install",
+        "--no-cache-dir",
+        "--index-url",
+        dev.index,
+        "--target",
+        str(tmp_path / "pip2"),
+        "dropped-lib",
+        env=env,
+        check=False,
+    )
+    assert result.returncode != 0
+
+
+def test_twine_upload_through_the_api_is_installable_at_once(
+    dev: Dev, env: dict[str, str], tmp_path: Path
+) -> None:
+    wheel = make_wheel(tmp_path, "uploaded-lib", "2.0")
+    twine(
+        "upload",
+        "--non-interactive",
+        "--repository-url",
+        f"{dev.url}/legacy/",
+        "-u",
+        "__token__",
+        "-p",
+        dev.token,
+        str(wheel),
+        env=env,
+    )
+    assert dev.listed("uploaded-lib") == ({wheel_name("uploaded-lib", "2.0")},) * 2
+    pip(
+        "install",
+        "--no-cache-dir",
+        "--index-url",
+        dev.index,
+        "--target",
+        str(tmp_path / "pip"),
+        "uploaded-lib",
+        env=env,
+    )
+    assert (tmp_path / "pip" / "uploaded_lib" / "__init__.py").exists()
+
+
+def test_an_upload_over_lambdas_limit_is_refused_with_the_way_that_works(
+    dev: Dev, env: dict[str, str], tmp_path: Path
+) -> None:
+    import random
+
+    wheel = make_wheel(tmp_path, "huge-lib", "1.0", payload=random.Random(1).randbytes(5_000_000))
+    result = twine(
+        "upload",
+        "--verbose",
+        "--non-interactive",
+        "--repository-url",
+        f"{dev.url}/legacy/",
+        "-u",
+        "__token__",
+        "-p",
+        dev.token,
+        str(wheel),
+        env=env,
+        check=False,
+    )
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "413" in output
+    assert "aws s3 cp" in output
+    assert dev.listed("huge-lib") == (set(), set())
