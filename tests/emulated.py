@@ -68,11 +68,16 @@ class FaultInjector:
 
 
 class RequestCounter:
-    """Counts the S3 operations a client sends, by name (botocore's event hooks)."""
+    """Records the S3 operations a client makes, with their keys (botocore's event hooks).
+    Retries of one call are not counted again: this is the work asked for."""
 
     def __init__(self, client: S3Client) -> None:
-        self.calls: list[str] = []
-        client.meta.events.register("before-call.s3.*", self._count)
+        self.requests: list[tuple[str, str]] = []
+        client.meta.events.register("provide-client-params.s3.*", self._count)
 
-    def _count(self, model: Any, **_: Any) -> None:
-        self.calls.append(model.name)
+    @property
+    def calls(self) -> list[str]:
+        return [operation for operation, _ in self.requests]
+
+    def _count(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        self.requests.append((model.name, str(params.get("Key", params.get("Prefix", "")))))

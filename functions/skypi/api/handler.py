@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from mangum import Mangum
@@ -32,6 +32,7 @@ MAX_REQUEST_BYTES = 4_700_000
 REDIRECT_OVER_BYTES = 4 * 1024 * 1024
 
 logger = Logger(service="skypi-api")
+tracer = Tracer(service="skypi-api")
 _mangum: Mangum | None = None
 
 
@@ -69,5 +70,6 @@ def _app() -> Mangum:
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return dict(_app()(event, context))  # type: ignore[arg-type]

@@ -21,7 +21,7 @@ from contextlib import AbstractContextManager, closing
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
-import boto3
+import botocore.session
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
@@ -57,8 +57,12 @@ def _sha256_hex(checksum: str | None, checksum_type: str | None) -> str | None:
 
 def s3_client(**overrides: Any) -> S3Client:
     """The S3 client every skypi process uses: standard retries, and the endpoint from
-    ``AWS_ENDPOINT_URL`` / ``AWS_ENDPOINT_URL_S3`` when set (boto3 reads them itself)."""
-    return boto3.client("s3", config=RETRIES, **overrides)
+    ``AWS_ENDPOINT_URL`` / ``AWS_ENDPOINT_URL_S3`` when set (botocore reads them itself).
+
+    Made with botocore directly: boto3 adds nothing this needs and imports s3transfer, which
+    costs the indexer Lambda ~0.15 s of its cold start."""
+    session = botocore.session.get_session()
+    return cast("S3Client", session.create_client("s3", config=RETRIES, **overrides))
 
 
 class S3Store:
