@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,9 @@ def test_upload_is_indexed_before_the_response(api: Emulated) -> None:
         wheel_name("demo", "1.0")
     ]
     html = api.page("simple/demo/index.html")
+    stored = api.store.head(f"packages/demo/{wheel_name('demo', '1.0')}")
+    assert stored is not None
+    assert stored.sha256 == hashlib.sha256(data).hexdigest()  # sent as ChecksumSHA256
     assert api.poller.drain() == 1  # the S3 event of the upload arrives, and changes nothing
     assert api.page("simple/demo/index.json") == page
     assert api.page("simple/demo/index.html") == html

@@ -96,7 +96,7 @@ class Publisher:
         key = f"packages/{request.project}/{dist.filename}"
         fh.seek(0)
         try:
-            self.store.put(key, fh, if_none_match=True)
+            self.store.put(key, fh, if_none_match=True, sha256=sha256)
         except PreconditionFailed:
             if self.indexer.sha256_of(key) == sha256:
                 self.indexer.apply([Landed(key, sha256)])
