@@ -13,7 +13,7 @@ from packaging.utils import canonicalize_name
 
 from skypi.api.publish import Publisher
 from skypi.core.filenames import parse_filename
-from skypi.core.pages import FileEntry, ProjectPage, RootListing
+from skypi.core.pages import FileEntry, ProjectPage, RootListing, html_twins
 from skypi.core.render import render_project_html, render_root_html
 from skypi.core.upload import validate_filename, validate_form
 from skypi.indexer.service import Indexer, Landed
@@ -46,10 +46,12 @@ def _seed(store: S3Store, projects: int) -> None:
         )
         page = ProjectPage.empty(name).with_files((entry,))
         backend.put_object(store.bucket, f"simple/{name}/index.json", page.to_json_bytes())
-        backend.put_object(store.bucket, f"simple/{name}/index.html", render_project_html(page))
+        for html_key in html_twins(f"simple/{name}/index.html"):
+            backend.put_object(store.bucket, html_key, render_project_html(page))
         root = root.with_project(canonicalize_name(name), name)
     backend.put_object(store.bucket, "simple/index.json", root.to_json_bytes())
-    backend.put_object(store.bucket, "simple/index.html", render_root_html(root))
+    for html_key in html_twins("simple/index.html"):
+        backend.put_object(store.bucket, html_key, render_root_html(root))
 
 
 def _requests_to_index(store: S3Store, project: str, version: str) -> Counter[tuple[str, str]]:
@@ -70,7 +72,7 @@ def test_indexing_one_file_costs_the_same_at_10_and_2000_projects(moto_endpoint:
     for size in (10, 2000):
         store = s3_store(moto_endpoint, versioned=True)
         _seed(store, size)
-        assert sum(1 for _ in store.list("simple/")) == 2 * size + 2
+        assert sum(1 for _ in store.list("simple/")) == 3 * size + 3
         costs[size] = (
             _requests_to_index(store, "project-00003", "2.0"),  # a new file of a known project
             _requests_to_index(store, "brand-new", "2.0"),  # a new project: the root changes
@@ -83,11 +85,8 @@ def test_indexing_one_file_costs_the_same_at_10_and_2000_projects(moto_endpoint:
     extra = new - existing
     assert existing - new == Counter()
     # A new project adds the root listing (read, write, render) and one re-read of its page.
-    assert {key for _, key in extra} == {
-        "simple/index.json",
-        "simple/index.html",
-        "simple/P/index.json",
-    }
+    root = {f"simple/index.{kind}" for kind in ("json", "html", "v1html")}
+    assert {key for _, key in extra} == root | {"simple/P/index.json"}
 
 
 def test_fifty_concurrent_uploads_to_one_project_all_listed(moto_endpoint: str) -> None:

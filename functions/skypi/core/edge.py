@@ -37,10 +37,14 @@ class Decision:
 NOT_FOUND: Final = Decision(404)
 
 
+_PAGE_OBJECT: Final = {V1_JSON: "index.json", V1_HTML: "index.v1html", HTML: "index.html"}
+
+
 def _page(prefix: str, content_type: str) -> Decision:
-    name = "index.json" if content_type == V1_JSON else "index.html"
+    """One stored object per representation, so a static origin needs no header rewriting."""
     shown = {HTML: "text/html; charset=utf-8"}.get(content_type, content_type)
-    return Decision(200, key=f"{prefix}{name}", content_type=shown, negotiated=True)
+    key = f"{prefix}{_PAGE_OBJECT[content_type]}"
+    return Decision(200, key=key, content_type=shown, negotiated=True)
 
 
 def _with_query(location: str, raw_query: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from skypi.core.negotiate import HTML, V1_JSON
+from skypi.core.negotiate import HTML, V1_HTML, V1_JSON
 
 HTML_CONTENT_TYPE: Final = f"{HTML}; charset=utf-8"
 BINARY: Final = "application/octet-stream"
@@ -24,6 +24,8 @@ def content_type_for_key(key: str) -> str:
         return V1_JSON
     if key.endswith(".html"):
         return HTML_CONTENT_TYPE
+    if key.endswith(".v1html") and key.startswith("simple/"):
+        return V1_HTML
     return BINARY
 
 

@@ -32,6 +32,18 @@ def page_html_key(project: NormalizedName) -> str:
     return f"{SIMPLE_PREFIX}{project}/index.html"
 
 
+def html_twins(html_key: str) -> tuple[str, str]:
+    """Each HTML page is stored twice, byte for byte: as ``index.html`` (served as ``text/html``)
+    and as ``index.v1html`` (served as ``application/vnd.pypi.simple.v1+html``), because a static
+    origin (S3 behind CloudFront) can only send the Content-Type an object was stored with.
+
+    >>> html_twins("simple/foo/index.html")
+    ('simple/foo/index.html', 'simple/foo/index.v1html')
+    """
+    assert html_key.endswith("index.html"), html_key
+    return html_key, html_key.removesuffix("index.html") + "index.v1html"
+
+
 def metadata_key(file_key: str) -> str:
     return f"{file_key}.metadata"
 

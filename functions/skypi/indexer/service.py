@@ -37,6 +37,7 @@ from skypi.core.pages import (
     FileEntry,
     ProjectPage,
     RootListing,
+    html_twins,
     metadata_key,
     page_html_key,
     page_json_key,
@@ -312,8 +313,12 @@ class Indexer:
 
     # -- pages that follow others ---------------------------------------------------------
 
-    def _write_html(self, key: str, html: bytes, serial: int) -> None:
-        """Write a rendered page unless a newer one (higher serial) is already there."""
+    def _write_html(self, html_key: str, html: bytes, serial: int) -> None:
+        """Write a rendered page (both of its stored twins) unless a newer one is there."""
+        for key in html_twins(html_key):
+            self._write_if_newer(key, html, serial)
+
+    def _write_if_newer(self, key: str, html: bytes, serial: int) -> None:
         for _ in range(MAX_ATTEMPTS):
             try:
                 info, existing = self.store.get(key)
@@ -369,10 +374,15 @@ class Indexer:
             if not info.key.endswith(".metadata")
         }
         indexed: set[str] = set()
-        for info in self.store.list("simple/"):
-            if info.key.endswith("/index.json") and info.key != ROOT_JSON_KEY:
-                _, raw = self.store.get(info.key)
-                indexed |= {f.key for f in ProjectPage.from_json_bytes(raw).files}
+        pages = {info.key for info in self.store.list("simple/")}
+        for key in sorted(pages):
+            if key.endswith("/index.json") and key != ROOT_JSON_KEY:
+                _, raw = self.store.get(key)
+                page = ProjectPage.from_json_bytes(raw)
+                indexed |= {f.key for f in page.files}
+                html_key = page_html_key(page.name)
+                if not set(html_twins(html_key)) <= pages:  # written by an older skypi
+                    self._write_html(html_key, render_project_html(page), page.serial)
         changes: list[Change] = [Landed(k) for k in sorted(stored)]
         changes += [Gone(k) for k in sorted(indexed - stored)]
         outcome = Outcome()
