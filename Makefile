@@ -7,7 +7,7 @@ DIR ?= ./packages
 PORT ?= 8080
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: setup serve dev test lint typecheck unit e2e clean
+.PHONY: setup synth deploy diff destroy serve dev test lint typecheck unit e2e clean
 
 .tools/bin/uv:
 	$(PYTHON) -m venv .tools
@@ -17,7 +17,25 @@ export UV_PYTHON_DOWNLOADS := never
 	$(UV) sync --locked --all-extras --quiet
 	touch $@
 
-setup: .venv/.synced ## install everything (locked) into .venv
+node_modules/.installed: package.json package-lock.json .venv/.synced
+	PATH="$(CURDIR)/.venv/bin:$$PATH" npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+setup: .venv/.synced node_modules/.installed ## install everything (locked): .venv, and the pinned CDK CLI
+
+# The pinned CDK CLI on Node 24 from the venv. Context: -c skypi:domainName=... (see infra/config.py).
+CDK := PATH="$(CURDIR)/.venv/bin:$$PATH" CDK_DISABLE_CLI_TELEMETRY=true node_modules/.bin/cdk
+synth: setup ## synthesize the CloudFormation template into cdk.out (offline)
+	$(CDK) synth --quiet $(CDK_ARGS)
+
+deploy: setup ## deploy the stack with your AWS credentials, then print what to paste
+	$(CDK) deploy $(CDK_ARGS)
+
+diff: setup ## what a deploy would change
+	$(CDK) diff $(CDK_ARGS)
+
+destroy: setup ## delete the stack (the buckets stay unless -c skypi:retainData=false)
+	$(CDK) destroy $(CDK_ARGS)
 
 serve: setup ## run the index over $(DIR) on port $(PORT)
 	.venv/bin/skypi serve $(DIR) --port $(PORT)
@@ -26,8 +44,8 @@ dev: setup ## the AWS data path on this machine (moto S3/SQS, indexer Lambda, AP
 	.venv/bin/skypi dev --port $(PORT)
 
 lint: setup
-	.venv/bin/ruff check functions tests
-	.venv/bin/ruff format --check functions tests
+	.venv/bin/ruff check functions tests infra bench
+	.venv/bin/ruff format --check functions tests infra bench
 
 typecheck: setup
 	.venv/bin/mypy

@@ -23,14 +23,18 @@ from mangum.adapter import DEFAULT_TEXT_MIME_TYPES
 
 from skypi.api.app import create_app
 from skypi.api.settings import Settings
+from skypi.core.http import (
+    LAMBDA_PAYLOAD_LIMIT,
+    MAX_LAMBDA_REQUEST_BYTES,
+    MAX_LAMBDA_RESPONSE_BYTES,
+)
 from skypi.core.negotiate import V1_JSON
 from skypi.store.s3 import S3Store
 
-LAMBDA_PAYLOAD_LIMIT = 6_291_456  # bytes, for a synchronous invocation's request and response
-# The event wraps the body in base64 (4/3) beside headers and request context (a few KiB).
-MAX_REQUEST_BYTES = 4_700_000
-REDIRECT_OVER_BYTES = 4 * 1024 * 1024
+MAX_REQUEST_BYTES = MAX_LAMBDA_REQUEST_BYTES
+REDIRECT_OVER_BYTES = MAX_LAMBDA_RESPONSE_BYTES
 
+__all__ = ["LAMBDA_PAYLOAD_LIMIT", "MAX_REQUEST_BYTES", "REDIRECT_OVER_BYTES", "handler"]
 logger = Logger(service="skypi-api")
 tracer = Tracer(service="skypi-api")
 _mangum: Mangum | None = None

@@ -14,6 +14,13 @@ IMMUTABLE: Final = "public, max-age=31536000, immutable"
 REVALIDATE: Final = "public, max-age=0, must-revalidate"
 
 
+# AWS Lambda caps a synchronous invocation's request and response at 6 MB (6,291,456 bytes);
+# API Gateway wraps a binary body in base64 (4/3) beside headers and context (docs/aws-runtime.md).
+LAMBDA_PAYLOAD_LIMIT: Final = 6_291_456
+MAX_LAMBDA_REQUEST_BYTES: Final = 4_700_000  # the largest upload request the API accepts
+MAX_LAMBDA_RESPONSE_BYTES: Final = 4 * 1024 * 1024  # larger objects: presigned redirect
+
+
 def content_type_for_key(key: str) -> str:
     """The exact, lowercase type pip and uv accept for each stored object.
 

@@ -1,0 +1,95 @@
+"""API Gateway HTTP API → the API Lambda (FastAPI through Mangum): uploads, admin, reads."""
+
+from __future__ import annotations
+
+import json
+
+from aws_cdk import Duration
+from aws_cdk import aws_apigatewayv2 as apigw
+from aws_cdk import aws_apigatewayv2_integrations as integrations
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from infra.config import Config
+from infra.functions import _retention, skypi_function
+
+ACCESS_LOG_FORMAT = {
+    "requestId": "$context.requestId",
+    "ip": "$context.identity.sourceIp",
+    "requestTime": "$context.requestTime",
+    "method": "$context.httpMethod",
+    "path": "$context.path",
+    "status": "$context.status",
+    "responseLength": "$context.responseLength",
+    "integrationError": "$context.integrationErrorMessage",
+    "userAgent": "$context.identity.userAgent",
+}
+
+
+class Api(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: Config,
+        bucket: s3.IBucket,
+        code: lambda_.Code,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.function = skypi_function(
+            self,
+            "Function",
+            config=config,
+            code=code,
+            handler="skypi.api.handler.handler",
+            description="skypi API: uploads (twine, uv publish), admin, and the read routes",
+            timeout=Duration.seconds(30),  # API Gateway's own integration limit
+            environment={"SKYPI_BUCKET": bucket.bucket_name, "POWERTOOLS_SERVICE_NAME": "api"},
+        )
+        self._grant(bucket)
+        self.http_api = apigw.HttpApi(
+            self,
+            "HttpApi",
+            description="skypi: upload and admin API (also a complete read-only index)",
+            default_integration=integrations.HttpLambdaIntegration("Lambda", self.function),
+        )
+        access_logs = logs.LogGroup(
+            self, "AccessLogs", retention=logs.RetentionDays(_retention(config.log_retention_days))
+        )
+        stage = self.http_api.default_stage
+        assert stage is not None
+        cfn_stage = stage.node.default_child
+        assert isinstance(cfn_stage, apigw.CfnStage)
+        cfn_stage.access_log_settings = apigw.CfnStage.AccessLogSettingsProperty(
+            destination_arn=access_logs.log_group_arn, format=json.dumps(ACCESS_LOG_FORMAT)
+        )
+        # Throttling against token guessing and runaway clients (per stage, every route).
+        cfn_stage.default_route_settings = apigw.CfnStage.RouteSettingsProperty(
+            throttling_rate_limit=config.api_rate_limit,
+            throttling_burst_limit=config.api_burst_limit,
+        )
+
+    def _grant(self, bucket: s3.IBucket) -> None:
+        """Store uploads create-only, rewrite pages and tokens, delete a file on an admin's
+        request (or one it has just refused); no bucket-wide rights beyond listing keys."""
+        objects = bucket.arn_for_objects
+        statements = [
+            iam.PolicyStatement(
+                actions=["s3:GetObject"],
+                resources=[objects("packages/*"), objects("simple/*"), objects("auth/*")],
+            ),
+            iam.PolicyStatement(
+                actions=["s3:PutObject"],
+                resources=[objects("packages/*"), objects("simple/*"), objects("auth/*")],
+            ),
+            iam.PolicyStatement(actions=["s3:DeleteObject"], resources=[objects("packages/*")]),
+            iam.PolicyStatement(  # a HEAD of a missing key answers 404, not 403
+                actions=["s3:ListBucket"], resources=[bucket.bucket_arn]
+            ),
+        ]
+        for statement in statements:
+            self.function.add_to_role_policy(statement)

@@ -1,0 +1,76 @@
+"""What a deployment can choose, read from CDK context (``cdk.json`` or ``-c key=value``).
+
+| context key | default | what it does |
+|---|---|---|
+| ``skypi:architecture`` | ``arm64`` | Lambda architecture (``arm64`` or ``x86_64``) |
+| ``skypi:noncurrentVersionDays`` | ``90`` | days an overwritten or deleted object's old version is kept |
+| ``skypi:retentionDays`` | none | S3 Object Lock (governance) on every version for this many days |
+| ``skypi:retainData`` | ``true`` | keep the buckets when the stack is deleted |
+| ``skypi:domainName`` | none | custom domain for the index (needs ``skypi:certificateArn``) |
+| ``skypi:certificateArn`` | none | ACM certificate in us-east-1 for ``skypi:domainName`` |
+| ``skypi:waf`` | ``false`` | attach a WAF web ACL (managed common rules and a rate limit) |
+| ``skypi:alarmEmail`` | none | e-mail subscribed to the alarms' SNS topic |
+| ``skypi:logRetentionDays`` | ``90`` | retention of the functions' and API's log groups |
+| ``skypi:apiRateLimit`` / ``skypi:apiBurstLimit`` | ``20`` / ``40`` | API Gateway throttling (requests/s) |
+| ``skypi:bundle`` | ``true`` | bundle the Lambda dependencies (``false`` in tests: no PyPI needed) |
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from constructs import Node
+
+_TRUE = {"1", "true", "yes", "on"}
+
+
+def _flag(value: Any, default: bool) -> bool:
+    if value is None:
+        return default
+    return value if isinstance(value, bool) else str(value).strip().lower() in _TRUE
+
+
+def _int(value: Any, default: int | None) -> int | None:
+    return default if value in (None, "") else int(value)
+
+
+@dataclass(frozen=True)
+class Config:
+    architecture: str = "arm64"
+    noncurrent_version_days: int = 90
+    retention_days: int | None = None
+    retain_data: bool = True
+    domain_name: str | None = None
+    certificate_arn: str | None = None
+    waf: bool = False
+    alarm_email: str | None = None
+    log_retention_days: int = 90
+    api_rate_limit: int = 20
+    api_burst_limit: int = 40
+    bundle: bool = True
+
+    @classmethod
+    def from_context(cls, node: Node) -> Config:
+        def get(key: str) -> Any:
+            return node.try_get_context(f"skypi:{key}")
+
+        config = cls(
+            architecture=str(get("architecture") or cls.architecture),
+            noncurrent_version_days=_int(get("noncurrentVersionDays"), 90) or 90,
+            retention_days=_int(get("retentionDays"), None),
+            retain_data=_flag(get("retainData"), True),
+            domain_name=get("domainName") or None,
+            certificate_arn=get("certificateArn") or None,
+            waf=_flag(get("waf"), False),
+            alarm_email=get("alarmEmail") or None,
+            log_retention_days=_int(get("logRetentionDays"), 90) or 90,
+            api_rate_limit=_int(get("apiRateLimit"), 20) or 20,
+            api_burst_limit=_int(get("apiBurstLimit"), 40) or 40,
+            bundle=_flag(get("bundle"), True),
+        )
+        if config.architecture not in {"arm64", "x86_64"}:
+            raise ValueError("skypi:architecture must be arm64 or x86_64")
+        if bool(config.domain_name) != bool(config.certificate_arn):
+            raise ValueError("skypi:domainName and skypi:certificateArn go together")
+        return config

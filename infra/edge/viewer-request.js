@@ -1,0 +1,175 @@
+// skypi's edge rules as a CloudFront Function (cloudfront-js-2.0, viewer request).
+//
+// The same rules as skypi.core.edge / skypi.core.negotiate, tested against the same vectors
+// (spec/edge-vectors.json): normalize and redirect project names, add the trailing slash, pick
+// the page representation from ?format= or Accept (reference/standards.md 2.4), map it to its
+// stored object, and refuse what is no read. Upload requests bigger than API Gateway and
+// Lambda can carry are answered here with the way that works. __MAX_UPLOAD_REQUEST_BYTES__ is
+// filled in at synth time from skypi.core.http.
+
+var MAX_UPLOAD_REQUEST_BYTES = __MAX_UPLOAD_REQUEST_BYTES__;
+var HTML = 'text/html';
+var V1_HTML = 'application/vnd.pypi.simple.v1+html';
+var V1_JSON = 'application/vnd.pypi.simple.v1+json';
+var OFFERS = [HTML, V1_HTML, V1_JSON]; // ties go to the earlier offer
+var OBJECT = {};
+OBJECT[HTML] = 'index.html';
+OBJECT[V1_HTML] = 'index.v1html';
+OBJECT[V1_JSON] = 'index.json';
+var LATEST = {
+    'application/vnd.pypi.simple.latest+html': V1_HTML,
+    'application/vnd.pypi.simple.latest+json': V1_JSON
+};
+var VALID_NAME = /^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$/i;
+var Q_VALUE = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+var API_PREFIXES = ['/legacy', '/api/', '/health'];
+
+function unquote(text) {
+    try {
+        return decodeURIComponent(text);
+    } catch (e) {
+        return text; // as Python's unquote: leave a malformed escape alone
+    }
+}
+
+function canonical(media) {
+    media = media.trim().toLowerCase();
+    return LATEST[media] || media;
+}
+
+function parseAccept(header) {
+    var ranges = [];
+    var items = header.split(',');
+    for (var i = 0; i < items.length; i++) {
+        if (!items[i].trim()) continue;
+        var params = items[i].split(';');
+        var media = canonical(params[0]);
+        if (media.split('/').length !== 2 || media.indexOf(' ') !== -1) return null;
+        var q = 1;
+        for (var j = 1; j < params.length; j++) {
+            var param = params[j].trim();
+            var eq = param.indexOf('=');
+            var key = (eq === -1 ? param : param.slice(0, eq)).trim().toLowerCase();
+            if (key !== 'q') continue;
+            var value = (eq === -1 ? '' : param.slice(eq + 1)).trim();
+            if (!Q_VALUE.test(value)) return null;
+            q = Number(value);
+            if (!(q >= 0 && q <= 1)) return null;
+        }
+        ranges.push([media, q]);
+    }
+    return ranges;
+}
+
+function quality(offer, ranges) {
+    var kind = offer.split('/')[0];
+    var best = null;
+    for (var i = 0; i < ranges.length; i++) {
+        var media = ranges[i][0];
+        var rank = media === offer ? 3 : media === kind + '/*' ? 2 : media === '*/*' ? 1 : 0;
+        if (rank && (best === null || rank > best[0])) best = [rank, ranges[i][1]];
+    }
+    return best === null ? null : best[1];
+}
+
+function formatParam(querystring) {
+    var format = querystring && querystring.format;
+    if (!format || format.value === undefined) return null;
+    var chosen = canonical(unquote(format.value).replace(/ /g, '+'));
+    return OFFERS.indexOf(chosen) !== -1 ? chosen : null;
+}
+
+function chooseContentType(accept, querystring) {
+    var forced = formatParam(querystring);
+    if (forced) return forced;
+    var ranges = accept && accept.trim() ? parseAccept(accept) : null;
+    if (!ranges || !ranges.length) return HTML;
+    var best = null;
+    for (var i = 0; i < OFFERS.length; i++) {
+        var q = quality(OFFERS[i], ranges);
+        if (q !== null && q > 0 && (best === null || q > best[0])) best = [q, OFFERS[i]];
+    }
+    return best ? best[1] : HTML;
+}
+
+function rawQuery(querystring) {
+    var parts = [];
+    for (var name in querystring) {
+        var entry = querystring[name];
+        var values = entry.multiValue ? entry.multiValue : [entry];
+        for (var i = 0; i < values.length; i++) parts.push(name + '=' + values[i].value);
+    }
+    return parts.join('&');
+}
+
+function respond(status, description, headers, body) {
+    var response = { statusCode: status, statusDescription: description, headers: {} };
+    for (var name in headers) response.headers[name] = { value: headers[name] };
+    if (body) response.body = { encoding: 'text', data: body };
+    return response;
+}
+
+function redirect(location, querystring) {
+    var query = rawQuery(querystring);
+    return respond(301, 'Moved Permanently', {
+        location: query ? location + '?' + query : location,
+        vary: 'Accept'
+    });
+}
+
+function notFound() {
+    return respond(404, 'Not Found', { 'content-type': 'text/plain' }, 'Not Found\n');
+}
+
+function page(request, prefix) {
+    var accept = request.headers.accept ? request.headers.accept.value : null;
+    request.uri = prefix + OBJECT[chooseContentType(accept, request.querystring)];
+    return request;
+}
+
+function apiRequest(request) {
+    var length = request.headers['content-length'];
+    if (request.method === 'POST' && request.uri.indexOf('/legacy') === 0 && length &&
+        Number(length.value) > MAX_UPLOAD_REQUEST_BYTES) {
+        return respond(413, 'Payload Too Large', { 'content-type': 'text/plain' },
+            'Upload too large for this endpoint: the request is ' + length.value +
+            ' bytes and uploads through API Gateway and Lambda are capped at ' +
+            MAX_UPLOAD_REQUEST_BYTES + ' bytes by AWS Lambda\'s 6 MB payload limit. ' +
+            'Publish larger files straight to the bucket: ' +
+            '`aws s3 cp FILE s3://<bucket>/packages/<project>/` ' +
+            '(the index lists them within seconds).\n');
+    }
+    return request;
+}
+
+function handler(event) {
+    var request = event.request;
+    var path = request.uri;
+    for (var i = 0; i < API_PREFIXES.length; i++) {
+        if (path.indexOf(API_PREFIXES[i]) === 0) return apiRequest(request);
+    }
+    var isRead = path === '/simple' || path.indexOf('/simple/') === 0 ||
+        path.indexOf('/packages/') === 0;
+    if (!isRead) return notFound();
+    if (request.method !== 'GET' && request.method !== 'HEAD') {
+        return respond(405, 'Method Not Allowed', { allow: 'GET, HEAD' }, 'Method Not Allowed\n');
+    }
+    if (path === '/simple') return redirect('/simple/', request.querystring);
+    if (path.indexOf('/packages/') === 0) {
+        var parts = unquote(path.slice('/packages/'.length)).split('/');
+        for (var p = 0; p < parts.length; p++) {
+            if (!parts[p] || parts[p].charAt(0) === '.') return notFound();
+        }
+        return request; // the key is the path itself
+    }
+    var rest = path.slice('/simple/'.length);
+    if (rest === '') return page(request, '/simple/');
+    var slash = rest.charAt(rest.length - 1) === '/';
+    var name = unquote(slash ? rest.slice(0, -1) : rest);
+    if (name.indexOf('/') !== -1 || !VALID_NAME.test(name)) return notFound();
+    var normalized = name.toLowerCase().replace(/[-_.]+/g, '-');
+    if (name !== normalized || !slash) {
+        return redirect('/simple/' + normalized + '/', request.querystring);
+    }
+    return page(request, '/simple/' + normalized + '/');
+}

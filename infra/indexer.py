@@ -1,0 +1,154 @@
+"""S3 events for distribution files → SQS (with a dead-letter queue) → the indexer Lambda."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as actions
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as sources
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_notifications as s3n
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from infra.config import Config
+from infra.functions import skypi_function
+from skypi.core.filenames import DISTRIBUTION_SUFFIXES
+from skypi.core.pages import PACKAGES_PREFIX
+
+FUNCTION_TIMEOUT = Duration.seconds(120)
+MAX_RECEIVE_COUNT = 5
+
+
+class Indexer(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: Config,
+        bucket: s3.IBucket,
+        code: lambda_.Code,
+        alarm_topic: sns.ITopic | None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.dead_letters = sqs.Queue(
+            self,
+            "DeadLetters",
+            retention_period=Duration.days(14),
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+        )
+        self.queue = sqs.Queue(
+            self,
+            "Events",
+            # Lambda's advice: six times the function timeout, so retries do not overlap.
+            visibility_timeout=Duration.seconds(FUNCTION_TIMEOUT.to_seconds() * 6),
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            dead_letter_queue=sqs.DeadLetterQueue(
+                max_receive_count=MAX_RECEIVE_COUNT, queue=self.dead_letters
+            ),
+        )
+        # One notification per suffix: the indexer's own .metadata writes under packages/
+        # must not trigger it (docs/aws-runtime.md).
+        for suffix in DISTRIBUTION_SUFFIXES:
+            for event in (s3.EventType.OBJECT_CREATED, s3.EventType.OBJECT_REMOVED):
+                bucket.add_event_notification(
+                    event,
+                    s3n.SqsDestination(self.queue),
+                    s3.NotificationKeyFilter(prefix=PACKAGES_PREFIX, suffix=suffix),
+                )
+        self.function = skypi_function(
+            self,
+            "Function",
+            config=config,
+            code=code,
+            handler="skypi.indexer.handler.handler",
+            description="skypi indexer: S3 events for distribution files -> index pages",
+            timeout=FUNCTION_TIMEOUT,
+            environment={"SKYPI_BUCKET": bucket.bucket_name, "POWERTOOLS_SERVICE_NAME": "indexer"},
+        )
+        self.function.add_event_source(
+            sources.SqsEventSource(
+                self.queue,
+                batch_size=10,
+                max_batching_window=Duration.seconds(1),
+                report_batch_item_failures=True,
+            )
+        )
+        self._grant(bucket)
+        self._alarms(alarm_topic)
+
+    def _grant(self, bucket: s3.IBucket) -> None:
+        """Read anything it indexes, write pages and .metadata, restore overwritten files; it
+        can delete only .metadata files, never a distribution."""
+        objects = bucket.arn_for_objects
+        statements = [
+            iam.PolicyStatement(
+                actions=["s3:GetObject", "s3:GetObjectVersion"],
+                resources=[objects("packages/*"), objects("simple/*")],
+            ),
+            iam.PolicyStatement(
+                actions=["s3:PutObject"],  # pages; .metadata; a restored original (copy)
+                resources=[objects("packages/*"), objects("simple/*")],
+            ),
+            iam.PolicyStatement(
+                actions=["s3:DeleteObject"], resources=[objects("packages/*.metadata")]
+            ),
+            iam.PolicyStatement(  # a HEAD of a missing key answers 404, not 403
+                actions=["s3:ListBucket", "s3:ListBucketVersions"],
+                resources=[bucket.bucket_arn],
+            ),
+        ]
+        for statement in statements:
+            self.function.add_to_role_policy(statement)
+
+    def _alarms(self, topic: sns.ITopic | None) -> None:
+        alarms = [
+            cloudwatch.Alarm(
+                self,
+                "DeadLettersAlarm",
+                alarm_description="S3 events the indexer gave up on: inspect the DLQ, then "
+                "run `skypi reindex` or redrive the messages",
+                metric=self.dead_letters.metric_approximate_number_of_messages_visible(
+                    period=Duration.minutes(5)
+                ),
+                threshold=1,
+                evaluation_periods=1,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            ),
+            cloudwatch.Alarm(
+                self,
+                "ErrorsAlarm",
+                alarm_description="The indexer function failed (its batches are retried)",
+                metric=self.function.metric_errors(period=Duration.minutes(5)),
+                threshold=1,
+                evaluation_periods=1,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            ),
+            cloudwatch.Alarm(
+                self,
+                "ConflictsAlarm",
+                alarm_description="A distribution file was overwritten in place or dropped "
+                "twice under one name; the indexer kept the original (see its logs)",
+                metric=cloudwatch.Metric(
+                    namespace="skypi",
+                    metric_name="Conflicts",
+                    dimensions_map={"service": "indexer"},
+                    statistic="Sum",
+                    period=Duration.minutes(5),
+                ),
+                threshold=1,
+                evaluation_periods=1,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            ),
+        ]
+        if topic is not None:
+            for alarm in alarms:
+                alarm.add_alarm_action(actions.SnsAction(topic))

@@ -1,0 +1,86 @@
+"""The skypi stack: storage, indexer, API and CDN, and the lines a user pastes next."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import CfnOutput, Stack
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from constructs import Construct
+
+from infra.api import Api
+from infra.cdn import Cdn
+from infra.config import Config
+from infra.functions import function_code
+from infra.indexer import Indexer
+from infra.storage import Storage
+
+
+class SkypiStack(Stack):
+    def __init__(self, scope: Construct, construct_id: str, **kwargs: Any) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        config = Config.from_context(self.node)
+        self.config = config
+        storage = Storage(self, "Storage", config=config)
+        code = function_code(config)
+        alarm_topic = None
+        if config.alarm_email:
+            alarm_topic = sns.Topic(self, "Alarms", enforce_ssl=True)
+            alarm_topic.add_subscription(subscriptions.EmailSubscription(config.alarm_email))
+        self.storage = storage
+        self.indexer = Indexer(
+            self,
+            "Indexer",
+            config=config,
+            bucket=storage.bucket,
+            code=code,
+            alarm_topic=alarm_topic,
+        )
+        self.api = Api(self, "Api", config=config, bucket=storage.bucket, code=code)
+        self.cdn = Cdn(
+            self,
+            "Cdn",
+            config=config,
+            bucket=storage.bucket,
+            logs=storage.logs,
+            api=self.api.http_api,
+        )
+        self._outputs(config)
+
+    def _outputs(self, config: Config) -> None:
+        host = config.domain_name or self.cdn.distribution.distribution_domain_name
+        index = f"https://{host}/simple/"
+        upload = f"https://{host}/legacy/"
+        bucket = self.storage.bucket.bucket_name
+        outputs = {
+            "IndexUrl": (index, "pip and uv install from here"),
+            "UploadUrl": (upload, "twine and uv publish upload here"),
+            "BucketName": (bucket, "the bucket that is the index"),
+            "ApiUrl": (self.api.http_api.api_endpoint, "the API directly (also a full index)"),
+            "CreateToken": (
+                f"skypi token create --bucket {bucket} --scope upload --name ci",
+                "make an upload token (shown once) with your AWS credentials",
+            ),
+            "PipInstall": (f"pip install --index-url {index} PACKAGE", "install with pip"),
+            "UvInstall": (f"uv pip install --index-url {index} PACKAGE", "install with uv"),
+            "TwineUpload": (
+                f"twine upload --repository-url {upload} -u __token__ -p TOKEN dist/*",
+                "upload with twine",
+            ),
+            "UvPublish": (
+                f"uv publish --publish-url {upload} --token TOKEN dist/*",
+                "upload with uv",
+            ),
+            "Pypirc": (
+                f"[distutils] index-servers = skypi | [skypi] repository = {upload} "
+                "username = __token__ password = TOKEN",
+                "~/.pypirc, one line per '|'-separated part; then twine upload -r skypi dist/*",
+            ),
+            "S3Copy": (
+                f"aws s3 cp dist/PACKAGE.whl s3://{bucket}/packages/",
+                "publish any size by dropping the file in (indexed within seconds)",
+            ),
+        }
+        for name, (value, description) in outputs.items():
+            CfnOutput(self, name, value=value, description=description)

@@ -1,0 +1,344 @@
+"""The stack's security and wiring, pinned on the synthesized template (aws_cdk.assertions),
+and cfn-lint over it. Every test shares the one synthesis of ``conftest.synth``."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import infra  # noqa: F401 - Node 24 for jsii
+from aws_cdk.assertions import Match, Template
+from skypi.core.filenames import DISTRIBUTION_SUFFIXES
+from tests.infra.conftest import ROOT, Synth
+
+CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
+CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"
+
+
+@pytest.fixture(scope="module")
+def template(synth: Synth) -> Template:
+    return Template.from_json(synth.template)
+
+
+def _only(synth: Synth, kind: str, **match: Any) -> tuple[str, dict[str, Any]]:
+    found = [
+        (k, r)
+        for k, r in synth.resources(kind).items()
+        if all(r["Properties"].get(p) == v for p, v in match.items())
+    ]
+    assert len(found) == 1, (kind, match, [k for k, _ in found])
+    return found[0]
+
+
+def _statements(synth: Synth, role_fragment: str) -> list[dict[str, Any]]:
+    """Every IAM statement attached to the role whose logical id contains ``role_fragment``."""
+    statements = []
+    for policy in synth.resources("AWS::IAM::Policy").values():
+        roles = json.dumps(policy["Properties"]["Roles"])
+        if role_fragment in roles:
+            statements += policy["Properties"]["PolicyDocument"]["Statement"]
+    assert statements, role_fragment
+    return statements
+
+
+def _actions(statement: dict[str, Any]) -> list[str]:
+    actions = statement["Action"]
+    return actions if isinstance(actions, list) else [actions]
+
+
+def _resources(statement: dict[str, Any]) -> str:
+    return json.dumps(statement["Resource"])
+
+
+# -- storage ------------------------------------------------------------------------------
+
+
+def test_bucket_is_private_versioned_encrypted_and_logged(template: Template) -> None:
+    template.has_resource_properties(
+        "AWS::S3::Bucket",
+        {
+            "PublicAccessBlockConfiguration": {
+                "BlockPublicAcls": True,
+                "BlockPublicPolicy": True,
+                "IgnorePublicAcls": True,
+                "RestrictPublicBuckets": True,
+            },
+            "OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]},
+            "BucketEncryption": {
+                "ServerSideEncryptionConfiguration": [
+                    {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
+                ]
+            },
+            "VersioningConfiguration": {"Status": "Enabled"},
+            "LoggingConfiguration": Match.object_like({"LogFilePrefix": "s3/"}),
+            "LifecycleConfiguration": {
+                "Rules": [
+                    Match.object_like(
+                        {
+                            "NoncurrentVersionExpiration": {"NoncurrentDays": 90},
+                            "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 7},
+                            "Status": "Enabled",
+                        }
+                    )
+                ]
+            },
+        },
+    )
+    template.has_resource("AWS::S3::Bucket", {"DeletionPolicy": "Retain"})
+
+
+def test_every_bucket_refuses_plain_http(synth: Synth) -> None:
+    policies = synth.resources("AWS::S3::BucketPolicy")
+    assert len(policies) == 2  # the index and its access logs
+    for policy in policies.values():
+        statements = policy["Properties"]["PolicyDocument"]["Statement"]
+        assert any(
+            s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+            for s in statements
+        )
+
+
+def test_only_cloudfront_reads_the_bucket_through_origin_access_control(synth: Synth) -> None:
+    _, oac = _only(synth, "AWS::CloudFront::OriginAccessControl")
+    config = oac["Properties"]["OriginAccessControlConfig"]
+    assert (config["OriginAccessControlOriginType"], config["SigningBehavior"]) == ("s3", "always")
+    distribution = next(iter(synth.resources("AWS::CloudFront::Distribution").values()))
+    s3_origins = [
+        o
+        for o in distribution["Properties"]["DistributionConfig"]["Origins"]
+        if "S3OriginConfig" in o
+    ]
+    assert len(s3_origins) == 1
+    assert "OriginAccessControlId" in s3_origins[0]
+    assert s3_origins[0]["S3OriginConfig"].get("OriginAccessIdentity", "") == ""
+    index_policy = next(
+        p for p in synth.resources("AWS::S3::BucketPolicy").values() if "Index" in json.dumps(p)
+    )
+    allows = [
+        s
+        for s in index_policy["Properties"]["PolicyDocument"]["Statement"]
+        if s["Effect"] == "Allow"
+    ]
+    assert allows
+    for statement in allows:  # nobody but this distribution
+        assert statement["Principal"] == {"Service": "cloudfront.amazonaws.com"}
+        assert "AWS:SourceArn" in json.dumps(statement["Condition"])
+        assert set(_actions(statement)) <= {"s3:GetObject", "s3:ListBucket"}
+
+
+# -- indexer ------------------------------------------------------------------------------
+
+
+def test_notifications_cover_distributions_only(synth: Synth) -> None:
+    _, notifications = _only(synth, "Custom::S3BucketNotifications")
+    queues = notifications["Properties"]["NotificationConfiguration"]["QueueConfigurations"]
+    seen = set()
+    for config in queues:
+        rules = {r["Name"]: r["Value"] for r in config["Filter"]["Key"]["FilterRules"]}
+        assert rules["prefix"] == "packages/"  # the indexer's page writes never trigger it
+        assert rules["suffix"] in DISTRIBUTION_SUFFIXES  # nor its own .metadata files
+        seen.add((config["Events"][0], rules["suffix"]))
+    assert seen == {
+        (event, suffix)
+        for event in ("s3:ObjectCreated:*", "s3:ObjectRemoved:*")
+        for suffix in DISTRIBUTION_SUFFIXES
+    }
+
+
+def test_events_queue_has_a_dead_letter_queue_and_partial_batch_failures(
+    template: Template, synth: Synth
+) -> None:
+    template.has_resource_properties(
+        "AWS::SQS::Queue",
+        {
+            "RedrivePolicy": {"deadLetterTargetArn": Match.any_value(), "maxReceiveCount": 5},
+            "SqsManagedSseEnabled": True,
+            "VisibilityTimeout": 720,
+        },
+    )
+    template.has_resource_properties(
+        "AWS::Lambda::EventSourceMapping",
+        {"BatchSize": 10, "FunctionResponseTypes": ["ReportBatchItemFailures"]},
+    )
+    for policy in synth.resources("AWS::SQS::QueuePolicy").values():
+        assert "aws:SecureTransport" in json.dumps(policy)
+
+
+def test_alarms_on_dead_letters_errors_and_conflicts(synth: Synth) -> None:
+    alarms = list(synth.resources("AWS::CloudWatch::Alarm").values())
+    metrics = {(a["Properties"].get("Namespace"), a["Properties"]["MetricName"]) for a in alarms}
+    assert metrics == {
+        ("AWS/SQS", "ApproximateNumberOfMessagesVisible"),
+        ("AWS/Lambda", "Errors"),
+        ("skypi", "Conflicts"),
+    }
+    dlq_alarm = next(a for a in alarms if a["Properties"]["Namespace"] == "AWS/SQS")
+    assert "DeadLetters" in json.dumps(dlq_alarm["Properties"]["Dimensions"])
+
+
+def test_indexer_cannot_delete_distribution_files(synth: Synth) -> None:
+    statements = _statements(synth, "IndexerFunction")
+    deletes = [s for s in statements if any(a.startswith("s3:Delete") for a in _actions(s))]
+    assert len(deletes) == 1
+    assert _actions(deletes[0]) == ["s3:DeleteObject"]
+    assert _resources(deletes[0]).endswith('/packages/*.metadata"]]}')
+    for statement in statements:
+        assert not any(a.endswith("*") and a.startswith("s3:") for a in _actions(statement))
+        assert "s3:DeleteObjectVersion" not in _actions(statement)
+
+
+def test_functions_run_latest_python_on_arm_with_tracing(template: Template) -> None:
+    for handler in ("skypi.indexer.handler.handler", "skypi.api.handler.handler"):
+        template.has_resource_properties(
+            "AWS::Lambda::Function",
+            {
+                "Handler": handler,
+                "Runtime": "python3.14",
+                "Architectures": ["arm64"],
+                "TracingConfig": {"Mode": "Active"},
+                "Environment": {
+                    "Variables": Match.object_like({"SKYPI_BUCKET": Match.any_value()})
+                },
+            },
+        )
+
+
+# -- api ----------------------------------------------------------------------------------
+
+
+def test_api_is_throttled_and_logged(template: Template) -> None:
+    template.has_resource_properties(
+        "AWS::ApiGatewayV2::Stage",
+        {
+            "StageName": "$default",
+            "AccessLogSettings": {"DestinationArn": Match.any_value(), "Format": Match.any_value()},
+            "DefaultRouteSettings": {"ThrottlingRateLimit": 20, "ThrottlingBurstLimit": 40},
+        },
+    )
+    template.has_resource_properties(
+        "AWS::ApiGatewayV2::Integration", {"PayloadFormatVersion": "2.0"}
+    )
+
+
+def test_api_grants_are_least_privilege(synth: Synth) -> None:
+    statements = _statements(synth, "ApiFunction")
+    for statement in statements:
+        actions = _actions(statement)
+        assert not any(a.startswith("s3:") and a.endswith("*") for a in actions)
+        if "s3:DeleteObject" in actions:
+            assert actions == ["s3:DeleteObject"]
+            assert _resources(statement).endswith('/packages/*"]]}')
+        if "s3:PutObject" in actions:
+            assert "/packages/*" in _resources(statement)
+            assert '*"]]}' in _resources(statement)  # prefixes only, never the whole bucket
+
+
+# -- cdn ----------------------------------------------------------------------------------
+
+
+def _distribution(synth: Synth) -> dict[str, Any]:
+    _, distribution = _only(synth, "AWS::CloudFront::Distribution")
+    return distribution["Properties"]["DistributionConfig"]
+
+
+def test_edge_function_runs_on_every_viewer_request(synth: Synth) -> None:
+    function_id, function = _only(synth, "AWS::CloudFront::Function")
+    assert function["Properties"]["FunctionConfig"]["Runtime"] == "cloudfront-js-2.0"
+    config = _distribution(synth)
+    for behavior in [config["DefaultCacheBehavior"], *config["CacheBehaviors"]]:
+        associations = behavior["FunctionAssociations"]
+        assert associations == [
+            {
+                "EventType": "viewer-request",
+                "FunctionARN": {"Fn::GetAtt": [function_id, "FunctionARN"]},
+            }
+        ]
+
+
+def test_pages_are_revalidated_and_files_cached_for_good(synth: Synth) -> None:
+    config = _distribution(synth)
+    policy_id, policy = _only(synth, "AWS::CloudFront::CachePolicy")
+    ttl = policy["Properties"]["CachePolicyConfig"]
+    assert (ttl["MinTTL"], ttl["DefaultTTL"]) == (0, 0)  # the pages' max-age=0 rules
+    assert config["DefaultCacheBehavior"]["CachePolicyId"] == {"Ref": policy_id}
+    behaviors = {b["PathPattern"]: b for b in config["CacheBehaviors"]}
+    assert behaviors["/packages/*"]["CachePolicyId"] == CACHING_OPTIMIZED
+    assert config["DefaultCacheBehavior"]["ViewerProtocolPolicy"] == "redirect-to-https"
+
+
+def test_uploads_and_admin_go_to_the_api_on_the_same_host(synth: Synth) -> None:
+    behaviors = {b["PathPattern"]: b for b in _distribution(synth)["CacheBehaviors"]}
+    for path in ("/legacy*", "/api/*", "/health"):
+        behavior = behaviors[path]
+        assert behavior["CachePolicyId"] == CACHING_DISABLED
+        assert "POST" in behavior["AllowedMethods"]
+        assert behavior["ViewerProtocolPolicy"] == "https-only"  # a redirect would drop a POST
+        assert behavior["TargetOriginId"] != behaviors["/packages/*"]["TargetOriginId"]
+
+
+def test_response_headers_hsts_nosniff_and_vary_accept_on_pages(synth: Synth) -> None:
+    config = _distribution(synth)
+    policies = synth.resources("AWS::CloudFront::ResponseHeadersPolicy")
+    page_policy = policies[config["DefaultCacheBehavior"]["ResponseHeadersPolicyId"]["Ref"]]
+    page = page_policy["Properties"]["ResponseHeadersPolicyConfig"]
+    assert page["CustomHeadersConfig"]["Items"] == [
+        {"Header": "Vary", "Value": "Accept", "Override": True}
+    ]
+    for policy in policies.values():
+        security = policy["Properties"]["ResponseHeadersPolicyConfig"]["SecurityHeadersConfig"]
+        assert security["StrictTransportSecurity"]["AccessControlMaxAgeSec"] >= 31536000
+        assert security["ContentTypeOptions"] == {"Override": True}
+
+
+def test_cloudfront_logs_to_the_log_bucket(synth: Synth) -> None:
+    logging = _distribution(synth)["Logging"]
+    assert logging["Prefix"] == "cloudfront/"
+
+
+# -- outputs, nag, lint -------------------------------------------------------------------
+
+
+def test_outputs_give_ready_to_paste_lines(synth: Synth) -> None:
+    outputs = synth.template["Outputs"]
+    for name in (
+        "IndexUrl",
+        "UploadUrl",
+        "PipInstall",
+        "UvInstall",
+        "TwineUpload",
+        "Pypirc",
+        "S3Copy",
+        "CreateToken",
+        "BucketName",
+    ):
+        assert name in outputs, name
+    assert "/simple/" in json.dumps(outputs["PipInstall"]["Value"])
+    assert "s3://" in json.dumps(outputs["S3Copy"]["Value"])
+
+
+def test_cdk_nag_passed_with_reasons_for_what_remains(synth: Synth) -> None:
+    report = json.loads((synth.out / "validation-report.json").read_text())
+    for plugin in report["pluginReports"]:
+        assert plugin["conclusion"] == "success", plugin["pluginName"]
+        for suppressed in plugin.get("suppressedViolations", []):
+            assert len(suppressed["reason"]) > 20
+    from infra.nag import CONDITIONAL, REASONS
+
+    for reason in [*REASONS.values(), *CONDITIONAL.values()]:
+        assert len(reason) > 40
+
+
+def test_cfn_lint_passes(synth: Synth) -> None:
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("cfn-lint")), "--", str(synth.template_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
