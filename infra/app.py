@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import os
 
-import infra  # noqa: F401 - points jsii at Node 24 before aws_cdk loads
-from aws_cdk import App, Environment
+from aws_cdk import App, Environment  # (infra/__init__ has pointed jsii at Node 24 by now)
 
 from infra.nag import check
 from infra.stack import SkypiStack

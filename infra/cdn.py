@@ -96,15 +96,22 @@ class Cdn(Construct):
             enable_accept_encoding_gzip=True,
             enable_accept_encoding_brotli=True,
         )
-        read = {
-            "origin": bucket_origin,
-            "viewer_protocol_policy": cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
-            # Every method reaches the function, which answers writes with 405 (the edge
-            # vectors); only GET and HEAD ever reach the bucket.
-            "allowed_methods": cloudfront.AllowedMethods.ALLOW_ALL,
-            "function_associations": rules,
-            "compress": True,
-        }
+
+        def read(
+            cache: cloudfront.ICachePolicy, headers: cloudfront.IResponseHeadersPolicy
+        ) -> cloudfront.BehaviorOptions:
+            return cloudfront.BehaviorOptions(
+                origin=bucket_origin,
+                viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
+                # Every method reaches the function, which answers writes with 405 (the edge
+                # vectors); only GET and HEAD ever reach the bucket.
+                allowed_methods=cloudfront.AllowedMethods.ALLOW_ALL,
+                function_associations=rules,
+                compress=True,
+                cache_policy=cache,
+                response_headers_policy=headers,
+            )
+
         to_api = cloudfront.BehaviorOptions(
             origin=api_origin,
             viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.HTTPS_ONLY,
@@ -118,16 +125,11 @@ class Cdn(Construct):
             self,
             "Distribution",
             comment="skypi package index",
-            default_behavior=cloudfront.BehaviorOptions(
-                **read, cache_policy=pages, response_headers_policy=page_headers
-            ),
+            default_behavior=read(pages, page_headers),
             additional_behaviors={
-                "/packages/*": cloudfront.BehaviorOptions(
-                    **read,
-                    cache_policy=cloudfront.CachePolicy.CACHING_OPTIMIZED,  # immutable files
-                    response_headers_policy=file_headers,
-                ),
-                **{path: to_api for path in API_PATHS},
+                # Files never change: cached for good.
+                "/packages/*": read(cloudfront.CachePolicy.CACHING_OPTIMIZED, file_headers),
+                **dict.fromkeys(API_PATHS, to_api),
             },
             http_version=cloudfront.HttpVersion.HTTP2_AND_3,
             # Only with a custom certificate: the default *.cloudfront.net one is fixed at TLSv1.

@@ -1,18 +1,17 @@
 """What a deployment can choose, read from CDK context (``cdk.json`` or ``-c key=value``).
 
-| context key | default | what it does |
-|---|---|---|
-| ``skypi:architecture`` | ``arm64`` | Lambda architecture (``arm64`` or ``x86_64``) |
-| ``skypi:noncurrentVersionDays`` | ``90`` | days an overwritten or deleted object's old version is kept |
-| ``skypi:retentionDays`` | none | S3 Object Lock (governance) on every version for this many days |
-| ``skypi:retainData`` | ``true`` | keep the buckets when the stack is deleted |
-| ``skypi:domainName`` | none | custom domain for the index (needs ``skypi:certificateArn``) |
-| ``skypi:certificateArn`` | none | ACM certificate in us-east-1 for ``skypi:domainName`` |
-| ``skypi:waf`` | ``false`` | attach a WAF web ACL (managed common rules and a rate limit) |
-| ``skypi:alarmEmail`` | none | e-mail subscribed to the alarms' SNS topic |
-| ``skypi:logRetentionDays`` | ``90`` | retention of the functions' and API's log groups |
-| ``skypi:apiRateLimit`` / ``skypi:apiBurstLimit`` | ``20`` / ``40`` | API Gateway throttling (requests/s) |
-| ``skypi:bundle`` | ``true`` | bundle the Lambda dependencies (``false`` in tests: no PyPI needed) |
+- ``skypi:architecture`` (``arm64``): Lambda architecture, ``arm64`` or ``x86_64``.
+- ``skypi:noncurrentVersionDays`` (``90``): how long an overwritten or deleted object's old
+  version is kept.
+- ``skypi:retentionDays`` (none): S3 Object Lock, governance mode, on every version.
+- ``skypi:retainData`` (``true``): keep the buckets when the stack is deleted.
+- ``skypi:domainName`` / ``skypi:certificateArn`` (none): a custom domain, with its ACM
+  certificate in us-east-1.
+- ``skypi:waf`` (``false``): a WAF web ACL (managed common rules, a per-IP rate limit).
+- ``skypi:alarmEmail`` (none): an e-mail subscribed to the alarms' SNS topic.
+- ``skypi:logRetentionDays`` (``90``): retention of the functions' and the API's logs.
+- ``skypi:apiRateLimit`` / ``skypi:apiBurstLimit`` (``20`` / ``40``): API Gateway throttling.
+- ``skypi:bundle`` (``true``): bundle the Lambda dependencies; ``false`` in tests.
 """
 
 from __future__ import annotations

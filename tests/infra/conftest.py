@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+import infra  # noqa: F401 - points jsii at Node 24 before any test imports aws_cdk
+
 ROOT = Path(__file__).parents[2]
 BIN = Path(sys.executable).parent
 CDK = ROOT / "node_modules" / ".bin" / "cdk"

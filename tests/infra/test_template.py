@@ -10,9 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aws_cdk.assertions import Match, Template  # conftest has pointed jsii at Node 24
 
-import infra  # noqa: F401 - Node 24 for jsii
-from aws_cdk.assertions import Match, Template
 from skypi.core.filenames import DISTRIBUTION_SUFFIXES
 from tests.infra.conftest import ROOT, Synth
 
