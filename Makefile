@@ -7,7 +7,7 @@ DIR ?= ./packages
 PORT ?= 8080
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: setup synth deploy diff destroy serve dev test lint typecheck unit e2e clean
+.PHONY: setup synth bootstrap deploy diff destroy serve dev test lint typecheck unit e2e clean
 
 .tools/bin/uv:
 	$(PYTHON) -m venv .tools
@@ -27,6 +27,9 @@ setup: .venv/.synced node_modules/.installed ## install everything (locked): .ve
 CDK := PATH="$(CURDIR)/.venv/bin:$$PATH" CDK_DISABLE_CLI_TELEMETRY=true node_modules/.bin/cdk
 synth: setup ## synthesize the CloudFormation template into cdk.out (offline)
 	$(CDK) synth --quiet $(CDK_ARGS)
+
+bootstrap: setup ## once per AWS account and region: the CDK's staging bucket and roles
+	$(CDK) bootstrap $(CDK_ARGS)
 
 deploy: setup ## deploy the stack with your AWS credentials, then print what to paste
 	$(CDK) deploy $(CDK_ARGS)

@@ -57,6 +57,10 @@ class SkypiStack(Stack):
             "IndexUrl": (index, "pip and uv install from here"),
             "UploadUrl": (upload, "twine and uv publish upload here"),
             "BucketName": (bucket, "the bucket that is the index"),
+            "DistributionDomain": (
+                self.cdn.distribution.distribution_domain_name,
+                "point a custom domain's DNS (CNAME or alias) here",
+            ),
             "ApiUrl": (self.api.http_api.api_endpoint, "the API directly (also a full index)"),
             "CreateToken": (
                 f"skypi token create --bucket {bucket} --scope upload --name ci",

@@ -10,6 +10,10 @@ import os
 import re
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from skypi.store.base import Store
 
 DEFAULT_DIR = "./packages"
 DEFAULT_URL = "http://127.0.0.1:8080"
@@ -35,7 +39,11 @@ def _authenticate(value: str) -> set[str]:
     return actions
 
 
-def _store(directory: str, state_dir: str | None) -> object:
+def _store(directory: str, state_dir: str | None, bucket: str | None = None) -> Store:
+    if bucket:  # a deployed index: the caller's AWS credentials reach its bucket directly
+        from skypi.store.s3 import S3Store
+
+        return S3Store(bucket)
     from skypi.store.local import LocalStore
 
     return LocalStore(Path(directory), Path(state_dir) if state_dir else None)
@@ -49,6 +57,15 @@ def _add_dir(parser: argparse.ArgumentParser) -> None:
         help=f"the packages folder (default: $SKYPI_DIR or {DEFAULT_DIR})",
     )
     parser.add_argument("--state-dir", help="where pages and tokens live (default: DIR/.skypi)")
+
+
+def _add_bucket(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--bucket",
+        default=os.environ.get("SKYPI_BUCKET"),
+        help="a deployed index's bucket (the stack's BucketName output; default $SKYPI_BUCKET), "
+        "reached with your AWS credentials, instead of a local folder",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -126,6 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     token_sub = token.add_subparsers(dest="token_command", required=True, metavar="ACTION")
     create = token_sub.add_parser("create", help="create a token (shown once)")
     _add_dir(create)
+    _add_bucket(create)
     create.add_argument(
         "--scope",
         action="append",
@@ -138,10 +156,12 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--name", default="", help="a label to recognise the token by")
     listing = token_sub.add_parser("list", help="list tokens (never their secrets)")
     _add_dir(listing)
+    _add_bucket(listing)
     listing.add_argument("--json", action="store_true", help="machine-readable output")
     revoke = token_sub.add_parser("revoke", help="revoke a token by its id")
     revoke.add_argument("id", help="the id shown by 'skypi token list'")
     _add_dir(revoke)
+    _add_bucket(revoke)
 
     for verb, text in (
         ("yank", "yank a file or release (PEP 592)"),
@@ -221,12 +241,9 @@ def _reindex(args: argparse.Namespace) -> int:
 
 def _token(args: argparse.Namespace) -> int:
     from skypi.core.tokens import TokenRecord, new_token
-    from skypi.store.local import LocalStore
     from skypi.store.tokens import TokenRepository
 
-    store = _store(args.dir, args.state_dir)
-    assert isinstance(store, LocalStore)
-    repo = TokenRepository(store)
+    repo = TokenRepository(_store(args.dir, args.state_dir, args.bucket))
     if args.token_command == "create":  # noqa: S105
         token = new_token()
         record = TokenRecord.create(
