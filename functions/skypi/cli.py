@@ -136,8 +136,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     dev.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
 
-    reindex = sub.add_parser("reindex", help="bring every page in line with the folder")
+    reindex = sub.add_parser(
+        "reindex",
+        help="rebuild every page from what storage holds (or --check: report drift only)",
+        description="Compare every page with the files in storage (a folder, or a deployed "
+        "index's bucket) and rewrite those that differ. Safe while uploads continue.",
+    )
     _add_dir(reindex)
+    _add_bucket(reindex)
+    reindex.add_argument(
+        "--check", action="store_true", help="change nothing; exit 1 if any page has drifted"
+    )
+    reindex.add_argument(
+        "--verify-hashes",
+        action="store_true",
+        help="re-read every file and check its hash, even where the page knows it unchanged",
+    )
+    reindex.add_argument(
+        "--workers", type=int, default=None, help="projects in parallel (default 4, 16 on S3)"
+    )
 
     token = sub.add_parser("token", help="create, list and revoke API tokens")
     token_sub = token.add_subparsers(dest="token_command", required=True, metavar="ACTION")
@@ -226,17 +243,29 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _reindex(args: argparse.Namespace) -> int:
-    from skypi.local.serve import adopt
-    from skypi.store.local import LocalStore
+    from tqdm import tqdm
 
-    store = _store(args.dir, args.state_dir)
-    assert isinstance(store, LocalStore)
-    outcome = adopt(store, show_progress=True)
+    from skypi.indexer.rebuild import Rebuilder
+    from skypi.indexer.service import Indexer
+
+    store = _store(args.dir, args.state_dir, args.bucket)
+    workers = args.workers or (16 if args.bucket else 4)
+    rebuilder = Rebuilder(Indexer(store), verify_hashes=args.verify_hashes, workers=workers)
+    with tqdm(
+        unit="file", desc="checking" if args.check else "reindexing", file=sys.stderr, disable=None
+    ) as bar:
+        report = rebuilder.run(check=args.check, progress=bar.update)
+    for drift in report.drift:
+        print(("drift: " if args.check else "repaired: ") + str(drift))
+    for key, reason in report.skipped:
+        print(f"skipped {key}: {reason}", file=sys.stderr)
+    verdict = f"{len(report.drift)} problems" if report.drift else "no drift"
     print(
-        f"{len(outcome.added)} added, {len(outcome.removed)} removed, "
-        f"{len(outcome.refused)} refused, {len(outcome.conflicts)} conflicts"
+        f"{report.projects} projects, {report.files} files: {verdict}"
+        + (" (nothing changed: --check)" if args.check and report.drift else ""),
+        file=sys.stderr,
     )
-    return 1 if outcome.conflicts else 0
+    return 1 if args.check and report.drift else 0
 
 
 def _token(args: argparse.Namespace) -> int:

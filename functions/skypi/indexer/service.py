@@ -143,6 +143,10 @@ class Indexer:
             outcome.merge(self._apply_project(project, project_changes))
         return outcome
 
+    def inspect(self, info: ObjectInfo, sha256: str | None = None) -> _Facts:
+        """Read a stored file's metadata (ranged reads) and digest: what its entry will say."""
+        return self._inspect(info, project_of_key(info.key), sha256)
+
     def _inspect(self, info: ObjectInfo, dist: DistFilename, sha256: str | None) -> _Facts:
         read_at = lambda start, length: self.store.read_range(info.key, start, length)  # noqa: E731
         meta = read_metadata(
@@ -162,7 +166,7 @@ class Indexer:
         )
         return _Facts(dist, meta, entry)
 
-    def _overwritten(self, key: str, known: FileEntry) -> str:
+    def overwritten(self, key: str, known: FileEntry) -> str:
         """A drop-in replaced an indexed file in place: put the original back if we can."""
         if isinstance(self.store, Versioned) and self.store.restore_version(key, known.etag):
             return f"{key} was overwritten; the original was restored from its previous version"
@@ -177,7 +181,7 @@ class Indexer:
                 digest.update(chunk)
         return digest.hexdigest()
 
-    def _write_metadata(self, facts: _Facts) -> None:
+    def write_metadata(self, facts: _Facts) -> None:
         key = metadata_key(facts.entry.key)
         try:
             self.store.put(key, facts.meta.raw, if_none_match=True)
@@ -206,7 +210,7 @@ class Indexer:
             if known is not None:
                 if (info.sha256 or self.sha256_of(change.key)) == known.sha256:
                     continue  # same bytes under a new ETag (a restore by copy): a replay
-                message = self._overwritten(change.key, known)
+                message = self.overwritten(change.key, known)
                 log.error("conflict: %s", message)
                 outcome.conflicts.append((change.key, message))
                 continue
@@ -219,7 +223,7 @@ class Indexer:
             arrivals.append(facts)
         for facts in arrivals:
             if facts.entry.metadata_sha256:
-                self._write_metadata(facts)
+                self.write_metadata(facts)
         if arrivals or departures & current.keys():
             self._update_page(project, arrivals, departures, outcome)
         for key in departures:

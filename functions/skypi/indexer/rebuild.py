@@ -1,0 +1,329 @@
+"""Whole-index passes: rebuild every page from what storage holds (repair, migration), or only
+report how far the pages have drifted from it (``skypi reindex --check``).
+
+Storage is the truth for which files exist and what they hold; the pages are the truth for
+what storage cannot say (yanks, the first upload time). Files are not read again when the page
+already knows them at their current ETag, unless ``verify_hashes`` asks for it.
+
+Safe while uploads continue: every write is a compare-and-swap, and a rebuild re-checks
+storage (HEAD) for any entry it would add or drop that the latest page disagrees on, so a file
+that landed or left after the listing is neither lost nor resurrected.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+
+from packaging.utils import NormalizedName
+
+from skypi.core.errors import InvalidDistribution
+from skypi.core.pages import (
+    PACKAGES_PREFIX,
+    ROOT_HTML_KEY,
+    ROOT_JSON_KEY,
+    SIMPLE_PREFIX,
+    FileEntry,
+    ProjectPage,
+    RootListing,
+    html_twins,
+    metadata_key,
+    page_html_key,
+    page_json_key,
+)
+from skypi.core.render import html_serial, render_project_html, render_root_html
+from skypi.indexer.service import MAX_ATTEMPTS, Indexer, project_of_key
+from skypi.store.base import NotFound, ObjectInfo, PreconditionFailed
+
+log = logging.getLogger("skypi.reindex")
+
+
+@dataclass(frozen=True)
+class Drift:
+    """One way a page disagrees with storage."""
+
+    project: str
+    problem: str
+
+    def __str__(self) -> str:
+        return f"{self.project}: {self.problem}"
+
+
+@dataclass
+class Report:
+    projects: int = 0
+    files: int = 0
+    drift: list[Drift] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # keys that are no distribution
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What one project's page should hold, and what was wrong with the stored one."""
+
+    page: ProjectPage | None  # None: the stored page is right (or there is none, nor files)
+    display_name: str | None  # shown in the root listing; None when the project has no files
+    drift: list[Drift]
+
+
+def scan(indexer: Indexer) -> tuple[dict[NormalizedName, list[ObjectInfo]], set[str], Report]:
+    """Distribution files by project, and the projects that have a page; streamed listings,
+    holding keys only (never contents)."""
+    report = Report()
+    files: dict[NormalizedName, list[ObjectInfo]] = defaultdict(list)
+    for info in indexer.store.list(PACKAGES_PREFIX):
+        if info.key.endswith(".metadata"):
+            continue
+        try:
+            files[project_of_key(info.key).project].append(info)
+        except (InvalidDistribution, ValueError) as exc:
+            report.skipped.append((info.key, str(exc)))
+    pages = set()
+    for info in indexer.store.list(SIMPLE_PREFIX):
+        parts = info.key.split("/")
+        if len(parts) == 3 and parts[2] == "index.json":
+            pages.add(parts[1])
+    return files, pages, report
+
+
+class Rebuilder:
+    def __init__(self, indexer: Indexer, *, verify_hashes: bool = False, workers: int = 4) -> None:
+        self.indexer = indexer
+        self.store = indexer.store
+        self.verify_hashes = verify_hashes
+        self.workers = workers
+
+    def run(self, *, check: bool, progress: Callable[[int], object] | None = None) -> Report:
+        """Compare every page with storage; unless ``check``, rewrite those that differ."""
+        files, pages, report = scan(self.indexer)
+        projects = sorted(set(files) | {NormalizedName(p) for p in pages})
+        report.projects = len(projects)
+        report.files = sum(len(infos) for infos in files.values())
+        shown: dict[NormalizedName, str] = {}
+
+        def one(project: NormalizedName) -> _Plan:
+            plan = self._project(project, files.get(project, []), check)
+            if progress:
+                progress(max(1, len(files.get(project, []))))
+            return plan
+
+        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+            for project, plan in zip(projects, pool.map(one, projects), strict=True):
+                report.drift += plan.drift
+                if plan.display_name is not None:
+                    shown[project] = plan.display_name
+        report.drift += self._root(shown, check)
+        for drift in report.drift:
+            log.warning("%s%s", "" if check else "repaired: ", drift)
+        return report
+
+    # -- one project ----------------------------------------------------------------------
+
+    def _read_page(self, project: NormalizedName) -> tuple[ProjectPage | None, bool]:
+        """The stored page, and whether it could be read at all."""
+        try:
+            return self.indexer.read_page(project)[0], True
+        except (ValueError, KeyError, TypeError):  # not JSON, or not our page
+            return None, False
+
+    def _entry(
+        self, info: ObjectInfo, known: FileEntry | None, drift: list[Drift], check: bool
+    ) -> FileEntry | None:
+        """The entry storage says ``info`` deserves, keeping what only the page knows."""
+        project = project_of_key(info.key).project
+        if known is not None and known.etag == info.etag and not self.verify_hashes:
+            return known
+        try:
+            facts = self.indexer.inspect(info)
+        except (InvalidDistribution, NotFound) as exc:
+            drift.append(Drift(project, f"{info.key} is not a valid distribution: {exc}"))
+            return None
+        overwritten = known is not None and known.etag != info.etag
+        if known is not None and overwritten and known.sha256 != facts.entry.sha256:
+            if check:
+                drift.append(Drift(project, f"{info.key} was overwritten: its hash changed"))
+            else:
+                drift.append(Drift(project, self.indexer.overwritten(info.key, known)))
+            return known  # a hash pip has seen never changes
+        if not check and facts.entry.metadata_sha256:
+            self.indexer.write_metadata(facts)  # a new or changed entry gets its .metadata
+        if known is not None:
+            return replace(facts.entry, yanked=known.yanked, upload_time=known.upload_time)
+        return facts.entry
+
+    def _project(self, project: NormalizedName, infos: list[ObjectInfo], check: bool) -> _Plan:
+        drift: list[Drift] = []
+        page, readable = self._read_page(project)
+        if not readable:
+            drift.append(Drift(project, "the JSON page cannot be read"))
+        current = {f.key: f for f in page.files} if page else {}
+        expected: dict[str, FileEntry] = {}
+        for info in sorted(infos, key=lambda i: i.key):
+            entry = self._entry(info, current.get(info.key), drift, check)
+            if entry is None:
+                continue
+            if entry.filename in expected:
+                drift.append(
+                    Drift(project, f"{info.key} repeats {entry.filename}; the first is indexed")
+                )
+                continue
+            expected[entry.filename] = entry
+        drift += self._metadata(project, [e for e in expected.values() if e.key in current], check)
+        want = tuple(sorted(expected.values(), key=lambda f: f.sort_key))
+        have = tuple(page.sorted_files()) if page else ()
+        target = page
+        if want != have:
+            drift.append(Drift(project, _difference(have, want)))
+            name = page.display_name if page else _display_name(self.indexer, infos, project)
+            base = page or ProjectPage.empty(name)
+            target = base.with_files(want)
+        if target is not None and target is page:
+            rendered = render_project_html(target)
+            for key in html_twins(page_html_key(project)):
+                if self._stored(key) != rendered:
+                    drift.append(Drift(project, f"{key} does not match the JSON page"))
+        if check:
+            shown = target.display_name if target and target.files else None
+            return _Plan(None, shown, drift)
+        if drift:
+            target = self._write(project, want, target)
+        shown = target.display_name if target and target.files else None
+        return _Plan(target, shown, drift)
+
+    def _metadata(self, project: str, entries: list[FileEntry], check: bool) -> list[Drift]:
+        """Entries the page already had must still have their ``.metadata`` file."""
+        drift = []
+        for entry in entries:
+            if entry.metadata_sha256 and self.store.head(metadata_key(entry.key)) is None:
+                drift.append(Drift(project, f"{metadata_key(entry.key)} is missing"))
+                if not check:
+                    info = self.store.head(entry.key)
+                    if info is not None:
+                        self.indexer.write_metadata(self.indexer.inspect(info))
+        return drift
+
+    def _write(
+        self, project: NormalizedName, want: tuple[FileEntry, ...], fallback: ProjectPage | None
+    ) -> ProjectPage | None:
+        """Replace the page's entries with ``want``, re-checking storage wherever the latest
+        page disagrees (a concurrent upload or delete), then make the HTML match."""
+        for _ in range(MAX_ATTEMPTS):
+            try:
+                page, etag = self.indexer.read_page(project)
+            except (ValueError, KeyError, TypeError):  # unreadable: replace it as it is
+                stored = self.store.head(page_json_key(project))
+                page, etag = None, stored.etag if stored else None
+            wanted = {f.key: f for f in want}
+            latest = {f.key: f for f in page.files} if page else {}
+            for key, entry in latest.items():  # landed after our listing?
+                if key not in wanted and self.store.head(key) is not None:
+                    wanted[key] = entry
+            for key in [k for k in wanted if k not in latest]:  # left after our listing?
+                if self.store.head(key) is None:
+                    del wanted[key]
+            base = page or fallback or ProjectPage.empty(project)
+            new_page = base.with_files(tuple(wanted.values()))
+            if page is not None and new_page.files == page.files:
+                new_page = page  # entries already right: only the HTML needs repair
+            else:
+                try:
+                    if etag is None:
+                        self.store.put(
+                            page_json_key(project), new_page.to_json_bytes(), if_none_match=True
+                        )
+                    else:
+                        self.store.put(
+                            page_json_key(project), new_page.to_json_bytes(), if_match=etag
+                        )
+                except PreconditionFailed:
+                    continue
+            html = render_project_html(new_page)
+            for key in html_twins(page_html_key(project)):
+                self._force_html(key, html, new_page.serial)
+            return new_page
+        raise RuntimeError(f"gave up repairing {project} after {MAX_ATTEMPTS} conflicts")
+
+    def _force_html(self, key: str, html: bytes, serial: int) -> None:
+        """Write ``html`` unless it is there already or a newer render is."""
+        for _ in range(MAX_ATTEMPTS):
+            try:
+                info, stored = self.store.get(key)
+            except NotFound:
+                info, stored = None, b""
+            if stored == html or (info is not None and html_serial(stored) > serial):
+                return
+            try:
+                if info is None:
+                    self.store.put(key, html, if_none_match=True)
+                else:
+                    self.store.put(key, html, if_match=info.etag)
+                return
+            except PreconditionFailed:
+                continue
+        raise RuntimeError(f"gave up writing {key} after {MAX_ATTEMPTS} conflicts")
+
+    # -- the root listing -----------------------------------------------------------------
+
+    def _root(self, shown: dict[NormalizedName, str], check: bool) -> list[Drift]:
+        drift = []
+        try:
+            root, _ = self.indexer.read_root()
+            readable = True
+        except (ValueError, KeyError, TypeError):
+            root, readable = RootListing(), False
+            drift.append(Drift("(root)", "the root listing cannot be read"))
+        differing = [
+            project
+            for project in sorted(set(root.projects) | set(shown))
+            if root.projects.get(project) != shown.get(project)
+        ]
+        drift += [Drift(p, "the root listing disagrees with its page") for p in differing]
+        if readable and not differing:
+            rendered = render_root_html(root)
+            for key in html_twins(ROOT_HTML_KEY):
+                if self._stored(key) != rendered:
+                    drift.append(Drift("(root)", f"{key} does not match the root listing"))
+        if check or not drift:
+            return drift
+        if not readable:
+            self.store.delete(ROOT_JSON_KEY)
+        for project in differing:
+            self.indexer.sync_root(project)
+        current, _ = self.indexer.read_root()
+        for key in html_twins(ROOT_HTML_KEY):
+            self._force_html(key, render_root_html(current), current.serial)
+        return drift
+
+    def _stored(self, key: str) -> bytes:
+        try:
+            return self.store.get(key)[1]
+        except NotFound:
+            return b""
+
+
+def _display_name(indexer: Indexer, infos: list[ObjectInfo], project: str) -> str:
+    for info in sorted(infos, key=lambda i: i.key):
+        try:
+            return indexer.inspect(info).meta.name
+        except (InvalidDistribution, NotFound):
+            continue
+    return project
+
+
+def _difference(have: tuple[FileEntry, ...], want: tuple[FileEntry, ...]) -> str:
+    old = {f.filename: f for f in have}
+    new = {f.filename: f for f in want}
+    parts = []
+    if added := sorted(new.keys() - old.keys()):
+        parts.append(f"not listed: {', '.join(added)}")
+    if gone := sorted(old.keys() - new.keys()):
+        parts.append(f"listed but not stored: {', '.join(gone)}")
+    if changed := sorted(n for n in new.keys() & old.keys() if new[n] != old[n]):
+        parts.append(f"entry differs from the file: {', '.join(changed)}")
+    return "; ".join(parts) or "file order differs"
+
+
+__all__ = ["Drift", "Rebuilder", "Report"]

@@ -1,0 +1,169 @@
+"""Rebuilding pages from storage (``skypi reindex``), over the folder and over S3 (moto)."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from skypi import cli
+from skypi.core.pages import FileEntry, ProjectPage, RootListing
+from skypi.indexer.rebuild import Rebuilder
+from skypi.indexer.service import Gone, Indexer, Landed
+from skypi.store.base import Store
+from skypi.store.local import LocalStore
+from tests.dists import sdist_bytes, sdist_name, wheel_bytes, wheel_name
+from tests.emulated import s3_store
+
+
+@pytest.fixture(params=["local", "s3"])
+def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    if request.param == "local":
+        return LocalStore(tmp_path / "packages")
+    return s3_store(request.getfixturevalue("moto_endpoint"))
+
+
+def _drop(store: Store, project: str, version: str, *, sdist: bool = False) -> str:
+    name = sdist_name(project, version) if sdist else wheel_name(project, version)
+    key = f"packages/{project}/{name}"
+    store.put(key, sdist_bytes(project, version) if sdist else wheel_bytes(project, version))
+    return key
+
+
+def _history(store: Store) -> Indexer:
+    """Uploads, drops, a delete, a yank: what an index goes through."""
+    indexer = Indexer(store)
+    keys = [
+        _drop(store, "alpha", "1.0"),
+        _drop(store, "alpha", "1.1"),
+        _drop(store, "alpha", "1.1", sdist=True),
+        _drop(store, "beta", "0.1"),
+        _drop(store, "gamma", "2.0"),
+    ]
+    indexer.apply([Landed(k) for k in keys])
+    store.delete(keys[4])
+    indexer.apply([Gone(keys[4])])
+    indexer.update_files(
+        "alpha",  # type: ignore[arg-type]
+        lambda e: FileEntry(**{**e.__dict__, "yanked": "broken"}) if e.version == "1.0" else None,
+    )
+    _drop(store, "delta", "3.0")  # dropped while nobody indexed it
+    return indexer
+
+
+def _check(indexer: Indexer, verify: bool = False) -> list[str]:
+    return [str(d) for d in Rebuilder(indexer, verify_hashes=verify).run(check=True).drift]
+
+
+def _page(store: Store, project: str) -> ProjectPage:
+    return ProjectPage.from_json_bytes(store.get(f"simple/{project}/index.json")[1])
+
+
+def test_check_reports_only_real_drift(any_store: Store) -> None:
+    indexer = _history(any_store)
+    assert _check(indexer) == [
+        f"delta: not listed: {wheel_name('delta', '3.0')}",
+        "delta: the root listing disagrees with its page",
+    ]
+    Rebuilder(indexer).run(check=False)
+    assert _check(indexer) == []
+    assert _check(indexer, verify=True) == []
+    alpha = _page(any_store, "alpha")
+    assert alpha.find(wheel_name("alpha", "1.0")).yanked == "broken"  # type: ignore[union-attr]
+    assert _page(any_store, "gamma").files == ()
+
+
+def test_corrupted_pages_are_repaired(any_store: Store) -> None:
+    indexer = _history(any_store)
+    Rebuilder(indexer).run(check=False)
+    good = {i.key: any_store.get(i.key)[1] for i in any_store.list("simple/")}
+    alpha = _page(any_store, "alpha")
+    # An entry lost, an HTML page garbled, a twin deleted, a page unreadable, the root wrong,
+    # a .metadata file gone, and an entry for a file that is not there.
+    assert alpha.files[0].yanked == "broken"
+    lost = alpha.files[1:2]  # an entry that storage can give back whole (a yank it could not)
+    any_store.put(
+        "simple/alpha/index.json",
+        alpha.with_files(alpha.files[:1] + alpha.files[2:]).to_json_bytes(),
+    )
+    any_store.put("simple/beta/index.html", b"<html>garbage</html>")
+    any_store.delete("simple/beta/index.v1html")
+    any_store.put("simple/delta/index.json", b"{not json")
+    root = RootListing.from_json_bytes(any_store.get("simple/index.json")[1])
+    any_store.put("simple/index.json", root.with_project("beta", None).to_json_bytes())  # type: ignore[arg-type]
+    any_store.delete(f"packages/beta/{wheel_name('beta', '0.1')}.metadata")
+    ghost = alpha.files[0].__class__(
+        **{
+            **alpha.files[0].__dict__,
+            "filename": "alpha-9.0.tar.gz",
+            "key": "packages/alpha/alpha-9.0.tar.gz",
+        }
+    )
+    beta = _page(any_store, "beta")
+    any_store.put("simple/beta/index.json", beta.with_files((*beta.files, ghost)).to_json_bytes())
+
+    drift = _check(indexer)
+    assert any("alpha: not listed" in d for d in drift)
+    assert any(
+        "simple/beta/index.html does not match" in d or "beta: listed but not stored" in d
+        for d in drift
+    )
+    assert any("delta: the JSON page cannot be read" in d for d in drift)
+    assert any("beta: the root listing disagrees" in d for d in drift)
+    assert any(".metadata is missing" in d for d in drift)
+
+    Rebuilder(indexer).run(check=False)
+    assert _check(indexer) == []
+    repaired = {i.key: any_store.get(i.key)[1] for i in any_store.list("simple/")}
+    assert repaired.keys() == good.keys()
+    assert _page(any_store, "alpha").files == alpha.files  # the yank survived
+    assert lost[0] in _page(any_store, "alpha").files
+    assert any_store.head(f"packages/beta/{wheel_name('beta', '0.1')}.metadata") is not None
+    assert {f.filename for f in _page(any_store, "delta").files} == {wheel_name("delta", "3.0")}
+
+
+def test_verify_hashes_catches_a_page_that_lies_about_a_hash(any_store: Store) -> None:
+    indexer = _history(any_store)
+    Rebuilder(indexer).run(check=False)
+    beta = _page(any_store, "beta")
+    lie = beta.files[0].__class__(**{**beta.files[0].__dict__, "sha256": "0" * 64})
+    any_store.put("simple/beta/index.json", beta.with_files((lie,)).to_json_bytes())
+    # Same ETag: the entry is trusted without reading the file (only the HTML, rendered from
+    # the true page, gives the lie away).
+    assert not any("entry differs" in d for d in _check(indexer))
+    assert any("entry differs" in d for d in _check(indexer, verify=True))
+    Rebuilder(indexer, verify_hashes=True).run(check=False)
+    assert _page(any_store, "beta").files[0].sha256 == beta.files[0].sha256
+
+
+def test_reindex_while_uploads_continue_loses_nothing(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "packages")
+    indexer = _history(store)
+    done = threading.Event()
+
+    def upload() -> None:
+        for i in range(30):
+            indexer.apply([Landed(_drop(store, "busy", f"1.{i}"))])
+        done.set()
+
+    thread = threading.Thread(target=upload)
+    thread.start()
+    while not done.is_set():
+        Rebuilder(indexer, workers=2).run(check=False)
+    thread.join()
+    assert len(_page(store, "busy").files) == 30
+    Rebuilder(indexer).run(check=False)
+    assert _check(indexer) == []
+
+
+def test_cli_check_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "packages"
+    store = LocalStore(folder)
+    Indexer(store).apply([Landed(_drop(store, "alpha", "1.0"))])
+    assert cli.main(["reindex", str(folder), "--check"]) == 0
+    _drop(store, "beta", "1.0")
+    assert cli.main(["reindex", str(folder), "--check"]) == 1
+    assert "beta: not listed" in capsys.readouterr().out
+    assert cli.main(["reindex", str(folder)]) == 0
+    assert cli.main(["reindex", str(folder), "--check"]) == 0
