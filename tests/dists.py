@@ -99,6 +99,15 @@ def sdist_bytes(
     return buffer.getvalue()
 
 
+def zip_sdist_bytes(name: str, version: str) -> bytes:
+    """A legacy ``.zip`` sdist, as old pypiserver folders hold them."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        zf.writestr(f"{name}-{version}/PKG-INFO", metadata_text(name, version))
+        zf.writestr(f"{name}-{version}/setup.py", "")
+    return buffer.getvalue()
+
+
 def sdist_name(name: str, version: str) -> str:
     return f"{canonicalize_name(name).replace('-', '_')}-{version}.tar.gz"
 

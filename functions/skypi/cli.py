@@ -156,6 +156,26 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers", type=int, default=None, help="projects in parallel (default 4, 16 on S3)"
     )
 
+    importing = sub.add_parser(
+        "import",
+        help="copy a pypiserver folder or devpi export into an index, byte for byte",
+        description="Copy every distribution under SOURCE (flat or nested) to "
+        "packages/<project>/<filename> of a folder index (--to) or a deployed index's bucket "
+        "(--bucket), then index it. Files already there with the same bytes are skipped, so an "
+        "interrupted import can be run again; files there with other bytes are reported.",
+    )
+    importing.add_argument("source", help="the folder to import from")
+    target = importing.add_mutually_exclusive_group(required=True)
+    target.add_argument("--to", metavar="DIR", help="a skypi serve folder")
+    target.add_argument("--bucket", help="a deployed index's bucket (your AWS credentials)")
+    importing.add_argument("--workers", type=int, default=8, help="files in parallel (8)")
+    importing.add_argument(
+        "--no-index",
+        action="store_true",
+        help="only copy (a deployed index indexes from its S3 events; a served folder from "
+        "its watcher)",
+    )
+
     token = sub.add_parser("token", help="create, list and revoke API tokens")
     token_sub = token.add_subparsers(dest="token_command", required=True, metavar="ACTION")
     create = token_sub.add_parser("create", help="create a token (shown once)")
@@ -239,6 +259,8 @@ def main(argv: list[str] | None = None) -> int:
         return _reindex(args)
     if args.command == "token":
         return _token(args)
+    if args.command == "import":
+        return _import(args)
     return _admin(args)
 
 
@@ -266,6 +288,37 @@ def _reindex(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return 1 if args.check and report.drift else 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from skypi.local.importer import Importer
+
+    source = Path(args.source)
+    if not source.is_dir():
+        print(f"skypi: {source} is not a folder", file=sys.stderr)
+        return 2
+    store = _store(args.to or DEFAULT_DIR, None, args.bucket)
+    with tqdm(unit="file", desc="importing", file=sys.stderr, disable=None) as bar:
+
+        def set_total(count: int) -> None:
+            bar.total = count
+            bar.refresh()
+
+        report = Importer(store, workers=args.workers).run(
+            source, index=not args.no_index, progress=bar.update, total=set_total
+        )
+    for path, reason in report.conflicts + report.skipped:
+        print(f"not imported: {path}: {reason}", file=sys.stderr)
+    indexed = report.indexed
+    print(
+        f"{len(report.copied)} copied, {len(report.identical)} already there, "
+        f"{len(report.conflicts)} conflicts, {len(report.skipped)} skipped; "
+        f"{len(indexed.added)} newly indexed, {len(indexed.refused)} refused by the indexer",
+        file=sys.stderr,
+    )
+    return 1 if report.conflicts or report.skipped or indexed.refused else 0
 
 
 def _token(args: argparse.Namespace) -> int:

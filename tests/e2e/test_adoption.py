@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-import io
-import zipfile
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.dists import metadata_text, sdist_bytes, wheel_bytes
+from tests.dists import sdist_bytes, wheel_bytes, zip_sdist_bytes
 from tests.e2e.conftest import pip, start_server
 
 pytestmark = pytest.mark.e2e
-
-
-def _zip_sdist(name: str, version: str) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as zf:
-        zf.writestr(f"{name}-{version}/PKG-INFO", metadata_text(name, version))
-        zf.writestr(f"{name}-{version}/setup.py", "")
-    return buffer.getvalue()
 
 
 def test_adopts_a_pypiserver_folder(tmp_path: Path, env: dict[str, str]) -> None:
@@ -31,7 +21,7 @@ def test_adopts_a_pypiserver_folder(tmp_path: Path, env: dict[str, str]) -> None
         "flat_pkg-1.0-py3-none-any.whl": wheel_bytes("flat-pkg", "1.0"),
         "team-a/nested_pkg-2.0-py3-none-any.whl": wheel_bytes("nested-pkg", "2.0"),
         "Legacy.Name-0.9.tar.gz": sdist_bytes("Legacy.Name", "0.9", top="Legacy.Name-0.9"),
-        "oldzip-0.1.zip": _zip_sdist("oldzip", "0.1"),
+        "oldzip-0.1.zip": zip_sdist_bytes("oldzip", "0.1"),
         "local_pkg-1.0+cpu-py3-none-any.whl": wheel_bytes("local-pkg", "1.0+cpu"),
         "README.txt": b"not a package",
         "broken-1.0-py3-none-any.whl": b"truncated",
