@@ -87,6 +87,10 @@ class Api(Construct):
                 resources=[objects("packages/*"), objects("simple/*"), objects("auth/*")],
             ),
             iam.PolicyStatement(actions=["s3:DeleteObject"], resources=[objects("packages/*")]),
+            iam.PolicyStatement(  # skypi publish: multipart uploads it presigns and completes
+                actions=["s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"],
+                resources=[objects("packages/*")],
+            ),
             iam.PolicyStatement(  # a HEAD of a missing key answers 404, not 403
                 actions=["s3:ListBucket"], resources=[bucket.bucket_arn]
             ),

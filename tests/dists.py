@@ -36,7 +36,9 @@ def wheel_bytes(
     payload: bytes = b"",
     metadata: str | None = None,
     dist_info_name: str | None = None,
+    blob: bytes = b"",
 ) -> bytes:
+    """A wheel; ``blob`` adds a stored (uncompressed) binary member, for big files."""
     norm = canonicalize_name(name).replace("-", "_")
     dist_info = f"{dist_info_name or norm}-{version}.dist-info"
     module = norm
@@ -48,6 +50,8 @@ def wheel_bytes(
         f"{dist_info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: skypi-tests\n"
         b"Root-Is-Purelib: true\nTag: py3-none-any\n",
     }
+    if blob:
+        files[f"{module}/blob.bin"] = blob
     record = []
     for path, data in files.items():
         digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
@@ -58,7 +62,9 @@ def wheel_bytes(
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
         for path, data in files.items():
             info = zipfile.ZipInfo(path, date_time=(2024, 1, 1, 0, 0, 0))
-            info.compress_type = zipfile.ZIP_DEFLATED
+            info.compress_type = (
+                zipfile.ZIP_STORED if path.endswith(".bin") else zipfile.ZIP_DEFLATED
+            )
             zf.writestr(info, data)
     return buffer.getvalue()
 

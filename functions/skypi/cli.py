@@ -9,8 +9,9 @@ import logging
 import os
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from skypi.store.base import Store
@@ -156,6 +157,24 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers", type=int, default=None, help="projects in parallel (default 4, 16 on S3)"
     )
 
+    publish = sub.add_parser(
+        "publish",
+        help="upload distributions of any size straight to storage (resumable)",
+        description="Upload each FILE through presigned, create-only requests to the index's "
+        "storage (bytes never pass through the API; big files go in resumable parts), then "
+        "have the index verify and list it. Exit 0 when every file is published or already "
+        "there, 1 when one was refused, 2 when the index cannot be used (auth, network).",
+    )
+    publish.add_argument("files", nargs="+", metavar="FILE", help="wheels and sdists")
+    publish.add_argument(
+        "--url",
+        default=os.environ.get("SKYPI_URL", DEFAULT_URL),
+        help=f"the index (default: $SKYPI_URL or {DEFAULT_URL})",
+    )
+    publish.add_argument(
+        "--token", default=os.environ.get("SKYPI_TOKEN"), help="an upload token ($SKYPI_TOKEN)"
+    )
+
     importing = sub.add_parser(
         "import",
         help="copy a pypiserver folder or devpi export into an index, byte for byte",
@@ -261,6 +280,8 @@ def main(argv: list[str] | None = None) -> int:
         return _token(args)
     if args.command == "import":
         return _import(args)
+    if args.command == "publish":
+        return _publish(args)
     return _admin(args)
 
 
@@ -288,6 +309,51 @@ def _reindex(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return 1 if args.check and report.drift else 0
+
+
+def _publish(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from skypi.client.publish import Publisher, PublishError
+
+    paths = [Path(f) for f in args.files]
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        print(f"skypi: no such file: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    bars: list[tqdm[Any]] = []
+
+    def progress(filename: str, total: int) -> Callable[[int], object]:
+        bar = tqdm(
+            total=total,
+            unit="B",
+            unit_scale=True,
+            desc=filename,
+            file=sys.stderr,
+            disable=None,
+            leave=False,
+        )
+        bars.append(bar)
+        return bar.update
+
+    publisher = Publisher(args.url, args.token, progress=progress)
+    refused = 0
+    for path in paths:
+        try:
+            result = publisher.publish(path)
+        except PublishError as exc:
+            print(f"skypi: {exc}", file=sys.stderr)
+            return 2
+        finally:
+            for bar in bars:
+                bar.close()
+            bars.clear()
+        if result.status == "refused":
+            refused += 1
+            print(f"refused {result.filename}: {result.message}", file=sys.stderr)
+        else:
+            print(f"{result.status} {result.filename}")
+    return 1 if refused else 0
 
 
 def _import(args: argparse.Namespace) -> int:

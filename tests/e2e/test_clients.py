@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import httpx
 import pytest
 
 from tests.dists import make_sdist, make_wheel
-from tests.e2e.conftest import Server, pip, run_cli, start_server, twine, uv, wait_for
+from tests.e2e.conftest import Server, pip, run, run_cli, start_server, twine, uv, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -360,3 +361,25 @@ def test_first_start_explains_how_to_upload(tmp_path: Path) -> None:
         srv.stop()
     assert "skypi token create" in text
     assert f"twine upload --repository-url http://localhost:{srv.port}/legacy/" in text
+
+
+def test_skypi_publish_to_a_folder_index_goes_through_legacy(
+    server: Server, env: dict[str, str], tmp_path: Path
+) -> None:
+    wheel = make_wheel(tmp_path, "published-lib", "1.0", requires_python=">=3.9")
+    skypi = [str(Path(sys.executable).with_name("skypi")), "publish", "--url", server.url]
+    result = run([*skypi, "--token", server.token, str(wheel)], env)
+    assert f"published {wheel.name}" in result.stdout
+    listed = _page(server, "published-lib", json_page=True).json()["files"]
+    assert listed[0]["requires-python"] == ">=3.9"
+    again = run([*skypi, "--token", server.token, str(wheel)], env)
+    assert f"exists {wheel.name}" in again.stdout
+    other = tmp_path / "other"
+    other.mkdir()
+    impostor = make_wheel(other, "published-lib", "1.0", payload=b"other bytes")
+    refused = run([*skypi, "--token", server.token, str(impostor)], env, check=False)
+    assert refused.returncode == 1
+    assert "File already exists" in refused.stderr
+    denied = run([*skypi, "--token", "skypi_wrong", str(wheel)], env, check=False)
+    assert denied.returncode == 2
+    assert "403" in denied.stderr

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.dists import make_wheel, wheel_name
+from tests.dists import make_wheel, wheel_bytes, wheel_name
 from tests.e2e.conftest import BIN, free_port, pip, run, twine, uv, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -183,3 +183,42 @@ def test_an_upload_over_lambdas_limit_is_refused_with_the_way_that_works(
     assert "413" in output
     assert "aws s3 cp" in output
     assert dev.listed("huge-lib") == (set(), set())
+
+
+def test_skypi_publish_of_a_200_mb_wheel_then_pip_install(
+    dev: Dev, env: dict[str, str], tmp_path: Path
+) -> None:
+    import hashlib
+    import random
+
+    wheel = tmp_path / wheel_name("big-model", "1.0")
+    blob = random.Random(200).randbytes(200 * 1024 * 1024)
+    wheel.write_bytes(wheel_bytes("big-model", "1.0", blob=blob))
+    del blob
+    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    result = run(
+        [str(BIN / "skypi"), "publish", str(wheel), "--url", dev.url, "--token", dev.token],
+        env | {"XDG_CACHE_HOME": str(tmp_path / "cache")},
+    )
+    assert f"published {wheel.name}" in result.stdout
+    page = httpx.get(
+        f"{dev.index}big-model/", headers={"Accept": "application/vnd.pypi.simple.v1+json"}
+    ).json()
+    assert page["files"][0]["hashes"]["sha256"] == digest
+    assert page["files"][0]["size"] == wheel.stat().st_size
+    pip(
+        "install",
+        "--no-cache-dir",
+        "--index-url",
+        dev.index,
+        "--target",
+        str(tmp_path / "pip"),
+        "big-model",
+        env=env,
+    )
+    installed = tmp_path / "pip" / "big_model" / "blob.bin"
+    assert installed.stat().st_size == 200 * 1024 * 1024
+    again = run(
+        [str(BIN / "skypi"), "publish", str(wheel), "--url", dev.url, "--token", dev.token], env
+    )
+    assert f"exists {wheel.name}" in again.stdout

@@ -15,18 +15,44 @@ from starlette.datastructures import UploadFile
 
 import skypi
 from skypi.api.auth import Authenticator, AuthFailure
+from skypi.api.direct import Declared, DirectUploader
 from skypi.api.publish import Publisher
 from skypi.api.reads import ReadRoutes
 from skypi.api.settings import Settings
-from skypi.core.errors import SkypiError, UploadRejected
+from skypi.core.errors import InvalidDistribution, SkypiError, UploadRejected
+from skypi.core.filenames import parse_filename
 from skypi.core.pages import FileEntry
 from skypi.core.upload import validate_filename, validate_form
 from skypi.indexer.service import Gone, Indexer
-from skypi.store.base import Store
+from skypi.store.base import Part, Store
 from skypi.store.tokens import TokenRepository
 
 log = logging.getLogger("skypi.api")
 MAX_FIELD_BYTES = 16 * 1024 * 1024  # long descriptions are sent as a form field
+
+
+class UploadPlan(BaseModel):
+    """A file the client will upload straight to storage (``skypi publish``)."""
+
+    filename: str = Field(max_length=255)
+    size: int = Field(gt=0)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    resume_upload_id: str | None = Field(default=None, max_length=1024)
+    marker: str | None = Field(default=None, max_length=64)
+
+
+class UploadedPart(BaseModel):
+    number: int = Field(ge=1, le=10_000)
+    etag: str = Field(max_length=128)
+
+
+class UploadComplete(BaseModel):
+    filename: str = Field(max_length=255)
+    size: int = Field(gt=0)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    marker: str = Field(max_length=64)
+    upload_id: str | None = Field(default=None, max_length=1024)
+    parts: list[UploadedPart] | None = Field(default=None, max_length=10_000)
 
 
 class YankRequest(BaseModel):
@@ -104,6 +130,39 @@ def create_app(store: Store, settings: Settings | None = None) -> Any:
         finally:
             await form.close()
         return PlainTextResponse("")
+
+    direct = DirectUploader(store, indexer, settings.max_direct_upload_size)
+
+    def _uploader(header: str | None, filename: str) -> None:
+        try:
+            project = parse_filename(filename).project
+        except InvalidDistribution as exc:
+            raise UploadRejected(str(exc)) from exc
+        if settings.upload_auth:
+            auth.require(header, "upload", project)
+
+    @api.post("/api/uploads")
+    async def plan_upload(
+        body: UploadPlan, authorization: Annotated[str | None, Header()] = None
+    ) -> Response:
+        """Presigned, create-only requests to upload one file straight to storage."""
+        await run_in_threadpool(_uploader, authorization, body.filename)
+        declared = Declared(body.filename, body.size, body.sha256)
+        plan = await run_in_threadpool(direct.plan, declared, body.resume_upload_id, body.marker)
+        return JSONResponse(plan)
+
+    @api.post("/api/uploads/complete")
+    async def complete_upload(
+        body: UploadComplete, authorization: Annotated[str | None, Header()] = None
+    ) -> Response:
+        """Check what landed (size, SHA-256, metadata) and index it, or delete it."""
+        await run_in_threadpool(_uploader, authorization, body.filename)
+        declared = Declared(body.filename, body.size, body.sha256)
+        parts = [Part(p.number, p.etag) for p in body.parts] if body.parts is not None else None
+        result = await run_in_threadpool(
+            direct.complete, declared, body.marker, body.upload_id, parts
+        )
+        return JSONResponse(result)
 
     for path in ("/legacy/", "/legacy", "/"):
         api.add_api_route(path, upload, methods=["POST"], include_in_schema=path == "/legacy/")

@@ -19,3 +19,5 @@ class Settings:
     # with a redirect to a short-lived presigned URL when the store can make one.
     redirect_over: int | None = None
     presigned_ttl: int = 300
+    # `skypi publish`: files go straight to storage, so the limit is the store's, not ours.
+    max_direct_upload_size: int = 50 * 1024**3

@@ -90,3 +90,47 @@ class Presigning(Protocol):
     """A store whose objects a client can fetch directly, without this process in the way."""
 
     def presigned_get_url(self, key: str, expires_in: int) -> str: ...
+
+
+@dataclass(frozen=True)
+class SignedRequest:
+    """A request a client may make straight to the store: this URL, with these headers."""
+
+    method: str
+    url: str
+    headers: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Part:
+    number: int
+    etag: str
+    size: int = 0
+
+
+@runtime_checkable
+class DirectUploads(Protocol):
+    """A store a client can upload to directly (S3 presigned PUTs and multipart uploads), so
+    big files never pass through this process. Every upload is create-only."""
+
+    def presigned_put(
+        self, key: str, sha256: str, marker: str, expires_in: int
+    ) -> SignedRequest: ...
+
+    def start_multipart(self, key: str, marker: str) -> str: ...
+
+    def marker_of(self, key: str) -> str | None:
+        """The ``marker`` the object at ``key`` was uploaded with (which upload stored it)."""
+        ...
+
+    def presigned_part(
+        self, key: str, upload_id: str, number: int, expires_in: int
+    ) -> SignedRequest: ...
+
+    def uploaded_parts(self, key: str, upload_id: str) -> list[Part]: ...
+
+    def complete_multipart(self, key: str, upload_id: str, parts: list[Part]) -> None:
+        """Raises :class:`PreconditionFailed` if the key exists (create-only)."""
+        ...
+
+    def abort_multipart(self, key: str, upload_id: str) -> None: ...

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import builtins
 import os
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, closing
@@ -26,7 +27,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from skypi.core.http import cache_control_for_key, content_type_for_key
-from skypi.store.base import Body, NotFound, ObjectInfo, PreconditionFailed
+from skypi.store.base import Body, NotFound, ObjectInfo, Part, PreconditionFailed, SignedRequest
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -39,6 +40,7 @@ RETRIES = Config(
 )
 _LOST_RACE = {"PreconditionFailed", "ConditionalRequestConflict", "NoSuchKey", "412", "409"}
 _MISSING = {"NoSuchKey", "404", "NotFound"}
+MARKER = "skypi-upload"  # object metadata: which direct upload stored this object
 
 
 def _code(exc: ClientError) -> str:
@@ -215,3 +217,104 @@ class S3Store:
         return self.client.generate_presigned_url(
             "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires_in
         )
+
+    # -- direct uploads (skypi publish) --------------------------------------------------
+
+    def presigned_put(self, key: str, sha256: str, marker: str, expires_in: int) -> SignedRequest:
+        """A create-only PUT bound to the key and the file's SHA-256: both headers are signed,
+        so S3 refuses other bytes and an existing key. ``marker`` names this upload."""
+        checksum = base64.b64encode(bytes.fromhex(sha256)).decode()
+        url = self.client.generate_presigned_url(
+            "put_object",
+            Params={
+                "Bucket": self.bucket,
+                "Key": key,
+                "ChecksumSHA256": checksum,
+                "IfNoneMatch": "*",
+                "ContentType": content_type_for_key(key),
+                "CacheControl": cache_control_for_key(key),
+                "Metadata": {MARKER: marker},
+            },
+            ExpiresIn=expires_in,
+        )
+        headers = {
+            f"x-amz-meta-{MARKER}": marker,
+            "x-amz-checksum-sha256": checksum,
+            "if-none-match": "*",
+            "content-type": content_type_for_key(key),
+            "cache-control": cache_control_for_key(key),
+        }
+        return SignedRequest("PUT", url, headers)
+
+    def start_multipart(self, key: str, marker: str) -> str:
+        response = self.client.create_multipart_upload(
+            Bucket=self.bucket,
+            Key=key,
+            ContentType=content_type_for_key(key),
+            CacheControl=cache_control_for_key(key),
+            Metadata={MARKER: marker},
+        )
+        return str(response["UploadId"])
+
+    def marker_of(self, key: str) -> str | None:
+        try:
+            response = self.client.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if _code(exc) in _MISSING:
+                return None
+            raise
+        return response.get("Metadata", {}).get(MARKER)
+
+    def presigned_part(
+        self, key: str, upload_id: str, number: int, expires_in: int
+    ) -> SignedRequest:
+        url = self.client.generate_presigned_url(
+            "upload_part",
+            Params={"Bucket": self.bucket, "Key": key, "UploadId": upload_id, "PartNumber": number},
+            ExpiresIn=expires_in,
+        )
+        return SignedRequest("PUT", url, {})
+
+    def uploaded_parts(self, key: str, upload_id: str) -> builtins.list[Part]:
+        parts: builtins.list[Part] = []
+        pages = self.client.get_paginator("list_parts").paginate(
+            Bucket=self.bucket, Key=key, UploadId=upload_id
+        )
+        try:
+            for page in pages:
+                parts += [
+                    Part(p["PartNumber"], p["ETag"], p["Size"]) for p in page.get("Parts", [])
+                ]
+        except ClientError as exc:
+            if _code(exc) in {"NoSuchUpload", "404"}:
+                raise NotFound(upload_id) from exc
+            raise
+        return parts
+
+    def complete_multipart(self, key: str, upload_id: str, parts: builtins.list[Part]) -> None:
+        try:
+            self.client.complete_multipart_upload(
+                Bucket=self.bucket,
+                Key=key,
+                UploadId=upload_id,
+                MultipartUpload={
+                    "Parts": [
+                        {"PartNumber": part.number, "ETag": part.etag}
+                        for part in sorted(parts, key=lambda part: part.number)
+                    ]
+                },
+                IfNoneMatch="*",
+            )
+        except ClientError as exc:
+            if _code(exc) in _LOST_RACE:
+                raise PreconditionFailed(key) from exc
+            if _code(exc) in {"NoSuchUpload", "InvalidPart", "InvalidPartOrder", "EntityTooSmall"}:
+                raise NotFound(f"{key}: {exc}") from exc
+            raise
+
+    def abort_multipart(self, key: str, upload_id: str) -> None:
+        try:
+            self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+        except ClientError as exc:
+            if _code(exc) not in {"NoSuchUpload", "404"}:
+                raise

@@ -1,0 +1,198 @@
+"""Direct uploads for files of any size (``skypi publish``).
+
+1. ``plan``: the client names the file, its size and SHA-256. The API checks what it can
+   without the bytes (name, duplicates, one sdist per release). It answers with presigned,
+   create-only requests to the store, bound to the key (and, for a single PUT, to the SHA-256,
+   which S3 verifies). Big files get a multipart upload, which the client can resume: asking
+   again with the upload id returns only the parts still missing.
+2. ``complete``: the API checks what landed, like any upload:
+   - the object carries this upload's marker (so no other upload's file is ever judged or
+     deleted);
+   - its size and SHA-256, hashed from storage, are the ones declared;
+   - its metadata names the project and version of its filename.
+
+   Then it indexes the file, or deletes it and says why.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from skypi.core.errors import InvalidDistribution, UploadRejected
+from skypi.core.filenames import DistFilename, check_safe_filename, parse_filename
+from skypi.core.pages import file_href
+from skypi.indexer.service import Indexer, Landed
+from skypi.store.base import DirectUploads, NotFound, Part, PreconditionFailed, Store
+
+log = logging.getLogger("skypi.direct")
+MIN_PART = 64 * 1024 * 1024  # S3 allows 5 MiB; bigger parts mean fewer requests
+MAX_PARTS = 10_000
+MULTIPART_FROM = MIN_PART  # smaller files go in one PUT
+URL_TTL = 3600
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+@dataclass(frozen=True)
+class Declared:
+    """What the client says it is uploading."""
+
+    filename: str
+    size: int
+    sha256: str
+
+
+def _dist(declared: Declared, max_size: int) -> DistFilename:
+    try:
+        check_safe_filename(declared.filename)
+        dist = parse_filename(declared.filename)
+    except InvalidDistribution as exc:
+        raise UploadRejected(str(exc)) from exc
+    if not _SHA256.fullmatch(declared.sha256):
+        raise UploadRejected("sha256 must be 64 lowercase hex digits.")
+    if not 0 < declared.size <= max_size:
+        raise UploadRejected(
+            f"File size {declared.size:,} is outside what this index takes "
+            f"(1 byte to {max_size:,} bytes)."
+        )
+    return dist
+
+
+def part_size(size: int) -> int:
+    """Parts of at least 64 MiB, and never more than S3's 10,000 of them."""
+    return max(MIN_PART, math.ceil(size / MAX_PARTS))
+
+
+class DirectUploader:
+    def __init__(self, store: Store, indexer: Indexer, max_size: int) -> None:
+        self.store = store
+        self.indexer = indexer
+        self.max_size = max_size
+
+    def _direct(self) -> DirectUploads:
+        if not isinstance(self.store, DirectUploads):
+            raise UploadRejected(
+                "This index takes uploads through /legacy/ only (it stores files on its own "
+                "disk): use twine upload, uv publish, or copy the file into its folder.",
+                status=501,
+            )
+        return self.store
+
+    def _already(self, dist: DistFilename, sha256: str) -> dict[str, Any] | None:
+        """``exists`` if this very file is published; an error if another one with its name is."""
+        page, _ = self.indexer.read_page(dist.project)
+        entry = page.find(dist.filename) if page else None
+        if entry is None:
+            if (
+                page
+                and dist.kind == "sdist"
+                and any(
+                    f.version == str(dist.version) and not f.filename.endswith(".whl")
+                    for f in page.files
+                )
+            ):
+                raise UploadRejected("Only one sdist may be uploaded per release.")
+            return None
+        if entry.sha256 == sha256:
+            return {"status": "exists", "filename": dist.filename, "url": file_href(entry.key)}
+        raise UploadRejected(
+            f"File already exists ({dist.filename!r}, with another sha256). "
+            "A published file never changes: upload a new version instead."
+        )
+
+    def plan(
+        self, declared: Declared, resume: str | None = None, marker: str | None = None
+    ) -> dict[str, Any]:
+        """The requests to make; ``resume`` (an upload id, with its ``marker``) continues a
+        multipart upload with the parts still missing."""
+        dist = _dist(declared, self.max_size)
+        if done := self._already(dist, declared.sha256):
+            return done
+        store = self._direct()
+        key = f"packages/{dist.project}/{dist.filename}"
+        if declared.size < MULTIPART_FROM and resume is None:
+            marker = secrets.token_urlsafe(16)
+            request = store.presigned_put(key, declared.sha256, marker, URL_TTL)
+            return {
+                "status": "upload",
+                "mode": "single",
+                "key": key,
+                "marker": marker,
+                "request": request.__dict__,
+            }
+        if resume is None:
+            marker = secrets.token_urlsafe(16)
+            upload_id, done_parts = store.start_multipart(key, marker), []
+        else:
+            upload_id = resume
+            try:
+                done_parts = store.uploaded_parts(key, upload_id)
+            except NotFound:
+                raise UploadRejected(
+                    "That upload is gone (completed, aborted or expired): start again.", 404
+                ) from None
+        size = part_size(declared.size)
+        count = math.ceil(declared.size / size)
+        have = {p.number for p in done_parts}
+        return {
+            "status": "upload",
+            "mode": "multipart",
+            "key": key,
+            "marker": marker,
+            "upload_id": upload_id,
+            "part_size": size,
+            "parts": [
+                {"number": n, **store.presigned_part(key, upload_id, n, URL_TTL).__dict__}
+                for n in range(1, count + 1)
+                if n not in have
+            ],
+            "done": [p.__dict__ for p in done_parts],
+        }
+
+    def complete(
+        self,
+        declared: Declared,
+        marker: str,
+        upload_id: str | None = None,
+        parts: list[Part] | None = None,
+    ) -> dict[str, Any]:
+        dist = _dist(declared, self.max_size)
+        store = self._direct()
+        if done := self._already(dist, declared.sha256):
+            return done
+        key = f"packages/{dist.project}/{dist.filename}"
+        if upload_id is not None:
+            try:
+                store.complete_multipart(key, upload_id, parts or [])
+            except PreconditionFailed:
+                raise UploadRejected(
+                    f"{dist.filename} was stored by another upload.", 409
+                ) from None
+            except NotFound as exc:
+                raise UploadRejected(f"The upload is not complete: {exc.args[0]}") from None
+        info = self.store.head(key)
+        if info is None:
+            raise UploadRejected("Nothing was uploaded for this file: upload it, then complete.")
+        if not marker or store.marker_of(key) != marker:
+            raise UploadRejected(f"{dist.filename} was stored by another upload.", 409)
+        problem = None
+        if info.size != declared.size:
+            problem = f"size mismatch: declared {declared.size:,} bytes, stored {info.size:,}"
+        else:
+            actual = self.indexer.sha256_of(key)
+            if actual != declared.sha256:
+                problem = f"sha256 mismatch: declared {declared.sha256}, stored {actual}"
+        if problem is None:
+            outcome = self.indexer.apply([Landed(key, declared.sha256)])
+            found = [m for k, m in outcome.refused + outcome.conflicts if k == key]
+            problem = found[0] if found else None
+        if problem is not None:
+            self.store.delete(key)
+            log.warning("direct upload of %s refused: %s", dist.filename, problem)
+            raise UploadRejected(f"Upload of {dist.filename} refused: {problem}")
+        log.info("published %s (%d bytes) directly", dist.filename, info.size)
+        return {"status": "published", "filename": dist.filename, "url": file_href(key)}

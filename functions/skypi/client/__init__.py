@@ -1,0 +1,1 @@
+"""Talking to a running index from the command line: ``skypi publish``."""
