@@ -302,7 +302,8 @@ def _reindex(args: argparse.Namespace) -> int:
         print(("drift: " if args.check else "repaired: ") + str(drift))
     for key, reason in report.skipped:
         print(f"skipped {key}: {reason}", file=sys.stderr)
-    verdict = f"{len(report.drift)} problems" if report.drift else "no drift"
+    count = len(report.drift)
+    verdict = f"{count} problem{'s' if count != 1 else ''}" if count else "no drift"
     print(
         f"{report.projects} projects, {report.files} files: {verdict}"
         + (" (nothing changed: --check)" if args.check and report.drift else ""),

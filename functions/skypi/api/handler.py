@@ -52,9 +52,9 @@ def lambda_settings(bucket: str) -> Settings:
         max_upload_size=MAX_REQUEST_BYTES,
         max_request_size=MAX_REQUEST_BYTES,
         large_upload_hint=(
-            f"Publish larger files straight to the bucket: "
-            f"`aws s3 cp FILE s3://{bucket}/packages/<project>/` "
-            f"(the index lists them within seconds)."
+            "Publish larger files straight to storage with `skypi publish FILE` (any size, "
+            f"resumable), or `aws s3 cp FILE s3://{bucket}/packages/<project>/` "
+            "(the index lists them within seconds)."
         ),
         redirect_over=REDIRECT_OVER_BYTES,
     )
