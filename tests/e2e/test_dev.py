@@ -196,11 +196,23 @@ def test_skypi_publish_of_a_200_mb_wheel_then_pip_install(
     wheel.write_bytes(wheel_bytes("big-model", "1.0", blob=blob))
     del blob
     digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    small = make_wheel(tmp_path, "small-lib", "1.0")  # one signed PUT, not multipart
     result = run(
-        [str(BIN / "skypi"), "publish", str(wheel), "--url", dev.url, "--token", dev.token],
+        [
+            str(BIN / "skypi"),
+            "publish",
+            str(wheel),
+            str(small),
+            "--url",
+            dev.url,
+            "--token",
+            dev.token,
+        ],
         env | {"XDG_CACHE_HOME": str(tmp_path / "cache")},
     )
     assert f"published {wheel.name}" in result.stdout
+    assert f"published {small.name}" in result.stdout
+    assert dev.listed("small-lib") == ({small.name},) * 2
     page = httpx.get(
         f"{dev.index}big-model/", headers={"Accept": "application/vnd.pypi.simple.v1+json"}
     ).json()

@@ -116,7 +116,7 @@ class DirectUploader:
         key = f"packages/{dist.project}/{dist.filename}"
         if declared.size < MULTIPART_FROM and resume is None:
             marker = secrets.token_urlsafe(16)
-            request = store.presigned_put(key, declared.sha256, marker, URL_TTL)
+            request = store.presigned_put(key, declared.sha256, declared.size, marker, URL_TTL)
             return {
                 "status": "upload",
                 "mode": "single",

@@ -114,7 +114,7 @@ class DirectUploads(Protocol):
     big files never pass through this process. Every upload is create-only."""
 
     def presigned_put(
-        self, key: str, sha256: str, marker: str, expires_in: int
+        self, key: str, sha256: str, size: int, marker: str, expires_in: int
     ) -> SignedRequest: ...
 
     def start_multipart(self, key: str, marker: str) -> str: ...

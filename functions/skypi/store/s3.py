@@ -220,9 +220,12 @@ class S3Store:
 
     # -- direct uploads (skypi publish) --------------------------------------------------
 
-    def presigned_put(self, key: str, sha256: str, marker: str, expires_in: int) -> SignedRequest:
-        """A create-only PUT bound to the key and the file's SHA-256: both headers are signed,
-        so S3 refuses other bytes and an existing key. ``marker`` names this upload."""
+    def presigned_put(
+        self, key: str, sha256: str, size: int, marker: str, expires_in: int
+    ) -> SignedRequest:
+        """A create-only PUT bound to the key, the file's size and its SHA-256: the headers
+        are signed, so S3 refuses other bytes and an existing key. ``marker`` names this
+        upload."""
         checksum = base64.b64encode(bytes.fromhex(sha256)).decode()
         url = self.client.generate_presigned_url(
             "put_object",
@@ -230,6 +233,7 @@ class S3Store:
                 "Bucket": self.bucket,
                 "Key": key,
                 "ChecksumSHA256": checksum,
+                "ContentLength": size,
                 "IfNoneMatch": "*",
                 "ContentType": content_type_for_key(key),
                 "CacheControl": cache_control_for_key(key),
@@ -239,6 +243,7 @@ class S3Store:
         )
         headers = {
             f"x-amz-meta-{MARKER}": marker,
+            "content-length": str(size),  # S3 takes no chunked PUT: the length goes first
             "x-amz-checksum-sha256": checksum,
             "if-none-match": "*",
             "content-type": content_type_for_key(key),
