@@ -22,11 +22,18 @@ API_PATHS = ("/legacy*", "/api/*", "/health")
 HSTS_SECONDS = 2 * 365 * 24 * 3600
 
 
-def edge_source() -> str:
-    """The CloudFront Function's code, with the upload ceiling filled in from the one rule."""
-    return EDGE_SOURCE.read_text().replace(
-        "__MAX_UPLOAD_REQUEST_BYTES__", str(MAX_LAMBDA_REQUEST_BYTES)
+def edge_source(read_mode: str = "public", kvs_id: str = "") -> str:
+    """The CloudFront Function's code: the upload ceiling from the one rule, the read mode,
+    and the KeyValueStore holding the token hashes (private mode)."""
+    source = (
+        EDGE_SOURCE.read_text()
+        .replace("__MAX_UPLOAD_REQUEST_BYTES__", str(MAX_LAMBDA_REQUEST_BYTES))
+        .replace("__READ_MODE__", read_mode)
+        .replace("__KVS_ID__", kvs_id)
     )
+    # CloudFront takes 10 KB of code: the comments stay in the repository, not in the upload.
+    lines = (line.strip() for line in source.splitlines())
+    return "\n".join(line for line in lines if line and not line.startswith("//")) + "\n"
 
 
 class Cdn(Construct):

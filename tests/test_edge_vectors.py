@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -11,15 +13,39 @@ import pytest
 from fastapi.testclient import TestClient
 
 from skypi.api.app import create_app
+from skypi.api.settings import Settings
+from skypi.core.tokens import TokenRecord
 from skypi.indexer.service import Indexer, Landed
 from skypi.store.local import LocalStore
+from skypi.store.tokens import TokenRepository
 from tests.dists import wheel_bytes, wheel_name
 
 SPEC = json.loads((Path(__file__).parents[1] / "spec" / "edge-vectors.json").read_text())
 
 
+def vector_token(name: str) -> str:
+    return f"skypi_vector-{name}"
+
+
+def install_tokens(store: LocalStore) -> None:
+    """The fixture's tokens, as `skypi token create` (and revoke) would leave them."""
+    repo = TokenRepository(store)
+    for name, spec in SPEC["fixture"]["tokens"].items():
+        expires = datetime(2020, 1, 1, tzinfo=UTC) if spec.get("expired") else None
+        record = TokenRecord.create(
+            vector_token(name),
+            name=name,
+            scopes=set(spec["scopes"]),
+            projects=set(spec["projects"]) if spec["projects"] else None,
+            expires=expires,
+        )
+        repo.add(record)
+        if spec.get("revoked"):
+            repo.revoke(record.id)
+
+
 @pytest.fixture(scope="module")
-def indexed(tmp_path_factory: pytest.TempPathFactory) -> tuple[LocalStore, TestClient]:
+def indexed(tmp_path_factory: pytest.TempPathFactory) -> tuple[LocalStore, dict[str, TestClient]]:
     store = LocalStore(tmp_path_factory.mktemp("edge") / "packages")
     indexer = Indexer(store)
     indexer.sync_root()
@@ -28,7 +54,14 @@ def indexed(tmp_path_factory: pytest.TempPathFactory) -> tuple[LocalStore, TestC
         key = f"packages/foo-bar/{name}"
         store.put(key, wheel_bytes(wheel["name"], wheel["version"]))
         assert indexer.apply([Landed(key)]).added == [name]
-    return store, TestClient(create_app(store), follow_redirects=False)
+    install_tokens(store)
+    clients = {
+        mode: TestClient(
+            create_app(store, Settings(private=mode == "private")), follow_redirects=False
+        )
+        for mode in ("public", "private")
+    }
+    return store, clients
 
 
 def _expand(value: str, store: LocalStore) -> str:
@@ -37,12 +70,18 @@ def _expand(value: str, store: LocalStore) -> str:
         assert info is not None
         return info.etag
 
+    def basic(match: re.Match[str]) -> str:
+        pair = f"__token__:{vector_token(match.group(1))}".encode()
+        return "Basic " + base64.b64encode(pair).decode()
+
+    value = re.sub(r"\{basic:([^}]+)\}", basic, value)
     return re.sub(r"\{etag:([^}]+)\}", etag, value)
 
 
 @pytest.mark.parametrize("vector", SPEC["vectors"], ids=[v["name"] for v in SPEC["vectors"]])
-def test_vector(vector: dict[str, Any], indexed: tuple[LocalStore, TestClient]) -> None:
-    store, client = indexed
+def test_vector(vector: dict[str, Any], indexed: tuple[LocalStore, dict[str, TestClient]]) -> None:
+    store, clients = indexed
+    client = clients[vector.get("mode", "public")]
     request, expect = vector["request"], vector["expect"]
     headers = {k: _expand(v, store) for k, v in request["headers"].items()}
     url = request["path"] + (f"?{request['query']}" if request["query"] else "")

@@ -4,10 +4,16 @@
 // (spec/edge-vectors.json): normalize and redirect project names, add the trailing slash, pick
 // the page representation from ?format= or Accept (reference/standards.md 2.4), map it to its
 // stored object, and refuse what is no read. Upload requests bigger than API Gateway and
-// Lambda can carry are answered here with the way that works. __MAX_UPLOAD_REQUEST_BYTES__ is
-// filled in at synth time from skypi.core.http.
+// Lambda can carry are answered here with the way that works. In private mode, reads need a
+// token: its SHA-256 is looked up in the CloudFront KeyValueStore the token table is mirrored
+// to. The __PLACEHOLDERS__ are filled in at synth time (infra/cdn.py).
+
+import cf from 'cloudfront';
+import crypto from 'crypto';
 
 var MAX_UPLOAD_REQUEST_BYTES = __MAX_UPLOAD_REQUEST_BYTES__;
+var READ_MODE = '__READ_MODE__';
+var KVS_ID = '__KVS_ID__';
 var HTML = 'text/html';
 var V1_HTML = 'application/vnd.pypi.simple.v1+html';
 var V1_JSON = 'application/vnd.pypi.simple.v1+json';
@@ -23,6 +29,9 @@ var LATEST = {
 var VALID_NAME = /^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$/i;
 var Q_VALUE = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 var API_PREFIXES = ['/legacy', '/api/', '/health'];
+var SDIST_EXTENSIONS = ['.tar.gz', '.zip', '.tar.bz2', '.tgz'];
+var BASE64 = /^[A-Za-z0-9+\/]*={0,2}$/;
+var kvs = null;
 
 function unquote(text) {
     try {
@@ -121,6 +130,82 @@ function notFound() {
     return respond(404, 'Not Found', { 'content-type': 'text/plain' }, 'Not Found\n');
 }
 
+function normalize(name) {
+    return name.toLowerCase().replace(/[-_.]+/g, '-');
+}
+
+// The project a read is about (skypi.core.edge.read_project): null for the root listing,
+// '' when the path names none.
+function projectOfFilename(filename) {
+    filename = filename.replace(/\.metadata$/, '');
+    var name = '';
+    if (/\.whl$/.test(filename)) {
+        name = filename.split('-')[0];
+    } else {
+        for (var i = 0; i < SDIST_EXTENSIONS.length; i++) {
+            var ext = SDIST_EXTENSIONS[i];
+            if (filename.slice(-ext.length) === ext) {
+                var stem = filename.slice(0, -ext.length);
+                name = stem.indexOf('-') === -1 ? '' : stem.slice(0, stem.lastIndexOf('-'));
+                break;
+            }
+        }
+    }
+    return VALID_NAME.test(name) ? normalize(name) : '';
+}
+
+function readProject(path) {
+    if (path === '/simple' || path === '/simple/') return null;
+    if (path.indexOf('/simple/') === 0) {
+        var name = unquote(path.slice('/simple/'.length).replace(/\/+$/, ''));
+        return VALID_NAME.test(name) ? normalize(name) : '';
+    }
+    return projectOfFilename(unquote(path.slice(path.lastIndexOf('/') + 1)));
+}
+
+// The token in a Basic header (skypi.core.tokens.credentials_from_header).
+function tokenFromHeader(header) {
+    if (!header) return null;
+    var trimmed = header.trim();
+    var space = trimmed.indexOf(' ');
+    var scheme = space === -1 ? trimmed : trimmed.slice(0, space);
+    var value = space === -1 ? '' : trimmed.slice(space + 1).trim();
+    if (scheme.toLowerCase() !== 'basic' || !value) return null;
+    if (!BASE64.test(value) || value.length % 4 !== 0) return null;
+    var decoded = Buffer.from(value, 'base64').toString('utf8');
+    var colon = decoded.indexOf(':');
+    if (colon === -1) return null;
+    return decoded.slice(colon + 1) || decoded.slice(0, colon) || null;
+}
+
+async function lookup(hash) {
+    if (kvs === null) kvs = cf.kvs(KVS_ID);
+    try {
+        return JSON.parse(await kvs.get(hash));
+    } catch (e) {
+        return null; // not there: unknown or revoked
+    }
+}
+
+// null when the request may read; else the 401/403 to answer.
+async function denied(request, project) {
+    var header = request.headers.authorization ? request.headers.authorization.value : '';
+    var token = tokenFromHeader(header);
+    if (!token) {
+        return respond(401, 'Unauthorized',
+            { 'www-authenticate': 'Basic realm="skypi"', 'content-type': 'text/plain' },
+            'Authentication required: send a skypi token as the password (username __token__).\n');
+    }
+    var entry = await lookup(crypto.createHash('sha256').update(token).digest('hex'));
+    var why = null;
+    if (entry === null) why = 'Invalid or revoked token.';
+    else if (entry.e !== null && entry.e * 1000 <= Date.now()) why = 'Expired token.';
+    else if (entry.p !== null && project !== null && entry.p.indexOf(project) === -1) {
+        why = 'The given token isn\'t allowed to read for project \'' + project + '\'.';
+    }
+    return why ? respond(403, 'Forbidden', { 'content-type': 'text/plain' }, why + '\n') : null;
+}
+
 function page(request, prefix) {
     var accept = request.headers.accept ? request.headers.accept.value : null;
     request.uri = prefix + OBJECT[chooseContentType(accept, request.querystring)];
@@ -142,7 +227,7 @@ function apiRequest(request) {
     return request;
 }
 
-function handler(event) {
+async function handler(event) {
     var request = event.request;
     var path = request.uri;
     for (var i = 0; i < API_PREFIXES.length; i++) {
@@ -153,6 +238,10 @@ function handler(event) {
     if (!isRead) return notFound();
     if (request.method !== 'GET' && request.method !== 'HEAD') {
         return respond(405, 'Method Not Allowed', { allow: 'GET, HEAD' }, 'Method Not Allowed\n');
+    }
+    if (READ_MODE === 'private') {
+        var refusal = await denied(request, readProject(path));
+        if (refusal) return refusal;
     }
     if (path === '/simple') return redirect('/simple/', request.querystring);
     if (path.indexOf('/packages/') === 0) {
@@ -167,7 +256,7 @@ function handler(event) {
     var slash = rest.charAt(rest.length - 1) === '/';
     var name = unquote(slash ? rest.slice(0, -1) : rest);
     if (name.indexOf('/') !== -1 || !VALID_NAME.test(name)) return notFound();
-    var normalized = name.toLowerCase().replace(/[-_.]+/g, '-');
+    var normalized = normalize(name);
     if (name !== normalized || !slash) {
         return redirect('/simple/' + normalized + '/', request.querystring);
     }

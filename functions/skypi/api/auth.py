@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 
 from skypi.core.tokens import TokenRecord, credentials_from_header
 from skypi.store.tokens import TokenRepository
@@ -39,6 +40,9 @@ class Authenticator:
         if record is None:
             log.warning("rejected an unknown or revoked token")
             raise AuthFailure(403, "Invalid or revoked token.")
+        if record.expired(datetime.now(UTC)):
+            log.warning("rejected expired token %s", record.id)
+            raise AuthFailure(403, "Expired token: create a new one with 'skypi token create'.")
         return record
 
     def require(self, header: str | None, scope: str, project: str | None) -> TokenRecord:

@@ -14,7 +14,7 @@ from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
 from skypi.api.auth import Authenticator, AuthFailure
 from skypi.api.settings import Settings
-from skypi.core.edge import decide
+from skypi.core.edge import decide, read_project
 from skypi.core.http import cache_control_for_key, content_type_for_key
 from skypi.store.base import NotFound, ObjectInfo, Presigning, Store
 
@@ -77,10 +77,9 @@ class ReadRoutes:
             await _respond(send, 405, {"allow": "GET, HEAD"}, b"Method Not Allowed\n", head)
             return
         if self.settings.private:
-            project = path.split("/")[2] if path.startswith("/simple/") else None
             try:
                 await run_in_threadpool(
-                    self.auth.require, headers.get("authorization"), "read", project or None
+                    self.auth.require, headers.get("authorization"), "read", read_project(path)
                 )
             except AuthFailure as failure:
                 await _respond(

@@ -17,7 +17,7 @@ from urllib.parse import unquote
 
 from packaging.utils import canonicalize_name
 
-from skypi.core.filenames import VALID_PROJECT_NAME
+from skypi.core.filenames import SDIST_EXTENSIONS, VALID_PROJECT_NAME
 from skypi.core.negotiate import HTML, V1_HTML, V1_JSON, choose_content_type
 
 READ_METHODS: Final = frozenset({"GET", "HEAD"})
@@ -58,6 +58,37 @@ def _safe_package_key(rest: str) -> str | None:
     return "packages/" + "/".join(parts)
 
 
+def project_of_filename(filename: str) -> str:
+    """The project a distribution filename names, by the same plain rule the CloudFront Function
+    uses (the wheel's first dash-field; an sdist's name before its last dash); "" if none.
+
+    >>> project_of_filename("Foo_Bar-1.0-py3-none-any.whl.metadata"), project_of_filename("x")
+    ('foo-bar', '')
+    """
+    filename = filename.removesuffix(".metadata")
+    if filename.endswith(".whl"):
+        name = filename.split("-", 1)[0]
+    else:
+        stem = next((filename[: -len(e)] for e in SDIST_EXTENSIONS if filename.endswith(e)), "")
+        name = stem.rsplit("-", 1)[0] if "-" in stem else ""
+    return canonicalize_name(name) if VALID_PROJECT_NAME.match(name) else ""
+
+
+def read_project(path: str) -> str | None:
+    """Which project a read is about, for project-limited tokens: None for the root listing
+    (any read token may list), "" when it names none (only unlimited tokens may read it).
+
+    >>> read_project("/simple/Foo.Bar/"), read_project("/simple/"), read_project("/packages/a/b")
+    ('foo-bar', None, '')
+    """
+    if path in {"/simple", "/simple/"}:
+        return None
+    if path.startswith("/simple/"):
+        name = unquote(path[len("/simple/") :].rstrip("/"))
+        return canonicalize_name(name) if VALID_PROJECT_NAME.match(name) else ""
+    return project_of_filename(unquote(path.rsplit("/", 1)[-1]))
+
+
 def decide(method: str, path: str, raw_query: str, accept: str | None = None) -> Decision:
     """Map a read request to its answer. ``path`` is the raw (percent-encoded) URL path."""
     is_read_path = path == "/simple" or path.startswith(("/simple/", "/packages/"))
@@ -82,4 +113,4 @@ def decide(method: str, path: str, raw_query: str, accept: str | None = None) ->
     return _page(f"simple/{normalized}/", choose_content_type(accept, raw_query))
 
 
-__all__ = ["NOT_FOUND", "READ_METHODS", "V1_HTML", "Decision", "decide"]
+__all__ = ["NOT_FOUND", "READ_METHODS", "V1_HTML", "Decision", "decide", "read_project"]

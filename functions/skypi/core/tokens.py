@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import json
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -71,17 +72,43 @@ class TokenRecord:
     scopes: frozenset[str]
     projects: frozenset[NormalizedName] | None  # None: every project
     created: datetime
+    expires: datetime | None = None
 
     @classmethod
     def create(
-        cls, token: str, *, name: str, scopes: set[str], projects: set[str] | None
+        cls,
+        token: str,
+        *,
+        name: str,
+        scopes: set[str],
+        projects: set[str] | None,
+        expires: datetime | None = None,
     ) -> TokenRecord:
         unknown = set(scopes) - set(SCOPES)
         if unknown or not scopes:
             raise ValueError(f"scopes must be among {', '.join(SCOPES)}; got {sorted(scopes)}")
         digest = hash_token(token)
         names = frozenset(canonicalize_name(p) for p in projects) if projects else None
-        return cls(digest[:12], digest, name, frozenset(scopes), names, datetime.now(UTC))
+        return cls(digest[:12], digest, name, frozenset(scopes), names, datetime.now(UTC), expires)
+
+    def expired(self, now: datetime) -> bool:
+        return self.expires is not None and self.expires <= now
+
+    def edge_value(self) -> str:
+        """What the CloudFront KeyValueStore holds for this token (under its hash): the top
+        scope's rank, the projects, the expiry in epoch seconds. Small, no secret.
+
+        >>> TokenRecord("i", "h", "", frozenset({"read"}), None, datetime.now(UTC)).edge_value()
+        '{"s":0,"p":null,"e":null}'
+        """
+        return json.dumps(
+            {
+                "s": max(_RANK[s] for s in self.scopes),
+                "p": sorted(self.projects) if self.projects is not None else None,
+                "e": int(self.expires.timestamp()) if self.expires else None,
+            },
+            separators=(",", ":"),
+        )
 
     def allows(self, scope: str, project: str | None) -> bool:
         """Whether this token may do ``scope`` on ``project`` (None: not about one project)."""
@@ -99,6 +126,7 @@ class TokenRecord:
             "scopes": sorted(self.scopes, key=_RANK.__getitem__),
             "projects": sorted(self.projects) if self.projects is not None else None,
             "created": self.created.isoformat(),
+            "expires": self.expires.isoformat() if self.expires else None,
         }
 
     @classmethod
@@ -113,4 +141,5 @@ class TokenRecord:
             if projects is not None
             else None,
             created=datetime.fromisoformat(data["created"]),
+            expires=datetime.fromisoformat(data["expires"]) if data.get("expires") else None,
         )
