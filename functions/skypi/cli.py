@@ -69,6 +69,15 @@ def _add_bucket(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_table(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--table",
+        default=os.environ.get("SKYPI_TOKEN_TABLE"),
+        help="a deployed index's token table (the stack's TokenTable output; default "
+        "$SKYPI_TOKEN_TABLE), reached with your AWS credentials, instead of a local folder",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="skypi", description="A private Python package index (PEP 503/691/658/700/592)."
@@ -199,7 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
     token_sub = token.add_subparsers(dest="token_command", required=True, metavar="ACTION")
     create = token_sub.add_parser("create", help="create a token (shown once)")
     _add_dir(create)
-    _add_bucket(create)
+    _add_table(create)
     create.add_argument(
         "--scope",
         action="append",
@@ -210,14 +219,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--project", action="append", help="limit the token to this project (repeatable)"
     )
     create.add_argument("--name", default="", help="a label to recognise the token by")
+    create.add_argument(
+        "--expires-in", type=int, metavar="DAYS", help="the token stops working after DAYS days"
+    )
     listing = token_sub.add_parser("list", help="list tokens (never their secrets)")
     _add_dir(listing)
-    _add_bucket(listing)
+    _add_table(listing)
     listing.add_argument("--json", action="store_true", help="machine-readable output")
     revoke = token_sub.add_parser("revoke", help="revoke a token by its id")
     revoke.add_argument("id", help="the id shown by 'skypi token list'")
     _add_dir(revoke)
-    _add_bucket(revoke)
+    _add_table(revoke)
 
     for verb, text in (
         ("yank", "yank a file or release (PEP 592)"),
@@ -389,10 +401,18 @@ def _import(args: argparse.Namespace) -> int:
 
 
 def _token(args: argparse.Namespace) -> int:
-    from skypi.core.tokens import TokenRecord, new_token
-    from skypi.store.tokens import TokenRepository
+    from datetime import UTC, datetime, timedelta
 
-    repo = TokenRepository(_store(args.dir, args.state_dir, args.bucket))
+    from skypi.core.tokens import TokenRecord, new_token
+    from skypi.store.tokens import TokenRepository, TokenStore
+
+    repo: TokenStore
+    if args.table:
+        from skypi.store.dynamo_tokens import DynamoTokenRepository
+
+        repo = DynamoTokenRepository(args.table)
+    else:
+        repo = TokenRepository(_store(args.dir, args.state_dir))
     if args.token_command == "create":  # noqa: S105
         token = new_token()
         record = TokenRecord.create(
@@ -400,6 +420,9 @@ def _token(args: argparse.Namespace) -> int:
             name=args.name,
             scopes=set(args.scope or ["upload"]),
             projects=set(args.project) if args.project else None,
+            expires=(
+                datetime.now(UTC) + timedelta(days=args.expires_in) if args.expires_in else None
+            ),
         )
         repo.add(record)
         print(token)
@@ -422,11 +445,14 @@ def _token(args: argparse.Namespace) -> int:
             return 0
         if not records:
             print("No tokens. Create one with: skypi token create", file=sys.stderr)
+        used: dict[str, str] = getattr(repo, "last_used", dict)()
         for r in records:
             projects = ",".join(sorted(r.projects)) if r.projects else "*"
+            expires = f"expires {r.expires:%Y-%m-%d}" if r.expires else "no expiry"
+            seen = f"used {used[r.id][:10]}" if r.id in used else ""
             print(
                 f"{r.id}  {','.join(sorted(r.scopes)):<20} {projects:<20} "
-                f"{r.created:%Y-%m-%d %H:%M}  {r.name}"
+                f"{r.created:%Y-%m-%d %H:%M}  {expires:<18} {seen:<16} {r.name}".rstrip()
             )
         return 0
     try:

@@ -12,6 +12,7 @@ import pytest
 from skypi.indexer import handler as indexer_handler
 from skypi.indexer.service import Indexer
 from skypi.local.emulator import Poller, Resources, provision
+from skypi.store.dynamo_tokens import DynamoTokenRepository
 from skypi.store.s3 import S3Store
 from tests.emulated import CREDENTIALS, s3_client
 
@@ -28,6 +29,7 @@ class Emulated:
     store: S3Store
     indexer: Indexer
     poller: Poller
+    tokens: DynamoTokenRepository
 
     def drop(self, key: str, data: bytes) -> None:
         """What ``aws s3 cp`` does: a plain PUT, no conditions."""
@@ -53,7 +55,9 @@ def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Emulated:
     monkeypatch.setattr(indexer_handler, "_indexer", None)
     s3 = s3_client(moto_endpoint)
     sqs = boto3.client("sqs", endpoint_url=moto_endpoint, **CREDENTIALS)
-    resources = provision(s3, sqs, bucket, visibility_timeout=2)
+    dynamodb = boto3.client("dynamodb", endpoint_url=moto_endpoint, **CREDENTIALS)
+    resources = provision(s3, sqs, bucket, visibility_timeout=2, dynamodb=dynamodb)
+    monkeypatch.setenv("SKYPI_TOKEN_TABLE", resources.token_table)
     sqs.purge_queue(QueueUrl=resources.queue_url)  # the s3:TestEvent of the setup
     store = S3Store(bucket, s3)
     return Emulated(
@@ -63,4 +67,5 @@ def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Emulated:
         store,
         Indexer(store),
         Poller(sqs, resources, indexer_handler.handler, wait_seconds=0),
+        DynamoTokenRepository(resources.token_table, dynamodb),
     )

@@ -13,6 +13,7 @@ import pytest
 
 from skypi.api import handler as api_handler
 from skypi.core.pages import ProjectPage
+from skypi.core.tokens import TokenRecord, new_token
 from skypi.local.emulator import LambdaContext
 from tests.apigw import event_size, http_event, upload_event
 from tests.aws.conftest import Emulated
@@ -39,9 +40,9 @@ def _body(response: dict[str, Any]) -> bytes:
 
 
 def _token(aws: Emulated) -> str:
-    from tests.conftest import add_token
-
-    return basic(add_token(aws.store, "upload"))["Authorization"]  # type: ignore[arg-type]
+    token = new_token()
+    aws.tokens.add(TokenRecord.create(token, name="t", scopes={"upload"}, projects=None))
+    return basic(token)["Authorization"]
 
 
 def test_upload_is_indexed_before_the_response(api: Emulated) -> None:
@@ -149,13 +150,8 @@ def test_largest_upload_fits_lambda_and_one_more_byte_gets_a_clear_413(api: Emul
 
 
 def test_sample_upload_event_runs(api: Emulated) -> None:
-    from skypi.core.tokens import TokenRecord
-    from skypi.store.tokens import TokenRepository
-
     token = "skypi_sample-token-for-events-only-never-valid-on-a-real-index"
-    TokenRepository(api.store).add(
-        TokenRecord.create(token, name="sample", scopes={"upload"}, projects=None)
-    )
+    api.tokens.add(TokenRecord.create(token, name="sample", scopes={"upload"}, projects=None))
     response = _invoke(json.loads((EVENTS / "apigw-v2-upload.json").read_text()))
     assert response["statusCode"] == 200, _body(response)
     assert api.store.head(f"packages/demo/{wheel_name('demo', '2.0')}") is not None

@@ -1,5 +1,5 @@
-"""`skypi token create|list|revoke --bucket` against a deployed index's bucket (moto): the token
-it prints works with the API Lambda within its scope, and stops working when revoked."""
+"""`skypi token create|list|revoke --table` against a deployed index's token table (moto): the
+token it prints works with the API Lambda within its scope, and stops working when revoked."""
 
 from __future__ import annotations
 
@@ -26,16 +26,16 @@ def test_token_made_with_the_cli_works_against_the_bucket(
     aws: Emulated, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(api_handler, "_mangum", None)
-    bucket = aws.resources.bucket
-    assert cli.main(["token", "create", "--bucket", bucket, "--project", "billing-core"]) == 0
+    table = aws.resources.token_table
+    assert cli.main(["token", "create", "--table", table, "--project", "billing-core"]) == 0
     token = capsys.readouterr().out.strip()
     assert token.startswith("skypi_")
     assert _upload("billing-core", token) == 200
     assert _upload("ml-models", token) == 403
 
-    assert cli.main(["token", "list", "--bucket", bucket]) == 0
+    assert cli.main(["token", "list", "--table", table]) == 0
     listing = capsys.readouterr().out
     assert token not in listing
     token_id = listing.split()[0]
-    assert cli.main(["token", "revoke", token_id, "--bucket", bucket]) == 0
+    assert cli.main(["token", "revoke", token_id, "--table", table]) == 0
     assert _upload("billing-core", token) == 403

@@ -25,7 +25,7 @@ from skypi.core.pages import FileEntry
 from skypi.core.upload import validate_filename, validate_form
 from skypi.indexer.service import Gone, Indexer
 from skypi.store.base import Part, Store
-from skypi.store.tokens import TokenRepository
+from skypi.store.tokens import TokenRepository, TokenStore
 
 log = logging.getLogger("skypi.api")
 MAX_FIELD_BYTES = 16 * 1024 * 1024  # long descriptions are sent as a form field
@@ -69,11 +69,13 @@ def _error(exc: SkypiError | AuthFailure) -> Response:
     return PlainTextResponse(f"{exc}\n", exc.status)
 
 
-def create_app(store: Store, settings: Settings | None = None) -> Any:
-    """The whole HTTP surface as one ASGI app."""
+def create_app(
+    store: Store, settings: Settings | None = None, tokens: TokenStore | None = None
+) -> Any:
+    """The whole HTTP surface as one ASGI app; tokens live in ``store`` unless given."""
     settings = settings or Settings()
     indexer = Indexer(store)
-    auth = Authenticator(TokenRepository(store))
+    auth = Authenticator(tokens or TokenRepository(store))
     publisher = Publisher(store, indexer, settings.max_upload_size)
     api = FastAPI(
         title="skypi",

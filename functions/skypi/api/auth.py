@@ -6,7 +6,7 @@ import logging
 from datetime import UTC, datetime
 
 from skypi.core.tokens import TokenRecord, credentials_from_header
-from skypi.store.tokens import TokenRepository
+from skypi.store.tokens import TokenStore
 
 log = logging.getLogger("skypi.auth")
 REALM_HEADER = {"WWW-Authenticate": 'Basic realm="skypi"'}
@@ -25,7 +25,7 @@ class AuthFailure(Exception):
 
 
 class Authenticator:
-    def __init__(self, tokens: TokenRepository) -> None:
+    def __init__(self, tokens: TokenStore) -> None:
         self.tokens = tokens
 
     def identify(self, header: str | None) -> TokenRecord:

@@ -29,6 +29,7 @@ from skypi.core.http import (
     MAX_LAMBDA_RESPONSE_BYTES,
 )
 from skypi.core.negotiate import V1_JSON
+from skypi.store.dynamo_tokens import DynamoTokenRepository
 from skypi.store.s3 import S3Store
 
 MAX_REQUEST_BYTES = MAX_LAMBDA_REQUEST_BYTES
@@ -64,8 +65,10 @@ def _app() -> Mangum:
     global _mangum
     if _mangum is None:  # once per container, on first use
         store = S3Store.from_environment()
+        table = os.environ.get("SKYPI_TOKEN_TABLE")
+        tokens = DynamoTokenRepository(table) if table else None
         _mangum = Mangum(
-            create_app(store, lambda_settings(store.bucket)),
+            create_app(store, lambda_settings(store.bucket), tokens),
             lifespan="off",
             # Pages go back as text; everything else (files, .metadata) as base64.
             text_mime_types=[*DEFAULT_TEXT_MIME_TYPES, V1_JSON],

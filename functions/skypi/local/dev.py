@@ -21,8 +21,8 @@ import boto3
 from skypi.api.settings import Settings
 from skypi.core.tokens import TokenRecord, new_token
 from skypi.local.emulator import Poller, Resources, provision, start_moto
+from skypi.store.dynamo_tokens import DynamoTokenRepository
 from skypi.store.s3 import RETRIES, S3Store
-from skypi.store.tokens import TokenRepository
 
 log = logging.getLogger("skypi.dev")
 # moto accepts any credentials; these keep boto3 and the aws CLI from looking for real ones.
@@ -81,14 +81,15 @@ def dev(args: argparse.Namespace) -> int:
     os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
     s3 = boto3.client("s3", endpoint_url=endpoint, config=RETRIES)
     sqs = boto3.client("sqs", endpoint_url=endpoint)
-    resources = provision(s3, sqs, args.bucket)
+    dynamodb = boto3.client("dynamodb", endpoint_url=endpoint)
+    resources = provision(s3, sqs, args.bucket, dynamodb=dynamodb)
+    os.environ["SKYPI_TOKEN_TABLE"] = resources.token_table
     store = S3Store(args.bucket, s3)
+    tokens = DynamoTokenRepository(resources.token_table, dynamodb)
     token = None
     if not args.no_auth:
         token = new_token()
-        TokenRepository(store).add(
-            TokenRecord.create(token, name="skypi dev", scopes={"admin"}, projects=None)
-        )
+        tokens.add(TokenRecord.create(token, name="skypi dev", scopes={"admin"}, projects=None))
     poller = Poller(sqs, resources, indexer_handler.handler)
     poller.start()
     lambda_limits = lambda_settings(args.bucket)
@@ -103,7 +104,7 @@ def dev(args: argparse.Namespace) -> int:
     print(_welcome(resources, endpoint, url, token), file=sys.stderr, flush=True)
     try:
         uvicorn.run(
-            create_app(store, settings),
+            create_app(store, settings, tokens),
             host=args.host,
             port=args.port,
             log_level=args.log_level,

@@ -19,6 +19,7 @@ from skypi.core.filenames import DISTRIBUTION_SUFFIXES
 from skypi.core.pages import PACKAGES_PREFIX
 
 if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_sqs.type_defs import MessageTypeDef
@@ -41,6 +42,7 @@ class Resources:
     queue_arn: str
     dead_letter_queue_url: str
     region: str
+    token_table: str = ""
 
 
 def provision(
@@ -50,10 +52,21 @@ def provision(
     *,
     region: str = "us-east-1",
     visibility_timeout: int = VISIBILITY_TIMEOUT,
+    dynamodb: DynamoDBClient | None = None,
 ) -> Resources:
-    """A versioned bucket whose ``packages/`` events go to a queue with a dead-letter queue.
+    """A versioned bucket whose ``packages/`` events go to a queue with a dead-letter queue,
+    and (given ``dynamodb``) the token table with its stream.
 
     Idempotent, so ``skypi dev`` can run it at every start."""
+    table = f"{bucket}-tokens" if dynamodb is not None else ""
+    if dynamodb is not None and table not in dynamodb.list_tables()["TableNames"]:
+        dynamodb.create_table(
+            TableName=table,
+            KeySchema=[{"AttributeName": "hash", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "hash", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+        )
     existing = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
     if bucket not in existing:
         s3.create_bucket(Bucket=bucket)
@@ -93,7 +106,7 @@ def provision(
             ]
         },
     )
-    return Resources(bucket, queue_url, queue_arn, dlq_url, region)
+    return Resources(bucket, queue_url, queue_arn, dlq_url, region, table)
 
 
 def _queue_arn(sqs: SQSClient, url: str) -> str:

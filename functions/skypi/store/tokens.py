@@ -9,11 +9,24 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
+from typing import Protocol
 
 from skypi.core.tokens import TokenRecord, hash_token
 from skypi.store.base import NotFound, PreconditionFailed, Store
 
 TOKENS_KEY = "auth/tokens.json"
+
+
+class TokenStore(Protocol):
+    """Where token records live: the object store locally, a DynamoDB table on AWS."""
+
+    def lookup(self, token: str) -> TokenRecord | None: ...
+
+    def all(self) -> list[TokenRecord]: ...
+
+    def add(self, record: TokenRecord) -> None: ...
+
+    def revoke(self, token_id: str) -> TokenRecord: ...
 
 
 class TokenRepository:

@@ -1,0 +1,1 @@
+"""The CloudFront KeyValueStore that mirrors the token table for the edge function."""
