@@ -13,6 +13,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from infra.auth import Auth
 from infra.config import Config
 from infra.functions import _retention, skypi_function
 
@@ -38,6 +39,7 @@ class Api(Construct):
         config: Config,
         bucket: s3.IBucket,
         code: lambda_.Code,
+        auth: Auth,
     ) -> None:
         super().__init__(scope, construct_id)
         self.function = skypi_function(
@@ -48,9 +50,15 @@ class Api(Construct):
             handler="skypi.api.handler.handler",
             description="skypi API: uploads (twine, uv publish), admin, and the read routes",
             timeout=Duration.seconds(30),  # API Gateway's own integration limit
-            environment={"SKYPI_BUCKET": bucket.bucket_name, "POWERTOOLS_SERVICE_NAME": "api"},
+            environment={
+                "SKYPI_BUCKET": bucket.bucket_name,
+                "SKYPI_TOKEN_TABLE": auth.table.table_name,
+                "SKYPI_PRIVATE": "true" if config.read_mode == "private" else "false",
+                "POWERTOOLS_SERVICE_NAME": "api",
+            },
         )
         self._grant(bucket)
+        auth.grant_check(self.function)
         self.http_api = apigw.HttpApi(
             self,
             "HttpApi",

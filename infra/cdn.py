@@ -46,13 +46,17 @@ class Cdn(Construct):
         bucket: s3.IBucket,
         logs: s3.IBucket,
         api: HttpApi,
+        tokens: cloudfront.KeyValueStore,
     ) -> None:
         super().__init__(scope, construct_id)
         self.edge_function = cloudfront.Function(
             self,
             "EdgeRules",
-            code=cloudfront.FunctionCode.from_inline(edge_source()),
+            code=cloudfront.FunctionCode.from_inline(
+                edge_source(config.read_mode, tokens.key_value_store_id)
+            ),
             runtime=cloudfront.FunctionRuntime.JS_2_0,
+            key_value_store=tokens,
             comment="skypi edge rules: names, trailing slash, PEP 691 negotiation, upload size",
         )
         rules = [

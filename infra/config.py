@@ -11,6 +11,8 @@
 - ``skypi:alarmEmail`` (none): an e-mail subscribed to the alarms' SNS topic.
 - ``skypi:logRetentionDays`` (``90``): retention of the functions' and the API's logs.
 - ``skypi:apiRateLimit`` / ``skypi:apiBurstLimit`` (``20`` / ``40``): API Gateway throttling.
+- ``skypi:readMode`` (``private``): ``private`` reads need a token (checked at the edge);
+  ``public`` lets anyone with the URL read.
 - ``skypi:bundle`` (``true``): bundle the Lambda dependencies; ``false`` in tests.
 """
 
@@ -48,6 +50,7 @@ class Config:
     api_rate_limit: int = 20
     api_burst_limit: int = 40
     bundle: bool = True
+    read_mode: str = "private"
 
     @classmethod
     def from_context(cls, node: Node) -> Config:
@@ -67,7 +70,10 @@ class Config:
             api_rate_limit=_int(get("apiRateLimit"), 20) or 20,
             api_burst_limit=_int(get("apiBurstLimit"), 40) or 40,
             bundle=_flag(get("bundle"), True),
+            read_mode=str(get("readMode") or "private"),
         )
+        if config.read_mode not in {"private", "public"}:
+            raise ValueError("skypi:readMode must be private or public")
         if config.architecture not in {"arm64", "x86_64"}:
             raise ValueError("skypi:architecture must be arm64 or x86_64")
         if bool(config.domain_name) != bool(config.certificate_arn):

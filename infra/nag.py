@@ -24,6 +24,8 @@ REASONS: dict[str, str] = {
     "AwsSolutions-APIG4": "uploads and admin calls are authorized by the app itself with "
     "scoped skypi tokens over Basic auth (what twine, uv and pip send); a Gateway authorizer "
     "cannot read them without another Lambda on every request",
+    "AwsSolutions-SQS3": "the token sync's failure queue is where a DynamoDB stream batch "
+    "ends up after its retries: the end of the line, watched by an alarm",
     "AwsSolutions-CFR1": "a package index is used from anywhere the team works; geo "
     "restriction is left to the operator",
 }

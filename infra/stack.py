@@ -10,6 +10,7 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
 from infra.api import Api
+from infra.auth import Auth
 from infra.cdn import Cdn
 from infra.config import Config
 from infra.functions import function_code
@@ -37,7 +38,8 @@ class SkypiStack(Stack):
             code=code,
             alarm_topic=alarm_topic,
         )
-        self.api = Api(self, "Api", config=config, bucket=storage.bucket, code=code)
+        self.auth = Auth(self, "Auth", config=config, code=code)
+        self.api = Api(self, "Api", config=config, bucket=storage.bucket, code=code, auth=self.auth)
         self.cdn = Cdn(
             self,
             "Cdn",
@@ -45,6 +47,7 @@ class SkypiStack(Stack):
             bucket=storage.bucket,
             logs=storage.logs,
             api=self.api.http_api,
+            tokens=self.auth.mirror,
         )
         self._outputs(config)
 
@@ -62,11 +65,20 @@ class SkypiStack(Stack):
                 "point a custom domain's DNS (CNAME or alias) here",
             ),
             "ApiUrl": (self.api.http_api.api_endpoint, "the API directly (also a full index)"),
+            "TokenTable": (self.auth.table.table_name, "where tokens live (hashes only)"),
             "CreateToken": (
-                f"skypi token create --bucket {bucket} --scope upload --name ci",
-                "make an upload token (shown once) with your AWS credentials",
+                f"skypi token create --table {self.auth.table.table_name} --scope upload --name ci",
+                "make a token (shown once) with your AWS credentials; --scope read for pip",
             ),
-            "PipInstall": (f"pip install --index-url {index} PACKAGE", "install with pip"),
+            "PipInstall": (
+                f"pip install --index-url {index} PACKAGE"
+                + (
+                    "  (token in ~/.netrc: machine HOST login __token__ password TOKEN)"
+                    if config.read_mode == "private"
+                    else ""
+                ),
+                "install with pip",
+            ),
             "UvInstall": (f"uv pip install --index-url {index} PACKAGE", "install with uv"),
             "TwineUpload": (
                 f"twine upload --repository-url {upload} -u __token__ -p TOKEN dist/*",

@@ -341,3 +341,88 @@ def test_cfn_lint_passes(synth: Synth) -> None:
         timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# -- access control -----------------------------------------------------------------------
+
+
+def test_token_table_is_recoverable_and_streams_to_the_edge_mirror(
+    template: Template, synth: Synth
+) -> None:
+    template.has_resource_properties(
+        "AWS::DynamoDB::Table",
+        {
+            "KeySchema": [{"AttributeName": "hash", "KeyType": "HASH"}],
+            "BillingMode": "PAY_PER_REQUEST",
+            "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+            "SSESpecification": {"SSEEnabled": True},
+            "StreamSpecification": {"StreamViewType": "NEW_AND_OLD_IMAGES"},
+        },
+    )
+    template.has_resource("AWS::DynamoDB::Table", {"DeletionPolicy": "Retain"})
+    kvs_id, _ = _only(synth, "AWS::CloudFront::KeyValueStore")
+    template.has_resource_properties(
+        "AWS::Lambda::EventSourceMapping",
+        {
+            "EventSourceArn": {"Fn::GetAtt": [Match.any_value(), "StreamArn"]},
+            "BisectBatchOnFunctionError": True,
+            "DestinationConfig": {"OnFailure": {"Destination": Match.any_value()}},
+            "StartingPosition": "TRIM_HORIZON",
+        },
+    )
+    template.has_resource_properties(
+        "AWS::Lambda::Function",
+        {
+            "Handler": "skypi.edge_tokens.handler.handler",
+            "Environment": {
+                "Variables": Match.object_like({"SKYPI_KVS_ARN": {"Fn::GetAtt": [kvs_id, "Arn"]}})
+            },
+        },
+    )
+
+
+def test_edge_function_checks_tokens_in_private_mode(synth: Synth) -> None:
+    kvs_id, _ = _only(synth, "AWS::CloudFront::KeyValueStore")
+    _, function = _only(synth, "AWS::CloudFront::Function")
+    config = function["Properties"]["FunctionConfig"]
+    assert config["KeyValueStoreAssociations"] == [
+        {"KeyValueStoreARN": {"Fn::GetAtt": [kvs_id, "Arn"]}}
+    ]
+    code = json.dumps(function["Properties"]["FunctionCode"])
+    assert "var READ_MODE = 'private';" in code  # the default: reads need a token
+    assert {"Fn::GetAtt": [kvs_id, "Id"]} in function["Properties"]["FunctionCode"]["Fn::Join"][1]
+
+
+def test_sync_may_only_describe_and_update_the_mirror(synth: Synth) -> None:
+    kvs_id, _ = _only(synth, "AWS::CloudFront::KeyValueStore")
+    statements = _statements(synth, "AuthSync")
+    edge = [s for s in statements if any("cloudfront" in a for a in _actions(s))]
+    assert len(edge) == 1
+    assert sorted(_actions(edge[0])) == [
+        "cloudfront-keyvaluestore:DescribeKeyValueStore",
+        "cloudfront-keyvaluestore:UpdateKeys",
+    ]
+    assert edge[0]["Resource"] == {"Fn::GetAtt": [kvs_id, "Arn"]}
+    for statement in statements:  # reads the stream; never writes the table
+        assert not any(
+            a in {"dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:UpdateItem"}
+            for a in _actions(statement)
+        )
+
+
+def test_api_only_looks_tokens_up(synth: Synth, template: Template) -> None:
+    statements = _statements(synth, "ApiFunction")
+    dynamo = [s for s in statements if any(a.startswith("dynamodb:") for a in _actions(s))]
+    assert len(dynamo) == 1
+    assert sorted(_actions(dynamo[0])) == ["dynamodb:GetItem", "dynamodb:UpdateItem"]
+    template.has_resource_properties(
+        "AWS::Lambda::Function",
+        {
+            "Handler": "skypi.api.handler.handler",
+            "Environment": {
+                "Variables": Match.object_like(
+                    {"SKYPI_PRIVATE": "true", "SKYPI_TOKEN_TABLE": Match.any_value()}
+                )
+            },
+        },
+    )

@@ -1,0 +1,104 @@
+"""Tokens on AWS: the DynamoDB table the API checks, and its mirror at the edge.
+
+The table's stream feeds a small function that writes each token's hash and edge value
+(scope, projects, expiry) to a CloudFront KeyValueStore, which the viewer-request function
+reads; a create or revoke reaches every edge location within seconds.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_cloudfront as cloudfront
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as sources
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from infra.config import Config
+from infra.functions import skypi_function
+
+
+class Auth(Construct):
+    def __init__(
+        self, scope: Construct, construct_id: str, *, config: Config, code: lambda_.Code
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.table = dynamodb.Table(
+            self,
+            "Tokens",
+            partition_key=dynamodb.Attribute(name="hash", type=dynamodb.AttributeType.STRING),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            encryption=dynamodb.TableEncryption.AWS_MANAGED,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            stream=dynamodb.StreamViewType.NEW_AND_OLD_IMAGES,
+            removal_policy=RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,
+        )
+        self.mirror = cloudfront.KeyValueStore(
+            self, "TokenMirror", comment="skypi token hashes for the edge"
+        )
+        self.failures = sqs.Queue(
+            self,
+            "SyncFailures",
+            retention_period=Duration.days(14),
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+        )
+        self.sync = skypi_function(
+            self,
+            "Sync",
+            config=config,
+            code=code,
+            handler="skypi.edge_tokens.handler.handler",
+            description="skypi: token table stream -> the edge's KeyValueStore",
+            timeout=Duration.seconds(60),
+            environment={
+                "SKYPI_KVS_ARN": self.mirror.key_value_store_arn,
+                "POWERTOOLS_SERVICE_NAME": "token-sync",
+            },
+        )
+        self.sync.add_event_source(
+            sources.DynamoEventSource(
+                self.table,
+                starting_position=lambda_.StartingPosition.TRIM_HORIZON,
+                batch_size=100,
+                bisect_batch_on_error=True,
+                retry_attempts=10,
+                on_failure=sources.SqsDlq(self.failures),
+            )
+        )
+        self.sync.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=[
+                    "cloudfront-keyvaluestore:DescribeKeyValueStore",
+                    "cloudfront-keyvaluestore:UpdateKeys",
+                ],
+                resources=[self.mirror.key_value_store_arn],
+            )
+        )
+        cloudwatch.Alarm(
+            self,
+            "SyncFailuresAlarm",
+            alarm_description="Token changes that never reached the edge: run "
+            "`skypi token list --table ...` and re-create or revoke the token",
+            metric=self.failures.metric_approximate_number_of_messages_visible(
+                period=Duration.minutes(5)
+            ),
+            threshold=1,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+
+    def grant_check(self, function: lambda_.IFunction) -> None:
+        """Look a token up and record its last use; nothing else (no listing, no writes)."""
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["dynamodb:GetItem", "dynamodb:UpdateItem"],
+                resources=[self.table.table_arn],
+            )
+        )
