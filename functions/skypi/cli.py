@@ -231,6 +231,23 @@ def build_parser() -> argparse.ArgumentParser:
     _add_dir(revoke)
     _add_table(revoke)
 
+    htpasswd = token_sub.add_parser(
+        "import-htpasswd",
+        help="let pypiserver's htpasswd users (bcrypt entries) upload with their passwords",
+        description="Import the bcrypt entries of an htpasswd file (htpasswd -B) as upload "
+        "logins: twine and uv publish then work with the same username and password as with "
+        "pypiserver. Reads take tokens: give readers 'skypi token create --scope read'.",
+    )
+    htpasswd.add_argument("file", help="the htpasswd file pypiserver used (-P)")
+    _add_dir(htpasswd)
+    _add_table(htpasswd)
+    htpasswd.add_argument(
+        "--scope", choices=["upload", "admin"], default="upload", help="default upload"
+    )
+    htpasswd.add_argument(
+        "--project", action="append", help="limit the users to this project (repeatable)"
+    )
+
     for verb, text in (
         ("yank", "yank a file or release (PEP 592)"),
         ("unyank", "undo a yank"),
@@ -413,6 +430,28 @@ def _token(args: argparse.Namespace) -> int:
         repo = DynamoTokenRepository(args.table)
     else:
         repo = TokenRepository(_store(args.dir, args.state_dir))
+    if args.token_command == "import-htpasswd":  # noqa: S105
+        imported, skipped = 0, 0
+        for number, line in enumerate(Path(args.file).read_text().splitlines(), start=1):
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            user, _, password_hash = line.partition(":")
+            try:
+                record = TokenRecord.for_user(
+                    user,
+                    password_hash,
+                    scopes={args.scope},
+                    projects=set(args.project) if args.project else None,
+                )
+            except ValueError as exc:
+                skipped += 1
+                print(f"skipped line {number} ({user}): {exc}", file=sys.stderr)
+                continue
+            repo.add(record, overwrite=True)
+            imported += 1
+        print(f"{imported} users imported, {skipped} skipped", file=sys.stderr)
+        return 1 if skipped else 0
     if args.token_command == "create":  # noqa: S105
         token = new_token()
         record = TokenRecord.create(

@@ -4,6 +4,7 @@ KeyValueStore mirror → the CloudFront Function; and the same token in the API 
 from __future__ import annotations
 
 import base64
+import logging
 from typing import Any
 
 import boto3
@@ -55,7 +56,9 @@ def test_a_cli_token_works_at_the_edge_and_in_the_api_within_its_scope(
     moto_endpoint: str,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     monkeypatch.setattr(api_handler, "_mangum", None)
     monkeypatch.setenv("SKYPI_PRIVATE", "true")
     table = aws.resources.token_table
@@ -104,6 +107,9 @@ def test_a_cli_token_works_at_the_edge_and_in_the_api_within_its_scope(
     mirror.update(puts)
     assert _edge_status(token, "/simple/billing-core/", mirror) == 403
     assert api_handler.handler(page, LambdaContext())["statusCode"] == 403
+    logged = capsys.readouterr()  # the Lambdas' log lines, since the CLI printed the tokens
+    for secret in (token, uploader):
+        assert secret not in logged.out + logged.err + caplog.text
 
 
 def test_sync_handler_writes_the_changes_with_the_stores_etag(

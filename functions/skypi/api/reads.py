@@ -6,6 +6,7 @@ rules, then stream the stored object with ETag/304, HEAD and single Range suppor
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -79,7 +80,10 @@ class ReadRoutes:
         if self.settings.private:
             try:
                 await run_in_threadpool(
-                    self.auth.require, headers.get("authorization"), "read", read_project(path)
+                    functools.partial(self.auth.require, tokens_only=True),
+                    headers.get("authorization"),
+                    "read",
+                    read_project(path),
                 )
             except AuthFailure as failure:
                 await _respond(

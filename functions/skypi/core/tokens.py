@@ -18,7 +18,7 @@ import binascii
 import hashlib
 import json
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -38,14 +38,11 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def credentials_from_header(header: str | None) -> str | None:
-    """The token in a Basic ``Authorization`` header: the password, or the username when the
-    password is empty (``https://TOKEN@host``). None when the header is missing or malformed.
+def basic_credentials(header: str | None) -> tuple[str, str] | None:
+    """(username, password) from a Basic ``Authorization`` header; None if missing or malformed.
 
-    >>> credentials_from_header("Basic " + base64.b64encode(b"__token__:skypi_x").decode())
-    'skypi_x'
-    >>> credentials_from_header("Basic !!!") is None
-    True
+    >>> basic_credentials("Basic " + base64.b64encode(b"alice:s3cret").decode())
+    ('alice', 's3cret')
     """
     if not header:
         return None
@@ -57,9 +54,37 @@ def credentials_from_header(header: str | None) -> str | None:
     except (binascii.Error, UnicodeDecodeError):
         return None
     username, sep, password = decoded.partition(":")
-    if not sep:
+    return (username, password) if sep else None
+
+
+def credentials_from_header(header: str | None) -> str | None:
+    """The token in a Basic ``Authorization`` header: the password, or the username when the
+    password is empty (``https://TOKEN@host``). None when the header is missing or malformed.
+
+    >>> credentials_from_header("Basic " + base64.b64encode(b"__token__:skypi_x").decode())
+    'skypi_x'
+    >>> credentials_from_header("Basic !!!") is None
+    True
+    """
+    pair = basic_credentials(header)
+    if pair is None:
         return None
+    username, password = pair
     return password or username or None
+
+
+def user_key(username: str) -> str:
+    """Where an htpasswd user's record is kept (the same table, another key space)."""
+    return hashlib.sha256(f"htpasswd-user:{username}".encode()).hexdigest()
+
+
+def is_user_login(username: str, password: str) -> bool:
+    """Credentials of an htpasswd user rather than a token (``__token__`` or a bare token)."""
+    return (
+        bool(password)
+        and username not in {"", "__token__"}
+        and not password.startswith(TOKEN_PREFIX)
+    )
 
 
 @dataclass(frozen=True)
@@ -73,6 +98,8 @@ class TokenRecord:
     projects: frozenset[NormalizedName] | None  # None: every project
     created: datetime
     expires: datetime | None = None
+    user: str | None = None  # an htpasswd user (uploads only), not a token
+    password_hash: str | None = None  # that user's bcrypt hash, as htpasswd had it
 
     @classmethod
     def create(
@@ -90,6 +117,19 @@ class TokenRecord:
         digest = hash_token(token)
         names = frozenset(canonicalize_name(p) for p in projects) if projects else None
         return cls(digest[:12], digest, name, frozenset(scopes), names, datetime.now(UTC), expires)
+
+    @classmethod
+    def for_user(
+        cls, username: str, bcrypt_hash: str, *, scopes: set[str], projects: set[str] | None
+    ) -> TokenRecord:
+        """An htpasswd entry, imported from pypiserver: Basic user and password for uploads."""
+        if not bcrypt_hash.startswith(("$2a$", "$2b$", "$2y$")):
+            raise ValueError("only bcrypt htpasswd entries can be imported (htpasswd -B)")
+        record = cls.create(
+            f"user:{username}", name=f"htpasswd user {username}", scopes=scopes, projects=projects
+        )
+        key = user_key(username)
+        return replace(record, id=key[:12], hash=key, user=username, password_hash=bcrypt_hash)
 
     def expired(self, now: datetime) -> bool:
         return self.expires is not None and self.expires <= now
@@ -127,6 +167,7 @@ class TokenRecord:
             "projects": sorted(self.projects) if self.projects is not None else None,
             "created": self.created.isoformat(),
             "expires": self.expires.isoformat() if self.expires else None,
+            **({"user": self.user, "password_hash": self.password_hash} if self.user else {}),
         }
 
     @classmethod
@@ -142,4 +183,6 @@ class TokenRecord:
             else None,
             created=datetime.fromisoformat(data["created"]),
             expires=datetime.fromisoformat(data["expires"]) if data.get("expires") else None,
+            user=data.get("user"),
+            password_hash=data.get("password_hash"),
         )

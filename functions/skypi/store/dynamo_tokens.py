@@ -43,7 +43,9 @@ class DynamoTokenRepository:
         return TokenRecord.from_json(json.loads(item["record"]["S"]))
 
     def lookup(self, token: str) -> TokenRecord | None:
-        digest = hash_token(token)
+        return self.find(hash_token(token))
+
+    def find(self, digest: str) -> TokenRecord | None:
         item = self.client.get_item(TableName=self.table, Key={"hash": {"S": digest}}).get("Item")
         if item is None:
             return None
@@ -83,18 +85,23 @@ class DynamoTokenRepository:
                     used[item["id"]["S"]] = item["last_used"]["S"]
         return used
 
-    def add(self, record: TokenRecord) -> None:
-        self.client.put_item(
-            TableName=self.table,
-            Item={
-                "hash": {"S": record.hash},
-                "id": {"S": record.id},
-                "record": {"S": json.dumps(record.to_json())},
-                "edge": {"S": record.edge_value()},
-            },
-            ConditionExpression="attribute_not_exists(#h)",
-            ExpressionAttributeNames={"#h": "hash"},
+    def add(self, record: TokenRecord, *, overwrite: bool = False) -> None:
+        item: dict[str, Any] = {
+            "hash": {"S": record.hash},
+            "id": {"S": record.id},
+            "record": {"S": json.dumps(record.to_json())},
+        }
+        if record.user is None:  # htpasswd users upload; only tokens read at the edge
+            item["edge"] = {"S": record.edge_value()}
+        condition: dict[str, Any] = (
+            {}
+            if overwrite
+            else {
+                "ConditionExpression": "attribute_not_exists(#h)",
+                "ExpressionAttributeNames": {"#h": "hash"},
+            }
         )
+        self.client.put_item(TableName=self.table, Item=item, **condition)
 
     def revoke(self, token_id: str) -> TokenRecord:
         """Remove the token whose id (or unique id prefix) is ``token_id``."""

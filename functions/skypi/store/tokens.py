@@ -20,11 +20,13 @@ TOKENS_KEY = "auth/tokens.json"
 class TokenStore(Protocol):
     """Where token records live: the object store locally, a DynamoDB table on AWS."""
 
-    def lookup(self, token: str) -> TokenRecord | None: ...
+    def find(self, key: str) -> TokenRecord | None:
+        """The record stored under ``key`` (a token's SHA-256, or an htpasswd user's key)."""
+        ...
 
     def all(self) -> list[TokenRecord]: ...
 
-    def add(self, record: TokenRecord) -> None: ...
+    def add(self, record: TokenRecord, *, overwrite: bool = False) -> None: ...
 
     def revoke(self, token_id: str) -> TokenRecord: ...
 
@@ -48,6 +50,9 @@ class TokenRepository:
         return sorted(records.values(), key=lambda r: r.created)
 
     def lookup(self, token: str) -> TokenRecord | None:
+        return self.find(hash_token(token))
+
+    def find(self, key: str) -> TokenRecord | None:
         info = self.store.head(TOKENS_KEY)
         if info is None:
             return None
@@ -56,7 +61,7 @@ class TokenRepository:
                 etag, records = self._load()
                 self._cache = (etag or "", records)
             records = self._cache[1]
-        return records.get(hash_token(token))
+        return records.get(key)
 
     def _update(self, change: Callable[[dict[str, TokenRecord]], None]) -> None:
         for _ in range(100):
@@ -75,8 +80,13 @@ class TokenRepository:
                 continue
         raise RuntimeError("gave up updating tokens after 100 conflicts")
 
-    def add(self, record: TokenRecord) -> None:
-        self._update(lambda records: records.__setitem__(record.hash, record))
+    def add(self, record: TokenRecord, *, overwrite: bool = False) -> None:
+        def change(records: dict[str, TokenRecord]) -> None:
+            if record.hash in records and not overwrite:
+                raise KeyError(f"a record with id {record.id} exists already")
+            records[record.hash] = record
+
+        self._update(change)
 
     def revoke(self, token_id: str) -> TokenRecord:
         """Remove the token whose id (or unique id prefix) is ``token_id``."""
