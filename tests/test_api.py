@@ -144,3 +144,31 @@ def test_oversize_declared_body_is_refused_before_reading(store: LocalStore) -> 
     )
     assert response.status_code == 400
     assert response.text.startswith("File too large")
+
+
+def test_a_page_read_while_it_is_rewritten_is_whole(folder: Path, store: LocalStore) -> None:
+    """Reads of a page being rewritten get one version whole (bytes, length and ETag
+    together), never the new length with the old bytes."""
+    import threading
+
+    versions = [b"<html>" + b"x" * n + b"</html>" for n in (10, 5000, 300, 70000)]
+    store.put("simple/race/index.html", versions[0])
+    done = threading.Event()
+
+    def rewrite() -> None:
+        i = 0
+        while not done.is_set():
+            i += 1
+            store.put("simple/race/index.html", versions[i % len(versions)])
+
+    writer = threading.Thread(target=rewrite)
+    writer.start()
+    client = TestClient(create_app(store))
+    try:
+        for _ in range(150):
+            response = client.get("/simple/race/", headers={"Accept": "text/html"})
+            assert response.content in versions
+            assert int(response.headers["content-length"]) == len(response.content)
+    finally:
+        done.set()
+        writer.join()

@@ -17,6 +17,7 @@ from skypi.api.auth import Authenticator, AuthFailure
 from skypi.api.settings import Settings
 from skypi.core.edge import decide, read_project
 from skypi.core.http import cache_control_for_key, content_type_for_key
+from skypi.core.pages import SIMPLE_PREFIX
 from skypi.store.base import NotFound, ObjectInfo, Presigning, Store
 
 Scope = MutableMapping[str, Any]
@@ -101,7 +102,16 @@ class ReadRoutes:
         if decision.key is None:
             await _respond(send, 404, {"content-type": "text/plain", **vary}, b"Not Found\n", head)
             return
-        info = await run_in_threadpool(self.store.head, decision.key)
+        body: bytes | None = None
+        if decision.key.startswith(SIMPLE_PREFIX):
+            # Pages are rewritten while they are read: take the bytes and their ETag and length
+            # in one read, or a reader could get the new length with the old bytes.
+            try:
+                info, body = await run_in_threadpool(self.store.get, decision.key)
+            except NotFound:
+                info = None
+        else:  # files never change: stream them
+            info = await run_in_threadpool(self.store.head, decision.key)
         if info is None:
             await _respond(send, 404, {"content-type": "text/plain", **vary}, b"Not Found\n", head)
             return
@@ -127,7 +137,7 @@ class ReadRoutes:
             base.pop("content-type")
             await _respond(send, 304, base | {"content-length": "0"}, b"", True)
             return
-        await self._send_object(send, info, headers.get("range"), base, head)
+        await self._send_object(send, info, headers.get("range"), base, head, body)
 
     async def _send_object(
         self,
@@ -136,7 +146,10 @@ class ReadRoutes:
         range_header: str | None,
         headers: dict[str, str],
         head: bool,
+        body: bytes | None = None,
     ) -> None:
+        if body is not None:
+            info = ObjectInfo(info.key, len(body), info.etag, info.last_modified)
         start, end, status = 0, info.size - 1, 200
         if range_header and info.size > 0:
             parsed = _parse_range(range_header, info.size)
@@ -151,6 +164,9 @@ class ReadRoutes:
         await send({"type": "http.response.start", "status": status, "headers": raw})
         if head or length == 0:
             await send({"type": "http.response.body", "body": b""})
+            return
+        if body is not None:
+            await send({"type": "http.response.body", "body": body[start : end + 1]})
             return
         if length <= CHUNK:
             try:
