@@ -19,8 +19,9 @@ REASONS: dict[str, str] = {
     "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
     "AWSLambdaBasicExecutionRole]": "the AWS managed basic execution role only lets a "
     "function write its own logs",
-    "AwsSolutions-IAM5[Resource::*]": "X-Ray's PutTraceSegments/PutTelemetryRecords take no "
-    "resource (AWS documents '*' for them)",
+    "AwsSolutions-IAM5[Resource::*]": "X-Ray's PutTraceSegments/PutTelemetryRecords and "
+    "DynamoDB's ListStreams (the token sync's event source) take no resource: AWS documents "
+    "'*' for them",
     "AwsSolutions-APIG4": "uploads and admin calls are authorized by the app itself with "
     "scoped skypi tokens over Basic auth (what twine, uv and pip send); a Gateway authorizer "
     "cannot read them without another Lambda on every request",

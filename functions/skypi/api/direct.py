@@ -23,6 +23,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
+from skypi.api.publish import ONE_SDIST
 from skypi.core.errors import InvalidDistribution, UploadRejected
 from skypi.core.filenames import DistFilename, check_safe_filename, parse_filename
 from skypi.core.pages import file_href
@@ -87,15 +88,8 @@ class DirectUploader:
         page, _ = self.indexer.read_page(dist.project)
         entry = page.find(dist.filename) if page else None
         if entry is None:
-            if (
-                page
-                and dist.kind == "sdist"
-                and any(
-                    f.version == str(dist.version) and not f.filename.endswith(".whl")
-                    for f in page.files
-                )
-            ):
-                raise UploadRejected("Only one sdist may be uploaded per release.")
+            if page and dist.kind == "sdist" and page.has_sdist(str(dist.version)):
+                raise UploadRejected(ONE_SDIST)
             return None
         if entry.sha256 == sha256:
             return {"status": "exists", "filename": dist.filename, "url": file_href(entry.key)}

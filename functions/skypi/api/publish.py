@@ -20,6 +20,7 @@ from skypi.indexer.service import Indexer, Landed
 from skypi.store.base import PreconditionFailed, Store
 
 log = logging.getLogger("skypi.upload")
+ONE_SDIST = "Only one sdist may be uploaded per release."
 
 
 def _digests(fh: BinaryIO, limit: int) -> tuple[int, dict[str, str]]:
@@ -83,15 +84,8 @@ class Publisher:
             if existing.sha256 == sha256:
                 return  # an identical re-upload (twine retries, CI re-runs): nothing to do
             raise _already_exists(dist.filename, computed["blake2_256_digest"])
-        if (
-            page
-            and dist.kind == "sdist"
-            and any(
-                f.version == str(meta.version) and not f.filename.endswith(".whl")
-                for f in page.files
-            )
-        ):
-            raise UploadRejected("Only one sdist may be uploaded per release.")
+        if page and dist.kind == "sdist" and page.has_sdist(str(meta.version)):
+            raise UploadRejected(ONE_SDIST)
 
         key = f"packages/{request.project}/{dist.filename}"
         fh.seek(0)

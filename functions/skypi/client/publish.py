@@ -53,7 +53,8 @@ def _message(response: httpx.Response) -> str:
         return response.text.strip()
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a local file, read in 1 MiB chunks."""
     digest = hashlib.sha256()
     with path.open("rb") as fh:
         while chunk := fh.read(CHUNK):
@@ -108,7 +109,7 @@ class Publisher:
         return self.progress(filename, total) if self.progress else None
 
     def publish(self, path: Path) -> Result:
-        size, sha256 = path.stat().st_size, _sha256(path)
+        size, sha256 = path.stat().st_size, file_sha256(path)
         declared = {"filename": path.name, "size": size, "sha256": sha256}
         state_file = self._state_file(sha256)
         state = json.loads(state_file.read_text()) if state_file.exists() else {}

@@ -34,7 +34,7 @@ from skypi.core.pages import (
     page_html_key,
     page_json_key,
 )
-from skypi.core.render import html_serial, render_project_html, render_root_html
+from skypi.core.render import render_project_html, render_root_html
 from skypi.indexer.service import MAX_ATTEMPTS, Indexer, project_of_key
 from skypi.store.base import NotFound, ObjectInfo, PreconditionFailed
 
@@ -242,28 +242,9 @@ class Rebuilder:
                     continue
             html = render_project_html(new_page)
             for key in html_twins(page_html_key(project)):
-                self._force_html(key, html, new_page.serial)
+                self.indexer.write_if_newer(key, html, new_page.serial, repair=True)
             return new_page
         raise RuntimeError(f"gave up repairing {project} after {MAX_ATTEMPTS} conflicts")
-
-    def _force_html(self, key: str, html: bytes, serial: int) -> None:
-        """Write ``html`` unless it is there already or a newer render is."""
-        for _ in range(MAX_ATTEMPTS):
-            try:
-                info, stored = self.store.get(key)
-            except NotFound:
-                info, stored = None, b""
-            if stored == html or (info is not None and html_serial(stored) > serial):
-                return
-            try:
-                if info is None:
-                    self.store.put(key, html, if_none_match=True)
-                else:
-                    self.store.put(key, html, if_match=info.etag)
-                return
-            except PreconditionFailed:
-                continue
-        raise RuntimeError(f"gave up writing {key} after {MAX_ATTEMPTS} conflicts")
 
     # -- the root listing -----------------------------------------------------------------
 
@@ -294,7 +275,7 @@ class Rebuilder:
             self.indexer.sync_root(project)
         current, _ = self.indexer.read_root()
         for key in html_twins(ROOT_HTML_KEY):
-            self._force_html(key, render_root_html(current), current.serial)
+            self.indexer.write_if_newer(key, render_root_html(current), current.serial, repair=True)
         return drift
 
     def _stored(self, key: str) -> bytes:

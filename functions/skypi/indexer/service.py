@@ -320,15 +320,18 @@ class Indexer:
     def _write_html(self, html_key: str, html: bytes, serial: int) -> None:
         """Write a rendered page (both of its stored twins) unless a newer one is there."""
         for key in html_twins(html_key):
-            self._write_if_newer(key, html, serial)
+            self.write_if_newer(key, html, serial)
 
-    def _write_if_newer(self, key: str, html: bytes, serial: int) -> None:
+    def write_if_newer(self, key: str, html: bytes, serial: int, *, repair: bool = False) -> None:
+        """Write ``html`` unless a render at least as new is there (with ``repair``: unless a
+        newer one is, or these very bytes; a page that only lost its HTML gets it back)."""
         for _ in range(MAX_ATTEMPTS):
             try:
                 info, existing = self.store.get(key)
             except NotFound:
                 info, existing = None, b""
-            if info is not None and html_serial(existing) >= serial:
+            stored = html_serial(existing) if info is not None else -1
+            if stored > serial or existing == html or (stored == serial and not repair):
                 return
             try:
                 if info is None:

@@ -10,7 +10,6 @@ with SOURCE is the list of paths.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 from collections.abc import Callable, Iterator
@@ -18,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from skypi.client.publish import file_sha256
 from skypi.core.errors import InvalidDistribution
 from skypi.core.filenames import DISTRIBUTION_SUFFIXES, DistFilename, parse_filename
 from skypi.indexer.service import Indexer, Landed, Outcome
@@ -48,14 +48,6 @@ def find_distributions(source: Path) -> Iterator[Path]:
             yield path
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 class Importer:
     def __init__(self, store: Store, *, workers: int = 8) -> None:
         self.store = store
@@ -65,7 +57,7 @@ class Importer:
     def _copy(self, path: Path, dist: DistFilename) -> tuple[str, str, str]:
         """(outcome, key, sha256) for one file: ``copied``, ``identical`` or ``conflict``."""
         key = f"packages/{dist.project}/{dist.filename}"
-        sha256 = _sha256(path)
+        sha256 = file_sha256(path)
         try:
             with path.open("rb") as fh:
                 self.store.put(key, fh, if_none_match=True, sha256=sha256)
