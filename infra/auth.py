@@ -9,21 +9,28 @@ from __future__ import annotations
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_cloudfront as cloudfront
-from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
+from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from infra.alarms import alarm_on
 from infra.config import Config
 from infra.functions import skypi_function
 
 
 class Auth(Construct):
     def __init__(
-        self, scope: Construct, construct_id: str, *, config: Config, code: lambda_.Code
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: Config,
+        code: lambda_.Code,
+        alarm_topic: sns.ITopic | None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.table = dynamodb.Table(
@@ -80,18 +87,13 @@ class Auth(Construct):
                 resources=[self.mirror.key_value_store_arn],
             )
         )
-        cloudwatch.Alarm(
+        alarm_on(
             self,
             "SyncFailuresAlarm",
-            alarm_description="Token changes that never reached the edge: run "
-            "`skypi token list --table ...` and re-create or revoke the token",
-            metric=self.failures.metric_approximate_number_of_messages_visible(
-                period=Duration.minutes(5)
-            ),
-            threshold=1,
-            evaluation_periods=1,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            self.failures.metric_approximate_number_of_messages_visible(period=Duration.minutes(5)),
+            "Token changes that never reached the edge: run `skypi token list --table ...` and "
+            "re-create or revoke the token",
+            alarm_topic,
         )
 
     def grant_check(self, function: lambda_.IFunction) -> None:

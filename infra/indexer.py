@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
-from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
@@ -14,6 +13,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from infra.alarms import alarm_on
 from infra.config import Config
 from infra.functions import skypi_function
 from skypi.core.filenames import DISTRIBUTION_SUFFIXES
@@ -108,47 +108,33 @@ class Indexer(Construct):
             self.function.add_to_role_policy(statement)
 
     def _alarms(self, topic: sns.ITopic | None) -> None:
-        alarms = [
-            cloudwatch.Alarm(
-                self,
-                "DeadLettersAlarm",
-                alarm_description="S3 events the indexer gave up on: inspect the DLQ, then "
-                "run `skypi reindex` or redrive the messages",
-                metric=self.dead_letters.metric_approximate_number_of_messages_visible(
-                    period=Duration.minutes(5)
-                ),
-                threshold=1,
-                evaluation_periods=1,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        five_minutes = Duration.minutes(5)
+        alarm_on(
+            self,
+            "DeadLettersAlarm",
+            self.dead_letters.metric_approximate_number_of_messages_visible(period=five_minutes),
+            "S3 events the indexer gave up on: inspect the DLQ, then run `skypi reindex` or "
+            "redrive the messages",
+            topic,
+        )
+        alarm_on(
+            self,
+            "ErrorsAlarm",
+            self.function.metric_errors(period=five_minutes),
+            "The indexer function failed (its batches are retried)",
+            topic,
+        )
+        alarm_on(
+            self,
+            "ConflictsAlarm",
+            cloudwatch.Metric(
+                namespace="skypi",
+                metric_name="Conflicts",
+                dimensions_map={"service": "indexer"},
+                statistic="Sum",
+                period=five_minutes,
             ),
-            cloudwatch.Alarm(
-                self,
-                "ErrorsAlarm",
-                alarm_description="The indexer function failed (its batches are retried)",
-                metric=self.function.metric_errors(period=Duration.minutes(5)),
-                threshold=1,
-                evaluation_periods=1,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-            ),
-            cloudwatch.Alarm(
-                self,
-                "ConflictsAlarm",
-                alarm_description="A distribution file was overwritten in place or dropped "
-                "twice under one name; the indexer kept the original (see its logs)",
-                metric=cloudwatch.Metric(
-                    namespace="skypi",
-                    metric_name="Conflicts",
-                    dimensions_map={"service": "indexer"},
-                    statistic="Sum",
-                    period=Duration.minutes(5),
-                ),
-                threshold=1,
-                evaluation_periods=1,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-            ),
-        ]
-        if topic is not None:
-            for alarm in alarms:
-                alarm.add_alarm_action(actions.SnsAction(topic))
+            "A distribution file was overwritten in place or dropped twice under one name; the "
+            "indexer kept the original (see its logs)",
+            topic,
+        )

@@ -38,7 +38,7 @@ class SkypiStack(Stack):
             code=code,
             alarm_topic=alarm_topic,
         )
-        self.auth = Auth(self, "Auth", config=config, code=code)
+        self.auth = Auth(self, "Auth", config=config, code=code, alarm_topic=alarm_topic)
         self.api = Api(self, "Api", config=config, bucket=storage.bucket, code=code, auth=self.auth)
         self.cdn = Cdn(
             self,
