@@ -7,7 +7,7 @@ DIR ?= ./packages
 PORT ?= 8080
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: setup synth bootstrap deploy diff destroy serve dev test lint typecheck unit e2e clean
+.PHONY: bench setup synth bootstrap deploy diff destroy serve dev test lint typecheck unit e2e clean
 
 .tools/bin/uv:
 	$(PYTHON) -m venv .tools
@@ -45,6 +45,9 @@ serve: setup ## run the index over $(DIR) on port $(PORT)
 
 dev: setup ## the AWS data path on this machine (moto S3/SQS, indexer Lambda, API) on $(PORT)
 	.venv/bin/skypi dev --port $(PORT)
+
+bench: setup ## measure skypi beside pypiserver and nginx (minutes; never part of test): docs/benchmarks.md
+	.venv/bin/python bench/run.py $(BENCH_ARGS)
 
 lint: setup
 	.venv/bin/ruff check functions tests infra bench

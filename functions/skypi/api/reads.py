@@ -107,11 +107,11 @@ class ReadRoutes:
             # Pages are rewritten while they are read: take the bytes and their ETag and length
             # in one read, or a reader could get the new length with the old bytes.
             try:
-                info, body = await run_in_threadpool(self.store.get, decision.key)
+                info, body = await self._call(self.store.get, decision.key)
             except NotFound:
                 info = None
         else:  # files never change: stream them
-            info = await run_in_threadpool(self.store.head, decision.key)
+            info = await self._call(self.store.head, decision.key)
         if info is None:
             await _respond(send, 404, {"content-type": "text/plain", **vary}, b"Not Found\n", head)
             return
@@ -138,6 +138,13 @@ class ReadRoutes:
             await _respond(send, 304, base | {"content-length": "0"}, b"", True)
             return
         await self._send_object(send, info, headers.get("range"), base, head, body)
+
+    async def _call(self, function: Any, *args: Any) -> Any:
+        """Run a store call: inline when the store says a blocking call is as cheap as the hop
+        to a worker thread (a local disk), else in the thread pool (S3)."""
+        if getattr(self.store, "inline_reads", False):
+            return function(*args)
+        return await run_in_threadpool(function, *args)
 
     async def _send_object(
         self,

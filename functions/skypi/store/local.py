@@ -35,6 +35,10 @@ def _check_key(key: str) -> list[str]:
 class LocalStore:
     """A :class:`~skypi.store.base.Store` over two folders."""
 
+    # Reading a small page from the page cache takes microseconds: the read path may call it
+    # inline rather than pay a hop to a worker thread.
+    inline_reads = True
+
     def __init__(self, packages_dir: Path, state_dir: Path | None = None) -> None:
         self.packages_dir = packages_dir.resolve()
         self.state_dir = (state_dir or self.packages_dir / STATE_DIR_NAME).resolve()

@@ -1,0 +1,212 @@
+"""The servers the benchmarks compare: skypi serve, pypiserver (from PyPI) and nginx serving
+skypi's own pages as static files (the physical limit). A peer that cannot be installed is
+skipped with a line saying why."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+BIN = Path(sys.executable).parent
+PYPISERVER = "pypiserver[cache]==2.4.2"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Peer:
+    label: str
+    port: int
+    process: subprocess.Popen[bytes]
+    log: Path
+    pids: list[int] = field(default_factory=list)
+    uploads: bool = True
+    pep691: bool = True
+
+    @property
+    def index(self) -> str:
+        return f"http://127.0.0.1:{self.port}/simple/"
+
+    def tree(self) -> list[int]:
+        """The server's process and its children (nginx workers)."""
+        pids = [self.process.pid]
+        for pid in os.listdir("/proc"):
+            if pid.isdigit():
+                try:
+                    stat = Path(f"/proc/{pid}/stat").read_text().split()
+                except OSError:
+                    continue
+                if int(stat[3]) == self.process.pid:
+                    pids.append(int(pid))
+        return pids
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 300) -> float:
+    """Seconds until ``url`` answers 200."""
+    started = time.perf_counter()
+    while time.perf_counter() - started < timeout:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}")
+        try:
+            if httpx.get(url, timeout=5).status_code == 200:
+                return time.perf_counter() - started
+        except httpx.TransportError:
+            pass
+        time.sleep(0.02)
+    raise RuntimeError(f"{url} not ready after {timeout} s")
+
+
+def start_skypi(folder: Path, work: Path) -> tuple[Peer, float]:
+    port = free_port()
+    log = work / f"skypi-{port}.log"
+    process = subprocess.Popen(
+        [
+            str(BIN / "skypi"),
+            "serve",
+            str(folder),
+            "--port",
+            str(port),
+            "-a",
+            ".",
+            "--log-level",
+            "warning",  # no access log: the peers run without one too
+        ],
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    peer = Peer("skypi", port, process, log)
+    return peer, wait_ready(peer.index, process)
+
+
+def pypiserver_bin(work: Path) -> Path | None:
+    venv = work / "venv-pypiserver"
+    binary = venv / "bin" / "pypi-server"
+    if binary.exists():
+        return binary
+    try:
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run(
+            [str(venv / "bin" / "pip"), "install", "-q", "--isolated", PYPISERVER, "passlib"],
+            check=True,
+            timeout=300,
+        )
+    except (subprocess.SubprocessError, OSError) as exc:
+        print(f"skipping pypiserver: cannot install {PYPISERVER} ({exc})")
+        return None
+    return binary
+
+
+def start_pypiserver(folder: Path, work: Path) -> tuple[Peer, float] | None:
+    """pypiserver's simple-dir backend: its cached-dir backend stalls for good here under
+    8 keep-alive connections asking for varying projects (seen with wrk and httpx alike)."""
+    binary = pypiserver_bin(work)
+    if binary is None:
+        return None
+    port = free_port()
+    log = work / f"pypiserver-{port}.log"
+    process = subprocess.Popen(
+        [
+            str(binary),
+            "run",
+            "-p",
+            str(port),
+            "-i",
+            "127.0.0.1",
+            "-a",
+            ".",
+            "-P",
+            ".",
+            "--disable-fallback",
+            "--backend",
+            "simple-dir",
+            str(folder),
+        ],
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    peer = Peer("pypiserver", port, process, log, pep691=False)
+    return peer, wait_ready(peer.index, process)
+
+
+NGINX_CONF = """
+worker_processes 2;
+pid {work}/nginx-{port}.pid;
+error_log {work}/nginx-{port}.error.log;
+events {{ worker_connections 1024; }}
+http {{
+  access_log off;
+  sendfile on;
+  keepalive_requests 100000;
+  types {{ text/html html; application/octet-stream whl gz metadata; }}
+  server {{
+    listen 127.0.0.1:{port};
+    location /simple/ {{ alias {state}/simple/; index index.html; }}
+    location /packages/ {{ alias {folder}/; }}
+  }}
+}}
+"""
+
+
+def nginx_bin() -> str | None:
+    found = shutil.which("nginx") or (
+        "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
+    )
+    if found:
+        return found
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        subprocess.run(["apt-get", "install", "-y", "-q", "nginx-light"], capture_output=True)
+        if Path("/usr/sbin/nginx").exists():
+            return "/usr/sbin/nginx"
+    print("skipping nginx: not installed (apt-get install nginx-light) and cannot install it")
+    return None
+
+
+def start_nginx(folder: Path, work: Path) -> tuple[Peer, float] | None:
+    """skypi's stored HTML pages (and files) served as static files: what a CDN does."""
+    binary = nginx_bin()
+    if binary is None:
+        return None
+    port = free_port()
+    log = work / f"nginx-{port}.access.log"
+    conf = work / f"nginx-{port}.conf"
+    conf.write_text(
+        NGINX_CONF.format(work=work, port=port, log=log, state=folder / ".skypi", folder=folder)
+    )
+    process = subprocess.Popen(
+        [binary, "-c", str(conf), "-g", "daemon off;"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    peer = Peer("nginx-static", port, process, log, uploads=False, pep691=False)
+    return peer, wait_ready(peer.index, process)
+
+
+def wrk_bin() -> str | None:
+    found = shutil.which("wrk")
+    if found:
+        return found
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], capture_output=True)
+        return shutil.which("wrk")
+    return None

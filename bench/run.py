@@ -1,0 +1,409 @@
+"""``make bench``: skypi beside pypiserver and static nginx, measured in the same run.
+
+Interleaved rounds (every peer started fresh, in a rotated order), medians, server CPU per
+request from /proc, loopback only, every load window bounded. Writes docs/benchmarks.md and
+the plots in docs/bench/. Never part of ``make test``.
+
+    .venv/bin/python bench/run.py [--sizes 200 2000] [--rounds 3] [--duration 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+
+from bench import corpus, peers  # noqa: E402
+from bench.importtime import MODULES  # noqa: E402
+from bench.importtime import measure as import_time  # noqa: E402
+from tests.dists import wheel_bytes, wheel_name  # noqa: E402
+
+TICK = os.sysconf("SC_CLK_TCK")
+REQUEST = re.compile(r'"(?:GET|HEAD) (\S+) HTTP')
+JSON = "application/vnd.pypi.simple.v1+json"
+UPLOADS = 30
+DOCS = ROOT / "docs"
+
+
+# -- measuring --------------------------------------------------------------------------
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+        except OSError:
+            continue
+    return total / TICK
+
+
+def rss_mib(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            continue
+    return total / 1024
+
+
+def wrk(url: str, paths: list[str], accept: str, duration: int, work: Path) -> dict[str, float]:
+    script = work / "paths.lua"
+    script.write_text(
+        "paths = {" + ",".join(json.dumps(p) for p in paths) + "}\n"
+        f'wrk.headers["Accept"] = "{accept}"\n'
+        "request = function() return wrk.format(nil, paths[math.random(#paths)]) end\n"
+    )
+    binary = peers.wrk_bin()
+    assert binary
+    out = subprocess.run(
+        [binary, "-t1", "-c8", f"-d{duration}s", "--latency", "-s", str(script), url],
+        capture_output=True,
+        text=True,
+        timeout=duration + 60,
+    ).stdout
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+
+    def latency(pct: str) -> float:
+        match = re.search(rf"{pct}%\s+([\d.]+)(us|ms|s)", out)
+        if not match:
+            return float("nan")
+        scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[match.group(2)]
+        return float(match.group(1)) * scale
+
+    return {"rps": rate, "requests": requests, "p50": latency("50"), "p99": latency("99")}
+
+
+def python_load(url: str, paths: list[str], accept: str, duration: int) -> dict[str, float]:
+    """Fallback when wrk is missing: 8 keep-alive connections in threads (client-bound)."""
+    import random
+
+    latencies: list[float] = []
+    stop = time.monotonic() + duration
+
+    def worker(seed: int) -> None:
+        rng = random.Random(seed)
+        with httpx.Client(base_url=url, headers={"Accept": accept}, timeout=30) as client:
+            while time.monotonic() < stop:
+                started = time.perf_counter()
+                client.get(rng.choice(paths))
+                latencies.append((time.perf_counter() - started) * 1000)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    latencies.sort()
+    return {
+        "rps": len(latencies) / duration,
+        "requests": len(latencies),
+        "p50": latencies[len(latencies) // 2],
+        "p99": latencies[int(len(latencies) * 0.99)],
+    }
+
+
+def page_load(peer: peers.Peer, projects: int, accept: str, args: Any, work: Path) -> dict:
+    paths = [f"/simple/{corpus.project(i)}/" for i in range(1, projects + 1)]
+    url = f"http://127.0.0.1:{peer.port}"
+    pids = peer.tree()
+    before = cpu_seconds(pids)
+    use_wrk = bool(peers.wrk_bin())
+    result = (
+        wrk(url, paths, accept, args.duration, work)
+        if use_wrk
+        else python_load(url, paths, accept, args.duration)
+    )
+    result["engine"] = "wrk" if use_wrk else "python"
+    spent = cpu_seconds(pids) - before
+    result["cpu_ms"] = 1000 * spent / max(1, result["requests"])
+    result["rss"] = rss_mib(pids)
+    return result
+
+
+def root_p50(peer: peers.Peer) -> float:
+    times = []
+    with httpx.Client(timeout=60) as client:
+        for _ in range(20):
+            started = time.perf_counter()
+            client.get(peer.index)
+            times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
+
+
+def count_requests(pip_output: str) -> Counter[str]:
+    """Requests by kind, from pip's own debug log (the same for every peer; no server logs)."""
+    kinds: Counter[str] = Counter()
+    for path in REQUEST.findall(pip_output):
+        if path.startswith("/simple/"):
+            kinds["pages"] += 1
+        elif path.endswith(".metadata"):
+            kinds[".metadata"] += 1
+        else:
+            kinds["files"] += 1
+    return kinds
+
+
+def pip_dry_run(peer: peers.Peer, work: Path) -> dict[str, Any]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "UV_"))}
+    env.update(PIP_CONFIG_FILE=os.devnull, PIP_DISABLE_PIP_VERSION_CHECK="1")
+    started = time.perf_counter()
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-vvv",
+            "--dry-run",
+            "--ignore-installed",
+            "--isolated",
+            "--disable-pip-version-check",
+            "--no-cache-dir",
+            "--index-url",
+            peer.index,
+            corpus.project(1),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    elapsed = time.perf_counter() - started
+    ok = result.returncode == 0 and "pkg-00010-1.1.0" in result.stdout.replace("_", "-")
+    requests = count_requests(result.stdout + result.stderr)
+    return {"seconds": elapsed, "ok": ok, "requests": dict(requests)}
+
+
+def upload_rate(peer: peers.Peer, files: list[Path]) -> float:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TWINE_")}
+    url = f"http://127.0.0.1:{peer.port}/" + ("legacy/" if peer.label == "skypi" else "")
+    command = [
+        str(peers.BIN / "twine"),
+        "upload",
+        "--verbose",
+        "--non-interactive",
+        "--repository-url",
+        url,
+        "-u",
+        "bench",
+        "-p",
+        "bench",
+        *map(str, files),
+    ]
+    started = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
+    if done.returncode != 0:
+        print(f"  twine upload to {peer.label} failed:\n{done.stdout[-1500:]}")
+        return float("nan")
+    return len(files) / (time.perf_counter() - started)
+
+
+def drop_in_delay(peer: peers.Peer, folder: Path, round_: int) -> float:
+    name, version = "dropped-in", f"1.{round_}.{time.time_ns() % 100000}"
+    target = folder / name / wheel_name(name, version)
+    target.parent.mkdir(exist_ok=True)
+    staging = folder.parent / f".{target.name}"
+    staging.write_bytes(wheel_bytes(name, version))
+    started = time.perf_counter()
+    staging.replace(target)  # an atomic copy-in
+    with httpx.Client(timeout=10) as client:
+        while time.perf_counter() - started < 30:
+            page = client.get(f"{peer.index}{name}/")
+            if page.status_code == 200 and target.name in page.text:
+                return time.perf_counter() - started
+            time.sleep(0.01)
+    return float("nan")
+
+
+def index_update_cost(sizes: list[int]) -> list[dict[str, Any]]:
+    """S3 requests and wall time to index one new file, against store size (moto)."""
+    from skypi.local.emulator import start_moto
+    from tests.aws.test_cost import _requests_to_index, _seed
+    from tests.emulated import s3_store
+
+    server, endpoint = start_moto()
+    rows = []
+    try:
+        for size in sizes:
+            store = s3_store(endpoint)
+            _seed(store, size)
+            started = time.perf_counter()
+            known = _requests_to_index(store, "project-00003", "9.0")  # seeded by _seed
+            known_s = time.perf_counter() - started
+            started = time.perf_counter()
+            new = _requests_to_index(store, "brand-new", "1.0")
+            new_s = time.perf_counter() - started
+            rows.append(
+                {
+                    "projects": size,
+                    "existing_requests": sum(known.values()),
+                    "existing_s": known_s,
+                    "new_requests": sum(new.values()),
+                    "new_s": new_s,
+                }
+            )
+    finally:
+        server.stop()
+    return rows
+
+
+def local_update_cost(folder: Path) -> float:
+    from skypi.indexer.service import Indexer, Landed
+    from skypi.store.local import LocalStore
+
+    store = LocalStore(folder)
+    key = f"packages/{corpus.project(2)}/{wheel_name(corpus.project(2), '9.9.9')}"
+    store.put(key, wheel_bytes(corpus.project(2), "9.9.9"))
+    started = time.perf_counter()
+    Indexer(store).apply([Landed(key)])
+    return time.perf_counter() - started
+
+
+# -- orchestration ----------------------------------------------------------------------
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    work = Path(args.work or tempfile.mkdtemp(prefix="skypi-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    results: dict[str, Any] = {"sizes": {}, "machine": machine()}
+    # Each peer uploads projects of its own: they serve the same folder.
+    upload_files = {
+        label: corpus.build(work / "uploads" / label, UPLOADS, prefix=f"up{label[:4]}", versions=1)[
+            :UPLOADS
+        ]
+        for label in ("skypi", "pypiserver")
+    }
+    starters = {
+        "skypi": peers.start_skypi,
+        "pypiserver": peers.start_pypiserver,
+        "nginx-static": peers.start_nginx,
+    }
+    for size in args.sizes:
+        print(f"== {size} projects", flush=True)
+        folder = work / f"corpus-{size}"
+        if not folder.exists():
+            started = time.perf_counter()
+            corpus.build(folder, size)
+            print(f"corpus: {size * 6} files in {time.perf_counter() - started:.1f} s")
+        first, adopt_s = peers.start_skypi(folder, work)  # adopts the folder: the pages exist
+        first.stop()
+        labels = list(starters)
+        rows: dict[str, list[dict[str, Any]]] = {label: [] for label in labels}
+        for round_ in range(args.rounds):
+            order = labels[round_ % len(labels) :] + labels[: round_ % len(labels)]
+            for label in order:
+                started = starters[label](folder, work)
+                if started is None:
+                    continue
+                peer, ready_s = started
+                try:
+                    row: dict[str, Any] = {"startup_s": ready_s, "rss_idle": rss_mib(peer.tree())}
+                    row["html"] = page_load(peer, size, "text/html", args, work)
+                    if peer.pep691:
+                        row["json"] = page_load(peer, size, JSON, args, work)
+                    row["root_p50_ms"] = root_p50(peer)
+                    row["pip"] = pip_dry_run(peer, work)
+                    if label != "nginx-static":
+                        row["drop_in_s"] = drop_in_delay(peer, folder, round_)
+                    if round_ == args.rounds - 1 and peer.uploads:
+                        sources = upload_files[label]
+                        batch = [work / "up" / label / str(size) / p.name for p in sources]
+                        for source, target in zip(sources, batch, strict=True):
+                            target.parent.mkdir(parents=True, exist_ok=True)
+                            shutil.copy(source, target)
+                        row["upload_fps"] = upload_rate(peer, batch)
+                    rows[label].append(row)
+                    print(
+                        f"  round {round_ + 1} {label}: html {row['html']['rps']:.0f} req/s, "
+                        f"{row['html']['cpu_ms']:.3f} ms CPU/req",
+                        flush=True,
+                    )
+                finally:
+                    peer.stop()
+        reindex = time_command([str(peers.BIN / "skypi"), "reindex", str(folder)], folder)
+        results["sizes"][str(size)] = {
+            "adopt_s": adopt_s,
+            "peers": rows,
+            "reindex_s": reindex,
+            "local_update_s": local_update_cost(folder),
+        }
+    results["update_cost"] = index_update_cost([10, 200, 2000])
+    results["importtime"] = {
+        module: statistics.median(import_time(module)[0] for _ in range(5)) for module in MODULES
+    }
+    return results
+
+
+def time_command(command: list[str], folder: Path) -> float:
+    """A full rebuild: every page is rewritten from the files."""
+    shutil.rmtree(folder / ".skypi" / "simple", ignore_errors=True)
+    started = time.perf_counter()
+    subprocess.run(command, check=True, capture_output=True, timeout=1800)
+    return time.perf_counter() - started
+
+
+def machine() -> dict[str, str]:
+    def version(command: list[str]) -> str:
+        try:
+            out = subprocess.run(command, capture_output=True, text=True, timeout=30)
+            return (out.stdout + out.stderr).strip().splitlines()[0]
+        except (OSError, IndexError, subprocess.SubprocessError):
+            return "not installed"
+
+    commit = version(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"])
+    return {
+        "cpu": f"{os.cpu_count()} cores, {platform.processor() or platform.machine()}",
+        "python": platform.python_version(),
+        "skypi": commit,
+        "pypiserver": peers.PYPISERVER,
+        "nginx": version([peers.nginx_bin() or "nginx", "-v"]),
+        "wrk": " ".join(version([peers.wrk_bin() or "wrk", "-v"]).split()[:2])
+        if peers.wrk_bin()
+        else "not installed",
+        "pip": version([sys.executable, "-m", "pip", "--version"]).split(" from")[0],
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[200, 2000])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--duration", type=int, default=5, help="seconds per load window")
+    parser.add_argument("--work", help="where corpora and logs go (default: a temp dir)")
+    parser.add_argument("--json", default=str(DOCS / "bench" / "results.json"))
+    args = parser.parse_args()
+    results = run(args)
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps(results, indent=1))
+    from bench.report import write_report
+
+    write_report(results, DOCS)
+    print(f"wrote {DOCS / 'benchmarks.md'} and plots in {DOCS / 'bench'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
