@@ -11,7 +11,7 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -32,7 +32,6 @@ class Peer:
     port: int
     process: subprocess.Popen[bytes]
     log: Path
-    pids: list[int] = field(default_factory=list)
     uploads: bool = True
     pep691: bool = True
 
@@ -152,7 +151,7 @@ def start_pypiserver(folder: Path, work: Path) -> tuple[Peer, float] | None:
 NGINX_CONF = """
 worker_processes 2;
 pid {work}/nginx-{port}.pid;
-error_log {work}/nginx-{port}.error.log;
+error_log {log};
 events {{ worker_connections 1024; }}
 http {{
   access_log off;
@@ -188,7 +187,7 @@ def start_nginx(folder: Path, work: Path) -> tuple[Peer, float] | None:
     if binary is None:
         return None
     port = free_port()
-    log = work / f"nginx-{port}.access.log"
+    log = work / f"nginx-{port}.error.log"
     conf = work / f"nginx-{port}.conf"
     conf.write_text(
         NGINX_CONF.format(work=work, port=port, log=log, state=folder / ".skypi", folder=folder)

@@ -72,6 +72,22 @@ def dev(tmp_path: Path) -> Iterator[Dev]:
     process.wait(15)
 
 
+def _pip_install(
+    dev: Dev, project: str, target: str, env: dict[str, str], check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    return pip(
+        "install",
+        "--no-cache-dir",
+        "--index-url",
+        dev.index,
+        "--target",
+        target,
+        project,
+        env=env,
+        check=check,
+    )
+
+
 def _aws(dev: Dev, env: dict[str, str], *args: str) -> None:
     aws_env = env | {
         "AWS_ACCESS_KEY_ID": "testing",
@@ -89,16 +105,7 @@ def test_aws_s3_cp_then_pip_and_uv_install_then_aws_s3_rm(
     _aws(dev, env, "s3", "cp", str(wheel), "s3://skypi-dev/packages/")
     expected = ({wheel.name}, {wheel.name})
     assert wait_for(lambda: dev.listed("dropped-lib") == expected, timeout=20), dev.log.read_text()
-    pip(
-        "install",
-        "--no-cache-dir",
-        "--index-url",
-        dev.index,
-        "--target",
-        str(tmp_path / "pip"),
-        "dropped-lib",
-        env=env,
-    )
+    _pip_install(dev, "dropped-lib", str(tmp_path / "pip"), env)
     assert (tmp_path / "pip" / "dropped_lib" / "__init__.py").exists()
     uv(
         "pip",
@@ -114,17 +121,7 @@ def test_aws_s3_cp_then_pip_and_uv_install_then_aws_s3_rm(
 
     _aws(dev, env, "s3", "rm", f"s3://skypi-dev/packages/{wheel.name}")
     assert wait_for(lambda: dev.listed("dropped-lib") == (set(), set()), timeout=20)
-    result = pip(
-        "install",
-        "--no-cache-dir",
-        "--index-url",
-        dev.index,
-        "--target",
-        str(tmp_path / "pip2"),
-        "dropped-lib",
-        env=env,
-        check=False,
-    )
+    result = _pip_install(dev, "dropped-lib", str(tmp_path / "pip2"), env, check=False)
     assert result.returncode != 0
 
 
@@ -145,16 +142,7 @@ def test_twine_upload_through_the_api_is_installable_at_once(
         env=env,
     )
     assert dev.listed("uploaded-lib") == ({wheel_name("uploaded-lib", "2.0")},) * 2
-    pip(
-        "install",
-        "--no-cache-dir",
-        "--index-url",
-        dev.index,
-        "--target",
-        str(tmp_path / "pip"),
-        "uploaded-lib",
-        env=env,
-    )
+    _pip_install(dev, "uploaded-lib", str(tmp_path / "pip"), env)
     assert (tmp_path / "pip" / "uploaded_lib" / "__init__.py").exists()
 
 
@@ -218,16 +206,7 @@ def test_skypi_publish_of_a_200_mb_wheel_then_pip_install(
     ).json()
     assert page["files"][0]["hashes"]["sha256"] == digest
     assert page["files"][0]["size"] == wheel.stat().st_size
-    pip(
-        "install",
-        "--no-cache-dir",
-        "--index-url",
-        dev.index,
-        "--target",
-        str(tmp_path / "pip"),
-        "big-model",
-        env=env,
-    )
+    _pip_install(dev, "big-model", str(tmp_path / "pip"), env)
     installed = tmp_path / "pip" / "big_model" / "blob.bin"
     assert installed.stat().st_size == 200 * 1024 * 1024
     again = run(

@@ -2,7 +2,7 @@
 
 Each item holds the record (JSON), its id, the value the CloudFront KeyValueStore mirrors for
 the edge (``edge``), and when the token was last used. The table's stream feeds the function
-that keeps the KeyValueStore in step (``skypi.tokens_sync``), so a create or revoke reaches the
+that keeps the KeyValueStore in step (``skypi.edge_tokens``), so a create or revoke reaches the
 edge within seconds.
 """
 
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, cast
 import botocore.session
 from botocore.exceptions import ClientError
 
-from skypi.core.tokens import TokenRecord, hash_token
+from skypi.core.tokens import TokenRecord
 from skypi.store.s3 import RETRIES
 
 if TYPE_CHECKING:
@@ -41,9 +41,6 @@ class DynamoTokenRepository:
     @staticmethod
     def _record(item: dict[str, Any]) -> TokenRecord:
         return TokenRecord.from_json(json.loads(item["record"]["S"]))
-
-    def lookup(self, token: str) -> TokenRecord | None:
-        return self.find(hash_token(token))
 
     def find(self, digest: str) -> TokenRecord | None:
         item = self.client.get_item(TableName=self.table, Key={"hash": {"S": digest}}).get("Item")

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable
 from typing import Protocol
 
-from skypi.core.tokens import TokenRecord, hash_token
+from skypi.core.tokens import TokenRecord
 from skypi.store.base import NotFound, PreconditionFailed, Store
 
 TOKENS_KEY = "auth/tokens.json"
@@ -48,9 +48,6 @@ class TokenRepository:
     def all(self) -> list[TokenRecord]:
         _, records = self._load()
         return sorted(records.values(), key=lambda r: r.created)
-
-    def lookup(self, token: str) -> TokenRecord | None:
-        return self.find(hash_token(token))
 
     def find(self, key: str) -> TokenRecord | None:
         info = self.store.head(TOKENS_KEY)
