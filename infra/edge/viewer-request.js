@@ -3,7 +3,8 @@
 // The same rules as skypi.core.edge / skypi.core.negotiate, tested against the same vectors
 // (spec/edge-vectors.json): normalize and redirect project names, add the trailing slash, pick
 // the page representation from ?format= or Accept (reference/standards.md 2.4), map it to its
-// stored object, and refuse what is no read. Upload requests bigger than API Gateway and
+// stored object, and refuse what is no read. As there: route by the raw path, decode it once,
+// strictly, then decide everything (the project, the key) on the decoded path. Upload requests bigger than API Gateway and
 // Lambda can carry are answered here with the way that works. In private mode, reads need a
 // token: its SHA-256 is looked up in the CloudFront KeyValueStore the token table is mirrored
 // to. The __PLACEHOLDERS__ are filled in at synth time (infra/cdn.py).
@@ -26,23 +27,57 @@ var LATEST = {
     'application/vnd.pypi.simple.latest+html': V1_HTML,
     'application/vnd.pypi.simple.latest+json': V1_JSON
 };
-var VALID_NAME = /^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$/i;
+var VALID_NAME = /^([A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9])$/;
 var Q_VALUE = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
-var API_PREFIXES = ['/legacy', '/api/', '/health'];
+// What may reach the API and what may reach the bucket (skypi.core.edge: the same sets).
+// infra/cdn.py sends only /simple/* and /packages/* to the bucket; everything else the
+// function lets through goes to the API.
+var API_PATHS = ['/legacy', '/legacy/', '/health'];
+var API_PREFIXES = ['/api/'];
+var API_POSTS = ['/']; // pypiserver's upload URL
+var READ_PATHS = ['/simple'];
+var READ_PREFIXES = ['/simple/', '/packages/'];
 var SDIST_EXTENSIONS = ['.tar.gz', '.zip', '.tar.bz2', '.tgz'];
 var BASE64 = /^[A-Za-z0-9+\/]*={0,2}$/;
+var OWS = /^[ \t]+|[ \t]+$/g; // HTTP's optional whitespace, not trim()'s
 var kvs = null;
 
+function strip(text) {
+    return text.replace(OWS, '');
+}
+
+function startsWithAny(text, prefixes) {
+    for (var i = 0; i < prefixes.length; i++) if (text.indexOf(prefixes[i]) === 0) return true;
+    return false;
+}
+
+function route(method, path) {
+    if (API_PATHS.indexOf(path) !== -1 || startsWithAny(path, API_PREFIXES) ||
+        (method === 'POST' && API_POSTS.indexOf(path) !== -1)) return 'api';
+    if (READ_PATHS.indexOf(path) !== -1 || startsWithAny(path, READ_PREFIXES)) return 'read';
+    return 'none';
+}
+
+// decodeURIComponent, or null: it throws on a malformed escape or bytes that are not UTF-8.
 function unquote(text) {
+    if (/[^\x00-\x7f]/.test(text) || /%(?![0-9A-Fa-f]{2})/.test(text)) return null;
     try {
         return decodeURIComponent(text);
     } catch (e) {
-        return text; // as Python's unquote: leave a malformed escape alone
+        return null;
     }
 }
 
+// skypi.core.edge.decode_path: null for a 400.
+function decodePath(path) {
+    if (!/^[!-~]*$/.test(path)) return null;
+    var text = unquote(path);
+    return text === null || /[\x00-\x1f\x7f-\x9f%\\]/.test(text) ? null : text;
+}
+
 function canonical(media) {
-    media = media.trim().toLowerCase();
+    media = strip(media);
+    if (!/[^\x00-\x7f]/.test(media)) media = media.toLowerCase();
     return LATEST[media] || media;
 }
 
@@ -50,17 +85,17 @@ function parseAccept(header) {
     var ranges = [];
     var items = header.split(',');
     for (var i = 0; i < items.length; i++) {
-        if (!items[i].trim()) continue;
+        if (!strip(items[i])) continue;
         var params = items[i].split(';');
         var media = canonical(params[0]);
         if (media.split('/').length !== 2 || media.indexOf(' ') !== -1) return null;
         var q = 1;
         for (var j = 1; j < params.length; j++) {
-            var param = params[j].trim();
+            var param = strip(params[j]);
             var eq = param.indexOf('=');
-            var key = (eq === -1 ? param : param.slice(0, eq)).trim().toLowerCase();
+            var key = strip(eq === -1 ? param : param.slice(0, eq)).toLowerCase();
             if (key !== 'q') continue;
-            var value = (eq === -1 ? '' : param.slice(eq + 1)).trim();
+            var value = strip(eq === -1 ? '' : param.slice(eq + 1));
             if (!Q_VALUE.test(value)) return null;
             q = Number(value);
             if (!(q >= 0 && q <= 1)) return null;
@@ -84,14 +119,16 @@ function quality(offer, ranges) {
 function formatParam(querystring) {
     var format = querystring && querystring.format;
     if (!format || format.value === undefined) return null;
-    var chosen = canonical(unquote(format.value).replace(/ /g, '+'));
+    var decoded = unquote(format.value);
+    if (decoded === null) return null;
+    var chosen = canonical(decoded.replace(/ /g, '+'));
     return OFFERS.indexOf(chosen) !== -1 ? chosen : null;
 }
 
 function chooseContentType(accept, querystring) {
     var forced = formatParam(querystring);
     if (forced) return forced;
-    var ranges = accept && accept.trim() ? parseAccept(accept) : null;
+    var ranges = accept && strip(accept) ? parseAccept(accept) : null;
     if (!ranges || !ranges.length) return HTML;
     var best = null;
     for (var i = 0; i < OFFERS.length; i++) {
@@ -101,14 +138,10 @@ function chooseContentType(accept, querystring) {
     return best ? best[1] : HTML;
 }
 
-function rawQuery(querystring) {
-    var parts = [];
-    for (var name in querystring) {
-        var entry = querystring[name];
-        var values = entry.multiValue ? entry.multiValue : [entry];
-        for (var i = 0; i < values.length; i++) parts.push(name + '=' + values[i].value);
-    }
-    return parts.join('&');
+// skypi.core.edge.redirect_query: a redirect keeps ?format= (its first value), nothing else.
+function redirectQuery(querystring) {
+    var format = querystring && querystring.format;
+    return format && format.value !== undefined ? 'format=' + format.value : '';
 }
 
 function respond(status, description, headers, body) {
@@ -119,7 +152,7 @@ function respond(status, description, headers, body) {
 }
 
 function redirect(location, querystring) {
-    var query = rawQuery(querystring);
+    var query = redirectQuery(querystring);
     return respond(301, 'Moved Permanently', {
         location: query ? location + '?' + query : location,
         vary: 'Accept'
@@ -151,31 +184,42 @@ function projectOfFilename(filename) {
             }
         }
     }
-    return VALID_NAME.test(name) ? normalize(name) : '';
+    return projectName(name) || '';
 }
 
+// skypi.core.edge.project_name: ASCII names only, so no look-alike names a project.
+function projectName(text) {
+    return VALID_NAME.test(text) ? normalize(text) : null;
+}
+
+// Of the decoded path: a page's name, a file's filename (its last segment).
 function readProject(path) {
     if (path === '/simple' || path === '/simple/') return null;
     if (path.indexOf('/simple/') === 0) {
-        var name = unquote(path.slice('/simple/'.length).replace(/\/+$/, ''));
-        return VALID_NAME.test(name) ? normalize(name) : '';
+        return projectName(path.slice('/simple/'.length).replace(/\/$/, '')) || '';
     }
-    return projectOfFilename(unquote(path.slice(path.lastIndexOf('/') + 1)));
+    return projectOfFilename(path.slice(path.lastIndexOf('/') + 1));
 }
 
 // The token in a Basic header (skypi.core.tokens.credentials_from_header).
 function tokenFromHeader(header) {
     if (!header) return null;
-    var trimmed = header.trim();
-    var space = trimmed.indexOf(' ');
-    var scheme = space === -1 ? trimmed : trimmed.slice(0, space);
-    var value = space === -1 ? '' : trimmed.slice(space + 1).trim();
-    if (scheme.toLowerCase() !== 'basic' || !value) return null;
+    var stripped = strip(header);
+    var space = stripped.indexOf(' ');
+    var scheme = space === -1 ? stripped : stripped.slice(0, space);
+    var value = space === -1 ? '' : strip(stripped.slice(space + 1));
+    if (!/^basic$/i.test(scheme) || !value) return null;
     if (!BASE64.test(value) || value.length % 4 !== 0) return null;
-    var decoded = Buffer.from(value, 'base64').toString('utf8');
+    var bytes = Buffer.from(value, 'base64');
+    var decoded = bytes.toString('utf8');
+    // Strict UTF-8: what does not survive the round trip was not UTF-8.
+    if (Buffer.from(decoded, 'utf8').toString('hex') !== bytes.toString('hex')) return null;
     var colon = decoded.indexOf(':');
     if (colon === -1) return null;
-    return decoded.slice(colon + 1) || decoded.slice(0, colon) || null;
+    var user = decoded.slice(0, colon);
+    var password = decoded.slice(colon + 1);
+    // No password: only a token as the username counts; else 401, so pip asks its keyring.
+    return password || (user.indexOf('skypi_') === 0 ? user : null);
 }
 
 async function lookup(hash) {
@@ -214,7 +258,8 @@ function page(request, prefix) {
 
 function apiRequest(request) {
     var length = request.headers['content-length'];
-    if (request.method === 'POST' && request.uri.indexOf('/legacy') === 0 && length &&
+    var upload = ['/legacy', '/legacy/', '/'].indexOf(request.uri) !== -1;
+    if (request.method === 'POST' && upload && length &&
         Number(length.value) > MAX_UPLOAD_REQUEST_BYTES) {
         return respond(413, 'Payload Too Large', { 'content-type': 'text/plain' },
             'Upload too large for this endpoint: the request is ' + length.value +
@@ -230,33 +275,38 @@ function apiRequest(request) {
 async function handler(event) {
     var request = event.request;
     var path = request.uri;
-    for (var i = 0; i < API_PREFIXES.length; i++) {
-        if (path.indexOf(API_PREFIXES[i]) === 0) return apiRequest(request);
-    }
-    var isRead = path === '/simple' || path.indexOf('/simple/') === 0 ||
-        path.indexOf('/packages/') === 0;
-    if (!isRead) return notFound();
+    var where = route(request.method, path);
+    if (where === 'api') return apiRequest(request);
+    if (where === 'none') return notFound();
     if (request.method !== 'GET' && request.method !== 'HEAD') {
         return respond(405, 'Method Not Allowed', { allow: 'GET, HEAD' }, 'Method Not Allowed\n');
     }
+    var decoded = decodePath(path);
+    if (decoded === null) {
+        return respond(400, 'Bad Request', { 'content-type': 'text/plain' },
+            'Bad Request: the path has a malformed or double percent-encoding, bytes that are ' +
+            'not UTF-8, or a control character.\n');
+    }
     if (READ_MODE === 'private') {
-        var refusal = await denied(request, readProject(path));
+        var refusal = await denied(request, readProject(decoded));
         if (refusal) return refusal;
     }
-    if (path === '/simple') return redirect('/simple/', request.querystring);
-    if (path.indexOf('/packages/') === 0) {
-        var parts = unquote(path.slice('/packages/'.length)).split('/');
-        for (var p = 0; p < parts.length; p++) {
+    if (decoded === '/simple') return redirect('/simple/', request.querystring);
+    if (decoded.indexOf('/packages/') === 0) {
+        var parts = decoded.slice(1).split('/');
+        for (var p = 1; p < parts.length; p++) {
             if (!parts[p] || parts[p].charAt(0) === '.') return notFound();
         }
-        return request; // the key is the path itself
+        // The key, spelled one way: S3 decodes it back to exactly the decoded path.
+        request.uri = '/' + parts.map(encodeURIComponent).join('/');
+        return request;
     }
-    var rest = path.slice('/simple/'.length);
+    var rest = decoded.slice('/simple/'.length);
     if (rest === '') return page(request, '/simple/');
     var slash = rest.charAt(rest.length - 1) === '/';
-    var name = unquote(slash ? rest.slice(0, -1) : rest);
-    if (name.indexOf('/') !== -1 || !VALID_NAME.test(name)) return notFound();
-    var normalized = normalize(name);
+    var name = slash ? rest.slice(0, -1) : rest;
+    var normalized = projectName(name);
+    if (normalized === null) return notFound();
     if (name !== normalized || !slash) {
         return redirect('/simple/' + normalized + '/', request.querystring);
     }

@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match, Template  # conftest has pointed jsii at Node 24
 
+from infra.cdn import BUCKET_PATHS, MAX_FUNCTION_BYTES, edge_source
+from skypi.core.edge import READ_PREFIXES
 from skypi.core.filenames import DISTRIBUTION_SUFFIXES
 from tests.infra.conftest import ROOT, Synth
 
@@ -264,26 +266,35 @@ def test_pages_are_revalidated_and_files_cached_for_good(synth: Synth) -> None:
     policy_id, policy = _only(synth, "AWS::CloudFront::CachePolicy")
     ttl = policy["Properties"]["CachePolicyConfig"]
     assert (ttl["MinTTL"], ttl["DefaultTTL"]) == (0, 0)  # the pages' max-age=0 rules
-    assert config["DefaultCacheBehavior"]["CachePolicyId"] == {"Ref": policy_id}
     behaviors = {b["PathPattern"]: b for b in config["CacheBehaviors"]}
+    assert behaviors["/simple/*"]["CachePolicyId"] == {"Ref": policy_id}
     assert behaviors["/packages/*"]["CachePolicyId"] == CACHING_OPTIMIZED
-    assert config["DefaultCacheBehavior"]["ViewerProtocolPolicy"] == "redirect-to-https"
+    for path in BUCKET_PATHS:
+        assert behaviors[path]["ViewerProtocolPolicy"] == "redirect-to-https"
 
 
-def test_uploads_and_admin_go_to_the_api_on_the_same_host(synth: Synth) -> None:
-    behaviors = {b["PathPattern"]: b for b in _distribution(synth)["CacheBehaviors"]}
-    for path in ("/legacy*", "/api/*", "/health"):
-        behavior = behaviors[path]
-        assert behavior["CachePolicyId"] == CACHING_DISABLED
-        assert "POST" in behavior["AllowedMethods"]
-        assert behavior["ViewerProtocolPolicy"] == "https-only"  # a redirect would drop a POST
-        assert behavior["TargetOriginId"] != behaviors["/packages/*"]["TargetOriginId"]
+def test_only_the_read_paths_reach_the_bucket(synth: Synth) -> None:
+    """The bucket is behind /simple/* and /packages/* only, the edge function's read prefixes:
+    whatever else the function lets through (uploads at /legacy/ and POST /, /api/*, /health)
+    goes to the API, so no path the function does not check as a read reaches the bucket."""
+    config = _distribution(synth)
+    behaviors = {b["PathPattern"]: b for b in config["CacheBehaviors"]}
+    assert tuple(behaviors) == BUCKET_PATHS
+    assert tuple(f"{p}*" for p in READ_PREFIXES) == BUCKET_PATHS
+    bucket = {behaviors[p]["TargetOriginId"] for p in BUCKET_PATHS}
+    assert len(bucket) == 1
+    api = config["DefaultCacheBehavior"]
+    assert api["TargetOriginId"] not in bucket
+    assert api["CachePolicyId"] == CACHING_DISABLED
+    assert "POST" in api["AllowedMethods"]
+    assert api["ViewerProtocolPolicy"] == "https-only"  # a redirect would drop a POST
 
 
 def test_response_headers_hsts_nosniff_and_vary_accept_on_pages(synth: Synth) -> None:
     config = _distribution(synth)
     policies = synth.resources("AWS::CloudFront::ResponseHeadersPolicy")
-    page_policy = policies[config["DefaultCacheBehavior"]["ResponseHeadersPolicyId"]["Ref"]]
+    pages = next(b for b in config["CacheBehaviors"] if b["PathPattern"] == "/simple/*")
+    page_policy = policies[pages["ResponseHeadersPolicyId"]["Ref"]]
     page = page_policy["Properties"]["ResponseHeadersPolicyConfig"]
     assert page["CustomHeadersConfig"]["Items"] == [
         {"Header": "Vary", "Value": "Accept", "Override": True}
@@ -388,9 +399,12 @@ def test_edge_function_checks_tokens_in_private_mode(synth: Synth) -> None:
     assert config["KeyValueStoreAssociations"] == [
         {"KeyValueStoreARN": {"Fn::GetAtt": [kvs_id, "Arn"]}}
     ]
-    code = json.dumps(function["Properties"]["FunctionCode"])
-    assert "var READ_MODE = 'private';" in code  # the default: reads need a token
-    assert {"Fn::GetAtt": [kvs_id, "Id"]} in function["Properties"]["FunctionCode"]["Fn::Join"][1]
+    separator, parts = function["Properties"]["FunctionCode"]["Fn::Join"]
+    assert {"Fn::GetAtt": [kvs_id, "Id"]} in parts
+    # What deploys is the minified code the vectors run against, in private mode (the default).
+    code = separator.join("kvs-under-test" if isinstance(p, dict) else p for p in parts)
+    assert code == edge_source("private", "kvs-under-test")
+    assert len(code.encode()) <= MAX_FUNCTION_BYTES
 
 
 def test_sync_may_only_describe_and_update_the_mirror(synth: Synth) -> None:

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from skypi.core.tokens import (
     TokenRecord,
     basic_credentials,
+    credentials_from_header,
     hash_token,
     is_user_login,
     user_key,
@@ -41,7 +42,9 @@ class Authenticator:
 
     def identify(self, header: str | None, *, tokens_only: bool = False) -> TokenRecord:
         pair = basic_credentials(header)
-        if pair is None or not any(pair):
+        # No password and no token for a username (pip sends ``__token__:`` for
+        # ``https://__token__@host``): 401, so the client asks its keyring or the user.
+        if pair is None or (not pair[1] and credentials_from_header(header) is None):
             raise AuthFailure(
                 401,
                 "Authentication required: send a skypi token as the password "

@@ -10,12 +10,13 @@ import functools
 import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
+from urllib.parse import quote
 
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
 from skypi.api.auth import Authenticator, AuthFailure
 from skypi.api.settings import Settings
-from skypi.core.edge import decide, read_project
+from skypi.core.edge import decide, route
 from skypi.core.http import cache_control_for_key, content_type_for_key
 from skypi.core.pages import SIMPLE_PREFIX
 from skypi.store.base import NotFound, ObjectInfo, Presigning, Store
@@ -23,12 +24,18 @@ from skypi.store.base import NotFound, ObjectInfo, Presigning, Store
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
-_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+_RANGE = re.compile(r"bytes=(\d*)-(\d*)", re.ASCII)
+_MAX_DIGITS = 18  # a position past any object's size; longer numbers are not even parsed
 CHUNK = 256 * 1024
 
 
-def is_read_path(path: str) -> bool:
-    return path == "/simple" or path.startswith(("/simple/", "/packages/"))
+def raw_path(scope: Scope) -> str:
+    """The path as the client sent it (still percent-encoded). Behind API Gateway, Mangum gives
+    only the decoded path: encode it again, so it is decoded once, like any other."""
+    raw = scope.get("raw_path")
+    if raw:
+        return str(raw.decode("latin-1").split("?", 1)[0])
+    return quote(scope["path"], safe="/")
 
 
 async def _respond(
@@ -45,13 +52,20 @@ def _parse_range(header: str, size: int) -> tuple[int, int] | None:
     match = _RANGE.fullmatch(header.strip())
     if not match or (not match.group(1) and not match.group(2)):
         return None
-    first, last = match.group(1), match.group(2)
-    if first:
-        start = int(first)
-        end = min(int(last), size - 1) if last else size - 1
+    first, last = (_position(g) for g in match.groups())
+    if first is not None:
+        start = first
+        end = min(last, size - 1) if last is not None else size - 1
     else:
-        start, end = max(0, size - int(last)), size - 1
+        assert last is not None
+        start, end = max(0, size - last), size - 1
     return (start, end) if start <= end and start < size else None
+
+
+def _position(digits: str) -> int | None:
+    if not digits:
+        return None
+    return int(digits) if len(digits) <= _MAX_DIGITS else 10**_MAX_DIGITS
 
 
 class ReadRoutes:
@@ -63,28 +77,38 @@ class ReadRoutes:
         self.store, self.auth, self.settings, self.fallback = store, auth, settings, fallback
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not is_read_path(scope["path"]):
+        if scope["type"] != "http":
             await self.fallback(scope, receive, send)
             return
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         method = scope["method"]
-        raw_path = scope.get("raw_path") or scope["path"].encode()
-        path = raw_path.decode("latin-1").split("?", 1)[0]
+        path = raw_path(scope)
+        where = route(method, path, self.settings.health_path)
+        if where == "api":
+            await self.fallback(scope, receive, send)
+            return
+        head = method == "HEAD"
+        if where == "none":  # neither the API's nor a read: the edge function's 404 too
+            await _respond(send, 404, {"content-type": "text/plain"}, b"Not Found\n", head)
+            return
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         decision = decide(
             method, path, scope.get("query_string", b"").decode("latin-1"), headers.get("accept")
         )
-        head = method == "HEAD"
         vary = {"vary": "Accept"} if path.startswith("/simple") else {}
         if decision.status == 405:
             await _respond(send, 405, {"allow": "GET, HEAD"}, b"Method Not Allowed\n", head)
             return
-        if self.settings.private:
+        if decision.status == 400:
+            reason = decision.reason.encode() + b"\n"
+            await _respond(send, 400, {"content-type": "text/plain"}, reason, head)
+            return
+        if self.settings.private and decision.authenticate:
             try:
                 await run_in_threadpool(
                     functools.partial(self.auth.require, tokens_only=True),
                     headers.get("authorization"),
                     "read",
-                    read_project(path),
+                    decision.project,
                 )
             except AuthFailure as failure:
                 await _respond(

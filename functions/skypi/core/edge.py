@@ -1,61 +1,124 @@
-"""The edge rules: what a read request means, decided without touching storage.
+"""The edge rules: what a request means, decided without touching storage.
 
 CloudFront's viewer-request function and the Python read routes implement these same rules and
-are both tested against ``spec/edge-vectors.json``.
+are both tested against ``spec/edge-vectors.json`` and against each other (generated requests).
+
+Three steps, in this order, the same on both edges:
+
+1. :func:`route` sends a request to the API, to the read path, or nowhere, by its *raw* path:
+   the way CloudFront's behaviours match it, so no spelling of a path moves it between them.
+2. A read's path is decoded once, strictly (:func:`decode_path`): a malformed escape, bytes that
+   are not UTF-8, a control character (``%00``) or a ``%`` left after decoding is a 400.
+3. Every later rule (the project a read is about, the object key, the name redirect) looks at
+   the decoded path only, split at its slashes, so ``%2F`` is a slash like any other.
 
 >>> decide("GET", "/simple/Foo_Bar", "").location
 '/simple/foo-bar/'
 >>> decide("GET", "/simple/foo/", "", accept="application/vnd.pypi.simple.v1+json").key
 'simple/foo/index.json'
+>>> decide("GET", "/packages/foo-bar%2Ffoo_bar-1.0-py3-none-any.whl", "").project
+'foo-bar'
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from typing import Final
-from urllib.parse import unquote
+from typing import Final, Literal
+from urllib.parse import unquote_to_bytes
 
-from packaging.utils import canonicalize_name
+from packaging.utils import InvalidName, NormalizedName, canonicalize_name
 
-from skypi.core.filenames import SDIST_EXTENSIONS, VALID_PROJECT_NAME
+from skypi.core.filenames import SDIST_EXTENSIONS
 from skypi.core.negotiate import HTML, V1_HTML, V1_JSON, choose_content_type
 
-READ_METHODS: Final = frozenset({"GET", "HEAD"})
+READ_METHODS: Final = frozenset({"GET", "HEAD"})  # methods are case-sensitive (RFC 9110 9.1)
+# What may reach the API, and what may reach storage: each set is defined here only (and, in
+# the same shape, at the top of infra/edge/viewer-request.js). The health path is the API's
+# (``--health-endpoint`` locally); ``/`` takes pypiserver's uploads, so it is the API's for POST.
+API_PATHS: Final = frozenset({"/legacy", "/legacy/"})
+API_PREFIXES: Final = ("/api/",)
+API_POSTS: Final = frozenset({"/"})
+READ_PATHS: Final = frozenset({"/simple"})
+READ_PREFIXES: Final = ("/simple/", "/packages/")
+Route = Literal["api", "read", "none"]
+
+_PRINTABLE_ASCII: Final = re.compile(r"[!-~]*")  # a request target as clients send it
+_BAD_ESCAPE: Final = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_NOT_IN_A_NAME: Final = re.compile(r"[\x00-\x1f\x7f-\x9f%\\]")
 
 
 @dataclass(frozen=True)
 class Decision:
-    """What to answer: a redirect (``location``), an object (``key``), or a bare status."""
+    """What to answer: a redirect (``location``), an object (``key``), or a bare status.
+
+    ``project`` is what a project-limited token must cover: None for the root listing (any read
+    token), "" when the path names no project (only unlimited tokens). ``authenticate`` is
+    False for answers given before credentials are looked at (405, 400).
+    """
 
     status: int
     key: str | None = None
     location: str | None = None
     content_type: str | None = None  # set for negotiated pages
     negotiated: bool = False  # the answer depends on Accept (send ``Vary: Accept``)
+    project: str | None = None
+    authenticate: bool = True
+    reason: str = ""  # for a 400: what is wrong with the request
 
 
-NOT_FOUND: Final = Decision(404)
-
-
+NOT_FOUND: Final = Decision(404, project="")
 _PAGE_OBJECT: Final = {V1_JSON: "index.json", V1_HTML: "index.v1html", HTML: "index.html"}
 
 
-def _page(prefix: str, content_type: str) -> Decision:
-    """One stored object per representation, so a static origin needs no header rewriting."""
-    shown = {HTML: "text/html; charset=utf-8"}.get(content_type, content_type)
-    key = f"{prefix}{_PAGE_OBJECT[content_type]}"
-    return Decision(200, key=key, content_type=shown, negotiated=True)
+def route(method: str, raw_path: str, health_path: str = "/health") -> Route:
+    """Where a request goes, by its raw (still percent-encoded) path.
+
+    >>> route("POST", "/"), route("GET", "/"), route("GET", "/%73imple/"), route("GET", "/healthz")
+    ('api', 'none', 'none', 'none')
+    """
+    if (
+        raw_path in API_PATHS
+        or raw_path == health_path
+        or raw_path.startswith(API_PREFIXES)
+        or (method == "POST" and raw_path in API_POSTS)
+    ):
+        return "api"
+    if raw_path in READ_PATHS or raw_path.startswith(READ_PREFIXES):
+        return "read"
+    return "none"
 
 
-def _with_query(location: str, raw_query: str) -> str:
-    return f"{location}?{raw_query}" if raw_query else location
+def decode_path(raw_path: str) -> str | None:
+    """The path as text, decoded once; None when it cannot be one (answered with 400).
+
+    >>> decode_path("/packages/a%2Fb"), decode_path("/packages/%zz"), decode_path("/x%00")
+    ('/packages/a/b', None, None)
+    >>> decode_path("/packages/%252e%252e") is None  # double encoding
+    True
+    """
+    if not _PRINTABLE_ASCII.fullmatch(raw_path) or _BAD_ESCAPE.search(raw_path):
+        return None
+    try:
+        text = unquote_to_bytes(raw_path).decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    return None if _NOT_IN_A_NAME.search(text) else text
 
 
-def _safe_package_key(rest: str) -> str | None:
-    parts = unquote(rest).split("/")
-    if any(not p or p.startswith(".") for p in parts):
-        return None  # no traversal, no dot-files, no directory listings
-    return "packages/" + "/".join(parts)
+def project_name(text: str) -> NormalizedName | None:
+    """The normalized project name ``text`` spells, or None: PEP 508 names are ASCII only, so
+    look-alikes (``\\u017fix``, the Kelvin sign) name no project.
+
+    >>> project_name("Foo.Bar"), project_name("\\u017fix"), project_name("-x")
+    ('foo-bar', None, None)
+    """
+    if not text.isascii():
+        return None
+    try:
+        return canonicalize_name(text, validate=True)
+    except InvalidName:
+        return None
 
 
 def project_of_filename(filename: str) -> str:
@@ -71,12 +134,12 @@ def project_of_filename(filename: str) -> str:
     else:
         stem = next((filename[: -len(e)] for e in SDIST_EXTENSIONS if filename.endswith(e)), "")
         name = stem.rsplit("-", 1)[0] if "-" in stem else ""
-    return canonicalize_name(name) if VALID_PROJECT_NAME.match(name) else ""
+    return project_name(name) or ""
 
 
 def read_project(path: str) -> str | None:
-    """Which project a read is about, for project-limited tokens: None for the root listing
-    (any read token may list), "" when it names none (only unlimited tokens may read it).
+    """Which project a read of the *decoded* ``path`` is about: None for the root listing,
+    "" when it names none. A file's project is its filename's: the last decoded segment.
 
     >>> read_project("/simple/Foo.Bar/"), read_project("/simple/"), read_project("/packages/a/b")
     ('foo-bar', None, '')
@@ -84,33 +147,82 @@ def read_project(path: str) -> str | None:
     if path in {"/simple", "/simple/"}:
         return None
     if path.startswith("/simple/"):
-        name = unquote(path[len("/simple/") :].rstrip("/"))
-        return canonicalize_name(name) if VALID_PROJECT_NAME.match(name) else ""
-    return project_of_filename(unquote(path.rsplit("/", 1)[-1]))
+        return project_name(path[len("/simple/") :].removesuffix("/")) or ""
+    return project_of_filename(path.rsplit("/", 1)[-1])
+
+
+def redirect_query(raw_query: str) -> str:
+    """What a redirect keeps of the query: ``?format=`` (its first value, as sent), nothing else.
+
+    >>> redirect_query("x=1&format=text/html&format=b"), redirect_query("x=1")
+    ('format=text/html', '')
+    """
+    for part in raw_query.split("&"):
+        name, _, value = part.partition("=")
+        if name == "format":
+            return f"format={value}"
+    return ""
+
+
+def _redirect(location: str, raw_query: str, project: str | None) -> Decision:
+    query = redirect_query(raw_query)
+    return Decision(301, location=f"{location}?{query}" if query else location, project=project)
+
+
+def _page(prefix: str, content_type: str, project: str | None) -> Decision:
+    """One stored object per representation, so a static origin needs no header rewriting."""
+    shown = {HTML: "text/html; charset=utf-8"}.get(content_type, content_type)
+    key = f"{prefix}{_PAGE_OBJECT[content_type]}"
+    return Decision(200, key=key, content_type=shown, negotiated=True, project=project)
 
 
 def decide(method: str, path: str, raw_query: str, accept: str | None = None) -> Decision:
     """Map a read request to its answer. ``path`` is the raw (percent-encoded) URL path."""
-    is_read_path = path == "/simple" or path.startswith(("/simple/", "/packages/"))
-    if not is_read_path:
+    if route(method, path) != "read":
         return NOT_FOUND
-    if method.upper() not in READ_METHODS:
-        return Decision(405)
-    if path == "/simple":
-        return Decision(301, location=_with_query("/simple/", raw_query))
-    if path.startswith("/packages/"):
-        key = _safe_package_key(path[len("/packages/") :])
-        return Decision(200, key=key) if key else NOT_FOUND
-    rest = path[len("/simple/") :]
+    if method not in READ_METHODS:
+        return Decision(405, authenticate=False)
+    decoded = decode_path(path)
+    if decoded is None:
+        return Decision(
+            400,
+            authenticate=False,
+            reason="Bad Request: the path has a malformed or double percent-encoding, "
+            "bytes that are not UTF-8, or a control character.",
+        )
+    project = read_project(decoded)
+    if decoded == "/simple":
+        return _redirect("/simple/", raw_query, project)
+    if decoded.startswith("/packages/"):
+        parts = decoded[len("/packages/") :].split("/")
+        if any(not p or p.startswith(".") for p in parts):
+            return Decision(404, project=project)  # no traversal, dot-files or listings
+        return Decision(200, key=decoded[1:], project=project)
+    rest = decoded[len("/simple/") :]
     if rest == "":
-        return _page("simple/", choose_content_type(accept, raw_query))
-    name = unquote(rest[:-1] if rest.endswith("/") else rest)
-    if "/" in name or not VALID_PROJECT_NAME.match(name):
-        return NOT_FOUND
-    normalized = canonicalize_name(name)
+        return _page("simple/", choose_content_type(accept, raw_query), project)
+    name = rest.removesuffix("/")
+    normalized = project_name(name)
+    if normalized is None:  # nested paths too: a name has no slash
+        return Decision(404, project=project)
     if name != normalized or not rest.endswith("/"):
-        return Decision(301, location=_with_query(f"/simple/{normalized}/", raw_query))
-    return _page(f"simple/{normalized}/", choose_content_type(accept, raw_query))
+        return _redirect(f"/simple/{normalized}/", raw_query, project)
+    return _page(f"simple/{normalized}/", choose_content_type(accept, raw_query), project)
 
 
-__all__ = ["NOT_FOUND", "READ_METHODS", "V1_HTML", "Decision", "decide", "read_project"]
+__all__ = [
+    "API_PATHS",
+    "API_POSTS",
+    "API_PREFIXES",
+    "NOT_FOUND",
+    "READ_METHODS",
+    "READ_PATHS",
+    "READ_PREFIXES",
+    "V1_HTML",
+    "Decision",
+    "decide",
+    "decode_path",
+    "project_name",
+    "read_project",
+    "route",
+]

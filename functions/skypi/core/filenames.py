@@ -35,7 +35,10 @@ SDIST_EXTENSIONS = (".tar.gz", ".zip", ".tar.bz2", ".tgz")
 # What an S3 notification filter selects: distributions, and not the indexer's own ``.metadata``.
 DISTRIBUTION_SUFFIXES = (".whl", *SDIST_EXTENSIONS)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-VALID_PROJECT_NAME = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])\Z", re.IGNORECASE)
+VALID_PROJECT_NAME = re.compile(
+    r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])\Z",
+    re.IGNORECASE | re.ASCII,  # no long s, no Kelvin sign
+)
 _SAFE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+!-]*")
 
 

@@ -10,8 +10,9 @@
 
 from __future__ import annotations
 
+import re
 from typing import Final
-from urllib.parse import unquote
+from urllib.parse import unquote_to_bytes
 
 HTML: Final = "text/html"
 V1_HTML: Final = "application/vnd.pypi.simple.v1+html"
@@ -21,18 +22,34 @@ _LATEST: Final = {
     "application/vnd.pypi.simple.latest+html": V1_HTML,
     "application/vnd.pypi.simple.latest+json": V1_JSON,
 }
+# Both edges strip the same characters, HTTP's optional whitespace (RFC 9110 5.6.3), not
+# Python's or JavaScript's idea of whitespace, and read q-values with the same pattern.
+OWS: Final = " \t"
+_Q_VALUE: Final = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", re.ASCII)
 
 
 def _canonical(media: str) -> str:
-    media = media.strip().lower()
+    media = media.strip(OWS)
+    media = media.lower() if media.isascii() else media  # no non-ASCII look-alikes
     return _LATEST.get(media, media)
+
+
+def _unquote(text: str) -> str | None:
+    """Percent-decoded UTF-8, or None for a malformed escape (as JavaScript's
+    ``decodeURIComponent``, which throws)."""
+    if not text.isascii() or re.search(r"%(?![0-9A-Fa-f]{2})", text):
+        return None
+    try:
+        return unquote_to_bytes(text).decode("utf-8")
+    except UnicodeDecodeError:
+        return None
 
 
 def _parse_accept(header: str) -> list[tuple[str, float]] | None:
     """``[(media-range, q)]``, or None when the header cannot be parsed."""
     ranges: list[tuple[str, float]] = []
     for item in header.split(","):
-        if not item.strip():
+        if not item.strip(OWS):
             continue
         media, *params = item.split(";")
         media = _canonical(media)
@@ -40,12 +57,12 @@ def _parse_accept(header: str) -> list[tuple[str, float]] | None:
             return None
         q = 1.0
         for param in params:
-            key, _, value = param.strip().partition("=")
-            if key.strip().lower() == "q":
-                try:
-                    q = float(value.strip())
-                except ValueError:
+            key, _, value = param.strip(OWS).partition("=")
+            if key.strip(OWS).lower() == "q":
+                value = value.strip(OWS)
+                if not _Q_VALUE.fullmatch(value):
                     return None
+                q = float(value)
                 if not 0.0 <= q <= 1.0:
                     return None
         ranges.append((media, q))
@@ -75,7 +92,10 @@ def format_param(raw_query: str) -> str | None:
     for part in raw_query.split("&"):
         key, _, value = part.partition("=")
         if key == "format":
-            chosen = _canonical(unquote(value).replace(" ", "+"))
+            decoded = _unquote(value)
+            if decoded is None:
+                return None
+            chosen = _canonical(decoded.replace(" ", "+"))
             return chosen if chosen in OFFERS else None
     return None
 
@@ -85,7 +105,7 @@ def choose_content_type(accept: str | None, raw_query: str) -> str:
     forced = format_param(raw_query)
     if forced:
         return forced
-    ranges = _parse_accept(accept) if accept and accept.strip() else None
+    ranges = _parse_accept(accept) if accept and accept.strip(OWS) else None
     if not ranges:
         return HTML
     best: tuple[float, str] | None = None

@@ -17,6 +17,7 @@ import base64
 import binascii
 import hashlib
 import json
+import re
 import secrets
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -38,19 +39,30 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+# The one reading of a Basic header, on both edges: HTTP's optional whitespace (space, tab)
+# around it and its value, scheme in any ASCII case, canonical padded base64, strict UTF-8.
+_OWS: Final = " \t"
+_BASE64: Final = re.compile(r"[A-Za-z0-9+/]*={0,2}")
+
+
 def basic_credentials(header: str | None) -> tuple[str, str] | None:
     """(username, password) from a Basic ``Authorization`` header; None if missing or malformed.
 
     >>> basic_credentials("Basic " + base64.b64encode(b"alice:s3cret").decode())
     ('alice', 's3cret')
+    >>> basic_credentials("Basic YWxpY2U6czNjcmV0"[:-1]), basic_credentials("Basic \xe9")
+    (None, None)
     """
     if not header:
         return None
-    scheme, _, value = header.strip().partition(" ")
-    if scheme.lower() != "basic" or not value.strip():
+    scheme, _, value = header.strip(_OWS).partition(" ")
+    value = value.strip(_OWS)
+    if not (scheme.isascii() and scheme.lower() == "basic") or not value:
+        return None
+    if len(value) % 4 or not _BASE64.fullmatch(value):
         return None
     try:
-        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+        decoded = base64.b64decode(value, validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError):
         return None
     username, sep, password = decoded.partition(":")
@@ -59,10 +71,14 @@ def basic_credentials(header: str | None) -> tuple[str, str] | None:
 
 def credentials_from_header(header: str | None) -> str | None:
     """The token in a Basic ``Authorization`` header: the password, or the username when the
-    password is empty (``https://TOKEN@host``). None when the header is missing or malformed.
+    password is empty and the username is a token (``https://TOKEN@host``). None when there is
+    none: then the answer is 401, which is what makes pip ask its keyring for the password of
+    ``https://__token__@host``.
 
     >>> credentials_from_header("Basic " + base64.b64encode(b"__token__:skypi_x").decode())
     'skypi_x'
+    >>> credentials_from_header("Basic " + base64.b64encode(b"__token__:").decode()) is None
+    True
     >>> credentials_from_header("Basic !!!") is None
     True
     """
@@ -70,7 +86,9 @@ def credentials_from_header(header: str | None) -> str | None:
     if pair is None:
         return None
     username, password = pair
-    return password or username or None
+    if password:
+        return password
+    return username if username.startswith(TOKEN_PREFIX) else None
 
 
 def user_key(username: str) -> str:
