@@ -229,17 +229,19 @@ def test_uploads_over_lambdas_limit_are_refused_at_the_edge() -> None:
     def upload(length: int) -> dict[str, Any]:
         return _event("POST", "/legacy/", "", {"content-length": str(length)})
 
-    small, big, admin = run_function(
+    small, big, admin, root = run_function(
         [
             upload(MAX_LAMBDA_REQUEST_BYTES),
             upload(MAX_LAMBDA_REQUEST_BYTES + 1),
             _event("POST", "/api/projects/x/yank", "", {"content-length": "99999999"}),
+            _event("POST", "/", "", {"content-length": str(MAX_LAMBDA_REQUEST_BYTES + 1)}),
         ]
     )
     assert small["uri"] == "/legacy/"  # through to the API
     assert big["statusCode"] == 413
     assert "aws s3 cp" in big["body"]["data"]
     assert admin["uri"] == "/api/projects/x/yank"
+    assert root["statusCode"] == 413  # pypiserver's upload URL has the same ceiling
 
 
 def test_paths_outside_the_index_never_reach_the_bucket() -> None:
