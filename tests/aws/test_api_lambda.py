@@ -84,6 +84,20 @@ def test_read_routes_serve_the_stored_pages_and_files(api: Emulated) -> None:
     assert _invoke(http_event("GET", "/simple/nope/"))["statusCode"] == 404
 
 
+def test_the_lambdas_read_path_decodes_once(api: Emulated) -> None:
+    """The read path decides on the event's ``rawPath``, decoded once, as at the edge (Mangum
+    itself sets no raw path and decodes ``requestContext.http.path`` again)."""
+    data = wheel_bytes("demo", "1.0")
+    _invoke(upload_event(data, wheel_name("demo", "1.0"), "demo", "1.0", _token(api)))
+    wheel = wheel_name("demo", "1.0")
+    assert _invoke(http_event("GET", f"/packages/demo/{wheel}"))["statusCode"] == 200
+    assert _invoke(http_event("GET", f"/packages/demo%2F{wheel}"))["statusCode"] == 200
+    assert _invoke(http_event("GET", f"/packages/demo/{wheel}%252e"))["statusCode"] == 400
+    assert _invoke(http_event("GET", f"/packages/demo/{wheel}%zz"))["statusCode"] == 400
+    assert _invoke(http_event("GET", f"/packages/demo/../demo/{wheel}"))["statusCode"] == 404
+    assert _invoke(http_event("GET", "/%73imple/demo/"))["statusCode"] == 404
+
+
 def test_sample_get_event_runs(api: Emulated) -> None:
     api.drop(f"packages/demo/{wheel_name('demo', '1.0+local')}", wheel_bytes("demo", "1.0+local"))
     api.poller.drain()

@@ -370,6 +370,16 @@ def test_token_scopes_and_projects() -> None:
         ("Basic X19fdG9rZW5fXzpza3lwaV9h", "skypi_a"),  # __token__:skypi_a
         ("Basic c2t5cGlfYTo=", "skypi_a"),  # skypi_a: (token as username)
         ("basic c2t5cGlfYQ==", None),  # no colon
+        ("Basic X190b2tlbl9fOg==", None),  # __token__: (no password: 401, pip asks keyring)
+        ("Basic YWxpY2U6", None),  # alice: (no password, and the username is no token)
+        ("\tBasic  X19fdG9rZW5fXzpza3lwaV9h \t", "skypi_a"),  # spaces and tabs only
+        ("Basic X19fdG9rZW5fXzpza3lwaV9h\x1f", None),  # not str.strip()'s whitespace
+        ("Basic X19fdG9rZW5fXzpza3lwaV9h\xa0", None),  # nor trim()'s
+        ("Basic X19fdG9rZW5fXzpza3lwaV9", None),  # unpadded
+        ("Basic X19fdG9rZW5fXzpza3lwaV9h=", None),  # over-padded
+        ("Basic X190b2tlbl9fOv8=", None),  # __token__:\xff, not UTF-8
+        ("Basic \xe9\xe9\xe9\xe9", None),  # non-ASCII bytes, as a server decodes them
+        ("Basic\tX19fdG9rZW5fXzpza3lwaV9h", None),  # the scheme ends at a space
     ],
 )
 def test_credentials_from_header(header: str | None, expected: str | None) -> None:

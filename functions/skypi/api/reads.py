@@ -30,11 +30,15 @@ CHUNK = 256 * 1024
 
 
 def raw_path(scope: Scope) -> str:
-    """The path as the client sent it (still percent-encoded). Behind API Gateway, Mangum gives
-    only the decoded path: encode it again, so it is decoded once, like any other."""
+    """The path as the client sent it (still percent-encoded), so that it is decoded once, here.
+    Behind API Gateway, Mangum sets no raw path but passes the event, whose ``rawPath`` is it;
+    failing both, the decoded path is encoded again."""
     raw = scope.get("raw_path")
     if raw:
         return str(raw.decode("latin-1").split("?", 1)[0])
+    event = scope.get("aws.event")
+    if isinstance(event, dict) and isinstance(event.get("rawPath"), str):
+        return str(event["rawPath"])
     return quote(scope["path"], safe="/")
 
 
