@@ -187,7 +187,9 @@ def generated(draw: st.DrawFn) -> Generated:
         credentials = draw(authorization())
         if credentials is not None:
             headers.append(("authorization", credentials))
-    query = draw(st.one_of(st.sampled_from(QUERIES), st.text(alphabet="af=&%+/ 2F", max_size=8)))
+    query = draw(
+        st.one_of(st.sampled_from(QUERIES), st.text(alphabet="af=&%+/ 2F\u00e9", max_size=8))
+    )
     return Generated(
         mode=draw(st.sampled_from(MODES)),
         method=draw(st.sampled_from(METHODS)),
