@@ -29,6 +29,10 @@ EDGE_SOURCE = ROOT / "infra" / "edge" / "viewer-request.js"
 # request the function lets through goes to the API (the default behaviour). The function's
 # READ_PREFIXES are these, so no spelling of a path reaches the bucket unchecked.
 BUCKET_PATHS = ("/simple/*", "/packages/*")
+# The origins' ids, named so the function can send a checked request to the other one with
+# cf.selectRequestOriginById (a page at `/`, say, which only the default behaviour matches).
+BUCKET_ORIGIN_ID = "bucket"
+API_ORIGIN_ID = "api"
 HSTS_SECONDS = 2 * 365 * 24 * 3600
 # CloudFront Functions' size quota (docs/aws-runtime.md): the code as uploaded, minified.
 MAX_FUNCTION_BYTES = 10 * 1024
@@ -112,10 +116,13 @@ class Cdn(Construct):
                 function=self.edge_function, event_type=cloudfront.FunctionEventType.VIEWER_REQUEST
             )
         ]
-        bucket_origin = origins.S3BucketOrigin.with_origin_access_control(bucket)
+        bucket_origin = origins.S3BucketOrigin.with_origin_access_control(
+            bucket, origin_id=BUCKET_ORIGIN_ID
+        )
         api_origin = origins.HttpOrigin(
             Fn.select(2, Fn.split("/", api.api_endpoint)),  # https://<id>.execute-api.../
             protocol_policy=cloudfront.OriginProtocolPolicy.HTTPS_ONLY,
+            origin_id=API_ORIGIN_ID,
         )
         security = cloudfront.ResponseSecurityHeadersBehavior(
             strict_transport_security=cloudfront.ResponseHeadersStrictTransportSecurity(

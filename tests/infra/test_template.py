@@ -12,7 +12,13 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match, Template  # conftest has pointed jsii at Node 24
 
-from infra.cdn import BUCKET_PATHS, MAX_FUNCTION_BYTES, edge_source
+from infra.cdn import (
+    API_ORIGIN_ID,
+    BUCKET_ORIGIN_ID,
+    BUCKET_PATHS,
+    MAX_FUNCTION_BYTES,
+    edge_source,
+)
 from skypi.core.edge import READ_PREFIXES
 from skypi.core.filenames import DISTRIBUTION_SUFFIXES
 from tests.infra.conftest import ROOT, Synth
@@ -281,10 +287,10 @@ def test_only_the_read_paths_reach_the_bucket(synth: Synth) -> None:
     behaviors = {b["PathPattern"]: b for b in config["CacheBehaviors"]}
     assert tuple(behaviors) == BUCKET_PATHS
     assert tuple(f"{p}*" for p in READ_PREFIXES) == BUCKET_PATHS
-    bucket = {behaviors[p]["TargetOriginId"] for p in BUCKET_PATHS}
-    assert len(bucket) == 1
+    assert {behaviors[p]["TargetOriginId"] for p in BUCKET_PATHS} == {BUCKET_ORIGIN_ID}
     api = config["DefaultCacheBehavior"]
-    assert api["TargetOriginId"] not in bucket
+    assert api["TargetOriginId"] == API_ORIGIN_ID
+    assert sorted(o["Id"] for o in config["Origins"]) == sorted([API_ORIGIN_ID, BUCKET_ORIGIN_ID])
     assert api["CachePolicyId"] == CACHING_DISABLED
     assert "POST" in api["AllowedMethods"]
     assert api["ViewerProtocolPolicy"] == "https-only"  # a redirect would drop a POST
