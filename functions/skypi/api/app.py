@@ -39,11 +39,16 @@ class UploadPlan(BaseModel):
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     resume_upload_id: str | None = Field(default=None, max_length=1024)
     marker: str | None = Field(default=None, max_length=64)
+    part_size: int | None = Field(default=None, gt=0)
+    part_sha256: list[Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]] = Field(
+        default_factory=list, max_length=10_000
+    )
 
 
 class UploadedPart(BaseModel):
     number: int = Field(ge=1, le=10_000)
     etag: str = Field(max_length=128)
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
 
 
 class UploadComplete(BaseModel):
@@ -149,7 +154,9 @@ def create_app(
     ) -> Response:
         """Presigned, create-only requests to upload one file straight to storage."""
         await run_in_threadpool(_uploader, authorization, body.filename)
-        declared = Declared(body.filename, body.size, body.sha256)
+        declared = Declared(
+            body.filename, body.size, body.sha256, body.part_size, tuple(body.part_sha256)
+        )
         plan = await run_in_threadpool(direct.plan, declared, body.resume_upload_id, body.marker)
         return JSONResponse(plan)
 
@@ -160,7 +167,11 @@ def create_app(
         """Check what landed (size, SHA-256, metadata) and index it, or delete it."""
         await run_in_threadpool(_uploader, authorization, body.filename)
         declared = Declared(body.filename, body.size, body.sha256)
-        parts = [Part(p.number, p.etag) for p in body.parts] if body.parts is not None else None
+        parts = (
+            [Part(p.number, p.etag, sha256=p.sha256) for p in body.parts]
+            if body.parts is not None
+            else None
+        )
         result = await run_in_threadpool(
             direct.complete, declared, body.marker, body.upload_id, parts
         )
