@@ -454,15 +454,19 @@ def _token(args: argparse.Namespace) -> int:
         return 1 if skipped else 0
     if args.token_command == "create":  # noqa: S105
         token = new_token()
-        record = TokenRecord.create(
-            token,
-            name=args.name,
-            scopes=set(args.scope or ["upload"]),
-            projects=set(args.project) if args.project else None,
-            expires=(
-                datetime.now(UTC) + timedelta(days=args.expires_in) if args.expires_in else None
-            ),
-        )
+        try:
+            record = TokenRecord.create(
+                token,
+                name=args.name,
+                scopes=set(args.scope or ["upload"]),
+                projects=set(args.project) if args.project else None,
+                expires=(
+                    datetime.now(UTC) + timedelta(days=args.expires_in) if args.expires_in else None
+                ),
+            )
+        except ValueError as exc:
+            print(f"skypi: {exc}", file=sys.stderr)
+            return 2
         repo.add(record)
         print(token)
         print(
