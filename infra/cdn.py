@@ -20,6 +20,9 @@ from skypi.core.http import MAX_LAMBDA_REQUEST_BYTES
 EDGE_SOURCE = ROOT / "infra" / "edge" / "viewer-request.js"
 API_PATHS = ("/legacy*", "/api/*", "/health")
 HSTS_SECONDS = 2 * 365 * 24 * 3600
+# CloudFront caches a 4xx for 10 s by default: a project's page fetched just before its first
+# upload would stay 404 that long at that edge. One second still folds a burst of misses.
+MISSING_TTL_SECONDS = 1
 
 
 def edge_source(read_mode: str = "public", kvs_id: str = "") -> str:
@@ -148,6 +151,12 @@ class Cdn(Construct):
                 cloudfront.SecurityPolicyProtocol.TLS_V1_2_2021 if config.certificate_arn else None
             ),
             price_class=cloudfront.PriceClass.PRICE_CLASS_100,
+            error_responses=[
+                cloudfront.ErrorResponse(
+                    http_status=status, ttl=Duration.seconds(MISSING_TTL_SECONDS)
+                )
+                for status in (403, 404)
+            ],
             enable_logging=True,
             log_bucket=logs,
             log_file_prefix="cloudfront/",

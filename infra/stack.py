@@ -49,6 +49,11 @@ class SkypiStack(Stack):
             api=self.api.http_api,
             tokens=self.auth.mirror,
         )
+        # A deleted file, or a restored one, must leave the edge caches (files are cached for
+        # a year): the API (admin delete) and the indexer (aws s3 rm, restores) invalidate.
+        for function in (self.api.function, self.indexer.function):
+            function.add_environment("SKYPI_DISTRIBUTION_ID", self.cdn.distribution.distribution_id)
+            self.cdn.distribution.grant_create_invalidation(function)
         self._outputs(config)
 
     def _outputs(self, config: Config) -> None:

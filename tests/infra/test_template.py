@@ -426,3 +426,32 @@ def test_api_only_looks_tokens_up(synth: Synth, template: Template) -> None:
             },
         },
     )
+
+
+# -- what AWS does that moto does not show ----------------------------------------------------
+
+
+def test_api_and_indexer_may_only_invalidate_this_distribution(synth: Synth) -> None:
+    """A deleted or restored file must leave the edge caches (files are cached for a year)."""
+    distribution, _ = _only(synth, "AWS::CloudFront::Distribution")
+    for role in ("ApiFunctionServiceRole", "IndexerFunctionServiceRole"):
+        granted = [s for s in _statements(synth, role) if "cloudfront" in json.dumps(s["Action"])]
+        assert len(granted) == 1, role
+        assert _actions(granted[0]) == ["cloudfront:CreateInvalidation"]
+        assert distribution in _resources(granted[0])  # this distribution's ARN, no wildcard
+        assert "*" not in json.dumps(granted[0]["Resource"]).replace(":*", "")
+    for name, function in synth.resources("AWS::Lambda::Function").items():
+        variables = function["Properties"].get("Environment", {}).get("Variables", {})
+        if name.startswith(("Api", "Indexer")):
+            assert variables["SKYPI_DISTRIBUTION_ID"] == {"Ref": distribution}, name
+
+
+def test_missing_pages_and_files_are_cached_for_at_most_a_second(synth: Synth) -> None:
+    """CloudFront caches a 4xx for 10 s unless told otherwise (Developer Guide: "Control how
+    long CloudFront caches errors"); a page fetched just before its first upload would stay
+    404 that long."""
+    config = _distribution(synth)
+    ttls = {e["ErrorCode"]: e["ErrorCachingMinTTL"] for e in config["CustomErrorResponses"]}
+    assert ttls.keys() >= {403, 404}
+    assert all(ttls[code] <= 1 for code in (403, 404))
+    assert not any("ResponsePagePath" in e for e in config["CustomErrorResponses"])

@@ -25,6 +25,7 @@ from skypi.core.pages import FileEntry
 from skypi.core.upload import validate_filename, validate_form
 from skypi.indexer.service import Gone, Indexer
 from skypi.store.base import Part, Store
+from skypi.store.cdn import Cdn
 from skypi.store.tokens import TokenRepository, TokenStore
 
 log = logging.getLogger("skypi.api")
@@ -75,11 +76,15 @@ def _error(exc: SkypiError | AuthFailure) -> Response:
 
 
 def create_app(
-    store: Store, settings: Settings | None = None, tokens: TokenStore | None = None
+    store: Store,
+    settings: Settings | None = None,
+    tokens: TokenStore | None = None,
+    cdn: Cdn | None = None,
 ) -> Any:
-    """The whole HTTP surface as one ASGI app; tokens live in ``store`` unless given."""
+    """The whole HTTP surface as one ASGI app; tokens live in ``store`` unless given; ``cdn``
+    is told about deleted files (none locally: nothing caches them there)."""
     settings = settings or Settings()
-    indexer = Indexer(store)
+    indexer = Indexer(store, cdn=cdn)
     auth = Authenticator(tokens or TokenRepository(store))
     publisher = Publisher(store, indexer, settings.max_upload_size)
     api = FastAPI(

@@ -29,6 +29,7 @@ from skypi.core.http import (
     MAX_LAMBDA_RESPONSE_BYTES,
 )
 from skypi.core.negotiate import V1_JSON
+from skypi.store.cdn import CloudFrontCdn
 from skypi.store.dynamo_tokens import DynamoTokenRepository
 from skypi.store.s3 import S3Store
 
@@ -68,7 +69,9 @@ def _app() -> Mangum:
         table = os.environ.get("SKYPI_TOKEN_TABLE")
         tokens = DynamoTokenRepository(table) if table else None
         _mangum = Mangum(
-            create_app(store, lambda_settings(store.bucket), tokens),
+            create_app(
+                store, lambda_settings(store.bucket), tokens, CloudFrontCdn.from_environment()
+            ),
             lifespan="off",
             # Pages go back as text; everything else (files, .metadata) as base64.
             text_mime_types=[*DEFAULT_TEXT_MIME_TYPES, V1_JSON],

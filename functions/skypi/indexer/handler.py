@@ -23,6 +23,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from skypi.core.errors import InvalidDistribution
 from skypi.indexer.events import MalformedMessage, decode_notification
 from skypi.indexer.service import Change, Indexer, project_of_key
+from skypi.store.cdn import CloudFrontCdn
 from skypi.store.s3 import S3Store
 
 logger = Logger(service="skypi-indexer")
@@ -35,7 +36,7 @@ _indexer: Indexer | None = None
 def _default_indexer() -> Indexer:
     global _indexer
     if _indexer is None:  # once per container, on first use
-        _indexer = Indexer(S3Store.from_environment())
+        _indexer = Indexer(S3Store.from_environment(), cdn=CloudFrontCdn.from_environment())
     return _indexer
 
 

@@ -44,6 +44,7 @@ from skypi.core.pages import (
 )
 from skypi.core.render import html_serial, render_project_html, render_root_html
 from skypi.store.base import NotFound, ObjectInfo, PreconditionFailed, Store, Versioned
+from skypi.store.cdn import Cdn
 
 log = logging.getLogger("skypi.indexer")
 T = TypeVar("T")
@@ -105,9 +106,12 @@ def project_of_key(key: str) -> DistFilename:
 class Indexer:
     """Applies changes to one store's pages."""
 
-    def __init__(self, store: Store, limits: Limits = DEFAULT_LIMITS) -> None:
+    def __init__(
+        self, store: Store, limits: Limits = DEFAULT_LIMITS, cdn: Cdn | None = None
+    ) -> None:
         self.store = store
         self.limits = limits
+        self.cdn = cdn  # told to drop files deleted or restored, which it caches for a year
 
     # -- reading the current state -------------------------------------------------------
 
@@ -169,6 +173,8 @@ class Indexer:
     def overwritten(self, key: str, known: FileEntry) -> str:
         """A drop-in replaced an indexed file in place: put the original back if we can."""
         if isinstance(self.store, Versioned) and self.store.restore_version(key, known.etag):
+            if self.cdn is not None:  # an edge may have cached the overwriting bytes
+                self.cdn.invalidate([key])
             return f"{key} was overwritten; the original was restored from its previous version"
         return (
             f"{key} was overwritten; the index keeps the original's hash and it cannot be restored"
@@ -228,6 +234,8 @@ class Indexer:
             self._update_page(project, arrivals, departures, outcome)
         for key in departures:
             self.store.delete(metadata_key(key))
+        if self.cdn is not None and departures & current.keys():
+            self.cdn.invalidate(sorted(departures & current.keys()))
         return outcome
 
     def _update_page(
