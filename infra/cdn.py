@@ -9,12 +9,12 @@ from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_cloudfront_origins as origins
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
-from aws_cdk import aws_wafv2 as wafv2
 from aws_cdk.aws_apigatewayv2 import HttpApi
 from constructs import Construct
 
 from infra import ROOT
 from infra.config import Config
+from infra.waf import web_acl
 from skypi.core.http import MAX_LAMBDA_REQUEST_BYTES
 
 EDGE_SOURCE = ROOT / "infra" / "edge" / "viewer-request.js"
@@ -166,7 +166,7 @@ class Cdn(Construct):
                 if config.certificate_arn
                 else None
             ),
-            web_acl_id=self._web_acl().attr_arn if config.waf else None,
+            web_acl_id=web_acl(self, "WebAcl").attr_arn if config.waf else None,
         )
         # With ListBucket, a missing object is a 404 for pip rather than S3's 403. The edge
         # function never lets a request for the bucket's root (a listing) through.
@@ -185,58 +185,3 @@ class Cdn(Construct):
                 },
             )
         )
-
-    def _web_acl(self) -> wafv2.CfnWebACL:
-        """AWS managed rules and a per-IP rate limit; body-size rules count only, because
-        uploads are large by nature. CLOUDFRONT scope: deploy the stack in us-east-1."""
-
-        def managed(name: str, priority: int, count: list[str]) -> wafv2.CfnWebACL.RuleProperty:
-            return wafv2.CfnWebACL.RuleProperty(
-                name=name,
-                priority=priority,
-                override_action=wafv2.CfnWebACL.OverrideActionProperty(none={}),
-                statement=wafv2.CfnWebACL.StatementProperty(
-                    managed_rule_group_statement=wafv2.CfnWebACL.ManagedRuleGroupStatementProperty(
-                        vendor_name="AWS",
-                        name=name,
-                        rule_action_overrides=[
-                            wafv2.CfnWebACL.RuleActionOverrideProperty(
-                                name=rule,
-                                action_to_use=wafv2.CfnWebACL.RuleActionProperty(count={}),
-                            )
-                            for rule in count
-                        ]
-                        or None,
-                    )
-                ),
-                visibility_config=_visibility(name),
-            )
-
-        return wafv2.CfnWebACL(
-            self,
-            "WebAcl",
-            scope="CLOUDFRONT",
-            default_action=wafv2.CfnWebACL.DefaultActionProperty(allow={}),
-            visibility_config=_visibility("skypi"),
-            rules=[
-                managed("AWSManagedRulesCommonRuleSet", 0, ["SizeRestrictions_BODY"]),
-                managed("AWSManagedRulesKnownBadInputsRuleSet", 1, []),
-                wafv2.CfnWebACL.RuleProperty(
-                    name="RateLimitPerIp",
-                    priority=2,
-                    action=wafv2.CfnWebACL.RuleActionProperty(block={}),
-                    statement=wafv2.CfnWebACL.StatementProperty(
-                        rate_based_statement=wafv2.CfnWebACL.RateBasedStatementProperty(
-                            aggregate_key_type="IP", limit=3000
-                        )
-                    ),
-                    visibility_config=_visibility("RateLimitPerIp"),
-                ),
-            ],
-        )
-
-
-def _visibility(name: str) -> wafv2.CfnWebACL.VisibilityConfigProperty:
-    return wafv2.CfnWebACL.VisibilityConfigProperty(
-        cloud_watch_metrics_enabled=True, metric_name=name, sampled_requests_enabled=True
-    )
