@@ -14,6 +14,7 @@ from constructs import Construct
 
 from infra import ROOT
 from infra.config import Config
+from infra.names import regional_name
 from infra.waf import web_acl
 from skypi.core.http import MAX_LAMBDA_REQUEST_BYTES
 
@@ -23,6 +24,8 @@ HSTS_SECONDS = 2 * 365 * 24 * 3600
 # CloudFront caches a 4xx for 10 s by default: a project's page fetched just before its first
 # upload would stay 404 that long at that edge. One second still folds a burst of misses.
 MISSING_TTL_SECONDS = 1
+# Pages vary on Accept (the function picks JSON or HTML) and Accept-Encoding (compressed).
+PAGE_VARY = "Accept, Accept-Encoding"
 
 
 def edge_source(read_mode: str = "public", kvs_id: str = "") -> str:
@@ -67,7 +70,12 @@ class Cdn(Construct):
                 function=self.edge_function, event_type=cloudfront.FunctionEventType.VIEWER_REQUEST
             )
         ]
-        bucket_origin = origins.S3BucketOrigin.with_origin_access_control(bucket)
+        bucket_origin = origins.S3BucketOrigin.with_origin_access_control(
+            bucket,
+            origin_access_control=cloudfront.S3OriginAccessControl(
+                self, "OriginAccess", origin_access_control_name=regional_name(self, 64)
+            ),
+        )
         api_origin = origins.HttpOrigin(
             Fn.select(2, Fn.split("/", api.api_endpoint)),  # https://<id>.execute-api.../
             protocol_policy=cloudfront.OriginProtocolPolicy.HTTPS_ONLY,
@@ -83,17 +91,21 @@ class Cdn(Construct):
         page_headers = cloudfront.ResponseHeadersPolicy(
             self,
             "PageHeaders",
-            comment="skypi pages: HSTS, nosniff, Vary: Accept (the answer depends on it)",
+            response_headers_policy_name=regional_name(self, 128) + "-pages",
+            comment="skypi pages: HSTS, nosniff, Vary: Accept, Accept-Encoding",
             security_headers_behavior=security,
             custom_headers_behavior=cloudfront.ResponseCustomHeadersBehavior(
                 custom_headers=[
-                    cloudfront.ResponseCustomHeader(header="Vary", value="Accept", override=True)
+                    # A policy header with override replaces the whole header, including the
+                    # Accept-Encoding that compressed pages vary on: name both.
+                    cloudfront.ResponseCustomHeader(header="Vary", value=PAGE_VARY, override=True)
                 ]
             ),
         )
         file_headers = cloudfront.ResponseHeadersPolicy(
             self,
             "FileHeaders",
+            response_headers_policy_name=regional_name(self, 128) + "-files",
             comment="skypi files: HSTS, nosniff",
             security_headers_behavior=security,
         )

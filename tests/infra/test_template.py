@@ -285,9 +285,14 @@ def test_response_headers_hsts_nosniff_and_vary_accept_on_pages(synth: Synth) ->
     policies = synth.resources("AWS::CloudFront::ResponseHeadersPolicy")
     page_policy = policies[config["DefaultCacheBehavior"]["ResponseHeadersPolicyId"]["Ref"]]
     page = page_policy["Properties"]["ResponseHeadersPolicyConfig"]
-    assert page["CustomHeadersConfig"]["Items"] == [
-        {"Header": "Vary", "Value": "Accept", "Override": True}
-    ]
+    # With Override the policy's header replaces one "with the same name received from the
+    # origin" (CloudFront API reference: ResponseHeadersPolicyCustomHeader), so it must
+    # name Accept-Encoding too: pages are compressed, and a shared cache keyed on Accept
+    # alone could hand a gzip body to a client that never asked for one.
+    (vary,) = page["CustomHeadersConfig"]["Items"]
+    assert vary["Header"] == "Vary"
+    assert vary["Override"] is True
+    assert {v.strip().lower() for v in vary["Value"].split(",")} == {"accept", "accept-encoding"}
     for policy in policies.values():
         security = policy["Properties"]["ResponseHeadersPolicyConfig"]["SecurityHeadersConfig"]
         assert security["StrictTransportSecurity"]["AccessControlMaxAgeSec"] >= 31536000
@@ -455,3 +460,26 @@ def test_missing_pages_and_files_are_cached_for_at_most_a_second(synth: Synth) -
     assert ttls.keys() >= {403, 404}
     assert all(ttls[code] <= 1 for code in (403, 404))
     assert not any("ResponsePagePath" in e for e in config["CustomErrorResponses"])
+
+
+def test_cloudfront_names_include_the_region(synth: Synth) -> None:
+    """CloudFront resources are named per account, not per region: the same stack deployed in
+    two regions of one account must not collide on any of them."""
+    named = {
+        "AWS::CloudFront::KeyValueStore": lambda p: p["Name"],
+        "AWS::CloudFront::Function": lambda p: p["Name"],
+        "AWS::CloudFront::CachePolicy": lambda p: p["CachePolicyConfig"]["Name"],
+        "AWS::CloudFront::OriginRequestPolicy": lambda p: p["OriginRequestPolicyConfig"]["Name"],
+        "AWS::CloudFront::ResponseHeadersPolicy": (
+            lambda p: p["ResponseHeadersPolicyConfig"]["Name"]
+        ),
+        "AWS::CloudFront::OriginAccessControl": lambda p: p["OriginAccessControlConfig"]["Name"],
+    }
+    seen = 0
+    for kind, name_of in named.items():
+        for logical_id, resource in synth.resources(kind).items():
+            assert {"Ref": "AWS::Region"} in json.loads(
+                json.dumps(name_of(resource["Properties"]))
+            )["Fn::Join"][1], logical_id
+            seen += 1
+    assert seen >= 6

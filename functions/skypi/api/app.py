@@ -111,6 +111,10 @@ def create_app(
         header = request.headers.get("authorization")
         if settings.upload_auth:
             await run_in_threadpool(auth.identify, header)
+        if settings.max_request_size is not None and "content-length" not in request.headers:
+            raise UploadRejected(  # as the edge does: a chunked body's size is unknown
+                "Uploads must send Content-Length (twine and uv publish do).", status=411
+            )
         declared = _content_length(request.headers.get("content-length"))
         if settings.max_request_size is not None and declared > settings.max_request_size:
             raise UploadRejected(
