@@ -15,6 +15,7 @@ from constructs import Construct
 from infra import ROOT
 from infra.config import Config
 from infra.names import regional_name
+from infra.plan import pricing_plan
 from infra.waf import web_acl
 from skypi.core.http import MAX_LAMBDA_REQUEST_BYTES
 
@@ -109,13 +110,13 @@ class Cdn(Construct):
             comment="skypi files: HSTS, nosniff",
             security_headers_behavior=security,
         )
-        # Pages carry `max-age=0, must-revalidate` (S3 metadata), so CloudFront revalidates
-        # them with the origin on every request; the URI already names the representation,
-        # so nothing else goes into the cache key.
+        # Pages carry `max-age=0, s-maxage=2` (S3 metadata): CloudFront keeps them 2 s (it takes
+        # s-maxage over max-age, within the policy's min and max TTL), clients revalidate. The
+        # URI already names the representation, so nothing else goes into the cache key.
         pages = cloudfront.CachePolicy(
             self,
             "Pages",
-            comment="skypi pages: revalidated every time (cheap 304s from S3)",
+            comment="skypi pages: the origin's s-maxage (2 s), then a cheap 304 from S3",
             min_ttl=Duration.seconds(0),
             default_ttl=Duration.seconds(0),
             max_ttl=Duration.days(365),
@@ -147,6 +148,7 @@ class Cdn(Construct):
             response_headers_policy=file_headers,
             function_associations=rules,
         )
+        acl = web_acl(self, "WebAcl") if config.waf else None
         self.distribution = cloudfront.Distribution(
             self,
             "Distribution",
@@ -178,8 +180,17 @@ class Cdn(Construct):
                 if config.certificate_arn
                 else None
             ),
-            web_acl_id=web_acl(self, "WebAcl").attr_arn if config.waf else None,
+            web_acl_id=acl.attr_arn if acl else None,
         )
+        if config.pricing_plan and acl:
+            self.plan = pricing_plan(
+                self,
+                "PricingPlan",
+                tier=config.pricing_plan,
+                distribution_arn=self.distribution.distribution_arn,
+                web_acl_arn=acl.attr_arn,
+                key_value_store_arns=[tokens.key_value_store_arn],
+            )
         # With ListBucket, a missing object is a 404 for pip rather than S3's 403. The edge
         # function never lets a request for the bucket's root (a listing) through.
         bucket.add_to_resource_policy(

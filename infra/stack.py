@@ -103,5 +103,12 @@ class SkypiStack(Stack):
                 "publish any size by dropping the file in (indexed within seconds)",
             ),
         }
+        plan = getattr(self.cdn, "plan", None)
+        if plan is not None and config.pricing_plan != "free":  # paid tiers wait for approval
+            outputs["PricingPlanSubscription"] = (
+                plan.attr_arn,
+                "approve it to start the flat-rate plan: aws pricing-plan-manager "
+                "approve-paid-subscription --arn ARN --if-match ETAG (docs/deploy.md)",
+            )
         for name, (value, description) in outputs.items():
             CfnOutput(self, name, value=value, description=description)

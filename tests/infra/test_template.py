@@ -13,6 +13,7 @@ import pytest
 from aws_cdk.assertions import Match, Template  # conftest has pointed jsii at Node 24
 
 from skypi.core.filenames import DISTRIBUTION_SUFFIXES
+from skypi.core.http import cache_control_for_key
 from tests.infra.conftest import ROOT, Synth
 
 CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
@@ -265,6 +266,14 @@ def test_pages_are_revalidated_and_files_cached_for_good(synth: Synth) -> None:
     ttl = policy["Properties"]["CachePolicyConfig"]
     assert (ttl["MinTTL"], ttl["DefaultTTL"]) == (0, 0)  # the pages' max-age=0 rules
     assert config["DefaultCacheBehavior"]["CachePolicyId"] == {"Ref": policy_id}
+    # CloudFront caches for the origin's s-maxage (it takes it over max-age) when that lies
+    # within the policy's minimum and maximum TTL (Developer Guide: "Manage how long content
+    # stays in the cache"): pages stay at the edge for seconds, clients still revalidate.
+    page = cache_control_for_key("simple/demo/index.json")
+    directives = dict(d.strip().partition("=")[::2] for d in page.split(","))
+    assert directives["max-age"] == "0"
+    assert 1 <= int(directives["s-maxage"]) <= 5
+    assert ttl["MinTTL"] <= int(directives["s-maxage"]) <= ttl["MaxTTL"]
     behaviors = {b["PathPattern"]: b for b in config["CacheBehaviors"]}
     assert behaviors["/packages/*"]["CachePolicyId"] == CACHING_OPTIMIZED
     assert config["DefaultCacheBehavior"]["ViewerProtocolPolicy"] == "redirect-to-https"
