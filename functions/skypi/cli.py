@@ -382,7 +382,8 @@ def _publish(args: argparse.Namespace) -> int:
             refused += 1
             print(f"refused {result.filename}: {result.message}", file=sys.stderr)
         else:
-            print(f"{result.status} {result.filename}")
+            detail = f": {result.message}" if result.message else ""
+            print(f"{result.status} {result.filename}{detail}")
     return 1 if refused else 0
 
 

@@ -226,7 +226,7 @@ function apiRequest(request) {
             'Upload too large for this endpoint: the request is ' + length.value +
             ' bytes and uploads through API Gateway and Lambda are capped at ' +
             MAX_UPLOAD_REQUEST_BYTES + ' bytes by AWS Lambda\'s 6 MB payload limit. ' +
-            'Publish larger files straight to storage with `skypi publish FILE` (any size, ' +
+            'Publish larger files straight to storage with `skypi publish FILE` (up to 8.9 GB, ' +
             'resumable), or `aws s3 cp FILE s3://<bucket>/packages/<project>/` ' +
             '(the index lists them within seconds).\n');
     }

@@ -15,7 +15,7 @@ from skypi.api import direct
 from skypi.api.direct import Declared, DirectUploader
 from skypi.core.errors import UploadRejected
 from skypi.core.pages import ProjectPage
-from skypi.indexer.service import Indexer
+from skypi.indexer.service import Indexer, Landed
 from skypi.store.base import Part
 from skypi.store.local import LocalStore
 from skypi.store.s3 import S3Store
@@ -254,3 +254,49 @@ def test_a_409_at_completion_says_to_start_again_not_that_another_upload_won() -
         stub.assert_no_pending_responses()
     assert refused.value.status == 409
     assert "another upload" not in str(refused.value)
+
+
+def test_a_multipart_upload_too_big_to_hash_in_the_request_is_left_to_the_indexer(
+    s3: S3Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Behind API Gateway a request has 30 s: completing an upload that cannot be hashed in
+    that time answers "accepted" (S3 checked each part against its declared SHA-256) and the
+    indexer, woken by the object's event, hashes and lists it."""
+    monkeypatch.setattr(direct, "MULTIPART_FROM", 5 * MiB)
+    uploader = DirectUploader(s3, Indexer(s3), max_size=1024**3, hash_seconds=0.0)
+    filename, data = _wheel("8.0", payload=6 * MiB)
+    declared = _declared(filename, data, part=5 * MiB)
+    plan = uploader.plan(declared)
+    parts = []
+    for part in plan["parts"]:
+        start = (part["number"] - 1) * 5 * MiB
+        sent = _put(part, data[start : start + 5 * MiB])
+        parts.append(
+            Part(
+                part["number"],
+                sent.headers["etag"],
+                sha256=declared.part_sha256[part["number"] - 1],
+            )
+        )
+    result = uploader.complete(declared, plan["marker"], plan["upload_id"], parts)
+    assert result["status"] == "accepted"
+    assert "lists it within minutes" in result["detail"]
+    assert s3.get(f"packages/big/{filename}")[1] == data  # kept, not deleted
+    Indexer(s3).apply([Landed(f"packages/big/{filename}")])  # what its S3 event brings
+    assert _listed(s3) == {filename: declared.sha256}
+
+
+def test_on_lambda_a_file_above_the_indexers_hashing_ceiling_is_refused_before_upload(
+    s3: S3Store,
+) -> None:
+    """105 s of the indexer's 120 s at the 85 MB/s S3 documents per connection: a bigger file
+    could never be hashed and listed, so it is refused before any byte is sent."""
+    from skypi.api.handler import lambda_settings
+
+    ceiling = lambda_settings(s3.bucket).max_direct_upload_size
+    assert ceiling == 105 * 85_000_000
+    uploader = DirectUploader(s3, Indexer(s3), ceiling)
+    big = Declared(wheel_name("big", "9.0"), ceiling + 1, "0" * 64)
+    with pytest.raises(UploadRejected, match="8,925,000,000 bytes"):
+        uploader.plan(big)
+    assert "up to 8.9 GB" in lambda_settings(s3.bucket).large_upload_hint

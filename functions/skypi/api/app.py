@@ -147,7 +147,9 @@ def create_app(
             await form.close()
         return PlainTextResponse("")
 
-    direct = DirectUploader(store, indexer, settings.max_direct_upload_size)
+    direct = DirectUploader(
+        store, indexer, settings.max_direct_upload_size, settings.direct_hash_seconds
+    )
 
     def _uploader(header: str | None, filename: str) -> None:
         try:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import re
 import secrets
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +30,7 @@ from skypi.core.errors import InvalidDistribution, UploadRejected
 from skypi.core.filenames import DistFilename, check_safe_filename, parse_filename
 from skypi.core.pages import file_href
 from skypi.core.parts import MULTIPART_FROM, check_parts, part_ranges
-from skypi.indexer.service import Indexer, Landed
+from skypi.indexer.service import HashTimeout, Indexer, Landed
 from skypi.store.base import (
     DirectUploads,
     NotFound,
@@ -72,10 +73,13 @@ def _dist(declared: Declared, max_size: int) -> DistFilename:
 
 
 class DirectUploader:
-    def __init__(self, store: Store, indexer: Indexer, max_size: int) -> None:
+    def __init__(
+        self, store: Store, indexer: Indexer, max_size: int, hash_seconds: float | None = None
+    ) -> None:
         self.store = store
         self.indexer = indexer
         self.max_size = max_size
+        self.hash_seconds = hash_seconds  # how long complete may hash (API Gateway's 30 s)
 
     def _direct(self) -> DirectUploads:
         if not isinstance(self.store, DirectUploads):
@@ -193,7 +197,20 @@ class DirectUploader:
         if info.size != declared.size:
             problem = f"size mismatch: declared {declared.size:,} bytes, stored {info.size:,}"
         else:
-            actual = self.indexer.sha256_of(key)
+            deadline = None if self.hash_seconds is None else time.monotonic() + self.hash_seconds
+            try:
+                actual = self.indexer.sha256_of(key, deadline)
+            except HashTimeout:
+                # S3 checked every part against the SHA-256 the client declared for it; the
+                # indexer, woken by this object's event, hashes it with more time and lists it.
+                log.info("%s is too big to hash in this request: left to the indexer", key)
+                return {
+                    "status": "accepted",
+                    "filename": dist.filename,
+                    "url": file_href(key),
+                    "detail": "Stored; too big to hash within this request, so the index "
+                    "hashes it and lists it within minutes.",
+                }
             if actual != declared.sha256:
                 problem = f"sha256 mismatch: declared {declared.sha256}, stored {actual}"
         if problem is None:

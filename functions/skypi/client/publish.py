@@ -167,7 +167,8 @@ class Publisher:
         state_file.unlink(missing_ok=True)
         if response.status_code != 200:
             return Result(path.name, "refused", _message(response))
-        return Result(path.name, response.json()["status"])
+        answer = response.json()
+        return Result(path.name, answer["status"], answer.get("detail", ""))
 
     def _multipart(
         self,

@@ -31,6 +31,7 @@ metrics = Metrics(namespace="skypi", service="indexer")
 tracer = Tracer(service="skypi-indexer")
 
 _indexer: Indexer | None = None
+HASH_MARGIN_SECONDS = 15  # left of an invocation after hashing: pages, metrics, the answer
 
 
 def _default_indexer() -> Indexer:
@@ -107,4 +108,8 @@ def process(event: SQSEvent, indexer: Indexer) -> dict[str, list[dict[str, str]]
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, list[dict[str, str]]]:
-    return process(SQSEvent(event), _default_indexer())
+    indexer = _default_indexer()
+    # Hashing a drop-in stops in time to refuse it clearly and write the pages of the rest.
+    remaining = context.get_remaining_time_in_millis() / 1000
+    indexer.hash_deadline = time.monotonic() + max(0.0, remaining - HASH_MARGIN_SECONDS)
+    return process(SQSEvent(event), indexer)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import posixpath
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -96,6 +97,10 @@ class _Facts:
     entry: FileEntry
 
 
+class HashTimeout(InvalidDistribution):
+    """A file with no whole-object SHA-256 in storage, too big to hash in the time allowed."""
+
+
 def project_of_key(key: str) -> DistFilename:
     """The distribution a ``packages/`` key holds, from its filename; raises if it is none."""
     if not key.startswith(PACKAGES_PREFIX):
@@ -112,6 +117,9 @@ class Indexer:
         self.store = store
         self.limits = limits
         self.cdn = cdn  # told to drop files deleted or restored, which it caches for a year
+        # time.monotonic() past which no file is hashed further (a Lambda's time runs out:
+        # better a clear refusal than a timeout retried into the dead-letter queue)
+        self.hash_deadline: float | None = None
 
     # -- reading the current state -------------------------------------------------------
 
@@ -180,11 +188,26 @@ class Indexer:
             f"{key} was overwritten; the index keeps the original's hash and it cannot be restored"
         )
 
-    def sha256_of(self, key: str) -> str:
+    def sha256_of(self, key: str, deadline: float | None = None) -> str:
+        """Hash a stored file; :class:`HashTimeout` if ``deadline`` (or :attr:`hash_deadline`)
+        passes first, saying how far it got and how to publish the file instead."""
+        deadline = deadline if deadline is not None else self.hash_deadline
+        started, done = time.monotonic(), 0
         digest = hashlib.sha256()
         with self.store.open(key) as fh:
             while chunk := fh.read(1024 * 1024):
                 digest.update(chunk)
+                done += len(chunk)
+                if deadline is not None and time.monotonic() > deadline:
+                    elapsed = time.monotonic() - started
+                    raise HashTimeout(
+                        f"{key} carries no SHA-256 checksum in storage, and hashing it ran out "
+                        f"of time after {done:,} bytes in {elapsed:.0f} s "
+                        f"({done / max(elapsed, 1e-6) / 1e6:.0f} MB/s). Publish it with "
+                        "`skypi publish FILE`, or copy it with `aws s3 cp --checksum-algorithm "
+                        "SHA256` in one part (files up to 5 GB; raise the CLI's "
+                        "multipart_threshold), so that storage holds its SHA-256."
+                    )
         return digest.hexdigest()
 
     def write_metadata(self, facts: _Facts) -> None:

@@ -227,6 +227,7 @@ def start_moto(host: str = "127.0.0.1", port: int = 0) -> tuple[Any, str]:
     from moto.server import ThreadedMotoServer
 
     _emulate_delete_marker_events()
+    _emulate_composite_checksums_on_head()
     _logging.getLogger("werkzeug").setLevel(_logging.WARNING)
     server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
     server.start()
@@ -260,6 +261,37 @@ def _emulate_delete_marker_events() -> None:
 
     set_delete_marker._skypi_emits_event = True  # type: ignore[attr-defined]
     S3Backend._set_delete_marker = set_delete_marker  # type: ignore[method-assign]
+
+
+def _emulate_composite_checksums_on_head() -> None:
+    """Real S3 answers a HEAD (with checksum mode) of a multipart object whose parts carried
+    SHA-256 checksums with the checksum of the part checksums, suffixed ``-<parts>``, and
+    ``x-amz-checksum-type: COMPOSITE``; moto 5.2 does so on GET but sends the bare value on
+    HEAD, which reads as a whole-object SHA-256 that no bytes match. This adds the suffix and
+    the type on HEAD, as on GET (once per process)."""
+    from moto.s3.responses import S3Response
+
+    original = S3Response.head_object
+    if getattr(original, "_skypi_composite", False):
+        return
+
+    def head_object(
+        self: S3Response, bucket_name: str, query: Any, key_name: str, headers: Any
+    ) -> Any:
+        status, response_headers, body = original(self, bucket_name, query, key_name, headers)
+        if status == 200 and headers.get("x-amz-checksum-mode") == "ENABLED":
+            version = query.get("versionId", [None])[0]
+            key = self.backend.head_object(bucket_name, key_name, version)
+            kind = getattr(key, "checksum_type", None)
+            if key is not None and key.checksum_algorithm and kind:
+                name = f"x-amz-checksum-{key.checksum_algorithm.lower()}"
+                if kind == "COMPOSITE" and name in response_headers:
+                    response_headers[name] = f"{key.checksum_value}-{key.checksum_parts}"
+                response_headers["x-amz-checksum-type"] = kind
+        return status, response_headers, body
+
+    head_object._skypi_composite = True  # type: ignore[attr-defined]
+    S3Response.head_object = head_object  # type: ignore[method-assign]
 
 
 class KeyValueStoreEmulation:
