@@ -226,3 +226,17 @@ def test_a_drop_in_too_big_to_hash_in_time_is_refused_not_retried_forever(
     assert "ran out of time after" in message
     assert "--checksum-algorithm SHA256" in message
     assert "skypi publish" in message
+
+
+def test_an_overwrite_too_big_to_hash_in_time_is_still_undone(aws: Emulated) -> None:
+    """Whether the new bytes equal the old cannot be learnt in time: restoring the original
+    is safe either way, where failing the batch would retry it into the dead-letter queue."""
+    key = f"packages/demo/{wheel_name('demo', '9.1')}"
+    original = wheel_bytes("demo", "9.1")
+    aws.drop(key, original)
+    aws.indexer.apply([Landed(key)])
+    aws.drop(key, wheel_bytes("demo", "9.1", payload=b"an impostor"))
+    aws.indexer.hash_deadline = 0.0
+    outcome = aws.indexer.apply([Landed(key)])
+    assert "restored" in outcome.conflicts[0][1]
+    assert aws.store.get(key)[1] == original
