@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Protocol, cast
 from urllib.parse import quote
 
 import botocore.session
+from botocore.exceptions import BotoCoreError, ClientError
 
 from skypi.store.s3 import RETRIES
 
@@ -82,7 +83,7 @@ class CloudFrontCdn:
                     "CallerReference": uuid.uuid4().hex,
                 },
             )
-        except Exception:
+        except (BotoCoreError, ClientError):
             # The page is already right; a stale edge copy is the lesser harm than failing
             # (and retrying) an index update that succeeded. Say how to finish by hand.
             log.exception(
