@@ -13,6 +13,9 @@
 - ``skypi:apiRateLimit`` / ``skypi:apiBurstLimit`` (``20`` / ``40``): API Gateway throttling.
 - ``skypi:readMode`` (``private``): ``private`` reads need a token (checked at the edge);
   ``public`` lets anyone with the URL read.
+- ``skypi:traceCalls`` (``false``): load the X-Ray SDK in the functions (Powertools' Tracer)
+  to trace each AWS call; Lambda's own traces are on either way. It costs every cold start
+  the SDK's import (docs/aws-runtime.md).
 - ``skypi:bundle`` (``true``): bundle the Lambda dependencies; ``false`` in tests.
 """
 
@@ -51,6 +54,7 @@ class Config:
     api_burst_limit: int = 40
     bundle: bool = True
     read_mode: str = "private"
+    trace_calls: bool = False
 
     @classmethod
     def from_context(cls, node: Node) -> Config:
@@ -71,6 +75,7 @@ class Config:
             api_burst_limit=_int(get("apiBurstLimit"), 40) or 40,
             bundle=_flag(get("bundle"), True),
             read_mode=str(get("readMode") or "private"),
+            trace_calls=_flag(get("traceCalls"), False),
         )
         if config.read_mode not in {"private", "public"}:
             raise ValueError("skypi:readMode must be private or public")

@@ -10,6 +10,7 @@ from constructs import Construct
 from infra import ROOT
 from infra.bundling import LocalBundling, source_hash
 from infra.config import Config
+from skypi import tracing
 
 RUNTIME = lambda_.Runtime.PYTHON_3_14
 PYTHON_VERSION = "3.14"
@@ -65,7 +66,11 @@ def skypi_function(
         timeout=timeout,
         tracing=lambda_.Tracing.ACTIVE,
         log_group=log_group,
-        environment={"POWERTOOLS_METRICS_NAMESPACE": "skypi", **environment},
+        environment={
+            "POWERTOOLS_METRICS_NAMESPACE": "skypi",
+            **({tracing.ENVIRONMENT_VARIABLE: "true"} if config.trace_calls else {}),
+            **environment,
+        },
     )
 
 

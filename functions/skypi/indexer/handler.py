@@ -6,28 +6,32 @@ back later (the queue's redrive policy sends repeat failures to the dead-letter 
 
 Powertools' batch utility hands records over one by one, which would index a project once per
 record; this handler groups first and reports partial failures in the same response shape.
-It must stay light to import: no FastAPI here.
+It must stay light to import: no FastAPI here, no X-Ray SDK unless tracing is on, and the
+indexer with its S3 client and metadata readers is loaded when the first batch arrives.
 """
 
 from __future__ import annotations
 
 import time
 from collections import defaultdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import SQSEvent
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from skypi import tracing
 from skypi.core.errors import InvalidDistribution
+from skypi.indexer.changes import Change, project_of_key
 from skypi.indexer.events import MalformedMessage, decode_notification
-from skypi.indexer.service import Change, Indexer, project_of_key
-from skypi.store.s3 import S3Store
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+    from skypi.indexer.service import Indexer
 
 logger = Logger(service="skypi-indexer")
 metrics = Metrics(namespace="skypi", service="indexer")
-tracer = Tracer(service="skypi-indexer")
 
 _indexer: Indexer | None = None
 
@@ -35,11 +39,13 @@ _indexer: Indexer | None = None
 def _default_indexer() -> Indexer:
     global _indexer
     if _indexer is None:  # once per container, on first use
+        from skypi.indexer.service import Indexer
+        from skypi.store.s3 import S3Store
+
         _indexer = Indexer(S3Store.from_environment())
     return _indexer
 
 
-@tracer.capture_method
 def process(event: SQSEvent, indexer: Indexer) -> dict[str, list[dict[str, str]]]:
     """Apply a batch; the answer names the messages to retry."""
     failed: set[str] = set()
@@ -103,7 +109,7 @@ def process(event: SQSEvent, indexer: Indexer) -> dict[str, list[dict[str, str]]
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
+@tracing.capture_lambda_handler("skypi-indexer")
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, list[dict[str, str]]]:
     return process(SQSEvent(event), _default_indexer())

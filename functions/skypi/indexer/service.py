@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import posixpath
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ from typing import TypeVar
 from packaging.utils import NormalizedName
 
 from skypi.core.errors import InvalidDistribution
-from skypi.core.filenames import DistFilename, parse_filename
+from skypi.core.filenames import DistFilename
 from skypi.core.metadata import (
     DEFAULT_LIMITS,
     CoreMetadata,
@@ -43,29 +42,15 @@ from skypi.core.pages import (
     page_json_key,
 )
 from skypi.core.render import html_serial, render_project_html, render_root_html
+from skypi.indexer.changes import Change as Change
+from skypi.indexer.changes import Gone as Gone
+from skypi.indexer.changes import Landed as Landed
+from skypi.indexer.changes import project_of_key as project_of_key
 from skypi.store.base import NotFound, ObjectInfo, PreconditionFailed, Store, Versioned
 
 log = logging.getLogger("skypi.indexer")
 T = TypeVar("T")
 MAX_ATTEMPTS = 100
-
-
-@dataclass(frozen=True)
-class Landed:
-    """An object appeared (or changed) under ``key``. ``sha256`` may be passed when known."""
-
-    key: str
-    sha256: str | None = None
-
-
-@dataclass(frozen=True)
-class Gone:
-    """An object under ``key`` was removed."""
-
-    key: str
-
-
-Change = Landed | Gone
 
 
 @dataclass
@@ -93,13 +78,6 @@ class _Facts:
     dist: DistFilename
     meta: CoreMetadata
     entry: FileEntry
-
-
-def project_of_key(key: str) -> DistFilename:
-    """The distribution a ``packages/`` key holds, from its filename; raises if it is none."""
-    if not key.startswith(PACKAGES_PREFIX):
-        raise InvalidDistribution(f"{key!r} is outside {PACKAGES_PREFIX}")
-    return parse_filename(posixpath.basename(key))
 
 
 class Indexer:
