@@ -80,11 +80,13 @@ class Cdn(Construct):
         page_headers = cloudfront.ResponseHeadersPolicy(
             self,
             "PageHeaders",
-            comment="skypi pages: HSTS, nosniff, Vary: Accept (the answer depends on it)",
+            comment="skypi pages: HSTS, nosniff, Vary (the answer depends on both headers)",
             security_headers_behavior=security,
             custom_headers_behavior=cloudfront.ResponseCustomHeadersBehavior(
                 custom_headers=[
-                    cloudfront.ResponseCustomHeader(header="Vary", value="Accept", override=True)
+                    cloudfront.ResponseCustomHeader(
+                        header="Vary", value="Accept, Accept-Encoding", override=True
+                    )
                 ]
             ),
         )
@@ -95,8 +97,9 @@ class Cdn(Construct):
             security_headers_behavior=security,
         )
         # Pages carry `max-age=0, must-revalidate` (S3 metadata), so CloudFront revalidates
-        # them with the origin on every request; the URI already names the representation,
-        # so nothing else goes into the cache key.
+        # them with the origin on every request; the URI already names the representation and
+        # its encoding (the function picks `<page>.gz`, stored with Content-Encoding: gzip,
+        # which CloudFront never compresses again), so nothing else goes into the cache key.
         pages = cloudfront.CachePolicy(
             self,
             "Pages",
