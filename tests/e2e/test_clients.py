@@ -13,7 +13,17 @@ import httpx
 import pytest
 
 from tests.dists import make_sdist, make_wheel
-from tests.e2e.conftest import Server, pip, run, run_cli, start_server, twine, uv, wait_for
+from tests.e2e.conftest import (
+    BIN,
+    Server,
+    pip,
+    run,
+    run_cli,
+    start_server,
+    twine,
+    uv,
+    wait_for,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -432,3 +442,13 @@ def test_pip_and_uv_read_the_gzip_variants(
         env=env,
     )
     assert _installed(uv_target, "zipped_demo") == "1.0"
+
+
+def test_skypi_doctor_against_a_folder_index(server: Server, env: dict[str, str]) -> None:
+    """`skypi serve` takes no presigned uploads and is public here: those two steps say so
+    and are skipped, everything else passes."""
+    result = run([str(BIN / "skypi"), "doctor", server.url, "--token", server.token], env)
+    assert "this index takes no presigned uploads" in result.stdout
+    assert "this index is public" in result.stdout
+    assert "FAIL" not in result.stdout
+    assert result.stdout.splitlines()[-1] == "verdict: healthy, 10 of 12 checks passed, 2 skipped"

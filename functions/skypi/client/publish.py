@@ -123,7 +123,7 @@ class Publisher:
             state_file.unlink(missing_ok=True)
             response = self._api("/api/uploads", declared)
         if response.status_code == 501:
-            return self._legacy(path, size, sha256)
+            return self.upload_legacy(path, size, sha256)
         if response.status_code != 200:
             return Result(path.name, "refused", _message(response))
         plan = response.json()
@@ -181,7 +181,7 @@ class Publisher:
             "parts": [{"number": n, "etag": e} for n, e in sorted(done.items())],
         }
 
-    def _legacy(self, path: Path, size: int, sha256: str) -> Result:
+    def upload_legacy(self, path: Path, size: int, sha256: str) -> Result:
         """The upload twine makes, for an index that stores files on its own disk."""
         dist = parse_filename(path.name)
         meta = _local_metadata(path, dist, size)
