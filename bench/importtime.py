@@ -9,7 +9,9 @@
   ``.pyc`` files were compiled at bundling (what a bundle built with the functions' own Python
   version ships).
 
-The ``-X importtime`` breakdown names the top contributors, so a regression is visible.
+Each is reported as wall time and as the process's CPU time (user + system), which a busy
+shared machine disturbs far less. The ``-X importtime`` breakdown names the top contributors,
+so a regression is visible.
 
     .venv/bin/python bench/importtime.py [--runs 7]
 """
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -53,6 +56,11 @@ def _script(module: str, first_use: bool) -> str:
 
 def wall(module: str, *, first_use: bool, bundle: Path | None = None) -> float:
     """Seconds for one fresh interpreter to run the import (and first use)."""
+    return timed(module, first_use=first_use, bundle=bundle)[0]
+
+
+def timed(module: str, *, first_use: bool, bundle: Path | None = None) -> tuple[float, float]:
+    """(wall, CPU) seconds of one fresh interpreter running the import (and first use)."""
     env = {**os.environ, **_ENV}
     command = [sys.executable]
     if bundle is None:
@@ -68,9 +76,13 @@ def wall(module: str, *, first_use: bool, bundle: Path | None = None) -> float:
             "[p for p in sys.path if 'site-packages' not in p]; "
         )
         command += ["-c", prelude + _script(module, first_use)]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     subprocess.run(command, env=env, check=True, cwd=ROOT / "functions")
-    return time.perf_counter() - started
+    elapsed = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return elapsed, cpu
 
 
 def measure(module: str) -> tuple[float, dict[str, float]]:
@@ -109,14 +121,17 @@ def run(runs: int = 7) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="skypi-bundle-") as tmp:
         bundle = host_bundle(Path(tmp) / "bundle") if sys.platform == "linux" else None
         for module in MODULES:
-            row = {
-                "import_s": statistics.median(wall(module, first_use=False) for _ in range(runs)),
-                "first_use_s": statistics.median(wall(module, first_use=True) for _ in range(runs)),
+            conditions: dict[str, tuple[bool, Path | None]] = {
+                "import": (False, None),
+                "first_use": (True, None),
             }
             if bundle is not None:
-                row["bundle_bytecode_first_use_s"] = statistics.median(
-                    wall(module, first_use=True, bundle=bundle) for _ in range(runs)
-                )
+                conditions["bundle_bytecode_first_use"] = (True, bundle)
+            row = {}
+            for name, (first_use, where) in conditions.items():
+                samples = [timed(module, first_use=first_use, bundle=where) for _ in range(runs)]
+                row[f"{name}_s"] = statistics.median(w for w, _ in samples)
+                row[f"{name}_cpu_s"] = statistics.median(c for _, c in samples)
             results[module] = row
     return results
 

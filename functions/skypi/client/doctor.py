@@ -180,6 +180,9 @@ class Doctor:
                 step = Step(name, "fail", 0.0, str(failure))
             except httpx.HTTPError as exc:
                 step = Step(name, "fail", 0.0, f"{type(exc).__name__}: {exc}")
+            except (ValueError, KeyError, TypeError, OSError, subprocess.SubprocessError) as exc:
+                # an answer that is not what an index sends (not JSON, a field missing)
+                step = Step(name, "fail", 0.0, f"unexpected answer: {type(exc).__name__}: {exc}")
         step = Step(step.name, step.status, time.perf_counter() - started, step.detail)
         self.verdict.steps.append(step)
         return step
