@@ -5,6 +5,8 @@ wheels for the functions' platform, plus the ``skypi`` package.
   the tests ran.
 - ``--only-binary :all:`` with ``--python-platform`` picks wheels built for Lambda's
   architecture and Python, whatever the host is.
+- The X-Ray SDK (what ``aws-lambda-powertools[tracer]`` adds) is bundled only for a stack
+  that traces calls (``skypi:traceCalls``): nothing else imports it.
 - Bytecode is compiled by an interpreter of the functions' own Python version, when this
   machine has one (``python3.14`` on PATH, or a Python uv manages): ``/var/task`` is
   read-only, so without ``.pyc`` files every cold start compiles every module it imports.
@@ -31,6 +33,8 @@ from aws_cdk import ILocalBundling
 from infra import ROOT
 
 PACKAGE = ROOT / "functions" / "skypi"
+# What the ``tracer`` extra of aws-lambda-powertools brings (uv.lock), needed only to trace calls.
+TRACING_ONLY = frozenset({"aws-xray-sdk", "wrapt"})
 _VERSION_OF = "import sys; print('%d.%d' % sys.version_info[:2])"
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".*")
 
@@ -98,7 +102,9 @@ def platform_tag(architecture: str) -> str:
     return {"arm64": "aarch64-manylinux2014", "x86_64": "x86_64-manylinux2014"}[architecture]
 
 
-def build_bundle(output_dir: Path, architecture: str, python_version: str) -> None:
+def build_bundle(
+    output_dir: Path, architecture: str, python_version: str, *, tracing: bool = False
+) -> None:
     """Fill ``output_dir`` with everything the handlers import."""
     with tempfile.TemporaryDirectory() as tmp:
         requirements = Path(tmp) / "requirements.txt"
@@ -119,6 +125,10 @@ def build_bundle(output_dir: Path, architecture: str, python_version: str) -> No
             cwd=ROOT,
             check=True,
         )
+        if not tracing:
+            pinned = requirements.read_text().splitlines()
+            kept = [r for r in pinned if r.split("==")[0].strip().lower() not in TRACING_ONLY]
+            requirements.write_text("\n".join(kept) + "\n")
         subprocess.run(
             [
                 _uv(),
@@ -145,10 +155,11 @@ def build_bundle(output_dir: Path, architecture: str, python_version: str) -> No
     compile_bytecode(output_dir, python_version)
 
 
-def source_hash(architecture: str, python_version: str) -> str:
+def source_hash(architecture: str, python_version: str, tracing: bool = False) -> str:
     """Changes when the code, the lock or the target does (the asset's identity)."""
     compiled = "bytecode" if interpreter_for(python_version) else "sources"
-    digest = hashlib.sha256(f"{architecture}/{python_version}/{compiled}".encode())
+    traced = "traced" if tracing else "untraced"
+    digest = hashlib.sha256(f"{architecture}/{python_version}/{compiled}/{traced}".encode())
     for path in sorted([ROOT / "uv.lock", *PACKAGE.rglob("*.py")]):
         digest.update(path.relative_to(ROOT).as_posix().encode())
         digest.update(path.read_bytes())
@@ -159,10 +170,11 @@ def source_hash(architecture: str, python_version: str) -> str:
 class LocalBundling:
     """CDK's local bundler: used instead of Docker, which these machines do not have."""
 
-    def __init__(self, architecture: str, python_version: str) -> None:
+    def __init__(self, architecture: str, python_version: str, tracing: bool = False) -> None:
         self.architecture = architecture
         self.python_version = python_version
+        self.tracing = tracing
 
     def try_bundle(self, output_dir: str, *, image: Any, **_: Any) -> bool:
-        build_bundle(Path(output_dir), self.architecture, self.python_version)
+        build_bundle(Path(output_dir), self.architecture, self.python_version, tracing=self.tracing)
         return True

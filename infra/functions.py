@@ -25,11 +25,11 @@ def function_code(config: Config) -> lambda_.Code:
     return lambda_.Code.from_asset(
         str(ROOT / "functions"),
         asset_hash_type=AssetHashType.CUSTOM,
-        asset_hash=source_hash(config.architecture, PYTHON_VERSION),
+        asset_hash=source_hash(config.architecture, PYTHON_VERSION, config.trace_calls),
         bundling=BundlingOptions(
             image=RUNTIME.bundling_image,
             command=["false"],  # never used: the local bundler always succeeds or raises
-            local=LocalBundling(config.architecture, PYTHON_VERSION),
+            local=LocalBundling(config.architecture, PYTHON_VERSION, config.trace_calls),
         ),
     )
 

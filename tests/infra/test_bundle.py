@@ -172,7 +172,19 @@ def test_handlers_run_from_the_bundle_alone(host_bundle: Path) -> None:
     assert report["xray"] is False  # the X-Ray SDK only with skypi:traceCalls
 
 
-def test_handlers_load_the_xray_sdk_only_when_tracing(host_bundle: Path) -> None:
+def test_the_xray_sdk_is_bundled_only_for_tracing(lambda_bundle: Path, host_bundle: Path) -> None:
+    for bundle in (lambda_bundle, host_bundle):
+        present = {p.name.split("-")[0].lower() for p in bundle.glob("*.dist-info")}
+        assert not present & {"aws_xray_sdk", "wrapt"}
+        assert (bundle / "aws_lambda_powertools").is_dir()
+
+
+def test_handlers_load_the_xray_sdk_only_when_tracing(tmp_path: Path) -> None:
+    if sys.platform != "linux" or _elf_machine(Path(sys.executable).resolve()) != X86_64:
+        pytest.skip("the runnable bundle is built for x86_64 Linux")
+    host_bundle = tmp_path / "bundle-traced"
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    build_bundle(host_bundle, "x86_64", version, tracing=True)
     env = {
         "SKYPI_BUCKET": "skypi-test",
         "AWS_DEFAULT_REGION": "us-east-1",
