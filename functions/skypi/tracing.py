@@ -1,5 +1,6 @@
-"""X-Ray tracing for the Lambda handlers, only where the stack turns it on
-(``-c skypi:tracing=true`` sets ``SKYPI_TRACING``).
+"""How the Lambda handlers start: X-Ray tracing only where the stack turns it on
+(``-c skypi:traceCalls=true`` sets ``SKYPI_TRACING``), and eager set-up only where Lambda
+initializes ahead of requests.
 
 Powertools' Tracer loads the X-Ray SDK as it is created, and the SDK's recorder builds a
 botocore client of its own: a tenth of a second or more on every cold start, paid even when
@@ -19,6 +20,14 @@ F = TypeVar("F", bound=Callable[..., Any])
 def enabled() -> bool:
     value = os.environ.get(ENVIRONMENT_VARIABLE, "")
     return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def initialized_ahead() -> bool:
+    """Whether Lambda initializes this environment ahead of any request (provisioned
+    concurrency, or a SnapStart snapshot): then the handlers build everything at import,
+    since that time is never on a request's path (``AWS_LAMBDA_INITIALIZATION_TYPE``)."""
+    kind = os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand")
+    return kind in {"provisioned-concurrency", "snap-start"}
 
 
 def capture_lambda_handler(service: str) -> Callable[[F], F]:

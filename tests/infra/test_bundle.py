@@ -203,3 +203,39 @@ def test_handlers_load_the_xray_sdk_only_when_tracing(tmp_path: Path) -> None:
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["xray"] is True
     assert report["indexer"] == {"batchItemFailures": []}
+
+
+@pytest.mark.parametrize(
+    ("kind", "eager"),
+    [("on-demand", False), ("provisioned-concurrency", True), ("snap-start", True)],
+)
+def test_handlers_build_everything_at_import_only_when_initialized_ahead(
+    host_bundle: Path, kind: str, eager: bool
+) -> None:
+    """On demand, the first event builds the indexer and the app; with provisioned
+    concurrency or a SnapStart snapshot, initialization is off the request path, so the
+    import does it all."""
+    script = textwrap.dedent(
+        """
+        import json, sys
+        sys.path = [sys.argv[1]] + [p for p in sys.path if "site-packages" not in p]
+        from skypi.api import handler as api
+        from skypi.indexer import handler as indexer
+        print(json.dumps([api._mangum is not None, indexer._indexer is not None]))
+        """
+    )
+    env = {
+        "SKYPI_BUCKET": "skypi-test",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_LAMBDA_INITIALIZATION_TYPE": kind,
+        "PATH": "/usr/bin:/bin",
+    }
+    result = subprocess.run(
+        [sys.executable, "-S", "-c", script, str(host_bundle)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == [eager, eager]

@@ -89,3 +89,7 @@ def _app() -> Mangum:
 @tracing.capture_lambda_handler("skypi-api")
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return dict(_app()(event, context))  # type: ignore[arg-type]
+
+
+if tracing.initialized_ahead():
+    _app()

@@ -119,3 +119,7 @@ def process(event: dict[str, Any], indexer: Indexer) -> dict[str, list[dict[str,
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, list[dict[str, str]]]:
     return process(event, _default_indexer())
+
+
+if tracing.initialized_ahead():
+    _default_indexer()
