@@ -30,7 +30,8 @@ sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 
-from bench import corpus, peers  # noqa: E402
+from bench import compression, corpus, peers  # noqa: E402
+from bench import importtime as coldstart  # noqa: E402
 from bench.importtime import MODULES  # noqa: E402
 from bench.importtime import measure as import_time  # noqa: E402
 from tests.dists import wheel_bytes, wheel_name  # noqa: E402
@@ -350,11 +351,22 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "reindex_s": reindex,
             "local_update_s": local_update_cost(folder),
         }
-    results["update_cost"] = index_update_cost([10, 200, 2000])
-    results["importtime"] = {
-        module: statistics.median(import_time(module)[0] for _ in range(5)) for module in MODULES
-    }
+    results.update(quick_parts())
     return results
+
+
+def quick_parts() -> dict[str, Any]:
+    """The parts that need no corpus or peers (``--only-quick``): S3 requests per upload,
+    cold start and compression."""
+    return {
+        "update_cost": index_update_cost([10, 200, 2000]),
+        "importtime": {
+            module: statistics.median(import_time(module)[0] for _ in range(5))
+            for module in MODULES
+        },
+        "coldstart": coldstart.run(runs=7),
+        "compression": compression.run(),
+    }
 
 
 def time_command(command: list[str], folder: Path) -> float:
@@ -394,8 +406,17 @@ def main() -> int:
     parser.add_argument("--duration", type=int, default=5, help="seconds per load window")
     parser.add_argument("--work", help="where corpora and logs go (default: a temp dir)")
     parser.add_argument("--json", default=str(DOCS / "bench" / "results.json"))
+    parser.add_argument(
+        "--only-quick",
+        action="store_true",
+        help="re-measure only the S3 requests per upload, cold start and compression, "
+        "keeping the rest of --json",
+    )
     args = parser.parse_args()
-    results = run(args)
+    if args.only_quick:
+        results = json.loads(Path(args.json).read_text()) | quick_parts()
+    else:
+        results = run(args)
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(results, indent=1))
     from bench.report import write_report

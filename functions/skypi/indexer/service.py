@@ -4,6 +4,8 @@
   retried on conflict, so concurrent writers never lose each other's files.
 - HTML is rendered from the JSON page and carries its serial; an older render never replaces a
   newer one.
+- Every page object has a gzip variant (``<key>.gz``), written right after the page with the
+  same serial rule, so it is never ahead of its page and never goes back.
 - Storage is the truth: a "landed" key that is gone, or a "gone" key that is there, changes
   nothing, so events may repeat and arrive in any order.
 - Work is proportional to the change: one project's objects, and the root listing only when a
@@ -24,7 +26,8 @@ from typing import TypeVar
 from packaging.utils import NormalizedName
 
 from skypi.core.errors import InvalidDistribution
-from skypi.core.filenames import DistFilename, parse_filename
+from skypi.core.filenames import DistFilename
+from skypi.core.http import gzip_key, gzip_page
 from skypi.core.metadata import (
     DEFAULT_LIMITS,
     CoreMetadata,
@@ -43,31 +46,17 @@ from skypi.core.pages import (
     page_html_key,
     page_json_key,
 )
-from skypi.core.render import html_serial, render_project_html, render_root_html
+from skypi.core.render import page_serial, render_project_html, render_root_html
+from skypi.indexer.changes import Change as Change
+from skypi.indexer.changes import Gone as Gone
+from skypi.indexer.changes import Landed as Landed
+from skypi.indexer.changes import project_of_key as project_of_key
 from skypi.store.base import NotFound, ObjectInfo, PreconditionFailed, Store, Versioned
 from skypi.store.cdn import Cdn
 
 log = logging.getLogger("skypi.indexer")
 T = TypeVar("T")
 MAX_ATTEMPTS = 100
-
-
-@dataclass(frozen=True)
-class Landed:
-    """An object appeared (or changed) under ``key``. ``sha256`` may be passed when known."""
-
-    key: str
-    sha256: str | None = None
-
-
-@dataclass(frozen=True)
-class Gone:
-    """An object under ``key`` was removed."""
-
-    key: str
-
-
-Change = Landed | Gone
 
 
 @dataclass
@@ -99,13 +88,6 @@ class _Facts:
 
 class HashTimeout(InvalidDistribution):
     """A file with no whole-object SHA-256 in storage, too big to hash in the time allowed."""
-
-
-def project_of_key(key: str) -> DistFilename:
-    """The distribution a ``packages/`` key holds, from its filename; raises if it is none."""
-    if not key.startswith(PACKAGES_PREFIX):
-        raise InvalidDistribution(f"{key!r} is outside {PACKAGES_PREFIX}")
-    return parse_filename(posixpath.basename(key))
 
 
 class Indexer:
@@ -313,6 +295,7 @@ class Indexer:
             outcome.added += added
             outcome.removed += removed
             outcome.conflicts += conflicts
+            self.write_variant(page_json_key(project), new_page.to_json_bytes(), new_page.serial)
             self._write_html(page_html_key(project), render_project_html(new_page), new_page.serial)
             if bool(base.files) != bool(new_page.files):
                 self.sync_root(project)
@@ -350,6 +333,7 @@ class Indexer:
                 self.store.put(page_json_key(project), new_page.to_json_bytes(), if_match=etag)
             except PreconditionFailed:
                 continue
+            self.write_variant(page_json_key(project), new_page.to_json_bytes(), new_page.serial)
             self._write_html(page_html_key(project), render_project_html(new_page), new_page.serial)
             return changed
         raise RuntimeError(f"gave up updating {project} after {MAX_ATTEMPTS} conflicts")
@@ -357,9 +341,23 @@ class Indexer:
     # -- pages that follow others ---------------------------------------------------------
 
     def _write_html(self, html_key: str, html: bytes, serial: int) -> None:
-        """Write a rendered page (both of its stored twins) unless a newer one is there."""
+        """Write a rendered page (both of its stored twins, each followed by its gzip variant)
+        unless a newer one is there."""
         for key in html_twins(html_key):
             self.write_if_newer(key, html, serial)
+            self.write_variant(key, html, serial)
+
+    def write_variant(self, key: str, page: bytes, serial: int, *, repair: bool = False) -> None:
+        """The gzip variant of the page just written under ``key`` (its bytes: ``page``)."""
+        self.write_if_newer(gzip_key(key), gzip_page(page), serial, repair=repair)
+
+    def sync_variant(self, key: str, *, repair: bool = False) -> None:
+        """Give the page stored under ``key`` its gzip variant, from the stored bytes."""
+        try:
+            _, page = self.store.get(key)
+        except NotFound:
+            return
+        self.write_variant(key, page, page_serial(page), repair=repair)
 
     def write_if_newer(self, key: str, html: bytes, serial: int, *, repair: bool = False) -> None:
         """Write ``html`` unless a render at least as new is there (with ``repair``: unless a
@@ -369,7 +367,7 @@ class Indexer:
                 info, existing = self.store.get(key)
             except NotFound:
                 info, existing = None, b""
-            stored = html_serial(existing) if info is not None else -1
+            stored = page_serial(existing) if info is not None else -1
             if stored > serial or existing == html or (stored == serial and not repair):
                 return
             try:
@@ -392,6 +390,7 @@ class Indexer:
                 shown = page.display_name if page and page.files else None
                 new_root = root.with_project(project, shown)
             if new_root is root and etag is not None:
+                self.sync_variant(ROOT_JSON_KEY)
                 self._write_html(ROOT_HTML_KEY, render_root_html(root), root.serial)
                 return
             try:
@@ -401,6 +400,7 @@ class Indexer:
                     self.store.put(ROOT_JSON_KEY, new_root.to_json_bytes(), if_match=etag)
             except PreconditionFailed:
                 continue
+            self.write_variant(ROOT_JSON_KEY, new_root.to_json_bytes(), new_root.serial)
             self._write_html(ROOT_HTML_KEY, render_root_html(new_root), new_root.serial)
             return
         raise RuntimeError(f"gave up updating the root listing after {MAX_ATTEMPTS} conflicts")
@@ -427,7 +427,9 @@ class Indexer:
                 page = ProjectPage.from_json_bytes(raw)
                 indexed |= {f.key for f in page.files}
                 html_key = page_html_key(page.name)
-                if not set(html_twins(html_key)) <= pages:  # written by an older skypi
+                twins = html_twins(html_key)
+                if not {*twins, *map(gzip_key, (key, *twins))} <= pages:  # an older skypi's
+                    self.sync_variant(key)
                     self._write_html(html_key, render_project_html(page), page.serial)
         changes: list[Change] = [Landed(k) for k in sorted(stored)]
         changes += [Gone(k) for k in sorted(indexed - stored)]
