@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import posixpath
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
