@@ -17,8 +17,7 @@ import logging
 import posixpath
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from typing import TypeVar
+from dataclasses import dataclass, field, replace
 
 from packaging.utils import NormalizedName
 
@@ -46,7 +45,6 @@ from skypi.core.render import html_serial, render_project_html, render_root_html
 from skypi.store.base import NotFound, ObjectInfo, PreconditionFailed, Store, Versioned
 
 log = logging.getLogger("skypi.indexer")
-T = TypeVar("T")
 MAX_ATTEMPTS = 100
 
 
@@ -152,7 +150,7 @@ class Indexer:
         meta = read_metadata(
             dist, info.size, read_at, lambda: self.store.open(info.key), self.limits
         )
-        digest = sha256 or info.sha256 or self.sha256_of(info.key)
+        digest = sha256 or info.sha256 or self.sha256_of(info.key, info.size)
         entry = FileEntry(
             filename=dist.filename,
             key=info.key,
@@ -174,11 +172,18 @@ class Indexer:
             f"{key} was overwritten; the index keeps the original's hash and it cannot be restored"
         )
 
-    def sha256_of(self, key: str) -> str:
-        digest = hashlib.sha256()
+    def sha256_of(self, key: str, size: int | None = None) -> str:
+        """The digest of the whole object; with ``size``, of exactly that many bytes (a file
+        that grows or shrinks while it is read is still being written: not indexed yet)."""
+        digest, seen = hashlib.sha256(), 0
         with self.store.open(key) as fh:
             while chunk := fh.read(1024 * 1024):
                 digest.update(chunk)
+                seen += len(chunk)
+        if size is not None and seen != size:
+            raise InvalidDistribution(
+                f"{key} changed while it was read; it is indexed once complete"
+            )
         return digest.hexdigest()
 
     def write_metadata(self, facts: _Facts) -> None:
@@ -196,6 +201,7 @@ class Indexer:
         current = {f.key: f for f in page.files} if page else {}
         arrivals: list[_Facts] = []
         departures: set[str] = set()
+        refreshed: dict[str, str] = {}
         for change in changes:
             info = self.store.head(change.key)
             if info is None:
@@ -208,19 +214,28 @@ class Indexer:
             if known is not None and known.etag == info.etag:
                 continue  # already indexed at this version: a replay
             if known is not None:
-                if (info.sha256 or self.sha256_of(change.key)) == known.sha256:
-                    continue  # same bytes under a new ETag (a restore by copy): a replay
+                try:
+                    same = (info.sha256 or self.sha256_of(change.key, info.size)) == known.sha256
+                except (InvalidDistribution, NotFound, OSError) as exc:
+                    log.warning("cannot read %s: %s", change.key, exc)
+                    outcome.skipped.append((change.key, str(exc)))
+                    continue
+                if same:
+                    refreshed[change.key] = info.etag  # same bytes, new ETag (a copy): a replay
+                    continue
                 message = self.overwritten(change.key, known)
                 log.error("conflict: %s", message)
                 outcome.conflicts.append((change.key, message))
                 continue
             try:
                 facts = self._inspect(info, project_of_key(change.key), change.sha256)
-            except (InvalidDistribution, NotFound) as exc:
+            except (InvalidDistribution, NotFound, OSError) as exc:
                 log.warning("refusing %s: %s", change.key, exc)
                 outcome.refused.append((change.key, str(exc)))
                 continue
             arrivals.append(facts)
+        if refreshed:  # remember the new ETag, so the bytes are not read again next time
+            self.update_files(project, lambda e: replace(e, etag=refreshed.get(e.key, e.etag)))
         for facts in arrivals:
             if facts.entry.metadata_sha256:
                 self.write_metadata(facts)
@@ -365,41 +380,3 @@ class Indexer:
             self._write_html(ROOT_HTML_KEY, render_root_html(new_root), new_root.serial)
             return
         raise RuntimeError(f"gave up updating the root listing after {MAX_ATTEMPTS} conflicts")
-
-    # -- whole-store passes ---------------------------------------------------------------
-
-    def reconcile(self, progress: Callable[[int], object] | None = None) -> Outcome:
-        """Bring every page in line with storage: index new files, drop vanished ones.
-
-        Used when ``skypi serve`` starts on a folder (adoption, and changes made while it was
-        down). It lists the store, so it is for start-up and repair, never for one event.
-        """
-        self.sync_root()
-        stored = {
-            info.key
-            for info in self.store.list(PACKAGES_PREFIX)
-            if not info.key.endswith(".metadata")
-        }
-        indexed: set[str] = set()
-        pages = {info.key for info in self.store.list("simple/")}
-        for key in sorted(pages):
-            if key.endswith("/index.json") and key != ROOT_JSON_KEY:
-                _, raw = self.store.get(key)
-                page = ProjectPage.from_json_bytes(raw)
-                indexed |= {f.key for f in page.files}
-                html_key = page_html_key(page.name)
-                if not set(html_twins(html_key)) <= pages:  # written by an older skypi
-                    self._write_html(html_key, render_project_html(page), page.serial)
-        changes: list[Change] = [Landed(k) for k in sorted(stored)]
-        changes += [Gone(k) for k in sorted(indexed - stored)]
-        outcome = Outcome()
-        for batch in _batches(changes, 200):
-            outcome.merge(self.apply(batch))
-            if progress:
-                progress(len(batch))
-        return outcome
-
-
-def _batches(items: list[T], size: int) -> Iterable[list[T]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
