@@ -169,7 +169,9 @@ class Indexer:
         if isinstance(self.store, Versioned) and self.store.restore_version(key, known.etag):
             return f"{key} was overwritten; the original was restored from its previous version"
         return (
-            f"{key} was overwritten; the index keeps the original's hash and it cannot be restored"
+            f"{key} was overwritten and this storage keeps no earlier version: the page keeps "
+            "the hash pip saw; put the original back, or run `skypi reindex` to list the file "
+            "as it is now"
         )
 
     def sha256_of(self, key: str, size: int | None = None) -> str:
