@@ -283,3 +283,41 @@ def test_the_watcher_ignores_reads_and_waits_for_the_writer_to_close(
         assert listed[target.name] == hashlib.sha256(data).hexdigest()
     finally:
         watcher.stop()
+
+
+# -- a read-only folder ----------------------------------------------------------------------
+
+
+def test_an_upload_to_a_read_only_folder_is_refused_with_a_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    from fastapi.testclient import TestClient
+
+    from skypi.api.app import create_app
+    from skypi.api.settings import Settings
+    from tests.conftest import add_token, basic
+    from tests.dists import upload_form
+
+    store = LocalStore(tmp_path / "ro", tmp_path / "state")
+    token = add_token(store, "upload")
+    real_put = LocalStore.put
+
+    def put(self, key, body, **kwargs):  # type: ignore[no-untyped-def]
+        if key.startswith("packages/") and not key.endswith(".metadata"):
+            raise OSError(errno.EROFS, "Read-only file system")  # what a read-only mount says
+        return real_put(self, key, body, **kwargs)
+
+    monkeypatch.setattr(LocalStore, "put", put)
+    client = TestClient(create_app(store, Settings()))
+    data, name = wheel_bytes("ro", "1.0"), wheel_name("ro", "1.0")
+    response = client.post(
+        "/legacy/",
+        data=upload_form(data, name, "ro", "1.0"),
+        files={"content": (name, data)},
+        headers=basic(token),
+    )
+    assert response.status_code == 403
+    assert "read-only" in response.text
+    assert list((tmp_path / "ro").iterdir()) == []

@@ -82,7 +82,16 @@ def serve(args: argparse.Namespace) -> int:
     )
     if not settings.upload_auth:
         log.warning("authentication is off (-a .): anyone who can reach this port can upload")
-    store = LocalStore(Path(args.dir), Path(args.state_dir) if args.state_dir else None)
+    try:
+        store = LocalStore(Path(args.dir), Path(args.state_dir) if args.state_dir else None)
+    except OSError as exc:
+        where = args.state_dir or os.path.join(args.dir, ".skypi")
+        print(
+            f"skypi: cannot write the index's state folder {where}: {exc.strerror or exc}. "
+            "A read-only folder is served with --state-dir PATH (a writable folder elsewhere).",
+            file=sys.stderr,
+        )
+        return 2
     watcher = None if args.no_watch else FolderWatcher(store, Indexer(store))
     if watcher:
         watcher.start()  # before adopting, so nothing copied in meanwhile is missed

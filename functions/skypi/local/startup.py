@@ -176,7 +176,7 @@ def _check_project(
             continue
         try:
             intact = hashlib.sha256(store.get(key)[1]).hexdigest() == entry.metadata_sha256
-        except NotFound:
+        except (NotFound, OSError):
             intact = False
         info = None if intact else store.head(entry.key)
         if info is not None:
@@ -202,7 +202,12 @@ def _check_project(
 def _check_root(
     indexer: Indexer, shown: dict[NormalizedName, str | None], report: StartReport
 ) -> None:
-    root, etag = indexer.read_root()
+    try:
+        root, etag = indexer.read_root()
+    except (ValueError, KeyError, TypeError):
+        log.warning("the root listing cannot be read; run `skypi reindex` to rebuild it")
+        report.unreadable_pages.append(ROOT)
+        return
     if etag is None:
         indexer.sync_root()
     for project, display in sorted(shown.items()):

@@ -49,6 +49,7 @@ class FolderWatcher(FileSystemEventHandler):
     def __init__(self, store: LocalStore, indexer: Indexer) -> None:
         self.store, self.indexer = store, indexer
         self._root = str(store.packages_dir) + os.sep
+        self._state = str(store.state_dir) + os.sep  # inside the folder by default
         self._pending: dict[str, tuple[float, bool]] = {}  # key -> (due, complete)
         self._lock = threading.Condition()
         self._stop = False
@@ -60,7 +61,7 @@ class FolderWatcher(FileSystemEventHandler):
         """The key of a distribution path in the folder; cheap string checks first, since
         every event of the state folder (inside the folder by default) passes here."""
         text = os.fsdecode(path)
-        if not text.startswith(self._root):
+        if not text.startswith(self._root) or text.startswith(self._state):
             return None
         rel = text[len(self._root) :]
         if not rel or rel.startswith(".") or f"{os.sep}." in rel or rel.endswith(METADATA_SUFFIX):

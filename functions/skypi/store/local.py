@@ -106,7 +106,7 @@ class LocalStore:
         path = self.path_for(key)
         try:
             st = path.stat()
-        except (FileNotFoundError, NotADirectoryError):
+        except OSError:  # missing, not a directory on the way, unreadable, name too long
             return None
         if not stat.S_ISREG(st.st_mode):
             return None
