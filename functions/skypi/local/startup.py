@@ -110,14 +110,15 @@ def reconcile(
     by_project: dict[str, list[str]] = defaultdict(list)
     for key in current:
         if key.startswith(PACKAGES_PREFIX) and not key.endswith(METADATA_SUFFIX):
-            projects[key] = _project_of(key, known)
-            by_project[projects[key]].append(key)
+            project = known.get(key)
+            if project is None:
+                project = _project_of(key, known)
+            projects[key] = project
+            by_project[project].append(key)
     report.files = len(projects)
-    dirty = {
-        _project_of(key, known)
-        for key in current.keys() | recorded.keys()
-        if current.get(key) != recorded.get(key)
-    }
+    changed = [key for key, fingerprint in current.items() if recorded.get(key) != fingerprint]
+    changed += [key for key in recorded if key not in current]
+    dirty = {_project_of(key, known) for key in changed}
     for key in sorted(by_project.get(JUNK, [])):
         if key not in recorded or recorded[key] != current[key]:
             report.outcome.skipped.append((key, "not a distribution"))

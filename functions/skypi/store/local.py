@@ -20,7 +20,7 @@ import os
 import shutil
 import stat
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -182,7 +182,7 @@ class LocalStore:
             _prune_empty_dirs(path.parent, top)
 
     def list(self, prefix: str) -> Iterator[ObjectInfo]:
-        for key, path, st in self.scan(prefix)[0]:
+        for key, path, st in sorted(self.scan(prefix)[0], key=lambda item: item[0]):
             try:
                 yield self._info(key, st, path=path)
             except NotFound:
@@ -193,26 +193,24 @@ class LocalStore:
         return {key: (st.st_size, st.st_mtime_ns) for key, _, st in self.scan(prefix)[0]}
 
     def scan(self, prefix: str = "") -> tuple[Found, Paths]:
-        """Every regular file that is an object under ``prefix`` (key order), and the
+        """Every regular file that is an object under ``prefix`` (in no order), and the
         temporary files found on the way. Symlinks, FIFOs, sockets and devices are no objects;
         an unreadable directory is skipped with one log line."""
-        roots: list[tuple[Path, str, Callable[[str], bool]]] = []
+        roots: list[tuple[Path, str, tuple[str, bool] | None]] = []
         if PACKAGES_PREFIX.startswith(prefix) or prefix.startswith(PACKAGES_PREFIX):
-            dists = lambda name: not name.endswith(METADATA_SUFFIX)  # noqa: E731
-            roots.append((self.packages_dir, PACKAGES_PREFIX, dists))
-            derived = lambda name: name.endswith(METADATA_SUFFIX)  # noqa: E731
-            roots.append((self.state_dir / PACKAGES_PREFIX.rstrip("/"), PACKAGES_PREFIX, derived))
+            roots.append((self.packages_dir, PACKAGES_PREFIX, (METADATA_SUFFIX, False)))
+            derived = self.state_dir / PACKAGES_PREFIX.rstrip("/")
+            roots.append((derived, PACKAGES_PREFIX, (METADATA_SUFFIX, True)))
         if not prefix.startswith(PACKAGES_PREFIX):
-            roots.append((self.state_dir, "", lambda name: True))
+            roots.append((self.state_dir, "", None))
         found: Found = []
         temps: Paths = []
         skip = {str(self.state_dir), str(self.state_dir / PACKAGES_PREFIX.rstrip("/"))}
-        for root, key_prefix, wanted in roots:
-            for rel, path, st in _walk(str(root), skip - {str(root)}, temps, wanted):
+        for root, key_prefix, suffix in roots:
+            for rel, path, st in _walk(str(root), skip - {str(root)}, temps, suffix):
                 key = key_prefix + rel
                 if key.startswith(prefix):
                     found.append((key, path, st))
-        found.sort(key=lambda item: item[0])
         return found, temps
 
     def sweep(self, temps: Paths) -> Paths:
@@ -263,35 +261,43 @@ def _open_regular(path: str | Path, key: str) -> BinaryIO:
 
 
 def _walk(
-    root: str, skip: set[str], temps: Paths, wanted: Callable[[str], bool], rel: str = ""
+    root: str, skip: set[str], temps: Paths, suffix: tuple[str, bool] | None
 ) -> Iterator[tuple[str, str, os.stat_result]]:
-    """Regular files below ``root`` whose name is ``wanted``, as ``(relative posix path, path,
-    lstat)``. Dot-names are not descended into (temporary files are collected into ``temps``).
-    The directory entry's type (no system call) decides what to skip before any ``stat``."""
-    try:
-        with os.scandir(root) as listing:
-            entries = list(listing)
-    except FileNotFoundError:
-        return
-    except OSError as exc:
-        log.warning("skipping %s: %s", root, exc.strerror or exc)
-        return
-    for entry in entries:
-        name = entry.name
-        if name.startswith("."):
-            if name.startswith(TEMP_PREFIX):
-                temps.append(Path(entry.path))
-            continue
+    """Regular files below ``root`` as ``(relative posix path, path, lstat)``; with ``suffix``
+    ``(s, keep)``, only names that end in ``s`` (``keep``) or do not (not ``keep``). Dot-names
+    are not descended into (temporary files are collected into ``temps``). The directory
+    entry's type (no system call) decides what to skip before any ``stat``."""
+    pending = [(root, "")]
+    while pending:
+        directory, rel = pending.pop()
         try:
-            if entry.is_dir(follow_symlinks=False):
-                if entry.path not in skip:
-                    yield from _walk(entry.path, skip, temps, wanted, f"{rel}{name}/")
-            elif entry.is_file(follow_symlinks=False) and wanted(name):
-                st = entry.stat(follow_symlinks=False)
-                if stat.S_ISREG(st.st_mode):
-                    yield f"{rel}{name}", entry.path, st
-        except OSError:
+            with os.scandir(directory) as listing:
+                entries = list(listing)
+        except FileNotFoundError:
             continue
+        except OSError as exc:
+            log.warning("skipping %s: %s", directory, exc.strerror or exc)
+            continue
+        for entry in entries:
+            name = entry.name
+            if name[0] == ".":
+                if name.startswith(TEMP_PREFIX):
+                    temps.append(Path(entry.path))
+                continue
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    if entry.path not in skip:
+                        pending.append((entry.path, f"{rel}{name}/"))
+                    continue
+                if not entry.is_file(follow_symlinks=False):
+                    continue  # a symlink, FIFO, socket or device
+                if suffix is not None and name.endswith(suffix[0]) != suffix[1]:
+                    continue
+                st = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            if stat.S_ISREG(st.st_mode):
+                yield rel + name, entry.path, st
 
 
 def _prune_empty_dirs(directory: Path, stop: Path) -> None:
