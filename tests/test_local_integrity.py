@@ -44,7 +44,7 @@ def _fill(folder: Path, projects: int) -> None:
 
 
 def test_a_tar_sdist_cut_short_is_refused_even_past_its_pkg_info() -> None:
-    data = sdist_bytes("cut", "1.0")
+    data = sdist_bytes("cut", "1.0", blob=os.urandom(100_000))  # PKG-INFO comes first
     dist = parse_filename(sdist_name("cut", "1.0"))
     prefix = data[:-8]  # everything but the gzip trailer (CRC32, size): PKG-INFO is readable
 
@@ -281,6 +281,8 @@ def test_the_watcher_ignores_reads_and_waits_for_the_writer_to_close(
         assert indexer.batches == [[f"packages/p0/{target.name}"]]
         listed = {f.filename: f.sha256 for f in _page(store, "p0").files}
         assert listed[target.name] == hashlib.sha256(data).hexdigest()
+        time.sleep(0.5)  # the pages and .metadata it wrote did not wake it up again
+        assert indexer.batches == [[f"packages/p0/{target.name}"]]
     finally:
         watcher.stop()
 
