@@ -323,3 +323,22 @@ def test_an_upload_to_a_read_only_folder_is_refused_with_a_message(
     assert response.status_code == 403
     assert "read-only" in response.text
     assert list((tmp_path / "ro").iterdir()) == []
+
+
+def test_a_symlink_is_never_indexed(store: LocalStore, folder: Path, tmp_path: Path) -> None:
+    outside = tmp_path / wheel_name("linked", "1.0")
+    outside.write_bytes(wheel_bytes("linked", "1.0"))
+    (folder / "linked").mkdir()
+    (folder / "linked" / outside.name).symlink_to(outside)
+    adopt(store, show_progress=False)
+    assert store.head("simple/linked/index.json") is None
+    indexer = _Recorder(store)
+    watcher = FolderWatcher(store, indexer)
+    watcher.start()
+    try:
+        time.sleep(0.3)
+        (folder / "linked" / wheel_name("linked", "2.0")).symlink_to(outside)
+        time.sleep(2.5)  # past the settling time of a file that only appeared
+        assert indexer.batches == []
+    finally:
+        watcher.stop()

@@ -70,8 +70,8 @@ class FolderWatcher(FileSystemEventHandler):
 
     def _note(self, path: str | bytes, complete: bool) -> None:
         key = self.key_for(path)
-        if key is None:
-            return
+        if key is None or os.path.islink(path):
+            return  # a symlink is not indexed (start-up and reindex do not list one either)
         now = time.monotonic()
         with self._lock:
             _, was_complete = self._pending.get(key, (0.0, False))
