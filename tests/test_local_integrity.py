@@ -246,8 +246,9 @@ class _Recorder(Indexer):
 
     def apply(self, changes):  # type: ignore[no-untyped-def,override]
         changes = list(changes)
-        self.batches.append([c.key for c in changes])
-        return super().apply(changes)
+        outcome = super().apply(changes)
+        self.batches.append([c.key for c in changes])  # once applied: the page is written
+        return outcome
 
 
 def test_the_watcher_ignores_reads_and_waits_for_the_writer_to_close(
