@@ -67,7 +67,7 @@ def test_a_file_that_grows_while_hashed_is_not_indexed(store: LocalStore) -> Non
     with open(store.path_for(key), "ab") as fh:
         fh.write(b"more")
     with pytest.raises(InvalidDistribution, match="changed while it was read"):
-        Indexer(store).sha256_of(key, info.size)
+        Indexer(store).sha256_of(key, size=info.size)
 
 
 # -- only regular files, never blocking -----------------------------------------------------

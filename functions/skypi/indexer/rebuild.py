@@ -36,7 +36,7 @@ from skypi.core.pages import (
 )
 from skypi.core.render import render_project_html, render_root_html
 from skypi.indexer.service import MAX_ATTEMPTS, Indexer, project_of_key
-from skypi.store.base import NotFound, ObjectInfo, PreconditionFailed, Versioned
+from skypi.store.base import NotFound, ObjectInfo, PreconditionFailed
 
 log = logging.getLogger("skypi.reindex")
 
@@ -150,9 +150,7 @@ class Rebuilder:
             if check:
                 drift.append(Drift(project, mismatch))
                 return known
-            if isinstance(self.store, Versioned) and self.store.restore_version(
-                info.key, known.etag
-            ):
+            if self.indexer.restore(info.key, known):
                 drift.append(Drift(project, f"{mismatch}; the original was restored"))
                 return known  # a hash pip has seen never changes, where the bytes still exist
             # No earlier version to put back (a folder has no history): the page lists the
