@@ -343,3 +343,32 @@ def test_a_symlink_is_never_indexed(store: LocalStore, folder: Path, tmp_path: P
         assert indexer.batches == []
     finally:
         watcher.stop()
+
+
+def test_an_unreadable_file_is_skipped_with_one_log_line(
+    store: LocalStore,
+    folder: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import skypi.store.local as local
+
+    _fill(folder, 2)
+    secret = folder / "p1" / wheel_name("p1", "1.0")
+    real_open = local._open_regular
+
+    def refuse(path, key):  # type: ignore[no-untyped-def]
+        if str(path) == str(secret):  # what EACCES looks like (tests may run as root)
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, key)
+
+    monkeypatch.setattr(local, "_open_regular", refuse)
+    with caplog.at_level("WARNING"):
+        report = adopt(store, show_progress=False)
+        adopt(store, show_progress=False)  # a restart: nothing changed, nothing said again
+    assert [k for k, _ in report.outcome.refused] == [f"packages/p1/{secret.name}"]
+    assert len([r for r in caplog.records if secret.name in r.getMessage()]) == 1
+    assert {f.filename for f in _page(store, "p0").files} == {
+        wheel_name("p0", "1.0"),
+        sdist_name("p0", "1.0"),
+    }

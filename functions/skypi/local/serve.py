@@ -27,10 +27,8 @@ def adopt(store: LocalStore, show_progress: bool) -> StartReport:
     with tqdm(
         unit="file", desc="indexing", file=sys.stderr, delay=1.0, disable=not show_progress
     ) as bar:
-        report = reconcile(store, Indexer(store), progress=bar.update)
-    for key, reason in report.outcome.refused:
-        log.warning("not indexed: %s: %s", key, reason)
-    return report
+        # each refused file is logged once, by the indexer
+        return reconcile(store, Indexer(store), progress=bar.update)
 
 
 def _prog() -> str:
