@@ -12,6 +12,7 @@ from skypi import cli
 from skypi.core.pages import FileEntry, ProjectPage, RootListing
 from skypi.indexer.rebuild import Rebuilder
 from skypi.indexer.service import Gone, Indexer, Landed
+from skypi.local.startup import reconcile as start_up
 from skypi.store.base import Store
 from skypi.store.local import LocalStore
 from tests.dists import sdist_bytes, sdist_name, wheel_bytes, wheel_name
@@ -214,11 +215,11 @@ def test_serve_start_gives_an_older_folder_its_variants(tmp_path: Path) -> None:
     pages gets every variant, so gzip clients find them at once."""
     store = LocalStore(tmp_path / "packages")
     indexer = _history(store)
-    indexer.reconcile()
+    start_up(store, indexer)
     variants = [i.key for i in store.list("simple/") if i.key.endswith(".gz")]
     assert variants
     for key in variants:
         store.delete(key)
-    indexer.reconcile()
+    start_up(store, indexer)
     assert sorted(i.key for i in store.list("simple/") if i.key.endswith(".gz")) == sorted(variants)
     assert _check(indexer) == []

@@ -57,7 +57,11 @@ def _add_dir(parser: argparse.ArgumentParser) -> None:
         default=os.environ.get("SKYPI_DIR", DEFAULT_DIR),
         help=f"the packages folder (default: $SKYPI_DIR or {DEFAULT_DIR})",
     )
-    parser.add_argument("--state-dir", help="where pages and tokens live (default: DIR/.skypi)")
+    parser.add_argument(
+        "--state-dir",
+        help="where pages, .metadata files and tokens live (default: DIR/.skypi); "
+        "with it, DIR may be read-only",
+    )
 
 
 def _add_bucket(parser: argparse.ArgumentParser) -> None:

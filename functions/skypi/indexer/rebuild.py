@@ -141,16 +141,29 @@ class Rebuilder:
             return known
         try:
             facts = self.indexer.inspect(info)
-        except (InvalidDistribution, NotFound) as exc:
+        except (InvalidDistribution, NotFound, OSError) as exc:
             drift.append(Drift(project, f"{info.key} is not a valid distribution: {exc}"))
             return None
         overwritten = known is not None and known.etag != info.etag
         if known is not None and overwritten and known.sha256 != facts.entry.sha256:
+            mismatch = (
+                f"{info.key} is listed with sha256 {known.sha256}, which no stored bytes match "
+                f"(the file holds {facts.entry.sha256})"
+            )
             if check:
-                drift.append(Drift(project, f"{info.key} was overwritten: its hash changed"))
-            else:
-                drift.append(Drift(project, self.indexer.overwritten(info.key, known)))
-            return known  # a hash pip has seen never changes
+                drift.append(Drift(project, mismatch))
+                return known
+            if self.indexer.restore(info.key, known):
+                drift.append(Drift(project, f"{mismatch}; the original was restored"))
+                return known  # a hash pip has seen never changes, where the bytes still exist
+            # No earlier version to put back (a folder has no history): the page lists the
+            # bytes that are there, so pip's hash check passes again.
+            drift.append(
+                Drift(
+                    project,
+                    f"{mismatch}; no earlier version exists, so the page now lists the stored file",
+                )
+            )
         if not check and facts.entry.metadata_sha256:
             self.indexer.write_metadata(facts)  # a new or changed entry gets its .metadata
         if known is not None:

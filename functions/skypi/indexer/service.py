@@ -19,8 +19,7 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from typing import TypeVar
+from dataclasses import dataclass, field, replace
 
 from packaging.utils import NormalizedName
 
@@ -34,7 +33,6 @@ from skypi.core.metadata import (
     read_metadata,
 )
 from skypi.core.pages import (
-    PACKAGES_PREFIX,
     ROOT_HTML_KEY,
     ROOT_JSON_KEY,
     FileEntry,
@@ -54,7 +52,6 @@ from skypi.store.base import NotFound, ObjectInfo, PreconditionFailed, Store, Ve
 from skypi.store.cdn import Cdn
 
 log = logging.getLogger("skypi.indexer")
-T = TypeVar("T")
 MAX_ATTEMPTS = 100
 
 
@@ -145,7 +142,7 @@ class Indexer:
         meta = read_metadata(
             dist, info.size, read_at, lambda: self.store.open(info.key), self.limits
         )
-        digest = sha256 or info.sha256 or self.sha256_of(info.key)
+        digest = sha256 or info.sha256 or self.sha256_of(info.key, size=info.size)
         entry = FileEntry(
             filename=dist.filename,
             key=info.key,
@@ -159,19 +156,29 @@ class Indexer:
         )
         return _Facts(dist, meta, entry)
 
-    def overwritten(self, key: str, known: FileEntry) -> str:
-        """A drop-in replaced an indexed file in place: put the original back if we can."""
+    def restore(self, key: str, known: FileEntry) -> bool:
+        """Put back the version of ``key`` that ``known`` was indexed at, if storage keeps it."""
         if isinstance(self.store, Versioned) and self.store.restore_version(key, known.etag):
             if self.cdn is not None:  # an edge may have cached the overwriting bytes
                 self.cdn.invalidate([key])
+            return True
+        return False
+
+    def overwritten(self, key: str, known: FileEntry) -> str:
+        """A drop-in replaced an indexed file in place: put the original back if we can."""
+        if self.restore(key, known):
             return f"{key} was overwritten; the original was restored from its previous version"
         return (
-            f"{key} was overwritten; the index keeps the original's hash and it cannot be restored"
+            f"{key} was overwritten and this storage keeps no earlier version: the page keeps "
+            "the hash pip saw; put the original back, or run `skypi reindex` to list the file "
+            "as it is now"
         )
 
-    def sha256_of(self, key: str, deadline: float | None = None) -> str:
+    def sha256_of(self, key: str, deadline: float | None = None, *, size: int | None = None) -> str:
         """Hash a stored file; :class:`HashTimeout` if ``deadline`` (or :attr:`hash_deadline`)
-        passes first, saying how far it got and how to publish the file instead."""
+        passes first, saying how far it got and how to publish the file instead. With
+        ``size``, the file must hold exactly that many bytes: one that grows or shrinks while
+        it is read is still being written, and is not indexed yet."""
         deadline = deadline if deadline is not None else self.hash_deadline
         started, done = time.monotonic(), 0
         digest = hashlib.sha256()
@@ -189,13 +196,15 @@ class Indexer:
                         "SHA256` in one part (files up to 5 GB; raise the CLI's "
                         "multipart_threshold), so that storage holds its SHA-256."
                     )
+        if size is not None and done != size:
+            raise InvalidDistribution(f"{key} changed while it was read (still being written?)")
         return digest.hexdigest()
 
     def _same_bytes(self, info: ObjectInfo, known: FileEntry) -> bool:
         """Whether a changed object still holds the indexed bytes; one too big to hash in
         time is taken for an overwrite (restoring the original is safe either way)."""
         try:
-            return (info.sha256 or self.sha256_of(info.key)) == known.sha256
+            return (info.sha256 or self.sha256_of(info.key, size=info.size)) == known.sha256
         except HashTimeout:
             return False
 
@@ -214,6 +223,7 @@ class Indexer:
         current = {f.key: f for f in page.files} if page else {}
         arrivals: list[_Facts] = []
         departures: set[str] = set()
+        refreshed: dict[str, str] = {}
         for change in changes:
             info = self.store.head(change.key)
             if info is None:
@@ -226,19 +236,28 @@ class Indexer:
             if known is not None and known.etag == info.etag:
                 continue  # already indexed at this version: a replay
             if known is not None:
-                if self._same_bytes(info, known):
-                    continue  # same bytes under a new ETag (a restore by copy): a replay
+                try:
+                    same = self._same_bytes(info, known)
+                except (InvalidDistribution, NotFound, OSError) as exc:
+                    log.warning("cannot read %s: %s", change.key, exc)
+                    outcome.skipped.append((change.key, str(exc)))
+                    continue
+                if same:
+                    refreshed[change.key] = info.etag  # same bytes, new ETag (a copy): a replay
+                    continue
                 message = self.overwritten(change.key, known)
                 log.error("conflict: %s", message)
                 outcome.conflicts.append((change.key, message))
                 continue
             try:
                 facts = self._inspect(info, project_of_key(change.key), change.sha256)
-            except (InvalidDistribution, NotFound) as exc:
+            except (InvalidDistribution, NotFound, OSError) as exc:
                 log.warning("refusing %s: %s", change.key, exc)
                 outcome.refused.append((change.key, str(exc)))
                 continue
             arrivals.append(facts)
+        if refreshed:  # remember the new ETag, so the bytes are not read again next time
+            self.update_files(project, lambda e: replace(e, etag=refreshed.get(e.key, e.etag)))
         for facts in arrivals:
             if facts.entry.metadata_sha256:
                 self.write_metadata(facts)
@@ -403,43 +422,3 @@ class Indexer:
             self._write_html(ROOT_HTML_KEY, render_root_html(new_root), new_root.serial)
             return
         raise RuntimeError(f"gave up updating the root listing after {MAX_ATTEMPTS} conflicts")
-
-    # -- whole-store passes ---------------------------------------------------------------
-
-    def reconcile(self, progress: Callable[[int], object] | None = None) -> Outcome:
-        """Bring every page in line with storage: index new files, drop vanished ones.
-
-        Used when ``skypi serve`` starts on a folder (adoption, and changes made while it was
-        down). It lists the store, so it is for start-up and repair, never for one event.
-        """
-        self.sync_root()
-        stored = {
-            info.key
-            for info in self.store.list(PACKAGES_PREFIX)
-            if not info.key.endswith(".metadata")
-        }
-        indexed: set[str] = set()
-        pages = {info.key for info in self.store.list("simple/")}
-        for key in sorted(pages):
-            if key.endswith("/index.json") and key != ROOT_JSON_KEY:
-                _, raw = self.store.get(key)
-                page = ProjectPage.from_json_bytes(raw)
-                indexed |= {f.key for f in page.files}
-                html_key = page_html_key(page.name)
-                twins = html_twins(html_key)
-                if not {*twins, *map(gzip_key, (key, *twins))} <= pages:  # an older skypi's
-                    self.sync_variant(key)
-                    self._write_html(html_key, render_project_html(page), page.serial)
-        changes: list[Change] = [Landed(k) for k in sorted(stored)]
-        changes += [Gone(k) for k in sorted(indexed - stored)]
-        outcome = Outcome()
-        for batch in _batches(changes, 200):
-            outcome.merge(self.apply(batch))
-            if progress:
-                progress(len(batch))
-        return outcome
-
-
-def _batches(items: list[T], size: int) -> Iterable[list[T]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
