@@ -19,7 +19,11 @@ from packaging.utils import canonicalize_name
 
 from infra.cdn import BUCKET_PATHS, MAX_FUNCTION_BYTES, edge_source
 from skypi.core.edge import decide
-from skypi.core.http import MAX_LAMBDA_REQUEST_BYTES, content_type_for_key
+from skypi.core.http import (
+    MAX_LAMBDA_REQUEST_BYTES,
+    content_encoding_for_key,
+    content_type_for_key,
+)
 from skypi.core.tokens import TokenRecord
 from tests.dists import wheel_name
 from tests.test_edge_vectors import expand_credentials, vector_token
@@ -32,13 +36,16 @@ FROM_A_STORED_OBJECT = {200, 206, 304, 416}
 
 
 def stored_keys() -> set[str]:
-    """What the vectors' fixture stores: the wheels, their .metadata, and the pages."""
-    keys = {f"simple/index.{ext}" for ext in ("html", "v1html", "json")}
+    """What the vectors' fixture stores: the wheels, their .metadata, and the pages with their
+    gzip variants."""
+    pages = [f"index.{ext}" for ext in ("html", "v1html", "json")]
+    pages += [f"{page}.gz" for page in pages]
+    keys = {f"simple/{page}" for page in pages}
     for wheel in SPEC["fixture"]["wheels"]:
         project = canonicalize_name(wheel["name"])
         name = wheel_name(wheel["name"], wheel["version"])
         keys |= {f"packages/{project}/{name}", f"packages/{project}/{name}.metadata"}
-        keys |= {f"simple/{project}/index.{ext}" for ext in ("html", "v1html", "json")}
+        keys |= {f"simple/{project}/{page}" for page in pages}
     return keys
 
 
@@ -198,7 +205,11 @@ def test_vector(
         assert got.origin == "api", got
         return
     python = decide(
-        request["method"], request["path"], request["query"], request["headers"].get("accept")
+        request["method"],
+        request["path"],
+        request["query"],
+        request["headers"].get("accept"),
+        request["headers"].get("accept-encoding"),
     )
     if got.origin is None:  # the function answered
         assert got.status == expect["status"], got
@@ -223,6 +234,8 @@ def test_vector(
     expected_type = expect["headers"].get("content-type")
     if expected_type and expect["status"] in {200, 206}:
         assert content_type_for_key(got.key) == expected_type  # what S3 will send for it
+    if "content-encoding" in expect["headers"]:  # as stored: S3 sends it, CloudFront keeps it
+        assert content_encoding_for_key(got.key) == expect["headers"]["content-encoding"]
 
 
 def test_uploads_over_lambdas_limit_are_refused_at_the_edge() -> None:

@@ -75,6 +75,11 @@ ACCEPTS = [
     "application/vnd.pypi.simple.v1+json;q=1_0", "APPLICATION/VND.PYPI.SIMPLE.LATEST+JSON",
     "application/vnd.pypi.simple.v1+json;Q=0.9, text/html;q=0.95", "text/html;q=-0",
 ]  # fmt: skip
+ENCODINGS = [
+    None, "gzip", "gzip, deflate, br", "br", "gzip;q=0", "*", "*;q=0", "gzip;q=0, *", "\x1fgzip",
+    "\tgzip\t", "\xa0gzip", "GZIP", "x-gzip", "gzip;q=1_0", "gzip;q=nan", "gzip ; q=0.5",
+    "identity", "", "br;q=1, gzip;q=0.001", "gzip;q=0.5e1",
+]  # fmt: skip
 # Repeats weigh the draw towards requests that get past the first checks.
 METHODS = [
     *["GET"] * 16,
@@ -183,6 +188,9 @@ def generated(draw: st.DrawFn) -> Generated:
     accept = draw(st.one_of(st.sampled_from(ACCEPTS), header_text))
     if accept is not None:
         headers.append(("accept", accept))
+    encoding = draw(st.one_of(st.sampled_from(ENCODINGS), header_text))
+    if encoding is not None:
+        headers.append(("accept-encoding", encoding))
     if draw(st.booleans()):
         credentials = draw(authorization())
         if credentials is not None:

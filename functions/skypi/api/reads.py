@@ -96,7 +96,11 @@ class ReadRoutes:
             return
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         decision = decide(
-            method, path, scope.get("query_string", b"").decode("latin-1"), headers.get("accept")
+            method,
+            path,
+            scope.get("query_string", b"").decode("latin-1"),
+            headers.get("accept"),
+            headers.get("accept-encoding"),
         )
         vary = {"vary": "Accept"} if path.startswith("/simple") else {}
         if decision.status == 405:
@@ -150,6 +154,10 @@ class ReadRoutes:
             "accept-ranges": "bytes",
             **vary,
         }
+        if decision.negotiated:  # the page's representation and its encoding
+            base["vary"] = "Accept, Accept-Encoding"
+        if decision.content_encoding:
+            base["content-encoding"] = decision.content_encoding
         if (
             self.settings.redirect_over is not None
             and info.size > self.settings.redirect_over

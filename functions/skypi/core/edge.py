@@ -16,6 +16,8 @@ Three steps, in this order, the same on both edges:
 '/simple/foo-bar/'
 >>> decide("GET", "/simple/foo/", "", accept="application/vnd.pypi.simple.v1+json").key
 'simple/foo/index.json'
+>>> decide("GET", "/simple/foo/", "", accept_encoding="gzip, br").key
+'simple/foo/index.html.gz'
 >>> decide("GET", "/packages/foo-bar%2Ffoo_bar-1.0-py3-none-any.whl", "").project
 'foo-bar'
 """
@@ -30,6 +32,7 @@ from urllib.parse import unquote_to_bytes
 from packaging.utils import InvalidName, NormalizedName, canonicalize_name
 
 from skypi.core.filenames import SDIST_EXTENSIONS
+from skypi.core.http import GZIP, accepts_gzip, gzip_key
 from skypi.core.negotiate import HTML, V1_HTML, V1_JSON, choose_content_type
 
 READ_METHODS: Final = frozenset({"GET", "HEAD"})  # methods are case-sensitive (RFC 9110 9.1)
@@ -61,7 +64,8 @@ class Decision:
     key: str | None = None
     location: str | None = None
     content_type: str | None = None  # set for negotiated pages
-    negotiated: bool = False  # the answer depends on Accept (send ``Vary: Accept``)
+    negotiated: bool = False  # the answer depends on Accept and Accept-Encoding (send Vary)
+    content_encoding: str | None = None  # ``gzip``: the key is a page's compressed variant
     project: str | None = None
     authenticate: bool = True
     reason: str = ""  # for a 400: what is wrong with the request
@@ -169,14 +173,30 @@ def _redirect(location: str, raw_query: str, project: str | None) -> Decision:
     return Decision(301, location=f"{location}?{query}" if query else location, project=project)
 
 
-def _page(prefix: str, content_type: str, project: str | None) -> Decision:
-    """One stored object per representation, so a static origin needs no header rewriting."""
+def _page(prefix: str, content_type: str, gzipped: bool, project: str | None) -> Decision:
+    """One stored object per representation and encoding, so a static origin needs no header
+    rewriting."""
     shown = {HTML: "text/html; charset=utf-8"}.get(content_type, content_type)
     key = f"{prefix}{_PAGE_OBJECT[content_type]}"
+    if gzipped:
+        return Decision(
+            200,
+            key=gzip_key(key),
+            content_type=shown,
+            negotiated=True,
+            content_encoding=GZIP,
+            project=project,
+        )
     return Decision(200, key=key, content_type=shown, negotiated=True, project=project)
 
 
-def decide(method: str, path: str, raw_query: str, accept: str | None = None) -> Decision:
+def decide(
+    method: str,
+    path: str,
+    raw_query: str,
+    accept: str | None = None,
+    accept_encoding: str | None = None,
+) -> Decision:
     """Map a read request to its answer. ``path`` is the raw (percent-encoded) URL path."""
     if route(method, path) != "read":
         return NOT_FOUND
@@ -199,15 +219,17 @@ def decide(method: str, path: str, raw_query: str, accept: str | None = None) ->
             return Decision(404, project=project)  # no traversal, dot-files or listings
         return Decision(200, key=decoded[1:], project=project)
     rest = decoded[len("/simple/") :]
+    gzipped = accepts_gzip(accept_encoding)
     if rest == "":
-        return _page("simple/", choose_content_type(accept, raw_query), project)
+        return _page("simple/", choose_content_type(accept, raw_query), gzipped, project)
     name = rest.removesuffix("/")
     normalized = project_name(name)
     if normalized is None:  # nested paths too: a name has no slash
         return Decision(404, project=project)
     if name != normalized or not rest.endswith("/"):
         return _redirect(f"/simple/{normalized}/", raw_query, project)
-    return _page(f"simple/{normalized}/", choose_content_type(accept, raw_query), project)
+    chosen = choose_content_type(accept, raw_query)
+    return _page(f"simple/{normalized}/", chosen, gzipped, project)
 
 
 __all__ = [
