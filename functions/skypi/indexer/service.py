@@ -17,7 +17,7 @@ import logging
 import posixpath
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
 from packaging.utils import NormalizedName
@@ -43,6 +43,19 @@ from skypi.core.pages import (
     page_json_key,
 )
 from skypi.core.render import html_serial, render_project_html, render_root_html
+from skypi.core.site import (
+    LANDING_KEY,
+    SITE_JSON_KEY,
+    SITE_PREFIX,
+    Release,
+    SiteSummary,
+    Upload,
+    latest_version,
+    project_site_key,
+    release_key,
+    render_landing,
+    render_project_site,
+)
 from skypi.store.base import NotFound, ObjectInfo, PreconditionFailed, Store, Versioned
 
 log = logging.getLogger("skypi.indexer")
@@ -224,8 +237,10 @@ class Indexer:
         for facts in arrivals:
             if facts.entry.metadata_sha256:
                 self.write_metadata(facts)
+        releases = {f.entry.version: f for f in arrivals}
+        described = [self.write_release(project, f) for f in releases.values()]
         if arrivals or departures & current.keys():
-            self._update_page(project, arrivals, departures, outcome)
+            self._update_page(project, arrivals, departures, outcome, described)
         for key in departures:
             self.store.delete(metadata_key(key))
         return outcome
@@ -236,6 +251,7 @@ class Indexer:
         arrivals: list[_Facts],
         departures: set[str],
         outcome: Outcome,
+        described: list[Release] | None = None,
     ) -> None:
         for _ in range(MAX_ATTEMPTS):
             page, etag = self.read_page(project)
@@ -262,6 +278,10 @@ class Indexer:
                 outcome.conflicts += conflicts
                 break
             new_page = base.with_files(tuple(files.values()))
+            newest = latest_version(new_page)
+            for release in described or ():
+                if release.version == newest:
+                    new_page = replace(new_page, summary=release.summary)
             try:
                 if etag is None:
                     self.store.put(
@@ -275,7 +295,9 @@ class Indexer:
             outcome.removed += removed
             outcome.conflicts += conflicts
             self._write_html(page_html_key(project), render_project_html(new_page), new_page.serial)
-            if bool(base.files) != bool(new_page.files):
+            self.write_project_site(new_page, described)
+            self.note_uploads(new_page, added)
+            if bool(base.files) != bool(new_page.files) or base.summary != new_page.summary:
                 self.sync_root(project)
             break
         else:
@@ -312,6 +334,7 @@ class Indexer:
             except PreconditionFailed:
                 continue
             self._write_html(page_html_key(project), render_project_html(new_page), new_page.serial)
+            self.write_project_site(new_page)
             return changed
         raise RuntimeError(f"gave up updating {project} after {MAX_ATTEMPTS} conflicts")
 
@@ -351,9 +374,10 @@ class Indexer:
             if project is not None:
                 page, _ = self.read_page(project)
                 shown = page.display_name if page and page.files else None
-                new_root = root.with_project(project, shown)
+                new_root = root.with_project(project, shown, page.summary if page else "")
             if new_root is root and etag is not None:
                 self._write_html(ROOT_HTML_KEY, render_root_html(root), root.serial)
+                self.update_site(projects=len(root.projects))
                 return
             try:
                 if etag is None:
@@ -363,8 +387,73 @@ class Indexer:
             except PreconditionFailed:
                 continue
             self._write_html(ROOT_HTML_KEY, render_root_html(new_root), new_root.serial)
+            self.update_site(projects=len(new_root.projects))
             return
         raise RuntimeError(f"gave up updating the root listing after {MAX_ATTEMPTS} conflicts")
+
+    # -- pages for people (skypi.core.site) -------------------------------------------------
+
+    def write_release(self, project: NormalizedName, facts: _Facts) -> Release:
+        """A release's summary and rendered description: rendered once, stored create-only."""
+        key = release_key(project, facts.entry.version)
+        try:
+            return Release.from_json_bytes(self.store.get(key)[1])
+        except NotFound:
+            pass
+        try:
+            release = Release.from_metadata(facts.meta.raw)
+        except Exception as exc:  # a hostile description must not stop the file being indexed
+            log.warning("description of %s not rendered: %s", facts.entry.filename, exc)
+            release = Release(facts.entry.version)
+        release = replace(release, version=facts.entry.version)
+        try:
+            self.store.put(key, release.to_json_bytes(), if_none_match=True)
+        except PreconditionFailed:  # another writer rendered it first: theirs stands
+            return Release.from_json_bytes(self.store.get(key)[1])
+        return release
+
+    def write_project_site(self, page: ProjectPage, described: list[Release] | None = None) -> None:
+        newest = latest_version(page)
+        release = next((r for r in described or () if r.version == newest), None)
+        if release is None and newest is not None:
+            try:
+                release = Release.from_json_bytes(self.store.get(release_key(page.name, newest))[1])
+            except NotFound:
+                release = None
+        html = render_project_site(page, release)
+        self.write_if_newer(project_site_key(page.name), html, page.serial)
+
+    def note_uploads(self, page: ProjectPage, filenames: list[str]) -> None:
+        uploads = [
+            Upload(page.name, page.display_name, f.version, f.filename, f.upload_time)
+            for f in page.files
+            if f.filename in filenames
+        ]
+        if uploads:
+            self.update_site(uploads=uploads)
+
+    def update_site(self, projects: int | None = None, uploads: list[Upload] | None = None) -> None:
+        """Compare-and-swap the landing page's manifest, then render the page from it."""
+        for _ in range(MAX_ATTEMPTS):
+            try:
+                info, raw = self.store.get(SITE_JSON_KEY)
+                summary, etag = SiteSummary.from_json_bytes(raw), info.etag
+            except NotFound:
+                summary, etag = SiteSummary(), None
+            new = summary.with_uploads(uploads or [])
+            if projects is not None:
+                new = new.with_projects(projects)
+            if new is not summary or etag is None:
+                try:
+                    if etag is None:
+                        self.store.put(SITE_JSON_KEY, new.to_json_bytes(), if_none_match=True)
+                    else:
+                        self.store.put(SITE_JSON_KEY, new.to_json_bytes(), if_match=etag)
+                except PreconditionFailed:
+                    continue
+            self.write_if_newer(LANDING_KEY, render_landing(new), new.serial)
+            return
+        raise RuntimeError(f"gave up updating the landing page after {MAX_ATTEMPTS} conflicts")
 
     # -- whole-store passes ---------------------------------------------------------------
 
@@ -382,14 +471,17 @@ class Indexer:
         }
         indexed: set[str] = set()
         pages = {info.key for info in self.store.list("simple/")}
+        pages |= {info.key for info in self.store.list(SITE_PREFIX)}
         for key in sorted(pages):
-            if key.endswith("/index.json") and key != ROOT_JSON_KEY:
+            if key.startswith("simple/") and key.endswith("/index.json") and key != ROOT_JSON_KEY:
                 _, raw = self.store.get(key)
                 page = ProjectPage.from_json_bytes(raw)
                 indexed |= {f.key for f in page.files}
                 html_key = page_html_key(page.name)
                 if not set(html_twins(html_key)) <= pages:  # written by an older skypi
                     self._write_html(html_key, render_project_html(page), page.serial)
+                if project_site_key(page.name) not in pages:
+                    self.write_project_site(page)
         changes: list[Change] = [Landed(k) for k in sorted(stored)]
         changes += [Gone(k) for k in sorted(indexed - stored)]
         outcome = Outcome()
