@@ -198,6 +198,15 @@ _SCRIPT: Final = """
   var index = root.href.replace(/\\/$/, '');
   document.querySelectorAll('.u').forEach(function (e) { e.textContent = index; });
   document.querySelectorAll('.h').forEach(function (e) { e.textContent = root.hostname; });
+  var token = new URL(root.href);
+  token.username = '__token__'; token.password = 'TOKEN';
+  document.querySelectorAll('.t').forEach(function (e) {
+    e.textContent = token.href.replace(/\\/$/, '');
+  });
+  token.password = '';
+  document.querySelectorAll('.k').forEach(function (e) {
+    e.textContent = token.href.replace(/\\/$/, '');
+  });
   document.querySelectorAll('.nojs').forEach(function (e) { e.hidden = true; });
   var box = document.getElementById('q');
   if (!box) return;
@@ -247,6 +256,9 @@ input{font-size:1rem;padding:.4rem;width:100%;box-sizing:border-box}
 """
 U: Final = '<span class="u">INDEX_URL</span>'
 H: Final = '<span class="h">INDEX_HOST</span>'
+# The index URL with a token in it, and with the user name only.
+T: Final = '<span class="t">https://__token__:TOKEN@INDEX_HOST</span>'
+K: Final = '<span class="k">https://__token__@INDEX_HOST</span>'
 _NOJS: Final = (
     '<p class="nojs muted">INDEX_URL below stands for this page\'s address without its path '
     "(for example https://pypi.example.com), INDEX_HOST for its host name.</p>"
@@ -338,12 +350,12 @@ def setup_sections() -> list[str]:
         "<h3>pip</h3>",
         _code(
             f"export PIP_INDEX_URL={U}/simple/\n"
-            "# the token in the URL (quote it in CI logs):\n"
-            "#   https://__token__:TOKEN@INDEX_HOST/simple/\n"
+            "# or the token in the URL (keep it out of logs):\n"
+            f"#   {T}/simple/\n"
             "# or from a keyring:\n"
             f"keyring set {U}/simple/ __token__\n"
-            "pip install --keyring-provider subprocess "
-            "--index-url https://__token__@INDEX_HOST/simple/ PACKAGE"
+            "# (pip's subprocess provider needs the user name in the URL)\n"
+            f"pip install --keyring-provider subprocess --index-url {K}/simple/ PACKAGE"
         ),
         "<h3>uv</h3>",
         _code(
