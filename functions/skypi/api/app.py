@@ -22,6 +22,7 @@ from skypi.api.settings import Settings
 from skypi.core.errors import InvalidDistribution, SkypiError, UploadRejected
 from skypi.core.filenames import parse_filename
 from skypi.core.pages import FileEntry
+from skypi.core.reason import REASON_HEADER, reason_phrase
 from skypi.core.upload import validate_filename, validate_form
 from skypi.indexer.service import Gone, Indexer
 from skypi.store.base import Part, Store
@@ -64,9 +65,11 @@ class YankRequest(BaseModel):
 
 
 def _error(exc: SkypiError | AuthFailure) -> Response:
-    if isinstance(exc, AuthFailure):
-        return PlainTextResponse(exc.message + "\n", exc.status, headers=exc.headers)
-    return PlainTextResponse(f"{exc}\n", exc.status)
+    """The message in the body (uv, pip) and as the reason phrase (twine shows only that)."""
+    message = exc.message if isinstance(exc, AuthFailure) else str(exc)
+    headers = dict(exc.headers) if isinstance(exc, AuthFailure) else {}
+    headers[REASON_HEADER] = reason_phrase(message)
+    return PlainTextResponse(message + "\n", exc.status, headers=headers)
 
 
 def create_app(

@@ -75,6 +75,7 @@ def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from skypi.api.app import create_app
+    from skypi.local.reasons import reason_protocol
     from skypi.local.watch import FolderWatcher
 
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
@@ -102,6 +103,7 @@ def serve(args: argparse.Namespace) -> int:
     try:
         uvicorn.run(
             create_app(store, settings),
+            http=reason_protocol(),  # twine shows an upload's refusal from the status line
             host=args.host,
             port=args.port,
             log_level=args.log_level,
