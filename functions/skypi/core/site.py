@@ -329,7 +329,7 @@ def setup_sections() -> list[str]:
         _code(f"uv pip install --index-url {U}/simple/ PACKAGE\nuv publish --index skypi dist/*"),
         "<h3>poetry</h3>",
         _code(
-            f"poetry source add --priority=supplemental skypi {U}/simple/\n"
+            f"poetry source add --priority=explicit skypi {U}/simple/\n"
             "poetry add --source skypi PACKAGE\n"
             f"poetry config repositories.skypi {U}/legacy/\n"
             "poetry publish --build -r skypi"
