@@ -153,3 +153,21 @@ def test_the_read_and_upload_paths_do_not_import_the_renderer() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_reindex_brings_the_pages_to_an_index_made_before_them(store: LocalStore) -> None:
+    from skypi.indexer.rebuild import Rebuilder
+
+    _land(store, "zeta", "1.0", description="Zeta *docs*.")
+    for info in list(store.list("site/")):  # as an older skypi left it
+        store.delete(info.key)
+    indexer = Indexer(store)
+    drift = {str(d) for d in Rebuilder(indexer).run(check=True).drift}
+    assert drift == {
+        "zeta: site/project/zeta/index.html is missing",
+        "(root): site/index.html is missing",
+    }
+    Rebuilder(indexer).run(check=False)
+    assert "<em>docs</em>" in store.get(project_site_key("zeta"))[1].decode()  # type: ignore[arg-type]
+    assert "1 project<" in store.get(LANDING_KEY)[1].decode()
+    assert Rebuilder(indexer).run(check=True).drift == []

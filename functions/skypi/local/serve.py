@@ -63,9 +63,7 @@ def banner_token(store: LocalStore) -> str:
     token = new_token()
     expires = datetime.now(UTC) + timedelta(days=BANNER_TOKEN_DAYS)
     repo.add(
-        TokenRecord.create(
-            token, name=BANNER_NAME, scopes={"read"}, projects=None, expires=expires
-        )
+        TokenRecord.create(token, name=BANNER_NAME, scopes={"read"}, projects=None, expires=expires)
     )
     return token
 
