@@ -171,3 +171,18 @@ def test_reindex_brings_the_pages_to_an_index_made_before_them(store: LocalStore
     assert "<em>docs</em>" in store.get(project_site_key("zeta"))[1].decode()  # type: ignore[arg-type]
     assert "1 project<" in store.get(LANDING_KEY)[1].decode()
     assert Rebuilder(indexer).run(check=True).drift == []
+
+
+def test_a_huge_description_is_shown_as_plain_text() -> None:
+    text = "*x* " * (site.MAX_RST_CHARS // 4 + 1)
+    html = render_description(text, "text/x-rst")
+    assert "<em>" not in html
+    assert "*x*" in html
+
+
+@pytest.mark.parametrize("text", ["> " * 100_000 + "x", "<div>" * 50_000, "- " * 20_000 + "x"])
+def test_deeply_nested_markdown_is_shown_as_plain_text(text: str) -> None:
+    """Nesting makes the sanitizer quadratic: such a description costs no more than text."""
+    html = render_description(text, "text/markdown")
+    assert "<blockquote>" not in html
+    assert "<div>" not in html

@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 from dataclasses import dataclass, replace
 from datetime import datetime
 from email.message import EmailMessage
@@ -33,6 +34,35 @@ SITE_PREFIX: Final = "site/"
 SITE_JSON_KEY: Final = "site/index.json"  # the landing page's manifest (compare-and-swap)
 LANDING_KEY: Final = "site/index.html"
 RECENT: Final = 20  # uploads shown on the landing page
+# Longer reST descriptions are shown as plain text: docutils takes seconds on a few hundred
+# kilobytes of lists, and the indexer must not spend them on one hostile upload (Markdown's
+# renderer, cmark, is linear and fast).
+MAX_RST_CHARS: Final = 64 * 1024
+# The sanitizer's cost grows with the square of the nesting depth (100,000 nested quotes took
+# minutes); real READMEs nest a handful of levels.
+MAX_MARKDOWN_CHARS: Final = 512 * 1024
+MAX_DEPTH: Final = 64
+_TAG: Final = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)[^>]*?(/?)>")
+_VOID: Final = frozenset(
+    {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source"}
+    | {"track", "wbr"}
+)
+
+
+def _depth(html: str) -> int:
+    """The deepest element nesting in ``html``, counting every unclosed tag as open.
+
+    >>> _depth("<p><em>a</em><br></p><ul><li><ul><li>b</li></ul></li></ul>")
+    4
+    """
+    depth = deepest = 0
+    for match in _TAG.finditer(html):
+        closing, name, self_closing = match.groups()
+        if name.lower() in _VOID or self_closing:
+            continue
+        depth = max(0, depth - 1) if closing else depth + 1
+        deepest = max(deepest, depth)
+    return deepest
 
 
 def project_site_key(project: NormalizedName) -> str:
@@ -72,6 +102,13 @@ def render_description(text: str, content_type: str | None) -> str:
         "text/x-rst": readme_renderer.rst,
         "text/markdown": readme_renderer.markdown,
     }.get(kind, readme_renderer.txt)
+    if renderer is readme_renderer.rst and len(text) > MAX_RST_CHARS:
+        renderer, params = readme_renderer.txt, {}
+    if renderer is readme_renderer.markdown:
+        to_html = readme_renderer.markdown.variants.get(params.get("variant", "GFM"))
+        too_deep = to_html is not None and _depth(to_html(text)) > MAX_DEPTH
+        if len(text) > MAX_MARKDOWN_CHARS or too_deep:
+            renderer, params = readme_renderer.txt, {}
     try:
         rendered = renderer.render(text, **params)
     except TypeError:  # a parameter the renderer does not take (PyPI refuses these uploads)
