@@ -64,3 +64,12 @@ def test_the_status_line_is_safe(server: Server) -> None:
     assert "\r" not in response.reason_phrase
     assert "injected" not in {k.lower() for k in response.headers}
     assert "x-skypi-reason" not in response.headers  # moved into the status line
+
+
+def test_a_file_that_looks_like_a_response_head_is_served_as_it_is(server: Server) -> None:
+    data = b"HTTP/1.1 400 Bad Request\r\nx-skypi-reason: not me\r\n\r\n"
+    (server.folder / "notes").mkdir()
+    (server.folder / "notes" / "head.txt").write_bytes(data)
+    response = httpx.get(f"{server.url}/packages/notes/head.txt")
+    assert response.status_code == 200
+    assert response.content == data
