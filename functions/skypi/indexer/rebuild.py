@@ -258,9 +258,9 @@ class Rebuilder:
             for entry in page.files:
                 info = self.store.head(entry.key) if entry.version == newest else None
                 if info is not None:
-                    described.append(
-                        self.indexer.write_release(page.name, self.indexer.inspect(info))
-                    )
+                    release, _ = self.indexer.describe(page.name, self.indexer.inspect(info))
+                    self.indexer.write_release(page.name, release)
+                    described.append(release)
                     break
         self.indexer.write_project_site(page, described)
 

@@ -237,8 +237,8 @@ class Indexer:
         for facts in arrivals:
             if facts.entry.metadata_sha256:
                 self.write_metadata(facts)
-        releases = {f.entry.version: f for f in arrivals}
-        described = [self.write_release(project, f) for f in releases.values()]
+        by_version = {f.entry.version: f for f in arrivals}
+        described = {v: self.describe(project, f) for v, f in by_version.items()}
         if arrivals or departures & current.keys():
             self._update_page(project, arrivals, departures, outcome, described)
         for key in departures:
@@ -251,8 +251,9 @@ class Indexer:
         arrivals: list[_Facts],
         departures: set[str],
         outcome: Outcome,
-        described: list[Release] | None = None,
+        described: dict[str, tuple[Release, bool]] | None = None,
     ) -> None:
+        described = described or {}
         for _ in range(MAX_ATTEMPTS):
             page, etag = self.read_page(project)
             base = page or ProjectPage.empty(arrivals[0].meta.name if arrivals else project)
@@ -279,9 +280,8 @@ class Indexer:
                 break
             new_page = base.with_files(tuple(files.values()))
             newest = latest_version(new_page)
-            for release in described or ():
-                if release.version == newest:
-                    new_page = replace(new_page, summary=release.summary)
+            if newest in described:
+                new_page = replace(new_page, summary=described[newest][0].summary)
             try:
                 if etag is None:
                     self.store.put(
@@ -295,7 +295,10 @@ class Indexer:
             outcome.removed += removed
             outcome.conflicts += conflicts
             self._write_html(page_html_key(project), render_project_html(new_page), new_page.serial)
-            self.write_project_site(new_page, described)
+            for version, (release, stored) in described.items():
+                if not stored and any(files[name].version == version for name in added):
+                    self.write_release(project, release)  # only for files that were listed
+            self.write_project_site(new_page, [release for release, _ in described.values()])
             self.note_uploads(new_page, added)
             if bool(base.files) != bool(new_page.files) or base.summary != new_page.summary:
                 self.sync_root(project)
@@ -393,11 +396,12 @@ class Indexer:
 
     # -- pages for people (skypi.core.site) -------------------------------------------------
 
-    def write_release(self, project: NormalizedName, facts: _Facts) -> Release:
-        """A release's summary and rendered description: rendered once, stored create-only."""
-        key = release_key(project, facts.entry.version)
+    def describe(self, project: NormalizedName, facts: _Facts) -> tuple[Release, bool]:
+        """A release's summary and rendered description, and whether it is stored already
+        (a release is rendered once: its first listed file's metadata describes it)."""
         try:
-            return Release.from_json_bytes(self.store.get(key)[1])
+            raw = self.store.get(release_key(project, facts.entry.version))[1]
+            return Release.from_json_bytes(raw), True
         except NotFound:
             pass
         try:
@@ -405,12 +409,14 @@ class Indexer:
         except Exception as exc:  # a hostile description must not stop the file being indexed
             log.warning("description of %s not rendered: %s", facts.entry.filename, exc)
             release = Release(facts.entry.version)
-        release = replace(release, version=facts.entry.version)
+        return replace(release, version=facts.entry.version), False
+
+    def write_release(self, project: NormalizedName, release: Release) -> None:
         try:
+            key = release_key(project, release.version)
             self.store.put(key, release.to_json_bytes(), if_none_match=True)
-        except PreconditionFailed:  # another writer rendered it first: theirs stands
-            return Release.from_json_bytes(self.store.get(key)[1])
-        return release
+        except PreconditionFailed:  # another file of the release was listed first: it stands
+            pass
 
     def write_project_site(self, page: ProjectPage, described: list[Release] | None = None) -> None:
         newest = latest_version(page)
