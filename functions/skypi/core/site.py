@@ -106,8 +106,9 @@ def render_description(text: str, content_type: str | None) -> str:
         renderer, params = readme_renderer.txt, {}
     if renderer is readme_renderer.markdown:
         to_html = readme_renderer.markdown.variants.get(params.get("variant", "GFM"))
-        too_deep = to_html is not None and _depth(to_html(text)) > MAX_DEPTH
-        if len(text) > MAX_MARKDOWN_CHARS or too_deep:
+        if len(text) > MAX_MARKDOWN_CHARS or (
+            to_html is not None and _depth(to_html(text)) > MAX_DEPTH
+        ):
             renderer, params = readme_renderer.txt, {}
     try:
         rendered = renderer.render(text, **params)
