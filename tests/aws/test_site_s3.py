@@ -3,6 +3,7 @@ the types and caching a static origin (S3 behind CloudFront) must send."""
 
 from __future__ import annotations
 
+from skypi.core.http import REVALIDATE
 from skypi.core.pages import ProjectPage
 from skypi.core.site import (
     LANDING_KEY,
@@ -29,7 +30,7 @@ def test_dropped_files_get_their_pages_for_people(aws: Emulated) -> None:
     for site_key in (LANDING_KEY, project_site_key("demo")):  # type: ignore[arg-type]
         head = aws.s3.head_object(Bucket=aws.resources.bucket, Key=site_key)
         assert head["ContentType"] == "text/html; charset=utf-8"
-        assert head["CacheControl"] == "public, max-age=0, must-revalidate"
+        assert head["CacheControl"] == REVALIDATE  # as the index pages
     # The very bytes the pure renderers make from the stored manifests (as skypi serve does).
     page = ProjectPage.from_json_bytes(aws.page("simple/demo/index.json"))
     release = Release.from_json_bytes(aws.page(release_key("demo", "1.0")))  # type: ignore[arg-type]

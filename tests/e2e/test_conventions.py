@@ -7,6 +7,7 @@ import os
 import pty
 import re
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -20,6 +21,18 @@ from tests.dists import make_wheel
 from tests.e2e.conftest import BIN, client_env, free_port, run, run_cli
 
 pytestmark = pytest.mark.e2e
+# poetry lives in a tool environment of its own: in the project's, its httpx2 would switch
+# starlette's TestClient (used by other tests) from httpx to httpx2.
+POETRY = "poetry==2.5.1"
+
+
+@pytest.fixture(scope="module")
+def poetry_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tools = tmp_path_factory.mktemp("poetry-tool")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("UV_", "PIP_"))}
+    env.update(UV_TOOL_DIR=str(tools / "tools"), UV_TOOL_BIN_DIR=str(tools / "bin"))
+    run([str(BIN / "uv"), "tool", "install", "--python", sys.executable, POETRY], env)
+    return tools / "bin"
 
 
 @dataclass
@@ -166,9 +179,10 @@ def test_uv_auth_login(private: Private, tmp_path: Path) -> None:
     assert (tmp_path / "t" / "secret_pkg").is_dir()
 
 
-def test_poetry_http_basic(private: Private, tmp_path: Path) -> None:
+def test_poetry_http_basic(private: Private, tmp_path: Path, poetry_bin: Path) -> None:
     env = _env(tmp_path, private)
     env.update(
+        PATH=f"{poetry_bin}:{env['PATH']}",
         POETRY_CONFIG_DIR=str(tmp_path / "poetry-config"),
         POETRY_CACHE_DIR=str(tmp_path / "poetry-cache"),
         POETRY_DATA_DIR=str(tmp_path / "poetry-data"),

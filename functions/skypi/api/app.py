@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import FastAPI, Header, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
@@ -26,8 +26,10 @@ from skypi.core.reason import REASON_HEADER, reason_phrase
 from skypi.core.upload import validate_filename, validate_form
 from skypi.indexer.service import Gone, Indexer
 from skypi.store.base import Part, Store
-from skypi.store.cdn import Cdn
 from skypi.store.tokens import TokenRepository, TokenStore
+
+if TYPE_CHECKING:  # botocore is not needed to serve a folder (`skypi serve`, no aws extra)
+    from skypi.store.cdn import Cdn
 
 log = logging.getLogger("skypi.api")
 MAX_FIELD_BYTES = 16 * 1024 * 1024  # long descriptions are sent as a form field

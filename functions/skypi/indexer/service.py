@@ -19,7 +19,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from packaging.utils import NormalizedName
 
@@ -58,7 +58,9 @@ from skypi.core.site import (
     render_project_site,
 )
 from skypi.store.base import NotFound, ObjectInfo, PreconditionFailed, Store, Versioned
-from skypi.store.cdn import Cdn
+
+if TYPE_CHECKING:  # botocore is not needed to index a folder (`skypi serve`, no aws extra)
+    from skypi.store.cdn import Cdn
 
 log = logging.getLogger("skypi.indexer")
 T = TypeVar("T")
