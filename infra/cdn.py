@@ -30,7 +30,7 @@ EDGE_SOURCE = ROOT / "infra" / "edge" / "viewer-request.js"
 # The only paths that reach the bucket (each with the edge function in front); every other
 # request the function lets through goes to the API (the default behaviour). The function's
 # READ_PREFIXES are these, so no spelling of a path reaches the bucket unchecked.
-BUCKET_PATHS = ("/simple/*", "/packages/*")
+BUCKET_PATHS = ("/simple/*", "/packages/*", "/project/*")
 # The origins' ids, named so the function can send a checked request to the other one with
 # cf.selectRequestOriginById (a page at `/`, say, which only the default behaviour matches).
 BUCKET_ORIGIN_ID = "bucket"
@@ -63,6 +63,7 @@ def edge_source(read_mode: str = "public", kvs_id: str = "") -> str:
         .replace("__MAX_UPLOAD_REQUEST_BYTES__", str(MAX_LAMBDA_REQUEST_BYTES))
         .replace("__READ_MODE__", read_mode)
         .replace("__KVS_ID__", kvs_id)
+        .replace("__BUCKET_ORIGIN__", BUCKET_ORIGIN_ID)
     )
     imports = "".join(_IMPORT.findall(source))
     if not TERSER.exists():
@@ -208,6 +209,7 @@ class Cdn(Construct):
             "/simple/*": read(pages, page_headers),
             # Files never change: cached for good.
             "/packages/*": read(cloudfront.CachePolicy.CACHING_OPTIMIZED, file_headers),
+            "/project/*": read(pages, page_headers),  # the pages for people
         }
         assert tuple(reads) == BUCKET_PATHS
         acl = web_acl(self, "WebAcl") if config.waf else None

@@ -32,13 +32,14 @@ var LATEST = {
 var VALID_NAME = /^([A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9])$/;
 var Q_VALUE = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 // What may reach the API and what may reach the bucket (skypi.core.edge: the same sets).
-// infra/cdn.py sends only /simple/* and /packages/* to the bucket; everything else the
-// function lets through goes to the API.
+// infra/cdn.py sends the READ_PREFIXES to the bucket and everything else to the API; a read
+// at one of the READ_PATHS (the landing page, '/') is switched to the bucket by toBucket.
 var API_PATHS = ['/legacy', '/legacy/', '/health'];
 var API_PREFIXES = ['/api/'];
 var API_POSTS = ['/']; // pypiserver's upload URL
-var READ_PATHS = ['/simple'];
-var READ_PREFIXES = ['/simple/', '/packages/'];
+var READ_PATHS = ['/simple', '/'];
+var READ_PREFIXES = ['/simple/', '/packages/', '/project/'];
+var BUCKET_ORIGIN = '__BUCKET_ORIGIN__';
 var SDIST_EXTENSIONS = ['.tar.gz', '.zip', '.tar.bz2', '.tgz'];
 var BASE64 = /^[A-Za-z0-9+\/]*={0,2}$/;
 var OWS = /^[ \t]+|[ \t]+$/g; // HTTP's optional whitespace, not trim()'s
@@ -196,10 +197,9 @@ function projectName(text) {
 
 // Of the decoded path: a page's name, a file's filename (its last segment).
 function readProject(path) {
-    if (path === '/simple' || path === '/simple/') return null;
-    if (path.indexOf('/simple/') === 0) {
-        return projectName(path.slice('/simple/'.length).replace(/\/$/, '')) || '';
-    }
+    if (path === '/simple' || path === '/simple/' || path === '/') return null;
+    var named = /^\/(simple|project)\//.exec(path);
+    if (named) return projectName(path.slice(named[0].length).replace(/\/$/, '')) || '';
     return projectOfFilename(path.slice(path.lastIndexOf('/') + 1));
 }
 
@@ -270,12 +270,23 @@ function acceptsGzip(header) {
     return star;
 }
 
+// A checked read goes to the bucket as `key`, spelled one way (S3 decodes it back). Under a
+// bucket behaviour it is on its way there; elsewhere ('/') the bucket origin is chosen, and
+// the viewer's query dropped, as a bucket behaviour would (S3 reads some query parameters).
+function toBucket(request, key) {
+    if (!startsWithAny(request.uri, READ_PREFIXES)) {
+        cf.selectRequestOriginById(BUCKET_ORIGIN);
+        request.querystring = {};
+    }
+    request.uri = '/' + key.split('/').map(encodeURIComponent).join('/');
+    return request;
+}
+
 function page(request, prefix) {
     var accept = request.headers.accept ? request.headers.accept.value : null;
     var encoding = request.headers['accept-encoding'];
-    request.uri = prefix + OBJECT[chooseContentType(accept, request.querystring)] +
-        (encoding && acceptsGzip(encoding.value) ? '.gz' : '');
-    return request;
+    return toBucket(request, prefix + OBJECT[chooseContentType(accept, request.querystring)] +
+        (encoding && acceptsGzip(encoding.value) ? '.gz' : ''));
 }
 
 function apiRequest(request) {
@@ -325,18 +336,20 @@ async function handler(event) {
         for (var p = 1; p < parts.length; p++) {
             if (!parts[p] || parts[p].charAt(0) === '.') return notFound();
         }
-        // The key, spelled one way: S3 decodes it back to exactly the decoded path.
-        request.uri = '/' + parts.map(encodeURIComponent).join('/');
-        return request;
+        return toBucket(request, decoded.slice(1));
     }
-    var rest = decoded.slice('/simple/'.length);
-    if (rest === '') return page(request, '/simple/');
+    if (decoded === '/') return toBucket(request, 'site/index.html'); // skypi.core.site
+    var people = decoded.indexOf('/project/') === 0;
+    var prefix = people ? '/project/' : '/simple/';
+    var rest = decoded.slice(prefix.length);
+    if (rest === '' && !people) return page(request, 'simple/');
     var slash = rest.charAt(rest.length - 1) === '/';
     var name = slash ? rest.slice(0, -1) : rest;
     var normalized = projectName(name);
     if (normalized === null) return notFound();
     if (name !== normalized || !slash) {
-        return redirect('/simple/' + normalized + '/', request.querystring);
+        return redirect(prefix + normalized + '/', request.querystring);
     }
-    return page(request, '/simple/' + normalized + '/');
+    if (people) return toBucket(request, 'site/project/' + normalized + '/index.html');
+    return page(request, 'simple/' + normalized + '/');
 }

@@ -3,6 +3,9 @@
 // store holding `kvs`. stdin: {jobs: [{source, events}], kvs}; stdout: one list of results per
 // job, so one node process runs every mode's code.
 const input = JSON.parse(require('fs').readFileSync(0, 'utf8'));
+// The origin the function picks (cf.selectRequestOriginById), noted on the result. Events run
+// one after another, so each call is the current event's.
+let selected = null;
 const cf = {
   kvs: () => ({
     get: async (key) => {
@@ -10,16 +13,26 @@ const cf = {
       return input.kvs[key];
     },
   }),
+  selectRequestOriginById: (id) => {
+    selected = id;
+  },
 };
 function load(source) {
   const body = source.replace(/^import (\w+) from '(cloudfront|crypto)';$/gm, '');
   return new Function('cf', 'crypto', body + '\nreturn handler;')(cf, require('crypto'));
 }
-Promise.all(
-  input.jobs.map((job) => {
+(async () => {
+  const results = [];
+  for (const job of input.jobs) {
     const handler = load(job.source);
-    return Promise.all(job.events.map((event) => handler(event)));
-  }),
-).then((results) => {
+    const answers = [];
+    for (const event of job.events) {
+      selected = null;
+      const result = await handler(event);
+      if (selected !== null) result.selectedOrigin = selected;
+      answers.push(result);
+    }
+    results.push(answers);
+  }
   process.stdout.write(JSON.stringify(results));
-});
+})();

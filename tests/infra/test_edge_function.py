@@ -17,13 +17,20 @@ from urllib.parse import unquote
 import pytest
 from packaging.utils import canonicalize_name
 
-from infra.cdn import BUCKET_PATHS, MAX_FUNCTION_BYTES, edge_source
+from infra.cdn import (
+    API_ORIGIN_ID,
+    BUCKET_ORIGIN_ID,
+    BUCKET_PATHS,
+    MAX_FUNCTION_BYTES,
+    edge_source,
+)
 from skypi.core.edge import decide
 from skypi.core.http import (
     MAX_LAMBDA_REQUEST_BYTES,
     content_encoding_for_key,
     content_type_for_key,
 )
+from skypi.core.site import SITE_PREFIX
 from skypi.core.tokens import TokenRecord
 from tests.dists import wheel_name
 from tests.test_edge_vectors import expand_credentials, vector_token
@@ -31,13 +38,14 @@ from tests.test_edge_vectors import expand_credentials, vector_token
 ROOT = Path(__file__).parents[2]
 SPEC = json.loads((ROOT / "spec" / "edge-vectors.json").read_text())
 NODE = Path(sys.executable).with_name("node")
-ANSWERED_BY_THE_FUNCTION = {301, 400, 401, 403, 405}  # never the bucket's or the API's
+ANSWERED_BY_THE_FUNCTION = {301, 400, 401, 403, 405}
+BUCKET_KEY_PREFIXES = ("simple/", "packages/", SITE_PREFIX)  # what may be read from the bucket
 FROM_A_STORED_OBJECT = {200, 206, 304, 416}
 
 
 def stored_keys() -> set[str]:
-    """What the vectors' fixture stores: the wheels, their .metadata, and the pages with their
-    gzip variants."""
+    """What the vectors' fixture stores: the wheels, their .metadata, the pages with their
+    gzip variants, and the pages for people."""
     pages = [f"index.{ext}" for ext in ("html", "v1html", "json")]
     pages += [f"{page}.gz" for page in pages]
     keys = {f"simple/{page}" for page in pages}
@@ -46,7 +54,8 @@ def stored_keys() -> set[str]:
         name = wheel_name(wheel["name"], wheel["version"])
         keys |= {f"packages/{project}/{name}", f"packages/{project}/{name}.metadata"}
         keys |= {f"simple/{project}/{page}" for page in pages}
-    return keys
+        keys.add(f"{SITE_PREFIX}project/{project}/index.html")  # the pages for people
+    return keys | {f"{SITE_PREFIX}index.html"}
 
 
 @dataclass(frozen=True)
@@ -63,7 +72,7 @@ class Outcome:
 
 def behaviour_origin(path: str) -> str:
     """CloudFront's behaviour for the viewer's path: case-sensitive patterns, first match."""
-    return "bucket" if any(fnmatchcase(path, p) for p in BUCKET_PATHS) else "api"
+    return BUCKET_ORIGIN_ID if any(fnmatchcase(path, p) for p in BUCKET_PATHS) else API_ORIGIN_ID
 
 
 def outcome(event: dict[str, Any], result: dict[str, Any]) -> Outcome:
@@ -74,10 +83,13 @@ def outcome(event: dict[str, Any], result: dict[str, Any]) -> Outcome:
             location=headers.get("location", {}).get("value"),
             challenge="www-authenticate" in headers,
         )
-    origin = behaviour_origin(event["request"]["uri"])
-    if origin == "api":
+    origin = result.get("selectedOrigin") or behaviour_origin(event["request"]["uri"])
+    assert origin in {BUCKET_ORIGIN_ID, API_ORIGIN_ID}, origin
+    if origin == API_ORIGIN_ID:
         assert result["uri"] == event["request"]["uri"]  # the API sees what the viewer sent
         return Outcome(origin="api")
+    if result.get("selectedOrigin"):  # a bucket behaviour's cache policy forwards no query
+        assert result["querystring"] == {}
     return Outcome(origin="bucket", key=unquote(result["uri"][1:]))  # S3 decodes the path
 
 
@@ -222,7 +234,7 @@ def test_vector(
     assert expect["status"] not in ANSWERED_BY_THE_FUNCTION, got
     assert got.origin == "bucket", got
     assert got.key is not None
-    assert got.key.startswith(("simple/", "packages/")), got
+    assert got.key.startswith(BUCKET_KEY_PREFIXES), got
     assert got.key == python.key
     if expect["status"] == 404:
         assert got.key not in stored_keys(), got
@@ -277,7 +289,8 @@ def test_paths_outside_the_index_never_reach_the_bucket() -> None:
     results = run_function(
         [_event("GET", path, "", {}) for path in ("/", "/auth/tokens.json", "/packages/", "/x")]
     )
-    assert [r.get("statusCode") for r in results] == [404, 404, 404, 404]
+    assert results[0]["uri"] == "/site/index.html"  # the landing page, never the bucket's root
+    assert [r.get("statusCode") for r in results[1:]] == [404, 404, 404]
 
 
 def test_function_fits_cloudfront_functions_limits() -> None:

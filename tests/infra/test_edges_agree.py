@@ -4,7 +4,8 @@ segments, non-ASCII, odd Accept and Authorization headers, ``?format=``, both re
 every kind of token. For each request the Python read path (the app ``skypi serve`` runs) and
 the CloudFront Function (the minified code that deploys, under node, all requests in one run)
 must agree on the status, the redirect's location, the object key and the auth outcome, and
-nothing outside ``simple/`` and ``packages/`` may ever reach the bucket.
+nothing outside ``simple/``, ``packages/`` and the pages for people (``site/``) may ever reach
+the bucket.
 
 The examples are derandomized (the same every run, in CI too); ``SKYPI_EDGE_EXAMPLES`` asks
 for more of them.
@@ -30,6 +31,7 @@ from skypi.store.tokens import TokenRepository
 from tests.asgi import Request, call_all
 from tests.dists import wheel_bytes, wheel_name
 from tests.infra.test_edge_function import (
+    BUCKET_KEY_PREFIXES,
     SPEC,
     Outcome,
     _event,
@@ -338,7 +340,7 @@ def test_nothing_outside_the_index_reaches_the_bucket(function_side: list[Outcom
     reached = [
         o
         for o in function_side
-        if o.origin == "bucket" and not (o.key or "").startswith(("simple/", "packages/"))
+        if o.origin == "bucket" and not (o.key or "").startswith(BUCKET_KEY_PREFIXES)
     ]
     assert not reached
 

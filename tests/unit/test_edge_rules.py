@@ -13,8 +13,8 @@ from skypi.core.edge import decide, decode_path, project_name, read_project, rou
         ("POST", "/legacy/", "api"),
         ("GET", "/legacy", "api"),
         ("POST", "/", "api"),  # pypiserver's upload URL
-        ("GET", "/", "none"),
-        ("post", "/", "none"),  # methods are case-sensitive
+        ("GET", "/", "read"),  # the landing page
+        ("post", "/", "read"),  # methods are case-sensitive: not an upload (a 405)
         ("GET", "/health", "api"),
         ("GET", "/healthz", "none"),
         ("GET", "/health/x", "none"),

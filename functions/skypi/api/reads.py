@@ -19,6 +19,7 @@ from skypi.api.settings import Settings
 from skypi.core.edge import decide, route
 from skypi.core.http import cache_control_for_key, content_type_for_key
 from skypi.core.pages import SIMPLE_PREFIX
+from skypi.core.site import SITE_PREFIX
 from skypi.store.base import NotFound, ObjectInfo, Presigning, Store
 
 Scope = MutableMapping[str, Any]
@@ -135,7 +136,7 @@ class ReadRoutes:
             await _respond(send, 404, {"content-type": "text/plain", **vary}, b"Not Found\n", head)
             return
         body: bytes | None = None
-        if decision.key.startswith(SIMPLE_PREFIX):
+        if decision.key.startswith((SIMPLE_PREFIX, SITE_PREFIX)):
             # Pages are rewritten while they are read: take the bytes and their ETag and length
             # in one read, or a reader could get the new length with the old bytes.
             try:

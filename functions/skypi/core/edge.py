@@ -32,18 +32,20 @@ from urllib.parse import unquote_to_bytes
 from packaging.utils import InvalidName, NormalizedName, canonicalize_name
 
 from skypi.core.filenames import SDIST_EXTENSIONS
-from skypi.core.http import GZIP, accepts_gzip, gzip_key
+from skypi.core.http import GZIP, HTML_CONTENT_TYPE, accepts_gzip, gzip_key
 from skypi.core.negotiate import HTML, V1_HTML, V1_JSON, choose_content_type
+from skypi.core.site import LANDING_KEY, project_site_key
 
 READ_METHODS: Final = frozenset({"GET", "HEAD"})  # methods are case-sensitive (RFC 9110 9.1)
 # What may reach the API, and what may reach storage: each set is defined here only (and, in
 # the same shape, at the top of infra/edge/viewer-request.js). The health path is the API's
-# (``--health-endpoint`` locally); ``/`` takes pypiserver's uploads, so it is the API's for POST.
+# (``--health-endpoint`` locally); ``/`` takes pypiserver's uploads, so it is the API's for POST
+# and a read (the landing page) otherwise. ``/project/`` holds the pages for people.
 API_PATHS: Final = frozenset({"/legacy", "/legacy/"})
 API_PREFIXES: Final = ("/api/",)
 API_POSTS: Final = frozenset({"/"})
-READ_PATHS: Final = frozenset({"/simple"})
-READ_PREFIXES: Final = ("/simple/", "/packages/")
+READ_PATHS: Final = frozenset({"/simple", "/"})
+READ_PREFIXES: Final = ("/simple/", "/packages/", "/project/")
 Route = Literal["api", "read", "none"]
 
 _PRINTABLE_ASCII: Final = re.compile(r"[!-~]*")  # a request target as clients send it
@@ -79,7 +81,7 @@ def route(method: str, raw_path: str, health_path: str = "/health") -> Route:
     """Where a request goes, by its raw (still percent-encoded) path.
 
     >>> route("POST", "/"), route("GET", "/"), route("GET", "/%73imple/"), route("GET", "/healthz")
-    ('api', 'none', 'none', 'none')
+    ('api', 'read', 'none', 'none')
     """
     if (
         raw_path in API_PATHS
@@ -148,10 +150,11 @@ def read_project(path: str) -> str | None:
     >>> read_project("/simple/Foo.Bar/"), read_project("/simple/"), read_project("/packages/a/b")
     ('foo-bar', None, '')
     """
-    if path in {"/simple", "/simple/"}:
+    if path in {"/simple", "/simple/", "/"}:
         return None
-    if path.startswith("/simple/"):
-        return project_name(path[len("/simple/") :].removesuffix("/")) or ""
+    for prefix in ("/simple/", "/project/"):
+        if path.startswith(prefix):
+            return project_name(path[len(prefix) :].removesuffix("/")) or ""
     return project_of_filename(path.rsplit("/", 1)[-1])
 
 
@@ -211,6 +214,15 @@ def decide(
             "bytes that are not UTF-8, or a control character.",
         )
     project = read_project(decoded)
+    if decoded == "/":
+        return Decision(200, key=LANDING_KEY, content_type=HTML_CONTENT_TYPE, project=project)
+    if decoded.startswith("/project/"):
+        named = _named(decoded[len("/project/") :], "/project/", raw_query, project)
+        if isinstance(named, Decision):
+            return named
+        return Decision(
+            200, key=project_site_key(named), content_type=HTML_CONTENT_TYPE, project=project
+        )
     if decoded == "/simple":
         return _redirect("/simple/", raw_query, project)
     if decoded.startswith("/packages/"):
@@ -222,14 +234,25 @@ def decide(
     gzipped = accepts_gzip(accept_encoding)
     if rest == "":
         return _page("simple/", choose_content_type(accept, raw_query), gzipped, project)
+    named = _named(rest, "/simple/", raw_query, project)
+    if isinstance(named, Decision):
+        return named
+    chosen = choose_content_type(accept, raw_query)
+    return _page(f"simple/{named}/", chosen, gzipped, project)
+
+
+def _named(
+    rest: str, prefix: str, raw_query: str, project: str | None
+) -> Decision | NormalizedName:
+    """``/simple/<name>/`` and ``/project/<name>/`` (decoded): the normalized name, or the
+    answer (a 404, or the redirect to the normalized, slash-terminated path)."""
     name = rest.removesuffix("/")
     normalized = project_name(name)
     if normalized is None:  # nested paths too: a name has no slash
         return Decision(404, project=project)
     if name != normalized or not rest.endswith("/"):
-        return _redirect(f"/simple/{normalized}/", raw_query, project)
-    chosen = choose_content_type(accept, raw_query)
-    return _page(f"simple/{normalized}/", chosen, gzipped, project)
+        return _redirect(f"{prefix}{normalized}/", raw_query, project)
+    return normalized
 
 
 __all__ = [
