@@ -125,6 +125,16 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="do not watch DIR for copied-in files (index at start only)",
     )
+    serve.add_argument(
+        "--tls-cert", help="serve https with this PEM certificate (chain) file (with --tls-key)"
+    )
+    serve.add_argument("--tls-key", help="the PEM private key of --tls-cert")
+    serve.add_argument(
+        "--oidc-audience",
+        default=os.environ.get("SKYPI_OIDC_AUDIENCE", "skypi"),
+        help="the audience CI tokens must carry for trusted publishing; make it unique to "
+        "this index, e.g. its host name (default $SKYPI_OIDC_AUDIENCE or skypi)",
+    )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
 
     dev = sub.add_parser(
@@ -248,6 +258,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--project", action="append", help="limit the users to this project (repeatable)"
     )
 
+    _add_publisher_parser(sub)
+
     for verb, text in (
         ("yank", "yank a file or release (PEP 592)"),
         ("unyank", "undo a yank"),
@@ -278,6 +290,78 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_publisher_parser(sub: Any) -> None:
+    publisher = sub.add_parser(
+        "publisher",
+        help="trusted publishers: CI jobs that publish with no stored secret",
+        description="Register the CI identities (GitHub Actions, GitLab CI, any OIDC issuer) "
+        "whose OIDC tokens `uv publish --trusted-publishing always` and the PyPA publish action "
+        "exchange at /_/oidc/mint-token for a 15-minute upload token.",
+    )
+    actions = publisher.add_subparsers(dest="publisher_command", required=True, metavar="ACTION")
+
+    def where(parser: argparse.ArgumentParser) -> None:
+        _add_dir(parser)
+        parser.add_argument(
+            "--table",
+            default=os.environ.get("SKYPI_PUBLISHER_TABLE"),
+            help="a deployed index's publisher table (the stack's PublisherTable output; "
+            "default $SKYPI_PUBLISHER_TABLE), reached with your AWS credentials",
+        )
+
+    add = actions.add_parser("add", help="register a trusted publisher")
+    kinds = add.add_subparsers(dest="kind", required=True, metavar="KIND")
+    github = kinds.add_parser("github", help="a GitHub Actions workflow")
+    github.add_argument("repository", metavar="OWNER/REPOSITORY")
+    github.add_argument(
+        "--workflow", required=True, help="file in .github/workflows/, e.g. release.yml"
+    )
+    github.add_argument("--environment", help="only jobs that run in this environment")
+    github.add_argument(
+        "--owner-id",
+        help="the owner's numeric id (gh api repos/OWNER/REPO --jq .owner.id): matched "
+        "instead of the name, so a rename keeps working and a re-registered name does not",
+    )
+    github.add_argument(
+        "--repository-id", help="the repository's numeric id (gh api repos/OWNER/REPO --jq .id)"
+    )
+    github.add_argument(
+        "--issuer",
+        default=None,
+        help="GitHub Enterprise Server's issuer (https://HOST/_services/token); "
+        "default GitHub's own",
+    )
+    gitlab = kinds.add_parser("gitlab", help="a GitLab CI pipeline")
+    gitlab.add_argument("project_path", metavar="NAMESPACE/PROJECT")
+    gitlab.add_argument("--ci-config", default=".gitlab-ci.yml", help="default .gitlab-ci.yml")
+    gitlab.add_argument("--environment", help="only jobs that deploy to this environment")
+    gitlab.add_argument("--issuer", default=None, help="a self-managed GitLab's URL")
+    generic = kinds.add_parser("oidc", help="any OIDC issuer (self-hosted CI)")
+    generic.add_argument("issuer", metavar="ISSUER_URL")
+    generic.add_argument(
+        "--claim",
+        action="append",
+        required=True,
+        metavar="NAME=VALUE",
+        help="a claim the token must carry with exactly this value (repeatable)",
+    )
+    generic.add_argument("--audience", help="the aud its tokens carry (default: this index's)")
+    for kind in (github, gitlab, generic):
+        kind.add_argument(
+            "--project",
+            action="append",
+            required=True,
+            help="a project it may publish (repeatable)",
+        )
+        where(kind)
+    listing = actions.add_parser("list", help="list trusted publishers")
+    listing.add_argument("--json", action="store_true", help="machine-readable output")
+    where(listing)
+    remove = actions.add_parser("remove", help="remove a trusted publisher by its id")
+    remove.add_argument("id", help="the id shown by 'skypi publisher list'")
+    where(remove)
+
+
 def _version() -> str:
     import skypi
 
@@ -289,6 +373,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         from skypi.local.serve import serve
 
+        if bool(args.tls_cert) != bool(args.tls_key):
+            print("skypi: give both --tls-cert and --tls-key", file=sys.stderr)
+            return 2
         return serve(args)
     if args.command == "dev":
         try:
@@ -311,6 +398,8 @@ def main(argv: list[str] | None = None) -> int:
         return _import(args)
     if args.command == "publish":
         return _publish(args)
+    if args.command == "publisher":
+        return _publisher(args)
     return _admin(args)
 
 
@@ -500,6 +589,90 @@ def _token(args: argparse.Namespace) -> int:
         print(f"skypi: {exc.args[0]}", file=sys.stderr)
         return 1
     print(f"Revoked token {record.id} {record.name}".rstrip())
+    return 0
+
+
+def _publisher(args: argparse.Namespace) -> int:
+    from skypi.core.publishers import (
+        GITHUB_ISSUER,
+        GITLAB_ISSUER,
+        GitHubPublisher,
+        GitLabPublisher,
+        InvalidPublisher,
+        OidcPublisher,
+        Publisher,
+    )
+    from skypi.store.publishers import PublisherRepository, PublisherStore
+
+    repo: PublisherStore
+    if args.table:
+        from skypi.store.dynamo_publishers import DynamoPublisherRepository
+
+        repo = DynamoPublisherRepository(args.table)
+    else:
+        repo = PublisherRepository(_store(args.dir, args.state_dir))
+    if args.publisher_command == "list":
+        publishers = repo.all()
+        if args.json:
+            print(json.dumps([p.to_json() for p in publishers], indent=1))
+        elif not publishers:
+            print("No trusted publishers. Add one with: skypi publisher add", file=sys.stderr)
+        for p in publishers:
+            print(f"{p.id}  {','.join(sorted(p.projects)):<20} {p.describe()}")
+        return 0
+    if args.publisher_command == "remove":
+        try:
+            removed = repo.remove(args.id)
+        except KeyError as exc:
+            print(f"skypi: {exc.args[0]}", file=sys.stderr)
+            return 1
+        print(f"Removed publisher {removed.id} {removed.describe()}")
+        return 0
+    projects = set(args.project)
+    publisher: Publisher
+    try:
+        if args.kind == "github":
+            publisher = GitHubPublisher.create(
+                args.repository,
+                workflow=args.workflow,
+                projects=projects,
+                environment=args.environment,
+                owner_id=args.owner_id,
+                repository_id=args.repository_id,
+                issuer=args.issuer or GITHUB_ISSUER,
+            )
+            if not publisher.repository_id:
+                print(
+                    "skypi: warning: matched by name only; give --owner-id and "
+                    "--repository-id so a deleted and re-registered name cannot publish",
+                    file=sys.stderr,
+                )
+        elif args.kind == "gitlab":
+            publisher = GitLabPublisher.create(
+                args.project_path,
+                projects=projects,
+                ci_config_path=args.ci_config,
+                environment=args.environment,
+                issuer=args.issuer or GITLAB_ISSUER,
+            )
+        else:
+            claims = dict(c.partition("=")[::2] for c in args.claim)
+            if any(not k or not v for k, v in claims.items()):
+                raise InvalidPublisher("give each claim as NAME=VALUE")
+            publisher = OidcPublisher.create(
+                args.issuer, claims=claims, projects=projects, audience=args.audience
+            )
+        repo.add(publisher)
+    except InvalidPublisher as exc:
+        print(f"skypi: {exc}", file=sys.stderr)
+        return 2
+    except KeyError as exc:
+        print(f"skypi: {exc.args[0]}", file=sys.stderr)
+        return 1
+    print(
+        f"Added publisher {publisher.id}: {publisher.describe()} may publish "
+        f"{', '.join(sorted(publisher.projects))}"
+    )
     return 0
 
 

@@ -16,6 +16,7 @@ from starlette.datastructures import UploadFile
 import skypi
 from skypi.api.auth import Authenticator, AuthFailure
 from skypi.api.direct import Declared, DirectUploader
+from skypi.api.oidc import TokenExchange, add_routes
 from skypi.api.publish import Publisher
 from skypi.api.reads import ReadRoutes
 from skypi.api.settings import Settings
@@ -25,6 +26,7 @@ from skypi.core.pages import FileEntry
 from skypi.core.upload import validate_filename, validate_form
 from skypi.indexer.service import Gone, Indexer
 from skypi.store.base import Part, Store
+from skypi.store.publishers import PublisherRepository, PublisherStore
 from skypi.store.tokens import TokenRepository, TokenStore
 
 log = logging.getLogger("skypi.api")
@@ -70,12 +72,17 @@ def _error(exc: SkypiError | AuthFailure) -> Response:
 
 
 def create_app(
-    store: Store, settings: Settings | None = None, tokens: TokenStore | None = None
+    store: Store,
+    settings: Settings | None = None,
+    tokens: TokenStore | None = None,
+    publishers: PublisherStore | None = None,
 ) -> Any:
-    """The whole HTTP surface as one ASGI app; tokens live in ``store`` unless given."""
+    """The whole HTTP surface as one ASGI app; tokens and publishers live in ``store`` unless
+    given."""
     settings = settings or Settings()
     indexer = Indexer(store)
-    auth = Authenticator(tokens or TokenRepository(store))
+    tokens = tokens or TokenRepository(store)
+    auth = Authenticator(tokens)
     publisher = Publisher(store, indexer, settings.max_upload_size)
     api = FastAPI(
         title="skypi",
@@ -165,6 +172,11 @@ def create_app(
             direct.complete, declared, body.marker, body.upload_id, parts
         )
         return JSONResponse(result)
+
+    add_routes(
+        api,
+        TokenExchange(publishers or PublisherRepository(store), tokens, settings.oidc_audience),
+    )
 
     for path in ("/legacy/", "/legacy", "/"):
         api.add_api_route(path, upload, methods=["POST"], include_in_schema=path == "/legacy/")

@@ -21,3 +21,6 @@ class Settings:
     presigned_ttl: int = 300
     # `skypi publish`: files go straight to storage, so the limit is the store's, not ours.
     max_direct_upload_size: int = 50 * 1024**3
+    # Trusted Publishing: the `aud` a CI's OIDC token must carry. Unique per index, so a token
+    # issued for another index that trusts the same repository is refused here.
+    oidc_audience: str = "skypi"

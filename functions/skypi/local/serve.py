@@ -45,9 +45,11 @@ def _prog() -> str:
     return "skypi" if found and os.path.abspath(found) == here else os.path.relpath(here)
 
 
-def _welcome(store: LocalStore, settings: Settings, host: str, port: int) -> str:
+def _welcome(
+    store: LocalStore, settings: Settings, host: str, port: int, scheme: str = "http"
+) -> str:
     shown = "localhost" if host in {"0.0.0.0", "::", "127.0.0.1"} else host  # noqa: S104
-    url = f"http://{shown}:{port}"
+    url = f"{scheme}://{shown}:{port}"
     lines = [
         f"skypi is serving {store.packages_dir} at {url}/simple/",
         f"  pip install --index-url {url}/simple/ PACKAGE",
@@ -84,6 +86,7 @@ def serve(args: argparse.Namespace) -> int:
         upload_auth=bool(actions) or args.private,
         max_upload_size=args.max_upload_size,
         health_path=args.health_endpoint,
+        oidc_audience=args.oidc_audience,
     )
     if not settings.upload_auth:
         log.warning("authentication is off (-a .): anyone who can reach this port can upload")
@@ -98,7 +101,12 @@ def serve(args: argparse.Namespace) -> int:
         len(outcome.removed),
         len(outcome.refused),
     )
-    print(_welcome(store, settings, args.host, args.port), file=sys.stderr, flush=True)
+    tls = {"ssl_certfile": args.tls_cert, "ssl_keyfile": args.tls_key} if args.tls_cert else {}
+    print(
+        _welcome(store, settings, args.host, args.port, "https" if tls else "http"),
+        file=sys.stderr,
+        flush=True,
+    )
     try:
         uvicorn.run(
             create_app(store, settings),
@@ -106,6 +114,7 @@ def serve(args: argparse.Namespace) -> int:
             port=args.port,
             log_level=args.log_level,
             access_log=args.log_level == "debug",
+            **tls,
         )
     finally:
         if watcher:
