@@ -1,0 +1,194 @@
+"""The real ``uv publish --trusted-publishing always`` against ``skypi serve`` over TLS.
+
+A local OIDC issuer stands in for GitHub Actions: uv asks it for an ID token the way it asks a
+runner (``ACTIONS_ID_TOKEN_REQUEST_URL``/``_TOKEN``), skypi fetches its keys over https and
+exchanges the token for a short-lived upload token. Every refusal's reason must reach the user
+through uv's own output.
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+import time
+from datetime import datetime, timedelta
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.dists import make_wheel
+from tests.e2e.conftest import Server, client_env, pip, run_cli, start_server, uv
+from tests.oidc import REQUEST_TOKEN, Issuer, Tls, make_tls, running_issuer
+
+pytestmark = pytest.mark.e2e
+AUDIENCE = "skypi-e2e"
+
+
+@pytest.fixture(scope="module")
+def tls(tmp_path_factory: pytest.TempPathFactory) -> Tls:
+    return make_tls(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture
+def issuer(tls: Tls) -> Iterator[Issuer]:
+    with running_issuer(tls) as issuer:
+        yield issuer
+
+
+@pytest.fixture
+def env(tmp_path: Path, tls: Tls, issuer: Issuer) -> dict[str, str]:
+    env = client_env(tmp_path)
+    env.update(
+        SSL_CERT_FILE=str(tls.ca),
+        GITHUB_ACTIONS="true",
+        ACTIONS_ID_TOKEN_REQUEST_URL=issuer.request_url,
+        ACTIONS_ID_TOKEN_REQUEST_TOKEN=REQUEST_TOKEN,
+    )
+    return env
+
+
+@pytest.fixture
+def https_server(tmp_path: Path, tls: Tls, issuer: Issuer, env: dict[str, str]) -> Iterator[Server]:
+    folder = tmp_path / "packages"
+    folder.mkdir()
+    run_cli(
+        "publisher",
+        "add",
+        "github",
+        "octo/demo",
+        str(folder),
+        "--workflow",
+        "release.yml",
+        "--owner-id",
+        "501",
+        "--repository-id",
+        "1001",
+        "--environment",
+        "release",
+        "--issuer",
+        issuer.url,
+        "--project",
+        "demo-pkg",
+    )
+    server = start_server(
+        folder,
+        tmp_path / "server.log",
+        "--tls-cert",
+        str(tls.cert),
+        "--tls-key",
+        str(tls.key),
+        "--oidc-audience",
+        AUDIENCE,
+        env={**env, "SSL_CERT_FILE": str(tls.ca)},  # skypi trusts the issuer's https
+        ca=tls.ca,
+    )
+    yield server
+    server.stop()
+
+
+def _publish(server: Server, env: dict[str, str], dist: Path) -> Any:
+    return uv(
+        "publish",
+        "--publish-url",
+        f"{server.url}/legacy/",
+        "--trusted-publishing",
+        "always",
+        *map(str, sorted(dist.iterdir())),
+        env=env,
+        check=False,
+    )
+
+
+def _dist(tmp_path: Path, version: str, name: str = "demo-pkg") -> Path:
+    dist = tmp_path / f"dist-{name}-{version}"
+    dist.mkdir()
+    make_wheel(dist, name, version)
+    return dist
+
+
+def test_uv_publishes_with_no_secret_and_pip_installs(
+    https_server: Server, env: dict[str, str], issuer: Issuer, tmp_path: Path
+) -> None:
+    result = _publish(https_server, env, _dist(tmp_path, "1.0"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert len(issuer.issued) == 1  # uv asked the "runner" for a token with our audience
+    target = tmp_path / "target"
+    pip(
+        "install",
+        "--no-cache-dir",
+        "--index-url",
+        f"{https_server.url}/simple/",
+        "--cert",
+        env["SSL_CERT_FILE"],
+        "--target",
+        str(target),
+        "demo-pkg==1.0",
+        env=env,
+    )
+    assert (target / "demo_pkg" / "__init__.py").is_file()
+    (record,) = json.loads(run_cli("token", "list", "--json", str(https_server.folder)).stdout)
+    assert record["scopes"] == ["upload"] and record["projects"] == ["demo-pkg"]
+    assert record["claims"]["repository_id"] == "1001" and record["claims"]["run_id"] == "42"
+    # uv burns the token after publishing (POST /_/oidc/burn-token): it ended right away.
+    created, expires = (datetime.fromisoformat(record[k]) for k in ("created", "expires"))
+    assert expires - created < timedelta(seconds=30)
+    assert "trusted publisher" in run_cli("token", "list", str(https_server.folder)).stdout
+
+
+def _refused(result: Any, *reasons: str) -> None:
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    for reason in reasons:
+        assert reason in output, output
+
+
+def test_refusals_reach_uvs_output(
+    https_server: Server, env: dict[str, str], issuer: Issuer, tmp_path: Path
+) -> None:
+    # A token for another repository.
+    issuer.claims = {**issuer.claims, "repository": "octo/other", "repository_id": "2002"}
+    _refused(
+        _publish(https_server, env, _dist(tmp_path, "2.0")),
+        "no trusted publisher matches",
+        "octo/other",
+    )
+    issuer.claims = {**issuer.claims, "repository": "octo/demo", "repository_id": "1001"}
+
+    # A token for another audience (another index).
+    original = issuer.token
+    issuer.token = lambda audience, **kw: original("pypi", **kw)  # type: ignore[method-assign]
+    _refused(_publish(https_server, env, _dist(tmp_path, "2.1")), "audience is 'pypi'")
+
+    # An expired token.
+    now = int(time.time())
+    issuer.token = lambda audience, **kw: original(  # type: ignore[method-assign]
+        audience, exp=now - 600, iat=now - 900, nbf=now - 900
+    )
+    _refused(_publish(https_server, env, _dist(tmp_path, "2.2")), "expired")
+    issuer.token = original  # type: ignore[method-assign]
+
+    # A replayed token: the first use publishes, the second is refused.
+    assert _publish(https_server, env, _dist(tmp_path, "2.3")).returncode == 0
+    issuer.replay = True
+    _refused(_publish(https_server, env, _dist(tmp_path, "2.4")), "exchanged already")
+    issuer.replay = False
+
+    # The publisher removed in between.
+    (publisher_id,) = [
+        line.split()[0]
+        for line in run_cli("publisher", "list", str(https_server.folder)).stdout.splitlines()
+    ]
+    run_cli("publisher", "remove", publisher_id, str(https_server.folder))
+    _refused(
+        _publish(https_server, env, _dist(tmp_path, "2.5")),
+        "no trusted publisher is registered for issuer",
+    )
+    page = httpx.get(
+        f"{https_server.url}/simple/demo-pkg/",
+        headers={"Accept": "application/vnd.pypi.simple.v1+json"},
+        verify=ssl.create_default_context(cafile=env["SSL_CERT_FILE"]),
+    ).json()
+    assert page["versions"] == ["2.3"]  # nothing refused left a file behind
