@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 import ssl
 import time
-from datetime import datetime, timedelta
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -130,8 +130,10 @@ def test_uv_publishes_with_no_secret_and_pip_installs(
     )
     assert (target / "demo_pkg" / "__init__.py").is_file()
     (record,) = json.loads(run_cli("token", "list", "--json", str(https_server.folder)).stdout)
-    assert record["scopes"] == ["upload"] and record["projects"] == ["demo-pkg"]
-    assert record["claims"]["repository_id"] == "1001" and record["claims"]["run_id"] == "42"
+    assert record["scopes"] == ["upload"]
+    assert record["projects"] == ["demo-pkg"]
+    assert record["claims"]["repository_id"] == "1001"
+    assert record["claims"]["run_id"] == "42"
     # uv burns the token after publishing (POST /_/oidc/burn-token): it ended right away.
     created, expires = (datetime.fromisoformat(record[k]) for k in ("created", "expires"))
     assert expires - created < timedelta(seconds=30)
