@@ -29,6 +29,7 @@ from skypi.core.http import (
     MAX_LAMBDA_RESPONSE_BYTES,
 )
 from skypi.core.negotiate import V1_JSON
+from skypi.store.dynamo_publishers import DynamoPublisherRepository
 from skypi.store.dynamo_tokens import DynamoTokenRepository
 from skypi.store.s3 import S3Store
 
@@ -58,6 +59,7 @@ def lambda_settings(bucket: str) -> Settings:
             "(the index lists them within seconds)."
         ),
         redirect_over=REDIRECT_OVER_BYTES,
+        oidc_audience=os.environ.get("SKYPI_OIDC_AUDIENCE") or Settings.oidc_audience,
     )
 
 
@@ -67,8 +69,10 @@ def _app() -> Mangum:
         store = S3Store.from_environment()
         table = os.environ.get("SKYPI_TOKEN_TABLE")
         tokens = DynamoTokenRepository(table) if table else None
+        publisher_table = os.environ.get("SKYPI_PUBLISHER_TABLE")
+        publishers = DynamoPublisherRepository(publisher_table) if publisher_table else None
         _mangum = Mangum(
-            create_app(store, lambda_settings(store.bucket), tokens),
+            create_app(store, lambda_settings(store.bucket), tokens, publishers),
             lifespan="off",
             # Pages go back as text; everything else (files, .metadata) as base64.
             text_mime_types=[*DEFAULT_TEXT_MIME_TYPES, V1_JSON],
