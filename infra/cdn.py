@@ -18,7 +18,9 @@ from infra.config import Config
 from skypi.core.http import MAX_LAMBDA_REQUEST_BYTES
 
 EDGE_SOURCE = ROOT / "infra" / "edge" / "viewer-request.js"
-API_PATHS = ("/legacy*", "/api/*", "/health")
+# Trusted Publishing (/_/oidc/*) and PEP 740 provenance (/integrity/*) are answered by the API;
+# the edge passes them through unauthenticated (the API checks what it needs).
+API_PATHS = ("/legacy*", "/api/*", "/health", "/_/oidc/*", "/integrity/*")
 HSTS_SECONDS = 2 * 365 * 24 * 3600
 
 

@@ -13,6 +13,8 @@
 - ``skypi:apiRateLimit`` / ``skypi:apiBurstLimit`` (``20`` / ``40``): API Gateway throttling.
 - ``skypi:readMode`` (``private``): ``private`` reads need a token (checked at the edge);
   ``public`` lets anyone with the URL read.
+- ``skypi:oidcAudience`` (the domain name, else ``skypi-<account>-<region>-<stack>``): the
+  audience of the CI tokens Trusted Publishing accepts.
 - ``skypi:bundle`` (``true``): bundle the Lambda dependencies; ``false`` in tests.
 """
 
@@ -51,6 +53,7 @@ class Config:
     api_burst_limit: int = 40
     bundle: bool = True
     read_mode: str = "private"
+    oidc_audience: str | None = None
 
     @classmethod
     def from_context(cls, node: Node) -> Config:
@@ -71,6 +74,7 @@ class Config:
             api_burst_limit=_int(get("apiBurstLimit"), 40) or 40,
             bundle=_flag(get("bundle"), True),
             read_mode=str(get("readMode") or "private"),
+            oidc_audience=get("oidcAudience") or None,
         )
         if config.read_mode not in {"private", "public"}:
             raise ValueError("skypi:readMode must be private or public")
