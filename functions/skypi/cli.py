@@ -13,6 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from skypi.core.pages import PROJECT_STATUSES
+
 if TYPE_CHECKING:
     from skypi.store.base import Store
 
@@ -264,6 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("yank", "yank a file or release (PEP 592)"),
         ("unyank", "undo a yank"),
         ("delete", "delete one file"),
+        ("status", "set a project's status (PEP 792): active, archived, deprecated, quarantined"),
     ):
         cmd = sub.add_parser(
             verb,
@@ -272,10 +275,13 @@ def build_parser() -> argparse.ArgumentParser:
             "admin API of a running skypi (needs an admin token).",
         )
         cmd.add_argument("project")
-        cmd.add_argument(
-            "target", metavar="VERSION_OR_FILENAME" if verb != "delete" else "FILENAME"
-        )
-        if verb == "yank":
+        if verb == "status":
+            cmd.add_argument("target", metavar="STATUS", choices=PROJECT_STATUSES)
+        else:
+            cmd.add_argument(
+                "target", metavar="VERSION_OR_FILENAME" if verb != "delete" else "FILENAME"
+            )
+        if verb in {"yank", "status"}:
             cmd.add_argument("--reason", default="", help="shown by pip and uv")
         cmd.add_argument(
             "--url",
@@ -691,6 +697,13 @@ def _admin(args: argparse.Namespace) -> int:
     if args.command == "delete":
         response = httpx.delete(
             f"{base}/api/projects/{args.project}/files/{args.target}", auth=auth, timeout=60
+        )
+    elif args.command == "status":
+        response = httpx.post(
+            f"{base}/api/projects/{args.project}/status",
+            json={"status": args.target, "reason": args.reason or None},
+            auth=auth,
+            timeout=60,
         )
     else:
         from skypi.core.filenames import SDIST_EXTENSIONS

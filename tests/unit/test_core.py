@@ -289,7 +289,7 @@ def test_html_page_attributes() -> None:
         )
     )
     html = render_project_html(page).decode()
-    assert '<meta name="pypi:repository-version" content="1.1">' in html
+    assert '<meta name="pypi:repository-version" content="1.4">' in html
     assert 'href="../../packages/foo/foo-1.0%2Bcpu-py3-none-any.whl#sha256=' + "a" * 64 in html
     assert 'data-requires-python="&gt;=3.8,&lt;4"' in html
     assert f'data-core-metadata="sha256={"b" * 64}"' in html
@@ -317,7 +317,7 @@ def test_json_page_fields_and_roundtrip() -> None:
         )
     )
     doc = json.loads(page.to_json_bytes())
-    assert doc["meta"]["api-version"] == "1.1"
+    assert doc["meta"]["api-version"] == "1.4"
     assert doc["name"] == "foo"
     assert doc["versions"] == ["1.0+cpu", "2.0"]
     wheel, sdist = doc["files"]

@@ -57,6 +57,13 @@ class UploadComplete(BaseModel):
     parts: list[UploadedPart] | None = Field(default=None, max_length=10_000)
 
 
+class StatusRequest(BaseModel):
+    """PEP 792: active, archived, deprecated or quarantined, with an optional reason."""
+
+    status: str = Field(max_length=32)
+    reason: str | None = Field(default=None, max_length=1000)
+
+
 class YankRequest(BaseModel):
     """Which files: one ``filename``, or every file of ``version``."""
 
@@ -149,6 +156,10 @@ def create_app(
             raise UploadRejected(str(exc)) from exc
         if settings.upload_auth:
             auth.require(header, "upload", project)
+        page, _ = indexer.read_page(canonicalize_name(project))
+        refusal = page.upload_refusal() if page else None
+        if refusal:
+            raise UploadRejected(refusal)
 
     @api.post("/api/uploads")
     async def plan_upload(
@@ -220,6 +231,26 @@ def create_app(
         await run_in_threadpool(_admin, authorization, project)
         changed = await run_in_threadpool(_yank, project, body, None)
         return _changed(changed, "unyanked", project, body)
+
+    @api.post("/api/projects/{project}/status")
+    async def set_status(
+        project: str,
+        body: StatusRequest,
+        authorization: Annotated[str | None, Header()] = None,
+    ) -> Response:
+        """Set the project's status (PEP 792); archived and quarantined refuse uploads, and a
+        quarantined project lists no files."""
+        await run_in_threadpool(_admin, authorization, project)
+        try:
+            page = await run_in_threadpool(
+                indexer.set_status, canonicalize_name(project), body.status, body.reason
+            )
+        except ValueError as exc:
+            raise UploadRejected(str(exc)) from None
+        if page is None:
+            return JSONResponse({"detail": f"No project {project!r}."}, 404)
+        log.info("project %s is now %s", page.name, page.status)
+        return JSONResponse({"status": [f"{page.name} {page.status}"]})
 
     @api.delete("/api/projects/{project}/files/{filename}")
     async def delete_file(

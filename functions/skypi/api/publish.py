@@ -79,6 +79,9 @@ class Publisher:
 
         sha256 = computed["sha256_digest"]
         page, _ = self.indexer.read_page(request.project)
+        refusal = page.upload_refusal() if page else None
+        if refusal:
+            raise UploadRejected(refusal)
         existing = page.find(dist.filename) if page else None
         if existing is not None:
             if existing.sha256 == sha256:
