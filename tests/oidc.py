@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import json
+import re
 import ssl
 import threading
 import time
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import unquote_plus, urlsplit
 
 import jwt
 from cryptography import x509
@@ -200,7 +201,10 @@ def _handler(issuer: Issuer) -> type[BaseHTTPRequestHandler]:
                 if self.headers.get("Authorization", "").lower() != f"bearer {REQUEST_TOKEN}":
                     self._json(401, {"message": "bad runner token"})
                     return
-                audience = parse_qs(url.query).get("audience", ["sigstore"])[0]
+                # uv appends "&audience=..."; the `id` library adds "?audience=..." to a URL
+                # that has a query already: take it from wherever it is, as GitHub does.
+                found = re.search(r"[?&]audience=([^&]*)", "?" + url.query)
+                audience = unquote_plus(found.group(1)) if found else "sigstore"
                 if not (issuer.replay and issuer.issued):
                     issuer.issued.append(issuer.token(audience))
                 self._json(200, {"count": 1, "value": issuer.issued[-1]})

@@ -195,6 +195,14 @@ def build_parser() -> argparse.ArgumentParser:
     publish.add_argument(
         "--token", default=os.environ.get("SKYPI_TOKEN"), help="an upload token ($SKYPI_TOKEN)"
     )
+    publish.add_argument(
+        "--trusted-publishing",
+        choices=["automatic", "always", "never"],
+        default="automatic",
+        help="exchange the CI job's OIDC identity for a short-lived upload token, as "
+        "uv publish does: automatic (when no --token is given and a CI identity is found), "
+        "always, or never",
+    )
 
     importing = sub.add_parser(
         "import",
@@ -439,8 +447,6 @@ def _reindex(args: argparse.Namespace) -> int:
 def _publish(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from skypi.client.publish import Publisher, PublishError
-
     paths = [Path(f) for f in args.files]
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
@@ -461,7 +467,48 @@ def _publish(args: argparse.Namespace) -> int:
         bars.append(bar)
         return bar.update
 
-    publisher = Publisher(args.url, args.token, progress=progress)
+    import httpx
+
+    from skypi.client.oidc import TrustedPublishingError, burn, mint
+
+    token, minted = args.token, None
+    if args.trusted_publishing == "always" and token:
+        print("skypi: --trusted-publishing always takes no --token", file=sys.stderr)
+        return 2
+    if args.trusted_publishing != "never" and not token:
+        with httpx.Client(timeout=60) as http:
+            try:
+                minted = token = mint(args.url, http)
+            except TrustedPublishingError as exc:
+                if args.trusted_publishing == "always":
+                    print(f"skypi: trusted publishing: {exc}", file=sys.stderr)
+                    return 2
+                print(f"skypi: trusted publishing not used: {exc}", file=sys.stderr)
+        if minted is None and args.trusted_publishing == "always":
+            print(
+                "skypi: trusted publishing: no CI identity found (GitHub Actions needs "
+                "'permissions: id-token: write'; GitLab CI an id_tokens entry)",
+                file=sys.stderr,
+            )
+            return 2
+    try:
+        return _publish_files(args.url, token, paths, progress, bars)
+    finally:
+        if minted:
+            with httpx.Client(timeout=30) as http:
+                burn(args.url, minted, http)
+
+
+def _publish_files(
+    url: str,
+    token: str | None,
+    paths: list[Path],
+    progress: Callable[[str, int], Callable[[int], object]],
+    bars: list[Any],
+) -> int:
+    from skypi.client.publish import Publisher, PublishError
+
+    publisher = Publisher(url, token, progress=progress)
     refused = 0
     for path in paths:
         try:

@@ -12,7 +12,7 @@ import json
 import ssl
 import time
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from tests.dists import make_wheel
-from tests.e2e.conftest import Server, client_env, pip, run_cli, start_server, uv
+from tests.e2e.conftest import BIN, Server, client_env, pip, run, run_cli, start_server, uv
 from tests.oidc import REQUEST_TOKEN, Issuer, Tls, make_tls, running_issuer
 
 pytestmark = pytest.mark.e2e
@@ -194,3 +194,38 @@ def test_refusals_reach_uvs_output(
         verify=ssl.create_default_context(cafile=env["SSL_CERT_FILE"]),
     ).json()
     assert page["versions"] == ["2.3"]  # nothing refused left a file behind
+
+
+def test_skypi_publish_exchanges_the_ci_identity(
+    https_server: Server, env: dict[str, str], issuer: Issuer, tmp_path: Path
+) -> None:
+    skypi = [str(BIN / "skypi"), "publish", "--url", https_server.url]
+    wheel = next(_dist(tmp_path, "3.0").iterdir())
+    result = run([*skypi, "--trusted-publishing", "always", str(wheel)], env)
+    assert f"published {wheel.name}" in result.stdout
+    records = json.loads(run_cli("token", "list", "--json", str(https_server.folder)).stdout)
+    assert [r["claims"]["repository"] for r in records] == ["octo/demo"]
+    assert datetime.fromisoformat(records[0]["expires"]) <= datetime.now(UTC)  # burnt
+
+    # GitLab CI: the job's token is in <AUDIENCE>_ID_TOKEN (its .gitlab-ci.yml id_tokens).
+    run_cli(
+        "publisher", "add", "gitlab", "group/sub/demo", str(https_server.folder),
+        "--issuer", issuer.url, "--environment", "pypi", "--project", "demo-pkg",
+    )  # fmt: skip
+    issuer.claims = {
+        "sub": "project_path:group/sub/demo:ref_type:tag:ref:v3.1",
+        "project_path": "group/sub/demo",
+        "ci_config_ref_uri": "gitlab.example/group/sub/demo//.gitlab-ci.yml@refs/tags/v3.1",
+        "environment": "pypi",
+    }
+    gitlab = {k: v for k, v in env.items() if not k.startswith(("GITHUB_", "ACTIONS_"))}
+    gitlab.update(GITLAB_CI="true", SKYPI_E2E_ID_TOKEN=issuer.token(AUDIENCE))
+    wheel = next(_dist(tmp_path, "3.1").iterdir())
+    result = run([*skypi, str(wheel)], gitlab)  # automatic: no token given, a CI identity found
+    assert f"published {wheel.name}" in result.stdout
+    gitlab["SKYPI_E2E_ID_TOKEN"] = issuer.token(AUDIENCE, environment="staging")
+    wheel = next(_dist(tmp_path, "3.2").iterdir())
+    refused = run([*skypi, "--trusted-publishing", "always", str(wheel)], gitlab, check=False)
+    assert refused.returncode == 2
+    assert "no trusted publisher matches" in refused.stderr
+    assert "environment 'staging'" in refused.stderr
