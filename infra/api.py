@@ -101,11 +101,21 @@ class Api(Construct):
         statements = [
             iam.PolicyStatement(
                 actions=["s3:GetObject"],
-                resources=[objects("packages/*"), objects("simple/*"), objects("auth/*")],
+                resources=[
+                    objects("packages/*"),
+                    objects("simple/*"),
+                    objects("auth/*"),
+                    objects("integrity/*"),  # PEP 740 provenance, stored on upload
+                ],
             ),
             iam.PolicyStatement(
                 actions=["s3:PutObject"],
-                resources=[objects("packages/*"), objects("simple/*"), objects("auth/*")],
+                resources=[
+                    objects("packages/*"),
+                    objects("simple/*"),
+                    objects("auth/*"),
+                    objects("integrity/*"),
+                ],
             ),
             iam.PolicyStatement(actions=["s3:DeleteObject"], resources=[objects("packages/*")]),
             iam.PolicyStatement(  # skypi publish: multipart uploads it presigns and completes

@@ -7,6 +7,7 @@ a key made for the test run. What the next token says is up to the test (``claim
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import ipaddress
 import json
@@ -229,3 +230,27 @@ def running_issuer(tls: Tls) -> Iterator[Issuer]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def make_attestation(filename: str, sha256: str, **statement: Any) -> dict[str, Any]:
+    """A PEP 740 attestation object for ``filename``; its Sigstore parts are placeholders
+    (skypi checks the statement's subject, not the signature: docs/publishing.md)."""
+    body = {
+        "_type": "https://in-toto.io/Statement/v1",
+        "subject": [{"name": filename, "digest": {"sha256": sha256}}],
+        "predicateType": "https://docs.pypi.org/attestations/publish/v1",
+        "predicate": None,
+        **statement,
+    }
+    encode = base64.b64encode
+    return {
+        "version": 1,
+        "verification_material": {
+            "certificate": encode(b"placeholder certificate").decode(),
+            "transparency_entries": [{"logIndex": "1", "kindVersion": {"kind": "dsse"}}],
+        },
+        "envelope": {
+            "statement": encode(json.dumps(body).encode()).decode(),
+            "signature": encode(b"placeholder signature").decode(),
+        },
+    }

@@ -241,3 +241,69 @@ def test_publishers_stored_beside_tokens(store: LocalStore, folder: Path) -> Non
     assert (folder / ".skypi" / "auth" / "publishers.json").is_file()
     assert repo.remove(publisher.id[:6]).id == publisher.id
     assert repo.all() == []
+
+
+def _attested_upload(
+    client: TestClient, token: str, data: bytes, attestations: object, version: str = "1.0"
+) -> Any:
+    import json as _json
+
+    filename = wheel_name("demo", version)
+    form = upload_form(data, filename, "demo", version)
+    form["attestations"] = _json.dumps(attestations)
+    return client.post(
+        "/legacy/", data=form, files={"content": (filename, data)}, headers=basic(token)
+    )
+
+
+def test_attestations_with_trusted_publishing(
+    client: TestClient, store: LocalStore, issuer: Issuer
+) -> None:
+    import hashlib
+
+    from tests.conftest import add_token
+    from tests.oidc import make_attestation
+
+    _publisher(store, issuer, environment="release")
+    minted = client.post("/_/oidc/mint-token", json={"token": issuer.token(AUDIENCE)}).json()
+    data = wheel_bytes("demo", "1.0")
+    filename, sha256 = wheel_name("demo", "1.0"), hashlib.sha256(data).hexdigest()
+
+    # A statement about other bytes, or another file, is refused, and leaves nothing behind.
+    for bad, why in (
+        ([make_attestation(filename, "0" * 64)], "is not the SHA-256"),
+        ([make_attestation("demo-9.9-py3-none-any.whl", sha256)], "not the uploaded"),
+        ([make_attestation(filename, sha256, _type="x")], "in-toto Statement"),
+        ([make_attestation(filename, sha256)] * 2, "two attestations of type"),
+    ):
+        refused = _attested_upload(client, minted["token"], data, bad)
+        assert refused.status_code == 400
+        assert why in refused.text
+    assert not list(store.packages_dir.rglob("demo-*"))
+    # A long-lived token's upload carries no trusted publisher to attest: refused, as on PyPI.
+    plain = add_token(store, "upload")
+    refused = _attested_upload(client, plain, data, [make_attestation(filename, sha256)])
+    assert "only from uploads with trusted publishing" in refused.text
+
+    attestation = make_attestation(filename, sha256)
+    assert _attested_upload(client, minted["token"], data, [attestation]).status_code == 200
+    page = client.get("/simple/demo/", headers={"Accept": "application/vnd.pypi.simple.v1+json"})
+    (entry,) = page.json()["files"]
+    assert entry["provenance"] == f"../../integrity/demo/1.0/{filename}/provenance"
+    assert "dist-info-metadata" not in entry
+    assert "provenance" not in client.get("/simple/demo/").text  # the HTML form is frozen
+    served = client.get(f"/integrity/demo/1.0/{filename}/provenance")
+    assert served.status_code == 200
+    assert served.headers["content-type"] == "application/vnd.pypi.integrity.v1+json"
+    doc = served.json()
+    assert doc["version"] == 1
+    (bundle,) = doc["attestation_bundles"]
+    assert bundle["publisher"] == {
+        "kind": "GitHub",
+        "repository": "octo/demo",
+        "workflow": "release.yml",
+        "environment": "release",
+    }
+    assert bundle["attestations"] == [attestation]
+    assert client.get(f"/integrity/demo/2.0/{filename}/provenance").status_code == 404
+    assert client.get("/integrity/demo/1.0/nothing.whl/provenance").status_code == 404

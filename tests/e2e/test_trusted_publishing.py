@@ -8,6 +8,7 @@ through uv's own output.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import ssl
 import time
@@ -21,7 +22,7 @@ import pytest
 
 from tests.dists import make_wheel
 from tests.e2e.conftest import BIN, Server, client_env, pip, run, run_cli, start_server, uv
-from tests.oidc import REQUEST_TOKEN, Issuer, Tls, make_tls, running_issuer
+from tests.oidc import REQUEST_TOKEN, Issuer, Tls, make_attestation, make_tls, running_issuer
 
 pytestmark = pytest.mark.e2e
 AUDIENCE = "skypi-e2e"
@@ -229,3 +230,36 @@ def test_skypi_publish_exchanges_the_ci_identity(
     assert refused.returncode == 2
     assert "no trusted publisher matches" in refused.stderr
     assert "environment 'staging'" in refused.stderr
+
+
+def test_uv_sends_attestations_and_skypi_serves_provenance(
+    https_server: Server, env: dict[str, str], tmp_path: Path
+) -> None:
+    dist = _dist(tmp_path, "4.0")
+    (wheel,) = dist.iterdir()
+    sha256 = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    attestation = make_attestation(wheel.name, sha256)
+    # uv picks up <dist>.<kind>.attestation files beside each distribution (PEP 740).
+    (dist / f"{wheel.name}.publish.attestation").write_text(json.dumps(attestation))
+    result = _publish(https_server, env, dist)
+    assert result.returncode == 0, result.stdout + result.stderr
+    verify = ssl.create_default_context(cafile=env["SSL_CERT_FILE"])
+    page = httpx.get(
+        f"{https_server.url}/simple/demo-pkg/",
+        headers={"Accept": "application/vnd.pypi.simple.v1+json"},
+        verify=verify,
+    ).json()
+    (entry,) = page["files"]
+    url = httpx.URL(f"{https_server.url}/simple/demo-pkg/").join(entry["provenance"])
+    provenance = httpx.get(url, verify=verify).json()
+    (bundle,) = provenance["attestation_bundles"]
+    assert bundle["attestations"] == [attestation]
+    assert bundle["publisher"]["repository"] == "octo/demo"
+
+    # A statement about other bytes is refused, and uv shows why.
+    dist = _dist(tmp_path, "4.1")
+    (wheel,) = dist.iterdir()
+    (dist / f"{wheel.name}.publish.attestation").write_text(
+        json.dumps(make_attestation(wheel.name, "0" * 64))
+    )
+    _refused(_publish(https_server, env, dist), "is not the SHA-256")

@@ -184,7 +184,8 @@ def _form(**overrides: str | None) -> dict[str, list[str]]:
         ({"name": "-foo"}, 400, "'-foo' is an invalid value for Name."),
         ({"name": None}, 400, "'' is an invalid value for Name. Error: This field is required."),
         ({"summary": "x" * 513}, 400, "512 characters or less"),
-        ({"attestations": "[{}]"}, 400, "Attestations are not supported"),
+        ({"attestations": "[{}]"}, 400, "each attestation must be an object with version 1"),
+        ({"attestations": "not json"}, 400, "Invalid attestations supplied during upload"),
     ],
 )
 def test_form_rejections(overrides: dict[str, str | None], status: int, message: str) -> None:
@@ -328,7 +329,9 @@ def test_json_page_fields_and_roundtrip() -> None:
     assert wheel["url"].endswith("foo-1.0%2Bcpu-py3-none-any.whl")
     assert sdist["yanked"] is True
     assert "core-metadata" not in sdist
-    assert all(v is not None for f in doc["files"] for k, v in f.items() if k != "requires-python")
+    nullable = {"requires-python", "provenance"}
+    assert all(v is not None for f in doc["files"] for k, v in f.items() if k not in nullable)
+    assert [f["provenance"] for f in doc["files"]] == [None, None]  # PEP 740: null, not absent
     assert ProjectPage.from_json_bytes(page.to_json_bytes()) == page
 
 

@@ -20,12 +20,13 @@ from skypi.api.oidc import TokenExchange, add_routes
 from skypi.api.publish import Publisher
 from skypi.api.reads import ReadRoutes
 from skypi.api.settings import Settings
+from skypi.core.attestations import PROVENANCE_TYPE, provenance_key
 from skypi.core.errors import InvalidDistribution, SkypiError, UploadRejected
 from skypi.core.filenames import parse_filename
 from skypi.core.pages import FileEntry
 from skypi.core.upload import validate_filename, validate_form
 from skypi.indexer.service import Gone, Indexer
-from skypi.store.base import Part, Store
+from skypi.store.base import NotFound, Part, Store
 from skypi.store.publishers import PublisherRepository, PublisherStore
 from skypi.store.tokens import TokenRepository, TokenStore
 
@@ -136,13 +137,17 @@ def create_app(
         try:
             fields = {key: [v for v in form.getlist(key) if isinstance(v, str)] for key in form}
             upload_request = validate_form(fields)
+            record = None
             if settings.upload_auth:
-                await run_in_threadpool(auth.require, header, "upload", upload_request.project)
+                record = await run_in_threadpool(
+                    auth.require, header, "upload", upload_request.project
+                )
             content = form.get("content")
             if not isinstance(content, UploadFile) or content.filename is None:
                 raise UploadRejected("Upload payload does not have a file.")
             dist = validate_filename(upload_request, content.filename)
-            await run_in_threadpool(publisher.publish, upload_request, dist, content.file)
+            claims = record.claims if record is not None and record.publisher else None
+            await run_in_threadpool(publisher.publish, upload_request, dist, content.file, claims)
         finally:
             await form.close()
         return PlainTextResponse("")
@@ -268,6 +273,27 @@ def create_app(
         await run_in_threadpool(indexer.apply, [Gone(entry.key)])
         log.info("deleted %s", entry.key)
         return JSONResponse({"deleted": [filename]})
+
+    @api.get("/integrity/{project}/{version}/{filename}/provenance")
+    async def file_provenance(
+        project: str,
+        version: str,
+        filename: str,
+        authorization: Annotated[str | None, Header()] = None,
+    ) -> Response:
+        """The file's PEP 740 provenance: its attestations and the trusted publisher."""
+        name = canonicalize_name(project)
+        if settings.private:
+            await run_in_threadpool(auth.require, authorization, "read", name, tokens_only=True)
+        page, _ = await run_in_threadpool(indexer.read_page, name)
+        entry = page.find(filename) if page else None
+        if entry is None or entry.provenance is None or not _same_version(entry.version, version):
+            return JSONResponse({"detail": "No provenance for this file."}, 404)
+        try:
+            _, body = await run_in_threadpool(store.get, provenance_key(name, filename))
+        except NotFound:
+            return JSONResponse({"detail": "No provenance for this file."}, 404)
+        return Response(body, media_type=PROVENANCE_TYPE)
 
     return ReadRoutes(store, auth, settings, api)
 

@@ -100,6 +100,7 @@ class FileEntry:
     metadata_sha256: str | None = None  # set when a PEP 658 ``.metadata`` file exists
     yanked: str | None = None  # None: not yanked; "" yanked without a reason
     etag: str = ""  # the storage ETag this entry was indexed at (replays compare it)
+    provenance: str | None = None  # PEP 740: the provenance URL, relative to the page
 
     @property
     def sort_key(self) -> tuple[Version | str, str]:
@@ -117,6 +118,7 @@ class FileEntry:
             "size": self.size,
             "upload-time": format_time(self.upload_time),
             "yanked": False if self.yanked is None else (self.yanked or True),
+            "provenance": self.provenance,
         }
         if self.metadata_sha256:
             entry["core-metadata"] = {"sha256": self.metadata_sha256}
@@ -140,6 +142,7 @@ class FileEntry:
             metadata_sha256=core["sha256"] if isinstance(core, dict) else None,
             yanked=None if yanked is False else ("" if yanked is True else str(yanked)),
             etag=data.get("_etag", ""),
+            provenance=data.get("provenance") or None,
         )
 
 
