@@ -18,7 +18,7 @@ from skypi.store.publishers import PublisherRepository
 from skypi.store.tokens import TokenRepository
 from tests.conftest import basic
 from tests.dists import upload_form, wheel_bytes, wheel_name
-from tests.oidc import Issuer, Tls, make_tls, running_issuer
+from tests.oidc import Issuer, Tls, github_claims, make_tls, running_issuer
 
 AUDIENCE = "skypi-test"
 
@@ -285,25 +285,89 @@ def test_attestations_with_trusted_publishing(
     refused = _attested_upload(client, plain, data, [make_attestation(filename, sha256)])
     assert "only from uploads with trusted publishing" in refused.text
 
-    attestation = make_attestation(filename, sha256)
-    assert _attested_upload(client, minted["token"], data, [attestation]).status_code == 200
-    page = client.get("/simple/demo/", headers={"Accept": "application/vnd.pypi.simple.v1+json"})
+    # Well formed, about this very file, but not signed by Sigstore: refused by the signature.
+    placeholder = _attested_upload(
+        client, minted["token"], data, [make_attestation(filename, sha256)]
+    )
+    assert placeholder.status_code == 400
+    assert "does not verify" in placeholder.text
+    assert not list(store.packages_dir.rglob("demo-*"))
+
+
+ASSETS = Path(__file__).parent / "assets" / "pep740"
+REAL = "pypi_attestations-0.0.19.tar.gz"  # signed by trailofbits/pypi-attestations' release.yml
+
+
+def _real_publisher(store: LocalStore, issuer: Issuer, repository: str, workflow: str) -> None:
+    PublisherRepository(store).add(
+        GitHubPublisher.create(
+            repository, workflow=workflow, projects={"pypi-attestations"}, issuer=issuer.url
+        )
+    )
+    issuer.claims = github_claims(
+        repository,
+        job_workflow_ref=f"{repository}/.github/workflows/{workflow}@refs/tags/v0.0.19",
+        environment=None,
+    )
+
+
+def _upload_real(client: TestClient, token: str, attestation: object) -> Any:
+    import json as _json
+
+    data = (ASSETS / REAL).read_bytes()
+    form = upload_form(data, REAL, "pypi-attestations", "0.0.19")
+    form["attestations"] = _json.dumps([attestation])
+    return client.post("/legacy/", data=form, files={"content": (REAL, data)}, headers=basic(token))
+
+
+def test_a_real_sigstore_attestation_verifies_and_is_served(
+    client: TestClient, store: LocalStore, issuer: Issuer
+) -> None:
+    import json as _json
+
+    attestation = _json.loads((ASSETS / f"{REAL}.publish.attestation").read_text())
+    _real_publisher(store, issuer, "trailofbits/pypi-attestations", "release.yml")
+    minted = client.post("/_/oidc/mint-token", json={"token": issuer.token(AUDIENCE)}).json()
+    response = _upload_real(client, minted["token"], attestation)
+    assert response.status_code == 200, response.text
+    page = client.get(
+        "/simple/pypi-attestations/", headers={"Accept": "application/vnd.pypi.simple.v1+json"}
+    )
     (entry,) = page.json()["files"]
-    assert entry["provenance"] == f"../../integrity/demo/1.0/{filename}/provenance"
+    assert entry["provenance"] == f"../../integrity/pypi-attestations/0.0.19/{REAL}/provenance"
     assert "dist-info-metadata" not in entry
-    assert "provenance" not in client.get("/simple/demo/").text  # the HTML form is frozen
-    served = client.get(f"/integrity/demo/1.0/{filename}/provenance")
+    assert "provenance" not in client.get("/simple/pypi-attestations/").text  # HTML frozen
+    served = client.get(f"/integrity/pypi-attestations/0.0.19/{REAL}/provenance")
     assert served.status_code == 200
     assert served.headers["content-type"] == "application/vnd.pypi.integrity.v1+json"
-    doc = served.json()
-    assert doc["version"] == 1
-    (bundle,) = doc["attestation_bundles"]
+    (bundle,) = served.json()["attestation_bundles"]
     assert bundle["publisher"] == {
         "kind": "GitHub",
-        "repository": "octo/demo",
+        "repository": "trailofbits/pypi-attestations",
         "workflow": "release.yml",
-        "environment": "release",
+        "environment": None,
     }
     assert bundle["attestations"] == [attestation]
-    assert client.get(f"/integrity/demo/2.0/{filename}/provenance").status_code == 404
-    assert client.get("/integrity/demo/1.0/nothing.whl/provenance").status_code == 404
+    # pypi-attestations, as a consumer would run it, accepts what skypi serves.
+    from pypi_attestations import Distribution, Provenance
+
+    provenance = Provenance.model_validate_json(served.content)
+    served_bundle = provenance.attestation_bundles[0]
+    dist = Distribution(name=REAL, digest=entry["hashes"]["sha256"])
+    served_bundle.attestations[0].verify(served_bundle.publisher, dist, offline=True)
+    assert client.get(f"/integrity/pypi-attestations/0.0.18/{REAL}/provenance").status_code == 404
+
+
+def test_a_real_attestation_from_another_publisher_is_refused(
+    client: TestClient, store: LocalStore, issuer: Issuer
+) -> None:
+    import json as _json
+
+    attestation = _json.loads((ASSETS / f"{REAL}.publish.attestation").read_text())
+    # The token is octo/fork's, the signature trailofbits/pypi-attestations': not this publisher.
+    _real_publisher(store, issuer, "octo/fork", "release.yml")
+    minted = client.post("/_/oidc/mint-token", json={"token": issuer.token(AUDIENCE)}).json()
+    response = _upload_real(client, minted["token"], attestation)
+    assert response.status_code == 400
+    assert "does not verify" in response.text
+    assert not list(store.packages_dir.rglob("pypi_attestations-*"))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import ssl
 import time
 from collections.abc import Iterator
@@ -22,7 +23,15 @@ import pytest
 
 from tests.dists import make_wheel
 from tests.e2e.conftest import BIN, Server, client_env, pip, run, run_cli, start_server, uv
-from tests.oidc import REQUEST_TOKEN, Issuer, Tls, make_attestation, make_tls, running_issuer
+from tests.oidc import (
+    REQUEST_TOKEN,
+    Issuer,
+    Tls,
+    github_claims,
+    make_attestation,
+    make_tls,
+    running_issuer,
+)
 
 pytestmark = pytest.mark.e2e
 AUDIENCE = "skypi-e2e"
@@ -232,34 +241,54 @@ def test_skypi_publish_exchanges_the_ci_identity(
     assert "environment 'staging'" in refused.stderr
 
 
-def test_uv_sends_attestations_and_skypi_serves_provenance(
-    https_server: Server, env: dict[str, str], tmp_path: Path
+ASSETS = Path(__file__).parents[1] / "assets" / "pep740"
+REAL = "pypi_attestations-0.0.19.tar.gz"  # signed through Sigstore by its GitHub release workflow
+
+
+def test_uv_sends_attestations_and_skypi_verifies_and_serves_provenance(
+    https_server: Server, env: dict[str, str], issuer: Issuer, tmp_path: Path
 ) -> None:
-    dist = _dist(tmp_path, "4.0")
-    (wheel,) = dist.iterdir()
-    sha256 = hashlib.sha256(wheel.read_bytes()).hexdigest()
-    attestation = make_attestation(wheel.name, sha256)
-    # uv picks up <dist>.<kind>.attestation files beside each distribution (PEP 740).
-    (dist / f"{wheel.name}.publish.attestation").write_text(json.dumps(attestation))
+    run_cli(
+        "publisher", "add", "github", "trailofbits/pypi-attestations", str(https_server.folder),
+        "--workflow", "release.yml", "--issuer", issuer.url, "--project", "pypi-attestations",
+    )  # fmt: skip
+    issuer.claims = github_claims(
+        "trailofbits/pypi-attestations",
+        job_workflow_ref="trailofbits/pypi-attestations/.github/workflows/release.yml@refs/tags/v0.0.19",
+        environment=None,
+    )
+    dist = tmp_path / "real"
+    dist.mkdir()
+    # uv sends the <dist>.<kind>.attestation files it finds beside each distribution (PEP 740).
+    for name in (REAL, f"{REAL}.publish.attestation"):
+        shutil.copy(ASSETS / name, dist / name)
     result = _publish(https_server, env, dist)
     assert result.returncode == 0, result.stdout + result.stderr
     verify = ssl.create_default_context(cafile=env["SSL_CERT_FILE"])
+    index = f"{https_server.url}/simple/pypi-attestations/"
     page = httpx.get(
-        f"{https_server.url}/simple/demo-pkg/",
-        headers={"Accept": "application/vnd.pypi.simple.v1+json"},
-        verify=verify,
+        index, headers={"Accept": "application/vnd.pypi.simple.v1+json"}, verify=verify
     ).json()
     (entry,) = page["files"]
-    url = httpx.URL(f"{https_server.url}/simple/demo-pkg/").join(entry["provenance"])
-    provenance = httpx.get(url, verify=verify).json()
+    provenance = httpx.get(httpx.URL(index).join(entry["provenance"]), verify=verify).json()
     (bundle,) = provenance["attestation_bundles"]
-    assert bundle["attestations"] == [attestation]
-    assert bundle["publisher"]["repository"] == "octo/demo"
+    assert bundle["attestations"] == [
+        json.loads((dist / f"{REAL}.publish.attestation").read_text())
+    ]
+    assert bundle["publisher"]["repository"] == "trailofbits/pypi-attestations"
 
-    # A statement about other bytes is refused, and uv shows why.
-    dist = _dist(tmp_path, "4.1")
-    (wheel,) = dist.iterdir()
-    (dist / f"{wheel.name}.publish.attestation").write_text(
-        json.dumps(make_attestation(wheel.name, "0" * 64))
-    )
-    _refused(_publish(https_server, env, dist), "is not the SHA-256")
+
+def test_attestations_that_do_not_hold_are_refused_in_uvs_output(
+    https_server: Server, env: dict[str, str], tmp_path: Path
+) -> None:
+    for version, attestation, reason in (
+        ("4.0", lambda w, h: make_attestation(w, "0" * 64), "is not the SHA-256"),
+        ("4.1", lambda w, h: make_attestation(w, h), "does not verify"),  # unsigned
+    ):
+        dist = _dist(tmp_path, version)
+        (wheel,) = dist.iterdir()
+        sha256 = hashlib.sha256(wheel.read_bytes()).hexdigest()
+        (dist / f"{wheel.name}.publish.attestation").write_text(
+            json.dumps(attestation(wheel.name, sha256))
+        )
+        _refused(_publish(https_server, env, dist), reason)

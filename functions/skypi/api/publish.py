@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from typing import BinaryIO
 
+from skypi.api.attest import verify as verify_attestations
 from skypi.core.attestations import check_subjects, provenance, provenance_href, provenance_key
 from skypi.core.errors import InvalidDistribution, UploadRejected
 from skypi.core.filenames import DistFilename
@@ -79,6 +80,9 @@ class Publisher:
                     "(uv publish --no-attestations)."
                 )
             check_subjects(request.attestations, dist.filename, computed["sha256_digest"])
+            verify_attestations(
+                request.attestations, dist.filename, computed["sha256_digest"], publisher_claims
+            )
 
         def read_at(start: int, length: int) -> bytes:
             fh.seek(start)
