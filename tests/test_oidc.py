@@ -371,3 +371,24 @@ def test_a_real_attestation_from_another_publisher_is_refused(
     assert response.status_code == 400
     assert "does not verify" in response.text
     assert not list(store.packages_dir.rglob("pypi_attestations-*"))
+
+
+def test_provenance_needs_a_read_token_on_a_private_index(
+    store: LocalStore, issuer: Issuer, tls: Tls, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json as _json
+
+    from tests.conftest import add_token
+
+    monkeypatch.setenv("SSL_CERT_FILE", str(tls.ca))
+    client = TestClient(create_app(store, Settings(oidc_audience=AUDIENCE, private=True)))
+    _real_publisher(store, issuer, "trailofbits/pypi-attestations", "release.yml")
+    minted = client.post("/_/oidc/mint-token", json={"token": issuer.token(AUDIENCE)}).json()
+    attestation = _json.loads((ASSETS / f"{REAL}.publish.attestation").read_text())
+    assert _upload_real(client, minted["token"], attestation).status_code == 200
+    url = f"/integrity/pypi-attestations/0.0.19/{REAL}/provenance"
+    assert client.get(url).status_code == 401
+    other = add_token(store, "read", projects={"something-else"})
+    assert client.get(url, headers=basic(other)).status_code == 403
+    reader = add_token(store, "read", projects={"pypi-attestations"})
+    assert client.get(url, headers=basic(reader)).status_code == 200

@@ -47,12 +47,18 @@ class Dev:
 
 @pytest.fixture
 def dev(tmp_path: Path) -> Iterator[Dev]:
+    yield from start_dev(tmp_path)
+
+
+def start_dev(tmp_path: Path, env: dict[str, str] | None = None) -> Iterator[Dev]:
+    """``skypi dev`` on free ports until the generator is closed."""
     port, s3_port = free_port(), free_port()
     log = tmp_path / "dev.log"
     process = subprocess.Popen(
         [str(BIN / "skypi"), "dev", "--port", str(port), "--s3-port", str(s3_port)],
         stdout=log.open("ab"),
         stderr=subprocess.STDOUT,
+        env=env,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60

@@ -292,3 +292,50 @@ def test_attestations_that_do_not_hold_are_refused_in_uvs_output(
             json.dumps(attestation(wheel.name, sha256))
         )
         _refused(_publish(https_server, env, dist), reason)
+
+
+def test_big_files_publish_with_no_secret_on_the_aws_data_path(
+    tmp_path: Path, tls: Tls, issuer: Issuer, env: dict[str, str]
+) -> None:
+    """``skypi dev`` (moto S3 and DynamoDB, the API as on Lambda): a file above Lambda's 6 MB
+    payload goes straight to storage with a token minted from the CI identity."""
+    import os
+    import random
+
+    from tests.dists import wheel_bytes, wheel_name
+    from tests.e2e.test_dev import start_dev
+
+    dev_env = {**os.environ, "SSL_CERT_FILE": str(tls.ca)}  # the API fetches the issuer's keys
+    devs = start_dev(tmp_path, dev_env)
+    dev = next(devs)
+    try:
+        aws = {
+            **env,
+            "AWS_ENDPOINT_URL": dev.endpoint,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+        run(
+            [
+                str(BIN / "skypi"), "publisher", "add", "github", "octo/demo",
+                "--table", "skypi-dev-publishers", "--workflow", "release.yml",
+                "--owner-id", "501", "--repository-id", "1001", "--issuer", issuer.url,
+                "--project", "big-model",
+            ],
+            aws,
+        )  # fmt: skip
+        wheel = tmp_path / wheel_name("big-model", "1.0")
+        wheel.write_bytes(wheel_bytes("big-model", "1.0", blob=random.randbytes(7 * 1024 * 1024)))
+        result = run(
+            [str(BIN / "skypi"), "publish", str(wheel), "--url", dev.url,
+             "--trusted-publishing", "always"],
+            env | {"XDG_CACHE_HOME": str(tmp_path / "cache")},
+        )  # fmt: skip
+        assert f"published {wheel.name}" in result.stdout
+        listed, _ = dev.listed("big-model")
+        assert listed == {wheel.name}
+        tokens = run([str(BIN / "skypi"), "token", "list", "--table", "skypi-dev-tokens"], aws)
+        assert "trusted publisher" in tokens.stdout
+    finally:
+        devs.close()
