@@ -121,6 +121,11 @@ def test_mint_upload_burn_and_audit(client: TestClient, store: LocalStore, issue
         ),
         ({"nbf": int(time.time()) + 3600}, "invalid-token", "not valid yet"),
         ({"jti": None}, "invalid-token", "jti"),
+        ({"jti": 7}, "invalid-token", "JWT ID must be a string"),
+        ({"exp": 10**12}, "invalid-token", "lives too long"),
+        ({"exp": "soon"}, "invalid-token", "invalid OIDC token"),
+        ({"iat": int(time.time()) + 3600}, "invalid-token", "not valid yet"),
+        ({"repository_id": ["1001"]}, "invalid-publisher", "no trusted publisher matches"),
     ],
 )
 def test_refusals(

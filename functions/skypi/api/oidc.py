@@ -39,6 +39,9 @@ from skypi.store.tokens import TokenStore
 log = logging.getLogger("skypi.oidc")
 LEEWAY: Final = 30  # seconds of clock skew allowed on exp, nbf and iat
 LIFETIME: Final = timedelta(minutes=15)  # minted tokens, as PyPI's
+# CI tokens live minutes (GitHub) to hours (GitLab's default is one); longer is refused, which
+# also bounds how long an exchanged jti must be remembered.
+MAX_OIDC_LIFETIME: Final = 24 * 3600
 JWKS_COOLDOWN: Final = 30.0  # at most one forced JWKS refetch per issuer in this many seconds
 JWKS_LIFESPAN: Final = 3600.0  # the fetched key set is trusted this long before a refetch
 DISCOVERY_TTL: Final = 3600.0
@@ -223,6 +226,8 @@ class TokenExchange:
             raise _invalid(f"invalid OIDC token: {exc}") from None
         if not isinstance(claims["jti"], str) or not claims["jti"]:
             raise _invalid("the OIDC token has no usable jti")
+        if claims["exp"] - time.time() > MAX_OIDC_LIFETIME:
+            raise _invalid(f"the OIDC token lives too long (more than {MAX_OIDC_LIFETIME} s)")
         return claims
 
     def _mint(self, found: Match) -> Minted:
