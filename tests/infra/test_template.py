@@ -455,6 +455,17 @@ def test_api_dynamodb_grants_are_least_privilege(synth: Synth, template: Templat
     )
 
 
+def test_api_function_keeps_internet_egress_for_the_issuers_keys(synth: Synth) -> None:
+    """Outside a VPC a Lambda function reaches the internet (the JWKS of GitHub, GitLab, ...);
+    in one it would need a NAT gateway."""
+    (api,) = [
+        r
+        for r in synth.resources("AWS::Lambda::Function").values()
+        if r["Properties"].get("Handler") == "skypi.api.handler.handler"
+    ]
+    assert "VpcConfig" not in api["Properties"]
+
+
 def test_publisher_table_expires_used_tokens_and_is_recoverable(
     synth: Synth, template: Template
 ) -> None:
