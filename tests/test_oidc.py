@@ -397,3 +397,40 @@ def test_provenance_needs_a_read_token_on_a_private_index(
     assert client.get(url, headers=basic(other)).status_code == 403
     reader = add_token(store, "read", projects={"pypi-attestations"})
     assert client.get(url, headers=basic(reader)).status_code == 200
+
+
+def test_a_real_gitlab_attestation_verifies(
+    client: TestClient, store: LocalStore, issuer: Issuer
+) -> None:
+    import json as _json
+
+    from skypi.core.publishers import GitLabPublisher
+
+    sdist = "gitlab_oidc_project-0.0.3.tar.gz"  # signed by facutuesca/gitlab-oidc-project's CI
+    PublisherRepository(store).add(
+        GitLabPublisher.create(
+            "facutuesca/gitlab-oidc-project", projects={"gitlab-oidc-project"}, issuer=issuer.url
+        )
+    )
+    issuer.claims = {
+        "sub": "project_path:facutuesca/gitlab-oidc-project:ref_type:branch:ref:main",
+        "project_path": "facutuesca/gitlab-oidc-project",
+        "ci_config_ref_uri": "gitlab.com/facutuesca/gitlab-oidc-project//.gitlab-ci.yml"
+        "@refs/heads/main",
+    }
+    minted = client.post("/_/oidc/mint-token", json={"token": issuer.token(AUDIENCE)}).json()
+    data = (ASSETS / sdist).read_bytes()
+    form = upload_form(data, sdist, "gitlab-oidc-project", "0.0.3")
+    form["attestations"] = (ASSETS / f"{sdist}.publish.attestation").read_text()
+    form["attestations"] = _json.dumps([_json.loads(form["attestations"])])
+    response = client.post(
+        "/legacy/", data=form, files={"content": (sdist, data)}, headers=basic(minted["token"])
+    )
+    assert response.status_code == 200, response.text
+    served = client.get(f"/integrity/gitlab-oidc-project/0.0.3/{sdist}/provenance").json()
+    assert served["attestation_bundles"][0]["publisher"] == {
+        "kind": "GitLab",
+        "repository": "facutuesca/gitlab-oidc-project",
+        "workflow_filepath": ".gitlab-ci.yml",
+        "environment": None,
+    }
