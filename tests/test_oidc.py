@@ -434,3 +434,17 @@ def test_a_real_gitlab_attestation_verifies(
         "workflow_filepath": ".gitlab-ci.yml",
         "environment": None,
     }
+
+
+def test_an_issuer_that_cannot_be_reached_is_a_503_not_a_bad_token(
+    client: TestClient, store: LocalStore, tls: Tls
+) -> None:
+    with running_issuer(tls) as gone:
+        token = gone.token(AUDIENCE)
+        PublisherRepository(store).add(
+            GitHubPublisher.create("octo/demo", workflow="release.yml", projects={"demo"},
+                                   issuer=gone.url)
+        )  # fmt: skip
+    response = client.post("/_/oidc/mint-token", json={"token": token})  # issuer is down now
+    assert response.status_code == 503
+    assert response.json()["errors"][0]["code"] == "issuer-unavailable"

@@ -194,14 +194,14 @@ class TokenExchange:
             raise _invalid("the OIDC token names no signing key (kid)")
         try:
             key = self.keys.key_for(issuer, kid)
-        except jwt.PyJWKClientError as exc:
-            log.warning("no signing key %r for %s: %s", kid, issuer, exc)
-            raise _invalid(f"the issuer {issuer} has no signing key {kid!r}") from None
-        except (OSError, ValueError) as exc:
+        except (jwt.PyJWKClientConnectionError, OSError, ValueError) as exc:
             log.warning("could not fetch the keys of %s: %s", issuer, exc)
             raise MintRefused(
                 "issuer-unavailable", f"could not fetch the signing keys of {issuer}", status=503
             ) from None
+        except jwt.PyJWKClientError as exc:
+            log.warning("no signing key %r for %s: %s", kid, issuer, exc)
+            raise _invalid(f"the issuer {issuer} has no signing key {kid!r}") from None
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,
