@@ -629,7 +629,9 @@ def _token(args: argparse.Namespace) -> int:
         used: dict[str, str] = getattr(repo, "last_used", dict)()
         for r in records:
             projects = ",".join(sorted(r.projects)) if r.projects else "*"
-            expires = f"expires {r.expires:%Y-%m-%d}" if r.expires else "no expiry"
+            # Minted tokens live minutes: their expiry (or burn) is shown to the minute.
+            shown = "%Y-%m-%d %H:%M" if r.publisher else "%Y-%m-%d"
+            expires = f"expires {r.expires:{shown}}" if r.expires else "no expiry"
             seen = f"used {used[r.id][:10]}" if r.id in used else ""
             print(
                 f"{r.id}  {','.join(sorted(r.scopes)):<20} {projects:<20} "
