@@ -165,6 +165,22 @@ def test_uploads_over_lambdas_limit_are_refused_at_the_edge() -> None:
     assert admin["uri"] == "/api/projects/x/yank"
 
 
+def test_an_upload_without_a_length_is_refused_at_the_edge() -> None:
+    """A chunked upload declares no Content-Length, so the 413 above cannot see its size,
+    and API Gateway would refuse it past 6 MB with an opaque error of its own."""
+    chunked, malformed, admin = run_function(
+        [
+            _event("POST", "/legacy/", "", {"transfer-encoding": "chunked"}),
+            _event("POST", "/legacy", "", {"content-length": "12e9"}),
+            _event("POST", "/api/uploads", "", {"transfer-encoding": "chunked"}),
+        ]
+    )
+    assert chunked["statusCode"] == 411
+    assert "Content-Length" in chunked["body"]["data"]
+    assert malformed["statusCode"] == 411
+    assert admin["uri"] == "/api/uploads"  # small JSON bodies: API Gateway's own limits hold
+
+
 @pytest.mark.parametrize("mode", ["public", "private"])
 def test_trusted_publishing_and_provenance_pass_to_the_api_unauthenticated(mode: str) -> None:
     paths = [
