@@ -306,7 +306,7 @@ def test_big_files_publish_with_no_secret_on_the_aws_data_path(
     from tests.e2e.test_dev import start_dev
 
     dev_env = {**os.environ, "SSL_CERT_FILE": str(tls.ca)}  # the API fetches the issuer's keys
-    devs = start_dev(tmp_path, dev_env)
+    devs = start_dev(tmp_path, env=dev_env)
     dev = next(devs)
     try:
         aws = {
