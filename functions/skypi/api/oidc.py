@@ -24,9 +24,8 @@ import time
 import urllib.request
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-import jwt
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
@@ -35,6 +34,9 @@ from skypi.core.publishers import Match, NoMatch, match
 from skypi.core.tokens import TokenRecord, hash_token, new_token
 from skypi.store.publishers import PublisherStore
 from skypi.store.tokens import TokenStore
+
+if TYPE_CHECKING:
+    import jwt  # imported on first use: PyJWT and cryptography cost a cold start ~0.1 s
 
 log = logging.getLogger("skypi.oidc")
 LEEWAY: Final = 30  # seconds of clock skew allowed on exp, nbf and iat
@@ -109,6 +111,8 @@ class IssuerKeys:
             cached = self._clients.get(issuer)
         if cached and time.monotonic() - cached[0] < DISCOVERY_TTL:
             return cached[1]
+        import jwt
+
         config = _fetch_json(f"{issuer}/.well-known/openid-configuration", self.context)
         jwks_uri = config.get("jwks_uri") if isinstance(config, dict) else None
         if config.get("issuer", "").rstrip("/") != issuer or not isinstance(jwks_uri, str):
@@ -147,6 +151,8 @@ class TokenExchange:
         self.keys = keys or IssuerKeys()
 
     def mint(self, body: bytes) -> Minted:
+        import jwt
+
         token = _token_field(body)
         try:
             header = jwt.get_unverified_header(token)
@@ -186,6 +192,8 @@ class TokenExchange:
     def _verify(
         self, token: str, header: dict[str, Any], issuer: str, audiences: set[str]
     ) -> dict[str, Any]:
+        import jwt
+
         algorithm = header.get("alg")
         if algorithm not in ALGORITHMS:
             raise _invalid(f"unsupported signing algorithm {algorithm!r}")
