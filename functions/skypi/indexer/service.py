@@ -369,6 +369,7 @@ class Indexer:
                 self.store.put(page_json_key(project), new_page.to_json_bytes(), if_match=etag)
             except PreconditionFailed:
                 continue
+            self.write_variant(page_json_key(project), new_page.to_json_bytes(), new_page.serial)
             self._write_html(page_html_key(project), render_project_html(new_page), new_page.serial)
             return new_page
         raise RuntimeError(f"gave up updating {project} after {MAX_ATTEMPTS} conflicts")
