@@ -74,3 +74,18 @@ def test_status_route_and_what_it_refuses(store: LocalStore) -> None:
     assert status({"status": "active"}).status_code == 200
     assert len(client.get("/simple/foo/", headers=JSON).json()["files"]) == 1
     assert _upload(client, uploader, "2.0")[0] == 200
+
+
+def test_the_people_page_shows_the_status_and_hides_quarantined_files(store: LocalStore) -> None:
+    client = TestClient(create_app(store, Settings()))
+    admin, uploader = add_token(store, "admin"), add_token(store, "upload")
+    assert _upload(client, uploader, "1.0")[0] == 200
+    assert "foo-1.0" in client.get("/project/foo/").text
+    client.post(
+        "/api/projects/foo/status",
+        json={"status": "quarantined", "reason": "malware"},
+        headers=basic(admin),
+    )
+    html = client.get("/project/foo/").text
+    assert "This project is quarantined: malware." in html
+    assert "foo-1.0-py3-none-any.whl" not in html
