@@ -28,8 +28,9 @@ from skypi.core.http import MAX_LAMBDA_REQUEST_BYTES
 
 EDGE_SOURCE = ROOT / "infra" / "edge" / "viewer-request.js"
 # The only paths that reach the bucket (each with the edge function in front); every other
-# request the function lets through goes to the API (the default behaviour). The function's
-# READ_PREFIXES are these, so no spelling of a path reaches the bucket unchecked.
+# request the function lets through goes to the API (the default behaviour): uploads, /api/*,
+# /health, Trusted Publishing (/_/oidc/*) and PEP 740 provenance (/integrity/*). The
+# function's READ_PREFIXES are these, so no spelling of a path reaches the bucket unchecked.
 BUCKET_PATHS = ("/simple/*", "/packages/*", "/project/*")
 # The origins' ids, named so the function can send a checked request to the other one with
 # cf.selectRequestOriginById (a page at `/`, say, which only the default behaviour matches).

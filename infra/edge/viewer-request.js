@@ -35,7 +35,7 @@ var Q_VALUE = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 // infra/cdn.py sends the READ_PREFIXES to the bucket and everything else to the API; a read
 // at one of the READ_PATHS (the landing page, '/') is switched to the bucket by toBucket.
 var API_PATHS = ['/legacy', '/legacy/', '/health'];
-var API_PREFIXES = ['/api/'];
+var API_PREFIXES = ['/api/', '/_/oidc/', '/integrity/']; // the API checks what it needs
 var API_POSTS = ['/']; // pypiserver's upload URL
 var READ_PATHS = ['/simple', '/'];
 var READ_PREFIXES = ['/simple/', '/packages/', '/project/'];

@@ -42,7 +42,7 @@ READ_METHODS: Final = frozenset({"GET", "HEAD"})  # methods are case-sensitive (
 # (``--health-endpoint`` locally); ``/`` takes pypiserver's uploads, so it is the API's for POST
 # and a read (the landing page) otherwise. ``/project/`` holds the pages for people.
 API_PATHS: Final = frozenset({"/legacy", "/legacy/"})
-API_PREFIXES: Final = ("/api/",)
+API_PREFIXES: Final = ("/api/", "/_/oidc/", "/integrity/")  # Trusted Publishing, PEP 740
 API_POSTS: Final = frozenset({"/"})
 READ_PATHS: Final = frozenset({"/simple", "/"})
 READ_PREFIXES: Final = ("/simple/", "/packages/", "/project/")

@@ -93,10 +93,15 @@ def private_lines(url: str, host: str, token: str | None, prog: str, folder: Pat
 
 
 def _welcome(
-    store: LocalStore, settings: Settings, host: str, port: int, token: str | None = None
+    store: LocalStore,
+    settings: Settings,
+    host: str,
+    port: int,
+    token: str | None = None,
+    scheme: str = "http",
 ) -> str:
     shown = "localhost" if host in {"0.0.0.0", "::", "127.0.0.1"} else host  # noqa: S104
-    url = f"http://{shown}:{port}"
+    url = f"{scheme}://{shown}:{port}"
     lines = [f"skypi is serving {store.packages_dir} at {url}/ (pages) and {url}/simple/"]
     if settings.private:
         lines += private_lines(url, shown, token, _prog(), store.packages_dir)
@@ -132,6 +137,7 @@ def serve(args: argparse.Namespace) -> int:
         upload_auth=bool(actions) or args.private,
         max_upload_size=args.max_upload_size,
         health_path=args.health_endpoint,
+        oidc_audience=args.oidc_audience,
     )
     if not settings.upload_auth:
         log.warning("authentication is off (-a .): anyone who can reach this port can upload")
@@ -163,7 +169,13 @@ def serve(args: argparse.Namespace) -> int:
         report.temp_files_removed,
     )
     token = banner_token(store) if settings.private and sys.stderr.isatty() else None
-    print(_welcome(store, settings, args.host, args.port, token), file=sys.stderr, flush=True)
+    tls = {"ssl_certfile": args.tls_cert, "ssl_keyfile": args.tls_key} if args.tls_cert else {}
+    scheme = "https" if tls else "http"
+    print(
+        _welcome(store, settings, args.host, args.port, token, scheme),
+        file=sys.stderr,
+        flush=True,
+    )
     try:
         uvicorn.run(
             create_app(store, settings),
@@ -172,6 +184,7 @@ def serve(args: argparse.Namespace) -> int:
             port=args.port,
             log_level=args.log_level,
             access_log=args.log_level == "debug",
+            **tls,
         )
     finally:
         if watcher:
