@@ -17,6 +17,7 @@ import base64
 import binascii
 import hashlib
 import json
+import re
 import secrets
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -84,6 +85,30 @@ def is_user_login(username: str, password: str) -> bool:
         bool(password)
         and username not in {"", "__token__"}
         and not password.startswith(TOKEN_PREFIX)
+    )
+
+
+# A skypi token, or any long run of the characters secrets are written in (other indexes'
+# tokens, API keys, a password pasted into the wrong field): what must never reach a log line.
+_SECRET_LIKE: Final = re.compile(
+    rf"{TOKEN_PREFIX}[A-Za-z0-9_-]*|[A-Za-z0-9_\-+/=.~:]{{32,}}", re.IGNORECASE
+)
+
+
+def redact(text: str) -> str:
+    """``text`` with anything that looks like a token replaced, for logging what a client sent
+    (a username, a header) whatever field it came in.
+
+    >>> redact("alice"), redact("skypi_4Jd9-x2"), redact("pypi-" + "A" * 40)
+    ('alice', 'skypi_…', '…(45 characters redacted)')
+    """
+    return _SECRET_LIKE.sub(
+        lambda m: (
+            f"{TOKEN_PREFIX}…"
+            if m.group().lower().startswith(TOKEN_PREFIX)
+            else f"…({len(m.group())} characters redacted)"
+        ),
+        text,
     )
 
 

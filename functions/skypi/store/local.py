@@ -3,14 +3,22 @@
 
 Conditional writes are atomic across threads and processes: the body goes to a temporary file
 beside its target first, then an exclusive ``flock`` covers only the check and the ``rename``.
+
+Reads never leave the two folders: a key is opened one path component at a time below its root
+(``openat`` with ``O_NOFOLLOW``), so a symbolic link anywhere below the root, to a file or to a
+folder, is treated as absent, and only a regular file is ever read (a FIFO, device or socket is
+absent too, and opening one never blocks). The state folder is private to its owner (0700) and
+its files are created 0600: it holds the token hashes.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import os
 import shutil
+import stat
 import uuid
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -23,6 +31,14 @@ from skypi.store.base import Body, NotFound, ObjectInfo, PreconditionFailed
 
 STATE_DIR_NAME = ".skypi"
 TEMP_PREFIX = ".~skypi-"
+PRIVATE_FILE_MODE = 0o600
+PRIVATE_DIR_MODE = 0o700
+# What opening a key that is no regular file below its root raises (absent, linked, a folder,
+# a socket): the key is absent.
+_ABSENT = frozenset(
+    {errno.ENOENT, errno.ENOTDIR, errno.ELOOP, errno.EISDIR, errno.ENAMETOOLONG, errno.ENXIO}
+)
+_NOFOLLOW = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 def _check_key(key: str) -> list[str]:
@@ -43,7 +59,10 @@ class LocalStore:
         self.packages_dir = packages_dir.resolve()
         self.state_dir = (state_dir or self.packages_dir / STATE_DIR_NAME).resolve()
         self.packages_dir.mkdir(parents=True, exist_ok=True)
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.state_dir.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
+        state = self.state_dir.stat()
+        if state.st_mode & 0o077 and state.st_uid == os.getuid():
+            self.state_dir.chmod(PRIVATE_DIR_MODE)  # also a state folder made by older versions
         self._lock_path = self.state_dir / ".lock"
 
     def path_for(self, key: str) -> Path:
@@ -81,36 +100,64 @@ class LocalStore:
         moment = datetime.fromtimestamp(st.st_mtime, tz=UTC)
         return ObjectInfo(key, st.st_size, etag, moment)
 
-    def head(self, key: str) -> ObjectInfo | None:
-        path = self.path_for(key)
+    def _open_regular(self, key: str) -> tuple[BinaryIO, os.stat_result]:
+        """The open file of ``key`` and its stat, or :class:`NotFound` when it is missing, is
+        not a regular file, or is reached through a symbolic link below its root."""
+        self.path_for(key)  # the key's rules
+        parts = key.split("/")
+        if key.startswith(PACKAGES_PREFIX):
+            root, parts = self.packages_dir, parts[1:]
+        else:
+            root = self.state_dir
+        fd = -1
         try:
-            st = path.stat()
-            return self._info(key, st, path=path) if not _is_dir(st) else None
-        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            for part in parts[:-1]:
+                parent, fd = fd, -1
+                try:
+                    fd = os.open(part, _NOFOLLOW | os.O_DIRECTORY, dir_fd=parent)
+                finally:
+                    os.close(parent)
+            parent, fd = fd, -1
+            try:  # O_NONBLOCK: opening a FIFO must not wait for a writer
+                fd = os.open(parts[-1], _NOFOLLOW | os.O_NONBLOCK, dir_fd=parent)
+            finally:
+                os.close(parent)
+            st = os.fstat(fd)
+        except OSError as exc:
+            if fd >= 0:
+                os.close(fd)
+            if exc.errno in _ABSENT:
+                raise NotFound(key) from exc
+            raise
+        if not stat.S_ISREG(st.st_mode):
+            os.close(fd)
+            raise NotFound(key)
+        return open(fd, "rb"), st  # the caller closes it
+
+    def head(self, key: str) -> ObjectInfo | None:
+        try:
+            fh, st = self._open_regular(key)
+        except NotFound:
             return None
+        with fh:
+            body = None if key.startswith(PACKAGES_PREFIX) else fh.read()
+            return self._info(key, st, body)
 
     def get(self, key: str) -> tuple[ObjectInfo, bytes]:
-        path = self.path_for(key)
-        try:
-            with path.open("rb") as fh:
-                st = os.fstat(fh.fileno())
-                body = fh.read()
-                return self._info(key, st, body), body
-        except (FileNotFoundError, NotADirectoryError, IsADirectoryError) as exc:
-            raise NotFound(key) from exc
+        fh, st = self._open_regular(key)
+        with fh:
+            body = fh.read()
+            return self._info(key, st, body), body
 
     def read_range(self, key: str, start: int, length: int) -> bytes:
         with self.open(key, start) as fh:
             return fh.read(length)
 
     def open(self, key: str, start: int = 0) -> AbstractContextManager[BinaryIO]:
-        path = self.path_for(key)
-        try:
-            fh = path.open("rb")
-            fh.seek(start)
-            return fh
-        except (FileNotFoundError, NotADirectoryError, IsADirectoryError) as exc:
-            raise NotFound(key) from exc
+        fh, _ = self._open_regular(key)
+        fh.seek(start)
+        return fh
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
@@ -131,10 +178,16 @@ class LocalStore:
         sha256: str | None = None,  # the caller hashed these very bytes; a disk has no check
     ) -> ObjectInfo:
         path = self.path_for(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private = not key.startswith(PACKAGES_PREFIX)
+        if private:  # mkdir(parents=True) would give the folders between the default mode
+            for folder in reversed(path.relative_to(self.state_dir).parents[:-1]):
+                (self.state_dir / folder).mkdir(mode=PRIVATE_DIR_MODE, exist_ok=True)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f"{TEMP_PREFIX}{uuid.uuid4().hex}")
+        mode = PRIVATE_FILE_MODE if private else 0o666  # files to share keep the umask's mode
         try:
-            with tmp.open("wb") as out:
+            with open(tmp, "xb", opener=lambda p, f: os.open(p, f, mode)) as out:
                 if isinstance(body, bytes):
                     out.write(body)
                 else:
@@ -147,6 +200,11 @@ class LocalStore:
                     raise PreconditionFailed(key)
                 os.replace(tmp, path)
                 return self._info(key, path.stat(), body if isinstance(body, bytes) else None, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            if not private:  # a refused write leaves no empty project folder behind
+                _prune_empty_dirs(path.parent, self.packages_dir)
+            raise
         finally:
             tmp.unlink(missing_ok=True)
 
@@ -176,15 +234,11 @@ class LocalStore:
                         found.append((key, Path(dirpath, name)))
         for key, path in sorted(found):
             try:
-                yield self._info(key, path.stat(), path=path)
+                st = path.lstat()
+                if stat.S_ISREG(st.st_mode):  # never a link, FIFO, device or socket
+                    yield self._info(key, st, path=path)
             except FileNotFoundError:
                 continue
-
-
-def _is_dir(st: os.stat_result) -> bool:
-    import stat
-
-    return stat.S_ISDIR(st.st_mode)
 
 
 def _prune_empty_dirs(directory: Path, stop: Path) -> None:
