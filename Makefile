@@ -41,7 +41,7 @@ destroy: setup ## delete the stack (the buckets stay unless -c skypi:retainData=
 	$(CDK) destroy $(CDK_ARGS)
 
 serve: setup ## run the index over $(DIR) on port $(PORT)
-	.venv/bin/skypi serve $(DIR) --port $(PORT)
+	.venv/bin/skypi serve $(DIR) --port $(PORT) --create
 
 dev: setup ## the AWS data path on this machine (moto S3/SQS, indexer Lambda, API) on $(PORT)
 	.venv/bin/skypi dev --port $(PORT)

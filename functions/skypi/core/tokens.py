@@ -183,6 +183,11 @@ class TokenRecord:
             return self.projects is None or scope == "read"
         return canonicalize_name(project) in self.projects
 
+    def may(self, scope: str) -> bool:
+        """Whether this token has ``scope`` on at least one project: what can be checked from
+        the headers alone, before an upload's body (which names the project) is read."""
+        return max(_RANK[s] for s in self.scopes) >= _RANK[scope]
+
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.id,

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import os
 import shutil
+import socket
 import sys
 from pathlib import Path
 
@@ -71,13 +73,39 @@ def _welcome(store: LocalStore, settings: Settings, host: str, port: int) -> str
     return "\n".join(lines)
 
 
+def listen(host: str, port: int) -> socket.socket:
+    """A listening socket, so a port in use is one clear error before anything else starts
+    (and before the banner says where skypi serves)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host, port), family=family, backlog=2048)
+    except OSError as exc:
+        hint = (
+            ": another program (or another skypi) listens there; choose a port with --port"
+            if exc.errno == errno.EADDRINUSE
+            else ""
+        )
+        reason = os.strerror(exc.errno).lower() if exc.errno else str(exc)
+        raise ServeError(f"cannot listen on {host}:{port}: {reason}{hint}") from exc
+
+
+class ServeError(Exception):
+    """Why skypi serve cannot start, in one line."""
+
+
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from skypi.api.app import create_app
     from skypi.local.watch import FolderWatcher
+    from skypi.local.wire import WireLimits, guarded_protocol
 
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    try:
+        sock = listen(args.host, args.port)
+    except ServeError as exc:
+        print(f"skypi: {exc}", file=sys.stderr)
+        return 2
     actions = args.authenticate if args.authenticate is not None else {"update"}
     settings = Settings(
         private=args.private or bool(actions & {"download", "list"}),
@@ -98,16 +126,17 @@ def serve(args: argparse.Namespace) -> int:
         len(outcome.removed),
         len(outcome.refused),
     )
+    config = uvicorn.Config(
+        create_app(store, settings),
+        http=guarded_protocol(WireLimits(client_timeout=args.client_timeout)),
+        log_level=args.log_level,
+        access_log=args.log_level == "debug",
+    )
     print(_welcome(store, settings, args.host, args.port), file=sys.stderr, flush=True)
     try:
-        uvicorn.run(
-            create_app(store, settings),
-            host=args.host,
-            port=args.port,
-            log_level=args.log_level,
-            access_log=args.log_level == "debug",
-        )
+        uvicorn.Server(config).run(sockets=[sock])
     finally:
+        sock.close()
         if watcher:
             watcher.stop()
     return 0
