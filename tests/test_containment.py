@@ -115,3 +115,18 @@ def test_a_linked_state_file_is_not_read(folder: Path, outside: Path) -> None:
     status, body = _get(client, "/simple/")
     assert status == 404
     assert b"secret" not in body
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"/packages/{'a' * 300}/a-1.0.tar.gz",
+        f"/packages/a/{'a' * 300}-1.0.tar.gz",
+        f"/simple/{'a' * 300}/",
+        f"/simple/{'a' * 300}/?format=application/vnd.pypi.simple.v1+json",
+    ],
+)
+def test_path_components_over_255_bytes_are_absent(folder: Path, url: str) -> None:
+    client = TestClient(create_app(LocalStore(folder), Settings(upload_auth=False)))
+    assert client.get(url).status_code == 404
+    assert client.head(url).status_code == 404
