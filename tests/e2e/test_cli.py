@@ -195,3 +195,27 @@ def test_token_list_into_a_closed_pipe(tmp_path: Path) -> None:
         assert "Traceback" not in errors, errors
         assert errors.strip() == "", errors
         assert len(shown.splitlines()) == 2
+
+
+def test_the_server_log_never_shows_a_token(tmp_path: Path) -> None:
+    """Whatever field a token arrives in (the username, the URL), the log has none of it."""
+    folder = tmp_path / "packages"
+    folder.mkdir()
+    log = tmp_path / "server.log"
+    server = start_server(folder, log, "--log-level", "debug")
+    secret = new_token()
+    try:
+        as_user = httpx.post(f"{server.url}/legacy/", auth=(secret, "pw"), timeout=10)
+        assert as_user.status_code == 403
+        in_url = httpx.get(f"{server.index}?token={secret}", timeout=10)
+        assert in_url.status_code == 200
+        pasted = "ghp_" + "Ab1" * 12  # another service's token, pasted as a username
+        assert httpx.post(f"{server.url}/legacy/", auth=(pasted, "x"), timeout=10).status_code
+    finally:
+        server.stop()
+    text = log.read_text()
+    assert "rejected a login" in text
+    assert "GET /simple/?token=skypi_…" in text  # the access log line, redacted
+    assert secret not in text
+    assert secret[6:20] not in text
+    assert pasted not in text

@@ -88,25 +88,34 @@ def is_user_login(username: str, password: str) -> bool:
     )
 
 
-# A skypi token, or any long run of the characters secrets are written in (other indexes'
-# tokens, API keys, a password pasted into the wrong field): what must never reach a log line.
-_SECRET_LIKE: Final = re.compile(
-    rf"{TOKEN_PREFIX}[A-Za-z0-9_-]*|[A-Za-z0-9_\-+/=.~:]{{32,}}", re.IGNORECASE
-)
+# A skypi token; or a long run of the characters secrets are written in, mixing upper and lower
+# case and digits as random text does (other indexes' tokens, API keys, a password pasted into
+# the wrong field), unlike names and paths: what must never reach a log line.
+_TOKEN_LIKE: Final = re.compile(rf"{TOKEN_PREFIX}[A-Za-z0-9_-]*", re.IGNORECASE)
+_RANDOM_LIKE: Final = re.compile(r"[A-Za-z0-9_\-+/=]{32,}")
+
+
+def _looks_random(text: str) -> bool:
+    return (
+        any(c.isupper() for c in text)
+        and any(c.islower() for c in text)
+        and any(c.isdigit() for c in text)
+    )
 
 
 def redact(text: str) -> str:
-    """``text`` with anything that looks like a token replaced, for logging what a client sent
-    (a username, a header) whatever field it came in.
+    """``text`` with anything that looks like a token replaced: the one rule for logging what
+    a client sent (a username, a header, a path), whatever field it came in.
 
-    >>> redact("alice"), redact("skypi_4Jd9-x2"), redact("pypi-" + "A" * 40)
-    ('alice', 'skypi_…', '…(45 characters redacted)')
+    >>> redact("alice"), redact("skypi_4Jd9-x2"), redact("pypi-AgEIcHlwaS5vcmcCJGE2ZjY4MjUy")
+    ('alice', 'skypi_…', '…(33 characters redacted)')
+    >>> redact("indexed packages/a-very-long-project-name/a_very_long_project_name-1.0.tar.gz")
+    'indexed packages/a-very-long-project-name/a_very_long_project_name-1.0.tar.gz'
     """
-    return _SECRET_LIKE.sub(
+    text = _TOKEN_LIKE.sub(f"{TOKEN_PREFIX}…", text)
+    return _RANDOM_LIKE.sub(
         lambda m: (
-            f"{TOKEN_PREFIX}…"
-            if m.group().lower().startswith(TOKEN_PREFIX)
-            else f"…({len(m.group())} characters redacted)"
+            f"…({len(m.group())} characters redacted)" if _looks_random(m.group()) else m.group()
         ),
         text,
     )

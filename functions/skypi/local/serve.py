@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from skypi.api.settings import Settings
+from skypi.core.tokens import redact
 from skypi.indexer.service import Indexer, Outcome
 from skypi.store.local import LocalStore
 from skypi.store.tokens import TokenRepository
@@ -93,6 +94,26 @@ class ServeError(Exception):
     """Why skypi serve cannot start, in one line."""
 
 
+class RedactSecrets(logging.Filter):
+    """Every log line of the server goes through :func:`~skypi.core.tokens.redact`, so a token
+    in a path or a header never reaches the terminal or a log file, whoever logged it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        clean = redact(message)
+        if clean != message:
+            record.msg, record.args = clean, None
+        return True
+
+
+def redact_logs() -> None:
+    """Put :class:`RedactSecrets` on every handler: ours (root) and uvicorn's own."""
+    for name in ("", "uvicorn", "uvicorn.error", "uvicorn.access"):
+        for handler in logging.getLogger(name).handlers:
+            if not any(isinstance(f, RedactSecrets) for f in handler.filters):
+                handler.addFilter(RedactSecrets())
+
+
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -101,6 +122,7 @@ def serve(args: argparse.Namespace) -> int:
     from skypi.local.wire import WireLimits, guarded_protocol
 
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    redact_logs()
     try:
         sock = listen(args.host, args.port)
     except ServeError as exc:
@@ -132,9 +154,11 @@ def serve(args: argparse.Namespace) -> int:
         log_level=args.log_level,
         access_log=args.log_level == "debug",
     )
+    server = uvicorn.Server(config)  # configures uvicorn's log handlers
+    redact_logs()
     print(_welcome(store, settings, args.host, args.port), file=sys.stderr, flush=True)
     try:
-        uvicorn.Server(config).run(sockets=[sock])
+        server.run(sockets=[sock])
     finally:
         sock.close()
         if watcher:
