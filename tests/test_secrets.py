@@ -85,8 +85,7 @@ def test_token_and_state_files_are_private(folder: Path, tmp_path: Path) -> None
     client = TestClient(create_app(store, Settings(upload_auth=False)))
     assert _upload(client, {}) == 200
     for path in store.state_dir.rglob("*"):
-        if path.name != ".lock":
-            assert _mode(path) == (0o700 if path.is_dir() else 0o600), path
+        assert _mode(path) == (0o700 if path.is_dir() else 0o600), path
 
 
 def test_an_old_state_folder_is_made_private(folder: Path) -> None:

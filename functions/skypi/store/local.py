@@ -161,7 +161,8 @@ class LocalStore:
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
-        with self._lock_path.open("a+b") as lock:
+        flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC
+        with open(os.open(self._lock_path, flags, PRIVATE_FILE_MODE), "r+b") as lock:
             fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
             try:
                 yield
