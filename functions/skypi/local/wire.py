@@ -85,8 +85,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             )
 
     def on_headers_complete(self) -> None:
+        # The head's clock runs on into the body (each piece of body restarts it): one timer per
+        # request, not two, on the hot path.
         self._reading_head = False
-        self._start_clock()
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
