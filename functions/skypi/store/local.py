@@ -103,12 +103,9 @@ class LocalStore:
     def _open_regular(self, key: str) -> tuple[BinaryIO, os.stat_result]:
         """The open file of ``key`` and its stat, or :class:`NotFound` when it is missing, is
         not a regular file, or is reached through a symbolic link below its root."""
-        self.path_for(key)  # the key's rules
-        parts = key.split("/")
-        if key.startswith(PACKAGES_PREFIX):
-            root, parts = self.packages_dir, parts[1:]
-        else:
-            root = self.state_dir
+        path = self.path_for(key)
+        root = self.state_dir if self.state_dir in path.parents else self.packages_dir
+        parts = path.relative_to(root).parts
         fd = -1
         try:
             fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
