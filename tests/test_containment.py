@@ -20,6 +20,15 @@ from tests.dists import wheel_bytes, wheel_name
 SECRET = b"root:x:0:0:the secret the server user can read\n"
 
 
+@pytest.fixture(autouse=True, params=["/proc", "walk"])
+def how(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Both ways the store confines a read: asking /proc (Linux), and walking folder by folder
+    with O_NOFOLLOW (elsewhere)."""
+    if request.param == "walk":
+        monkeypatch.setattr("skypi.store.local._PROC_FD", "")
+    return str(request.param)
+
+
 @pytest.fixture
 def outside(tmp_path: Path) -> Path:
     """A folder beside DIR with a file only the server user should see."""

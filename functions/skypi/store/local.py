@@ -4,10 +4,11 @@
 Conditional writes are atomic across threads and processes: the body goes to a temporary file
 beside its target first, then an exclusive ``flock`` covers only the check and the ``rename``.
 
-Reads never leave the two folders: a key is opened one path component at a time below its root
-(``openat`` with ``O_NOFOLLOW``), so a symbolic link anywhere below the root, to a file or to a
-folder, is treated as absent, and only a regular file is ever read (a FIFO, device or socket is
-absent too, and opening one never blocks). The state folder is private to its owner (0700) and
+Reads never leave the two folders: a key's file is opened with ``O_NOFOLLOW`` and then checked
+to be the file its path names (``/proc/self/fd``; elsewhere the path is opened one folder at a
+time), so a symbolic link anywhere below the root, to a file or to a folder, is treated as
+absent, and only a regular file is ever read (a FIFO, device or socket is absent too, and
+opening one never blocks). The state folder is private to its owner (0700) and
 its files are created 0600: it holds the token hashes.
 """
 
@@ -38,7 +39,13 @@ PRIVATE_DIR_MODE = 0o700
 _ABSENT = frozenset(
     {errno.ENOENT, errno.ENOTDIR, errno.ELOOP, errno.EISDIR, errno.ENAMETOOLONG, errno.ENXIO}
 )
-_NOFOLLOW = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+# Folders on the way are only walked through (O_PATH), not opened for reading.
+_WALK = getattr(os, "O_PATH", os.O_RDONLY) | os.O_DIRECTORY | os.O_CLOEXEC
+_READ = os.O_RDONLY | os.O_NONBLOCK  # O_NONBLOCK: opening a FIFO must not wait for a writer
+# O_PATH only names the file (fstat works, reading does not): no inotify open/close event.
+_LOOK = getattr(os, "O_PATH", _READ)
+# Linux tells which file a descriptor really is; elsewhere the path is walked folder by folder.
+_PROC_FD = "/proc/self/fd" if os.path.isdir("/proc/self/fd") else ""
 
 
 def _check_key(key: str) -> list[str]:
@@ -100,46 +107,66 @@ class LocalStore:
         moment = datetime.fromtimestamp(st.st_mtime, tz=UTC)
         return ObjectInfo(key, st.st_size, etag, moment)
 
-    def _open_regular(self, key: str) -> tuple[BinaryIO, os.stat_result]:
-        """The open file of ``key`` and its stat, or :class:`NotFound` when it is missing, is
-        not a regular file, or is reached through a symbolic link below its root."""
-        path = self.path_for(key)
-        root = self.state_dir if self.state_dir in path.parents else self.packages_dir
-        parts = path.relative_to(root).parts
+    def _open_inside(self, key: str, flags: int) -> tuple[int, os.stat_result]:
+        """A descriptor of ``key``'s file and its stat, or :class:`NotFound` when it is missing,
+        not a regular file, or reached through a symbolic link anywhere below its root."""
+        path = str(self.path_for(key))
         fd = -1
         try:
-            fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-            for part in parts[:-1]:
-                parent, fd = fd, -1
-                try:
-                    fd = os.open(part, _NOFOLLOW | os.O_DIRECTORY, dir_fd=parent)
-                finally:
-                    os.close(parent)
-            parent, fd = fd, -1
-            try:  # O_NONBLOCK: opening a FIFO must not wait for a writer
-                fd = os.open(parts[-1], _NOFOLLOW | os.O_NONBLOCK, dir_fd=parent)
-            finally:
-                os.close(parent)
+            if _PROC_FD:  # one open, then ask the kernel which file it really is
+                fd = os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC)
+                # no link on the way; " (deleted)": replaced since it was opened (a page rewrite)
+                inside = os.readlink(f"{_PROC_FD}/{fd}") in {path, f"{path} (deleted)"}
+            else:
+                fd = self._open_walking(path, flags)
+                inside = True
             st = os.fstat(fd)
+            if inside and stat.S_ISREG(st.st_mode):
+                return fd, st
         except OSError as exc:
             if fd >= 0:
                 os.close(fd)
             if exc.errno in _ABSENT:
                 raise NotFound(key) from exc
             raise
-        if not stat.S_ISREG(st.st_mode):
-            os.close(fd)
-            raise NotFound(key)
+        os.close(fd)
+        raise NotFound(key)
+
+    def _open_walking(self, path: str, flags: int) -> int:
+        """Without ``/proc``: open one folder at a time below the root, none through a link."""
+        state = str(self.state_dir) + os.sep
+        root = state if path.startswith(state) else str(self.packages_dir) + os.sep
+        *folders, name = path[len(root) :].split(os.sep)
+        fd = os.open(root, _WALK)
+        try:
+            for folder in folders:
+                parent, fd = fd, -1
+                try:
+                    fd = os.open(folder, _WALK | os.O_NOFOLLOW, dir_fd=parent)
+                finally:
+                    os.close(parent)
+            return os.open(name, flags | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+        finally:
+            if fd >= 0:
+                os.close(fd)
+
+    def _open_regular(self, key: str) -> tuple[BinaryIO, os.stat_result]:
+        fd, st = self._open_inside(key, _READ)
         return open(fd, "rb"), st  # the caller closes it
 
     def head(self, key: str) -> ObjectInfo | None:
         try:
-            fh, st = self._open_regular(key)
+            if not key.startswith(PACKAGES_PREFIX):  # a page's tag is a hash of its bytes
+                fh, st = self._open_regular(key)
+                with fh:
+                    return self._info(key, st, fh.read())
+            # A file's tag is its stat: look (O_PATH) without opening it for reading, which a
+            # folder watcher would see as an event.
+            fd, st = self._open_inside(key, _LOOK)
+            os.close(fd)
+            return self._info(key, st)
         except NotFound:
             return None
-        with fh:
-            body = None if key.startswith(PACKAGES_PREFIX) else fh.read()
-            return self._info(key, st, body)
 
     def get(self, key: str) -> tuple[ObjectInfo, bytes]:
         fh, st = self._open_regular(key)
