@@ -368,6 +368,13 @@ def _local_folder(args: argparse.Namespace) -> str | None:
 
 def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
+    if (
+        args.command == "token"
+        and args.token_command == "revoke"  # noqa: S105
+        and Path(args.id).is_dir()
+        and not Path(args.dir).is_dir()
+    ):  # `revoke DIR ID`, as older docs had it: an id is never a folder
+        args.id, args.dir = args.dir, args.id
     folder = _local_folder(args)
     problem = missing_folder(folder) if folder is not None else None
     if problem:

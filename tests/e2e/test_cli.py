@@ -219,3 +219,14 @@ def test_the_server_log_never_shows_a_token(tmp_path: Path) -> None:
     assert secret not in text
     assert secret[6:20] not in text
     assert pasted not in text
+
+
+def test_token_revoke_takes_the_id_first_and_forgives_the_old_order(tmp_path: Path) -> None:
+    for order in ("id first", "folder first"):
+        created = skypi("token", "create", str(tmp_path), "--name", order)
+        token_id = created.stderr.split()[1]
+        args = (token_id, str(tmp_path)) if order == "id first" else (str(tmp_path), token_id)
+        revoked = skypi("token", "revoke", *args)
+        assert revoked.returncode == 0, revoked.stderr
+        assert revoked.stdout.strip() == f"Revoked token {token_id} {order}"
+    assert "No tokens" in skypi("token", "list", str(tmp_path)).stderr
