@@ -20,6 +20,7 @@ from constructs import Construct
 from infra.alarms import alarm_on
 from infra.config import Config
 from infra.functions import skypi_function
+from infra.names import regional_name
 
 
 class Auth(Construct):
@@ -48,6 +49,9 @@ class Auth(Construct):
         self.mirror = cloudfront.KeyValueStore(
             self, "TokenMirror", comment="skypi token hashes for the edge"
         )
+        mirror = self.mirror.node.default_child
+        assert isinstance(mirror, cloudfront.CfnKeyValueStore)
+        mirror.name = regional_name(self.mirror, 64)  # names are per account, not per region
         self.failures = sqs.Queue(
             self,
             "SyncFailures",

@@ -9,17 +9,24 @@ from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_cloudfront_origins as origins
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
-from aws_cdk import aws_wafv2 as wafv2
 from aws_cdk.aws_apigatewayv2 import HttpApi
 from constructs import Construct
 
 from infra import ROOT
 from infra.config import Config
+from infra.names import regional_name
+from infra.plan import pricing_plan
+from infra.waf import web_acl
 from skypi.core.http import MAX_LAMBDA_REQUEST_BYTES
 
 EDGE_SOURCE = ROOT / "infra" / "edge" / "viewer-request.js"
 API_PATHS = ("/legacy*", "/api/*", "/health")
 HSTS_SECONDS = 2 * 365 * 24 * 3600
+# CloudFront caches a 4xx for 10 s by default: a project's page fetched just before its first
+# upload would stay 404 that long at that edge. One second still folds a burst of misses.
+MISSING_TTL_SECONDS = 1
+# Pages vary on Accept (the function picks JSON or HTML) and Accept-Encoding (compressed).
+PAGE_VARY = "Accept, Accept-Encoding"
 
 
 def edge_source(read_mode: str = "public", kvs_id: str = "") -> str:
@@ -64,7 +71,12 @@ class Cdn(Construct):
                 function=self.edge_function, event_type=cloudfront.FunctionEventType.VIEWER_REQUEST
             )
         ]
-        bucket_origin = origins.S3BucketOrigin.with_origin_access_control(bucket)
+        bucket_origin = origins.S3BucketOrigin.with_origin_access_control(
+            bucket,
+            origin_access_control=cloudfront.S3OriginAccessControl(
+                self, "OriginAccess", origin_access_control_name=regional_name(self, 64)
+            ),
+        )
         api_origin = origins.HttpOrigin(
             Fn.select(2, Fn.split("/", api.api_endpoint)),  # https://<id>.execute-api.../
             protocol_policy=cloudfront.OriginProtocolPolicy.HTTPS_ONLY,
@@ -80,27 +92,31 @@ class Cdn(Construct):
         page_headers = cloudfront.ResponseHeadersPolicy(
             self,
             "PageHeaders",
-            comment="skypi pages: HSTS, nosniff, Vary: Accept (the answer depends on it)",
+            response_headers_policy_name=regional_name(self, 128) + "-pages",
+            comment="skypi pages: HSTS, nosniff, Vary: Accept, Accept-Encoding",
             security_headers_behavior=security,
             custom_headers_behavior=cloudfront.ResponseCustomHeadersBehavior(
                 custom_headers=[
-                    cloudfront.ResponseCustomHeader(header="Vary", value="Accept", override=True)
+                    # A policy header with override replaces the whole header, including the
+                    # Accept-Encoding that compressed pages vary on: name both.
+                    cloudfront.ResponseCustomHeader(header="Vary", value=PAGE_VARY, override=True)
                 ]
             ),
         )
         file_headers = cloudfront.ResponseHeadersPolicy(
             self,
             "FileHeaders",
+            response_headers_policy_name=regional_name(self, 128) + "-files",
             comment="skypi files: HSTS, nosniff",
             security_headers_behavior=security,
         )
-        # Pages carry `max-age=0, must-revalidate` (S3 metadata), so CloudFront revalidates
-        # them with the origin on every request; the URI already names the representation,
-        # so nothing else goes into the cache key.
+        # Pages carry `max-age=0, s-maxage=2` (S3 metadata): CloudFront keeps them 2 s (it takes
+        # s-maxage over max-age, within the policy's min and max TTL), clients revalidate. The
+        # URI already names the representation, so nothing else goes into the cache key.
         pages = cloudfront.CachePolicy(
             self,
             "Pages",
-            comment="skypi pages: revalidated every time (cheap 304s from S3)",
+            comment="skypi pages: the origin's s-maxage (2 s), then a cheap 304 from S3",
             min_ttl=Duration.seconds(0),
             default_ttl=Duration.seconds(0),
             max_ttl=Duration.days(365),
@@ -132,6 +148,7 @@ class Cdn(Construct):
             response_headers_policy=file_headers,
             function_associations=rules,
         )
+        acl = web_acl(self, "WebAcl") if config.waf else None
         self.distribution = cloudfront.Distribution(
             self,
             "Distribution",
@@ -148,6 +165,12 @@ class Cdn(Construct):
                 cloudfront.SecurityPolicyProtocol.TLS_V1_2_2021 if config.certificate_arn else None
             ),
             price_class=cloudfront.PriceClass.PRICE_CLASS_100,
+            error_responses=[
+                cloudfront.ErrorResponse(
+                    http_status=status, ttl=Duration.seconds(MISSING_TTL_SECONDS)
+                )
+                for status in (403, 404)
+            ],
             enable_logging=True,
             log_bucket=logs,
             log_file_prefix="cloudfront/",
@@ -157,8 +180,17 @@ class Cdn(Construct):
                 if config.certificate_arn
                 else None
             ),
-            web_acl_id=self._web_acl().attr_arn if config.waf else None,
+            web_acl_id=acl.attr_arn if acl else None,
         )
+        if config.pricing_plan and acl:
+            self.plan = pricing_plan(
+                self,
+                "PricingPlan",
+                tier=config.pricing_plan,
+                distribution_arn=self.distribution.distribution_arn,
+                web_acl_arn=acl.attr_arn,
+                key_value_store_arns=[tokens.key_value_store_arn],
+            )
         # With ListBucket, a missing object is a 404 for pip rather than S3's 403. The edge
         # function never lets a request for the bucket's root (a listing) through.
         bucket.add_to_resource_policy(
@@ -176,58 +208,3 @@ class Cdn(Construct):
                 },
             )
         )
-
-    def _web_acl(self) -> wafv2.CfnWebACL:
-        """AWS managed rules and a per-IP rate limit; body-size rules count only, because
-        uploads are large by nature. CLOUDFRONT scope: deploy the stack in us-east-1."""
-
-        def managed(name: str, priority: int, count: list[str]) -> wafv2.CfnWebACL.RuleProperty:
-            return wafv2.CfnWebACL.RuleProperty(
-                name=name,
-                priority=priority,
-                override_action=wafv2.CfnWebACL.OverrideActionProperty(none={}),
-                statement=wafv2.CfnWebACL.StatementProperty(
-                    managed_rule_group_statement=wafv2.CfnWebACL.ManagedRuleGroupStatementProperty(
-                        vendor_name="AWS",
-                        name=name,
-                        rule_action_overrides=[
-                            wafv2.CfnWebACL.RuleActionOverrideProperty(
-                                name=rule,
-                                action_to_use=wafv2.CfnWebACL.RuleActionProperty(count={}),
-                            )
-                            for rule in count
-                        ]
-                        or None,
-                    )
-                ),
-                visibility_config=_visibility(name),
-            )
-
-        return wafv2.CfnWebACL(
-            self,
-            "WebAcl",
-            scope="CLOUDFRONT",
-            default_action=wafv2.CfnWebACL.DefaultActionProperty(allow={}),
-            visibility_config=_visibility("skypi"),
-            rules=[
-                managed("AWSManagedRulesCommonRuleSet", 0, ["SizeRestrictions_BODY"]),
-                managed("AWSManagedRulesKnownBadInputsRuleSet", 1, []),
-                wafv2.CfnWebACL.RuleProperty(
-                    name="RateLimitPerIp",
-                    priority=2,
-                    action=wafv2.CfnWebACL.RuleActionProperty(block={}),
-                    statement=wafv2.CfnWebACL.StatementProperty(
-                        rate_based_statement=wafv2.CfnWebACL.RateBasedStatementProperty(
-                            aggregate_key_type="IP", limit=3000
-                        )
-                    ),
-                    visibility_config=_visibility("RateLimitPerIp"),
-                ),
-            ],
-        )
-
-
-def _visibility(name: str) -> wafv2.CfnWebACL.VisibilityConfigProperty:
-    return wafv2.CfnWebACL.VisibilityConfigProperty(
-        cloud_watch_metrics_enabled=True, metric_name=name, sampled_requests_enabled=True
-    )

@@ -13,12 +13,14 @@
 - ``skypi:apiRateLimit`` / ``skypi:apiBurstLimit`` (``20`` / ``40``): API Gateway throttling.
 - ``skypi:readMode`` (``private``): ``private`` reads need a token (checked at the edge);
   ``public`` lets anyone with the URL read.
+- ``skypi:pricingPlan`` (none): a CloudFront flat-rate plan, ``free``, ``pro``, ``business``
+  or ``premium`` (turns the WAF on: a plan includes one web ACL). Stack in us-east-1.
 - ``skypi:bundle`` (``true``): bundle the Lambda dependencies; ``false`` in tests.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from constructs import Node
@@ -51,6 +53,7 @@ class Config:
     api_burst_limit: int = 40
     bundle: bool = True
     read_mode: str = "private"
+    pricing_plan: str | None = None
 
     @classmethod
     def from_context(cls, node: Node) -> Config:
@@ -71,9 +74,16 @@ class Config:
             api_burst_limit=_int(get("apiBurstLimit"), 40) or 40,
             bundle=_flag(get("bundle"), True),
             read_mode=str(get("readMode") or "private"),
+            pricing_plan=(str(get("pricingPlan")).strip().lower() or None)
+            if get("pricingPlan")
+            else None,
         )
+        if config.pricing_plan and not config.waf:  # a plan covers one web ACL: use it
+            config = replace(config, waf=True)
         if config.read_mode not in {"private", "public"}:
             raise ValueError("skypi:readMode must be private or public")
+        if config.pricing_plan not in {None, "free", "pro", "business", "premium"}:
+            raise ValueError("skypi:pricingPlan must be free, pro, business or premium")
         if config.architecture not in {"arm64", "x86_64"}:
             raise ValueError("skypi:architecture must be arm64 or x86_64")
         if bool(config.domain_name) != bool(config.certificate_arn):

@@ -49,6 +49,11 @@ class SkypiStack(Stack):
             api=self.api.http_api,
             tokens=self.auth.mirror,
         )
+        # A deleted file, or a restored one, must leave the edge caches (files are cached for
+        # a year): the API (admin delete) and the indexer (aws s3 rm, restores) invalidate.
+        for function in (self.api.function, self.indexer.function):
+            function.add_environment("SKYPI_DISTRIBUTION_ID", self.cdn.distribution.distribution_id)
+            self.cdn.distribution.grant_create_invalidation(function)
         self._outputs(config)
 
     def _outputs(self, config: Config) -> None:
@@ -98,5 +103,12 @@ class SkypiStack(Stack):
                 "publish any size by dropping the file in (indexed within seconds)",
             ),
         }
+        plan = getattr(self.cdn, "plan", None)
+        if plan is not None and config.pricing_plan != "free":  # paid tiers wait for approval
+            outputs["PricingPlanSubscription"] = (
+                plan.attr_arn,
+                "approve it to start the flat-rate plan: aws pricing-plan-manager "
+                "approve-paid-subscription --arn ARN --if-match ETAG (docs/deploy.md)",
+            )
         for name, (value, description) in outputs.items():
             CfnOutput(self, name, value=value, description=description)

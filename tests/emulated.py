@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 
-from skypi.store.s3 import RETRIES, S3Store
+from skypi.store.s3 import S3Store, s3_config
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -20,7 +20,9 @@ CREDENTIALS = {
 
 
 def s3_client(endpoint: str, **extra: Any) -> S3Client:
-    return boto3.client("s3", endpoint_url=endpoint, config=RETRIES, **CREDENTIALS, **extra)
+    return boto3.client(
+        "s3", endpoint_url=endpoint, config=s3_config(endpoint), **CREDENTIALS, **extra
+    )
 
 
 def new_bucket(client: S3Client, versioned: bool = True) -> str:

@@ -476,7 +476,8 @@ def _publish(args: argparse.Namespace) -> int:
             refused += 1
             print(f"refused {result.filename}: {result.message}", file=sys.stderr)
         else:
-            print(f"{result.status} {result.filename}")
+            detail = f": {result.message}" if result.message else ""
+            print(f"{result.status} {result.filename}{detail}")
     return 1 if refused else 0
 
 
@@ -548,15 +549,19 @@ def _token(args: argparse.Namespace) -> int:
         return 1 if skipped else 0
     if args.token_command == "create":  # noqa: S105
         token = new_token()
-        record = TokenRecord.create(
-            token,
-            name=args.name,
-            scopes=set(args.scope or ["upload"]),
-            projects=set(args.project) if args.project else None,
-            expires=(
-                datetime.now(UTC) + timedelta(days=args.expires_in) if args.expires_in else None
-            ),
-        )
+        try:
+            record = TokenRecord.create(
+                token,
+                name=args.name,
+                scopes=set(args.scope or ["upload"]),
+                projects=set(args.project) if args.project else None,
+                expires=(
+                    datetime.now(UTC) + timedelta(days=args.expires_in) if args.expires_in else None
+                ),
+            )
+        except ValueError as exc:
+            print(f"skypi: {exc}", file=sys.stderr)
+            return 2
         repo.add(record)
         print(token)
         print(

@@ -214,13 +214,19 @@ function page(request, prefix) {
 
 function apiRequest(request) {
     var length = request.headers['content-length'];
-    if (request.method === 'POST' && request.uri.indexOf('/legacy') === 0 && length &&
-        Number(length.value) > MAX_UPLOAD_REQUEST_BYTES) {
+    if (request.method !== 'POST' || request.uri.indexOf('/legacy') !== 0) return request;
+    // A chunked body has no length to check here, and API Gateway answers an oversized one
+    // with an opaque error: uploads must declare their length (twine and uv publish do).
+    if (!length || !/^[0-9]+$/.test(length.value)) {
+        return respond(411, 'Length Required', { 'content-type': 'text/plain' },
+            'Uploads must send Content-Length (twine and uv publish do).\n');
+    }
+    if (Number(length.value) > MAX_UPLOAD_REQUEST_BYTES) {
         return respond(413, 'Payload Too Large', { 'content-type': 'text/plain' },
             'Upload too large for this endpoint: the request is ' + length.value +
             ' bytes and uploads through API Gateway and Lambda are capped at ' +
             MAX_UPLOAD_REQUEST_BYTES + ' bytes by AWS Lambda\'s 6 MB payload limit. ' +
-            'Publish larger files straight to storage with `skypi publish FILE` (any size, ' +
+            'Publish larger files straight to storage with `skypi publish FILE` (up to 8.9 GB, ' +
             'resumable), or `aws s3 cp FILE s3://<bucket>/packages/<project>/` ' +
             '(the index lists them within seconds).\n');
     }

@@ -149,6 +149,18 @@ def test_largest_upload_fits_lambda_and_one_more_byte_gets_a_clear_413(api: Emul
     assert api.store.head(f"packages/edge/{wheel_name('edge', '1.1')}") is None
 
 
+def test_an_upload_without_content_length_gets_411_not_a_silent_pass(api: Emulated) -> None:
+    """As at the edge: a chunked body's size cannot be checked against the ceiling."""
+    data = wheel_bytes("edge", "2.0")
+    chunked = upload_event(data, wheel_name("edge", "2.0"), "edge", "2.0", _token(api))
+    del chunked["headers"]["content-length"]
+    chunked["headers"]["transfer-encoding"] = "chunked"
+    response = _invoke(chunked)
+    assert response["statusCode"] == 411
+    assert "Content-Length" in _body(response).decode()
+    assert api.store.head(f"packages/edge/{wheel_name('edge', '2.0')}") is None
+
+
 def test_sample_upload_event_runs(api: Emulated) -> None:
     token = "skypi_sample-token-for-events-only-never-valid-on-a-real-index"
     api.tokens.add(TokenRecord.create(token, name="sample", scopes={"upload"}, projects=None))

@@ -3,6 +3,7 @@ multipart uploads, resuming, and what a tampered upload leaves behind (nothing).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import random
 from pathlib import Path
@@ -14,7 +15,7 @@ from skypi.api import direct
 from skypi.api.direct import Declared, DirectUploader
 from skypi.core.errors import UploadRejected
 from skypi.core.pages import ProjectPage
-from skypi.indexer.service import Indexer
+from skypi.indexer.service import Indexer, Landed
 from skypi.store.base import Part
 from skypi.store.local import LocalStore
 from skypi.store.s3 import S3Store
@@ -22,6 +23,7 @@ from tests.dists import wheel_bytes, wheel_name
 from tests.emulated import s3_store
 
 MiB = 1024 * 1024
+CHECKSUM = "x-amz-checksum-sha256"
 
 
 @pytest.fixture
@@ -39,8 +41,10 @@ def _wheel(version: str, payload: int = 0) -> tuple[str, bytes]:
     return wheel_name("big", version), data
 
 
-def _declared(filename: str, data: bytes) -> Declared:
-    return Declared(filename, len(data), hashlib.sha256(data).hexdigest())
+def _declared(filename: str, data: bytes, part: int | None = None) -> Declared:
+    ranges = range(0, len(data), part) if part else ()
+    parts = tuple(hashlib.sha256(data[i : i + (part or 0)]).hexdigest() for i in ranges)
+    return Declared(filename, len(data), hashlib.sha256(data).hexdigest(), part, parts)
 
 
 def _put(request: dict[str, object], body: bytes) -> httpx.Response:
@@ -75,13 +79,13 @@ def test_single_put_then_complete_publishes(uploader: DirectUploader, s3: S3Stor
 def test_multipart_upload_resumes_with_the_missing_parts(
     uploader: DirectUploader, s3: S3Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(direct, "MIN_PART", 5 * MiB)
     monkeypatch.setattr(direct, "MULTIPART_FROM", 5 * MiB)
     filename, data = _wheel("2.0", payload=12 * MiB)
-    declared = _declared(filename, data)
+    declared = _declared(filename, data, part=5 * MiB)
     plan = uploader.plan(declared)
     assert plan["mode"] == "multipart"
     size = plan["part_size"]
+    assert size == 5 * MiB
     count = -(-len(data) // size)
     assert count >= 3
     assert [p["number"] for p in plan["parts"]] == list(range(1, count + 1))
@@ -89,11 +93,14 @@ def test_multipart_upload_resumes_with_the_missing_parts(
     etag = _put(first, data[:size]).headers["etag"]  # ... and then the connection drops
     again = uploader.plan(declared, resume=plan["upload_id"], marker=plan["marker"])
     assert [p["number"] for p in again["parts"]] == list(range(2, count + 1))
-    assert again["done"] == [{"number": 1, "etag": etag, "size": size}]
-    parts = [Part(1, etag)]
+    assert [(p["number"], p["etag"], p["size"]) for p in again["done"]] == [(1, etag, size)]
+    parts = [Part(1, etag, sha256=declared.part_sha256[0])]
     for part in again["parts"]:
         start = (part["number"] - 1) * size
-        parts.append(Part(part["number"], _put(part, data[start : start + size]).headers["etag"]))
+        digest = declared.part_sha256[part["number"] - 1]
+        assert part["headers"][CHECKSUM] == base64.b64encode(bytes.fromhex(digest)).decode()
+        sent = _put(part, data[start : start + size])
+        parts.append(Part(part["number"], sent.headers["etag"], sha256=digest))
     result = uploader.complete(declared, plan["marker"], plan["upload_id"], parts)
     assert result["status"] == "published"
     assert s3.get(f"packages/big/{filename}")[1] == data
@@ -141,3 +148,155 @@ def test_a_folder_index_points_to_legacy(tmp_path: Path) -> None:
     with pytest.raises(UploadRejected, match="/legacy/") as refused:
         DirectUploader(store, Indexer(store), 1024).plan(_declared(filename, data))
     assert refused.value.status == 501
+
+
+class ObjectLockedS3(httpx.BaseTransport):
+    """S3's rules for a bucket with Object Lock, which moto does not apply, in front of moto:
+    a PUT (an object or a part) without ``Content-MD5`` or an ``x-amz-checksum-*`` header is
+    refused (https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-lock-managing.html),
+    and one whose checksum does not match its bytes is refused too (BadDigest)."""
+
+    def __init__(self, api: httpx.BaseTransport) -> None:
+        self.api = api
+        self.s3 = httpx.HTTPTransport()
+        self.puts: list[httpx.Request] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.host == "testserver":
+            return self.api.handle_request(request)
+        if request.method == "PUT":
+            self.puts.append(request)
+            body = request.read()
+            checksum = request.headers.get(CHECKSUM)
+            if checksum is None and "content-md5" not in request.headers:
+                return httpx.Response(
+                    400,
+                    text="<Error><Code>InvalidRequest</Code><Message>Content-MD5 OR "
+                    "x-amz-checksum- HTTP header is required for Put Part requests with Object "
+                    "Lock parameters</Message></Error>",
+                )
+            if (
+                checksum is not None
+                and checksum != base64.b64encode(hashlib.sha256(body).digest()).decode()
+            ):
+                return httpx.Response(400, text="<Error><Code>BadDigest</Code></Error>")
+        return self.s3.handle_request(request)
+
+
+def test_skypi_publish_sends_every_part_with_its_checksum(
+    moto_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The client (``skypi publish``), the API and S3 with Object Lock on, end to end."""
+    from fastapi.testclient import TestClient
+
+    from skypi.api.app import create_app
+    from skypi.api.settings import Settings
+    from skypi.client import publish
+    from tests.emulated import s3_client
+
+    client = s3_client(moto_endpoint)
+    bucket = f"skypi-locked-{random.Random().getrandbits(32):08x}"
+    client.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
+    client.put_object_lock_configuration(
+        Bucket=bucket,
+        ObjectLockConfiguration={
+            "ObjectLockEnabled": "Enabled",
+            "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": 1}},
+        },
+    )
+    store = S3Store(bucket, client)
+    monkeypatch.setattr(direct, "MULTIPART_FROM", 5 * MiB)
+    monkeypatch.setattr(publish, "MULTIPART_FROM", 5 * MiB)
+    monkeypatch.setattr(publish, "part_size", lambda size: 5 * MiB)
+    filename, data = _wheel("6.0", payload=12 * MiB)
+    (tmp_path / filename).write_bytes(data)
+    transport = ObjectLockedS3(
+        TestClient(create_app(store, Settings(upload_auth=False)))._transport
+    )
+    publisher = publish.Publisher(
+        "http://testserver", None, http=httpx.Client(transport=transport), state_dir=tmp_path
+    )
+    result = publisher.publish(tmp_path / filename)
+    assert (result.status, result.message) == ("published", "")
+    parts = [r for r in transport.puts if "partNumber" in r.url.params]
+    assert len(parts) == -(-len(data) // (5 * MiB)) >= 3
+    for request in parts:
+        signed = request.url.params["X-Amz-SignedHeaders"].split(";")
+        assert {"content-length", CHECKSUM} <= set(signed)
+    assert store.get(f"packages/big/{filename}")[1] == data
+    assert _listed(store) == {filename: hashlib.sha256(data).hexdigest()}
+
+
+def test_a_409_at_completion_says_to_start_again_not_that_another_upload_won() -> None:
+    """S3 answers CompleteMultipartUpload with If-None-Match 412 when the key exists, and 409
+    ConditionalRequestConflict when a concurrent write got in the way, after which the upload
+    must be started anew (S3 API reference: CompleteMultipartUpload, If-None-Match)."""
+    from botocore.stub import Stubber
+
+    from tests.emulated import s3_client
+
+    client = s3_client("http://127.0.0.1:9")  # never reached: the stubber answers
+    store = S3Store("skypi-stubbed", client)
+    filename, data = _wheel("7.0")
+    key = f"packages/big/{filename}"
+    with Stubber(client) as stub:
+        stub.add_client_error("get_object", "NoSuchKey", http_status_code=404)
+        stub.add_client_error(
+            "complete_multipart_upload", "ConditionalRequestConflict", http_status_code=409
+        )
+        stub.add_response(
+            "abort_multipart_upload", {}, {"Bucket": store.bucket, "Key": key, "UploadId": "u-1"}
+        )
+        with pytest.raises(UploadRejected, match="start a new upload") as refused:
+            DirectUploader(store, Indexer(store), 1024**3).complete(
+                _declared(filename, data), "marker", "u-1", [Part(1, '"etag"')]
+            )
+        stub.assert_no_pending_responses()
+    assert refused.value.status == 409
+    assert "another upload" not in str(refused.value)
+
+
+def test_a_multipart_upload_too_big_to_hash_in_the_request_is_left_to_the_indexer(
+    s3: S3Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Behind API Gateway a request has 30 s: completing an upload that cannot be hashed in
+    that time answers "accepted" (S3 checked each part against its declared SHA-256) and the
+    indexer, woken by the object's event, hashes and lists it."""
+    monkeypatch.setattr(direct, "MULTIPART_FROM", 5 * MiB)
+    uploader = DirectUploader(s3, Indexer(s3), max_size=1024**3, hash_seconds=0.0)
+    filename, data = _wheel("8.0", payload=6 * MiB)
+    declared = _declared(filename, data, part=5 * MiB)
+    plan = uploader.plan(declared)
+    parts = []
+    for part in plan["parts"]:
+        start = (part["number"] - 1) * 5 * MiB
+        sent = _put(part, data[start : start + 5 * MiB])
+        parts.append(
+            Part(
+                part["number"],
+                sent.headers["etag"],
+                sha256=declared.part_sha256[part["number"] - 1],
+            )
+        )
+    result = uploader.complete(declared, plan["marker"], plan["upload_id"], parts)
+    assert result["status"] == "accepted"
+    assert "lists it within minutes" in result["detail"]
+    assert s3.get(f"packages/big/{filename}")[1] == data  # kept, not deleted
+    Indexer(s3).apply([Landed(f"packages/big/{filename}")])  # what its S3 event brings
+    assert _listed(s3) == {filename: declared.sha256}
+
+
+def test_on_lambda_a_file_above_the_indexers_hashing_ceiling_is_refused_before_upload(
+    s3: S3Store,
+) -> None:
+    """105 s of the indexer's 120 s at the 85 MB/s S3 documents per connection: a bigger file
+    could never be hashed and listed, so it is refused before any byte is sent."""
+    from skypi.api.handler import lambda_settings
+
+    ceiling = lambda_settings(s3.bucket).max_direct_upload_size
+    assert ceiling == 105 * 85_000_000
+    uploader = DirectUploader(s3, Indexer(s3), ceiling)
+    big = Declared(wheel_name("big", "9.0"), ceiling + 1, "0" * 64)
+    with pytest.raises(UploadRejected, match="8,925,000,000 bytes"):
+        uploader.plan(big)
+    assert "up to 8.9 GB" in lambda_settings(s3.bucket).large_upload_hint

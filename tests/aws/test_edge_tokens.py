@@ -16,7 +16,7 @@ from skypi.api import handler as api_handler
 from skypi.core.tokens import hash_token
 from skypi.edge_tokens import handler as sync_handler
 from skypi.edge_tokens.sync import KeyValueStoreWriter, changes
-from skypi.local.emulator import LambdaContext
+from skypi.local.emulator import KeyValueStoreEmulation, LambdaContext
 from tests.apigw import http_event, upload_event
 from tests.aws.conftest import Emulated
 from tests.dists import wheel_bytes, wheel_name
@@ -70,7 +70,9 @@ def test_a_cli_token_works_at_the_edge_and_in_the_api_within_its_scope(
     assert set(puts) == {hash_token(token)}
     assert not deletes
     assert token not in str(puts)  # the mirror holds hashes, never tokens
-    mirror = dict(puts)
+    store = KeyValueStoreEmulation()
+    KeyValueStoreWriter(KVS_ARN, store).apply(puts, deletes)  # type: ignore[arg-type]
+    mirror = store.items
     assert _edge_status(token, "/simple/billing-core/", mirror) == 200
     assert _edge_status(token, "/packages/billing-core/billing_core-1.0.tar.gz", mirror) == 200
     assert _edge_status(token, "/simple/ml-models/", mirror) == 403
@@ -102,9 +104,8 @@ def test_a_cli_token_works_at_the_edge_and_in_the_api_within_its_scope(
     )
     assert cli.main(["token", "revoke", token_id, "--table", table]) == 0
     puts, deletes = changes(_stream_records(aws, moto_endpoint))
-    for key in deletes:
-        mirror.pop(key, None)
-    mirror.update(puts)
+    KeyValueStoreWriter(KVS_ARN, store).apply(puts, deletes)  # type: ignore[arg-type]
+    mirror = store.items
     assert _edge_status(token, "/simple/billing-core/", mirror) == 403
     assert api_handler.handler(page, LambdaContext())["statusCode"] == 403
     logged = capsys.readouterr()  # the Lambdas' log lines, since the CLI printed the tokens
@@ -156,3 +157,68 @@ def test_sync_handler_writes_the_changes_with_the_stores_etag(
         )
         sync_handler.handler({"Records": [insert, touch, remove]}, LambdaContext())
         stub.assert_no_pending_responses()
+
+
+def _value(size: int) -> str:
+    """An edge value of exactly ``size`` bytes."""
+    head = '{"s":0,"p":["'
+    return head + "x" * (size - len(head) - 3) + '"]}'
+
+
+def test_the_emulated_store_keeps_cloudfronts_limits() -> None:
+    """1 KB per value, 512 bytes per key, 5 MB per store, and nothing changes on a refusal
+    (CloudFront Developer Guide: KeyValueStore quotas)."""
+    from botocore.exceptions import ClientError
+
+    store = KeyValueStoreEmulation()
+    writer = KeyValueStoreWriter(KVS_ARN, store)  # type: ignore[arg-type]
+    writer.apply({"a" * 64: _value(1024)}, set())
+    assert len(store.items["a" * 64]) == 1024
+
+    def update(key: str, value: str) -> None:
+        etag = store.describe_key_value_store(KvsARN=KVS_ARN)["ETag"]
+        store.update_keys(KvsARN=KVS_ARN, IfMatch=etag, Puts=[{"Key": key, "Value": value}])
+
+    for key, value in [("b" * 64, _value(1025)), ("c" * 513, "{}")]:
+        with pytest.raises(ClientError, match="ValidationException"):
+            update(key, value)
+    assert list(store.items) == ["a" * 64]
+    with pytest.raises(ClientError, match="ConflictException"):
+        store.update_keys(KvsARN=KVS_ARN, IfMatch="stale", Deletes=[{"Key": "a" * 64}])
+    # 5 MB: about 4,800 tokens with the largest record (64-byte key and 1 KB value).
+    for start in range(1, 4818, 50):  # 4,818 in all, with the first
+        writer.apply(
+            {f"{i:064x}": _value(1024) for i in range(start, min(start + 50, 4818))}, set()
+        )
+    with pytest.raises(ClientError, match="5 MB"):
+        update("f" * 64, _value(1024))
+    assert store.size <= 5 * 1024 * 1024
+
+
+def test_a_token_too_large_for_the_edge_is_refused_when_created(
+    aws: Emulated, moto_endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    projects = [arg for i in range(60) for arg in ("--project", f"project-number-{i}")]
+    table = aws.resources.token_table
+    assert cli.main(["token", "create", "--table", table, "--scope", "read", *projects]) == 2
+    err = capsys.readouterr().err
+    assert "limited to 60 projects" in err
+    assert "1,024" in err
+    assert _stream_records(aws, moto_endpoint) == []  # nothing stored, nothing to mirror
+    ok = [arg for i in range(40) for arg in ("--project", f"project-number-{i}")]
+    assert cli.main(["token", "create", "--table", table, "--scope", "read", *ok]) == 0
+
+
+def test_a_record_over_1_kb_is_dropped_from_the_edge_not_retried_forever(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """One oversized record (a token stored before create refused them) must not fail the
+    batch: UpdateKeys would refuse it on every retry and hold up the stream's shard."""
+    store = KeyValueStoreEmulation()
+    writer = KeyValueStoreWriter(KVS_ARN, store)  # type: ignore[arg-type]
+    writer.apply({"big" + "0" * 61: '{"s":0}'}, set())
+    writer.apply(
+        {"ok" + "0" * 62: '{"s":0,"p":null,"e":null}', "big" + "0" * 61: _value(1100)}, set()
+    )
+    assert store.items == {"ok" + "0" * 62: '{"s":0,"p":null,"e":null}'}
+    assert "denied at the edge" in caplog.text

@@ -203,3 +203,40 @@ def test_indexer_handler_does_not_import_fastapi() -> None:
     code = f"import sys, skypi.indexer.handler; print(sorted(set(sys.modules) & {heavy}))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_drop_in_too_big_to_hash_in_time_is_refused_not_retried_forever(
+    aws: Emulated, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file copied in without a SHA-256 checksum is hashed inside the invocation; one that
+    cannot be hashed before the invocation ends would time out, come back five times and land
+    in the dead-letter queue. It is refused instead, saying how far hashing got and how to
+    publish it so storage holds its SHA-256."""
+    from skypi.indexer import handler
+
+    key = f"packages/demo/{wheel_name('demo', '9.0')}"
+    aws.drop(key, wheel_bytes("demo", "9.0", payload=b"x" * (3 * 1024 * 1024)))
+    monkeypatch.setattr(handler, "HASH_MARGIN_SECONDS", 10**6)  # no time left to hash
+    assert aws.poller.drain() == 1  # handled: no batch item failure, nothing to retry
+    assert aws.store.head("simple/demo/index.json") is None  # not listed
+    aws.indexer.hash_deadline = 0.0  # long past: the same refusal, with its reason
+    outcome = aws.indexer.apply([Landed(key)])
+    ((refused_key, message),) = outcome.refused
+    assert refused_key == key
+    assert "ran out of time after" in message
+    assert "--checksum-algorithm SHA256" in message
+    assert "skypi publish" in message
+
+
+def test_an_overwrite_too_big_to_hash_in_time_is_still_undone(aws: Emulated) -> None:
+    """Whether the new bytes equal the old cannot be learnt in time: restoring the original
+    is safe either way, where failing the batch would retry it into the dead-letter queue."""
+    key = f"packages/demo/{wheel_name('demo', '9.1')}"
+    original = wheel_bytes("demo", "9.1")
+    aws.drop(key, original)
+    aws.indexer.apply([Landed(key)])
+    aws.drop(key, wheel_bytes("demo", "9.1", payload=b"an impostor"))
+    aws.indexer.hash_deadline = 0.0
+    outcome = aws.indexer.apply([Landed(key)])
+    assert "restored" in outcome.conflicts[0][1]
+    assert aws.store.get(key)[1] == original

@@ -74,6 +74,7 @@ HANDLERS_FROM_BUNDLE = textwrap.dedent(
     class Context:
         function_name = "skypi"; memory_limit_in_mb = 1024; aws_request_id = "req-1"
         invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:skypi"
+        def get_remaining_time_in_millis(self): return 120_000
 
     from skypi.api import handler as api
     from skypi.indexer import handler as indexer

@@ -165,6 +165,22 @@ def test_uploads_over_lambdas_limit_are_refused_at_the_edge() -> None:
     assert admin["uri"] == "/api/projects/x/yank"
 
 
+def test_an_upload_without_a_length_is_refused_at_the_edge() -> None:
+    """A chunked upload declares no Content-Length, so the 413 above cannot see its size,
+    and API Gateway would refuse it past 6 MB with an opaque error of its own."""
+    chunked, malformed, admin = run_function(
+        [
+            _event("POST", "/legacy/", "", {"transfer-encoding": "chunked"}),
+            _event("POST", "/legacy", "", {"content-length": "12e9"}),
+            _event("POST", "/api/uploads", "", {"transfer-encoding": "chunked"}),
+        ]
+    )
+    assert chunked["statusCode"] == 411
+    assert "Content-Length" in chunked["body"]["data"]
+    assert malformed["statusCode"] == 411
+    assert admin["uri"] == "/api/uploads"  # small JSON bodies: API Gateway's own limits hold
+
+
 def test_paths_outside_the_index_never_reach_the_bucket() -> None:
     results = run_function(
         [_event("GET", path, "", {}) for path in ("/", "/auth/tokens.json", "/packages/", "/x")]

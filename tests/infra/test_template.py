@@ -13,6 +13,7 @@ import pytest
 from aws_cdk.assertions import Match, Template  # conftest has pointed jsii at Node 24
 
 from skypi.core.filenames import DISTRIBUTION_SUFFIXES
+from skypi.core.http import cache_control_for_key
 from tests.infra.conftest import ROOT, Synth
 
 CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
@@ -265,6 +266,14 @@ def test_pages_are_revalidated_and_files_cached_for_good(synth: Synth) -> None:
     ttl = policy["Properties"]["CachePolicyConfig"]
     assert (ttl["MinTTL"], ttl["DefaultTTL"]) == (0, 0)  # the pages' max-age=0 rules
     assert config["DefaultCacheBehavior"]["CachePolicyId"] == {"Ref": policy_id}
+    # CloudFront caches for the origin's s-maxage (it takes it over max-age) when that lies
+    # within the policy's minimum and maximum TTL (Developer Guide: "Manage how long content
+    # stays in the cache"): pages stay at the edge for seconds, clients still revalidate.
+    page = cache_control_for_key("simple/demo/index.json")
+    directives = dict(d.strip().partition("=")[::2] for d in page.split(","))
+    assert directives["max-age"] == "0"
+    assert 1 <= int(directives["s-maxage"]) <= 5
+    assert ttl["MinTTL"] <= int(directives["s-maxage"]) <= ttl["MaxTTL"]
     behaviors = {b["PathPattern"]: b for b in config["CacheBehaviors"]}
     assert behaviors["/packages/*"]["CachePolicyId"] == CACHING_OPTIMIZED
     assert config["DefaultCacheBehavior"]["ViewerProtocolPolicy"] == "redirect-to-https"
@@ -285,9 +294,14 @@ def test_response_headers_hsts_nosniff_and_vary_accept_on_pages(synth: Synth) ->
     policies = synth.resources("AWS::CloudFront::ResponseHeadersPolicy")
     page_policy = policies[config["DefaultCacheBehavior"]["ResponseHeadersPolicyId"]["Ref"]]
     page = page_policy["Properties"]["ResponseHeadersPolicyConfig"]
-    assert page["CustomHeadersConfig"]["Items"] == [
-        {"Header": "Vary", "Value": "Accept", "Override": True}
-    ]
+    # With Override the policy's header replaces one "with the same name received from the
+    # origin" (CloudFront API reference: ResponseHeadersPolicyCustomHeader), so it must
+    # name Accept-Encoding too: pages are compressed, and a shared cache keyed on Accept
+    # alone could hand a gzip body to a client that never asked for one.
+    (vary,) = page["CustomHeadersConfig"]["Items"]
+    assert vary["Header"] == "Vary"
+    assert vary["Override"] is True
+    assert {v.strip().lower() for v in vary["Value"].split(",")} == {"accept", "accept-encoding"}
     for policy in policies.values():
         security = policy["Properties"]["ResponseHeadersPolicyConfig"]["SecurityHeadersConfig"]
         assert security["StrictTransportSecurity"]["AccessControlMaxAgeSec"] >= 31536000
@@ -426,3 +440,55 @@ def test_api_only_looks_tokens_up(synth: Synth, template: Template) -> None:
             },
         },
     )
+
+
+# -- what AWS does that moto does not show ----------------------------------------------------
+
+
+def test_api_and_indexer_may_only_invalidate_this_distribution(synth: Synth) -> None:
+    """A deleted or restored file must leave the edge caches (files are cached for a year)."""
+    distribution, _ = _only(synth, "AWS::CloudFront::Distribution")
+    for role in ("ApiFunctionServiceRole", "IndexerFunctionServiceRole"):
+        granted = [s for s in _statements(synth, role) if "cloudfront" in json.dumps(s["Action"])]
+        assert len(granted) == 1, role
+        assert _actions(granted[0]) == ["cloudfront:CreateInvalidation"]
+        assert distribution in _resources(granted[0])  # this distribution's ARN, no wildcard
+        assert "*" not in json.dumps(granted[0]["Resource"]).replace(":*", "")
+    for name, function in synth.resources("AWS::Lambda::Function").items():
+        variables = function["Properties"].get("Environment", {}).get("Variables", {})
+        if name.startswith(("Api", "Indexer")):
+            assert variables["SKYPI_DISTRIBUTION_ID"] == {"Ref": distribution}, name
+
+
+def test_missing_pages_and_files_are_cached_for_at_most_a_second(synth: Synth) -> None:
+    """CloudFront caches a 4xx for 10 s unless told otherwise (Developer Guide: "Control how
+    long CloudFront caches errors"); a page fetched just before its first upload would stay
+    404 that long."""
+    config = _distribution(synth)
+    ttls = {e["ErrorCode"]: e["ErrorCachingMinTTL"] for e in config["CustomErrorResponses"]}
+    assert ttls.keys() >= {403, 404}
+    assert all(ttls[code] <= 1 for code in (403, 404))
+    assert not any("ResponsePagePath" in e for e in config["CustomErrorResponses"])
+
+
+def test_cloudfront_names_include_the_region(synth: Synth) -> None:
+    """CloudFront resources are named per account, not per region: the same stack deployed in
+    two regions of one account must not collide on any of them."""
+    named = {
+        "AWS::CloudFront::KeyValueStore": lambda p: p["Name"],
+        "AWS::CloudFront::Function": lambda p: p["Name"],
+        "AWS::CloudFront::CachePolicy": lambda p: p["CachePolicyConfig"]["Name"],
+        "AWS::CloudFront::OriginRequestPolicy": lambda p: p["OriginRequestPolicyConfig"]["Name"],
+        "AWS::CloudFront::ResponseHeadersPolicy": (
+            lambda p: p["ResponseHeadersPolicyConfig"]["Name"]
+        ),
+        "AWS::CloudFront::OriginAccessControl": lambda p: p["OriginAccessControlConfig"]["Name"],
+    }
+    seen = 0
+    for kind, name_of in named.items():
+        for logical_id, resource in synth.resources(kind).items():
+            assert {"Ref": "AWS::Region"} in json.loads(
+                json.dumps(name_of(resource["Properties"]))
+            )["Fn::Join"][1], logical_id
+            seen += 1
+    assert seen >= 6

@@ -26,6 +26,7 @@ from skypi.core.pages import FileEntry
 from skypi.core.upload import validate_filename, validate_form
 from skypi.indexer.service import Gone, Indexer
 from skypi.store.base import Part, Store
+from skypi.store.cdn import Cdn
 from skypi.store.tokens import TokenRepository, TokenStore
 
 log = logging.getLogger("skypi.api")
@@ -40,11 +41,16 @@ class UploadPlan(BaseModel):
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     resume_upload_id: str | None = Field(default=None, max_length=1024)
     marker: str | None = Field(default=None, max_length=64)
+    part_size: int | None = Field(default=None, gt=0)
+    part_sha256: list[Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]] = Field(
+        default_factory=list, max_length=10_000
+    )
 
 
 class UploadedPart(BaseModel):
     number: int = Field(ge=1, le=10_000)
     etag: str = Field(max_length=128)
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
 
 
 class UploadComplete(BaseModel):
@@ -71,11 +77,15 @@ def _error(exc: SkypiError | AuthFailure) -> Response:
 
 
 def create_app(
-    store: Store, settings: Settings | None = None, tokens: TokenStore | None = None
+    store: Store,
+    settings: Settings | None = None,
+    tokens: TokenStore | None = None,
+    cdn: Cdn | None = None,
 ) -> Any:
-    """The whole HTTP surface as one ASGI app; tokens live in ``store`` unless given."""
+    """The whole HTTP surface as one ASGI app; tokens live in ``store`` unless given; ``cdn``
+    is told about deleted files (none locally: nothing caches them there)."""
     settings = settings or Settings()
-    indexer = Indexer(store)
+    indexer = Indexer(store, cdn=cdn)
     auth = Authenticator(tokens or TokenRepository(store))
     publisher = Publisher(store, indexer, settings.max_upload_size)
     api = FastAPI(
@@ -108,6 +118,10 @@ def create_app(
                     "The given token isn't allowed to upload: create an upload token with "
                     "'skypi token create --scope upload'.",
                 )
+        if settings.max_request_size is not None and "content-length" not in request.headers:
+            raise UploadRejected(  # as the edge does: a chunked body's size is unknown
+                "Uploads must send Content-Length (twine and uv publish do).", status=411
+            )
         declared = _content_length(request.headers.get("content-length"))
         if settings.max_request_size is not None and declared > settings.max_request_size:
             raise UploadRejected(
@@ -147,7 +161,9 @@ def create_app(
             await form.close()
         return PlainTextResponse("")
 
-    direct = DirectUploader(store, indexer, settings.max_direct_upload_size)
+    direct = DirectUploader(
+        store, indexer, settings.max_direct_upload_size, settings.direct_hash_seconds
+    )
 
     def _uploader(header: str | None, filename: str) -> None:
         try:
@@ -163,7 +179,9 @@ def create_app(
     ) -> Response:
         """Presigned, create-only requests to upload one file straight to storage."""
         await run_in_threadpool(_uploader, authorization, body.filename)
-        declared = Declared(body.filename, body.size, body.sha256)
+        declared = Declared(
+            body.filename, body.size, body.sha256, body.part_size, tuple(body.part_sha256)
+        )
         plan = await run_in_threadpool(direct.plan, declared, body.resume_upload_id, body.marker)
         return JSONResponse(plan)
 
@@ -174,7 +192,11 @@ def create_app(
         """Check what landed (size, SHA-256, metadata) and index it, or delete it."""
         await run_in_threadpool(_uploader, authorization, body.filename)
         declared = Declared(body.filename, body.size, body.sha256)
-        parts = [Part(p.number, p.etag) for p in body.parts] if body.parts is not None else None
+        parts = (
+            [Part(p.number, p.etag, sha256=p.sha256) for p in body.parts]
+            if body.parts is not None
+            else None
+        )
         result = await run_in_threadpool(
             direct.complete, declared, body.marker, body.upload_id, parts
         )

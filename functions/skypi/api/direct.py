@@ -3,8 +3,10 @@
 1. ``plan``: the client names the file, its size and SHA-256. The API checks what it can
    without the bytes (name, duplicates, one sdist per release). It answers with presigned,
    create-only requests to the store, bound to the key (and, for a single PUT, to the SHA-256,
-   which S3 verifies). Big files get a multipart upload, which the client can resume: asking
-   again with the upload id returns only the parts still missing.
+   which S3 verifies). Big files get a multipart upload in the parts the client declares with
+   their SHA-256 each (signed into each part's URL: S3 verifies them, and a bucket with Object
+   Lock takes no part without one). The client can resume: asking again with the upload id
+   returns only the parts still missing.
 2. ``complete``: the API checks what landed, like any upload:
    - the object carries this upload's marker (so no other upload's file is ever judged or
      deleted);
@@ -17,9 +19,9 @@
 from __future__ import annotations
 
 import logging
-import math
 import re
 import secrets
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,13 +29,18 @@ from skypi.api.publish import ONE_SDIST
 from skypi.core.errors import InvalidDistribution, UploadRejected
 from skypi.core.filenames import DistFilename, check_safe_filename, parse_filename
 from skypi.core.pages import file_href
-from skypi.indexer.service import Indexer, Landed
-from skypi.store.base import DirectUploads, NotFound, Part, PreconditionFailed, Store
+from skypi.core.parts import MULTIPART_FROM, check_parts, part_ranges
+from skypi.indexer.service import HashTimeout, Indexer, Landed
+from skypi.store.base import (
+    DirectUploads,
+    NotFound,
+    Part,
+    PreconditionFailed,
+    Store,
+    UploadConflict,
+)
 
 log = logging.getLogger("skypi.direct")
-MIN_PART = 64 * 1024 * 1024  # S3 allows 5 MiB; bigger parts mean fewer requests
-MAX_PARTS = 10_000
-MULTIPART_FROM = MIN_PART  # smaller files go in one PUT
 URL_TTL = 3600
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
@@ -45,6 +52,8 @@ class Declared:
     filename: str
     size: int
     sha256: str
+    part_size: int | None = None  # a multipart upload's parts, and the SHA-256 of each
+    part_sha256: tuple[str, ...] = ()
 
 
 def _dist(declared: Declared, max_size: int) -> DistFilename:
@@ -63,16 +72,14 @@ def _dist(declared: Declared, max_size: int) -> DistFilename:
     return dist
 
 
-def part_size(size: int) -> int:
-    """Parts of at least 64 MiB, and never more than S3's 10,000 of them."""
-    return max(MIN_PART, math.ceil(size / MAX_PARTS))
-
-
 class DirectUploader:
-    def __init__(self, store: Store, indexer: Indexer, max_size: int) -> None:
+    def __init__(
+        self, store: Store, indexer: Indexer, max_size: int, hash_seconds: float | None = None
+    ) -> None:
         self.store = store
         self.indexer = indexer
         self.max_size = max_size
+        self.hash_seconds = hash_seconds  # how long complete may hash (API Gateway's 30 s)
 
     def _direct(self) -> DirectUploads:
         if not isinstance(self.store, DirectUploads):
@@ -118,6 +125,7 @@ class DirectUploader:
                 "marker": marker,
                 "request": request.__dict__,
             }
+        size = check_parts(declared.size, declared.part_size, declared.part_sha256)
         if resume is None:
             marker = secrets.token_urlsafe(16)
             upload_id, done_parts = store.start_multipart(key, marker), []
@@ -129,9 +137,8 @@ class DirectUploader:
                 raise UploadRejected(
                     "That upload is gone (completed, aborted or expired): start again.", 404
                 ) from None
-        size = part_size(declared.size)
-        count = math.ceil(declared.size / size)
         have = {p.number for p in done_parts}
+        ranges = part_ranges(declared.size, size)
         return {
             "status": "upload",
             "mode": "multipart",
@@ -140,8 +147,13 @@ class DirectUploader:
             "upload_id": upload_id,
             "part_size": size,
             "parts": [
-                {"number": n, **store.presigned_part(key, upload_id, n, URL_TTL).__dict__}
-                for n in range(1, count + 1)
+                {
+                    "number": n,
+                    **store.presigned_part(
+                        key, upload_id, n, declared.part_sha256[n - 1], length, URL_TTL
+                    ).__dict__,
+                }
+                for n, (_, length) in enumerate(ranges, start=1)
                 if n not in have
             ],
             "done": [p.__dict__ for p in done_parts],
@@ -166,6 +178,14 @@ class DirectUploader:
                 raise UploadRejected(
                     f"{dist.filename} was stored by another upload.", 409
                 ) from None
+            except UploadConflict:
+                store.abort_multipart(key, upload_id)
+                raise UploadRejected(
+                    f"Storage refused to complete {dist.filename}: another write to the same "
+                    "key happened meanwhile (S3 409 ConditionalRequestConflict). Nothing was "
+                    "published; run skypi publish again to start a new upload.",
+                    409,
+                ) from None
             except NotFound as exc:
                 raise UploadRejected(f"The upload is not complete: {exc.args[0]}") from None
         info = self.store.head(key)
@@ -177,7 +197,20 @@ class DirectUploader:
         if info.size != declared.size:
             problem = f"size mismatch: declared {declared.size:,} bytes, stored {info.size:,}"
         else:
-            actual = self.indexer.sha256_of(key)
+            deadline = None if self.hash_seconds is None else time.monotonic() + self.hash_seconds
+            try:
+                actual = self.indexer.sha256_of(key, deadline)
+            except HashTimeout:
+                # S3 checked every part against the SHA-256 the client declared for it; the
+                # indexer, woken by this object's event, hashes it with more time and lists it.
+                log.info("%s is too big to hash in this request: left to the indexer", key)
+                return {
+                    "status": "accepted",
+                    "filename": dist.filename,
+                    "url": file_href(key),
+                    "detail": "Stored; too big to hash within this request, so the index "
+                    "hashes it and lists it within minutes.",
+                }
             if actual != declared.sha256:
                 problem = f"sha256 mismatch: declared {declared.sha256}, stored {actual}"
         if problem is None:

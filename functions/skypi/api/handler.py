@@ -29,11 +29,16 @@ from skypi.core.http import (
     MAX_LAMBDA_RESPONSE_BYTES,
 )
 from skypi.core.negotiate import V1_JSON
+from skypi.store.cdn import CloudFrontCdn
 from skypi.store.dynamo_tokens import DynamoTokenRepository
 from skypi.store.s3 import S3Store
 
 MAX_REQUEST_BYTES = MAX_LAMBDA_REQUEST_BYTES
 REDIRECT_OVER_BYTES = MAX_LAMBDA_RESPONSE_BYTES
+DIRECT_HASH_SECONDS = 20  # of API Gateway's 30 s integration timeout
+# A multipart upload carries no whole-file SHA-256, so the indexer hashes it: in the 105 s
+# its 120 s invocation leaves, at the 85 MB/s S3 documents per connection (docs/aws-runtime.md).
+DIRECT_UPLOAD_CEILING = 105 * 85_000_000
 
 __all__ = ["LAMBDA_PAYLOAD_LIMIT", "MAX_REQUEST_BYTES", "REDIRECT_OVER_BYTES", "handler"]
 logger = Logger(service="skypi-api")
@@ -53,11 +58,14 @@ def lambda_settings(bucket: str) -> Settings:
         max_upload_size=MAX_REQUEST_BYTES,
         max_request_size=MAX_REQUEST_BYTES,
         large_upload_hint=(
-            "Publish larger files straight to storage with `skypi publish FILE` (any size, "
-            f"resumable), or `aws s3 cp FILE s3://{bucket}/packages/<project>/` "
+            "Publish larger files straight to storage with `skypi publish FILE` (up to "
+            f"{DIRECT_UPLOAD_CEILING / 1e9:.1f} GB, resumable), or "
+            f"`aws s3 cp FILE s3://{bucket}/packages/<project>/` "
             "(the index lists them within seconds)."
         ),
         redirect_over=REDIRECT_OVER_BYTES,
+        direct_hash_seconds=DIRECT_HASH_SECONDS,
+        max_direct_upload_size=DIRECT_UPLOAD_CEILING,
     )
 
 
@@ -68,7 +76,9 @@ def _app() -> Mangum:
         table = os.environ.get("SKYPI_TOKEN_TABLE")
         tokens = DynamoTokenRepository(table) if table else None
         _mangum = Mangum(
-            create_app(store, lambda_settings(store.bucket), tokens),
+            create_app(
+                store, lambda_settings(store.bucket), tokens, CloudFrontCdn.from_environment()
+            ),
             lifespan="off",
             # Pages go back as text; everything else (files, .metadata) as base64.
             text_mime_types=[*DEFAULT_TEXT_MIME_TYPES, V1_JSON],

@@ -21,3 +21,6 @@ class Settings:
     presigned_ttl: int = 300
     # `skypi publish`: files go straight to storage, so the limit is the store's, not ours.
     max_direct_upload_size: int = 50 * 1024**3
+    # Behind API Gateway (30 s per request): how long completing a direct upload may spend
+    # hashing it; a bigger file is left to the indexer, which has more time.
+    direct_hash_seconds: float | None = None

@@ -2,7 +2,8 @@
 
 The API hands out presigned, create-only requests, and the bytes go straight to storage:
 - small files in one PUT bound to their SHA-256;
-- big ones in 64 MiB+ parts, with a progress bar.
+- big ones in 64 MiB+ parts, each bound to its own SHA-256 (S3 checks it; a bucket with
+  Object Lock takes no part without one), with a progress bar.
 
 The upload's state is kept in ``~/.cache/skypi/uploads``, so an interrupted upload resumes
 with only the parts still missing. The API then verifies what landed and indexes it, or
@@ -27,6 +28,7 @@ import httpx
 
 from skypi.core.filenames import DistFilename, parse_filename
 from skypi.core.metadata import read_metadata
+from skypi.core.parts import MULTIPART_FROM, part_size
 
 CHUNK = 1024 * 1024
 Progress = Callable[[int], object]
@@ -55,11 +57,25 @@ def _message(response: httpx.Response) -> str:
 
 def file_sha256(path: Path) -> str:
     """The SHA-256 of a local file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
+    return file_digests(path)[0]
+
+
+def file_digests(path: Path, part: int | None = None) -> tuple[str, list[str]]:
+    """The SHA-256 of a local file and, given a part size, of each of its parts: one pass."""
+    whole = hashlib.sha256()
+    parts: list[str] = []
     with path.open("rb") as fh:
-        while chunk := fh.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+        while True:
+            piece, got = hashlib.sha256(), 0
+            while (part is None or got < part) and (
+                chunk := fh.read(CHUNK if part is None else min(CHUNK, part - got))
+            ):
+                whole.update(chunk)
+                piece.update(chunk)
+                got += len(chunk)
+            if part is None or not got:
+                return whole.hexdigest(), parts
+            parts.append(piece.hexdigest())
 
 
 def _chunks(path: Path, start: int, length: int, progress: Progress | None) -> Iterator[bytes]:
@@ -109,8 +125,12 @@ class Publisher:
         return self.progress(filename, total) if self.progress else None
 
     def publish(self, path: Path) -> Result:
-        size, sha256 = path.stat().st_size, file_sha256(path)
-        declared = {"filename": path.name, "size": size, "sha256": sha256}
+        size = path.stat().st_size
+        part = part_size(size) if size >= MULTIPART_FROM else None
+        sha256, part_sha256 = file_digests(path, part)
+        declared: dict[str, Any] = {"filename": path.name, "size": size, "sha256": sha256}
+        if part is not None:
+            declared |= {"part_size": part, "part_sha256": part_sha256}
         state_file = self._state_file(sha256)
         state = json.loads(state_file.read_text()) if state_file.exists() else {}
         resume = (
@@ -142,15 +162,22 @@ class Publisher:
             if put.status_code not in {200, 412}:  # 412: stored already; complete will say
                 return Result(path.name, "refused", f"storage answered {put.status_code}")
         else:
-            body |= self._multipart(path, size, sha256, plan, state_file)
+            body |= self._multipart(path, size, sha256, part_sha256, plan, state_file)
         response = self._api("/api/uploads/complete", body)
         state_file.unlink(missing_ok=True)
         if response.status_code != 200:
             return Result(path.name, "refused", _message(response))
-        return Result(path.name, response.json()["status"])
+        answer = response.json()
+        return Result(path.name, answer["status"], answer.get("detail", ""))
 
     def _multipart(
-        self, path: Path, size: int, sha256: str, plan: dict[str, Any], state_file: Path
+        self,
+        path: Path,
+        size: int,
+        sha256: str,
+        part_sha256: list[str],
+        plan: dict[str, Any],
+        state_file: Path,
     ) -> dict[str, Any]:
         part_size = int(plan["part_size"])
         done = {int(p["number"]): p["etag"] for p in plan["done"]}
@@ -178,7 +205,10 @@ class Publisher:
             done[number] = put.headers["etag"]
         return {
             "upload_id": plan["upload_id"],
-            "parts": [{"number": n, "etag": e} for n, e in sorted(done.items())],
+            "parts": [
+                {"number": n, "etag": e, "sha256": part_sha256[n - 1]}
+                for n, e in sorted(done.items())
+            ],
         }
 
     def _legacy(self, path: Path, size: int, sha256: str) -> Result:

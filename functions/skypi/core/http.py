@@ -9,9 +9,12 @@ from skypi.core.negotiate import HTML, V1_HTML, V1_JSON
 HTML_CONTENT_TYPE: Final = f"{HTML}; charset=utf-8"
 BINARY: Final = "application/octet-stream"
 IMMUTABLE: Final = "public, max-age=31536000, immutable"
-# Pages change on every upload: always revalidate (cheap with ETag/304), so pip and uv see an
-# upload at once.
-REVALIDATE: Final = "public, max-age=0, must-revalidate"
+# Pages change on every upload. Clients revalidate every time (max-age=0, cheap with ETag and
+# 304); a shared cache (CloudFront) may answer from its copy for PAGE_EDGE_SECONDS (s-maxage),
+# so a burst of reads costs one origin request per page per edge every two seconds instead of
+# one per read, and an upload is visible at every edge within that time.
+PAGE_EDGE_SECONDS: Final = 2
+REVALIDATE: Final = f"public, max-age=0, s-maxage={PAGE_EDGE_SECONDS}"
 
 
 # AWS Lambda caps a synchronous invocation's request and response at 6 MB (6,291,456 bytes);

@@ -29,6 +29,16 @@ TOKEN_PREFIX: Final = "skypi_"  # noqa: S105 - a prefix, not a secret
 SCOPES: Final = ("read", "upload", "admin")
 # A scope grants itself and the ones before it: admin can upload and read, upload can read.
 _RANK: Final = {scope: rank for rank, scope in enumerate(SCOPES)}
+# CloudFront KeyValueStore, which the edge reads tokens from: a key of at most 512 bytes, a
+# value of at most 1 KB, 5 MB per store (Amazon CloudFront Developer Guide, "Quotas on
+# KeyValueStore" and "File format for key-value pairs").
+EDGE_MAX_KEY_BYTES: Final = 512
+EDGE_MAX_VALUE_BYTES: Final = 1024
+EDGE_MAX_STORE_BYTES: Final = 5 * 1024 * 1024
+
+
+class TokenTooLarge(ValueError):
+    """A token whose edge record would not fit a KeyValueStore value."""
 
 
 def new_token() -> str:
@@ -144,13 +154,21 @@ class TokenRecord:
         scopes: set[str],
         projects: set[str] | None,
         expires: datetime | None = None,
+        at_edge: bool = True,
     ) -> TokenRecord:
+        """A new token's record; ``at_edge``: it is read at the edge, so its edge record
+        must fit a KeyValueStore value (:class:`TokenTooLarge` if not)."""
         unknown = set(scopes) - set(SCOPES)
         if unknown or not scopes:
             raise ValueError(f"scopes must be among {', '.join(SCOPES)}; got {sorted(scopes)}")
         digest = hash_token(token)
         names = frozenset(canonicalize_name(p) for p in projects) if projects else None
-        return cls(digest[:12], digest, name, frozenset(scopes), names, datetime.now(UTC), expires)
+        record = cls(
+            digest[:12], digest, name, frozenset(scopes), names, datetime.now(UTC), expires
+        )
+        if at_edge:
+            record.check_fits_edge()
+        return record
 
     @classmethod
     def for_user(
@@ -159,8 +177,12 @@ class TokenRecord:
         """An htpasswd entry, imported from pypiserver: Basic user and password for uploads."""
         if not bcrypt_hash.startswith(("$2a$", "$2b$", "$2y$")):
             raise ValueError("only bcrypt htpasswd entries can be imported (htpasswd -B)")
-        record = cls.create(
-            f"user:{username}", name=f"htpasswd user {username}", scopes=scopes, projects=projects
+        record = cls.create(  # users upload only: they never reach the edge
+            f"user:{username}",
+            name=f"htpasswd user {username}",
+            scopes=scopes,
+            projects=projects,
+            at_edge=False,
         )
         key = user_key(username)
         return replace(record, id=key[:12], hash=key, user=username, password_hash=bcrypt_hash)
@@ -183,6 +205,26 @@ class TokenRecord:
             },
             separators=(",", ":"),
         )
+
+    def check_fits_edge(self) -> None:
+        """Refuse a record the edge's KeyValueStore would refuse (its value is capped at
+        1 KB): the token would work in the API and be denied at the edge forever.
+
+        >>> many = {f"project-number-{i}" for i in range(60)}
+        >>> try:
+        ...     TokenRecord.create(new_token(), name="ci", scopes={"read"}, projects=many)
+        ... except TokenTooLarge as exc:
+        ...     print(str(exc)[:67])
+        A token limited to 60 projects needs an edge record of 1,212 bytes,
+        """
+        size = len(self.edge_value().encode())
+        if size > EDGE_MAX_VALUE_BYTES:
+            count = len(self.projects or ())
+            raise TokenTooLarge(
+                f"A token limited to {count} projects needs an edge record of {size:,} bytes, "
+                f"and CloudFront's KeyValueStore takes at most {EDGE_MAX_VALUE_BYTES:,}: limit "
+                "it to fewer projects (make several tokens), or to none."
+            )
 
     def allows(self, scope: str, project: str | None) -> bool:
         """Whether this token may do ``scope`` on ``project`` (None: not about one project)."""

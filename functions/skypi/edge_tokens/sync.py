@@ -2,21 +2,28 @@
 
 Only what the edge needs goes there: the token's SHA-256 as key, and its ``edge`` value (top
 scope, projects, expiry). A change to anything else (the last-use time) writes nothing.
+
+A value over the store's 1 KB limit (a token made before ``skypi token create`` refused
+them) would make UpdateKeys fail the whole batch on every retry and hold up the stream; it
+is logged and removed from the store instead, so that token is denied at the edge.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, cast
 
 import botocore.session
 from botocore.exceptions import ClientError
 
+from skypi.core.tokens import EDGE_MAX_KEY_BYTES, EDGE_MAX_VALUE_BYTES
 from skypi.store.s3 import RETRIES
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudfront_keyvaluestore import CloudFrontKeyValueStoreClient
 
+log = logging.getLogger("skypi.edge_tokens")
 MAX_KEYS_PER_CALL = 50  # UpdateKeys takes at most 50 puts and deletes together
 ATTEMPTS = 8
 
@@ -67,6 +74,21 @@ class KeyValueStoreWriter:
         return self._client
 
     def apply(self, puts: dict[str, str], deletes: set[str]) -> None:
+        too_large = {
+            k
+            for k, v in puts.items()
+            if len(v.encode()) > EDGE_MAX_VALUE_BYTES or len(k.encode()) > EDGE_MAX_KEY_BYTES
+        }
+        for key in too_large:
+            log.error(
+                "token %s… has an edge record of %d bytes, over KeyValueStore's %d: it is "
+                "denied at the edge; replace it with tokens limited to fewer projects",
+                key[:12],
+                len(puts[key].encode()),
+                EDGE_MAX_VALUE_BYTES,
+            )
+        puts = {k: v for k, v in puts.items() if k not in too_large}
+        deletes = deletes | {k for k in too_large if len(k.encode()) <= EDGE_MAX_KEY_BYTES}
         items: list[tuple[str, str | None]] = [*puts.items(), *((k, None) for k in deletes)]
         for start in range(0, len(items), MAX_KEYS_PER_CALL):
             self._update(items[start : start + MAX_KEYS_PER_CALL])

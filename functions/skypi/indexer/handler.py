@@ -23,6 +23,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from skypi.core.errors import InvalidDistribution
 from skypi.indexer.events import MalformedMessage, decode_notification
 from skypi.indexer.service import Change, Indexer, project_of_key
+from skypi.store.cdn import CloudFrontCdn
 from skypi.store.s3 import S3Store
 
 logger = Logger(service="skypi-indexer")
@@ -30,12 +31,13 @@ metrics = Metrics(namespace="skypi", service="indexer")
 tracer = Tracer(service="skypi-indexer")
 
 _indexer: Indexer | None = None
+HASH_MARGIN_SECONDS = 15  # left of an invocation after hashing: pages, metrics, the answer
 
 
 def _default_indexer() -> Indexer:
     global _indexer
     if _indexer is None:  # once per container, on first use
-        _indexer = Indexer(S3Store.from_environment())
+        _indexer = Indexer(S3Store.from_environment(), cdn=CloudFrontCdn.from_environment())
     return _indexer
 
 
@@ -106,4 +108,8 @@ def process(event: SQSEvent, indexer: Indexer) -> dict[str, list[dict[str, str]]
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, list[dict[str, str]]]:
-    return process(SQSEvent(event), _default_indexer())
+    indexer = _default_indexer()
+    # Hashing a drop-in stops in time to refuse it clearly and write the pages of the rest.
+    remaining = context.get_remaining_time_in_millis() / 1000
+    indexer.hash_deadline = time.monotonic() + max(0.0, remaining - HASH_MARGIN_SECONDS)
+    return process(SQSEvent(event), indexer)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import posixpath
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -44,6 +45,7 @@ from skypi.core.pages import (
 )
 from skypi.core.render import html_serial, render_project_html, render_root_html
 from skypi.store.base import NotFound, ObjectInfo, PreconditionFailed, Store, Versioned
+from skypi.store.cdn import Cdn
 
 log = logging.getLogger("skypi.indexer")
 T = TypeVar("T")
@@ -95,6 +97,10 @@ class _Facts:
     entry: FileEntry
 
 
+class HashTimeout(InvalidDistribution):
+    """A file with no whole-object SHA-256 in storage, too big to hash in the time allowed."""
+
+
 def project_of_key(key: str) -> DistFilename:
     """The distribution a ``packages/`` key holds, from its filename; raises if it is none."""
     if not key.startswith(PACKAGES_PREFIX):
@@ -105,9 +111,15 @@ def project_of_key(key: str) -> DistFilename:
 class Indexer:
     """Applies changes to one store's pages."""
 
-    def __init__(self, store: Store, limits: Limits = DEFAULT_LIMITS) -> None:
+    def __init__(
+        self, store: Store, limits: Limits = DEFAULT_LIMITS, cdn: Cdn | None = None
+    ) -> None:
         self.store = store
         self.limits = limits
+        self.cdn = cdn  # told to drop files deleted or restored, which it caches for a year
+        # time.monotonic() past which no file is hashed further (a Lambda's time runs out:
+        # better a clear refusal than a timeout retried into the dead-letter queue)
+        self.hash_deadline: float | None = None
 
     # -- reading the current state -------------------------------------------------------
 
@@ -169,17 +181,42 @@ class Indexer:
     def overwritten(self, key: str, known: FileEntry) -> str:
         """A drop-in replaced an indexed file in place: put the original back if we can."""
         if isinstance(self.store, Versioned) and self.store.restore_version(key, known.etag):
+            if self.cdn is not None:  # an edge may have cached the overwriting bytes
+                self.cdn.invalidate([key])
             return f"{key} was overwritten; the original was restored from its previous version"
         return (
             f"{key} was overwritten; the index keeps the original's hash and it cannot be restored"
         )
 
-    def sha256_of(self, key: str) -> str:
+    def sha256_of(self, key: str, deadline: float | None = None) -> str:
+        """Hash a stored file; :class:`HashTimeout` if ``deadline`` (or :attr:`hash_deadline`)
+        passes first, saying how far it got and how to publish the file instead."""
+        deadline = deadline if deadline is not None else self.hash_deadline
+        started, done = time.monotonic(), 0
         digest = hashlib.sha256()
         with self.store.open(key) as fh:
             while chunk := fh.read(1024 * 1024):
                 digest.update(chunk)
+                done += len(chunk)
+                if deadline is not None and time.monotonic() > deadline:
+                    elapsed = time.monotonic() - started
+                    raise HashTimeout(
+                        f"{key} carries no SHA-256 checksum in storage, and hashing it ran out "
+                        f"of time after {done:,} bytes in {elapsed:.0f} s "
+                        f"({done / max(elapsed, 1e-6) / 1e6:.0f} MB/s). Publish it with "
+                        "`skypi publish FILE`, or copy it with `aws s3 cp --checksum-algorithm "
+                        "SHA256` in one part (files up to 5 GB; raise the CLI's "
+                        "multipart_threshold), so that storage holds its SHA-256."
+                    )
         return digest.hexdigest()
+
+    def _same_bytes(self, info: ObjectInfo, known: FileEntry) -> bool:
+        """Whether a changed object still holds the indexed bytes; one too big to hash in
+        time is taken for an overwrite (restoring the original is safe either way)."""
+        try:
+            return (info.sha256 or self.sha256_of(info.key)) == known.sha256
+        except HashTimeout:
+            return False
 
     def write_metadata(self, facts: _Facts) -> None:
         key = metadata_key(facts.entry.key)
@@ -208,7 +245,7 @@ class Indexer:
             if known is not None and known.etag == info.etag:
                 continue  # already indexed at this version: a replay
             if known is not None:
-                if (info.sha256 or self.sha256_of(change.key)) == known.sha256:
+                if self._same_bytes(info, known):
                     continue  # same bytes under a new ETag (a restore by copy): a replay
                 message = self.overwritten(change.key, known)
                 log.error("conflict: %s", message)
@@ -228,6 +265,8 @@ class Indexer:
             self._update_page(project, arrivals, departures, outcome)
         for key in departures:
             self.store.delete(metadata_key(key))
+        if self.cdn is not None and departures & current.keys():
+            self.cdn.invalidate(sorted(departures & current.keys()))
         return outcome
 
     def _update_page(

@@ -22,7 +22,7 @@ from skypi.api.settings import Settings
 from skypi.core.tokens import TokenRecord, new_token
 from skypi.local.emulator import Poller, Resources, provision, start_moto
 from skypi.store.dynamo_tokens import DynamoTokenRepository
-from skypi.store.s3 import RETRIES, S3Store
+from skypi.store.s3 import S3Store, s3_config
 
 log = logging.getLogger("skypi.dev")
 # moto accepts any credentials; these keep boto3 and the aws CLI from looking for real ones.
@@ -79,7 +79,7 @@ def dev(args: argparse.Namespace) -> int:
     os.environ["SKYPI_BUCKET"] = args.bucket
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
-    s3 = boto3.client("s3", endpoint_url=endpoint, config=RETRIES)
+    s3 = boto3.client("s3", endpoint_url=endpoint, config=s3_config(endpoint))
     sqs = boto3.client("sqs", endpoint_url=endpoint)
     dynamodb = boto3.client("dynamodb", endpoint_url=endpoint)
     resources = provision(s3, sqs, args.bucket, dynamodb=dynamodb)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from skypi.core.filenames import DISTRIBUTION_SUFFIXES
 from skypi.core.pages import PACKAGES_PREFIX
+from skypi.core.tokens import EDGE_MAX_KEY_BYTES, EDGE_MAX_STORE_BYTES, EDGE_MAX_VALUE_BYTES
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -226,6 +227,7 @@ def start_moto(host: str = "127.0.0.1", port: int = 0) -> tuple[Any, str]:
     from moto.server import ThreadedMotoServer
 
     _emulate_delete_marker_events()
+    _emulate_composite_checksums_on_head()
     _logging.getLogger("werkzeug").setLevel(_logging.WARNING)
     server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
     server.start()
@@ -259,3 +261,94 @@ def _emulate_delete_marker_events() -> None:
 
     set_delete_marker._skypi_emits_event = True  # type: ignore[attr-defined]
     S3Backend._set_delete_marker = set_delete_marker  # type: ignore[method-assign]
+
+
+def _emulate_composite_checksums_on_head() -> None:
+    """Real S3 answers a HEAD (with checksum mode) of a multipart object whose parts carried
+    SHA-256 checksums with the checksum of the part checksums, suffixed ``-<parts>``, and
+    ``x-amz-checksum-type: COMPOSITE``; moto 5.2 does so on GET but sends the bare value on
+    HEAD, which reads as a whole-object SHA-256 that no bytes match. This adds the suffix and
+    the type on HEAD, as on GET (once per process)."""
+    from moto.s3.responses import S3Response
+
+    original = S3Response.head_object
+    if getattr(original, "_skypi_composite", False):
+        return
+
+    def head_object(
+        self: S3Response, bucket_name: str, query: Any, key_name: str, headers: Any
+    ) -> Any:
+        status, response_headers, body = original(self, bucket_name, query, key_name, headers)
+        if status == 200 and headers.get("x-amz-checksum-mode") == "ENABLED":
+            version = query.get("versionId", [None])[0]
+            key = self.backend.head_object(bucket_name, key_name, version)
+            kind = getattr(key, "checksum_type", None)
+            if key is not None and key.checksum_algorithm and kind:
+                name = f"x-amz-checksum-{key.checksum_algorithm.lower()}"
+                if kind == "COMPOSITE" and name in response_headers:
+                    response_headers[name] = f"{key.checksum_value}-{key.checksum_parts}"
+                response_headers["x-amz-checksum-type"] = kind
+        return status, response_headers, body
+
+    head_object._skypi_composite = True  # type: ignore[attr-defined]
+    S3Response.head_object = head_object  # type: ignore[method-assign]
+
+
+class KeyValueStoreEmulation:
+    """The part of CloudFront KeyValueStore's API the token sync uses (DescribeKeyValueStore,
+    UpdateKeys), with the limits AWS applies and moto does not emulate: a key of at most 512
+    bytes, a value of at most 1 KB, 5 MB per store, 50 changes per call, and the store's ETag
+    as the precondition. A refused call changes nothing, as on AWS."""
+
+    MAX_CHANGES = 50
+
+    def __init__(self) -> None:
+        self.items: dict[str, str] = {}
+        self.version = 0
+
+    @property
+    def size(self) -> int:
+        """Keys and values, in bytes: what counts against the 5 MB."""
+        return sum(len(k.encode()) + len(v.encode()) for k, v in self.items.items())
+
+    def describe_key_value_store(self, KvsARN: str) -> dict[str, Any]:
+        return {
+            "ETag": f"v{self.version}",
+            "ItemCount": len(self.items),
+            "TotalSizeInBytes": self.size,
+            "KvsARN": KvsARN,
+        }
+
+    def update_keys(
+        self,
+        KvsARN: str,
+        IfMatch: str,
+        Puts: list[dict[str, str]] | None = None,
+        Deletes: list[dict[str, str]] | None = None,
+    ) -> dict[str, Any]:
+        from botocore.exceptions import ClientError
+
+        def refuse(code: str, message: str) -> ClientError:
+            return ClientError({"Error": {"Code": code, "Message": message}}, "UpdateKeys")
+
+        puts, deletes = Puts or [], Deletes or []
+        if IfMatch != f"v{self.version}":
+            raise refuse("ConflictException", "the store changed: describe it again")
+        if len(puts) + len(deletes) > self.MAX_CHANGES:
+            raise refuse("ValidationException", f"at most {self.MAX_CHANGES} keys per call")
+        after = dict(self.items)
+        for put in puts:
+            if len(put["Key"].encode()) > EDGE_MAX_KEY_BYTES:
+                raise refuse("ValidationException", f"key longer than {EDGE_MAX_KEY_BYTES} bytes")
+            if len(put["Value"].encode()) > EDGE_MAX_VALUE_BYTES:
+                raise refuse(
+                    "ValidationException", f"value longer than {EDGE_MAX_VALUE_BYTES} bytes"
+                )
+            after[put["Key"]] = put["Value"]
+        for delete in deletes:
+            after.pop(delete["Key"], None)
+        if sum(len(k.encode()) + len(v.encode()) for k, v in after.items()) > EDGE_MAX_STORE_BYTES:
+            raise refuse("ServiceQuotaExceededException", "the store would exceed 5 MB")
+        self.items = after
+        self.version += 1
+        return {"ETag": f"v{self.version}", "ItemCount": len(after), "TotalSizeInBytes": self.size}

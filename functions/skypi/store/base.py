@@ -34,6 +34,11 @@ class PreconditionFailed(Exception):
     """A conditional write lost: someone else wrote first (S3 412)."""
 
 
+class UploadConflict(Exception):
+    """A multipart upload met a concurrent write to its key while completing (S3 409
+    ConditionalRequestConflict): it cannot complete, and has to start again."""
+
+
 @dataclass(frozen=True)
 class ObjectInfo:
     key: str
@@ -106,6 +111,7 @@ class Part:
     number: int
     etag: str
     size: int = 0
+    sha256: str | None = None  # hex; S3 wants it back at completion for a checksummed upload
 
 
 @runtime_checkable
@@ -124,13 +130,16 @@ class DirectUploads(Protocol):
         ...
 
     def presigned_part(
-        self, key: str, upload_id: str, number: int, expires_in: int
-    ) -> SignedRequest: ...
+        self, key: str, upload_id: str, number: int, sha256: str, size: int, expires_in: int
+    ) -> SignedRequest:
+        """A PUT of part ``number``, bound to its ``size`` and ``sha256``."""
+        ...
 
     def uploaded_parts(self, key: str, upload_id: str) -> list[Part]: ...
 
     def complete_multipart(self, key: str, upload_id: str, parts: list[Part]) -> None:
-        """Raises :class:`PreconditionFailed` if the key exists (create-only)."""
+        """Raises :class:`PreconditionFailed` if the key exists (create-only), and
+        :class:`UploadConflict` if a concurrent write to the key got in the way."""
         ...
 
     def abort_multipart(self, key: str, upload_id: str) -> None: ...

@@ -9,6 +9,11 @@
   match, and later HEADs return it, so the indexer need not read the file to hash it.
 - Throttling (503 SlowDown) and 5xx answers are retried with backoff by botocore's standard
   retry mode.
+- Every request, presigned ones included, is SigV4 on the bucket's regional virtual-host
+  endpoint (``<bucket>.s3.<region>.amazonaws.com``): botocore's defaults would presign with
+  SigV2 on the global host in the older regions, which new buckets refuse and which signs
+  none of the create-only conditions. A custom endpoint (moto, ``skypi dev``) is addressed
+  by path, since ``<bucket>.localhost`` resolves nowhere.
 """
 
 from __future__ import annotations
@@ -27,10 +32,19 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from skypi.core.http import cache_control_for_key, content_type_for_key
-from skypi.store.base import Body, NotFound, ObjectInfo, Part, PreconditionFailed, SignedRequest
+from skypi.store.base import (
+    Body,
+    NotFound,
+    ObjectInfo,
+    Part,
+    PreconditionFailed,
+    SignedRequest,
+    UploadConflict,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import CompletedPartTypeDef
 
 RETRIES = Config(
     retries={"mode": "standard", "max_attempts": 10},
@@ -38,6 +52,12 @@ RETRIES = Config(
     read_timeout=60,
     max_pool_connections=32,
 )
+# us_east_1_regional_endpoint: botocore otherwise presigns us-east-1 on the global host.
+SIGV4_REGIONAL = Config(
+    signature_version="s3v4",
+    s3={"addressing_style": "virtual", "us_east_1_regional_endpoint": "regional"},
+)
+SIGV4_PATH = Config(signature_version="s3v4", s3={"addressing_style": "path"})
 _LOST_RACE = {"PreconditionFailed", "ConditionalRequestConflict", "NoSuchKey", "412", "409"}
 _MISSING = {"NoSuchKey", "404", "NotFound"}
 MARKER = "skypi-upload"  # object metadata: which direct upload stored this object
@@ -57,14 +77,46 @@ def _sha256_hex(checksum: str | None, checksum_type: str | None) -> str | None:
         return None
 
 
+def _hex(checksum: str | None) -> str | None:
+    try:
+        return base64.b64decode(checksum, validate=True).hex() if checksum else None
+    except binascii.Error:
+        return None
+
+
+def _completed(part: Part) -> CompletedPartTypeDef:
+    """A part as CompleteMultipartUpload takes it: with its checksum, which S3 wants back
+    for an upload created with one."""
+    completed: CompletedPartTypeDef = {"PartNumber": part.number, "ETag": part.etag}
+    if part.sha256:
+        completed["ChecksumSHA256"] = base64.b64encode(bytes.fromhex(part.sha256)).decode()
+    return completed
+
+
+def s3_config(endpoint_url: str | None = None) -> Config:
+    """Retries and signing for an S3 client: SigV4 on the regional virtual host on AWS, by
+    path on a custom endpoint (moto)."""
+    return RETRIES.merge(SIGV4_PATH if endpoint_url else SIGV4_REGIONAL)
+
+
 def s3_client(**overrides: Any) -> S3Client:
-    """The S3 client every skypi process uses: standard retries, and the endpoint from
+    """The S3 client every skypi process uses: :func:`s3_config`, and the endpoint from
     ``AWS_ENDPOINT_URL`` / ``AWS_ENDPOINT_URL_S3`` when set (botocore reads them itself).
 
     Made with botocore directly: boto3 adds nothing this needs and imports s3transfer, which
     costs the indexer Lambda ~0.15 s of its cold start."""
+    endpoint = (
+        overrides.get("endpoint_url")
+        or os.environ.get("AWS_ENDPOINT_URL_S3")
+        or os.environ.get("AWS_ENDPOINT_URL")
+    )
     session = botocore.session.get_session()
-    return cast("S3Client", session.create_client("s3", config=RETRIES, **overrides))
+    # botocore reads AWS_DEFAULT_REGION; Lambda also sets AWS_REGION. Without a region the
+    # client signs for the global endpoint, which a bucket in another region answers with 307.
+    region = session.get_config_variable("region") or os.environ.get("AWS_REGION")
+    overrides.setdefault("region_name", region)
+    client = session.create_client("s3", config=s3_config(endpoint), **overrides)
+    return cast("S3Client", client)
 
 
 class S3Store:
@@ -258,6 +310,7 @@ class S3Store:
             ContentType=content_type_for_key(key),
             CacheControl=cache_control_for_key(key),
             Metadata={MARKER: marker},
+            ChecksumAlgorithm="SHA256",  # each part then carries (and is checked against) one
         )
         return str(response["UploadId"])
 
@@ -271,14 +324,25 @@ class S3Store:
         return response.get("Metadata", {}).get(MARKER)
 
     def presigned_part(
-        self, key: str, upload_id: str, number: int, expires_in: int
+        self, key: str, upload_id: str, number: int, sha256: str, size: int, expires_in: int
     ) -> SignedRequest:
+        """One part, bound to its length and SHA-256 (both signed): S3 refuses other bytes,
+        and a bucket with Object Lock refuses a part that carries no checksum."""
+        checksum = base64.b64encode(bytes.fromhex(sha256)).decode()
         url = self.client.generate_presigned_url(
             "upload_part",
-            Params={"Bucket": self.bucket, "Key": key, "UploadId": upload_id, "PartNumber": number},
+            Params={
+                "Bucket": self.bucket,
+                "Key": key,
+                "UploadId": upload_id,
+                "PartNumber": number,
+                "ChecksumSHA256": checksum,
+                "ContentLength": size,
+            },
             ExpiresIn=expires_in,
         )
-        return SignedRequest("PUT", url, {})
+        headers = {"content-length": str(size), "x-amz-checksum-sha256": checksum}
+        return SignedRequest("PUT", url, headers)
 
     def uploaded_parts(self, key: str, upload_id: str) -> builtins.list[Part]:
         parts: builtins.list[Part] = []
@@ -288,7 +352,8 @@ class S3Store:
         try:
             for page in pages:
                 parts += [
-                    Part(p["PartNumber"], p["ETag"], p["Size"]) for p in page.get("Parts", [])
+                    Part(p["PartNumber"], p["ETag"], p["Size"], _hex(p.get("ChecksumSHA256")))
+                    for p in page.get("Parts", [])
                 ]
         except ClientError as exc:
             if _code(exc) in {"NoSuchUpload", "404"}:
@@ -303,14 +368,15 @@ class S3Store:
                 Key=key,
                 UploadId=upload_id,
                 MultipartUpload={
-                    "Parts": [
-                        {"PartNumber": part.number, "ETag": part.etag}
-                        for part in sorted(parts, key=lambda part: part.number)
-                    ]
+                    "Parts": [_completed(part) for part in sorted(parts, key=lambda p: p.number)]
                 },
                 IfNoneMatch="*",
             )
         except ClientError as exc:
+            # 409: "re-initiate the multipart upload with CreateMultipartUpload and re-upload
+            # each part" (S3 API reference, CompleteMultipartUpload, If-None-Match).
+            if _code(exc) in {"ConditionalRequestConflict", "409"}:
+                raise UploadConflict(key) from exc
             if _code(exc) in _LOST_RACE:
                 raise PreconditionFailed(key) from exc
             if _code(exc) in {"NoSuchUpload", "InvalidPart", "InvalidPartOrder", "EntityTooSmall"}:
