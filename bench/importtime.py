@@ -1,5 +1,17 @@
-"""Import time of the Lambda handlers (``python -X importtime``), median of N fresh processes,
-with the top contributors, so a regression in cold start is visible.
+"""Cold start of the Lambda handlers, each figure the median of N fresh processes:
+
+- ``import``: ``python -c "import <handler>"`` with no bytecode at all
+  (``PYTHONDONTWRITEBYTECODE=1`` and an empty ``PYTHONPYCACHEPREFIX``), as a bundle without
+  ``.pyc`` files starts on Lambda's read-only ``/var/task``;
+- ``first use``: the same, then what the first event builds (the indexer or the app, with
+  their botocore clients; no network), so work moved out of the import is still counted;
+- ``bundle, bytecode``: ``first use`` from a bundle built for this machine's Python, whose
+  ``.pyc`` files were compiled at bundling (what a bundle built with the functions' own Python
+  version ships).
+
+Each is reported as wall time and as the process's CPU time (user + system), which a busy
+shared machine disturbs far less. The ``-X importtime`` breakdown names the top contributors,
+so a regression is visible.
 
     .venv/bin/python bench/importtime.py [--runs 7]
 """
@@ -7,23 +19,81 @@ with the top contributors, so a regression in cold start is visible.
 from __future__ import annotations
 
 import argparse
+import os
 import re
+import resource
 import statistics
 import subprocess
 import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
 
+ROOT = Path(__file__).resolve().parents[1]
 MODULES = ("skypi.indexer.handler", "skypi.api.handler")
+FIRST_USE = {
+    "skypi.indexer.handler": "m._default_indexer().store.client",
+    "skypi.api.handler": "m._app(); from skypi.store.s3 import s3_client; s3_client()",
+}
+_ENV = {
+    "SKYPI_BUCKET": "skypi-bench",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "SKYPI_TOKEN_TABLE": "skypi-bench-tokens",
+    "POWERTOOLS_METRICS_NAMESPACE": "skypi",
+}
 _LINE = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \| +(\S+)")
 
 
+def _script(module: str, first_use: bool) -> str:
+    body = f"import importlib; m = importlib.import_module({module!r})"
+    if first_use:
+        body += f"; {FIRST_USE[module]}"
+    return body
+
+
+def wall(module: str, *, first_use: bool, bundle: Path | None = None) -> float:
+    """Seconds for one fresh interpreter to run the import (and first use)."""
+    return timed(module, first_use=first_use, bundle=bundle)[0]
+
+
+def timed(module: str, *, first_use: bool, bundle: Path | None = None) -> tuple[float, float]:
+    """(wall, CPU) seconds of one fresh interpreter running the import (and first use)."""
+    env = {**os.environ, **_ENV}
+    command = [sys.executable]
+    if bundle is None:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+        cache = tempfile.mkdtemp(prefix="skypi-pycache-")
+        env["PYTHONPYCACHEPREFIX"] = cache  # empty: nothing precompiled is found
+        command += ["-c", _script(module, first_use)]
+    else:  # the bundle alone on sys.path, its own .pyc files in place
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+        env.pop("PYTHONPYCACHEPREFIX", None)
+        prelude = (
+            f"import sys; sys.path = [{str(bundle)!r}] + "
+            "[p for p in sys.path if 'site-packages' not in p]; "
+        )
+        command += ["-c", prelude + _script(module, first_use)]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    subprocess.run(command, env=env, check=True, cwd=ROOT / "functions")
+    elapsed = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return elapsed, cpu
+
+
 def measure(module: str) -> tuple[float, dict[str, float]]:
-    """Seconds to import ``module`` in a new interpreter, and each top-level package's share
-    (the sum of its modules' own times, so the shares add up to the total)."""
+    """Seconds to import ``module`` (``-X importtime``, bytecode as present), and each
+    top-level package's share (the sum of its modules' own times)."""
     result = subprocess.run(
         [sys.executable, "-X", "importtime", "-c", f"import {module}"],
         capture_output=True,
         text=True,
         check=True,
+        env={**os.environ, **_ENV},
     )
     total, parts = 0.0, {}
     for match in _LINE.finditer(result.stderr):
@@ -36,21 +106,46 @@ def measure(module: str) -> tuple[float, dict[str, float]]:
     return total, parts
 
 
+def host_bundle(into: Path) -> Path:
+    sys.path.insert(0, str(ROOT))
+    sys.path.insert(0, str(ROOT / "functions"))
+    from infra.bundling import build_bundle
+
+    build_bundle(into, "x86_64", f"{sys.version_info.major}.{sys.version_info.minor}")
+    return into
+
+
+def run(runs: int = 7) -> dict[str, Any]:
+    """Median seconds per module and condition."""
+    results: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="skypi-bundle-") as tmp:
+        bundle = host_bundle(Path(tmp) / "bundle") if sys.platform == "linux" else None
+        for module in MODULES:
+            conditions: dict[str, tuple[bool, Path | None]] = {
+                "import": (False, None),
+                "first_use": (True, None),
+            }
+            if bundle is not None:
+                conditions["bundle_bytecode_first_use"] = (True, bundle)
+            row = {}
+            for name, (first_use, where) in conditions.items():
+                samples = [timed(module, first_use=first_use, bundle=where) for _ in range(runs)]
+                row[f"{name}_s"] = statistics.median(w for w, _ in samples)
+                row[f"{name}_cpu_s"] = statistics.median(c for _, c in samples)
+            results[module] = row
+    return results
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=7)
     args = parser.parse_args()
-    totals = {}
-    for module in MODULES:
-        runs = [measure(module) for _ in range(args.runs)]
-        median = statistics.median(total for total, _ in runs)
-        totals[module] = median
-        print(f"{module}: {median * 1000:.0f} ms (median of {args.runs})")
-        last = runs[len(runs) // 2][1]
-        for name, seconds in sorted(last.items(), key=lambda kv: -kv[1])[:8]:
+    for module, row in run(args.runs).items():
+        figures = ", ".join(f"{k.removesuffix('_s')} {v * 1000:.0f} ms" for k, v in row.items())
+        print(f"{module}: {figures} (median of {args.runs})")
+        _, parts = measure(module)
+        for name, seconds in sorted(parts.items(), key=lambda kv: -kv[1])[:8]:
             print(f"    {name:<24} {seconds * 1000:6.0f} ms")
-    ratio = totals[MODULES[0]] / totals[MODULES[1]]
-    print(f"indexer / api: {ratio:.2f}")
     return 0
 
 

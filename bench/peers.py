@@ -44,11 +44,11 @@ class Peer:
         pids = [self.process.pid]
         for pid in os.listdir("/proc"):
             if pid.isdigit():
-                try:
-                    stat = Path(f"/proc/{pid}/stat").read_text().split()
-                except OSError:
+                try:  # the name in parentheses may hold spaces: fields follow its ")"
+                    stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                except (OSError, IndexError):
                     continue
-                if int(stat[3]) == self.process.pid:
+                if int(stat[1]) == self.process.pid:
                     pids.append(int(pid))
         return pids
 
@@ -161,6 +161,7 @@ http {{
   server {{
     listen 127.0.0.1:{port};
     location /simple/ {{ alias {state}/simple/; index index.html; }}
+    location ~ ^/packages/(.+[.]metadata)$ {{ alias {state}/packages/$1; }}
     location /packages/ {{ alias {folder}/; }}
   }}
 }}

@@ -4,7 +4,8 @@ Interleaved rounds (every peer started fresh, in a rotated order), medians, serv
 request from /proc, loopback only, every load window bounded. Writes docs/benchmarks.md and
 the plots in docs/bench/. Never part of ``make test``.
 
-    .venv/bin/python bench/run.py [--sizes 200 2000] [--rounds 3] [--duration 5]
+    .venv/bin/python bench/run.py [--sizes 200 2000] [--rounds 3] [--duration 5] [--idle 30]
+    .venv/bin/python bench/run.py --only restart   # the restored-copy figures alone
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 
-from bench import corpus, peers  # noqa: E402
+from bench import compression, corpus, peers  # noqa: E402
+from bench import importtime as coldstart  # noqa: E402
 from bench.importtime import MODULES  # noqa: E402
 from bench.importtime import measure as import_time  # noqa: E402
 from tests.dists import wheel_bytes, wheel_name  # noqa: E402
@@ -282,6 +284,59 @@ def local_update_cost(folder: Path) -> float:
     return time.perf_counter() - started
 
 
+def restart_figures(folder: Path, work: Path, rounds: int, idle: int) -> dict[str, Any]:
+    """A restored copy (``cp -a``: new inodes and ctimes, the same sizes and mtimes, skypi's
+    state folder included): seconds until ``/simple/`` answers, then server CPU-seconds over
+    ``idle`` seconds with no request. Each round copies the folder afresh for each peer."""
+    starters = {"skypi": peers.start_skypi, "pypiserver": peers.start_pypiserver}
+    rows: dict[str, list[dict[str, float]]] = {label: [] for label in starters}
+    for round_ in range(rounds):
+        order = list(starters)[round_ % 2 :] + list(starters)[: round_ % 2]
+        for label in order:
+            copy = work / f"restored-{label}"
+            shutil.rmtree(copy, ignore_errors=True)
+            subprocess.run(["cp", "-a", str(folder), str(copy)], check=True)
+            subprocess.run(["sync"], check=False)
+            started = starters[label](copy, work)
+            if started is None:
+                continue
+            peer, ready_s = started
+            try:
+                before = cpu_seconds(peer.tree())  # all of it spent starting
+                time.sleep(idle)
+                spent = cpu_seconds(peer.tree()) - before
+            finally:
+                peer.stop()
+            rows[label].append({"restart_s": ready_s, "restart_cpu_s": before, "idle_cpu_s": spent})
+            print(
+                f"  restored copy, {label}: ready in {ready_s:.2f} s ({before:.2f} CPU-s), "
+                f"{spent:.2f} CPU-s idle"
+            )
+            shutil.rmtree(copy, ignore_errors=True)
+    return {
+        "files": sum(1 for _ in folder.rglob("*.*") if ".skypi" not in _.parts),
+        "idle_s": idle,
+        "peers": rows,
+    }
+
+
+def only_restart(args: argparse.Namespace) -> dict[str, Any]:
+    """``--only restart``: measure the restored-copy figures alone, into the last results."""
+    work = Path(args.work or tempfile.mkdtemp(prefix="skypi-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    previous = Path(args.json)
+    results: dict[str, Any] = json.loads(previous.read_text()) if previous.exists() else {}
+    size = max(args.sizes)
+    folder = work / f"corpus-{size}"
+    if not folder.exists():
+        corpus.build(folder, size)
+    first, _ = peers.start_skypi(folder, work)  # adopts the folder: pages and fingerprints
+    first.stop()
+    results["restart"] = restart_figures(folder, work, args.rounds, args.idle)
+    results["restart"]["machine"] = machine()
+    return results
+
+
 # -- orchestration ----------------------------------------------------------------------
 
 
@@ -350,11 +405,24 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "reindex_s": reindex,
             "local_update_s": local_update_cost(folder),
         }
-    results["update_cost"] = index_update_cost([10, 200, 2000])
-    results["importtime"] = {
-        module: statistics.median(import_time(module)[0] for _ in range(5)) for module in MODULES
-    }
+    largest = work / f"corpus-{max(args.sizes)}"
+    results["restart"] = restart_figures(largest, work, args.rounds, args.idle)
+    results.update(quick_parts())
     return results
+
+
+def quick_parts() -> dict[str, Any]:
+    """The parts that need no corpus or peers (``--only-quick``): S3 requests per upload,
+    cold start and compression."""
+    return {
+        "update_cost": index_update_cost([10, 200, 2000]),
+        "importtime": {
+            module: statistics.median(import_time(module)[0] for _ in range(5))
+            for module in MODULES
+        },
+        "coldstart": coldstart.run(runs=7),
+        "compression": compression.run(),
+    }
 
 
 def time_command(command: list[str], folder: Path) -> float:
@@ -394,8 +462,25 @@ def main() -> int:
     parser.add_argument("--duration", type=int, default=5, help="seconds per load window")
     parser.add_argument("--work", help="where corpora and logs go (default: a temp dir)")
     parser.add_argument("--json", default=str(DOCS / "bench" / "results.json"))
+    parser.add_argument("--idle", type=int, default=30, help="idle seconds after a restart")
+    parser.add_argument(
+        "--only-quick",
+        action="store_true",
+        help="re-measure only the S3 requests per upload, cold start and compression, "
+        "keeping the rest of --json",
+    )
+    parser.add_argument(
+        "--only",
+        choices=["restart"],
+        help="measure only the restored-copy restart and idle CPU (into the last results)",
+    )
     args = parser.parse_args()
-    results = run(args)
+    if args.only_quick:
+        results = json.loads(Path(args.json).read_text()) | quick_parts()
+    elif args.only == "restart":
+        results = only_restart(args)
+    else:
+        results = run(args)
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(results, indent=1))
     from bench.report import write_report

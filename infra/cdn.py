@@ -112,7 +112,9 @@ class Cdn(Construct):
         )
         # Pages carry `max-age=0, s-maxage=2` (S3 metadata): CloudFront keeps them 2 s (it takes
         # s-maxage over max-age, within the policy's min and max TTL), clients revalidate. The
-        # URI already names the representation, so nothing else goes into the cache key.
+        # URI already names the representation and its encoding (the function picks `<page>.gz`,
+        # stored with Content-Encoding: gzip, which CloudFront never compresses again), so
+        # nothing else goes into the cache key.
         pages = cloudfront.CachePolicy(
             self,
             "Pages",

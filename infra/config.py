@@ -15,6 +15,9 @@
   ``public`` lets anyone with the URL read.
 - ``skypi:pricingPlan`` (none): a CloudFront flat-rate plan, ``free``, ``pro``, ``business``
   or ``premium`` (turns the WAF on: a plan includes one web ACL). Stack in us-east-1.
+- ``skypi:traceCalls`` (``false``): load the X-Ray SDK in the functions (Powertools' Tracer)
+  to trace each AWS call; Lambda's own traces are on either way. It costs every cold start
+  the SDK's import (docs/aws-runtime.md).
 - ``skypi:bundle`` (``true``): bundle the Lambda dependencies; ``false`` in tests.
 """
 
@@ -54,6 +57,7 @@ class Config:
     bundle: bool = True
     read_mode: str = "private"
     pricing_plan: str | None = None
+    trace_calls: bool = False
 
     @classmethod
     def from_context(cls, node: Node) -> Config:
@@ -77,6 +81,7 @@ class Config:
             pricing_plan=(str(get("pricingPlan")).strip().lower() or None)
             if get("pricingPlan")
             else None,
+            trace_calls=_flag(get("traceCalls"), False),
         )
         if config.pricing_plan and not config.waf:  # a plan covers one web ACL: use it
             config = replace(config, waf=True)

@@ -10,6 +10,7 @@ from constructs import Construct
 from infra import ROOT
 from infra.bundling import LocalBundling, source_hash
 from infra.config import Config
+from skypi import tracing
 
 RUNTIME = lambda_.Runtime.PYTHON_3_14
 PYTHON_VERSION = "3.14"
@@ -24,11 +25,11 @@ def function_code(config: Config) -> lambda_.Code:
     return lambda_.Code.from_asset(
         str(ROOT / "functions"),
         asset_hash_type=AssetHashType.CUSTOM,
-        asset_hash=source_hash(config.architecture, PYTHON_VERSION),
+        asset_hash=source_hash(config.architecture, PYTHON_VERSION, config.trace_calls),
         bundling=BundlingOptions(
             image=RUNTIME.bundling_image,
             command=["false"],  # never used: the local bundler always succeeds or raises
-            local=LocalBundling(config.architecture, PYTHON_VERSION),
+            local=LocalBundling(config.architecture, PYTHON_VERSION, config.trace_calls),
         ),
     )
 
@@ -65,7 +66,11 @@ def skypi_function(
         timeout=timeout,
         tracing=lambda_.Tracing.ACTIVE,
         log_group=log_group,
-        environment={"POWERTOOLS_METRICS_NAMESPACE": "skypi", **environment},
+        environment={
+            "POWERTOOLS_METRICS_NAMESPACE": "skypi",
+            **({tracing.ENVIRONMENT_VARIABLE: "true"} if config.trace_calls else {}),
+            **environment,
+        },
     )
 
 

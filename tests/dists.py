@@ -86,7 +86,9 @@ def sdist_bytes(
     top: str | None = None,
     pkg_info: str | None = None,
     requires_python: str | None = None,
+    blob: bytes = b"",
 ) -> bytes:
+    """An sdist; ``blob`` adds a member after ``PKG-INFO``, for big files."""
     norm = canonicalize_name(name).replace("-", "_")
     top = top or f"{norm}-{version}"
     members = {
@@ -96,6 +98,8 @@ def sdist_bytes(
         members[f"{top}/PKG-INFO"] = (
             pkg_info or metadata_text(name, version, requires_python).replace("2.1", "2.2", 1)
         ).encode()
+    if blob:
+        members[f"{top}/blob.bin"] = blob
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz", format=tarfile.PAX_FORMAT) as tar:
         for path, data in members.items():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import gzip
 import json
 import re
 from datetime import UTC, datetime
@@ -61,6 +62,8 @@ def indexed(tmp_path_factory: pytest.TempPathFactory) -> tuple[LocalStore, dict[
         )
         for mode in ("public", "private")
     }
+    for client in clients.values():
+        client.headers.pop("accept-encoding")  # a vector's headers are all the request has
     return store, clients
 
 
@@ -88,6 +91,9 @@ def test_vector(vector: dict[str, Any], indexed: tuple[LocalStore, dict[str, Tes
     response = client.request(request["method"], url, headers=headers)
     assert response.status_code == expect["status"], response.text
     for name, value in expect["headers"].items():
+        if value is None:  # must be absent
+            assert name not in response.headers, name
+            continue
         value = _expand(value, store)
         if name == "content-range":
             assert response.headers[name].startswith(value.split("/")[0])
@@ -95,6 +101,8 @@ def test_vector(vector: dict[str, Any], indexed: tuple[LocalStore, dict[str, Tes
             assert response.headers.get(name) == value, name
     if expect["object"]:
         _, body = store.get(expect["object"])
+        if expect["object"].endswith(".gz"):  # httpx decodes the variant: compare the page
+            body = gzip.decompress(body)
         if "range" in expect:
             start, end = expect["range"]
             body = body[start:] if end is None else body[start : end + 1]

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from skypi.core.pages import ProjectPage, RootListing
 from skypi.indexer.service import Gone, Indexer, Landed
+from skypi.local.startup import reconcile
 from skypi.store.local import LocalStore
 from tests.dists import sdist_bytes, sdist_name, wheel_bytes, wheel_name
 
@@ -108,7 +109,7 @@ def test_junk_and_invalid_files_are_skipped(store: LocalStore) -> None:
     store.put("packages/README.txt", b"hello")
     store.put("packages/x/broken-1.0-py3-none-any.whl", b"not a zip")
     store.put("packages/x/" + wheel_name("liar", "1.0"), wheel_bytes("other", "1.0"))
-    outcome = indexer.reconcile()
+    outcome = reconcile(store, indexer).outcome
     assert [k for k, _ in outcome.skipped] == ["packages/README.txt"]
     assert sorted(k for k, _ in outcome.refused) == [
         "packages/x/broken-1.0-py3-none-any.whl",

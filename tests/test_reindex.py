@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import threading
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from skypi import cli
 from skypi.core.pages import FileEntry, ProjectPage, RootListing
 from skypi.indexer.rebuild import Rebuilder
 from skypi.indexer.service import Gone, Indexer, Landed
+from skypi.local.startup import reconcile as start_up
 from skypi.store.base import Store
 from skypi.store.local import LocalStore
 from tests.dists import sdist_bytes, sdist_name, wheel_bytes, wheel_name
@@ -167,3 +169,57 @@ def test_cli_check_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert "beta: not listed" in capsys.readouterr().out
     assert cli.main(["reindex", str(folder)]) == 0
     assert cli.main(["reindex", str(folder), "--check"]) == 0
+
+
+def test_every_page_has_its_gzip_variant_and_reindex_restores_them(any_store: Store) -> None:
+    """Each page (JSON, both HTML twins, root and projects) is stored beside a gzip variant
+    holding exactly its bytes; ``--check`` reports a variant that is missing, stale or
+    corrupt (pages written by an older skypi have none), and a rebuild writes them."""
+    indexer = _history(any_store)
+    Rebuilder(indexer).run(check=False)
+    assert _check(indexer) == []
+    pages = [i.key for i in any_store.list("simple/") if not i.key.endswith(".gz")]
+    assert len(pages) == 3 * 5  # root, alpha, beta, gamma (empty), delta
+    for key in pages:
+        assert gzip.decompress(any_store.get(key + ".gz")[1]) == any_store.get(key)[1], key
+    any_store.delete("simple/alpha/index.json.gz")
+    any_store.put("simple/beta/index.v1html.gz", gzip.compress(b"<html>an older page</html>"))
+    any_store.put("simple/index.html.gz", b"not gzip at all")
+    assert sorted(_check(indexer)) == [
+        "(root): simple/index.html.gz does not match simple/index.html",
+        "alpha: simple/alpha/index.json.gz does not match simple/alpha/index.json",
+        "beta: simple/beta/index.v1html.gz does not match simple/beta/index.v1html",
+    ]
+    Rebuilder(indexer).run(check=False)
+    assert _check(indexer) == []
+    assert (
+        gzip.decompress(any_store.get("simple/beta/index.v1html.gz")[1])
+        == any_store.get("simple/beta/index.v1html")[1]
+    )
+
+
+def test_a_variant_never_goes_back_to_an_older_page(tmp_path: Path) -> None:
+    """A slow writer's older render loses to a newer variant, as HTML twins do."""
+    store = LocalStore(tmp_path / "packages")
+    indexer = Indexer(store)
+    indexer.apply([Landed(_drop(store, "alpha", "1.0"))])
+    old = store.get("simple/alpha/index.json")[1]
+    indexer.apply([Landed(_drop(store, "alpha", "2.0"))])
+    new = store.get("simple/alpha/index.json")[1]
+    indexer.write_variant("simple/alpha/index.json", old, ProjectPage.from_json_bytes(old).serial)
+    assert gzip.decompress(store.get("simple/alpha/index.json.gz")[1]) == new
+
+
+def test_serve_start_gives_an_older_folder_its_variants(tmp_path: Path) -> None:
+    """``skypi serve`` reconciles at start: a folder indexed by a skypi without compressed
+    pages gets every variant, so gzip clients find them at once."""
+    store = LocalStore(tmp_path / "packages")
+    indexer = _history(store)
+    start_up(store, indexer)
+    variants = [i.key for i in store.list("simple/") if i.key.endswith(".gz")]
+    assert variants
+    for key in variants:
+        store.delete(key)
+    start_up(store, indexer)
+    assert sorted(i.key for i in store.list("simple/") if i.key.endswith(".gz")) == sorted(variants)
+    assert _check(indexer) == []

@@ -104,7 +104,11 @@ def _add_dir(parser: argparse.ArgumentParser) -> None:
         default=os.environ.get("SKYPI_DIR", DEFAULT_DIR),
         help=f"the packages folder (default: $SKYPI_DIR or {DEFAULT_DIR})",
     )
-    parser.add_argument("--state-dir", help="where pages and tokens live (default: DIR/.skypi)")
+    parser.add_argument(
+        "--state-dir",
+        help="where pages, .metadata files and tokens live (default: DIR/.skypi); "
+        "with it, DIR may be read-only",
+    )
 
 
 def _add_bucket(parser: argparse.ArgumentParser) -> None:
@@ -242,6 +246,32 @@ def build_parser() -> argparse.ArgumentParser:
         "--token", default=os.environ.get("SKYPI_TOKEN"), help="an upload token ($SKYPI_TOKEN)"
     )
 
+    doctor = sub.add_parser(
+        "doctor",
+        help="check a deployed (or `skypi dev`) index end to end",
+        description="Publish a throw-away package through the API and a presigned upload, "
+        "read it back through the read URL (negotiation, gzip, .metadata, private-read "
+        "refusals), install it with pip, then yank and delete it and wait until the read URL "
+        "stops serving it. Each step is printed with its time; exit status 0 when all pass.",
+    )
+    doctor.add_argument(
+        "url",
+        nargs="?",
+        default=os.environ.get("SKYPI_URL", DEFAULT_URL),
+        help=f"the index: its API and, by default, its read URL ($SKYPI_URL or {DEFAULT_URL})",
+    )
+    doctor.add_argument("--read-url", help="where pip reads from, when not URL (the CDN)")
+    doctor.add_argument(
+        "--token",
+        default=os.environ.get("SKYPI_TOKEN"),
+        help="an admin token, used to upload, read, yank and delete ($SKYPI_TOKEN)",
+    )
+    doctor.add_argument(
+        "--wait",
+        type=float,
+        default=60.0,
+        help="seconds to wait for the read URL to stop serving deleted files (60)",
+    )
     importing = sub.add_parser(
         "import",
         help="copy a pypiserver folder or devpi export into an index, byte for byte",
@@ -405,6 +435,8 @@ def _main(argv: list[str] | None) -> int:
         return _import(args)
     if args.command == "publish":
         return _publish(args)
+    if args.command == "doctor":
+        return _doctor(args)
     return _admin(args)
 
 
@@ -479,6 +511,26 @@ def _publish(args: argparse.Namespace) -> int:
             detail = f": {result.message}" if result.message else ""
             print(f"{result.status} {result.filename}{detail}")
     return 1 if refused else 0
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from skypi.client.doctor import Doctor, Step
+
+    print(f"skypi doctor {args.url}" + (f" (reads: {args.read_url})" if args.read_url else ""))
+
+    def report(step: Step) -> None:
+        mark = {"ok": "ok  ", "fail": "FAIL", "skip": "skip"}[step.status]
+        print(f"  {mark} {step.seconds:6.2f} s  {step.name}: {step.detail}", flush=True)
+
+    verdict = Doctor(args.url, args.token, read_url=args.read_url, wait=args.wait).run(report)
+    skipped = sum(s.status == "skip" for s in verdict.steps)
+    total = len(verdict.steps)
+    if verdict.ok:
+        print(f"verdict: healthy, {total - skipped} of {total} checks passed, {skipped} skipped")
+        return 0
+    names = "; ".join(s.name for s in verdict.failed)
+    print(f"verdict: NOT healthy, {len(verdict.failed)} of {total} checks failed: {names}")
+    return 1
 
 
 def _import(args: argparse.Namespace) -> int:

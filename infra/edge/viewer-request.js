@@ -3,7 +3,8 @@
 // The same rules as skypi.core.edge / skypi.core.negotiate, tested against the same vectors
 // (spec/edge-vectors.json): normalize and redirect project names, add the trailing slash, pick
 // the page representation from ?format= or Accept (reference/standards.md 2.4), map it to its
-// stored object, and refuse what is no read. Upload requests bigger than API Gateway and
+// stored object (its gzip variant when Accept-Encoding takes gzip: CloudFront does not compress
+// the PEP 691 types itself), and refuse what is no read. Upload requests bigger than API Gateway and
 // Lambda can carry are answered here with the way that works. In private mode, reads need a
 // token: its SHA-256 is looked up in the CloudFront KeyValueStore the token table is mirrored
 // to. The __PLACEHOLDERS__ are filled in at synth time (infra/cdn.py).
@@ -206,9 +207,29 @@ async function denied(request, project) {
     return why ? respond(403, 'Forbidden', { 'content-type': 'text/plain' }, why + '\n') : null;
 }
 
+// skypi.core.http.accepts_gzip: the first gzip entry decides, else '*'; a bad q is 0.
+function acceptsGzip(header) {
+    var star = false;
+    var items = header.toLowerCase().split(',');
+    for (var i = 0; i < items.length; i++) {
+        var parts = items[i].split(';');
+        var coding = parts[0].trim();
+        var q = 1;
+        for (var j = 1; j < parts.length; j++) {
+            var param = parts[j].trim();
+            if (param.slice(0, 2) === 'q=') q = Q_VALUE.test(param.slice(2)) ? Number(param.slice(2)) : 0;
+        }
+        if (coding === 'gzip' || coding === 'x-gzip') return q > 0;
+        if (coding === '*') star = q > 0;
+    }
+    return star;
+}
+
 function page(request, prefix) {
     var accept = request.headers.accept ? request.headers.accept.value : null;
-    request.uri = prefix + OBJECT[chooseContentType(accept, request.querystring)];
+    var encoding = request.headers['accept-encoding'];
+    request.uri = prefix + OBJECT[chooseContentType(accept, request.querystring)] +
+        (encoding && acceptsGzip(encoding.value) ? '.gz' : '');
     return request;
 }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
 import json
 from pathlib import Path
@@ -72,7 +73,14 @@ def test_read_routes_serve_the_stored_pages_and_files(api: Emulated) -> None:
     assert json.loads(as_json["body"])["files"][0]["filename"] == wheel_name("demo", "1.0")
     as_html = _invoke(http_event("GET", "/simple/demo/"))
     assert as_html["headers"]["content-type"] == "text/html; charset=utf-8"
-    assert as_html["headers"]["vary"] == "Accept"
+    assert as_html["headers"]["vary"] == "Accept, Accept-Encoding"
+    assert "content-encoding" not in as_html["headers"]
+    gzipped = _invoke(
+        http_event("GET", "/simple/demo/", headers={"accept": V1_JSON, "accept-encoding": "gzip"})
+    )
+    assert gzipped["headers"]["content-encoding"] == "gzip"
+    assert gzipped["isBase64Encoded"]  # API Gateway decodes it back to the gzip bytes
+    assert gzip.decompress(base64.b64decode(gzipped["body"])) == api.page("simple/demo/index.json")
     assert wheel_name("demo", "1.0") in as_html["body"]
     redirect = _invoke(http_event("GET", "/simple/Demo"))
     assert (redirect["statusCode"], redirect["headers"]["location"]) == (301, "/simple/demo/")

@@ -84,8 +84,9 @@ def test_indexing_one_file_costs_the_same_at_10_and_2000_projects(moto_endpoint:
     assert not [r for r in existing if r[1].startswith("simple/index.")]
     extra = new - existing
     assert existing - new == Counter()
-    # A new project adds the root listing (read, write, render) and one re-read of its page.
-    root = {f"simple/index.{kind}" for kind in ("json", "html", "v1html")}
+    # A new project adds the root listing (read, write, render, each with its gzip variant)
+    # and one re-read of its page.
+    root = {f"simple/index.{kind}{gz}" for kind in ("json", "html", "v1html") for gz in ("", ".gz")}
     assert {key for _, key in extra} == root | {"simple/P/index.json"}
 
 

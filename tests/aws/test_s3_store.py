@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 
@@ -35,6 +36,21 @@ def test_objects_carry_exact_http_headers(
     head = s3.client.head_object(Bucket=s3.bucket, Key=key)
     assert head["ContentType"] == content_type
     assert cache_control in head["CacheControl"]
+
+
+def test_page_variants_are_stored_gzip_encoded_with_the_pages_type(s3: S3Store) -> None:
+    """What S3 (and so CloudFront, which never compresses these types) sends for a page's
+    variant: the page's Content-Type, ``Content-Encoding: gzip``, the compressed bytes."""
+    page = b'{"meta": {"api-version": "1.1"}, "name": "foo", "files": []}'
+    s3.put("simple/foo/index.json.gz", gzip.compress(page))
+    head = s3.client.head_object(Bucket=s3.bucket, Key="simple/foo/index.json.gz")
+    assert head["ContentType"] == "application/vnd.pypi.simple.v1+json"
+    assert head["ContentEncoding"] == "gzip"
+    assert gzip.decompress(s3.get("simple/foo/index.json.gz")[1]) == page  # raw, not decoded
+    s3.put("packages/foo/foo-1.0.tar.gz", b"x")  # a file named .gz is no variant
+    assert "ContentEncoding" not in s3.client.head_object(
+        Bucket=s3.bucket, Key="packages/foo/foo-1.0.tar.gz"
+    )
 
 
 def test_sha256_is_stored_with_the_object_and_read_back(s3: S3Store) -> None:

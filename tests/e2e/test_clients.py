@@ -13,7 +13,17 @@ import httpx
 import pytest
 
 from tests.dists import make_sdist, make_wheel
-from tests.e2e.conftest import Server, pip, run, run_cli, start_server, twine, uv, wait_for
+from tests.e2e.conftest import (
+    BIN,
+    Server,
+    pip,
+    run,
+    run_cli,
+    start_server,
+    twine,
+    uv,
+    wait_for,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -383,3 +393,62 @@ def test_skypi_publish_to_a_folder_index_goes_through_legacy(
     denied = run([*skypi, "--token", "skypi_wrong", str(wheel)], env, check=False)
     assert denied.returncode == 2
     assert "403" in denied.stderr
+
+
+def test_pip_and_uv_read_the_gzip_variants(
+    server: Server, env: dict[str, str], tmp_path: Path
+) -> None:
+    """pip and uv send ``Accept-Encoding: gzip`` and get a page's stored gzip variant: with the
+    uncompressed pages emptied, they still find the file, so what they read was the variant."""
+    dist = tmp_path / "dist"
+    dist.mkdir()
+    make_wheel(dist, "zipped-demo", "1.0")
+    _twine_upload(server, env, *dist.iterdir())
+    pages = server.folder / ".skypi" / "simple" / "zipped-demo"
+    assert {p.name for p in pages.iterdir()} >= {"index.json.gz", "index.html.gz"}
+    empty = json.loads((pages / "index.json").read_text()) | {"files": []}
+    (pages / "index.json").write_text(json.dumps(empty))
+    for name in ("index.html", "index.v1html"):
+        (pages / name).write_text("<!DOCTYPE html><html><body></body></html>\n")
+    identity = httpx.get(
+        f"{server.index}zipped-demo/", headers={"Accept-Encoding": "identity"}, timeout=10
+    )
+    assert "zipped_demo" not in identity.text  # the uncompressed page lists nothing now
+    compressed = httpx.get(f"{server.index}zipped-demo/", timeout=10)  # gzip, as clients ask
+    assert compressed.headers["content-encoding"] == "gzip"
+    assert "zipped_demo-1.0-py3-none-any.whl" in compressed.text
+
+    pip_target = tmp_path / "pip-target"
+    pip(
+        "install",
+        "--no-cache-dir",
+        "--index-url",
+        server.index,
+        "--target",
+        str(pip_target),
+        "zipped-demo",
+        env=env,
+    )
+    assert _installed(pip_target, "zipped_demo") == "1.0"
+    uv_target = tmp_path / "uv-target"
+    uv(
+        "pip",
+        "install",
+        "--index-url",
+        server.index,
+        "--target",
+        str(uv_target),
+        "zipped-demo",
+        env=env,
+    )
+    assert _installed(uv_target, "zipped_demo") == "1.0"
+
+
+def test_skypi_doctor_against_a_folder_index(server: Server, env: dict[str, str]) -> None:
+    """`skypi serve` takes no presigned uploads and is public here: those two steps say so
+    and are skipped, everything else passes."""
+    result = run([str(BIN / "skypi"), "doctor", server.url, "--token", server.token], env)
+    assert "this index takes no presigned uploads" in result.stdout
+    assert "this index is public" in result.stdout
+    assert "FAIL" not in result.stdout
+    assert result.stdout.splitlines()[-1] == "verdict: healthy, 10 of 12 checks passed, 2 skipped"

@@ -47,10 +47,14 @@ class Dev:
 
 @pytest.fixture
 def dev(tmp_path: Path) -> Iterator[Dev]:
+    yield from _start_dev(tmp_path)
+
+
+def _start_dev(tmp_path: Path, *extra: str) -> Iterator[Dev]:
     port, s3_port = free_port(), free_port()
     log = tmp_path / "dev.log"
     process = subprocess.Popen(
-        [str(BIN / "skypi"), "dev", "--port", str(port), "--s3-port", str(s3_port)],
+        [str(BIN / "skypi"), "dev", "--port", str(port), "--s3-port", str(s3_port), *extra],
         stdout=log.open("ab"),
         stderr=subprocess.STDOUT,
     )
@@ -213,3 +217,44 @@ def test_skypi_publish_of_a_200_mb_wheel_then_pip_install(
         [str(BIN / "skypi"), "publish", str(wheel), "--url", dev.url, "--token", dev.token], env
     )
     assert f"exists {wheel.name}" in again.stdout
+
+
+def test_skypi_doctor_passes_against_dev_and_leaves_no_file(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    """The check a user runs after `cdk deploy`, against the emulated stack in private mode:
+    every step passes (none skipped), each is timed, the verdict is the exit status, and
+    the throw-away files are gone afterwards."""
+    dev = next(_start_dev(tmp_path, "--private"))
+    try:
+        result = run(
+            [str(BIN / "skypi"), "doctor", dev.url, "--token", dev.token, "--wait", "20"],
+            env,
+        )
+        lines = result.stdout.splitlines()
+        steps = [line for line in lines if re.match(r"^  (ok  |FAIL|skip) +\d+\.\d\d s  ", line)]
+        assert len(steps) == 12, result.stdout
+        assert all(line.startswith("  ok") for line in steps), result.stdout
+        for needed in ("/legacy/", "presigned", "401", "403", "gzip", ".metadata", "pip", "yank"):
+            assert needed in result.stdout, needed
+        assert lines[-1].startswith("verdict: healthy, 12 of 12 checks passed")
+        auth = ("__token__", dev.token)
+        page = httpx.get(
+            f"{dev.index}skypi-doctor/",
+            headers={"Accept": "application/vnd.pypi.simple.v1+json"},
+            auth=auth,
+            timeout=10,
+        )
+        assert page.json()["files"] == []  # deleted; the empty page stays
+
+        wrong = run(
+            [str(BIN / "skypi"), "doctor", dev.url, "--token", "skypi_not-a-token"],
+            env,
+            check=False,
+        )
+        assert wrong.returncode == 1
+        assert "FAIL" in wrong.stdout
+        assert wrong.stdout.splitlines()[-1].startswith("verdict: NOT healthy")
+    finally:
+        dev.process.terminate()
+        dev.process.wait(15)

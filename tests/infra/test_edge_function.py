@@ -17,7 +17,11 @@ import pytest
 
 from infra.cdn import edge_source
 from skypi.core.edge import decide
-from skypi.core.http import MAX_LAMBDA_REQUEST_BYTES, content_type_for_key
+from skypi.core.http import (
+    MAX_LAMBDA_REQUEST_BYTES,
+    content_encoding_for_key,
+    content_type_for_key,
+)
 from skypi.core.tokens import TokenRecord
 from tests.test_edge_vectors import vector_token
 
@@ -125,7 +129,11 @@ def test_vector(index: int, vector_results: list[dict[str, Any]]) -> None:
     vector = SPEC["vectors"][index]
     request, expect = vector["request"], vector["expect"]
     python = decide(
-        request["method"], request["path"], request["query"], request["headers"].get("accept")
+        request["method"],
+        request["path"],
+        request["query"],
+        request["headers"].get("accept"),
+        request["headers"].get("accept-encoding"),
     )
     result = vector_results[index]
     if "statusCode" in result:  # the function answered itself
@@ -146,6 +154,8 @@ def test_vector(index: int, vector_results: list[dict[str, Any]]) -> None:
     expected_type = expect["headers"].get("content-type")
     if expected_type and expect["status"] in {200, 206}:
         assert content_type_for_key(key) == expected_type  # what S3 will send for it
+    if "content-encoding" in expect["headers"]:  # as stored: S3 sends it, CloudFront keeps it
+        assert content_encoding_for_key(key) == expect["headers"]["content-encoding"]
 
 
 def test_uploads_over_lambdas_limit_are_refused_at_the_edge() -> None:

@@ -206,6 +206,10 @@ def test_functions_run_latest_python_on_arm_with_tracing(template: Template) -> 
                 },
             },
         )
+    for function in template.find_resources("AWS::Lambda::Function").values():
+        # The X-Ray SDK (a cold-start cost) only with -c skypi:traceCalls=true.
+        variables = function["Properties"].get("Environment", {}).get("Variables", {})
+        assert "SKYPI_TRACING" not in variables
 
 
 # -- api ----------------------------------------------------------------------------------

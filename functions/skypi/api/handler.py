@@ -8,20 +8,21 @@ bodies into that budget, so:
   take big files (``docs/aws-runtime.md`` shows how the figure was measured);
 - a stored object above :data:`REDIRECT_OVER_BYTES` is answered with a redirect to a
   short-lived presigned S3 URL instead of through the function.
+
+The module itself loads only what the handler's wrapper needs; the app, its S3 and DynamoDB
+clients are built on the first request (once per container), and the X-Ray SDK only when
+tracing is on.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.utilities.typing import LambdaContext
-from mangum import Mangum
-from mangum.adapter import DEFAULT_TEXT_MIME_TYPES
 
-from skypi.api.app import create_app
+from skypi import tracing
 from skypi.api.settings import Settings
 from skypi.core.http import (
     LAMBDA_PAYLOAD_LIMIT,
@@ -29,9 +30,10 @@ from skypi.core.http import (
     MAX_LAMBDA_RESPONSE_BYTES,
 )
 from skypi.core.negotiate import V1_JSON
-from skypi.store.cdn import CloudFrontCdn
-from skypi.store.dynamo_tokens import DynamoTokenRepository
-from skypi.store.s3 import S3Store
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+    from mangum import Mangum
 
 MAX_REQUEST_BYTES = MAX_LAMBDA_REQUEST_BYTES
 REDIRECT_OVER_BYTES = MAX_LAMBDA_RESPONSE_BYTES
@@ -42,7 +44,6 @@ DIRECT_UPLOAD_CEILING = 105 * 85_000_000
 
 __all__ = ["LAMBDA_PAYLOAD_LIMIT", "MAX_REQUEST_BYTES", "REDIRECT_OVER_BYTES", "handler"]
 logger = Logger(service="skypi-api")
-tracer = Tracer(service="skypi-api")
 _mangum: Mangum | None = None
 
 
@@ -72,6 +73,14 @@ def lambda_settings(bucket: str) -> Settings:
 def _app() -> Mangum:
     global _mangum
     if _mangum is None:  # once per container, on first use
+        from mangum import Mangum
+        from mangum.adapter import DEFAULT_TEXT_MIME_TYPES
+
+        from skypi.api.app import create_app
+        from skypi.store.cdn import CloudFrontCdn
+        from skypi.store.dynamo_tokens import DynamoTokenRepository
+        from skypi.store.s3 import S3Store
+
         store = S3Store.from_environment()
         table = os.environ.get("SKYPI_TOKEN_TABLE")
         tokens = DynamoTokenRepository(table) if table else None
@@ -87,6 +96,10 @@ def _app() -> Mangum:
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
-@tracer.capture_lambda_handler
+@tracing.capture_lambda_handler("skypi-api")
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return dict(_app()(event, context))  # type: ignore[arg-type]
+
+
+if tracing.initialized_ahead():
+    _app()

@@ -6,6 +6,7 @@ removed again, so a rejected upload leaves nothing behind.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 from collections.abc import Iterator
@@ -96,6 +97,13 @@ class Publisher:
                 self.indexer.apply([Landed(key, sha256)])
                 return
             raise _already_exists(dist.filename, computed["blake2_256_digest"]) from None
+        except OSError as exc:
+            if exc.errno not in {errno.EACCES, errno.EPERM, errno.EROFS}:
+                raise
+            # a read-only folder, served with --state-dir
+            raise UploadRejected(
+                "This index does not accept uploads: its folder is read-only.", status=403
+            ) from exc
         outcome = self.indexer.apply([Landed(key, sha256)])
         problems = [m for k, m in outcome.refused + outcome.conflicts if k == key]
         if problems:

@@ -71,7 +71,11 @@ class ReadRoutes:
         raw_path = scope.get("raw_path") or scope["path"].encode()
         path = raw_path.decode("latin-1").split("?", 1)[0]
         decision = decide(
-            method, path, scope.get("query_string", b"").decode("latin-1"), headers.get("accept")
+            method,
+            path,
+            scope.get("query_string", b"").decode("latin-1"),
+            headers.get("accept"),
+            headers.get("accept-encoding"),
         )
         head = method == "HEAD"
         vary = {"vary": "Accept"} if path.startswith("/simple") else {}
@@ -122,6 +126,10 @@ class ReadRoutes:
             "accept-ranges": "bytes",
             **vary,
         }
+        if decision.negotiated:  # the page's representation and its encoding
+            base["vary"] = "Accept, Accept-Encoding"
+        if decision.content_encoding:
+            base["content-encoding"] = decision.content_encoding
         if (
             self.settings.redirect_over is not None
             and info.size > self.settings.redirect_over

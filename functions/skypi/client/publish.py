@@ -143,7 +143,7 @@ class Publisher:
             state_file.unlink(missing_ok=True)
             response = self._api("/api/uploads", declared)
         if response.status_code == 501:
-            return self._legacy(path, size, sha256)
+            return self.upload_legacy(path, size, sha256)
         if response.status_code != 200:
             return Result(path.name, "refused", _message(response))
         plan = response.json()
@@ -211,7 +211,7 @@ class Publisher:
             ],
         }
 
-    def _legacy(self, path: Path, size: int, sha256: str) -> Result:
+    def upload_legacy(self, path: Path, size: int, sha256: str) -> Result:
         """The upload twine makes, for an index that stores files on its own disk."""
         dist = parse_filename(path.name)
         meta = _local_metadata(path, dist, size)

@@ -7,6 +7,8 @@ are both tested against ``spec/edge-vectors.json``.
 '/simple/foo-bar/'
 >>> decide("GET", "/simple/foo/", "", accept="application/vnd.pypi.simple.v1+json").key
 'simple/foo/index.json'
+>>> decide("GET", "/simple/foo/", "", accept_encoding="gzip, br").key
+'simple/foo/index.html.gz'
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from urllib.parse import unquote
 from packaging.utils import canonicalize_name
 
 from skypi.core.filenames import SDIST_EXTENSIONS, VALID_PROJECT_NAME
+from skypi.core.http import GZIP, accepts_gzip, gzip_key
 from skypi.core.negotiate import HTML, V1_HTML, V1_JSON, choose_content_type
 
 READ_METHODS: Final = frozenset({"GET", "HEAD"})
@@ -31,7 +34,8 @@ class Decision:
     key: str | None = None
     location: str | None = None
     content_type: str | None = None  # set for negotiated pages
-    negotiated: bool = False  # the answer depends on Accept (send ``Vary: Accept``)
+    negotiated: bool = False  # the answer depends on Accept and Accept-Encoding (send Vary)
+    content_encoding: str | None = None  # ``gzip``: the key is a page's compressed variant
 
 
 NOT_FOUND: Final = Decision(404)
@@ -40,10 +44,15 @@ NOT_FOUND: Final = Decision(404)
 _PAGE_OBJECT: Final = {V1_JSON: "index.json", V1_HTML: "index.v1html", HTML: "index.html"}
 
 
-def _page(prefix: str, content_type: str) -> Decision:
-    """One stored object per representation, so a static origin needs no header rewriting."""
+def _page(prefix: str, content_type: str, gzipped: bool) -> Decision:
+    """One stored object per representation and encoding, so a static origin needs no header
+    rewriting."""
     shown = {HTML: "text/html; charset=utf-8"}.get(content_type, content_type)
     key = f"{prefix}{_PAGE_OBJECT[content_type]}"
+    if gzipped:
+        return Decision(
+            200, key=gzip_key(key), content_type=shown, negotiated=True, content_encoding=GZIP
+        )
     return Decision(200, key=key, content_type=shown, negotiated=True)
 
 
@@ -89,7 +98,13 @@ def read_project(path: str) -> str | None:
     return project_of_filename(unquote(path.rsplit("/", 1)[-1]))
 
 
-def decide(method: str, path: str, raw_query: str, accept: str | None = None) -> Decision:
+def decide(
+    method: str,
+    path: str,
+    raw_query: str,
+    accept: str | None = None,
+    accept_encoding: str | None = None,
+) -> Decision:
     """Map a read request to its answer. ``path`` is the raw (percent-encoded) URL path."""
     is_read_path = path == "/simple" or path.startswith(("/simple/", "/packages/"))
     if not is_read_path:
@@ -102,15 +117,16 @@ def decide(method: str, path: str, raw_query: str, accept: str | None = None) ->
         key = _safe_package_key(path[len("/packages/") :])
         return Decision(200, key=key) if key else NOT_FOUND
     rest = path[len("/simple/") :]
+    gzipped = accepts_gzip(accept_encoding)
     if rest == "":
-        return _page("simple/", choose_content_type(accept, raw_query))
+        return _page("simple/", choose_content_type(accept, raw_query), gzipped)
     name = unquote(rest[:-1] if rest.endswith("/") else rest)
     if "/" in name or not VALID_PROJECT_NAME.match(name):
         return NOT_FOUND
     normalized = canonicalize_name(name)
     if name != normalized or not rest.endswith("/"):
         return Decision(301, location=_with_query(f"/simple/{normalized}/", raw_query))
-    return _page(f"simple/{normalized}/", choose_content_type(accept, raw_query))
+    return _page(f"simple/{normalized}/", choose_content_type(accept, raw_query), gzipped)
 
 
 __all__ = ["NOT_FOUND", "READ_METHODS", "V1_HTML", "Decision", "decide", "read_project"]

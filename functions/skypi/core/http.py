@@ -1,7 +1,10 @@
-"""The HTTP facts of each stored object: its Content-Type and Cache-Control, one rule each."""
+"""The HTTP facts of each stored object: its Content-Type, Content-Encoding and Cache-Control,
+one rule each."""
 
 from __future__ import annotations
 
+import gzip
+import re
 from typing import Final
 
 from skypi.core.negotiate import HTML, V1_HTML, V1_JSON
@@ -24,12 +27,85 @@ MAX_LAMBDA_REQUEST_BYTES: Final = 4_700_000  # the largest upload request the AP
 MAX_LAMBDA_RESPONSE_BYTES: Final = 4 * 1024 * 1024  # larger objects: presigned redirect
 
 
+# Every page object is stored twice more: gzip-compressed under ``<key>.gz``, with the page's
+# Content-Type and ``Content-Encoding: gzip``. CloudFront compresses only the types on its list,
+# and the PEP 691 types are not on it (docs/aws-runtime.md); a static origin can only send
+# what is stored, so the edge picks the stored variant when the client accepts gzip.
+GZIP: Final = "gzip"
+GZIP_SUFFIX: Final = ".gz"
+
+
+def is_page_key(key: str) -> bool:
+    return key.startswith("simple/") and key.rsplit("/", 1)[-1] in {
+        "index.json",
+        "index.html",
+        "index.v1html",
+    }
+
+
+def gzip_key(key: str) -> str:
+    """Where a page's gzip variant is stored.
+
+    >>> gzip_key("simple/foo/index.json")
+    'simple/foo/index.json.gz'
+    """
+    assert is_page_key(key), key
+    return key + GZIP_SUFFIX
+
+
+def gzip_page(body: bytes) -> bytes:
+    """A page's variant: the same bytes, gzip-compressed, byte-for-byte reproducible (no time
+    in the header), so an unchanged page compresses to an unchanged variant."""
+    return gzip.compress(body, compresslevel=6, mtime=0)
+
+
+def content_encoding_for_key(key: str) -> str | None:
+    """``gzip`` for a page's stored variant, else None (stored as it is sent).
+
+    >>> content_encoding_for_key("simple/foo/index.json.gz"), content_encoding_for_key("x.gz")
+    ('gzip', None)
+    """
+    if key.endswith(GZIP_SUFFIX) and is_page_key(key.removesuffix(GZIP_SUFFIX)):
+        return GZIP
+    return None
+
+
+def accepts_gzip(accept_encoding: str | None) -> bool:
+    """Whether a request's ``Accept-Encoding`` takes gzip: ``gzip`` (or ``x-gzip``) with q > 0,
+    else ``*`` with q > 0. The first ``gzip`` entry decides; an unreadable q is 0. The
+    CloudFront Function applies the same rule (spec/edge-vectors.json).
+
+    >>> accepts_gzip("gzip, deflate, br"), accepts_gzip("br"), accepts_gzip("gzip;q=0, *")
+    (True, False, False)
+    """
+    star = False
+    for item in (accept_encoding or "").lower().split(","):
+        coding, *params = (part.strip() for part in item.split(";"))
+        q = 1.0
+        for param in params:
+            if param.startswith("q="):
+                value = param[2:]
+                q = float(value) if _Q_VALUE.match(value) else 0.0
+        if coding in {"gzip", "x-gzip"}:
+            return q > 0
+        if coding == "*":
+            star = q > 0
+    return star
+
+
+_Q_VALUE: Final = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+
+
 def content_type_for_key(key: str) -> str:
     """The exact, lowercase type pip and uv accept for each stored object.
 
     >>> content_type_for_key("simple/foo/index.json")
     'application/vnd.pypi.simple.v1+json'
+    >>> content_type_for_key("simple/foo/index.json.gz")
+    'application/vnd.pypi.simple.v1+json'
     """
+    if content_encoding_for_key(key):
+        key = key.removesuffix(GZIP_SUFFIX)
     if key.endswith(".json") and key.startswith("simple/"):
         return V1_JSON
     if key.endswith(".html"):

@@ -312,6 +312,13 @@ def _tar_members(archive: tarfile.TarFile, limits: Limits) -> Iterator[tarfile.T
         yield member
 
 
+def _read_to_end(stream: IO[bytes]) -> None:
+    """Decompress what is left: a file still being written (or cut short) fails here, at its
+    missing gzip/bzip2 trailer, instead of being published with the digest of a prefix."""
+    while stream.read(1024 * 1024):
+        pass
+
+
 def _tar_sdist_metadata(
     dist: DistFilename, size: int, stream: IO[bytes], limits: Limits
 ) -> CoreMetadata:
@@ -337,7 +344,9 @@ def _tar_sdist_metadata(
                     raise InvalidDistribution("Invalid distribution file. PKG-INFO is too large.")
                 extracted = archive.extractfile(member)
                 assert extracted is not None
-                return parse_core_metadata(extracted.read(), member.name)
+                meta = parse_core_metadata(extracted.read(), member.name)
+                _read_to_end(bounded)
+                return meta
     raise InvalidDistribution(
         f"Invalid distribution file. PKG-INFO not found at {top or dist.raw_name}/PKG-INFO"
     )

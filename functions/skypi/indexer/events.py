@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from urllib.parse import unquote_plus
 
 from skypi.core.pages import PACKAGES_PREFIX
-from skypi.indexer.service import Change, Gone, Landed
+from skypi.indexer.changes import Change, Gone, Landed
 
 
 class MalformedMessage(ValueError):

@@ -12,7 +12,9 @@ that landed or left after the listing is neither lost nor resurrected.
 
 from __future__ import annotations
 
+import gzip
 import logging
+import zlib
 from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from packaging.utils import NormalizedName
 
 from skypi.core.errors import InvalidDistribution
+from skypi.core.http import gzip_key
 from skypi.core.pages import (
     PACKAGES_PREFIX,
     ROOT_HTML_KEY,
@@ -138,16 +141,29 @@ class Rebuilder:
             return known
         try:
             facts = self.indexer.inspect(info)
-        except (InvalidDistribution, NotFound) as exc:
+        except (InvalidDistribution, NotFound, OSError) as exc:
             drift.append(Drift(project, f"{info.key} is not a valid distribution: {exc}"))
             return None
         overwritten = known is not None and known.etag != info.etag
         if known is not None and overwritten and known.sha256 != facts.entry.sha256:
+            mismatch = (
+                f"{info.key} is listed with sha256 {known.sha256}, which no stored bytes match "
+                f"(the file holds {facts.entry.sha256})"
+            )
             if check:
-                drift.append(Drift(project, f"{info.key} was overwritten: its hash changed"))
-            else:
-                drift.append(Drift(project, self.indexer.overwritten(info.key, known)))
-            return known  # a hash pip has seen never changes
+                drift.append(Drift(project, mismatch))
+                return known
+            if self.indexer.restore(info.key, known):
+                drift.append(Drift(project, f"{mismatch}; the original was restored"))
+                return known  # a hash pip has seen never changes, where the bytes still exist
+            # No earlier version to put back (a folder has no history): the page lists the
+            # bytes that are there, so pip's hash check passes again.
+            drift.append(
+                Drift(
+                    project,
+                    f"{mismatch}; no earlier version exists, so the page now lists the stored file",
+                )
+            )
         if not check and facts.entry.metadata_sha256:
             self.indexer.write_metadata(facts)  # a new or changed entry gets its .metadata
         if known is not None:
@@ -185,6 +201,9 @@ class Rebuilder:
             for key in html_twins(page_html_key(project)):
                 if self._stored(key) != rendered:
                     drift.append(Drift(project, f"{key} does not match the JSON page"))
+            drift += self._variants(
+                project, page_json_key(project), *html_twins(page_html_key(project))
+            )
         if check:
             shown = target.display_name if target and target.files else None
             return _Plan(None, shown, drift)
@@ -240,9 +259,11 @@ class Rebuilder:
                         )
                 except PreconditionFailed:
                     continue
+            self.indexer.sync_variant(page_json_key(project), repair=True)
             html = render_project_html(new_page)
             for key in html_twins(page_html_key(project)):
                 self.indexer.write_if_newer(key, html, new_page.serial, repair=True)
+                self.indexer.sync_variant(key, repair=True)
             return new_page
         raise RuntimeError(f"gave up repairing {project} after {MAX_ATTEMPTS} conflicts")
 
@@ -267,6 +288,7 @@ class Rebuilder:
             for key in html_twins(ROOT_HTML_KEY):
                 if self._stored(key) != rendered:
                     drift.append(Drift("(root)", f"{key} does not match the root listing"))
+            drift += self._variants("(root)", ROOT_JSON_KEY, *html_twins(ROOT_HTML_KEY))
         if check or not drift:
             return drift
         if not readable:
@@ -274,8 +296,22 @@ class Rebuilder:
         for project in differing:
             self.indexer.sync_root(project)
         current, _ = self.indexer.read_root()
+        self.indexer.sync_variant(ROOT_JSON_KEY, repair=True)
         for key in html_twins(ROOT_HTML_KEY):
             self.indexer.write_if_newer(key, render_root_html(current), current.serial, repair=True)
+            self.indexer.sync_variant(key, repair=True)
+        return drift
+
+    def _variants(self, project: str, *keys: str) -> list[Drift]:
+        """Each page's gzip variant must hold exactly the page's bytes."""
+        drift = []
+        for key in keys:
+            try:
+                same = gzip.decompress(self._stored(gzip_key(key))) == self._stored(key)
+            except (OSError, EOFError, zlib.error):
+                same = False
+            if not same:
+                drift.append(Drift(project, f"{gzip_key(key)} does not match {key}"))
         return drift
 
     def _stored(self, key: str) -> bytes:

@@ -4,6 +4,8 @@
   retried on conflict, so concurrent writers never lose each other's files.
 - HTML is rendered from the JSON page and carries its serial; an older render never replaces a
   newer one.
+- Every page object has a gzip variant (``<key>.gz``), written right after the page with the
+  same serial rule, so it is never ahead of its page and never goes back.
 - Storage is the truth: a "landed" key that is gone, or a "gone" key that is there, changes
   nothing, so events may repeat and arrive in any order.
 - Work is proportional to the change: one project's objects, and the root listing only when a
@@ -14,17 +16,16 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import posixpath
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from typing import TypeVar
+from dataclasses import dataclass, field, replace
 
 from packaging.utils import NormalizedName
 
 from skypi.core.errors import InvalidDistribution
-from skypi.core.filenames import DistFilename, parse_filename
+from skypi.core.filenames import DistFilename
+from skypi.core.http import gzip_key, gzip_page
 from skypi.core.metadata import (
     DEFAULT_LIMITS,
     CoreMetadata,
@@ -32,7 +33,6 @@ from skypi.core.metadata import (
     read_metadata,
 )
 from skypi.core.pages import (
-    PACKAGES_PREFIX,
     ROOT_HTML_KEY,
     ROOT_JSON_KEY,
     FileEntry,
@@ -43,31 +43,16 @@ from skypi.core.pages import (
     page_html_key,
     page_json_key,
 )
-from skypi.core.render import html_serial, render_project_html, render_root_html
+from skypi.core.render import page_serial, render_project_html, render_root_html
+from skypi.indexer.changes import Change as Change
+from skypi.indexer.changes import Gone as Gone
+from skypi.indexer.changes import Landed as Landed
+from skypi.indexer.changes import project_of_key as project_of_key
 from skypi.store.base import NotFound, ObjectInfo, PreconditionFailed, Store, Versioned
 from skypi.store.cdn import Cdn
 
 log = logging.getLogger("skypi.indexer")
-T = TypeVar("T")
 MAX_ATTEMPTS = 100
-
-
-@dataclass(frozen=True)
-class Landed:
-    """An object appeared (or changed) under ``key``. ``sha256`` may be passed when known."""
-
-    key: str
-    sha256: str | None = None
-
-
-@dataclass(frozen=True)
-class Gone:
-    """An object under ``key`` was removed."""
-
-    key: str
-
-
-Change = Landed | Gone
 
 
 @dataclass
@@ -99,13 +84,6 @@ class _Facts:
 
 class HashTimeout(InvalidDistribution):
     """A file with no whole-object SHA-256 in storage, too big to hash in the time allowed."""
-
-
-def project_of_key(key: str) -> DistFilename:
-    """The distribution a ``packages/`` key holds, from its filename; raises if it is none."""
-    if not key.startswith(PACKAGES_PREFIX):
-        raise InvalidDistribution(f"{key!r} is outside {PACKAGES_PREFIX}")
-    return parse_filename(posixpath.basename(key))
 
 
 class Indexer:
@@ -164,7 +142,7 @@ class Indexer:
         meta = read_metadata(
             dist, info.size, read_at, lambda: self.store.open(info.key), self.limits
         )
-        digest = sha256 or info.sha256 or self.sha256_of(info.key)
+        digest = sha256 or info.sha256 or self.sha256_of(info.key, size=info.size)
         entry = FileEntry(
             filename=dist.filename,
             key=info.key,
@@ -178,19 +156,29 @@ class Indexer:
         )
         return _Facts(dist, meta, entry)
 
-    def overwritten(self, key: str, known: FileEntry) -> str:
-        """A drop-in replaced an indexed file in place: put the original back if we can."""
+    def restore(self, key: str, known: FileEntry) -> bool:
+        """Put back the version of ``key`` that ``known`` was indexed at, if storage keeps it."""
         if isinstance(self.store, Versioned) and self.store.restore_version(key, known.etag):
             if self.cdn is not None:  # an edge may have cached the overwriting bytes
                 self.cdn.invalidate([key])
+            return True
+        return False
+
+    def overwritten(self, key: str, known: FileEntry) -> str:
+        """A drop-in replaced an indexed file in place: put the original back if we can."""
+        if self.restore(key, known):
             return f"{key} was overwritten; the original was restored from its previous version"
         return (
-            f"{key} was overwritten; the index keeps the original's hash and it cannot be restored"
+            f"{key} was overwritten and this storage keeps no earlier version: the page keeps "
+            "the hash pip saw; put the original back, or run `skypi reindex` to list the file "
+            "as it is now"
         )
 
-    def sha256_of(self, key: str, deadline: float | None = None) -> str:
+    def sha256_of(self, key: str, deadline: float | None = None, *, size: int | None = None) -> str:
         """Hash a stored file; :class:`HashTimeout` if ``deadline`` (or :attr:`hash_deadline`)
-        passes first, saying how far it got and how to publish the file instead."""
+        passes first, saying how far it got and how to publish the file instead. With
+        ``size``, the file must hold exactly that many bytes: one that grows or shrinks while
+        it is read is still being written, and is not indexed yet."""
         deadline = deadline if deadline is not None else self.hash_deadline
         started, done = time.monotonic(), 0
         digest = hashlib.sha256()
@@ -208,13 +196,15 @@ class Indexer:
                         "SHA256` in one part (files up to 5 GB; raise the CLI's "
                         "multipart_threshold), so that storage holds its SHA-256."
                     )
+        if size is not None and done != size:
+            raise InvalidDistribution(f"{key} changed while it was read (still being written?)")
         return digest.hexdigest()
 
     def _same_bytes(self, info: ObjectInfo, known: FileEntry) -> bool:
         """Whether a changed object still holds the indexed bytes; one too big to hash in
         time is taken for an overwrite (restoring the original is safe either way)."""
         try:
-            return (info.sha256 or self.sha256_of(info.key)) == known.sha256
+            return (info.sha256 or self.sha256_of(info.key, size=info.size)) == known.sha256
         except HashTimeout:
             return False
 
@@ -233,6 +223,7 @@ class Indexer:
         current = {f.key: f for f in page.files} if page else {}
         arrivals: list[_Facts] = []
         departures: set[str] = set()
+        refreshed: dict[str, str] = {}
         for change in changes:
             info = self.store.head(change.key)
             if info is None:
@@ -245,19 +236,28 @@ class Indexer:
             if known is not None and known.etag == info.etag:
                 continue  # already indexed at this version: a replay
             if known is not None:
-                if self._same_bytes(info, known):
-                    continue  # same bytes under a new ETag (a restore by copy): a replay
+                try:
+                    same = self._same_bytes(info, known)
+                except (InvalidDistribution, NotFound, OSError) as exc:
+                    log.warning("cannot read %s: %s", change.key, exc)
+                    outcome.skipped.append((change.key, str(exc)))
+                    continue
+                if same:
+                    refreshed[change.key] = info.etag  # same bytes, new ETag (a copy): a replay
+                    continue
                 message = self.overwritten(change.key, known)
                 log.error("conflict: %s", message)
                 outcome.conflicts.append((change.key, message))
                 continue
             try:
                 facts = self._inspect(info, project_of_key(change.key), change.sha256)
-            except (InvalidDistribution, NotFound) as exc:
+            except (InvalidDistribution, NotFound, OSError) as exc:
                 log.warning("refusing %s: %s", change.key, exc)
                 outcome.refused.append((change.key, str(exc)))
                 continue
             arrivals.append(facts)
+        if refreshed:  # remember the new ETag, so the bytes are not read again next time
+            self.update_files(project, lambda e: replace(e, etag=refreshed.get(e.key, e.etag)))
         for facts in arrivals:
             if facts.entry.metadata_sha256:
                 self.write_metadata(facts)
@@ -313,6 +313,7 @@ class Indexer:
             outcome.added += added
             outcome.removed += removed
             outcome.conflicts += conflicts
+            self.write_variant(page_json_key(project), new_page.to_json_bytes(), new_page.serial)
             self._write_html(page_html_key(project), render_project_html(new_page), new_page.serial)
             if bool(base.files) != bool(new_page.files):
                 self.sync_root(project)
@@ -350,6 +351,7 @@ class Indexer:
                 self.store.put(page_json_key(project), new_page.to_json_bytes(), if_match=etag)
             except PreconditionFailed:
                 continue
+            self.write_variant(page_json_key(project), new_page.to_json_bytes(), new_page.serial)
             self._write_html(page_html_key(project), render_project_html(new_page), new_page.serial)
             return changed
         raise RuntimeError(f"gave up updating {project} after {MAX_ATTEMPTS} conflicts")
@@ -357,9 +359,23 @@ class Indexer:
     # -- pages that follow others ---------------------------------------------------------
 
     def _write_html(self, html_key: str, html: bytes, serial: int) -> None:
-        """Write a rendered page (both of its stored twins) unless a newer one is there."""
+        """Write a rendered page (both of its stored twins, each followed by its gzip variant)
+        unless a newer one is there."""
         for key in html_twins(html_key):
             self.write_if_newer(key, html, serial)
+            self.write_variant(key, html, serial)
+
+    def write_variant(self, key: str, page: bytes, serial: int, *, repair: bool = False) -> None:
+        """The gzip variant of the page just written under ``key`` (its bytes: ``page``)."""
+        self.write_if_newer(gzip_key(key), gzip_page(page), serial, repair=repair)
+
+    def sync_variant(self, key: str, *, repair: bool = False) -> None:
+        """Give the page stored under ``key`` its gzip variant, from the stored bytes."""
+        try:
+            _, page = self.store.get(key)
+        except NotFound:
+            return
+        self.write_variant(key, page, page_serial(page), repair=repair)
 
     def write_if_newer(self, key: str, html: bytes, serial: int, *, repair: bool = False) -> None:
         """Write ``html`` unless a render at least as new is there (with ``repair``: unless a
@@ -369,7 +385,7 @@ class Indexer:
                 info, existing = self.store.get(key)
             except NotFound:
                 info, existing = None, b""
-            stored = html_serial(existing) if info is not None else -1
+            stored = page_serial(existing) if info is not None else -1
             if stored > serial or existing == html or (stored == serial and not repair):
                 return
             try:
@@ -392,6 +408,7 @@ class Indexer:
                 shown = page.display_name if page and page.files else None
                 new_root = root.with_project(project, shown)
             if new_root is root and etag is not None:
+                self.sync_variant(ROOT_JSON_KEY)
                 self._write_html(ROOT_HTML_KEY, render_root_html(root), root.serial)
                 return
             try:
@@ -401,44 +418,7 @@ class Indexer:
                     self.store.put(ROOT_JSON_KEY, new_root.to_json_bytes(), if_match=etag)
             except PreconditionFailed:
                 continue
+            self.write_variant(ROOT_JSON_KEY, new_root.to_json_bytes(), new_root.serial)
             self._write_html(ROOT_HTML_KEY, render_root_html(new_root), new_root.serial)
             return
         raise RuntimeError(f"gave up updating the root listing after {MAX_ATTEMPTS} conflicts")
-
-    # -- whole-store passes ---------------------------------------------------------------
-
-    def reconcile(self, progress: Callable[[int], object] | None = None) -> Outcome:
-        """Bring every page in line with storage: index new files, drop vanished ones.
-
-        Used when ``skypi serve`` starts on a folder (adoption, and changes made while it was
-        down). It lists the store, so it is for start-up and repair, never for one event.
-        """
-        self.sync_root()
-        stored = {
-            info.key
-            for info in self.store.list(PACKAGES_PREFIX)
-            if not info.key.endswith(".metadata")
-        }
-        indexed: set[str] = set()
-        pages = {info.key for info in self.store.list("simple/")}
-        for key in sorted(pages):
-            if key.endswith("/index.json") and key != ROOT_JSON_KEY:
-                _, raw = self.store.get(key)
-                page = ProjectPage.from_json_bytes(raw)
-                indexed |= {f.key for f in page.files}
-                html_key = page_html_key(page.name)
-                if not set(html_twins(html_key)) <= pages:  # written by an older skypi
-                    self._write_html(html_key, render_project_html(page), page.serial)
-        changes: list[Change] = [Landed(k) for k in sorted(stored)]
-        changes += [Gone(k) for k in sorted(indexed - stored)]
-        outcome = Outcome()
-        for batch in _batches(changes, 200):
-            outcome.merge(self.apply(batch))
-            if progress:
-                progress(len(batch))
-        return outcome
-
-
-def _batches(items: list[T], size: int) -> Iterable[list[T]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]

@@ -13,32 +13,25 @@ from pathlib import Path
 
 from skypi.api.settings import Settings
 from skypi.core.tokens import redact
-from skypi.indexer.service import Indexer, Outcome
+from skypi.indexer.service import Indexer
+from skypi.local.startup import StartReport, reconcile
 from skypi.store.local import LocalStore
 from skypi.store.tokens import TokenRepository
 
 log = logging.getLogger("skypi.serve")
-PROGRESS_FROM = 200  # files; below this a start is quick enough to need no bar
 
 
-def adopt(store: LocalStore, show_progress: bool) -> Outcome:
-    """Index whatever is in the folder now (an existing pypiserver folder, or changes made
-    while skypi was not running), with a progress bar when there is a lot of it."""
+def adopt(store: LocalStore, show_progress: bool) -> StartReport:
+    """Index whatever changed in the folder since the index last saw it (all of it for an
+    existing pypiserver folder), with a progress bar when that is a lot."""
     from tqdm import tqdm
 
-    indexer = Indexer(store)
-    total = sum(1 for info in store.list("packages/") if not info.key.endswith(".metadata"))
+    # The bar appears only if the pass takes more than a second (tqdm's delay).
     with tqdm(
-        total=total,
-        unit="file",
-        desc="indexing",
-        file=sys.stderr,
-        disable=not show_progress or total < PROGRESS_FROM,
+        unit="file", desc="indexing", file=sys.stderr, delay=1.0, disable=not show_progress
     ) as bar:
-        outcome = indexer.reconcile(progress=bar.update)
-    for key, reason in outcome.refused:
-        log.warning("not indexed: %s: %s", key, reason)
-    return outcome
+        # each refused file is logged once, by the indexer
+        return reconcile(store, Indexer(store), progress=bar.update)
 
 
 def _prog() -> str:
@@ -137,16 +130,32 @@ def serve(args: argparse.Namespace) -> int:
     )
     if not settings.upload_auth:
         log.warning("authentication is off (-a .): anyone who can reach this port can upload")
-    store = LocalStore(Path(args.dir), Path(args.state_dir) if args.state_dir else None)
+    try:
+        store = LocalStore(Path(args.dir), Path(args.state_dir) if args.state_dir else None)
+    except OSError as exc:
+        where = args.state_dir or os.path.join(args.dir, ".skypi")
+        print(
+            f"skypi: cannot write the index's state folder {where}: {exc.strerror or exc}. "
+            "A read-only folder is served with --state-dir PATH (a writable folder elsewhere).",
+            file=sys.stderr,
+        )
+        return 2
     watcher = None if args.no_watch else FolderWatcher(store, Indexer(store))
     if watcher:
         watcher.start()  # before adopting, so nothing copied in meanwhile is missed
-    outcome = adopt(store, show_progress=True)
+    report = adopt(store, show_progress=True)
+    outcome = report.outcome
     log.info(
-        "index ready: %d files added, %d removed, %d not indexed",
+        "index ready: %d files, %d projects checked, %d added, %d removed, %d not indexed, "
+        "%d .metadata made again, %d pages rendered again, %d temporary files removed",
+        report.files,
+        report.projects_checked,
         len(outcome.added),
         len(outcome.removed),
         len(outcome.refused),
+        len(report.metadata_rewritten),
+        len(report.pages_rerendered),
+        report.temp_files_removed,
     )
     config = uvicorn.Config(
         create_app(store, settings),

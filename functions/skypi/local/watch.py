@@ -1,83 +1,155 @@
 """Turn files copied into (or removed from) the folder into indexer changes within a second.
 
-watchdog delivers raw events; a worker thread waits until a path has been quiet for a moment
-(so a file still being copied is not read half-way), then hands the batch to the indexer, which
-confirms what is really on disk before changing a page.
+The watcher asks the kernel only for the events that mean "a file is complete" or "a file is
+gone": a file closed after writing, a rename into or out of a name, a delete. Opens, reads and
+closes without writing are never delivered, so the index's own reads (and anyone else's) cost
+nothing and cannot wake it. A file that only appears (a hard link, a file inside a directory
+moved in) is looked at once nothing has happened to it for ``SETTLE_SECONDS``. A worker thread
+sleeps until something is due, then hands the batch to the indexer, which confirms what is
+really on disk (and that an archive reads to its end) before changing a page.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
-from watchdog.events import FileSystemEvent, FileSystemEventHandler
-from watchdog.observers import Observer
+from watchdog.events import (
+    DirMovedEvent,
+    FileClosedEvent,
+    FileCreatedEvent,
+    FileDeletedEvent,
+    FileModifiedEvent,
+    FileMovedEvent,
+    FileSystemEvent,
+    FileSystemEventHandler,
+)
+from watchdog.observers.inotify import InotifyObserver
 
-from skypi.indexer.service import Indexer, Landed
-from skypi.store.local import LocalStore
+from skypi.indexer.service import Change, Indexer, Landed
+from skypi.store.local import METADATA_SUFFIX, LocalStore
 
 log = logging.getLogger("skypi.watch")
-QUIET_SECONDS = 0.25
+QUIET_SECONDS = 0.1  # batch what lands together
+SETTLE_SECONDS = 2.0  # a file that appeared with no close: wait until nothing touches it
+WANTED = [
+    FileClosedEvent,
+    FileMovedEvent,
+    DirMovedEvent,
+    FileDeletedEvent,
+    FileCreatedEvent,
+    FileModifiedEvent,
+]
 
 
 class FolderWatcher(FileSystemEventHandler):
     def __init__(self, store: LocalStore, indexer: Indexer) -> None:
         self.store, self.indexer = store, indexer
-        self._pending: dict[str, float] = {}
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
+        self._root = str(store.packages_dir) + os.sep
+        self._state = str(store.state_dir) + os.sep  # inside the folder by default
+        self._pending: dict[str, tuple[float, bool]] = {}  # key -> (due, complete)
+        self._lock = threading.Condition()
+        self._stop = False
+        self._rescan = False
         self._observer: Any = None
         self._worker = threading.Thread(target=self._run, name="skypi-watch", daemon=True)
 
-    def _note(self, path: str | bytes) -> None:
-        text = path.decode() if isinstance(path, bytes) else path
-        key = self.store.key_for(Path(text))
-        if key is None or key.endswith(".metadata"):
-            return
+    def key_for(self, path: str | bytes) -> str | None:
+        """The key of a distribution path in the folder; cheap string checks first, since
+        every event of the state folder (inside the folder by default) passes here."""
+        text = os.fsdecode(path)
+        if not text.startswith(self._root) or text.startswith(self._state):
+            return None
+        rel = text[len(self._root) :]
+        if not rel or rel.startswith(".") or f"{os.sep}." in rel or rel.endswith(METADATA_SUFFIX):
+            return None
+        return "packages/" + rel.replace(os.sep, "/")
+
+    def _note(self, path: str | bytes, complete: bool) -> None:
+        key = self.key_for(path)
+        if key is None or os.path.islink(path):
+            return  # a symlink is not indexed (start-up and reindex do not list one either)
+        now = time.monotonic()
         with self._lock:
-            self._pending[key] = time.monotonic()
+            _, was_complete = self._pending.get(key, (0.0, False))
+            if complete or was_complete:
+                self._pending[key] = (now + QUIET_SECONDS, True)
+            else:
+                self._pending[key] = (now + SETTLE_SECONDS, False)
+            self._lock.notify()
 
     def on_any_event(self, event: FileSystemEvent) -> None:
+        if isinstance(event, DirMovedEvent):
+            # Matched moves inside the tree arrive as one event per file; a directory
+            # moved out leaves no trace of what it held: look at the whole folder again.
+            if event.src_path and self.key_for(event.src_path) is not None:
+                with self._lock:
+                    self._rescan = True
+                    self._lock.notify()
+            return
         if event.is_directory:
             return
-        self._note(event.src_path)
-        if event.event_type == "moved":
-            self._note(event.dest_path)
+        if isinstance(event, FileMovedEvent):
+            if event.src_path:
+                self._note(event.src_path, complete=True)
+            if event.dest_path:
+                self._note(event.dest_path, complete=True)
+        elif isinstance(event, FileClosedEvent | FileDeletedEvent):
+            self._note(event.src_path, complete=True)
+        elif isinstance(event, FileCreatedEvent | FileModifiedEvent):
+            self._note(event.src_path, complete=False)
 
     def start(self) -> None:
-        self._observer = Observer()
-        self._observer.schedule(self, str(self.store.packages_dir), recursive=True)
+        # Full events: a file moved in from outside is a move (complete), not a creation.
+        self._observer = InotifyObserver(generate_full_events=True)
+        self._observer.schedule(
+            self, str(self.store.packages_dir), recursive=True, event_filter=WANTED
+        )
         self._observer.start()
         self._worker.start()
 
     def stop(self) -> None:
-        self._stop.set()
+        with self._lock:
+            self._stop = True
+            self._lock.notify()
         if self._observer is not None:
             self._observer.stop()
             self._observer.join(timeout=5)
-        self._worker.join(timeout=5)
+        if self._worker.is_alive():
+            self._worker.join(timeout=5)
 
-    def _due(self) -> list[str]:
-        now = time.monotonic()
+    def _next_batch(self) -> tuple[list[str], bool] | None:
+        """Sleep until something is due (not at all while nothing is pending)."""
         with self._lock:
-            ready = [k for k, t in self._pending.items() if now - t >= QUIET_SECONDS]
-            for key in ready:
-                del self._pending[key]
-        return ready
+            while not self._stop:
+                now = time.monotonic()
+                ready = sorted(k for k, (due, _) in self._pending.items() if due <= now)
+                if ready or self._rescan:
+                    for key in ready:
+                        del self._pending[key]
+                    rescan, self._rescan = self._rescan, False
+                    return ready, rescan
+                wait = min((due for due, _ in self._pending.values()), default=None)
+                self._lock.wait(None if wait is None else max(0.0, wait - now))
+        return None
 
     def _run(self) -> None:
-        while not self._stop.wait(0.1):
-            ready = self._due()
-            if not ready:
-                continue
+        while (batch := self._next_batch()) is not None:
+            ready, rescan = batch
             try:
+                if rescan:
+                    from skypi.local.startup import reconcile
+
+                    reconcile(self.store, self.indexer)
                 # Landed means "look at this key": the indexer treats a missing one as gone.
-                self.indexer.apply([Landed(key) for key in sorted(ready)])
+                changes: list[Change] = [Landed(key) for key in ready]
+                self.indexer.apply(changes)
             except Exception:
                 log.exception("indexing %d changed files failed; will retry", len(ready))
                 with self._lock:
                     for key in ready:
-                        self._pending.setdefault(key, time.monotonic() + 1.0)
+                        self._pending.setdefault(key, (time.monotonic() + 1.0, True))
+                    self._rescan = self._rescan or rescan

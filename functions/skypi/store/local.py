@@ -1,15 +1,20 @@
-"""The local-folder adapter: ``packages/…`` keys live in the user's folder, everything else
-(pages, tokens) in a state folder, by default ``<folder>/.skypi``.
+"""The local-folder adapter: distributions (``packages/…`` keys) live in the user's folder;
+everything skypi derives from them (``.metadata`` files, pages, tokens) lives in a state folder,
+by default ``<folder>/.skypi``, so the user's folder may be read-only.
 
 Conditional writes are atomic across threads and processes: the body goes to a temporary file
 beside its target first, then an exclusive ``flock`` covers only the check and the ``rename``.
+The writer holds a ``flock`` on its temporary file until the rename, so a temporary file nobody
+holds is the leftover of a crashed write (:meth:`LocalStore.sweep`).
+
+Only regular files are ever opened, without blocking: a FIFO, socket or device in the folder
+is neither listed nor readable (``O_NONBLOCK``, then ``fstat``), so it cannot stall a reader.
 
 Reads never leave the two folders: a key's file is opened with ``O_NOFOLLOW`` and then checked
 to be the file its path names (``/proc/self/fd``; elsewhere the path is opened one folder at a
 time), so a symbolic link anywhere below the root, to a file or to a folder, is treated as
-absent, and only a regular file is ever read (a FIFO, device or socket is absent too, and
-opening one never blocks). The state folder is private to its owner (0700) and
-its files are created 0600: it holds the token hashes.
+absent. The state folder is private to its owner (0700) and its files are created 0600: it
+holds the token hashes.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import hashlib
+import logging
 import os
 import shutil
 import stat
@@ -46,6 +52,13 @@ _READ = os.O_RDONLY | os.O_NONBLOCK  # O_NONBLOCK: opening a FIFO must not wait 
 _LOOK = getattr(os, "O_PATH", _READ)
 # Linux tells which file a descriptor really is; elsewhere the path is walked folder by folder.
 _PROC_FD = "/proc/self/fd" if os.path.isdir("/proc/self/fd") else ""
+METADATA_SUFFIX = ".metadata"
+log = logging.getLogger("skypi.store")
+
+Fingerprint = tuple[int, int]
+"""``(size, mtime_ns)`` of a file: what a restart trusts unchanged (see docs/local-index.md)."""
+Found = list[tuple[str, str, os.stat_result]]  # (key, path, lstat) of each object
+Paths = list[Path]
 
 
 def _check_key(key: str) -> list[str]:
@@ -73,10 +86,14 @@ class LocalStore:
         self._lock_path = self.state_dir / ".lock"
 
     def path_for(self, key: str) -> Path:
+        """Distributions live in the folder; their ``.metadata`` files, derived by the
+        indexer, under ``<state>/packages/`` (the same relative path)."""
         parts = _check_key(key)
         if key.startswith(PACKAGES_PREFIX):
             if any(p.startswith(".") for p in parts[1:]):
                 raise ValueError(f"invalid package key {key!r}")
+            if key.endswith(METADATA_SUFFIX):
+                return self.state_dir.joinpath(*parts)
             return self.packages_dir.joinpath(*parts[1:])
         return self.state_dir.joinpath(*parts)
 
@@ -92,17 +109,18 @@ class LocalStore:
 
     @staticmethod
     def _info(
-        key: str, st: os.stat_result, body: bytes | None = None, path: Path | None = None
+        key: str, st: os.stat_result, body: bytes | None = None, path: str | Path | None = None
     ) -> ObjectInfo:
         """Package files are immutable: their stat identifies them. Pages and tokens are
         rewritten in place many times a second, where coarse file-system clocks and reused
         inodes could repeat a stat-based tag, so theirs is a hash of the bytes (as S3's is)."""
         if key.startswith(PACKAGES_PREFIX):
-            etag = f'"{st.st_mtime_ns:x}-{st.st_size:x}-{st.st_ino:x}"'
+            etag = package_etag((st.st_size, st.st_mtime_ns))
         else:
             if body is None:
                 assert path is not None
-                body = path.read_bytes()
+                with _open_regular(path, key) as fh:
+                    body = fh.read()
             etag = f'"{hashlib.md5(body, usedforsecurity=False).hexdigest()}"'
         moment = datetime.fromtimestamp(st.st_mtime, tz=UTC)
         return ObjectInfo(key, st.st_size, etag, moment)
@@ -150,14 +168,17 @@ class LocalStore:
             if fd >= 0:
                 os.close(fd)
 
-    def _open_regular(self, key: str) -> tuple[BinaryIO, os.stat_result]:
+    def _open_file(self, key: str) -> tuple[BinaryIO, os.stat_result]:
         fd, st = self._open_inside(key, _READ)
-        return open(fd, "rb"), st  # the caller closes it
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb"), st  # the caller closes it
 
     def head(self, key: str) -> ObjectInfo | None:
+        """Only a regular file inside the folders is an object: a FIFO, socket, device,
+        directory or anything reached through a link is none."""
         try:
             if not key.startswith(PACKAGES_PREFIX):  # a page's tag is a hash of its bytes
-                fh, st = self._open_regular(key)
+                fh, st = self._open_file(key)
                 with fh:
                     return self._info(key, st, fh.read())
             # A file's tag is its stat: look (O_PATH) without opening it for reading, which a
@@ -165,11 +186,11 @@ class LocalStore:
             fd, st = self._open_inside(key, _LOOK)
             os.close(fd)
             return self._info(key, st)
-        except NotFound:
+        except (NotFound, OSError):  # also a folder on the way that cannot be searched
             return None
 
     def get(self, key: str) -> tuple[ObjectInfo, bytes]:
-        fh, st = self._open_regular(key)
+        fh, st = self._open_file(key)
         with fh:
             body = fh.read()
             return self._info(key, st, body), body
@@ -179,7 +200,7 @@ class LocalStore:
             return fh.read(length)
 
     def open(self, key: str, start: int = 0) -> AbstractContextManager[BinaryIO]:
-        fh, _ = self._open_regular(key)
+        fh, _ = self._open_file(key)
         fh.seek(start)
         return fh
 
@@ -203,7 +224,7 @@ class LocalStore:
         sha256: str | None = None,  # the caller hashed these very bytes; a disk has no check
     ) -> ObjectInfo:
         path = self.path_for(key)
-        private = not key.startswith(PACKAGES_PREFIX)
+        private = self.state_dir in path.parents
         if private:  # mkdir(parents=True) would give the folders between the default mode
             for folder in reversed(path.relative_to(self.state_dir).parents[:-1]):
                 (self.state_dir / folder).mkdir(mode=PRIVATE_DIR_MODE, exist_ok=True)
@@ -213,18 +234,21 @@ class LocalStore:
         mode = PRIVATE_FILE_MODE if private else 0o666  # files to share keep the umask's mode
         try:
             with open(tmp, "xb", opener=lambda p, f: os.open(p, f, mode)) as out:
+                fcntl.flock(out.fileno(), fcntl.LOCK_EX)  # "in use" until the rename
                 if isinstance(body, bytes):
                     out.write(body)
                 else:
                     shutil.copyfileobj(body, out, 1024 * 1024)
-            with self._locked():
-                current = self.head(key)
-                if if_none_match and current is not None:
-                    raise PreconditionFailed(key)
-                if if_match is not None and (current is None or current.etag != if_match):
-                    raise PreconditionFailed(key)
-                os.replace(tmp, path)
-                return self._info(key, path.stat(), body if isinstance(body, bytes) else None, path)
+                out.flush()
+                with self._locked():
+                    current = self.head(key)
+                    if if_none_match and current is not None:
+                        raise PreconditionFailed(key)
+                    if if_match is not None and (current is None or current.etag != if_match):
+                        raise PreconditionFailed(key)
+                    os.replace(tmp, path)
+                    written = body if isinstance(body, bytes) else None
+                    return self._info(key, path.stat(), written, path)
         except BaseException:
             tmp.unlink(missing_ok=True)
             if not private:  # a refused write leaves no empty project folder behind
@@ -238,32 +262,128 @@ class LocalStore:
         with self._locked():
             path.unlink(missing_ok=True)
         if key.startswith(PACKAGES_PREFIX):
-            _prune_empty_dirs(path.parent, self.packages_dir)
+            top = self.packages_dir
+            if self.state_dir in path.parents:
+                top = self.state_dir / PACKAGES_PREFIX.rstrip("/")
+            _prune_empty_dirs(path.parent, top)
 
     def list(self, prefix: str) -> Iterator[ObjectInfo]:
-        roots = []
-        if PACKAGES_PREFIX.startswith(prefix) or prefix.startswith(PACKAGES_PREFIX):
-            roots.append((self.packages_dir, PACKAGES_PREFIX))
-        if not prefix.startswith(PACKAGES_PREFIX):
-            roots.append((self.state_dir, ""))
-        found: list[tuple[str, Path]] = []
-        for root, key_prefix in roots:
-            for dirpath, dirnames, filenames in os.walk(root):
-                dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-                rel = Path(dirpath).relative_to(root).parts
-                for name in filenames:
-                    if name.startswith("."):
-                        continue
-                    key = key_prefix + "/".join((*rel, name))
-                    if key.startswith(prefix):
-                        found.append((key, Path(dirpath, name)))
-        for key, path in sorted(found):
+        for key, path, st in sorted(self.scan(prefix)[0], key=lambda item: item[0]):
             try:
-                st = path.lstat()
-                if stat.S_ISREG(st.st_mode):  # never a link, FIFO, device or socket
-                    yield self._info(key, st, path=path)
-            except FileNotFoundError:
+                yield self._info(key, st, path=path)
+            except NotFound:
                 continue
+
+    def fingerprints(self, prefix: str = "") -> dict[str, Fingerprint]:
+        """``key -> (size, mtime_ns)`` of every object under ``prefix``, from ``lstat`` alone."""
+        return {key: (st.st_size, st.st_mtime_ns) for key, _, st in self.scan(prefix)[0]}
+
+    def scan(self, prefix: str = "") -> tuple[Found, Paths]:
+        """Every regular file that is an object under ``prefix`` (in no order), and the
+        temporary files found on the way. Symlinks, FIFOs, sockets and devices are no objects;
+        an unreadable directory is skipped with one log line."""
+        roots: list[tuple[Path, str, tuple[str, bool] | None]] = []
+        if PACKAGES_PREFIX.startswith(prefix) or prefix.startswith(PACKAGES_PREFIX):
+            roots.append((self.packages_dir, PACKAGES_PREFIX, (METADATA_SUFFIX, False)))
+            derived = self.state_dir / PACKAGES_PREFIX.rstrip("/")
+            roots.append((derived, PACKAGES_PREFIX, (METADATA_SUFFIX, True)))
+        if not prefix.startswith(PACKAGES_PREFIX):
+            roots.append((self.state_dir, "", None))
+        found: Found = []
+        temps: Paths = []
+        skip = {str(self.state_dir), str(self.state_dir / PACKAGES_PREFIX.rstrip("/"))}
+        for root, key_prefix, suffix in roots:
+            for rel, path, st in _walk(str(root), skip - {str(root)}, temps, suffix):
+                key = key_prefix + rel
+                if key.startswith(prefix):
+                    found.append((key, path, st))
+        return found, temps
+
+    def sweep(self, temps: Paths) -> Paths:
+        """Remove the temporary files of crashed writes (those no writer holds a lock on)."""
+        removed: Paths = []
+        for path in temps:
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
+            except OSError:
+                continue
+            try:
+                if not stat.S_ISREG(os.fstat(fd).st_mode):
+                    continue
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue  # a write in progress, in this or another process
+                path.unlink(missing_ok=True)
+                removed.append(path)
+            finally:
+                os.close(fd)
+        return removed
+
+
+def package_etag(fingerprint: Fingerprint) -> str:
+    """A distribution is trusted unchanged while its size and mtime are (as rsync's quick
+    check); the inode is not part of it, so ``cp -a``/``rsync -a`` copies keep their tags."""
+    size, mtime_ns = fingerprint
+    return f'"{mtime_ns:x}-{size:x}"'
+
+
+def _open_regular(path: str | Path, key: str) -> BinaryIO:
+    """Open for reading only if ``path`` is a regular file. ``O_NONBLOCK`` makes opening a FIFO
+    return at once instead of waiting for a writer; ``fstat`` on the open descriptor then
+    decides, with no window for a swap between check and use."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError) as exc:
+        raise NotFound(key) from exc
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise NotFound(key)
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _walk(
+    root: str, skip: set[str], temps: Paths, suffix: tuple[str, bool] | None
+) -> Iterator[tuple[str, str, os.stat_result]]:
+    """Regular files below ``root`` as ``(relative posix path, path, lstat)``; with ``suffix``
+    ``(s, keep)``, only names that end in ``s`` (``keep``) or do not (not ``keep``). Dot-names
+    are not descended into (temporary files are collected into ``temps``). The directory
+    entry's type (no system call) decides what to skip before any ``stat``."""
+    pending = [(root, "")]
+    while pending:
+        directory, rel = pending.pop()
+        try:
+            with os.scandir(directory) as listing:
+                entries = list(listing)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            log.warning("skipping %s: %s", directory, exc.strerror or exc)
+            continue
+        for entry in entries:
+            name = entry.name
+            if name[0] == ".":
+                if name.startswith(TEMP_PREFIX):
+                    temps.append(Path(entry.path))
+                continue
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    if entry.path not in skip:
+                        pending.append((entry.path, f"{rel}{name}/"))
+                    continue
+                if not entry.is_file(follow_symlinks=False):
+                    continue  # a symlink, FIFO, socket or device
+                if suffix is not None and name.endswith(suffix[0]) != suffix[1]:
+                    continue
+                st = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            if stat.S_ISREG(st.st_mode):
+                yield rel + name, entry.path, st
 
 
 def _prune_empty_dirs(directory: Path, stop: Path) -> None:

@@ -31,7 +31,11 @@ import botocore.session
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from skypi.core.http import cache_control_for_key, content_type_for_key
+from skypi.core.http import (
+    cache_control_for_key,
+    content_encoding_for_key,
+    content_type_for_key,
+)
 from skypi.store.base import (
     Body,
     NotFound,
@@ -200,6 +204,8 @@ class S3Store:
         if sha256 is not None:
             extra["ChecksumAlgorithm"] = "SHA256"
             extra["ChecksumSHA256"] = base64.b64encode(bytes.fromhex(sha256)).decode()
+        if encoding := content_encoding_for_key(key):  # a page's gzip variant
+            extra["ContentEncoding"] = encoding
         if isinstance(body, bytes):
             size = len(body)
         else:

@@ -1,0 +1,374 @@
+"""The local folder as the index sees it: only whole, regular files are indexed; nothing blocks;
+a restart (also of a copied folder) reads only what changed; derived files can be made again."""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import shutil
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from skypi.core.errors import InvalidDistribution
+from skypi.core.filenames import parse_filename
+from skypi.core.metadata import sdist_metadata
+from skypi.core.pages import ProjectPage
+from skypi.core.render import html_serial
+from skypi.indexer.rebuild import Rebuilder
+from skypi.indexer.service import Indexer, Landed
+from skypi.local.serve import adopt
+from skypi.local.watch import FolderWatcher
+from skypi.store.base import NotFound
+from skypi.store.local import TEMP_PREFIX, LocalStore
+from tests.dists import sdist_bytes, sdist_name, wheel_bytes, wheel_name
+
+
+def _page(store: LocalStore, project: str) -> ProjectPage:
+    return ProjectPage.from_json_bytes(store.get(f"simple/{project}/index.json")[1])
+
+
+def _fill(folder: Path, projects: int) -> None:
+    for i in range(projects):
+        directory = folder / f"p{i}"
+        directory.mkdir(parents=True)
+        (directory / wheel_name(f"p{i}", "1.0")).write_bytes(wheel_bytes(f"p{i}", "1.0"))
+        (directory / sdist_name(f"p{i}", "1.0")).write_bytes(sdist_bytes(f"p{i}", "1.0"))
+
+
+# -- complete before published ---------------------------------------------------------------
+
+
+def test_a_tar_sdist_cut_short_is_refused_even_past_its_pkg_info() -> None:
+    data = sdist_bytes("cut", "1.0", blob=os.urandom(100_000))  # PKG-INFO comes first
+    dist = parse_filename(sdist_name("cut", "1.0"))
+    prefix = data[:-8]  # everything but the gzip trailer (CRC32, size): PKG-INFO is readable
+
+    def opener(blob: bytes):  # type: ignore[no-untyped-def]
+        import io
+        from contextlib import nullcontext
+
+        return lambda: nullcontext(io.BytesIO(blob))
+
+    assert sdist_metadata(dist, len(data), lambda s, n: data[s : s + n], opener(data)).name
+    with pytest.raises(InvalidDistribution):
+        sdist_metadata(dist, len(prefix), lambda s, n: prefix[s : s + n], opener(prefix))
+
+
+def test_a_file_that_grows_while_hashed_is_not_indexed(store: LocalStore) -> None:
+    key = f"packages/grow/{wheel_name('grow', '1.0')}"
+    store.put(key, wheel_bytes("grow", "1.0"))
+    info = store.head(key)
+    assert info is not None
+    with open(store.path_for(key), "ab") as fh:
+        fh.write(b"more")
+    with pytest.raises(InvalidDistribution, match="changed while it was read"):
+        Indexer(store).sha256_of(key, size=info.size)
+
+
+# -- only regular files, never blocking -----------------------------------------------------
+
+
+def test_a_fifo_is_no_object_and_never_blocks(store: LocalStore, folder: Path) -> None:
+    fifo = folder / "fifo" / sdist_name("fifo", "1.0")
+    fifo.parent.mkdir()
+    os.mkfifo(fifo)
+    key = f"packages/fifo/{fifo.name}"
+    outcome: list[object] = []
+
+    def touch_it() -> None:
+        outcome.append(store.head(key))
+        with pytest.raises(NotFound):
+            store.open(key)
+        with pytest.raises(NotFound):
+            store.get(key)
+        outcome.append([i.key for i in store.list("packages/")])
+        outcome.append(Indexer(store).apply([Landed(key)]).added)
+
+    worker = threading.Thread(target=touch_it, daemon=True)
+    worker.start()
+    worker.join(10)
+    if worker.is_alive():  # unblock the stuck open() so the test run can end
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        pytest.fail("opening a FIFO blocked")
+    assert outcome == [None, [], []]
+
+
+def test_temp_files_of_crashed_writes_are_removed_live_ones_kept(
+    store: LocalStore, folder: Path
+) -> None:
+    crashed = [folder / "p" / f"{TEMP_PREFIX}dead", store.state_dir / "simple" / f"{TEMP_PREFIX}x"]
+    for path in crashed:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"half")
+    live = folder / "p" / f"{TEMP_PREFIX}live"
+    with live.open("wb") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)  # what a writer in progress holds
+        report = adopt(store, show_progress=False)
+        assert report.temp_files_removed == 2
+        assert live.exists()
+    assert not any(p.exists() for p in crashed)
+
+
+# -- derived objects live in the state folder and are made again ----------------------------
+
+
+def test_metadata_lives_in_the_state_folder_and_is_made_again(tmp_path: Path) -> None:
+    folder, state = tmp_path / "ro", tmp_path / "state"
+    _fill(folder, 2)
+    before = sorted((p, p.stat().st_mtime_ns) for p in folder.rglob("*"))
+    store = LocalStore(folder, state)
+    adopt(store, show_progress=False)
+    assert sorted((p, p.stat().st_mtime_ns) for p in folder.rglob("*")) == before
+    key = f"packages/p0/{wheel_name('p0', '1.0')}.metadata"
+    assert store.path_for(key).is_relative_to(state)
+    expected = store.get(key)[1]
+    store.path_for(key).unlink()
+    report = adopt(store, show_progress=False)
+    assert report.metadata_rewritten == [key]
+    assert store.get(key)[1] == expected
+    store.path_for(key).write_bytes(b"Metadata-Version: 2.1\nName: evil\n")  # altered
+    assert adopt(store, show_progress=False).metadata_rewritten == [key]
+    assert store.get(key)[1] == expected
+
+
+def test_html_that_lags_its_json_is_rendered_again(store: LocalStore, folder: Path) -> None:
+    _fill(folder, 1)
+    adopt(store, show_progress=False)
+    indexer = Indexer(store)
+    old_html = store.get("simple/p0/index.html")[1]
+    key = f"packages/p0/{wheel_name('p0', '2.0')}"
+    store.put(key, wheel_bytes("p0", "2.0"))
+    indexer.apply([Landed(key)])
+    store.put("simple/p0/index.html", old_html)  # as if killed between the JSON and the HTML
+    report = adopt(store, show_progress=False)
+    assert report.pages_rerendered == ["simple/p0/index.html"]
+    assert html_serial(store.get("simple/p0/index.html")[1]) == _page(store, "p0").serial
+
+
+# -- a restart does work proportional to what changed ---------------------------------------
+
+
+class _Reads:
+    """Counts every opening of a distribution's bytes (hashing included)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.keys: list[str] = []
+        for name in ("open", "get", "read_range"):
+            original = getattr(LocalStore, name)
+
+            def counted(store, key, *a, _original=original, **k):  # type: ignore[no-untyped-def]
+                if key.startswith("packages/") and not key.endswith(".metadata"):
+                    self.keys.append(key)
+                return _original(store, key, *a, **k)
+
+            monkeypatch.setattr(LocalStore, name, counted)
+
+
+@pytest.mark.parametrize("copy", ["cp -a", "copytree"])
+def test_a_restart_of_a_copied_folder_reads_no_unchanged_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, copy: str
+) -> None:
+    original = tmp_path / "original"
+    _fill(original, 20)
+    adopt(LocalStore(original), show_progress=False)
+    copied = tmp_path / "copied"
+    if copy == "cp -a":
+        subprocess.run(["cp", "-a", str(original), str(copied)], check=True)
+    else:  # what backup tools do: new inodes and ctimes, mtimes kept
+        shutil.copytree(original, copied, copy_function=shutil.copy2)
+    assert os.stat(copied / "p0").st_ino != os.stat(original / "p0").st_ino
+    reads = _Reads(monkeypatch)
+    store = LocalStore(copied)
+    report = adopt(store, show_progress=False)
+    assert reads.keys == []
+    assert report.projects_checked == 0
+    # One changed file is one project checked and one file read, whatever the folder's size.
+    added = copied / "p3" / wheel_name("p3", "2.0")
+    added.write_bytes(wheel_bytes("p3", "2.0"))
+    report = adopt(store, show_progress=False)
+    assert report.projects_checked == 1
+    assert set(reads.keys) == {f"packages/p3/{added.name}"}
+    assert added.name in {f.filename for f in _page(store, "p3").files}
+
+
+def test_the_same_bytes_under_a_new_stat_are_read_once(
+    store: LocalStore, folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _fill(folder, 3)
+    adopt(store, show_progress=False)
+    for path in folder.rglob("*.whl"):
+        os.utime(path, ns=(time.time_ns(), time.time_ns()))  # touched: same bytes
+    reads = _Reads(monkeypatch)
+    adopt(store, show_progress=False)
+    assert len(reads.keys) == 3
+    reads.keys.clear()
+    adopt(store, show_progress=False)  # the page remembers the new fingerprint
+    assert reads.keys == []
+
+
+# -- reindex repairs a hash that no stored bytes match --------------------------------------
+
+
+def test_reindex_lists_the_stored_bytes_when_no_earlier_version_exists(
+    store: LocalStore, folder: Path
+) -> None:
+    indexer = Indexer(store)
+    key = f"packages/half/{sdist_name('half', '1.0')}"
+    whole = sdist_bytes("half", "1.0")
+    store.put(key, whole)
+    indexer.apply([Landed(key)])
+    page = _page(store, "half")
+    entry = page.files[0]
+    # What an older skypi published for a file it read while it was being written:
+    lie = entry.__class__(**{**entry.__dict__, "sha256": "0" * 64, "size": 10, "etag": "old"})
+    store.put("simple/half/index.json", page.with_files((lie,)).to_json_bytes())
+    checked = Rebuilder(indexer).run(check=True).drift
+    assert any("which no stored bytes match" in str(d) for d in checked)
+    repaired = Rebuilder(indexer).run(check=False).drift
+    assert any("the page now lists the stored file" in str(d) for d in repaired)
+    fixed = _page(store, "half").files[0]
+    assert (fixed.sha256, fixed.size) == (hashlib.sha256(whole).hexdigest(), len(whole))
+    assert Rebuilder(indexer).run(check=True).drift == []
+
+
+# -- the watcher reacts to writes, never to reads -------------------------------------------
+
+
+class _Recorder(Indexer):
+    def __init__(self, store: LocalStore) -> None:
+        super().__init__(store)
+        self.batches: list[list[str]] = []
+
+    def apply(self, changes):  # type: ignore[no-untyped-def,override]
+        changes = list(changes)
+        outcome = super().apply(changes)
+        self.batches.append([c.key for c in changes])  # once applied: the page is written
+        return outcome
+
+
+def test_the_watcher_ignores_reads_and_waits_for_the_writer_to_close(
+    store: LocalStore, folder: Path
+) -> None:
+    _fill(folder, 1)
+    adopt(store, show_progress=False)
+    indexer = _Recorder(store)
+    watcher = FolderWatcher(store, indexer)
+    watcher.start()
+    try:
+        time.sleep(0.3)
+        wheel = next(folder.rglob("*.whl"))
+        for _ in range(20):  # reads, as the index and pip make them
+            wheel.read_bytes()
+            store.get("simple/p0/index.json")
+        time.sleep(0.5)
+        assert indexer.batches == []
+        target = folder / "p0" / sdist_name("p0", "3.0")
+        data = sdist_bytes("p0", "3.0")
+        with target.open("wb") as fh:  # written slowly: nothing happens until it is closed
+            for start in range(0, len(data), 64):
+                fh.write(data[start : start + 64])
+                fh.flush()
+                time.sleep(0.05)
+            time.sleep(0.5)
+            assert indexer.batches == []
+        deadline = time.monotonic() + 10
+        while not indexer.batches and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert indexer.batches == [[f"packages/p0/{target.name}"]]
+        listed = {f.filename: f.sha256 for f in _page(store, "p0").files}
+        assert listed[target.name] == hashlib.sha256(data).hexdigest()
+        time.sleep(0.5)  # the pages and .metadata it wrote did not wake it up again
+        assert indexer.batches == [[f"packages/p0/{target.name}"]]
+    finally:
+        watcher.stop()
+
+
+# -- a read-only folder ----------------------------------------------------------------------
+
+
+def test_an_upload_to_a_read_only_folder_is_refused_with_a_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    from fastapi.testclient import TestClient
+
+    from skypi.api.app import create_app
+    from skypi.api.settings import Settings
+    from tests.conftest import add_token, basic
+    from tests.dists import upload_form
+
+    store = LocalStore(tmp_path / "ro", tmp_path / "state")
+    token = add_token(store, "upload")
+    real_put = LocalStore.put
+
+    def put(self, key, body, **kwargs):  # type: ignore[no-untyped-def]
+        if key.startswith("packages/") and not key.endswith(".metadata"):
+            raise OSError(errno.EROFS, "Read-only file system")  # what a read-only mount says
+        return real_put(self, key, body, **kwargs)
+
+    monkeypatch.setattr(LocalStore, "put", put)
+    client = TestClient(create_app(store, Settings()))
+    data, name = wheel_bytes("ro", "1.0"), wheel_name("ro", "1.0")
+    response = client.post(
+        "/legacy/",
+        data=upload_form(data, name, "ro", "1.0"),
+        files={"content": (name, data)},
+        headers=basic(token),
+    )
+    assert response.status_code == 403
+    assert "read-only" in response.text
+    assert list((tmp_path / "ro").iterdir()) == []
+
+
+def test_a_symlink_is_never_indexed(store: LocalStore, folder: Path, tmp_path: Path) -> None:
+    outside = tmp_path / wheel_name("linked", "1.0")
+    outside.write_bytes(wheel_bytes("linked", "1.0"))
+    (folder / "linked").mkdir()
+    (folder / "linked" / outside.name).symlink_to(outside)
+    adopt(store, show_progress=False)
+    assert store.head("simple/linked/index.json") is None
+    indexer = _Recorder(store)
+    watcher = FolderWatcher(store, indexer)
+    watcher.start()
+    try:
+        time.sleep(0.3)
+        (folder / "linked" / wheel_name("linked", "2.0")).symlink_to(outside)
+        time.sleep(2.5)  # past the settling time of a file that only appeared
+        assert indexer.batches == []
+    finally:
+        watcher.stop()
+
+
+def test_an_unreadable_file_is_skipped_with_one_log_line(
+    store: LocalStore,
+    folder: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import skypi.store.local as local
+
+    _fill(folder, 2)
+    secret = folder / "p1" / wheel_name("p1", "1.0")
+    real_open = local.LocalStore._open_file
+
+    def refuse(self, key):  # type: ignore[no-untyped-def]
+        if key == f"packages/p1/{secret.name}":  # what EACCES looks like (tests may run as root)
+            raise PermissionError(13, "Permission denied", str(secret))
+        return real_open(self, key)
+
+    monkeypatch.setattr(local.LocalStore, "_open_file", refuse)
+    with caplog.at_level("WARNING"):
+        report = adopt(store, show_progress=False)
+        adopt(store, show_progress=False)  # a restart: nothing changed, nothing said again
+    assert [k for k, _ in report.outcome.refused] == [f"packages/p1/{secret.name}"]
+    assert len([r for r in caplog.records if secret.name in r.getMessage()]) == 1
+    assert {f.filename for f in _page(store, "p0").files} == {
+        wheel_name("p0", "1.0"),
+        sdist_name("p0", "1.0"),
+    }
