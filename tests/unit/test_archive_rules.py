@@ -17,6 +17,7 @@ from skypi.core.filenames import parse_filename
 from skypi.core.metadata import Limits, read_metadata
 from skypi.core.upload import check_digests, validate_filename, validate_form
 from skypi.indexer.service import Indexer
+from skypi.local.startup import reconcile
 from skypi.store.local import LocalStore
 from tests.dists import metadata_text, upload_form, wheel_bytes, zip_sdist_bytes
 
@@ -151,7 +152,8 @@ def test_a_dropped_in_file_that_breaks_a_rule_is_refused_and_logged(
     filename, data, message = REFUSED["wheel without RECORD"]
     (folder / filename).write_bytes(data)
     caplog.set_level(logging.INFO)
-    outcome = Indexer(LocalStore(folder)).reconcile()
+    store = LocalStore(folder)
+    outcome = reconcile(store, Indexer(store)).outcome  # what skypi serve does at start
     assert [key for key, _ in outcome.refused] == [f"packages/{filename}"]
     assert message in outcome.refused[0][1]
     assert message in caplog.text
