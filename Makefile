@@ -40,8 +40,14 @@ diff: setup ## what a deploy would change
 destroy: setup ## delete the stack (the buckets stay unless -c skypi:retainData=false)
 	$(CDK) destroy $(CDK_ARGS)
 
-serve: setup ## run the index over $(DIR) on port $(PORT)
-	.venv/bin/skypi serve $(DIR) --port $(PORT) --create
+# Only what serving needs (the package and its runtime dependencies, no CDK, Node or test tools);
+# --inexact keeps whatever `make setup` already installed in .venv.
+.venv/.serving: uv.lock pyproject.toml | $(if $(filter .tools/bin/uv,$(UV)),.tools/bin/uv)
+	$(UV) sync --locked --no-default-groups --inexact --quiet
+	touch $@
+
+serve: .venv/.serving ## run the index over $(DIR) on port $(PORT); extra flags: ARGS=--private
+	.venv/bin/skypi serve $(DIR) --port $(PORT) --create $(ARGS)
 
 dev: setup ## the AWS data path on this machine (moto S3/SQS, indexer Lambda, API) on $(PORT)
 	.venv/bin/skypi dev --port $(PORT)

@@ -219,7 +219,7 @@ def write_report(results: dict[str, Any], docs: Path) -> None:
         "",
         "## Cold start: handler import time (host Python, `.pyc` present)",
         "",
-        "| handler | import ms |",
+        "| handler (or the description renderer) | import ms |",
         "|---|---:|",
     ]
     for module, seconds in results["importtime"].items():

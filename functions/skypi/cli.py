@@ -372,6 +372,12 @@ def _version() -> str:
     return f"skypi {skypi.__version__}"
 
 
+def _has_botocore() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("botocore") is not None
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         code = _main(argv)
@@ -427,6 +433,13 @@ def _main(argv: list[str] | None) -> int:
         from skypi.local.dev import dev
 
         return dev(args)
+    if (getattr(args, "bucket", None) or getattr(args, "table", None)) and not _has_botocore():
+        print(
+            "skypi: --bucket and --table reach AWS, which needs botocore: "
+            "pip install 'skypi[aws]' (or `uv tool install 'skypi[aws]'`)",
+            file=sys.stderr,
+        )
+        return 2
     if args.command == "reindex":
         return _reindex(args)
     if args.command == "token":

@@ -156,9 +156,10 @@ function projectOfFilename(filename) {
 }
 
 function readProject(path) {
-    if (path === '/simple' || path === '/simple/') return null;
-    if (path.indexOf('/simple/') === 0) {
-        var name = unquote(path.slice('/simple/'.length).replace(/\/+$/, ''));
+    if (path === '/simple' || path === '/simple/' || path === '/') return null;
+    var named = /^\/(simple|project)\//.exec(path);
+    if (named) {
+        var name = unquote(path.slice(named[0].length).replace(/\/+$/, ''));
         return VALID_NAME.test(name) ? normalize(name) : '';
     }
     return projectOfFilename(unquote(path.slice(path.lastIndexOf('/') + 1)));
@@ -260,7 +261,8 @@ async function handler(event) {
     for (var i = 0; i < API_PREFIXES.length; i++) {
         if (path.indexOf(API_PREFIXES[i]) === 0) return apiRequest(request);
     }
-    var isRead = path === '/simple' || path.indexOf('/simple/') === 0 ||
+    var people = path === '/' || path.indexOf('/project/') === 0; // skypi.core.site
+    var isRead = people || path === '/simple' || path.indexOf('/simple/') === 0 ||
         path.indexOf('/packages/') === 0;
     if (!isRead) return notFound();
     if (request.method !== 'GET' && request.method !== 'HEAD') {
@@ -278,14 +280,23 @@ async function handler(event) {
         }
         return request; // the key is the path itself
     }
-    var rest = path.slice('/simple/'.length);
-    if (rest === '') return page(request, '/simple/');
+    if (path === '/') {
+        request.uri = '/site/index.html';
+        return request;
+    }
+    var prefix = people ? '/project/' : '/simple/';
+    var rest = path.slice(prefix.length);
+    if (rest === '' && !people) return page(request, '/simple/');
     var slash = rest.charAt(rest.length - 1) === '/';
     var name = unquote(slash ? rest.slice(0, -1) : rest);
     if (name.indexOf('/') !== -1 || !VALID_NAME.test(name)) return notFound();
     var normalized = normalize(name);
     if (name !== normalized || !slash) {
-        return redirect('/simple/' + normalized + '/', request.querystring);
+        return redirect(prefix + normalized + '/', request.querystring);
+    }
+    if (people) {
+        request.uri = '/site/project/' + normalized + '/index.html';
+        return request;
     }
     return page(request, '/simple/' + normalized + '/');
 }

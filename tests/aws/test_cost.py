@@ -7,6 +7,7 @@ import hashlib
 import io
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from packaging.utils import canonicalize_name
@@ -44,11 +45,12 @@ def _seed(store: S3Store, projects: int) -> None:
             upload_time=datetime(2026, 1, 1, tzinfo=UTC),
             etag=f'"{hashlib.md5(data, usedforsecurity=False).hexdigest()}"',
         )
-        page = ProjectPage.empty(name).with_files((entry,))
+        # As skypi indexes it: the page carries its newest release's summary.
+        page = replace(ProjectPage.empty(name).with_files((entry,)), summary="A test package")
         backend.put_object(store.bucket, f"simple/{name}/index.json", page.to_json_bytes())
         for html_key in html_twins(f"simple/{name}/index.html"):
             backend.put_object(store.bucket, html_key, render_project_html(page))
-        root = root.with_project(canonicalize_name(name), name)
+        root = root.with_project(canonicalize_name(name), name, page.summary)
     backend.put_object(store.bucket, "simple/index.json", root.to_json_bytes())
     for html_key in html_twins("simple/index.html"):
         backend.put_object(store.bucket, html_key, render_root_html(root))
@@ -84,10 +86,11 @@ def test_indexing_one_file_costs_the_same_at_10_and_2000_projects(moto_endpoint:
     assert not [r for r in existing if r[1].startswith("simple/index.")]
     extra = new - existing
     assert existing - new == Counter()
-    # A new project adds the root listing (read, write, render, each with its gzip variant)
-    # and one re-read of its page.
+    # A new project adds the root listing (read, write, render, each with its gzip variant),
+    # one re-read of its page, and the landing page's project count.
     root = {f"simple/index.{kind}{gz}" for kind in ("json", "html", "v1html") for gz in ("", ".gz")}
-    assert {key for _, key in extra} == root | {"simple/P/index.json"}
+    landing = {"site/index.json", "site/index.html"}
+    assert {key for _, key in extra} == root | landing | {"simple/P/index.json"}
 
 
 def test_fifty_concurrent_uploads_to_one_project_all_listed(moto_endpoint: str) -> None:

@@ -86,7 +86,7 @@ def test_a_batch_writes_each_project_page_once(aws: Emulated) -> None:
     page_writes: list[str] = []
 
     def counting_put(key: str, *args: object, **kwargs: object):  # type: ignore[no-untyped-def]
-        if key.endswith("/index.json"):
+        if key.startswith("simple/") and key.endswith("/index.json"):
             page_writes.append(key)
         return original_put(key, *args, **kwargs)  # type: ignore[arg-type]
 

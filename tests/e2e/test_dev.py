@@ -258,3 +258,30 @@ def test_skypi_doctor_passes_against_dev_and_leaves_no_file(
     finally:
         dev.process.terminate()
         dev.process.wait(15)
+
+
+def test_on_the_aws_path_a_refusal_points_at_verbose_and_pages_are_served(
+    dev: Dev, env: dict[str, str], tmp_path: Path
+) -> None:
+    """Behind API Gateway no reason phrase can be set: twine then says to retry with
+    --verbose, which shows the body. The pages for people come from the bucket, as on AWS."""
+    first, second = tmp_path / "a", tmp_path / "b"
+    first.mkdir()
+    second.mkdir()
+    wheel = make_wheel(first, "clash-lib", "1.0")
+    other = second / wheel.name
+    other.write_bytes(wheel_bytes("clash-lib", "1.0", payload=b"other"))
+    upload = ["upload", "--non-interactive", "--repository-url", f"{dev.url}/legacy/"]
+    upload += ["-u", "__token__", "-p", dev.token]
+    twine(*upload, str(wheel), env=env)
+    refused = twine(*upload, str(other), env=env, check=False)
+    assert refused.returncode == 1
+    output = refused.stdout + refused.stderr
+    assert "Retry with the --verbose option" in output
+    verbose = twine(*upload, "--verbose", str(other), env=env, check=False)
+    assert "File already exists" in verbose.stdout + verbose.stderr
+    page = httpx.get(f"{dev.url}/project/Clash_Lib/", follow_redirects=True, timeout=10)
+    assert page.status_code == 200
+    assert wheel.name in page.text
+    landing = httpx.get(f"{dev.url}/", timeout=10)
+    assert "1 project<" in landing.text

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import FastAPI, Header, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
@@ -23,11 +23,14 @@ from skypi.api.settings import Settings
 from skypi.core.errors import InvalidDistribution, SkypiError, UploadRejected
 from skypi.core.filenames import parse_filename
 from skypi.core.pages import FileEntry
+from skypi.core.reason import REASON_HEADER, reason_phrase
 from skypi.core.upload import validate_filename, validate_form
 from skypi.indexer.service import Gone, Indexer
 from skypi.store.base import Part, Store
-from skypi.store.cdn import Cdn
 from skypi.store.tokens import TokenRepository, TokenStore
+
+if TYPE_CHECKING:  # botocore is not needed to serve a folder (`skypi serve`, no aws extra)
+    from skypi.store.cdn import Cdn
 
 log = logging.getLogger("skypi.api")
 MAX_FIELD_BYTES = 16 * 1024 * 1024  # long descriptions are sent as a form field
@@ -71,9 +74,11 @@ class YankRequest(BaseModel):
 
 
 def _error(exc: SkypiError | AuthFailure) -> Response:
-    if isinstance(exc, AuthFailure):
-        return PlainTextResponse(exc.message + "\n", exc.status, headers=exc.headers)
-    return PlainTextResponse(f"{exc}\n", exc.status)
+    """The message in the body (uv, pip) and as the reason phrase (twine shows only that)."""
+    message = exc.message if isinstance(exc, AuthFailure) else str(exc)
+    headers = dict(exc.headers) if isinstance(exc, AuthFailure) else {}
+    headers[REASON_HEADER] = reason_phrase(message)
+    return PlainTextResponse(message + "\n", exc.status, headers=headers)
 
 
 def create_app(

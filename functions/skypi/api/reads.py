@@ -15,9 +15,10 @@ from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
 from skypi.api.auth import Authenticator, AuthFailure
 from skypi.api.settings import Settings
-from skypi.core.edge import decide, read_project
+from skypi.core.edge import READ_METHODS, decide, is_people_path, read_project
 from skypi.core.http import cache_control_for_key, content_type_for_key
 from skypi.core.pages import SIMPLE_PREFIX
+from skypi.core.site import SITE_PREFIX
 from skypi.store.base import NotFound, ObjectInfo, Presigning, Store
 
 Scope = MutableMapping[str, Any]
@@ -27,8 +28,11 @@ _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 CHUNK = 256 * 1024
 
 
-def is_read_path(path: str) -> bool:
-    return path == "/simple" or path.startswith(("/simple/", "/packages/"))
+def is_read_path(path: str, method: str = "GET") -> bool:
+    """What this app answers; ``POST /`` (pypiserver's upload URL) goes on to the API."""
+    if path == "/":
+        return method in READ_METHODS
+    return is_people_path(path) or path == "/simple" or path.startswith(("/simple/", "/packages/"))
 
 
 async def _respond(
@@ -63,7 +67,7 @@ class ReadRoutes:
         self.store, self.auth, self.settings, self.fallback = store, auth, settings, fallback
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not is_read_path(scope["path"]):
+        if scope["type"] != "http" or not is_read_path(scope["path"], scope["method"]):
             await self.fallback(scope, receive, send)
             return
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
@@ -107,7 +111,7 @@ class ReadRoutes:
             await _respond(send, 404, {"content-type": "text/plain", **vary}, b"Not Found\n", head)
             return
         body: bytes | None = None
-        if decision.key.startswith(SIMPLE_PREFIX):
+        if decision.key.startswith((SIMPLE_PREFIX, SITE_PREFIX)):
             # Pages are rewritten while they are read: take the bytes and their ETag and length
             # in one read, or a reader could get the new length with the old bytes.
             try:

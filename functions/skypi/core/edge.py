@@ -17,11 +17,12 @@ from dataclasses import dataclass
 from typing import Final
 from urllib.parse import unquote
 
-from packaging.utils import canonicalize_name
+from packaging.utils import NormalizedName, canonicalize_name
 
 from skypi.core.filenames import SDIST_EXTENSIONS, VALID_PROJECT_NAME
-from skypi.core.http import GZIP, accepts_gzip, gzip_key
+from skypi.core.http import GZIP, HTML_CONTENT_TYPE, accepts_gzip, gzip_key
 from skypi.core.negotiate import HTML, V1_HTML, V1_JSON, choose_content_type
+from skypi.core.site import LANDING_KEY, project_site_key
 
 READ_METHODS: Final = frozenset({"GET", "HEAD"})
 
@@ -83,6 +84,22 @@ def project_of_filename(filename: str) -> str:
     return canonicalize_name(name) if VALID_PROJECT_NAME.match(name) else ""
 
 
+def _project_name(rest: str, prefix: str, raw_query: str) -> Decision | NormalizedName:
+    """``/simple/<name>/`` and ``/project/<name>/``: the normalized name, or the answer."""
+    name = unquote(rest[:-1] if rest.endswith("/") else rest)
+    if "/" in name or not VALID_PROJECT_NAME.match(name):
+        return NOT_FOUND
+    normalized = canonicalize_name(name)
+    if name != normalized or not rest.endswith("/"):
+        return Decision(301, location=_with_query(f"{prefix}{normalized}/", raw_query))
+    return normalized
+
+
+def is_people_path(path: str) -> bool:
+    """The pages for people (skypi.core.site): ``/`` and ``/project/<name>/``."""
+    return path == "/" or path.startswith("/project/")
+
+
 def read_project(path: str) -> str | None:
     """Which project a read is about, for project-limited tokens: None for the root listing
     (any read token may list), "" when it names none (only unlimited tokens may read it).
@@ -90,10 +107,10 @@ def read_project(path: str) -> str | None:
     >>> read_project("/simple/Foo.Bar/"), read_project("/simple/"), read_project("/packages/a/b")
     ('foo-bar', None, '')
     """
-    if path in {"/simple", "/simple/"}:
+    if path in {"/simple", "/simple/", "/"}:
         return None
-    if path.startswith("/simple/"):
-        name = unquote(path[len("/simple/") :].rstrip("/"))
+    if path.startswith(("/simple/", "/project/")):
+        name = unquote(path.split("/", 2)[2].rstrip("/"))
         return canonicalize_name(name) if VALID_PROJECT_NAME.match(name) else ""
     return project_of_filename(unquote(path.rsplit("/", 1)[-1]))
 
@@ -107,10 +124,17 @@ def decide(
 ) -> Decision:
     """Map a read request to its answer. ``path`` is the raw (percent-encoded) URL path."""
     is_read_path = path == "/simple" or path.startswith(("/simple/", "/packages/"))
-    if not is_read_path:
+    if not is_read_path and not is_people_path(path):
         return NOT_FOUND
     if method.upper() not in READ_METHODS:
         return Decision(405)
+    if path == "/":
+        return Decision(200, key=LANDING_KEY, content_type=HTML_CONTENT_TYPE)
+    if path.startswith("/project/"):
+        named = _project_name(path[len("/project/") :], "/project/", raw_query)
+        if isinstance(named, Decision):
+            return named
+        return Decision(200, key=project_site_key(named), content_type=HTML_CONTENT_TYPE)
     if path == "/simple":
         return Decision(301, location=_with_query("/simple/", raw_query))
     if path.startswith("/packages/"):
@@ -120,13 +144,10 @@ def decide(
     gzipped = accepts_gzip(accept_encoding)
     if rest == "":
         return _page("simple/", choose_content_type(accept, raw_query), gzipped)
-    name = unquote(rest[:-1] if rest.endswith("/") else rest)
-    if "/" in name or not VALID_PROJECT_NAME.match(name):
-        return NOT_FOUND
-    normalized = canonicalize_name(name)
-    if name != normalized or not rest.endswith("/"):
-        return Decision(301, location=_with_query(f"/simple/{normalized}/", raw_query))
-    return _page(f"simple/{normalized}/", choose_content_type(accept, raw_query), gzipped)
+    named = _project_name(rest, "/simple/", raw_query)
+    if isinstance(named, Decision):
+        return named
+    return _page(f"simple/{named}/", choose_content_type(accept, raw_query), gzipped)
 
 
 __all__ = ["NOT_FOUND", "READ_METHODS", "V1_HTML", "Decision", "decide", "read_project"]

@@ -116,4 +116,4 @@ def content_type_for_key(key: str) -> str:
 
 
 def cache_control_for_key(key: str) -> str:
-    return REVALIDATE if key.startswith("simple/") else IMMUTABLE
+    return REVALIDATE if key.startswith(("simple/", "site/")) else IMMUTABLE

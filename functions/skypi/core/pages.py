@@ -131,6 +131,7 @@ class ProjectPage:
     display_name: str
     files: tuple[FileEntry, ...] = ()
     serial: int = 0
+    summary: str = ""  # the newest release's summary (pages for people; search)
 
     @classmethod
     def empty(cls, display_name: str) -> ProjectPage:
@@ -161,6 +162,8 @@ class ProjectPage:
             "files": [f.to_json() for f in self.sorted_files()],
             "_display-name": self.display_name,
         }
+        if self.summary:
+            doc["_summary"] = self.summary
         return json.dumps(doc, indent=1, sort_keys=False).encode() + b"\n"
 
     @classmethod
@@ -171,6 +174,7 @@ class ProjectPage:
             display_name=doc.get("_display-name") or doc["name"],
             files=tuple(FileEntry.from_json(f) for f in doc["files"]),
             serial=int(doc["meta"].get("_last-serial", 0)),
+            summary=str(doc.get("_summary", "")),
         )
 
 
@@ -180,25 +184,32 @@ class RootListing:
 
     projects: dict[NormalizedName, str] = field(default_factory=dict)  # name -> display name
     serial: int = 0
+    summaries: dict[NormalizedName, str] = field(default_factory=dict)  # for search
 
-    def with_project(self, name: NormalizedName, display: str | None) -> RootListing:
+    def with_project(
+        self, name: NormalizedName, display: str | None, summary: str = ""
+    ) -> RootListing:
         """Add (``display`` given) or remove (``None``) a project; same object if unchanged."""
-        projects = dict(self.projects)
+        projects, summaries = dict(self.projects), dict(self.summaries)
         if display is None:
             if name not in projects:
                 return self
             del projects[name]
+            summaries.pop(name, None)
         else:
-            if projects.get(name) == display:
+            if projects.get(name) == display and summaries.get(name, "") == summary:
                 return self
             projects[name] = display
-        return RootListing(projects, self.serial + 1)
+            summaries[name] = summary
+        return RootListing(projects, self.serial + 1, {k: v for k, v in summaries.items() if v})
 
     def to_json_bytes(self) -> bytes:
         doc = {
             "meta": {"api-version": API_VERSION, "_last-serial": self.serial},
             "projects": [
-                {"name": self.projects[name], "_normalized": name} for name in sorted(self.projects)
+                {"name": self.projects[name], "_normalized": name}
+                | ({"_summary": self.summaries[name]} if self.summaries.get(name) else {})
+                for name in sorted(self.projects)
             ],
         }
         return json.dumps(doc, indent=1).encode() + b"\n"
@@ -209,4 +220,9 @@ class RootListing:
         projects = {
             canonicalize_name(p.get("_normalized") or p["name"]): p["name"] for p in doc["projects"]
         }
-        return cls(projects, int(doc["meta"].get("_last-serial", 0)))
+        summaries = {
+            canonicalize_name(p.get("_normalized") or p["name"]): str(p["_summary"])
+            for p in doc["projects"]
+            if p.get("_summary")
+        }
+        return cls(projects, int(doc["meta"].get("_last-serial", 0)), summaries)

@@ -38,6 +38,7 @@ from skypi.core.pages import (
     page_json_key,
 )
 from skypi.core.render import render_project_html, render_root_html
+from skypi.core.site import LANDING_KEY, latest_version, project_site_key, release_key
 from skypi.indexer.service import MAX_ATTEMPTS, Indexer, project_of_key
 from skypi.store.base import NotFound, ObjectInfo, PreconditionFailed
 
@@ -204,6 +205,8 @@ class Rebuilder:
             drift += self._variants(
                 project, page_json_key(project), *html_twins(page_html_key(project))
             )
+            if target.files and self.store.head(project_site_key(project)) is None:
+                drift.append(Drift(project, f"{project_site_key(project)} is missing"))
         if check:
             shown = target.display_name if target and target.files else None
             return _Plan(None, shown, drift)
@@ -264,8 +267,23 @@ class Rebuilder:
             for key in html_twins(page_html_key(project)):
                 self.indexer.write_if_newer(key, html, new_page.serial, repair=True)
                 self.indexer.sync_variant(key, repair=True)
+            self._write_site(new_page)
             return new_page
         raise RuntimeError(f"gave up repairing {project} after {MAX_ATTEMPTS} conflicts")
+
+    def _write_site(self, page: ProjectPage) -> None:
+        """The project's page for people, with its newest release described (rendered once)."""
+        newest = latest_version(page)
+        described = []
+        if newest is not None and self.store.head(release_key(page.name, newest)) is None:
+            for entry in page.files:
+                info = self.store.head(entry.key) if entry.version == newest else None
+                if info is not None:
+                    release, _ = self.indexer.describe(page.name, self.indexer.inspect(info))
+                    self.indexer.write_release(page.name, release)
+                    described.append(release)
+                    break
+        self.indexer.write_project_site(page, described)
 
     # -- the root listing -----------------------------------------------------------------
 
@@ -289,6 +307,8 @@ class Rebuilder:
                 if self._stored(key) != rendered:
                     drift.append(Drift("(root)", f"{key} does not match the root listing"))
             drift += self._variants("(root)", ROOT_JSON_KEY, *html_twins(ROOT_HTML_KEY))
+        if self.store.head(LANDING_KEY) is None:
+            drift.append(Drift("(root)", f"{LANDING_KEY} is missing"))
         if check or not drift:
             return drift
         if not readable:
@@ -300,6 +320,7 @@ class Rebuilder:
         for key in html_twins(ROOT_HTML_KEY):
             self.indexer.write_if_newer(key, render_root_html(current), current.serial, repair=True)
             self.indexer.sync_variant(key, repair=True)
+        self.indexer.update_site(projects=len(current.projects))
         return drift
 
     def _variants(self, project: str, *keys: str) -> list[Drift]:

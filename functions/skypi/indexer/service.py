@@ -20,6 +20,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from packaging.utils import NormalizedName
 
@@ -44,12 +45,26 @@ from skypi.core.pages import (
     page_json_key,
 )
 from skypi.core.render import page_serial, render_project_html, render_root_html
+from skypi.core.site import (
+    LANDING_KEY,
+    SITE_JSON_KEY,
+    Release,
+    SiteSummary,
+    Upload,
+    latest_version,
+    project_site_key,
+    release_key,
+    render_landing,
+    render_project_site,
+)
 from skypi.indexer.changes import Change as Change
 from skypi.indexer.changes import Gone as Gone
 from skypi.indexer.changes import Landed as Landed
 from skypi.indexer.changes import project_of_key as project_of_key
 from skypi.store.base import NotFound, ObjectInfo, PreconditionFailed, Store, Versioned
-from skypi.store.cdn import Cdn
+
+if TYPE_CHECKING:  # botocore is not needed to index a folder (`skypi serve`, no aws extra)
+    from skypi.store.cdn import Cdn
 
 log = logging.getLogger("skypi.indexer")
 MAX_ATTEMPTS = 100
@@ -261,8 +276,10 @@ class Indexer:
         for facts in arrivals:
             if facts.entry.metadata_sha256:
                 self.write_metadata(facts)
+        by_version = {f.entry.version: f for f in arrivals}
+        described = {v: self.describe(project, f) for v, f in by_version.items()}
         if arrivals or departures & current.keys():
-            self._update_page(project, arrivals, departures, outcome)
+            self._update_page(project, arrivals, departures, outcome, described)
         for key in departures:
             self.store.delete(metadata_key(key))
         if self.cdn is not None and departures & current.keys():
@@ -275,7 +292,9 @@ class Indexer:
         arrivals: list[_Facts],
         departures: set[str],
         outcome: Outcome,
+        described: dict[str, tuple[Release, bool]] | None = None,
     ) -> None:
+        described = described or {}
         for _ in range(MAX_ATTEMPTS):
             page, etag = self.read_page(project)
             base = page or ProjectPage.empty(arrivals[0].meta.name if arrivals else project)
@@ -301,6 +320,9 @@ class Indexer:
                 outcome.conflicts += conflicts
                 break
             new_page = base.with_files(tuple(files.values()))
+            newest = latest_version(new_page)
+            if newest in described:
+                new_page = replace(new_page, summary=described[newest][0].summary)
             try:
                 if etag is None:
                     self.store.put(
@@ -315,7 +337,12 @@ class Indexer:
             outcome.conflicts += conflicts
             self.write_variant(page_json_key(project), new_page.to_json_bytes(), new_page.serial)
             self._write_html(page_html_key(project), render_project_html(new_page), new_page.serial)
-            if bool(base.files) != bool(new_page.files):
+            for version, (release, stored) in described.items():
+                if not stored and any(files[name].version == version for name in added):
+                    self.write_release(project, release)  # only for files that were listed
+            self.write_project_site(new_page, [release for release, _ in described.values()])
+            self.note_uploads(new_page, added)
+            if bool(base.files) != bool(new_page.files) or base.summary != new_page.summary:
                 self.sync_root(project)
             break
         else:
@@ -353,6 +380,7 @@ class Indexer:
                 continue
             self.write_variant(page_json_key(project), new_page.to_json_bytes(), new_page.serial)
             self._write_html(page_html_key(project), render_project_html(new_page), new_page.serial)
+            self.write_project_site(new_page)
             return changed
         raise RuntimeError(f"gave up updating {project} after {MAX_ATTEMPTS} conflicts")
 
@@ -406,10 +434,11 @@ class Indexer:
             if project is not None:
                 page, _ = self.read_page(project)
                 shown = page.display_name if page and page.files else None
-                new_root = root.with_project(project, shown)
+                new_root = root.with_project(project, shown, page.summary if page else "")
             if new_root is root and etag is not None:
                 self.sync_variant(ROOT_JSON_KEY)
                 self._write_html(ROOT_HTML_KEY, render_root_html(root), root.serial)
+                self.update_site(projects=len(root.projects))
                 return
             try:
                 if etag is None:
@@ -420,5 +449,73 @@ class Indexer:
                 continue
             self.write_variant(ROOT_JSON_KEY, new_root.to_json_bytes(), new_root.serial)
             self._write_html(ROOT_HTML_KEY, render_root_html(new_root), new_root.serial)
+            self.update_site(projects=len(new_root.projects))
             return
         raise RuntimeError(f"gave up updating the root listing after {MAX_ATTEMPTS} conflicts")
+
+    # -- pages for people (skypi.core.site) -------------------------------------------------
+
+    def describe(self, project: NormalizedName, facts: _Facts) -> tuple[Release, bool]:
+        """A release's summary and rendered description, and whether it is stored already
+        (a release is rendered once: its first listed file's metadata describes it)."""
+        try:
+            raw = self.store.get(release_key(project, facts.entry.version))[1]
+            return Release.from_json_bytes(raw), True
+        except NotFound:
+            pass
+        try:
+            release = Release.from_metadata(facts.meta.raw)
+        except Exception as exc:  # a hostile description must not stop the file being indexed
+            log.warning("description of %s not rendered: %s", facts.entry.filename, exc)
+            release = Release(facts.entry.version)
+        return replace(release, version=facts.entry.version), False
+
+    def write_release(self, project: NormalizedName, release: Release) -> None:
+        try:
+            key = release_key(project, release.version)
+            self.store.put(key, release.to_json_bytes(), if_none_match=True)
+        except PreconditionFailed:  # another file of the release was listed first: it stands
+            pass
+
+    def write_project_site(self, page: ProjectPage, described: list[Release] | None = None) -> None:
+        newest = latest_version(page)
+        release = next((r for r in described or () if r.version == newest), None)
+        if release is None and newest is not None:
+            try:
+                release = Release.from_json_bytes(self.store.get(release_key(page.name, newest))[1])
+            except NotFound:
+                release = None
+        html = render_project_site(page, release)
+        self.write_if_newer(project_site_key(page.name), html, page.serial)
+
+    def note_uploads(self, page: ProjectPage, filenames: list[str]) -> None:
+        uploads = [
+            Upload(page.name, page.display_name, f.version, f.filename, f.upload_time)
+            for f in page.files
+            if f.filename in filenames
+        ]
+        if uploads:
+            self.update_site(uploads=uploads)
+
+    def update_site(self, projects: int | None = None, uploads: list[Upload] | None = None) -> None:
+        """Compare-and-swap the landing page's manifest, then render the page from it."""
+        for _ in range(MAX_ATTEMPTS):
+            try:
+                info, raw = self.store.get(SITE_JSON_KEY)
+                summary, etag = SiteSummary.from_json_bytes(raw), info.etag
+            except NotFound:
+                summary, etag = SiteSummary(), None
+            new = summary.with_uploads(uploads or [])
+            if projects is not None:
+                new = new.with_projects(projects)
+            if new is not summary or etag is None:
+                try:
+                    if etag is None:
+                        self.store.put(SITE_JSON_KEY, new.to_json_bytes(), if_none_match=True)
+                    else:
+                        self.store.put(SITE_JSON_KEY, new.to_json_bytes(), if_match=etag)
+                except PreconditionFailed:
+                    continue
+            self.write_if_newer(LANDING_KEY, render_landing(new), new.serial)
+            return
+        raise RuntimeError(f"gave up updating the landing page after {MAX_ATTEMPTS} conflicts")

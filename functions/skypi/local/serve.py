@@ -41,14 +41,73 @@ def _prog() -> str:
     return "skypi" if found and os.path.abspath(found) == here else os.path.relpath(here)
 
 
-def _welcome(store: LocalStore, settings: Settings, host: str, port: int) -> str:
+BANNER_NAME = "skypi serve banner (read)"
+BANNER_TOKEN_DAYS = 7
+
+
+def banner_token(store: LocalStore) -> str:
+    """A read token for the terminal that started a private server: a new one each start
+    (tokens are stored as hashes, so an old one cannot be shown again), the last one revoked."""
+    from datetime import UTC, datetime, timedelta
+
+    from skypi.core.tokens import TokenRecord, new_token
+
+    repo = TokenRepository(store)
+    for record in repo.all():
+        if record.name == BANNER_NAME:
+            repo.revoke(record.id)
+    token = new_token()
+    expires = datetime.now(UTC) + timedelta(days=BANNER_TOKEN_DAYS)
+    repo.add(
+        TokenRecord.create(token, name=BANNER_NAME, scopes={"read"}, projects=None, expires=expires)
+    )
+    return token
+
+
+def private_lines(url: str, host: str, token: str | None, prog: str, folder: Path) -> list[str]:
+    """How each client reads a private index: one working line per convention."""
+    if token:
+        head = [
+            f"Reads need a token (--private). A read token for this terminal (valid "
+            f"{BANNER_TOKEN_DAYS} days, replaced at the next start):",
+            f"  export TOKEN={token}",
+        ]
+    else:  # not a terminal (a service's log): never print a token there
+        head = [
+            "Reads need a token (--private). Create a read token (shown once) with:",
+            f"  export TOKEN=$({prog} token create {folder} --scope read --name me)",
+        ]
+    auth_url = url.replace("://", "://__token__:$TOKEN@", 1)
+    return [
+        *head,
+        "then, whichever client you use:",
+        f"  pip install --index-url {auth_url}/simple/ PACKAGE",
+        f"  PIP_INDEX_URL={auth_url}/simple/ pip install PACKAGE",
+        f"  printf 'machine {host} login __token__ password %s\\n' \"$TOKEN\" >> ~/.netrc"
+        "  # pip, uv, poetry, twine",
+        "  UV_INDEX_SKYPI_USERNAME=__token__ UV_INDEX_SKYPI_PASSWORD=$TOKEN "
+        f"uv pip install --index skypi={url}/simple/ PACKAGE",
+        f"  uv auth login {url}/simple/ --token $TOKEN",
+        f"  poetry source add skypi {url}/simple/ && "
+        "poetry config http-basic.skypi __token__ $TOKEN",
+        f"  twine: in ~/.pypirc, [skypi] repository = {url}/legacy/, username = __token__, "
+        "password = an upload token; then twine upload -r skypi dist/*",
+    ]
+
+
+def _welcome(
+    store: LocalStore, settings: Settings, host: str, port: int, token: str | None = None
+) -> str:
     shown = "localhost" if host in {"0.0.0.0", "::", "127.0.0.1"} else host  # noqa: S104
     url = f"http://{shown}:{port}"
-    lines = [
-        f"skypi is serving {store.packages_dir} at {url}/simple/",
-        f"  pip install --index-url {url}/simple/ PACKAGE",
-        f"  uv pip install --index-url {url}/simple/ PACKAGE",
-    ]
+    lines = [f"skypi is serving {store.packages_dir} at {url}/ (pages) and {url}/simple/"]
+    if settings.private:
+        lines += private_lines(url, shown, token, _prog(), store.packages_dir)
+    else:
+        lines += [
+            f"  pip install --index-url {url}/simple/ PACKAGE",
+            f"  uv pip install --index-url {url}/simple/ PACKAGE",
+        ]
     if settings.upload_auth and not TokenRepository(store).all():
         lines += [
             "",
@@ -59,11 +118,6 @@ def _welcome(store: LocalStore, settings: Settings, host: str, port: int) -> str
             f"  uv publish --publish-url {url}/legacy/ --token TOKEN dist/*",
             f"or copy files into {store.packages_dir}: they are indexed within a second.",
         ]
-    if settings.private:
-        lines.append(
-            "Reads need a token too (--private): pip and uv take it as "
-            "https://__token__:TOKEN@host/simple/ or from netrc."
-        )
     return "\n".join(lines)
 
 
@@ -111,6 +165,7 @@ def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from skypi.api.app import create_app
+    from skypi.local.reasons import reason_protocol
     from skypi.local.watch import FolderWatcher
     from skypi.local.wire import WireLimits, guarded_protocol
 
@@ -159,13 +214,15 @@ def serve(args: argparse.Namespace) -> int:
     )
     config = uvicorn.Config(
         create_app(store, settings),
-        http=guarded_protocol(WireLimits(client_timeout=args.client_timeout)),
+        # twine shows an upload's refusal from the status line; the wire's limits hold
+        http=guarded_protocol(WireLimits(client_timeout=args.client_timeout), reason_protocol()),
         log_level=args.log_level,
         access_log=args.log_level == "debug",
     )
     server = uvicorn.Server(config)  # configures uvicorn's log handlers
     redact_logs()
-    print(_welcome(store, settings, args.host, args.port), file=sys.stderr, flush=True)
+    token = banner_token(store) if settings.private and sys.stderr.isatty() else None
+    print(_welcome(store, settings, args.host, args.port, token), file=sys.stderr, flush=True)
     try:
         server.run(sockets=[sock])
     finally:

@@ -42,6 +42,7 @@ from skypi.core.pages import (
     page_json_key,
 )
 from skypi.core.render import html_serial, render_project_html, render_root_html
+from skypi.core.site import LANDING_KEY, project_site_key
 from skypi.indexer.service import Change, Gone, Indexer, Landed, Outcome, project_of_key
 from skypi.store.base import NotFound
 from skypi.store.local import METADATA_SUFFIX, Fingerprint, LocalStore, package_etag
@@ -199,6 +200,8 @@ def _check_project(
             indexer.write_if_newer(key, html, page.serial, repair=True)
             report.pages_rerendered.append(key)
     _repair_variants(indexer, (page_json_key(project), *html_twins(page_html_key(project))))
+    if page.files and store.head(project_site_key(project)) is None:  # an older skypi's folder
+        indexer.write_project_site(page)
     return page.display_name if page.files else None
 
 
@@ -234,6 +237,8 @@ def _check_root(
             indexer.write_if_newer(key, html, root.serial, repair=True)
             report.pages_rerendered.append(key)
     _repair_variants(indexer, (ROOT_JSON_KEY, *html_twins(ROOT_HTML_KEY)))
+    if indexer.store.head(LANDING_KEY) is None:
+        indexer.update_site(projects=len(root.projects))
 
 
 def _record(

