@@ -16,7 +16,7 @@ WHY = {
     "pip dry-run within 15 % of static nginx": "pip's own floor is about 0.65 s here; the rest "
     "is 20 requests served by Python at about 2 ms each against nginx's 0.1 ms. Between the "
     "fastest peers, differences under about 30 % are within this machine's round-to-round noise "
-    "(reference/peer-bench.md)",
+    "(the spread between rounds in this report)",
     "twine uploads >= 30 files/s": "each upload is validated, its metadata read, and three page "
     "objects written (JSON and two HTML twins) before the 200; twine's own time per file is "
     "part of the figure",

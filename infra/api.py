@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from aws_cdk import Duration
+from aws_cdk import Aws, Duration, Fn
 from aws_cdk import aws_apigatewayv2 as apigw
 from aws_cdk import aws_apigatewayv2_integrations as integrations
 from aws_cdk import aws_iam as iam
@@ -30,6 +30,14 @@ ACCESS_LOG_FORMAT = {
 }
 
 
+def oidc_audience(config: Config) -> str:
+    """The ``aud`` CI tokens are issued for: the index's own domain, or else one unique to this
+    account, region and stack (a token for another index is never accepted here)."""
+    if config.oidc_audience or config.domain_name:
+        return str(config.oidc_audience or config.domain_name)
+    return Fn.join("-", ["skypi", Aws.ACCOUNT_ID, Aws.REGION, Aws.STACK_NAME])
+
+
 class Api(Construct):
     def __init__(
         self,
@@ -53,12 +61,17 @@ class Api(Construct):
             environment={
                 "SKYPI_BUCKET": bucket.bucket_name,
                 "SKYPI_TOKEN_TABLE": auth.table.table_name,
+                "SKYPI_PUBLISHER_TABLE": auth.publishers.table_name,
+                "SKYPI_OIDC_AUDIENCE": oidc_audience(config),
                 "SKYPI_PRIVATE": "true" if config.read_mode == "private" else "false",
                 "POWERTOOLS_SERVICE_NAME": "api",
             },
         )
         self._grant(bucket)
         auth.grant_check(self.function)
+        # Trusted Publishing fetches the issuers' keys over https (GitHub, GitLab, ...): the
+        # function runs outside any VPC, so it has internet egress with no NAT to pay for.
+        auth.grant_exchange(self.function)
         self.http_api = apigw.HttpApi(
             self,
             "HttpApi",
@@ -88,11 +101,21 @@ class Api(Construct):
         statements = [
             iam.PolicyStatement(
                 actions=["s3:GetObject"],
-                resources=[objects("packages/*"), objects("simple/*"), objects("auth/*")],
+                resources=[
+                    objects("packages/*"),
+                    objects("simple/*"),
+                    objects("auth/*"),
+                    objects("integrity/*"),  # PEP 740 provenance, stored on upload
+                ],
             ),
             iam.PolicyStatement(
                 actions=["s3:PutObject"],
-                resources=[objects("packages/*"), objects("simple/*"), objects("auth/*")],
+                resources=[
+                    objects("packages/*"),
+                    objects("simple/*"),
+                    objects("auth/*"),
+                    objects("integrity/*"),
+                ],
             ),
             iam.PolicyStatement(actions=["s3:DeleteObject"], resources=[objects("packages/*")]),
             iam.PolicyStatement(  # skypi publish: multipart uploads it presigns and completes

@@ -44,6 +44,23 @@ class Auth(Construct):
                 point_in_time_recovery_enabled=True
             ),
             stream=dynamodb.StreamViewType.NEW_AND_OLD_IMAGES,
+            # Tokens minted by Trusted Publishing carry one: their audit record goes after 90 days.
+            time_to_live_attribute="ttl",
+            removal_policy=RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,
+        )
+        # Trusted publishers (kind "publisher") and the OIDC tokens already exchanged (kind
+        # "oidc-token", deleted by TTL after they expire): skypi.store.dynamo_publishers.
+        self.publishers = dynamodb.Table(
+            self,
+            "Publishers",
+            partition_key=dynamodb.Attribute(name="kind", type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name="id", type=dynamodb.AttributeType.STRING),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            encryption=dynamodb.TableEncryption.AWS_MANAGED,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            time_to_live_attribute="ttl",
             removal_policy=RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,
         )
         self.mirror = cloudfront.KeyValueStore(
@@ -98,6 +115,24 @@ class Auth(Construct):
             "Token changes that never reached the edge: run `skypi token list --table ...` and "
             "re-create or revoke the token",
             alarm_topic,
+        )
+
+    def grant_exchange(self, function: lambda_.IFunction) -> None:
+        """Trusted Publishing: read the publishers (query their key space only), record each
+        exchanged OIDC token (put into its key space only), write the minted tokens."""
+        for actions, kind in (
+            (["dynamodb:Query"], "publisher"),
+            (["dynamodb:PutItem"], "oidc-token"),
+        ):
+            function.add_to_role_policy(
+                iam.PolicyStatement(
+                    actions=actions,
+                    resources=[self.publishers.table_arn],
+                    conditions={"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": [kind]}},
+                )
+            )
+        function.add_to_role_policy(
+            iam.PolicyStatement(actions=["dynamodb:PutItem"], resources=[self.table.table_arn])
         )
 
     def grant_check(self, function: lambda_.IFunction) -> None:

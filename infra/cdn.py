@@ -20,7 +20,9 @@ from infra.waf import web_acl
 from skypi.core.http import MAX_LAMBDA_REQUEST_BYTES
 
 EDGE_SOURCE = ROOT / "infra" / "edge" / "viewer-request.js"
-API_PATHS = ("/legacy*", "/api/*", "/health")
+# Trusted Publishing (/_/oidc/*) and PEP 740 provenance (/integrity/*) are answered by the API;
+# the edge passes them through unauthenticated (the API checks what it needs).
+API_PATHS = ("/legacy*", "/api/*", "/health", "/_/oidc/*", "/integrity/*")
 HSTS_SECONDS = 2 * 365 * 24 * 3600
 # CloudFront caches a 4xx for 10 s by default: a project's page fetched just before its first
 # upload would stay 404 that long at that edge. One second still folds a burst of misses.

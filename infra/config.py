@@ -18,6 +18,8 @@
 - ``skypi:traceCalls`` (``false``): load the X-Ray SDK in the functions (Powertools' Tracer)
   to trace each AWS call; Lambda's own traces are on either way. It costs every cold start
   the SDK's import (docs/aws-runtime.md).
+- ``skypi:oidcAudience`` (the domain name, else ``skypi-<account>-<region>-<stack>``): the
+  audience of the CI tokens Trusted Publishing accepts.
 - ``skypi:bundle`` (``true``): bundle the Lambda dependencies; ``false`` in tests.
 """
 
@@ -58,6 +60,7 @@ class Config:
     read_mode: str = "private"
     pricing_plan: str | None = None
     trace_calls: bool = False
+    oidc_audience: str | None = None
 
     @classmethod
     def from_context(cls, node: Node) -> Config:
@@ -82,6 +85,7 @@ class Config:
             if get("pricingPlan")
             else None,
             trace_calls=_flag(get("traceCalls"), False),
+            oidc_audience=get("oidcAudience") or None,
         )
         if config.pricing_plan and not config.waf:  # a plan covers one web ACL: use it
             config = replace(config, waf=True)

@@ -9,7 +9,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
-from infra.api import Api
+from infra.api import Api, oidc_audience
 from infra.auth import Auth
 from infra.cdn import Cdn
 from infra.config import Config
@@ -71,6 +71,11 @@ class SkypiStack(Stack):
             ),
             "ApiUrl": (self.api.http_api.api_endpoint, "the API directly (also a full index)"),
             "TokenTable": (self.auth.table.table_name, "where tokens live (hashes only)"),
+            "PublisherTable": (
+                self.auth.publishers.table_name,
+                "trusted publishers: skypi publisher add ... --table THIS",
+            ),
+            "OidcAudience": (oidc_audience(config), "the audience CI OIDC tokens must carry"),
             "CreateToken": (
                 f"skypi token create --table {self.auth.table.table_name} --scope upload --name ci",
                 "make a token (shown once) with your AWS credentials; --scope read for pip",

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from skypi.core.pages import PROJECT_STATUSES
+
 if TYPE_CHECKING:
     from skypi.store.base import Store
 
@@ -187,6 +189,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="close a connection whose request headers take longer, or whose body pauses "
         "longer, than this (default 30)",
     )
+    serve.add_argument(
+        "--tls-cert", help="serve https with this PEM certificate (chain) file (with --tls-key)"
+    )
+    serve.add_argument("--tls-key", help="the PEM private key of --tls-cert")
+    serve.add_argument(
+        "--oidc-audience",
+        default=os.environ.get("SKYPI_OIDC_AUDIENCE", "skypi"),
+        help="the audience CI tokens must carry for trusted publishing; make it unique to "
+        "this index, e.g. its host name (default $SKYPI_OIDC_AUDIENCE or skypi)",
+    )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
 
     dev = sub.add_parser(
@@ -244,6 +256,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     publish.add_argument(
         "--token", default=os.environ.get("SKYPI_TOKEN"), help="an upload token ($SKYPI_TOKEN)"
+    )
+    publish.add_argument(
+        "--trusted-publishing",
+        choices=["automatic", "always", "never"],
+        default="automatic",
+        help="exchange the CI job's OIDC identity for a short-lived upload token, as "
+        "uv publish does: automatic (when no --token is given and a CI identity is found), "
+        "always, or never",
     )
 
     doctor = sub.add_parser(
@@ -336,10 +356,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--project", action="append", help="limit the users to this project (repeatable)"
     )
 
+    _add_publisher_parser(sub)
+
     for verb, text in (
         ("yank", "yank a file or release (PEP 592)"),
         ("unyank", "undo a yank"),
         ("delete", "delete one file"),
+        ("status", "set a project's status (PEP 792): active, archived, deprecated, quarantined"),
     ):
         cmd = sub.add_parser(
             verb,
@@ -348,10 +371,13 @@ def build_parser() -> argparse.ArgumentParser:
             "admin API of a running skypi (needs an admin token).",
         )
         cmd.add_argument("project")
-        cmd.add_argument(
-            "target", metavar="VERSION_OR_FILENAME" if verb != "delete" else "FILENAME"
-        )
-        if verb == "yank":
+        if verb == "status":
+            cmd.add_argument("target", metavar="STATUS", choices=PROJECT_STATUSES)
+        else:
+            cmd.add_argument(
+                "target", metavar="VERSION_OR_FILENAME" if verb != "delete" else "FILENAME"
+            )
+        if verb in {"yank", "status"}:
             cmd.add_argument("--reason", default="", help="shown by pip and uv")
         cmd.add_argument(
             "--url",
@@ -364,6 +390,78 @@ def build_parser() -> argparse.ArgumentParser:
             help="an admin token (default: $SKYPI_TOKEN)",
         )
     return parser
+
+
+def _add_publisher_parser(sub: Any) -> None:
+    publisher = sub.add_parser(
+        "publisher",
+        help="trusted publishers: CI jobs that publish with no stored secret",
+        description="Register the CI identities (GitHub Actions, GitLab CI, any OIDC issuer) "
+        "whose OIDC tokens `uv publish --trusted-publishing always` and the PyPA publish action "
+        "exchange at /_/oidc/mint-token for a 15-minute upload token.",
+    )
+    actions = publisher.add_subparsers(dest="publisher_command", required=True, metavar="ACTION")
+
+    def where(parser: argparse.ArgumentParser) -> None:
+        _add_dir(parser)
+        parser.add_argument(
+            "--table",
+            default=os.environ.get("SKYPI_PUBLISHER_TABLE"),
+            help="a deployed index's publisher table (the stack's PublisherTable output; "
+            "default $SKYPI_PUBLISHER_TABLE), reached with your AWS credentials",
+        )
+
+    add = actions.add_parser("add", help="register a trusted publisher")
+    kinds = add.add_subparsers(dest="kind", required=True, metavar="KIND")
+    github = kinds.add_parser("github", help="a GitHub Actions workflow")
+    github.add_argument("repository", metavar="OWNER/REPOSITORY")
+    github.add_argument(
+        "--workflow", required=True, help="file in .github/workflows/, e.g. release.yml"
+    )
+    github.add_argument("--environment", help="only jobs that run in this environment")
+    github.add_argument(
+        "--owner-id",
+        help="the owner's numeric id (gh api repos/OWNER/REPO --jq .owner.id): matched "
+        "instead of the name, so a rename keeps working and a re-registered name does not",
+    )
+    github.add_argument(
+        "--repository-id", help="the repository's numeric id (gh api repos/OWNER/REPO --jq .id)"
+    )
+    github.add_argument(
+        "--issuer",
+        default=None,
+        help="GitHub Enterprise Server's issuer (https://HOST/_services/token); "
+        "default GitHub's own",
+    )
+    gitlab = kinds.add_parser("gitlab", help="a GitLab CI pipeline")
+    gitlab.add_argument("project_path", metavar="NAMESPACE/PROJECT")
+    gitlab.add_argument("--ci-config", default=".gitlab-ci.yml", help="default .gitlab-ci.yml")
+    gitlab.add_argument("--environment", help="only jobs that deploy to this environment")
+    gitlab.add_argument("--issuer", default=None, help="a self-managed GitLab's URL")
+    generic = kinds.add_parser("oidc", help="any OIDC issuer (self-hosted CI)")
+    generic.add_argument("issuer", metavar="ISSUER_URL")
+    generic.add_argument(
+        "--claim",
+        action="append",
+        required=True,
+        metavar="NAME=VALUE",
+        help="a claim the token must carry with exactly this value (repeatable)",
+    )
+    generic.add_argument("--audience", help="the aud its tokens carry (default: this index's)")
+    for kind in (github, gitlab, generic):
+        kind.add_argument(
+            "--project",
+            action="append",
+            required=True,
+            help="a project it may publish (repeatable)",
+        )
+        where(kind)
+    listing = actions.add_parser("list", help="list trusted publishers")
+    listing.add_argument("--json", action="store_true", help="machine-readable output")
+    where(listing)
+    remove = actions.add_parser("remove", help="remove a trusted publisher by its id")
+    remove.add_argument("id", help="the id shown by 'skypi publisher list'")
+    where(remove)
 
 
 def _version() -> str:
@@ -419,6 +517,9 @@ def _main(argv: list[str] | None) -> int:
     if args.command == "serve":
         from skypi.local.serve import serve
 
+        if bool(args.tls_cert) != bool(args.tls_key):
+            print("skypi: give both --tls-cert and --tls-key", file=sys.stderr)
+            return 2
         return serve(args)
     if args.command == "dev":
         try:
@@ -450,6 +551,8 @@ def _main(argv: list[str] | None) -> int:
         return _publish(args)
     if args.command == "doctor":
         return _doctor(args)
+    if args.command == "publisher":
+        return _publisher(args)
     return _admin(args)
 
 
@@ -483,8 +586,6 @@ def _reindex(args: argparse.Namespace) -> int:
 def _publish(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from skypi.client.publish import Publisher, PublishError
-
     paths = [Path(f) for f in args.files]
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
@@ -505,7 +606,48 @@ def _publish(args: argparse.Namespace) -> int:
         bars.append(bar)
         return bar.update
 
-    publisher = Publisher(args.url, args.token, progress=progress)
+    import httpx
+
+    from skypi.client.oidc import TrustedPublishingError, burn, mint
+
+    token, minted = args.token, None
+    if args.trusted_publishing == "always" and token:
+        print("skypi: --trusted-publishing always takes no --token", file=sys.stderr)
+        return 2
+    if args.trusted_publishing != "never" and not token:
+        with httpx.Client(timeout=60) as http:
+            try:
+                minted = token = mint(args.url, http)
+            except TrustedPublishingError as exc:
+                if args.trusted_publishing == "always":
+                    print(f"skypi: trusted publishing: {exc}", file=sys.stderr)
+                    return 2
+                print(f"skypi: trusted publishing not used: {exc}", file=sys.stderr)
+        if minted is None and args.trusted_publishing == "always":
+            print(
+                "skypi: trusted publishing: no CI identity found (GitHub Actions needs "
+                "'permissions: id-token: write'; GitLab CI an id_tokens entry)",
+                file=sys.stderr,
+            )
+            return 2
+    try:
+        return _publish_files(args.url, token, paths, progress, bars)
+    finally:
+        if minted:
+            with httpx.Client(timeout=30) as http:
+                burn(args.url, minted, http)
+
+
+def _publish_files(
+    url: str,
+    token: str | None,
+    paths: list[Path],
+    progress: Callable[[str, int], Callable[[int], object]],
+    bars: list[Any],
+) -> int:
+    from skypi.client.publish import Publisher, PublishError
+
+    publisher = Publisher(url, token, progress=progress)
     refused = 0
     for path in paths:
         try:
@@ -651,7 +793,9 @@ def _token(args: argparse.Namespace) -> int:
         used: dict[str, str] = getattr(repo, "last_used", dict)()
         for r in records:
             projects = ",".join(sorted(r.projects)) if r.projects else "*"
-            expires = f"expires {r.expires:%Y-%m-%d}" if r.expires else "no expiry"
+            # Minted tokens live minutes: their expiry (or burn) is shown to the minute.
+            shown = "%Y-%m-%d %H:%M" if r.publisher else "%Y-%m-%d"
+            expires = f"expires {r.expires:{shown}}" if r.expires else "no expiry"
             seen = f"used {used[r.id][:10]}" if r.id in used else ""
             print(
                 f"{r.id}  {','.join(sorted(r.scopes)):<20} {projects:<20} "
@@ -664,6 +808,90 @@ def _token(args: argparse.Namespace) -> int:
         print(f"skypi: {exc.args[0]}", file=sys.stderr)
         return 1
     print(f"Revoked token {record.id} {record.name}".rstrip())
+    return 0
+
+
+def _publisher(args: argparse.Namespace) -> int:
+    from skypi.core.publishers import (
+        GITHUB_ISSUER,
+        GITLAB_ISSUER,
+        GitHubPublisher,
+        GitLabPublisher,
+        InvalidPublisher,
+        OidcPublisher,
+        Publisher,
+    )
+    from skypi.store.publishers import PublisherRepository, PublisherStore
+
+    repo: PublisherStore
+    if args.table:
+        from skypi.store.dynamo_publishers import DynamoPublisherRepository
+
+        repo = DynamoPublisherRepository(args.table)
+    else:
+        repo = PublisherRepository(_store(args.dir, args.state_dir))
+    if args.publisher_command == "list":
+        publishers = repo.all()
+        if args.json:
+            print(json.dumps([p.to_json() for p in publishers], indent=1))
+        elif not publishers:
+            print("No trusted publishers. Add one with: skypi publisher add", file=sys.stderr)
+        for p in publishers:
+            print(f"{p.id}  {','.join(sorted(p.projects)):<20} {p.describe()}")
+        return 0
+    if args.publisher_command == "remove":
+        try:
+            removed = repo.remove(args.id)
+        except KeyError as exc:
+            print(f"skypi: {exc.args[0]}", file=sys.stderr)
+            return 1
+        print(f"Removed publisher {removed.id} {removed.describe()}")
+        return 0
+    projects = set(args.project)
+    publisher: Publisher
+    try:
+        if args.kind == "github":
+            publisher = GitHubPublisher.create(
+                args.repository,
+                workflow=args.workflow,
+                projects=projects,
+                environment=args.environment,
+                owner_id=args.owner_id,
+                repository_id=args.repository_id,
+                issuer=args.issuer or GITHUB_ISSUER,
+            )
+            if not publisher.repository_id:
+                print(
+                    "skypi: warning: matched by name only; give --owner-id and "
+                    "--repository-id so a deleted and re-registered name cannot publish",
+                    file=sys.stderr,
+                )
+        elif args.kind == "gitlab":
+            publisher = GitLabPublisher.create(
+                args.project_path,
+                projects=projects,
+                ci_config_path=args.ci_config,
+                environment=args.environment,
+                issuer=args.issuer or GITLAB_ISSUER,
+            )
+        else:
+            claims = dict(c.partition("=")[::2] for c in args.claim)
+            if any(not k or not v for k, v in claims.items()):
+                raise InvalidPublisher("give each claim as NAME=VALUE")
+            publisher = OidcPublisher.create(
+                args.issuer, claims=claims, projects=projects, audience=args.audience
+            )
+        repo.add(publisher)
+    except InvalidPublisher as exc:
+        print(f"skypi: {exc}", file=sys.stderr)
+        return 2
+    except KeyError as exc:
+        print(f"skypi: {exc.args[0]}", file=sys.stderr)
+        return 1
+    print(
+        f"Added publisher {publisher.id}: {publisher.describe()} may publish "
+        f"{', '.join(sorted(publisher.projects))}"
+    )
     return 0
 
 
@@ -683,6 +911,13 @@ def _admin(args: argparse.Namespace) -> int:
         if args.command == "delete":
             response = httpx.delete(
                 f"{base}/api/projects/{args.project}/files/{args.target}", auth=auth, timeout=60
+            )
+        elif args.command == "status":
+            response = httpx.post(
+                f"{base}/api/projects/{args.project}/status",
+                json={"status": args.target, "reason": args.reason or None},
+                auth=auth,
+                timeout=60,
             )
         else:
             from skypi.core.filenames import SDIST_EXTENSIONS

@@ -29,7 +29,7 @@ var LATEST = {
 };
 var VALID_NAME = /^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$/i;
 var Q_VALUE = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
-var API_PREFIXES = ['/legacy', '/api/', '/health'];
+var API_PREFIXES = ['/legacy', '/api/', '/health', '/_/oidc/', '/integrity/'];
 var SDIST_EXTENSIONS = ['.tar.gz', '.zip', '.tar.bz2', '.tgz'];
 var BASE64 = /^[A-Za-z0-9+\/]*={0,2}$/;
 var kvs = null;

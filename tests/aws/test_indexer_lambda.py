@@ -129,6 +129,11 @@ def test_only_the_failing_projects_messages_are_retried(
         return original_apply(self, changes)
 
     monkeypatch.setattr(Indexer, "apply", apply_failing_once)
+    # Long enough that the failed message cannot come back while the queue is drained, even
+    # on a loaded machine (with 2 s it sometimes did, and was counted twice).
+    aws.sqs.set_queue_attributes(
+        QueueUrl=aws.resources.queue_url, Attributes={"VisibilityTimeout": "8"}
+    )
     assert aws.poller.drain() == 1 + 0  # good; flaky failed; garbage failed
     assert _listed(aws, "good") == {wheel_name("good", "1.0")}
     assert aws.store.head("simple/flaky/index.json") is None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -48,10 +49,11 @@ class Server:
     log: Path
     token: str
     args: tuple[str, ...]
+    scheme: str = "http"
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     @property
     def index(self) -> str:
@@ -72,21 +74,31 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def start_server(folder: Path, log: Path, *extra: str, token: str = "") -> Server:
+def start_server(
+    folder: Path,
+    log: Path,
+    *extra: str,
+    token: str = "",
+    env: dict[str, str] | None = None,
+    ca: Path | None = None,
+) -> Server:
+    """``skypi serve`` on a free port; with ``ca`` (and ``--tls-cert`` in ``extra``) over https."""
     port = free_port()
     out = log.open("ab")
     process = subprocess.Popen(
         [str(BIN / "skypi"), "serve", str(folder), "--port", str(port), *extra],
         stdout=out,
         stderr=subprocess.STDOUT,
+        env=env,
     )
-    server = Server(folder, port, process, log, token, extra)
+    server = Server(folder, port, process, log, token, extra, "https" if ca else "http")
+    verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=str(ca)) if ca else True
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"skypi serve exited: {log.read_text()}")
         try:
-            if httpx.get(f"{server.url}/health", timeout=1).status_code == 200:
+            if httpx.get(f"{server.url}/health", timeout=1, verify=verify).status_code == 200:
                 return server
         except httpx.TransportError:
             time.sleep(0.1)

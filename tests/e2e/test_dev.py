@@ -47,16 +47,18 @@ class Dev:
 
 @pytest.fixture
 def dev(tmp_path: Path) -> Iterator[Dev]:
-    yield from _start_dev(tmp_path)
+    yield from start_dev(tmp_path)
 
 
-def _start_dev(tmp_path: Path, *extra: str) -> Iterator[Dev]:
+def start_dev(tmp_path: Path, *extra: str, env: dict[str, str] | None = None) -> Iterator[Dev]:
+    """``skypi dev`` on free ports until the generator is closed."""
     port, s3_port = free_port(), free_port()
     log = tmp_path / "dev.log"
     process = subprocess.Popen(
         [str(BIN / "skypi"), "dev", "--port", str(port), "--s3-port", str(s3_port), *extra],
         stdout=log.open("ab"),
         stderr=subprocess.STDOUT,
+        env=env,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -225,7 +227,7 @@ def test_skypi_doctor_passes_against_dev_and_leaves_no_file(
     """The check a user runs after `cdk deploy`, against the emulated stack in private mode:
     every step passes (none skipped), each is timed, the verdict is the exit status, and
     the throw-away files are gone afterwards."""
-    dev = next(_start_dev(tmp_path, "--private"))
+    dev = next(start_dev(tmp_path, "--private"))
     try:
         result = run(
             [str(BIN / "skypi"), "doctor", dev.url, "--token", dev.token, "--wait", "20"],

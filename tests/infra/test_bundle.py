@@ -125,6 +125,20 @@ HANDLERS_FROM_BUNDLE = textwrap.dedent(
                    "attributes": {}, "messageAttributes": {}, "md5OfBody": "",
                    "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:q",
                    "awsRegion": "us-east-1"}]}
+    # PEP 740 (given the assets): a real Sigstore attestation verifies offline, with no
+    # writable home (as on Lambda).
+    if len(sys.argv) > 2:
+        import hashlib, pathlib
+        from skypi.api import attest
+        assets = pathlib.Path(sys.argv[2])
+        real = "pypi_attestations-0.0.19.tar.gz"
+        attest.verify(
+            [json.loads((assets / (real + ".publish.attestation")).read_text())],
+            real,
+            hashlib.sha256((assets / real).read_bytes()).hexdigest(),
+            {"repository": "trailofbits/pypi-attestations",
+             "job_workflow_ref": "trailofbits/pypi-attestations/.github/workflows/release.yml@v"},
+        )
     outside = sorted({name.split(".")[0] for name, module in sys.modules.items()
                       if getattr(module, "__file__", None) and "site-packages" in module.__file__})
     print(json.dumps({
@@ -155,9 +169,11 @@ def test_handlers_run_from_the_bundle_alone(host_bundle: Path) -> None:
         "AWS_DEFAULT_REGION": "us-east-1",
         "POWERTOOLS_METRICS_NAMESPACE": "skypi",
         "PATH": "/usr/bin:/bin",
+        "HOME": "/nonexistent",  # as on Lambda: only /tmp is writable
     }
+    assets = Path(__file__).parents[1] / "assets" / "pep740"
     result = subprocess.run(
-        [sys.executable, "-S", "-E", "-c", HANDLERS_FROM_BUNDLE, str(bundle)],
+        [sys.executable, "-S", "-E", "-c", HANDLERS_FROM_BUNDLE, str(bundle), str(assets)],
         capture_output=True,
         text=True,
         env=env,

@@ -191,6 +191,19 @@ def test_an_upload_without_a_length_is_refused_at_the_edge() -> None:
     assert admin["uri"] == "/api/uploads"  # small JSON bodies: API Gateway's own limits hold
 
 
+@pytest.mark.parametrize("mode", ["public", "private"])
+def test_trusted_publishing_and_provenance_pass_to_the_api_unauthenticated(mode: str) -> None:
+    paths = [
+        ("GET", "/_/oidc/audience"),
+        ("POST", "/_/oidc/mint-token"),
+        ("POST", "/_/oidc/burn-token"),
+        ("GET", "/integrity/demo/1.0/demo-1.0-py3-none-any.whl/provenance"),
+    ]
+    results = run_function([_event(m, p, "", {}) for m, p in paths], mode=mode)
+    assert [r.get("uri") for r in results] == [p for _, p in paths]
+    assert all("statusCode" not in r for r in results)
+
+
 def test_paths_outside_the_index_never_reach_the_bucket() -> None:
     results = run_function(
         [_event("GET", path, "", {}) for path in ("/", "/auth/tokens.json", "/packages/", "/x")]

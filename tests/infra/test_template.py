@@ -428,18 +428,45 @@ def test_sync_may_only_describe_and_update_the_mirror(synth: Synth) -> None:
         )
 
 
-def test_api_only_looks_tokens_up(synth: Synth, template: Template) -> None:
+def _table_id(synth: Synth, fragment: str) -> str:
+    (table_id,) = [k for k in synth.resources("AWS::DynamoDB::Table") if fragment in k]
+    return table_id
+
+
+def test_api_dynamodb_grants_are_least_privilege(synth: Synth, template: Template) -> None:
+    """Tokens: look up, record last use, write minted ones. Publishers: query their key space
+    and put exchanged OIDC tokens into theirs; nothing else (no scan, no delete)."""
+    tokens, publishers = _table_id(synth, "Tokens"), _table_id(synth, "Publishers")
     statements = _statements(synth, "ApiFunction")
-    dynamo = [s for s in statements if any(a.startswith("dynamodb:") for a in _actions(s))]
-    assert len(dynamo) == 1
-    assert sorted(_actions(dynamo[0])) == ["dynamodb:GetItem", "dynamodb:UpdateItem"]
+    dynamo = {
+        (tuple(sorted(_actions(s))), _resources(s), json.dumps(s.get("Condition")))
+        for s in statements
+        if any(a.startswith("dynamodb:") for a in _actions(s))
+    }
+    token_arn = json.dumps({"Fn::GetAtt": [tokens, "Arn"]})
+    publisher_arn = json.dumps({"Fn::GetAtt": [publishers, "Arn"]})
+
+    def leading(kind: str) -> str:
+        return json.dumps({"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": [kind]}})
+
+    assert dynamo == {
+        (("dynamodb:GetItem", "dynamodb:UpdateItem"), token_arn, "null"),
+        (("dynamodb:PutItem",), token_arn, "null"),
+        (("dynamodb:Query",), publisher_arn, leading("publisher")),
+        (("dynamodb:PutItem",), publisher_arn, leading("oidc-token")),
+    }
     template.has_resource_properties(
         "AWS::Lambda::Function",
         {
             "Handler": "skypi.api.handler.handler",
             "Environment": {
                 "Variables": Match.object_like(
-                    {"SKYPI_PRIVATE": "true", "SKYPI_TOKEN_TABLE": Match.any_value()}
+                    {
+                        "SKYPI_PRIVATE": "true",
+                        "SKYPI_TOKEN_TABLE": Match.any_value(),
+                        "SKYPI_PUBLISHER_TABLE": {"Ref": publishers},
+                        "SKYPI_OIDC_AUDIENCE": Match.any_value(),
+                    }
                 )
             },
         },
@@ -496,3 +523,44 @@ def test_cloudfront_names_include_the_region(synth: Synth) -> None:
             )["Fn::Join"][1], logical_id
             seen += 1
     assert seen >= 6
+
+
+def test_api_function_keeps_internet_egress_for_the_issuers_keys(synth: Synth) -> None:
+    """Outside a VPC a Lambda function reaches the internet (the JWKS of GitHub, GitLab, ...);
+    in one it would need a NAT gateway."""
+    (api,) = [
+        r
+        for r in synth.resources("AWS::Lambda::Function").values()
+        if r["Properties"].get("Handler") == "skypi.api.handler.handler"
+    ]
+    assert "VpcConfig" not in api["Properties"]
+
+
+def test_publisher_table_expires_used_tokens_and_is_recoverable(
+    synth: Synth, template: Template
+) -> None:
+    table = synth.resources("AWS::DynamoDB::Table")[_table_id(synth, "Publishers")]
+    props = table["Properties"]
+    assert props["KeySchema"] == [
+        {"AttributeName": "kind", "KeyType": "HASH"},
+        {"AttributeName": "id", "KeyType": "RANGE"},
+    ]
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "ttl", "Enabled": True}
+    assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert "StreamSpecification" not in props  # the edge never knows about publishers
+    assert table["DeletionPolicy"] == "Retain"
+    tokens = synth.resources("AWS::DynamoDB::Table")[_table_id(synth, "Tokens")]
+    assert tokens["Properties"]["TimeToLiveSpecification"]["AttributeName"] == "ttl"
+    outputs = synth.template["Outputs"]
+    assert {"PublisherTable", "OidcAudience"} <= set(outputs)
+    sync = _statements(synth, "AuthSync")
+    assert _table_id(synth, "Publishers") not in json.dumps(sync)
+
+
+def test_trusted_publishing_and_provenance_reach_the_api(synth: Synth) -> None:
+    behaviors = {b["PathPattern"]: b for b in _distribution(synth)["CacheBehaviors"]}
+    for path in ("/_/oidc/*", "/integrity/*"):
+        behavior = behaviors[path]
+        assert behavior["CachePolicyId"] == CACHING_DISABLED
+        assert "POST" in behavior["AllowedMethods"]
+        assert behavior["TargetOriginId"] == behaviors["/legacy*"]["TargetOriginId"]

@@ -184,7 +184,8 @@ def _form(**overrides: str | None) -> dict[str, list[str]]:
         ({"name": "-foo"}, 400, "'-foo' is an invalid value for Name."),
         ({"name": None}, 400, "'' is an invalid value for Name. Error: This field is required."),
         ({"summary": "x" * 513}, 400, "512 characters or less"),
-        ({"attestations": "[{}]"}, 400, "Attestations are not supported"),
+        ({"attestations": "[{}]"}, 400, "each attestation must be an object with version 1"),
+        ({"attestations": "not json"}, 400, "Invalid attestations supplied during upload"),
     ],
 )
 def test_form_rejections(overrides: dict[str, str | None], status: int, message: str) -> None:
@@ -294,7 +295,7 @@ def test_html_page_attributes() -> None:
         )
     )
     html = render_project_html(page).decode()
-    assert '<meta name="pypi:repository-version" content="1.1">' in html
+    assert '<meta name="pypi:repository-version" content="1.4">' in html
     assert 'href="../../packages/foo/foo-1.0%2Bcpu-py3-none-any.whl#sha256=' + "a" * 64 in html
     assert 'data-requires-python="&gt;=3.8,&lt;4"' in html
     assert f'data-core-metadata="sha256={"b" * 64}"' in html
@@ -322,7 +323,7 @@ def test_json_page_fields_and_roundtrip() -> None:
         )
     )
     doc = json.loads(page.to_json_bytes())
-    assert doc["meta"]["api-version"] == "1.1"
+    assert doc["meta"]["api-version"] == "1.4"
     assert doc["name"] == "foo"
     assert doc["versions"] == ["1.0+cpu", "2.0"]
     wheel, sdist = doc["files"]
@@ -333,7 +334,9 @@ def test_json_page_fields_and_roundtrip() -> None:
     assert wheel["url"].endswith("foo-1.0%2Bcpu-py3-none-any.whl")
     assert sdist["yanked"] is True
     assert "core-metadata" not in sdist
-    assert all(v is not None for f in doc["files"] for k, v in f.items() if k != "requires-python")
+    nullable = {"requires-python", "provenance"}
+    assert all(v is not None for f in doc["files"] for k, v in f.items() if k not in nullable)
+    assert [f["provenance"] for f in doc["files"]] == [None, None]  # PEP 740: null, not absent
     assert ProjectPage.from_json_bytes(page.to_json_bytes()) == page
 
 

@@ -17,16 +17,19 @@ from starlette.types import Message, Receive
 import skypi
 from skypi.api.auth import Authenticator, AuthFailure
 from skypi.api.direct import Declared, DirectUploader
+from skypi.api.oidc import TokenExchange, add_routes
 from skypi.api.publish import Publisher
 from skypi.api.reads import ReadRoutes
 from skypi.api.settings import Settings
+from skypi.core.attestations import PROVENANCE_TYPE, provenance_key
 from skypi.core.errors import InvalidDistribution, SkypiError, UploadRejected
 from skypi.core.filenames import parse_filename
 from skypi.core.pages import FileEntry
 from skypi.core.reason import REASON_HEADER, reason_phrase
 from skypi.core.upload import validate_filename, validate_form
 from skypi.indexer.service import Gone, Indexer
-from skypi.store.base import Part, Store
+from skypi.store.base import NotFound, Part, Store
+from skypi.store.publishers import PublisherRepository, PublisherStore
 from skypi.store.tokens import TokenRepository, TokenStore
 
 if TYPE_CHECKING:  # botocore is not needed to serve a folder (`skypi serve`, no aws extra)
@@ -65,6 +68,13 @@ class UploadComplete(BaseModel):
     parts: list[UploadedPart] | None = Field(default=None, max_length=10_000)
 
 
+class StatusRequest(BaseModel):
+    """PEP 792: active, archived, deprecated or quarantined, with an optional reason."""
+
+    status: str = Field(max_length=32)
+    reason: str | None = Field(default=None, max_length=1000)
+
+
 class YankRequest(BaseModel):
     """Which files: one ``filename``, or every file of ``version``."""
 
@@ -86,12 +96,14 @@ def create_app(
     settings: Settings | None = None,
     tokens: TokenStore | None = None,
     cdn: Cdn | None = None,
+    publishers: PublisherStore | None = None,
 ) -> Any:
-    """The whole HTTP surface as one ASGI app; tokens live in ``store`` unless given; ``cdn``
-    is told about deleted files (none locally: nothing caches them there)."""
+    """The whole HTTP surface as one ASGI app; tokens and trusted publishers live in ``store``
+    unless given; ``cdn`` is told about deleted files (none locally: nothing caches them there)."""
     settings = settings or Settings()
     indexer = Indexer(store, cdn=cdn)
-    auth = Authenticator(tokens or TokenRepository(store))
+    tokens = tokens or TokenRepository(store)
+    auth = Authenticator(tokens)
     publisher = Publisher(store, indexer, settings.max_upload_size)
     api = FastAPI(
         title="skypi",
@@ -155,13 +167,17 @@ def create_app(
         try:
             fields = {key: [v for v in form.getlist(key) if isinstance(v, str)] for key in form}
             upload_request = validate_form(fields)
+            record = None
             if settings.upload_auth:
-                await run_in_threadpool(auth.require, header, "upload", upload_request.project)
+                record = await run_in_threadpool(
+                    auth.require, header, "upload", upload_request.project
+                )
             content = form.get("content")
             if not isinstance(content, UploadFile) or content.filename is None:
                 raise UploadRejected("Upload payload does not have a file.")
             dist = validate_filename(upload_request, content.filename)
-            await run_in_threadpool(publisher.publish, upload_request, dist, content.file)
+            claims = record.claims if record is not None and record.publisher else None
+            await run_in_threadpool(publisher.publish, upload_request, dist, content.file, claims)
         finally:
             await form.close()
         return PlainTextResponse("")
@@ -177,6 +193,10 @@ def create_app(
             raise UploadRejected(str(exc)) from exc
         if settings.upload_auth:
             auth.require(header, "upload", project)
+        page, _ = indexer.read_page(canonicalize_name(project))
+        refusal = page.upload_refusal() if page else None
+        if refusal:
+            raise UploadRejected(refusal)
 
     @api.post("/api/uploads")
     async def plan_upload(
@@ -206,6 +226,11 @@ def create_app(
             direct.complete, declared, body.marker, body.upload_id, parts
         )
         return JSONResponse(result)
+
+    add_routes(
+        api,
+        TokenExchange(publishers or PublisherRepository(store), tokens, settings.oidc_audience),
+    )
 
     for path in ("/legacy/", "/legacy", "/"):
         api.add_api_route(path, upload, methods=["POST"], include_in_schema=path == "/legacy/")
@@ -250,6 +275,26 @@ def create_app(
         changed = await run_in_threadpool(_yank, project, body, None)
         return _changed(changed, "unyanked", project, body)
 
+    @api.post("/api/projects/{project}/status")
+    async def set_status(
+        project: str,
+        body: StatusRequest,
+        authorization: Annotated[str | None, Header()] = None,
+    ) -> Response:
+        """Set the project's status (PEP 792); archived and quarantined refuse uploads, and a
+        quarantined project lists no files."""
+        await run_in_threadpool(_admin, authorization, project)
+        try:
+            page = await run_in_threadpool(
+                indexer.set_status, canonicalize_name(project), body.status, body.reason
+            )
+        except ValueError as exc:
+            raise UploadRejected(str(exc)) from None
+        if page is None:
+            return JSONResponse({"detail": f"No project {project!r}."}, 404)
+        log.info("project %s is now %s", page.name, page.status)
+        return JSONResponse({"status": [f"{page.name} {page.status}"]})
+
     @api.delete("/api/projects/{project}/files/{filename}")
     async def delete_file(
         project: str,
@@ -266,6 +311,27 @@ def create_app(
         await run_in_threadpool(indexer.apply, [Gone(entry.key)])
         log.info("deleted %s", entry.key)
         return JSONResponse({"deleted": [filename]})
+
+    @api.get("/integrity/{project}/{version}/{filename}/provenance")
+    async def file_provenance(
+        project: str,
+        version: str,
+        filename: str,
+        authorization: Annotated[str | None, Header()] = None,
+    ) -> Response:
+        """The file's PEP 740 provenance: its attestations and the trusted publisher."""
+        name = canonicalize_name(project)
+        if settings.private:
+            await run_in_threadpool(auth.require, authorization, "read", name, tokens_only=True)
+        page, _ = await run_in_threadpool(indexer.read_page, name)
+        entry = page.find(filename) if page else None
+        if entry is None or entry.provenance is None or not _same_version(entry.version, version):
+            return JSONResponse({"detail": "No provenance for this file."}, 404)
+        try:
+            _, body = await run_in_threadpool(store.get, provenance_key(name, filename))
+        except NotFound:
+            return JSONResponse({"detail": "No provenance for this file."}, 404)
+        return Response(body, media_type=PROVENANCE_TYPE)
 
     return ReadRoutes(store, auth, settings, api)
 

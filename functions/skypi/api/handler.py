@@ -67,6 +67,7 @@ def lambda_settings(bucket: str) -> Settings:
         redirect_over=REDIRECT_OVER_BYTES,
         direct_hash_seconds=DIRECT_HASH_SECONDS,
         max_direct_upload_size=DIRECT_UPLOAD_CEILING,
+        oidc_audience=os.environ.get("SKYPI_OIDC_AUDIENCE") or Settings.oidc_audience,
     )
 
 
@@ -78,15 +79,22 @@ def _app() -> Mangum:
 
         from skypi.api.app import create_app
         from skypi.store.cdn import CloudFrontCdn
+        from skypi.store.dynamo_publishers import DynamoPublisherRepository
         from skypi.store.dynamo_tokens import DynamoTokenRepository
         from skypi.store.s3 import S3Store
 
         store = S3Store.from_environment()
         table = os.environ.get("SKYPI_TOKEN_TABLE")
         tokens = DynamoTokenRepository(table) if table else None
+        publisher_table = os.environ.get("SKYPI_PUBLISHER_TABLE")
+        publishers = DynamoPublisherRepository(publisher_table) if publisher_table else None
         _mangum = Mangum(
             create_app(
-                store, lambda_settings(store.bucket), tokens, CloudFrontCdn.from_environment()
+                store,
+                lambda_settings(store.bucket),
+                tokens,
+                CloudFrontCdn.from_environment(),
+                publishers=publishers,
             ),
             lifespan="off",
             # Pages go back as text; everything else (files, .metadata) as base64.

@@ -11,8 +11,11 @@ import hashlib
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import BinaryIO
 
+from skypi.api.attest import verify as verify_attestations
+from skypi.core.attestations import check_subjects, provenance, provenance_href, provenance_key
 from skypi.core.errors import InvalidDistribution, UploadRejected
 from skypi.core.filenames import DistFilename
 from skypi.core.metadata import read_metadata
@@ -58,10 +61,29 @@ class Publisher:
     def __init__(self, store: Store, indexer: Indexer, max_size: int) -> None:
         self.store, self.indexer, self.max_size = store, indexer, max_size
 
-    def publish(self, request: UploadRequest, dist: DistFilename, fh: BinaryIO) -> None:
-        """Store and index one uploaded file, or raise :class:`UploadRejected`."""
+    def publish(
+        self,
+        request: UploadRequest,
+        dist: DistFilename,
+        fh: BinaryIO,
+        publisher_claims: dict[str, str] | None = None,
+    ) -> None:
+        """Store and index one uploaded file, or raise :class:`UploadRejected`.
+        ``publisher_claims``: the trusted publisher's, when the upload token was minted for one
+        (PEP 740 attestations are taken only then)."""
         size, computed = _digests(fh, self.max_size)
         check_digests(request, computed)
+        if request.attestations:
+            if publisher_claims is None:
+                raise UploadRejected(
+                    "Invalid attestations supplied during upload: attestations are taken only "
+                    "from uploads with trusted publishing; re-run without them "
+                    "(uv publish --no-attestations)."
+                )
+            check_subjects(request.attestations, dist.filename, computed["sha256_digest"])
+            verify_attestations(
+                request.attestations, dist.filename, computed["sha256_digest"], publisher_claims
+            )
 
         def read_at(start: int, length: int) -> bytes:
             fh.seek(start)
@@ -80,6 +102,9 @@ class Publisher:
 
         sha256 = computed["sha256_digest"]
         page, _ = self.indexer.read_page(request.project)
+        refusal = page.upload_refusal() if page else None
+        if refusal:
+            raise UploadRejected(refusal)
         existing = page.find(dist.filename) if page else None
         if existing is not None:
             if existing.sha256 == sha256:
@@ -112,4 +137,16 @@ class Publisher:
             if "already indexed" in problems[0]:
                 raise _already_exists(dist.filename, computed["blake2_256_digest"])
             raise UploadRejected(problems[0])
+        if request.attestations and publisher_claims is not None:
+            self._attach(request, dist, publisher_claims)
         log.info("uploaded %s (%d bytes)", dist.filename, size)
+
+    def _attach(self, request: UploadRequest, dist: DistFilename, claims: dict[str, str]) -> None:
+        """Store the file's provenance (PEP 740) and link it from its JSON entry."""
+        key = provenance_key(request.project, dist.filename)
+        self.store.put(key, provenance(request.attestations, claims))
+        href = provenance_href(request.project, str(dist.version), dist.filename)
+        self.indexer.update_files(
+            request.project,
+            lambda e: replace(e, provenance=href) if e.filename == dist.filename else None,
+        )

@@ -24,3 +24,6 @@ class Settings:
     # Behind API Gateway (30 s per request): how long completing a direct upload may spend
     # hashing it; a bigger file is left to the indexer, which has more time.
     direct_hash_seconds: float | None = None
+    # Trusted Publishing: the `aud` a CI's OIDC token must carry. Unique per index, so a token
+    # issued for another index that trusts the same repository is refused here.
+    oidc_audience: str = "skypi"

@@ -16,12 +16,32 @@ from urllib.parse import quote
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-API_VERSION: Final = "1.1"
+API_VERSION: Final = "1.4"  # 1.1 PEP 700, 1.3 PEP 740 (provenance), 1.4 PEP 792 (status)
 PACKAGES_PREFIX: Final = "packages/"
 SIMPLE_PREFIX: Final = "simple/"
 ROOT_JSON_KEY: Final = "simple/index.json"
 ROOT_HTML_KEY: Final = "simple/index.html"
 _TIME_FORMAT: Final = "%Y-%m-%dT%H:%M:%S.%fZ"
+# PEP 792: what a project's status may be, and which ones refuse new files.
+PROJECT_STATUSES: Final = ("active", "archived", "deprecated", "quarantined")
+NO_UPLOADS: Final = frozenset({"archived", "quarantined"})
+MAX_STATUS_REASON: Final = 1000
+
+
+def check_status(status: str, reason: str | None) -> tuple[str, str | None]:
+    """A valid (status, reason) pair, or ValueError naming the valid statuses.
+
+    >>> check_status("archived", " moved to foo2 ")
+    ('archived', 'moved to foo2')
+    """
+    if status not in PROJECT_STATUSES:
+        raise ValueError(f"status must be one of {', '.join(PROJECT_STATUSES)}; got {status!r}")
+    reason = (reason or "").strip() or None
+    if reason is not None and (len(reason) > MAX_STATUS_REASON or not reason.isprintable()):
+        raise ValueError(
+            f"the reason must be printable text of at most {MAX_STATUS_REASON} characters"
+        )
+    return status, reason
 
 
 def page_json_key(project: NormalizedName) -> str:
@@ -80,6 +100,7 @@ class FileEntry:
     metadata_sha256: str | None = None  # set when a PEP 658 ``.metadata`` file exists
     yanked: str | None = None  # None: not yanked; "" yanked without a reason
     etag: str = ""  # the storage ETag this entry was indexed at (replays compare it)
+    provenance: str | None = None  # PEP 740: the provenance URL, relative to the page
 
     @property
     def sort_key(self) -> tuple[Version | str, str]:
@@ -97,6 +118,7 @@ class FileEntry:
             "size": self.size,
             "upload-time": format_time(self.upload_time),
             "yanked": False if self.yanked is None else (self.yanked or True),
+            "provenance": self.provenance,
         }
         if self.metadata_sha256:
             entry["core-metadata"] = {"sha256": self.metadata_sha256}
@@ -120,6 +142,7 @@ class FileEntry:
             metadata_sha256=core["sha256"] if isinstance(core, dict) else None,
             yanked=None if yanked is False else ("" if yanked is True else str(yanked)),
             etag=data.get("_etag", ""),
+            provenance=data.get("provenance") or None,
         )
 
 
@@ -132,6 +155,8 @@ class ProjectPage:
     files: tuple[FileEntry, ...] = ()
     serial: int = 0
     summary: str = ""  # the newest release's summary (pages for people; search)
+    status: str = "active"  # PEP 792
+    status_reason: str | None = None
 
     @classmethod
     def empty(cls, display_name: str) -> ProjectPage:
@@ -139,6 +164,25 @@ class ProjectPage:
 
     def sorted_files(self) -> list[FileEntry]:
         return sorted(self.files, key=lambda f: f.sort_key)
+
+    def listed_files(self) -> list[FileEntry]:
+        """What the page shows: nothing while quarantined (PEP 792); the files stay known to
+        the manifest, so lifting the quarantine lists them again."""
+        return [] if self.status == "quarantined" else self.sorted_files()
+
+    def upload_refusal(self) -> str | None:
+        """Why this project takes no new files (PEP 792: archived, quarantined), or None."""
+        if self.status not in NO_UPLOADS:
+            return None
+        why = f": {self.status_reason}" if self.status_reason else ""
+        return (
+            f"Project {self.display_name!r} is {self.status}{why}. It takes no new uploads "
+            f"until an admin sets it active again (skypi status {self.name} active)."
+        )
+
+    def with_status(self, status: str, reason: str | None) -> ProjectPage:
+        status, reason = check_status(status, reason)
+        return replace(self, status=status, status_reason=reason, serial=self.serial + 1)
 
     def versions(self) -> list[str]:
         return sorted({f.version for f in self.files}, key=Version)
@@ -154,27 +198,40 @@ class ProjectPage:
         ordered = tuple(sorted(files, key=lambda f: f.sort_key))
         return replace(self, files=ordered, serial=self.serial + 1)
 
+    def project_status(self) -> dict[str, str]:
+        """PEP 792's top-level ``project-status`` object."""
+        reason = {"reason": self.status_reason} if self.status_reason else {}
+        return {"status": self.status, **reason}
+
     def to_json_bytes(self) -> bytes:
-        doc = {
+        listed = self.listed_files()
+        doc: dict[str, Any] = {
             "meta": {"api-version": API_VERSION, "_last-serial": self.serial},
             "name": self.name,
-            "versions": self.versions(),
-            "files": [f.to_json() for f in self.sorted_files()],
+            "project-status": self.project_status(),
+            "versions": self.versions() if listed else [],
+            "files": [f.to_json() for f in listed],
             "_display-name": self.display_name,
         }
         if self.summary:
             doc["_summary"] = self.summary
+        if not listed and self.files:
+            doc["_quarantined-files"] = [f.to_json() for f in self.sorted_files()]
         return json.dumps(doc, indent=1, sort_keys=False).encode() + b"\n"
 
     @classmethod
     def from_json_bytes(cls, raw: bytes) -> ProjectPage:
         doc = json.loads(raw)
+        status = doc.get("project-status") or {}
+        files = doc["files"] + doc.get("_quarantined-files", [])
         return cls(
             name=canonicalize_name(doc["name"]),
             display_name=doc.get("_display-name") or doc["name"],
-            files=tuple(FileEntry.from_json(f) for f in doc["files"]),
+            files=tuple(FileEntry.from_json(f) for f in files),
             serial=int(doc["meta"].get("_last-serial", 0)),
             summary=str(doc.get("_summary", "")),
+            status=status.get("status", "active"),
+            status_reason=status.get("reason"),
         )
 
 

@@ -19,12 +19,19 @@ from skypi.core.pages import API_VERSION, ProjectPage, RootListing, file_href, f
 _SERIAL_RE: Final = re.compile(rb'<meta name="skypi:serial" content="(\d+)">')
 
 
-def _head(title: str, serial: int) -> list[str]:
+def _head(title: str, serial: int, page: ProjectPage | None = None) -> list[str]:
+    status = []
+    if page is not None:  # PEP 792
+        status.append(f'    <meta name="pypi:project-status" content="{escape(page.status)}">')
+        if page.status_reason:
+            reason = escape(page.status_reason)
+            status.append(f'    <meta name="pypi:project-status-reason" content="{reason}">')
     return [
         "<!DOCTYPE html>",
         "<html>",
         "  <head>",
         f'    <meta name="pypi:repository-version" content="{API_VERSION}">',
+        *status,
         f'    <meta name="skypi:serial" content="{serial}">',
         f"    <title>{escape(title)}</title>",
         "  </head>",
@@ -35,8 +42,8 @@ def _head(title: str, serial: int) -> list[str]:
 
 def render_project_html(page: ProjectPage) -> bytes:
     """The PEP 503 page: one anchor per file, attributes always quoted and escaped."""
-    lines = _head(f"Links for {page.name}", page.serial)
-    for f in page.sorted_files():
+    lines = _head(f"Links for {page.name}", page.serial, page)
+    for f in page.listed_files():
         attrs = [f'href="{escape(file_href(f.key))}#sha256={f.sha256}"']
         if f.requires_python:
             attrs.append(f'data-requires-python="{escape(f.requires_python)}"')

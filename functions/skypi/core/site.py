@@ -511,10 +511,14 @@ def render_project_site(page: ProjectPage, release: Release | None) -> bytes:
             f"uv pip install --index-url {U}/simple/ {escape(page.name)}"
         ),
     ]
-    if not page.files:
+    listed = page.listed_files()  # none while quarantined (PEP 792), as on the index pages
+    if page.status != "active":
+        reason = f": {page.status_reason}" if page.status_reason else ""
+        body.append(f'<p class="muted">This project is {escape(page.status + reason)}.</p>')
+    if not listed:
         body.append('<p class="muted">This project has no files.</p>')
     by_version: dict[str, list[FileEntry]] = {}
-    for f in page.files:
+    for f in listed:
         by_version.setdefault(f.version, []).append(f)
     if by_version:
         body.append("<h2>Versions</h2>")

@@ -19,7 +19,7 @@ import hashlib
 import json
 import re
 import secrets
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -144,6 +144,9 @@ class TokenRecord:
     expires: datetime | None = None
     user: str | None = None  # an htpasswd user (uploads only), not a token
     password_hash: str | None = None  # that user's bcrypt hash, as htpasswd had it
+    # Minted by Trusted Publishing: the publisher's id and the token claims that matched (audit).
+    publisher: str | None = None
+    claims: dict[str, str] | None = field(default=None, hash=False, compare=False)
 
     @classmethod
     def create(
@@ -249,6 +252,7 @@ class TokenRecord:
             "created": self.created.isoformat(),
             "expires": self.expires.isoformat() if self.expires else None,
             **({"user": self.user, "password_hash": self.password_hash} if self.user else {}),
+            **({"publisher": self.publisher, "claims": self.claims} if self.publisher else {}),
         }
 
     @classmethod
@@ -266,4 +270,6 @@ class TokenRecord:
             expires=datetime.fromisoformat(data["expires"]) if data.get("expires") else None,
             user=data.get("user"),
             password_hash=data.get("password_hash"),
+            publisher=data.get("publisher"),
+            claims=data.get("claims"),
         )

@@ -7,14 +7,16 @@ only moves bytes. Messages follow Warehouse's so users can search for them
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from skypi.core.attestations import parse_attestations
 from skypi.core.errors import InvalidDistribution, UploadRejected
 from skypi.core.filenames import (
     VALID_PROJECT_NAME,
@@ -49,6 +51,10 @@ class UploadRequest:
     version: Version
     filetype: str
     digests: dict[str, str]  # field name -> lowercase hex, only those supplied
+    # PEP 740 attestation objects (checked against the file once its digest is known)
+    attestations: tuple[dict[str, Any], ...] = dataclasses.field(
+        default=(), compare=False, hash=False
+    )
 
 
 def _one(form: Form, key: str) -> str:
@@ -128,12 +134,11 @@ def validate_form(form: Form) -> UploadRequest:
         )
     if len(_one(form, "summary")) > 512:
         raise UploadRejected(f"'summary' field must be 512 characters or less. {SEE_METADATA}")
-    if any(v.strip() for v in form.get("attestations", [])):
-        raise UploadRejected(
-            "Attestations are not supported by this index; re-run without --attestations "
-            "(uv publish: --no-attestations)."
-        )
-    return UploadRequest(canonicalize_name(name), name, version, filetype, digests)
+    attestations = [v for v in form.get("attestations", []) if v.strip()]
+    if len(attestations) > 1:
+        raise UploadRejected("Invalid attestations supplied during upload: send one field.")
+    parsed = tuple(parse_attestations(attestations[0])) if attestations else ()
+    return UploadRequest(canonicalize_name(name), name, version, filetype, digests, parsed)
 
 
 def validate_filename(request: UploadRequest, filename: str) -> DistFilename:

@@ -168,7 +168,12 @@ class Rebuilder:
         if not check and facts.entry.metadata_sha256:
             self.indexer.write_metadata(facts)  # a new or changed entry gets its .metadata
         if known is not None:
-            return replace(facts.entry, yanked=known.yanked, upload_time=known.upload_time)
+            return replace(
+                facts.entry,
+                yanked=known.yanked,
+                upload_time=known.upload_time,
+                provenance=known.provenance,
+            )
         return facts.entry
 
     def _project(self, project: NormalizedName, infos: list[ObjectInfo], check: bool) -> _Plan:

@@ -384,6 +384,25 @@ class Indexer:
             return changed
         raise RuntimeError(f"gave up updating {project} after {MAX_ATTEMPTS} conflicts")
 
+    def set_status(
+        self, project: NormalizedName, status: str, reason: str | None
+    ) -> ProjectPage | None:
+        """Set a project's PEP 792 status (None: no such project). ValueError if invalid."""
+        for _ in range(MAX_ATTEMPTS):
+            page, etag = self.read_page(project)
+            if page is None:
+                return None
+            new_page = page.with_status(status, reason)
+            try:
+                self.store.put(page_json_key(project), new_page.to_json_bytes(), if_match=etag)
+            except PreconditionFailed:
+                continue
+            self.write_variant(page_json_key(project), new_page.to_json_bytes(), new_page.serial)
+            self._write_html(page_html_key(project), render_project_html(new_page), new_page.serial)
+            self.write_project_site(new_page)
+            return new_page
+        raise RuntimeError(f"gave up updating {project} after {MAX_ATTEMPTS} conflicts")
+
     # -- pages that follow others ---------------------------------------------------------
 
     def _write_html(self, html_key: str, html: bytes, serial: int) -> None:

@@ -21,6 +21,7 @@ import boto3
 from skypi.api.settings import Settings
 from skypi.core.tokens import TokenRecord, new_token
 from skypi.local.emulator import Poller, Resources, provision, start_moto
+from skypi.store.dynamo_publishers import DynamoPublisherRepository
 from skypi.store.dynamo_tokens import DynamoTokenRepository
 from skypi.store.s3 import S3Store, s3_config
 
@@ -84,6 +85,7 @@ def dev(args: argparse.Namespace) -> int:
     dynamodb = boto3.client("dynamodb", endpoint_url=endpoint)
     resources = provision(s3, sqs, args.bucket, dynamodb=dynamodb)
     os.environ["SKYPI_TOKEN_TABLE"] = resources.token_table
+    os.environ["SKYPI_PUBLISHER_TABLE"] = resources.publisher_table
     store = S3Store(args.bucket, s3)
     tokens = DynamoTokenRepository(resources.token_table, dynamodb)
     token = None
@@ -104,7 +106,12 @@ def dev(args: argparse.Namespace) -> int:
     print(_welcome(resources, endpoint, url, token), file=sys.stderr, flush=True)
     try:
         uvicorn.run(
-            create_app(store, settings, tokens),
+            create_app(
+                store,
+                settings,
+                tokens,
+                publishers=DynamoPublisherRepository(resources.publisher_table, dynamodb),
+            ),
             host=args.host,
             port=args.port,
             log_level=args.log_level,

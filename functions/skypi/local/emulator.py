@@ -44,6 +44,7 @@ class Resources:
     dead_letter_queue_url: str
     region: str
     token_table: str = ""
+    publisher_table: str = ""
 
 
 def provision(
@@ -56,7 +57,7 @@ def provision(
     dynamodb: DynamoDBClient | None = None,
 ) -> Resources:
     """A versioned bucket whose ``packages/`` events go to a queue with a dead-letter queue,
-    and (given ``dynamodb``) the token table with its stream.
+    and (given ``dynamodb``) the token table with its stream and the publisher table.
 
     Idempotent, so ``skypi dev`` can run it at every start."""
     table = f"{bucket}-tokens" if dynamodb is not None else ""
@@ -67,6 +68,20 @@ def provision(
             AttributeDefinitions=[{"AttributeName": "hash", "AttributeType": "S"}],
             BillingMode="PAY_PER_REQUEST",
             StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+        )
+    publishers = f"{bucket}-publishers" if dynamodb is not None else ""
+    if dynamodb is not None and publishers not in dynamodb.list_tables()["TableNames"]:
+        dynamodb.create_table(  # as infra/auth.py: kind (publisher | oidc-token) and id
+            TableName=publishers,
+            KeySchema=[
+                {"AttributeName": "kind", "KeyType": "HASH"},
+                {"AttributeName": "id", "KeyType": "RANGE"},
+            ],
+            AttributeDefinitions=[
+                {"AttributeName": "kind", "AttributeType": "S"},
+                {"AttributeName": "id", "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
         )
     existing = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
     if bucket not in existing:
@@ -107,7 +122,7 @@ def provision(
             ]
         },
     )
-    return Resources(bucket, queue_url, queue_arn, dlq_url, region, table)
+    return Resources(bucket, queue_url, queue_arn, dlq_url, region, table, publishers)
 
 
 def _queue_arn(sqs: SQSClient, url: str) -> str:

@@ -96,10 +96,15 @@ def private_lines(url: str, host: str, token: str | None, prog: str, folder: Pat
 
 
 def _welcome(
-    store: LocalStore, settings: Settings, host: str, port: int, token: str | None = None
+    store: LocalStore,
+    settings: Settings,
+    host: str,
+    port: int,
+    token: str | None = None,
+    scheme: str = "http",
 ) -> str:
     shown = "localhost" if host in {"0.0.0.0", "::", "127.0.0.1"} else host  # noqa: S104
-    url = f"http://{shown}:{port}"
+    url = f"{scheme}://{shown}:{port}"
     lines = [f"skypi is serving {store.packages_dir} at {url}/ (pages) and {url}/simple/"]
     if settings.private:
         lines += private_lines(url, shown, token, _prog(), store.packages_dir)
@@ -182,6 +187,7 @@ def serve(args: argparse.Namespace) -> int:
         upload_auth=bool(actions) or args.private,
         max_upload_size=args.max_upload_size,
         health_path=args.health_endpoint,
+        oidc_audience=args.oidc_audience,
     )
     if not settings.upload_auth:
         log.warning("authentication is off (-a .): anyone who can reach this port can upload")
@@ -212,17 +218,24 @@ def serve(args: argparse.Namespace) -> int:
         len(report.pages_rerendered),
         report.temp_files_removed,
     )
+    tls = {"ssl_certfile": args.tls_cert, "ssl_keyfile": args.tls_key} if args.tls_cert else {}
     config = uvicorn.Config(
         create_app(store, settings),
         # twine shows an upload's refusal from the status line; the wire's limits hold
         http=guarded_protocol(WireLimits(client_timeout=args.client_timeout), reason_protocol()),
         log_level=args.log_level,
         access_log=args.log_level == "debug",
+        **tls,
     )
     server = uvicorn.Server(config)  # configures uvicorn's log handlers
     redact_logs()
     token = banner_token(store) if settings.private and sys.stderr.isatty() else None
-    print(_welcome(store, settings, args.host, args.port, token), file=sys.stderr, flush=True)
+    scheme = "https" if tls else "http"
+    print(
+        _welcome(store, settings, args.host, args.port, token, scheme),
+        file=sys.stderr,
+        flush=True,
+    )
     try:
         server.run(sockets=[sock])
     finally:

@@ -18,6 +18,7 @@ from botocore.exceptions import ClientError
 
 from skypi.core.tokens import TokenRecord
 from skypi.store.s3 import RETRIES
+from skypi.store.tokens import MINTED_KEPT
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -88,8 +89,12 @@ class DynamoTokenRepository:
             "id": {"S": record.id},
             "record": {"S": json.dumps(record.to_json())},
         }
-        if record.user is None:  # htpasswd users upload; only tokens read at the edge
+        if record.user is None and record.publisher is None:
+            # Only tokens read at the edge: htpasswd users and trusted publishers upload.
             item["edge"] = {"S": record.edge_value()}
+        if record.publisher is not None and record.expires is not None:
+            # Minted tokens live minutes; their audit record is kept for MINTED_KEPT.
+            item["ttl"] = {"N": str(int((record.expires + MINTED_KEPT).timestamp()))}
         condition: dict[str, Any] = (
             {}
             if overwrite

@@ -9,12 +9,14 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from skypi.core.tokens import TokenRecord
 from skypi.store.base import NotFound, PreconditionFailed, Store
 
 TOKENS_KEY = "auth/tokens.json"
+MINTED_KEPT = timedelta(days=90)  # how long a trusted publisher's expired token stays listed
 
 
 class TokenStore(Protocol):
@@ -82,6 +84,10 @@ class TokenRepository:
             if record.hash in records and not overwrite:
                 raise KeyError(f"a record with id {record.id} exists already")
             records[record.hash] = record
+            old = datetime.now(UTC) - MINTED_KEPT
+            for digest, kept in list(records.items()):
+                if kept.publisher and kept.expires and kept.expires < old:
+                    del records[digest]
 
         self._update(change)
 
