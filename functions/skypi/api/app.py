@@ -128,8 +128,8 @@ def create_app(
     async def upload(request: Request) -> Response:
         header = request.headers.get("authorization")
         if settings.upload_auth:  # all that the headers can tell, checked before the body
-            record = await run_in_threadpool(auth.identify, header)
-            if not record.may("upload"):
+            caller = await run_in_threadpool(auth.identify, header)
+            if not caller.may("upload"):
                 raise AuthFailure(
                     403,
                     "The given token isn't allowed to upload: create an upload token with "
