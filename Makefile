@@ -47,7 +47,7 @@ destroy: setup ## delete the stack (the buckets stay unless -c skypi:retainData=
 	touch $@
 
 serve: .venv/.serving ## run the index over $(DIR) on port $(PORT); extra flags: ARGS=--private
-	.venv/bin/skypi serve $(DIR) --port $(PORT) $(ARGS)
+	.venv/bin/skypi serve $(DIR) --port $(PORT) --create $(ARGS)
 
 dev: setup ## the AWS data path on this machine (moto S3/SQS, indexer Lambda, API) on $(PORT)
 	.venv/bin/skypi dev --port $(PORT)

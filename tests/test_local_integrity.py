@@ -355,14 +355,14 @@ def test_an_unreadable_file_is_skipped_with_one_log_line(
 
     _fill(folder, 2)
     secret = folder / "p1" / wheel_name("p1", "1.0")
-    real_open = local._open_regular
+    real_open = local.LocalStore._open_file
 
-    def refuse(path, key):  # type: ignore[no-untyped-def]
-        if str(path) == str(secret):  # what EACCES looks like (tests may run as root)
-            raise PermissionError(13, "Permission denied", str(path))
-        return real_open(path, key)
+    def refuse(self, key):  # type: ignore[no-untyped-def]
+        if key == f"packages/p1/{secret.name}":  # what EACCES looks like (tests may run as root)
+            raise PermissionError(13, "Permission denied", str(secret))
+        return real_open(self, key)
 
-    monkeypatch.setattr(local, "_open_regular", refuse)
+    monkeypatch.setattr(local.LocalStore, "_open_file", refuse)
     with caplog.at_level("WARNING"):
         report = adopt(store, show_progress=False)
         adopt(store, show_progress=False)  # a restart: nothing changed, nothing said again

@@ -29,6 +29,53 @@ def _size(text: str) -> int:
     return int(match.group(1)) * int(1024 ** " kmgt".index(match.group(2) or " "))
 
 
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = 0
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"not a port: {text!r} (a number from 1 to 65535)")
+    return port
+
+
+def _days(text: str) -> int:
+    try:
+        days = int(text)
+    except ValueError:
+        days = 0
+    if days <= 0:
+        raise argparse.ArgumentTypeError(
+            f"not a number of days: {text!r} (a whole number, 1 or more; leave out "
+            "--expires-in for a token that never expires)"
+        )
+    return days
+
+
+def _seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = 0
+    if not seconds > 0:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}")
+    return seconds
+
+
+def missing_folder(directory: str) -> str | None:
+    """Why ``directory`` cannot be the packages folder, or None. A typo must not quietly
+    become a new, empty index (or a stray ``.skypi`` in the current folder)."""
+    path = Path(directory)
+    if path.is_dir():
+        return None
+    if path.exists():
+        return f"{directory} is not a folder"
+    return (
+        f"no folder {directory}: give the folder your index serves, or start a new, "
+        f"empty index there with: skypi serve {directory} --create"
+    )
+
+
 def _authenticate(value: str) -> set[str]:
     """pypiserver's ``-a``: a comma list of update, download, list; '.' for none."""
     if value.strip() == ".":
@@ -104,7 +151,10 @@ def build_parser() -> argparse.ArgumentParser:
         default="127.0.0.1",
         help="address to listen on (default 127.0.0.1; 0.0.0.0 for every one)",
     )
-    serve.add_argument("-p", "--port", type=int, default=8080, help="port (default 8080)")
+    serve.add_argument("-p", "--port", type=_port, default=8080, help="port (default 8080)")
+    serve.add_argument(
+        "--create", action="store_true", help="create DIR if it does not exist (else refused)"
+    )
     serve.add_argument(
         "--private",
         action="store_true",
@@ -132,6 +182,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="do not watch DIR for copied-in files (index at start only)",
     )
     serve.add_argument(
+        "--client-timeout",
+        type=_seconds,
+        default=30.0,
+        metavar="SECONDS",
+        help="close a connection whose request headers take longer, or whose body pauses "
+        "longer, than this (default 30)",
+    )
+    serve.add_argument(
         "--tls-cert", help="serve https with this PEM certificate (chain) file (with --tls-key)"
     )
     serve.add_argument("--tls-key", help="the PEM private key of --tls-cert")
@@ -151,9 +209,9 @@ def build_parser() -> argparse.ArgumentParser:
         "then pip install from the index. State is in memory and ends with the process.",
     )
     dev.add_argument("-i", "--host", default="127.0.0.1", help="address (default 127.0.0.1)")
-    dev.add_argument("-p", "--port", type=int, default=8080, help="index port (default 8080)")
+    dev.add_argument("-p", "--port", type=_port, default=8080, help="index port (default 8080)")
     dev.add_argument(
-        "--s3-port", type=int, default=4566, help="emulated S3/SQS port (default 4566)"
+        "--s3-port", type=_port, default=4566, help="emulated S3/SQS port (default 4566)"
     )
     dev.add_argument("--bucket", default="skypi-dev", help="bucket name (default skypi-dev)")
     dev.add_argument("--private", action="store_true", help="reads need a token too")
@@ -270,7 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     create.add_argument("--name", default="", help="a label to recognise the token by")
     create.add_argument(
-        "--expires-in", type=int, metavar="DAYS", help="the token stops working after DAYS days"
+        "--expires-in", type=_days, metavar="DAYS", help="the token stops working after DAYS days"
     )
     listing = token_sub.add_parser("list", help="list tokens (never their secrets)")
     _add_dir(listing)
@@ -419,7 +477,43 @@ def _has_botocore() -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        code = _main(argv)
+        sys.stdout.flush()  # here, so a closed pipe is caught below and not at exit
+    except BrokenPipeError:  # `skypi token list --json | head`: the reader has what it wanted
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+def _local_folder(args: argparse.Namespace) -> str | None:
+    """The packages folder this command works on, when it works on one (not a bucket/table)."""
+    if args.command == "serve":
+        return None if args.create else args.dir
+    if args.command == "reindex" and not args.bucket:
+        return str(args.dir)
+    if args.command == "token" and not args.table:
+        return str(args.dir)
+    return None
+
+
+def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
+    if (
+        args.command == "token"
+        and args.token_command == "revoke"  # noqa: S105
+        and Path(args.id).is_dir()
+        and not Path(args.dir).is_dir()
+    ):  # `revoke DIR ID`, as older docs had it: an id is never a folder
+        args.id, args.dir = args.dir, args.id
+    folder = _local_folder(args)
+    problem = missing_folder(folder) if folder is not None else None
+    if problem:
+        print(f"skypi: {problem}", file=sys.stderr)
+        return 2
     if args.command == "serve":
         from skypi.local.serve import serve
 
@@ -813,27 +907,38 @@ def _admin(args: argparse.Namespace) -> int:
         return 2
     base = args.url.rstrip("/")
     auth = ("__token__", args.token)
-    if args.command == "delete":
-        response = httpx.delete(
-            f"{base}/api/projects/{args.project}/files/{args.target}", auth=auth, timeout=60
-        )
-    elif args.command == "status":
-        response = httpx.post(
-            f"{base}/api/projects/{args.project}/status",
-            json={"status": args.target, "reason": args.reason or None},
-            auth=auth,
-            timeout=60,
-        )
-    else:
-        from skypi.core.filenames import SDIST_EXTENSIONS
+    try:
+        if args.command == "delete":
+            response = httpx.delete(
+                f"{base}/api/projects/{args.project}/files/{args.target}", auth=auth, timeout=60
+            )
+        elif args.command == "status":
+            response = httpx.post(
+                f"{base}/api/projects/{args.project}/status",
+                json={"status": args.target, "reason": args.reason or None},
+                auth=auth,
+                timeout=60,
+            )
+        else:
+            from skypi.core.filenames import SDIST_EXTENSIONS
 
-        is_file = args.target.endswith((".whl", *SDIST_EXTENSIONS))
-        body: dict[str, str] = {"filename" if is_file else "version": args.target}
-        if args.command == "yank":
-            body["reason"] = args.reason
-        response = httpx.post(
-            f"{base}/api/projects/{args.project}/{args.command}", json=body, auth=auth, timeout=60
+            is_file = args.target.endswith((".whl", *SDIST_EXTENSIONS))
+            body: dict[str, str] = {"filename" if is_file else "version": args.target}
+            if args.command == "yank":
+                body["reason"] = args.reason
+            response = httpx.post(
+                f"{base}/api/projects/{args.project}/{args.command}",
+                json=body,
+                auth=auth,
+                timeout=60,
+            )
+    except (httpx.TransportError, httpx.InvalidURL) as exc:
+        print(
+            f"skypi: cannot reach the index at {base}: {exc or type(exc).__name__}. Is skypi "
+            "serve running there? Give its address with --url or $SKYPI_URL.",
+            file=sys.stderr,
         )
+        return 2
     if response.is_success:
         for verb, names in response.json().items():
             for name in names:

@@ -364,7 +364,7 @@ def test_private_mode_needs_credentials(tmp_path: Path, env: dict[str, str]) -> 
 
 def test_first_start_explains_how_to_upload(tmp_path: Path) -> None:
     folder = tmp_path / "fresh"
-    srv = start_server(folder, tmp_path / "fresh.log")
+    srv = start_server(folder, tmp_path / "fresh.log", "--create")  # a new index
     try:
         text = srv.log.read_text()
     finally:

@@ -200,7 +200,12 @@ def test_form_accepts_md5_only_and_empty_requires_python() -> None:
     request = validate_form(
         _form(sha256_digest=None, blake2_256_digest=None, md5_digest=md5, requires_python="")
     )
-    check_digests(request, {"md5_digest": md5, "sha256_digest": "", "blake2_256_digest": ""})
+    assert request.digests == {"md5_digest": md5}  # the one digest given, and it is enough
+    assert request.project == "foo"
+    computed = {"md5_digest": md5, "sha256_digest": "0" * 64, "blake2_256_digest": "0" * 64}
+    check_digests(request, computed)  # unsupplied digests are not compared
+    with pytest.raises(UploadRejected, match="does not match"):
+        check_digests(request, {**computed, "md5_digest": "0" * 32})
 
 
 @pytest.mark.parametrize(

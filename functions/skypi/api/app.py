@@ -12,6 +12,7 @@ from packaging.version import InvalidVersion, Version
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
+from starlette.types import Message, Receive
 
 import skypi
 from skypi.api.auth import Authenticator, AuthFailure
@@ -126,8 +127,14 @@ def create_app(
 
     async def upload(request: Request) -> Response:
         header = request.headers.get("authorization")
-        if settings.upload_auth:
-            await run_in_threadpool(auth.identify, header)
+        if settings.upload_auth:  # all that the headers can tell, checked before the body
+            caller = await run_in_threadpool(auth.identify, header)
+            if not caller.may("upload"):
+                raise AuthFailure(
+                    403,
+                    "The given token isn't allowed to upload: create an upload token with "
+                    "'skypi token create --scope upload'.",
+                )
         if settings.max_request_size is not None and "content-length" not in request.headers:
             raise UploadRejected(  # as the edge does: a chunked body's size is unknown
                 "Uploads must send Content-Length (twine and uv publish do).", status=411
@@ -141,13 +148,20 @@ def create_app(
                 f"{settings.large_upload_hint}".strip(),
                 status=413,
             )
+        too_large = UploadRejected(
+            f"File too large. Limit for this index is "
+            f"{settings.max_upload_size // (1024 * 1024)} MiB (skypi serve --max-upload-size)."
+        )
         if declared > settings.max_upload_size + MAX_FIELD_BYTES:
-            raise UploadRejected(
-                f"File too large. Limit for this index is "
-                f"{settings.max_upload_size // (1024 * 1024)} MiB."
-            )
+            raise too_large
+        # A chunked body declares no length: count what arrives, and stop reading at the limit.
+        request = Request(
+            request.scope, _bounded(request.receive, settings.max_upload_size, too_large)
+        )
         try:
             form = await request.form(max_part_size=MAX_FIELD_BYTES)
+        except UploadRejected:
+            raise
         except Exception as exc:
             raise UploadRejected(f"Malformed upload form: {exc}") from exc
         try:
@@ -320,6 +334,22 @@ def create_app(
         return Response(body, media_type=PROVENANCE_TYPE)
 
     return ReadRoutes(store, auth, settings, api)
+
+
+def _bounded(receive: Receive, limit: int, refusal: UploadRejected) -> Receive:
+    """``receive`` that raises ``refusal`` once the body passes ``limit`` plus room for the
+    form's text fields, however the body is framed."""
+    seen = 0
+
+    async def bounded() -> Message:
+        nonlocal seen
+        message = await receive()
+        seen += len(message.get("body", b""))
+        if seen > limit + MAX_FIELD_BYTES:
+            raise refusal
+        return message
+
+    return bounded
 
 
 def _content_length(header: str | None) -> int:

@@ -13,6 +13,7 @@ from skypi.core.tokens import (
     credentials_from_header,
     hash_token,
     is_user_login,
+    redact,
     user_key,
 )
 from skypi.store.tokens import TokenStore
@@ -76,12 +77,12 @@ class Authenticator:
             )
         record = self.tokens.find(user_key(username))
         if record is None or not record.password_hash:
-            log.warning("rejected a login for unknown user %r", username)
+            log.warning("rejected a login for unknown user %r", redact(username))
             raise AuthFailure(403, "Invalid username or password.")
         if not _password_matches(
             hashlib.sha256(password.encode()).digest(), password, record.password_hash
         ):
-            log.warning("rejected a wrong password for user %r", username)
+            log.warning("rejected a wrong password for user %r", redact(username))
             raise AuthFailure(403, "Invalid username or password.")
         return record
 

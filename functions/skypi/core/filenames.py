@@ -40,6 +40,9 @@ VALID_PROJECT_NAME = re.compile(
     re.IGNORECASE | re.ASCII,  # no long s, no Kelvin sign
 )
 _SAFE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+!-]*")
+# A file-system name holds at most 255 bytes (ext4, APFS, NTFS), and a wheel's PEP 658 sidecar
+# adds ".metadata" to its name.
+MAX_FILENAME_BYTES = 255 - len(".metadata")
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,12 @@ def check_safe_filename(filename: str) -> None:
         raise InvalidDistribution(
             f"Invalid filename {filename!r}: a distribution filename has only letters, digits "
             "and '.', '_', '+', '!', '-'."
+        )
+    if len(filename.encode()) > MAX_FILENAME_BYTES:
+        raise InvalidDistribution(
+            f"Filename too long: {len(filename.encode())} bytes, and a distribution filename "
+            f"can have at most {MAX_FILENAME_BYTES} (a file name holds 255 bytes, and the "
+            "'.metadata' file beside a wheel needs 9 more). Use a shorter project name."
         )
 
 

@@ -22,7 +22,7 @@ from typing import IO, Final
 
 from packaging.metadata import parse_email
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
-from packaging.utils import NormalizedName, canonicalize_name
+from packaging.utils import InvalidName, NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from skypi.core.errors import InvalidDistribution
@@ -83,6 +83,14 @@ def parse_core_metadata(raw: bytes, where: str) -> CoreMetadata:
     name = fields.get("name")
     if not name:
         raise InvalidDistribution(f"Invalid distribution file. {where} has no Name.")
+    try:  # ASCII only: a look-alike (the Kelvin sign K for K) must not pass for another name
+        project = canonicalize_name(name, validate=True)
+    except InvalidName as exc:
+        raise InvalidDistribution(
+            f"{name!r} is an invalid value for Name (in {where}): a name has only ASCII "
+            "letters, digits and '.', '_', '-', and starts and ends with a letter or digit. "
+            "Fix the name in your project's metadata (pyproject.toml) and rebuild."
+        ) from exc
     version_text = fields.get("version") or ""
     try:
         version = Version(version_text)
@@ -98,7 +106,7 @@ def parse_core_metadata(raw: bytes, where: str) -> CoreMetadata:
             raise InvalidDistribution(
                 f"{requires_python!r} is invalid for 'Requires-Python' (in {where})."
             ) from exc
-    return CoreMetadata(raw, mv, name, canonicalize_name(name), version, requires_python)
+    return CoreMetadata(raw, mv, name, project, version, requires_python)
 
 
 class _RangedFile(io.RawIOBase):
@@ -195,7 +203,21 @@ def wheel_metadata(
             raise InvalidDistribution(
                 f"Wheel '{dist.filename}' does not contain the required METADATA file: {expected}"
             )
-        return parse_core_metadata(_read_zip_member(archive, info, limits), info.filename)
+        meta = parse_core_metadata(_read_zip_member(archive, info, limits), info.filename)
+        names = set(archive.namelist())
+        if f"{candidates[0]}/WHEEL" not in names:
+            raise InvalidDistribution(
+                f"Invalid distribution file. WHEEL not found at {candidates[0]}/WHEEL: every "
+                "wheel has one. Build the wheel with a standard build tool (python -m build, "
+                "uv build) instead of zipping files by hand."
+            )
+        if f"{candidates[0]}/RECORD" not in names:
+            raise InvalidDistribution(
+                f"Wheel '{dist.filename}' does not contain the required RECORD file: "
+                f"{candidates[0]}/RECORD. Build the wheel with a standard build tool "
+                "(python -m build, uv build)."
+            )
+        return meta
 
 
 def _zip_sdist_metadata(
@@ -207,7 +229,9 @@ def _zip_sdist_metadata(
             raise InvalidDistribution(
                 "Invalid distribution file. Incorrect number of top-level directories in sdist"
             )
-        where = f"{tops.pop()}/PKG-INFO"
+        top = tops.pop()
+        check_sdist_top(dist, top)
+        where = f"{top}/PKG-INFO"
         try:
             info = archive.getinfo(where)
         except KeyError as exc:
@@ -215,6 +239,31 @@ def _zip_sdist_metadata(
                 f"Invalid distribution file. PKG-INFO not found at {where}"
             ) from exc
         return parse_core_metadata(_read_zip_member(archive, info, limits), where)
+
+
+def check_sdist_top(dist: DistFilename, top: str) -> None:
+    """An sdist unpacks into one folder named ``<name>-<version>`` like the file itself
+    (compared as names and versions compare, so old ``Foo.Bar-1.0`` folders pass).
+
+    >>> from skypi.core.filenames import parse_filename
+    >>> check_sdist_top(parse_filename("foo_bar-1.0.tar.gz"), "Foo.Bar-1.0")
+    >>> check_sdist_top(parse_filename("foo_bar-1.0.tar.gz"), "src")
+    Traceback (most recent call last):
+    ...
+    skypi.core.errors.InvalidDistribution: Invalid distribution file. PKG-INFO not found at ...
+    """
+    name, _, version = top.rpartition("-")
+    try:
+        agrees = canonicalize_name(name) == dist.project and Version(version) == dist.version
+    except InvalidVersion:
+        agrees = False
+    if not agrees:
+        expected = dist.filename[: -len(dist.extension)]
+        raise InvalidDistribution(
+            f"Invalid distribution file. PKG-INFO not found at {expected}/PKG-INFO: an sdist "
+            f"holds one folder named like the file ({expected}/), not {top + '/'!r}. Build it "
+            "with a standard build tool (python -m build, uv build)."
+        )
 
 
 class _BoundedStream(io.RawIOBase):
@@ -285,6 +334,7 @@ def _tar_sdist_metadata(
             parts = member.name.strip("/").split("/")
             if top is None:
                 top = parts[0]
+                check_sdist_top(dist, top)
             elif parts[0] != top:
                 raise InvalidDistribution(
                     "Invalid distribution file. Incorrect number of top-level directories in sdist"

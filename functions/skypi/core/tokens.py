@@ -115,6 +115,39 @@ def is_user_login(username: str, password: str) -> bool:
     )
 
 
+# A skypi token; or a long run of the characters secrets are written in, mixing upper and lower
+# case and digits as random text does (other indexes' tokens, API keys, a password pasted into
+# the wrong field), unlike names and paths: what must never reach a log line.
+_TOKEN_LIKE: Final = re.compile(rf"{TOKEN_PREFIX}[A-Za-z0-9_-]*", re.IGNORECASE)
+_RANDOM_LIKE: Final = re.compile(r"[A-Za-z0-9_\-+/=]{32,}")
+
+
+def _looks_random(text: str) -> bool:
+    return (
+        any(c.isupper() for c in text)
+        and any(c.islower() for c in text)
+        and any(c.isdigit() for c in text)
+    )
+
+
+def redact(text: str) -> str:
+    """``text`` with anything that looks like a token replaced: the one rule for logging what
+    a client sent (a username, a header, a path), whatever field it came in.
+
+    >>> redact("alice"), redact("skypi_4Jd9-x2"), redact("pypi-AgEIcHlwaS5vcmcCJGE2ZjY4MjUy")
+    ('alice', 'skypi_…', '…(33 characters redacted)')
+    >>> redact("indexed packages/a-very-long-project-name/a_very_long_project_name-1.0.tar.gz")
+    'indexed packages/a-very-long-project-name/a_very_long_project_name-1.0.tar.gz'
+    """
+    text = _TOKEN_LIKE.sub(f"{TOKEN_PREFIX}…", text)
+    return _RANDOM_LIKE.sub(
+        lambda m: (
+            f"…({len(m.group())} characters redacted)" if _looks_random(m.group()) else m.group()
+        ),
+        text,
+    )
+
+
 @dataclass(frozen=True)
 class TokenRecord:
     """What is stored for a token: never the token itself."""
@@ -220,6 +253,11 @@ class TokenRecord:
         if self.projects is None or project is None:
             return self.projects is None or scope == "read"
         return canonicalize_name(project) in self.projects
+
+    def may(self, scope: str) -> bool:
+        """Whether this token has ``scope`` on at least one project: what can be checked from
+        the headers alone, before an upload's body (which names the project) is read."""
+        return max(_RANK[s] for s in self.scopes) >= _RANK[scope]
 
     def to_json(self) -> dict[str, Any]:
         return {

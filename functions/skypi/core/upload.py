@@ -92,7 +92,7 @@ def validate_form(form: Form) -> UploadRequest:
         raise UploadRejected(
             f"'' is an invalid value for Name. Error: This field is required. {SEE_METADATA}"
         )
-    if not VALID_PROJECT_NAME.match(name):
+    if not VALID_PROJECT_NAME.match(name) or not name.isascii():  # no look-alikes (K for K)
         raise UploadRejected(
             f"{name!r} is an invalid value for Name. Error: Start and end with a letter or "
             f"numeral containing only ASCII numeric and '.', '_' and '-'. {SEE_METADATA}"

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import os
 import shutil
+import socket
 import sys
 from pathlib import Path
 
 from skypi.api.settings import Settings
+from skypi.core.tokens import redact
 from skypi.indexer.service import Indexer
 from skypi.local.startup import StartReport, reconcile
 from skypi.store.local import LocalStore
@@ -123,14 +126,61 @@ def _welcome(
     return "\n".join(lines)
 
 
+def listen(host: str, port: int) -> socket.socket:
+    """A listening socket, so a port in use is one clear error before anything else starts
+    (and before the banner says where skypi serves)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host, port), family=family, backlog=2048)
+    except OSError as exc:
+        hint = (
+            ": another program (or another skypi) listens there; choose a port with --port"
+            if exc.errno == errno.EADDRINUSE
+            else ""
+        )
+        reason = os.strerror(exc.errno).lower() if exc.errno else str(exc)
+        raise ServeError(f"cannot listen on {host}:{port}: {reason}{hint}") from exc
+
+
+class ServeError(Exception):
+    """Why skypi serve cannot start, in one line."""
+
+
+class RedactSecrets(logging.Filter):
+    """Every log line of the server goes through :func:`~skypi.core.tokens.redact`, so a token
+    in a path or a header never reaches the terminal or a log file, whoever logged it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        clean = redact(message)
+        if clean != message:
+            record.msg, record.args = clean, None
+        return True
+
+
+def redact_logs() -> None:
+    """Put :class:`RedactSecrets` on every handler: ours (root) and uvicorn's own."""
+    for name in ("", "uvicorn", "uvicorn.error", "uvicorn.access"):
+        for handler in logging.getLogger(name).handlers:
+            if not any(isinstance(f, RedactSecrets) for f in handler.filters):
+                handler.addFilter(RedactSecrets())
+
+
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from skypi.api.app import create_app
     from skypi.local.reasons import reason_protocol
     from skypi.local.watch import FolderWatcher
+    from skypi.local.wire import WireLimits, guarded_protocol
 
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    redact_logs()
+    try:
+        sock = listen(args.host, args.port)
+    except ServeError as exc:
+        print(f"skypi: {exc}", file=sys.stderr)
+        return 2
     actions = args.authenticate if args.authenticate is not None else {"update"}
     settings = Settings(
         private=args.private or bool(actions & {"download", "list"}),
@@ -168,8 +218,18 @@ def serve(args: argparse.Namespace) -> int:
         len(report.pages_rerendered),
         report.temp_files_removed,
     )
-    token = banner_token(store) if settings.private and sys.stderr.isatty() else None
     tls = {"ssl_certfile": args.tls_cert, "ssl_keyfile": args.tls_key} if args.tls_cert else {}
+    config = uvicorn.Config(
+        create_app(store, settings),
+        # twine shows an upload's refusal from the status line; the wire's limits hold
+        http=guarded_protocol(WireLimits(client_timeout=args.client_timeout), reason_protocol()),
+        log_level=args.log_level,
+        access_log=args.log_level == "debug",
+        **tls,
+    )
+    server = uvicorn.Server(config)  # configures uvicorn's log handlers
+    redact_logs()
+    token = banner_token(store) if settings.private and sys.stderr.isatty() else None
     scheme = "https" if tls else "http"
     print(
         _welcome(store, settings, args.host, args.port, token, scheme),
@@ -177,16 +237,9 @@ def serve(args: argparse.Namespace) -> int:
         flush=True,
     )
     try:
-        uvicorn.run(
-            create_app(store, settings),
-            http=reason_protocol(),  # twine shows an upload's refusal from the status line
-            host=args.host,
-            port=args.port,
-            log_level=args.log_level,
-            access_log=args.log_level == "debug",
-            **tls,
-        )
+        server.run(sockets=[sock])
     finally:
+        sock.close()
         if watcher:
             watcher.stop()
     return 0

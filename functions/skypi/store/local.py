@@ -9,10 +9,17 @@ holds is the leftover of a crashed write (:meth:`LocalStore.sweep`).
 
 Only regular files are ever opened, without blocking: a FIFO, socket or device in the folder
 is neither listed nor readable (``O_NONBLOCK``, then ``fstat``), so it cannot stall a reader.
+
+Reads never leave the two folders: a key's file is opened with ``O_NOFOLLOW`` and then checked
+to be the file its path names (``/proc/self/fd``; elsewhere the path is opened one folder at a
+time), so a symbolic link anywhere below the root, to a file or to a folder, is treated as
+absent. The state folder is private to its owner (0700) and its files are created 0600: it
+holds the token hashes.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import logging
@@ -31,6 +38,20 @@ from skypi.store.base import Body, NotFound, ObjectInfo, PreconditionFailed
 
 STATE_DIR_NAME = ".skypi"
 TEMP_PREFIX = ".~skypi-"
+PRIVATE_FILE_MODE = 0o600
+PRIVATE_DIR_MODE = 0o700
+# What opening a key that is no regular file below its root raises (absent, linked, a folder,
+# a socket): the key is absent.
+_ABSENT = frozenset(
+    {errno.ENOENT, errno.ENOTDIR, errno.ELOOP, errno.EISDIR, errno.ENAMETOOLONG, errno.ENXIO}
+)
+# Folders on the way are only walked through (O_PATH), not opened for reading.
+_WALK = getattr(os, "O_PATH", os.O_RDONLY) | os.O_DIRECTORY | os.O_CLOEXEC
+_READ = os.O_RDONLY | os.O_NONBLOCK  # O_NONBLOCK: opening a FIFO must not wait for a writer
+# O_PATH only names the file (fstat works, reading does not): no inotify open/close event.
+_LOOK = getattr(os, "O_PATH", _READ)
+# Linux tells which file a descriptor really is; elsewhere the path is walked folder by folder.
+_PROC_FD = "/proc/self/fd" if os.path.isdir("/proc/self/fd") else ""
 METADATA_SUFFIX = ".metadata"
 log = logging.getLogger("skypi.store")
 
@@ -58,7 +79,10 @@ class LocalStore:
         self.packages_dir = packages_dir.resolve()
         self.state_dir = (state_dir or self.packages_dir / STATE_DIR_NAME).resolve()
         self.packages_dir.mkdir(parents=True, exist_ok=True)
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.state_dir.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
+        state = self.state_dir.stat()
+        if state.st_mode & 0o077 and state.st_uid == os.getuid():
+            self.state_dir.chmod(PRIVATE_DIR_MODE)  # also a state folder made by older versions
         self._lock_path = self.state_dir / ".lock"
 
     def path_for(self, key: str) -> Path:
@@ -101,23 +125,73 @@ class LocalStore:
         moment = datetime.fromtimestamp(st.st_mtime, tz=UTC)
         return ObjectInfo(key, st.st_size, etag, moment)
 
+    def _open_inside(self, key: str, flags: int) -> tuple[int, os.stat_result]:
+        """A descriptor of ``key``'s file and its stat, or :class:`NotFound` when it is missing,
+        not a regular file, or reached through a symbolic link anywhere below its root."""
+        path = str(self.path_for(key))
+        fd = -1
+        try:
+            if _PROC_FD:  # one open, then ask the kernel which file it really is
+                fd = os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC)
+                # no link on the way; " (deleted)": replaced since it was opened (a page rewrite)
+                inside = os.readlink(f"{_PROC_FD}/{fd}") in {path, f"{path} (deleted)"}
+            else:
+                fd = self._open_walking(path, flags)
+                inside = True
+            st = os.fstat(fd)
+            if inside and stat.S_ISREG(st.st_mode):
+                return fd, st
+        except OSError as exc:
+            if fd >= 0:
+                os.close(fd)
+            if exc.errno in _ABSENT:
+                raise NotFound(key) from exc
+            raise
+        os.close(fd)
+        raise NotFound(key)
+
+    def _open_walking(self, path: str, flags: int) -> int:
+        """Without ``/proc``: open one folder at a time below the root, none through a link."""
+        state = str(self.state_dir) + os.sep
+        root = state if path.startswith(state) else str(self.packages_dir) + os.sep
+        *folders, name = path[len(root) :].split(os.sep)
+        fd = os.open(root, _WALK)
+        try:
+            for folder in folders:
+                parent, fd = fd, -1
+                try:
+                    fd = os.open(folder, _WALK | os.O_NOFOLLOW, dir_fd=parent)
+                finally:
+                    os.close(parent)
+            return os.open(name, flags | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+        finally:
+            if fd >= 0:
+                os.close(fd)
+
+    def _open_file(self, key: str) -> tuple[BinaryIO, os.stat_result]:
+        fd, st = self._open_inside(key, _READ)
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb"), st  # the caller closes it
+
     def head(self, key: str) -> ObjectInfo | None:
-        """Only a regular file is an object: a FIFO, socket, device or directory is none."""
-        path = self.path_for(key)
+        """Only a regular file inside the folders is an object: a FIFO, socket, device,
+        directory or anything reached through a link is none."""
         try:
-            st = path.stat()
-        except OSError:  # missing, not a directory on the way, unreadable, name too long
-            return None
-        if not stat.S_ISREG(st.st_mode):
-            return None
-        try:
-            return self._info(key, st, path=path)
-        except NotFound:
+            if not key.startswith(PACKAGES_PREFIX):  # a page's tag is a hash of its bytes
+                fh, st = self._open_file(key)
+                with fh:
+                    return self._info(key, st, fh.read())
+            # A file's tag is its stat: look (O_PATH) without opening it for reading, which a
+            # folder watcher would see as an event.
+            fd, st = self._open_inside(key, _LOOK)
+            os.close(fd)
+            return self._info(key, st)
+        except (NotFound, OSError):  # also a folder on the way that cannot be searched
             return None
 
     def get(self, key: str) -> tuple[ObjectInfo, bytes]:
-        with _open_regular(self.path_for(key), key) as fh:
-            st = os.fstat(fh.fileno())
+        fh, st = self._open_file(key)
+        with fh:
             body = fh.read()
             return self._info(key, st, body), body
 
@@ -126,13 +200,14 @@ class LocalStore:
             return fh.read(length)
 
     def open(self, key: str, start: int = 0) -> AbstractContextManager[BinaryIO]:
-        fh = _open_regular(self.path_for(key), key)
+        fh, _ = self._open_file(key)
         fh.seek(start)
         return fh
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
-        with self._lock_path.open("a+b") as lock:
+        flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC
+        with open(os.open(self._lock_path, flags, PRIVATE_FILE_MODE), "r+b") as lock:
             fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
             try:
                 yield
@@ -149,10 +224,16 @@ class LocalStore:
         sha256: str | None = None,  # the caller hashed these very bytes; a disk has no check
     ) -> ObjectInfo:
         path = self.path_for(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private = self.state_dir in path.parents
+        if private:  # mkdir(parents=True) would give the folders between the default mode
+            for folder in reversed(path.relative_to(self.state_dir).parents[:-1]):
+                (self.state_dir / folder).mkdir(mode=PRIVATE_DIR_MODE, exist_ok=True)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f"{TEMP_PREFIX}{uuid.uuid4().hex}")
+        mode = PRIVATE_FILE_MODE if private else 0o666  # files to share keep the umask's mode
         try:
-            with tmp.open("xb") as out:
+            with open(tmp, "xb", opener=lambda p, f: os.open(p, f, mode)) as out:
                 fcntl.flock(out.fileno(), fcntl.LOCK_EX)  # "in use" until the rename
                 if isinstance(body, bytes):
                     out.write(body)
@@ -168,6 +249,11 @@ class LocalStore:
                     os.replace(tmp, path)
                     written = body if isinstance(body, bytes) else None
                     return self._info(key, path.stat(), written, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            if not private:  # a refused write leaves no empty project folder behind
+                _prune_empty_dirs(path.parent, self.packages_dir)
+            raise
         finally:
             tmp.unlink(missing_ok=True)
 
