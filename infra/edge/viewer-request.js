@@ -2,7 +2,7 @@
 //
 // The same rules as skypi.core.edge / skypi.core.negotiate, tested against the same vectors
 // (spec/edge-vectors.json): normalize and redirect project names, add the trailing slash, pick
-// the page representation from ?format= or Accept (reference/standards.md 2.4), map it to its
+// the page representation from ?format= or Accept, map it to its
 // stored object (its gzip variant when Accept-Encoding takes gzip: CloudFront does not compress
 // the PEP 691 types itself), and refuse what is no read. As there: route by the raw path, decode it once,
 // strictly, then decide everything (the project, the key) on the decoded path. Upload requests
