@@ -335,12 +335,10 @@ class Indexer:
             outcome.added += added
             outcome.removed += removed
             outcome.conflicts += conflicts
-            self.write_variant(page_json_key(project), new_page.to_json_bytes(), new_page.serial)
-            self._write_html(page_html_key(project), render_project_html(new_page), new_page.serial)
             for version, (release, stored) in described.items():
                 if not stored and any(files[name].version == version for name in added):
                     self.write_release(project, release)  # only for files that were listed
-            self.write_project_site(new_page, [release for release, _ in described.values()])
+            self._write_followers(new_page, [release for release, _ in described.values()])
             self.note_uploads(new_page, added)
             if bool(base.files) != bool(new_page.files) or base.summary != new_page.summary:
                 self.sync_root(project)
@@ -378,9 +376,7 @@ class Indexer:
                 self.store.put(page_json_key(project), new_page.to_json_bytes(), if_match=etag)
             except PreconditionFailed:
                 continue
-            self.write_variant(page_json_key(project), new_page.to_json_bytes(), new_page.serial)
-            self._write_html(page_html_key(project), render_project_html(new_page), new_page.serial)
-            self.write_project_site(new_page)
+            self._write_followers(new_page)
             return changed
         raise RuntimeError(f"gave up updating {project} after {MAX_ATTEMPTS} conflicts")
 
@@ -397,13 +393,18 @@ class Indexer:
                 self.store.put(page_json_key(project), new_page.to_json_bytes(), if_match=etag)
             except PreconditionFailed:
                 continue
-            self.write_variant(page_json_key(project), new_page.to_json_bytes(), new_page.serial)
-            self._write_html(page_html_key(project), render_project_html(new_page), new_page.serial)
-            self.write_project_site(new_page)
+            self._write_followers(new_page)
             return new_page
         raise RuntimeError(f"gave up updating {project} after {MAX_ATTEMPTS} conflicts")
 
     # -- pages that follow others ---------------------------------------------------------
+
+    def _write_followers(self, page: ProjectPage, described: list[Release] | None = None) -> None:
+        """What follows a project's JSON page once it is written: its gzip variant, the HTML
+        twins (each with its variant) and the project's page for people."""
+        self.write_variant(page_json_key(page.name), page.to_json_bytes(), page.serial)
+        self._write_html(page_html_key(page.name), render_project_html(page), page.serial)
+        self.write_project_site(page, described)
 
     def _write_html(self, html_key: str, html: bytes, serial: int) -> None:
         """Write a rendered page (both of its stored twins, each followed by its gzip variant)
