@@ -9,6 +9,7 @@ import pytest
 from skypi.core.tokens import TokenRecord, new_token
 from skypi.store.local import LocalStore
 from skypi.store.tokens import TokenRepository
+from tests.oidc import Issuer, Tls, make_tls, running_issuer
 
 
 def basic(token: str) -> dict[str, str]:
@@ -44,3 +45,16 @@ def moto_endpoint() -> Iterator[str]:
     server, endpoint = start_moto()
     yield endpoint
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def tls(tmp_path_factory: pytest.TempPathFactory) -> Tls:
+    """A CA and a loopback server certificate (the Trusted Publishing tests' HTTPS)."""
+    return make_tls(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture
+def issuer(tls: Tls) -> Iterator[Issuer]:
+    """A local OIDC issuer over HTTPS, standing in for GitHub Actions or GitLab."""
+    with running_issuer(tls) as issuer:
+        yield issuer

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,20 +17,9 @@ from skypi.store.publishers import PublisherRepository
 from skypi.store.tokens import TokenRepository
 from tests.conftest import basic
 from tests.dists import upload_form, wheel_bytes, wheel_name
-from tests.oidc import Issuer, Tls, github_claims, make_tls, running_issuer
+from tests.oidc import Issuer, Tls, github_claims, running_issuer
 
 AUDIENCE = "skypi-test"
-
-
-@pytest.fixture(scope="module")
-def tls(tmp_path_factory: pytest.TempPathFactory) -> Tls:
-    return make_tls(tmp_path_factory.mktemp("tls"))
-
-
-@pytest.fixture
-def issuer(tls: Tls) -> Iterator[Issuer]:
-    with running_issuer(tls) as issuer:
-        yield issuer
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,20 +18,9 @@ from tests.aws.conftest import Emulated
 from tests.conftest import basic
 from tests.dists import wheel_bytes, wheel_name
 from tests.emulated import CREDENTIALS
-from tests.oidc import Issuer, Tls, make_tls, running_issuer
+from tests.oidc import Issuer, Tls
 
 AUDIENCE = "index.example"
-
-
-@pytest.fixture(scope="module")
-def tls(tmp_path_factory: pytest.TempPathFactory) -> Tls:
-    return make_tls(tmp_path_factory.mktemp("tls"))
-
-
-@pytest.fixture
-def issuer(tls: Tls) -> Iterator[Issuer]:
-    with running_issuer(tls) as issuer:
-        yield issuer
 
 
 @pytest.fixture

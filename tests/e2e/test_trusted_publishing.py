@@ -29,23 +29,10 @@ from tests.oidc import (
     Tls,
     github_claims,
     make_attestation,
-    make_tls,
-    running_issuer,
 )
 
 pytestmark = pytest.mark.e2e
 AUDIENCE = "skypi-e2e"
-
-
-@pytest.fixture(scope="module")
-def tls(tmp_path_factory: pytest.TempPathFactory) -> Tls:
-    return make_tls(tmp_path_factory.mktemp("tls"))
-
-
-@pytest.fixture
-def issuer(tls: Tls) -> Iterator[Issuer]:
-    with running_issuer(tls) as issuer:
-        yield issuer
 
 
 @pytest.fixture
