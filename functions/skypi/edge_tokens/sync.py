@@ -14,11 +14,10 @@ import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, cast
 
-import botocore.session
 from botocore.exceptions import ClientError
 
 from skypi.core.tokens import EDGE_MAX_KEY_BYTES, EDGE_MAX_VALUE_BYTES
-from skypi.store.s3 import RETRIES
+from skypi.store.aws import create_client
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudfront_keyvaluestore import CloudFrontKeyValueStoreClient
@@ -66,10 +65,8 @@ class KeyValueStoreWriter:
     @property
     def client(self) -> CloudFrontKeyValueStoreClient:
         if self._client is None:  # the API signs with SigV4A: botocore needs awscrt for it
-            session = botocore.session.get_session()
             self._client = cast(
-                "CloudFrontKeyValueStoreClient",
-                session.create_client("cloudfront-keyvaluestore", config=RETRIES),
+                "CloudFrontKeyValueStoreClient", create_client("cloudfront-keyvaluestore")
             )
         return self._client
 

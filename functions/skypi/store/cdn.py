@@ -17,10 +17,9 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Protocol, cast
 from urllib.parse import quote
 
-import botocore.session
 from botocore.exceptions import BotoCoreError, ClientError
 
-from skypi.store.s3 import RETRIES
+from skypi.store.aws import create_client
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudfront import CloudFrontClient
@@ -65,10 +64,7 @@ class CloudFrontCdn:
     @property
     def client(self) -> CloudFrontClient:
         if self._client is None:
-            session = botocore.session.get_session()
-            self._client = cast(
-                "CloudFrontClient", session.create_client("cloudfront", config=RETRIES)
-            )
+            self._client = cast("CloudFrontClient", create_client("cloudfront"))
         return self._client
 
     def invalidate(self, keys: Iterable[str]) -> None:

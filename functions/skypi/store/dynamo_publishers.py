@@ -13,12 +13,11 @@ import json
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
-import botocore.session
 from botocore.exceptions import ClientError
 
 from skypi.core.publishers import Publisher, publisher_from_json
+from skypi.store.aws import create_client
 from skypi.store.publishers import pick
-from skypi.store.s3 import RETRIES
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -38,8 +37,7 @@ class DynamoPublisherRepository:
     @property
     def client(self) -> DynamoDBClient:
         if self._client is None:
-            session = botocore.session.get_session()
-            self._client = cast("DynamoDBClient", session.create_client("dynamodb", config=RETRIES))
+            self._client = cast("DynamoDBClient", create_client("dynamodb"))
         return self._client
 
     def all(self) -> list[Publisher]:

@@ -13,11 +13,10 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
-import botocore.session
 from botocore.exceptions import ClientError
 
 from skypi.core.tokens import TokenRecord
-from skypi.store.s3 import RETRIES
+from skypi.store.aws import create_client
 from skypi.store.tokens import MINTED_KEPT
 
 if TYPE_CHECKING:
@@ -35,8 +34,7 @@ class DynamoTokenRepository:
     @property
     def client(self) -> DynamoDBClient:
         if self._client is None:
-            session = botocore.session.get_session()
-            self._client = cast("DynamoDBClient", session.create_client("dynamodb", config=RETRIES))
+            self._client = cast("DynamoDBClient", create_client("dynamodb"))
         return self._client
 
     @staticmethod

@@ -36,6 +36,7 @@ from skypi.core.http import (
     content_encoding_for_key,
     content_type_for_key,
 )
+from skypi.store.aws import RETRIES
 from skypi.store.base import (
     Body,
     NotFound,
@@ -50,12 +51,6 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3.type_defs import CompletedPartTypeDef
 
-RETRIES = Config(
-    retries={"mode": "standard", "max_attempts": 10},
-    connect_timeout=5,
-    read_timeout=60,
-    max_pool_connections=32,
-)
 # us_east_1_regional_endpoint: botocore otherwise presigns us-east-1 on the global host.
 SIGV4_REGIONAL = Config(
     signature_version="s3v4",
