@@ -18,7 +18,7 @@ import skypi
 from skypi.api.auth import Authenticator, AuthFailure
 from skypi.api.direct import Declared, DirectUploader
 from skypi.api.oidc import TokenExchange, add_routes
-from skypi.api.publish import Publisher
+from skypi.api.publish import Uploader
 from skypi.api.reads import ReadRoutes
 from skypi.api.settings import Settings
 from skypi.core.attestations import PROVENANCE_TYPE, provenance_key
@@ -104,7 +104,7 @@ def create_app(
     indexer = Indexer(store, cdn=cdn)
     tokens = tokens or TokenRepository(store)
     auth = Authenticator(tokens)
-    publisher = Publisher(store, indexer, settings.max_upload_size)
+    uploader = Uploader(store, indexer, settings.max_upload_size)
     api = FastAPI(
         title="skypi",
         version=skypi.__version__,
@@ -177,7 +177,7 @@ def create_app(
                 raise UploadRejected("Upload payload does not have a file.")
             dist = validate_filename(upload_request, content.filename)
             claims = record.claims if record is not None and record.publisher else None
-            await run_in_threadpool(publisher.publish, upload_request, dist, content.file, claims)
+            await run_in_threadpool(uploader.publish, upload_request, dist, content.file, claims)
         finally:
             await form.close()
         return PlainTextResponse("")

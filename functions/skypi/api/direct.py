@@ -25,12 +25,13 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from skypi.api.publish import ONE_SDIST
+from skypi.core.admission import Candidate, Verdict, decide
 from skypi.core.errors import InvalidDistribution, UploadRejected
 from skypi.core.filenames import DistFilename, check_safe_filename, parse_filename
-from skypi.core.pages import file_href
+from skypi.core.pages import file_href, file_key
 from skypi.core.parts import MULTIPART_FROM, check_parts, part_ranges
 from skypi.indexer.service import HashTimeout, Indexer, Landed
+from skypi.indexer.writer import Stored
 from skypi.store.base import (
     DirectUploads,
     NotFound,
@@ -90,20 +91,19 @@ class DirectUploader:
             )
         return self.store
 
-    def _already(self, dist: DistFilename, sha256: str) -> dict[str, Any] | None:
-        """``exists`` if this very file is published; an error if another one with its name is."""
-        page, _ = self.indexer.read_page(dist.project)
-        entry = page.find(dist.filename) if page else None
-        if entry is None:
-            if page and dist.kind == "sdist" and page.has_sdist(str(dist.version)):
-                raise UploadRejected(ONE_SDIST)
-            return None
-        if entry.sha256 == sha256:
-            return {"status": "exists", "filename": dist.filename, "url": file_href(entry.key)}
-        raise UploadRejected(
-            f"File already exists ({dist.filename!r}, with another sha256). "
-            "A published file never changes: upload a new version instead."
+    def _admit(self, dist: DistFilename, sha256: str) -> tuple[Stored, dict[str, Any] | None]:
+        """The project page as read, and ``exists`` if this very file is published already;
+        the upload rules' refusal otherwise (:func:`skypi.core.admission.decide`)."""
+        state = self.indexer.pages.read(dist.project)
+        key = file_key(dist.project, dist.filename)
+        decision = decide(
+            state.page, Candidate(dist.filename, key, str(dist.version), dist.kind, sha256)
         )
+        if decision.verdict is Verdict.IDENTICAL:
+            return state, {"status": "exists", "filename": dist.filename, "url": file_href(key)}
+        if decision.refused:
+            raise decision.error()
+        return state, None
 
     def plan(
         self, declared: Declared, resume: str | None = None, marker: str | None = None
@@ -111,10 +111,11 @@ class DirectUploader:
         """The requests to make; ``resume`` (an upload id, with its ``marker``) continues a
         multipart upload with the parts still missing."""
         dist = _dist(declared, self.max_size)
-        if done := self._already(dist, declared.sha256):
+        _, done = self._admit(dist, declared.sha256)
+        if done:
             return done
         store = self._direct()
-        key = f"packages/{dist.project}/{dist.filename}"
+        key = file_key(dist.project, dist.filename)
         if declared.size < MULTIPART_FROM and resume is None:
             marker = secrets.token_urlsafe(16)
             request = store.presigned_put(key, declared.sha256, declared.size, marker, URL_TTL)
@@ -168,9 +169,10 @@ class DirectUploader:
     ) -> dict[str, Any]:
         dist = _dist(declared, self.max_size)
         store = self._direct()
-        if done := self._already(dist, declared.sha256):
+        state, done = self._admit(dist, declared.sha256)
+        if done:
             return done
-        key = f"packages/{dist.project}/{dist.filename}"
+        key = file_key(dist.project, dist.filename)
         if upload_id is not None:
             try:
                 store.complete_multipart(key, upload_id, parts or [])
@@ -214,9 +216,9 @@ class DirectUploader:
             if actual != declared.sha256:
                 problem = f"sha256 mismatch: declared {declared.sha256}, stored {actual}"
         if problem is None:
-            outcome = self.indexer.apply([Landed(key, declared.sha256)])
-            found = [m for k, m in outcome.refused + outcome.conflicts if k == key]
-            problem = found[0] if found else None
+            outcome = self.indexer.apply([Landed(key, declared.sha256, page=state, upload=True)])
+            found = outcome.problem(key)
+            problem = found[1] if found else None
         if problem is not None:
             self.store.delete(key)
             log.warning("direct upload of %s refused: %s", dist.filename, problem)

@@ -15,22 +15,20 @@ only through ``/legacy/``; the file then goes there, as twine would send it.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import httpx
 
+from skypi.core.digests import CHUNK, Digests
 from skypi.core.filenames import DistFilename, parse_filename
-from skypi.core.metadata import read_metadata
+from skypi.core.metadata import read_file_metadata
 from skypi.core.parts import MULTIPART_FROM, part_size
 
-CHUNK = 1024 * 1024
 Progress = Callable[[int], object]
 
 
@@ -62,20 +60,19 @@ def file_sha256(path: Path) -> str:
 
 def file_digests(path: Path, part: int | None = None) -> tuple[str, list[str]]:
     """The SHA-256 of a local file and, given a part size, of each of its parts: one pass."""
-    whole = hashlib.sha256()
+    whole = Digests()
     parts: list[str] = []
     with path.open("rb") as fh:
         while True:
-            piece, got = hashlib.sha256(), 0
-            while (part is None or got < part) and (
-                chunk := fh.read(CHUNK if part is None else min(CHUNK, part - got))
+            piece = Digests()
+            while (part is None or piece.size < part) and (
+                chunk := fh.read(CHUNK if part is None else min(CHUNK, part - piece.size))
             ):
                 whole.update(chunk)
                 piece.update(chunk)
-                got += len(chunk)
-            if part is None or not got:
-                return whole.hexdigest(), parts
-            parts.append(piece.hexdigest())
+            if part is None or not piece.size:
+                return whole.hexdigests()["sha256"], parts
+            parts.append(piece.hexdigests()["sha256"])
 
 
 def _chunks(path: Path, start: int, length: int, progress: Progress | None) -> Iterator[bytes]:
@@ -246,14 +243,4 @@ class Publisher:
 
 def _local_metadata(path: Path, dist: DistFilename, size: int) -> Any:
     with path.open("rb") as fh:
-
-        def read_at(start: int, length: int) -> bytes:
-            fh.seek(start)
-            return fh.read(length)
-
-        @contextmanager
-        def reopen() -> Iterator[IO[bytes]]:
-            fh.seek(0)
-            yield fh
-
-        return read_metadata(dist, size, read_at, reopen)
+        return read_file_metadata(dist, fh, size)

@@ -8,6 +8,7 @@ orders page writes.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -42,6 +43,15 @@ def check_status(status: str, reason: str | None) -> tuple[str, str | None]:
             f"the reason must be printable text of at most {MAX_STATUS_REASON} characters"
         )
     return status, reason
+
+
+def file_key(project: NormalizedName, filename: str) -> str:
+    """Where an uploaded (or imported) file is stored: under its project's folder.
+
+    >>> file_key("foo", "foo-1.0.tar.gz")
+    'packages/foo/foo-1.0.tar.gz'
+    """
+    return f"{PACKAGES_PREFIX}{project}/{filename}"
 
 
 def page_json_key(project: NormalizedName) -> str:
@@ -247,18 +257,25 @@ class RootListing:
         self, name: NormalizedName, display: str | None, summary: str = ""
     ) -> RootListing:
         """Add (``display`` given) or remove (``None``) a project; same object if unchanged."""
+        return self.with_projects({name: (display, summary)})
+
+    def with_projects(
+        self, changes: Mapping[NormalizedName, tuple[str | None, str]]
+    ) -> RootListing:
+        """:meth:`with_project` for many projects at once (one copy, one serial); the same
+        object if nothing changes."""
         projects, summaries = dict(self.projects), dict(self.summaries)
-        if display is None:
-            if name not in projects:
-                return self
-            del projects[name]
-            summaries.pop(name, None)
-        else:
-            if projects.get(name) == display and summaries.get(name, "") == summary:
-                return self
-            projects[name] = display
-            summaries[name] = summary
-        return RootListing(projects, self.serial + 1, {k: v for k, v in summaries.items() if v})
+        for name, (display, summary) in changes.items():
+            if display is None:
+                projects.pop(name, None)
+                summaries.pop(name, None)
+            else:
+                projects[name] = display
+                summaries[name] = summary
+        summaries = {k: v for k, v in summaries.items() if v}
+        if projects == self.projects and summaries == self.summaries:
+            return self
+        return RootListing(projects, self.serial + 1, summaries)
 
     def to_json_bytes(self) -> bytes:
         doc = {

@@ -31,8 +31,12 @@ from packaging.version import InvalidVersion, Version
 from skypi.core.pages import FileEntry, ProjectPage, file_href, format_time, parse_time
 
 SITE_PREFIX: Final = "site/"
-SITE_JSON_KEY: Final = "site/index.json"  # the landing page's manifest (compare-and-swap)
+# The landing page carries its own manifest (project count, last uploads) in a data block, so
+# one compare-and-swap of one object updates it. Older versions kept the manifest beside it.
 LANDING_KEY: Final = "site/index.html"
+LEGACY_SITE_JSON_KEY: Final = "site/index.json"
+_MANIFEST_OPEN: Final = '<script type="application/json" id="skypi-site">'
+_MANIFEST: Final = re.compile(re.escape(_MANIFEST_OPEN).encode() + rb"(.*?)</script>", re.DOTALL)
 RECENT: Final = 20  # uploads shown on the landing page
 # Longer reST descriptions are shown as plain text: docutils takes seconds on a few hundred
 # kilobytes of lists, and the indexer must not spend them on one hostile upload (Markdown's
@@ -224,6 +228,30 @@ class SiteSummary:
             for u in doc["recent"]
         )
         return cls(int(doc["projects"]), recent, int(doc["serial"]))
+
+    def to_data_block(self) -> str:
+        """The manifest as a data block in the landing page: JSON with ``<``, ``>`` and ``&``
+        escaped, so no text in it can close the element (a data block is never executed)."""
+        text = json.dumps(json.loads(self.to_json_bytes()), separators=(",", ":"))
+        for char in "<>&":
+            text = text.replace(char, f"\\u{ord(char):04x}")
+        return f"{_MANIFEST_OPEN}{text}</script>"
+
+    @classmethod
+    def from_landing(cls, html: bytes) -> SiteSummary | None:
+        """The manifest a rendered landing page carries (None: a page without one).
+
+        >>> s = SiteSummary(projects=3, serial=9)
+        >>> SiteSummary.from_landing(render_landing(s)) == s
+        True
+        """
+        found = _MANIFEST.search(html)
+        if found is None:
+            return None
+        try:
+            return cls.from_json_bytes(found.group(1))
+        except (ValueError, KeyError, TypeError):
+            return None
 
 
 # -- rendering ------------------------------------------------------------------------------
@@ -438,6 +466,7 @@ def render_landing(summary: SiteSummary) -> bytes:
     else:
         body.append('<p class="muted">Nothing yet: upload with twine or uv (below).</p>')
     body += setup_sections()
+    body.append(summary.to_data_block())
     return _document("skypi", "./", summary.serial, body)
 
 
@@ -539,7 +568,7 @@ def render_project_site(page: ProjectPage, release: Release | None) -> bytes:
 
 __all__ = [
     "LANDING_KEY",
-    "SITE_JSON_KEY",
+    "LEGACY_SITE_JSON_KEY",
     "SITE_PREFIX",
     "Release",
     "SiteSummary",

@@ -1,0 +1,333 @@
+"""The page writer: the one place that writes index pages, safely under concurrency.
+
+- A project's JSON page, the root listing and the landing page are each written with
+  compare-and-swap (``If-Match`` / ``If-None-Match: *``) and retried on a lost race, so
+  concurrent writers never lose each other's changes (the change is a function, applied again
+  to the newer page).
+- What follows a JSON page (its gzip variant, the two HTML twins with theirs, the project's page
+  for people; for the root listing its variant and twins) is written from the render just made,
+  without reading it first. Then the page is looked at once more (HEAD): if another writer
+  replaced it meanwhile, its followers may have been overtaken by ours, so they are written
+  again from the newest page. The last writer of a page always sees its own page still there,
+  so the followers end up rendered from the newest page.
+- Hot objects (the root listing, the landing page) are kept with their ETag after each write:
+  the next update tries the swap without reading first, and reads only when it lost. A
+  release's description, stored once and never changed, is kept too.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from packaging.utils import NormalizedName
+
+from skypi.core.http import gzip_key, gzip_page
+from skypi.core.pages import (
+    ROOT_HTML_KEY,
+    ROOT_JSON_KEY,
+    ProjectPage,
+    RootListing,
+    html_twins,
+    page_html_key,
+    page_json_key,
+)
+from skypi.core.render import render_project_html, render_root_html
+from skypi.core.site import (
+    LANDING_KEY,
+    LEGACY_SITE_JSON_KEY,
+    Release,
+    SiteSummary,
+    Upload,
+    latest_version,
+    project_site_key,
+    release_key,
+    render_landing,
+    render_project_site,
+)
+from skypi.store.base import NotFound, PreconditionFailed, Store
+
+log = logging.getLogger("skypi.pages")
+MAX_ATTEMPTS = 100
+_RELEASES_KEPT = 512
+
+
+class Contended(RuntimeError):
+    """A page lost its compare-and-swap too many times in a row."""
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A page as read from storage, with the ETag it was read at (None: there is none)."""
+
+    page: ProjectPage | None
+    etag: str | None
+
+
+@dataclass(frozen=True)
+class Written:
+    """A page write that happened: the page it replaced and the one now stored."""
+
+    before: ProjectPage | None
+    after: ProjectPage
+    etag: str
+
+
+PageChange = Callable[[ProjectPage | None], ProjectPage | None]
+RootChange = Mapping[NormalizedName, tuple[str | None, str]]  # name -> (display or None, summary)
+
+
+def _pause(attempt: int) -> None:
+    """A short, growing, jittered wait after a lost race, so contenders spread out."""
+    if attempt:
+        time.sleep(random.uniform(0, min(0.2, 0.005 * 2**attempt)))
+
+
+class PageWriter:
+    """Writes one store's pages. Thread-safe; one per process is enough (it keeps ETags)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._lock = threading.Lock()
+        self._root: tuple[RootListing, str] | None = None
+        self._landing: tuple[SiteSummary, str] | None = None
+        self._releases: dict[tuple[str, str], Release | None] = {}
+
+    # -- project pages --------------------------------------------------------------------
+
+    def read(self, project: NormalizedName) -> Stored:
+        try:
+            info, raw = self.store.get(page_json_key(project))
+        except NotFound:
+            return Stored(None, None)
+        return Stored(ProjectPage.from_json_bytes(raw), info.etag)
+
+    def update(
+        self,
+        project: NormalizedName,
+        change: PageChange,
+        *,
+        start: Stored | None = None,
+        releases: Mapping[str, Release] | None = None,
+    ) -> Written | None:
+        """Swap ``project``'s page for ``change(page)`` (None, or the same page: nothing to
+        write), then write what follows it. ``start``: the page as the caller already read it;
+        ``releases``: descriptions just rendered, by version."""
+        state = start if start is not None else self.read(project)
+        for attempt in range(MAX_ATTEMPTS):
+            _pause(attempt)
+            new = change(state.page)
+            if new is None or new == state.page:
+                return None
+            body = new.to_json_bytes()
+            try:
+                info = self.store.put(
+                    page_json_key(project),
+                    body,
+                    if_match=state.etag,
+                    if_none_match=state.etag is None,
+                )
+            except PreconditionFailed:
+                state = self.read(project)
+                continue
+            self.follow(new, info.etag, releases or {}, body)
+            return Written(state.page, new, info.etag)
+        raise Contended(f"gave up updating {project} after {MAX_ATTEMPTS} lost races")
+
+    def follow(
+        self,
+        page: ProjectPage,
+        etag: str,
+        releases: Mapping[str, Release] | None = None,
+        body: bytes | None = None,
+    ) -> ProjectPage:
+        """Write what follows ``page`` (stored at ``etag``), until the page stays the one they
+        were rendered from; returns the page they follow."""
+        key = page_json_key(page.name)
+        for _ in range(MAX_ATTEMPTS):
+            self._write_followers(page, body or page.to_json_bytes(), releases or {})
+            now = self.store.head(key)
+            if now is None or now.etag == etag:
+                return page
+            state = self.read(page.name)  # replaced meanwhile: follow the newer page
+            if state.page is None or state.etag is None:
+                return page
+            page, etag, body = state.page, state.etag, None
+        raise Contended(f"gave up following {key} after {MAX_ATTEMPTS} rewrites")
+
+    def _write_followers(
+        self, page: ProjectPage, body: bytes, releases: Mapping[str, Release]
+    ) -> None:
+        self.store.put(gzip_key(page_json_key(page.name)), gzip_page(body))
+        self._write_html(page_html_key(page.name), render_project_html(page))
+        newest = latest_version(page)
+        release = releases.get(newest) if newest else None
+        if release is None and newest is not None:
+            release = self.release(page.name, newest)
+        self.store.put(project_site_key(page.name), render_project_site(page, release))
+
+    def _write_html(self, html_key: str, html: bytes) -> None:
+        packed = gzip_page(html)
+        for key in html_twins(html_key):
+            self.store.put(key, html)
+            self.store.put(gzip_key(key), packed)
+
+    # -- releases (descriptions, rendered once) ----------------------------------------------
+
+    def release(self, project: NormalizedName, version: str) -> Release | None:
+        cache_key = (project, version)
+        with self._lock:
+            if cache_key in self._releases:
+                return self._releases[cache_key]
+        try:
+            found: Release | None = Release.from_json_bytes(
+                self.store.get(release_key(project, version))[1]
+            )
+        except NotFound:
+            found = None
+        if found is not None:
+            self._keep_release(cache_key, found)
+        return found
+
+    def add_release(self, project: NormalizedName, release: Release) -> Release:
+        """Store a release's description unless one is stored (the first stands); returns the
+        one that stands."""
+        try:
+            self.store.put(
+                release_key(project, release.version), release.to_json_bytes(), if_none_match=True
+            )
+            stored: Release | None = release
+        except PreconditionFailed:
+            stored = self.release(project, release.version)
+        self._keep_release((project, release.version), stored or release)
+        return stored or release
+
+    def _keep_release(self, cache_key: tuple[str, str], release: Release) -> None:
+        with self._lock:
+            if len(self._releases) >= _RELEASES_KEPT:
+                self._releases.pop(next(iter(self._releases)))
+            self._releases[cache_key] = release
+
+    # -- the root listing -----------------------------------------------------------------
+
+    def read_root(self) -> tuple[RootListing, str | None]:
+        try:
+            info, raw = self.store.get(ROOT_JSON_KEY)
+        except NotFound:
+            return RootListing(), None
+        root = RootListing.from_json_bytes(raw)
+        with self._lock:
+            self._root = (root, info.etag)
+        return root, info.etag
+
+    def update_root(self, shown: RootChange, *, force: bool = False) -> RootListing | None:
+        """Apply many projects' appearance, removal or new summary in one swap; None when the
+        listing already says all that (``force``: write its followers anyway)."""
+        with self._lock:
+            cached = self._root
+        root, etag = cached if cached is not None else self.read_root()
+        fresh = cached is None
+        for attempt in range(MAX_ATTEMPTS):
+            _pause(attempt)
+            new = root.with_projects(shown)
+            if new is root and etag is not None:
+                if not fresh:  # a kept listing may be stale: look before trusting it
+                    info = self.store.head(ROOT_JSON_KEY)
+                    if info is None or info.etag != etag:
+                        root, etag = self.read_root()
+                        fresh = True
+                        continue
+                if force:
+                    self._follow_root(root, etag)
+                return None
+            body = new.to_json_bytes()
+            try:
+                info = self.store.put(
+                    ROOT_JSON_KEY, body, if_match=etag, if_none_match=etag is None
+                )
+            except PreconditionFailed:
+                root, etag = self.read_root()
+                fresh = True
+                continue
+            with self._lock:
+                self._root = (new, info.etag)
+            return self._follow_root(new, info.etag, body)
+        raise Contended(f"gave up updating the root listing after {MAX_ATTEMPTS} lost races")
+
+    def _follow_root(self, root: RootListing, etag: str, body: bytes | None = None) -> RootListing:
+        for _ in range(MAX_ATTEMPTS):
+            self.store.put(gzip_key(ROOT_JSON_KEY), gzip_page(body or root.to_json_bytes()))
+            self._write_html(ROOT_HTML_KEY, render_root_html(root))
+            now = self.store.head(ROOT_JSON_KEY)
+            if now is None or now.etag == etag:
+                return root
+            root, new_etag = self.read_root()
+            if new_etag is None:
+                return root
+            etag, body = new_etag, None
+        raise Contended(f"gave up following {ROOT_JSON_KEY} after {MAX_ATTEMPTS} rewrites")
+
+    # -- the landing page ---------------------------------------------------------------------
+
+    def read_landing(self) -> tuple[SiteSummary, str | None]:
+        """The landing page's manifest and ETag; from an older version's manifest file when the
+        page carries none."""
+        try:
+            info, html = self.store.get(LANDING_KEY)
+            summary, etag = SiteSummary.from_landing(html), info.etag
+        except NotFound:
+            summary, etag = None, None
+        if summary is None:
+            try:
+                summary = SiteSummary.from_json_bytes(self.store.get(LEGACY_SITE_JSON_KEY)[1])
+            except (NotFound, ValueError, KeyError, TypeError):
+                summary = SiteSummary()
+        if etag is not None:
+            with self._lock:
+                self._landing = (summary, etag)
+        return summary, etag
+
+    def update_landing(
+        self,
+        uploads: list[Upload] | None = None,
+        projects: int | None = None,
+        *,
+        force: bool = False,
+    ) -> SiteSummary | None:
+        """Add ``uploads`` and set the project count, in one swap of the landing page."""
+        with self._lock:
+            cached = self._landing
+        summary, etag = cached if cached is not None else self.read_landing()
+        fresh = cached is None
+        for attempt in range(MAX_ATTEMPTS):
+            _pause(attempt)
+            new = summary.with_uploads(uploads or [])
+            if projects is not None:
+                new = new.with_projects(projects)
+            if new is summary and etag is not None and not force:
+                if not fresh:
+                    info = self.store.head(LANDING_KEY)
+                    if info is None or info.etag != etag:
+                        summary, etag = self.read_landing()
+                        fresh = True
+                        continue
+                return None
+            try:
+                info = self.store.put(
+                    LANDING_KEY, render_landing(new), if_match=etag, if_none_match=etag is None
+                )
+            except PreconditionFailed:
+                summary, etag = self.read_landing()
+                fresh = True
+                continue
+            with self._lock:
+                self._landing = (new, info.etag)
+            return new
+        raise Contended(f"gave up updating the landing page after {MAX_ATTEMPTS} lost races")
+
+
+__all__ = ["Contended", "PageChange", "PageWriter", "RootChange", "Stored", "Written"]
