@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import time
 from collections import defaultdict
@@ -27,7 +28,13 @@ from skypi.core.admission import Candidate, Verdict, decide_among
 from skypi.core.digests import hash_stream, sha256_hex
 from skypi.core.errors import InvalidDistribution
 from skypi.core.filenames import DistFilename
-from skypi.core.metadata import DEFAULT_LIMITS, CoreMetadata, Limits, read_metadata
+from skypi.core.metadata import (
+    DEFAULT_LIMITS,
+    CoreMetadata,
+    Limits,
+    read_file_metadata,
+    read_metadata,
+)
 from skypi.core.pages import FileEntry, ProjectPage, RootListing, metadata_key
 from skypi.core.site import Release, Upload, latest_version
 from skypi.indexer.changes import Change as Change
@@ -42,6 +49,9 @@ if TYPE_CHECKING:  # botocore is not needed to index a folder (`skypi serve`, no
     from skypi.store.cdn import Cdn
 
 log = logging.getLogger("skypi.indexer")
+# A file up to this size is read whole, once (one request), instead of in ranges for its
+# metadata and then again to hash it.
+WHOLE_READ_BYTES = 8 * 1024 * 1024
 
 
 @dataclass
@@ -357,6 +367,14 @@ class Indexer:
         return self._inspect(info, project_of_key(info.key), sha256)
 
     def _inspect(self, info: ObjectInfo, dist: DistFilename, sha256: str | None) -> Facts:
+        if info.size <= WHOLE_READ_BYTES:  # one read gives the metadata and the digest
+            got, data = self.store.get(info.key)
+            if got.etag != info.etag or len(data) != info.size:
+                raise InvalidDistribution(
+                    f"{info.key} changed while it was read (still being written?)"
+                )
+            meta = read_file_metadata(dist, io.BytesIO(data), info.size, self.limits)
+            return facts_of(dist, meta, info, sha256 or info.sha256 or sha256_hex(data))
         read_at = lambda start, length: self.store.read_range(info.key, start, length)  # noqa: E731
         meta = read_metadata(
             dist, info.size, read_at, lambda: self.store.open(info.key), self.limits
