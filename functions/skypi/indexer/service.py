@@ -367,7 +367,8 @@ class Indexer:
         return self._inspect(info, project_of_key(info.key), sha256)
 
     def _inspect(self, info: ObjectInfo, dist: DistFilename, sha256: str | None) -> Facts:
-        if info.size <= WHOLE_READ_BYTES:  # one read gives the metadata and the digest
+        late = self.hash_deadline is not None and time.monotonic() > self.hash_deadline
+        if info.size <= WHOLE_READ_BYTES and not late:  # one read: metadata and digest
             got, data = self.store.get(info.key)
             if got.etag != info.etag or len(data) != info.size:
                 raise InvalidDistribution(
