@@ -94,7 +94,9 @@ def decide_among(
         return Decision(Verdict.CLOSED, refusal)
     existing = files.get(candidate.filename)
     if existing is not None:
-        if existing.sha256 == candidate.sha256 and existing.key == candidate.key:
+        # An upload of the listed bytes is a re-run, wherever they are stored; a second copy
+        # dropped under another key is a second file of that name.
+        if existing.sha256 == candidate.sha256 and (upload or existing.key == candidate.key):
             return Decision(Verdict.IDENTICAL, existing=existing)
         detail = "" if existing.key == candidate.key else f"; listed from {existing.key}"
         message = already_exists(candidate.filename, candidate.sha256, detail)

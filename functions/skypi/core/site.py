@@ -178,6 +178,7 @@ class SiteSummary:
     projects: int = 0
     recent: tuple[Upload, ...] = ()
     serial: int = 0
+    root_serial: int = 0  # of the root listing the count was taken from
 
     def with_uploads(self, uploads: list[Upload]) -> SiteSummary:
         if not uploads:
@@ -190,17 +191,21 @@ class SiteSummary:
         )
         return replace(self, recent=tuple(merged[:RECENT]), serial=self.serial + 1)
 
-    def with_projects(self, count: int) -> SiteSummary:
-        return (
-            self
-            if count == self.projects
-            else replace(self, projects=count, serial=self.serial + 1)
-        )
+    def with_listing(self, count: int, root_serial: int) -> SiteSummary:
+        """The project count of the root listing at ``root_serial``; an older listing's count
+        (a slower writer's) changes nothing."""
+        if root_serial < self.root_serial or (count, root_serial) == (
+            self.projects,
+            self.root_serial,
+        ):
+            return self
+        return replace(self, projects=count, root_serial=root_serial, serial=self.serial + 1)
 
     def to_json_bytes(self) -> bytes:
         doc = {
             "serial": self.serial,
             "projects": self.projects,
+            "root_serial": self.root_serial,
             "recent": [
                 {
                     "name": u.name,
@@ -227,7 +232,7 @@ class SiteSummary:
             )
             for u in doc["recent"]
         )
-        return cls(int(doc["projects"]), recent, int(doc["serial"]))
+        return cls(int(doc["projects"]), recent, int(doc["serial"]), int(doc.get("root_serial", 0)))
 
     def to_data_block(self) -> str:
         """The manifest as a data block in the landing page: JSON with ``<``, ``>`` and ``&``

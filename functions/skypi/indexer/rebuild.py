@@ -315,7 +315,7 @@ class Rebuilder:
             self.store.delete(ROOT_JSON_KEY)
         changes = {p: (shown[p][0], shown[p][1]) if p in shown else (None, "") for p in differing}
         current = self.indexer.pages.update_root(changes, force=True) or self.indexer.read_root()[0]
-        self.indexer.pages.update_landing(projects=len(current.projects), force=True)
+        self.indexer.pages.update_landing(listing=current, force=True)
         return drift
 
     def _variants(self, project: str, *keys: str) -> list[Drift]:

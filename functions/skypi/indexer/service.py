@@ -19,6 +19,7 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -119,8 +120,10 @@ class Indexer:
         limits: Limits = DEFAULT_LIMITS,
         cdn: Cdn | None = None,
         writer: PageWriter | None = None,
+        workers: int = 4,
     ) -> None:
         self.store = store
+        self.workers = workers  # projects of one batch indexed at once
         self.limits = limits
         self.cdn = cdn  # told to drop files deleted or restored, which it caches for a year
         self.pages = writer or PageWriter(store)
@@ -162,18 +165,30 @@ class Indexer:
             by_project[dist.project].append(change)
         root: dict[NormalizedName, tuple[str | None, str]] = {}
         uploads: list[Upload] = []
-        for project, project_changes in by_project.items():
+
+        def one(item: tuple[NormalizedName, list[Change]]) -> _Project | BaseException:
+            project, project_changes = item
             try:
-                done = self._apply_project(project, project_changes)
+                return self._apply_project(project, project_changes)
             except Exception as exc:
                 if not isolate:
                     raise
                 log.exception("indexing %s failed", project)
-                outcome.failed[project] = exc
-                continue
+                return exc
             finally:
                 if progress is not None:
                     progress(len(project_changes))
+
+        items = list(by_project.items())
+        if self.workers > 1 and len(items) > 1:  # projects are independent: overlap their I/O
+            with ThreadPoolExecutor(self.workers, thread_name_prefix="skypi-index") as pool:
+                results = list(pool.map(one, items))
+        else:
+            results = [one(item) for item in items]
+        for (project, _), done in zip(items, results, strict=True):
+            if isinstance(done, BaseException):
+                outcome.failed[project] = done
+                continue
             outcome.merge(done.outcome)
             if done.root is not None:
                 root[project] = done.root
@@ -185,14 +200,13 @@ class Indexer:
         """Give an index without pages its root listing and landing page (an index with no
         file yet still answers ``/simple/`` and ``/``)."""
         listing = self.pages.update_root({}, force=True) or self.read_root()[0]
-        self.pages.update_landing(projects=len(listing.projects), force=True)
+        self.pages.update_landing(listing=listing, force=True)
 
     def finish(self, root: RootChange, uploads: list[Upload]) -> None:
         """The batch's one update of the root listing and of the landing page."""
         listing = self.pages.update_root(root) if root else None
         if uploads or listing is not None:
-            count = len(listing.projects) if listing is not None else None
-            self.pages.update_landing(uploads, count)
+            self.pages.update_landing(uploads, listing)
 
     def _apply_project(self, project: NormalizedName, changes: list[Change]) -> _Project:
         outcome = Outcome()

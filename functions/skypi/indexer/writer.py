@@ -294,11 +294,12 @@ class PageWriter:
     def update_landing(
         self,
         uploads: list[Upload] | None = None,
-        projects: int | None = None,
+        listing: RootListing | None = None,
         *,
         force: bool = False,
     ) -> SiteSummary | None:
-        """Add ``uploads`` and set the project count, in one swap of the landing page."""
+        """Add ``uploads`` and take the project count of ``listing``, in one swap of the
+        landing page."""
         with self._lock:
             cached = self._landing
         summary, etag = cached if cached is not None else self.read_landing()
@@ -306,8 +307,8 @@ class PageWriter:
         for attempt in range(MAX_ATTEMPTS):
             _pause(attempt)
             new = summary.with_uploads(uploads or [])
-            if projects is not None:
-                new = new.with_projects(projects)
+            if listing is not None:
+                new = new.with_listing(len(listing.projects), listing.serial)
             if new is summary and etag is not None and not force:
                 if not fresh:
                     info = self.store.head(LANDING_KEY)

@@ -278,8 +278,7 @@ def _check_root(
         report.pages_rerendered += list(html_twins(ROOT_HTML_KEY))
     missing = indexer.store.head(LANDING_KEY) is None
     if after is not None or missing:
-        count = len((after or root).projects)
-        indexer.pages.update_landing(projects=count, force=missing)
+        indexer.pages.update_landing(listing=after or root, force=missing)
 
 
 def _record(
