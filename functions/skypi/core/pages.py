@@ -11,6 +11,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, Final
 from urllib.parse import quote
 
@@ -87,13 +88,28 @@ def file_href(file_key: str) -> str:
     return "../../" + "/".join(quote(part, safe="") for part in file_key.split("/"))
 
 
+@lru_cache(maxsize=65536)
 def format_time(moment: datetime) -> str:
     """UTC with exactly six fractional digits and a ``Z``: what uv and pip both accept."""
     return moment.astimezone(UTC).strftime(_TIME_FORMAT)
 
 
 def parse_time(text: str) -> datetime:
+    """The inverse of :func:`format_time` (fast: pages of thousands of files are read on
+    every upload).
+
+    >>> parse_time("2026-01-02T03:04:05.000006Z")
+    datetime.datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=datetime.timezone.utc)
+    """
+    if len(text) == 27 and text.endswith("Z"):
+        return datetime.fromisoformat(text[:-1]).replace(tzinfo=UTC)
     return datetime.strptime(text, _TIME_FORMAT).replace(tzinfo=UTC)
+
+
+@lru_cache(maxsize=65536)
+def parse_version(text: str) -> Version:
+    """A listed version, parsed once per process (pages sort thousands of them)."""
+    return Version(text)
 
 
 @dataclass(frozen=True)
@@ -115,7 +131,7 @@ class FileEntry:
     @property
     def sort_key(self) -> tuple[Version | str, str]:
         try:
-            return (Version(self.version), self.filename)
+            return (parse_version(self.version), self.filename)
         except InvalidVersion:  # pragma: no cover - versions are validated on the way in
             return (self.version, self.filename)
 
@@ -195,7 +211,8 @@ class ProjectPage:
         return replace(self, status=status, status_reason=reason, serial=self.serial + 1)
 
     def versions(self) -> list[str]:
-        return sorted({f.version for f in self.files}, key=Version)
+        """Every version with a file, oldest first."""
+        return list(dict.fromkeys(f.version for f in self.sorted_files()))
 
     def find(self, filename: str) -> FileEntry | None:
         return next((f for f in self.files if f.filename == filename), None)
@@ -227,7 +244,7 @@ class ProjectPage:
             doc["_summary"] = self.summary
         if not listed and self.files:
             doc["_quarantined-files"] = [f.to_json() for f in self.sorted_files()]
-        return json.dumps(doc, indent=1, sort_keys=False).encode() + b"\n"
+        return json.dumps(doc, separators=(",", ":")).encode() + b"\n"
 
     @classmethod
     def from_json_bytes(cls, raw: bytes) -> ProjectPage:
@@ -286,7 +303,7 @@ class RootListing:
                 for name in sorted(self.projects)
             ],
         }
-        return json.dumps(doc, indent=1).encode() + b"\n"
+        return json.dumps(doc, separators=(",", ":")).encode() + b"\n"
 
     @classmethod
     def from_json_bytes(cls, raw: bytes) -> RootListing:

@@ -26,9 +26,16 @@ from urllib.parse import quote
 
 from packaging.metadata import parse_email
 from packaging.utils import NormalizedName
-from packaging.version import InvalidVersion, Version
+from packaging.version import InvalidVersion
 
-from skypi.core.pages import FileEntry, ProjectPage, file_href, format_time, parse_time
+from skypi.core.pages import (
+    FileEntry,
+    ProjectPage,
+    file_href,
+    format_time,
+    parse_time,
+    parse_version,
+)
 
 SITE_PREFIX: Final = "site/"
 # The landing page carries its own manifest (project count, last uploads) in a data block, so
@@ -217,7 +224,7 @@ class SiteSummary:
                 for u in self.recent
             ],
         }
-        return json.dumps(doc, indent=1).encode() + b"\n"
+        return json.dumps(doc, separators=(",", ":")).encode() + b"\n"
 
     @classmethod
     def from_json_bytes(cls, raw: bytes) -> SiteSummary:
@@ -237,7 +244,7 @@ class SiteSummary:
     def to_data_block(self) -> str:
         """The manifest as a data block in the landing page: JSON with ``<``, ``>`` and ``&``
         escaped, so no text in it can close the element (a data block is never executed)."""
-        text = json.dumps(json.loads(self.to_json_bytes()), separators=(",", ":"))
+        text = self.to_json_bytes().decode().strip()
         for char in "<>&":
             text = text.replace(char, f"\\u{ord(char):04x}")
         return f"{_MANIFEST_OPEN}{text}</script>"
@@ -475,11 +482,11 @@ def render_landing(summary: SiteSummary) -> bytes:
     return _document("skypi", "./", summary.serial, body)
 
 
-def _version_key(version: str) -> tuple[int, Version | str]:
+def _prerelease(version: str) -> bool:
     try:
-        return (1, Version(version))
+        return parse_version(version).is_prerelease
     except InvalidVersion:  # pragma: no cover - versions are validated on the way in
-        return (0, version)
+        return False
 
 
 def latest_version(page: ProjectPage) -> str | None:
@@ -492,9 +499,10 @@ def latest_version(page: ProjectPage) -> str | None:
     >>> latest_version(ProjectPage("a", "a", (f("1.0"), f("2.0b1"), f("1.5", "bad"))))
     '1.0'
     """
-    versions = sorted({f.version for f in page.files}, key=_version_key, reverse=True)
-    live = [v for v in versions if any(f.yanked is None for f in page.files if f.version == v)]
-    final = [v for v in live if not _version_key(v)[0] or not Version(v).is_prerelease]
+    versions = page.versions()[::-1]
+    unyanked = {f.version for f in page.files if f.yanked is None}
+    live = [v for v in versions if v in unyanked]
+    final = [v for v in live if not _prerelease(v)]
     return next(iter(final or live or versions), None)
 
 
@@ -554,19 +562,17 @@ def render_project_site(page: ProjectPage, release: Release | None) -> bytes:
     by_version: dict[str, list[FileEntry]] = {}
     for f in listed:
         by_version.setdefault(f.version, []).append(f)
+    newest_first = [v for v in page.versions()[::-1] if v in by_version]
     if by_version:
         body.append("<h2>Versions</h2>")
         body.append(
             "<p>"
-            + ", ".join(
-                f'<a href="#v{escape(v)}">{escape(v)}</a>'
-                for v in sorted(by_version, key=_version_key, reverse=True)
-            )
+            + ", ".join(f'<a href="#v{escape(v)}">{escape(v)}</a>' for v in newest_first)
             + "</p>"
         )
     if shown and shown.description_html:
         body += ['<div class="description">', shown.description_html, "</div>"]
-    for version in sorted(by_version, key=_version_key, reverse=True):
+    for version in newest_first:
         body += _release_rows(version, by_version[version])
     return _document(f"{page.display_name} - skypi", "../../", page.serial, body)
 

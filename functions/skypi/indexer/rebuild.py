@@ -38,7 +38,7 @@ from skypi.core.pages import (
     page_json_key,
 )
 from skypi.core.render import render_project_html, render_root_html
-from skypi.core.site import LANDING_KEY, latest_version, project_site_key
+from skypi.core.site import LANDING_KEY, project_site_key
 from skypi.indexer.service import Indexer, project_of_key
 from skypi.indexer.writer import Stored
 from skypi.store.base import NotFound, ObjectInfo
@@ -236,8 +236,8 @@ class Rebuilder:
         self, project: NormalizedName, want: tuple[FileEntry, ...], fallback: ProjectPage | None
     ) -> ProjectPage | None:
         """Replace the page's entries with ``want``, re-checking storage wherever the latest
-        page disagrees (a concurrent upload or delete), then write what follows it."""
-        self._describe_newest(project, want)
+        page disagrees (a concurrent upload or delete), then write what follows it (the
+        page writer describes the newest release from its file if no description is kept)."""
 
         def change(page: ProjectPage | None) -> ProjectPage | None:
             wanted = {f.key: f for f in want}
@@ -266,23 +266,6 @@ class Rebuilder:
         if state.page is None or state.etag is None:
             return None
         return self.indexer.pages.follow(state.page, state.etag)
-
-    def _describe_newest(self, project: NormalizedName, files: tuple[FileEntry, ...]) -> None:
-        """The newest release's description, rendered from one of its files if it is missing
-        (a folder indexed before descriptions were kept)."""
-        probe = ProjectPage(project, project, files)
-        newest = latest_version(probe)
-        if newest is None or self.indexer.pages.release(project, newest) is not None:
-            return
-        for entry in files:
-            info = self.store.head(entry.key) if entry.version == newest else None
-            if info is not None:
-                try:
-                    facts = self.indexer.inspect(info, entry.sha256)
-                except (InvalidDistribution, NotFound, OSError):
-                    continue
-                self.indexer.pages.add_release(project, self.indexer.describe(facts))
-                return
 
     # -- the root listing -----------------------------------------------------------------
 

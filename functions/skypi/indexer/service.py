@@ -127,6 +127,7 @@ class Indexer:
         self.limits = limits
         self.cdn = cdn  # told to drop files deleted or restored, which it caches for a year
         self.pages = writer or PageWriter(store)
+        self.pages.describer = self._describe_stored
         # time.monotonic() past which no file is hashed further (a Lambda's time runs out:
         # better a clear refusal than a timeout retried into the dead-letter queue)
         self.hash_deadline: float | None = None
@@ -260,11 +261,16 @@ class Indexer:
         for facts in arrivals:
             if facts.entry.metadata_sha256:
                 self.write_metadata(facts)
+        # The release that will be the newest is described by its first file (the page for
+        # people shows only it); an older one is described if it ever becomes the newest.
         known_versions = {f.version for f in state.page.files} if state.page else set()
+        listed = state.page.files if state.page else ()
+        probe = ProjectPage(project, project, (*listed, *(f.entry for f in arrivals)))
+        newest = latest_version(probe)
         described: dict[str, Release] = {}
-        for facts in arrivals:  # a new release is described by its first file
-            if facts.entry.version not in known_versions | described.keys():
-                described[facts.entry.version] = self.describe(facts)
+        if newest is not None and newest not in known_versions:
+            first = next(f for f in arrivals if f.entry.version == newest)
+            described[newest] = self.describe(first)
         done = _Project(outcome)
         if arrivals or refreshed or departures & current.keys():
             self._update_page(
@@ -462,6 +468,18 @@ class Indexer:
             log.warning("description of %s not rendered: %s", facts.entry.filename, exc)
             release = Release(facts.entry.version)
         return replace(release, version=facts.entry.version)
+
+    def _describe_stored(self, page: ProjectPage, version: str) -> Release | None:
+        """A release's description from the first of its stored files that can be read."""
+        for entry in page.files:
+            info = self.store.head(entry.key) if entry.version == version else None
+            if info is None:
+                continue
+            try:
+                return self.describe(self.inspect(info, entry.sha256))
+            except (InvalidDistribution, NotFound, OSError) as exc:
+                log.warning("cannot describe %s %s from %s: %s", page.name, version, entry.key, exc)
+        return None
 
     # -- page edits (admin actions) ---------------------------------------------------------
 

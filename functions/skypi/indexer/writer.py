@@ -96,6 +96,10 @@ class PageWriter:
         self._root: tuple[RootListing, str] | None = None
         self._landing: tuple[SiteSummary, str] | None = None
         self._releases: dict[tuple[str, str], Release | None] = {}
+        # Renders a release's description from one of its files when none is stored (only
+        # the newest release is described as files arrive; an older one when it becomes the
+        # newest, after a yank or a delete).
+        self.describer: Callable[[ProjectPage, str], Release | None] | None = None
 
     # -- project pages --------------------------------------------------------------------
 
@@ -168,6 +172,9 @@ class PageWriter:
         release = releases.get(newest) if newest else None
         if release is None and newest is not None:
             release = self.release(page.name, newest)
+            if release is None and self.describer is not None:
+                described = self.describer(page, newest)
+                release = self.add_release(page.name, described) if described else None
         self.store.put(project_site_key(page.name), render_project_site(page, release))
 
     def _write_html(self, html_key: str, html: bytes) -> None:
