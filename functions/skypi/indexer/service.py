@@ -217,7 +217,7 @@ class Indexer:
         arrivals: list[Facts] = []
         uploads: set[str] = set()  # keys that arrived as uploads: the upload rules apply
         departures: set[str] = set()
-        refreshed: dict[str, str] = {}
+        refreshed: dict[str, tuple[str, str | None]] = {}  # key -> (etag, provenance)
         for change in changes:
             if isinstance(change, Landed) and change.upload:
                 uploads.add(change.key)
@@ -226,8 +226,10 @@ class Indexer:
                 known = current.get(change.key)
                 if known is None:
                     arrivals.append(facts)
-                elif known.sha256 == facts.entry.sha256 and known.etag != facts.entry.etag:
-                    refreshed[change.key] = facts.entry.etag
+                elif known.sha256 == facts.entry.sha256:  # listed already (by a watcher)
+                    update = (facts.entry.etag, known.provenance or facts.entry.provenance)
+                    if update != (known.etag, known.provenance):
+                        refreshed[change.key] = update
                 continue
             info = self.store.head(change.key)
             if info is None:
@@ -246,8 +248,8 @@ class Indexer:
                     log.warning("cannot read %s: %s", change.key, exc)
                     outcome.skipped.append((change.key, str(exc)))
                     continue
-                if same:
-                    refreshed[change.key] = info.etag  # same bytes, new ETag (a copy): a replay
+                if same:  # same bytes, new ETag (a copy): a replay
+                    refreshed[change.key] = (info.etag, known.provenance)
                     continue
                 message = self.overwritten(change.key, known)
                 log.error("conflict: %s", message)
@@ -289,7 +291,7 @@ class Indexer:
         arrivals: list[Facts],
         uploads: set[str],
         departures: set[str],
-        refreshed: dict[str, str],
+        refreshed: dict[str, tuple[str, str | None]],
         described: dict[str, Release],
         done: _Project,
     ) -> None:
@@ -301,7 +303,7 @@ class Indexer:
                 return None
             base = page or ProjectPage.empty(arrivals[0].meta.name)
             files = {
-                f.filename: replace(f, etag=refreshed[f.key]) if f.key in refreshed else f
+                f.filename: _refresh(f, refreshed[f.key]) if f.key in refreshed else f
                 for f in base.files
                 if f.key not in departures
             }
@@ -519,6 +521,11 @@ class Indexer:
 
         written = self.pages.update(project, edit)
         return written.after if written is not None else (found[0] if found else None)
+
+
+def _refresh(entry: FileEntry, update: tuple[str, str | None]) -> FileEntry:
+    etag, provenance = update
+    return replace(entry, etag=etag, provenance=provenance)
 
 
 def facts_of(dist: DistFilename, meta: CoreMetadata, info: ObjectInfo, sha256: str) -> Facts:
