@@ -118,6 +118,6 @@ class Uploader:
             self.store.delete(key)
             if attested:
                 self.store.delete(provenance_key(request.project, dist.filename))
-            log.warning("upload of %s refused after storing: %s", dist.filename, problem[1])
+            log.info("removed %s again: the index refused it", key)  # the indexer said why
             raise UploadRejected(problem[1])
         log.info("uploaded %s (%d bytes)", dist.filename, size)

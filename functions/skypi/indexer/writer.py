@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from packaging.utils import NormalizedName
 
@@ -53,6 +54,7 @@ from skypi.store.base import NotFound, PreconditionFailed, Store
 
 log = logging.getLogger("skypi.pages")
 MAX_ATTEMPTS = 100
+T = TypeVar("T")
 _RELEASES_KEPT = 512
 
 
@@ -93,8 +95,8 @@ class PageWriter:
     def __init__(self, store: Store) -> None:
         self.store = store
         self._lock = threading.Lock()
-        self._root: tuple[RootListing, str] | None = None
-        self._landing: tuple[SiteSummary, str] | None = None
+        self._root = _Kept(store, ROOT_JSON_KEY, self._read_root)
+        self._landing = _Kept(store, LANDING_KEY, self._read_landing)
         self._releases: dict[tuple[str, str], Release | None] = {}
         # Renders a release's description from one of its files when none is stored (only
         # the newest release is described as files arrive; an older one when it becomes the
@@ -221,66 +223,44 @@ class PageWriter:
 
     # -- the root listing -----------------------------------------------------------------
 
-    def read_root(self) -> tuple[RootListing, str | None]:
+    def _read_root(self) -> tuple[RootListing, str | None]:
         try:
             info, raw = self.store.get(ROOT_JSON_KEY)
         except NotFound:
             return RootListing(), None
-        root = RootListing.from_json_bytes(raw)
-        with self._lock:
-            self._root = (root, info.etag)
-        return root, info.etag
+        return RootListing.from_json_bytes(raw), info.etag
+
+    def read_root(self) -> tuple[RootListing, str | None]:
+        return self._root.read()
 
     def update_root(self, shown: RootChange, *, force: bool = False) -> RootListing | None:
         """Apply many projects' appearance, removal or new summary in one swap; None when the
         listing already says all that (``force``: write its followers anyway)."""
-        with self._lock:
-            cached = self._root
-        root, etag = cached if cached is not None else self.read_root()
-        fresh = cached is None
-        for attempt in range(MAX_ATTEMPTS):
-            _pause(attempt)
-            new = root.with_projects(shown)
-            if new is root and etag is not None:
-                if not fresh:  # a kept listing may be stale: look before trusting it
-                    info = self.store.head(ROOT_JSON_KEY)
-                    if info is None or info.etag != etag:
-                        root, etag = self.read_root()
-                        fresh = True
-                        continue
-                if force:
-                    self._follow_root(root, etag)
-                return None
-            body = new.to_json_bytes()
-            try:
-                info = self.store.put(
-                    ROOT_JSON_KEY, body, if_match=etag, if_none_match=etag is None
-                )
-            except PreconditionFailed:
-                root, etag = self.read_root()
-                fresh = True
-                continue
-            with self._lock:
-                self._root = (new, info.etag)
-            return self._follow_root(new, info.etag, body)
-        raise Contended(f"gave up updating the root listing after {MAX_ATTEMPTS} lost races")
+        swapped = self._root.swap(lambda root: root.with_projects(shown), _root_body)
+        if swapped is not None:
+            return self._follow_root(*swapped)
+        if force:
+            root, etag = self._root.read()
+            if etag is not None:
+                self._follow_root(root, etag)
+        return None
 
-    def _follow_root(self, root: RootListing, etag: str, body: bytes | None = None) -> RootListing:
+    def _follow_root(self, root: RootListing, etag: str) -> RootListing:
         for _ in range(MAX_ATTEMPTS):
-            self.store.put(gzip_key(ROOT_JSON_KEY), gzip_page(body or root.to_json_bytes()))
+            self.store.put(gzip_key(ROOT_JSON_KEY), gzip_page(root.to_json_bytes()))
             self._write_html(ROOT_HTML_KEY, render_root_html(root))
             now = self.store.head(ROOT_JSON_KEY)
             if now is None or now.etag == etag:
                 return root
-            root, new_etag = self.read_root()
+            root, new_etag = self._root.read()
             if new_etag is None:
                 return root
-            etag, body = new_etag, None
+            etag = new_etag
         raise Contended(f"gave up following {ROOT_JSON_KEY} after {MAX_ATTEMPTS} rewrites")
 
     # -- the landing page ---------------------------------------------------------------------
 
-    def read_landing(self) -> tuple[SiteSummary, str | None]:
+    def _read_landing(self) -> tuple[SiteSummary, str | None]:
         """The landing page's manifest and ETag; from an older version's manifest file when the
         page carries none."""
         try:
@@ -293,9 +273,6 @@ class PageWriter:
                 summary = SiteSummary.from_json_bytes(self.store.get(LEGACY_SITE_JSON_KEY)[1])
             except (NotFound, ValueError, KeyError, TypeError):
                 summary = SiteSummary()
-        if etag is not None:
-            with self._lock:
-                self._landing = (summary, etag)
         return summary, etag
 
     def update_landing(
@@ -306,36 +283,69 @@ class PageWriter:
         force: bool = False,
     ) -> SiteSummary | None:
         """Add ``uploads`` and take the project count of ``listing``, in one swap of the
-        landing page."""
-        with self._lock:
-            cached = self._landing
-        summary, etag = cached if cached is not None else self.read_landing()
-        fresh = cached is None
-        for attempt in range(MAX_ATTEMPTS):
-            _pause(attempt)
+        landing page (``force``: write it even when it already says all that)."""
+
+        def change(summary: SiteSummary) -> SiteSummary:
             new = summary.with_uploads(uploads or [])
             if listing is not None:
                 new = new.with_listing(len(listing.projects), listing.serial)
-            if new is summary and etag is not None and not force:
-                if not fresh:
-                    info = self.store.head(LANDING_KEY)
-                    if info is None or info.etag != etag:
-                        summary, etag = self.read_landing()
-                        fresh = True
-                        continue
-                return None
+            return new
+
+        swapped = self._landing.swap(change, render_landing, force=force)
+        return swapped[0] if swapped is not None else None
+
+
+def _root_body(root: RootListing) -> bytes:
+    return root.to_json_bytes()
+
+
+class _Kept(Generic[T]):
+    """A hot object, kept with the ETag this process last wrote or read: a swap is tried
+    without reading first, and the object is read again only after a lost race (412), or to
+    check a kept copy before "nothing to change" is believed."""
+
+    def __init__(self, store: Store, key: str, read: Callable[[], tuple[T, str | None]]) -> None:
+        self.store, self.key, self._read = store, key, read
+        self._lock = threading.Lock()
+        self._kept: tuple[T, str] | None = None
+
+    def read(self) -> tuple[T, str | None]:
+        value, etag = self._read()
+        with self._lock:
+            self._kept = (value, etag) if etag is not None else None
+        return value, etag
+
+    def swap(
+        self, change: Callable[[T], T], body: Callable[[T], bytes], *, force: bool = False
+    ) -> tuple[T, str] | None:
+        """Store ``change(current)``; (stored value, its ETag), or None when ``change``
+        changes nothing (and ``force`` is off)."""
+        with self._lock:
+            kept = self._kept
+        value, etag = kept if kept is not None else self.read()
+        fresh = kept is None
+        for attempt in range(MAX_ATTEMPTS):
+            _pause(attempt)
+            new = change(value)
+            if new is value and etag is not None and not force:
+                if fresh:
+                    return None
+                info = self.store.head(self.key)  # a kept copy may be stale: look first
+                if info is not None and info.etag == etag:
+                    return None
+                (value, etag), fresh = self.read(), True
+                continue
             try:
                 info = self.store.put(
-                    LANDING_KEY, render_landing(new), if_match=etag, if_none_match=etag is None
+                    self.key, body(new), if_match=etag, if_none_match=etag is None
                 )
             except PreconditionFailed:
-                summary, etag = self.read_landing()
-                fresh = True
+                (value, etag), fresh = self.read(), True
                 continue
             with self._lock:
-                self._landing = (new, info.etag)
-            return new
-        raise Contended(f"gave up updating the landing page after {MAX_ATTEMPTS} lost races")
+                self._kept = (new, info.etag)
+            return new, info.etag
+        raise Contended(f"gave up updating {self.key} after {MAX_ATTEMPTS} lost races")
 
 
 __all__ = ["Contended", "PageChange", "PageWriter", "RootChange", "Stored", "Written"]
