@@ -12,9 +12,7 @@ that landed or left after the listing is neither lost nor resurrected.
 
 from __future__ import annotations
 
-import gzip
 import logging
-import zlib
 from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -23,22 +21,17 @@ from dataclasses import dataclass, field, replace
 from packaging.utils import NormalizedName
 
 from skypi.core.errors import InvalidDistribution
-from skypi.core.http import gzip_key
 from skypi.core.pages import (
     PACKAGES_PREFIX,
-    ROOT_HTML_KEY,
     ROOT_JSON_KEY,
     SIMPLE_PREFIX,
     FileEntry,
     ProjectPage,
     RootListing,
-    html_twins,
     metadata_key,
-    page_html_key,
     page_json_key,
 )
-from skypi.core.render import render_project_html, render_root_html
-from skypi.core.site import LANDING_KEY, project_site_key
+from skypi.core.site import LANDING_KEY
 from skypi.indexer.service import Indexer, project_of_key
 from skypi.indexer.writer import Stored
 from skypi.store.base import NotFound, ObjectInfo
@@ -205,15 +198,9 @@ class Rebuilder:
             base = page or ProjectPage.empty(name)
             target = base.with_files(want)
         if target is not None and target is page:
-            rendered = render_project_html(target)
-            for key in html_twins(page_html_key(project)):
-                if self._stored(key) != rendered:
-                    drift.append(Drift(project, f"{key} does not match the JSON page"))
-            drift += self._variants(
-                project, page_json_key(project), *html_twins(page_html_key(project))
-            )
-            if target.files and self.store.head(project_site_key(project)) is None:
-                drift.append(Drift(project, f"{project_site_key(project)} is missing"))
+            body = self._stored(page_json_key(project))
+            for key, problem in self.indexer.pages.stale_followers(target, body):
+                drift.append(Drift(project, f"{key} {problem}"))
         if not check and drift:
             target = self._write(project, want, target)
         shown = target.display_name if target and target.files else None
@@ -265,7 +252,7 @@ class Rebuilder:
         state = self.indexer.pages.read(project)
         if state.page is None or state.etag is None:
             return None
-        return self.indexer.pages.follow(state.page, state.etag)
+        return self.indexer.pages.follow(state.page, state.etag, body=state.body)
 
     # -- the root listing -----------------------------------------------------------------
 
@@ -285,11 +272,9 @@ class Rebuilder:
         ]
         drift += [Drift(p, "the root listing disagrees with its page") for p in differing]
         if readable and not differing:
-            rendered = render_root_html(root)
-            for key in html_twins(ROOT_HTML_KEY):
-                if self._stored(key) != rendered:
-                    drift.append(Drift("(root)", f"{key} does not match the root listing"))
-            drift += self._variants("(root)", ROOT_JSON_KEY, *html_twins(ROOT_HTML_KEY))
+            body = self._stored(ROOT_JSON_KEY)
+            for key, problem in self.indexer.pages.stale_root_followers(root, body):
+                drift.append(Drift("(root)", f"{key} {problem}"))
         if self.store.head(LANDING_KEY) is None:
             drift.append(Drift("(root)", f"{LANDING_KEY} is missing"))
         if check or not drift:
@@ -299,18 +284,6 @@ class Rebuilder:
         changes = {p: (shown[p][0], shown[p][1]) if p in shown else (None, "") for p in differing}
         current = self.indexer.pages.update_root(changes, force=True) or self.indexer.read_root()[0]
         self.indexer.pages.update_landing(listing=current, force=True)
-        return drift
-
-    def _variants(self, project: str, *keys: str) -> list[Drift]:
-        """Each page's gzip variant must hold exactly the page's bytes."""
-        drift = []
-        for key in keys:
-            try:
-                same = gzip.decompress(self._stored(gzip_key(key))) == self._stored(key)
-            except (OSError, EOFError, zlib.error):
-                same = False
-            if not same:
-                drift.append(Drift(project, f"{gzip_key(key)} does not match {key}"))
         return drift
 
     def _stored(self, key: str) -> bytes:

@@ -17,10 +17,12 @@
 
 from __future__ import annotations
 
+import gzip
 import logging
 import random
 import threading
 import time
+import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -68,6 +70,7 @@ class Stored:
 
     page: ProjectPage | None
     etag: str | None
+    body: bytes | None = None  # the page's stored bytes (its gzip variant holds exactly them)
 
 
 @dataclass(frozen=True)
@@ -110,7 +113,7 @@ class PageWriter:
             info, raw = self.store.get(page_json_key(project))
         except NotFound:
             return Stored(None, None)
-        return Stored(ProjectPage.from_json_bytes(raw), info.etag)
+        return Stored(ProjectPage.from_json_bytes(raw), info.etag, raw)
 
     def update(
         self,
@@ -162,8 +165,44 @@ class PageWriter:
             state = self.read(page.name)  # replaced meanwhile: follow the newer page
             if state.page is None or state.etag is None:
                 return page
-            page, etag, body = state.page, state.etag, None
+            page, etag, body = state.page, state.etag, state.body
         raise Contended(f"gave up following {key} after {MAX_ATTEMPTS} rewrites")
+
+    def stale_followers(self, page: ProjectPage, body: bytes) -> list[tuple[str, str]]:
+        """(key, problem) for each follower of a stored page (its bytes: ``body``) that is
+        missing, behind or altered: what a repair writes again."""
+        found = self._stale(
+            page_json_key(page.name), body, page_html_key(page.name), render_project_html(page)
+        )
+        if page.files and self.store.head(project_site_key(page.name)) is None:
+            found.append((project_site_key(page.name), "is missing"))
+        return found
+
+    def stale_root_followers(self, root: RootListing, body: bytes) -> list[tuple[str, str]]:
+        return self._stale(ROOT_JSON_KEY, body, ROOT_HTML_KEY, render_root_html(root))
+
+    def _stale(
+        self, json_key: str, body: bytes, html_key: str, html: bytes
+    ) -> list[tuple[str, str]]:
+        found = []
+        for key in html_twins(html_key):
+            if self.stored(key) != html:
+                found.append((key, "does not match the JSON page"))
+        for key, plain in ((json_key, body), *((k, html) for k in html_twins(html_key))):
+            try:
+                same = gzip.decompress(self.stored(gzip_key(key))) == plain
+            except (OSError, EOFError, zlib.error):
+                same = False
+            if not same:
+                found.append((gzip_key(key), f"does not match {key}"))
+        return found
+
+    def stored(self, key: str) -> bytes:
+        """The bytes stored under ``key`` (none: empty)."""
+        try:
+            return self.store.get(key)[1]
+        except NotFound:
+            return b""
 
     def _write_followers(
         self, page: ProjectPage, body: bytes, releases: Mapping[str, Release]
@@ -235,15 +274,11 @@ class PageWriter:
 
     def update_root(self, shown: RootChange, *, force: bool = False) -> RootListing | None:
         """Apply many projects' appearance, removal or new summary in one swap; None when the
-        listing already says all that (``force``: write its followers anyway)."""
-        swapped = self._root.swap(lambda root: root.with_projects(shown), _root_body)
-        if swapped is not None:
-            return self._follow_root(*swapped)
-        if force:
-            root, etag = self._root.read()
-            if etag is not None:
-                self._follow_root(root, etag)
-        return None
+        listing already says all that (``force``: write it and its followers anyway, which
+        repairs them)."""
+        change = lambda root: root.with_projects(shown)  # noqa: E731
+        swapped = self._root.swap(change, _root_body, force=force)
+        return self._follow_root(*swapped) if swapped is not None else None
 
     def _follow_root(self, root: RootListing, etag: str) -> RootListing:
         for _ in range(MAX_ATTEMPTS):

@@ -21,10 +21,8 @@ checked: that is adoption of a folder.
 
 from __future__ import annotations
 
-import gzip
 import json
 import logging
-import zlib
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,22 +31,18 @@ from packaging.utils import NormalizedName
 
 from skypi.core.digests import sha256_hex
 from skypi.core.errors import InvalidDistribution
-from skypi.core.http import gzip_key
 from skypi.core.pages import (
     PACKAGES_PREFIX,
     ROOT_HTML_KEY,
     ROOT_JSON_KEY,
     SIMPLE_PREFIX,
-    ProjectPage,
     html_twins,
     metadata_key,
-    page_html_key,
-    page_json_key,
 )
-from skypi.core.render import render_project_html, render_root_html
-from skypi.core.site import LANDING_KEY, project_site_key
+from skypi.core.site import LANDING_KEY
 from skypi.indexer.service import Change, Gone, Indexer, Landed, Outcome, project_of_key
-from skypi.store.base import NotFound, Store
+from skypi.indexer.writer import Stored
+from skypi.store.base import NotFound
 from skypi.store.local import METADATA_SUFFIX, Fingerprint, LocalStore, package_etag
 
 log = logging.getLogger("skypi.startup")
@@ -168,7 +162,7 @@ def _check_projects(
             if state.page is None or state.etag is None:
                 continue
             if name not in written:  # its page was kept: what follows it may need repair
-                _repair(store, indexer, state.page, state.etag, current, recorded, report)
+                _repair(store, indexer, state, current, recorded, report)
             shown[name] = (
                 state.page.display_name if state.page.files else None,
                 state.page.summary,
@@ -203,8 +197,7 @@ def _check_projects(
 def _repair(
     store: LocalStore,
     indexer: Indexer,
-    page: ProjectPage,
-    etag: str,
+    state: Stored,
     current: dict[str, Fingerprint],
     recorded: dict[str, Fingerprint],
     report: StartReport,
@@ -212,6 +205,9 @@ def _repair(
     """A kept page's ``.metadata`` files, made again where missing or altered, and its
     followers, written again where any is missing, stale or altered (a write cut short by a
     crash, an older skypi's folder, a hand edit)."""
+    page, etag, body = state.page, state.etag, state.body
+    if page is None or etag is None or body is None:
+        return
     for entry in page.files:
         if not entry.metadata_sha256:
             continue
@@ -230,30 +226,10 @@ def _repair(
                 log.info("made %s again", key)
             except (InvalidDistribution, NotFound, OSError) as exc:
                 log.warning("cannot make %s again: %s", key, exc)
-    html = render_project_html(page)
-    wanted = {page_json_key(page.name): page.to_json_bytes()}
-    wanted |= dict.fromkeys(html_twins(page_html_key(page.name)), html)
-    stale = [key for key, body in wanted.items() if not _holds(store, key, body, gzipped=False)]
-    stale += [key for key, body in wanted.items() if not _holds(store, key, body, gzipped=True)]
-    if page.files and store.head(project_site_key(page.name)) is None:
-        stale.append(project_site_key(page.name))  # an older skypi's folder
+    stale = [key for key, _ in indexer.pages.stale_followers(page, body)]
     if stale:
-        indexer.pages.follow(page, etag)
+        indexer.pages.follow(page, etag, body=body)
         report.pages_rerendered += [k for k in stale if k.endswith(("html", "v1html"))]
-
-
-def _holds(store: Store, key: str, body: bytes, *, gzipped: bool) -> bool:
-    """Whether ``key`` (or its gzip variant) holds exactly ``body``."""
-    try:
-        stored = store.get(gzip_key(key) if gzipped else key)[1]
-    except NotFound:
-        return False
-    if not gzipped:
-        return stored == body
-    try:
-        return gzip.decompress(stored) == body
-    except (OSError, EOFError, zlib.error):
-        return False
 
 
 def _check_root(
@@ -265,14 +241,8 @@ def _check_root(
         log.warning("the root listing cannot be read; run `skypi reindex` to rebuild it")
         report.unreadable_pages.append(ROOT)
         return
-    html = render_root_html(root)
-    followers = [(ROOT_JSON_KEY, root.to_json_bytes())]
-    followers += [(key, html) for key in html_twins(ROOT_HTML_KEY)]
-    stale = etag is None or not all(
-        _holds(indexer.store, key, body, gzipped=gz)
-        for key, body in followers
-        for gz in (False, True)
-    )
+    body = indexer.pages.stored(ROOT_JSON_KEY)
+    stale = etag is None or bool(indexer.pages.stale_root_followers(root, body))
     after = indexer.pages.update_root(shown, force=stale)
     if stale:
         report.pages_rerendered += list(html_twins(ROOT_HTML_KEY))
