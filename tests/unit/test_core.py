@@ -392,3 +392,31 @@ def test_token_scopes_and_projects() -> None:
 )
 def test_credentials_from_header(header: str | None, expected: str | None) -> None:
     assert credentials_from_header(header) == expected
+
+
+def test_a_page_encodes_exactly_as_its_document() -> None:
+    """The fast encoder (entries made once, spliced) gives json.dumps's very bytes, for every
+    shape of page: files, a summary, a status with its reason, quarantined files."""
+    import json
+    from dataclasses import replace
+    from datetime import UTC, datetime
+
+    from skypi.core.pages import FileEntry, ProjectPage
+
+    now = datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC)
+    files = tuple(
+        FileEntry(f"demo-1.{i}.tar.gz", f"packages/demo/demo-1.{i}.tar.gz", f"1.{i}", "ab" * 32,
+                  10 + i, now, ">=3.9" if i else None, "cd" * 32 if i % 2 else None,
+                  "gone" if i == 2 else None, f'"{i}"', "../p" if i == 1 else None)
+        for i in range(4)
+    )  # fmt: skip
+    page = replace(ProjectPage.empty("Demo").with_files(files), summary='A "quoted" \u00e9 summary')
+    for shape in (
+        page,
+        ProjectPage.empty("Demo"),
+        page.with_status("deprecated", "use other"),
+        page.with_status("quarantined", "malware"),
+    ):
+        expected = json.dumps(shape.to_json_doc(), separators=(",", ":")).encode() + b"\n"
+        assert shape.to_json_bytes() == expected
+        assert ProjectPage.from_json_bytes(shape.to_json_bytes()) == shape

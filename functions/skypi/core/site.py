@@ -20,6 +20,7 @@ import re
 from dataclasses import dataclass, replace
 from datetime import datetime
 from email.message import EmailMessage
+from functools import lru_cache
 from html import escape
 from typing import Any, Final
 from urllib.parse import quote
@@ -506,7 +507,14 @@ def latest_version(page: ProjectPage) -> str | None:
     return next(iter(final or live or versions), None)
 
 
-def _release_rows(version: str, files: list[FileEntry]) -> list[str]:
+@lru_cache(maxsize=65536)
+def _release_rows(version: str, files: tuple[FileEntry, ...]) -> tuple[str, ...]:
+    """A release's section (made once per process for the same files: a project page of
+    thousands of releases is rendered on every upload to it)."""
+    return tuple(_render_release_rows(version, list(files)))
+
+
+def _render_release_rows(version: str, files: list[FileEntry]) -> list[str]:
     yanked = [f for f in files if f.yanked is not None]
     first = min(f.upload_time for f in files)
     rows = [
@@ -573,7 +581,7 @@ def render_project_site(page: ProjectPage, release: Release | None) -> bytes:
     if shown and shown.description_html:
         body += ['<div class="description">', shown.description_html, "</div>"]
     for version in newest_first:
-        body += _release_rows(version, by_version[version])
+        body += _release_rows(version, tuple(by_version[version]))
     return _document(f"{page.display_name} - skypi", "../../", page.serial, body)
 
 

@@ -58,6 +58,7 @@ log = logging.getLogger("skypi.pages")
 MAX_ATTEMPTS = 100
 T = TypeVar("T")
 _RELEASES_KEPT = 512
+_PAGES_KEPT = 64
 
 
 class Contended(RuntimeError):
@@ -101,6 +102,7 @@ class PageWriter:
         self._root = _Kept(store, ROOT_JSON_KEY, self._read_root)
         self._landing = _Kept(store, LANDING_KEY, self._read_landing)
         self._releases: dict[tuple[str, str], Release | None] = {}
+        self._pages: dict[NormalizedName, Stored] = {}  # the last read or written, by project
         # Renders a release's description from one of its files when none is stored (only
         # the newest release is described as files arrive; an older one when it becomes the
         # newest, after a yank or a delete).
@@ -109,11 +111,26 @@ class PageWriter:
     # -- project pages --------------------------------------------------------------------
 
     def read(self, project: NormalizedName) -> Stored:
+        """The page as stored now. Parsed again only when its ETag is not the one this
+        process last wrote or read (a page of thousands of files takes tens of ms to parse)."""
         try:
             info, raw = self.store.get(page_json_key(project))
         except NotFound:
             return Stored(None, None)
-        return Stored(ProjectPage.from_json_bytes(raw), info.etag, raw)
+        with self._lock:
+            kept = self._pages.get(project)
+        if kept is not None and kept.etag == info.etag and kept.body == raw:
+            return kept
+        return self._keep_page(Stored(ProjectPage.from_json_bytes(raw), info.etag, raw))
+
+    def _keep_page(self, stored: Stored) -> Stored:
+        if stored.page is not None:
+            with self._lock:
+                self._pages.pop(stored.page.name, None)
+                if len(self._pages) >= _PAGES_KEPT:
+                    self._pages.pop(next(iter(self._pages)))
+                self._pages[stored.page.name] = stored
+        return stored
 
     def update(
         self,
@@ -143,6 +160,7 @@ class PageWriter:
             except PreconditionFailed:
                 state = self.read(project)
                 continue
+            self._keep_page(Stored(new, info.etag, body))
             self.follow(new, info.etag, releases or {}, body)
             return Written(state.page, new, info.etag)
         raise Contended(f"gave up updating {project} after {MAX_ATTEMPTS} lost races")
