@@ -177,7 +177,7 @@ def _compact(doc: dict[str, Any]) -> str:
     return json.dumps(doc, separators=(",", ":"))
 
 
-@lru_cache(maxsize=131072)
+@lru_cache(maxsize=32768)  # about 30 MB at most: a few busy projects' entries
 def _entry_text(entry: FileEntry) -> str:
     return _compact(entry.to_json())
 

@@ -507,7 +507,7 @@ def latest_version(page: ProjectPage) -> str | None:
     return next(iter(final or live or versions), None)
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=16384)  # about 20 MB at most
 def _release_rows(version: str, files: tuple[FileEntry, ...]) -> tuple[str, ...]:
     """A release's section (made once per process for the same files: a project page of
     thousands of releases is rendered on every upload to it)."""
