@@ -60,6 +60,10 @@ class CoreMetadata:
     project: NormalizedName
     version: Version
     requires_python: str | None
+    # What the release's page for people shows (read here, in the one parse of these bytes).
+    summary: str = ""
+    description: str = ""
+    description_content_type: str | None = None
 
 
 def parse_core_metadata(raw: bytes, where: str) -> CoreMetadata:
@@ -106,7 +110,17 @@ def parse_core_metadata(raw: bytes, where: str) -> CoreMetadata:
             raise InvalidDistribution(
                 f"{requires_python!r} is invalid for 'Requires-Python' (in {where})."
             ) from exc
-    return CoreMetadata(raw, mv, name, project, version, requires_python)
+    return CoreMetadata(
+        raw,
+        mv,
+        name,
+        project,
+        version,
+        requires_python,
+        summary=str(fields.get("summary") or ""),
+        description=str(fields.get("description") or ""),
+        description_content_type=fields.get("description_content_type"),
+    )
 
 
 class _RangedFile(io.RawIOBase):

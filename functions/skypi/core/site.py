@@ -25,7 +25,6 @@ from html import escape
 from typing import Any, Final
 from urllib.parse import quote
 
-from packaging.metadata import parse_email
 from packaging.utils import NormalizedName
 from packaging.version import InvalidVersion
 
@@ -140,16 +139,15 @@ class Release:
     description_html: str = ""
 
     @classmethod
-    def from_metadata(cls, raw: bytes) -> Release:
-        fields, _ = parse_email(raw)
-        description = fields.get("description") or ""
+    def from_fields(
+        cls, version: str, summary: str, description: str, content_type: str | None
+    ) -> Release:
         html = (
-            render_description(description, fields.get("description_content_type"))
+            render_description(description, content_type)
             if description.strip() and description.strip() != "UNKNOWN"
             else ""
         )
-        summary = " ".join((fields.get("summary") or "").split())
-        return cls(str(fields.get("version") or ""), summary, html)
+        return cls(version, " ".join(summary.split()), html)
 
     def to_json_bytes(self) -> bytes:
         doc = {

@@ -44,7 +44,9 @@ def _default_indexer() -> Indexer:
         from skypi.store.cdn import CloudFrontCdn
         from skypi.store.s3 import S3Store
 
-        _indexer = Indexer(S3Store.from_environment(), cdn=CloudFrontCdn.from_environment())
+        _indexer = Indexer(
+            S3Store.from_environment(), cdn=CloudFrontCdn.from_environment(), workers=4
+        )
     return _indexer
 
 

@@ -120,10 +120,12 @@ class Indexer:
         limits: Limits = DEFAULT_LIMITS,
         cdn: Cdn | None = None,
         writer: PageWriter | None = None,
-        workers: int = 4,
+        workers: int = 1,
     ) -> None:
         self.store = store
-        self.workers = workers  # projects of one batch indexed at once
+        # Projects of one batch indexed at once: worth it where each request waits on the
+        # network (S3); on a local disk, threads only contend for its locks.
+        self.workers = workers
         self.limits = limits
         self.cdn = cdn  # told to drop files deleted or restored, which it caches for a year
         self.pages = writer or PageWriter(store)
@@ -464,12 +466,15 @@ class Indexer:
 
     def describe(self, facts: Facts) -> Release:
         """A release's summary and rendered description, from its first listed file."""
+        meta = facts.meta
         try:
-            release = Release.from_metadata(facts.meta.raw)
+            release = Release.from_fields(
+                facts.entry.version, meta.summary, meta.description, meta.description_content_type
+            )
         except Exception as exc:  # a hostile description must not stop the file being indexed
             log.warning("description of %s not rendered: %s", facts.entry.filename, exc)
             release = Release(facts.entry.version)
-        return replace(release, version=facts.entry.version)
+        return release
 
     def _describe_stored(self, page: ProjectPage, version: str) -> Release | None:
         """A release's description from the first of its stored files that can be read."""
