@@ -34,7 +34,7 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import httpx
 
-from skypi.client.publish import Publisher, PublishError, file_sha256
+from skypi.client.publish import PublishClient, PublishError, file_sha256
 
 PROJECT = "skypi-doctor"
 MODULE = "skypi_doctor"
@@ -218,10 +218,10 @@ class Doctor:
             raise StepFailed(f"GET /health answered {response.status_code}")
         return f"{self.url}/health answered 200"
 
-    def _publisher(self) -> Publisher:
+    def _publisher(self) -> PublishClient:
         if not self.token:
             raise StepFailed("an upload token with the admin scope is needed: --token")
-        return Publisher(self.url, self.token, http=self.http, state_dir=self.tmp / "state")
+        return PublishClient(self.url, self.token, http=self.http, state_dir=self.tmp / "state")
 
     def _legacy(self, wheel: Path) -> str:
         result = self._publisher().upload_legacy(wheel, wheel.stat().st_size, file_sha256(wheel))

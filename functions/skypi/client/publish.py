@@ -88,7 +88,7 @@ def _chunks(path: Path, start: int, length: int, progress: Progress | None) -> I
             yield chunk
 
 
-class Publisher:
+class PublishClient:
     def __init__(
         self,
         url: str,
