@@ -280,6 +280,14 @@ class Indexer:
             self._update_page(
                 project, state, arrivals, uploads, departures, refreshed, described, done
             )
+        if uploads and project not in done.outcome.written:
+            # Listed already by another writer (a watcher, the upload's own storage event),
+            # which may not have written what follows the page yet: the uploader is answered
+            # only once the HTML and the page for people list the file too.
+            now = self.pages.read(project)
+            listed = {f.key for f in now.page.files} if now.page else set()
+            if now.page is not None and now.etag is not None and uploads & listed:
+                self.pages.follow(now.page, now.etag, body=now.body)
         for key in departures:
             self.store.delete(metadata_key(key))
         if self.cdn is not None and departures & current.keys():
@@ -319,6 +327,10 @@ class Indexer:
                 verdicts[entry.key] = (decision.verdict, decision.message)
                 if decision.verdict is Verdict.ADMIT:
                     files[entry.filename] = entry
+                elif decision.verdict is Verdict.IDENTICAL and decision.existing is not None:
+                    listed = decision.existing  # listed meanwhile (a watcher, its own event)
+                    if listed.key == entry.key and entry.provenance and not listed.provenance:
+                        files[entry.filename] = replace(listed, provenance=entry.provenance)
             if tuple(files.values()) == base.files and page is not None:
                 return None
             new = base.with_files(tuple(files.values()))
