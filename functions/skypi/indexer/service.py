@@ -285,8 +285,8 @@ class Indexer:
             # which may not have written what follows the page yet: the uploader is answered
             # only once the HTML and the page for people list the file too.
             now = self.pages.read(project)
-            listed = {f.key for f in now.page.files} if now.page else set()
-            if now.page is not None and now.etag is not None and uploads & listed:
+            listed_keys = {f.key for f in now.page.files} if now.page else set()
+            if now.page is not None and now.etag is not None and uploads & listed_keys:
                 self.pages.follow(now.page, now.etag, body=now.body)
         for key in departures:
             self.store.delete(metadata_key(key))
