@@ -16,7 +16,7 @@ from typing import BinaryIO
 
 from skypi.api.attest import verify as verify_attestations
 from skypi.core.attestations import check_subjects, provenance, provenance_href, provenance_key
-from skypi.core.errors import InvalidDistribution, UploadRejected
+from skypi.core.errors import InvalidDistribution, ReadOnly, UploadRejected
 from skypi.core.filenames import DistFilename
 from skypi.core.metadata import read_metadata
 from skypi.core.upload import UploadRequest, check_digests, check_metadata
@@ -126,9 +126,7 @@ class Publisher:
             if exc.errno not in {errno.EACCES, errno.EPERM, errno.EROFS}:
                 raise
             # a read-only folder, served with --state-dir
-            raise UploadRejected(
-                "This index does not accept uploads: its folder is read-only.", status=403
-            ) from exc
+            raise ReadOnly("This index does not accept uploads: its folder is read-only.") from exc
         outcome = self.indexer.apply([Landed(key, sha256)])
         problems = [m for k, m in outcome.refused + outcome.conflicts if k == key]
         if problems:
