@@ -16,7 +16,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from skypi.core.errors import DoesNotExist, InvalidRequest
-from skypi.core.filenames import VALID_PROJECT_NAME
+from skypi.core.filenames import MAX_FILENAME_BYTES, VALID_PROJECT_NAME
 from skypi.core.pages import FileEntry, ProjectPage, check_status
 from skypi.indexer.service import Gone, Indexer
 
@@ -47,6 +47,11 @@ def project_name(project: str) -> NormalizedName:
     >>> project_name("Foo_Bar")
     'foo-bar'
     """
+    if len(project) > MAX_FILENAME_BYTES:  # none of its files could have a name
+        raise InvalidRequest(
+            f"A project name of {len(project):,} characters is too long: no file of it could "
+            f"be stored (a filename holds at most {MAX_FILENAME_BYTES} bytes)."
+        )
     if not VALID_PROJECT_NAME.match(project):
         raise InvalidRequest(
             f"{project!r} is not a project name: use letters, digits, '.', '_' and '-', "
