@@ -240,3 +240,14 @@ def test_the_admin_client_says_when_the_index_cannot_be_reached() -> None:
     with pytest.raises(AdminError, match=re.escape(f"cannot reach the index at {url}")) as err:
         AdminClient(url, "t", timeout=5).yank("foo", version="1.0")
     assert err.value.status is None
+
+
+@pytest.mark.parametrize("project", ["foo%00", "foo%0A", "-foo", "a" * 5000])
+def test_provenance_of_a_name_no_project_can_have_is_a_404(
+    client: TestClient, project: str
+) -> None:
+    response = client.get(f"/integrity/{project}/1.0/{WHEEL}/provenance")
+    assert (response.status_code, response.json()) == (
+        404,
+        {"detail": "No provenance for this file."},
+    )

@@ -31,7 +31,7 @@ from skypi.core.errors import (
     SkypiError,
     UploadRejected,
 )
-from skypi.core.filenames import parse_filename
+from skypi.core.filenames import VALID_PROJECT_NAME, parse_filename
 from skypi.core.upload import validate_filename, validate_form
 from skypi.indexer.admin import Admin
 from skypi.indexer.service import Indexer
@@ -235,7 +235,11 @@ def create_app(
         name = canonicalize_name(project)
         if settings.private:
             await run_in_threadpool(auth.require, authorization, "read", name, tokens_only=True)
-        page, _ = await run_in_threadpool(indexer.read_page, name)
+        page, _ = (
+            await run_in_threadpool(indexer.read_page, name)
+            if VALID_PROJECT_NAME.match(project)  # never a key such as "simple/foo\x00/"
+            else (None, None)
+        )
         entry = page.find(filename) if page else None
         if entry is None or entry.provenance is None or not _same_version(entry.version, version):
             return JSONResponse({"detail": "No provenance for this file."}, 404)
