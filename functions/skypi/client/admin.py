@@ -7,12 +7,13 @@
 
 from __future__ import annotations
 
-import contextlib
 from types import TracebackType
 from typing import Any
 from urllib.parse import quote
 
 import httpx
+
+from skypi.client.answers import detail
 
 
 class AdminError(Exception):
@@ -21,15 +22,6 @@ class AdminError(Exception):
     def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
-
-
-def _detail(response: httpx.Response) -> str:
-    detail: Any = response.text.strip()
-    with contextlib.suppress(ValueError, AttributeError):
-        detail = response.json().get("detail", detail)
-    if isinstance(detail, list):  # FastAPI's validation errors
-        detail = "; ".join(str(d.get("msg", d) if isinstance(d, dict) else d) for d in detail)
-    return str(detail)
 
 
 class AdminClient:
@@ -103,7 +95,7 @@ class AdminClient:
             reason = str(exc) or type(exc).__name__
             raise AdminError(f"cannot reach the index at {self.url}: {reason}") from exc
         if not response.is_success:
-            raise AdminError(_detail(response), response.status_code)
+            raise AdminError(detail(response), response.status_code)
         try:
             answer = response.json()
         except ValueError:
