@@ -1,8 +1,10 @@
 """The admin API of a running skypi, from Python: yank, unyank, delete a file, set a status.
 
->>> with AdminClient("http://127.0.0.1:8080", token) as admin:  # doctest: +SKIP
-...     admin.yank("foo", version="1.0", reason="broken")
-['foo-1.0-py3-none-any.whl', 'foo-1.0.tar.gz']
+    with AdminClient("http://127.0.0.1:8080", token) as admin:
+        admin.yank("foo", version="1.0", reason="broken")  # the files yanked
+        admin.set_status("foo", "archived", "moved to foo2")
+
+A refusal raises :class:`AdminError` with the index's status and its detail.
 """
 
 from __future__ import annotations
