@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 from fastapi import FastAPI, Header, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from packaging.utils import canonicalize_name
-from packaging.version import InvalidVersion, Version
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
@@ -31,7 +30,7 @@ from skypi.core.errors import (
     SkypiError,
     UploadRejected,
 )
-from skypi.core.filenames import VALID_PROJECT_NAME, parse_filename
+from skypi.core.filenames import VALID_PROJECT_NAME, parse_filename, same_version
 from skypi.core.upload import validate_filename, validate_form
 from skypi.indexer.admin import Admin
 from skypi.indexer.service import Indexer
@@ -241,7 +240,7 @@ def create_app(
             else (None, None)
         )
         entry = page.find(filename) if page else None
-        if entry is None or entry.provenance is None or not _same_version(entry.version, version):
+        if entry is None or entry.provenance is None or not same_version(entry.version, version):
             return JSONResponse({"detail": "No provenance for this file."}, 404)
         try:
             _, body = await run_in_threadpool(store.get, provenance_key(name, filename))
@@ -273,10 +272,3 @@ def _content_length(header: str | None) -> int:
         return max(0, int(header or 0))
     except ValueError:
         raise UploadRejected("Malformed Content-Length header.") from None
-
-
-def _same_version(a: str, b: str) -> bool:
-    try:
-        return Version(a) == Version(b)
-    except InvalidVersion:
-        return a == b

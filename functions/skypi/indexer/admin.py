@@ -16,7 +16,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from skypi.core.errors import DoesNotExist, InvalidRequest
-from skypi.core.filenames import MAX_FILENAME_BYTES, VALID_PROJECT_NAME
+from skypi.core.filenames import MAX_FILENAME_BYTES, VALID_PROJECT_NAME, same_version
 from skypi.core.pages import FileEntry, ProjectPage, check_status
 from skypi.indexer.service import Gone, Indexer
 
@@ -77,20 +77,13 @@ def _matcher(filename: str | None, version: str | None) -> Callable[[FileEntry],
         return lambda entry: entry.filename == filename
     assert version is not None
     try:
-        wanted = Version(version)
+        Version(version)
     except InvalidVersion:
         raise InvalidRequest(
             f"{version!r} is not a version (PEP 440): give one as the project's files name it, "
             "such as 1.0 or 2.1.0rc1, or give a filename."
         ) from None
-
-    def same_version(entry: FileEntry) -> bool:
-        try:
-            return Version(entry.version) == wanted
-        except InvalidVersion:  # pragma: no cover - versions are validated on the way in
-            return False
-
-    return same_version
+    return lambda entry: same_version(entry.version, version)
 
 
 class Admin:
