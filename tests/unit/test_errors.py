@@ -57,6 +57,10 @@ def _status_numbers_raised(path: Path) -> list[str]:
 
 def test_the_core_raises_no_http_statuses() -> None:
     assert [site for path in CORE.glob("*.py") for site in _status_numbers_raised(path)] == []
+    tree = ast.parse(Path(errors.__file__).read_text())
+    assert not [
+        n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and type(n.value) is int
+    ]
 
 
 def test_the_scan_finds_a_status_passed_at_a_raise_site(tmp_path: Path) -> None:
