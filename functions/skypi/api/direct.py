@@ -26,7 +26,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from skypi.core.admission import Candidate, Verdict, decide
-from skypi.core.errors import InvalidDistribution, UploadRejected
+from skypi.core.errors import (
+    Conflict,
+    DoesNotExist,
+    InvalidDistribution,
+    NotSupported,
+    UploadRejected,
+)
 from skypi.core.filenames import DistFilename, check_safe_filename, parse_filename
 from skypi.core.pages import file_href, file_key
 from skypi.core.parts import MULTIPART_FROM, check_parts, part_ranges
@@ -84,10 +90,9 @@ class DirectUploader:
 
     def _direct(self) -> DirectUploads:
         if not isinstance(self.store, DirectUploads):
-            raise UploadRejected(
+            raise NotSupported(
                 "This index takes uploads through /legacy/ only (it stores files on its own "
-                "disk): use twine upload, uv publish, or copy the file into its folder.",
-                status=501,
+                "disk): use twine upload, uv publish, or copy the file into its folder."
             )
         return self.store
 
@@ -135,8 +140,8 @@ class DirectUploader:
             try:
                 done_parts = store.uploaded_parts(key, upload_id)
             except NotFound:
-                raise UploadRejected(
-                    "That upload is gone (completed, aborted or expired): start again.", 404
+                raise DoesNotExist(
+                    "That upload is gone (completed, aborted or expired): start again."
                 ) from None
         have = {p.number for p in done_parts}
         ranges = part_ranges(declared.size, size)
@@ -177,16 +182,13 @@ class DirectUploader:
             try:
                 store.complete_multipart(key, upload_id, parts or [])
             except PreconditionFailed:
-                raise UploadRejected(
-                    f"{dist.filename} was stored by another upload.", 409
-                ) from None
+                raise Conflict(f"{dist.filename} was stored by another upload.") from None
             except UploadConflict:
                 store.abort_multipart(key, upload_id)
-                raise UploadRejected(
+                raise Conflict(
                     f"Storage refused to complete {dist.filename}: another write to the same "
                     "key happened meanwhile (S3 409 ConditionalRequestConflict). Nothing was "
-                    "published; run skypi publish again to start a new upload.",
-                    409,
+                    "published; run skypi publish again to start a new upload."
                 ) from None
             except NotFound as exc:
                 raise UploadRejected(f"The upload is not complete: {exc.args[0]}") from None
@@ -194,7 +196,7 @@ class DirectUploader:
         if info is None:
             raise UploadRejected("Nothing was uploaded for this file: upload it, then complete.")
         if not marker or store.marker_of(key) != marker:
-            raise UploadRejected(f"{dist.filename} was stored by another upload.", 409)
+            raise Conflict(f"{dist.filename} was stored by another upload.")
         problem = None
         if info.size != declared.size:
             problem = f"size mismatch: declared {declared.size:,} bytes, stored {info.size:,}"

@@ -16,7 +16,7 @@ from skypi.api.attest import verify as verify_attestations
 from skypi.core.admission import Candidate, Verdict, already_exists, decide
 from skypi.core.attestations import check_subjects, provenance, provenance_href, provenance_key
 from skypi.core.digests import hash_stream
-from skypi.core.errors import InvalidDistribution, UploadRejected
+from skypi.core.errors import InvalidDistribution, ReadOnly, UploadRejected
 from skypi.core.filenames import DistFilename
 from skypi.core.metadata import read_file_metadata
 from skypi.core.pages import file_key
@@ -100,9 +100,7 @@ class Uploader:
             if exc.errno not in {errno.EACCES, errno.EPERM, errno.EROFS}:
                 raise
             # a read-only folder, served with --state-dir
-            raise UploadRejected(
-                "This index does not accept uploads: its folder is read-only.", status=403
-            ) from exc
+            raise ReadOnly("This index does not accept uploads: its folder is read-only.") from exc
         facts = facts_of(dist, meta, info, sha256)
         attested = bool(request.attestations) and publisher_claims is not None
         if attested and publisher_claims is not None:  # stored before the entry links to it

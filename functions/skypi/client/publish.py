@@ -24,6 +24,7 @@ from typing import Any
 
 import httpx
 
+from skypi.client.answers import detail as _message
 from skypi.core.digests import CHUNK, Digests
 from skypi.core.filenames import DistFilename, parse_filename
 from skypi.core.metadata import read_file_metadata
@@ -41,16 +42,6 @@ class Result:
     filename: str
     status: str  # "published", "exists" or "refused"
     message: str = ""
-
-
-def _message(response: httpx.Response) -> str:
-    try:
-        detail = response.json().get("detail", response.text)
-        if isinstance(detail, list):  # FastAPI's validation errors
-            detail = "; ".join(str(d.get("msg", d)) for d in detail)
-        return str(detail).strip()
-    except ValueError:
-        return response.text.strip()
 
 
 def file_sha256(path: Path) -> str:
