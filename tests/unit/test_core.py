@@ -421,3 +421,26 @@ def test_a_page_encodes_exactly_as_its_document() -> None:
         expected = json.dumps(shape.to_json_doc(), separators=(",", ":")).encode() + b"\n"
         assert shape.to_json_bytes() == expected
         assert ProjectPage.from_json_bytes(shape.to_json_bytes()) == shape
+
+
+def test_the_landing_page_carries_its_manifest_inert() -> None:
+    """The landing page's manifest rides in a data block: no name can close it or run."""
+    from datetime import UTC, datetime
+
+    from packaging.utils import NormalizedName
+
+    from skypi.core.site import SiteSummary, Upload, render_landing
+
+    hostile = "</script><script>alert(1)</script><!--"
+    moment = datetime(2026, 1, 1, tzinfo=UTC)
+    summary = SiteSummary(projects=1, root_serial=7).with_uploads(
+        [Upload(NormalizedName("x"), hostile, "1.0", f"{hostile}.whl", moment)]
+    )
+    html = render_landing(summary).decode()
+    block = html.split('<script type="application/json" id="skypi-site">')[1].split("</script>")[0]
+    assert "<" not in block
+    assert ">" not in block
+    assert SiteSummary.from_landing(html.encode()) == summary
+    assert SiteSummary.from_landing(b"<p>no manifest</p>") is None
+    broken = html.replace('"projects":1', '"projects":"many"').encode()
+    assert SiteSummary.from_landing(broken) is None
