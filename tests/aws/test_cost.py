@@ -95,8 +95,10 @@ def test_indexing_one_file_costs_the_same_at_10_and_2000_projects(moto_endpoint:
     assert sum(existing.values()) == 14  # 28 before the page writer
     extra = new - existing
     assert existing - new == Counter()
-    # A new project adds the root listing (swap, variant, twins, one look), and no more.
-    assert {key for _, key in extra} == ROOT
+    # A new project adds the root listing (swap, variant, twins, one look), and one more look
+    # at its page, taken after the listing's ETag (the listing shows the page as it is then).
+    assert {key for _, key in extra} == ROOT | {"simple/P/index.json"}
+    assert extra[("HeadObject", "simple/P/index.json")] == 1
 
 
 def test_fifty_concurrent_uploads_to_one_project_all_listed(moto_endpoint: str) -> None:
@@ -190,10 +192,17 @@ def test_an_api_upload_reads_nothing_it_already_had(moto_endpoint: str) -> None:
     extra = new - known
     assert not known - new
     # A new project adds the root listing: its swap (no read: this process wrote it last),
-    # its variant and twins, and one look at it.
-    assert extra == Counter([*(f"PutObject {key}" for key in ROOT), "HeadObject simple/index.json"])
-    assert sum(new.values()) == 20
-    assert sum(n for r, n in new.items() if r.split()[1] in ORIGINAL) == 11  # goal: 12
+    # its variant and twins, one look at it, and one more look at the project's page, taken
+    # after the listing's ETag (the listing shows the page as it is then).
+    assert extra == Counter(
+        [
+            *(f"PutObject {key}" for key in ROOT),
+            "HeadObject simple/index.json",
+            "HeadObject simple/P/index.json",
+        ]
+    )
+    assert sum(new.values()) == 21
+    assert sum(n for r, n in new.items() if r.split()[1] in ORIGINAL) == 12  # goal: 12
 
 
 def test_a_batch_of_fifty_new_projects_writes_the_root_listing_once(moto_endpoint: str) -> None:

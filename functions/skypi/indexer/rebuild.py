@@ -31,7 +31,7 @@ from skypi.core.pages import (
     metadata_key,
     page_json_key,
 )
-from skypi.core.site import LANDING_KEY
+from skypi.core.site import LANDING_KEY, SiteSummary
 from skypi.indexer.service import Indexer, project_of_key
 from skypi.indexer.writer import Stored
 from skypi.store.base import NotFound, ObjectInfo
@@ -275,16 +275,36 @@ class Rebuilder:
             body = self._stored(ROOT_JSON_KEY)
             for key, problem in self.indexer.pages.stale_root_followers(root, body):
                 drift.append(Drift("(root)", f"{key} {problem}"))
-        if self.store.head(LANDING_KEY) is None:
-            drift.append(Drift("(root)", f"{LANDING_KEY} is missing"))
+        drift += self._landing(len(shown) if readable and not differing else None)
         if check or not drift:
             return drift
-        if not readable:
-            self.store.delete(ROOT_JSON_KEY)
+        if not readable:  # written again from scratch, its serial above any it had
+            floor = self.indexer.pages.read_landing()[0].root_serial
+            self.store.put(ROOT_JSON_KEY, RootListing(serial=floor).to_json_bytes())
         changes = {p: (shown[p][0], shown[p][1]) if p in shown else (None, "") for p in differing}
-        current = self.indexer.pages.update_root(changes, force=True) or self.indexer.read_root()[0]
+        # each page is read again as the listing is swapped: one may have changed since
+        current = (
+            self.indexer.pages.update_root(changes, force=True, seen={})
+            or self.indexer.read_root()[0]
+        )
         self.indexer.pages.update_landing(listing=current, force=True)
         return drift
+
+    def _landing(self, projects: int | None) -> list[Drift]:
+        """The landing page must exist, carry its manifest and count the listed projects
+        (``projects``; None: the root listing is wrong already, which repairs the count)."""
+        try:
+            html = self.store.get(LANDING_KEY)[1]
+        except NotFound:
+            return [Drift("(root)", f"{LANDING_KEY} is missing")]
+        summary = SiteSummary.from_landing(html)
+        if summary is None:
+            return [Drift("(root)", f"{LANDING_KEY} carries no manifest")]
+        if projects is not None and summary.projects != projects:
+            return [
+                Drift("(root)", f"{LANDING_KEY} counts {summary.projects} projects, not {projects}")
+            ]
+        return []
 
     def _stored(self, key: str) -> bytes:
         try:

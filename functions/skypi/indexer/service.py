@@ -18,7 +18,7 @@ import io
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
@@ -43,7 +43,7 @@ from skypi.indexer.changes import Facts as Facts
 from skypi.indexer.changes import Gone as Gone
 from skypi.indexer.changes import Landed as Landed
 from skypi.indexer.changes import project_of_key as project_of_key
-from skypi.indexer.writer import PageWriter, RootChange, Stored, Written
+from skypi.indexer.writer import PageWriter, RootChange, Stored, Written, root_entry
 from skypi.store.base import NotFound, ObjectInfo, Store, Versioned
 
 if TYPE_CHECKING:  # botocore is not needed to index a folder (`skypi serve`, no aws extra)
@@ -93,6 +93,7 @@ class _Project:
 
     outcome: Outcome
     root: tuple[str | None, str] | None = None  # (display or None, summary), if it changed
+    seen: str | None = None  # the ETag of the page ``root`` was taken from
     uploads: list[Upload] = field(default_factory=list)
 
 
@@ -167,6 +168,7 @@ class Indexer:
                 continue
             by_project[dist.project].append(change)
         root: dict[NormalizedName, tuple[str | None, str]] = {}
+        seen: dict[NormalizedName, str] = {}
         uploads: list[Upload] = []
 
         def one(item: tuple[NormalizedName, list[Change]]) -> _Project | BaseException:
@@ -195,8 +197,10 @@ class Indexer:
             outcome.merge(done.outcome)
             if done.root is not None:
                 root[project] = done.root
+            if done.seen is not None:
+                seen[project] = done.seen
             uploads += done.uploads
-        self.finish(root, uploads)
+        self.finish(root, uploads, seen)
         return outcome
 
     def initialize(self) -> None:
@@ -205,9 +209,15 @@ class Indexer:
         listing = self.pages.update_root({}, force=True) or self.read_root()[0]
         self.pages.update_landing(listing=listing, force=True)
 
-    def finish(self, root: RootChange, uploads: list[Upload]) -> None:
-        """The batch's one update of the root listing and of the landing page."""
-        listing = self.pages.update_root(root) if root else None
+    def finish(
+        self,
+        root: RootChange,
+        uploads: list[Upload],
+        seen: Mapping[NormalizedName, str] | None = None,
+    ) -> None:
+        """The batch's one update of the root listing and of the landing page (``seen``: the
+        ETag of each page ``root`` was taken from)."""
+        listing = self.pages.update_root(root, seen=seen) if root else None
         if uploads or listing is not None:
             self.pages.update_landing(uploads, listing)
 
@@ -349,8 +359,7 @@ class Indexer:
             if any(f.entry.version == version and f.entry.filename in listed for f in arrivals):
                 self.pages.add_release(project, release)  # only for files that were listed
         if not _same_page_shown(written.before, written.after):
-            after = written.after
-            done.root = (after.display_name if after.files else None, after.summary)
+            done.root, done.seen = root_entry(written.after), written.etag
 
     def _report(
         self,

@@ -290,13 +290,48 @@ class PageWriter:
     def read_root(self) -> tuple[RootListing, str | None]:
         return self._root.read()
 
-    def update_root(self, shown: RootChange, *, force: bool = False) -> RootListing | None:
+    def update_root(
+        self,
+        shown: RootChange,
+        *,
+        force: bool = False,
+        seen: Mapping[NormalizedName, str] | None = None,
+    ) -> RootListing | None:
         """Apply many projects' appearance, removal or new summary in one swap; None when the
         listing already says all that (``force``: write it and its followers anyway, which
-        repairs them)."""
-        change = lambda root: root.with_projects(shown)  # noqa: E731
+        repairs them).
+
+        ``shown`` says what each project's page said when it was written at the ETag in
+        ``seen`` (no ETag: not known). With ``seen``, each try of the swap looks again (HEAD)
+        at every such page, after the listing's ETag was taken: a page replaced meanwhile is
+        read and shown as it is now, so two writers whose root updates cross never leave the
+        listing showing the older page (the last file deleted by one, a file uploaded by the
+        other). Without ``seen``, ``shown`` is taken as it is."""
+
+        def change(root: RootListing) -> RootListing:
+            return root.with_projects(shown if seen is None else self._confirm(shown, seen))
+
         swapped = self._root.swap(change, _root_body, force=force)
         return self._follow_root(*swapped) if swapped is not None else None
+
+    def _confirm(
+        self, shown: RootChange, seen: Mapping[NormalizedName, str]
+    ) -> dict[NormalizedName, tuple[str | None, str]]:
+        """``shown``, with each project whose page is no longer the one seen shown as its
+        page is now."""
+        confirmed = dict(shown)
+        for project in shown:
+            # A look taken before the listing's ETag would not do: a writer that changed the
+            # page since may have found the listing already right and left it alone.
+            info = self.store.head(page_json_key(project))
+            if info is not None and info.etag == seen.get(project):
+                continue
+            try:
+                page = self.read(project).page
+            except (ValueError, KeyError, TypeError):  # unreadable: a rebuild's to replace
+                continue
+            confirmed[project] = root_entry(page)
+        return confirmed
 
     def _follow_root(self, root: RootListing, etag: str) -> RootListing:
         for _ in range(MAX_ATTEMPTS):
@@ -325,8 +360,14 @@ class PageWriter:
             try:
                 summary = SiteSummary.from_json_bytes(self.store.get(LEGACY_SITE_JSON_KEY)[1])
             except (NotFound, ValueError, KeyError, TypeError):
-                summary = SiteSummary()
+                # none at all (a page broken by hand): the count is the root listing's,
+                # never "0 projects"
+                root, _ = self.read_root()
+                summary = SiteSummary().with_listing(len(root.projects), root.serial)
         return summary, etag
+
+    def read_landing(self) -> tuple[SiteSummary, str | None]:
+        return self._landing.read()
 
     def update_landing(
         self,
@@ -346,6 +387,14 @@ class PageWriter:
 
         swapped = self._landing.swap(change, render_landing, force=force)
         return swapped[0] if swapped is not None else None
+
+
+def root_entry(page: ProjectPage | None) -> tuple[str | None, str]:
+    """How the root listing shows a project's page: (display name, or None when the project
+    has no file to show; summary)."""
+    if page is None or not page.files:
+        return None, ""
+    return page.display_name, page.summary
 
 
 def _root_body(root: RootListing) -> bytes:
@@ -401,4 +450,12 @@ class _Kept(Generic[T]):
         raise Contended(f"gave up updating {self.key} after {MAX_ATTEMPTS} lost races")
 
 
-__all__ = ["Contended", "PageChange", "PageWriter", "RootChange", "Stored", "Written"]
+__all__ = [
+    "Contended",
+    "PageChange",
+    "PageWriter",
+    "RootChange",
+    "Stored",
+    "Written",
+    "root_entry",
+]

@@ -1,0 +1,152 @@
+"""Attacks on the write path: writers whose root and landing updates cross, a rebuild racing an
+upload, a landing page broken by hand. Each race is staged step by step (no timing), so the
+outcome is the same on every run."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import pytest
+from packaging.utils import NormalizedName
+
+from skypi.core.pages import ProjectPage, RootListing
+from skypi.core.site import SiteSummary, Upload
+from skypi.indexer.rebuild import Rebuilder
+from skypi.indexer.service import Gone, Indexer, Landed
+from skypi.indexer.writer import RootChange
+from skypi.store.local import LocalStore
+from tests.dists import metadata_text, wheel_bytes, wheel_name
+
+
+def _drop(store: LocalStore, name: str, version: str, summary: str = "A test package") -> str:
+    key = f"packages/{name}/{wheel_name(name, version)}"
+    meta = metadata_text(name, version, summary=summary)
+    store.put(key, wheel_bytes(name, version, metadata=meta))
+    return key
+
+
+def _root(store: LocalStore) -> RootListing:
+    return RootListing.from_json_bytes(store.get("simple/index.json")[1])
+
+
+def _page(store: LocalStore, name: str) -> ProjectPage:
+    return ProjectPage.from_json_bytes(store.get(f"simple/{name}/index.json")[1])
+
+
+def _landing(store: LocalStore) -> SiteSummary:
+    summary = SiteSummary.from_landing(store.get("site/index.html")[1])
+    assert summary is not None
+    return summary
+
+
+class _Late(Indexer):
+    """An indexer whose batch ends (root listing, landing page) only when told: a slow
+    process, paused between its page write and its root update."""
+
+    pending: list[tuple[RootChange, list[Upload], Mapping[NormalizedName, str] | None]]
+
+    def finish(
+        self,
+        root: RootChange,
+        uploads: list[Upload],
+        seen: Mapping[NormalizedName, str] | None = None,
+    ) -> None:
+        self.pending = [*getattr(self, "pending", []), (root, uploads, seen)]
+
+    def resume(self) -> None:
+        for root, uploads, seen in self.pending:
+            Indexer.finish(self, root, uploads, seen)
+        self.pending = []
+
+
+@pytest.mark.parametrize("warm", [False, True], ids=["cold", "warm"])
+def test_root_listing_keeps_a_project_whose_last_file_left_and_another_arrived(
+    tmp_path: Path, warm: bool
+) -> None:
+    """A deletes the last file (page: empty), B uploads one (page: listed); B's root update
+    lands first, then A's: the root listing must still show the project its page lists
+    (``warm``: A keeps the listing it wrote last, so it swaps without reading first)."""
+    store = LocalStore(tmp_path / "packages")
+    first = _drop(store, "flip", "1.0")
+    slow, fast = _Late(store), Indexer(store)
+    if warm:
+        slow.apply([Landed(first)])
+        slow.resume()
+    else:
+        Indexer(store).apply([Landed(first)])
+    store.delete(first)
+    slow.apply([Gone(first)])  # page written (no files), root update pending
+    fast.apply([Landed(_drop(store, "flip", "2.0"))])  # page lists 2.0, root shows it
+    slow.resume()  # the slower writer's root update comes last
+    assert [f.version for f in _page(store, "flip").files] == ["2.0"]
+    assert "flip" in _root(store).projects
+    assert _landing(store).projects == len(_root(store).projects)
+    assert Rebuilder(Indexer(store)).run(check=True).drift == []
+
+
+def test_root_listing_shows_the_summary_of_the_newest_page(tmp_path: Path) -> None:
+    """Two uploads of newer versions with new summaries; the older one's root update lands
+    last: the listing must not go back to the older summary."""
+    store = LocalStore(tmp_path / "packages")
+    Indexer(store).apply([Landed(_drop(store, "sum", "1.0", "one"))])
+    slow, fast = _Late(store), Indexer(store)
+    slow.apply([Landed(_drop(store, "sum", "2.0", "two"))])
+    fast.apply([Landed(_drop(store, "sum", "3.0", "three"))])
+    slow.resume()
+    assert _page(store, "sum").summary == "three"
+    assert _root(store).summaries[NormalizedName("sum")] == "three"
+    assert Rebuilder(Indexer(store)).run(check=True).drift == []
+
+
+def test_a_rebuild_keeps_a_project_that_arrives_while_it_runs(tmp_path: Path) -> None:
+    """The rebuild lists storage, then a new project is uploaded and listed, then the rebuild
+    fixes the root listing: the new project must stay listed."""
+    store = LocalStore(tmp_path / "packages")
+    Indexer(store).apply([Landed(_drop(store, "old", "1.0"))])
+    store.delete("simple/index.html")  # some drift, so the rebuild writes the root listing
+    rebuilder = Rebuilder(Indexer(store), workers=1)
+    planned = rebuilder._root
+
+    def upload_then_fix(shown, check):  # type: ignore[no-untyped-def]
+        Indexer(store).apply([Landed(_drop(store, "newcomer", "1.0"))], isolate=False)
+        return planned(shown, check)
+
+    rebuilder._root = upload_then_fix  # type: ignore[method-assign]
+    rebuilder.run(check=False)
+    assert sorted(_root(store).projects) == ["newcomer", "old"]
+    assert _landing(store).projects == 2
+    assert Rebuilder(Indexer(store)).run(check=True).drift == []
+
+
+def test_a_landing_page_broken_by_hand_is_reported_and_repaired(tmp_path: Path) -> None:
+    """A landing page without its manifest (edited by hand, truncated): the next upload must
+    not make it say "0 projects" unnoticed; the check reports it and a rebuild repairs it."""
+    store = LocalStore(tmp_path / "packages")
+    indexer = Indexer(store)
+    indexer.apply([Landed(_drop(store, "a", "1.0")), Landed(_drop(store, "b", "1.0"))])
+    store.put("site/index.html", b"<!DOCTYPE html><p>edited by hand</p>")
+    Indexer(store).apply([Landed(_drop(store, "a", "2.0"))])  # no root change
+    report = Rebuilder(Indexer(store)).run(check=True)
+    assert _landing(store).projects == 2 or report.drift, "a wrong count goes unreported"
+    Rebuilder(Indexer(store)).run(check=False)
+    assert _landing(store).projects == 2
+    assert Rebuilder(Indexer(store)).run(check=True).drift == []
+
+
+def test_a_root_listing_rebuilt_from_scratch_still_moves_the_landing_count(
+    tmp_path: Path,
+) -> None:
+    """An unreadable root listing is written again from serial 1; the landing page's count,
+    taken from a root listing of a higher serial, must still follow it."""
+    store = LocalStore(tmp_path / "packages")
+    indexer = Indexer(store)
+    for i in range(5):
+        indexer.apply([Landed(_drop(store, f"p{i}", "1.0"))])
+    store.put("simple/index.json", b"{not json")
+    Rebuilder(Indexer(store)).run(check=False)
+    assert len(_root(store).projects) == 5
+    Indexer(store).apply([Landed(_drop(store, "p5", "1.0"))])
+    assert len(_root(store).projects) == 6
+    assert _landing(store).projects == 6
+    assert Rebuilder(Indexer(store)).run(check=True).drift == []
