@@ -58,7 +58,9 @@ log = logging.getLogger("skypi.pages")
 MAX_ATTEMPTS = 100
 T = TypeVar("T")
 _RELEASES_KEPT = 512
+_RELEASE_BYTES_KEPT = 32 * 1024 * 1024  # characters of descriptions
 _PAGES_KEPT = 64
+_PAGE_BYTES_KEPT = 32 * 1024 * 1024
 
 
 class Contended(RuntimeError):
@@ -102,7 +104,9 @@ class PageWriter:
         self._root = _Kept(store, ROOT_JSON_KEY, self._read_root)
         self._landing = _Kept(store, LANDING_KEY, self._read_landing)
         self._releases: dict[tuple[str, str], Release | None] = {}
+        self._release_bytes = 0  # the kept descriptions' size
         self._pages: dict[NormalizedName, Stored] = {}  # the last read or written, by project
+        self._page_bytes = 0  # the kept pages' size
         # Renders a release's description from one of its files when none is stored (only
         # the newest release is described as files arrive; an older one when it becomes the
         # newest, after a yank or a delete).
@@ -124,12 +128,21 @@ class PageWriter:
         return self._keep_page(Stored(ProjectPage.from_json_bytes(raw), info.etag, raw))
 
     def _keep_page(self, stored: Stored) -> Stored:
+        """Keep a page, within a count and a size (its bytes, and about twice them parsed)."""
         if stored.page is not None:
+            size = len(stored.body or b"")
             with self._lock:
-                self._pages.pop(stored.page.name, None)
-                if len(self._pages) >= _PAGES_KEPT:
-                    self._pages.pop(next(iter(self._pages)))
+                old = self._pages.pop(stored.page.name, None)
+                self._page_bytes -= len(old.body or b"") if old is not None else 0
+                if size > _PAGE_BYTES_KEPT:
+                    return stored
+                while self._pages and (
+                    len(self._pages) >= _PAGES_KEPT or self._page_bytes + size > _PAGE_BYTES_KEPT
+                ):
+                    dropped = self._pages.pop(next(iter(self._pages)))
+                    self._page_bytes -= len(dropped.body or b"")
                 self._pages[stored.page.name] = stored
+                self._page_bytes += size
         return stored
 
     def update(
@@ -273,10 +286,21 @@ class PageWriter:
         return stored or release
 
     def _keep_release(self, cache_key: tuple[str, str], release: Release) -> None:
+        """Keep a description, within a count and a size (one may hold megabytes of HTML)."""
+        size = _release_size(release)
+        if size > _RELEASE_BYTES_KEPT // 8:
+            return  # read again when needed: one request, not a share of the memory
         with self._lock:
-            if len(self._releases) >= _RELEASES_KEPT:
-                self._releases.pop(next(iter(self._releases)))
+            old = self._releases.pop(cache_key, None)
+            self._release_bytes -= _release_size(old) if old is not None else 0
+            while self._releases and (
+                len(self._releases) >= _RELEASES_KEPT
+                or self._release_bytes + size > _RELEASE_BYTES_KEPT
+            ):
+                dropped = self._releases.pop(next(iter(self._releases)))
+                self._release_bytes -= _release_size(dropped) if dropped is not None else 0
             self._releases[cache_key] = release
+            self._release_bytes += size
 
     # -- the root listing -----------------------------------------------------------------
 
@@ -395,6 +419,10 @@ def root_entry(page: ProjectPage | None) -> tuple[str | None, str]:
     if page is None or not page.files:
         return None, ""
     return page.display_name, page.summary
+
+
+def _release_size(release: Release) -> int:
+    return len(release.description_html) + len(release.summary) + len(release.version)
 
 
 def _root_body(root: RootListing) -> bytes:
