@@ -5,12 +5,14 @@ outcome is the same on every run."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from packaging.utils import NormalizedName
 
 from skypi.core.pages import ProjectPage, RootListing
+from skypi.core.render import render_project_html
 from skypi.core.site import SiteSummary, Upload
 from skypi.indexer.rebuild import Rebuilder
 from skypi.indexer.service import Gone, Indexer, Landed
@@ -150,3 +152,31 @@ def test_a_root_listing_rebuilt_from_scratch_still_moves_the_landing_count(
     assert len(_root(store).projects) == 6
     assert _landing(store).projects == 6
     assert Rebuilder(Indexer(store)).run(check=True).drift == []
+
+
+def test_a_page_of_thousands_of_files_with_a_version_that_is_none_still_takes_uploads(
+    tmp_path: Path,
+) -> None:
+    """A stored page edited by hand: 3,000 files, one of them at a version that is no version.
+    An upload to it is listed, and a rebuild reads it (both raised TypeError, sorting)."""
+    store = LocalStore(tmp_path / "packages")
+    indexer = Indexer(store)
+    indexer.apply([Landed(_drop(store, "odd", "1.0"))])
+    stored = _page(store, "odd")
+    entry = stored.files[0]
+    many = [
+        replace(entry, filename=f"odd-{i}.0-py3-none-any.whl", version=f"{i}.0")
+        for i in range(2, 3001)
+    ]
+    odd = replace(entry, filename="odd-junk-py3-none-any.whl", version="junk!")
+    store.put(
+        "simple/odd/index.json", stored.with_files((*stored.files, *many, odd)).to_json_bytes()
+    )
+    outcome = Indexer(store).apply([Landed(_drop(store, "odd", "5000.0"))])
+    assert outcome.added == [wheel_name("odd", "5000.0")]
+    page = _page(store, "odd")
+    assert len(page.files) == 3002
+    assert page.sorted_files()[0].version == "junk!"
+    assert store.get("simple/odd/index.html")[1] == render_project_html(page)
+    report = Rebuilder(Indexer(store)).run(check=True)
+    assert any("listed but not stored" in d.problem for d in report.drift)

@@ -130,11 +130,14 @@ class FileEntry:
     provenance: str | None = None  # PEP 740: the provenance URL, relative to the page
 
     @property
-    def sort_key(self) -> tuple[Version | str, str]:
+    def sort_key(self) -> tuple[bool, Version | str, str]:
+        """Oldest first. A version that is none (versions are checked on the way in, but a
+        stored page may be edited by hand) sorts before every real one, by its text, instead
+        of making the whole page unsortable."""
         try:
-            return (parse_version(self.version), self.filename)
-        except InvalidVersion:  # pragma: no cover - versions are validated on the way in
-            return (self.version, self.filename)
+            return (True, parse_version(self.version), self.filename)
+        except InvalidVersion:
+            return (False, self.version, self.filename)
 
     def to_json(self) -> dict[str, Any]:
         entry: dict[str, Any] = {
