@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from packaging.utils import NormalizedName
@@ -17,6 +18,7 @@ from skypi.core.site import SiteSummary, Upload
 from skypi.indexer.rebuild import Rebuilder
 from skypi.indexer.service import Gone, Indexer, Landed
 from skypi.indexer.writer import RootChange
+from skypi.store.base import Body, ObjectInfo, PreconditionFailed
 from skypi.store.local import LocalStore
 from tests.dists import metadata_text, wheel_bytes, wheel_name
 
@@ -180,3 +182,66 @@ def test_a_page_of_thousands_of_files_with_a_version_that_is_none_still_takes_up
     assert store.get("simple/odd/index.html")[1] == render_project_html(page)
     report = Rebuilder(Indexer(store)).run(check=True)
     assert any("listed but not stored" in d.problem for d in report.drift)
+
+
+class _Storm(LocalStore):
+    """A store whose conditional writes fail: the first ``lose`` of them lose a race that
+    never was (412 and nothing written), and those named in ``lost_replies`` are written but
+    answered 412 (S3 stored it, the reply was lost, botocore sent it again and got 412)."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.lose = 0
+        self.lost_replies: set[str] = set()
+
+    def put(self, key: str, body: Body, **kwargs: Any) -> ObjectInfo:
+        conditional = kwargs.get("if_match") is not None or kwargs.get("if_none_match")
+        if conditional and self.lose > 0:
+            self.lose -= 1
+            raise PreconditionFailed(key)
+        info = super().put(key, body, **kwargs)
+        if conditional and key in self.lost_replies:
+            self.lost_replies.discard(key)
+            raise PreconditionFailed(key)
+        return info
+
+
+def test_a_storm_of_lost_races_ends_consistent(tmp_path: Path) -> None:
+    store = _Storm(tmp_path / "packages")
+    store.lose = 40  # on the pages, the root listing, the landing page, in turn
+    Indexer(store).apply([Landed(_drop(store, f"storm-{i}", "1.0")) for i in range(3)])
+    assert sorted(_root(store).projects) == ["storm-0", "storm-1", "storm-2"]
+    assert _landing(store).projects == 3
+    assert Rebuilder(Indexer(store)).run(check=True).drift == []
+
+
+def test_a_first_page_written_but_answered_412_still_lists_its_project(tmp_path: Path) -> None:
+    """The new project's first page write succeeds but its reply is lost (the retry gets
+    412): the writer finds its own file listed, and must still list the project."""
+    store = _Storm(tmp_path / "packages")
+    store.lost_replies = {"simple/lost/index.json"}
+    outcome = Indexer(store).apply([Landed(_drop(store, "lost", "1.0"))])
+    assert not outcome.conflicts
+    assert not outcome.refused
+    assert [f.version for f in _page(store, "lost").files] == ["1.0"]
+    assert "lost" in _root(store).projects
+    assert _landing(store).projects == 1
+    assert Rebuilder(Indexer(store)).run(check=True).drift == []
+
+
+@pytest.mark.parametrize("key", ["simple/index.json", "site/index.html"])
+def test_a_root_or_landing_write_answered_412_still_ends_consistent(
+    tmp_path: Path, key: str
+) -> None:
+    """The root listing's (or the landing page's) swap is stored but answered 412: the
+    writer reads it back, finds nothing left to change, and must still write what follows
+    it (and not count the upload twice)."""
+    store = _Storm(tmp_path / "packages")
+    Indexer(store).apply([Landed(_drop(store, "first", "1.0"))])
+    store.lost_replies = {key}
+    Indexer(store).apply([Landed(_drop(store, "second", "1.0"))])
+    assert sorted(_root(store).projects) == ["first", "second"]
+    landing = _landing(store)
+    assert landing.projects == 2
+    assert [u.filename for u in landing.recent].count(wheel_name("second", "1.0")) == 1
+    assert Rebuilder(Indexer(store)).run(check=True).drift == []

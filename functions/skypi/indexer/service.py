@@ -94,6 +94,7 @@ class _Project:
     outcome: Outcome
     root: tuple[str | None, str] | None = None  # (display or None, summary), if it changed
     seen: str | None = None  # the ETag of the page ``root`` was taken from
+    followed: bool = False  # what follows the page was written (by this batch)
     uploads: list[Upload] = field(default_factory=list)
 
 
@@ -290,7 +291,7 @@ class Indexer:
             self._update_page(
                 project, state, arrivals, uploads, departures, refreshed, described, done
             )
-        if uploads and project not in done.outcome.written:
+        if uploads and project not in done.outcome.written and not done.followed:
             # Listed already by another writer (a watcher, the upload's own storage event),
             # which may not have written what follows the page yet: the uploader is answered
             # only once the HTML and the page for people list the file too.
@@ -352,6 +353,20 @@ class Indexer:
         written = self.pages.update(project, change, start=state, releases=described)
         self._report(project, written, arrivals, verdicts, done)
         if written is None:
+            # Nothing to write: the page says it all already. Whoever wrote it shows it in
+            # the root listing, unless that was this very write, stored but answered 412 (a
+            # reply lost, the request sent again): then the listing is still this one's to do.
+            # So is what follows the page, if it lists one of these very files.
+            now = self.pages.read(project)
+            if now.page is None or now.etag is None:
+                return
+            if not _same_page_shown(state.page, now.page):
+                done.root, done.seen = root_entry(now.page), now.etag
+            before = {f.key for f in state.page.files} if state.page else set()
+            listed = {f.key for f in now.page.files} - before
+            if listed & {f.entry.key for f in arrivals}:
+                self.pages.follow(now.page, now.etag, described, now.body)
+                done.followed = True
             return
         done.outcome.written.append(project)
         listed = {f.filename for f in written.after.files}

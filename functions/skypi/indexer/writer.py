@@ -453,11 +453,13 @@ class _Kept(Generic[T]):
         with self._lock:
             kept = self._kept
         value, etag = kept if kept is not None else self.read()
-        fresh = kept is None
+        fresh, lost = kept is None, False
         for attempt in range(MAX_ATTEMPTS):
             _pause(attempt)
             new = change(value)
             if new is value and etag is not None and not force:
+                if lost:  # this very write is stored: its reply was lost (sent again: 412)
+                    return value, etag  # so what follows it is still this writer's to write
                 if fresh:
                     return None
                 info = self.store.head(self.key)  # a kept copy may be stale: look first
@@ -471,6 +473,7 @@ class _Kept(Generic[T]):
                 )
             except PreconditionFailed:
                 (value, etag), fresh = self.read(), True
+                lost = value == new  # what is stored now is what this try wrote
                 continue
             with self._lock:
                 self._kept = (new, info.etag)
