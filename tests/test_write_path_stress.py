@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import os
 import random
+import subprocess
+import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -126,4 +129,42 @@ def test_writers_racing_uploads_deletes_yanks_and_rebuilds_leave_a_consistent_in
     with ThreadPoolExecutor(6) as pool:
         for future in [pool.submit(job) for job in work]:
             future.result()
+    assert_consistent(store)
+
+
+_PROCESS = """
+import sys
+from pathlib import Path
+from skypi.indexer.service import Indexer, Landed
+from skypi.store.local import LocalStore
+from tests.dists import wheel_bytes, wheel_name
+
+folder, me = Path(sys.argv[1]), int(sys.argv[2])
+store = LocalStore(folder)
+indexer = Indexer(store)
+for i in range(15):
+    for project, version in (("shared", f"{me}.{i}"), (f"own-{me}-{i}", "1.0")):
+        key = f"packages/{project}/{wheel_name(project, version)}"
+        store.put(key, wheel_bytes(project, version))
+        indexer.apply([Landed(key)])
+"""
+
+
+def test_processes_indexing_one_folder_at_once_leave_a_consistent_index(tmp_path: Path) -> None:
+    """Separate processes (``skypi serve`` and a watcher, say) on one folder: the file lock
+    orders their compare-and-swaps."""
+    folder = tmp_path / "packages"
+    LocalStore(folder)
+    script = tmp_path / "writer.py"
+    script.write_text(_PROCESS)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    procs = [
+        subprocess.Popen([sys.executable, str(script), str(folder), str(me)], env=env)
+        for me in range(3)
+    ]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0, 0]
+    store = LocalStore(folder)
+    page = ProjectPage.from_json_bytes(_get(store, "simple/shared/index.json"))
+    assert len(page.files) == 45
+    assert len(RootListing.from_json_bytes(_get(store, "simple/index.json")).projects) == 46
     assert_consistent(store)
