@@ -245,3 +245,17 @@ def test_a_root_or_landing_write_answered_412_still_ends_consistent(
     assert landing.projects == 2
     assert [u.filename for u in landing.recent].count(wheel_name("second", "1.0")) == 1
     assert Rebuilder(Indexer(store)).run(check=True).drift == []
+
+
+def test_the_landing_page_of_an_older_version_is_no_drift(tmp_path: Path) -> None:
+    """Older versions kept the landing page's manifest beside it (site/index.json): a check
+    of an index they wrote finds nothing wrong with it."""
+    store = LocalStore(tmp_path / "packages")
+    Indexer(store).apply([Landed(_drop(store, "a", "1.0"))])
+    store.put("site/index.json", _landing(store).to_json_bytes())
+    store.put("site/index.html", b"<!DOCTYPE html><p>an older landing page</p>")
+    assert Rebuilder(Indexer(store)).run(check=True).drift == []
+    store.put("site/index.json", b"{broken")
+    assert [d.problem for d in Rebuilder(Indexer(store)).run(check=True).drift] == [
+        "site/index.html carries no manifest"
+    ]

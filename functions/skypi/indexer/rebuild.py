@@ -31,7 +31,7 @@ from skypi.core.pages import (
     metadata_key,
     page_json_key,
 )
-from skypi.core.site import LANDING_KEY, SiteSummary
+from skypi.core.site import LANDING_KEY, LEGACY_SITE_JSON_KEY, SiteSummary
 from skypi.indexer.service import Indexer, project_of_key
 from skypi.indexer.writer import Stored
 from skypi.store.base import NotFound, ObjectInfo
@@ -298,8 +298,11 @@ class Rebuilder:
         except NotFound:
             return [Drift("(root)", f"{LANDING_KEY} is missing")]
         summary = SiteSummary.from_landing(html)
-        if summary is None:
-            return [Drift("(root)", f"{LANDING_KEY} carries no manifest")]
+        if summary is None:  # an older version's page keeps its manifest beside it
+            try:
+                summary = SiteSummary.from_json_bytes(self._stored(LEGACY_SITE_JSON_KEY))
+            except (ValueError, KeyError, TypeError):
+                return [Drift("(root)", f"{LANDING_KEY} carries no manifest")]
         if projects is not None and summary.projects != projects:
             return [
                 Drift("(root)", f"{LANDING_KEY} counts {summary.projects} projects, not {projects}")
