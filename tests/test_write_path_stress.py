@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import hashlib
+import io
 import os
 import random
 import subprocess
@@ -18,16 +20,18 @@ from pathlib import Path
 
 import pytest
 
-from skypi.core.errors import DoesNotExist
+from skypi.api.publish import Uploader
+from skypi.core.errors import DoesNotExist, UploadRejected
 from skypi.core.pages import PACKAGES_PREFIX, ProjectPage, RootListing, html_twins
 from skypi.core.render import render_project_html, render_root_html
 from skypi.core.site import SiteSummary, latest_version
+from skypi.core.upload import validate_filename, validate_form
 from skypi.indexer.admin import Admin
 from skypi.indexer.rebuild import Rebuilder
 from skypi.indexer.service import Indexer, Landed
 from skypi.store.base import NotFound, Store
 from skypi.store.local import LocalStore
-from tests.dists import wheel_bytes, wheel_name
+from tests.dists import upload_form, wheel_bytes, wheel_name
 from tests.emulated import s3_store
 
 
@@ -67,6 +71,9 @@ def assert_consistent(store: Store) -> None:
             site = _get(store, f"site/project/{name}/index.html").decode()
             assert f"<small>{newest}</small>" in site, f"{name}: the site page is behind"
     assert listed == stored, "storage and pages disagree"
+    derived = {i.key for i in store.list(PACKAGES_PREFIX) if i.key.endswith(".metadata")}
+    wanted = {f"{f.key}.metadata" for p in pages.values() for f in p.files if f.metadata_sha256}
+    assert derived == wanted, "a .metadata file missing or left behind"
     root = RootListing.from_json_bytes(_get(store, "simple/index.json"))
     assert set(root.projects) == {n for n, p in pages.items() if p.files}
     for name in root.projects:
@@ -117,7 +124,7 @@ def test_writers_racing_uploads_deletes_yanks_and_rebuilds_leave_a_consistent_in
         Rebuilder(Indexer(store), workers=2).run(check=False)
 
     work: list[Callable[[], None]] = []
-    for i in range(24):
+    for i in range(18):
         work += [lambda i=i: upload_hot(i), lambda i=i: new_project(i)]  # type: ignore[misc]
         if i % 3 == 0:
             work.append(lambda i=i: delete(i))  # type: ignore[misc]
@@ -137,7 +144,7 @@ import sys
 from pathlib import Path
 from skypi.indexer.service import Indexer, Landed
 from skypi.store.local import LocalStore
-from tests.dists import wheel_bytes, wheel_name
+from tests.dists import upload_form, wheel_bytes, wheel_name
 
 folder, me = Path(sys.argv[1]), int(sys.argv[2])
 store = LocalStore(folder)
@@ -167,4 +174,60 @@ def test_processes_indexing_one_folder_at_once_leave_a_consistent_index(tmp_path
     page = ProjectPage.from_json_bytes(_get(store, "simple/shared/index.json"))
     assert len(page.files) == 45
     assert len(RootListing.from_json_bytes(_get(store, "simple/index.json")).projects) == 46
+    assert_consistent(store)
+
+
+def _publish(uploader: Uploader, project: str, version: str, payload: bytes = b"") -> None:
+    data = wheel_bytes(project, version, payload=payload)
+    filename = wheel_name(project, version)
+    fields = {k: [v] for k, v in upload_form(data, filename, project, version).items()}
+    form = validate_form(fields)
+    uploader.publish(form, validate_filename(form, filename), io.BytesIO(data))
+
+
+def test_api_uploads_racing_for_filenames_deletes_and_yanks_leave_a_consistent_index(
+    any_store: Store,
+) -> None:
+    """Through the upload API (two processes): uploads of one filename with different bytes
+    (one wins, the others are refused and leave nothing), identical re-uploads, new
+    projects, and deletes and yanks of what was listed."""
+    store = any_store
+    uploaders = [Uploader(store, Indexer(store), max_size=10 * 1024 * 1024) for _ in range(2)]
+    won: list[bytes] = []
+
+    def contested(i: int) -> None:
+        try:
+            _publish(uploaders[i % 2], "crowd", "9.0", payload=f"variant {i}".encode())
+            won.append(f"variant {i}".encode())
+        except UploadRejected:
+            pass  # another variant was first
+
+    def again(i: int) -> None:
+        _publish(uploaders[i % 2], "crowd", f"1.{i % 4}")  # identical bytes: all succeed
+
+    def fresh(i: int) -> None:
+        _publish(uploaders[i % 2], f"api-{i}", "1.0")
+
+    def delete(i: int) -> None:
+        with contextlib.suppress(DoesNotExist, NotFound):
+            Admin(uploaders[i % 2].indexer).delete("crowd", wheel_name("crowd", f"1.{i % 4}"))
+
+    def yank(i: int) -> None:
+        with contextlib.suppress(DoesNotExist):
+            Admin(uploaders[i % 2].indexer).yank("crowd", version=f"1.{i % 4}")
+
+    work: list[Callable[[], None]] = []
+    for i in range(12):
+        work += [lambda i=i: contested(i), lambda i=i: again(i), lambda i=i: fresh(i)]  # type: ignore[misc]
+        if i % 4 == 3:
+            work += [lambda i=i: delete(i), lambda i=i: yank(i)]  # type: ignore[misc]
+    random.Random(11).shuffle(work)
+    with ThreadPoolExecutor(6) as pool:
+        for future in [pool.submit(job) for job in work]:
+            future.result()
+    assert len(won) == 1
+    page = ProjectPage.from_json_bytes(_get(store, "simple/crowd/index.json"))
+    entry = page.find(wheel_name("crowd", "9.0"))
+    assert entry is not None
+    assert entry.sha256 == hashlib.sha256(_get(store, entry.key)).hexdigest()
     assert_consistent(store)
