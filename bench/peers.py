@@ -5,6 +5,7 @@ skipped with a line saying why."""
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
 import signal
 import socket
@@ -168,6 +169,7 @@ def start_pypiserver(folder: Path, work: Path, timeout: float = 300) -> tuple[Pe
 
 
 NGINX_CONF = """
+{user}
 worker_processes 2;
 pid {work}/nginx-{port}.pid;
 error_log {log};
@@ -210,14 +212,23 @@ def start_nginx(folder: Path, work: Path) -> tuple[Peer, float] | None:
     log = work / f"nginx-{port}.error.log"
     conf = work / f"nginx-{port}.conf"
     conf.write_text(
-        NGINX_CONF.format(work=work, port=port, log=log, state=folder / ".skypi", folder=folder)
+        NGINX_CONF.format(
+            # Started as root, nginx's workers would run as nobody, who may not read skypi's
+            # private state folder: they run as its owner instead.
+            user=f"user {pwd.getpwuid(os.geteuid()).pw_name};" if os.geteuid() == 0 else "",
+            work=work,
+            port=port,
+            log=log,
+            state=folder / ".skypi",
+            folder=folder,
+        )
     )
     process = subprocess.Popen(
         [binary, "-c", str(conf), "-g", "daemon off;"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    return ready(Peer("nginx-static", port, process, log, uploads=False, pep691=False), 300)
+    return ready(Peer("nginx-static", port, process, log, uploads=False, pep691=False), 30)
 
 
 def wrk_bin() -> str | None:

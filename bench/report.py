@@ -155,6 +155,8 @@ def write_report(
         f"(simple-dir, wsgiref), {m['nginx']} (skypi's stored pages as static files: the",
         f"physical limit, what CloudFront does), load from {m['wrk']}, 8 connections; {m['pip']}.",
         "No server writes an access log; pip's request counts come from pip's own debug log.",
+        "Uploads go through twine's own upload command in the bench's process (no interpreter",
+        "start: a constant per run, not per file).",
         *(
             [
                 "",
@@ -164,8 +166,6 @@ def write_report(
             if results.get("small")
             else []
         ),
-        "Uploads go through twine's own upload command in the bench's process (no interpreter",
-        "start: a constant per run, not per file).",
         "",
     ]
     for size in sizes:
@@ -565,7 +565,8 @@ def _writes_goals(results: dict[str, Any], baseline: dict[str, Any] | None) -> l
         sizes = ", ".join(f"{n:,}" for n in adoption["sizes"])
         row(
             f"adoption grows linearly: exponent <= 1.1 ({sizes} projects)",
-            ("at least " if "wall_at_least" in fit else "") + _fmt(slope, 2),
+            ("at least " if "wall_at_least" in fit else "")
+            + f"{_fmt(slope, 2)} (CPU time: {_fmt(fit.get('cpu', math.nan), 2)})",
             _fmt(adoption["exponent"].get("pypiserver", {}).get("wall", math.nan), 2),
             "",
             None if math.isnan(slope) else slope <= 1.1,
