@@ -33,6 +33,8 @@ ADOPT_SIZES = (1000, 4000, 16000)
 PROJECT_SIZES = (100, 3000)
 LATENCY_UPLOADS = 10
 RATE_UPLOADS = 30
+RUN = 5  # files per twine run when a rate is measured within a time budget
+BUDGET_S = 20.0  # per peer and measurement: a slow peer uploads fewer files (still 3 or 5)
 NIGHTLY = "nightly"
 STATE = ".skypi"
 Starter = Callable[[Path, Path, float], "tuple[peers.Peer, float] | None"]
@@ -130,18 +132,36 @@ def _twine(peer: peers.Peer, files: list[Path]) -> float:
     return time.perf_counter() - started
 
 
-def upload_rate(peer: peers.Peer, files: list[Path]) -> float:
-    """Files per second of one twine upload of ``files``; NaN (and a line) if it fails."""
+def upload_rate(peer: peers.Peer, files: list[Path], budget: float | None = None) -> float:
+    """Files per second of twine uploads of ``files``: one run of them all, or with a
+    ``budget`` (seconds) runs of :data:`RUN` files until one ends past it. NaN (and a line)
+    if an upload fails."""
+    runs = [files] if budget is None else [files[i : i + RUN] for i in range(0, len(files), RUN)]
+    done, spent = 0, 0.0
     try:
-        return len(files) / _twine(peer, files)
+        for batch in runs:
+            spent += _twine(peer, batch)
+            done += len(batch)
+            if budget is not None and spent > budget:
+                break
     except Exception as exc:  # twine raises its own errors, and requests' and rich's
         print(f"  twine upload to {peer.label} failed: {type(exc).__name__}: {exc}")
         return float("nan")
+    return done / spent
 
 
-def upload_latencies(peer: peers.Peer, files: list[Path]) -> list[float]:
-    """Seconds of each single-file upload, one after the other."""
-    return [_twine(peer, [path]) for path in files]
+def upload_latencies(
+    peer: peers.Peer, files: list[Path], budget: float
+) -> tuple[list[float], float]:
+    """Seconds of each single-file upload, one after the other, until ``budget`` seconds
+    are spent (three at least); and the server's CPU-seconds per upload."""
+    seconds: list[float] = []
+    cpu = peers.cpu_seconds(peer.tree())
+    for path in files:
+        seconds.append(_twine(peer, [path]))
+        if len(seconds) >= 3 and sum(seconds) > budget:
+            break
+    return seconds, (peers.cpu_seconds(peer.tree()) - cpu) / len(seconds)
 
 
 # -- the parts --------------------------------------------------------------------------
@@ -228,10 +248,11 @@ def one_project(work: Path, sizes: list[int], timeout: float) -> dict[str, Any]:
             peer, ready_s = started
             try:
                 row: dict[str, Any] = {"ready_s": ready_s, "cpu_s": peers.cpu_seconds(peer.tree())}
-                latencies = upload_latencies(peer, single)
+                latencies, cpu_s = upload_latencies(peer, single, BUDGET_S)
                 row["upload_ms"] = [1000 * s for s in latencies]
                 row["upload_p50_ms"] = 1000 * statistics.median(latencies)
-                row["upload_fps"] = upload_rate(peer, batch)
+                row["upload_cpu_ms"] = 1000 * cpu_s
+                row["upload_fps"] = upload_rate(peer, batch, BUDGET_S)
             except Exception as exc:  # a peer that fails an upload is reported, not fatal
                 row["error"] = f"{type(exc).__name__}: {exc}"
             finally:
@@ -243,6 +264,7 @@ def one_project(work: Path, sizes: list[int], timeout: float) -> dict[str, Any]:
         "sizes": sorted(sizes),
         "latency_uploads": LATENCY_UPLOADS,
         "rate_uploads": RATE_UPLOADS,
+        "budget_s": BUDGET_S,
         "peers": rows,
     }
 
@@ -269,7 +291,10 @@ def _said(row: dict[str, Any]) -> str:
         return f"skipped ({row['skipped']})" if "skipped" in row else f"failed: {row['failed']}"
     said = f"ready in {row['ready_s']:.2f} s ({row['cpu_s']:.2f} CPU-s)"
     if "upload_p50_ms" in row:
-        said += f", upload p50 {row['upload_p50_ms']:.0f} ms, {row['upload_fps']:.1f} files/s"
+        said += (
+            f", upload p50 {row['upload_p50_ms']:.0f} ms ({row['upload_cpu_ms']:.0f} ms server"
+            f" CPU), {row['upload_fps']:.1f} files/s"
+        )
     if "error" in row:
         said += f", failed: {row['error']}"
     return said
