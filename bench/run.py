@@ -421,6 +421,7 @@ def main() -> int:
     parser.add_argument("--duration", type=int, default=5, help="seconds per load window")
     parser.add_argument("--work", help="where corpora and logs go (default: a temp dir)")
     parser.add_argument("--json", default=str(DOCS / "bench" / "results.json"))
+    parser.add_argument("--docs", default=str(DOCS), help="where benchmarks.md and plots go")
     parser.add_argument("--idle", type=int, default=30, help="idle seconds after a restart")
     for flag, default, text in (
         ("--adopt-sizes", writes.ADOPT_SIZES, "projects of the flat folders adopted"),
@@ -477,8 +478,9 @@ def main() -> int:
     from bench.report import write_report
 
     baseline = Path(args.baseline)
-    write_report(results, DOCS, json.loads(baseline.read_text()) if baseline.exists() else None)
-    print(f"wrote {DOCS / 'benchmarks.md'} and plots in {DOCS / 'bench'}")
+    docs = Path(args.docs)
+    write_report(results, docs, json.loads(baseline.read_text()) if baseline.exists() else None)
+    print(f"wrote {docs / 'benchmarks.md'} and plots in {docs / 'bench'}")
     return 0
 
 

@@ -37,6 +37,7 @@ RUN = 5  # files per twine run when a rate is measured within a time budget
 BUDGET_S = 20.0  # per peer and measurement: a slow peer uploads fewer files (still 3 or 5)
 NIGHTLY = "nightly"
 STATE = ".skypi"
+CLOSE_TO_FLOOR_S = 0.1  # a start this close to the empty folder's has no growth to fit
 Starter = Callable[[Path, Path, float], "tuple[peers.Peer, float] | None"]
 STARTERS: dict[str, Starter] = {"pypiserver": peers.start_pypiserver, "skypi": peers.start_skypi}
 
@@ -203,28 +204,37 @@ def adoption(work: Path, sizes: list[int], timeout: float) -> dict[str, Any]:
                 stopped.add(label)
             print(f"  adoption, {size:,} projects, {label}: {_said(row)}", flush=True)
         shutil.rmtree(folder, ignore_errors=True)
+    return {"sizes": sorted(sizes), "timeout_s": timeout, "floor": floor, "peers": rows}
+
+
+def exponents(adoption: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """Each peer's growth exponents from :func:`adoption`'s figures: over wall time and CPU
+    time above the empty folder's, and where a start was stopped, a lower bound counting it
+    at its timeout."""
     fits = {}
-    for label, by_size in rows.items():
-        base = floor.get(label, {"ready_s": 0.0, "cpu_s": 0.0})
+    for label, by_size in adoption["peers"].items():
+        base = adoption["floor"].get(label, {"ready_s": 0.0, "cpu_s": 0.0})
         done = [(int(n), r) for n, r in by_size.items() if "ready_s" in r]
         ns = [n for n, _ in done]
         fits[label] = {
-            "wall": growth_exponent(ns, [r["ready_s"] - base["ready_s"] for _, r in done]),
-            "cpu": growth_exponent(ns, [r["cpu_s"] - base["cpu_s"] for _, r in done]),
+            "wall": growth_exponent(ns, _above(done, base, "ready_s")),
+            "cpu": growth_exponent(ns, _above(done, base, "cpu_s")),
         }
-        timed_out = [(int(n), r["timed_out"]) for n, r in by_size.items() if "timed_out" in r]
-        if timed_out:  # the stopped start took at least the timeout: a lower bound on the slope
-            n, t = timed_out[0]
+        stopped = [(int(n), r["timed_out"]) for n, r in by_size.items() if "timed_out" in r]
+        if stopped:
+            n, t = stopped[0]
             fits[label]["wall_at_least"] = growth_exponent(
-                [*ns, n], [r["ready_s"] - base["ready_s"] for _, r in done] + [t - base["ready_s"]]
+                [*ns, n], [*_above(done, base, "ready_s"), t - base["ready_s"]]
             )
-    return {
-        "sizes": sorted(sizes),
-        "timeout_s": timeout,
-        "floor": floor,
-        "peers": rows,
-        "exponent": fits,
-    }
+    return fits
+
+
+def _above(
+    rows: list[tuple[int, dict[str, Any]]], floor: dict[str, float], key: str
+) -> list[float]:
+    """Each row's ``key`` above the empty folder's; NaN (no point) where it is too close."""
+    net = [row[key] - floor[key] for _, row in rows]
+    return [t if t >= CLOSE_TO_FLOOR_S else math.nan for t in net]
 
 
 def one_project(work: Path, sizes: list[int], timeout: float) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from bench.report import versus
-from bench.writes import growth_exponent
+from bench.writes import exponents, growth_exponent
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 
@@ -51,6 +51,35 @@ def test_growth_exponent_without_two_usable_sizes_is_nan(
 
 def test_growth_exponent_skips_unusable_points() -> None:
     assert growth_exponent([1000, 2000, 4000], [1.0, 0.0, 4.0]) == pytest.approx(1.0)
+
+
+def test_exponents_are_fitted_above_the_empty_folder_start() -> None:
+    adoption = {
+        "floor": {
+            "skypi": {"ready_s": 1.0, "cpu_s": 0.5},
+            "pypiserver": {"ready_s": 0.2, "cpu_s": 0.1},
+        },
+        "peers": {
+            "skypi": {
+                "1000": {"ready_s": 3.0, "cpu_s": 2.5},  # 2 s above the floor
+                "4000": {"ready_s": 9.0, "cpu_s": 8.5},  # 8 s: linear
+                "16000": {"timed_out": 60.0},  # stopped: it took 59 s above the floor at least
+            },
+            "pypiserver": {  # within a few hundredths of its floor: nothing to fit
+                "1000": {"ready_s": 0.21, "cpu_s": 0.1},
+                "4000": {"ready_s": 0.25, "cpu_s": 0.12},
+            },
+        },
+    }
+    fits = exponents(adoption)
+    assert fits["skypi"]["wall"] == pytest.approx(1.0)
+    assert fits["skypi"]["cpu"] == pytest.approx(1.0)
+    assert fits["skypi"]["wall_at_least"] == pytest.approx(
+        growth_exponent([1000, 4000, 16000], [2.0, 8.0, 59.0])
+    )
+    assert fits["skypi"]["wall_at_least"] > 1.2
+    assert math.isnan(fits["pypiserver"]["wall"])
+    assert "wall_at_least" not in fits["pypiserver"]
 
 
 @pytest.mark.parametrize(
