@@ -636,21 +636,22 @@ def _writes_goals(results: dict[str, Any], baseline: dict[str, Any] | None) -> l
             digits=0,
             full=3000,
         )
-        fps, fps_ps = beside(
-            f"twine uploads >= 60 files/s (into the {top:,}-file project)",
-            project["peers"],
-            top,
-            "upload_fps",
-            60,
-            unit="files/s",
-            digits=1,
-            rate=True,
-            full=0,
+
+        def rates(peer: str) -> list[float]:
+            by_size = project["peers"].get(peer, {})
+            return [_get(by_size.get(str(n)), "upload_fps") for n in project["sizes"]]
+
+        sk_rates, ps_rates = rates("skypi"), rates("pypiserver")
+        at = " / ".join(f"{n:,}" for n in project["sizes"])
+        row(
+            f"twine uploads >= 60 files/s at every store size (project of {at} files)",
+            " / ".join(_fmt(r) for r in sk_rates) + " files/s",
+            " / ".join(_fmt(r) for r in ps_rates) + " files/s",
+            " / ".join(versus(a, b, rate=True) for a, b in zip(sk_rates, ps_rates, strict=True)),
+            all(r >= 60 for r in sk_rates),
         )
-        first = project["peers"].get("skypi", {}).get(str(low))
-        first_ps = project["peers"].get("pypiserver", {}).get(str(low))
-        flat = fps / _get(first, "upload_fps")
-        flat_ps = fps_ps / _get(first_ps, "upload_fps")
+        flat = sk_rates[-1] / sk_rates[0]
+        flat_ps = ps_rates[-1] / ps_rates[0]
         many = _many_projects_flatness(results)
         row(
             f"upload rate flat with store size: rate at {top:,} / at {low:,} files >= {FLAT}"
