@@ -4,14 +4,14 @@ The benchmarks' corpora are made of these, and so are the tests' (``tests/dists.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import io
 import tarfile
 import time
 import zipfile
 
 from packaging.utils import canonicalize_name
+
+from skypi.client.doctor import with_record
 
 
 def metadata_text(
@@ -53,15 +53,9 @@ def wheel_bytes(
     }
     if blob:
         files[f"{module}/blob.bin"] = blob
-    record = []
-    for path, data in files.items():
-        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-        record.append(f"{path},sha256={digest},{len(data)}")
-    record.append(f"{dist_info}/RECORD,,")
-    files[f"{dist_info}/RECORD"] = ("\n".join(record) + "\n").encode()
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
-        for path, data in files.items():
+        for path, data in with_record(dist_info, files).items():
             info = zipfile.ZipInfo(path, date_time=(2024, 1, 1, 0, 0, 0))
             info.compress_type = (
                 zipfile.ZIP_STORED if path.endswith(".bin") else zipfile.ZIP_DEFLATED
