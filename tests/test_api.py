@@ -174,3 +174,34 @@ def test_a_page_read_while_it_is_rewritten_is_whole(folder: Path, store: LocalSt
     finally:
         done.set()
         writer.join()
+
+
+def test_a_page_too_contended_to_write_answers_503_and_a_retry_lists_the_file(
+    store: LocalStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A writer that keeps losing its compare-and-swap gives up with 503 and Retry-After (not
+    a 500); the stored file is listed by the retry twine makes."""
+    from skypi.indexer import writer
+    from skypi.store.base import PreconditionFailed
+
+    client = TestClient(create_app(store, Settings(max_upload_size=10 * 1024 * 1024)))
+    token = add_token(store, "upload")
+    original = LocalStore.put
+    monkeypatch.setattr(writer, "MAX_ATTEMPTS", 3)
+    monkeypatch.setattr(writer, "_pause", lambda attempt: None)
+
+    def losing(self, key, body, **kwargs):  # type: ignore[no-untyped-def]
+        if key == "simple/busy/index.json":
+            raise PreconditionFailed(key)  # another writer always got there first
+        return original(self, key, body, **kwargs)
+
+    monkeypatch.setattr(LocalStore, "put", losing)
+    data, name = wheel_bytes("busy", "1.0"), wheel_name("busy", "1.0")
+    response = _post(client, data, name, "busy", "1.0", token)
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "1"
+    assert "try again" in response.text
+    monkeypatch.setattr(LocalStore, "put", original)
+    assert _post(client, data, name, "busy", "1.0", token).status_code == 200
+    files = client.get("/simple/busy/", headers=JSON).json()["files"]
+    assert [f["filename"] for f in files] == [name]

@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from skypi.api.auth import AuthFailure
 from skypi.core.errors import (
+    Busy,
     Conflict,
     Discontinued,
     DoesNotExist,
@@ -44,6 +45,7 @@ STATUS: Final[Mapping[type[SkypiError], int]] = MappingProxyType(
         LengthRequired: 411,
         RequestTooLarge: 413,
         NotSupported: 501,
+        Busy: 503,
     }
 )
 JSON_PREFIX: Final = "/api/"
@@ -66,6 +68,8 @@ def error_response(exc: SkypiError | AuthFailure, path: str) -> Response:
     status = exc.status if isinstance(exc, AuthFailure) else status_of(exc)
     headers = dict(exc.headers) if isinstance(exc, AuthFailure) else {}
     headers[REASON_HEADER] = reason_phrase(message)
+    if status == 503:
+        headers["Retry-After"] = "1"
     if path.startswith(JSON_PREFIX):
         return JSONResponse({"detail": message}, status, headers=headers)
     return PlainTextResponse(message + "\n", status, headers=headers)

@@ -49,3 +49,8 @@ class LengthRequired(SkypiError):
 
 class RequestTooLarge(SkypiError):
     """The request is bigger than this endpoint takes, whatever the index's own file limit."""
+
+
+class Busy(SkypiError):
+    """Too many writers at once for one page: nothing is lost, and trying again in a moment
+    succeeds (what is stored is listed by then, or by its storage event)."""

@@ -29,6 +29,7 @@ from typing import Generic, TypeVar
 
 from packaging.utils import NormalizedName
 
+from skypi.core.errors import Busy
 from skypi.core.http import gzip_key, gzip_page
 from skypi.core.pages import (
     ROOT_HTML_KEY,
@@ -63,8 +64,11 @@ _PAGES_KEPT = 64
 _PAGE_BYTES_KEPT = 32 * 1024 * 1024
 
 
-class Contended(RuntimeError):
-    """A page lost its compare-and-swap too many times in a row."""
+class Contended(Busy):
+    """A page lost its compare-and-swap too many times in a row (answered 503: try again)."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"The index is busy ({what}); try again in a moment.")
 
 
 @dataclass(frozen=True)

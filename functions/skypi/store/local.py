@@ -90,6 +90,7 @@ class LocalStore:
         self._state = str(self.state_dir)
         self._lock_fd = -1  # opened once; the flock on it is taken for each check-and-rename
         self._thread_lock = threading.Lock()
+        self._lock_pid = os.getpid()
 
     def path_for(self, key: str) -> Path:
         """Distributions live in the folder; their ``.metadata`` files, derived by the
@@ -217,6 +218,9 @@ class LocalStore:
     @contextmanager
     def _locked(self) -> Iterator[None]:
         """Exclusive across this process's threads and every other process."""
+        if self._lock_pid != os.getpid():  # a forked child shares no flock with its parent
+            self._lock_pid, self._lock_fd = os.getpid(), -1
+            self._thread_lock = threading.Lock()
         with self._thread_lock:
             if self._lock_fd < 0:
                 flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC
