@@ -236,7 +236,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="re-read every file and check its hash, even where the page knows it unchanged",
     )
     reindex.add_argument(
-        "--workers", type=int, default=None, help="projects in parallel (default 4, 16 on S3)"
+        "--workers",
+        type=int,
+        default=None,
+        help="projects in parallel (default 1 on a folder, 16 on S3)",
     )
 
     publish = sub.add_parser(
@@ -562,7 +565,7 @@ def _reindex(args: argparse.Namespace) -> int:
     from skypi.indexer.service import Indexer
 
     store = _store(args.dir, args.state_dir, args.bucket)
-    workers = args.workers or (16 if args.bucket else 4)
+    workers = args.workers or (16 if args.bucket else 1)  # threads only contend for a disk
     rebuilder = Rebuilder(Indexer(store), verify_hashes=args.verify_hashes, workers=workers)
     with tqdm(
         unit="file", desc="checking" if args.check else "reindexing", file=sys.stderr, disable=None
