@@ -161,7 +161,7 @@ class Rebuilder:
                 )
             )
         if not check and facts.entry.metadata_sha256:
-            self.indexer.write_metadata(facts)  # a new or changed entry gets its .metadata
+            self.indexer.write_metadata(facts, unless_there=True)  # a new or changed entry's
         if known is not None:
             return replace(
                 facts.entry,

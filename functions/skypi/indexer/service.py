@@ -499,10 +499,18 @@ class Indexer:
         except HashTimeout:
             return False
 
-    def write_metadata(self, facts: Facts) -> None:
+    def write_metadata(self, facts: Facts, *, unless_there: bool = False) -> None:
         """The PEP 658 file beside a wheel: derived from the file's bytes alone, so a write
-        over one left by earlier bytes under the same key is right."""
-        self.store.put(metadata_key(facts.entry.key), facts.meta.raw)
+        over one left by earlier bytes under the same key is right. ``unless_there``: read
+        first, and write only if it differs (a rebuild, where most are right already)."""
+        key = metadata_key(facts.entry.key)
+        if unless_there:
+            try:
+                if self.store.get(key)[1] == facts.meta.raw:
+                    return
+            except NotFound:
+                pass
+        self.store.put(key, facts.meta.raw)
 
     def describe(self, facts: Facts) -> Release:
         """A release's summary and rendered description, from its first listed file."""
