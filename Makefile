@@ -58,6 +58,7 @@ bench: setup ## measure skypi beside pypiserver and nginx (minutes; never part o
 lint: setup
 	.venv/bin/ruff check functions tests infra bench
 	.venv/bin/ruff format --check functions tests infra bench
+	.venv/bin/lint-imports --no-cache --no-logo  # the layers contract: .importlinter
 
 typecheck: setup
 	.venv/bin/mypy

@@ -24,7 +24,7 @@ from infra.config import Config
 from infra.names import regional_name
 from infra.plan import pricing_plan
 from infra.waf import web_acl
-from skypi.core.http import MAX_LAMBDA_REQUEST_BYTES
+from skypi.core.constants import MAX_LAMBDA_REQUEST_BYTES
 
 EDGE_SOURCE = ROOT / "infra" / "edge" / "viewer-request.js"
 # The only paths that reach the bucket (each with the edge function in front); every other

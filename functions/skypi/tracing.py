@@ -13,12 +13,13 @@ import os
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
-ENVIRONMENT_VARIABLE = "SKYPI_TRACING"
+from skypi.core.constants import TRACING_VARIABLE
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def enabled() -> bool:
-    value = os.environ.get(ENVIRONMENT_VARIABLE, "")
+    value = os.environ.get(TRACING_VARIABLE, "")
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 

@@ -7,6 +7,7 @@ import gzip
 import re
 from typing import Final
 
+from skypi.core.constants import MAX_LAMBDA_REQUEST_BYTES as MAX_LAMBDA_REQUEST_BYTES
 from skypi.core.negotiate import HTML, V1_HTML, V1_JSON
 
 HTML_CONTENT_TYPE: Final = f"{HTML}; charset=utf-8"
@@ -23,7 +24,6 @@ REVALIDATE: Final = f"public, max-age=0, s-maxage={PAGE_EDGE_SECONDS}"
 # AWS Lambda caps a synchronous invocation's request and response at 6 MB (6,291,456 bytes);
 # API Gateway wraps a binary body in base64 (4/3) beside headers and context (docs/aws-runtime.md).
 LAMBDA_PAYLOAD_LIMIT: Final = 6_291_456
-MAX_LAMBDA_REQUEST_BYTES: Final = 4_700_000  # the largest upload request the API accepts
 MAX_LAMBDA_RESPONSE_BYTES: Final = 4 * 1024 * 1024  # larger objects: presigned redirect
 
 
