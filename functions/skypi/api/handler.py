@@ -44,6 +44,7 @@ DIRECT_UPLOAD_CEILING = 105 * 85_000_000
 
 __all__ = ["LAMBDA_PAYLOAD_LIMIT", "MAX_REQUEST_BYTES", "REDIRECT_OVER_BYTES", "handler"]
 logger = Logger(service="skypi-api")
+tracing.route_logs(logger)
 _mangum: Mangum | None = None
 
 
