@@ -645,9 +645,9 @@ def _publish_files(
     progress: Callable[[str, int], Callable[[int], object]],
     bars: list[Any],
 ) -> int:
-    from skypi.client.publish import Publisher, PublishError
+    from skypi.client.publish import PublishError, UploadClient
 
-    publisher = Publisher(url, token, progress=progress)
+    publisher = UploadClient(url, token, progress=progress)
     refused = 0
     for path in paths:
         try:

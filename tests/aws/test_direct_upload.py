@@ -213,7 +213,7 @@ def test_skypi_publish_sends_every_part_with_its_checksum(
     transport = ObjectLockedS3(
         TestClient(create_app(store, Settings(upload_auth=False)))._transport
     )
-    publisher = publish.Publisher(
+    publisher = publish.UploadClient(
         "http://testserver", None, http=httpx.Client(transport=transport), state_dir=tmp_path
     )
     result = publisher.publish(tmp_path / filename)

@@ -34,12 +34,11 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import httpx
 
-from skypi.client.publish import Publisher, PublishError, file_sha256
+from skypi.client.publish import PublishError, UploadClient, file_sha256
+from skypi.core.negotiate import V1_HTML, V1_JSON
 
 PROJECT = "skypi-doctor"
 MODULE = "skypi_doctor"
-V1_JSON = "application/vnd.pypi.simple.v1+json"
-V1_HTML = "application/vnd.pypi.simple.v1+html"
 
 
 class StepFailed(Exception):
@@ -218,10 +217,10 @@ class Doctor:
             raise StepFailed(f"GET /health answered {response.status_code}")
         return f"{self.url}/health answered 200"
 
-    def _publisher(self) -> Publisher:
+    def _publisher(self) -> UploadClient:
         if not self.token:
             raise StepFailed("an upload token with the admin scope is needed: --token")
-        return Publisher(self.url, self.token, http=self.http, state_dir=self.tmp / "state")
+        return UploadClient(self.url, self.token, http=self.http, state_dir=self.tmp / "state")
 
     def _legacy(self, wheel: Path) -> str:
         result = self._publisher().upload_legacy(wheel, wheel.stat().st_size, file_sha256(wheel))

@@ -91,7 +91,7 @@ def _chunks(path: Path, start: int, length: int, progress: Progress | None) -> I
             yield chunk
 
 
-class Publisher:
+class UploadClient:
     def __init__(
         self,
         url: str,

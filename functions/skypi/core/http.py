@@ -4,11 +4,10 @@ one rule each."""
 from __future__ import annotations
 
 import gzip
-import re
 from typing import Final
 
 from skypi.core.constants import MAX_LAMBDA_REQUEST_BYTES as MAX_LAMBDA_REQUEST_BYTES
-from skypi.core.negotiate import HTML, V1_HTML, V1_JSON
+from skypi.core.negotiate import HTML, Q_VALUE, V1_HTML, V1_JSON
 
 HTML_CONTENT_TYPE: Final = f"{HTML}; charset=utf-8"
 BINARY: Final = "application/octet-stream"
@@ -85,15 +84,12 @@ def accepts_gzip(accept_encoding: str | None) -> bool:
         for param in params:
             if param.startswith("q="):
                 value = param[2:]
-                q = float(value) if _Q_VALUE.fullmatch(value) else 0.0
+                q = float(value) if Q_VALUE.fullmatch(value) else 0.0
         if coding in {"gzip", "x-gzip"}:
             return q > 0
         if coding == "*":
             star = q > 0
     return star
-
-
-_Q_VALUE: Final = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", re.ASCII)
 
 
 def content_type_for_key(key: str) -> str:
