@@ -31,21 +31,19 @@ from urllib.parse import unquote_to_bytes
 
 from packaging.utils import InvalidName, NormalizedName, canonicalize_name
 
+from skypi.core.constants import API_PATHS as API_PATHS
+from skypi.core.constants import API_POSTS as API_POSTS
+from skypi.core.constants import API_PREFIXES as API_PREFIXES
+from skypi.core.constants import HEALTH_PATH
+from skypi.core.constants import READ_PATHS as READ_PATHS
+from skypi.core.constants import READ_PREFIXES as READ_PREFIXES
 from skypi.core.filenames import SDIST_EXTENSIONS
 from skypi.core.http import GZIP, HTML_CONTENT_TYPE, accepts_gzip, gzip_key
 from skypi.core.negotiate import HTML, V1_HTML, V1_JSON, choose_content_type
 from skypi.core.site import LANDING_KEY, project_site_key
 
 READ_METHODS: Final = frozenset({"GET", "HEAD"})  # methods are case-sensitive (RFC 9110 9.1)
-# What may reach the API, and what may reach storage: each set is defined here only (and, in
-# the same shape, at the top of infra/edge/viewer-request.js). The health path is the API's
-# (``--health-endpoint`` locally); ``/`` takes pypiserver's uploads, so it is the API's for POST
-# and a read (the landing page) otherwise. ``/project/`` holds the pages for people.
-API_PATHS: Final = frozenset({"/legacy", "/legacy/"})
-API_PREFIXES: Final = ("/api/", "/_/oidc/", "/integrity/")  # Trusted Publishing, PEP 740
-API_POSTS: Final = frozenset({"/"})
-READ_PATHS: Final = frozenset({"/simple", "/"})
-READ_PREFIXES: Final = ("/simple/", "/packages/", "/project/")
+# What may reach the API, and what may reach storage: the table is skypi.core.constants's.
 Route = Literal["api", "read", "none"]
 
 _PRINTABLE_ASCII: Final = re.compile(r"[!-~]*")  # a request target as clients send it
@@ -77,7 +75,7 @@ NOT_FOUND: Final = Decision(404, project="")
 _PAGE_OBJECT: Final = {V1_JSON: "index.json", V1_HTML: "index.v1html", HTML: "index.html"}
 
 
-def route(method: str, raw_path: str, health_path: str = "/health") -> Route:
+def route(method: str, raw_path: str, health_path: str = HEALTH_PATH) -> Route:
     """Where a request goes, by its raw (still percent-encoded) path.
 
     >>> route("POST", "/"), route("GET", "/"), route("GET", "/%73imple/"), route("GET", "/healthz")
