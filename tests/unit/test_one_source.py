@@ -55,3 +55,14 @@ def test_the_uv_pin_is_written_once_and_the_bootstrap_reads_it() -> None:
         check=True,
     )
     assert installed.stdout.split()[1] == pin
+
+
+def test_the_license_metadata_names_the_license_shipped() -> None:
+    project = _pyproject()["project"]
+    assert isinstance(project, dict)
+    assert project["license"] == "Apache-2.0"  # an SPDX expression (PEP 639)
+    assert project["license-files"] == ["LICENSE"]
+    text = (ROOT / "LICENSE").read_text()
+    assert "Apache License" in text
+    assert "Version 2.0, January 2004" in text
+    assert importlib.metadata.metadata("skypi")["License-Expression"] == "Apache-2.0"
