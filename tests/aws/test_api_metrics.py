@@ -21,6 +21,7 @@ from tests.dists import wheel_bytes, wheel_name
 def api(aws: Emulated, monkeypatch: pytest.MonkeyPatch) -> Emulated:
     monkeypatch.setattr(api_handler, "_mangum", None)
     monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
+    api_handler.metrics.clear_metrics()  # what invocations with metrics disabled left behind
     return aws
 
 
