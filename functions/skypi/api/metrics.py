@@ -16,12 +16,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Collection
-from typing import TYPE_CHECKING
 
+from aws_lambda_powertools import Metrics
+from aws_lambda_powertools.metrics import MetricUnit
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-if TYPE_CHECKING:
-    from aws_lambda_powertools import Metrics
 
 
 class UploadMetrics:
@@ -58,8 +56,6 @@ class UploadMetrics:
             self.record(status, received, time.perf_counter() - started)
 
     def record(self, status: int | None, received: int, seconds: float) -> None:
-        from aws_lambda_powertools.metrics import MetricUnit
-
         add = self.metrics.add_metric
         add("UploadLatency", MetricUnit.Milliseconds, seconds * 1000)
         if status is not None and 200 <= status < 300:
