@@ -24,20 +24,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "functions"))
 
 from fastapi.testclient import TestClient  # noqa: E402
-from packaging.utils import canonicalize_name  # noqa: E402
+from packaging.utils import NormalizedName, canonicalize_name  # noqa: E402
 
 from skypi.api.app import create_app  # noqa: E402
 from skypi.core.http import gzip_page  # noqa: E402
 from skypi.core.pages import (  # noqa: E402
-    ROOT_HTML_KEY,
-    ROOT_JSON_KEY,
     FileEntry,
     ProjectPage,
-    RootListing,
-    page_html_key,
     page_json_key,
 )
-from skypi.core.render import render_project_html, render_root_html  # noqa: E402
 from skypi.indexer.service import Indexer  # noqa: E402
 from skypi.store.local import LocalStore  # noqa: E402
 
@@ -87,19 +82,13 @@ def write_pages(store: LocalStore, files: int, projects: int) -> str:
     indexer = Indexer(store)
     name = "busy-project"
     page = project_page(name, files, rng)
-    body = page.to_json_bytes()
-    store.put(page_json_key(canonicalize_name(name)), body)
-    indexer.write_variant(page_json_key(canonicalize_name(name)), body, page.serial)
-    indexer._write_html(page_html_key(canonicalize_name(name)), render_project_html(page), 1)
-    root = RootListing()
+    indexer.pages.update(canonicalize_name(name), lambda _: page)
+    shown: dict[NormalizedName, tuple[str | None, str]] = {}
     for i in range(projects):
         prefix = rng.choice(["py", "django", "aws", "data", "ml"])
         display = f"{prefix}-{rng.randbytes(3).hex()}-{i}"
-        root = root.with_project(canonicalize_name(display), display)
-    body = root.to_json_bytes()
-    store.put(ROOT_JSON_KEY, body)
-    indexer.write_variant(ROOT_JSON_KEY, body, root.serial)
-    indexer._write_html(ROOT_HTML_KEY, render_root_html(root), root.serial)
+        shown[canonicalize_name(display)] = (display, "")
+    indexer.pages.update_root(shown)
     return name
 
 

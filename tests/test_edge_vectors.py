@@ -61,7 +61,7 @@ def install_tokens(store: LocalStore) -> None:
 def indexed(tmp_path_factory: pytest.TempPathFactory) -> tuple[LocalStore, dict[str, Any]]:
     store = LocalStore(tmp_path_factory.mktemp("edge") / "packages")
     indexer = Indexer(store)
-    indexer.sync_root()
+    indexer.initialize()
     for wheel in SPEC["fixture"]["wheels"]:
         name = wheel_name(wheel["name"], wheel["version"])
         key = f"packages/foo-bar/{name}"

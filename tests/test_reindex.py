@@ -7,9 +7,11 @@ import threading
 from pathlib import Path
 
 import pytest
+from packaging.utils import canonicalize_name
 
 from skypi import cli
 from skypi.core.pages import FileEntry, ProjectPage, RootListing
+from skypi.core.render import render_project_html
 from skypi.indexer.rebuild import Rebuilder
 from skypi.indexer.service import Gone, Indexer, Landed
 from skypi.local.startup import reconcile as start_up
@@ -198,16 +200,27 @@ def test_every_page_has_its_gzip_variant_and_reindex_restores_them(any_store: St
     )
 
 
-def test_a_variant_never_goes_back_to_an_older_page(tmp_path: Path) -> None:
-    """A slow writer's older render loses to a newer variant, as HTML twins do."""
+def test_a_slow_writer_of_followers_ends_on_the_newest_page(tmp_path: Path) -> None:
+    """A writer whose page was replaced while it wrote the page's followers (the variant,
+    the HTML twins, the page for people) sees that when it looks again, and writes them
+    from the newest page: the followers never stay behind their page."""
     store = LocalStore(tmp_path / "packages")
     indexer = Indexer(store)
     indexer.apply([Landed(_drop(store, "alpha", "1.0"))])
-    old = store.get("simple/alpha/index.json")[1]
+    old = indexer.pages.read(canonicalize_name("alpha"))
     indexer.apply([Landed(_drop(store, "alpha", "2.0"))])
     new = store.get("simple/alpha/index.json")[1]
-    indexer.write_variant("simple/alpha/index.json", old, ProjectPage.from_json_bytes(old).serial)
+    assert old.page is not None
+    assert old.etag is not None
+    followed = indexer.pages.follow(old.page, old.etag)  # the slow writer, late
+    assert followed.to_json_bytes() == new
+    newest = ProjectPage.from_json_bytes(new)
     assert gzip.decompress(store.get("simple/alpha/index.json.gz")[1]) == new
+    for key in ("simple/alpha/index.html", "simple/alpha/index.v1html"):
+        assert store.get(key)[1] == render_project_html(newest)
+        assert gzip.decompress(store.get(f"{key}.gz")[1]) == render_project_html(newest)
+    assert b"alpha-2.0" in store.get("site/project/alpha/index.html")[1]
+    assert _check(indexer) == []
 
 
 def test_serve_start_gives_an_older_folder_its_variants(tmp_path: Path) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import logging
 import os
@@ -645,9 +644,9 @@ def _publish_files(
     progress: Callable[[str, int], Callable[[int], object]],
     bars: list[Any],
 ) -> int:
-    from skypi.client.publish import PublishError, UploadClient
+    from skypi.client.publish import PublishClient, PublishError
 
-    publisher = UploadClient(url, token, progress=progress)
+    publisher = PublishClient(url, token, progress=progress)
     refused = 0
     for path in paths:
         try:
@@ -896,7 +895,8 @@ def _publisher(args: argparse.Namespace) -> int:
 
 
 def _admin(args: argparse.Namespace) -> int:
-    import httpx
+    from skypi.client.admin import AdminClient, AdminError
+    from skypi.core.filenames import DISTRIBUTION_SUFFIXES
 
     if not args.token:
         print(
@@ -905,50 +905,31 @@ def _admin(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    base = args.url.rstrip("/")
-    auth = ("__token__", args.token)
+    which = "filename" if args.target.endswith(DISTRIBUTION_SUFFIXES) else "version"
     try:
-        if args.command == "delete":
-            response = httpx.delete(
-                f"{base}/api/projects/{args.project}/files/{args.target}", auth=auth, timeout=60
+        with AdminClient(args.url, args.token) as admin:
+            if args.command == "delete":
+                verb, names = "deleted", admin.delete(args.project, args.target)
+            elif args.command == "status":
+                verb, names = "status", admin.set_status(args.project, args.target, args.reason)
+            elif args.command == "yank":
+                verb = "yanked"
+                names = admin.yank(args.project, **{which: args.target}, reason=args.reason)
+            else:
+                verb, names = "unyanked", admin.unyank(args.project, **{which: args.target})
+    except AdminError as exc:
+        if exc.status is None:
+            print(
+                f"skypi: {exc}. Is skypi serve running there? Give its address with --url or "
+                "$SKYPI_URL.",
+                file=sys.stderr,
             )
-        elif args.command == "status":
-            response = httpx.post(
-                f"{base}/api/projects/{args.project}/status",
-                json={"status": args.target, "reason": args.reason or None},
-                auth=auth,
-                timeout=60,
-            )
-        else:
-            from skypi.core.filenames import SDIST_EXTENSIONS
-
-            is_file = args.target.endswith((".whl", *SDIST_EXTENSIONS))
-            body: dict[str, str] = {"filename" if is_file else "version": args.target}
-            if args.command == "yank":
-                body["reason"] = args.reason
-            response = httpx.post(
-                f"{base}/api/projects/{args.project}/{args.command}",
-                json=body,
-                auth=auth,
-                timeout=60,
-            )
-    except (httpx.TransportError, httpx.InvalidURL) as exc:
-        print(
-            f"skypi: cannot reach the index at {base}: {exc or type(exc).__name__}. Is skypi "
-            "serve running there? Give its address with --url or $SKYPI_URL.",
-            file=sys.stderr,
-        )
-        return 2
-    if response.is_success:
-        for verb, names in response.json().items():
-            for name in names:
-                print(f"{verb} {name}")
-        return 0
-    detail = response.text.strip()
-    with contextlib.suppress(ValueError):
-        detail = response.json().get("detail", detail)
-    print(f"skypi: {response.status_code}: {detail}", file=sys.stderr)
-    return 1
+            return 2
+        print(f"skypi: {exc.status}: {exc}", file=sys.stderr)
+        return 1
+    for name in names:
+        print(f"{verb} {name}")
+    return 0
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """Work proportional to the change: the S3 requests of indexing one file do not grow with the
-bucket (no listing on the hot path), and concurrent uploads through the S3 adapter lose nothing."""
+bucket (no listing on the hot path), an upload reads nothing it already had, a batch writes the
+root listing once, and concurrent uploads through the S3 adapter lose nothing."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from datetime import UTC, datetime
 
 from packaging.utils import canonicalize_name
 
-from skypi.api.publish import Publisher
+from skypi.api.publish import Uploader
 from skypi.core.filenames import parse_filename
 from skypi.core.pages import FileEntry, ProjectPage, RootListing, html_twins
 from skypi.core.render import render_project_html, render_root_html
@@ -56,11 +57,13 @@ def _seed(store: S3Store, projects: int) -> None:
         backend.put_object(store.bucket, html_key, render_root_html(root))
 
 
-def _requests_to_index(store: S3Store, project: str, version: str) -> Counter[tuple[str, str]]:
+def _requests_to_index(
+    store: S3Store, project: str, version: str, indexer: Indexer | None = None
+) -> Counter[tuple[str, str]]:
     key = f"packages/{project}/{wheel_name(project, version)}"
     store.put(key, wheel_bytes(project, version))
     counter = RequestCounter(store.client)
-    outcome = Indexer(store).apply([Landed(key)])
+    outcome = (indexer or Indexer(store)).apply([Landed(key)])
     assert outcome.added == [wheel_name(project, version)]
     names = (wheel_name(project, version).split("-")[0], project)
     return Counter(
@@ -75,27 +78,30 @@ def test_indexing_one_file_costs_the_same_at_10_and_2000_projects(moto_endpoint:
         store = s3_store(moto_endpoint, versioned=True)
         _seed(store, size)
         assert sum(1 for _ in store.list("simple/")) == 3 * size + 3
+        indexer = Indexer(store)  # one process (an indexer Lambda's container) for both
+        _requests_to_index(store, "warm-up", "1.0", indexer)
         costs[size] = (
-            _requests_to_index(store, "project-00003", "2.0"),  # a new file of a known project
-            _requests_to_index(store, "brand-new", "2.0"),  # a new project: the root changes
+            _requests_to_index(store, "project-00003", "2.0", indexer),  # a known project
+            _requests_to_index(store, "brand-new", "2.0", indexer),  # a new one: the root changes
         )
     assert costs[10] == costs[2000]
     existing, new = costs[2000]
     for cost in (existing, new):
         assert not [r for r in cost if r[0].startswith("List")]
     assert not [r for r in existing if r[1].startswith("simple/index.")]
+    # A drop-in is confirmed (HEAD) and read once, whole: its metadata and its digest.
+    assert existing[("HeadObject", "packages/P/P-2.0-py3-none-any.whl")] == 1
+    assert existing[("GetObject", "packages/P/P-2.0-py3-none-any.whl")] == 1
+    assert sum(existing.values()) == 14  # 28 before the page writer
     extra = new - existing
     assert existing - new == Counter()
-    # A new project adds the root listing (read, write, render, each with its gzip variant),
-    # one re-read of its page, and the landing page's project count.
-    root = {f"simple/index.{kind}{gz}" for kind in ("json", "html", "v1html") for gz in ("", ".gz")}
-    landing = {"site/index.json", "site/index.html"}
-    assert {key for _, key in extra} == root | landing | {"simple/P/index.json"}
+    # A new project adds the root listing (swap, variant, twins, one look), and no more.
+    assert {key for _, key in extra} == ROOT
 
 
 def test_fifty_concurrent_uploads_to_one_project_all_listed(moto_endpoint: str) -> None:
     store = s3_store(moto_endpoint)
-    publisher = Publisher(store, Indexer(store), max_size=10 * 1024 * 1024)
+    uploader = Uploader(store, Indexer(store), max_size=10 * 1024 * 1024)
 
     def upload(i: int) -> None:
         version = f"1.{i}"
@@ -103,7 +109,7 @@ def test_fifty_concurrent_uploads_to_one_project_all_listed(moto_endpoint: str) 
         filename = wheel_name("crowd", version)
         fields = {k: [v] for k, v in upload_form(data, filename, "crowd", version).items()}
         form = validate_form(fields)
-        publisher.publish(form, validate_filename(form, filename), io.BytesIO(data))
+        uploader.publish(form, validate_filename(form, filename), io.BytesIO(data))
 
     with ThreadPoolExecutor(max_workers=16) as pool:
         list(pool.map(upload, range(50)))
@@ -112,3 +118,100 @@ def test_fifty_concurrent_uploads_to_one_project_all_listed(moto_endpoint: str) 
     assert len(page.files) == 50
     assert all(f">{wheel_name('crowd', f'1.{i}')}</a>" in html for i in range(50))
     assert parse_filename(page.files[0].filename).project == "crowd"
+
+
+def _upload(uploader: Uploader, project: str, version: str) -> None:
+    data = wheel_bytes(project, version)
+    filename = wheel_name(project, version)
+    fields = {k: [v] for k, v in upload_form(data, filename, project, version).items()}
+    form = validate_form(fields)
+    uploader.publish(form, validate_filename(form, filename), io.BytesIO(data))
+
+
+def _upload_cost(store: S3Store, uploader: Uploader, project: str, version: str) -> Counter[str]:
+    counter = RequestCounter(store.client)
+    _upload(uploader, project, version)
+    names = (wheel_name(project, version).split("-")[0], project)
+    return Counter(
+        f"{operation} {key.replace(names[0], 'P').replace(names[1], 'P').replace(version, 'V')}"
+        for operation, key in counter.requests
+    )
+
+
+# What an upload writes besides its file and the project's JSON page: the page's gzip
+# variant, its HTML twins with theirs, and the project's page for people.
+FOLLOWERS = {
+    "simple/P/index.json.gz",
+    "simple/P/index.html",
+    "simple/P/index.html.gz",
+    "simple/P/index.v1html",
+    "simple/P/index.v1html.gz",
+    "site/project/P/index.html",
+}
+ROOT = {f"simple/index.{kind}{gz}" for kind in ("json", "html", "v1html") for gz in ("", ".gz")}
+# The objects an upload wrote when the goals of 8 and 12 requests were set (the pages' gzip
+# variants and the pages for people came later): file, .metadata, JSON page, HTML twins, root.
+ORIGINAL = {
+    "packages/P/P-V-py3-none-any.whl",
+    "packages/P/P-V-py3-none-any.whl.metadata",
+    "simple/P/index.json",
+    "simple/P/index.html",
+    "simple/P/index.v1html",
+    "simple/index.json",
+    "simple/index.html",
+    "simple/index.v1html",
+}
+
+
+def test_an_api_upload_reads_nothing_it_already_had(moto_endpoint: str) -> None:
+    """An upload through the API reads its project's page once (to decide) and then only
+    writes: the file, its .metadata, the page and what follows it, checked once (HEAD)."""
+    store = s3_store(moto_endpoint, versioned=True)
+    _seed(store, 10)
+    uploader = Uploader(store, Indexer(store), max_size=10 * 1024 * 1024)
+    _upload(uploader, "warm-up", "1.0")  # a running API Lambda has met the landing page
+    known = _upload_cost(store, uploader, "project-00003", "2.0")
+    assert known == Counter(
+        [
+            "GetObject simple/P/index.json",  # admission: the page and its ETag
+            "PutObject packages/P/P-V-py3-none-any.whl",
+            "PutObject packages/P/P-V-py3-none-any.whl.metadata",
+            "PutObject simple/P/index.json",  # If-Match the ETag read
+            *(f"PutObject {key}" for key in FOLLOWERS),
+            "HeadObject simple/P/index.json",  # the followers follow the newest page
+            "PutObject site/project/P/V.json",  # a new release's description, once
+            "PutObject site/index.html",  # the landing page's last uploads (kept ETag)
+        ]
+    )
+    assert sum(known.values()) == 13
+    assert sum(n for r, n in known.items() if r.split()[1] in ORIGINAL) == 7  # goal: 8
+
+    new = _upload_cost(store, uploader, "brand-new", "1.0")
+    extra = new - known
+    assert not known - new
+    # A new project adds the root listing: its swap (no read: this process wrote it last),
+    # its variant and twins, and one look at it.
+    assert extra == Counter([*(f"PutObject {key}" for key in ROOT), "HeadObject simple/index.json"])
+    assert sum(new.values()) == 20
+    assert sum(n for r, n in new.items() if r.split()[1] in ORIGINAL) == 11  # goal: 12
+
+
+def test_a_batch_of_fifty_new_projects_writes_the_root_listing_once(moto_endpoint: str) -> None:
+    store = s3_store(moto_endpoint)
+    _seed(store, 10)
+    keys = []
+    for i in range(50):
+        name = f"arrival-{i:02d}"
+        key = f"packages/{name}/{wheel_name(name, '1.0')}"
+        store.put(key, wheel_bytes(name, "1.0"))
+        keys.append(key)
+    counter = RequestCounter(store.client)
+    outcome = Indexer(store).apply([Landed(key) for key in keys])
+    assert len(outcome.added) == 50
+    writes = Counter(key for operation, key in counter.requests if operation == "PutObject")
+    assert writes["simple/index.json"] == 1
+    assert writes["simple/index.html"] == 1
+    assert writes["site/index.html"] == 1
+    assert all(writes[f"simple/arrival-{i:02d}/index.json"] == 1 for i in range(50))
+    root = RootListing.from_json_bytes(store.get("simple/index.json")[1])
+    assert len(root.projects) == 60

@@ -7,7 +7,6 @@ from skypi.core.http import REVALIDATE
 from skypi.core.pages import ProjectPage
 from skypi.core.site import (
     LANDING_KEY,
-    SITE_JSON_KEY,
     Release,
     SiteSummary,
     project_site_key,
@@ -37,7 +36,8 @@ def test_dropped_files_get_their_pages_for_people(aws: Emulated) -> None:
     assert "<h1>Demo</h1>" in release.description_html
     assert "<script>x()" not in release.description_html
     assert aws.page(project_site_key("demo")) == render_project_site(page, release)  # type: ignore[arg-type]
-    summary = SiteSummary.from_json_bytes(aws.page(SITE_JSON_KEY))
+    summary = SiteSummary.from_landing(aws.page(LANDING_KEY))  # the page carries its manifest
+    assert summary is not None
     assert summary.projects == 1
     assert [u.filename for u in summary.recent] == [wheel_name("demo", "1.0")]
     assert aws.page(LANDING_KEY) == render_landing(summary)

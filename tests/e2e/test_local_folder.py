@@ -4,6 +4,7 @@ deleted derived files, kill -9, restored copies, a read-only folder."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import threading
@@ -176,7 +177,7 @@ def test_after_kill_9_during_uploads_no_temp_file_is_left_and_html_matches_json(
         assert list(server.folder.rglob(f"{TEMP_PREFIX}*")) == []
         state = server.folder / ".skypi" / "simple"
         for page in state.rglob("index.json"):
-            serial = int(page.read_text().split('"_last-serial": ')[1].split(",")[0].split("}")[0])
+            serial = json.loads(page.read_text())["meta"]["_last-serial"]
             for twin in ("index.html", "index.v1html"):
                 assert html_serial((page.parent / twin).read_bytes()) == serial, page
         listed = _files(restarted, "crash")

@@ -11,7 +11,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from skypi.core.errors import InvalidDistribution, UploadRejected
+from skypi.api.errors import status_of
+from skypi.core.errors import InvalidDistribution, SkypiError, UploadRejected
 from skypi.core.filenames import parse_filename
 from skypi.core.metadata import Limits, sdist_metadata, wheel_metadata
 from skypi.core.pages import FileEntry, ProjectPage, RootListing
@@ -189,9 +190,9 @@ def _form(**overrides: str | None) -> dict[str, list[str]]:
     ],
 )
 def test_form_rejections(overrides: dict[str, str | None], status: int, message: str) -> None:
-    with pytest.raises(UploadRejected, match=None) as info:
+    with pytest.raises(SkypiError, match=None) as info:
         validate_form(_form(**overrides))
-    assert info.value.status == status
+    assert status_of(info.value) == status
     assert message in str(info.value)
 
 
@@ -392,3 +393,54 @@ def test_token_scopes_and_projects() -> None:
 )
 def test_credentials_from_header(header: str | None, expected: str | None) -> None:
     assert credentials_from_header(header) == expected
+
+
+def test_a_page_encodes_exactly_as_its_document() -> None:
+    """The fast encoder (entries made once, spliced) gives json.dumps's very bytes, for every
+    shape of page: files, a summary, a status with its reason, quarantined files."""
+    import json
+    from dataclasses import replace
+    from datetime import UTC, datetime
+
+    from skypi.core.pages import FileEntry, ProjectPage
+
+    now = datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC)
+    files = tuple(
+        FileEntry(f"demo-1.{i}.tar.gz", f"packages/demo/demo-1.{i}.tar.gz", f"1.{i}", "ab" * 32,
+                  10 + i, now, ">=3.9" if i else None, "cd" * 32 if i % 2 else None,
+                  "gone" if i == 2 else None, f'"{i}"', "../p" if i == 1 else None)
+        for i in range(4)
+    )  # fmt: skip
+    page = replace(ProjectPage.empty("Demo").with_files(files), summary='A "quoted" \u00e9 summary')
+    for shape in (
+        page,
+        ProjectPage.empty("Demo"),
+        page.with_status("deprecated", "use other"),
+        page.with_status("quarantined", "malware"),
+    ):
+        expected = json.dumps(shape.to_json_doc(), separators=(",", ":")).encode() + b"\n"
+        assert shape.to_json_bytes() == expected
+        assert ProjectPage.from_json_bytes(shape.to_json_bytes()) == shape
+
+
+def test_the_landing_page_carries_its_manifest_inert() -> None:
+    """The landing page's manifest rides in a data block: no name can close it or run."""
+    from datetime import UTC, datetime
+
+    from packaging.utils import NormalizedName
+
+    from skypi.core.site import SiteSummary, Upload, render_landing
+
+    hostile = "</script><script>alert(1)</script><!--"
+    moment = datetime(2026, 1, 1, tzinfo=UTC)
+    summary = SiteSummary(projects=1, root_serial=7).with_uploads(
+        [Upload(NormalizedName("x"), hostile, "1.0", f"{hostile}.whl", moment)]
+    )
+    html = render_landing(summary).decode()
+    block = html.split('<script type="application/json" id="skypi-site">')[1].split("</script>")[0]
+    assert "<" not in block
+    assert ">" not in block
+    assert SiteSummary.from_landing(html.encode()) == summary
+    assert SiteSummary.from_landing(b"<p>no manifest</p>") is None
+    broken = html.replace('"projects":1', '"projects":"many"').encode()
+    assert SiteSummary.from_landing(broken) is None

@@ -99,10 +99,6 @@ def test_the_functions_use_the_values_infra_deploys_with() -> None:
     assert pages.PACKAGES_PREFIX == constants.PACKAGES_PREFIX
 
 
-# Renamed by the write path's rewrite (the upload storer of skypi.api.publish); then this goes.
-_PENDING_RENAMES = {"Publisher": {"skypi.api.publish", "skypi.core.publishers"}}
-
-
 def test_no_two_modules_define_a_class_of_the_same_name() -> None:
     """A name says what a thing is, once: ``Publisher`` is the trusted publisher only."""
     import ast
@@ -114,9 +110,5 @@ def test_no_two_modules_define_a_class_of_the_same_name() -> None:
         for node in ast.parse(path.read_text()).body:
             if isinstance(node, ast.ClassDef) and not node.name.startswith("_"):
                 where.setdefault(node.name, set()).add(module)
-    collisions = {
-        name: modules
-        for name, modules in where.items()
-        if len(modules) > 1 and _PENDING_RENAMES.get(name) != modules
-    }
+    collisions = {name: modules for name, modules in where.items() if len(modules) > 1}
     assert collisions == {}

@@ -8,26 +8,32 @@ from typing import TYPE_CHECKING, Annotated, Any
 from fastapi import FastAPI, Header, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from packaging.utils import canonicalize_name
-from packaging.version import InvalidVersion, Version
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.types import Message, Receive
 
 import skypi
+from skypi.api.admin import add_routes as admin_routes
 from skypi.api.auth import Authenticator, AuthFailure
 from skypi.api.direct import Declared, DirectUploader
+from skypi.api.errors import error_response
 from skypi.api.oidc import TokenExchange, add_routes
-from skypi.api.publish import Publisher
+from skypi.api.publish import Uploader
 from skypi.api.reads import ReadRoutes
 from skypi.api.settings import Settings
 from skypi.core.attestations import PROVENANCE_TYPE, provenance_key
-from skypi.core.errors import InvalidDistribution, SkypiError, UploadRejected
-from skypi.core.filenames import parse_filename
-from skypi.core.pages import FileEntry
-from skypi.core.reason import REASON_HEADER, reason_phrase
+from skypi.core.errors import (
+    InvalidDistribution,
+    LengthRequired,
+    RequestTooLarge,
+    SkypiError,
+    UploadRejected,
+)
+from skypi.core.filenames import VALID_PROJECT_NAME, parse_filename, same_version
 from skypi.core.upload import validate_filename, validate_form
-from skypi.indexer.service import Gone, Indexer
+from skypi.indexer.admin import Admin
+from skypi.indexer.service import Indexer
 from skypi.store.base import NotFound, Part, Store
 from skypi.store.publishers import PublisherRepository, PublisherStore
 from skypi.store.tokens import TokenRepository, TokenStore
@@ -69,29 +75,6 @@ class UploadComplete(BaseModel):
     parts: list[UploadedPart] | None = Field(default=None, max_length=10_000)
 
 
-class StatusRequest(BaseModel):
-    """PEP 792: active, archived, deprecated or quarantined, with an optional reason."""
-
-    status: str = Field(max_length=32)
-    reason: str | None = Field(default=None, max_length=1000)
-
-
-class YankRequest(BaseModel):
-    """Which files: one ``filename``, or every file of ``version``."""
-
-    filename: str | None = None
-    version: str | None = None
-    reason: str = Field(default="", max_length=1000)
-
-
-def _error(exc: SkypiError | AuthFailure) -> Response:
-    """The message in the body (uv, pip) and as the reason phrase (twine shows only that)."""
-    message = exc.message if isinstance(exc, AuthFailure) else str(exc)
-    headers = dict(exc.headers) if isinstance(exc, AuthFailure) else {}
-    headers[REASON_HEADER] = reason_phrase(message)
-    return PlainTextResponse(message + "\n", exc.status, headers=headers)
-
-
 def create_app(
     store: Store,
     settings: Settings | None = None,
@@ -105,7 +88,7 @@ def create_app(
     indexer = Indexer(store, cdn=cdn)
     tokens = tokens or TokenRepository(store)
     auth = Authenticator(tokens)
-    publisher = Publisher(store, indexer, settings.max_upload_size)
+    uploader = Uploader(store, indexer, settings.max_upload_size)
     api = FastAPI(
         title="skypi",
         version=skypi.__version__,
@@ -115,12 +98,12 @@ def create_app(
     )
 
     @api.exception_handler(SkypiError)
-    async def _skypi_error(_request: Request, exc: SkypiError) -> Response:
-        return _error(exc)
+    async def _skypi_error(request: Request, exc: SkypiError) -> Response:
+        return error_response(exc, request.url.path)
 
     @api.exception_handler(AuthFailure)
-    async def _auth_error(_request: Request, exc: AuthFailure) -> Response:
-        return _error(exc)
+    async def _auth_error(request: Request, exc: AuthFailure) -> Response:
+        return error_response(exc, request.url.path)
 
     @api.get(settings.health_path, include_in_schema=False)
     async def health() -> dict[str, str]:
@@ -137,17 +120,16 @@ def create_app(
                     "'skypi token create --scope upload'.",
                 )
         if settings.max_request_size is not None and "content-length" not in request.headers:
-            raise UploadRejected(  # as the edge does: a chunked body's size is unknown
-                "Uploads must send Content-Length (twine and uv publish do).", status=411
+            raise LengthRequired(  # as the edge does: a chunked body's size is unknown
+                "Uploads must send Content-Length (twine and uv publish do)."
             )
         declared = _content_length(request.headers.get("content-length"))
         if settings.max_request_size is not None and declared > settings.max_request_size:
-            raise UploadRejected(
+            raise RequestTooLarge(
                 f"Upload too large for this endpoint: the request is {declared:,} bytes and "
                 f"uploads through API Gateway and Lambda are capped at "
                 f"{settings.max_request_size:,} bytes by AWS Lambda's 6 MB payload limit. "
-                f"{settings.large_upload_hint}".strip(),
-                status=413,
+                f"{settings.large_upload_hint}".strip()
             )
         too_large = UploadRejected(
             f"File too large. Limit for this index is "
@@ -161,7 +143,7 @@ def create_app(
         )
         try:
             form = await request.form(max_part_size=MAX_FIELD_BYTES)
-        except UploadRejected:
+        except SkypiError:
             raise
         except Exception as exc:
             raise UploadRejected(f"Malformed upload form: {exc}") from exc
@@ -178,7 +160,7 @@ def create_app(
                 raise UploadRejected("Upload payload does not have a file.")
             dist = validate_filename(upload_request, content.filename)
             claims = record.claims if record is not None and record.publisher else None
-            await run_in_threadpool(publisher.publish, upload_request, dist, content.file, claims)
+            await run_in_threadpool(uploader.publish, upload_request, dist, content.file, claims)
         finally:
             await form.close()
         return PlainTextResponse("")
@@ -240,78 +222,7 @@ def create_app(
         if settings.upload_auth:
             auth.require(header, "admin", project)
 
-    def _yank(project: str, body: YankRequest, reason: str | None) -> list[str]:
-        if (body.filename is None) == (body.version is None):
-            raise UploadRejected("Give exactly one of 'filename' or 'version'.")
-
-        def change(entry: FileEntry) -> FileEntry | None:
-            matches = entry.filename == body.filename or (
-                body.version is not None and _same_version(entry.version, body.version)
-            )
-            if not matches:
-                return None
-            return FileEntry(**{**entry.__dict__, "yanked": reason})
-
-        return indexer.update_files(canonicalize_name(project), change)
-
-    @api.post("/api/projects/{project}/yank")
-    async def yank(
-        project: str,
-        body: YankRequest,
-        authorization: Annotated[str | None, Header()] = None,
-    ) -> Response:
-        """Yank a file or a whole release (PEP 592): pip and uv skip it unless pinned."""
-        await run_in_threadpool(_admin, authorization, project)
-        changed = await run_in_threadpool(_yank, project, body, body.reason)
-        return _changed(changed, "yanked", project, body)
-
-    @api.post("/api/projects/{project}/unyank")
-    async def unyank(
-        project: str,
-        body: YankRequest,
-        authorization: Annotated[str | None, Header()] = None,
-    ) -> Response:
-        """Undo a yank."""
-        await run_in_threadpool(_admin, authorization, project)
-        changed = await run_in_threadpool(_yank, project, body, None)
-        return _changed(changed, "unyanked", project, body)
-
-    @api.post("/api/projects/{project}/status")
-    async def set_status(
-        project: str,
-        body: StatusRequest,
-        authorization: Annotated[str | None, Header()] = None,
-    ) -> Response:
-        """Set the project's status (PEP 792); archived and quarantined refuse uploads, and a
-        quarantined project lists no files."""
-        await run_in_threadpool(_admin, authorization, project)
-        try:
-            page = await run_in_threadpool(
-                indexer.set_status, canonicalize_name(project), body.status, body.reason
-            )
-        except ValueError as exc:
-            raise UploadRejected(str(exc)) from None
-        if page is None:
-            return JSONResponse({"detail": f"No project {project!r}."}, 404)
-        log.info("project %s is now %s", page.name, page.status)
-        return JSONResponse({"status": [f"{page.name} {page.status}"]})
-
-    @api.delete("/api/projects/{project}/files/{filename}")
-    async def delete_file(
-        project: str,
-        filename: str,
-        authorization: Annotated[str | None, Header()] = None,
-    ) -> Response:
-        """Delete one file. The only way an API caller can remove a published file."""
-        await run_in_threadpool(_admin, authorization, project)
-        page, _ = await run_in_threadpool(indexer.read_page, canonicalize_name(project))
-        entry = page.find(filename) if page else None
-        if entry is None:
-            return JSONResponse({"detail": f"No file {filename!r} in {project!r}."}, 404)
-        await run_in_threadpool(store.delete, entry.key)
-        await run_in_threadpool(indexer.apply, [Gone(entry.key)])
-        log.info("deleted %s", entry.key)
-        return JSONResponse({"deleted": [filename]})
+    admin_routes(api, Admin(indexer), _admin)
 
     @api.get("/integrity/{project}/{version}/{filename}/provenance")
     async def file_provenance(
@@ -324,9 +235,13 @@ def create_app(
         name = canonicalize_name(project)
         if settings.private:
             await run_in_threadpool(auth.require, authorization, "read", name, tokens_only=True)
-        page, _ = await run_in_threadpool(indexer.read_page, name)
+        page, _ = (
+            await run_in_threadpool(indexer.read_page, name)
+            if VALID_PROJECT_NAME.match(project)  # never a key such as "simple/foo\x00/"
+            else (None, None)
+        )
         entry = page.find(filename) if page else None
-        if entry is None or entry.provenance is None or not _same_version(entry.version, version):
+        if entry is None or entry.provenance is None or not same_version(entry.version, version):
             return JSONResponse({"detail": "No provenance for this file."}, 404)
         try:
             _, body = await run_in_threadpool(store.get, provenance_key(name, filename))
@@ -358,19 +273,3 @@ def _content_length(header: str | None) -> int:
         return max(0, int(header or 0))
     except ValueError:
         raise UploadRejected("Malformed Content-Length header.") from None
-
-
-def _same_version(a: str, b: str) -> bool:
-    try:
-        return Version(a) == Version(b)
-    except InvalidVersion:
-        return a == b
-
-
-def _changed(changed: list[str], verb: str, project: str, body: YankRequest) -> Response:
-    if not changed:
-        what = body.filename or f"version {body.version}"
-        return JSONResponse(
-            {"detail": f"Nothing to change: no {what} in {project!r}, or already {verb}."}, 404
-        )
-    return JSONResponse({verb: changed})

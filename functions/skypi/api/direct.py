@@ -25,12 +25,19 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from skypi.api.publish import ONE_SDIST
-from skypi.core.errors import InvalidDistribution, UploadRejected
+from skypi.core.admission import Candidate, Verdict, decide
+from skypi.core.errors import (
+    Conflict,
+    DoesNotExist,
+    InvalidDistribution,
+    NotSupported,
+    UploadRejected,
+)
 from skypi.core.filenames import DistFilename, check_safe_filename, parse_filename
-from skypi.core.pages import file_href
+from skypi.core.pages import file_href, file_key
 from skypi.core.parts import MULTIPART_FROM, check_parts, part_ranges
 from skypi.indexer.service import HashTimeout, Indexer, Landed
+from skypi.indexer.writer import Stored
 from skypi.store.base import (
     DirectUploads,
     NotFound,
@@ -83,27 +90,25 @@ class DirectUploader:
 
     def _direct(self) -> DirectUploads:
         if not isinstance(self.store, DirectUploads):
-            raise UploadRejected(
+            raise NotSupported(
                 "This index takes uploads through /legacy/ only (it stores files on its own "
-                "disk): use twine upload, uv publish, or copy the file into its folder.",
-                status=501,
+                "disk): use twine upload, uv publish, or copy the file into its folder."
             )
         return self.store
 
-    def _already(self, dist: DistFilename, sha256: str) -> dict[str, Any] | None:
-        """``exists`` if this very file is published; an error if another one with its name is."""
-        page, _ = self.indexer.read_page(dist.project)
-        entry = page.find(dist.filename) if page else None
-        if entry is None:
-            if page and dist.kind == "sdist" and page.has_sdist(str(dist.version)):
-                raise UploadRejected(ONE_SDIST)
-            return None
-        if entry.sha256 == sha256:
-            return {"status": "exists", "filename": dist.filename, "url": file_href(entry.key)}
-        raise UploadRejected(
-            f"File already exists ({dist.filename!r}, with another sha256). "
-            "A published file never changes: upload a new version instead."
+    def _admit(self, dist: DistFilename, sha256: str) -> tuple[Stored, dict[str, Any] | None]:
+        """The project page as read, and ``exists`` if this very file is published already;
+        the upload rules' refusal otherwise (:func:`skypi.core.admission.decide`)."""
+        state = self.indexer.pages.read(dist.project)
+        key = file_key(dist.project, dist.filename)
+        decision = decide(
+            state.page, Candidate(dist.filename, key, str(dist.version), dist.kind, sha256)
         )
+        if decision.verdict is Verdict.IDENTICAL:
+            return state, {"status": "exists", "filename": dist.filename, "url": file_href(key)}
+        if decision.refused:
+            raise decision.error()
+        return state, None
 
     def plan(
         self, declared: Declared, resume: str | None = None, marker: str | None = None
@@ -111,10 +116,11 @@ class DirectUploader:
         """The requests to make; ``resume`` (an upload id, with its ``marker``) continues a
         multipart upload with the parts still missing."""
         dist = _dist(declared, self.max_size)
-        if done := self._already(dist, declared.sha256):
+        _, done = self._admit(dist, declared.sha256)
+        if done:
             return done
         store = self._direct()
-        key = f"packages/{dist.project}/{dist.filename}"
+        key = file_key(dist.project, dist.filename)
         if declared.size < MULTIPART_FROM and resume is None:
             marker = secrets.token_urlsafe(16)
             request = store.presigned_put(key, declared.sha256, declared.size, marker, URL_TTL)
@@ -134,8 +140,8 @@ class DirectUploader:
             try:
                 done_parts = store.uploaded_parts(key, upload_id)
             except NotFound:
-                raise UploadRejected(
-                    "That upload is gone (completed, aborted or expired): start again.", 404
+                raise DoesNotExist(
+                    "That upload is gone (completed, aborted or expired): start again."
                 ) from None
         have = {p.number for p in done_parts}
         ranges = part_ranges(declared.size, size)
@@ -168,23 +174,21 @@ class DirectUploader:
     ) -> dict[str, Any]:
         dist = _dist(declared, self.max_size)
         store = self._direct()
-        if done := self._already(dist, declared.sha256):
+        state, done = self._admit(dist, declared.sha256)
+        if done:
             return done
-        key = f"packages/{dist.project}/{dist.filename}"
+        key = file_key(dist.project, dist.filename)
         if upload_id is not None:
             try:
                 store.complete_multipart(key, upload_id, parts or [])
             except PreconditionFailed:
-                raise UploadRejected(
-                    f"{dist.filename} was stored by another upload.", 409
-                ) from None
+                raise Conflict(f"{dist.filename} was stored by another upload.") from None
             except UploadConflict:
                 store.abort_multipart(key, upload_id)
-                raise UploadRejected(
+                raise Conflict(
                     f"Storage refused to complete {dist.filename}: another write to the same "
                     "key happened meanwhile (S3 409 ConditionalRequestConflict). Nothing was "
-                    "published; run skypi publish again to start a new upload.",
-                    409,
+                    "published; run skypi publish again to start a new upload."
                 ) from None
             except NotFound as exc:
                 raise UploadRejected(f"The upload is not complete: {exc.args[0]}") from None
@@ -192,7 +196,7 @@ class DirectUploader:
         if info is None:
             raise UploadRejected("Nothing was uploaded for this file: upload it, then complete.")
         if not marker or store.marker_of(key) != marker:
-            raise UploadRejected(f"{dist.filename} was stored by another upload.", 409)
+            raise Conflict(f"{dist.filename} was stored by another upload.")
         problem = None
         if info.size != declared.size:
             problem = f"size mismatch: declared {declared.size:,} bytes, stored {info.size:,}"
@@ -214,9 +218,9 @@ class DirectUploader:
             if actual != declared.sha256:
                 problem = f"sha256 mismatch: declared {declared.sha256}, stored {actual}"
         if problem is None:
-            outcome = self.indexer.apply([Landed(key, declared.sha256)])
-            found = [m for k, m in outcome.refused + outcome.conflicts if k == key]
-            problem = found[0] if found else None
+            outcome = self.indexer.apply([Landed(key, declared.sha256, page=state, upload=True)])
+            found = outcome.problem(key)
+            problem = found[1] if found else None
         if problem is not None:
             self.store.delete(key)
             log.warning("direct upload of %s refused: %s", dist.filename, problem)

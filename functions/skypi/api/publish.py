@@ -1,63 +1,51 @@
 """Storing an uploaded distribution: verify the bytes, store create-only, index before answering.
 
 Nothing is written until every check has passed, and a file that the indexer then refuses is
-removed again, so a rejected upload leaves nothing behind.
+removed again, so a rejected upload leaves nothing behind. What the checks learnt (digests,
+metadata, the project page and its ETag) goes to the indexer with the file, which reads none
+of it again.
 """
 
 from __future__ import annotations
 
 import errno
-import hashlib
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import replace
 from typing import BinaryIO
 
 from skypi.api.attest import verify as verify_attestations
+from skypi.core.admission import Candidate, Verdict, already_exists, decide
 from skypi.core.attestations import check_subjects, provenance, provenance_href, provenance_key
-from skypi.core.errors import InvalidDistribution, UploadRejected
+from skypi.core.digests import hash_stream
+from skypi.core.errors import InvalidDistribution, ReadOnly, UploadRejected
 from skypi.core.filenames import DistFilename
-from skypi.core.metadata import read_metadata
+from skypi.core.metadata import read_file_metadata
+from skypi.core.pages import file_key
 from skypi.core.upload import UploadRequest, check_digests, check_metadata
-from skypi.indexer.service import Indexer, Landed
+from skypi.indexer.service import Indexer, Landed, facts_of
 from skypi.store.base import PreconditionFailed, Store
 
 log = logging.getLogger("skypi.upload")
-ONE_SDIST = "Only one sdist may be uploaded per release."
+FORM_DIGESTS = ("md5", "sha256", "blake2_256")  # what the upload form may carry
 
 
 def _digests(fh: BinaryIO, limit: int) -> tuple[int, dict[str, str]]:
-    md5 = hashlib.md5(usedforsecurity=False)
-    sha256 = hashlib.sha256()
-    blake2 = hashlib.blake2b(digest_size=32)
-    size = 0
-    fh.seek(0)
-    while chunk := fh.read(1024 * 1024):
-        size += len(chunk)
+    """The size and the form's digests (``<name>_digest``) of the received file."""
+
+    def within(size: int) -> None:
         if size > limit:
             raise UploadRejected(
                 f"File too large. Limit for this index is {limit // (1024 * 1024)} MiB "
                 "(skypi serve --max-upload-size)."
             )
-        md5.update(chunk)
-        sha256.update(chunk)
-        blake2.update(chunk)
-    return size, {
-        "md5_digest": md5.hexdigest(),
-        "sha256_digest": sha256.hexdigest(),
-        "blake2_256_digest": blake2.hexdigest(),
-    }
+
+    fh.seek(0)
+    size, found = hash_stream(fh, FORM_DIGESTS, check=within)
+    return size, {f"{name}_digest": value for name, value in found.items()}
 
 
-def _already_exists(filename: str, blake2: str) -> UploadRejected:
-    return UploadRejected(
-        f"File already exists ({filename!r}, with blake2_256 hash {blake2!r}). "
-        "A published file never changes: upload a new version instead."
-    )
+class Uploader:
+    """Takes one file of the upload API (twine, ``uv publish``) into storage and the index."""
 
-
-class Publisher:
     def __init__(self, store: Store, indexer: Indexer, max_size: int) -> None:
         self.store, self.indexer, self.max_size = store, indexer, max_size
 
@@ -73,6 +61,7 @@ class Publisher:
         (PEP 740 attestations are taken only then)."""
         size, computed = _digests(fh, self.max_size)
         check_digests(request, computed)
+        sha256 = computed["sha256_digest"]
         if request.attestations:
             if publisher_claims is None:
                 raise UploadRejected(
@@ -80,73 +69,53 @@ class Publisher:
                     "from uploads with trusted publishing; re-run without them "
                     "(uv publish --no-attestations)."
                 )
-            check_subjects(request.attestations, dist.filename, computed["sha256_digest"])
-            verify_attestations(
-                request.attestations, dist.filename, computed["sha256_digest"], publisher_claims
-            )
-
-        def read_at(start: int, length: int) -> bytes:
-            fh.seek(start)
-            return fh.read(length)
-
-        @contextmanager
-        def reopen() -> Iterator[BinaryIO]:
-            fh.seek(0)
-            yield fh  # the caller owns the spooled file: do not close it here
-
+            check_subjects(request.attestations, dist.filename, sha256)
+            verify_attestations(request.attestations, dist.filename, sha256, publisher_claims)
         try:
-            meta = read_metadata(dist, size, read_at, reopen, self.indexer.limits)
+            meta = read_file_metadata(dist, fh, size, self.indexer.limits)
         except InvalidDistribution as exc:
             raise UploadRejected(str(exc)) from exc
         check_metadata(request, dist, meta)
 
-        sha256 = computed["sha256_digest"]
-        page, _ = self.indexer.read_page(request.project)
-        refusal = page.upload_refusal() if page else None
-        if refusal:
-            raise UploadRejected(refusal)
-        existing = page.find(dist.filename) if page else None
-        if existing is not None:
-            if existing.sha256 == sha256:
-                return  # an identical re-upload (twine retries, CI re-runs): nothing to do
-            raise _already_exists(dist.filename, computed["blake2_256_digest"])
-        if page and dist.kind == "sdist" and page.has_sdist(str(meta.version)):
-            raise UploadRejected(ONE_SDIST)
+        key = file_key(request.project, dist.filename)
+        state = self.indexer.pages.read(request.project)
+        candidate = Candidate(dist.filename, key, str(meta.version), dist.kind, sha256)
+        decision = decide(state.page, candidate)
+        if decision.verdict is Verdict.IDENTICAL:
+            return  # an identical re-upload (twine retries, CI re-runs): nothing to do
+        if decision.refused:
+            raise decision.error()
 
-        key = f"packages/{request.project}/{dist.filename}"
         fh.seek(0)
         try:
-            self.store.put(key, fh, if_none_match=True, sha256=sha256)
-        except PreconditionFailed:
-            if self.indexer.sha256_of(key) == sha256:
-                self.indexer.apply([Landed(key, sha256)])
+            info = self.store.put(key, fh, if_none_match=True, sha256=sha256)
+        except PreconditionFailed:  # stored meanwhile (a concurrent upload, a drop-in)
+            there = self.store.head(key)
+            stored = there.sha256 if there and there.sha256 else self.indexer.sha256_of(key)
+            if stored == sha256:
+                self.indexer.apply([Landed(key, sha256, upload=True)])
                 return
-            raise _already_exists(dist.filename, computed["blake2_256_digest"]) from None
+            raise UploadRejected(already_exists(dist.filename, sha256)) from None
         except OSError as exc:
             if exc.errno not in {errno.EACCES, errno.EPERM, errno.EROFS}:
                 raise
             # a read-only folder, served with --state-dir
-            raise UploadRejected(
-                "This index does not accept uploads: its folder is read-only.", status=403
-            ) from exc
-        outcome = self.indexer.apply([Landed(key, sha256)])
-        problems = [m for k, m in outcome.refused + outcome.conflicts if k == key]
-        if problems:
+            raise ReadOnly("This index does not accept uploads: its folder is read-only.") from exc
+        facts = facts_of(dist, meta, info, sha256)
+        attested = bool(request.attestations) and publisher_claims is not None
+        if attested and publisher_claims is not None:  # stored before the entry links to it
+            self.store.put(
+                provenance_key(request.project, dist.filename),
+                provenance(request.attestations, publisher_claims),
+            )
+            href = provenance_href(request.project, str(dist.version), dist.filename)
+            facts = facts.with_provenance(href)
+        outcome = self.indexer.apply([Landed(key, sha256, facts, state, upload=True)])
+        problem = outcome.problem(key)
+        if problem is not None:
             self.store.delete(key)
-            log.warning("upload of %s refused after storing: %s", dist.filename, problems[0])
-            if "already indexed" in problems[0]:
-                raise _already_exists(dist.filename, computed["blake2_256_digest"])
-            raise UploadRejected(problems[0])
-        if request.attestations and publisher_claims is not None:
-            self._attach(request, dist, publisher_claims)
+            if attested:
+                self.store.delete(provenance_key(request.project, dist.filename))
+            log.info("removed %s again: the index refused it", key)  # the indexer said why
+            raise UploadRejected(problem[1])
         log.info("uploaded %s (%d bytes)", dist.filename, size)
-
-    def _attach(self, request: UploadRequest, dist: DistFilename, claims: dict[str, str]) -> None:
-        """Store the file's provenance (PEP 740) and link it from its JSON entry."""
-        key = provenance_key(request.project, dist.filename)
-        self.store.put(key, provenance(request.attestations, claims))
-        href = provenance_href(request.project, str(dist.version), dist.filename)
-        self.indexer.update_files(
-            request.project,
-            lambda e: replace(e, provenance=href) if e.filename == dist.filename else None,
-        )

@@ -26,7 +26,8 @@ import sys
 import tempfile
 import time
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,8 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import httpx
 
-from skypi.client.publish import PublishError, UploadClient, file_sha256
+from skypi.client.admin import AdminClient, AdminError
+from skypi.client.publish import PublishClient, PublishError, file_sha256
 from skypi.core.negotiate import V1_HTML, V1_JSON
 
 PROJECT = "skypi-doctor"
@@ -58,7 +60,7 @@ class Step:
 
 
 @dataclass
-class Verdict:
+class Diagnosis:
     steps: list[Step] = field(default_factory=list)
 
     @property
@@ -136,11 +138,11 @@ class Doctor:
         self.versions = (f"0.{stamp}.1", f"0.{stamp}.2")  # unique to this run
         self.private: bool | None = None
         self.files: dict[str, dict[str, Any]] = {}  # filename -> its entry on the JSON page
-        self.verdict = Verdict()
+        self.verdict = Diagnosis()
 
     # -- running ------------------------------------------------------------------------
 
-    def run(self, report: Callable[[Step], object] = lambda step: None) -> Verdict:
+    def run(self, report: Callable[[Step], object] = lambda step: None) -> Diagnosis:
         with tempfile.TemporaryDirectory(prefix="skypi-doctor-") as tmp:
             self.tmp = Path(tmp)
             wheels = [build_wheel(self.tmp, v) for v in self.versions]
@@ -217,10 +219,10 @@ class Doctor:
             raise StepFailed(f"GET /health answered {response.status_code}")
         return f"{self.url}/health answered 200"
 
-    def _publisher(self) -> UploadClient:
+    def _publisher(self) -> PublishClient:
         if not self.token:
             raise StepFailed("an upload token with the admin scope is needed: --token")
-        return UploadClient(self.url, self.token, http=self.http, state_dir=self.tmp / "state")
+        return PublishClient(self.url, self.token, http=self.http, state_dir=self.tmp / "state")
 
     def _legacy(self, wheel: Path) -> str:
         result = self._publisher().upload_legacy(wheel, wheel.stat().st_size, file_sha256(wheel))
@@ -338,20 +340,19 @@ class Doctor:
             raise StepFailed(f"pip installed something else: {installed.strip()!r}")
         return f"{PROJECT}=={latest} installed"
 
-    def _admin(self, method: str, path: str, body: dict[str, Any] | None = None) -> httpx.Response:
-        response = self.http.request(
-            method, f"{self.url}/api/projects/{PROJECT}/{path}", json=body, auth=self._auth()
-        )
-        if not response.is_success:
-            raise StepFailed(
-                f"{method} /api/projects/{PROJECT}/{path}: {response.status_code} "
-                f"{response.text.strip()[:200]}"
-            )
-        return response
+    @contextmanager
+    def _admin(self, action: str) -> Iterator[AdminClient]:
+        """The admin API; a refusal fails the step, saying what was refused."""
+        try:
+            yield AdminClient(self.url, self.token, http=self.http)
+        except AdminError as exc:
+            status = f"{exc.status} " if exc.status else ""
+            raise StepFailed(f"{action} through the admin API: {status}{exc}") from None
 
     def _yank(self) -> str:
         version, reason = self.versions[0], "skypi doctor checks yanking"
-        self._admin("POST", "yank", {"version": version, "reason": reason})
+        with self._admin(f"yank {version}") as admin:
+            admin.yank(PROJECT, version=version, reason=reason)
         entries = self._page(V1_JSON).json()["files"]
         yanked = {f["filename"]: f.get("yanked") for f in entries}
         wheel = f"{MODULE}-{version}-py3-none-any.whl"
@@ -363,7 +364,8 @@ class Doctor:
         if not self.files:
             raise Skipped("nothing was published")
         for name in self.files:
-            self._admin("DELETE", f"files/{name}")
+            with self._admin(f"delete {name}") as admin:
+                admin.delete(PROJECT, name)
         return f"{len(self.files)} files deleted"
 
     def _gone(self) -> str:
@@ -384,4 +386,4 @@ class Doctor:
             time.sleep(1)
 
 
-__all__ = ["Doctor", "Step", "Verdict", "build_wheel"]
+__all__ = ["Diagnosis", "Doctor", "Step", "build_wheel"]

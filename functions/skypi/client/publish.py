@@ -15,22 +15,21 @@ only through ``/legacy/``; the file then goes there, as twine would send it.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import httpx
 
+from skypi.client.answers import detail as _message
+from skypi.core.digests import CHUNK, Digests
 from skypi.core.filenames import DistFilename, parse_filename
-from skypi.core.metadata import read_metadata
+from skypi.core.metadata import read_file_metadata
 from skypi.core.parts import MULTIPART_FROM, part_size
 
-CHUNK = 1024 * 1024
 Progress = Callable[[int], object]
 
 
@@ -45,16 +44,6 @@ class Result:
     message: str = ""
 
 
-def _message(response: httpx.Response) -> str:
-    try:
-        detail = response.json().get("detail", response.text)
-        if isinstance(detail, list):  # FastAPI's validation errors
-            detail = "; ".join(str(d.get("msg", d)) for d in detail)
-        return str(detail).strip()
-    except ValueError:
-        return response.text.strip()
-
-
 def file_sha256(path: Path) -> str:
     """The SHA-256 of a local file, read in 1 MiB chunks."""
     return file_digests(path)[0]
@@ -62,20 +51,19 @@ def file_sha256(path: Path) -> str:
 
 def file_digests(path: Path, part: int | None = None) -> tuple[str, list[str]]:
     """The SHA-256 of a local file and, given a part size, of each of its parts: one pass."""
-    whole = hashlib.sha256()
+    whole = Digests()
     parts: list[str] = []
     with path.open("rb") as fh:
         while True:
-            piece, got = hashlib.sha256(), 0
-            while (part is None or got < part) and (
-                chunk := fh.read(CHUNK if part is None else min(CHUNK, part - got))
+            piece = Digests()
+            while (part is None or piece.size < part) and (
+                chunk := fh.read(CHUNK if part is None else min(CHUNK, part - piece.size))
             ):
                 whole.update(chunk)
                 piece.update(chunk)
-                got += len(chunk)
-            if part is None or not got:
-                return whole.hexdigest(), parts
-            parts.append(piece.hexdigest())
+            if part is None or not piece.size:
+                return whole.hexdigests()["sha256"], parts
+            parts.append(piece.hexdigests()["sha256"])
 
 
 def _chunks(path: Path, start: int, length: int, progress: Progress | None) -> Iterator[bytes]:
@@ -91,7 +79,7 @@ def _chunks(path: Path, start: int, length: int, progress: Progress | None) -> I
             yield chunk
 
 
-class UploadClient:
+class PublishClient:
     def __init__(
         self,
         url: str,
@@ -246,14 +234,4 @@ class UploadClient:
 
 def _local_metadata(path: Path, dist: DistFilename, size: int) -> Any:
     with path.open("rb") as fh:
-
-        def read_at(start: int, length: int) -> bytes:
-            fh.seek(start)
-            return fh.read(length)
-
-        @contextmanager
-        def reopen() -> Iterator[IO[bytes]]:
-            fh.seek(0)
-            yield fh
-
-        return read_metadata(dist, size, read_at, reopen)
+        return read_file_metadata(dist, fh, size)

@@ -1,12 +1,14 @@
-"""Errors the core raises. Each one says what the user should do."""
+"""Errors the core raises, named by what went wrong. Each message says what the user should do.
+
+They are plain ``ValueError`` subclasses with no notion of HTTP: how an error is answered (its
+status) is decided once, by its class, in ``skypi.api.errors``.
+"""
 
 from __future__ import annotations
 
 
 class SkypiError(ValueError):
-    """Base class: bad input that the caller can fix. ``status`` is the HTTP status to answer."""
-
-    status: int = 400
+    """Base class: a request that the caller can fix."""
 
 
 class InvalidDistribution(SkypiError):
@@ -16,6 +18,34 @@ class InvalidDistribution(SkypiError):
 class UploadRejected(SkypiError):
     """An upload that PyPI's rules refuse; the message is what twine and uv show."""
 
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.status = status
+
+class InvalidRequest(SkypiError):
+    """An admin request that cannot be carried out as given (a malformed or missing field)."""
+
+
+class DoesNotExist(SkypiError):
+    """What the request names is not there (a project, a file, an upload in progress)."""
+
+
+class Conflict(SkypiError):
+    """Another write got there first; nothing was published, and trying again may succeed."""
+
+
+class ReadOnly(SkypiError):
+    """This index takes no writes (its folder is read-only)."""
+
+
+class Discontinued(SkypiError):
+    """A request of the upload protocol that PyPI no longer supports, so neither does skypi."""
+
+
+class NotSupported(SkypiError):
+    """This index cannot do that where it stores its files (a feature of another storage)."""
+
+
+class LengthRequired(SkypiError):
+    """The request does not say how long its body is, and this endpoint must know first."""
+
+
+class RequestTooLarge(SkypiError):
+    """The request is bigger than this endpoint takes, whatever the index's own file limit."""

@@ -126,6 +126,19 @@ def wheel_name_part(project: NormalizedName) -> str:
     return project.replace("-", "_")
 
 
+def same_version(a: str, b: str) -> bool:
+    """Whether two versions name one release (PEP 440 compares them: 1.0 is 1.0.0); two that
+    do not parse are the same only as text.
+
+    >>> same_version("1.0", "1.0.0"), same_version("1.0", "1.0.post1")
+    (True, False)
+    """
+    try:
+        return Version(a) == Version(b)
+    except InvalidVersion:
+        return a == b
+
+
 __all__ = [
     "SDIST_EXTENSIONS",
     "VALID_PROJECT_NAME",
@@ -135,5 +148,6 @@ __all__ = [
     "check_safe_filename",
     "expected_sdist_filename",
     "parse_filename",
+    "same_version",
     "wheel_name_part",
 ]

@@ -16,7 +16,7 @@ import tarfile
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import IO, Final
 
@@ -60,6 +60,10 @@ class CoreMetadata:
     project: NormalizedName
     version: Version
     requires_python: str | None
+    # What the release's page for people shows (read here, in the one parse of these bytes).
+    summary: str = ""
+    description: str = ""
+    description_content_type: str | None = None
 
 
 def parse_core_metadata(raw: bytes, where: str) -> CoreMetadata:
@@ -106,7 +110,17 @@ def parse_core_metadata(raw: bytes, where: str) -> CoreMetadata:
             raise InvalidDistribution(
                 f"{requires_python!r} is invalid for 'Requires-Python' (in {where})."
             ) from exc
-    return CoreMetadata(raw, mv, name, project, version, requires_python)
+    return CoreMetadata(
+        raw,
+        mv,
+        name,
+        project,
+        version,
+        requires_python,
+        summary=str(fields.get("summary") or ""),
+        description=str(fields.get("description") or ""),
+        description_content_type=fields.get("description_content_type"),
+    )
 
 
 class _RangedFile(io.RawIOBase):
@@ -380,6 +394,24 @@ def read_metadata(
         meta = sdist_metadata(dist, size, read_at, open_stream, limits)
     check_agrees(dist, meta)
     return meta
+
+
+def read_file_metadata(
+    dist: DistFilename, fh: IO[bytes], size: int, limits: Limits = DEFAULT_LIMITS
+) -> CoreMetadata:
+    """:func:`read_metadata` of an open, seekable file (an upload being received, a file about
+    to be published); the caller keeps it open."""
+
+    def read_at(start: int, length: int) -> bytes:
+        fh.seek(start)
+        return fh.read(length)
+
+    @contextmanager
+    def reopen() -> Iterator[IO[bytes]]:
+        fh.seek(0)
+        yield fh
+
+    return read_metadata(dist, size, read_at, reopen, limits)
 
 
 def check_agrees(dist: DistFilename, meta: CoreMetadata) -> None:

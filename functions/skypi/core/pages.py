@@ -8,8 +8,10 @@ orders page writes.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, Final
 from urllib.parse import quote
 
@@ -44,6 +46,15 @@ def check_status(status: str, reason: str | None) -> tuple[str, str | None]:
     return status, reason
 
 
+def file_key(project: NormalizedName, filename: str) -> str:
+    """Where an uploaded (or imported) file is stored: under its project's folder.
+
+    >>> file_key("foo", "foo-1.0.tar.gz")
+    'packages/foo/foo-1.0.tar.gz'
+    """
+    return f"{PACKAGES_PREFIX}{project}/{filename}"
+
+
 def page_json_key(project: NormalizedName) -> str:
     return f"{SIMPLE_PREFIX}{project}/index.json"
 
@@ -68,6 +79,7 @@ def metadata_key(file_key: str) -> str:
     return f"{file_key}.metadata"
 
 
+@lru_cache(maxsize=65536)
 def file_href(file_key: str) -> str:
     """The link from ``/simple/<project>/`` to a stored file: relative, every segment quoted.
 
@@ -77,13 +89,28 @@ def file_href(file_key: str) -> str:
     return "../../" + "/".join(quote(part, safe="") for part in file_key.split("/"))
 
 
+@lru_cache(maxsize=65536)
 def format_time(moment: datetime) -> str:
     """UTC with exactly six fractional digits and a ``Z``: what uv and pip both accept."""
     return moment.astimezone(UTC).strftime(_TIME_FORMAT)
 
 
 def parse_time(text: str) -> datetime:
+    """The inverse of :func:`format_time` (fast: pages of thousands of files are read on
+    every upload).
+
+    >>> parse_time("2026-01-02T03:04:05.000006Z")
+    datetime.datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=datetime.timezone.utc)
+    """
+    if len(text) == 27 and text.endswith("Z"):
+        return datetime.fromisoformat(text[:-1]).replace(tzinfo=UTC)
     return datetime.strptime(text, _TIME_FORMAT).replace(tzinfo=UTC)
+
+
+@lru_cache(maxsize=65536)
+def parse_version(text: str) -> Version:
+    """A listed version, parsed once per process (pages sort thousands of them)."""
+    return Version(text)
 
 
 @dataclass(frozen=True)
@@ -105,7 +132,7 @@ class FileEntry:
     @property
     def sort_key(self) -> tuple[Version | str, str]:
         try:
-            return (Version(self.version), self.filename)
+            return (parse_version(self.version), self.filename)
         except InvalidVersion:  # pragma: no cover - versions are validated on the way in
             return (self.version, self.filename)
 
@@ -144,6 +171,19 @@ class FileEntry:
             etag=data.get("_etag", ""),
             provenance=data.get("provenance") or None,
         )
+
+
+def _compact(doc: dict[str, Any]) -> str:
+    return json.dumps(doc, separators=(",", ":"))
+
+
+@lru_cache(maxsize=32768)  # about 30 MB at most: a few busy projects' entries
+def _entry_text(entry: FileEntry) -> str:
+    return _compact(entry.to_json())
+
+
+def _entries_text(entries: list[FileEntry]) -> str:
+    return "[" + ",".join(_entry_text(e) for e in entries) + "]"
 
 
 @dataclass(frozen=True)
@@ -185,7 +225,8 @@ class ProjectPage:
         return replace(self, status=status, status_reason=reason, serial=self.serial + 1)
 
     def versions(self) -> list[str]:
-        return sorted({f.version for f in self.files}, key=Version)
+        """Every version with a file, oldest first."""
+        return list(dict.fromkeys(f.version for f in self.sorted_files()))
 
     def find(self, filename: str) -> FileEntry | None:
         return next((f for f in self.files if f.filename == filename), None)
@@ -204,6 +245,32 @@ class ProjectPage:
         return {"status": self.status, **reason}
 
     def to_json_bytes(self) -> bytes:
+        """The PEP 691 page, compact. Each entry's JSON is made once per process and reused:
+        a page of thousands of files is written on every upload to it.
+
+        >>> page = ProjectPage.empty("demo")
+        >>> json.loads(page.to_json_bytes()) == page.to_json_doc()
+        True
+        """
+        listed = self.listed_files()
+        head = _compact(
+            {
+                "meta": {"api-version": API_VERSION, "_last-serial": self.serial},
+                "name": self.name,
+                "project-status": self.project_status(),
+                "versions": self.versions() if listed else [],
+            }
+        )
+        tail: dict[str, Any] = {"_display-name": self.display_name}
+        if self.summary:
+            tail["_summary"] = self.summary
+        parts = [head[:-1], ',"files":', _entries_text(listed), ",", _compact(tail)[1:-1]]
+        if not listed and self.files:
+            parts += [',"_quarantined-files":', _entries_text(self.sorted_files())]
+        return ("".join(parts) + "}\n").encode()
+
+    def to_json_doc(self) -> dict[str, Any]:
+        """:meth:`to_json_bytes` as the document it encodes (the plain, slower way)."""
         listed = self.listed_files()
         doc: dict[str, Any] = {
             "meta": {"api-version": API_VERSION, "_last-serial": self.serial},
@@ -217,7 +284,7 @@ class ProjectPage:
             doc["_summary"] = self.summary
         if not listed and self.files:
             doc["_quarantined-files"] = [f.to_json() for f in self.sorted_files()]
-        return json.dumps(doc, indent=1, sort_keys=False).encode() + b"\n"
+        return doc
 
     @classmethod
     def from_json_bytes(cls, raw: bytes) -> ProjectPage:
@@ -247,18 +314,25 @@ class RootListing:
         self, name: NormalizedName, display: str | None, summary: str = ""
     ) -> RootListing:
         """Add (``display`` given) or remove (``None``) a project; same object if unchanged."""
+        return self.with_projects({name: (display, summary)})
+
+    def with_projects(
+        self, changes: Mapping[NormalizedName, tuple[str | None, str]]
+    ) -> RootListing:
+        """:meth:`with_project` for many projects at once (one copy, one serial); the same
+        object if nothing changes."""
         projects, summaries = dict(self.projects), dict(self.summaries)
-        if display is None:
-            if name not in projects:
-                return self
-            del projects[name]
-            summaries.pop(name, None)
-        else:
-            if projects.get(name) == display and summaries.get(name, "") == summary:
-                return self
-            projects[name] = display
-            summaries[name] = summary
-        return RootListing(projects, self.serial + 1, {k: v for k, v in summaries.items() if v})
+        for name, (display, summary) in changes.items():
+            if display is None:
+                projects.pop(name, None)
+                summaries.pop(name, None)
+            else:
+                projects[name] = display
+                summaries[name] = summary
+        summaries = {k: v for k, v in summaries.items() if v}
+        if projects == self.projects and summaries == self.summaries:
+            return self
+        return RootListing(projects, self.serial + 1, summaries)
 
     def to_json_bytes(self) -> bytes:
         doc = {
@@ -269,7 +343,7 @@ class RootListing:
                 for name in sorted(self.projects)
             ],
         }
-        return json.dumps(doc, indent=1).encode() + b"\n"
+        return json.dumps(doc, separators=(",", ":")).encode() + b"\n"
 
     @classmethod
     def from_json_bytes(cls, raw: bytes) -> RootListing:

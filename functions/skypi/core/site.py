@@ -20,19 +20,30 @@ import re
 from dataclasses import dataclass, replace
 from datetime import datetime
 from email.message import EmailMessage
+from functools import lru_cache
 from html import escape
 from typing import Any, Final
 from urllib.parse import quote
 
-from packaging.metadata import parse_email
 from packaging.utils import NormalizedName
-from packaging.version import InvalidVersion, Version
+from packaging.version import InvalidVersion
 
-from skypi.core.pages import FileEntry, ProjectPage, file_href, format_time, parse_time
+from skypi.core.pages import (
+    FileEntry,
+    ProjectPage,
+    file_href,
+    format_time,
+    parse_time,
+    parse_version,
+)
 
 SITE_PREFIX: Final = "site/"
-SITE_JSON_KEY: Final = "site/index.json"  # the landing page's manifest (compare-and-swap)
+# The landing page carries its own manifest (project count, last uploads) in a data block, so
+# one compare-and-swap of one object updates it. Older versions kept the manifest beside it.
 LANDING_KEY: Final = "site/index.html"
+LEGACY_SITE_JSON_KEY: Final = "site/index.json"
+_MANIFEST_OPEN: Final = '<script type="application/json" id="skypi-site">'
+_MANIFEST: Final = re.compile(re.escape(_MANIFEST_OPEN).encode() + rb"(.*?)</script>", re.DOTALL)
 RECENT: Final = 20  # uploads shown on the landing page
 # Longer reST descriptions are shown as plain text: docutils takes seconds on a few hundred
 # kilobytes of lists, and the indexer must not spend them on one hostile upload (Markdown's
@@ -128,16 +139,15 @@ class Release:
     description_html: str = ""
 
     @classmethod
-    def from_metadata(cls, raw: bytes) -> Release:
-        fields, _ = parse_email(raw)
-        description = fields.get("description") or ""
+    def from_fields(
+        cls, version: str, summary: str, description: str, content_type: str | None
+    ) -> Release:
         html = (
-            render_description(description, fields.get("description_content_type"))
+            render_description(description, content_type)
             if description.strip() and description.strip() != "UNKNOWN"
             else ""
         )
-        summary = " ".join((fields.get("summary") or "").split())
-        return cls(str(fields.get("version") or ""), summary, html)
+        return cls(version, " ".join(summary.split()), html)
 
     def to_json_bytes(self) -> bytes:
         doc = {
@@ -174,6 +184,7 @@ class SiteSummary:
     projects: int = 0
     recent: tuple[Upload, ...] = ()
     serial: int = 0
+    root_serial: int = 0  # of the root listing the count was taken from
 
     def with_uploads(self, uploads: list[Upload]) -> SiteSummary:
         if not uploads:
@@ -186,17 +197,21 @@ class SiteSummary:
         )
         return replace(self, recent=tuple(merged[:RECENT]), serial=self.serial + 1)
 
-    def with_projects(self, count: int) -> SiteSummary:
-        return (
-            self
-            if count == self.projects
-            else replace(self, projects=count, serial=self.serial + 1)
-        )
+    def with_listing(self, count: int, root_serial: int) -> SiteSummary:
+        """The project count of the root listing at ``root_serial``; an older listing's count
+        (a slower writer's) changes nothing."""
+        if root_serial < self.root_serial or (count, root_serial) == (
+            self.projects,
+            self.root_serial,
+        ):
+            return self
+        return replace(self, projects=count, root_serial=root_serial, serial=self.serial + 1)
 
     def to_json_bytes(self) -> bytes:
         doc = {
             "serial": self.serial,
             "projects": self.projects,
+            "root_serial": self.root_serial,
             "recent": [
                 {
                     "name": u.name,
@@ -208,7 +223,7 @@ class SiteSummary:
                 for u in self.recent
             ],
         }
-        return json.dumps(doc, indent=1).encode() + b"\n"
+        return json.dumps(doc, separators=(",", ":")).encode() + b"\n"
 
     @classmethod
     def from_json_bytes(cls, raw: bytes) -> SiteSummary:
@@ -223,7 +238,31 @@ class SiteSummary:
             )
             for u in doc["recent"]
         )
-        return cls(int(doc["projects"]), recent, int(doc["serial"]))
+        return cls(int(doc["projects"]), recent, int(doc["serial"]), int(doc.get("root_serial", 0)))
+
+    def to_data_block(self) -> str:
+        """The manifest as a data block in the landing page: JSON with ``<``, ``>`` and ``&``
+        escaped, so no text in it can close the element (a data block is never executed)."""
+        text = self.to_json_bytes().decode().strip()
+        for char in "<>&":
+            text = text.replace(char, f"\\u{ord(char):04x}")
+        return f"{_MANIFEST_OPEN}{text}</script>"
+
+    @classmethod
+    def from_landing(cls, html: bytes) -> SiteSummary | None:
+        """The manifest a rendered landing page carries (None: a page without one).
+
+        >>> s = SiteSummary(projects=3, serial=9)
+        >>> SiteSummary.from_landing(render_landing(s)) == s
+        True
+        """
+        found = _MANIFEST.search(html)
+        if found is None:
+            return None
+        try:
+            return cls.from_json_bytes(found.group(1))
+        except (ValueError, KeyError, TypeError):
+            return None
 
 
 # -- rendering ------------------------------------------------------------------------------
@@ -438,14 +477,15 @@ def render_landing(summary: SiteSummary) -> bytes:
     else:
         body.append('<p class="muted">Nothing yet: upload with twine or uv (below).</p>')
     body += setup_sections()
+    body.append(summary.to_data_block())
     return _document("skypi", "./", summary.serial, body)
 
 
-def _version_key(version: str) -> tuple[int, Version | str]:
+def _prerelease(version: str) -> bool:
     try:
-        return (1, Version(version))
+        return parse_version(version).is_prerelease
     except InvalidVersion:  # pragma: no cover - versions are validated on the way in
-        return (0, version)
+        return False
 
 
 def latest_version(page: ProjectPage) -> str | None:
@@ -458,13 +498,21 @@ def latest_version(page: ProjectPage) -> str | None:
     >>> latest_version(ProjectPage("a", "a", (f("1.0"), f("2.0b1"), f("1.5", "bad"))))
     '1.0'
     """
-    versions = sorted({f.version for f in page.files}, key=_version_key, reverse=True)
-    live = [v for v in versions if any(f.yanked is None for f in page.files if f.version == v)]
-    final = [v for v in live if not _version_key(v)[0] or not Version(v).is_prerelease]
+    versions = page.versions()[::-1]
+    unyanked = {f.version for f in page.files if f.yanked is None}
+    live = [v for v in versions if v in unyanked]
+    final = [v for v in live if not _prerelease(v)]
     return next(iter(final or live or versions), None)
 
 
-def _release_rows(version: str, files: list[FileEntry]) -> list[str]:
+@lru_cache(maxsize=16384)  # about 20 MB at most
+def _release_rows(version: str, files: tuple[FileEntry, ...]) -> tuple[str, ...]:
+    """A release's section (made once per process for the same files: a project page of
+    thousands of releases is rendered on every upload to it)."""
+    return tuple(_render_release_rows(version, list(files)))
+
+
+def _render_release_rows(version: str, files: list[FileEntry]) -> list[str]:
     yanked = [f for f in files if f.yanked is not None]
     first = min(f.upload_time for f in files)
     rows = [
@@ -520,26 +568,24 @@ def render_project_site(page: ProjectPage, release: Release | None) -> bytes:
     by_version: dict[str, list[FileEntry]] = {}
     for f in listed:
         by_version.setdefault(f.version, []).append(f)
+    newest_first = [v for v in page.versions()[::-1] if v in by_version]
     if by_version:
         body.append("<h2>Versions</h2>")
         body.append(
             "<p>"
-            + ", ".join(
-                f'<a href="#v{escape(v)}">{escape(v)}</a>'
-                for v in sorted(by_version, key=_version_key, reverse=True)
-            )
+            + ", ".join(f'<a href="#v{escape(v)}">{escape(v)}</a>' for v in newest_first)
             + "</p>"
         )
     if shown and shown.description_html:
         body += ['<div class="description">', shown.description_html, "</div>"]
-    for version in sorted(by_version, key=_version_key, reverse=True):
-        body += _release_rows(version, by_version[version])
+    for version in newest_first:
+        body += _release_rows(version, tuple(by_version[version]))
     return _document(f"{page.display_name} - skypi", "../../", page.serial, body)
 
 
 __all__ = [
     "LANDING_KEY",
-    "SITE_JSON_KEY",
+    "LEGACY_SITE_JSON_KEY",
     "SITE_PREFIX",
     "Release",
     "SiteSummary",

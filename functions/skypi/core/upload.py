@@ -17,7 +17,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from skypi.core.attestations import parse_attestations
-from skypi.core.errors import InvalidDistribution, UploadRejected
+from skypi.core.errors import Discontinued, InvalidDistribution, UploadRejected
 from skypi.core.filenames import (
     VALID_PROJECT_NAME,
     DistFilename,
@@ -66,10 +66,9 @@ def _one(form: Form, key: str) -> str:
 def check_action(form: Form) -> None:
     action = _one(form, ":action")
     if action in {"submit", "submit_pkg_info", "doc_upload"}:
-        raise UploadRejected(
+        raise Discontinued(
             "Project pre-registration and documentation uploads are not supported; "
-            "upload your files instead.",
-            status=410,
+            "upload your files instead."
         )
     if action != "file_upload":
         raise UploadRejected(

@@ -4,19 +4,47 @@ Lambda handler can read its events without loading the metadata readers first.""
 from __future__ import annotations
 
 import posixpath
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from skypi.core.errors import InvalidDistribution
 from skypi.core.filenames import DistFilename, parse_filename
 from skypi.core.pages import PACKAGES_PREFIX
 
+if TYPE_CHECKING:
+    from skypi.core.metadata import CoreMetadata
+    from skypi.core.pages import FileEntry
+    from skypi.indexer.writer import Stored
+
+
+@dataclass(frozen=True)
+class Facts:
+    """A stored file, inspected: its name, its core metadata and the entry it deserves."""
+
+    dist: DistFilename
+    meta: CoreMetadata
+    entry: FileEntry
+
+    def with_provenance(self, href: str) -> Facts:
+        """The same file, its entry linking to its PEP 740 provenance."""
+        return replace(self, entry=replace(self.entry, provenance=href))
+
 
 @dataclass(frozen=True)
 class Landed:
-    """An object appeared (or changed) under ``key``. ``sha256`` may be passed when known."""
+    """An object appeared (or changed) under ``key``.
+
+    What the caller already knows comes along, so nothing is read twice: ``sha256`` (it hashed
+    the bytes), ``facts`` (it stored these very bytes and read their metadata: storage is not
+    asked again), ``page`` (the project page as it read it: the first swap is tried against
+    it). An event from storage carries none of them and is confirmed against storage.
+    ``upload``: the file was uploaded, so PyPI's upload rules apply at the final check too."""
 
     key: str
     sha256: str | None = None
+    facts: Facts | None = None
+    page: Stored | None = None
+    upload: bool = False
 
 
 @dataclass(frozen=True)

@@ -28,8 +28,8 @@ def decode_notification(body: str) -> Decoded:
 
     >>> body = '{"Records": [{"eventName": "ObjectCreated:Put",'
     >>> body += ' "s3": {"object": {"key": "packages/demo/demo-1.0%2Blocal.tar.gz"}}}]}'
-    >>> decode_notification(body).changes
-    [Landed(key='packages/demo/demo-1.0+local.tar.gz', sha256=None)]
+    >>> [change.key for change in decode_notification(body).changes]
+    ['packages/demo/demo-1.0+local.tar.gz']
     >>> decode_notification('{"Event": "s3:TestEvent", "Bucket": "b"}').skipped
     [('s3:TestEvent', 'a test event S3 sends when notifications are configured')]
     """

@@ -1,8 +1,9 @@
 """The indexer Lambda: S3 event notifications, batched by SQS, applied to the pages.
 
-Each project named in a batch is indexed once, whatever the number of its records; if indexing
-a project fails, only the messages that touched it are reported in ``batchItemFailures`` and come
-back later (the queue's redrive policy sends repeat failures to the dead-letter queue).
+Each project named in a batch is indexed once, whatever the number of its records, and the root
+listing and landing page once for the whole batch; if indexing a project fails, only the messages
+that touched it are reported in ``batchItemFailures`` and come back later (the queue's redrive
+policy sends repeat failures to the dead-letter queue).
 
 Powertools' batch utility hands records over one by one, which would index a project once per
 record; this handler groups first and reports partial failures in the same response shape.
@@ -44,7 +45,9 @@ def _default_indexer() -> Indexer:
         from skypi.store.cdn import CloudFrontCdn
         from skypi.store.s3 import S3Store
 
-        _indexer = Indexer(S3Store.from_environment(), cdn=CloudFrontCdn.from_environment())
+        _indexer = Indexer(
+            S3Store.from_environment(), cdn=CloudFrontCdn.from_environment(), workers=4
+        )
     return _indexer
 
 
@@ -80,40 +83,43 @@ def process(event: dict[str, Any], indexer: Indexer) -> dict[str, list[dict[str,
                 continue
             by_project[dist.project].append((message_id, change))
 
-    for project, items in by_project.items():
-        message_ids = sorted({message_id for message_id, _ in items})
-        started = time.perf_counter()
-        try:
-            outcome = indexer.apply(change for _, change in items)
-        except Exception:
-            logger.exception(
-                "indexing %s failed; its messages will be retried",
-                project,
-                extra={"project": project, "message_ids": message_ids},
-            )
-            failed.update(message_ids)
-            continue
-        metrics.add_metric(
-            "IndexLatency", MetricUnit.Milliseconds, (time.perf_counter() - started) * 1000
+    started = time.perf_counter()
+    try:  # one batch: each project's page once, the root listing and landing page once
+        outcome = indexer.apply(
+            (change for items in by_project.values() for _, change in items), isolate=True
         )
-        metrics.add_metric("FilesIndexed", MetricUnit.Count, len(outcome.added))
-        metrics.add_metric("FilesRemoved", MetricUnit.Count, len(outcome.removed))
-        metrics.add_metric("Conflicts", MetricUnit.Count, len(outcome.conflicts))
-        metrics.add_metric("Refused", MetricUnit.Count, len(outcome.refused))
-        for key, message in outcome.conflicts:
-            logger.error("conflict: %s", message, extra={"key": key, "project": project})
-        for key, message in outcome.refused:
-            logger.warning("refused %s: %s", key, message, extra={"project": project})
-        logger.info(
-            "indexed %s",
+    except Exception:  # the root listing or landing page could not be written: retry all
+        logger.exception("indexing the batch failed; its messages will be retried")
+        failed.update(m for items in by_project.values() for m, _ in items)
+        return {"batchItemFailures": [{"itemIdentifier": m} for m in sorted(failed)]}
+    for project, error in outcome.failed.items():
+        message_ids = sorted({m for m, _ in by_project.get(project, [])})
+        logger.error(
+            "indexing %s failed; its messages will be retried: %s",
             project,
-            extra={
-                "project": project,
-                "added": outcome.added,
-                "removed": outcome.removed,
-                "message_ids": message_ids,
-            },
+            error,
+            extra={"project": project, "message_ids": message_ids},
         )
+        failed.update(message_ids)
+    metrics.add_metric(
+        "IndexLatency", MetricUnit.Milliseconds, (time.perf_counter() - started) * 1000
+    )
+    metrics.add_metric("FilesIndexed", MetricUnit.Count, len(outcome.added))
+    metrics.add_metric("FilesRemoved", MetricUnit.Count, len(outcome.removed))
+    metrics.add_metric("Conflicts", MetricUnit.Count, len(outcome.conflicts))
+    metrics.add_metric("Refused", MetricUnit.Count, len(outcome.refused))
+    metrics.add_metric("ProjectsWritten", MetricUnit.Count, len(outcome.written))
+    # Conflicts and refusals were logged once, by the indexer, as they were found.
+    logger.info(
+        "indexed %d projects",
+        len(by_project),
+        extra={
+            "projects": sorted(by_project),
+            "added": outcome.added,
+            "removed": outcome.removed,
+            "failed": sorted(outcome.failed),
+        },
+    )
     return {"batchItemFailures": [{"itemIdentifier": m} for m in sorted(failed)]}
 
 

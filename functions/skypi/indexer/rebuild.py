@@ -12,9 +12,7 @@ that landed or left after the listing is neither lost nor resurrected.
 
 from __future__ import annotations
 
-import gzip
 import logging
-import zlib
 from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -23,24 +21,20 @@ from dataclasses import dataclass, field, replace
 from packaging.utils import NormalizedName
 
 from skypi.core.errors import InvalidDistribution
-from skypi.core.http import gzip_key
 from skypi.core.pages import (
     PACKAGES_PREFIX,
-    ROOT_HTML_KEY,
     ROOT_JSON_KEY,
     SIMPLE_PREFIX,
     FileEntry,
     ProjectPage,
     RootListing,
-    html_twins,
     metadata_key,
-    page_html_key,
     page_json_key,
 )
-from skypi.core.render import render_project_html, render_root_html
-from skypi.core.site import LANDING_KEY, latest_version, project_site_key, release_key
-from skypi.indexer.service import MAX_ATTEMPTS, Indexer, project_of_key
-from skypi.store.base import NotFound, ObjectInfo, PreconditionFailed
+from skypi.core.site import LANDING_KEY
+from skypi.indexer.service import Indexer, project_of_key
+from skypi.indexer.writer import Stored
+from skypi.store.base import NotFound, ObjectInfo
 
 log = logging.getLogger("skypi.reindex")
 
@@ -71,6 +65,7 @@ class _Plan:
     page: ProjectPage | None  # None: the stored page is right (or there is none, nor files)
     display_name: str | None  # shown in the root listing; None when the project has no files
     drift: list[Drift]
+    summary: str = ""  # shown beside it
 
 
 def scan(indexer: Indexer) -> tuple[dict[NormalizedName, list[ObjectInfo]], set[str], Report]:
@@ -106,7 +101,7 @@ class Rebuilder:
         projects = sorted(set(files) | {NormalizedName(p) for p in pages})
         report.projects = len(projects)
         report.files = sum(len(infos) for infos in files.values())
-        shown: dict[NormalizedName, str] = {}
+        shown: dict[NormalizedName, tuple[str, str]] = {}
 
         def one(project: NormalizedName) -> _Plan:
             plan = self._project(project, files.get(project, []), check)
@@ -118,7 +113,7 @@ class Rebuilder:
             for project, plan in zip(projects, pool.map(one, projects), strict=True):
                 report.drift += plan.drift
                 if plan.display_name is not None:
-                    shown[project] = plan.display_name
+                    shown[project] = (plan.display_name, plan.summary)
         report.drift += self._root(shown, check)
         for drift in report.drift:
             log.warning("%s%s", "" if check else "repaired: ", drift)
@@ -203,22 +198,14 @@ class Rebuilder:
             base = page or ProjectPage.empty(name)
             target = base.with_files(want)
         if target is not None and target is page:
-            rendered = render_project_html(target)
-            for key in html_twins(page_html_key(project)):
-                if self._stored(key) != rendered:
-                    drift.append(Drift(project, f"{key} does not match the JSON page"))
-            drift += self._variants(
-                project, page_json_key(project), *html_twins(page_html_key(project))
-            )
-            if target.files and self.store.head(project_site_key(project)) is None:
-                drift.append(Drift(project, f"{project_site_key(project)} is missing"))
-        if check:
-            shown = target.display_name if target and target.files else None
-            return _Plan(None, shown, drift)
-        if drift:
+            body = self._stored(page_json_key(project))
+            for key, problem in self.indexer.pages.stale_followers(target, body):
+                drift.append(Drift(project, f"{key} {problem}"))
+        if not check and drift:
             target = self._write(project, want, target)
         shown = target.display_name if target and target.files else None
-        return _Plan(target, shown, drift)
+        summary = target.summary if target else ""
+        return _Plan(None if check else target, shown, drift, summary)
 
     def _metadata(self, project: str, entries: list[FileEntry], check: bool) -> list[Drift]:
         """Entries the page already had must still have their ``.metadata`` file."""
@@ -236,13 +223,10 @@ class Rebuilder:
         self, project: NormalizedName, want: tuple[FileEntry, ...], fallback: ProjectPage | None
     ) -> ProjectPage | None:
         """Replace the page's entries with ``want``, re-checking storage wherever the latest
-        page disagrees (a concurrent upload or delete), then make the HTML match."""
-        for _ in range(MAX_ATTEMPTS):
-            try:
-                page, etag = self.indexer.read_page(project)
-            except (ValueError, KeyError, TypeError):  # unreadable: replace it as it is
-                stored = self.store.head(page_json_key(project))
-                page, etag = None, stored.etag if stored else None
+        page disagrees (a concurrent upload or delete), then write what follows it (the
+        page writer describes the newest release from its file if no description is kept)."""
+
+        def change(page: ProjectPage | None) -> ProjectPage | None:
             wanted = {f.key: f for f in want}
             latest = {f.key: f for f in page.files} if page else {}
             for key, entry in latest.items():  # landed after our listing?
@@ -254,45 +238,25 @@ class Rebuilder:
             base = page or fallback or ProjectPage.empty(project)
             new_page = base.with_files(tuple(wanted.values()))
             if page is not None and new_page.files == page.files:
-                new_page = page  # entries already right: only the HTML needs repair
-            else:
-                try:
-                    if etag is None:
-                        self.store.put(
-                            page_json_key(project), new_page.to_json_bytes(), if_none_match=True
-                        )
-                    else:
-                        self.store.put(
-                            page_json_key(project), new_page.to_json_bytes(), if_match=etag
-                        )
-                except PreconditionFailed:
-                    continue
-            self.indexer.sync_variant(page_json_key(project), repair=True)
-            html = render_project_html(new_page)
-            for key in html_twins(page_html_key(project)):
-                self.indexer.write_if_newer(key, html, new_page.serial, repair=True)
-                self.indexer.sync_variant(key, repair=True)
-            self._write_site(new_page)
+                return None  # entries already right: only what follows needs repair
             return new_page
-        raise RuntimeError(f"gave up repairing {project} after {MAX_ATTEMPTS} conflicts")
 
-    def _write_site(self, page: ProjectPage) -> None:
-        """The project's page for people, with its newest release described (rendered once)."""
-        newest = latest_version(page)
-        described = []
-        if newest is not None and self.store.head(release_key(page.name, newest)) is None:
-            for entry in page.files:
-                info = self.store.head(entry.key) if entry.version == newest else None
-                if info is not None:
-                    release, _ = self.indexer.describe(page.name, self.indexer.inspect(info))
-                    self.indexer.write_release(page.name, release)
-                    described.append(release)
-                    break
-        self.indexer.write_project_site(page, described)
+        try:
+            state = self.indexer.pages.read(project)
+        except (ValueError, KeyError, TypeError):  # unreadable: replace it as it is
+            stored = self.store.head(page_json_key(project))
+            state = Stored(None, stored.etag if stored else None)
+        written = self.indexer.pages.update(project, change, start=state)
+        if written is not None:
+            return written.after
+        state = self.indexer.pages.read(project)
+        if state.page is None or state.etag is None:
+            return None
+        return self.indexer.pages.follow(state.page, state.etag, body=state.body)
 
     # -- the root listing -----------------------------------------------------------------
 
-    def _root(self, shown: dict[NormalizedName, str], check: bool) -> list[Drift]:
+    def _root(self, shown: dict[NormalizedName, tuple[str, str]], check: bool) -> list[Drift]:
         drift = []
         try:
             root, _ = self.indexer.read_root()
@@ -300,44 +264,26 @@ class Rebuilder:
         except (ValueError, KeyError, TypeError):
             root, readable = RootListing(), False
             drift.append(Drift("(root)", "the root listing cannot be read"))
+        listed = {p: (d, root.summaries.get(p, "")) for p, d in root.projects.items()}
         differing = [
             project
             for project in sorted(set(root.projects) | set(shown))
-            if root.projects.get(project) != shown.get(project)
+            if listed.get(project) != shown.get(project)
         ]
         drift += [Drift(p, "the root listing disagrees with its page") for p in differing]
         if readable and not differing:
-            rendered = render_root_html(root)
-            for key in html_twins(ROOT_HTML_KEY):
-                if self._stored(key) != rendered:
-                    drift.append(Drift("(root)", f"{key} does not match the root listing"))
-            drift += self._variants("(root)", ROOT_JSON_KEY, *html_twins(ROOT_HTML_KEY))
+            body = self._stored(ROOT_JSON_KEY)
+            for key, problem in self.indexer.pages.stale_root_followers(root, body):
+                drift.append(Drift("(root)", f"{key} {problem}"))
         if self.store.head(LANDING_KEY) is None:
             drift.append(Drift("(root)", f"{LANDING_KEY} is missing"))
         if check or not drift:
             return drift
         if not readable:
             self.store.delete(ROOT_JSON_KEY)
-        for project in differing:
-            self.indexer.sync_root(project)
-        current, _ = self.indexer.read_root()
-        self.indexer.sync_variant(ROOT_JSON_KEY, repair=True)
-        for key in html_twins(ROOT_HTML_KEY):
-            self.indexer.write_if_newer(key, render_root_html(current), current.serial, repair=True)
-            self.indexer.sync_variant(key, repair=True)
-        self.indexer.update_site(projects=len(current.projects))
-        return drift
-
-    def _variants(self, project: str, *keys: str) -> list[Drift]:
-        """Each page's gzip variant must hold exactly the page's bytes."""
-        drift = []
-        for key in keys:
-            try:
-                same = gzip.decompress(self._stored(gzip_key(key))) == self._stored(key)
-            except (OSError, EOFError, zlib.error):
-                same = False
-            if not same:
-                drift.append(Drift(project, f"{gzip_key(key)} does not match {key}"))
+        changes = {p: (shown[p][0], shown[p][1]) if p in shown else (None, "") for p in differing}
+        current = self.indexer.pages.update_root(changes, force=True) or self.indexer.read_root()[0]
+        self.indexer.pages.update_landing(listing=current, force=True)
         return drift
 
     def _stored(self, key: str) -> bytes:

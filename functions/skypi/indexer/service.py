@@ -1,73 +1,58 @@
 """The indexer: turns changes in ``packages/`` into pages, safely under concurrency.
 
-- Every shared object (project JSON page, root listing) is written with compare-and-swap and
-  retried on conflict, so concurrent writers never lose each other's files.
-- HTML is rendered from the JSON page and carries its serial; an older render never replaces a
-  newer one.
-- Every page object has a gzip variant (``<key>.gz``), written right after the page with the
-  same serial rule, so it is never ahead of its page and never goes back.
 - Storage is the truth: a "landed" key that is gone, or a "gone" key that is there, changes
-  nothing, so events may repeat and arrive in any order.
-- Work is proportional to the change: one project's objects, and the root listing only when a
-  project gains its first file or loses its last.
+  nothing, so events may repeat and arrive in any order. A change whose caller stored the very
+  bytes and read them (an upload) carries what it learnt, and storage is not asked again.
+- Whether a file joins its page is decided by :func:`skypi.core.admission.decide`, at the
+  final swap of the page, so two writers racing for one filename cannot both win.
+- Every page is written by the :class:`~skypi.indexer.writer.PageWriter` (compare-and-swap,
+  followers from the render just made).
+- Work is proportional to the change and batched: a batch writes each project's page once,
+  the root listing once (only if a project appeared, left or changed its summary) and the
+  landing page once.
 """
 
 from __future__ import annotations
 
-import hashlib
+import io
 import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from packaging.utils import NormalizedName
 
+from skypi.core.admission import Candidate, Verdict, decide_among
+from skypi.core.digests import hash_stream, sha256_hex
 from skypi.core.errors import InvalidDistribution
 from skypi.core.filenames import DistFilename
-from skypi.core.http import gzip_key, gzip_page
 from skypi.core.metadata import (
     DEFAULT_LIMITS,
     CoreMetadata,
     Limits,
+    read_file_metadata,
     read_metadata,
 )
-from skypi.core.pages import (
-    ROOT_HTML_KEY,
-    ROOT_JSON_KEY,
-    FileEntry,
-    ProjectPage,
-    RootListing,
-    html_twins,
-    metadata_key,
-    page_html_key,
-    page_json_key,
-)
-from skypi.core.render import page_serial, render_project_html, render_root_html
-from skypi.core.site import (
-    LANDING_KEY,
-    SITE_JSON_KEY,
-    Release,
-    SiteSummary,
-    Upload,
-    latest_version,
-    project_site_key,
-    release_key,
-    render_landing,
-    render_project_site,
-)
+from skypi.core.pages import FileEntry, ProjectPage, RootListing, metadata_key
+from skypi.core.site import Release, Upload, latest_version
 from skypi.indexer.changes import Change as Change
+from skypi.indexer.changes import Facts as Facts
 from skypi.indexer.changes import Gone as Gone
 from skypi.indexer.changes import Landed as Landed
 from skypi.indexer.changes import project_of_key as project_of_key
-from skypi.store.base import NotFound, ObjectInfo, PreconditionFailed, Store, Versioned
+from skypi.indexer.writer import PageWriter, RootChange, Stored, Written
+from skypi.store.base import NotFound, ObjectInfo, Store, Versioned
 
 if TYPE_CHECKING:  # botocore is not needed to index a folder (`skypi serve`, no aws extra)
     from skypi.store.cdn import Cdn
 
 log = logging.getLogger("skypi.indexer")
-MAX_ATTEMPTS = 100
+# A file up to this size is read whole, once (one request), instead of in ranges for its
+# metadata and then again to hash it.
+WHOLE_READ_BYTES = 8 * 1024 * 1024
 
 
 @dataclass
@@ -79,6 +64,9 @@ class Outcome:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     refused: list[tuple[str, str]] = field(default_factory=list)
     conflicts: list[tuple[str, str]] = field(default_factory=list)
+    # projects whose indexing raised (only with ``apply(..., isolate=True)``), and why
+    failed: dict[str, BaseException] = field(default_factory=dict)
+    written: list[str] = field(default_factory=list)  # projects whose page was written
 
     def merge(self, other: Outcome) -> None:
         self.added += other.added
@@ -86,30 +74,62 @@ class Outcome:
         self.skipped += other.skipped
         self.refused += other.refused
         self.conflicts += other.conflicts
+        self.failed.update(other.failed)
+        self.written += other.written
+
+    def problem(self, key: str) -> tuple[str, str] | None:
+        """(``"refused"`` or ``"conflict"``, message) for ``key``, if it was not listed."""
+        for kind, found in (("refused", self.refused), ("conflict", self.conflicts)):
+            for k, message in found:
+                if k == key:
+                    return kind, message
+        return None
 
 
-@dataclass(frozen=True)
-class _Facts:
-    """A landed file, inspected: what its page entry will say."""
+@dataclass
+class _Project:
+    """What indexing one project did, for the batch to finish: the root listing and the
+    landing page are updated once for all projects."""
 
-    dist: DistFilename
-    meta: CoreMetadata
-    entry: FileEntry
+    outcome: Outcome
+    root: tuple[str | None, str] | None = None  # (display or None, summary), if it changed
+    uploads: list[Upload] = field(default_factory=list)
 
 
 class HashTimeout(InvalidDistribution):
     """A file with no whole-object SHA-256 in storage, too big to hash in the time allowed."""
 
 
+def _same_page_shown(before: ProjectPage | None, after: ProjectPage) -> bool:
+    """Whether the root listing shows ``after`` exactly as it shows ``before``."""
+    if before is None:
+        return not after.files
+    return (
+        bool(before.files) == bool(after.files)
+        and before.summary == after.summary
+        and before.display_name == after.display_name
+    )
+
+
 class Indexer:
     """Applies changes to one store's pages."""
 
     def __init__(
-        self, store: Store, limits: Limits = DEFAULT_LIMITS, cdn: Cdn | None = None
+        self,
+        store: Store,
+        limits: Limits = DEFAULT_LIMITS,
+        cdn: Cdn | None = None,
+        writer: PageWriter | None = None,
+        workers: int = 1,
     ) -> None:
         self.store = store
+        # Projects of one batch indexed at once: worth it where each request waits on the
+        # network (S3); on a local disk, threads only contend for its locks.
+        self.workers = workers
         self.limits = limits
         self.cdn = cdn  # told to drop files deleted or restored, which it caches for a year
+        self.pages = writer or PageWriter(store)
+        self.pages.describer = self._describe_stored
         # time.monotonic() past which no file is hashed further (a Lambda's time runs out:
         # better a clear refusal than a timeout retried into the dead-letter queue)
         self.hash_deadline: float | None = None
@@ -117,23 +137,25 @@ class Indexer:
     # -- reading the current state -------------------------------------------------------
 
     def read_page(self, project: NormalizedName) -> tuple[ProjectPage | None, str | None]:
-        try:
-            info, raw = self.store.get(page_json_key(project))
-        except NotFound:
-            return None, None
-        return ProjectPage.from_json_bytes(raw), info.etag
+        stored = self.pages.read(project)
+        return stored.page, stored.etag
 
     def read_root(self) -> tuple[RootListing, str | None]:
-        try:
-            info, raw = self.store.get(ROOT_JSON_KEY)
-        except NotFound:
-            return RootListing(), None
-        return RootListing.from_json_bytes(raw), info.etag
+        return self.pages.read_root()
 
     # -- applying changes ----------------------------------------------------------------
 
-    def apply(self, changes: Iterable[Change]) -> Outcome:
-        """Index a batch of changes, each project's page written once."""
+    def apply(
+        self,
+        changes: Iterable[Change],
+        *,
+        isolate: bool = False,
+        progress: Callable[[int], object] | None = None,
+    ) -> Outcome:
+        """Index a batch of changes: each project's page written once, then the root listing
+        and the landing page once. With ``isolate``, a project whose indexing raises is
+        reported in ``failed`` and the others are still indexed. ``progress`` is told the
+        number of changes of each project done."""
         outcome = Outcome()
         by_project: dict[NormalizedName, list[Change]] = defaultdict(list)
         for change in changes:
@@ -144,32 +166,258 @@ class Indexer:
                 outcome.skipped.append((change.key, str(exc)))
                 continue
             by_project[dist.project].append(change)
-        for project, project_changes in by_project.items():
-            outcome.merge(self._apply_project(project, project_changes))
+        root: dict[NormalizedName, tuple[str | None, str]] = {}
+        uploads: list[Upload] = []
+
+        def one(item: tuple[NormalizedName, list[Change]]) -> _Project | BaseException:
+            project, project_changes = item
+            try:
+                return self._apply_project(project, project_changes)
+            except Exception as exc:
+                if not isolate:
+                    raise
+                log.exception("indexing %s failed", project)
+                return exc
+            finally:
+                if progress is not None:
+                    progress(len(project_changes))
+
+        items = list(by_project.items())
+        if self.workers > 1 and len(items) > 1:  # projects are independent: overlap their I/O
+            with ThreadPoolExecutor(self.workers, thread_name_prefix="skypi-index") as pool:
+                results = list(pool.map(one, items))
+        else:
+            results = [one(item) for item in items]
+        for (project, _), done in zip(items, results, strict=True):
+            if isinstance(done, BaseException):
+                outcome.failed[project] = done
+                continue
+            outcome.merge(done.outcome)
+            if done.root is not None:
+                root[project] = done.root
+            uploads += done.uploads
+        self.finish(root, uploads)
         return outcome
 
-    def inspect(self, info: ObjectInfo, sha256: str | None = None) -> _Facts:
+    def initialize(self) -> None:
+        """Give an index without pages its root listing and landing page (an index with no
+        file yet still answers ``/simple/`` and ``/``)."""
+        listing = self.pages.update_root({}, force=True) or self.read_root()[0]
+        self.pages.update_landing(listing=listing, force=True)
+
+    def finish(self, root: RootChange, uploads: list[Upload]) -> None:
+        """The batch's one update of the root listing and of the landing page."""
+        listing = self.pages.update_root(root) if root else None
+        if uploads or listing is not None:
+            self.pages.update_landing(uploads, listing)
+
+    def _apply_project(self, project: NormalizedName, changes: list[Change]) -> _Project:
+        outcome = Outcome()
+        start = next((c.page for c in changes if isinstance(c, Landed) and c.page), None)
+        state = start if start is not None else self.pages.read(project)
+        current = {f.key: f for f in state.page.files} if state.page else {}
+        arrivals: list[Facts] = []
+        uploads: set[str] = set()  # keys that arrived as uploads: the upload rules apply
+        departures: set[str] = set()
+        refreshed: dict[str, tuple[str, str | None]] = {}  # key -> (etag, provenance)
+        for change in changes:
+            if isinstance(change, Landed) and change.upload:
+                uploads.add(change.key)
+            if isinstance(change, Landed) and change.facts is not None:
+                facts = change.facts  # stored and read by the caller: nothing to confirm
+                known = current.get(change.key)
+                if known is None:
+                    arrivals.append(facts)
+                elif known.sha256 == facts.entry.sha256:  # listed already (by a watcher)
+                    update = (facts.entry.etag, known.provenance or facts.entry.provenance)
+                    if update != (known.etag, known.provenance):
+                        refreshed[change.key] = update
+                continue
+            info = self.store.head(change.key)
+            if info is None:
+                departures.add(change.key)  # gone, whatever the event said
+                continue
+            if isinstance(change, Gone):
+                outcome.skipped.append((change.key, "still in storage"))
+                continue
+            known = current.get(change.key)
+            if known is not None and known.etag == info.etag:
+                continue  # already indexed at this version: a replay
+            if known is not None:
+                try:
+                    same = self._same_bytes(info, known)
+                except (InvalidDistribution, NotFound, OSError) as exc:
+                    log.warning("cannot read %s: %s", change.key, exc)
+                    outcome.skipped.append((change.key, str(exc)))
+                    continue
+                if same:  # same bytes, new ETag (a copy): a replay
+                    refreshed[change.key] = (info.etag, known.provenance)
+                    continue
+                message = self.overwritten(change.key, known)
+                log.error("conflict: %s", message)
+                outcome.conflicts.append((change.key, message))
+                continue
+            try:
+                arrivals.append(self._inspect(info, project_of_key(change.key), change.sha256))
+            except (InvalidDistribution, NotFound, OSError) as exc:
+                log.warning("refusing %s: %s", change.key, exc)
+                outcome.refused.append((change.key, str(exc)))
+        for facts in arrivals:
+            if facts.entry.metadata_sha256:
+                self.write_metadata(facts)
+        # The release that will be the newest is described by its first file (the page for
+        # people shows only it); an older one is described if it ever becomes the newest.
+        known_versions = {f.version for f in state.page.files} if state.page else set()
+        listed = state.page.files if state.page else ()
+        probe = ProjectPage(project, project, (*listed, *(f.entry for f in arrivals)))
+        newest = latest_version(probe)
+        described: dict[str, Release] = {}
+        if newest is not None and newest not in known_versions:
+            first = next(f for f in arrivals if f.entry.version == newest)
+            described[newest] = self.describe(first)
+        done = _Project(outcome)
+        if arrivals or refreshed or departures & current.keys():
+            self._update_page(
+                project, state, arrivals, uploads, departures, refreshed, described, done
+            )
+        if uploads and project not in done.outcome.written:
+            # Listed already by another writer (a watcher, the upload's own storage event),
+            # which may not have written what follows the page yet: the uploader is answered
+            # only once the HTML and the page for people list the file too.
+            now = self.pages.read(project)
+            listed_keys = {f.key for f in now.page.files} if now.page else set()
+            if now.page is not None and now.etag is not None and uploads & listed_keys:
+                self.pages.follow(now.page, now.etag, body=now.body)
+        for key in departures:
+            self.store.delete(metadata_key(key))
+        if self.cdn is not None and departures & current.keys():
+            self.cdn.invalidate(sorted(departures & current.keys()))
+        return done
+
+    def _update_page(
+        self,
+        project: NormalizedName,
+        state: Stored,
+        arrivals: list[Facts],
+        uploads: set[str],
+        departures: set[str],
+        refreshed: dict[str, tuple[str, str | None]],
+        described: dict[str, Release],
+        done: _Project,
+    ) -> None:
+        verdicts: dict[str, tuple[Verdict, str]] = {}  # of the last attempt (the one written)
+
+        def change(page: ProjectPage | None) -> ProjectPage | None:
+            verdicts.clear()
+            if page is None and not arrivals:
+                return None
+            base = page or ProjectPage.empty(arrivals[0].meta.name)
+            files = {
+                f.filename: _refresh(f, refreshed[f.key]) if f.key in refreshed else f
+                for f in base.files
+                if f.key not in departures
+            }
+            refusal = base.upload_refusal()
+            for facts in arrivals:
+                entry = facts.entry
+                candidate = Candidate(
+                    entry.filename, entry.key, entry.version, facts.dist.kind, entry.sha256
+                )
+                decision = decide_among(files, refusal, candidate, upload=entry.key in uploads)
+                verdicts[entry.key] = (decision.verdict, decision.message)
+                if decision.verdict is Verdict.ADMIT:
+                    files[entry.filename] = entry
+                elif decision.verdict is Verdict.IDENTICAL and decision.existing is not None:
+                    listed = decision.existing  # listed meanwhile (a watcher, its own event)
+                    if listed.key == entry.key and entry.provenance and not listed.provenance:
+                        files[entry.filename] = replace(listed, provenance=entry.provenance)
+            if tuple(files.values()) == base.files and page is not None:
+                return None
+            new = base.with_files(tuple(files.values()))
+            newest = latest_version(new)
+            if newest in described:
+                new = replace(new, summary=described[newest].summary)
+            return new
+
+        written = self.pages.update(project, change, start=state, releases=described)
+        self._report(project, written, arrivals, verdicts, done)
+        if written is None:
+            return
+        done.outcome.written.append(project)
+        listed = {f.filename for f in written.after.files}
+        for version, release in described.items():
+            if any(f.entry.version == version and f.entry.filename in listed for f in arrivals):
+                self.pages.add_release(project, release)  # only for files that were listed
+        if not _same_page_shown(written.before, written.after):
+            after = written.after
+            done.root = (after.display_name if after.files else None, after.summary)
+
+    def _report(
+        self,
+        project: NormalizedName,
+        written: Written | None,
+        arrivals: list[Facts],
+        verdicts: dict[str, tuple[Verdict, str]],
+        done: _Project,
+    ) -> None:
+        before = {f.filename for f in written.before.files} if written and written.before else set()
+        after = written.after if written else None
+        for facts in arrivals:
+            verdict, message = verdicts.get(facts.entry.key, (Verdict.ADMIT, ""))
+            if verdict is Verdict.ADMIT and after is not None:
+                done.outcome.added.append(facts.entry.filename)
+                done.uploads.append(
+                    Upload(
+                        project,
+                        after.display_name,
+                        facts.entry.version,
+                        facts.entry.filename,
+                        facts.entry.upload_time,
+                    )
+                )
+                log.info("indexed %s", facts.entry.filename)
+            elif verdict is Verdict.CONFLICT:
+                done.outcome.conflicts.append((facts.entry.key, message))
+                self._orphan(facts)
+                log.error("conflict: %s", message)
+            elif verdict is not Verdict.IDENTICAL and verdict is not Verdict.ADMIT:
+                done.outcome.refused.append((facts.entry.key, message))
+                self._orphan(facts)
+                log.warning("refusing %s: %s", facts.entry.key, message)
+        if written is not None:
+            names = {f.filename for f in written.after.files}
+            done.outcome.removed += sorted(before - names)
+            for name in sorted(before - names):
+                log.info("removed %s", name)
+
+    def _orphan(self, facts: Facts) -> None:
+        """A refused file's ``.metadata`` (written before the page) goes again, unless the
+        listed file of that name is the one stored under this very key."""
+        if facts.entry.metadata_sha256:
+            self.store.delete(metadata_key(facts.entry.key))
+
+    # -- inspecting files -----------------------------------------------------------------
+
+    def inspect(self, info: ObjectInfo, sha256: str | None = None) -> Facts:
         """Read a stored file's metadata (ranged reads) and digest: what its entry will say."""
         return self._inspect(info, project_of_key(info.key), sha256)
 
-    def _inspect(self, info: ObjectInfo, dist: DistFilename, sha256: str | None) -> _Facts:
+    def _inspect(self, info: ObjectInfo, dist: DistFilename, sha256: str | None) -> Facts:
+        late = self.hash_deadline is not None and time.monotonic() > self.hash_deadline
+        if info.size <= WHOLE_READ_BYTES and not late:  # one read: metadata and digest
+            got, data = self.store.get(info.key)
+            if got.etag != info.etag or len(data) != info.size:
+                raise InvalidDistribution(
+                    f"{info.key} changed while it was read (still being written?)"
+                )
+            meta = read_file_metadata(dist, io.BytesIO(data), info.size, self.limits)
+            return facts_of(dist, meta, info, sha256 or info.sha256 or sha256_hex(data))
         read_at = lambda start, length: self.store.read_range(info.key, start, length)  # noqa: E731
         meta = read_metadata(
             dist, info.size, read_at, lambda: self.store.open(info.key), self.limits
         )
         digest = sha256 or info.sha256 or self.sha256_of(info.key, size=info.size)
-        entry = FileEntry(
-            filename=dist.filename,
-            key=info.key,
-            version=str(meta.version),
-            sha256=digest,
-            size=info.size,
-            upload_time=info.last_modified,
-            requires_python=meta.requires_python,
-            metadata_sha256=hashlib.sha256(meta.raw).hexdigest() if dist.kind == "wheel" else None,
-            etag=info.etag,
-        )
-        return _Facts(dist, meta, entry)
+        return facts_of(dist, meta, info, digest)
 
     def restore(self, key: str, known: FileEntry) -> bool:
         """Put back the version of ``key`` that ``known`` was indexed at, if storage keeps it."""
@@ -195,25 +443,25 @@ class Indexer:
         ``size``, the file must hold exactly that many bytes: one that grows or shrinks while
         it is read is still being written, and is not indexed yet."""
         deadline = deadline if deadline is not None else self.hash_deadline
-        started, done = time.monotonic(), 0
-        digest = hashlib.sha256()
+        started = time.monotonic()
+
+        def in_time(done: int) -> None:
+            if deadline is not None and time.monotonic() > deadline:
+                elapsed = time.monotonic() - started
+                raise HashTimeout(
+                    f"{key} carries no SHA-256 checksum in storage, and hashing it ran out "
+                    f"of time after {done:,} bytes in {elapsed:.0f} s "
+                    f"({done / max(elapsed, 1e-6) / 1e6:.0f} MB/s). Publish it with "
+                    "`skypi publish FILE`, or copy it with `aws s3 cp --checksum-algorithm "
+                    "SHA256` in one part (files up to 5 GB; raise the CLI's "
+                    "multipart_threshold), so that storage holds its SHA-256."
+                )
+
         with self.store.open(key) as fh:
-            while chunk := fh.read(1024 * 1024):
-                digest.update(chunk)
-                done += len(chunk)
-                if deadline is not None and time.monotonic() > deadline:
-                    elapsed = time.monotonic() - started
-                    raise HashTimeout(
-                        f"{key} carries no SHA-256 checksum in storage, and hashing it ran out "
-                        f"of time after {done:,} bytes in {elapsed:.0f} s "
-                        f"({done / max(elapsed, 1e-6) / 1e6:.0f} MB/s). Publish it with "
-                        "`skypi publish FILE`, or copy it with `aws s3 cp --checksum-algorithm "
-                        "SHA256` in one part (files up to 5 GB; raise the CLI's "
-                        "multipart_threshold), so that storage holds its SHA-256."
-                    )
+            done, found = hash_stream(fh, check=in_time)
         if size is not None and done != size:
             raise InvalidDistribution(f"{key} changed while it was read (still being written?)")
-        return digest.hexdigest()
+        return found["sha256"]
 
     def _same_bytes(self, info: ObjectInfo, known: FileEntry) -> bool:
         """Whether a changed object still holds the indexed bytes; one too big to hash in
@@ -223,319 +471,91 @@ class Indexer:
         except HashTimeout:
             return False
 
-    def write_metadata(self, facts: _Facts) -> None:
-        key = metadata_key(facts.entry.key)
+    def write_metadata(self, facts: Facts) -> None:
+        """The PEP 658 file beside a wheel: derived from the file's bytes alone, so a write
+        over one left by earlier bytes under the same key is right."""
+        self.store.put(metadata_key(facts.entry.key), facts.meta.raw)
+
+    def describe(self, facts: Facts) -> Release:
+        """A release's summary and rendered description, from its first listed file."""
+        meta = facts.meta
         try:
-            self.store.put(key, facts.meta.raw, if_none_match=True)
-        except PreconditionFailed:
-            _, existing = self.store.get(key)
-            if existing != facts.meta.raw:  # left over from a file that was replaced
-                self.store.put(key, facts.meta.raw)
+            release = Release.from_fields(
+                facts.entry.version, meta.summary, meta.description, meta.description_content_type
+            )
+        except Exception as exc:  # a hostile description must not stop the file being indexed
+            log.warning("description of %s not rendered: %s", facts.entry.filename, exc)
+            release = Release(facts.entry.version)
+        return release
 
-    def _apply_project(self, project: NormalizedName, changes: list[Change]) -> Outcome:
-        outcome = Outcome()
-        page, _ = self.read_page(project)
-        current = {f.key: f for f in page.files} if page else {}
-        arrivals: list[_Facts] = []
-        departures: set[str] = set()
-        refreshed: dict[str, str] = {}
-        for change in changes:
-            info = self.store.head(change.key)
+    def _describe_stored(self, page: ProjectPage, version: str) -> Release | None:
+        """A release's description from the first of its stored files that can be read."""
+        for entry in page.files:
+            info = self.store.head(entry.key) if entry.version == version else None
             if info is None:
-                departures.add(change.key)  # gone, whatever the event said
-                continue
-            if isinstance(change, Gone):
-                outcome.skipped.append((change.key, "still in storage"))
-                continue
-            known = current.get(change.key)
-            if known is not None and known.etag == info.etag:
-                continue  # already indexed at this version: a replay
-            if known is not None:
-                try:
-                    same = self._same_bytes(info, known)
-                except (InvalidDistribution, NotFound, OSError) as exc:
-                    log.warning("cannot read %s: %s", change.key, exc)
-                    outcome.skipped.append((change.key, str(exc)))
-                    continue
-                if same:
-                    refreshed[change.key] = info.etag  # same bytes, new ETag (a copy): a replay
-                    continue
-                message = self.overwritten(change.key, known)
-                log.error("conflict: %s", message)
-                outcome.conflicts.append((change.key, message))
                 continue
             try:
-                facts = self._inspect(info, project_of_key(change.key), change.sha256)
+                return self.describe(self.inspect(info, entry.sha256))
             except (InvalidDistribution, NotFound, OSError) as exc:
-                log.warning("refusing %s: %s", change.key, exc)
-                outcome.refused.append((change.key, str(exc)))
-                continue
-            arrivals.append(facts)
-        if refreshed:  # remember the new ETag, so the bytes are not read again next time
-            self.update_files(project, lambda e: replace(e, etag=refreshed.get(e.key, e.etag)))
-        for facts in arrivals:
-            if facts.entry.metadata_sha256:
-                self.write_metadata(facts)
-        by_version = {f.entry.version: f for f in arrivals}
-        described = {v: self.describe(project, f) for v, f in by_version.items()}
-        if arrivals or departures & current.keys():
-            self._update_page(project, arrivals, departures, outcome, described)
-        for key in departures:
-            self.store.delete(metadata_key(key))
-        if self.cdn is not None and departures & current.keys():
-            self.cdn.invalidate(sorted(departures & current.keys()))
-        return outcome
+                log.warning("cannot describe %s %s from %s: %s", page.name, version, entry.key, exc)
+        return None
 
-    def _update_page(
-        self,
-        project: NormalizedName,
-        arrivals: list[_Facts],
-        departures: set[str],
-        outcome: Outcome,
-        described: dict[str, tuple[Release, bool]] | None = None,
-    ) -> None:
-        described = described or {}
-        for _ in range(MAX_ATTEMPTS):
-            page, etag = self.read_page(project)
-            base = page or ProjectPage.empty(arrivals[0].meta.name if arrivals else project)
-            files = {f.filename: f for f in base.files if f.key not in departures}
-            added, conflicts = [], []
-            orphans: set[str] = set()  # .metadata written for a file that was then refused
-            for facts in arrivals:
-                existing = files.get(facts.entry.filename)
-                if existing is None:
-                    files[facts.entry.filename] = facts.entry
-                    added.append(facts.entry.filename)
-                elif existing.key != facts.entry.key or existing.sha256 != facts.entry.sha256:
-                    if existing.key != facts.entry.key:
-                        orphans.add(metadata_key(facts.entry.key))
-                    conflicts.append(
-                        (
-                            facts.entry.key,
-                            f"{facts.entry.filename} is already indexed from {existing.key}",
-                        )
-                    )
-            removed = [f.filename for f in base.files if f.key in departures]
-            if not added and not removed:
-                outcome.conflicts += conflicts
-                break
-            new_page = base.with_files(tuple(files.values()))
-            newest = latest_version(new_page)
-            if newest in described:
-                new_page = replace(new_page, summary=described[newest][0].summary)
-            try:
-                if etag is None:
-                    self.store.put(
-                        page_json_key(project), new_page.to_json_bytes(), if_none_match=True
-                    )
-                else:
-                    self.store.put(page_json_key(project), new_page.to_json_bytes(), if_match=etag)
-            except PreconditionFailed:
-                continue
-            outcome.added += added
-            outcome.removed += removed
-            outcome.conflicts += conflicts
-            for version, (release, stored) in described.items():
-                if not stored and any(files[name].version == version for name in added):
-                    self.write_release(project, release)  # only for files that were listed
-            self._write_followers(new_page, [release for release, _ in described.values()])
-            self.note_uploads(new_page, added)
-            if bool(base.files) != bool(new_page.files) or base.summary != new_page.summary:
-                self.sync_root(project)
-            break
-        else:
-            raise RuntimeError(f"gave up updating {project} after {MAX_ATTEMPTS} conflicts")
-        for key in orphans:
-            self.store.delete(key)
-        for _key, message in conflicts:
-            log.error("conflict: %s", message)
-        for name in added:
-            log.info("indexed %s", name)
-        for name in removed:
-            log.info("removed %s", name)
+    # -- page edits (admin actions) ---------------------------------------------------------
 
     def update_files(
         self, project: NormalizedName, change: Callable[[FileEntry], FileEntry | None]
     ) -> list[str]:
         """Rewrite matching entries (``change`` returns the new entry, or None to keep one)."""
-        for _ in range(MAX_ATTEMPTS):
-            page, etag = self.read_page(project)
+        changed: list[str] = []
+
+        def edit(page: ProjectPage | None) -> ProjectPage | None:
+            changed.clear()
             if page is None:
-                return []
-            changed: list[str] = []
+                return None
             files = []
             for entry in page.files:
                 new = change(entry)
                 if new is not None and new != entry:
                     changed.append(entry.filename)
                 files.append(new if new is not None else entry)
-            if not changed:
-                return []
-            new_page = page.with_files(tuple(files))
-            try:
-                self.store.put(page_json_key(project), new_page.to_json_bytes(), if_match=etag)
-            except PreconditionFailed:
-                continue
-            self._write_followers(new_page)
-            return changed
-        raise RuntimeError(f"gave up updating {project} after {MAX_ATTEMPTS} conflicts")
+            return page.with_files(tuple(files)) if changed else None
+
+        written = self.pages.update(project, edit)
+        return changed if written is not None else []
 
     def set_status(
         self, project: NormalizedName, status: str, reason: str | None
     ) -> ProjectPage | None:
         """Set a project's PEP 792 status (None: no such project). ValueError if invalid."""
-        for _ in range(MAX_ATTEMPTS):
-            page, etag = self.read_page(project)
+        found: list[ProjectPage] = []
+
+        def edit(page: ProjectPage | None) -> ProjectPage | None:
+            found.clear()
             if page is None:
                 return None
-            new_page = page.with_status(status, reason)
-            try:
-                self.store.put(page_json_key(project), new_page.to_json_bytes(), if_match=etag)
-            except PreconditionFailed:
-                continue
-            self._write_followers(new_page)
-            return new_page
-        raise RuntimeError(f"gave up updating {project} after {MAX_ATTEMPTS} conflicts")
+            found.append(page)
+            return page.with_status(status, reason)
 
-    # -- pages that follow others ---------------------------------------------------------
+        written = self.pages.update(project, edit)
+        return written.after if written is not None else (found[0] if found else None)
 
-    def _write_followers(self, page: ProjectPage, described: list[Release] | None = None) -> None:
-        """What follows a project's JSON page once it is written: its gzip variant, the HTML
-        twins (each with its variant) and the project's page for people."""
-        self.write_variant(page_json_key(page.name), page.to_json_bytes(), page.serial)
-        self._write_html(page_html_key(page.name), render_project_html(page), page.serial)
-        self.write_project_site(page, described)
 
-    def _write_html(self, html_key: str, html: bytes, serial: int) -> None:
-        """Write a rendered page (both of its stored twins, each followed by its gzip variant)
-        unless a newer one is there."""
-        for key in html_twins(html_key):
-            self.write_if_newer(key, html, serial)
-            self.write_variant(key, html, serial)
+def _refresh(entry: FileEntry, update: tuple[str, str | None]) -> FileEntry:
+    etag, provenance = update
+    return replace(entry, etag=etag, provenance=provenance)
 
-    def write_variant(self, key: str, page: bytes, serial: int, *, repair: bool = False) -> None:
-        """The gzip variant of the page just written under ``key`` (its bytes: ``page``)."""
-        self.write_if_newer(gzip_key(key), gzip_page(page), serial, repair=repair)
 
-    def sync_variant(self, key: str, *, repair: bool = False) -> None:
-        """Give the page stored under ``key`` its gzip variant, from the stored bytes."""
-        try:
-            _, page = self.store.get(key)
-        except NotFound:
-            return
-        self.write_variant(key, page, page_serial(page), repair=repair)
-
-    def write_if_newer(self, key: str, html: bytes, serial: int, *, repair: bool = False) -> None:
-        """Write ``html`` unless a render at least as new is there (with ``repair``: unless a
-        newer one is, or these very bytes; a page that only lost its HTML gets it back)."""
-        for _ in range(MAX_ATTEMPTS):
-            try:
-                info, existing = self.store.get(key)
-            except NotFound:
-                info, existing = None, b""
-            stored = page_serial(existing) if info is not None else -1
-            if stored > serial or existing == html or (stored == serial and not repair):
-                return
-            try:
-                if info is None:
-                    self.store.put(key, html, if_none_match=True)
-                else:
-                    self.store.put(key, html, if_match=info.etag)
-                return
-            except PreconditionFailed:
-                continue
-        raise RuntimeError(f"gave up writing {key} after {MAX_ATTEMPTS} conflicts")
-
-    def sync_root(self, project: NormalizedName | None = None) -> None:
-        """Make the root listing agree with ``project``'s page (read after the root's ETag)."""
-        for _ in range(MAX_ATTEMPTS):
-            root, etag = self.read_root()
-            new_root = root
-            if project is not None:
-                page, _ = self.read_page(project)
-                shown = page.display_name if page and page.files else None
-                new_root = root.with_project(project, shown, page.summary if page else "")
-            if new_root is root and etag is not None:
-                self.sync_variant(ROOT_JSON_KEY)
-                self._write_html(ROOT_HTML_KEY, render_root_html(root), root.serial)
-                self.update_site(projects=len(root.projects))
-                return
-            try:
-                if etag is None:
-                    self.store.put(ROOT_JSON_KEY, new_root.to_json_bytes(), if_none_match=True)
-                else:
-                    self.store.put(ROOT_JSON_KEY, new_root.to_json_bytes(), if_match=etag)
-            except PreconditionFailed:
-                continue
-            self.write_variant(ROOT_JSON_KEY, new_root.to_json_bytes(), new_root.serial)
-            self._write_html(ROOT_HTML_KEY, render_root_html(new_root), new_root.serial)
-            self.update_site(projects=len(new_root.projects))
-            return
-        raise RuntimeError(f"gave up updating the root listing after {MAX_ATTEMPTS} conflicts")
-
-    # -- pages for people (skypi.core.site) -------------------------------------------------
-
-    def describe(self, project: NormalizedName, facts: _Facts) -> tuple[Release, bool]:
-        """A release's summary and rendered description, and whether it is stored already
-        (a release is rendered once: its first listed file's metadata describes it)."""
-        try:
-            raw = self.store.get(release_key(project, facts.entry.version))[1]
-            return Release.from_json_bytes(raw), True
-        except NotFound:
-            pass
-        try:
-            release = Release.from_metadata(facts.meta.raw)
-        except Exception as exc:  # a hostile description must not stop the file being indexed
-            log.warning("description of %s not rendered: %s", facts.entry.filename, exc)
-            release = Release(facts.entry.version)
-        return replace(release, version=facts.entry.version), False
-
-    def write_release(self, project: NormalizedName, release: Release) -> None:
-        try:
-            key = release_key(project, release.version)
-            self.store.put(key, release.to_json_bytes(), if_none_match=True)
-        except PreconditionFailed:  # another file of the release was listed first: it stands
-            pass
-
-    def write_project_site(self, page: ProjectPage, described: list[Release] | None = None) -> None:
-        newest = latest_version(page)
-        release = next((r for r in described or () if r.version == newest), None)
-        if release is None and newest is not None:
-            try:
-                release = Release.from_json_bytes(self.store.get(release_key(page.name, newest))[1])
-            except NotFound:
-                release = None
-        html = render_project_site(page, release)
-        self.write_if_newer(project_site_key(page.name), html, page.serial)
-
-    def note_uploads(self, page: ProjectPage, filenames: list[str]) -> None:
-        uploads = [
-            Upload(page.name, page.display_name, f.version, f.filename, f.upload_time)
-            for f in page.files
-            if f.filename in filenames
-        ]
-        if uploads:
-            self.update_site(uploads=uploads)
-
-    def update_site(self, projects: int | None = None, uploads: list[Upload] | None = None) -> None:
-        """Compare-and-swap the landing page's manifest, then render the page from it."""
-        for _ in range(MAX_ATTEMPTS):
-            try:
-                info, raw = self.store.get(SITE_JSON_KEY)
-                summary, etag = SiteSummary.from_json_bytes(raw), info.etag
-            except NotFound:
-                summary, etag = SiteSummary(), None
-            new = summary.with_uploads(uploads or [])
-            if projects is not None:
-                new = new.with_projects(projects)
-            if new is not summary or etag is None:
-                try:
-                    if etag is None:
-                        self.store.put(SITE_JSON_KEY, new.to_json_bytes(), if_none_match=True)
-                    else:
-                        self.store.put(SITE_JSON_KEY, new.to_json_bytes(), if_match=etag)
-                except PreconditionFailed:
-                    continue
-            self.write_if_newer(LANDING_KEY, render_landing(new), new.serial)
-            return
-        raise RuntimeError(f"gave up updating the landing page after {MAX_ATTEMPTS} conflicts")
+def facts_of(dist: DistFilename, meta: CoreMetadata, info: ObjectInfo, sha256: str) -> Facts:
+    """The entry a stored file deserves, from its metadata and what storage says of it."""
+    entry = FileEntry(
+        filename=dist.filename,
+        key=info.key,
+        version=str(meta.version),
+        sha256=sha256,
+        size=info.size,
+        upload_time=info.last_modified,
+        requires_python=meta.requires_python,
+        metadata_sha256=sha256_hex(meta.raw) if dist.kind == "wheel" else None,
+        etag=info.etag,
+    )
+    return Facts(dist, meta, entry)

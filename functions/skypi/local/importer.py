@@ -17,15 +17,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from skypi.client.publish import file_sha256
+from skypi.core.digests import hash_stream
 from skypi.core.errors import InvalidDistribution
 from skypi.core.filenames import DISTRIBUTION_SUFFIXES, DistFilename, parse_filename
+from skypi.core.pages import file_key
 from skypi.indexer.service import Indexer, Landed, Outcome
 from skypi.store.base import PreconditionFailed, Store
 
 log = logging.getLogger("skypi.import")
 CHUNK = 1024 * 1024
-INDEX_BATCH = 200
+INDEX_BATCH = 2000
 
 
 @dataclass
@@ -56,8 +57,9 @@ class Importer:
 
     def _copy(self, path: Path, dist: DistFilename) -> tuple[str, str, str]:
         """(outcome, key, sha256) for one file: ``copied``, ``identical`` or ``conflict``."""
-        key = f"packages/{dist.project}/{dist.filename}"
-        sha256 = file_sha256(path)
+        key = file_key(dist.project, dist.filename)
+        with path.open("rb") as fh:
+            sha256 = hash_stream(fh)[1]["sha256"]
         try:
             with path.open("rb") as fh:
                 self.store.put(key, fh, if_none_match=True, sha256=sha256)
@@ -101,7 +103,7 @@ class Importer:
                     continue
                 (report.copied if outcome == "copied" else report.identical).append(key)
                 landed.append(Landed(key, sha256))
-        if index:
+        if index:  # in batches: each page written once a batch, the root listing once
             for start in range(0, len(landed), INDEX_BATCH):
                 report.indexed.merge(self.indexer.apply(landed[start : start + INDEX_BATCH]))
         for path_text, reason in report.skipped:

@@ -21,15 +21,15 @@ checked: that is adoption of a folder.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from packaging.utils import NormalizedName
 
+from skypi.core.digests import sha256_hex
 from skypi.core.errors import InvalidDistribution
 from skypi.core.pages import (
     PACKAGES_PREFIX,
@@ -38,12 +38,10 @@ from skypi.core.pages import (
     SIMPLE_PREFIX,
     html_twins,
     metadata_key,
-    page_html_key,
-    page_json_key,
 )
-from skypi.core.render import html_serial, render_project_html, render_root_html
-from skypi.core.site import LANDING_KEY, project_site_key
+from skypi.core.site import LANDING_KEY
 from skypi.indexer.service import Change, Gone, Indexer, Landed, Outcome, project_of_key
+from skypi.indexer.writer import Stored
 from skypi.store.base import NotFound
 from skypi.store.local import METADATA_SUFFIX, Fingerprint, LocalStore, package_etag
 
@@ -52,6 +50,7 @@ FINGERPRINTS_KEY = "local/fingerprints.json"
 FORMAT = 1
 ROOT = "(root)"
 JUNK = ""  # files under the folder that are no distribution
+BATCH = 5000  # changes indexed together: each page once, the root listing once a batch
 
 
 @dataclass
@@ -127,13 +126,9 @@ def reconcile(
     dirty.discard(JUNK)
     checked_root = ROOT in dirty or ROOT_JSON_KEY not in current
     dirty.discard(ROOT)
-    shown: dict[NormalizedName, str | None] = {}
-    for project in sorted(dirty):
-        name = NormalizedName(project)
-        dists = by_project.get(project, [])
-        shown[name] = _check_project(store, indexer, name, dists, current, recorded, report)
-        report.projects_checked += 1
-        if progress:
+    shown = _check_projects(store, indexer, sorted(dirty), by_project, current, recorded, report)
+    if progress:
+        for project in sorted(dirty):
             progress(max(1, len(by_project.get(project, []))))
     if shown or checked_root:
         _check_root(indexer, shown, report)
@@ -142,35 +137,77 @@ def reconcile(
     return report
 
 
-def _check_project(
+def _check_projects(
     store: LocalStore,
     indexer: Indexer,
-    project: NormalizedName,
-    dist_keys: list[str],
+    dirty: list[str],
+    by_project: dict[str, list[str]],
     current: dict[str, Fingerprint],
     recorded: dict[str, Fingerprint],
     report: StartReport,
-) -> str | None:
-    """Bring one project's page, its ``.metadata`` files and HTML twins in line with the
-    folder; returns the name it should have in the root listing (None: not listed)."""
-    try:
-        page, _ = indexer.read_page(project)
-    except (ValueError, KeyError, TypeError):
-        log.warning("the page of %s cannot be read; run `skypi reindex` to rebuild it", project)
-        report.unreadable_pages.append(project)
-        return None
-    entries = {f.key: f for f in page.files} if page else {}
-    changes: list[Change] = [
-        Landed(key)
-        for key in sorted(dist_keys)
-        if key not in entries or entries[key].etag != package_etag(current[key])
-    ]
-    changes += [Gone(key) for key in sorted(entries) if key not in current]
-    if changes:
-        report.outcome.merge(indexer.apply(changes))
-        page, _ = indexer.read_page(project)
-    if page is None:
-        return None
+) -> dict[NormalizedName, tuple[str | None, str]]:
+    """Bring the dirty projects' pages, ``.metadata`` files and followers in line with the
+    folder, in batches (each page written once, the root listing once a batch); returns what
+    each should show in the root listing (display name or None, summary)."""
+    shown: dict[NormalizedName, tuple[str | None, str]] = {}
+    batch: list[Change] = []
+    pending: list[NormalizedName] = []
+
+    def flush() -> None:
+        outcome = indexer.apply(batch) if batch else Outcome()
+        report.outcome.merge(outcome)
+        written = set(outcome.written)
+        for name in pending:
+            state = indexer.pages.read(name)
+            if state.page is None or state.etag is None:
+                continue
+            if name not in written:  # its page was kept: what follows it may need repair
+                _repair(store, indexer, state, current, recorded, report)
+            shown[name] = (
+                state.page.display_name if state.page.files else None,
+                state.page.summary,
+            )
+        batch.clear()
+        pending.clear()
+
+    for project in dirty:
+        name = NormalizedName(project)
+        report.projects_checked += 1
+        try:
+            state = indexer.pages.read(name)
+        except (ValueError, KeyError, TypeError):
+            log.warning("the page of %s cannot be read; run `skypi reindex` to rebuild it", name)
+            report.unreadable_pages.append(name)
+            continue
+        entries = {f.key: f for f in state.page.files} if state.page else {}
+        changes: list[Change] = [
+            Landed(key, page=state)
+            for key in sorted(by_project.get(project, []))
+            if key not in entries or entries[key].etag != package_etag(current[key])
+        ]
+        changes += [Gone(key) for key in sorted(entries) if key not in current]
+        batch += changes
+        pending.append(name)
+        if len(batch) >= BATCH:
+            flush()
+    flush()
+    return shown
+
+
+def _repair(
+    store: LocalStore,
+    indexer: Indexer,
+    state: Stored,
+    current: dict[str, Fingerprint],
+    recorded: dict[str, Fingerprint],
+    report: StartReport,
+) -> None:
+    """A kept page's ``.metadata`` files, made again where missing or altered, and its
+    followers, written again where any is missing, stale or altered (a write cut short by a
+    crash, an older skypi's folder, a hand edit)."""
+    page, etag, body = state.page, state.etag, state.body
+    if page is None or etag is None or body is None:
+        return
     for entry in page.files:
         if not entry.metadata_sha256:
             continue
@@ -178,7 +215,7 @@ def _check_project(
         if key in current and current[key] == recorded.get(key):
             continue
         try:
-            intact = hashlib.sha256(store.get(key)[1]).hexdigest() == entry.metadata_sha256
+            intact = sha256_hex(store.get(key)[1]) == entry.metadata_sha256
         except (NotFound, OSError):
             intact = False
         info = None if intact else store.head(entry.key)
@@ -189,31 +226,14 @@ def _check_project(
                 log.info("made %s again", key)
             except (InvalidDistribution, NotFound, OSError) as exc:
                 log.warning("cannot make %s again: %s", key, exc)
-    html = None
-    for key in html_twins(page_html_key(project)):
-        try:
-            serial = html_serial(store.get(key)[1])
-        except NotFound:
-            serial = -1
-        if serial < page.serial:
-            html = html or render_project_html(page)
-            indexer.write_if_newer(key, html, page.serial, repair=True)
-            report.pages_rerendered.append(key)
-    _repair_variants(indexer, (page_json_key(project), *html_twins(page_html_key(project))))
-    if page.files and store.head(project_site_key(project)) is None:  # an older skypi's folder
-        indexer.write_project_site(page)
-    return page.display_name if page.files else None
-
-
-def _repair_variants(indexer: Indexer, keys: Iterable[str]) -> None:
-    """Give each checked page its gzip variant: made again when missing, stale or altered
-    (a folder indexed by an older skypi has none)."""
-    for key in keys:
-        indexer.sync_variant(key, repair=True)
+    stale = [key for key, _ in indexer.pages.stale_followers(page, body)]
+    if stale:
+        indexer.pages.follow(page, etag, body=body)
+        report.pages_rerendered += [k for k in stale if k.endswith(("html", "v1html"))]
 
 
 def _check_root(
-    indexer: Indexer, shown: dict[NormalizedName, str | None], report: StartReport
+    indexer: Indexer, shown: dict[NormalizedName, tuple[str | None, str]], report: StartReport
 ) -> None:
     try:
         root, etag = indexer.read_root()
@@ -221,24 +241,14 @@ def _check_root(
         log.warning("the root listing cannot be read; run `skypi reindex` to rebuild it")
         report.unreadable_pages.append(ROOT)
         return
-    if etag is None:
-        indexer.sync_root()
-    for project, display in sorted(shown.items()):
-        if root.projects.get(project) != display:
-            indexer.sync_root(project)
-    root, _ = indexer.read_root()
-    html = render_root_html(root)
-    for key in html_twins(ROOT_HTML_KEY):
-        try:
-            serial = html_serial(indexer.store.get(key)[1])
-        except NotFound:
-            serial = -1
-        if serial < root.serial:
-            indexer.write_if_newer(key, html, root.serial, repair=True)
-            report.pages_rerendered.append(key)
-    _repair_variants(indexer, (ROOT_JSON_KEY, *html_twins(ROOT_HTML_KEY)))
-    if indexer.store.head(LANDING_KEY) is None:
-        indexer.update_site(projects=len(root.projects))
+    body = indexer.pages.stored(ROOT_JSON_KEY)
+    stale = etag is None or bool(indexer.pages.stale_root_followers(root, body))
+    after = indexer.pages.update_root(shown, force=stale)
+    if stale:
+        report.pages_rerendered += list(html_twins(ROOT_HTML_KEY))
+    missing = indexer.store.head(LANDING_KEY) is None
+    if after is not None or missing:
+        indexer.pages.update_landing(listing=after or root, force=missing)
 
 
 def _record(

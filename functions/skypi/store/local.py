@@ -19,6 +19,7 @@ holds the token hashes.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import hashlib
@@ -26,6 +27,7 @@ import logging
 import os
 import shutil
 import stat
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -84,18 +86,26 @@ class LocalStore:
         if state.st_mode & 0o077 and state.st_uid == os.getuid():
             self.state_dir.chmod(PRIVATE_DIR_MODE)  # also a state folder made by older versions
         self._lock_path = self.state_dir / ".lock"
+        self._packages = str(self.packages_dir)
+        self._state = str(self.state_dir)
+        self._lock_fd = -1  # opened once; the flock on it is taken for each check-and-rename
+        self._thread_lock = threading.Lock()
 
     def path_for(self, key: str) -> Path:
         """Distributions live in the folder; their ``.metadata`` files, derived by the
         indexer, under ``<state>/packages/`` (the same relative path)."""
+        return Path(self._path(key)[0])
+
+    def _path(self, key: str) -> tuple[str, bool]:
+        """:meth:`path_for` as text, and whether it lies in the (private) state folder."""
         parts = _check_key(key)
         if key.startswith(PACKAGES_PREFIX):
             if any(p.startswith(".") for p in parts[1:]):
                 raise ValueError(f"invalid package key {key!r}")
             if key.endswith(METADATA_SUFFIX):
-                return self.state_dir.joinpath(*parts)
-            return self.packages_dir.joinpath(*parts[1:])
-        return self.state_dir.joinpath(*parts)
+                return os.path.join(self._state, *parts), True
+            return os.path.join(self._packages, *parts[1:]), False
+        return os.path.join(self._state, *parts), True
 
     def key_for(self, path: Path) -> str | None:
         """The key of a file in the packages folder, or None if it is not one of ours to index."""
@@ -128,7 +138,7 @@ class LocalStore:
     def _open_inside(self, key: str, flags: int) -> tuple[int, os.stat_result]:
         """A descriptor of ``key``'s file and its stat, or :class:`NotFound` when it is missing,
         not a regular file, or reached through a symbolic link anywhere below its root."""
-        path = str(self.path_for(key))
+        path = self._path(key)[0]
         fd = -1
         try:
             if _PROC_FD:  # one open, then ask the kernel which file it really is
@@ -206,13 +216,38 @@ class LocalStore:
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
-        flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC
-        with open(os.open(self._lock_path, flags, PRIVATE_FILE_MODE), "r+b") as lock:
-            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        """Exclusive across this process's threads and every other process."""
+        with self._thread_lock:
+            if self._lock_fd < 0:
+                flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC
+                self._lock_fd = os.open(self._lock_path, flags, PRIVATE_FILE_MODE)
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
             try:
                 yield
             finally:
-                fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
+    def _folder_for(self, path: str, private: bool) -> None:
+        """Make the folders above ``path``, the deepest first (one call when only it is new):
+        private ones in the state folder (mkdir's ``parents`` would give the folders between
+        the default mode)."""
+        folder = os.path.dirname(path)
+        if not private:
+            os.makedirs(folder, exist_ok=True)
+            return
+        missing: list[str] = []
+        while folder != self._state:
+            try:
+                os.mkdir(folder, PRIVATE_DIR_MODE)
+                break
+            except FileExistsError:
+                break
+            except FileNotFoundError:
+                missing.append(folder)
+                folder = os.path.dirname(folder)
+        for folder in reversed(missing):
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(folder, PRIVATE_DIR_MODE)
 
     def put(
         self,
@@ -223,17 +258,17 @@ class LocalStore:
         if_none_match: bool = False,
         sha256: str | None = None,  # the caller hashed these very bytes; a disk has no check
     ) -> ObjectInfo:
-        path = self.path_for(key)
-        private = self.state_dir in path.parents
-        if private:  # mkdir(parents=True) would give the folders between the default mode
-            for folder in reversed(path.relative_to(self.state_dir).parents[:-1]):
-                (self.state_dir / folder).mkdir(mode=PRIVATE_DIR_MODE, exist_ok=True)
-        else:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{TEMP_PREFIX}{uuid.uuid4().hex}")
+        path, private = self._path(key)
+        tmp = os.path.join(os.path.dirname(path), f"{TEMP_PREFIX}{uuid.uuid4().hex}")
         mode = PRIVATE_FILE_MODE if private else 0o666  # files to share keep the umask's mode
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
         try:
-            with open(tmp, "xb", opener=lambda p, f: os.open(p, f, mode)) as out:
+            try:
+                fd = os.open(tmp, flags, mode)
+            except FileNotFoundError:  # the first file of its folder
+                self._folder_for(path, private)
+                fd = os.open(tmp, flags, mode)
+            with open(fd, "wb") as out:
                 fcntl.flock(out.fileno(), fcntl.LOCK_EX)  # "in use" until the rename
                 if isinstance(body, bytes):
                     out.write(body)
@@ -241,21 +276,24 @@ class LocalStore:
                     shutil.copyfileobj(body, out, 1024 * 1024)
                 out.flush()
                 with self._locked():
-                    current = self.head(key)
-                    if if_none_match and current is not None:
-                        raise PreconditionFailed(key)
-                    if if_match is not None and (current is None or current.etag != if_match):
-                        raise PreconditionFailed(key)
+                    if if_none_match or if_match is not None:
+                        current = self.head(key)
+                        if if_none_match and current is not None:
+                            raise PreconditionFailed(key)
+                        if if_match is not None and (current is None or current.etag != if_match):
+                            raise PreconditionFailed(key)
                     os.replace(tmp, path)
                     written = body if isinstance(body, bytes) else None
-                    return self._info(key, path.stat(), written, path)
+                    return self._info(key, os.stat(path), written, path)
         except BaseException:
-            tmp.unlink(missing_ok=True)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
             if not private:  # a refused write leaves no empty project folder behind
-                _prune_empty_dirs(path.parent, self.packages_dir)
+                _prune_empty_dirs(Path(path).parent, self.packages_dir)
             raise
         finally:
-            tmp.unlink(missing_ok=True)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
 
     def delete(self, key: str) -> None:
         path = self.path_for(key)

@@ -1,0 +1,76 @@
+"""How the core's errors are answered over HTTP: one status per error class, one response shape.
+
+The core raises errors named by meaning (:mod:`skypi.core.errors`); this table is the only place
+that turns them into HTTP statuses. The upload endpoints answer in plain text with the message as
+the reason phrase too (twine shows only the status line, uv and pip the body); the JSON API under
+``/api/`` answers ``{"detail": message}``, the shape FastAPI gives its own errors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Final
+
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from pydantic import BaseModel
+
+from skypi.api.auth import AuthFailure
+from skypi.core.errors import (
+    Conflict,
+    Discontinued,
+    DoesNotExist,
+    InvalidDistribution,
+    InvalidRequest,
+    LengthRequired,
+    NotSupported,
+    ReadOnly,
+    RequestTooLarge,
+    SkypiError,
+    UploadRejected,
+)
+from skypi.core.reason import REASON_HEADER, reason_phrase
+
+STATUS: Final[Mapping[type[SkypiError], int]] = MappingProxyType(
+    {
+        SkypiError: 400,
+        InvalidDistribution: 400,
+        UploadRejected: 400,  # Warehouse answers 400 to every upload its rules refuse
+        InvalidRequest: 400,
+        ReadOnly: 403,
+        DoesNotExist: 404,
+        Conflict: 409,
+        Discontinued: 410,  # as Warehouse does for pre-registration and doc uploads
+        LengthRequired: 411,
+        RequestTooLarge: 413,
+        NotSupported: 501,
+    }
+)
+JSON_PREFIX: Final = "/api/"
+
+
+class ErrorDetail(BaseModel):
+    """Why the request was refused, and what to do about it."""
+
+    detail: str
+
+
+def status_of(exc: SkypiError) -> int:
+    """The HTTP status for ``exc``: its class's, or its nearest ancestor's in :data:`STATUS`."""
+    return next(STATUS[cls] for cls in type(exc).__mro__ if cls in STATUS)
+
+
+def error_response(exc: SkypiError | AuthFailure, path: str) -> Response:
+    """The message in the body and as the reason phrase; JSON under ``/api/``."""
+    message = exc.message if isinstance(exc, AuthFailure) else str(exc)
+    status = exc.status if isinstance(exc, AuthFailure) else status_of(exc)
+    headers = dict(exc.headers) if isinstance(exc, AuthFailure) else {}
+    headers[REASON_HEADER] = reason_phrase(message)
+    if path.startswith(JSON_PREFIX):
+        return JSONResponse({"detail": message}, status, headers=headers)
+    return PlainTextResponse(message + "\n", status, headers=headers)
+
+
+def documented(*statuses: int) -> dict[int | str, dict[str, object]]:
+    """OpenAPI ``responses`` for a route that answers these error statuses with a detail."""
+    return {status: {"model": ErrorDetail} for status in statuses}

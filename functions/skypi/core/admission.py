@@ -1,0 +1,110 @@
+"""Whether a file may join its project's page: one decision, made the same way wherever a file
+arrives (an API upload's early check, a direct upload's plan and completion, and the indexer's
+final check before it writes the page).
+
+Pure: it sees the page and the candidate's facts, nothing else.
+
+>>> from skypi.core.pages import ProjectPage
+>>> wheel = Candidate("demo-1.0-py3-none-any.whl", "packages/demo/demo-1.0-py3-none-any.whl",
+...                   "1.0", "wheel", "ab" * 32)
+>>> decide(None, wheel).verdict
+<Verdict.ADMIT: 'admit'>
+>>> decide(ProjectPage.empty("demo").with_status("archived", None), wheel).verdict
+<Verdict.CLOSED: 'closed'>
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Final, Literal
+
+from skypi.core.errors import UploadRejected
+from skypi.core.pages import FileEntry, ProjectPage
+
+ONE_SDIST: Final = "Only one sdist may be uploaded per release."
+
+
+class Verdict(enum.Enum):
+    ADMIT = "admit"  # a new file: list it
+    IDENTICAL = "identical"  # these very bytes are listed under this name already: nothing to do
+    CONFLICT = "conflict"  # the name is listed with other bytes (or from another key)
+    ONE_SDIST = "one-sdist"  # the release has its sdist already (PyPI allows one)
+    CLOSED = "closed"  # the project takes no uploads (PEP 792: archived, quarantined)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """What is known of a file before it is listed."""
+
+    filename: str
+    key: str  # where its bytes are (or will be) stored
+    version: str
+    kind: Literal["wheel", "sdist"]
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    verdict: Verdict
+    message: str = ""  # why not, in the words twine and uv show; empty when admitted
+    existing: FileEntry | None = None  # the listed file of that name, if any
+
+    @property
+    def refused(self) -> bool:
+        return self.verdict not in {Verdict.ADMIT, Verdict.IDENTICAL}
+
+    def error(self) -> UploadRejected:
+        """The refusal as the error an upload answers with."""
+        assert self.refused, self
+        return UploadRejected(self.message)
+
+
+def already_exists(filename: str, sha256: str, detail: str = "") -> str:
+    """The one message for a name that is taken by other bytes (twine, and people, look for
+    its first words)."""
+    return (
+        f"File already exists ({filename!r}, with sha256 hash {sha256!r}{detail}). "
+        "A published file never changes: upload a new version instead."
+    )
+
+
+def decide(page: ProjectPage | None, candidate: Candidate, *, upload: bool = True) -> Decision:
+    """Closed, identical, conflict, one sdist per release, or admit: in that order (a closed
+    project refuses even a file it lists, as PyPI does). ``upload``: the file is an upload,
+    which PyPI's upload rules (closed projects, one sdist per release) apply to; a file
+    dropped into storage is held only to the rule that a name is listed once."""
+    if page is None:
+        return Decision(Verdict.ADMIT)
+    files = {f.filename: f for f in page.files}
+    return decide_among(files, page.upload_refusal(), candidate, upload=upload)
+
+
+def decide_among(
+    files: Mapping[str, FileEntry],
+    refusal: str | None,
+    candidate: Candidate,
+    *,
+    upload: bool = True,
+) -> Decision:
+    """:func:`decide` over a page's files by filename and its upload refusal (what a batch
+    keeps while it adds many files to one page)."""
+    if upload and refusal:
+        return Decision(Verdict.CLOSED, refusal)
+    existing = files.get(candidate.filename)
+    if existing is not None:
+        # An upload of the listed bytes is a re-run, wherever they are stored; a second copy
+        # dropped under another key is a second file of that name.
+        if existing.sha256 == candidate.sha256 and (upload or existing.key == candidate.key):
+            return Decision(Verdict.IDENTICAL, existing=existing)
+        detail = "" if existing.key == candidate.key else f"; listed from {existing.key}"
+        message = already_exists(candidate.filename, candidate.sha256, detail)
+        return Decision(Verdict.CONFLICT, message, existing)
+    if upload and candidate.kind == "sdist" and _has_sdist(files.values(), candidate.version):
+        return Decision(Verdict.ONE_SDIST, ONE_SDIST)
+    return Decision(Verdict.ADMIT)
+
+
+def _has_sdist(files: Iterable[FileEntry], version: str) -> bool:
+    return any(f.version == version and not f.filename.endswith(".whl") for f in files)

@@ -1,0 +1,159 @@
+"""Admin actions on a project: yank, unyank (PEP 592), delete a file, set the status (PEP 792).
+
+The actions an authorized admin takes, whoever asks (the admin API, a test, a script): each checks
+its input, changes the project's page through the indexer, and answers a small result or raises an
+error of :mod:`skypi.core.errors` whose message says what to do. Who may act is not decided here
+(the API checks the token first).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from skypi.core.errors import DoesNotExist, InvalidRequest
+from skypi.core.filenames import MAX_FILENAME_BYTES, VALID_PROJECT_NAME, same_version
+from skypi.core.pages import FileEntry, ProjectPage, check_status
+from skypi.indexer.service import Gone, Indexer
+
+log = logging.getLogger("skypi.admin")
+
+
+@dataclass(frozen=True)
+class Deletion:
+    """A file removed from storage and from its project's page."""
+
+    project: NormalizedName
+    filename: str
+    key: str
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    """A project's status (PEP 792) once set."""
+
+    project: NormalizedName
+    status: str
+    reason: str | None
+
+
+def project_name(project: str) -> NormalizedName:
+    """The normalized name of ``project``, or :class:`InvalidRequest` if it cannot be one.
+
+    >>> project_name("Foo_Bar")
+    'foo-bar'
+    """
+    if len(project) > MAX_FILENAME_BYTES:  # none of its files could have a name
+        raise InvalidRequest(
+            f"A project name of {len(project):,} characters is too long: no file of it could "
+            f"be stored (a filename holds at most {MAX_FILENAME_BYTES} bytes)."
+        )
+    if not VALID_PROJECT_NAME.match(project):
+        raise InvalidRequest(
+            f"{project!r} is not a project name: use letters, digits, '.', '_' and '-', "
+            "starting and ending with a letter or digit (PEP 508)."
+        )
+    return canonicalize_name(project)
+
+
+def _reason(reason: str) -> str:
+    """A yank's reason, held to the rule of a status's reason (printable, bounded)."""
+    try:
+        _, checked = check_status("active", reason)
+    except ValueError as exc:
+        raise InvalidRequest(str(exc)) from None
+    return checked or ""
+
+
+def _matcher(filename: str | None, version: str | None) -> Callable[[FileEntry], bool]:
+    """Which entries an action names: one file by name, or every file of a release."""
+    if (filename is None) == (version is None):
+        raise InvalidRequest("Give exactly one of 'filename' or 'version'.")
+    if filename is not None:
+        return lambda entry: entry.filename == filename
+    assert version is not None
+    try:
+        Version(version)
+    except InvalidVersion:
+        raise InvalidRequest(
+            f"{version!r} is not a version (PEP 440): give one as the project's files name it, "
+            "such as 1.0 or 2.1.0rc1, or give a filename."
+        ) from None
+    return lambda entry: same_version(entry.version, version)
+
+
+class Admin:
+    """Admin actions over one indexer's pages."""
+
+    def __init__(self, indexer: Indexer) -> None:
+        self.indexer = indexer
+
+    def yank(
+        self,
+        project: str,
+        *,
+        filename: str | None = None,
+        version: str | None = None,
+        reason: str = "",
+    ) -> list[str]:
+        """Yank one file or every file of a release: pip and uv skip them unless pinned, and
+        show ``reason``. Returns the filenames yanked; :class:`DoesNotExist` if none were."""
+        return self._mark(project, filename, version, _reason(reason), "yanked")
+
+    def unyank(
+        self, project: str, *, filename: str | None = None, version: str | None = None
+    ) -> list[str]:
+        """Undo a yank; returns the filenames unyanked, :class:`DoesNotExist` if none were."""
+        return self._mark(project, filename, version, None, "unyanked")
+
+    def _mark(
+        self,
+        project: str,
+        filename: str | None,
+        version: str | None,
+        yanked: str | None,
+        verb: str,
+    ) -> list[str]:
+        name = project_name(project)
+        matches = _matcher(filename, version)
+
+        def change(entry: FileEntry) -> FileEntry | None:
+            return replace(entry, yanked=yanked) if matches(entry) else None
+
+        changed = self.indexer.update_files(name, change)
+        if not changed:
+            what = filename or f"version {version}"
+            raise DoesNotExist(f"Nothing to change: no {what} in {project!r}, or already {verb}.")
+        log.info("%s %s", verb, ", ".join(changed))
+        return changed
+
+    def delete(self, project: str, filename: str) -> Deletion:
+        """Delete one file from storage and from its page: the only way a published file goes
+        (the bucket keeps its versions, so even this can be undone on AWS)."""
+        name = project_name(project)
+        page, _ = self.indexer.read_page(name)
+        entry = page.find(filename) if page else None
+        if entry is None:
+            raise DoesNotExist(f"No file {filename!r} in {project!r}.")
+        self.indexer.store.delete(entry.key)
+        self.indexer.apply([Gone(entry.key)])
+        log.info("deleted %s", entry.key)
+        return Deletion(name, entry.filename, entry.key)
+
+    def set_status(self, project: str, status: str, reason: str | None = None) -> StatusChange:
+        """Set the project's status (PEP 792): archived and quarantined projects take no
+        uploads, and a quarantined one lists no files."""
+        name = project_name(project)
+        try:
+            check_status(status, reason)
+        except ValueError as exc:
+            raise InvalidRequest(str(exc)) from None
+        page: ProjectPage | None = self.indexer.set_status(name, status, reason)
+        if page is None:
+            raise DoesNotExist(f"No project {project!r}.")
+        log.info("project %s is now %s", page.name, page.status)
+        return StatusChange(page.name, page.status, page.status_reason)

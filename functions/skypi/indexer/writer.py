@@ -1,0 +1,404 @@
+"""The page writer: the one place that writes index pages, safely under concurrency.
+
+- A project's JSON page, the root listing and the landing page are each written with
+  compare-and-swap (``If-Match`` / ``If-None-Match: *``) and retried on a lost race, so
+  concurrent writers never lose each other's changes (the change is a function, applied again
+  to the newer page).
+- What follows a JSON page (its gzip variant, the two HTML twins with theirs, the project's page
+  for people; for the root listing its variant and twins) is written from the render just made,
+  without reading it first. Then the page is looked at once more (HEAD): if another writer
+  replaced it meanwhile, its followers may have been overtaken by ours, so they are written
+  again from the newest page. The last writer of a page always sees its own page still there,
+  so the followers end up rendered from the newest page.
+- Hot objects (the root listing, the landing page) are kept with their ETag after each write:
+  the next update tries the swap without reading first, and reads only when it lost. A
+  release's description, stored once and never changed, is kept too.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import random
+import threading
+import time
+import zlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from packaging.utils import NormalizedName
+
+from skypi.core.http import gzip_key, gzip_page
+from skypi.core.pages import (
+    ROOT_HTML_KEY,
+    ROOT_JSON_KEY,
+    ProjectPage,
+    RootListing,
+    html_twins,
+    page_html_key,
+    page_json_key,
+)
+from skypi.core.render import render_project_html, render_root_html
+from skypi.core.site import (
+    LANDING_KEY,
+    LEGACY_SITE_JSON_KEY,
+    Release,
+    SiteSummary,
+    Upload,
+    latest_version,
+    project_site_key,
+    release_key,
+    render_landing,
+    render_project_site,
+)
+from skypi.store.base import NotFound, PreconditionFailed, Store
+
+log = logging.getLogger("skypi.pages")
+MAX_ATTEMPTS = 100
+T = TypeVar("T")
+_RELEASES_KEPT = 512
+_PAGES_KEPT = 64
+
+
+class Contended(RuntimeError):
+    """A page lost its compare-and-swap too many times in a row."""
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A page as read from storage, with the ETag it was read at (None: there is none)."""
+
+    page: ProjectPage | None
+    etag: str | None
+    body: bytes | None = None  # the page's stored bytes (its gzip variant holds exactly them)
+
+
+@dataclass(frozen=True)
+class Written:
+    """A page write that happened: the page it replaced and the one now stored."""
+
+    before: ProjectPage | None
+    after: ProjectPage
+    etag: str
+
+
+PageChange = Callable[[ProjectPage | None], ProjectPage | None]
+RootChange = Mapping[NormalizedName, tuple[str | None, str]]  # name -> (display or None, summary)
+
+
+def _pause(attempt: int) -> None:
+    """A short, growing, jittered wait after a lost race, so contenders spread out."""
+    if attempt:
+        time.sleep(random.uniform(0, min(0.2, 0.005 * 2**attempt)))
+
+
+class PageWriter:
+    """Writes one store's pages. Thread-safe; one per process is enough (it keeps ETags)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._lock = threading.Lock()
+        self._root = _Kept(store, ROOT_JSON_KEY, self._read_root)
+        self._landing = _Kept(store, LANDING_KEY, self._read_landing)
+        self._releases: dict[tuple[str, str], Release | None] = {}
+        self._pages: dict[NormalizedName, Stored] = {}  # the last read or written, by project
+        # Renders a release's description from one of its files when none is stored (only
+        # the newest release is described as files arrive; an older one when it becomes the
+        # newest, after a yank or a delete).
+        self.describer: Callable[[ProjectPage, str], Release | None] | None = None
+
+    # -- project pages --------------------------------------------------------------------
+
+    def read(self, project: NormalizedName) -> Stored:
+        """The page as stored now. Parsed again only when its ETag is not the one this
+        process last wrote or read (a page of thousands of files takes tens of ms to parse)."""
+        try:
+            info, raw = self.store.get(page_json_key(project))
+        except NotFound:
+            return Stored(None, None)
+        with self._lock:
+            kept = self._pages.get(project)
+        if kept is not None and kept.etag == info.etag and kept.body == raw:
+            return kept
+        return self._keep_page(Stored(ProjectPage.from_json_bytes(raw), info.etag, raw))
+
+    def _keep_page(self, stored: Stored) -> Stored:
+        if stored.page is not None:
+            with self._lock:
+                self._pages.pop(stored.page.name, None)
+                if len(self._pages) >= _PAGES_KEPT:
+                    self._pages.pop(next(iter(self._pages)))
+                self._pages[stored.page.name] = stored
+        return stored
+
+    def update(
+        self,
+        project: NormalizedName,
+        change: PageChange,
+        *,
+        start: Stored | None = None,
+        releases: Mapping[str, Release] | None = None,
+    ) -> Written | None:
+        """Swap ``project``'s page for ``change(page)`` (None, or the same page: nothing to
+        write), then write what follows it. ``start``: the page as the caller already read it;
+        ``releases``: descriptions just rendered, by version."""
+        state = start if start is not None else self.read(project)
+        for attempt in range(MAX_ATTEMPTS):
+            _pause(attempt)
+            new = change(state.page)
+            if new is None or new == state.page:
+                return None
+            body = new.to_json_bytes()
+            try:
+                info = self.store.put(
+                    page_json_key(project),
+                    body,
+                    if_match=state.etag,
+                    if_none_match=state.etag is None,
+                )
+            except PreconditionFailed:
+                state = self.read(project)
+                continue
+            self._keep_page(Stored(new, info.etag, body))
+            self.follow(new, info.etag, releases or {}, body)
+            return Written(state.page, new, info.etag)
+        raise Contended(f"gave up updating {project} after {MAX_ATTEMPTS} lost races")
+
+    def follow(
+        self,
+        page: ProjectPage,
+        etag: str,
+        releases: Mapping[str, Release] | None = None,
+        body: bytes | None = None,
+    ) -> ProjectPage:
+        """Write what follows ``page`` (stored at ``etag``), until the page stays the one they
+        were rendered from; returns the page they follow."""
+        key = page_json_key(page.name)
+        for _ in range(MAX_ATTEMPTS):
+            self._write_followers(page, body or page.to_json_bytes(), releases or {})
+            now = self.store.head(key)
+            if now is None or now.etag == etag:
+                return page
+            state = self.read(page.name)  # replaced meanwhile: follow the newer page
+            if state.page is None or state.etag is None:
+                return page
+            page, etag, body = state.page, state.etag, state.body
+        raise Contended(f"gave up following {key} after {MAX_ATTEMPTS} rewrites")
+
+    def stale_followers(self, page: ProjectPage, body: bytes) -> list[tuple[str, str]]:
+        """(key, problem) for each follower of a stored page (its bytes: ``body``) that is
+        missing, behind or altered: what a repair writes again."""
+        found = self._stale(
+            page_json_key(page.name), body, page_html_key(page.name), render_project_html(page)
+        )
+        if page.files and self.store.head(project_site_key(page.name)) is None:
+            found.append((project_site_key(page.name), "is missing"))
+        return found
+
+    def stale_root_followers(self, root: RootListing, body: bytes) -> list[tuple[str, str]]:
+        return self._stale(ROOT_JSON_KEY, body, ROOT_HTML_KEY, render_root_html(root))
+
+    def _stale(
+        self, json_key: str, body: bytes, html_key: str, html: bytes
+    ) -> list[tuple[str, str]]:
+        found = []
+        for key in html_twins(html_key):
+            if self.stored(key) != html:
+                found.append((key, "does not match the JSON page"))
+        for key, plain in ((json_key, body), *((k, html) for k in html_twins(html_key))):
+            try:
+                same = gzip.decompress(self.stored(gzip_key(key))) == plain
+            except (OSError, EOFError, zlib.error):
+                same = False
+            if not same:
+                found.append((gzip_key(key), f"does not match {key}"))
+        return found
+
+    def stored(self, key: str) -> bytes:
+        """The bytes stored under ``key`` (none: empty)."""
+        try:
+            return self.store.get(key)[1]
+        except NotFound:
+            return b""
+
+    def _write_followers(
+        self, page: ProjectPage, body: bytes, releases: Mapping[str, Release]
+    ) -> None:
+        self.store.put(gzip_key(page_json_key(page.name)), gzip_page(body))
+        self._write_html(page_html_key(page.name), render_project_html(page))
+        newest = latest_version(page)
+        release = releases.get(newest) if newest else None
+        if release is None and newest is not None:
+            release = self.release(page.name, newest)
+            if release is None and self.describer is not None:
+                described = self.describer(page, newest)
+                release = self.add_release(page.name, described) if described else None
+        self.store.put(project_site_key(page.name), render_project_site(page, release))
+
+    def _write_html(self, html_key: str, html: bytes) -> None:
+        packed = gzip_page(html)
+        for key in html_twins(html_key):
+            self.store.put(key, html)
+            self.store.put(gzip_key(key), packed)
+
+    # -- releases (descriptions, rendered once) ----------------------------------------------
+
+    def release(self, project: NormalizedName, version: str) -> Release | None:
+        cache_key = (project, version)
+        with self._lock:
+            if cache_key in self._releases:
+                return self._releases[cache_key]
+        try:
+            found: Release | None = Release.from_json_bytes(
+                self.store.get(release_key(project, version))[1]
+            )
+        except NotFound:
+            found = None
+        if found is not None:
+            self._keep_release(cache_key, found)
+        return found
+
+    def add_release(self, project: NormalizedName, release: Release) -> Release:
+        """Store a release's description unless one is stored (the first stands); returns the
+        one that stands."""
+        try:
+            self.store.put(
+                release_key(project, release.version), release.to_json_bytes(), if_none_match=True
+            )
+            stored: Release | None = release
+        except PreconditionFailed:
+            stored = self.release(project, release.version)
+        self._keep_release((project, release.version), stored or release)
+        return stored or release
+
+    def _keep_release(self, cache_key: tuple[str, str], release: Release) -> None:
+        with self._lock:
+            if len(self._releases) >= _RELEASES_KEPT:
+                self._releases.pop(next(iter(self._releases)))
+            self._releases[cache_key] = release
+
+    # -- the root listing -----------------------------------------------------------------
+
+    def _read_root(self) -> tuple[RootListing, str | None]:
+        try:
+            info, raw = self.store.get(ROOT_JSON_KEY)
+        except NotFound:
+            return RootListing(), None
+        return RootListing.from_json_bytes(raw), info.etag
+
+    def read_root(self) -> tuple[RootListing, str | None]:
+        return self._root.read()
+
+    def update_root(self, shown: RootChange, *, force: bool = False) -> RootListing | None:
+        """Apply many projects' appearance, removal or new summary in one swap; None when the
+        listing already says all that (``force``: write it and its followers anyway, which
+        repairs them)."""
+        change = lambda root: root.with_projects(shown)  # noqa: E731
+        swapped = self._root.swap(change, _root_body, force=force)
+        return self._follow_root(*swapped) if swapped is not None else None
+
+    def _follow_root(self, root: RootListing, etag: str) -> RootListing:
+        for _ in range(MAX_ATTEMPTS):
+            self.store.put(gzip_key(ROOT_JSON_KEY), gzip_page(root.to_json_bytes()))
+            self._write_html(ROOT_HTML_KEY, render_root_html(root))
+            now = self.store.head(ROOT_JSON_KEY)
+            if now is None or now.etag == etag:
+                return root
+            root, new_etag = self._root.read()
+            if new_etag is None:
+                return root
+            etag = new_etag
+        raise Contended(f"gave up following {ROOT_JSON_KEY} after {MAX_ATTEMPTS} rewrites")
+
+    # -- the landing page ---------------------------------------------------------------------
+
+    def _read_landing(self) -> tuple[SiteSummary, str | None]:
+        """The landing page's manifest and ETag; from an older version's manifest file when the
+        page carries none."""
+        try:
+            info, html = self.store.get(LANDING_KEY)
+            summary, etag = SiteSummary.from_landing(html), info.etag
+        except NotFound:
+            summary, etag = None, None
+        if summary is None:
+            try:
+                summary = SiteSummary.from_json_bytes(self.store.get(LEGACY_SITE_JSON_KEY)[1])
+            except (NotFound, ValueError, KeyError, TypeError):
+                summary = SiteSummary()
+        return summary, etag
+
+    def update_landing(
+        self,
+        uploads: list[Upload] | None = None,
+        listing: RootListing | None = None,
+        *,
+        force: bool = False,
+    ) -> SiteSummary | None:
+        """Add ``uploads`` and take the project count of ``listing``, in one swap of the
+        landing page (``force``: write it even when it already says all that)."""
+
+        def change(summary: SiteSummary) -> SiteSummary:
+            new = summary.with_uploads(uploads or [])
+            if listing is not None:
+                new = new.with_listing(len(listing.projects), listing.serial)
+            return new
+
+        swapped = self._landing.swap(change, render_landing, force=force)
+        return swapped[0] if swapped is not None else None
+
+
+def _root_body(root: RootListing) -> bytes:
+    return root.to_json_bytes()
+
+
+class _Kept(Generic[T]):
+    """A hot object, kept with the ETag this process last wrote or read: a swap is tried
+    without reading first, and the object is read again only after a lost race (412), or to
+    check a kept copy before "nothing to change" is believed."""
+
+    def __init__(self, store: Store, key: str, read: Callable[[], tuple[T, str | None]]) -> None:
+        self.store, self.key, self._read = store, key, read
+        self._lock = threading.Lock()
+        self._kept: tuple[T, str] | None = None
+
+    def read(self) -> tuple[T, str | None]:
+        value, etag = self._read()
+        with self._lock:
+            self._kept = (value, etag) if etag is not None else None
+        return value, etag
+
+    def swap(
+        self, change: Callable[[T], T], body: Callable[[T], bytes], *, force: bool = False
+    ) -> tuple[T, str] | None:
+        """Store ``change(current)``; (stored value, its ETag), or None when ``change``
+        changes nothing (and ``force`` is off)."""
+        with self._lock:
+            kept = self._kept
+        value, etag = kept if kept is not None else self.read()
+        fresh = kept is None
+        for attempt in range(MAX_ATTEMPTS):
+            _pause(attempt)
+            new = change(value)
+            if new is value and etag is not None and not force:
+                if fresh:
+                    return None
+                info = self.store.head(self.key)  # a kept copy may be stale: look first
+                if info is not None and info.etag == etag:
+                    return None
+                (value, etag), fresh = self.read(), True
+                continue
+            try:
+                info = self.store.put(
+                    self.key, body(new), if_match=etag, if_none_match=etag is None
+                )
+            except PreconditionFailed:
+                (value, etag), fresh = self.read(), True
+                continue
+            with self._lock:
+                self._kept = (new, info.etag)
+            return new, info.etag
+        raise Contended(f"gave up updating {self.key} after {MAX_ATTEMPTS} lost races")
+
+
+__all__ = ["Contended", "PageChange", "PageWriter", "RootChange", "Stored", "Written"]

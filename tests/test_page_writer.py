@@ -1,0 +1,94 @@
+"""The page writer: compare-and-swap on every shared page, followers that end on the newest
+page, and kept ETags that never make a write go wrong (only save a read)."""
+
+from __future__ import annotations
+
+import gzip
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+
+from packaging.utils import NormalizedName, canonicalize_name
+
+from skypi.core.pages import RootListing
+from skypi.core.render import render_root_html
+from skypi.core.site import SiteSummary, Upload
+from skypi.indexer.service import Indexer, Landed
+from skypi.indexer.writer import PageWriter
+from skypi.store.local import LocalStore
+from tests.dists import wheel_bytes, wheel_name
+
+
+def _name(text: str) -> NormalizedName:
+    return canonicalize_name(text)
+
+
+def test_a_kept_root_listing_that_went_stale_is_read_again(tmp_path: Path) -> None:
+    """Two processes (two writers, each keeping the listing it wrote last): neither loses
+    the other's projects, and an "unchanged" verdict is never taken from a stale copy."""
+    store = LocalStore(tmp_path / "packages")
+    one, other = PageWriter(store), PageWriter(store)
+    one.update_root({_name("a"): ("a", "")})
+    other.update_root({_name("b"): ("b", "")})  # one's kept copy is stale now
+    one.update_root({_name("c"): ("c", "")})
+    root = RootListing.from_json_bytes(store.get("simple/index.json")[1])
+    assert sorted(root.projects) == ["a", "b", "c"]
+    other.update_root({_name("a"): (None, "")})  # a left, behind one's back
+    assert one.update_root({_name("a"): (None, "")}) is None  # looked: it is gone already
+    one.update_root({_name("a"): ("a", "")})  # and back again: one must not believe its copy
+    root = RootListing.from_json_bytes(store.get("simple/index.json")[1])
+    assert sorted(root.projects) == ["a", "b", "c"]
+    for key in ("simple/index.html", "simple/index.v1html"):
+        assert store.get(key)[1] == render_root_html(root)
+        assert gzip.decompress(store.get(f"{key}.gz")[1]) == render_root_html(root)
+
+
+def test_concurrent_writers_of_the_landing_page_lose_no_upload(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "packages")
+    writers = [PageWriter(store) for _ in range(4)]
+    moment = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def upload(i: int) -> None:
+        name = f"p{i}"
+        writers[i % 4].update_landing([Upload(_name(name), name, "1.0", f"{name}.whl", moment)])
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(upload, range(16)))
+    summary = SiteSummary.from_landing(store.get("site/index.html")[1])
+    assert summary is not None
+    assert sorted(u.filename for u in summary.recent) == sorted(f"p{i}.whl" for i in range(16))
+
+
+def test_concurrent_new_projects_through_separate_indexers_are_all_listed(
+    tmp_path: Path,
+) -> None:
+    store = LocalStore(tmp_path / "packages")
+    indexers = [Indexer(store) for _ in range(3)]
+
+    def arrive(i: int) -> None:
+        name = f"proj{i}"
+        key = f"packages/{name}/{wheel_name(name, '1.0')}"
+        store.put(key, wheel_bytes(name, "1.0"))
+        indexers[i % 3].apply([Landed(key)])
+
+    with ThreadPoolExecutor(6) as pool:
+        list(pool.map(arrive, range(24)))
+    root = RootListing.from_json_bytes(store.get("simple/index.json")[1])
+    assert sorted(root.projects) == sorted(f"proj{i}" for i in range(24))
+    summary = SiteSummary.from_landing(store.get("site/index.html")[1])
+    assert summary is not None
+    assert summary.projects == 24
+    assert store.get("simple/index.html")[1] == render_root_html(root)
+
+
+def test_a_landing_page_of_an_older_version_keeps_its_uploads(tmp_path: Path) -> None:
+    """Older versions kept the landing page's manifest beside it: it is taken over."""
+    store = LocalStore(tmp_path / "packages")
+    moment = datetime(2026, 1, 1, tzinfo=UTC)
+    old = SiteSummary(projects=1).with_uploads([Upload(_name("a"), "A", "1", "a-1.whl", moment)])
+    store.put("site/index.json", old.to_json_bytes())
+    store.put("site/index.html", b"<!DOCTYPE html><p>an older landing page</p>")
+    PageWriter(store).update_landing([Upload(_name("b"), "B", "1", "b-1.whl", moment)])
+    summary = SiteSummary.from_landing(store.get("site/index.html")[1])
+    assert summary is not None
+    assert [u.filename for u in summary.recent] == ["b-1.whl", "a-1.whl"]
