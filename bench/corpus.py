@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from tests.dists import sdist_bytes, sdist_name, wheel_bytes, wheel_name
+from bench.dists import sdist_bytes, sdist_name, wheel_bytes, wheel_name
 
 VERSIONS = ("1.0.0", "1.1.0", "1.2.0")
 CHAIN = 10

@@ -3,7 +3,7 @@
 Generates N small valid wheels (N/10 projects of 10 versions each), imports them into a fresh folder
 index in a child process, and reports the child's peak RSS and wall time; optionally into a
 bucket on an in-process moto server (``--s3``, copy only: indexing there is measured by
-``tests/aws/test_cost.py``).
+``bench/s3cost.py``).
 
     .venv/bin/python bench/import_memory.py [--sizes 1000 2500 5000] [--s3]
 """
@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.dists import wheel_bytes, wheel_name  # noqa: E402
+from bench.dists import wheel_bytes, wheel_name  # noqa: E402
 
 
 def corpus(folder: Path, count: int) -> None:

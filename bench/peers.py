@@ -5,6 +5,7 @@ skipped with a line saying why."""
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
 import signal
 import socket
@@ -18,12 +19,24 @@ import httpx
 
 BIN = Path(sys.executable).parent
 PYPISERVER = "pypiserver[cache]==2.4.2"
+TICK = os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+        except OSError:
+            continue
+    return total / TICK
 
 
 @dataclass
@@ -76,7 +89,16 @@ def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 300)
     raise RuntimeError(f"{url} not ready after {timeout} s")
 
 
-def start_skypi(folder: Path, work: Path) -> tuple[Peer, float]:
+def ready(peer: Peer, timeout: float) -> tuple[Peer, float]:
+    """The peer and the seconds it took to answer; stopped (never left running) if it did not."""
+    try:
+        return peer, wait_ready(peer.index, peer.process, timeout)
+    except BaseException:
+        peer.stop()
+        raise
+
+
+def start_skypi(folder: Path, work: Path, timeout: float = 300) -> tuple[Peer, float]:
     port = free_port()
     log = work / f"skypi-{port}.log"
     process = subprocess.Popen(
@@ -94,8 +116,7 @@ def start_skypi(folder: Path, work: Path) -> tuple[Peer, float]:
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
     )
-    peer = Peer("skypi", port, process, log)
-    return peer, wait_ready(peer.index, process)
+    return ready(Peer("skypi", port, process, log), timeout)
 
 
 def pypiserver_bin(work: Path) -> Path | None:
@@ -116,7 +137,7 @@ def pypiserver_bin(work: Path) -> Path | None:
     return binary
 
 
-def start_pypiserver(folder: Path, work: Path) -> tuple[Peer, float] | None:
+def start_pypiserver(folder: Path, work: Path, timeout: float = 300) -> tuple[Peer, float] | None:
     """pypiserver's simple-dir backend: its cached-dir backend stalls for good here under
     8 keep-alive connections asking for varying projects (seen with wrk and httpx alike)."""
     binary = pypiserver_bin(work)
@@ -144,11 +165,11 @@ def start_pypiserver(folder: Path, work: Path) -> tuple[Peer, float] | None:
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
     )
-    peer = Peer("pypiserver", port, process, log, pep691=False)
-    return peer, wait_ready(peer.index, process)
+    return ready(Peer("pypiserver", port, process, log, pep691=False), timeout)
 
 
 NGINX_CONF = """
+{user}
 worker_processes 2;
 pid {work}/nginx-{port}.pid;
 error_log {log};
@@ -191,15 +212,23 @@ def start_nginx(folder: Path, work: Path) -> tuple[Peer, float] | None:
     log = work / f"nginx-{port}.error.log"
     conf = work / f"nginx-{port}.conf"
     conf.write_text(
-        NGINX_CONF.format(work=work, port=port, log=log, state=folder / ".skypi", folder=folder)
+        NGINX_CONF.format(
+            # Started as root, nginx's workers would run as nobody, who may not read skypi's
+            # private state folder: they run as its owner instead.
+            user=f"user {pwd.getpwuid(os.geteuid()).pw_name};" if os.geteuid() == 0 else "",
+            work=work,
+            port=port,
+            log=log,
+            state=folder / ".skypi",
+            folder=folder,
+        )
     )
     process = subprocess.Popen(
         [binary, "-c", str(conf), "-g", "daemon off;"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    peer = Peer("nginx-static", port, process, log, uploads=False, pep691=False)
-    return peer, wait_ready(peer.index, process)
+    return ready(Peer("nginx-static", port, process, log, uploads=False, pep691=False), 30)
 
 
 def wrk_bin() -> str | None:

@@ -5,7 +5,12 @@ request from /proc, loopback only, every load window bounded. Writes docs/benchm
 the plots in docs/bench/. Never part of ``make test``.
 
     .venv/bin/python bench/run.py [--sizes 200 2000] [--rounds 3] [--duration 5] [--idle 30]
+        [--adopt-sizes 1000 4000 16000] [--project-files 100 3000] [--adopt-timeout 60]
     .venv/bin/python bench/run.py --only restart   # the restored-copy figures alone
+    .venv/bin/python bench/run.py --only writes    # adoption and one big project alone
+    .venv/bin/python bench/run.py --small          # every part at smaller sizes (minutes)
+
+``make bench BENCH_ARGS="--small"`` passes the flags through.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -31,13 +37,12 @@ sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 
-from bench import compression, corpus, peers  # noqa: E402
+from bench import compression, corpus, peers, s3cost, writes  # noqa: E402
 from bench import importtime as coldstart  # noqa: E402
+from bench.dists import wheel_bytes, wheel_name  # noqa: E402
 from bench.importtime import MODULES  # noqa: E402
 from bench.importtime import measure as import_time  # noqa: E402
-from tests.dists import wheel_bytes, wheel_name  # noqa: E402
 
-TICK = os.sysconf("SC_CLK_TCK")
 REQUEST = re.compile(r'"(?:GET|HEAD) (\S+) HTTP')
 JSON = "application/vnd.pypi.simple.v1+json"
 UPLOADS = 30
@@ -45,17 +50,6 @@ DOCS = ROOT / "docs"
 
 
 # -- measuring --------------------------------------------------------------------------
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])  # utime, stime
-        except OSError:
-            continue
-    return total / TICK
 
 
 def rss_mib(pids: list[int]) -> float:
@@ -131,7 +125,7 @@ def page_load(peer: peers.Peer, projects: int, accept: str, args: Any, work: Pat
     paths = [f"/simple/{corpus.project(i)}/" for i in range(1, projects + 1)]
     url = f"http://127.0.0.1:{peer.port}"
     pids = peer.tree()
-    before = cpu_seconds(pids)
+    before = peers.cpu_seconds(pids)
     use_wrk = bool(peers.wrk_bin())
     result = (
         wrk(url, paths, accept, args.duration, work)
@@ -139,7 +133,7 @@ def page_load(peer: peers.Peer, projects: int, accept: str, args: Any, work: Pat
         else python_load(url, paths, accept, args.duration)
     )
     result["engine"] = "wrk" if use_wrk else "python"
-    spent = cpu_seconds(pids) - before
+    spent = peers.cpu_seconds(pids) - before
     result["cpu_ms"] = 1000 * spent / max(1, result["requests"])
     result["rss"] = rss_mib(pids)
     return result
@@ -199,30 +193,6 @@ def pip_dry_run(peer: peers.Peer, work: Path) -> dict[str, Any]:
     return {"seconds": elapsed, "ok": ok, "requests": dict(requests)}
 
 
-def upload_rate(peer: peers.Peer, files: list[Path]) -> float:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TWINE_")}
-    url = f"http://127.0.0.1:{peer.port}/" + ("legacy/" if peer.label == "skypi" else "")
-    command = [
-        str(peers.BIN / "twine"),
-        "upload",
-        "--verbose",
-        "--non-interactive",
-        "--repository-url",
-        url,
-        "-u",
-        "bench",
-        "-p",
-        "bench",
-        *map(str, files),
-    ]
-    started = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
-    if done.returncode != 0:
-        print(f"  twine upload to {peer.label} failed:\n{done.stdout[-1500:]}")
-        return float("nan")
-    return len(files) / (time.perf_counter() - started)
-
-
 def drop_in_delay(peer: peers.Peer, folder: Path, round_: int) -> float:
     name, version = "dropped-in", f"1.{round_}.{time.time_ns() % 100000}"
     target = folder / name / wheel_name(name, version)
@@ -238,38 +208,6 @@ def drop_in_delay(peer: peers.Peer, folder: Path, round_: int) -> float:
                 return time.perf_counter() - started
             time.sleep(0.01)
     return float("nan")
-
-
-def index_update_cost(sizes: list[int]) -> list[dict[str, Any]]:
-    """S3 requests and wall time to index one new file, against store size (moto)."""
-    from skypi.local.emulator import start_moto
-    from tests.aws.test_cost import _requests_to_index, _seed
-    from tests.emulated import s3_store
-
-    server, endpoint = start_moto()
-    rows = []
-    try:
-        for size in sizes:
-            store = s3_store(endpoint)
-            _seed(store, size)
-            started = time.perf_counter()
-            known = _requests_to_index(store, "project-00003", "9.0")  # seeded by _seed
-            known_s = time.perf_counter() - started
-            started = time.perf_counter()
-            new = _requests_to_index(store, "brand-new", "1.0")
-            new_s = time.perf_counter() - started
-            rows.append(
-                {
-                    "projects": size,
-                    "existing_requests": sum(known.values()),
-                    "existing_s": known_s,
-                    "new_requests": sum(new.values()),
-                    "new_s": new_s,
-                }
-            )
-    finally:
-        server.stop()
-    return rows
 
 
 def local_update_cost(folder: Path) -> float:
@@ -302,9 +240,9 @@ def restart_figures(folder: Path, work: Path, rounds: int, idle: int) -> dict[st
                 continue
             peer, ready_s = started
             try:
-                before = cpu_seconds(peer.tree())  # all of it spent starting
+                before = peers.cpu_seconds(peer.tree())  # all of it spent starting
                 time.sleep(idle)
-                spent = cpu_seconds(peer.tree()) - before
+                spent = peers.cpu_seconds(peer.tree()) - before
             finally:
                 peer.stop()
             rows[label].append({"restart_s": ready_s, "restart_cpu_s": before, "idle_cpu_s": spent})
@@ -389,7 +327,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                         for source, target in zip(sources, batch, strict=True):
                             target.parent.mkdir(parents=True, exist_ok=True)
                             shutil.copy(source, target)
-                        row["upload_fps"] = upload_rate(peer, batch)
+                        row["upload_fps"] = writes.upload_rate(peer, batch)
                     rows[label].append(row)
                     print(
                         f"  round {round_ + 1} {label}: html {row['html']['rps']:.0f} req/s, "
@@ -398,24 +336,35 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     )
                 finally:
                     peer.stop()
-        reindex = time_command([str(peers.BIN / "skypi"), "reindex", str(folder)], folder)
+        reindex, reindex_cpu = time_command(
+            [str(peers.BIN / "skypi"), "reindex", str(folder)], folder
+        )
         results["sizes"][str(size)] = {
             "adopt_s": adopt_s,
             "peers": rows,
             "reindex_s": reindex,
+            "reindex_cpu_s": reindex_cpu,
             "local_update_s": local_update_cost(folder),
         }
+    results["writes"] = write_parts(args, work)
     largest = work / f"corpus-{max(args.sizes)}"
     results["restart"] = restart_figures(largest, work, args.rounds, args.idle)
-    results.update(quick_parts())
+    results.update(quick_parts(args.s3_sizes))
     return results
 
 
-def quick_parts() -> dict[str, Any]:
+def write_parts(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    """Adoption of flat folders and one project of many files, beside pypiserver."""
+    figures = writes.run(work, args.adopt_sizes, args.project_files, args.adopt_timeout)
+    figures["machine"] = machine()
+    return figures
+
+
+def quick_parts(s3_sizes: list[int]) -> dict[str, Any]:
     """The parts that need no corpus or peers (``--only-quick``): S3 requests per upload,
     cold start and compression."""
     return {
-        "update_cost": index_update_cost([10, 200, 2000]),
+        "update_cost": s3cost.run(s3_sizes),
         "importtime": {
             module: statistics.median(import_time(module)[0] for _ in range(5))
             for module in MODULES
@@ -425,12 +374,16 @@ def quick_parts() -> dict[str, Any]:
     }
 
 
-def time_command(command: list[str], folder: Path) -> float:
-    """A full rebuild: every page is rewritten from the files."""
+def time_command(command: list[str], folder: Path) -> tuple[float, float]:
+    """A full rebuild: every page is rewritten from the files. Its seconds, and the
+    CPU-seconds the command spent (steadier on a shared machine)."""
     shutil.rmtree(folder / ".skypi" / "simple", ignore_errors=True)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     subprocess.run(command, check=True, capture_output=True, timeout=1800)
-    return time.perf_counter() - started
+    elapsed = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return elapsed, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
 
 
 def machine() -> dict[str, str]:
@@ -442,10 +395,16 @@ def machine() -> dict[str, str]:
             return "not installed"
 
     commit = version(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"])
+    # The code measured: the last commit that changed it, and whether the checkout differs.
+    code = version(["git", "-C", str(ROOT), "log", "-1", "--format=%h", "--", "functions"])
+    dirty = subprocess.run(
+        ["git", "-C", str(ROOT), "diff", "--quiet", "HEAD", "--", "functions"], check=False
+    ).returncode
     return {
         "cpu": f"{os.cpu_count()} cores, {platform.processor() or platform.machine()}",
         "python": platform.python_version(),
-        "skypi": commit,
+        "skypi": code + (" with uncommitted changes" if dirty else ""),
+        "checkout": commit,
         "pypiserver": peers.PYPISERVER,
         "nginx": version([peers.nginx_bin() or "nginx", "-v"]),
         "wrk": " ".join(version([peers.wrk_bin() or "wrk", "-v"]).split()[:2])
@@ -462,7 +421,27 @@ def main() -> int:
     parser.add_argument("--duration", type=int, default=5, help="seconds per load window")
     parser.add_argument("--work", help="where corpora and logs go (default: a temp dir)")
     parser.add_argument("--json", default=str(DOCS / "bench" / "results.json"))
+    parser.add_argument("--docs", default=str(DOCS), help="where benchmarks.md and plots go")
     parser.add_argument("--idle", type=int, default=30, help="idle seconds after a restart")
+    for flag, default, text in (
+        ("--adopt-sizes", writes.ADOPT_SIZES, "projects of the flat folders adopted"),
+        ("--project-files", writes.PROJECT_SIZES, "files of the one project uploaded into"),
+        ("--s3-sizes", (10, 200, 2000), "projects stored when indexing one file on S3 (moto)"),
+    ):
+        parser.add_argument(flag, type=int, nargs="+", default=list(default), help=text)
+    parser.add_argument(
+        "--adopt-timeout",
+        type=float,
+        default=60,
+        help="seconds a first start may take before it is stopped (larger sizes then skipped)",
+    )
+    parser.add_argument(
+        "--small",
+        action="store_true",
+        help="smaller sizes everywhere, one round (a few minutes): to check the harness, "
+        "not reference figures",
+    )
+    parser.add_argument("--baseline", default=str(DOCS / "bench" / "baseline.json"))
     parser.add_argument(
         "--only-quick",
         action="store_true",
@@ -471,22 +450,37 @@ def main() -> int:
     )
     parser.add_argument(
         "--only",
-        choices=["restart"],
-        help="measure only the restored-copy restart and idle CPU (into the last results)",
+        choices=["restart", "writes"],
+        help="measure only the restored-copy restart and idle CPU, or only the write path "
+        "(adoption, one project of many files), into the last results",
     )
     args = parser.parse_args()
+    if args.small:
+        args.sizes, args.rounds, args.duration, args.idle = [200], 1, 2, 5
+        args.adopt_sizes, args.project_files, args.s3_sizes = (
+            [250, 500, 1000],
+            [100, 600],
+            [10, 200],
+        )
     if args.only_quick:
-        results = json.loads(Path(args.json).read_text()) | quick_parts()
+        results = json.loads(Path(args.json).read_text()) | quick_parts(args.s3_sizes)
     elif args.only == "restart":
         results = only_restart(args)
+    elif args.only == "writes":
+        work = Path(args.work or tempfile.mkdtemp(prefix="skypi-bench-"))
+        work.mkdir(parents=True, exist_ok=True)
+        results = json.loads(Path(args.json).read_text()) | {"writes": write_parts(args, work)}
     else:
         results = run(args)
+    results["small"] = args.small or results.get("small", False)
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(results, indent=1))
     from bench.report import write_report
 
-    write_report(results, DOCS)
-    print(f"wrote {DOCS / 'benchmarks.md'} and plots in {DOCS / 'bench'}")
+    baseline = Path(args.baseline)
+    docs = Path(args.docs)
+    write_report(results, docs, json.loads(baseline.read_text()) if baseline.exists() else None)
+    print(f"wrote {docs / 'benchmarks.md'} and plots in {docs / 'bench'}")
     return 0
 
 

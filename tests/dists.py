@@ -1,76 +1,26 @@
-"""Build small, valid distributions for tests: real wheels (METADATA, WHEEL, RECORD) and sdists."""
+"""Build small, valid distributions for tests: the builders the benchmarks use too
+(``bench/dists.py``), and what only tests need (files on disk, legacy zips, upload forms)."""
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import io
-import tarfile
-import time
 import zipfile
 from pathlib import Path
 
-from packaging.utils import canonicalize_name
+from bench.dists import metadata_text, sdist_bytes, sdist_name, wheel_bytes, wheel_name
 
-
-def metadata_text(
-    name: str,
-    version: str,
-    requires_python: str | None = None,
-    requires: tuple[str, ...] = (),
-    summary: str = "A test package",
-) -> str:
-    lines = ["Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}", f"Summary: {summary}"]
-    if requires_python:
-        lines.append(f"Requires-Python: {requires_python}")
-    lines += [f"Requires-Dist: {r}" for r in requires]
-    return "\n".join(lines) + "\n\n"
-
-
-def wheel_bytes(
-    name: str,
-    version: str,
-    *,
-    requires_python: str | None = None,
-    requires: tuple[str, ...] = (),
-    payload: bytes = b"",
-    metadata: str | None = None,
-    dist_info_name: str | None = None,
-    blob: bytes = b"",
-) -> bytes:
-    """A wheel; ``blob`` adds a stored (uncompressed) binary member, for big files."""
-    norm = canonicalize_name(name).replace("-", "_")
-    dist_info = f"{dist_info_name or norm}-{version}.dist-info"
-    module = norm
-    files = {
-        f"{module}/__init__.py": f"VERSION = {version!r}\nPAYLOAD = {payload!r}\n".encode(),
-        f"{dist_info}/METADATA": (
-            metadata or metadata_text(name, version, requires_python, requires)
-        ).encode(),
-        f"{dist_info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: skypi-tests\n"
-        b"Root-Is-Purelib: true\nTag: py3-none-any\n",
-    }
-    if blob:
-        files[f"{module}/blob.bin"] = blob
-    record = []
-    for path, data in files.items():
-        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-        record.append(f"{path},sha256={digest},{len(data)}")
-    record.append(f"{dist_info}/RECORD,,")
-    files[f"{dist_info}/RECORD"] = ("\n".join(record) + "\n").encode()
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
-        for path, data in files.items():
-            info = zipfile.ZipInfo(path, date_time=(2024, 1, 1, 0, 0, 0))
-            info.compress_type = (
-                zipfile.ZIP_STORED if path.endswith(".bin") else zipfile.ZIP_DEFLATED
-            )
-            zf.writestr(info, data)
-    return buffer.getvalue()
-
-
-def wheel_name(name: str, version: str) -> str:
-    return f"{canonicalize_name(name).replace('-', '_')}-{version}-py3-none-any.whl"
+__all__ = [
+    "make_sdist",
+    "make_wheel",
+    "metadata_text",
+    "sdist_bytes",
+    "sdist_name",
+    "upload_form",
+    "wheel_bytes",
+    "wheel_name",
+    "zip_sdist_bytes",
+]
 
 
 def make_wheel(directory: Path, name: str, version: str, **kwargs: object) -> Path:
@@ -79,34 +29,10 @@ def make_wheel(directory: Path, name: str, version: str, **kwargs: object) -> Pa
     return path
 
 
-def sdist_bytes(
-    name: str,
-    version: str,
-    *,
-    top: str | None = None,
-    pkg_info: str | None = None,
-    requires_python: str | None = None,
-    blob: bytes = b"",
-) -> bytes:
-    """An sdist; ``blob`` adds a member after ``PKG-INFO``, for big files."""
-    norm = canonicalize_name(name).replace("-", "_")
-    top = top or f"{norm}-{version}"
-    members = {
-        f"{top}/pyproject.toml": b"[build-system]\nrequires = []\n",
-    }
-    if pkg_info is not False:
-        members[f"{top}/PKG-INFO"] = (
-            pkg_info or metadata_text(name, version, requires_python).replace("2.1", "2.2", 1)
-        ).encode()
-    if blob:
-        members[f"{top}/blob.bin"] = blob
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz", format=tarfile.PAX_FORMAT) as tar:
-        for path, data in members.items():
-            info = tarfile.TarInfo(path)
-            info.size, info.mtime = len(data), int(time.mktime((2024, 1, 1, 0, 0, 0, 0, 0, 0)))
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
+def make_sdist(directory: Path, name: str, version: str, **kwargs: object) -> Path:
+    path = directory / sdist_name(name, version)
+    path.write_bytes(sdist_bytes(name, version, **kwargs))  # type: ignore[arg-type]
+    return path
 
 
 def zip_sdist_bytes(name: str, version: str) -> bytes:
@@ -116,16 +42,6 @@ def zip_sdist_bytes(name: str, version: str) -> bytes:
         zf.writestr(f"{name}-{version}/PKG-INFO", metadata_text(name, version))
         zf.writestr(f"{name}-{version}/setup.py", "")
     return buffer.getvalue()
-
-
-def sdist_name(name: str, version: str) -> str:
-    return f"{canonicalize_name(name).replace('-', '_')}-{version}.tar.gz"
-
-
-def make_sdist(directory: Path, name: str, version: str, **kwargs: object) -> Path:
-    path = directory / sdist_name(name, version)
-    path.write_bytes(sdist_bytes(name, version, **kwargs))  # type: ignore[arg-type]
-    return path
 
 
 def upload_form(

@@ -1,8 +1,9 @@
 """The layers contract (``.importlinter``) is real: ``lint-imports`` keeps it on this tree and
 breaks it on a copy where a lower layer imports a higher one.
 
-Each broken case copies ``functions/skypi`` and ``infra`` into a temporary folder, adds one import,
-and runs the same ``lint-imports`` with the repository's own configuration over the copy.
+Each broken case copies ``functions/skypi``, ``infra``, ``bench`` and ``tests`` into a temporary
+folder, adds one import, and runs the same ``lint-imports`` with the repository's own
+configuration over the copy.
 """
 
 from __future__ import annotations
@@ -34,9 +35,11 @@ def _lint(tree: Path) -> subprocess.CompletedProcess[str]:
 
 
 def _copy(tree: Path) -> Path:
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "edge")
+    """The packages the contracts name, as Python sources only."""
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "edge", "assets")
     shutil.copytree(ROOT / "functions" / "skypi", tree / "skypi", ignore=ignore)
-    shutil.copytree(ROOT / "infra", tree / "infra", ignore=ignore)
+    for package in ("infra", "bench", "tests"):
+        shutil.copytree(ROOT / package, tree / package, ignore=ignore)
     return tree
 
 
@@ -68,6 +71,9 @@ def test_this_tree_keeps_every_contract(tmp_path: Path) -> None:
         # The CDK app: plain values only.
         ("infra/indexer.py", "import skypi.core.pages", "only skypi.core.constants"),
         ("skypi/core/constants.py", "import skypi.core.pages", "imports nothing of skypi"),
+        # Test helpers stay in the tests.
+        ("bench/corpus.py", "import tests.dists", "Test helpers stay in the tests"),
+        ("skypi/local/importer.py", "import tests.conftest", "Test helpers stay in the tests"),
         # The token adapter builds its own client, not the S3 adapter's.
         ("skypi/store/dynamo_tokens.py", "import skypi.store.s3", "beside the S3 adapter"),
     ],

@@ -72,6 +72,21 @@ class Diagnosis:
         return bool(self.steps) and not self.failed
 
 
+def with_record(dist_info: str, files: dict[str, bytes]) -> dict[str, bytes]:
+    """A wheel's ``files`` followed by the ``RECORD`` that lists them: each path with its
+    urlsafe-base64 SHA-256 and size, and the RECORD itself without either (PEP 376, 427).
+
+    >>> with_record("p-1.dist-info", {"p/__init__.py": b""})["p-1.dist-info/RECORD"].decode()
+    'p/__init__.py,sha256=47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU,0\\np-1.dist-info/RECORD,,\\n'
+    """
+    record = []
+    for name, data in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        record.append(f"{name},sha256={digest},{len(data)}")
+    record.append(f"{dist_info}/RECORD,,")
+    return {**files, f"{dist_info}/RECORD": ("\n".join(record) + "\n").encode()}
+
+
 def build_wheel(folder: Path, version: str) -> Path:
     """A minimal, valid pure-Python wheel of :data:`PROJECT` (METADATA, WHEEL, RECORD)."""
     dist_info = f"{MODULE}-{version}.dist-info"
@@ -86,16 +101,10 @@ def build_wheel(folder: Path, version: str) -> Path:
             b"Tag: py3-none-any\n"
         ),
     }
-    record = []
-    for name, data in files.items():
-        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-        record.append(f"{name},sha256={digest},{len(data)}")
-    record.append(f"{dist_info}/RECORD,,")
-    files[f"{dist_info}/RECORD"] = ("\n".join(record) + "\n").encode()
     path = folder / f"{MODULE}-{version}-py3-none-any.whl"
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in files.items():
+        for name, data in with_record(dist_info, files).items():
             archive.writestr(name, data)
     path.write_bytes(buffer.getvalue())
     return path
@@ -386,4 +395,4 @@ class Doctor:
             time.sleep(1)
 
 
-__all__ = ["Diagnosis", "Doctor", "Step", "build_wheel"]
+__all__ = ["Diagnosis", "Doctor", "Step", "build_wheel", "with_record"]

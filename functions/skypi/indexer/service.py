@@ -67,6 +67,8 @@ class Outcome:
     # projects whose indexing raised (only with ``apply(..., isolate=True)``), and why
     failed: dict[str, BaseException] = field(default_factory=dict)
     written: list[str] = field(default_factory=list)  # projects whose page was written
+    # how the root listing should show each of those: (display name, or None if no file; summary)
+    shown: dict[str, tuple[str | None, str]] = field(default_factory=dict)
 
     def merge(self, other: Outcome) -> None:
         self.added += other.added
@@ -76,6 +78,7 @@ class Outcome:
         self.conflicts += other.conflicts
         self.failed.update(other.failed)
         self.written += other.written
+        self.shown.update(other.shown)
 
     def problem(self, key: str) -> tuple[str, str] | None:
         """(``"refused"`` or ``"conflict"``, message) for ``key``, if it was not listed."""
@@ -344,13 +347,14 @@ class Indexer:
         if written is None:
             return
         done.outcome.written.append(project)
+        after = written.after
+        done.outcome.shown[project] = (after.display_name if after.files else None, after.summary)
         listed = {f.filename for f in written.after.files}
         for version, release in described.items():
             if any(f.entry.version == version and f.entry.filename in listed for f in arrivals):
                 self.pages.add_release(project, release)  # only for files that were listed
         if not _same_page_shown(written.before, written.after):
-            after = written.after
-            done.root = (after.display_name if after.files else None, after.summary)
+            done.root = done.outcome.shown[project]
 
     def _report(
         self,

@@ -158,11 +158,13 @@ def _check_projects(
         report.outcome.merge(outcome)
         written = set(outcome.written)
         for name in pending:
+            if name in written:  # indexed just now, with its followers
+                shown[name] = outcome.shown[name]
+                continue
             state = indexer.pages.read(name)
             if state.page is None or state.etag is None:
                 continue
-            if name not in written:  # its page was kept: what follows it may need repair
-                _repair(store, indexer, state, current, recorded, report)
+            _repair(store, indexer, state, current, recorded, report)  # kept: check followers
             shown[name] = (
                 state.page.display_name if state.page.files else None,
                 state.page.summary,
