@@ -1,7 +1,8 @@
 # The two commands of the quickstart: `make serve` and `make test`. Everything else is detail.
 SHELL := /bin/bash
 PYTHON ?= python3
-UV_VERSION := 0.13.9
+# The uv pin has one home, the dev group in pyproject.toml (and so uv.lock); bootstrapping reads it.
+UV_VERSION := $(shell sed -n 's/^[[:space:]]*"uv==\([0-9.]*\)".*/\1/p' pyproject.toml)
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 DIR ?= ./packages
 PORT ?= 8080
@@ -10,6 +11,7 @@ export UV_PYTHON_DOWNLOADS := never
 .PHONY: bench setup synth bootstrap deploy diff destroy serve dev test lint typecheck unit e2e clean
 
 .tools/bin/uv:
+	@test -n "$(UV_VERSION)" || { echo 'no "uv==X.Y.Z" in the dev group of pyproject.toml' >&2; exit 1; }
 	$(PYTHON) -m venv .tools
 	.tools/bin/pip install --quiet uv==$(UV_VERSION)
 
@@ -58,6 +60,7 @@ bench: setup ## measure skypi beside pypiserver and nginx (minutes; never part o
 lint: setup
 	.venv/bin/ruff check functions tests infra bench
 	.venv/bin/ruff format --check functions tests infra bench
+	.venv/bin/lint-imports --no-cache --no-logo  # the layers contract: .importlinter
 
 typecheck: setup
 	.venv/bin/mypy

@@ -4,6 +4,7 @@ files, the API for uploads and admin, so pip and twine use one hostname."""
 from __future__ import annotations
 
 import functools
+import json
 import re
 import shutil
 import subprocess
@@ -24,14 +25,23 @@ from infra.config import Config
 from infra.names import regional_name
 from infra.plan import pricing_plan
 from infra.waf import web_acl
-from skypi.core.http import MAX_LAMBDA_REQUEST_BYTES
+from skypi.core.constants import (
+    API_PATHS,
+    API_POSTS,
+    API_PREFIXES,
+    HEALTH_PATH,
+    MAX_LAMBDA_REQUEST_BYTES,
+    READ_PATHS,
+    READ_PREFIXES,
+    SDIST_EXTENSIONS,
+)
 
 EDGE_SOURCE = ROOT / "infra" / "edge" / "viewer-request.js"
 # The only paths that reach the bucket (each with the edge function in front); every other
 # request the function lets through goes to the API (the default behaviour): uploads, /api/*,
 # /health, Trusted Publishing (/_/oidc/*) and PEP 740 provenance (/integrity/*). The
 # function's READ_PREFIXES are these, so no spelling of a path reaches the bucket unchecked.
-BUCKET_PATHS = ("/simple/*", "/packages/*", "/project/*")
+BUCKET_PATHS = tuple(f"{prefix}*" for prefix in READ_PREFIXES)
 # The origins' ids, named so the function can send a checked request to the other one with
 # cf.selectRequestOriginById (a page at `/`, say, which only the default behaviour matches).
 BUCKET_ORIGIN_ID = "bucket"
@@ -46,6 +56,15 @@ _IMPORT = re.compile(r"^import \w+ from '[\w-]+';\n", re.MULTILINE)
 MISSING_TTL_SECONDS = 1
 # Pages vary on Accept (the function picks JSON or HTML) and Accept-Encoding (compressed).
 PAGE_VARY = "Accept, Accept-Encoding"
+# The function's route table and sdist extensions, filled in from the package's one table.
+_EDGE_TABLES = {
+    "__API_PATHS__": sorted({*API_PATHS, HEALTH_PATH}),
+    "__API_PREFIXES__": list(API_PREFIXES),
+    "__API_POSTS__": sorted(API_POSTS),
+    "__READ_PATHS__": sorted(READ_PATHS),
+    "__READ_PREFIXES__": list(READ_PREFIXES),
+    "__SDIST_EXTENSIONS__": list(SDIST_EXTENSIONS),
+}
 
 
 def _node() -> str:
@@ -56,12 +75,15 @@ def _node() -> str:
 
 @functools.cache
 def edge_source(read_mode: str = "public", kvs_id: str = "") -> str:
-    """The CloudFront Function's code as deployed: the upload ceiling from the one rule, the
-    read mode, the KeyValueStore holding the token hashes (private mode), minified with the
-    pinned terser (package.json) so the rules, not their comments, count against 10 KB."""
+    """The CloudFront Function's code as deployed: the upload ceiling and the route table
+    from the one rule, the read mode, the KeyValueStore holding the token hashes (private
+    mode), minified with the pinned terser (package.json) so the rules, not their comments,
+    count against 10 KB."""
+    source = EDGE_SOURCE.read_text()
+    for placeholder, values in _EDGE_TABLES.items():
+        source = source.replace(placeholder, json.dumps(values))
     source = (
-        EDGE_SOURCE.read_text()
-        .replace("__MAX_UPLOAD_REQUEST_BYTES__", str(MAX_LAMBDA_REQUEST_BYTES))
+        source.replace("__MAX_UPLOAD_REQUEST_BYTES__", str(MAX_LAMBDA_REQUEST_BYTES))
         .replace("__READ_MODE__", read_mode)
         .replace("__KVS_ID__", kvs_id)
         .replace("__BUCKET_ORIGIN__", BUCKET_ORIGIN_ID)

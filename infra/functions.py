@@ -10,7 +10,7 @@ from constructs import Construct
 from infra import ROOT
 from infra.bundling import LocalBundling, source_hash
 from infra.config import Config
-from skypi import tracing
+from skypi.core.constants import TRACING_VARIABLE
 
 RUNTIME = lambda_.Runtime.PYTHON_3_14
 PYTHON_VERSION = "3.14"
@@ -68,7 +68,7 @@ def skypi_function(
         log_group=log_group,
         environment={
             "POWERTOOLS_METRICS_NAMESPACE": "skypi",
-            **({tracing.ENVIRONMENT_VARIABLE: "true"} if config.trace_calls else {}),
+            **({TRACING_VARIABLE: "true"} if config.trace_calls else {}),
             **environment,
         },
     )

@@ -16,8 +16,7 @@ from constructs import Construct
 from infra.alarms import alarm_on
 from infra.config import Config
 from infra.functions import skypi_function
-from skypi.core.filenames import DISTRIBUTION_SUFFIXES
-from skypi.core.pages import PACKAGES_PREFIX
+from skypi.core.constants import DISTRIBUTION_SUFFIXES, PACKAGES_PREFIX
 
 FUNCTION_TIMEOUT = Duration.seconds(120)
 MAX_RECEIVE_COUNT = 5

@@ -13,7 +13,7 @@ from skypi.api.app import create_app
 from skypi.api.settings import Settings
 from skypi.client.admin import AdminClient, AdminError
 from skypi.core.errors import DoesNotExist, InvalidRequest
-from skypi.indexer.admin import Admin, Deleted, StatusSet
+from skypi.indexer.admin import Admin, Deletion, StatusChange
 from skypi.indexer.service import Indexer, Landed
 from skypi.store.local import LocalStore
 from tests.conftest import add_token, basic
@@ -60,12 +60,13 @@ def test_yank_a_release_by_an_equal_version_and_unyank_one_file(indexer: Indexer
 
 def test_delete_and_status_answer_what_they_did(indexer: Indexer, store: LocalStore) -> None:
     admin = Admin(indexer)
-    assert admin.delete("FOO", WHEEL) == Deleted("foo", WHEEL, f"packages/foo/{WHEEL}")  # type: ignore[arg-type]
+    assert admin.delete("FOO", WHEEL) == Deletion("foo", WHEEL, f"packages/foo/{WHEEL}")  # type: ignore[arg-type]
     assert store.head(f"packages/foo/{WHEEL}") is None
     assert WHEEL not in _yanked(indexer)
     with pytest.raises(DoesNotExist, match=re.escape(f"No file '{WHEEL}' in 'FOO'")):
         admin.delete("FOO", WHEEL)
-    assert admin.set_status("foo", "archived", " moved ") == StatusSet("foo", "archived", "moved")  # type: ignore[arg-type]
+    changed = admin.set_status("foo", "archived", " moved ")
+    assert changed == StatusChange("foo", "archived", "moved")  # type: ignore[arg-type]
     with pytest.raises(DoesNotExist, match="No project 'bar'"):
         admin.set_status("bar", "archived")
 

@@ -31,16 +31,17 @@ var LATEST = {
 };
 var VALID_NAME = /^([A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9])$/;
 var Q_VALUE = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
-// What may reach the API and what may reach the bucket (skypi.core.edge: the same sets).
-// infra/cdn.py sends the READ_PREFIXES to the bucket and everything else to the API; a read
-// at one of the READ_PATHS (the landing page, '/') is switched to the bucket by toBucket.
-var API_PATHS = ['/legacy', '/legacy/', '/health'];
-var API_PREFIXES = ['/api/', '/_/oidc/', '/integrity/']; // the API checks what it needs
-var API_POSTS = ['/']; // pypiserver's upload URL
-var READ_PATHS = ['/simple', '/'];
-var READ_PREFIXES = ['/simple/', '/packages/', '/project/'];
+// What may reach the API and what may reach the bucket: skypi.core.constants's table, filled in
+// at synth (uploads, /health, /api/, Trusted Publishing, PEP 740; POST / as pypiserver takes
+// uploads). infra/cdn.py sends the READ_PREFIXES to the bucket and everything else to the API;
+// a read at one of the READ_PATHS (the landing page, '/') is switched to the bucket by toBucket.
+var API_PATHS = __API_PATHS__;
+var API_PREFIXES = __API_PREFIXES__; // the API checks what it needs
+var API_POSTS = __API_POSTS__;
+var READ_PATHS = __READ_PATHS__;
+var READ_PREFIXES = __READ_PREFIXES__;
 var BUCKET_ORIGIN = '__BUCKET_ORIGIN__';
-var SDIST_EXTENSIONS = ['.tar.gz', '.zip', '.tar.bz2', '.tgz'];
+var SDIST_EXTENSIONS = __SDIST_EXTENSIONS__;
 var BASE64 = /^[A-Za-z0-9+\/]*={0,2}$/;
 var OWS = /^[ \t]+|[ \t]+$/g; // HTTP's optional whitespace, not trim()'s
 var kvs = null;

@@ -50,6 +50,9 @@ def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Emulated:
         "AWS_DEFAULT_REGION": CREDENTIALS["region_name"],
         "SKYPI_BUCKET": bucket,
         "POWERTOOLS_METRICS_NAMESPACE": "skypi-test",
+        # The handlers' EMF lines go to stdout, where these tests read the CLI's output
+        # (test_api_metrics turns them back on to read them).
+        "POWERTOOLS_METRICS_DISABLED": "true",
     }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setattr(indexer_handler, "_indexer", None)

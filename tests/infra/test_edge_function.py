@@ -331,3 +331,25 @@ def test_function_fits_cloudfront_functions_limits() -> None:
         ):
             assert forbidden not in source, forbidden
         assert source.isascii()
+
+
+def test_the_functions_route_table_is_the_packages_own() -> None:
+    """Which paths are reads and which the API's is written once (skypi.core.constants): the
+    function's source holds placeholders for it, and the deployed code the package's values."""
+    from skypi.core import constants
+
+    source = (ROOT / "infra" / "edge" / "viewer-request.js").read_text()
+    tables = {
+        "API_PATHS": sorted({*constants.API_PATHS, constants.HEALTH_PATH}),
+        "API_PREFIXES": list(constants.API_PREFIXES),
+        "API_POSTS": sorted(constants.API_POSTS),
+        "READ_PATHS": sorted(constants.READ_PATHS),
+        "READ_PREFIXES": list(constants.READ_PREFIXES),
+        "SDIST_EXTENSIONS": list(constants.SDIST_EXTENSIONS),
+    }
+    deployed = edge_source()
+    for name, values in tables.items():
+        assert f"var {name} = __{name}__;" in source  # no copy of the table in the source
+        # terser keeps a script's top-level names and prints the arrays with double quotes
+        assert f"{name}={json.dumps(values, separators=(',', ':'))}" in deployed, name
+    assert tuple(f"{p}*" for p in constants.READ_PREFIXES) == BUCKET_PATHS

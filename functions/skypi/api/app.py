@@ -43,6 +43,7 @@ if TYPE_CHECKING:  # botocore is not needed to serve a folder (`skypi serve`, no
 
 log = logging.getLogger("skypi.api")
 MAX_FIELD_BYTES = 16 * 1024 * 1024  # long descriptions are sent as a form field
+UPLOAD_PATHS = ("/legacy/", "/legacy", "/")  # twine, uv publish; `/` as pypiserver takes them
 
 
 class UploadPlan(BaseModel):
@@ -214,7 +215,7 @@ def create_app(
         TokenExchange(publishers or PublisherRepository(store), tokens, settings.oidc_audience),
     )
 
-    for path in ("/legacy/", "/legacy", "/"):
+    for path in UPLOAD_PATHS:
         api.add_api_route(path, upload, methods=["POST"], include_in_schema=path == "/legacy/")
 
     def _admin(header: str | None, project: str) -> None:

@@ -20,11 +20,10 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from skypi.core.attestations import publisher_of
+from skypi.core.attestations import INVALID_ATTESTATIONS, publisher_of
 from skypi.core.errors import UploadRejected
 
 log = logging.getLogger("skypi.attest")
-_PREFIX = "Invalid attestations supplied during upload: "
 
 
 def _writable_home() -> None:
@@ -43,7 +42,8 @@ def verify(
     identity = publisher_of(claims)
     if identity["kind"] not in {"GitHub", "GitLab"}:
         raise UploadRejected(
-            _PREFIX + "attestations are verified for GitHub and GitLab trusted publishers only; "
+            INVALID_ATTESTATIONS
+            + "attestations are verified for GitHub and GitLab trusted publishers only; "
             "re-run without them (uv publish --no-attestations)."
         )
     _writable_home()
@@ -54,13 +54,17 @@ def verify(
         publisher = TypeAdapter(Publisher).validate_python(identity)
         dist = Distribution(name=filename, digest=sha256)
     except ValidationError as exc:
-        raise UploadRejected(_PREFIX + f"cannot verify for this publisher or file: {exc}") from None
+        raise UploadRejected(
+            INVALID_ATTESTATIONS + f"cannot verify for this publisher or file: {exc}"
+        ) from None
     for raw in attestations:
         try:
             attestation = Attestation.model_validate(raw)
             attestation.verify(publisher, dist, offline=True)
         except ValidationError as exc:
-            raise UploadRejected(_PREFIX + f"malformed attestation: {exc}") from None
+            raise UploadRejected(INVALID_ATTESTATIONS + f"malformed attestation: {exc}") from None
         except AttestationError as exc:
             log.warning("attestation for %s does not verify: %s", filename, exc)
-            raise UploadRejected(_PREFIX + f"the attestation does not verify: {exc}") from None
+            raise UploadRejected(
+                INVALID_ATTESTATIONS + f"the attestation does not verify: {exc}"
+            ) from None

@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging import correlation_paths
 
 from skypi import tracing
@@ -44,6 +44,8 @@ DIRECT_UPLOAD_CEILING = 105 * 85_000_000
 
 __all__ = ["LAMBDA_PAYLOAD_LIMIT", "MAX_REQUEST_BYTES", "REDIRECT_OVER_BYTES", "handler"]
 logger = Logger(service="skypi-api")
+tracing.route_logs(logger)
+metrics = Metrics(namespace="skypi", service="api")  # uploads: skypi.api.metrics
 _mangum: Mangum | None = None
 
 
@@ -77,7 +79,8 @@ def _app() -> Mangum:
         from mangum import Mangum
         from mangum.adapter import DEFAULT_TEXT_MIME_TYPES
 
-        from skypi.api.app import create_app
+        from skypi.api.app import UPLOAD_PATHS, create_app
+        from skypi.api.metrics import UploadMetrics
         from skypi.store.cdn import CloudFrontCdn
         from skypi.store.dynamo_publishers import DynamoPublisherRepository
         from skypi.store.dynamo_tokens import DynamoTokenRepository
@@ -88,14 +91,15 @@ def _app() -> Mangum:
         tokens = DynamoTokenRepository(table) if table else None
         publisher_table = os.environ.get("SKYPI_PUBLISHER_TABLE")
         publishers = DynamoPublisherRepository(publisher_table) if publisher_table else None
+        app = create_app(
+            store,
+            lambda_settings(store.bucket),
+            tokens,
+            CloudFrontCdn.from_environment(),
+            publishers=publishers,
+        )
         _mangum = Mangum(
-            create_app(
-                store,
-                lambda_settings(store.bucket),
-                tokens,
-                CloudFrontCdn.from_environment(),
-                publishers=publishers,
-            ),
+            UploadMetrics(app, metrics, UPLOAD_PATHS),
             lifespan="off",
             # Pages go back as text; everything else (files, .metadata) as base64.
             text_mime_types=[*DEFAULT_TEXT_MIME_TYPES, V1_JSON],
@@ -105,6 +109,7 @@ def _app() -> Mangum:
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 @tracing.capture_lambda_handler("skypi-api")
+@metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return dict(_app()(event, context))  # type: ignore[arg-type]
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from skypi.core.constants import HEALTH_PATH
+
 
 @dataclass(frozen=True)
 class Settings:
     private: bool = False  # reads need a token with the read scope
     upload_auth: bool = True  # uploads and admin need a token (off only with `-a .`)
     max_upload_size: int = 1024**3
-    health_path: str = "/health"
+    health_path: str = HEALTH_PATH
     # Behind API Gateway and Lambda: a whole upload request above this many bytes never reaches
     # the function, so it is refused up front, naming the paths that do take big files.
     max_request_size: int | None = None

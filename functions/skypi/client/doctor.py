@@ -37,11 +37,10 @@ import httpx
 
 from skypi.client.admin import AdminClient, AdminError
 from skypi.client.publish import PublishClient, PublishError, file_sha256
+from skypi.core.negotiate import V1_HTML, V1_JSON
 
 PROJECT = "skypi-doctor"
 MODULE = "skypi_doctor"
-V1_JSON = "application/vnd.pypi.simple.v1+json"
-V1_HTML = "application/vnd.pypi.simple.v1+html"
 
 
 class StepFailed(Exception):
@@ -61,7 +60,7 @@ class Step:
 
 
 @dataclass
-class Verdict:
+class Diagnosis:
     steps: list[Step] = field(default_factory=list)
 
     @property
@@ -148,11 +147,11 @@ class Doctor:
         self.versions = (f"0.{stamp}.1", f"0.{stamp}.2")  # unique to this run
         self.private: bool | None = None
         self.files: dict[str, dict[str, Any]] = {}  # filename -> its entry on the JSON page
-        self.verdict = Verdict()
+        self.verdict = Diagnosis()
 
     # -- running ------------------------------------------------------------------------
 
-    def run(self, report: Callable[[Step], object] = lambda step: None) -> Verdict:
+    def run(self, report: Callable[[Step], object] = lambda step: None) -> Diagnosis:
         with tempfile.TemporaryDirectory(prefix="skypi-doctor-") as tmp:
             self.tmp = Path(tmp)
             wheels = [build_wheel(self.tmp, v) for v in self.versions]
@@ -396,4 +395,4 @@ class Doctor:
             time.sleep(1)
 
 
-__all__ = ["Doctor", "Step", "Verdict", "build_wheel", "with_record"]
+__all__ = ["Diagnosis", "Doctor", "Step", "build_wheel", "with_record"]

@@ -38,11 +38,11 @@ IN_TOTO_STATEMENT: Final = "https://in-toto.io/Statement/v1"
 PROVENANCE_TYPE: Final = "application/vnd.pypi.integrity.v1+json"
 MAX_ATTESTATIONS_BYTES: Final = 1024 * 1024  # the whole form field
 MAX_ATTESTATIONS: Final = 8
-_PREFIX: Final = "Invalid attestations supplied during upload: "
+INVALID_ATTESTATIONS: Final = "Invalid attestations supplied during upload: "  # as PyPI says
 
 
 def _refuse(why: str) -> UploadRejected:
-    return UploadRejected(_PREFIX + why)
+    return UploadRejected(INVALID_ATTESTATIONS + why)
 
 
 def _b64(text: object, what: str) -> bytes:

@@ -31,21 +31,19 @@ from urllib.parse import unquote_to_bytes
 
 from packaging.utils import InvalidName, NormalizedName, canonicalize_name
 
+from skypi.core.constants import API_PATHS as API_PATHS
+from skypi.core.constants import API_POSTS as API_POSTS
+from skypi.core.constants import API_PREFIXES as API_PREFIXES
+from skypi.core.constants import HEALTH_PATH
+from skypi.core.constants import READ_PATHS as READ_PATHS
+from skypi.core.constants import READ_PREFIXES as READ_PREFIXES
 from skypi.core.filenames import SDIST_EXTENSIONS
 from skypi.core.http import GZIP, HTML_CONTENT_TYPE, accepts_gzip, gzip_key
 from skypi.core.negotiate import HTML, V1_HTML, V1_JSON, choose_content_type
 from skypi.core.site import LANDING_KEY, project_site_key
 
 READ_METHODS: Final = frozenset({"GET", "HEAD"})  # methods are case-sensitive (RFC 9110 9.1)
-# What may reach the API, and what may reach storage: each set is defined here only (and, in
-# the same shape, at the top of infra/edge/viewer-request.js). The health path is the API's
-# (``--health-endpoint`` locally); ``/`` takes pypiserver's uploads, so it is the API's for POST
-# and a read (the landing page) otherwise. ``/project/`` holds the pages for people.
-API_PATHS: Final = frozenset({"/legacy", "/legacy/"})
-API_PREFIXES: Final = ("/api/", "/_/oidc/", "/integrity/")  # Trusted Publishing, PEP 740
-API_POSTS: Final = frozenset({"/"})
-READ_PATHS: Final = frozenset({"/simple", "/"})
-READ_PREFIXES: Final = ("/simple/", "/packages/", "/project/")
+# What may reach the API, and what may reach storage: the table is skypi.core.constants's.
 Route = Literal["api", "read", "none"]
 
 _PRINTABLE_ASCII: Final = re.compile(r"[!-~]*")  # a request target as clients send it
@@ -54,7 +52,7 @@ _NOT_IN_A_NAME: Final = re.compile(r"[\x00-\x1f\x7f-\x9f%\\]")
 
 
 @dataclass(frozen=True)
-class Decision:
+class Answer:
     """What to answer: a redirect (``location``), an object (``key``), or a bare status.
 
     ``project`` is what a project-limited token must cover: None for the root listing (any read
@@ -73,11 +71,11 @@ class Decision:
     reason: str = ""  # for a 400: what is wrong with the request
 
 
-NOT_FOUND: Final = Decision(404, project="")
+NOT_FOUND: Final = Answer(404, project="")
 _PAGE_OBJECT: Final = {V1_JSON: "index.json", V1_HTML: "index.v1html", HTML: "index.html"}
 
 
-def route(method: str, raw_path: str, health_path: str = "/health") -> Route:
+def route(method: str, raw_path: str, health_path: str = HEALTH_PATH) -> Route:
     """Where a request goes, by its raw (still percent-encoded) path.
 
     >>> route("POST", "/"), route("GET", "/"), route("GET", "/%73imple/"), route("GET", "/healthz")
@@ -171,18 +169,18 @@ def redirect_query(raw_query: str) -> str:
     return ""
 
 
-def _redirect(location: str, raw_query: str, project: str | None) -> Decision:
+def _redirect(location: str, raw_query: str, project: str | None) -> Answer:
     query = redirect_query(raw_query)
-    return Decision(301, location=f"{location}?{query}" if query else location, project=project)
+    return Answer(301, location=f"{location}?{query}" if query else location, project=project)
 
 
-def _page(prefix: str, content_type: str, gzipped: bool, project: str | None) -> Decision:
+def _page(prefix: str, content_type: str, gzipped: bool, project: str | None) -> Answer:
     """One stored object per representation and encoding, so a static origin needs no header
     rewriting."""
     shown = {HTML: "text/html; charset=utf-8"}.get(content_type, content_type)
     key = f"{prefix}{_PAGE_OBJECT[content_type]}"
     if gzipped:
-        return Decision(
+        return Answer(
             200,
             key=gzip_key(key),
             content_type=shown,
@@ -190,7 +188,7 @@ def _page(prefix: str, content_type: str, gzipped: bool, project: str | None) ->
             content_encoding=GZIP,
             project=project,
         )
-    return Decision(200, key=key, content_type=shown, negotiated=True, project=project)
+    return Answer(200, key=key, content_type=shown, negotiated=True, project=project)
 
 
 def decide(
@@ -199,15 +197,15 @@ def decide(
     raw_query: str,
     accept: str | None = None,
     accept_encoding: str | None = None,
-) -> Decision:
+) -> Answer:
     """Map a read request to its answer. ``path`` is the raw (percent-encoded) URL path."""
     if route(method, path) != "read":
         return NOT_FOUND
     if method not in READ_METHODS:
-        return Decision(405, authenticate=False)
+        return Answer(405, authenticate=False)
     decoded = decode_path(path)
     if decoded is None:
-        return Decision(
+        return Answer(
             400,
             authenticate=False,
             reason="Bad Request: the path has a malformed or double percent-encoding, "
@@ -215,12 +213,12 @@ def decide(
         )
     project = read_project(decoded)
     if decoded == "/":
-        return Decision(200, key=LANDING_KEY, content_type=HTML_CONTENT_TYPE, project=project)
+        return Answer(200, key=LANDING_KEY, content_type=HTML_CONTENT_TYPE, project=project)
     if decoded.startswith("/project/"):
         named = _named(decoded[len("/project/") :], "/project/", raw_query, project)
-        if isinstance(named, Decision):
+        if isinstance(named, Answer):
             return named
-        return Decision(
+        return Answer(
             200, key=project_site_key(named), content_type=HTML_CONTENT_TYPE, project=project
         )
     if decoded == "/simple":
@@ -228,28 +226,26 @@ def decide(
     if decoded.startswith("/packages/"):
         parts = decoded[len("/packages/") :].split("/")
         if any(not p or p.startswith(".") for p in parts):
-            return Decision(404, project=project)  # no traversal, dot-files or listings
-        return Decision(200, key=decoded[1:], project=project)
+            return Answer(404, project=project)  # no traversal, dot-files or listings
+        return Answer(200, key=decoded[1:], project=project)
     rest = decoded[len("/simple/") :]
     gzipped = accepts_gzip(accept_encoding)
     if rest == "":
         return _page("simple/", choose_content_type(accept, raw_query), gzipped, project)
     named = _named(rest, "/simple/", raw_query, project)
-    if isinstance(named, Decision):
+    if isinstance(named, Answer):
         return named
     chosen = choose_content_type(accept, raw_query)
     return _page(f"simple/{named}/", chosen, gzipped, project)
 
 
-def _named(
-    rest: str, prefix: str, raw_query: str, project: str | None
-) -> Decision | NormalizedName:
+def _named(rest: str, prefix: str, raw_query: str, project: str | None) -> Answer | NormalizedName:
     """``/simple/<name>/`` and ``/project/<name>/`` (decoded): the normalized name, or the
     answer (a 404, or the redirect to the normalized, slash-terminated path)."""
     name = rest.removesuffix("/")
     normalized = project_name(name)
     if normalized is None:  # nested paths too: a name has no slash
-        return Decision(404, project=project)
+        return Answer(404, project=project)
     if name != normalized or not rest.endswith("/"):
         return _redirect(f"{prefix}{normalized}/", raw_query, project)
     return normalized
@@ -264,7 +260,7 @@ __all__ = [
     "READ_PATHS",
     "READ_PREFIXES",
     "V1_HTML",
-    "Decision",
+    "Answer",
     "decide",
     "decode_path",
     "project_name",

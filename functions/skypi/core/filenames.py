@@ -26,14 +26,12 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion, Version
 
+from skypi.core.constants import DISTRIBUTION_SUFFIXES as DISTRIBUTION_SUFFIXES
+from skypi.core.constants import SDIST_EXTENSIONS as SDIST_EXTENSIONS
 from skypi.core.errors import InvalidDistribution
 
 DistKind = Literal["wheel", "sdist"]
 
-# Extensions an existing folder may hold; uploads accept only .whl and .tar.gz (PEP 527/625).
-SDIST_EXTENSIONS = (".tar.gz", ".zip", ".tar.bz2", ".tgz")
-# What an S3 notification filter selects: distributions, and not the indexer's own ``.metadata``.
-DISTRIBUTION_SUFFIXES = (".whl", *SDIST_EXTENSIONS)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 VALID_PROJECT_NAME = re.compile(
     r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])\Z",

@@ -4,10 +4,10 @@ one rule each."""
 from __future__ import annotations
 
 import gzip
-import re
 from typing import Final
 
-from skypi.core.negotiate import HTML, V1_HTML, V1_JSON
+from skypi.core.constants import MAX_LAMBDA_REQUEST_BYTES as MAX_LAMBDA_REQUEST_BYTES
+from skypi.core.negotiate import HTML, Q_VALUE, V1_HTML, V1_JSON
 
 HTML_CONTENT_TYPE: Final = f"{HTML}; charset=utf-8"
 BINARY: Final = "application/octet-stream"
@@ -23,7 +23,6 @@ REVALIDATE: Final = f"public, max-age=0, s-maxage={PAGE_EDGE_SECONDS}"
 # AWS Lambda caps a synchronous invocation's request and response at 6 MB (6,291,456 bytes);
 # API Gateway wraps a binary body in base64 (4/3) beside headers and context (docs/aws-runtime.md).
 LAMBDA_PAYLOAD_LIMIT: Final = 6_291_456
-MAX_LAMBDA_REQUEST_BYTES: Final = 4_700_000  # the largest upload request the API accepts
 MAX_LAMBDA_RESPONSE_BYTES: Final = 4 * 1024 * 1024  # larger objects: presigned redirect
 
 
@@ -85,15 +84,12 @@ def accepts_gzip(accept_encoding: str | None) -> bool:
         for param in params:
             if param.startswith("q="):
                 value = param[2:]
-                q = float(value) if _Q_VALUE.fullmatch(value) else 0.0
+                q = float(value) if Q_VALUE.fullmatch(value) else 0.0
         if coding in {"gzip", "x-gzip"}:
             return q > 0
         if coding == "*":
             star = q > 0
     return star
-
-
-_Q_VALUE: Final = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", re.ASCII)
 
 
 def content_type_for_key(key: str) -> str:

@@ -25,7 +25,7 @@ _LATEST: Final = {
 # Both edges strip the same characters, HTTP's optional whitespace (RFC 9110 5.6.3), not
 # Python's or JavaScript's idea of whitespace, and read q-values with the same pattern.
 OWS: Final = " \t"
-_Q_VALUE: Final = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", re.ASCII)
+Q_VALUE: Final = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", re.ASCII)
 
 
 def _canonical(media: str) -> str:
@@ -60,7 +60,7 @@ def _parse_accept(header: str) -> list[tuple[str, float]] | None:
             key, _, value = param.strip(OWS).partition("=")
             if key.strip(OWS).lower() == "q":
                 value = value.strip(OWS)
-                if not _Q_VALUE.fullmatch(value):
+                if not Q_VALUE.fullmatch(value):
                     return None
                 q = float(value)
                 if not 0.0 <= q <= 1.0:

@@ -12,9 +12,11 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from skypi import tracing
 from skypi.edge_tokens.sync import KeyValueStoreWriter, changes
 
 logger = Logger(service="skypi-token-sync")
+tracing.route_logs(logger)
 _writer: KeyValueStoreWriter | None = None
 
 

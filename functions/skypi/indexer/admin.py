@@ -24,7 +24,7 @@ log = logging.getLogger("skypi.admin")
 
 
 @dataclass(frozen=True)
-class Deleted:
+class Deletion:
     """A file removed from storage and from its project's page."""
 
     project: NormalizedName
@@ -33,7 +33,7 @@ class Deleted:
 
 
 @dataclass(frozen=True)
-class StatusSet:
+class StatusChange:
     """A project's status (PEP 792) once set."""
 
     project: NormalizedName
@@ -131,7 +131,7 @@ class Admin:
         log.info("%s %s", verb, ", ".join(changed))
         return changed
 
-    def delete(self, project: str, filename: str) -> Deleted:
+    def delete(self, project: str, filename: str) -> Deletion:
         """Delete one file from storage and from its page: the only way a published file goes
         (the bucket keeps its versions, so even this can be undone on AWS)."""
         name = project_name(project)
@@ -142,9 +142,9 @@ class Admin:
         self.indexer.store.delete(entry.key)
         self.indexer.apply([Gone(entry.key)])
         log.info("deleted %s", entry.key)
-        return Deleted(name, entry.filename, entry.key)
+        return Deletion(name, entry.filename, entry.key)
 
-    def set_status(self, project: str, status: str, reason: str | None = None) -> StatusSet:
+    def set_status(self, project: str, status: str, reason: str | None = None) -> StatusChange:
         """Set the project's status (PEP 792): archived and quarantined projects take no
         uploads, and a quarantined one lists no files."""
         name = project_name(project)
@@ -156,4 +156,4 @@ class Admin:
         if page is None:
             raise DoesNotExist(f"No project {project!r}.")
         log.info("project %s is now %s", page.name, page.status)
-        return StatusSet(page.name, page.status, page.status_reason)
+        return StatusChange(page.name, page.status, page.status_reason)

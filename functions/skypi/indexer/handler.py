@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from skypi.indexer.service import Indexer
 
 logger = Logger(service="skypi-indexer")
+tracing.route_logs(logger)
 metrics = Metrics(namespace="skypi", service="indexer")
 
 _indexer: Indexer | None = None

@@ -1,0 +1,30 @@
+"""The few values that the CDK app (``infra/``) shares with the functions it deploys.
+
+The stack is synthesized from these at deploy time: the S3 notification filters, the edge
+function's upload ceiling, the name of the tracing switch. This module imports nothing, so
+``infra`` depends on plain values and never on the code it packages (the layers contract in
+``.importlinter`` holds it to that).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+PACKAGES_PREFIX: Final = "packages/"  # where distributions are stored, one folder per project
+# Extensions an existing folder may hold; uploads accept only .whl and .tar.gz (PEP 527/625).
+SDIST_EXTENSIONS: Final = (".tar.gz", ".zip", ".tar.bz2", ".tgz")
+# What an S3 notification filter selects: distributions, and not the indexer's own ``.metadata``.
+DISTRIBUTION_SUFFIXES: Final = (".whl", *SDIST_EXTENSIONS)
+MAX_LAMBDA_REQUEST_BYTES: Final = 4_700_000  # the largest upload request the API accepts
+# Where a request goes, by its raw path: the one table of both edges. skypi.core.edge.route reads
+# it; the CloudFront function's arrays are filled from it at synth (infra/cdn.py), and the
+# READ_PREFIXES are the bucket's cache behaviours. The health path is the API's (``skypi serve
+# --health-endpoint`` moves it locally); ``/`` takes pypiserver's uploads, so it is the API's
+# for POST and a read (the landing page) otherwise. ``/project/`` holds the pages for people.
+HEALTH_PATH: Final = "/health"
+API_PATHS: Final = frozenset({"/legacy", "/legacy/"})
+API_PREFIXES: Final = ("/api/", "/_/oidc/", "/integrity/")  # Trusted Publishing, PEP 740
+API_POSTS: Final = frozenset({"/"})
+READ_PATHS: Final = frozenset({"/simple", "/"})
+READ_PREFIXES: Final = ("/simple/", "/packages/", "/project/")
+TRACING_VARIABLE: Final = "SKYPI_TRACING"  # set by `-c skypi:traceCalls=true`: X-Ray on
