@@ -65,6 +65,16 @@ class StartReport:
     pages_rerendered: list[str] = field(default_factory=list)
     unreadable_pages: list[str] = field(default_factory=list)
 
+    def merge(self, other: StartReport) -> None:
+        """Add a later pass's findings (the files it saw replace the count)."""
+        self.outcome.merge(other.outcome)
+        self.files = other.files
+        self.projects_checked += other.projects_checked
+        self.temp_files_removed += other.temp_files_removed
+        self.metadata_rewritten += other.metadata_rewritten
+        self.pages_rerendered += other.pages_rerendered
+        self.unreadable_pages += other.unreadable_pages
+
 
 def _load(store: LocalStore) -> tuple[dict[str, Fingerprint], dict[str, str]]:
     """The recorded fingerprints and the project of each recorded distribution key."""
