@@ -18,8 +18,9 @@ from urllib.parse import quote
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from skypi.core.constants import PACKAGES_PREFIX as PACKAGES_PREFIX
+
 API_VERSION: Final = "1.4"  # 1.1 PEP 700, 1.3 PEP 740 (provenance), 1.4 PEP 792 (status)
-PACKAGES_PREFIX: Final = "packages/"
 SIMPLE_PREFIX: Final = "simple/"
 ROOT_JSON_KEY: Final = "simple/index.json"
 ROOT_HTML_KEY: Final = "simple/index.html"
