@@ -6,10 +6,7 @@ rendered from the same model so both always agree.
 
 from __future__ import annotations
 
-import gzip
-import json
 import re
-import zlib
 from html import escape
 from typing import Final
 from urllib.parse import quote
@@ -73,23 +70,3 @@ def html_serial(html: bytes) -> int:
     """The serial a rendered page was made from (-1 when it has none)."""
     match = _SERIAL_RE.search(html)
     return int(match.group(1)) if match else -1
-
-
-def page_serial(page: bytes) -> int:
-    """The serial of any stored page: a JSON page's ``_last-serial``, an HTML page's meta tag,
-    either possibly gzip-compressed (its variant); -1 when it has none.
-
-    >>> page_serial(b'{"meta": {"api-version": "1.1", "_last-serial": 7}}')
-    7
-    """
-    if page[:2] == b"\x1f\x8b":  # a gzip variant
-        try:
-            page = gzip.decompress(page)
-        except (OSError, EOFError, zlib.error):
-            return -1
-    if page.lstrip()[:1] == b"{":
-        try:
-            return int(json.loads(page)["meta"]["_last-serial"])
-        except (ValueError, KeyError, TypeError):
-            return -1
-    return html_serial(page)
