@@ -33,7 +33,7 @@ from skypi.core.pages import (
 )
 from skypi.core.site import LANDING_KEY, LEGACY_SITE_JSON_KEY, SiteSummary
 from skypi.indexer.service import Indexer, project_of_key
-from skypi.indexer.writer import Stored
+from skypi.indexer.writer import Stored, root_entry
 from skypi.store.base import NotFound, ObjectInfo
 
 log = logging.getLogger("skypi.reindex")
@@ -203,8 +203,7 @@ class Rebuilder:
                 drift.append(Drift(project, f"{key} {problem}"))
         if not check and drift:
             target = self._write(project, want, target)
-        shown = target.display_name if target and target.files else None
-        summary = target.summary if target else ""
+        shown, summary = root_entry(target)
         return _Plan(None if check else target, shown, drift, summary)
 
     def _metadata(self, project: str, entries: list[FileEntry], check: bool) -> list[Drift]:

@@ -105,15 +105,9 @@ class HashTimeout(InvalidDistribution):
     """A file with no whole-object SHA-256 in storage, too big to hash in the time allowed."""
 
 
-def _same_page_shown(before: ProjectPage | None, after: ProjectPage) -> bool:
+def _shown_alike(before: ProjectPage | None, after: ProjectPage | None) -> bool:
     """Whether the root listing shows ``after`` exactly as it shows ``before``."""
-    if before is None:
-        return not after.files
-    return (
-        bool(before.files) == bool(after.files)
-        and before.summary == after.summary
-        and before.display_name == after.display_name
-    )
+    return root_entry(before) == root_entry(after)
 
 
 class Indexer:
@@ -363,7 +357,7 @@ class Indexer:
             now = self.pages.read(project)
             if now.page is None or now.etag is None:
                 return
-            if not _same_page_shown(state.page, now.page):
+            if not _shown_alike(state.page, now.page):
                 done.root, done.seen = root_entry(now.page), now.etag
             before = {f.key for f in state.page.files} if state.page else set()
             listed = {f.key for f in now.page.files} - before
@@ -377,7 +371,7 @@ class Indexer:
         for version, release in described.items():
             if any(f.entry.version == version and f.entry.filename in listed for f in arrivals):
                 self.pages.add_release(project, release)  # only for files that were listed
-        if not _same_page_shown(written.before, written.after):
+        if not _shown_alike(written.before, written.after):
             done.root, done.seen = done.outcome.shown[project], written.etag
 
     def _report(

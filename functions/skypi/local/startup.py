@@ -41,7 +41,7 @@ from skypi.core.pages import (
 )
 from skypi.core.site import LANDING_KEY
 from skypi.indexer.service import Change, Gone, Indexer, Landed, Outcome, project_of_key
-from skypi.indexer.writer import Stored
+from skypi.indexer.writer import Stored, root_entry
 from skypi.store.base import NotFound
 from skypi.store.local import METADATA_SUFFIX, Fingerprint, LocalStore, package_etag
 
@@ -175,10 +175,7 @@ def _check_projects(
             if state.page is None or state.etag is None:
                 continue
             _repair(store, indexer, state, current, recorded, report)  # kept: check followers
-            shown[name] = (
-                state.page.display_name if state.page.files else None,
-                state.page.summary,
-            )
+            shown[name] = root_entry(state.page)
         batch.clear()
         pending.clear()
 
