@@ -11,16 +11,13 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
 from botocore.exceptions import ClientError
 
 from skypi.core.publishers import Publisher, publisher_from_json
-from skypi.store.aws import create_client
+from skypi.store.aws import DynamoTable
 from skypi.store.publishers import pick
-
-if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
 
 PUBLISHER = "publisher"
 USED_TOKEN = "oidc-token"  # noqa: S105 - a key space, not a secret
@@ -29,17 +26,7 @@ USED_TOKEN = "oidc-token"  # noqa: S105 - a key space, not a secret
 TTL_MARGIN = timedelta(hours=1)
 
 
-class DynamoPublisherRepository:
-    def __init__(self, table: str, client: DynamoDBClient | None = None) -> None:
-        self.table = table
-        self._client = client
-
-    @property
-    def client(self) -> DynamoDBClient:
-        if self._client is None:
-            self._client = cast("DynamoDBClient", create_client("dynamodb"))
-        return self._client
-
+class DynamoPublisherRepository(DynamoTable):
     def all(self) -> list[Publisher]:
         records = []
         paginator = self.client.get_paginator("query")

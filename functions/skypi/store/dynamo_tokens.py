@@ -11,32 +11,19 @@ from __future__ import annotations
 import json
 import logging
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
 from botocore.exceptions import ClientError
 
 from skypi.core.tokens import TokenRecord
-from skypi.store.aws import create_client
+from skypi.store.aws import DynamoTable
 from skypi.store.tokens import MINTED_KEPT
-
-if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
 
 log = logging.getLogger("skypi.tokens")
 TOUCH_EVERY = timedelta(hours=1)  # last use is recorded at most this often per token
 
 
-class DynamoTokenRepository:
-    def __init__(self, table: str, client: DynamoDBClient | None = None) -> None:
-        self.table = table
-        self._client = client
-
-    @property
-    def client(self) -> DynamoDBClient:
-        if self._client is None:
-            self._client = cast("DynamoDBClient", create_client("dynamodb"))
-        return self._client
-
+class DynamoTokenRepository(DynamoTable):
     @staticmethod
     def _record(item: dict[str, Any]) -> TokenRecord:
         return TokenRecord.from_json(json.loads(item["record"]["S"]))
