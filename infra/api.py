@@ -104,6 +104,7 @@ class Api(Construct):
                 resources=[
                     objects("packages/*"),
                     objects("simple/*"),
+                    objects("site/*"),  # pages for people, rewritten with each project page
                     objects("auth/*"),
                     objects("integrity/*"),  # PEP 740 provenance, stored on upload
                 ],
@@ -113,6 +114,7 @@ class Api(Construct):
                 resources=[
                     objects("packages/*"),
                     objects("simple/*"),
+                    objects("site/*"),
                     objects("auth/*"),
                     objects("integrity/*"),
                 ],

@@ -89,11 +89,11 @@ class Indexer(Construct):
         statements = [
             iam.PolicyStatement(
                 actions=["s3:GetObject", "s3:GetObjectVersion"],
-                resources=[objects("packages/*"), objects("simple/*")],
+                resources=[objects("packages/*"), objects("simple/*"), objects("site/*")],
             ),
             iam.PolicyStatement(
                 actions=["s3:PutObject"],  # pages; .metadata; a restored original (copy)
-                resources=[objects("packages/*"), objects("simple/*")],
+                resources=[objects("packages/*"), objects("simple/*"), objects("site/*")],
             ),
             iam.PolicyStatement(
                 actions=["s3:DeleteObject"], resources=[objects("packages/*.metadata")]

@@ -11,8 +11,8 @@ from cdk_nag import AwsSolutionsChecks
 from infra.stack import SkypiStack
 
 WILDCARD_OBJECTS = (
-    "the grants name key prefixes of the one bucket (packages/*, simple/*, auth/*, "
-    "integrity/*): "
+    "the grants name key prefixes of the one bucket (packages/*, simple/*, site/*, "
+    "auth/*, integrity/*): "
     "per-object ARNs cannot be known in advance; no bucket-wide object access is granted"
 )
 
@@ -45,7 +45,14 @@ def wildcard_ids(stack: Stack) -> list[str]:
     """The IAM5 ids of the prefix grants, written as cdk-nag writes them."""
     bucket = stack.get_logical_id(stack.storage.bucket.node.default_child)  # type: ignore[attr-defined]
     ids = []
-    for prefix in ("packages/*", "simple/*", "auth/*", "integrity/*", "packages/*.metadata"):
+    for prefix in (
+        "packages/*",
+        "simple/*",
+        "site/*",
+        "auth/*",
+        "integrity/*",
+        "packages/*.metadata",
+    ):
         ids.append(f"AwsSolutions-IAM5[Resource::<{bucket}.Arn>/{prefix}]")
     return ids
 

@@ -1,0 +1,117 @@
+"""Every S3 call the functions make is granted by their role in the synthesized template.
+
+moto checks no IAM here, so a key family written by the code but missing from a role's policy
+passes every other test and fails on AWS (the pages for people under ``site/`` once did). This
+replays an API upload, a yank, a delete and a drop-in on moto, records each S3 request with its
+key, and matches it against the role's statements the way IAM matches resource ARNs (``*``
+spans ``/``)."""
+
+from __future__ import annotations
+
+import io
+import json
+from fnmatch import fnmatchcase
+from typing import Any
+
+import pytest
+
+from skypi.api.publish import Uploader
+from skypi.core.upload import validate_filename, validate_form
+from skypi.indexer.admin import Admin
+from skypi.indexer.service import Indexer, Landed
+from tests.dists import upload_form, wheel_bytes, wheel_name
+from tests.emulated import RequestCounter, s3_store
+from tests.infra.conftest import Synth
+
+# The IAM action each S3 operation needs (the S3 API reference's "Permissions" of each call).
+ACTION = {
+    "GetObject": "s3:GetObject",
+    "HeadObject": "s3:GetObject",
+    "PutObject": "s3:PutObject",
+    "CopyObject": "s3:PutObject",
+    "DeleteObject": "s3:DeleteObject",
+    "ListObjectsV2": "s3:ListBucket",
+    "ListObjectVersions": "s3:ListBucketVersions",
+}
+
+
+def _granted(synth: Synth, role_fragment: str) -> dict[str, list[str]]:
+    """Action -> the object key patterns (after ``<bucket>/``) the role's statements allow."""
+    granted: dict[str, list[str]] = {}
+    for policy in synth.resources("AWS::IAM::Policy").values():
+        if role_fragment not in json.dumps(policy["Properties"]["Roles"]):
+            continue
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            if statement.get("Effect") != "Allow":
+                continue
+            actions = statement["Action"]
+            resources = statement["Resource"]
+            for action in actions if isinstance(actions, list) else [actions]:
+                for resource in resources if isinstance(resources, list) else [resources]:
+                    granted.setdefault(action, []).append(_key_pattern(resource))
+    return granted
+
+
+def _key_pattern(resource: Any) -> str:
+    """``{"Fn::Join": ["", [<bucket arn>, "/simple/*"]]}`` -> ``simple/*``; a bucket ARN -> ""."""
+    if isinstance(resource, dict) and "Fn::Join" in resource:
+        tail = resource["Fn::Join"][1][-1]
+        return tail.lstrip("/") if isinstance(tail, str) else ""
+    return ""
+
+
+def _denied(requests: list[tuple[str, str]], granted: dict[str, list[str]]) -> list[str]:
+    denied = []
+    for operation, key in requests:
+        action = ACTION[operation]
+        if operation.startswith("List"):
+            allowed = "" in granted.get(action, [])
+        else:
+            allowed = any(fnmatchcase(key, p) for p in granted.get(action, []) if p)
+        if not allowed:
+            denied.append(f"{action} {key}")
+    return denied
+
+
+@pytest.fixture
+def store(moto_endpoint: str) -> Any:
+    return s3_store(moto_endpoint, versioned=True)
+
+
+def test_every_key_an_api_upload_and_admin_action_writes_is_granted_to_the_api(
+    synth: Synth, store: Any
+) -> None:
+    counter = RequestCounter(store.client)
+    indexer = Indexer(store)
+    uploader = Uploader(store, indexer, max_size=10 * 1024 * 1024)
+    for version in ("1.0", "2.0"):
+        data = wheel_bytes("granted", version)
+        filename = wheel_name("granted", version)
+        fields = {k: [v] for k, v in upload_form(data, filename, "granted", version).items()}
+        form = validate_form(fields)
+        uploader.publish(form, validate_filename(form, filename), io.BytesIO(data))
+    admin = Admin(indexer)
+    admin.yank("granted", filename=wheel_name("granted", "1.0"), reason="broken")
+    admin.delete("granted", wheel_name("granted", "2.0"))
+    written = {key.split("/")[0] for op, key in counter.requests if op == "PutObject"}
+    assert {"packages", "simple", "site"} <= written
+    assert _denied(counter.requests, _granted(synth, "ApiFunction")) == []
+
+
+def test_every_key_a_drop_in_writes_is_granted_to_the_indexer(synth: Synth, store: Any) -> None:
+    key = f"packages/dropped/{wheel_name('dropped', '1.0')}"
+    store.put(key, wheel_bytes("dropped", "1.0"))
+    counter = RequestCounter(store.client)
+    Indexer(store).apply([Landed(key)])
+    written = {key.split("/")[0] for op, key in counter.requests if op == "PutObject"}
+    assert {"packages", "simple", "site"} <= written
+    assert _denied(counter.requests, _granted(synth, "IndexerFunction")) == []
+
+
+def test_the_check_sees_a_missing_grant(synth: Synth) -> None:
+    granted = _granted(synth, "IndexerFunction")
+    without_site = {a: [p for p in ps if not p.startswith("site/")] for a, ps in granted.items()}
+    assert _denied([("PutObject", "site/index.html")], granted) == []
+    assert _denied([("PutObject", "site/index.html")], without_site) == [
+        "s3:PutObject site/index.html"
+    ]
