@@ -16,7 +16,7 @@ import tarfile
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import IO, Final
 
@@ -387,13 +387,82 @@ def read_metadata(
     open_stream: Callable[[], AbstractContextManager[IO[bytes]]],
     limits: Limits = DEFAULT_LIMITS,
 ) -> CoreMetadata:
-    """The core metadata of any distribution, checked against its filename."""
-    if dist.kind == "wheel":
-        meta = wheel_metadata(dist, size, read_at, limits)
-    else:
-        meta = sdist_metadata(dist, size, read_at, open_stream, limits)
+    """The core metadata of any distribution, checked against its filename.
+
+    Only :class:`InvalidDistribution` leaves for what the archive holds: whatever else the
+    zip, tar, gzip or email parsers raise on hostile bytes (an "encrypted" flag, an unknown
+    "version needed to extract", a name flagged UTF-8 that is not) is one refusal too, so no
+    archive can stop the index. A fault of the storage that supplies the bytes is not the
+    archive's, and leaves as it was raised."""
+    guarded_read_at, guarded_open = _storage_guarded(read_at, open_stream)
+    try:
+        if dist.kind == "wheel":
+            meta = wheel_metadata(dist, size, guarded_read_at, limits)
+        else:
+            meta = sdist_metadata(dist, size, guarded_read_at, guarded_open, limits)
+    except InvalidDistribution:
+        raise
+    except _StorageFault as fault:
+        raise fault.original from None
+    except Exception as exc:
+        raise InvalidDistribution(
+            f"Invalid distribution file. The archive cannot be read: {type(exc).__name__}: "
+            f"{str(exc)[:200]}"
+        ) from exc
     check_agrees(dist, meta)
     return meta
+
+
+class _StorageFault(Exception):
+    """A storage error carried through the parsers untouched (they must not turn it into a
+    refusal): an ``OSError`` keeps its old meaning for the parsers, anything else is carried."""
+
+    def __init__(self, original: BaseException) -> None:
+        super().__init__(str(original))
+        self.original = original
+
+
+class _GuardedStream(io.RawIOBase):
+    def __init__(self, stream: IO[bytes]) -> None:
+        self._stream = stream
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        try:
+            data = self._stream.read(len(buffer))
+        except (OSError, EOFError):
+            raise
+        except Exception as exc:
+            raise _StorageFault(exc) from exc
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def _storage_guarded(
+    read_at: ReadAt, open_stream: Callable[[], AbstractContextManager[IO[bytes]]]
+) -> tuple[ReadAt, Callable[[], AbstractContextManager[IO[bytes]]]]:
+    def guarded_read_at(start: int, length: int) -> bytes:
+        try:
+            return read_at(start, length)
+        except (OSError, EOFError):
+            raise
+        except Exception as exc:
+            raise _StorageFault(exc) from exc
+
+    @contextmanager
+    def guarded_open() -> Iterator[IO[bytes]]:
+        with ExitStack() as stack:
+            try:
+                stream = stack.enter_context(open_stream())
+            except (OSError, EOFError):
+                raise
+            except Exception as exc:
+                raise _StorageFault(exc) from exc
+            yield io.BufferedReader(_GuardedStream(stream))
+
+    return guarded_read_at, guarded_open
 
 
 def read_file_metadata(
