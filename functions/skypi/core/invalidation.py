@@ -16,8 +16,8 @@ per distribution, which is also the most one request can carry, and, independent
 own; CloudFront refuses one that does not fit beside those still in progress
 (``TooManyInvalidationsInProgress``), and the caller keeps it to send again later.
 
->>> [b.paths for b in plan(invalidation_paths(["packages/foo/foo-1.0+cpu-py3-none-any.whl"]))]
-[('/packages/foo/foo-1.0%2Bcpu-py3-none-any.whl', '/packages/foo/foo-1.0%2Bcpu-py3-none-any.whl.metadata')]
+>>> [b.paths for b in plan(invalidation_paths(["packages/foo/foo-1.0+cpu.tar.gz"]))]
+[('/packages/foo/foo-1.0%2Bcpu.tar.gz', '/packages/foo/foo-1.0%2Bcpu.tar.gz.metadata')]
 """
 
 from __future__ import annotations
