@@ -39,6 +39,33 @@ def test_eight_cpu_wheels_are_sixteen_exact_paths_in_one_batch() -> None:
     assert all(path == origin_uri(unquote(path[1:])) for path in batch.paths)  # one spelling
 
 
+@pytest.mark.parametrize(
+    "key",
+    [
+        "packages/a/../b-1.0.tar.gz",
+        "packages/a/./b-1.0.tar.gz",
+        "packages/a//b-1.0.tar.gz",
+        "packages/a/.b-1.0.tar.gz",
+        "packages/a/b\x00-1.0.tar.gz",
+        "auth/tokens.json",
+        "simple/index.json",
+    ],
+)
+def test_keys_the_edge_never_serves_are_not_invalidated(key: str) -> None:
+    """Never cached, and a path CloudFront could refuse, failing the batch it is in."""
+    assert invalidation_paths([key, "packages/a/a-1.0.tar.gz"]) == [
+        "/packages/a/a-1.0.tar.gz",
+        "/packages/a/a-1.0.tar.gz.metadata",
+    ]
+
+
+@pytest.mark.parametrize("key", ["packages/a/caf\u00e9 1.0.tar.gz", "packages/a/x~*!'().whl"])
+def test_any_key_the_edge_serves_is_an_exact_path_cloudfront_takes(key: str) -> None:
+    [path, metadata] = invalidation_paths([key])
+    assert check_path(path) == path == origin_uri(key)
+    assert metadata == origin_uri(key + ".metadata")
+
+
 def test_a_metadata_key_is_not_doubled_and_repeats_are_dropped() -> None:
     paths = invalidation_paths(["packages/a/a-1.tar.gz", "packages/a/a-1.tar.gz.metadata"])
     assert paths == ["/packages/a/a-1.tar.gz", "/packages/a/a-1.tar.gz.metadata"]

@@ -29,7 +29,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Final
 
-from skypi.core.edge import origin_uri
+from skypi.core.edge import decide, origin_uri
 from skypi.core.pages import metadata_key
 
 # https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/InvalidationLimits.html
@@ -55,11 +55,22 @@ def invalidation_paths(keys: Iterable[str]) -> list[str]:
     ['/packages/foo/foo-1.0.tar.gz', '/packages/foo/foo-1.0.tar.gz.metadata']
     """
     paths: dict[str, None] = {}
-    for key in keys:
+    for key in filter(cached_at_the_edge, keys):
         paths[origin_uri(key)] = None
         if not key.endswith(_METADATA):
             paths[origin_uri(metadata_key(key))] = None
     return list(paths)
+
+
+def cached_at_the_edge(key: str) -> bool:
+    """Whether the edge ever reads ``key`` from the bucket (and CloudFront may cache it): a
+    read of its URI is answered with it. A key with a dot segment, say, is never served, and
+    its path is one CloudFront could refuse, taking a whole batch with it.
+
+    >>> cached_at_the_edge("packages/a/a-1.0.tar.gz"), cached_at_the_edge("packages/../a.zip")
+    (True, False)
+    """
+    return decide("GET", origin_uri(key), "").key == key
 
 
 def check_path(path: str) -> str:
