@@ -472,6 +472,39 @@ def _version() -> str:
     return f"skypi {skypi.__version__}"
 
 
+def install_hint(extra: str) -> str:
+    """How to add ``extra`` to this copy of skypi, in words that work where it came from.
+
+    skypi is installed from a checkout, not from PyPI, so a bare ``pip install 'skypi[x]'``
+    would fetch whatever someone else registered under that name. The installed copy's
+    ``direct_url.json`` (PEP 610) says which checkout it was built from.
+
+    >>> "pip install 'skypi[" in install_hint("aws")
+    False
+    """
+    import importlib.metadata
+    import json
+    from urllib.parse import unquote, urlsplit
+
+    source = None
+    editable = False
+    try:
+        recorded = importlib.metadata.distribution("skypi").read_text("direct_url.json")
+        origin = json.loads(recorded or "{}")
+        if str(origin.get("url", "")).startswith("file://"):
+            source = unquote(urlsplit(origin["url"]).path)
+            editable = bool(origin.get("dir_info", {}).get("editable"))
+    except (importlib.metadata.PackageNotFoundError, ValueError, AttributeError):
+        pass
+    if source and editable:
+        return f"run `make setup` in {source} (it installs every extra into its .venv)"
+    checkout = source or "/path/to/skypi-checkout"
+    return (
+        f"uv tool install --reinstall '{checkout}[{extra}]' "
+        f"(or pipx install --force '{checkout}[{extra}]')"
+    )
+
+
 def _has_botocore() -> bool:
     import importlib.util
 
@@ -528,8 +561,8 @@ def _main(argv: list[str] | None) -> int:
             import moto  # noqa: F401
         except ImportError:
             print(
-                "skypi: `skypi dev` needs the AWS emulator: pip install 'skypi[emulator]' "
-                "(or run it from a checkout with `make dev`)",
+                f"skypi: `skypi dev` needs the AWS emulator (the emulator extra): "
+                f"{install_hint('emulator')}",
                 file=sys.stderr,
             )
             return 2
@@ -538,8 +571,8 @@ def _main(argv: list[str] | None) -> int:
         return dev(args)
     if (getattr(args, "bucket", None) or getattr(args, "table", None)) and not _has_botocore():
         print(
-            "skypi: --bucket and --table reach AWS, which needs botocore: "
-            "pip install 'skypi[aws]' (or `uv tool install 'skypi[aws]'`)",
+            "skypi: --bucket and --table reach AWS, which needs botocore (the aws extra): "
+            f"{install_hint('aws')}",
             file=sys.stderr,
         )
         return 2
