@@ -10,7 +10,7 @@ import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from skypi.core.pages import PROJECT_STATUSES
 
@@ -130,6 +130,65 @@ def _add_table(parser: argparse.ArgumentParser) -> None:
     )
 
 
+# pypiserver's flags that skypi does not take, with what to do instead (README, "Coming from
+# pypiserver"): said in one line, instead of argparse's "unrecognized arguments".
+PYPISERVER_FLAGS: dict[tuple[str, ...], str] = {
+    ("-P", "--passwords"): "skypi checks tokens, not a password file: import its users once "
+    "with `skypi token import-htpasswd FILE DIR` (they keep working for uploads), and give "
+    "readers tokens (`skypi token create DIR --scope read`). `-P .` with `-a .` is `-a .`",
+    ("-o", "--overwrite"): "skypi never overwrites a published file (pip and uv cache its "
+    "hash): upload a new version, or `skypi delete PROJECT FILE` first",
+    ("--fallback-url",): "skypi's /simple/ never falls back to another index (that is how "
+    "dependency confusion happens): list PyPI as a second index in your client instead, "
+    "see docs/public-dependencies.md",
+    ("--disable-fallback",): "skypi never falls back to another index",
+    ("--hash-algo",): "skypi always lists sha256 hashes (PEP 503): drop this flag",
+    ("--log-file",): "skypi logs to standard error: redirect it, or run it under systemd "
+    "(docs/serving.md)",
+    ("--server",): "skypi serves with uvicorn: drop this flag",
+}
+
+
+# Flags that ask for what skypi does anyway: taken, with a note that they can go.
+HARMLESS: Final = frozenset({"--disable-fallback"})
+
+
+class _PypiserverFlag(argparse.Action):
+    """A pypiserver flag skypi does not take: exit 2 with what to do instead (or, for one
+    that asks for what skypi does anyway, a note)."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        flag = self.option_strings[-1]
+        if flag == "--passwords" and values == ".":
+            print(
+                f"skypi: {option_string} . is not needed: skypi has no password file",
+                file=sys.stderr,
+            )
+            return
+        if flag in HARMLESS:
+            print(f"skypi: {option_string} is not needed: {self.help}", file=sys.stderr)
+            return
+        parser.exit(2, f"skypi: {option_string} is pypiserver's: {self.help}\n")
+
+
+def _add_pypiserver_flags(parser: argparse._ArgumentGroup) -> None:
+    for flags, instead in PYPISERVER_FLAGS.items():
+        takes_value = flags[-1] not in HARMLESS
+        parser.add_argument(
+            *flags,
+            action=_PypiserverFlag,
+            nargs="?" if takes_value else 0,
+            metavar="VALUE" if takes_value else None,
+            help=instead,
+        )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="skypi", description="A private Python package index (PEP 503/691/658/700/592)."
@@ -199,6 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
         "this index, e.g. its host name (default $SKYPI_OIDC_AUDIENCE or skypi)",
     )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    _add_pypiserver_flags(serve.add_argument_group("pypiserver flags skypi does not take"))
 
     dev = sub.add_parser(
         "dev",
