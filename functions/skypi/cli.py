@@ -814,6 +814,19 @@ def _import(args: argparse.Namespace) -> int:
     return 1 if report.conflicts or report.skipped or indexed.refused else 0
 
 
+def _not_an_index(args: argparse.Namespace) -> str | None:
+    """Why a folder holds no tokens yet (it has no state folder), or None when it has one."""
+    from skypi.store.local import STATE_DIR_NAME
+
+    state = Path(args.state_dir) if args.state_dir else Path(args.dir) / STATE_DIR_NAME
+    if state.is_dir():
+        return None
+    return (
+        f"{args.dir} has no tokens: it is not a skypi index yet (no {state}). Create the "
+        f"first token with: skypi token create {args.dir}"
+    )
+
+
 def _token(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime, timedelta
 
@@ -826,6 +839,10 @@ def _token(args: argparse.Namespace) -> int:
 
         repo = DynamoTokenRepository(args.table)
     else:
+        not_an_index = _not_an_index(args)
+        if not_an_index and args.token_command in ("list", "revoke"):
+            print(f"skypi: {not_an_index}", file=sys.stderr)  # and nothing is made in it
+            return 0 if args.token_command == "list" else 1  # noqa: S105
         repo = TokenRepository(_store(args.dir, args.state_dir))
     if args.token_command == "import-htpasswd":  # noqa: S105
         imported, skipped = 0, 0
