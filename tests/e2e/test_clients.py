@@ -370,7 +370,7 @@ def test_first_start_explains_how_to_upload(tmp_path: Path) -> None:
     finally:
         srv.stop()
     assert "skypi token create" in text
-    assert f"twine upload --repository-url http://localhost:{srv.port}/legacy/" in text
+    assert f"twine upload --repository-url http://127.0.0.1:{srv.port}/legacy/" in text
 
 
 def test_skypi_publish_to_a_folder_index_goes_through_legacy(
