@@ -827,6 +827,18 @@ def _not_an_index(args: argparse.Namespace) -> str | None:
     )
 
 
+def _htpasswd_kind(password_hash: str) -> str:
+    """What an htpasswd entry that cannot be imported is, said before why (bcrypt only: the
+    others are unsalted or weak, and skypi never stores a weaker hash than the token's)."""
+    kinds = {"{SHA}": "an unsalted SHA-1 ({SHA}) entry: ", "$apr1$": "an MD5 (apr1) entry: "}
+    for prefix, kind in kinds.items():
+        if password_hash.startswith(prefix):
+            return kind
+    if len(password_hash) == 13:
+        return "a crypt(3) entry: "
+    return ""
+
+
 def _token(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime, timedelta
 
@@ -860,11 +872,22 @@ def _token(args: argparse.Namespace) -> int:
                 )
             except ValueError as exc:
                 skipped += 1
-                print(f"skipped line {number} ({user}): {exc}", file=sys.stderr)
+                print(
+                    f"skipped line {number} ({user}): {_htpasswd_kind(password_hash)}{exc}",
+                    file=sys.stderr,
+                )
                 continue
             repo.add(record, overwrite=True)
             imported += 1
         print(f"{imported} users imported, {skipped} skipped", file=sys.stderr)
+        if skipped:
+            print(
+                "For each skipped user, either set a bcrypt password (htpasswd -B FILE USER) "
+                "and import again, or give them a token: "
+                f"skypi token create {f'--table {args.table}' if args.table else args.dir} "
+                f"--scope {args.scope} --name USER",
+                file=sys.stderr,
+            )
         return 1 if skipped else 0
     if args.token_command == "create":  # noqa: S105
         token = new_token()
