@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
+from skypi.cli_help import add_examples
 from skypi.core.pages import PROJECT_STATUSES
 
 if TYPE_CHECKING:
@@ -451,6 +452,7 @@ def build_parser() -> argparse.ArgumentParser:
             default=os.environ.get("SKYPI_TOKEN"),
             help="an admin token (default: $SKYPI_TOKEN)",
         )
+    add_examples(parser)
     return parser
 
 
