@@ -223,19 +223,7 @@ def serve(args: argparse.Namespace) -> int:
     if watcher:
         watcher.start()
         report.merge(reconcile(store, Indexer(store)))
-    outcome = report.outcome
-    log.info(
-        "index ready: %d files, %d projects checked, %d added, %d removed, %d not indexed, "
-        "%d .metadata made again, %d pages rendered again, %d temporary files removed",
-        report.files,
-        report.projects_checked,
-        len(outcome.added),
-        len(outcome.removed),
-        len(outcome.refused),
-        len(report.metadata_rewritten),
-        len(report.pages_rerendered),
-        report.temp_files_removed,
-    )
+    log.info("%s", report.summary())
     tls = {"ssl_certfile": args.tls_cert, "ssl_keyfile": args.tls_key} if args.tls_cert else {}
     config = uvicorn.Config(
         create_app(store, settings),
