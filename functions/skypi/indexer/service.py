@@ -510,9 +510,7 @@ class Indexer:
         """A release's summary and rendered description, from its first listed file."""
         meta = facts.meta
         try:
-            release = Release.from_fields(
-                facts.entry.version, meta.summary, meta.description, meta.description_content_type
-            )
+            release = Release.from_metadata(facts.entry.version, meta.raw)
         except Exception as exc:  # a hostile description must not stop the file being indexed
             log.warning("description of %s not rendered: %s", facts.entry.filename, exc)
             release = Release(facts.entry.version)
