@@ -229,3 +229,21 @@ def test_the_sidebar_shows_what_metadata_says_and_nothing_it_smuggles() -> None:
 def test_a_release_stored_before_the_sidebar_still_reads() -> None:
     old = b'{"version": "1.0", "summary": "s", "description": "<p>d</p>"}'
     assert Release.from_json_bytes(old) == Release("1.0", "s", "<p>d</p>")
+
+
+def test_the_landing_page_lists_only_files_that_are_still_there(store: LocalStore) -> None:
+    from skypi.indexer.admin import Admin
+    from skypi.indexer.service import Gone
+
+    _land(store, "kept", "1.0")
+    _land(store, "deleted", "1.0")
+    _land(store, "removed", "1.0")
+    landing = lambda: store.get(LANDING_KEY)[1].decode()  # noqa: E731
+    assert all(wheel_name(p, "1.0") in landing() for p in ("kept", "deleted", "removed"))
+    Admin(Indexer(store)).delete("deleted", wheel_name("deleted", "1.0"))  # skypi delete
+    key = f"packages/removed/{wheel_name('removed', '1.0')}"
+    store.delete(key)  # rm in the folder, aws s3 rm in the bucket: the watcher's event
+    Indexer(store).apply([Gone(key)])
+    assert wheel_name("kept", "1.0") in landing()
+    assert wheel_name("deleted", "1.0") not in landing()
+    assert wheel_name("removed", "1.0") not in landing()
