@@ -64,6 +64,7 @@ class Outcome:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     refused: list[tuple[str, str]] = field(default_factory=list)
     conflicts: list[tuple[str, str]] = field(default_factory=list)
+    duplicates: list[tuple[str, str]] = field(default_factory=list)  # same bytes, another key
     # projects whose indexing raised (only with ``apply(..., isolate=True)``), and why
     failed: dict[str, BaseException] = field(default_factory=dict)
     written: list[str] = field(default_factory=list)  # projects whose page was written
@@ -76,6 +77,7 @@ class Outcome:
         self.skipped += other.skipped
         self.refused += other.refused
         self.conflicts += other.conflicts
+        self.duplicates += other.duplicates
         self.failed.update(other.failed)
         self.written += other.written
         self.shown.update(other.shown)
@@ -398,6 +400,10 @@ class Indexer:
                     )
                 )
                 log.info("indexed %s", facts.entry.filename)
+            elif verdict is Verdict.DUPLICATE:
+                done.outcome.duplicates.append((facts.entry.key, message))
+                self._orphan(facts)
+                log.info("%s", message)
             elif verdict is Verdict.CONFLICT:
                 done.outcome.conflicts.append((facts.entry.key, message))
                 self._orphan(facts)
