@@ -804,16 +804,24 @@ def _import(args: argparse.Namespace) -> int:
         report = Importer(store, workers=args.workers).run(
             source, index=not args.no_index, progress=bar.update, total=set_total
         )
-    for path, reason in report.conflicts + report.skipped:
+    for path, reason in report.skipped + report.conflicts + report.refused:
         print(f"not imported: {path}: {reason}", file=sys.stderr)
-    indexed = report.indexed
+    for path, reason in report.copies:
+        print(f"a copy, imported once: {path}: {reason}", file=sys.stderr)
     print(
         f"{len(report.copied)} copied, {len(report.identical)} already there, "
-        f"{len(report.conflicts)} conflicts, {len(report.skipped)} skipped; "
-        f"{len(indexed.added)} newly indexed, {len(indexed.refused)} refused by the indexer",
+        f"{len(report.copies)} copies, {len(report.conflicts)} conflicts, "
+        f"{len(report.skipped)} skipped; {len(report.indexed.added)} newly indexed, "
+        f"{len(report.refused)} refused by the indexer",
         file=sys.stderr,
     )
-    return 1 if report.conflicts or report.skipped or indexed.refused else 0
+    if report.conflicts:
+        print(
+            "A conflict is a second file of one name with other bytes: compare them "
+            "(sha256sum), keep the right one in SOURCE, and run the import again.",
+            file=sys.stderr,
+        )
+    return 1 if report.conflicts or report.skipped or report.refused else 0
 
 
 def _not_an_index(args: argparse.Namespace) -> str | None:
