@@ -17,6 +17,41 @@ from skypi.store.base import Body, ObjectInfo
 from skypi.store.local import LocalStore
 from tests.dists import wheel_bytes, wheel_name
 from tests.emulated import s3_store
+from tests.faults.injector import BotocoreFaults, Faults
+
+
+class _OnCall(Faults):
+    """One fault of ``kind``, on the ``nth`` request of ``operation``."""
+
+    def __init__(self, operation: str, nth: int, kind: str) -> None:
+        super().__init__(0, {})
+        self.operation, self.nth, self.kind = operation, nth, kind
+
+    def draw(self, operation: str, kinds: tuple[str, ...]) -> str | None:
+        self.requests[operation] += 1
+        if operation == self.operation and self.requests[operation] == self.nth:
+            self.injected[self.kind] += 1
+            return self.kind
+        return None
+
+
+@pytest.mark.parametrize("error", ["timeout", "reset"])
+def test_a_drop_in_whose_transfer_is_cut_short_is_retried_not_refused(
+    moto_endpoint: str, error: str
+) -> None:
+    """A read of a dropped file that times out or is reset part-way says nothing about the
+    file: its project fails (the SQS record is retried), and the retry lists it."""
+    store = s3_store(moto_endpoint)
+    key = f"packages/demo/{wheel_name('demo', '1.0')}"
+    store.put(key, wheel_bytes("demo", "1.0"))
+    faults = _OnCall("GetObject", 2, "reset")  # the first GET reads the (missing) page
+    faults.coin = lambda: error == "timeout"  # type: ignore[method-assign]
+    BotocoreFaults(faults, store.client)
+    indexer = Indexer(store)
+    outcome = indexer.apply([Landed(key)], isolate=True)
+    assert faults.injected["reset"] == 1
+    assert (outcome.refused, list(outcome.failed)) == ([], ["demo"])
+    assert indexer.apply([Landed(key)]).added == [wheel_name("demo", "1.0")]
 
 
 class _FailsOnce(LocalStore):
