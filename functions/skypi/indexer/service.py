@@ -64,6 +64,7 @@ class Outcome:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     refused: list[tuple[str, str]] = field(default_factory=list)
     conflicts: list[tuple[str, str]] = field(default_factory=list)
+    duplicates: list[tuple[str, str]] = field(default_factory=list)  # same bytes, another key
     # projects whose indexing raised (only with ``apply(..., isolate=True)``), and why
     failed: dict[str, BaseException] = field(default_factory=dict)
     written: list[str] = field(default_factory=list)  # projects whose page was written
@@ -76,6 +77,7 @@ class Outcome:
         self.skipped += other.skipped
         self.refused += other.refused
         self.conflicts += other.conflicts
+        self.duplicates += other.duplicates
         self.failed.update(other.failed)
         self.written += other.written
         self.shown.update(other.shown)
@@ -416,6 +418,10 @@ class Indexer:
                     )
                 )
                 log.info("indexed %s", facts.entry.filename)
+            elif verdict is Verdict.DUPLICATE:
+                done.outcome.duplicates.append((facts.entry.key, message))
+                self._orphan(facts)
+                log.info("%s", message)
             elif verdict is Verdict.CONFLICT:
                 done.outcome.conflicts.append((facts.entry.key, message))
                 self._orphan(facts)
@@ -528,9 +534,7 @@ class Indexer:
         """A release's summary and rendered description, from its first listed file."""
         meta = facts.meta
         try:
-            release = Release.from_fields(
-                facts.entry.version, meta.summary, meta.description, meta.description_content_type
-            )
+            release = Release.from_metadata(facts.entry.version, meta.raw)
         except Exception as exc:  # a hostile description must not stop the file being indexed
             log.warning("description of %s not rendered: %s", facts.entry.filename, exc)
             release = Release(facts.entry.version)
