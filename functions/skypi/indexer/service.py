@@ -229,6 +229,7 @@ class Indexer:
         arrivals: list[Facts] = []
         uploads: set[str] = set()  # keys that arrived as uploads: the upload rules apply
         departures: set[str] = set()
+        replayed = False  # a change already on the page at this version
         refreshed: dict[str, tuple[str, str | None]] = {}  # key -> (etag, provenance)
         for change in changes:
             if isinstance(change, Landed) and change.upload:
@@ -252,7 +253,8 @@ class Indexer:
                 continue
             known = current.get(change.key)
             if known is not None and known.etag == info.etag:
-                continue  # already indexed at this version: a replay
+                replayed = True  # already indexed at this version: a replay
+                continue
             if known is not None:
                 try:
                     same = self._same_bytes(info, known)
@@ -298,11 +300,27 @@ class Indexer:
             listed_keys = {f.key for f in now.page.files} if now.page else set()
             if now.page is not None and now.etag is not None and uploads & listed_keys:
                 self.pages.follow(now.page, now.etag, body=now.body)
+        if replayed and project not in done.outcome.written and not done.followed:
+            self._finish_listing(state, done)
         for key in departures:
             self.store.delete(metadata_key(key))
         if self.cdn is not None and departures & current.keys():
             self.cdn.invalidate(sorted(departures & current.keys()))
         return done
+
+    def _finish_listing(self, state: Stored, done: _Project) -> None:
+        """A change seen again that the page lists already: the run that listed it may have
+        stopped after the page's swap (killed, or a storage fault), so what follows the page
+        is written unless it was, and the root listing is put right unless it is (a retry,
+        a redelivered event or the next start-up finishes the work)."""
+        if state.page is None or state.etag is None:
+            return
+        if not self.pages.followed(state):
+            log.info("writing what follows the page of %s again", state.page.name)
+            self.pages.follow(state.page, state.etag, body=state.body)
+            done.followed = True
+        if done.root is None:
+            done.root, done.seen = root_entry(state.page), state.etag
 
     def _update_page(
         self,
