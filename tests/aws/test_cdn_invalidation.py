@@ -141,6 +141,21 @@ def test_more_paths_than_may_be_in_progress_wait_in_the_queue_until_there_is_roo
     assert _waiting(aws, aws.resources.invalidation_queue_url) == 0
 
 
+def test_a_refused_batch_of_long_names_is_kept_in_messages_sqs_takes(
+    aws: Emulated, edge: Edge
+) -> None:
+    """3,000 paths of long filenames are more than one SQS message holds (256 KiB; moto takes
+    larger ones, SQS does not)."""
+    edge.cloudfront.throttle(1)
+    keys = [f"packages/long/{'x' * 150}-1.{i}.tar.gz" for i in range(1_500)]
+    edge.cdn.invalidate(keys)
+    assert _waiting(aws, aws.resources.invalidation_queue_url) > 1  # one batch, in parts
+    while edge.invalidator.poll_once():
+        pass
+    edge.clock.now += TAKES
+    assert sorted(edge.invalidated()) == sorted(invalidation_paths(keys))
+
+
 def test_an_api_delete_whose_invalidation_is_refused_is_sent_again_later(
     aws: Emulated, edge: Edge
 ) -> None:

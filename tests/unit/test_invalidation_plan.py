@@ -11,9 +11,11 @@ import pytest
 from skypi.core.edge import origin_uri
 from skypi.core.invalidation import (
     MAX_FILE_PATHS_IN_PROGRESS,
+    MAX_MESSAGE_BYTES,
     MAX_PATHS_PER_REQUEST,
     MAX_WILDCARD_PATHS_IN_PROGRESS,
     Batch,
+    as_messages,
     check_path,
     invalidation_paths,
     plan,
@@ -124,6 +126,15 @@ def test_a_batch_outside_the_limits_cannot_be_made() -> None:
         Batch(())
     with pytest.raises(ValueError, match="caller reference"):
         Batch(("/a",), reference="")
+
+
+def test_a_batch_too_big_for_one_message_is_split_and_every_part_fits() -> None:
+    paths = tuple(f"/packages/long/{'x' * 150}-1.{i}.tar.gz" for i in range(3_000))
+    parts = as_messages(Batch(paths))
+    assert len(parts) > 1
+    assert all(len(p.to_message().encode()) <= MAX_MESSAGE_BYTES for p in parts)
+    assert [path for part in parts for path in part.paths] == list(paths)
+    assert len({p.reference for p in parts}) == len(parts)
 
 
 def test_a_batch_survives_its_queue_message_unchanged() -> None:

@@ -36,6 +36,9 @@ from skypi.core.pages import metadata_key
 MAX_FILE_PATHS_IN_PROGRESS: Final = 3_000  # per distribution; one request may carry them all
 MAX_WILDCARD_PATHS_IN_PROGRESS: Final = 15  # independent of the file paths
 MAX_PATHS_PER_REQUEST: Final = MAX_FILE_PATHS_IN_PROGRESS
+# A batch kept for later is one SQS message: at most 262,144 bytes by default
+# (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/quotas-messages.html).
+MAX_MESSAGE_BYTES: Final = 262_144
 WILDCARD: Final = "*"
 _METADATA: Final = metadata_key("")
 # Printable ASCII without RFC 1738's unsafe characters (space < > " # { } | \\ ^ ~ [ ] `),
@@ -141,6 +144,24 @@ class Batch:
         if not isinstance(reference, str):
             raise ValueError("'reference' must be a string")
         return cls(tuple(paths), reference)
+
+
+def as_messages(batch: Batch, max_bytes: int = MAX_MESSAGE_BYTES) -> list[Batch]:
+    """``batch`` as batches whose messages fit ``max_bytes``: itself when it fits, else its
+    paths halved until each half does (3,000 long filenames do not fit one message).
+
+    >>> [len(b.paths) for b in as_messages(Batch(tuple(f"/{i:0100}" for i in range(8))), 500)]
+    [4, 4]
+    """
+    if len(batch.to_message().encode()) <= max_bytes:
+        return [batch]
+    if len(batch.paths) == 1:
+        raise ValueError(f"one invalidation path longer than a message: {batch.paths[0][:80]}")
+    half = len(batch.paths) // 2
+    return [
+        *as_messages(Batch(batch.paths[:half]), max_bytes),
+        *as_messages(Batch(batch.paths[half:]), max_bytes),
+    ]
 
 
 def plan(paths: Iterable[str]) -> list[Batch]:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from skypi.core.invalidation import Batch, invalidation_paths, plan
+from skypi.core.invalidation import Batch, as_messages, invalidation_paths, plan
 from skypi.store.aws import create_client
 
 if TYPE_CHECKING:
@@ -52,7 +52,8 @@ class SqsPendingInvalidations:
     def put(self, batch: Batch) -> None:
         if self._client is None:
             self._client = cast("SQSClient", create_client("sqs"))
-        self._client.send_message(QueueUrl=self.queue_url, MessageBody=batch.to_message())
+        for part in as_messages(batch):  # each within SQS's message size
+            self._client.send_message(QueueUrl=self.queue_url, MessageBody=part.to_message())
 
 
 def error_code(exc: Exception) -> str:
