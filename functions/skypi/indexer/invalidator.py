@@ -26,6 +26,8 @@ tracing.route_logs(logger)
 metrics = Metrics(namespace="skypi", service="invalidator")
 
 _cdn: CloudFrontCdn | None = None
+# CloudFront's answers that hold for every batch until later: the others are not tried now.
+BUSY = frozenset({"TooManyInvalidationsInProgress", "Throttling"})
 
 
 def _default_cdn() -> CloudFrontCdn:
@@ -42,7 +44,7 @@ def process(event: dict[str, Any], cdn: CloudFrontCdn) -> dict[str, list[dict[st
     """Send each message's batch; the answer names the messages to retry."""
     failed: list[str] = []
     sent = 0
-    refused_because = ""  # once CloudFront is full, the rest of the batch waits too
+    refused_because = ""  # once CloudFront is full (or throttles), the rest waits too
     for record in event.get("Records", []):
         message_id = str(record["messageId"])
         try:
@@ -58,10 +60,12 @@ def process(event: dict[str, Any], cdn: CloudFrontCdn) -> dict[str, list[dict[st
             cdn.send(batch)
             sent += 1
         except REFUSALS as exc:
-            refused_because = error_code(exc) or type(exc).__name__
+            code = error_code(exc) or type(exc).__name__
+            if code in BUSY:
+                refused_because = code
             logger.warning(
                 "the CDN refused an invalidation again (%s); it will be retried",
-                refused_because,
+                code,
                 extra={"paths": len(batch.paths), "message_id": message_id},
             )
             failed.append(message_id)
