@@ -71,14 +71,22 @@ class Invalidations(Construct):
             sources.SqsEventSource(self.queue, batch_size=10, report_batch_item_failures=True)
         )
         distribution.grant_create_invalidation(self.function)
-        # A deleted file, or a restored one, must leave the edge caches (files are cached for
-        # a year): the API (admin delete) and the indexer (aws s3 rm, restores) invalidate,
-        # and keep what is refused on the queue.
+        self._allow(senders, distribution)
+        self._alarm(alarm_topic)
+
+    def _allow(
+        self, senders: list[lambda_.Function], distribution: cloudfront.IDistribution
+    ) -> None:
+        """A deleted file, or a restored one, must leave the edge caches (files are cached
+        for a year): the API (admin delete) and the indexer (aws s3 rm, restores) invalidate,
+        and keep what is refused on the queue."""
         for sender in senders:
             sender.add_environment("SKYPI_DISTRIBUTION_ID", distribution.distribution_id)
             sender.add_environment("SKYPI_INVALIDATION_QUEUE_URL", self.queue.queue_url)
             distribution.grant_create_invalidation(sender)
             self.queue.grant_send_messages(sender)
+
+    def _alarm(self, alarm_topic: sns.ITopic | None) -> None:
         alarm_on(
             self,
             "DeadLettersAlarm",

@@ -36,7 +36,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("skypi.dev")
 DEV_DISTRIBUTION = "EDEVSKYPI"  # the emulated CloudFront's one distribution
 INVALIDATION_SECONDS = 5.0  # how long an emulated invalidation is in progress
-INVALIDATION_RETRY_SECONDS = 10  # the invalidation queue's visibility timeout, here
 # moto accepts any credentials; these keep boto3 and the aws CLI from looking for real ones.
 DEV_ENVIRONMENT = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -72,8 +71,12 @@ def _welcome(resources: Resources, endpoint: str, url: str, token: str | None) -
     return "\n".join(lines)
 
 
-def _edge(sqs: SQSClient, resources: Resources, store: S3Store) -> tuple[Cdn, list[Poller]]:
-    """CloudFront's invalidations as the stack has them: the API and the indexer invalidate
+def _start_pollers(
+    sqs: SQSClient, resources: Resources, store: S3Store
+) -> tuple[Cdn, list[Poller]]:
+    """The indexer's and the invalidator's pollers, started, and the CDN the API tells.
+
+    CloudFront's invalidations as the stack has them: the API and the indexer invalidate
     deleted and restored files at an emulated CloudFront that applies AWS's limits, and what
     it refuses goes on the invalidation queue, which the invalidator handler drains. Both
     handlers are given these, as Lambda would give them their environment."""
@@ -86,11 +89,17 @@ def _edge(sqs: SQSClient, resources: Resources, store: S3Store) -> tuple[Cdn, li
     cdn = CloudFrontCdn(DEV_DISTRIBUTION, cloudfront, pending)
     indexer_handler._indexer = Indexer(store, cdn=cdn, workers=4)
     invalidator._cdn = CloudFrontCdn(DEV_DISTRIBUTION, cloudfront)
+    # The handlers log JSON lines as on Lambda; once is enough.
+    for logger in (indexer_handler.logger, invalidator.logger):
+        logging.getLogger(logger.name).propagate = False
     queue = (resources.invalidation_queue_url, resources.invalidation_queue_arn)
-    return cdn, [
+    pollers = [
         Poller(sqs, resources, indexer_handler.handler),
         Poller(sqs, resources, invalidator.handler, queue=queue),
     ]
+    for poller in pollers:
+        poller.start()
+    return cdn, pollers
 
 
 def dev(args: argparse.Namespace) -> int:
@@ -98,14 +107,9 @@ def dev(args: argparse.Namespace) -> int:
 
     from skypi.api.app import create_app
     from skypi.api.handler import MAX_REQUEST_BYTES, lambda_settings
-    from skypi.indexer import handler as indexer_handler
-    from skypi.indexer import invalidator
 
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("botocore").setLevel(logging.WARNING)
-    # The handler logs JSON lines as on Lambda; once is enough.
-    logging.getLogger(indexer_handler.logger.name).propagate = False
-    logging.getLogger(invalidator.logger.name).propagate = False
     for name, value in DEV_ENVIRONMENT.items():
         os.environ.setdefault(name, value)
     server, endpoint = start_moto(args.host, args.s3_port)
@@ -117,13 +121,7 @@ def dev(args: argparse.Namespace) -> int:
     s3 = boto3.client("s3", endpoint_url=endpoint, config=s3_config(endpoint))
     sqs = boto3.client("sqs", endpoint_url=endpoint)
     dynamodb = boto3.client("dynamodb", endpoint_url=endpoint)
-    resources = provision(
-        s3,
-        sqs,
-        args.bucket,
-        dynamodb=dynamodb,
-        invalidation_visibility_timeout=INVALIDATION_RETRY_SECONDS,
-    )
+    resources = provision(s3, sqs, args.bucket, dynamodb=dynamodb)
     os.environ["SKYPI_TOKEN_TABLE"] = resources.token_table
     os.environ["SKYPI_PUBLISHER_TABLE"] = resources.publisher_table
     store = S3Store(args.bucket, s3)
@@ -132,9 +130,7 @@ def dev(args: argparse.Namespace) -> int:
     if not args.no_auth:
         token = new_token()
         tokens.add(TokenRecord.create(token, name="skypi dev", scopes={"admin"}, projects=None))
-    cdn, pollers = _edge(sqs, resources, store)
-    for poller in pollers:
-        poller.start()
+    cdn, pollers = _start_pollers(sqs, resources, store)
     lambda_limits = lambda_settings(args.bucket)
     settings = Settings(
         private=args.private,

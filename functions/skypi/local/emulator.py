@@ -96,18 +96,9 @@ def provision(
     if bucket not in existing:
         s3.create_bucket(Bucket=bucket)
     s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
-    dlq_url = sqs.create_queue(QueueName=f"{bucket}-index-dlq")["QueueUrl"]
-    dlq_arn = _queue_arn(sqs, dlq_url)
-    queue_url = sqs.create_queue(
-        QueueName=f"{bucket}-index-events",
-        Attributes={
-            "VisibilityTimeout": str(visibility_timeout),
-            "RedrivePolicy": json.dumps(
-                {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(MAX_RECEIVE_COUNT)}
-            ),
-        },
-    )["QueueUrl"]
-    queue_arn = _queue_arn(sqs, queue_url)
+    queue_url, queue_arn, dlq_url = _queue_with_dead_letters(
+        sqs, f"{bucket}-index-events", f"{bucket}-index-dlq", visibility_timeout, MAX_RECEIVE_COUNT
+    )
     # One configuration per distribution suffix (S3 filters take one prefix and one suffix):
     # the indexer's own ``.metadata`` writes under packages/ must not wake it up again.
     s3.put_bucket_notification_configuration(
@@ -132,14 +123,21 @@ def provision(
         },
     )
     pending = _queue_with_dead_letters(
-        sqs, f"{bucket}-invalidations", invalidation_visibility_timeout
+        sqs,
+        f"{bucket}-invalidations",
+        f"{bucket}-invalidations-dlq",
+        invalidation_visibility_timeout,
+        INVALIDATION_MAX_RECEIVE_COUNT,
     )
     return Resources(bucket, queue_url, queue_arn, dlq_url, region, table, publishers, *pending)
 
 
-def _queue_with_dead_letters(sqs: SQSClient, name: str, visibility: int) -> tuple[str, str, str]:
-    """(url, ARN, dead-letter queue url) of the invalidation queue."""
-    dlq_url = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
+def _queue_with_dead_letters(
+    sqs: SQSClient, name: str, dead_letters: str, visibility: int, max_receive_count: int
+) -> tuple[str, str, str]:
+    """(url, ARN, dead-letter queue url) of a queue that gives up on a message after
+    ``max_receive_count`` receives."""
+    dlq_url = sqs.create_queue(QueueName=dead_letters)["QueueUrl"]
     url = sqs.create_queue(
         QueueName=name,
         Attributes={
@@ -147,7 +145,7 @@ def _queue_with_dead_letters(sqs: SQSClient, name: str, visibility: int) -> tupl
             "RedrivePolicy": json.dumps(
                 {
                     "deadLetterTargetArn": _queue_arn(sqs, dlq_url),
-                    "maxReceiveCount": str(INVALIDATION_MAX_RECEIVE_COUNT),
+                    "maxReceiveCount": str(max_receive_count),
                 }
             ),
         },
