@@ -8,7 +8,7 @@ orders page writes.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -19,6 +19,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from skypi.core.constants import PACKAGES_PREFIX as PACKAGES_PREFIX
+from skypi.core.filenames import same_version
 
 API_VERSION: Final = "1.4"  # 1.1 PEP 700, 1.3 PEP 740 (provenance), 1.4 PEP 792 (status)
 SIMPLE_PREFIX: Final = "simple/"
@@ -190,6 +191,18 @@ def _entries_text(entries: list[FileEntry]) -> str:
     return "[" + ",".join(_entry_text(e) for e in entries) + "]"
 
 
+def has_sdist(files: Iterable[FileEntry], version: str) -> bool:
+    """Whether one of ``files`` is an sdist of the release ``version`` names, compared as PEP
+    440 versions (``1.0.0`` is the release ``1.0``): PyPI allows one sdist per release.
+
+    >>> now = datetime(2026, 1, 1, tzinfo=UTC)
+    >>> sdist = FileEntry("a-1.0.tar.gz", "k", "1.0", "0", 1, now)
+    >>> has_sdist([sdist], "1.0.0"), has_sdist([sdist], "1.0.post1")
+    (True, False)
+    """
+    return any(same_version(f.version, version) and not f.filename.endswith(".whl") for f in files)
+
+
 @dataclass(frozen=True)
 class ProjectPage:
     """A project's files. Immutable: changes return a new page with the serial bumped."""
@@ -237,7 +250,7 @@ class ProjectPage:
 
     def has_sdist(self, version: str) -> bool:
         """Whether ``version`` has its sdist already (PyPI allows one per release)."""
-        return any(f.version == version and not f.filename.endswith(".whl") for f in self.files)
+        return has_sdist(self.files, version)
 
     def with_files(self, files: tuple[FileEntry, ...]) -> ProjectPage:
         ordered = tuple(sorted(files, key=lambda f: f.sort_key))
