@@ -21,6 +21,7 @@ import boto3
 from skypi.api.settings import Settings
 from skypi.core.tokens import TokenRecord, new_token
 from skypi.local.emulator import Poller, Resources, provision, start_moto
+from skypi.local.serve import redact_logs
 from skypi.store.dynamo_publishers import DynamoPublisherRepository
 from skypi.store.dynamo_tokens import DynamoTokenRepository
 from skypi.store.s3 import S3Store, s3_config
@@ -69,6 +70,7 @@ def dev(args: argparse.Namespace) -> int:
     from skypi.indexer import handler as indexer_handler
 
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    redact_logs()
     logging.getLogger("botocore").setLevel(logging.WARNING)
     # The handler logs JSON lines as on Lambda; once is enough.
     logging.getLogger(indexer_handler.logger.name).propagate = False
@@ -104,19 +106,22 @@ def dev(args: argparse.Namespace) -> int:
     )
     url = f"http://{'localhost' if args.host == '127.0.0.1' else args.host}:{args.port}"
     print(_welcome(resources, endpoint, url, token), file=sys.stderr, flush=True)
+    config = uvicorn.Config(
+        create_app(
+            store,
+            settings,
+            tokens,
+            publishers=DynamoPublisherRepository(resources.publisher_table, dynamodb),
+        ),
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        access_log=args.log_level == "debug",
+    )
+    web = uvicorn.Server(config)  # configures uvicorn's log handlers: then redact them
+    redact_logs()
     try:
-        uvicorn.run(
-            create_app(
-                store,
-                settings,
-                tokens,
-                publishers=DynamoPublisherRepository(resources.publisher_table, dynamodb),
-            ),
-            host=args.host,
-            port=args.port,
-            log_level=args.log_level,
-            access_log=args.log_level == "debug",
-        )
+        web.run()
     finally:
         poller.stop()
         server.stop()
