@@ -67,6 +67,8 @@ def indexed(tmp_path_factory: pytest.TempPathFactory) -> tuple[LocalStore, dict[
         key = f"packages/foo-bar/{name}"
         store.put(key, wheel_bytes(wheel["name"], wheel["version"]))
         assert indexer.apply([Landed(key)]).added == [name]
+    for key, text in SPEC["fixture"].get("planted", {}).items():
+        store.put(key, text.encode())  # copied in beside the index, never indexed
     install_tokens(store)
     apps = {mode: create_app(store, Settings(private=mode == "private")) for mode in MODES}
     return store, apps

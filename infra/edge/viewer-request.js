@@ -337,6 +337,8 @@ async function handler(event) {
         for (var p = 1; p < parts.length; p++) {
             if (!parts[p] || parts[p].charAt(0) === '.') return notFound();
         }
+        // Only distributions and their .metadata: nothing else put there is served.
+        if (!projectOfFilename(parts[parts.length - 1])) return notFound();
         return toBucket(request, decoded.slice(1));
     }
     if (decoded === '/') return toBucket(request, 'site/index.html'); // skypi.core.site

@@ -45,7 +45,7 @@ FROM_A_STORED_OBJECT = {200, 206, 304, 416}
 
 def stored_keys() -> set[str]:
     """What the vectors' fixture stores: the wheels, their .metadata, the pages with their
-    gzip variants, and the pages for people."""
+    gzip variants, the pages for people, and the files planted beside them."""
     pages = [f"index.{ext}" for ext in ("html", "v1html", "json")]
     pages += [f"{page}.gz" for page in pages]
     keys = {f"simple/{page}" for page in pages}
@@ -55,7 +55,7 @@ def stored_keys() -> set[str]:
         keys |= {f"packages/{project}/{name}", f"packages/{project}/{name}.metadata"}
         keys |= {f"simple/{project}/{page}" for page in pages}
         keys.add(f"{SITE_PREFIX}project/{project}/index.html")  # the pages for people
-    return keys | {f"{SITE_PREFIX}index.html"}
+    return keys | {f"{SITE_PREFIX}index.html"} | set(SPEC["fixture"].get("planted", {}))
 
 
 @dataclass(frozen=True)

@@ -227,6 +227,8 @@ def decide(
         parts = decoded[len("/packages/") :].split("/")
         if any(not p or p.startswith(".") for p in parts):
             return Answer(404, project=project)  # no traversal, dot-files or listings
+        if not project:  # only distributions and their .metadata: nothing else put there
+            return Answer(404, project=project)  # (a page or script) is served from here
         return Answer(200, key=decoded[1:], project=project)
     rest = decoded[len("/simple/") :]
     gzipped = accepts_gzip(accept_encoding)
