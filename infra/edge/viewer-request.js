@@ -315,6 +315,12 @@ function apiRequest(request) {
 async function handler(event) {
     var request = event.request;
     var path = request.uri;
+    // skypi.core.edge.authorization_refusal: repeats of a header arrive as its multiValue.
+    var authorization = request.headers.authorization;
+    if (authorization && authorization.multiValue && authorization.multiValue.length > 1) {
+        return respond(400, 'Bad Request', { 'content-type': 'text/plain' },
+            'Bad Request: send one Authorization header, not several.\n');
+    }
     var where = route(request.method, path);
     if (where === 'api') return apiRequest(request);
     if (where === 'none') return notFound();

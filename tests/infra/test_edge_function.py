@@ -106,7 +106,17 @@ def _querystring(raw: str) -> dict[str, Any]:
     return result
 
 
-def _event(method: str, path: str, query: str, headers: dict[str, str]) -> dict[str, Any]:
+def _header(value: str | list[str]) -> dict[str, Any]:
+    """CloudFront's shape for a header: its first value, and every value under multiValue
+    when it came more than once."""
+    if isinstance(value, str):
+        return {"value": value}
+    return {"value": value[0], "multiValue": [{"value": v} for v in value]}
+
+
+def _event(
+    method: str, path: str, query: str, headers: dict[str, str] | dict[str, str | list[str]]
+) -> dict[str, Any]:
     return {
         "version": "1.0",
         "context": {"eventType": "viewer-request"},
@@ -115,7 +125,7 @@ def _event(method: str, path: str, query: str, headers: dict[str, str]) -> dict[
             "method": method,
             "uri": path,
             "querystring": _querystring(query),
-            "headers": {k.lower(): {"value": v} for k, v in headers.items()},
+            "headers": {k.lower(): _header(v) for k, v in headers.items()},
             "cookies": {},
         },
     }
@@ -182,6 +192,10 @@ def run_by_mode(
     return [results[i] for i in range(len(events))]
 
 
+def _listed(value: str | list[str] | None) -> list[str]:
+    return [] if value is None else [value] if isinstance(value, str) else value
+
+
 @pytest.fixture(scope="module")
 def vector_events() -> list[dict[str, Any]]:
     return [
@@ -189,7 +203,12 @@ def vector_events() -> list[dict[str, Any]]:
             v["request"]["method"],
             v["request"]["path"],
             v["request"]["query"],
-            {k: expand_credentials(h) for k, h in v["request"]["headers"].items()},
+            {
+                k: [expand_credentials(x) for x in h]
+                if isinstance(h, list)
+                else expand_credentials(h)
+                for k, h in v["request"]["headers"].items()
+            },
         )
         for v in SPEC["vectors"]
     ]
@@ -222,6 +241,7 @@ def test_vector(
         request["query"],
         request["headers"].get("accept"),
         request["headers"].get("accept-encoding"),
+        len(_listed(request["headers"].get("authorization"))),
     )
     if got.origin is None:  # the function answered
         assert got.status == expect["status"], got

@@ -16,7 +16,7 @@ from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
 from skypi.api.auth import Authenticator, AuthFailure
 from skypi.api.settings import Settings
-from skypi.core.edge import decide, route
+from skypi.core.edge import authorization_refusal, decide, route
 from skypi.core.http import cache_control_for_key, content_type_for_key
 from skypi.core.pages import SIMPLE_PREFIX
 from skypi.core.site import SITE_PREFIX
@@ -87,11 +87,17 @@ class ReadRoutes:
             return
         method = scope["method"]
         path = raw_path(scope)
+        head = method == "HEAD"
+        twice = authorization_refusal(sum(k == b"authorization" for k, _ in scope["headers"]))
+        if twice is not None:  # every route, the API's too
+            await _respond(
+                send, 400, {"content-type": "text/plain"}, twice.reason.encode() + b"\n", head
+            )
+            return
         where = route(method, path, self.settings.health_path)
         if where == "api":
             await self.fallback(scope, receive, send)
             return
-        head = method == "HEAD"
         if where == "none":  # neither the API's nor a read: the edge function's 404 too
             await _respond(send, 404, {"content-type": "text/plain"}, b"Not Found\n", head)
             return
