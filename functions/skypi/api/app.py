@@ -254,7 +254,11 @@ def create_app(
             return JSONResponse({"detail": "No provenance for this file."}, 404)
         return Response(body, media_type=PROVENANCE_TYPE)
 
-    return ReadRoutes(store, auth, settings, api)
+    def withheld(project: str) -> bool:
+        page, _ = indexer.read_page(canonicalize_name(project))
+        return page is not None and page.withholds_files()
+
+    return ReadRoutes(store, auth, settings, api, withheld)
 
 
 def _bounded(receive: Receive, limit: int, refusal: UploadRejected) -> Receive:

@@ -18,7 +18,7 @@ from skypi.api.auth import Authenticator, AuthFailure
 from skypi.api.settings import Settings
 from skypi.core.edge import authorization_refusal, decide, route
 from skypi.core.http import cache_control_for_key, content_type_for_key
-from skypi.core.pages import SIMPLE_PREFIX
+from skypi.core.pages import PACKAGES_PREFIX, SIMPLE_PREFIX
 from skypi.core.site import SITE_PREFIX
 from skypi.store.base import NotFound, ObjectInfo, Presigning, Store
 
@@ -77,9 +77,15 @@ class ReadRoutes:
     """ASGI app answering reads; anything else goes to ``fallback``."""
 
     def __init__(
-        self, store: Store, auth: Authenticator, settings: Settings, fallback: Any
+        self,
+        store: Store,
+        auth: Authenticator,
+        settings: Settings,
+        fallback: Any,
+        withheld: Callable[[str], bool] = lambda project: False,
     ) -> None:
         self.store, self.auth, self.settings, self.fallback = store, auth, settings, fallback
+        self.withheld = withheld  # a project whose files are not offered (PEP 792 quarantine)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -140,6 +146,13 @@ class ReadRoutes:
             return
         if decision.key is None:
             await _respond(send, 404, {"content-type": "text/plain", **vary}, b"Not Found\n", head)
+            return
+        if (
+            decision.key.startswith(PACKAGES_PREFIX)
+            and decision.project
+            and await self._call(self.withheld, decision.project)
+        ):  # a quarantined project's files and .metadata are not offered for download
+            await _respond(send, 404, {"content-type": "text/plain"}, b"Not Found\n", head)
             return
         body: bytes | None = None
         if decision.key.startswith((SIMPLE_PREFIX, SITE_PREFIX)):
