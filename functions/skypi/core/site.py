@@ -17,6 +17,7 @@ import base64
 import hashlib
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from email.message import EmailMessage
@@ -298,6 +299,24 @@ class SiteSummary:
             reverse=True,
         )
         return replace(self, recent=tuple(merged[:RECENT]), serial=self.serial + 1)
+
+    def without(self, gone: Iterable[tuple[str, str]]) -> SiteSummary:
+        """The summary without the uploads of files that left the index (deleted, removed
+        from the folder): the landing page lists only what can be installed.
+
+        >>> from datetime import UTC, datetime
+        >>> u = Upload(NormalizedName("a"), "a", "1.0", "a-1.0.tar.gz", datetime.now(UTC))
+        >>> s = SiteSummary(recent=(u,))
+        >>> s.without([("a", "a-1.0.tar.gz")]).recent, s.without([("b", "a-1.0.tar.gz")]) is s
+        ((), True)
+        """
+        drop = set(gone)
+        if not drop:
+            return self
+        kept = tuple(u for u in self.recent if (u.name, u.filename) not in drop)
+        if len(kept) == len(self.recent):
+            return self
+        return replace(self, recent=kept, serial=self.serial + 1)
 
     def with_listing(self, count: int, root_serial: int) -> SiteSummary:
         """The project count of the root listing at ``root_serial``; an older listing's count

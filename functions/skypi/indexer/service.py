@@ -18,7 +18,7 @@ import io
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
@@ -170,6 +170,7 @@ class Indexer:
         root: dict[NormalizedName, tuple[str | None, str]] = {}
         seen: dict[NormalizedName, str] = {}
         uploads: list[Upload] = []
+        gone: list[tuple[NormalizedName, str]] = []  # (project, filename) left the index
 
         def one(item: tuple[NormalizedName, list[Change]]) -> _Project | BaseException:
             project, project_changes = item
@@ -200,7 +201,8 @@ class Indexer:
             if done.seen is not None:
                 seen[project] = done.seen
             uploads += done.uploads
-        self.finish(root, uploads, seen)
+            gone += [(project, filename) for filename in done.outcome.removed]
+        self.finish(root, uploads, seen, gone=gone)
         return outcome
 
     def initialize(self) -> None:
@@ -214,12 +216,15 @@ class Indexer:
         root: RootChange,
         uploads: list[Upload],
         seen: Mapping[NormalizedName, str] | None = None,
+        *,
+        gone: Sequence[tuple[NormalizedName, str]] = (),
     ) -> None:
         """The batch's one update of the root listing and of the landing page (``seen``: the
-        ETag of each page ``root`` was taken from)."""
+        ETag of each page ``root`` was taken from; ``gone``: files that left the index, which
+        leave its last uploads too)."""
         listing = self.pages.update_root(root, seen=seen) if root else None
-        if uploads or listing is not None:
-            self.pages.update_landing(uploads, listing)
+        if uploads or listing is not None or gone:
+            self.pages.update_landing(uploads, listing, gone=gone)
 
     def _apply_project(self, project: NormalizedName, changes: list[Change]) -> _Project:
         outcome = Outcome()

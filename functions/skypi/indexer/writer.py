@@ -23,7 +23,7 @@ import random
 import threading
 import time
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -424,12 +424,14 @@ class PageWriter:
         listing: RootListing | None = None,
         *,
         force: bool = False,
+        gone: Sequence[tuple[NormalizedName, str]] = (),
     ) -> SiteSummary | None:
-        """Add ``uploads`` and take the project count of ``listing``, in one swap of the
-        landing page (``force``: write it even when it already says all that)."""
+        """Add ``uploads``, drop the files ``gone`` (project, filename), and take the project
+        count of ``listing``, in one swap of the landing page (``force``: write it even when
+        it already says all that)."""
 
         def change(summary: SiteSummary) -> SiteSummary:
-            new = summary.with_uploads(uploads or [])
+            new = summary.without(gone).with_uploads(uploads or [])
             if listing is not None:
                 new = new.with_listing(len(listing.projects), listing.serial)
             return new
