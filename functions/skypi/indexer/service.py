@@ -509,13 +509,16 @@ class Indexer:
     def describe(self, facts: Facts) -> Release:
         """A release's summary and rendered description, from its first listed file."""
         meta = facts.meta
-        try:
-            release = Release.from_fields(
-                facts.entry.version, meta.summary, meta.description, meta.description_content_type
-            )
-        except Exception as exc:  # a hostile description must not stop the file being indexed
-            log.warning("description of %s not rendered: %s", facts.entry.filename, exc)
-            release = Release(facts.entry.version)
+        problems: list[str] = []
+        release = Release.from_fields(
+            facts.entry.version,
+            meta.summary,
+            meta.description,
+            meta.description_content_type,
+            problems,
+        )
+        for problem in problems:  # a hostile description never stops the file being indexed
+            log.warning("%s: %s", facts.entry.filename, problem)
         return release
 
     def _describe_stored(self, page: ProjectPage, version: str) -> Release | None:
