@@ -573,16 +573,22 @@ def _reindex(args: argparse.Namespace) -> int:
         report = rebuilder.run(check=args.check, progress=bar.update)
     for drift in report.drift:
         print(("drift: " if args.check else "repaired: ") + str(drift))
+    for key, reason in report.set_aside:  # not drift: no page lists them
+        print(f"set aside: {rebuilder.indexer.where(key)}: {reason}")
     for key, reason in report.skipped:
         print(f"skipped {key}: {reason}", file=sys.stderr)
+    for project, reason in report.failed:
+        print(f"cannot check {project}: {reason}", file=sys.stderr)
     count = len(report.drift)
     verdict = f"{count} problem{'s' if count != 1 else ''}" if count else "no drift"
+    aside = f", {len(report.set_aside)} set aside (not indexed)" if report.set_aside else ""
+    failed = f", {len(report.failed)} projects not checked" if report.failed else ""
     print(
-        f"{report.projects} projects, {report.files} files: {verdict}"
+        f"{report.projects} projects, {report.files} files: {verdict}{aside}{failed}"
         + (" (nothing changed: --check)" if args.check and report.drift else ""),
         file=sys.stderr,
     )
-    return 1 if args.check and report.drift else 0
+    return 1 if (args.check and report.drift) or report.failed else 0
 
 
 def _publish(args: argparse.Namespace) -> int:
@@ -712,13 +718,18 @@ def _import(args: argparse.Namespace) -> int:
     for path, reason in report.conflicts + report.skipped:
         print(f"not imported: {path}: {reason}", file=sys.stderr)
     indexed = report.indexed
+    for key, reason in indexed.refused:
+        print(f"set aside (copied, not indexed): {key}: {reason}", file=sys.stderr)
+    for project, error in indexed.failed.items():
+        print(f"not indexed: {project}: {error} (run `skypi reindex`)", file=sys.stderr)
     print(
         f"{len(report.copied)} copied, {len(report.identical)} already there, "
         f"{len(report.conflicts)} conflicts, {len(report.skipped)} skipped; "
-        f"{len(indexed.added)} newly indexed, {len(indexed.refused)} refused by the indexer",
+        f"{len(indexed.added)} newly indexed, {len(indexed.refused)} refused by the indexer"
+        + (f", {len(indexed.failed)} projects failed" if indexed.failed else ""),
         file=sys.stderr,
     )
-    return 1 if report.conflicts or report.skipped or indexed.refused else 0
+    return 1 if report.conflicts or report.skipped or indexed.refused or indexed.failed else 0
 
 
 def _token(args: argparse.Namespace) -> int:

@@ -51,8 +51,9 @@ def test_adopts_a_pypiserver_folder(tmp_path: Path, env: dict[str, str]) -> None
             "local-pkg",
             env=env,
         )
-        logged = server.log.read_text()  # the broken wheel is reported, once
-        assert logged.count("refusing packages/broken-1.0-py3-none-any.whl") == 1
+        logged = server.log.read_text()  # the broken wheel is reported, once, by its path
+        broken = folder.resolve() / "broken-1.0-py3-none-any.whl"
+        assert logged.count(f"set aside {broken} (not indexed)") == 1
     finally:
         server.stop()
     assert {p: (folder / p).read_bytes() for p in files} == before  # nothing moved or changed

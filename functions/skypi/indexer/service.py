@@ -44,7 +44,7 @@ from skypi.indexer.changes import Gone as Gone
 from skypi.indexer.changes import Landed as Landed
 from skypi.indexer.changes import project_of_key as project_of_key
 from skypi.indexer.writer import PageWriter, RootChange, Stored, Written, root_entry
-from skypi.store.base import NotFound, ObjectInfo, Store, Versioned
+from skypi.store.base import Located, NotFound, ObjectInfo, Store, Versioned
 
 if TYPE_CHECKING:  # botocore is not needed to index a folder (`skypi serve`, no aws extra)
     from skypi.store.cdn import Cdn
@@ -132,6 +132,10 @@ class Indexer:
         # time.monotonic() past which no file is hashed further (a Lambda's time runs out:
         # better a clear refusal than a timeout retried into the dead-letter queue)
         self.hash_deadline: float | None = None
+
+    def where(self, key: str) -> str:
+        """Where someone finds ``key``: its path in a folder, else the key itself."""
+        return str(self.store.path_for(key)) if isinstance(self.store, Located) else key
 
     # -- reading the current state -------------------------------------------------------
 
@@ -268,7 +272,8 @@ class Indexer:
             try:
                 arrivals.append(self._inspect(info, project_of_key(change.key), change.sha256))
             except (InvalidDistribution, NotFound, OSError) as exc:
-                log.warning("refusing %s: %s", change.key, exc)
+                # set aside: not listed, and the rest of the batch goes on
+                log.warning("set aside %s (not indexed): %s", self.where(change.key), exc)
                 outcome.refused.append((change.key, str(exc)))
         for facts in arrivals:
             if facts.entry.metadata_sha256:

@@ -105,7 +105,10 @@ class Importer:
                 landed.append(Landed(key, sha256))
         if index:  # in batches: each page written once a batch, the root listing once
             for start in range(0, len(landed), INDEX_BATCH):
-                report.indexed.merge(self.indexer.apply(landed[start : start + INDEX_BATCH]))
+                # isolated: a project whose indexing raises is reported, the others indexed
+                # (a bad archive does not raise: it is set aside, its reason in ``refused``)
+                batch = landed[start : start + INDEX_BATCH]
+                report.indexed.merge(self.indexer.apply(batch, isolate=True))
         for path_text, reason in report.skipped:
             log.info("skipped %s: %s", path_text, reason)
         return report

@@ -212,13 +212,15 @@ def serve(args: argparse.Namespace) -> int:
         report.merge(reconcile(store, Indexer(store)))
     outcome = report.outcome
     log.info(
-        "index ready: %d files, %d projects checked, %d added, %d removed, %d not indexed, "
+        "index ready: %d files, %d projects checked, %d added, %d removed, %d set aside "
+        "(not indexed), %d projects failed (looked at again at the next start), "
         "%d .metadata made again, %d pages rendered again, %d temporary files removed",
         report.files,
         report.projects_checked,
         len(outcome.added),
         len(outcome.removed),
         len(outcome.refused),
+        len(outcome.failed),
         len(report.metadata_rewritten),
         len(report.pages_rerendered),
         report.temp_files_removed,
