@@ -265,3 +265,30 @@ def test_a_poisoned_upload_is_a_400_with_its_reason_and_leaves_nothing(
     assert response.status_code == 400
     assert "Invalid distribution file." in response.text
     assert not (folder / "bad").exists()
+
+
+# -- damaged pages -------------------------------------------------------------------------------
+
+HUGE = b'{"name": "good", "meta": {}, "files": [{"filename": "a", "_key": "k", "_version": "1",'
+HUGE += b' "hashes": {"sha256": "x"}, "size": 1e999}], "projects": [{"name": 5}]}'
+DAMAGED = [b"[]", b"null", b'{"projects": [5], "meta": {}}', HUGE, b"[" * 100_000]
+
+
+@pytest.mark.parametrize("raw", DAMAGED, ids=["list", "null", "entry", "size", "deep"])
+def test_a_damaged_page_is_a_page_that_cannot_be_read_never_a_crash(
+    tmp_path: Path, raw: bytes
+) -> None:
+    store = LocalStore(tmp_path / "packages")
+    store.put(f"packages/good/{wheel_name('good', '1.0')}", wheel_bytes("good", "1.0"))
+    reconcile(store, Indexer(store))
+    store.put("simple/good/index.json", raw)  # a hand edit, a disk that lost blocks
+    store.put("simple/index.json", raw)
+    store.put(f"packages/good/{wheel_name('good', '1.1')}", wheel_bytes("good", "1.1"))
+    report = reconcile(store, Indexer(store))
+    assert set(report.unreadable_pages) == {"good", "(root)"}
+    drift = {str(d) for d in Rebuilder(Indexer(store)).run(check=True).drift}
+    assert "good: the JSON page cannot be read" in drift
+    assert "(root): the root listing cannot be read" in drift
+    Rebuilder(Indexer(store)).run(check=False)
+    assert _listed(store, "good") == {wheel_name("good", "1.0"), wheel_name("good", "1.1")}
+    assert Rebuilder(Indexer(store)).run(check=True).drift == []

@@ -114,6 +114,10 @@ def parse_version(text: str) -> Version:
     return Version(text)
 
 
+# What a stored JSON document of the wrong shape raises besides ValueError, KeyError and
+# TypeError (a list where an object belongs, a size of 1e999, brackets nested 100,000 deep).
+_MALFORMED: Final = (AttributeError, OverflowError, RecursionError)
+
 @dataclass(frozen=True)
 class FileEntry:
     """One distribution file as listed on its project page."""
@@ -292,18 +296,23 @@ class ProjectPage:
 
     @classmethod
     def from_json_bytes(cls, raw: bytes) -> ProjectPage:
-        doc = json.loads(raw)
-        status = doc.get("project-status") or {}
-        files = doc["files"] + doc.get("_quarantined-files", [])
-        return cls(
-            name=canonicalize_name(doc["name"]),
-            display_name=doc.get("_display-name") or doc["name"],
-            files=tuple(FileEntry.from_json(f) for f in files),
-            serial=int(doc["meta"].get("_last-serial", 0)),
-            summary=str(doc.get("_summary", "")),
-            status=status.get("status", "active"),
-            status_reason=status.get("reason"),
-        )
+        """The stored page; ValueError, KeyError or TypeError if ``raw`` is not one (a
+        page edited by hand, or damaged, is a page that cannot be read, never a crash)."""
+        try:
+            doc = json.loads(raw)
+            status = doc.get("project-status") or {}
+            files = doc["files"] + doc.get("_quarantined-files", [])
+            return cls(
+                name=canonicalize_name(doc["name"]),
+                display_name=doc.get("_display-name") or doc["name"],
+                files=tuple(FileEntry.from_json(f) for f in files),
+                serial=int(doc["meta"].get("_last-serial", 0)),
+                summary=str(doc.get("_summary", "")),
+                status=status.get("status", "active"),
+                status_reason=status.get("reason"),
+            )
+        except _MALFORMED as exc:
+            raise ValueError(f"not a project page: {type(exc).__name__}: {exc}") from exc
 
 
 @dataclass(frozen=True)
@@ -351,13 +360,18 @@ class RootListing:
 
     @classmethod
     def from_json_bytes(cls, raw: bytes) -> RootListing:
-        doc = json.loads(raw)
-        projects = {
-            canonicalize_name(p.get("_normalized") or p["name"]): p["name"] for p in doc["projects"]
-        }
-        summaries = {
-            canonicalize_name(p.get("_normalized") or p["name"]): str(p["_summary"])
-            for p in doc["projects"]
-            if p.get("_summary")
-        }
-        return cls(projects, int(doc["meta"].get("_last-serial", 0)), summaries)
+        """The stored listing; ValueError, KeyError or TypeError if ``raw`` is not one."""
+        try:
+            doc = json.loads(raw)
+            projects = {
+                canonicalize_name(p.get("_normalized") or p["name"]): p["name"]
+                for p in doc["projects"]
+            }
+            summaries = {
+                canonicalize_name(p.get("_normalized") or p["name"]): str(p["_summary"])
+                for p in doc["projects"]
+                if p.get("_summary")
+            }
+            return cls(projects, int(doc["meta"].get("_last-serial", 0)), summaries)
+        except _MALFORMED as exc:
+            raise ValueError(f"not a root listing: {type(exc).__name__}: {exc}") from exc
