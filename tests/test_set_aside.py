@@ -216,7 +216,7 @@ def test_the_watcher_retries_a_failing_project_a_bounded_number_of_times(
 # -- skypi import --------------------------------------------------------------------------------
 
 
-def test_import_copies_everything_and_indexes_all_but_the_bad_files(
+def test_import_sets_the_bad_files_aside_and_imports_the_rest(
     any_store: Store, tmp_path: Path
 ) -> None:
     source = tmp_path / "old"
@@ -228,9 +228,10 @@ def test_import_copies_everything_and_indexes_all_but_the_bad_files(
     (source / wheel_name("good", "1.0")).write_bytes(wheel_bytes("good", "1.0"))
     report = Importer(any_store, workers=2).run(source)
     assert report.indexed.added == [wheel_name("good", "1.0")]
-    assert len(report.indexed.refused) == 2  # the wheel, and the first of the two sdists
-    assert report.conflicts  # the second sdist has the first's name, and other bytes
+    assert len(report.skipped) == len(CASES)  # read before copying: never copied
+    assert all("Invalid distribution file." in why for _, why in report.skipped)
     assert _listed(any_store, "good") == {wheel_name("good", "1.0")}
+    assert list(any_store.list("packages/bad/")) == []
 
 
 def test_import_goes_on_when_a_project_fails(tmp_path: Path) -> None:

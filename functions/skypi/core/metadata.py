@@ -356,8 +356,8 @@ def _tar_members(
             raise InvalidDistribution("Invalid distribution file. Too many members in the archive.")
         if not 0 <= member.size <= budget:
             raise InvalidDistribution(
-                f"Invalid distribution file. The tar header of {member.name!r} claims "
-                f"{member.size:,} bytes, more than the archive holds."
+                f"Invalid distribution file. {member.name!r} claims {member.size:,} bytes in "
+                "its tar header: the archive decompresses to too much data, or its header lies."
             )
         yield member
 

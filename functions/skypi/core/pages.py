@@ -118,6 +118,7 @@ def parse_version(text: str) -> Version:
 # TypeError (a list where an object belongs, a size of 1e999, brackets nested 100,000 deep).
 _MALFORMED: Final = (AttributeError, OverflowError, RecursionError)
 
+
 @dataclass(frozen=True)
 class FileEntry:
     """One distribution file as listed on its project page."""
