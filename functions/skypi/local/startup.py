@@ -193,6 +193,8 @@ def reconcile(
     failed = set(report.outcome.failed)
     if dirty or checked_root or recorded.keys() != current.keys():
         _record(store, projects, dirty | ({ROOT} if checked_root else set()), current, failed)
+    if report.outcome.failed:  # a fault of storage, not of a file: the start is incomplete
+        raise next(iter(report.outcome.failed.values()))  # the rest is indexed and recorded
     return report
 
 
