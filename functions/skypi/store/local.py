@@ -299,9 +299,13 @@ class LocalStore:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
 
-    def delete(self, key: str) -> None:
+    def delete(self, key: str, *, if_match: str | None = None) -> None:
         path = self.path_for(key)
         with self._locked():
+            if if_match is not None:
+                current = self.head(key)
+                if current is None or current.etag != if_match:
+                    raise PreconditionFailed(key)
             path.unlink(missing_ok=True)
         if key.startswith(PACKAGES_PREFIX):
             top = self.packages_dir
