@@ -80,3 +80,16 @@ def test_a_token_string_cannot_reach_a_users_record(
     client = TestClient(create_app(store))
     sneaky = basic("htpasswd-user:alice")  # hashes to alice's key
     assert _upload(client, sneaky, "2.0") == 403
+
+
+@pytest.mark.parametrize("path", ["/api/openapi.json", "/api/docs"])
+def test_a_private_index_describes_its_api_only_to_readers(store: LocalStore, path: str) -> None:
+    """The API's description names every route: on a private index it is read like the index,
+    with a read token; a public index shows it to anyone."""
+    private = TestClient(create_app(store, Settings(private=True)))
+    assert private.get(path).status_code == 401
+    assert private.get(path, headers=basic("skypi_not-a-token")).status_code in {401, 403}
+    shown = private.get(path, headers=basic(add_token(store, "read")))
+    assert shown.status_code == 200
+    assert ("openapi" in shown.json()) if path.endswith(".json") else ("swagger" in shown.text)
+    assert TestClient(create_app(store, Settings())).get(path).status_code == 200
