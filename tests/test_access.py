@@ -93,3 +93,25 @@ def test_a_private_index_describes_its_api_only_to_readers(store: LocalStore, pa
     assert shown.status_code == 200
     assert ("openapi" in shown.json()) if path.endswith(".json") else ("swagger" in shown.text)
     assert TestClient(create_app(store, Settings())).get(path).status_code == 200
+
+
+@pytest.mark.parametrize("route", ["/api/uploads", "/api/uploads/complete"])
+def test_the_direct_upload_routes_refuse_a_read_token(store: LocalStore, route: str) -> None:
+    """``skypi publish``'s routes (presigned uploads, then their completion) take an upload
+    token: a read token is refused before anything is planned or checked, as on /legacy/."""
+    import hashlib
+
+    body = {
+        "filename": wheel_name("team-lib", "1.0"),
+        "size": 10,
+        "sha256": hashlib.sha256(b"x").hexdigest(),
+        "marker": "m" * 16,
+    }
+    client = TestClient(create_app(store, Settings()))
+    reader = client.post(route, json=body, headers=basic(add_token(store, "read")))
+    assert reader.status_code == 403
+    assert "isn't allowed to upload" in reader.json()["detail"]
+    assert client.post(route, json=body).status_code == 401
+    uploader = client.post(route, json=body, headers=basic(add_token(store, "upload")))
+    assert uploader.status_code not in {401, 403}  # past the token check (a folder: no plan)
+    assert not list(store.packages_dir.rglob("*.whl"))
