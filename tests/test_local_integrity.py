@@ -288,6 +288,44 @@ def test_the_watcher_ignores_reads_and_waits_for_the_writer_to_close(
         watcher.stop()
 
 
+def test_a_file_written_into_a_directory_that_just_appeared_is_due_at_once(
+    store: LocalStore, folder: Path
+) -> None:
+    """``mkdir -p new && cp x.whl new/``: the file is written before the new directory's
+    watch begins, so no close of it ever comes; the kernel's watch reports it only as created
+    (found by the scan of the new directory). Holding bytes, it is due after the quiet time,
+    not the settle time a bare creation waits for. Events are fed to the handler as the
+    observer delivers them (checked against a real observer in the test above)."""
+    from watchdog.events import DirCreatedEvent, FileCreatedEvent
+
+    from skypi.local.watch import QUIET_SECONDS, SETTLE_SECONDS
+
+    watcher = FolderWatcher(store, Indexer(store))
+    new = folder / "fresh" / "deeper"
+    new.mkdir(parents=True)
+    written = new / wheel_name("fresh", "1.0")
+    written.write_bytes(wheel_bytes("fresh", "1.0"))
+    empty = new / wheel_name("fresh", "2.0")  # created, not written yet: it waits
+    empty.touch()
+    (folder / "old").mkdir()
+    elsewhere = folder / "old" / wheel_name("old", "1.0")  # a bare creation in an old folder
+    elsewhere.write_bytes(wheel_bytes("old", "1.0"))
+    for event in (
+        DirCreatedEvent(str(folder / "fresh")),
+        DirCreatedEvent(str(new)),
+        FileCreatedEvent(str(written)),
+        FileCreatedEvent(str(empty)),
+        FileCreatedEvent(str(elsewhere)),
+    ):
+        watcher.on_any_event(event)
+    now = time.monotonic()
+    due = {key.rsplit("/", 1)[1]: when - now for key, (when, _) in watcher._pending.items()}
+    assert due[written.name] <= QUIET_SECONDS
+    assert due[empty.name] > QUIET_SECONDS
+    assert due[elsewhere.name] > QUIET_SECONDS
+    assert max(due.values()) <= SETTLE_SECONDS
+
+
 # -- a read-only folder ----------------------------------------------------------------------
 
 
