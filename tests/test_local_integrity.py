@@ -326,6 +326,53 @@ def test_a_file_written_into_a_directory_that_just_appeared_is_due_at_once(
     assert max(due.values()) <= SETTLE_SECONDS
 
 
+@pytest.mark.parametrize("size", ["small", "streamed"])
+def test_a_file_the_server_cannot_read_is_answered_403_and_stays_listed(
+    store: LocalStore, folder: Path, monkeypatch: pytest.MonkeyPatch, size: str
+) -> None:
+    """A listed file whose permissions forbid reading it (mode 000; simulated, since tests
+    may run as root): the download is answered 403 with a message before any header of a
+    200 goes out (open first, then answer), and the file stays on its page: unreadable is
+    not absent, also when not even a look at it is allowed (a folder it cannot search)."""
+    from fastapi.testclient import TestClient
+
+    import skypi.store.local as local
+    from skypi.api.app import create_app
+    from skypi.api.settings import Settings
+    from skypi.indexer.service import Gone
+
+    blob = os.urandom(600 * 1024) if size == "streamed" else b""  # over one 256 KiB chunk
+    wheel = folder / "locked" / wheel_name("locked", "1.0")
+    wheel.parent.mkdir()
+    wheel.write_bytes(wheel_bytes("locked", "1.0", blob=blob))
+    key = f"packages/locked/{wheel.name}"
+    Indexer(store).apply([Landed(key)])
+    real_open, real_inside = local.LocalStore._open_file, local.LocalStore._open_inside
+
+    def no_read(self, k):  # type: ignore[no-untyped-def]
+        if k == key:
+            raise PermissionError(13, "Permission denied", str(wheel))
+        return real_open(self, k)
+
+    monkeypatch.setattr(local.LocalStore, "_open_file", no_read)
+    client = TestClient(create_app(store, Settings()))
+    answer = client.get(f"/packages/locked/{wheel.name}")
+    assert answer.status_code == 403
+    assert "cannot be read" in answer.text
+
+    def no_look(self, k, flags):  # type: ignore[no-untyped-def]
+        if k == key:
+            raise PermissionError(13, "Permission denied", str(wheel))
+        return real_inside(self, k, flags)
+
+    monkeypatch.setattr(local.LocalStore, "_open_inside", no_look)
+    assert client.get(f"/packages/locked/{wheel.name}").status_code == 403
+    outcome = Indexer(store).apply([Gone(key), Landed(key)])
+    assert [k for k, _ in outcome.skipped] == [key, key]
+    Rebuilder(Indexer(store)).run(check=False)
+    assert [f.key for f in _page(store, "locked").files] == [key]
+
+
 # -- a read-only folder ----------------------------------------------------------------------
 
 

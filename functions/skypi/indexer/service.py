@@ -258,16 +258,27 @@ class Indexer:
         """The changes that storage made under the page write just done."""
         again: list[Change] = []
         for entry in done.listed:
-            if self.store.head(entry.key) is None:
+            if not self.is_stored(entry.key, unknown=True):
                 log.warning("%s left storage while it was being listed", entry.key)
                 again.append(Gone(entry.key))
         for entry in done.unlisted:
-            info = self.store.head(entry.key)
+            try:
+                info = self.store.head(entry.key)
+            except OSError:  # cannot be looked at: nothing to list again
+                info = None
             if info is not None:
                 log.warning("%s came back to storage while it was being unlisted", entry.key)
                 self._rederive_metadata(info)
                 again.append(Landed(entry.key))
         return again
+
+    def is_stored(self, key: str, *, unknown: bool) -> bool:
+        """Whether ``key`` is in storage; ``unknown`` when it cannot be looked at."""
+        try:
+            return self.store.head(key) is not None
+        except OSError as exc:
+            log.warning("cannot look at %s: %s", key, exc)
+            return unknown
 
     def _rederive_metadata(self, info: ObjectInfo) -> None:
         """Write a returned file's ``.metadata`` again from its bytes: the one just removed
@@ -302,7 +313,12 @@ class Indexer:
                     if update != (known.etag, known.provenance):
                         refreshed[change.key] = update
                 continue
-            info = self.store.head(change.key)
+            try:
+                info = self.store.head(change.key)
+            except OSError as exc:  # there, but not readable: neither listed nor unlisted
+                log.warning("cannot look at %s: %s", change.key, exc)
+                outcome.skipped.append((change.key, str(exc)))
+                continue
             if info is None:  # gone, whatever the event said: unlist the entry that was checked
                 departures[change.key] = current[change.key].etag if change.key in current else None
                 continue
