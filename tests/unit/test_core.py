@@ -297,9 +297,7 @@ def test_a_yank_shows_in_both_pages_with_or_without_a_reason(
     """PEP 592: the attribute's presence marks a yank, its value is the optional reason; an
     empty reason must not drop it (pip would install the yanked file)."""
     page = ProjectPage.empty("Foo").with_files((_entry(yanked=yanked),))
-    line = next(
-        line for line in render_project_html(page).decode().splitlines() if "<a " in line
-    )
+    line = next(line for line in render_project_html(page).decode().splitlines() if "<a " in line)
     if attribute is None:
         assert "data-yanked" not in line
     else:
