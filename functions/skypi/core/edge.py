@@ -40,6 +40,7 @@ from skypi.core.constants import READ_PREFIXES as READ_PREFIXES
 from skypi.core.filenames import SDIST_EXTENSIONS
 from skypi.core.http import GZIP, HTML_CONTENT_TYPE, accepts_gzip, gzip_key
 from skypi.core.negotiate import HTML, V1_HTML, V1_JSON, choose_content_type
+from skypi.core.pages import file_href
 from skypi.core.site import LANDING_KEY, project_site_key
 
 READ_METHODS: Final = frozenset({"GET", "HEAD"})  # methods are case-sensitive (RFC 9110 9.1)
@@ -174,6 +175,37 @@ def read_project(path: str) -> str | None:
         if path.startswith(prefix):
             return project_name(path[len(prefix) :].removesuffix("/")) or ""
     return project_of_filename(path.rsplit("/", 1)[-1])
+
+
+def link_path(file_key: str) -> str | None:
+    """The URL path a client asks for when it follows a page's link to ``file_key`` (the
+    relative href resolved against ``/simple/<project>/``), or None when resolving it would
+    change the key (a ``.`` or ``..`` segment, which every client collapses first).
+
+    >>> link_path("packages/foo/foo-1.0+cpu-py3-none-any.whl")
+    '/packages/foo/foo-1.0%2Bcpu-py3-none-any.whl'
+    >>> link_path("packages/../packages/./x-1.0.tar.gz") is None
+    True
+    """
+    if any(part in {".", ".."} for part in file_key.split("/")):
+        return None
+    return "/" + file_href(file_key).removeprefix("../../")
+
+
+def serves_key(file_key: str) -> bool:
+    """Whether the page's link to ``file_key`` is read back, by these rules, as that very key:
+    what the index lists must round-trip through its own read rules (a key with a literal
+    ``%`` is linked as ``%25..``, which is refused as a double encoding; a dot segment or a
+    dot-file is never served).
+
+    >>> serves_key("packages/foo/foo-1.0.tar.gz"), serves_key("packages/x%2Fy/x-1.0.tar.gz")
+    (True, False)
+    """
+    path = link_path(file_key)
+    if path is None:
+        return False
+    answer = decide("GET", path, "")
+    return answer.status == 200 and answer.key == file_key
 
 
 def origin_uri(key: str) -> str:

@@ -262,11 +262,11 @@ class Rebuilder:
         def change(page: ProjectPage | None) -> ProjectPage | None:
             wanted = {f.key: f for f in want}
             latest = {f.key: f for f in page.files} if page else {}
-            for key, entry in latest.items():  # landed after our listing?
-                if key not in wanted and self.store.head(key) is not None:
+            for key, entry in latest.items():  # landed after our listing? (or unreadable)
+                if key not in wanted and self.indexer.is_stored(key, unknown=True):
                     wanted[key] = entry
             for key in [k for k in wanted if k not in latest]:  # left after our listing?
-                if self.store.head(key) is None:
+                if not self.indexer.is_stored(key, unknown=False):
                     del wanted[key]
             base = page or fallback or ProjectPage.empty(project)
             new_page = base.with_files(tuple(wanted.values()))

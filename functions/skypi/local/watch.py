@@ -4,9 +4,13 @@ The watcher asks the kernel only for the events that mean "a file is complete" o
 gone": a file closed after writing, a rename into or out of a name, a delete. Opens, reads and
 closes without writing are never delivered, so the index's own reads (and anyone else's) cost
 nothing and cannot wake it. A file that only appears (a hard link, a file inside a directory
-moved in) is looked at once nothing has happened to it for ``SETTLE_SECONDS``. A worker thread
-sleeps until something is due, then hands the batch to the indexer, which confirms what is
-really on disk (and that an archive reads to its end) before changing a page.
+moved in) is looked at once nothing has happened to it for ``SETTLE_SECONDS``. A directory
+that appears is watched from then on, and what it already holds is reported as created (a file
+written into it before its watch began sends no close): such a file, already holding bytes, is
+looked at as soon as nothing more happens to it for ``QUIET_SECONDS``; if it is still being
+written, its next write puts it back to the settle time (and its close makes it complete).
+A worker thread sleeps until something is due, then hands the batch to the indexer, which
+confirms what is really on disk (and that an archive reads to its end) before changing a page.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import time
 from typing import Any
 
 from watchdog.events import (
+    DirCreatedEvent,
     DirMovedEvent,
     FileClosedEvent,
     FileCreatedEvent,
@@ -40,6 +45,7 @@ SETTLE_SECONDS = 2.0  # a file that appeared with no close: wait until nothing t
 # after each of these waits, then left alone: a fault never keeps the watcher busy for ever.
 RETRY_SECONDS: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0, 16.0)
 WANTED = [
+    DirCreatedEvent,
     FileClosedEvent,
     FileMovedEvent,
     DirMovedEvent,
@@ -60,6 +66,7 @@ class FolderWatcher(FileSystemEventHandler):
         self._rescan = False
         self._attempts: dict[str, int] = {}  # key -> retries so far (only while it fails)
         self.given_up: list[str] = []  # keys whose indexing failed every time
+        self._new_dirs: dict[str, float] = {}  # directory -> when it appeared
         self._observer: Any = None
         self._worker = threading.Thread(target=self._run, name="skypi-watch", daemon=True)
 
@@ -74,18 +81,33 @@ class FolderWatcher(FileSystemEventHandler):
             return None
         return "packages/" + rel.replace(os.sep, "/")
 
-    def _note(self, path: str | bytes, complete: bool) -> None:
+    def _note(self, path: str | bytes, complete: bool, *, created: bool = False) -> None:
         key = self.key_for(path)
         if key is None or os.path.islink(path):
             return  # a symlink is not indexed (start-up and reindex do not list one either)
         now = time.monotonic()
+        found = created and self._found_in_new_dir(os.fsdecode(path), now)
         with self._lock:
             _, was_complete = self._pending.get(key, (0.0, False))
             if complete or was_complete:
                 self._pending[key] = (now + QUIET_SECONDS, True)
             else:
-                self._pending[key] = (now + SETTLE_SECONDS, False)
+                self._pending[key] = (now + (QUIET_SECONDS if found else SETTLE_SECONDS), False)
             self._lock.notify()
+
+    def _found_in_new_dir(self, path: str, now: float) -> bool:
+        """Whether ``path`` was reported by the scan of a directory that just appeared and
+        already holds bytes: written before the directory's watch began, so no close of it
+        may ever come."""
+        with self._lock:
+            for folder, since in list(self._new_dirs.items()):
+                if now - since > SETTLE_SECONDS:
+                    del self._new_dirs[folder]
+            fresh = os.path.dirname(path) in self._new_dirs
+        try:
+            return fresh and os.lstat(path).st_size > 0
+        except OSError:
+            return False
 
     def on_any_event(self, event: FileSystemEvent) -> None:
         if isinstance(event, DirMovedEvent):
@@ -96,6 +118,10 @@ class FolderWatcher(FileSystemEventHandler):
                     self._rescan = True
                     self._lock.notify()
             return
+        if isinstance(event, DirCreatedEvent):
+            with self._lock:
+                self._new_dirs[os.fsdecode(event.src_path)] = time.monotonic()
+            return
         if event.is_directory:
             return
         if isinstance(event, FileMovedEvent):
@@ -105,7 +131,9 @@ class FolderWatcher(FileSystemEventHandler):
                 self._note(event.dest_path, complete=True)
         elif isinstance(event, FileClosedEvent | FileDeletedEvent):
             self._note(event.src_path, complete=True)
-        elif isinstance(event, FileCreatedEvent | FileModifiedEvent):
+        elif isinstance(event, FileCreatedEvent):
+            self._note(event.src_path, complete=False, created=True)
+        elif isinstance(event, FileModifiedEvent):
             self._note(event.src_path, complete=False)
 
     def start(self) -> None:
