@@ -191,6 +191,16 @@ function projectOfFilename(filename) {
     return projectName(name) || '';
 }
 
+// skypi.core.edge.served_as_file: a distribution (by its extension) or its .metadata only.
+function servedAsFile(filename) {
+    filename = filename.replace(/\.metadata$/, '');
+    var endings = SDIST_EXTENSIONS.concat(['.whl']);
+    for (var i = 0; i < endings.length; i++) {
+        if (filename.slice(-endings[i].length) === endings[i]) return true;
+    }
+    return false;
+}
+
 // skypi.core.edge.project_name: ASCII names only, so no look-alike names a project.
 function projectName(text) {
     return VALID_NAME.test(text) ? normalize(text) : null;
@@ -271,15 +281,24 @@ function acceptsGzip(header) {
     return star;
 }
 
-// A checked read goes to the bucket as `key`, spelled one way (S3 decodes it back). Under a
-// bucket behaviour it is on its way there; elsewhere ('/') the bucket origin is chosen, and
-// the viewer's query dropped, as a bucket behaviour would (S3 reads some query parameters).
+// skypi.core.edge.origin_uri: every character but A-Z a-z 0-9 - . _ percent-encoded.
+function encodeSegment(text) {
+    return encodeURIComponent(text).replace(/[!'()*~]/g, function (c) {
+        return '%' + c.charCodeAt(0).toString(16).toUpperCase();
+    });
+}
+
+// A checked read goes to the bucket as `key`, spelled one way whatever the viewer sent (S3
+// decodes it back): CloudFront looks in its cache after this function, so that one spelling
+// is the cache key, and the one path an invalidation of the key names. Under a bucket
+// behaviour it is on its way there; elsewhere ('/') the bucket origin is chosen, and the
+// viewer's query dropped, as a bucket behaviour would (S3 reads some query parameters).
 function toBucket(request, key) {
     if (!startsWithAny(request.uri, READ_PREFIXES)) {
         cf.selectRequestOriginById(BUCKET_ORIGIN);
         request.querystring = {};
     }
-    request.uri = '/' + key.split('/').map(encodeURIComponent).join('/');
+    request.uri = '/' + key.split('/').map(encodeSegment).join('/');
     return request;
 }
 
@@ -344,7 +363,7 @@ async function handler(event) {
             if (!parts[p] || parts[p].charAt(0) === '.') return notFound();
         }
         // Only distributions and their .metadata: nothing else put there is served.
-        if (!projectOfFilename(parts[parts.length - 1])) return notFound();
+        if (!servedAsFile(parts[parts.length - 1])) return notFound();
         return toBucket(request, decoded.slice(1));
     }
     if (decoded === '/') return toBucket(request, 'site/index.html'); // skypi.core.site

@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Final, Literal
-from urllib.parse import unquote_to_bytes
+from urllib.parse import quote, unquote_to_bytes
 
 from packaging.utils import InvalidName, NormalizedName, canonicalize_name
 
@@ -161,6 +161,16 @@ def project_of_filename(filename: str) -> str:
     return project_name(name) or ""
 
 
+def served_as_file(filename: str) -> bool:
+    """Whether a file under ``/packages/`` may be served: a distribution's name (a wheel or
+    an sdist, by its extension) or its ``.metadata``; never a page, script or image.
+
+    >>> served_as_file("a-1.0.tar.gz.metadata"), served_as_file("evil.html")
+    (True, False)
+    """
+    return filename.removesuffix(".metadata").endswith((".whl", *SDIST_EXTENSIONS))
+
+
 def read_project(path: str) -> str | None:
     """Which project a read of the *decoded* ``path`` is about: None for the root listing,
     "" when it names none. A file's project is its filename's: the last decoded segment.
@@ -174,6 +184,22 @@ def read_project(path: str) -> str | None:
         if path.startswith(prefix):
             return project_name(path[len(prefix) :].removesuffix("/")) or ""
     return project_of_filename(path.rsplit("/", 1)[-1])
+
+
+def origin_uri(key: str) -> str:
+    """The one URI a read of ``key`` is sent to the bucket with, whatever spelling the viewer
+    used: each segment percent-encoded except ``A-Z a-z 0-9 - . _`` (uppercase hex).
+
+    The CloudFront Function sets it before CloudFront looks in its cache, so it is the cache
+    key and the exact path an invalidation names (docs/deploy.md); no character in it is one
+    an invalidation path must encode or may not (``~``, ``+``, ``*``: all escaped).
+
+    >>> origin_uri("packages/foo/foo-1.0+cpu-py3-none-any.whl")
+    '/packages/foo/foo-1.0%2Bcpu-py3-none-any.whl'
+    >>> origin_uri("packages/a b/caf\u00e9~*!.tar.gz")
+    '/packages/a%20b/caf%C3%A9%7E%2A%21.tar.gz'
+    """
+    return "/" + "/".join(quote(part, safe="").replace("~", "%7E") for part in key.split("/"))
 
 
 def redirect_query(raw_query: str) -> str:
@@ -251,8 +277,8 @@ def decide(
         parts = decoded[len("/packages/") :].split("/")
         if any(not p or p.startswith(".") for p in parts):
             return Answer(404, project=project)  # no traversal, dot-files or listings
-        if not project:  # only distributions and their .metadata: nothing else put there
-            return Answer(404, project=project)  # (a page or script) is served from here
+        if not served_as_file(parts[-1]):  # nothing else put there (a page, a script)
+            return Answer(404, project=project)  # is served from the index's origin
         return Answer(200, key=decoded[1:], project=project)
     rest = decoded[len("/simple/") :]
     gzipped = accepts_gzip(accept_encoding)
@@ -291,6 +317,7 @@ __all__ = [
     "authorization_refusal",
     "decide",
     "decode_path",
+    "origin_uri",
     "project_name",
     "read_project",
     "route",
