@@ -162,6 +162,16 @@ def project_of_filename(filename: str) -> str:
     return project_name(name) or ""
 
 
+def served_as_file(filename: str) -> bool:
+    """Whether a file under ``/packages/`` may be served: a distribution's name (a wheel or
+    an sdist, by its extension) or its ``.metadata``; never a page, script or image.
+
+    >>> served_as_file("a-1.0.tar.gz.metadata"), served_as_file("evil.html")
+    (True, False)
+    """
+    return filename.removesuffix(".metadata").endswith((".whl", *SDIST_EXTENSIONS))
+
+
 def read_project(path: str) -> str | None:
     """Which project a read of the *decoded* ``path`` is about: None for the root listing,
     "" when it names none. A file's project is its filename's: the last decoded segment.
@@ -299,8 +309,8 @@ def decide(
         parts = decoded[len("/packages/") :].split("/")
         if any(not p or p.startswith(".") for p in parts):
             return Answer(404, project=project)  # no traversal, dot-files or listings
-        if not project:  # only distributions and their .metadata: nothing else put there
-            return Answer(404, project=project)  # (a page or script) is served from here
+        if not served_as_file(parts[-1]):  # nothing else put there (a page, a script)
+            return Answer(404, project=project)  # is served from the index's origin
         return Answer(200, key=decoded[1:], project=project)
     rest = decoded[len("/simple/") :]
     gzipped = accepts_gzip(accept_encoding)
