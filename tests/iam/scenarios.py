@@ -4,6 +4,7 @@ the IAM tier records. Each scenario sets up outside any role, then acts as one f
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import random
 import tempfile
@@ -27,13 +28,15 @@ from skypi.store.dynamo_publishers import DynamoPublisherRepository
 from skypi.store.s3 import S3Store
 from tests.apigw import http_event, upload_event
 from tests.conftest import basic
-from tests.dists import wheel_bytes, wheel_name
+from tests.dists import upload_form, wheel_bytes, wheel_name
 from tests.iam.conftest import AUDIENCE, Stack
+from tests.oidc import github_claims
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodbstreams import DynamoDBStreamsClient
 
 API_URL = "https://api.skypi.test"
+ATTESTED = Path(__file__).parents[1] / "assets" / "pep740" / "pypi_attestations-0.0.19.tar.gz"
 MiB = 1024 * 1024
 
 
@@ -177,6 +180,75 @@ def publish_multipart(stack: Stack) -> None:
         _publish(stack, "parted", payload=11 * MiB)
 
 
+def publish_resumed(stack: Stack) -> None:
+    """An interrupted multipart upload asked for again: the API lists the parts S3 holds."""
+    filename = wheel_name("resumed", "1.0")
+    data = wheel_bytes("resumed", "1.0", payload=random.Random(7).randbytes(11 * MiB))
+    ranges = range(0, len(data), 5 * MiB)
+    body = {
+        "filename": filename,
+        "size": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "part_size": 5 * MiB,
+        "part_sha256": [hashlib.sha256(data[i : i + 5 * MiB]).hexdigest() for i in ranges],
+    }
+    http = httpx.Client(transport=LambdaTransport(), auth=("__token__", _token(stack, "upload")))
+    mp = pytest.MonkeyPatch()
+    with mp.context() as patch, stack.recorder.acting("api"):
+        from skypi.api import direct
+
+        patch.setattr(direct, "MULTIPART_FROM", 5 * MiB)
+        plan = http.post(f"{API_URL}/api/uploads", json=body).json()
+        first = plan["parts"][0]
+        headers = {k: v for k, v in first["headers"].items() if k != "content-length"}
+        sent = httpx.put(first["url"], headers=headers, content=data[: 5 * MiB])
+        assert sent.status_code == 200, sent.text  # ... and then the connection drops
+        resume = {"resume_upload_id": plan["upload_id"], "marker": plan["marker"]}
+        again = http.post(f"{API_URL}/api/uploads", json={**body, **resume}).json()
+    assert [p["number"] for p in again["done"]] == [1], again
+
+
+def attested_upload(stack: Stack) -> None:
+    """A Trusted Publishing upload with a real PEP 740 attestation, then its provenance read."""
+    assert stack.issuer is not None
+    attestation = json.loads((ATTESTED.parent / f"{ATTESTED.name}.publish.attestation").read_text())
+    repository = "trailofbits/pypi-attestations"
+    publisher = GitHubPublisher.create(
+        repository, workflow="release.yml", projects={"pypi-attestations"}, issuer=stack.issuer.url
+    )
+    DynamoPublisherRepository(stack.deployment.publisher_table, stack.aws.tokens.client).add(
+        publisher
+    )
+    claims = stack.issuer.claims
+    stack.issuer.claims = github_claims(
+        repository,
+        job_workflow_ref=f"{repository}/.github/workflows/release.yml@refs/tags/v0.0.19",
+        environment=None,
+    )
+    try:
+        oidc = stack.issuer.token(AUDIENCE)
+    finally:
+        stack.issuer.claims = claims
+    data = ATTESTED.read_bytes()
+    form = upload_form(data, ATTESTED.name, "pypi-attestations", "0.0.19")
+    form["attestations"] = json.dumps([attestation])
+    request = httpx.Request(
+        "POST", f"{API_URL}/legacy/", data=form, files={"content": (ATTESTED.name, data)}
+    )
+    body = json.dumps({"token": oidc}).encode()
+    mint = http_event(
+        "POST", "/_/oidc/mint-token", headers={"content-type": "application/json"}, body=body
+    )
+    provenance = f"/integrity/pypi-attestations/0.0.19/{ATTESTED.name}/provenance"
+    with stack.recorder.acting("api"):
+        token = json.loads(_body(_invoke(mint)))["token"]
+        headers = {**dict(request.headers), **basic(token)}
+        uploaded = _invoke(http_event("POST", "/legacy/", headers=headers, body=request.read()))
+        assert uploaded["statusCode"] == 200, _body(uploaded)
+        served = _invoke(http_event("GET", provenance, headers=basic(_token(stack, "read"))))
+    assert served["statusCode"] == 200, _body(served)
+
+
 def read(stack: Stack) -> None:
     _upload(stack, "readable")
     auth = basic(_token(stack, "read"))
@@ -272,10 +344,12 @@ SCENARIOS: dict[str, Callable[[Stack], None]] = {
     "api: twine upload": twine_upload,
     "api: skypi publish, one request": publish_single,
     "api: skypi publish, multipart": publish_multipart,
+    "api: skypi publish, multipart resumed": publish_resumed,
     "api: read a page and a file": read,
     "api: yank": yank,
     "api: delete": delete,
     "api: project status": status,
     "api: Trusted Publishing mint and upload": trusted_publishing,
+    "api: Trusted Publishing upload with a PEP 740 attestation": attested_upload,
     "sync: token to the edge": token_sync,
 }
