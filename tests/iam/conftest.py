@@ -152,6 +152,8 @@ def stack(
         publisher_table=resources.publisher_table,
         distribution_id=_distribution(moto_endpoint),
         kvs_arn=KVS_ARN.format(uuid.uuid4().hex[:12]),
+        invalidations=resources.invalidation_queue_url.rsplit("/", 1)[-1],
+        invalidation_dead_letters=resources.invalidation_dead_letter_queue_url.rsplit("/", 1)[-1],
     )
     recorder.hash_keys.update({resources.token_table: "hash", resources.publisher_table: "kind"})
     for name, value in {
@@ -159,6 +161,7 @@ def stack(
         "SKYPI_KVS_ARN": deployment.kvs_arn,
         "SKYPI_PUBLISHER_TABLE": resources.publisher_table,
         "SKYPI_PRIVATE": "true",
+        "SKYPI_INVALIDATION_QUEUE_URL": resources.invalidation_queue_url,
         "SKYPI_OIDC_AUDIENCE": AUDIENCE,
         "SSL_CERT_FILE": str(tls.ca),  # the issuer's https, as Lambda's CA store
     }.items():

@@ -30,6 +30,8 @@ class Deployment:
     publisher_table: str
     distribution_id: str
     kvs_arn: str
+    invalidations: str
+    invalidation_dead_letters: str
 
     def queue_arn(self, name: str) -> str:
         return f"arn:{PARTITION}:sqs:{REGION}:{ACCOUNT}:{name}"
@@ -56,6 +58,8 @@ class Deployment:
             },
             "CdnDistribution": {"Ref": self.distribution_id},
             "AuthTokenMirror": {"Arn": self.kvs_arn},
+            "InvalidationsPending": {"Arn": self.queue_arn(self.invalidations)},
+            "InvalidationsDeadLetters": {"Arn": self.queue_arn(self.invalidation_dead_letters)},
         }
         return known[logical_prefix]
 
@@ -78,6 +82,8 @@ class Resolver:
             "AuthPublishers",
             "CdnDistribution",
             "AuthTokenMirror",
+            "InvalidationsPending",
+            "InvalidationsDeadLetters",
         ):
             if logical_id.startswith(prefix):
                 values = self.deployment.physical(prefix)

@@ -29,6 +29,8 @@ PLACEHOLDERS = Deployment(
     publisher_table="<publisher-table>",
     distribution_id="<distribution>",
     kvs_arn="<key-value-store>",
+    invalidations="<invalidations>",
+    invalidation_dead_letters="<invalidation-dead-letters>",
 )
 
 
