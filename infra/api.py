@@ -95,7 +95,7 @@ class Api(Construct):
         )
 
     def _grant(self, bucket: s3.IBucket) -> None:
-        """Store uploads create-only, rewrite pages and tokens, delete a file on an admin's
+        """Store uploads create-only, rewrite pages, delete a file on an admin's
         request (or one it has just refused); no bucket-wide rights beyond listing keys."""
         objects = bucket.arn_for_objects
         statements = [
@@ -105,7 +105,6 @@ class Api(Construct):
                     objects("packages/*"),
                     objects("simple/*"),
                     objects("site/*"),  # pages for people, rewritten with each project page
-                    objects("auth/*"),
                     objects("integrity/*"),  # PEP 740 provenance, stored on upload
                     objects("held/*"),  # a quarantined project's files (skypi.core.pages)
                 ],
@@ -116,7 +115,6 @@ class Api(Construct):
                     objects("packages/*"),
                     objects("simple/*"),
                     objects("site/*"),
-                    objects("auth/*"),
                     objects("integrity/*"),
                     objects("held/*"),
                 ],

@@ -10,6 +10,9 @@ from skypi.core.tokens import TokenRecord, new_token
 from skypi.store.local import LocalStore
 from skypi.store.tokens import TokenRepository
 from tests.oidc import Issuer, Tls, make_tls, running_issuer
+from tests.synth import synth
+
+__all__ = ["synth"]  # the session's one synthesis, for tests/infra and tests/iam
 
 
 def basic(token: str) -> dict[str, str]:

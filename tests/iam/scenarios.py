@@ -1,0 +1,382 @@
+"""What each function does on AWS, driven through its real Lambda handler on moto: the paths
+the IAM tier records. Each scenario sets up outside any role, then acts as one function."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import random
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import pytest
+
+from skypi import cli
+from skypi.api import handler as api_handler
+from skypi.client import publish
+from skypi.core.publishers import GitHubPublisher
+from skypi.core.tokens import TokenRecord, new_token
+from skypi.edge_tokens import handler as sync_handler
+from skypi.indexer.admin import Admin
+from skypi.indexer.rebuild import Rebuilder
+from skypi.indexer.service import Indexer
+from skypi.local.emulator import LambdaContext
+from skypi.store.dynamo_publishers import DynamoPublisherRepository
+from skypi.store.s3 import S3Store
+from tests.apigw import http_event, upload_event
+from tests.conftest import basic
+from tests.dists import upload_form, wheel_bytes, wheel_name
+from tests.iam.conftest import AUDIENCE, Stack
+from tests.oidc import github_claims
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodbstreams import DynamoDBStreamsClient
+
+API_URL = "https://api.skypi.test"
+ATTESTED = Path(__file__).parents[1] / "assets" / "pep740" / "pypi_attestations-0.0.19.tar.gz"
+MiB = 1024 * 1024
+
+
+def _invoke(event: dict[str, Any]) -> dict[str, Any]:
+    response: dict[str, Any] = api_handler.handler(event, LambdaContext(function_name="skypi-api"))
+    return response
+
+
+def _body(response: dict[str, Any]) -> bytes:
+    body = response.get("body", "")
+    return base64.b64decode(body) if response.get("isBase64Encoded") else body.encode()
+
+
+def _token(stack: Stack, *scopes: str) -> str:
+    token = new_token()
+    stack.aws.tokens.add(TokenRecord.create(token, name="iam", scopes=set(scopes), projects=None))
+    return token
+
+
+class LambdaTransport(httpx.BaseTransport):
+    """``skypi publish`` against the API Lambda's handler (as API Gateway would invoke it) and
+    the presigned storage requests it is given against moto."""
+
+    def __init__(self) -> None:
+        self.storage = httpx.HTTPTransport()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if not str(request.url).startswith(API_URL):
+            return self.storage.handle_request(request)
+        event = http_event(
+            request.method,
+            request.url.path,
+            headers=dict(request.headers),
+            body=request.read() or None,
+            query=request.url.query.decode(),
+        )
+        response = _invoke(event)
+        return httpx.Response(
+            response["statusCode"], headers=response.get("headers", {}), content=_body(response)
+        )
+
+
+def _publish(stack: Stack, project: str, payload: int) -> None:
+    filename = wheel_name(project, "1.0")
+    data = wheel_bytes(project, "1.0", payload=random.Random(project).randbytes(payload))
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / filename
+        path.write_bytes(data)
+        client = publish.PublishClient(
+            API_URL,
+            _token(stack, "upload"),
+            http=httpx.Client(transport=LambdaTransport()),
+            state_dir=Path(folder),
+        )
+        with stack.recorder.acting("api"):
+            result = client.publish(path)
+    assert (result.status, result.message) == ("published", ""), result
+    assert stack.aws.store.get(f"packages/{project}/{filename}")[1] == data
+
+
+def _upload(stack: Stack, project: str, version: str = "1.0") -> None:
+    data = wheel_bytes(project, version)
+    authorization = basic(_token(stack, "upload"))["Authorization"]
+    event = upload_event(data, wheel_name(project, version), project, version, authorization)
+    with stack.recorder.acting("api"):
+        response = _invoke(event)
+    assert response["statusCode"] == 200, _body(response)
+
+
+def _admin(stack: Stack, method: str, path: str, body: dict[str, Any] | None = None) -> None:
+    headers = {**basic(_token(stack, "admin")), "content-type": "application/json"}
+    data = json.dumps(body).encode() if body is not None else None
+    with stack.recorder.acting("api"):
+        response = _invoke(http_event(method, path, headers=headers, body=data))
+    assert response["statusCode"] == 200, _body(response)
+
+
+def _index(stack: Stack) -> None:
+    with stack.recorder.acting("indexer"):
+        assert stack.aws.poller.drain() >= 1
+
+
+# -- the indexer ------------------------------------------------------------------------------
+
+
+def drop_in(stack: Stack) -> None:
+    stack.aws.drop(
+        f"packages/dropped/{wheel_name('dropped', '1.0')}", wheel_bytes("dropped", "1.0")
+    )
+    _index(stack)
+
+
+def removal(stack: Stack) -> None:
+    key = f"packages/removed/{wheel_name('removed', '1.0')}"
+    stack.aws.drop(key, wheel_bytes("removed", "1.0"))
+    stack.aws.poller.drain()
+    stack.aws.s3.delete_object(Bucket=stack.deployment.bucket, Key=key)  # `aws s3 rm`
+    _index(stack)
+
+
+def overwrite_restore(stack: Stack) -> None:
+    key = f"packages/restored/{wheel_name('restored', '1.0')}"
+    original = wheel_bytes("restored", "1.0")
+    stack.aws.drop(key, original)
+    stack.aws.poller.drain()
+    stack.aws.drop(key, wheel_bytes("restored", "1.0", payload=b"an impostor"))
+    _index(stack)
+    assert stack.aws.store.get(key)[1] == original
+
+
+def reindex(stack: Stack) -> None:
+    """``skypi reindex``'s whole-index rebuild, as the indexer's role would run it."""
+    stack.aws.drop(
+        f"packages/rebuilt/{wheel_name('rebuilt', '1.0')}", wheel_bytes("rebuilt", "1.0")
+    )
+    store = S3Store.from_environment()  # a client made (and watched) like the function's
+    with stack.recorder.acting("indexer"):
+        report = Rebuilder(Indexer(store)).run(check=False)
+    assert report is not None
+
+
+# -- the API ----------------------------------------------------------------------------------
+
+
+def twine_upload(stack: Stack) -> None:
+    _upload(stack, "twined")
+
+
+def publish_single(stack: Stack) -> None:
+    _publish(stack, "single", payload=0)
+
+
+def publish_multipart(stack: Stack) -> None:
+    mp = pytest.MonkeyPatch()
+    with mp.context() as patch:
+        from skypi.api import direct
+
+        patch.setattr(direct, "MULTIPART_FROM", 5 * MiB)
+        patch.setattr(publish, "MULTIPART_FROM", 5 * MiB)
+        patch.setattr(publish, "part_size", lambda size: 5 * MiB)
+        _publish(stack, "parted", payload=11 * MiB)
+
+
+def publish_resumed(stack: Stack) -> None:
+    """An interrupted multipart upload asked for again: the API lists the parts S3 holds."""
+    filename = wheel_name("resumed", "1.0")
+    data = wheel_bytes("resumed", "1.0", payload=random.Random(7).randbytes(11 * MiB))
+    ranges = range(0, len(data), 5 * MiB)
+    body = {
+        "filename": filename,
+        "size": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "part_size": 5 * MiB,
+        "part_sha256": [hashlib.sha256(data[i : i + 5 * MiB]).hexdigest() for i in ranges],
+    }
+    http = httpx.Client(transport=LambdaTransport(), auth=("__token__", _token(stack, "upload")))
+    mp = pytest.MonkeyPatch()
+    with mp.context() as patch, stack.recorder.acting("api"):
+        from skypi.api import direct
+
+        patch.setattr(direct, "MULTIPART_FROM", 5 * MiB)
+        plan = http.post(f"{API_URL}/api/uploads", json=body).json()
+        first = plan["parts"][0]
+        headers = {k: v for k, v in first["headers"].items() if k != "content-length"}
+        sent = httpx.put(first["url"], headers=headers, content=data[: 5 * MiB])
+        assert sent.status_code == 200, sent.text  # ... and then the connection drops
+        resume = {"resume_upload_id": plan["upload_id"], "marker": plan["marker"]}
+        again = http.post(f"{API_URL}/api/uploads", json={**body, **resume}).json()
+    assert [p["number"] for p in again["done"]] == [1], again
+
+
+def attested_upload(stack: Stack) -> None:
+    """A Trusted Publishing upload with a real PEP 740 attestation, then its provenance read."""
+    assert stack.issuer is not None
+    attestation = json.loads((ATTESTED.parent / f"{ATTESTED.name}.publish.attestation").read_text())
+    repository = "trailofbits/pypi-attestations"
+    publisher = GitHubPublisher.create(
+        repository, workflow="release.yml", projects={"pypi-attestations"}, issuer=stack.issuer.url
+    )
+    DynamoPublisherRepository(stack.deployment.publisher_table, stack.aws.tokens.client).add(
+        publisher
+    )
+    claims = stack.issuer.claims
+    stack.issuer.claims = github_claims(
+        repository,
+        job_workflow_ref=f"{repository}/.github/workflows/release.yml@refs/tags/v0.0.19",
+        environment=None,
+    )
+    try:
+        oidc = stack.issuer.token(AUDIENCE)
+    finally:
+        stack.issuer.claims = claims
+    data = ATTESTED.read_bytes()
+    form = upload_form(data, ATTESTED.name, "pypi-attestations", "0.0.19")
+    form["attestations"] = json.dumps([attestation])
+    request = httpx.Request(
+        "POST", f"{API_URL}/legacy/", data=form, files={"content": (ATTESTED.name, data)}
+    )
+    body = json.dumps({"token": oidc}).encode()
+    mint = http_event(
+        "POST", "/_/oidc/mint-token", headers={"content-type": "application/json"}, body=body
+    )
+    provenance = f"/integrity/pypi-attestations/0.0.19/{ATTESTED.name}/provenance"
+    with stack.recorder.acting("api"):
+        token = json.loads(_body(_invoke(mint)))["token"]
+        headers = {**dict(request.headers), **basic(token)}
+        uploaded = _invoke(http_event("POST", "/legacy/", headers=headers, body=request.read()))
+        assert uploaded["statusCode"] == 200, _body(uploaded)
+        served = _invoke(http_event("GET", provenance, headers=basic(_token(stack, "read"))))
+    assert served["statusCode"] == 200, _body(served)
+
+
+def read(stack: Stack) -> None:
+    _upload(stack, "readable")
+    auth = basic(_token(stack, "read"))
+    with stack.recorder.acting("api"):
+        for path in ("/simple/readable/", f"/packages/readable/{wheel_name('readable', '1.0')}"):
+            response = _invoke(http_event("GET", path, headers=auth))
+            assert response["statusCode"] == 200, (path, _body(response))
+
+
+def yank(stack: Stack) -> None:
+    _upload(stack, "yanked")
+    body = {"filename": wheel_name("yanked", "1.0"), "reason": "broken"}
+    _admin(stack, "POST", "/api/projects/yanked/yank", body)
+
+
+def delete(stack: Stack) -> None:
+    _upload(stack, "deleted")
+    _admin(stack, "DELETE", f"/api/projects/deleted/files/{wheel_name('deleted', '1.0')}")
+
+
+def status(stack: Stack) -> None:
+    _upload(stack, "archived")
+    _admin(stack, "POST", "/api/projects/archived/status", {"status": "archived", "reason": "old"})
+
+
+def quarantine(stack: Stack) -> None:
+    """PEP 792: a quarantined project's files are held aside (held/) and come back when it is
+    lifted."""
+    stack.aws.drop(f"packages/held/{wheel_name('held', '1.0')}", wheel_bytes("held", "1.0"))
+    stack.aws.poller.drain()  # set up outside the recording: quarantined by another process
+    Admin(Indexer(stack.aws.store)).set_status("held", "quarantined", "under review")
+    _admin(stack, "POST", "/api/projects/held/status", {"status": "active"})  # reads held/
+    body = {"status": "quarantined", "reason": "again"}
+    _admin(stack, "POST", "/api/projects/held/status", body)  # writes held/
+
+
+def drop_into_quarantine(stack: Stack) -> None:
+    """A file dropped into a quarantined project: the indexer holds it aside too."""
+    stack.aws.drop(
+        f"packages/held-drop/{wheel_name('held-drop', '1.0')}", wheel_bytes("held-drop", "1.0")
+    )
+    stack.aws.poller.drain()  # set up outside the recording, as an admin's action would be
+    Admin(Indexer(stack.aws.store)).set_status("held-drop", "quarantined", "under review")
+    stack.aws.drop(
+        f"packages/held-drop/{wheel_name('held-drop', '2.0')}", wheel_bytes("held-drop", "2.0")
+    )
+    _index(stack)
+
+
+def trusted_publishing(stack: Stack) -> None:
+    """A GitHub Actions OIDC token exchanged for an upload token, which then uploads."""
+    assert stack.issuer is not None
+    publisher = GitHubPublisher.create(
+        "octo/minted",
+        workflow="release.yml",
+        projects={"minted"},
+        owner_id="501",
+        repository_id="1001",
+        issuer=stack.issuer.url,
+    )
+    DynamoPublisherRepository(stack.deployment.publisher_table, stack.aws.tokens.client).add(
+        publisher
+    )
+    body = json.dumps({"token": stack.issuer.token(AUDIENCE)}).encode()
+    mint = http_event(
+        "POST", "/_/oidc/mint-token", headers={"content-type": "application/json"}, body=body
+    )
+    with stack.recorder.acting("api"):
+        response = _invoke(mint)
+    assert response["statusCode"] == 200, _body(response)
+    minted = json.loads(_body(response))["token"]
+    data = wheel_bytes("minted", "1.0")
+    event = upload_event(
+        data, wheel_name("minted", "1.0"), "minted", "1.0", basic(minted)["Authorization"]
+    )
+    with stack.recorder.acting("api"):
+        assert _invoke(event)["statusCode"] == 200
+
+
+# -- the token sync -----------------------------------------------------------------------------
+
+
+def token_sync(stack: Stack) -> None:
+    """A token made with the CLI reaches the edge's KeyValueStore: the event source mapping
+    reads the table's stream with the function's role, then invokes the handler with the
+    records (https://docs.aws.amazon.com/lambda/latest/dg/services-dynamodb-eventsourcemapping.html)."""
+    table = stack.deployment.token_table
+    assert cli.main(["token", "create", "--table", table, "--scope", "read"]) == 0
+    with stack.recorder.acting("sync"):
+        records = _read_stream(stack)
+        sync_handler.handler({"Records": records}, LambdaContext(function_name="skypi-sync"))  # type: ignore[arg-type]
+    assert stack.kvs.items  # the new token, hashed, at the edge
+
+
+def _read_stream(stack: Stack) -> list[dict[str, Any]]:
+    import botocore.session
+
+    streams: DynamoDBStreamsClient = botocore.session.get_session().create_client(
+        "dynamodbstreams", endpoint_url=stack.endpoint
+    )
+    arn = stack.deployment.token_stream_arn
+    streams.list_streams(TableName=stack.deployment.token_table)
+    records: list[dict[str, Any]] = []
+    for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
+        iterator = streams.get_shard_iterator(
+            StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        records += streams.get_records(ShardIterator=iterator)["Records"]
+    return records
+
+
+SCENARIOS: dict[str, Callable[[Stack], None]] = {
+    "indexer: drop-in": drop_in,
+    "indexer: removal": removal,
+    "indexer: overwrite restored": overwrite_restore,
+    "indexer: reindex": reindex,
+    "api: twine upload": twine_upload,
+    "api: skypi publish, one request": publish_single,
+    "api: skypi publish, multipart": publish_multipart,
+    "api: skypi publish, multipart resumed": publish_resumed,
+    "api: read a page and a file": read,
+    "api: yank": yank,
+    "api: delete": delete,
+    "api: project status": status,
+    "api: quarantine and its lifting": quarantine,
+    "indexer: a drop-in into a quarantined project": drop_into_quarantine,
+    "api: Trusted Publishing mint and upload": trusted_publishing,
+    "api: Trusted Publishing upload with a PEP 740 attestation": attested_upload,
+    "sync: token to the edge": token_sync,
+}

@@ -1,0 +1,63 @@
+"""One synthesis of the stack per test run, with the pinned CDK CLI, offline (no bundling: no PyPI
+needed); the `synth` fixture is registered for every test directory by tests/conftest.py."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import infra  # noqa: F401 - points jsii at Node 24 before any test imports aws_cdk
+
+ROOT = Path(__file__).parents[1]
+BIN = Path(sys.executable).parent
+CDK = ROOT / "node_modules" / ".bin" / "cdk"
+
+
+@dataclass(frozen=True)
+class Synth:
+    out: Path
+    template: dict[str, Any]
+    output: str
+
+    @property
+    def template_path(self) -> Path:
+        return self.out / "Skypi.template.json"
+
+    def resources(self, kind: str) -> dict[str, dict[str, Any]]:
+        return {k: r for k, r in self.template["Resources"].items() if r["Type"] == kind}
+
+
+def cdk_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "CDK_"))}
+    env.update(
+        PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",
+        CDK_DISABLE_CLI_TELEMETRY="true",
+        CDK_DISABLE_VERSION_CHECK="1",
+        AWS_EC2_METADATA_DISABLED="true",
+    )
+    return env
+
+
+@pytest.fixture(scope="session")
+def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    if not CDK.exists():
+        pytest.fail("the pinned CDK CLI is missing: run `make setup` (npm ci)")
+    out = tmp_path_factory.mktemp("cdk.out")
+    result = subprocess.run(
+        [str(CDK), "synth", "--quiet", "--no-notices", "-c", "skypi:bundle=false", "-o", str(out)],
+        cwd=ROOT,
+        env=cdk_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    template = json.loads((out / "Skypi.template.json").read_text())
+    return Synth(out, template, result.stdout + result.stderr)
