@@ -30,17 +30,19 @@ CDK := PATH="$(CURDIR)/.venv/bin:$$PATH" CDK_DISABLE_CLI_TELEMETRY=true node_mod
 synth: setup ## synthesize the CloudFormation template into cdk.out (offline)
 	$(CDK) synth --quiet $(CDK_ARGS)
 
-bootstrap: setup ## once per AWS account and region: the CDK's staging bucket and roles
+# Two stacks: the index in your region, and its companion in us-east-1 (what CloudFront requires
+# there: docs/deploy.md); --all takes both, in dependency order.
+bootstrap: setup ## once per AWS account: the CDK's staging bucket and roles, in both regions
 	$(CDK) bootstrap $(CDK_ARGS)
 
-deploy: setup ## deploy the stack with your AWS credentials, then print what to paste
-	$(CDK) deploy $(CDK_ARGS)
+deploy: setup ## deploy both stacks with your AWS credentials, then print what to paste
+	$(CDK) deploy --all $(CDK_ARGS)
 
 diff: setup ## what a deploy would change
-	$(CDK) diff $(CDK_ARGS)
+	$(CDK) diff --all $(CDK_ARGS)
 
-destroy: setup ## delete the stack (the buckets stay unless -c skypi:retainData=false)
-	$(CDK) destroy $(CDK_ARGS)
+destroy: setup ## delete both stacks (the buckets stay unless -c skypi:retainData=false)
+	$(CDK) destroy --all $(CDK_ARGS)
 
 # Only what serving needs (the package and its runtime dependencies, no CDK, Node or test tools);
 # --inexact keeps whatever `make setup` already installed in .venv.
