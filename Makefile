@@ -8,7 +8,7 @@ DIR ?= ./packages
 PORT ?= 8080
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: bench setup synth bootstrap deploy diff destroy serve dev test lint typecheck unit e2e clean
+.PHONY: bench setup synth bootstrap deploy diff destroy rehearse serve dev test lint typecheck unit e2e clean
 
 .tools/bin/uv:
 	@test -n "$(UV_VERSION)" || { echo 'no "uv==X.Y.Z" in the dev group of pyproject.toml' >&2; exit 1; }
@@ -43,6 +43,9 @@ diff: setup ## what a deploy would change
 
 destroy: setup ## delete both stacks (the buckets stay unless -c skypi:retainData=false)
 	$(CDK) destroy --all $(CDK_ARGS)
+
+rehearse: setup ## synthesize, then replay the AWS path as the template wires it on moto; skypi doctor runs against it
+	.venv/bin/python -m tests.rehearsal
 
 # Only what serving needs (the package and its runtime dependencies, no CDK, Node or test tools);
 # --inexact keeps whatever `make setup` already installed in .venv.
