@@ -16,6 +16,7 @@ from infra.companion import CompanionStack
 from infra.config import Config
 from infra.functions import function_code
 from infra.indexer import Indexer
+from infra.invalidations import Invalidations
 from infra.storage import Storage
 
 
@@ -57,11 +58,15 @@ class SkypiStack(Stack):
             web_acl_arn=companion.web_acl.attr_arn if companion.web_acl else None,
             certificate=companion.certificate,
         )
-        # A deleted file, or a restored one, must leave the edge caches (files are cached for
-        # a year): the API (admin delete) and the indexer (aws s3 rm, restores) invalidate.
-        for function in (self.api.function, self.indexer.function):
-            function.add_environment("SKYPI_DISTRIBUTION_ID", self.cdn.distribution.distribution_id)
-            self.cdn.distribution.grant_create_invalidation(function)
+        self.invalidations = Invalidations(
+            self,
+            "Invalidations",
+            config=config,
+            code=code,
+            distribution=self.cdn.distribution,
+            senders=[self.api.function, self.indexer.function],
+            alarm_topic=alarm_topic,
+        )
         self._outputs(config)
 
     def _outputs(self, config: Config) -> None:

@@ -14,6 +14,7 @@ import pytest
 
 from skypi.api.app import create_app
 from skypi.api.settings import Settings
+from skypi.core.edge import decide, origin_uri
 from skypi.core.tokens import TokenRecord
 from skypi.indexer.service import Indexer, Landed
 from skypi.store.local import LocalStore
@@ -104,6 +105,10 @@ def test_vector(vector: dict[str, Any], indexed: tuple[LocalStore, dict[str, Any
             assert response.headers.get(name) == value, name
     if expect.get("origin") == "api":
         return  # the API's answer: no stored object to compare
+    if "uri" in expect:  # what CloudFront caches the read under, so what invalidates it
+        answer = decide(request["method"], request["path"], request["query"])
+        assert answer.key is not None
+        assert origin_uri(answer.key) == expect["uri"]
     if expect.get("object"):
         _, body = store.get(expect["object"])
         if expect["object"].endswith(".gz"):  # the variant's bytes; compare the page itself

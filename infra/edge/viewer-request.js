@@ -271,15 +271,24 @@ function acceptsGzip(header) {
     return star;
 }
 
-// A checked read goes to the bucket as `key`, spelled one way (S3 decodes it back). Under a
-// bucket behaviour it is on its way there; elsewhere ('/') the bucket origin is chosen, and
-// the viewer's query dropped, as a bucket behaviour would (S3 reads some query parameters).
+// skypi.core.edge.origin_uri: every character but A-Z a-z 0-9 - . _ percent-encoded.
+function encodeSegment(text) {
+    return encodeURIComponent(text).replace(/[!'()*~]/g, function (c) {
+        return '%' + c.charCodeAt(0).toString(16).toUpperCase();
+    });
+}
+
+// A checked read goes to the bucket as `key`, spelled one way whatever the viewer sent (S3
+// decodes it back): CloudFront looks in its cache after this function, so that one spelling
+// is the cache key, and the one path an invalidation of the key names. Under a bucket
+// behaviour it is on its way there; elsewhere ('/') the bucket origin is chosen, and the
+// viewer's query dropped, as a bucket behaviour would (S3 reads some query parameters).
 function toBucket(request, key) {
     if (!startsWithAny(request.uri, READ_PREFIXES)) {
         cf.selectRequestOriginById(BUCKET_ORIGIN);
         request.querystring = {};
     }
-    request.uri = '/' + key.split('/').map(encodeURIComponent).join('/');
+    request.uri = '/' + key.split('/').map(encodeSegment).join('/');
     return request;
 }
 

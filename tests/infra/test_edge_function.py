@@ -24,7 +24,7 @@ from infra.cdn import (
     MAX_FUNCTION_BYTES,
     edge_source,
 )
-from skypi.core.edge import decide
+from skypi.core.edge import decide, origin_uri
 from skypi.core.http import (
     MAX_LAMBDA_REQUEST_BYTES,
     content_encoding_for_key,
@@ -90,7 +90,11 @@ def outcome(event: dict[str, Any], result: dict[str, Any]) -> Outcome:
         return Outcome(origin="api")
     if result.get("selectedOrigin"):  # a bucket behaviour's cache policy forwards no query
         assert result["querystring"] == {}
-    return Outcome(origin="bucket", key=unquote(result["uri"][1:]))  # S3 decodes the path
+    key = unquote(result["uri"][1:])  # S3 decodes the path
+    # One spelling per key, whatever the viewer's: CloudFront's cache key, and the path the
+    # invalidation of that key names (skypi.core.edge.origin_uri).
+    assert result["uri"] == origin_uri(key), (event["request"]["uri"], result["uri"])
+    return Outcome(origin="bucket", key=key)
 
 
 def _querystring(raw: str) -> dict[str, Any]:
@@ -233,6 +237,8 @@ def test_vector(
         return
     assert expect["status"] not in ANSWERED_BY_THE_FUNCTION, got
     assert got.origin == "bucket", got
+    if "uri" in expect:  # the cache key, whatever the viewer's spelling
+        assert vector_results[index]["uri"] == expect["uri"]
     assert got.key is not None
     assert got.key.startswith(BUCKET_KEY_PREFIXES), got
     assert got.key == python.key

@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Final, Literal
-from urllib.parse import unquote_to_bytes
+from urllib.parse import quote, unquote_to_bytes
 
 from packaging.utils import InvalidName, NormalizedName, canonicalize_name
 
@@ -156,6 +156,22 @@ def read_project(path: str) -> str | None:
     return project_of_filename(path.rsplit("/", 1)[-1])
 
 
+def origin_uri(key: str) -> str:
+    """The one URI a read of ``key`` is sent to the bucket with, whatever spelling the viewer
+    used: each segment percent-encoded except ``A-Z a-z 0-9 - . _`` (uppercase hex).
+
+    The CloudFront Function sets it before CloudFront looks in its cache, so it is the cache
+    key and the exact path an invalidation names (docs/deploy.md); no character in it is one
+    an invalidation path must encode or may not (``~``, ``+``, ``*``: all escaped).
+
+    >>> origin_uri("packages/foo/foo-1.0+cpu-py3-none-any.whl")
+    '/packages/foo/foo-1.0%2Bcpu-py3-none-any.whl'
+    >>> origin_uri("packages/a b/caf\u00e9~*!.tar.gz")
+    '/packages/a%20b/caf%C3%A9%7E%2A%21.tar.gz'
+    """
+    return "/" + "/".join(quote(part, safe="").replace("~", "%7E") for part in key.split("/"))
+
+
 def redirect_query(raw_query: str) -> str:
     """What a redirect keeps of the query: ``?format=`` (its first value, as sent), nothing else.
 
@@ -263,6 +279,7 @@ __all__ = [
     "Answer",
     "decide",
     "decode_path",
+    "origin_uri",
     "project_name",
     "read_project",
     "route",
