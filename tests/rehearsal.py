@@ -211,6 +211,10 @@ def physical_names(template: dict[str, Any], resources: Resources) -> dict[str, 
         elif kind == "AWS::DynamoDB::Table":
             tokens = logical_id.startswith("AuthTokens")
             names[logical_id] = resources.token_table if tokens else resources.publisher_table
+        elif kind == "AWS::SQS::Queue" and not logical_id.startswith("Indexer"):
+            # Other queues (the invalidations'): made on moto under their logical id.
+            sqs = boto3.client("sqs")
+            names[logical_id] = sqs.create_queue(QueueName=logical_id[:80])["QueueUrl"]
         elif kind == "AWS::CloudFront::KeyValueStore":
             names[f"{logical_id}.Id"], names[f"{logical_id}.Arn"] = KVS_ID, KVS_ARN
     return names
@@ -439,7 +443,9 @@ class Rehearsal:
         self.api = self._handler("skypi.api.")
         self.api_role = next(r for h, r in self.roles.items() if h.startswith("skypi.api."))
         self.api_lock, self.api_loop = threading.Lock(), asyncio.new_event_loop()
-        self.poller = Poller(sqs, self.resources, self._with_role(self._handler("skypi.indexer.")))
+        self.poller = Poller(
+            sqs, self.resources, self._with_role(self._handler("skypi.indexer.handler."))
+        )
         self.sync = TokenSync(self.endpoint, self.resources.token_table, self._sync_handler())
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _front(self))
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
