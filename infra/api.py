@@ -107,6 +107,7 @@ class Api(Construct):
                     objects("site/*"),  # pages for people, rewritten with each project page
                     objects("auth/*"),
                     objects("integrity/*"),  # PEP 740 provenance, stored on upload
+                    objects("held/*"),  # a quarantined project's files (skypi.core.pages)
                 ],
             ),
             iam.PolicyStatement(
@@ -117,6 +118,7 @@ class Api(Construct):
                     objects("site/*"),
                     objects("auth/*"),
                     objects("integrity/*"),
+                    objects("held/*"),
                 ],
             ),
             iam.PolicyStatement(actions=["s3:DeleteObject"], resources=[objects("packages/*")]),

@@ -89,11 +89,21 @@ class Indexer(Construct):
         statements = [
             iam.PolicyStatement(
                 actions=["s3:GetObject", "s3:GetObjectVersion"],
-                resources=[objects("packages/*"), objects("simple/*"), objects("site/*")],
+                resources=[
+                    objects("packages/*"),
+                    objects("simple/*"),
+                    objects("site/*"),
+                    objects("held/*"),  # a quarantined project's files (skypi.core.pages)
+                ],
             ),
             iam.PolicyStatement(
                 actions=["s3:PutObject"],  # pages; .metadata; a restored original (copy)
-                resources=[objects("packages/*"), objects("simple/*"), objects("site/*")],
+                resources=[
+                    objects("packages/*"),
+                    objects("simple/*"),
+                    objects("site/*"),
+                    objects("held/*"),
+                ],
             ),
             iam.PolicyStatement(
                 actions=["s3:DeleteObject"], resources=[objects("packages/*.metadata")]

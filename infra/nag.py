@@ -12,7 +12,7 @@ from infra.stack import SkypiStack
 
 WILDCARD_OBJECTS = (
     "the grants name key prefixes of the one bucket (packages/*, simple/*, site/*, "
-    "auth/*, integrity/*): "
+    "auth/*, integrity/*, held/*): "
     "per-object ARNs cannot be known in advance; no bucket-wide object access is granted"
 )
 
@@ -56,6 +56,7 @@ def wildcard_ids(stack: Stack) -> list[str]:
         "site/*",
         "auth/*",
         "integrity/*",
+        "held/*",
         "packages/*.metadata",
     ):
         ids.append(f"AwsSolutions-IAM5[Resource::<{bucket}.Arn>/{prefix}]")

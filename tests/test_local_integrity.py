@@ -244,9 +244,9 @@ class _Recorder(Indexer):
         super().__init__(store)
         self.batches: list[list[str]] = []
 
-    def apply(self, changes):  # type: ignore[no-untyped-def,override]
+    def apply(self, changes, **options):  # type: ignore[no-untyped-def,override]
         changes = list(changes)
-        outcome = super().apply(changes)
+        outcome = super().apply(changes, **options)
         self.batches.append([c.key for c in changes])  # once applied: the page is written
         return outcome
 

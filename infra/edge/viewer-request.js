@@ -324,6 +324,12 @@ function apiRequest(request) {
 async function handler(event) {
     var request = event.request;
     var path = request.uri;
+    // skypi.core.edge.authorization_refusal: repeats of a header arrive as its multiValue.
+    var authorization = request.headers.authorization;
+    if (authorization && authorization.multiValue && authorization.multiValue.length > 1) {
+        return respond(400, 'Bad Request', { 'content-type': 'text/plain' },
+            'Bad Request: send one Authorization header, not several.\n');
+    }
     var where = route(request.method, path);
     if (where === 'api') return apiRequest(request);
     if (where === 'none') return notFound();
@@ -346,6 +352,8 @@ async function handler(event) {
         for (var p = 1; p < parts.length; p++) {
             if (!parts[p] || parts[p].charAt(0) === '.') return notFound();
         }
+        // Only distributions and their .metadata: nothing else put there is served.
+        if (!projectOfFilename(parts[parts.length - 1])) return notFound();
         return toBucket(request, decoded.slice(1));
     }
     if (decoded === '/') return toBucket(request, 'site/index.html'); // skypi.core.site

@@ -45,7 +45,7 @@ FROM_A_STORED_OBJECT = {200, 206, 304, 416}
 
 def stored_keys() -> set[str]:
     """What the vectors' fixture stores: the wheels, their .metadata, the pages with their
-    gzip variants, and the pages for people."""
+    gzip variants, the pages for people, and the files planted beside them."""
     pages = [f"index.{ext}" for ext in ("html", "v1html", "json")]
     pages += [f"{page}.gz" for page in pages]
     keys = {f"simple/{page}" for page in pages}
@@ -55,7 +55,7 @@ def stored_keys() -> set[str]:
         keys |= {f"packages/{project}/{name}", f"packages/{project}/{name}.metadata"}
         keys |= {f"simple/{project}/{page}" for page in pages}
         keys.add(f"{SITE_PREFIX}project/{project}/index.html")  # the pages for people
-    return keys | {f"{SITE_PREFIX}index.html"}
+    return keys | {f"{SITE_PREFIX}index.html"} | set(SPEC["fixture"].get("planted", {}))
 
 
 @dataclass(frozen=True)
@@ -110,7 +110,17 @@ def _querystring(raw: str) -> dict[str, Any]:
     return result
 
 
-def _event(method: str, path: str, query: str, headers: dict[str, str]) -> dict[str, Any]:
+def _header(value: str | list[str]) -> dict[str, Any]:
+    """CloudFront's shape for a header: its first value, and every value under multiValue
+    when it came more than once."""
+    if isinstance(value, str):
+        return {"value": value}
+    return {"value": value[0], "multiValue": [{"value": v} for v in value]}
+
+
+def _event(
+    method: str, path: str, query: str, headers: dict[str, str] | dict[str, str | list[str]]
+) -> dict[str, Any]:
     return {
         "version": "1.0",
         "context": {"eventType": "viewer-request"},
@@ -119,7 +129,7 @@ def _event(method: str, path: str, query: str, headers: dict[str, str]) -> dict[
             "method": method,
             "uri": path,
             "querystring": _querystring(query),
-            "headers": {k.lower(): {"value": v} for k, v in headers.items()},
+            "headers": {k.lower(): _header(v) for k, v in headers.items()},
             "cookies": {},
         },
     }
@@ -186,6 +196,10 @@ def run_by_mode(
     return [results[i] for i in range(len(events))]
 
 
+def _listed(value: str | list[str] | None) -> list[str]:
+    return [] if value is None else [value] if isinstance(value, str) else value
+
+
 @pytest.fixture(scope="module")
 def vector_events() -> list[dict[str, Any]]:
     return [
@@ -193,7 +207,12 @@ def vector_events() -> list[dict[str, Any]]:
             v["request"]["method"],
             v["request"]["path"],
             v["request"]["query"],
-            {k: expand_credentials(h) for k, h in v["request"]["headers"].items()},
+            {
+                k: [expand_credentials(x) for x in h]
+                if isinstance(h, list)
+                else expand_credentials(h)
+                for k, h in v["request"]["headers"].items()
+            },
         )
         for v in SPEC["vectors"]
     ]
@@ -226,6 +245,7 @@ def test_vector(
         request["query"],
         request["headers"].get("accept"),
         request["headers"].get("accept-encoding"),
+        len(_listed(request["headers"].get("authorization"))),
     )
     if got.origin is None:  # the function answered
         assert got.status == expect["status"], got

@@ -281,8 +281,11 @@ def python_edge(tmp_path_factory: pytest.TempPathFactory) -> PythonEdge:
 
     apps = {}
     for mode in MODES:
-        app = create_app(recording, Settings(private=mode == "private"), TokenRepository(store))  # type: ignore[arg-type]
+        settings = Settings(private=mode == "private")
+        app = create_app(recording, settings, TokenRepository(store))  # type: ignore[arg-type]
         app.fallback = api
+        # Whether a project is quarantined is read from its page, not asked of the bucket.
+        app.withheld = create_app(store, settings).withheld
         apps[mode] = app
     return PythonEdge(apps, recording, handed)
 

@@ -61,7 +61,10 @@ def test_keys_the_edge_never_serves_are_not_invalidated(key: str) -> None:
     ]
 
 
-@pytest.mark.parametrize("key", ["packages/a/caf\u00e9 1.0.tar.gz", "packages/a/x~*!'().whl"])
+@pytest.mark.parametrize(
+    "key",  # only distributions are served under packages/; their folders may be spelled anyhow
+    ["packages/caf\u00e9 x/a-1.0.tar.gz", "packages/x~*!'()/a-1.0+cpu-py3-none-any.whl"],
+)
 def test_any_key_the_edge_serves_is_an_exact_path_cloudfront_takes(key: str) -> None:
     [path, metadata] = invalidation_paths([key])
     assert check_path(path) == path == origin_uri(key)

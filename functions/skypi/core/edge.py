@@ -72,6 +72,26 @@ class Answer:
 
 
 NOT_FOUND: Final = Answer(404, project="")
+# A request with more than one Authorization header: which one counts differs from one server
+# (or framework) to the next, so no route takes it, at either edge (CloudFront Functions see
+# the repeats as the header's ``multiValue``).
+AUTHORIZATION_TWICE: Final = Answer(
+    400,
+    authenticate=False,
+    reason="Bad Request: send one Authorization header, not several.",
+)
+
+
+def authorization_refusal(count: int) -> Answer | None:
+    """The answer to a request carrying ``count`` Authorization headers, on any route: None
+    when it may go on (none or one).
+
+    >>> authorization_refusal(1) is None, authorization_refusal(2).status
+    (True, 400)
+    """
+    return AUTHORIZATION_TWICE if count > 1 else None
+
+
 _PAGE_OBJECT: Final = {V1_JSON: "index.json", V1_HTML: "index.v1html", HTML: "index.html"}
 
 
@@ -213,8 +233,12 @@ def decide(
     raw_query: str,
     accept: str | None = None,
     accept_encoding: str | None = None,
+    authorizations: int = 0,
 ) -> Answer:
-    """Map a read request to its answer. ``path`` is the raw (percent-encoded) URL path."""
+    """Map a read request to its answer. ``path`` is the raw (percent-encoded) URL path;
+    ``authorizations`` how many Authorization headers it carries."""
+    if refusal := authorization_refusal(authorizations):
+        return refusal
     if route(method, path) != "read":
         return NOT_FOUND
     if method not in READ_METHODS:
@@ -243,6 +267,8 @@ def decide(
         parts = decoded[len("/packages/") :].split("/")
         if any(not p or p.startswith(".") for p in parts):
             return Answer(404, project=project)  # no traversal, dot-files or listings
+        if not project:  # only distributions and their .metadata: nothing else put there
+            return Answer(404, project=project)  # (a page or script) is served from here
         return Answer(200, key=decoded[1:], project=project)
     rest = decoded[len("/simple/") :]
     gzipped = accepts_gzip(accept_encoding)
@@ -271,12 +297,14 @@ __all__ = [
     "API_PATHS",
     "API_POSTS",
     "API_PREFIXES",
+    "AUTHORIZATION_TWICE",
     "NOT_FOUND",
     "READ_METHODS",
     "READ_PATHS",
     "READ_PREFIXES",
     "V1_HTML",
     "Answer",
+    "authorization_refusal",
     "decide",
     "decode_path",
     "origin_uri",

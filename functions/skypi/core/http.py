@@ -93,18 +93,22 @@ def accepts_gzip(accept_encoding: str | None) -> bool:
 
 
 def content_type_for_key(key: str) -> str:
-    """The exact, lowercase type pip and uv accept for each stored object.
+    """The exact, lowercase type pip and uv accept for each stored object. Pages are pages only
+    under ``simple/`` and ``site/``: any other key, whatever its name, is bytes (an ``.html``
+    put among the packages is never a page of the index's own origin).
 
     >>> content_type_for_key("simple/foo/index.json")
     'application/vnd.pypi.simple.v1+json'
     >>> content_type_for_key("simple/foo/index.json.gz")
     'application/vnd.pypi.simple.v1+json'
+    >>> content_type_for_key("site/index.html"), content_type_for_key("packages/a/x.html")
+    ('text/html; charset=utf-8', 'application/octet-stream')
     """
     if content_encoding_for_key(key):
         key = key.removesuffix(GZIP_SUFFIX)
     if key.endswith(".json") and key.startswith("simple/"):
         return V1_JSON
-    if key.endswith(".html"):
+    if key.endswith(".html") and key.startswith(("simple/", "site/")):
         return HTML_CONTENT_TYPE
     if key.endswith(".v1html") and key.startswith("simple/"):
         return V1_HTML

@@ -7,8 +7,9 @@ orders page writes.
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -19,6 +20,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from skypi.core.constants import PACKAGES_PREFIX as PACKAGES_PREFIX
+from skypi.core.filenames import same_version
 
 API_VERSION: Final = "1.4"  # 1.1 PEP 700, 1.3 PEP 740 (provenance), 1.4 PEP 792 (status)
 SIMPLE_PREFIX: Final = "simple/"
@@ -62,6 +64,23 @@ def page_json_key(project: NormalizedName) -> str:
 
 def page_html_key(project: NormalizedName) -> str:
     return f"{SIMPLE_PREFIX}{project}/index.html"
+
+
+# PEP 792: a quarantined project's pages list no files. What is needed to list them again when
+# the quarantine is lifted (each file's entry: its key, hashes, yank) is kept in this private
+# key family instead, beside the page: no edge route reads it, and only the roles that write
+# pages may write it. Content-addressed: the page names the one that holds its files, so the
+# page's compare-and-swap decides which is current.
+HELD_PREFIX: Final = "held/"
+
+
+def held_files_key(project: NormalizedName, digest: str) -> str:
+    """Where the file entries of a quarantined project's page are kept, by their SHA-256.
+
+    >>> held_files_key("foo", "ab" * 32)[:15]
+    'held/foo/ababab'
+    """
+    return f"{HELD_PREFIX}{project}/{digest}.json"
 
 
 def html_twins(html_key: str) -> tuple[str, str]:
@@ -112,6 +131,11 @@ def parse_time(text: str) -> datetime:
 def parse_version(text: str) -> Version:
     """A listed version, parsed once per process (pages sort thousands of them)."""
     return Version(text)
+
+
+# What a stored JSON document of the wrong shape raises besides ValueError, KeyError and
+# TypeError (a list where an object belongs, a size of 1e999, brackets nested 100,000 deep).
+_MALFORMED: Final = (AttributeError, OverflowError, RecursionError)
 
 
 @dataclass(frozen=True)
@@ -190,6 +214,23 @@ def _entries_text(entries: list[FileEntry]) -> str:
     return "[" + ",".join(_entry_text(e) for e in entries) + "]"
 
 
+def held_digest(held: bytes) -> str:
+    """The name a page gives its held files by: their SHA-256."""
+    return hashlib.sha256(held).hexdigest()
+
+
+def has_sdist(files: Iterable[FileEntry], version: str) -> bool:
+    """Whether one of ``files`` is an sdist of the release ``version`` names, compared as PEP
+    440 versions (``1.0.0`` is the release ``1.0``): PyPI allows one sdist per release.
+
+    >>> now = datetime(2026, 1, 1, tzinfo=UTC)
+    >>> sdist = FileEntry("a-1.0.tar.gz", "k", "1.0", "0", 1, now)
+    >>> has_sdist([sdist], "1.0.0"), has_sdist([sdist], "1.0.post1")
+    (True, False)
+    """
+    return any(same_version(f.version, version) and not f.filename.endswith(".whl") for f in files)
+
+
 @dataclass(frozen=True)
 class ProjectPage:
     """A project's files. Immutable: changes return a new page with the serial bumped."""
@@ -209,10 +250,14 @@ class ProjectPage:
     def sorted_files(self) -> list[FileEntry]:
         return sorted(self.files, key=lambda f: f.sort_key)
 
+    def withholds_files(self) -> bool:
+        """PEP 792: a quarantined project offers no file for download (nor lists any)."""
+        return self.status == "quarantined"
+
     def listed_files(self) -> list[FileEntry]:
-        """What the page shows: nothing while quarantined (PEP 792); the files stay known to
-        the manifest, so lifting the quarantine lists them again."""
-        return [] if self.status == "quarantined" else self.sorted_files()
+        """What the page shows: nothing while quarantined (PEP 792); the files stay known (in
+        the held files beside the page), so lifting the quarantine lists them again."""
+        return [] if self.withholds_files() else self.sorted_files()
 
     def upload_refusal(self) -> str | None:
         """Why this project takes no new files (PEP 792: archived, quarantined), or None."""
@@ -237,7 +282,7 @@ class ProjectPage:
 
     def has_sdist(self, version: str) -> bool:
         """Whether ``version`` has its sdist already (PyPI allows one per release)."""
-        return any(f.version == version and not f.filename.endswith(".whl") for f in self.files)
+        return has_sdist(self.files, version)
 
     def with_files(self, files: tuple[FileEntry, ...]) -> ProjectPage:
         ordered = tuple(sorted(files, key=lambda f: f.sort_key))
@@ -269,9 +314,16 @@ class ProjectPage:
         if self.summary:
             tail["_summary"] = self.summary
         parts = [head[:-1], ',"files":', _entries_text(listed), ",", _compact(tail)[1:-1]]
-        if not listed and self.files:
-            parts += [',"_quarantined-files":', _entries_text(self.sorted_files())]
+        if (held := self.held_files()) is not None:
+            parts += [',"_held":', json.dumps(held_digest(held))]
         return ("".join(parts) + "}\n").encode()
+
+    def held_files(self) -> bytes | None:
+        """The entries a quarantined page does not list, to be stored under
+        :func:`held_files_key` before the page that names them; None when it lists them."""
+        if self.listed_files() or not self.files:
+            return None
+        return _entries_text(self.sorted_files()).encode()
 
     def to_json_doc(self) -> dict[str, Any]:
         """:meth:`to_json_bytes` as the document it encodes (the plain, slower way)."""
@@ -286,24 +338,36 @@ class ProjectPage:
         }
         if self.summary:
             doc["_summary"] = self.summary
-        if not listed and self.files:
-            doc["_quarantined-files"] = [f.to_json() for f in self.sorted_files()]
+        if (held := self.held_files()) is not None:
+            doc["_held"] = held_digest(held)
         return doc
 
     @classmethod
-    def from_json_bytes(cls, raw: bytes) -> ProjectPage:
-        doc = json.loads(raw)
-        status = doc.get("project-status") or {}
-        files = doc["files"] + doc.get("_quarantined-files", [])
-        return cls(
-            name=canonicalize_name(doc["name"]),
-            display_name=doc.get("_display-name") or doc["name"],
-            files=tuple(FileEntry.from_json(f) for f in files),
-            serial=int(doc["meta"].get("_last-serial", 0)),
-            summary=str(doc.get("_summary", "")),
-            status=status.get("status", "active"),
-            status_reason=status.get("reason"),
-        )
+    def from_json_bytes(cls, raw: bytes, held: Callable[[str], bytes] | None = None) -> ProjectPage:
+        """The page ``raw`` encodes, with the files its quarantine holds (``held(digest)``:
+        the bytes stored under :func:`held_files_key`). Pages written before the held files
+        had their key carry them as ``_quarantined-files``. ValueError, KeyError or TypeError
+        if ``raw`` is not a page (one edited by hand, or damaged, cannot be read: never a
+        crash)."""
+        try:
+            doc = json.loads(raw)
+            status = doc.get("project-status") or {}
+            files = doc["files"] + doc.get("_quarantined-files", [])
+            if "_held" in doc:
+                if held is None:
+                    raise ValueError(f"the page of {doc['name']} holds files elsewhere: give held")
+                files += json.loads(held(doc["_held"]))
+            return cls(
+                name=canonicalize_name(doc["name"]),
+                display_name=doc.get("_display-name") or doc["name"],
+                files=tuple(FileEntry.from_json(f) for f in files),
+                serial=int(doc["meta"].get("_last-serial", 0)),
+                summary=str(doc.get("_summary", "")),
+                status=status.get("status", "active"),
+                status_reason=status.get("reason"),
+            )
+        except _MALFORMED as exc:
+            raise ValueError(f"not a project page: {type(exc).__name__}: {exc}") from exc
 
 
 @dataclass(frozen=True)
@@ -351,13 +415,18 @@ class RootListing:
 
     @classmethod
     def from_json_bytes(cls, raw: bytes) -> RootListing:
-        doc = json.loads(raw)
-        projects = {
-            canonicalize_name(p.get("_normalized") or p["name"]): p["name"] for p in doc["projects"]
-        }
-        summaries = {
-            canonicalize_name(p.get("_normalized") or p["name"]): str(p["_summary"])
-            for p in doc["projects"]
-            if p.get("_summary")
-        }
-        return cls(projects, int(doc["meta"].get("_last-serial", 0)), summaries)
+        """The stored listing; ValueError, KeyError or TypeError if ``raw`` is not one."""
+        try:
+            doc = json.loads(raw)
+            projects = {
+                canonicalize_name(p.get("_normalized") or p["name"]): p["name"]
+                for p in doc["projects"]
+            }
+            summaries = {
+                canonicalize_name(p.get("_normalized") or p["name"]): str(p["_summary"])
+                for p in doc["projects"]
+                if p.get("_summary")
+            }
+            return cls(projects, int(doc["meta"].get("_last-serial", 0)), summaries)
+        except _MALFORMED as exc:
+            raise ValueError(f"not a root listing: {type(exc).__name__}: {exc}") from exc

@@ -28,7 +28,7 @@ from packaging.utils import NormalizedName
 from skypi.core.admission import Candidate, Verdict, decide_among
 from skypi.core.digests import hash_stream, sha256_hex
 from skypi.core.errors import InvalidDistribution
-from skypi.core.filenames import DistFilename
+from skypi.core.filenames import DistFilename, same_version
 from skypi.core.metadata import (
     DEFAULT_LIMITS,
     CoreMetadata,
@@ -44,7 +44,7 @@ from skypi.indexer.changes import Gone as Gone
 from skypi.indexer.changes import Landed as Landed
 from skypi.indexer.changes import project_of_key as project_of_key
 from skypi.indexer.writer import PageWriter, RootChange, Stored, Written, root_entry
-from skypi.store.base import NotFound, ObjectInfo, Store, Versioned
+from skypi.store.base import Located, NotFound, ObjectInfo, Store, Versioned
 
 if TYPE_CHECKING:  # botocore is not needed to index a folder (`skypi serve`, no aws extra)
     from skypi.store.cdn import Cdn
@@ -134,6 +134,10 @@ class Indexer:
         # time.monotonic() past which no file is hashed further (a Lambda's time runs out:
         # better a clear refusal than a timeout retried into the dead-letter queue)
         self.hash_deadline: float | None = None
+
+    def where(self, key: str) -> str:
+        """Where someone finds ``key``: its path in a folder, else the key itself."""
+        return str(self.store.path_for(key)) if isinstance(self.store, Located) else key
 
     # -- reading the current state -------------------------------------------------------
 
@@ -277,7 +281,8 @@ class Indexer:
             try:
                 arrivals.append(self._inspect(info, project_of_key(change.key), change.sha256))
             except (InvalidDistribution, NotFound, OSError) as exc:
-                log.warning("refusing %s: %s", change.key, exc)
+                # set aside: not listed, and the rest of the batch goes on
+                log.warning("set aside %s (not indexed): %s", self.where(change.key), exc)
                 outcome.refused.append((change.key, str(exc)))
         for facts in arrivals:
             if facts.entry.metadata_sha256:
@@ -289,7 +294,7 @@ class Indexer:
         probe = ProjectPage(project, project, (*listed, *(f.entry for f in arrivals)))
         newest = latest_version(probe)
         described: dict[str, Release] = {}
-        if newest is not None and newest not in known_versions:
+        if newest is not None and not any(same_version(newest, v) for v in known_versions):
             first = next(f for f in arrivals if f.entry.version == newest)
             described[newest] = self.describe(first)
         done = _Project(outcome)
@@ -538,17 +543,20 @@ class Indexer:
     def describe(self, facts: Facts) -> Release:
         """A release's summary and rendered description, from its first listed file."""
         meta = facts.meta
+        problems: list[str] = []
         try:
-            release = Release.from_metadata(facts.entry.version, meta.raw)
-        except Exception as exc:  # a hostile description must not stop the file being indexed
+            release = Release.from_metadata(facts.entry.version, meta.raw, problems)
+        except Exception as exc:  # a sidebar field it cannot show: the file is indexed anyway
             log.warning("description of %s not rendered: %s", facts.entry.filename, exc)
-            release = Release(facts.entry.version)
+            release = Release(facts.entry.version, " ".join(meta.summary.split()))
+        for problem in problems:  # a hostile description never stops the file being indexed
+            log.warning("%s: %s", facts.entry.filename, problem)
         return release
 
     def _describe_stored(self, page: ProjectPage, version: str) -> Release | None:
         """A release's description from the first of its stored files that can be read."""
         for entry in page.files:
-            info = self.store.head(entry.key) if entry.version == version else None
+            info = self.store.head(entry.key) if same_version(entry.version, version) else None
             if info is None:
                 continue
             try:

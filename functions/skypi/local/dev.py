@@ -24,7 +24,7 @@ import boto3
 from skypi.api.settings import Settings
 from skypi.core.tokens import TokenRecord, new_token
 from skypi.local.emulator import CloudFrontEmulation, Poller, Resources, provision, start_moto
-from skypi.local.serve import shown_host
+from skypi.local.serve import redact_logs, shown_host
 from skypi.store.cdn import Cdn, CloudFrontCdn, SqsPendingInvalidations
 from skypi.store.dynamo_publishers import DynamoPublisherRepository
 from skypi.store.dynamo_tokens import DynamoTokenRepository
@@ -109,6 +109,7 @@ def dev(args: argparse.Namespace) -> int:
     from skypi.api.handler import MAX_REQUEST_BYTES, lambda_settings
 
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    redact_logs()
     logging.getLogger("botocore").setLevel(logging.WARNING)
     for name, value in DEV_ENVIRONMENT.items():
         os.environ.setdefault(name, value)
@@ -141,20 +142,23 @@ def dev(args: argparse.Namespace) -> int:
     )
     url = f"http://{shown_host(args.host)}:{args.port}"
     print(_welcome(resources, endpoint, url, token), file=sys.stderr, flush=True)
+    config = uvicorn.Config(
+        create_app(
+            store,
+            settings,
+            tokens,
+            cdn,
+            publishers=DynamoPublisherRepository(resources.publisher_table, dynamodb),
+        ),
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        access_log=args.log_level == "debug",
+    )
+    web = uvicorn.Server(config)  # configures uvicorn's log handlers: then redact them
+    redact_logs()
     try:
-        uvicorn.run(
-            create_app(
-                store,
-                settings,
-                tokens,
-                cdn,
-                publishers=DynamoPublisherRepository(resources.publisher_table, dynamodb),
-            ),
-            host=args.host,
-            port=args.port,
-            log_level=args.log_level,
-            access_log=args.log_level == "debug",
-        )
+        web.run()
     finally:
         for poller in pollers:
             poller.stop()

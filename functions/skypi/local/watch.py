@@ -29,12 +29,16 @@ from watchdog.events import (
 )
 from watchdog.observers.inotify import InotifyObserver
 
-from skypi.indexer.service import Change, Indexer, Landed
+from skypi.core.errors import InvalidDistribution
+from skypi.indexer.service import Change, Indexer, Landed, project_of_key
 from skypi.store.local import METADATA_SUFFIX, LocalStore
 
 log = logging.getLogger("skypi.watch")
 QUIET_SECONDS = 0.1  # batch what lands together
 SETTLE_SECONDS = 2.0  # a file that appeared with no close: wait until nothing touches it
+# A file whose indexing raised (not a bad archive: that is set aside at once) is looked at again
+# after each of these waits, then left alone: a fault never keeps the watcher busy for ever.
+RETRY_SECONDS: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0, 16.0)
 WANTED = [
     FileClosedEvent,
     FileMovedEvent,
@@ -54,6 +58,8 @@ class FolderWatcher(FileSystemEventHandler):
         self._lock = threading.Condition()
         self._stop = False
         self._rescan = False
+        self._attempts: dict[str, int] = {}  # key -> retries so far (only while it fails)
+        self.given_up: list[str] = []  # keys whose indexing failed every time
         self._observer: Any = None
         self._worker = threading.Thread(target=self._run, name="skypi-watch", daemon=True)
 
@@ -145,11 +151,44 @@ class FolderWatcher(FileSystemEventHandler):
 
                     reconcile(self.store, self.indexer)
                 # Landed means "look at this key": the indexer treats a missing one as gone.
+                # Isolated: a project whose indexing raises does not stop the rest of the batch
+                # (a bad archive never raises: the indexer sets it aside and logs why).
                 changes: list[Change] = [Landed(key) for key in ready]
-                self.indexer.apply(changes)
-            except Exception:
-                log.exception("indexing %d changed files failed; will retry", len(ready))
-                with self._lock:
-                    for key in ready:
-                        self._pending.setdefault(key, (time.monotonic() + 1.0, True))
-                    self._rescan = self._rescan or rescan
+                outcome = self.indexer.apply(changes, isolate=True)
+            except Exception:  # the root listing or the landing page could not be written
+                log.exception("indexing %d changed files failed", len(ready))
+                self._retry(ready, rescan)
+                continue
+            failed = {key for key in ready if _project(key) in outcome.failed}
+            self._retry(sorted(failed), False)
+            for key in set(ready) - failed:
+                self._attempts.pop(key, None)
+
+    def _retry(self, keys: list[str], rescan: bool) -> None:
+        """Look at ``keys`` again later, each at most ``len(RETRY_SECONDS)`` more times (the
+        waits grow); then leave it to the next start or ``skypi reindex``."""
+        now = time.monotonic()
+        with self._lock:
+            self._rescan = self._rescan or rescan
+            for key in keys:
+                attempt = self._attempts.get(key, 0)
+                if attempt >= len(RETRY_SECONDS):
+                    self._attempts.pop(key, None)
+                    self.given_up.append(key)
+                    log.error(
+                        "gave up indexing %s after %d attempts; the next start or "
+                        "`skypi reindex` looks at it again",
+                        self.store.path_for(key),
+                        attempt + 1,
+                    )
+                    continue
+                self._attempts[key] = attempt + 1
+                self._pending.setdefault(key, (now + RETRY_SECONDS[attempt], True))
+            self._lock.notify()
+
+
+def _project(key: str) -> str | None:
+    try:
+        return project_of_key(key).project
+    except (InvalidDistribution, ValueError):
+        return None

@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import BinaryIO, Protocol, runtime_checkable
 
 
@@ -83,6 +84,13 @@ class Store(Protocol):
     def delete(self, key: str) -> None: ...
 
     def list(self, prefix: str) -> Iterator[ObjectInfo]: ...
+
+
+@runtime_checkable
+class Located(Protocol):
+    """A store whose objects are files someone can find by path (a folder)."""
+
+    def path_for(self, key: str) -> Path: ...
 
 
 @runtime_checkable
