@@ -8,7 +8,7 @@ DIR ?= ./packages
 PORT ?= 8080
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: screenshots bench setup synth bootstrap deploy diff destroy serve dev test lint typecheck unit e2e clean
+.PHONY: screenshots bench setup synth bootstrap deploy diff destroy rehearse serve dev test lint typecheck unit e2e clean
 
 .tools/bin/uv:
 	@test -n "$(UV_VERSION)" || { echo 'no "uv==X.Y.Z" in the dev group of pyproject.toml' >&2; exit 1; }
@@ -30,17 +30,22 @@ CDK := PATH="$(CURDIR)/.venv/bin:$$PATH" CDK_DISABLE_CLI_TELEMETRY=true node_mod
 synth: setup ## synthesize the CloudFormation template into cdk.out (offline)
 	$(CDK) synth --quiet $(CDK_ARGS)
 
-bootstrap: setup ## once per AWS account and region: the CDK's staging bucket and roles
+# Two stacks: the index in your region, and its companion in us-east-1 (what CloudFront requires
+# there: docs/deploy.md); --all takes both, in dependency order.
+bootstrap: setup ## once per AWS account: the CDK's staging bucket and roles, in both regions
 	$(CDK) bootstrap $(CDK_ARGS)
 
-deploy: setup ## deploy the stack with your AWS credentials, then print what to paste
-	$(CDK) deploy $(CDK_ARGS)
+deploy: setup ## deploy both stacks with your AWS credentials, then print what to paste
+	$(CDK) deploy --all $(CDK_ARGS)
 
 diff: setup ## what a deploy would change
-	$(CDK) diff $(CDK_ARGS)
+	$(CDK) diff --all $(CDK_ARGS)
 
-destroy: setup ## delete the stack (the buckets stay unless -c skypi:retainData=false)
-	$(CDK) destroy $(CDK_ARGS)
+destroy: setup ## delete both stacks (the buckets stay unless -c skypi:retainData=false)
+	$(CDK) destroy --all $(CDK_ARGS)
+
+rehearse: setup ## synthesize, then replay the AWS path as the template wires it on moto; skypi doctor runs against it
+	.venv/bin/python -m tests.rehearsal
 
 # Only what serving needs (the package and its runtime dependencies, no CDK, Node or test tools);
 # --inexact keeps whatever `make setup` already installed in .venv.

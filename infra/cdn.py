@@ -24,7 +24,6 @@ from infra import ROOT
 from infra.config import Config
 from infra.names import regional_name
 from infra.plan import pricing_plan
-from infra.waf import web_acl
 from skypi.core.constants import (
     API_PATHS,
     API_POSTS,
@@ -130,6 +129,8 @@ class Cdn(Construct):
         logs: s3.IBucket,
         api: HttpApi,
         tokens: cloudfront.KeyValueStore,
+        web_acl_arn: str | None = None,
+        certificate: acm.ICertificate | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.edge_function = cloudfront.Function(
@@ -235,7 +236,6 @@ class Cdn(Construct):
             "/project/*": read(pages, page_headers),  # the pages for people
         }
         assert tuple(reads) == BUCKET_PATHS
-        acl = web_acl(self, "WebAcl") if config.waf else None
         self.distribution = cloudfront.Distribution(
             self,
             "Distribution",
@@ -247,7 +247,7 @@ class Cdn(Construct):
             http_version=cloudfront.HttpVersion.HTTP2_AND_3,
             # Only with a custom certificate: the default *.cloudfront.net one is fixed at TLSv1.
             minimum_protocol_version=(
-                cloudfront.SecurityPolicyProtocol.TLS_V1_2_2021 if config.certificate_arn else None
+                cloudfront.SecurityPolicyProtocol.TLS_V1_2_2021 if certificate else None
             ),
             price_class=cloudfront.PriceClass.PRICE_CLASS_100,
             error_responses=[
@@ -260,20 +260,16 @@ class Cdn(Construct):
             log_bucket=logs,
             log_file_prefix="cloudfront/",
             domain_names=[config.domain_name] if config.domain_name else None,
-            certificate=(
-                acm.Certificate.from_certificate_arn(self, "Certificate", config.certificate_arn)
-                if config.certificate_arn
-                else None
-            ),
-            web_acl_id=acl.attr_arn if acl else None,
+            certificate=certificate,
+            web_acl_id=web_acl_arn,
         )
-        if config.pricing_plan and acl:
+        if config.pricing_plan and web_acl_arn:
             self.plan = pricing_plan(
                 self,
                 "PricingPlan",
                 tier=config.pricing_plan,
                 distribution_arn=self.distribution.distribution_arn,
-                web_acl_arn=acl.attr_arn,
+                web_acl_arn=web_acl_arn,
                 key_value_store_arns=[tokens.key_value_store_arn],
             )
         # With ListBucket, a missing object is a 404 for pip rather than S3's 403. The edge

@@ -5,8 +5,9 @@
   version is kept.
 - ``skypi:retentionDays`` (none): S3 Object Lock, governance mode, on every version.
 - ``skypi:retainData`` (``true``): keep the buckets when the stack is deleted.
-- ``skypi:domainName`` / ``skypi:certificateArn`` (none): a custom domain, with its ACM
-  certificate in us-east-1.
+- ``skypi:domainName`` (none): a custom domain; ``skypi:certificateArn`` (none): its ACM
+  certificate, which must be in us-east-1 (without one, the companion stack in us-east-1
+  requests one, validated by DNS).
 - ``skypi:waf`` (``false``): a WAF web ACL (managed common rules, a per-IP rate limit).
 - ``skypi:alarmEmail`` (none): an e-mail subscribed to the alarms' SNS topic.
 - ``skypi:logRetentionDays`` (``90``): retention of the functions' and the API's logs.
@@ -14,7 +15,8 @@
 - ``skypi:readMode`` (``private``): ``private`` reads need a token (checked at the edge);
   ``public`` lets anyone with the URL read.
 - ``skypi:pricingPlan`` (none): a CloudFront flat-rate plan, ``free``, ``pro``, ``business``
-  or ``premium`` (turns the WAF on: a plan includes one web ACL). Stack in us-east-1.
+  or ``premium`` (turns the WAF on: a plan includes one web ACL). Stack in us-east-1 (the
+  PricingPlanManager API is only there).
 - ``skypi:traceCalls`` (``false``): load the X-Ray SDK in the functions (Powertools' Tracer)
   to trace each AWS call; Lambda's own traces are on either way. It costs every cold start
   the SDK's import (docs/aws-runtime.md).
@@ -95,6 +97,24 @@ class Config:
             raise ValueError("skypi:pricingPlan must be free, pro, business or premium")
         if config.architecture not in {"arm64", "x86_64"}:
             raise ValueError("skypi:architecture must be arm64 or x86_64")
-        if bool(config.domain_name) != bool(config.certificate_arn):
-            raise ValueError("skypi:domainName and skypi:certificateArn go together")
+        if config.certificate_arn and not config.domain_name:
+            raise ValueError("skypi:certificateArn needs skypi:domainName")
+        if config.certificate_arn and certificate_region(config.certificate_arn) != "us-east-1":
+            raise ValueError(
+                "skypi:certificateArn must be a certificate in us-east-1, which CloudFront "
+                f"requires (this one is in {certificate_region(config.certificate_arn)!r}); "
+                "leave it out and the companion stack requests one there"
+            )
         return config
+
+
+def certificate_region(arn: str) -> str:
+    """The region of an ACM certificate ARN (``arn:aws:acm:REGION:ACCOUNT:certificate/ID``).
+
+    >>> certificate_region("arn:aws:acm:eu-west-1:123456789012:certificate/abc")
+    'eu-west-1'
+    >>> certificate_region("not an arn")
+    ''
+    """
+    parts = arn.split(":")
+    return parts[3] if len(parts) >= 6 and parts[0] == "arn" and parts[2] == "acm" else ""

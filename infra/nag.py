@@ -1,4 +1,4 @@
-"""cdk-nag (AwsSolutions) on the stack, and every finding that stays, acknowledged with why.
+"""cdk-nag (AwsSolutions) on both stacks, and every finding that stays, acknowledged with why.
 
 cdk-nag 3 wants one acknowledgement per finding id, wildcard findings included.
 """
@@ -31,9 +31,14 @@ REASONS: dict[str, str] = {
     "AwsSolutions-CFR1": "a package index is used from anywhere the team works; geo "
     "restriction is left to the operator",
 }
+# The companion stack (infra/companion.py), in us-east-1.
+COMPANION_REASONS: dict[str, str] = {
+    "AwsSolutions-S1": "this bucket is where CloudFront's standard logs go; logging the log "
+    "bucket's own access would take yet another bucket, for logs of logs",
+}
 CONDITIONAL = {
-    "AwsSolutions-CFR2": "WAF is optional (skypi:waf=true, in us-east-1): it costs a fixed "
-    "monthly fee that a small team's index may not want",
+    "AwsSolutions-CFR2": "WAF is optional (skypi:waf=true, made in the us-east-1 companion "
+    "stack): it costs a fixed monthly fee that a small team's index may not want",
     "AwsSolutions-CFR4": "without a custom domain, CloudFront's default certificate allows "
     "TLSv1; set skypi:domainName and skypi:certificateArn to enforce TLS 1.2",
     "AwsSolutions-SNS2": "CloudWatch alarms cannot publish to a topic encrypted with the AWS "
@@ -58,7 +63,9 @@ def wildcard_ids(stack: Stack) -> list[str]:
     return ids
 
 
-def check(app: App, stack: SkypiStack) -> None:
+def check(app: App, stack: SkypiStack, companion: Stack) -> None:
+    """cdk-nag on both stacks (the plugin checks the whole app), each with its own
+    acknowledgements."""
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     reasons = dict(REASONS)
     if not stack.config.waf:
@@ -71,3 +78,5 @@ def check(app: App, stack: SkypiStack) -> None:
         reasons[finding] = WILDCARD_OBJECTS
     for finding, reason in reasons.items():
         Validations.of(stack).acknowledge(Acknowledgment(id=finding, reason=reason))
+    for finding, reason in COMPANION_REASONS.items():
+        Validations.of(companion).acknowledge(Acknowledgment(id=finding, reason=reason))

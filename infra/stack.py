@@ -12,6 +12,7 @@ from constructs import Construct
 from infra.api import Api, oidc_audience
 from infra.auth import Auth
 from infra.cdn import Cdn
+from infra.companion import CompanionStack
 from infra.config import Config
 from infra.functions import function_code
 from infra.indexer import Indexer
@@ -20,8 +21,13 @@ from infra.storage import Storage
 
 
 class SkypiStack(Stack):
-    def __init__(self, scope: Construct, construct_id: str, **kwargs: Any) -> None:
-        super().__init__(scope, construct_id, **kwargs)
+    """The index, in any region; what CloudFront needs in us-east-1 comes from ``companion``
+    (infra/companion.py) by cross-region references."""
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, companion: CompanionStack, **kwargs: Any
+    ) -> None:
+        super().__init__(scope, construct_id, cross_region_references=True, **kwargs)
         config = Config.from_context(self.node)
         self.config = config
         storage = Storage(self, "Storage", config=config)
@@ -46,9 +52,11 @@ class SkypiStack(Stack):
             "Cdn",
             config=config,
             bucket=storage.bucket,
-            logs=storage.logs,
+            logs=companion.logs,
             api=self.api.http_api,
             tokens=self.auth.mirror,
+            web_acl_arn=companion.web_acl.attr_arn if companion.web_acl else None,
+            certificate=companion.certificate,
         )
         self.invalidations = Invalidations(
             self,

@@ -1,4 +1,6 @@
-"""The bucket that is the index, and the bucket its access logs go to."""
+"""The bucket that is the index, and the bucket its S3 server access logs go to, side by
+side in the stack's region (CloudFront's standard logs go to the companion stack's bucket in
+us-east-1: infra/companion.py)."""
 
 from __future__ import annotations
 
@@ -21,7 +23,6 @@ class Storage(Construct):
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
             encryption=s3.BucketEncryption.S3_MANAGED,
             enforce_ssl=True,
-            # CloudFront's standard logs are delivered with an ACL grant.
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
             lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(365))],
             removal_policy=removal,

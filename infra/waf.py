@@ -10,7 +10,7 @@ way to exempt a path from some rules of a managed group (rule action override to
 a label match rule with a scope). Everything else (headers, URI, query string) still blocks
 everywhere, uploads included. Body size rules count only: uploads are large by nature.
 
-CLOUDFRONT scope: the stack must be deployed in us-east-1.
+CLOUDFRONT scope: made in us-east-1, in the companion stack (infra/companion.py).
 """
 
 from __future__ import annotations

@@ -20,18 +20,34 @@ BIN = Path(sys.executable).parent
 CDK = ROOT / "node_modules" / ".bin" / "cdk"
 
 
+# Cross-region references (the companion stack in us-east-1) synthesize offline only for an
+# explicit region; the shared synthesis names an account and a region other than us-east-1.
+ACCOUNT = "123456789012"
+REGION = "eu-west-1"
+STACK = "Skypi"
+
+
 @dataclass(frozen=True)
 class Synth:
     out: Path
     template: dict[str, Any]
     output: str
+    companion: dict[str, Any]
+    region: str
 
     @property
     def template_path(self) -> Path:
-        return self.out / "Skypi.template.json"
+        return self.out / f"{STACK}.template.json"
+
+    @property
+    def companion_path(self) -> Path:
+        return self.out / f"{STACK}-global-{self.region}.template.json"
 
     def resources(self, kind: str) -> dict[str, dict[str, Any]]:
         return {k: r for k, r in self.template["Resources"].items() if r["Type"] == kind}
+
+    def companion_resources(self, kind: str) -> dict[str, dict[str, Any]]:
+        return {k: r for k, r in self.companion["Resources"].items() if r["Type"] == kind}
 
 
 def cdk_env() -> dict[str, str]:
@@ -45,13 +61,15 @@ def cdk_env() -> dict[str, str]:
     return env
 
 
-@pytest.fixture(scope="session")
-def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+def run_synth(out: Path, context: dict[str, str], region: str) -> Synth:
+    """``cdk synth`` with the pinned CLI, offline, into ``out``; ``region`` is the one the
+    context (or its absence) leads to."""
     if not CDK.exists():
         pytest.fail("the pinned CDK CLI is missing: run `make setup` (npm ci)")
-    out = tmp_path_factory.mktemp("cdk.out")
+    args = [arg for key, value in context.items() for arg in ("-c", f"{key}={value}")]
+    args += ["-c", "skypi:bundle=false", "-o", str(out)]
     result = subprocess.run(
-        [str(CDK), "synth", "--quiet", "--no-notices", "-c", "skypi:bundle=false", "-o", str(out)],
+        [str(CDK), "synth", "--quiet", "--no-notices", *args],
         cwd=ROOT,
         env=cdk_env(),
         capture_output=True,
@@ -59,5 +77,12 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
         timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    template = json.loads((out / "Skypi.template.json").read_text())
-    return Synth(out, template, result.stdout + result.stderr)
+    template = json.loads((out / f"{STACK}.template.json").read_text())
+    companion = json.loads((out / f"{STACK}-global-{region}.template.json").read_text())
+    return Synth(out, template, result.stdout + result.stderr, companion, region)
+
+
+@pytest.fixture(scope="session")
+def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    context = {"skypi:account": ACCOUNT, "skypi:region": REGION}
+    return run_synth(tmp_path_factory.mktemp("cdk.out"), context, REGION)

@@ -76,6 +76,23 @@ def test_single_put_then_complete_publishes(uploader: DirectUploader, s3: S3Stor
         uploader.plan(_declared(filename, data + b"x"))
 
 
+def test_complete_after_the_indexer_listed_this_upload_says_published(
+    uploader: DirectUploader, s3: S3Store
+) -> None:
+    """On AWS the object's S3 event reaches the indexer through SQS, which may list the file
+    before the client calls complete: that upload is published, not an "exists" failure.
+    Another upload's identical file is still "exists"."""
+    filename, data = _wheel("1.5")
+    plan = uploader.plan(_declared(filename, data))
+    assert _put(plan["request"], data).status_code == 200
+    key = f"packages/big/{filename}"
+    Indexer(s3).apply([Landed(key, hashlib.sha256(data).hexdigest())])  # the indexer, first
+    assert _listed(s3) == {filename: hashlib.sha256(data).hexdigest()}
+    result = uploader.complete(_declared(filename, data), plan["marker"])
+    assert (result["status"], result["filename"]) == ("published", filename)
+    assert uploader.complete(_declared(filename, data), "another-upload")["status"] == "exists"
+
+
 def test_multipart_upload_resumes_with_the_missing_parts(
     uploader: DirectUploader, s3: S3Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -175,9 +175,13 @@ class DirectUploader:
         dist = _dist(declared, self.max_size)
         store = self._direct()
         state, done = self._admit(dist, declared.sha256)
-        if done:
-            return done
         key = file_key(dist.project, dist.filename)
+        if done:
+            # The object's S3 event may have reached the indexer first: if what it listed is
+            # this upload's object, this upload is what got published.
+            if marker and store.marker_of(key) == marker:
+                return done | {"status": "published"}
+            return done
         if upload_id is not None:
             try:
                 store.complete_multipart(key, upload_id, parts or [])
