@@ -2,9 +2,9 @@
 
 moto checks no IAM here, so a key family written by the code but missing from a role's policy
 passes every other test and fails on AWS (the pages for people under ``site/`` once did). This
-replays an API upload, a yank, a delete and a drop-in on moto, records each S3 request with its
-key, and matches it against the role's statements the way IAM matches resource ARNs (``*``
-spans ``/``)."""
+replays an API upload, a yank, a delete, a refused attested upload and a drop-in on moto,
+records each S3 request with its key, and matches it against the role's statements the way IAM
+matches resource ARNs (``*`` spans ``/``)."""
 
 from __future__ import annotations
 
@@ -16,12 +16,16 @@ from typing import Any
 import pytest
 
 from skypi.api.publish import Uploader
+from skypi.core.errors import UploadRejected
+from skypi.core.keys import file_key, provenance_key
 from skypi.core.upload import validate_filename, validate_form
 from skypi.indexer.admin import Admin
 from skypi.indexer.service import Indexer, Landed
 from tests.dists import upload_form, wheel_bytes, wheel_name
 from tests.emulated import RequestCounter, s3_store
 from tests.infra.conftest import Synth
+from tests.oidc import github_claims
+from tests.test_oidc import ASSETS, REAL
 
 # The IAM action each S3 operation needs (the S3 API reference's "Permissions" of each call).
 ACTION = {
@@ -96,6 +100,54 @@ def test_every_key_an_api_upload_and_admin_action_writes_is_granted_to_the_api(
     written = {key.split("/")[0] for op, key in counter.requests if op == "PutObject"}
     assert {"packages", "simple", "site"} <= written
     assert _denied(counter.requests, _granted(synth, "ApiFunction")) == []
+
+
+def test_an_attested_upload_the_index_refuses_leaves_nothing_with_granted_deletes(
+    synth: Synth, store: Any
+) -> None:
+    """The file and its PEP 740 provenance are stored before the page takes the file; when the
+    page refuses it (here: an admin archives the project meanwhile), both are deleted again,
+    and the API's role must allow both deletes."""
+    indexer = Indexer(store)
+    uploader = Uploader(store, indexer, max_size=10 * 1024 * 1024)
+    first = wheel_bytes("pypi-attestations", "0.0.1")
+    name = wheel_name("pypi-attestations", "0.0.1")
+    fields = {k: [v] for k, v in upload_form(first, name, "pypi-attestations", "0.0.1").items()}
+    form = validate_form(fields)
+    uploader.publish(form, validate_filename(form, name), io.BytesIO(first))
+
+    data = (ASSETS / REAL).read_bytes()
+    fields = {k: [v] for k, v in upload_form(data, REAL, "pypi-attestations", "0.0.19").items()}
+    fields["attestations"] = [f"[{(ASSETS / f'{REAL}.publish.attestation').read_text()}]"]
+    form = validate_form(fields)
+    repository = "trailofbits/pypi-attestations"
+    claims = github_claims(
+        repository,
+        job_workflow_ref=f"{repository}/.github/workflows/release.yml@refs/tags/v0.0.19",
+        environment=None,
+    )
+    stored = provenance_key("pypi-attestations", REAL)
+    archived: list[str] = []
+
+    def archive_meanwhile(context: dict[str, Any], **_: Any) -> None:
+        if context.get("skypi_key") == stored and not archived:
+            archived.append(stored)
+            Admin(indexer).set_status("pypi-attestations", "archived", "moved")
+
+    store.client.meta.events.register("after-call.s3.PutObject", archive_meanwhile)
+    store.client.meta.events.register("provide-client-params.s3.PutObject", _keep_params)
+    counter = RequestCounter(store.client)
+    with pytest.raises(UploadRejected, match="archived"):
+        uploader.publish(form, validate_filename(form, REAL), io.BytesIO(data), claims)
+    assert archived == [stored]
+    deleted = {key for op, key in counter.requests if op == "DeleteObject"}
+    assert {file_key("pypi-attestations", REAL), stored} <= deleted
+    assert store.head(stored) is None
+    assert _denied(counter.requests, _granted(synth, "ApiFunction")) == []
+
+
+def _keep_params(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+    context["skypi_key"] = params.get("Key")
 
 
 def test_every_key_a_drop_in_writes_is_granted_to_the_indexer(synth: Synth, store: Any) -> None:

@@ -114,7 +114,8 @@ LEGACY_LANDING: Final = Family(
 PROJECT_SITE: Final = Family("project page for people", f"{SITE_PREFIX}*", _PAGES, revalidate=True)
 RELEASE: Final = Family("release description", f"{SITE_PREFIX}*", _PAGES, revalidate=True)
 AUTH_RECORD: Final = Family("auth record", f"{AUTH_PREFIX}*", {API: ("read", "write")})
-PROVENANCE: Final = Family("provenance", f"{INTEGRITY_PREFIX}*", {API: ("read", "write")})
+# The API deletes a file's provenance again when the index refuses the file (api/publish.py).
+PROVENANCE: Final = Family("provenance", f"{INTEGRITY_PREFIX}*", {API: ("read", "write", "delete")})
 LOCAL_STATE: Final = Family("local state", f"{LOCAL_PREFIX}*")  # a folder index's only
 FAMILIES: Final = (
     DISTRIBUTION,
@@ -371,7 +372,7 @@ def grants(role: Role, access: Access) -> tuple[str, ...]:
     layout's order, without one another pattern already covers.
 
     >>> grants("indexer", "delete"), grants("api", "delete")
-    (('packages/*.metadata',), ('packages/*',))
+    (('packages/*.metadata',), ('packages/*', 'integrity/*'))
     """
     wanted = list(dict.fromkeys(f.grant for f in FAMILIES if f.may(role, access)))
     return tuple(p for p in wanted if not any(_covers(q, p) for q in wanted))
