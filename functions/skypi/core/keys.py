@@ -64,7 +64,7 @@ FINGERPRINTS_KEY: Final = f"{LOCAL_PREFIX}fingerprints.json"
 Role = Literal["api", "indexer"]
 API: Final[Role] = "api"  # the API Lambda (uploads, admin, reads; it runs the indexer inline)
 INDEXER: Final[Role] = "indexer"  # the indexer Lambda (drop-ins, removals, restores)
-ROLES: Final[tuple[Role, ...]] = (API, INDEXER)
+ROLES: Final[tuple[Role, ...]] = (API, INDEXER)  # the token sync touches no key: DynamoDB only
 # read: GetObject (and HEAD); write: PutObject (and a copy's target); delete: DeleteObject;
 # versions: GetObjectVersion (a restore copies an old version); multipart: abort and list the
 # parts of an upload a client sends straight to storage (its other calls are writes).
