@@ -8,7 +8,7 @@ DIR ?= ./packages
 PORT ?= 8080
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: bench setup synth bootstrap deploy diff destroy serve dev test lint typecheck unit e2e clean
+.PHONY: screenshots bench setup synth bootstrap deploy diff destroy serve dev test lint typecheck unit e2e clean
 
 .tools/bin/uv:
 	@test -n "$(UV_VERSION)" || { echo 'no "uv==X.Y.Z" in the dev group of pyproject.toml' >&2; exit 1; }
@@ -57,9 +57,12 @@ dev: setup ## the AWS data path on this machine (moto S3/SQS, indexer Lambda, AP
 bench: setup ## measure skypi beside pypiserver and nginx (minutes; never part of test): docs/benchmarks.md
 	.venv/bin/python bench/run.py $(BENCH_ARGS)
 
+screenshots: setup ## the README's pictures of the pages, from a real skypi serve (docs/images/)
+	.venv/bin/python scripts/screenshots.py
+
 lint: setup
-	.venv/bin/ruff check functions tests infra bench
-	.venv/bin/ruff format --check functions tests infra bench
+	.venv/bin/ruff check functions tests infra bench scripts
+	.venv/bin/ruff format --check functions tests infra bench scripts
 	.venv/bin/lint-imports --no-cache --no-logo  # the layers contract: .importlinter
 
 typecheck: setup

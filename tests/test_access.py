@@ -54,7 +54,11 @@ def test_htpasswd_users_upload_with_their_passwords_but_never_read(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     assert cli.main(["token", "import-htpasswd", str(htpasswd), str(folder)]) == 1  # bob
-    assert "bob" in capsys.readouterr().err
+    said = capsys.readouterr().err
+    assert "skipped line 3 (bob): an MD5 (apr1) entry" in said
+    # ... and what to do next, naming this index
+    assert "htpasswd -B FILE USER" in said
+    assert f"skypi token create {folder} --scope upload --name USER" in said
     client = TestClient(create_app(store, Settings(private=True)))
     caplog.set_level(logging.DEBUG)
     assert _upload(client, _login("alice", "alice-pw"), "1.0") == 200

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import random
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+import pytest
 
 from skypi.core.pages import ProjectPage, RootListing
 from skypi.indexer.service import Gone, Indexer, Landed
@@ -91,6 +94,26 @@ def test_second_object_with_same_filename_is_refused(store: LocalStore) -> None:
     assert [f.key for f in page.files] == [first]
     assert store.head(other + ".metadata") is None  # nothing left behind for the refused file
     assert store.head(first + ".metadata") is not None
+
+
+def test_a_byte_identical_copy_in_another_folder_is_listed_once_and_is_no_conflict(
+    store: LocalStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    indexer = Indexer(store)
+    first = _drop(store, "twin", "twin", "1.0")
+    indexer.apply([Landed(first)])
+    copy = f"packages/mirror/{wheel_name('twin', '1.0')}"
+    store.put(copy, wheel_bytes("twin", "1.0"))
+    caplog.set_level(logging.INFO)
+    outcome = indexer.apply([Landed(copy)])
+    assert outcome.conflicts == []
+    assert [k for k, _ in outcome.duplicates] == [copy]
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert f"{copy} is a copy of {first}" in caplog.text
+    page, _ = indexer.read_page("twin")  # type: ignore[arg-type]
+    assert page is not None
+    assert [f.key for f in page.files] == [first]
+    assert store.head(copy + ".metadata") is None
 
 
 def test_overwrite_in_place_keeps_the_original_hash(store: LocalStore) -> None:

@@ -78,6 +78,25 @@ def test_check_reports_only_real_drift(any_store: Store) -> None:
     assert _page(any_store, "gamma").files == ()
 
 
+def test_copies_are_no_drift_and_the_listed_copy_keeps_its_place(any_store: Store) -> None:
+    """A byte-identical copy under another key is no drift; a different file of the same
+    name is, and the file the page lists stays listed, whatever the keys' order."""
+    indexer = Indexer(any_store)
+    listed = f"packages/zeta/{wheel_name('zeta', '1.0')}"
+    any_store.put(listed, wheel_bytes("zeta", "1.0"))
+    indexer.apply([Landed(listed)])
+    copy = f"packages/a-mirror/{wheel_name('zeta', '1.0')}"  # sorts before the listed key
+    any_store.put(copy, wheel_bytes("zeta", "1.0"))
+    assert _check(indexer) == []
+    other = f"packages/b-other/{wheel_name('zeta', '1.0')}"
+    any_store.put(other, wheel_bytes("zeta", "1.0", payload=b"other bytes"))
+    assert _check(indexer) == [
+        f"zeta: {other} repeats {wheel_name('zeta', '1.0')}; {listed} is indexed"
+    ]
+    Rebuilder(indexer).run(check=False)
+    assert [f.key for f in _page(any_store, "zeta").files] == [listed]
+
+
 def test_corrupted_pages_are_repaired(any_store: Store) -> None:
     indexer = _history(any_store)
     Rebuilder(indexer).run(check=False)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import UTC, datetime
 
 import pytest
 from fastapi.testclient import TestClient
@@ -12,8 +13,15 @@ from fastapi.testclient import TestClient
 from skypi.api.app import create_app
 from skypi.api.settings import Settings
 from skypi.core import site
-from skypi.core.pages import ProjectPage, RootListing
-from skypi.core.site import LANDING_KEY, project_site_key, release_key, render_description
+from skypi.core.pages import FileEntry, ProjectPage, RootListing
+from skypi.core.site import (
+    LANDING_KEY,
+    Release,
+    project_site_key,
+    release_key,
+    render_description,
+    render_project_site,
+)
 from skypi.indexer.service import Indexer, Landed
 from skypi.store.local import LocalStore
 from tests.conftest import add_token, basic
@@ -186,3 +194,56 @@ def test_deeply_nested_markdown_is_shown_as_plain_text(text: str) -> None:
     html = render_description(text, "text/markdown")
     assert "<blockquote>" not in html
     assert "<div>" not in html
+
+
+def test_the_sidebar_shows_what_metadata_says_and_nothing_it_smuggles() -> None:
+    raw = (
+        "Metadata-Version: 2.4\nName: side\nVersion: 1.0\nLicense-Expression: Apache-2.0\n"
+        "Author: <b>Eve</b>\nProject-URL: Docs, https://docs.example.com/side\n"
+        "Project-URL: Bad, javascript:alert(1)\nProject-URL: Data, data:text/html,x\n"
+        "Home-page: https://example.com/\n"
+        + "".join(f"Classifier: Topic :: {i}\n" for i in range(500))
+        + "\n"
+    ).encode()
+    release = Release.from_metadata("1.0", raw)
+    assert release.links == (
+        ("Docs", "https://docs.example.com/side"),
+        ("Homepage", "https://example.com/"),
+    )
+    assert len(release.classifiers) == 100  # bounded: the page stays small
+    assert Release.from_json_bytes(release.to_json_bytes()) == release
+    now = datetime.now(UTC)
+    page = ProjectPage(
+        "side",
+        "side",
+        (FileEntry("side-1.0.tar.gz", "packages/side/side-1.0.tar.gz", "1.0", "0" * 64, 1, now),),
+    )
+    html = render_project_site(page, release).decode()
+    assert "&lt;b&gt;Eve&lt;/b&gt;" in html
+    assert "<b>Eve" not in html
+    assert "javascript:" not in html
+    assert "data:text" not in html
+    assert "Apache-2.0" in html
+
+
+def test_a_release_stored_before_the_sidebar_still_reads() -> None:
+    old = b'{"version": "1.0", "summary": "s", "description": "<p>d</p>"}'
+    assert Release.from_json_bytes(old) == Release("1.0", "s", "<p>d</p>")
+
+
+def test_the_landing_page_lists_only_files_that_are_still_there(store: LocalStore) -> None:
+    from skypi.indexer.admin import Admin
+    from skypi.indexer.service import Gone
+
+    _land(store, "kept", "1.0")
+    _land(store, "deleted", "1.0")
+    _land(store, "removed", "1.0")
+    landing = lambda: store.get(LANDING_KEY)[1].decode()  # noqa: E731
+    assert all(wheel_name(p, "1.0") in landing() for p in ("kept", "deleted", "removed"))
+    Admin(Indexer(store)).delete("deleted", wheel_name("deleted", "1.0"))  # skypi delete
+    key = f"packages/removed/{wheel_name('removed', '1.0')}"
+    store.delete(key)  # rm in the folder, aws s3 rm in the bucket: the watcher's event
+    Indexer(store).apply([Gone(key)])
+    assert wheel_name("kept", "1.0") in landing()
+    assert wheel_name("deleted", "1.0") not in landing()
+    assert wheel_name("removed", "1.0") not in landing()

@@ -4,7 +4,7 @@ outcome is the same on every run."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -48,19 +48,28 @@ class _Late(Indexer):
     """An indexer whose batch ends (root listing, landing page) only when told: a slow
     process, paused between its page write and its root update."""
 
-    pending: list[tuple[RootChange, list[Upload], Mapping[NormalizedName, str] | None]]
+    pending: list[
+        tuple[
+            RootChange,
+            list[Upload],
+            Mapping[NormalizedName, str] | None,
+            Sequence[tuple[NormalizedName, str]],
+        ]
+    ]
 
     def finish(
         self,
         root: RootChange,
         uploads: list[Upload],
         seen: Mapping[NormalizedName, str] | None = None,
+        *,
+        gone: Sequence[tuple[NormalizedName, str]] = (),
     ) -> None:
-        self.pending = [*getattr(self, "pending", []), (root, uploads, seen)]
+        self.pending = [*getattr(self, "pending", []), (root, uploads, seen, gone)]
 
     def resume(self) -> None:
-        for root, uploads, seen in self.pending:
-            Indexer.finish(self, root, uploads, seen)
+        for root, uploads, seen, gone in self.pending:
+            Indexer.finish(self, root, uploads, seen, gone=gone)
         self.pending = []
 
 

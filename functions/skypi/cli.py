@@ -10,8 +10,9 @@ import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
+from skypi.cli_help import add_examples
 from skypi.core.pages import PROJECT_STATUSES
 
 if TYPE_CHECKING:
@@ -130,6 +131,65 @@ def _add_table(parser: argparse.ArgumentParser) -> None:
     )
 
 
+# pypiserver's flags that skypi does not take, with what to do instead (README, "Coming from
+# pypiserver"): said in one line, instead of argparse's "unrecognized arguments".
+PYPISERVER_FLAGS: dict[tuple[str, ...], str] = {
+    ("-P", "--passwords"): "skypi checks tokens, not a password file: import its users once "
+    "with `skypi token import-htpasswd FILE DIR` (they keep working for uploads), and give "
+    "readers tokens (`skypi token create DIR --scope read`). `-P .` with `-a .` is `-a .`",
+    ("-o", "--overwrite"): "skypi never overwrites a published file (pip and uv cache its "
+    "hash): upload a new version, or `skypi delete PROJECT FILE` first",
+    ("--fallback-url",): "skypi's /simple/ never falls back to another index (that is how "
+    "dependency confusion happens): list PyPI as a second index in your client instead, "
+    "see docs/public-dependencies.md",
+    ("--disable-fallback",): "skypi never falls back to another index",
+    ("--hash-algo",): "skypi always lists sha256 hashes (PEP 503): drop this flag",
+    ("--log-file",): "skypi logs to standard error: redirect it, or run it under systemd "
+    "(docs/serving.md)",
+    ("--server",): "skypi serves with uvicorn: drop this flag",
+}
+
+
+# Flags that ask for what skypi does anyway: taken, with a note that they can go.
+HARMLESS: Final = frozenset({"--disable-fallback"})
+
+
+class _PypiserverFlag(argparse.Action):
+    """A pypiserver flag skypi does not take: exit 2 with what to do instead (or, for one
+    that asks for what skypi does anyway, a note)."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        flag = self.option_strings[-1]
+        if flag == "--passwords" and values == ".":
+            print(
+                f"skypi: {option_string} . is not needed: skypi has no password file",
+                file=sys.stderr,
+            )
+            return
+        if flag in HARMLESS:
+            print(f"skypi: {option_string} is not needed: {self.help}", file=sys.stderr)
+            return
+        parser.exit(2, f"skypi: {option_string} is pypiserver's: {self.help}\n")
+
+
+def _add_pypiserver_flags(parser: argparse._ArgumentGroup) -> None:
+    for flags, instead in PYPISERVER_FLAGS.items():
+        takes_value = flags[-1] not in HARMLESS
+        parser.add_argument(
+            *flags,
+            action=_PypiserverFlag,
+            nargs="?" if takes_value else 0,
+            metavar="VALUE" if takes_value else None,
+            help=instead,
+        )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="skypi", description="A private Python package index (PEP 503/691/658/700/592)."
@@ -199,6 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
         "this index, e.g. its host name (default $SKYPI_OIDC_AUDIENCE or skypi)",
     )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    _add_pypiserver_flags(serve.add_argument_group("pypiserver flags skypi does not take"))
 
     dev = sub.add_parser(
         "dev",
@@ -391,6 +452,7 @@ def build_parser() -> argparse.ArgumentParser:
             default=os.environ.get("SKYPI_TOKEN"),
             help="an admin token (default: $SKYPI_TOKEN)",
         )
+    add_examples(parser)
     return parser
 
 
@@ -472,6 +534,39 @@ def _version() -> str:
     return f"skypi {skypi.__version__}"
 
 
+def install_hint(extra: str) -> str:
+    """How to add ``extra`` to this copy of skypi, in words that work where it came from.
+
+    skypi is installed from a checkout, not from PyPI, so a bare ``pip install 'skypi[x]'``
+    would fetch whatever someone else registered under that name. The installed copy's
+    ``direct_url.json`` (PEP 610) says which checkout it was built from.
+
+    >>> "pip install 'skypi[" in install_hint("aws")
+    False
+    """
+    import importlib.metadata
+    import json
+    from urllib.parse import unquote, urlsplit
+
+    source = None
+    editable = False
+    try:
+        recorded = importlib.metadata.distribution("skypi").read_text("direct_url.json")
+        origin = json.loads(recorded or "{}")
+        if str(origin.get("url", "")).startswith("file://"):
+            source = unquote(urlsplit(origin["url"]).path)
+            editable = bool(origin.get("dir_info", {}).get("editable"))
+    except (importlib.metadata.PackageNotFoundError, ValueError, AttributeError):
+        pass
+    if source and editable:
+        return f"run `make setup` in {source} (it installs every extra into its .venv)"
+    checkout = source or "/path/to/skypi-checkout"
+    return (
+        f"uv tool install --reinstall '{checkout}[{extra}]' "
+        f"(or pipx install --force '{checkout}[{extra}]')"
+    )
+
+
 def _has_botocore() -> bool:
     import importlib.util
 
@@ -528,8 +623,8 @@ def _main(argv: list[str] | None) -> int:
             import moto  # noqa: F401
         except ImportError:
             print(
-                "skypi: `skypi dev` needs the AWS emulator: pip install 'skypi[emulator]' "
-                "(or run it from a checkout with `make dev`)",
+                f"skypi: `skypi dev` needs the AWS emulator (the emulator extra): "
+                f"{install_hint('emulator')}",
                 file=sys.stderr,
             )
             return 2
@@ -538,8 +633,8 @@ def _main(argv: list[str] | None) -> int:
         return dev(args)
     if (getattr(args, "bucket", None) or getattr(args, "table", None)) and not _has_botocore():
         print(
-            "skypi: --bucket and --table reach AWS, which needs botocore: "
-            "pip install 'skypi[aws]' (or `uv tool install 'skypi[aws]'`)",
+            "skypi: --bucket and --table reach AWS, which needs botocore (the aws extra): "
+            f"{install_hint('aws')}",
             file=sys.stderr,
         )
         return 2
@@ -709,16 +804,49 @@ def _import(args: argparse.Namespace) -> int:
         report = Importer(store, workers=args.workers).run(
             source, index=not args.no_index, progress=bar.update, total=set_total
         )
-    for path, reason in report.conflicts + report.skipped:
+    for path, reason in report.skipped + report.conflicts + report.refused:
         print(f"not imported: {path}: {reason}", file=sys.stderr)
-    indexed = report.indexed
+    for path, reason in report.copies:
+        print(f"a copy, imported once: {path}: {reason}", file=sys.stderr)
     print(
         f"{len(report.copied)} copied, {len(report.identical)} already there, "
-        f"{len(report.conflicts)} conflicts, {len(report.skipped)} skipped; "
-        f"{len(indexed.added)} newly indexed, {len(indexed.refused)} refused by the indexer",
+        f"{len(report.copies)} copies, {len(report.conflicts)} conflicts, "
+        f"{len(report.skipped)} skipped; {len(report.indexed.added)} newly indexed, "
+        f"{len(report.refused)} refused by the indexer",
         file=sys.stderr,
     )
-    return 1 if report.conflicts or report.skipped or indexed.refused else 0
+    if report.conflicts:
+        print(
+            "A conflict is a second file of one name with other bytes: compare them "
+            "(sha256sum), keep the right one in SOURCE, and run the import again.",
+            file=sys.stderr,
+        )
+    return 1 if report.conflicts or report.skipped or report.refused else 0
+
+
+def _not_an_index(args: argparse.Namespace) -> str | None:
+    """Why a folder holds no tokens yet (it has no state folder), or None when it has one."""
+    from skypi.store.local import STATE_DIR_NAME
+
+    state = Path(args.state_dir) if args.state_dir else Path(args.dir) / STATE_DIR_NAME
+    if state.is_dir():
+        return None
+    return (
+        f"{args.dir} has no tokens: it is not a skypi index yet (no {state}). Create the "
+        f"first token with: skypi token create {args.dir}"
+    )
+
+
+def _htpasswd_kind(password_hash: str) -> str:
+    """What an htpasswd entry that cannot be imported is, said before why (bcrypt only: the
+    others are unsalted or weak, and skypi never stores a weaker hash than the token's)."""
+    kinds = {"{SHA}": "an unsalted SHA-1 ({SHA}) entry: ", "$apr1$": "an MD5 (apr1) entry: "}
+    for prefix, kind in kinds.items():
+        if password_hash.startswith(prefix):
+            return kind
+    if len(password_hash) == 13:
+        return "a crypt(3) entry: "
+    return ""
 
 
 def _token(args: argparse.Namespace) -> int:
@@ -733,6 +861,10 @@ def _token(args: argparse.Namespace) -> int:
 
         repo = DynamoTokenRepository(args.table)
     else:
+        not_an_index = _not_an_index(args)
+        if not_an_index and args.token_command in ("list", "revoke"):
+            print(f"skypi: {not_an_index}", file=sys.stderr)  # and nothing is made in it
+            return 0 if args.token_command == "list" else 1  # noqa: S105
         repo = TokenRepository(_store(args.dir, args.state_dir))
     if args.token_command == "import-htpasswd":  # noqa: S105
         imported, skipped = 0, 0
@@ -750,11 +882,22 @@ def _token(args: argparse.Namespace) -> int:
                 )
             except ValueError as exc:
                 skipped += 1
-                print(f"skipped line {number} ({user}): {exc}", file=sys.stderr)
+                print(
+                    f"skipped line {number} ({user}): {_htpasswd_kind(password_hash)}{exc}",
+                    file=sys.stderr,
+                )
                 continue
             repo.add(record, overwrite=True)
             imported += 1
         print(f"{imported} users imported, {skipped} skipped", file=sys.stderr)
+        if skipped:
+            print(
+                "For each skipped user, either set a bcrypt password (htpasswd -B FILE USER) "
+                "and import again, or give them a token: "
+                f"skypi token create {f'--table {args.table}' if args.table else args.dir} "
+                f"--scope {args.scope} --name USER",
+                file=sys.stderr,
+            )
         return 1 if skipped else 0
     if args.token_command == "create":  # noqa: S105
         token = new_token()

@@ -11,7 +11,14 @@ from skypi import cli
 from skypi.core.pages import ProjectPage
 from skypi.store.local import LocalStore
 from tests.aws.conftest import Emulated
-from tests.dists import make_sdist, make_wheel, wheel_name, zip_sdist_bytes
+from tests.dists import (
+    make_sdist,
+    make_wheel,
+    metadata_text,
+    wheel_bytes,
+    wheel_name,
+    zip_sdist_bytes,
+)
 
 
 def _source(root: Path) -> dict[str, bytes]:
@@ -82,4 +89,35 @@ def test_import_into_a_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     store = LocalStore(target)
     for key, data in expected.items():
         assert store.get(key)[1] == data
+    assert cli.main(["reindex", str(target), "--check"]) == 0
+
+
+def test_a_messy_pypiserver_folder_imports_its_valid_files_by_their_real_paths(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A mislabelled copy (its filename says 1.0, its metadata 2.0) comes first in SOURCE's
+    order; the valid file of that name is imported all the same, a byte-identical copy is
+    noted once, and every message names the file in SOURCE, not a storage key."""
+    source = tmp_path / "pypiserver"
+    (source / "a-broken").mkdir(parents=True)
+    (source / "b-good").mkdir()
+    (source / "c-copy").mkdir()
+    name = wheel_name("omega", "1.0")
+    (source / "a-broken" / name).write_bytes(
+        wheel_bytes("omega", "2.0", metadata=metadata_text("omega", "2.0"))
+    )
+    good = make_wheel(source / "b-good", "omega", "1.0")
+    (source / "c-copy" / name).write_bytes(good.read_bytes())
+    target = tmp_path / "packages"
+    assert cli.main(["import", str(source), "--to", str(target)]) == 1  # the broken one
+    err = capsys.readouterr().err
+    assert f"not imported: {source / 'a-broken' / name}: " in err
+    assert "Version in filename" in err
+    assert f"a copy, imported once: {source / 'c-copy' / name}" in err
+    assert "1 copied, 0 already there, 1 copies, 0 conflicts, 1 skipped" in err
+    assert "packages/" not in err  # real paths, not storage keys
+    assert LocalStore(target).get(f"packages/omega/{name}")[1] == good.read_bytes()
+    (source / "a-broken" / name).unlink()
+    assert cli.main(["import", str(source), "--to", str(target)]) == 0
+    assert "0 copied, 1 already there, 1 copies" in capsys.readouterr().err
     assert cli.main(["reindex", str(target), "--check"]) == 0

@@ -47,9 +47,22 @@ rocket_science.launch()
 """
 
 
+# What PyPI's sidebar shows, as a release's metadata says it (one link is hostile).
+SIDEBAR = """License-Expression: MIT
+Author-email: Ada Lovelace <ada@example.com>
+Maintainer: Rocket Team
+Project-URL: Source, https://example.com/rocket-science
+Project-URL: Evil, javascript:window.pwned='sidebar'
+Classifier: Programming Language :: Python :: 3
+Classifier: Topic :: Scientific/Engineering
+Keywords: rockets,space
+Requires-Python: >=3.9
+"""
+
+
 def _metadata(name: str, version: str, summary: str, description: str) -> str:
     head = metadata_text(name, version, summary=summary).rstrip("\n")
-    return f"{head}\nDescription-Content-Type: text/markdown\n\n{description}"
+    return f"{head}\n{SIDEBAR}Description-Content-Type: text/markdown\n\n{description}"
 
 
 @pytest.fixture
@@ -121,6 +134,23 @@ def test_a_person_finds_and_reads_a_project(browser: object, site: Server) -> No
     assert page.inner_text(".description h1") == "Rocket Science"
     assert "rocket_science.launch()" in page.inner_text(".description pre")
     assert f"pip install --index-url {index} rocket-science" in text
+    # PyPI's sidebar: links (http(s) only), license, people, Requires-Python, classifiers.
+    aside = page.inner_text("aside.meta")
+    for shown in ("Source", "MIT", "Ada Lovelace", "Rocket Team", ">=3.9", "rockets, space"):
+        assert shown in aside, shown
+    assert "Topic :: Scientific/Engineering" in aside
+    assert "Evil" not in aside
+    links = [a.get_attribute("href") for a in page.query_selector_all("aside.meta a")]
+    assert links == ["https://example.com/rocket-science"]
+    # The versions line marks the yanked release; each file shows when it was uploaded.
+    assert page.inner_text(".versions") == "2.0, 1.1 yanked, 1.0"
+    assert "Uploaded" in page.inner_text("#v2\\.0 table")
+    # Every setup line has a copy button that copies exactly the line.
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=site.url)
+    page.click("pre .copy")
+    assert page.inner_text("pre .copy") == "Copied"
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert copied.splitlines()[0] == f"pip install --index-url {index} rocket-science"
     # The upload's script, handlers and javascript: links are inert.
     for link in page.query_selector_all(".description a"):
         assert not (link.get_attribute("href") or "").lower().startswith("javascript:")
@@ -135,6 +165,12 @@ def test_a_person_finds_and_reads_a_project(browser: object, site: Server) -> No
     small.goto(f"{site.url}/project/rocket-science/")
     width = small.evaluate("document.documentElement.scrollWidth")
     assert width <= 390  # nothing wider than the phone: tables scroll inside themselves
+    # ... and a file's whole row fits: the hash wraps instead of being cut after "Size".
+    right = small.evaluate(
+        "Math.max(...[...document.querySelectorAll('.hash')]"
+        ".map(e => e.getBoundingClientRect().right))"
+    )
+    assert right <= 390
     small.screenshot(path=str(SHOTS / "project-phone.png"), full_page=False)
 
 

@@ -81,6 +81,20 @@ def test_commands_refuse_a_missing_folder_and_create_nothing(
     assert not elsewhere.exists()
 
 
+@pytest.mark.parametrize(("args", "code"), [(("list",), 0), (("revoke", "abc"), 1)], ids=str)
+def test_token_commands_on_a_folder_that_is_not_an_index_make_nothing_in_it(
+    tmp_path: Path, args: tuple[str, ...], code: int
+) -> None:
+    folder = tmp_path / "plain"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("not an index")
+    result = skypi("token", *args, str(folder))
+    assert result.returncode == code, result.stderr
+    assert "not a skypi index yet" in result.stderr
+    assert f"skypi token create {folder}" in result.stderr
+    assert sorted(p.name for p in folder.iterdir()) == ["notes.txt"]
+
+
 @pytest.mark.parametrize("port", ["99999", "0", "-1", "http"])
 def test_ports_are_validated(tmp_path: Path, port: str) -> None:
     result = skypi("serve", str(tmp_path), "--port", port)

@@ -370,7 +370,7 @@ def test_first_start_explains_how_to_upload(tmp_path: Path) -> None:
     finally:
         srv.stop()
     assert "skypi token create" in text
-    assert f"twine upload --repository-url http://localhost:{srv.port}/legacy/" in text
+    assert f"twine upload --repository-url http://127.0.0.1:{srv.port}/legacy/" in text
 
 
 def test_skypi_publish_to_a_folder_index_goes_through_legacy(
@@ -393,6 +393,14 @@ def test_skypi_publish_to_a_folder_index_goes_through_legacy(
     denied = run([*skypi, "--token", "skypi_wrong", str(wheel)], env, check=False)
     assert denied.returncode == 2
     assert "403" in denied.stderr
+    # A corrupt file is one line naming it and why, as against `skypi dev`; no traceback.
+    corrupt = tmp_path / "corrupt" / "published_lib-2.0-py3-none-any.whl"
+    corrupt.parent.mkdir()
+    corrupt.write_bytes(b"not a zip at all")
+    broken = run([*skypi, "--token", server.token, str(corrupt)], env, check=False)
+    assert broken.returncode == 1
+    assert f"refused {corrupt.name}: Invalid distribution file" in broken.stderr
+    assert "Traceback" not in broken.stderr
 
 
 def test_pip_and_uv_read_the_gzip_variants(

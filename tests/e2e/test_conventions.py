@@ -37,7 +37,7 @@ def poetry_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @dataclass
 class Private:
-    url: str  # as the banner shows it (localhost)
+    url: str  # as the banner shows it (127.0.0.1)
     port: int
     token: str  # the banner's read token
     lines: list[str]  # the banner's client lines
@@ -93,7 +93,7 @@ def private(tmp_path: Path) -> Iterator[Private]:
     assert token, text
     after = text.split("then, whichever client you use:\n", 1)[1].splitlines()
     lines = [line.strip() for line in after if line.startswith("  ")]
-    yield Private(f"http://localhost:{port}", port, token.group(1), lines, folder)
+    yield Private(f"http://127.0.0.1:{port}", port, token.group(1), lines, folder)
     process.terminate()
     process.wait(10)
 
@@ -139,12 +139,12 @@ def test_anonymous_reads_are_refused(private: Private) -> None:
 
 
 def test_pip_with_the_token_in_the_url(private: Private, tmp_path: Path) -> None:
-    line = _line(private, "pip install --index-url http://__token__:$TOKEN@localhost")
+    line = _line(private, "pip install --index-url http://__token__:$TOKEN@127.0.0.1")
     _installs(line.replace("--no-cache", "--no-cache-dir"), _env(tmp_path, private), tmp_path / "t")
 
 
 def test_pip_index_url_from_the_environment(private: Private, tmp_path: Path) -> None:
-    line = _line(private, "PIP_INDEX_URL=http://__token__:$TOKEN@localhost")
+    line = _line(private, "PIP_INDEX_URL=http://__token__:$TOKEN@127.0.0.1")
     env = _env(tmp_path, private)
     _sh(line.replace("PACKAGE", f"--no-cache-dir --target {tmp_path / 't'} secret-pkg"), env)
     assert (tmp_path / "t" / "secret_pkg").is_dir()
@@ -152,7 +152,7 @@ def test_pip_index_url_from_the_environment(private: Private, tmp_path: Path) ->
 
 def test_netrc_for_pip_and_uv(private: Private, tmp_path: Path) -> None:
     env = _env(tmp_path, private)
-    _sh(_line(private, "printf 'machine localhost"), env)
+    _sh(_line(private, "printf 'machine 127.0.0.1"), env)
     netrc = Path(env["HOME"]) / ".netrc"
     assert f"password {private.token}" in netrc.read_text()
     env["NETRC"] = str(netrc)

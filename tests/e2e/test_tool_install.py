@@ -79,4 +79,11 @@ def test_uv_tool_install_gives_a_skypi_that_serves(tmp_path: Path) -> None:
         [str(skypi), "reindex", "--bucket", "some-bucket"], capture_output=True, text=True, env=env
     )
     assert refused.returncode == 2
-    assert "skypi[aws]" in refused.stderr
+    # Named by the checkout it came from: skypi is not on PyPI, so `pip install 'skypi[aws]'`
+    # could fetch someone else's package.
+    assert f"uv tool install --reinstall '{ROOT}[aws]'" in refused.stderr
+    assert "pip install 'skypi" not in refused.stderr
+    dev = subprocess.run([str(skypi), "dev"], capture_output=True, text=True, env=env)
+    assert dev.returncode == 2
+    assert f"'{ROOT}[emulator]'" in dev.stderr
+    assert "Traceback" not in dev.stderr

@@ -40,8 +40,15 @@ def _sdist(filename: str = SDIST) -> Candidate:
         (_page(_entry(WHEEL)), _wheel("cc" * 32), True, Verdict.CONFLICT),
         # the same bytes listed from another key: an upload of them is a re-run...
         (_page(_entry(WHEEL, key=f"packages/{WHEEL}")), _wheel(), True, Verdict.IDENTICAL),
-        # ...a second copy dropped into storage is a second file of that name
-        (_page(_entry(WHEEL, key=f"packages/{WHEEL}")), _wheel(), False, Verdict.CONFLICT),
+        # ...a second copy dropped into storage is not listed twice, and is no conflict...
+        (_page(_entry(WHEEL, key=f"packages/{WHEEL}")), _wheel(), False, Verdict.DUPLICATE),
+        # ...while other bytes under that name, dropped under another key, are
+        (
+            _page(_entry(WHEEL, key=f"packages/{WHEEL}")),
+            _wheel("cc" * 32),
+            False,
+            Verdict.CONFLICT,
+        ),
         (_page(_entry(SDIST)), _sdist("demo-1.0.zip"), True, Verdict.ONE_SDIST),
         # an old folder with a .tar.gz and a .zip of one release keeps both
         (_page(_entry(SDIST)), _sdist("demo-1.0.zip"), False, Verdict.ADMIT),

@@ -12,7 +12,7 @@ def test_a_private_banner_off_a_terminal_shows_no_token(store: LocalStore) -> No
     text = _welcome(store, Settings(private=True), "127.0.0.1", 8080)
     assert "token create" in text
     assert "skypi_" not in text
-    assert "http://__token__:$TOKEN@localhost:8080/simple/" in text  # the scheme it serves
+    assert "http://__token__:$TOKEN@127.0.0.1:8080/simple/" in text  # the scheme it serves
 
 
 def test_each_start_replaces_the_banner_token(store: LocalStore) -> None:
@@ -27,5 +27,5 @@ def test_each_start_replaces_the_banner_token(store: LocalStore) -> None:
 
 def test_a_public_banner_is_short(store: LocalStore) -> None:
     text = _welcome(store, Settings(), "127.0.0.1", 8080)
-    assert "pip install --index-url http://localhost:8080/simple/ PACKAGE" in text
+    assert "pip install --index-url http://127.0.0.1:8080/simple/ PACKAGE" in text
     assert "TOKEN=" not in text

@@ -26,6 +26,7 @@ import httpx
 
 from skypi.client.answers import detail as _message
 from skypi.core.digests import CHUNK, Digests
+from skypi.core.errors import SkypiError
 from skypi.core.filenames import DistFilename, parse_filename
 from skypi.core.metadata import read_file_metadata
 from skypi.core.parts import MULTIPART_FROM, part_size
@@ -114,6 +115,10 @@ class PublishClient:
 
     def publish(self, path: Path) -> Result:
         size = path.stat().st_size
+        try:  # a file the index would refuse is refused here, before any byte is sent
+            _local_metadata(path, parse_filename(path.name), size)
+        except SkypiError as exc:
+            return Result(path.name, "refused", str(exc))
         part = part_size(size) if size >= MULTIPART_FROM else None
         sha256, part_sha256 = file_digests(path, part)
         declared: dict[str, Any] = {"filename": path.name, "size": size, "sha256": sha256}
@@ -201,8 +206,11 @@ class PublishClient:
 
     def upload_legacy(self, path: Path, size: int, sha256: str) -> Result:
         """The upload twine makes, for an index that stores files on its own disk."""
-        dist = parse_filename(path.name)
-        meta = _local_metadata(path, dist, size)
+        try:
+            dist = parse_filename(path.name)
+            meta = _local_metadata(path, dist, size)
+        except SkypiError as exc:
+            return Result(path.name, "refused", str(exc))
         fields = {
             ":action": "file_upload",
             "protocol_version": "1",

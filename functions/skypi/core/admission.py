@@ -29,7 +29,8 @@ ONE_SDIST: Final = "Only one sdist may be uploaded per release."
 class Verdict(enum.Enum):
     ADMIT = "admit"  # a new file: list it
     IDENTICAL = "identical"  # these very bytes are listed under this name already: nothing to do
-    CONFLICT = "conflict"  # the name is listed with other bytes (or from another key)
+    DUPLICATE = "duplicate"  # a second copy of the listed bytes, dropped under another key
+    CONFLICT = "conflict"  # the name is listed with other bytes
     ONE_SDIST = "one-sdist"  # the release has its sdist already (PyPI allows one)
     CLOSED = "closed"  # the project takes no uploads (PEP 792: archived, quarantined)
 
@@ -98,6 +99,12 @@ def decide_among(
         # dropped under another key is a second file of that name.
         if existing.sha256 == candidate.sha256 and (upload or existing.key == candidate.key):
             return Decision(Verdict.IDENTICAL, existing=existing)
+        if existing.sha256 == candidate.sha256:  # a copy in another folder: nothing is wrong
+            message = (
+                f"{candidate.key} is a copy of {existing.key} (the same bytes): "
+                "the file is listed once, from there"
+            )
+            return Decision(Verdict.DUPLICATE, message, existing)
         detail = "" if existing.key == candidate.key else f"; listed from {existing.key}"
         message = already_exists(candidate.filename, candidate.sha256, detail)
         return Decision(Verdict.CONFLICT, message, existing)

@@ -17,14 +17,16 @@ import base64
 import hashlib
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from email.message import EmailMessage
 from functools import lru_cache
 from html import escape
 from typing import Any, Final
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
+from packaging.metadata import parse_email
 from packaging.utils import NormalizedName
 from packaging.version import InvalidVersion
 
@@ -121,11 +123,19 @@ def render_description(text: str, content_type: str | None) -> str:
 
 @dataclass(frozen=True)
 class Release:
-    """What a release says about itself, from its first file's core metadata."""
+    """What a release says about itself, from its first file's core metadata: what PyPI's
+    sidebar shows (license, people, links, classifiers, keywords, Requires-Python)."""
 
     version: str
     summary: str = ""
     description_html: str = ""
+    license: str = ""
+    author: str = ""
+    maintainer: str = ""
+    links: tuple[tuple[str, str], ...] = ()  # (label, http(s) URL)
+    classifiers: tuple[str, ...] = ()
+    keywords: tuple[str, ...] = ()
+    requires_python: str = ""
 
     @classmethod
     def from_fields(
@@ -138,11 +148,47 @@ class Release:
         )
         return cls(version, " ".join(summary.split()), html)
 
+    @classmethod
+    def from_metadata(cls, version: str, raw: bytes) -> Release:
+        """A release from its METADATA/PKG-INFO bytes (already checked by the reader).
+
+        >>> r = Release.from_metadata("1.0", b"Metadata-Version: 2.4\\nName: a\\nVersion: 1.0\\n"
+        ...     b"License-Expression: MIT\\nProject-URL: Source, https://example.com/a\\n"
+        ...     b"Project-URL: Evil, javascript:alert(1)\\nKeywords: x,y\\n")
+        >>> r.license, r.links, r.keywords
+        ('MIT', (('Source', 'https://example.com/a'),), ('x', 'y'))
+        """
+        fields, _ = parse_email(raw.decode("utf-8", errors="replace"))
+        text = fields.get("description") or ""
+        base = cls.from_fields(
+            version,
+            str(fields.get("summary") or ""),
+            str(text),
+            fields.get("description_content_type"),
+        )
+        return replace(
+            base,
+            license=_license(fields),
+            author=_person(fields.get("author"), fields.get("author_email")),
+            maintainer=_person(fields.get("maintainer"), fields.get("maintainer_email")),
+            links=_links(fields),
+            classifiers=tuple(_short(c, 200) for c in (fields.get("classifiers") or [])[:100]),
+            keywords=tuple(_short(k, 60) for k in (fields.get("keywords") or [])[:40] if k),
+            requires_python=_short(str(fields.get("requires_python") or ""), 100),
+        )
+
     def to_json_bytes(self) -> bytes:
         doc = {
             "version": self.version,
             "summary": self.summary,
             "description": self.description_html,
+            "license": self.license,
+            "author": self.author,
+            "maintainer": self.maintainer,
+            "links": [list(link) for link in self.links],
+            "classifiers": list(self.classifiers),
+            "keywords": list(self.keywords),
+            "requires_python": self.requires_python,
         }
         return json.dumps(doc).encode()
 
@@ -150,8 +196,64 @@ class Release:
     def from_json_bytes(cls, raw: bytes) -> Release:
         doc = json.loads(raw)
         return cls(
-            str(doc["version"]), str(doc.get("summary", "")), str(doc.get("description", ""))
+            str(doc["version"]),
+            str(doc.get("summary", "")),
+            str(doc.get("description", "")),
+            license=str(doc.get("license", "")),
+            author=str(doc.get("author", "")),
+            maintainer=str(doc.get("maintainer", "")),
+            links=tuple((str(a), str(b)) for a, b in doc.get("links", [])),
+            classifiers=tuple(str(c) for c in doc.get("classifiers", [])),
+            keywords=tuple(str(k) for k in doc.get("keywords", [])),
+            requires_python=str(doc.get("requires_python", "")),
         )
+
+
+def _short(text: str, limit: int) -> str:
+    """One line of at most ``limit`` characters (metadata fields are the uploader's text)."""
+    line = " ".join(str(text).split())
+    return line if len(line) <= limit else line[: limit - 1] + "\u2026"
+
+
+def _license(fields: Any) -> str:
+    """License-Expression (PEP 639), else a short License field (some hold the whole text)."""
+    expression = fields.get("license_expression")
+    if expression:
+        return _short(expression, 100)
+    text = str(fields.get("license") or "").strip()
+    return _short(text, 100) if text and "\n" not in text and text != "UNKNOWN" else ""
+
+
+def _person(name: Any, email: Any) -> str:
+    """``Author`` or, failing it, the names in ``Author-email`` (addresses are not shown)."""
+    if name and str(name).strip() != "UNKNOWN":
+        return _short(str(name), 200)
+    names = [a.split("<", 1)[0].strip(' "') for a in str(email or "").split(",")]
+    return _short(", ".join(n for n in names if n and "@" not in n), 200)
+
+
+def _links(fields: Any) -> tuple[tuple[str, str], ...]:
+    """Project-URL entries and Home-page/Download-URL, http(s) only, at most 20."""
+    found: list[tuple[str, str]] = []
+    for label, url in (fields.get("project_urls") or {}).items():
+        found.append((_short(label, 60), str(url).strip()))
+    for label, key in (("Homepage", "home_page"), ("Download", "download_url")):
+        if fields.get(key):
+            found.append((label, str(fields[key]).strip()))
+    safe = [(label, url) for label, url in found if _http_url(url) and len(url) <= 2000]
+    return tuple(dict.fromkeys(safe))[:20]
+
+
+def _http_url(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    return (
+        parts.scheme in {"http", "https"}
+        and bool(parts.netloc)
+        and not any(c.isspace() or ord(c) < 32 for c in url)
+    )
 
 
 # -- the landing page's manifest ------------------------------------------------------------
@@ -185,6 +287,24 @@ class SiteSummary:
             reverse=True,
         )
         return replace(self, recent=tuple(merged[:RECENT]), serial=self.serial + 1)
+
+    def without(self, gone: Iterable[tuple[str, str]]) -> SiteSummary:
+        """The summary without the uploads of files that left the index (deleted, removed
+        from the folder): the landing page lists only what can be installed.
+
+        >>> from datetime import UTC, datetime
+        >>> u = Upload(NormalizedName("a"), "a", "1.0", "a-1.0.tar.gz", datetime.now(UTC))
+        >>> s = SiteSummary(recent=(u,))
+        >>> s.without([("a", "a-1.0.tar.gz")]).recent, s.without([("b", "a-1.0.tar.gz")]) is s
+        ((), True)
+        """
+        drop = set(gone)
+        if not drop:
+            return self
+        kept = tuple(u for u in self.recent if (u.name, u.filename) not in drop)
+        if len(kept) == len(self.recent):
+            return self
+        return replace(self, recent=kept, serial=self.serial + 1)
 
     def with_listing(self, count: int, root_serial: int) -> SiteSummary:
         """The project count of the root listing at ``root_serial``; an older listing's count
@@ -274,6 +394,17 @@ _SCRIPT: Final = """
     e.textContent = token.href.replace(/\\/$/, '');
   });
   document.querySelectorAll('.nojs').forEach(function (e) { e.hidden = true; });
+  document.querySelectorAll('pre > code').forEach(function (code) {
+    var button = document.createElement('button');
+    button.className = 'copy'; button.type = 'button'; button.textContent = 'Copy';
+    button.addEventListener('click', function () {
+      navigator.clipboard.writeText(code.textContent).then(function () {
+        button.textContent = 'Copied';
+        setTimeout(function () { button.textContent = 'Copy'; }, 1500);
+      });
+    });
+    code.parentNode.appendChild(button);
+  });
   var box = document.getElementById('q');
   if (!box) return;
   document.getElementById('search').hidden = false;
@@ -314,11 +445,24 @@ pre,code{font:14px/1.4 ui-monospace,monospace;background:#f4f4f4}
 pre{padding:.6rem;overflow-x:auto;white-space:pre}
 table{border-collapse:collapse;width:100%;display:block;overflow-x:auto}
 td,th{text-align:left;padding:.2rem .6rem .2rem 0;vertical-align:top;white-space:nowrap}
-.hash{font:12px ui-monospace,monospace;color:#555}
+.hash{font:12px ui-monospace,monospace;color:#555;white-space:normal;word-break:break-all;
+min-width:10rem}
 .yanked{color:#a00}.muted{color:#666}
 .description{border-top:1px solid #ddd;margin-top:1rem;overflow-wrap:anywhere}
 .description img{max-width:100%}
 input{font-size:1rem;padding:.4rem;width:100%;box-sizing:border-box}
+main{min-width:0}
+.meta h2{font-size:1rem;margin:1rem 0 .3rem}.meta ul{padding-left:1.1rem;margin:0}
+.meta dl{margin:0}.meta dt{font-weight:600}.meta dd{margin:0 0 .4rem;overflow-wrap:anywhere}
+.classifiers{font-size:.85rem}
+.badge{font-size:.75rem;color:#a00;border:1px solid #a00;border-radius:.3rem;padding:0 .3rem}
+@media (min-width:50rem){.cols{display:grid;grid-template-columns:minmax(0,1fr) 15rem;gap:2rem}}
+@media (max-width:40rem){tr:first-child{display:none}
+tr{display:block;border-bottom:1px solid #eee;padding:.3rem 0}
+td{display:inline-block;white-space:normal}td:first-child,td.hash{display:block}
+td:first-child{overflow-wrap:anywhere}}
+pre{position:relative}
+.copy{position:absolute;top:.3rem;right:.3rem;font-size:.8rem}
 """
 U: Final = '<span class="u">INDEX_URL</span>'
 H: Final = '<span class="h">INDEX_HOST</span>'
@@ -410,7 +554,7 @@ def setup_sections() -> list[str]:
         "<p>Uploads need a token with the upload scope; a private index also needs one (read "
         "scope) for every read. The user name is always <code>__token__</code> and the token is "
         "the password. Keep it out of files you commit:</p>",
-        "<h3>netrc (pip, uv, poetry and twine read it)</h3>",
+        "<h3>netrc (pip, uv and poetry read it; twine does not)</h3>",
         "<p>In <code>~/.netrc</code> (<code>chmod 600</code>):</p>",
         _code(f"machine {H}\nlogin __token__\npassword TOKEN"),
         "<h3>pip</h3>",
@@ -441,7 +585,7 @@ def render_landing(summary: SiteSummary) -> bytes:
     body = [
         "<header>",
         "<h1>skypi</h1>",
-        f"<p>A private Python package index at <code>{U}/simple/</code> with "
+        f"<p>A Python package index at <code>{U}/simple/</code> with "
         f'<a href="simple/">{count} project{"" if count == 1 else "s"}</a>.</p>',
         "</header>",
         '<section id="search" hidden>',
@@ -510,7 +654,8 @@ def _release_rows(version: str, files: tuple[FileEntry, ...]) -> tuple[str, ...]
         reason = yanked[0].yanked or "no reason given"
         rows.append(f'<p class="yanked">Yanked: {escape(reason)}</p>')
     rows.append(
-        "<table><tr><th>File</th><th>Size</th><th>Requires-Python</th><th>SHA-256</th></tr>"
+        "<table><tr><th>File</th><th>Size</th><th>Uploaded</th><th>Requires-Python</th>"
+        "<th>SHA-256</th></tr>"
     )
     marked = bool(yanked) and len(yanked) < len(files)
     rows += [_file_row(f, marked) for f in sorted(files, key=lambda f: f.filename)]
@@ -526,7 +671,8 @@ def _file_row(f: FileEntry, marked: bool) -> str:
     return (
         f'<tr><td><a href="{escape(file_href(f.key))}#sha256={f.sha256}">'
         f"{escape(f.filename)}</a>{mark}</td>"
-        f"<td>{_size(f.size)}</td><td>{escape(f.requires_python or '')}</td>"
+        f"<td>{_size(f.size)}</td><td>{_when(f.upload_time)}</td>"
+        f"<td>{escape(f.requires_python or '')}</td>"
         f'<td class="hash">{f.sha256}</td></tr>'
     )
 
@@ -543,6 +689,7 @@ def render_project_site(page: ProjectPage, release: Release | None) -> bytes:
     ]
     if shown and shown.summary:
         body.append(f"<p>{escape(shown.summary)}</p>")
+    head = len(body) + 1  # the header, then the page's columns
     body += [
         "</header>",
         _NOJS,
@@ -564,15 +711,61 @@ def render_project_site(page: ProjectPage, release: Release | None) -> bytes:
     if by_version:
         body.append("<h2>Versions</h2>")
         body.append(
-            "<p>"
-            + ", ".join(f'<a href="#v{escape(v)}">{escape(v)}</a>' for v in newest_first)
+            '<p class="versions">'
+            + ", ".join(_version_link(v, by_version[v]) for v in newest_first)
             + "</p>"
         )
     if shown and shown.description_html:
         body += ['<div class="description">', shown.description_html, "</div>"]
     for version in newest_first:
         body += _release_rows(version, tuple(by_version[version]))
-    return _document(f"{page.display_name} - skypi", "../../", page.serial, body)
+    sidebar = _sidebar(shown)
+    main = ['<div class="cols"><main>', *body[head:], "</main>", *sidebar, "</div>"]
+    return _document(f"{page.display_name} - skypi", "../../", page.serial, body[:head] + main)
+
+
+def _version_link(version: str, files: list[FileEntry]) -> str:
+    """A version in the versions line; a release whose every file is yanked is marked."""
+    label = escape(version)
+    if all(f.yanked is not None for f in files):
+        reason = escape(files[0].yanked or "no reason given", quote=True)
+        return (
+            f'<a href="#v{label}" class="yanked" title="yanked: {reason}">{label}</a> '
+            '<span class="badge">yanked</span>'
+        )
+    return f'<a href="#v{label}">{label}</a>'
+
+
+def _sidebar(release: Release | None) -> list[str]:
+    """PyPI's sidebar: links, license, people, Requires-Python, keywords, classifiers."""
+    if release is None:
+        return []
+    rows: list[str] = []
+    if release.links:
+        rows.append("<h2>Links</h2><ul>")
+        rows += [
+            f'<li><a href="{escape(url, quote=True)}" rel="nofollow noopener noreferrer">'
+            f"{escape(label)}</a></li>"
+            for label, url in release.links
+        ]
+        rows.append("</ul>")
+    facts = [
+        ("License", release.license),
+        ("Author", release.author),
+        ("Maintainer", release.maintainer),
+        ("Requires-Python", release.requires_python),
+        ("Keywords", ", ".join(release.keywords)),
+    ]
+    shown = [(name, value) for name, value in facts if value]
+    if shown:
+        rows.append("<h2>Meta</h2><dl>")
+        rows += [f"<dt>{name}</dt><dd>{escape(value)}</dd>" for name, value in shown]
+        rows.append("</dl>")
+    if release.classifiers:
+        rows.append('<h2>Classifiers</h2><ul class="classifiers">')
+        rows += [f"<li>{escape(c)}</li>" for c in release.classifiers]
+        rows.append("</ul>")
+    return ['<aside class="meta">', *rows, "</aside>"] if rows else []
 
 
 __all__ = [

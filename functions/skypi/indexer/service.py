@@ -18,7 +18,7 @@ import io
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
@@ -65,6 +65,7 @@ class Outcome:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     refused: list[tuple[str, str]] = field(default_factory=list)
     conflicts: list[tuple[str, str]] = field(default_factory=list)
+    duplicates: list[tuple[str, str]] = field(default_factory=list)  # same bytes, another key
     # projects whose indexing raised (only with ``apply(..., isolate=True)``), and why
     failed: dict[str, BaseException] = field(default_factory=dict)
     written: list[str] = field(default_factory=list)  # projects whose page was written
@@ -77,6 +78,7 @@ class Outcome:
         self.skipped += other.skipped
         self.refused += other.refused
         self.conflicts += other.conflicts
+        self.duplicates += other.duplicates
         self.failed.update(other.failed)
         self.written += other.written
         self.shown.update(other.shown)
@@ -169,6 +171,7 @@ class Indexer:
         root: dict[NormalizedName, tuple[str | None, str]] = {}
         seen: dict[NormalizedName, str] = {}
         uploads: list[Upload] = []
+        gone: list[tuple[NormalizedName, str]] = []  # (project, filename) left the index
 
         def one(item: tuple[NormalizedName, list[Change]]) -> _Project | BaseException:
             project, project_changes = item
@@ -199,7 +202,8 @@ class Indexer:
             if done.seen is not None:
                 seen[project] = done.seen
             uploads += done.uploads
-        self.finish(root, uploads, seen)
+            gone += [(project, filename) for filename in done.outcome.removed]
+        self.finish(root, uploads, seen, gone=gone)
         return outcome
 
     def initialize(self) -> None:
@@ -213,12 +217,15 @@ class Indexer:
         root: RootChange,
         uploads: list[Upload],
         seen: Mapping[NormalizedName, str] | None = None,
+        *,
+        gone: Sequence[tuple[NormalizedName, str]] = (),
     ) -> None:
         """The batch's one update of the root listing and of the landing page (``seen``: the
-        ETag of each page ``root`` was taken from)."""
+        ETag of each page ``root`` was taken from; ``gone``: files that left the index, which
+        leave its last uploads too)."""
         listing = self.pages.update_root(root, seen=seen) if root else None
-        if uploads or listing is not None:
-            self.pages.update_landing(uploads, listing)
+        if uploads or listing is not None or gone:
+            self.pages.update_landing(uploads, listing, gone=gone)
 
     def _apply_project(self, project: NormalizedName, changes: list[Change]) -> _Project:
         outcome = Outcome()
@@ -228,6 +235,7 @@ class Indexer:
         arrivals: list[Facts] = []
         uploads: set[str] = set()  # keys that arrived as uploads: the upload rules apply
         departures: set[str] = set()
+        replayed = False  # a change already on the page at this version
         refreshed: dict[str, tuple[str, str | None]] = {}  # key -> (etag, provenance)
         for change in changes:
             if isinstance(change, Landed) and change.upload:
@@ -251,7 +259,8 @@ class Indexer:
                 continue
             known = current.get(change.key)
             if known is not None and known.etag == info.etag:
-                continue  # already indexed at this version: a replay
+                replayed = True  # already indexed at this version: a replay
+                continue
             if known is not None:
                 try:
                     same = self._same_bytes(info, known)
@@ -297,11 +306,27 @@ class Indexer:
             listed_keys = {f.key for f in now.page.files} if now.page else set()
             if now.page is not None and now.etag is not None and uploads & listed_keys:
                 self.pages.follow(now.page, now.etag, body=now.body)
+        if replayed and project not in done.outcome.written and not done.followed:
+            self._finish_listing(state, done)
         for key in departures:
             self.store.delete(metadata_key(key))
         if self.cdn is not None and departures & current.keys():
             self.cdn.invalidate(sorted(departures & current.keys()))
         return done
+
+    def _finish_listing(self, state: Stored, done: _Project) -> None:
+        """A change seen again that the page lists already: the run that listed it may have
+        stopped after the page's swap (killed, or a storage fault), so what follows the page
+        is written unless it was, and the root listing is put right unless it is (a retry,
+        a redelivered event or the next start-up finishes the work)."""
+        if state.page is None or state.etag is None:
+            return
+        if not self.pages.followed(state):
+            log.info("writing what follows the page of %s again", state.page.name)
+            self.pages.follow(state.page, state.etag, body=state.body)
+            done.followed = True
+        if done.root is None:
+            done.root, done.seen = root_entry(state.page), state.etag
 
     def _update_page(
         self,
@@ -399,6 +424,10 @@ class Indexer:
                     )
                 )
                 log.info("indexed %s", facts.entry.filename)
+            elif verdict is Verdict.DUPLICATE:
+                done.outcome.duplicates.append((facts.entry.key, message))
+                self._orphan(facts)
+                log.info("%s", message)
             elif verdict is Verdict.CONFLICT:
                 done.outcome.conflicts.append((facts.entry.key, message))
                 self._orphan(facts)
@@ -511,9 +540,7 @@ class Indexer:
         """A release's summary and rendered description, from its first listed file."""
         meta = facts.meta
         try:
-            release = Release.from_fields(
-                facts.entry.version, meta.summary, meta.description, meta.description_content_type
-            )
+            release = Release.from_metadata(facts.entry.version, meta.raw)
         except Exception as exc:  # a hostile description must not stop the file being indexed
             log.warning("description of %s not rendered: %s", facts.entry.filename, exc)
             release = Release(facts.entry.version)

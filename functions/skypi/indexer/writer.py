@@ -23,7 +23,7 @@ import random
 import threading
 import time
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -239,10 +239,23 @@ class PageWriter:
         except NotFound:
             return b""
 
+    def followed(self, state: Stored) -> bool:
+        """Whether what follows a stored page was all written from it: the page's gzip
+        variant is written last, so it matching the page means the others were written
+        before it (one read, where a write stopped part-way leaves it behind)."""
+        if state.page is None or state.body is None:
+            return True
+        try:
+            stored = self.stored(gzip_key(page_json_key(state.page.name)))
+            return gzip.decompress(stored) == state.body
+        except (OSError, EOFError, zlib.error):
+            return False
+
     def _write_followers(
         self, page: ProjectPage, body: bytes, releases: Mapping[str, Release]
     ) -> None:
-        self.store.put(gzip_key(page_json_key(page.name)), gzip_page(body))
+        """The HTML twins, the page for people, and last the page's gzip variant (the mark
+        that they are all written: :meth:`followed`)."""
         self._write_html(page_html_key(page.name), render_project_html(page))
         newest = latest_version(page)
         release = releases.get(newest) if newest else None
@@ -252,6 +265,7 @@ class PageWriter:
                 described = self.describer(page, newest)
                 release = self.add_release(page.name, described) if described else None
         self.store.put(project_site_key(page.name), render_project_site(page, release))
+        self.store.put(gzip_key(page_json_key(page.name)), gzip_page(body))
 
     def _write_html(self, html_key: str, html: bytes) -> None:
         packed = gzip_page(html)
@@ -403,12 +417,14 @@ class PageWriter:
         listing: RootListing | None = None,
         *,
         force: bool = False,
+        gone: Sequence[tuple[NormalizedName, str]] = (),
     ) -> SiteSummary | None:
-        """Add ``uploads`` and take the project count of ``listing``, in one swap of the
-        landing page (``force``: write it even when it already says all that)."""
+        """Add ``uploads``, drop the files ``gone`` (project, filename), and take the project
+        count of ``listing``, in one swap of the landing page (``force``: write it even when
+        it already says all that)."""
 
         def change(summary: SiteSummary) -> SiteSummary:
-            new = summary.with_uploads(uploads or [])
+            new = summary.without(gone).with_uploads(uploads or [])
             if listing is not None:
                 new = new.with_listing(len(listing.projects), listing.serial)
             return new

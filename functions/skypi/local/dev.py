@@ -21,6 +21,7 @@ import boto3
 from skypi.api.settings import Settings
 from skypi.core.tokens import TokenRecord, new_token
 from skypi.local.emulator import Poller, Resources, provision, start_moto
+from skypi.local.serve import shown_host
 from skypi.store.dynamo_publishers import DynamoPublisherRepository
 from skypi.store.dynamo_tokens import DynamoTokenRepository
 from skypi.store.s3 import S3Store, s3_config
@@ -102,7 +103,7 @@ def dev(args: argparse.Namespace) -> int:
         max_request_size=lambda_limits.max_request_size,
         large_upload_hint=lambda_limits.large_upload_hint,
     )
-    url = f"http://{'localhost' if args.host == '127.0.0.1' else args.host}:{args.port}"
+    url = f"http://{shown_host(args.host)}:{args.port}"
     print(_welcome(resources, endpoint, url, token), file=sys.stderr, flush=True)
     try:
         uvicorn.run(

@@ -95,6 +95,19 @@ def private_lines(url: str, host: str, token: str | None, prog: str, folder: Pat
     ]
 
 
+def shown_host(host: str) -> str:
+    """The host to print in URLs: the one the README, the pages and the docs use, so a netrc
+    or keyring entry made from one of them matches what pip is told (it matches by host name:
+    ``localhost`` is not ``127.0.0.1`` to it).
+
+    >>> shown_host("0.0.0.0"), shown_host("::"), shown_host("::1"), shown_host("pkgs.internal")
+    ('127.0.0.1', '127.0.0.1', '[::1]', 'pkgs.internal')
+    """
+    if host in {"0.0.0.0", "::", "127.0.0.1", "localhost"}:  # noqa: S104 - what is printed
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
+
+
 def _welcome(
     store: LocalStore,
     settings: Settings,
@@ -103,8 +116,8 @@ def _welcome(
     token: str | None = None,
     scheme: str = "http",
 ) -> str:
-    shown = "localhost" if host in {"0.0.0.0", "::", "127.0.0.1"} else host  # noqa: S104
-    url = f"{scheme}://{shown}:{port}"
+    url = f"{scheme}://{shown_host(host)}:{port}"
+    shown = shown_host(host)
     lines = [f"skypi is serving {store.packages_dir} at {url}/ (pages) and {url}/simple/"]
     if settings.private:
         lines += private_lines(url, shown, token, _prog(), store.packages_dir)
@@ -210,19 +223,7 @@ def serve(args: argparse.Namespace) -> int:
     if watcher:
         watcher.start()
         report.merge(reconcile(store, Indexer(store)))
-    outcome = report.outcome
-    log.info(
-        "index ready: %d files, %d projects checked, %d added, %d removed, %d not indexed, "
-        "%d .metadata made again, %d pages rendered again, %d temporary files removed",
-        report.files,
-        report.projects_checked,
-        len(outcome.added),
-        len(outcome.removed),
-        len(outcome.refused),
-        len(report.metadata_rewritten),
-        len(report.pages_rerendered),
-        report.temp_files_removed,
-    )
+    log.info("%s", report.summary())
     tls = {"ssl_certfile": args.tls_cert, "ssl_keyfile": args.tls_key} if args.tls_cert else {}
     config = uvicorn.Config(
         create_app(store, settings),

@@ -66,6 +66,43 @@ class StartReport:
     pages_rerendered: list[str] = field(default_factory=list)
     unreadable_pages: list[str] = field(default_factory=list)
 
+    def summary(self) -> str:
+        """The one line a person reads at start: what is served, what changed since the last
+        run, and what was rewritten or cleaned up (only when something was).
+
+        >>> StartReport(files=12).summary()
+        'index ready: 12 files; no file added or removed'
+        >>> report = StartReport(files=3, projects_checked=1, temp_files_removed=1)
+        >>> report.outcome.added += ["a-1.0.tar.gz"]
+        >>> report.pages_rerendered += ["simple/a/"]
+        >>> report.summary()  # doctest: +NORMALIZE_WHITESPACE
+        'index ready: 3 files; 1 new; read 1 project again; rewrote 1 page;
+         removed 1 temporary file of a crashed write'
+        """
+        changes = [
+            _count(len(self.outcome.added), "new", "new"),
+            _count(len(self.outcome.removed), "gone", "gone"),
+            _count(len(self.outcome.refused), "not indexed (logged above)", "not indexed"),
+        ]
+        repairs = [
+            _count(len(self.metadata_rewritten), ".metadata file", ".metadata files"),
+            _count(len(self.pages_rerendered), "page", "pages"),
+        ]
+        parts = [_count(self.files, "file", "files", zero=True)]
+        said = [c for c in changes if c]
+        parts.append(", ".join(said) if said else "no file added or removed")
+        if self.projects_checked:  # the work a start did: only projects whose files moved
+            parts.append(f"read {_count(self.projects_checked, 'project', 'projects')} again")
+        if any(repairs):
+            parts.append("rewrote " + " and ".join(r for r in repairs if r))
+        if self.temp_files_removed:
+            parts.append(
+                "removed "
+                + _count(self.temp_files_removed, "temporary file", "temporary files")
+                + " of a crashed write"
+            )
+        return "index ready: " + "; ".join(parts)
+
     def merge(self, other: StartReport) -> None:
         """Add a later pass's findings (the files it saw replace the count)."""
         self.outcome.merge(other.outcome)
@@ -75,6 +112,12 @@ class StartReport:
         self.metadata_rewritten += other.metadata_rewritten
         self.pages_rerendered += other.pages_rerendered
         self.unreadable_pages += other.unreadable_pages
+
+
+def _count(number: int, one: str, many: str, *, zero: bool = False) -> str:
+    if not number and not zero:
+        return ""
+    return f"{number} {one if number == 1 else many}"
 
 
 def _load(store: LocalStore) -> tuple[dict[str, Fingerprint], dict[str, str]]:

@@ -46,6 +46,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self._head_bytes = 0
+        self._head_tail = b""  # the last bytes of the head so far: its end may span two reads
         self._reading_head = True
         self._clock: asyncio.TimerHandle | None = None
         super().connection_made(transport)
@@ -66,23 +67,33 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def data_received(self, data: bytes) -> None:
         if self._reading_head:
-            self._head_bytes += len(data)
+            # Counted before the parser sees the bytes: a whole head in one read would
+            # otherwise be parsed (and answered) before its size was looked at.
+            self._head_bytes = self._head_size(data)
+            if self._head_bytes > self.limits.max_head_bytes:
+                log.warning("refused a request head over %d bytes", self.limits.max_head_bytes)
+                self._refuse(
+                    431,
+                    "Request Header Fields Too Large",
+                    f"Request headers too large: at most {self.limits.max_head_bytes:,} bytes.",
+                )
+                return
             if self._clock is None:
                 self._start_clock()
         else:
             self._start_clock()  # the body moved: a pause is measured from here
         super().data_received(data)
-        if (
-            self._reading_head
-            and self._head_bytes > self.limits.max_head_bytes
-            and not self.transport.is_closing()
-        ):
-            log.warning("refused a request head over %d bytes", self.limits.max_head_bytes)
-            self._refuse(
-                431,
-                "Request Header Fields Too Large",
-                f"Request headers too large: at most {self.limits.max_head_bytes:,} bytes.",
-            )
+
+    def _head_size(self, data: bytes) -> int:
+        """The bytes of this request's head once ``data`` has arrived: up to the blank line
+        that ends it when that is in ``data`` (blank lines before a request are skipped, as
+        the parser skips them)."""
+        if not self._head_bytes:
+            data = data.lstrip(b"\r\n")
+        window = self._head_tail + data
+        self._head_tail = window[-3:]
+        end = window.find(b"\r\n\r\n")  # the only end httptools takes (a bare LF is a 400)
+        return self._head_bytes + (len(data) if end < 0 else end + 4 - len(window) + len(data))
 
     def on_headers_complete(self) -> None:
         # The head's clock runs on into the body (each piece of body restarts it): one timer per
@@ -93,7 +104,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def on_message_complete(self) -> None:
         super().on_message_complete()
         self._stop_clock()  # what follows is the application's time, then keep-alive's
-        self._reading_head, self._head_bytes = True, 0
+        self._reading_head, self._head_bytes, self._head_tail = True, 0, b""
 
     def _stalled(self) -> None:
         self._clock = None

@@ -34,6 +34,12 @@ class PreconditionFailed(Exception):
     """A conditional write lost: someone else wrote first (S3 412)."""
 
 
+class Unavailable(Exception):
+    """Storage did not answer whole this time (a transfer reset or timed out part-way, or no
+    answer after every retry): nothing is known of the object, so try again later. Not an
+    ``OSError``: that a file cannot be read is a fact about the file, this is not."""
+
+
 class UploadConflict(Exception):
     """A multipart upload met a concurrent write to its key while completing (S3 409
     ConditionalRequestConflict): it cannot complete, and has to start again."""

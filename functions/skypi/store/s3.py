@@ -29,7 +29,8 @@ from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 import botocore.session
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, HTTPClientError, IncompleteReadError
+from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from skypi.core.http import (
     cache_control_for_key,
@@ -44,6 +45,7 @@ from skypi.store.base import (
     Part,
     PreconditionFailed,
     SignedRequest,
+    Unavailable,
     UploadConflict,
 )
 
@@ -60,6 +62,9 @@ SIGV4_PATH = Config(signature_version="s3v4", s3={"addressing_style": "path"})
 _LOST_RACE = {"PreconditionFailed", "ConditionalRequestConflict", "NoSuchKey", "412", "409"}
 _MISSING = {"NoSuchKey", "404", "NotFound"}
 MARKER = "skypi-upload"  # object metadata: which direct upload stored this object
+# A transfer that stopped part-way, or no answer after every retry. botocore's read timeouts
+# are ``OSError``s, which the indexer would take for an unreadable file and refuse for good.
+_CUT_SHORT = (HTTPClientError, BotoConnectionError, IncompleteReadError)
 
 
 def _code(exc: ClientError) -> str:
@@ -118,6 +123,22 @@ def s3_client(**overrides: Any) -> S3Client:
     return cast("S3Client", client)
 
 
+class _Transfer:
+    """An object's body as S3 sends it: a transfer cut short is :class:`Unavailable`."""
+
+    def __init__(self, key: str, body: Any) -> None:
+        self.key, self._body = key, body
+
+    def read(self, amt: int | None = None) -> bytes:
+        try:
+            return cast(bytes, self._body.read(amt))
+        except _CUT_SHORT as exc:
+            raise Unavailable(f"{self.key}: {exc}") from exc
+
+    def close(self) -> None:
+        self._body.close()
+
+
 class S3Store:
     """A :class:`~skypi.store.base.Store` over one bucket (and the two optional abilities)."""
 
@@ -164,10 +185,12 @@ class S3Store:
             if _code(exc) in _MISSING:
                 raise NotFound(key) from exc
             raise
+        except _CUT_SHORT as exc:
+            raise Unavailable(f"{key}: {exc}") from exc
 
     def get(self, key: str) -> tuple[ObjectInfo, bytes]:
         response = self._get(key)
-        with closing(response["Body"]) as body:
+        with closing(_Transfer(key, response["Body"])) as body:
             data = body.read()
         return self._info(key, response), data
 
@@ -175,12 +198,13 @@ class S3Store:
         if length <= 0:
             return b""
         response = self._get(key, Range=f"bytes={start}-{start + length - 1}")
-        with closing(response["Body"]) as body:
-            return cast(bytes, body.read())
+        with closing(_Transfer(key, response["Body"])) as body:
+            return body.read()
 
     def open(self, key: str, start: int = 0) -> AbstractContextManager[BinaryIO]:
         extra = {"Range": f"bytes={start}-"} if start else {}
-        return cast(AbstractContextManager[BinaryIO], closing(self._get(key, **extra)["Body"]))
+        body = _Transfer(key, self._get(key, **extra)["Body"])
+        return cast(AbstractContextManager[BinaryIO], closing(body))
 
     def put(
         self,
