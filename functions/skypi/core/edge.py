@@ -41,6 +41,7 @@ from skypi.core.filenames import SDIST_EXTENSIONS
 from skypi.core.http import GZIP, HTML_CONTENT_TYPE, accepts_gzip
 from skypi.core.keys import (
     LANDING_KEY,
+    METADATA_SUFFIX,
     PACKAGES_PREFIX,
     PageKind,
     gzip_key,
@@ -139,7 +140,7 @@ def project_of_filename(filename: str) -> str:
     >>> project_of_filename("Foo_Bar-1.0-py3-none-any.whl.metadata"), project_of_filename("x")
     ('foo-bar', '')
     """
-    filename = filename.removesuffix(".metadata")
+    filename = filename.removesuffix(METADATA_SUFFIX)
     if filename.endswith(".whl"):
         name = filename.split("-", 1)[0]
     else:
