@@ -15,6 +15,7 @@ from infra.cdn import Cdn
 from infra.config import Config
 from infra.functions import function_code
 from infra.indexer import Indexer
+from infra.invalidations import Invalidations
 from infra.storage import Storage
 
 
@@ -49,11 +50,15 @@ class SkypiStack(Stack):
             api=self.api.http_api,
             tokens=self.auth.mirror,
         )
-        # A deleted file, or a restored one, must leave the edge caches (files are cached for
-        # a year): the API (admin delete) and the indexer (aws s3 rm, restores) invalidate.
-        for function in (self.api.function, self.indexer.function):
-            function.add_environment("SKYPI_DISTRIBUTION_ID", self.cdn.distribution.distribution_id)
-            self.cdn.distribution.grant_create_invalidation(function)
+        self.invalidations = Invalidations(
+            self,
+            "Invalidations",
+            config=config,
+            code=code,
+            distribution=self.cdn.distribution,
+            senders=[self.api.function, self.indexer.function],
+            alarm_topic=alarm_topic,
+        )
         self._outputs(config)
 
     def _outputs(self, config: Config) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import bcrypt
@@ -14,7 +15,9 @@ from fastapi.testclient import TestClient
 from skypi import cli
 from skypi.api.app import create_app
 from skypi.api.settings import Settings
+from skypi.core.tokens import TokenRecord
 from skypi.store.local import LocalStore
+from skypi.store.tokens import TokenRepository
 from tests.conftest import add_token, basic
 from tests.dists import upload_form, wheel_bytes, wheel_name
 
@@ -84,3 +87,70 @@ def test_a_token_string_cannot_reach_a_users_record(
     client = TestClient(create_app(store))
     sneaky = basic("htpasswd-user:alice")  # hashes to alice's key
     assert _upload(client, sneaky, "2.0") == 403
+
+
+# Passwords of every length around bcrypt's 72 bytes, in one- and two-byte characters.
+PASSWORDS = ("p", "a" * 71, "b" * 72, "c" * 73, "é" * 36, "é" * 37, "d" * 500, "x" * 4000)
+
+
+def _as_htpasswd_hashes(password: str) -> str:
+    """What `htpasswd -B` (and pypiserver's passlib) stored: the hash of the first 72 bytes."""
+    return bcrypt.hashpw(password.encode()[:72], bcrypt.gensalt(rounds=4)).decode()
+
+
+def test_passwords_of_any_length_work_or_are_refused_never_a_500(
+    tmp_path: Path, folder: Path, store: LocalStore
+) -> None:
+    lines = [f"user{i}:{_as_htpasswd_hashes(pw)}" for i, pw in enumerate(PASSWORDS)]
+    (tmp_path / "htpasswd").write_text("\n".join(lines) + "\n")
+    argv = ["token", "import-htpasswd", str(tmp_path / "htpasswd"), str(folder)]
+    assert cli.main([*argv, "--scope", "admin"]) == 0
+    client = TestClient(create_app(store), raise_server_exceptions=False)
+    for number, password in enumerate(PASSWORDS):
+        user = f"user{number}"
+        assert _upload(client, _login(user, password), f"{number}.0") == 200, len(password)
+        wrong = password[:-1] + "!" if len(password.encode()) <= 72 else "!" + password[1:]
+        for credentials in (_login(user, wrong), _login("nobody", password)):
+            assert _upload(client, credentials, f"{number}.1") == 403
+            yank = client.post(
+                "/api/projects/team-lib/yank", json={"version": "0.0"}, headers=credentials
+            )
+            assert yank.status_code == 403
+            plan = {"filename": wheel_name("team-lib", "9.0"), "size": 1, "sha256": "0" * 64}
+            assert client.post("/api/uploads", json=plan, headers=credentials).status_code == 403
+        yank = client.post(
+            "/api/projects/team-lib/yank",
+            json={"version": f"{number}.0"},
+            headers=_login(user, password),
+        )
+        assert yank.status_code == 200, yank.text
+
+
+def test_htpasswd_entries_that_are_not_bcrypt_hashes_are_skipped_not_stored(
+    tmp_path: Path, folder: Path, store: LocalStore, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = _as_htpasswd_hashes("pw")
+    (tmp_path / "htpasswd").write_bytes(
+        f"alice:{good}\n".encode()
+        + b"short:$2y$05$tooshort\n"
+        + b"cost:$2y$99$"
+        + b"a" * 53
+        + b"\n"
+        + b"__token__:"
+        + good.encode()
+        + b"\n"
+        + b"latin\xe9:"
+        + good.encode()
+        + b"\n"
+    )
+    argv = ["token", "import-htpasswd", str(tmp_path / "htpasswd"), str(folder)]
+    assert cli.main(argv) == 1
+    err = capsys.readouterr().err
+    assert "1 users imported, 4 skipped" in err
+    client = TestClient(create_app(store), raise_server_exceptions=False)
+    assert _upload(client, _login("alice", "pw"), "1.0") == 200
+    assert _upload(client, _login("short", "pw"), "1.1") == 403
+    # A record stored before hashes were checked on import: refused, not a 500.
+    record = TokenRecord.for_user("old", good, scopes={"upload"}, projects=None)
+    TokenRepository(store).add(replace(record, password_hash="$2y$05$tooshort"))
+    assert _upload(client, _login("old", "pw"), "1.2") == 403

@@ -14,6 +14,7 @@ import pytest
 
 from skypi.api.app import create_app
 from skypi.api.settings import Settings
+from skypi.core.edge import decide, origin_uri
 from skypi.core.tokens import TokenRecord
 from skypi.indexer.service import Indexer, Landed
 from skypi.store.local import LocalStore
@@ -67,6 +68,8 @@ def indexed(tmp_path_factory: pytest.TempPathFactory) -> tuple[LocalStore, dict[
         key = f"packages/foo-bar/{name}"
         store.put(key, wheel_bytes(wheel["name"], wheel["version"]))
         assert indexer.apply([Landed(key)]).added == [name]
+    for key, text in SPEC["fixture"].get("planted", {}).items():
+        store.put(key, text.encode())  # copied in beside the index, never indexed
     install_tokens(store)
     apps = {mode: create_app(store, Settings(private=mode == "private")) for mode in MODES}
     return store, apps
@@ -87,7 +90,11 @@ def test_vector(vector: dict[str, Any], indexed: tuple[LocalStore, dict[str, Any
     from a server; the answer is the one the vector expects, with a body where it has one."""
     store, apps = indexed
     request, expect = vector["request"], vector["expect"]
-    headers = tuple((k, _expand(v, store).encode("utf-8")) for k, v in request["headers"].items())
+    headers = tuple(
+        (k, _expand(v, store).encode("utf-8"))
+        for k, given in request["headers"].items()
+        for v in (given if isinstance(given, list) else [given])  # a list: the header repeated
+    )
     response = call(
         apps[vector.get("mode", "public")],
         Request(request["method"], request["path"], request["query"], headers),
@@ -104,6 +111,10 @@ def test_vector(vector: dict[str, Any], indexed: tuple[LocalStore, dict[str, Any
             assert response.headers.get(name) == value, name
     if expect.get("origin") == "api":
         return  # the API's answer: no stored object to compare
+    if "uri" in expect:  # what CloudFront caches the read under, so what invalidates it
+        answer = decide(request["method"], request["path"], request["query"])
+        assert answer.key is not None
+        assert origin_uri(answer.key) == expect["uri"]
     if expect.get("object"):
         _, body = store.get(expect["object"])
         if expect["object"].endswith(".gz"):  # the variant's bytes; compare the page itself

@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from skypi.api.app import create_app
+from skypi.api.oidc import LEEWAY
 from skypi.api.settings import Settings
 from skypi.core.publishers import GitHubPublisher, OidcPublisher
 from skypi.store.local import LocalStore
@@ -114,6 +115,18 @@ def test_mint_upload_burn_and_audit(client: TestClient, store: LocalStore, issue
         ({"exp": "soon"}, "invalid-token", "invalid OIDC token"),
         ({"iat": int(time.time()) + 3600}, "invalid-token", "not valid yet"),
         ({"repository_id": ["1001"]}, "invalid-publisher", "no trusted publisher matches"),
+        # Every time claim a number, every string claim a string: a trusted issuer's token of
+        # the wrong types is a refusal with the claim named, never a 500.
+        ({"exp": str(int(time.time()) + 300)}, "invalid-token", "exp claim must be a number"),
+        ({"iat": str(int(time.time()))}, "invalid-token", "iat"),
+        ({"nbf": str(int(time.time()))}, "invalid-token", "nbf claim must be a number"),
+        ({"exp": True}, "invalid-token", "exp"),
+        ({"nbf": [1]}, "invalid-token", "nbf"),
+        ({"jti": ""}, "invalid-token", "jti"),
+        ({"jti": {"a": 1}}, "invalid-token", "JWT ID must be a string"),
+        ({"aud": [AUDIENCE, 5]}, "invalid-token", "aud"),
+        ({"sub": {"deep": [1, 2]}}, "invalid-token", "Subject must be a string"),
+        ({"repository": {"deep": [1]}}, "invalid-publisher", "no trusted publisher matches"),
     ],
 )
 def test_refusals(
@@ -140,6 +153,44 @@ def test_replay_is_refused(client: TestClient, store: LocalStore, issuer: Issuer
     code, reason = _refusal(client.post("/_/oidc/mint-token", json={"token": token}))
     assert code == "invalid-reuse-token"
     assert "exchanged already" in reason
+
+
+def test_a_replay_within_the_leeway_after_exp_is_refused(
+    client: TestClient, store: LocalStore, issuer: Issuer
+) -> None:
+    """Verification takes a token up to LEEWAY seconds after its exp, so its jti is remembered
+    that long too: past exp, within the leeway, it is exchanged once and then refused."""
+    _publisher(store, issuer)
+    now = int(time.time())
+    token = issuer.token(AUDIENCE, exp=now - LEEWAY // 2, iat=now - 60, nbf=now - 60)
+    assert client.post("/_/oidc/mint-token", json={"token": token}).status_code == 200
+    code, _ = _refusal(client.post("/_/oidc/mint-token", json={"token": token}))
+    assert code == "invalid-reuse-token"
+    assert len(TokenRepository(store).all()) == 1
+
+
+def test_deeply_nested_json_is_refused_without_a_credential(
+    client: TestClient, store: LocalStore, issuer: Issuer
+) -> None:
+    """Brackets nested past Python's recursion limit, as the body or inside the JWT, are a
+    422 with a reason at both OIDC endpoints."""
+    _publisher(store, issuer)
+    deep = b"[" * 60_000 + b"]" * 60_000
+    for route in ("/_/oidc/mint-token", "/_/oidc/burn-token"):
+        for body in (deep[:60_000], b'{"token": ' + deep[:30_000] + b"}"):
+            response = client.post(route, content=body)
+            assert response.status_code == 422, (route, response.text[:200])
+            assert response.json()["errors"][0]["code"] == "invalid-payload"
+    import jwt
+
+    inside = jwt.encode({"iss": issuer.url, "aud": AUDIENCE, "x": 1}, issuer.key, "RS256")
+    header, _, signature = inside.split(".")
+    payload = jwt.utils.base64url_encode(b'{"iss": ' + b"[" * 5_000 + b"]" * 5_000 + b"}")
+    token = f"{header}.{payload.decode()}.{signature}"
+    code, reason = _refusal(client.post("/_/oidc/mint-token", json={"token": token}))
+    assert code == "invalid-token"
+    assert "malformed" in reason
+    assert TokenRepository(store).all() == []
 
 
 def test_forged_and_hostile_tokens(client: TestClient, store: LocalStore, issuer: Issuer) -> None:

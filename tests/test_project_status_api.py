@@ -89,3 +89,39 @@ def test_the_people_page_shows_the_status_and_hides_quarantined_files(store: Loc
     html = client.get("/project/foo/").text
     assert "This project is quarantined: malware." in html
     assert "foo-1.0-py3-none-any.whl" not in html
+
+
+def test_a_quarantined_projects_files_are_not_offered_and_come_back_when_lifted(
+    store: LocalStore,
+) -> None:
+    """PEP 792: no distribution of a quarantined project is offered for download, its
+    ``.metadata`` neither, public or private; the facts that list them again are held beside
+    the page (``held/``), never in it; lifting the quarantine offers and lists them again."""
+    admin, uploader = add_token(store, "admin"), add_token(store, "upload")
+    for private in (False, True):
+        client = TestClient(create_app(store, Settings(private=private)))
+        reader = basic(add_token(store, "read"))
+        if not private:
+            assert _upload(client, uploader, "1.0")[0] == 200
+        urls = [f"/packages/foo/{wheel_name('foo', '1.0')}"]
+        urls.append(urls[0] + ".metadata")
+        assert [client.get(u, headers=reader).status_code for u in urls] == [200, 200]
+        status = "/api/projects/foo/status"
+        quarantine = client.post(status, json={"status": "quarantined"}, headers=basic(admin))
+        assert quarantine.status_code == 200
+        for url in urls:
+            for method in ("GET", "HEAD"):
+                assert client.request(method, url, headers=reader).status_code == 404, url
+        body = client.get("/simple/foo/", headers={**JSON, **reader}).content
+        sha256 = hashlib.sha256(wheel_bytes("foo", "1.0")).hexdigest()
+        assert sha256.encode() not in body
+        assert b"foo-1.0" not in body
+        held = list((store.state_dir / "held" / "foo").glob("*.json"))  # the private state
+        assert any(sha256 in p.read_text() for p in held)
+        lift = client.post(status, json={"status": "active"}, headers=basic(admin))
+        assert lift.status_code == 200
+        assert [client.get(u, headers=reader).status_code for u in urls] == [200, 200]
+        page = client.get("/simple/foo/", headers={**JSON, **reader}).json()
+        assert [f["sha256"] if "sha256" in f else f["hashes"]["sha256"] for f in page["files"]] == [
+            sha256
+        ]

@@ -868,12 +868,14 @@ def _token(args: argparse.Namespace) -> int:
         repo = TokenRepository(_store(args.dir, args.state_dir))
     if args.token_command == "import-htpasswd":  # noqa: S105
         imported, skipped = 0, 0
-        for number, line in enumerate(Path(args.file).read_text().splitlines(), start=1):
-            line = line.strip()
+        for number, raw in enumerate(Path(args.file).read_bytes().splitlines(), start=1):
+            line = raw.decode("utf-8", "replace").strip()
             if not line or line.startswith("#"):
                 continue
             user, _, password_hash = line.partition(":")
             try:
+                if "\ufffd" in line:
+                    raise ValueError("the line is not UTF-8")
                 record = TokenRecord.for_user(
                     user,
                     password_hash,

@@ -275,15 +275,24 @@ function acceptsGzip(header) {
     return star;
 }
 
-// A checked read goes to the bucket as `key`, spelled one way (S3 decodes it back). Under a
-// bucket behaviour it is on its way there; elsewhere ('/') the bucket origin is chosen, and
-// the viewer's query dropped, as a bucket behaviour would (S3 reads some query parameters).
+// skypi.core.edge.origin_uri: every character but A-Z a-z 0-9 - . _ percent-encoded.
+function encodeSegment(text) {
+    return encodeURIComponent(text).replace(/[!'()*~]/g, function (c) {
+        return '%' + c.charCodeAt(0).toString(16).toUpperCase();
+    });
+}
+
+// A checked read goes to the bucket as `key`, spelled one way whatever the viewer sent (S3
+// decodes it back): CloudFront looks in its cache after this function, so that one spelling
+// is the cache key, and the one path an invalidation of the key names. Under a bucket
+// behaviour it is on its way there; elsewhere ('/') the bucket origin is chosen, and the
+// viewer's query dropped, as a bucket behaviour would (S3 reads some query parameters).
 function toBucket(request, key) {
     if (!startsWithAny(request.uri, READ_PREFIXES)) {
         cf.selectRequestOriginById(BUCKET_ORIGIN);
         request.querystring = {};
     }
-    request.uri = '/' + key.split('/').map(encodeURIComponent).join('/');
+    request.uri = '/' + key.split('/').map(encodeSegment).join('/');
     return request;
 }
 
@@ -319,6 +328,12 @@ function apiRequest(request) {
 async function handler(event) {
     var request = event.request;
     var path = request.uri;
+    // skypi.core.edge.authorization_refusal: repeats of a header arrive as its multiValue.
+    var authorization = request.headers.authorization;
+    if (authorization && authorization.multiValue && authorization.multiValue.length > 1) {
+        return respond(400, 'Bad Request', { 'content-type': 'text/plain' },
+            'Bad Request: send one Authorization header, not several.\n');
+    }
     var where = route(request.method, path);
     if (where === 'api') return apiRequest(request);
     if (where === 'none') return notFound();
@@ -341,6 +356,8 @@ async function handler(event) {
         for (var p = 1; p < parts.length; p++) {
             if (!parts[p] || parts[p].charAt(0) === '.') return notFound();
         }
+        // Only distributions and their .metadata: nothing else put there is served.
+        if (!projectOfFilename(parts[parts.length - 1])) return notFound();
         return toBucket(request, KEYS.packages + parts.slice(1).join('/'));
     }
     if (decoded === '/') return toBucket(request, KEYS.landing);

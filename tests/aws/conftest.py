@@ -59,7 +59,9 @@ def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Emulated:
     s3 = s3_client(moto_endpoint)
     sqs = boto3.client("sqs", endpoint_url=moto_endpoint, **CREDENTIALS)
     dynamodb = boto3.client("dynamodb", endpoint_url=moto_endpoint, **CREDENTIALS)
-    resources = provision(s3, sqs, bucket, visibility_timeout=2, dynamodb=dynamodb)
+    resources = provision(
+        s3, sqs, bucket, visibility_timeout=2, dynamodb=dynamodb, invalidation_visibility_timeout=0
+    )
     monkeypatch.setenv("SKYPI_TOKEN_TABLE", resources.token_table)
     sqs.purge_queue(QueueUrl=resources.queue_url)  # the s3:TestEvent of the setup
     store = S3Store(bucket, s3)

@@ -230,6 +230,7 @@ def test_the_server_log_never_shows_a_token(tmp_path: Path) -> None:
     text = log.read_text()
     assert "rejected a login" in text
     assert "GET /simple/?token=skypi_…" in text  # the access log line, redacted
+    assert "Logging error" not in text  # ...and formatted, not a traceback of the formatter
     assert secret not in text
     assert secret[6:20] not in text
     assert pasted not in text

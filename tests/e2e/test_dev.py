@@ -127,6 +127,9 @@ def test_aws_s3_cp_then_pip_and_uv_install_then_aws_s3_rm(
 
     _aws(dev, env, "s3", "rm", f"s3://skypi-dev/packages/{wheel.name}")
     assert wait_for(lambda: dev.listed("dropped-lib") == (set(), set()), timeout=20)
+    # ... and the file and its .metadata were invalidated at the emulated CloudFront
+    done = "invalidated 2 paths at the CDN"
+    assert wait_for(lambda: done in dev.log.read_text(), timeout=20), dev.log.read_text()
     result = _pip_install(dev, "dropped-lib", str(tmp_path / "pip2"), env, check=False)
     assert result.returncode != 0
 

@@ -197,6 +197,47 @@ def test_an_oversize_request_head_is_refused(limited: Server, where: str) -> Non
     assert b"Request headers too large: at most 65,536 bytes" in response
 
 
+def _head_of(size: int, prefix: bytes = b"") -> bytes:
+    """A GET whose head (from its request line to its blank line) is ``size`` bytes."""
+    start = prefix + b"GET /health HTTP/1.1\r\nHost: x\r\nX-Pad: "
+    return start + b"a" * (size - len(start) + len(prefix) - 4) + b"\r\n\r\n"
+
+
+@pytest.mark.parametrize(
+    ("size", "prefix", "writes"),
+    [
+        (65_537, b"", 1),  # one byte over, in one write: parsed whole before being counted
+        (75 * 1024, b"", 1),
+        (75 * 1024, b"\r\n\r\n", 1),  # blank lines before a request do not end its head
+        (75 * 1024, b"", 2),  # split at its blank line: the end of a head spans two reads
+    ],
+)
+def test_a_head_over_the_limit_is_refused_however_it_is_written(
+    limited: Server, size: int, prefix: bytes, writes: int
+) -> None:
+    head = _head_of(size, prefix)
+    assert len(head) - len(prefix) == size
+    sock = _connect(limited)
+    with contextlib.suppress(OSError):
+        if writes == 1:
+            sock.sendall(head)
+        else:
+            sock.sendall(head[:-2])
+            time.sleep(0.05)  # pacing only: the assertion does not depend on it
+            sock.sendall(head[-2:])
+    response = _read_response(sock)
+    sock.close()
+    assert response.startswith(b"HTTP/1.1 431"), response[:200]
+
+
+def test_a_head_at_the_limit_is_served(limited: Server) -> None:
+    sock = _connect(limited)
+    sock.sendall(_head_of(65_536, b"\r\n"))
+    response = _read_response(sock)
+    sock.close()
+    assert response.startswith(b"HTTP/1.1 200"), response[:200]
+
+
 def test_an_ordinary_head_is_served(limited: Server) -> None:
     sock = _connect(limited)
     sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Some: " + b"a" * 8000 + b"\r\n\r\n")

@@ -69,7 +69,8 @@ def test_the_status_line_is_safe(server: Server) -> None:
 def test_a_file_that_looks_like_a_response_head_is_served_as_it_is(server: Server) -> None:
     data = b"HTTP/1.1 400 Bad Request\r\nx-skypi-reason: not me\r\n\r\n"
     (server.folder / "notes").mkdir()
-    (server.folder / "notes" / "head.txt").write_bytes(data)
-    response = httpx.get(f"{server.url}/packages/notes/head.txt")
+    # Named as a distribution (only those are served from /packages/), never a valid one.
+    (server.folder / "notes" / "head-1.0.tar.gz").write_bytes(data)
+    response = httpx.get(f"{server.url}/packages/notes/head-1.0.tar.gz")
     assert response.status_code == 200
     assert response.content == data

@@ -24,7 +24,7 @@ from infra.cdn import (
     MAX_FUNCTION_BYTES,
     edge_source,
 )
-from skypi.core.edge import decide
+from skypi.core.edge import decide, origin_uri
 from skypi.core.http import (
     MAX_LAMBDA_REQUEST_BYTES,
     content_encoding_for_key,
@@ -45,7 +45,7 @@ FROM_A_STORED_OBJECT = {200, 206, 304, 416}
 
 def stored_keys() -> set[str]:
     """What the vectors' fixture stores: the wheels, their .metadata, the pages with their
-    gzip variants, and the pages for people."""
+    gzip variants, the pages for people, and the files planted beside them."""
     pages = [f"index.{ext}" for ext in ("html", "v1html", "json")]
     pages += [f"{page}.gz" for page in pages]
     keys = {f"simple/{page}" for page in pages}
@@ -55,7 +55,7 @@ def stored_keys() -> set[str]:
         keys |= {f"packages/{project}/{name}", f"packages/{project}/{name}.metadata"}
         keys |= {f"simple/{project}/{page}" for page in pages}
         keys.add(f"{SITE_PREFIX}project/{project}/index.html")  # the pages for people
-    return keys | {f"{SITE_PREFIX}index.html"}
+    return keys | {f"{SITE_PREFIX}index.html"} | set(SPEC["fixture"].get("planted", {}))
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,11 @@ def outcome(event: dict[str, Any], result: dict[str, Any]) -> Outcome:
         return Outcome(origin="api")
     if result.get("selectedOrigin"):  # a bucket behaviour's cache policy forwards no query
         assert result["querystring"] == {}
-    return Outcome(origin="bucket", key=unquote(result["uri"][1:]))  # S3 decodes the path
+    key = unquote(result["uri"][1:])  # S3 decodes the path
+    # One spelling per key, whatever the viewer's: CloudFront's cache key, and the path the
+    # invalidation of that key names (skypi.core.edge.origin_uri).
+    assert result["uri"] == origin_uri(key), (event["request"]["uri"], result["uri"])
+    return Outcome(origin="bucket", key=key)
 
 
 def _querystring(raw: str) -> dict[str, Any]:
@@ -106,7 +110,17 @@ def _querystring(raw: str) -> dict[str, Any]:
     return result
 
 
-def _event(method: str, path: str, query: str, headers: dict[str, str]) -> dict[str, Any]:
+def _header(value: str | list[str]) -> dict[str, Any]:
+    """CloudFront's shape for a header: its first value, and every value under multiValue
+    when it came more than once."""
+    if isinstance(value, str):
+        return {"value": value}
+    return {"value": value[0], "multiValue": [{"value": v} for v in value]}
+
+
+def _event(
+    method: str, path: str, query: str, headers: dict[str, str] | dict[str, str | list[str]]
+) -> dict[str, Any]:
     return {
         "version": "1.0",
         "context": {"eventType": "viewer-request"},
@@ -115,7 +129,7 @@ def _event(method: str, path: str, query: str, headers: dict[str, str]) -> dict[
             "method": method,
             "uri": path,
             "querystring": _querystring(query),
-            "headers": {k.lower(): {"value": v} for k, v in headers.items()},
+            "headers": {k.lower(): _header(v) for k, v in headers.items()},
             "cookies": {},
         },
     }
@@ -182,6 +196,10 @@ def run_by_mode(
     return [results[i] for i in range(len(events))]
 
 
+def _listed(value: str | list[str] | None) -> list[str]:
+    return [] if value is None else [value] if isinstance(value, str) else value
+
+
 @pytest.fixture(scope="module")
 def vector_events() -> list[dict[str, Any]]:
     return [
@@ -189,7 +207,12 @@ def vector_events() -> list[dict[str, Any]]:
             v["request"]["method"],
             v["request"]["path"],
             v["request"]["query"],
-            {k: expand_credentials(h) for k, h in v["request"]["headers"].items()},
+            {
+                k: [expand_credentials(x) for x in h]
+                if isinstance(h, list)
+                else expand_credentials(h)
+                for k, h in v["request"]["headers"].items()
+            },
         )
         for v in SPEC["vectors"]
     ]
@@ -222,6 +245,7 @@ def test_vector(
         request["query"],
         request["headers"].get("accept"),
         request["headers"].get("accept-encoding"),
+        len(_listed(request["headers"].get("authorization"))),
     )
     if got.origin is None:  # the function answered
         assert got.status == expect["status"], got
@@ -233,6 +257,8 @@ def test_vector(
         return
     assert expect["status"] not in ANSWERED_BY_THE_FUNCTION, got
     assert got.origin == "bucket", got
+    if "uri" in expect:  # the cache key, whatever the viewer's spelling
+        assert vector_results[index]["uri"] == expect["uri"]
     assert got.key is not None
     assert got.key.startswith(BUCKET_KEY_PREFIXES), got
     assert got.key == python.key

@@ -102,6 +102,8 @@ FILES = [
     WHEEL, f"{WHEEL}.metadata", "foo_bar-1.0.tar.gz", "secret-1.0-py3-none-any.whl",
     "foo_bar-1%2Fsecret-1.0-py3-none-any.whl", "Foo.Bar-1.0.zip", "other_project-2.0.tar.gz",
     "%C5%BFix-1.0.tar.gz", "nope-1.0.tar.gz", ".metadata", "foo_bar-1.0-py3-none-any.whl%00",
+    "foo_bar-1.0+cpu-py3-none-any.whl", "foo_bar-1.0%2Bcpu-py3-none-any.whl",
+    "foo_bar-1.0%2bcpu-py3-none-any.whl.metadata", "foo_bar-1.0~a*b!c'(d)-py3-none-any.whl",
 ]  # fmt: skip
 TOKENS = [*SPEC["fixture"]["tokens"], "unknown"]
 WHITESPACE = ["", " ", "\t", "  ", "\x1f", "\xa0", "\x0b", "\ufeff"[:0]]
@@ -279,8 +281,11 @@ def python_edge(tmp_path_factory: pytest.TempPathFactory) -> PythonEdge:
 
     apps = {}
     for mode in MODES:
-        app = create_app(recording, Settings(private=mode == "private"), TokenRepository(store))  # type: ignore[arg-type]
+        settings = Settings(private=mode == "private")
+        app = create_app(recording, settings, TokenRepository(store))  # type: ignore[arg-type]
         app.fallback = api
+        # Whether a project is quarantined is read from its page, not asked of the bucket.
+        app.withheld = create_app(store, settings).withheld
         apps[mode] = app
     return PythonEdge(apps, recording, handed)
 

@@ -2,9 +2,9 @@
 
 moto checks no IAM here, so a key family written by the code but missing from a role's policy
 passes every other test and fails on AWS (the pages for people under ``site/`` once did). This
-replays an API upload, a yank, a delete, a refused attested upload and a drop-in on moto,
-records each S3 request with its key, and matches it against the role's statements the way IAM
-matches resource ARNs (``*`` spans ``/``)."""
+replays an API upload, a yank, a delete, a quarantine, a refused attested upload and a drop-in
+on moto, records each S3 request with its key, and matches it against the role's statements the
+way IAM matches resource ARNs (``*`` spans ``/``)."""
 
 from __future__ import annotations
 
@@ -97,8 +97,10 @@ def test_every_key_an_api_upload_and_admin_action_writes_is_granted_to_the_api(
     admin = Admin(indexer)
     admin.yank("granted", filename=wheel_name("granted", "1.0"), reason="broken")
     admin.delete("granted", wheel_name("granted", "2.0"))
+    admin.set_status("granted", "quarantined", "held for review")  # its files held aside
+    admin.set_status("granted", "active", None)
     written = {key.split("/")[0] for op, key in counter.requests if op == "PutObject"}
-    assert {"packages", "simple", "site"} <= written
+    assert {"packages", "simple", "site", "held"} <= written
     assert _denied(counter.requests, _granted(synth, "ApiFunction")) == []
 
 
@@ -155,8 +157,13 @@ def test_every_key_a_drop_in_writes_is_granted_to_the_indexer(synth: Synth, stor
     store.put(key, wheel_bytes("dropped", "1.0"))
     counter = RequestCounter(store.client)
     Indexer(store).apply([Landed(key)])
+    Admin(Indexer(store)).set_status("dropped", "quarantined", None)
+    late = f"packages/dropped/{wheel_name('dropped', '2.0')}"  # dropped into a quarantine
+    store.put(late, wheel_bytes("dropped", "2.0"))
+    counter.requests.clear()
+    Indexer(store).apply([Landed(late)])
     written = {key.split("/")[0] for op, key in counter.requests if op == "PutObject"}
-    assert {"packages", "simple", "site"} <= written
+    assert {"packages", "simple", "held"} <= written
     assert _denied(counter.requests, _granted(synth, "IndexerFunction")) == []
 
 

@@ -37,6 +37,7 @@ EXAMPLES: dict[Family, str] = {
     keys.RELEASE: keys.release_key("foo-bar", "1.0+cpu"),
     keys.AUTH_RECORD: keys.TOKENS_KEY,
     keys.PROVENANCE: keys.provenance_key("foo-bar", "foo_bar-1.0.tar.gz"),
+    keys.HELD_FILES: keys.held_files_key("foo-bar", "ab" * 32),
     keys.LOCAL_STATE: keys.FINGERPRINTS_KEY,
 }
 

@@ -187,8 +187,13 @@ def test_alarms_on_dead_letters_errors_and_conflicts(synth: Synth) -> None:
         ("AWS/Lambda", "Errors"),
         ("skypi", "Conflicts"),
     }
-    dlq_alarm = next(a for a in alarms if a["Properties"]["Namespace"] == "AWS/SQS")
-    assert "DeadLetters" in json.dumps(dlq_alarm["Properties"]["Dimensions"])
+    queues = [
+        json.dumps(a["Properties"]["Dimensions"])
+        for a in alarms
+        if a["Properties"]["Namespace"] == "AWS/SQS"
+    ]
+    assert any("IndexerDeadLetters" in q for q in queues)
+    assert any("InvalidationsDeadLetters" in q for q in queues)
 
 
 def test_indexer_cannot_delete_distribution_files(synth: Synth) -> None:
@@ -504,7 +509,11 @@ def test_api_dynamodb_grants_are_least_privilege(synth: Synth, template: Templat
 def test_api_and_indexer_may_only_invalidate_this_distribution(synth: Synth) -> None:
     """A deleted or restored file must leave the edge caches (files are cached for a year)."""
     distribution, _ = _only(synth, "AWS::CloudFront::Distribution")
-    for role in ("ApiFunctionServiceRole", "IndexerFunctionServiceRole"):
+    for role in (
+        "ApiFunctionServiceRole",
+        "IndexerFunctionServiceRole",
+        "InvalidationsFunctionServiceRole",
+    ):
         granted = [s for s in _statements(synth, role) if "cloudfront" in json.dumps(s["Action"])]
         assert len(granted) == 1, role
         assert _actions(granted[0]) == ["cloudfront:CreateInvalidation"]
@@ -512,8 +521,44 @@ def test_api_and_indexer_may_only_invalidate_this_distribution(synth: Synth) -> 
         assert "*" not in json.dumps(granted[0]["Resource"]).replace(":*", "")
     for name, function in synth.resources("AWS::Lambda::Function").items():
         variables = function["Properties"].get("Environment", {}).get("Variables", {})
-        if name.startswith(("Api", "Indexer")):
+        if name.startswith(("Api", "Indexer", "Invalidations")):
             assert variables["SKYPI_DISTRIBUTION_ID"] == {"Ref": distribution}, name
+
+
+def test_refused_invalidations_are_queued_retried_and_alarmed(synth: Synth) -> None:
+    """What CloudFront refuses (too many in progress, throttled) goes on a queue that the
+    invalidator drains: every five minutes for an hour, then the dead-letter queue, whose
+    depth raises an alarm (docs/deploy.md)."""
+    pending, queue = _only(
+        synth, "AWS::SQS::Queue", VisibilityTimeout=300, SqsManagedSseEnabled=True
+    )
+    assert pending.startswith("InvalidationsPending")
+    redrive = queue["Properties"]["RedrivePolicy"]
+    assert redrive["maxReceiveCount"] == 12
+    assert "InvalidationsDeadLetters" in json.dumps(redrive["deadLetterTargetArn"])
+    _, mapping = _only(
+        synth, "AWS::Lambda::EventSourceMapping", EventSourceArn={"Fn::GetAtt": [pending, "Arn"]}
+    )
+    assert mapping["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert "InvalidationsFunction" in json.dumps(mapping["Properties"]["FunctionName"])
+    _, function = _only(synth, "AWS::Lambda::Function", Handler="skypi.indexer.invalidator.handler")
+    assert function["Properties"]["Timeout"] * 6 <= 300  # Lambda's advice for the queue
+    for role in ("ApiFunctionServiceRole", "IndexerFunctionServiceRole"):
+        sends = [s for s in _statements(synth, role) if "sqs:SendMessage" in _actions(s)]
+        assert len(sends) == 1, role
+        assert _resources(sends[0]) == json.dumps({"Fn::GetAtt": [pending, "Arn"]})
+    for name, resource in synth.resources("AWS::Lambda::Function").items():
+        variables = resource["Properties"].get("Environment", {}).get("Variables", {})
+        if name.startswith(("ApiFunction", "IndexerFunction")):
+            assert variables["SKYPI_INVALIDATION_QUEUE_URL"] == {"Ref": pending}, name
+    alarm = next(
+        a["Properties"]
+        for a in synth.resources("AWS::CloudWatch::Alarm").values()
+        if "InvalidationsDeadLetters" in json.dumps(a["Properties"].get("Dimensions"))
+    )
+    assert alarm["MetricName"] == "ApproximateNumberOfMessagesVisible"
+    assert alarm["Threshold"] == 1
+    assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
 
 
 def test_missing_pages_and_files_are_cached_for_at_most_a_second(synth: Synth) -> None:

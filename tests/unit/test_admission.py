@@ -31,6 +31,11 @@ def _sdist(filename: str = SDIST) -> Candidate:
     return Candidate(filename, f"packages/demo/{filename}", "1.0", "sdist", "bb" * 32)
 
 
+def _sdist_of(version: str, ext: str = ".tar.gz") -> Candidate:
+    filename = f"demo-{version}{ext}"
+    return Candidate(filename, f"packages/demo/{filename}", version, "sdist", "bb" * 32)
+
+
 @pytest.mark.parametrize(
     ("page", "candidate", "upload", "verdict"),
     [
@@ -53,6 +58,12 @@ def _sdist(filename: str = SDIST) -> Candidate:
         # an old folder with a .tar.gz and a .zip of one release keeps both
         (_page(_entry(SDIST)), _sdist("demo-1.0.zip"), False, Verdict.ADMIT),
         (_page(_entry(SDIST)), _wheel(), True, Verdict.ADMIT),
+        # one release, spelled otherwise: PEP 440 compares versions, not their text
+        (_page(_entry(SDIST)), _sdist_of("1.0.0"), True, Verdict.ONE_SDIST),
+        (_page(_entry(SDIST)), _sdist_of("1.0.0.0", ".zip"), True, Verdict.ONE_SDIST),
+        (_page(_entry(SDIST)), _sdist_of("1!0.0"), True, Verdict.ADMIT),  # another epoch
+        (_page(_entry(SDIST)), _sdist_of("1.0.post0"), True, Verdict.ADMIT),
+        (_page(_entry(SDIST)), _sdist_of("1.0.0"), False, Verdict.ADMIT),
         (_page(status="archived"), _wheel(), True, Verdict.CLOSED),
         (_page(_entry(WHEEL), status="quarantined"), _wheel(), True, Verdict.CLOSED),
         (_page(status="archived"), _wheel(), False, Verdict.ADMIT),
@@ -77,3 +88,11 @@ def test_the_messages_are_the_ones_clients_look_for() -> None:
     closed = decide(_page(status="archived"), _wheel())
     assert "is archived: moved" in closed.message
     assert "skypi status demo active" in closed.message
+
+
+def test_the_page_and_the_admission_rule_agree_on_one_sdist_per_release() -> None:
+    page = _page(_entry(SDIST))
+    for version in ("1.0", "1.0.0", "1.00", "v1.0", "1.0.0.0"):
+        assert page.has_sdist(version), version
+    for version in ("1.0.1", "1.0.post1", "1.0a1", "2!1.0", "not a version"):
+        assert not page.has_sdist(version), version

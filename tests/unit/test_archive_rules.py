@@ -7,6 +7,7 @@ import hashlib
 import io
 import logging
 import tarfile
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -64,6 +65,29 @@ def _read(filename: str, data: bytes, limits: Limits | None = None) -> object:
 
 PKG_INFO = metadata_text("foo", "1.0").encode()
 
+
+def _zip_with_twice(members: dict[str, str], twice: str, text: str) -> bytes:
+    """A zip holding ``members`` and a second member named ``twice`` (last in the directory,
+    so a reader that takes the last one reads ``text``)."""
+    data = _wheel(members)
+    buffer = io.BytesIO(data)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # zipfile warns of the duplicate name
+        with zipfile.ZipFile(buffer, "a", zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr(twice, text)
+    return buffer.getvalue()
+
+
+def _tar_entries(entries: list[tuple[str, bytes]]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz", format=tarfile.PAX_FORMAT) as tar:
+        for path, data in entries:
+            info = tarfile.TarInfo(path)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
 REFUSED = {
     "wheel without WHEEL": (
         "foo-1.0-py3-none-any.whl",
@@ -99,6 +123,50 @@ REFUSED = {
         "foo-1.0.zip",
         _wheel({"src/PKG-INFO": PKG_INFO.decode(), "src/setup.py": ""}),
         "PKG-INFO not found at foo-1.0/PKG-INFO",
+    ),
+    # Every member of a tar sdist is under its one folder, wherever PKG-INFO comes.
+    "sdist with a second top-level folder after PKG-INFO": (
+        "foo-1.0.tar.gz",
+        _tar({"foo-1.0/PKG-INFO": PKG_INFO, "foo-1.0/setup.py": b"", "evil/x.py": b""}),
+        "Incorrect number of top-level directories",
+    ),
+    "sdist with a top-level file after PKG-INFO": (
+        "foo-1.0.tar.gz",
+        _tar({"foo-1.0/PKG-INFO": PKG_INFO, "setup.py": b""}),
+        "Incorrect number of top-level directories",
+    ),
+    "sdist with PKG-INFO twice": (
+        "foo-1.0.tar.gz",
+        _tar_entries(
+            [
+                ("foo-1.0/PKG-INFO", PKG_INFO),
+                ("foo-1.0/PKG-INFO", metadata_text("bar", "2.0").encode()),
+            ]
+        ),
+        "foo-1.0/PKG-INFO is there twice",
+    ),
+    # A member name twice in a zip: which copy is read depends on the reader (PyPI refuses).
+    "wheel with METADATA twice": (
+        "foo-1.0-py3-none-any.whl",
+        _zip_with_twice(_members(), "foo-1.0.dist-info/METADATA", metadata_text("foo", "2.0")),
+        "Duplicate member names in the archive: ['foo-1.0.dist-info/METADATA']",
+    ),
+    "wheel with RECORD twice": (
+        "foo-1.0-py3-none-any.whl",
+        _zip_with_twice(_members(), "foo-1.0.dist-info/RECORD", "x"),
+        "Duplicate member names",
+    ),
+    "wheel with a module twice": (
+        "foo-1.0-py3-none-any.whl",
+        _zip_with_twice(_members(), "foo/__init__.py", "import os"),
+        "Duplicate member names",
+    ),
+    "zip sdist with PKG-INFO twice": (
+        "foo-1.0.zip",
+        _zip_with_twice(
+            {"foo-1.0/PKG-INFO": PKG_INFO.decode()}, "foo-1.0/PKG-INFO", metadata_text("foo", "2.0")
+        ),
+        "Duplicate member names",
     ),
     "Kelvin sign in an sdist's Name": (
         "kelvin-1.0.tar.gz",

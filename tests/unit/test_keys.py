@@ -17,6 +17,7 @@ from skypi.core.keys import (
     AUTH_RECORD,
     DISTRIBUTION,
     FAMILIES,
+    HELD_FILES,
     LANDING,
     LEGACY_LANDING,
     LOCAL_STATE,
@@ -31,6 +32,7 @@ from skypi.core.keys import (
     Recognised,
     file_key,
     gzip_key,
+    held_files_key,
     is_project,
     metadata_key,
     page_key,
@@ -58,6 +60,7 @@ def built(project: str, filename: str, version: str) -> list[tuple[str, Recognis
         (project_site_key(project), Recognised(PROJECT_SITE, project, "index.html")),
         (release_key(project, version), Recognised(RELEASE, project, version)),
         (provenance_key(project, filename), Recognised(PROVENANCE, project, filename)),
+        (held_files_key(project, "0f" * 32), Recognised(HELD_FILES, project, "0f" * 32)),
     ]
     for kind, name in PAGE_OBJECTS.items():
         page = page_key(project, kind)
@@ -141,6 +144,8 @@ def test_keys_outside_the_layout_are_not_recognised() -> None:
         "integrity/foo/.x/provenance.json",
         "auth/other.json",
         "local/other.json",
+        "held/foo/abc.json",  # not a SHA-256
+        "held/Foo/" + "ab" * 32 + ".json",
         "packages/foo/.hidden.whl",
         "packages/../simple/index.json",
         "packages//foo.whl",
@@ -172,7 +177,7 @@ def test_each_family_has_a_grant_that_covers_its_prefix_and_a_distinct_name() ->
 def test_what_each_role_is_granted_follows_from_the_layout() -> None:
     assert keys.grants("indexer", "delete") == ("packages/*.metadata",)  # never a distribution
     assert keys.grants("indexer", "versions") == ("packages/*",)  # a restore's source
-    assert keys.grants("indexer", "write") == ("packages/*", "simple/*", "site/*")
+    assert keys.grants("indexer", "write") == ("packages/*", "simple/*", "site/*", "held/*")
     assert "auth/*" not in keys.grants("indexer", "read")  # the indexer never sees tokens
     assert keys.grants("api", "write") == (
         "packages/*",
@@ -180,6 +185,7 @@ def test_what_each_role_is_granted_follows_from_the_layout() -> None:
         "site/*",
         "auth/*",
         "integrity/*",
+        "held/*",
     )
     for family in FAMILIES:
         for role, accesses in family.access.items():

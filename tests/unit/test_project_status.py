@@ -7,7 +7,14 @@ from datetime import UTC, datetime
 
 import pytest
 
-from skypi.core.pages import FileEntry, ProjectPage, RootListing, check_status
+from skypi.core.pages import (
+    FileEntry,
+    ProjectPage,
+    RootListing,
+    check_status,
+    held_digest,
+    held_files_key,
+)
 from skypi.core.render import render_project_html, render_root_html
 
 WHEEL = FileEntry(
@@ -64,8 +71,18 @@ def test_status_on_both_forms(
         assert meta in html
     assert ("foo-1.0-py3-none-any.whl" in html) is listed
     assert (page.upload_refusal() is None) is uploads
-    # The manifest keeps every file through a quarantine, and a round trip keeps the status.
-    again = ProjectPage.from_json_bytes(page.to_json_bytes())
+    # Every file is kept through a quarantine, beside the page (held_files_key) and never in
+    # it: the public page names no file, URL or hash; a round trip keeps files and status.
+    body = page.to_json_bytes()
+    held = page.held_files()
+    assert (held is None) is listed
+    if held is not None:
+        assert WHEEL.filename.encode() not in body
+        assert WHEEL.sha256.encode() not in body
+        assert WHEEL.filename.encode() in held
+        assert held_files_key(page.name, held_digest(held)) == f"held/foo/{held_digest(held)}.json"
+    stored = {held_digest(held): held} if held is not None else {}
+    again = ProjectPage.from_json_bytes(body, stored.__getitem__)
     assert again == page
     assert again.with_status("active", None).listed_files() == [WHEEL]
 

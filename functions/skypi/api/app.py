@@ -6,6 +6,7 @@ import logging
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import FastAPI, Header, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from packaging.utils import canonicalize_name
 from pydantic import BaseModel, Field
@@ -17,7 +18,7 @@ import skypi
 from skypi.api.admin import add_routes as admin_routes
 from skypi.api.auth import Authenticator, AuthFailure
 from skypi.api.direct import Declared, DirectUploader
-from skypi.api.errors import error_response
+from skypi.api.errors import error_response, validation_details
 from skypi.api.oidc import TokenExchange, add_routes
 from skypi.api.publish import Uploader
 from skypi.api.reads import ReadRoutes
@@ -105,6 +106,10 @@ def create_app(
     @api.exception_handler(AuthFailure)
     async def _auth_error(request: Request, exc: AuthFailure) -> Response:
         return error_response(exc, request.url.path)
+
+    @api.exception_handler(RequestValidationError)
+    async def _invalid_body(request: Request, exc: RequestValidationError) -> Response:
+        return JSONResponse({"detail": validation_details(exc)}, 422)
 
     @api.get(settings.health_path, include_in_schema=False)
     async def health() -> dict[str, str]:
@@ -250,7 +255,11 @@ def create_app(
             return JSONResponse({"detail": "No provenance for this file."}, 404)
         return Response(body, media_type=PROVENANCE_TYPE)
 
-    return ReadRoutes(store, auth, settings, api)
+    def withheld(project: str) -> bool:
+        page, _ = indexer.read_page(canonicalize_name(project))
+        return page is not None and page.withholds_files()
+
+    return ReadRoutes(store, auth, settings, api, withheld)
 
 
 def _bounded(receive: Receive, limit: int, refusal: UploadRejected) -> Receive:

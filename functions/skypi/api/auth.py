@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 from skypi.core.tokens import (
     TokenRecord,
     basic_credentials,
+    bcrypt_password,
+    check_htpasswd_entry,
     credentials_from_header,
     hash_token,
     is_user_login,
@@ -108,8 +110,12 @@ def _password_matches(digest: bytes, password: str, bcrypt_hash: str) -> bool:
     known = _VERIFIED.get((digest, bcrypt_hash))
     if known is not None:
         return known
-    normalized = bcrypt_hash.replace("$2y$", "$2b$", 1)  # Apache's prefix, same algorithm
-    result = bool(bcrypt.checkpw(password.encode(), normalized.encode()))
+    try:
+        normalized = check_htpasswd_entry("user", bcrypt_hash)
+        result = bool(bcrypt.checkpw(bcrypt_password(password), normalized.encode()))
+    except ValueError as exc:  # a record stored before its hash was checked on import
+        log.warning("a user's stored password hash is unusable: %s", exc)
+        result = False
     if len(_VERIFIED) > 1024:
         _VERIFIED.clear()
     _VERIFIED[(digest, bcrypt_hash)] = result

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Final
+from typing import Any, Final
 
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel
 
@@ -73,6 +74,24 @@ def error_response(exc: SkypiError | AuthFailure, path: str) -> Response:
     if path.startswith(JSON_PREFIX):
         return JSONResponse({"detail": message}, status, headers=headers)
     return PlainTextResponse(message + "\n", status, headers=headers)
+
+
+def validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
+    """What FastAPI found wrong with a body (where, what, which rule), without echoing the
+    input: a value such as ``1e400`` (infinity) or ``NaN`` has no JSON form to echo it in.
+
+    >>> validation_details(RequestValidationError([{"loc": ("body", "size"), "msg": "bad",
+    ...     "type": "int_type", "input": float("inf")}]))
+    [{'loc': ['body', 'size'], 'msg': 'bad', 'type': 'int_type'}]
+    """
+    return [
+        {
+            "loc": [str(p) for p in e.get("loc", ())],
+            "msg": str(e.get("msg", "")),
+            "type": e.get("type"),
+        }
+        for e in exc.errors()
+    ]
 
 
 def documented(*statuses: int) -> dict[int | str, dict[str, object]]:

@@ -30,7 +30,14 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from skypi.core.publishers import Match, NoMatch, match
+from skypi.core.publishers import (
+    LEEWAY,
+    Match,
+    NoMatch,
+    claim_type_problem,
+    match,
+    remembered_until,
+)
 from skypi.core.tokens import TokenRecord, hash_token, new_token
 from skypi.store.publishers import PublisherStore
 from skypi.store.tokens import TokenStore
@@ -39,7 +46,6 @@ if TYPE_CHECKING:
     import jwt  # imported on first use: PyJWT and cryptography cost a cold start ~0.1 s
 
 log = logging.getLogger("skypi.oidc")
-LEEWAY: Final = 30  # seconds of clock skew allowed on exp, nbf and iat
 LIFETIME: Final = timedelta(minutes=15)  # minted tokens, as PyPI's
 # CI tokens live minutes (GitHub) to hours (GitLab's default is one); longer is refused, which
 # also bounds how long an exchanged jti must be remembered.
@@ -95,7 +101,10 @@ def _fetch_json(url: str, context: ssl.SSLContext) -> Any:
         body = response.read(MAX_DOCUMENT_BYTES + 1)
     if len(body) > MAX_DOCUMENT_BYTES:
         raise ValueError(f"{url} is larger than {MAX_DOCUMENT_BYTES} bytes")
-    return json.loads(body)
+    try:
+        return json.loads(body)
+    except RecursionError:
+        raise ValueError(f"{url} holds JSON nested too deeply") from None
 
 
 class IssuerKeys:
@@ -114,8 +123,14 @@ class IssuerKeys:
         import jwt
 
         config = _fetch_json(f"{issuer}/.well-known/openid-configuration", self.context)
-        jwks_uri = config.get("jwks_uri") if isinstance(config, dict) else None
-        if config.get("issuer", "").rstrip("/") != issuer or not isinstance(jwks_uri, str):
+        if not isinstance(config, dict):
+            raise ValueError(f"{issuer}'s OpenID configuration is not a JSON object")
+        named, jwks_uri = config.get("issuer"), config.get("jwks_uri")
+        if (
+            not isinstance(named, str)
+            or named.rstrip("/") != issuer
+            or not isinstance(jwks_uri, str)
+        ):
             raise ValueError(f"{issuer}'s OpenID configuration names another issuer or no keys")
         if not jwks_uri.startswith("https://"):
             raise ValueError(f"{issuer} publishes its keys over plain http: {jwks_uri}")
@@ -180,7 +195,7 @@ class TokenExchange:
         if wanted not in (aud if isinstance(aud, list) else [aud]):
             raise _invalid(f"the token's audience is {aud!r}; this publisher takes {wanted!r}")
         used = hashlib.sha256(f"{issuer}\0{claims['jti']}".encode()).hexdigest()
-        if not self.publishers.use_once(used, datetime.fromtimestamp(claims["exp"], UTC)):
+        if not self.publishers.use_once(used, remembered_until(claims["exp"])):
             log.warning("refused a replayed OIDC token for publisher %s", found.publisher.id)
             raise MintRefused(
                 "invalid-reuse-token",
@@ -202,7 +217,13 @@ class TokenExchange:
             raise _invalid("the OIDC token names no signing key (kid)")
         try:
             key = self.keys.key_for(issuer, kid)
-        except (jwt.PyJWKClientConnectionError, OSError, ValueError) as exc:
+        except (
+            jwt.PyJWKClientConnectionError,
+            jwt.exceptions.PyJWKSetError,
+            OSError,
+            ValueError,
+            RecursionError,
+        ) as exc:
             log.warning("could not fetch the keys of %s: %s", issuer, exc)
             raise MintRefused(
                 "issuer-unavailable", f"could not fetch the signing keys of {issuer}", status=503
@@ -232,8 +253,8 @@ class TokenExchange:
             raise _invalid("the OIDC token's signature does not verify") from None
         except jwt.PyJWTError as exc:
             raise _invalid(f"invalid OIDC token: {exc}") from None
-        if not isinstance(claims["jti"], str) or not claims["jti"]:
-            raise _invalid("the OIDC token has no usable jti")
+        if problem := claim_type_problem(claims):
+            raise _invalid(problem)
         if claims["exp"] - time.time() > MAX_OIDC_LIFETIME:
             raise _invalid(f"the OIDC token lives too long (more than {MAX_OIDC_LIFETIME} s)")
         return claims
@@ -274,7 +295,7 @@ def _token_field(body: bytes) -> str:
         raise MintRefused("invalid-payload", "the request body is too large", status=413)
     try:
         doc = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise MintRefused("invalid-payload", 'send JSON: {"token": "<OIDC token>"}') from None
     token = doc.get("token") if isinstance(doc, dict) else None
     if not isinstance(token, str) or not token:

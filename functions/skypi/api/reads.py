@@ -16,9 +16,9 @@ from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
 from skypi.api.auth import Authenticator, AuthFailure
 from skypi.api.settings import Settings
-from skypi.core.edge import decide, route
+from skypi.core.edge import authorization_refusal, decide, route
 from skypi.core.http import cache_control_for_key, content_type_for_key
-from skypi.core.keys import family_of
+from skypi.core.keys import PACKAGES_PREFIX, family_of
 from skypi.store.base import NotFound, ObjectInfo, Presigning, Store
 
 Scope = MutableMapping[str, Any]
@@ -76,9 +76,15 @@ class ReadRoutes:
     """ASGI app answering reads; anything else goes to ``fallback``."""
 
     def __init__(
-        self, store: Store, auth: Authenticator, settings: Settings, fallback: Any
+        self,
+        store: Store,
+        auth: Authenticator,
+        settings: Settings,
+        fallback: Any,
+        withheld: Callable[[str], bool] = lambda project: False,
     ) -> None:
         self.store, self.auth, self.settings, self.fallback = store, auth, settings, fallback
+        self.withheld = withheld  # a project whose files are not offered (PEP 792 quarantine)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -86,11 +92,17 @@ class ReadRoutes:
             return
         method = scope["method"]
         path = raw_path(scope)
+        head = method == "HEAD"
+        twice = authorization_refusal(sum(k == b"authorization" for k, _ in scope["headers"]))
+        if twice is not None:  # every route, the API's too
+            await _respond(
+                send, 400, {"content-type": "text/plain"}, twice.reason.encode() + b"\n", head
+            )
+            return
         where = route(method, path, self.settings.health_path)
         if where == "api":
             await self.fallback(scope, receive, send)
             return
-        head = method == "HEAD"
         if where == "none":  # neither the API's nor a read: the edge function's 404 too
             await _respond(send, 404, {"content-type": "text/plain"}, b"Not Found\n", head)
             return
@@ -133,6 +145,13 @@ class ReadRoutes:
             return
         if decision.key is None:
             await _respond(send, 404, {"content-type": "text/plain", **vary}, b"Not Found\n", head)
+            return
+        if (
+            decision.key.startswith(PACKAGES_PREFIX)
+            and decision.project
+            and await self._call(self.withheld, decision.project)
+        ):  # a quarantined project's files and .metadata are not offered for download
+            await _respond(send, 404, {"content-type": "text/plain"}, b"Not Found\n", head)
             return
         body: bytes | None = None
         family = family_of(decision.key)

@@ -16,12 +16,12 @@ Pure: it sees the page and the candidate's facts, nothing else.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final, Literal
 
 from skypi.core.errors import UploadRejected
-from skypi.core.pages import FileEntry, ProjectPage
+from skypi.core.pages import FileEntry, ProjectPage, has_sdist
 
 ONE_SDIST: Final = "Only one sdist may be uploaded per release."
 
@@ -108,10 +108,6 @@ def decide_among(
         detail = "" if existing.key == candidate.key else f"; listed from {existing.key}"
         message = already_exists(candidate.filename, candidate.sha256, detail)
         return Decision(Verdict.CONFLICT, message, existing)
-    if upload and candidate.kind == "sdist" and _has_sdist(files.values(), candidate.version):
+    if upload and candidate.kind == "sdist" and has_sdist(files.values(), candidate.version):
         return Decision(Verdict.ONE_SDIST, ONE_SDIST)
     return Decision(Verdict.ADMIT)
-
-
-def _has_sdist(files: Iterable[FileEntry], version: str) -> bool:
-    return any(f.version == version and not f.filename.endswith(".whl") for f in files)

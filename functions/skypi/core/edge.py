@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Final, Literal
-from urllib.parse import unquote_to_bytes
+from urllib.parse import quote, unquote_to_bytes
 
 from packaging.utils import InvalidName, NormalizedName, canonicalize_name
 
@@ -80,6 +80,26 @@ class Answer:
 
 
 NOT_FOUND: Final = Answer(404, project="")
+# A request with more than one Authorization header: which one counts differs from one server
+# (or framework) to the next, so no route takes it, at either edge (CloudFront Functions see
+# the repeats as the header's ``multiValue``).
+AUTHORIZATION_TWICE: Final = Answer(
+    400,
+    authenticate=False,
+    reason="Bad Request: send one Authorization header, not several.",
+)
+
+
+def authorization_refusal(count: int) -> Answer | None:
+    """The answer to a request carrying ``count`` Authorization headers, on any route: None
+    when it may go on (none or one).
+
+    >>> authorization_refusal(1) is None, authorization_refusal(2).status
+    (True, 400)
+    """
+    return AUTHORIZATION_TWICE if count > 1 else None
+
+
 _PAGE_KIND: Final[dict[str, PageKind]] = {V1_JSON: "json", V1_HTML: "v1html", HTML: "html"}
 
 
@@ -164,6 +184,22 @@ def read_project(path: str) -> str | None:
     return project_of_filename(path.rsplit("/", 1)[-1])
 
 
+def origin_uri(key: str) -> str:
+    """The one URI a read of ``key`` is sent to the bucket with, whatever spelling the viewer
+    used: each segment percent-encoded except ``A-Z a-z 0-9 - . _`` (uppercase hex).
+
+    The CloudFront Function sets it before CloudFront looks in its cache, so it is the cache
+    key and the exact path an invalidation names (docs/deploy.md); no character in it is one
+    an invalidation path must encode or may not (``~``, ``+``, ``*``: all escaped).
+
+    >>> origin_uri("packages/foo/foo-1.0+cpu-py3-none-any.whl")
+    '/packages/foo/foo-1.0%2Bcpu-py3-none-any.whl'
+    >>> origin_uri("packages/a b/caf\u00e9~*!.tar.gz")
+    '/packages/a%20b/caf%C3%A9%7E%2A%21.tar.gz'
+    """
+    return "/" + "/".join(quote(part, safe="").replace("~", "%7E") for part in key.split("/"))
+
+
 def redirect_query(raw_query: str) -> str:
     """What a redirect keeps of the query: ``?format=`` (its first value, as sent), nothing else.
 
@@ -207,8 +243,12 @@ def decide(
     raw_query: str,
     accept: str | None = None,
     accept_encoding: str | None = None,
+    authorizations: int = 0,
 ) -> Answer:
-    """Map a read request to its answer. ``path`` is the raw (percent-encoded) URL path."""
+    """Map a read request to its answer. ``path`` is the raw (percent-encoded) URL path;
+    ``authorizations`` how many Authorization headers it carries."""
+    if refusal := authorization_refusal(authorizations):
+        return refusal
     if route(method, path) != "read":
         return NOT_FOUND
     if method not in READ_METHODS:
@@ -237,6 +277,8 @@ def decide(
         parts = decoded[len("/packages/") :].split("/")
         if any(not p or p.startswith(".") for p in parts):
             return Answer(404, project=project)  # no traversal, dot-files or listings
+        if not project:  # only distributions and their .metadata: nothing else put there
+            return Answer(404, project=project)  # (a page or script) is served from here
         return Answer(200, key=PACKAGES_PREFIX + "/".join(parts), project=project)
     rest = decoded[len("/simple/") :]
     gzipped = accepts_gzip(accept_encoding)
@@ -265,14 +307,17 @@ __all__ = [
     "API_PATHS",
     "API_POSTS",
     "API_PREFIXES",
+    "AUTHORIZATION_TWICE",
     "NOT_FOUND",
     "READ_METHODS",
     "READ_PATHS",
     "READ_PREFIXES",
     "V1_HTML",
     "Answer",
+    "authorization_refusal",
     "decide",
     "decode_path",
+    "origin_uri",
     "project_name",
     "read_project",
     "route",

@@ -37,6 +37,9 @@ SITE_PREFIX: Final = "site/"  # the pages for people
 INTEGRITY_PREFIX: Final = "integrity/"  # PEP 740 provenance, one object per file
 AUTH_PREFIX: Final = "auth/"  # token and trusted-publisher records (a folder index's)
 LOCAL_PREFIX: Final = "local/"  # what only a folder index keeps (its fingerprints)
+# PEP 792: a quarantined project's pages list no files; what is needed to list them again (each
+# file's entry) is kept here, content-addressed, beside the page: no edge route reads it.
+HELD_PREFIX: Final = "held/"
 METADATA_SUFFIX: Final = ".metadata"  # PEP 658: a wheel's core metadata beside it
 GZIP_SUFFIX: Final = ".gz"  # a page's gzip variant, beside it
 # The objects of one page: its PEP 691 JSON, its HTML as text/html and as the v1 HTML type.
@@ -116,6 +119,7 @@ RELEASE: Final = Family("release description", f"{SITE_PREFIX}*", _PAGES, revali
 AUTH_RECORD: Final = Family("auth record", f"{AUTH_PREFIX}*", {API: ("read", "write")})
 # The API deletes a file's provenance again when the index refuses the file (api/publish.py).
 PROVENANCE: Final = Family("provenance", f"{INTEGRITY_PREFIX}*", {API: ("read", "write", "delete")})
+HELD_FILES: Final = Family("held files", f"{HELD_PREFIX}*", _PAGES)
 LOCAL_STATE: Final = Family("local state", f"{LOCAL_PREFIX}*")  # a folder index's only
 FAMILIES: Final = (
     DISTRIBUTION,
@@ -128,6 +132,7 @@ FAMILIES: Final = (
     RELEASE,
     AUTH_RECORD,
     PROVENANCE,
+    HELD_FILES,
     LOCAL_STATE,
 )
 AUTH_RECORDS: Final = frozenset({TOKENS_KEY, PUBLISHERS_KEY, USED_OIDC_KEY})
@@ -231,6 +236,15 @@ def provenance_key(project: str, filename: str) -> str:
     return f"{INTEGRITY_PREFIX}{_segment(project, 'project')}/{filename}/{PROVENANCE_NAME}"
 
 
+def held_files_key(project: str, digest: str) -> str:
+    """Where the file entries of a quarantined project's page are kept, by their SHA-256.
+
+    >>> held_files_key("foo", "ab" * 32)[:15]
+    'held/foo/ababab'
+    """
+    return f"{HELD_PREFIX}{_segment(project, 'project')}/{_segment(digest, 'digest')}.json"
+
+
 def _quoted(text: str) -> str:
     return quote(text, safe="")
 
@@ -242,6 +256,7 @@ _KINDS: Final[Mapping[str, PageKind]] = {name: kind for kind, name in PAGE_OBJEC
 # A normalized project name (PEP 503 as ``packaging.utils.canonicalize_name`` writes a valid
 # name): ASCII letters and digits in runs joined by single dashes.
 _PROJECT: Final = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+_DIGEST: Final = re.compile(r"[0-9a-f]{64}")
 
 
 def is_project(text: str) -> bool:
@@ -338,6 +353,13 @@ def _auth(rest: list[str]) -> Recognised | None:
     return Recognised(AUTH_RECORD, None, key) if key in AUTH_RECORDS else None
 
 
+def _held(rest: list[str]) -> Recognised | None:
+    digest = rest[-1].removesuffix(".json")
+    if len(rest) == 2 and is_project(rest[0]) and _DIGEST.fullmatch(digest) and digest != rest[-1]:
+        return Recognised(HELD_FILES, rest[0], digest)
+    return None
+
+
 def _local(rest: list[str]) -> Recognised | None:
     key = LOCAL_PREFIX + "/".join(rest)
     return Recognised(LOCAL_STATE, None, key) if key == FINGERPRINTS_KEY else None
@@ -349,6 +371,7 @@ _READERS: Final = {
     SITE_PREFIX: _site,
     INTEGRITY_PREFIX: _provenance,
     AUTH_PREFIX: _auth,
+    HELD_PREFIX: _held,
     LOCAL_PREFIX: _local,
 }
 

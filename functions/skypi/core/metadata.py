@@ -1,8 +1,9 @@
 """Core metadata from distributions, read the way an index should: little, and bounded.
 
 Wheels and zip sdists are read through the zip central directory with ranged reads, so only the
-directory and the one member are fetched. Tar sdists are streamed until the top-level ``PKG-INFO``
-and never unpacked. Every read is bounded so a hostile archive cannot exhaust memory or time.
+directory and the one member are fetched. Tar sdists are streamed to the end (every member must
+be under the one top-level folder) and never unpacked. Every read is bounded so a hostile
+archive cannot exhaust memory or time.
 
 The caller supplies the bytes (a ``read_at(offset, length)`` function or a stream); this module
 does no I/O of its own.
@@ -156,14 +157,27 @@ class _RangedFile(io.RawIOBase):
         return len(data)
 
 
+_BUILD_IT: Final = "build it with a standard build tool (python -m build, uv build)."
+_ONE_TOP: Final = (
+    f"Invalid distribution file. Incorrect number of top-level directories in sdist: {_BUILD_IT}"
+)
+
+
 def _open_zip(read_at: ReadAt, size: int, limits: Limits) -> zipfile.ZipFile:
     raw = _RangedFile(read_at, size, limits.max_zip_read_bytes)
     try:
         archive = zipfile.ZipFile(io.BufferedReader(raw, buffer_size=64 * 1024))
     except (zipfile.BadZipFile, OSError, EOFError) as exc:
         raise InvalidDistribution("Invalid distribution file. File is not a zipfile") from exc
-    if len(archive.infolist()) > limits.max_members:
+    names = archive.namelist()
+    if len(names) > limits.max_members:
         raise InvalidDistribution("Invalid distribution file. Too many members in the archive.")
+    if len(set(names)) != len(names):  # which copy counts would depend on the reader: PyPI refuses
+        twice = sorted({n for n in names if names.count(n) > 1})[:3]
+        raise InvalidDistribution(
+            f"Invalid distribution file. Duplicate member names in the archive: {twice}. "
+            f"{_BUILD_IT}"
+        )
     return archive
 
 
@@ -240,9 +254,7 @@ def _zip_sdist_metadata(
     with _open_zip(read_at, size, limits) as archive:
         tops = {name.split("/", 1)[0] for name in archive.namelist()}
         if len(tops) != 1:
-            raise InvalidDistribution(
-                "Invalid distribution file. Incorrect number of top-level directories in sdist"
-            )
+            raise InvalidDistribution(_ONE_TOP)
         top = tops.pop()
         check_sdist_top(dist, top)
         where = f"{top}/PKG-INFO"
@@ -343,27 +355,31 @@ def _tar_sdist_metadata(
     except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
         raise InvalidDistribution("Invalid distribution file. File is not a tar archive") from exc
     top: str | None = None
+    meta: CoreMetadata | None = None
     with archive:
-        for member in _tar_members(archive, limits):
+        for member in _tar_members(archive, limits):  # every member: one top-level folder
             parts = member.name.strip("/").split("/")
             if top is None:
                 top = parts[0]
                 check_sdist_top(dist, top)
             elif parts[0] != top:
-                raise InvalidDistribution(
-                    "Invalid distribution file. Incorrect number of top-level directories in sdist"
-                )
+                raise InvalidDistribution(_ONE_TOP)
             if len(parts) == 2 and parts[1] == "PKG-INFO" and member.isfile():
+                if meta is not None:
+                    raise InvalidDistribution(
+                        f"Invalid distribution file. {member.name} is there twice. {_BUILD_IT}"
+                    )
                 if member.size > limits.max_metadata_bytes:
                     raise InvalidDistribution("Invalid distribution file. PKG-INFO is too large.")
                 extracted = archive.extractfile(member)
                 assert extracted is not None
                 meta = parse_core_metadata(extracted.read(), member.name)
-                _read_to_end(bounded)
-                return meta
-    raise InvalidDistribution(
-        f"Invalid distribution file. PKG-INFO not found at {top or dist.raw_name}/PKG-INFO"
-    )
+        _read_to_end(bounded)
+    if meta is None:
+        raise InvalidDistribution(
+            f"Invalid distribution file. PKG-INFO not found at {top or dist.raw_name}/PKG-INFO"
+        )
+    return meta
 
 
 def sdist_metadata(

@@ -7,8 +7,9 @@ orders page writes.
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -18,11 +19,14 @@ from urllib.parse import quote
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from skypi.core.filenames import same_version
+from skypi.core.keys import HELD_PREFIX as HELD_PREFIX
 from skypi.core.keys import PACKAGES_PREFIX as PACKAGES_PREFIX
 from skypi.core.keys import ROOT_HTML_KEY as ROOT_HTML_KEY
 from skypi.core.keys import ROOT_JSON_KEY as ROOT_JSON_KEY
 from skypi.core.keys import SIMPLE_PREFIX as SIMPLE_PREFIX
 from skypi.core.keys import file_key as file_key
+from skypi.core.keys import held_files_key as held_files_key
 from skypi.core.keys import html_twins as html_twins
 from skypi.core.keys import metadata_key as metadata_key
 from skypi.core.keys import page_html_key as page_html_key
@@ -162,6 +166,23 @@ def _entries_text(entries: list[FileEntry]) -> str:
     return "[" + ",".join(_entry_text(e) for e in entries) + "]"
 
 
+def held_digest(held: bytes) -> str:
+    """The name a page gives its held files by: their SHA-256."""
+    return hashlib.sha256(held).hexdigest()
+
+
+def has_sdist(files: Iterable[FileEntry], version: str) -> bool:
+    """Whether one of ``files`` is an sdist of the release ``version`` names, compared as PEP
+    440 versions (``1.0.0`` is the release ``1.0``): PyPI allows one sdist per release.
+
+    >>> now = datetime(2026, 1, 1, tzinfo=UTC)
+    >>> sdist = FileEntry("a-1.0.tar.gz", "k", "1.0", "0", 1, now)
+    >>> has_sdist([sdist], "1.0.0"), has_sdist([sdist], "1.0.post1")
+    (True, False)
+    """
+    return any(same_version(f.version, version) and not f.filename.endswith(".whl") for f in files)
+
+
 @dataclass(frozen=True)
 class ProjectPage:
     """A project's files. Immutable: changes return a new page with the serial bumped."""
@@ -181,10 +202,14 @@ class ProjectPage:
     def sorted_files(self) -> list[FileEntry]:
         return sorted(self.files, key=lambda f: f.sort_key)
 
+    def withholds_files(self) -> bool:
+        """PEP 792: a quarantined project offers no file for download (nor lists any)."""
+        return self.status == "quarantined"
+
     def listed_files(self) -> list[FileEntry]:
-        """What the page shows: nothing while quarantined (PEP 792); the files stay known to
-        the manifest, so lifting the quarantine lists them again."""
-        return [] if self.status == "quarantined" else self.sorted_files()
+        """What the page shows: nothing while quarantined (PEP 792); the files stay known (in
+        the held files beside the page), so lifting the quarantine lists them again."""
+        return [] if self.withholds_files() else self.sorted_files()
 
     def upload_refusal(self) -> str | None:
         """Why this project takes no new files (PEP 792: archived, quarantined), or None."""
@@ -209,7 +234,7 @@ class ProjectPage:
 
     def has_sdist(self, version: str) -> bool:
         """Whether ``version`` has its sdist already (PyPI allows one per release)."""
-        return any(f.version == version and not f.filename.endswith(".whl") for f in self.files)
+        return has_sdist(self.files, version)
 
     def with_files(self, files: tuple[FileEntry, ...]) -> ProjectPage:
         ordered = tuple(sorted(files, key=lambda f: f.sort_key))
@@ -241,9 +266,16 @@ class ProjectPage:
         if self.summary:
             tail["_summary"] = self.summary
         parts = [head[:-1], ',"files":', _entries_text(listed), ",", _compact(tail)[1:-1]]
-        if not listed and self.files:
-            parts += [',"_quarantined-files":', _entries_text(self.sorted_files())]
+        if (held := self.held_files()) is not None:
+            parts += [',"_held":', json.dumps(held_digest(held))]
         return ("".join(parts) + "}\n").encode()
+
+    def held_files(self) -> bytes | None:
+        """The entries a quarantined page does not list, to be stored under
+        :func:`held_files_key` before the page that names them; None when it lists them."""
+        if self.listed_files() or not self.files:
+            return None
+        return _entries_text(self.sorted_files()).encode()
 
     def to_json_doc(self) -> dict[str, Any]:
         """:meth:`to_json_bytes` as the document it encodes (the plain, slower way)."""
@@ -258,15 +290,22 @@ class ProjectPage:
         }
         if self.summary:
             doc["_summary"] = self.summary
-        if not listed and self.files:
-            doc["_quarantined-files"] = [f.to_json() for f in self.sorted_files()]
+        if (held := self.held_files()) is not None:
+            doc["_held"] = held_digest(held)
         return doc
 
     @classmethod
-    def from_json_bytes(cls, raw: bytes) -> ProjectPage:
+    def from_json_bytes(cls, raw: bytes, held: Callable[[str], bytes] | None = None) -> ProjectPage:
+        """The page ``raw`` encodes, with the files its quarantine holds (``held(digest)``:
+        the bytes stored under :func:`held_files_key`). Pages written before the held files
+        had their key carry them as ``_quarantined-files``."""
         doc = json.loads(raw)
         status = doc.get("project-status") or {}
         files = doc["files"] + doc.get("_quarantined-files", [])
+        if "_held" in doc:
+            if held is None:
+                raise ValueError(f"the page of {doc['name']} holds files elsewhere: give held")
+            files += json.loads(held(doc["_held"]))
         return cls(
             name=canonicalize_name(doc["name"]),
             display_name=doc.get("_display-name") or doc["name"],

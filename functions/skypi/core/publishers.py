@@ -29,6 +29,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from numbers import Real
 from typing import Any, ClassVar, Final
 
 from packaging.utils import NormalizedName, canonicalize_name
@@ -61,6 +62,47 @@ _AUDIT_CLAIMS: Final = (
 )
 _SEGMENT: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _NUMERIC: Final = re.compile(r"^[0-9]+$")
+
+
+# Seconds of clock skew allowed on an OIDC token's exp, nbf and iat. The same figure bounds how
+# long an exchanged token's jti is remembered: as long as verification could accept it again.
+LEEWAY: Final = 30
+_TIME_CLAIMS: Final = ("exp", "iat", "nbf")
+
+
+def remembered_until(exp: float) -> datetime:
+    """Until when an exchanged OIDC token with this ``exp`` must be remembered (a replay
+    refused): the last instant verification, with :data:`LEEWAY`, would still take it.
+
+    >>> remembered_until(1_000).timestamp()
+    1030.0
+    """
+    return datetime.fromtimestamp(exp + LEEWAY, UTC)
+
+
+def claim_type_problem(claims: Mapping[str, Any]) -> str | None:
+    """Why these claims are not of the types RFC 7519 gives them, or None: ``exp``, ``iat`` and
+    ``nbf`` are numbers (not strings, not booleans), ``jti`` and ``iss`` non-empty strings,
+    ``aud`` a string or a list of strings.
+
+    >>> claim_type_problem({"iss": "https://ci", "aud": "a", "jti": "j", "exp": "1700000000"})
+    "the token's exp claim must be a number, not '1700000000'"
+    >>> claim_type_problem({"iss": "https://ci", "aud": ["a"], "jti": "j", "exp": 1.5}) is None
+    True
+    """
+    for name in _TIME_CLAIMS:
+        value = claims.get(name)
+        if name in claims and (not isinstance(value, Real) or isinstance(value, bool)):
+            return f"the token's {name} claim must be a number, not {value!r:.40}"
+    for name in ("iss", "jti"):
+        if not isinstance(claims.get(name), str) or not claims[name]:
+            return f"the token's {name} claim must be a non-empty string"
+    aud = claims.get("aud")
+    if not isinstance(aud, str) and not (
+        isinstance(aud, list) and aud and all(isinstance(a, str) for a in aud)
+    ):
+        return "the token's aud claim must be a string or a list of strings"
+    return None
 
 
 class InvalidPublisher(ValueError):

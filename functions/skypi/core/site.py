@@ -30,6 +30,7 @@ from packaging.metadata import parse_email
 from packaging.utils import NormalizedName
 from packaging.version import InvalidVersion
 
+from skypi.core.filenames import same_version
 from skypi.core.keys import LANDING_KEY as LANDING_KEY
 from skypi.core.keys import LEGACY_SITE_JSON_KEY as LEGACY_SITE_JSON_KEY
 from skypi.core.keys import SITE_PREFIX as SITE_PREFIX
@@ -680,7 +681,7 @@ def _file_row(f: FileEntry, marked: bool) -> str:
 def render_project_site(page: ProjectPage, release: Release | None) -> bytes:
     """A project's page: the install line, what its newest release says, every version."""
     latest = latest_version(page)
-    shown = release if release and release.version == latest else None
+    shown = release if release and latest and same_version(release.version, latest) else None
     name = escape(page.display_name)
     body = [
         '<header><p><a href="../../">skypi</a> / '

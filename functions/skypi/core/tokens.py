@@ -106,6 +106,41 @@ def user_key(username: str) -> str:
     return hashlib.sha256(f"htpasswd-user:{username}".encode()).hexdigest()
 
 
+# bcrypt hashes the first 72 bytes of a password. `htpasswd -B` (Apache) and pypiserver
+# (passlib) hashed longer passwords by those bytes; the bcrypt library refuses them instead.
+BCRYPT_MAX_PASSWORD_BYTES: Final = 72
+_BCRYPT_HASH: Final = re.compile(r"\$2[aby]\$(0[4-9]|[12][0-9]|3[01])\$[./A-Za-z0-9]{53}")
+
+
+def bcrypt_password(password: str) -> bytes:
+    """The bytes bcrypt compares for ``password``: its UTF-8, cut at 72 bytes, as the htpasswd
+    file's hash was made from them, so a longer password works as it did with pypiserver.
+
+    >>> len(bcrypt_password("é" * 40)), bcrypt_password("pw")
+    (72, b'pw')
+    """
+    return password.encode("utf-8", "surrogatepass")[:BCRYPT_MAX_PASSWORD_BYTES]
+
+
+def check_htpasswd_entry(username: str, bcrypt_hash: str) -> str:
+    """The hash of an htpasswd line, with Apache's ``$2y$`` read as the same algorithm's
+    ``$2b$``; ValueError says why the line cannot be a user of this index.
+
+    >>> check_htpasswd_entry("alice", "$2y$05$" + "a" * 53)[:7]
+    '$2b$05$'
+    >>> check_htpasswd_entry("alice", "$2y$05$short")
+    Traceback (most recent call last):
+    ValueError: not a bcrypt hash (htpasswd -B writes $2y$, a cost and 53 characters)
+    """
+    if not username or username == "__token__" or not username.isprintable():
+        raise ValueError("the user name must be printable, and not __token__")
+    if not bcrypt_hash.startswith(("$2a$", "$2b$", "$2y$")):
+        raise ValueError("only bcrypt htpasswd entries can be imported (htpasswd -B)")
+    if not _BCRYPT_HASH.fullmatch(bcrypt_hash):
+        raise ValueError("not a bcrypt hash (htpasswd -B writes $2y$, a cost and 53 characters)")
+    return bcrypt_hash.replace("$2y$", "$2b$", 1)
+
+
 def is_user_login(username: str, password: str) -> bool:
     """Credentials of an htpasswd user rather than a token (``__token__`` or a bare token)."""
     return (
@@ -118,7 +153,7 @@ def is_user_login(username: str, password: str) -> bool:
 # A skypi token; or a long run of the characters secrets are written in, mixing upper and lower
 # case and digits as random text does (other indexes' tokens, API keys, a password pasted into
 # the wrong field), unlike names and paths: what must never reach a log line.
-_TOKEN_LIKE: Final = re.compile(rf"{TOKEN_PREFIX}[A-Za-z0-9_-]*", re.IGNORECASE)
+_TOKEN_LIKE: Final = re.compile(rf"{TOKEN_PREFIX}[A-Za-z0-9_-]+", re.IGNORECASE)
 _RANDOM_LIKE: Final = re.compile(r"[A-Za-z0-9_\-+/=]{32,}")
 
 
@@ -138,6 +173,12 @@ def redact(text: str) -> str:
     ('alice', 'skypi_…', '…(33 characters redacted)')
     >>> redact("indexed packages/a-very-long-project-name/a_very_long_project_name-1.0.tar.gz")
     'indexed packages/a-very-long-project-name/a_very_long_project_name-1.0.tar.gz'
+
+    What it leaves is left alone the next time (a line may pass through it twice):
+
+    >>> once = redact("GET /simple/?token=skypi_4Jd9-x2&k=pypi-AgEIcHlwaS5vcmcCJGE2ZjY4MjUy")
+    >>> once, redact(once) == once
+    ('GET /simple/?token=skypi_…&…(35 characters redacted)', True)
     """
     text = _TOKEN_LIKE.sub(f"{TOKEN_PREFIX}…", text)
     return _RANDOM_LIKE.sub(
@@ -195,8 +236,7 @@ class TokenRecord:
         cls, username: str, bcrypt_hash: str, *, scopes: set[str], projects: set[str] | None
     ) -> TokenRecord:
         """An htpasswd entry, imported from pypiserver: Basic user and password for uploads."""
-        if not bcrypt_hash.startswith(("$2a$", "$2b$", "$2y$")):
-            raise ValueError("only bcrypt htpasswd entries can be imported (htpasswd -B)")
+        check_htpasswd_entry(username, bcrypt_hash)
         record = cls.create(  # users upload only: they never reach the edge
             f"user:{username}",
             name=f"htpasswd user {username}",

@@ -28,7 +28,7 @@ from packaging.utils import NormalizedName
 from skypi.core.admission import Candidate, Verdict, decide_among
 from skypi.core.digests import hash_stream, sha256_hex
 from skypi.core.errors import InvalidDistribution
-from skypi.core.filenames import DistFilename
+from skypi.core.filenames import DistFilename, same_version
 from skypi.core.keys import metadata_key
 from skypi.core.metadata import (
     DEFAULT_LIMITS,
@@ -290,7 +290,7 @@ class Indexer:
         probe = ProjectPage(project, project, (*listed, *(f.entry for f in arrivals)))
         newest = latest_version(probe)
         described: dict[str, Release] = {}
-        if newest is not None and newest not in known_versions:
+        if newest is not None and not any(same_version(newest, v) for v in known_versions):
             first = next(f for f in arrivals if f.entry.version == newest)
             described[newest] = self.describe(first)
         done = _Project(outcome)
@@ -549,7 +549,7 @@ class Indexer:
     def _describe_stored(self, page: ProjectPage, version: str) -> Release | None:
         """A release's description from the first of its stored files that can be read."""
         for entry in page.files:
-            info = self.store.head(entry.key) if entry.version == version else None
+            info = self.store.head(entry.key) if same_version(entry.version, version) else None
             if info is None:
                 continue
             try:

@@ -37,13 +37,14 @@ from skypi.core.keys import (
     ROOT_HTML_KEY,
     ROOT_JSON_KEY,
     gzip_key,
+    held_files_key,
     html_twins,
     page_html_key,
     page_json_key,
     project_site_key,
     release_key,
 )
-from skypi.core.pages import ProjectPage, RootListing
+from skypi.core.pages import ProjectPage, RootListing, held_digest
 from skypi.core.render import render_project_html, render_root_html
 from skypi.core.site import (
     Release,
@@ -129,7 +130,10 @@ class PageWriter:
             kept = self._pages.get(project)
         if kept is not None and kept.etag == info.etag and kept.body == raw:
             return kept
-        return self._keep_page(Stored(ProjectPage.from_json_bytes(raw), info.etag, raw))
+        page = ProjectPage.from_json_bytes(
+            raw, lambda digest: self.store.get(held_files_key(project, digest))[1]
+        )
+        return self._keep_page(Stored(page, info.etag, raw))
 
     def _keep_page(self, stored: Stored) -> Stored:
         """Keep a page, within a count and a size (its bytes, and about twice them parsed)."""
@@ -167,6 +171,8 @@ class PageWriter:
             if new is None or new == state.page:
                 return None
             body = new.to_json_bytes()
+            if (held := new.held_files()) is not None:  # before the page that names them
+                self.store.put(held_files_key(project, held_digest(held)), held)
             try:
                 info = self.store.put(
                     page_json_key(project),

@@ -1,8 +1,10 @@
 """``skypi dev``: the AWS data path on this machine.
 
 A moto server on loopback stands in for S3 and SQS, provisioned as the stack provisions them
-(versioned bucket, ``packages/`` notifications to a queue with a dead-letter queue). A poller
-invokes the real indexer Lambda handler with Lambda-shaped SQS events, and the API app runs on
+(versioned bucket, ``packages/`` notifications to a queue with a dead-letter queue, the queue of
+refused invalidations with its own). Pollers invoke the real indexer and invalidator Lambda
+handlers with Lambda-shaped SQS events; CloudFront's invalidations go to an emulation that
+applies AWS's limits (``CloudFrontEmulation``). The API app runs on
 uvicorn over the S3 adapter with Lambda's upload ceiling, while its read routes stream pages and
 files from the bucket as CloudFront would.
 
@@ -15,18 +17,25 @@ import argparse
 import logging
 import os
 import sys
+from typing import TYPE_CHECKING
 
 import boto3
 
 from skypi.api.settings import Settings
 from skypi.core.tokens import TokenRecord, new_token
-from skypi.local.emulator import Poller, Resources, provision, start_moto
-from skypi.local.serve import shown_host
+from skypi.local.emulator import CloudFrontEmulation, Poller, Resources, provision, start_moto
+from skypi.local.serve import redact_logs, shown_host
+from skypi.store.cdn import Cdn, CloudFrontCdn, SqsPendingInvalidations
 from skypi.store.dynamo_publishers import DynamoPublisherRepository
 from skypi.store.dynamo_tokens import DynamoTokenRepository
 from skypi.store.s3 import S3Store, s3_config
 
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+
 log = logging.getLogger("skypi.dev")
+DEV_DISTRIBUTION = "EDEVSKYPI"  # the emulated CloudFront's one distribution
+INVALIDATION_SECONDS = 5.0  # how long an emulated invalidation is in progress
 # moto accepts any credentials; these keep boto3 and the aws CLI from looking for real ones.
 DEV_ENVIRONMENT = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -62,17 +71,46 @@ def _welcome(resources: Resources, endpoint: str, url: str, token: str | None) -
     return "\n".join(lines)
 
 
+def _start_pollers(
+    sqs: SQSClient, resources: Resources, store: S3Store
+) -> tuple[Cdn, list[Poller]]:
+    """The indexer's and the invalidator's pollers, started, and the CDN the API tells.
+
+    CloudFront's invalidations as the stack has them: the API and the indexer invalidate
+    deleted and restored files at an emulated CloudFront that applies AWS's limits, and what
+    it refuses goes on the invalidation queue, which the invalidator handler drains. Both
+    handlers are given these, as Lambda would give them their environment."""
+    from skypi.indexer import handler as indexer_handler
+    from skypi.indexer import invalidator
+    from skypi.indexer.service import Indexer
+
+    cloudfront = CloudFrontEmulation({DEV_DISTRIBUTION}, takes=INVALIDATION_SECONDS)
+    pending = SqsPendingInvalidations(resources.invalidation_queue_url, sqs)
+    cdn = CloudFrontCdn(DEV_DISTRIBUTION, cloudfront, pending)
+    indexer_handler._indexer = Indexer(store, cdn=cdn, workers=4)
+    invalidator._cdn = CloudFrontCdn(DEV_DISTRIBUTION, cloudfront)
+    # The handlers log JSON lines as on Lambda; once is enough.
+    for logger in (indexer_handler.logger, invalidator.logger):
+        logging.getLogger(logger.name).propagate = False
+    queue = (resources.invalidation_queue_url, resources.invalidation_queue_arn)
+    pollers = [
+        Poller(sqs, resources, indexer_handler.handler),
+        Poller(sqs, resources, invalidator.handler, queue=queue),
+    ]
+    for poller in pollers:
+        poller.start()
+    return cdn, pollers
+
+
 def dev(args: argparse.Namespace) -> int:
     import uvicorn
 
     from skypi.api.app import create_app
     from skypi.api.handler import MAX_REQUEST_BYTES, lambda_settings
-    from skypi.indexer import handler as indexer_handler
 
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    redact_logs()
     logging.getLogger("botocore").setLevel(logging.WARNING)
-    # The handler logs JSON lines as on Lambda; once is enough.
-    logging.getLogger(indexer_handler.logger.name).propagate = False
     for name, value in DEV_ENVIRONMENT.items():
         os.environ.setdefault(name, value)
     server, endpoint = start_moto(args.host, args.s3_port)
@@ -93,8 +131,7 @@ def dev(args: argparse.Namespace) -> int:
     if not args.no_auth:
         token = new_token()
         tokens.add(TokenRecord.create(token, name="skypi dev", scopes={"admin"}, projects=None))
-    poller = Poller(sqs, resources, indexer_handler.handler)
-    poller.start()
+    cdn, pollers = _start_pollers(sqs, resources, store)
     lambda_limits = lambda_settings(args.bucket)
     settings = Settings(
         private=args.private,
@@ -105,20 +142,25 @@ def dev(args: argparse.Namespace) -> int:
     )
     url = f"http://{shown_host(args.host)}:{args.port}"
     print(_welcome(resources, endpoint, url, token), file=sys.stderr, flush=True)
+    config = uvicorn.Config(
+        create_app(
+            store,
+            settings,
+            tokens,
+            cdn,
+            publishers=DynamoPublisherRepository(resources.publisher_table, dynamodb),
+        ),
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        access_log=args.log_level == "debug",
+    )
+    web = uvicorn.Server(config)  # configures uvicorn's log handlers: then redact them
+    redact_logs()
     try:
-        uvicorn.run(
-            create_app(
-                store,
-                settings,
-                tokens,
-                publishers=DynamoPublisherRepository(resources.publisher_table, dynamodb),
-            ),
-            host=args.host,
-            port=args.port,
-            log_level=args.log_level,
-            access_log=args.log_level == "debug",
-        )
+        web.run()
     finally:
-        poller.stop()
+        for poller in pollers:
+            poller.stop()
         server.stop()
     return 0

@@ -32,6 +32,10 @@ log = logging.getLogger("skypi.dev")
 MAX_RECEIVE_COUNT = 5
 VISIBILITY_TIMEOUT = 30
 BATCH_SIZE = 10
+# The invalidation queue (infra/invalidations.py): a refused invalidation is sent again after
+# the visibility timeout, up to 12 times, then waits in its dead-letter queue.
+INVALIDATION_MAX_RECEIVE_COUNT = 12
+INVALIDATION_VISIBILITY_TIMEOUT = 300
 
 Handler = Callable[[dict[str, Any], Any], Mapping[str, Any]]
 
@@ -45,6 +49,9 @@ class Resources:
     region: str
     token_table: str = ""
     publisher_table: str = ""
+    invalidation_queue_url: str = ""
+    invalidation_queue_arn: str = ""
+    invalidation_dead_letter_queue_url: str = ""
 
 
 def provision(
@@ -55,9 +62,11 @@ def provision(
     region: str = "us-east-1",
     visibility_timeout: int = VISIBILITY_TIMEOUT,
     dynamodb: DynamoDBClient | None = None,
+    invalidation_visibility_timeout: int = INVALIDATION_VISIBILITY_TIMEOUT,
 ) -> Resources:
     """A versioned bucket whose ``packages/`` events go to a queue with a dead-letter queue,
-    and (given ``dynamodb``) the token table with its stream and the publisher table.
+    the queue of pending CloudFront invalidations with its own, and (given ``dynamodb``) the
+    token table with its stream and the publisher table.
 
     Idempotent, so ``skypi dev`` can run it at every start."""
     table = f"{bucket}-tokens" if dynamodb is not None else ""
@@ -87,18 +96,9 @@ def provision(
     if bucket not in existing:
         s3.create_bucket(Bucket=bucket)
     s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
-    dlq_url = sqs.create_queue(QueueName=f"{bucket}-index-dlq")["QueueUrl"]
-    dlq_arn = _queue_arn(sqs, dlq_url)
-    queue_url = sqs.create_queue(
-        QueueName=f"{bucket}-index-events",
-        Attributes={
-            "VisibilityTimeout": str(visibility_timeout),
-            "RedrivePolicy": json.dumps(
-                {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(MAX_RECEIVE_COUNT)}
-            ),
-        },
-    )["QueueUrl"]
-    queue_arn = _queue_arn(sqs, queue_url)
+    queue_url, queue_arn, dlq_url = _queue_with_dead_letters(
+        sqs, f"{bucket}-index-events", f"{bucket}-index-dlq", visibility_timeout, MAX_RECEIVE_COUNT
+    )
     # One configuration per distribution suffix (S3 filters take one prefix and one suffix):
     # the indexer's own ``.metadata`` writes under packages/ must not wake it up again.
     s3.put_bucket_notification_configuration(
@@ -122,7 +122,35 @@ def provision(
             ]
         },
     )
-    return Resources(bucket, queue_url, queue_arn, dlq_url, region, table, publishers)
+    pending = _queue_with_dead_letters(
+        sqs,
+        f"{bucket}-invalidations",
+        f"{bucket}-invalidations-dlq",
+        invalidation_visibility_timeout,
+        INVALIDATION_MAX_RECEIVE_COUNT,
+    )
+    return Resources(bucket, queue_url, queue_arn, dlq_url, region, table, publishers, *pending)
+
+
+def _queue_with_dead_letters(
+    sqs: SQSClient, name: str, dead_letters: str, visibility: int, max_receive_count: int
+) -> tuple[str, str, str]:
+    """(url, ARN, dead-letter queue url) of a queue that gives up on a message after
+    ``max_receive_count`` receives."""
+    dlq_url = sqs.create_queue(QueueName=dead_letters)["QueueUrl"]
+    url = sqs.create_queue(
+        QueueName=name,
+        Attributes={
+            "VisibilityTimeout": str(visibility),
+            "RedrivePolicy": json.dumps(
+                {
+                    "deadLetterTargetArn": _queue_arn(sqs, dlq_url),
+                    "maxReceiveCount": str(max_receive_count),
+                }
+            ),
+        },
+    )["QueueUrl"]
+    return url, _queue_arn(sqs, url), dlq_url
 
 
 def _queue_arn(sqs: SQSClient, url: str) -> str:
@@ -146,7 +174,9 @@ class LambdaContext:
         return 60_000
 
 
-def sqs_event(messages: list[MessageTypeDef], resources: Resources) -> dict[str, Any]:
+def sqs_event(
+    messages: list[MessageTypeDef], resources: Resources, queue_arn: str = ""
+) -> dict[str, Any]:
     """The event Lambda's SQS event source mapping builds from received messages."""
     return {
         "Records": [
@@ -158,7 +188,7 @@ def sqs_event(messages: list[MessageTypeDef], resources: Resources) -> dict[str,
                 "messageAttributes": {},
                 "md5OfBody": m["MD5OfBody"],
                 "eventSource": "aws:sqs",
-                "eventSourceARN": resources.queue_arn,
+                "eventSourceARN": queue_arn or resources.queue_arn,
                 "awsRegion": resources.region,
             }
             for m in messages
@@ -172,19 +202,27 @@ class Poller:
     queue and return after the visibility timeout."""
 
     def __init__(
-        self, sqs: SQSClient, resources: Resources, handler: Handler, wait_seconds: int = 1
+        self,
+        sqs: SQSClient,
+        resources: Resources,
+        handler: Handler,
+        wait_seconds: int = 1,
+        *,
+        queue: tuple[str, str] | None = None,
     ) -> None:
         self.sqs = sqs
         self.resources = resources
         self.handler = handler
         self.wait_seconds = wait_seconds
+        # (url, ARN): the index events by default, or another queue (the invalidations)
+        self.queue_url, self.queue_arn = queue or (resources.queue_url, resources.queue_arn)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def poll_once(self) -> int:
         """One receive-invoke-delete round; the number of messages handled successfully."""
         received = self.sqs.receive_message(
-            QueueUrl=self.resources.queue_url,
+            QueueUrl=self.queue_url,
             MaxNumberOfMessages=BATCH_SIZE,
             WaitTimeSeconds=self.wait_seconds,
             MessageSystemAttributeNames=["All"],
@@ -193,7 +231,8 @@ class Poller:
         if not messages:
             return 0
         try:
-            response = self.handler(sqs_event(messages, self.resources), LambdaContext())
+            event = sqs_event(messages, self.resources, self.queue_arn)
+            response = self.handler(event, LambdaContext())
             failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
         except Exception:
             log.exception("the indexer failed on a batch of %d; all will be retried", len(messages))
@@ -201,7 +240,7 @@ class Poller:
         done = [m for m in messages if m["MessageId"] not in failed]
         if done:
             self.sqs.delete_message_batch(
-                QueueUrl=self.resources.queue_url,
+                QueueUrl=self.queue_url,
                 Entries=[
                     {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)
                 ],
@@ -367,3 +406,122 @@ class KeyValueStoreEmulation:
         self.items = after
         self.version += 1
         return {"ETag": f"v{self.version}", "ItemCount": len(after), "TotalSizeInBytes": self.size}
+
+
+@dataclass
+class _Invalidation:
+    id: str
+    reference: str
+    paths: tuple[str, ...]
+    done_at: float
+
+    @property
+    def wildcards(self) -> int:
+        return sum(1 for p in self.paths if p.endswith("*"))
+
+
+class CloudFrontEmulation:
+    """CloudFront's CreateInvalidation with the limits AWS applies and moto does not: at most
+    3,000 paths in one request (``BatchTooLarge``), at most 3,000 file paths and, apart from
+    them, 15 wildcard paths in progress per distribution (``TooManyInvalidationsInProgress``),
+    a CallerReference sent again with the same paths answering the invalidation it made, and
+    with other paths ``InvalidationBatchAlreadyExists``; an unknown distribution is
+    ``NoSuchDistribution``. An invalidation is in progress for ``takes`` seconds of ``clock``.
+    AWS documents no request rate for the API; ``throttle(n)`` answers the next ``n`` calls
+    with ``Throttling``, as a throttled call ends once botocore's retries give up."""
+
+    def __init__(
+        self,
+        distributions: set[str],
+        *,
+        takes: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.distributions = distributions
+        self.takes = takes
+        self.clock = clock
+        self.invalidations: dict[str, list[_Invalidation]] = {d: [] for d in distributions}
+        self.calls = 0
+        self._throttled = 0
+        self._lock = threading.Lock()
+
+    def throttle(self, calls: int) -> None:
+        self._throttled = calls
+
+    def in_progress(self, distribution: str) -> list[_Invalidation]:
+        now = self.clock()
+        return [i for i in self.invalidations.get(distribution, []) if i.done_at > now]
+
+    def invalidated(self, distribution: str) -> list[str]:
+        """The paths of the invalidations that have completed, in order."""
+        now = self.clock()
+        done = [i for i in self.invalidations.get(distribution, []) if i.done_at <= now]
+        return [p for i in done for p in i.paths]
+
+    def create_invalidation(
+        self, DistributionId: str, InvalidationBatch: dict[str, Any]
+    ) -> dict[str, Any]:
+        with self._lock:
+            self.calls += 1
+            made = self._create(DistributionId, InvalidationBatch)
+        return {
+            "Location": f"https://cloudfront.amazonaws.com/2020-05-31/distribution/"
+            f"{DistributionId}/invalidation/{made.id}",
+            "Invalidation": {
+                "Id": made.id,
+                "Status": "InProgress" if made.done_at > self.clock() else "Completed",
+                "InvalidationBatch": InvalidationBatch,
+            },
+        }
+
+    def _create(self, distribution: str, batch: dict[str, Any]) -> _Invalidation:
+        from skypi.core.invalidation import (
+            MAX_FILE_PATHS_IN_PROGRESS,
+            MAX_PATHS_PER_REQUEST,
+            MAX_WILDCARD_PATHS_IN_PROGRESS,
+            check_path,
+        )
+
+        if self._throttled:
+            self._throttled -= 1
+            raise _refusal("Throttling", "Rate exceeded")
+        if distribution not in self.distributions:
+            raise _refusal("NoSuchDistribution", "The specified distribution does not exist.")
+        paths = tuple(batch["Paths"].get("Items", []))
+        if batch["Paths"]["Quantity"] != len(paths):
+            raise _refusal("InconsistentQuantities", "Quantity does not match the items")
+        if len(paths) > MAX_PATHS_PER_REQUEST:
+            raise _refusal("BatchTooLarge", "Invalidation batch specified is too large.")
+        try:
+            for path in paths:
+                check_path(path)
+        except ValueError as exc:
+            raise _refusal("InvalidArgument", str(exc)) from None
+        made = self.invalidations[distribution]
+        again = next((i for i in made if i.reference == batch["CallerReference"]), None)
+        if again is not None:
+            if again.paths != paths:
+                raise _refusal("InvalidationBatchAlreadyExists", "CallerReference reused")
+            return again
+        new = _Invalidation(uuid.uuid4().hex[:14].upper(), batch["CallerReference"], paths, 0)
+        running = self.in_progress(distribution)
+        files = sum(len(i.paths) - i.wildcards for i in running)
+        wildcards = sum(i.wildcards for i in running)
+        if (
+            files + len(paths) - new.wildcards > MAX_FILE_PATHS_IN_PROGRESS
+            or wildcards + new.wildcards > MAX_WILDCARD_PATHS_IN_PROGRESS
+        ):
+            raise _refusal(
+                "TooManyInvalidationsInProgress",
+                "You have exceeded the maximum number of allowable InProgress invalidation "
+                "batch requests, or invalidation objects.",
+            )
+        new.done_at = self.clock() + self.takes
+        made.append(new)
+        return new
+
+
+def _refusal(code: str, message: str) -> Exception:
+    from botocore.exceptions import ClientError
+
+    return ClientError({"Error": {"Code": code, "Message": message}}, "CreateInvalidation")

@@ -166,7 +166,20 @@ class RedactSecrets(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         clean = redact(message)
-        if clean != message:
+        if clean == message:
+            return True
+        # Each argument redacted in place: a formatter that reads the arguments themselves
+        # (uvicorn's access lines unpack five) still finds them.
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
+        elif isinstance(record.args, dict):
+            record.args = {
+                k: redact(v) if isinstance(v, str) else v for k, v in record.args.items()
+            }
+        if isinstance(record.msg, str):
+            record.msg = redact(record.msg)
+        again = record.getMessage()
+        if redact(again) != again:  # a secret in a value that is not text: the line as text
             record.msg, record.args = clean, None
         return True
 

@@ -29,8 +29,10 @@ class PublisherStore(Protocol):
         ...
 
     def use_once(self, key: str, until: datetime) -> bool:
-        """Record that the OIDC token ``key`` was exchanged (kept until ``until``, its expiry);
-        False when it had been before (a replay)."""
+        """Record that the OIDC token ``key`` was exchanged, kept at least until ``until``
+        (:func:`skypi.core.publishers.remembered_until`: its ``exp`` plus the verification's
+        leeway, so a replay is refused for as long as the token verifies); False when it had
+        been before (a replay)."""
         ...
 
 
