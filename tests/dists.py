@@ -3,17 +3,21 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 from bench.dists import metadata_text, sdist_bytes, sdist_name, wheel_bytes, wheel_name
+from packaging.utils import canonicalize_name
 
 __all__ = [
     "make_sdist",
     "make_wheel",
     "metadata_text",
+    "poisoned",
     "sdist_bytes",
     "sdist_name",
     "upload_form",
@@ -61,3 +65,44 @@ def upload_form(
     }
     fields.update(overrides)
     return {k: v for k, v in fields.items() if v is not None}
+
+
+def _retar(data: bytes, change: Callable[[bytearray], None]) -> bytes:
+    """A tar.gz sdist with its tar changed, then compressed again (the gzip stream is whole)."""
+    tar = bytearray(gzip.decompress(data))
+    change(tar)
+    return gzip.compress(bytes(tar), mtime=0)
+
+
+def _header(tar: bytearray, name: bytes, size: bytes) -> None:
+    """Set the size field of the ustar header of ``name`` and make its checksum right."""
+    at = tar.find(name + b"\0")
+    tar[at + 124 : at + 136] = size
+    tar[at + 148 : at + 156] = b" " * 8
+    tar[at + 148 : at + 156] = b"%06o\0 " % sum(tar[at : at + 512])
+
+
+def poisoned(name: str, version: str) -> dict[str, tuple[str, bytes]]:
+    """Hand-made distributions that once crashed (or hung) the reader, by what is wrong:
+    (filename, bytes). Each is refused with a reason now."""
+    norm = canonicalize_name(name).replace("-", "_")
+    wheel = bytearray(wheel_bytes(name, version))
+    for signature, flags_at in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):  # "encrypted"
+        at = wheel.find(signature)
+        while at >= 0:
+            wheel[at + flags_at] |= 0x1
+            at = wheel.find(signature, at + 4)
+    top = f"{norm}-{version}".encode()
+    sdist = sdist_bytes(name, version)
+    huge = b"\x80" + b"\xff" * 11  # base-256: about 2**88 bytes
+    return {
+        "encrypted wheel": (wheel_name(name, version), bytes(wheel)),
+        "tar size of 2**88": (
+            sdist_name(name, version),
+            _retar(sdist, lambda t: _header(t, top + b"/pyproject.toml", huge)),
+        ),
+        "PKG-INFO cut short": (
+            sdist_name(name, version),
+            _retar(sdist, lambda t: _header(t, top + b"/PKG-INFO", b"%011o\0" % 100_000)),
+        ),
+    }

@@ -154,3 +154,38 @@ def test_htpasswd_entries_that_are_not_bcrypt_hashes_are_skipped_not_stored(
     record = TokenRecord.for_user("old", good, scopes={"upload"}, projects=None)
     TokenRepository(store).add(replace(record, password_hash="$2y$05$tooshort"))
     assert _upload(client, _login("old", "pw"), "1.2") == 403
+
+
+@pytest.mark.parametrize("path", ["/api/openapi.json", "/api/docs"])
+def test_a_private_index_describes_its_api_only_to_readers(store: LocalStore, path: str) -> None:
+    """The API's description names every route: on a private index it is read like the index,
+    with a read token; a public index shows it to anyone."""
+    private = TestClient(create_app(store, Settings(private=True)))
+    assert private.get(path).status_code == 401
+    assert private.get(path, headers=basic("skypi_not-a-token")).status_code in {401, 403}
+    shown = private.get(path, headers=basic(add_token(store, "read")))
+    assert shown.status_code == 200
+    assert ("openapi" in shown.json()) if path.endswith(".json") else ("swagger" in shown.text)
+    assert TestClient(create_app(store, Settings())).get(path).status_code == 200
+
+
+@pytest.mark.parametrize("route", ["/api/uploads", "/api/uploads/complete"])
+def test_the_direct_upload_routes_refuse_a_read_token(store: LocalStore, route: str) -> None:
+    """``skypi publish``'s routes (presigned uploads, then their completion) take an upload
+    token: a read token is refused before anything is planned or checked, as on /legacy/."""
+    import hashlib
+
+    body = {
+        "filename": wheel_name("team-lib", "1.0"),
+        "size": 10,
+        "sha256": hashlib.sha256(b"x").hexdigest(),
+        "marker": "m" * 16,
+    }
+    client = TestClient(create_app(store, Settings()))
+    reader = client.post(route, json=body, headers=basic(add_token(store, "read")))
+    assert reader.status_code == 403
+    assert "isn't allowed to upload" in reader.json()["detail"]
+    assert client.post(route, json=body).status_code == 401
+    uploader = client.post(route, json=body, headers=basic(add_token(store, "upload")))
+    assert uploader.status_code not in {401, 403}  # past the token check (a folder: no plan)
+    assert not list(store.packages_dir.rglob("*.whl"))

@@ -244,9 +244,9 @@ class _Recorder(Indexer):
         super().__init__(store)
         self.batches: list[list[str]] = []
 
-    def apply(self, changes):  # type: ignore[no-untyped-def,override]
+    def apply(self, changes, **options):  # type: ignore[no-untyped-def,override]
         changes = list(changes)
-        outcome = super().apply(changes)
+        outcome = super().apply(changes, **options)
         self.batches.append([c.key for c in changes])  # once applied: the page is written
         return outcome
 
@@ -286,6 +286,91 @@ def test_the_watcher_ignores_reads_and_waits_for_the_writer_to_close(
         assert indexer.batches == [[f"packages/p0/{target.name}"]]
     finally:
         watcher.stop()
+
+
+def test_a_file_written_into_a_directory_that_just_appeared_is_due_at_once(
+    store: LocalStore, folder: Path
+) -> None:
+    """``mkdir -p new && cp x.whl new/``: the file is written before the new directory's
+    watch begins, so no close of it ever comes; the kernel's watch reports it only as created
+    (found by the scan of the new directory). Holding bytes, it is due after the quiet time,
+    not the settle time a bare creation waits for. Events are fed to the handler as the
+    observer delivers them (checked against a real observer in the test above)."""
+    from watchdog.events import DirCreatedEvent, FileCreatedEvent
+
+    from skypi.local.watch import QUIET_SECONDS, SETTLE_SECONDS
+
+    watcher = FolderWatcher(store, Indexer(store))
+    new = folder / "fresh" / "deeper"
+    new.mkdir(parents=True)
+    written = new / wheel_name("fresh", "1.0")
+    written.write_bytes(wheel_bytes("fresh", "1.0"))
+    empty = new / wheel_name("fresh", "2.0")  # created, not written yet: it waits
+    empty.touch()
+    (folder / "old").mkdir()
+    elsewhere = folder / "old" / wheel_name("old", "1.0")  # a bare creation in an old folder
+    elsewhere.write_bytes(wheel_bytes("old", "1.0"))
+    for event in (
+        DirCreatedEvent(str(folder / "fresh")),
+        DirCreatedEvent(str(new)),
+        FileCreatedEvent(str(written)),
+        FileCreatedEvent(str(empty)),
+        FileCreatedEvent(str(elsewhere)),
+    ):
+        watcher.on_any_event(event)
+    now = time.monotonic()
+    due = {key.rsplit("/", 1)[1]: when - now for key, (when, _) in watcher._pending.items()}
+    assert due[written.name] <= QUIET_SECONDS
+    assert due[empty.name] > QUIET_SECONDS
+    assert due[elsewhere.name] > QUIET_SECONDS
+    assert max(due.values()) <= SETTLE_SECONDS
+
+
+@pytest.mark.parametrize("size", ["small", "streamed"])
+def test_a_file_the_server_cannot_read_is_answered_403_and_stays_listed(
+    store: LocalStore, folder: Path, monkeypatch: pytest.MonkeyPatch, size: str
+) -> None:
+    """A listed file whose permissions forbid reading it (mode 000; simulated, since tests
+    may run as root): the download is answered 403 with a message before any header of a
+    200 goes out (open first, then answer), and the file stays on its page: unreadable is
+    not absent, also when not even a look at it is allowed (a folder it cannot search)."""
+    from fastapi.testclient import TestClient
+
+    import skypi.store.local as local
+    from skypi.api.app import create_app
+    from skypi.api.settings import Settings
+    from skypi.indexer.service import Gone
+
+    blob = os.urandom(600 * 1024) if size == "streamed" else b""  # over one 256 KiB chunk
+    wheel = folder / "locked" / wheel_name("locked", "1.0")
+    wheel.parent.mkdir()
+    wheel.write_bytes(wheel_bytes("locked", "1.0", blob=blob))
+    key = f"packages/locked/{wheel.name}"
+    Indexer(store).apply([Landed(key)])
+    real_open, real_inside = local.LocalStore._open_file, local.LocalStore._open_inside
+
+    def no_read(self, k):  # type: ignore[no-untyped-def]
+        if k == key:
+            raise PermissionError(13, "Permission denied", str(wheel))
+        return real_open(self, k)
+
+    monkeypatch.setattr(local.LocalStore, "_open_file", no_read)
+    client = TestClient(create_app(store, Settings()))
+    answer = client.get(f"/packages/locked/{wheel.name}")
+    assert answer.status_code == 403
+    assert "cannot be read" in answer.text
+
+    def no_look(self, k, flags):  # type: ignore[no-untyped-def]
+        if k == key:
+            raise PermissionError(13, "Permission denied", str(wheel))
+        return real_inside(self, k, flags)
+
+    monkeypatch.setattr(local.LocalStore, "_open_inside", no_look)
+    assert client.get(f"/packages/locked/{wheel.name}").status_code == 403
+    outcome = Indexer(store).apply([Gone(key), Landed(key)])
+    assert [k for k, _ in outcome.skipped] == [key, key]
+    Rebuilder(Indexer(store)).run(check=False)
+    assert [f.key for f in _page(store, "locked").files] == [key]
 
 
 # -- a read-only folder ----------------------------------------------------------------------

@@ -275,6 +275,33 @@ def test_generic_publisher_and_burn_of_other_tokens(
     )
 
 
+def test_two_publishers_of_one_issuer_each_take_only_their_own_audience(
+    client: TestClient, store: LocalStore, issuer: Issuer
+) -> None:
+    """One issuer, two publishers with their own audiences: a token is checked against the
+    audience of the publisher its claims match, not against any audience of that issuer, so
+    a token issued for one publisher never mints for the other."""
+    for who, audience in (("a", "aud-a"), ("b", "aud-b")):
+        PublisherRepository(store).add(
+            OidcPublisher.create(
+                issuer.url,
+                claims={"sub": f"pipeline:{who}"},
+                projects={f"project-{who}"},
+                audience=audience,
+            )
+        )
+    issuer.claims = {"sub": "pipeline:a"}
+    for who, audience in (("a", "aud-a"), ("b", "aud-b")):  # each with its own: minted
+        minted = client.post(
+            "/_/oidc/mint-token", json={"token": issuer.token(audience, sub=f"pipeline:{who}")}
+        )
+        assert minted.is_success, minted.text
+    crossed = issuer.token("aud-a", sub="pipeline:b")  # b's claims, a's audience
+    code, description = _refusal(client.post("/_/oidc/mint-token", json={"token": crossed}))
+    assert code == "invalid-token"
+    assert "'aud-b'" in description
+
+
 def test_publishers_stored_beside_tokens(store: LocalStore, folder: Path) -> None:
     repo = PublisherRepository(store)
     publisher = GitHubPublisher.create("octo/demo", workflow="release.yml", projects={"Demo_X"})

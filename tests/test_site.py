@@ -111,7 +111,9 @@ def test_indexing_writes_the_landing_and_project_pages(store: LocalStore) -> Non
 def test_a_release_is_rendered_once(store: LocalStore, monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[str] = []
     real = site.render_description
-    monkeypatch.setattr(site, "render_description", lambda t, k: calls.append(t) or real(t, k))
+    monkeypatch.setattr(
+        site, "render_description", lambda t, *rest: calls.append(t) or real(t, *rest)
+    )
     _land(store, "gamma", "1.0")
     sdist_free = store.get(release_key("gamma", "1.0"))[1]  # type: ignore[arg-type]
     assert json.loads(sdist_free)["summary"] == "gamma does things"
@@ -247,3 +249,56 @@ def test_the_landing_page_lists_only_files_that_are_still_there(store: LocalStor
     assert wheel_name("kept", "1.0") in landing()
     assert wheel_name("deleted", "1.0") not in landing()
     assert wheel_name("removed", "1.0") not in landing()
+
+
+# -- a description never stops a page ---------------------------------------------------------
+
+WIDE_TABLE = (
+    "+" + "-+" * 3000 + "\n|" + "a|" * 3000 + "\n+" + "-+" * 3000
+)  # 18 KB: 25 s of docutils
+
+
+def test_a_description_that_runs_past_its_time_is_shown_as_plain_text(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(site, "RENDER_SECONDS", 0.2)
+    problems: list[str] = []
+    html = render_description(WIDE_TABLE, "text/x-rst", problems)
+    assert "<table" not in html
+    assert "a|a|a|" in html
+    assert problems == ["description shown as plain text (rendering took more than 0.2 s)"]
+    assert sys.getprofile() is None  # the hook that stopped it is gone
+    assert "<table" in render_description("+---+\n| a |\n+---+", "text/x-rst")  # still renders
+
+
+def test_a_description_that_cannot_be_rendered_is_shown_as_plain_text(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    problems: list[str] = []
+    html = render_description("\udcff <b>x</b>", "text/markdown", problems)  # not UTF-8-able
+    assert html == "? &lt;b&gt;x&lt;/b&gt;"
+    html.encode()  # what is stored can be written as UTF-8
+    assert problems[0].startswith("description shown as plain text (UnicodeEncodeError")
+
+    import readme_renderer.rst
+
+    def broken(text: str, **kwargs: object) -> str:  # what a docutils bug raises
+        raise RecursionError("maximum recursion depth exceeded")
+
+    monkeypatch.setattr(readme_renderer.rst, "render", broken)
+    problems.clear()
+    assert render_description("<b>x</b>", "text/x-rst", problems) == "&lt;b&gt;x&lt;/b&gt;"
+    assert problems == [
+        "description shown as plain text (RecursionError: maximum recursion depth exceeded)"
+    ]
+
+
+def test_a_folded_content_type_is_rendered_and_the_release_keeps_its_summary(
+    store: LocalStore,
+) -> None:
+    """``Description-Content-Type`` folded over two lines (legal in core metadata) broke the
+    renderer, and the release lost its summary and description."""
+    _land(store, "folded", "1.0", kind="text/markdown;\n variant=GFM", description="*Folded*.")
+    page = store.get(project_site_key("folded"))[1].decode()  # type: ignore[arg-type]
+    assert "<em>Folded</em>" in page
+    assert "folded does things" in page

@@ -100,6 +100,22 @@ def test_delete(store: Store) -> None:
     assert store.head("packages/a/a-1.0.tar.gz") is None
 
 
+def test_conditional_delete_removes_only_the_version_it_names(store: Store) -> None:
+    """A delete with ``if_match`` removes the object only while it holds the bytes of that
+    ETag: a replaced or missing object is refused (S3: 412 or 404), the current one stays."""
+    key = "packages/foo/foo-1.0-py3-none-any.whl"
+    old = store.put(key, b"old")
+    store.delete(key)
+    new = store.put(key, b"new")
+    with pytest.raises(PreconditionFailed):
+        store.delete(key, if_match=old.etag)
+    assert store.get(key)[1] == b"new"
+    store.delete(key, if_match=new.etag)
+    assert store.head(key) is None
+    with pytest.raises(PreconditionFailed):
+        store.delete(key, if_match=new.etag)
+
+
 def test_concurrent_create_only_has_one_winner(store: Store) -> None:
     def attempt(i: int) -> bool:
         try:

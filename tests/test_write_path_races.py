@@ -121,9 +121,9 @@ def test_a_rebuild_keeps_a_project_that_arrives_while_it_runs(tmp_path: Path) ->
     rebuilder = Rebuilder(Indexer(store), workers=1)
     planned = rebuilder._root
 
-    def upload_then_fix(shown, check):  # type: ignore[no-untyped-def]
+    def upload_then_fix(shown, check, **kwargs):  # type: ignore[no-untyped-def]
         Indexer(store).apply([Landed(_drop(store, "newcomer", "1.0"))], isolate=False)
-        return planned(shown, check)
+        return planned(shown, check, **kwargs)
 
     rebuilder._root = upload_then_fix  # type: ignore[method-assign]
     rebuilder.run(check=False)

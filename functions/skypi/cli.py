@@ -668,16 +668,22 @@ def _reindex(args: argparse.Namespace) -> int:
         report = rebuilder.run(check=args.check, progress=bar.update)
     for drift in report.drift:
         print(("drift: " if args.check else "repaired: ") + str(drift))
+    for key, reason in report.set_aside:  # not drift: no page lists them
+        print(f"set aside: {rebuilder.indexer.where(key)}: {reason}")
     for key, reason in report.skipped:
         print(f"skipped {key}: {reason}", file=sys.stderr)
+    for project, reason in report.failed:
+        print(f"cannot check {project}: {reason}", file=sys.stderr)
     count = len(report.drift)
     verdict = f"{count} problem{'s' if count != 1 else ''}" if count else "no drift"
+    aside = f", {len(report.set_aside)} set aside (not indexed)" if report.set_aside else ""
+    failed = f", {len(report.failed)} projects not checked" if report.failed else ""
     print(
-        f"{report.projects} projects, {report.files} files: {verdict}"
+        f"{report.projects} projects, {report.files} files: {verdict}{aside}{failed}"
         + (" (nothing changed: --check)" if args.check and report.drift else ""),
         file=sys.stderr,
     )
-    return 1 if args.check and report.drift else 0
+    return 1 if (args.check and report.drift) or report.failed else 0
 
 
 def _publish(args: argparse.Namespace) -> int:
@@ -808,11 +814,15 @@ def _import(args: argparse.Namespace) -> int:
         print(f"not imported: {path}: {reason}", file=sys.stderr)
     for path, reason in report.copies:
         print(f"a copy, imported once: {path}: {reason}", file=sys.stderr)
+    failed = report.indexed.failed  # not the files' fault: reindex looks at them again
+    for project, error in failed.items():
+        print(f"not indexed: {project}: {error} (run `skypi reindex`)", file=sys.stderr)
     print(
         f"{len(report.copied)} copied, {len(report.identical)} already there, "
         f"{len(report.copies)} copies, {len(report.conflicts)} conflicts, "
         f"{len(report.skipped)} skipped; {len(report.indexed.added)} newly indexed, "
-        f"{len(report.refused)} refused by the indexer",
+        f"{len(report.refused)} refused by the indexer"
+        + (f", {len(failed)} projects failed" if failed else ""),
         file=sys.stderr,
     )
     if report.conflicts:
@@ -821,7 +831,7 @@ def _import(args: argparse.Namespace) -> int:
             "(sha256sum), keep the right one in SOURCE, and run the import again.",
             file=sys.stderr,
         )
-    return 1 if report.conflicts or report.skipped or report.refused else 0
+    return 1 if report.conflicts or report.skipped or report.refused or failed else 0
 
 
 def _not_an_index(args: argparse.Namespace) -> str | None:

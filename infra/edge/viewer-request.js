@@ -195,6 +195,16 @@ function projectOfFilename(filename) {
     return projectName(name) || '';
 }
 
+// skypi.core.edge.served_as_file: a distribution (by its extension) or its .metadata only.
+function servedAsFile(filename) {
+    filename = filename.replace(/\.metadata$/, '');
+    var endings = SDIST_EXTENSIONS.concat(['.whl']);
+    for (var i = 0; i < endings.length; i++) {
+        if (filename.slice(-endings[i].length) === endings[i]) return true;
+    }
+    return false;
+}
+
 // skypi.core.edge.project_name: ASCII names only, so no look-alike names a project.
 function projectName(text) {
     return VALID_NAME.test(text) ? normalize(text) : null;
@@ -357,7 +367,7 @@ async function handler(event) {
             if (!parts[p] || parts[p].charAt(0) === '.') return notFound();
         }
         // Only distributions and their .metadata: nothing else put there is served.
-        if (!projectOfFilename(parts[parts.length - 1])) return notFound();
+        if (!servedAsFile(parts[parts.length - 1])) return notFound();
         return toBucket(request, KEYS.packages + parts.slice(1).join('/'));
     }
     if (decoded === '/') return toBucket(request, KEYS.landing);

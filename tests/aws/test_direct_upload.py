@@ -19,7 +19,7 @@ from skypi.indexer.service import Indexer, Landed
 from skypi.store.base import Part
 from skypi.store.local import LocalStore
 from skypi.store.s3 import S3Store
-from tests.dists import wheel_bytes, wheel_name
+from tests.dists import poisoned, wheel_bytes, wheel_name
 from tests.emulated import s3_store
 
 MiB = 1024 * 1024
@@ -297,3 +297,20 @@ def test_on_lambda_a_file_above_the_indexers_hashing_ceiling_is_refused_before_u
     with pytest.raises(UploadRejected, match="8,925,000,000 bytes"):
         uploader.plan(big)
     assert "up to 8.9 GB" in lambda_settings(s3.bucket).large_upload_hint
+
+
+@pytest.mark.parametrize("case", sorted(poisoned("big", "5.0")))
+def test_a_poisoned_upload_is_refused_with_its_reason_and_deleted(
+    uploader: DirectUploader, s3: S3Store, case: str
+) -> None:
+    """A hand-made archive that once crashed (or hung) the reader: at completion, a refusal
+    (400) that says why, and the stored object is gone."""
+    filename, data = poisoned("big", "5.0")[case]
+    declared = _declared(filename, data)
+    plan = uploader.plan(declared)
+    assert _put(plan["request"], data).status_code == 200
+    with pytest.raises(UploadRejected, match="refused: Invalid distribution file"):
+        uploader.complete(declared, plan["marker"])
+    assert s3.head(f"packages/big/{filename}") is None
+    assert s3.head(f"packages/big/{filename}.metadata") is None
+    assert _listed(s3) == {}

@@ -16,7 +16,7 @@ from skypi.indexer.events import MalformedMessage, decode_notification
 from skypi.indexer.service import Gone, Indexer, Landed
 from skypi.local.emulator import LambdaContext
 from tests.aws.conftest import Emulated
-from tests.dists import sdist_bytes, sdist_name, wheel_bytes, wheel_name
+from tests.dists import poisoned, sdist_bytes, sdist_name, wheel_bytes, wheel_name
 from tests.emulated import FaultInjector, RequestCounter
 
 EVENTS = Path(__file__).parents[2] / "events"
@@ -243,3 +243,29 @@ def test_an_overwrite_too_big_to_hash_in_time_is_still_undone(aws: Emulated) -> 
     outcome = aws.indexer.apply([Landed(key)])
     assert "restored" in outcome.conflicts[0][1]
     assert aws.store.get(key)[1] == original
+
+
+def test_a_poisoned_archive_is_set_aside_not_retried_and_the_batch_goes_on(
+    aws: Emulated,
+) -> None:
+    """Hand-made archives that once crashed (or hung) the reader, in one batch with a good
+    file: none is reported in batchItemFailures (retrying cannot help: they would end in the
+    dead-letter queue), and the good file is listed."""
+    from skypi.indexer import handler
+    from skypi.local.emulator import sqs_event
+
+    bad = [f"bad{number}" for number in range(len(poisoned("bad", "1.0")))]
+    for project, case in zip(bad, sorted(poisoned("bad", "1.0")), strict=True):
+        filename, data = poisoned(project, "1.0")[case]
+        aws.drop(f"packages/{project}/{filename}", data)
+    aws.drop(f"packages/good/{wheel_name('good', '1.0')}", wheel_bytes("good", "1.0"))
+    handler._indexer = aws.indexer
+    received: list[dict[str, object]] = []
+    while len(received) < len(bad) + 1:
+        received += aws.sqs.receive_message(
+            QueueUrl=aws.resources.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
+        ).get("Messages", [])
+    response = handler.handler(sqs_event(received, aws.resources), LambdaContext())
+    assert response == {"batchItemFailures": []}
+    assert _listed(aws, "good") == {wheel_name("good", "1.0")}
+    assert all(aws.store.head(f"simple/{project}/index.json") is None for project in bad)

@@ -6,6 +6,7 @@ import re
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,35 +48,44 @@ class Dev:
 
 @pytest.fixture
 def dev(tmp_path: Path) -> Iterator[Dev]:
-    yield from start_dev(tmp_path)
+    with start_dev(tmp_path) as running:
+        yield running
 
 
+@contextmanager
 def start_dev(tmp_path: Path, *extra: str, env: dict[str, str] | None = None) -> Iterator[Dev]:
-    """``skypi dev`` on free ports until the generator is closed."""
+    """``skypi dev`` on free ports for the ``with`` block; stopped however the block ends
+    (a failed assertion, an error while it starts), so no test leaves it running."""
     port, s3_port = free_port(), free_port()
     log = tmp_path / "dev.log"
-    process = subprocess.Popen(
-        [str(BIN / "skypi"), "dev", "--port", str(port), "--s3-port", str(s3_port), *extra],
-        stdout=log.open("ab"),
-        stderr=subprocess.STDOUT,
-        env=env,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise RuntimeError(f"skypi dev did not start:\n{log.read_text()}")
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            [str(BIN / "skypi"), "dev", "--port", str(port), "--s3-port", str(s3_port), *extra],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"skypi dev did not start:\n{log.read_text()}")
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        token = re.search(r"an admin token made for this session: (\S+)\)", log.read_text())
+        assert token, log.read_text()
+        yield Dev(url, f"http://127.0.0.1:{s3_port}", token.group(1), process, log)
+    finally:
+        process.terminate()
         try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.2)
-    token = re.search(r"an admin token made for this session: (\S+)\)", log.read_text())
-    assert token, log.read_text()
-    yield Dev(url, f"http://127.0.0.1:{s3_port}", token.group(1), process, log)
-    process.terminate()
-    process.wait(15)
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(15)
 
 
 def _pip_install(
@@ -230,8 +240,7 @@ def test_skypi_doctor_passes_against_dev_and_leaves_no_file(
     """The check a user runs after `cdk deploy`, against the emulated stack in private mode:
     every step passes (none skipped), each is timed, the verdict is the exit status, and
     the throw-away files are gone afterwards."""
-    dev = next(start_dev(tmp_path, "--private"))
-    try:
+    with start_dev(tmp_path, "--private") as dev:
         result = run(
             [str(BIN / "skypi"), "doctor", dev.url, "--token", dev.token, "--wait", "20"],
             env,
@@ -260,9 +269,6 @@ def test_skypi_doctor_passes_against_dev_and_leaves_no_file(
         assert wrong.returncode == 1
         assert "FAIL" in wrong.stdout
         assert wrong.stdout.splitlines()[-1].startswith("verdict: NOT healthy")
-    finally:
-        dev.process.terminate()
-        dev.process.wait(15)
 
 
 def test_on_the_aws_path_a_refusal_points_at_verbose_and_pages_are_served(

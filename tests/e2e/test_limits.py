@@ -297,6 +297,20 @@ def test_a_slow_body_client_is_disconnected(limited: Server) -> None:
     assert closed, "a client that stopped sending its body was never disconnected"
 
 
+def test_a_body_trickled_a_byte_at_a_time_is_disconnected(limited: Server) -> None:
+    """Each byte comes well within the 1 s pause allowed, so only a deadline for the whole
+    body (1 s, plus 1 s per 500 bytes) ends it: 10 s of trickle is far past it."""
+    sock = _connect(limited)
+    sock.sendall(
+        b"POST /legacy/ HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n"
+        b"Content-Type: multipart/form-data; boundary=" + BOUNDARY + b"\r\n"
+        b"Authorization: Basic " + _basic(UPLOAD_TOKEN["token"]) + b"\r\n\r\n--"
+    )
+    closed, _ = _closed_within(sock, b"a" * 200, seconds=10)
+    sock.close()
+    assert closed, "a client trickling its body a byte at a time was never disconnected"
+
+
 def test_an_idle_connection_is_closed(limited: Server) -> None:
     sock = _connect(limited)
     try:

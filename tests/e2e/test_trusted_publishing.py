@@ -293,9 +293,7 @@ def test_big_files_publish_with_no_secret_on_the_aws_data_path(
     from tests.e2e.test_dev import start_dev
 
     dev_env = {**os.environ, "SSL_CERT_FILE": str(tls.ca)}  # the API fetches the issuer's keys
-    devs = start_dev(tmp_path, env=dev_env)
-    dev = next(devs)
-    try:
+    with start_dev(tmp_path, env=dev_env) as dev:
         aws = {
             **env,
             "AWS_ENDPOINT_URL": dev.endpoint,
@@ -324,5 +322,3 @@ def test_big_files_publish_with_no_secret_on_the_aws_data_path(
         assert listed == {wheel.name}
         tokens = run([str(BIN / "skypi"), "token", "list", "--table", "skypi-dev-tokens"], aws)
         assert "trusted publisher" in tokens.stdout
-    finally:
-        devs.close()

@@ -175,7 +175,7 @@ def test_a_folder_under_full_disks_and_killed_processes(tmp_path: Path) -> None:
 
 def _finish(store: Any, work: Workload, tally: Tally) -> None:
     report = check_index(store, work)
-    RUNS.append(tally.summary(work, len(report.drift) - len(work.junk), len(work.junk)))
+    RUNS.append(tally.summary(work, len(report.drift), len(report.set_aside)))
     for kind, count in tally.faults.rates.items():
         assert tally.faults.injected[kind] >= MINIMUM, f"only {count} faults of kind {kind}"
     assert tally.kills >= KILLS, f"only {tally.kills} invocations were stopped part-way"

@@ -54,6 +54,10 @@ def _sdist_of(version: str, ext: str = ".tar.gz") -> Candidate:
             False,
             Verdict.CONFLICT,
         ),
+        # the same key listed meanwhile by another writer (a watcher, a storage event): the
+        # same bytes are that listing, other bytes are an overwrite in place, refused
+        (_page(_entry(WHEEL)), _wheel(), False, Verdict.IDENTICAL),
+        (_page(_entry(WHEEL)), _wheel("cc" * 32), False, Verdict.CONFLICT),
         (_page(_entry(SDIST)), _sdist("demo-1.0.zip"), True, Verdict.ONE_SDIST),
         # an old folder with a .tar.gz and a .zip of one release keeps both
         (_page(_entry(SDIST)), _sdist("demo-1.0.zip"), False, Verdict.ADMIT),

@@ -282,6 +282,29 @@ def _entry(**changes: object) -> FileEntry:
     return FileEntry(**{**base, **changes})  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(
+    ("yanked", "attribute", "in_json"),
+    [
+        (None, None, False),
+        ("", 'data-yanked=""', True),  # yanked without a reason: still yanked (PEP 592)
+        ("bad build", 'data-yanked="bad build"', "bad build"),
+    ],
+    ids=["not-yanked", "no-reason", "with-reason"],
+)
+def test_a_yank_shows_in_both_pages_with_or_without_a_reason(
+    yanked: str | None, attribute: str | None, in_json: object
+) -> None:
+    """PEP 592: the attribute's presence marks a yank, its value is the optional reason; an
+    empty reason must not drop it (pip would install the yanked file)."""
+    page = ProjectPage.empty("Foo").with_files((_entry(yanked=yanked),))
+    line = next(line for line in render_project_html(page).decode().splitlines() if "<a " in line)
+    if attribute is None:
+        assert "data-yanked" not in line
+    else:
+        assert attribute in line
+    assert json.loads(page.to_json_bytes())["files"][0]["yanked"] == in_json
+
+
 def test_html_page_attributes() -> None:
     page = ProjectPage.empty("Foo").with_files(
         (

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from packaging.utils import canonicalize_name
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
@@ -77,6 +78,25 @@ class UploadComplete(BaseModel):
     parts: list[UploadedPart] | None = Field(default=None, max_length=10_000)
 
 
+DOCS_PATH = "/api/docs"
+OPENAPI_PATH = "/api/openapi.json"
+
+
+def _private_docs(api: FastAPI, auth: Authenticator) -> None:
+    """On a private index the API's description is read like the index: with a read token
+    (it names every route and what each answers, which is for those who may read)."""
+
+    @api.get(OPENAPI_PATH, include_in_schema=False)
+    async def openapi(authorization: Annotated[str | None, Header()] = None) -> JSONResponse:
+        await run_in_threadpool(auth.require, authorization, "read", None)
+        return JSONResponse(api.openapi())
+
+    @api.get(DOCS_PATH, include_in_schema=False)
+    async def docs(authorization: Annotated[str | None, Header()] = None) -> HTMLResponse:
+        await run_in_threadpool(auth.require, authorization, "read", None)
+        return get_swagger_ui_html(openapi_url=OPENAPI_PATH, title=f"{api.title} API")
+
+
 def create_app(
     store: Store,
     settings: Settings | None = None,
@@ -94,10 +114,12 @@ def create_app(
     api = FastAPI(
         title="skypi",
         version=skypi.__version__,
-        docs_url="/api/docs",
-        openapi_url="/api/openapi.json",
+        docs_url=None if settings.private else DOCS_PATH,
+        openapi_url=None if settings.private else OPENAPI_PATH,
         redoc_url=None,
     )
+    if settings.private:
+        _private_docs(api, auth)
 
     @api.exception_handler(SkypiError)
     async def _skypi_error(request: Request, exc: SkypiError) -> Response:

@@ -7,6 +7,7 @@ rules, then stream the stored object with ETag/304, HEAD and single Range suppor
 from __future__ import annotations
 
 import functools
+import logging
 import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -20,6 +21,8 @@ from skypi.core.edge import authorization_refusal, decide, route
 from skypi.core.http import cache_control_for_key, content_type_for_key
 from skypi.core.keys import PACKAGES_PREFIX, family_of
 from skypi.store.base import NotFound, ObjectInfo, Presigning, Store
+
+log = logging.getLogger("skypi.reads")
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -163,7 +166,11 @@ class ReadRoutes:
             except NotFound:
                 info = None
         else:  # files never change: stream them
-            info = await self._call(self.store.head, decision.key)
+            try:
+                info = await self._call(self.store.head, decision.key)
+            except PermissionError:
+                await _unreadable(send, decision.key, head)
+                return
         if info is None:
             await _respond(send, 404, {"content-type": "text/plain", **vary}, b"Not Found\n", head)
             return
@@ -224,29 +231,44 @@ class ReadRoutes:
         length = end - start + 1 if info.size else 0
         headers["content-length"] = str(length)
         raw = [(k.encode(), v.encode()) for k, v in headers.items()]
-        await send({"type": "http.response.start", "status": status, "headers": raw})
-        if head or length == 0:
-            await send({"type": "http.response.body", "body": b""})
-            return
-        if body is not None:
-            await send({"type": "http.response.body", "body": body[start : end + 1]})
-            return
-        if length <= CHUNK:
+        piece = body[start : end + 1] if body is not None and not head else b""
+        stream = None
+        if not head and length > 0 and body is None:
+            # Read (or opened) before the status is sent: a file that cannot be read is
+            # answered with an error, not a 200 whose body never comes.
             try:
-                body = await run_in_threadpool(self.store.read_range, info.key, start, length)
+                if length <= CHUNK:
+                    piece = await run_in_threadpool(self.store.read_range, info.key, start, length)
+                else:
+                    stream = await run_in_threadpool(self.store.open, info.key, start)
             except NotFound:
-                body = b""
-            await send({"type": "http.response.body", "body": body})
+                await _respond(send, 404, {"content-type": "text/plain"}, b"Not Found\n", head)
+                return
+            except PermissionError:
+                await _unreadable(send, info.key, head)
+                return
+        await send({"type": "http.response.start", "status": status, "headers": raw})
+        if stream is None:
+            await send({"type": "http.response.body", "body": piece})
             return
-        async for chunk in iterate_in_threadpool(self._chunks(info.key, start, length)):
+        async for chunk in iterate_in_threadpool(_chunks(stream, length)):
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b""})
 
-    def _chunks(self, key: str, start: int, length: int) -> Any:
-        with self.store.open(key, start) as fh:
-            while length > 0:
-                chunk = fh.read(min(CHUNK, length))
-                if not chunk:
-                    return
-                length -= len(chunk)
-                yield chunk
+
+def _chunks(stream: Any, length: int) -> Any:
+    """Up to ``length`` bytes of an open stream, in pieces; the stream is closed after."""
+    with stream as fh:
+        while length > 0:
+            chunk = fh.read(min(CHUNK, length))
+            if not chunk:
+                return
+            length -= len(chunk)
+            yield chunk
+
+
+async def _unreadable(send: Send, key: str, head: bool) -> None:
+    """A stored file this server may not read (its permissions): 403, as nginx answers."""
+    log.warning("cannot read %s: permission denied", key)
+    message = b"This file cannot be read by the server (check its permissions).\n"
+    await _respond(send, 403, {"content-type": "text/plain"}, message, head)

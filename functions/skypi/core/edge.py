@@ -49,6 +49,7 @@ from skypi.core.keys import (
     project_site_key,
 )
 from skypi.core.negotiate import HTML, V1_HTML, V1_JSON, choose_content_type
+from skypi.core.pages import file_href
 
 READ_METHODS: Final = frozenset({"GET", "HEAD"})  # methods are case-sensitive (RFC 9110 9.1)
 # What may reach the API, and what may reach storage: the table is skypi.core.constants's.
@@ -169,6 +170,16 @@ def project_of_filename(filename: str) -> str:
     return project_name(name) or ""
 
 
+def served_as_file(filename: str) -> bool:
+    """Whether a file under ``/packages/`` may be served: a distribution's name (a wheel or
+    an sdist, by its extension) or its ``.metadata``; never a page, script or image.
+
+    >>> served_as_file("a-1.0.tar.gz.metadata"), served_as_file("evil.html")
+    (True, False)
+    """
+    return filename.removesuffix(METADATA_SUFFIX).endswith((".whl", *SDIST_EXTENSIONS))
+
+
 def read_project(path: str) -> str | None:
     """Which project a read of the *decoded* ``path`` is about: None for the root listing,
     "" when it names none. A file's project is its filename's: the last decoded segment.
@@ -182,6 +193,37 @@ def read_project(path: str) -> str | None:
         if path.startswith(prefix):
             return project_name(path[len(prefix) :].removesuffix("/")) or ""
     return project_of_filename(path.rsplit("/", 1)[-1])
+
+
+def link_path(file_key: str) -> str | None:
+    """The URL path a client asks for when it follows a page's link to ``file_key`` (the
+    relative href resolved against ``/simple/<project>/``), or None when resolving it would
+    change the key (a ``.`` or ``..`` segment, which every client collapses first).
+
+    >>> link_path("packages/foo/foo-1.0+cpu-py3-none-any.whl")
+    '/packages/foo/foo-1.0%2Bcpu-py3-none-any.whl'
+    >>> link_path("packages/../packages/./x-1.0.tar.gz") is None
+    True
+    """
+    if any(part in {".", ".."} for part in file_key.split("/")):
+        return None
+    return "/" + file_href(file_key).removeprefix("../../")
+
+
+def serves_key(file_key: str) -> bool:
+    """Whether the page's link to ``file_key`` is read back, by these rules, as that very key:
+    what the index lists must round-trip through its own read rules (a key with a literal
+    ``%`` is linked as ``%25..``, which is refused as a double encoding; a dot segment or a
+    dot-file is never served).
+
+    >>> serves_key("packages/foo/foo-1.0.tar.gz"), serves_key("packages/x%2Fy/x-1.0.tar.gz")
+    (True, False)
+    """
+    path = link_path(file_key)
+    if path is None:
+        return False
+    answer = decide("GET", path, "")
+    return answer.status == 200 and answer.key == file_key
 
 
 def origin_uri(key: str) -> str:
@@ -277,8 +319,8 @@ def decide(
         parts = decoded[len("/packages/") :].split("/")
         if any(not p or p.startswith(".") for p in parts):
             return Answer(404, project=project)  # no traversal, dot-files or listings
-        if not project:  # only distributions and their .metadata: nothing else put there
-            return Answer(404, project=project)  # (a page or script) is served from here
+        if not served_as_file(parts[-1]):  # nothing else put there (a page, a script)
+            return Answer(404, project=project)  # is served from the index's origin
         return Answer(200, key=PACKAGES_PREFIX + "/".join(parts), project=project)
     rest = decoded[len("/simple/") :]
     gzipped = accepts_gzip(accept_encoding)

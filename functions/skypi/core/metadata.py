@@ -169,6 +169,8 @@ def _open_zip(read_at: ReadAt, size: int, limits: Limits) -> zipfile.ZipFile:
         archive = zipfile.ZipFile(io.BufferedReader(raw, buffer_size=64 * 1024))
     except (zipfile.BadZipFile, OSError, EOFError) as exc:
         raise InvalidDistribution("Invalid distribution file. File is not a zipfile") from exc
+    except _ZIP_FEATURES as exc:
+        raise _zip_refusal(exc, "The zip archive") from exc
     names = archive.namelist()
     if len(names) > limits.max_members:
         raise InvalidDistribution("Invalid distribution file. Too many members in the archive.")
@@ -179,6 +181,28 @@ def _open_zip(read_at: ReadAt, size: int, limits: Limits) -> zipfile.ZipFile:
             f"{_BUILD_IT}"
         )
     return archive
+
+
+# What zipfile raises for archive features it does not read: encryption (RuntimeError), strong
+# encryption, patched data or a newer "version needed to extract" (NotImplementedError), and a
+# name flagged UTF-8 that is not (UnicodeDecodeError).
+_ZIP_FEATURES: Final = (RuntimeError, NotImplementedError, UnicodeDecodeError)
+
+
+def _zip_refusal(exc: Exception, what: str) -> InvalidDistribution:
+    """A refusal that says which zip feature stopped the read, without zipfile's internals.
+
+    >>> print(_zip_refusal(NotImplementedError("zip file version 9.9"), "The zip archive"))
+    Invalid distribution file. The zip archive uses a zip feature an index does not read: zip \
+file version 9.9.
+    """
+    if isinstance(exc, UnicodeDecodeError):
+        reason = "holds a name flagged UTF-8 that is not UTF-8"
+    elif isinstance(exc, NotImplementedError):  # a RuntimeError too: asked first
+        reason = f"uses a zip feature an index does not read: {exc}"
+    else:
+        reason = "is encrypted"
+    return InvalidDistribution(f"Invalid distribution file. {what} {reason}.")
 
 
 def _read_zip_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Limits) -> bytes:
@@ -197,6 +221,8 @@ def _read_zip_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Li
             data = member.read(limits.max_metadata_bytes + 1)
     except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as exc:
         raise InvalidDistribution(f"Invalid distribution file. {exc}") from exc
+    except _ZIP_FEATURES as exc:
+        raise _zip_refusal(exc, info.filename) from exc
     if len(data) > limits.max_metadata_bytes:
         raise InvalidDistribution(f"Invalid distribution file. {info.filename} is too large.")
     return data
@@ -323,7 +349,12 @@ def _decompressor(dist: DistFilename, stream: IO[bytes]) -> io.BufferedIOBase:
     return gzip.GzipFile(fileobj=stream, mode="rb")
 
 
-def _tar_members(archive: tarfile.TarFile, limits: Limits) -> Iterator[tarfile.TarInfo]:
+def _tar_members(
+    archive: tarfile.TarFile, limits: Limits, budget: int
+) -> Iterator[tarfile.TarInfo]:
+    """The members of a streamed tar. One whose header claims more bytes than the stream may
+    decompress to (``budget``) is refused before tarfile skips over it: its skip reads the
+    claimed size in 10 KiB steps even past the end, so 2**88 bytes would never finish."""
     count = 0
     while True:
         try:
@@ -335,6 +366,11 @@ def _tar_members(archive: tarfile.TarFile, limits: Limits) -> Iterator[tarfile.T
         count += 1
         if count > limits.max_members:
             raise InvalidDistribution("Invalid distribution file. Too many members in the archive.")
+        if not 0 <= member.size <= budget:
+            raise InvalidDistribution(
+                f"Invalid distribution file. {member.name!r} claims {member.size:,} bytes in "
+                "its tar header: the archive decompresses to too much data, or its header lies."
+            )
         yield member
 
 
@@ -357,7 +393,7 @@ def _tar_sdist_metadata(
     top: str | None = None
     meta: CoreMetadata | None = None
     with archive:
-        for member in _tar_members(archive, limits):  # every member: one top-level folder
+        for member in _tar_members(archive, limits, budget):  # every member: one top folder
             parts = member.name.strip("/").split("/")
             if top is None:
                 top = parts[0]
@@ -373,7 +409,14 @@ def _tar_sdist_metadata(
                     raise InvalidDistribution("Invalid distribution file. PKG-INFO is too large.")
                 extracted = archive.extractfile(member)
                 assert extracted is not None
-                meta = parse_core_metadata(extracted.read(), member.name)
+                try:
+                    raw = extracted.read()
+                except tarfile.TarError as exc:  # the header claims more bytes than follow
+                    raise InvalidDistribution(
+                        f"Invalid distribution file. {member.name} is cut short: its tar "
+                        f"header claims {member.size:,} bytes ({exc})."
+                    ) from exc
+                meta = parse_core_metadata(raw, member.name)
         _read_to_end(bounded)
     if meta is None:
         raise InvalidDistribution(

@@ -90,6 +90,11 @@ def parse_version(text: str) -> Version:
     return Version(text)
 
 
+# What a stored JSON document of the wrong shape raises besides ValueError, KeyError and
+# TypeError (a list where an object belongs, a size of 1e999, brackets nested 100,000 deep).
+_MALFORMED: Final = (AttributeError, OverflowError, RecursionError)
+
+
 @dataclass(frozen=True)
 class FileEntry:
     """One distribution file as listed on its project page."""
@@ -298,23 +303,28 @@ class ProjectPage:
     def from_json_bytes(cls, raw: bytes, held: Callable[[str], bytes] | None = None) -> ProjectPage:
         """The page ``raw`` encodes, with the files its quarantine holds (``held(digest)``:
         the bytes stored under :func:`held_files_key`). Pages written before the held files
-        had their key carry them as ``_quarantined-files``."""
-        doc = json.loads(raw)
-        status = doc.get("project-status") or {}
-        files = doc["files"] + doc.get("_quarantined-files", [])
-        if "_held" in doc:
-            if held is None:
-                raise ValueError(f"the page of {doc['name']} holds files elsewhere: give held")
-            files += json.loads(held(doc["_held"]))
-        return cls(
-            name=canonicalize_name(doc["name"]),
-            display_name=doc.get("_display-name") or doc["name"],
-            files=tuple(FileEntry.from_json(f) for f in files),
-            serial=int(doc["meta"].get("_last-serial", 0)),
-            summary=str(doc.get("_summary", "")),
-            status=status.get("status", "active"),
-            status_reason=status.get("reason"),
-        )
+        had their key carry them as ``_quarantined-files``. ValueError, KeyError or TypeError
+        if ``raw`` is not a page (one edited by hand, or damaged, cannot be read: never a
+        crash)."""
+        try:
+            doc = json.loads(raw)
+            status = doc.get("project-status") or {}
+            files = doc["files"] + doc.get("_quarantined-files", [])
+            if "_held" in doc:
+                if held is None:
+                    raise ValueError(f"the page of {doc['name']} holds files elsewhere: give held")
+                files += json.loads(held(doc["_held"]))
+            return cls(
+                name=canonicalize_name(doc["name"]),
+                display_name=doc.get("_display-name") or doc["name"],
+                files=tuple(FileEntry.from_json(f) for f in files),
+                serial=int(doc["meta"].get("_last-serial", 0)),
+                summary=str(doc.get("_summary", "")),
+                status=status.get("status", "active"),
+                status_reason=status.get("reason"),
+            )
+        except _MALFORMED as exc:
+            raise ValueError(f"not a project page: {type(exc).__name__}: {exc}") from exc
 
 
 @dataclass(frozen=True)
@@ -362,13 +372,18 @@ class RootListing:
 
     @classmethod
     def from_json_bytes(cls, raw: bytes) -> RootListing:
-        doc = json.loads(raw)
-        projects = {
-            canonicalize_name(p.get("_normalized") or p["name"]): p["name"] for p in doc["projects"]
-        }
-        summaries = {
-            canonicalize_name(p.get("_normalized") or p["name"]): str(p["_summary"])
-            for p in doc["projects"]
-            if p.get("_summary")
-        }
-        return cls(projects, int(doc["meta"].get("_last-serial", 0)), summaries)
+        """The stored listing; ValueError, KeyError or TypeError if ``raw`` is not one."""
+        try:
+            doc = json.loads(raw)
+            projects = {
+                canonicalize_name(p.get("_normalized") or p["name"]): p["name"]
+                for p in doc["projects"]
+            }
+            summaries = {
+                canonicalize_name(p.get("_normalized") or p["name"]): str(p["_summary"])
+                for p in doc["projects"]
+                if p.get("_summary")
+            }
+            return cls(projects, int(doc["meta"].get("_last-serial", 0)), summaries)
+        except _MALFORMED as exc:
+            raise ValueError(f"not a root listing: {type(exc).__name__}: {exc}") from exc

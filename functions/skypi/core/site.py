@@ -17,7 +17,10 @@ import base64
 import hashlib
 import json
 import re
-from collections.abc import Iterable
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
 from email.message import EmailMessage
@@ -58,6 +61,10 @@ MAX_RST_CHARS: Final = 64 * 1024
 # minutes); real READMEs nest a handful of levels.
 MAX_MARKDOWN_CHARS: Final = 512 * 1024
 MAX_DEPTH: Final = 64
+# What one description may cost: docutils is pure Python, and some reST (a grid table thousands
+# of columns wide: 25 s for 18 KB) is far slower than its length suggests. The slowest real
+# READMEs take under 2 s on a loaded machine; past this, the description is shown as plain text.
+RENDER_SECONDS: Final = 5.0
 _TAG: Final = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)[^>]*?(/?)>")
 _VOID: Final = frozenset(
     {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source"}
@@ -84,21 +91,82 @@ def _depth(html: str) -> int:
 # -- descriptions ---------------------------------------------------------------------------
 
 
-def render_description(text: str, content_type: str | None) -> str:
+class _OutOfTime(BaseException):
+    """Raised inside a renderer that ran past its time (a BaseException, so that no
+    ``except Exception`` inside docutils swallows it)."""
+
+
+@contextmanager
+def _deadline(seconds: float) -> Iterator[None]:
+    """Stop the Python code run inside (in this thread) once ``seconds`` have passed: the
+    clock is looked at every 256 function calls, through a profile hook."""
+    end = time.monotonic() + seconds
+    calls = 0
+
+    def check(frame: object, event: str, arg: object) -> None:
+        nonlocal calls
+        if event == "call":
+            calls += 1
+            if calls % 256 == 0 and time.monotonic() > end:
+                raise _OutOfTime
+
+    previous = sys.getprofile()
+    sys.setprofile(check)
+    try:
+        yield
+    finally:
+        sys.setprofile(previous)
+
+
+def render_description(
+    text: str, content_type: str | None, problems: list[str] | None = None
+) -> str:
     """The long description as PyPI shows it: what warehouse's ``readme.render`` does.
 
     reST is the default; an unknown type is plain text; reST that fails to render falls back to
     plain text. Every renderer's output is sanitized by ``nh3`` inside ``readme_renderer``.
+    Whatever a hostile description does (a renderer raising, or running past
+    ``RENDER_SECONDS``), it is shown as plain text, and why is added to ``problems``: a
+    description never stops a page from being written.
 
     >>> render_description("<script>x</script>", "text/markdown")
     '&lt;script&gt;x&lt;/script&gt;\\n'
+    >>> render_description("*x*", "text/markdown;\\n variant=GFM")  # a folded header
+    '<p><em>x</em></p>\\n'
     """
+    try:
+        with _deadline(RENDER_SECONDS):
+            return _render(text, content_type)
+    except (Exception, _OutOfTime) as exc:
+        why = (
+            f"rendering took more than {RENDER_SECONDS:g} s"
+            if isinstance(exc, _OutOfTime)
+            else f"{type(exc).__name__}: {str(exc)[:200]}"
+        )
+        if problems is not None:
+            problems.append(f"description shown as plain text ({why})")
+        return _plain(text)
+
+
+def _plain(text: str) -> str:
+    """The description as escaped plain text (code points UTF-8 cannot hold replaced)."""
+    import readme_renderer.txt
+
+    text = text.encode("utf-8", "replace").decode("utf-8")
+    try:
+        return str(readme_renderer.txt.render(text) or "")
+    except Exception:  # the sanitizer itself: plain escaping cannot fail
+        return f"<pre>{escape(text)}</pre>"
+
+
+def _render(text: str, content_type: str | None) -> str:
     import readme_renderer.markdown
     import readme_renderer.rst
     import readme_renderer.txt
 
     message = EmailMessage()
-    message["content-type"] = content_type or "text/x-rst"
+    # a folded Description-Content-Type header keeps its line break: unfold it
+    message["content-type"] = " ".join((content_type or "text/x-rst").split())
     kind = message.get_content_type()
     params = {k: v for k, v in message["content-type"].params.items() if k != "charset"}
     renderer: Any = {
@@ -140,18 +208,25 @@ class Release:
 
     @classmethod
     def from_fields(
-        cls, version: str, summary: str, description: str, content_type: str | None
+        cls,
+        version: str,
+        summary: str,
+        description: str,
+        content_type: str | None,
+        problems: list[str] | None = None,
     ) -> Release:
+        """Never raises: a description that cannot be rendered is shown as plain text."""
         html = (
-            render_description(description, content_type)
+            render_description(description, content_type, problems)
             if description.strip() and description.strip() != "UNKNOWN"
             else ""
         )
         return cls(version, " ".join(summary.split()), html)
 
     @classmethod
-    def from_metadata(cls, version: str, raw: bytes) -> Release:
-        """A release from its METADATA/PKG-INFO bytes (already checked by the reader).
+    def from_metadata(cls, version: str, raw: bytes, problems: list[str] | None = None) -> Release:
+        """A release from its METADATA/PKG-INFO bytes (already checked by the reader); a
+        description that cannot be rendered is plain text, and why goes to ``problems``.
 
         >>> r = Release.from_metadata("1.0", b"Metadata-Version: 2.4\\nName: a\\nVersion: 1.0\\n"
         ...     b"License-Expression: MIT\\nProject-URL: Source, https://example.com/a\\n"
@@ -166,6 +241,7 @@ class Release:
             str(fields.get("summary") or ""),
             str(text),
             fields.get("description_content_type"),
+            problems,
         )
         return replace(
             base,

@@ -15,10 +15,11 @@ from dataclasses import dataclass, replace
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from skypi.core.errors import DoesNotExist, InvalidRequest
+from skypi.core.errors import Conflict, DoesNotExist, InvalidRequest
 from skypi.core.filenames import MAX_FILENAME_BYTES, VALID_PROJECT_NAME, same_version
 from skypi.core.pages import FileEntry, ProjectPage, check_status
 from skypi.indexer.service import Gone, Indexer
+from skypi.store.base import PreconditionFailed
 
 log = logging.getLogger("skypi.admin")
 
@@ -139,10 +140,39 @@ class Admin:
         entry = page.find(filename) if page else None
         if entry is None:
             raise DoesNotExist(f"No file {filename!r} in {project!r}.")
-        self.indexer.store.delete(entry.key)
-        self.indexer.apply([Gone(entry.key)])
+        deleted = self._delete_listed(entry)
+        self.indexer.apply([Gone(entry.key)])  # also when another delete was first
+        if not deleted:
+            raise DoesNotExist(f"No file {filename!r} in {project!r}: it was deleted already.")
         log.info("deleted %s", entry.key)
         return Deletion(name, entry.filename, entry.key)
+
+    def _delete_listed(self, entry: FileEntry) -> bool:
+        """Delete the stored bytes that ``entry`` lists, and only those (a conditional
+        delete on their ETag): False if they are gone already (another delete was first).
+        Other bytes stored under that key since (a re-upload) are never deleted by it."""
+        store = self.indexer.store
+        try:
+            store.delete(entry.key, if_match=entry.etag or None)
+            return True
+        except PreconditionFailed:
+            pass
+        info = store.head(entry.key)
+        if info is None:
+            return False
+        if entry.sha256 != (info.sha256 or self.indexer.sha256_of(entry.key, size=info.size)):
+            raise Conflict(
+                f"{entry.key} holds other bytes than the file listed as {entry.filename!r} "
+                "(replaced since it was listed): nothing was deleted. Run `skypi reindex` "
+                "to list what is stored, then delete again."
+            )
+        try:  # the listed bytes, with another ETag (a copy): delete exactly that copy
+            store.delete(entry.key, if_match=info.etag)
+            return True
+        except PreconditionFailed:
+            if store.head(entry.key) is None:
+                return False
+            raise Conflict(f"{entry.key} changed while it was being deleted: try again.") from None
 
     def set_status(self, project: str, status: str, reason: str | None = None) -> StatusChange:
         """Set the project's status (PEP 792): archived and quarantined projects take no

@@ -7,6 +7,7 @@ import posixpath
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from skypi.core.edge import serves_key
 from skypi.core.errors import InvalidDistribution
 from skypi.core.filenames import DistFilename, parse_filename
 from skypi.core.keys import PACKAGES_PREFIX
@@ -58,7 +59,16 @@ Change = Landed | Gone
 
 
 def project_of_key(key: str) -> DistFilename:
-    """The distribution a ``packages/`` key holds, from its filename; raises if it is none."""
+    """The distribution a ``packages/`` key holds, from its filename; raises if it is none,
+    or if its page's link to it would not be read back as this key (the index never lists
+    a file that its own read rules, :func:`skypi.core.edge.serves_key`, would not serve)."""
     if not key.startswith(PACKAGES_PREFIX):
         raise InvalidDistribution(f"{key!r} is outside {PACKAGES_PREFIX}")
-    return parse_filename(posixpath.basename(key))
+    dist = parse_filename(posixpath.basename(key))
+    if not serves_key(key):
+        raise InvalidDistribution(
+            f"{key!r} cannot be linked to: its path has a '.' or '..' segment, a segment "
+            "starting with '.', or a literal '%' (which a link must encode, and the index "
+            "refuses as a double encoding). Move the file to a plain path under packages/."
+        )
+    return dist

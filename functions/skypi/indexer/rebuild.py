@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
@@ -58,6 +58,11 @@ class Report:
     files: int = 0
     drift: list[Drift] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # keys that are no distribution
+    # distributions the index does not list, and why (a bad archive, a file that cannot be
+    # read): not drift, since no page lists them, but listed so that someone removes them
+    set_aside: list[tuple[str, str]] = field(default_factory=list)
+    # projects that could not be checked (a storage fault, a bug), and why
+    failed: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,8 @@ class _Plan:
     display_name: str | None  # shown in the root listing; None when the project has no files
     drift: list[Drift]
     summary: str = ""  # shown beside it
+    set_aside: tuple[tuple[str, str], ...] = ()
+    failed: str | None = None  # why the project could not be checked (its page is left alone)
 
 
 def scan(indexer: Indexer) -> tuple[dict[NormalizedName, list[ObjectInfo]], set[str], Report]:
@@ -106,19 +113,30 @@ class Rebuilder:
         shown: dict[NormalizedName, tuple[str, str]] = {}
 
         def one(project: NormalizedName) -> _Plan:
-            plan = self._project(project, files.get(project, []), check)
+            try:  # one project that cannot be checked does not stop the others
+                plan = self._project(project, files.get(project, []), check)
+            except Exception as exc:
+                log.exception("cannot check %s", project)
+                plan = _Plan(None, None, [], failed=f"{type(exc).__name__}: {exc}")
             if progress:
                 progress(max(1, len(files.get(project, []))))
             return plan
 
+        failed: set[NormalizedName] = set()
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
             for project, plan in zip(projects, pool.map(one, projects), strict=True):
                 report.drift += plan.drift
+                report.set_aside += plan.set_aside
+                if plan.failed is not None:
+                    report.failed.append((project, plan.failed))
+                    failed.add(project)
                 if plan.display_name is not None:
                     shown[project] = (plan.display_name, plan.summary)
-        report.drift += self._root(shown, check)
+        report.drift += self._root(shown, check, keep=failed)
         for drift in report.drift:
             log.warning("%s%s", "" if check else "repaired: ", drift)
+        for key, reason in report.set_aside:
+            log.warning("set aside %s: %s", self.indexer.where(key), reason)
         return report
 
     # -- one project ----------------------------------------------------------------------
@@ -131,7 +149,12 @@ class Rebuilder:
             return None, False
 
     def _entry(
-        self, info: ObjectInfo, known: FileEntry | None, drift: list[Drift], check: bool
+        self,
+        info: ObjectInfo,
+        known: FileEntry | None,
+        drift: list[Drift],
+        check: bool,
+        set_aside: list[tuple[str, str]],
     ) -> FileEntry | None:
         """The entry storage says ``info`` deserves, keeping what only the page knows."""
         project = project_of_key(info.key).project
@@ -140,7 +163,9 @@ class Rebuilder:
         try:
             facts = self.indexer.inspect(info)
         except (InvalidDistribution, NotFound, OSError) as exc:
-            drift.append(Drift(project, f"{info.key} is not a valid distribution: {exc}"))
+            set_aside.append((info.key, str(exc)))
+            if known is not None:  # listed, and no longer what the page says: drift
+                drift.append(Drift(project, f"{info.key} is not a valid distribution: {exc}"))
             return None
         overwritten = known is not None and known.etag != info.etag
         if known is not None and overwritten and known.sha256 != facts.entry.sha256:
@@ -175,6 +200,7 @@ class Rebuilder:
 
     def _project(self, project: NormalizedName, infos: list[ObjectInfo], check: bool) -> _Plan:
         drift: list[Drift] = []
+        set_aside: list[tuple[str, str]] = []
         page, readable = self._read_page(project)
         if not readable:
             drift.append(Drift(project, "the JSON page cannot be read"))
@@ -182,7 +208,7 @@ class Rebuilder:
         expected: dict[str, FileEntry] = {}
         # The file the page lists keeps its place; among new ones the first key wins.
         for info in sorted(infos, key=lambda i: (i.key not in current, i.key)):
-            entry = self._entry(info, current.get(info.key), drift, check)
+            entry = self._entry(info, current.get(info.key), drift, check, set_aside)
             if entry is None:
                 continue
             listed = expected.get(entry.filename)
@@ -211,7 +237,7 @@ class Rebuilder:
         if not check and drift:
             target = self._write(project, want, target)
         shown, summary = root_entry(target)
-        return _Plan(None if check else target, shown, drift, summary)
+        return _Plan(None if check else target, shown, drift, summary, tuple(set_aside))
 
     def _metadata(self, project: str, entries: list[FileEntry], check: bool) -> list[Drift]:
         """Entries the page already had must still have their ``.metadata`` file."""
@@ -221,8 +247,11 @@ class Rebuilder:
                 drift.append(Drift(project, f"{metadata_key(entry.key)} is missing"))
                 if not check:
                     info = self.store.head(entry.key)
-                    if info is not None:
-                        self.indexer.write_metadata(self.indexer.inspect(info))
+                    try:
+                        if info is not None:
+                            self.indexer.write_metadata(self.indexer.inspect(info))
+                    except (InvalidDistribution, NotFound, OSError) as exc:
+                        log.warning("cannot make %s again: %s", metadata_key(entry.key), exc)
         return drift
 
     def _write(
@@ -235,11 +264,11 @@ class Rebuilder:
         def change(page: ProjectPage | None) -> ProjectPage | None:
             wanted = {f.key: f for f in want}
             latest = {f.key: f for f in page.files} if page else {}
-            for key, entry in latest.items():  # landed after our listing?
-                if key not in wanted and self.store.head(key) is not None:
+            for key, entry in latest.items():  # landed after our listing? (or unreadable)
+                if key not in wanted and self.indexer.is_stored(key, unknown=True):
                     wanted[key] = entry
             for key in [k for k in wanted if k not in latest]:  # left after our listing?
-                if self.store.head(key) is None:
+                if not self.indexer.is_stored(key, unknown=False):
                     del wanted[key]
             base = page or fallback or ProjectPage.empty(project)
             new_page = base.with_files(tuple(wanted.values()))
@@ -262,7 +291,14 @@ class Rebuilder:
 
     # -- the root listing -----------------------------------------------------------------
 
-    def _root(self, shown: dict[NormalizedName, tuple[str, str]], check: bool) -> list[Drift]:
+    def _root(
+        self,
+        shown: dict[NormalizedName, tuple[str, str]],
+        check: bool,
+        keep: Collection[NormalizedName] = (),
+    ) -> list[Drift]:
+        """Compare (and repair) the root listing; ``keep``: projects that could not be
+        checked, listed as they are."""
         drift = []
         try:
             root, _ = self.indexer.read_root()
@@ -271,6 +307,7 @@ class Rebuilder:
             root, readable = RootListing(), False
             drift.append(Drift("(root)", "the root listing cannot be read"))
         listed = {p: (d, root.summaries.get(p, "")) for p, d in root.projects.items()}
+        shown = {**shown, **{p: listed[p] for p in keep if p in listed}}
         differing = [
             project
             for project in sorted(set(root.projects) | set(shown))
@@ -326,7 +363,7 @@ def _display_name(indexer: Indexer, infos: list[ObjectInfo], project: str) -> st
     for info in sorted(infos, key=lambda i: i.key):
         try:
             return indexer.inspect(info).meta.name
-        except (InvalidDistribution, NotFound):
+        except (InvalidDistribution, NotFound, OSError):
             continue
     return project
 

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import time
@@ -45,7 +46,7 @@ from skypi.indexer.changes import Gone as Gone
 from skypi.indexer.changes import Landed as Landed
 from skypi.indexer.changes import project_of_key as project_of_key
 from skypi.indexer.writer import PageWriter, RootChange, Stored, Written, root_entry
-from skypi.store.base import NotFound, ObjectInfo, Store, Versioned
+from skypi.store.base import Located, NotFound, ObjectInfo, PreconditionFailed, Store, Versioned
 
 if TYPE_CHECKING:  # botocore is not needed to index a folder (`skypi serve`, no aws extra)
     from skypi.store.cdn import Cdn
@@ -54,6 +55,11 @@ log = logging.getLogger("skypi.indexer")
 # A file up to this size is read whole, once (one request), instead of in ranges for its
 # metadata and then again to hash it.
 WHOLE_READ_BYTES = 8 * 1024 * 1024
+# How many times one batch looks at storage again after writing a project's page, when a
+# file it listed was deleted (or one it unlisted came back) meanwhile: each pass is a
+# compare-and-swap like any other, so the last writer to look always leaves page and
+# storage agreeing; this only bounds the work of one batch under continuous churn.
+SETTLE_PASSES = 3
 
 
 @dataclass
@@ -102,6 +108,19 @@ class _Project:
     seen: str | None = None  # the ETag of the page ``root`` was taken from
     followed: bool = False  # what follows the page was written (by this batch)
     uploads: list[Upload] = field(default_factory=list)
+    # what this batch's page write itself changed, checked against storage once written
+    listed: list[FileEntry] = field(default_factory=list)
+    unlisted: list[FileEntry] = field(default_factory=list)
+
+    def absorb(self, later: _Project) -> None:
+        """Fold in a later pass over the same project (storage moved under this one)."""
+        self.outcome.merge(later.outcome)
+        gone = set(later.outcome.removed)
+        self.uploads = [u for u in self.uploads if u.filename not in gone] + later.uploads
+        if later.root is not None:
+            self.root, self.seen = later.root, later.seen
+        self.followed = self.followed or later.followed
+        self.listed, self.unlisted = later.listed, later.unlisted
 
 
 class HashTimeout(InvalidDistribution):
@@ -135,6 +154,10 @@ class Indexer:
         # time.monotonic() past which no file is hashed further (a Lambda's time runs out:
         # better a clear refusal than a timeout retried into the dead-letter queue)
         self.hash_deadline: float | None = None
+
+    def where(self, key: str) -> str:
+        """Where someone finds ``key``: its path in a folder, else the key itself."""
+        return str(self.store.path_for(key)) if isinstance(self.store, Located) else key
 
     # -- reading the current state -------------------------------------------------------
 
@@ -228,13 +251,66 @@ class Indexer:
             self.pages.update_landing(uploads, listing, gone=gone)
 
     def _apply_project(self, project: NormalizedName, changes: list[Change]) -> _Project:
+        """Index one project's changes, then confirm the page's own changes against storage.
+
+        A file can leave storage between the look that admitted it and the page write (an
+        admin delete, or ``rm``, of a file another writer listed meanwhile): a page must never
+        list bytes that are not stored (invariant 10). So whatever the write listed is looked
+        at again once it is written, and whatever it unlisted too; a deletion after that look
+        is followed by its own event, which then sees the entry and removes it."""
+        done = self._index_project(project, changes)
+        for _ in range(SETTLE_PASSES):
+            again = self._unsettled(project, done)
+            if not again:
+                break
+            done.absorb(self._index_project(project, again))
+        return done
+
+    def _unsettled(self, project: NormalizedName, done: _Project) -> list[Change]:
+        """The changes that storage made under the page write just done."""
+        again: list[Change] = []
+        for entry in done.listed:
+            if not self.is_stored(entry.key, unknown=True):
+                log.warning("%s left storage while it was being listed", entry.key)
+                again.append(Gone(entry.key))
+        for entry in done.unlisted:
+            try:
+                info = self.store.head(entry.key)
+            except OSError:  # cannot be looked at: nothing to list again
+                info = None
+            if info is not None:
+                log.warning("%s came back to storage while it was being unlisted", entry.key)
+                self._rederive_metadata(info)
+                again.append(Landed(entry.key))
+        return again
+
+    def is_stored(self, key: str, *, unknown: bool) -> bool:
+        """Whether ``key`` is in storage; ``unknown`` when it cannot be looked at."""
+        try:
+            return self.store.head(key) is not None
+        except OSError as exc:
+            log.warning("cannot look at %s: %s", key, exc)
+            return unknown
+
+    def _rederive_metadata(self, info: ObjectInfo) -> None:
+        """Write a returned file's ``.metadata`` again from its bytes: the one just removed
+        may have been its own (same name, same metadata), and the page may list it already."""
+        try:
+            facts = self.inspect(info)
+        except (InvalidDistribution, NotFound, OSError) as exc:
+            log.warning("cannot read %s: %s", info.key, exc)
+            return
+        if facts.entry.metadata_sha256:
+            self.write_metadata(facts)
+
+    def _index_project(self, project: NormalizedName, changes: list[Change]) -> _Project:
         outcome = Outcome()
         start = next((c.page for c in changes if isinstance(c, Landed) and c.page), None)
         state = start if start is not None else self.pages.read(project)
         current = {f.key: f for f in state.page.files} if state.page else {}
         arrivals: list[Facts] = []
         uploads: set[str] = set()  # keys that arrived as uploads: the upload rules apply
-        departures: set[str] = set()
+        departures: dict[str, str | None] = {}  # key -> the ETag of the entry checked gone
         replayed = False  # a change already on the page at this version
         refreshed: dict[str, tuple[str, str | None]] = {}  # key -> (etag, provenance)
         for change in changes:
@@ -250,9 +326,14 @@ class Indexer:
                     if update != (known.etag, known.provenance):
                         refreshed[change.key] = update
                 continue
-            info = self.store.head(change.key)
-            if info is None:
-                departures.add(change.key)  # gone, whatever the event said
+            try:
+                info = self.store.head(change.key)
+            except OSError as exc:  # there, but not readable: neither listed nor unlisted
+                log.warning("cannot look at %s: %s", change.key, exc)
+                outcome.skipped.append((change.key, str(exc)))
+                continue
+            if info is None:  # gone, whatever the event said: unlist the entry that was checked
+                departures[change.key] = current[change.key].etag if change.key in current else None
                 continue
             if isinstance(change, Gone):
                 outcome.skipped.append((change.key, "still in storage"))
@@ -278,7 +359,8 @@ class Indexer:
             try:
                 arrivals.append(self._inspect(info, project_of_key(change.key), change.sha256))
             except (InvalidDistribution, NotFound, OSError) as exc:
-                log.warning("refusing %s: %s", change.key, exc)
+                # set aside: not listed, and the rest of the batch goes on
+                log.warning("set aside %s (not indexed): %s", self.where(change.key), exc)
                 outcome.refused.append((change.key, str(exc)))
         for facts in arrivals:
             if facts.entry.metadata_sha256:
@@ -294,7 +376,7 @@ class Indexer:
             first = next(f for f in arrivals if f.entry.version == newest)
             described[newest] = self.describe(first)
         done = _Project(outcome)
-        if arrivals or refreshed or departures & current.keys():
+        if arrivals or refreshed or departures.keys() & current.keys():
             self._update_page(
                 project, state, arrivals, uploads, departures, refreshed, described, done
             )
@@ -308,10 +390,10 @@ class Indexer:
                 self.pages.follow(now.page, now.etag, body=now.body)
         if replayed and project not in done.outcome.written and not done.followed:
             self._finish_listing(state, done)
-        for key in departures:
-            self.store.delete(metadata_key(key))
-        if self.cdn is not None and departures & current.keys():
-            self.cdn.invalidate(sorted(departures & current.keys()))
+        for entry in done.unlisted:
+            self.drop_metadata(entry)
+        if self.cdn is not None and departures.keys() & current.keys():
+            self.cdn.invalidate(sorted(departures.keys() & current.keys()))
         return done
 
     def _finish_listing(self, state: Stored, done: _Project) -> None:
@@ -334,7 +416,7 @@ class Indexer:
         state: Stored,
         arrivals: list[Facts],
         uploads: set[str],
-        departures: set[str],
+        departures: Mapping[str, str | None],
         refreshed: dict[str, tuple[str, str | None]],
         described: dict[str, Release],
         done: _Project,
@@ -349,7 +431,7 @@ class Indexer:
             files = {
                 f.filename: _refresh(f, refreshed[f.key]) if f.key in refreshed else f
                 for f in base.files
-                if f.key not in departures
+                if not _departed(f, departures)
             }
             refusal = base.upload_refusal()
             for facts in arrivals:
@@ -393,6 +475,10 @@ class Indexer:
             return
         done.outcome.written.append(project)
         done.outcome.shown[project] = root_entry(written.after)
+        before_entries = {f.key: f for f in written.before.files} if written.before else {}
+        after_entries = {f.key: f for f in written.after.files}
+        done.listed = [f for k, f in after_entries.items() if before_entries.get(k) != f]
+        done.unlisted = [f for k, f in before_entries.items() if k not in after_entries]
         listed = {f.filename for f in written.after.files}
         for version, release in described.items():
             if any(f.entry.version == version and f.entry.filename in listed for f in arrivals):
@@ -523,6 +609,22 @@ class Indexer:
         except HashTimeout:
             return False
 
+    def drop_metadata(self, entry: FileEntry) -> None:
+        """Remove the ``.metadata`` of an entry just unlisted, only if it still holds that
+        entry's metadata: a re-upload under the same key may have written its own already
+        (it may hold the same bytes: then a later look at storage writes it again)."""
+        if not entry.metadata_sha256:
+            return
+        key = metadata_key(entry.key)
+        try:
+            info, raw = self.store.get(key)
+        except NotFound:
+            return
+        if sha256_hex(raw) != entry.metadata_sha256:
+            return  # another file's, stored under that name since
+        with contextlib.suppress(PreconditionFailed):  # replaced meanwhile: not ours
+            self.store.delete(key, if_match=info.etag)
+
     def write_metadata(self, facts: Facts, *, unless_there: bool = False) -> None:
         """The PEP 658 file beside a wheel: derived from the file's bytes alone, so a write
         over one left by earlier bytes under the same key is right. ``unless_there``: read
@@ -539,11 +641,14 @@ class Indexer:
     def describe(self, facts: Facts) -> Release:
         """A release's summary and rendered description, from its first listed file."""
         meta = facts.meta
+        problems: list[str] = []
         try:
-            release = Release.from_metadata(facts.entry.version, meta.raw)
-        except Exception as exc:  # a hostile description must not stop the file being indexed
+            release = Release.from_metadata(facts.entry.version, meta.raw, problems)
+        except Exception as exc:  # a sidebar field it cannot show: the file is indexed anyway
             log.warning("description of %s not rendered: %s", facts.entry.filename, exc)
-            release = Release(facts.entry.version)
+            release = Release(facts.entry.version, " ".join(meta.summary.split()))
+        for problem in problems:  # a hostile description never stops the file being indexed
+            log.warning("%s: %s", facts.entry.filename, problem)
         return release
 
     def _describe_stored(self, page: ProjectPage, version: str) -> Release | None:
@@ -596,6 +701,15 @@ class Indexer:
 
         written = self.pages.update(project, edit)
         return written.after if written is not None else (found[0] if found else None)
+
+
+def _departed(entry: FileEntry, departures: Mapping[str, str | None]) -> bool:
+    """Whether ``entry`` is one of the files found gone: the very entry that was checked (a
+    newer upload under the same key, listed since, stays)."""
+    if entry.key not in departures:
+        return False
+    checked = departures[entry.key]
+    return checked is None or checked == entry.etag
 
 
 def _refresh(entry: FileEntry, update: tuple[str, str | None]) -> FileEntry:

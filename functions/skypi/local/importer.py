@@ -154,7 +154,10 @@ class Importer:
             landed = self._landed(chosen, list(pool.map(one, chosen)), report)
         if index:  # in batches: each page written once a batch, the root listing once
             for start in range(0, len(landed), INDEX_BATCH):
-                report.indexed.merge(self.indexer.apply(landed[start : start + INDEX_BATCH]))
+                # isolated: a project whose indexing raises is reported, the others indexed
+                # (a bad archive does not raise: it is set aside, its reason in ``refused``)
+                batch = landed[start : start + INDEX_BATCH]
+                report.indexed.merge(self.indexer.apply(batch, isolate=True))
             where = {c.key: str(c.path) for c in chosen}
             report.refused = [(where.get(k, k), why) for k, why in report.indexed.refused]
             report.refused += [(where.get(k, k), why) for k, why in report.indexed.conflicts]

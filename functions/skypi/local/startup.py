@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
 from packaging.utils import NormalizedName
@@ -83,6 +83,11 @@ class StartReport:
             _count(len(self.outcome.added), "new", "new"),
             _count(len(self.outcome.removed), "gone", "gone"),
             _count(len(self.outcome.refused), "not indexed (logged above)", "not indexed"),
+            _count(
+                len(self.outcome.failed),
+                "project failed (read again at the next start)",
+                "projects failed (read again at the next start)",
+            ),
         ]
         repairs = [
             _count(len(self.metadata_rewritten), ".metadata file", ".metadata files"),
@@ -186,8 +191,11 @@ def reconcile(
             progress(max(1, len(by_project.get(project, []))))
     if shown or checked_root:
         _check_root(indexer, shown, report)
+    failed = set(report.outcome.failed)
     if dirty or checked_root or recorded.keys() != current.keys():
-        _record(store, projects, dirty | ({ROOT} if checked_root else set()), current)
+        _record(store, projects, dirty | ({ROOT} if checked_root else set()), current, failed)
+    if report.outcome.failed:  # a fault of storage, not of a file: the start is incomplete
+        raise next(iter(report.outcome.failed.values()))  # the rest is indexed and recorded
     return report
 
 
@@ -208,10 +216,13 @@ def _check_projects(
     pending: list[NormalizedName] = []
 
     def flush() -> None:
-        outcome = indexer.apply(batch) if batch else Outcome()
+        # isolated: a project whose indexing raises is reported, and the start goes on
+        outcome = indexer.apply(batch, isolate=True) if batch else Outcome()
         report.outcome.merge(outcome)
         written = set(outcome.written)
         for name in pending:
+            if name in outcome.failed:  # looked at again at the next start
+                continue
             if name in written:  # indexed just now, with its followers
                 shown[name] = outcome.shown[name]
                 continue
@@ -305,10 +316,15 @@ def _check_root(
 
 
 def _record(
-    store: LocalStore, projects: dict[str, str], checked: set[str], current: dict[str, Fingerprint]
+    store: LocalStore,
+    projects: dict[str, str],
+    checked: set[str],
+    current: dict[str, Fingerprint],
+    failed: Collection[str] = (),
 ) -> None:
     """Record fingerprints: those of checked projects as they are now (after any repair), the
-    others' as the walk found them (they were trusted, and nothing here wrote to them)."""
+    others' as the walk found them (they were trusted, and nothing here wrote to them); none
+    for projects whose indexing failed, so the next start looks at them again."""
     now = current
     if checked:
         found, _ = store.scan()
@@ -317,7 +333,10 @@ def _record(
     for key in now.keys() | current.keys():
         if not key.startswith((PACKAGES_PREFIX, SIMPLE_PREFIX)):
             continue
-        source = now if _project_of(key, projects) in checked else current
+        project = _project_of(key, projects)
+        if project in failed:
+            continue
+        source = now if project in checked else current
         if key in source:
             files[key] = [*source[key], *([projects[key]] if key in projects else [])]
     body = json.dumps({"format": FORMAT, "files": files}, separators=(",", ":")).encode()

@@ -4,9 +4,13 @@ The watcher asks the kernel only for the events that mean "a file is complete" o
 gone": a file closed after writing, a rename into or out of a name, a delete. Opens, reads and
 closes without writing are never delivered, so the index's own reads (and anyone else's) cost
 nothing and cannot wake it. A file that only appears (a hard link, a file inside a directory
-moved in) is looked at once nothing has happened to it for ``SETTLE_SECONDS``. A worker thread
-sleeps until something is due, then hands the batch to the indexer, which confirms what is
-really on disk (and that an archive reads to its end) before changing a page.
+moved in) is looked at once nothing has happened to it for ``SETTLE_SECONDS``. A directory
+that appears is watched from then on, and what it already holds is reported as created (a file
+written into it before its watch began sends no close): such a file, already holding bytes, is
+looked at as soon as nothing more happens to it for ``QUIET_SECONDS``; if it is still being
+written, its next write puts it back to the settle time (and its close makes it complete).
+A worker thread sleeps until something is due, then hands the batch to the indexer, which
+confirms what is really on disk (and that an archive reads to its end) before changing a page.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import time
 from typing import Any
 
 from watchdog.events import (
+    DirCreatedEvent,
     DirMovedEvent,
     FileClosedEvent,
     FileCreatedEvent,
@@ -29,14 +34,19 @@ from watchdog.events import (
 )
 from watchdog.observers.inotify import InotifyObserver
 
+from skypi.core.errors import InvalidDistribution
 from skypi.core.keys import METADATA_SUFFIX, PACKAGES_PREFIX
-from skypi.indexer.service import Change, Indexer, Landed
+from skypi.indexer.service import Change, Indexer, Landed, project_of_key
 from skypi.store.local import LocalStore
 
 log = logging.getLogger("skypi.watch")
 QUIET_SECONDS = 0.1  # batch what lands together
 SETTLE_SECONDS = 2.0  # a file that appeared with no close: wait until nothing touches it
+# A file whose indexing raised (not a bad archive: that is set aside at once) is looked at again
+# after each of these waits, then left alone: a fault never keeps the watcher busy for ever.
+RETRY_SECONDS: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0, 16.0)
 WANTED = [
+    DirCreatedEvent,
     FileClosedEvent,
     FileMovedEvent,
     DirMovedEvent,
@@ -55,6 +65,9 @@ class FolderWatcher(FileSystemEventHandler):
         self._lock = threading.Condition()
         self._stop = False
         self._rescan = False
+        self._attempts: dict[str, int] = {}  # key -> retries so far (only while it fails)
+        self.given_up: list[str] = []  # keys whose indexing failed every time
+        self._new_dirs: dict[str, float] = {}  # directory -> when it appeared
         self._observer: Any = None
         self._worker = threading.Thread(target=self._run, name="skypi-watch", daemon=True)
 
@@ -69,18 +82,33 @@ class FolderWatcher(FileSystemEventHandler):
             return None
         return PACKAGES_PREFIX + rel.replace(os.sep, "/")
 
-    def _note(self, path: str | bytes, complete: bool) -> None:
+    def _note(self, path: str | bytes, complete: bool, *, created: bool = False) -> None:
         key = self.key_for(path)
         if key is None or os.path.islink(path):
             return  # a symlink is not indexed (start-up and reindex do not list one either)
         now = time.monotonic()
+        found = created and self._found_in_new_dir(os.fsdecode(path), now)
         with self._lock:
             _, was_complete = self._pending.get(key, (0.0, False))
             if complete or was_complete:
                 self._pending[key] = (now + QUIET_SECONDS, True)
             else:
-                self._pending[key] = (now + SETTLE_SECONDS, False)
+                self._pending[key] = (now + (QUIET_SECONDS if found else SETTLE_SECONDS), False)
             self._lock.notify()
+
+    def _found_in_new_dir(self, path: str, now: float) -> bool:
+        """Whether ``path`` was reported by the scan of a directory that just appeared and
+        already holds bytes: written before the directory's watch began, so no close of it
+        may ever come."""
+        with self._lock:
+            for folder, since in list(self._new_dirs.items()):
+                if now - since > SETTLE_SECONDS:
+                    del self._new_dirs[folder]
+            fresh = os.path.dirname(path) in self._new_dirs
+        try:
+            return fresh and os.lstat(path).st_size > 0
+        except OSError:
+            return False
 
     def on_any_event(self, event: FileSystemEvent) -> None:
         if isinstance(event, DirMovedEvent):
@@ -91,6 +119,10 @@ class FolderWatcher(FileSystemEventHandler):
                     self._rescan = True
                     self._lock.notify()
             return
+        if isinstance(event, DirCreatedEvent):
+            with self._lock:
+                self._new_dirs[os.fsdecode(event.src_path)] = time.monotonic()
+            return
         if event.is_directory:
             return
         if isinstance(event, FileMovedEvent):
@@ -100,7 +132,9 @@ class FolderWatcher(FileSystemEventHandler):
                 self._note(event.dest_path, complete=True)
         elif isinstance(event, FileClosedEvent | FileDeletedEvent):
             self._note(event.src_path, complete=True)
-        elif isinstance(event, FileCreatedEvent | FileModifiedEvent):
+        elif isinstance(event, FileCreatedEvent):
+            self._note(event.src_path, complete=False, created=True)
+        elif isinstance(event, FileModifiedEvent):
             self._note(event.src_path, complete=False)
 
     def start(self) -> None:
@@ -146,11 +180,44 @@ class FolderWatcher(FileSystemEventHandler):
 
                     reconcile(self.store, self.indexer)
                 # Landed means "look at this key": the indexer treats a missing one as gone.
+                # Isolated: a project whose indexing raises does not stop the rest of the batch
+                # (a bad archive never raises: the indexer sets it aside and logs why).
                 changes: list[Change] = [Landed(key) for key in ready]
-                self.indexer.apply(changes)
-            except Exception:
-                log.exception("indexing %d changed files failed; will retry", len(ready))
-                with self._lock:
-                    for key in ready:
-                        self._pending.setdefault(key, (time.monotonic() + 1.0, True))
-                    self._rescan = self._rescan or rescan
+                outcome = self.indexer.apply(changes, isolate=True)
+            except Exception:  # the root listing or the landing page could not be written
+                log.exception("indexing %d changed files failed", len(ready))
+                self._retry(ready, rescan)
+                continue
+            failed = {key for key in ready if _project(key) in outcome.failed}
+            self._retry(sorted(failed), False)
+            for key in set(ready) - failed:
+                self._attempts.pop(key, None)
+
+    def _retry(self, keys: list[str], rescan: bool) -> None:
+        """Look at ``keys`` again later, each at most ``len(RETRY_SECONDS)`` more times (the
+        waits grow); then leave it to the next start or ``skypi reindex``."""
+        now = time.monotonic()
+        with self._lock:
+            self._rescan = self._rescan or rescan
+            for key in keys:
+                attempt = self._attempts.get(key, 0)
+                if attempt >= len(RETRY_SECONDS):
+                    self._attempts.pop(key, None)
+                    self.given_up.append(key)
+                    log.error(
+                        "gave up indexing %s after %d attempts; the next start or "
+                        "`skypi reindex` looks at it again",
+                        self.store.path_for(key),
+                        attempt + 1,
+                    )
+                    continue
+                self._attempts[key] = attempt + 1
+                self._pending.setdefault(key, (now + RETRY_SECONDS[attempt], True))
+            self._lock.notify()
+
+
+def _project(key: str) -> str | None:
+    try:
+        return project_of_key(key).project
+    except (InvalidDistribution, ValueError):
+        return None

@@ -10,7 +10,11 @@ subclass of uvicorn's httptools protocol:
   connection) is answered ``408`` and closed (slow-header clients, "slowloris");
 - a body that pauses for more than ``client_timeout`` seconds is closed (the application sees
   the client disconnect and stores nothing). While the application itself is slow to read (flow
-  control paused the socket), the clock does not run.
+  control paused the socket), the clock does not run;
+- a whole body has a deadline too, so a client cannot hold a connection by sending a byte just
+  before each pause would end: ``client_timeout`` seconds, plus one second for every
+  ``min_body_rate`` bytes received (Apache's mod_reqtimeout ``body=20,MinRate=500`` works so).
+  A body that falls behind that rate is closed as a paused one is.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ log = logging.getLogger("skypi.serve")
 class WireLimits:
     max_head_bytes: int = 64 * 1024  # nginx allows 4 x 8 KiB header lines; Apache 8 KiB each
     client_timeout: float = 30.0  # nginx client_header_timeout/client_body_timeout: 60 s
+    min_body_rate: int = 500  # bytes/s a body must average past its first client_timeout
 
 
 def _status(code: int, reason: str, message: str) -> bytes:
@@ -48,6 +53,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._head_bytes = 0
         self._head_tail = b""  # the last bytes of the head so far: its end may span two reads
         self._reading_head = True
+        self._body_started = 0.0  # loop time the body began (less time the app paused it)
+        self._body_bytes = 0
         self._clock: asyncio.TimerHandle | None = None
         super().connection_made(transport)
         self._start_clock()  # a connection that never sends a head is closed too
@@ -81,6 +88,14 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             if self._clock is None:
                 self._start_clock()
         else:
+            self._body_bytes += len(data)
+            if self._body_late():
+                log.warning(
+                    "closed a connection whose request body came slower than %d bytes/s",
+                    self.limits.min_body_rate,
+                )
+                self.transport.close()
+                return
             self._start_clock()  # the body moved: a pause is measured from here
         super().data_received(data)
 
@@ -99,6 +114,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         # The head's clock runs on into the body (each piece of body restarts it): one timer per
         # request, not two, on the hot path.
         self._reading_head = False
+        self._body_started, self._body_bytes = self.loop.time(), 0
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
@@ -112,6 +128,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             return
         if self.flow is not None and self.flow.read_paused:
             self._start_clock()  # the application is slow to read, not the client
+            self._body_started += self.limits.client_timeout  # nor does the deadline run
             return
         seconds = self.limits.client_timeout
         if self._reading_head and self._head_bytes:
@@ -124,6 +141,11 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         else:
             log.warning("closed a connection whose request body paused for over %g s", seconds)
             self.transport.close()
+
+    def _body_late(self) -> bool:
+        """Whether the body so far came slower than the whole-body deadline allows."""
+        allowed = self.limits.client_timeout + self._body_bytes / self.limits.min_body_rate
+        return self.loop.time() - self._body_started > allowed
 
     def _refuse(self, code: int, reason: str, message: str) -> None:
         self.transport.write(_status(code, reason, message))

@@ -8,7 +8,9 @@ Semantics every adapter keeps (``tests/test_store_conformance.py`` checks them):
 - a put is atomic: readers see the old bytes or the new bytes, never a mix;
 - the ETag changes whenever the bytes change (equal bytes may keep it, as on S3);
 - ``head`` returns None for a missing key, reads raise :class:`NotFound`;
-- ``delete`` of a missing key is not an error; ``list`` yields keys in lexicographic order;
+- ``delete`` of a missing key is not an error; ``delete(..., if_match=etag)`` removes only
+  that exact version, else raises :class:`PreconditionFailed` (also when the object is gone);
+- ``list`` yields keys in lexicographic order;
 - ``put(..., sha256=hex)`` stores the bytes only if they have that digest (S3 verifies it
   server-side; other adapters may trust the caller, who computed it from the same bytes).
 
@@ -23,6 +25,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import BinaryIO, Protocol, runtime_checkable
 
 
@@ -80,9 +83,16 @@ class Store(Protocol):
         sha256: str | None = None,
     ) -> ObjectInfo: ...
 
-    def delete(self, key: str) -> None: ...
+    def delete(self, key: str, *, if_match: str | None = None) -> None: ...
 
     def list(self, prefix: str) -> Iterator[ObjectInfo]: ...
+
+
+@runtime_checkable
+class Located(Protocol):
+    """A store whose objects are files someone can find by path (a folder)."""
+
+    def path_for(self, key: str) -> Path: ...
 
 
 @runtime_checkable

@@ -185,7 +185,9 @@ class LocalStore:
 
     def head(self, key: str) -> ObjectInfo | None:
         """Only a regular file inside the folders is an object: a FIFO, socket, device,
-        directory or anything reached through a link is none."""
+        directory or anything reached through a link is none. A file this process may not
+        look at (EACCES, EPERM: a folder on the way it cannot search, or no read permission
+        for a page) is not absent: that raises :class:`PermissionError`, as S3 answers 403."""
         try:
             if not key.startswith(PACKAGES_PREFIX):  # a page's tag is a hash of its bytes
                 fh, st = self._open_file(key)
@@ -196,7 +198,11 @@ class LocalStore:
             fd, st = self._open_inside(key, _LOOK)
             os.close(fd)
             return self._info(key, st)
-        except (NotFound, OSError):  # also a folder on the way that cannot be searched
+        except NotFound:
+            return None
+        except OSError as exc:
+            if exc.errno in {errno.EACCES, errno.EPERM}:
+                raise
             return None
 
     def get(self, key: str) -> tuple[ObjectInfo, bytes]:
@@ -298,9 +304,13 @@ class LocalStore:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
 
-    def delete(self, key: str) -> None:
+    def delete(self, key: str, *, if_match: str | None = None) -> None:
         path = self.path_for(key)
         with self._locked():
+            if if_match is not None:
+                current = self.head(key)
+                if current is None or current.etag != if_match:
+                    raise PreconditionFailed(key)
             path.unlink(missing_ok=True)
         if key.startswith(PACKAGES_PREFIX):
             top = self.packages_dir

@@ -246,8 +246,17 @@ class S3Store:
             raise
         return ObjectInfo(key, size, response["ETag"], datetime.now(UTC), sha256)
 
-    def delete(self, key: str) -> None:
-        self.client.delete_object(Bucket=self.bucket, Key=key)
+    def delete(self, key: str, *, if_match: str | None = None) -> None:
+        # A conditional delete (If-Match) removes only the version whose ETag it names: S3
+        # answers 412 to another ETag and 404 when the key is gone, both a lost race here.
+        # https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-deletes.html
+        extra: dict[str, Any] = {"IfMatch": if_match} if if_match is not None else {}
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=key, **extra)
+        except ClientError as exc:
+            if if_match is not None and _code(exc) in _LOST_RACE | _MISSING:
+                raise PreconditionFailed(key) from exc
+            raise
 
     def list(self, prefix: str) -> Iterator[ObjectInfo]:
         pages = self.client.get_paginator("list_objects_v2").paginate(
