@@ -16,6 +16,8 @@ from constructs import Construct
 from infra.auth import Auth
 from infra.config import Config
 from infra.functions import _retention, skypi_function
+from infra.grants import object_statements
+from skypi.core.keys import API
 
 ACCESS_LOG_FORMAT = {
     "requestId": "$context.requestId",
@@ -95,35 +97,11 @@ class Api(Construct):
         )
 
     def _grant(self, bucket: s3.IBucket) -> None:
-        """Store uploads create-only, rewrite pages, delete a file on an admin's
-        request (or one it has just refused); no bucket-wide rights beyond listing keys."""
-        objects = bucket.arn_for_objects
+        """What the key layout lets the API do (store uploads create-only, rewrite pages and
+        records, delete a file on an admin's request or one it has just refused), and list
+        keys; no bucket-wide object rights."""
         statements = [
-            iam.PolicyStatement(
-                actions=["s3:GetObject"],
-                resources=[
-                    objects("packages/*"),
-                    objects("simple/*"),
-                    objects("site/*"),  # pages for people, rewritten with each project page
-                    objects("integrity/*"),  # PEP 740 provenance, stored on upload
-                    objects("held/*"),  # a quarantined project's files (skypi.core.pages)
-                ],
-            ),
-            iam.PolicyStatement(
-                actions=["s3:PutObject"],
-                resources=[
-                    objects("packages/*"),
-                    objects("simple/*"),
-                    objects("site/*"),
-                    objects("integrity/*"),
-                    objects("held/*"),
-                ],
-            ),
-            iam.PolicyStatement(actions=["s3:DeleteObject"], resources=[objects("packages/*")]),
-            iam.PolicyStatement(  # skypi publish: multipart uploads it presigns and completes
-                actions=["s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"],
-                resources=[objects("packages/*")],
-            ),
+            *object_statements(bucket, API),
             iam.PolicyStatement(  # a HEAD of a missing key answers 404, not 403
                 actions=["s3:ListBucket"], resources=[bucket.bucket_arn]
             ),

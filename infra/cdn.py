@@ -24,6 +24,7 @@ from infra import ROOT
 from infra.config import Config
 from infra.names import regional_name
 from infra.plan import pricing_plan
+from skypi.core import keys
 from skypi.core.constants import (
     API_PATHS,
     API_POSTS,
@@ -55,14 +56,25 @@ _IMPORT = re.compile(r"^import \w+ from '[\w-]+';\n", re.MULTILINE)
 MISSING_TTL_SECONDS = 1
 # Pages vary on Accept (the function picks JSON or HTML) and Accept-Encoding (compressed).
 PAGE_VARY = "Accept, Accept-Encoding"
-# The function's route table and sdist extensions, filled in from the package's one table.
-_EDGE_TABLES = {
+# The function's route table and sdist extensions, filled in from the package's one table, and
+# the keys its reads go to, from the package's key layout (skypi.core.keys).
+_KEY_TABLE: dict[str, object] = {
+    "packages": keys.PACKAGES_PREFIX,
+    "pages": keys.SIMPLE_PREFIX,
+    "objects": dict(keys.PAGE_OBJECTS.items()),
+    "gzip": keys.GZIP_SUFFIX,
+    "landing": keys.LANDING_KEY,
+    "site": keys.SITE_PROJECT_PREFIX,
+    "page": keys.SITE_PAGE,
+}
+_EDGE_TABLES: dict[str, object] = {
     "__API_PATHS__": sorted({*API_PATHS, HEALTH_PATH}),
     "__API_PREFIXES__": list(API_PREFIXES),
     "__API_POSTS__": sorted(API_POSTS),
     "__READ_PATHS__": sorted(READ_PATHS),
     "__READ_PREFIXES__": list(READ_PREFIXES),
     "__SDIST_EXTENSIONS__": list(SDIST_EXTENSIONS),
+    "__KEYS__": _KEY_TABLE,
 }
 
 

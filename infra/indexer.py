@@ -16,7 +16,9 @@ from constructs import Construct
 from infra.alarms import alarm_on
 from infra.config import Config
 from infra.functions import skypi_function
-from skypi.core.constants import DISTRIBUTION_SUFFIXES, PACKAGES_PREFIX
+from infra.grants import object_statements
+from skypi.core.constants import DISTRIBUTION_SUFFIXES
+from skypi.core.keys import INDEXER, PACKAGES_PREFIX
 
 FUNCTION_TIMEOUT = Duration.seconds(120)
 MAX_RECEIVE_COUNT = 5
@@ -83,31 +85,11 @@ class Indexer(Construct):
         self._alarms(alarm_topic)
 
     def _grant(self, bucket: s3.IBucket) -> None:
-        """Read anything it indexes, write pages and .metadata, restore overwritten files; it
-        can delete only .metadata files, never a distribution."""
-        objects = bucket.arn_for_objects
+        """What the key layout lets the indexer do: read what it indexes, write pages and
+        .metadata, restore an overwritten file from its old version; delete only .metadata
+        files, never a distribution."""
         statements = [
-            iam.PolicyStatement(
-                actions=["s3:GetObject", "s3:GetObjectVersion"],
-                resources=[
-                    objects("packages/*"),
-                    objects("simple/*"),
-                    objects("site/*"),
-                    objects("held/*"),  # a quarantined project's files (skypi.core.pages)
-                ],
-            ),
-            iam.PolicyStatement(
-                actions=["s3:PutObject"],  # pages; .metadata; a restored original (copy)
-                resources=[
-                    objects("packages/*"),
-                    objects("simple/*"),
-                    objects("site/*"),
-                    objects("held/*"),
-                ],
-            ),
-            iam.PolicyStatement(
-                actions=["s3:DeleteObject"], resources=[objects("packages/*.metadata")]
-            ),
+            *object_statements(bucket, INDEXER),
             iam.PolicyStatement(  # a HEAD of a missing key answers 404, not 403
                 actions=["s3:ListBucket", "s3:ListBucketVersions"],
                 resources=[bucket.bucket_arn],

@@ -9,10 +9,11 @@ from aws_cdk import Acknowledgment, App, Stack, Validations
 from cdk_nag import AwsSolutionsChecks
 
 from infra.stack import SkypiStack
+from skypi.core.keys import granted_patterns
 
 WILDCARD_OBJECTS = (
-    "the grants name key prefixes of the one bucket (packages/*, simple/*, site/*, "
-    "auth/*, integrity/*, held/*): "
+    f"the grants name key prefixes of the one bucket ({', '.join(granted_patterns())}, "
+    "from the key layout, skypi.core.keys): "
     "per-object ARNs cannot be known in advance; no bucket-wide object access is granted"
 )
 
@@ -50,15 +51,7 @@ def wildcard_ids(stack: Stack) -> list[str]:
     """The IAM5 ids of the prefix grants, written as cdk-nag writes them."""
     bucket = stack.get_logical_id(stack.storage.bucket.node.default_child)  # type: ignore[attr-defined]
     ids = []
-    for prefix in (
-        "packages/*",
-        "simple/*",
-        "site/*",
-        "auth/*",
-        "integrity/*",
-        "held/*",
-        "packages/*.metadata",
-    ):
+    for prefix in granted_patterns():
         ids.append(f"AwsSolutions-IAM5[Resource::<{bucket}.Arn>/{prefix}]")
     return ids
 

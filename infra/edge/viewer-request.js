@@ -21,10 +21,14 @@ var HTML = 'text/html';
 var V1_HTML = 'application/vnd.pypi.simple.v1+html';
 var V1_JSON = 'application/vnd.pypi.simple.v1+json';
 var OFFERS = [HTML, V1_HTML, V1_JSON]; // ties go to the earlier offer
+// Where each read is stored: skypi.core.keys's layout, filled in at synth (infra/cdn.py):
+// packages, pages (the index pages' prefix), the page objects by kind, the gzip suffix, the
+// landing page, site (a project's page for people is site + name + '/' + page).
+var KEYS = __KEYS__;
 var OBJECT = {};
-OBJECT[HTML] = 'index.html';
-OBJECT[V1_HTML] = 'index.v1html';
-OBJECT[V1_JSON] = 'index.json';
+OBJECT[HTML] = KEYS.objects.html;
+OBJECT[V1_HTML] = KEYS.objects.v1html;
+OBJECT[V1_JSON] = KEYS.objects.json;
 var LATEST = {
     'application/vnd.pypi.simple.latest+html': V1_HTML,
     'application/vnd.pypi.simple.latest+json': V1_JSON
@@ -306,7 +310,7 @@ function page(request, prefix) {
     var accept = request.headers.accept ? request.headers.accept.value : null;
     var encoding = request.headers['accept-encoding'];
     return toBucket(request, prefix + OBJECT[chooseContentType(accept, request.querystring)] +
-        (encoding && acceptsGzip(encoding.value) ? '.gz' : ''));
+        (encoding && acceptsGzip(encoding.value) ? KEYS.gzip : ''));
 }
 
 function apiRequest(request) {
@@ -364,13 +368,13 @@ async function handler(event) {
         }
         // Only distributions and their .metadata: nothing else put there is served.
         if (!servedAsFile(parts[parts.length - 1])) return notFound();
-        return toBucket(request, decoded.slice(1));
+        return toBucket(request, KEYS.packages + parts.slice(1).join('/'));
     }
-    if (decoded === '/') return toBucket(request, 'site/index.html'); // skypi.core.site
+    if (decoded === '/') return toBucket(request, KEYS.landing);
     var people = decoded.indexOf('/project/') === 0;
     var prefix = people ? '/project/' : '/simple/';
     var rest = decoded.slice(prefix.length);
-    if (rest === '' && !people) return page(request, 'simple/');
+    if (rest === '' && !people) return page(request, KEYS.pages);
     var slash = rest.charAt(rest.length - 1) === '/';
     var name = slash ? rest.slice(0, -1) : rest;
     var normalized = projectName(name);
@@ -378,6 +382,6 @@ async function handler(event) {
     if (name !== normalized || !slash) {
         return redirect(prefix + normalized + '/', request.querystring);
     }
-    if (people) return toBucket(request, 'site/project/' + normalized + '/index.html');
-    return page(request, 'simple/' + normalized + '/');
+    if (people) return toBucket(request, KEYS.site + normalized + '/' + KEYS.page);
+    return page(request, KEYS.pages + normalized + '/');
 }

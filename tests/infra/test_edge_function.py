@@ -379,3 +379,53 @@ def test_the_functions_route_table_is_the_packages_own() -> None:
         # terser keeps a script's top-level names and prints the arrays with double quotes
         assert f"{name}={json.dumps(values, separators=(',', ':'))}" in deployed, name
     assert tuple(f"{p}*" for p in constants.READ_PREFIXES) == BUCKET_PATHS
+
+
+def test_the_functions_keys_are_the_layouts() -> None:
+    """Where the function sends each read is the key layout's (skypi.core.keys): the source
+    spells no key, and the deployed code carries the layout's prefixes and page objects."""
+    from skypi.core import keys
+
+    source = (ROOT / "infra" / "edge" / "viewer-request.js").read_text()
+    code = source.split("\n", 1)[1]  # past the header comment's mention of the vectors
+    for literal in ("'simple/", "'site/", "'packages/", "'index.", "'.gz'"):
+        assert literal not in code, literal
+    assert "var KEYS = __KEYS__;" in source
+    deployed = edge_source()
+    table = deployed[deployed.index("KEYS={") + len("KEYS=") :]
+    for value in (
+        keys.PACKAGES_PREFIX,
+        keys.SIMPLE_PREFIX,
+        keys.GZIP_SUFFIX,
+        keys.LANDING_KEY,
+        keys.SITE_PROJECT_PREFIX,
+        *keys.PAGE_OBJECTS.values(),
+    ):
+        assert json.dumps(value) in table[: table.index("}}")], value
+    assert (
+        keys.project_site_key("foo-bar") == keys.SITE_PROJECT_PREFIX + "foo-bar/" + keys.SITE_PAGE
+    )
+
+
+def test_every_object_the_vectors_read_is_a_key_of_the_layout() -> None:
+    """The shared vectors read the layout's keys: each object is the family its path says."""
+    from skypi.core import keys
+
+    expected = {
+        "/simple/": {keys.PROJECT_PAGE, keys.ROOT_LISTING},
+        "/packages/": {keys.DISTRIBUTION, keys.METADATA},
+        "/project/": {keys.PROJECT_SITE},
+        "/": {keys.LANDING},
+    }
+    seen = set()
+    for vector in SPEC["vectors"]:
+        key = vector["expect"].get("object")
+        if not key:
+            continue
+        found = keys.recognise(key)
+        assert found is not None, key
+        path = vector["request"]["path"]
+        prefix = next((p for p in expected if p != "/" and path.startswith(p)), "/")
+        assert found.family in expected[prefix], (path, key)
+        seen.add(found.family)
+    assert seen == set().union(*expected.values())

@@ -4,6 +4,7 @@ and cfn-lint over it. Every test shares the one synthesis of ``conftest.synth``.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from fnmatch import fnmatchcase
@@ -242,12 +243,15 @@ def test_api_is_throttled_and_logged(template: Template) -> None:
     )
 
 
-def test_api_deletes_only_distribution_files(synth: Synth) -> None:
-    """Wildcards and whole-bucket grants: tests/iam/test_least_privilege.py."""
+def test_api_deletes_only_distribution_files_and_refused_provenance(synth: Synth) -> None:
+    """A file (an admin's delete, a refused upload) and a refused upload's provenance; never a
+    page, a page for people or a record. Wildcards and whole-bucket grants:
+    tests/iam/test_least_privilege.py."""
     for statement in _statements(synth, "ApiFunction"):
         if "s3:DeleteObject" in _actions(statement):
             assert _actions(statement) == ["s3:DeleteObject"]
-            assert _resources(statement).endswith('/packages/*"]]}')
+            deleted = re.findall(r'"(/[^"]*\*)"', _resources(statement))
+            assert deleted == ["/packages/*", "/integrity/*"]
 
 
 # -- cdn ----------------------------------------------------------------------------------

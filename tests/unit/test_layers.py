@@ -71,6 +71,8 @@ def test_this_tree_keeps_every_contract(tmp_path: Path) -> None:
         # The CDK app: plain values only.
         ("infra/indexer.py", "import skypi.core.pages", "only skypi.core.constants"),
         ("skypi/core/constants.py", "import skypi.core.pages", "imports nothing of skypi"),
+        ("skypi/core/keys.py", "import skypi.core.filenames", "imports nothing of skypi"),
+        ("skypi/core/keys.py", "import packaging.utils", "imports nothing of skypi"),
         # Test helpers stay in the tests.
         ("bench/corpus.py", "import tests.dists", "Test helpers stay in the tests"),
         ("skypi/local/importer.py", "import tests.conftest", "Test helpers stay in the tests"),
@@ -98,11 +100,11 @@ def test_an_import_against_the_layers_breaks_the_contract(
 def test_the_functions_use_the_values_infra_deploys_with() -> None:
     """The S3 notification filters and the edge's upload ceiling come from
     ``skypi.core.constants``; the code that stores and indexes uses the same values."""
-    from skypi.core import constants, filenames, http, pages
+    from skypi.core import constants, filenames, http, keys, pages
 
     assert filenames.DISTRIBUTION_SUFFIXES is constants.DISTRIBUTION_SUFFIXES
     assert http.MAX_LAMBDA_REQUEST_BYTES is constants.MAX_LAMBDA_REQUEST_BYTES
-    assert pages.PACKAGES_PREFIX == constants.PACKAGES_PREFIX
+    assert pages.PACKAGES_PREFIX is keys.PACKAGES_PREFIX
 
 
 def test_no_two_modules_define_a_class_of_the_same_name() -> None:

@@ -24,7 +24,7 @@ from skypi.api.oidc import TokenExchange, add_routes
 from skypi.api.publish import Uploader
 from skypi.api.reads import ReadRoutes
 from skypi.api.settings import Settings
-from skypi.core.attestations import PROVENANCE_TYPE, provenance_key
+from skypi.core.attestations import PROVENANCE_TYPE
 from skypi.core.errors import (
     InvalidDistribution,
     LengthRequired,
@@ -33,6 +33,7 @@ from skypi.core.errors import (
     UploadRejected,
 )
 from skypi.core.filenames import VALID_PROJECT_NAME, parse_filename, same_version
+from skypi.core.keys import provenance_key
 from skypi.core.upload import validate_filename, validate_form
 from skypi.indexer.admin import Admin
 from skypi.indexer.service import Indexer

@@ -34,7 +34,8 @@ from skypi.core.errors import (
     UploadRejected,
 )
 from skypi.core.filenames import DistFilename, check_safe_filename, parse_filename
-from skypi.core.pages import file_href, file_key
+from skypi.core.keys import file_key
+from skypi.core.pages import file_href
 from skypi.core.parts import MULTIPART_FROM, check_parts, part_ranges
 from skypi.indexer.service import HashTimeout, Indexer, Landed
 from skypi.indexer.writer import Stored

@@ -14,12 +14,12 @@ from typing import BinaryIO
 
 from skypi.api.attest import verify as verify_attestations
 from skypi.core.admission import Candidate, Verdict, already_exists, decide
-from skypi.core.attestations import check_subjects, provenance, provenance_href, provenance_key
+from skypi.core.attestations import check_subjects, provenance, provenance_href
 from skypi.core.digests import hash_stream
 from skypi.core.errors import InvalidDistribution, ReadOnly, UploadRejected
 from skypi.core.filenames import DistFilename
+from skypi.core.keys import file_key, provenance_key
 from skypi.core.metadata import read_file_metadata
-from skypi.core.pages import file_key
 from skypi.core.upload import UploadRequest, check_digests, check_metadata
 from skypi.indexer.service import Indexer, Landed, facts_of
 from skypi.store.base import PreconditionFailed, Store

@@ -19,8 +19,7 @@ from skypi.api.auth import Authenticator, AuthFailure
 from skypi.api.settings import Settings
 from skypi.core.edge import authorization_refusal, decide, route
 from skypi.core.http import cache_control_for_key, content_type_for_key
-from skypi.core.pages import PACKAGES_PREFIX, SIMPLE_PREFIX
-from skypi.core.site import SITE_PREFIX
+from skypi.core.keys import PACKAGES_PREFIX, family_of
 from skypi.store.base import NotFound, ObjectInfo, Presigning, Store
 
 log = logging.getLogger("skypi.reads")
@@ -158,7 +157,8 @@ class ReadRoutes:
             await _respond(send, 404, {"content-type": "text/plain"}, b"Not Found\n", head)
             return
         body: bytes | None = None
-        if decision.key.startswith((SIMPLE_PREFIX, SITE_PREFIX)):
+        family = family_of(decision.key)
+        if family is not None and family.revalidate:
             # Pages are rewritten while they are read: take the bytes and their ETag and length
             # in one read, or a reader could get the new length with the old bytes.
             try:

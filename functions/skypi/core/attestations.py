@@ -33,6 +33,7 @@ from typing import Any, Final
 from urllib.parse import quote
 
 from skypi.core.errors import UploadRejected
+from skypi.core.keys import provenance_key as provenance_key
 
 IN_TOTO_STATEMENT: Final = "https://in-toto.io/Statement/v1"
 PROVENANCE_TYPE: Final = "application/vnd.pypi.integrity.v1+json"
@@ -147,12 +148,6 @@ def provenance(attestations: Sequence[Mapping[str, Any]], claims: Mapping[str, s
     """The provenance object served for the file (PEP 740, version 1)."""
     bundle = {"publisher": publisher_of(claims), "attestations": list(attestations)}
     return json.dumps({"version": 1, "attestation_bundles": [bundle]}).encode()
-
-
-def provenance_key(project: str, filename: str) -> str:
-    """Where the provenance object is stored: beside the index's pages, never under
-    ``packages/`` (whose objects are distributions)."""
-    return f"integrity/{project}/{filename}/provenance.json"
 
 
 def provenance_href(project: str, version: str, filename: str) -> str:

@@ -38,10 +38,18 @@ from skypi.core.constants import HEALTH_PATH
 from skypi.core.constants import READ_PATHS as READ_PATHS
 from skypi.core.constants import READ_PREFIXES as READ_PREFIXES
 from skypi.core.filenames import SDIST_EXTENSIONS
-from skypi.core.http import GZIP, HTML_CONTENT_TYPE, accepts_gzip, gzip_key
+from skypi.core.http import GZIP, HTML_CONTENT_TYPE, accepts_gzip
+from skypi.core.keys import (
+    LANDING_KEY,
+    METADATA_SUFFIX,
+    PACKAGES_PREFIX,
+    PageKind,
+    gzip_key,
+    page_key,
+    project_site_key,
+)
 from skypi.core.negotiate import HTML, V1_HTML, V1_JSON, choose_content_type
 from skypi.core.pages import file_href
-from skypi.core.site import LANDING_KEY, project_site_key
 
 READ_METHODS: Final = frozenset({"GET", "HEAD"})  # methods are case-sensitive (RFC 9110 9.1)
 # What may reach the API, and what may reach storage: the table is skypi.core.constants's.
@@ -93,7 +101,7 @@ def authorization_refusal(count: int) -> Answer | None:
     return AUTHORIZATION_TWICE if count > 1 else None
 
 
-_PAGE_OBJECT: Final = {V1_JSON: "index.json", V1_HTML: "index.v1html", HTML: "index.html"}
+_PAGE_KIND: Final[dict[str, PageKind]] = {V1_JSON: "json", V1_HTML: "v1html", HTML: "html"}
 
 
 def route(method: str, raw_path: str, health_path: str = HEALTH_PATH) -> Route:
@@ -153,7 +161,7 @@ def project_of_filename(filename: str) -> str:
     >>> project_of_filename("Foo_Bar-1.0-py3-none-any.whl.metadata"), project_of_filename("x")
     ('foo-bar', '')
     """
-    filename = filename.removesuffix(".metadata")
+    filename = filename.removesuffix(METADATA_SUFFIX)
     if filename.endswith(".whl"):
         name = filename.split("-", 1)[0]
     else:
@@ -169,7 +177,7 @@ def served_as_file(filename: str) -> bool:
     >>> served_as_file("a-1.0.tar.gz.metadata"), served_as_file("evil.html")
     (True, False)
     """
-    return filename.removesuffix(".metadata").endswith((".whl", *SDIST_EXTENSIONS))
+    return filename.removesuffix(METADATA_SUFFIX).endswith((".whl", *SDIST_EXTENSIONS))
 
 
 def read_project(path: str) -> str | None:
@@ -252,11 +260,13 @@ def _redirect(location: str, raw_query: str, project: str | None) -> Answer:
     return Answer(301, location=f"{location}?{query}" if query else location, project=project)
 
 
-def _page(prefix: str, content_type: str, gzipped: bool, project: str | None) -> Answer:
+def _page(
+    named: NormalizedName | None, content_type: str, gzipped: bool, project: str | None
+) -> Answer:
     """One stored object per representation and encoding, so a static origin needs no header
-    rewriting."""
+    rewriting. ``named``: the project whose page it is; None for the root listing."""
     shown = {HTML: "text/html; charset=utf-8"}.get(content_type, content_type)
-    key = f"{prefix}{_PAGE_OBJECT[content_type]}"
+    key = page_key(named, _PAGE_KIND[content_type])
     if gzipped:
         return Answer(
             200,
@@ -311,16 +321,16 @@ def decide(
             return Answer(404, project=project)  # no traversal, dot-files or listings
         if not served_as_file(parts[-1]):  # nothing else put there (a page, a script)
             return Answer(404, project=project)  # is served from the index's origin
-        return Answer(200, key=decoded[1:], project=project)
+        return Answer(200, key=PACKAGES_PREFIX + "/".join(parts), project=project)
     rest = decoded[len("/simple/") :]
     gzipped = accepts_gzip(accept_encoding)
     if rest == "":
-        return _page("simple/", choose_content_type(accept, raw_query), gzipped, project)
+        return _page(None, choose_content_type(accept, raw_query), gzipped, project)
     named = _named(rest, "/simple/", raw_query, project)
     if isinstance(named, Answer):
         return named
     chosen = choose_content_type(accept, raw_query)
-    return _page(f"simple/{named}/", chosen, gzipped, project)
+    return _page(named, chosen, gzipped, project)
 
 
 def _named(rest: str, prefix: str, raw_query: str, project: str | None) -> Answer | NormalizedName:

@@ -29,6 +29,7 @@ from packaging.version import InvalidVersion, Version
 from skypi.core.constants import DISTRIBUTION_SUFFIXES as DISTRIBUTION_SUFFIXES
 from skypi.core.constants import SDIST_EXTENSIONS as SDIST_EXTENSIONS
 from skypi.core.errors import InvalidDistribution
+from skypi.core.keys import METADATA_SUFFIX
 
 DistKind = Literal["wheel", "sdist"]
 
@@ -40,7 +41,7 @@ VALID_PROJECT_NAME = re.compile(
 _SAFE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+!-]*")
 # A file-system name holds at most 255 bytes (ext4, APFS, NTFS), and a wheel's PEP 658 sidecar
 # adds ".metadata" to its name.
-MAX_FILENAME_BYTES = 255 - len(".metadata")
+MAX_FILENAME_BYTES = 255 - len(METADATA_SUFFIX)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,9 @@ import gzip
 from typing import Final
 
 from skypi.core.constants import MAX_LAMBDA_REQUEST_BYTES as MAX_LAMBDA_REQUEST_BYTES
+from skypi.core.keys import GZIP_SUFFIX as GZIP_SUFFIX
+from skypi.core.keys import LANDING, PROJECT_SITE, PageKind, recognise
+from skypi.core.keys import gzip_key as gzip_key
 from skypi.core.negotiate import HTML, Q_VALUE, V1_HTML, V1_JSON
 
 HTML_CONTENT_TYPE: Final = f"{HTML}; charset=utf-8"
@@ -18,6 +21,11 @@ IMMUTABLE: Final = "public, max-age=31536000, immutable"
 # one per read, and an upload is visible at every edge within that time.
 PAGE_EDGE_SECONDS: Final = 2
 REVALIDATE: Final = f"public, max-age=0, s-maxage={PAGE_EDGE_SECONDS}"
+_PAGE_TYPES: Final[dict[PageKind, str]] = {
+    "json": V1_JSON,
+    "html": HTML_CONTENT_TYPE,
+    "v1html": V1_HTML,
+}
 
 
 # AWS Lambda caps a synchronous invocation's request and response at 6 MB (6,291,456 bytes);
@@ -31,25 +39,6 @@ MAX_LAMBDA_RESPONSE_BYTES: Final = 4 * 1024 * 1024  # larger objects: presigned 
 # and the PEP 691 types are not on it (docs/aws-runtime.md); a static origin can only send
 # what is stored, so the edge picks the stored variant when the client accepts gzip.
 GZIP: Final = "gzip"
-GZIP_SUFFIX: Final = ".gz"
-
-
-def is_page_key(key: str) -> bool:
-    return key.startswith("simple/") and key.rsplit("/", 1)[-1] in {
-        "index.json",
-        "index.html",
-        "index.v1html",
-    }
-
-
-def gzip_key(key: str) -> str:
-    """Where a page's gzip variant is stored.
-
-    >>> gzip_key("simple/foo/index.json")
-    'simple/foo/index.json.gz'
-    """
-    assert is_page_key(key), key
-    return key + GZIP_SUFFIX
 
 
 def gzip_page(body: bytes) -> bytes:
@@ -64,9 +53,8 @@ def content_encoding_for_key(key: str) -> str | None:
     >>> content_encoding_for_key("simple/foo/index.json.gz"), content_encoding_for_key("x.gz")
     ('gzip', None)
     """
-    if key.endswith(GZIP_SUFFIX) and is_page_key(key.removesuffix(GZIP_SUFFIX)):
-        return GZIP
-    return None
+    found = recognise(key)
+    return GZIP if found is not None and found.gzipped else None
 
 
 def accepts_gzip(accept_encoding: str | None) -> bool:
@@ -93,27 +81,31 @@ def accepts_gzip(accept_encoding: str | None) -> bool:
 
 
 def content_type_for_key(key: str) -> str:
-    """The exact, lowercase type pip and uv accept for each stored object. Pages are pages only
-    under ``simple/`` and ``site/``: any other key, whatever its name, is bytes (an ``.html``
-    put among the packages is never a page of the index's own origin).
+    """The exact, lowercase type pip and uv accept for each stored object, by its family: a
+    page's objects (and their gzip variants) by their kind, the pages for people as HTML,
+    everything else (files, ``.metadata``, records, keys outside the layout) as bytes.
 
     >>> content_type_for_key("simple/foo/index.json")
     'application/vnd.pypi.simple.v1+json'
     >>> content_type_for_key("simple/foo/index.json.gz")
     'application/vnd.pypi.simple.v1+json'
-    >>> content_type_for_key("site/index.html"), content_type_for_key("packages/a/x.html")
+    >>> content_type_for_key("site/project/foo/index.html"), content_type_for_key("x/a.html")
     ('text/html; charset=utf-8', 'application/octet-stream')
     """
-    if content_encoding_for_key(key):
-        key = key.removesuffix(GZIP_SUFFIX)
-    if key.endswith(".json") and key.startswith("simple/"):
-        return V1_JSON
-    if key.endswith(".html") and key.startswith(("simple/", "site/")):
-        return HTML_CONTENT_TYPE
-    if key.endswith(".v1html") and key.startswith("simple/"):
-        return V1_HTML
-    return BINARY
+    found = recognise(key)
+    if found is None:
+        return BINARY
+    if found.page_kind is not None:
+        return _PAGE_TYPES[found.page_kind]
+    return HTML_CONTENT_TYPE if found.family in (LANDING, PROJECT_SITE) else BINARY
 
 
 def cache_control_for_key(key: str) -> str:
-    return REVALIDATE if key.startswith(("simple/", "site/")) else IMMUTABLE
+    """Pages (and the pages for people) are rewritten in place: revalidated; a file never
+    changes: immutable.
+
+    >>> cache_control_for_key("site/index.html"), cache_control_for_key("packages/a/a-1.tar.gz")
+    ('public, max-age=0, s-maxage=2', 'public, max-age=31536000, immutable')
+    """
+    found = recognise(key)
+    return REVALIDATE if found is not None and found.family.revalidate else IMMUTABLE

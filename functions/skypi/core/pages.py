@@ -19,13 +19,20 @@ from urllib.parse import quote
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from skypi.core.constants import PACKAGES_PREFIX as PACKAGES_PREFIX
 from skypi.core.filenames import same_version
+from skypi.core.keys import HELD_PREFIX as HELD_PREFIX
+from skypi.core.keys import PACKAGES_PREFIX as PACKAGES_PREFIX
+from skypi.core.keys import ROOT_HTML_KEY as ROOT_HTML_KEY
+from skypi.core.keys import ROOT_JSON_KEY as ROOT_JSON_KEY
+from skypi.core.keys import SIMPLE_PREFIX as SIMPLE_PREFIX
+from skypi.core.keys import file_key as file_key
+from skypi.core.keys import held_files_key as held_files_key
+from skypi.core.keys import html_twins as html_twins
+from skypi.core.keys import metadata_key as metadata_key
+from skypi.core.keys import page_html_key as page_html_key
+from skypi.core.keys import page_json_key as page_json_key
 
 API_VERSION: Final = "1.4"  # 1.1 PEP 700, 1.3 PEP 740 (provenance), 1.4 PEP 792 (status)
-SIMPLE_PREFIX: Final = "simple/"
-ROOT_JSON_KEY: Final = "simple/index.json"
-ROOT_HTML_KEY: Final = "simple/index.html"
 _TIME_FORMAT: Final = "%Y-%m-%dT%H:%M:%S.%fZ"
 # PEP 792: what a project's status may be, and which ones refuse new files.
 PROJECT_STATUSES: Final = ("active", "archived", "deprecated", "quarantined")
@@ -47,56 +54,6 @@ def check_status(status: str, reason: str | None) -> tuple[str, str | None]:
             f"the reason must be printable text of at most {MAX_STATUS_REASON} characters"
         )
     return status, reason
-
-
-def file_key(project: NormalizedName, filename: str) -> str:
-    """Where an uploaded (or imported) file is stored: under its project's folder.
-
-    >>> file_key("foo", "foo-1.0.tar.gz")
-    'packages/foo/foo-1.0.tar.gz'
-    """
-    return f"{PACKAGES_PREFIX}{project}/{filename}"
-
-
-def page_json_key(project: NormalizedName) -> str:
-    return f"{SIMPLE_PREFIX}{project}/index.json"
-
-
-def page_html_key(project: NormalizedName) -> str:
-    return f"{SIMPLE_PREFIX}{project}/index.html"
-
-
-# PEP 792: a quarantined project's pages list no files. What is needed to list them again when
-# the quarantine is lifted (each file's entry: its key, hashes, yank) is kept in this private
-# key family instead, beside the page: no edge route reads it, and only the roles that write
-# pages may write it. Content-addressed: the page names the one that holds its files, so the
-# page's compare-and-swap decides which is current.
-HELD_PREFIX: Final = "held/"
-
-
-def held_files_key(project: NormalizedName, digest: str) -> str:
-    """Where the file entries of a quarantined project's page are kept, by their SHA-256.
-
-    >>> held_files_key("foo", "ab" * 32)[:15]
-    'held/foo/ababab'
-    """
-    return f"{HELD_PREFIX}{project}/{digest}.json"
-
-
-def html_twins(html_key: str) -> tuple[str, str]:
-    """Each HTML page is stored twice, byte for byte: as ``index.html`` (served as ``text/html``)
-    and as ``index.v1html`` (served as ``application/vnd.pypi.simple.v1+html``), because a static
-    origin (S3 behind CloudFront) can only send the Content-Type an object was stored with.
-
-    >>> html_twins("simple/foo/index.html")
-    ('simple/foo/index.html', 'simple/foo/index.v1html')
-    """
-    assert html_key.endswith("index.html"), html_key
-    return html_key, html_key.removesuffix("index.html") + "index.v1html"
-
-
-def metadata_key(file_key: str) -> str:
-    return f"{file_key}.metadata"
 
 
 @lru_cache(maxsize=65536)

@@ -34,6 +34,11 @@ from packaging.utils import NormalizedName
 from packaging.version import InvalidVersion
 
 from skypi.core.filenames import same_version
+from skypi.core.keys import LANDING_KEY as LANDING_KEY
+from skypi.core.keys import LEGACY_SITE_JSON_KEY as LEGACY_SITE_JSON_KEY
+from skypi.core.keys import SITE_PREFIX as SITE_PREFIX
+from skypi.core.keys import project_site_key as project_site_key
+from skypi.core.keys import release_key as release_key
 from skypi.core.pages import (
     FileEntry,
     ProjectPage,
@@ -43,11 +48,8 @@ from skypi.core.pages import (
     parse_version,
 )
 
-SITE_PREFIX: Final = "site/"
 # The landing page carries its own manifest (project count, last uploads) in a data block, so
 # one compare-and-swap of one object updates it. Older versions kept the manifest beside it.
-LANDING_KEY: Final = "site/index.html"
-LEGACY_SITE_JSON_KEY: Final = "site/index.json"
 _MANIFEST_OPEN: Final = '<script type="application/json" id="skypi-site">'
 _MANIFEST: Final = re.compile(re.escape(_MANIFEST_OPEN).encode() + rb"(.*?)</script>", re.DOTALL)
 RECENT: Final = 20  # uploads shown on the landing page
@@ -84,19 +86,6 @@ def _depth(html: str) -> int:
         depth = max(0, depth - 1) if closing else depth + 1
         deepest = max(deepest, depth)
     return deepest
-
-
-def project_site_key(project: NormalizedName) -> str:
-    return f"{SITE_PREFIX}project/{project}/index.html"
-
-
-def release_key(project: NormalizedName, version: str) -> str:
-    """Where a release's rendered description lives (written once, never served by a route).
-
-    >>> release_key("foo", "1.0")
-    'site/project/foo/1.0.json'
-    """
-    return f"{SITE_PREFIX}project/{project}/{quote(version, safe='')}.json"
 
 
 # -- descriptions ---------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from skypi.core.edge import serves_key
 from skypi.core.errors import InvalidDistribution
 from skypi.core.filenames import DistFilename, parse_filename
-from skypi.core.pages import PACKAGES_PREFIX
+from skypi.core.keys import PACKAGES_PREFIX
 
 if TYPE_CHECKING:
     from skypi.core.metadata import CoreMetadata

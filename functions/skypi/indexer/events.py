@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass, field
 from urllib.parse import unquote_plus
 
-from skypi.core.pages import PACKAGES_PREFIX
+from skypi.core.keys import PACKAGES_PREFIX
 from skypi.indexer.changes import Change, Gone, Landed
 
 

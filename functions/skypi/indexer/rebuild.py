@@ -21,17 +21,19 @@ from dataclasses import dataclass, field, replace
 from packaging.utils import NormalizedName
 
 from skypi.core.errors import InvalidDistribution
-from skypi.core.pages import (
+from skypi.core.keys import (
+    LANDING_KEY,
+    LEGACY_SITE_JSON_KEY,
+    METADATA_SUFFIX,
     PACKAGES_PREFIX,
     ROOT_JSON_KEY,
     SIMPLE_PREFIX,
-    FileEntry,
-    ProjectPage,
-    RootListing,
     metadata_key,
     page_json_key,
+    recognise,
 )
-from skypi.core.site import LANDING_KEY, LEGACY_SITE_JSON_KEY, SiteSummary
+from skypi.core.pages import FileEntry, ProjectPage, RootListing
+from skypi.core.site import SiteSummary
 from skypi.indexer.service import Indexer, project_of_key
 from skypi.indexer.writer import Stored, root_entry
 from skypi.store.base import NotFound, ObjectInfo
@@ -81,7 +83,7 @@ def scan(indexer: Indexer) -> tuple[dict[NormalizedName, list[ObjectInfo]], set[
     report = Report()
     files: dict[NormalizedName, list[ObjectInfo]] = defaultdict(list)
     for info in indexer.store.list(PACKAGES_PREFIX):
-        if info.key.endswith(".metadata"):
+        if info.key.endswith(METADATA_SUFFIX):
             continue
         try:
             files[project_of_key(info.key).project].append(info)
@@ -89,9 +91,9 @@ def scan(indexer: Indexer) -> tuple[dict[NormalizedName, list[ObjectInfo]], set[
             report.skipped.append((info.key, str(exc)))
     pages = set()
     for info in indexer.store.list(SIMPLE_PREFIX):
-        parts = info.key.split("/")
-        if len(parts) == 3 and parts[2] == "index.json":
-            pages.add(parts[1])
+        found = recognise(info.key)
+        if found and found.project and found.page_kind == "json" and not found.gzipped:
+            pages.add(found.project)
     return files, pages, report
 
 

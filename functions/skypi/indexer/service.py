@@ -30,6 +30,7 @@ from skypi.core.admission import Candidate, Verdict, decide_among
 from skypi.core.digests import hash_stream, sha256_hex
 from skypi.core.errors import InvalidDistribution
 from skypi.core.filenames import DistFilename, same_version
+from skypi.core.keys import metadata_key
 from skypi.core.metadata import (
     DEFAULT_LIMITS,
     CoreMetadata,
@@ -37,7 +38,7 @@ from skypi.core.metadata import (
     read_file_metadata,
     read_metadata,
 )
-from skypi.core.pages import FileEntry, ProjectPage, RootListing, metadata_key
+from skypi.core.pages import FileEntry, ProjectPage, RootListing
 from skypi.core.site import Release, Upload, latest_version
 from skypi.indexer.changes import Change as Change
 from skypi.indexer.changes import Facts as Facts

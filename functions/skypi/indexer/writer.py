@@ -30,28 +30,27 @@ from typing import Generic, TypeVar
 from packaging.utils import NormalizedName
 
 from skypi.core.errors import Busy
-from skypi.core.http import gzip_key, gzip_page
-from skypi.core.pages import (
+from skypi.core.http import gzip_page
+from skypi.core.keys import (
+    LANDING_KEY,
+    LEGACY_SITE_JSON_KEY,
     ROOT_HTML_KEY,
     ROOT_JSON_KEY,
-    ProjectPage,
-    RootListing,
-    held_digest,
+    gzip_key,
     held_files_key,
     html_twins,
     page_html_key,
     page_json_key,
+    project_site_key,
+    release_key,
 )
+from skypi.core.pages import ProjectPage, RootListing, held_digest
 from skypi.core.render import render_project_html, render_root_html
 from skypi.core.site import (
-    LANDING_KEY,
-    LEGACY_SITE_JSON_KEY,
     Release,
     SiteSummary,
     Upload,
     latest_version,
-    project_site_key,
-    release_key,
     render_landing,
     render_project_site,
 )

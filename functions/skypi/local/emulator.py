@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from skypi.core.filenames import DISTRIBUTION_SUFFIXES
-from skypi.core.pages import PACKAGES_PREFIX
+from skypi.core.keys import PACKAGES_PREFIX
 from skypi.core.tokens import EDGE_MAX_KEY_BYTES, EDGE_MAX_STORE_BYTES, EDGE_MAX_VALUE_BYTES
 
 if TYPE_CHECKING:

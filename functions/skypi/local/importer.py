@@ -23,8 +23,8 @@ from pathlib import Path
 from skypi.core.digests import hash_stream
 from skypi.core.errors import InvalidDistribution
 from skypi.core.filenames import DISTRIBUTION_SUFFIXES, DistFilename, parse_filename
+from skypi.core.keys import file_key
 from skypi.core.metadata import read_file_metadata
-from skypi.core.pages import file_key
 from skypi.indexer.service import Indexer, Landed, Outcome
 from skypi.store.base import PreconditionFailed, Store
 

@@ -31,7 +31,10 @@ from packaging.utils import NormalizedName
 
 from skypi.core.digests import sha256_hex
 from skypi.core.errors import InvalidDistribution
-from skypi.core.pages import (
+from skypi.core.keys import (
+    FINGERPRINTS_KEY,
+    LANDING_KEY,
+    METADATA_SUFFIX,
     PACKAGES_PREFIX,
     ROOT_HTML_KEY,
     ROOT_JSON_KEY,
@@ -39,14 +42,12 @@ from skypi.core.pages import (
     html_twins,
     metadata_key,
 )
-from skypi.core.site import LANDING_KEY
 from skypi.indexer.service import Change, Gone, Indexer, Landed, Outcome, project_of_key
 from skypi.indexer.writer import Stored, root_entry
 from skypi.store.base import NotFound
-from skypi.store.local import METADATA_SUFFIX, Fingerprint, LocalStore, package_etag
+from skypi.store.local import Fingerprint, LocalStore, package_etag
 
 log = logging.getLogger("skypi.startup")
-FINGERPRINTS_KEY = "local/fingerprints.json"
 FORMAT = 1
 ROOT = "(root)"
 JUNK = ""  # files under the folder that are no distribution

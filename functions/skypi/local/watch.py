@@ -35,8 +35,9 @@ from watchdog.events import (
 from watchdog.observers.inotify import InotifyObserver
 
 from skypi.core.errors import InvalidDistribution
+from skypi.core.keys import METADATA_SUFFIX, PACKAGES_PREFIX
 from skypi.indexer.service import Change, Indexer, Landed, project_of_key
-from skypi.store.local import METADATA_SUFFIX, LocalStore
+from skypi.store.local import LocalStore
 
 log = logging.getLogger("skypi.watch")
 QUIET_SECONDS = 0.1  # batch what lands together
@@ -79,7 +80,7 @@ class FolderWatcher(FileSystemEventHandler):
         rel = text[len(self._root) :]
         if not rel or rel.startswith(".") or f"{os.sep}." in rel or rel.endswith(METADATA_SUFFIX):
             return None
-        return "packages/" + rel.replace(os.sep, "/")
+        return PACKAGES_PREFIX + rel.replace(os.sep, "/")
 
     def _note(self, path: str | bytes, complete: bool, *, created: bool = False) -> None:
         key = self.key_for(path)

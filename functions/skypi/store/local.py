@@ -35,7 +35,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from skypi.core.pages import PACKAGES_PREFIX
+from skypi.core.keys import METADATA_SUFFIX, PACKAGES_PREFIX
 from skypi.store.base import Body, NotFound, ObjectInfo, PreconditionFailed
 
 STATE_DIR_NAME = ".skypi"
@@ -54,7 +54,6 @@ _READ = os.O_RDONLY | os.O_NONBLOCK  # O_NONBLOCK: opening a FIFO must not wait 
 _LOOK = getattr(os, "O_PATH", _READ)
 # Linux tells which file a descriptor really is; elsewhere the path is walked folder by folder.
 _PROC_FD = "/proc/self/fd" if os.path.isdir("/proc/self/fd") else ""
-METADATA_SUFFIX = ".metadata"
 log = logging.getLogger("skypi.store")
 
 Fingerprint = tuple[int, int]

@@ -12,11 +12,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from skypi.core.keys import PUBLISHERS_KEY, USED_OIDC_KEY
 from skypi.core.publishers import Publisher, publisher_from_json
 from skypi.store.base import NotFound, PreconditionFailed, Store
-
-PUBLISHERS_KEY = "auth/publishers.json"
-USED_KEY = "auth/used-oidc-tokens.json"
 
 
 class PublisherStore(Protocol):
@@ -113,5 +111,5 @@ class PublisherRepository:
             used.setdefault(key, until.timestamp())
             doc["used"] = used
 
-        _update_json(self.store, USED_KEY, change)
+        _update_json(self.store, USED_OIDC_KEY, change)
         return fresh[0]

@@ -12,10 +12,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+from skypi.core.keys import TOKENS_KEY
 from skypi.core.tokens import TokenRecord
 from skypi.store.base import NotFound, PreconditionFailed, Store
 
-TOKENS_KEY = "auth/tokens.json"
 MINTED_KEPT = timedelta(days=90)  # how long a trusted publisher's expired token stays listed
 
 

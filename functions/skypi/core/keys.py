@@ -1,0 +1,409 @@
+"""The storage key layout: every object skypi stores is built, recognised and granted here.
+
+One bucket (locally: the folder, and its state folder for everything derived) holds each kind of
+object under its own key *family*. For each family this module has
+
+- its builders (:func:`file_key`, :func:`metadata_key`, :func:`page_key`, ...), which every
+  reader and writer uses: no other module spells a key;
+- its place in :func:`recognise`, which tells from any key its family and its project (and
+  refuses what no builder makes: a project that is not a normalized name, a dot segment);
+- its IAM resource pattern (:attr:`Family.grant`, under the bucket's ARN; IAM's ``*`` spans
+  ``/``) and which role may read, write or delete it (:attr:`Family.access`). The CDK app
+  derives each role's S3 statements and cdk-nag's acknowledgements from this table
+  (``infra/grants.py``), so a family is written only by a role that is granted it; a test
+  holds the synthesized template to the table.
+
+Adding a family (a view, a namespace): a :class:`Family` in :data:`FAMILIES` with its grant and
+access, its builders here, its branch in :func:`recognise`, and its case in the round trip of
+``tests/unit/test_keys.py``. If it is served, its route goes in ``constants`` and the edge
+function; its HTTP facts follow from the family (``skypi.core.http``).
+
+The CDK app imports this module, so it imports the standard library only (``.importlinter``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Final, Literal, NamedTuple
+from urllib.parse import quote, unquote
+
+# -- prefixes and fixed keys ------------------------------------------------------------------
+
+PACKAGES_PREFIX: Final = "packages/"  # distributions, one folder per project, and .metadata
+SIMPLE_PREFIX: Final = "simple/"  # the index pages (PEP 503/691) and the root listing
+SITE_PREFIX: Final = "site/"  # the pages for people
+INTEGRITY_PREFIX: Final = "integrity/"  # PEP 740 provenance, one object per file
+AUTH_PREFIX: Final = "auth/"  # token and trusted-publisher records (a folder index's)
+LOCAL_PREFIX: Final = "local/"  # what only a folder index keeps (its fingerprints)
+# PEP 792: a quarantined project's pages list no files; what is needed to list them again (each
+# file's entry) is kept here, content-addressed, beside the page: no edge route reads it.
+HELD_PREFIX: Final = "held/"
+METADATA_SUFFIX: Final = ".metadata"  # PEP 658: a wheel's core metadata beside it
+GZIP_SUFFIX: Final = ".gz"  # a page's gzip variant, beside it
+# The objects of one page: its PEP 691 JSON, its HTML as text/html and as the v1 HTML type.
+PageKind = Literal["json", "html", "v1html"]
+PAGE_OBJECTS: Final[Mapping[PageKind, str]] = {
+    "json": "index.json",
+    "html": "index.html",
+    "v1html": "index.v1html",
+}
+ROOT_JSON_KEY: Final = f"{SIMPLE_PREFIX}index.json"
+ROOT_HTML_KEY: Final = f"{SIMPLE_PREFIX}index.html"
+# The landing page carries its own manifest; older versions kept it beside, in index.json.
+SITE_PAGE: Final = "index.html"  # a page for people, in its folder
+LANDING_KEY: Final = f"{SITE_PREFIX}{SITE_PAGE}"
+LEGACY_SITE_JSON_KEY: Final = f"{SITE_PREFIX}index.json"
+SITE_PROJECT_PREFIX: Final = f"{SITE_PREFIX}project/"
+PROVENANCE_NAME: Final = "provenance.json"
+TOKENS_KEY: Final = f"{AUTH_PREFIX}tokens.json"
+PUBLISHERS_KEY: Final = f"{AUTH_PREFIX}publishers.json"
+USED_OIDC_KEY: Final = f"{AUTH_PREFIX}used-oidc-tokens.json"
+FINGERPRINTS_KEY: Final = f"{LOCAL_PREFIX}fingerprints.json"
+
+# -- who may do what ----------------------------------------------------------------------------
+
+Role = Literal["api", "indexer"]
+API: Final[Role] = "api"  # the API Lambda (uploads, admin, reads; it runs the indexer inline)
+INDEXER: Final[Role] = "indexer"  # the indexer Lambda (drop-ins, removals, restores)
+ROLES: Final[tuple[Role, ...]] = (API, INDEXER)  # the token sync touches no key: DynamoDB only
+# read: GetObject (and HEAD); write: PutObject (and a copy's target); delete: DeleteObject;
+# versions: GetObjectVersion (a restore copies an old version); multipart: abort and list the
+# parts of an upload a client sends straight to storage (its other calls are writes).
+Access = Literal["read", "write", "delete", "versions", "multipart"]
+ACCESSES: Final[tuple[Access, ...]] = ("read", "write", "delete", "versions", "multipart")
+_PAGES: Final[Mapping[Role, tuple[Access, ...]]] = {
+    API: ("read", "write"),
+    INDEXER: ("read", "write"),
+}
+
+
+@dataclass(frozen=True, eq=False)
+class Family:
+    """One kind of stored object: where it lives and who may touch it."""
+
+    name: str
+    grant: str  # the IAM resource pattern after ``<bucket ARN>/`` that covers every key
+    access: Mapping[Role, tuple[Access, ...]] = field(default_factory=dict)
+    revalidate: bool = False  # rewritten in place: served with a short, revalidated cache life
+
+    def may(self, role: Role, access: Access) -> bool:
+        return access in self.access.get(role, ())
+
+    def __repr__(self) -> str:
+        return f"<Family {self.name}>"
+
+
+DISTRIBUTION: Final = Family(
+    "distribution",
+    f"{PACKAGES_PREFIX}*",
+    {API: ("read", "write", "delete", "multipart"), INDEXER: ("read", "write", "versions")},
+)
+METADATA: Final = Family(
+    "metadata",
+    f"{PACKAGES_PREFIX}*{METADATA_SUFFIX}",
+    {API: ("read", "write", "delete"), INDEXER: ("read", "write", "delete")},
+)
+PROJECT_PAGE: Final = Family("project page", f"{SIMPLE_PREFIX}*", _PAGES, revalidate=True)
+ROOT_LISTING: Final = Family("root listing", f"{SIMPLE_PREFIX}*", _PAGES, revalidate=True)
+LANDING: Final = Family("landing page", f"{SITE_PREFIX}*", _PAGES, revalidate=True)
+LEGACY_LANDING: Final = Family(
+    "legacy landing manifest",
+    f"{SITE_PREFIX}*",
+    {API: ("read",), INDEXER: ("read",)},
+    revalidate=True,
+)
+PROJECT_SITE: Final = Family("project page for people", f"{SITE_PREFIX}*", _PAGES, revalidate=True)
+RELEASE: Final = Family("release description", f"{SITE_PREFIX}*", _PAGES, revalidate=True)
+# A folder index's token and publisher records; on AWS they are in DynamoDB, so no role of the
+# stack touches them (the IAM tier found the grant unused).
+AUTH_RECORD: Final = Family("auth record", f"{AUTH_PREFIX}*")
+# The API deletes a file's provenance again when the index refuses the file (api/publish.py).
+PROVENANCE: Final = Family("provenance", f"{INTEGRITY_PREFIX}*", {API: ("read", "write", "delete")})
+HELD_FILES: Final = Family("held files", f"{HELD_PREFIX}*", _PAGES)
+LOCAL_STATE: Final = Family("local state", f"{LOCAL_PREFIX}*")  # a folder index's only
+FAMILIES: Final = (
+    DISTRIBUTION,
+    METADATA,
+    PROJECT_PAGE,
+    ROOT_LISTING,
+    LANDING,
+    LEGACY_LANDING,
+    PROJECT_SITE,
+    RELEASE,
+    AUTH_RECORD,
+    PROVENANCE,
+    HELD_FILES,
+    LOCAL_STATE,
+)
+AUTH_RECORDS: Final = frozenset({TOKENS_KEY, PUBLISHERS_KEY, USED_OIDC_KEY})
+
+# -- builders -----------------------------------------------------------------------------------
+
+
+def _segment(text: str, what: str) -> str:
+    """``text`` as one key segment: never empty, a dot segment or more than one segment."""
+    if not text or text in {".", ".."} or "/" in text:
+        raise ValueError(f"invalid {what} for a storage key: {text!r}")
+    return text
+
+
+def file_key(project: str, filename: str) -> str:
+    """Where an uploaded (or imported) file is stored: under its project's folder.
+
+    >>> file_key("foo", "foo-1.0.tar.gz")
+    'packages/foo/foo-1.0.tar.gz'
+    """
+    return f"{PACKAGES_PREFIX}{_segment(project, 'project')}/{_segment(filename, 'filename')}"
+
+
+def metadata_key(file_key: str) -> str:
+    """A distribution's PEP 658 core metadata, stored beside it.
+
+    >>> metadata_key("packages/foo/foo-1.0-py3-none-any.whl")
+    'packages/foo/foo-1.0-py3-none-any.whl.metadata'
+    """
+    return f"{file_key}{METADATA_SUFFIX}"
+
+
+def page_key(project: str | None, kind: PageKind) -> str:
+    """One object of a project's page, or of the root listing (``project`` None).
+
+    >>> page_key("foo", "v1html"), page_key(None, "json")
+    ('simple/foo/index.v1html', 'simple/index.json')
+    """
+    folder = "" if project is None else f"{_segment(project, 'project')}/"
+    return f"{SIMPLE_PREFIX}{folder}{PAGE_OBJECTS[kind]}"
+
+
+def page_json_key(project: str) -> str:
+    return page_key(project, "json")
+
+
+def page_html_key(project: str) -> str:
+    return page_key(project, "html")
+
+
+def html_twins(html_key: str) -> tuple[str, str]:
+    """Each HTML page is stored twice, byte for byte: as ``index.html`` (served as ``text/html``)
+    and as ``index.v1html`` (served as ``application/vnd.pypi.simple.v1+html``), because a static
+    origin (S3 behind CloudFront) can only send the Content-Type an object was stored with.
+
+    >>> html_twins("simple/foo/index.html")
+    ('simple/foo/index.html', 'simple/foo/index.v1html')
+    """
+    html, v1html = PAGE_OBJECTS["html"], PAGE_OBJECTS["v1html"]
+    assert html_key.endswith(html), html_key
+    return html_key, html_key.removesuffix(html) + v1html
+
+
+def gzip_key(key: str) -> str:
+    """Where a page's gzip variant is stored.
+
+    >>> gzip_key("simple/foo/index.json")
+    'simple/foo/index.json.gz'
+    """
+    assert key.startswith(SIMPLE_PREFIX), key
+    assert key.rsplit("/", 1)[-1] in _PAGE_NAMES, key
+    return key + GZIP_SUFFIX
+
+
+def project_site_key(project: str) -> str:
+    """A project's page for people (``/project/<name>/``).
+
+    >>> project_site_key("foo")
+    'site/project/foo/index.html'
+    """
+    return f"{SITE_PROJECT_PREFIX}{_segment(project, 'project')}/{SITE_PAGE}"
+
+
+def release_key(project: str, version: str) -> str:
+    """Where a release's rendered description lives (written once, never served by a route).
+
+    >>> release_key("foo", "1.0+cpu")
+    'site/project/foo/1.0%2Bcpu.json'
+    """
+    return f"{SITE_PROJECT_PREFIX}{_segment(project, 'project')}/{_quoted(version)}.json"
+
+
+def provenance_key(project: str, filename: str) -> str:
+    """Where a file's PEP 740 provenance is stored: beside the index's pages, never under
+    ``packages/`` (whose objects are distributions).
+
+    >>> provenance_key("foo", "foo-1.0.tar.gz")
+    'integrity/foo/foo-1.0.tar.gz/provenance.json'
+    """
+    filename = _segment(filename, "filename")
+    return f"{INTEGRITY_PREFIX}{_segment(project, 'project')}/{filename}/{PROVENANCE_NAME}"
+
+
+def held_files_key(project: str, digest: str) -> str:
+    """Where the file entries of a quarantined project's page are kept, by their SHA-256.
+
+    >>> held_files_key("foo", "ab" * 32)[:15]
+    'held/foo/ababab'
+    """
+    return f"{HELD_PREFIX}{_segment(project, 'project')}/{_segment(digest, 'digest')}.json"
+
+
+def _quoted(text: str) -> str:
+    return quote(text, safe="")
+
+
+# -- recognising ----------------------------------------------------------------------------------
+
+_PAGE_NAMES: Final = frozenset(PAGE_OBJECTS.values())
+_KINDS: Final[Mapping[str, PageKind]] = {name: kind for kind, name in PAGE_OBJECTS.items()}
+# A normalized project name (PEP 503 as ``packaging.utils.canonicalize_name`` writes a valid
+# name): ASCII letters and digits in runs joined by single dashes.
+_PROJECT: Final = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+_DIGEST: Final = re.compile(r"[0-9a-f]{64}")
+
+
+def is_project(text: str) -> bool:
+    """Whether ``text`` is a normalized project name, the only kind a key is made with.
+
+    >>> is_project("foo-bar"), is_project("Foo"), is_project("foo.bar"), is_project("fóo")
+    (True, False, False, False)
+    """
+    return _PROJECT.fullmatch(text) is not None
+
+
+class Recognised(NamedTuple):
+    """What a key is: its family, its project (None where it has none: the root listing, the
+    landing page, an auth record, or a distribution a folder keeps outside a project's folder),
+    and its name in the family (a filename, a version, a page object, a record's key)."""
+
+    family: Family
+    project: str | None
+    name: str
+    gzipped: bool = False  # a page's gzip variant
+
+    @property
+    def page_kind(self) -> PageKind | None:
+        """Which object of a page (or of the root listing) the key is."""
+        if self.family in (PROJECT_PAGE, ROOT_LISTING):
+            return _KINDS[self.name]
+        return None
+
+
+def recognise(key: str) -> Recognised | None:
+    """The family (and project) of ``key``, or None for a key no builder makes.
+
+    >>> recognise("simple/foo/index.json.gz")
+    Recognised(family=<Family project page>, project='foo', name='index.json', gzipped=True)
+    >>> recognise("simple/Foo/index.json") is None, recognise("packages/../x") is None
+    (True, True)
+    """
+    parts = key.split("/")
+    if any(p in {"", ".", ".."} for p in parts):
+        return None
+    top, rest = f"{parts[0]}/", parts[1:]
+    reader = _READERS.get(top)
+    return reader(rest) if reader is not None and rest else None
+
+
+def _distribution(rest: list[str]) -> Recognised | None:
+    """``packages/<project>/<file>``; a folder index may keep files anywhere under it (then
+    the project is the filename's, ``skypi.indexer.changes``), never dot-files."""
+    if any(p.startswith(".") for p in rest):
+        return None
+    project = rest[0] if len(rest) == 2 and is_project(rest[0]) else None
+    filename = rest[-1]
+    if filename.endswith(METADATA_SUFFIX) and filename != METADATA_SUFFIX:
+        return Recognised(METADATA, project, filename.removesuffix(METADATA_SUFFIX))
+    return Recognised(DISTRIBUTION, project, filename)
+
+
+def _page(rest: list[str]) -> Recognised | None:
+    name = rest[-1]
+    gzipped = name.endswith(GZIP_SUFFIX)
+    name = name.removesuffix(GZIP_SUFFIX) if gzipped else name
+    if name not in _PAGE_NAMES:
+        return None
+    if len(rest) == 1:
+        return Recognised(ROOT_LISTING, None, name, gzipped)
+    if len(rest) == 2 and is_project(rest[0]):
+        return Recognised(PROJECT_PAGE, rest[0], name, gzipped)
+    return None
+
+
+def _site(rest: list[str]) -> Recognised | None:
+    if rest == [SITE_PAGE]:
+        return Recognised(LANDING, None, rest[0])
+    if rest == ["index.json"]:
+        return Recognised(LEGACY_LANDING, None, rest[0])
+    if len(rest) != 3 or rest[0] != "project" or not is_project(rest[1]):
+        return None
+    if rest[2] == SITE_PAGE:
+        return Recognised(PROJECT_SITE, rest[1], rest[2])
+    quoted = rest[2].removesuffix(".json")
+    if quoted != rest[2] and quoted and _quoted(unquote(quoted)) == quoted:
+        return Recognised(RELEASE, rest[1], unquote(quoted))
+    return None
+
+
+def _provenance(rest: list[str]) -> Recognised | None:
+    if len(rest) == 3 and is_project(rest[0]) and rest[2] == PROVENANCE_NAME:
+        return None if rest[1].startswith(".") else Recognised(PROVENANCE, rest[0], rest[1])
+    return None
+
+
+def _auth(rest: list[str]) -> Recognised | None:
+    key = AUTH_PREFIX + "/".join(rest)
+    return Recognised(AUTH_RECORD, None, key) if key in AUTH_RECORDS else None
+
+
+def _held(rest: list[str]) -> Recognised | None:
+    digest = rest[-1].removesuffix(".json")
+    if len(rest) == 2 and is_project(rest[0]) and _DIGEST.fullmatch(digest) and digest != rest[-1]:
+        return Recognised(HELD_FILES, rest[0], digest)
+    return None
+
+
+def _local(rest: list[str]) -> Recognised | None:
+    key = LOCAL_PREFIX + "/".join(rest)
+    return Recognised(LOCAL_STATE, None, key) if key == FINGERPRINTS_KEY else None
+
+
+_READERS: Final = {
+    PACKAGES_PREFIX: _distribution,
+    SIMPLE_PREFIX: _page,
+    SITE_PREFIX: _site,
+    INTEGRITY_PREFIX: _provenance,
+    AUTH_PREFIX: _auth,
+    HELD_PREFIX: _held,
+    LOCAL_PREFIX: _local,
+}
+
+
+def family_of(key: str) -> Family | None:
+    found = recognise(key)
+    return found.family if found is not None else None
+
+
+# -- grants -------------------------------------------------------------------------------------
+
+
+def _covers(pattern: str, other: str) -> bool:
+    """Whether IAM's ``pattern`` matches every key ``other`` matches (``*`` only at its end, or
+    as in ``packages/*.metadata`` under ``packages/*``)."""
+    return pattern != other and pattern.endswith("*") and other.startswith(pattern[:-1])
+
+
+def grants(role: Role, access: Access) -> tuple[str, ...]:
+    """The resource patterns ``role`` needs for ``access``: each family's that it may, in the
+    layout's order, without one another pattern already covers.
+
+    >>> grants("indexer", "delete"), grants("api", "delete")
+    (('packages/*.metadata',), ('packages/*', 'integrity/*'))
+    """
+    wanted = list(dict.fromkeys(f.grant for f in FAMILIES if f.may(role, access)))
+    return tuple(p for p in wanted if not any(_covers(q, p) for q in wanted))
+
+
+def granted_patterns() -> tuple[str, ...]:
+    """Every pattern some role is granted: what cdk-nag's wildcard acknowledgements name."""
+    every = (p for role in ROLES for access in ACCESSES for p in grants(role, access))
+    return tuple(dict.fromkeys(every))

@@ -1,0 +1,176 @@
+"""Every S3 call the functions make is granted by their role in the synthesized template.
+
+moto checks no IAM here, so a key family written by the code but missing from a role's policy
+passes every other test and fails on AWS (the pages for people under ``site/`` once did). This
+replays an API upload, a yank, a delete, a quarantine, a refused attested upload and a drop-in
+on moto, records each S3 request with its key, and matches it against the role's statements the
+way IAM matches resource ARNs (``*`` spans ``/``)."""
+
+from __future__ import annotations
+
+import io
+import json
+from fnmatch import fnmatchcase
+from typing import Any
+
+import pytest
+
+from skypi.api.publish import Uploader
+from skypi.core.errors import UploadRejected
+from skypi.core.keys import file_key, provenance_key
+from skypi.core.upload import validate_filename, validate_form
+from skypi.indexer.admin import Admin
+from skypi.indexer.service import Indexer, Landed
+from tests.dists import upload_form, wheel_bytes, wheel_name
+from tests.emulated import RequestCounter, s3_store
+from tests.infra.conftest import Synth
+from tests.oidc import github_claims
+from tests.test_oidc import ASSETS, REAL
+
+# The IAM action each S3 operation needs (the S3 API reference's "Permissions" of each call).
+ACTION = {
+    "GetObject": "s3:GetObject",
+    "HeadObject": "s3:GetObject",
+    "PutObject": "s3:PutObject",
+    "CopyObject": "s3:PutObject",
+    "DeleteObject": "s3:DeleteObject",
+    "ListObjectsV2": "s3:ListBucket",
+    "ListObjectVersions": "s3:ListBucketVersions",
+}
+
+
+def _granted(synth: Synth, role_fragment: str) -> dict[str, list[str]]:
+    """Action -> the object key patterns (after ``<bucket>/``) the role's statements allow."""
+    granted: dict[str, list[str]] = {}
+    for policy in synth.resources("AWS::IAM::Policy").values():
+        if role_fragment not in json.dumps(policy["Properties"]["Roles"]):
+            continue
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            if statement.get("Effect") != "Allow":
+                continue
+            actions = statement["Action"]
+            resources = statement["Resource"]
+            for action in actions if isinstance(actions, list) else [actions]:
+                for resource in resources if isinstance(resources, list) else [resources]:
+                    granted.setdefault(action, []).append(_key_pattern(resource))
+    return granted
+
+
+def _key_pattern(resource: Any) -> str:
+    """``{"Fn::Join": ["", [<bucket arn>, "/simple/*"]]}`` -> ``simple/*``; a bucket ARN -> ""."""
+    if isinstance(resource, dict) and "Fn::Join" in resource:
+        tail = resource["Fn::Join"][1][-1]
+        return tail.lstrip("/") if isinstance(tail, str) else ""
+    return ""
+
+
+def _denied(requests: list[tuple[str, str]], granted: dict[str, list[str]]) -> list[str]:
+    denied = []
+    for operation, key in requests:
+        action = ACTION[operation]
+        if operation.startswith("List"):
+            allowed = "" in granted.get(action, [])
+        else:
+            allowed = any(fnmatchcase(key, p) for p in granted.get(action, []) if p)
+        if not allowed:
+            denied.append(f"{action} {key}")
+    return denied
+
+
+@pytest.fixture
+def store(moto_endpoint: str) -> Any:
+    return s3_store(moto_endpoint, versioned=True)
+
+
+def test_every_key_an_api_upload_and_admin_action_writes_is_granted_to_the_api(
+    synth: Synth, store: Any
+) -> None:
+    counter = RequestCounter(store.client)
+    indexer = Indexer(store)
+    uploader = Uploader(store, indexer, max_size=10 * 1024 * 1024)
+    for version in ("1.0", "2.0"):
+        data = wheel_bytes("granted", version)
+        filename = wheel_name("granted", version)
+        fields = {k: [v] for k, v in upload_form(data, filename, "granted", version).items()}
+        form = validate_form(fields)
+        uploader.publish(form, validate_filename(form, filename), io.BytesIO(data))
+    admin = Admin(indexer)
+    admin.yank("granted", filename=wheel_name("granted", "1.0"), reason="broken")
+    admin.delete("granted", wheel_name("granted", "2.0"))
+    admin.set_status("granted", "quarantined", "held for review")  # its files held aside
+    admin.set_status("granted", "active", None)
+    written = {key.split("/")[0] for op, key in counter.requests if op == "PutObject"}
+    assert {"packages", "simple", "site", "held"} <= written
+    assert _denied(counter.requests, _granted(synth, "ApiFunction")) == []
+
+
+def test_an_attested_upload_the_index_refuses_leaves_nothing_with_granted_deletes(
+    synth: Synth, store: Any
+) -> None:
+    """The file and its PEP 740 provenance are stored before the page takes the file; when the
+    page refuses it (here: an admin archives the project meanwhile), both are deleted again,
+    and the API's role must allow both deletes."""
+    indexer = Indexer(store)
+    uploader = Uploader(store, indexer, max_size=10 * 1024 * 1024)
+    first = wheel_bytes("pypi-attestations", "0.0.1")
+    name = wheel_name("pypi-attestations", "0.0.1")
+    fields = {k: [v] for k, v in upload_form(first, name, "pypi-attestations", "0.0.1").items()}
+    form = validate_form(fields)
+    uploader.publish(form, validate_filename(form, name), io.BytesIO(first))
+
+    data = (ASSETS / REAL).read_bytes()
+    fields = {k: [v] for k, v in upload_form(data, REAL, "pypi-attestations", "0.0.19").items()}
+    fields["attestations"] = [f"[{(ASSETS / f'{REAL}.publish.attestation').read_text()}]"]
+    form = validate_form(fields)
+    repository = "trailofbits/pypi-attestations"
+    claims = github_claims(
+        repository,
+        job_workflow_ref=f"{repository}/.github/workflows/release.yml@refs/tags/v0.0.19",
+        environment=None,
+    )
+    stored = provenance_key("pypi-attestations", REAL)
+    archived: list[str] = []
+
+    def archive_meanwhile(context: dict[str, Any], **_: Any) -> None:
+        if context.get("skypi_key") == stored and not archived:
+            archived.append(stored)
+            Admin(indexer).set_status("pypi-attestations", "archived", "moved")
+
+    store.client.meta.events.register("after-call.s3.PutObject", archive_meanwhile)
+    store.client.meta.events.register("provide-client-params.s3.PutObject", _keep_params)
+    counter = RequestCounter(store.client)
+    with pytest.raises(UploadRejected, match="archived"):
+        uploader.publish(form, validate_filename(form, REAL), io.BytesIO(data), claims)
+    assert archived == [stored]
+    deleted = {key for op, key in counter.requests if op == "DeleteObject"}
+    assert {file_key("pypi-attestations", REAL), stored} <= deleted
+    assert store.head(stored) is None
+    assert _denied(counter.requests, _granted(synth, "ApiFunction")) == []
+
+
+def _keep_params(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+    context["skypi_key"] = params.get("Key")
+
+
+def test_every_key_a_drop_in_writes_is_granted_to_the_indexer(synth: Synth, store: Any) -> None:
+    key = f"packages/dropped/{wheel_name('dropped', '1.0')}"
+    store.put(key, wheel_bytes("dropped", "1.0"))
+    counter = RequestCounter(store.client)
+    Indexer(store).apply([Landed(key)])
+    Admin(Indexer(store)).set_status("dropped", "quarantined", None)
+    late = f"packages/dropped/{wheel_name('dropped', '2.0')}"  # dropped into a quarantine
+    store.put(late, wheel_bytes("dropped", "2.0"))
+    counter.requests.clear()
+    Indexer(store).apply([Landed(late)])
+    written = {key.split("/")[0] for op, key in counter.requests if op == "PutObject"}
+    assert {"packages", "simple", "held"} <= written
+    assert _denied(counter.requests, _granted(synth, "IndexerFunction")) == []
+
+
+def test_the_check_sees_a_missing_grant(synth: Synth) -> None:
+    granted = _granted(synth, "IndexerFunction")
+    without_site = {a: [p for p in ps if not p.startswith("site/")] for a, ps in granted.items()}
+    assert _denied([("PutObject", "site/index.html")], granted) == []
+    assert _denied([("PutObject", "site/index.html")], without_site) == [
+        "s3:PutObject site/index.html"
+    ]

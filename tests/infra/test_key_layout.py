@@ -1,0 +1,104 @@
+"""The synthesized roles grant what the key layout (``skypi.core.keys``) says, and only that.
+
+For every family, each role the layout lets read, write or delete it holds that action on a key
+of the family in the template (matched as IAM matches resource ARNs: ``*`` spans ``/``); and no
+role holds an object action on a pattern the layout does not give it. A family without a grant
+for the role that writes it then cannot be added: this test fails first."""
+
+from __future__ import annotations
+
+import json
+from fnmatch import fnmatchcase
+from typing import Any
+
+import pytest
+
+from skypi.core import keys
+from skypi.core.keys import FAMILIES, Family
+from tests.infra.conftest import Synth
+
+# The IAM action each kind of access needs (the S3 API reference's "Permissions" of each call).
+ACTION = {
+    "read": "s3:GetObject",
+    "write": "s3:PutObject",
+    "delete": "s3:DeleteObject",
+    "versions": "s3:GetObjectVersion",
+    "multipart": "s3:AbortMultipartUpload",
+}
+ROLE_FRAGMENT = {keys.API: "ApiFunction", keys.INDEXER: "IndexerFunction"}
+_FILE = keys.file_key("foo-bar", "foo_bar-1.0+cpu-py3-none-any.whl")
+EXAMPLES: dict[Family, str] = {
+    keys.DISTRIBUTION: _FILE,
+    keys.METADATA: keys.metadata_key(_FILE),
+    keys.PROJECT_PAGE: keys.gzip_key(keys.page_key("foo-bar", "v1html")),
+    keys.ROOT_LISTING: keys.page_key(None, "json"),
+    keys.LANDING: keys.LANDING_KEY,
+    keys.LEGACY_LANDING: keys.LEGACY_SITE_JSON_KEY,
+    keys.PROJECT_SITE: keys.project_site_key("foo-bar"),
+    keys.RELEASE: keys.release_key("foo-bar", "1.0+cpu"),
+    keys.AUTH_RECORD: keys.TOKENS_KEY,
+    keys.PROVENANCE: keys.provenance_key("foo-bar", "foo_bar-1.0.tar.gz"),
+    keys.HELD_FILES: keys.held_files_key("foo-bar", "ab" * 32),
+    keys.LOCAL_STATE: keys.FINGERPRINTS_KEY,
+}
+
+
+def _granted(synth: Synth, role_fragment: str) -> dict[str, list[str]]:
+    """Action -> the object key patterns (after ``<bucket>/``) the role's statements allow."""
+    granted: dict[str, list[str]] = {}
+    for policy in synth.resources("AWS::IAM::Policy").values():
+        if role_fragment not in json.dumps(policy["Properties"]["Roles"]):
+            continue
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            if statement.get("Effect") != "Allow":
+                continue
+            actions = statement["Action"]
+            resources = statement["Resource"]
+            for action in actions if isinstance(actions, list) else [actions]:
+                for resource in resources if isinstance(resources, list) else [resources]:
+                    granted.setdefault(action, []).append(_key_pattern(resource))
+    return granted
+
+
+def _key_pattern(resource: Any) -> str:
+    """``{"Fn::Join": ["", [<bucket arn>, "/simple/*"]]}`` -> ``simple/*``; a bucket ARN -> ""."""
+    if isinstance(resource, dict) and "Fn::Join" in resource:
+        tail = resource["Fn::Join"][1][-1]
+        return tail.lstrip("/") if isinstance(tail, str) else ""
+    return ""
+
+
+def test_every_family_has_an_example_of_its_own() -> None:
+    assert set(EXAMPLES) == set(FAMILIES)
+    for family, key in EXAMPLES.items():
+        found = keys.recognise(key)
+        assert found is not None
+        assert found.family is family
+
+
+@pytest.mark.parametrize("family", FAMILIES, ids=lambda f: f.name)
+def test_each_role_the_layout_names_is_granted_its_family(synth: Synth, family: Family) -> None:
+    key = EXAMPLES[family]
+    for role, fragment in ROLE_FRAGMENT.items():
+        granted = _granted(synth, fragment)
+        for access, action in ACTION.items():
+            allowed = any(fnmatchcase(key, p) for p in granted.get(action, []) if p)
+            if family.may(role, access):
+                assert allowed, f"{role} may {access} {family.name} ({key}) but lacks {action}"
+
+
+def test_no_role_holds_an_object_grant_the_layout_does_not_give(synth: Synth) -> None:
+    for role, fragment in ROLE_FRAGMENT.items():
+        granted = _granted(synth, fragment)
+        for access, action in ACTION.items():
+            assert sorted(p for p in granted.get(action, []) if p) == sorted(
+                keys.grants(role, access)
+            ), (role, action)
+        object_actions = {a for a, ps in granted.items() if any(ps)}
+        assert object_actions <= {*ACTION.values(), "s3:ListMultipartUploadParts"}, role
+
+
+def test_the_indexer_can_never_delete_a_distribution(synth: Synth) -> None:
+    granted = _granted(synth, ROLE_FRAGMENT[keys.INDEXER])
+    assert not any(fnmatchcase(_FILE, p) for p in granted.get("s3:DeleteObject", []))
+    assert any(fnmatchcase(keys.metadata_key(_FILE), p) for p in granted["s3:DeleteObject"])
