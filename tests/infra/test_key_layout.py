@@ -7,15 +7,14 @@ for the role that writes it then cannot be added: this test fails first."""
 
 from __future__ import annotations
 
-import json
 from fnmatch import fnmatchcase
-from typing import Any
 
 import pytest
 
 from skypi.core import keys
 from skypi.core.keys import FAMILIES, Family
 from tests.infra.conftest import Synth
+from tests.infra.test_grants_cover_writes import _granted
 
 # The IAM action each kind of access needs (the S3 API reference's "Permissions" of each call).
 ACTION = {
@@ -41,31 +40,6 @@ EXAMPLES: dict[Family, str] = {
     keys.HELD_FILES: keys.held_files_key("foo-bar", "ab" * 32),
     keys.LOCAL_STATE: keys.FINGERPRINTS_KEY,
 }
-
-
-def _granted(synth: Synth, role_fragment: str) -> dict[str, list[str]]:
-    """Action -> the object key patterns (after ``<bucket>/``) the role's statements allow."""
-    granted: dict[str, list[str]] = {}
-    for policy in synth.resources("AWS::IAM::Policy").values():
-        if role_fragment not in json.dumps(policy["Properties"]["Roles"]):
-            continue
-        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
-            if statement.get("Effect") != "Allow":
-                continue
-            actions = statement["Action"]
-            resources = statement["Resource"]
-            for action in actions if isinstance(actions, list) else [actions]:
-                for resource in resources if isinstance(resources, list) else [resources]:
-                    granted.setdefault(action, []).append(_key_pattern(resource))
-    return granted
-
-
-def _key_pattern(resource: Any) -> str:
-    """``{"Fn::Join": ["", [<bucket arn>, "/simple/*"]]}`` -> ``simple/*``; a bucket ARN -> ""."""
-    if isinstance(resource, dict) and "Fn::Join" in resource:
-        tail = resource["Fn::Join"][1][-1]
-        return tail.lstrip("/") if isinstance(tail, str) else ""
-    return ""
 
 
 def test_every_family_has_an_example_of_its_own() -> None:
