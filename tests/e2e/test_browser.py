@@ -147,8 +147,12 @@ def test_a_person_finds_and_reads_a_project(browser: object, site: Server) -> No
     assert "Uploaded" in page.inner_text("#v2\\.0 table")
     # Every setup line has a copy button that copies exactly the line.
     context.grant_permissions(["clipboard-read", "clipboard-write"], origin=site.url)
+    page.bring_to_front()  # the clipboard takes text only from a focused page
     page.click("pre .copy")
-    assert page.inner_text("pre .copy") == "Copied"
+    # the button says so once the clipboard has taken the text (a promise: wait for it)
+    from playwright.sync_api import expect  # waits without eval, which the page's CSP forbids
+
+    expect(page.locator("pre .copy").first).to_have_text("Copied", timeout=10_000)
     copied = page.evaluate("navigator.clipboard.readText()")
     assert copied.splitlines()[0] == f"pip install --index-url {index} rocket-science"
     # The upload's script, handlers and javascript: links are inert.
