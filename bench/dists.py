@@ -4,6 +4,7 @@ The benchmarks' corpora are made of these, and so are the tests' (``tests/dists.
 
 from __future__ import annotations
 
+import gzip
 import io
 import tarfile
 import time
@@ -90,12 +91,13 @@ def sdist_bytes(
     if blob:
         members[f"{top}/blob.bin"] = blob
     buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz", format=tarfile.PAX_FORMAT) as tar:
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for path, data in members.items():
             info = tarfile.TarInfo(path)
             info.size, info.mtime = len(data), int(time.mktime((2024, 1, 1, 0, 0, 0, 0, 0, 0)))
             tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
+    # the gzip header's time fixed too: the same sdist is the same bytes on every run
+    return gzip.compress(buffer.getvalue(), mtime=0)
 
 
 def sdist_name(name: str, version: str) -> str:

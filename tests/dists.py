@@ -42,9 +42,9 @@ def make_sdist(directory: Path, name: str, version: str, **kwargs: object) -> Pa
 def zip_sdist_bytes(name: str, version: str) -> bytes:
     """A legacy ``.zip`` sdist, as old pypiserver folders hold them."""
     buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as zf:
-        zf.writestr(f"{name}-{version}/PKG-INFO", metadata_text(name, version))
-        zf.writestr(f"{name}-{version}/setup.py", "")
+    with zipfile.ZipFile(buffer, "w") as zf:  # dated: the same bytes on every run
+        for path, text in (("PKG-INFO", metadata_text(name, version)), ("setup.py", "")):
+            zf.writestr(zipfile.ZipInfo(f"{name}-{version}/{path}", (2024, 1, 1, 0, 0, 0)), text)
     return buffer.getvalue()
 
 
