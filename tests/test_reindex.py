@@ -7,10 +7,10 @@ import threading
 from pathlib import Path
 
 import pytest
-from packaging.utils import canonicalize_name
+from packaging.utils import NormalizedName, canonicalize_name
 
 from skypi import cli
-from skypi.core.pages import FileEntry, ProjectPage, RootListing
+from skypi.core.pages import FileEntry, ProjectPage, RootEntry, RootListing
 from skypi.core.render import render_project_html
 from skypi.indexer.rebuild import Rebuilder
 from skypi.indexer.service import Gone, Indexer, Landed
@@ -114,7 +114,10 @@ def test_corrupted_pages_are_repaired(any_store: Store) -> None:
     any_store.delete("simple/beta/index.v1html")
     any_store.put("simple/delta/index.json", b"{not json")
     root = RootListing.from_json_bytes(any_store.get("simple/index.json")[1])
-    any_store.put("simple/index.json", root.with_project("beta", None).to_json_bytes())  # type: ignore[arg-type]
+    any_store.put(
+        "simple/index.json",
+        root.with_projects({NormalizedName("beta"): RootEntry(None)}).to_json_bytes(),
+    )
     any_store.delete(f"packages/beta/{wheel_name('beta', '0.1')}.metadata")
     ghost = alpha.files[0].__class__(
         **{

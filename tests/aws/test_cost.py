@@ -15,7 +15,7 @@ from packaging.utils import canonicalize_name
 
 from skypi.api.publish import Uploader
 from skypi.core.filenames import parse_filename
-from skypi.core.pages import FileEntry, ProjectPage, RootListing, html_twins
+from skypi.core.pages import FileEntry, ProjectPage, RootEntry, RootListing, html_twins
 from skypi.core.render import render_project_html, render_root_html
 from skypi.core.upload import validate_filename, validate_form
 from skypi.indexer.service import Indexer, Landed
@@ -51,7 +51,7 @@ def _seed(store: S3Store, projects: int) -> None:
         backend.put_object(store.bucket, f"simple/{name}/index.json", page.to_json_bytes())
         for html_key in html_twins(f"simple/{name}/index.html"):
             backend.put_object(store.bucket, html_key, render_project_html(page))
-        root = root.with_project(canonicalize_name(name), name, page.summary)
+        root = root.with_projects({canonicalize_name(name): RootEntry(name, page.summary)})
     backend.put_object(store.bucket, "simple/index.json", root.to_json_bytes())
     for html_key in html_twins("simple/index.html"):
         backend.put_object(store.bucket, html_key, render_root_html(root))

@@ -10,12 +10,13 @@ import zipfile
 from datetime import UTC, datetime
 
 import pytest
+from packaging.utils import NormalizedName
 
 from skypi.api.errors import status_of
 from skypi.core.errors import InvalidDistribution, SkypiError, UploadRejected
 from skypi.core.filenames import parse_filename
 from skypi.core.metadata import Limits, sdist_metadata, wheel_metadata
-from skypi.core.pages import FileEntry, ProjectPage, RootListing
+from skypi.core.pages import FileEntry, ProjectPage, RootEntry, RootListing
 from skypi.core.render import html_serial, render_project_html, render_root_html
 from skypi.core.tokens import TokenRecord, credentials_from_header, new_token
 from skypi.core.upload import check_digests, validate_filename, validate_form
@@ -365,8 +366,9 @@ def test_json_page_fields_and_roundtrip() -> None:
 
 
 def test_root_listing() -> None:
-    root = RootListing().with_project("foo-bar", "Foo.Bar")  # type: ignore[arg-type]
-    assert root.with_project("foo-bar", "Foo.Bar") is root  # type: ignore[arg-type]
+    foo = {NormalizedName("foo-bar"): RootEntry("Foo.Bar")}
+    root = RootListing().with_projects(foo)
+    assert root.with_projects(foo) is root
     assert '<a href="foo-bar/">Foo.Bar</a>' in render_root_html(root).decode()
     assert json.loads(root.to_json_bytes())["projects"][0]["name"] == "Foo.Bar"
     assert RootListing.from_json_bytes(root.to_json_bytes()) == root

@@ -10,6 +10,7 @@ import pytest
 from skypi.core.pages import (
     FileEntry,
     ProjectPage,
+    RootEntry,
     RootListing,
     check_status,
     held_digest,
@@ -117,7 +118,7 @@ def test_pages_written_before_status_existed_read_as_active() -> None:
 
 
 def test_root_listing_speaks_1_4() -> None:
-    root = RootListing().with_project(ProjectPage.empty("Foo").name, "Foo")
+    root = RootListing().with_projects({ProjectPage.empty("Foo").name: RootEntry("Foo")})
     assert json.loads(root.to_json_bytes())["meta"]["api-version"] == "1.4"
     html = render_root_html(root).decode()
     assert '<meta name="pypi:repository-version" content="1.4">' in html

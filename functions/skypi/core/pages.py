@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 from urllib.parse import quote
 
 from packaging.utils import NormalizedName, canonicalize_name
@@ -327,6 +327,25 @@ class ProjectPage:
             raise ValueError(f"not a project page: {type(exc).__name__}: {exc}") from exc
 
 
+class RootEntry(NamedTuple):
+    """How the root listing shows one project: its display name (None when the project has no
+    file to show, and leaves the listing) and its summary (for search)."""
+
+    display: str | None
+    summary: str = ""
+
+
+def root_entry(page: ProjectPage | None) -> RootEntry:
+    """How the root listing shows ``page`` (None: there is no page).
+
+    >>> root_entry(None)
+    RootEntry(display=None, summary='')
+    """
+    if page is None or not page.files:
+        return RootEntry(None, "")
+    return RootEntry(page.display_name, page.summary)
+
+
 @dataclass(frozen=True)
 class RootListing:
     """The root page: every project that has at least one file, by normalized name."""
@@ -335,17 +354,9 @@ class RootListing:
     serial: int = 0
     summaries: dict[NormalizedName, str] = field(default_factory=dict)  # for search
 
-    def with_project(
-        self, name: NormalizedName, display: str | None, summary: str = ""
-    ) -> RootListing:
-        """Add (``display`` given) or remove (``None``) a project; same object if unchanged."""
-        return self.with_projects({name: (display, summary)})
-
-    def with_projects(
-        self, changes: Mapping[NormalizedName, tuple[str | None, str]]
-    ) -> RootListing:
-        """:meth:`with_project` for many projects at once (one copy, one serial); the same
-        object if nothing changes."""
+    def with_projects(self, changes: Mapping[NormalizedName, RootEntry]) -> RootListing:
+        """Add (a display name given) or remove (None) many projects at once (one copy, one
+        serial); the same object if nothing changes."""
         projects, summaries = dict(self.projects), dict(self.summaries)
         for name, (display, summary) in changes.items():
             if display is None:

@@ -32,10 +32,10 @@ from skypi.core.keys import (
     page_json_key,
     recognise,
 )
-from skypi.core.pages import FileEntry, ProjectPage, RootListing
+from skypi.core.pages import FileEntry, ProjectPage, RootEntry, RootListing, root_entry
 from skypi.core.site import SiteSummary
 from skypi.indexer.service import Indexer, project_of_key
-from skypi.indexer.writer import Stored, root_entry
+from skypi.indexer.writer import Stored
 from skypi.store.base import NotFound, ObjectInfo
 
 log = logging.getLogger("skypi.reindex")
@@ -70,9 +70,8 @@ class _Plan:
     """What one project's page should hold, and what was wrong with the stored one."""
 
     page: ProjectPage | None  # None: the stored page is right (or there is none, nor files)
-    display_name: str | None  # shown in the root listing; None when the project has no files
+    root: RootEntry  # how the root listing shows it
     drift: list[Drift]
-    summary: str = ""  # shown beside it
     set_aside: tuple[tuple[str, str], ...] = ()
     failed: str | None = None  # why the project could not be checked (its page is left alone)
 
@@ -110,14 +109,14 @@ class Rebuilder:
         projects = sorted(set(files) | {NormalizedName(p) for p in pages})
         report.projects = len(projects)
         report.files = sum(len(infos) for infos in files.values())
-        shown: dict[NormalizedName, tuple[str, str]] = {}
+        shown: dict[NormalizedName, RootEntry] = {}
 
         def one(project: NormalizedName) -> _Plan:
             try:  # one project that cannot be checked does not stop the others
                 plan = self._project(project, files.get(project, []), check)
             except Exception as exc:
                 log.exception("cannot check %s", project)
-                plan = _Plan(None, None, [], failed=f"{type(exc).__name__}: {exc}")
+                plan = _Plan(None, RootEntry(None), [], failed=f"{type(exc).__name__}: {exc}")
             if progress:
                 progress(max(1, len(files.get(project, []))))
             return plan
@@ -130,8 +129,8 @@ class Rebuilder:
                 if plan.failed is not None:
                     report.failed.append((project, plan.failed))
                     failed.add(project)
-                if plan.display_name is not None:
-                    shown[project] = (plan.display_name, plan.summary)
+                if plan.root.display is not None:
+                    shown[project] = plan.root
         report.drift += self._root(shown, check, keep=failed)
         for drift in report.drift:
             log.warning("%s%s", "" if check else "repaired: ", drift)
@@ -236,8 +235,7 @@ class Rebuilder:
                 drift.append(Drift(project, f"{key} {problem}"))
         if not check and drift:
             target = self._write(project, want, target)
-        shown, summary = root_entry(target)
-        return _Plan(None if check else target, shown, drift, summary, tuple(set_aside))
+        return _Plan(None if check else target, root_entry(target), drift, tuple(set_aside))
 
     def _metadata(self, project: str, entries: list[FileEntry], check: bool) -> list[Drift]:
         """Entries the page already had must still have their ``.metadata`` file."""
@@ -293,7 +291,7 @@ class Rebuilder:
 
     def _root(
         self,
-        shown: dict[NormalizedName, tuple[str, str]],
+        shown: dict[NormalizedName, RootEntry],
         check: bool,
         keep: Collection[NormalizedName] = (),
     ) -> list[Drift]:
@@ -306,7 +304,7 @@ class Rebuilder:
         except (ValueError, KeyError, TypeError):
             root, readable = RootListing(), False
             drift.append(Drift("(root)", "the root listing cannot be read"))
-        listed = {p: (d, root.summaries.get(p, "")) for p, d in root.projects.items()}
+        listed = {p: RootEntry(d, root.summaries.get(p, "")) for p, d in root.projects.items()}
         shown = {**shown, **{p: listed[p] for p in keep if p in listed}}
         differing = [
             project
@@ -324,7 +322,7 @@ class Rebuilder:
         if not readable:  # written again from scratch, its serial above any it had
             floor = self.indexer.pages.read_landing()[0].root_serial
             self.store.put(ROOT_JSON_KEY, RootListing(serial=floor).to_json_bytes())
-        changes = {p: (shown[p][0], shown[p][1]) if p in shown else (None, "") for p in differing}
+        changes = {p: shown.get(p, RootEntry(None)) for p in differing}
         # each page is read again as the listing is swapped: one may have changed since
         current = (
             self.indexer.pages.update_root(changes, force=True, seen={})

@@ -38,14 +38,14 @@ from skypi.core.metadata import (
     read_file_metadata,
     read_metadata,
 )
-from skypi.core.pages import FileEntry, ProjectPage, RootListing
+from skypi.core.pages import FileEntry, ProjectPage, RootEntry, RootListing, root_entry
 from skypi.core.site import Release, Upload, latest_version
 from skypi.indexer.changes import Change as Change
 from skypi.indexer.changes import Facts as Facts
 from skypi.indexer.changes import Gone as Gone
 from skypi.indexer.changes import Landed as Landed
 from skypi.indexer.changes import project_of_key as project_of_key
-from skypi.indexer.writer import PageWriter, RootChange, Stored, Written, root_entry
+from skypi.indexer.writer import PageWriter, RootChange, Stored, Written
 from skypi.store.base import Located, NotFound, ObjectInfo, PreconditionFailed, Store, Versioned
 
 if TYPE_CHECKING:  # botocore is not needed to index a folder (`skypi serve`, no aws extra)
@@ -76,7 +76,7 @@ class Outcome:
     failed: dict[str, BaseException] = field(default_factory=dict)
     written: list[str] = field(default_factory=list)  # projects whose page was written
     # how the root listing should show each of those: (display name, or None if no file; summary)
-    shown: dict[str, tuple[str | None, str]] = field(default_factory=dict)
+    shown: dict[str, RootEntry] = field(default_factory=dict)
 
     def merge(self, other: Outcome) -> None:
         self.added += other.added
@@ -104,7 +104,7 @@ class _Project:
     landing page are updated once for all projects."""
 
     outcome: Outcome
-    root: tuple[str | None, str] | None = None  # (display or None, summary), if it changed
+    root: RootEntry | None = None  # if it changed
     seen: str | None = None  # the ETag of the page ``root`` was taken from
     followed: bool = False  # what follows the page was written (by this batch)
     uploads: list[Upload] = field(default_factory=list)
@@ -191,7 +191,7 @@ class Indexer:
                 outcome.skipped.append((change.key, str(exc)))
                 continue
             by_project[dist.project].append(change)
-        root: dict[NormalizedName, tuple[str | None, str]] = {}
+        root: dict[NormalizedName, RootEntry] = {}
         seen: dict[NormalizedName, str] = {}
         uploads: list[Upload] = []
         gone: list[tuple[NormalizedName, str]] = []  # (project, filename) left the index

@@ -44,7 +44,7 @@ from skypi.core.keys import (
     project_site_key,
     release_key,
 )
-from skypi.core.pages import ProjectPage, RootListing, held_digest
+from skypi.core.pages import ProjectPage, RootEntry, RootListing, held_digest, root_entry
 from skypi.core.render import render_project_html, render_root_html
 from skypi.core.site import (
     Release,
@@ -91,7 +91,7 @@ class Written:
 
 
 PageChange = Callable[[ProjectPage | None], ProjectPage | None]
-RootChange = Mapping[NormalizedName, tuple[str | None, str]]  # name -> (display or None, summary)
+RootChange = Mapping[NormalizedName, RootEntry]
 
 
 def _pause(attempt: int) -> None:
@@ -364,7 +364,7 @@ class PageWriter:
 
     def _confirm(
         self, shown: RootChange, seen: Mapping[NormalizedName, str]
-    ) -> dict[NormalizedName, tuple[str | None, str]]:
+    ) -> dict[NormalizedName, RootEntry]:
         """``shown``, with each project whose page is no longer the one seen shown as its
         page is now."""
         confirmed = dict(shown)
@@ -439,14 +439,6 @@ class PageWriter:
         return swapped[0] if swapped is not None else None
 
 
-def root_entry(page: ProjectPage | None) -> tuple[str | None, str]:
-    """How the root listing shows a project's page: (display name, or None when the project
-    has no file to show; summary)."""
-    if page is None or not page.files:
-        return None, ""
-    return page.display_name, page.summary
-
-
 def _release_size(release: Release) -> int:
     return len(release.description_html) + len(release.summary) + len(release.version)
 
@@ -514,5 +506,4 @@ __all__ = [
     "RootChange",
     "Stored",
     "Written",
-    "root_entry",
 ]

@@ -42,8 +42,9 @@ from skypi.core.keys import (
     html_twins,
     metadata_key,
 )
+from skypi.core.pages import RootEntry, root_entry
 from skypi.indexer.service import Change, Gone, Indexer, Landed, Outcome, project_of_key
-from skypi.indexer.writer import Stored, root_entry
+from skypi.indexer.writer import Stored
 from skypi.store.base import NotFound
 from skypi.store.local import Fingerprint, LocalStore, package_etag
 
@@ -207,11 +208,11 @@ def _check_projects(
     current: dict[str, Fingerprint],
     recorded: dict[str, Fingerprint],
     report: StartReport,
-) -> dict[NormalizedName, tuple[str | None, str]]:
+) -> dict[NormalizedName, RootEntry]:
     """Bring the dirty projects' pages, ``.metadata`` files and followers in line with the
     folder, in batches (each page written once, the root listing once a batch); returns what
     each should show in the root listing (display name or None, summary)."""
-    shown: dict[NormalizedName, tuple[str | None, str]] = {}
+    shown: dict[NormalizedName, RootEntry] = {}
     batch: list[Change] = []
     pending: list[NormalizedName] = []
 
@@ -297,7 +298,7 @@ def _repair(
 
 
 def _check_root(
-    indexer: Indexer, shown: dict[NormalizedName, tuple[str | None, str]], report: StartReport
+    indexer: Indexer, shown: dict[NormalizedName, RootEntry], report: StartReport
 ) -> None:
     try:
         root, etag = indexer.read_root()
