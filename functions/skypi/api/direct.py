@@ -225,7 +225,7 @@ class DirectUploader:
         if problem is None:
             outcome = self.indexer.apply([Landed(key, declared.sha256, page=state, upload=True)])
             found = outcome.problem(key)
-            problem = found[1] if found else None
+            problem = found.message if found else None
         if problem is not None:
             self.store.delete(key)
             log.warning("direct upload of %s refused: %s", dist.filename, problem)

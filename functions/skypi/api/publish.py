@@ -117,5 +117,5 @@ class Uploader:
             if attested:
                 self.store.delete(provenance_key(request.project, dist.filename))
             log.info("removed %s again: the index refused it", key)  # the indexer said why
-            raise UploadRejected(problem[1])
+            raise UploadRejected(problem.message)
         log.info("uploaded %s (%d bytes)", dist.filename, size)

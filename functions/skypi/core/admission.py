@@ -33,6 +33,7 @@ class Verdict(enum.Enum):
     CONFLICT = "conflict"  # the name is listed with other bytes
     ONE_SDIST = "one-sdist"  # the release has its sdist already (PyPI allows one)
     CLOSED = "closed"  # the project takes no uploads (PEP 792: archived, quarantined)
+    INVALID = "invalid"  # no valid distribution, or its bytes cannot be read: set aside
 
 
 @dataclass(frozen=True)

@@ -16,10 +16,11 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from packaging.utils import NormalizedName
 
+from skypi.core.admission import Candidate, Verdict, decide_among
 from skypi.core.errors import InvalidDistribution
 from skypi.core.keys import (
     LANDING_KEY,
@@ -33,6 +34,7 @@ from skypi.core.keys import (
     recognise,
 )
 from skypi.core.pages import FileEntry, ProjectPage, RootEntry, RootListing, root_entry
+from skypi.core.plan import Seen, seen_again, take_over
 from skypi.core.site import SiteSummary
 from skypi.indexer.service import Indexer, project_of_key
 from skypi.indexer.writer import Stored
@@ -166,8 +168,8 @@ class Rebuilder:
             if known is not None:  # listed, and no longer what the page says: drift
                 drift.append(Drift(project, f"{info.key} is not a valid distribution: {exc}"))
             return None
-        overwritten = known is not None and known.etag != info.etag
-        if known is not None and overwritten and known.sha256 != facts.entry.sha256:
+        seen = seen_again(known, info.etag, facts.entry.sha256) if known is not None else None
+        if known is not None and seen is Seen.OVERWRITE:
             mismatch = (
                 f"{info.key} is listed with sha256 {known.sha256}, which no stored bytes match "
                 f"(the file holds {facts.entry.sha256})"
@@ -188,14 +190,7 @@ class Rebuilder:
             )
         if not check and facts.entry.metadata_sha256:
             self.indexer.write_metadata(facts, unless_there=True)  # a new or changed entry's
-        if known is not None:
-            return replace(
-                facts.entry,
-                yanked=known.yanked,
-                upload_time=known.upload_time,
-                provenance=known.provenance,
-            )
-        return facts.entry
+        return take_over(known, facts.entry) if known is not None else facts.entry
 
     def _project(self, project: NormalizedName, infos: list[ObjectInfo], check: bool) -> _Plan:
         drift: list[Drift] = []
@@ -210,16 +205,16 @@ class Rebuilder:
             entry = self._entry(info, current.get(info.key), drift, check, set_aside)
             if entry is None:
                 continue
-            listed = expected.get(entry.filename)
-            if listed is not None:
-                if listed.sha256 != entry.sha256:  # a byte-identical copy is no drift
-                    drift.append(
-                        Drift(
-                            project, f"{info.key} repeats {entry.filename}; {listed.key} is indexed"
-                        )
-                    )
-                continue
-            expected[entry.filename] = entry
+            kind = project_of_key(info.key).kind
+            candidate = Candidate(entry.filename, entry.key, entry.version, kind, entry.sha256)
+            decision = decide_among(expected, None, candidate, upload=False)
+            if decision.verdict is Verdict.ADMIT:
+                expected[entry.filename] = entry
+            elif decision.verdict is Verdict.CONFLICT:  # a byte-identical copy is no drift
+                listed = decision.existing.key if decision.existing else "another"
+                drift.append(
+                    Drift(project, f"{info.key} repeats {entry.filename}; {listed} is indexed")
+                )
         drift += self._metadata(project, [e for e in expected.values() if e.key in current], check)
         want = tuple(sorted(expected.values(), key=lambda f: f.sort_key))
         have = tuple(page.sorted_files()) if page else ()

@@ -19,14 +19,14 @@ import io
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from packaging.utils import NormalizedName
 
-from skypi.core.admission import Candidate, Verdict, decide_among
+from skypi.core.admission import Decision, Verdict
 from skypi.core.digests import hash_stream, sha256_hex
 from skypi.core.errors import InvalidDistribution
 from skypi.core.filenames import DistFilename, same_version
@@ -39,7 +39,8 @@ from skypi.core.metadata import (
     read_metadata,
 )
 from skypi.core.pages import FileEntry, ProjectPage, RootEntry, RootListing, root_entry
-from skypi.core.site import Release, Upload, latest_version
+from skypi.core.plan import Arrival, Observed, Plan, Refresh, Seen, plan, seen_again, to_describe
+from skypi.core.site import Release, Upload
 from skypi.indexer.changes import Change as Change
 from skypi.indexer.changes import Facts as Facts
 from skypi.indexer.changes import Gone as Gone
@@ -64,38 +65,49 @@ SETTLE_PASSES = 3
 
 @dataclass
 class Outcome:
-    """What one ``apply`` did; ``refused`` and ``conflicts`` are reported, never raised."""
+    """What one ``apply`` did; files not listed are reported, never raised."""
 
     added: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
-    refused: list[tuple[str, str]] = field(default_factory=list)
-    conflicts: list[tuple[str, str]] = field(default_factory=list)
-    duplicates: list[tuple[str, str]] = field(default_factory=list)  # same bytes, another key
+    # the files that were not listed, by key: each one's decision (conflict, refused, a copy)
+    problems: dict[str, Decision] = field(default_factory=dict)
     # projects whose indexing raised (only with ``apply(..., isolate=True)``), and why
     failed: dict[str, BaseException] = field(default_factory=dict)
     written: list[str] = field(default_factory=list)  # projects whose page was written
-    # how the root listing should show each of those: (display name, or None if no file; summary)
-    shown: dict[str, RootEntry] = field(default_factory=dict)
+    shown: dict[str, RootEntry] = field(default_factory=dict)  # how the root listing shows them
 
     def merge(self, other: Outcome) -> None:
         self.added += other.added
         self.removed += other.removed
         self.skipped += other.skipped
-        self.refused += other.refused
-        self.conflicts += other.conflicts
-        self.duplicates += other.duplicates
+        self.problems.update(other.problems)
         self.failed.update(other.failed)
         self.written += other.written
         self.shown.update(other.shown)
 
-    def problem(self, key: str) -> tuple[str, str] | None:
-        """(``"refused"`` or ``"conflict"``, message) for ``key``, if it was not listed."""
-        for kind, found in (("refused", self.refused), ("conflict", self.conflicts)):
-            for k, message in found:
-                if k == key:
-                    return kind, message
-        return None
+    def _listed(self, verdicts: Collection[Verdict]) -> list[tuple[str, str]]:
+        return [(k, d.message) for k, d in self.problems.items() if d.verdict in verdicts]
+
+    @property
+    def conflicts(self) -> list[tuple[str, str]]:
+        """(key, why) of each file whose name is listed with other bytes."""
+        return self._listed({Verdict.CONFLICT})
+
+    @property
+    def duplicates(self) -> list[tuple[str, str]]:
+        """(key, why) of each second copy of listed bytes, under another key."""
+        return self._listed({Verdict.DUPLICATE})
+
+    @property
+    def refused(self) -> list[tuple[str, str]]:
+        """(key, why) of each file refused: unreadable, or against the upload rules."""
+        return self._listed({Verdict.INVALID, Verdict.ONE_SDIST, Verdict.CLOSED})
+
+    def problem(self, key: str) -> Decision | None:
+        """Why ``key`` was not listed (a duplicate is listed, from its first key), if so."""
+        found = self.problems.get(key)
+        return found if found is not None and found.verdict is not Verdict.DUPLICATE else None
 
 
 @dataclass
@@ -121,6 +133,36 @@ class _Project:
             self.root, self.seen = later.root, later.seen
         self.followed = self.followed or later.followed
         self.listed, self.unlisted = later.listed, later.unlisted
+
+
+@dataclass
+class _Seen:
+    """One project's changes as found in storage, against its page as read (``current``)."""
+
+    current: dict[str, FileEntry]
+    outcome: Outcome = field(default_factory=Outcome)
+    arrivals: list[Facts] = field(default_factory=list)  # keys the page does not list, read
+    uploads: set[str] = field(default_factory=set)  # keys that arrived as uploads
+    departures: dict[str, str | None] = field(default_factory=dict)  # key -> ETag checked gone
+    refreshed: dict[str, Refresh] = field(default_factory=dict)  # key -> (ETag, provenance)
+    replayed: bool = False  # a change already on the page at this version
+
+    def read_by_caller(self, facts: Facts) -> None:
+        """A file its caller stored and read (an upload): new, or listed meanwhile."""
+        known = self.current.get(facts.entry.key)
+        if known is None:
+            self.arrivals.append(facts)
+        elif known.sha256 == facts.entry.sha256:  # listed already (by a watcher)
+            update = (facts.entry.etag, known.provenance or facts.entry.provenance)
+            if update != (known.etag, known.provenance):
+                self.refreshed[facts.entry.key] = update
+
+    def observed(self, summaries: Mapping[str, str]) -> Observed:
+        arrivals = tuple(
+            Arrival(f.entry, f.dist.kind, f.meta.name, f.entry.key in self.uploads)
+            for f in self.arrivals
+        )
+        return Observed(arrivals, self.departures, self.refreshed, summaries)
 
 
 class HashTimeout(InvalidDistribution):
@@ -304,97 +346,96 @@ class Indexer:
             self.write_metadata(facts)
 
     def _index_project(self, project: NormalizedName, changes: list[Change]) -> _Project:
-        outcome = Outcome()
+        """Observe what the changes are in storage, then plan and write the page: the plan
+        (:func:`skypi.core.plan.plan`) is made inside the page's compare-and-swap."""
         start = next((c.page for c in changes if isinstance(c, Landed) and c.page), None)
         state = start if start is not None else self.pages.read(project)
-        current = {f.key: f for f in state.page.files} if state.page else {}
-        arrivals: list[Facts] = []
-        uploads: set[str] = set()  # keys that arrived as uploads: the upload rules apply
-        departures: dict[str, str | None] = {}  # key -> the ETag of the entry checked gone
-        replayed = False  # a change already on the page at this version
-        refreshed: dict[str, tuple[str, str | None]] = {}  # key -> (etag, provenance)
-        for change in changes:
-            if isinstance(change, Landed) and change.upload:
-                uploads.add(change.key)
-            if isinstance(change, Landed) and change.facts is not None:
-                facts = change.facts  # stored and read by the caller: nothing to confirm
-                known = current.get(change.key)
-                if known is None:
-                    arrivals.append(facts)
-                elif known.sha256 == facts.entry.sha256:  # listed already (by a watcher)
-                    update = (facts.entry.etag, known.provenance or facts.entry.provenance)
-                    if update != (known.etag, known.provenance):
-                        refreshed[change.key] = update
-                continue
-            try:
-                info = self.store.head(change.key)
-            except OSError as exc:  # there, but not readable: neither listed nor unlisted
-                log.warning("cannot look at %s: %s", change.key, exc)
-                outcome.skipped.append((change.key, str(exc)))
-                continue
-            if info is None:  # gone, whatever the event said: unlist the entry that was checked
-                departures[change.key] = current[change.key].etag if change.key in current else None
-                continue
-            if isinstance(change, Gone):
-                outcome.skipped.append((change.key, "still in storage"))
-                continue
-            known = current.get(change.key)
-            if known is not None and known.etag == info.etag:
-                replayed = True  # already indexed at this version: a replay
-                continue
-            if known is not None:
-                try:
-                    same = self._same_bytes(info, known)
-                except (InvalidDistribution, NotFound, OSError) as exc:
-                    log.warning("cannot read %s: %s", change.key, exc)
-                    outcome.skipped.append((change.key, str(exc)))
-                    continue
-                if same:  # same bytes, new ETag (a copy): a replay
-                    refreshed[change.key] = (info.etag, known.provenance)
-                    continue
-                message = self.overwritten(change.key, known)
-                log.error("conflict: %s", message)
-                outcome.conflicts.append((change.key, message))
-                continue
-            try:
-                arrivals.append(self._inspect(info, project_of_key(change.key), change.sha256))
-            except (InvalidDistribution, NotFound, OSError) as exc:
-                # set aside: not listed, and the rest of the batch goes on
-                log.warning("set aside %s (not indexed): %s", self.where(change.key), exc)
-                outcome.refused.append((change.key, str(exc)))
-        for facts in arrivals:
+        seen = self._observe(changes, state.page)
+        for facts in seen.arrivals:
             if facts.entry.metadata_sha256:
                 self.write_metadata(facts)
-        # The release that will be the newest is described by its first file (the page for
-        # people shows only it); an older one is described if it ever becomes the newest.
-        known_versions = {f.version for f in state.page.files} if state.page else set()
-        listed = state.page.files if state.page else ()
-        probe = ProjectPage(project, project, (*listed, *(f.entry for f in arrivals)))
-        newest = latest_version(probe)
-        described: dict[str, Release] = {}
-        if newest is not None and not any(same_version(newest, v) for v in known_versions):
-            first = next(f for f in arrivals if f.entry.version == newest)
-            described[newest] = self.describe(first)
-        done = _Project(outcome)
-        if arrivals or refreshed or departures.keys() & current.keys():
-            self._update_page(
-                project, state, arrivals, uploads, departures, refreshed, described, done
-            )
-        if uploads and project not in done.outcome.written and not done.followed:
+        described = self._describe_newest(state.page, seen)
+        observed = seen.observed({v: r.summary for v, r in described.items()})
+        done = _Project(seen.outcome)
+        if observed.changes(state.page):
+            self._update_page(project, state, seen.arrivals, observed, described, done)
+        if seen.uploads and project not in done.outcome.written and not done.followed:
             # Listed already by another writer (a watcher, the upload's own storage event),
             # which may not have written what follows the page yet: the uploader is answered
             # only once the HTML and the page for people list the file too.
             now = self.pages.read(project)
             listed_keys = {f.key for f in now.page.files} if now.page else set()
-            if now.page is not None and now.etag is not None and uploads & listed_keys:
+            if now.page is not None and now.etag is not None and seen.uploads & listed_keys:
                 self.pages.follow(now.page, now.etag, body=now.body)
-        if replayed and project not in done.outcome.written and not done.followed:
+        if seen.replayed and project not in done.outcome.written and not done.followed:
             self._finish_listing(state, done)
         for entry in done.unlisted:
             self.drop_metadata(entry)
-        if self.cdn is not None and departures.keys() & current.keys():
-            self.cdn.invalidate(sorted(departures.keys() & current.keys()))
+        listed = {f.key for f in state.page.files} if state.page else set()
+        if self.cdn is not None and seen.departures.keys() & listed:
+            self.cdn.invalidate(sorted(seen.departures.keys() & listed))
         return done
+
+    def _observe(self, changes: list[Change], page: ProjectPage | None) -> _Seen:
+        """What each change is in storage now, against the page as read."""
+        seen = _Seen({f.key: f for f in page.files} if page else {})
+        for change in changes:
+            if isinstance(change, Landed) and change.upload:
+                seen.uploads.add(change.key)
+            if isinstance(change, Landed) and change.facts is not None:
+                seen.read_by_caller(change.facts)  # stored and read: nothing to confirm
+                continue
+            try:
+                info = self.store.head(change.key)
+            except OSError as exc:  # there, but not readable: neither listed nor unlisted
+                log.warning("cannot look at %s: %s", change.key, exc)
+                seen.outcome.skipped.append((change.key, str(exc)))
+                continue
+            if info is None:  # gone, whatever the event said: unlist the entry that was checked
+                known = seen.current.get(change.key)
+                seen.departures[change.key] = known.etag if known is not None else None
+            elif isinstance(change, Gone):
+                seen.outcome.skipped.append((change.key, "still in storage"))
+            elif change.key in seen.current:
+                self._seen_again(info, seen.current[change.key], seen)
+            else:
+                self._arrived(info, change.sha256, seen)
+        return seen
+
+    def _seen_again(self, info: ObjectInfo, known: FileEntry, seen: _Seen) -> None:
+        """A listed key found in storage: a replay, a copy of its bytes, or an overwrite."""
+        try:
+            sha256 = None if known.etag == info.etag else self._stored_sha256(info)
+        except (InvalidDistribution, NotFound, OSError) as exc:
+            log.warning("cannot read %s: %s", info.key, exc)
+            seen.outcome.skipped.append((info.key, str(exc)))
+            return
+        found = seen_again(known, info.etag, sha256)
+        if found is Seen.REPLAY:
+            seen.replayed = True  # already indexed at this version
+        elif found is Seen.COPY:
+            seen.refreshed[info.key] = (info.etag, known.provenance)
+        else:
+            message = self.overwritten(info.key, known)
+            log.error("conflict: %s", message)
+            seen.outcome.problems[info.key] = Decision(Verdict.CONFLICT, message, known)
+
+    def _arrived(self, info: ObjectInfo, sha256: str | None, seen: _Seen) -> None:
+        """A key the page does not list: read what its file says."""
+        try:
+            seen.arrivals.append(self._inspect(info, project_of_key(info.key), sha256))
+        except (InvalidDistribution, NotFound, OSError) as exc:
+            # set aside: not listed, and the rest of the batch goes on
+            log.warning("set aside %s (not indexed): %s", self.where(info.key), exc)
+            seen.outcome.problems[info.key] = Decision(Verdict.INVALID, str(exc))
+
+    def _describe_newest(self, page: ProjectPage | None, seen: _Seen) -> dict[str, Release]:
+        """The description of the release that becomes the newest, if it is new to the page."""
+        first = to_describe(page, seen.observed({}).arrivals)
+        if first is None:
+            return {}
+        facts = next(f for f in seen.arrivals if f.entry.key == first.entry.key)
+        return {first.entry.version: self.describe(facts)}
 
     def _finish_listing(self, state: Stored, done: _Project) -> None:
         """A change seen again that the page lists already: the run that listed it may have
@@ -415,48 +456,18 @@ class Indexer:
         project: NormalizedName,
         state: Stored,
         arrivals: list[Facts],
-        uploads: set[str],
-        departures: Mapping[str, str | None],
-        refreshed: dict[str, tuple[str, str | None]],
+        observed: Observed,
         described: dict[str, Release],
         done: _Project,
     ) -> None:
-        verdicts: dict[str, tuple[Verdict, str]] = {}  # of the last attempt (the one written)
+        planned: list[Plan] = []  # the last attempt's plan (the one written)
 
         def change(page: ProjectPage | None) -> ProjectPage | None:
-            verdicts.clear()
-            if page is None and not arrivals:
-                return None
-            base = page or ProjectPage.empty(arrivals[0].meta.name)
-            files = {
-                f.filename: _refresh(f, refreshed[f.key]) if f.key in refreshed else f
-                for f in base.files
-                if not _departed(f, departures)
-            }
-            refusal = base.upload_refusal()
-            for facts in arrivals:
-                entry = facts.entry
-                candidate = Candidate(
-                    entry.filename, entry.key, entry.version, facts.dist.kind, entry.sha256
-                )
-                decision = decide_among(files, refusal, candidate, upload=entry.key in uploads)
-                verdicts[entry.key] = (decision.verdict, decision.message)
-                if decision.verdict is Verdict.ADMIT:
-                    files[entry.filename] = entry
-                elif decision.verdict is Verdict.IDENTICAL and decision.existing is not None:
-                    listed = decision.existing  # listed meanwhile (a watcher, its own event)
-                    if listed.key == entry.key and entry.provenance and not listed.provenance:
-                        files[entry.filename] = replace(listed, provenance=entry.provenance)
-            if tuple(files.values()) == base.files and page is not None:
-                return None
-            new = base.with_files(tuple(files.values()))
-            newest = latest_version(new)
-            if newest in described:
-                new = replace(new, summary=described[newest].summary)
-            return new
+            planned[:] = [plan(page, observed)]
+            return planned[0].page
 
         written = self.pages.update(project, change, start=state, releases=described)
-        self._report(project, written, arrivals, verdicts, done)
+        self._report(project, written, arrivals, planned[0], done)
         if written is None:
             # Nothing to write: the page says it all already. Whoever wrote it shows it in
             # the root listing, unless that was this very write, stored but answered 412 (a
@@ -473,6 +484,18 @@ class Indexer:
                 self.pages.follow(now.page, now.etag, described, now.body)
                 done.followed = True
             return
+        self._written(project, written, arrivals, described, done)
+
+    def _written(
+        self,
+        project: NormalizedName,
+        written: Written,
+        arrivals: list[Facts],
+        described: dict[str, Release],
+        done: _Project,
+    ) -> None:
+        """What a page write leaves to do: the root listing, the descriptions of releases
+        listed, and what to look at again in storage."""
         done.outcome.written.append(project)
         done.outcome.shown[project] = root_entry(written.after)
         before_entries = {f.key: f for f in written.before.files} if written.before else {}
@@ -491,37 +514,30 @@ class Indexer:
         project: NormalizedName,
         written: Written | None,
         arrivals: list[Facts],
-        verdicts: dict[str, tuple[Verdict, str]],
+        planned: Plan,
         done: _Project,
     ) -> None:
         before = {f.filename for f in written.before.files} if written and written.before else set()
         after = written.after if written else None
         for facts in arrivals:
-            verdict, message = verdicts.get(facts.entry.key, (Verdict.ADMIT, ""))
-            if verdict is Verdict.ADMIT and after is not None:
-                done.outcome.added.append(facts.entry.filename)
+            entry = facts.entry
+            decision = planned.decision(entry.key)
+            if decision.verdict is Verdict.ADMIT and after is not None:
+                done.outcome.added.append(entry.filename)
                 done.uploads.append(
                     Upload(
                         project,
                         after.display_name,
-                        facts.entry.version,
-                        facts.entry.filename,
-                        facts.entry.upload_time,
+                        entry.version,
+                        entry.filename,
+                        entry.upload_time,
                     )
                 )
-                log.info("indexed %s", facts.entry.filename)
-            elif verdict is Verdict.DUPLICATE:
-                done.outcome.duplicates.append((facts.entry.key, message))
+                log.info("indexed %s", entry.filename)
+            elif decision.refused:
+                done.outcome.problems[entry.key] = decision
                 self._orphan(facts)
-                log.info("%s", message)
-            elif verdict is Verdict.CONFLICT:
-                done.outcome.conflicts.append((facts.entry.key, message))
-                self._orphan(facts)
-                log.error("conflict: %s", message)
-            elif verdict is not Verdict.IDENTICAL and verdict is not Verdict.ADMIT:
-                done.outcome.refused.append((facts.entry.key, message))
-                self._orphan(facts)
-                log.warning("refusing %s: %s", facts.entry.key, message)
+                _log_problem(entry.key, decision)
         if written is not None:
             names = {f.filename for f in written.after.files}
             done.outcome.removed += sorted(before - names)
@@ -601,13 +617,12 @@ class Indexer:
             raise InvalidDistribution(f"{key} changed while it was read (still being written?)")
         return found["sha256"]
 
-    def _same_bytes(self, info: ObjectInfo, known: FileEntry) -> bool:
-        """Whether a changed object still holds the indexed bytes; one too big to hash in
-        time is taken for an overwrite (restoring the original is safe either way)."""
+    def _stored_sha256(self, info: ObjectInfo) -> str | None:
+        """The SHA-256 of a stored object's bytes; None if it is too big to hash in time."""
         try:
-            return (info.sha256 or self.sha256_of(info.key, size=info.size)) == known.sha256
+            return info.sha256 or self.sha256_of(info.key, size=info.size)
         except HashTimeout:
-            return False
+            return None
 
     def drop_metadata(self, entry: FileEntry) -> None:
         """Remove the ``.metadata`` of an entry just unlisted, only if it still holds that
@@ -703,18 +718,13 @@ class Indexer:
         return written.after if written is not None else (found[0] if found else None)
 
 
-def _departed(entry: FileEntry, departures: Mapping[str, str | None]) -> bool:
-    """Whether ``entry`` is one of the files found gone: the very entry that was checked (a
-    newer upload under the same key, listed since, stays)."""
-    if entry.key not in departures:
-        return False
-    checked = departures[entry.key]
-    return checked is None or checked == entry.etag
-
-
-def _refresh(entry: FileEntry, update: tuple[str, str | None]) -> FileEntry:
-    etag, provenance = update
-    return replace(entry, etag=etag, provenance=provenance)
+def _log_problem(key: str, decision: Decision) -> None:
+    if decision.verdict is Verdict.DUPLICATE:
+        log.info("%s", decision.message)
+    elif decision.verdict is Verdict.CONFLICT:
+        log.error("conflict: %s", decision.message)
+    else:
+        log.warning("refusing %s: %s", key, decision.message)
 
 
 def facts_of(dist: DistFilename, meta: CoreMetadata, info: ObjectInfo, sha256: str) -> Facts:

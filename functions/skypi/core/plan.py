@@ -1,0 +1,183 @@
+"""What one batch of observations does to a project's page: the write path's one decision.
+
+The indexer observes storage (files that arrived, with what their bytes say; files found
+gone; files seen again at another ETag), then calls :func:`plan` inside the page writer's
+compare-and-swap, with the page as stored at that moment. The plan says which page to write
+(or none), what each arriving file became (:class:`~skypi.core.admission.Decision`), which
+release to describe, and how the root listing shows the project. Pure: it sees pages and
+facts, never storage, so a lost race only means planning again against the newer page.
+
+The rules it applies live in :mod:`skypi.core.admission` (admit, identical, a copy under
+another key, a conflict, one sdist per release, a closed project); what a file seen again under
+its listed key is lives in :func:`seen_again`.
+
+>>> from datetime import UTC, datetime
+>>> wheel = FileEntry("demo-1.0-py3-none-any.whl", "packages/demo/demo-1.0-py3-none-any.whl",
+...                   "1.0", "ab" * 32, 10, datetime(2026, 1, 1, tzinfo=UTC))
+>>> done = plan(None, Observed(arrivals=(Arrival(wheel, "wheel", "Demo"),)))
+>>> done.page.display_name, done.decisions[wheel.key].verdict, done.root
+('Demo', <Verdict.ADMIT: 'admit'>, RootEntry(display='Demo', summary=''))
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+from skypi.core.admission import Candidate, Decision, Verdict, decide_among
+from skypi.core.filenames import same_version
+from skypi.core.pages import FileEntry, ProjectPage, RootEntry, root_entry
+from skypi.core.site import latest_version
+
+
+class Seen(enum.Enum):
+    """What a file found under a key its page lists is, against the listed entry."""
+
+    REPLAY = "replay"  # the very version indexed (its ETag): nothing happened
+    COPY = "copy"  # the listed bytes, stored again (another ETag): the entry follows it
+    OVERWRITE = "overwrite"  # other bytes, changed in place: a published file never changes
+
+
+def seen_again(known: FileEntry, etag: str, sha256: str | None) -> Seen:
+    """What storage holds under a listed key, from its ETag and, where the ETag differs, the
+    SHA-256 of its bytes (None: they could not be hashed in time, which counts as other bytes:
+    restoring the original is safe either way).
+
+    >>> from datetime import UTC, datetime
+    >>> e = FileEntry("a-1.0.tar.gz", "k", "1.0", "ab" * 32, 1, datetime.now(UTC), etag='"1"')
+    >>> seen_again(e, '"1"', None), seen_again(e, '"2"', "ab" * 32), seen_again(e, '"2"', None)
+    (<Seen.REPLAY: 'replay'>, <Seen.COPY: 'copy'>, <Seen.OVERWRITE: 'overwrite'>)
+    """
+    if known.etag == etag:
+        return Seen.REPLAY
+    return Seen.COPY if sha256 == known.sha256 else Seen.OVERWRITE
+
+
+def take_over(known: FileEntry, stored: FileEntry) -> FileEntry:
+    """The entry for bytes that replaced a listed file, keeping what only the page knows: the
+    yank, the first upload time, the provenance."""
+    return replace(
+        stored, yanked=known.yanked, upload_time=known.upload_time, provenance=known.provenance
+    )
+
+
+@dataclass(frozen=True)
+class Arrival:
+    """A file that arrived, read: the entry it deserves and what the rules need besides."""
+
+    entry: FileEntry
+    kind: Literal["wheel", "sdist"]
+    name: str  # the project's name as its metadata spells it (a new page's display name)
+    upload: bool = False  # uploaded, so PyPI's upload rules apply (a drop-in is not)
+
+    def candidate(self) -> Candidate:
+        e = self.entry
+        return Candidate(e.filename, e.key, e.version, self.kind, e.sha256)
+
+
+Refresh = tuple[str, str | None]  # a listed entry's new (ETag, provenance)
+
+
+@dataclass(frozen=True)
+class Observed:
+    """What was seen of one project's files in storage, before its page is planned."""
+
+    arrivals: tuple[Arrival, ...] = ()
+    # key -> the ETag of the entry found gone (None: whichever entry the page lists)
+    departures: Mapping[str, str | None] = field(default_factory=dict)
+    refreshed: Mapping[str, Refresh] = field(default_factory=dict)  # key -> (ETag, provenance)
+    summaries: Mapping[str, str] = field(default_factory=dict)  # version -> a new summary
+
+    def changes(self, page: ProjectPage | None) -> bool:
+        """Whether this can change ``page`` at all (else its page is not even tried)."""
+        listed = {f.key for f in page.files} if page else set()
+        return bool(self.arrivals or self.refreshed or self.departures.keys() & listed)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The page to write (None: the stored one says it all), the decision for each arrival
+    (by key), and how the root listing shows the project afterwards."""
+
+    page: ProjectPage | None
+    decisions: Mapping[str, Decision]
+    root: RootEntry
+
+    def decision(self, key: str) -> Decision:
+        return self.decisions.get(key, Decision(Verdict.ADMIT))
+
+
+def plan(page: ProjectPage | None, observed: Observed) -> Plan:
+    """Apply ``observed`` to ``page`` (as stored now). Departed and refreshed entries first,
+    then each arrival in order against the files so far, so two arrivals of one filename in a
+    batch are decided like two writers: the first is listed, the second is judged against it."""
+    if page is None and not observed.arrivals:
+        return Plan(None, {}, root_entry(None))
+    base = page or ProjectPage.empty(observed.arrivals[0].name)
+    files = {
+        f.filename: _refreshed(f, observed.refreshed.get(f.key))
+        for f in base.files
+        if not _departed(f, observed.departures)
+    }
+    refusal = base.upload_refusal()
+    decisions: dict[str, Decision] = {}
+    for arrival in observed.arrivals:
+        entry = arrival.entry
+        decision = decide_among(files, refusal, arrival.candidate(), upload=arrival.upload)
+        decisions[entry.key] = decision
+        if decision.verdict is Verdict.ADMIT:
+            files[entry.filename] = entry
+        elif decision.verdict is Verdict.IDENTICAL and decision.existing is not None:
+            listed = decision.existing  # listed meanwhile (a watcher, its own event)
+            if listed.key == entry.key and entry.provenance and not listed.provenance:
+                files[entry.filename] = replace(listed, provenance=entry.provenance)
+    if page is not None and tuple(files.values()) == base.files:
+        return Plan(None, decisions, root_entry(page))
+    new = base.with_files(tuple(files.values()))
+    newest = latest_version(new)
+    if newest is not None and newest in observed.summaries:
+        new = replace(new, summary=observed.summaries[newest])
+    return Plan(new, decisions, root_entry(new))
+
+
+def to_describe(page: ProjectPage | None, arrivals: Iterable[Arrival]) -> Arrival | None:
+    """The arrival whose metadata describes the release that becomes the newest, when that
+    release is new to the page (the page for people shows only the newest; an older one is
+    described if it ever becomes the newest)."""
+    arrived = list(arrivals)
+    listed = page.files if page else ()
+    probe = ProjectPage.empty("probe").with_files((*listed, *(a.entry for a in arrived)))
+    newest = latest_version(probe)
+    if newest is None or any(same_version(newest, f.version) for f in listed):
+        return None
+    return next((a for a in arrived if a.entry.version == newest), None)
+
+
+def _departed(entry: FileEntry, departures: Mapping[str, str | None]) -> bool:
+    """Whether ``entry`` is one of the files found gone: the very entry that was checked (a
+    newer upload under the same key, listed since, stays)."""
+    if entry.key not in departures:
+        return False
+    checked = departures[entry.key]
+    return checked is None or checked == entry.etag
+
+
+def _refreshed(entry: FileEntry, update: Refresh | None) -> FileEntry:
+    if update is None:
+        return entry
+    etag, provenance = update
+    return replace(entry, etag=etag, provenance=provenance)
+
+
+__all__ = [
+    "Arrival",
+    "Observed",
+    "Plan",
+    "Seen",
+    "plan",
+    "seen_again",
+    "take_over",
+    "to_describe",
+]
