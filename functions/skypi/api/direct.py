@@ -25,7 +25,6 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from skypi.core.admission import Candidate, Verdict, decide
 from skypi.core.errors import (
     Conflict,
     DoesNotExist,
@@ -34,11 +33,10 @@ from skypi.core.errors import (
     UploadRejected,
 )
 from skypi.core.filenames import DistFilename, check_safe_filename, parse_filename
-from skypi.core.keys import file_key
 from skypi.core.pages import file_href
 from skypi.core.parts import MULTIPART_FROM, check_parts, part_ranges
-from skypi.indexer.service import HashTimeout, Indexer, Landed
-from skypi.indexer.writer import Stored
+from skypi.indexer.intake import Admission, Intake
+from skypi.indexer.service import HashTimeout, Indexer
 from skypi.store.base import (
     DirectUploads,
     NotFound,
@@ -85,7 +83,7 @@ class DirectUploader:
         self, store: Store, indexer: Indexer, max_size: int, hash_seconds: float | None = None
     ) -> None:
         self.store = store
-        self.indexer = indexer
+        self.intake = Intake(indexer)
         self.max_size = max_size
         self.hash_seconds = hash_seconds  # how long complete may hash (API Gateway's 30 s)
 
@@ -97,19 +95,14 @@ class DirectUploader:
             )
         return self.store
 
-    def _admit(self, dist: DistFilename, sha256: str) -> tuple[Stored, dict[str, Any] | None]:
-        """The project page as read, and ``exists`` if this very file is published already;
-        the upload rules' refusal otherwise (:func:`skypi.core.admission.decide`)."""
-        state = self.indexer.pages.read(dist.project)
-        key = file_key(dist.project, dist.filename)
-        decision = decide(
-            state.page, Candidate(dist.filename, key, str(dist.version), dist.kind, sha256)
-        )
-        if decision.verdict is Verdict.IDENTICAL:
-            return state, {"status": "exists", "filename": dist.filename, "url": file_href(key)}
-        if decision.refused:
-            raise decision.error()
-        return state, None
+    def _admit(self, dist: DistFilename, sha256: str) -> tuple[Admission, dict[str, Any] | None]:
+        """The admission, and ``exists`` if this very file is published already; the upload
+        rules' refusal otherwise."""
+        admitted = self.intake.admit(dist, sha256)
+        if admitted.identical:
+            url = file_href(admitted.key)
+            return admitted, {"status": "exists", "filename": dist.filename, "url": url}
+        return admitted, None
 
     def plan(
         self, declared: Declared, resume: str | None = None, marker: str | None = None
@@ -117,11 +110,11 @@ class DirectUploader:
         """The requests to make; ``resume`` (an upload id, with its ``marker``) continues a
         multipart upload with the parts still missing."""
         dist = _dist(declared, self.max_size)
-        _, done = self._admit(dist, declared.sha256)
+        admitted, done = self._admit(dist, declared.sha256)
         if done:
             return done
         store = self._direct()
-        key = file_key(dist.project, dist.filename)
+        key = admitted.key
         if declared.size < MULTIPART_FROM and resume is None:
             marker = secrets.token_urlsafe(16)
             request = store.presigned_put(key, declared.sha256, declared.size, marker, URL_TTL)
@@ -175,8 +168,8 @@ class DirectUploader:
     ) -> dict[str, Any]:
         dist = _dist(declared, self.max_size)
         store = self._direct()
-        state, done = self._admit(dist, declared.sha256)
-        key = file_key(dist.project, dist.filename)
+        admitted, done = self._admit(dist, declared.sha256)
+        key = admitted.key
         if done:
             # The object's S3 event may have reached the indexer first: if what it listed is
             # this upload's object, this upload is what got published.
@@ -208,7 +201,7 @@ class DirectUploader:
         else:
             deadline = None if self.hash_seconds is None else time.monotonic() + self.hash_seconds
             try:
-                actual = self.indexer.sha256_of(key, deadline)
+                actual = self.intake.sha256_of(key, deadline)
             except HashTimeout:
                 # S3 checked every part against the SHA-256 the client declared for it; the
                 # indexer, woken by this object's event, hashes it with more time and lists it.
@@ -223,11 +216,10 @@ class DirectUploader:
             if actual != declared.sha256:
                 problem = f"sha256 mismatch: declared {declared.sha256}, stored {actual}"
         if problem is None:
-            outcome = self.indexer.apply([Landed(key, declared.sha256, page=state, upload=True)])
-            found = outcome.problem(key)
+            found = self.intake.list(admitted)
             problem = found.message if found else None
         if problem is not None:
-            self.store.delete(key)
+            self.intake.take_back(key)
             log.warning("direct upload of %s refused: %s", dist.filename, problem)
             raise UploadRejected(f"Upload of {dist.filename} refused: {problem}")
         log.info("published %s (%d bytes) directly", dist.filename, info.size)

@@ -8,21 +8,19 @@ of it again.
 
 from __future__ import annotations
 
-import errno
 import logging
 from typing import BinaryIO
 
 from skypi.api.attest import verify as verify_attestations
-from skypi.core.admission import Candidate, Verdict, already_exists, decide
 from skypi.core.attestations import check_subjects, provenance, provenance_href
 from skypi.core.digests import hash_stream
-from skypi.core.errors import InvalidDistribution, ReadOnly, UploadRejected
+from skypi.core.errors import UploadRejected
 from skypi.core.filenames import DistFilename
-from skypi.core.keys import file_key, provenance_key
-from skypi.core.metadata import read_file_metadata
+from skypi.core.keys import provenance_key
 from skypi.core.upload import UploadRequest, check_digests, check_metadata
-from skypi.indexer.service import Indexer, Landed, facts_of
-from skypi.store.base import PreconditionFailed, Store
+from skypi.indexer.intake import Intake
+from skypi.indexer.service import Indexer
+from skypi.store.base import Store
 
 log = logging.getLogger("skypi.upload")
 FORM_DIGESTS = ("md5", "sha256", "blake2_256")  # what the upload form may carry
@@ -47,7 +45,8 @@ class Uploader:
     """Takes one file of the upload API (twine, ``uv publish``) into storage and the index."""
 
     def __init__(self, store: Store, indexer: Indexer, max_size: int) -> None:
-        self.store, self.indexer, self.max_size = store, indexer, max_size
+        self.store, self.max_size = store, max_size
+        self.intake = Intake(indexer)
 
     def publish(
         self,
@@ -71,51 +70,24 @@ class Uploader:
                 )
             check_subjects(request.attestations, dist.filename, sha256)
             verify_attestations(request.attestations, dist.filename, sha256, publisher_claims)
-        try:
-            meta = read_file_metadata(dist, fh, size, self.indexer.limits)
-        except InvalidDistribution as exc:
-            raise UploadRejected(str(exc)) from exc
+        meta = self.intake.read_metadata(dist, fh, size)
         check_metadata(request, dist, meta)
-
-        key = file_key(request.project, dist.filename)
-        state = self.indexer.pages.read(request.project)
-        candidate = Candidate(dist.filename, key, str(meta.version), dist.kind, sha256)
-        decision = decide(state.page, candidate)
-        if decision.verdict is Verdict.IDENTICAL:
+        admitted = self.intake.admit(dist, sha256, str(meta.version))
+        if admitted.identical:
             return  # an identical re-upload (twine retries, CI re-runs): nothing to do
-        if decision.refused:
-            raise decision.error()
-
         fh.seek(0)
-        try:
-            info = self.store.put(key, fh, if_none_match=True, sha256=sha256)
-        except PreconditionFailed:  # stored meanwhile (a concurrent upload, a drop-in)
-            there = self.store.head(key)
-            stored = there.sha256 if there and there.sha256 else self.indexer.sha256_of(key)
-            if stored == sha256:
-                self.indexer.apply([Landed(key, sha256, upload=True)])
-                return
-            raise UploadRejected(already_exists(dist.filename, sha256)) from None
-        except OSError as exc:
-            if exc.errno not in {errno.EACCES, errno.EPERM, errno.EROFS}:
-                raise
-            # a read-only folder, served with --state-dir
-            raise ReadOnly("This index does not accept uploads: its folder is read-only.") from exc
-        facts = facts_of(dist, meta, info, sha256)
-        attested = bool(request.attestations) and publisher_claims is not None
-        if attested and publisher_claims is not None:  # stored before the entry links to it
-            self.store.put(
-                provenance_key(request.project, dist.filename),
-                provenance(request.attestations, publisher_claims),
-            )
+        info = self.intake.store_new(admitted, fh)
+        if info is None:
+            return  # these very bytes were stored meanwhile: listed now
+        facts = self.intake.facts(admitted, meta, info)
+        stored = [admitted.key]
+        if request.attestations and publisher_claims is not None:  # before the entry links it
+            stored.append(provenance_key(request.project, dist.filename))
+            self.store.put(stored[-1], provenance(request.attestations, publisher_claims))
             href = provenance_href(request.project, str(dist.version), dist.filename)
             facts = facts.with_provenance(href)
-        outcome = self.indexer.apply([Landed(key, sha256, facts, state, upload=True)])
-        problem = outcome.problem(key)
+        problem = self.intake.list(admitted, facts)
         if problem is not None:
-            self.store.delete(key)
-            if attested:
-                self.store.delete(provenance_key(request.project, dist.filename))
-            log.info("removed %s again: the index refused it", key)  # the indexer said why
+            self.intake.take_back(*stored)  # the indexer said why
             raise UploadRejected(problem.message)
         log.info("uploaded %s (%d bytes)", dist.filename, size)
