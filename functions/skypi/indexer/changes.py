@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import posixpath
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 from skypi.core.edge import serves_key
@@ -32,7 +33,17 @@ class Facts:
 
 
 @dataclass(frozen=True)
-class Landed:
+class _Keyed:
+    key: str
+
+    @cached_property
+    def dist(self) -> DistFilename:
+        """The distribution the key holds (:func:`project_of_key`), parsed once."""
+        return project_of_key(self.key)
+
+
+@dataclass(frozen=True)
+class Landed(_Keyed):
     """An object appeared (or changed) under ``key``.
 
     What the caller already knows comes along, so nothing is read twice: ``sha256`` (it hashed
@@ -41,7 +52,6 @@ class Landed:
     it). An event from storage carries none of them and is confirmed against storage.
     ``upload``: the file was uploaded, so PyPI's upload rules apply at the final check too."""
 
-    key: str
     sha256: str | None = None
     facts: Facts | None = None
     page: Stored | None = None
@@ -49,10 +59,8 @@ class Landed:
 
 
 @dataclass(frozen=True)
-class Gone:
+class Gone(_Keyed):
     """An object under ``key`` was removed."""
-
-    key: str
 
 
 Change = Landed | Gone

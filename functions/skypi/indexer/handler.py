@@ -21,8 +21,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from skypi import tracing
-from skypi.core.errors import InvalidDistribution
-from skypi.indexer.changes import Change, project_of_key
+from skypi.indexer.changes import Change
 from skypi.indexer.events import MalformedMessage, decode_notification
 
 if TYPE_CHECKING:
@@ -61,7 +60,8 @@ def _messages(event: dict[str, Any]) -> list[tuple[str, str]]:
 def process(event: dict[str, Any], indexer: Indexer) -> dict[str, list[dict[str, str]]]:
     """Apply a batch; the answer names the messages to retry."""
     failed: set[str] = set()
-    by_project: dict[str, list[tuple[str, Change]]] = defaultdict(list)
+    by_key: dict[str, list[str]] = defaultdict(list)  # key -> the messages that named it
+    changes: list[Change] = []
     for message_id, body in _messages(event):
         try:
             decoded = decode_notification(body)
@@ -76,29 +76,23 @@ def process(event: dict[str, Any], indexer: Indexer) -> dict[str, list[dict[str,
         for key, why in decoded.skipped:
             logger.info("skipped %s: %s", key, why, extra={"message_id": message_id})
         for change in decoded.changes:
-            try:
-                dist = project_of_key(change.key)
-            except (InvalidDistribution, ValueError) as exc:
-                logger.info("skipped %s: %s", change.key, exc)
-                continue
-            by_project[dist.project].append((message_id, change))
+            by_key[change.key].append(message_id)
+            changes.append(change)
 
     started = time.perf_counter()
     try:  # one batch: each project's page once, the root listing and landing page once
-        outcome = indexer.apply(
-            (change for items in by_project.values() for _, change in items), isolate=True
-        )
+        outcome = indexer.apply(changes, isolate=True)
     except Exception:  # the root listing or landing page could not be written: retry all
         logger.exception("indexing the batch failed; its messages will be retried")
-        failed.update(m for items in by_project.values() for m, _ in items)
+        failed.update(m for ids in by_key.values() for m in ids)
         return {"batchItemFailures": [{"itemIdentifier": m} for m in sorted(failed)]}
-    for project, error in outcome.failed.items():
-        message_ids = sorted({m for m, _ in by_project.get(project, [])})
+    if outcome.failed:
+        message_ids = sorted({m for key in outcome.failed_keys for m in by_key[key]})
         logger.error(
             "indexing %s failed; its messages will be retried: %s",
-            project,
-            error,
-            extra={"project": project, "message_ids": message_ids},
+            ", ".join(sorted(outcome.failed)),
+            "; ".join(f"{p}: {e}" for p, e in sorted(outcome.failed.items())),
+            extra={"projects": sorted(outcome.failed), "message_ids": message_ids},
         )
         failed.update(message_ids)
     metrics.add_metric(
@@ -112,9 +106,9 @@ def process(event: dict[str, Any], indexer: Indexer) -> dict[str, list[dict[str,
     # Conflicts and refusals were logged once, by the indexer, as they were found.
     logger.info(
         "indexed %d projects",
-        len(by_project),
+        len(outcome.projects),
         extra={
-            "projects": sorted(by_project),
+            "projects": sorted(outcome.projects),
             "added": outcome.added,
             "removed": outcome.removed,
             "failed": sorted(outcome.failed),

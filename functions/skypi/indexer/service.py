@@ -74,6 +74,8 @@ class Outcome:
     problems: dict[str, Decision] = field(default_factory=dict)
     # projects whose indexing raised (only with ``apply(..., isolate=True)``), and why
     failed: dict[str, BaseException] = field(default_factory=dict)
+    failed_keys: list[str] = field(default_factory=list)  # the keys of their changes
+    projects: list[str] = field(default_factory=list)  # every project the changes touched
     written: list[str] = field(default_factory=list)  # projects whose page was written
     shown: dict[str, RootEntry] = field(default_factory=dict)  # how the root listing shows them
 
@@ -83,6 +85,8 @@ class Outcome:
         self.skipped += other.skipped
         self.problems.update(other.problems)
         self.failed.update(other.failed)
+        self.failed_keys += other.failed_keys
+        self.projects += other.projects
         self.written += other.written
         self.shown.update(other.shown)
 
@@ -227,12 +231,13 @@ class Indexer:
         by_project: dict[NormalizedName, list[Change]] = defaultdict(list)
         for change in changes:
             try:
-                dist = project_of_key(change.key)
+                project = change.dist.project
             except (InvalidDistribution, ValueError) as exc:
                 log.info("skipping %s: %s", change.key, exc)
                 outcome.skipped.append((change.key, str(exc)))
                 continue
-            by_project[dist.project].append(change)
+            by_project[project].append(change)
+        outcome.projects = list(by_project)
         root: dict[NormalizedName, RootEntry] = {}
         seen: dict[NormalizedName, str] = {}
         uploads: list[Upload] = []
@@ -260,6 +265,7 @@ class Indexer:
         for (project, _), done in zip(items, results, strict=True):
             if isinstance(done, BaseException):
                 outcome.failed[project] = done
+                outcome.failed_keys += [change.key for change in by_project[project]]
                 continue
             outcome.merge(done.outcome)
             if done.root is not None:
@@ -399,7 +405,7 @@ class Indexer:
             elif change.key in seen.current:
                 self._seen_again(info, seen.current[change.key], seen)
             else:
-                self._arrived(info, change.sha256, seen)
+                self._arrived(info, change, seen)
         return seen
 
     def _seen_again(self, info: ObjectInfo, known: FileEntry, seen: _Seen) -> None:
@@ -420,10 +426,10 @@ class Indexer:
             log.error("conflict: %s", message)
             seen.outcome.problems[info.key] = Decision(Verdict.CONFLICT, message, known)
 
-    def _arrived(self, info: ObjectInfo, sha256: str | None, seen: _Seen) -> None:
+    def _arrived(self, info: ObjectInfo, change: Landed, seen: _Seen) -> None:
         """A key the page does not list: read what its file says."""
         try:
-            seen.arrivals.append(self._inspect(info, project_of_key(info.key), sha256))
+            seen.arrivals.append(self._inspect(info, change.dist, change.sha256))
         except (InvalidDistribution, NotFound, OSError) as exc:
             # set aside: not listed, and the rest of the batch goes on
             log.warning("set aside %s (not indexed): %s", self.where(info.key), exc)
