@@ -34,7 +34,7 @@ from skypi.core.errors import (
 )
 from skypi.core.filenames import VALID_PROJECT_NAME, parse_filename, same_version
 from skypi.core.keys import provenance_key
-from skypi.core.upload import validate_filename, validate_form
+from skypi.core.upload import too_large, validate_filename, validate_form
 from skypi.indexer.admin import Admin
 from skypi.indexer.service import Indexer
 from skypi.store.base import NotFound, Part, Store
@@ -159,15 +159,12 @@ def create_app(
                 f"{settings.max_request_size:,} bytes by AWS Lambda's 6 MB payload limit. "
                 f"{settings.large_upload_hint}".strip()
             )
-        too_large = UploadRejected(
-            f"File too large. Limit for this index is "
-            f"{settings.max_upload_size // (1024 * 1024)} MiB (skypi serve --max-upload-size)."
-        )
+        refusal = too_large(settings.max_upload_size)
         if declared > settings.max_upload_size + MAX_FIELD_BYTES:
-            raise too_large
+            raise refusal
         # A chunked body declares no length: count what arrives, and stop reading at the limit.
         request = Request(
-            request.scope, _bounded(request.receive, settings.max_upload_size, too_large)
+            request.scope, _bounded(request.receive, settings.max_upload_size, refusal)
         )
         try:
             form = await request.form(max_part_size=MAX_FIELD_BYTES)

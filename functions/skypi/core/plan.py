@@ -24,10 +24,13 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from datetime import datetime
+from typing import Literal, Protocol
 
 from skypi.core.admission import Candidate, Decision, Verdict, decide_among
-from skypi.core.filenames import same_version
+from skypi.core.digests import sha256_hex
+from skypi.core.filenames import DistFilename, same_version
+from skypi.core.metadata import CoreMetadata
 from skypi.core.pages import FileEntry, ProjectPage, RootEntry, root_entry
 from skypi.core.site import latest_version
 
@@ -61,6 +64,51 @@ def take_over(known: FileEntry, stored: FileEntry) -> FileEntry:
     return replace(
         stored, yanked=known.yanked, upload_time=known.upload_time, provenance=known.provenance
     )
+
+
+class StoredFile(Protocol):
+    """What storage says of a stored file (the store's ``ObjectInfo``)."""
+
+    @property
+    def key(self) -> str: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def etag(self) -> str: ...
+    @property
+    def last_modified(self) -> datetime: ...
+
+
+@dataclass(frozen=True)
+class Facts:
+    """A stored file, inspected: its name, its core metadata and the entry it deserves."""
+
+    dist: DistFilename
+    meta: CoreMetadata
+    entry: FileEntry
+
+    def with_provenance(self, href: str) -> Facts:
+        """The same file, its entry linking to its PEP 740 provenance."""
+        return replace(self, entry=replace(self.entry, provenance=href))
+
+    def arrival(self, *, upload: bool) -> Arrival:
+        return Arrival(self.entry, self.dist.kind, self.meta.name, upload)
+
+
+def facts_of(dist: DistFilename, meta: CoreMetadata, stored: StoredFile, sha256: str) -> Facts:
+    """The entry a stored file deserves, from its metadata and what storage says of it."""
+    entry = FileEntry(
+        filename=dist.filename,
+        key=stored.key,
+        version=str(meta.version),
+        sha256=sha256,
+        size=stored.size,
+        upload_time=stored.last_modified,
+        requires_python=meta.requires_python,
+        metadata_sha256=sha256_hex(meta.raw) if dist.kind == "wheel" else None,
+        etag=stored.etag,
+    )
+    return Facts(dist, meta, entry)
 
 
 @dataclass(frozen=True)
@@ -173,9 +221,12 @@ def _refreshed(entry: FileEntry, update: Refresh | None) -> FileEntry:
 
 __all__ = [
     "Arrival",
+    "Facts",
     "Observed",
     "Plan",
     "Seen",
+    "StoredFile",
+    "facts_of",
     "plan",
     "seen_again",
     "take_over",

@@ -211,3 +211,26 @@ def check_metadata(request: UploadRequest, dist: DistFilename, meta: CoreMetadat
             f"The file's metadata has version '{meta.version}', but the upload is for "
             f"'{request.version}'."
         )
+
+
+def too_large(limit: int) -> UploadRejected:
+    """The one refusal of a file over this index's upload limit (``limit`` bytes), whether its
+    request declared its size or the bytes ran over while they arrived.
+
+    >>> str(too_large(1024 * 1024))
+    'File too large. Limit for this index is 1 MiB (skypi serve --max-upload-size).'
+    """
+    return UploadRejected(
+        f"File too large. Limit for this index is {limit // (1024 * 1024)} MiB "
+        "(skypi serve --max-upload-size)."
+    )
+
+
+def check_attestable(request: UploadRequest, claims: Mapping[str, str] | None) -> None:
+    """PEP 740 attestations are taken only from a trusted publisher's upload, as on PyPI."""
+    if request.attestations and claims is None:
+        raise UploadRejected(
+            "Invalid attestations supplied during upload: attestations are taken only "
+            "from uploads with trusted publishing; re-run without them "
+            "(uv publish --no-attestations)."
+        )

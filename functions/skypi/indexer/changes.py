@@ -4,7 +4,7 @@ Lambda handler can read its events without loading the metadata readers first.""
 from __future__ import annotations
 
 import posixpath
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -14,22 +14,8 @@ from skypi.core.filenames import DistFilename, parse_filename
 from skypi.core.keys import PACKAGES_PREFIX
 
 if TYPE_CHECKING:
-    from skypi.core.metadata import CoreMetadata
-    from skypi.core.pages import FileEntry
+    from skypi.core.plan import Facts
     from skypi.indexer.writer import Stored
-
-
-@dataclass(frozen=True)
-class Facts:
-    """A stored file, inspected: its name, its core metadata and the entry it deserves."""
-
-    dist: DistFilename
-    meta: CoreMetadata
-    entry: FileEntry
-
-    def with_provenance(self, href: str) -> Facts:
-        """The same file, its entry linking to its PEP 740 provenance."""
-        return replace(self, entry=replace(self.entry, provenance=href))
 
 
 @dataclass(frozen=True)

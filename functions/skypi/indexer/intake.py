@@ -10,16 +10,27 @@ from __future__ import annotations
 
 import errno
 import logging
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from skypi.core.admission import Candidate, Decision, Verdict, already_exists, decide
+from skypi.core.attestations import check_subjects, provenance, provenance_href
+from skypi.core.digests import hash_stream
 from skypi.core.errors import InvalidDistribution, ReadOnly, UploadRejected
 from skypi.core.filenames import DistFilename
-from skypi.core.keys import file_key
+from skypi.core.keys import file_key, provenance_key
 from skypi.core.metadata import CoreMetadata, read_file_metadata
-from skypi.indexer.changes import Facts, Landed
-from skypi.indexer.service import Indexer, facts_of
+from skypi.core.plan import Facts, facts_of
+from skypi.core.upload import (
+    UploadRequest,
+    check_attestable,
+    check_digests,
+    check_metadata,
+    too_large,
+)
+from skypi.indexer.changes import Landed
+from skypi.indexer.service import Indexer
 from skypi.indexer.writer import Stored
 from skypi.store.base import ObjectInfo, PreconditionFailed
 
@@ -38,19 +49,81 @@ class Admission:
     identical: bool
 
 
-class Intake:
-    """Admit, store, list, take back: one file of an upload at a time."""
+Verifier = Callable[[Sequence[Mapping[str, Any]], str, str, Mapping[str, str]], None]
+FORM_DIGESTS = ("md5", "sha256", "blake2_256")  # what the upload form may carry
 
-    def __init__(self, indexer: Indexer) -> None:
+
+class Intake:
+    """Admit, store, list, take back: one file of an upload at a time. ``verify`` checks PEP
+    740 attestations against a trusted publisher (the API's, with sigstore)."""
+
+    def __init__(self, indexer: Indexer, verify: Verifier | None = None) -> None:
         self.indexer = indexer
         self.store = indexer.store
+        self.verify = verify
 
-    def read_metadata(self, dist: DistFilename, fh: BinaryIO, size: int) -> CoreMetadata:
-        """The core metadata of an uploaded file, within the index's limits."""
+    def upload(
+        self,
+        request: UploadRequest,
+        dist: DistFilename,
+        fh: BinaryIO,
+        limit: int,
+        claims: Mapping[str, str] | None = None,
+    ) -> None:
+        """Take one file of the upload API (twine, ``uv publish``): check it, admit it, store
+        it, list it; or raise :class:`UploadRejected`, leaving nothing behind."""
+        sha256, size, meta = self._received(request, dist, fh, limit, claims)
+        admitted = self.admit(dist, sha256, str(meta.version))
+        if admitted.identical:
+            return  # an identical re-upload (twine retries, CI re-runs): nothing to do
+        fh.seek(0)
+        info = self.store_new(admitted, fh)
+        if info is None:
+            return  # these very bytes were stored meanwhile: listed now
+        facts = facts_of(dist, meta, info, sha256)
+        stored = [admitted.key]
+        if request.attestations and claims is not None:  # stored before the entry links it
+            stored.append(provenance_key(dist.project, dist.filename))
+            self.store.put(stored[-1], provenance(request.attestations, claims))
+            facts = facts.with_provenance(
+                provenance_href(dist.project, str(dist.version), dist.filename)
+            )
+        problem = self.list(admitted, facts)
+        if problem is not None:
+            self.take_back(*stored)  # the indexer said why
+            raise UploadRejected(problem.message)
+        log.info("uploaded %s (%d bytes)", dist.filename, size)
+
+    def _received(
+        self,
+        request: UploadRequest,
+        dist: DistFilename,
+        fh: BinaryIO,
+        limit: int,
+        claims: Mapping[str, str] | None,
+    ) -> tuple[str, int, CoreMetadata]:
+        """The SHA-256, size and core metadata of the received file, checked against the
+        form's digests, its attestations and the form's fields."""
+
+        def within(size: int) -> None:
+            if size > limit:
+                raise too_large(limit)
+
+        fh.seek(0)
+        size, found = hash_stream(fh, FORM_DIGESTS, check=within)
+        check_digests(request, {f"{name}_digest": value for name, value in found.items()})
+        check_attestable(request, claims)
+        if request.attestations and claims is not None:
+            check_subjects(request.attestations, dist.filename, found["sha256"])
+            if self.verify is None:
+                raise UploadRejected("This index cannot verify attestations.")
+            self.verify(request.attestations, dist.filename, found["sha256"], claims)
         try:
-            return read_file_metadata(dist, fh, size, self.indexer.limits)
+            meta = read_file_metadata(dist, fh, size, self.indexer.limits)
         except InvalidDistribution as exc:
             raise UploadRejected(str(exc)) from exc
+        check_metadata(request, dist, meta)
+        return found["sha256"], size, meta
 
     def admit(self, dist: DistFilename, sha256: str, version: str | None = None) -> Admission:
         """The upload rules' answer for this file, before any byte is stored: raises
@@ -86,10 +159,6 @@ class Intake:
                 raise
             # a read-only folder, served with --state-dir
             raise ReadOnly("This index does not accept uploads: its folder is read-only.") from exc
-
-    def facts(self, admitted: Admission, meta: CoreMetadata, info: ObjectInfo) -> Facts:
-        """What the stored file's entry will say, from what the upload read of it."""
-        return facts_of(admitted.dist, meta, info, admitted.sha256)
 
     def sha256_of(self, key: str, deadline: float | None = None) -> str:
         """Hash a stored file (:class:`~skypi.indexer.service.HashTimeout` past ``deadline``)."""

@@ -33,16 +33,24 @@ from skypi.core.filenames import DistFilename, same_version
 from skypi.core.keys import metadata_key
 from skypi.core.metadata import (
     DEFAULT_LIMITS,
-    CoreMetadata,
     Limits,
     read_file_metadata,
     read_metadata,
 )
 from skypi.core.pages import FileEntry, ProjectPage, RootEntry, RootListing, root_entry
-from skypi.core.plan import Arrival, Observed, Plan, Refresh, Seen, plan, seen_again, to_describe
+from skypi.core.plan import (
+    Facts,
+    Observed,
+    Plan,
+    Refresh,
+    Seen,
+    facts_of,
+    plan,
+    seen_again,
+    to_describe,
+)
 from skypi.core.site import Release, Upload
 from skypi.indexer.changes import Change as Change
-from skypi.indexer.changes import Facts as Facts
 from skypi.indexer.changes import Gone as Gone
 from skypi.indexer.changes import Landed as Landed
 from skypi.indexer.changes import project_of_key as project_of_key
@@ -162,10 +170,7 @@ class _Seen:
                 self.refreshed[facts.entry.key] = update
 
     def observed(self, summaries: Mapping[str, str]) -> Observed:
-        arrivals = tuple(
-            Arrival(f.entry, f.dist.kind, f.meta.name, f.entry.key in self.uploads)
-            for f in self.arrivals
-        )
+        arrivals = tuple(f.arrival(upload=f.entry.key in self.uploads) for f in self.arrivals)
         return Observed(arrivals, self.departures, self.refreshed, summaries)
 
 
@@ -228,16 +233,7 @@ class Indexer:
         reported in ``failed`` and the others are still indexed. ``progress`` is told the
         number of changes of each project done."""
         outcome = Outcome()
-        by_project: dict[NormalizedName, list[Change]] = defaultdict(list)
-        for change in changes:
-            try:
-                project = change.dist.project
-            except (InvalidDistribution, ValueError) as exc:
-                log.info("skipping %s: %s", change.key, exc)
-                outcome.skipped.append((change.key, str(exc)))
-                continue
-            by_project[project].append(change)
-        outcome.projects = list(by_project)
+        by_project = _by_project(changes, outcome)
         root: dict[NormalizedName, RootEntry] = {}
         seen: dict[NormalizedName, str] = {}
         uploads: list[Upload] = []
@@ -724,6 +720,21 @@ class Indexer:
         return written.after if written is not None else (found[0] if found else None)
 
 
+def _by_project(changes: Iterable[Change], outcome: Outcome) -> dict[NormalizedName, list[Change]]:
+    """The changes by project; a key that holds no distribution is reported skipped."""
+    by_project: dict[NormalizedName, list[Change]] = defaultdict(list)
+    for change in changes:
+        try:
+            project = change.dist.project
+        except (InvalidDistribution, ValueError) as exc:
+            log.info("skipping %s: %s", change.key, exc)
+            outcome.skipped.append((change.key, str(exc)))
+            continue
+        by_project[project].append(change)
+    outcome.projects = list(by_project)
+    return by_project
+
+
 def _log_problem(key: str, decision: Decision) -> None:
     if decision.verdict is Verdict.DUPLICATE:
         log.info("%s", decision.message)
@@ -731,19 +742,3 @@ def _log_problem(key: str, decision: Decision) -> None:
         log.error("conflict: %s", decision.message)
     else:
         log.warning("refusing %s: %s", key, decision.message)
-
-
-def facts_of(dist: DistFilename, meta: CoreMetadata, info: ObjectInfo, sha256: str) -> Facts:
-    """The entry a stored file deserves, from its metadata and what storage says of it."""
-    entry = FileEntry(
-        filename=dist.filename,
-        key=info.key,
-        version=str(meta.version),
-        sha256=sha256,
-        size=info.size,
-        upload_time=info.last_modified,
-        requires_python=meta.requires_python,
-        metadata_sha256=sha256_hex(meta.raw) if dist.kind == "wheel" else None,
-        etag=info.etag,
-    )
-    return Facts(dist, meta, entry)
