@@ -14,6 +14,7 @@ from skypi.core.plan import (
     Observed,
     Seen,
     plan,
+    restated,
     seen_again,
     take_over,
     to_describe,
@@ -175,12 +176,15 @@ def test_a_listed_key_seen_again(etag: str, sha256: str | None, seen: Seen) -> N
     assert seen_again(_wheel(), etag, sha256) is seen
 
 
-def test_taking_over_keeps_what_only_the_page_knows() -> None:
+def test_taking_over_keeps_what_only_the_page_knows_but_not_the_old_provenance() -> None:
     known = _wheel(yanked="bad", provenance="../p")
     stored = replace(_wheel(sha="cc"), upload_time=LATER, etag='"e2"')
     taken = take_over(known, stored)
     assert (taken.sha256, taken.etag) == (stored.sha256, '"e2"')
-    assert (taken.yanked, taken.upload_time, taken.provenance) == ("bad", NOW, "../p")
+    assert (taken.yanked, taken.upload_time, taken.provenance) == ("bad", NOW, None)
+    # the same bytes read again keep their provenance
+    again = restated(known, replace(_wheel(), upload_time=LATER, etag='"e2"'))
+    assert (again.etag, again.upload_time, again.provenance) == ('"e2"', NOW, "../p")
 
 
 @pytest.mark.parametrize(

@@ -58,12 +58,19 @@ def seen_again(known: FileEntry, etag: str, sha256: str | None) -> Seen:
     return Seen.COPY if sha256 == known.sha256 else Seen.OVERWRITE
 
 
-def take_over(known: FileEntry, stored: FileEntry) -> FileEntry:
-    """The entry for bytes that replaced a listed file, keeping what only the page knows: the
-    yank, the first upload time, the provenance."""
+def restated(known: FileEntry, stored: FileEntry) -> FileEntry:
+    """A listed file's bytes read again: the entry storage gives them, keeping what only the
+    page knows (the yank, the first upload time, the provenance)."""
     return replace(
         stored, yanked=known.yanked, upload_time=known.upload_time, provenance=known.provenance
     )
+
+
+def take_over(known: FileEntry, stored: FileEntry) -> FileEntry:
+    """The entry for bytes that replaced a listed file where the listed ones are gone, keeping
+    what only the page knows (the yank, the first upload time); a provenance attested the old
+    bytes, so it goes."""
+    return replace(restated(known, stored), provenance=None)
 
 
 class StoredFile(Protocol):
@@ -228,6 +235,7 @@ __all__ = [
     "StoredFile",
     "facts_of",
     "plan",
+    "restated",
     "seen_again",
     "take_over",
     "to_describe",

@@ -34,7 +34,7 @@ from skypi.core.keys import (
     recognise,
 )
 from skypi.core.pages import FileEntry, ProjectPage, RootEntry, RootListing, root_entry
-from skypi.core.plan import Seen, seen_again, take_over
+from skypi.core.plan import Seen, restated, seen_again
 from skypi.core.site import SiteSummary
 from skypi.indexer.service import Indexer, project_of_key
 from skypi.indexer.writer import Stored
@@ -177,20 +177,14 @@ class Rebuilder:
             if check:
                 drift.append(Drift(project, mismatch))
                 return known
-            if self.indexer.restore(info.key, known):
-                drift.append(Drift(project, f"{mismatch}; the original was restored"))
-                return known  # a hash pip has seen never changes, where the bytes still exist
-            # No earlier version to put back (a folder has no history): the page lists the
-            # bytes that are there, so pip's hash check passes again.
-            drift.append(
-                Drift(
-                    project,
-                    f"{mismatch}; no earlier version exists, so the page now lists the stored file",
-                )
-            )
+            taken, message = self.indexer.replaced(info, known, facts)  # the indexer's rule
+            drift.append(Drift(project, message))
+            if taken is None:
+                return known  # restored: a hash pip has seen never changes
+            facts, known = taken, None  # the stored bytes, with what the page alone knew
         if not check and facts.entry.metadata_sha256:
             self.indexer.write_metadata(facts, unless_there=True)  # a new or changed entry's
-        return take_over(known, facts.entry) if known is not None else facts.entry
+        return restated(known, facts.entry) if known is not None else facts.entry
 
     def _project(self, project: NormalizedName, infos: list[ObjectInfo], check: bool) -> _Plan:
         drift: list[Drift] = []
