@@ -40,7 +40,7 @@ def indexer(store: LocalStore) -> Indexer:
 
 
 def _yanked(indexer: Indexer) -> dict[str, str | None]:
-    page, _ = indexer.read_page("foo")  # type: ignore[arg-type]
+    page = indexer.pages.read("foo").page  # type: ignore[arg-type]
     assert page is not None
     return {f.filename: f.yanked for f in page.files}
 
@@ -89,10 +89,10 @@ def test_delete_and_status_answer_what_they_did(indexer: Indexer, store: LocalSt
 def test_what_cannot_be_done_says_why_and_changes_nothing(
     indexer: Indexer, call: object, message: str
 ) -> None:
-    before = indexer.read_page("foo")  # type: ignore[arg-type]
+    before = indexer.pages.read("foo")  # type: ignore[arg-type]
     with pytest.raises(InvalidRequest, match=re.escape(message)):
         call(Admin(indexer))  # type: ignore[operator]
-    assert indexer.read_page("foo") == before  # type: ignore[arg-type]
+    assert indexer.pages.read("foo") == before  # type: ignore[arg-type]
 
 
 # -- the routes -------------------------------------------------------------------------

@@ -62,7 +62,6 @@ def install_tokens(store: LocalStore) -> None:
 def indexed(tmp_path_factory: pytest.TempPathFactory) -> tuple[LocalStore, dict[str, Any]]:
     store = LocalStore(tmp_path_factory.mktemp("edge") / "packages")
     indexer = Indexer(store)
-    indexer.initialize()
     for wheel in SPEC["fixture"]["wheels"]:
         name = wheel_name(wheel["name"], wheel["version"])
         key = f"packages/foo-bar/{name}"

@@ -35,16 +35,16 @@ def test_landed_then_gone(store: LocalStore) -> None:
     key = _drop(store, "demo", "Demo", "1.0")
     outcome = indexer.apply([Landed(key)])
     assert outcome.added == [wheel_name("demo", "1.0")]
-    page, _ = indexer.read_page("demo")  # type: ignore[arg-type]
+    page = indexer.pages.read("demo").page  # type: ignore[arg-type]
     assert page is not None
     assert page.display_name == "Demo"
     assert store.head(key + ".metadata") is not None
-    root, _ = indexer.read_root()
+    root, _ = indexer.pages.read_root()
     assert root.projects == {"demo": "Demo"}
     store.delete(key)
     assert indexer.apply([Gone(key)]).removed == [wheel_name("demo", "1.0")]
     assert store.head(key + ".metadata") is None
-    assert indexer.read_root()[0].projects == {}
+    assert indexer.pages.read_root()[0].projects == {}
 
 
 def _listing(store: LocalStore) -> dict[str, list[tuple[object, ...]]]:
@@ -91,7 +91,7 @@ def test_second_object_with_same_filename_is_refused(store: LocalStore) -> None:
     outcome = indexer.apply([Landed(other)])
     assert outcome.added == []
     assert [k for k, _ in outcome.conflicts] == [other]
-    page, _ = indexer.read_page("dup")  # type: ignore[arg-type]
+    page = indexer.pages.read("dup").page  # type: ignore[arg-type]
     assert page is not None
     assert [f.key for f in page.files] == [first]
     assert store.head(other + ".metadata") is None  # nothing left behind for the refused file
@@ -112,7 +112,7 @@ def test_a_byte_identical_copy_in_another_folder_is_listed_once_and_is_no_confli
     assert [k for k, _ in outcome.duplicates] == [copy]
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert f"{copy} is a copy of {first}" in caplog.text
-    page, _ = indexer.read_page("twin")  # type: ignore[arg-type]
+    page = indexer.pages.read("twin").page  # type: ignore[arg-type]
     assert page is not None
     assert [f.key for f in page.files] == [first]
     assert store.head(copy + ".metadata") is None
@@ -128,7 +128,7 @@ def test_an_overwrite_in_place_in_a_folder_lists_the_stored_bytes_at_once(
     key = _drop(store, "ow", "ow", "1.0")
     indexer.apply([Landed(key)])
     indexer.update_files("ow", lambda f: replace(f, yanked="broken"))  # type: ignore[arg-type]
-    before = indexer.read_page("ow")[0].files[0]  # type: ignore[arg-type,union-attr]
+    before = indexer.pages.read("ow").page.files[0]  # type: ignore[arg-type,union-attr]
     meta = metadata_text("ow", "1.0", summary="Rebuilt in place")
     data = wheel_bytes("ow", "1.0", payload=b"rebuilt", metadata=meta)
     store.put(key, data)
@@ -136,7 +136,7 @@ def test_an_overwrite_in_place_in_a_folder_lists_the_stored_bytes_at_once(
     outcome = indexer.apply([Landed(key)])
     new = hashlib.sha256(data).hexdigest()
     assert outcome.conflicts == []
-    (entry,) = indexer.read_page("ow")[0].files  # type: ignore[arg-type,union-attr]
+    (entry,) = indexer.pages.read("ow").page.files  # type: ignore[arg-type,union-attr]
     assert (entry.sha256, entry.size, entry.yanked) == (new, len(data), "broken")
     assert entry.upload_time == before.upload_time
     assert store.get(key + ".metadata")[1] == meta.encode()

@@ -109,7 +109,7 @@ def test_writers_racing_uploads_deletes_yanks_and_rebuilds_leave_a_consistent_in
         indexers[(i + 1) % 4].apply([Landed(_drop(store, f"new-{i}", "1.0"))])
 
     def delete(i: int) -> None:
-        page, _ = indexers[(i + 2) % 4].read_page(ProjectPage.empty("hot").name)
+        page = indexers[(i + 2) % 4].pages.read(ProjectPage.empty("hot").name).page
         if page is None or not page.files:
             return
         entry = rng.choice(page.files)
@@ -192,7 +192,8 @@ def test_api_uploads_racing_for_filenames_deletes_and_yanks_leave_a_consistent_i
     (one wins, the others are refused and leave nothing), identical re-uploads, new
     projects, and deletes and yanks of what was listed."""
     store = any_store
-    uploaders = [Uploader(store, Indexer(store), max_size=10 * 1024 * 1024) for _ in range(2)]
+    indexers = [Indexer(store) for _ in range(2)]
+    uploaders = [Uploader(store, indexer, max_size=10 * 1024 * 1024) for indexer in indexers]
     won: list[bytes] = []
 
     def contested(i: int) -> None:
@@ -210,11 +211,11 @@ def test_api_uploads_racing_for_filenames_deletes_and_yanks_leave_a_consistent_i
 
     def delete(i: int) -> None:
         with contextlib.suppress(DoesNotExist, NotFound):
-            Admin(uploaders[i % 2].indexer).delete("crowd", wheel_name("crowd", f"1.{i % 4}"))
+            Admin(indexers[i % 2]).delete("crowd", wheel_name("crowd", f"1.{i % 4}"))
 
     def yank(i: int) -> None:
         with contextlib.suppress(DoesNotExist):
-            Admin(uploaders[i % 2].indexer).yank("crowd", version=f"1.{i % 4}")
+            Admin(indexers[i % 2]).yank("crowd", version=f"1.{i % 4}")
 
     work: list[Callable[[], None]] = []
     for i in range(12):

@@ -47,7 +47,7 @@ class Workload:
 
     @property
     def admin(self) -> Admin:
-        return Admin(self.uploader.indexer)
+        return Admin(self.uploader.intake.indexer)
 
     def step(self, i: int) -> None:
         operation = self.rng.choices(OPERATIONS, WEIGHTS)[0]

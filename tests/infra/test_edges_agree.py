@@ -295,7 +295,6 @@ class PythonEdge:
 def python_edge(tmp_path_factory: pytest.TempPathFactory) -> PythonEdge:
     store = LocalStore(tmp_path_factory.mktemp("edges") / "packages")
     indexer = Indexer(store)
-    indexer.initialize()
     for wheel in SPEC["fixture"]["wheels"]:
         name = wheel_name(wheel["name"], wheel["version"])
         store.put(f"packages/foo-bar/{name}", wheel_bytes(wheel["name"], wheel["version"]))

@@ -33,7 +33,7 @@ from skypi.core.errors import (
     UploadRejected,
 )
 from skypi.core.filenames import VALID_PROJECT_NAME, parse_filename, same_version
-from skypi.core.keys import provenance_key
+from skypi.core.keys import SHA256_HEX, provenance_key
 from skypi.core.upload import too_large, validate_filename, validate_form
 from skypi.indexer.admin import Admin
 from skypi.indexer.service import Indexer
@@ -49,16 +49,19 @@ MAX_FIELD_BYTES = 16 * 1024 * 1024  # long descriptions are sent as a form field
 UPLOAD_PATHS = ("/legacy/", "/legacy", "/")  # twine, uv publish; `/` as pypiserver takes them
 
 
+SHA256_FIELD = f"^{SHA256_HEX}$"
+
+
 class UploadPlan(BaseModel):
     """A file the client will upload straight to storage (``skypi publish``)."""
 
     filename: str = Field(max_length=255)
     size: int = Field(gt=0)
-    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    sha256: str = Field(pattern=SHA256_FIELD)
     resume_upload_id: str | None = Field(default=None, max_length=1024)
     marker: str | None = Field(default=None, max_length=64)
     part_size: int | None = Field(default=None, gt=0)
-    part_sha256: list[Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]] = Field(
+    part_sha256: list[Annotated[str, Field(pattern=SHA256_FIELD)]] = Field(
         default_factory=list, max_length=10_000
     )
 
@@ -66,13 +69,13 @@ class UploadPlan(BaseModel):
 class UploadedPart(BaseModel):
     number: int = Field(ge=1, le=10_000)
     etag: str = Field(max_length=128)
-    sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    sha256: str | None = Field(default=None, pattern=SHA256_FIELD)
 
 
 class UploadComplete(BaseModel):
     filename: str = Field(max_length=255)
     size: int = Field(gt=0)
-    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    sha256: str = Field(pattern=SHA256_FIELD)
     marker: str = Field(max_length=64)
     upload_id: str | None = Field(default=None, max_length=1024)
     parts: list[UploadedPart] | None = Field(default=None, max_length=10_000)
@@ -201,7 +204,7 @@ def create_app(
             raise UploadRejected(str(exc)) from exc
         if settings.upload_auth:
             auth.require(header, "upload", project)
-        page, _ = indexer.read_page(canonicalize_name(project))
+        page = indexer.pages.read(canonicalize_name(project)).page
         refusal = page.upload_refusal() if page else None
         if refusal:
             raise UploadRejected(refusal)
@@ -260,10 +263,10 @@ def create_app(
         name = canonicalize_name(project)
         if settings.private:
             await run_in_threadpool(auth.require, authorization, "read", name, tokens_only=True)
-        page, _ = (
-            await run_in_threadpool(indexer.read_page, name)
+        page = (
+            (await run_in_threadpool(indexer.pages.read, name)).page
             if VALID_PROJECT_NAME.match(project)  # never a key such as "simple/foo\x00/"
-            else (None, None)
+            else None
         )
         entry = page.find(filename) if page else None
         if entry is None or entry.provenance is None or not same_version(entry.version, version):
@@ -275,7 +278,7 @@ def create_app(
         return Response(body, media_type=PROVENANCE_TYPE)
 
     def withheld(project: str) -> bool:
-        page, _ = indexer.read_page(canonicalize_name(project))
+        page = indexer.pages.read(canonicalize_name(project)).page
         return page is not None and page.withholds_files()
 
     return ReadRoutes(store, auth, settings, api, withheld)

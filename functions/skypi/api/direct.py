@@ -19,7 +19,6 @@
 from __future__ import annotations
 
 import logging
-import re
 import secrets
 import time
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from skypi.core.errors import (
     UploadRejected,
 )
 from skypi.core.filenames import DistFilename, check_safe_filename, parse_filename
+from skypi.core.keys import is_sha256
 from skypi.core.pages import file_href
 from skypi.core.parts import MULTIPART_FROM, check_parts, part_ranges
 from skypi.indexer.intake import Admission, Intake
@@ -48,7 +48,6 @@ from skypi.store.base import (
 
 log = logging.getLogger("skypi.direct")
 URL_TTL = 3600
-_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -68,7 +67,7 @@ def _dist(declared: Declared, max_size: int) -> DistFilename:
         dist = parse_filename(declared.filename)
     except InvalidDistribution as exc:
         raise UploadRejected(str(exc)) from exc
-    if not _SHA256.fullmatch(declared.sha256):
+    if not is_sha256(declared.sha256):
         raise UploadRejected("sha256 must be 64 lowercase hex digits.")
     if not 0 < declared.size <= max_size:
         raise UploadRejected(

@@ -258,7 +258,19 @@ _KINDS: Final[Mapping[str, PageKind]] = {name: kind for kind, name in PAGE_OBJEC
 # A normalized project name (PEP 503 as ``packaging.utils.canonicalize_name`` writes a valid
 # name): ASCII letters and digits in runs joined by single dashes.
 _PROJECT: Final = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
-_DIGEST: Final = re.compile(r"[0-9a-f]{64}")
+# A SHA-256 as the index writes and takes one: 64 lowercase hex digits (a held-files key's
+# digest, the hash an upload or one of its parts declares).
+SHA256_HEX: Final = "[0-9a-f]{64}"
+_DIGEST: Final = re.compile(SHA256_HEX)
+
+
+def is_sha256(text: str) -> bool:
+    """Whether ``text`` is a SHA-256 written as the index writes one.
+
+    >>> is_sha256("ab" * 32), is_sha256("AB" * 32), is_sha256("ab" * 31)
+    (True, False, False)
+    """
+    return _DIGEST.fullmatch(text) is not None
 
 
 def is_project(text: str) -> bool:

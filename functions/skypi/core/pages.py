@@ -237,10 +237,6 @@ class ProjectPage:
     def find(self, filename: str) -> FileEntry | None:
         return next((f for f in self.files if f.filename == filename), None)
 
-    def has_sdist(self, version: str) -> bool:
-        """Whether ``version`` has its sdist already (PyPI allows one per release)."""
-        return has_sdist(self.files, version)
-
     def with_files(self, files: tuple[FileEntry, ...]) -> ProjectPage:
         ordered = tuple(sorted(files, key=lambda f: f.sort_key))
         return replace(self, files=ordered, serial=self.serial + 1)

@@ -17,10 +17,10 @@ True
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 
 from skypi.core.errors import UploadRejected
+from skypi.core.keys import is_sha256
 
 MiB = 1024 * 1024
 MIN_PART = 5 * MiB  # S3's smallest part (but the last)
@@ -28,7 +28,6 @@ MAX_PART = 5 * 1024 * MiB  # S3's largest part
 MAX_PARTS = 10_000
 PART_SIZE = 64 * MiB  # bigger than S3's minimum: fewer requests, fewer signatures
 MULTIPART_FROM = PART_SIZE  # smaller files go in one PUT
-_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 def part_size(size: int) -> int:
@@ -58,6 +57,6 @@ def check_parts(size: int, part: int | None, digests: Sequence[str]) -> int:
             f"{len(digests):,} part digests for {count:,} parts of {part:,} bytes: "
             "send one SHA-256 per part."
         )
-    if not all(_SHA256.fullmatch(d) for d in digests):
+    if not all(is_sha256(d) for d in digests):
         raise UploadRejected("Each part_sha256 must be 64 lowercase hex digits.")
     return part

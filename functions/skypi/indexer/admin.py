@@ -136,7 +136,7 @@ class Admin:
         """Delete one file from storage and from its page: the only way a published file goes
         (the bucket keeps its versions, so even this can be undone on AWS)."""
         name = project_name(project)
-        page, _ = self.indexer.read_page(name)
+        page = self.indexer.pages.read(name).page
         entry = page.find(filename) if page else None
         if entry is None:
             raise DoesNotExist(f"No file {filename!r} in {project!r}.")

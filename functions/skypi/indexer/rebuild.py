@@ -145,7 +145,7 @@ class Rebuilder:
     def _read_page(self, project: NormalizedName) -> tuple[ProjectPage | None, bool]:
         """The stored page, and whether it could be read at all."""
         try:
-            return self.indexer.read_page(project)[0], True
+            return self.indexer.pages.read(project).page, True
         except (ValueError, KeyError, TypeError):  # not JSON, or not our page
             return None, False
 
@@ -288,7 +288,7 @@ class Rebuilder:
         checked, listed as they are."""
         drift = []
         try:
-            root, _ = self.indexer.read_root()
+            root, _ = self.indexer.pages.read_root()
             readable = True
         except (ValueError, KeyError, TypeError):
             root, readable = RootListing(), False
@@ -315,7 +315,7 @@ class Rebuilder:
         # each page is read again as the listing is swapped: one may have changed since
         current = (
             self.indexer.pages.update_root(changes, force=True, seen={})
-            or self.indexer.read_root()[0]
+            or self.indexer.pages.read_root()[0]
         )
         self.indexer.pages.update_landing(listing=current, force=True)
         return drift

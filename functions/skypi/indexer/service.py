@@ -37,7 +37,7 @@ from skypi.core.metadata import (
     read_file_metadata,
     read_metadata,
 )
-from skypi.core.pages import FileEntry, ProjectPage, RootEntry, RootListing, root_entry
+from skypi.core.pages import FileEntry, ProjectPage, RootEntry, root_entry
 from skypi.core.plan import (
     Facts,
     Observed,
@@ -211,15 +211,6 @@ class Indexer:
         """Where someone finds ``key``: its path in a folder, else the key itself."""
         return str(self.store.path_for(key)) if isinstance(self.store, Located) else key
 
-    # -- reading the current state -------------------------------------------------------
-
-    def read_page(self, project: NormalizedName) -> tuple[ProjectPage | None, str | None]:
-        stored = self.pages.read(project)
-        return stored.page, stored.etag
-
-    def read_root(self) -> tuple[RootListing, str | None]:
-        return self.pages.read_root()
-
     # -- applying changes ----------------------------------------------------------------
 
     def apply(
@@ -273,12 +264,6 @@ class Indexer:
             gone += [(project, filename) for filename in done.outcome.removed]
         self.finish(root, uploads, seen, gone=gone)
         return outcome
-
-    def initialize(self) -> None:
-        """Give an index without pages its root listing and landing page (an index with no
-        file yet still answers ``/simple/`` and ``/``)."""
-        listing = self.pages.update_root({}, force=True) or self.read_root()[0]
-        self.pages.update_landing(listing=listing, force=True)
 
     def finish(
         self,

@@ -301,7 +301,7 @@ def _check_root(
     indexer: Indexer, shown: dict[NormalizedName, RootEntry], report: StartReport
 ) -> None:
     try:
-        root, etag = indexer.read_root()
+        root, etag = indexer.pages.read_root()
     except (ValueError, KeyError, TypeError):
         log.warning("the root listing cannot be read; run `skypi reindex` to rebuild it")
         report.unreadable_pages.append(ROOT)
