@@ -41,7 +41,9 @@ class PublishError(Exception):
 @dataclass(frozen=True)
 class Result:
     filename: str
-    status: str  # "published", "exists" or "refused"
+    # "published", "exists", "accepted" (stored; the index lists it once it has hashed it)
+    # or "refused"
+    status: str
     message: str = ""
 
 

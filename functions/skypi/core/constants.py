@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Final
 
-# Extensions an existing folder may hold; uploads accept only .whl and .tar.gz (PEP 527/625).
+# Extensions an existing folder may hold. Uploads take only .whl and .tar.gz (PEP 527/625): the
+# upload form's filetype allows a .zip sdist, whose name is then refused.
 SDIST_EXTENSIONS: Final = (".tar.gz", ".zip", ".tar.bz2", ".tgz")
 # What an S3 notification filter selects: distributions, and not the indexer's own ``.metadata``.
 DISTRIBUTION_SUFFIXES: Final = (".whl", *SDIST_EXTENSIONS)

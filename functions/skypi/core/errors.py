@@ -8,7 +8,9 @@ from __future__ import annotations
 
 
 class SkypiError(ValueError):
-    """Base class: a request that the caller can fix."""
+    """Base class: what stopped a request, with a message that says what to do. Most are the
+    caller's to fix; :class:`Busy`, :class:`ReadOnly` and :class:`NotSupported` are the
+    index's state, which the caller can only wait out or go around."""
 
 
 class InvalidDistribution(SkypiError):

@@ -10,8 +10,9 @@ changed since the index last saw it.
    folder included) is recognised without reading a file.
 3. Only projects with a difference are checked: new, changed and vanished files go to the
    indexer (which confirms storage and reads archives to their end), a missing or altered
-   ``.metadata`` file is made again from its wheel, an HTML page whose serial lags its JSON
-   page (a write cut short by a crash) is rendered again; then the root listing is made to
+   ``.metadata`` file is made again from its wheel, and what follows a JSON page (its HTML
+   twins, the gzip variants, the page for people) is written again when any of it is missing
+   or no longer matches the page (a write cut short by a crash); then the root listing is made to
    agree with those projects.
 4. The fingerprints of everything checked are recorded for the next start.
 

@@ -1,4 +1,4 @@
-"""The S3 adapter of the object-store port (boto3).
+"""The S3 adapter of the object-store port, on botocore (boto3 is not in the Lambda bundle).
 
 - Create-only puts send ``If-None-Match: *`` and compare-and-swap sends ``If-Match``; S3 answers
   412 (or 409 when two conditional writes meet, or 404 when an ``If-Match`` target is gone), all
