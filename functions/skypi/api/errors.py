@@ -20,6 +20,7 @@ from skypi.api.auth import AuthFailure
 from skypi.core.errors import (
     Busy,
     Conflict,
+    CorruptDocument,
     Discontinued,
     DoesNotExist,
     InvalidDistribution,
@@ -45,6 +46,7 @@ STATUS: Final[Mapping[type[SkypiError], int]] = MappingProxyType(
         Discontinued: 410,  # as Warehouse does for pre-registration and doc uploads
         LengthRequired: 411,
         RequestTooLarge: 413,
+        CorruptDocument: 500,  # the index's own page, damaged: `skypi reindex` writes it again
         NotSupported: 501,
         Busy: 503,
     }

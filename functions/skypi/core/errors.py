@@ -6,6 +6,9 @@ status) is decided once, by its class, in ``skypi.api.errors``.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 
 class SkypiError(ValueError):
     """Base class: what stopped a request, with a message that says what to do. Most are the
@@ -56,3 +59,38 @@ class RequestTooLarge(SkypiError):
 class Busy(SkypiError):
     """Too many writers at once for one page: nothing is lost, and trying again in a moment
     succeeds (what is stored is listed by then, or by its storage event)."""
+
+
+class CorruptDocument(SkypiError):
+    """A stored document (a project page, the root listing, the landing page's manifest, a
+    release's description) that cannot be read: edited by hand, or damaged. The index never
+    crashes on one; ``skypi reindex`` writes it again."""
+
+
+# What a stored JSON document of the wrong shape raises: a missing field (KeyError, IndexError),
+# a list where an object belongs (TypeError, AttributeError), a size of 1e999 (OverflowError),
+# brackets nested 100,000 deep (RecursionError), not JSON at all (ValueError).
+_MALFORMED = (
+    ValueError,
+    KeyError,
+    IndexError,
+    TypeError,
+    AttributeError,
+    OverflowError,
+    RecursionError,
+)
+
+
+@contextmanager
+def reading(what: str) -> Iterator[None]:
+    """Read a stored document: whatever its malformed bytes raise becomes one
+    :class:`CorruptDocument` naming ``what``."""
+    try:
+        yield
+    except CorruptDocument:
+        raise
+    except _MALFORMED as exc:
+        raise CorruptDocument(
+            f"{what} cannot be read ({type(exc).__name__}: {exc}); "
+            "run `skypi reindex` to write it again"
+        ) from exc

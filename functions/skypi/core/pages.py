@@ -19,6 +19,7 @@ from urllib.parse import quote
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from skypi.core.errors import reading
 from skypi.core.filenames import same_version
 from skypi.core.keys import HELD_PREFIX as HELD_PREFIX
 from skypi.core.keys import PACKAGES_PREFIX as PACKAGES_PREFIX
@@ -88,11 +89,6 @@ def parse_time(text: str) -> datetime:
 def parse_version(text: str) -> Version:
     """A listed version, parsed once per process (pages sort thousands of them)."""
     return Version(text)
-
-
-# What a stored JSON document of the wrong shape raises besides ValueError, KeyError and
-# TypeError (a list where an object belongs, a size of 1e999, brackets nested 100,000 deep).
-_MALFORMED: Final = (AttributeError, OverflowError, RecursionError)
 
 
 @dataclass(frozen=True)
@@ -299,10 +295,10 @@ class ProjectPage:
     def from_json_bytes(cls, raw: bytes, held: Callable[[str], bytes] | None = None) -> ProjectPage:
         """The page ``raw`` encodes, with the files its quarantine holds (``held(digest)``:
         the bytes stored under :func:`held_files_key`). Pages written before the held files
-        had their key carry them as ``_quarantined-files``. ValueError, KeyError or TypeError
-        if ``raw`` is not a page (one edited by hand, or damaged, cannot be read: never a
+        had their key carry them as ``_quarantined-files``. :class:`CorruptDocument` if
+        ``raw`` is not a page (one edited by hand, or damaged, cannot be read: never a
         crash)."""
-        try:
+        with reading("a project page"):
             doc = json.loads(raw)
             status = doc.get("project-status") or {}
             files = doc["files"] + doc.get("_quarantined-files", [])
@@ -319,8 +315,6 @@ class ProjectPage:
                 status=status.get("status", "active"),
                 status_reason=status.get("reason"),
             )
-        except _MALFORMED as exc:
-            raise ValueError(f"not a project page: {type(exc).__name__}: {exc}") from exc
 
 
 class RootEntry(NamedTuple):
@@ -379,8 +373,8 @@ class RootListing:
 
     @classmethod
     def from_json_bytes(cls, raw: bytes) -> RootListing:
-        """The stored listing; ValueError, KeyError or TypeError if ``raw`` is not one."""
-        try:
+        """The stored listing; :class:`CorruptDocument` if ``raw`` is not one."""
+        with reading("the root listing"):
             doc = json.loads(raw)
             projects = {
                 canonicalize_name(p.get("_normalized") or p["name"]): p["name"]
@@ -392,5 +386,3 @@ class RootListing:
                 if p.get("_summary")
             }
             return cls(projects, int(doc["meta"].get("_last-serial", 0)), summaries)
-        except _MALFORMED as exc:
-            raise ValueError(f"not a root listing: {type(exc).__name__}: {exc}") from exc

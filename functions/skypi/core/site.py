@@ -33,6 +33,7 @@ from packaging.metadata import parse_email
 from packaging.utils import NormalizedName
 from packaging.version import InvalidVersion
 
+from skypi.core.errors import CorruptDocument, reading
 from skypi.core.filenames import same_version
 from skypi.core.keys import LANDING_KEY as LANDING_KEY
 from skypi.core.keys import LEGACY_SITE_JSON_KEY as LEGACY_SITE_JSON_KEY
@@ -271,7 +272,11 @@ class Release:
 
     @classmethod
     def from_json_bytes(cls, raw: bytes) -> Release:
-        doc = json.loads(raw)
+        with reading("a release's description"):
+            return cls._from_doc(json.loads(raw))
+
+    @classmethod
+    def _from_doc(cls, doc: dict[str, Any]) -> Release:
         return cls(
             str(doc["version"]),
             str(doc.get("summary", "")),
@@ -413,7 +418,11 @@ class SiteSummary:
 
     @classmethod
     def from_json_bytes(cls, raw: bytes) -> SiteSummary:
-        doc = json.loads(raw)
+        with reading("the landing page's manifest"):
+            return cls._from_doc(json.loads(raw))
+
+    @classmethod
+    def _from_doc(cls, doc: dict[str, Any]) -> SiteSummary:
         recent = tuple(
             Upload(
                 NormalizedName(u["name"]),
@@ -447,7 +456,7 @@ class SiteSummary:
             return None
         try:
             return cls.from_json_bytes(found.group(1))
-        except (ValueError, KeyError, TypeError):
+        except CorruptDocument:
             return None
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from packaging.utils import NormalizedName
 
 from skypi.core.admission import Candidate, Verdict, decide_among
-from skypi.core.errors import InvalidDistribution
+from skypi.core.errors import CorruptDocument, InvalidDistribution
 from skypi.core.keys import (
     LANDING_KEY,
     LEGACY_SITE_JSON_KEY,
@@ -146,7 +146,7 @@ class Rebuilder:
         """The stored page, and whether it could be read at all."""
         try:
             return self.indexer.pages.read(project).page, True
-        except (ValueError, KeyError, TypeError):  # not JSON, or not our page
+        except CorruptDocument:  # not JSON, or not our page
             return None, False
 
     def _entry(
@@ -265,7 +265,7 @@ class Rebuilder:
 
         try:
             state = self.indexer.pages.read(project)
-        except (ValueError, KeyError, TypeError):  # unreadable: replace it as it is
+        except CorruptDocument:  # unreadable: replace it as it is
             stored = self.store.head(page_json_key(project))
             state = Stored(None, stored.etag if stored else None)
         written = self.indexer.pages.update(project, change, start=state)
@@ -290,7 +290,7 @@ class Rebuilder:
         try:
             root, _ = self.indexer.pages.read_root()
             readable = True
-        except (ValueError, KeyError, TypeError):
+        except CorruptDocument:
             root, readable = RootListing(), False
             drift.append(Drift("(root)", "the root listing cannot be read"))
         listed = {p: RootEntry(d, root.summaries.get(p, "")) for p, d in root.projects.items()}
@@ -331,7 +331,7 @@ class Rebuilder:
         if summary is None:  # an older version's page keeps its manifest beside it
             try:
                 summary = SiteSummary.from_json_bytes(self._stored(LEGACY_SITE_JSON_KEY))
-            except (ValueError, KeyError, TypeError):
+            except CorruptDocument:
                 return [Drift("(root)", f"{LANDING_KEY} carries no manifest")]
         if projects is not None and summary.projects != projects:
             return [

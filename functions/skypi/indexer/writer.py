@@ -29,7 +29,7 @@ from typing import Generic, TypeVar
 
 from packaging.utils import NormalizedName
 
-from skypi.core.errors import Busy
+from skypi.core.errors import Busy, CorruptDocument
 from skypi.core.http import gzip_page
 from skypi.core.keys import (
     LANDING_KEY,
@@ -376,7 +376,7 @@ class PageWriter:
                 continue
             try:
                 page = self.read(project).page
-            except (ValueError, KeyError, TypeError):  # unreadable: a rebuild's to replace
+            except CorruptDocument:  # unreadable: a rebuild's to replace
                 continue
             confirmed[project] = root_entry(page)
         return confirmed
@@ -407,7 +407,7 @@ class PageWriter:
         if summary is None:
             try:
                 summary = SiteSummary.from_json_bytes(self.store.get(LEGACY_SITE_JSON_KEY)[1])
-            except (NotFound, ValueError, KeyError, TypeError):
+            except (NotFound, CorruptDocument):
                 # none at all (a page broken by hand): the count is the root listing's,
                 # never "0 projects"
                 root, _ = self.read_root()

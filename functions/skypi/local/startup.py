@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from packaging.utils import NormalizedName
 
 from skypi.core.digests import sha256_hex
-from skypi.core.errors import InvalidDistribution
+from skypi.core.errors import CorruptDocument, InvalidDistribution, reading
 from skypi.core.keys import (
     FINGERPRINTS_KEY,
     LANDING_KEY,
@@ -130,15 +130,17 @@ def _count(number: int, one: str, many: str, *, zero: bool = False) -> str:
 def _load(store: LocalStore) -> tuple[dict[str, Fingerprint], dict[str, str]]:
     """The recorded fingerprints and the project of each recorded distribution key."""
     try:
-        doc = json.loads(store.get(FINGERPRINTS_KEY)[1])
-        if doc.get("format") != FORMAT:
-            return {}, {}
-        files = doc["files"]
-        return (
-            {key: (int(v[0]), int(v[1])) for key, v in files.items()},
-            {key: v[2] for key, v in files.items() if len(v) > 2},
-        )
-    except (NotFound, ValueError, KeyError, TypeError, IndexError):
+        raw = store.get(FINGERPRINTS_KEY)[1]
+        with reading("the fingerprints record"):
+            doc = json.loads(raw)
+            if doc.get("format") != FORMAT:
+                return {}, {}
+            files = doc["files"]
+            return (
+                {key: (int(v[0]), int(v[1])) for key, v in files.items()},
+                {key: v[2] for key, v in files.items() if len(v) > 2},
+            )
+    except (NotFound, CorruptDocument):
         return {}, {}
 
 
@@ -241,7 +243,7 @@ def _check_projects(
         report.projects_checked += 1
         try:
             state = indexer.pages.read(name)
-        except (ValueError, KeyError, TypeError):
+        except CorruptDocument:
             log.warning("the page of %s cannot be read; run `skypi reindex` to rebuild it", name)
             report.unreadable_pages.append(name)
             continue
@@ -303,7 +305,7 @@ def _check_root(
 ) -> None:
     try:
         root, etag = indexer.pages.read_root()
-    except (ValueError, KeyError, TypeError):
+    except CorruptDocument:
         log.warning("the root listing cannot be read; run `skypi reindex` to rebuild it")
         report.unreadable_pages.append(ROOT)
         return
