@@ -24,7 +24,6 @@ from skypi.core.admission import Candidate, Verdict, decide_among
 from skypi.core.errors import CorruptDocument, InvalidDistribution
 from skypi.core.keys import (
     LANDING_KEY,
-    LEGACY_SITE_JSON_KEY,
     METADATA_SUFFIX,
     PACKAGES_PREFIX,
     ROOT_JSON_KEY,
@@ -35,7 +34,6 @@ from skypi.core.keys import (
 )
 from skypi.core.pages import FileEntry, ProjectPage, RootEntry, RootListing, root_entry
 from skypi.core.plan import Seen, restated, seen_again
-from skypi.core.site import SiteSummary
 from skypi.indexer.service import Indexer, project_of_key
 from skypi.indexer.writer import Stored
 from skypi.store.base import NotFound, ObjectInfo
@@ -327,12 +325,9 @@ class Rebuilder:
             html = self.store.get(LANDING_KEY)[1]
         except NotFound:
             return [Drift("(root)", f"{LANDING_KEY} is missing")]
-        summary = SiteSummary.from_landing(html)
-        if summary is None:  # an older version's page keeps its manifest beside it
-            try:
-                summary = SiteSummary.from_json_bytes(self._stored(LEGACY_SITE_JSON_KEY))
-            except CorruptDocument:
-                return [Drift("(root)", f"{LANDING_KEY} carries no manifest")]
+        summary = self.indexer.pages.manifest(html)
+        if summary is None:
+            return [Drift("(root)", f"{LANDING_KEY} carries no manifest")]
         if projects is not None and summary.projects != projects:
             return [
                 Drift("(root)", f"{LANDING_KEY} counts {summary.projects} projects, not {projects}")

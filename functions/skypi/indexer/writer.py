@@ -401,18 +401,27 @@ class PageWriter:
         page carries none."""
         try:
             info, html = self.store.get(LANDING_KEY)
-            summary, etag = SiteSummary.from_landing(html), info.etag
+            etag: str | None = info.etag
         except NotFound:
-            summary, etag = None, None
+            html, etag = b"", None
+        summary = self.manifest(html)
         if summary is None:
-            try:
-                summary = SiteSummary.from_json_bytes(self.store.get(LEGACY_SITE_JSON_KEY)[1])
-            except (NotFound, CorruptDocument):
-                # none at all (a page broken by hand): the count is the root listing's,
-                # never "0 projects"
-                root, _ = self.read_root()
-                summary = SiteSummary().with_listing(len(root.projects), root.serial)
+            # none at all (a page broken by hand): the count is the root listing's, never
+            # "0 projects"
+            root, _ = self.read_root()
+            summary = SiteSummary().with_listing(len(root.projects), root.serial)
         return summary, etag
+
+    def manifest(self, landing: bytes) -> SiteSummary | None:
+        """The landing page's manifest: carried in the page (``landing``, its bytes), or in
+        the file an older version kept beside it; None if neither can be read."""
+        summary = SiteSummary.from_landing(landing)
+        if summary is not None:
+            return summary
+        try:
+            return SiteSummary.from_json_bytes(self.store.get(LEGACY_SITE_JSON_KEY)[1])
+        except (NotFound, CorruptDocument):
+            return None
 
     def read_landing(self) -> tuple[SiteSummary, str | None]:
         return self._landing.read()
