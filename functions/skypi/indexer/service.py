@@ -192,7 +192,6 @@ class Indexer:
         store: Store,
         limits: Limits = DEFAULT_LIMITS,
         cdn: Cdn | None = None,
-        writer: PageWriter | None = None,
         workers: int = 1,
     ) -> None:
         self.store = store
@@ -201,8 +200,7 @@ class Indexer:
         self.workers = workers
         self.limits = limits
         self.cdn = cdn  # told to drop files deleted or restored, which it caches for a year
-        self.pages = writer or PageWriter(store)
-        self.pages.describer = self._describe_stored
+        self.pages = PageWriter(store, describer=self._describe_stored)
         # time.monotonic() past which no file is hashed further (a Lambda's time runs out:
         # better a clear refusal than a timeout retried into the dead-letter queue)
         self.hash_deadline: float | None = None

@@ -91,6 +91,7 @@ class Written:
 
 
 PageChange = Callable[[ProjectPage | None], ProjectPage | None]
+Describer = Callable[[ProjectPage, str], Release | None]  # (page, version) -> description
 RootChange = Mapping[NormalizedName, RootEntry]
 
 
@@ -103,7 +104,7 @@ def _pause(attempt: int) -> None:
 class PageWriter:
     """Writes one store's pages. Thread-safe; one per process is enough (it keeps ETags)."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, describer: Describer | None = None) -> None:
         self.store = store
         self._lock = threading.Lock()
         self._root = _Kept(store, ROOT_JSON_KEY, self._read_root)
@@ -115,7 +116,7 @@ class PageWriter:
         # Renders a release's description from one of its files when none is stored (only
         # the newest release is described as files arrive; an older one when it becomes the
         # newest, after a yank or a delete).
-        self.describer: Callable[[ProjectPage, str], Release | None] | None = None
+        self.describer = describer
 
     # -- project pages --------------------------------------------------------------------
 
