@@ -205,3 +205,19 @@ def test_a_page_too_contended_to_write_answers_503_and_a_retry_lists_the_file(
     assert _post(client, data, name, "busy", "1.0", token).status_code == 200
     files = client.get("/simple/busy/", headers=JSON).json()["files"]
     assert [f["filename"] for f in files] == [name]
+
+
+def test_an_upload_to_a_damaged_page_says_how_to_repair_it_and_leaves_nothing(
+    store: LocalStore, folder: Path
+) -> None:
+    client = TestClient(
+        create_app(store, Settings(max_upload_size=10 * 1024 * 1024)), raise_server_exceptions=False
+    )
+    token = add_token(store, "upload")
+    store.put("simple/foo/index.json", b'{"meta": {}, "files": 5}')  # edited by hand
+    name = wheel_name("foo", "1.0")
+    response = _post(client, wheel_bytes("foo", "1.0"), name, "foo", "1.0", token)
+    assert response.status_code == 500
+    assert "a project page cannot be read" in response.text
+    assert "skypi reindex" in response.text
+    assert not (folder / "foo" / name).exists()
