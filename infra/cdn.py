@@ -66,6 +66,7 @@ _KEY_TABLE: dict[str, object] = {
     "landing": keys.LANDING_KEY,
     "site": keys.SITE_PROJECT_PREFIX,
     "page": keys.SITE_PAGE,
+    "quarantined": keys.QUARANTINE_RECORD_PREFIX,  # in the KeyValueStore, beside token hashes
 }
 _EDGE_TABLES: dict[str, object] = {
     "__API_PATHS__": sorted({*API_PATHS, HEALTH_PATH}),

@@ -248,6 +248,28 @@ async function lookup(hash) {
     }
 }
 
+// PEP 792: whether the project (a normalized name) is quarantined, by its record beside the
+// token hashes. It rejects when the store cannot be read: the caller refuses then (fail
+// closed, as a token that cannot be looked up is refused).
+async function quarantined(project) {
+    if (kvs === null) kvs = cf.kvs(KVS_ID);
+    return await kvs.exists(KEYS.quarantined + project);
+}
+
+// null when the file may be served; else the 404 of a quarantined project's file (the same
+// answer as for a file that is not there), or a 503 when that cannot be known. This runs
+// before CloudFront looks in its cache, so no cached copy answers either.
+async function withheld(filename) {
+    var project = projectOfFilename(filename);
+    try {
+        if (!project || !(await quarantined(project))) return null;
+    } catch (e) {
+        return respond(503, 'Service Unavailable', { 'content-type': 'text/plain', 'retry-after': '1' },
+            'Service Unavailable: could not check whether the project is quarantined; try again.\n');
+    }
+    return notFound();
+}
+
 // null when the request may read; else the 401/403 to answer.
 async function denied(request, project) {
     var header = request.headers.authorization ? request.headers.authorization.value : '';
@@ -368,6 +390,8 @@ async function handler(event) {
         }
         // Only distributions and their .metadata: nothing else put there is served.
         if (!servedAsFile(parts[parts.length - 1])) return notFound();
+        var held = await withheld(parts[parts.length - 1]);
+        if (held) return held;
         return toBucket(request, KEYS.packages + parts.slice(1).join('/'));
     }
     if (decoded === '/') return toBucket(request, KEYS.landing);

@@ -45,6 +45,11 @@ def raw_path(scope: Scope) -> str:
     return quote(scope["path"], safe="/")
 
 
+WITHHELD_UNKNOWN = (
+    b"Service Unavailable: could not check whether the project is quarantined; try again.\n"
+)
+
+
 async def _respond(
     send: Send, status: int, headers: dict[str, str], body: bytes = b"", head: bool = False
 ) -> None:
@@ -149,13 +154,11 @@ class ReadRoutes:
         if decision.key is None:
             await _respond(send, 404, {"content-type": "text/plain", **vary}, b"Not Found\n", head)
             return
-        if (
-            decision.key.startswith(PACKAGES_PREFIX)
-            and decision.project
-            and await self._call(self.withheld, decision.project)
-        ):  # a quarantined project's files and .metadata are not offered for download
-            await _respond(send, 404, {"content-type": "text/plain"}, b"Not Found\n", head)
-            return
+        if decision.key.startswith(PACKAGES_PREFIX) and decision.project:
+            refusal = await self._withheld(decision.project)
+            if refusal is not None:
+                await _respond(send, refusal[0], dict(refusal[1]), refusal[2], head)
+                return
         body: bytes | None = None
         family = family_of(decision.key)
         if family is not None and family.revalidate:
@@ -201,6 +204,18 @@ class ReadRoutes:
             await _respond(send, 304, base | {"content-length": "0"}, b"", True)
             return
         await self._send_object(send, info, headers.get("range"), base, head, body)
+
+    async def _withheld(self, project: str) -> tuple[int, dict[str, str], bytes] | None:
+        """PEP 792: the 404 of a quarantined project's file or ``.metadata`` (as for a file
+        that is not there), the 503 when its status cannot be read (fail closed, as the edge
+        function does), or None when the file may be served."""
+        try:
+            if not await self._call(self.withheld, project):
+                return None
+        except Exception:
+            log.exception("cannot read whether %s is quarantined", project)
+            return 503, {"content-type": "text/plain", "retry-after": "1"}, WITHHELD_UNKNOWN
+        return 404, {"content-type": "text/plain"}, b"Not Found\n"
 
     async def _call(self, function: Any, *args: Any) -> Any:
         """Run a store call: inline when the store says a blocking call is as cheap as the hop
