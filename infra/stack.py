@@ -88,6 +88,10 @@ class SkypiStack(Stack):
                 self.auth.publishers.table_name,
                 "trusted publishers: skypi publisher add ... --table THIS",
             ),
+            "EdgeRecords": (
+                self.auth.mirror.key_value_store_arn,
+                "the edge's token hashes and quarantine records: skypi reindex --kvs-arn THIS",
+            ),
             "OidcAudience": (oidc_audience(config), "the audience CI OIDC tokens must carry"),
             "CreateToken": (
                 f"skypi token create --table {self.auth.table.table_name} --scope upload --name ci",

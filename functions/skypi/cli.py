@@ -297,6 +297,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="re-read every file and check its hash, even where the page knows it unchanged",
     )
     reindex.add_argument(
+        "--kvs-arn",
+        default=os.environ.get("SKYPI_KVS_ARN"),
+        help="with --bucket: the edge's KeyValueStore (the stack's EdgeRecords output; default "
+        "$SKYPI_KVS_ARN), whose quarantine records are made to match the pages (PEP 792)",
+    )
+    reindex.add_argument(
         "--workers",
         type=int,
         default=None,
@@ -661,7 +667,14 @@ def _reindex(args: argparse.Namespace) -> int:
 
     store = _store(args.dir, args.state_dir, args.bucket)
     workers = args.workers or (16 if args.bucket else 1)  # threads only contend for a disk
-    rebuilder = Rebuilder(Indexer(store), verify_hashes=args.verify_hashes, workers=workers)
+    edge = None
+    if args.bucket and args.kvs_arn:
+        from skypi.store.kvs import EdgeQuarantine, KeyValueStore
+
+        edge = EdgeQuarantine(KeyValueStore(args.kvs_arn))
+    rebuilder = Rebuilder(
+        Indexer(store), verify_hashes=args.verify_hashes, workers=workers, edge=edge
+    )
     with tqdm(
         unit="file", desc="checking" if args.check else "reindexing", file=sys.stderr, disable=None
     ) as bar:

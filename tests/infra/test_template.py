@@ -439,16 +439,33 @@ def test_edge_function_checks_tokens_in_private_mode(synth: Synth) -> None:
     assert len(code.encode()) <= MAX_FUNCTION_BYTES
 
 
-def test_sync_may_only_describe_and_update_the_mirror(synth: Synth) -> None:
-    kvs_id, _ = _only(synth, "AWS::CloudFront::KeyValueStore")
-    statements = _statements(synth, "AuthSync")
-    edge = [s for s in statements if any("cloudfront" in a for a in _actions(s))]
-    assert len(edge) == 1
-    assert sorted(_actions(edge[0])) == [
-        "cloudfront-keyvaluestore:DescribeKeyValueStore",
-        "cloudfront-keyvaluestore:UpdateKeys",
+def _mirror_statements(synth: Synth, role: str) -> list[dict[str, Any]]:
+    return [
+        s
+        for s in _statements(synth, role)
+        if any(a.startswith("cloudfront-keyvaluestore:") for a in _actions(s))
     ]
-    assert edge[0]["Resource"] == {"Fn::GetAtt": [kvs_id, "Arn"]}
+
+
+def test_sync_and_api_may_only_describe_and_update_the_mirror(synth: Synth) -> None:
+    """The token sync writes token hashes; the API (an admin's status change) a quarantined
+    project's record (PEP 792), and finds the store in its environment. The indexer writes
+    neither, and no role may list or read the store."""
+    kvs_id, _ = _only(synth, "AWS::CloudFront::KeyValueStore")
+    for role in ("AuthSync", "ApiFunction"):
+        edge = _mirror_statements(synth, role)
+        assert len(edge) == 1, role
+        assert sorted(_actions(edge[0])) == [
+            "cloudfront-keyvaluestore:DescribeKeyValueStore",
+            "cloudfront-keyvaluestore:UpdateKeys",
+        ]
+        assert edge[0]["Resource"] == {"Fn::GetAtt": [kvs_id, "Arn"]}
+    assert _mirror_statements(synth, "IndexerFunction") == []
+    for name, function in synth.resources("AWS::Lambda::Function").items():
+        if name.startswith("ApiFunction"):
+            variables = function["Properties"]["Environment"]["Variables"]
+            assert variables["SKYPI_KVS_ARN"] == {"Fn::GetAtt": [kvs_id, "Arn"]}
+    statements = _statements(synth, "AuthSync")
     for statement in statements:  # reads the stream; never writes the table
         assert not any(
             a in {"dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:UpdateItem"}
@@ -512,7 +529,11 @@ def test_api_and_indexer_may_only_invalidate_this_distribution(synth: Synth) -> 
         "IndexerFunctionServiceRole",
         "InvalidationsFunctionServiceRole",
     ):
-        granted = [s for s in _statements(synth, role) if "cloudfront" in json.dumps(s["Action"])]
+        granted = [
+            s
+            for s in _statements(synth, role)
+            if any(a.startswith("cloudfront:") for a in _actions(s))
+        ]
         assert len(granted) == 1, role
         assert _actions(granted[0]) == ["cloudfront:CreateInvalidation"]
         assert distribution in _resources(granted[0])  # this distribution's ARN, no wildcard

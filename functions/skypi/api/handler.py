@@ -84,6 +84,7 @@ def _app() -> Mangum:
         from skypi.store.cdn import CloudFrontCdn
         from skypi.store.dynamo_publishers import DynamoPublisherRepository
         from skypi.store.dynamo_tokens import DynamoTokenRepository
+        from skypi.store.kvs import EdgeQuarantine
         from skypi.store.s3 import S3Store
 
         store = S3Store.from_environment()
@@ -97,6 +98,7 @@ def _app() -> Mangum:
             tokens,
             CloudFrontCdn.from_environment(),
             publishers=publishers,
+            edge=EdgeQuarantine.from_environment(),
         )
         _mangum = Mangum(
             UploadMetrics(app, metrics, UPLOAD_PATHS),

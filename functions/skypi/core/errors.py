@@ -54,3 +54,8 @@ class RequestTooLarge(SkypiError):
 class Busy(SkypiError):
     """Too many writers at once for one page: nothing is lost, and trying again in a moment
     succeeds (what is stored is listed by then, or by its storage event)."""
+
+
+class Unavailable(SkypiError):
+    """A service the index needs for this change did not answer (after retries): what was
+    done leaves nothing unsafe, and sending the request again finishes it."""
