@@ -12,7 +12,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from skypi import cli
-from skypi.core.errors import Unavailable
+from skypi.core.errors import EdgeUnavailable
 from skypi.core.keys import QUARANTINE_RECORD_VALUE, quarantine_record_key
 from skypi.core.tokens import EDGE_MAX_KEY_BYTES, EDGE_MAX_STORE_BYTES, EDGE_MAX_VALUE_BYTES
 from skypi.indexer.admin import Admin, project_name
@@ -124,7 +124,7 @@ def test_a_failed_record_write_changes_nothing(admin: Admin, kvs: FlakyStore) ->
     """The record is written first: when it cannot be, the page is left as it was and the
     admin is told to send the request again (503), which then finishes it."""
     kvs.failures = 1
-    with pytest.raises(Unavailable, match="nothing changed"):
+    with pytest.raises(EdgeUnavailable, match="nothing changed"):
         admin.set_status("held", "quarantined", "malware reported")
     assert status(admin, "held") == "active"
     assert kvs.items == {}
@@ -138,7 +138,7 @@ def test_a_failed_record_removal_leaves_the_files_refused(admin: Admin, kvs: Fla
     served while the page says quarantined), and sending the request again removes it."""
     admin.set_status("held", "quarantined", "malware reported")
     kvs.failures = 1
-    with pytest.raises(Unavailable, match="still refuses its files"):
+    with pytest.raises(EdgeUnavailable, match="still refuses its files"):
         admin.set_status("held", "active")
     assert status(admin, "held") == "active"
     assert at_the_edge(f"/{FILE}", kvs) == 404
@@ -248,6 +248,6 @@ def test_a_full_store_refuses_the_quarantine_and_nothing_changes(
     kvs.items.update({f"{i:064x}": value for i in range(EDGE_MAX_STORE_BYTES // per_token)})
     room = EDGE_MAX_STORE_BYTES - kvs.size
     kvs.items["f" * 64] = "v" * (room - 64 - 5)  # 5 bytes left: less than the record
-    with pytest.raises(Unavailable, match="nothing changed"):
+    with pytest.raises(EdgeUnavailable, match="nothing changed"):
         admin.set_status("held", "quarantined", "malware reported")
     assert status(admin, "held") == "active"

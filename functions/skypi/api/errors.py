@@ -22,6 +22,7 @@ from skypi.core.errors import (
     Conflict,
     Discontinued,
     DoesNotExist,
+    EdgeUnavailable,
     InvalidDistribution,
     InvalidRequest,
     LengthRequired,
@@ -29,7 +30,6 @@ from skypi.core.errors import (
     ReadOnly,
     RequestTooLarge,
     SkypiError,
-    Unavailable,
     UploadRejected,
 )
 from skypi.core.reason import REASON_HEADER, reason_phrase
@@ -48,7 +48,7 @@ STATUS: Final[Mapping[type[SkypiError], int]] = MappingProxyType(
         RequestTooLarge: 413,
         NotSupported: 501,
         Busy: 503,
-        Unavailable: 503,
+        EdgeUnavailable: 503,
     }
 )
 JSON_PREFIX: Final = "/api/"

@@ -56,6 +56,6 @@ class Busy(SkypiError):
     succeeds (what is stored is listed by then, or by its storage event)."""
 
 
-class Unavailable(SkypiError):
-    """A service the index needs for this change did not answer (after retries): what was
+class EdgeUnavailable(SkypiError):
+    """The CloudFront edge (its KeyValueStore) did not take a change (after retries): what was
     done leaves nothing unsafe, and sending the request again finishes it."""

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from skypi.core.errors import Conflict, DoesNotExist, InvalidRequest, Unavailable
+from skypi.core.errors import Conflict, DoesNotExist, EdgeUnavailable, InvalidRequest
 from skypi.core.filenames import MAX_FILENAME_BYTES, VALID_PROJECT_NAME, same_version
 from skypi.core.pages import FileEntry, ProjectPage, check_status
 from skypi.indexer.service import Gone, Indexer
@@ -192,7 +192,7 @@ class Admin:
             try:
                 self.edge.hold(name)
             except EdgeWriteFailed as exc:
-                raise Unavailable(
+                raise EdgeUnavailable(
                     f"Could not quarantine {name} at the edge ({exc}): nothing changed. "
                     "Send the request again."
                 ) from exc
@@ -222,7 +222,7 @@ class Admin:
                     self.edge.hold(page.name)
         except EdgeWriteFailed as exc:
             refused = "refuses" if page.withholds_files() else "still refuses"
-            raise Unavailable(
+            raise EdgeUnavailable(
                 f"{page.name} is {page.status}, and the edge {refused} its files, but its record "
                 f"could not be brought in line ({exc}). Send the request again."
             ) from exc
