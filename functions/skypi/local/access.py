@@ -34,6 +34,7 @@ ACCESS_LOGGER: Final = "skypi.access"
 log = logging.getLogger(ACCESS_LOGGER)
 
 _USERINFO: Final = re.compile(r"\A([A-Za-z][A-Za-z0-9+.\-]*://)[^/?#]*@")
+_PLAIN: Final = re.compile(r"[!#-\[\]-~]*")  # printable ASCII but the quote and the backslash
 
 
 def escape(text: str) -> str:
@@ -43,6 +44,8 @@ def escape(text: str) -> str:
     >>> print(escape('/a b"c\\d\né'))
     /a\x20b\"c\\d\x0a\xc3\xa9
     """
+    if _PLAIN.fullmatch(text):  # most requests: nothing to escape
+        return text
     out = []
     for byte in text.encode("utf-8", "surrogateescape"):
         if byte in b'"\\':
