@@ -189,3 +189,32 @@ def test_sample_upload_event_runs(api: Emulated) -> None:
     response = _invoke(json.loads((EVENTS / "apigw-v2-upload.json").read_text()))
     assert response["statusCode"] == 200, _body(response)
     assert api.store.head(f"packages/demo/{wheel_name('demo', '2.0')}") is not None
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/legacy/"),
+        ("GET", "/simple/"),
+        ("DELETE", f"/api/projects/demo/files/{wheel_name('demo', '1.0')}"),
+    ],
+)
+@pytest.mark.parametrize("joiner", [",", ", "])
+def test_two_authorization_headers_joined_by_api_gateway_are_a_400(
+    api: Emulated, method: str, path: str, joiner: str
+) -> None:
+    """API Gateway's HTTP API (payload 2.0) joins a repeated header's values with commas into
+    one (https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-develop-integrations-lambda.html).
+    No Basic or Bearer credential holds a comma, so the joined value is two headers: the
+    400 the local server and the CloudFront Function give, whichever of them would pass."""
+    good = _token(api)
+    upload = upload_event(
+        wheel_bytes("demo", "1.0"), wheel_name("demo", "1.0"), "demo", "1.0", good
+    )
+    for joined in (f"{good}{joiner}{good}", f"{good}{joiner}Basic eDp5"):
+        event = upload if method == "POST" else http_event(method, path)
+        event["headers"]["authorization"] = joined
+        response = _invoke(event)
+        assert response["statusCode"] == 400, _body(response)
+        assert b"send one Authorization header, not several" in _body(response)
+    assert api.store.head(f"packages/demo/{wheel_name('demo', '1.0')}") is None

@@ -17,7 +17,7 @@ from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
 from skypi.api.auth import Authenticator, AuthFailure
 from skypi.api.settings import Settings
-from skypi.core.edge import authorization_refusal, decide, route
+from skypi.core.edge import authorization_count, authorization_refusal, decide, route
 from skypi.core.http import cache_control_for_key, content_type_for_key
 from skypi.core.keys import PACKAGES_PREFIX, family_of
 from skypi.store.base import NotFound, ObjectInfo, Presigning, Store
@@ -96,7 +96,11 @@ class ReadRoutes:
         method = scope["method"]
         path = raw_path(scope)
         head = method == "HEAD"
-        twice = authorization_refusal(sum(k == b"authorization" for k, _ in scope["headers"]))
+        twice = authorization_refusal(
+            authorization_count(
+                v.decode("latin-1") for k, v in scope["headers"] if k == b"authorization"
+            )
+        )
         if twice is not None:  # every route, the API's too
             await _respond(
                 send, 400, {"content-type": "text/plain"}, twice.reason.encode() + b"\n", head
