@@ -107,7 +107,9 @@ def create_app(
     """The whole HTTP surface as one ASGI app; tokens and trusted publishers live in ``store``
     unless given; ``cdn`` is told about deleted files (none locally: nothing caches them there)."""
     settings = settings or Settings()
-    indexer = Indexer(store, cdn=cdn)
+    indexer = Indexer(
+        store, cdn=cdn, index_url=settings.index_url if settings.address_in_pages else None
+    )
     tokens = tokens or TokenRepository(store)
     auth = Authenticator(tokens)
     uploader = Uploader(store, indexer, settings.max_upload_size)
