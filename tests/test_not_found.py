@@ -169,3 +169,29 @@ def test_head_of_a_miss_has_no_body(store: LocalStore) -> None:
     assert answer.status_code == 404
     assert answer.content == b""
     assert int(answer.headers["content-length"]) > 0
+
+
+@pytest.mark.parametrize(
+    ("given", "taken"),
+    [
+        ("https://pypi.example.com/", "https://pypi.example.com"),
+        ("http://10.0.0.5:8080", "http://10.0.0.5:8080"),
+        ("javascript:alert(1)", None),
+        ("pypi.example.com", None),
+        ("https://pypi.example.com/?x=1", None),
+    ],
+)
+def test_serve_takes_an_index_url_and_refuses_anything_else(
+    given: str, taken: str | None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from skypi.cli import build_parser
+    from skypi.local.serve import page_address
+
+    if taken is None:
+        with pytest.raises(SystemExit):
+            build_parser().parse_args(["serve", "--url", given, "./packages"])
+        assert "not an index URL" in capsys.readouterr().err
+        return
+    every = "0.0.0.0"  # noqa: S104 - parsed, not bound
+    args = build_parser().parse_args(["serve", "--url", given, "-i", every, "./packages"])
+    assert page_address(args.url, "http", args.host, args.port) == taken
