@@ -157,11 +157,16 @@ PYPISERVER_FLAGS: dict[tuple[str, ...], str] = {
     ("--log-file",): "skypi logs to standard error: redirect it, or run it under systemd "
     "(docs/serving.md)",
     ("--server",): "skypi serves with uvicorn: drop this flag",
+    ("-v", "--verbose"): "skypi logs a line per request by default (--no-access-log turns it "
+    "off); --log-level debug logs more",
+    ("--log-req-frmt", "--log-res-frmt"): "skypi's request log has one format, a line per "
+    "request in the Common Log Format with the seconds it took appended: drop this flag "
+    "(--no-access-log turns the log off)",
 }
 
 
 # Flags that ask for what skypi does anyway: taken, with a note that they can go.
-HARMLESS: Final = frozenset({"--disable-fallback"})
+HARMLESS: Final = frozenset({"--disable-fallback", "--verbose"})
 
 
 class _PypiserverFlag(argparse.Action):
@@ -198,6 +203,17 @@ def _add_pypiserver_flags(parser: argparse._ArgumentGroup) -> None:
             metavar="VALUE" if takes_value else None,
             help=instead,
         )
+
+
+def _add_logging(parser: argparse.ArgumentParser) -> None:
+    levels = ["debug", "info", "warning", "error"]
+    parser.add_argument("--log-level", default="info", choices=levels)
+    parser.add_argument(
+        "--no-access-log",
+        action="store_true",
+        help="do not log a line per request (by default each is logged at INFO, in the Common "
+        "Log Format with the seconds it took appended)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -274,7 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the audience CI tokens must carry for trusted publishing; make it unique to "
         "this index, e.g. its host name (default $SKYPI_OIDC_AUDIENCE or skypi)",
     )
-    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    _add_logging(serve)
     _add_pypiserver_flags(serve.add_argument_group("pypiserver flags skypi does not take"))
 
     dev = sub.add_parser(
@@ -294,7 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument(
         "--no-auth", action="store_true", help="uploads need no token (never do this on AWS)"
     )
-    dev.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    _add_logging(dev)
 
     reindex = sub.add_parser(
         "reindex",
