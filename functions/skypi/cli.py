@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import urlsplit
 
 from skypi.cli_help import add_examples
 from skypi.core.pages import PROJECT_STATUSES
@@ -37,6 +38,15 @@ def _port(text: str) -> int:
     if not 1 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"not a port: {text!r} (a number from 1 to 65535)")
     return port
+
+
+def _index_url(text: str) -> str:
+    parts = urlsplit(text)
+    if parts.scheme not in {"http", "https"} or not parts.hostname or parts.query or parts.fragment:
+        raise argparse.ArgumentTypeError(
+            f"not an index URL: {text!r} (http:// or https://, a host, no query)"
+        )
+    return text.rstrip("/")
 
 
 def _days(text: str) -> int:
@@ -227,6 +237,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="address to listen on (default 127.0.0.1; 0.0.0.0 for every one)",
     )
     serve.add_argument("-p", "--port", type=_port, default=8080, help="port (default 8080)")
+    serve.add_argument(
+        "--url",
+        type=_index_url,
+        help="the address users reach this index at (behind a proxy, or on 0.0.0.0), shown in "
+        "the pages' setup lines; default: http://HOST:PORT, or the browser's address on 0.0.0.0",
+    )
     serve.add_argument(
         "--create", action="store_true", help="create DIR if it does not exist (else refused)"
     )

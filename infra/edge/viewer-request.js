@@ -171,6 +171,15 @@ function notFound() {
     return respond(404, 'Not Found', { 'content-type': 'text/plain' }, 'Not Found\n');
 }
 
+// skypi.core.edge._search: /project/?q=NAME, the search box's form without JavaScript, goes
+// to that project's page (302: a search, not a move); no valid name is a 404.
+function search(querystring) {
+    var q = querystring && querystring.q;
+    var typed = q && q.value !== undefined ? unquote(q.value.replace(/\+/g, '%20')) : null;
+    var name = typed === null ? null : projectName(strip(typed));
+    return name ? respond(302, 'Found', { location: '/project/' + name + '/' }) : notFound();
+}
+
 function normalize(name) {
     return name.toLowerCase().replace(/[-_.]+/g, '-');
 }
@@ -400,6 +409,7 @@ async function handler(event) {
     var people = decoded.indexOf('/project/') === 0;
     var prefix = people ? '/project/' : '/simple/';
     var rest = decoded.slice(prefix.length);
+    if (people && rest === '') return search(request.querystring);
     if (rest === '' && !people) return page(request, KEYS.pages);
     var slash = rest.charAt(rest.length - 1) === '/';
     var name = slash ? rest.slice(0, -1) : rest;

@@ -29,6 +29,7 @@ from packaging.utils import canonicalize_name
 
 from skypi.api.app import create_app
 from skypi.api.settings import Settings
+from skypi.core.keys import ROOT_JSON_KEY
 from skypi.indexer.admin import Admin
 from skypi.indexer.service import Indexer, Landed
 from skypi.store.local import LocalStore
@@ -343,9 +344,12 @@ def python_outcome(edge: PythonEdge, request: Generated) -> Outcome:
     )
     if edge.handed_to_api:
         return Outcome(origin="api")
-    if edge.store.keys:
-        assert len(set(edge.store.keys)) == 1, edge.store.keys
-        return Outcome(origin="bucket", key=edge.store.keys[0])
+    keys = edge.store.keys
+    if response.status == 404:  # a miss looks for near names in the root listing (the page
+        keys = [k for k in keys if k != ROOT_JSON_KEY]  # for people): the API's part on AWS
+    if keys:
+        assert len(set(keys)) == 1, keys
+        return Outcome(origin="bucket", key=keys[0])
     return Outcome(
         status=response.status,
         location=response.headers.get("location"),

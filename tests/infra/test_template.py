@@ -19,8 +19,10 @@ from infra.cdn import (
     BUCKET_ORIGIN_ID,
     BUCKET_PATHS,
     MAX_FUNCTION_BYTES,
+    PEOPLE_ORIGIN_ID,
     edge_source,
 )
+from skypi.core.constants import INDEX_URL_VARIABLE
 from skypi.core.edge import READ_PREFIXES
 from skypi.core.filenames import DISTRIBUTION_SUFFIXES
 from skypi.core.http import cache_control_for_key
@@ -113,6 +115,42 @@ def test_every_bucket_refuses_plain_http(synth: Synth) -> None:
         )
 
 
+def test_a_missing_page_for_people_is_asked_of_the_api(synth: Synth) -> None:
+    """/project/<name>/ that the bucket lacks fails over to the API, which answers 404 with the
+    page for people (tests/test_not_found.py). Custom error responses cannot do that: they are
+    the whole distribution's, keyed by the origin's status only ("Custom error pages and error
+    caching", CloudFront Developer Guide), so they would replace the API's own 404 bodies and
+    the plain 404 pip and uv get; and a CloudFront Function's own answer goes to the viewer
+    without the cache or an origin ("Determine function purpose"), so none applies to it."""
+    config = _distribution(synth)
+    behaviors = {b["PathPattern"]: b for b in config["CacheBehaviors"]}
+    [group] = config["OriginGroups"]["Items"]
+    assert behaviors["/project/*"]["TargetOriginId"] == group["Id"]
+    members = [m["OriginId"] for m in group["Members"]["Items"]]
+    assert members == [PEOPLE_ORIGIN_ID, API_ORIGIN_ID]
+    assert group["FailoverCriteria"]["StatusCodes"]["Items"] == [404]
+    # CloudFront takes an origin group only on a behaviour that allows no write method
+    assert sorted(behaviors["/project/*"]["AllowedMethods"]) == ["GET", "HEAD", "OPTIONS"]
+    for path in ("/simple/*", "/packages/*"):  # pip's and uv's misses stay the bucket's own
+        assert behaviors[path]["TargetOriginId"] == BUCKET_ORIGIN_ID
+    assert config["DefaultCacheBehavior"]["TargetOriginId"] == API_ORIGIN_ID
+
+
+def test_the_pages_functions_know_the_index_address(synth: Synth) -> None:
+    """The API and the indexer write https://<CloudFront's domain> into the setup lines of the
+    pages for people; the distribution depends on the HTTP API, not the function: no cycle."""
+    distribution, _ = _only(synth, "AWS::CloudFront::Distribution")
+    address = {"Fn::Join": ["", ["https://", {"Fn::GetAtt": [distribution, "DomainName"]}]]}
+    given = {
+        name: function["Properties"]["Environment"]["Variables"][INDEX_URL_VARIABLE]
+        for name, function in synth.resources("AWS::Lambda::Function").items()
+        if INDEX_URL_VARIABLE in function["Properties"].get("Environment", {}).get("Variables", {})
+    }
+    assert sorted(n.startswith("ApiFunction") for n in given) == [False, True], given
+    assert sorted(n.startswith("IndexerFunction") for n in given) == [False, True], given
+    assert all(value == address for value in given.values())
+
+
 def test_only_cloudfront_reads_the_bucket_through_origin_access_control(synth: Synth) -> None:
     _, oac = _only(synth, "AWS::CloudFront::OriginAccessControl")
     config = oac["Properties"]["OriginAccessControlConfig"]
@@ -123,9 +161,12 @@ def test_only_cloudfront_reads_the_bucket_through_origin_access_control(synth: S
         for o in distribution["Properties"]["DistributionConfig"]["Origins"]
         if "S3OriginConfig" in o
     ]
-    assert len(s3_origins) == 1
-    assert "OriginAccessControlId" in s3_origins[0]
-    assert s3_origins[0]["S3OriginConfig"].get("OriginAccessIdentity", "") == ""
+    # the bucket, and the bucket again as the first origin of /project/*'s origin group
+    assert sorted(o["Id"] for o in s3_origins) == sorted([BUCKET_ORIGIN_ID, PEOPLE_ORIGIN_ID])
+    assert len({json.dumps(o["OriginAccessControlId"]) for o in s3_origins}) == 1
+    assert len({json.dumps(o["DomainName"]) for o in s3_origins}) == 1
+    for origin in s3_origins:
+        assert origin["S3OriginConfig"].get("OriginAccessIdentity", "") == ""
     index_policy = next(
         p for p in synth.resources("AWS::S3::BucketPolicy").values() if "Index" in json.dumps(p)
     )
@@ -304,10 +345,15 @@ def test_only_the_read_paths_reach_the_bucket(synth: Synth) -> None:
     behaviors = {b["PathPattern"]: b for b in config["CacheBehaviors"]}
     assert tuple(behaviors) == BUCKET_PATHS
     assert tuple(f"{p}*" for p in READ_PREFIXES) == BUCKET_PATHS
-    assert {behaviors[p]["TargetOriginId"] for p in BUCKET_PATHS} == {BUCKET_ORIGIN_ID}
+    groups = {g["Id"]: g for g in config.get("OriginGroups", {}).get("Items", [])}
+    for path in BUCKET_PATHS:  # straight to the bucket, or to a group that tries it first
+        target = behaviors[path]["TargetOriginId"]
+        primary = groups[target]["Members"]["Items"][0]["OriginId"] if target in groups else target
+        assert primary in {BUCKET_ORIGIN_ID, PEOPLE_ORIGIN_ID}, path
     api = config["DefaultCacheBehavior"]
     assert api["TargetOriginId"] == API_ORIGIN_ID
-    assert sorted(o["Id"] for o in config["Origins"]) == sorted([API_ORIGIN_ID, BUCKET_ORIGIN_ID])
+    origins = sorted(o["Id"] for o in config["Origins"])
+    assert origins == sorted([API_ORIGIN_ID, BUCKET_ORIGIN_ID, PEOPLE_ORIGIN_ID])
     assert api["CachePolicyId"] == CACHING_DISABLED
     assert "POST" in api["AllowedMethods"]
     assert api["ViewerProtocolPolicy"] == "https-only"  # a redirect would drop a POST

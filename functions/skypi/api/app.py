@@ -111,7 +111,9 @@ def create_app(
     ``edge`` keeps the CloudFront edge's quarantine records (none locally: the read routes
     look at each project's status)."""
     settings = settings or Settings()
-    indexer = Indexer(store, cdn=cdn)
+    indexer = Indexer(
+        store, cdn=cdn, index_url=settings.index_url if settings.address_in_pages else None
+    )
     tokens = tokens or TokenRepository(store)
     auth = Authenticator(tokens)
     uploader = Uploader(store, indexer, settings.max_upload_size)

@@ -24,6 +24,7 @@ from aws_lambda_powertools.logging import correlation_paths
 
 from skypi import tracing
 from skypi.api.settings import Settings
+from skypi.core.constants import INDEX_URL_VARIABLE
 from skypi.core.http import (
     LAMBDA_PAYLOAD_LIMIT,
     MAX_LAMBDA_REQUEST_BYTES,
@@ -70,6 +71,8 @@ def lambda_settings(bucket: str) -> Settings:
         direct_hash_seconds=DIRECT_HASH_SECONDS,
         max_direct_upload_size=DIRECT_UPLOAD_CEILING,
         oidc_audience=os.environ.get("SKYPI_OIDC_AUDIENCE") or Settings.oidc_audience,
+        index_url=os.environ.get(INDEX_URL_VARIABLE) or None,
+        address_in_pages=True,
     )
 
 

@@ -141,6 +141,7 @@ def dev(args: argparse.Namespace) -> int:
         max_upload_size=MAX_REQUEST_BYTES,
         max_request_size=lambda_limits.max_request_size,
         large_upload_hint=lambda_limits.large_upload_hint,
+        index_url=f"http://{shown_host(args.host)}:{args.port}",
     )
     url = f"http://{shown_host(args.host)}:{args.port}"
     print(_welcome(resources, endpoint, url, token), file=sys.stderr, flush=True)

@@ -144,6 +144,21 @@ def _welcome(
     return "\n".join(lines)
 
 
+def page_address(url: str | None, scheme: str, host: str, port: int) -> str | None:
+    """The address put into the pages' setup lines as they are served: ``--url``, else the one
+    the banner prints. Listening on every address, the server does not know which one a
+    browser used: the page's script writes the one it was loaded from.
+
+    >>> page_address(None, "http", "127.0.0.1", 8080), page_address(None, "http", "0.0.0.0", 80)
+    ('http://127.0.0.1:8080', None)
+    """
+    if url:
+        return url
+    if host in {"0.0.0.0", "::"}:  # noqa: S104 - compared, not bound
+        return None
+    return f"{scheme}://{shown_host(host)}:{port}"
+
+
 def listen(host: str, port: int) -> socket.socket:
     """A listening socket, so a port in use is one clear error before anything else starts
     (and before the banner says where skypi serves)."""
@@ -233,12 +248,14 @@ def serve(args: argparse.Namespace) -> int:
         print(f"skypi: {exc}", file=sys.stderr)
         return 2
     actions = args.authenticate if args.authenticate is not None else {"update"}
+    scheme = "https" if args.tls_cert else "http"
     settings = Settings(
         private=args.private or bool(actions & {"download", "list"}),
         upload_auth=bool(actions) or args.private,
         max_upload_size=args.max_upload_size,
         health_path=args.health_endpoint,
         oidc_audience=args.oidc_audience,
+        index_url=page_address(args.url, scheme, args.host, args.port),
     )
     if not settings.upload_auth:
         log.warning("authentication is off (-a .): anyone who can reach this port can upload")
@@ -264,7 +281,6 @@ def serve(args: argparse.Namespace) -> int:
     log.info("%s", report.summary())
     server = _uvicorn(args, store, settings)
     token = banner_token(store) if settings.private and sys.stderr.isatty() else None
-    scheme = "https" if args.tls_cert else "http"
     print(
         _welcome(store, settings, args.host, args.port, token, scheme),
         file=sys.stderr,
