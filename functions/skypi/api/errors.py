@@ -23,6 +23,7 @@ from skypi.core.errors import (
     CorruptDocument,
     Discontinued,
     DoesNotExist,
+    EdgeUnavailable,
     InvalidDistribution,
     InvalidRequest,
     LengthRequired,
@@ -49,6 +50,7 @@ STATUS: Final[Mapping[type[SkypiError], int]] = MappingProxyType(
         CorruptDocument: 500,  # the index's own page, damaged: `skypi reindex` writes it again
         NotSupported: 501,
         Busy: 503,
+        EdgeUnavailable: 503,
     }
 )
 JSON_PREFIX: Final = "/api/"

@@ -61,6 +61,11 @@ class Busy(SkypiError):
     succeeds (what is stored is listed by then, or by its storage event)."""
 
 
+class EdgeUnavailable(SkypiError):
+    """The CloudFront edge (its KeyValueStore) did not take a change (after retries): what was
+    done leaves nothing unsafe, and sending the request again finishes it."""
+
+
 class CorruptDocument(SkypiError):
     """A stored document (a project page, the root listing, the landing page's manifest, a
     release's description) that cannot be read: edited by hand, or damaged. The index never

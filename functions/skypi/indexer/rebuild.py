@@ -37,6 +37,7 @@ from skypi.core.plan import Seen, restated, seen_again
 from skypi.indexer.service import Indexer, project_of_key
 from skypi.indexer.writer import Stored
 from skypi.store.base import NotFound, ObjectInfo
+from skypi.store.kvs import EdgeQuarantine, EdgeWriteFailed
 
 log = logging.getLogger("skypi.reindex")
 
@@ -74,6 +75,7 @@ class _Plan:
     drift: list[Drift]
     set_aside: tuple[tuple[str, str], ...] = ()
     failed: str | None = None  # why the project could not be checked (its page is left alone)
+    quarantined: bool = False  # PEP 792: the edge must refuse its files
 
 
 def scan(indexer: Indexer) -> tuple[dict[NormalizedName, list[ObjectInfo]], set[str], Report]:
@@ -97,8 +99,16 @@ def scan(indexer: Indexer) -> tuple[dict[NormalizedName, list[ObjectInfo]], set[
 
 
 class Rebuilder:
-    def __init__(self, indexer: Indexer, *, verify_hashes: bool = False, workers: int = 4) -> None:
+    def __init__(
+        self,
+        indexer: Indexer,
+        *,
+        verify_hashes: bool = False,
+        workers: int = 4,
+        edge: EdgeQuarantine | None = None,
+    ) -> None:
         self.indexer = indexer
+        self.edge = edge  # the CloudFront edge's quarantine records, made to match the pages
         self.store = indexer.store
         self.verify_hashes = verify_hashes
         self.workers = workers
@@ -122,6 +132,7 @@ class Rebuilder:
             return plan
 
         failed: set[NormalizedName] = set()
+        quarantined: set[str] = set()
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
             for project, plan in zip(projects, pool.map(one, projects), strict=True):
                 report.drift += plan.drift
@@ -131,7 +142,10 @@ class Rebuilder:
                     failed.add(project)
                 if plan.root.display is not None:
                     shown[project] = plan.root
+                if plan.quarantined:
+                    quarantined.add(project)
         report.drift += self._root(shown, check, keep=failed)
+        report.drift += self._edge(quarantined, check, failed, report)
         for drift in report.drift:
             log.warning("%s%s", "" if check else "repaired: ", drift)
         for key, reason in report.set_aside:
@@ -222,7 +236,9 @@ class Rebuilder:
                 drift.append(Drift(project, f"{key} {problem}"))
         if not check and drift:
             target = self._write(project, want, target)
-        return _Plan(None if check else target, root_entry(target), drift, tuple(set_aside))
+        held = page is not None and page.withholds_files()
+        root = root_entry(target)
+        return _Plan(None if check else target, root, drift, tuple(set_aside), None, held)
 
     def _metadata(self, project: str, entries: list[FileEntry], check: bool) -> list[Drift]:
         """Entries the page already had must still have their ``.metadata`` file."""
@@ -273,6 +289,28 @@ class Rebuilder:
         if state.page is None or state.etag is None:
             return None
         return self.indexer.pages.follow(state.page, state.etag, body=state.body)
+
+    # -- the edge -------------------------------------------------------------------------
+
+    def _edge(
+        self, quarantined: set[str], check: bool, keep: Collection[str], report: Report
+    ) -> list[Drift]:
+        """PEP 792 at the CloudFront edge: a record for each quarantined project and for no
+        other (``keep``: projects that could not be checked keep theirs); unless ``check``,
+        the records are made to match."""
+        if self.edge is None:
+            return []
+        try:
+            if check:
+                missing, extra = self.edge.drift(quarantined, keep)
+            else:
+                missing, extra = self.edge.converge(quarantined, keep)
+        except EdgeWriteFailed as exc:
+            report.failed.append(("the edge's quarantine records", str(exc)))
+            return []
+        return [Drift(p, "quarantined, but the edge serves its files") for p in missing] + [
+            Drift(p, "not quarantined, but the edge refuses its files") for p in extra
+        ]
 
     # -- the root listing -----------------------------------------------------------------
 

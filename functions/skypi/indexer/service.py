@@ -193,6 +193,7 @@ class Indexer:
         limits: Limits = DEFAULT_LIMITS,
         cdn: Cdn | None = None,
         workers: int = 1,
+        index_url: str | None = None,
     ) -> None:
         self.store = store
         # Projects of one batch indexed at once: worth it where each request waits on the
@@ -200,7 +201,8 @@ class Indexer:
         self.workers = workers
         self.limits = limits
         self.cdn = cdn  # told to drop files deleted or restored, which it caches for a year
-        self.pages = PageWriter(store, describer=self._describe_stored)
+        # index_url: written into the pages for people (their setup lines)
+        self.pages = PageWriter(store, describer=self._describe_stored, index_url=index_url)
         # time.monotonic() past which no file is hashed further (a Lambda's time runs out:
         # better a clear refusal than a timeout retried into the dead-letter queue)
         self.hash_deadline: float | None = None

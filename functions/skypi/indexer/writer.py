@@ -104,7 +104,9 @@ def _pause(attempt: int) -> None:
 class PageWriter:
     """Writes one store's pages. Thread-safe; one per process is enough (it keeps ETags)."""
 
-    def __init__(self, store: Store, describer: Describer | None = None) -> None:
+    def __init__(
+        self, store: Store, describer: Describer | None = None, index_url: str | None = None
+    ) -> None:
         self.store = store
         self._lock = threading.Lock()
         self._root = _Kept(store, ROOT_JSON_KEY, self._read_root)
@@ -117,6 +119,9 @@ class PageWriter:
         # the newest release is described as files arrive; an older one when it becomes the
         # newest, after a yank or a delete).
         self.describer = describer
+        # This index's address, written into the setup lines of the pages for people (None:
+        # placeholders that the server or the page's script fills in).
+        self.index_url = index_url
 
     # -- project pages --------------------------------------------------------------------
 
@@ -271,7 +276,8 @@ class PageWriter:
             if release is None and self.describer is not None:
                 described = self.describer(page, newest)
                 release = self.add_release(page.name, described) if described else None
-        self.store.put(project_site_key(page.name), render_project_site(page, release))
+        people = render_project_site(page, release, self.index_url)
+        self.store.put(project_site_key(page.name), people)
         self.store.put(gzip_key(page_json_key(page.name)), gzip_page(body))
 
     def _write_html(self, html_key: str, html: bytes) -> None:
@@ -445,7 +451,10 @@ class PageWriter:
                 new = new.with_listing(len(listing.projects), listing.serial)
             return new
 
-        swapped = self._landing.swap(change, render_landing, force=force)
+        def render(summary: SiteSummary) -> bytes:
+            return render_landing(summary, self.index_url)
+
+        swapped = self._landing.swap(change, render, force=force)
         return swapped[0] if swapped is not None else None
 
 
