@@ -18,8 +18,8 @@ import pytest
 from skypi.core.errors import InvalidDistribution
 from skypi.core.filenames import parse_filename
 from skypi.core.metadata import sdist_metadata
-from skypi.core.pages import ProjectPage
-from skypi.core.render import html_serial
+from skypi.core.pages import ProjectPage, RootListing
+from skypi.core.render import html_serial, render_root_html
 from skypi.indexer.rebuild import Rebuilder
 from skypi.indexer.service import Indexer, Landed
 from skypi.local.serve import adopt
@@ -299,6 +299,44 @@ def test_the_watcher_lists_a_file_overwritten_in_place_at_once(
     finally:
         watcher.stop()
     _lists_the_stored_bytes(store, wheel, data, old, caplog)
+
+
+# -- a damaged root listing is written again from the project pages ----------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "damage"),
+    [
+        ("simple/index.json", b'{"meta": {"api-version": "1.1"}, "proj'),  # cut short
+        ("simple/index.json", b"\x00\xffgarbage"),
+        ("simple/index.json", b"[]"),
+        ("simple/index.json", b'{"projects": [{"name": 5}]}'),
+        ("simple/index.html", b"<!DOCTYPE html><html><body><a href"),  # cut short
+    ],
+)
+@pytest.mark.parametrize("arrival", [False, True])
+def test_start_up_writes_a_damaged_root_listing_again_from_the_pages(
+    store: LocalStore,
+    folder: Path,
+    caplog: pytest.LogCaptureFixture,
+    key: str,
+    damage: bytes,
+    arrival: bool,
+) -> None:
+    _fill(folder, 2)
+    adopt(store, show_progress=False)
+    store.path_for(key).write_bytes(damage)
+    if arrival:  # a new project in the same start: its root update reads the listing too
+        (folder / "late").mkdir()
+        (folder / "late" / wheel_name("late", "1.0")).write_bytes(wheel_bytes("late", "1.0"))
+    caplog.set_level(logging.WARNING)
+    adopt(store, show_progress=False)  # proceeds
+    expected = {"p0", "p1", "late"} if arrival else {"p0", "p1"}
+    root = RootListing.from_json_bytes(store.get("simple/index.json")[1])
+    assert set(root.projects) == expected
+    assert store.get("simple/index.html")[1] == render_root_html(root)
+    assert any("root listing" in r.getMessage() for r in caplog.records)
+    assert Rebuilder(Indexer(store)).run(check=True).drift == []
 
 
 # -- the watcher reacts to writes, never to reads -------------------------------------------
