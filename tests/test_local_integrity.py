@@ -476,6 +476,49 @@ def test_a_file_the_server_cannot_read_is_answered_403_and_stays_listed(
     assert [f.key for f in _page(store, "locked").files] == [key]
 
 
+@pytest.mark.parametrize("size", ["range", "small", "streamed"])
+def test_head_and_get_of_a_file_the_server_cannot_read_agree(
+    store: LocalStore,
+    folder: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    size: str,
+) -> None:
+    """HEAD answers what GET answers for a file it may not read (mode 000; simulated, since
+    tests may run as root): 403 with the same headers, not a 200 with a length whose body
+    never comes; the log says which file and why, for each."""
+    from fastapi.testclient import TestClient
+
+    import skypi.store.local as local
+    from skypi.api.app import create_app
+    from skypi.api.settings import Settings
+
+    blob = os.urandom(600 * 1024) if size == "streamed" else b""
+    wheel = folder / "locked" / wheel_name("locked", "1.0")
+    wheel.parent.mkdir()
+    wheel.write_bytes(wheel_bytes("locked", "1.0", blob=blob))
+    key = f"packages/locked/{wheel.name}"
+    Indexer(store).apply([Landed(key)])
+    real_open = local.LocalStore._open_file
+
+    def no_read(self, k):  # type: ignore[no-untyped-def]
+        if k == key:
+            raise PermissionError(13, "Permission denied", str(wheel))
+        return real_open(self, k)
+
+    monkeypatch.setattr(local.LocalStore, "_open_file", no_read)
+    client = TestClient(create_app(store, Settings()))
+    headers = {"range": "bytes=0-9"} if size == "range" else {}
+    caplog.set_level(logging.WARNING)
+    got = client.get(f"/packages/locked/{wheel.name}", headers=headers)
+    head = client.head(f"/packages/locked/{wheel.name}", headers=headers)
+    assert (head.status_code, got.status_code) == (403, 403)
+    assert head.headers["content-type"] == got.headers["content-type"]
+    assert head.content == b""
+    lines = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert lines == [f"cannot read {key}: permission denied"] * 2
+
+
 # -- a read-only folder ----------------------------------------------------------------------
 
 
