@@ -11,9 +11,11 @@ from typing import Any
 
 import httpx
 import pytest
+from packaging.utils import canonicalize_name
 
 from skypi.api import handler as api_handler
-from skypi.core.pages import ProjectPage
+from skypi.core.keys import ROOT_JSON_KEY
+from skypi.core.pages import ProjectPage, RootListing
 from skypi.core.tokens import TokenRecord, new_token
 from skypi.local.emulator import LambdaContext
 from tests.apigw import event_size, http_event, upload_event
@@ -127,6 +129,28 @@ def test_files_above_the_response_limit_redirect_to_a_presigned_url(api: Emulate
     assert httpx.get(response["headers"]["location"]).content == big
     small = _invoke(http_event("GET", f"/{key}.metadata"))  # small objects still come through
     assert small["statusCode"] == 200
+
+
+def test_a_page_above_the_response_limit_redirects_with_its_negotiated_type(api: Emulated) -> None:
+    """A root listing of 30,000 projects is past what the function may answer (Lambda's 6 MB
+    response, base64 included): it is answered with a presigned URL whose response overrides
+    carry the type the client negotiated, so pip still sees the PEP 691 JSON it asked for."""
+    listing = RootListing().with_projects(
+        {canonicalize_name(f"p{i}"): (f"P{i}", "x" * 150) for i in range(30_000)}
+    )
+    raw = listing.to_json_bytes()
+    assert len(raw) > api_handler.REDIRECT_OVER_BYTES
+    api.store.put(ROOT_JSON_KEY, raw)
+    response = _invoke(http_event("GET", "/simple/", headers={"accept": V1_JSON}))
+    assert response["statusCode"] == 307
+    assert response["headers"]["cache-control"] == "no-store"
+    assert response["headers"]["vary"] == "Accept, Accept-Encoding"
+    fetched = httpx.get(response["headers"]["location"])
+    assert fetched.headers["content-type"] == V1_JSON
+    assert len(json.loads(fetched.content)["projects"]) == 30_000
+    etag = api.store.head(ROOT_JSON_KEY).etag  # a revalidation is still answered by the function
+    again = http_event("GET", "/simple/", headers={"accept": V1_JSON, "if-none-match": etag})
+    assert _invoke(again)["statusCode"] == 304
 
 
 def _payload_for_request_size(target: int, authorization: str) -> tuple[int, dict[str, Any]]:

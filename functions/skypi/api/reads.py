@@ -45,6 +45,10 @@ def raw_path(scope: Scope) -> str:
     return quote(scope["path"], safe="/")
 
 
+def _vary(headers: dict[str, str]) -> dict[str, str]:
+    return {"vary": headers["vary"]} if "vary" in headers else {}
+
+
 async def _respond(
     send: Send, status: int, headers: dict[str, str], body: bytes = b"", head: bool = False
 ) -> None:
@@ -189,20 +193,26 @@ class ReadRoutes:
             base["vary"] = "Accept, Accept-Encoding"
         if decision.content_encoding:
             base["content-encoding"] = decision.content_encoding
-        if (
-            self.settings.redirect_over is not None
-            and info.size > self.settings.redirect_over
-            and decision.content_type is None
-            and isinstance(self.store, Presigning)
-        ):
-            url = await run_in_threadpool(
-                self.store.presigned_get_url, info.key, self.settings.presigned_ttl
-            )
-            await _respond(send, 307, {"location": url, "cache-control": "no-store"}, b"", head)
-            return
         if headers.get("if-none-match") in {info.etag, "*"}:
             base.pop("content-type")
             await _respond(send, 304, base | {"content-length": "0"}, b"", True)
+            return
+        if (
+            self.settings.redirect_over is not None
+            and info.size > self.settings.redirect_over
+            and isinstance(self.store, Presigning)
+        ):  # past what the function may answer: the client fetches it from storage
+            url = await run_in_threadpool(
+                functools.partial(
+                    self.store.presigned_get_url,
+                    info.key,
+                    self.settings.presigned_ttl,
+                    content_type=decision.content_type,
+                    content_encoding=decision.content_encoding,
+                )
+            )
+            redirect = {"location": url, "cache-control": "no-store"}
+            await _respond(send, 307, redirect | _vary(base), b"", head)
             return
         await self._send_object(send, info, headers.get("range"), base, head, body)
 
