@@ -247,6 +247,19 @@ class TokenRecord:
         key = user_key(username)
         return replace(record, id=key[:12], hash=key, user=username, password_hash=bcrypt_hash)
 
+    @property
+    def principal(self) -> str:
+        """Who this is to a namespace's grants (PEP 752): a trusted publisher's minted token is
+        its publisher, an htpasswd user its name, any other token itself (by its id).
+
+        >>> now = datetime.now(UTC)
+        >>> TokenRecord("0123456789ab", "h", "", frozenset({"upload"}), None, now).principal
+        'token:0123456789ab'
+        """
+        if self.publisher:
+            return f"publisher:{self.publisher}"
+        return f"user:{self.user}" if self.user else f"token:{self.id}"
+
     def expired(self, now: datetime) -> bool:
         return self.expires is not None and self.expires <= now
 
