@@ -66,6 +66,8 @@ _KEY_TABLE: dict[str, object] = {
     "landing": keys.LANDING_KEY,
     "site": keys.SITE_PROJECT_PREFIX,
     "page": keys.SITE_PAGE,
+    "namespaces": keys.NAMESPACES_PREFIX,  # PEP 752's documents
+    "nspage": keys.NAMESPACE_PAGE,
 }
 _EDGE_TABLES: dict[str, object] = {
     "__API_PATHS__": sorted({*API_PATHS, HEALTH_PATH}),

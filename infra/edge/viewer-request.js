@@ -212,10 +212,27 @@ function projectName(text) {
 
 // Of the decoded path: a page's name, a file's filename (its last segment).
 function readProject(path) {
-    if (path === '/simple' || path === '/simple/' || path === '/') return null;
+    if (path === '/simple' || path === '/simple/' || path === '/' || namespacePath(path)) return null;
     var named = /^\/(simple|project)\//.exec(path);
     if (named) return projectName(path.slice(named[0].length).replace(/\/$/, '')) || '';
     return projectOfFilename(path.slice(path.lastIndexOf('/') + 1));
+}
+
+// skypi.core.edge._namespace_path: PEP 752's endpoints (/simple/namespaces without its slash,
+// /simple/namespace/<name>); /simple/namespaces/ and /simple/namespace/ are projects' pages.
+function namespacePath(path) {
+    return path === '/simple/namespaces' ||
+        (path.indexOf('/simple/namespace/') === 0 && path !== '/simple/namespace/');
+}
+
+// skypi.core.edge._namespace: the stored JSON document, a redirect to the normalized name, or 404.
+function namespace(request, path) {
+    if (path === '/simple/namespaces') return toBucket(request, KEYS.namespaces + KEYS.nspage);
+    var name = path.slice('/simple/namespace/'.length);
+    var normalized = projectName(name);
+    if (normalized === null) return notFound();
+    if (normalized !== name) return redirect('/simple/namespace/' + normalized, request.querystring);
+    return toBucket(request, KEYS.namespaces + normalized + '/' + KEYS.nspage);
 }
 
 // The token in a Basic header (skypi.core.tokens.credentials_from_header).
@@ -371,6 +388,7 @@ async function handler(event) {
         return toBucket(request, KEYS.packages + parts.slice(1).join('/'));
     }
     if (decoded === '/') return toBucket(request, KEYS.landing);
+    if (namespacePath(decoded)) return namespace(request, decoded);
     var people = decoded.indexOf('/project/') === 0;
     var prefix = people ? '/project/' : '/simple/';
     var rest = decoded.slice(prefix.length);

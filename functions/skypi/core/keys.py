@@ -134,8 +134,12 @@ LOCAL_STATE: Final = Family("local state", f"{LOCAL_PREFIX}*")  # a folder index
 NAMESPACE_RECORDS: Final = Family(
     "namespace records", NAMESPACE_RECORDS_KEY, {API: ("read", "write"), INDEXER: ("read",)}
 )
+# ``*index.json``: the list and each namespace's document, never the records beside them.
 NAMESPACE_DOCUMENT: Final = Family(
-    "namespace document", f"{NAMESPACES_PREFIX}*", {API: ("write", "delete")}, revalidate=True
+    "namespace document",
+    f"{NAMESPACES_PREFIX}*{NAMESPACE_PAGE}",
+    {API: ("write", "delete")},
+    revalidate=True,
 )
 FAMILIES: Final = (
     DISTRIBUTION,
@@ -436,7 +440,7 @@ def grants(role: Role, access: Access) -> tuple[str, ...]:
     layout's order, without one another pattern already covers.
 
     >>> grants("indexer", "delete"), grants("api", "delete")
-    (('packages/*.metadata',), ('packages/*', 'integrity/*', 'namespaces/*'))
+    (('packages/*.metadata',), ('packages/*', 'integrity/*', 'namespaces/*index.json'))
     """
     wanted = list(dict.fromkeys(f.grant for f in FAMILIES if f.may(role, access)))
     return tuple(p for p in wanted if not any(_covers(q, p) for q in wanted))
