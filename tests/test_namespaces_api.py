@@ -139,3 +139,22 @@ def test_an_index_without_upload_tokens_refuses_namespaced_names(store: LocalSto
     digest = hashlib.sha256(b"x").hexdigest()
     plan = {"filename": wheel_name("acme-y", "1.0"), "size": 1, "sha256": digest}
     assert client.post("/api/uploads", json=plan).status_code == 409
+
+
+def test_a_token_limited_to_a_namespace_from_the_cli(store: LocalStore, capsys: object) -> None:
+    """``skypi token create --namespace acme``: the token uploads acme and acme-*, nothing
+    else; ``skypi token list`` shows the limit as acme-*."""
+    from skypi import cli
+
+    folder = str(store.packages_dir)
+    assert cli.main(["token", "create", folder, "--scope", "upload", "--namespace", "Acme"]) == 0
+    token = capsys.readouterr().out.strip()  # type: ignore[attr-defined]
+    assert cli.main(["token", "list", folder]) == 0
+    assert " acme-* " in capsys.readouterr().out  # type: ignore[attr-defined]
+    assert cli.main(["token", "create", folder, "--namespace=-x"]) == 2
+    client = TestClient(create_app(store, Settings()))
+    assert _upload(client, token, "acme-lib")[0] == 200
+    assert _upload(client, token, "acme")[0] == 200
+    code, text = _upload(client, token, "acmelib")
+    assert code == 403
+    assert "isn't allowed to upload for project 'acmelib'" in text

@@ -389,6 +389,12 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument(
         "--project", action="append", help="limit the token to this project (repeatable)"
     )
+    create.add_argument(
+        "--namespace",
+        action="append",
+        help="limit the token to the projects of this namespace: acme is acme and acme-* "
+        "(repeatable; with --project, either)",
+    )
     create.add_argument("--name", default="", help="a label to recognise the token by")
     create.add_argument(
         "--expires-in", type=_days, metavar="DAYS", help="the token stops working after DAYS days"
@@ -975,15 +981,18 @@ def _token(args: argparse.Namespace) -> int:
                 expires=(
                     datetime.now(UTC) + timedelta(days=args.expires_in) if args.expires_in else None
                 ),
+                namespaces=set(args.namespace) if args.namespace else None,
             )
         except ValueError as exc:
             print(f"skypi: {exc}", file=sys.stderr)
             return 2
         repo.add(record)
         print(token)
+        spaces = ", ".join(sorted(record.namespaces or ()))
         print(
             f"Token {record.id} ({', '.join(sorted(record.scopes))}"
-            f"{'; projects ' + ', '.join(sorted(record.projects)) if record.projects else ''})"
+            f"{'; projects ' + ', '.join(sorted(record.projects)) if record.projects else ''}"
+            f"{'; namespaces ' + spaces if spaces else ''})"
             " created. It is shown only this once: store it now.",
             file=sys.stderr,
         )
@@ -1002,7 +1011,8 @@ def _token(args: argparse.Namespace) -> int:
             print("No tokens. Create one with: skypi token create", file=sys.stderr)
         used: dict[str, str] = getattr(repo, "last_used", dict)()
         for r in records:
-            projects = ",".join(sorted(r.projects)) if r.projects else "*"
+            limits = sorted(r.projects or ()) + [f"{n}-*" for n in sorted(r.namespaces or ())]
+            projects = ",".join(limits) if limits else "*"
             # Minted tokens live minutes: their expiry (or burn) is shown to the minute.
             shown = "%Y-%m-%d %H:%M" if r.publisher else "%Y-%m-%d"
             expires = f"expires {r.expires:{shown}}" if r.expires else "no expiry"

@@ -56,6 +56,7 @@ examples:
 examples:
   skypi token create ./packages --scope upload --name laptop
   skypi token create ./packages --scope read --project acme-lib --expires-in 90
+  skypi token create ./packages --scope upload --namespace acme   acme and every acme-* project
   skypi token create --table TOKEN_TABLE --scope read --name ci    a deployed index""",
     "token list": """\
 examples:

@@ -265,6 +265,17 @@ async function lookup(hash) {
     }
 }
 
+// skypi.core.tokens.TokenRecord.allows for a limited token: its projects, and the projects its
+// namespaces (n) cover (PEP 752: acme covers acme and acme-*).
+function limitedTo(entry, project) {
+    if (entry.p.indexOf(project) !== -1) return true;
+    var n = entry.n || [];
+    for (var i = 0; i < n.length; i++) {
+        if (project === n[i] || project.indexOf(n[i] + '-') === 0) return true;
+    }
+    return false;
+}
+
 // null when the request may read; else the 401/403 to answer.
 async function denied(request, project) {
     var header = request.headers.authorization ? request.headers.authorization.value : '';
@@ -278,7 +289,7 @@ async function denied(request, project) {
     var why = null;
     if (entry === null) why = 'Invalid or revoked token.';
     else if (entry.e !== null && entry.e * 1000 <= Date.now()) why = 'Expired token.';
-    else if (entry.p !== null && project !== null && entry.p.indexOf(project) === -1) {
+    else if (entry.p !== null && project !== null && !limitedTo(entry, project)) {
         why = 'The given token isn\'t allowed to read for project \'' + project + '\'.';
     }
     return why ? respond(403, 'Forbidden', { 'content-type': 'text/plain' }, why + '\n') : null;

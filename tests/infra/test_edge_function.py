@@ -148,6 +148,7 @@ def mirrored_tokens() -> dict[str, str]:
             name=name,
             scopes=set(spec["scopes"]),
             projects=set(spec["projects"]) if spec["projects"] else None,
+            namespaces=set(spec["namespaces"]) if spec.get("namespaces") else None,
             expires=datetime(2020, 1, 1, tzinfo=UTC) if spec.get("expired") else None,
         )
         store[record.hash] = record.edge_value()

@@ -192,7 +192,11 @@ class Generated:
 
 # Tokens limited to projects, and the paths that test their limits: each scoped token against
 # its own project, another project, a name that only normalizes to one, and none.
-SCOPED = [name for name, spec in SPEC["fixture"]["tokens"].items() if spec.get("projects")]
+SCOPED = [
+    name
+    for name, spec in SPEC["fixture"]["tokens"].items()
+    if spec.get("projects") or spec.get("namespaces")
+]
 SCOPED_PATHS = [
     "/simple/", "/", "/project/foo-bar/", "/project/other-project/", "/project/Foo_Bar/",
     "/packages/foo-bar/.metadata", "/packages/foo-bar/nope", "/packages/other-project/x",

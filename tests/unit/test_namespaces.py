@@ -16,6 +16,7 @@ from skypi.core.namespaces import (
     namespace_name,
     overlaps,
 )
+from skypi.core.tokens import TokenRecord, new_token
 
 PLATFORM = "token:0123456789ab"
 DATA = "token:ba9876543210"
@@ -181,3 +182,43 @@ def test_records_round_trip_and_damaged_ones_are_refused() -> None:
     for raw in (b"", b"[]", b'{"namespaces": [{"name": "-x", "owner": "a"}]}', b"{}"):
         with pytest.raises(ValueError, match="not namespace records"):
             Namespaces.from_json_bytes(raw)
+
+
+# -- tokens limited to namespaces -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("scope", "project", "allowed"),
+    [
+        ("upload", "acme", True),
+        ("upload", "Acme_Tools", True),
+        ("upload", "acme-cloud-x", True),
+        ("upload", "acmetools", False),
+        ("upload", "billing", True),  # one of its projects
+        ("upload", "other", False),
+        ("upload", None, False),  # the whole index: only unlimited tokens
+        ("read", None, True),  # the root listing
+        ("read", "my-acme", False),
+    ],
+)
+def test_a_token_limited_to_a_namespace(scope: str, project: str | None, allowed: bool) -> None:
+    record = TokenRecord.create(
+        new_token(), name="ci", scopes={"upload"}, projects={"billing"}, namespaces={"Acme"}
+    )
+    assert record.namespaces == {"acme"}
+    assert record.allows(scope, project) is allowed
+
+
+def test_a_namespace_limited_token_round_trips_and_reaches_the_edge_as_a_limit() -> None:
+    record = TokenRecord.create(
+        new_token(), name="ci", scopes={"read"}, projects=None, namespaces={"acme"}
+    )
+    assert TokenRecord.from_json(record.to_json()) == record
+    assert json.loads(record.edge_value()) == {"s": 0, "p": [], "e": None, "n": ["acme"]}
+    plain = TokenRecord.create(new_token(), name="ci", scopes={"read"}, projects=None)
+    assert "namespaces" not in plain.to_json()  # records of older tokens stay as they were
+    assert json.loads(plain.edge_value()) == {"s": 0, "p": None, "e": None}
+    with pytest.raises(InvalidRequest):
+        TokenRecord.create(
+            new_token(), name="ci", scopes={"read"}, projects=None, namespaces={"-x"}
+        )
