@@ -12,7 +12,7 @@ import pytest
 
 from skypi.core.errors import Conflict, DoesNotExist
 from skypi.core.http import content_type_for_key
-from skypi.core.keys import NAMESPACE_RECORDS_KEY, namespace_key, page_json_key
+from skypi.core.keys import NAMESPACE_RECORDS_KEY, namespace_key, page_json_key, project_site_key
 from skypi.core.pages import ProjectPage
 from skypi.indexer.namespaces import NamespaceAdmin
 from skypi.indexer.rebuild import Rebuilder
@@ -125,7 +125,7 @@ def test_a_drop_in_elsewhere_or_into_a_listed_project_is_indexed(any_store: Stor
     NamespaceAdmin(indexer).add("acme", owner="platform")
     legacy = _page(indexer, "acme-legacy")
     assert legacy is not None
-    assert legacy.namespaces == (("acme", False),)
+    assert legacy.namespaces == (("acme", False, "platform"),)
     assert indexer.apply([Landed(_drop(any_store, "acme-legacy", "2.0"))]).added
     assert indexer.apply([Landed(_drop(any_store, "acmetools"))]).added
     page = _page(indexer, "acmetools")
@@ -148,13 +148,13 @@ def test_an_upload_starts_an_owned_project_and_the_key_follows_the_namespace(
     assert indexer.apply([Landed(key, upload=True)]).added
     doc = json.loads(any_store.get(page_json_key("acme-cloud-storage"))[1])
     assert doc["namespaces"] == [
-        {"name": "acme", "owned": True},
-        {"name": "acme-cloud", "owned": True},
+        {"name": "acme", "owned": True, "_owner": "platform"},
+        {"name": "acme-cloud", "owned": True, "_owner": "platform"},
     ]
     admin.remove("acme-cloud")
     page = _page(indexer, "acme-cloud-storage")
     assert page is not None
-    assert page.namespaces == (("acme", True),)
+    assert page.namespaces == (("acme", True, "platform"),)
     admin.remove("acme")
     doc = json.loads(any_store.get(page_json_key("acme-cloud-storage"))[1])
     assert doc["namespaces"] is None  # PEP 752: back to null when the grant goes
@@ -167,7 +167,7 @@ def test_reindex_puts_a_page_that_disagrees_with_the_namespaces_right(tmp_path: 
     NamespaceAdmin(indexer).add("acme", owner="platform")
     store.delete(NAMESPACE_RECORDS_KEY)  # the records replaced (a restore from a backup)
     report = Rebuilder(indexer).run(check=True)
-    assert [d.problem for d in report.drift] == ["the page says namespaces (('acme', False),)"]
+    assert [d.problem for d in report.drift] == ["the page says namespaces acme (not owned)"]
     Rebuilder(indexer).run(check=False)
     page = _page(indexer, "acme-x")
     assert page is not None
@@ -184,3 +184,18 @@ def test_damaged_records_are_a_fault_never_no_namespaces(tmp_path: Path) -> None
     outcome = indexer.apply([Landed(key)], isolate=True)
     assert outcome.added == []
     assert "acme-tools" in outcome.failed
+
+
+def test_the_page_for_people_shows_the_namespace_and_its_owner(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "packages")
+    indexer = Indexer(store)
+    indexer.apply([Landed(_drop(store, "acme-old"))])
+    admin = NamespaceAdmin(indexer)
+    admin.add("acme", owner="platform <team>")  # shown escaped
+    assert indexer.apply([Landed(_drop(store, "acme-new"), upload=True)]).added
+    new = store.get(project_site_key("acme-new"))[1].decode()
+    assert "In the namespace acme, owned by platform &lt;team&gt;.</p>" in new
+    old = store.get(project_site_key("acme-old"))[1].decode()  # rewritten when acme was added
+    assert "owned by platform &lt;team&gt; (this project predates it).</p>" in old
+    admin.remove("acme")
+    assert "namespace" not in store.get(project_site_key("acme-old"))[1].decode()

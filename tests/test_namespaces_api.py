@@ -79,9 +79,9 @@ def test_admin_routes_and_the_upload_rule(store: LocalStore) -> None:
 
     page = client.get("/simple/acme-tools/", headers=JSON).json()  # vector 3
     assert page["meta"]["api-version"] == "1.5"
-    assert page["namespaces"] == [{"name": "acme", "owned": True}]
+    assert page["namespaces"] == [{"name": "acme", "owned": True, "_owner": "platform"}]
     legacy = client.get("/simple/acme-legacy/", headers=JSON).json()  # vector 4
-    assert legacy["namespaces"] == [{"name": "acme", "owned": False}]
+    assert legacy["namespaces"] == [{"name": "acme", "owned": False, "_owner": "platform"}]
     html = client.get("/simple/acme-tools/").text  # vector 7
     assert '<meta name="pypi:repository-version" content="1.4">' in html
     assert "namespace" not in html

@@ -79,7 +79,7 @@ def test_namespaces_from_the_cli_and_every_clients_refusal(
     run([SKYPI, "publish", "--url", server.url, "--token", platform, str(wheel)], env)
     page = _page(server, "acme-tools")
     assert page["meta"] == {"api-version": "1.5", "_last-serial": page["meta"]["_last-serial"]}  # type: ignore[index]
-    assert page["namespaces"] == [{"name": "acme", "owned": True}]
+    assert page["namespaces"] == [{"name": "acme", "owned": True, "_owner": "platform"}]
 
     run([SKYPI, "namespace", "grant", "acme", platform_id, "--revoke", *api], env)
     run([SKYPI, "namespace", "remove", "acme-cloud", *api], env)
@@ -104,7 +104,9 @@ def test_pip_uv_and_poetry_resolve_against_pages_with_namespaces(
     )
     run_cli("namespace", "add", "acme", str(server.folder), "--owner", "platform")
     for project in ("acme-lib", "acme-app"):  # predating the namespace: not owned
-        assert _page(server, project)["namespaces"] == [{"name": "acme", "owned": False}]
+        assert _page(server, project)["namespaces"] == [
+            {"name": "acme", "owned": False, "_owner": "platform"}
+        ]
     pip("install", "--no-cache-dir", "--index-url", server.index, "--target",
         str(tmp_path / "pip"), "acme-app", env=env)  # fmt: skip
     assert (tmp_path / "pip" / "acme_lib").is_dir()

@@ -34,6 +34,7 @@ from typing import Any, Final
 from packaging.utils import NormalizedName, canonicalize_name
 
 from skypi.core.errors import Conflict, DoesNotExist, InvalidRequest, Reserved
+from skypi.core.pages import NamespaceEntries, NamespaceEntry
 
 # PEP 752: repositories SHOULD cap the depth (hyphens) of a namespace; two allows
 # ``acme-cloud-storage`` under ``acme-cloud`` under ``acme``.
@@ -191,12 +192,14 @@ class Namespaces:
         name = canonicalize_name(project)
         return [n for n in self.items if covers(n.name, name)]
 
-    def entries(self, project: str) -> tuple[tuple[str, bool], ...] | None:
+    def entries(self, project: str) -> NamespaceEntries:
         """PEP 752's ``namespaces`` of a project page: (name, owned) per covering namespace,
         or None when none covers it. ``owned`` is False for a project that predates it."""
         found = self.covering(project)
         name = canonicalize_name(project)
-        return tuple((n.name, name not in n.predating) for n in found) if found else None
+        if not found:
+            return None
+        return tuple(NamespaceEntry(n.name, name not in n.predating, n.owner) for n in found)
 
     def refusal(self, project: str, principal: str | None, *, listed: bool = False) -> str | None:
         """Why ``principal`` may not publish ``project`` (the 409's message), or None.

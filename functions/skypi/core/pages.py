@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 from urllib.parse import quote
 
 from packaging.utils import NormalizedName, canonicalize_name
@@ -36,8 +36,19 @@ from skypi.core.keys import page_json_key as page_json_key
 # JSON pages'. PEP 752 adds nothing to HTML, and PEP 833 freezes HTML at 1.4.
 API_VERSION: Final = "1.5"
 HTML_API_VERSION: Final = "1.4"
-# PEP 752: (namespace, owned) for each namespace that covers a project; None when none does.
-NamespaceEntries = tuple[tuple[str, bool], ...] | None
+
+
+class NamespaceEntry(NamedTuple):
+    """PEP 752: a namespace that covers a project, whether the project is its owner's (False:
+    the project predates it), and the owner's name (kept as ``_owner``: the pages for people
+    show it)."""
+
+    name: str
+    owned: bool
+    owner: str = ""
+
+
+NamespaceEntries = tuple[NamespaceEntry, ...] | None  # None: no namespace covers the project
 _TIME_FORMAT: Final = "%Y-%m-%dT%H:%M:%S.%fZ"
 # PEP 792: what a project's status may be, and which ones refuse new files.
 PROJECT_STATUSES: Final = ("active", "archived", "deprecated", "quarantined")
@@ -246,7 +257,10 @@ class ProjectPage:
         """PEP 752's ``namespaces`` key: null, or ``{"name", "owned"}`` per namespace."""
         if self.namespaces is None:
             return None
-        return [{"name": name, "owned": owned} for name, owned in self.namespaces]
+        return [
+            {"name": n.name, "owned": n.owned} | ({"_owner": n.owner} if n.owner else {})
+            for n in self.namespaces
+        ]
 
     def versions(self) -> list[str]:
         """Every version with a file, oldest first."""
@@ -352,7 +366,9 @@ def _namespace_entries(found: Any) -> NamespaceEntries:
     """A stored page's ``namespaces`` (None in pages written before 1.5)."""
     if found is None:
         return None
-    return tuple((str(n["name"]), bool(n["owned"])) for n in found)
+    return tuple(
+        NamespaceEntry(str(n["name"]), bool(n["owned"]), str(n.get("_owner", ""))) for n in found
+    )
 
 
 @dataclass(frozen=True)

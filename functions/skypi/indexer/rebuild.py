@@ -232,7 +232,7 @@ class Rebuilder:
             base = page or ProjectPage.empty(name)
             target = base.with_files(want)
         if target is not None and target.namespaces != namespaces:
-            drift.append(Drift(project, f"the page says namespaces {target.namespaces}"))
+            drift.append(Drift(project, f"the page says namespaces {_shown(target.namespaces)}"))
             target = target.with_namespaces(namespaces)
         if target is not None and target is page:
             body = self._stored(page_json_key(project))
@@ -365,6 +365,18 @@ class Rebuilder:
             return self.store.get(key)[1]
         except NotFound:
             return b""
+
+
+def _shown(entries: NamespaceEntries) -> str:
+    """What a page says of its namespaces, for a drift line.
+
+    >>> from skypi.core.pages import NamespaceEntry
+    >>> _shown((NamespaceEntry("acme", False, "platform"),)), _shown(None)
+    ('acme (not owned)', 'none')
+    """
+    if not entries:
+        return "none"
+    return ", ".join(f"{e.name}{'' if e.owned else ' (not owned)'}" for e in entries)
 
 
 def _display_name(indexer: Indexer, infos: list[ObjectInfo], project: str) -> str:
