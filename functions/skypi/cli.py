@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import urlsplit
 
 from skypi.cli_help import add_examples
 from skypi.core.pages import PROJECT_STATUSES
@@ -37,6 +38,15 @@ def _port(text: str) -> int:
     if not 1 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"not a port: {text!r} (a number from 1 to 65535)")
     return port
+
+
+def _index_url(text: str) -> str:
+    parts = urlsplit(text)
+    if parts.scheme not in {"http", "https"} or not parts.hostname or parts.query or parts.fragment:
+        raise argparse.ArgumentTypeError(
+            f"not an index URL: {text!r} (http:// or https://, a host, no query)"
+        )
+    return text.rstrip("/")
 
 
 def _days(text: str) -> int:
@@ -147,11 +157,16 @@ PYPISERVER_FLAGS: dict[tuple[str, ...], str] = {
     ("--log-file",): "skypi logs to standard error: redirect it, or run it under systemd "
     "(docs/serving.md)",
     ("--server",): "skypi serves with uvicorn: drop this flag",
+    ("-v", "--verbose"): "skypi logs a line per request by default (--no-access-log turns it "
+    "off); --log-level debug logs more",
+    ("--log-req-frmt", "--log-res-frmt"): "skypi's request log has one format, a line per "
+    "request in the Common Log Format with the seconds it took appended: drop this flag "
+    "(--no-access-log turns the log off)",
 }
 
 
 # Flags that ask for what skypi does anyway: taken, with a note that they can go.
-HARMLESS: Final = frozenset({"--disable-fallback"})
+HARMLESS: Final = frozenset({"--disable-fallback", "--verbose"})
 
 
 class _PypiserverFlag(argparse.Action):
@@ -190,6 +205,17 @@ def _add_pypiserver_flags(parser: argparse._ArgumentGroup) -> None:
         )
 
 
+def _add_logging(parser: argparse.ArgumentParser) -> None:
+    levels = ["debug", "info", "warning", "error"]
+    parser.add_argument("--log-level", default="info", choices=levels)
+    parser.add_argument(
+        "--no-access-log",
+        action="store_true",
+        help="do not log a line per request (by default each is logged at INFO, in the Common "
+        "Log Format with the seconds it took appended)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="skypi", description="A private Python package index (PEP 503/691/658/700/592)."
@@ -211,6 +237,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="address to listen on (default 127.0.0.1; 0.0.0.0 for every one)",
     )
     serve.add_argument("-p", "--port", type=_port, default=8080, help="port (default 8080)")
+    serve.add_argument(
+        "--url",
+        type=_index_url,
+        help="the address users reach this index at (behind a proxy, or on 0.0.0.0), shown in "
+        "the pages' setup lines; default: http://HOST:PORT, or the browser's address on 0.0.0.0",
+    )
     serve.add_argument(
         "--create", action="store_true", help="create DIR if it does not exist (else refused)"
     )
@@ -258,7 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the audience CI tokens must carry for trusted publishing; make it unique to "
         "this index, e.g. its host name (default $SKYPI_OIDC_AUDIENCE or skypi)",
     )
-    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    _add_logging(serve)
     _add_pypiserver_flags(serve.add_argument_group("pypiserver flags skypi does not take"))
 
     dev = sub.add_parser(
@@ -278,7 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument(
         "--no-auth", action="store_true", help="uploads need no token (never do this on AWS)"
     )
-    dev.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    _add_logging(dev)
 
     reindex = sub.add_parser(
         "reindex",
@@ -295,6 +327,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--verify-hashes",
         action="store_true",
         help="re-read every file and check its hash, even where the page knows it unchanged",
+    )
+    reindex.add_argument(
+        "--kvs-arn",
+        default=os.environ.get("SKYPI_KVS_ARN"),
+        help="with --bucket: the edge's KeyValueStore (the stack's EdgeRecords output; default "
+        "$SKYPI_KVS_ARN), whose quarantine records are made to match the pages (PEP 792)",
     )
     reindex.add_argument(
         "--workers",
@@ -720,7 +758,14 @@ def _reindex(args: argparse.Namespace) -> int:
 
     store = _store(args.dir, args.state_dir, args.bucket)
     workers = args.workers or (16 if args.bucket else 1)  # threads only contend for a disk
-    rebuilder = Rebuilder(Indexer(store), verify_hashes=args.verify_hashes, workers=workers)
+    edge = None
+    if args.bucket and args.kvs_arn:
+        from skypi.store.kvs import EdgeQuarantine, KeyValueStore
+
+        edge = EdgeQuarantine(KeyValueStore(args.kvs_arn))
+    rebuilder = Rebuilder(
+        Indexer(store), verify_hashes=args.verify_hashes, workers=workers, edge=edge
+    )
     with tqdm(
         unit="file", desc="checking" if args.check else "reindexing", file=sys.stderr, disable=None
     ) as bar:

@@ -171,6 +171,15 @@ function notFound() {
     return respond(404, 'Not Found', { 'content-type': 'text/plain' }, 'Not Found\n');
 }
 
+// skypi.core.edge._search: /project/?q=NAME, the search box's form without JavaScript, goes
+// to that project's page (302: a search, not a move); no valid name is a 404.
+function search(querystring) {
+    var q = querystring && querystring.q;
+    var typed = q && q.value !== undefined ? unquote(q.value.replace(/\+/g, '%20')) : null;
+    var name = typed === null ? null : projectName(strip(typed));
+    return name ? respond(302, 'Found', { location: '/project/' + name + '/' }) : notFound();
+}
+
 function normalize(name) {
     return name.toLowerCase().replace(/[-_.]+/g, '-');
 }
@@ -274,6 +283,28 @@ function limitedTo(entry, project) {
         if (project === n[i] || project.indexOf(n[i] + '-') === 0) return true;
     }
     return false;
+}
+
+// PEP 792: whether the project (a normalized name) is quarantined, by its record beside the
+// token hashes. It rejects when the store cannot be read: the caller refuses then (fail
+// closed, as a token that cannot be looked up is refused).
+async function quarantined(project) {
+    if (kvs === null) kvs = cf.kvs(KVS_ID);
+    return await kvs.exists(KEYS.quarantined + project);
+}
+
+// null when the file may be served; else the 404 of a quarantined project's file (the same
+// answer as for a file that is not there), or a 503 when that cannot be known. This runs
+// before CloudFront looks in its cache, so no cached copy answers either.
+async function withheld(filename) {
+    var project = projectOfFilename(filename);
+    try {
+        if (!project || !(await quarantined(project))) return null;
+    } catch (e) {
+        return respond(503, 'Service Unavailable', { 'content-type': 'text/plain', 'retry-after': '1' },
+            'Service Unavailable: could not check whether the project is quarantined; try again.\n');
+    }
+    return notFound();
 }
 
 // null when the request may read; else the 401/403 to answer.
@@ -398,6 +429,8 @@ async function handler(event) {
         }
         // Only distributions and their .metadata: nothing else put there is served.
         if (!servedAsFile(parts[parts.length - 1])) return notFound();
+        var held = await withheld(parts[parts.length - 1]);
+        if (held) return held;
         return toBucket(request, KEYS.packages + parts.slice(1).join('/'));
     }
     if (decoded === '/') return toBucket(request, KEYS.landing);
@@ -405,6 +438,7 @@ async function handler(event) {
     var people = decoded.indexOf('/project/') === 0;
     var prefix = people ? '/project/' : '/simple/';
     var rest = decoded.slice(prefix.length);
+    if (people && rest === '') return search(request.querystring);
     if (rest === '' && !people) return page(request, KEYS.pages);
     var slash = rest.charAt(rest.length - 1) === '/';
     var name = slash ? rest.slice(0, -1) : rest;

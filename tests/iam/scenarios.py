@@ -18,6 +18,7 @@ import pytest
 from skypi import cli
 from skypi.api import handler as api_handler
 from skypi.client import publish
+from skypi.core.keys import QUARANTINE_RECORD_VALUE, quarantine_record_key
 from skypi.core.publishers import GitHubPublisher
 from skypi.core.tokens import TokenRecord, new_token
 from skypi.edge_tokens import handler as sync_handler
@@ -282,9 +283,12 @@ def quarantine(stack: Stack) -> None:
     stack.aws.drop(f"packages/held/{wheel_name('held', '1.0')}", wheel_bytes("held", "1.0"))
     stack.aws.poller.drain()  # set up outside the recording: quarantined by another process
     Admin(Indexer(stack.aws.store)).set_status("held", "quarantined", "under review")
+    stack.kvs.items[quarantine_record_key("held")] = QUARANTINE_RECORD_VALUE  # as it left it
     _admin(stack, "POST", "/api/projects/held/status", {"status": "active"})  # reads held/
+    assert quarantine_record_key("held") not in stack.kvs.items  # the edge serves its files
     body = {"status": "quarantined", "reason": "again"}
-    _admin(stack, "POST", "/api/projects/held/status", body)  # writes held/
+    _admin(stack, "POST", "/api/projects/held/status", body)  # writes held/ and the record
+    assert stack.kvs.items == {quarantine_record_key("held"): QUARANTINE_RECORD_VALUE}
 
 
 def drop_into_quarantine(stack: Stack) -> None:

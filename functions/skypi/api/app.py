@@ -46,6 +46,7 @@ from skypi.store.tokens import TokenRepository, TokenStore
 
 if TYPE_CHECKING:  # botocore is not needed to serve a folder (`skypi serve`, no aws extra)
     from skypi.store.cdn import Cdn
+    from skypi.store.kvs import EdgeQuarantine
 
 log = logging.getLogger("skypi.api")
 MAX_FIELD_BYTES = 16 * 1024 * 1024  # long descriptions are sent as a form field
@@ -106,11 +107,16 @@ def create_app(
     tokens: TokenStore | None = None,
     cdn: Cdn | None = None,
     publishers: PublisherStore | None = None,
+    edge: EdgeQuarantine | None = None,
 ) -> Any:
     """The whole HTTP surface as one ASGI app; tokens and trusted publishers live in ``store``
-    unless given; ``cdn`` is told about deleted files (none locally: nothing caches them there)."""
+    unless given; ``cdn`` is told about deleted files (none locally: nothing caches them there);
+    ``edge`` keeps the CloudFront edge's quarantine records (none locally: the read routes
+    look at each project's status)."""
     settings = settings or Settings()
-    indexer = Indexer(store, cdn=cdn)
+    indexer = Indexer(
+        store, cdn=cdn, index_url=settings.index_url if settings.address_in_pages else None
+    )
     tokens = tokens or TokenRepository(store)
     auth = Authenticator(tokens)
     uploader = Uploader(store, indexer, settings.max_upload_size)
@@ -259,7 +265,7 @@ def create_app(
         if settings.upload_auth:
             auth.require(header, "admin", project)
 
-    admin_routes(api, Admin(indexer), _admin)
+    admin_routes(api, Admin(indexer, edge), _admin)
 
     def _index_admin(header: str | None) -> None:
         if settings.upload_auth:

@@ -22,6 +22,7 @@ from skypi.core.errors import (
     Conflict,
     Discontinued,
     DoesNotExist,
+    EdgeUnavailable,
     InvalidDistribution,
     InvalidRequest,
     LengthRequired,
@@ -49,6 +50,7 @@ STATUS: Final[Mapping[type[SkypiError], int]] = MappingProxyType(
         RequestTooLarge: 413,
         NotSupported: 501,
         Busy: 503,
+        EdgeUnavailable: 503,
     }
 )
 JSON_PREFIX: Final = "/api/"

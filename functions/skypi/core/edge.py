@@ -356,6 +356,8 @@ def decide(
     project = read_project(decoded)
     if decoded == "/":
         return Answer(200, key=LANDING_KEY, content_type=HTML_CONTENT_TYPE, project=project)
+    if decoded == "/project/":  # the search box's form, without JavaScript
+        return _search(raw_query, project)
     if decoded.startswith("/project/"):
         named = _named(decoded[len("/project/") :], "/project/", raw_query, project)
         if isinstance(named, Answer):
@@ -383,6 +385,40 @@ def decide(
         return named
     chosen = choose_content_type(accept, raw_query)
     return _page(named, chosen, gzipped, project)
+
+
+def query_value(raw_query: str, name: str) -> str | None:
+    """The first ``name=`` value of a raw query as a form sends it (``+`` is a space), decoded
+    strictly as the edge function decodes it; None when absent or not decodable.
+
+    >>> query_value("x=1&q=Foo+Bar%21&q=2", "q"), query_value("q=%zz", "q"), query_value("", "q")
+    ('Foo Bar!', None, None)
+    """
+    for part in raw_query.split("&"):
+        key, _, value = part.partition("=")
+        if key == name:  # "q" alone is an empty value, as CloudFront reads it
+            text = value.replace("+", "%20")
+            if not text.isascii() or _BAD_ESCAPE.search(text):
+                return None
+            try:
+                return unquote_to_bytes(text).decode("utf-8")
+            except UnicodeDecodeError:
+                return None
+    return None
+
+
+def _search(raw_query: str, project: str | None) -> Answer:
+    """``/project/?q=NAME``: a redirect (302: a search, not a move) to the project page of
+    the name typed, normalized; 404 when the name is no valid name.
+
+    >>> decide("GET", "/project/", "q=+Foo_Bar+").location, decide("GET", "/project/", "").status
+    ('/project/foo-bar/', 404)
+    """
+    typed = query_value(raw_query, "q")
+    normalized = project_name(typed.strip(" \t")) if typed is not None else None
+    if normalized is None:
+        return Answer(404, project=project)
+    return Answer(302, location=f"/project/{normalized}/", project=project)
 
 
 def _named(rest: str, prefix: str, raw_query: str, project: str | None) -> Answer | NormalizedName:
@@ -414,6 +450,7 @@ __all__ = [
     "decode_path",
     "origin_uri",
     "project_name",
+    "query_value",
     "read_project",
     "route",
 ]

@@ -58,3 +58,8 @@ class RequestTooLarge(SkypiError):
 class Busy(SkypiError):
     """Too many writers at once for one page: nothing is lost, and trying again in a moment
     succeeds (what is stored is listed by then, or by its storage event)."""
+
+
+class EdgeUnavailable(SkypiError):
+    """The CloudFront edge (its KeyValueStore) did not take a change (after retries): what was
+    done leaves nothing unsafe, and sending the request again finishes it."""

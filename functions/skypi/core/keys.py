@@ -426,6 +426,38 @@ def family_of(key: str) -> Family | None:
     return found.family if found is not None else None
 
 
+# -- the edge's KeyValueStore ------------------------------------------------------------------
+
+# The CloudFront Function reads two kinds of keys from its KeyValueStore: a token's SHA-256 (64
+# lowercase hex digits, ``skypi.core.tokens``), and a quarantined project's record under this
+# prefix, whose ``/`` no hex digest holds: the two never collide. The edge refuses every file
+# and ``.metadata`` of a project with a record (PEP 792), before its cache is looked in.
+QUARANTINE_RECORD_PREFIX: Final = "quarantined/"
+QUARANTINE_RECORD_VALUE: Final = "quarantined"  # what the edge reads is the key's presence
+
+
+def quarantine_record_key(project: str) -> str:
+    """The edge's record of a quarantined project (a normalized name).
+
+    >>> quarantine_record_key("foo-bar")
+    'quarantined/foo-bar'
+    """
+    if not is_project(project):
+        raise ValueError(f"not a normalized project name: {project!r}")
+    return QUARANTINE_RECORD_PREFIX + project
+
+
+def quarantined_project(record_key: str) -> str | None:
+    """The project a KeyValueStore key records as quarantined; None for any other key (a
+    token's hash).
+
+    >>> quarantined_project("quarantined/foo-bar"), quarantined_project("ab" * 32)
+    ('foo-bar', None)
+    """
+    project = record_key.removeprefix(QUARANTINE_RECORD_PREFIX)
+    return project if project != record_key and is_project(project) else None
+
+
 # -- grants -------------------------------------------------------------------------------------
 
 

@@ -38,6 +38,7 @@ from skypi.core.site import SiteSummary
 from skypi.indexer.service import Indexer, project_of_key
 from skypi.indexer.writer import Stored, root_entry
 from skypi.store.base import NotFound, ObjectInfo
+from skypi.store.kvs import EdgeQuarantine, EdgeWriteFailed
 
 log = logging.getLogger("skypi.reindex")
 
@@ -76,6 +77,7 @@ class _Plan:
     summary: str = ""  # shown beside it
     set_aside: tuple[tuple[str, str], ...] = ()
     failed: str | None = None  # why the project could not be checked (its page is left alone)
+    quarantined: bool = False  # PEP 792: the edge must refuse its files
 
 
 def scan(indexer: Indexer) -> tuple[dict[NormalizedName, list[ObjectInfo]], set[str], Report]:
@@ -99,8 +101,16 @@ def scan(indexer: Indexer) -> tuple[dict[NormalizedName, list[ObjectInfo]], set[
 
 
 class Rebuilder:
-    def __init__(self, indexer: Indexer, *, verify_hashes: bool = False, workers: int = 4) -> None:
+    def __init__(
+        self,
+        indexer: Indexer,
+        *,
+        verify_hashes: bool = False,
+        workers: int = 4,
+        edge: EdgeQuarantine | None = None,
+    ) -> None:
         self.indexer = indexer
+        self.edge = edge  # the CloudFront edge's quarantine records, made to match the pages
         self.store = indexer.store
         self.verify_hashes = verify_hashes
         self.workers = workers
@@ -126,6 +136,7 @@ class Rebuilder:
             return plan
 
         failed: set[NormalizedName] = set()
+        quarantined: set[str] = set()
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
             for project, plan in zip(projects, pool.map(one, projects), strict=True):
                 report.drift += plan.drift
@@ -135,7 +146,10 @@ class Rebuilder:
                     failed.add(project)
                 if plan.display_name is not None:
                     shown[project] = (plan.display_name, plan.summary)
+                if plan.quarantined:
+                    quarantined.add(project)
         report.drift += self._root(shown, check, keep=failed)
+        report.drift += self._edge(quarantined, check, failed, report)
         for drift in report.drift:
             log.warning("%s%s", "" if check else "repaired: ", drift)
         for key, reason in report.set_aside:
@@ -241,7 +255,8 @@ class Rebuilder:
         if not check and drift:
             target = self._write(project, want, target, namespaces)
         shown, summary = root_entry(target)
-        return _Plan(None if check else target, shown, drift, summary, tuple(set_aside))
+        held = page is not None and page.withholds_files()
+        return _Plan(None if check else target, shown, drift, summary, tuple(set_aside), None, held)
 
     def _metadata(self, project: str, entries: list[FileEntry], check: bool) -> list[Drift]:
         """Entries the page already had must still have their ``.metadata`` file."""
@@ -296,6 +311,28 @@ class Rebuilder:
         if state.page is None or state.etag is None:
             return None
         return self.indexer.pages.follow(state.page, state.etag, body=state.body)
+
+    # -- the edge -------------------------------------------------------------------------
+
+    def _edge(
+        self, quarantined: set[str], check: bool, keep: Collection[str], report: Report
+    ) -> list[Drift]:
+        """PEP 792 at the CloudFront edge: a record for each quarantined project and for no
+        other (``keep``: projects that could not be checked keep theirs); unless ``check``,
+        the records are made to match."""
+        if self.edge is None:
+            return []
+        try:
+            if check:
+                missing, extra = self.edge.drift(quarantined, keep)
+            else:
+                missing, extra = self.edge.converge(quarantined, keep)
+        except EdgeWriteFailed as exc:
+            report.failed.append(("the edge's quarantine records", str(exc)))
+            return []
+        return [Drift(p, "quarantined, but the edge serves its files") for p in missing] + [
+            Drift(p, "not quarantined, but the edge refuses its files") for p in extra
+        ]
 
     # -- the root listing -----------------------------------------------------------------
 

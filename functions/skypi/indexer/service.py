@@ -144,6 +144,7 @@ class Indexer:
         cdn: Cdn | None = None,
         writer: PageWriter | None = None,
         workers: int = 1,
+        index_url: str | None = None,
     ) -> None:
         self.store = store
         # Projects of one batch indexed at once: worth it where each request waits on the
@@ -154,6 +155,8 @@ class Indexer:
         self.pages = writer or PageWriter(store)
         self.pages.describer = self._describe_stored
         self.namespaces = NamespaceRepository(store)  # PEP 752: read when a project starts
+        if index_url is not None:  # written into the pages for people (their setup lines)
+            self.pages.index_url = index_url
         # time.monotonic() past which no file is hashed further (a Lambda's time runs out:
         # better a clear refusal than a timeout retried into the dead-letter queue)
         self.hash_deadline: float | None = None
