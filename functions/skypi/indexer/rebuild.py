@@ -92,12 +92,17 @@ def scan(indexer: Indexer) -> tuple[dict[NormalizedName, list[ObjectInfo]], set[
             files[project_of_key(info.key).project].append(info)
         except (InvalidDistribution, ValueError) as exc:
             report.skipped.append((info.key, str(exc)))
+    return files, page_projects(indexer), report
+
+
+def page_projects(indexer: Indexer) -> set[str]:
+    """The projects that have a JSON page."""
     pages = set()
     for info in indexer.store.list(SIMPLE_PREFIX):
         found = recognise(info.key)
         if found and found.project and found.page_kind == "json" and not found.gzipped:
             pages.add(found.project)
-    return files, pages, report
+    return pages
 
 
 class Rebuilder:
@@ -155,6 +160,17 @@ class Rebuilder:
         for key, reason in report.set_aside:
             log.warning("set aside %s: %s", self.indexer.where(key), reason)
         return report
+
+    def root_from_pages(self) -> list[Drift]:
+        """Write the root listing (and the landing page) again from the project pages, as
+        :meth:`run` does, without looking at the files: for one that cannot be read."""
+        shown: dict[NormalizedName, tuple[str, str]] = {}
+        for project in sorted(page_projects(self.indexer)):
+            page, _ = self._read_page(NormalizedName(project))
+            display, summary = root_entry(page)
+            if display is not None:
+                shown[NormalizedName(project)] = (display, summary)
+        return self._root(shown, check=False)
 
     # -- one project ----------------------------------------------------------------------
 
