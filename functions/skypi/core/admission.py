@@ -34,6 +34,7 @@ class Verdict(enum.Enum):
     ONE_SDIST = "one-sdist"  # the release has its sdist already (PyPI allows one)
     CLOSED = "closed"  # the project takes no uploads (PEP 792: archived, quarantined)
     INVALID = "invalid"  # no valid distribution, or its bytes cannot be read: set aside
+    RESERVED = "reserved"  # a drop-in that would start a project in a namespace (PEP 752)
 
 
 @dataclass(frozen=True)

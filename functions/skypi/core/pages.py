@@ -33,7 +33,23 @@ from skypi.core.keys import metadata_key as metadata_key
 from skypi.core.keys import page_html_key as page_html_key
 from skypi.core.keys import page_json_key as page_json_key
 
-API_VERSION: Final = "1.4"  # 1.1 PEP 700, 1.3 PEP 740 (provenance), 1.4 PEP 792 (status)
+# 1.1 PEP 700, 1.3 PEP 740 (provenance), 1.4 PEP 792 (status), 1.5 PEP 752 (namespaces): the
+# JSON pages'. PEP 752 adds nothing to HTML, and PEP 833 freezes HTML at 1.4.
+API_VERSION: Final = "1.5"
+HTML_API_VERSION: Final = "1.4"
+
+
+class NamespaceEntry(NamedTuple):
+    """PEP 752: a namespace that covers a project, whether the project is its owner's (False:
+    the project predates it), and the owner's name (kept as ``_owner``: the pages for people
+    show it)."""
+
+    name: str
+    owned: bool
+    owner: str = ""
+
+
+NamespaceEntries = tuple[NamespaceEntry, ...] | None  # None: no namespace covers the project
 _TIME_FORMAT: Final = "%Y-%m-%dT%H:%M:%S.%fZ"
 # PEP 792: what a project's status may be, and which ones refuse new files.
 PROJECT_STATUSES: Final = ("active", "archived", "deprecated", "quarantined")
@@ -195,6 +211,7 @@ class ProjectPage:
     summary: str = ""  # the newest release's summary (pages for people; search)
     status: str = "active"  # PEP 792
     status_reason: str | None = None
+    namespaces: NamespaceEntries = None  # PEP 752
 
     @classmethod
     def empty(cls, display_name: str) -> ProjectPage:
@@ -226,6 +243,21 @@ class ProjectPage:
         status, reason = check_status(status, reason)
         return replace(self, status=status, status_reason=reason, serial=self.serial + 1)
 
+    def with_namespaces(self, namespaces: NamespaceEntries) -> ProjectPage:
+        """The page saying which namespaces cover it (PEP 752); itself if that is unchanged."""
+        if namespaces == self.namespaces:
+            return self
+        return replace(self, namespaces=namespaces, serial=self.serial + 1)
+
+    def namespaces_json(self) -> list[dict[str, Any]] | None:
+        """PEP 752's ``namespaces`` key: null, or ``{"name", "owned"}`` per namespace."""
+        if self.namespaces is None:
+            return None
+        return [
+            {"name": n.name, "owned": n.owned} | ({"_owner": n.owner} if n.owner else {})
+            for n in self.namespaces
+        ]
+
     def versions(self) -> list[str]:
         """Every version with a file, oldest first."""
         return list(dict.fromkeys(f.version for f in self.sorted_files()))
@@ -256,6 +288,7 @@ class ProjectPage:
                 "meta": {"api-version": API_VERSION, "_last-serial": self.serial},
                 "name": self.name,
                 "project-status": self.project_status(),
+                "namespaces": self.namespaces_json(),
                 "versions": self.versions() if listed else [],
             }
         )
@@ -281,6 +314,7 @@ class ProjectPage:
             "meta": {"api-version": API_VERSION, "_last-serial": self.serial},
             "name": self.name,
             "project-status": self.project_status(),
+            "namespaces": self.namespaces_json(),
             "versions": self.versions() if listed else [],
             "files": [f.to_json() for f in listed],
             "_display-name": self.display_name,
@@ -314,6 +348,7 @@ class ProjectPage:
                 summary=str(doc.get("_summary", "")),
                 status=status.get("status", "active"),
                 status_reason=status.get("reason"),
+                namespaces=_namespace_entries(doc.get("namespaces")),
             )
 
 
@@ -334,6 +369,15 @@ def root_entry(page: ProjectPage | None) -> RootEntry:
     if page is None or not page.files:
         return RootEntry(None, "")
     return RootEntry(page.display_name, page.summary)
+
+
+def _namespace_entries(found: Any) -> NamespaceEntries:
+    """A stored page's ``namespaces`` (None in pages written before 1.5)."""
+    if found is None:
+        return None
+    return tuple(
+        NamespaceEntry(str(n["name"]), bool(n["owned"]), str(n.get("_owner", ""))) for n in found
+    )
 
 
 @dataclass(frozen=True)

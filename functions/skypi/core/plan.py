@@ -31,6 +31,7 @@ from skypi.core.admission import Candidate, Decision, Verdict, decide_among
 from skypi.core.digests import sha256_hex
 from skypi.core.filenames import DistFilename, same_version
 from skypi.core.metadata import CoreMetadata
+from skypi.core.namespaces import Namespaces
 from skypi.core.pages import FileEntry, ProjectPage, RootEntry, root_entry
 from skypi.core.site import latest_version
 
@@ -144,6 +145,8 @@ class Observed:
     departures: Mapping[str, str | None] = field(default_factory=dict)
     refreshed: Mapping[str, Refresh] = field(default_factory=dict)  # key -> (ETag, provenance)
     summaries: Mapping[str, str] = field(default_factory=dict)  # version -> a new summary
+    # PEP 752: the namespaces, read when the page does not exist yet (a project starting)
+    namespaces: Namespaces | None = None
 
     def changes(self, page: ProjectPage | None) -> bool:
         """Whether this can change ``page`` at all (else its page is not even tried)."""
@@ -170,16 +173,20 @@ def plan(page: ProjectPage | None, observed: Observed) -> Plan:
     batch are decided like two writers: the first is listed, the second is judged against it."""
     if page is None and not observed.arrivals:
         return Plan(None, {}, root_entry(None))
-    base = page or ProjectPage.empty(observed.arrivals[0].name)
+    decisions: dict[str, Decision] = {}
+    base = page or _started(observed, decisions)
+    if base is None:  # every file would start a project in a namespace: none listed
+        return Plan(None, decisions, root_entry(None))
     files = {
         f.filename: _refreshed(f, observed.refreshed.get(f.key))
         for f in base.files
         if not _departed(f, observed.departures)
     }
     refusal = base.upload_refusal()
-    decisions: dict[str, Decision] = {}
     for arrival in observed.arrivals:
         entry = arrival.entry
+        if entry.key in decisions:  # refused already (a namespace's)
+            continue
         decision = decide_among(files, refusal, arrival.candidate(), upload=arrival.upload)
         decisions[entry.key] = decision
         if decision.verdict is Verdict.ADMIT:
@@ -208,6 +215,22 @@ def to_describe(page: ProjectPage | None, arrivals: Iterable[Arrival]) -> Arriva
     if newest is None or any(same_version(newest, f.version) for f in listed):
         return None
     return next((a for a in arrived if a.entry.version == newest), None)
+
+
+def _started(observed: Observed, decisions: dict[str, Decision]) -> ProjectPage | None:
+    """A new project's page, saying which namespaces cover it (PEP 752); None when every file
+    is a drop-in that may not start it there (each gets its decision). An upload was checked
+    by the API against its caller's grants; a file dropped into storage has no caller."""
+    page = ProjectPage.empty(observed.arrivals[0].name)
+    if observed.namespaces is None:
+        return page
+    refusal = observed.namespaces.refusal(page.name, None)
+    for arrival in observed.arrivals:
+        if refusal is not None and not arrival.upload:
+            decisions[arrival.entry.key] = Decision(Verdict.RESERVED, refusal)
+    if all(a.entry.key in decisions for a in observed.arrivals):
+        return None
+    return page.with_namespaces(observed.namespaces.entries(page.name))
 
 
 def _departed(entry: FileEntry, departures: Mapping[str, str | None]) -> bool:

@@ -21,7 +21,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from packaging.utils import NormalizedName
@@ -37,6 +37,7 @@ from skypi.core.metadata import (
     read_file_metadata,
     read_metadata,
 )
+from skypi.core.namespaces import Namespaces
 from skypi.core.pages import FileEntry, ProjectPage, RootEntry, root_entry
 from skypi.core.plan import (
     Facts,
@@ -57,6 +58,7 @@ from skypi.indexer.changes import Landed as Landed
 from skypi.indexer.changes import project_of_key as project_of_key
 from skypi.indexer.writer import PageWriter, RootChange, Stored, Written
 from skypi.store.base import Located, NotFound, ObjectInfo, PreconditionFailed, Store, Versioned
+from skypi.store.namespaces import NamespaceRepository
 
 if TYPE_CHECKING:  # botocore is not needed to index a folder (`skypi serve`, no aws extra)
     from skypi.store.cdn import Cdn
@@ -115,7 +117,7 @@ class Outcome:
     @property
     def refused(self) -> list[tuple[str, str]]:
         """(key, why) of each file refused: unreadable, or against the upload rules."""
-        return self._listed({Verdict.INVALID, Verdict.ONE_SDIST, Verdict.CLOSED})
+        return self._listed({Verdict.INVALID, Verdict.ONE_SDIST, Verdict.CLOSED, Verdict.RESERVED})
 
     def problem(self, key: str) -> Decision | None:
         """Why ``key`` was not listed (a duplicate is listed, from its first key), if so."""
@@ -203,6 +205,7 @@ class Indexer:
         self.cdn = cdn  # told to drop files deleted or restored, which it caches for a year
         # index_url: written into the pages for people (their setup lines)
         self.pages = PageWriter(store, describer=self._describe_stored, index_url=index_url)
+        self.namespaces = NamespaceRepository(store)  # PEP 752: read when a project starts
         # time.monotonic() past which no file is hashed further (a Lambda's time runs out:
         # better a clear refusal than a timeout retried into the dead-letter queue)
         self.hash_deadline: float | None = None
@@ -464,9 +467,13 @@ class Indexer:
         done: _Project,
     ) -> None:
         planned: list[Plan] = []  # the last attempt's plan (the one written)
+        reserved: list[Namespaces] = []  # read once, if the project starts here (PEP 752)
 
         def change(page: ProjectPage | None) -> ProjectPage | None:
-            planned[:] = [plan(page, observed)]
+            if page is None and observed.arrivals and not reserved:
+                reserved.append(self.namespaces.all())
+            namespaces = reserved[0] if reserved else None
+            planned[:] = [plan(page, replace(observed, namespaces=namespaces))]
             return planned[0].page
 
         written = self.pages.update(project, change, start=state, releases=described)
