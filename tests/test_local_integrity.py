@@ -457,3 +457,69 @@ def test_an_unreadable_file_is_skipped_with_one_log_line(
         wheel_name("p0", "1.0"),
         sdist_name("p0", "1.0"),
     }
+
+
+def test_the_server_answers_from_stored_pages_before_the_watcher_and_second_pass(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The folder watcher and the second pass run once the port answers: a start is held up
+    by neither, and a file copied in before the watcher began is still listed after it."""
+    import socket
+
+    import httpx
+    import uvicorn
+
+    from skypi.cli import build_parser
+    from skypi.local.serve import serve
+
+    folder = tmp_path / "packages"
+    _fill(folder, 2)
+    released, servers = threading.Event(), []
+    real_start, real_init = FolderWatcher.start, uvicorn.Server.__init__
+
+    def held_start(self: FolderWatcher) -> None:
+        released.wait(60)
+        real_start(self)
+
+    def kept_init(self: uvicorn.Server, *args: object, **kwargs: object) -> None:
+        real_init(self, *args, **kwargs)  # type: ignore[arg-type]
+        servers.append(self)
+
+    monkeypatch.setattr(FolderWatcher, "start", held_start)
+    monkeypatch.setattr(uvicorn.Server, "__init__", kept_init)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    args = build_parser().parse_args(["serve", str(folder), "--port", str(port), "-a", "."])
+    thread = threading.Thread(target=serve, args=(args,), daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}/simple/"
+    try:
+        deadline, answer = time.monotonic() + 30, None
+        while answer is None and time.monotonic() < deadline and thread.is_alive():
+            try:
+                answer = httpx.get(url, timeout=2)
+            except httpx.TransportError:
+                time.sleep(0.05)
+        assert answer is not None, "no answer before the watcher started"
+        assert answer.status_code == 200
+        assert "p0" in answer.text
+        assert not released.is_set()
+        (folder / "late").mkdir()  # copied in after the first pass, before the watcher
+        (folder / "late" / wheel_name("late", "1.0")).write_bytes(wheel_bytes("late", "1.0"))
+        released.set()
+        deadline, page = time.monotonic() + 30, None
+        while time.monotonic() < deadline:
+            page = httpx.get(f"{url}late/", timeout=2)
+            if page.status_code == 200:
+                break
+            time.sleep(0.05)
+        assert page is not None
+        assert page.status_code == 200
+        assert wheel_name("late", "1.0") in page.text
+    finally:
+        released.set()
+        for server in servers:
+            server.should_exit = True
+        thread.join(30)
+    assert not thread.is_alive()
