@@ -462,6 +462,7 @@ def main() -> int:
             [100, 600],
             [10, 200],
         )
+    peers.compile_bytecode()  # both peers start from bytecode, as installed
     if args.only_quick:
         results = json.loads(Path(args.json).read_text()) | quick_parts(args.s3_sizes)
     elif args.only == "restart":
