@@ -275,6 +275,7 @@ def write_report(
                 f"| `{module}` | {cell('import')} | {cell('first_use')} | "
                 f"{cell('bundle_bytecode_first_use')} |"
             )
+    lines += _local_start(results.get("local_start", {}))
     squeeze = results.get("compression", {})
     if squeeze:
         lines += [
@@ -559,6 +560,48 @@ def _writes_section(results: dict[str, Any]) -> list[str]:
                 f"{_cell(row, 'upload_fps', 1)} |"
             )
     return [*lines, ""]
+
+
+def _local_start(rows: dict[str, dict[str, float]]) -> list[str]:
+    """What each local server loads before its port answers, beside pypiserver's."""
+    if not rows:
+        return []
+    lines = [
+        "",
+        "## Start-up imports: `skypi serve` beside pypiserver",
+        "",
+        "Fresh interpreters, the two in turn, medians; `import` is the server's command module,",
+        "`first use` adds what it loads and builds before its port answers (skypi: the app,",
+        "uvicorn and the folder watcher; pypiserver: its app), both without bytecode (as",
+        "above); the last column is `first use` with the bytecode compiled at install. CPU",
+        "time, with wall time in brackets.",
+        "",
+        "| server | import ms | first use ms | first use, installed bytecode ms |",
+        "|---|---:|---:|---:|",
+    ]
+
+    def cell(row: dict[str, float], name: str) -> str:
+        cpu = row.get(f"{name}_cpu_s", math.nan) * 1000
+        return f"{_fmt(cpu, 0)} ({_fmt(row.get(f'{name}_s', math.nan) * 1000, 0)})"
+
+    names = {"skypi.local.serve": "skypi serve", "pypiserver.__main__": "pypiserver"}
+    for module, row in rows.items():
+        lines.append(
+            f"| {names.get(module, module)} | {cell(row, 'import')} | {cell(row, 'first_use')} | "
+            f"{cell(row, 'installed_first_use')} |"
+        )
+    skypi, peer = rows.get("skypi.local.serve"), rows.get("pypiserver.__main__")
+    if skypi and peer:
+        ratios = [
+            skypi[f"{name}_cpu_s"] / peer[f"{name}_cpu_s"]
+            for name in ("first_use", "installed_first_use")
+        ]
+        lines += [
+            "",
+            f"skypi / pypiserver, CPU: first use {ratios[0]:.1f}x without bytecode, "
+            f"{ratios[1]:.1f}x with it.",
+        ]
+    return lines
 
 
 def _writes_goals(results: dict[str, Any], baseline: dict[str, Any] | None) -> list[str]:

@@ -349,7 +349,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     results["writes"] = write_parts(args, work)
     largest = work / f"corpus-{max(args.sizes)}"
     results["restart"] = restart_figures(largest, work, args.rounds, args.idle)
-    results.update(quick_parts(args.s3_sizes))
+    results.update(quick_parts(args.s3_sizes, work))
     return results
 
 
@@ -360,10 +360,13 @@ def write_parts(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     return figures
 
 
-def quick_parts(s3_sizes: list[int]) -> dict[str, Any]:
-    """The parts that need no corpus or peers (``--only-quick``): S3 requests per upload,
-    cold start and compression."""
+def quick_parts(s3_sizes: list[int], work: Path | None = None) -> dict[str, Any]:
+    """The parts that need no corpus (``--only-quick``): S3 requests per upload, cold start
+    (and the local servers' imports, beside pypiserver's when ``work`` holds or may install
+    it) and compression."""
+    peer = peers.pypiserver_bin(work) if work is not None else None
     return {
+        "local_start": coldstart.local_servers(str(peer.parent / "python") if peer else None),
         "update_cost": s3cost.run(s3_sizes),
         "importtime": {
             module: statistics.median(import_time(module)[0] for _ in range(5))
@@ -464,7 +467,8 @@ def main() -> int:
         )
     peers.compile_bytecode()  # both peers start from bytecode, as installed
     if args.only_quick:
-        results = json.loads(Path(args.json).read_text()) | quick_parts(args.s3_sizes)
+        work = Path(args.work or tempfile.mkdtemp(prefix="skypi-bench-"))
+        results = json.loads(Path(args.json).read_text()) | quick_parts(args.s3_sizes, work)
     elif args.only == "restart":
         results = only_restart(args)
     elif args.only == "writes":
