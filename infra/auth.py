@@ -14,13 +14,13 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_sns as sns
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra.alarms import alarm_on
 from infra.config import Config
 from infra.functions import skypi_function
 from infra.names import regional_name
+from infra.queues import failure_queue
 
 
 class Auth(Construct):
@@ -69,13 +69,7 @@ class Auth(Construct):
         mirror = self.mirror.node.default_child
         assert isinstance(mirror, cloudfront.CfnKeyValueStore)
         mirror.name = regional_name(self.mirror, 64)  # names are per account, not per region
-        self.failures = sqs.Queue(
-            self,
-            "SyncFailures",
-            retention_period=Duration.days(14),
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-        )
+        self.failures = failure_queue(self, "SyncFailures")
         self.sync = skypi_function(
             self,
             "Sync",

@@ -20,12 +20,12 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from aws_cdk import Duration, Environment, RemovalPolicy, Stack
+from aws_cdk import Environment, Stack
 from aws_cdk import aws_certificatemanager as acm
-from aws_cdk import aws_s3 as s3
 from constructs import Construct, Node
 
 from infra.config import Config
+from infra.storage import log_bucket
 from infra.waf import web_acl
 
 CLOUDFRONT_REGION = "us-east-1"
@@ -65,19 +65,8 @@ class CompanionStack(Stack):
             **kwargs,
         )
         config = Config.from_context(self.node)
-        removal = RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY
-        self.logs = s3.Bucket(
-            self,
-            "CloudFrontLogs",
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            enforce_ssl=True,
-            # CloudFront's standard logs (legacy) are delivered with an ACL grant.
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
-            lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(365))],
-            removal_policy=removal,
-            auto_delete_objects=not config.retain_data,
-        )
+        # CloudFront's standard logs (legacy) are delivered with an ACL grant.
+        self.logs = log_bucket(self, "CloudFrontLogs", config=config)
         self.web_acl = web_acl(self, "WebAcl") if config.waf else None
         self.certificate: acm.ICertificate | None = None
         if config.certificate_arn:

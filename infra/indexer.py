@@ -10,13 +10,13 @@ from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_notifications as s3n
 from aws_cdk import aws_sns as sns
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra.alarms import alarm_on
 from infra.config import Config
 from infra.functions import skypi_function
 from infra.grants import object_statements
+from infra.queues import failure_queue, work_queue
 from skypi.core.constants import DISTRIBUTION_SUFFIXES
 from skypi.core.keys import INDEXER, PACKAGES_PREFIX
 
@@ -36,23 +36,14 @@ class Indexer(Construct):
         alarm_topic: sns.ITopic | None,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.dead_letters = sqs.Queue(
-            self,
-            "DeadLetters",
-            retention_period=Duration.days(14),
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-        )
-        self.queue = sqs.Queue(
+        self.dead_letters = failure_queue(self, "DeadLetters")
+        self.queue = work_queue(
             self,
             "Events",
             # Lambda's advice: six times the function timeout, so retries do not overlap.
             visibility_timeout=Duration.seconds(FUNCTION_TIMEOUT.to_seconds() * 6),
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            dead_letter_queue=sqs.DeadLetterQueue(
-                max_receive_count=MAX_RECEIVE_COUNT, queue=self.dead_letters
-            ),
+            dead_letters=self.dead_letters,
+            max_receive_count=MAX_RECEIVE_COUNT,
         )
         # One notification per suffix: the indexer's own .metadata writes under packages/
         # must not trigger it (docs/aws-runtime.md).

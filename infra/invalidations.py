@@ -9,12 +9,12 @@ from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_sns as sns
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra.alarms import alarm_on
 from infra.config import Config
 from infra.functions import skypi_function
+from infra.queues import failure_queue, work_queue
 
 FUNCTION_TIMEOUT = Duration.seconds(30)
 # A refused invalidation comes back every five minutes (also Lambda's advice: at least six
@@ -37,22 +37,13 @@ class Invalidations(Construct):
         alarm_topic: sns.ITopic | None,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.dead_letters = sqs.Queue(
-            self,
-            "DeadLetters",
-            retention_period=Duration.days(14),
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-        )
-        self.queue = sqs.Queue(
+        self.dead_letters = failure_queue(self, "DeadLetters")
+        self.queue = work_queue(
             self,
             "Pending",
             visibility_timeout=VISIBILITY_TIMEOUT,
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            dead_letter_queue=sqs.DeadLetterQueue(
-                max_receive_count=MAX_RECEIVE_COUNT, queue=self.dead_letters
-            ),
+            dead_letters=self.dead_letters,
+            max_receive_count=MAX_RECEIVE_COUNT,
         )
         self.function = skypi_function(
             self,

@@ -11,23 +11,29 @@ from constructs import Construct
 from infra.config import Config
 
 
+def log_bucket(scope: Construct, construct_id: str, *, config: Config) -> s3.Bucket:
+    """A bucket for logs delivered with an ACL grant (S3 server access logs, CloudFront's
+    standard logs): private, encrypted, TLS only, each log kept a year."""
+    return s3.Bucket(
+        scope,
+        construct_id,
+        block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+        encryption=s3.BucketEncryption.S3_MANAGED,
+        enforce_ssl=True,
+        object_ownership=s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
+        lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(365))],
+        removal_policy=RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,
+        auto_delete_objects=not config.retain_data,
+    )
+
+
 class Storage(Construct):
     """Private, versioned, encrypted, TLS-only; old versions expire, access is logged."""
 
     def __init__(self, scope: Construct, construct_id: str, *, config: Config) -> None:
         super().__init__(scope, construct_id)
         removal = RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY
-        self.logs = s3.Bucket(
-            self,
-            "AccessLogs",
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            enforce_ssl=True,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
-            lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(365))],
-            removal_policy=removal,
-            auto_delete_objects=not config.retain_data,
-        )
+        self.logs = log_bucket(self, "AccessLogs", config=config)
         lock = (
             s3.ObjectLockRetention.governance(Duration.days(config.retention_days))
             if config.retention_days

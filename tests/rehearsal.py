@@ -55,6 +55,7 @@ from skypi.store.s3 import s3_config
 from tests.apigw import http_event
 from tests.infra.conftest import ACCOUNT, ROOT, run_synth
 from tests.infra.test_edge_function import _event
+from tests.s3grants import S3_ACTION, allowed, s3_grants
 
 log = logging.getLogger("skypi.rehearsal")
 NODE = Path(sys.executable).with_name("node")
@@ -68,23 +69,6 @@ CREDENTIALS = {
     "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_DEFAULT_REGION": REGION,
     "AWS_EC2_METADATA_DISABLED": "true",
-}
-# The IAM action of each S3 operation (the S3 API reference's "Permissions" of each call).
-S3_ACTION = {
-    "GetObject": "s3:GetObject",
-    "HeadObject": "s3:GetObject",
-    "GetObjectAttributes": "s3:GetObject",
-    "PutObject": "s3:PutObject",
-    "CopyObject": "s3:PutObject",
-    "CreateMultipartUpload": "s3:PutObject",
-    "UploadPart": "s3:PutObject",
-    "CompleteMultipartUpload": "s3:PutObject",
-    "AbortMultipartUpload": "s3:AbortMultipartUpload",
-    "DeleteObject": "s3:DeleteObject",
-    "DeleteObjects": "s3:DeleteObject",
-    "ListObjectsV2": "s3:ListBucket",
-    "ListObjectVersions": "s3:ListBucketVersions",
-    "ListParts": "s3:ListMultipartUploadParts",
 }
 _role: contextvars.ContextVar[str | None] = contextvars.ContextVar("role", default=None)
 
@@ -129,30 +113,8 @@ class Plan:
     functions: dict[str, dict[str, Any]]  # logical id -> {handler, env, s3 grants}
 
 
-def _grants(template: dict[str, Any], role: str) -> dict[str, list[str]]:
-    """Action -> object key patterns ("" for the bucket itself) the role's policies allow."""
-    granted: dict[str, list[str]] = {}
-    for policy in template["Resources"].values():
-        if (
-            policy["Type"] != "AWS::IAM::Policy"
-            or {"Ref": role} not in policy["Properties"]["Roles"]
-        ):
-            continue
-        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
-            if statement.get("Effect") != "Allow":
-                continue
-            actions, resources = statement["Action"], statement["Resource"]
-            for action in actions if isinstance(actions, list) else [actions]:
-                for resource in resources if isinstance(resources, list) else [resources]:
-                    granted.setdefault(action, []).append(_key_pattern(resource))
-    return granted
-
-
-def _key_pattern(resource: Any) -> str:
-    if isinstance(resource, dict) and "Fn::Join" in resource:
-        tail = resource["Fn::Join"][1][-1]
-        return tail.lstrip("/") if isinstance(tail, str) else ""
-    return ""
+def _role_is(role: str) -> Callable[[list[Any]], bool]:
+    return lambda roles: {"Ref": role} in roles
 
 
 def read_plan(template: dict[str, Any], names: dict[str, str]) -> Plan:
@@ -172,7 +134,7 @@ def read_plan(template: dict[str, Any], names: dict[str, str]) -> Plan:
         functions[logical_id] = {
             "handler": properties["Handler"],
             "env": {k: str(resolve(v, names)) for k, v in variables.items()},
-            "grants": _grants(template, properties["Role"]["Fn::GetAtt"][0]),
+            "grants": s3_grants(template, _role_is(properties["Role"]["Fn::GetAtt"][0])),
         }
     return Plan(
         function_code=resolve(function["Properties"]["FunctionCode"], names),
@@ -245,9 +207,7 @@ class Ledger:
     def denials(self) -> list[str]:
         denied = []
         for role, action, key in self.calls:
-            patterns = self.grants[role].get(action, [])
-            allowed = "" in patterns if not key else any(fnmatchcase(key, p) for p in patterns if p)
-            if not allowed:
+            if not allowed(self.grants[role], action, key):
                 denied.append(f"{role}: {action} {key}".rstrip())
         return sorted(set(denied))
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import random
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -13,7 +15,7 @@ from skypi.core.pages import ProjectPage, RootListing
 from skypi.indexer.service import Gone, Indexer, Landed
 from skypi.local.startup import reconcile
 from skypi.store.local import LocalStore
-from tests.dists import sdist_bytes, sdist_name, wheel_bytes, wheel_name
+from tests.dists import metadata_text, sdist_bytes, sdist_name, wheel_bytes, wheel_name
 
 
 def _drop(store: LocalStore, project: str, name: str, version: str, sdist: bool = False) -> str:
@@ -116,15 +118,37 @@ def test_a_byte_identical_copy_in_another_folder_is_listed_once_and_is_no_confli
     assert store.head(copy + ".metadata") is None
 
 
-def test_overwrite_in_place_keeps_the_original_hash(store: LocalStore) -> None:
+def test_an_overwrite_in_place_in_a_folder_lists_the_stored_bytes_at_once(
+    store: LocalStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A folder keeps no earlier version to put back: the page lists the bytes that are there
+    (pip's hash check passes again), with its ``.metadata`` and HTML made again, keeping the
+    yank only the page knew, and one WARNING naming the file and both hashes."""
     indexer = Indexer(store)
     key = _drop(store, "ow", "ow", "1.0")
     indexer.apply([Landed(key)])
-    before = indexer.read_page("ow")[0]  # type: ignore[arg-type]
-    store.put(key, wheel_bytes("ow", "1.0", payload=b"tampered"))
+    indexer.update_files("ow", lambda f: replace(f, yanked="broken"))  # type: ignore[arg-type]
+    before = indexer.read_page("ow")[0].files[0]  # type: ignore[arg-type,union-attr]
+    meta = metadata_text("ow", "1.0", summary="Rebuilt in place")
+    data = wheel_bytes("ow", "1.0", payload=b"rebuilt", metadata=meta)
+    store.put(key, data)
+    caplog.set_level(logging.INFO)
     outcome = indexer.apply([Landed(key)])
-    assert [k for k, _ in outcome.conflicts] == [key]
-    assert indexer.read_page("ow")[0].files == before.files  # type: ignore[arg-type,union-attr]
+    new = hashlib.sha256(data).hexdigest()
+    assert outcome.conflicts == []
+    (entry,) = indexer.read_page("ow")[0].files  # type: ignore[arg-type,union-attr]
+    assert (entry.sha256, entry.size, entry.yanked) == (new, len(data), "broken")
+    assert entry.upload_time == before.upload_time
+    assert store.get(key + ".metadata")[1] == meta.encode()
+    assert entry.metadata_sha256 == hashlib.sha256(meta.encode()).hexdigest()
+    html = store.get("simple/ow/index.html")[1].decode()
+    assert f"sha256={new}" in html
+    assert before.sha256 not in html
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert str(store.path_for(key)) in warning
+    assert before.sha256 in warning
+    assert new in warning
+    assert indexer.apply([Landed(key)]).added == []  # seen again: nothing more to do
 
 
 def test_junk_and_invalid_files_are_skipped(store: LocalStore) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import logging
 import os
 import shutil
 import subprocess
@@ -25,7 +26,7 @@ from skypi.local.serve import adopt
 from skypi.local.watch import FolderWatcher
 from skypi.store.base import NotFound
 from skypi.store.local import TEMP_PREFIX, LocalStore
-from tests.dists import sdist_bytes, sdist_name, wheel_bytes, wheel_name
+from tests.dists import metadata_text, sdist_bytes, sdist_name, wheel_bytes, wheel_name
 
 
 def _page(store: LocalStore, project: str) -> ProjectPage:
@@ -234,6 +235,70 @@ def test_reindex_lists_the_stored_bytes_when_no_earlier_version_exists(
     fixed = _page(store, "half").files[0]
     assert (fixed.sha256, fixed.size) == (hashlib.sha256(whole).hexdigest(), len(whole))
     assert Rebuilder(indexer).run(check=True).drift == []
+
+
+def _overwrite(folder: Path) -> tuple[Path, bytes, str]:
+    """Replace p0's wheel in place (``rm`` then ``cp`` of other bytes, other metadata)."""
+    wheel = folder / "p0" / wheel_name("p0", "1.0")
+    old = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    data = wheel_bytes("p0", "1.0", payload=b"rebuilt", metadata=_REBUILT)
+    wheel.unlink()
+    wheel.write_bytes(data)
+    return wheel, data, old
+
+
+_REBUILT = metadata_text("p0", "1.0", summary="Rebuilt in place")
+
+
+def _lists_the_stored_bytes(
+    store: LocalStore, wheel: Path, data: bytes, old: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    new = hashlib.sha256(data).hexdigest()
+    listed = {f.filename: f for f in _page(store, "p0").files}[wheel.name]
+    assert (listed.sha256, listed.size) == (new, len(data))
+    key = f"packages/p0/{wheel.name}"
+    assert store.get(key + ".metadata")[1] == _REBUILT.encode()
+    html = store.get("simple/p0/index.html")[1].decode()
+    assert f"sha256={new}" in html
+    assert old not in html
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert [w for w in warnings if str(wheel) in w and old in w and new in w], warnings
+    assert Rebuilder(Indexer(store)).run(check=True).drift == []
+
+
+def test_start_up_lists_a_file_overwritten_in_place_while_stopped(
+    store: LocalStore, folder: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    _fill(folder, 1)
+    adopt(store, show_progress=False)
+    wheel, data, old = _overwrite(folder)
+    caplog.set_level(logging.INFO)
+    adopt(store, show_progress=False)
+    _lists_the_stored_bytes(store, wheel, data, old, caplog)
+
+
+def test_the_watcher_lists_a_file_overwritten_in_place_at_once(
+    store: LocalStore, folder: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    _fill(folder, 1)
+    adopt(store, show_progress=False)
+    indexer = _Recorder(store)
+    watcher = FolderWatcher(store, indexer)
+    watcher.start()
+    caplog.set_level(logging.INFO)
+    try:
+        time.sleep(0.3)
+        wheel, data, old = _overwrite(folder)
+        new = hashlib.sha256(data).hexdigest()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not (
+            indexer.batches and new in {f.sha256 for f in _page(store, "p0").files}
+        ):
+            time.sleep(0.05)
+        assert {k for batch in indexer.batches for k in batch} == {f"packages/p0/{wheel.name}"}
+    finally:
+        watcher.stop()
+    _lists_the_stored_bytes(store, wheel, data, old, caplog)
 
 
 # -- the watcher reacts to writes, never to reads -------------------------------------------

@@ -338,9 +338,11 @@ function apiRequest(request) {
 async function handler(event) {
     var request = event.request;
     var path = request.uri;
-    // skypi.core.edge.authorization_refusal: repeats of a header arrive as its multiValue.
+    // skypi.core.edge.authorization_count: repeats of a header arrive as its multiValue, and
+    // no credential holds a comma (API Gateway joins repeats with one).
     var authorization = request.headers.authorization;
-    if (authorization && authorization.multiValue && authorization.multiValue.length > 1) {
+    var values = authorization ? authorization.multiValue || [authorization] : [];
+    if (values.map(function (v) { return v.value; }).join(',').split(',').length > 1) {
         return respond(400, 'Bad Request', { 'content-type': 'text/plain' },
             'Bad Request: send one Authorization header, not several.\n');
     }

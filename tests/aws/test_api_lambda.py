@@ -11,9 +11,11 @@ from typing import Any
 
 import httpx
 import pytest
+from packaging.utils import canonicalize_name
 
 from skypi.api import handler as api_handler
-from skypi.core.pages import ProjectPage
+from skypi.core.keys import ROOT_JSON_KEY
+from skypi.core.pages import ProjectPage, RootListing
 from skypi.core.tokens import TokenRecord, new_token
 from skypi.local.emulator import LambdaContext
 from tests.apigw import event_size, http_event, upload_event
@@ -129,6 +131,28 @@ def test_files_above_the_response_limit_redirect_to_a_presigned_url(api: Emulate
     assert small["statusCode"] == 200
 
 
+def test_a_page_above_the_response_limit_redirects_with_its_negotiated_type(api: Emulated) -> None:
+    """A root listing of 30,000 projects is past what the function may answer (Lambda's 6 MB
+    response, base64 included): it is answered with a presigned URL whose response overrides
+    carry the type the client negotiated, so pip still sees the PEP 691 JSON it asked for."""
+    listing = RootListing().with_projects(
+        {canonicalize_name(f"p{i}"): (f"P{i}", "x" * 150) for i in range(30_000)}
+    )
+    raw = listing.to_json_bytes()
+    assert len(raw) > api_handler.REDIRECT_OVER_BYTES
+    api.store.put(ROOT_JSON_KEY, raw)
+    response = _invoke(http_event("GET", "/simple/", headers={"accept": V1_JSON}))
+    assert response["statusCode"] == 307
+    assert response["headers"]["cache-control"] == "no-store"
+    assert response["headers"]["vary"] == "Accept, Accept-Encoding"
+    fetched = httpx.get(response["headers"]["location"])
+    assert fetched.headers["content-type"] == V1_JSON
+    assert len(json.loads(fetched.content)["projects"]) == 30_000
+    etag = api.store.head(ROOT_JSON_KEY).etag  # a revalidation is still answered by the function
+    again = http_event("GET", "/simple/", headers={"accept": V1_JSON, "if-none-match": etag})
+    assert _invoke(again)["statusCode"] == 304
+
+
 def _payload_for_request_size(target: int, authorization: str) -> tuple[int, dict[str, Any]]:
     """The largest wheel whose twine-shaped upload request is at most ``target`` bytes (the
     request grows one for one with an incompressible payload, so a few steps converge)."""
@@ -189,3 +213,32 @@ def test_sample_upload_event_runs(api: Emulated) -> None:
     response = _invoke(json.loads((EVENTS / "apigw-v2-upload.json").read_text()))
     assert response["statusCode"] == 200, _body(response)
     assert api.store.head(f"packages/demo/{wheel_name('demo', '2.0')}") is not None
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/legacy/"),
+        ("GET", "/simple/"),
+        ("DELETE", f"/api/projects/demo/files/{wheel_name('demo', '1.0')}"),
+    ],
+)
+@pytest.mark.parametrize("joiner", [",", ", "])
+def test_two_authorization_headers_joined_by_api_gateway_are_a_400(
+    api: Emulated, method: str, path: str, joiner: str
+) -> None:
+    """API Gateway's HTTP API (payload 2.0) joins a repeated header's values with commas into
+    one (https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-develop-integrations-lambda.html).
+    No Basic or Bearer credential holds a comma, so the joined value is two headers: the
+    400 the local server and the CloudFront Function give, whichever of them would pass."""
+    good = _token(api)
+    upload = upload_event(
+        wheel_bytes("demo", "1.0"), wheel_name("demo", "1.0"), "demo", "1.0", good
+    )
+    for joined in (f"{good}{joiner}{good}", f"{good}{joiner}Basic eDp5"):
+        event = upload if method == "POST" else http_event(method, path)
+        event["headers"]["authorization"] = joined
+        response = _invoke(event)
+        assert response["statusCode"] == 400, _body(response)
+        assert b"send one Authorization header, not several" in _body(response)
+    assert api.store.head(f"packages/demo/{wheel_name('demo', '1.0')}") is None

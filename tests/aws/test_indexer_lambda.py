@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import random
 import subprocess
 import sys
@@ -16,7 +18,7 @@ from skypi.indexer.events import MalformedMessage, decode_notification
 from skypi.indexer.service import Gone, Indexer, Landed
 from skypi.local.emulator import LambdaContext
 from tests.aws.conftest import Emulated
-from tests.dists import poisoned, sdist_bytes, sdist_name, wheel_bytes, wheel_name
+from tests.dists import metadata_text, poisoned, sdist_bytes, sdist_name, wheel_bytes, wheel_name
 from tests.emulated import FaultInjector, RequestCounter
 
 EVENTS = Path(__file__).parents[2] / "events"
@@ -179,6 +181,39 @@ def test_an_overwrite_in_place_is_undone_and_reported(aws: Emulated) -> None:
     assert aws.store.get(key)[1] == original
     aws.poller.drain()  # the events of the overwrite and of the restore change nothing
     assert aws.page("simple/demo/index.json") == before
+
+
+def test_an_overwrite_whose_earlier_version_is_gone_lists_the_stored_bytes(
+    aws: Emulated, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``aws s3 cp`` over a listed key, once its earlier version has expired (the bucket's
+    noncurrent-version lifecycle): nothing can be put back, so, as in a folder and as
+    ``skypi reindex`` does, the page lists the stored bytes (with a WARNING naming both
+    hashes), its ``.metadata`` and HTML made again; pip's hash check passes."""
+    key = f"packages/demo/{wheel_name('demo', '1.0')}"
+    original = wheel_bytes("demo", "1.0")
+    aws.drop(key, original)
+    aws.poller.drain()
+    meta = metadata_text("demo", "1.0", summary="Rebuilt in place")
+    data = wheel_bytes("demo", "1.0", payload=b"rebuilt", metadata=meta)
+    aws.drop(key, data)
+    versions = aws.s3.list_object_versions(Bucket=aws.resources.bucket, Prefix=key)["Versions"]
+    for version in versions:
+        if not version["IsLatest"]:  # what the lifecycle rule does after its days
+            aws.s3.delete_object(
+                Bucket=aws.resources.bucket, Key=key, VersionId=version["VersionId"]
+            )
+    caplog.set_level(logging.WARNING)
+    aws.poller.drain()  # the overwrite's own event, through the queue and the handler
+    new, old = hashlib.sha256(data).hexdigest(), hashlib.sha256(original).hexdigest()
+    page = ProjectPage.from_json_bytes(aws.page("simple/demo/index.json"))
+    assert [(f.key, f.sha256, f.size) for f in page.files] == [(key, new, len(data))]
+    assert aws.store.get(key)[1] == data
+    assert aws.page(key + ".metadata") == meta.encode()
+    assert f"sha256={new}" in aws.page("simple/demo/index.html").decode()
+    assert any(old in r.getMessage() and new in r.getMessage() for r in caplog.records)
+    aws.poller.drain()
+    assert ProjectPage.from_json_bytes(aws.page("simple/demo/index.json")).files == page.files
 
 
 def test_indexing_converges_through_throttling_and_server_errors(aws: Emulated) -> None:

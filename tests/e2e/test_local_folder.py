@@ -16,8 +16,15 @@ import pytest
 
 from skypi.core.render import html_serial
 from skypi.store.local import TEMP_PREFIX, LocalStore
-from tests.dists import sdist_bytes, sdist_name, upload_form, wheel_bytes, wheel_name
-from tests.e2e.conftest import BIN, Server, start_server, wait_for
+from tests.dists import (
+    metadata_text,
+    sdist_bytes,
+    sdist_name,
+    upload_form,
+    wheel_bytes,
+    wheel_name,
+)
+from tests.e2e.conftest import BIN, Server, pip, start_server, wait_for
 
 pytestmark = pytest.mark.e2e
 JSON = {"Accept": "application/vnd.pypi.simple.v1+json"}
@@ -131,6 +138,42 @@ def test_a_deleted_metadata_file_is_made_again_at_start(tmp_path: Path) -> None:
         assert (again.status_code, again.content) == (200, body)
     finally:
         server.stop()
+
+
+def test_pip_installs_a_file_overwritten_in_the_folder_with_its_new_hash(
+    server: Server, env: dict[str, str], tmp_path: Path
+) -> None:
+    """``rm`` then ``cp`` of other bytes (other metadata too) under a listed name: the page
+    lists the stored bytes at once, and pip, which checks the file's hash and its PEP 658
+    metadata's hash against the page, installs them."""
+    folder = server.folder / "swap"
+    folder.mkdir()
+    wheel = folder / wheel_name("swap", "1.0")
+    wheel.write_bytes(wheel_bytes("swap", "1.0", payload=b"first"))
+    first = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    assert wait_for(lambda: _files(server, "swap").get(wheel.name, ("",))[0] == first)
+    meta = metadata_text("swap", "1.0", summary="Rebuilt in place")
+    data = wheel_bytes("swap", "1.0", payload=b"second", metadata=meta)
+    wheel.unlink()
+    wheel.write_bytes(data)
+    new = hashlib.sha256(data).hexdigest()
+    assert wait_for(lambda: _files(server, "swap").get(wheel.name, ("",))[0] == new)
+    target = tmp_path / "target"
+    result = pip(
+        "install",
+        "-v",
+        "--no-cache-dir",
+        "--index-url",
+        server.index,
+        "--target",
+        str(target),
+        "swap==1.0",
+        env=env,
+    )
+    assert ".whl.metadata" in result.stdout + result.stderr  # the new metadata, hash checked
+    assert "b'second'" in (target / "swap" / "__init__.py").read_text()
+    log = server.log.read_text()
+    assert any(first in line and new in line and "WARNING" in line for line in log.splitlines())
 
 
 def _upload_until(server: Server, stop: threading.Event, worker: int) -> None:

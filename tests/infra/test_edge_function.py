@@ -24,7 +24,7 @@ from infra.cdn import (
     MAX_FUNCTION_BYTES,
     edge_source,
 )
-from skypi.core.edge import decide, origin_uri
+from skypi.core.edge import authorization_count, decide, origin_uri
 from skypi.core.http import (
     MAX_LAMBDA_REQUEST_BYTES,
     content_encoding_for_key,
@@ -245,7 +245,7 @@ def test_vector(
         request["query"],
         request["headers"].get("accept"),
         request["headers"].get("accept-encoding"),
-        len(_listed(request["headers"].get("authorization"))),
+        authorization_count(_listed(request["headers"].get("authorization"))),
     )
     if got.origin is None:  # the function answered
         assert got.status == expect["status"], got

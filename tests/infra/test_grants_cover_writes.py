@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import json
-from fnmatch import fnmatchcase
 from typing import Any
 
 import pytest
@@ -25,56 +24,13 @@ from tests.dists import upload_form, wheel_bytes, wheel_name
 from tests.emulated import RequestCounter, s3_store
 from tests.infra.conftest import Synth
 from tests.oidc import github_claims
+from tests.s3grants import Grants, denied, s3_grants
 from tests.test_oidc import ASSETS, REAL
 
-# The IAM action each S3 operation needs (the S3 API reference's "Permissions" of each call).
-ACTION = {
-    "GetObject": "s3:GetObject",
-    "HeadObject": "s3:GetObject",
-    "PutObject": "s3:PutObject",
-    "CopyObject": "s3:PutObject",
-    "DeleteObject": "s3:DeleteObject",
-    "ListObjectsV2": "s3:ListBucket",
-    "ListObjectVersions": "s3:ListBucketVersions",
-}
 
-
-def _granted(synth: Synth, role_fragment: str) -> dict[str, list[str]]:
+def _granted(synth: Synth, role_fragment: str) -> Grants:
     """Action -> the object key patterns (after ``<bucket>/``) the role's statements allow."""
-    granted: dict[str, list[str]] = {}
-    for policy in synth.resources("AWS::IAM::Policy").values():
-        if role_fragment not in json.dumps(policy["Properties"]["Roles"]):
-            continue
-        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
-            if statement.get("Effect") != "Allow":
-                continue
-            actions = statement["Action"]
-            resources = statement["Resource"]
-            for action in actions if isinstance(actions, list) else [actions]:
-                for resource in resources if isinstance(resources, list) else [resources]:
-                    granted.setdefault(action, []).append(_key_pattern(resource))
-    return granted
-
-
-def _key_pattern(resource: Any) -> str:
-    """``{"Fn::Join": ["", [<bucket arn>, "/simple/*"]]}`` -> ``simple/*``; a bucket ARN -> ""."""
-    if isinstance(resource, dict) and "Fn::Join" in resource:
-        tail = resource["Fn::Join"][1][-1]
-        return tail.lstrip("/") if isinstance(tail, str) else ""
-    return ""
-
-
-def _denied(requests: list[tuple[str, str]], granted: dict[str, list[str]]) -> list[str]:
-    denied = []
-    for operation, key in requests:
-        action = ACTION[operation]
-        if operation.startswith("List"):
-            allowed = "" in granted.get(action, [])
-        else:
-            allowed = any(fnmatchcase(key, p) for p in granted.get(action, []) if p)
-        if not allowed:
-            denied.append(f"{action} {key}")
-    return denied
+    return s3_grants(synth.template, lambda roles: role_fragment in json.dumps(roles))
 
 
 @pytest.fixture
@@ -101,7 +57,7 @@ def test_every_key_an_api_upload_and_admin_action_writes_is_granted_to_the_api(
     admin.set_status("granted", "active", None)
     written = {key.split("/")[0] for op, key in counter.requests if op == "PutObject"}
     assert {"packages", "simple", "site", "held"} <= written
-    assert _denied(counter.requests, _granted(synth, "ApiFunction")) == []
+    assert denied(counter.requests, _granted(synth, "ApiFunction")) == []
 
 
 def test_an_attested_upload_the_index_refuses_leaves_nothing_with_granted_deletes(
@@ -145,7 +101,7 @@ def test_an_attested_upload_the_index_refuses_leaves_nothing_with_granted_delete
     deleted = {key for op, key in counter.requests if op == "DeleteObject"}
     assert {file_key("pypi-attestations", REAL), stored} <= deleted
     assert store.head(stored) is None
-    assert _denied(counter.requests, _granted(synth, "ApiFunction")) == []
+    assert denied(counter.requests, _granted(synth, "ApiFunction")) == []
 
 
 def _keep_params(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
@@ -164,13 +120,13 @@ def test_every_key_a_drop_in_writes_is_granted_to_the_indexer(synth: Synth, stor
     Indexer(store).apply([Landed(late)])
     written = {key.split("/")[0] for op, key in counter.requests if op == "PutObject"}
     assert {"packages", "simple", "held"} <= written
-    assert _denied(counter.requests, _granted(synth, "IndexerFunction")) == []
+    assert denied(counter.requests, _granted(synth, "IndexerFunction")) == []
 
 
 def test_the_check_sees_a_missing_grant(synth: Synth) -> None:
     granted = _granted(synth, "IndexerFunction")
     without_site = {a: [p for p in ps if not p.startswith("site/")] for a, ps in granted.items()}
-    assert _denied([("PutObject", "site/index.html")], granted) == []
-    assert _denied([("PutObject", "site/index.html")], without_site) == [
+    assert denied([("PutObject", "site/index.html")], granted) == []
+    assert denied([("PutObject", "site/index.html")], without_site) == [
         "s3:PutObject site/index.html"
     ]

@@ -17,7 +17,7 @@ from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
 from skypi.api.auth import Authenticator, AuthFailure
 from skypi.api.settings import Settings
-from skypi.core.edge import authorization_refusal, decide, route
+from skypi.core.edge import authorization_count, authorization_refusal, decide, route
 from skypi.core.http import cache_control_for_key, content_type_for_key
 from skypi.core.keys import PACKAGES_PREFIX, family_of
 from skypi.store.base import NotFound, ObjectInfo, Presigning, Store
@@ -43,6 +43,10 @@ def raw_path(scope: Scope) -> str:
     if isinstance(event, dict) and isinstance(event.get("rawPath"), str):
         return str(event["rawPath"])
     return quote(scope["path"], safe="/")
+
+
+def _vary(headers: dict[str, str]) -> dict[str, str]:
+    return {"vary": headers["vary"]} if "vary" in headers else {}
 
 
 async def _respond(
@@ -96,7 +100,11 @@ class ReadRoutes:
         method = scope["method"]
         path = raw_path(scope)
         head = method == "HEAD"
-        twice = authorization_refusal(sum(k == b"authorization" for k, _ in scope["headers"]))
+        twice = authorization_refusal(
+            authorization_count(
+                v.decode("latin-1") for k, v in scope["headers"] if k == b"authorization"
+            )
+        )
         if twice is not None:  # every route, the API's too
             await _respond(
                 send, 400, {"content-type": "text/plain"}, twice.reason.encode() + b"\n", head
@@ -185,20 +193,26 @@ class ReadRoutes:
             base["vary"] = "Accept, Accept-Encoding"
         if decision.content_encoding:
             base["content-encoding"] = decision.content_encoding
-        if (
-            self.settings.redirect_over is not None
-            and info.size > self.settings.redirect_over
-            and decision.content_type is None
-            and isinstance(self.store, Presigning)
-        ):
-            url = await run_in_threadpool(
-                self.store.presigned_get_url, info.key, self.settings.presigned_ttl
-            )
-            await _respond(send, 307, {"location": url, "cache-control": "no-store"}, b"", head)
-            return
         if headers.get("if-none-match") in {info.etag, "*"}:
             base.pop("content-type")
             await _respond(send, 304, base | {"content-length": "0"}, b"", True)
+            return
+        if (
+            self.settings.redirect_over is not None
+            and info.size > self.settings.redirect_over
+            and isinstance(self.store, Presigning)
+        ):  # past what the function may answer: the client fetches it from storage
+            url = await run_in_threadpool(
+                functools.partial(
+                    self.store.presigned_get_url,
+                    info.key,
+                    self.settings.presigned_ttl,
+                    content_type=decision.content_type,
+                    content_encoding=decision.content_encoding,
+                )
+            )
+            redirect = {"location": url, "cache-control": "no-store"}
+            await _respond(send, 307, redirect | _vary(base), b"", head)
             return
         await self._send_object(send, info, headers.get("range"), base, head, body)
 

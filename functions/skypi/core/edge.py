@@ -25,6 +25,7 @@ Three steps, in this order, the same on both edges:
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final, Literal
 from urllib.parse import quote, unquote_to_bytes
@@ -99,6 +100,21 @@ def authorization_refusal(count: int) -> Answer | None:
     (True, 400)
     """
     return AUTHORIZATION_TWICE if count > 1 else None
+
+
+def authorization_count(values: Iterable[str]) -> int:
+    """How many Authorization headers the received ``values`` stand for. API Gateway's HTTP
+    API (payload format 2.0) joins a repeated header's values with commas into one value,
+    and no credential this index takes can hold a comma (Basic's token68, RFC 7617; Bearer's
+    b64token, RFC 6750: letters, digits, ``-._~+/`` and trailing ``=``), so each comma is
+    one more header.
+
+    >>> authorization_count([]), authorization_count(["Basic YTpi"])
+    (0, 1)
+    >>> authorization_count(["Basic YTpi,Basic Yzpk"]), authorization_count(["Basic a", "Basic b"])
+    (2, 2)
+    """
+    return sum(1 + value.count(",") for value in values)
 
 
 _PAGE_KIND: Final[dict[str, PageKind]] = {V1_JSON: "json", V1_HTML: "v1html", HTML: "html"}
@@ -356,6 +372,7 @@ __all__ = [
     "READ_PREFIXES",
     "V1_HTML",
     "Answer",
+    "authorization_count",
     "authorization_refusal",
     "decide",
     "decode_path",

@@ -176,17 +176,11 @@ class Rebuilder:
             if check:
                 drift.append(Drift(project, mismatch))
                 return known
-            if self.indexer.restore(info.key, known):
-                drift.append(Drift(project, f"{mismatch}; the original was restored"))
-                return known  # a hash pip has seen never changes, where the bytes still exist
-            # No earlier version to put back (a folder has no history): the page lists the
-            # bytes that are there, so pip's hash check passes again.
-            drift.append(
-                Drift(
-                    project,
-                    f"{mismatch}; no earlier version exists, so the page now lists the stored file",
-                )
-            )
+            taken, message = self.indexer.replaced(info, known, facts)  # the indexer's rule
+            drift.append(Drift(project, message))
+            if taken is None:
+                return known  # restored: a hash pip has seen never changes
+            facts, known = taken, None  # the stored bytes, with what the page alone knew
         if not check and facts.entry.metadata_sha256:
             self.indexer.write_metadata(facts, unless_there=True)  # a new or changed entry's
         if known is not None:

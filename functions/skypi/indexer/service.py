@@ -352,9 +352,19 @@ class Indexer:
                 if same:  # same bytes, new ETag (a copy): a replay
                     refreshed[change.key] = (info.etag, known.provenance)
                     continue
-                message = self.overwritten(change.key, known)
-                log.error("conflict: %s", message)
-                outcome.conflicts.append((change.key, message))
+                try:
+                    taken, message = self.replaced(info, known)
+                except (InvalidDistribution, NotFound, OSError) as exc:
+                    log.warning("cannot read %s: %s", change.key, exc)
+                    outcome.skipped.append((change.key, str(exc)))
+                    continue
+                if taken is None:  # the original is back
+                    log.error("conflict: %s", message)
+                    outcome.conflicts.append((change.key, message))
+                else:  # the entry checked gives way to the stored bytes, in one page write
+                    log.warning("%s", message)
+                    departures[change.key] = known.etag
+                    arrivals.append(taken)
                 continue
             try:
                 arrivals.append(self._inspect(info, project_of_key(change.key), change.sha256))
@@ -565,14 +575,30 @@ class Indexer:
             return True
         return False
 
-    def overwritten(self, key: str, known: FileEntry) -> str:
-        """A drop-in replaced an indexed file in place: put the original back if we can."""
-        if self.restore(key, known):
-            return f"{key} was overwritten; the original was restored from its previous version"
-        return (
-            f"{key} was overwritten and this storage keeps no earlier version: the page keeps "
-            "the hash pip saw; put the original back, or run `skypi reindex` to list the file "
-            "as it is now"
+    def replaced(
+        self, info: ObjectInfo, known: FileEntry, stored: Facts | None = None
+    ) -> tuple[Facts | None, str]:
+        """The one rule for a listed key whose stored bytes are no longer the listed ones (a
+        file replaced in place), wherever it is seen (an event, the watcher, start-up,
+        ``skypi reindex``): storage that keeps the listed version gets it back, so a hash pip
+        has seen never changes (None, and what happened); storage that keeps none (a folder)
+        is listed as it is, keeping what only the page knows (yanks, upload time), so that
+        pip's hash check passes again: the facts to list, and what happened. Raises what
+        :meth:`inspect` raises when the stored bytes cannot be read."""
+        where = self.where(info.key)
+        if self.restore(info.key, known):
+            return None, (
+                f"{where} was overwritten: it is listed with sha256 {known.sha256}, which the "
+                "original, restored from its previous version, holds again"
+            )
+        facts = stored or self.inspect(info)
+        entry = replace(facts.entry, yanked=known.yanked, upload_time=known.upload_time)
+        if self.cdn is not None:  # an edge caches the old bytes and their metadata for a year
+            self.cdn.invalidate([info.key, metadata_key(info.key)])
+        return replace(facts, entry=entry), (
+            f"{where} was overwritten: it was listed with sha256 {known.sha256}, which no "
+            f"stored bytes match (the file holds {entry.sha256}); no earlier version exists, "
+            "so the page now lists the stored file"
         )
 
     def sha256_of(self, key: str, deadline: float | None = None, *, size: int | None = None) -> str:

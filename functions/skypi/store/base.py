@@ -110,7 +110,17 @@ class Versioned(Protocol):
 class Presigning(Protocol):
     """A store whose objects a client can fetch directly, without this process in the way."""
 
-    def presigned_get_url(self, key: str, expires_in: int) -> str: ...
+    def presigned_get_url(
+        self,
+        key: str,
+        expires_in: int,
+        *,
+        content_type: str | None = None,
+        content_encoding: str | None = None,
+    ) -> str:
+        """A GET of ``key`` for ``expires_in`` seconds, answered with these Content-Type and
+        Content-Encoding (a negotiated page's) instead of the stored ones where given."""
+        ...
 
 
 @dataclass(frozen=True)

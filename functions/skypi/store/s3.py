@@ -299,10 +299,22 @@ class S3Store:
                     return True
         return False
 
-    def presigned_get_url(self, key: str, expires_in: int) -> str:
-        return self.client.generate_presigned_url(
-            "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires_in
-        )
+    def presigned_get_url(
+        self,
+        key: str,
+        expires_in: int,
+        *,
+        content_type: str | None = None,
+        content_encoding: str | None = None,
+    ) -> str:
+        # GetObject's response-content-type and response-content-encoding overrides are
+        # honoured only on signed requests, which a presigned URL is (docs/aws-runtime.md).
+        params = {"Bucket": self.bucket, "Key": key}
+        if content_type:
+            params["ResponseContentType"] = content_type
+        if content_encoding:
+            params["ResponseContentEncoding"] = content_encoding
+        return self.client.generate_presigned_url("get_object", Params=params, ExpiresIn=expires_in)
 
     # -- direct uploads (skypi publish) --------------------------------------------------
 
