@@ -163,8 +163,12 @@ def write_report(
         f"physical limit, what CloudFront does), load from {m['wrk']}, 8 connections; {m['pip']}.",
         "No server writes an access log; pip's request counts come from pip's own debug log.",
         "Uploads go through twine's own upload command in the bench's process (no interpreter",
-        "start: a constant per run, not per file). Both servers start from bytecode",
-        "compiled at install, as `pip install` leaves them.",
+        "start: a constant per run, not per file)."
+        + (
+            " Both servers start from bytecode compiled at install, as `pip install` leaves them."
+            if m.get("bytecode")
+            else ""
+        ),
         *(
             [
                 "",

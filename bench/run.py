@@ -414,6 +414,7 @@ def machine() -> dict[str, str]:
         if peers.wrk_bin()
         else "not installed",
         "pip": version([sys.executable, "-m", "pip", "--version"]).split(" from")[0],
+        "bytecode": "compiled at install",  # peers.compile_bytecode, before anything starts
     }
 
 
