@@ -524,16 +524,18 @@ def test_an_unreadable_file_is_skipped_with_one_log_line(
     }
 
 
-def test_the_server_answers_from_stored_pages_before_the_watcher_and_second_pass(
+def test_the_server_answers_from_stored_pages_before_the_api_the_watcher_and_second_pass(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The folder watcher and the second pass run once the port answers: a start is held up
-    by neither, and a file copied in before the watcher began is still listed after it."""
+    """The API (FastAPI) is built, and the folder watcher and the second pass run, once the
+    port answers reads: a start is held up by none of them; the API answers once built, and a
+    file copied in before the watcher began is still listed after it."""
     import socket
 
     import httpx
     import uvicorn
 
+    import skypi.api.app
     from skypi.cli import build_parser
     from skypi.local.serve import serve
 
@@ -542,15 +544,22 @@ def test_the_server_answers_from_stored_pages_before_the_watcher_and_second_pass
     released, servers = threading.Event(), []
     real_start, real_init = FolderWatcher.start, uvicorn.Server.__init__
 
+    real_create_app = skypi.api.app.create_app
+
     def held_start(self: FolderWatcher) -> None:
         released.wait(60)
         real_start(self)
+
+    def held_create_app(*args: object, **kwargs: object) -> object:
+        released.wait(60)
+        return real_create_app(*args, **kwargs)  # type: ignore[arg-type]
 
     def kept_init(self: uvicorn.Server, *args: object, **kwargs: object) -> None:
         real_init(self, *args, **kwargs)  # type: ignore[arg-type]
         servers.append(self)
 
     monkeypatch.setattr(FolderWatcher, "start", held_start)
+    monkeypatch.setattr(skypi.api.app, "create_app", held_create_app)
     monkeypatch.setattr(uvicorn.Server, "__init__", kept_init)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -566,7 +575,7 @@ def test_the_server_answers_from_stored_pages_before_the_watcher_and_second_pass
                 answer = httpx.get(url, timeout=2)
             except httpx.TransportError:
                 time.sleep(0.05)
-        assert answer is not None, "no answer before the watcher started"
+        assert answer is not None, "no answer before the API was built and the watcher started"
         assert answer.status_code == 200
         assert "p0" in answer.text
         assert not released.is_set()
@@ -582,6 +591,7 @@ def test_the_server_answers_from_stored_pages_before_the_watcher_and_second_pass
         assert page is not None
         assert page.status_code == 200
         assert wheel_name("late", "1.0") in page.text
+        assert httpx.get(f"http://127.0.0.1:{port}/health", timeout=30).status_code == 200
     finally:
         released.set()
         for server in servers:

@@ -10,9 +10,10 @@ import functools
 import logging
 import re
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from packaging.utils import canonicalize_name
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
 from skypi.api.auth import Authenticator, AuthFailure
@@ -21,6 +22,9 @@ from skypi.core.edge import authorization_count, authorization_refusal, decide, 
 from skypi.core.http import cache_control_for_key, content_type_for_key
 from skypi.core.keys import PACKAGES_PREFIX, family_of
 from skypi.store.base import NotFound, ObjectInfo, Presigning, Store
+
+if TYPE_CHECKING:
+    from skypi.indexer.service import Indexer
 
 log = logging.getLogger("skypi.reads")
 
@@ -77,6 +81,16 @@ def _position(digits: str) -> int | None:
     if not digits:
         return None
     return int(digits) if len(digits) <= _MAX_DIGITS else 10**_MAX_DIGITS
+
+
+def withheld_projects(indexer: Indexer) -> Callable[[str], bool]:
+    """Whether a project's page withholds its files (PEP 792 quarantine), read from its page."""
+
+    def withheld(project: str) -> bool:
+        page, _ = indexer.read_page(canonicalize_name(project))
+        return page is not None and page.withholds_files()
+
+    return withheld
 
 
 class ReadRoutes:

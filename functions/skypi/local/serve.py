@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import concurrent.futures
 import errno
 import logging
 import os
@@ -10,7 +12,9 @@ import shutil
 import socket
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from skypi.api.settings import Settings
 from skypi.core.tokens import redact
@@ -33,6 +37,42 @@ def adopt(store: LocalStore, show_progress: bool) -> StartReport:
     ) as bar:
         # each refused file is logged once, by the indexer
         return reconcile(store, Indexer(store), progress=bar.update)
+
+
+class LoadingApi:
+    """The API (FastAPI and pydantic: most of a start's imports) built in a thread while the
+    port already answers reads from the stored pages; a request for the API waits until it is
+    built (a fraction of a second), then goes to it as it would have."""
+
+    def __init__(self, build: Callable[[], Any]) -> None:
+        self._built: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        threading.Thread(target=self._build, args=(build,), name="skypi-api", daemon=True).start()
+
+    def _build(self, build: Callable[[], Any]) -> None:
+        try:
+            self._built.set_result(build())
+        except BaseException as exc:  # every API request then answers 500, and says why
+            log.exception("the API could not be built")
+            self._built.set_exception(exc)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        app = self._built.result() if self._built.done() else await asyncio.wrap_future(self._built)
+        await app(scope, receive, send)
+
+
+def early_app(store: LocalStore, settings: Settings) -> Any:
+    """Reads (pages and files) answered at once; everything else by the whole app
+    (:func:`skypi.api.app.create_app`) once :class:`LoadingApi` has built it."""
+    from skypi.api.auth import Authenticator
+    from skypi.api.reads import ReadRoutes, withheld_projects
+
+    def build() -> Any:
+        from skypi.api.app import create_app
+
+        return create_app(store, settings)
+
+    auth = Authenticator(TokenRepository(store))
+    return ReadRoutes(store, auth, settings, LoadingApi(build), withheld_projects(Indexer(store)))
 
 
 class CatchUp:
@@ -236,7 +276,6 @@ def redact_logs() -> None:
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from skypi.api.app import create_app
     from skypi.local.reasons import reason_protocol
     from skypi.local.wire import WireLimits, guarded_protocol
 
@@ -272,7 +311,8 @@ def serve(args: argparse.Namespace) -> int:
     catch_up = None if args.no_watch else CatchUp(store)
     tls = {"ssl_certfile": args.tls_cert, "ssl_keyfile": args.tls_key} if args.tls_cert else {}
     config = uvicorn.Config(
-        create_app(store, settings),
+        early_app(store, settings),
+        lifespan="off",  # the app has no start-up or shutdown of its own
         # twine shows an upload's refusal from the status line; the wire's limits hold
         http=guarded_protocol(WireLimits(client_timeout=args.client_timeout), reason_protocol()),
         log_level=args.log_level,
