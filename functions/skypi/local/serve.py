@@ -60,16 +60,21 @@ class LoadingApi:
         await app(scope, receive, send)
 
 
-def early_app(store: LocalStore, settings: Settings) -> Any:
+def early_app(
+    store: LocalStore, settings: Settings, start_done: Callable[[], object] = lambda: None
+) -> Any:
     """Reads (pages and files) answered at once; everything else by the whole app
-    (:func:`skypi.api.app.create_app`) once :class:`LoadingApi` has built it."""
+    (:func:`skypi.api.app.create_app`) once :class:`LoadingApi` has built it and the start
+    is done (``start_done`` returns): no upload or admin call meets the second pass."""
     from skypi.api.auth import Authenticator
     from skypi.api.reads import ReadRoutes, withheld_projects
 
     def build() -> Any:
         from skypi.api.app import create_app
 
-        return create_app(store, settings)
+        app = create_app(store, settings)
+        start_done()
+        return app
 
     auth = Authenticator(TokenRepository(store))
     return ReadRoutes(store, auth, settings, LoadingApi(build), withheld_projects(Indexer(store)))
@@ -94,9 +99,14 @@ class CatchUp:
         self.watcher = FolderWatcher(store, Indexer(store))
         self.report: StartReport | None = None
         self._thread = threading.Thread(target=self._run, name="skypi-catch-up", daemon=True)
+        self._done = threading.Event()
 
     def start(self) -> None:
         self._thread.start()
+
+    def wait(self) -> None:
+        """Until the second pass is over (it may not have started yet)."""
+        self._done.wait()
 
     def _run(self) -> None:
         try:
@@ -105,6 +115,8 @@ class CatchUp:
         except Exception:  # the server goes on serving what the first pass indexed
             log.exception("watching the folder failed: restart skypi serve to index new files")
             return
+        finally:
+            self._done.set()
         if self.report.projects_checked or self.report.temp_files_removed:
             log.info(
                 "caught up with the folder: %s", self.report.summary().removeprefix("index ready: ")
@@ -308,10 +320,10 @@ def serve(args: argparse.Namespace) -> int:
         return 2
     report = adopt(store, show_progress=True)
     log.info("%s", report.summary())
-    catch_up = None if args.no_watch else CatchUp(store)
     tls = {"ssl_certfile": args.tls_cert, "ssl_keyfile": args.tls_key} if args.tls_cert else {}
+    catch_up = None if args.no_watch else CatchUp(store)
     config = uvicorn.Config(
-        early_app(store, settings),
+        early_app(store, settings, catch_up.wait if catch_up else lambda: None),
         lifespan="off",  # the app has no start-up or shutdown of its own
         # twine shows an upload's refusal from the status line; the wire's limits hold
         http=guarded_protocol(WireLimits(client_timeout=args.client_timeout), reason_protocol()),
