@@ -110,8 +110,9 @@ def start_skypi(folder: Path, work: Path, timeout: float = 300) -> tuple[Peer, f
             str(port),
             "-a",
             ".",
+            "--no-access-log",  # the peers run without one too: figures stay comparable
             "--log-level",
-            "warning",  # no access log: the peers run without one too
+            "warning",
         ],
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,

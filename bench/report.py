@@ -160,7 +160,8 @@ def write_report(
         f"Machine: {m['cpu']}, Python {m['python']}. skypi {m['skypi']}, {m['pypiserver']} "
         f"(simple-dir, wsgiref), {m['nginx']} (skypi's stored pages as static files: the",
         f"physical limit, what CloudFront does), load from {m['wrk']}, 8 connections; {m['pip']}.",
-        "No server writes an access log; pip's request counts come from pip's own debug log.",
+        "No server writes an access log (skypi runs with `--no-access-log`, pypiserver without",
+        "`-v`, nginx with `access_log off`); pip's request counts come from pip's own debug log.",
         "Uploads go through twine's own upload command in the bench's process (no interpreter",
         "start: a constant per run, not per file)."
         + (

@@ -65,12 +65,15 @@ class Api(Construct):
                 "SKYPI_TOKEN_TABLE": auth.table.table_name,
                 "SKYPI_PUBLISHER_TABLE": auth.publishers.table_name,
                 "SKYPI_OIDC_AUDIENCE": oidc_audience(config),
+                # PEP 792: a quarantined project's record, which the edge function reads
+                "SKYPI_KVS_ARN": auth.mirror.key_value_store_arn,
                 "SKYPI_PRIVATE": "true" if config.read_mode == "private" else "false",
                 "POWERTOOLS_SERVICE_NAME": "api",
             },
         )
         self._grant(bucket)
         auth.grant_check(self.function)
+        auth.grant_mirror_writes(self.function)  # a quarantine's record (skypi.store.kvs)
         # Trusted Publishing fetches the issuers' keys over https (GitHub, GitLab, ...): the
         # function runs outside any VPC, so it has internet egress with no NAT to pay for.
         auth.grant_exchange(self.function)

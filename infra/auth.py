@@ -93,15 +93,7 @@ class Auth(Construct):
                 on_failure=sources.SqsDlq(self.failures),
             )
         )
-        self.sync.add_to_role_policy(
-            iam.PolicyStatement(
-                actions=[
-                    "cloudfront-keyvaluestore:DescribeKeyValueStore",
-                    "cloudfront-keyvaluestore:UpdateKeys",
-                ],
-                resources=[self.mirror.key_value_store_arn],
-            )
-        )
+        self.grant_mirror_writes(self.sync)
         alarm_on(
             self,
             "SyncFailuresAlarm",
@@ -109,6 +101,20 @@ class Auth(Construct):
             "Token changes that never reached the edge: run `skypi token list --table ...` and "
             "re-create or revoke the token",
             alarm_topic,
+        )
+
+    def grant_mirror_writes(self, function: lambda_.IFunction) -> None:
+        """Change keys of the edge's KeyValueStore (the token hashes; a quarantined project's
+        record), with its ETag protocol: describe it, update keys; nothing else (no listing,
+        no other store)."""
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=[
+                    "cloudfront-keyvaluestore:DescribeKeyValueStore",
+                    "cloudfront-keyvaluestore:UpdateKeys",
+                ],
+                resources=[self.mirror.key_value_store_arn],
+            )
         )
 
     def grant_exchange(self, function: lambda_.IFunction) -> None:

@@ -46,6 +46,9 @@ BUCKET_PATHS = tuple(f"{prefix}*" for prefix in READ_PREFIXES)
 # cf.selectRequestOriginById (a page at `/`, say, which only the default behaviour matches).
 BUCKET_ORIGIN_ID = "bucket"
 API_ORIGIN_ID = "api"
+# The bucket again, as the first origin of /project/*'s origin group (a group's origin cannot
+# be one that a behaviour uses on its own).
+PEOPLE_ORIGIN_ID = "people"
 HSTS_SECONDS = 2 * 365 * 24 * 3600
 # CloudFront Functions' size quota (docs/aws-runtime.md): the code as uploaded, minified.
 MAX_FUNCTION_BYTES = 10 * 1024
@@ -66,6 +69,9 @@ _KEY_TABLE: dict[str, object] = {
     "landing": keys.LANDING_KEY,
     "site": keys.SITE_PROJECT_PREFIX,
     "page": keys.SITE_PAGE,
+    "namespaces": keys.NAMESPACES_PREFIX,  # PEP 752's documents
+    "nspage": keys.NAMESPACE_PAGE,
+    "quarantined": keys.QUARANTINE_RECORD_PREFIX,  # in the KeyValueStore, beside token hashes
 }
 _EDGE_TABLES: dict[str, object] = {
     "__API_PATHS__": sorted({*API_PATHS, HEALTH_PATH}),
@@ -160,12 +166,14 @@ class Cdn(Construct):
                 function=self.edge_function, event_type=cloudfront.FunctionEventType.VIEWER_REQUEST
             )
         ]
-        bucket_origin = origins.S3BucketOrigin.with_origin_access_control(
-            bucket,
-            origin_access_control=cloudfront.S3OriginAccessControl(
-                self, "OriginAccess", origin_access_control_name=regional_name(self, 64)
-            ),
-            origin_id=BUCKET_ORIGIN_ID,
+        access = cloudfront.S3OriginAccessControl(
+            self, "OriginAccess", origin_access_control_name=regional_name(self, 64)
+        )
+        bucket_origin, people_origin = (
+            origins.S3BucketOrigin.with_origin_access_control(
+                bucket, origin_access_control=access, origin_id=origin_id
+            )
+            for origin_id in (BUCKET_ORIGIN_ID, PEOPLE_ORIGIN_ID)
         )
         api_origin = origins.HttpOrigin(
             Fn.select(2, Fn.split("/", api.api_endpoint)),  # https://<id>.execute-api.../
@@ -241,11 +249,30 @@ class Cdn(Construct):
             response_headers_policy=file_headers,
             function_associations=rules,
         )
+        # A page for people that the bucket does not have (a mistyped or unknown project) is
+        # asked of the API instead, which answers 404 with a page a person can use (what was
+        # asked, near names, the search box). Custom error responses cannot do it: they are
+        # the whole distribution's, so they would replace the API's own 404s and the plain
+        # ones pip and uv get (docs/serving.md). An origin group takes GET, HEAD and OPTIONS
+        # only: CloudFront refuses other methods on /project/ itself (403).
+        people = cloudfront.BehaviorOptions(
+            origin=origins.OriginGroup(
+                primary_origin=people_origin,
+                fallback_origin=api_origin,
+                fallback_status_codes=[404],
+            ),
+            viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
+            allowed_methods=cloudfront.AllowedMethods.ALLOW_GET_HEAD_OPTIONS,
+            function_associations=rules,
+            compress=True,
+            cache_policy=pages,
+            response_headers_policy=page_headers,
+        )
         reads = {
             "/simple/*": read(pages, page_headers),
             # Files never change: cached for good.
             "/packages/*": read(cloudfront.CachePolicy.CACHING_OPTIMIZED, file_headers),
-            "/project/*": read(pages, page_headers),  # the pages for people
+            "/project/*": people,  # the pages for people
         }
         assert tuple(reads) == BUCKET_PATHS
         self.distribution = cloudfront.Distribution(

@@ -18,6 +18,7 @@ from infra.functions import function_code
 from infra.indexer import Indexer
 from infra.invalidations import Invalidations
 from infra.storage import Storage
+from skypi.core.constants import INDEX_URL_VARIABLE
 
 
 class SkypiStack(Stack):
@@ -67,10 +68,22 @@ class SkypiStack(Stack):
             senders=[self.api.function, self.indexer.function],
             alarm_topic=alarm_topic,
         )
+        self._address(config)
         self._outputs(config)
 
+    def _host(self, config: Config) -> str:
+        """Where users reach the index: the custom domain, else CloudFront's own."""
+        return config.domain_name or self.cdn.distribution.distribution_domain_name
+
+    def _address(self, config: Config) -> None:
+        """The functions that render the pages for people write this address into their
+        setup lines. The distribution depends on the API's HTTP API, not on its function, so
+        giving the function the distribution's domain makes no cycle."""
+        for function in (self.api.function, self.indexer.function):
+            function.add_environment(INDEX_URL_VARIABLE, f"https://{self._host(config)}")
+
     def _outputs(self, config: Config) -> None:
-        host = config.domain_name or self.cdn.distribution.distribution_domain_name
+        host = self._host(config)
         index = f"https://{host}/simple/"
         upload = f"https://{host}/legacy/"
         bucket = self.storage.bucket.bucket_name
@@ -87,6 +100,10 @@ class SkypiStack(Stack):
             "PublisherTable": (
                 self.auth.publishers.table_name,
                 "trusted publishers: skypi publisher add ... --table THIS",
+            ),
+            "EdgeRecords": (
+                self.auth.mirror.key_value_store_arn,
+                "the edge's token hashes and quarantine records: skypi reindex --kvs-arn THIS",
             ),
             "OidcAudience": (oidc_audience(config), "the audience CI OIDC tokens must carry"),
             "CreateToken": (

@@ -64,6 +64,7 @@ REGION = "eu-west-1"
 KVS_ID = "rehearsal-kvs"
 KVS_ARN = f"arn:aws:cloudfront::{ACCOUNT}:key-value-store/{KVS_ID}"
 BUCKET = "skypi-rehearsal"
+DOMAIN = "d111111abcdef8.cloudfront.net"  # the distribution's, in the documentation's example
 CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
@@ -111,6 +112,8 @@ class Plan:
     behaviours: list[Behaviour]
     bucket_origins: set[str]
     functions: dict[str, dict[str, Any]]  # logical id -> {handler, env, s3 grants}
+    # origin group id -> (primary origin, failover origin, the primary's statuses that fail over)
+    groups: dict[str, tuple[str, str, frozenset[int]]] = field(default_factory=dict)
 
 
 def _role_is(role: str) -> Callable[[list[Any]], bool]:
@@ -141,6 +144,14 @@ def read_plan(template: dict[str, Any], names: dict[str, str]) -> Plan:
         behaviours=behaviours,
         bucket_origins={o["Id"] for o in config["Origins"] if "S3OriginConfig" in o},
         functions=functions,
+        groups={
+            group["Id"]: (
+                group["Members"]["Items"][0]["OriginId"],
+                group["Members"]["Items"][1]["OriginId"],
+                frozenset(group["FailoverCriteria"]["StatusCodes"]["Items"]),
+            )
+            for group in config.get("OriginGroups", {}).get("Items", [])
+        },
     )
 
 
@@ -391,6 +402,7 @@ class Rehearsal:
         names = physical_names(template, self.resources)
         distribution, _ = _only(template, "AWS::CloudFront::Distribution")
         names[distribution] = distribution_stand_in(self.endpoint)  # where the handlers invalidate
+        names[f"{distribution}.DomainName"] = DOMAIN  # what the pages' setup lines name
         self.plan = read_plan(template, names)
         self.ledger = Ledger({k: f["grants"] for k, f in self.plan.functions.items()})
         self.roles = {f["handler"]: k for k, f in self.plan.functions.items()}
@@ -441,8 +453,20 @@ class Rehearsal:
             return edge_answer(result)
         behaviour = behaviour_for(self.plan.behaviours, parts.path)
         origin = result.get("selectedOrigin") or behaviour.origin
+        if origin in self.plan.groups:  # an origin group: the same request to the second origin
+            primary, failover, statuses = self.plan.groups[origin]  # on the first's failure
+            assert primary in self.plan.bucket_origins, primary
+            answer = from_bucket(self.s3, self.resources.bucket, result["method"], result["uri"])
+            if answer.status not in statuses:
+                return answer
+            assert failover not in self.plan.bucket_origins, failover
+            # what a bucket behaviour forwards: no viewer header, no query
+            return self._api({**result, "headers": {}, "querystring": {}}, b"")
         if origin in self.plan.bucket_origins:
             return from_bucket(self.s3, self.resources.bucket, result["method"], result["uri"])
+        return self._api(result, body)
+
+    def _api(self, result: dict[str, Any], body: bytes) -> Answer:
         # One Lambda instance takes one request at a time; Mangum wants the thread's loop.
         with self.api_lock, as_role(self.api_role):
             asyncio.set_event_loop(self.api_loop)
@@ -482,6 +506,28 @@ def wait_for_edge(rehearsal: Rehearsal, token: str, seconds: float = 30) -> None
         time.sleep(0.2)
 
 
+def check_pages_for_people(rehearsal: Rehearsal, token: str) -> int:
+    """A mistyped project page takes the origin group's way to the API's page for people,
+    and the landing page names the distribution's address without its script."""
+    credentials = base64.b64encode(f"__token__:{token}".encode()).decode()
+    browser = {
+        "accept": "text/html,application/xhtml+xml,*/*;q=0.8",
+        "authorization": f"Basic {credentials}",
+    }
+    missing = rehearsal.request("GET", "/project/no-such-project/", browser, b"")
+    landing = rehearsal.request("GET", "/", browser, b"")
+    checks = {
+        "a missing page for people is the API's 404 page": missing.status == 404
+        and missing.headers.get("content-type", "").startswith("text/html")
+        and b"<code>/project/no-such-project/</code>" in missing.body,
+        "the landing page names the index's address": landing.status == 200
+        and f"https://{DOMAIN}/simple/".encode() in landing.body,
+    }
+    for what, passed in checks.items():
+        print(f"rehearsal: {what}: {'yes' if passed else 'NO'}", flush=True)
+    return 0 if all(checks.values()) else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--out", type=Path, help="where to synthesize (default: a temp dir)")
@@ -499,6 +545,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"rehearsal: {rehearsal.url} (moto {rehearsal.endpoint})", flush=True)
             doctor = [sys.executable, "-m", "skypi.cli", "doctor", rehearsal.url]
             code = subprocess.call([*doctor, "--token", token, "--wait", args.wait])
+            code = code or check_pages_for_people(rehearsal, token)
         finally:
             rehearsal.stop()
     calls, denials = rehearsal.ledger.calls, rehearsal.ledger.denials()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import errno
 import gzip
 import json
 import re
@@ -11,12 +12,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from packaging.utils import canonicalize_name
 
 from skypi.api.app import create_app
 from skypi.api.settings import Settings
 from skypi.core.edge import decide, origin_uri
+from skypi.core.keys import PROJECT_PAGE, recognise
 from skypi.core.tokens import TokenRecord
+from skypi.indexer.admin import Admin
 from skypi.indexer.service import Indexer, Landed
+from skypi.store.base import ObjectInfo
 from skypi.store.local import LocalStore
 from skypi.store.tokens import TokenRepository
 from tests.asgi import Request, call
@@ -51,6 +56,7 @@ def install_tokens(store: LocalStore) -> None:
             name=name,
             scopes=set(spec["scopes"]),
             projects=set(spec["projects"]) if spec["projects"] else None,
+            namespaces=set(spec["namespaces"]) if spec.get("namespaces") else None,
             expires=expires,
         )
         repo.add(record)
@@ -58,20 +64,35 @@ def install_tokens(store: LocalStore) -> None:
             repo.revoke(record.id)
 
 
+class StatusUnreadable(LocalStore):
+    """A folder whose projects' statuses cannot be read (their JSON pages): the vectors'
+    ``fault`` "status"."""
+
+    def get(self, key: str) -> tuple[ObjectInfo, bytes]:
+        found = recognise(key)
+        if found is not None and found.family is PROJECT_PAGE and found.page_kind == "json":
+            raise OSError(errno.EIO, "Input/output error", key)
+        return super().get(key)
+
+
 @pytest.fixture(scope="module")
 def indexed(tmp_path_factory: pytest.TempPathFactory) -> tuple[LocalStore, dict[str, Any]]:
-    store = LocalStore(tmp_path_factory.mktemp("edge") / "packages")
+    root = tmp_path_factory.mktemp("edge") / "packages"
+    store = LocalStore(root)
     indexer = Indexer(store)
     indexer.initialize()
     for wheel in SPEC["fixture"]["wheels"]:
         name = wheel_name(wheel["name"], wheel["version"])
-        key = f"packages/foo-bar/{name}"
+        key = f"packages/{canonicalize_name(wheel['name'])}/{name}"
         store.put(key, wheel_bytes(wheel["name"], wheel["version"]))
         assert indexer.apply([Landed(key)]).added == [name]
+    for project in SPEC["fixture"]["quarantined"]:
+        Admin(indexer).set_status(project, "quarantined", "the vectors' quarantine")
     for key, text in SPEC["fixture"].get("planted", {}).items():
         store.put(key, text.encode())  # copied in beside the index, never indexed
     install_tokens(store)
     apps = {mode: create_app(store, Settings(private=mode == "private")) for mode in MODES}
+    apps["status"] = create_app(StatusUnreadable(root), Settings())
     return store, apps
 
 
@@ -96,7 +117,7 @@ def test_vector(vector: dict[str, Any], indexed: tuple[LocalStore, dict[str, Any
         for v in (given if isinstance(given, list) else [given])  # a list: the header repeated
     )
     response = call(
-        apps[vector.get("mode", "public")],
+        apps["status" if expect.get("fault") == "status" else vector.get("mode", "public")],
         Request(request["method"], request["path"], request["query"], headers),
     )
     assert response.status == expect["status"], response.text

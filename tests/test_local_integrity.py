@@ -18,8 +18,8 @@ import pytest
 from skypi.core.errors import InvalidDistribution
 from skypi.core.filenames import parse_filename
 from skypi.core.metadata import sdist_metadata
-from skypi.core.pages import ProjectPage
-from skypi.core.render import html_serial
+from skypi.core.pages import ProjectPage, RootListing
+from skypi.core.render import html_serial, render_root_html
 from skypi.indexer.rebuild import Rebuilder
 from skypi.indexer.service import Indexer, Landed
 from skypi.local.serve import adopt
@@ -301,6 +301,44 @@ def test_the_watcher_lists_a_file_overwritten_in_place_at_once(
     _lists_the_stored_bytes(store, wheel, data, old, caplog)
 
 
+# -- a damaged root listing is written again from the project pages ----------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "damage"),
+    [
+        ("simple/index.json", b'{"meta": {"api-version": "1.1"}, "proj'),  # cut short
+        ("simple/index.json", b"\x00\xffgarbage"),
+        ("simple/index.json", b"[]"),
+        ("simple/index.json", b'{"projects": [{"name": 5}]}'),
+        ("simple/index.html", b"<!DOCTYPE html><html><body><a href"),  # cut short
+    ],
+)
+@pytest.mark.parametrize("arrival", [False, True])
+def test_start_up_writes_a_damaged_root_listing_again_from_the_pages(
+    store: LocalStore,
+    folder: Path,
+    caplog: pytest.LogCaptureFixture,
+    key: str,
+    damage: bytes,
+    arrival: bool,
+) -> None:
+    _fill(folder, 2)
+    adopt(store, show_progress=False)
+    store.path_for(key).write_bytes(damage)
+    if arrival:  # a new project in the same start: its root update reads the listing too
+        (folder / "late").mkdir()
+        (folder / "late" / wheel_name("late", "1.0")).write_bytes(wheel_bytes("late", "1.0"))
+    caplog.set_level(logging.WARNING)
+    adopt(store, show_progress=False)  # proceeds
+    expected = {"p0", "p1", "late"} if arrival else {"p0", "p1"}
+    root = RootListing.from_json_bytes(store.get("simple/index.json")[1])
+    assert set(root.projects) == expected
+    assert store.get("simple/index.html")[1] == render_root_html(root)
+    assert any("root listing" in r.getMessage() for r in caplog.records)
+    assert Rebuilder(Indexer(store)).run(check=True).drift == []
+
+
 # -- the watcher reacts to writes, never to reads -------------------------------------------
 
 
@@ -436,6 +474,49 @@ def test_a_file_the_server_cannot_read_is_answered_403_and_stays_listed(
     assert [k for k, _ in outcome.skipped] == [key, key]
     Rebuilder(Indexer(store)).run(check=False)
     assert [f.key for f in _page(store, "locked").files] == [key]
+
+
+@pytest.mark.parametrize("size", ["range", "small", "streamed"])
+def test_head_and_get_of_a_file_the_server_cannot_read_agree(
+    store: LocalStore,
+    folder: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    size: str,
+) -> None:
+    """HEAD answers what GET answers for a file it may not read (mode 000; simulated, since
+    tests may run as root): 403 with the same headers, not a 200 with a length whose body
+    never comes; the log says which file and why, for each."""
+    from fastapi.testclient import TestClient
+
+    import skypi.store.local as local
+    from skypi.api.app import create_app
+    from skypi.api.settings import Settings
+
+    blob = os.urandom(600 * 1024) if size == "streamed" else b""
+    wheel = folder / "locked" / wheel_name("locked", "1.0")
+    wheel.parent.mkdir()
+    wheel.write_bytes(wheel_bytes("locked", "1.0", blob=blob))
+    key = f"packages/locked/{wheel.name}"
+    Indexer(store).apply([Landed(key)])
+    real_open = local.LocalStore._open_file
+
+    def no_read(self, k):  # type: ignore[no-untyped-def]
+        if k == key:
+            raise PermissionError(13, "Permission denied", str(wheel))
+        return real_open(self, k)
+
+    monkeypatch.setattr(local.LocalStore, "_open_file", no_read)
+    client = TestClient(create_app(store, Settings()))
+    headers = {"range": "bytes=0-9"} if size == "range" else {}
+    caplog.set_level(logging.WARNING)
+    got = client.get(f"/packages/locked/{wheel.name}", headers=headers)
+    head = client.head(f"/packages/locked/{wheel.name}", headers=headers)
+    assert (head.status_code, got.status_code) == (403, 403)
+    assert head.headers["content-type"] == got.headers["content-type"]
+    assert head.content == b""
+    lines = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert lines == [f"cannot read {key}: permission denied"] * 2
 
 
 # -- a read-only folder ----------------------------------------------------------------------

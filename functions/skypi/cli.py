@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import urlsplit
 
 from skypi.cli_help import add_examples
 from skypi.core.pages import PROJECT_STATUSES
@@ -37,6 +38,15 @@ def _port(text: str) -> int:
     if not 1 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"not a port: {text!r} (a number from 1 to 65535)")
     return port
+
+
+def _index_url(text: str) -> str:
+    parts = urlsplit(text)
+    if parts.scheme not in {"http", "https"} or not parts.hostname or parts.query or parts.fragment:
+        raise argparse.ArgumentTypeError(
+            f"not an index URL: {text!r} (http:// or https://, a host, no query)"
+        )
+    return text.rstrip("/")
 
 
 def _days(text: str) -> int:
@@ -147,11 +157,16 @@ PYPISERVER_FLAGS: dict[tuple[str, ...], str] = {
     ("--log-file",): "skypi logs to standard error: redirect it, or run it under systemd "
     "(docs/serving.md)",
     ("--server",): "skypi serves with uvicorn: drop this flag",
+    ("-v", "--verbose"): "skypi logs a line per request by default (--no-access-log turns it "
+    "off); --log-level debug logs more",
+    ("--log-req-frmt", "--log-res-frmt"): "skypi's request log has one format, a line per "
+    "request in the Common Log Format with the seconds it took appended: drop this flag "
+    "(--no-access-log turns the log off)",
 }
 
 
 # Flags that ask for what skypi does anyway: taken, with a note that they can go.
-HARMLESS: Final = frozenset({"--disable-fallback"})
+HARMLESS: Final = frozenset({"--disable-fallback", "--verbose"})
 
 
 class _PypiserverFlag(argparse.Action):
@@ -190,6 +205,17 @@ def _add_pypiserver_flags(parser: argparse._ArgumentGroup) -> None:
         )
 
 
+def _add_logging(parser: argparse.ArgumentParser) -> None:
+    levels = ["debug", "info", "warning", "error"]
+    parser.add_argument("--log-level", default="info", choices=levels)
+    parser.add_argument(
+        "--no-access-log",
+        action="store_true",
+        help="do not log a line per request (by default each is logged at INFO, in the Common "
+        "Log Format with the seconds it took appended)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="skypi", description="A private Python package index (PEP 503/691/658/700/592)."
@@ -211,6 +237,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="address to listen on (default 127.0.0.1; 0.0.0.0 for every one)",
     )
     serve.add_argument("-p", "--port", type=_port, default=8080, help="port (default 8080)")
+    serve.add_argument(
+        "--url",
+        type=_index_url,
+        help="the address users reach this index at (behind a proxy, or on 0.0.0.0), shown in "
+        "the pages' setup lines; default: http://HOST:PORT, or the browser's address on 0.0.0.0",
+    )
     serve.add_argument(
         "--create", action="store_true", help="create DIR if it does not exist (else refused)"
     )
@@ -258,7 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the audience CI tokens must carry for trusted publishing; make it unique to "
         "this index, e.g. its host name (default $SKYPI_OIDC_AUDIENCE or skypi)",
     )
-    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    _add_logging(serve)
     _add_pypiserver_flags(serve.add_argument_group("pypiserver flags skypi does not take"))
 
     dev = sub.add_parser(
@@ -278,7 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument(
         "--no-auth", action="store_true", help="uploads need no token (never do this on AWS)"
     )
-    dev.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    _add_logging(dev)
 
     reindex = sub.add_parser(
         "reindex",
@@ -295,6 +327,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--verify-hashes",
         action="store_true",
         help="re-read every file and check its hash, even where the page knows it unchanged",
+    )
+    reindex.add_argument(
+        "--kvs-arn",
+        default=os.environ.get("SKYPI_KVS_ARN"),
+        help="with --bucket: the edge's KeyValueStore (the stack's EdgeRecords output; default "
+        "$SKYPI_KVS_ARN), whose quarantine records are made to match the pages (PEP 792)",
     )
     reindex.add_argument(
         "--workers",
@@ -389,6 +427,12 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument(
         "--project", action="append", help="limit the token to this project (repeatable)"
     )
+    create.add_argument(
+        "--namespace",
+        action="append",
+        help="limit the token to the projects of this namespace: acme is acme and acme-* "
+        "(repeatable; with --project, either)",
+    )
     create.add_argument("--name", default="", help="a label to recognise the token by")
     create.add_argument(
         "--expires-in", type=_days, metavar="DAYS", help="the token stops working after DAYS days"
@@ -420,6 +464,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     _add_publisher_parser(sub)
+    _add_namespace_parser(sub)
 
     for verb, text in (
         ("yank", "yank a file or release (PEP 592)"),
@@ -454,6 +499,54 @@ def build_parser() -> argparse.ArgumentParser:
         )
     add_examples(parser)
     return parser
+
+
+def _add_namespace_parser(sub: Any) -> None:
+    namespace = sub.add_parser(
+        "namespace",
+        help="reserve name prefixes for teams (PEP 752): add, grant, list, remove",
+        description="A namespace (acme) covers the project acme and every acme-* project: only "
+        "the principals it grants may publish new projects under it; projects listed before "
+        "it was added keep working. Works on a folder, a deployed index's bucket (--bucket), "
+        "or a running index's admin API (--url, with an admin token).",
+    )
+    actions = namespace.add_subparsers(dest="namespace_command", required=True, metavar="ACTION")
+
+    def where(parser: argparse.ArgumentParser) -> None:
+        _add_dir(parser)
+        _add_bucket(parser)
+        parser.add_argument("--url", help="a running index's admin API, instead of a folder")
+        parser.add_argument(
+            "--token",
+            default=os.environ.get("SKYPI_TOKEN"),
+            help="with --url: an admin token (default: $SKYPI_TOKEN)",
+        )
+
+    add = actions.add_parser("add", help="reserve a namespace")
+    add.add_argument("name", help="the namespace: a project name (acme, acme-cloud)")
+    add.add_argument("--owner", required=True, help="who it belongs to (a team), shown to readers")
+    add.add_argument(
+        "--grant",
+        action="append",
+        default=[],
+        metavar="PRINCIPAL",
+        help="token:ID, user:NAME or publisher:ID that may publish under it (repeatable)",
+    )
+    add.add_argument(
+        "--open", action="store_true", help="anyone who may upload may publish under it"
+    )
+    where(add)
+    grant = actions.add_parser("grant", help="let a principal publish under a namespace")
+    grant.add_argument("name")
+    grant.add_argument("principal", help="token:ID ('skypi token list'), user:NAME, publisher:ID")
+    grant.add_argument("--revoke", action="store_true", help="take the grant away instead")
+    where(grant)
+    listing = actions.add_parser("list", help="list namespaces, owners and grants")
+    listing.add_argument("--json", action="store_true", help="machine-readable output")
+    where(listing)
+    remove = actions.add_parser("remove", help="remove a namespace (its names are free again)")
+    remove.add_argument("name")
+    where(remove)
 
 
 def _add_publisher_parser(sub: Any) -> None:
@@ -594,6 +687,8 @@ def _local_folder(args: argparse.Namespace) -> str | None:
         return str(args.dir)
     if args.command == "token" and not args.table:
         return str(args.dir)
+    if args.command == "namespace" and not args.bucket and not args.url:
+        return str(args.dir)
     return None
 
 
@@ -650,6 +745,8 @@ def _main(argv: list[str] | None) -> int:
         return _doctor(args)
     if args.command == "publisher":
         return _publisher(args)
+    if args.command == "namespace":
+        return _namespace(args)
     return _admin(args)
 
 
@@ -661,7 +758,14 @@ def _reindex(args: argparse.Namespace) -> int:
 
     store = _store(args.dir, args.state_dir, args.bucket)
     workers = args.workers or (16 if args.bucket else 1)  # threads only contend for a disk
-    rebuilder = Rebuilder(Indexer(store), verify_hashes=args.verify_hashes, workers=workers)
+    edge = None
+    if args.bucket and args.kvs_arn:
+        from skypi.store.kvs import EdgeQuarantine, KeyValueStore
+
+        edge = EdgeQuarantine(KeyValueStore(args.kvs_arn))
+    rebuilder = Rebuilder(
+        Indexer(store), verify_hashes=args.verify_hashes, workers=workers, edge=edge
+    )
     with tqdm(
         unit="file", desc="checking" if args.check else "reindexing", file=sys.stderr, disable=None
     ) as bar:
@@ -922,15 +1026,18 @@ def _token(args: argparse.Namespace) -> int:
                 expires=(
                     datetime.now(UTC) + timedelta(days=args.expires_in) if args.expires_in else None
                 ),
+                namespaces=set(args.namespace) if args.namespace else None,
             )
         except ValueError as exc:
             print(f"skypi: {exc}", file=sys.stderr)
             return 2
         repo.add(record)
         print(token)
+        spaces = ", ".join(sorted(record.namespaces or ()))
         print(
             f"Token {record.id} ({', '.join(sorted(record.scopes))}"
-            f"{'; projects ' + ', '.join(sorted(record.projects)) if record.projects else ''})"
+            f"{'; projects ' + ', '.join(sorted(record.projects)) if record.projects else ''}"
+            f"{'; namespaces ' + spaces if spaces else ''})"
             " created. It is shown only this once: store it now.",
             file=sys.stderr,
         )
@@ -949,7 +1056,8 @@ def _token(args: argparse.Namespace) -> int:
             print("No tokens. Create one with: skypi token create", file=sys.stderr)
         used: dict[str, str] = getattr(repo, "last_used", dict)()
         for r in records:
-            projects = ",".join(sorted(r.projects)) if r.projects else "*"
+            limits = sorted(r.projects or ()) + [f"{n}-*" for n in sorted(r.namespaces or ())]
+            projects = ",".join(limits) if limits else "*"
             # Minted tokens live minutes: their expiry (or burn) is shown to the minute.
             shown = "%Y-%m-%d %H:%M" if r.publisher else "%Y-%m-%d"
             expires = f"expires {r.expires:{shown}}" if r.expires else "no expiry"
@@ -1050,6 +1158,92 @@ def _publisher(args: argparse.Namespace) -> int:
         f"{', '.join(sorted(publisher.projects))}"
     )
     return 0
+
+
+def _namespace(args: argparse.Namespace) -> int:
+    """``skypi namespace``: on a folder or a bucket directly, or through the admin API."""
+    from skypi.client.admin import AdminClient, AdminError
+    from skypi.core.errors import SkypiError
+
+    try:
+        if args.url:
+            if not args.token:
+                print("skypi: --url needs an admin token: --token or $SKYPI_TOKEN", file=sys.stderr)
+                return 2
+            with AdminClient(args.url, args.token) as client:
+                return _namespace_action(args, client)
+        from skypi.indexer.namespaces import NamespaceAdmin
+        from skypi.indexer.service import Indexer
+
+        admin = NamespaceAdmin(Indexer(_store(args.dir, args.state_dir, args.bucket)))
+        return _namespace_action(args, _LocalNamespaces(admin))
+    except AdminError as exc:
+        where = f"{exc.status}: " if exc.status else ""
+        print(f"skypi: {where}{exc}", file=sys.stderr)
+        return 1 if exc.status else 2
+    except SkypiError as exc:
+        print(f"skypi: {exc}", file=sys.stderr)
+        return 1
+
+
+class _LocalNamespaces:
+    """The namespace actions on a store, answering records as the admin API does."""
+
+    def __init__(self, admin: Any) -> None:
+        self.admin = admin
+
+    def namespaces(self) -> list[dict[str, Any]]:
+        return [ns.to_json() for ns in self.admin.list()]
+
+    def add_namespace(
+        self, name: str, owner: str, grants: list[str], *, open: bool
+    ) -> dict[str, Any]:
+        return dict(self.admin.add(name, owner=owner, grants=grants, open=open).to_json())
+
+    def grant(self, name: str, principal: str) -> dict[str, Any]:
+        return dict(self.admin.grant(name, principal).to_json())
+
+    def revoke(self, name: str, principal: str) -> dict[str, Any]:
+        return dict(self.admin.revoke(name, principal).to_json())
+
+    def remove_namespace(self, name: str) -> dict[str, Any]:
+        return dict(self.admin.remove(name).to_json())
+
+
+def _namespace_action(args: argparse.Namespace, target: Any) -> int:
+    command = args.namespace_command
+    if command == "list":
+        found = target.namespaces()
+        if args.json:
+            print(json.dumps(found, indent=1))
+            return 0
+        if not found:
+            print(
+                "No namespaces. Add one with: skypi namespace add NAME --owner TEAM",
+                file=sys.stderr,
+            )
+        for ns in found:
+            print(_describe_namespace(ns))
+        return 0
+    if command == "add":
+        done = target.add_namespace(args.name, args.owner, args.grant, open=args.open)
+        print(f"Added namespace {_describe_namespace(done)}")
+    elif command == "grant" and args.revoke:
+        done = target.revoke(args.name, args.principal)
+        print(f"Revoked {args.principal} on {_describe_namespace(done)}")
+    elif command == "grant":
+        done = target.grant(args.name, args.principal)
+        print(f"Granted {args.principal} on {_describe_namespace(done)}")
+    else:
+        done = target.remove_namespace(args.name)
+        print(f"Removed namespace {done['name']}")
+    return 0
+
+
+def _describe_namespace(ns: dict[str, Any]) -> str:
+    grants = "open to every uploader" if ns["open"] else ", ".join(ns["grants"]) or "no grants"
+    old = f"; predating: {', '.join(ns['predating'])}" if ns["predating"] else ""
+    return f"{ns['name']}  owner {ns['owner']}; {grants}{old}"
 
 
 def _admin(args: argparse.Namespace) -> int:

@@ -171,6 +171,15 @@ function notFound() {
     return respond(404, 'Not Found', { 'content-type': 'text/plain' }, 'Not Found\n');
 }
 
+// skypi.core.edge._search: /project/?q=NAME, the search box's form without JavaScript, goes
+// to that project's page (302: a search, not a move); no valid name is a 404.
+function search(querystring) {
+    var q = querystring && querystring.q;
+    var typed = q && q.value !== undefined ? unquote(q.value.replace(/\+/g, '%20')) : null;
+    var name = typed === null ? null : projectName(strip(typed));
+    return name ? respond(302, 'Found', { location: '/project/' + name + '/' }) : notFound();
+}
+
 function normalize(name) {
     return name.toLowerCase().replace(/[-_.]+/g, '-');
 }
@@ -212,10 +221,27 @@ function projectName(text) {
 
 // Of the decoded path: a page's name, a file's filename (its last segment).
 function readProject(path) {
-    if (path === '/simple' || path === '/simple/' || path === '/') return null;
+    if (path === '/simple' || path === '/simple/' || path === '/' || namespacePath(path)) return null;
     var named = /^\/(simple|project)\//.exec(path);
     if (named) return projectName(path.slice(named[0].length).replace(/\/$/, '')) || '';
     return projectOfFilename(path.slice(path.lastIndexOf('/') + 1));
+}
+
+// skypi.core.edge._namespace_path: PEP 752's endpoints (/simple/namespaces without its slash,
+// /simple/namespace/<name>); /simple/namespaces/ and /simple/namespace/ are projects' pages.
+function namespacePath(path) {
+    return path === '/simple/namespaces' ||
+        (path.indexOf('/simple/namespace/') === 0 && path !== '/simple/namespace/');
+}
+
+// skypi.core.edge._namespace: the stored JSON document, a redirect to the normalized name, or 404.
+function namespace(request, path) {
+    if (path === '/simple/namespaces') return toBucket(request, KEYS.namespaces + KEYS.nspage);
+    var name = path.slice('/simple/namespace/'.length);
+    var normalized = projectName(name);
+    if (normalized === null) return notFound();
+    if (normalized !== name) return redirect('/simple/namespace/' + normalized, request.querystring);
+    return toBucket(request, KEYS.namespaces + normalized + '/' + KEYS.nspage);
 }
 
 // The token in a Basic header (skypi.core.tokens.credentials_from_header).
@@ -248,6 +274,39 @@ async function lookup(hash) {
     }
 }
 
+// skypi.core.tokens.TokenRecord.allows for a limited token: its projects, and the projects its
+// namespaces (n) cover (PEP 752: acme covers acme and acme-*).
+function limitedTo(entry, project) {
+    if (entry.p.indexOf(project) !== -1) return true;
+    var n = entry.n || [];
+    for (var i = 0; i < n.length; i++) {
+        if (project === n[i] || project.indexOf(n[i] + '-') === 0) return true;
+    }
+    return false;
+}
+
+// PEP 792: whether the project (a normalized name) is quarantined, by its record beside the
+// token hashes. It rejects when the store cannot be read: the caller refuses then (fail
+// closed, as a token that cannot be looked up is refused).
+async function quarantined(project) {
+    if (kvs === null) kvs = cf.kvs(KVS_ID);
+    return await kvs.exists(KEYS.quarantined + project);
+}
+
+// null when the file may be served; else the 404 of a quarantined project's file (the same
+// answer as for a file that is not there), or a 503 when that cannot be known. This runs
+// before CloudFront looks in its cache, so no cached copy answers either.
+async function withheld(filename) {
+    var project = projectOfFilename(filename);
+    try {
+        if (!project || !(await quarantined(project))) return null;
+    } catch (e) {
+        return respond(503, 'Service Unavailable', { 'content-type': 'text/plain', 'retry-after': '1' },
+            'Service Unavailable: could not check whether the project is quarantined; try again.\n');
+    }
+    return notFound();
+}
+
 // null when the request may read; else the 401/403 to answer.
 async function denied(request, project) {
     var header = request.headers.authorization ? request.headers.authorization.value : '';
@@ -261,7 +320,7 @@ async function denied(request, project) {
     var why = null;
     if (entry === null) why = 'Invalid or revoked token.';
     else if (entry.e !== null && entry.e * 1000 <= Date.now()) why = 'Expired token.';
-    else if (entry.p !== null && project !== null && entry.p.indexOf(project) === -1) {
+    else if (entry.p !== null && project !== null && !limitedTo(entry, project)) {
         why = 'The given token isn\'t allowed to read for project \'' + project + '\'.';
     }
     return why ? respond(403, 'Forbidden', { 'content-type': 'text/plain' }, why + '\n') : null;
@@ -370,12 +429,16 @@ async function handler(event) {
         }
         // Only distributions and their .metadata: nothing else put there is served.
         if (!servedAsFile(parts[parts.length - 1])) return notFound();
+        var held = await withheld(parts[parts.length - 1]);
+        if (held) return held;
         return toBucket(request, KEYS.packages + parts.slice(1).join('/'));
     }
     if (decoded === '/') return toBucket(request, KEYS.landing);
+    if (namespacePath(decoded)) return namespace(request, decoded);
     var people = decoded.indexOf('/project/') === 0;
     var prefix = people ? '/project/' : '/simple/';
     var rest = decoded.slice(prefix.length);
+    if (people && rest === '') return search(request.querystring);
     if (rest === '' && !people) return page(request, KEYS.pages);
     var slash = rest.charAt(rest.length - 1) === '/';
     var name = slash ? rest.slice(0, -1) : rest;

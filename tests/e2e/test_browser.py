@@ -183,11 +183,51 @@ def test_without_javascript_the_pages_still_read(browser: object, site: Server) 
     page = context.new_page()
     page.goto(f"{site.url}/")
     text = page.inner_text("body")
-    assert "INDEX_URL below stands for this page's address" in text
-    assert "pip install --index-url INDEX_URL/simple/ PACKAGE" in text
-    assert not page.is_visible("#q")  # search needs JavaScript, and says nothing without it
-    page.goto(f"{site.url}/project/rocket-science/")
-    assert "Yanked: the 1.1 engines explode" in page.inner_text("body")
+    # the server knows its address: the setup lines are whole without the script
+    assert f"pip install --index-url {site.url}/simple/ PACKAGE" in text
+    assert f"http://__token__:TOKEN@127.0.0.1:{site.port}/simple/" in text
+    assert "machine 127.0.0.1\nlogin __token__" in text
+    assert not re.search(r"(?<![A-Z_])INDEX_(URL|HOST)", text)
+    assert "stands for this page's address" not in text
+    # the search box is a form: without the script it goes to the project of the name typed
+    page.fill("#q", "Rocket.Science")
+    page.click("#search button")
+    page.wait_for_url(f"{site.url}/project/rocket-science/")
+    body = page.inner_text("body")
+    assert "Yanked: the 1.1 engines explode" in body
+    assert f"pip install --index-url {site.url}/simple/ rocket-science" in body
     # /simple/ is the machines' page, whatever a browser asks.
     simple = httpx.get(f"{site.url}/simple/", headers={"Accept": "text/html,*/*;q=0.8"})
     assert "<h1>Simple index</h1>" in simple.text
+
+
+def test_a_missing_page_helps_a_person_on(browser: object, site: Server) -> None:
+    """A mistyped address gets a page that says what is missing, offers the names near it
+    and the search box, and leads back to the index; pip's and uv's misses stay plain."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    for scripted in (True, False):
+        context = browser.new_context(java_script_enabled=scripted)  # type: ignore[attr-defined]
+        page = context.new_page()
+        answer = page.goto(f"{site.url}/project/rocket-sience/")
+        assert answer is not None
+        assert answer.status == 404
+        assert page.inner_text("h1") == "Not found"
+        assert "/project/rocket-sience/" in page.inner_text("header")
+        assert page.inner_text("main, body").count("rocket-science") >= 1
+        page.click("text=rocket-science")  # the near name
+        page.wait_for_url(f"{site.url}/project/rocket-science/")
+        page.goto(f"{site.url}/no/such/page")
+        if scripted:  # the landing page's search, as one types
+            page.fill("#q", "other")
+            page.wait_for_selector("#hits a")
+            assert page.inner_text("#hits").startswith("other-thing")
+            page.screenshot(path=str(SHOTS / "not-found.png"), full_page=False)
+        page.fill("#q", "Other_Thing")
+        page.click("#search button")
+        page.wait_for_url(f"{site.url}/project/other-thing/")
+        page.click("text=skypi")
+        page.wait_for_url(f"{site.url}/")
+        context.close()
+    for accept in ("application/vnd.pypi.simple.v1+json", "text/html"):
+        plain = httpx.get(f"{site.url}/simple/rocket-sience/", headers={"Accept": accept})
+        assert (plain.status_code, plain.text) == (404, "Not Found\n")

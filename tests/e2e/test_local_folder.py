@@ -176,6 +176,25 @@ def test_pip_installs_a_file_overwritten_in_the_folder_with_its_new_hash(
     assert any(first in line and new in line and "WARNING" in line for line in log.splitlines())
 
 
+def test_serve_starts_over_a_root_listing_cut_short(tmp_path: Path) -> None:
+    folder = tmp_path / "packages"
+    (folder / "cut").mkdir(parents=True)
+    (folder / "cut" / wheel_name("cut", "1.0")).write_bytes(wheel_bytes("cut", "1.0"))
+    server = start_server(folder, tmp_path / "log")
+    server.stop()
+    listing = LocalStore(folder).path_for("simple/index.json")
+    listing.write_bytes(listing.read_bytes()[:20])
+    (folder / "new").mkdir()
+    (folder / "new" / wheel_name("new", "1.0")).write_bytes(wheel_bytes("new", "1.0"))
+    server = start_server(folder, tmp_path / "log")
+    try:
+        root = httpx.get(server.index, headers=JSON, timeout=10).json()
+        assert sorted(p["name"] for p in root["projects"]) == ["cut", "new"]
+        assert "the root listing cannot be read" in (tmp_path / "log").read_text()
+    finally:
+        server.stop()
+
+
 def _upload_until(server: Server, stop: threading.Event, worker: int) -> None:
     n = 0
     with httpx.Client(timeout=30) as client:

@@ -30,6 +30,8 @@ def test_doctor_passes_against_the_rehearsal_with_every_s3_call_granted() -> Non
     checked = next(line for line in result.stdout.splitlines() if "S3 calls by the" in line)
     assert int(checked.split()[1]) > 0  # the ledger saw the handlers' calls
     assert "DENIED" not in result.stdout
+    assert "a missing page for people is the API's 404 page: yes" in result.stdout
+    assert "the landing page names the index's address: yes" in result.stdout
 
 
 def test_the_ledger_denies_what_no_statement_grants() -> None:

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from botocore.awsrequest import AWSResponse
-from botocore.exceptions import ConnectionClosedError, ReadTimeoutError
+from botocore.exceptions import ClientError, ConnectionClosedError, ReadTimeoutError
 from urllib3.exceptions import ProtocolError
 from urllib3.exceptions import ReadTimeoutError as URLLib3ReadTimeout
 
@@ -173,3 +173,31 @@ class FullDisk(LocalStore):
         if self.faults.draw("put", ("enospc",)):
             raise OSError(errno.ENOSPC, "No space left on device (injected)", key)
         return super().put(key, body, if_match=if_match, if_none_match=if_none_match, sha256=sha256)
+
+
+class ThrottledCalls:
+    """A client of a control-plane API (CloudFront's CreateInvalidation, the KeyValueStore's
+    DescribeKeyValueStore and UpdateKeys; here their emulations) whose calls of
+    ``operations`` are sometimes throttled: answered with the service's throttling error code
+    as the call ends once botocore's retries give up on it (standard mode retries both codes:
+    ``Throttling`` of CloudFront's XML API, ``ThrottlingException`` of the KeyValueStore's
+    JSON API). A throttled call changes nothing."""
+
+    def __init__(
+        self, inner: Any, faults: Faults, kind: str, code: str, operations: frozenset[str]
+    ) -> None:
+        self.inner, self.faults, self.kind, self.code = inner, faults, kind, code
+        self.operations = operations
+
+    def __getattr__(self, name: str) -> Any:
+        call = getattr(self.inner, name)
+        if name not in self.operations:
+            return call
+
+        def throttled(**kwargs: Any) -> Any:
+            if self.faults.draw(name, (self.kind,)):
+                error = {"Code": self.code, "Message": "Rate exceeded"}
+                raise ClientError({"Error": error}, name)  # type: ignore[typeddict-item]
+            return call(**kwargs)
+
+        return throttled

@@ -183,3 +183,39 @@ def _context() -> Any:
     from skypi.local.emulator import LambdaContext
 
     return LambdaContext(function_name="skypi-api")
+
+
+@pytest.mark.parametrize("strip", [None, "/held/*"])
+def test_an_api_quarantine_as_its_role(
+    stack: Stack,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    strip: str | None,
+) -> None:
+    """PEP 792 through the admin API as its role: the edge's record (the KeyValueStore is
+    emulated, and its calls checked by the evaluator), the held files and the page (S3, per
+    key), the invalidation (CloudFront, by action). With the held files' grant stripped the
+    page cannot be written, and the record written before it stays: the files are refused."""
+    from skypi.core.keys import quarantine_record_key
+    from skypi.core.tokens import TokenRecord, new_token
+    from tests.apigw import http_event
+
+    _drop_in(stack, "malware")
+    stack.aws.poller.drain()
+    token = new_token()
+    stack.aws.tokens.add(TokenRecord.create(token, name="a", scopes={"admin"}, projects=None))
+    headers = {**basic(token), "content-type": "application/json"}
+    body = json.dumps({"status": "quarantined", "reason": "reported"}).encode()
+    event = http_event("POST", "/api/projects/malware/status", headers=headers, body=body)
+    _assume(stack, monkeypatch, _role(stack, "api", strip, MOTO_DYNAMODB_BY_ACTION))
+    with enforced(stack.endpoint), caplog.at_level(logging.ERROR):
+        response = api_handler.handler(event, _context())
+    assert quarantine_record_key("malware") in stack.kvs.items
+    page = stack.aws.page("simple/malware/index.json")
+    if strip is None:
+        assert response["statusCode"] == 200, response
+        assert b'"quarantined"' in page
+    else:
+        assert response["statusCode"] >= 500, response
+        assert "AccessDenied" in caplog.text
+        assert b'"quarantined"' not in page

@@ -6,11 +6,23 @@ const input = JSON.parse(require('fs').readFileSync(0, 'utf8'));
 // The origin the function picks (cf.selectRequestOriginById), noted on the result. Events run
 // one after another, so each call is the current event's.
 let selected = null;
+// An event carrying `skypiKvsFails` (taken off before the function sees it) finds the store
+// unreadable: every helper rejects, as when CloudFront cannot read it.
+let failing = false;
+const has = (key) => Object.prototype.hasOwnProperty.call(input.kvs, key);
+const reachable = () => {
+  if (failing) throw new Error('the key value store could not be read');
+};
 const cf = {
   kvs: () => ({
     get: async (key) => {
-      if (!Object.prototype.hasOwnProperty.call(input.kvs, key)) throw new Error('key not found');
+      reachable();
+      if (!has(key)) throw new Error('key not found');
       return input.kvs[key];
+    },
+    exists: async (key) => {
+      reachable();
+      return has(key);
     },
   }),
   selectRequestOriginById: (id) => {
@@ -28,6 +40,8 @@ function load(source) {
     const answers = [];
     for (const event of job.events) {
       selected = null;
+      failing = Boolean(event.skypiKvsFails);
+      delete event.skypiKvsFails;
       const result = await handler(event);
       if (selected !== null) result.selectedOrigin = selected;
       answers.push(result);

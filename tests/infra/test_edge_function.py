@@ -30,6 +30,7 @@ from skypi.core.http import (
     content_encoding_for_key,
     content_type_for_key,
 )
+from skypi.core.keys import QUARANTINE_RECORD_VALUE, quarantine_record_key
 from skypi.core.site import SITE_PREFIX
 from skypi.core.tokens import TokenRecord
 from tests.dists import wheel_name
@@ -38,8 +39,9 @@ from tests.test_edge_vectors import expand_credentials, vector_token
 ROOT = Path(__file__).parents[2]
 SPEC = json.loads((ROOT / "spec" / "edge-vectors.json").read_text())
 NODE = Path(sys.executable).with_name("node")
-ANSWERED_BY_THE_FUNCTION = {301, 400, 401, 403, 405}
-BUCKET_KEY_PREFIXES = ("simple/", "packages/", SITE_PREFIX)  # what may be read from the bucket
+ANSWERED_BY_THE_FUNCTION = {301, 400, 401, 403, 405, 503}
+# what may be read from the bucket (namespaces/: PEP 752's documents, never its records)
+BUCKET_KEY_PREFIXES = ("simple/", "packages/", SITE_PREFIX, "namespaces/")
 FROM_A_STORED_OBJECT = {200, 206, 304, 416}
 
 
@@ -147,10 +149,21 @@ def mirrored_tokens() -> dict[str, str]:
             name=name,
             scopes=set(spec["scopes"]),
             projects=set(spec["projects"]) if spec["projects"] else None,
+            namespaces=set(spec["namespaces"]) if spec.get("namespaces") else None,
             expires=datetime(2020, 1, 1, tzinfo=UTC) if spec.get("expired") else None,
         )
         store[record.hash] = record.edge_value()
     return store
+
+
+def mirrored_records() -> dict[str, str]:
+    """The whole KeyValueStore: the tokens, and a record of each quarantined project, as
+    ``skypi status PROJECT quarantined`` leaves them (skypi.store.kvs)."""
+    quarantined = {
+        quarantine_record_key(project): QUARANTINE_RECORD_VALUE
+        for project in SPEC["fixture"].get("quarantined", [])
+    }
+    return mirrored_tokens() | quarantined
 
 
 def run_jobs(
@@ -200,28 +213,31 @@ def _listed(value: str | list[str] | None) -> list[str]:
     return [] if value is None else [value] if isinstance(value, str) else value
 
 
+def _vector_event(vector: dict[str, Any]) -> dict[str, Any]:
+    request = vector["request"]
+    event = _event(
+        request["method"],
+        request["path"],
+        request["query"],
+        {
+            k: [expand_credentials(x) for x in h] if isinstance(h, list) else expand_credentials(h)
+            for k, h in request["headers"].items()
+        },
+    )
+    if vector["expect"].get("fault") == "status":  # the runner's store fails for this one
+        event["skypiKvsFails"] = True
+    return event
+
+
 @pytest.fixture(scope="module")
 def vector_events() -> list[dict[str, Any]]:
-    return [
-        _event(
-            v["request"]["method"],
-            v["request"]["path"],
-            v["request"]["query"],
-            {
-                k: [expand_credentials(x) for x in h]
-                if isinstance(h, list)
-                else expand_credentials(h)
-                for k, h in v["request"]["headers"].items()
-            },
-        )
-        for v in SPEC["vectors"]
-    ]
+    return [_vector_event(v) for v in SPEC["vectors"]]
 
 
 @pytest.fixture(scope="module")
 def vector_results(vector_events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     modes = [v.get("mode", "public") for v in SPEC["vectors"]]
-    return run_by_mode(modes, vector_events, mirrored_tokens())
+    return run_by_mode(modes, [dict(e) for e in vector_events], mirrored_records())
 
 
 @pytest.mark.parametrize(
@@ -236,6 +252,8 @@ def test_vector(
     vector = SPEC["vectors"][index]
     request, expect = vector["request"], vector["expect"]
     got = outcome(vector_events[index], vector_results[index])
+    if "withheld" in expect:  # refused by the function itself, before its cache: or sent on
+        assert (got.origin is None) == expect["withheld"], got
     if expect.get("origin") == "api":
         assert got.origin == "api", got
         return
@@ -249,7 +267,8 @@ def test_vector(
     )
     if got.origin is None:  # the function answered
         assert got.status == expect["status"], got
-        if expect["status"] not in {401, 403}:  # decide() knows no credentials
+        # decide() knows no credentials, nor any project's status
+        if expect["status"] not in {401, 403} and not expect.get("withheld", "fault" in expect):
             assert got.status == python.status
         assert got.challenge == (expect["status"] == 401)
         if got.status == 301:
@@ -412,7 +431,7 @@ def test_every_object_the_vectors_read_is_a_key_of_the_layout() -> None:
     from skypi.core import keys
 
     expected = {
-        "/simple/": {keys.PROJECT_PAGE, keys.ROOT_LISTING},
+        "/simple/": {keys.PROJECT_PAGE, keys.ROOT_LISTING, keys.NAMESPACE_DOCUMENT},
         "/packages/": {keys.DISTRIBUTION, keys.METADATA},
         "/project/": {keys.PROJECT_SITE},
         "/": {keys.LANDING},

@@ -19,8 +19,10 @@ from infra.cdn import (
     BUCKET_ORIGIN_ID,
     BUCKET_PATHS,
     MAX_FUNCTION_BYTES,
+    PEOPLE_ORIGIN_ID,
     edge_source,
 )
+from skypi.core.constants import INDEX_URL_VARIABLE
 from skypi.core.edge import READ_PREFIXES
 from skypi.core.filenames import DISTRIBUTION_SUFFIXES
 from skypi.core.http import cache_control_for_key
@@ -113,6 +115,42 @@ def test_every_bucket_refuses_plain_http(synth: Synth) -> None:
         )
 
 
+def test_a_missing_page_for_people_is_asked_of_the_api(synth: Synth) -> None:
+    """/project/<name>/ that the bucket lacks fails over to the API, which answers 404 with the
+    page for people (tests/test_not_found.py). Custom error responses cannot do that: they are
+    the whole distribution's, keyed by the origin's status only ("Custom error pages and error
+    caching", CloudFront Developer Guide), so they would replace the API's own 404 bodies and
+    the plain 404 pip and uv get; and a CloudFront Function's own answer goes to the viewer
+    without the cache or an origin ("Determine function purpose"), so none applies to it."""
+    config = _distribution(synth)
+    behaviors = {b["PathPattern"]: b for b in config["CacheBehaviors"]}
+    [group] = config["OriginGroups"]["Items"]
+    assert behaviors["/project/*"]["TargetOriginId"] == group["Id"]
+    members = [m["OriginId"] for m in group["Members"]["Items"]]
+    assert members == [PEOPLE_ORIGIN_ID, API_ORIGIN_ID]
+    assert group["FailoverCriteria"]["StatusCodes"]["Items"] == [404]
+    # CloudFront takes an origin group only on a behaviour that allows no write method
+    assert sorted(behaviors["/project/*"]["AllowedMethods"]) == ["GET", "HEAD", "OPTIONS"]
+    for path in ("/simple/*", "/packages/*"):  # pip's and uv's misses stay the bucket's own
+        assert behaviors[path]["TargetOriginId"] == BUCKET_ORIGIN_ID
+    assert config["DefaultCacheBehavior"]["TargetOriginId"] == API_ORIGIN_ID
+
+
+def test_the_pages_functions_know_the_index_address(synth: Synth) -> None:
+    """The API and the indexer write https://<CloudFront's domain> into the setup lines of the
+    pages for people; the distribution depends on the HTTP API, not the function: no cycle."""
+    distribution, _ = _only(synth, "AWS::CloudFront::Distribution")
+    address = {"Fn::Join": ["", ["https://", {"Fn::GetAtt": [distribution, "DomainName"]}]]}
+    given = {
+        name: function["Properties"]["Environment"]["Variables"][INDEX_URL_VARIABLE]
+        for name, function in synth.resources("AWS::Lambda::Function").items()
+        if INDEX_URL_VARIABLE in function["Properties"].get("Environment", {}).get("Variables", {})
+    }
+    assert sorted(n.startswith("ApiFunction") for n in given) == [False, True], given
+    assert sorted(n.startswith("IndexerFunction") for n in given) == [False, True], given
+    assert all(value == address for value in given.values())
+
+
 def test_only_cloudfront_reads_the_bucket_through_origin_access_control(synth: Synth) -> None:
     _, oac = _only(synth, "AWS::CloudFront::OriginAccessControl")
     config = oac["Properties"]["OriginAccessControlConfig"]
@@ -123,9 +161,12 @@ def test_only_cloudfront_reads_the_bucket_through_origin_access_control(synth: S
         for o in distribution["Properties"]["DistributionConfig"]["Origins"]
         if "S3OriginConfig" in o
     ]
-    assert len(s3_origins) == 1
-    assert "OriginAccessControlId" in s3_origins[0]
-    assert s3_origins[0]["S3OriginConfig"].get("OriginAccessIdentity", "") == ""
+    # the bucket, and the bucket again as the first origin of /project/*'s origin group
+    assert sorted(o["Id"] for o in s3_origins) == sorted([BUCKET_ORIGIN_ID, PEOPLE_ORIGIN_ID])
+    assert len({json.dumps(o["OriginAccessControlId"]) for o in s3_origins}) == 1
+    assert len({json.dumps(o["DomainName"]) for o in s3_origins}) == 1
+    for origin in s3_origins:
+        assert origin["S3OriginConfig"].get("OriginAccessIdentity", "") == ""
     index_policy = next(
         p for p in synth.resources("AWS::S3::BucketPolicy").values() if "Index" in json.dumps(p)
     )
@@ -244,14 +285,14 @@ def test_api_is_throttled_and_logged(template: Template) -> None:
 
 
 def test_api_deletes_only_distribution_files_and_refused_provenance(synth: Synth) -> None:
-    """A file (an admin's delete, a refused upload) and a refused upload's provenance; never a
-    page, a page for people or a record. Wildcards and whole-bucket grants:
-    tests/iam/test_least_privilege.py."""
+    """A file (an admin's delete, a refused upload), a refused upload's provenance and a
+    removed namespace's document (PEP 752); never a page, a page for people or a record.
+    Wildcards and whole-bucket grants: tests/iam/test_least_privilege.py."""
     for statement in _statements(synth, "ApiFunction"):
         if "s3:DeleteObject" in _actions(statement):
             assert _actions(statement) == ["s3:DeleteObject"]
-            deleted = re.findall(r'"(/[^"]*\*)"', _resources(statement))
-            assert deleted == ["/packages/*", "/integrity/*"]
+            deleted = re.findall(r'"(/[^"]*\*[^"]*)"', _resources(statement))
+            assert deleted == ["/packages/*", "/integrity/*", "/namespaces/*index.json"]
 
 
 # -- cdn ----------------------------------------------------------------------------------
@@ -304,10 +345,15 @@ def test_only_the_read_paths_reach_the_bucket(synth: Synth) -> None:
     behaviors = {b["PathPattern"]: b for b in config["CacheBehaviors"]}
     assert tuple(behaviors) == BUCKET_PATHS
     assert tuple(f"{p}*" for p in READ_PREFIXES) == BUCKET_PATHS
-    assert {behaviors[p]["TargetOriginId"] for p in BUCKET_PATHS} == {BUCKET_ORIGIN_ID}
+    groups = {g["Id"]: g for g in config.get("OriginGroups", {}).get("Items", [])}
+    for path in BUCKET_PATHS:  # straight to the bucket, or to a group that tries it first
+        target = behaviors[path]["TargetOriginId"]
+        primary = groups[target]["Members"]["Items"][0]["OriginId"] if target in groups else target
+        assert primary in {BUCKET_ORIGIN_ID, PEOPLE_ORIGIN_ID}, path
     api = config["DefaultCacheBehavior"]
     assert api["TargetOriginId"] == API_ORIGIN_ID
-    assert sorted(o["Id"] for o in config["Origins"]) == sorted([API_ORIGIN_ID, BUCKET_ORIGIN_ID])
+    origins = sorted(o["Id"] for o in config["Origins"])
+    assert origins == sorted([API_ORIGIN_ID, BUCKET_ORIGIN_ID, PEOPLE_ORIGIN_ID])
     assert api["CachePolicyId"] == CACHING_DISABLED
     assert "POST" in api["AllowedMethods"]
     assert api["ViewerProtocolPolicy"] == "https-only"  # a redirect would drop a POST
@@ -439,16 +485,33 @@ def test_edge_function_checks_tokens_in_private_mode(synth: Synth) -> None:
     assert len(code.encode()) <= MAX_FUNCTION_BYTES
 
 
-def test_sync_may_only_describe_and_update_the_mirror(synth: Synth) -> None:
-    kvs_id, _ = _only(synth, "AWS::CloudFront::KeyValueStore")
-    statements = _statements(synth, "AuthSync")
-    edge = [s for s in statements if any("cloudfront" in a for a in _actions(s))]
-    assert len(edge) == 1
-    assert sorted(_actions(edge[0])) == [
-        "cloudfront-keyvaluestore:DescribeKeyValueStore",
-        "cloudfront-keyvaluestore:UpdateKeys",
+def _mirror_statements(synth: Synth, role: str) -> list[dict[str, Any]]:
+    return [
+        s
+        for s in _statements(synth, role)
+        if any(a.startswith("cloudfront-keyvaluestore:") for a in _actions(s))
     ]
-    assert edge[0]["Resource"] == {"Fn::GetAtt": [kvs_id, "Arn"]}
+
+
+def test_sync_and_api_may_only_describe_and_update_the_mirror(synth: Synth) -> None:
+    """The token sync writes token hashes; the API (an admin's status change) a quarantined
+    project's record (PEP 792), and finds the store in its environment. The indexer writes
+    neither, and no role may list or read the store."""
+    kvs_id, _ = _only(synth, "AWS::CloudFront::KeyValueStore")
+    for role in ("AuthSync", "ApiFunction"):
+        edge = _mirror_statements(synth, role)
+        assert len(edge) == 1, role
+        assert sorted(_actions(edge[0])) == [
+            "cloudfront-keyvaluestore:DescribeKeyValueStore",
+            "cloudfront-keyvaluestore:UpdateKeys",
+        ]
+        assert edge[0]["Resource"] == {"Fn::GetAtt": [kvs_id, "Arn"]}
+    assert _mirror_statements(synth, "IndexerFunction") == []
+    for name, function in synth.resources("AWS::Lambda::Function").items():
+        if name.startswith("ApiFunction"):
+            variables = function["Properties"]["Environment"]["Variables"]
+            assert variables["SKYPI_KVS_ARN"] == {"Fn::GetAtt": [kvs_id, "Arn"]}
+    statements = _statements(synth, "AuthSync")
     for statement in statements:  # reads the stream; never writes the table
         assert not any(
             a in {"dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:UpdateItem"}
@@ -512,7 +575,11 @@ def test_api_and_indexer_may_only_invalidate_this_distribution(synth: Synth) -> 
         "IndexerFunctionServiceRole",
         "InvalidationsFunctionServiceRole",
     ):
-        granted = [s for s in _statements(synth, role) if "cloudfront" in json.dumps(s["Action"])]
+        granted = [
+            s
+            for s in _statements(synth, role)
+            if any(a.startswith("cloudfront:") for a in _actions(s))
+        ]
         assert len(granted) == 1, role
         assert _actions(granted[0]) == ["cloudfront:CreateInvalidation"]
         assert distribution in _resources(granted[0])  # this distribution's ARN, no wildcard

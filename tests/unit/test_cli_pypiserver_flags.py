@@ -19,6 +19,8 @@ from skypi.cli import PYPISERVER_FLAGS, build_parser
         (["--fallback-url", "https://pypi.org/simple/"], "docs/public-dependencies.md"),
         (["--hash-algo", "md5"], "sha256"),
         (["--log-file", "x.log"], "standard error"),
+        (["--log-req-frmt", "%(PATH_INFO)s"], "--no-access-log"),
+        (["--log-res-frmt", "%(status)s"], "Common Log Format"),
     ],
 )
 def test_a_pypiserver_flag_says_what_to_do_instead(
@@ -34,7 +36,9 @@ def test_a_pypiserver_flag_says_what_to_do_instead(
     assert "usage:" not in err
 
 
-@pytest.mark.parametrize("argv", [["--disable-fallback"], ["-P", ".", "-a", "."]])
+@pytest.mark.parametrize(
+    "argv", [["--disable-fallback"], ["-P", ".", "-a", "."], ["-v"], ["-vv"], ["--verbose"]]
+)
 def test_flags_asking_for_what_skypi_does_are_taken(
     argv: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:

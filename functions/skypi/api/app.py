@@ -20,6 +20,7 @@ from skypi.api.admin import add_routes as admin_routes
 from skypi.api.auth import Authenticator, AuthFailure
 from skypi.api.direct import Declared, DirectUploader
 from skypi.api.errors import error_response, validation_details
+from skypi.api.namespaces import add_routes as namespace_routes
 from skypi.api.oidc import TokenExchange, add_routes
 from skypi.api.publish import Uploader
 from skypi.api.reads import ReadRoutes, withheld_projects
@@ -34,8 +35,10 @@ from skypi.core.errors import (
 )
 from skypi.core.filenames import VALID_PROJECT_NAME, parse_filename, same_version
 from skypi.core.keys import provenance_key
+from skypi.core.tokens import TokenRecord
 from skypi.core.upload import validate_filename, validate_form
 from skypi.indexer.admin import Admin
+from skypi.indexer.namespaces import NamespaceAdmin
 from skypi.indexer.service import Indexer
 from skypi.store.base import NotFound, Part, Store
 from skypi.store.publishers import PublisherRepository, PublisherStore
@@ -43,6 +46,7 @@ from skypi.store.tokens import TokenRepository, TokenStore
 
 if TYPE_CHECKING:  # botocore is not needed to serve a folder (`skypi serve`, no aws extra)
     from skypi.store.cdn import Cdn
+    from skypi.store.kvs import EdgeQuarantine
 
 log = logging.getLogger("skypi.api")
 MAX_FIELD_BYTES = 16 * 1024 * 1024  # long descriptions are sent as a form field
@@ -103,11 +107,16 @@ def create_app(
     tokens: TokenStore | None = None,
     cdn: Cdn | None = None,
     publishers: PublisherStore | None = None,
+    edge: EdgeQuarantine | None = None,
 ) -> Any:
     """The whole HTTP surface as one ASGI app; tokens and trusted publishers live in ``store``
-    unless given; ``cdn`` is told about deleted files (none locally: nothing caches them there)."""
+    unless given; ``cdn`` is told about deleted files (none locally: nothing caches them there);
+    ``edge`` keeps the CloudFront edge's quarantine records (none locally: the read routes
+    look at each project's status)."""
     settings = settings or Settings()
-    indexer = Indexer(store, cdn=cdn)
+    indexer = Indexer(
+        store, cdn=cdn, index_url=settings.index_url if settings.address_in_pages else None
+    )
     tokens = tokens or TokenRepository(store)
     auth = Authenticator(tokens)
     uploader = Uploader(store, indexer, settings.max_upload_size)
@@ -136,6 +145,11 @@ def create_app(
     @api.get(settings.health_path, include_in_schema=False)
     async def health() -> dict[str, str]:
         return {"status": "ok", "version": skypi.__version__}
+
+    def namespace_check(caller: TokenRecord | None, project: str) -> None:
+        """PEP 752: 409 when ``project`` is in a namespace ``caller`` holds no grant for (a
+        caller without a token, on an index that takes uploads without one, holds none)."""
+        indexer.namespaces.all().check(project, caller.principal if caller else "")
 
     async def upload(request: Request) -> Response:
         header = request.headers.get("authorization")
@@ -187,6 +201,7 @@ def create_app(
             if not isinstance(content, UploadFile) or content.filename is None:
                 raise UploadRejected("Upload payload does not have a file.")
             dist = validate_filename(upload_request, content.filename)
+            await run_in_threadpool(namespace_check, record, upload_request.project)
             claims = record.claims if record is not None and record.publisher else None
             await run_in_threadpool(uploader.publish, upload_request, dist, content.file, claims)
         finally:
@@ -202,8 +217,8 @@ def create_app(
             project = parse_filename(filename).project
         except InvalidDistribution as exc:
             raise UploadRejected(str(exc)) from exc
-        if settings.upload_auth:
-            auth.require(header, "upload", project)
+        caller = auth.require(header, "upload", project) if settings.upload_auth else None
+        namespace_check(caller, project)
         page, _ = indexer.read_page(canonicalize_name(project))
         refusal = page.upload_refusal() if page else None
         if refusal:
@@ -250,7 +265,13 @@ def create_app(
         if settings.upload_auth:
             auth.require(header, "admin", project)
 
-    admin_routes(api, Admin(indexer), _admin)
+    admin_routes(api, Admin(indexer, edge), _admin)
+
+    def _index_admin(header: str | None) -> None:
+        if settings.upload_auth:
+            auth.require(header, "admin", None)
+
+    namespace_routes(api, NamespaceAdmin(indexer), _index_admin)
 
     @api.get("/integrity/{project}/{version}/{filename}/provenance")
     async def file_provenance(

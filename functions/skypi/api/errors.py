@@ -22,12 +22,14 @@ from skypi.core.errors import (
     Conflict,
     Discontinued,
     DoesNotExist,
+    EdgeUnavailable,
     InvalidDistribution,
     InvalidRequest,
     LengthRequired,
     NotSupported,
     ReadOnly,
     RequestTooLarge,
+    Reserved,
     SkypiError,
     UploadRejected,
 )
@@ -42,11 +44,13 @@ STATUS: Final[Mapping[type[SkypiError], int]] = MappingProxyType(
         ReadOnly: 403,
         DoesNotExist: 404,
         Conflict: 409,
+        Reserved: 409,  # PEP 752: a name in a namespace, without a grant
         Discontinued: 410,  # as Warehouse does for pre-registration and doc uploads
         LengthRequired: 411,
         RequestTooLarge: 413,
         NotSupported: 501,
         Busy: 503,
+        EdgeUnavailable: 503,
     }
 )
 JSON_PREFIX: Final = "/api/"

@@ -24,6 +24,7 @@ from aws_lambda_powertools.logging import correlation_paths
 
 from skypi import tracing
 from skypi.api.settings import Settings
+from skypi.core.constants import INDEX_URL_VARIABLE
 from skypi.core.http import (
     LAMBDA_PAYLOAD_LIMIT,
     MAX_LAMBDA_REQUEST_BYTES,
@@ -70,6 +71,8 @@ def lambda_settings(bucket: str) -> Settings:
         direct_hash_seconds=DIRECT_HASH_SECONDS,
         max_direct_upload_size=DIRECT_UPLOAD_CEILING,
         oidc_audience=os.environ.get("SKYPI_OIDC_AUDIENCE") or Settings.oidc_audience,
+        index_url=os.environ.get(INDEX_URL_VARIABLE) or None,
+        address_in_pages=True,
     )
 
 
@@ -84,6 +87,7 @@ def _app() -> Mangum:
         from skypi.store.cdn import CloudFrontCdn
         from skypi.store.dynamo_publishers import DynamoPublisherRepository
         from skypi.store.dynamo_tokens import DynamoTokenRepository
+        from skypi.store.kvs import EdgeQuarantine
         from skypi.store.s3 import S3Store
 
         store = S3Store.from_environment()
@@ -97,6 +101,7 @@ def _app() -> Mangum:
             tokens,
             CloudFrontCdn.from_environment(),
             publishers=publishers,
+            edge=EdgeQuarantine.from_environment(),
         )
         _mangum = Mangum(
             UploadMetrics(app, metrics, UPLOAD_PATHS),

@@ -7,6 +7,7 @@ rules, then stream the stored object with ETag/304, HEAD and single Range suppor
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 import re
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -18,9 +19,26 @@ from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
 from skypi.api.auth import Authenticator, AuthFailure
 from skypi.api.settings import Settings
-from skypi.core.edge import authorization_count, authorization_refusal, decide, route
+from skypi.core.edge import (
+    authorization_count,
+    authorization_refusal,
+    decide,
+    decode_path,
+    origin_uri,
+    route,
+)
 from skypi.core.http import cache_control_for_key, content_type_for_key
-from skypi.core.keys import PACKAGES_PREFIX, family_of
+from skypi.core.keys import (
+    LANDING,
+    PACKAGES_PREFIX,
+    PROJECT_SITE,
+    ROOT_JSON_KEY,
+    family_of,
+    is_project,
+    project_site_key,
+)
+from skypi.core.pages import RootListing
+from skypi.core.site import fill_address, near_names, render_not_found, wants_page
 from skypi.store.base import NotFound, ObjectInfo, Presigning, Store
 
 if TYPE_CHECKING:
@@ -34,6 +52,12 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)", re.ASCII)
 _MAX_DIGITS = 18  # a position past any object's size; longer numbers are not even parsed
 CHUNK = 256 * 1024
+PEOPLE_PAGES = (LANDING, PROJECT_SITE)  # their setup lines spell the index's address
+# A miss looks for near names in the root listing only up to this size (about 9,000 projects):
+# past it, reading it for every mistyped address would cost more than the hint is worth.
+NEAR_MAX_BYTES = 1024 * 1024
+# Whether a 404 is the page for people or plain text depends on these request headers.
+_PAGE_VARY = "Accept, Sec-Fetch-Dest"
 
 
 def raw_path(scope: Scope) -> str:
@@ -47,6 +71,11 @@ def raw_path(scope: Scope) -> str:
     if isinstance(event, dict) and isinstance(event.get("rawPath"), str):
         return str(event["rawPath"])
     return quote(scope["path"], safe="/")
+
+
+WITHHELD_UNKNOWN = (
+    b"Service Unavailable: could not check whether the project is quarantined; try again.\n"
+)
 
 
 def _vary(headers: dict[str, str]) -> dict[str, str]:
@@ -128,10 +157,10 @@ class ReadRoutes:
         if where == "api":
             await self.fallback(scope, receive, send)
             return
-        if where == "none":  # neither the API's nor a read: the edge function's 404 too
-            await _respond(send, 404, {"content-type": "text/plain"}, b"Not Found\n", head)
-            return
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        if where == "none":  # neither the API's nor a read: the edge function's 404 too
+            await self._not_found(send, path, headers, head, checked=False)
+            return
         decision = decide(
             method,
             path,
@@ -164,20 +193,19 @@ class ReadRoutes:
                     head,
                 )
                 return
-        if decision.status == 301:
+        if decision.status in {301, 302}:
             assert decision.location is not None
-            await _respond(send, 301, {"location": decision.location, **vary}, b"", head)
+            where_to = {"location": decision.location, **vary}
+            await _respond(send, decision.status, where_to, b"", head)
             return
         if decision.key is None:
-            await _respond(send, 404, {"content-type": "text/plain", **vary}, b"Not Found\n", head)
+            await self._not_found(send, path, headers, head, checked=True)
             return
-        if (
-            decision.key.startswith(PACKAGES_PREFIX)
-            and decision.project
-            and await self._call(self.withheld, decision.project)
-        ):  # a quarantined project's files and .metadata are not offered for download
-            await _respond(send, 404, {"content-type": "text/plain"}, b"Not Found\n", head)
-            return
+        if decision.key.startswith(PACKAGES_PREFIX) and decision.project:
+            refusal = await self._withheld(decision.project)
+            if refusal is not None:
+                await _respond(send, refusal[0], dict(refusal[1]), refusal[2], head)
+                return
         body: bytes | None = None
         family = family_of(decision.key)
         if family is not None and family.revalidate:
@@ -194,8 +222,10 @@ class ReadRoutes:
                 await _unreadable(send, decision.key, head)
                 return
         if info is None:
-            await _respond(send, 404, {"content-type": "text/plain", **vary}, b"Not Found\n", head)
+            await self._not_found(send, path, headers, head, checked=True)
             return
+        if body is not None and family in PEOPLE_PAGES and self.settings.index_url:
+            body, info = _with_address(body, info, self.settings.index_url)
         base = {
             "content-type": decision.content_type or content_type_for_key(decision.key),
             "cache-control": cache_control_for_key(decision.key),
@@ -230,6 +260,63 @@ class ReadRoutes:
             return
         await self._send_object(send, info, headers.get("range"), base, head, body)
 
+    async def _withheld(self, project: str) -> tuple[int, dict[str, str], bytes] | None:
+        """PEP 792: the 404 of a quarantined project's file or ``.metadata`` (as for a file
+        that is not there), the 503 when its status cannot be read (fail closed, as the edge
+        function does), or None when the file may be served."""
+        try:
+            if not await self._call(self.withheld, project):
+                return None
+        except Exception:
+            log.exception("cannot read whether %s is quarantined", project)
+            return 503, {"content-type": "text/plain", "retry-after": "1"}, WITHHELD_UNKNOWN
+        return 404, {"content-type": "text/plain"}, b"Not Found\n"
+
+    async def _not_found(
+        self, send: Send, path: str, headers: dict[str, str], head: bool, *, checked: bool
+    ) -> None:
+        """404. A person's browser gets the page for people (and every miss under
+        ``/project/``, whoever asks); pip, uv, other clients and every file download get the
+        plain answer they always had. ``checked``: the request passed the read check, so
+        names of projects may be shown (always in a public index)."""
+        failover = failover_project(path)
+        decoded = decode_path(path)
+        shown = f"/project/{failover}/" if failover else decoded
+        if shown is None or shown.startswith("/packages/"):
+            page = False
+        else:
+            people = failover is not None or shown.startswith("/project/")
+            page = people or wants_page(headers.get("accept"), headers.get("sec-fetch-dest"))
+        fixed = failover is not None or path.startswith(("/project/", "/packages/"))
+        vary = {} if fixed else {"vary": _PAGE_VARY}  # the answer depends on those headers
+        if not page:
+            await _respond(send, 404, {"content-type": "text/plain", **vary}, b"Not Found\n", head)
+            return
+        assert shown is not None
+        near: list[str] = []
+        if checked or not self.settings.private:
+            near = await self._call(self._near, failover or shown)
+        html = {
+            "content-type": "text/html; charset=utf-8",
+            "cache-control": "max-age=0, s-maxage=1",
+            **vary,
+        }
+        await _respond(send, 404, html, render_not_found(shown, near), head)
+
+    def _near(self, asked: str) -> list[str]:
+        """The project names closest to the last segment of ``asked``, from the root listing
+        when it is small enough to read for a miss (NEAR_MAX_BYTES)."""
+        segment = next((s for s in reversed(asked.split("/")) if s), "")
+        info = self.store.head(ROOT_JSON_KEY) if segment else None
+        if info is None or info.size > NEAR_MAX_BYTES:
+            return []
+        try:
+            _, raw = self.store.get(ROOT_JSON_KEY)
+            names = RootListing.from_json_bytes(raw).projects
+        except (NotFound, ValueError, KeyError, TypeError):
+            return []
+        return near_names(segment, names)
+
     async def _call(self, function: Any, *args: Any) -> Any:
         """Run a store call: inline when the store says a blocking call is as cheap as the hop
         to a worker thread (a local disk), else in the thread pool (S3)."""
@@ -261,11 +348,16 @@ class ReadRoutes:
         raw = [(k.encode(), v.encode()) for k, v in headers.items()]
         piece = body[start : end + 1] if body is not None and not head else b""
         stream = None
-        if not head and length > 0 and body is None:
+        # A HEAD opens the file too where that costs no request (a local disk), so that HEAD
+        # and GET agree on a file the server may not read (on S3 one permission covers both).
+        look = not head or getattr(self.store, "inline_reads", False)
+        if look and length > 0 and body is None:
             # Read (or opened) before the status is sent: a file that cannot be read is
             # answered with an error, not a 200 whose body never comes.
             try:
-                if length <= CHUNK:
+                if head:
+                    await self._call(_open_and_close, self.store, info.key)
+                elif length <= CHUNK:
                     piece = await run_in_threadpool(self.store.read_range, info.key, start, length)
                 else:
                     stream = await run_in_threadpool(self.store.open, info.key, start)
@@ -282,6 +374,37 @@ class ReadRoutes:
         async for chunk in iterate_in_threadpool(_chunks(stream, length)):
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b""})
+
+
+def _open_and_close(store: Store, key: str) -> None:
+    """Whether ``key`` can be opened for reading (raises as :meth:`Store.open` does)."""
+    with store.open(key):
+        pass
+
+
+def failover_project(path: str) -> str | None:
+    """The project whose page for people the request is for, when its path is that page's
+    key in the bucket: the request CloudFront sends to the API when the bucket has no such
+    page (the origin group of ``/project/*``, docs/aws-runtime.md). Viewers never send it: the
+    edge answers a path under ``/site/`` with 404 itself.
+
+    >>> failover_project("/site/project/foo-bar/index.html"), failover_project("/project/x/")
+    ('foo-bar', None)
+    """
+    parts = path.split("/")
+    if len(parts) != 5 or parts[0] != "" or not is_project(parts[3]):
+        return None
+    return parts[3] if path == origin_uri(project_site_key(parts[3])) else None
+
+
+def _with_address(body: bytes, info: ObjectInfo, url: str) -> tuple[bytes, ObjectInfo]:
+    """A page for people with this index's address put in, under an ETag of its own."""
+    filled = fill_address(body, url)
+    if filled is body:
+        return body, info
+    tag = hashlib.sha256(url.encode()).hexdigest()[:12]
+    etag = f'{info.etag.removesuffix(chr(34))}-{tag}"'
+    return filled, ObjectInfo(info.key, len(filled), etag, info.last_modified)
 
 
 def _chunks(stream: Any, length: int) -> Any:

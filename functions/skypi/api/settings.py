@@ -29,3 +29,10 @@ class Settings:
     # Trusted Publishing: the `aud` a CI's OIDC token must carry. Unique per index, so a token
     # issued for another index that trusts the same repository is refused here.
     oidc_audience: str = "skypi"
+    # This index's address, as its users reach it: put into the setup lines of the pages for
+    # people as they are served (None: the pages' script writes it from where they loaded).
+    index_url: str | None = None
+    # Whether ``index_url`` is also written into those pages when they are rendered: for an
+    # address that does not change (the deployed stack's), so that CloudFront serves them
+    # complete. A local server's address changes with its port, so it only fills them in.
+    address_in_pages: bool = False

@@ -28,3 +28,7 @@ API_POSTS: Final = frozenset({"/"})
 READ_PATHS: Final = frozenset({"/simple", "/"})
 READ_PREFIXES: Final = ("/simple/", "/packages/", "/project/")
 TRACING_VARIABLE: Final = "SKYPI_TRACING"  # set by `-c skypi:traceCalls=true`: X-Ray on
+
+# The environment variable that gives the functions this index's address (https://<domain>):
+# set by the CDK app, written into the setup lines of the pages for people.
+INDEX_URL_VARIABLE: Final = "SKYPI_INDEX_URL"

@@ -46,6 +46,7 @@ from skypi.core.keys import (
     PACKAGES_PREFIX,
     PageKind,
     gzip_key,
+    namespace_key,
     page_key,
     project_site_key,
 )
@@ -118,6 +119,12 @@ def authorization_count(values: Iterable[str]) -> int:
 
 
 _PAGE_KIND: Final[dict[str, PageKind]] = {V1_JSON: "json", V1_HTML: "v1html", HTML: "html"}
+# PEP 752's endpoints, under the repository's base as PEP 691's pages are. Without its slash,
+# /simple/namespaces is the list (a project of that name is /simple/namespaces/, slash and
+# all); /simple/namespace/<name> is a namespace (the project "namespace" is
+# /simple/namespace/). Both are JSON only, whatever Accept asks for.
+NAMESPACE_LIST_PATH: Final = "/simple/namespaces"
+NAMESPACE_PATH: Final = "/simple/namespace/"
 
 
 def route(method: str, raw_path: str, health_path: str = HEALTH_PATH) -> Route:
@@ -203,12 +210,39 @@ def read_project(path: str) -> str | None:
     >>> read_project("/simple/Foo.Bar/"), read_project("/simple/"), read_project("/packages/a/b")
     ('foo-bar', None, '')
     """
-    if path in {"/simple", "/simple/", "/"}:
-        return None
+    if path in {"/simple", "/simple/", "/"} or _namespace_path(path):
+        return None  # the whole index's: any read token
     for prefix in ("/simple/", "/project/"):
         if path.startswith(prefix):
             return project_name(path[len(prefix) :].removesuffix("/")) or ""
     return project_of_filename(path.rsplit("/", 1)[-1])
+
+
+def _namespace_path(path: str) -> bool:
+    """Whether the decoded ``path`` is one of PEP 752's namespace endpoints.
+
+    >>> [_namespace_path(p) for p in ("/simple/namespaces", "/simple/namespaces/")]
+    [True, False]
+    >>> [_namespace_path(p) for p in ("/simple/namespace/acme", "/simple/namespace/")]
+    [True, False]
+    """
+    return path == NAMESPACE_LIST_PATH or (
+        path.startswith(NAMESPACE_PATH) and path != NAMESPACE_PATH
+    )
+
+
+def _namespace(path: str, raw_query: str) -> Answer:
+    """``/simple/namespaces`` and ``/simple/namespace/<name>``: the stored JSON document, a
+    redirect to the normalized name, or a 404 (a name that is none, a nested path)."""
+    if path == NAMESPACE_LIST_PATH:
+        return Answer(200, key=namespace_key(None), content_type=V1_JSON)
+    name = path[len(NAMESPACE_PATH) :]
+    normalized = project_name(name)
+    if normalized is None:
+        return Answer(404)
+    if normalized != name:
+        return _redirect(f"{NAMESPACE_PATH}{normalized}", raw_query, None)
+    return Answer(200, key=namespace_key(normalized), content_type=V1_JSON)
 
 
 def link_path(file_key: str) -> str | None:
@@ -322,6 +356,8 @@ def decide(
     project = read_project(decoded)
     if decoded == "/":
         return Answer(200, key=LANDING_KEY, content_type=HTML_CONTENT_TYPE, project=project)
+    if decoded == "/project/":  # the search box's form, without JavaScript
+        return _search(raw_query, project)
     if decoded.startswith("/project/"):
         named = _named(decoded[len("/project/") :], "/project/", raw_query, project)
         if isinstance(named, Answer):
@@ -338,6 +374,8 @@ def decide(
         if not served_as_file(parts[-1]):  # nothing else put there (a page, a script)
             return Answer(404, project=project)  # is served from the index's origin
         return Answer(200, key=PACKAGES_PREFIX + "/".join(parts), project=project)
+    if _namespace_path(decoded):
+        return _namespace(decoded, raw_query)
     rest = decoded[len("/simple/") :]
     gzipped = accepts_gzip(accept_encoding)
     if rest == "":
@@ -347,6 +385,40 @@ def decide(
         return named
     chosen = choose_content_type(accept, raw_query)
     return _page(named, chosen, gzipped, project)
+
+
+def query_value(raw_query: str, name: str) -> str | None:
+    """The first ``name=`` value of a raw query as a form sends it (``+`` is a space), decoded
+    strictly as the edge function decodes it; None when absent or not decodable.
+
+    >>> query_value("x=1&q=Foo+Bar%21&q=2", "q"), query_value("q=%zz", "q"), query_value("", "q")
+    ('Foo Bar!', None, None)
+    """
+    for part in raw_query.split("&"):
+        key, _, value = part.partition("=")
+        if key == name:  # "q" alone is an empty value, as CloudFront reads it
+            text = value.replace("+", "%20")
+            if not text.isascii() or _BAD_ESCAPE.search(text):
+                return None
+            try:
+                return unquote_to_bytes(text).decode("utf-8")
+            except UnicodeDecodeError:
+                return None
+    return None
+
+
+def _search(raw_query: str, project: str | None) -> Answer:
+    """``/project/?q=NAME``: a redirect (302: a search, not a move) to the project page of
+    the name typed, normalized; 404 when the name is no valid name.
+
+    >>> decide("GET", "/project/", "q=+Foo_Bar+").location, decide("GET", "/project/", "").status
+    ('/project/foo-bar/', 404)
+    """
+    typed = query_value(raw_query, "q")
+    normalized = project_name(typed.strip(" \t")) if typed is not None else None
+    if normalized is None:
+        return Answer(404, project=project)
+    return Answer(302, location=f"/project/{normalized}/", project=project)
 
 
 def _named(rest: str, prefix: str, raw_query: str, project: str | None) -> Answer | NormalizedName:
@@ -378,6 +450,7 @@ __all__ = [
     "decode_path",
     "origin_uri",
     "project_name",
+    "query_value",
     "read_project",
     "route",
 ]

@@ -31,6 +31,10 @@ class Conflict(SkypiError):
     """Another write got there first; nothing was published, and trying again may succeed."""
 
 
+class Reserved(SkypiError):
+    """The project's name is in a namespace (PEP 752) the caller holds no grant for."""
+
+
 class ReadOnly(SkypiError):
     """This index takes no writes (its folder is read-only)."""
 
@@ -54,3 +58,8 @@ class RequestTooLarge(SkypiError):
 class Busy(SkypiError):
     """Too many writers at once for one page: nothing is lost, and trying again in a moment
     succeeds (what is stored is listed by then, or by its storage event)."""
+
+
+class EdgeUnavailable(SkypiError):
+    """The CloudFront edge (its KeyValueStore) did not take a change (after retries): what was
+    done leaves nothing unsafe, and sending the request again finishes it."""

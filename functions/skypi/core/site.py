@@ -1,9 +1,12 @@
-"""Pages for people: the landing page at ``/`` and a page per project at ``/project/<name>/``.
+"""Pages for people: the landing page at ``/``, a page per project at ``/project/<name>/``,
+and the page a browser gets for a path that is not there (:func:`render_not_found`).
 
-They are rendered when files change and stored like the index pages, so a static host serves
-them (no code runs per request). Nothing in them depends on the host: links are relative, and
-a small inline script writes this index's address (``location``) into the setup lines; without
-JavaScript those lines say ``INDEX_URL`` and a note tells what it stands for.
+The first two are rendered when files change and stored like the index pages, so a static host
+serves them (no code runs per request). Their links are relative. Their setup lines spell this
+index's address where the renderer knows it (the deployed stack's, from its configuration);
+otherwise they say ``INDEX_URL`` with a note on what it stands for, a server that knows its own
+URL puts it in as it serves them (:func:`fill_address`), and failing that a small inline script
+writes it from ``location``.
 
 A release's long description is rendered once, when its first file is indexed, exactly as PyPI
 renders it (``readme-renderer``, which sanitizes with ``nh3``) and stored beside the page
@@ -14,12 +17,13 @@ renders it (``readme-renderer``, which sanitizes with ``nh3``) and stored beside
 from __future__ import annotations
 
 import base64
+import difflib
 import hashlib
 import json
 import re
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -495,7 +499,7 @@ _SCRIPT: Final = """
         (p._summary || '').toLowerCase().indexOf(q) !== -1;
     }).slice(0, 50).forEach(function (p) {
       var li = document.createElement('li'), a = document.createElement('a');
-      a.href = 'project/' + encodeURIComponent(p._normalized || p.name) + '/';
+      a.href = new URL('project/' + encodeURIComponent(p._normalized || p.name) + '/', root);
       a.textContent = p.name;
       li.appendChild(a);
       if (p._summary) li.appendChild(document.createTextNode(' \\u2014 ' + p._summary));
@@ -504,16 +508,17 @@ _SCRIPT: Final = """
     if (!list.children.length) list.textContent = 'No project matches.';
   }
   box.addEventListener('input', show);
-  fetch('simple/', {headers: {Accept: 'application/vnd.pypi.simple.v1+json'}})
+  fetch(new URL('simple/', root), {headers: {Accept: 'application/vnd.pypi.simple.v1+json'}})
     .then(function (r) { return r.json(); })
     .then(function (doc) { projects = doc.projects; show(); });
 })();
 """
 _SCRIPT_HASH: Final = base64.b64encode(hashlib.sha256(_SCRIPT.encode()).digest()).decode()
-# Defence in depth behind the sanitizer: no script but ours, no plugins, no forms elsewhere.
+# Defence in depth behind the sanitizer: no script but ours, no plugins, no form sent elsewhere
+# (the search box's form goes to this index).
 _CSP: Final = (
     f"default-src 'self'; script-src 'sha256-{_SCRIPT_HASH}'; style-src 'unsafe-inline'; "
-    "img-src * data:; object-src 'none'; base-uri 'none'; form-action 'none'"
+    "img-src * data:; object-src 'none'; base-uri 'none'; form-action 'self'"
 )
 _STYLE: Final = """
 body{font:16px/1.5 system-ui,sans-serif;max-width:60rem;margin:0 auto;padding:0 1rem;color:#222}
@@ -528,6 +533,8 @@ min-width:10rem}
 .description{border-top:1px solid #ddd;margin-top:1rem;overflow-wrap:anywhere}
 .description img{max-width:100%}
 input{font-size:1rem;padding:.4rem;width:100%;box-sizing:border-box}
+#search{display:flex;flex-wrap:wrap;gap:.4rem}#search label,#search ul{flex-basis:100%}
+#search input{flex:1;width:auto;min-width:0}#search button{font-size:1rem;padding:.4rem .8rem}
 main{min-width:0}
 .meta h2{font-size:1rem;margin:1rem 0 .3rem}.meta ul{padding-left:1.1rem;margin:0}
 .meta dl{margin:0}.meta dt{font-weight:600}.meta dd{margin:0 0 .4rem;overflow-wrap:anywhere}
@@ -541,15 +548,80 @@ td:first-child{overflow-wrap:anywhere}}
 pre{position:relative}
 .copy{position:absolute;top:.3rem;right:.3rem;font-size:.8rem}
 """
-U: Final = '<span class="u">INDEX_URL</span>'
-H: Final = '<span class="h">INDEX_HOST</span>'
-# The index URL with a token in it, and with the user name only.
-T: Final = '<span class="t">https://__token__:TOKEN@INDEX_HOST</span>'
-K: Final = '<span class="k">https://__token__@INDEX_HOST</span>'
 _NOJS: Final = (
     '<p class="nojs muted">INDEX_URL below stands for this page\'s address without its path '
     "(for example https://pypi.example.com), INDEX_HOST for its host name.</p>"
 )
+
+
+@dataclass(frozen=True)
+class Address:
+    """How the setup lines spell this index's address: its URL (``u``), its host name for
+    netrc (``h``), the URL with a token in it (``t``) and with the user name only (``k``), and
+    the note that explains placeholders (empty when the address is known)."""
+
+    u: str
+    h: str
+    t: str
+    k: str
+    note: str = ""
+
+    @classmethod
+    def of(cls, url: str | None) -> Address:
+        """The address ``url`` (an http(s) URL, its path kept, any user info and trailing
+        slash dropped), or, when it is None or no such URL, the placeholders that the page's
+        script fills in from where it was loaded (and the note saying what they stand for).
+
+        >>> a = Address.of("https://u:p@pypi.example.com:8443/")
+        >>> a.u, a.h, a.t, a.k
+        ('https://pypi.example.com:8443', 'pypi.example.com', \
+'https://__token__:TOKEN@pypi.example.com:8443', 'https://__token__@pypi.example.com:8443')
+        >>> Address.of("javascript:alert(1)") == Address.of(None)
+        True
+        """
+        if url is None or not _http_url(url):
+            return PLACEHOLDERS
+        parts = urlsplit(url)
+        netloc = parts.netloc.rsplit("@", 1)[-1]
+        host = netloc.rsplit(":", 1)[0] if not netloc.endswith("]") else netloc
+        path = parts.path.rstrip("/")
+
+        def spelled(user: str) -> str:
+            return escape(f"{parts.scheme}://{user}{netloc}{path}")
+
+        return cls(spelled(""), escape(host), spelled("__token__:TOKEN@"), spelled("__token__@"))
+
+
+PLACEHOLDERS: Final = Address(
+    '<span class="u">INDEX_URL</span>',
+    '<span class="h">INDEX_HOST</span>',
+    '<span class="t">https://__token__:TOKEN@INDEX_HOST</span>',
+    '<span class="k">https://__token__@INDEX_HOST</span>',
+    _NOJS,
+)
+
+
+def fill_address(html: bytes, url: str) -> bytes:
+    """A page rendered without its address (:data:`PLACEHOLDERS`) with ``url`` put in, as if
+    it had been rendered with it: what a server that knows its own URL does to the stored
+    pages it serves (their script then has nothing left to fill in).
+
+    >>> fill_address(render_landing(SiteSummary()), "http://127.0.0.1:8080") == render_landing(
+    ...     SiteSummary(), "http://127.0.0.1:8080")
+    True
+    """
+    known = Address.of(url)
+    if known is PLACEHOLDERS or PLACEHOLDERS.u.encode() not in html:
+        return html
+    text = html.decode()
+    text = text.replace(PLACEHOLDERS.note + "\n", "")
+    for placeholder, value in zip(_spans(PLACEHOLDERS), _spans(known), strict=True):
+        text = text.replace(placeholder, value)
+    return text.encode()
+
+
+def _spans(address: Address) -> tuple[str, str, str, str]:
+    return address.u, address.h, address.t, address.k
 
 
 def _document(title: str, root: str, serial: int, body: list[str]) -> bytes:
@@ -595,11 +667,14 @@ def _code(text: str) -> str:
     return f"<pre><code>{text}</code></pre>"
 
 
-def setup_sections() -> list[str]:
-    """Copy-paste setup for pip, uv, poetry and twine, public and with a token."""
+def setup_sections(url: str | None = None) -> list[str]:
+    """Copy-paste setup for pip, uv, poetry and twine, public and with a token; ``url`` is
+    this index's address when it is known (else placeholders, filled in by the script)."""
+    address = Address.of(url)
+    U, H, T, K = _spans(address)
     return [
         "<h2>Install from this index</h2>",
-        _NOJS,
+        *_note(address),
         "<h3>pip</h3>",
         _code(f"pip install --index-url {U}/simple/ PACKAGE"),
         "<p>or for good, in <code>pip.conf</code> (<code>~/.config/pip/pip.conf</code>):</p>",
@@ -657,19 +732,34 @@ def setup_sections() -> list[str]:
     ]
 
 
-def render_landing(summary: SiteSummary) -> bytes:
+def _note(address: Address) -> list[str]:
+    return [address.note] if address.note else []
+
+
+def search_box(root: str) -> list[str]:
+    """The search over project names: a form that, without JavaScript, goes to the project
+    of the name typed (``project/?q=NAME`` redirects to it); the script lists the projects
+    matching as one types."""
+    return [
+        f'<form id="search" action="{root}project/" method="get" role="search">',
+        '<label for="q">Search projects</label>',
+        '<input id="q" name="q" type="search" placeholder="name or summary" '
+        'autocomplete="off" required>',
+        '<button type="submit">Go to project</button>',
+        '<ul id="hits"></ul>',
+        "</form>",
+    ]
+
+
+def render_landing(summary: SiteSummary, url: str | None = None) -> bytes:
     count = summary.projects
     body = [
         "<header>",
         "<h1>skypi</h1>",
-        f"<p>A Python package index at <code>{U}/simple/</code> with "
+        f"<p>A Python package index at <code>{Address.of(url).u}/simple/</code> with "
         f'<a href="simple/">{count} project{"" if count == 1 else "s"}</a>.</p>',
         "</header>",
-        '<section id="search" hidden>',
-        '<label for="q">Search projects</label>',
-        '<input id="q" type="search" placeholder="name or summary" autocomplete="off">',
-        '<ul id="hits"></ul>',
-        "</section>",
+        *search_box("./"),
         "<h2>Last uploads</h2>",
     ]
     if summary.recent:
@@ -686,9 +776,69 @@ def render_landing(summary: SiteSummary) -> bytes:
         body.append("</table>")
     else:
         body.append('<p class="muted">Nothing yet: upload with twine or uv (below).</p>')
-    body += setup_sections()
+    body += setup_sections(url)
     body.append(summary.to_data_block())
     return _document("skypi", "./", summary.serial, body)
+
+
+def render_not_found(what: str, near: Sequence[str] = ()) -> bytes:
+    """The page a person gets instead of a bare "Not Found": what was asked for, the projects
+    whose names are close to it (where the server knows them), the search box, and the way
+    back to the index. Its links start at ``/``: it is served at whatever path was missed.
+
+    >>> html = render_not_found("/project/<x>/", ["x-y"]).decode()
+    >>> "&lt;x&gt;" in html, 'href="/project/x-y/"' in html, 'action="/project/"' in html
+    (True, True, True)
+    """
+    body = [
+        '<header><p><a href="/">skypi</a></p>',
+        "<h1>Not found</h1>",
+        f"<p>Nothing here answers to <code>{escape(_short(what, 300))}</code>.</p>",
+        "</header>",
+    ]
+    if near:
+        body.append("<p>Did you mean:</p><ul>")
+        body += [
+            f'<li><a href="/project/{quote(name, safe="")}/">{escape(name)}</a></li>'
+            for name in near
+        ]
+        body.append("</ul>")
+    body += search_box("/")
+    body.append(
+        '<p><a href="/">The index\'s front page</a> (how to install from it, the last '
+        'uploads) and <a href="/simple/">every project</a>.</p>'
+    )
+    return _document("Not found - skypi", "/", 0, body)
+
+
+def near_names(asked: str, names: Iterable[str], count: int = 5) -> list[str]:
+    """The project names closest to ``asked`` (normalized the PEP 503 way first), best first.
+
+    >>> near_names("Rocket_Sience", ["rocket-science", "rockets", "numpy"])
+    ['rocket-science', 'rockets']
+    """
+    wanted = re.sub(r"[-_.]+", "-", asked).lower()
+    return difflib.get_close_matches(wanted, list(names), n=count, cutoff=0.6)
+
+
+def wants_page(accept: str | None, fetch_dest: str | None) -> bool:
+    """Whether a request is a person's browser loading a page (so a 404 is answered with the
+    page for people): ``Sec-Fetch-Dest: document`` where the browser sends it, else an Accept
+    that offers XHTML the way browsers do. pip, uv and other clients send neither; a client
+    that asks for the simple API's types is never a browser.
+
+    >>> chromium = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+    >>> wants_page(chromium, "document"), wants_page(chromium, None), wants_page("text/html", None)
+    (True, True, False)
+    >>> wants_page("application/vnd.pypi.simple.v1+json, text/html;q=0.01", "document")
+    False
+    """
+    accept = (accept or "").lower()
+    if "application/vnd.pypi.simple" in accept:
+        return False
+    if fetch_dest:
+        return fetch_dest.strip().lower() == "document"
+    return "application/xhtml+xml" in accept
 
 
 def _prerelease(version: str) -> bool:
@@ -754,8 +904,11 @@ def _file_row(f: FileEntry, marked: bool) -> str:
     )
 
 
-def render_project_site(page: ProjectPage, release: Release | None) -> bytes:
+def render_project_site(
+    page: ProjectPage, release: Release | None, url: str | None = None
+) -> bytes:
     """A project's page: the install line, what its newest release says, every version."""
+    address = Address.of(url)
     latest = latest_version(page)
     shown = release if release and latest and same_version(release.version, latest) else None
     name = escape(page.display_name)
@@ -769,16 +922,21 @@ def render_project_site(page: ProjectPage, release: Release | None) -> bytes:
     head = len(body) + 1  # the header, then the page's columns
     body += [
         "</header>",
-        _NOJS,
+        *_note(address),
         _code(
-            f"pip install --index-url {U}/simple/ {escape(page.name)}\n"
-            f"uv pip install --index-url {U}/simple/ {escape(page.name)}"
+            f"pip install --index-url {address.u}/simple/ {escape(page.name)}\n"
+            f"uv pip install --index-url {address.u}/simple/ {escape(page.name)}"
         ),
     ]
     listed = page.listed_files()  # none while quarantined (PEP 792), as on the index pages
     if page.status != "active":
         reason = f": {page.status_reason}" if page.status_reason else ""
         body.append(f'<p class="muted">This project is {escape(page.status + reason)}.</p>')
+    if page.namespaces:  # PEP 752: the innermost namespace says whose name this is
+        inner = page.namespaces[-1]
+        owner = f", owned by {escape(inner.owner)}" if inner.owner else ""
+        older = "" if inner.owned else " (this project predates it)"
+        body.append(f'<p class="muted">In the namespace {escape(inner.name)}{owner}{older}.</p>')
     if not listed:
         body.append('<p class="muted">This project has no files.</p>')
     by_version: dict[str, list[FileEntry]] = {}
@@ -849,13 +1007,19 @@ __all__ = [
     "LANDING_KEY",
     "LEGACY_SITE_JSON_KEY",
     "SITE_PREFIX",
+    "Address",
     "Release",
     "SiteSummary",
     "Upload",
+    "fill_address",
     "latest_version",
+    "near_names",
     "project_site_key",
     "release_key",
     "render_description",
     "render_landing",
+    "render_not_found",
     "render_project_site",
+    "search_box",
+    "wants_page",
 ]

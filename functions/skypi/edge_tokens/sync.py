@@ -12,19 +12,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, cast
-
-from botocore.exceptions import ClientError
+from typing import Any
 
 from skypi.core.tokens import EDGE_MAX_KEY_BYTES, EDGE_MAX_VALUE_BYTES
-from skypi.store.aws import create_client
-
-if TYPE_CHECKING:
-    from mypy_boto3_cloudfront_keyvaluestore import CloudFrontKeyValueStoreClient
+from skypi.store.kvs import MAX_KEYS_PER_CALL, KeyValueStore
 
 log = logging.getLogger("skypi.edge_tokens")
-MAX_KEYS_PER_CALL = 50  # UpdateKeys takes at most 50 puts and deletes together
-ATTEMPTS = 8
 
 
 def changes(records: Iterable[dict[str, Any]]) -> tuple[dict[str, str], set[str]]:
@@ -55,20 +48,8 @@ def changes(records: Iterable[dict[str, Any]]) -> tuple[dict[str, str], set[str]
     return puts, deletes
 
 
-class KeyValueStoreWriter:
-    """Applies puts and deletes to one KeyValueStore, with its optimistic ETag protocol."""
-
-    def __init__(self, arn: str, client: CloudFrontKeyValueStoreClient | None = None) -> None:
-        self.arn = arn
-        self._client = client
-
-    @property
-    def client(self) -> CloudFrontKeyValueStoreClient:
-        if self._client is None:  # the API signs with SigV4A: botocore needs awscrt for it
-            self._client = cast(
-                "CloudFrontKeyValueStoreClient", create_client("cloudfront-keyvaluestore")
-            )
-        return self._client
+class KeyValueStoreWriter(KeyValueStore):
+    """Applies the token changes to the edge's KeyValueStore (skypi.store.kvs)."""
 
     def apply(self, puts: dict[str, str], deletes: set[str]) -> None:
         too_large = {
@@ -88,20 +69,4 @@ class KeyValueStoreWriter:
         deletes = deletes | {k for k in too_large if len(k.encode()) <= EDGE_MAX_KEY_BYTES}
         items: list[tuple[str, str | None]] = [*puts.items(), *((k, None) for k in deletes)]
         for start in range(0, len(items), MAX_KEYS_PER_CALL):
-            self._update(items[start : start + MAX_KEYS_PER_CALL])
-
-    def _update(self, items: list[tuple[str, str | None]]) -> None:
-        for _ in range(ATTEMPTS):
-            etag = self.client.describe_key_value_store(KvsARN=self.arn)["ETag"]
-            try:
-                self.client.update_keys(
-                    KvsARN=self.arn,
-                    IfMatch=etag,
-                    Puts=[{"Key": k, "Value": v} for k, v in items if v is not None],
-                    Deletes=[{"Key": k} for k, v in items if v is None],
-                )
-                return
-            except ClientError as exc:
-                if exc.response["Error"]["Code"] != "ConflictException":  # only a lost race
-                    raise
-        raise RuntimeError(f"gave up updating {self.arn} after {ATTEMPTS} conflicts")
+            self.update(items[start : start + MAX_KEYS_PER_CALL])

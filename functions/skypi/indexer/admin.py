@@ -15,11 +15,12 @@ from dataclasses import dataclass, replace
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from skypi.core.errors import Conflict, DoesNotExist, InvalidRequest
+from skypi.core.errors import Conflict, DoesNotExist, EdgeUnavailable, InvalidRequest
 from skypi.core.filenames import MAX_FILENAME_BYTES, VALID_PROJECT_NAME, same_version
 from skypi.core.pages import FileEntry, ProjectPage, check_status
 from skypi.indexer.service import Gone, Indexer
 from skypi.store.base import PreconditionFailed
+from skypi.store.kvs import EdgeQuarantine, EdgeWriteFailed
 
 log = logging.getLogger("skypi.admin")
 
@@ -90,8 +91,9 @@ def _matcher(filename: str | None, version: str | None) -> Callable[[FileEntry],
 class Admin:
     """Admin actions over one indexer's pages."""
 
-    def __init__(self, indexer: Indexer) -> None:
+    def __init__(self, indexer: Indexer, edge: EdgeQuarantine | None = None) -> None:
         self.indexer = indexer
+        self.edge = edge  # the CloudFront edge's quarantine records (AWS); None locally
 
     def yank(
         self,
@@ -176,14 +178,51 @@ class Admin:
 
     def set_status(self, project: str, status: str, reason: str | None = None) -> StatusChange:
         """Set the project's status (PEP 792): archived and quarantined projects take no
-        uploads, and a quarantined one lists no files."""
+        uploads, and a quarantined one lists no files and offers none for download. On AWS
+        the edge's record of a quarantine is written before the page and removed after it
+        (docs/operations.md): a failure in between leaves the files refused, never served."""
         name = project_name(project)
         try:
             check_status(status, reason)
         except ValueError as exc:
             raise InvalidRequest(str(exc)) from None
+        if self.indexer.read_page(name)[0] is None:
+            raise DoesNotExist(f"No project {project!r}.")
+        if status == "quarantined" and self.edge is not None:
+            try:
+                self.edge.hold(name)
+            except EdgeWriteFailed as exc:
+                raise EdgeUnavailable(
+                    f"Could not quarantine {name} at the edge ({exc}): nothing changed. "
+                    "Send the request again."
+                ) from exc
         page: ProjectPage | None = self.indexer.set_status(name, status, reason)
         if page is None:
             raise DoesNotExist(f"No project {project!r}.")
+        self._settle(page)
         log.info("project %s is now %s", page.name, page.status)
         return StatusChange(page.name, page.status, page.status_reason)
+
+    def _settle(self, page: ProjectPage) -> None:
+        """Bring the edge in line with the status just written: a quarantined project's record
+        written (again: another admin's lift may have removed it meanwhile) and its cached
+        files and ``.metadata`` dropped; any other status's record removed, then written back
+        if the page was quarantined again meanwhile. Sending the request again finishes it."""
+        try:
+            if page.withholds_files():
+                if self.edge is not None:
+                    self.edge.hold(page.name)
+                if self.indexer.cdn is not None:  # exact paths (skypi.core.invalidation)
+                    self.indexer.cdn.invalidate([entry.key for entry in page.files])
+                return
+            if self.edge is not None:
+                self.edge.release(page.name)
+                latest, _ = self.indexer.read_page(page.name)
+                if latest is not None and latest.withholds_files():
+                    self.edge.hold(page.name)
+        except EdgeWriteFailed as exc:
+            refused = "refuses" if page.withholds_files() else "still refuses"
+            raise EdgeUnavailable(
+                f"{page.name} is {page.status}, and the edge {refused} its files, but its record "
+                f"could not be brought in line ({exc}). Send the request again."
+            ) from exc

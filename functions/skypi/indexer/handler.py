@@ -13,6 +13,7 @@ indexer with its S3 client and metadata readers is loaded when the first batch a
 
 from __future__ import annotations
 
+import os
 import time
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
@@ -21,6 +22,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from skypi import tracing
+from skypi.core.constants import INDEX_URL_VARIABLE
 from skypi.core.errors import InvalidDistribution
 from skypi.indexer.changes import Change, project_of_key
 from skypi.indexer.events import MalformedMessage, decode_notification
@@ -46,7 +48,10 @@ def _default_indexer() -> Indexer:
         from skypi.store.s3 import S3Store
 
         _indexer = Indexer(
-            S3Store.from_environment(), cdn=CloudFrontCdn.from_environment(), workers=4
+            S3Store.from_environment(),
+            cdn=CloudFrontCdn.from_environment(),
+            workers=4,
+            index_url=os.environ.get(INDEX_URL_VARIABLE) or None,
         )
     return _indexer
 

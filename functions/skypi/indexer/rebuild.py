@@ -32,11 +32,13 @@ from skypi.core.keys import (
     page_json_key,
     recognise,
 )
-from skypi.core.pages import FileEntry, ProjectPage, RootListing
+from skypi.core.namespaces import Namespaces
+from skypi.core.pages import FileEntry, NamespaceEntries, ProjectPage, RootListing
 from skypi.core.site import SiteSummary
 from skypi.indexer.service import Indexer, project_of_key
 from skypi.indexer.writer import Stored, root_entry
 from skypi.store.base import NotFound, ObjectInfo
+from skypi.store.kvs import EdgeQuarantine, EdgeWriteFailed
 
 log = logging.getLogger("skypi.reindex")
 
@@ -75,6 +77,7 @@ class _Plan:
     summary: str = ""  # shown beside it
     set_aside: tuple[tuple[str, str], ...] = ()
     failed: str | None = None  # why the project could not be checked (its page is left alone)
+    quarantined: bool = False  # PEP 792: the edge must refuse its files
 
 
 def scan(indexer: Indexer) -> tuple[dict[NormalizedName, list[ObjectInfo]], set[str], Report]:
@@ -89,24 +92,39 @@ def scan(indexer: Indexer) -> tuple[dict[NormalizedName, list[ObjectInfo]], set[
             files[project_of_key(info.key).project].append(info)
         except (InvalidDistribution, ValueError) as exc:
             report.skipped.append((info.key, str(exc)))
+    return files, page_projects(indexer), report
+
+
+def page_projects(indexer: Indexer) -> set[str]:
+    """The projects that have a JSON page."""
     pages = set()
     for info in indexer.store.list(SIMPLE_PREFIX):
         found = recognise(info.key)
         if found and found.project and found.page_kind == "json" and not found.gzipped:
             pages.add(found.project)
-    return files, pages, report
+    return pages
 
 
 class Rebuilder:
-    def __init__(self, indexer: Indexer, *, verify_hashes: bool = False, workers: int = 4) -> None:
+    def __init__(
+        self,
+        indexer: Indexer,
+        *,
+        verify_hashes: bool = False,
+        workers: int = 4,
+        edge: EdgeQuarantine | None = None,
+    ) -> None:
         self.indexer = indexer
+        self.edge = edge  # the CloudFront edge's quarantine records, made to match the pages
         self.store = indexer.store
         self.verify_hashes = verify_hashes
         self.workers = workers
+        self.reserved = Namespaces()
 
     def run(self, *, check: bool, progress: Callable[[int], object] | None = None) -> Report:
         """Compare every page with storage; unless ``check``, rewrite those that differ."""
         files, pages, report = scan(self.indexer)
+        self.reserved = self.indexer.namespaces.all()  # PEP 752, as it stands for this run
         projects = sorted(set(files) | {NormalizedName(p) for p in pages})
         report.projects = len(projects)
         report.files = sum(len(infos) for infos in files.values())
@@ -123,6 +141,7 @@ class Rebuilder:
             return plan
 
         failed: set[NormalizedName] = set()
+        quarantined: set[str] = set()
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
             for project, plan in zip(projects, pool.map(one, projects), strict=True):
                 report.drift += plan.drift
@@ -132,12 +151,26 @@ class Rebuilder:
                     failed.add(project)
                 if plan.display_name is not None:
                     shown[project] = (plan.display_name, plan.summary)
+                if plan.quarantined:
+                    quarantined.add(project)
         report.drift += self._root(shown, check, keep=failed)
+        report.drift += self._edge(quarantined, check, failed, report)
         for drift in report.drift:
             log.warning("%s%s", "" if check else "repaired: ", drift)
         for key, reason in report.set_aside:
             log.warning("set aside %s: %s", self.indexer.where(key), reason)
         return report
+
+    def root_from_pages(self) -> list[Drift]:
+        """Write the root listing (and the landing page) again from the project pages, as
+        :meth:`run` does, without looking at the files: for one that cannot be read."""
+        shown: dict[NormalizedName, tuple[str, str]] = {}
+        for project in sorted(page_projects(self.indexer)):
+            page, _ = self._read_page(NormalizedName(project))
+            display, summary = root_entry(page)
+            if display is not None:
+                shown[NormalizedName(project)] = (display, summary)
+        return self._root(shown, check=False)
 
     # -- one project ----------------------------------------------------------------------
 
@@ -198,6 +231,10 @@ class Rebuilder:
         page, readable = self._read_page(project)
         if not readable:
             drift.append(Drift(project, "the JSON page cannot be read"))
+        refusal = self.reserved.refusal(project, None) if page is None and readable else None
+        if refusal is not None and infos:  # a drop-in may not start a project in a namespace
+            return _Plan(None, None, [], set_aside=tuple((i.key, refusal) for i in infos))
+        namespaces = self.reserved.entries(project)
         current = {f.key: f for f in page.files} if page else {}
         expected: dict[str, FileEntry] = {}
         # The file the page lists keeps its place; among new ones the first key wins.
@@ -224,14 +261,18 @@ class Rebuilder:
             name = page.display_name if page else _display_name(self.indexer, infos, project)
             base = page or ProjectPage.empty(name)
             target = base.with_files(want)
+        if target is not None and target.namespaces != namespaces:
+            drift.append(Drift(project, f"the page says namespaces {_shown(target.namespaces)}"))
+            target = target.with_namespaces(namespaces)
         if target is not None and target is page:
             body = self._stored(page_json_key(project))
             for key, problem in self.indexer.pages.stale_followers(target, body):
                 drift.append(Drift(project, f"{key} {problem}"))
         if not check and drift:
-            target = self._write(project, want, target)
+            target = self._write(project, want, target, namespaces)
         shown, summary = root_entry(target)
-        return _Plan(None if check else target, shown, drift, summary, tuple(set_aside))
+        held = page is not None and page.withholds_files()
+        return _Plan(None if check else target, shown, drift, summary, tuple(set_aside), None, held)
 
     def _metadata(self, project: str, entries: list[FileEntry], check: bool) -> list[Drift]:
         """Entries the page already had must still have their ``.metadata`` file."""
@@ -249,7 +290,11 @@ class Rebuilder:
         return drift
 
     def _write(
-        self, project: NormalizedName, want: tuple[FileEntry, ...], fallback: ProjectPage | None
+        self,
+        project: NormalizedName,
+        want: tuple[FileEntry, ...],
+        fallback: ProjectPage | None,
+        namespaces: NamespaceEntries,
     ) -> ProjectPage | None:
         """Replace the page's entries with ``want``, re-checking storage wherever the latest
         page disagrees (a concurrent upload or delete), then write what follows it (the
@@ -265,8 +310,8 @@ class Rebuilder:
                 if not self.indexer.is_stored(key, unknown=False):
                     del wanted[key]
             base = page or fallback or ProjectPage.empty(project)
-            new_page = base.with_files(tuple(wanted.values()))
-            if page is not None and new_page.files == page.files:
+            new_page = base.with_files(tuple(wanted.values())).with_namespaces(namespaces)
+            if page is not None and (new_page.files, namespaces) == (page.files, page.namespaces):
                 return None  # entries already right: only what follows needs repair
             return new_page
 
@@ -282,6 +327,28 @@ class Rebuilder:
         if state.page is None or state.etag is None:
             return None
         return self.indexer.pages.follow(state.page, state.etag, body=state.body)
+
+    # -- the edge -------------------------------------------------------------------------
+
+    def _edge(
+        self, quarantined: set[str], check: bool, keep: Collection[str], report: Report
+    ) -> list[Drift]:
+        """PEP 792 at the CloudFront edge: a record for each quarantined project and for no
+        other (``keep``: projects that could not be checked keep theirs); unless ``check``,
+        the records are made to match."""
+        if self.edge is None:
+            return []
+        try:
+            if check:
+                missing, extra = self.edge.drift(quarantined, keep)
+            else:
+                missing, extra = self.edge.converge(quarantined, keep)
+        except EdgeWriteFailed as exc:
+            report.failed.append(("the edge's quarantine records", str(exc)))
+            return []
+        return [Drift(p, "quarantined, but the edge serves its files") for p in missing] + [
+            Drift(p, "not quarantined, but the edge refuses its files") for p in extra
+        ]
 
     # -- the root listing -----------------------------------------------------------------
 
@@ -351,6 +418,18 @@ class Rebuilder:
             return self.store.get(key)[1]
         except NotFound:
             return b""
+
+
+def _shown(entries: NamespaceEntries) -> str:
+    """What a page says of its namespaces, for a drift line.
+
+    >>> from skypi.core.pages import NamespaceEntry
+    >>> _shown((NamespaceEntry("acme", False, "platform"),)), _shown(None)
+    ('acme (not owned)', 'none')
+    """
+    if not entries:
+        return "none"
+    return ", ".join(f"{e.name}{'' if e.owned else ' (not owned)'}" for e in entries)
 
 
 def _display_name(indexer: Indexer, infos: list[ObjectInfo], project: str) -> str:

@@ -116,6 +116,9 @@ class PageWriter:
         # the newest release is described as files arrive; an older one when it becomes the
         # newest, after a yank or a delete).
         self.describer: Callable[[ProjectPage, str], Release | None] | None = None
+        # This index's address, written into the setup lines of the pages for people (None:
+        # placeholders that the server or the page's script fills in).
+        self.index_url: str | None = None
 
     # -- project pages --------------------------------------------------------------------
 
@@ -270,7 +273,8 @@ class PageWriter:
             if release is None and self.describer is not None:
                 described = self.describer(page, newest)
                 release = self.add_release(page.name, described) if described else None
-        self.store.put(project_site_key(page.name), render_project_site(page, release))
+        people = render_project_site(page, release, self.index_url)
+        self.store.put(project_site_key(page.name), people)
         self.store.put(gzip_key(page_json_key(page.name)), gzip_page(body))
 
     def _write_html(self, html_key: str, html: bytes) -> None:
@@ -435,7 +439,10 @@ class PageWriter:
                 new = new.with_listing(len(listing.projects), listing.serial)
             return new
 
-        swapped = self._landing.swap(change, render_landing, force=force)
+        def render(summary: SiteSummary) -> bytes:
+            return render_landing(summary, self.index_url)
+
+        swapped = self._landing.swap(change, render, force=force)
         return swapped[0] if swapped is not None else None
 
 

@@ -23,6 +23,7 @@ import boto3
 
 from skypi.api.settings import Settings
 from skypi.core.tokens import TokenRecord, new_token
+from skypi.local.access import AccessLog, access_logging
 from skypi.local.emulator import CloudFrontEmulation, Poller, Resources, provision, start_moto
 from skypi.local.serve import redact_logs, shown_host
 from skypi.store.cdn import Cdn, CloudFrontCdn, SqsPendingInvalidations
@@ -109,6 +110,7 @@ def dev(args: argparse.Namespace) -> int:
     from skypi.api.handler import MAX_REQUEST_BYTES, lambda_settings
 
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    access_logging()
     redact_logs()
     logging.getLogger("botocore").setLevel(logging.WARNING)
     for name, value in DEV_ENVIRONMENT.items():
@@ -139,21 +141,18 @@ def dev(args: argparse.Namespace) -> int:
         max_upload_size=MAX_REQUEST_BYTES,
         max_request_size=lambda_limits.max_request_size,
         large_upload_hint=lambda_limits.large_upload_hint,
+        index_url=f"http://{shown_host(args.host)}:{args.port}",
     )
     url = f"http://{shown_host(args.host)}:{args.port}"
     print(_welcome(resources, endpoint, url, token), file=sys.stderr, flush=True)
+    publishers = DynamoPublisherRepository(resources.publisher_table, dynamodb)
+    app = create_app(store, settings, tokens, cdn, publishers=publishers)
     config = uvicorn.Config(
-        create_app(
-            store,
-            settings,
-            tokens,
-            cdn,
-            publishers=DynamoPublisherRepository(resources.publisher_table, dynamodb),
-        ),
+        app if args.no_access_log else AccessLog(app),
         host=args.host,
         port=args.port,
         log_level=args.log_level,
-        access_log=args.log_level == "debug",
+        access_log=False,  # skypi's own (AccessLog), as skypi serve logs requests
     )
     web = uvicorn.Server(config)  # configures uvicorn's log handlers: then redact them
     redact_logs()

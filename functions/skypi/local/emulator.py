@@ -349,10 +349,11 @@ def _emulate_composite_checksums_on_head() -> None:
 
 
 class KeyValueStoreEmulation:
-    """The part of CloudFront KeyValueStore's API the token sync uses (DescribeKeyValueStore,
-    UpdateKeys), with the limits AWS applies and moto does not emulate: a key of at most 512
-    bytes, a value of at most 1 KB, 5 MB per store, 50 changes per call, and the store's ETag
-    as the precondition. A refused call changes nothing, as on AWS."""
+    """The part of CloudFront KeyValueStore's API skypi uses (DescribeKeyValueStore,
+    UpdateKeys, ListKeys), with the limits AWS applies and moto does not emulate: a key of at
+    most 512 bytes, a value of at most 1 KB, 5 MB per store, 50 changes per call, and the
+    store's ETag as the precondition. A refused call changes nothing, as on AWS; deleting a
+    key that is not there is no error (the token sync relies on it too)."""
 
     MAX_CHANGES = 50
 
@@ -372,6 +373,17 @@ class KeyValueStoreEmulation:
             "TotalSizeInBytes": self.size,
             "KvsARN": KvsARN,
         }
+
+    def list_keys(
+        self, KvsARN: str, NextToken: str | None = None, MaxResults: int = 50
+    ) -> dict[str, Any]:
+        """A page of at most ``MaxResults`` (1 to 50) items, in key order; its NextToken the
+        last key given."""
+        keys = sorted(k for k in self.items if NextToken is None or k > NextToken)[:MaxResults]
+        page: dict[str, Any] = {"Items": [{"Key": k, "Value": self.items[k]} for k in keys]}
+        if len(keys) == MaxResults and keys[-1] != max(self.items):
+            page["NextToken"] = keys[-1]
+        return page
 
     def update_keys(
         self,

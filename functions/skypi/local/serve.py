@@ -14,14 +14,18 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from skypi.api.settings import Settings
 from skypi.core.tokens import redact
 from skypi.indexer.service import Indexer
+from skypi.local.access import ACCESS_LOGGER, AccessLog, access_logging
 from skypi.local.startup import StartReport, reconcile
 from skypi.store.local import LocalStore
 from skypi.store.tokens import TokenRepository
+
+if TYPE_CHECKING:
+    import uvicorn
 
 log = logging.getLogger("skypi.serve")
 
@@ -232,6 +236,21 @@ def _welcome(
     return "\n".join(lines)
 
 
+def page_address(url: str | None, scheme: str, host: str, port: int) -> str | None:
+    """The address put into the pages' setup lines as they are served: ``--url``, else the one
+    the banner prints. Listening on every address, the server does not know which one a
+    browser used: the page's script writes the one it was loaded from.
+
+    >>> page_address(None, "http", "127.0.0.1", 8080), page_address(None, "http", "0.0.0.0", 80)
+    ('http://127.0.0.1:8080', None)
+    """
+    if url:
+        return url
+    if host in {"0.0.0.0", "::"}:  # noqa: S104 - compared, not bound
+        return None
+    return f"{scheme}://{shown_host(host)}:{port}"
+
+
 def listen(host: str, port: int) -> socket.socket:
     """A listening socket, so a port in use is one clear error before anything else starts
     (and before the banner says where skypi serves)."""
@@ -279,19 +298,44 @@ class RedactSecrets(logging.Filter):
 
 def redact_logs() -> None:
     """Put :class:`RedactSecrets` on every handler: ours (root) and uvicorn's own."""
-    for name in ("", "uvicorn", "uvicorn.error", "uvicorn.access"):
+    for name in ("", "uvicorn", "uvicorn.error", "uvicorn.access", ACCESS_LOGGER):
         for handler in logging.getLogger(name).handlers:
             if not any(isinstance(f, RedactSecrets) for f in handler.filters):
                 handler.addFilter(RedactSecrets())
 
 
-def serve(args: argparse.Namespace) -> int:
+def _uvicorn(
+    args: argparse.Namespace,
+    store: LocalStore,
+    settings: Settings,
+    start_done: Callable[[], object] = lambda: None,
+) -> uvicorn.Server:
+    """The uvicorn server for ``skypi serve``: the app (:func:`early_app`, logged by
+    :class:`AccessLog` unless ``--no-access-log``), the wire's limits, TLS when asked."""
     import uvicorn
 
     from skypi.local.reasons import reason_protocol
     from skypi.local.wire import WireLimits, guarded_protocol
 
+    tls = {"ssl_certfile": args.tls_cert, "ssl_keyfile": args.tls_key} if args.tls_cert else {}
+    app = early_app(store, settings, start_done)
+    config = uvicorn.Config(
+        app if args.no_access_log else AccessLog(app),
+        lifespan="off",  # the app has no start-up or shutdown of its own
+        # twine shows an upload's refusal from the status line; the wire's limits hold
+        http=guarded_protocol(WireLimits(client_timeout=args.client_timeout), reason_protocol()),
+        log_level=args.log_level,
+        access_log=False,  # skypi's own (AccessLog): uvicorn's has no bytes nor duration
+        **tls,
+    )
+    server = uvicorn.Server(config)  # configures uvicorn's log handlers
+    redact_logs()
+    return server
+
+
+def serve(args: argparse.Namespace) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    access_logging()
     redact_logs()
     try:
         sock = listen(args.host, args.port)
@@ -299,12 +343,14 @@ def serve(args: argparse.Namespace) -> int:
         print(f"skypi: {exc}", file=sys.stderr)
         return 2
     actions = args.authenticate if args.authenticate is not None else {"update"}
+    scheme = "https" if args.tls_cert else "http"
     settings = Settings(
         private=args.private or bool(actions & {"download", "list"}),
         upload_auth=bool(actions) or args.private,
         max_upload_size=args.max_upload_size,
         health_path=args.health_endpoint,
         oidc_audience=args.oidc_audience,
+        index_url=page_address(args.url, scheme, args.host, args.port),
     )
     if not settings.upload_auth:
         log.warning("authentication is off (-a .): anyone who can reach this port can upload")
@@ -320,21 +366,9 @@ def serve(args: argparse.Namespace) -> int:
         return 2
     report = adopt(store, show_progress=True)
     log.info("%s", report.summary())
-    tls = {"ssl_certfile": args.tls_cert, "ssl_keyfile": args.tls_key} if args.tls_cert else {}
     catch_up = None if args.no_watch else CatchUp(store)
-    config = uvicorn.Config(
-        early_app(store, settings, catch_up.wait if catch_up else lambda: None),
-        lifespan="off",  # the app has no start-up or shutdown of its own
-        # twine shows an upload's refusal from the status line; the wire's limits hold
-        http=guarded_protocol(WireLimits(client_timeout=args.client_timeout), reason_protocol()),
-        log_level=args.log_level,
-        access_log=args.log_level == "debug",
-        **tls,
-    )
-    server = uvicorn.Server(config)  # configures uvicorn's log handlers
-    redact_logs()
+    server = _uvicorn(args, store, settings, catch_up.wait if catch_up else lambda: None)
     token = banner_token(store) if settings.private and sys.stderr.isatty() else None
-    scheme = "https" if tls else "http"
     print(
         _welcome(store, settings, args.host, args.port, token, scheme),
         file=sys.stderr,

@@ -42,6 +42,7 @@ from skypi.core.keys import (
     html_twins,
     metadata_key,
 )
+from skypi.indexer.rebuild import Rebuilder
 from skypi.indexer.service import Change, Gone, Indexer, Landed, Outcome, project_of_key
 from skypi.indexer.writer import Stored, root_entry
 from skypi.store.base import NotFound
@@ -185,6 +186,8 @@ def reconcile(
     dirty.discard(JUNK)
     checked_root = ROOT in dirty or ROOT_JSON_KEY not in current
     dirty.discard(ROOT)
+    if checked_root:  # before any project's update of it, which reads it
+        _readable_root(indexer)
     shown = _check_projects(store, indexer, sorted(dirty), by_project, current, recorded, report)
     if progress:
         for project in sorted(dirty):
@@ -294,6 +297,22 @@ def _repair(
     if stale:
         indexer.pages.follow(page, etag, body=body)
         report.pages_rerendered += [k for k in stale if k.endswith(("html", "v1html"))]
+
+
+def _readable_root(indexer: Indexer) -> None:
+    """A root listing that cannot be read (cut short, garbage) is written again from the
+    project pages, as ``skypi reindex`` does; one whose followers are damaged is said so
+    (:func:`_check_root` writes them again)."""
+    try:
+        root, etag = indexer.read_root()
+    except (ValueError, KeyError, TypeError):
+        log.warning("the root listing cannot be read: writing it again from the project pages")
+        Rebuilder(indexer).root_from_pages()
+        return
+    if etag is not None:
+        body = indexer.pages.stored(ROOT_JSON_KEY)
+        for key, problem in indexer.pages.stale_root_followers(root, body):
+            log.warning("%s %s: writing it again from the root listing", key, problem)
 
 
 def _check_root(
