@@ -19,11 +19,11 @@ WHY = {
     "is 20 requests served by Python at about 2 ms each against nginx's 0.1 ms. Between the "
     "fastest peers, differences under about 30 % are within this machine's round-to-round noise "
     "(the spread between rounds in this report)",
-    "restart of a copied 12,000-file folder <= 1 s": "the start reads no file, but its walk "
-    "lstats about 34,000 entries (the state folder's pages and site included) and uvicorn and "
-    "the read path are loaded; the API (FastAPI, pydantic), the folder watcher and the second "
-    "walk no longer hold up the first answer. On a busy machine wall time is several times "
-    "the CPU time (see the CPU-s columns)",
+    "restart of a copied 12,000-file folder <= 1 s": "the start reads no file, but it walks "
+    "the folder twice (about 34,000 entries each, the state folder's pages and site included), "
+    "sets up the inotify watches (about 0.3 CPU-s) and loads FastAPI and pydantic (about 0.5 "
+    "CPU-s with bytecode; see the start-up imports above); on a busy machine wall time is "
+    "several times the CPU time (see the CPU-s columns)",
     "indexer import <= 0.3 s": "Powertools' Logger and Metrics, with the stdlib modules they "
     "load, are most of what the handler module still imports (`make bench` prints the parts)",
     "indexer import, no bytecode <= 0.4 s": "the handler module loads Powertools' Logger and "
@@ -782,10 +782,10 @@ WHERE_THE_TIME_GOES = [
     "  upload's own write and the HTTP exchange.",
     "- **Restart of a restored 12,000-file folder** (cProfile, with bytecode): imports about",
     "  0.9 s of profiled time (FastAPI and pydantic most of it), the walk about 0.35 s per",
-    "  pass, the inotify watches on 2,000 folders 0.3 s, building the app 0.1 to 0.17 s. The",
-    "  watches, the second pass and the API (FastAPI and pydantic: loaded in a thread while",
-    "  the reads answer) now come after the port answers; what is left before it is one walk",
-    "  of the folder and the read path's imports.",
+    "  pass, the inotify watches on 2,000 folders 0.3 s, building the app 0.1 to 0.17 s.",
+    "  Moving the watches, the second pass and the API's load after the port answers cut",
+    "  the CPU to the first answer to about half (0.69x, then 0.67x, 7 pairs each), but",
+    "  let an upload race the second pass (a flaky end-to-end test): not kept.",
     "",
     "Before and after, whole processes taken in turn (medians of the pairs' ratios):",
     "",
@@ -793,10 +793,6 @@ WHERE_THE_TIME_GOES = [
     "|---|---|---:|---|",
     "| skypi started from bytecode, as installed (the bench had compiled it at every start) "
     "| restart to first answer, 12,000 files, CPU | — | 4.08x before, 2.90x after |",
-    "| the watcher and the second pass after the port answers | the same restart, CPU / wall "
-    "| 0.69x / 0.70x | 1.96x / 1.88x after |",
-    "| reads answered while the API loads in a thread | the same restart, CPU / wall "
-    "| 0.67x / 0.66x | 1.42x / 1.61x after |",
     "| the filename parsed once per file; no failed unlink per write | `skypi reindex`, 3,000 "
     "files, user CPU / CPU / wall | 0.81x / 0.94x / 0.92x | (no counterpart) |",
     "",

@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import concurrent.futures
 import errno
 import logging
 import os
 import shutil
 import socket
 import sys
-import threading
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from skypi.api.settings import Settings
 from skypi.core.tokens import redact
@@ -41,94 +37,6 @@ def adopt(store: LocalStore, show_progress: bool) -> StartReport:
     ) as bar:
         # each refused file is logged once, by the indexer
         return reconcile(store, Indexer(store), progress=bar.update)
-
-
-class LoadingApi:
-    """The API (FastAPI and pydantic: most of a start's imports) built in a thread while the
-    port already answers reads from the stored pages; a request for the API waits until it is
-    built (a fraction of a second), then goes to it as it would have."""
-
-    def __init__(self, build: Callable[[], Any]) -> None:
-        self._built: concurrent.futures.Future[Any] = concurrent.futures.Future()
-        threading.Thread(target=self._build, args=(build,), name="skypi-api", daemon=True).start()
-
-    def _build(self, build: Callable[[], Any]) -> None:
-        try:
-            self._built.set_result(build())
-        except BaseException as exc:  # every API request then answers 500, and says why
-            log.exception("the API could not be built")
-            self._built.set_exception(exc)
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        app = self._built.result() if self._built.done() else await asyncio.wrap_future(self._built)
-        await app(scope, receive, send)
-
-
-def early_app(
-    store: LocalStore, settings: Settings, start_done: Callable[[], object] = lambda: None
-) -> Any:
-    """Reads (pages and files) answered at once; everything else by the whole app
-    (:func:`skypi.api.app.create_app`) once :class:`LoadingApi` has built it and the start
-    is done (``start_done`` returns): no upload or admin call meets the second pass."""
-    from skypi.api.auth import Authenticator
-    from skypi.api.reads import ReadRoutes, withheld_projects
-
-    def build() -> Any:
-        from skypi.api.app import create_app
-
-        app = create_app(store, settings)
-        start_done()
-        return app
-
-    auth = Authenticator(TokenRepository(store))
-    return ReadRoutes(store, auth, settings, LoadingApi(build), withheld_projects(Indexer(store)))
-
-
-class CatchUp:
-    """The folder watcher and a second pass, started once the first pass is done and the port
-    is about to answer: the pages the first pass left are served meanwhile.
-
-    The watcher starts after the first pass: while it adopts a folder, the pass writes
-    thousands of pages into the state folder, and watching those writes cost more than the
-    pass itself (16,000 projects: 48 CPU-s instead of 20). The second pass, after the watcher
-    started, catches whatever was copied in before: cheap when nothing changed (one walk).
-    Neither holds up the first answer (the restart of a 12,000-file folder: about 0.8 of its
-    CPU-s); a file copied in meanwhile is listed as soon as the second pass has seen it, as one
-    the watcher saw would be."""
-
-    def __init__(self, store: LocalStore) -> None:
-        from skypi.local.watch import FolderWatcher
-
-        self.store = store
-        self.watcher = FolderWatcher(store, Indexer(store))
-        self.report: StartReport | None = None
-        self._thread = threading.Thread(target=self._run, name="skypi-catch-up", daemon=True)
-        self._done = threading.Event()
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def wait(self) -> None:
-        """Until the second pass is over (it may not have started yet)."""
-        self._done.wait()
-
-    def _run(self) -> None:
-        try:
-            self.watcher.start()
-            self.report = reconcile(self.store, Indexer(self.store))
-        except Exception:  # the server goes on serving what the first pass indexed
-            log.exception("watching the folder failed: restart skypi serve to index new files")
-            return
-        finally:
-            self._done.set()
-        if self.report.projects_checked or self.report.temp_files_removed:
-            log.info(
-                "caught up with the folder: %s", self.report.summary().removeprefix("index ready: ")
-            )
-
-    def stop(self, timeout: float = 30) -> None:
-        self._thread.join(timeout)
-        self.watcher.stop()
 
 
 def _prog() -> str:
@@ -304,24 +212,19 @@ def redact_logs() -> None:
                 handler.addFilter(RedactSecrets())
 
 
-def _uvicorn(
-    args: argparse.Namespace,
-    store: LocalStore,
-    settings: Settings,
-    start_done: Callable[[], object] = lambda: None,
-) -> uvicorn.Server:
-    """The uvicorn server for ``skypi serve``: the app (:func:`early_app`, logged by
-    :class:`AccessLog` unless ``--no-access-log``), the wire's limits, TLS when asked."""
+def _uvicorn(args: argparse.Namespace, store: LocalStore, settings: Settings) -> uvicorn.Server:
+    """The uvicorn server for ``skypi serve``: the app (logged by :class:`AccessLog` unless
+    ``--no-access-log``), the wire's limits, TLS when asked."""
     import uvicorn
 
+    from skypi.api.app import create_app
     from skypi.local.reasons import reason_protocol
     from skypi.local.wire import WireLimits, guarded_protocol
 
     tls = {"ssl_certfile": args.tls_cert, "ssl_keyfile": args.tls_key} if args.tls_cert else {}
-    app = early_app(store, settings, start_done)
+    app = create_app(store, settings)
     config = uvicorn.Config(
         app if args.no_access_log else AccessLog(app),
-        lifespan="off",  # the app has no start-up or shutdown of its own
         # twine shows an upload's refusal from the status line; the wire's limits hold
         http=guarded_protocol(WireLimits(client_timeout=args.client_timeout), reason_protocol()),
         log_level=args.log_level,
@@ -334,6 +237,8 @@ def _uvicorn(
 
 
 def serve(args: argparse.Namespace) -> int:
+    from skypi.local.watch import FolderWatcher
+
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     access_logging()
     redact_logs()
@@ -364,10 +269,17 @@ def serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    # The watcher starts after the first pass: while it adopts a folder, the pass writes
+    # thousands of pages into the state folder, and watching those writes cost more than the
+    # pass itself (16,000 projects: 48 CPU-s instead of 20). A second pass, cheap when nothing
+    # changed (one walk), then catches whatever was copied in before the watcher started.
     report = adopt(store, show_progress=True)
+    watcher = None if args.no_watch else FolderWatcher(store, Indexer(store))
+    if watcher:
+        watcher.start()
+        report.merge(reconcile(store, Indexer(store)))
     log.info("%s", report.summary())
-    catch_up = None if args.no_watch else CatchUp(store)
-    server = _uvicorn(args, store, settings, catch_up.wait if catch_up else lambda: None)
+    server = _uvicorn(args, store, settings)
     token = banner_token(store) if settings.private and sys.stderr.isatty() else None
     print(
         _welcome(store, settings, args.host, args.port, token, scheme),
@@ -375,11 +287,9 @@ def serve(args: argparse.Namespace) -> int:
         flush=True,
     )
     try:
-        if catch_up:
-            catch_up.start()
         server.run(sockets=[sock])
     finally:
         sock.close()
-        if catch_up:
-            catch_up.stop()
+        if watcher:
+            watcher.stop()
     return 0
