@@ -23,7 +23,7 @@ from skypi.api.errors import error_response, validation_details
 from skypi.api.namespaces import add_routes as namespace_routes
 from skypi.api.oidc import TokenExchange, add_routes
 from skypi.api.publish import Uploader
-from skypi.api.reads import ReadRoutes
+from skypi.api.reads import ReadRoutes, withheld_projects
 from skypi.api.settings import Settings
 from skypi.core.attestations import PROVENANCE_TYPE
 from skypi.core.errors import (
@@ -298,11 +298,7 @@ def create_app(
             return JSONResponse({"detail": "No provenance for this file."}, 404)
         return Response(body, media_type=PROVENANCE_TYPE)
 
-    def withheld(project: str) -> bool:
-        page = indexer.pages.read(canonicalize_name(project)).page
-        return page is not None and page.withholds_files()
-
-    return ReadRoutes(store, auth, settings, api, withheld)
+    return ReadRoutes(store, auth, settings, api, withheld_projects(indexer))
 
 
 def _bounded(receive: Receive, limit: int, refusal: UploadRejected) -> Receive:
