@@ -164,15 +164,25 @@ class PageWriter:
         *,
         start: Stored | None = None,
         releases: Mapping[str, Release] | None = None,
+        repair: bool = False,
     ) -> Written | None:
         """Swap ``project``'s page for ``change(page)`` (None, or the same page: nothing to
         write), then write what follows it. ``start``: the page as the caller already read it;
-        ``releases``: descriptions just rendered, by version."""
+        ``releases``: descriptions just rendered, by version; ``repair``: when there is
+        nothing to write, write what follows the page unless it was (an edit sent again after
+        its followers failed, which no storage event repairs)."""
         state = start if start is not None else self.read(project)
         for attempt in range(MAX_ATTEMPTS):
             _pause(attempt)
             new = change(state.page)
             if new is None or new == state.page:
+                if (
+                    repair
+                    and state.page is not None
+                    and state.etag is not None
+                    and not self.followed(state)
+                ):
+                    self.follow(state.page, state.etag, releases, state.body)
                 return None
             body = new.to_json_bytes()
             if (held := new.held_files()) is not None:  # before the page that names them
