@@ -51,13 +51,26 @@ _ENV = {
     "SKYPI_TOKEN_TABLE": "skypi-bench-tokens",
     "POWERTOOLS_METRICS_NAMESPACE": "skypi",
 }
+# What each local server loads before its port answers: skypi serve's module, its app (built),
+# uvicorn and the folder watcher; pypiserver's command and its app (built).
+LOCAL_FIRST_USE = {
+    "skypi.local.serve": (
+        "import tempfile; from pathlib import Path; import uvicorn; "
+        "from skypi.api.app import create_app; from skypi.api.settings import Settings; "
+        "from skypi.local.watch import FolderWatcher; from skypi.store.local import LocalStore; "
+        "create_app(LocalStore(Path(tempfile.mkdtemp())), Settings())"
+    ),
+    "pypiserver.__main__": (
+        "import pypiserver, tempfile; pypiserver.app(roots=[tempfile.mkdtemp()])"
+    ),
+}
 _LINE = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \| +(\S+)")
 
 
 def _script(module: str, first_use: bool) -> str:
     body = f"import importlib; m = importlib.import_module({module!r})"
     if first_use:
-        body += f"; {FIRST_USE[module]}"
+        body += f"; {FIRST_USE.get(module) or LOCAL_FIRST_USE[module]}"
     return body
 
 
@@ -66,11 +79,22 @@ def wall(module: str, *, first_use: bool, bundle: Path | None = None) -> float:
     return timed(module, first_use=first_use, bundle=bundle)[0]
 
 
-def timed(module: str, *, first_use: bool, bundle: Path | None = None) -> tuple[float, float]:
-    """(wall, CPU) seconds of one fresh interpreter running the import (and first use)."""
+def timed(
+    module: str,
+    *,
+    first_use: bool,
+    bundle: Path | None = None,
+    python: str = sys.executable,
+    installed: bool = False,
+) -> tuple[float, float]:
+    """(wall, CPU) seconds of one fresh interpreter running the import (and first use);
+    ``installed``: with the bytecode compiled at install, where the interpreter looks for it."""
     env = {**os.environ, **_ENV}
-    command = [sys.executable]
-    if bundle is None:
+    command = [python]
+    if installed:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+        command += ["-c", _script(module, first_use)]
+    elif bundle is None:
         env["PYTHONDONTWRITEBYTECODE"] = "1"
         cache = tempfile.mkdtemp(prefix="skypi-pycache-")
         env["PYTHONPYCACHEPREFIX"] = cache  # empty: nothing precompiled is found
@@ -141,6 +165,34 @@ def run(runs: int = 7) -> dict[str, Any]:
                 row[f"{name}_cpu_s"] = statistics.median(c for _, c in samples)
             results[module] = row
     return results
+
+
+def local_servers(peer_python: str | None, runs: int = 7) -> dict[str, Any]:
+    """``skypi serve`` and pypiserver (its own interpreter, ``peer_python``): import and first
+    use (the app built) without bytecode, and first use with the bytecode compiled at install;
+    medians of ``runs``, the two taken in turn so a drift of the machine hits both alike."""
+    pythons = {"skypi.local.serve": sys.executable}
+    if peer_python:
+        pythons["pypiserver.__main__"] = peer_python
+    samples: dict[str, dict[str, list[tuple[float, float]]]] = {m: {} for m in pythons}
+    conditions = {
+        "import": {"first_use": False},
+        "first_use": {"first_use": True},
+        "installed_first_use": {"first_use": True, "installed": True},
+    }
+    for _ in range(runs):
+        for name, flags in conditions.items():
+            for module, python in pythons.items():
+                got = timed(module, python=python, **flags)  # type: ignore[arg-type]
+                samples[module].setdefault(name, []).append(got)
+    return {
+        module: {
+            key: statistics.median(s[i] for s in rows)
+            for name, rows in by_condition.items()
+            for i, key in enumerate((f"{name}_s", f"{name}_cpu_s"))
+        }
+        for module, by_condition in samples.items()
+    }
 
 
 def main() -> int:

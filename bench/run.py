@@ -222,6 +222,20 @@ def local_update_cost(folder: Path) -> float:
     return time.perf_counter() - started
 
 
+def settle(peer: peers.Peer, quiet: float = 0.02, bound: float = 30) -> float:
+    """The server's CPU-seconds once a whole second passes in which it spends under ``quiet``
+    (at most ``bound`` seconds of waiting): the work a start does after its port answers."""
+    last = peers.cpu_seconds(peer.tree())
+    deadline = time.monotonic() + bound
+    while time.monotonic() < deadline:
+        time.sleep(1)
+        now = peers.cpu_seconds(peer.tree())
+        if now - last < quiet:
+            return now
+        last = now
+    return last
+
+
 def restart_figures(folder: Path, work: Path, rounds: int, idle: int) -> dict[str, Any]:
     """A restored copy (``cp -a``: new inodes and ctimes, the same sizes and mtimes, skypi's
     state folder included): seconds until ``/simple/`` answers, then server CPU-seconds over
@@ -241,14 +255,22 @@ def restart_figures(folder: Path, work: Path, rounds: int, idle: int) -> dict[st
             peer, ready_s = started
             try:
                 before = peers.cpu_seconds(peer.tree())  # all of it spent starting
+                settled = settle(peer)  # what a start still does once its port answers
                 time.sleep(idle)
-                spent = peers.cpu_seconds(peer.tree()) - before
+                spent = peers.cpu_seconds(peer.tree()) - settled
             finally:
                 peer.stop()
-            rows[label].append({"restart_s": ready_s, "restart_cpu_s": before, "idle_cpu_s": spent})
+            rows[label].append(
+                {
+                    "restart_s": ready_s,
+                    "restart_cpu_s": before,
+                    "settled_cpu_s": settled,
+                    "idle_cpu_s": spent,
+                }
+            )
             print(
-                f"  restored copy, {label}: ready in {ready_s:.2f} s ({before:.2f} CPU-s), "
-                f"{spent:.2f} CPU-s idle"
+                f"  restored copy, {label}: ready in {ready_s:.2f} s ({before:.2f} CPU-s, "
+                f"{settled:.2f} once settled), {spent:.2f} CPU-s idle"
             )
             shutil.rmtree(copy, ignore_errors=True)
     return {
@@ -349,7 +371,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     results["writes"] = write_parts(args, work)
     largest = work / f"corpus-{max(args.sizes)}"
     results["restart"] = restart_figures(largest, work, args.rounds, args.idle)
-    results.update(quick_parts(args.s3_sizes))
+    results.update(quick_parts(args.s3_sizes, work))
     return results
 
 
@@ -360,10 +382,13 @@ def write_parts(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     return figures
 
 
-def quick_parts(s3_sizes: list[int]) -> dict[str, Any]:
-    """The parts that need no corpus or peers (``--only-quick``): S3 requests per upload,
-    cold start and compression."""
+def quick_parts(s3_sizes: list[int], work: Path | None = None) -> dict[str, Any]:
+    """The parts that need no corpus (``--only-quick``): S3 requests per upload, cold start
+    (and the local servers' imports, beside pypiserver's when ``work`` holds or may install
+    it) and compression."""
+    peer = peers.pypiserver_bin(work) if work is not None else None
     return {
+        "local_start": coldstart.local_servers(str(peer.parent / "python") if peer else None),
         "update_cost": s3cost.run(s3_sizes),
         "importtime": {
             module: statistics.median(import_time(module)[0] for _ in range(5))
@@ -411,6 +436,7 @@ def machine() -> dict[str, str]:
         if peers.wrk_bin()
         else "not installed",
         "pip": version([sys.executable, "-m", "pip", "--version"]).split(" from")[0],
+        "bytecode": "compiled at install",  # peers.compile_bytecode, before anything starts
     }
 
 
@@ -462,8 +488,10 @@ def main() -> int:
             [100, 600],
             [10, 200],
         )
+    peers.compile_bytecode()  # both peers start from bytecode, as installed
     if args.only_quick:
-        results = json.loads(Path(args.json).read_text()) | quick_parts(args.s3_sizes)
+        work = Path(args.work or tempfile.mkdtemp(prefix="skypi-bench-"))
+        results = json.loads(Path(args.json).read_text()) | quick_parts(args.s3_sizes, work)
     elif args.only == "restart":
         results = only_restart(args)
     elif args.only == "writes":

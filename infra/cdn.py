@@ -69,6 +69,8 @@ _KEY_TABLE: dict[str, object] = {
     "landing": keys.LANDING_KEY,
     "site": keys.SITE_PROJECT_PREFIX,
     "page": keys.SITE_PAGE,
+    "namespaces": keys.NAMESPACES_PREFIX,  # PEP 752's documents
+    "nspage": keys.NAMESPACE_PAGE,
     "quarantined": keys.QUARANTINE_RECORD_PREFIX,  # in the KeyValueStore, beside token hashes
 }
 _EDGE_TABLES: dict[str, object] = {

@@ -56,6 +56,7 @@ def install_tokens(store: LocalStore) -> None:
             name=name,
             scopes=set(spec["scopes"]),
             projects=set(spec["projects"]) if spec["projects"] else None,
+            namespaces=set(spec["namespaces"]) if spec.get("namespaces") else None,
             expires=expires,
         )
         repo.add(record)

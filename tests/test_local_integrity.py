@@ -603,3 +603,23 @@ def test_an_unreadable_file_is_skipped_with_one_log_line(
         wheel_name("p0", "1.0"),
         sdist_name("p0", "1.0"),
     }
+
+
+def test_a_write_makes_no_system_call_after_its_rename(
+    store: LocalStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page write's temporary file is gone with the rename: removing it again was one failed
+    system call per write (a reindex of 12,000 files writes about 14,000 files)."""
+    removed: list[str] = []
+    real = os.unlink
+
+    def counted(path: str, *args: object, **kwargs: object) -> None:
+        removed.append(str(path))
+        real(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "unlink", counted)
+    store.put("simple/a/index.json", b"{}")
+    store.put("simple/a/index.json", b"{}", if_match=store.head("simple/a/index.json").etag)  # type: ignore[union-attr]
+    assert removed == []
+    assert store.get("simple/a/index.json")[1] == b"{}"
+    assert not [p for p in store.state_dir.rglob("*") if p.name.startswith(TEMP_PREFIX)]

@@ -427,6 +427,12 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument(
         "--project", action="append", help="limit the token to this project (repeatable)"
     )
+    create.add_argument(
+        "--namespace",
+        action="append",
+        help="limit the token to the projects of this namespace: acme is acme and acme-* "
+        "(repeatable; with --project, either)",
+    )
     create.add_argument("--name", default="", help="a label to recognise the token by")
     create.add_argument(
         "--expires-in", type=_days, metavar="DAYS", help="the token stops working after DAYS days"
@@ -458,6 +464,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     _add_publisher_parser(sub)
+    _add_namespace_parser(sub)
 
     for verb, text in (
         ("yank", "yank a file or release (PEP 592)"),
@@ -492,6 +499,54 @@ def build_parser() -> argparse.ArgumentParser:
         )
     add_examples(parser)
     return parser
+
+
+def _add_namespace_parser(sub: Any) -> None:
+    namespace = sub.add_parser(
+        "namespace",
+        help="reserve name prefixes for teams (PEP 752): add, grant, list, remove",
+        description="A namespace (acme) covers the project acme and every acme-* project: only "
+        "the principals it grants may publish new projects under it; projects listed before "
+        "it was added keep working. Works on a folder, a deployed index's bucket (--bucket), "
+        "or a running index's admin API (--url, with an admin token).",
+    )
+    actions = namespace.add_subparsers(dest="namespace_command", required=True, metavar="ACTION")
+
+    def where(parser: argparse.ArgumentParser) -> None:
+        _add_dir(parser)
+        _add_bucket(parser)
+        parser.add_argument("--url", help="a running index's admin API, instead of a folder")
+        parser.add_argument(
+            "--token",
+            default=os.environ.get("SKYPI_TOKEN"),
+            help="with --url: an admin token (default: $SKYPI_TOKEN)",
+        )
+
+    add = actions.add_parser("add", help="reserve a namespace")
+    add.add_argument("name", help="the namespace: a project name (acme, acme-cloud)")
+    add.add_argument("--owner", required=True, help="who it belongs to (a team), shown to readers")
+    add.add_argument(
+        "--grant",
+        action="append",
+        default=[],
+        metavar="PRINCIPAL",
+        help="token:ID, user:NAME or publisher:ID that may publish under it (repeatable)",
+    )
+    add.add_argument(
+        "--open", action="store_true", help="anyone who may upload may publish under it"
+    )
+    where(add)
+    grant = actions.add_parser("grant", help="let a principal publish under a namespace")
+    grant.add_argument("name")
+    grant.add_argument("principal", help="token:ID ('skypi token list'), user:NAME, publisher:ID")
+    grant.add_argument("--revoke", action="store_true", help="take the grant away instead")
+    where(grant)
+    listing = actions.add_parser("list", help="list namespaces, owners and grants")
+    listing.add_argument("--json", action="store_true", help="machine-readable output")
+    where(listing)
+    remove = actions.add_parser("remove", help="remove a namespace (its names are free again)")
+    remove.add_argument("name")
+    where(remove)
 
 
 def _add_publisher_parser(sub: Any) -> None:
@@ -632,6 +687,8 @@ def _local_folder(args: argparse.Namespace) -> str | None:
         return str(args.dir)
     if args.command == "token" and not args.table:
         return str(args.dir)
+    if args.command == "namespace" and not args.bucket and not args.url:
+        return str(args.dir)
     return None
 
 
@@ -688,6 +745,8 @@ def _main(argv: list[str] | None) -> int:
         return _doctor(args)
     if args.command == "publisher":
         return _publisher(args)
+    if args.command == "namespace":
+        return _namespace(args)
     return _admin(args)
 
 
@@ -967,15 +1026,18 @@ def _token(args: argparse.Namespace) -> int:
                 expires=(
                     datetime.now(UTC) + timedelta(days=args.expires_in) if args.expires_in else None
                 ),
+                namespaces=set(args.namespace) if args.namespace else None,
             )
         except ValueError as exc:
             print(f"skypi: {exc}", file=sys.stderr)
             return 2
         repo.add(record)
         print(token)
+        spaces = ", ".join(sorted(record.namespaces or ()))
         print(
             f"Token {record.id} ({', '.join(sorted(record.scopes))}"
-            f"{'; projects ' + ', '.join(sorted(record.projects)) if record.projects else ''})"
+            f"{'; projects ' + ', '.join(sorted(record.projects)) if record.projects else ''}"
+            f"{'; namespaces ' + spaces if spaces else ''})"
             " created. It is shown only this once: store it now.",
             file=sys.stderr,
         )
@@ -994,7 +1056,8 @@ def _token(args: argparse.Namespace) -> int:
             print("No tokens. Create one with: skypi token create", file=sys.stderr)
         used: dict[str, str] = getattr(repo, "last_used", dict)()
         for r in records:
-            projects = ",".join(sorted(r.projects)) if r.projects else "*"
+            limits = sorted(r.projects or ()) + [f"{n}-*" for n in sorted(r.namespaces or ())]
+            projects = ",".join(limits) if limits else "*"
             # Minted tokens live minutes: their expiry (or burn) is shown to the minute.
             shown = "%Y-%m-%d %H:%M" if r.publisher else "%Y-%m-%d"
             expires = f"expires {r.expires:{shown}}" if r.expires else "no expiry"
@@ -1095,6 +1158,92 @@ def _publisher(args: argparse.Namespace) -> int:
         f"{', '.join(sorted(publisher.projects))}"
     )
     return 0
+
+
+def _namespace(args: argparse.Namespace) -> int:
+    """``skypi namespace``: on a folder or a bucket directly, or through the admin API."""
+    from skypi.client.admin import AdminClient, AdminError
+    from skypi.core.errors import SkypiError
+
+    try:
+        if args.url:
+            if not args.token:
+                print("skypi: --url needs an admin token: --token or $SKYPI_TOKEN", file=sys.stderr)
+                return 2
+            with AdminClient(args.url, args.token) as client:
+                return _namespace_action(args, client)
+        from skypi.indexer.namespaces import NamespaceAdmin
+        from skypi.indexer.service import Indexer
+
+        admin = NamespaceAdmin(Indexer(_store(args.dir, args.state_dir, args.bucket)))
+        return _namespace_action(args, _LocalNamespaces(admin))
+    except AdminError as exc:
+        where = f"{exc.status}: " if exc.status else ""
+        print(f"skypi: {where}{exc}", file=sys.stderr)
+        return 1 if exc.status else 2
+    except SkypiError as exc:
+        print(f"skypi: {exc}", file=sys.stderr)
+        return 1
+
+
+class _LocalNamespaces:
+    """The namespace actions on a store, answering records as the admin API does."""
+
+    def __init__(self, admin: Any) -> None:
+        self.admin = admin
+
+    def namespaces(self) -> list[dict[str, Any]]:
+        return [ns.to_json() for ns in self.admin.list()]
+
+    def add_namespace(
+        self, name: str, owner: str, grants: list[str], *, open: bool
+    ) -> dict[str, Any]:
+        return dict(self.admin.add(name, owner=owner, grants=grants, open=open).to_json())
+
+    def grant(self, name: str, principal: str) -> dict[str, Any]:
+        return dict(self.admin.grant(name, principal).to_json())
+
+    def revoke(self, name: str, principal: str) -> dict[str, Any]:
+        return dict(self.admin.revoke(name, principal).to_json())
+
+    def remove_namespace(self, name: str) -> dict[str, Any]:
+        return dict(self.admin.remove(name).to_json())
+
+
+def _namespace_action(args: argparse.Namespace, target: Any) -> int:
+    command = args.namespace_command
+    if command == "list":
+        found = target.namespaces()
+        if args.json:
+            print(json.dumps(found, indent=1))
+            return 0
+        if not found:
+            print(
+                "No namespaces. Add one with: skypi namespace add NAME --owner TEAM",
+                file=sys.stderr,
+            )
+        for ns in found:
+            print(_describe_namespace(ns))
+        return 0
+    if command == "add":
+        done = target.add_namespace(args.name, args.owner, args.grant, open=args.open)
+        print(f"Added namespace {_describe_namespace(done)}")
+    elif command == "grant" and args.revoke:
+        done = target.revoke(args.name, args.principal)
+        print(f"Revoked {args.principal} on {_describe_namespace(done)}")
+    elif command == "grant":
+        done = target.grant(args.name, args.principal)
+        print(f"Granted {args.principal} on {_describe_namespace(done)}")
+    else:
+        done = target.remove_namespace(args.name)
+        print(f"Removed namespace {done['name']}")
+    return 0
+
+
+def _describe_namespace(ns: dict[str, Any]) -> str:
+    grants = "open to every uploader" if ns["open"] else ", ".join(ns["grants"]) or "no grants"
+    old = f"; predating: {', '.join(ns['predating'])}" if ns["predating"] else ""
+    return f"{ns['name']}  owner {ns['owner']}; {grants}{old}"
 
 
 def _admin(args: argparse.Namespace) -> int:

@@ -56,6 +56,7 @@ examples:
 examples:
   skypi token create ./packages --scope upload --name laptop
   skypi token create ./packages --scope read --project acme-lib --expires-in 90
+  skypi token create ./packages --scope upload --namespace acme   acme and every acme-* project
   skypi token create --table TOKEN_TABLE --scope read --name ci    a deployed index""",
     "token list": """\
 examples:
@@ -74,6 +75,16 @@ examples:
   skypi publisher add github acme/acme-lib ./packages --workflow release.yml --project acme-lib
   skypi publisher list ./packages
   skypi publisher remove 3f2a9c1b ./packages""",
+    "namespace": """\
+examples:
+  skypi namespace add acme ./packages --owner platform --grant token:3f2a9c1b7d4e
+  skypi namespace grant acme user:alice ./packages        an htpasswd user may publish acme-*
+  skypi namespace grant acme publisher:9c1b7d4e3f2a ./packages    a trusted publisher
+  skypi namespace grant acme token:3f2a9c1b7d4e ./packages --revoke
+  skypi namespace list ./packages
+  skypi namespace remove acme ./packages
+  skypi namespace add acme --owner platform --url https://pypi.example.com --token ADMIN_TOKEN
+  skypi namespace list --bucket BUCKET                    a deployed index (AWS credentials)""",
     "yank": """\
 examples:
   skypi yank acme-lib 1.2.0 --reason "breaks on Python 3.13"
@@ -91,6 +102,12 @@ examples:
 }
 
 DESCRIPTIONS: Final[dict[str, str]] = {
+    "namespace": "A namespace (PEP 752) reserves a name and every name that starts with it and "
+    "a hyphen (acme: acme, acme-cli, acme-cloud-eu) for an owner. Only the principals it "
+    "grants may publish new projects there: any other upload is refused with 409 and says "
+    "which grant to ask for. Projects listed before it was added keep working. Principals: "
+    "token:ID (the id 'skypi token list' shows), user:NAME (an htpasswd user), publisher:ID "
+    "(a trusted publisher, 'skypi publisher list').",
     "token": "Tokens are how clients prove who they are: pip and uv read with a read token, "
     "twine and uv publish upload with an upload token, yank and delete take an admin token. "
     "A token is shown once and stored only as a hash.",

@@ -221,10 +221,27 @@ function projectName(text) {
 
 // Of the decoded path: a page's name, a file's filename (its last segment).
 function readProject(path) {
-    if (path === '/simple' || path === '/simple/' || path === '/') return null;
+    if (path === '/simple' || path === '/simple/' || path === '/' || namespacePath(path)) return null;
     var named = /^\/(simple|project)\//.exec(path);
     if (named) return projectName(path.slice(named[0].length).replace(/\/$/, '')) || '';
     return projectOfFilename(path.slice(path.lastIndexOf('/') + 1));
+}
+
+// skypi.core.edge._namespace_path: PEP 752's endpoints (/simple/namespaces without its slash,
+// /simple/namespace/<name>); /simple/namespaces/ and /simple/namespace/ are projects' pages.
+function namespacePath(path) {
+    return path === '/simple/namespaces' ||
+        (path.indexOf('/simple/namespace/') === 0 && path !== '/simple/namespace/');
+}
+
+// skypi.core.edge._namespace: the stored JSON document, a redirect to the normalized name, or 404.
+function namespace(request, path) {
+    if (path === '/simple/namespaces') return toBucket(request, KEYS.namespaces + KEYS.nspage);
+    var name = path.slice('/simple/namespace/'.length);
+    var normalized = projectName(name);
+    if (normalized === null) return notFound();
+    if (normalized !== name) return redirect('/simple/namespace/' + normalized, request.querystring);
+    return toBucket(request, KEYS.namespaces + normalized + '/' + KEYS.nspage);
 }
 
 // The token in a Basic header (skypi.core.tokens.credentials_from_header).
@@ -255,6 +272,17 @@ async function lookup(hash) {
     } catch (e) {
         return null; // not there: unknown or revoked
     }
+}
+
+// skypi.core.tokens.TokenRecord.allows for a limited token: its projects, and the projects its
+// namespaces (n) cover (PEP 752: acme covers acme and acme-*).
+function limitedTo(entry, project) {
+    if (entry.p.indexOf(project) !== -1) return true;
+    var n = entry.n || [];
+    for (var i = 0; i < n.length; i++) {
+        if (project === n[i] || project.indexOf(n[i] + '-') === 0) return true;
+    }
+    return false;
 }
 
 // PEP 792: whether the project (a normalized name) is quarantined, by its record beside the
@@ -292,7 +320,7 @@ async function denied(request, project) {
     var why = null;
     if (entry === null) why = 'Invalid or revoked token.';
     else if (entry.e !== null && entry.e * 1000 <= Date.now()) why = 'Expired token.';
-    else if (entry.p !== null && project !== null && entry.p.indexOf(project) === -1) {
+    else if (entry.p !== null && project !== null && !limitedTo(entry, project)) {
         why = 'The given token isn\'t allowed to read for project \'' + project + '\'.';
     }
     return why ? respond(403, 'Forbidden', { 'content-type': 'text/plain' }, why + '\n') : null;
@@ -406,6 +434,7 @@ async function handler(event) {
         return toBucket(request, KEYS.packages + parts.slice(1).join('/'));
     }
     if (decoded === '/') return toBucket(request, KEYS.landing);
+    if (namespacePath(decoded)) return namespace(request, decoded);
     var people = decoded.indexOf('/project/') === 0;
     var prefix = people ? '/project/' : '/simple/';
     var rest = decoded.slice(prefix.length);

@@ -15,6 +15,7 @@ from packaging.utils import canonicalize_name
 
 from skypi.api.publish import Uploader
 from skypi.core.filenames import parse_filename
+from skypi.core.keys import NAMESPACE_RECORDS_KEY
 from skypi.core.pages import FileEntry, ProjectPage, RootListing, html_twins
 from skypi.core.render import render_project_html, render_root_html
 from skypi.core.upload import validate_filename, validate_form
@@ -96,10 +97,12 @@ def test_indexing_one_file_costs_the_same_at_10_and_2000_projects(moto_endpoint:
     assert sum(existing.values()) == 15  # 28 before the page writer
     extra = new - existing
     assert existing - new == Counter()
-    # A new project adds the root listing (swap, variant, twins, one look), and one more look
-    # at its page, taken after the listing's ETag (the listing shows the page as it is then).
-    assert {key for _, key in extra} == ROOT | {"simple/P/index.json"}
+    # A new project adds the root listing (swap, variant, twins, one look), one more look at
+    # its page, taken after the listing's ETag (the listing shows the page as it is then), and
+    # one read of the namespaces' records (PEP 752: which namespaces cover it; may it start?).
+    assert {key for _, key in extra} == ROOT | {"simple/P/index.json", NAMESPACE_RECORDS_KEY}
     assert extra[("HeadObject", "simple/P/index.json")] == 1
+    assert extra[("GetObject", NAMESPACE_RECORDS_KEY)] == 1
 
 
 def test_fifty_concurrent_uploads_to_one_project_all_listed(moto_endpoint: str) -> None:
@@ -195,16 +198,18 @@ def test_an_api_upload_reads_nothing_it_already_had(moto_endpoint: str) -> None:
     extra = new - known
     assert not known - new
     # A new project adds the root listing: its swap (no read: this process wrote it last),
-    # its variant and twins, one look at it, and one more look at the project's page, taken
-    # after the listing's ETag (the listing shows the page as it is then).
+    # its variant and twins, one look at it, one more look at the project's page, taken
+    # after the listing's ETag (the listing shows the page as it is then), and one read of
+    # the namespaces' records (PEP 752: which namespaces cover the new page).
     assert extra == Counter(
         [
             *(f"PutObject {key}" for key in ROOT),
             "HeadObject simple/index.json",
             "HeadObject simple/P/index.json",
+            f"GetObject {NAMESPACE_RECORDS_KEY}",
         ]
     )
-    assert sum(new.values()) == 22
+    assert sum(new.values()) == 23
     # goal: 12; the one over it is the look at the file once listed (invariant 10)
     assert sum(n for r, n in new.items() if r.split()[1] in ORIGINAL) == 13
 

@@ -60,7 +60,7 @@ def test_status_reaches_pip_and_uv(
     page = httpx.get(
         f"{server.index}demo-status/", headers={"Accept": "application/vnd.pypi.simple.v1+json"}
     ).json()
-    assert page["meta"]["api-version"] == "1.4"
+    assert page["meta"]["api-version"] == "1.5"
     assert page["project-status"] == {"status": "active"}
 
     project = tmp_path / "app"

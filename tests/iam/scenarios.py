@@ -23,6 +23,7 @@ from skypi.core.publishers import GitHubPublisher
 from skypi.core.tokens import TokenRecord, new_token
 from skypi.edge_tokens import handler as sync_handler
 from skypi.indexer.admin import Admin
+from skypi.indexer.namespaces import NamespaceAdmin
 from skypi.indexer.rebuild import Rebuilder
 from skypi.indexer.service import Indexer
 from skypi.local.emulator import LambdaContext
@@ -303,6 +304,31 @@ def drop_into_quarantine(stack: Stack) -> None:
     _index(stack)
 
 
+def namespaces(stack: Stack) -> None:
+    """PEP 752: a namespace added (its records and documents written, the page of the project
+    it covers rewritten), a grant given, an upload refused, the namespace removed (its document
+    deleted)."""
+    _upload(stack, "nsco-old")
+    _admin(stack, "POST", "/api/namespaces", {"name": "nsco", "owner": "team"})
+    _admin(stack, "POST", "/api/namespaces/nsco/grants", {"principal": "user:someone"})
+    data = wheel_bytes("nsco-new", "1.0")
+    authorization = basic(_token(stack, "upload"))["Authorization"]
+    event = upload_event(data, wheel_name("nsco-new", "1.0"), "nsco-new", "1.0", authorization)
+    with stack.recorder.acting("api"):
+        assert _invoke(event)["statusCode"] == 409
+    _admin(stack, "DELETE", "/api/namespaces/nsco")
+
+
+def drop_into_namespace(stack: Stack) -> None:
+    """A file dropped into storage that would start a project in a namespace: set aside."""
+    NamespaceAdmin(Indexer(stack.aws.store)).add("nsdrop", owner="team")  # set up outside
+    stack.aws.drop(
+        f"packages/nsdrop-x/{wheel_name('nsdrop-x', '1.0')}", wheel_bytes("nsdrop-x", "1.0")
+    )
+    _index(stack)
+    assert Indexer(stack.aws.store).read_page("nsdrop-x")[0] is None  # type: ignore[arg-type]
+
+
 def trusted_publishing(stack: Stack) -> None:
     """A GitHub Actions OIDC token exchanged for an upload token, which then uploads."""
     assert stack.issuer is not None
@@ -381,6 +407,8 @@ SCENARIOS: dict[str, Callable[[Stack], None]] = {
     "api: quarantine and its lifting": quarantine,
     "indexer: a drop-in into a quarantined project": drop_into_quarantine,
     "api: Trusted Publishing mint and upload": trusted_publishing,
+    "api: namespaces added, granted, refusing, removed": namespaces,
+    "indexer: a drop-in into a namespace": drop_into_namespace,
     "api: Trusted Publishing upload with a PEP 740 attestation": attested_upload,
     "sync: token to the edge": token_sync,
 }

@@ -40,7 +40,8 @@ ROOT = Path(__file__).parents[2]
 SPEC = json.loads((ROOT / "spec" / "edge-vectors.json").read_text())
 NODE = Path(sys.executable).with_name("node")
 ANSWERED_BY_THE_FUNCTION = {301, 400, 401, 403, 405, 503}
-BUCKET_KEY_PREFIXES = ("simple/", "packages/", SITE_PREFIX)  # what may be read from the bucket
+# what may be read from the bucket (namespaces/: PEP 752's documents, never its records)
+BUCKET_KEY_PREFIXES = ("simple/", "packages/", SITE_PREFIX, "namespaces/")
 FROM_A_STORED_OBJECT = {200, 206, 304, 416}
 
 
@@ -148,6 +149,7 @@ def mirrored_tokens() -> dict[str, str]:
             name=name,
             scopes=set(spec["scopes"]),
             projects=set(spec["projects"]) if spec["projects"] else None,
+            namespaces=set(spec["namespaces"]) if spec.get("namespaces") else None,
             expires=datetime(2020, 1, 1, tzinfo=UTC) if spec.get("expired") else None,
         )
         store[record.hash] = record.edge_value()
@@ -429,7 +431,7 @@ def test_every_object_the_vectors_read_is_a_key_of_the_layout() -> None:
     from skypi.core import keys
 
     expected = {
-        "/simple/": {keys.PROJECT_PAGE, keys.ROOT_LISTING},
+        "/simple/": {keys.PROJECT_PAGE, keys.ROOT_LISTING, keys.NAMESPACE_DOCUMENT},
         "/packages/": {keys.DISTRIBUTION, keys.METADATA},
         "/project/": {keys.PROJECT_SITE},
         "/": {keys.LANDING},

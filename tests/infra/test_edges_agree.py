@@ -29,7 +29,7 @@ from packaging.utils import canonicalize_name
 
 from skypi.api.app import create_app
 from skypi.api.settings import Settings
-from skypi.core.keys import ROOT_JSON_KEY
+from skypi.core.keys import NAMESPACE_RECORDS_KEY, ROOT_JSON_KEY
 from skypi.indexer.admin import Admin
 from skypi.indexer.service import Indexer, Landed
 from skypi.store.local import LocalStore
@@ -106,6 +106,7 @@ NAMES = [
     "foo-bar", "Foo_Bar", "FOO.bar", "foo", "other-project", "%C5%BFix", "foo%2Fbar", "a",
     "held-back", "Held.Back",
 ]  # fmt: skip
+NAMES += ["namespaces", "Namespaces", "namespace", "namespace/acme", "namespace/Acme.Cloud"]
 FOLDERS = [
     "foo-bar/", "foo-bar%2F", "foo-bar%2f", "", "other-project/", "foo-bar/sub/", "./",
     "held-back/",
@@ -201,7 +202,11 @@ class Generated:
 
 # Tokens limited to projects, and the paths that test their limits: each scoped token against
 # its own project, another project, a name that only normalizes to one, and none.
-SCOPED = [name for name, spec in SPEC["fixture"]["tokens"].items() if spec.get("projects")]
+SCOPED = [
+    name
+    for name, spec in SPEC["fixture"]["tokens"].items()
+    if spec.get("projects") or spec.get("namespaces")
+]
 SCOPED_PATHS = [
     "/simple/", "/", "/project/foo-bar/", "/project/other-project/", "/project/Foo_Bar/",
     "/packages/foo-bar/.metadata", "/packages/foo-bar/nope", "/packages/other-project/x",
@@ -392,7 +397,8 @@ def test_nothing_outside_the_index_reaches_the_bucket(function_side: list[Outcom
     reached = [
         o
         for o in function_side
-        if o.origin == "bucket" and not (o.key or "").startswith(BUCKET_KEY_PREFIXES)
+        if o.origin == "bucket"
+        and (not (o.key or "").startswith(BUCKET_KEY_PREFIXES) or o.key == NAMESPACE_RECORDS_KEY)
     ]
     assert not reached
 

@@ -39,6 +39,8 @@ EXAMPLES: dict[Family, str] = {
     keys.PROVENANCE: keys.provenance_key("foo-bar", "foo_bar-1.0.tar.gz"),
     keys.HELD_FILES: keys.held_files_key("foo-bar", "ab" * 32),
     keys.LOCAL_STATE: keys.FINGERPRINTS_KEY,
+    keys.NAMESPACE_RECORDS: keys.NAMESPACE_RECORDS_KEY,
+    keys.NAMESPACE_DOCUMENT: keys.namespace_key("acme-cloud"),
 }
 
 

@@ -285,14 +285,14 @@ def test_api_is_throttled_and_logged(template: Template) -> None:
 
 
 def test_api_deletes_only_distribution_files_and_refused_provenance(synth: Synth) -> None:
-    """A file (an admin's delete, a refused upload) and a refused upload's provenance; never a
-    page, a page for people or a record. Wildcards and whole-bucket grants:
-    tests/iam/test_least_privilege.py."""
+    """A file (an admin's delete, a refused upload), a refused upload's provenance and a
+    removed namespace's document (PEP 752); never a page, a page for people or a record.
+    Wildcards and whole-bucket grants: tests/iam/test_least_privilege.py."""
     for statement in _statements(synth, "ApiFunction"):
         if "s3:DeleteObject" in _actions(statement):
             assert _actions(statement) == ["s3:DeleteObject"]
-            deleted = re.findall(r'"(/[^"]*\*)"', _resources(statement))
-            assert deleted == ["/packages/*", "/integrity/*"]
+            deleted = re.findall(r'"(/[^"]*\*[^"]*)"', _resources(statement))
+            assert deleted == ["/packages/*", "/integrity/*", "/namespaces/*index.json"]
 
 
 # -- cdn ----------------------------------------------------------------------------------

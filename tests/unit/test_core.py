@@ -347,7 +347,7 @@ def test_json_page_fields_and_roundtrip() -> None:
         )
     )
     doc = json.loads(page.to_json_bytes())
-    assert doc["meta"]["api-version"] == "1.4"
+    assert doc["meta"]["api-version"] == "1.5"
     assert doc["name"] == "foo"
     assert doc["versions"] == ["1.0+cpu", "2.0"]
     wheel, sdist = doc["files"]

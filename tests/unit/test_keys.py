@@ -22,6 +22,8 @@ from skypi.core.keys import (
     LEGACY_LANDING,
     LOCAL_STATE,
     METADATA,
+    NAMESPACE_DOCUMENT,
+    NAMESPACE_RECORDS,
     PAGE_OBJECTS,
     PROJECT_PAGE,
     PROJECT_SITE,
@@ -35,6 +37,7 @@ from skypi.core.keys import (
     held_files_key,
     is_project,
     metadata_key,
+    namespace_key,
     page_key,
     project_site_key,
     provenance_key,
@@ -90,6 +93,11 @@ def test_the_keys_without_a_project_are_recognised() -> None:
     for record in (keys.TOKENS_KEY, keys.PUBLISHERS_KEY, keys.USED_OIDC_KEY):
         assert recognise(record) == Recognised(AUTH_RECORD, None, record)
     assert recognise(keys.FINGERPRINTS_KEY) == Recognised(LOCAL_STATE, None, keys.FINGERPRINTS_KEY)
+    records = keys.NAMESPACE_RECORDS_KEY
+    assert recognise(records) == Recognised(NAMESPACE_RECORDS, None, records)
+    assert recognise(namespace_key(None)) == Recognised(NAMESPACE_DOCUMENT, None, "index.json")
+    for name in PROJECTS:  # a namespace is named like a project, but is none
+        assert recognise(namespace_key(name)) == Recognised(NAMESPACE_DOCUMENT, None, name)
     # A folder index keeps files where it likes: a distribution, whose project is its name's.
     assert recognise("packages/foo-1.0.tar.gz") == Recognised(DISTRIBUTION, None, "foo-1.0.tar.gz")
     assert recognise("packages/a/b/c.whl") == Recognised(DISTRIBUTION, None, "c.whl")
@@ -144,6 +152,10 @@ def test_keys_outside_the_layout_are_not_recognised() -> None:
         "integrity/foo/.x/provenance.json",
         "auth/other.json",
         "local/other.json",
+        "namespaces/Acme/index.json",
+        "namespaces/acme/records.json",
+        "namespaces/acme/index.json.gz",
+        "namespaces/other.json",
         "held/foo/abc.json",  # not a SHA-256
         "held/Foo/" + "ab" * 32 + ".json",
         "packages/foo/.hidden.whl",
@@ -167,6 +179,8 @@ def test_each_family_has_a_grant_that_covers_its_prefix_and_a_distinct_name() ->
     samples[LEGACY_LANDING].append(keys.LEGACY_SITE_JSON_KEY)
     samples[AUTH_RECORD].append(keys.TOKENS_KEY)
     samples[LOCAL_STATE].append(keys.FINGERPRINTS_KEY)
+    samples[NAMESPACE_RECORDS].append(keys.NAMESPACE_RECORDS_KEY)
+    samples[NAMESPACE_DOCUMENT] += [namespace_key(None), namespace_key("acme")]
     for family, examples in samples.items():
         assert examples, family
         pattern = re.compile(re.escape(family.grant).replace(r"\*", ".*"))
@@ -186,7 +200,12 @@ def test_what_each_role_is_granted_follows_from_the_layout() -> None:
         "site/*",
         "integrity/*",
         "held/*",
+        "namespaces/records.json",
+        "namespaces/*index.json",
     )
+    # namespaces are the admin API's to change; the indexer only reads their records
+    assert keys.grants("indexer", "read")[-1] == "namespaces/records.json"
+    assert keys.grants("api", "delete")[-1] == "namespaces/*index.json"  # never the records
     for family in FAMILIES:
         for role, accesses in family.access.items():
             assert role in keys.ROLES

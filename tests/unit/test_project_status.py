@@ -60,7 +60,7 @@ def test_status_on_both_forms(
 ) -> None:
     page = ProjectPage.empty("Foo").with_files((WHEEL,)).with_status(status, reason)
     doc = json.loads(page.to_json_bytes())
-    assert doc["meta"]["api-version"] == "1.4"
+    assert doc["meta"]["api-version"] == "1.5"
     assert doc["project-status"] == json_status  # top level, not under meta (PEP 792)
     assert bool(doc["files"]) is listed
     assert doc["versions"] == (["1.0"] if listed else [])
@@ -118,7 +118,7 @@ def test_pages_written_before_status_existed_read_as_active() -> None:
 
 def test_root_listing_speaks_1_4() -> None:
     root = RootListing().with_project(ProjectPage.empty("Foo").name, "Foo")
-    assert json.loads(root.to_json_bytes())["meta"]["api-version"] == "1.4"
+    assert json.loads(root.to_json_bytes())["meta"]["api-version"] == "1.5"
     html = render_root_html(root).decode()
     assert '<meta name="pypi:repository-version" content="1.4">' in html
     assert "pypi:project-status" not in html  # a project's own page carries it

@@ -20,9 +20,10 @@ from skypi.api.admin import add_routes as admin_routes
 from skypi.api.auth import Authenticator, AuthFailure
 from skypi.api.direct import Declared, DirectUploader
 from skypi.api.errors import error_response, validation_details
+from skypi.api.namespaces import add_routes as namespace_routes
 from skypi.api.oidc import TokenExchange, add_routes
 from skypi.api.publish import Uploader
-from skypi.api.reads import ReadRoutes
+from skypi.api.reads import ReadRoutes, withheld_projects
 from skypi.api.settings import Settings
 from skypi.core.attestations import PROVENANCE_TYPE
 from skypi.core.errors import (
@@ -34,8 +35,10 @@ from skypi.core.errors import (
 )
 from skypi.core.filenames import VALID_PROJECT_NAME, parse_filename, same_version
 from skypi.core.keys import provenance_key
+from skypi.core.tokens import TokenRecord
 from skypi.core.upload import validate_filename, validate_form
 from skypi.indexer.admin import Admin
+from skypi.indexer.namespaces import NamespaceAdmin
 from skypi.indexer.service import Indexer
 from skypi.store.base import NotFound, Part, Store
 from skypi.store.publishers import PublisherRepository, PublisherStore
@@ -143,6 +146,11 @@ def create_app(
     async def health() -> dict[str, str]:
         return {"status": "ok", "version": skypi.__version__}
 
+    def namespace_check(caller: TokenRecord | None, project: str) -> None:
+        """PEP 752: 409 when ``project`` is in a namespace ``caller`` holds no grant for (a
+        caller without a token, on an index that takes uploads without one, holds none)."""
+        indexer.namespaces.all().check(project, caller.principal if caller else "")
+
     async def upload(request: Request) -> Response:
         header = request.headers.get("authorization")
         if settings.upload_auth:  # all that the headers can tell, checked before the body
@@ -193,6 +201,7 @@ def create_app(
             if not isinstance(content, UploadFile) or content.filename is None:
                 raise UploadRejected("Upload payload does not have a file.")
             dist = validate_filename(upload_request, content.filename)
+            await run_in_threadpool(namespace_check, record, upload_request.project)
             claims = record.claims if record is not None and record.publisher else None
             await run_in_threadpool(uploader.publish, upload_request, dist, content.file, claims)
         finally:
@@ -208,8 +217,8 @@ def create_app(
             project = parse_filename(filename).project
         except InvalidDistribution as exc:
             raise UploadRejected(str(exc)) from exc
-        if settings.upload_auth:
-            auth.require(header, "upload", project)
+        caller = auth.require(header, "upload", project) if settings.upload_auth else None
+        namespace_check(caller, project)
         page, _ = indexer.read_page(canonicalize_name(project))
         refusal = page.upload_refusal() if page else None
         if refusal:
@@ -258,6 +267,12 @@ def create_app(
 
     admin_routes(api, Admin(indexer, edge), _admin)
 
+    def _index_admin(header: str | None) -> None:
+        if settings.upload_auth:
+            auth.require(header, "admin", None)
+
+    namespace_routes(api, NamespaceAdmin(indexer), _index_admin)
+
     @api.get("/integrity/{project}/{version}/{filename}/provenance")
     async def file_provenance(
         project: str,
@@ -283,11 +298,7 @@ def create_app(
             return JSONResponse({"detail": "No provenance for this file."}, 404)
         return Response(body, media_type=PROVENANCE_TYPE)
 
-    def withheld(project: str) -> bool:
-        page, _ = indexer.read_page(canonicalize_name(project))
-        return page is not None and page.withholds_files()
-
-    return ReadRoutes(store, auth, settings, api, withheld)
+    return ReadRoutes(store, auth, settings, api, withheld_projects(indexer))
 
 
 def _bounded(receive: Receive, limit: int, refusal: UploadRejected) -> Receive:

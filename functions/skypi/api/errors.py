@@ -29,6 +29,7 @@ from skypi.core.errors import (
     NotSupported,
     ReadOnly,
     RequestTooLarge,
+    Reserved,
     SkypiError,
     UploadRejected,
 )
@@ -43,6 +44,7 @@ STATUS: Final[Mapping[type[SkypiError], int]] = MappingProxyType(
         ReadOnly: 403,
         DoesNotExist: 404,
         Conflict: 409,
+        Reserved: 409,  # PEP 752: a name in a namespace, without a grant
         Discontinued: 410,  # as Warehouse does for pre-registration and doc uploads
         LengthRequired: 411,
         RequestTooLarge: 413,

@@ -11,9 +11,10 @@ import hashlib
 import logging
 import re
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from packaging.utils import canonicalize_name
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
 from skypi.api.auth import Authenticator, AuthFailure
@@ -39,6 +40,9 @@ from skypi.core.keys import (
 from skypi.core.pages import RootListing
 from skypi.core.site import fill_address, near_names, render_not_found, wants_page
 from skypi.store.base import NotFound, ObjectInfo, Presigning, Store
+
+if TYPE_CHECKING:
+    from skypi.indexer.service import Indexer
 
 log = logging.getLogger("skypi.reads")
 
@@ -106,6 +110,16 @@ def _position(digits: str) -> int | None:
     if not digits:
         return None
     return int(digits) if len(digits) <= _MAX_DIGITS else 10**_MAX_DIGITS
+
+
+def withheld_projects(indexer: Indexer) -> Callable[[str], bool]:
+    """Whether a project's page withholds its files (PEP 792 quarantine), read from its page."""
+
+    def withheld(project: str) -> bool:
+        page, _ = indexer.read_page(canonicalize_name(project))
+        return page is not None and page.withholds_files()
+
+    return withheld
 
 
 class ReadRoutes:

@@ -1,4 +1,5 @@
-"""The admin API of a running skypi, from Python: yank, unyank, delete a file, set a status.
+"""The admin API of a running skypi, from Python: yank, unyank, delete a file, set a status,
+manage namespaces (PEP 752).
 
     with AdminClient("http://127.0.0.1:8080", token) as admin:
         admin.yank("foo", version="1.0", reason="broken")  # the files yanked
@@ -87,10 +88,39 @@ class AdminClient:
         body = {"status": status, "reason": reason or None}
         return self._call("POST", f"{_quoted(project)}/status", body)["status"]
 
+    # -- namespaces (PEP 752): answers are the namespace's record --------------------------
+
+    def namespaces(self) -> list[dict[str, Any]]:
+        """Every namespace: name, owner, grants, open, the projects that predate it."""
+        found = self._request("GET", "/api/namespaces")["namespaces"]
+        return [dict(ns) for ns in found]
+
+    def add_namespace(
+        self, name: str, owner: str, grants: list[str] | None = None, *, open: bool = False
+    ) -> dict[str, Any]:
+        body = {"name": name, "owner": owner, "grants": grants or [], "open": open}
+        return self._request("POST", "/api/namespaces", body)
+
+    def grant(self, name: str, principal: str) -> dict[str, Any]:
+        path = f"/api/namespaces/{_quoted(name)}/grants"
+        return self._request("POST", path, {"principal": principal})
+
+    def revoke(self, name: str, principal: str) -> dict[str, Any]:
+        path = f"/api/namespaces/{_quoted(name)}/grants/{_quoted(principal)}"
+        return self._request("DELETE", path)
+
+    def remove_namespace(self, name: str) -> dict[str, Any]:
+        return self._request("DELETE", f"/api/namespaces/{_quoted(name)}")
+
     def _call(
         self, method: str, path: str, body: dict[str, Any] | None = None
     ) -> dict[str, list[str]]:
-        url = f"{self.url}/api/projects/{path}"
+        return self._request(method, f"/api/projects/{path}", body)
+
+    def _request(
+        self, method: str, path: str, body: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        url = f"{self.url}{path}"
         try:
             response = self.http.request(method, url, json=body, auth=self._auth)
         except (httpx.TransportError, httpx.InvalidURL) as exc:

@@ -33,6 +33,7 @@ class Verdict(enum.Enum):
     CONFLICT = "conflict"  # the name is listed with other bytes
     ONE_SDIST = "one-sdist"  # the release has its sdist already (PyPI allows one)
     CLOSED = "closed"  # the project takes no uploads (PEP 792: archived, quarantined)
+    RESERVED = "reserved"  # a drop-in that would start a project in a namespace (PEP 752)
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,7 @@ from skypi.core.keys import (
     PACKAGES_PREFIX,
     PageKind,
     gzip_key,
+    namespace_key,
     page_key,
     project_site_key,
 )
@@ -118,6 +119,12 @@ def authorization_count(values: Iterable[str]) -> int:
 
 
 _PAGE_KIND: Final[dict[str, PageKind]] = {V1_JSON: "json", V1_HTML: "v1html", HTML: "html"}
+# PEP 752's endpoints, under the repository's base as PEP 691's pages are. Without its slash,
+# /simple/namespaces is the list (a project of that name is /simple/namespaces/, slash and
+# all); /simple/namespace/<name> is a namespace (the project "namespace" is
+# /simple/namespace/). Both are JSON only, whatever Accept asks for.
+NAMESPACE_LIST_PATH: Final = "/simple/namespaces"
+NAMESPACE_PATH: Final = "/simple/namespace/"
 
 
 def route(method: str, raw_path: str, health_path: str = HEALTH_PATH) -> Route:
@@ -203,12 +210,39 @@ def read_project(path: str) -> str | None:
     >>> read_project("/simple/Foo.Bar/"), read_project("/simple/"), read_project("/packages/a/b")
     ('foo-bar', None, '')
     """
-    if path in {"/simple", "/simple/", "/"}:
-        return None
+    if path in {"/simple", "/simple/", "/"} or _namespace_path(path):
+        return None  # the whole index's: any read token
     for prefix in ("/simple/", "/project/"):
         if path.startswith(prefix):
             return project_name(path[len(prefix) :].removesuffix("/")) or ""
     return project_of_filename(path.rsplit("/", 1)[-1])
+
+
+def _namespace_path(path: str) -> bool:
+    """Whether the decoded ``path`` is one of PEP 752's namespace endpoints.
+
+    >>> [_namespace_path(p) for p in ("/simple/namespaces", "/simple/namespaces/")]
+    [True, False]
+    >>> [_namespace_path(p) for p in ("/simple/namespace/acme", "/simple/namespace/")]
+    [True, False]
+    """
+    return path == NAMESPACE_LIST_PATH or (
+        path.startswith(NAMESPACE_PATH) and path != NAMESPACE_PATH
+    )
+
+
+def _namespace(path: str, raw_query: str) -> Answer:
+    """``/simple/namespaces`` and ``/simple/namespace/<name>``: the stored JSON document, a
+    redirect to the normalized name, or a 404 (a name that is none, a nested path)."""
+    if path == NAMESPACE_LIST_PATH:
+        return Answer(200, key=namespace_key(None), content_type=V1_JSON)
+    name = path[len(NAMESPACE_PATH) :]
+    normalized = project_name(name)
+    if normalized is None:
+        return Answer(404)
+    if normalized != name:
+        return _redirect(f"{NAMESPACE_PATH}{normalized}", raw_query, None)
+    return Answer(200, key=namespace_key(normalized), content_type=V1_JSON)
 
 
 def link_path(file_key: str) -> str | None:
@@ -340,6 +374,8 @@ def decide(
         if not served_as_file(parts[-1]):  # nothing else put there (a page, a script)
             return Answer(404, project=project)  # is served from the index's origin
         return Answer(200, key=PACKAGES_PREFIX + "/".join(parts), project=project)
+    if _namespace_path(decoded):
+        return _namespace(decoded, raw_query)
     rest = decoded[len("/simple/") :]
     gzipped = accepts_gzip(accept_encoding)
     if rest == "":

@@ -31,6 +31,10 @@ class Conflict(SkypiError):
     """Another write got there first; nothing was published, and trying again may succeed."""
 
 
+class Reserved(SkypiError):
+    """The project's name is in a namespace (PEP 752) the caller holds no grant for."""
+
+
 class ReadOnly(SkypiError):
     """This index takes no writes (its folder is read-only)."""
 

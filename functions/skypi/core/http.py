@@ -8,7 +8,7 @@ from typing import Final
 
 from skypi.core.constants import MAX_LAMBDA_REQUEST_BYTES as MAX_LAMBDA_REQUEST_BYTES
 from skypi.core.keys import GZIP_SUFFIX as GZIP_SUFFIX
-from skypi.core.keys import LANDING, PROJECT_SITE, PageKind, recognise
+from skypi.core.keys import LANDING, NAMESPACE_DOCUMENT, PROJECT_SITE, PageKind, recognise
 from skypi.core.keys import gzip_key as gzip_key
 from skypi.core.negotiate import HTML, Q_VALUE, V1_HTML, V1_JSON
 
@@ -91,12 +91,19 @@ def content_type_for_key(key: str) -> str:
     'application/vnd.pypi.simple.v1+json'
     >>> content_type_for_key("site/project/foo/index.html"), content_type_for_key("x/a.html")
     ('text/html; charset=utf-8', 'application/octet-stream')
+
+    The namespace endpoints' documents (PEP 752 leaves their type open) are the JSON API's:
+
+    >>> content_type_for_key("namespaces/acme/index.json")
+    'application/vnd.pypi.simple.v1+json'
     """
     found = recognise(key)
     if found is None:
         return BINARY
     if found.page_kind is not None:
         return _PAGE_TYPES[found.page_kind]
+    if found.family is NAMESPACE_DOCUMENT:
+        return V1_JSON
     return HTML_CONTENT_TYPE if found.family in (LANDING, PROJECT_SITE) else BINARY
 
 

@@ -40,6 +40,12 @@ LOCAL_PREFIX: Final = "local/"  # what only a folder index keeps (its fingerprin
 # PEP 792: a quarantined project's pages list no files; what is needed to list them again (each
 # file's entry) is kept here, content-addressed, beside the page: no edge route reads it.
 HELD_PREFIX: Final = "held/"
+# PEP 752: the namespaces' records (owners, grants; never served) and the documents the
+# namespace endpoints serve (``/simple/namespaces``, ``/simple/namespace/<name>``).
+NAMESPACES_PREFIX: Final = "namespaces/"
+NAMESPACE_RECORDS_KEY: Final = f"{NAMESPACES_PREFIX}records.json"
+NAMESPACE_LIST_KEY: Final = f"{NAMESPACES_PREFIX}index.json"
+NAMESPACE_PAGE: Final = "index.json"  # a namespace's document, in its folder
 METADATA_SUFFIX: Final = ".metadata"  # PEP 658: a wheel's core metadata beside it
 GZIP_SUFFIX: Final = ".gz"  # a page's gzip variant, beside it
 # The objects of one page: its PEP 691 JSON, its HTML as text/html and as the v1 HTML type.
@@ -123,6 +129,18 @@ AUTH_RECORD: Final = Family("auth record", f"{AUTH_PREFIX}*")
 PROVENANCE: Final = Family("provenance", f"{INTEGRITY_PREFIX}*", {API: ("read", "write", "delete")})
 HELD_FILES: Final = Family("held files", f"{HELD_PREFIX}*", _PAGES)
 LOCAL_STATE: Final = Family("local state", f"{LOCAL_PREFIX}*")  # a folder index's only
+# Written by the admin API only; the indexer reads the records to check a drop-in and to say
+# on a new project's page which namespaces cover it.
+NAMESPACE_RECORDS: Final = Family(
+    "namespace records", NAMESPACE_RECORDS_KEY, {API: ("read", "write"), INDEXER: ("read",)}
+)
+# ``*index.json``: the list and each namespace's document, never the records beside them.
+NAMESPACE_DOCUMENT: Final = Family(
+    "namespace document",
+    f"{NAMESPACES_PREFIX}*{NAMESPACE_PAGE}",
+    {API: ("write", "delete")},
+    revalidate=True,
+)
 FAMILIES: Final = (
     DISTRIBUTION,
     METADATA,
@@ -136,6 +154,8 @@ FAMILIES: Final = (
     PROVENANCE,
     HELD_FILES,
     LOCAL_STATE,
+    NAMESPACE_RECORDS,
+    NAMESPACE_DOCUMENT,
 )
 AUTH_RECORDS: Final = frozenset({TOKENS_KEY, PUBLISHERS_KEY, USED_OIDC_KEY})
 
@@ -245,6 +265,17 @@ def held_files_key(project: str, digest: str) -> str:
     'held/foo/ababab'
     """
     return f"{HELD_PREFIX}{_segment(project, 'project')}/{_segment(digest, 'digest')}.json"
+
+
+def namespace_key(namespace: str | None) -> str:
+    """What ``/simple/namespace/<name>`` serves, or (``namespace`` None) ``/simple/namespaces``.
+
+    >>> namespace_key("acme"), namespace_key(None)
+    ('namespaces/acme/index.json', 'namespaces/index.json')
+    """
+    if namespace is None:
+        return NAMESPACE_LIST_KEY
+    return f"{NAMESPACES_PREFIX}{_segment(namespace, 'namespace')}/{NAMESPACE_PAGE}"
 
 
 def _quoted(text: str) -> str:
@@ -367,6 +398,17 @@ def _local(rest: list[str]) -> Recognised | None:
     return Recognised(LOCAL_STATE, None, key) if key == FINGERPRINTS_KEY else None
 
 
+def _namespaces(rest: list[str]) -> Recognised | None:
+    key = NAMESPACES_PREFIX + "/".join(rest)
+    if key == NAMESPACE_RECORDS_KEY:
+        return Recognised(NAMESPACE_RECORDS, None, key)
+    if key == NAMESPACE_LIST_KEY:
+        return Recognised(NAMESPACE_DOCUMENT, None, NAMESPACE_PAGE)
+    if len(rest) == 2 and is_project(rest[0]) and rest[1] == NAMESPACE_PAGE:
+        return Recognised(NAMESPACE_DOCUMENT, None, rest[0])
+    return None
+
+
 _READERS: Final = {
     PACKAGES_PREFIX: _distribution,
     SIMPLE_PREFIX: _page,
@@ -375,6 +417,7 @@ _READERS: Final = {
     AUTH_PREFIX: _auth,
     HELD_PREFIX: _held,
     LOCAL_PREFIX: _local,
+    NAMESPACES_PREFIX: _namespaces,
 }
 
 
@@ -429,7 +472,7 @@ def grants(role: Role, access: Access) -> tuple[str, ...]:
     layout's order, without one another pattern already covers.
 
     >>> grants("indexer", "delete"), grants("api", "delete")
-    (('packages/*.metadata',), ('packages/*', 'integrity/*'))
+    (('packages/*.metadata',), ('packages/*', 'integrity/*', 'namespaces/*index.json'))
     """
     wanted = list(dict.fromkeys(f.grant for f in FAMILIES if f.may(role, access)))
     return tuple(p for p in wanted if not any(_covers(q, p) for q in wanted))

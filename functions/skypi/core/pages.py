@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 from urllib.parse import quote
 
 from packaging.utils import NormalizedName, canonicalize_name
@@ -32,7 +32,23 @@ from skypi.core.keys import metadata_key as metadata_key
 from skypi.core.keys import page_html_key as page_html_key
 from skypi.core.keys import page_json_key as page_json_key
 
-API_VERSION: Final = "1.4"  # 1.1 PEP 700, 1.3 PEP 740 (provenance), 1.4 PEP 792 (status)
+# 1.1 PEP 700, 1.3 PEP 740 (provenance), 1.4 PEP 792 (status), 1.5 PEP 752 (namespaces): the
+# JSON pages'. PEP 752 adds nothing to HTML, and PEP 833 freezes HTML at 1.4.
+API_VERSION: Final = "1.5"
+HTML_API_VERSION: Final = "1.4"
+
+
+class NamespaceEntry(NamedTuple):
+    """PEP 752: a namespace that covers a project, whether the project is its owner's (False:
+    the project predates it), and the owner's name (kept as ``_owner``: the pages for people
+    show it)."""
+
+    name: str
+    owned: bool
+    owner: str = ""
+
+
+NamespaceEntries = tuple[NamespaceEntry, ...] | None  # None: no namespace covers the project
 _TIME_FORMAT: Final = "%Y-%m-%dT%H:%M:%S.%fZ"
 # PEP 792: what a project's status may be, and which ones refuse new files.
 PROJECT_STATUSES: Final = ("active", "archived", "deprecated", "quarantined")
@@ -199,6 +215,7 @@ class ProjectPage:
     summary: str = ""  # the newest release's summary (pages for people; search)
     status: str = "active"  # PEP 792
     status_reason: str | None = None
+    namespaces: NamespaceEntries = None  # PEP 752
 
     @classmethod
     def empty(cls, display_name: str) -> ProjectPage:
@@ -229,6 +246,21 @@ class ProjectPage:
     def with_status(self, status: str, reason: str | None) -> ProjectPage:
         status, reason = check_status(status, reason)
         return replace(self, status=status, status_reason=reason, serial=self.serial + 1)
+
+    def with_namespaces(self, namespaces: NamespaceEntries) -> ProjectPage:
+        """The page saying which namespaces cover it (PEP 752); itself if that is unchanged."""
+        if namespaces == self.namespaces:
+            return self
+        return replace(self, namespaces=namespaces, serial=self.serial + 1)
+
+    def namespaces_json(self) -> list[dict[str, Any]] | None:
+        """PEP 752's ``namespaces`` key: null, or ``{"name", "owned"}`` per namespace."""
+        if self.namespaces is None:
+            return None
+        return [
+            {"name": n.name, "owned": n.owned} | ({"_owner": n.owner} if n.owner else {})
+            for n in self.namespaces
+        ]
 
     def versions(self) -> list[str]:
         """Every version with a file, oldest first."""
@@ -264,6 +296,7 @@ class ProjectPage:
                 "meta": {"api-version": API_VERSION, "_last-serial": self.serial},
                 "name": self.name,
                 "project-status": self.project_status(),
+                "namespaces": self.namespaces_json(),
                 "versions": self.versions() if listed else [],
             }
         )
@@ -289,6 +322,7 @@ class ProjectPage:
             "meta": {"api-version": API_VERSION, "_last-serial": self.serial},
             "name": self.name,
             "project-status": self.project_status(),
+            "namespaces": self.namespaces_json(),
             "versions": self.versions() if listed else [],
             "files": [f.to_json() for f in listed],
             "_display-name": self.display_name,
@@ -322,9 +356,19 @@ class ProjectPage:
                 summary=str(doc.get("_summary", "")),
                 status=status.get("status", "active"),
                 status_reason=status.get("reason"),
+                namespaces=_namespace_entries(doc.get("namespaces")),
             )
         except _MALFORMED as exc:
             raise ValueError(f"not a project page: {type(exc).__name__}: {exc}") from exc
+
+
+def _namespace_entries(found: Any) -> NamespaceEntries:
+    """A stored page's ``namespaces`` (None in pages written before 1.5)."""
+    if found is None:
+        return None
+    return tuple(
+        NamespaceEntry(str(n["name"]), bool(n["owned"]), str(n.get("_owner", ""))) for n in found
+    )
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from html import escape
 from typing import Final
 from urllib.parse import quote
 
-from skypi.core.pages import API_VERSION, ProjectPage, RootListing, file_href, format_time
+from skypi.core.pages import HTML_API_VERSION, ProjectPage, RootListing, file_href, format_time
 
 _SERIAL_RE: Final = re.compile(rb'<meta name="skypi:serial" content="(\d+)">')
 
@@ -27,7 +27,7 @@ def _head(title: str, serial: int, page: ProjectPage | None = None) -> list[str]
         "<!DOCTYPE html>",
         "<html>",
         "  <head>",
-        f'    <meta name="pypi:repository-version" content="{API_VERSION}">',
+        f'    <meta name="pypi:repository-version" content="{HTML_API_VERSION}">',
         *status,
         f'    <meta name="skypi:serial" content="{serial}">',
         f"    <title>{escape(title)}</title>",

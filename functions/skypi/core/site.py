@@ -932,6 +932,11 @@ def render_project_site(
     if page.status != "active":
         reason = f": {page.status_reason}" if page.status_reason else ""
         body.append(f'<p class="muted">This project is {escape(page.status + reason)}.</p>')
+    if page.namespaces:  # PEP 752: the innermost namespace says whose name this is
+        inner = page.namespaces[-1]
+        owner = f", owned by {escape(inner.owner)}" if inner.owner else ""
+        older = "" if inner.owned else " (this project predates it)"
+        body.append(f'<p class="muted">In the namespace {escape(inner.name)}{owner}{older}.</p>')
     if not listed:
         body.append('<p class="muted">This project has no files.</p>')
     by_version: dict[str, list[FileEntry]] = {}

@@ -25,6 +25,8 @@ from typing import Any, Final
 
 from packaging.utils import NormalizedName, canonicalize_name
 
+from skypi.core.namespaces import covers, namespace_name
+
 TOKEN_PREFIX: Final = "skypi_"  # noqa: S105 - a prefix, not a secret
 SCOPES: Final = ("read", "upload", "admin")
 # A scope grants itself and the ones before it: admin can upload and read, upload can read.
@@ -205,6 +207,9 @@ class TokenRecord:
     # Minted by Trusted Publishing: the publisher's id and the token claims that matched (audit).
     publisher: str | None = None
     claims: dict[str, str] | None = field(default=None, hash=False, compare=False)
+    # PEP 752 namespaces the token is limited to (beside ``projects``): ``acme`` takes ``acme``
+    # and every ``acme-*`` project. None: not limited by namespace.
+    namespaces: frozenset[NormalizedName] | None = None
 
     @classmethod
     def create(
@@ -216,17 +221,21 @@ class TokenRecord:
         projects: set[str] | None,
         expires: datetime | None = None,
         at_edge: bool = True,
+        namespaces: set[str] | None = None,
     ) -> TokenRecord:
         """A new token's record; ``at_edge``: it is read at the edge, so its edge record
-        must fit a KeyValueStore value (:class:`TokenTooLarge` if not)."""
+        must fit a KeyValueStore value (:class:`TokenTooLarge` if not). ValueError for a
+        scope or a namespace that is none."""
         unknown = set(scopes) - set(SCOPES)
         if unknown or not scopes:
             raise ValueError(f"scopes must be among {', '.join(SCOPES)}; got {sorted(scopes)}")
         digest = hash_token(token)
         names = frozenset(canonicalize_name(p) for p in projects) if projects else None
+        spaces = frozenset(namespace_name(n) for n in namespaces) if namespaces else None
         record = cls(
             digest[:12], digest, name, frozenset(scopes), names, datetime.now(UTC), expires
         )
+        record = replace(record, namespaces=spaces)
         if at_edge:
             record.check_fits_edge()
         return record
@@ -247,6 +256,19 @@ class TokenRecord:
         key = user_key(username)
         return replace(record, id=key[:12], hash=key, user=username, password_hash=bcrypt_hash)
 
+    @property
+    def principal(self) -> str:
+        """Who this is to a namespace's grants (PEP 752): a trusted publisher's minted token is
+        its publisher, an htpasswd user its name, any other token itself (by its id).
+
+        >>> now = datetime.now(UTC)
+        >>> TokenRecord("0123456789ab", "h", "", frozenset({"upload"}), None, now).principal
+        'token:0123456789ab'
+        """
+        if self.publisher:
+            return f"publisher:{self.publisher}"
+        return f"user:{self.user}" if self.user else f"token:{self.id}"
+
     def expired(self, now: datetime) -> bool:
         return self.expires is not None and self.expires <= now
 
@@ -256,15 +278,23 @@ class TokenRecord:
 
         >>> TokenRecord("i", "h", "", frozenset({"read"}), None, datetime.now(UTC)).edge_value()
         '{"s":0,"p":null,"e":null}'
+
+        A token limited to namespaces lists them as ``n`` (and is limited: ``p`` is a list):
+
+        >>> spaces = frozenset({"acme"})
+        >>> TokenRecord("i", "h", "", frozenset({"read"}), None, datetime.now(UTC),
+        ...             namespaces=spaces).edge_value()
+        '{"s":0,"p":[],"e":null,"n":["acme"]}'
         """
-        return json.dumps(
-            {
-                "s": max(_RANK[s] for s in self.scopes),
-                "p": sorted(self.projects) if self.projects is not None else None,
-                "e": int(self.expires.timestamp()) if self.expires else None,
-            },
-            separators=(",", ":"),
-        )
+        limited = self.projects is not None or self.namespaces is not None
+        value: dict[str, Any] = {
+            "s": max(_RANK[s] for s in self.scopes),
+            "p": sorted(self.projects or ()) if limited else None,
+            "e": int(self.expires.timestamp()) if self.expires else None,
+        }
+        if self.namespaces is not None:
+            value["n"] = sorted(self.namespaces)
+        return json.dumps(value, separators=(",", ":"))
 
     def check_fits_edge(self) -> None:
         """Refuse a record the edge's KeyValueStore would refuse (its value is capped at
@@ -279,7 +309,7 @@ class TokenRecord:
         """
         size = len(self.edge_value().encode())
         if size > EDGE_MAX_VALUE_BYTES:
-            count = len(self.projects or ())
+            count = len(self.projects or ()) + len(self.namespaces or ())
             raise TokenTooLarge(
                 f"A token limited to {count} projects needs an edge record of {size:,} bytes, "
                 f"and CloudFront's KeyValueStore takes at most {EDGE_MAX_VALUE_BYTES:,}: limit "
@@ -287,12 +317,15 @@ class TokenRecord:
             )
 
     def allows(self, scope: str, project: str | None) -> bool:
-        """Whether this token may do ``scope`` on ``project`` (None: not about one project)."""
+        """Whether this token may do ``scope`` on ``project`` (None: not about one project):
+        a limited token, on its projects and on those its namespaces cover."""
         if max(_RANK[s] for s in self.scopes) < _RANK[scope]:
             return False
-        if self.projects is None or project is None:
-            return self.projects is None or scope == "read"
-        return canonicalize_name(project) in self.projects
+        limited = self.projects is not None or self.namespaces is not None
+        if not limited or project is None:
+            return not limited or scope == "read"
+        name = canonicalize_name(project)
+        return name in (self.projects or ()) or any(covers(n, name) for n in self.namespaces or ())
 
     def may(self, scope: str) -> bool:
         """Whether this token has ``scope`` on at least one project: what can be checked from
@@ -310,6 +343,7 @@ class TokenRecord:
             "expires": self.expires.isoformat() if self.expires else None,
             **({"user": self.user, "password_hash": self.password_hash} if self.user else {}),
             **({"publisher": self.publisher, "claims": self.claims} if self.publisher else {}),
+            **({"namespaces": sorted(self.namespaces)} if self.namespaces is not None else {}),
         }
 
     @classmethod
@@ -329,4 +363,7 @@ class TokenRecord:
             password_hash=data.get("password_hash"),
             publisher=data.get("publisher"),
             claims=data.get("claims"),
+            namespaces=frozenset(canonicalize_name(n) for n in data["namespaces"])
+            if data.get("namespaces") is not None
+            else None,
         )

@@ -32,7 +32,8 @@ from skypi.core.keys import (
     page_json_key,
     recognise,
 )
-from skypi.core.pages import FileEntry, ProjectPage, RootListing
+from skypi.core.namespaces import Namespaces
+from skypi.core.pages import FileEntry, NamespaceEntries, ProjectPage, RootListing
 from skypi.core.site import SiteSummary
 from skypi.indexer.service import Indexer, project_of_key
 from skypi.indexer.writer import Stored, root_entry
@@ -118,10 +119,12 @@ class Rebuilder:
         self.store = indexer.store
         self.verify_hashes = verify_hashes
         self.workers = workers
+        self.reserved = Namespaces()
 
     def run(self, *, check: bool, progress: Callable[[int], object] | None = None) -> Report:
         """Compare every page with storage; unless ``check``, rewrite those that differ."""
         files, pages, report = scan(self.indexer)
+        self.reserved = self.indexer.namespaces.all()  # PEP 752, as it stands for this run
         projects = sorted(set(files) | {NormalizedName(p) for p in pages})
         report.projects = len(projects)
         report.files = sum(len(infos) for infos in files.values())
@@ -228,6 +231,10 @@ class Rebuilder:
         page, readable = self._read_page(project)
         if not readable:
             drift.append(Drift(project, "the JSON page cannot be read"))
+        refusal = self.reserved.refusal(project, None) if page is None and readable else None
+        if refusal is not None and infos:  # a drop-in may not start a project in a namespace
+            return _Plan(None, None, [], set_aside=tuple((i.key, refusal) for i in infos))
+        namespaces = self.reserved.entries(project)
         current = {f.key: f for f in page.files} if page else {}
         expected: dict[str, FileEntry] = {}
         # The file the page lists keeps its place; among new ones the first key wins.
@@ -254,12 +261,15 @@ class Rebuilder:
             name = page.display_name if page else _display_name(self.indexer, infos, project)
             base = page or ProjectPage.empty(name)
             target = base.with_files(want)
+        if target is not None and target.namespaces != namespaces:
+            drift.append(Drift(project, f"the page says namespaces {_shown(target.namespaces)}"))
+            target = target.with_namespaces(namespaces)
         if target is not None and target is page:
             body = self._stored(page_json_key(project))
             for key, problem in self.indexer.pages.stale_followers(target, body):
                 drift.append(Drift(project, f"{key} {problem}"))
         if not check and drift:
-            target = self._write(project, want, target)
+            target = self._write(project, want, target, namespaces)
         shown, summary = root_entry(target)
         held = page is not None and page.withholds_files()
         return _Plan(None if check else target, shown, drift, summary, tuple(set_aside), None, held)
@@ -280,7 +290,11 @@ class Rebuilder:
         return drift
 
     def _write(
-        self, project: NormalizedName, want: tuple[FileEntry, ...], fallback: ProjectPage | None
+        self,
+        project: NormalizedName,
+        want: tuple[FileEntry, ...],
+        fallback: ProjectPage | None,
+        namespaces: NamespaceEntries,
     ) -> ProjectPage | None:
         """Replace the page's entries with ``want``, re-checking storage wherever the latest
         page disagrees (a concurrent upload or delete), then write what follows it (the
@@ -296,8 +310,8 @@ class Rebuilder:
                 if not self.indexer.is_stored(key, unknown=False):
                     del wanted[key]
             base = page or fallback or ProjectPage.empty(project)
-            new_page = base.with_files(tuple(wanted.values()))
-            if page is not None and new_page.files == page.files:
+            new_page = base.with_files(tuple(wanted.values())).with_namespaces(namespaces)
+            if page is not None and (new_page.files, namespaces) == (page.files, page.namespaces):
                 return None  # entries already right: only what follows needs repair
             return new_page
 
@@ -404,6 +418,18 @@ class Rebuilder:
             return self.store.get(key)[1]
         except NotFound:
             return b""
+
+
+def _shown(entries: NamespaceEntries) -> str:
+    """What a page says of its namespaces, for a drift line.
+
+    >>> from skypi.core.pages import NamespaceEntry
+    >>> _shown((NamespaceEntry("acme", False, "platform"),)), _shown(None)
+    ('acme (not owned)', 'none')
+    """
+    if not entries:
+        return "none"
+    return ", ".join(f"{e.name}{'' if e.owned else ' (not owned)'}" for e in entries)
 
 
 def _display_name(indexer: Indexer, infos: list[ObjectInfo], project: str) -> str:

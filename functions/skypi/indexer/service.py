@@ -38,6 +38,7 @@ from skypi.core.metadata import (
     read_file_metadata,
     read_metadata,
 )
+from skypi.core.namespaces import Namespaces
 from skypi.core.pages import FileEntry, ProjectPage, RootListing
 from skypi.core.site import Release, Upload, latest_version
 from skypi.indexer.changes import Change as Change
@@ -47,6 +48,7 @@ from skypi.indexer.changes import Landed as Landed
 from skypi.indexer.changes import project_of_key as project_of_key
 from skypi.indexer.writer import PageWriter, RootChange, Stored, Written, root_entry
 from skypi.store.base import Located, NotFound, ObjectInfo, PreconditionFailed, Store, Versioned
+from skypi.store.namespaces import NamespaceRepository
 
 if TYPE_CHECKING:  # botocore is not needed to index a folder (`skypi serve`, no aws extra)
     from skypi.store.cdn import Cdn
@@ -152,6 +154,7 @@ class Indexer:
         self.cdn = cdn  # told to drop files deleted or restored, which it caches for a year
         self.pages = writer or PageWriter(store)
         self.pages.describer = self._describe_stored
+        self.namespaces = NamespaceRepository(store)  # PEP 752: read when a project starts
         if index_url is not None:  # written into the pages for people (their setup lines)
             self.pages.index_url = index_url
         # time.monotonic() past which no file is hashed further (a Lambda's time runs out:
@@ -435,12 +438,17 @@ class Indexer:
         done: _Project,
     ) -> None:
         verdicts: dict[str, tuple[Verdict, str]] = {}  # of the last attempt (the one written)
+        reserved: list[Namespaces] = []  # read once, if the project starts here
 
         def change(page: ProjectPage | None) -> ProjectPage | None:
             verdicts.clear()
             if page is None and not arrivals:
                 return None
-            base = page or ProjectPage.empty(arrivals[0].meta.name)
+            if page is None and not reserved:
+                reserved.append(self.namespaces.all())
+            base = page or _started(arrivals, uploads, reserved[0], verdicts)
+            if base is None:  # every file would start a project in a namespace: none listed
+                return None
             files = {
                 f.filename: _refresh(f, refreshed[f.key]) if f.key in refreshed else f
                 for f in base.files
@@ -449,6 +457,8 @@ class Indexer:
             refusal = base.upload_refusal()
             for facts in arrivals:
                 entry = facts.entry
+                if entry.key in verdicts:  # refused already (a namespace's)
+                    continue
                 candidate = Candidate(
                     entry.filename, entry.key, entry.version, facts.dist.kind, entry.sha256
                 )
@@ -730,6 +740,25 @@ class Indexer:
 
         written = self.pages.update(project, edit)
         return written.after if written is not None else (found[0] if found else None)
+
+
+def _started(
+    arrivals: list[Facts],
+    uploads: set[str],
+    namespaces: Namespaces,
+    verdicts: dict[str, tuple[Verdict, str]],
+) -> ProjectPage | None:
+    """A new project's page, saying which namespaces cover it (PEP 752); None when every file
+    is a drop-in that may not start it there (each gets its verdict). An upload was checked
+    by the API against its caller's grants; a file dropped into storage has no caller."""
+    page = ProjectPage.empty(arrivals[0].meta.name)
+    refusal = namespaces.refusal(page.name, None)
+    for facts in arrivals:
+        if refusal is not None and facts.entry.key not in uploads:
+            verdicts[facts.entry.key] = (Verdict.RESERVED, refusal)
+    if all(f.entry.key in verdicts for f in arrivals):
+        return None
+    return page.with_namespaces(namespaces.entries(page.name))
 
 
 def _departed(entry: FileEntry, departures: Mapping[str, str | None]) -> bool:

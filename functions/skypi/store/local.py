@@ -271,6 +271,7 @@ class LocalStore:
         tmp = os.path.join(os.path.dirname(path), f"{TEMP_PREFIX}{uuid.uuid4().hex}")
         mode = PRIVATE_FILE_MODE if private else 0o666  # files to share keep the umask's mode
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+        renamed = False
         try:
             try:
                 fd = os.open(tmp, flags, mode)
@@ -292,8 +293,10 @@ class LocalStore:
                         if if_match is not None and (current is None or current.etag != if_match):
                             raise PreconditionFailed(key)
                     os.replace(tmp, path)
+                    renamed = True
                     written = body if isinstance(body, bytes) else None
-                    return self._info(key, os.stat(path), written, path)
+                    # the file just renamed, by its descriptor: no lookup of its path
+                    return self._info(key, os.fstat(out.fileno()), written, path)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
@@ -301,8 +304,9 @@ class LocalStore:
                 _prune_empty_dirs(Path(path).parent, self.packages_dir)
             raise
         finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
+            if not renamed:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
 
     def delete(self, key: str, *, if_match: str | None = None) -> None:
         path = self.path_for(key)
