@@ -12,9 +12,11 @@ from typing import Any
 import pytest
 from packaging.utils import NormalizedName
 
+from skypi.core.errors import DoesNotExist
 from skypi.core.pages import ProjectPage, RootListing
 from skypi.core.render import render_project_html
 from skypi.core.site import SiteSummary, Upload
+from skypi.indexer.admin import Admin
 from skypi.indexer.rebuild import Rebuilder
 from skypi.indexer.service import Gone, Indexer, Landed
 from skypi.indexer.writer import RootChange
@@ -268,3 +270,63 @@ def test_the_landing_page_of_an_older_version_is_no_drift(tmp_path: Path) -> Non
     assert [d.problem for d in Rebuilder(Indexer(store)).run(check=True).drift] == [
         "site/index.html carries no manifest"
     ]
+
+
+@pytest.mark.parametrize("action", ["yank", "status", "delete"])
+def test_an_admin_page_write_answered_412_still_writes_what_follows(
+    tmp_path: Path, action: str
+) -> None:
+    """An admin action's page swap is stored but answered 412 (S3 stored it, the reply was
+    lost, botocore sent it again): the writer reads the page back and finds nothing left to
+    change. No storage event follows a yank or a status, and a delete's event finds its file
+    unlisted already, so what follows the page (HTML twins, gzip variants) is still this
+    writer's to write."""
+    store = _Storm(tmp_path / "packages")
+    indexer = Indexer(store)
+    indexer.apply([Landed(_drop(store, "lost", "1.0")), Landed(_drop(store, "lost", "2.0"))])
+    store.lost_replies = {"simple/lost/index.json"}
+    admin = Admin(indexer)
+    if action == "yank":
+        assert admin.yank("lost", version="2.0", reason="broken") == [wheel_name("lost", "2.0")]
+    elif action == "status":
+        assert admin.set_status("lost", "archived").status == "archived"
+    else:
+        admin.delete("lost", wheel_name("lost", "2.0"))
+        indexer.apply([Gone(f"packages/lost/{wheel_name('lost', '2.0')}")])  # its event
+    assert not store.lost_replies  # the lost reply was met
+    page = _page(store, "lost")
+    assert store.get("simple/lost/index.html")[1] == render_project_html(page)
+    assert Rebuilder(Indexer(store)).run(check=True).drift == []
+
+
+class _Failing(LocalStore):
+    """A store whose next write of a key in ``fail`` raises (a storage fault that outlasted
+    the retries), writing nothing."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.fail: set[str] = set()
+
+    def put(self, key: str, body: Body, **kwargs: Any) -> ObjectInfo:
+        if key in self.fail:
+            self.fail.discard(key)
+            raise OSError(f"{key}: injected")
+        return super().put(key, body, **kwargs)
+
+
+def test_a_yank_sent_again_after_its_followers_failed_writes_them(tmp_path: Path) -> None:
+    """A yank's page is swapped, then writing its HTML fails (the admin is answered 5xx).
+    No storage event follows a yank, so the admin sends it again: the page says it all
+    already ("already yanked"), and what follows the page is written then."""
+    store = _Failing(tmp_path / "packages")
+    indexer = Indexer(store)
+    indexer.apply([Landed(_drop(store, "torn", "1.0"))])
+    store.fail = {"simple/torn/index.html"}
+    with pytest.raises(OSError, match="injected"):
+        Admin(indexer).yank("torn", version="1.0", reason="broken")
+    assert _page(store, "torn").files[0].yanked == "broken"
+    with pytest.raises(DoesNotExist):
+        Admin(indexer).yank("torn", version="1.0", reason="broken")
+    page = _page(store, "torn")
+    assert store.get("simple/torn/index.html")[1] == render_project_html(page)
+    assert Rebuilder(Indexer(store)).run(check=True).drift == []

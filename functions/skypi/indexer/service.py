@@ -724,7 +724,7 @@ class Indexer:
                 files.append(new if new is not None else entry)
             return page.with_files(tuple(files)) if changed else None
 
-        written = self.pages.update(project, edit)
+        written = self.pages.update(project, edit, repair=True)  # no event follows an edit
         return changed if written is not None else []
 
     def set_status(

@@ -3,7 +3,8 @@
 - A project's JSON page, the root listing and the landing page are each written with
   compare-and-swap (``If-Match`` / ``If-None-Match: *``) and retried on a lost race, so
   concurrent writers never lose each other's changes (the change is a function, applied again
-  to the newer page).
+  to the newer page). A swap answered 412 whose own page is what storage holds was stored (its
+  reply was lost, the request sent again): it is taken as written.
 - What follows a JSON page (its gzip variant, the two HTML twins with theirs, the project's page
   for people; for the root listing its variant and twins) is written from the render just made,
   without reading it first. Then the page is looked at once more (HEAD): if another writer
@@ -166,32 +167,48 @@ class PageWriter:
         *,
         start: Stored | None = None,
         releases: Mapping[str, Release] | None = None,
+        repair: bool = False,
     ) -> Written | None:
         """Swap ``project``'s page for ``change(page)`` (None, or the same page: nothing to
         write), then write what follows it. ``start``: the page as the caller already read it;
-        ``releases``: descriptions just rendered, by version."""
+        ``releases``: descriptions just rendered, by version; ``repair``: when there is
+        nothing to write, write what follows the page unless it was (an edit sent again after
+        its followers failed, which no storage event repairs)."""
         state = start if start is not None else self.read(project)
         for attempt in range(MAX_ATTEMPTS):
             _pause(attempt)
             new = change(state.page)
             if new is None or new == state.page:
+                if (
+                    repair
+                    and state.page is not None
+                    and state.etag is not None
+                    and not self.followed(state)
+                ):
+                    self.follow(state.page, state.etag, releases, state.body)
                 return None
             body = new.to_json_bytes()
             if (held := new.held_files()) is not None:  # before the page that names them
                 self.store.put(held_files_key(project, held_digest(held)), held)
             try:
-                info = self.store.put(
+                etag = self.store.put(
                     page_json_key(project),
                     body,
                     if_match=state.etag,
                     if_none_match=state.etag is None,
-                )
+                ).etag
             except PreconditionFailed:
-                state = self.read(project)
-                continue
-            self._keep_page(Stored(new, info.etag, body))
-            self.follow(new, info.etag, releases or {}, body)
-            return Written(state.page, new, info.etag)
+                before, state = state, self.read(project)
+                if state.body != body or state.etag is None:
+                    continue
+                # What is stored now is what this try wrote: stored, but its reply was lost
+                # and the request sent again (412). Another try would find nothing left to
+                # change, and no one else writes what follows the page (no storage event
+                # follows an admin edit; a delete's finds its file unlisted already).
+                etag, state = state.etag, before
+            self._keep_page(Stored(new, etag, body))
+            self.follow(new, etag, releases or {}, body)
+            return Written(state.page, new, etag)
         raise Contended(f"gave up updating {project} after {MAX_ATTEMPTS} lost races")
 
     def follow(
