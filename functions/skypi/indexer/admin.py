@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
@@ -19,8 +20,10 @@ from skypi.core.errors import Conflict, DoesNotExist, EdgeUnavailable, InvalidRe
 from skypi.core.filenames import MAX_FILENAME_BYTES, VALID_PROJECT_NAME, same_version
 from skypi.core.pages import FileEntry, ProjectPage, check_status
 from skypi.indexer.service import Gone, Indexer
-from skypi.store.base import PreconditionFailed
-from skypi.store.kvs import EdgeQuarantine, EdgeWriteFailed
+from skypi.store.base import EdgeWriteFailed, PreconditionFailed
+
+if TYPE_CHECKING:
+    from skypi.store.kvs import EdgeQuarantine
 
 log = logging.getLogger("skypi.admin")
 

@@ -17,6 +17,7 @@ from collections import defaultdict
 from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from packaging.utils import NormalizedName
 
@@ -44,8 +45,10 @@ from skypi.core.pages import (
 from skypi.core.plan import Seen, restated, seen_again
 from skypi.indexer.service import Indexer, project_of_key
 from skypi.indexer.writer import Stored
-from skypi.store.base import NotFound, ObjectInfo
-from skypi.store.kvs import EdgeQuarantine, EdgeWriteFailed
+from skypi.store.base import EdgeWriteFailed, NotFound, ObjectInfo
+
+if TYPE_CHECKING:
+    from skypi.store.kvs import EdgeQuarantine
 
 log = logging.getLogger("skypi.reindex")
 

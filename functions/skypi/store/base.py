@@ -43,6 +43,11 @@ class Unavailable(Exception):
     ``OSError``: that a file cannot be read is a fact about the file, this is not."""
 
 
+class EdgeWriteFailed(RuntimeError):
+    """The edge's KeyValueStore could not be changed (after botocore's retries). Here, beside
+    the other storage errors, so that code catching it needs no botocore (a tool install)."""
+
+
 class UploadConflict(Exception):
     """A multipart upload met a concurrent write to its key while completing (S3 409
     ConditionalRequestConflict): it cannot complete, and has to start again."""

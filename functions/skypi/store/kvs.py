@@ -30,6 +30,7 @@ from skypi.core.keys import (
 )
 from skypi.core.tokens import EDGE_MAX_KEY_BYTES, EDGE_MAX_VALUE_BYTES
 from skypi.store.aws import create_client
+from skypi.store.base import EdgeWriteFailed
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudfront_keyvaluestore import CloudFrontKeyValueStoreClient
@@ -87,10 +88,6 @@ class KeyValueStore:
             token = page.get("NextToken")
             if not token:
                 return
-
-
-class EdgeWriteFailed(RuntimeError):
-    """The edge's KeyValueStore could not be changed (after botocore's retries)."""
 
 
 class EdgeQuarantine:
