@@ -62,6 +62,8 @@ NOT_RUN = {
     "uv tool install /path/to/skypi-checkout": "a placeholder path; tests/e2e/test_tool_install.py"
     " installs the checkout as a tool",
     "skypi publisher add github octo/billing": "its flags are tested in tests/e2e/test_cli.py",
+    "curl http://127.0.0.1:8080/simple/namespaces": "reads a server on a fixed port; both "
+    "endpoints are read from a running skypi serve in tests/e2e/test_namespaces.py",
 }
 
 
