@@ -5,7 +5,6 @@ the records and the endpoint documents, a drop-in that would start a project in 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -21,20 +20,9 @@ from skypi.store.base import NotFound, Store
 from skypi.store.local import LocalStore
 from skypi.store.namespaces import NamespaceRepository
 from tests.dists import wheel_bytes, wheel_name
-from tests.emulated import s3_store
+from tests.test_store_conformance import ADAPTERS
 
 PLATFORM = "token:0123456789ab"
-
-
-def _local(request: pytest.FixtureRequest, tmp: Path) -> Store:
-    return LocalStore(tmp / "packages")
-
-
-def _s3(request: pytest.FixtureRequest, tmp: Path) -> Store:
-    return s3_store(request.getfixturevalue("moto_endpoint"))
-
-
-ADAPTERS: dict[str, Callable[[pytest.FixtureRequest, Path], Store]] = {"local": _local, "s3": _s3}
 
 
 @pytest.fixture(params=sorted(ADAPTERS))

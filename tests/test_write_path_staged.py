@@ -14,7 +14,6 @@ deterministic test, not only by the racing stress tests:
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,14 +24,14 @@ from skypi.api.publish import Uploader
 from skypi.core.digests import sha256_hex
 from skypi.core.errors import DoesNotExist, UploadRejected
 from skypi.core.pages import ProjectPage, metadata_key
-from skypi.core.upload import validate_filename, validate_form
 from skypi.indexer.admin import Admin
 from skypi.indexer.rebuild import Rebuilder
 from skypi.indexer.service import Indexer, Landed
 from skypi.store.base import Body, ObjectInfo, Store
 from skypi.store.local import LocalStore
-from tests.dists import upload_form, wheel_bytes, wheel_name
+from tests.dists import wheel_bytes, wheel_name
 from tests.emulated import s3_store
+from tests.test_write_path_stress import _publish
 
 Step = Callable[[], object]
 
@@ -87,14 +86,6 @@ def _page(store: Store, project: str) -> ProjectPage:
 
 def _key(project: str, version: str) -> str:
     return f"packages/{project}/{wheel_name(project, version)}"
-
-
-def _publish(uploader: Uploader, project: str, version: str, payload: bytes = b"") -> None:
-    data = wheel_bytes(project, version, payload=payload)
-    filename = wheel_name(project, version)
-    fields = {k: [v] for k, v in upload_form(data, filename, project, version).items()}
-    form = validate_form(fields)
-    uploader.publish(form, validate_filename(form, filename), io.BytesIO(data))
 
 
 def _consistent(store: Store) -> None:
