@@ -330,3 +330,31 @@ def test_a_yank_sent_again_after_its_followers_failed_writes_them(tmp_path: Path
     page = _page(store, "torn")
     assert store.get("simple/torn/index.html")[1] == render_project_html(page)
     assert Rebuilder(Indexer(store)).run(check=True).drift == []
+
+
+@pytest.mark.parametrize("writer", ["admin", "event"])
+def test_a_delete_whose_followers_failed_is_finished_by_its_event(
+    tmp_path: Path, writer: str
+) -> None:
+    """A delete's page is swapped (the file unlisted), then writing its HTML fails: the admin
+    is answered 5xx, or the indexer run that unlisted it stops there. The delete's storage
+    event (or its redelivery) then finds the file unlisted already; what follows the page is
+    still to write, and the event writes it, as a replayed upload's does."""
+    store = _Failing(tmp_path / "packages")
+    indexer = Indexer(store)
+    kept, gone = _drop(store, "torn", "1.0"), _drop(store, "torn", "2.0")
+    indexer.apply([Landed(kept), Landed(gone)])
+    store.fail = {"simple/torn/index.html"}
+    if writer == "admin":
+        with pytest.raises(OSError, match="injected"):
+            Admin(indexer).delete("torn", wheel_name("torn", "2.0"))
+    else:
+        store.delete(gone)
+        with pytest.raises(OSError, match="injected"):
+            indexer.apply([Gone(gone)])
+    assert [f.key for f in _page(store, "torn").files] == [kept]
+    assert Rebuilder(Indexer(store)).run(check=True).drift != []  # torn, as the fault left it
+    Indexer(store).apply([Gone(gone)])  # the delete's event, in another process
+    page = _page(store, "torn")
+    assert store.get("simple/torn/index.html")[1] == render_project_html(page)
+    assert Rebuilder(Indexer(store)).run(check=True).drift == []

@@ -160,7 +160,7 @@ class _Seen:
     uploads: set[str] = field(default_factory=set)  # keys that arrived as uploads
     departures: dict[str, str | None] = field(default_factory=dict)  # key -> ETag checked gone
     refreshed: dict[str, Refresh] = field(default_factory=dict)  # key -> (ETag, provenance)
-    replayed: bool = False  # a change already on the page at this version
+    replayed: bool = False  # a change the page already shows (listed, or unlisted)
 
     def read_by_caller(self, facts: Facts) -> None:
         """A file its caller stored and read (an upload): new, or listed meanwhile."""
@@ -385,6 +385,9 @@ class Indexer:
             if info is None:  # gone, whatever the event said: unlist the entry that was checked
                 known = seen.current.get(change.key)
                 seen.departures[change.key] = known.etag if known is not None else None
+                # unlisted already: by a run that may have stopped after its swap (a delete's
+                # followers failed), so it is finished as a replayed upload's is
+                seen.replayed = seen.replayed or known is None
             elif isinstance(change, Gone):
                 seen.outcome.skipped.append((change.key, "still in storage"))
             elif change.key in seen.current:
