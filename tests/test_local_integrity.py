@@ -623,3 +623,35 @@ def test_a_write_makes_no_system_call_after_its_rename(
     assert removed == []
     assert store.get("simple/a/index.json")[1] == b"{}"
     assert not [p for p in store.state_dir.rglob("*") if p.name.startswith(TEMP_PREFIX)]
+
+
+def test_the_watcher_leaves_alone_a_file_this_server_uploaded_and_listed(
+    store: LocalStore, folder: Path
+) -> None:
+    """``skypi serve``: an upload writes its file into the folder and lists it; the watcher
+    sees that write too. It takes it as what it is, the echo of the upload (no second look at
+    the page, no second listing: a page edited since stays as edited), while a file copied in
+    by hand is indexed as ever."""
+    indexer = _Recorder(store)  # one per process: the upload API's and the watcher's
+    watcher = FolderWatcher(store, indexer)
+    watcher.start()
+    try:
+        time.sleep(0.3)
+        key = f"packages/up/{wheel_name('up', '1.0')}"
+        store.put(key, wheel_bytes("up", "1.0"), if_none_match=True)
+        indexer.apply([Landed(key, upload=True)])
+        (folder / "dropped").mkdir()
+        (folder / "dropped" / wheel_name("dropped", "1.0")).write_bytes(
+            wheel_bytes("dropped", "1.0")
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not any(
+            "dropped" in k for batch in indexer.batches for k in batch
+        ):
+            time.sleep(0.05)
+    finally:
+        watcher.stop()
+    looked_at = {k for batch in indexer.batches[1:] for k in batch}  # the watcher's
+    assert looked_at == {f"packages/dropped/{wheel_name('dropped', '1.0')}"}
+    assert [f.key for f in _page(store, "up").files] == [key]
+    assert not indexer.echo(key)  # once: a later event of that key is looked at again

@@ -174,6 +174,10 @@ class FolderWatcher(FileSystemEventHandler):
     def _run(self) -> None:
         while (batch := self._next_batch()) is not None:
             ready, rescan = batch
+            # an upload to this server, listed by it already: its own write's event
+            ready = [key for key in ready if not self.indexer.echo(key)]
+            if not ready and not rescan:
+                continue
             try:
                 if rescan:
                     from skypi.local.startup import reconcile
