@@ -677,3 +677,33 @@ def test_a_page_is_read_and_written_through_its_descriptor_alone(
     info, body = store.get("simple/a/index.json")
     assert (info.etag, body) == (swapped.etag, b'{"a": 2}')
     assert store.head("simple/a/index.json") == info
+
+
+def test_the_watcher_does_not_watch_the_state_folder(store: LocalStore, folder: Path) -> None:
+    """The state folder lives inside the folder by default: the pages written there (several
+    events for each file) never reach the watcher, while a file copied in still does."""
+    seen: list[str] = []
+
+    class Recording(FolderWatcher):
+        def on_any_event(self, event):  # type: ignore[no-untyped-def]
+            seen.append(os.fsdecode(event.src_path))
+            super().on_any_event(event)
+
+    indexer = _Recorder(store)
+    watcher = Recording(store, indexer)
+    watcher.start()
+    try:
+        time.sleep(0.3)
+        store.put("simple/demo/index.html", b"<html></html>")  # a folder made, a file written
+        (folder / "dropped").mkdir()
+        (folder / "dropped" / wheel_name("dropped", "1.0")).write_bytes(
+            wheel_bytes("dropped", "1.0")
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not indexer.batches:
+            time.sleep(0.05)
+    finally:
+        watcher.stop()
+    assert indexer.batches == [[f"packages/dropped/{wheel_name('dropped', '1.0')}"]]
+    state = str(store.state_dir)
+    assert [p for p in seen if p == state or p.startswith(state + os.sep)] == []
