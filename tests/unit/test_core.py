@@ -393,7 +393,8 @@ def test_a_root_listing_stored_with_normalized_names_reads_the_same() -> None:
     )
     root = RootListing.from_json_bytes(earlier)
     assert root.projects == {"foo-bar": "Foo.Bar", "baz": "baz"}
-    assert root.summaries == {"foo-bar": "S"} and root.serial == 7
+    assert root.summaries == {"foo-bar": "S"}
+    assert root.serial == 7
 
 
 def test_a_display_name_of_another_project_is_listed_as_the_project() -> None:
