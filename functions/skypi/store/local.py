@@ -190,8 +190,7 @@ class LocalStore:
         for a page) is not absent: that raises :class:`PermissionError`, as S3 answers 403."""
         try:
             if not key.startswith(PACKAGES_PREFIX):  # a page's tag is a hash of its bytes
-                info, _ = self.get(key)
-                return info
+                return self._read(key)[0]
             # A file's tag is its stat: look (O_PATH) without opening it for reading, which a
             # folder watcher would see as an event.
             fd, st = self._open_inside(key, _LOOK)
@@ -205,6 +204,9 @@ class LocalStore:
             return None
 
     def get(self, key: str) -> tuple[ObjectInfo, bytes]:
+        return self._read(key)
+
+    def _read(self, key: str) -> tuple[ObjectInfo, bytes]:
         # the descriptor itself, no file object: a page or a small wheel is read with two
         # system calls (and one more to close), where a buffered file asked three more
         fd, st = self._open_inside(key, _READ)
