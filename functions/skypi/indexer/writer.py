@@ -281,17 +281,17 @@ class PageWriter:
         page replaced since then is followed by its own writer, so this follows the page as
         stored now, never the older one (whose followers would stand in for the newer
         page's until the look after them)."""
-        if self.followed(state):
+        if state.page is None or state.etag is None or self.followed(state):
             return False
-        if state.page is None or state.etag is None:
-            return False
-        now = self.store.head(page_json_key(state.page.name))
-        if now is not None and now.etag != state.etag:
-            state = self.read(state.page.name)
-            if state.page is None or state.etag is None or self.followed(state):
+        page, etag, body = state.page, state.etag, state.body
+        now = self.store.head(page_json_key(page.name))
+        if now is not None and now.etag != etag:
+            newer = self.read(page.name)
+            if newer.page is None or newer.etag is None or self.followed(newer):
                 return False
-        log.info("writing what follows the page of %s again", state.page.name)
-        self.follow(state.page, state.etag, releases, state.body)
+            page, etag, body = newer.page, newer.etag, newer.body
+        log.info("writing what follows the page of %s again", page.name)
+        self.follow(page, etag, releases, body)
         return True
 
     def _write_followers(
