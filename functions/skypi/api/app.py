@@ -17,7 +17,7 @@ from starlette.types import Message, Receive
 
 import skypi
 from skypi.api.admin import add_routes as admin_routes
-from skypi.api.auth import Authenticator, AuthFailure
+from skypi.api.auth import Authenticator
 from skypi.api.direct import Declared, DirectUploader
 from skypi.api.errors import error_response, validation_details
 from skypi.api.namespaces import add_routes as namespace_routes
@@ -27,6 +27,7 @@ from skypi.api.reads import ReadRoutes, withheld_projects
 from skypi.api.settings import Settings
 from skypi.core.attestations import PROVENANCE_TYPE
 from skypi.core.errors import (
+    AuthFailure,
     InvalidDistribution,
     LengthRequired,
     RequestTooLarge,
@@ -137,10 +138,6 @@ def create_app(
     async def _skypi_error(request: Request, exc: SkypiError) -> Response:
         return error_response(exc, request.url.path)
 
-    @api.exception_handler(AuthFailure)
-    async def _auth_error(request: Request, exc: AuthFailure) -> Response:
-        return error_response(exc, request.url.path)
-
     @api.exception_handler(RequestValidationError)
     async def _invalid_body(request: Request, exc: RequestValidationError) -> Response:
         return JSONResponse({"detail": validation_details(exc)}, 422)
@@ -160,7 +157,6 @@ def create_app(
             caller = await run_in_threadpool(auth.identify, header)
             if not caller.may("upload"):
                 raise AuthFailure(
-                    403,
                     "The given token isn't allowed to upload: create an upload token with "
                     "'skypi token create --scope upload'.",
                 )

@@ -17,7 +17,8 @@ from urllib.parse import quote
 from packaging.utils import canonicalize_name
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
-from skypi.api.auth import Authenticator, AuthFailure
+from skypi.api.auth import Authenticator
+from skypi.api.errors import headers_for, status_of
 from skypi.api.settings import Settings
 from skypi.core.edge import (
     authorization_count,
@@ -27,7 +28,7 @@ from skypi.core.edge import (
     origin_uri,
     route,
 )
-from skypi.core.errors import CorruptDocument
+from skypi.core.errors import AuthFailure, CorruptDocument
 from skypi.core.http import cache_control_for_key, content_type_for_key
 from skypi.core.keys import (
     LANDING,
@@ -186,13 +187,9 @@ class ReadRoutes:
                     decision.project,
                 )
             except AuthFailure as failure:
-                await _respond(
-                    send,
-                    failure.status,
-                    dict(failure.headers),
-                    failure.message.encode() + b"\n",
-                    head,
-                )
+                status = status_of(failure)
+                message = str(failure).encode() + b"\n"
+                await _respond(send, status, headers_for(status), message, head)
                 return
         if decision.status in {301, 302}:
             assert decision.location is not None
