@@ -476,6 +476,46 @@ def test_a_file_the_server_cannot_read_is_answered_403_and_stays_listed(
     assert [f.key for f in _page(store, "locked").files] == [key]
 
 
+@pytest.mark.parametrize("errno_", ["EIO", "EMFILE", "ESTALE"])
+def test_a_listed_file_the_disk_cannot_look_at_stays_listed(
+    store: LocalStore, folder: Path, monkeypatch: pytest.MonkeyPatch, errno_: str
+) -> None:
+    """A look at a listed file that fails for another reason than its permissions (a disk
+    error, too many open files, a stale NFS handle; simulated) is not "absent": its delete
+    event and its landing event are skipped, reported, and the entry stays on the page (a
+    page never loses a file because a look at it failed), and a conditional write over it
+    refuses rather than taking it for absent."""
+    import errno
+
+    import skypi.store.local as local
+    from skypi.indexer.service import Gone
+
+    wheel = folder / "shaky" / wheel_name("shaky", "1.0")
+    wheel.parent.mkdir()
+    wheel.write_bytes(wheel_bytes("shaky", "1.0"))
+    key = f"packages/shaky/{wheel.name}"
+    Indexer(store).apply([Landed(key)])
+    real_inside = local.LocalStore._open_inside
+    code = getattr(errno, errno_)
+
+    def failing(self, k, flags):  # type: ignore[no-untyped-def]
+        if k == key:
+            raise OSError(code, os.strerror(code), str(wheel))
+        return real_inside(self, k, flags)
+
+    monkeypatch.setattr(local.LocalStore, "_open_inside", failing)
+    with pytest.raises(OSError) as raised:
+        store.head(key)
+    assert raised.value.errno == code
+    outcome = Indexer(store).apply([Gone(key), Landed(key)])
+    assert [k for k, _ in outcome.skipped] == [key, key]
+    assert outcome.removed == []
+    assert [f.key for f in _page(store, "shaky").files] == [key]
+    with pytest.raises(OSError):
+        store.put(key, b"other bytes", if_none_match=True)
+    assert wheel.read_bytes() == wheel_bytes("shaky", "1.0")
+
+
 @pytest.mark.parametrize("size", ["range", "small", "streamed"])
 def test_head_and_get_of_a_file_the_server_cannot_read_agree(
     store: LocalStore,
