@@ -365,13 +365,26 @@ class ReadRoutes:
             except PermissionError:
                 await _unreadable(send, info.key, head)
                 return
+            if not head and stream is None and len(piece) < length:  # cut short since its look
+                await _changed(send, info.key, len(piece), length)
+                return
         await send({"type": "http.response.start", "status": status, "headers": raw})
         if stream is None:
             await send({"type": "http.response.body", "body": piece})
             return
-        async for chunk in iterate_in_threadpool(_chunks(stream, length)):
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        await send({"type": "http.response.body", "body": b""})
+        await _stream(send, stream, info.key, length)
+
+
+async def _stream(send: Send, stream: Any, key: str, length: int) -> None:
+    """Send ``length`` bytes of an open stream as the body; :class:`CutShort` if it ends
+    before (the status is out: only aborting the answer tells the client)."""
+    sent = 0
+    async for chunk in iterate_in_threadpool(_chunks(stream, length)):
+        sent += len(chunk)
+        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    if sent < length:
+        raise _cut_short(key, sent, length)
+    await send({"type": "http.response.body", "body": b""})
 
 
 def _open_and_close(store: Store, key: str) -> None:
@@ -414,6 +427,31 @@ def _chunks(stream: Any, length: int) -> Any:
                 return
             length -= len(chunk)
             yield chunk
+
+
+class CutShort(OSError):
+    """A stored file that ended before the length its answer declared, once its status had
+    gone out (cut short, or replaced by fewer bytes, while it was sent). Raised out of the
+    application so that the server aborts the answer: uvicorn closes the connection (the
+    client sees a body shorter than its ``Content-Length``), Mangum answers 500; ending the
+    body instead would be a short 200 wherever the server does not count the bytes."""
+
+
+def _cut_short(key: str, sent: int, length: int) -> CutShort:
+    message = (
+        f"{key} ended after {sent:,} of {length:,} bytes (changed while it was sent): "
+        "the answer is aborted"
+    )
+    log.warning("%s", message)
+    return CutShort(message)
+
+
+async def _changed(send: Send, key: str, got: int, length: int) -> None:
+    """A stored file that holds fewer bytes than its look said, found before any header went
+    out: 503, and the next try reads what storage holds then."""
+    log.warning("%s holds %d of the %d bytes it had when looked at: answered 503", key, got, length)
+    message = b"This file changed while it was being read: try again.\n"
+    await _respond(send, 503, {"content-type": "text/plain", "retry-after": "1"}, message)
 
 
 async def _unreadable(send: Send, key: str, head: bool) -> None:
