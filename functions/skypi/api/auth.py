@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 from skypi.core.errors import AuthFailure, AuthRequired
 from skypi.core.tokens import (
+    Scope,
     TokenRecord,
     basic_credentials,
     bcrypt_password,
@@ -76,7 +77,7 @@ class Authenticator:
         return record
 
     def require(
-        self, header: str | None, scope: str, project: str | None, *, tokens_only: bool = False
+        self, header: str | None, scope: Scope, project: str | None, *, tokens_only: bool = False
     ) -> TokenRecord:
         record = self.identify(header, tokens_only=tokens_only)
         if not record.allows(scope, project):

@@ -41,6 +41,7 @@ from skypi.core.keys import (
 )
 from skypi.core.pages import RootListing
 from skypi.core.site import fill_address, near_names, render_not_found, wants_page
+from skypi.core.tokens import Scope as TokenScope
 from skypi.store.base import NotFound, ObjectInfo, Presigning, Store
 
 if TYPE_CHECKING:
@@ -183,7 +184,7 @@ class ReadRoutes:
                 await run_in_threadpool(
                     functools.partial(self.auth.require, tokens_only=True),
                     headers.get("authorization"),
-                    "read",
+                    TokenScope.READ,
                     decision.project,
                 )
             except AuthFailure as failure:
