@@ -7,6 +7,8 @@ import json
 
 import pytest
 
+from skypi.core.errors import CorruptDocument
+from skypi.core.pages import PROJECT_STATUSES, ProjectPage, ProjectStatus, check_status
 from skypi.core.tokens import SCOPES, Scope, TokenRecord
 
 STORED_TOKEN = {
@@ -36,3 +38,20 @@ def test_a_token_record_reads_its_scopes_as_scopes_and_writes_the_same_bytes() -
 def test_a_stored_scope_that_is_none_is_refused_when_read() -> None:
     with pytest.raises(ValueError, match="'root' is not a valid Scope"):
         TokenRecord.from_json({**STORED_TOKEN, "scopes": ["root"]})
+
+
+def test_a_page_reads_its_status_as_a_status_and_writes_the_same_bytes() -> None:
+    page = ProjectPage.empty("Demo").with_status(ProjectStatus.ARCHIVED, "moved")
+    raw = page.to_json_bytes()
+    assert b'"project-status":{"status":"archived","reason":"moved"}' in raw
+    again = ProjectPage.from_json_bytes(raw)
+    assert again.status is ProjectStatus.ARCHIVED
+    assert again.to_json_bytes() == raw
+    assert PROJECT_STATUSES == ("active", "archived", "deprecated", "quarantined")
+    assert check_status("quarantined", " held ") == (ProjectStatus.QUARANTINED, "held")
+
+
+def test_a_stored_page_whose_status_is_none_cannot_be_read() -> None:
+    raw = ProjectPage.empty("Demo").to_json_bytes().replace(b'"active"', b'"retired"')
+    with pytest.raises(CorruptDocument, match="'retired' is not a valid ProjectStatus"):
+        ProjectPage.from_json_bytes(raw)
