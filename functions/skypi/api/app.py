@@ -230,7 +230,7 @@ def create_app(
             body.filename, body.size, body.sha256, body.part_size, tuple(body.part_sha256)
         )
         plan = await run_in_threadpool(direct.plan, declared, body.resume_upload_id, body.marker)
-        return JSONResponse(plan)
+        return JSONResponse(plan.wire())
 
     @api.post("/api/uploads/complete")
     async def complete_upload(
@@ -247,7 +247,7 @@ def create_app(
         result = await run_in_threadpool(
             direct.complete, declared, body.marker, body.upload_id, parts
         )
-        return JSONResponse(result)
+        return JSONResponse(result.wire())
 
     add_routes(
         api,
