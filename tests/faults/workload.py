@@ -115,7 +115,11 @@ class Workload:
         try:
             self.admin.delete(project, filename)
         except DoesNotExist:
-            self.delete_tried.discard(key)  # not listed yet: nothing was done
+            # Not listed yet, or gone already: only the first leaves the file in storage. The
+            # second may be this very delete, whose reply was lost (S3 did it; the retry got
+            # 412): storage decides what the page must show.
+            if self.uploader.store.head(key) is not None:
+                self.delete_tried.discard(key)
             raise
 
 
