@@ -14,7 +14,7 @@ from packaging.utils import NormalizedName
 
 from skypi.core.errors import DoesNotExist
 from skypi.core.pages import ProjectPage, RootListing
-from skypi.core.render import render_project_html
+from skypi.core.render import render_project_html, render_root_html
 from skypi.core.site import SiteSummary, Upload
 from skypi.indexer.admin import Admin
 from skypi.indexer.rebuild import Rebuilder
@@ -66,6 +66,7 @@ class _Late(Indexer):
         seen: Mapping[NormalizedName, str] | None = None,
         *,
         gone: Sequence[tuple[NormalizedName, str]] = (),
+        settle: bool = False,
     ) -> None:
         self.pending = [*getattr(self, "pending", []), (root, uploads, seen, gone)]
 
@@ -357,4 +358,29 @@ def test_a_delete_whose_followers_failed_is_finished_by_its_event(
     Indexer(store).apply([Gone(gone)])  # the delete's event, in another process
     page = _page(store, "torn")
     assert store.get("simple/torn/index.html")[1] == render_project_html(page)
+    assert Rebuilder(Indexer(store)).run(check=True).drift == []
+
+
+@pytest.mark.parametrize("process", ["same", "another"])
+@pytest.mark.parametrize("torn", ["simple/index.html", "simple/index.json.gz", "site/index.html"])
+def test_a_batch_whose_root_or_landing_write_failed_is_finished_by_its_redelivery(
+    tmp_path: Path, torn: str, process: str
+) -> None:
+    """A new project's page is written, the root listing swapped, then writing what follows
+    the listing (or the landing page after it) fails: the batch raises, and its events come
+    again. The root listing says it all already; what follows it and the landing page's count
+    are still to write, and the redelivery writes them."""
+    store = _Failing(tmp_path / "packages")
+    indexer = Indexer(store)
+    indexer.apply([Landed(_drop(store, "first", "1.0"))])
+    fresh = _drop(store, "fresh", "1.0")
+    store.fail = {torn}
+    with pytest.raises(OSError, match="injected"):
+        indexer.apply([Landed(fresh)])
+    assert "fresh" in _root(store).projects
+    assert Rebuilder(Indexer(store)).run(check=True).drift != []  # torn, as the fault left it
+    # the redelivered event, in the same process (which keeps the listing it wrote) or not
+    (indexer if process == "same" else Indexer(store)).apply([Landed(fresh)])
+    assert store.get("simple/index.html")[1] == render_root_html(_root(store))
+    assert _landing(store).projects == 2
     assert Rebuilder(Indexer(store)).run(check=True).drift == []

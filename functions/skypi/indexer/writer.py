@@ -10,7 +10,10 @@
   without reading it first. Then the page is looked at once more (HEAD): if another writer
   replaced it meanwhile, its followers may have been overtaken by ours, so they are written
   again from the newest page. The last writer of a page always sees its own page still there,
-  so the followers end up rendered from the newest page.
+  so the followers end up rendered from the newest page. The gzip variant of the JSON is
+  written last (for the root listing, after the landing page's count too): it matching the
+  JSON says the rest was written, so a run retried after stopping part-way knows, with one
+  read, whether the followers are still to write.
 - Hot objects (the root listing, the landing page) are kept with their ETag after each write:
   the next update tries the swap without reading first, and reads only when it lost. A
   release's description, stored once and never changed, is kept too.
@@ -94,6 +97,7 @@ class Written:
 PageChange = Callable[[ProjectPage | None], ProjectPage | None]
 Describer = Callable[[ProjectPage, str], Release | None]  # (page, version) -> description
 RootChange = Mapping[NormalizedName, RootEntry]
+RootFollower = Callable[[RootListing], object]  # told each root listing that is followed
 
 
 def _pause(attempt: int) -> None:
@@ -368,10 +372,12 @@ class PageWriter:
         *,
         force: bool = False,
         seen: Mapping[NormalizedName, str] | None = None,
+        then: RootFollower | None = None,
     ) -> RootListing | None:
         """Apply many projects' appearance, removal or new summary in one swap; None when the
         listing already says all that (``force``: write it and its followers anyway, which
-        repairs them).
+        repairs them). ``then``: what else follows the listing (the landing page's count),
+        done before the listing's gzip variant, the mark that all of it is written.
 
         ``shown`` says what each project's page said when it was written at the ETag in
         ``seen`` (no ETag: not known). With ``seen``, each try of the swap looks again (HEAD)
@@ -384,7 +390,28 @@ class PageWriter:
             return root.with_projects(shown if seen is None else self._confirm(shown, seen))
 
         swapped = self._root.swap(change, _root_body, force=force)
-        return self._follow_root(*swapped) if swapped is not None else None
+        return self._follow_root(*swapped, then) if swapped is not None else None
+
+    def settle_root(self, then: RootFollower | None = None) -> RootListing | None:
+        """Finish what follows the root listing (``then`` too) unless it was: a run that
+        swapped the listing may have stopped before its followers (killed, a storage fault),
+        and its retry finds the listing saying all it had to say. The listing's gzip variant,
+        written last, is the mark (one read; the listing itself as last read or written).
+        Returns the listing when its followers were written again."""
+        root, etag = self._root.kept() or self._root.read()
+        if etag is None or self.root_followed(root):
+            return None
+        log.info("writing what follows the root listing again")
+        return self._follow_root(root, etag, then)
+
+    def root_followed(self, root: RootListing) -> bool:
+        """Whether the root listing's gzip variant, written last of what follows it, holds
+        ``root``."""
+        try:
+            stored = gzip.decompress(self.stored(gzip_key(ROOT_JSON_KEY)))
+        except (OSError, EOFError, zlib.error):
+            return False
+        return stored == root.to_json_bytes()
 
     def _confirm(
         self, shown: RootChange, seen: Mapping[NormalizedName, str]
@@ -405,10 +432,16 @@ class PageWriter:
             confirmed[project] = root_entry(page)
         return confirmed
 
-    def _follow_root(self, root: RootListing, etag: str) -> RootListing:
+    def _follow_root(
+        self, root: RootListing, etag: str, then: RootFollower | None = None
+    ) -> RootListing:
+        """The HTML twins, ``then``, and last the listing's gzip variant (the mark:
+        :meth:`root_followed`), until the listing stays the one they were written from."""
         for _ in range(MAX_ATTEMPTS):
-            self.store.put(gzip_key(ROOT_JSON_KEY), gzip_page(root.to_json_bytes()))
             self._write_html(ROOT_HTML_KEY, render_root_html(root))
+            if then is not None:
+                then(root)
+            self.store.put(gzip_key(ROOT_JSON_KEY), gzip_page(root.to_json_bytes()))
             now = self.store.head(ROOT_JSON_KEY)
             if now is None or now.etag == etag:
                 return root
@@ -493,6 +526,11 @@ class _Kept(Generic[T]):
         self._lock = threading.Lock()
         self._kept: tuple[T, str] | None = None
 
+    def kept(self) -> tuple[T, str] | None:
+        """The value and ETag this process last wrote or read, if any."""
+        with self._lock:
+            return self._kept
+
     def read(self) -> tuple[T, str | None]:
         value, etag = self._read()
         with self._lock:
@@ -540,6 +578,7 @@ __all__ = [
     "PageChange",
     "PageWriter",
     "RootChange",
+    "RootFollower",
     "Stored",
     "Written",
 ]
