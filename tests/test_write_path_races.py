@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from packaging.utils import NormalizedName
 
+from skypi.api.publish import Uploader
 from skypi.core.errors import DoesNotExist
 from skypi.core.pages import ProjectPage, RootListing
 from skypi.core.render import render_project_html, render_root_html
@@ -23,6 +24,7 @@ from skypi.indexer.writer import RootChange
 from skypi.store.base import Body, ObjectInfo, PreconditionFailed
 from skypi.store.local import LocalStore
 from tests.dists import metadata_text, wheel_bytes, wheel_name
+from tests.test_write_path_stress import _publish
 
 
 def _drop(store: LocalStore, name: str, version: str, summary: str = "A test package") -> str:
@@ -383,4 +385,27 @@ def test_a_batch_whose_root_or_landing_write_failed_is_finished_by_its_redeliver
     (indexer if process == "same" else Indexer(store)).apply([Landed(fresh)])
     assert store.get("simple/index.html")[1] == render_root_html(_root(store))
     assert _landing(store).projects == 2
+    assert Rebuilder(Indexer(store)).run(check=True).drift == []
+
+
+@pytest.mark.parametrize("torn", ["simple/torn/index.html", "site/project/torn/index.html"])
+def test_an_upload_sent_again_after_its_followers_failed_is_answered_once_they_are_written(
+    tmp_path: Path, torn: str
+) -> None:
+    """An upload's page is swapped (the file listed), then writing its HTML (or its page for
+    people) fails: twine is answered 5xx and sends the file again. The page lists these very
+    bytes already; the answer still waits until what follows the page lists them too, as
+    the first upload's would have."""
+    store = _Failing(tmp_path / "packages")
+    indexer = Indexer(store)
+    uploader = Uploader(store, indexer, max_size=10 * 1024 * 1024)
+    _publish(uploader, "torn", "1.0")
+    store.fail = {torn}
+    with pytest.raises(OSError, match="injected"):
+        _publish(uploader, "torn", "2.0")
+    assert [f.version for f in _page(store, "torn").files] == ["1.0", "2.0"]
+    _publish(Uploader(store, Indexer(store), max_size=10 * 1024 * 1024), "torn", "2.0")
+    page = _page(store, "torn")
+    assert store.get("simple/torn/index.html")[1] == render_project_html(page)
+    assert b"<small>2.0</small>" in store.get("site/project/torn/index.html")[1]
     assert Rebuilder(Indexer(store)).run(check=True).drift == []

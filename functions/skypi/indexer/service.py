@@ -466,10 +466,7 @@ class Indexer:
         a redelivered event or the next start-up finishes the work)."""
         if state.page is None or state.etag is None:
             return
-        if not self.pages.followed(state):
-            log.info("writing what follows the page of %s again", state.page.name)
-            self.pages.follow(state.page, state.etag, body=state.body)
-            done.followed = True
+        done.followed = self.pages.catch_up(state) or done.followed
         if done.root is None:
             done.root, done.seen = root_entry(state.page), state.etag
 

@@ -183,13 +183,8 @@ class PageWriter:
             _pause(attempt)
             new = change(state.page)
             if new is None or new == state.page:
-                if (
-                    repair
-                    and state.page is not None
-                    and state.etag is not None
-                    and not self.followed(state)
-                ):
-                    self.follow(state.page, state.etag, releases, state.body)
+                if repair:
+                    self.catch_up(state, releases)
                 return None
             body = new.to_json_bytes()
             if (held := new.held_files()) is not None:  # before the page that names them
@@ -271,6 +266,16 @@ class PageWriter:
             return self.store.get(key)[1]
         except NotFound:
             return b""
+
+    def catch_up(self, state: Stored, releases: Mapping[str, Release] | None = None) -> bool:
+        """Write what follows a stored page unless it was (:meth:`followed`): a run that
+        stopped after the page's swap leaves that to whoever sees its change again (an event
+        redelivered, an edit or an upload sent again). True if it was written now."""
+        if state.page is None or state.etag is None or self.followed(state):
+            return False
+        log.info("writing what follows the page of %s again", state.page.name)
+        self.follow(state.page, state.etag, releases, state.body)
+        return True
 
     def followed(self, state: Stored) -> bool:
         """Whether what follows a stored page was all written from it: the page's gzip
