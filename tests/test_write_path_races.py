@@ -21,6 +21,7 @@ from skypi.indexer.admin import Admin
 from skypi.indexer.rebuild import Rebuilder
 from skypi.indexer.service import Gone, Indexer, Landed
 from skypi.indexer.writer import RootChange
+from skypi.local.startup import reconcile
 from skypi.store.base import Body, ObjectInfo, PreconditionFailed
 from skypi.store.local import LocalStore
 from tests.dists import metadata_text, wheel_bytes, wheel_name
@@ -408,4 +409,28 @@ def test_an_upload_sent_again_after_its_followers_failed_is_answered_once_they_a
     page = _page(store, "torn")
     assert store.get("simple/torn/index.html")[1] == render_project_html(page)
     assert b"<small>2.0</small>" in store.get("site/project/torn/index.html")[1]
+    assert Rebuilder(Indexer(store)).run(check=True).drift == []
+
+
+def test_a_start_up_stopped_after_the_root_listing_swap_still_moves_the_landing_count(
+    tmp_path: Path,
+) -> None:
+    """``skypi serve`` starts on a project the root listing lacks (the batch that listed it
+    stopped at the listing's swap). The start-up pass swaps the listing, then writing the
+    landing page fails (a full disk), and the start is tried again: by then the listing says
+    all it has to say, and the landing page's count must still move."""
+    store = _Failing(tmp_path / "packages")
+    indexer = Indexer(store)
+    indexer.apply([Landed(_drop(store, "first", "1.0"))])
+    reconcile(store, Indexer(store))  # a clean start: what it found is recorded
+    store.fail = {"simple/index.json"}
+    with pytest.raises(OSError, match="injected"):
+        indexer.apply([Landed(_drop(store, "second", "1.0"))])
+    assert "second" not in _root(store).projects
+    store.fail = {"site/index.html"}
+    with pytest.raises(OSError, match="injected"):
+        reconcile(store, Indexer(store))
+    assert "second" in _root(store).projects
+    reconcile(store, Indexer(store))  # started again
+    assert _landing(store).projects == 2
     assert Rebuilder(Indexer(store)).run(check=True).drift == []
