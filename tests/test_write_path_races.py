@@ -4,6 +4,8 @@ outcome is the same on every run."""
 
 from __future__ import annotations
 
+import gzip
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -434,3 +436,28 @@ def test_a_start_up_stopped_after_the_root_listing_swap_still_moves_the_landing_
     reconcile(store, Indexer(store))  # started again
     assert _landing(store).projects == 2
     assert Rebuilder(Indexer(store)).run(check=True).drift == []
+
+
+def test_a_root_listing_stored_by_an_older_version_is_not_taken_for_torn(tmp_path: Path) -> None:
+    """A listing (and its gzip variant) stored by an older version, with each project's
+    normalized name, reads as the listing it is: a redelivered event does not take it for a
+    listing whose followers were cut short, and writes none of them again."""
+    store = _Failing(tmp_path / "packages")
+    key = _drop(store, "first", "1.0")
+    Indexer(store).apply([Landed(key)])
+    doc = json.loads(store.get("simple/index.json")[1])
+    for project in doc["projects"]:
+        project["_normalized"] = project["name"]
+    earlier = json.dumps(doc).encode()
+    store.put("simple/index.json", earlier)
+    store.put("simple/index.json.gz", gzip.compress(earlier))
+    writes: list[str] = []
+    put = store.put
+
+    def counted(key: str, body: Body, **kwargs: Any) -> ObjectInfo:
+        writes.append(key)
+        return put(key, body, **kwargs)
+
+    store.put = counted  # type: ignore[method-assign]
+    Indexer(store).apply([Landed(key)])  # the event again, in a new process
+    assert not [k for k in writes if k.startswith("simple/index.")]

@@ -411,12 +411,13 @@ class PageWriter:
 
     def root_followed(self, root: RootListing) -> bool:
         """Whether the root listing's gzip variant, written last of what follows it, holds
-        ``root``."""
+        ``root`` (read, not compared byte for byte: a listing an older version stored reads
+        the same, and its variant with it)."""
         try:
             stored = gzip.decompress(self.stored(gzip_key(ROOT_JSON_KEY)))
-        except (OSError, EOFError, zlib.error):
+            return RootListing.from_json_bytes(stored) == root
+        except (OSError, EOFError, zlib.error, CorruptDocument):
             return False
-        return stored == root.to_json_bytes()
 
     def _confirm(
         self, shown: RootChange, seen: Mapping[NormalizedName, str]
