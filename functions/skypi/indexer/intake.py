@@ -74,8 +74,11 @@ class Intake:
         it, list it; or raise :class:`UploadRejected`, leaving nothing behind."""
         sha256, size, meta = self._received(request, dist, fh, limit, claims)
         admitted = self.admit(dist, sha256, str(meta.version))
-        if admitted.identical:
-            return  # an identical re-upload (twine retries, CI re-runs): nothing to do
+        if admitted.identical:  # an identical re-upload (twine retries, CI re-runs)
+            # Listed already, maybe by this very upload sent before and answered 5xx after
+            # its page's swap: answered once what follows the page lists the file too.
+            self.indexer.pages.catch_up(admitted.page)
+            return
         fh.seek(0)
         info = self.store_new(admitted, fh)
         if info is None:

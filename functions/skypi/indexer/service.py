@@ -39,7 +39,14 @@ from skypi.core.metadata import (
     read_metadata,
 )
 from skypi.core.namespaces import Namespaces
-from skypi.core.pages import FileEntry, ProjectPage, ProjectStatus, RootEntry, root_entry
+from skypi.core.pages import (
+    FileEntry,
+    ProjectPage,
+    ProjectStatus,
+    RootEntry,
+    RootListing,
+    root_entry,
+)
 from skypi.core.plan import (
     Edit,
     Facts,
@@ -139,6 +146,7 @@ class _Project:
     root: RootEntry | None = None  # if it changed
     seen: str | None = None  # the ETag of the page ``root`` was taken from
     followed: bool = False  # what follows the page was written (by this batch)
+    replayed: bool = False  # a change seen again: its first run may have stopped part-way
     uploads: list[Upload] = field(default_factory=list)
     # what this batch's page write itself changed, checked against storage once written
     listed: list[FileEntry] = field(default_factory=list)
@@ -152,6 +160,7 @@ class _Project:
         if later.root is not None:
             self.root, self.seen = later.root, later.seen
         self.followed = self.followed or later.followed
+        self.replayed = self.replayed or later.replayed
         self.listed, self.unlisted = later.listed, later.unlisted
 
 
@@ -279,7 +288,8 @@ class Indexer:
                 seen[project] = done.seen
             uploads += done.uploads
             gone += [(project, filename) for filename in done.outcome.removed]
-        self.finish(root, uploads, seen, gone=gone)
+        settle = any(not isinstance(done, BaseException) and done.replayed for done in results)
+        self.finish(root, uploads, seen, gone=gone, settle=settle)
         return outcome
 
     def finish(
@@ -289,13 +299,23 @@ class Indexer:
         seen: Mapping[NormalizedName, str] | None = None,
         *,
         gone: Sequence[tuple[NormalizedName, str]] = (),
+        settle: bool = False,
     ) -> None:
         """The batch's one update of the root listing and of the landing page (``seen``: the
         ETag of each page ``root`` was taken from; ``gone``: files that left the index, which
-        leave its last uploads too)."""
-        listing = self.pages.update_root(root, seen=seen) if root else None
-        if uploads or listing is not None or gone:
-            self.pages.update_landing(uploads, listing, gone=gone)
+        leave its last uploads too). ``settle``: the batch saw a change again (a retry, a
+        redelivered event), whose first run may have stopped after the listing's swap: what
+        follows the listing, the landing page's count with it, is written unless it was."""
+
+        def landing(listing: RootListing | None) -> None:
+            if uploads or listing is not None or gone:
+                self.pages.update_landing(uploads, listing, gone=gone)
+
+        listing = self.pages.update_root(root, seen=seen, then=landing) if root else None
+        if listing is None and settle:
+            listing = self.pages.settle_root(then=landing)
+        if listing is None:
+            landing(None)
 
     def _apply_project(self, project: NormalizedName, changes: list[Change]) -> _Project:
         """Index one project's changes, then confirm the page's own changes against storage.
@@ -385,7 +405,7 @@ class Indexer:
                 self.write_metadata(facts)
         described = self._describe_newest(state.page, seen)
         observed = seen.observed({v: r.summary for v, r in described.items()})
-        done = _Project(seen.outcome)
+        done = _Project(seen.outcome, replayed=seen.replayed)
         if observed.changes(state.page):
             self._update_page(project, state, seen.arrivals, observed, described, done)
         if seen.uploads and project not in done.outcome.written and not done.followed:
@@ -491,7 +511,7 @@ class Indexer:
         a redelivered event or the next start-up finishes the work)."""
         if state.page is None or state.etag is None:
             return
-        done.followed = self.pages.finish(state) or done.followed
+        done.followed = self.pages.catch_up(state) or done.followed
         if done.root is None:
             done.root, done.seen = root_entry(state.page), state.etag
 

@@ -10,7 +10,10 @@
   without reading it first. Then the page is looked at once more (HEAD): if another writer
   replaced it meanwhile, its followers may have been overtaken by ours, so they are written
   again from the newest page. The last writer of a page always sees its own page still there,
-  so the followers end up rendered from the newest page.
+  so the followers end up rendered from the newest page. The gzip variant of the JSON is
+  written last (for the root listing, after the landing page's count too): it matching the
+  JSON says the rest was written, so a run retried after stopping part-way knows, with one
+  read, whether the followers are still to write.
 - A page being followed by one thread of this process is not followed again by another (the
   folder watcher looking at an upload's file): :meth:`followed` waits for that write to end,
   then looks.
@@ -99,6 +102,7 @@ class Written:
 PageChange = Callable[[ProjectPage | None], ProjectPage | None]
 Describer = Callable[[ProjectPage, str], Release | None]  # (page, version) -> description
 RootChange = Mapping[NormalizedName, RootEntry]
+RootFollower = Callable[[RootListing], object]  # told each root listing that is followed
 
 
 def _pause(attempt: int) -> None:
@@ -188,7 +192,7 @@ class PageWriter:
             new = change(state.page)
             if new is None or new == state.page:
                 if repair:
-                    self.finish(state, releases)
+                    self.catch_up(state, releases)
                 return None
             with self._writing(project):
                 written = self._swap(project, state, new, releases or {})
@@ -303,6 +307,26 @@ class PageWriter:
         except NotFound:
             return b""
 
+    def catch_up(self, state: Stored, releases: Mapping[str, Release] | None = None) -> bool:
+        """Write what follows a stored page unless it was (:meth:`followed`): a run that
+        stopped after the page's swap leaves that to whoever sees its change again (an event
+        redelivered, an edit or an upload sent again). True if it was written now. ``state``
+        may be behind storage: a page replaced since is followed by its own writer, so this
+        follows the page as stored now, never the older one (whose followers would stand in
+        for the newer page's until the look after them)."""
+        if state.page is None or state.etag is None or self.followed(state):
+            return False
+        page, etag, body = state.page, state.etag, state.body
+        now = self.store.head(page_json_key(page.name))
+        if now is not None and now.etag != etag:
+            newer = self.read(page.name)
+            if newer.page is None or newer.etag is None or self.followed(newer):
+                return False
+            page, etag, body = newer.page, newer.etag, newer.body
+        log.info("writing what follows the page of %s again", page.name)
+        self.follow(page, etag, releases, body)
+        return True
+
     def followed(self, state: Stored) -> bool:
         """Whether what follows a stored page was all written from it, or is another
         thread's of this process to write: the page's gzip variant is written last, so it
@@ -326,25 +350,6 @@ class PageWriter:
         with self._lock:
             kept = self._pages.get(name)
         return waited and kept is not None and kept.etag != state.etag
-
-    def finish(self, state: Stored, releases: Mapping[str, Release] | None = None) -> bool:
-        """Write what follows a stored page unless it was (a run that stopped after the
-        page's swap leaves it behind); True if it wrote. ``state`` may be behind storage: a
-        page replaced since then is followed by its own writer, so this follows the page as
-        stored now, never the older one (whose followers would stand in for the newer
-        page's until the look after them)."""
-        if state.page is None or state.etag is None or self.followed(state):
-            return False
-        page, etag, body = state.page, state.etag, state.body
-        now = self.store.head(page_json_key(page.name))
-        if now is not None and now.etag != etag:
-            newer = self.read(page.name)
-            if newer.page is None or newer.etag is None or self.followed(newer):
-                return False
-            page, etag, body = newer.page, newer.etag, newer.body
-        log.info("writing what follows the page of %s again", page.name)
-        self.follow(page, etag, releases, body)
-        return True
 
     def _write_followers(
         self, page: ProjectPage, body: bytes, releases: Mapping[str, Release]
@@ -434,10 +439,12 @@ class PageWriter:
         *,
         force: bool = False,
         seen: Mapping[NormalizedName, str] | None = None,
+        then: RootFollower | None = None,
     ) -> RootListing | None:
         """Apply many projects' appearance, removal or new summary in one swap; None when the
         listing already says all that (``force``: write it and its followers anyway, which
-        repairs them).
+        repairs them). ``then``: what else follows the listing (the landing page's count),
+        done before the listing's gzip variant, the mark that all of it is written.
 
         ``shown`` says what each project's page said when it was written at the ETag in
         ``seen`` (no ETag: not known). With ``seen``, each try of the swap looks again (HEAD)
@@ -450,7 +457,29 @@ class PageWriter:
             return root.with_projects(shown if seen is None else self._confirm(shown, seen))
 
         swapped = self._root.swap(change, _root_body, force=force)
-        return self._follow_root(*swapped) if swapped is not None else None
+        return self._follow_root(*swapped, then) if swapped is not None else None
+
+    def settle_root(self, then: RootFollower | None = None) -> RootListing | None:
+        """Finish what follows the root listing (``then`` too) unless it was: a run that
+        swapped the listing may have stopped before its followers (killed, a storage fault),
+        and its retry finds the listing saying all it had to say. The listing's gzip variant,
+        written last, is the mark (one read; the listing itself as last read or written).
+        Returns the listing when its followers were written again."""
+        root, etag = self._root.kept() or self._root.read()
+        if etag is None or self.root_followed(root):
+            return None
+        log.info("writing what follows the root listing again")
+        return self._follow_root(root, etag, then)
+
+    def root_followed(self, root: RootListing) -> bool:
+        """Whether the root listing's gzip variant, written last of what follows it, holds
+        ``root`` (read, not compared byte for byte: a listing an older version stored reads
+        the same, and its variant with it)."""
+        try:
+            stored = gzip.decompress(self.stored(gzip_key(ROOT_JSON_KEY)))
+            return RootListing.from_json_bytes(stored) == root
+        except (OSError, EOFError, zlib.error, CorruptDocument):
+            return False
 
     def _confirm(
         self, shown: RootChange, seen: Mapping[NormalizedName, str]
@@ -471,10 +500,16 @@ class PageWriter:
             confirmed[project] = root_entry(page)
         return confirmed
 
-    def _follow_root(self, root: RootListing, etag: str) -> RootListing:
+    def _follow_root(
+        self, root: RootListing, etag: str, then: RootFollower | None = None
+    ) -> RootListing:
+        """The HTML twins, ``then``, and last the listing's gzip variant (the mark:
+        :meth:`root_followed`), until the listing stays the one they were written from."""
         for _ in range(MAX_ATTEMPTS):
-            self.store.put(gzip_key(ROOT_JSON_KEY), gzip_page(root.to_json_bytes()))
             self._write_html(ROOT_HTML_KEY, render_root_html(root))
+            if then is not None:
+                then(root)
+            self.store.put(gzip_key(ROOT_JSON_KEY), gzip_page(root.to_json_bytes()))
             now = self.store.head(ROOT_JSON_KEY)
             if now is None or now.etag == etag:
                 return root
@@ -559,6 +594,11 @@ class _Kept(Generic[T]):
         self._lock = threading.Lock()
         self._kept: tuple[T, str] | None = None
 
+    def kept(self) -> tuple[T, str] | None:
+        """The value and ETag this process last wrote or read, if any."""
+        with self._lock:
+            return self._kept
+
     def read(self) -> tuple[T, str | None]:
         value, etag = self._read()
         with self._lock:
@@ -606,6 +646,7 @@ __all__ = [
     "PageChange",
     "PageWriter",
     "RootChange",
+    "RootFollower",
     "Stored",
     "Written",
 ]
