@@ -45,16 +45,11 @@ from skypi.core.keys import (
     project_site_key,
     release_key,
 )
+from skypi.core.landing import SiteSummary, Upload
 from skypi.core.pages import ProjectPage, RootEntry, RootListing, held_digest, root_entry
+from skypi.core.release import Release
 from skypi.core.render import render_project_html, render_root_html
-from skypi.core.site import (
-    Release,
-    SiteSummary,
-    Upload,
-    latest_version,
-    render_landing,
-    render_project_site,
-)
+from skypi.core.site import render_landing, render_project_site
 from skypi.store.base import NotFound, PreconditionFailed, Store
 
 log = logging.getLogger("skypi.pages")
@@ -286,7 +281,7 @@ class PageWriter:
         """The HTML twins, the page for people, and last the page's gzip variant (the mark
         that they are all written: :meth:`followed`)."""
         self._write_html(page_html_key(page.name), render_project_html(page))
-        newest = latest_version(page)
+        newest = page.latest_version
         release = releases.get(newest) if newest else None
         if release is None and newest is not None:
             release = self.release(page.name, newest)
