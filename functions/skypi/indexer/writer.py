@@ -50,6 +50,7 @@ from skypi.core.pages import ProjectPage, RootEntry, RootListing, held_digest, r
 from skypi.core.release import Release
 from skypi.core.render import render_project_html, render_root_html
 from skypi.core.site import render_landing, render_project_site
+from skypi.indexer.bounded import Bounded
 from skypi.store.base import NotFound, PreconditionFailed, Store
 
 log = logging.getLogger("skypi.pages")
@@ -104,13 +105,15 @@ class PageWriter:
         self, store: Store, describer: Describer | None = None, index_url: str | None = None
     ) -> None:
         self.store = store
-        self._lock = threading.Lock()
         self._root = _Kept(store, ROOT_JSON_KEY, self._read_root)
         self._landing = _Kept(store, LANDING_KEY, self._read_landing)
-        self._releases: dict[tuple[str, str], Release | None] = {}
-        self._release_bytes = 0  # the kept descriptions' size
-        self._pages: dict[NormalizedName, Stored] = {}  # the last read or written, by project
-        self._page_bytes = 0  # the kept pages' size
+        # a description may hold megabytes of HTML: one larger than an eighth of the room is
+        # read again when needed
+        self._releases = Bounded[tuple[str, str], Release](
+            _RELEASES_KEPT, _RELEASE_BYTES_KEPT, _release_size, _RELEASE_BYTES_KEPT // 8
+        )
+        # the last page read or written, by project: its bytes, and about twice them parsed
+        self._pages = Bounded[NormalizedName, Stored](_PAGES_KEPT, _PAGE_BYTES_KEPT, _page_size)
         # Renders a release's description from one of its files when none is stored (only
         # the newest release is described as files arrive; an older one when it becomes the
         # newest, after a yank or a delete).
@@ -128,8 +131,7 @@ class PageWriter:
             info, raw = self.store.get(page_json_key(project))
         except NotFound:
             return Stored(None, None)
-        with self._lock:
-            kept = self._pages.get(project)
+        kept = self._pages.get(project)
         if kept is not None and kept.etag == info.etag and kept.body == raw:
             return kept
         page = ProjectPage.from_json_bytes(
@@ -138,21 +140,8 @@ class PageWriter:
         return self._keep_page(Stored(page, info.etag, raw))
 
     def _keep_page(self, stored: Stored) -> Stored:
-        """Keep a page, within a count and a size (its bytes, and about twice them parsed)."""
         if stored.page is not None:
-            size = len(stored.body or b"")
-            with self._lock:
-                old = self._pages.pop(stored.page.name, None)
-                self._page_bytes -= len(old.body or b"") if old is not None else 0
-                if size > _PAGE_BYTES_KEPT:
-                    return stored
-                while self._pages and (
-                    len(self._pages) >= _PAGES_KEPT or self._page_bytes + size > _PAGE_BYTES_KEPT
-                ):
-                    dropped = self._pages.pop(next(iter(self._pages)))
-                    self._page_bytes -= len(dropped.body or b"")
-                self._pages[stored.page.name] = stored
-                self._page_bytes += size
+            self._pages.put(stored.page.name, stored)
         return stored
 
     def update(
@@ -302,9 +291,9 @@ class PageWriter:
 
     def release(self, project: NormalizedName, version: str) -> Release | None:
         cache_key = (project, version)
-        with self._lock:
-            if cache_key in self._releases:
-                return self._releases[cache_key]
+        kept = self._releases.get(cache_key)
+        if kept is not None:
+            return kept
         try:
             found: Release | None = Release.from_json_bytes(
                 self.store.get(release_key(project, version))[1]
@@ -312,7 +301,7 @@ class PageWriter:
         except NotFound:
             found = None
         if found is not None:
-            self._keep_release(cache_key, found)
+            self._releases.put(cache_key, found)
         return found
 
     def add_release(self, project: NormalizedName, release: Release) -> Release:
@@ -325,25 +314,8 @@ class PageWriter:
             stored: Release | None = release
         except PreconditionFailed:
             stored = self.release(project, release.version)
-        self._keep_release((project, release.version), stored or release)
+        self._releases.put((project, release.version), stored or release)
         return stored or release
-
-    def _keep_release(self, cache_key: tuple[str, str], release: Release) -> None:
-        """Keep a description, within a count and a size (one may hold megabytes of HTML)."""
-        size = _release_size(release)
-        if size > _RELEASE_BYTES_KEPT // 8:
-            return  # read again when needed: one request, not a share of the memory
-        with self._lock:
-            old = self._releases.pop(cache_key, None)
-            self._release_bytes -= _release_size(old) if old is not None else 0
-            while self._releases and (
-                len(self._releases) >= _RELEASES_KEPT
-                or self._release_bytes + size > _RELEASE_BYTES_KEPT
-            ):
-                dropped = self._releases.pop(next(iter(self._releases)))
-                self._release_bytes -= _release_size(dropped) if dropped is not None else 0
-            self._releases[cache_key] = release
-            self._release_bytes += size
 
     # -- the root listing -----------------------------------------------------------------
 
@@ -472,6 +444,10 @@ class PageWriter:
 
 def _release_size(release: Release) -> int:
     return len(release.description_html) + len(release.summary) + len(release.version)
+
+
+def _page_size(stored: Stored) -> int:
+    return len(stored.body or b"")
 
 
 def _root_body(root: RootListing) -> bytes:
