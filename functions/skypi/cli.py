@@ -226,6 +226,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
+    _add_serve_parser(sub)
+    _add_dev_parser(sub)
+    _add_reindex_parser(sub)
+    _add_client_parsers(sub)
+    _add_import_parser(sub)
+    _add_token_parser(sub)
+    _add_publisher_parser(sub)
+    _add_namespace_parser(sub)
+    _add_admin_parsers(sub)
+    add_examples(parser)
+    return parser
+
+
+def _add_serve_parser(sub: Any) -> None:
+    """``skypi serve``: a folder as an index, with pypiserver's flags named."""
     serve = sub.add_parser(
         "serve",
         help="serve a folder of packages as an index (what pypiserver users run)",
@@ -296,6 +311,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_logging(serve)
     _add_pypiserver_flags(serve.add_argument_group("pypiserver flags skypi does not take"))
 
+
+def _add_dev_parser(sub: Any) -> None:
+    """``skypi dev``: the AWS data path, emulated on this machine."""
     dev = sub.add_parser(
         "dev",
         help="run the AWS data path on this machine (emulated S3, SQS and Lambda)",
@@ -315,6 +333,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_logging(dev)
 
+
+def _add_reindex_parser(sub: Any) -> None:
+    """``skypi reindex``: every page again from what storage holds."""
     reindex = sub.add_parser(
         "reindex",
         help="rebuild every page from what storage holds (or --check: report drift only)",
@@ -344,6 +365,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="projects in parallel (default 1 on a folder, 16 on S3)",
     )
 
+
+def _add_client_parsers(sub: Any) -> None:
+    """``skypi publish`` and ``skypi doctor``: clients of a running index."""
     publish = sub.add_parser(
         "publish",
         help="upload distributions of any size straight to storage (resumable)",
@@ -396,6 +420,10 @@ def build_parser() -> argparse.ArgumentParser:
         default=60.0,
         help="seconds to wait for the read URL to stop serving deleted files (60)",
     )
+
+
+def _add_import_parser(sub: Any) -> None:
+    """``skypi import``: another index's files copied in."""
     importing = sub.add_parser(
         "import",
         help="copy a pypiserver folder or devpi export into an index, byte for byte",
@@ -416,6 +444,9 @@ def build_parser() -> argparse.ArgumentParser:
         "its watcher)",
     )
 
+
+def _add_token_parser(sub: Any) -> None:
+    """``skypi token``: create, list, revoke, import htpasswd users."""
     token = sub.add_parser("token", help="create, list and revoke API tokens")
     token_sub = token.add_subparsers(dest="token_command", required=True, metavar="ACTION")
     create = token_sub.add_parser("create", help="create a token (shown once)")
@@ -466,9 +497,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--project", action="append", help="limit the users to this project (repeatable)"
     )
 
-    _add_publisher_parser(sub)
-    _add_namespace_parser(sub)
 
+def _add_admin_parsers(sub: Any) -> None:
+    """``skypi yank|unyank|delete|status``: the admin API of a running index."""
     for verb, text in (
         ("yank", "yank a file or release (PEP 592)"),
         ("unyank", "undo a yank"),
@@ -500,8 +531,6 @@ def build_parser() -> argparse.ArgumentParser:
             default=os.environ.get("SKYPI_TOKEN"),
             help="an admin token (default: $SKYPI_TOKEN)",
         )
-    add_examples(parser)
-    return parser
 
 
 def _add_namespace_parser(sub: Any) -> None:

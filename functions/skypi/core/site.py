@@ -168,7 +168,12 @@ def setup_sections(url: str | None = None) -> list[str]:
     """Copy-paste setup for pip, uv, poetry and twine, public and with a token; ``url`` is
     this index's address when it is known (else placeholders, filled in by the script)."""
     address = Address.of(url)
-    U, H, T, K = _spans(address)
+    return [*_install_setup(address), *_token_setup(address)]
+
+
+def _install_setup(address: Address) -> list[str]:
+    """Installing from this index and publishing to it, with each client's own settings."""
+    U = address.u
     return [
         "<h2>Install from this index</h2>",
         *_note(address),
@@ -199,6 +204,13 @@ def setup_sections(url: str | None = None) -> list[str]:
             "[distutils]\nindex-servers = skypi\n\n[skypi]\n"
             f"repository = {U}/legacy/\nusername = __token__\npassword = TOKEN"
         ),
+    ]
+
+
+def _token_setup(address: Address) -> list[str]:
+    """The same with a token, kept out of the files one commits."""
+    U, H, T, K = _spans(address)
+    return [
         "<h2>With a token</h2>",
         "<p>Uploads need a token with the upload scope; a private index also needs one (read "
         "scope) for every read. The user name is always <code>__token__</code> and the token is "
