@@ -244,14 +244,17 @@ class Cdn(Construct):
         pages = self._page_cache()
 
         def read(
-            cache: cloudfront.ICachePolicy, headers: cloudfront.IResponseHeadersPolicy
+            cache: cloudfront.ICachePolicy,
+            headers: cloudfront.IResponseHeadersPolicy,
+            origin: cloudfront.IOrigin = bucket_origin,
+            # Every method reaches the function, which answers writes with 405 (the edge
+            # vectors); only GET and HEAD ever reach the bucket.
+            methods: cloudfront.AllowedMethods = cloudfront.AllowedMethods.ALLOW_ALL,
         ) -> cloudfront.BehaviorOptions:
             return cloudfront.BehaviorOptions(
-                origin=bucket_origin,
+                origin=origin,
                 viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
-                # Every method reaches the function, which answers writes with 405 (the edge
-                # vectors); only GET and HEAD ever reach the bucket.
-                allowed_methods=cloudfront.AllowedMethods.ALLOW_ALL,
+                allowed_methods=methods,
                 function_associations=rules,
                 compress=True,
                 cache_policy=cache,
@@ -264,18 +267,15 @@ class Cdn(Construct):
         # the whole distribution's, so they would replace the API's own 404s and the plain
         # ones pip and uv get (docs/serving.md). An origin group takes GET, HEAD and OPTIONS
         # only: CloudFront refuses other methods on /project/ itself (403).
-        people = cloudfront.BehaviorOptions(
-            origin=origins.OriginGroup(
+        people = read(
+            pages,
+            page_headers,
+            origins.OriginGroup(
                 primary_origin=people_origin,
                 fallback_origin=api_origin,
                 fallback_status_codes=[404],
             ),
-            viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
-            allowed_methods=cloudfront.AllowedMethods.ALLOW_GET_HEAD_OPTIONS,
-            function_associations=rules,
-            compress=True,
-            cache_policy=pages,
-            response_headers_policy=page_headers,
+            cloudfront.AllowedMethods.ALLOW_GET_HEAD_OPTIONS,
         )
         reads = {
             "/simple/*": read(pages, page_headers),
