@@ -115,7 +115,7 @@ def create_app(
     direct = DirectUploader(
         store, indexer, settings.max_direct_upload_size, settings.direct_hash_seconds
     )
-    upload_routes(api, Uploads(settings, auth, indexer, uploader, direct))
+    upload_routes(api, Uploads(settings, auth, uploader, direct))
     add_routes(
         api,
         TokenExchange(publishers or PublisherRepository(store), tokens, settings.oidc_audience),

@@ -33,7 +33,6 @@ from skypi.core.filenames import parse_filename
 from skypi.core.keys import SHA256_HEX
 from skypi.core.tokens import TokenRecord
 from skypi.core.upload import too_large, validate_filename, validate_form
-from skypi.indexer.service import Indexer
 from skypi.store.base import Part
 
 MAX_FIELD_BYTES = 16 * 1024 * 1024  # long descriptions are sent as a form field
@@ -74,15 +73,11 @@ class Uploads:
     """Who may upload, and how large a request may be, for both ways of uploading."""
 
     def __init__(
-        self,
-        settings: Settings,
-        auth: Authenticator,
-        indexer: Indexer,
-        uploader: Uploader,
-        direct: DirectUploader,
+        self, settings: Settings, auth: Authenticator, uploader: Uploader, direct: DirectUploader
     ) -> None:
-        self.settings, self.auth, self.indexer = settings, auth, indexer
+        self.settings, self.auth = settings, auth
         self.uploader, self.direct = uploader, direct
+        self.intake = uploader.intake
 
     async def form(self, request: Request) -> Response:
         """One file of the upload form (twine, ``uv publish``): stored and indexed before the
@@ -153,7 +148,7 @@ class Uploads:
     def namespace_check(self, caller: TokenRecord | None, project: str) -> None:
         """PEP 752: 409 when ``project`` is in a namespace ``caller`` holds no grant for (a
         caller without a token, on an index that takes uploads without one, holds none)."""
-        self.indexer.namespaces.all().check(project, caller.principal if caller else "")
+        self.intake.check_caller(project, caller.principal if caller else "")
 
     def direct_caller(self, header: str | None, filename: str) -> None:
         """Refuse a direct upload of ``filename`` that its caller may not make, or that its
@@ -164,8 +159,7 @@ class Uploads:
             raise UploadRejected(str(exc)) from exc
         caller = self.auth.require(header, "upload", project) if self.settings.upload_auth else None
         self.namespace_check(caller, project)
-        page = self.indexer.pages.read(canonicalize_name(project)).page
-        refusal = page.upload_refusal() if page else None
+        refusal = self.intake.closed(canonicalize_name(project))
         if refusal:
             raise UploadRejected(refusal)
 
