@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 import skypi
 from skypi.api.admin import add_routes as admin_routes
-from skypi.api.auth import Authenticator, AuthFailure
+from skypi.api.auth import Authenticator
 from skypi.api.direct import DirectUploader
 from skypi.api.errors import error_response, validation_details
 from skypi.api.namespaces import add_routes as namespace_routes
@@ -27,6 +27,7 @@ from skypi.api.uploads import add_routes as upload_routes
 from skypi.core.errors import (
     SkypiError,
 )
+from skypi.core.tokens import Scope
 from skypi.indexer.admin import Admin
 from skypi.indexer.namespaces import NamespaceAdmin
 from skypi.indexer.service import Indexer
@@ -51,12 +52,12 @@ def _private_docs(api: FastAPI, auth: Authenticator) -> None:
 
     @api.get(OPENAPI_PATH, include_in_schema=False)
     async def openapi(authorization: Annotated[str | None, Header()] = None) -> JSONResponse:
-        await run_in_threadpool(auth.require, authorization, "read", None)
+        await run_in_threadpool(auth.require, authorization, Scope.READ, None)
         return JSONResponse(api.openapi())
 
     @api.get(DOCS_PATH, include_in_schema=False)
     async def docs(authorization: Annotated[str | None, Header()] = None) -> HTMLResponse:
-        await run_in_threadpool(auth.require, authorization, "read", None)
+        await run_in_threadpool(auth.require, authorization, Scope.READ, None)
         return get_swagger_ui_html(openapi_url=OPENAPI_PATH, title=f"{api.title} API")
 
 
@@ -77,10 +78,6 @@ def _bare_app(settings: Settings, auth: Authenticator) -> FastAPI:
     async def _skypi_error(request: Request, exc: SkypiError) -> Response:
         return error_response(exc, request.url.path)
 
-    @api.exception_handler(AuthFailure)
-    async def _auth_error(request: Request, exc: AuthFailure) -> Response:
-        return error_response(exc, request.url.path)
-
     @api.exception_handler(RequestValidationError)
     async def _invalid_body(request: Request, exc: RequestValidationError) -> Response:
         return JSONResponse({"detail": validation_details(exc)}, 422)
@@ -99,13 +96,15 @@ def create_app(
     cdn: Cdn | None = None,
     publishers: PublisherStore | None = None,
     edge: EdgeQuarantine | None = None,
+    indexer: Indexer | None = None,
 ) -> Any:
     """The whole HTTP surface as one ASGI app; tokens and trusted publishers live in ``store``
     unless given; ``cdn`` is told about deleted files (none locally: nothing caches them there);
     ``edge`` keeps the CloudFront edge's quarantine records (none locally: the read routes
-    look at each project's status)."""
+    look at each project's status); ``indexer``: one shared with another writer of this process
+    (``skypi serve``'s folder watcher), so that a page is never followed twice at once."""
     settings = settings or Settings()
-    indexer = Indexer(
+    indexer = indexer or Indexer(
         store, cdn=cdn, index_url=settings.index_url if settings.address_in_pages else None
     )
     tokens = tokens or TokenRepository(store)
@@ -123,13 +122,13 @@ def create_app(
 
     def _admin(header: str | None, project: str) -> None:
         if settings.upload_auth:
-            auth.require(header, "admin", project)
+            auth.require(header, Scope.ADMIN, project)
 
     admin_routes(api, Admin(indexer, edge), _admin)
 
     def _index_admin(header: str | None) -> None:
         if settings.upload_auth:
-            auth.require(header, "admin", None)
+            auth.require(header, Scope.ADMIN, None)
 
     namespace_routes(api, NamespaceAdmin(indexer), _index_admin)
     provenance_routes(api, store, indexer, auth, settings.private)

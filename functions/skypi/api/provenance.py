@@ -14,6 +14,7 @@ from skypi.api.auth import Authenticator
 from skypi.core.attestations import PROVENANCE_TYPE
 from skypi.core.filenames import VALID_PROJECT_NAME, same_version
 from skypi.core.keys import provenance_key
+from skypi.core.tokens import Scope
 from skypi.indexer.service import Indexer
 from skypi.store.base import NotFound, Store
 
@@ -34,7 +35,7 @@ def add_routes(
         """The file's PEP 740 provenance: its attestations and the trusted publisher."""
         name = canonicalize_name(project)
         if private:
-            await run_in_threadpool(auth.require, authorization, "read", name, tokens_only=True)
+            await run_in_threadpool(auth.require, authorization, Scope.READ, name, tokens_only=True)
         page = (
             (await run_in_threadpool(indexer.pages.read, name)).page
             if VALID_PROJECT_NAME.match(project)  # never a key such as "simple/foo\x00/"

@@ -18,11 +18,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 from starlette.types import Message, Receive
 
-from skypi.api.auth import Authenticator, AuthFailure
+from skypi.api.auth import Authenticator
 from skypi.api.direct import Declared, DirectUploader
 from skypi.api.publish import Uploader
 from skypi.api.settings import Settings
 from skypi.core.errors import (
+    AuthFailure,
     InvalidDistribution,
     LengthRequired,
     RequestTooLarge,
@@ -31,7 +32,7 @@ from skypi.core.errors import (
 )
 from skypi.core.filenames import parse_filename
 from skypi.core.keys import SHA256_HEX
-from skypi.core.tokens import TokenRecord
+from skypi.core.tokens import Scope, TokenRecord
 from skypi.core.upload import too_large, validate_filename, validate_form
 from skypi.store.base import Part
 
@@ -85,9 +86,8 @@ class Uploads:
         header = request.headers.get("authorization")
         if self.settings.upload_auth:  # all that the headers can tell, checked before the body
             caller = await run_in_threadpool(self.auth.identify, header)
-            if not caller.may("upload"):
+            if not caller.may(Scope.UPLOAD):
                 raise AuthFailure(
-                    403,
                     "The given token isn't allowed to upload: create an upload token with "
                     "'skypi token create --scope upload'.",
                 )
@@ -135,7 +135,7 @@ class Uploads:
         record = None
         if self.settings.upload_auth:
             record = await run_in_threadpool(
-                self.auth.require, header, "upload", upload_request.project
+                self.auth.require, header, Scope.UPLOAD, upload_request.project
             )
         content = form.get("content")
         if not isinstance(content, UploadFile) or content.filename is None:
@@ -157,7 +157,9 @@ class Uploads:
             project = parse_filename(filename).project
         except InvalidDistribution as exc:
             raise UploadRejected(str(exc)) from exc
-        caller = self.auth.require(header, "upload", project) if self.settings.upload_auth else None
+        caller = (
+            self.auth.require(header, Scope.UPLOAD, project) if self.settings.upload_auth else None
+        )
         self.namespace_check(caller, project)
         refusal = self.intake.closed(canonicalize_name(project))
         if refusal:
@@ -179,7 +181,7 @@ def add_routes(api: FastAPI, uploads: Uploads) -> None:
             body.filename, body.size, body.sha256, body.part_size, tuple(body.part_sha256)
         )
         plan = await run_in_threadpool(direct.plan, declared, body.resume_upload_id, body.marker)
-        return JSONResponse(plan)
+        return JSONResponse(plan.wire())
 
     @router.post("/api/uploads/complete")
     async def complete_upload(
@@ -196,7 +198,7 @@ def add_routes(api: FastAPI, uploads: Uploads) -> None:
         result = await run_in_threadpool(
             direct.complete, declared, body.marker, body.upload_id, parts
         )
-        return JSONResponse(result)
+        return JSONResponse(result.wire())
 
     api.include_router(router)
     for path in UPLOAD_PATHS:
