@@ -13,9 +13,9 @@ from typing import Any
 
 from packaging.utils import NormalizedName, canonicalize_name
 
+from skypi.core.landing import SiteSummary, Upload
 from skypi.core.pages import RootListing
 from skypi.core.render import render_root_html
-from skypi.core.site import SiteSummary, Upload
 from skypi.indexer.service import Indexer, Landed
 from skypi.indexer.writer import PageWriter
 from skypi.store.base import Body, ObjectInfo

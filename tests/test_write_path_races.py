@@ -16,9 +16,9 @@ from packaging.utils import NormalizedName
 
 from skypi.api.publish import Uploader
 from skypi.core.errors import DoesNotExist
+from skypi.core.landing import SiteSummary, Upload
 from skypi.core.pages import ProjectPage, RootListing
 from skypi.core.render import render_project_html, render_root_html
-from skypi.core.site import SiteSummary, Upload
 from skypi.indexer.admin import Admin
 from skypi.indexer.rebuild import Rebuilder
 from skypi.indexer.service import Gone, Indexer, Landed

@@ -42,6 +42,10 @@ def test_uv_tool_install_gives_a_skypi_that_serves(tmp_path: Path) -> None:
     site = next((tmp_path / "tools" / "skypi").glob("lib/python*/site-packages"))
     installed = {p.name.split("-")[0].lower() for p in site.iterdir()}
     assert not installed & set(LEFT_OUT), installed & set(LEFT_OUT)
+    assert {p.name for p in (site / "skypi" / "core" / "assets").iterdir()} >= {
+        "site.css",
+        "site.js",
+    }
     print(f"uv tool install: {_size(tmp_path / 'tools') / 1e6:.0f} MB")
 
     folder = tmp_path / "packages"
@@ -72,6 +76,11 @@ def test_uv_tool_install_gives_a_skypi_that_serves(tmp_path: Path) -> None:
             pytest.fail((tmp_path / "serve.log").read_text())
         assert response.status_code == 200
         assert "<!DOCTYPE html>" in response.text
+        # The pages for people carry their style and script, package data of the wheel.
+        landing = httpx.get(f"http://127.0.0.1:{port}/", headers={"Accept": "text/html"})
+        assert landing.status_code == 200
+        assert "<style>\nbody{font:" in landing.text
+        assert "document.body.dataset.root" in landing.text
         # skypi publish from the tool: the direct-upload answers (pydantic models shared by
         # the API and the client) need nothing the tool leaves out; a folder answers 501 to
         # a direct upload, and the file goes through /legacy/

@@ -181,19 +181,7 @@ class DirectUploader:
                 return done.model_copy(update={"status": UploadStatus.PUBLISHED})
             return done
         if upload_id is not None:
-            try:
-                store.complete_multipart(key, upload_id, parts or [])
-            except PreconditionFailed:
-                raise Conflict(f"{dist.filename} was stored by another upload.") from None
-            except UploadConflict:
-                store.abort_multipart(key, upload_id)
-                raise Conflict(
-                    f"Storage refused to complete {dist.filename}: another write to the same "
-                    "key happened meanwhile (S3 409 ConditionalRequestConflict). Nothing was "
-                    "published; run skypi publish again to start a new upload."
-                ) from None
-            except NotFound as exc:
-                raise UploadRejected(f"The upload is not complete: {exc.args[0]}") from None
+            _complete_multipart(store, dist, key, upload_id, parts or [])
         info = self.store.head(key)
         if info is None:
             raise UploadRejected("Nothing was uploaded for this file: upload it, then complete.")
@@ -228,3 +216,23 @@ class DirectUploader:
         log.info("published %s (%d bytes) directly", dist.filename, info.size)
         url = file_href(key)
         return Finished(status=UploadStatus.PUBLISHED, filename=dist.filename, url=url)
+
+
+def _complete_multipart(
+    store: DirectUploads, dist: DistFilename, key: str, upload_id: str, parts: list[Part]
+) -> None:
+    """Join the parts the client uploaded into the file; Conflict when another upload's file
+    is there, or storage refused it for another write meanwhile (that upload is aborted)."""
+    try:
+        store.complete_multipart(key, upload_id, parts)
+    except PreconditionFailed:
+        raise Conflict(f"{dist.filename} was stored by another upload.") from None
+    except UploadConflict:
+        store.abort_multipart(key, upload_id)
+        raise Conflict(
+            f"Storage refused to complete {dist.filename}: another write to the same "
+            "key happened meanwhile (S3 409 ConditionalRequestConflict). Nothing was "
+            "published; run skypi publish again to start a new upload."
+        ) from None
+    except NotFound as exc:
+        raise UploadRejected(f"The upload is not complete: {exc.args[0]}") from None

@@ -21,6 +21,7 @@ from skypi.api.auth import Authenticator
 from skypi.api.errors import headers_for, status_of
 from skypi.api.settings import Settings
 from skypi.core.edge import (
+    Answer,
     authorization_count,
     authorization_refusal,
     decide,
@@ -79,6 +80,23 @@ def raw_path(scope: Scope) -> str:
 WITHHELD_UNKNOWN = (
     b"Service Unavailable: could not check whether the project is quarantined; try again.\n"
 )
+
+
+def _object_headers(decision: Answer, info: ObjectInfo, vary: dict[str, str]) -> dict[str, str]:
+    """The headers of a stored object's answer: its type, caching, validator and encoding."""
+    assert decision.key is not None
+    base = {
+        "content-type": decision.content_type or content_type_for_key(decision.key),
+        "cache-control": cache_control_for_key(decision.key),
+        "etag": info.etag,
+        "accept-ranges": "bytes",
+        **vary,
+    }
+    if decision.negotiated:  # the page's representation and its encoding
+        base["vary"] = "Accept, Accept-Encoding"
+    if decision.content_encoding:
+        base["content-encoding"] = decision.content_encoding
+    return base
 
 
 def _vary(headers: dict[str, str]) -> dict[str, str]:
@@ -164,8 +182,14 @@ class ReadRoutes:
         if where == "none":  # neither the API's nor a read: the edge function's 404 too
             await self._not_found(send, path, headers, head, checked=False)
             return
+        await self._read(send, scope, path, headers, head)
+
+    async def _read(
+        self, send: Send, scope: Scope, path: str, headers: dict[str, str], head: bool
+    ) -> None:
+        """A read, as the edge decides it: refused, redirected, or the object it names."""
         decision = decide(
-            method,
+            scope["method"],
             path,
             scope.get("query_string", b"").decode("latin-1"),
             headers.get("accept"),
@@ -179,19 +203,8 @@ class ReadRoutes:
             reason = decision.reason.encode() + b"\n"
             await _respond(send, 400, {"content-type": "text/plain"}, reason, head)
             return
-        if self.settings.private and decision.authenticate:
-            try:
-                await run_in_threadpool(
-                    functools.partial(self.auth.require, tokens_only=True),
-                    headers.get("authorization"),
-                    TokenScope.READ,
-                    decision.project,
-                )
-            except AuthFailure as failure:
-                status = status_of(failure)
-                message = str(failure).encode() + b"\n"
-                await _respond(send, status, headers_for(status), message, head)
-                return
+        if not await self._may_read(send, decision, headers, head):
+            return
         if decision.status in {301, 302}:
             assert decision.location is not None
             where_to = {"location": decision.location, **vary}
@@ -205,6 +218,41 @@ class ReadRoutes:
             if refusal is not None:
                 await _respond(send, refusal[0], dict(refusal[1]), refusal[2], head)
                 return
+        await self._object(send, decision, path, headers, head, vary)
+
+    async def _may_read(
+        self, send: Send, decision: Answer, headers: dict[str, str], head: bool
+    ) -> bool:
+        """Whether the caller may read what ``decision`` names (a private index asks for a
+        read token); if not, the refusal is sent."""
+        if not (self.settings.private and decision.authenticate):
+            return True
+        try:
+            await run_in_threadpool(
+                functools.partial(self.auth.require, tokens_only=True),
+                headers.get("authorization"),
+                TokenScope.READ,
+                decision.project,
+            )
+        except AuthFailure as failure:
+            status = status_of(failure)
+            message = str(failure).encode() + b"\n"
+            await _respond(send, status, headers_for(status), message, head)
+            return False
+        return True
+
+    async def _object(
+        self,
+        send: Send,
+        decision: Answer,
+        path: str,
+        headers: dict[str, str],
+        head: bool,
+        vary: dict[str, str],
+    ) -> None:
+        """The stored object ``decision`` names: a page read whole, a file streamed (or, past
+        what the function may answer, a redirect to storage), or 304 when the client has it."""
+        assert decision.key is not None
         body: bytes | None = None
         family = family_of(decision.key)
         if family is not None and family.revalidate:
@@ -225,17 +273,7 @@ class ReadRoutes:
             return
         if body is not None and family in PEOPLE_PAGES and self.settings.index_url:
             body, info = _with_address(body, info, self.settings.index_url)
-        base = {
-            "content-type": decision.content_type or content_type_for_key(decision.key),
-            "cache-control": cache_control_for_key(decision.key),
-            "etag": info.etag,
-            "accept-ranges": "bytes",
-            **vary,
-        }
-        if decision.negotiated:  # the page's representation and its encoding
-            base["vary"] = "Accept, Accept-Encoding"
-        if decision.content_encoding:
-            base["content-encoding"] = decision.content_encoding
+        base = _object_headers(decision, info, vary)
         if headers.get("if-none-match") in {info.etag, "*"}:
             base.pop("content-type")
             await _respond(send, 304, base | {"content-length": "0"}, b"", True)

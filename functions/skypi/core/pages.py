@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any, Final, NamedTuple
 from urllib.parse import quote
 
@@ -127,6 +127,13 @@ def parse_time(text: str) -> datetime:
 def parse_version(text: str) -> Version:
     """A listed version, parsed once per process (pages sort thousands of them)."""
     return Version(text)
+
+
+def _prerelease(version: str) -> bool:
+    try:
+        return parse_version(version).is_prerelease
+    except InvalidVersion:  # pragma: no cover - versions are validated on the way in
+        return False
 
 
 @dataclass(frozen=True)
@@ -283,6 +290,31 @@ class ProjectPage:
     def versions(self) -> list[str]:
         """Every version with a file, oldest first."""
         return list(dict.fromkeys(f.version for f in self.sorted_files()))
+
+    @cached_property
+    def latest_version(self) -> str | None:
+        """The version the page describes: the newest final release that is not yanked, else
+        the newest not yanked, else the newest. Worked out once per page: the plan that makes
+        the page, its writer and its page for people all ask.
+
+        >>> now = datetime.now(UTC)
+        >>> f = lambda v, y=None: FileEntry(f"a-{v}.tar.gz", "k", v, "0", 1, now, yanked=y)
+        >>> ProjectPage("a", "a", (f("1.0"), f("2.0b1"), f("1.5", "bad"))).latest_version
+        '1.0'
+        """
+        versions = self.versions()[::-1]
+        unyanked = {f.version for f in self.files if f.yanked is None}
+        live = [v for v in versions if v in unyanked]
+        final = [v for v in live if not _prerelease(v)]
+        return next(iter(final or live or versions), None)
+
+    def with_summary(self, summary: str) -> ProjectPage:
+        """The page with its newest release's summary: the same files, so the same newest
+        version, which is not worked out again."""
+        new = replace(self, summary=summary)
+        if "latest_version" in self.__dict__:
+            new.__dict__["latest_version"] = self.__dict__["latest_version"]
+        return new
 
     def find(self, filename: str) -> FileEntry | None:
         return next((f for f in self.files if f.filename == filename), None)

@@ -35,7 +35,6 @@ from skypi.core.filenames import DistFilename, same_version
 from skypi.core.metadata import CoreMetadata
 from skypi.core.namespaces import Namespaces
 from skypi.core.pages import FileEntry, ProjectPage, ProjectStatus, RootEntry, root_entry
-from skypi.core.site import latest_version
 
 
 class Seen(enum.Enum):
@@ -236,9 +235,9 @@ def plan(page: ProjectPage | None, observed: Observed) -> Plan:
     if page is not None and tuple(files.values()) == base.files:
         return Plan(None, decisions, root_entry(page))
     new = base.with_files(tuple(files.values()))
-    newest = latest_version(new)
+    newest = new.latest_version
     if newest is not None and newest in observed.summaries:
-        new = replace(new, summary=observed.summaries[newest])
+        new = new.with_summary(observed.summaries[newest])
     return Plan(new, decisions, root_entry(new))
 
 
@@ -249,7 +248,7 @@ def to_describe(page: ProjectPage | None, arrivals: Iterable[Arrival]) -> Arriva
     arrived = list(arrivals)
     listed = page.files if page else ()
     probe = ProjectPage.empty("probe").with_files((*listed, *(a.entry for a in arrived)))
-    newest = latest_version(probe)
+    newest = probe.latest_version
     if newest is None or any(same_version(newest, f.version) for f in listed):
         return None
     return next((a for a in arrived if a.entry.version == newest), None)

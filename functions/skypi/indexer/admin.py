@@ -46,10 +46,10 @@ class StatusChange:
     reason: str | None
 
 
-def project_name(project: str) -> NormalizedName:
+def require_project_name(project: str) -> NormalizedName:
     """The normalized name of ``project``, or :class:`InvalidRequest` if it cannot be one.
 
-    >>> project_name("Foo_Bar")
+    >>> require_project_name("Foo_Bar")
     'foo-bar'
     """
     if len(project) > MAX_FILENAME_BYTES:  # none of its files could have a name
@@ -121,7 +121,7 @@ class Admin:
         yanked: str | None,
         verb: str,
     ) -> list[str]:
-        name = project_name(project)
+        name = require_project_name(project)
         changed = self.indexer.update_files(name, _mark(filename, version, yanked))
         if not changed:
             what = filename or f"version {version}"
@@ -132,7 +132,7 @@ class Admin:
     def delete(self, project: str, filename: str) -> Deletion:
         """Delete one file from storage and from its page: the only way a published file goes
         (the bucket keeps its versions, so even this can be undone on AWS)."""
-        name = project_name(project)
+        name = require_project_name(project)
         page = self.indexer.pages.read(name).page
         entry = page.find(filename) if page else None
         if entry is None:
@@ -176,7 +176,7 @@ class Admin:
         uploads, and a quarantined one lists no files and offers none for download. On AWS
         the edge's record of a quarantine is written before the page and removed after it
         (docs/operations.md): a failure in between leaves the files refused, never served."""
-        name = project_name(project)
+        name = require_project_name(project)
         try:
             checked, why = check_status(status, reason)
         except ValueError as exc:

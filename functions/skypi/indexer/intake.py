@@ -14,6 +14,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
+from packaging.utils import NormalizedName
+
 from skypi.core.admission import Candidate, Decision, Verdict, already_exists, decide
 from skypi.core.attestations import check_subjects, provenance, provenance_href
 from skypi.core.digests import hash_stream
@@ -127,6 +129,17 @@ class Intake:
             raise UploadRejected(str(exc)) from exc
         check_metadata(request, dist, meta)
         return found["sha256"], size, meta
+
+    def check_caller(self, project: str, principal: str) -> None:
+        """PEP 752: :class:`~skypi.core.errors.Conflict` (409) when ``project`` is in a
+        namespace that ``principal`` holds no grant for ("": a caller without a token)."""
+        self.indexer.namespaces.all().check(project, principal)
+
+    def closed(self, project: NormalizedName) -> str | None:
+        """Why ``project`` takes no new files now (PEP 792: archived, quarantined), or None:
+        what a direct upload is told before it sends any byte."""
+        page = self.indexer.pages.read(project).page
+        return page.upload_refusal() if page else None
 
     def admit(self, dist: DistFilename, sha256: str, version: str | None = None) -> Admission:
         """The upload rules' answer for this file, before any byte is stored: raises

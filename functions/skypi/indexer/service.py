@@ -32,6 +32,7 @@ from skypi.core.digests import hash_stream, sha256_hex
 from skypi.core.errors import InvalidDistribution
 from skypi.core.filenames import DistFilename, same_version
 from skypi.core.keys import metadata_key
+from skypi.core.landing import Upload
 from skypi.core.metadata import (
     DEFAULT_LIMITS,
     Limits,
@@ -62,7 +63,7 @@ from skypi.core.plan import (
     take_over,
     to_describe,
 )
-from skypi.core.site import Release, Upload
+from skypi.core.release import Release
 from skypi.indexer.changes import Change as Change
 from skypi.indexer.changes import Gone as Gone
 from skypi.indexer.changes import Landed as Landed

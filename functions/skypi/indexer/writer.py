@@ -52,16 +52,12 @@ from skypi.core.keys import (
     project_site_key,
     release_key,
 )
+from skypi.core.landing import SiteSummary, Upload
 from skypi.core.pages import ProjectPage, RootEntry, RootListing, held_digest, root_entry
+from skypi.core.release import Release
 from skypi.core.render import render_project_html, render_root_html
-from skypi.core.site import (
-    Release,
-    SiteSummary,
-    Upload,
-    latest_version,
-    render_landing,
-    render_project_site,
-)
+from skypi.core.site import render_landing, render_project_site
+from skypi.indexer.bounded import Bounded
 from skypi.store.base import NotFound, PreconditionFailed, Store
 
 log = logging.getLogger("skypi.pages")
@@ -121,10 +117,13 @@ class PageWriter:
         self._lock = threading.Lock()
         self._root = _Kept(store, ROOT_JSON_KEY, self._read_root)
         self._landing = _Kept(store, LANDING_KEY, self._read_landing)
-        self._releases: dict[tuple[str, str], Release | None] = {}
-        self._release_bytes = 0  # the kept descriptions' size
-        self._pages: dict[NormalizedName, Stored] = {}  # the last read or written, by project
-        self._page_bytes = 0  # the kept pages' size
+        # a description may hold megabytes of HTML: one larger than an eighth of the room is
+        # read again when needed
+        self._releases = Bounded[tuple[str, str], Release](
+            _RELEASES_KEPT, _RELEASE_BYTES_KEPT, _release_size, _RELEASE_BYTES_KEPT // 8
+        )
+        # the last page read or written, by project: its bytes, and about twice them parsed
+        self._pages = Bounded[NormalizedName, Stored](_PAGES_KEPT, _PAGE_BYTES_KEPT, _page_size)
         # projects whose page a thread of this process is writing with what follows it: set
         # when that write ends (:meth:`followed` waits for it rather than write them twice)
         self._following: dict[NormalizedName, tuple[threading.Event, int]] = {}
@@ -145,8 +144,7 @@ class PageWriter:
             info, raw = self.store.get(page_json_key(project))
         except NotFound:
             return Stored(None, None)
-        with self._lock:
-            kept = self._pages.get(project)
+        kept = self._pages.get(project)
         if kept is not None and kept.etag == info.etag and kept.body == raw:
             return kept
         page = ProjectPage.from_json_bytes(
@@ -155,21 +153,8 @@ class PageWriter:
         return self._keep_page(Stored(page, info.etag, raw))
 
     def _keep_page(self, stored: Stored) -> Stored:
-        """Keep a page, within a count and a size (its bytes, and about twice them parsed)."""
         if stored.page is not None:
-            size = len(stored.body or b"")
-            with self._lock:
-                old = self._pages.pop(stored.page.name, None)
-                self._page_bytes -= len(old.body or b"") if old is not None else 0
-                if size > _PAGE_BYTES_KEPT:
-                    return stored
-                while self._pages and (
-                    len(self._pages) >= _PAGES_KEPT or self._page_bytes + size > _PAGE_BYTES_KEPT
-                ):
-                    dropped = self._pages.pop(next(iter(self._pages)))
-                    self._page_bytes -= len(dropped.body or b"")
-                self._pages[stored.page.name] = stored
-                self._page_bytes += size
+            self._pages.put(stored.page.name, stored)
         return stored
 
     def update(
@@ -347,8 +332,7 @@ class PageWriter:
                 return True
         except (OSError, EOFError, zlib.error):
             pass
-        with self._lock:
-            kept = self._pages.get(name)
+        kept = self._pages.get(name)
         return waited and kept is not None and kept.etag != state.etag
 
     def _write_followers(
@@ -357,7 +341,7 @@ class PageWriter:
         """The HTML twins, the page for people, and last the page's gzip variant (the mark
         that they are all written: :meth:`followed`)."""
         self._write_html(page_html_key(page.name), render_project_html(page))
-        newest = latest_version(page)
+        newest = page.latest_version
         release = releases.get(newest) if newest else None
         if release is None and newest is not None:
             release = self.release(page.name, newest)
@@ -378,9 +362,9 @@ class PageWriter:
 
     def release(self, project: NormalizedName, version: str) -> Release | None:
         cache_key = (project, version)
-        with self._lock:
-            if cache_key in self._releases:
-                return self._releases[cache_key]
+        kept = self._releases.get(cache_key)
+        if kept is not None:
+            return kept
         try:
             found: Release | None = Release.from_json_bytes(
                 self.store.get(release_key(project, version))[1]
@@ -388,7 +372,7 @@ class PageWriter:
         except NotFound:
             found = None
         if found is not None:
-            self._keep_release(cache_key, found)
+            self._releases.put(cache_key, found)
         return found
 
     def add_release(self, project: NormalizedName, release: Release) -> Release:
@@ -401,25 +385,8 @@ class PageWriter:
             stored: Release | None = release
         except PreconditionFailed:
             stored = self.release(project, release.version)
-        self._keep_release((project, release.version), stored or release)
+        self._releases.put((project, release.version), stored or release)
         return stored or release
-
-    def _keep_release(self, cache_key: tuple[str, str], release: Release) -> None:
-        """Keep a description, within a count and a size (one may hold megabytes of HTML)."""
-        size = _release_size(release)
-        if size > _RELEASE_BYTES_KEPT // 8:
-            return  # read again when needed: one request, not a share of the memory
-        with self._lock:
-            old = self._releases.pop(cache_key, None)
-            self._release_bytes -= _release_size(old) if old is not None else 0
-            while self._releases and (
-                len(self._releases) >= _RELEASES_KEPT
-                or self._release_bytes + size > _RELEASE_BYTES_KEPT
-            ):
-                dropped = self._releases.pop(next(iter(self._releases)))
-                self._release_bytes -= _release_size(dropped) if dropped is not None else 0
-            self._releases[cache_key] = release
-            self._release_bytes += size
 
     # -- the root listing -----------------------------------------------------------------
 
@@ -578,6 +545,10 @@ class PageWriter:
 
 def _release_size(release: Release) -> int:
     return len(release.description_html) + len(release.summary) + len(release.version)
+
+
+def _page_size(stored: Stored) -> int:
+    return len(stored.body or b"")
 
 
 def _root_body(root: RootListing) -> bytes:
