@@ -33,7 +33,7 @@ def policy(**doc: Any) -> Any:
     )
 
 
-def entry(filename: str, age_days: float | None = 30, **extra: Any) -> dict[str, Any]:
+def entry(filename: str, age_days: float | None = 30, /, **extra: Any) -> dict[str, Any]:
     found: dict[str, Any] = {
         "filename": filename,
         "url": f"../../files/{filename}",
@@ -46,8 +46,8 @@ def entry(filename: str, age_days: float | None = 30, **extra: Any) -> dict[str,
     return found | extra
 
 
-def upstream(*files: dict[str, Any], name: str = "demo", **top: Any) -> UpstreamPage:
-    doc = {"meta": {"api-version": "1.4"}, "name": name, "files": list(files), **top}
+def upstream(*files: Any, name: str = "demo", top: dict[str, Any] | None = None) -> UpstreamPage:
+    doc = {"meta": {"api-version": "1.4"}, "name": name, "files": list(files), **(top or {})}
     return parse_upstream_page(json.dumps(doc).encode(), f"{UP}{name}/")
 
 
@@ -262,7 +262,7 @@ def test_each_rule_gives_its_verdict(
 
 def test_a_quarantined_upstream_project_lists_no_files_and_keeps_its_status() -> None:
     up = upstream(
-        entry("demo-1.0.tar.gz"), **{"project-status": {"status": "quarantined", "reason": "mal"}}
+        entry("demo-1.0.tar.gz"), top={"project-status": {"status": "quarantined", "reason": "mal"}}
     )
     out = evaluate(policy(), "demo", up, NOW)
     assert out.page is not None
@@ -282,7 +282,7 @@ def test_yanks_upload_times_and_hashes_pass_through_and_namespaces_do_not() -> N
     up = upstream(
         entry("demo-1.0.tar.gz", yanked="broken build", **{"upload-time": "2026-01-02T03:04:05Z"}),
         entry("demo-1.1-py3-none-any.whl", **{"core-metadata": {"sha256": "cd" * 32}}),
-        namespaces=[{"name": "demo", "owned": True}],
+        top={"namespaces": [{"name": "demo", "owned": True}]},
     )
     out = evaluate(policy(), "demo", up, NOW)
     assert out.page is not None

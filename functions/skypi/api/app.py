@@ -25,6 +25,7 @@ from skypi.api.oidc import TokenExchange, add_routes
 from skypi.api.publish import Uploader
 from skypi.api.reads import ReadRoutes, withheld_projects
 from skypi.api.settings import Settings
+from skypi.api.views import ViewRoutes
 from skypi.core.attestations import PROVENANCE_TYPE
 from skypi.core.errors import (
     InvalidDistribution,
@@ -40,6 +41,7 @@ from skypi.core.upload import too_large, validate_filename, validate_form
 from skypi.indexer.admin import Admin
 from skypi.indexer.namespaces import NamespaceAdmin
 from skypi.indexer.service import Indexer
+from skypi.indexer.views import Views
 from skypi.store.base import NotFound, Part, Store
 from skypi.store.publishers import PublisherRepository, PublisherStore
 from skypi.store.tokens import TokenRepository, TokenStore
@@ -111,11 +113,12 @@ def create_app(
     cdn: Cdn | None = None,
     publishers: PublisherStore | None = None,
     edge: EdgeQuarantine | None = None,
+    views: Views | None = None,
 ) -> Any:
     """The whole HTTP surface as one ASGI app; tokens and trusted publishers live in ``store``
     unless given; ``cdn`` is told about deleted files (none locally: nothing caches them there);
     ``edge`` keeps the CloudFront edge's quarantine records (none locally: the read routes
-    look at each project's status)."""
+    look at each project's status); ``views`` serves ``/view/<name>/...`` (``skypi serve``)."""
     settings = settings or Settings()
     indexer = Indexer(
         store, cdn=cdn, index_url=settings.index_url if settings.address_in_pages else None
@@ -298,7 +301,8 @@ def create_app(
             return JSONResponse({"detail": "No provenance for this file."}, 404)
         return Response(body, media_type=PROVENANCE_TYPE)
 
-    return ReadRoutes(store, auth, settings, api, withheld_projects(indexer))
+    view_routes = ViewRoutes(views) if views is not None else None
+    return ReadRoutes(store, auth, settings, api, withheld_projects(indexer), view_routes)
 
 
 def _bounded(receive: Receive, limit: int, refusal: UploadRejected) -> Receive:
