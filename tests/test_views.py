@@ -301,6 +301,4 @@ def test_the_root_listing_of_a_view_is_gzip_negotiated(
     _files(client, "demo")
     response = client.get("/view/safe/simple/", headers=JSON | {"Accept-Encoding": "gzip"})
     assert response.headers["content-encoding"] == "gzip"
-    assert [p["name"] for p in json.loads(response.content)["projects"]] == [
-        "demo"
-    ]
+    assert [p["name"] for p in json.loads(response.content)["projects"]] == ["demo"]

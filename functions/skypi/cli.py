@@ -465,6 +465,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_publisher_parser(sub)
     _add_namespace_parser(sub)
+    from skypi.local.viewcmd import add_view_parser
+
+    add_view_parser(sub, _add_dir)
 
     for verb, text in (
         ("yank", "yank a file or release (PEP 592)"),
@@ -689,6 +692,8 @@ def _local_folder(args: argparse.Namespace) -> str | None:
         return str(args.dir)
     if args.command == "namespace" and not args.bucket and not args.url:
         return str(args.dir)
+    if args.command == "view":
+        return str(args.dir)
     return None
 
 
@@ -747,6 +752,10 @@ def _main(argv: list[str] | None) -> int:
         return _publisher(args)
     if args.command == "namespace":
         return _namespace(args)
+    if args.command == "view":
+        from skypi.local.viewcmd import run
+
+        return run(args, _store(args.dir, args.state_dir))
     return _admin(args)
 
 

@@ -210,7 +210,7 @@ def parse_upstream_page(raw: bytes, page_url: str) -> UpstreamPage:
 
 
 @dataclass(frozen=True)
-class Verdict:
+class FileVerdict:
     """One upstream file's fate in a view."""
 
     filename: str
@@ -235,13 +235,13 @@ class Verdict:
 
 
 @dataclass(frozen=True)
-class Outcome:
+class ViewOutcome:
     """What a view shows of one project: its page (None: the view has none to show: the name
     is private or reserved, or every file is denied), each upstream file's verdict, and when
     the page changes by time alone (None: not by time)."""
 
     page: ProjectPage | None
-    verdicts: tuple[Verdict, ...] = ()
+    verdicts: tuple[FileVerdict, ...] = ()
     next_change: datetime | None = None
     origin: Reason = Reason.LISTED  # PRIVATE or RESERVED when the name is this index's
     notes: tuple[str, ...] = field(default=())
@@ -272,39 +272,41 @@ def _verdict(
     file: UpstreamFile,
     now: datetime,
     osv: OsvData,
-) -> Verdict:
+) -> FileVerdict:
     """One file's verdict; the checks go from what no exception lifts to the cooldown."""
     try:
         dist = parse_filename(file.filename)
     except InvalidDistribution as exc:
-        return Verdict(file.filename, "", Reason.UNVERIFIABLE, str(exc))
+        return FileVerdict(file.filename, "", Reason.UNVERIFIABLE, str(exc))
     version = str(dist.version)
     if dist.project != project or file.filename.startswith(".") or "/" in file.filename:
-        return Verdict(file.filename, version, Reason.UNVERIFIABLE, "not a file of this project")
+        return FileVerdict(
+            file.filename, version, Reason.UNVERIFIABLE, "not a file of this project"
+        )
     if file.sha256 is None:
-        return Verdict(file.filename, version, Reason.UNVERIFIABLE, "upstream gives no SHA-256")
+        return FileVerdict(file.filename, version, Reason.UNVERIFIABLE, "upstream gives no SHA-256")
     if upstream.status == "quarantined":
         why = f": {upstream.status_reason}" if upstream.status_reason else ""
-        return Verdict(file.filename, version, Reason.STATUS, f"upstream quarantined it{why}")
+        return FileVerdict(file.filename, version, Reason.STATUS, f"upstream quarantined it{why}")
     for advisory in osv.matching(project, version):
         if advisory.malicious:
-            return Verdict(file.filename, version, Reason.MALWARE, _advised(advisory))
+            return FileVerdict(file.filename, version, Reason.MALWARE, _advised(advisory))
         if advisory.id in policy.advisories:
-            return Verdict(file.filename, version, Reason.ADVISORY, _advised(advisory))
+            return FileVerdict(file.filename, version, Reason.ADVISORY, _advised(advisory))
     if (rule := policy.denied(project, version)) is not None:
-        return Verdict(file.filename, version, Reason.DENY_LIST, f"denied by {rule!r}")
+        return FileVerdict(file.filename, version, Reason.DENY_LIST, f"denied by {rule!r}")
     if policy.not_allowed(project, version):
-        return Verdict(file.filename, version, Reason.NOT_ALLOWED, "not on the allow-list")
+        return FileVerdict(file.filename, version, Reason.NOT_ALLOWED, "not on the allow-list")
     if file.upload_time is None:
-        return Verdict(file.filename, version, Reason.UNTIMED, "upstream gives no upload time")
+        return FileVerdict(file.filename, version, Reason.UNTIMED, "upstream gives no upload time")
     cooldown = policy.cooldown_for(project, now)
     until = file.upload_time + cooldown
     if now < until:
         detail = f"uploaded {format_time(file.upload_time)}; listed from {format_time(until)}"
-        return Verdict(file.filename, version, Reason.COOLDOWN, detail, until)
+        return FileVerdict(file.filename, version, Reason.COOLDOWN, detail, until)
     if file.yanked is not None:
-        return Verdict(file.filename, version, Reason.YANKED, file.yanked or "yanked upstream")
-    return Verdict(file.filename, version, Reason.LISTED, _excepted(policy, project, now))
+        return FileVerdict(file.filename, version, Reason.YANKED, file.yanked or "yanked upstream")
+    return FileVerdict(file.filename, version, Reason.LISTED, _excepted(policy, project, now))
 
 
 def _advised(advisory: Any) -> str:
@@ -345,7 +347,7 @@ def evaluate(
     osv: OsvData | None = None,
     *,
     serial: int = 0,
-) -> Outcome:
+) -> ViewOutcome:
     """The view's page of an upstream (not private, not reserved) ``project``."""
     project = canonicalize_name(project)
     osv = osv or OsvData()
@@ -363,7 +365,7 @@ def evaluate(
     denied = any(r.whole_project and r.project == project for r in policy.deny)
     if denied or (policy.allow and not any(r.project == project for r in policy.allow)):
         note = f"denied by {whole!r}" if denied else "not on the allow-list"
-        return Outcome(None, verdicts, None, notes=(note,))
+        return ViewOutcome(None, verdicts, None, notes=(note,))
     page = ProjectPage(
         name=project,
         display_name=project,
@@ -372,7 +374,7 @@ def evaluate(
         status=upstream.status,
         status_reason=upstream.status_reason,
     )
-    return Outcome(page, verdicts, min(times) if times else None)
+    return ViewOutcome(page, verdicts, min(times) if times else None)
 
 
 def decide(
@@ -385,7 +387,7 @@ def decide(
     now: datetime,
     osv: OsvData | None = None,
     serial: int = 0,
-) -> Outcome:
+) -> ViewOutcome:
     """The whole rule: a private or reserved name is this index's (its private page, if any,
     is what the view serves); otherwise the policy applied to upstream's page (None: upstream
     has no such project)."""
@@ -393,8 +395,8 @@ def decide(
     mine = origin(name, private, namespaces)
     if mine is not None:
         files = upstream.files if upstream is not None else ()
-        verdicts = tuple(Verdict(f.filename, "", mine[0], mine[1]) for f in files)
-        return Outcome(None, verdicts, None, origin=mine[0], notes=(mine[1],))
+        verdicts = tuple(FileVerdict(f.filename, "", mine[0], mine[1]) for f in files)
+        return ViewOutcome(None, verdicts, None, origin=mine[0], notes=(mine[1],))
     if upstream is None:
-        return Outcome(None, (), None, notes=("upstream has no such project",))
+        return ViewOutcome(None, (), None, notes=("upstream has no such project",))
     return evaluate(policy, name, upstream, now, osv, serial=serial)

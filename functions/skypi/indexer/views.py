@@ -49,9 +49,9 @@ from skypi.core.osv import OsvData
 from skypi.core.pages import RootListing, format_time, parse_time
 from skypi.core.render import render_project_html
 from skypi.core.viewpolicy import (
-    Outcome,
     UpstreamError,
     UpstreamPage,
+    ViewOutcome,
     decide,
     parse_upstream_page,
 )
@@ -185,7 +185,7 @@ class Views:
             self._store(policy, name, outcome, osv_etag)
         return Served.STORED if outcome.page is not None else Served.MISSING
 
-    def explain(self, view: str, project: str) -> Outcome:
+    def explain(self, view: str, project: str) -> ViewOutcome:
         """Every upstream file's verdict for ``project`` now (``skypi view explain``)."""
         policy = self.policy(view)
         return self._outcome(policy, canonicalize_name(project), self.osv()[0], refetch=False)
@@ -210,7 +210,7 @@ class Views:
 
     def _outcome(
         self, policy: ViewPolicy, name: str, osv: OsvData, *, refetch: bool, force: bool = False
-    ) -> Outcome:
+    ) -> ViewOutcome:
         private, namespaces = self.private(name)
         snapshot = self._snapshot(policy, name, revalidate=refetch, force=force)
         return decide(
@@ -287,7 +287,7 @@ class Views:
             return True
         return now >= parse_time(state["fetched"]) + policy.refresh
 
-    def _store(self, policy: ViewPolicy, name: str, outcome: Outcome, osv_etag: str) -> None:
+    def _store(self, policy: ViewPolicy, name: str, outcome: ViewOutcome, osv_etag: str) -> None:
         """Write the view's page (every representation, and gzip variants), or remove it."""
         view = policy.name
         if outcome.page is None:

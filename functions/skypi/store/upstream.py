@@ -33,7 +33,7 @@ class UpstreamRefused(Exception):
 
 
 @dataclass(frozen=True)
-class Limits:
+class UpstreamLimits:
     """How much a view may ask of its upstream at once, and how long and how much it waits."""
 
     timeout: float = 10.0  # seconds per connection attempt and per read
@@ -67,8 +67,8 @@ class _HttpOnly(urllib.request.HTTPRedirectHandler):
 class Upstream:
     """HTTP to upstream indexes, shared by every view of a process."""
 
-    def __init__(self, limits: Limits | None = None) -> None:
-        self.limits = limits or Limits()
+    def __init__(self, limits: UpstreamLimits | None = None) -> None:
+        self.limits = limits or UpstreamLimits()
         self._slots = threading.BoundedSemaphore(self.limits.concurrency)
         self._opener = urllib.request.build_opener(_HttpOnly())
         self.requests = 0  # how many requests were sent (the budget's figure)
