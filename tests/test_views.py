@@ -302,3 +302,16 @@ def test_the_root_listing_of_a_view_is_gzip_negotiated(
     response = client.get("/view/safe/simple/", headers=JSON | {"Accept-Encoding": "gzip"})
     assert response.headers["content-encoding"] == "gzip"
     assert [p["name"] for p in json.loads(response.content)["projects"]] == ["demo"]
+
+
+def test_names_upstream_lacks_store_nothing_and_are_asked_again_only_after_a_while(
+    world: Any, upstream: StaticUpstream
+) -> None:
+    client, views, clock = world
+    for _ in range(3):
+        assert client.get("/view/safe/simple/no-such-name/").status_code == 404
+    assert upstream.requests == ["/simple/no-such-name/"]
+    assert [i.key for i in views.store.list("views/safe/") if "no-such-name" in i.key] == []
+    clock.now += timedelta(minutes=11)
+    upstream.add_wheel("no-such-name", "1.0", START - timedelta(days=30))
+    assert _files(client, "no-such-name") == [wheel_name("no-such-name", "1.0")]

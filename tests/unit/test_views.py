@@ -388,3 +388,8 @@ def test_hostile_upstream_entries_are_dropped_or_refused_never_trusted() -> None
     assert out.page is not None
     assert out.page.files == ()
     assert UpstreamPage.from_json(up.to_json()) == up
+
+
+def test_a_filename_listed_twice_upstream_is_listed_once() -> None:
+    up = upstream(entry("demo-1.0.tar.gz"), entry("demo-1.0.tar.gz", hashes={"sha256": "cd" * 32}))
+    assert [f.sha256 for f in up.files] == [HASH]

@@ -200,10 +200,14 @@ def parse_upstream_page(raw: bytes, page_url: str) -> UpstreamPage:
     status_doc = doc.get("project-status")
     status = status_doc.get("status") if isinstance(status_doc, Mapping) else None
     reason = status_doc.get("reason") if isinstance(status_doc, Mapping) else None
-    files = (_upstream_file(e, page_url) for e in doc["files"])
+    files: dict[str, UpstreamFile] = {}
+    for entry in doc["files"]:
+        found = _upstream_file(entry, page_url)
+        if found is not None:
+            files.setdefault(found.filename, found)  # a filename twice: the first counts
     return UpstreamPage(
         canonicalize_name(doc["name"]),
-        tuple(f for f in files if f is not None),
+        tuple(files.values()),
         status if status in PROJECT_STATUSES else "active",
         _optional_text(reason),
     )

@@ -62,6 +62,7 @@ from skypi.store.upstream import Upstream, UpstreamRefused, UpstreamUnavailable
 
 log = logging.getLogger("skypi.views")
 Clock = Callable[[], datetime]
+MAX_ABSENT = 10_000  # names upstream answered 404 for, remembered for refresh-minutes
 
 
 class Served(enum.Enum):
@@ -115,6 +116,8 @@ class Views:
         self.namespaces = NamespaceRepository(store)
         self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._guard = threading.Lock()
+        # Names upstream has no project for, and when it said so (bounded: anyone can ask).
+        self._absent: dict[tuple[str, str], datetime] = {}
 
     # -- policies -----------------------------------------------------------------------------
 
@@ -246,6 +249,9 @@ class Views:
         ):
             return kept
         url = f"{policy.upstream}{name}/"
+        absent = self._absent.get((policy.name, name))
+        if kept is None and not force and absent is not None and now < absent + policy.refresh:
+            return Snapshot(None, None, absent, url)
         try:
             fetched = self.upstream.page(url, kept.etag if kept and kept.page else None)
         except (UpstreamUnavailable, UpstreamRefused) as exc:
@@ -257,8 +263,10 @@ class Views:
             return kept
         if fetched.status == 304 and kept is not None:
             snapshot = Snapshot(kept.page, kept.etag, now, kept.url)
-        elif fetched.status == 404:
-            snapshot = Snapshot(None, None, now, url)
+        elif fetched.status == 404:  # remembered in memory only: any name can be asked for
+            self._remember_absent(policy.name, name, now)
+            self.store.delete(key)
+            return Snapshot(None, None, now, url)
         else:
             try:
                 page = parse_upstream_page(fetched.body, fetched.url or url)
@@ -267,6 +275,12 @@ class Views:
             snapshot = Snapshot(page, fetched.etag, now, fetched.url or url)
         self.store.put(key, snapshot.to_json_bytes())
         return snapshot
+
+    def _remember_absent(self, view: str, name: str, when: datetime) -> None:
+        with self._guard:
+            if len(self._absent) >= MAX_ABSENT:
+                self._absent.clear()
+            self._absent[(view, name)] = when
 
     def _stored_state(self, view: str, name: str) -> dict[str, Any] | None:
         try:
