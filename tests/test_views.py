@@ -315,3 +315,17 @@ def test_names_upstream_lacks_store_nothing_and_are_asked_again_only_after_a_whi
     clock.now += timedelta(minutes=11)
     upstream.add_wheel("no-such-name", "1.0", START - timedelta(days=30))
     assert _files(client, "no-such-name") == [wheel_name("no-such-name", "1.0")]
+
+
+def test_osv_data_is_parsed_once_per_change_not_per_read(
+    world: Any, upstream: StaticUpstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, views, _ = world
+    upstream.add_wheel("demo", "1.0", START - timedelta(days=30))
+    Views(views.store).import_osv(OsvData.from_records([]))  # another process (the CLI)
+    parsed = []
+    real = OsvData.from_json_bytes
+    monkeypatch.setattr(OsvData, "from_json_bytes", lambda raw: parsed.append(1) or real(raw))
+    for _ in range(5):
+        assert _files(client, "demo") == [wheel_name("demo", "1.0")]
+    assert len(parsed) == 1

@@ -22,6 +22,7 @@ import logging
 import os
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -62,6 +63,7 @@ from skypi.store.upstream import Upstream, UpstreamRefused, UpstreamUnavailable
 
 log = logging.getLogger("skypi.views")
 Clock = Callable[[], datetime]
+OSV_RECHECK_SECONDS = 5.0
 MAX_ABSENT = 10_000  # names upstream answered 404 for, remembered for refresh-minutes
 
 
@@ -118,6 +120,7 @@ class Views:
         self._guard = threading.Lock()
         # Names upstream has no project for, and when it said so (bounded: anyone can ask).
         self._absent: dict[tuple[str, str], datetime] = {}
+        self._osv_cache: tuple[OsvData, str, float] | None = None  # data, ETag, when checked
 
     # -- policies -----------------------------------------------------------------------------
 
@@ -152,15 +155,29 @@ class Views:
         return gone
 
     def osv(self) -> tuple[OsvData, str]:
-        """The index's OSV data and its ETag ("" when none was imported)."""
+        """The index's OSV data and its ETag ("" when none was imported). Parsed once per
+        change (it holds thousands of records), and looked at again at most every
+        :data:`OSV_RECHECK_SECONDS`: an import by another process is seen within seconds."""
+        moment = time.monotonic()
+        cached = self._osv_cache
+        if cached is not None and moment - cached[2] < OSV_RECHECK_SECONDS:
+            return cached[0], cached[1]
+        info = self.store.head(OSV_KEY)
+        etag = info.etag if info is not None else ""
+        if cached is not None and cached[1] == etag:
+            self._osv_cache = (cached[0], etag, moment)
+            return cached[0], etag
         try:
             info, raw = self.store.get(OSV_KEY)
+            data, etag = OsvData.from_json_bytes(raw), info.etag
         except NotFound:
-            return OsvData(), ""
-        return OsvData.from_json_bytes(raw), info.etag
+            data, etag = OsvData(), ""
+        self._osv_cache = (data, etag, moment)
+        return data, etag
 
     def import_osv(self, data: OsvData) -> None:
         self.store.put(OSV_KEY, data.to_json_bytes())
+        self._osv_cache = None
 
     # -- a project's page ---------------------------------------------------------------------
 
