@@ -282,11 +282,39 @@ def start_moto(host: str = "127.0.0.1", port: int = 0) -> tuple[Any, str]:
 
     _emulate_delete_marker_events()
     _emulate_composite_checksums_on_head()
+    _emulate_atomic_conditional_writes()
     _logging.getLogger("werkzeug").setLevel(_logging.WARNING)
     server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
     server.start()
     bound_host, bound_port = server.get_host_and_port()
     return server, f"http://{bound_host}:{bound_port}"
+
+
+_CONDITIONAL_WRITES = threading.Lock()
+
+
+def _emulate_atomic_conditional_writes() -> None:
+    """Real S3 checks a conditional write's ``If-Match`` / ``If-None-Match`` and stores the
+    object as one step: of two writes on one ETag, one succeeds and the other gets 412
+    (https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html). moto
+    5.2 checks, then stores, with no lock between, so under load two compare-and-swaps on one
+    ETag can both succeed (a lost update that real S3 never makes). This makes each
+    conditional put or delete one step, as S3's is (once per process)."""
+    from moto.s3.responses import S3Response
+
+    for name in ("put_object", "delete_object"):
+        original = getattr(S3Response, name)
+        if getattr(original, "_skypi_atomic", False):
+            continue
+
+        def atomic(self: S3Response, *args: Any, _original: Any = original) -> Any:
+            if self.headers.get("If-Match") or self.headers.get("If-None-Match"):
+                with _CONDITIONAL_WRITES:
+                    return _original(self, *args)
+            return _original(self, *args)
+
+        atomic._skypi_atomic = True  # type: ignore[attr-defined]
+        setattr(S3Response, name, atomic)
 
 
 def _emulate_delete_marker_events() -> None:
