@@ -329,3 +329,29 @@ def test_osv_data_is_parsed_once_per_change_not_per_read(
     for _ in range(5):
         assert _files(client, "demo") == [wheel_name("demo", "1.0")]
     assert len(parsed) == 1
+
+
+def test_the_time_pinned_form_lists_files_up_to_its_date_with_todays_flags(
+    world: Any, upstream: StaticUpstream
+) -> None:
+    client, _, _ = world
+    upstream.add_wheel("demo", "1.0", datetime(2026, 10, 1, tzinfo=UTC), yanked="broken")
+    upstream.add_wheel("demo", "2.0", datetime(2026, 11, 1, 23, 0, tzinfo=UTC))
+    upstream.add_wheel("demo", "3.0", datetime(2026, 11, 2, 0, 0, tzinfo=UTC))
+    pinned = client.get("/view/safe@2026-11-01/simple/demo/", headers=JSON).json()
+    assert [(f["filename"], f["yanked"]) for f in pinned["files"]] == [
+        (wheel_name("demo", "1.0"), "broken"),
+        (wheel_name("demo", "2.0"), False),
+    ]
+    assert _files(client, "demo") == [wheel_name("demo", v) for v in ("1.0", "2.0", "3.0")]
+    late = wheel_name("demo", "3.0")
+    assert client.get(f"/view/safe@2026-11-01/files/demo/{late}").status_code == 404
+    assert client.get(f"/view/safe/files/demo/{late}").status_code == 200
+    early = wheel_name("demo", "2.0")
+    assert client.get(f"/view/safe@2026-11-01/files/demo/{early}").status_code == 200
+    moved = client.get("/view/safe@2026-11-01/simple/Demo", follow_redirects=False)
+    assert moved.headers["location"] == "/view/safe@2026-11-01/simple/demo/"
+    for bad in ("safe@2026-02-30", "safe@yesterday", "safe@", "safe@2026-11-01@x"):
+        assert client.get(f"/view/{bad}/simple/demo/").status_code == 404, bad
+    _upload(client, "demo", "0.1")  # a private name wins in the pinned form too
+    assert _files(client, "demo", "safe@2026-11-01") == [wheel_name("demo", "0.1")]

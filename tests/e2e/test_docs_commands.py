@@ -70,6 +70,9 @@ NOT_RUN = {
     "pip install --index-url http://127.0.0.1:8080/view/safe/simple/": "installs from pypi.org "
     "(no test reaches the internet): tests/e2e/test_views.py runs pip and uv through a view over "
     "a loopback upstream",
+    "pip install --index-url http://127.0.0.1:8080/view/safe@2026-11-01/simple/": "installs "
+    "from pypi.org: tests/e2e/test_views.py runs pip and uv through a pinned view over a "
+    "loopback upstream",
     "skypi view osv all.zip": "reads osv.dev's export and asks pypi.org (no test reaches the "
     "internet): tests/e2e/test_views.py imports OSV data, explains and refreshes against a "
     "loopback upstream",

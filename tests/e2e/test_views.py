@@ -86,6 +86,7 @@ def test_pip_and_uv_resolve_through_a_view_under_its_policy(
         )
     )
     assert "1 malicious" in run_cli("view", "osv", str(osv), "--dir", str(folder)).stdout
+    run_cli("view", "add", "fresh", "--dir", str(folder), "--upstream", upstream_skypi)
     make_wheel(folder, "acme-lib", "1.0")  # published here: the view never takes it from upstream
     server = start_server(folder, tmp_path / "server.log")
     try:
@@ -102,6 +103,12 @@ def test_pip_and_uv_resolve_through_a_view_under_its_policy(
                          blocked, env=env, check=False)  # fmt: skip
             assert failed.returncode != 0
             assert "No matching distribution" in failed.stderr
+        fresh = f"{server.url}/view/fresh/simple/"  # no cooldown: the newest
+        assert _download(fresh, "demo", env, tmp_path / "d3") == [wheel_name("demo", "2.0")]
+        pin = (datetime.now(UTC) - timedelta(days=10)).date().isoformat()
+        pinned = f"{server.url}/view/fresh@{pin}/simple/"  # as it was 10 days ago
+        assert _download(pinned, "demo", env, tmp_path / "d4") == [wheel_name("demo", "1.0")]
+        assert _uv_pin(pinned, "demo", env, tmp_path) == "1.0"
         explained = run_cli("view", "explain", "safe", "demo", "--dir", str(folder)).stdout
         assert "cooldown" in explained
         assert "2.0" in explained

@@ -51,6 +51,7 @@ from skypi.core.keys import (
     release_key,
     view_file_key,
     view_key,
+    view_page_key,
     view_policy_key,
     view_upstream_key,
 )
@@ -81,6 +82,8 @@ def built(project: str, filename: str, version: str) -> list[tuple[str, Recognis
         cases.append((gzip_key(page), Recognised(PROJECT_PAGE, project, name, gzipped=True)))
         viewed = view_key("safe", page)
         cases.append((viewed, Recognised(VIEW_PAGE, project, name)))
+        pinned = view_page_key("safe", page, "2026-11-01")
+        cases.append((pinned, Recognised(VIEW_PAGE, project, name)))
         cases.append((gzip_key(viewed), Recognised(VIEW_PAGE, project, name, gzipped=True)))
     if not filename.startswith("."):
         cases.append(
@@ -191,6 +194,8 @@ def test_keys_outside_the_layout_are_not_recognised() -> None:
         "views/safe/files/foo/.hidden.whl",
         "views/safe/files/foo-1.0.tar.gz",
         "views/safe/other",
+        "views/safe/pinned/2026-1-1/simple/foo/index.json",
+        "views/safe/pinned/simple/foo/index.json",
         "osv/other.json",
         "packages/../simple/index.json",
         "packages//foo.whl",

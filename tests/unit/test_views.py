@@ -393,3 +393,17 @@ def test_hostile_upstream_entries_are_dropped_or_refused_never_trusted() -> None
 def test_a_filename_listed_twice_upstream_is_listed_once() -> None:
     up = upstream(entry("demo-1.0.tar.gz"), entry("demo-1.0.tar.gz", hashes={"sha256": "cd" * 32}))
     assert [f.sha256 for f in up.files] == [HASH]
+
+
+def test_a_time_pin_lists_what_was_uploaded_up_to_its_day_with_todays_yanks() -> None:
+    from skypi.core.viewpolicy import pin_moment
+
+    up = upstream(
+        entry("demo-1.0.tar.gz", 20, yanked="bad"),  # uploaded before the pin, yanked today
+        entry("demo-2.0.tar.gz", 9.6),  # 2026-11-27 21:36: on the pin's day
+        entry("demo-3.0.tar.gz", 8),  # after the pin
+    )
+    out = evaluate(policy(cooldown_days=7), "demo", up, NOW, pin=pin_moment("2026-11-27"))
+    reasons = [v.reason for v in out.verdicts]
+    assert reasons == [Reason.YANKED, Reason.LISTED, Reason.PINNED]
+    assert "after the pin (2026-11-28T00:00:00.000000Z)" in out.verdicts[2].detail

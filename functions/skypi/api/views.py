@@ -97,13 +97,13 @@ class ViewRoutes:
         if answer.key is None or found.kind == "none":
             return None
         if found.kind == "page":
-            served = await self._run(views.project, found.view, found.project)
+            served = await self._run(views.project, found.view, found.project, found.pin)
             if served is Served.PRIVATE:  # the private page itself, as /simple/ serves it
-                return answer.key.split("/", 2)[2]
+                return found.private_key
             return answer.key if served is Served.STORED else None
         if found.kind == "file":
             stored: str | None = await self._run(
-                views.file, found.view, found.project, found.filename
+                views.file, found.view, found.project, found.filename, found.pin
             )
             return stored
         if found.kind == "private-file":

@@ -5,7 +5,8 @@ A view's URL space mirrors the index's: ``/view/<name>/simple/...`` is negotiate
 ``/simple/...`` (the same :func:`~skypi.core.edge.decide`), and its answer's key is moved
 under the view's keys; ``/view/<name>/files/<project>/<file>`` is an upstream file the view
 cached (the links of its pages), and ``/view/<name>/packages/...`` a private file (the links
-of a private project's page, served to the view as it is).
+of a private project's page, served to the view as it is). ``/view/<name>@<date>/`` is the
+view's time-pinned form: the same, with its pages kept apart (its files are the view's).
 
 >>> decide_view("GET", "/view/safe/simple/Foo/", "").answer.location
 '/view/safe/simple/foo/'
@@ -22,15 +23,23 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
+from datetime import date
 from typing import Final, Literal
 
 from skypi.core.constants import VIEW_PREFIX
 from skypi.core.edge import Answer, decide, decode_path
-from skypi.core.keys import NAMESPACES_PREFIX, PACKAGES_PREFIX, VIEW_FILES, view_key
+from skypi.core.keys import (
+    NAMESPACES_PREFIX,
+    PACKAGES_PREFIX,
+    VIEW_FILES,
+    view_key,
+    view_page_key,
+)
 
 ViewKind = Literal["root", "page", "file", "private-file", "none"]
 _NAME: Final = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 _MAX_NAME: Final = 64
+_PIN: Final = re.compile(r"\d{4}-\d\d-\d\d", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -43,6 +52,8 @@ class ViewRequest:
     answer: Answer
     project: str | None = None
     filename: str | None = None
+    pin: str | None = None  # the time-pinned form's date (``/view/<name>@<date>/``)
+    private_key: str | None = None  # a page's: the private page's object, for a private name
 
 
 def decide_view(
@@ -54,19 +65,48 @@ def decide_view(
 ) -> ViewRequest:
     """Map a read under ``/view/`` to its answer (a ``none`` kind is a 404 or an error)."""
     rest = raw_path[len(VIEW_PREFIX) :]
-    view, _, inner = rest.partition("/")
-    if len(view) > _MAX_NAME or not _NAME.fullmatch(view):
+    segment, _, inner = rest.partition("/")
+    view, at, pin = segment.partition("@")
+    if len(view) > _MAX_NAME or not _NAME.fullmatch(view) or (at and not valid_pin(pin)):
         return ViewRequest(view, "none", Answer(404, project=""))
+    found = _inner(view, pin or None, method, inner, raw_query, accept, accept_encoding)
+    return replace(found, pin=pin or None)
+
+
+def valid_pin(pin: str) -> bool:
+    """A pin is a date, ``YYYY-MM-DD``, that is one.
+
+    >>> valid_pin("2026-11-01"), valid_pin("2026-02-30"), valid_pin("2026-1-1")
+    (True, False, False)
+    """
+    if not _PIN.fullmatch(pin):
+        return False
+    try:
+        date.fromisoformat(pin)
+    except ValueError:
+        return False
+    return True
+
+
+def _inner(
+    view: str,
+    pin: str | None,
+    method: str,
+    inner: str,
+    raw_query: str,
+    accept: str | None,
+    accept_encoding: str | None,
+) -> ViewRequest:
+    """The request under ``/view/<name>[@<date>]``: its ``inner`` path, without its slash."""
+    base = f"{VIEW_PREFIX}{view}{'@' + pin if pin else ''}"
     if inner in {"", "simple"}:  # the view's address alone: its root listing
-        location = f"{VIEW_PREFIX}{view}/simple/"
-        return ViewRequest(view, "none", Answer(301, location=location, project=None))
+        return ViewRequest(view, "none", Answer(301, location=f"{base}/simple/", project=None))
     inner = "/" + inner
     if inner.startswith("/files/"):
         return _file(view, method, inner, raw_query)
     answer = decide(method, inner, raw_query, accept, accept_encoding)
     if answer.location is not None:
-        answer = replace(answer, location=f"{VIEW_PREFIX}{view}{answer.location}")
-        return ViewRequest(view, "none", answer)
+        return ViewRequest(view, "none", replace(answer, location=f"{base}{answer.location}"))
     if answer.key is None or answer.status != 200:
         return ViewRequest(view, "none", answer)
     if answer.key.startswith(PACKAGES_PREFIX):
@@ -74,7 +114,8 @@ def decide_view(
     if not inner.startswith("/simple/") or answer.key.startswith(NAMESPACES_PREFIX):
         return ViewRequest(view, "none", Answer(404, project=""))
     kind: ViewKind = "root" if answer.project is None else "page"
-    return ViewRequest(view, kind, replace(answer, key=view_key(view, answer.key)), answer.project)
+    key = view_page_key(view, answer.key, pin if kind == "page" else None)
+    return ViewRequest(view, kind, replace(answer, key=key), answer.project, private_key=answer.key)
 
 
 def _file(view: str, method: str, inner: str, raw_query: str) -> ViewRequest:

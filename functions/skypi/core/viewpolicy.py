@@ -9,7 +9,7 @@ when the page next changes by time alone (a cooldown ending, an exception expiri
 Private names always win: a private or reserved name is never taken from upstream, whatever
 upstream has (docs/views.md).
 
->>> from datetime import UTC, datetime
+>>> from datetime import UTC, date, datetime, timedelta
 >>> from skypi.core.views import parse_policy
 >>> policy = parse_policy("safe", {"upstream": "https://up.example/simple/", "cooldown-days": 7})
 >>> page = parse_upstream_page(b'{"meta": {"api-version": "1.1"}, "name": "demo", "files": ['
@@ -28,7 +28,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 from urllib.parse import urljoin, urlsplit
 
@@ -65,6 +65,7 @@ class Reason(enum.StrEnum):
     MALWARE = "malware"  # an OSV MAL- record covers it
     ADVISORY = "advisory"  # an OSV record the policy blocks by covers it
     STATUS = "status"  # upstream's PEP 792 status offers no files (quarantined)
+    PINNED = "pinned"  # uploaded after the date of a time-pinned form
     UNVERIFIABLE = "unverifiable"  # no SHA-256, or a name that is no distribution of it
 
 
@@ -276,6 +277,7 @@ def _verdict(
     file: UpstreamFile,
     now: datetime,
     osv: OsvData,
+    pin: datetime | None = None,
 ) -> FileVerdict:
     """One file's verdict; the checks go from what no exception lifts to the cooldown."""
     try:
@@ -303,6 +305,9 @@ def _verdict(
         return FileVerdict(file.filename, version, Reason.NOT_ALLOWED, "not on the allow-list")
     if file.upload_time is None:
         return FileVerdict(file.filename, version, Reason.UNTIMED, "upstream gives no upload time")
+    if pin is not None and file.upload_time >= pin:
+        detail = f"uploaded {format_time(file.upload_time)}, after the pin ({format_time(pin)})"
+        return FileVerdict(file.filename, version, Reason.PINNED, detail)
     cooldown = policy.cooldown_for(project, now)
     until = file.upload_time + cooldown
     if now < until:
@@ -351,11 +356,13 @@ def evaluate(
     osv: OsvData | None = None,
     *,
     serial: int = 0,
+    pin: datetime | None = None,
 ) -> ViewOutcome:
-    """The view's page of an upstream (not private, not reserved) ``project``."""
+    """The view's page of an upstream (not private, not reserved) ``project``; with ``pin``,
+    its time-pinned form's (files uploaded before ``pin``, with today's yanks and status)."""
     project = canonicalize_name(project)
     osv = osv or OsvData()
-    verdicts = tuple(_verdict(policy, project, upstream, f, now, osv) for f in upstream.files)
+    verdicts = tuple(_verdict(policy, project, upstream, f, now, osv, pin) for f in upstream.files)
     listed = tuple(
         _entry(policy, project, f, v.version)
         for f, v in zip(upstream.files, verdicts, strict=True)
@@ -391,6 +398,7 @@ def decide(
     now: datetime,
     osv: OsvData | None = None,
     serial: int = 0,
+    pin: datetime | None = None,
 ) -> ViewOutcome:
     """The whole rule: a private or reserved name is this index's (its private page, if any,
     is what the view serves); otherwise the policy applied to upstream's page (None: upstream
@@ -403,4 +411,15 @@ def decide(
         return ViewOutcome(None, verdicts, None, origin=mine[0], notes=(mine[1],))
     if upstream is None:
         return ViewOutcome(None, (), None, notes=("upstream has no such project",))
-    return evaluate(policy, name, upstream, now, osv, serial=serial)
+    return evaluate(policy, name, upstream, now, osv, serial=serial, pin=pin)
+
+
+def pin_moment(pin: str) -> datetime:
+    """The instant a time-pinned form's date stands for: the end of that day (UTC), so that
+    ``@2026-11-01`` lists what was uploaded up to and including that day.
+
+    >>> pin_moment("2026-11-01")
+    datetime.datetime(2026, 11, 2, 0, 0, tzinfo=datetime.timezone.utc)
+    """
+    day = date.fromisoformat(pin)
+    return datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=1)

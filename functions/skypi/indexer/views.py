@@ -42,6 +42,7 @@ from skypi.core.keys import (
     page_key,
     view_file_key,
     view_key,
+    view_page_key,
     view_policy_key,
     view_upstream_key,
 )
@@ -55,6 +56,7 @@ from skypi.core.viewpolicy import (
     ViewOutcome,
     decide,
     parse_upstream_page,
+    pin_moment,
 )
 from skypi.core.views import ViewPolicy, policy_from_json_bytes
 from skypi.store.base import NotFound, PreconditionFailed, Store
@@ -189,26 +191,28 @@ class Views:
         """Whether ``project`` is published here, and the index's namespaces."""
         return self.store.head(page_json_key(project)) is not None, self.namespaces.all()
 
-    def project(self, view: str, project: str) -> Served:
-        """What ``/view/<view>/simple/<project>/`` serves, made (or made again) if needed."""
+    def project(self, view: str, project: str, pin: str | None = None) -> Served:
+        """What ``/view/<view>/simple/<project>/`` (with ``pin``, ``/view/<view>@<pin>/...``)
+        serves, made (or made again) if needed."""
         policy = self.policy(view)
         name = canonicalize_name(project)
         private, namespaces = self.private(name)
         if private or namespaces.covering(name):
             return Served.PRIVATE
         with self._lock(view, name):
-            state = self._stored_state(view, name)
+            state = self._stored_state(view, name, pin)
             osv, osv_etag = self.osv()
             if state is not None and not self._due(state, policy, osv_etag):
                 return Served.STORED
-            outcome = self._outcome(policy, name, osv, refetch=True)
-            self._store(policy, name, outcome, osv_etag)
+            outcome = self._outcome(policy, name, osv, refetch=True, pin=pin)
+            self._store(policy, name, outcome, osv_etag, pin)
         return Served.STORED if outcome.page is not None else Served.MISSING
 
-    def explain(self, view: str, project: str) -> ViewOutcome:
+    def explain(self, view: str, project: str, pin: str | None = None) -> ViewOutcome:
         """Every upstream file's verdict for ``project`` now (``skypi view explain``)."""
         policy = self.policy(view)
-        return self._outcome(policy, canonicalize_name(project), self.osv()[0], refetch=False)
+        name = canonicalize_name(project)
+        return self._outcome(policy, name, self.osv()[0], refetch=False, pin=pin)
 
     def refresh(self, view: str, projects: list[str] | None = None) -> dict[str, Served]:
         """Revalidate upstream pages now and make the view's pages again: ``projects``, or
@@ -229,7 +233,14 @@ class Views:
         return done
 
     def _outcome(
-        self, policy: ViewPolicy, name: str, osv: OsvData, *, refetch: bool, force: bool = False
+        self,
+        policy: ViewPolicy,
+        name: str,
+        osv: OsvData,
+        *,
+        refetch: bool,
+        force: bool = False,
+        pin: str | None = None,
     ) -> ViewOutcome:
         private, namespaces = self.private(name)
         snapshot = self._snapshot(policy, name, revalidate=refetch, force=force)
@@ -242,6 +253,7 @@ class Views:
             now=self.clock(),
             osv=osv,
             serial=int(self.clock().timestamp()),
+            pin=pin_moment(pin) if pin is not None else None,
         )
 
     def _snapshot(
@@ -299,9 +311,9 @@ class Views:
                 self._absent.clear()
             self._absent[(view, name)] = when
 
-    def _stored_state(self, view: str, name: str) -> dict[str, Any] | None:
+    def _stored_state(self, view: str, name: str, pin: str | None) -> dict[str, Any] | None:
         try:
-            _, raw = self.store.get(view_key(view, page_json_key(name)))
+            _, raw = self.store.get(view_page_key(view, page_json_key(name), pin))
             state = json.loads(raw)["_view"]
         except (NotFound, ValueError, KeyError, TypeError):
             return None
@@ -318,13 +330,22 @@ class Views:
             return True
         return now >= parse_time(state["fetched"]) + policy.refresh
 
-    def _store(self, policy: ViewPolicy, name: str, outcome: ViewOutcome, osv_etag: str) -> None:
-        """Write the view's page (every representation, and gzip variants), or remove it."""
+    def _store(
+        self,
+        policy: ViewPolicy,
+        name: str,
+        outcome: ViewOutcome,
+        osv_etag: str,
+        pin: str | None = None,
+    ) -> None:
+        """Write the view's page (every representation, and gzip variants), or remove it.
+        The view's root lists the names its own pages show (a pinned form's leave it be)."""
         view = policy.name
         if outcome.page is None:
-            for key in _page_keys(view, name):
+            for key in _page_keys(view, name, pin):
                 self.store.delete(key)
-            self._served(view, name, add=False)
+            if pin is None:
+                self._served(view, name, add=False)
             return
         now = self.clock()
         doc = outcome.page.to_json_doc()
@@ -338,10 +359,11 @@ class Views:
         body = json.dumps(doc, separators=(",", ":")).encode() + b"\n"
         html = render_project_html(outcome.page)
         for kind, content in (("html", html), ("v1html", html), ("json", body)):
-            key = view_key(view, page_key(name, kind))  # type: ignore[arg-type]
+            key = view_page_key(view, page_key(name, kind), pin)  # type: ignore[arg-type]
             self.store.put(gzip_key(key), gzip_page(content))
             self.store.put(key, content)
-        self._served(view, name, add=True)
+        if pin is None:
+            self._served(view, name, add=True)
 
     # -- the root listing -----------------------------------------------------------------------
 
@@ -382,15 +404,16 @@ class Views:
 
     # -- files --------------------------------------------------------------------------------
 
-    def file(self, view: str, project: str, filename: str) -> str | None:
+    def file(self, view: str, project: str, filename: str, pin: str | None = None) -> str | None:
         """The key of a listed upstream file (or its ``.metadata``) of the view, fetched and
-        checked against upstream's SHA-256 the first time; None when the view does not list
-        it (a private or reserved name, a blocked or unknown file)."""
+        checked against upstream's SHA-256 the first time; None when the view (or its form
+        pinned at ``pin``) does not list it (a private or reserved name, a blocked or unknown
+        file). A view and its pinned forms share their cached files."""
         name = canonicalize_name(project)
-        if self.project(view, name) is not Served.STORED:
+        if self.project(view, name, pin) is not Served.STORED:
             return None
         base = filename.removesuffix(METADATA_SUFFIX)
-        listed = self._listed(view, name, base)
+        listed = self._listed(view, name, base, pin)
         if listed is None:
             return None
         if base != filename:  # PEP 658: only when the page lists the metadata's hash
@@ -411,9 +434,11 @@ class Views:
         self._fill(key, url, sha256, view)
         return key
 
-    def _listed(self, view: str, name: str, filename: str) -> dict[str, Any] | None:
+    def _listed(
+        self, view: str, name: str, filename: str, pin: str | None
+    ) -> dict[str, Any] | None:
         try:
-            _, raw = self.store.get(view_key(view, page_json_key(name)))
+            _, raw = self.store.get(view_page_key(view, page_json_key(name), pin))
             files = json.loads(raw)["files"]
         except (NotFound, ValueError, KeyError):
             return None
@@ -438,9 +463,9 @@ class Views:
                 self.store.put(key, sink, if_none_match=True, sha256=sha256)
 
 
-def _page_keys(view: str, name: str) -> Iterator[str]:
+def _page_keys(view: str, name: str, pin: str | None) -> Iterator[str]:
     for kind in PAGE_OBJECTS:
-        key = view_key(view, page_key(name, kind))
+        key = view_page_key(view, page_key(name, kind), pin)
         yield key
         yield gzip_key(key)
 

@@ -18,6 +18,7 @@ from skypi.core.errors import SkypiError
 from skypi.core.filenames import same_version
 from skypi.core.osv import OsvData
 from skypi.core.pages import format_time
+from skypi.core.viewedge import valid_pin
 from skypi.core.views import ViewPolicy, parse_policy
 from skypi.indexer.views import Views
 from skypi.store.base import Store
@@ -55,6 +56,7 @@ def add_view_parser(sub: Any, add_dir: Callable[[argparse.ArgumentParser], None]
     explain.add_argument("name", help="the view")
     explain.add_argument("project")
     explain.add_argument("version", nargs="?", help="only this version's files")
+    explain.add_argument("--at", metavar="DATE", help="the view's form pinned at DATE (YYYY-MM-DD)")
     refresh = actions.add_parser("refresh", help="ask upstream again and remake the pages now")
     refresh.add_argument("name", help="the view")
     refresh.add_argument("projects", nargs="*", help="these (default: every one it served)")
@@ -153,7 +155,9 @@ def _remove(args: argparse.Namespace, views: Views) -> int:
 
 
 def _explain(args: argparse.Namespace, views: Views) -> int:
-    outcome = views.explain(args.name, args.project)
+    if args.at is not None and not valid_pin(args.at):
+        raise SkypiError(f"--at takes a date, YYYY-MM-DD, not {args.at!r}")
+    outcome = views.explain(args.name, args.project, args.at)
     for note in outcome.notes:
         print(f"{args.project}: {note}")
     shown = [
