@@ -355,3 +355,24 @@ def test_the_time_pinned_form_lists_files_up_to_its_date_with_todays_flags(
         assert client.get(f"/view/{bad}/simple/demo/").status_code == 404, bad
     _upload(client, "demo", "0.1")  # a private name wins in the pinned form too
     assert _files(client, "demo", "safe@2026-11-01") == [wheel_name("demo", "0.1")]
+
+
+def test_any_number_of_pinned_dates_stores_nothing_more(
+    world: Any, upstream: StaticUpstream
+) -> None:
+    client, views, _ = world
+    upstream.add_wheel("demo", "1.0", datetime(2026, 10, 1, tzinfo=UTC))
+    assert _files(client, "demo") == [wheel_name("demo", "1.0")]
+    before = sorted(i.key for i in views.store.list("views/"))
+    for day in range(1, 29):
+        assert _files(client, "demo", f"safe@2026-09-{day:02d}") == []
+        html = client.get(f"/view/safe@2026-11-{day:02d}/simple/demo/")
+        assert f">{wheel_name('demo', '1.0')}</a>" in html.text
+    zipped = client.get("/view/safe@2026-11-01/simple/demo/", headers={"Accept-Encoding": "gzip"})
+    assert zipped.headers["content-encoding"] == "gzip"
+    again = client.get(
+        "/view/safe@2026-11-01/simple/demo/", headers={"If-None-Match": zipped.headers["etag"]}
+    )
+    assert again.status_code in {200, 304}
+    assert sorted(i.key for i in views.store.list("views/")) == before
+    assert upstream.requests.count("/simple/demo/") == 1

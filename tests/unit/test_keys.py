@@ -51,7 +51,6 @@ from skypi.core.keys import (
     release_key,
     view_file_key,
     view_key,
-    view_page_key,
     view_policy_key,
     view_upstream_key,
 )
@@ -82,8 +81,6 @@ def built(project: str, filename: str, version: str) -> list[tuple[str, Recognis
         cases.append((gzip_key(page), Recognised(PROJECT_PAGE, project, name, gzipped=True)))
         viewed = view_key("safe", page)
         cases.append((viewed, Recognised(VIEW_PAGE, project, name)))
-        pinned = view_page_key("safe", page, "2026-11-01")
-        cases.append((pinned, Recognised(VIEW_PAGE, project, name)))
         cases.append((gzip_key(viewed), Recognised(VIEW_PAGE, project, name, gzipped=True)))
     if not filename.startswith("."):
         cases.append(

@@ -9,6 +9,7 @@ so a slow upstream never holds up the private index's reads (which never wait on
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -18,7 +19,7 @@ from skypi.core.edge import Answer
 from skypi.core.errors import CorruptDocument, DoesNotExist, InvalidRequest
 from skypi.core.http import cache_control_for_key, content_type_for_key, gzip_page
 from skypi.core.keys import PROJECT_PAGE, ROOT_JSON_KEY, VIEW_PAGE, family_of
-from skypi.core.negotiate import V1_JSON
+from skypi.core.negotiate import V1_HTML, V1_JSON
 from skypi.core.pages import RootListing
 from skypi.core.render import render_root_html
 from skypi.core.viewedge import ViewRequest, decide_view
@@ -30,6 +31,14 @@ log = logging.getLogger("skypi.views")
 WORKERS = 4  # upstream work in flight at once, per process
 QUEUE = 64  # view requests waiting for a worker before the next is turned away (503)
 TEXT = {"content-type": "text/plain", "cache-control": "no-store"}
+
+
+class Made(Exception):
+    """A page made for this request rather than read from storage."""
+
+    def __init__(self, pages: dict[str, bytes]) -> None:
+        super().__init__("made")
+        self.pages = pages
 
 
 class ViewRoutes:
@@ -86,18 +95,26 @@ class ViewRoutes:
         if key is None:
             await respond(send, 404, TEXT, b"Not Found\n", head)
             return
+        if isinstance(key, Made):
+            await self._made(send, answer, key.pages, headers, head)
+            return
         if found.kind == "root":
             await self._root(reads, send, found, headers, head)
             return
         await self._object(reads, send, answer, key, headers, head)
 
-    async def _key(self, reads: Any, found: ViewRequest) -> str | None:
+    async def _key(self, reads: Any, found: ViewRequest) -> str | Made | None:
         """Which stored object answers ``found`` (None: 404), made or fetched if needed."""
         answer, views = found.answer, self.views
         if answer.key is None or found.kind == "none":
             return None
+        if found.kind == "page" and found.pin is not None:
+            served, pages = await self._run(views.pinned, found.view, found.project, found.pin)
+            if served is Served.STORED:
+                return Made(pages)
+            return found.private_key if served is Served.PRIVATE else None
         if found.kind == "page":
-            served = await self._run(views.project, found.view, found.project, found.pin)
+            served = await self._run(views.project, found.view, found.project)
             if served is Served.PRIVATE:  # the private page itself, as /simple/ serves it
                 return found.private_key
             return answer.key if served is Served.STORED else None
@@ -113,6 +130,32 @@ class ViewRoutes:
             await self._run(views.policy, found.view)
             return answer.key
         return None
+
+    async def _made(
+        self,
+        send: Any,
+        answer: Answer,
+        pages: dict[str, bytes],
+        headers: dict[str, str],
+        head: bool,
+    ) -> None:
+        """A page made for this request (a time-pinned form's), in the negotiated form."""
+        kind = answer.content_type or V1_JSON
+        body = pages["json" if kind == V1_JSON else "v1html" if kind == V1_HTML else "html"]
+        base = {
+            "content-type": kind,
+            "cache-control": "max-age=0",
+            "vary": "Accept, Accept-Encoding",
+        }
+        if answer.content_encoding:
+            body = gzip_page(body)
+            base["content-encoding"] = answer.content_encoding
+        base["etag"] = f'"{hashlib.md5(body, usedforsecurity=False).hexdigest()}"'
+        if headers.get("if-none-match") == base["etag"]:
+            base.pop("content-type")
+            await respond(send, 304, base | {"content-length": "0"}, b"", True)
+            return
+        await respond(send, 200, base, body, head)
 
     async def _root(
         self, reads: Any, send: Any, found: ViewRequest, headers: dict[str, str], head: bool

@@ -55,8 +55,6 @@ VIEW_POLICY: Final = "policy.json"
 VIEW_SIMPLE: Final = "simple"
 VIEW_UPSTREAM: Final = "upstream"
 VIEW_FILES: Final = "files"
-VIEW_PINNED: Final = "pinned"  # a time-pinned form's pages: views/<view>/pinned/<date>/simple/
-_PIN: Final = re.compile(r"\d{4}-\d\d-\d\d")
 OSV_PREFIX: Final = "osv/"
 OSV_KEY: Final = f"{OSV_PREFIX}PyPI.json"
 METADATA_SUFFIX: Final = ".metadata"  # PEP 658: a wheel's core metadata beside it
@@ -325,20 +323,6 @@ def view_key(view: str, key: str) -> str:
     return f"{VIEWS_PREFIX}{_segment(view, 'view')}/{key}"
 
 
-def view_page_key(view: str, key: str, pin: str | None = None) -> str:
-    """A view's page (``key``: the private page's key, ``simple/...``), or its time-pinned
-    form's (``pin``: a date, ``YYYY-MM-DD``).
-
-    >>> view_page_key("safe", "simple/foo/index.json", "2026-11-01")
-    'views/safe/pinned/2026-11-01/simple/foo/index.json'
-    """
-    if pin is None:
-        return view_key(view, key)
-    if not _PIN.fullmatch(pin):
-        raise ValueError(f"invalid pin for a storage key: {pin!r}")
-    return view_key(view, f"{VIEW_PINNED}/{pin}/{key}")
-
-
 def view_file_key(view: str, project: str, filename: str) -> str:
     """An upstream file a view cached (and its ``.metadata``, beside it).
 
@@ -508,8 +492,6 @@ def _views(rest: list[str]) -> Recognised | None:
     view, what = rest[0], rest[1:]
     if what == [VIEW_POLICY]:
         return Recognised(VIEW_POLICY_RECORD, None, view)
-    if what[0] == VIEW_PINNED and len(what) > 2 and _PIN.fullmatch(what[1]):
-        what = what[2:]  # a time-pinned form's pages, laid out as the view's
     if what[0] == VIEW_SIMPLE:
         page = _page(what[1:]) if len(what) > 1 else None
         if page is None:

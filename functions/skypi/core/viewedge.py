@@ -6,7 +6,8 @@ A view's URL space mirrors the index's: ``/view/<name>/simple/...`` is negotiate
 under the view's keys; ``/view/<name>/files/<project>/<file>`` is an upstream file the view
 cached (the links of its pages), and ``/view/<name>/packages/...`` a private file (the links
 of a private project's page, served to the view as it is). ``/view/<name>@<date>/`` is the
-view's time-pinned form: the same, with its pages kept apart (its files are the view's).
+view's time-pinned form: the same, with its pages made for each request (any date may be
+asked for: they are not stored) and its files the view's.
 
 >>> decide_view("GET", "/view/safe/simple/Foo/", "").answer.location
 '/view/safe/simple/foo/'
@@ -33,7 +34,6 @@ from skypi.core.keys import (
     PACKAGES_PREFIX,
     VIEW_FILES,
     view_key,
-    view_page_key,
 )
 
 ViewKind = Literal["root", "page", "file", "private-file", "none"]
@@ -114,7 +114,7 @@ def _inner(
     if not inner.startswith("/simple/") or answer.key.startswith(NAMESPACES_PREFIX):
         return ViewRequest(view, "none", Answer(404, project=""))
     kind: ViewKind = "root" if answer.project is None else "page"
-    key = view_page_key(view, answer.key, pin if kind == "page" else None)
+    key = view_key(view, answer.key)  # a pinned form's pages are made for each request
     return ViewRequest(view, kind, replace(answer, key=key), answer.project, private_key=answer.key)
 
 

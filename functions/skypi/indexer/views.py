@@ -42,7 +42,6 @@ from skypi.core.keys import (
     page_key,
     view_file_key,
     view_key,
-    view_page_key,
     view_policy_key,
     view_upstream_key,
 )
@@ -191,22 +190,35 @@ class Views:
         """Whether ``project`` is published here, and the index's namespaces."""
         return self.store.head(page_json_key(project)) is not None, self.namespaces.all()
 
-    def project(self, view: str, project: str, pin: str | None = None) -> Served:
-        """What ``/view/<view>/simple/<project>/`` (with ``pin``, ``/view/<view>@<pin>/...``)
-        serves, made (or made again) if needed."""
+    def project(self, view: str, project: str) -> Served:
+        """What ``/view/<view>/simple/<project>/`` serves, made (or made again) if needed."""
         policy = self.policy(view)
         name = canonicalize_name(project)
         private, namespaces = self.private(name)
         if private or namespaces.covering(name):
             return Served.PRIVATE
         with self._lock(view, name):
-            state = self._stored_state(view, name, pin)
+            state = self._stored_state(view, name)
             osv, osv_etag = self.osv()
             if state is not None and not self._due(state, policy, osv_etag):
                 return Served.STORED
-            outcome = self._outcome(policy, name, osv, refetch=True, pin=pin)
-            self._store(policy, name, outcome, osv_etag, pin)
+            outcome = self._outcome(policy, name, osv, refetch=True)
+            self._store(policy, name, outcome, osv_etag)
         return Served.STORED if outcome.page is not None else Served.MISSING
+
+    def pinned(self, view: str, project: str, pin: str) -> tuple[Served, dict[str, bytes]]:
+        """The page of ``/view/<view>@<pin>/simple/<project>/``, made for this request (any
+        date may be asked for, so these pages are not stored): each representation's bytes."""
+        policy = self.policy(view)
+        name = canonicalize_name(project)
+        private, namespaces = self.private(name)
+        if private or namespaces.covering(name):
+            return Served.PRIVATE, {}
+        osv, osv_etag = self.osv()
+        outcome = self._outcome(policy, name, osv, refetch=True, pin=pin)
+        if outcome.page is None:
+            return Served.MISSING, {}
+        return Served.STORED, _representations(policy, outcome, osv_etag, self.clock())
 
     def explain(self, view: str, project: str, pin: str | None = None) -> ViewOutcome:
         """Every upstream file's verdict for ``project`` now (``skypi view explain``)."""
@@ -311,9 +323,9 @@ class Views:
                 self._absent.clear()
             self._absent[(view, name)] = when
 
-    def _stored_state(self, view: str, name: str, pin: str | None) -> dict[str, Any] | None:
+    def _stored_state(self, view: str, name: str) -> dict[str, Any] | None:
         try:
-            _, raw = self.store.get(view_page_key(view, page_json_key(name), pin))
+            _, raw = self.store.get(view_key(view, page_json_key(name)))
             state = json.loads(raw)["_view"]
         except (NotFound, ValueError, KeyError, TypeError):
             return None
@@ -330,40 +342,19 @@ class Views:
             return True
         return now >= parse_time(state["fetched"]) + policy.refresh
 
-    def _store(
-        self,
-        policy: ViewPolicy,
-        name: str,
-        outcome: ViewOutcome,
-        osv_etag: str,
-        pin: str | None = None,
-    ) -> None:
-        """Write the view's page (every representation, and gzip variants), or remove it.
-        The view's root lists the names its own pages show (a pinned form's leave it be)."""
+    def _store(self, policy: ViewPolicy, name: str, outcome: ViewOutcome, osv_etag: str) -> None:
+        """Write the view's page (every representation, and gzip variants), or remove it."""
         view = policy.name
         if outcome.page is None:
-            for key in _page_keys(view, name, pin):
+            for key in _page_keys(view, name):
                 self.store.delete(key)
-            if pin is None:
-                self._served(view, name, add=False)
+            self._served(view, name, add=False)
             return
-        now = self.clock()
-        doc = outcome.page.to_json_doc()
-        doc["_view"] = {
-            "policy": _digest(policy),
-            "osv": osv_etag,
-            "fetched": format_time(now),
-            "next-change": format_time(outcome.next_change) if outcome.next_change else None,
-            "blocked": [v.to_json() for v in outcome.verdicts if not v.listed],
-        }
-        body = json.dumps(doc, separators=(",", ":")).encode() + b"\n"
-        html = render_project_html(outcome.page)
-        for kind, content in (("html", html), ("v1html", html), ("json", body)):
-            key = view_page_key(view, page_key(name, kind), pin)  # type: ignore[arg-type]
+        for kind, content in _representations(policy, outcome, osv_etag, self.clock()).items():
+            key = view_key(view, page_key(name, kind))  # type: ignore[arg-type]
             self.store.put(gzip_key(key), gzip_page(content))
             self.store.put(key, content)
-        if pin is None:
-            self._served(view, name, add=True)
+        self._served(view, name, add=True)
 
     # -- the root listing -----------------------------------------------------------------------
 
@@ -410,8 +401,6 @@ class Views:
         pinned at ``pin``) does not list it (a private or reserved name, a blocked or unknown
         file). A view and its pinned forms share their cached files."""
         name = canonicalize_name(project)
-        if self.project(view, name, pin) is not Served.STORED:
-            return None
         base = filename.removesuffix(METADATA_SUFFIX)
         listed = self._listed(view, name, base, pin)
         if listed is None:
@@ -437,10 +426,21 @@ class Views:
     def _listed(
         self, view: str, name: str, filename: str, pin: str | None
     ) -> dict[str, Any] | None:
+        """The entry of ``filename`` on the page the view (or its form pinned at ``pin``)
+        serves now; None when it lists no such file."""
+        if pin is not None:
+            pages = self.pinned(view, name, pin)[1]
+            raw = pages.get("json", b"")
+        elif self.project(view, name) is Served.STORED:
+            try:
+                raw = self.store.get(view_key(view, page_json_key(name)))[1]
+            except NotFound:
+                return None
+        else:
+            return None
         try:
-            _, raw = self.store.get(view_page_key(view, page_json_key(name), pin))
-            files = json.loads(raw)["files"]
-        except (NotFound, ValueError, KeyError):
+            files = json.loads(raw)["files"] if raw else []
+        except (ValueError, KeyError):
             return None
         return next((f for f in files if f.get("filename") == filename), None)
 
@@ -463,9 +463,28 @@ class Views:
                 self.store.put(key, sink, if_none_match=True, sha256=sha256)
 
 
-def _page_keys(view: str, name: str, pin: str | None) -> Iterator[str]:
+def _representations(
+    policy: ViewPolicy, outcome: ViewOutcome, osv_etag: str, now: datetime
+) -> dict[str, bytes]:
+    """A view page's objects: its JSON (with what it made the page from, and what it left
+    out and why, under ``_view``) and its HTML, rendered as the private pages are."""
+    assert outcome.page is not None
+    doc = outcome.page.to_json_doc()
+    doc["_view"] = {
+        "policy": _digest(policy),
+        "osv": osv_etag,
+        "fetched": format_time(now),
+        "next-change": format_time(outcome.next_change) if outcome.next_change else None,
+        "blocked": [v.to_json() for v in outcome.verdicts if not v.listed],
+    }
+    html = render_project_html(outcome.page)
+    body = json.dumps(doc, separators=(",", ":")).encode() + b"\n"
+    return {"html": html, "v1html": html, "json": body}
+
+
+def _page_keys(view: str, name: str) -> Iterator[str]:
     for kind in PAGE_OBJECTS:
-        key = view_page_key(view, page_key(name, kind), pin)
+        key = view_key(view, page_key(name, kind))
         yield key
         yield gzip_key(key)
 
