@@ -157,7 +157,7 @@ def test_private_names_win_over_a_hostile_upstream_at_once(
         assert client.get(resolved).status_code == 200
     assert client.get(f"/view/safe/files/shared/{name}").status_code == 404  # cached, gone
     root = client.get("/view/safe/simple/", headers=JSON).json()
-    assert {p["_normalized"] for p in root["projects"]} == {"acme-lib", "shared"}
+    assert {p["name"] for p in root["projects"]} == {"acme-lib", "shared"}
 
 
 def test_a_reserved_namespace_is_never_taken_from_upstream(
