@@ -476,6 +476,46 @@ def test_a_file_the_server_cannot_read_is_answered_403_and_stays_listed(
     assert [f.key for f in _page(store, "locked").files] == [key]
 
 
+@pytest.mark.parametrize("errno_", ["EIO", "EMFILE", "ESTALE"])
+def test_a_listed_file_the_disk_cannot_look_at_stays_listed(
+    store: LocalStore, folder: Path, monkeypatch: pytest.MonkeyPatch, errno_: str
+) -> None:
+    """A look at a listed file that fails for another reason than its permissions (a disk
+    error, too many open files, a stale NFS handle; simulated) is not "absent": its delete
+    event and its landing event are skipped, reported, and the entry stays on the page (a
+    page never loses a file because a look at it failed), and a conditional write over it
+    refuses rather than taking it for absent."""
+    import errno
+
+    import skypi.store.local as local
+    from skypi.indexer.service import Gone
+
+    wheel = folder / "shaky" / wheel_name("shaky", "1.0")
+    wheel.parent.mkdir()
+    wheel.write_bytes(wheel_bytes("shaky", "1.0"))
+    key = f"packages/shaky/{wheel.name}"
+    Indexer(store).apply([Landed(key)])
+    real_inside = local.LocalStore._open_inside
+    code = getattr(errno, errno_)
+
+    def failing(self, k, flags):  # type: ignore[no-untyped-def]
+        if k == key:
+            raise OSError(code, os.strerror(code), str(wheel))
+        return real_inside(self, k, flags)
+
+    monkeypatch.setattr(local.LocalStore, "_open_inside", failing)
+    with pytest.raises(OSError, match=os.strerror(code)) as raised:
+        store.head(key)
+    assert raised.value.errno == code
+    outcome = Indexer(store).apply([Gone(key), Landed(key)])
+    assert [k for k, _ in outcome.skipped] == [key, key]
+    assert outcome.removed == []
+    assert [f.key for f in _page(store, "shaky").files] == [key]
+    with pytest.raises(OSError, match=os.strerror(code)):
+        store.put(key, b"other bytes", if_none_match=True)
+    assert wheel.read_bytes() == wheel_bytes("shaky", "1.0")
+
+
 @pytest.mark.parametrize("size", ["range", "small", "streamed"])
 def test_head_and_get_of_a_file_the_server_cannot_read_agree(
     store: LocalStore,
@@ -517,6 +557,47 @@ def test_head_and_get_of_a_file_the_server_cannot_read_agree(
     assert head.content == b""
     lines = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert lines == [f"cannot read {key}: permission denied"] * 2
+
+
+@pytest.mark.parametrize("size", ["small", "streamed"])
+def test_a_file_cut_short_while_it_is_read_is_never_a_short_200_through_lambda(
+    store: LocalStore, folder: Path, monkeypatch: pytest.MonkeyPatch, size: str
+) -> None:
+    """The app behind Mangum (the API Lambda's adapter, which buffers the answer and counts
+    nothing): a file truncated right after it was opened, or between its look and its read,
+    is answered 500 (the answer aborted once its status was out) or 503 (found before), never
+    a 200 with fewer bytes than it says. The truncation is real: the file on disk is cut."""
+    from mangum import Mangum
+
+    from skypi.api.app import create_app
+    from skypi.api.settings import Settings
+    from skypi.local.emulator import LambdaContext
+    from tests.apigw import http_event
+
+    blob = os.urandom(600 * 1024) if size == "streamed" else b""  # over one 256 KiB chunk
+    wheel = folder / "cut" / wheel_name("cut", "1.0")
+    wheel.parent.mkdir()
+    wheel.write_bytes(wheel_bytes("cut", "1.0", blob=blob))
+    key = f"packages/cut/{wheel.name}"
+    half = wheel.stat().st_size // 2
+    real_open, real_range = LocalStore.open, LocalStore.read_range
+
+    def open_then_cut(self, k, start=0):  # type: ignore[no-untyped-def]
+        opened = real_open(self, k, start)
+        os.truncate(wheel, half)
+        return opened
+
+    def cut_then_read(self, k, start, length):  # type: ignore[no-untyped-def]
+        os.truncate(wheel, half)
+        return real_range(self, k, start, length)
+
+    monkeypatch.setattr(LocalStore, "open", open_then_cut)
+    monkeypatch.setattr(LocalStore, "read_range", cut_then_read)
+    app = Mangum(create_app(store, Settings()), lifespan="off")
+    context = LambdaContext(function_name="skypi-api")
+    answer = app(http_event("GET", f"/{key}"), context)  # type: ignore[arg-type]
+    assert answer["statusCode"] == (500 if size == "streamed" else 503)
+    assert os.path.getsize(wheel) == half
 
 
 # -- a read-only folder ----------------------------------------------------------------------

@@ -10,7 +10,8 @@ import pytest
 from packaging.utils import NormalizedName, canonicalize_name
 
 from skypi import cli
-from skypi.core.pages import FileEntry, ProjectPage, RootEntry, RootListing
+from skypi.core.pages import ProjectPage, RootEntry, RootListing
+from skypi.core.plan import Mark
 from skypi.core.render import render_project_html
 from skypi.indexer.rebuild import Rebuilder
 from skypi.indexer.service import Gone, Indexer, Landed
@@ -48,10 +49,7 @@ def _history(store: Store) -> Indexer:
     indexer.apply([Landed(k) for k in keys])
     store.delete(keys[4])
     indexer.apply([Gone(keys[4])])
-    indexer.update_files(
-        "alpha",  # type: ignore[arg-type]
-        lambda e: FileEntry(**{**e.__dict__, "yanked": "broken"}) if e.version == "1.0" else None,
-    )
+    indexer.update_files("alpha", Mark("broken", version="1.0"))  # type: ignore[arg-type]
     _drop(store, "delta", "3.0")  # dropped while nobody indexed it
     return indexer
 

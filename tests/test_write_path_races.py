@@ -358,3 +358,42 @@ def test_a_delete_whose_followers_failed_is_finished_by_its_event(
     page = _page(store, "torn")
     assert store.get("simple/torn/index.html")[1] == render_project_html(page)
     assert Rebuilder(Indexer(store)).run(check=True).drift == []
+
+
+class _Overtaken(LocalStore):
+    """A store in which another writer lists ``then`` (a second upload, indexed and followed
+    in full) just before the first look at ``name``'s gzip variant; afterwards it counts the
+    writes of that variant."""
+
+    def __init__(self, root: Path, name: str, then: str) -> None:
+        super().__init__(root)
+        self.mark, self.then = f"simple/{name}/index.json.gz", then
+        self.armed, self.marks = False, 0
+
+    def get(self, key: str, **kwargs: Any) -> tuple[ObjectInfo, bytes]:
+        if self.armed and key == self.mark:
+            self.armed = False
+            Indexer(LocalStore(self.packages_dir)).apply([Landed(self.then)])
+        return super().get(key, **kwargs)
+
+    def put(self, key: str, body: Body, **kwargs: Any) -> ObjectInfo:
+        self.marks += key == self.mark
+        return super().put(key, body, **kwargs)
+
+
+def test_a_replay_never_writes_what_follows_a_page_that_moved_on(tmp_path: Path) -> None:
+    """A replayed event (or a delete's) reads the page, then looks whether what follows it was
+    written. If another writer replaced the page in between, its followers are the newer
+    page's: the replay must not write the older page's over them (readers of the gzip
+    variant, pip and uv, would be sent back to the older page until the look after them)."""
+    store = _Overtaken(tmp_path / "packages", "moved", "")
+    first = _drop(store, "moved", "1.0")
+    Indexer(store).apply([Landed(first)])
+    store.then, store.armed = _drop(store, "moved", "2.0"), True
+    store.marks = 0
+    Indexer(store).apply([Landed(first)])  # the first upload's event, delivered again
+    assert store.marks == 0
+    page = _page(store, "moved")
+    assert len(page.files) == 2
+    assert store.get("simple/moved/index.html")[1] == render_project_html(page)
+    assert Rebuilder(Indexer(store)).run(check=True).drift == []

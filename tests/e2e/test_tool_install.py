@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.dists import wheel_bytes, wheel_name
 from tests.e2e.conftest import BIN, client_env, free_port, run
 
 pytestmark = pytest.mark.e2e
@@ -71,6 +72,20 @@ def test_uv_tool_install_gives_a_skypi_that_serves(tmp_path: Path) -> None:
             pytest.fail((tmp_path / "serve.log").read_text())
         assert response.status_code == 200
         assert "<!DOCTYPE html>" in response.text
+        # skypi publish from the tool: the direct-upload answers (pydantic models shared by
+        # the API and the client) need nothing the tool leaves out; a folder answers 501 to
+        # a direct upload, and the file goes through /legacy/
+        wheel = tmp_path / wheel_name("toolpub", "1.0")
+        wheel.write_bytes(wheel_bytes("toolpub", "1.0"))
+        url = f"http://127.0.0.1:{port}"
+        published = subprocess.run(
+            [str(skypi), "publish", "--url", url, "--token", token, str(wheel)],
+            capture_output=True,
+            text=True,
+            env=env,
+        )
+        assert published.returncode == 0, published.stderr
+        assert f"published {wheel.name}" in published.stdout
     finally:
         process.terminate()
         process.wait(10)

@@ -17,7 +17,7 @@ from starlette.types import Message, Receive
 
 import skypi
 from skypi.api.admin import add_routes as admin_routes
-from skypi.api.auth import Authenticator, AuthFailure
+from skypi.api.auth import Authenticator
 from skypi.api.direct import Declared, DirectUploader
 from skypi.api.errors import error_response, validation_details
 from skypi.api.namespaces import add_routes as namespace_routes
@@ -28,6 +28,7 @@ from skypi.api.settings import Settings
 from skypi.api.views import ViewRoutes
 from skypi.core.attestations import PROVENANCE_TYPE
 from skypi.core.errors import (
+    AuthFailure,
     InvalidDistribution,
     LengthRequired,
     RequestTooLarge,
@@ -36,7 +37,7 @@ from skypi.core.errors import (
 )
 from skypi.core.filenames import VALID_PROJECT_NAME, parse_filename, same_version
 from skypi.core.keys import SHA256_HEX, provenance_key
-from skypi.core.tokens import TokenRecord
+from skypi.core.tokens import Scope, TokenRecord
 from skypi.core.upload import too_large, validate_filename, validate_form
 from skypi.indexer.admin import Admin
 from skypi.indexer.namespaces import NamespaceAdmin
@@ -97,12 +98,12 @@ def _private_docs(api: FastAPI, auth: Authenticator) -> None:
 
     @api.get(OPENAPI_PATH, include_in_schema=False)
     async def openapi(authorization: Annotated[str | None, Header()] = None) -> JSONResponse:
-        await run_in_threadpool(auth.require, authorization, "read", None)
+        await run_in_threadpool(auth.require, authorization, Scope.READ, None)
         return JSONResponse(api.openapi())
 
     @api.get(DOCS_PATH, include_in_schema=False)
     async def docs(authorization: Annotated[str | None, Header()] = None) -> HTMLResponse:
-        await run_in_threadpool(auth.require, authorization, "read", None)
+        await run_in_threadpool(auth.require, authorization, Scope.READ, None)
         return get_swagger_ui_html(openapi_url=OPENAPI_PATH, title=f"{api.title} API")
 
 
@@ -140,10 +141,6 @@ def create_app(
     async def _skypi_error(request: Request, exc: SkypiError) -> Response:
         return error_response(exc, request.url.path)
 
-    @api.exception_handler(AuthFailure)
-    async def _auth_error(request: Request, exc: AuthFailure) -> Response:
-        return error_response(exc, request.url.path)
-
     @api.exception_handler(RequestValidationError)
     async def _invalid_body(request: Request, exc: RequestValidationError) -> Response:
         return JSONResponse({"detail": validation_details(exc)}, 422)
@@ -161,9 +158,8 @@ def create_app(
         header = request.headers.get("authorization")
         if settings.upload_auth:  # all that the headers can tell, checked before the body
             caller = await run_in_threadpool(auth.identify, header)
-            if not caller.may("upload"):
+            if not caller.may(Scope.UPLOAD):
                 raise AuthFailure(
-                    403,
                     "The given token isn't allowed to upload: create an upload token with "
                     "'skypi token create --scope upload'.",
                 )
@@ -198,7 +194,7 @@ def create_app(
             record = None
             if settings.upload_auth:
                 record = await run_in_threadpool(
-                    auth.require, header, "upload", upload_request.project
+                    auth.require, header, Scope.UPLOAD, upload_request.project
                 )
             content = form.get("content")
             if not isinstance(content, UploadFile) or content.filename is None:
@@ -220,7 +216,7 @@ def create_app(
             project = parse_filename(filename).project
         except InvalidDistribution as exc:
             raise UploadRejected(str(exc)) from exc
-        caller = auth.require(header, "upload", project) if settings.upload_auth else None
+        caller = auth.require(header, Scope.UPLOAD, project) if settings.upload_auth else None
         namespace_check(caller, project)
         page = indexer.pages.read(canonicalize_name(project)).page
         refusal = page.upload_refusal() if page else None
@@ -237,7 +233,7 @@ def create_app(
             body.filename, body.size, body.sha256, body.part_size, tuple(body.part_sha256)
         )
         plan = await run_in_threadpool(direct.plan, declared, body.resume_upload_id, body.marker)
-        return JSONResponse(plan)
+        return JSONResponse(plan.wire())
 
     @api.post("/api/uploads/complete")
     async def complete_upload(
@@ -254,7 +250,7 @@ def create_app(
         result = await run_in_threadpool(
             direct.complete, declared, body.marker, body.upload_id, parts
         )
-        return JSONResponse(result)
+        return JSONResponse(result.wire())
 
     add_routes(
         api,
@@ -266,13 +262,13 @@ def create_app(
 
     def _admin(header: str | None, project: str) -> None:
         if settings.upload_auth:
-            auth.require(header, "admin", project)
+            auth.require(header, Scope.ADMIN, project)
 
     admin_routes(api, Admin(indexer, edge), _admin)
 
     def _index_admin(header: str | None) -> None:
         if settings.upload_auth:
-            auth.require(header, "admin", None)
+            auth.require(header, Scope.ADMIN, None)
 
     namespace_routes(api, NamespaceAdmin(indexer), _index_admin)
 
@@ -286,7 +282,7 @@ def create_app(
         """The file's PEP 740 provenance: its attestations and the trusted publisher."""
         name = canonicalize_name(project)
         if settings.private:
-            await run_in_threadpool(auth.require, authorization, "read", name, tokens_only=True)
+            await run_in_threadpool(auth.require, authorization, Scope.READ, name, tokens_only=True)
         page = (
             (await run_in_threadpool(indexer.pages.read, name)).page
             if VALID_PROJECT_NAME.match(project)  # never a key such as "simple/foo\x00/"

@@ -17,7 +17,8 @@ from urllib.parse import quote
 from packaging.utils import canonicalize_name
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
-from skypi.api.auth import Authenticator, AuthFailure
+from skypi.api.auth import Authenticator
+from skypi.api.errors import headers_for, status_of
 from skypi.api.settings import Settings
 from skypi.core.constants import VIEW_PREFIX
 from skypi.core.edge import (
@@ -29,7 +30,7 @@ from skypi.core.edge import (
     origin_uri,
     route,
 )
-from skypi.core.errors import CorruptDocument
+from skypi.core.errors import AuthFailure, CorruptDocument
 from skypi.core.http import cache_control_for_key, content_type_for_key
 from skypi.core.keys import (
     LANDING,
@@ -42,6 +43,7 @@ from skypi.core.keys import (
 )
 from skypi.core.pages import RootListing
 from skypi.core.site import fill_address, near_names, render_not_found, wants_page
+from skypi.core.tokens import Scope as TokenScope
 from skypi.store.base import NotFound, ObjectInfo, Presigning, Store
 
 if TYPE_CHECKING:
@@ -267,12 +269,13 @@ class ReadRoutes:
             await run_in_threadpool(
                 functools.partial(self.auth.require, tokens_only=True),
                 headers.get("authorization"),
-                "read",
+                TokenScope.READ,
                 decision.project,
             )
         except AuthFailure as failure:
-            message = failure.message.encode() + b"\n"
-            await respond(send, failure.status, dict(failure.headers), message, head)
+            status = status_of(failure)
+            message = str(failure).encode() + b"\n"
+            await respond(send, status, headers_for(status), message, head)
             return False
         return True
 
@@ -383,13 +386,26 @@ class ReadRoutes:
             except PermissionError:
                 await _unreadable(send, info.key, head)
                 return
+            if not head and stream is None and len(piece) < length:  # cut short since its look
+                await _changed(send, info.key, len(piece), length)
+                return
         await send({"type": "http.response.start", "status": status, "headers": raw})
         if stream is None:
             await send({"type": "http.response.body", "body": piece})
             return
-        async for chunk in iterate_in_threadpool(_chunks(stream, length)):
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        await send({"type": "http.response.body", "body": b""})
+        await _stream(send, stream, info.key, length)
+
+
+async def _stream(send: Send, stream: Any, key: str, length: int) -> None:
+    """Send ``length`` bytes of an open stream as the body; :class:`CutShort` if it ends
+    before (the status is out: only aborting the answer tells the client)."""
+    sent = 0
+    async for chunk in iterate_in_threadpool(_chunks(stream, length)):
+        sent += len(chunk)
+        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    if sent < length:
+        raise _cut_short(key, sent, length)
+    await send({"type": "http.response.body", "body": b""})
 
 
 def _open_and_close(store: Store, key: str) -> None:
@@ -432,6 +448,31 @@ def _chunks(stream: Any, length: int) -> Any:
                 return
             length -= len(chunk)
             yield chunk
+
+
+class CutShort(OSError):
+    """A stored file that ended before the length its answer declared, once its status had
+    gone out (cut short, or replaced by fewer bytes, while it was sent). Raised out of the
+    application so that the server aborts the answer: uvicorn closes the connection (the
+    client sees a body shorter than its ``Content-Length``), Mangum answers 500; ending the
+    body instead would be a short 200 wherever the server does not count the bytes."""
+
+
+def _cut_short(key: str, sent: int, length: int) -> CutShort:
+    message = (
+        f"{key} ended after {sent:,} of {length:,} bytes (changed while it was sent): "
+        "the answer is aborted"
+    )
+    log.warning("%s", message)
+    return CutShort(message)
+
+
+async def _changed(send: Send, key: str, got: int, length: int) -> None:
+    """A stored file that holds fewer bytes than its look said, found before any header went
+    out: 503, and the next try reads what storage holds then."""
+    log.warning("%s holds %d of the %d bytes it had when looked at: answered 503", key, got, length)
+    message = b"This file changed while it was being read: try again.\n"
+    await respond(send, 503, {"content-type": "text/plain", "retry-after": "1"}, message)
 
 
 async def _unreadable(send: Send, key: str, head: bool) -> None:

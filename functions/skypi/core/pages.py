@@ -12,6 +12,7 @@ import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from enum import StrEnum
 from functools import lru_cache
 from typing import Any, Final, NamedTuple
 from urllib.parse import quote
@@ -51,26 +52,47 @@ class NamespaceEntry(NamedTuple):
 
 NamespaceEntries = tuple[NamespaceEntry, ...] | None  # None: no namespace covers the project
 _TIME_FORMAT: Final = "%Y-%m-%dT%H:%M:%S.%fZ"
-# PEP 792: what a project's status may be, and which ones refuse new files.
-PROJECT_STATUSES: Final = ("active", "archived", "deprecated", "quarantined")
-NO_UPLOADS: Final = frozenset({"archived", "quarantined"})
+
+
+class ProjectStatus(StrEnum):
+    """PEP 792: what a project's status may be. Its value is how pages spell it."""
+
+    ACTIVE = "active"
+    ARCHIVED = "archived"
+    DEPRECATED = "deprecated"
+    QUARANTINED = "quarantined"
+
+
+# as text, for what lists them to people (argparse shows the repr of an enum's members)
+PROJECT_STATUSES: Final = tuple(status.value for status in ProjectStatus)
+NO_UPLOADS: Final = frozenset({ProjectStatus.ARCHIVED, ProjectStatus.QUARANTINED})  # refuse files
 MAX_STATUS_REASON: Final = 1000
 
 
-def check_status(status: str, reason: str | None) -> tuple[str, str | None]:
-    """A valid (status, reason) pair, or ValueError naming the valid statuses.
+def check_reason(reason: str | None) -> str | None:
+    """The one rule for a reason an admin gives (a status's, PEP 792; a yank's, PEP 592):
+    stripped, None when empty, ValueError unless printable and at most 1,000 characters.
 
-    >>> check_status("archived", " moved to foo2 ")
-    ('archived', 'moved to foo2')
+    >>> check_reason(" moved to foo2 "), check_reason("  ")
+    ('moved to foo2', None)
     """
-    if status not in PROJECT_STATUSES:
-        raise ValueError(f"status must be one of {', '.join(PROJECT_STATUSES)}; got {status!r}")
     reason = (reason or "").strip() or None
     if reason is not None and (len(reason) > MAX_STATUS_REASON or not reason.isprintable()):
         raise ValueError(
             f"the reason must be printable text of at most {MAX_STATUS_REASON} characters"
         )
-    return status, reason
+    return reason
+
+
+def check_status(status: str, reason: str | None) -> tuple[ProjectStatus, str | None]:
+    """A valid (status, reason) pair, or ValueError naming the valid statuses.
+
+    >>> check_status("archived", " moved to foo2 ")
+    (<ProjectStatus.ARCHIVED: 'archived'>, 'moved to foo2')
+    """
+    if status not in PROJECT_STATUSES:
+        raise ValueError(f"status must be one of {', '.join(PROJECT_STATUSES)}; got {status!r}")
+    return ProjectStatus(status), check_reason(reason)
 
 
 @lru_cache(maxsize=65536)
@@ -218,7 +240,7 @@ class ProjectPage:
     files: tuple[FileEntry, ...] = ()
     serial: int = 0
     summary: str = ""  # the newest release's summary (pages for people; search)
-    status: str = "active"  # PEP 792
+    status: ProjectStatus = ProjectStatus.ACTIVE  # PEP 792
     status_reason: str | None = None
     namespaces: NamespaceEntries = None  # PEP 752
 
@@ -231,7 +253,7 @@ class ProjectPage:
 
     def withholds_files(self) -> bool:
         """PEP 792: a quarantined project offers no file for download (nor lists any)."""
-        return self.status == "quarantined"
+        return self.status == ProjectStatus.QUARANTINED
 
     def listed_files(self) -> list[FileEntry]:
         """What the page shows: nothing while quarantined (PEP 792); the files stay known (in
@@ -248,8 +270,8 @@ class ProjectPage:
             f"until an admin sets it active again (skypi status {self.name} active)."
         )
 
-    def with_status(self, status: str, reason: str | None) -> ProjectPage:
-        status, reason = check_status(status, reason)
+    def with_status(self, status: ProjectStatus, reason: str | None) -> ProjectPage:
+        """The page with this status and reason (as :func:`check_status` gives them)."""
         return replace(self, status=status, status_reason=reason, serial=self.serial + 1)
 
     def with_namespaces(self, namespaces: NamespaceEntries) -> ProjectPage:
@@ -355,7 +377,7 @@ class ProjectPage:
                 files=tuple(FileEntry.from_json(f) for f in files),
                 serial=int(doc["meta"].get("_last-serial", 0)),
                 summary=str(doc.get("_summary", "")),
-                status=status.get("status", "active"),
+                status=ProjectStatus(status.get("status", "active")),
                 status_reason=status.get("reason"),
                 namespaces=_namespace_entries(doc.get("namespaces")),
             )

@@ -39,7 +39,7 @@ from skypi.core.filenames import parse_filename
 from skypi.core.keys import VIEW_FILES, is_sha256
 from skypi.core.namespaces import Namespaces
 from skypi.core.osv import OsvData
-from skypi.core.pages import PROJECT_STATUSES, FileEntry, ProjectPage, format_time
+from skypi.core.pages import PROJECT_STATUSES, FileEntry, ProjectPage, ProjectStatus, format_time
 from skypi.core.views import ViewPolicy
 
 MAX_FILES: Final = 100_000  # more files than any project on PyPI has
@@ -382,7 +382,7 @@ def evaluate(
         display_name=project,
         files=listed,
         serial=serial,
-        status=upstream.status,
+        status=ProjectStatus(upstream.status),
         status_reason=upstream.status_reason,
     )
     return ViewOutcome(page, verdicts, min(times) if times else None)

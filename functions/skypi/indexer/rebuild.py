@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from packaging.utils import NormalizedName
 
-from skypi.core.admission import Candidate, Verdict, decide_among
+from skypi.core.admission import Candidate, Mode, Verdict, decide_among
 from skypi.core.errors import CorruptDocument, InvalidDistribution
 from skypi.core.keys import (
     LANDING_KEY,
@@ -248,7 +248,7 @@ class Rebuilder:
                 continue
             kind = project_of_key(info.key).kind
             candidate = Candidate(entry.filename, entry.key, entry.version, kind, entry.sha256)
-            decision = decide_among(expected, None, candidate, upload=False)
+            decision = decide_among(expected, None, candidate, mode=Mode.REBUILD)
             if decision.verdict is Verdict.ADMIT:
                 expected[entry.filename] = entry
             elif decision.verdict is Verdict.CONFLICT:  # a byte-identical copy is no drift

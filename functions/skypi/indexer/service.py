@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from packaging.utils import NormalizedName
 
-from skypi.core.admission import Decision, Verdict
+from skypi.core.admission import Decision, Mode, Verdict
 from skypi.core.digests import hash_stream, sha256_hex
 from skypi.core.errors import InvalidDistribution
 from skypi.core.filenames import DistFilename, same_version
@@ -38,13 +38,16 @@ from skypi.core.metadata import (
     read_metadata,
 )
 from skypi.core.namespaces import Namespaces
-from skypi.core.pages import FileEntry, ProjectPage, RootEntry, root_entry
+from skypi.core.pages import FileEntry, ProjectPage, ProjectStatus, RootEntry, root_entry
 from skypi.core.plan import (
+    Edit,
     Facts,
+    Mark,
     Observed,
     Plan,
     Refresh,
     Seen,
+    SetStatus,
     facts_of,
     plan,
     seen_again,
@@ -173,7 +176,10 @@ class _Seen:
                 self.refreshed[facts.entry.key] = update
 
     def observed(self, summaries: Mapping[str, str]) -> Observed:
-        arrivals = tuple(f.arrival(upload=f.entry.key in self.uploads) for f in self.arrivals)
+        arrivals = tuple(
+            f.arrival(Mode.UPLOAD if f.entry.key in self.uploads else Mode.DROP_IN)
+            for f in self.arrivals
+        )
         return Observed(arrivals, self.departures, self.refreshed, summaries)
 
 
@@ -453,10 +459,7 @@ class Indexer:
         a redelivered event or the next start-up finishes the work)."""
         if state.page is None or state.etag is None:
             return
-        if not self.pages.followed(state):
-            log.info("writing what follows the page of %s again", state.page.name)
-            self.pages.follow(state.page, state.etag, body=state.body)
-            done.followed = True
+        done.followed = self.pages.finish(state) or done.followed
         if done.root is None:
             done.root, done.seen = root_entry(state.page), state.etag
 
@@ -709,42 +712,33 @@ class Indexer:
 
     # -- page edits (admin actions) ---------------------------------------------------------
 
-    def update_files(
-        self, project: NormalizedName, change: Callable[[FileEntry], FileEntry | None]
-    ) -> list[str]:
-        """Rewrite matching entries (``change`` returns the new entry, or None to keep one)."""
-        changed: list[str] = []
-
-        def edit(page: ProjectPage | None) -> ProjectPage | None:
-            changed.clear()
-            if page is None:
-                return None
-            files = []
-            for entry in page.files:
-                new = change(entry)
-                if new is not None and new != entry:
-                    changed.append(entry.filename)
-                files.append(new if new is not None else entry)
-            return page.with_files(tuple(files)) if changed else None
-
-        written = self.pages.update(project, edit, repair=True)  # no event follows an edit
-        return changed if written is not None else []
+    def update_files(self, project: NormalizedName, mark: Mark) -> list[str]:
+        """Yank or unyank the files ``mark`` names (the plan, at the page's swap): the
+        filenames changed (none: none named, or all already so)."""
+        written, planned = self._edit(project, mark, repair=True)  # no event follows an edit
+        return list(planned.edited) if written is not None else []
 
     def set_status(
-        self, project: NormalizedName, status: str, reason: str | None
+        self, project: NormalizedName, status: ProjectStatus, reason: str | None
     ) -> ProjectPage | None:
-        """Set a project's PEP 792 status (None: no such project). ValueError if invalid."""
-        found: list[ProjectPage] = []
+        """Set a project's PEP 792 status, as :func:`~skypi.core.pages.check_status` gives it
+        (None: no such project; a status is written even when it is the same)."""
+        written, _ = self._edit(project, SetStatus(status, reason))
+        return written.after if written is not None else None
 
-        def edit(page: ProjectPage | None) -> ProjectPage | None:
-            found.clear()
-            if page is None:
-                return None
-            found.append(page)
-            return page.with_status(status, reason)
+    def _edit(
+        self, project: NormalizedName, edit: Edit, *, repair: bool = False
+    ) -> tuple[Written | None, Plan]:
+        """An admin's edit, planned (:func:`skypi.core.plan.plan`) against the page at each
+        try of its compare-and-swap; the write and the last try's plan."""
+        planned: list[Plan] = []
 
-        written = self.pages.update(project, edit)
-        return written.after if written is not None else (found[0] if found else None)
+        def change(page: ProjectPage | None) -> ProjectPage | None:
+            planned[:] = [plan(page, Observed(edit=edit))]
+            return planned[0].page
+
+        written = self.pages.update(project, change, repair=repair)
+        return written, planned[0] if planned else plan(None, Observed(edit=edit))
 
 
 def _by_project(changes: Iterable[Change], outcome: Outcome) -> dict[NormalizedName, list[Change]]:

@@ -179,13 +179,8 @@ class PageWriter:
             _pause(attempt)
             new = change(state.page)
             if new is None or new == state.page:
-                if (
-                    repair
-                    and state.page is not None
-                    and state.etag is not None
-                    and not self.followed(state)
-                ):
-                    self.follow(state.page, state.etag, releases, state.body)
+                if repair:
+                    self.finish(state, releases)
                 return None
             body = new.to_json_bytes()
             if (held := new.held_files()) is not None:  # before the page that names them
@@ -279,6 +274,25 @@ class PageWriter:
             return gzip.decompress(stored) == state.body
         except (OSError, EOFError, zlib.error):
             return False
+
+    def finish(self, state: Stored, releases: Mapping[str, Release] | None = None) -> bool:
+        """Write what follows a stored page unless it was (a run that stopped after the
+        page's swap leaves it behind); True if it wrote. ``state`` may be behind storage: a
+        page replaced since then is followed by its own writer, so this follows the page as
+        stored now, never the older one (whose followers would stand in for the newer
+        page's until the look after them)."""
+        if state.page is None or state.etag is None or self.followed(state):
+            return False
+        page, etag, body = state.page, state.etag, state.body
+        now = self.store.head(page_json_key(page.name))
+        if now is not None and now.etag != etag:
+            newer = self.read(page.name)
+            if newer.page is None or newer.etag is None or self.followed(newer):
+                return False
+            page, etag, body = newer.page, newer.etag, newer.body
+        log.info("writing what follows the page of %s again", page.name)
+        self.follow(page, etag, releases, body)
+        return True
 
     def _write_followers(
         self, page: ProjectPage, body: bytes, releases: Mapping[str, Release]

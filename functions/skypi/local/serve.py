@@ -55,7 +55,7 @@ def banner_token(store: LocalStore) -> str:
     (tokens are stored as hashes, so an old one cannot be shown again), the last one revoked."""
     from datetime import UTC, datetime, timedelta
 
-    from skypi.core.tokens import TokenRecord, new_token
+    from skypi.core.tokens import Scope, TokenRecord, new_token
 
     repo = TokenRepository(store)
     for record in repo.all():
@@ -64,7 +64,9 @@ def banner_token(store: LocalStore) -> str:
     token = new_token()
     expires = datetime.now(UTC) + timedelta(days=BANNER_TOKEN_DAYS)
     repo.add(
-        TokenRecord.create(token, name=BANNER_NAME, scopes={"read"}, projects=None, expires=expires)
+        TokenRecord.create(
+            token, name=BANNER_NAME, scopes={Scope.READ}, projects=None, expires=expires
+        )
     )
     return token
 

@@ -185,9 +185,11 @@ class LocalStore:
 
     def head(self, key: str) -> ObjectInfo | None:
         """Only a regular file inside the folders is an object: a FIFO, socket, device,
-        directory or anything reached through a link is none. A file this process may not
-        look at (EACCES, EPERM: a folder on the way it cannot search, or no read permission
-        for a page) is not absent: that raises :class:`PermissionError`, as S3 answers 403."""
+        directory or anything reached through a link is none. A file that cannot be looked at
+        is not absent: whatever else the system says (EACCES, EPERM: a folder on the way it
+        cannot search, or no read permission for a page, as S3 answers 403; EIO, EMFILE, a
+        stale NFS handle) is raised as the :class:`OSError` it is, so that the indexer keeps
+        the entry it cannot check rather than unlisting a file that is still there."""
         try:
             if not key.startswith(PACKAGES_PREFIX):  # a page's tag is a hash of its bytes
                 fh, st = self._open_file(key)
@@ -199,10 +201,6 @@ class LocalStore:
             os.close(fd)
             return self._info(key, st)
         except NotFound:
-            return None
-        except OSError as exc:
-            if exc.errno in {errno.EACCES, errno.EPERM}:
-                raise
             return None
 
     def get(self, key: str) -> tuple[ObjectInfo, bytes]:
