@@ -114,14 +114,17 @@ def create_app(
     cdn: Cdn | None = None,
     publishers: PublisherStore | None = None,
     edge: EdgeQuarantine | None = None,
+    indexer: Indexer | None = None,
     views: Views | None = None,
 ) -> Any:
     """The whole HTTP surface as one ASGI app; tokens and trusted publishers live in ``store``
     unless given; ``cdn`` is told about deleted files (none locally: nothing caches them there);
     ``edge`` keeps the CloudFront edge's quarantine records (none locally: the read routes
-    look at each project's status); ``views`` serves ``/view/<name>/...`` (``skypi serve``)."""
+    look at each project's status); ``indexer``: one shared with another writer of this process
+    (``skypi serve``'s folder watcher), so that a page is never followed twice at once;
+    ``views`` serves ``/view/<name>/...`` (``skypi serve``)."""
     settings = settings or Settings()
-    indexer = Indexer(
+    indexer = indexer or Indexer(
         store, cdn=cdn, index_url=settings.index_url if settings.address_in_pages else None
     )
     tokens = tokens or TokenRepository(store)

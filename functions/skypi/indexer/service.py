@@ -17,8 +17,9 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import threading
 import time
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -67,6 +68,7 @@ if TYPE_CHECKING:  # botocore is not needed to index a folder (`skypi serve`, no
     from skypi.store.cdn import Cdn
 
 log = logging.getLogger("skypi.indexer")
+UPLOADS_REMEMBERED = 1024  # uploads whose storage event may still come (:meth:`Indexer.echo`)
 # A file up to this size is read whole, once (one request), instead of in ranges for its
 # metadata and then again to hash it.
 WHOLE_READ_BYTES = 8 * 1024 * 1024
@@ -215,6 +217,10 @@ class Indexer:
         # time.monotonic() past which no file is hashed further (a Lambda's time runs out:
         # better a clear refusal than a timeout retried into the dead-letter queue)
         self.hash_deadline: float | None = None
+        # key -> ETag of each file this process uploaded and listed, with what follows its
+        # page: the storage event its write causes is an echo (:meth:`echo`)
+        self._uploaded: OrderedDict[str, str] = OrderedDict()
+        self._uploaded_lock = threading.Lock()
 
     def where(self, key: str) -> str:
         """Where someone finds ``key``: its path in a folder, else the key itself."""
@@ -243,7 +249,9 @@ class Indexer:
         def one(item: tuple[NormalizedName, list[Change]]) -> _Project | BaseException:
             project, project_changes = item
             try:
-                return self._apply_project(project, project_changes)
+                done = self._apply_project(project, project_changes)
+                self._remember_uploads(project_changes, done)
+                return done
             except Exception as exc:
                 if not isolate:
                     raise
@@ -304,6 +312,30 @@ class Indexer:
                 break
             done.absorb(self._index_project(project, again))
         return done
+
+    def _remember_uploads(self, changes: list[Change], done: _Project) -> None:
+        uploaded = {c.key for c in changes if isinstance(c, Landed) and c.upload}
+        with self._uploaded_lock:
+            for entry in done.listed:
+                if entry.key in uploaded:
+                    self._uploaded[entry.key] = entry.etag
+                    self._uploaded.move_to_end(entry.key)
+            while len(self._uploaded) > UPLOADS_REMEMBERED:
+                self._uploaded.popitem(last=False)
+
+    def echo(self, key: str) -> bool:
+        """Whether ``key`` holds the very file this process uploaded and listed, its page and
+        what follows written: the event its write caused (a folder watcher's) needs no look.
+        Once per upload: a later event of that key is looked at as any other."""
+        with self._uploaded_lock:
+            etag = self._uploaded.pop(key, None)
+        if etag is None:
+            return False
+        try:
+            info = self.store.head(key)
+        except OSError:
+            return False
+        return info is not None and info.etag == etag
 
     def _unsettled(self, project: NormalizedName, done: _Project) -> list[Change]:
         """The changes that storage made under the page write just done."""

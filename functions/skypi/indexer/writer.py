@@ -11,6 +11,9 @@
   replaced it meanwhile, its followers may have been overtaken by ours, so they are written
   again from the newest page. The last writer of a page always sees its own page still there,
   so the followers end up rendered from the newest page.
+- A page being followed by one thread of this process is not followed again by another (the
+  folder watcher looking at an upload's file): :meth:`followed` waits for that write to end,
+  then looks.
 - Hot objects (the root listing, the landing page) are kept with their ETag after each write:
   the next update tries the swap without reading first, and reads only when it lost. A
   release's description, stored once and never changed, is kept too.
@@ -24,7 +27,8 @@ import random
 import threading
 import time
 import zlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -64,6 +68,7 @@ _RELEASES_KEPT = 512
 _RELEASE_BYTES_KEPT = 32 * 1024 * 1024  # characters of descriptions
 _PAGES_KEPT = 64
 _PAGE_BYTES_KEPT = 32 * 1024 * 1024
+_FOLLOW_WAIT_SECONDS = 60.0  # a bound on waiting for another thread's followers (then: look)
 
 
 class Contended(Busy):
@@ -116,6 +121,9 @@ class PageWriter:
         self._release_bytes = 0  # the kept descriptions' size
         self._pages: dict[NormalizedName, Stored] = {}  # the last read or written, by project
         self._page_bytes = 0  # the kept pages' size
+        # projects whose page a thread of this process is writing with what follows it: set
+        # when that write ends (:meth:`followed` waits for it rather than write them twice)
+        self._following: dict[NormalizedName, tuple[threading.Event, int]] = {}
         # Renders a release's description from one of its files when none is stored (only
         # the newest release is described as files arrive; an older one when it becomes the
         # newest, after a yank or a delete).
@@ -182,29 +190,60 @@ class PageWriter:
                 if repair:
                     self.finish(state, releases)
                 return None
-            body = new.to_json_bytes()
-            if (held := new.held_files()) is not None:  # before the page that names them
-                self.store.put(held_files_key(project, held_digest(held)), held)
-            try:
-                etag = self.store.put(
-                    page_json_key(project),
-                    body,
-                    if_match=state.etag,
-                    if_none_match=state.etag is None,
-                ).etag
-            except PreconditionFailed:
-                before, state = state, self.read(project)
-                if state.body != body or state.etag is None:
-                    continue
-                # What is stored now is what this try wrote: stored, but its reply was lost
-                # and the request sent again (412). Another try would find nothing left to
-                # change, and no one else writes what follows the page (no storage event
-                # follows an admin edit; a delete's finds its file unlisted already).
-                etag, state = state.etag, before
-            self._keep_page(Stored(new, etag, body))
-            self.follow(new, etag, releases or {}, body)
-            return Written(state.page, new, etag)
+            with self._writing(project):
+                written = self._swap(project, state, new, releases or {})
+            if isinstance(written, Written):
+                return written
+            state = written
         raise Contended(f"gave up updating {project} after {MAX_ATTEMPTS} lost races")
+
+    def _swap(
+        self,
+        project: NormalizedName,
+        state: Stored,
+        new: ProjectPage,
+        releases: Mapping[str, Release],
+    ) -> Written | Stored:
+        """One try of :meth:`update`: the page swapped in and followed, or the page as
+        stored now after a lost race."""
+        body = new.to_json_bytes()
+        if (held := new.held_files()) is not None:  # before the page that names them
+            self.store.put(held_files_key(project, held_digest(held)), held)
+        try:
+            etag = self.store.put(
+                page_json_key(project),
+                body,
+                if_match=state.etag,
+                if_none_match=state.etag is None,
+            ).etag
+        except PreconditionFailed:
+            before, state = state, self.read(project)
+            if state.body != body or state.etag is None:
+                return state
+            # What is stored now is what this try wrote: stored, but its reply was lost
+            # and the request sent again (412). Another try would find nothing left to
+            # change, and no one else writes what follows the page (no storage event
+            # follows an admin edit; a delete's finds its file unlisted already).
+            etag, state = state.etag, before
+        self._keep_page(Stored(new, etag, body))
+        self.follow(new, etag, releases, body)
+        return Written(state.page, new, etag)
+
+    @contextmanager
+    def _writing(self, project: NormalizedName) -> Iterator[None]:
+        """Mark ``project``'s page as being written and followed by this thread (the first
+        such thread marks it; the mark goes, and its waiters wake, when that one ends)."""
+        with self._lock:
+            mine = project not in self._following
+            if mine:
+                self._following[project] = (threading.Event(), threading.get_ident())
+        try:
+            yield
+        finally:
+            if mine:
+                with self._lock:
+                    done, _ = self._following.pop(project)
+                done.set()
 
     def follow(
         self,
@@ -216,15 +255,16 @@ class PageWriter:
         """Write what follows ``page`` (stored at ``etag``), until the page stays the one they
         were rendered from; returns the page they follow."""
         key = page_json_key(page.name)
-        for _ in range(MAX_ATTEMPTS):
-            self._write_followers(page, body or page.to_json_bytes(), releases or {})
-            now = self.store.head(key)
-            if now is None or now.etag == etag:
-                return page
-            state = self.read(page.name)  # replaced meanwhile: follow the newer page
-            if state.page is None or state.etag is None:
-                return page
-            page, etag, body = state.page, state.etag, state.body
+        with self._writing(page.name):
+            for _ in range(MAX_ATTEMPTS):
+                self._write_followers(page, body or page.to_json_bytes(), releases or {})
+                now = self.store.head(key)
+                if now is None or now.etag == etag:
+                    return page
+                state = self.read(page.name)  # replaced meanwhile: follow the newer page
+                if state.page is None or state.etag is None:
+                    return page
+                page, etag, body = state.page, state.etag, state.body
         raise Contended(f"gave up following {key} after {MAX_ATTEMPTS} rewrites")
 
     def stale_followers(self, page: ProjectPage, body: bytes) -> list[tuple[str, str]]:
@@ -264,16 +304,28 @@ class PageWriter:
             return b""
 
     def followed(self, state: Stored) -> bool:
-        """Whether what follows a stored page was all written from it: the page's gzip
-        variant is written last, so it matching the page means the others were written
-        before it (one read, where a write stopped part-way leaves it behind)."""
+        """Whether what follows a stored page was all written from it, or is another
+        thread's of this process to write: the page's gzip variant is written last, so it
+        matching the page means the others were written before it (one read, where a write
+        stopped part-way leaves it behind). A thread of this process writing them now is
+        waited for; if it wrote a newer page meanwhile, what follows is that page's."""
         if state.page is None or state.body is None:
             return True
+        name = state.page.name
+        with self._lock:
+            busy, writer = self._following.get(name, (None, 0))
+        waited = busy is not None and writer != threading.get_ident()
+        if busy is not None and waited:
+            busy.wait(_FOLLOW_WAIT_SECONDS)
         try:
-            stored = self.stored(gzip_key(page_json_key(state.page.name)))
-            return gzip.decompress(stored) == state.body
+            stored = self.stored(gzip_key(page_json_key(name)))
+            if gzip.decompress(stored) == state.body:
+                return True
         except (OSError, EOFError, zlib.error):
-            return False
+            pass
+        with self._lock:
+            kept = self._pages.get(name)
+        return waited and kept is not None and kept.etag != state.etag
 
     def finish(self, state: Stored, releases: Mapping[str, Release] | None = None) -> bool:
         """Write what follows a stored page unless it was (a run that stopped after the
