@@ -234,6 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_token_parser(sub)
     _add_publisher_parser(sub)
     _add_namespace_parser(sub)
+    _add_view_parser(sub)
     _add_admin_parsers(sub)
     add_examples(parser)
     return parser
@@ -498,6 +499,13 @@ def _add_token_parser(sub: Any) -> None:
     )
 
 
+def _add_view_parser(sub: Any) -> None:
+    """``skypi view ...``: views over an upstream index (its module is imported only here)."""
+    from skypi.local.viewcmd import add_view_parser
+
+    add_view_parser(sub, _add_dir)
+
+
 def _add_admin_parsers(sub: Any) -> None:
     """``skypi yank|unyank|delete|status``: the admin API of a running index."""
     for verb, text in (
@@ -721,6 +729,8 @@ def _local_folder(args: argparse.Namespace) -> str | None:
         return str(args.dir)
     if args.command == "namespace" and not args.bucket and not args.url:
         return str(args.dir)
+    if args.command == "view":
+        return str(args.dir)
     return None
 
 
@@ -779,6 +789,10 @@ def _main(argv: list[str] | None) -> int:
         return _publisher(args)
     if args.command == "namespace":
         return _namespace(args)
+    if args.command == "view":
+        from skypi.local.viewcmd import run
+
+        return run(args, _store(args.dir, args.state_dir))
     return _admin(args)
 
 

@@ -24,6 +24,7 @@ from skypi.api.reads import ReadRoutes, withheld_projects
 from skypi.api.settings import Settings
 from skypi.api.uploads import Uploads
 from skypi.api.uploads import add_routes as upload_routes
+from skypi.api.views import ViewRoutes
 from skypi.core.errors import (
     SkypiError,
 )
@@ -31,6 +32,7 @@ from skypi.core.tokens import Scope
 from skypi.indexer.admin import Admin
 from skypi.indexer.namespaces import NamespaceAdmin
 from skypi.indexer.service import Indexer
+from skypi.indexer.views import Views
 from skypi.store.base import Store
 from skypi.store.publishers import PublisherRepository, PublisherStore
 from skypi.store.tokens import TokenRepository, TokenStore
@@ -97,12 +99,14 @@ def create_app(
     publishers: PublisherStore | None = None,
     edge: EdgeQuarantine | None = None,
     indexer: Indexer | None = None,
+    views: Views | None = None,
 ) -> Any:
     """The whole HTTP surface as one ASGI app; tokens and trusted publishers live in ``store``
     unless given; ``cdn`` is told about deleted files (none locally: nothing caches them there);
     ``edge`` keeps the CloudFront edge's quarantine records (none locally: the read routes
     look at each project's status); ``indexer``: one shared with another writer of this process
-    (``skypi serve``'s folder watcher), so that a page is never followed twice at once."""
+    (``skypi serve``'s folder watcher), so that a page is never followed twice at once;
+    ``views`` serves ``/view/<name>/...`` (``skypi serve``)."""
     settings = settings or Settings()
     indexer = indexer or Indexer(
         store, cdn=cdn, index_url=settings.index_url if settings.address_in_pages else None
@@ -132,4 +136,5 @@ def create_app(
 
     namespace_routes(api, NamespaceAdmin(indexer), _index_admin)
     provenance_routes(api, store, indexer, auth, settings.private)
-    return ReadRoutes(store, auth, settings, api, withheld_projects(indexer))
+    view_routes = ViewRoutes(views) if views is not None else None
+    return ReadRoutes(store, auth, settings, api, withheld_projects(indexer), view_routes)

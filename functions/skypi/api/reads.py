@@ -20,6 +20,7 @@ from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from skypi.api.auth import Authenticator
 from skypi.api.errors import headers_for, status_of
 from skypi.api.settings import Settings
+from skypi.core.constants import VIEW_PREFIX
 from skypi.core.edge import (
     Answer,
     authorization_count,
@@ -53,6 +54,8 @@ log = logging.getLogger("skypi.reads")
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+# How the view routes are called: (the read routes, scope, send, raw path, headers).
+ViewServe = Callable[[Any, "Scope", "Send", str, dict[str, str]], Awaitable[None]]
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)", re.ASCII)
 _MAX_DIGITS = 18  # a position past any object's size; longer numbers are not even parsed
 CHUNK = 256 * 1024
@@ -103,7 +106,7 @@ def _vary(headers: dict[str, str]) -> dict[str, str]:
     return {"vary": headers["vary"]} if "vary" in headers else {}
 
 
-async def _respond(
+async def respond(
     send: Send, status: int, headers: dict[str, str], body: bytes = b"", head: bool = False
 ) -> None:
     headers.setdefault("content-length", str(len(body)))
@@ -153,9 +156,11 @@ class ReadRoutes:
         settings: Settings,
         fallback: Any,
         withheld: Callable[[str], bool] = lambda project: False,
+        views: ViewServe | None = None,
     ) -> None:
         self.store, self.auth, self.settings, self.fallback = store, auth, settings, fallback
         self.withheld = withheld  # a project whose files are not offered (PEP 792 quarantine)
+        self.views = views  # ``/view/<name>/...`` (skypi.api.views), where views are served
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -170,9 +175,13 @@ class ReadRoutes:
             )
         )
         if twice is not None:  # every route, the API's too
-            await _respond(
+            await respond(
                 send, 400, {"content-type": "text/plain"}, twice.reason.encode() + b"\n", head
             )
+            return
+        if path.startswith(VIEW_PREFIX) and self.views is not None:
+            headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+            await self.views(self, scope, send, path, headers)
             return
         where = route(method, path, self.settings.health_path)
         if where == "api":
@@ -197,18 +206,18 @@ class ReadRoutes:
         )
         vary = {"vary": "Accept"} if path.startswith("/simple") else {}
         if decision.status == 405:
-            await _respond(send, 405, {"allow": "GET, HEAD"}, b"Method Not Allowed\n", head)
+            await respond(send, 405, {"allow": "GET, HEAD"}, b"Method Not Allowed\n", head)
             return
         if decision.status == 400:
             reason = decision.reason.encode() + b"\n"
-            await _respond(send, 400, {"content-type": "text/plain"}, reason, head)
+            await respond(send, 400, {"content-type": "text/plain"}, reason, head)
             return
-        if not await self._may_read(send, decision, headers, head):
+        if not await self.authorized(send, headers, decision, head):
             return
         if decision.status in {301, 302}:
             assert decision.location is not None
             where_to = {"location": decision.location, **vary}
-            await _respond(send, decision.status, where_to, b"", head)
+            await respond(send, decision.status, where_to, b"", head)
             return
         if decision.key is None:
             await self._not_found(send, path, headers, head, checked=True)
@@ -216,30 +225,9 @@ class ReadRoutes:
         if decision.key.startswith(PACKAGES_PREFIX) and decision.project:
             refusal = await self._withheld(decision.project)
             if refusal is not None:
-                await _respond(send, refusal[0], dict(refusal[1]), refusal[2], head)
+                await respond(send, refusal[0], dict(refusal[1]), refusal[2], head)
                 return
         await self._object(send, decision, path, headers, head, vary)
-
-    async def _may_read(
-        self, send: Send, decision: Answer, headers: dict[str, str], head: bool
-    ) -> bool:
-        """Whether the caller may read what ``decision`` names (a private index asks for a
-        read token); if not, the refusal is sent."""
-        if not (self.settings.private and decision.authenticate):
-            return True
-        try:
-            await run_in_threadpool(
-                functools.partial(self.auth.require, tokens_only=True),
-                headers.get("authorization"),
-                TokenScope.READ,
-                decision.project,
-            )
-        except AuthFailure as failure:
-            status = status_of(failure)
-            message = str(failure).encode() + b"\n"
-            await _respond(send, status, headers_for(status), message, head)
-            return False
-        return True
 
     async def _object(
         self,
@@ -276,7 +264,7 @@ class ReadRoutes:
         base = _object_headers(decision, info, vary)
         if headers.get("if-none-match") in {info.etag, "*"}:
             base.pop("content-type")
-            await _respond(send, 304, base | {"content-length": "0"}, b"", True)
+            await respond(send, 304, base | {"content-length": "0"}, b"", True)
             return
         if (
             self.settings.redirect_over is not None
@@ -293,9 +281,30 @@ class ReadRoutes:
                 )
             )
             redirect = {"location": url, "cache-control": "no-store"}
-            await _respond(send, 307, redirect | _vary(base), b"", head)
+            await respond(send, 307, redirect | _vary(base), b"", head)
             return
         await self._send_object(send, info, headers.get("range"), base, head, body)
+
+    async def authorized(
+        self, send: Send, headers: dict[str, str], decision: Answer, head: bool
+    ) -> bool:
+        """Whether the request may read what ``decision`` answers (always on a public
+        index); when not, the 401 or 403 is sent."""
+        if not self.settings.private or not decision.authenticate:
+            return True
+        try:
+            await run_in_threadpool(
+                functools.partial(self.auth.require, tokens_only=True),
+                headers.get("authorization"),
+                TokenScope.READ,
+                decision.project,
+            )
+        except AuthFailure as failure:
+            status = status_of(failure)
+            message = str(failure).encode() + b"\n"
+            await respond(send, status, headers_for(status), message, head)
+            return False
+        return True
 
     async def _withheld(self, project: str) -> tuple[int, dict[str, str], bytes] | None:
         """PEP 792: the 404 of a quarantined project's file or ``.metadata`` (as for a file
@@ -327,7 +336,7 @@ class ReadRoutes:
         fixed = failover is not None or path.startswith(("/project/", "/packages/"))
         vary = {} if fixed else {"vary": _PAGE_VARY}  # the answer depends on those headers
         if not page:
-            await _respond(send, 404, {"content-type": "text/plain", **vary}, b"Not Found\n", head)
+            await respond(send, 404, {"content-type": "text/plain", **vary}, b"Not Found\n", head)
             return
         assert shown is not None
         near: list[str] = []
@@ -338,7 +347,7 @@ class ReadRoutes:
             "cache-control": "max-age=0, s-maxage=1",
             **vary,
         }
-        await _respond(send, 404, html, render_not_found(shown, near), head)
+        await respond(send, 404, html, render_not_found(shown, near), head)
 
     def _near(self, asked: str) -> list[str]:
         """The project names closest to the last segment of ``asked``, from the root listing
@@ -376,7 +385,7 @@ class ReadRoutes:
         if range_header and info.size > 0:
             parsed = _parse_range(range_header, info.size)
             if parsed is None:
-                await _respond(send, 416, {"content-range": f"bytes */{info.size}"}, b"", head)
+                await respond(send, 416, {"content-range": f"bytes */{info.size}"}, b"", head)
                 return
             start, end, status = parsed[0], parsed[1], 206
             headers["content-range"] = f"bytes {start}-{end}/{info.size}"
@@ -399,7 +408,7 @@ class ReadRoutes:
                 else:
                     stream = await run_in_threadpool(self.store.open, info.key, start)
             except NotFound:
-                await _respond(send, 404, {"content-type": "text/plain"}, b"Not Found\n", head)
+                await respond(send, 404, {"content-type": "text/plain"}, b"Not Found\n", head)
                 return
             except PermissionError:
                 await _unreadable(send, info.key, head)
@@ -490,11 +499,11 @@ async def _changed(send: Send, key: str, got: int, length: int) -> None:
     out: 503, and the next try reads what storage holds then."""
     log.warning("%s holds %d of the %d bytes it had when looked at: answered 503", key, got, length)
     message = b"This file changed while it was being read: try again.\n"
-    await _respond(send, 503, {"content-type": "text/plain", "retry-after": "1"}, message)
+    await respond(send, 503, {"content-type": "text/plain", "retry-after": "1"}, message)
 
 
 async def _unreadable(send: Send, key: str, head: bool) -> None:
     """A stored file this server may not read (its permissions): 403, as nginx answers."""
     log.warning("cannot read %s: permission denied", key)
     message = b"This file cannot be read by the server (check its permissions).\n"
-    await _respond(send, 403, {"content-type": "text/plain"}, message, head)
+    await respond(send, 403, {"content-type": "text/plain"}, message, head)

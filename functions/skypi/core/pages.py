@@ -151,6 +151,12 @@ class FileEntry:
     yanked: str | None = None  # None: not yanked; "" yanked without a reason
     etag: str = ""  # the storage ETag this entry was indexed at (replays compare it)
     provenance: str | None = None  # PEP 740: the provenance URL, relative to the page
+    url: str | None = None  # an absolute link elsewhere (a view's ``files = "link"``)
+
+    @property
+    def href(self) -> str:
+        """Where the page links to the file: its own URL, else the stored file's."""
+        return self.url or file_href(self.key)
 
     @property
     def sort_key(self) -> tuple[bool, Version | str, str]:
@@ -165,7 +171,7 @@ class FileEntry:
     def to_json(self) -> dict[str, Any]:
         entry: dict[str, Any] = {
             "filename": self.filename,
-            "url": file_href(self.key),
+            "url": self.href,
             "hashes": {"sha256": self.sha256},
             "requires-python": self.requires_python,
             "size": self.size,
@@ -178,6 +184,8 @@ class FileEntry:
         entry["_key"] = self.key
         entry["_version"] = self.version
         entry["_etag"] = self.etag
+        if self.url:
+            entry["_linked"] = True
         return entry
 
     @classmethod
@@ -196,6 +204,7 @@ class FileEntry:
             yanked=None if yanked is False else ("" if yanked is True else str(yanked)),
             etag=data.get("_etag", ""),
             provenance=data.get("provenance") or None,
+            url=data["url"] if data.get("_linked") else None,
         )
 
 

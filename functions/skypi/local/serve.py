@@ -226,7 +226,9 @@ def _uvicorn(
     from skypi.local.wire import WireLimits, guarded_protocol
 
     tls = {"ssl_certfile": args.tls_cert, "ssl_keyfile": args.tls_key} if args.tls_cert else {}
-    app = create_app(store, settings, indexer=indexer)
+    from skypi.indexer.views import Views
+
+    app = create_app(store, settings, indexer=indexer, views=Views(store))
     config = uvicorn.Config(
         app if args.no_access_log else AccessLog(app),
         # twine shows an upload's refusal from the status line; the wire's limits hold
