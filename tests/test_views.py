@@ -135,6 +135,22 @@ def test_bytes_that_do_not_match_upstreams_hash_are_refused_and_logged(
     assert views.store.head(view_file_key("safe", "demo", name)) is None
 
 
+def test_a_file_upstream_moved_to_another_host_is_never_fetched(
+    world: Any, upstream: StaticUpstream
+) -> None:
+    """Listed while on upstream's host, then moved by upstream to an address the view does not
+    fetch from: the view's page drops it and its URL answers 404, with no request made there."""
+    client, _, clock = world
+    upstream.add_wheel("demo", "1.0", START - timedelta(days=30))
+    name = wheel_name("demo", "1.0")
+    assert _files(client, "demo") == [name]
+    upstream.pages["demo"]["files"][0]["url"] = f"http://127.0.0.2:9/{name}"
+    clock.now = START + timedelta(hours=1)  # past refresh-minutes: upstream asked again
+    assert _files(client, "demo") == []
+    assert client.get(f"/view/safe/files/demo/{name}").status_code == 404
+    assert f"/files/{name}" not in upstream.requests
+
+
 def test_private_names_win_over_a_hostile_upstream_at_once(
     world: Any, upstream: StaticUpstream
 ) -> None:

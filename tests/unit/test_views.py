@@ -79,6 +79,10 @@ def upstream(*files: Any, name: str = "demo", top: dict[str, Any] | None = None)
             "must be a date",
         ),
         ({"upstream": UP, "block-advisories": ["bad id!"]}, "not an OSV id"),
+        ({"upstream": UP, "file-hosts": "cdn.test"}, "file-hosts must be a list of strings"),
+        ({"upstream": UP, "file-hosts": ["https://cdn.test/"]}, "file-hosts takes host names"),
+        ({"upstream": UP, "file-hosts": ["cdn.test:x"]}, "file-hosts takes host names"),
+        ({"upstream": UP, "file-hosts": ["u@cdn.test"]}, "file-hosts takes host names"),
     ],
 )
 def test_a_policy_with_a_mistake_is_refused_naming_it(doc: dict[str, Any], message: str) -> None:
@@ -96,8 +100,10 @@ def test_a_policy_round_trips_through_its_stored_form() -> None:
         "block-advisories": ["GHSA-2c9f-m4xq-7h3w"],
         "refresh-minutes": 5,
         "exception": [{"project": "Urllib3", "reason": "fix", "expires": "2027-01-01"}],
+        "file-hosts": ["Mirror.Example.com:8443"],
     }
     first = parse_policy("safe", doc)
+    assert first.file_hosts == {"pypi.org", "files.pythonhosted.org", "mirror.example.com:8443"}
     assert first.upstream == "https://pypi.org/simple/"
     assert first.exceptions[0].project == "urllib3"
     assert parse_policy("safe", json.loads(first.to_json_bytes())) == first
@@ -388,6 +394,27 @@ def test_hostile_upstream_entries_are_dropped_or_refused_never_trusted() -> None
     assert out.page is not None
     assert out.page.files == ()
     assert UpstreamPage.from_json(up.to_json()) == up
+
+
+def test_files_on_a_host_the_view_does_not_fetch_from_are_not_listed() -> None:
+    """A hostile upstream page could send the server to any address (an internal one): a
+    view lists, and so fetches, only files on upstream's own host and the hosts it names."""
+    up = upstream(
+        entry("demo-1.0.tar.gz"),  # relative: upstream's own host
+        entry("demo-1.1.tar.gz", url="http://169.254.169.254/latest/meta-data/demo-1.1.tar.gz"),
+        entry("demo-1.2.tar.gz", url="http://up.test:8080/files/demo-1.2.tar.gz"),  # other port
+        entry("demo-1.3.tar.gz", url="https://cdn.test/demo-1.3.tar.gz"),
+    )
+    reasons = {v.filename: v.reason for v in evaluate(policy(), "demo", up, NOW).verdicts}
+    assert reasons == {
+        "demo-1.0.tar.gz": Reason.LISTED,
+        "demo-1.1.tar.gz": Reason.FILE_HOST,
+        "demo-1.2.tar.gz": Reason.FILE_HOST,
+        "demo-1.3.tar.gz": Reason.FILE_HOST,
+    }
+    named = evaluate(policy(file_hosts=["CDN.test"]), "demo", up, NOW)
+    assert named.page is not None
+    assert [f.filename for f in named.page.files] == ["demo-1.0.tar.gz", "demo-1.3.tar.gz"]
 
 
 def test_a_filename_listed_twice_upstream_is_listed_once() -> None:

@@ -67,6 +67,7 @@ class Reason(enum.StrEnum):
     STATUS = "status"  # upstream's PEP 792 status offers no files (quarantined)
     PINNED = "pinned"  # uploaded after the date of a time-pinned form
     UNVERIFIABLE = "unverifiable"  # no SHA-256, or a name that is no distribution of it
+    FILE_HOST = "file-host"  # its URL is on a host the view does not fetch from
 
 
 LISTING: Final = frozenset({Reason.LISTED, Reason.YANKED})
@@ -291,6 +292,9 @@ def _verdict(
         )
     if file.sha256 is None:
         return FileVerdict(file.filename, version, Reason.UNVERIFIABLE, "upstream gives no SHA-256")
+    if (host := urlsplit(file.url).netloc.lower()) not in policy.file_hosts:
+        detail = f"its URL is on {host}, not a host this view fetches from (file-hosts)"
+        return FileVerdict(file.filename, version, Reason.FILE_HOST, detail)
     if upstream.status == "quarantined":
         why = f": {upstream.status_reason}" if upstream.status_reason else ""
         return FileVerdict(file.filename, version, Reason.STATUS, f"upstream quarantined it{why}")

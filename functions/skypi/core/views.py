@@ -50,6 +50,7 @@ MAX_LIST: Final = 10_000
 MAX_REASON: Final = 500
 MAX_URL: Final = 2000
 DEFAULT_REFRESH_MINUTES: Final = 10
+_FILE_HOST: Final = re.compile(r"[a-z0-9](?:[a-z0-9.-]{0,252}[a-z0-9])?(?::[0-9]{1,5})?")
 _VIEW_NAME: Final = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 _KNOWN: Final = frozenset(
     {
@@ -61,8 +62,12 @@ _KNOWN: Final = frozenset(
         "block-advisories",
         "refresh-minutes",
         "exception",
+        "file-hosts",
     }
 )
+# Where an index's files live when that is not the index's own host (PyPI's pages link to
+# files.pythonhosted.org): the hosts a view fetches files from unless ``file-hosts`` is given.
+KNOWN_FILE_HOSTS: Final = {"pypi.org": ("files.pythonhosted.org",)}
 
 
 def view_name(text: str) -> str:
@@ -139,6 +144,16 @@ class ViewPolicy:
     advisories: frozenset[str] = frozenset()
     refresh: timedelta = timedelta(minutes=DEFAULT_REFRESH_MINUTES)
     exceptions: tuple[Exception_, ...] = ()
+    extra_file_hosts: tuple[str, ...] = ()
+
+    @property
+    def file_hosts(self) -> frozenset[str]:
+        """The hosts (``host`` or ``host:port``, lower case) whose file URLs this view lists
+        and fetches: upstream's own, the known file host of a known index, and those the
+        policy names. A hostile upstream page cannot send the server to any other address."""
+        own = urlsplit(self.upstream).netloc.lower()
+        known = KNOWN_FILE_HOSTS.get(urlsplit(self.upstream).hostname or "", ())
+        return frozenset((own, *known, *self.extra_file_hosts))
 
     def denied(self, project: str, version: str | None) -> str | None:
         """The deny-list entry that covers ``version`` of ``project`` (None: not denied)."""
@@ -165,6 +180,7 @@ class ViewPolicy:
             "allow": [r.text for r in self.allow],
             "block-advisories": sorted(self.advisories),
             "refresh-minutes": int(self.refresh.total_seconds() // 60),
+            "file-hosts": list(self.extra_file_hosts),
             "exception": [
                 {
                     "project": e.project,
@@ -209,7 +225,21 @@ def parse_policy(name: str, doc: Mapping[str, Any]) -> ViewPolicy:
         advisories=_advisories(doc.get("block-advisories", [])),
         refresh=timedelta(minutes=_number(doc.get("refresh-minutes", 10), "refresh-minutes", 1)),
         exceptions=tuple(_exception(e, i) for i, e in enumerate(_table_list(doc))),
+        extra_file_hosts=tuple(
+            _file_host(h) for h in _strings(doc.get("file-hosts", []), "file-hosts")
+        ),
     )
+
+
+def _file_host(value: str) -> str:
+    """A host (``files.example.com`` or ``files.example.com:8443``) a view may fetch files from."""
+    host = value.strip().lower()
+    if not _FILE_HOST.fullmatch(host):
+        raise InvalidRequest(
+            f"file-hosts takes host names (such as files.example.com or files.example.com:8443), "
+            f"not {value!r}."
+        )
+    return host
 
 
 def upstream_url(value: Any) -> str:

@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from packaging.utils import canonicalize_name
 
@@ -419,6 +420,8 @@ class Views:
         source = kept.page.find(base) if kept.page is not None else None
         if source is None:
             return None
+        if urlsplit(source.url).netloc.lower() not in self.policy(view).file_hosts:
+            return None  # moved to a host the view does not fetch from since it was listed
         url = source.url + (METADATA_SUFFIX if base != filename else "")
         self._fill(key, url, sha256, view)
         return key
