@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from bench.synth import ACCOUNT, BIN, CDK, REGION, ROOT, STACK, SynthFailed, cdk_env, synthesize
 
 import infra  # noqa: F401 - points jsii at Node 24 before any test imports aws_cdk
-from bench.synth import ACCOUNT, BIN, CDK, REGION, ROOT, STACK, SynthFailed, cdk_env, synthesize
 
 __all__ = ["ACCOUNT", "BIN", "CDK", "REGION", "ROOT", "STACK", "Synth", "cdk_env", "run_synth"]
 

@@ -219,15 +219,20 @@ class Poller:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def poll_once(self) -> int:
-        """One receive-invoke-delete round; the number of messages handled successfully."""
+    def receive(self, limit: int = BATCH_SIZE, wait: int | None = None) -> list[MessageTypeDef]:
+        """Up to ``limit`` messages (SQS gives 10 at most), waiting up to ``wait`` seconds
+        (``wait_seconds`` by default) while the queue is empty: the batch to invoke with."""
         received = self.sqs.receive_message(
             QueueUrl=self.queue_url,
-            MaxNumberOfMessages=BATCH_SIZE,
-            WaitTimeSeconds=self.wait_seconds,
+            MaxNumberOfMessages=limit,
+            WaitTimeSeconds=self.wait_seconds if wait is None else wait,
             MessageSystemAttributeNames=["All"],
         )
-        messages = received.get("Messages", [])
+        return received.get("Messages", [])
+
+    def poll_once(self) -> int:
+        """One receive-invoke-delete round; the number of messages handled successfully."""
+        messages = self.receive()
         if not messages:
             return 0
         try:
