@@ -123,6 +123,8 @@ def test_a_person_finds_and_reads_a_project(browser: object, site: Server) -> No
     page.screenshot(path=str(SHOTS / "landing.png"), full_page=False)
     page.fill("#q", "everyone")  # a word of a summary
     page.wait_for_selector("#hits a")
+    # the listing names the project as it is displayed; the script links its normalized name
+    assert page.get_attribute("#hits a", "href") == f"{site.url}/project/rocket-science/"
     page.click("#hits a")
 
     page.wait_for_url(f"{site.url}/project/rocket-science/")

@@ -13,8 +13,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from packaging.utils import NormalizedName
 
+from skypi.core.pages import RootEntry
 from skypi.core.render import html_serial
+from skypi.indexer.writer import PageWriter
 from skypi.store.local import TEMP_PREFIX, LocalStore
 from tests.dists import (
     metadata_text,
@@ -191,6 +194,38 @@ def test_serve_starts_over_a_root_listing_cut_short(tmp_path: Path) -> None:
         root = httpx.get(server.index, headers=JSON, timeout=10).json()
         assert sorted(p["name"] for p in root["projects"]) == ["cut", "new"]
         assert "the root listing cannot be read" in (tmp_path / "log").read_text()
+    finally:
+        server.stop()
+
+
+def test_pip_installs_a_project_the_root_listing_does_not_list_yet(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    """pip and uv go straight to ``/simple/<project>/``: a root listing that does not list a
+    project yet (written later, or not at all: a kill between the page write and the root
+    write) does not stop its install, and the next start puts the listing right."""
+    folder = tmp_path / "packages"
+    (folder / "known").mkdir(parents=True)
+    (folder / "known" / wheel_name("known", "1.0")).write_bytes(wheel_bytes("known", "1.0"))
+    server = start_server(folder, tmp_path / "log")
+    try:
+        (folder / "late").mkdir()
+        (folder / "late" / wheel_name("late", "1.0")).write_bytes(wheel_bytes("late", "1.0"))
+        assert wait_for(lambda: wheel_name("late", "1.0") in _files(server, "late"))
+        # the listing and its followers as a kill before the root write leaves them
+        PageWriter(LocalStore(folder)).update_root({NormalizedName("late"): RootEntry(None)})
+        root = httpx.get(server.index, headers=JSON, timeout=10).json()
+        assert [p["name"] for p in root["projects"]] == ["known"]
+        target = tmp_path / "target"
+        pip("install", "--no-cache-dir", "--index-url", server.index, "--target", str(target),
+            "late==1.0", env=env)  # fmt: skip
+        assert (target / "late" / "__init__.py").is_file()
+    finally:
+        server.stop()
+    server = start_server(folder, tmp_path / "log")
+    try:
+        root = httpx.get(server.index, headers=JSON, timeout=10).json()
+        assert sorted(p["name"] for p in root["projects"]) == ["known", "late"]
     finally:
         server.stop()
 

@@ -374,6 +374,37 @@ def test_root_listing() -> None:
     assert RootListing.from_json_bytes(root.to_json_bytes()) == root
 
 
+def test_a_root_listing_entry_costs_its_name_and_summary_only() -> None:
+    """A project adds ``{"name":...}`` and its summary to ``/simple/``, nothing more: the
+    normalized name is the name's own (PEP 503), and a reader derives it (it was a quarter of
+    the listing's bytes, measured at 1,000 and 100,000 projects)."""
+    one = RootListing().with_projects({NormalizedName("foo-bar"): RootEntry("Foo.Bar")})
+    two = one.with_projects({NormalizedName("baz-qux"): RootEntry("Baz_Qux", "A summary")})
+    grown = len(two.to_json_bytes()) - len(one.to_json_bytes())
+    assert grown == len(',{"name":"Baz_Qux","_summary":"A summary"}')
+    assert RootListing.from_json_bytes(two.to_json_bytes()) == two
+
+
+def test_a_root_listing_stored_with_normalized_names_reads_the_same() -> None:
+    earlier = (
+        b'{"meta":{"api-version":"1.1","_last-serial":7},"projects":'
+        b'[{"name":"Foo.Bar","_normalized":"foo-bar","_summary":"S"},'
+        b'{"name":"baz","_normalized":"baz"}]}\n'
+    )
+    root = RootListing.from_json_bytes(earlier)
+    assert root.projects == {"foo-bar": "Foo.Bar", "baz": "baz"}
+    assert root.summaries == {"foo-bar": "S"}
+    assert root.serial == 7
+
+
+def test_a_display_name_of_another_project_is_listed_as_the_project() -> None:
+    """The listing names a project by its display name only: one that normalizes to another
+    project (a page edited by hand) would move it, so the normalized name is shown."""
+    root = RootListing().with_projects({NormalizedName("foo"): RootEntry("Bar")})
+    assert root.projects == {"foo": "foo"}
+    assert RootListing.from_json_bytes(root.to_json_bytes()) == root
+
+
 # -- tokens ----------------------------------------------------------------------------------
 
 

@@ -397,7 +397,9 @@ class RootListing:
                 projects.pop(name, None)
                 summaries.pop(name, None)
             else:
-                projects[name] = display
+                # The listing stores the name only, and a reader normalizes it: a display
+                # name that is not this project's (a page edited by hand) shows the project.
+                projects[name] = display if canonicalize_name(display) == name else name
                 summaries[name] = summary
         summaries = {k: v for k, v in summaries.items() if v}
         if projects == self.projects and summaries == self.summaries:
@@ -405,10 +407,17 @@ class RootListing:
         return RootListing(projects, self.serial + 1, summaries)
 
     def to_json_bytes(self) -> bytes:
+        """PEP 691's root: each project's name, and its summary (``_summary``) for the
+        search box of the pages for people. No normalized name: it is the name's, by PEP
+        503's rule, which a reader applies (it cost a quarter of the listing's bytes).
+
+        >>> RootListing({NormalizedName("a-b"): "A_B"}, 3).to_json_bytes()
+        b'{"meta":{"api-version":"1.5","_last-serial":3},"projects":[{"name":"A_B"}]}\\n'
+        """
         doc = {
             "meta": {"api-version": API_VERSION, "_last-serial": self.serial},
             "projects": [
-                {"name": self.projects[name], "_normalized": name}
+                {"name": self.projects[name]}
                 | ({"_summary": self.summaries[name]} if self.summaries.get(name) else {})
                 for name in sorted(self.projects)
             ],
@@ -417,15 +426,14 @@ class RootListing:
 
     @classmethod
     def from_json_bytes(cls, raw: bytes) -> RootListing:
-        """The stored listing; :class:`CorruptDocument` if ``raw`` is not one."""
+        """The stored listing; :class:`CorruptDocument` if ``raw`` is not one. A listing
+        stored by an earlier version also gives each normalized name (``_normalized``): the
+        name's own, so it is not read."""
         with reading("the root listing"):
             doc = json.loads(raw)
-            projects = {
-                canonicalize_name(p.get("_normalized") or p["name"]): p["name"]
-                for p in doc["projects"]
-            }
+            projects = {canonicalize_name(p["name"]): p["name"] for p in doc["projects"]}
             summaries = {
-                canonicalize_name(p.get("_normalized") or p["name"]): str(p["_summary"])
+                canonicalize_name(p["name"]): str(p["_summary"])
                 for p in doc["projects"]
                 if p.get("_summary")
             }

@@ -508,7 +508,8 @@ _SCRIPT: Final = """
         (p._summary || '').toLowerCase().indexOf(q) !== -1;
     }).slice(0, 50).forEach(function (p) {
       var li = document.createElement('li'), a = document.createElement('a');
-      a.href = new URL('project/' + encodeURIComponent(p._normalized || p.name) + '/', root);
+      var normalized = p.name.replace(/[-_.]+/g, '-').toLowerCase();  // PEP 503
+      a.href = new URL('project/' + encodeURIComponent(normalized) + '/', root);
       a.textContent = p.name;
       li.appendChild(a);
       if (p._summary) li.appendChild(document.createTextNode(' \\u2014 ' + p._summary));
