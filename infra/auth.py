@@ -34,35 +34,8 @@ class Auth(Construct):
         alarm_topic: sns.ITopic | None,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.table = dynamodb.Table(
-            self,
-            "Tokens",
-            partition_key=dynamodb.Attribute(name="hash", type=dynamodb.AttributeType.STRING),
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            encryption=dynamodb.TableEncryption.AWS_MANAGED,
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
-            ),
-            stream=dynamodb.StreamViewType.NEW_AND_OLD_IMAGES,
-            # Tokens minted by Trusted Publishing carry one: their audit record goes after 90 days.
-            time_to_live_attribute="ttl",
-            removal_policy=RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,
-        )
-        # Trusted publishers (kind "publisher") and the OIDC tokens already exchanged (kind
-        # "oidc-token", deleted by TTL after they expire): skypi.store.dynamo_publishers.
-        self.publishers = dynamodb.Table(
-            self,
-            "Publishers",
-            partition_key=dynamodb.Attribute(name="kind", type=dynamodb.AttributeType.STRING),
-            sort_key=dynamodb.Attribute(name="id", type=dynamodb.AttributeType.STRING),
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            encryption=dynamodb.TableEncryption.AWS_MANAGED,
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
-            ),
-            time_to_live_attribute="ttl",
-            removal_policy=RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,
-        )
+        self.table = self._token_table(config)
+        self.publishers = self._publisher_table(config)
         self.mirror = cloudfront.KeyValueStore(
             self, "TokenMirror", comment="skypi token hashes for the edge"
         )
@@ -101,6 +74,40 @@ class Auth(Construct):
             "Token changes that never reached the edge: run `skypi token list --table ...` and "
             "re-create or revoke the token",
             alarm_topic,
+        )
+
+    def _token_table(self, config: Config) -> dynamodb.Table:
+        """Token records by the hash of their secret, streamed to the edge's copy."""
+        return dynamodb.Table(
+            self,
+            "Tokens",
+            partition_key=dynamodb.Attribute(name="hash", type=dynamodb.AttributeType.STRING),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            encryption=dynamodb.TableEncryption.AWS_MANAGED,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            stream=dynamodb.StreamViewType.NEW_AND_OLD_IMAGES,
+            # Tokens minted by Trusted Publishing carry one: their audit record goes after 90 days.
+            time_to_live_attribute="ttl",
+            removal_policy=RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,
+        )
+
+    def _publisher_table(self, config: Config) -> dynamodb.Table:
+        """Trusted publishers (kind "publisher") and the OIDC tokens already exchanged (kind
+        "oidc-token", deleted by TTL after they expire): skypi.store.dynamo_publishers."""
+        return dynamodb.Table(
+            self,
+            "Publishers",
+            partition_key=dynamodb.Attribute(name="kind", type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name="id", type=dynamodb.AttributeType.STRING),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            encryption=dynamodb.TableEncryption.AWS_MANAGED,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            time_to_live_attribute="ttl",
+            removal_policy=RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,
         )
 
     def grant_mirror_writes(self, function: lambda_.IFunction) -> None:

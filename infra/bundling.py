@@ -160,10 +160,25 @@ def source_hash(architecture: str, python_version: str, tracing: bool = False) -
     compiled = "bytecode" if interpreter_for(python_version) else "sources"
     traced = "traced" if tracing else "untraced"
     digest = hashlib.sha256(f"{architecture}/{python_version}/{compiled}/{traced}".encode())
-    for path in sorted([ROOT / "uv.lock", *PACKAGE.rglob("*.py")]):
+    for path in sorted([ROOT / "uv.lock", *package_files()]):
         digest.update(path.relative_to(ROOT).as_posix().encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()
+
+
+def package_files() -> list[Path]:
+    """The files of the package that the bundle ships: its modules and its data (the pages'
+    style and script), as :func:`build_bundle` copies them."""
+    return [
+        path
+        for path in PACKAGE.rglob("*")
+        if path.is_file()
+        and not any(
+            part == "__pycache__" or part.startswith(".")
+            for part in path.relative_to(PACKAGE).parts
+        )
+        and path.suffix != ".pyc"
+    ]
 
 
 @jsii.implements(ILocalBundling)

@@ -90,6 +90,23 @@ def _node() -> str:
     return str(bundled) if bundled.exists() else shutil.which("node") or "node"
 
 
+def _to_api(
+    api_origin: cloudfront.IOrigin,
+    rules: list[cloudfront.FunctionAssociation],
+    headers: cloudfront.IResponseHeadersPolicy,
+) -> cloudfront.BehaviorOptions:
+    """The API's behavior: never cached, every header but Host passed on."""
+    return cloudfront.BehaviorOptions(
+        origin=api_origin,
+        viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.HTTPS_ONLY,
+        allowed_methods=cloudfront.AllowedMethods.ALLOW_ALL,
+        cache_policy=cloudfront.CachePolicy.CACHING_DISABLED,
+        origin_request_policy=cloudfront.OriginRequestPolicy.ALL_VIEWER_EXCEPT_HOST_HEADER,
+        response_headers_policy=headers,
+        function_associations=rules,
+    )
+
+
 @functools.cache
 def edge_source(read_mode: str = "public", kvs_id: str = "") -> str:
     """The CloudFront Function's code as deployed: the upload ceiling and the route table
@@ -161,11 +178,119 @@ class Cdn(Construct):
             key_value_store=tokens,
             comment="skypi edge rules: names, trailing slash, PEP 691 negotiation, upload size",
         )
+        to_api, reads = self._behaviors(bucket, api)
+        self.distribution = self._distribution(
+            config, logs, to_api, reads, web_acl_arn, certificate
+        )
+        if config.pricing_plan and web_acl_arn:
+            self.plan = pricing_plan(
+                self,
+                "PricingPlan",
+                tier=config.pricing_plan,
+                distribution_arn=self.distribution.distribution_arn,
+                web_acl_arn=web_acl_arn,
+                key_value_store_arns=[tokens.key_value_store_arn],
+            )
+        self._let_cloudfront_list(bucket)
+
+    def _distribution(
+        self,
+        config: Config,
+        logs: s3.IBucket,
+        to_api: cloudfront.BehaviorOptions,
+        reads: dict[str, cloudfront.BehaviorOptions],
+        web_acl_arn: str | None,
+        certificate: acm.ICertificate | None,
+    ) -> cloudfront.Distribution:
+        return cloudfront.Distribution(
+            self,
+            "Distribution",
+            comment="skypi package index",
+            # Whatever the function lets through outside the bucket's paths is the API's:
+            # uploads (/legacy/, and POST / as pypiserver takes them), /api/*, /health.
+            default_behavior=to_api,
+            additional_behaviors=reads,
+            http_version=cloudfront.HttpVersion.HTTP2_AND_3,
+            # Only with a custom certificate: the default *.cloudfront.net one is fixed at TLSv1.
+            minimum_protocol_version=(
+                cloudfront.SecurityPolicyProtocol.TLS_V1_2_2021 if certificate else None
+            ),
+            price_class=cloudfront.PriceClass.PRICE_CLASS_100,
+            error_responses=[
+                cloudfront.ErrorResponse(
+                    http_status=status, ttl=Duration.seconds(MISSING_TTL_SECONDS)
+                )
+                for status in (403, 404)
+            ],
+            enable_logging=True,
+            log_bucket=logs,
+            log_file_prefix="cloudfront/",
+            domain_names=[config.domain_name] if config.domain_name else None,
+            certificate=certificate,
+            web_acl_id=web_acl_arn,
+        )
+
+    def _behaviors(
+        self, bucket: s3.IBucket, api: HttpApi
+    ) -> tuple[cloudfront.BehaviorOptions, dict[str, cloudfront.BehaviorOptions]]:
+        """The API's behavior (the default), and one for each path the bucket serves."""
         rules = [
             cloudfront.FunctionAssociation(
                 function=self.edge_function, event_type=cloudfront.FunctionEventType.VIEWER_REQUEST
             )
         ]
+        bucket_origin, people_origin, api_origin = self._origins(bucket, api)
+        page_headers, file_headers = self._response_headers()
+        pages = self._page_cache()
+
+        def read(
+            cache: cloudfront.ICachePolicy,
+            headers: cloudfront.IResponseHeadersPolicy,
+            origin: cloudfront.IOrigin = bucket_origin,
+            # Every method reaches the function, which answers writes with 405 (the edge
+            # vectors); only GET and HEAD ever reach the bucket.
+            methods: cloudfront.AllowedMethods = cloudfront.AllowedMethods.ALLOW_ALL,
+        ) -> cloudfront.BehaviorOptions:
+            return cloudfront.BehaviorOptions(
+                origin=origin,
+                viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
+                allowed_methods=methods,
+                function_associations=rules,
+                compress=True,
+                cache_policy=cache,
+                response_headers_policy=headers,
+            )
+
+        # A page for people that the bucket does not have (a mistyped or unknown project) is
+        # asked of the API instead, which answers 404 with a page a person can use (what was
+        # asked, near names, the search box). Custom error responses cannot do it: they are
+        # the whole distribution's, so they would replace the API's own 404s and the plain
+        # ones pip and uv get (docs/serving.md). An origin group takes GET, HEAD and OPTIONS
+        # only: CloudFront refuses other methods on /project/ itself (403).
+        people = read(
+            pages,
+            page_headers,
+            origins.OriginGroup(
+                primary_origin=people_origin,
+                fallback_origin=api_origin,
+                fallback_status_codes=[404],
+            ),
+            cloudfront.AllowedMethods.ALLOW_GET_HEAD_OPTIONS,
+        )
+        reads = {
+            "/simple/*": read(pages, page_headers),
+            # Files never change: cached for good.
+            "/packages/*": read(cloudfront.CachePolicy.CACHING_OPTIMIZED, file_headers),
+            "/project/*": people,  # the pages for people
+        }
+        assert tuple(reads) == BUCKET_PATHS
+        return _to_api(api_origin, rules, file_headers), reads
+
+    def _origins(
+        self, bucket: s3.IBucket, api: HttpApi
+    ) -> tuple[cloudfront.IOrigin, cloudfront.IOrigin, cloudfront.IOrigin]:
+        """The bucket (for the index and for the pages for people: an origin group names
+        two origins) through origin access control, and the API."""
         access = cloudfront.S3OriginAccessControl(
             self, "OriginAccess", origin_access_control_name=regional_name(self, 64)
         )
@@ -180,6 +305,12 @@ class Cdn(Construct):
             protocol_policy=cloudfront.OriginProtocolPolicy.HTTPS_ONLY,
             origin_id=API_ORIGIN_ID,
         )
+        return bucket_origin, people_origin, api_origin
+
+    def _response_headers(
+        self,
+    ) -> tuple[cloudfront.ResponseHeadersPolicy, cloudfront.ResponseHeadersPolicy]:
+        """The headers added to pages (HSTS, nosniff, Vary) and to files (HSTS, nosniff)."""
         security = cloudfront.ResponseSecurityHeadersBehavior(
             strict_transport_security=cloudfront.ResponseHeadersStrictTransportSecurity(
                 access_control_max_age=Duration.seconds(HSTS_SECONDS),
@@ -209,12 +340,15 @@ class Cdn(Construct):
             comment="skypi files: HSTS, nosniff",
             security_headers_behavior=security,
         )
-        # Pages carry `max-age=0, s-maxage=2` (S3 metadata): CloudFront keeps them 2 s (it takes
-        # s-maxage over max-age, within the policy's min and max TTL), clients revalidate. The
-        # URI already names the representation and its encoding (the function picks `<page>.gz`,
-        # stored with Content-Encoding: gzip, which CloudFront never compresses again), so
-        # nothing else goes into the cache key.
-        pages = cloudfront.CachePolicy(
+        return page_headers, file_headers
+
+    def _page_cache(self) -> cloudfront.CachePolicy:
+        """Pages carry `max-age=0, s-maxage=2` (S3 metadata): CloudFront keeps them 2 s (it
+        takes s-maxage over max-age, within the policy's min and max TTL), clients revalidate.
+        The URI already names the representation and its encoding (the function picks
+        `<page>.gz`, stored with Content-Encoding: gzip, which CloudFront never compresses
+        again), so nothing else goes into the cache key."""
+        return cloudfront.CachePolicy(
             self,
             "Pages",
             comment="skypi pages: the origin's s-maxage (2 s), then a cheap 304 from S3",
@@ -225,94 +359,9 @@ class Cdn(Construct):
             enable_accept_encoding_brotli=True,
         )
 
-        def read(
-            cache: cloudfront.ICachePolicy, headers: cloudfront.IResponseHeadersPolicy
-        ) -> cloudfront.BehaviorOptions:
-            return cloudfront.BehaviorOptions(
-                origin=bucket_origin,
-                viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
-                # Every method reaches the function, which answers writes with 405 (the edge
-                # vectors); only GET and HEAD ever reach the bucket.
-                allowed_methods=cloudfront.AllowedMethods.ALLOW_ALL,
-                function_associations=rules,
-                compress=True,
-                cache_policy=cache,
-                response_headers_policy=headers,
-            )
-
-        to_api = cloudfront.BehaviorOptions(
-            origin=api_origin,
-            viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.HTTPS_ONLY,
-            allowed_methods=cloudfront.AllowedMethods.ALLOW_ALL,
-            cache_policy=cloudfront.CachePolicy.CACHING_DISABLED,
-            origin_request_policy=cloudfront.OriginRequestPolicy.ALL_VIEWER_EXCEPT_HOST_HEADER,
-            response_headers_policy=file_headers,
-            function_associations=rules,
-        )
-        # A page for people that the bucket does not have (a mistyped or unknown project) is
-        # asked of the API instead, which answers 404 with a page a person can use (what was
-        # asked, near names, the search box). Custom error responses cannot do it: they are
-        # the whole distribution's, so they would replace the API's own 404s and the plain
-        # ones pip and uv get (docs/serving.md). An origin group takes GET, HEAD and OPTIONS
-        # only: CloudFront refuses other methods on /project/ itself (403).
-        people = cloudfront.BehaviorOptions(
-            origin=origins.OriginGroup(
-                primary_origin=people_origin,
-                fallback_origin=api_origin,
-                fallback_status_codes=[404],
-            ),
-            viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
-            allowed_methods=cloudfront.AllowedMethods.ALLOW_GET_HEAD_OPTIONS,
-            function_associations=rules,
-            compress=True,
-            cache_policy=pages,
-            response_headers_policy=page_headers,
-        )
-        reads = {
-            "/simple/*": read(pages, page_headers),
-            # Files never change: cached for good.
-            "/packages/*": read(cloudfront.CachePolicy.CACHING_OPTIMIZED, file_headers),
-            "/project/*": people,  # the pages for people
-        }
-        assert tuple(reads) == BUCKET_PATHS
-        self.distribution = cloudfront.Distribution(
-            self,
-            "Distribution",
-            comment="skypi package index",
-            # Whatever the function lets through outside the bucket's paths is the API's:
-            # uploads (/legacy/, and POST / as pypiserver takes them), /api/*, /health.
-            default_behavior=to_api,
-            additional_behaviors=reads,
-            http_version=cloudfront.HttpVersion.HTTP2_AND_3,
-            # Only with a custom certificate: the default *.cloudfront.net one is fixed at TLSv1.
-            minimum_protocol_version=(
-                cloudfront.SecurityPolicyProtocol.TLS_V1_2_2021 if certificate else None
-            ),
-            price_class=cloudfront.PriceClass.PRICE_CLASS_100,
-            error_responses=[
-                cloudfront.ErrorResponse(
-                    http_status=status, ttl=Duration.seconds(MISSING_TTL_SECONDS)
-                )
-                for status in (403, 404)
-            ],
-            enable_logging=True,
-            log_bucket=logs,
-            log_file_prefix="cloudfront/",
-            domain_names=[config.domain_name] if config.domain_name else None,
-            certificate=certificate,
-            web_acl_id=web_acl_arn,
-        )
-        if config.pricing_plan and web_acl_arn:
-            self.plan = pricing_plan(
-                self,
-                "PricingPlan",
-                tier=config.pricing_plan,
-                distribution_arn=self.distribution.distribution_arn,
-                web_acl_arn=web_acl_arn,
-                key_value_store_arns=[tokens.key_value_store_arn],
-            )
-        # With ListBucket, a missing object is a 404 for pip rather than S3's 403. The edge
-        # function never lets a request for the bucket's root (a listing) through.
+    def _let_cloudfront_list(self, bucket: s3.IBucket) -> None:
+        """With ListBucket, a missing object is a 404 for pip rather than S3's 403. The edge
+        function never lets a request for the bucket's root (a listing) through."""
         bucket.add_to_resource_policy(
             iam.PolicyStatement(
                 actions=["s3:ListBucket"],

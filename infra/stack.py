@@ -106,6 +106,23 @@ class SkypiStack(Stack):
                 "the edge's token hashes and quarantine records: skypi reindex --kvs-arn THIS",
             ),
             "OidcAudience": (oidc_audience(config), "the audience CI OIDC tokens must carry"),
+            **self._how_to(config, index, upload, bucket),
+        }
+        plan = getattr(self.cdn, "plan", None)
+        if plan is not None and config.pricing_plan != "free":  # paid tiers wait for approval
+            outputs["PricingPlanSubscription"] = (
+                plan.attr_arn,
+                "approve it to start the flat-rate plan: aws pricing-plan-manager "
+                "approve-paid-subscription --arn ARN --if-match ETAG (docs/deploy.md)",
+            )
+        for name, (value, description) in outputs.items():
+            CfnOutput(self, name, value=value, description=description)
+
+    def _how_to(
+        self, config: Config, index: str, upload: str, bucket: str
+    ) -> dict[str, tuple[str, str]]:
+        """The outputs that are commands: a token, installing, uploading, dropping a file in."""
+        return {
             "CreateToken": (
                 f"skypi token create --table {self.auth.table.table_name} --scope upload --name ci",
                 "make a token (shown once) with your AWS credentials; --scope read for pip",
@@ -138,12 +155,3 @@ class SkypiStack(Stack):
                 "publish any size by dropping the file in (indexed within seconds)",
             ),
         }
-        plan = getattr(self.cdn, "plan", None)
-        if plan is not None and config.pricing_plan != "free":  # paid tiers wait for approval
-            outputs["PricingPlanSubscription"] = (
-                plan.attr_arn,
-                "approve it to start the flat-rate plan: aws pricing-plan-manager "
-                "approve-paid-subscription --arn ARN --if-match ETAG (docs/deploy.md)",
-            )
-        for name, (value, description) in outputs.items():
-            CfnOutput(self, name, value=value, description=description)

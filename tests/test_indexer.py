@@ -6,12 +6,12 @@ import hashlib
 import logging
 import random
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from skypi.core.pages import ProjectPage, RootListing
+from skypi.core.plan import Mark
 from skypi.indexer.service import Gone, Indexer, Landed
 from skypi.local.startup import reconcile
 from skypi.store.local import LocalStore
@@ -127,7 +127,7 @@ def test_an_overwrite_in_place_in_a_folder_lists_the_stored_bytes_at_once(
     indexer = Indexer(store)
     key = _drop(store, "ow", "ow", "1.0")
     indexer.apply([Landed(key)])
-    indexer.update_files("ow", lambda f: replace(f, yanked="broken"))  # type: ignore[arg-type]
+    indexer.update_files("ow", Mark("broken", version="1.0"))  # type: ignore[arg-type]
     before = indexer.pages.read("ow").page.files[0]  # type: ignore[arg-type,union-attr]
     meta = metadata_text("ow", "1.0", summary="Rebuilt in place")
     data = wheel_bytes("ow", "1.0", payload=b"rebuilt", metadata=meta)

@@ -4,17 +4,21 @@ page, and kept ETags that never make a write go wrong (only save a read)."""
 from __future__ import annotations
 
 import gzip
+import threading
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from packaging.utils import NormalizedName, canonicalize_name
 
+from skypi.core.landing import SiteSummary, Upload
 from skypi.core.pages import RootListing
 from skypi.core.render import render_root_html
-from skypi.core.site import SiteSummary, Upload
 from skypi.indexer.service import Indexer, Landed
 from skypi.indexer.writer import PageWriter
+from skypi.store.base import Body, ObjectInfo
 from skypi.store.local import LocalStore
 from tests.dists import wheel_bytes, wheel_name
 
@@ -94,3 +98,48 @@ def test_a_landing_page_of_an_older_version_keeps_its_uploads(tmp_path: Path) ->
     summary = SiteSummary.from_landing(store.get("site/index.html")[1])
     assert summary is not None
     assert [u.filename for u in summary.recent] == ["b-1.whl", "a-1.whl"]
+
+
+class _GatedStore(LocalStore):
+    """Counts writes by key, and holds the first write of ``gated`` until released."""
+
+    def __init__(self, root: Path, gated: str) -> None:
+        super().__init__(root)
+        self.gated, self.writes = gated, Counter[str]()
+        self.reached, self.release = threading.Event(), threading.Event()
+
+    def put(self, key: str, body: Body, **kwargs: Any) -> ObjectInfo:
+        self.writes[key] += 1
+        if key == self.gated and not self.reached.is_set():
+            self.reached.set()
+            self.release.wait(30)
+        return super().put(key, body, **kwargs)
+
+
+def test_a_page_being_followed_by_one_thread_is_not_followed_again_by_another(
+    tmp_path: Path,
+) -> None:
+    """``skypi serve``: an upload lists its file and writes what follows the page; the folder
+    watcher sees the same file land and finds it listed, with the page's gzip variant not yet
+    written. It waits for the upload's writes to end instead of writing them all again."""
+    store = _GatedStore(tmp_path / "packages", "simple/demo/index.json.gz")
+    indexer = Indexer(store)  # one per process: the upload API's and the watcher's
+    key = f"packages/demo/{wheel_name('demo', '1.0')}"
+    store.put(key, wheel_bytes("demo", "1.0"))
+    upload = threading.Thread(target=indexer.apply, args=([Landed(key)],))
+    upload.start()
+    assert store.reached.wait(30)  # the page is written, its gzip variant not yet
+    watcher = threading.Thread(target=indexer.apply, args=([Landed(key)],))
+    watcher.start()
+    watcher.join(1.0)  # waiting for the upload's writes (it would be done by now otherwise)
+    store.release.set()
+    upload.join(30)
+    watcher.join(30)
+    followers = [
+        "simple/demo/index.html",
+        "simple/demo/index.v1html.gz",
+        "site/project/demo/index.html",
+    ]
+    assert [store.writes[k] for k in ["simple/demo/index.json", *followers]] == [1, 1, 1, 1]
+    assert store.writes["simple/demo/index.json.gz"] == 1
+    assert indexer.pages.followed(indexer.pages.read(_name("demo")))

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import gzip
 import threading
+from collections import Counter
 from pathlib import Path
 
 import pytest
 from packaging.utils import NormalizedName, canonicalize_name
 
 from skypi import cli
-from skypi.core.pages import FileEntry, ProjectPage, RootEntry, RootListing
+from skypi.core.pages import ProjectPage, RootEntry, RootListing
+from skypi.core.plan import Mark
 from skypi.core.render import render_project_html
 from skypi.indexer.rebuild import Rebuilder
 from skypi.indexer.service import Gone, Indexer, Landed
 from skypi.local.startup import reconcile as start_up
-from skypi.store.base import Store
+from skypi.store.base import ObjectInfo, Store
 from skypi.store.local import LocalStore
 from tests.dists import sdist_bytes, sdist_name, wheel_bytes, wheel_name
 from tests.emulated import s3_store
@@ -48,10 +50,7 @@ def _history(store: Store) -> Indexer:
     indexer.apply([Landed(k) for k in keys])
     store.delete(keys[4])
     indexer.apply([Gone(keys[4])])
-    indexer.update_files(
-        "alpha",  # type: ignore[arg-type]
-        lambda e: FileEntry(**{**e.__dict__, "yanked": "broken"}) if e.version == "1.0" else None,
-    )
+    indexer.update_files("alpha", Mark("broken", version="1.0"))  # type: ignore[arg-type]
     _drop(store, "delta", "3.0")  # dropped while nobody indexed it
     return indexer
 
@@ -281,3 +280,32 @@ def test_a_reindex_reads_each_filename_once(
     report = Rebuilder(Indexer(store)).run(check=False)
     assert report.files == len(keys)
     assert sorted(parsed) == sorted(k.rsplit("/", 1)[1] for k in keys)
+
+
+def test_a_full_reindex_reads_each_file_once_and_no_page_it_wrote(
+    any_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every page rewritten from the files (the pages lost, the descriptions kept): each
+    distribution is read once (its project's name too comes from that read), and a page this
+    pass wrote is only looked at (HEAD) as the root listing is swapped, not read again."""
+    dists = [
+        _drop(any_store, f"proj-{i}", "1.0", sdist=sdist) for i in range(3) for sdist in (0, 1)
+    ]
+    Rebuilder(Indexer(any_store)).run(check=False)
+    for info in list(any_store.list("simple/")):
+        any_store.delete(info.key)
+    reads: Counter[str] = Counter()
+    real = any_store.get
+
+    def counted(key: str) -> tuple[ObjectInfo, bytes]:
+        reads[key] += 1
+        return real(key)
+
+    monkeypatch.setattr(any_store, "get", counted)
+    report = Rebuilder(Indexer(any_store)).run(check=False)
+    assert report.files == len(dists)
+    assert {key: reads[key] for key in dists} == dict.fromkeys(dists, 1)
+    # before the swap and before the write (none yet), never after it
+    assert [reads[f"simple/proj-{i}/index.json"] for i in range(3)] == [2, 2, 2]
+    root = RootListing.from_json_bytes(any_store.get("simple/index.json")[1])
+    assert sorted(root.projects) == ["proj-0", "proj-1", "proj-2"]

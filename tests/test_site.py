@@ -12,16 +12,13 @@ from fastapi.testclient import TestClient
 
 from skypi.api.app import create_app
 from skypi.api.settings import Settings
-from skypi.core import site
+from skypi.core import description as description_module
+from skypi.core import release as release_module
+from skypi.core.description import render_description
+from skypi.core.keys import LANDING_KEY, project_site_key, release_key
 from skypi.core.pages import FileEntry, ProjectPage, RootListing
-from skypi.core.site import (
-    LANDING_KEY,
-    Release,
-    project_site_key,
-    release_key,
-    render_description,
-    render_project_site,
-)
+from skypi.core.release import Release
+from skypi.core.site import render_project_site
 from skypi.indexer.service import Indexer, Landed
 from skypi.store.local import LocalStore
 from tests.conftest import add_token, basic
@@ -110,9 +107,9 @@ def test_indexing_writes_the_landing_and_project_pages(store: LocalStore) -> Non
 
 def test_a_release_is_rendered_once(store: LocalStore, monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[str] = []
-    real = site.render_description
+    real = release_module.render_description
     monkeypatch.setattr(
-        site, "render_description", lambda t, *rest: calls.append(t) or real(t, *rest)
+        release_module, "render_description", lambda t, *rest: calls.append(t) or real(t, *rest)
     )
     _land(store, "gamma", "1.0")
     sdist_free = store.get(release_key("gamma", "1.0"))[1]  # type: ignore[arg-type]
@@ -184,7 +181,7 @@ def test_reindex_brings_the_pages_to_an_index_made_before_them(store: LocalStore
 
 
 def test_a_huge_description_is_shown_as_plain_text() -> None:
-    text = "*x* " * (site.MAX_RST_CHARS // 4 + 1)
+    text = "*x* " * (description_module.MAX_RST_CHARS // 4 + 1)
     html = render_description(text, "text/x-rst")
     assert "<em>" not in html
     assert "*x*" in html
@@ -261,7 +258,7 @@ WIDE_TABLE = (
 def test_a_description_that_runs_past_its_time_is_shown_as_plain_text(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(site, "RENDER_SECONDS", 0.2)
+    monkeypatch.setattr(description_module, "RENDER_SECONDS", 0.2)
     problems: list[str] = []
     html = render_description(WIDE_TABLE, "text/x-rst", problems)
     assert "<table" not in html

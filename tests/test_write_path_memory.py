@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from skypi.core.pages import FileEntry, ProjectPage
-from skypi.core.site import Release, render_project_site
+from skypi.core.release import Release
+from skypi.core.site import render_project_site
 from skypi.indexer.writer import PageWriter
 from skypi.store.local import LocalStore
 

@@ -4,6 +4,8 @@ outcome is the same on every run."""
 
 from __future__ import annotations
 
+import gzip
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -12,17 +14,20 @@ from typing import Any
 import pytest
 from packaging.utils import NormalizedName
 
+from skypi.api.publish import Uploader
 from skypi.core.errors import DoesNotExist
+from skypi.core.landing import SiteSummary, Upload
 from skypi.core.pages import ProjectPage, RootListing
-from skypi.core.render import render_project_html
-from skypi.core.site import SiteSummary, Upload
+from skypi.core.render import render_project_html, render_root_html
 from skypi.indexer.admin import Admin
 from skypi.indexer.rebuild import Rebuilder
 from skypi.indexer.service import Gone, Indexer, Landed
 from skypi.indexer.writer import RootChange
+from skypi.local.startup import reconcile
 from skypi.store.base import Body, ObjectInfo, PreconditionFailed
 from skypi.store.local import LocalStore
 from tests.dists import metadata_text, wheel_bytes, wheel_name
+from tests.test_write_path_stress import _publish
 
 
 def _drop(store: LocalStore, name: str, version: str, summary: str = "A test package") -> str:
@@ -66,6 +71,7 @@ class _Late(Indexer):
         seen: Mapping[NormalizedName, str] | None = None,
         *,
         gone: Sequence[tuple[NormalizedName, str]] = (),
+        settle: bool = False,
     ) -> None:
         self.pending = [*getattr(self, "pending", []), (root, uploads, seen, gone)]
 
@@ -358,3 +364,139 @@ def test_a_delete_whose_followers_failed_is_finished_by_its_event(
     page = _page(store, "torn")
     assert store.get("simple/torn/index.html")[1] == render_project_html(page)
     assert Rebuilder(Indexer(store)).run(check=True).drift == []
+
+
+class _Overtaken(LocalStore):
+    """A store in which another writer lists ``then`` (a second upload, indexed and followed
+    in full) just before the first look at ``name``'s gzip variant; afterwards it counts the
+    writes of that variant."""
+
+    def __init__(self, root: Path, name: str, then: str) -> None:
+        super().__init__(root)
+        self.mark, self.then = f"simple/{name}/index.json.gz", then
+        self.armed, self.marks = False, 0
+
+    def get(self, key: str, **kwargs: Any) -> tuple[ObjectInfo, bytes]:
+        if self.armed and key == self.mark:
+            self.armed = False
+            Indexer(LocalStore(self.packages_dir)).apply([Landed(self.then)])
+        return super().get(key, **kwargs)
+
+    def put(self, key: str, body: Body, **kwargs: Any) -> ObjectInfo:
+        self.marks += key == self.mark
+        return super().put(key, body, **kwargs)
+
+
+def test_a_replay_never_writes_what_follows_a_page_that_moved_on(tmp_path: Path) -> None:
+    """A replayed event (or a delete's) reads the page, then looks whether what follows it was
+    written. If another writer replaced the page in between, its followers are the newer
+    page's: the replay must not write the older page's over them (readers of the gzip
+    variant, pip and uv, would be sent back to the older page until the look after them)."""
+    store = _Overtaken(tmp_path / "packages", "moved", "")
+    first = _drop(store, "moved", "1.0")
+    Indexer(store).apply([Landed(first)])
+    store.then, store.armed = _drop(store, "moved", "2.0"), True
+    store.marks = 0
+    Indexer(store).apply([Landed(first)])  # the first upload's event, delivered again
+    assert store.marks == 0
+    page = _page(store, "moved")
+    assert len(page.files) == 2
+    assert store.get("simple/moved/index.html")[1] == render_project_html(page)
+    assert Rebuilder(Indexer(store)).run(check=True).drift == []
+
+
+@pytest.mark.parametrize("process", ["same", "another"])
+@pytest.mark.parametrize("torn", ["simple/index.html", "simple/index.json.gz", "site/index.html"])
+def test_a_batch_whose_root_or_landing_write_failed_is_finished_by_its_redelivery(
+    tmp_path: Path, torn: str, process: str
+) -> None:
+    """A new project's page is written, the root listing swapped, then writing what follows
+    the listing (or the landing page after it) fails: the batch raises, and its events come
+    again. The root listing says it all already; what follows it and the landing page's count
+    are still to write, and the redelivery writes them."""
+    store = _Failing(tmp_path / "packages")
+    indexer = Indexer(store)
+    indexer.apply([Landed(_drop(store, "first", "1.0"))])
+    fresh = _drop(store, "fresh", "1.0")
+    store.fail = {torn}
+    with pytest.raises(OSError, match="injected"):
+        indexer.apply([Landed(fresh)])
+    assert "fresh" in _root(store).projects
+    assert Rebuilder(Indexer(store)).run(check=True).drift != []  # torn, as the fault left it
+    # the redelivered event, in the same process (which keeps the listing it wrote) or not
+    (indexer if process == "same" else Indexer(store)).apply([Landed(fresh)])
+    assert store.get("simple/index.html")[1] == render_root_html(_root(store))
+    assert _landing(store).projects == 2
+    assert Rebuilder(Indexer(store)).run(check=True).drift == []
+
+
+@pytest.mark.parametrize("torn", ["simple/torn/index.html", "site/project/torn/index.html"])
+def test_an_upload_sent_again_after_its_followers_failed_is_answered_once_they_are_written(
+    tmp_path: Path, torn: str
+) -> None:
+    """An upload's page is swapped (the file listed), then writing its HTML (or its page for
+    people) fails: twine is answered 5xx and sends the file again. The page lists these very
+    bytes already; the answer still waits until what follows the page lists them too, as
+    the first upload's would have."""
+    store = _Failing(tmp_path / "packages")
+    indexer = Indexer(store)
+    uploader = Uploader(store, indexer, max_size=10 * 1024 * 1024)
+    _publish(uploader, "torn", "1.0")
+    store.fail = {torn}
+    with pytest.raises(OSError, match="injected"):
+        _publish(uploader, "torn", "2.0")
+    assert [f.version for f in _page(store, "torn").files] == ["1.0", "2.0"]
+    _publish(Uploader(store, Indexer(store), max_size=10 * 1024 * 1024), "torn", "2.0")
+    page = _page(store, "torn")
+    assert store.get("simple/torn/index.html")[1] == render_project_html(page)
+    assert b"<small>2.0</small>" in store.get("site/project/torn/index.html")[1]
+    assert Rebuilder(Indexer(store)).run(check=True).drift == []
+
+
+def test_a_start_up_stopped_after_the_root_listing_swap_still_moves_the_landing_count(
+    tmp_path: Path,
+) -> None:
+    """``skypi serve`` starts on a project the root listing lacks (the batch that listed it
+    stopped at the listing's swap). The start-up pass swaps the listing, then writing the
+    landing page fails (a full disk), and the start is tried again: by then the listing says
+    all it has to say, and the landing page's count must still move."""
+    store = _Failing(tmp_path / "packages")
+    indexer = Indexer(store)
+    indexer.apply([Landed(_drop(store, "first", "1.0"))])
+    reconcile(store, Indexer(store))  # a clean start: what it found is recorded
+    store.fail = {"simple/index.json"}
+    with pytest.raises(OSError, match="injected"):
+        indexer.apply([Landed(_drop(store, "second", "1.0"))])
+    assert "second" not in _root(store).projects
+    store.fail = {"site/index.html"}
+    with pytest.raises(OSError, match="injected"):
+        reconcile(store, Indexer(store))
+    assert "second" in _root(store).projects
+    reconcile(store, Indexer(store))  # started again
+    assert _landing(store).projects == 2
+    assert Rebuilder(Indexer(store)).run(check=True).drift == []
+
+
+def test_a_root_listing_stored_by_an_older_version_is_not_taken_for_torn(tmp_path: Path) -> None:
+    """A listing (and its gzip variant) stored by an older version, with each project's
+    normalized name, reads as the listing it is: a redelivered event does not take it for a
+    listing whose followers were cut short, and writes none of them again."""
+    store = _Failing(tmp_path / "packages")
+    key = _drop(store, "first", "1.0")
+    Indexer(store).apply([Landed(key)])
+    doc = json.loads(store.get("simple/index.json")[1])
+    for project in doc["projects"]:
+        project["_normalized"] = project["name"]
+    earlier = json.dumps(doc).encode()
+    store.put("simple/index.json", earlier)
+    store.put("simple/index.json.gz", gzip.compress(earlier))
+    writes: list[str] = []
+    put = store.put
+
+    def counted(key: str, body: Body, **kwargs: Any) -> ObjectInfo:
+        writes.append(key)
+        return put(key, body, **kwargs)
+
+    store.put = counted  # type: ignore[method-assign]
+    Indexer(store).apply([Landed(key)])  # the event again, in a new process
+    assert not [k for k in writes if k.startswith("simple/index.")]

@@ -22,9 +22,9 @@ import pytest
 
 from skypi.api.publish import Uploader
 from skypi.core.errors import DoesNotExist, UploadRejected
+from skypi.core.landing import SiteSummary
 from skypi.core.pages import PACKAGES_PREFIX, ProjectPage, RootListing, html_twins
 from skypi.core.render import render_project_html, render_root_html
-from skypi.core.site import SiteSummary, latest_version
 from skypi.core.upload import validate_filename, validate_form
 from skypi.indexer.admin import Admin
 from skypi.indexer.rebuild import Rebuilder
@@ -67,7 +67,7 @@ def assert_consistent(store: Store) -> None:
             assert _get(store, key) == html, f"{key} is not the render of its JSON page"
             assert gzip.decompress(_get(store, f"{key}.gz")) == html
         if page.files:
-            newest = latest_version(page)
+            newest = page.latest_version
             site = _get(store, f"site/project/{name}/index.html").decode()
             assert f"<small>{newest}</small>" in site, f"{name}: the site page is behind"
     assert listed == stored, "storage and pages disagree"

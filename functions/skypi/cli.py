@@ -17,7 +17,10 @@ from skypi.cli_help import add_examples
 from skypi.core.pages import PROJECT_STATUSES
 
 if TYPE_CHECKING:
+    from skypi.core.publishers import Publisher
     from skypi.store.base import Store
+    from skypi.store.publishers import PublisherStore
+    from skypi.store.tokens import TokenStore
 
 DEFAULT_DIR = "./packages"
 DEFAULT_URL = "http://127.0.0.1:8080"
@@ -223,6 +226,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
+    _add_serve_parser(sub)
+    _add_dev_parser(sub)
+    _add_reindex_parser(sub)
+    _add_client_parsers(sub)
+    _add_import_parser(sub)
+    _add_token_parser(sub)
+    _add_publisher_parser(sub)
+    _add_namespace_parser(sub)
+    _add_view_parser(sub)
+    _add_admin_parsers(sub)
+    add_examples(parser)
+    return parser
+
+
+def _add_serve_parser(sub: Any) -> None:
+    """``skypi serve``: a folder as an index, with pypiserver's flags named."""
     serve = sub.add_parser(
         "serve",
         help="serve a folder of packages as an index (what pypiserver users run)",
@@ -293,6 +312,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_logging(serve)
     _add_pypiserver_flags(serve.add_argument_group("pypiserver flags skypi does not take"))
 
+
+def _add_dev_parser(sub: Any) -> None:
+    """``skypi dev``: the AWS data path, emulated on this machine."""
     dev = sub.add_parser(
         "dev",
         help="run the AWS data path on this machine (emulated S3, SQS and Lambda)",
@@ -312,6 +334,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_logging(dev)
 
+
+def _add_reindex_parser(sub: Any) -> None:
+    """``skypi reindex``: every page again from what storage holds."""
     reindex = sub.add_parser(
         "reindex",
         help="rebuild every page from what storage holds (or --check: report drift only)",
@@ -341,6 +366,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="projects in parallel (default 1 on a folder, 16 on S3)",
     )
 
+
+def _add_client_parsers(sub: Any) -> None:
+    """``skypi publish`` and ``skypi doctor``: clients of a running index."""
     publish = sub.add_parser(
         "publish",
         help="upload distributions of any size straight to storage (resumable)",
@@ -393,6 +421,10 @@ def build_parser() -> argparse.ArgumentParser:
         default=60.0,
         help="seconds to wait for the read URL to stop serving deleted files (60)",
     )
+
+
+def _add_import_parser(sub: Any) -> None:
+    """``skypi import``: another index's files copied in."""
     importing = sub.add_parser(
         "import",
         help="copy a pypiserver folder or devpi export into an index, byte for byte",
@@ -413,6 +445,9 @@ def build_parser() -> argparse.ArgumentParser:
         "its watcher)",
     )
 
+
+def _add_token_parser(sub: Any) -> None:
+    """``skypi token``: create, list, revoke, import htpasswd users."""
     token = sub.add_parser("token", help="create, list and revoke API tokens")
     token_sub = token.add_subparsers(dest="token_command", required=True, metavar="ACTION")
     create = token_sub.add_parser("create", help="create a token (shown once)")
@@ -463,9 +498,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--project", action="append", help="limit the users to this project (repeatable)"
     )
 
-    _add_publisher_parser(sub)
-    _add_namespace_parser(sub)
 
+def _add_view_parser(sub: Any) -> None:
+    """``skypi view ...``: views over an upstream index (its module is imported only here)."""
+    from skypi.local.viewcmd import add_view_parser
+
+    add_view_parser(sub, _add_dir)
+
+
+def _add_admin_parsers(sub: Any) -> None:
+    """``skypi yank|unyank|delete|status``: the admin API of a running index."""
     for verb, text in (
         ("yank", "yank a file or release (PEP 592)"),
         ("unyank", "undo a yank"),
@@ -497,8 +539,6 @@ def build_parser() -> argparse.ArgumentParser:
             default=os.environ.get("SKYPI_TOKEN"),
             help="an admin token (default: $SKYPI_TOKEN)",
         )
-    add_examples(parser)
-    return parser
 
 
 def _add_namespace_parser(sub: Any) -> None:
@@ -689,6 +729,8 @@ def _local_folder(args: argparse.Namespace) -> str | None:
         return str(args.dir)
     if args.command == "namespace" and not args.bucket and not args.url:
         return str(args.dir)
+    if args.command == "view":
+        return str(args.dir)
     return None
 
 
@@ -747,6 +789,10 @@ def _main(argv: list[str] | None) -> int:
         return _publisher(args)
     if args.command == "namespace":
         return _namespace(args)
+    if args.command == "view":
+        from skypi.local.viewcmd import run
+
+        return run(args, _store(args.dir, args.state_dir))
     return _admin(args)
 
 
@@ -964,109 +1010,130 @@ def _htpasswd_kind(password_hash: str) -> str:
 
 
 def _token(args: argparse.Namespace) -> int:
-    from datetime import UTC, datetime, timedelta
-
-    from skypi.core.tokens import TokenRecord, new_token
-    from skypi.store.tokens import TokenRepository, TokenStore
-
-    repo: TokenStore
+    """``skypi token``: create, list, revoke or import tokens, in a folder or a table."""
     if args.table:
         from skypi.store.dynamo_tokens import DynamoTokenRepository
 
-        repo = DynamoTokenRepository(args.table)
+        repo: TokenStore = DynamoTokenRepository(args.table)
     else:
+        from skypi.store.tokens import TokenRepository
+
         not_an_index = _not_an_index(args)
         if not_an_index and args.token_command in ("list", "revoke"):
             print(f"skypi: {not_an_index}", file=sys.stderr)  # and nothing is made in it
             return 0 if args.token_command == "list" else 1  # noqa: S105
         repo = TokenRepository(_store(args.dir, args.state_dir))
-    if args.token_command == "import-htpasswd":  # noqa: S105
-        imported, skipped = 0, 0
-        for number, raw in enumerate(Path(args.file).read_bytes().splitlines(), start=1):
-            line = raw.decode("utf-8", "replace").strip()
-            if not line or line.startswith("#"):
-                continue
-            user, _, password_hash = line.partition(":")
-            try:
-                if "\ufffd" in line:
-                    raise ValueError("the line is not UTF-8")
-                record = TokenRecord.for_user(
-                    user,
-                    password_hash,
-                    scopes={args.scope},
-                    projects=set(args.project) if args.project else None,
-                )
-            except ValueError as exc:
-                skipped += 1
-                print(
-                    f"skipped line {number} ({user}): {_htpasswd_kind(password_hash)}{exc}",
-                    file=sys.stderr,
-                )
-                continue
-            repo.add(record, overwrite=True)
-            imported += 1
-        print(f"{imported} users imported, {skipped} skipped", file=sys.stderr)
-        if skipped:
-            print(
-                "For each skipped user, either set a bcrypt password (htpasswd -B FILE USER) "
-                "and import again, or give them a token: "
-                f"skypi token create {f'--table {args.table}' if args.table else args.dir} "
-                f"--scope {args.scope} --name USER",
-                file=sys.stderr,
-            )
-        return 1 if skipped else 0
-    if args.token_command == "create":  # noqa: S105
-        token = new_token()
+    command = {
+        "import-htpasswd": _import_htpasswd,
+        "create": _create_token,
+        "list": _list_tokens,
+    }.get(args.token_command, _revoke_token)
+    return command(args, repo)
+
+
+def _import_htpasswd(args: argparse.Namespace, repo: TokenStore) -> int:
+    """pypiserver's users, each a token record of its bcrypt password; the others skipped,
+    with what to do for them."""
+    from skypi.core.tokens import TokenRecord
+
+    imported, skipped = 0, 0
+    for number, raw in enumerate(Path(args.file).read_bytes().splitlines(), start=1):
+        line = raw.decode("utf-8", "replace").strip()
+        if not line or line.startswith("#"):
+            continue
+        user, _, password_hash = line.partition(":")
         try:
-            record = TokenRecord.create(
-                token,
-                name=args.name,
-                scopes=set(args.scope or ["upload"]),
+            if "\ufffd" in line:
+                raise ValueError("the line is not UTF-8")
+            record = TokenRecord.for_user(
+                user,
+                password_hash,
+                scopes={args.scope},
                 projects=set(args.project) if args.project else None,
-                expires=(
-                    datetime.now(UTC) + timedelta(days=args.expires_in) if args.expires_in else None
-                ),
-                namespaces=set(args.namespace) if args.namespace else None,
             )
         except ValueError as exc:
-            print(f"skypi: {exc}", file=sys.stderr)
-            return 2
-        repo.add(record)
-        print(token)
-        spaces = ", ".join(sorted(record.namespaces or ()))
+            skipped += 1
+            print(
+                f"skipped line {number} ({user}): {_htpasswd_kind(password_hash)}{exc}",
+                file=sys.stderr,
+            )
+            continue
+        repo.add(record, overwrite=True)
+        imported += 1
+    print(f"{imported} users imported, {skipped} skipped", file=sys.stderr)
+    if skipped:
         print(
-            f"Token {record.id} ({', '.join(sorted(record.scopes))}"
-            f"{'; projects ' + ', '.join(sorted(record.projects)) if record.projects else ''}"
-            f"{'; namespaces ' + spaces if spaces else ''})"
-            " created. It is shown only this once: store it now.",
+            "For each skipped user, either set a bcrypt password (htpasswd -B FILE USER) "
+            "and import again, or give them a token: "
+            f"skypi token create {f'--table {args.table}' if args.table else args.dir} "
+            f"--scope {args.scope} --name USER",
             file=sys.stderr,
         )
-        return 0
-    if args.token_command == "list":  # noqa: S105
-        records = repo.all()
-        if args.json:
-            print(
-                json.dumps(
-                    [{k: v for k, v in r.to_json().items() if k != "hash"} for r in records],
-                    indent=1,
-                )
+    return 1 if skipped else 0
+
+
+def _create_token(args: argparse.Namespace, repo: TokenStore) -> int:
+    """A new token, printed once; its record (the hash) is what the index keeps."""
+    from datetime import UTC, datetime, timedelta
+
+    from skypi.core.tokens import TokenRecord, new_token
+
+    token = new_token()
+    try:
+        record = TokenRecord.create(
+            token,
+            name=args.name,
+            scopes=set(args.scope or ["upload"]),
+            projects=set(args.project) if args.project else None,
+            expires=(
+                datetime.now(UTC) + timedelta(days=args.expires_in) if args.expires_in else None
+            ),
+            namespaces=set(args.namespace) if args.namespace else None,
+        )
+    except ValueError as exc:
+        print(f"skypi: {exc}", file=sys.stderr)
+        return 2
+    repo.add(record)
+    print(token)
+    spaces = ", ".join(sorted(record.namespaces or ()))
+    print(
+        f"Token {record.id} ({', '.join(sorted(record.scopes))}"
+        f"{'; projects ' + ', '.join(sorted(record.projects)) if record.projects else ''}"
+        f"{'; namespaces ' + spaces if spaces else ''})"
+        " created. It is shown only this once: store it now.",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _list_tokens(args: argparse.Namespace, repo: TokenStore) -> int:
+    records = repo.all()
+    if args.json:
+        print(
+            json.dumps(
+                [{k: v for k, v in r.to_json().items() if k != "hash"} for r in records],
+                indent=1,
             )
-            return 0
-        if not records:
-            print("No tokens. Create one with: skypi token create", file=sys.stderr)
-        used: dict[str, str] = getattr(repo, "last_used", dict)()
-        for r in records:
-            limits = sorted(r.projects or ()) + [f"{n}-*" for n in sorted(r.namespaces or ())]
-            projects = ",".join(limits) if limits else "*"
-            # Minted tokens live minutes: their expiry (or burn) is shown to the minute.
-            shown = "%Y-%m-%d %H:%M" if r.publisher else "%Y-%m-%d"
-            expires = f"expires {r.expires:{shown}}" if r.expires else "no expiry"
-            seen = f"used {used[r.id][:10]}" if r.id in used else ""
-            print(
-                f"{r.id}  {','.join(sorted(r.scopes)):<20} {projects:<20} "
-                f"{r.created:%Y-%m-%d %H:%M}  {expires:<18} {seen:<16} {r.name}".rstrip()
-            )
+        )
         return 0
+    if not records:
+        print("No tokens. Create one with: skypi token create", file=sys.stderr)
+    used: dict[str, str] = getattr(repo, "last_used", dict)()
+    for r in records:
+        limits = sorted(r.projects or ()) + [f"{n}-*" for n in sorted(r.namespaces or ())]
+        projects = ",".join(limits) if limits else "*"
+        # Minted tokens live minutes: their expiry (or burn) is shown to the minute.
+        shown = "%Y-%m-%d %H:%M" if r.publisher else "%Y-%m-%d"
+        expires = f"expires {r.expires:{shown}}" if r.expires else "no expiry"
+        seen = f"used {used[r.id][:10]}" if r.id in used else ""
+        print(
+            f"{r.id}  {','.join(sorted(r.scopes)):<20} {projects:<20} "
+            f"{r.created:%Y-%m-%d %H:%M}  {expires:<18} {seen:<16} {r.name}".rstrip()
+        )
+    return 0
+
+
+def _revoke_token(args: argparse.Namespace, repo: TokenStore) -> int:
     try:
         record = repo.revoke(args.id)
     except KeyError as exc:
@@ -1077,23 +1144,14 @@ def _token(args: argparse.Namespace) -> int:
 
 
 def _publisher(args: argparse.Namespace) -> int:
-    from skypi.core.publishers import (
-        GITHUB_ISSUER,
-        GITLAB_ISSUER,
-        GitHubPublisher,
-        GitLabPublisher,
-        InvalidPublisher,
-        OidcPublisher,
-        Publisher,
-    )
-    from skypi.store.publishers import PublisherRepository, PublisherStore
-
-    repo: PublisherStore
+    """``skypi publisher``: add, list or remove trusted publishers, in a folder or a table."""
     if args.table:
         from skypi.store.dynamo_publishers import DynamoPublisherRepository
 
-        repo = DynamoPublisherRepository(args.table)
+        repo: PublisherStore = DynamoPublisherRepository(args.table)
     else:
+        from skypi.store.publishers import PublisherRepository
+
         repo = PublisherRepository(_store(args.dir, args.state_dir))
     if args.publisher_command == "list":
         publishers = repo.all()
@@ -1112,40 +1170,14 @@ def _publisher(args: argparse.Namespace) -> int:
             return 1
         print(f"Removed publisher {removed.id} {removed.describe()}")
         return 0
-    projects = set(args.project)
-    publisher: Publisher
+    return _add_publisher(args, repo)
+
+
+def _add_publisher(args: argparse.Namespace, repo: PublisherStore) -> int:
+    from skypi.core.publishers import InvalidPublisher
+
     try:
-        if args.kind == "github":
-            publisher = GitHubPublisher.create(
-                args.repository,
-                workflow=args.workflow,
-                projects=projects,
-                environment=args.environment,
-                owner_id=args.owner_id,
-                repository_id=args.repository_id,
-                issuer=args.issuer or GITHUB_ISSUER,
-            )
-            if not publisher.repository_id:
-                print(
-                    "skypi: warning: matched by name only; give --owner-id and "
-                    "--repository-id so a deleted and re-registered name cannot publish",
-                    file=sys.stderr,
-                )
-        elif args.kind == "gitlab":
-            publisher = GitLabPublisher.create(
-                args.project_path,
-                projects=projects,
-                ci_config_path=args.ci_config,
-                environment=args.environment,
-                issuer=args.issuer or GITLAB_ISSUER,
-            )
-        else:
-            claims = dict(c.partition("=")[::2] for c in args.claim)
-            if any(not k or not v for k, v in claims.items()):
-                raise InvalidPublisher("give each claim as NAME=VALUE")
-            publisher = OidcPublisher.create(
-                args.issuer, claims=claims, projects=projects, audience=args.audience
-            )
+        publisher = _new_publisher(args)
         repo.add(publisher)
     except InvalidPublisher as exc:
         print(f"skypi: {exc}", file=sys.stderr)
@@ -1158,6 +1190,51 @@ def _publisher(args: argparse.Namespace) -> int:
         f"{', '.join(sorted(publisher.projects))}"
     )
     return 0
+
+
+def _new_publisher(args: argparse.Namespace) -> Publisher:
+    """The publisher ``skypi publisher add KIND`` describes; InvalidPublisher if it is none."""
+    from skypi.core.publishers import (
+        GITHUB_ISSUER,
+        GITLAB_ISSUER,
+        GitHubPublisher,
+        GitLabPublisher,
+        InvalidPublisher,
+        OidcPublisher,
+    )
+
+    projects = set(args.project)
+    if args.kind == "github":
+        github = GitHubPublisher.create(
+            args.repository,
+            workflow=args.workflow,
+            projects=projects,
+            environment=args.environment,
+            owner_id=args.owner_id,
+            repository_id=args.repository_id,
+            issuer=args.issuer or GITHUB_ISSUER,
+        )
+        if not github.repository_id:
+            print(
+                "skypi: warning: matched by name only; give --owner-id and "
+                "--repository-id so a deleted and re-registered name cannot publish",
+                file=sys.stderr,
+            )
+        return github
+    if args.kind == "gitlab":
+        return GitLabPublisher.create(
+            args.project_path,
+            projects=projects,
+            ci_config_path=args.ci_config,
+            environment=args.environment,
+            issuer=args.issuer or GITLAB_ISSUER,
+        )
+    claims = dict(c.partition("=")[::2] for c in args.claim)
+    if any(not k or not v for k, v in claims.items()):
+        raise InvalidPublisher("give each claim as NAME=VALUE")
+    return OidcPublisher.create(
+        args.issuer, claims=claims, projects=projects, audience=args.audience
+    )
 
 
 def _namespace(args: argparse.Namespace) -> int:

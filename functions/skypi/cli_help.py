@@ -58,6 +58,14 @@ examples:
   skypi token create ./packages --scope read --project acme-lib --expires-in 90
   skypi token create ./packages --scope upload --namespace acme   acme and every acme-* project
   skypi token create --table TOKEN_TABLE --scope read --name ci    a deployed index""",
+    "view": """\
+examples:
+  skypi view add safe --upstream https://pypi.org/simple/ --cooldown-days 7 --dir ./packages
+  skypi view add safe --policy safe.toml --replace --dir ./packages
+  skypi view osv all.zip --dir ./packages        block malicious packages (osv.dev's PyPI/all.zip)
+  skypi view explain safe requests 2.33.0 --dir ./packages
+  skypi view refresh safe --dir ./packages       ask upstream again now
+  pip install --index-url http://127.0.0.1:8080/view/safe/simple/ PACKAGE""",
     "token list": """\
 examples:
   skypi token list ./packages

@@ -64,14 +64,14 @@ def _listed(s3: S3Store) -> dict[str, str]:
 
 def test_single_put_then_complete_publishes(uploader: DirectUploader, s3: S3Store) -> None:
     filename, data = _wheel("1.0")
-    plan = uploader.plan(_declared(filename, data))
+    plan = uploader.plan(_declared(filename, data)).wire()
     assert plan["mode"] == "single"
     assert "x-amz-checksum-sha256" in plan["request"]["headers"]
     assert _put(plan["request"], data).status_code == 200
-    result = uploader.complete(_declared(filename, data), plan["marker"])
+    result = uploader.complete(_declared(filename, data), plan["marker"]).wire()
     assert result["status"] == "published"
     assert _listed(s3) == {filename: hashlib.sha256(data).hexdigest()}
-    assert uploader.plan(_declared(filename, data))["status"] == "exists"
+    assert uploader.plan(_declared(filename, data)).wire()["status"] == "exists"
     with pytest.raises(UploadRejected, match="already exists"):
         uploader.plan(_declared(filename, data + b"x"))
 
@@ -83,14 +83,16 @@ def test_complete_after_the_indexer_listed_this_upload_says_published(
     before the client calls complete: that upload is published, not an "exists" failure.
     Another upload's identical file is still "exists"."""
     filename, data = _wheel("1.5")
-    plan = uploader.plan(_declared(filename, data))
+    plan = uploader.plan(_declared(filename, data)).wire()
     assert _put(plan["request"], data).status_code == 200
     key = f"packages/big/{filename}"
     Indexer(s3).apply([Landed(key, hashlib.sha256(data).hexdigest())])  # the indexer, first
     assert _listed(s3) == {filename: hashlib.sha256(data).hexdigest()}
-    result = uploader.complete(_declared(filename, data), plan["marker"])
+    result = uploader.complete(_declared(filename, data), plan["marker"]).wire()
     assert (result["status"], result["filename"]) == ("published", filename)
-    assert uploader.complete(_declared(filename, data), "another-upload")["status"] == "exists"
+    assert (
+        uploader.complete(_declared(filename, data), "another-upload").wire()["status"] == "exists"
+    )
 
 
 def test_multipart_upload_resumes_with_the_missing_parts(
@@ -99,7 +101,7 @@ def test_multipart_upload_resumes_with_the_missing_parts(
     monkeypatch.setattr(direct, "MULTIPART_FROM", 5 * MiB)
     filename, data = _wheel("2.0", payload=12 * MiB)
     declared = _declared(filename, data, part=5 * MiB)
-    plan = uploader.plan(declared)
+    plan = uploader.plan(declared).wire()
     assert plan["mode"] == "multipart"
     size = plan["part_size"]
     assert size == 5 * MiB
@@ -108,7 +110,7 @@ def test_multipart_upload_resumes_with_the_missing_parts(
     assert [p["number"] for p in plan["parts"]] == list(range(1, count + 1))
     first = plan["parts"][0]
     etag = _put(first, data[:size]).headers["etag"]  # ... and then the connection drops
-    again = uploader.plan(declared, resume=plan["upload_id"], marker=plan["marker"])
+    again = uploader.plan(declared, resume=plan["upload_id"], marker=plan["marker"]).wire()
     assert [p["number"] for p in again["parts"]] == list(range(2, count + 1))
     assert [(p["number"], p["etag"], p["size"]) for p in again["done"]] == [(1, etag, size)]
     parts = [Part(1, etag, sha256=declared.part_sha256[0])]
@@ -118,7 +120,7 @@ def test_multipart_upload_resumes_with_the_missing_parts(
         assert part["headers"][CHECKSUM] == base64.b64encode(bytes.fromhex(digest)).decode()
         sent = _put(part, data[start : start + size])
         parts.append(Part(part["number"], sent.headers["etag"], sha256=digest))
-    result = uploader.complete(declared, plan["marker"], plan["upload_id"], parts)
+    result = uploader.complete(declared, plan["marker"], plan["upload_id"], parts).wire()
     assert result["status"] == "published"
     assert s3.get(f"packages/big/{filename}")[1] == data
     assert _listed(s3) == {filename: declared.sha256}
@@ -137,7 +139,7 @@ def test_a_tampered_upload_leaves_nothing(uploader: DirectUploader, s3: S3Store,
     else:
         _, sent = _wheel("3.1")  # a wheel of another version under this filename
         declared = _declared(filename, sent)
-    plan = uploader.plan(declared)
+    plan = uploader.plan(declared).wire()
     _put(plan["request"], sent)  # moto keeps it: it checks no checksum
     with pytest.raises(UploadRejected, match="refused"):
         uploader.complete(declared, plan["marker"])
@@ -151,7 +153,7 @@ def test_complete_never_judges_a_file_another_upload_stored(
 ) -> None:
     filename, data = _wheel("4.0")
     s3.put(f"packages/big/{filename}", data)  # dropped in by someone else, not yet indexed
-    plan = uploader.plan(_declared(filename, b"other bytes"))
+    plan = uploader.plan(_declared(filename, b"other bytes")).wire()
     with pytest.raises(Conflict):
         uploader.complete(_declared(filename, b"other bytes"), plan["marker"])
     assert s3.get(f"packages/big/{filename}")[1] == data
@@ -280,7 +282,7 @@ def test_a_multipart_upload_too_big_to_hash_in_the_request_is_left_to_the_indexe
     uploader = DirectUploader(s3, Indexer(s3), max_size=1024**3, hash_seconds=0.0)
     filename, data = _wheel("8.0", payload=6 * MiB)
     declared = _declared(filename, data, part=5 * MiB)
-    plan = uploader.plan(declared)
+    plan = uploader.plan(declared).wire()
     parts = []
     for part in plan["parts"]:
         start = (part["number"] - 1) * 5 * MiB
@@ -292,7 +294,7 @@ def test_a_multipart_upload_too_big_to_hash_in_the_request_is_left_to_the_indexe
                 sha256=declared.part_sha256[part["number"] - 1],
             )
         )
-    result = uploader.complete(declared, plan["marker"], plan["upload_id"], parts)
+    result = uploader.complete(declared, plan["marker"], plan["upload_id"], parts).wire()
     assert result["status"] == "accepted"
     assert "lists it within minutes" in result["detail"]
     assert s3.get(f"packages/big/{filename}")[1] == data  # kept, not deleted
@@ -324,7 +326,7 @@ def test_a_poisoned_upload_is_refused_with_its_reason_and_deleted(
     (400) that says why, and the stored object is gone."""
     filename, data = poisoned("big", "5.0")[case]
     declared = _declared(filename, data)
-    plan = uploader.plan(declared)
+    plan = uploader.plan(declared).wire()
     assert _put(plan["request"], data).status_code == 200
     with pytest.raises(UploadRejected, match="refused: Invalid distribution file"):
         uploader.complete(declared, plan["marker"])

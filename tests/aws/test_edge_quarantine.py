@@ -15,7 +15,7 @@ from skypi import cli
 from skypi.core.errors import EdgeUnavailable
 from skypi.core.keys import QUARANTINE_RECORD_VALUE, quarantine_record_key
 from skypi.core.tokens import EDGE_MAX_KEY_BYTES, EDGE_MAX_STORE_BYTES, EDGE_MAX_VALUE_BYTES
-from skypi.indexer.admin import Admin, project_name
+from skypi.indexer.admin import Admin, require_project_name
 from skypi.indexer.rebuild import Rebuilder
 from skypi.indexer.service import Indexer, Landed
 from skypi.local.emulator import CloudFrontEmulation, KeyValueStoreEmulation
@@ -92,7 +92,7 @@ def at_the_edge(path: str, kvs: KeyValueStoreEmulation, mode: str = "public") ->
 
 
 def status(admin: Admin, project: str) -> str:
-    page = admin.indexer.pages.read(project_name(project)).page
+    page = admin.indexer.pages.read(require_project_name(project)).page
     assert page is not None
     return page.status
 
@@ -167,7 +167,7 @@ def test_a_quarantine_racing_a_lift_leaves_the_record(admin: Admin, kvs: FlakySt
 
     def quarantine_again() -> None:
         kvs.meanwhile = None
-        other.indexer.set_status(project_name("held"), "quarantined", "again")  # its page
+        other.indexer.set_status(require_project_name("held"), "quarantined", "again")  # its page
 
     kvs.meanwhile = (lifting, quarantine_again)
     admin.set_status("held", "active")
@@ -224,9 +224,9 @@ def test_a_record_fits_the_key_value_stores_limits(kvs: FlakyStore) -> None:
     Developer Guide, "Quotas on key value stores"): the longest project name skypi takes
     makes a record that fits, the emulated store (which refuses what AWS refuses) takes it,
     and the store holds thousands of such records beside a full set of tokens' keys."""
-    longest = project_name("x" * 246)  # MAX_FILENAME_BYTES: no file of a longer name fits
+    longest = require_project_name("x" * 246)  # MAX_FILENAME_BYTES: no file of a longer name fits
     with pytest.raises(Exception, match="too long"):
-        project_name("x" * 247)
+        require_project_name("x" * 247)
     key = record(longest)
     assert len(key.encode()) <= EDGE_MAX_KEY_BYTES
     assert len(QUARANTINE_RECORD_VALUE.encode()) <= EDGE_MAX_VALUE_BYTES

@@ -4,16 +4,11 @@ the types and caching a static origin (S3 behind CloudFront) must send."""
 from __future__ import annotations
 
 from skypi.core.http import REVALIDATE
+from skypi.core.keys import LANDING_KEY, project_site_key, release_key
+from skypi.core.landing import SiteSummary
 from skypi.core.pages import ProjectPage
-from skypi.core.site import (
-    LANDING_KEY,
-    Release,
-    SiteSummary,
-    project_site_key,
-    release_key,
-    render_landing,
-    render_project_site,
-)
+from skypi.core.release import Release
+from skypi.core.site import render_landing, render_project_site
 from tests.aws.conftest import Emulated
 from tests.dists import metadata_text, wheel_bytes, wheel_name
 

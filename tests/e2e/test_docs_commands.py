@@ -64,6 +64,18 @@ NOT_RUN = {
     "skypi publisher add github octo/billing": "its flags are tested in tests/e2e/test_cli.py",
     "curl http://127.0.0.1:8080/simple/namespaces": "reads a server on a fixed port; both "
     "endpoints are read from a running skypi serve in tests/e2e/test_namespaces.py",
+    "skypi view add safe --upstream https://pypi.org/simple/ --cooldown-days 7 --dir": "names "
+    "pypi.org; the same command is run in docs/views.md, and tests/e2e/test_views.py adds views "
+    "over a loopback upstream",
+    "pip install --index-url http://127.0.0.1:8080/view/safe/simple/": "installs from pypi.org "
+    "(no test reaches the internet): tests/e2e/test_views.py runs pip and uv through a view over "
+    "a loopback upstream",
+    "pip install --index-url http://127.0.0.1:8080/view/safe@2026-11-01/simple/": "installs "
+    "from pypi.org: tests/e2e/test_views.py runs pip and uv through a pinned view over a "
+    "loopback upstream",
+    "skypi view osv all.zip": "reads osv.dev's export and asks pypi.org (no test reaches the "
+    "internet): tests/e2e/test_views.py imports OSV data, explains and refreshes against a "
+    "loopback upstream",
 }
 
 

@@ -350,3 +350,33 @@ def test_a_read_only_folder_is_served_with_state_dir_and_left_untouched(tmp_path
             path.chmod(0o755 if path.is_dir() else 0o644)
     after = sorted((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*"))
     assert after == before
+
+
+def test_a_file_cut_short_while_it_is_sent_aborts_the_download(tmp_path: Path) -> None:
+    """A file truncated in the folder after its 200 and its Content-Length went out (the
+    server has it open): the connection is aborted, so the client sees an incomplete body
+    (an error, never a short file taken for whole), and the log names the file. 32 MiB is
+    more than loopback's socket buffers hold, so the server is still reading it when the
+    file is cut (it stops on the buffers, not on a clock)."""
+    folder = tmp_path / "packages"
+    (folder / "big").mkdir(parents=True)
+    wheel = folder / "big" / wheel_name("big", "1.0")
+    wheel.write_bytes(wheel_bytes("big", "1.0", blob=os.urandom(32 * 1024 * 1024)))
+    server = start_server(folder, tmp_path / "server.log")
+    received: list[bytes] = []
+    try:
+        with (
+            httpx.Client(timeout=30) as client,
+            client.stream("GET", f"{server.url}/packages/big/{wheel.name}") as answer,
+        ):
+            assert answer.status_code == 200
+            declared = int(answer.headers["content-length"])
+            os.truncate(wheel, 0)
+            with pytest.raises(httpx.RemoteProtocolError):
+                received.extend(answer.iter_raw())
+    finally:
+        server.stop()
+    assert sum(map(len, received)) < declared
+    log = server.log.read_text()
+    assert f"packages/big/{wheel.name} ended after " in log
+    assert f"of {declared:,} bytes (changed while it was sent): the answer is aborted" in log

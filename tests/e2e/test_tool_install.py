@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.dists import wheel_bytes, wheel_name
 from tests.e2e.conftest import BIN, client_env, free_port, run
 
 pytestmark = pytest.mark.e2e
@@ -41,6 +42,10 @@ def test_uv_tool_install_gives_a_skypi_that_serves(tmp_path: Path) -> None:
     site = next((tmp_path / "tools" / "skypi").glob("lib/python*/site-packages"))
     installed = {p.name.split("-")[0].lower() for p in site.iterdir()}
     assert not installed & set(LEFT_OUT), installed & set(LEFT_OUT)
+    assert {p.name for p in (site / "skypi" / "core" / "assets").iterdir()} >= {
+        "site.css",
+        "site.js",
+    }
     print(f"uv tool install: {_size(tmp_path / 'tools') / 1e6:.0f} MB")
 
     folder = tmp_path / "packages"
@@ -71,6 +76,25 @@ def test_uv_tool_install_gives_a_skypi_that_serves(tmp_path: Path) -> None:
             pytest.fail((tmp_path / "serve.log").read_text())
         assert response.status_code == 200
         assert "<!DOCTYPE html>" in response.text
+        # The pages for people carry their style and script, package data of the wheel.
+        landing = httpx.get(f"http://127.0.0.1:{port}/", headers={"Accept": "text/html"})
+        assert landing.status_code == 200
+        assert "<style>\nbody{font:" in landing.text
+        assert "document.body.dataset.root" in landing.text
+        # skypi publish from the tool: the direct-upload answers (pydantic models shared by
+        # the API and the client) need nothing the tool leaves out; a folder answers 501 to
+        # a direct upload, and the file goes through /legacy/
+        wheel = tmp_path / wheel_name("toolpub", "1.0")
+        wheel.write_bytes(wheel_bytes("toolpub", "1.0"))
+        url = f"http://127.0.0.1:{port}"
+        published = subprocess.run(
+            [str(skypi), "publish", "--url", url, "--token", token, str(wheel)],
+            capture_output=True,
+            text=True,
+            env=env,
+        )
+        assert published.returncode == 0, published.stderr
+        assert f"published {wheel.name}" in published.stdout
     finally:
         process.terminate()
         process.wait(10)

@@ -162,10 +162,11 @@ def test_a_folder_under_full_disks_and_killed_processes(tmp_path: Path) -> None:
             if i in kill_steps:  # serve stopped dead at a write of its start-up, restarted
                 watcher.stop()
                 batches += watcher.batches
-                work.step(i + STEPS)
+                work._drop(i + STEPS)  # something for the start-up pass to write
                 tally.kills += _child(["serve", str(rng.randint(1, 3)), str(folder)]) == -9
                 watcher = _start(store, indexer, tally)
         faults.enabled = False
+        work.send_again()
         _wait_settled(watcher, time.monotonic() + 45)
     finally:
         watcher.stop()
@@ -337,6 +338,7 @@ def test_s3_under_errors_throttling_timeouts_resets_and_killed_invocations(
         elif rng.random() < 0.6:
             queue.invoke()
     faults.enabled = False
+    work.send_again()
     queue.drain(time.monotonic() + 45)
     assert queue.waiting(resources.dead_letter_queue_url) == 0, "records went to the DLQ"
     _finish(api, work, tally)

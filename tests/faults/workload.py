@@ -42,6 +42,7 @@ class Workload:
     yanked: set[str] = field(default_factory=set)
     delete_tried: set[str] = field(default_factory=set)
     junk: set[str] = field(default_factory=set)
+    unsent: list[tuple[str, str]] = field(default_factory=list)  # yanks answered 5xx
     done: Counter[str] = field(default_factory=Counter)  # operation -> acknowledged
     failed: Counter[str] = field(default_factory=Counter)  # operation -> failed (not acked)
 
@@ -105,8 +106,28 @@ class Workload:
 
     def _yank(self, _: int) -> None:
         project, filename = self._pick()
-        self.admin.yank(project, filename=filename, reason="injected")
+        try:
+            self.admin.yank(project, filename=filename, reason="injected")
+        except (DoesNotExist, LookupError):
+            raise
+        except Exception:
+            self.unsent.append((project, filename))
+            raise
         self.yanked.add(f"{PACKAGES_PREFIX}{project}/{filename}")
+
+    def send_again(self) -> None:
+        """The admin sends each yank answered 5xx again, as the answer asks (no storage event
+        follows an edit: the edit sent again writes what follows the page if its first try
+        stored the page and failed after)."""
+        for project, filename in self.unsent:
+            try:
+                self.admin.yank(project, filename=filename, reason="injected")
+            except DoesNotExist:
+                self.done["yank sent again (nothing to do)"] += 1
+                continue
+            self.done["yank sent again"] += 1
+            self.yanked.add(f"{PACKAGES_PREFIX}{project}/{filename}")
+        self.unsent.clear()
 
     def _delete(self, _: int) -> None:
         project, filename = self._pick()
@@ -115,7 +136,11 @@ class Workload:
         try:
             self.admin.delete(project, filename)
         except DoesNotExist:
-            self.delete_tried.discard(key)  # not listed yet: nothing was done
+            # Not listed yet, or gone already: only the first leaves the file in storage. The
+            # second may be this very delete, whose reply was lost (S3 did it; the retry got
+            # 412): storage decides what the page must show.
+            if self.uploader.store.head(key) is not None:
+                self.delete_tried.discard(key)
             raise
 
 

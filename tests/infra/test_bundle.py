@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from infra import bundling
 from infra.bundling import build_bundle, interpreter_for
 from infra.functions import PYTHON_VERSION
 
@@ -98,6 +100,8 @@ def test_bundle_is_compiled_by_an_interpreter_of_its_version(host_bundle: Path) 
 
 def test_bundle_has_nothing_local_only(lambda_bundle: Path) -> None:
     assert (lambda_bundle / "skypi" / "indexer" / "handler.py").exists()
+    for asset in ("site.css", "site.js"):  # package data: the pages' style and script
+        assert (lambda_bundle / "skypi" / "core" / "assets" / asset).is_file()
     present = {p.name.split("-")[0].lower() for p in lambda_bundle.glob("*.dist-info")}
     assert not present & set(LOCAL_ONLY)
 
@@ -139,6 +143,10 @@ HANDLERS_FROM_BUNDLE = textwrap.dedent(
             {"repository": "trailofbits/pypi-attestations",
              "job_workflow_ref": "trailofbits/pypi-attestations/.github/workflows/release.yml@v"},
         )
+    # The pages for people take their style and script from the package's data files.
+    from skypi.core.landing import SiteSummary
+    from skypi.core.site import render_landing
+    landing = render_landing(SiteSummary()).decode()
     outside = sorted({name.split(".")[0] for name, module in sys.modules.items()
                       if getattr(module, "__file__", None) and "site-packages" in module.__file__})
     print(json.dumps({
@@ -147,6 +155,8 @@ HANDLERS_FROM_BUNDLE = textwrap.dedent(
         "from_site_packages": outside,
         "fastapi": sys.modules["fastapi"].__file__,
         "xray": "aws_xray_sdk" in sys.modules,
+        "site": sys.modules["skypi.core.site"].__file__,
+        "styled": "<style>\\nbody{font:" in landing and "document.body.dataset.root" in landing,
     }))
     """
 )
@@ -187,6 +197,8 @@ def test_handlers_run_from_the_bundle_alone(host_bundle: Path) -> None:
     assert report["from_site_packages"] == []
     assert report["fastapi"].startswith(str(bundle))
     assert report["xray"] is False  # the X-Ray SDK only with skypi:traceCalls
+    assert report["site"].startswith(str(bundle))
+    assert report["styled"] is True
 
 
 def test_the_xray_sdk_is_bundled_only_for_tracing(lambda_bundle: Path, host_bundle: Path) -> None:
@@ -256,3 +268,18 @@ def test_handlers_build_everything_at_import_only_when_initialized_ahead(
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.strip().splitlines()[-1]) == [eager, eager]
+
+
+def test_the_asset_hash_follows_the_package_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A change to the pages' style alone makes a new asset, so a deploy ships it."""
+    package = tmp_path / "functions" / "skypi"
+    shutil.copytree(bundling.PACKAGE, package, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(bundling.ROOT / "uv.lock", tmp_path / "uv.lock")
+    monkeypatch.setattr(bundling, "ROOT", tmp_path)
+    monkeypatch.setattr(bundling, "PACKAGE", package)
+    before = bundling.source_hash("arm64", PYTHON_VERSION)
+    style = package / "core" / "assets" / "site.css"
+    style.write_text(style.read_text() + "a{color:red}\n")
+    assert bundling.source_hash("arm64", PYTHON_VERSION) != before

@@ -30,8 +30,7 @@ from skypi.core.http import (
     content_encoding_for_key,
     content_type_for_key,
 )
-from skypi.core.keys import QUARANTINE_RECORD_VALUE, quarantine_record_key
-from skypi.core.site import SITE_PREFIX
+from skypi.core.keys import QUARANTINE_RECORD_VALUE, SITE_PREFIX, quarantine_record_key
 from skypi.core.tokens import TokenRecord
 from tests.dists import wheel_name
 from tests.test_edge_vectors import expand_credentials, vector_token

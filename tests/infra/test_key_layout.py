@@ -41,6 +41,12 @@ EXAMPLES: dict[Family, str] = {
     keys.LOCAL_STATE: keys.FINGERPRINTS_KEY,
     keys.NAMESPACE_RECORDS: keys.NAMESPACE_RECORDS_KEY,
     keys.NAMESPACE_DOCUMENT: keys.namespace_key("acme-cloud"),
+    keys.VIEW_POLICY_RECORD: keys.view_policy_key("safe"),
+    keys.VIEW_PAGE: keys.view_key("safe", keys.page_key("foo-bar", "json")),
+    keys.VIEW_ROOT: keys.view_key("safe", keys.page_key(None, "json")),
+    keys.VIEW_UPSTREAM_PAGE: keys.view_upstream_key("safe", "foo-bar"),
+    keys.VIEW_FILE: keys.view_file_key("safe", "foo-bar", "foo_bar-1.0.tar.gz"),
+    keys.OSV_DATA: keys.OSV_KEY,
 }
 
 

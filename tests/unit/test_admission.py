@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from skypi.core.admission import ONE_SDIST, Candidate, Verdict, decide
+from skypi.core.admission import ONE_SDIST, Candidate, Mode, Verdict, decide
 from skypi.core.pages import FileEntry, ProjectPage, has_sdist
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -77,7 +77,7 @@ def _sdist_of(version: str, ext: str = ".tar.gz") -> Candidate:
 def test_each_arrival_has_one_answer(
     page: ProjectPage | None, candidate: Candidate, upload: bool, verdict: Verdict
 ) -> None:
-    decision = decide(page, candidate, upload=upload)
+    decision = decide(page, candidate, mode=Mode.UPLOAD if upload else Mode.DROP_IN)
     assert decision.verdict is verdict
     assert decision.refused == (verdict not in {Verdict.ADMIT, Verdict.IDENTICAL})
     assert bool(decision.message) == decision.refused

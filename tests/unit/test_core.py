@@ -487,7 +487,8 @@ def test_the_landing_page_carries_its_manifest_inert() -> None:
 
     from packaging.utils import NormalizedName
 
-    from skypi.core.site import SiteSummary, Upload, render_landing
+    from skypi.core.landing import SiteSummary, Upload
+    from skypi.core.site import render_landing
 
     hostile = "</script><script>alert(1)</script><!--"
     moment = datetime(2026, 1, 1, tzinfo=UTC)

@@ -24,12 +24,18 @@ from skypi.core.keys import (
     METADATA,
     NAMESPACE_DOCUMENT,
     NAMESPACE_RECORDS,
+    OSV_DATA,
     PAGE_OBJECTS,
     PROJECT_PAGE,
     PROJECT_SITE,
     PROVENANCE,
     RELEASE,
     ROOT_LISTING,
+    VIEW_FILE,
+    VIEW_PAGE,
+    VIEW_POLICY_RECORD,
+    VIEW_ROOT,
+    VIEW_UPSTREAM_PAGE,
     Family,
     Recognised,
     file_key,
@@ -43,6 +49,10 @@ from skypi.core.keys import (
     provenance_key,
     recognise,
     release_key,
+    view_file_key,
+    view_key,
+    view_policy_key,
+    view_upstream_key,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -69,6 +79,16 @@ def built(project: str, filename: str, version: str) -> list[tuple[str, Recognis
         page = page_key(project, kind)
         cases.append((page, Recognised(PROJECT_PAGE, project, name)))
         cases.append((gzip_key(page), Recognised(PROJECT_PAGE, project, name, gzipped=True)))
+        viewed = view_key("safe", page)
+        cases.append((viewed, Recognised(VIEW_PAGE, project, name)))
+        cases.append((gzip_key(viewed), Recognised(VIEW_PAGE, project, name, gzipped=True)))
+    if not filename.startswith("."):
+        cases.append(
+            (view_file_key("safe", project, filename), Recognised(VIEW_FILE, project, filename))
+        )
+    cases.append(
+        (view_upstream_key("safe", project), Recognised(VIEW_UPSTREAM_PAGE, project, "safe"))
+    )
     return cases
 
 
@@ -98,6 +118,11 @@ def test_the_keys_without_a_project_are_recognised() -> None:
     assert recognise(namespace_key(None)) == Recognised(NAMESPACE_DOCUMENT, None, "index.json")
     for name in PROJECTS:  # a namespace is named like a project, but is none
         assert recognise(namespace_key(name)) == Recognised(NAMESPACE_DOCUMENT, None, name)
+    assert recognise(view_policy_key("safe")) == Recognised(VIEW_POLICY_RECORD, None, "safe")
+    for kind, name in PAGE_OBJECTS.items():
+        root = view_key("safe", page_key(None, kind))
+        assert recognise(root) == Recognised(VIEW_ROOT, None, name)
+    assert recognise(keys.OSV_KEY) == Recognised(OSV_DATA, None, keys.OSV_KEY)
     # A folder index keeps files where it likes: a distribution, whose project is its name's.
     assert recognise("packages/foo-1.0.tar.gz") == Recognised(DISTRIBUTION, None, "foo-1.0.tar.gz")
     assert recognise("packages/a/b/c.whl") == Recognised(DISTRIBUTION, None, "c.whl")
@@ -159,6 +184,16 @@ def test_keys_outside_the_layout_are_not_recognised() -> None:
         "held/foo/abc.json",  # not a SHA-256
         "held/Foo/" + "ab" * 32 + ".json",
         "packages/foo/.hidden.whl",
+        "views/Safe/policy.json",
+        "views/safe/simple/Foo/index.json",
+        "views/safe/simple/",
+        "views/safe/upstream/foo.html",
+        "views/safe/files/foo/.hidden.whl",
+        "views/safe/files/foo-1.0.tar.gz",
+        "views/safe/other",
+        "views/safe/pinned/2026-1-1/simple/foo/index.json",
+        "views/safe/pinned/simple/foo/index.json",
+        "osv/other.json",
         "packages/../simple/index.json",
         "packages//foo.whl",
         "other/foo",
@@ -181,6 +216,9 @@ def test_each_family_has_a_grant_that_covers_its_prefix_and_a_distinct_name() ->
     samples[LOCAL_STATE].append(keys.FINGERPRINTS_KEY)
     samples[NAMESPACE_RECORDS].append(keys.NAMESPACE_RECORDS_KEY)
     samples[NAMESPACE_DOCUMENT] += [namespace_key(None), namespace_key("acme")]
+    samples[VIEW_POLICY_RECORD].append(view_policy_key("safe"))
+    samples[VIEW_ROOT].append(view_key("safe", page_key(None, "json")))
+    samples[OSV_DATA].append(keys.OSV_KEY)
     for family, examples in samples.items():
         assert examples, family
         pattern = re.compile(re.escape(family.grant).replace(r"\*", ".*"))

@@ -7,12 +7,14 @@ from datetime import UTC, datetime
 
 import pytest
 
-from skypi.core.admission import Verdict
-from skypi.core.pages import FileEntry, ProjectPage, RootEntry
+from skypi.core.admission import Mode, Verdict
+from skypi.core.pages import FileEntry, ProjectPage, ProjectStatus, RootEntry
 from skypi.core.plan import (
     Arrival,
+    Mark,
     Observed,
     Seen,
+    SetStatus,
     plan,
     restated,
     seen_again,
@@ -44,9 +46,10 @@ def _page(*files: FileEntry, status: str = "active") -> ProjectPage:
 
 
 def _arrive(entry: FileEntry, *, upload: bool = False) -> Arrival:
+    mode = Mode.UPLOAD if upload else Mode.DROP_IN
     if entry.filename.endswith(".whl"):
-        return Arrival(entry, "wheel", "Demo", upload)
-    return Arrival(entry, "sdist", "Demo", upload)
+        return Arrival(entry, "wheel", "Demo", mode)
+    return Arrival(entry, "sdist", "Demo", mode)
 
 
 @pytest.mark.parametrize(
@@ -161,6 +164,61 @@ def test_nothing_observed_of_a_project_without_a_page_plans_nothing() -> None:
     assert (done.page, dict(done.decisions), done.root) == (None, {}, RootEntry(None, ""))
     assert not Observed(departures={_wheel().key: None}).changes(None)
     assert Observed(departures={_wheel().key: None}).changes(_page(_wheel()))
+
+
+# -- an admin's edits (Mode.ADMIN) ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("listed", "mark", "edited", "yanks"),
+    [
+        # one file by its name
+        ([_wheel(), _sdist()], Mark("broken", filename="demo-1.0.tar.gz"), ["demo-1.0.tar.gz"],
+         [None, "broken"]),
+        # every file of a release, its version compared as PEP 440 does (1.0.0 is 1.0)
+        ([_wheel(), _sdist(), _wheel("2.0")], Mark("", version="1.0.0"),
+         ["demo-1.0-py3-none-any.whl", "demo-1.0.tar.gz"], ["", "", None]),
+        # an unyank
+        ([_wheel(yanked="bad")], Mark(None, version="1.0"), ["demo-1.0-py3-none-any.whl"],
+         [None]),
+        # already so, or nothing named: no page to write
+        ([_wheel(yanked="bad")], Mark("bad", version="1.0"), [], None),
+        ([_wheel()], Mark("bad", filename="demo-9.0.tar.gz"), [], None),
+        ([_wheel()], Mark("bad", version="9.0"), [], None),
+    ],
+)  # fmt: skip
+def test_a_mark_changes_only_the_entries_it_names(
+    listed: list[FileEntry], mark: Mark, edited: list[str], yanks: list[str | None] | None
+) -> None:
+    page = _page(*listed)
+    done = plan(page, Observed(edit=mark))
+    assert list(done.edited) == edited
+    assert dict(done.decisions) == {}
+    if yanks is None:
+        assert done.page is None
+        assert done.root == RootEntry("Demo", "")
+        return
+    assert done.page is not None
+    assert [f.yanked for f in done.page.files] == yanks
+    assert done.page.serial == page.serial + 1
+
+
+def test_a_status_is_written_even_when_it_is_the_same() -> None:
+    page = _page(_wheel(), status="archived")
+    done = plan(page, Observed(edit=SetStatus(ProjectStatus.ARCHIVED, "moved")))
+    assert done.page is not None
+    assert (done.page.status, done.page.status_reason) == (ProjectStatus.ARCHIVED, "moved")
+    assert done.page.serial == page.serial + 1
+    quarantined = plan(page, Observed(edit=SetStatus(ProjectStatus.QUARANTINED, None))).page
+    assert quarantined is not None
+    assert quarantined.files == page.files  # held, not dropped: lifting it lists them again
+    assert quarantined.listed_files() == []
+
+
+def test_an_edit_of_a_project_without_a_page_plans_nothing() -> None:
+    for edit in (Mark("x", version="1.0"), SetStatus(ProjectStatus.ACTIVE, None)):
+        done = plan(None, Observed(edit=edit))
+        assert (done.page, done.edited, done.root) == (None, (), RootEntry(None, ""))
 
 
 @pytest.mark.parametrize(

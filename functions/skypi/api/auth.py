@@ -1,4 +1,5 @@
-"""Checking Basic credentials against token records: 401 when missing, 403 when not enough."""
+"""Checking Basic credentials against token records: :class:`AuthRequired` when missing,
+:class:`AuthFailure` when not enough (their statuses are in :mod:`skypi.api.errors`)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import hmac
 import logging
 from datetime import UTC, datetime
 
+from skypi.core.errors import AuthFailure, AuthRequired
 from skypi.core.tokens import (
+    Scope,
     TokenRecord,
     basic_credentials,
     bcrypt_password,
@@ -21,19 +24,6 @@ from skypi.core.tokens import (
 from skypi.store.tokens import TokenStore
 
 log = logging.getLogger("skypi.auth")
-REALM_HEADER = {"WWW-Authenticate": 'Basic realm="skypi"'}
-
-
-class AuthFailure(Exception):
-    """401 (no usable credentials) or 403 (credentials that do not allow this)."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status, self.message = status, message
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return REALM_HEADER if self.status == 401 else {}
 
 
 class Authenticator:
@@ -48,8 +38,7 @@ class Authenticator:
         # No password and no token for a username (pip sends ``__token__:`` for
         # ``https://__token__@host``): 401, so the client asks its keyring or the user.
         if pair is None or (not pair[1] and credentials_from_header(header) is None):
-            raise AuthFailure(
-                401,
+            raise AuthRequired(
                 "Authentication required: send a skypi token as the password "
                 "(username __token__). Create one with 'skypi token create'.",
             )
@@ -64,38 +53,37 @@ class Authenticator:
             or not hmac.compare_digest(record.hash, digest)
         ):
             log.warning("rejected an unknown or revoked token")  # never the token itself
-            raise AuthFailure(403, "Invalid or revoked token.")
+            raise AuthFailure("Invalid or revoked token.")
         if record.expired(datetime.now(UTC)):
             log.warning("rejected expired token %s", record.id)
-            raise AuthFailure(403, "Expired token: create a new one with 'skypi token create'.")
+            raise AuthFailure("Expired token: create a new one with 'skypi token create'.")
         return record
 
     def _user(self, username: str, password: str, tokens_only: bool) -> TokenRecord:
         if tokens_only:
             raise AuthFailure(
-                403,
                 "Reads take a skypi token, not a password: create one with "
                 "'skypi token create --scope read'.",
             )
         record = self.tokens.find(user_key(username))
         if record is None or not record.password_hash:
             log.warning("rejected a login for unknown user %r", redact(username))
-            raise AuthFailure(403, "Invalid username or password.")
+            raise AuthFailure("Invalid username or password.")
         if not _password_matches(
             hashlib.sha256(password.encode()).digest(), password, record.password_hash
         ):
             log.warning("rejected a wrong password for user %r", redact(username))
-            raise AuthFailure(403, "Invalid username or password.")
+            raise AuthFailure("Invalid username or password.")
         return record
 
     def require(
-        self, header: str | None, scope: str, project: str | None, *, tokens_only: bool = False
+        self, header: str | None, scope: Scope, project: str | None, *, tokens_only: bool = False
     ) -> TokenRecord:
         record = self.identify(header, tokens_only=tokens_only)
         if not record.allows(scope, project):
             log.warning("token %s lacks %s on %s", record.id, scope, project or "the index")
             where = f" for project {project!r}" if project else ""
-            raise AuthFailure(403, f"The given token isn't allowed to {scope}{where}.")
+            raise AuthFailure(f"The given token isn't allowed to {scope}{where}.")
         return record
 
 

@@ -14,6 +14,8 @@
    - its metadata names the project and version of its filename.
 
    Then it indexes the file, or deletes it and says why.
+
+The answers are the models of :mod:`skypi.core.direct`, which the client reads too.
 """
 
 from __future__ import annotations
@@ -22,8 +24,19 @@ import logging
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Any
 
+from skypi.core.direct import (
+    Accepted,
+    CompleteAnswer,
+    Finished,
+    MultipartUpload,
+    PartRequest,
+    PlanAnswer,
+    SingleUpload,
+    StorageRequest,
+    StoredPart,
+    UploadStatus,
+)
 from skypi.core.errors import (
     Conflict,
     DoesNotExist,
@@ -94,18 +107,18 @@ class DirectUploader:
             )
         return self.store
 
-    def _admit(self, dist: DistFilename, sha256: str) -> tuple[Admission, dict[str, Any] | None]:
+    def _admit(self, dist: DistFilename, sha256: str) -> tuple[Admission, Finished | None]:
         """The admission, and ``exists`` if this very file is published already; the upload
         rules' refusal otherwise."""
         admitted = self.intake.admit(dist, sha256)
         if admitted.identical:
             url = file_href(admitted.key)
-            return admitted, {"status": "exists", "filename": dist.filename, "url": url}
+            return admitted, Finished(status=UploadStatus.EXISTS, filename=dist.filename, url=url)
         return admitted, None
 
     def plan(
         self, declared: Declared, resume: str | None = None, marker: str | None = None
-    ) -> dict[str, Any]:
+    ) -> PlanAnswer:
         """The requests to make; ``resume`` (an upload id, with its ``marker``) continues a
         multipart upload with the parts still missing."""
         dist = _dist(declared, self.max_size)
@@ -117,13 +130,7 @@ class DirectUploader:
         if declared.size < MULTIPART_FROM and resume is None:
             marker = secrets.token_urlsafe(16)
             request = store.presigned_put(key, declared.sha256, declared.size, marker, URL_TTL)
-            return {
-                "status": "upload",
-                "mode": "single",
-                "key": key,
-                "marker": marker,
-                "request": request.__dict__,
-            }
+            return SingleUpload(key=key, marker=marker, request=StorageRequest(**request.__dict__))
         size = check_parts(declared.size, declared.part_size, declared.part_sha256)
         if resume is None:
             marker = secrets.token_urlsafe(16)
@@ -138,25 +145,23 @@ class DirectUploader:
                 ) from None
         have = {p.number for p in done_parts}
         ranges = part_ranges(declared.size, size)
-        return {
-            "status": "upload",
-            "mode": "multipart",
-            "key": key,
-            "marker": marker,
-            "upload_id": upload_id,
-            "part_size": size,
-            "parts": [
-                {
-                    "number": n,
+        return MultipartUpload(
+            key=key,
+            marker=marker,
+            upload_id=upload_id,
+            part_size=size,
+            parts=[
+                PartRequest(
+                    number=n,
                     **store.presigned_part(
                         key, upload_id, n, declared.part_sha256[n - 1], length, URL_TTL
                     ).__dict__,
-                }
+                )
                 for n, (_, length) in enumerate(ranges, start=1)
                 if n not in have
             ],
-            "done": [p.__dict__ for p in done_parts],
-        }
+            done=[StoredPart(**p.__dict__) for p in done_parts],
+        )
 
     def complete(
         self,
@@ -164,7 +169,7 @@ class DirectUploader:
         marker: str,
         upload_id: str | None = None,
         parts: list[Part] | None = None,
-    ) -> dict[str, Any]:
+    ) -> CompleteAnswer:
         dist = _dist(declared, self.max_size)
         store = self._direct()
         admitted, done = self._admit(dist, declared.sha256)
@@ -173,22 +178,10 @@ class DirectUploader:
             # The object's S3 event may have reached the indexer first: if what it listed is
             # this upload's object, this upload is what got published.
             if marker and store.marker_of(key) == marker:
-                return done | {"status": "published"}
+                return done.model_copy(update={"status": UploadStatus.PUBLISHED})
             return done
         if upload_id is not None:
-            try:
-                store.complete_multipart(key, upload_id, parts or [])
-            except PreconditionFailed:
-                raise Conflict(f"{dist.filename} was stored by another upload.") from None
-            except UploadConflict:
-                store.abort_multipart(key, upload_id)
-                raise Conflict(
-                    f"Storage refused to complete {dist.filename}: another write to the same "
-                    "key happened meanwhile (S3 409 ConditionalRequestConflict). Nothing was "
-                    "published; run skypi publish again to start a new upload."
-                ) from None
-            except NotFound as exc:
-                raise UploadRejected(f"The upload is not complete: {exc.args[0]}") from None
+            _complete_multipart(store, dist, key, upload_id, parts or [])
         info = self.store.head(key)
         if info is None:
             raise UploadRejected("Nothing was uploaded for this file: upload it, then complete.")
@@ -205,13 +198,12 @@ class DirectUploader:
                 # S3 checked every part against the SHA-256 the client declared for it; the
                 # indexer, woken by this object's event, hashes it with more time and lists it.
                 log.info("%s is too big to hash in this request: left to the indexer", key)
-                return {
-                    "status": "accepted",
-                    "filename": dist.filename,
-                    "url": file_href(key),
-                    "detail": "Stored; too big to hash within this request, so the index "
+                return Accepted(
+                    filename=dist.filename,
+                    url=file_href(key),
+                    detail="Stored; too big to hash within this request, so the index "
                     "hashes it and lists it within minutes.",
-                }
+                )
             if actual != declared.sha256:
                 problem = f"sha256 mismatch: declared {declared.sha256}, stored {actual}"
         if problem is None:
@@ -222,4 +214,25 @@ class DirectUploader:
             log.warning("direct upload of %s refused: %s", dist.filename, problem)
             raise UploadRejected(f"Upload of {dist.filename} refused: {problem}")
         log.info("published %s (%d bytes) directly", dist.filename, info.size)
-        return {"status": "published", "filename": dist.filename, "url": file_href(key)}
+        url = file_href(key)
+        return Finished(status=UploadStatus.PUBLISHED, filename=dist.filename, url=url)
+
+
+def _complete_multipart(
+    store: DirectUploads, dist: DistFilename, key: str, upload_id: str, parts: list[Part]
+) -> None:
+    """Join the parts the client uploaded into the file; Conflict when another upload's file
+    is there, or storage refused it for another write meanwhile (that upload is aborted)."""
+    try:
+        store.complete_multipart(key, upload_id, parts)
+    except PreconditionFailed:
+        raise Conflict(f"{dist.filename} was stored by another upload.") from None
+    except UploadConflict:
+        store.abort_multipart(key, upload_id)
+        raise Conflict(
+            f"Storage refused to complete {dist.filename}: another write to the same "
+            "key happened meanwhile (S3 409 ConditionalRequestConflict). Nothing was "
+            "published; run skypi publish again to start a new upload."
+        ) from None
+    except NotFound as exc:
+        raise UploadRejected(f"The upload is not complete: {exc.args[0]}") from None

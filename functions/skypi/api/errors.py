@@ -16,8 +16,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel
 
-from skypi.api.auth import AuthFailure
 from skypi.core.errors import (
+    AuthFailure,
+    AuthRequired,
     Busy,
     Conflict,
     CorruptDocument,
@@ -42,6 +43,8 @@ STATUS: Final[Mapping[type[SkypiError], int]] = MappingProxyType(
         InvalidDistribution: 400,
         UploadRejected: 400,  # Warehouse answers 400 to every upload its rules refuse
         InvalidRequest: 400,
+        AuthRequired: 401,  # with the realm that makes a client ask for credentials
+        AuthFailure: 403,
         ReadOnly: 403,
         DoesNotExist: 404,
         Conflict: 409,
@@ -56,6 +59,7 @@ STATUS: Final[Mapping[type[SkypiError], int]] = MappingProxyType(
     }
 )
 JSON_PREFIX: Final = "/api/"
+REALM_HEADER: Final = {"WWW-Authenticate": 'Basic realm="skypi"'}
 
 
 class ErrorDetail(BaseModel):
@@ -69,14 +73,19 @@ def status_of(exc: SkypiError) -> int:
     return next(STATUS[cls] for cls in type(exc).__mro__ if cls in STATUS)
 
 
-def error_response(exc: SkypiError | AuthFailure, path: str) -> Response:
+def headers_for(status: int) -> dict[str, str]:
+    """What an error answer of ``status`` carries besides its message: the realm of a 401
+    (clients ask for credentials on it), the ``Retry-After`` of a 503."""
+    if status == 401:
+        return dict(REALM_HEADER)
+    return {"Retry-After": "1"} if status == 503 else {}
+
+
+def error_response(exc: SkypiError, path: str) -> Response:
     """The message in the body and as the reason phrase; JSON under ``/api/``."""
-    message = exc.message if isinstance(exc, AuthFailure) else str(exc)
-    status = exc.status if isinstance(exc, AuthFailure) else status_of(exc)
-    headers = dict(exc.headers) if isinstance(exc, AuthFailure) else {}
-    headers[REASON_HEADER] = reason_phrase(message)
-    if status == 503:
-        headers["Retry-After"] = "1"
+    message = str(exc)
+    status = status_of(exc)
+    headers = headers_for(status) | {REASON_HEADER: reason_phrase(message)}
     if path.startswith(JSON_PREFIX):
         return JSONResponse({"detail": message}, status, headers=headers)
     return PlainTextResponse(message + "\n", status, headers=headers)

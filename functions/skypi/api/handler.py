@@ -82,8 +82,9 @@ def _app() -> Mangum:
         from mangum import Mangum
         from mangum.adapter import DEFAULT_TEXT_MIME_TYPES
 
-        from skypi.api.app import UPLOAD_PATHS, create_app
+        from skypi.api.app import create_app
         from skypi.api.metrics import UploadMetrics
+        from skypi.api.uploads import UPLOAD_PATHS
         from skypi.store.cdn import CloudFrontCdn
         from skypi.store.dynamo_publishers import DynamoPublisherRepository
         from skypi.store.dynamo_tokens import DynamoTokenRepository

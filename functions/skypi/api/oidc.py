@@ -38,7 +38,7 @@ from skypi.core.publishers import (
     match,
     remembered_until,
 )
-from skypi.core.tokens import TokenRecord, hash_token, new_token
+from skypi.core.tokens import Scope, TokenRecord, hash_token, new_token
 from skypi.store.publishers import PublisherStore
 from skypi.store.tokens import TokenStore
 
@@ -265,7 +265,7 @@ class TokenExchange:
         record = TokenRecord.create(
             token,
             name=f"trusted publisher {publisher.id} ({publisher.describe()})",
-            scopes={"upload"},
+            scopes={Scope.UPLOAD},
             projects=set(publisher.projects),
             expires=datetime.now(UTC) + LIFETIME,
         )

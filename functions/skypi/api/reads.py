@@ -17,9 +17,12 @@ from urllib.parse import quote
 from packaging.utils import canonicalize_name
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
-from skypi.api.auth import Authenticator, AuthFailure
+from skypi.api.auth import Authenticator
+from skypi.api.errors import headers_for, status_of
 from skypi.api.settings import Settings
+from skypi.core.constants import VIEW_PREFIX
 from skypi.core.edge import (
+    Answer,
     authorization_count,
     authorization_refusal,
     decide,
@@ -27,7 +30,7 @@ from skypi.core.edge import (
     origin_uri,
     route,
 )
-from skypi.core.errors import CorruptDocument
+from skypi.core.errors import AuthFailure, CorruptDocument
 from skypi.core.http import cache_control_for_key, content_type_for_key
 from skypi.core.keys import (
     LANDING,
@@ -40,6 +43,7 @@ from skypi.core.keys import (
 )
 from skypi.core.pages import RootListing
 from skypi.core.site import fill_address, near_names, render_not_found, wants_page
+from skypi.core.tokens import Scope as TokenScope
 from skypi.store.base import NotFound, ObjectInfo, Presigning, Store
 
 if TYPE_CHECKING:
@@ -50,6 +54,8 @@ log = logging.getLogger("skypi.reads")
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+# How the view routes are called: (the read routes, scope, send, raw path, headers).
+ViewServe = Callable[[Any, "Scope", "Send", str, dict[str, str]], Awaitable[None]]
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)", re.ASCII)
 _MAX_DIGITS = 18  # a position past any object's size; longer numbers are not even parsed
 CHUNK = 256 * 1024
@@ -79,11 +85,28 @@ WITHHELD_UNKNOWN = (
 )
 
 
+def _object_headers(decision: Answer, info: ObjectInfo, vary: dict[str, str]) -> dict[str, str]:
+    """The headers of a stored object's answer: its type, caching, validator and encoding."""
+    assert decision.key is not None
+    base = {
+        "content-type": decision.content_type or content_type_for_key(decision.key),
+        "cache-control": cache_control_for_key(decision.key),
+        "etag": info.etag,
+        "accept-ranges": "bytes",
+        **vary,
+    }
+    if decision.negotiated:  # the page's representation and its encoding
+        base["vary"] = "Accept, Accept-Encoding"
+    if decision.content_encoding:
+        base["content-encoding"] = decision.content_encoding
+    return base
+
+
 def _vary(headers: dict[str, str]) -> dict[str, str]:
     return {"vary": headers["vary"]} if "vary" in headers else {}
 
 
-async def _respond(
+async def respond(
     send: Send, status: int, headers: dict[str, str], body: bytes = b"", head: bool = False
 ) -> None:
     headers.setdefault("content-length", str(len(body)))
@@ -133,9 +156,11 @@ class ReadRoutes:
         settings: Settings,
         fallback: Any,
         withheld: Callable[[str], bool] = lambda project: False,
+        views: ViewServe | None = None,
     ) -> None:
         self.store, self.auth, self.settings, self.fallback = store, auth, settings, fallback
         self.withheld = withheld  # a project whose files are not offered (PEP 792 quarantine)
+        self.views = views  # ``/view/<name>/...`` (skypi.api.views), where views are served
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -150,9 +175,13 @@ class ReadRoutes:
             )
         )
         if twice is not None:  # every route, the API's too
-            await _respond(
+            await respond(
                 send, 400, {"content-type": "text/plain"}, twice.reason.encode() + b"\n", head
             )
+            return
+        if path.startswith(VIEW_PREFIX) and self.views is not None:
+            headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+            await self.views(self, scope, send, path, headers)
             return
         where = route(method, path, self.settings.health_path)
         if where == "api":
@@ -162,8 +191,14 @@ class ReadRoutes:
         if where == "none":  # neither the API's nor a read: the edge function's 404 too
             await self._not_found(send, path, headers, head, checked=False)
             return
+        await self._read(send, scope, path, headers, head)
+
+    async def _read(
+        self, send: Send, scope: Scope, path: str, headers: dict[str, str], head: bool
+    ) -> None:
+        """A read, as the edge decides it: refused, redirected, or the object it names."""
         decision = decide(
-            method,
+            scope["method"],
             path,
             scope.get("query_string", b"").decode("latin-1"),
             headers.get("accept"),
@@ -171,33 +206,18 @@ class ReadRoutes:
         )
         vary = {"vary": "Accept"} if path.startswith("/simple") else {}
         if decision.status == 405:
-            await _respond(send, 405, {"allow": "GET, HEAD"}, b"Method Not Allowed\n", head)
+            await respond(send, 405, {"allow": "GET, HEAD"}, b"Method Not Allowed\n", head)
             return
         if decision.status == 400:
             reason = decision.reason.encode() + b"\n"
-            await _respond(send, 400, {"content-type": "text/plain"}, reason, head)
+            await respond(send, 400, {"content-type": "text/plain"}, reason, head)
             return
-        if self.settings.private and decision.authenticate:
-            try:
-                await run_in_threadpool(
-                    functools.partial(self.auth.require, tokens_only=True),
-                    headers.get("authorization"),
-                    "read",
-                    decision.project,
-                )
-            except AuthFailure as failure:
-                await _respond(
-                    send,
-                    failure.status,
-                    dict(failure.headers),
-                    failure.message.encode() + b"\n",
-                    head,
-                )
-                return
+        if not await self.authorized(send, headers, decision, head):
+            return
         if decision.status in {301, 302}:
             assert decision.location is not None
             where_to = {"location": decision.location, **vary}
-            await _respond(send, decision.status, where_to, b"", head)
+            await respond(send, decision.status, where_to, b"", head)
             return
         if decision.key is None:
             await self._not_found(send, path, headers, head, checked=True)
@@ -205,8 +225,22 @@ class ReadRoutes:
         if decision.key.startswith(PACKAGES_PREFIX) and decision.project:
             refusal = await self._withheld(decision.project)
             if refusal is not None:
-                await _respond(send, refusal[0], dict(refusal[1]), refusal[2], head)
+                await respond(send, refusal[0], dict(refusal[1]), refusal[2], head)
                 return
+        await self._object(send, decision, path, headers, head, vary)
+
+    async def _object(
+        self,
+        send: Send,
+        decision: Answer,
+        path: str,
+        headers: dict[str, str],
+        head: bool,
+        vary: dict[str, str],
+    ) -> None:
+        """The stored object ``decision`` names: a page read whole, a file streamed (or, past
+        what the function may answer, a redirect to storage), or 304 when the client has it."""
+        assert decision.key is not None
         body: bytes | None = None
         family = family_of(decision.key)
         if family is not None and family.revalidate:
@@ -227,20 +261,10 @@ class ReadRoutes:
             return
         if body is not None and family in PEOPLE_PAGES and self.settings.index_url:
             body, info = _with_address(body, info, self.settings.index_url)
-        base = {
-            "content-type": decision.content_type or content_type_for_key(decision.key),
-            "cache-control": cache_control_for_key(decision.key),
-            "etag": info.etag,
-            "accept-ranges": "bytes",
-            **vary,
-        }
-        if decision.negotiated:  # the page's representation and its encoding
-            base["vary"] = "Accept, Accept-Encoding"
-        if decision.content_encoding:
-            base["content-encoding"] = decision.content_encoding
+        base = _object_headers(decision, info, vary)
         if headers.get("if-none-match") in {info.etag, "*"}:
             base.pop("content-type")
-            await _respond(send, 304, base | {"content-length": "0"}, b"", True)
+            await respond(send, 304, base | {"content-length": "0"}, b"", True)
             return
         if (
             self.settings.redirect_over is not None
@@ -257,9 +281,30 @@ class ReadRoutes:
                 )
             )
             redirect = {"location": url, "cache-control": "no-store"}
-            await _respond(send, 307, redirect | _vary(base), b"", head)
+            await respond(send, 307, redirect | _vary(base), b"", head)
             return
         await self._send_object(send, info, headers.get("range"), base, head, body)
+
+    async def authorized(
+        self, send: Send, headers: dict[str, str], decision: Answer, head: bool
+    ) -> bool:
+        """Whether the request may read what ``decision`` answers (always on a public
+        index); when not, the 401 or 403 is sent."""
+        if not self.settings.private or not decision.authenticate:
+            return True
+        try:
+            await run_in_threadpool(
+                functools.partial(self.auth.require, tokens_only=True),
+                headers.get("authorization"),
+                TokenScope.READ,
+                decision.project,
+            )
+        except AuthFailure as failure:
+            status = status_of(failure)
+            message = str(failure).encode() + b"\n"
+            await respond(send, status, headers_for(status), message, head)
+            return False
+        return True
 
     async def _withheld(self, project: str) -> tuple[int, dict[str, str], bytes] | None:
         """PEP 792: the 404 of a quarantined project's file or ``.metadata`` (as for a file
@@ -291,7 +336,7 @@ class ReadRoutes:
         fixed = failover is not None or path.startswith(("/project/", "/packages/"))
         vary = {} if fixed else {"vary": _PAGE_VARY}  # the answer depends on those headers
         if not page:
-            await _respond(send, 404, {"content-type": "text/plain", **vary}, b"Not Found\n", head)
+            await respond(send, 404, {"content-type": "text/plain", **vary}, b"Not Found\n", head)
             return
         assert shown is not None
         near: list[str] = []
@@ -302,7 +347,7 @@ class ReadRoutes:
             "cache-control": "max-age=0, s-maxage=1",
             **vary,
         }
-        await _respond(send, 404, html, render_not_found(shown, near), head)
+        await respond(send, 404, html, render_not_found(shown, near), head)
 
     def _near(self, asked: str) -> list[str]:
         """The project names closest to the last segment of ``asked``, from the root listing
@@ -340,7 +385,7 @@ class ReadRoutes:
         if range_header and info.size > 0:
             parsed = _parse_range(range_header, info.size)
             if parsed is None:
-                await _respond(send, 416, {"content-range": f"bytes */{info.size}"}, b"", head)
+                await respond(send, 416, {"content-range": f"bytes */{info.size}"}, b"", head)
                 return
             start, end, status = parsed[0], parsed[1], 206
             headers["content-range"] = f"bytes {start}-{end}/{info.size}"
@@ -363,18 +408,31 @@ class ReadRoutes:
                 else:
                     stream = await run_in_threadpool(self.store.open, info.key, start)
             except NotFound:
-                await _respond(send, 404, {"content-type": "text/plain"}, b"Not Found\n", head)
+                await respond(send, 404, {"content-type": "text/plain"}, b"Not Found\n", head)
                 return
             except PermissionError:
                 await _unreadable(send, info.key, head)
+                return
+            if not head and stream is None and len(piece) < length:  # cut short since its look
+                await _changed(send, info.key, len(piece), length)
                 return
         await send({"type": "http.response.start", "status": status, "headers": raw})
         if stream is None:
             await send({"type": "http.response.body", "body": piece})
             return
-        async for chunk in iterate_in_threadpool(_chunks(stream, length)):
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        await send({"type": "http.response.body", "body": b""})
+        await _stream(send, stream, info.key, length)
+
+
+async def _stream(send: Send, stream: Any, key: str, length: int) -> None:
+    """Send ``length`` bytes of an open stream as the body; :class:`CutShort` if it ends
+    before (the status is out: only aborting the answer tells the client)."""
+    sent = 0
+    async for chunk in iterate_in_threadpool(_chunks(stream, length)):
+        sent += len(chunk)
+        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    if sent < length:
+        raise _cut_short(key, sent, length)
+    await send({"type": "http.response.body", "body": b""})
 
 
 def _open_and_close(store: Store, key: str) -> None:
@@ -419,8 +477,33 @@ def _chunks(stream: Any, length: int) -> Any:
             yield chunk
 
 
+class CutShort(OSError):
+    """A stored file that ended before the length its answer declared, once its status had
+    gone out (cut short, or replaced by fewer bytes, while it was sent). Raised out of the
+    application so that the server aborts the answer: uvicorn closes the connection (the
+    client sees a body shorter than its ``Content-Length``), Mangum answers 500; ending the
+    body instead would be a short 200 wherever the server does not count the bytes."""
+
+
+def _cut_short(key: str, sent: int, length: int) -> CutShort:
+    message = (
+        f"{key} ended after {sent:,} of {length:,} bytes (changed while it was sent): "
+        "the answer is aborted"
+    )
+    log.warning("%s", message)
+    return CutShort(message)
+
+
+async def _changed(send: Send, key: str, got: int, length: int) -> None:
+    """A stored file that holds fewer bytes than its look said, found before any header went
+    out: 503, and the next try reads what storage holds then."""
+    log.warning("%s holds %d of the %d bytes it had when looked at: answered 503", key, got, length)
+    message = b"This file changed while it was being read: try again.\n"
+    await respond(send, 503, {"content-type": "text/plain", "retry-after": "1"}, message)
+
+
 async def _unreadable(send: Send, key: str, head: bool) -> None:
     """A stored file this server may not read (its permissions): 403, as nginx answers."""
     log.warning("cannot read %s: permission denied", key)
     message = b"This file cannot be read by the server (check its permissions).\n"
-    await _respond(send, 403, {"content-type": "text/plain"}, message, head)
+    await respond(send, 403, {"content-type": "text/plain"}, message, head)

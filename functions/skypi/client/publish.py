@@ -20,18 +20,27 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, TypeVar
 
 import httpx
 
 from skypi.client.answers import detail as _message
 from skypi.core.digests import CHUNK, Digests
+from skypi.core.direct import (
+    Accepted,
+    MultipartUpload,
+    SingleUpload,
+    UploadStatus,
+    read_complete,
+    read_plan,
+)
 from skypi.core.errors import SkypiError
 from skypi.core.filenames import DistFilename, parse_filename
 from skypi.core.metadata import read_file_metadata
 from skypi.core.parts import MULTIPART_FROM, part_size
 
 Progress = Callable[[int], object]
+Answer = TypeVar("Answer")
 
 
 class PublishError(Exception):
@@ -41,9 +50,9 @@ class PublishError(Exception):
 @dataclass(frozen=True)
 class Result:
     filename: str
-    # "published", "exists", "accepted" (stored; the index lists it once it has hashed it)
-    # or "refused"
-    status: str
+    # published, exists, accepted (stored; the index lists it once it has hashed it), or
+    # refused (by this tool, the index or storage: ``message`` says why)
+    status: UploadStatus | Literal["refused"]
     message: str = ""
 
 
@@ -141,17 +150,17 @@ class PublishClient:
             return self.upload_legacy(path, size, sha256)
         if response.status_code != 200:
             return Result(path.name, "refused", _message(response))
-        plan = response.json()
-        if plan["status"] == "exists":
-            return Result(path.name, "exists", "already published with these bytes")
-        body: dict[str, Any] = declared | {"marker": plan["marker"]}
-        if plan["mode"] == "single":
-            request = plan["request"]
+        plan = _read(read_plan, response)
+        if not isinstance(plan, SingleUpload | MultipartUpload):
+            return Result(path.name, plan.status, "already published with these bytes")
+        body: dict[str, Any] = declared | {"marker": plan.marker}
+        if isinstance(plan, SingleUpload):
+            request = plan.request
             bar = self._bar(path.name, size)
             put = self.http.request(
-                request["method"],
-                request["url"],
-                headers=request["headers"],
+                request.method,
+                request.url,
+                headers=request.headers,
                 content=_chunks(path, 0, size, bar),
             )
             if put.status_code not in {200, 412}:  # 412: stored already; complete will say
@@ -162,8 +171,9 @@ class PublishClient:
         state_file.unlink(missing_ok=True)
         if response.status_code != 200:
             return Result(path.name, "refused", _message(response))
-        answer = response.json()
-        return Result(path.name, answer["status"], answer.get("detail", ""))
+        answer = _read(read_complete, response)
+        detail = answer.detail if isinstance(answer, Accepted) else ""
+        return Result(path.name, answer.status, detail)
 
     def _multipart(
         self,
@@ -171,15 +181,15 @@ class PublishClient:
         size: int,
         sha256: str,
         part_sha256: list[str],
-        plan: dict[str, Any],
+        plan: MultipartUpload,
         state_file: Path,
     ) -> dict[str, Any]:
-        part_size = int(plan["part_size"])
-        done = {int(p["number"]): p["etag"] for p in plan["done"]}
+        part_size = plan.part_size
+        done = {p.number: p.etag for p in plan.done}
         state = {
             "url": self.url,
-            "upload_id": plan["upload_id"],
-            "marker": plan["marker"],
+            "upload_id": plan.upload_id,
+            "marker": plan.marker,
             "sha256": sha256,
             "size": size,
         }
@@ -188,18 +198,16 @@ class PublishClient:
         bar = self._bar(path.name, size)
         if bar and done:
             bar(sum(min(part_size, size - (n - 1) * part_size) for n in done))
-        for part in plan["parts"]:
-            number = int(part["number"])
+        for part in plan.parts:
+            number = part.number
             start = (number - 1) * part_size
             length = min(part_size, size - start)
             content = b"".join(_chunks(path, start, length, bar))
-            put = self.http.request(
-                part["method"], part["url"], headers=part["headers"], content=content
-            )
+            put = self.http.request(part.method, part.url, headers=part.headers, content=content)
             put.raise_for_status()
             done[number] = put.headers["etag"]
         return {
-            "upload_id": plan["upload_id"],
+            "upload_id": plan.upload_id,
             "parts": [
                 {"number": n, "etag": e, "sha256": part_sha256[n - 1]}
                 for n, e in sorted(done.items())
@@ -239,7 +247,18 @@ class PublishClient:
             raise PublishError(f"{response.status_code}: {_message(response)}")
         if response.status_code != 200:
             return Result(path.name, "refused", _message(response))
-        return Result(path.name, "published", "through /legacy/")
+        return Result(path.name, UploadStatus.PUBLISHED, "through /legacy/")
+
+
+def _read(reader: Callable[[Any], Answer], response: httpx.Response) -> Answer:
+    """The index's answer as the model ``reader`` reads (:mod:`skypi.core.direct`); an answer
+    that is none stops publishing (an index of another version, or no skypi at all)."""
+    try:
+        return reader(response.json())
+    except ValueError as exc:  # not JSON, or pydantic's ValidationError
+        raise PublishError(
+            f"{response.request.url} answered what this skypi cannot read: {exc}"
+        ) from None
 
 
 def _local_metadata(path: Path, dist: DistFilename, size: int) -> Any:

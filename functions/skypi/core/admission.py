@@ -4,12 +4,12 @@ final check before it writes the page).
 
 Pure: it sees the page and the candidate's facts, nothing else.
 
->>> from skypi.core.pages import ProjectPage
+>>> from skypi.core.pages import ProjectPage, ProjectStatus
 >>> wheel = Candidate("demo-1.0-py3-none-any.whl", "packages/demo/demo-1.0-py3-none-any.whl",
 ...                   "1.0", "wheel", "ab" * 32)
 >>> decide(None, wheel).verdict
 <Verdict.ADMIT: 'admit'>
->>> decide(ProjectPage.empty("demo").with_status("archived", None), wheel).verdict
+>>> decide(ProjectPage.empty("demo").with_status(ProjectStatus.ARCHIVED, None), wheel).verdict
 <Verdict.CLOSED: 'closed'>
 """
 
@@ -24,6 +24,21 @@ from skypi.core.errors import UploadRejected
 from skypi.core.pages import FileEntry, ProjectPage, has_sdist
 
 ONE_SDIST: Final = "Only one sdist may be uploaded per release."
+
+
+class Mode(enum.Enum):
+    """Who brings a change to a page: the rules a file is held to depend on it."""
+
+    UPLOAD = "upload"  # twine, uv publish, skypi publish: PyPI's upload rules apply
+    DROP_IN = "drop-in"  # a file put into storage (a folder, a bucket): a name is listed once
+    REBUILD = "rebuild"  # skypi reindex, start-up: what storage holds, held as a drop-in is
+    ADMIN = "admin"  # an admin's edit of a page (yank, unyank, status): no file arrives
+
+    @property
+    def upload_rules(self) -> bool:
+        """Whether PyPI's upload rules apply (closed projects, one sdist per release, and a
+        re-upload of listed bytes from anywhere is the same file)."""
+        return self is Mode.UPLOAD
 
 
 class Verdict(enum.Enum):
@@ -73,15 +88,15 @@ def already_exists(filename: str, sha256: str, detail: str = "") -> str:
     )
 
 
-def decide(page: ProjectPage | None, candidate: Candidate, *, upload: bool = True) -> Decision:
+def decide(page: ProjectPage | None, candidate: Candidate, *, mode: Mode = Mode.UPLOAD) -> Decision:
     """Closed, identical, conflict, one sdist per release, or admit: in that order (a closed
-    project refuses even a file it lists, as PyPI does). ``upload``: the file is an upload,
-    which PyPI's upload rules (closed projects, one sdist per release) apply to; a file
-    dropped into storage is held only to the rule that a name is listed once."""
+    project refuses even a file it lists, as PyPI does). ``mode``: an upload is held to
+    PyPI's upload rules (closed projects, one sdist per release); a file dropped into
+    storage, or listed again by a rebuild, only to the rule that a name is listed once."""
     if page is None:
         return Decision(Verdict.ADMIT)
     files = {f.filename: f for f in page.files}
-    return decide_among(files, page.upload_refusal(), candidate, upload=upload)
+    return decide_among(files, page.upload_refusal(), candidate, mode=mode)
 
 
 def decide_among(
@@ -89,10 +104,11 @@ def decide_among(
     refusal: str | None,
     candidate: Candidate,
     *,
-    upload: bool = True,
+    mode: Mode = Mode.UPLOAD,
 ) -> Decision:
     """:func:`decide` over a page's files by filename and its upload refusal (what a batch
     keeps while it adds many files to one page)."""
+    upload = mode.upload_rules
     if upload and refusal:
         return Decision(Verdict.CLOSED, refusal)
     existing = files.get(candidate.filename)

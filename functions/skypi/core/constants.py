@@ -33,3 +33,7 @@ TRACING_VARIABLE: Final = "SKYPI_TRACING"  # set by `-c skypi:traceCalls=true`: 
 # The environment variable that gives the functions this index's address (https://<domain>):
 # set by the CDK app, written into the setup lines of the pages for people.
 INDEX_URL_VARIABLE: Final = "SKYPI_INDEX_URL"
+
+# Views over an upstream index (``/view/<name>/simple/...``): read by the local read path; on
+# AWS their own CloudFront behaviour (docs/views.md).
+VIEW_PREFIX: Final = "/view/"

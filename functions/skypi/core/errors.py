@@ -11,9 +11,12 @@ from contextlib import contextmanager
 
 
 class SkypiError(ValueError):
-    """Base class: what stopped a request, with a message that says what to do. Most are the
-    caller's to fix; :class:`Busy`, :class:`ReadOnly` and :class:`NotSupported` are the
-    index's state, which the caller can only wait out or go around."""
+    """Base class: what stopped a request, with a message that says what to do. Not every one
+    is the caller's to fix: :class:`Conflict`, :class:`Busy` and :class:`EdgeUnavailable` are
+    passing states of the index (sending the request again may succeed), :class:`ReadOnly`
+    and :class:`NotSupported` what this index is (the caller can only go around it), and
+    :class:`CorruptDocument` the index's own damage (an operator's ``skypi reindex``). The
+    others (a refused file, a malformed request, a missing grant) are the caller's."""
 
 
 class InvalidDistribution(SkypiError):
@@ -38,6 +41,16 @@ class Conflict(SkypiError):
 
 class Reserved(SkypiError):
     """The project's name is in a namespace (PEP 752) the caller holds no grant for."""
+
+
+class AuthFailure(SkypiError):
+    """The credentials sent do not allow this request (a token revoked, expired or without the
+    scope or the project, a wrong password)."""
+
+
+class AuthRequired(AuthFailure):
+    """No usable credentials were sent: the answer asks for them (a client then tries its
+    keyring, or asks its user)."""
 
 
 class ReadOnly(SkypiError):

@@ -46,6 +46,17 @@ NAMESPACES_PREFIX: Final = "namespaces/"
 NAMESPACE_RECORDS_KEY: Final = f"{NAMESPACES_PREFIX}records.json"
 NAMESPACE_LIST_KEY: Final = f"{NAMESPACES_PREFIX}index.json"
 NAMESPACE_PAGE: Final = "index.json"  # a namespace's document, in its folder
+# Views over an upstream index (``/view/<view>/...``): per view, its policy, its pages (laid out
+# under ``simple/`` as the private pages are, so the same edge rules pick them), the upstream
+# pages it was made from, and the upstream files it cached. The OSV data the views block
+# malware by is one object for the index.
+VIEWS_PREFIX: Final = "views/"
+VIEW_POLICY: Final = "policy.json"
+VIEW_SIMPLE: Final = "simple"
+VIEW_UPSTREAM: Final = "upstream"
+VIEW_FILES: Final = "files"
+OSV_PREFIX: Final = "osv/"
+OSV_KEY: Final = f"{OSV_PREFIX}PyPI.json"
 METADATA_SUFFIX: Final = ".metadata"  # PEP 658: a wheel's core metadata beside it
 GZIP_SUFFIX: Final = ".gz"  # a page's gzip variant, beside it
 # The objects of one page: its PEP 691 JSON, its HTML as text/html and as the v1 HTML type.
@@ -141,6 +152,14 @@ NAMESPACE_DOCUMENT: Final = Family(
     {API: ("write", "delete")},
     revalidate=True,
 )
+# Views: served by the local read path today; the AWS path (a CloudFront behaviour for
+# ``/view/*``, a Lambda on a miss) grants them to its own role when it lands.
+VIEW_POLICY_RECORD: Final = Family("view policy", f"{VIEWS_PREFIX}*/{VIEW_POLICY}")
+VIEW_PAGE: Final = Family("view page", f"{VIEWS_PREFIX}*", revalidate=True)
+VIEW_ROOT: Final = Family("view root listing", f"{VIEWS_PREFIX}*", revalidate=True)
+VIEW_UPSTREAM_PAGE: Final = Family("view upstream page", f"{VIEWS_PREFIX}*")
+VIEW_FILE: Final = Family("view cached file", f"{VIEWS_PREFIX}*")
+OSV_DATA: Final = Family("osv data", OSV_KEY)
 FAMILIES: Final = (
     DISTRIBUTION,
     METADATA,
@@ -156,6 +175,12 @@ FAMILIES: Final = (
     LOCAL_STATE,
     NAMESPACE_RECORDS,
     NAMESPACE_DOCUMENT,
+    VIEW_POLICY_RECORD,
+    VIEW_PAGE,
+    VIEW_ROOT,
+    VIEW_UPSTREAM_PAGE,
+    VIEW_FILE,
+    OSV_DATA,
 )
 AUTH_RECORDS: Final = frozenset({TOKENS_KEY, PUBLISHERS_KEY, USED_OIDC_KEY})
 
@@ -224,7 +249,7 @@ def gzip_key(key: str) -> str:
     >>> gzip_key("simple/foo/index.json")
     'simple/foo/index.json.gz'
     """
-    assert key.startswith(SIMPLE_PREFIX), key
+    assert key.startswith((SIMPLE_PREFIX, VIEWS_PREFIX)), key
     assert key.rsplit("/", 1)[-1] in _PAGE_NAMES, key
     return key + GZIP_SUFFIX
 
@@ -278,6 +303,45 @@ def namespace_key(namespace: str | None) -> str:
     return f"{NAMESPACES_PREFIX}{_segment(namespace, 'namespace')}/{NAMESPACE_PAGE}"
 
 
+def view_policy_key(view: str) -> str:
+    """A view's policy (``skypi view add``; docs/views.md).
+
+    >>> view_policy_key("safe")
+    'views/safe/policy.json'
+    """
+    return f"{VIEWS_PREFIX}{_segment(view, 'view')}/{VIEW_POLICY}"
+
+
+def view_key(view: str, key: str) -> str:
+    """Where a view keeps what the private index keeps under ``key``: its pages as
+    ``simple/...`` (the root listing and each project's, with their twins and gzip variants),
+    its cached files as ``files/<project>/<filename>``.
+
+    >>> view_key("safe", page_key("foo", "json")), view_key("safe", "files/foo/foo-1.0.tar.gz")
+    ('views/safe/simple/foo/index.json', 'views/safe/files/foo/foo-1.0.tar.gz')
+    """
+    return f"{VIEWS_PREFIX}{_segment(view, 'view')}/{key}"
+
+
+def view_file_key(view: str, project: str, filename: str) -> str:
+    """An upstream file a view cached (and its ``.metadata``, beside it).
+
+    >>> view_file_key("safe", "foo", "foo-1.0.tar.gz")
+    'views/safe/files/foo/foo-1.0.tar.gz'
+    """
+    rest = f"{_segment(project, 'project')}/{_segment(filename, 'filename')}"
+    return view_key(view, f"{VIEW_FILES}/{rest}")
+
+
+def view_upstream_key(view: str, project: str) -> str:
+    """The upstream page a view's page of ``project`` was last made from (with its ETag).
+
+    >>> view_upstream_key("safe", "foo")
+    'views/safe/upstream/foo.json'
+    """
+    return view_key(view, f"{VIEW_UPSTREAM}/{_segment(project, 'project')}.json")
+
+
 def _quoted(text: str) -> str:
     return quote(text, safe="")
 
@@ -326,7 +390,7 @@ class Recognised(NamedTuple):
     @property
     def page_kind(self) -> PageKind | None:
         """Which object of a page (or of the root listing) the key is."""
-        if self.family in (PROJECT_PAGE, ROOT_LISTING):
+        if self.family in (PROJECT_PAGE, ROOT_LISTING, VIEW_PAGE, VIEW_ROOT):
             return _KINDS[self.name]
         return None
 
@@ -421,6 +485,34 @@ def _namespaces(rest: list[str]) -> Recognised | None:
     return None
 
 
+def _views(rest: list[str]) -> Recognised | None:
+    """``views/<view>/...``: a view's policy, pages, upstream pages and cached files."""
+    if len(rest) < 2 or not is_project(rest[0]):
+        return None
+    view, what = rest[0], rest[1:]
+    if what == [VIEW_POLICY]:
+        return Recognised(VIEW_POLICY_RECORD, None, view)
+    if what[0] == VIEW_SIMPLE:
+        page = _page(what[1:]) if len(what) > 1 else None
+        if page is None:
+            return None
+        family = VIEW_ROOT if page.family is ROOT_LISTING else VIEW_PAGE
+        return page._replace(family=family)
+    if what[0] == VIEW_UPSTREAM and len(what) == 2:
+        project = what[1].removesuffix(".json")
+        if project != what[1] and is_project(project):
+            return Recognised(VIEW_UPSTREAM_PAGE, project, view)
+        return None
+    if what[0] == VIEW_FILES and len(what) == 3 and is_project(what[1]):
+        return None if what[2].startswith(".") else Recognised(VIEW_FILE, what[1], what[2])
+    return None
+
+
+def _osv(rest: list[str]) -> Recognised | None:
+    key = OSV_PREFIX + "/".join(rest)
+    return Recognised(OSV_DATA, None, key) if key == OSV_KEY else None
+
+
 _READERS: Final = {
     PACKAGES_PREFIX: _distribution,
     SIMPLE_PREFIX: _page,
@@ -430,6 +522,8 @@ _READERS: Final = {
     HELD_PREFIX: _held,
     LOCAL_PREFIX: _local,
     NAMESPACES_PREFIX: _namespaces,
+    VIEWS_PREFIX: _views,
+    OSV_PREFIX: _osv,
 }
 
 

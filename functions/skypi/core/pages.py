@@ -12,7 +12,8 @@ import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from functools import lru_cache
+from enum import StrEnum
+from functools import cached_property, lru_cache
 from typing import Any, Final, NamedTuple
 from urllib.parse import quote
 
@@ -51,26 +52,47 @@ class NamespaceEntry(NamedTuple):
 
 NamespaceEntries = tuple[NamespaceEntry, ...] | None  # None: no namespace covers the project
 _TIME_FORMAT: Final = "%Y-%m-%dT%H:%M:%S.%fZ"
-# PEP 792: what a project's status may be, and which ones refuse new files.
-PROJECT_STATUSES: Final = ("active", "archived", "deprecated", "quarantined")
-NO_UPLOADS: Final = frozenset({"archived", "quarantined"})
+
+
+class ProjectStatus(StrEnum):
+    """PEP 792: what a project's status may be. Its value is how pages spell it."""
+
+    ACTIVE = "active"
+    ARCHIVED = "archived"
+    DEPRECATED = "deprecated"
+    QUARANTINED = "quarantined"
+
+
+# as text, for what lists them to people (argparse shows the repr of an enum's members)
+PROJECT_STATUSES: Final = tuple(status.value for status in ProjectStatus)
+NO_UPLOADS: Final = frozenset({ProjectStatus.ARCHIVED, ProjectStatus.QUARANTINED})  # refuse files
 MAX_STATUS_REASON: Final = 1000
 
 
-def check_status(status: str, reason: str | None) -> tuple[str, str | None]:
-    """A valid (status, reason) pair, or ValueError naming the valid statuses.
+def check_reason(reason: str | None) -> str | None:
+    """The one rule for a reason an admin gives (a status's, PEP 792; a yank's, PEP 592):
+    stripped, None when empty, ValueError unless printable and at most 1,000 characters.
 
-    >>> check_status("archived", " moved to foo2 ")
-    ('archived', 'moved to foo2')
+    >>> check_reason(" moved to foo2 "), check_reason("  ")
+    ('moved to foo2', None)
     """
-    if status not in PROJECT_STATUSES:
-        raise ValueError(f"status must be one of {', '.join(PROJECT_STATUSES)}; got {status!r}")
     reason = (reason or "").strip() or None
     if reason is not None and (len(reason) > MAX_STATUS_REASON or not reason.isprintable()):
         raise ValueError(
             f"the reason must be printable text of at most {MAX_STATUS_REASON} characters"
         )
-    return status, reason
+    return reason
+
+
+def check_status(status: str, reason: str | None) -> tuple[ProjectStatus, str | None]:
+    """A valid (status, reason) pair, or ValueError naming the valid statuses.
+
+    >>> check_status("archived", " moved to foo2 ")
+    (<ProjectStatus.ARCHIVED: 'archived'>, 'moved to foo2')
+    """
+    if status not in PROJECT_STATUSES:
+        raise ValueError(f"status must be one of {', '.join(PROJECT_STATUSES)}; got {status!r}")
+    return ProjectStatus(status), check_reason(reason)
 
 
 @lru_cache(maxsize=65536)
@@ -107,6 +129,13 @@ def parse_version(text: str) -> Version:
     return Version(text)
 
 
+def _prerelease(version: str) -> bool:
+    try:
+        return parse_version(version).is_prerelease
+    except InvalidVersion:  # pragma: no cover - versions are validated on the way in
+        return False
+
+
 @dataclass(frozen=True)
 class FileEntry:
     """One distribution file as listed on its project page."""
@@ -122,6 +151,12 @@ class FileEntry:
     yanked: str | None = None  # None: not yanked; "" yanked without a reason
     etag: str = ""  # the storage ETag this entry was indexed at (replays compare it)
     provenance: str | None = None  # PEP 740: the provenance URL, relative to the page
+    url: str | None = None  # an absolute link elsewhere (a view's ``files = "link"``)
+
+    @property
+    def href(self) -> str:
+        """Where the page links to the file: its own URL, else the stored file's."""
+        return self.url or file_href(self.key)
 
     @property
     def sort_key(self) -> tuple[bool, Version | str, str]:
@@ -136,7 +171,7 @@ class FileEntry:
     def to_json(self) -> dict[str, Any]:
         entry: dict[str, Any] = {
             "filename": self.filename,
-            "url": file_href(self.key),
+            "url": self.href,
             "hashes": {"sha256": self.sha256},
             "requires-python": self.requires_python,
             "size": self.size,
@@ -149,6 +184,8 @@ class FileEntry:
         entry["_key"] = self.key
         entry["_version"] = self.version
         entry["_etag"] = self.etag
+        if self.url:
+            entry["_linked"] = True
         return entry
 
     @classmethod
@@ -167,6 +204,7 @@ class FileEntry:
             yanked=None if yanked is False else ("" if yanked is True else str(yanked)),
             etag=data.get("_etag", ""),
             provenance=data.get("provenance") or None,
+            url=data["url"] if data.get("_linked") else None,
         )
 
 
@@ -209,7 +247,7 @@ class ProjectPage:
     files: tuple[FileEntry, ...] = ()
     serial: int = 0
     summary: str = ""  # the newest release's summary (pages for people; search)
-    status: str = "active"  # PEP 792
+    status: ProjectStatus = ProjectStatus.ACTIVE  # PEP 792
     status_reason: str | None = None
     namespaces: NamespaceEntries = None  # PEP 752
 
@@ -222,7 +260,7 @@ class ProjectPage:
 
     def withholds_files(self) -> bool:
         """PEP 792: a quarantined project offers no file for download (nor lists any)."""
-        return self.status == "quarantined"
+        return self.status == ProjectStatus.QUARANTINED
 
     def listed_files(self) -> list[FileEntry]:
         """What the page shows: nothing while quarantined (PEP 792); the files stay known (in
@@ -239,8 +277,8 @@ class ProjectPage:
             f"until an admin sets it active again (skypi status {self.name} active)."
         )
 
-    def with_status(self, status: str, reason: str | None) -> ProjectPage:
-        status, reason = check_status(status, reason)
+    def with_status(self, status: ProjectStatus, reason: str | None) -> ProjectPage:
+        """The page with this status and reason (as :func:`check_status` gives them)."""
         return replace(self, status=status, status_reason=reason, serial=self.serial + 1)
 
     def with_namespaces(self, namespaces: NamespaceEntries) -> ProjectPage:
@@ -261,6 +299,31 @@ class ProjectPage:
     def versions(self) -> list[str]:
         """Every version with a file, oldest first."""
         return list(dict.fromkeys(f.version for f in self.sorted_files()))
+
+    @cached_property
+    def latest_version(self) -> str | None:
+        """The version the page describes: the newest final release that is not yanked, else
+        the newest not yanked, else the newest. Worked out once per page: the plan that makes
+        the page, its writer and its page for people all ask.
+
+        >>> now = datetime.now(UTC)
+        >>> f = lambda v, y=None: FileEntry(f"a-{v}.tar.gz", "k", v, "0", 1, now, yanked=y)
+        >>> ProjectPage("a", "a", (f("1.0"), f("2.0b1"), f("1.5", "bad"))).latest_version
+        '1.0'
+        """
+        versions = self.versions()[::-1]
+        unyanked = {f.version for f in self.files if f.yanked is None}
+        live = [v for v in versions if v in unyanked]
+        final = [v for v in live if not _prerelease(v)]
+        return next(iter(final or live or versions), None)
+
+    def with_summary(self, summary: str) -> ProjectPage:
+        """The page with its newest release's summary: the same files, so the same newest
+        version, which is not worked out again."""
+        new = replace(self, summary=summary)
+        if "latest_version" in self.__dict__:
+            new.__dict__["latest_version"] = self.__dict__["latest_version"]
+        return new
 
     def find(self, filename: str) -> FileEntry | None:
         return next((f for f in self.files if f.filename == filename), None)
@@ -346,7 +409,7 @@ class ProjectPage:
                 files=tuple(FileEntry.from_json(f) for f in files),
                 serial=int(doc["meta"].get("_last-serial", 0)),
                 summary=str(doc.get("_summary", "")),
-                status=status.get("status", "active"),
+                status=ProjectStatus(status.get("status", "active")),
                 status_reason=status.get("reason"),
                 namespaces=_namespace_entries(doc.get("namespaces")),
             )

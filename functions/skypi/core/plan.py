@@ -8,8 +8,10 @@ release to describe, and how the root listing shows the project. Pure: it sees p
 facts, never storage, so a lost race only means planning again against the newer page.
 
 The rules it applies live in :mod:`skypi.core.admission` (admit, identical, a copy under
-another key, a conflict, one sdist per release, a closed project); what a file seen again under
-its listed key is lives in :func:`seen_again`.
+another key, a conflict, one sdist per release, a closed project), and which of them apply
+depends on each arrival's :class:`~skypi.core.admission.Mode`; what a file seen again under
+its listed key is lives in :func:`seen_again`. An admin's edit (a yank, an unyank: a
+:class:`Mark`; a status: :class:`SetStatus`) is planned here too, under the same swap.
 
 >>> from datetime import UTC, datetime
 >>> wheel = FileEntry("demo-1.0-py3-none-any.whl", "packages/demo/demo-1.0-py3-none-any.whl",
@@ -27,13 +29,12 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Literal, Protocol
 
-from skypi.core.admission import Candidate, Decision, Verdict, decide_among
+from skypi.core.admission import Candidate, Decision, Mode, Verdict, decide_among
 from skypi.core.digests import sha256_hex
 from skypi.core.filenames import DistFilename, same_version
 from skypi.core.metadata import CoreMetadata
 from skypi.core.namespaces import Namespaces
-from skypi.core.pages import FileEntry, ProjectPage, RootEntry, root_entry
-from skypi.core.site import latest_version
+from skypi.core.pages import FileEntry, ProjectPage, ProjectStatus, RootEntry, root_entry
 
 
 class Seen(enum.Enum):
@@ -99,8 +100,8 @@ class Facts:
         """The same file, its entry linking to its PEP 740 provenance."""
         return replace(self, entry=replace(self.entry, provenance=href))
 
-    def arrival(self, *, upload: bool) -> Arrival:
-        return Arrival(self.entry, self.dist.kind, self.meta.name, upload)
+    def arrival(self, mode: Mode) -> Arrival:
+        return Arrival(self.entry, self.dist.kind, self.meta.name, mode)
 
 
 def facts_of(dist: DistFilename, meta: CoreMetadata, stored: StoredFile, sha256: str) -> Facts:
@@ -126,7 +127,11 @@ class Arrival:
     entry: FileEntry
     kind: Literal["wheel", "sdist"]
     name: str  # the project's name as its metadata spells it (a new page's display name)
-    upload: bool = False  # uploaded, so PyPI's upload rules apply (a drop-in is not)
+    mode: Mode = Mode.DROP_IN  # uploaded: PyPI's upload rules apply (a drop-in is not)
+
+    @property
+    def upload(self) -> bool:
+        return self.mode.upload_rules
 
     def candidate(self) -> Candidate:
         e = self.entry
@@ -134,6 +139,33 @@ class Arrival:
 
 
 Refresh = tuple[str, str | None]  # a listed entry's new (ETag, provenance)
+
+
+@dataclass(frozen=True)
+class Mark:
+    """An admin's yank (PEP 592; ``yanked``: its reason, "" for none) or unyank (None) of the
+    files it names: one file by its name, or every file of a release (PEP 440 equality)."""
+
+    yanked: str | None
+    filename: str | None = None
+    version: str | None = None
+
+    def names(self, entry: FileEntry) -> bool:
+        if self.filename is not None:
+            return entry.filename == self.filename
+        return self.version is not None and same_version(entry.version, self.version)
+
+
+@dataclass(frozen=True)
+class SetStatus:
+    """An admin's setting of the project's status (PEP 792), checked already
+    (:func:`skypi.core.pages.check_status`)."""
+
+    status: ProjectStatus
+    reason: str | None
+
+
+Edit = Mark | SetStatus
 
 
 @dataclass(frozen=True)
@@ -147,6 +179,7 @@ class Observed:
     summaries: Mapping[str, str] = field(default_factory=dict)  # version -> a new summary
     # PEP 752: the namespaces, read when the page does not exist yet (a project starting)
     namespaces: Namespaces | None = None
+    edit: Edit | None = None  # an admin's edit (Mode.ADMIN), which comes with nothing else
 
     def changes(self, page: ProjectPage | None) -> bool:
         """Whether this can change ``page`` at all (else its page is not even tried)."""
@@ -157,11 +190,13 @@ class Observed:
 @dataclass(frozen=True)
 class Plan:
     """The page to write (None: the stored one says it all), the decision for each arrival
-    (by key), and how the root listing shows the project afterwards."""
+    (by key), how the root listing shows the project afterwards, and the filenames an admin's
+    edit changed."""
 
     page: ProjectPage | None
     decisions: Mapping[str, Decision]
     root: RootEntry
+    edited: tuple[str, ...] = ()
 
     def decision(self, key: str) -> Decision:
         return self.decisions.get(key, Decision(Verdict.ADMIT))
@@ -171,6 +206,8 @@ def plan(page: ProjectPage | None, observed: Observed) -> Plan:
     """Apply ``observed`` to ``page`` (as stored now). Departed and refreshed entries first,
     then each arrival in order against the files so far, so two arrivals of one filename in a
     batch are decided like two writers: the first is listed, the second is judged against it."""
+    if observed.edit is not None:
+        return _edited(page, observed.edit)
     if page is None and not observed.arrivals:
         return Plan(None, {}, root_entry(None))
     decisions: dict[str, Decision] = {}
@@ -187,7 +224,7 @@ def plan(page: ProjectPage | None, observed: Observed) -> Plan:
         entry = arrival.entry
         if entry.key in decisions:  # refused already (a namespace's)
             continue
-        decision = decide_among(files, refusal, arrival.candidate(), upload=arrival.upload)
+        decision = decide_among(files, refusal, arrival.candidate(), mode=arrival.mode)
         decisions[entry.key] = decision
         if decision.verdict is Verdict.ADMIT:
             files[entry.filename] = entry
@@ -198,9 +235,9 @@ def plan(page: ProjectPage | None, observed: Observed) -> Plan:
     if page is not None and tuple(files.values()) == base.files:
         return Plan(None, decisions, root_entry(page))
     new = base.with_files(tuple(files.values()))
-    newest = latest_version(new)
+    newest = new.latest_version
     if newest is not None and newest in observed.summaries:
-        new = replace(new, summary=observed.summaries[newest])
+        new = new.with_summary(observed.summaries[newest])
     return Plan(new, decisions, root_entry(new))
 
 
@@ -211,10 +248,36 @@ def to_describe(page: ProjectPage | None, arrivals: Iterable[Arrival]) -> Arriva
     arrived = list(arrivals)
     listed = page.files if page else ()
     probe = ProjectPage.empty("probe").with_files((*listed, *(a.entry for a in arrived)))
-    newest = latest_version(probe)
+    newest = probe.latest_version
     if newest is None or any(same_version(newest, f.version) for f in listed):
         return None
     return next((a for a in arrived if a.entry.version == newest), None)
+
+
+def _edited(page: ProjectPage | None, edit: Edit) -> Plan:
+    """An admin's edit of the page as stored now (None: no such project, nothing to edit). A
+    status is written even when it is the same (a serial and a write, as asked); a mark only
+    when it changes an entry.
+
+    >>> from datetime import UTC, datetime
+    >>> wheel = FileEntry("demo-1.0-py3-none-any.whl", "packages/demo/demo-1.0-py3-none-any.whl",
+    ...                   "1.0", "ab" * 32, 10, datetime(2026, 1, 1, tzinfo=UTC))
+    >>> page = ProjectPage.empty("Demo").with_files((wheel,))
+    >>> yanked = _edited(page, Mark("broken", version="1.0.0"))
+    >>> yanked.edited, yanked.page.files[0].yanked, _edited(yanked.page, Mark("broken")).page
+    (('demo-1.0-py3-none-any.whl',), 'broken', None)
+    """
+    if page is None:
+        return Plan(None, {}, root_entry(None))
+    if isinstance(edit, SetStatus):
+        new = page.with_status(edit.status, edit.reason)
+        return Plan(new, {}, root_entry(new))
+    files = tuple(replace(f, yanked=edit.yanked) if edit.names(f) else f for f in page.files)
+    edited = tuple(new.filename for old, new in zip(page.files, files, strict=True) if old != new)
+    if not edited:
+        return Plan(None, {}, root_entry(page))
+    new = page.with_files(files)
+    return Plan(new, {}, root_entry(new), edited)
 
 
 def _started(observed: Observed, decisions: dict[str, Decision]) -> ProjectPage | None:
@@ -251,10 +314,14 @@ def _refreshed(entry: FileEntry, update: Refresh | None) -> FileEntry:
 
 __all__ = [
     "Arrival",
+    "Edit",
     "Facts",
+    "Mark",
+    "Mode",
     "Observed",
     "Plan",
     "Seen",
+    "SetStatus",
     "StoredFile",
     "facts_of",
     "plan",

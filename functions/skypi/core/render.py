@@ -11,7 +11,7 @@ from html import escape
 from typing import Final
 from urllib.parse import quote
 
-from skypi.core.pages import HTML_API_VERSION, ProjectPage, RootListing, file_href, format_time
+from skypi.core.pages import HTML_API_VERSION, ProjectPage, RootListing, format_time
 
 _SERIAL_RE: Final = re.compile(rb'<meta name="skypi:serial" content="(\d+)">')
 
@@ -41,7 +41,7 @@ def render_project_html(page: ProjectPage) -> bytes:
     """The PEP 503 page: one anchor per file, attributes always quoted and escaped."""
     lines = _head(f"Links for {page.name}", page.serial, page)
     for f in page.listed_files():
-        attrs = [f'href="{escape(file_href(f.key))}#sha256={f.sha256}"']
+        attrs = [f'href="{escape(f.href)}#sha256={f.sha256}"']
         if f.requires_python:
             attrs.append(f'data-requires-python="{escape(f.requires_python)}"')
         if f.metadata_sha256:

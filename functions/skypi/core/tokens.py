@@ -7,7 +7,7 @@ needed for secrets nobody chose), and looking one up by its hash compares no sec
 >>> token.startswith("skypi_") and len(token) > 40
 True
 >>> record = TokenRecord.create(token, name="ci", scopes={"upload"}, projects=None)
->>> record.allows("read", "anything"), record.allows("admin", None)
+>>> record.allows(Scope.READ, "anything"), record.allows(Scope.ADMIN, None)
 (True, False)
 """
 
@@ -19,8 +19,10 @@ import hashlib
 import json
 import re
 import secrets
+from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any, Final
 
 from packaging.utils import NormalizedName, canonicalize_name
@@ -28,8 +30,18 @@ from packaging.utils import NormalizedName, canonicalize_name
 from skypi.core.namespaces import covers, namespace_name
 
 TOKEN_PREFIX: Final = "skypi_"  # noqa: S105 - a prefix, not a secret
-SCOPES: Final = ("read", "upload", "admin")
-# A scope grants itself and the ones before it: admin can upload and read, upload can read.
+
+
+class Scope(StrEnum):
+    """What a token may do. A scope grants itself and the ones before it: admin can upload and
+    read, upload can read. Its value is how token records and the edge's rules spell it."""
+
+    READ = "read"
+    UPLOAD = "upload"
+    ADMIN = "admin"
+
+
+SCOPES: Final = tuple(Scope)
 _RANK: Final = {scope: rank for rank, scope in enumerate(SCOPES)}
 # CloudFront KeyValueStore, which the edge reads tokens from: a key of at most 512 bytes, a
 # value of at most 1 KB, 5 MB per store (Amazon CloudFront Developer Guide, "Quotas on
@@ -198,7 +210,7 @@ class TokenRecord:
     id: str
     hash: str
     name: str
-    scopes: frozenset[str]
+    scopes: frozenset[Scope]
     projects: frozenset[NormalizedName] | None  # None: every project
     created: datetime
     expires: datetime | None = None
@@ -217,7 +229,7 @@ class TokenRecord:
         token: str,
         *,
         name: str,
-        scopes: set[str],
+        scopes: Collection[str],
         projects: set[str] | None,
         expires: datetime | None = None,
         at_edge: bool = True,
@@ -232,9 +244,8 @@ class TokenRecord:
         digest = hash_token(token)
         names = frozenset(canonicalize_name(p) for p in projects) if projects else None
         spaces = frozenset(namespace_name(n) for n in namespaces) if namespaces else None
-        record = cls(
-            digest[:12], digest, name, frozenset(scopes), names, datetime.now(UTC), expires
-        )
+        granted = frozenset(Scope(s) for s in scopes)
+        record = cls(digest[:12], digest, name, granted, names, datetime.now(UTC), expires)
         record = replace(record, namespaces=spaces)
         if at_edge:
             record.check_fits_edge()
@@ -242,7 +253,12 @@ class TokenRecord:
 
     @classmethod
     def for_user(
-        cls, username: str, bcrypt_hash: str, *, scopes: set[str], projects: set[str] | None
+        cls,
+        username: str,
+        bcrypt_hash: str,
+        *,
+        scopes: Collection[str],
+        projects: set[str] | None,
     ) -> TokenRecord:
         """An htpasswd entry, imported from pypiserver: Basic user and password for uploads."""
         check_htpasswd_entry(username, bcrypt_hash)
@@ -262,7 +278,7 @@ class TokenRecord:
         its publisher, an htpasswd user its name, any other token itself (by its id).
 
         >>> now = datetime.now(UTC)
-        >>> TokenRecord("0123456789ab", "h", "", frozenset({"upload"}), None, now).principal
+        >>> TokenRecord("0123456789ab", "h", "", frozenset({Scope.UPLOAD}), None, now).principal
         'token:0123456789ab'
         """
         if self.publisher:
@@ -276,13 +292,13 @@ class TokenRecord:
         """What the CloudFront KeyValueStore holds for this token (under its hash): the top
         scope's rank, the projects, the expiry in epoch seconds. Small, no secret.
 
-        >>> TokenRecord("i", "h", "", frozenset({"read"}), None, datetime.now(UTC)).edge_value()
+        >>> TokenRecord("i", "h", "", frozenset({Scope.READ}), None, datetime.now(UTC)).edge_value()
         '{"s":0,"p":null,"e":null}'
 
         A token limited to namespaces lists them as ``n`` (and is limited: ``p`` is a list):
 
         >>> spaces = frozenset({"acme"})
-        >>> TokenRecord("i", "h", "", frozenset({"read"}), None, datetime.now(UTC),
+        >>> TokenRecord("i", "h", "", frozenset({Scope.READ}), None, datetime.now(UTC),
         ...             namespaces=spaces).edge_value()
         '{"s":0,"p":[],"e":null,"n":["acme"]}'
         """
@@ -316,18 +332,18 @@ class TokenRecord:
                 "it to fewer projects (make several tokens), or to none."
             )
 
-    def allows(self, scope: str, project: str | None) -> bool:
+    def allows(self, scope: Scope, project: str | None) -> bool:
         """Whether this token may do ``scope`` on ``project`` (None: not about one project):
         a limited token, on its projects and on those its namespaces cover."""
         if max(_RANK[s] for s in self.scopes) < _RANK[scope]:
             return False
         limited = self.projects is not None or self.namespaces is not None
         if not limited or project is None:
-            return not limited or scope == "read"
+            return not limited or scope == Scope.READ
         name = canonicalize_name(project)
         return name in (self.projects or ()) or any(covers(n, name) for n in self.namespaces or ())
 
-    def may(self, scope: str) -> bool:
+    def may(self, scope: Scope) -> bool:
         """Whether this token has ``scope`` on at least one project: what can be checked from
         the headers alone, before an upload's body (which names the project) is read."""
         return max(_RANK[s] for s in self.scopes) >= _RANK[scope]
@@ -353,7 +369,7 @@ class TokenRecord:
             id=data["id"],
             hash=data["hash"],
             name=data.get("name", ""),
-            scopes=frozenset(data["scopes"]),
+            scopes=frozenset(Scope(s) for s in data["scopes"]),
             projects=frozenset(canonicalize_name(p) for p in projects)
             if projects is not None
             else None,

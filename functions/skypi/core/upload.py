@@ -86,6 +86,21 @@ def validate_form(form: Form) -> UploadRequest:
     if mv not in METADATA_VERSIONS:
         shown = repr(mv) if mv is not None else "None"
         raise UploadRejected(f"{shown} is not a valid metadata version. {SEE_METADATA}")
+    name = _name(form)
+    version = _version(form)
+    filetype = _filetype(form)
+    digests = _digests(form)
+    _check_pyversion(_one(form, "pyversion"), filetype)
+    if len(_one(form, "summary")) > 512:
+        raise UploadRejected(f"'summary' field must be 512 characters or less. {SEE_METADATA}")
+    attestations = [v for v in form.get("attestations", []) if v.strip()]
+    if len(attestations) > 1:
+        raise UploadRejected("Invalid attestations supplied during upload: send one field.")
+    parsed = tuple(parse_attestations(attestations[0])) if attestations else ()
+    return UploadRequest(canonicalize_name(name), name, version, filetype, digests, parsed)
+
+
+def _name(form: Form) -> str:
     name = _one(form, "name")
     if not name:
         raise UploadRejected(
@@ -96,18 +111,30 @@ def validate_form(form: Form) -> UploadRequest:
             f"{name!r} is an invalid value for Name. Error: Start and end with a letter or "
             f"numeral containing only ASCII numeric and '.', '_' and '-'. {SEE_METADATA}"
         )
+    return name
+
+
+def _version(form: Form) -> Version:
     version_text = _one(form, "version")
     if not version_text:
         raise UploadRejected(f"'version' is a required field. {SEE_METADATA}")
     try:
-        version = Version(version_text)
+        return Version(version_text)
     except InvalidVersion as exc:
         raise UploadRejected(f"{version_text!r} is invalid for 'version'. {SEE_METADATA}") from exc
+
+
+def _filetype(form: Form) -> str:
     filetype = _one(form, "filetype")
     if not filetype:
         raise UploadRejected("Invalid value for filetype. Error: This field is required.")
     if filetype not in FILETYPES:
         raise UploadRejected("Invalid value for filetype. Error: Use a known file type.")
+    return filetype
+
+
+def _digests(form: Form) -> dict[str, str]:
+    """The digests the form gives, each checked for its length; at least one."""
     digests: dict[str, str] = {}
     for field, length in _HEX.items():
         value = _one(form, field).lower()
@@ -121,7 +148,10 @@ def validate_form(form: Form) -> UploadRequest:
         digests[field] = value
     if not digests:
         raise UploadRejected("Error: Include at least one message digest.")
-    pyversion = _one(form, "pyversion")
+    return digests
+
+
+def _check_pyversion(pyversion: str, filetype: str) -> None:
     if filetype == "bdist_wheel" and not pyversion:
         raise UploadRejected(
             "Invalid value for pyversion. Error: Python version is required for binary "
@@ -131,13 +161,6 @@ def validate_form(form: Form) -> UploadRequest:
         raise UploadRejected(
             "Invalid value for pyversion. Error: Use 'source' as Python version for an sdist."
         )
-    if len(_one(form, "summary")) > 512:
-        raise UploadRejected(f"'summary' field must be 512 characters or less. {SEE_METADATA}")
-    attestations = [v for v in form.get("attestations", []) if v.strip()]
-    if len(attestations) > 1:
-        raise UploadRejected("Invalid attestations supplied during upload: send one field.")
-    parsed = tuple(parse_attestations(attestations[0])) if attestations else ()
-    return UploadRequest(canonicalize_name(name), name, version, filetype, digests, parsed)
 
 
 def validate_filename(request: UploadRequest, filename: str) -> DistFilename:

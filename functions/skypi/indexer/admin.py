@@ -9,16 +9,16 @@ error of :mod:`skypi.core.errors` whose message says what to do. Who may act is 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from skypi.core.errors import Conflict, DoesNotExist, EdgeUnavailable, InvalidRequest
-from skypi.core.filenames import MAX_FILENAME_BYTES, VALID_PROJECT_NAME, same_version
-from skypi.core.pages import FileEntry, ProjectPage, check_status
+from skypi.core.filenames import MAX_FILENAME_BYTES, VALID_PROJECT_NAME
+from skypi.core.pages import FileEntry, ProjectPage, ProjectStatus, check_reason, check_status
+from skypi.core.plan import Mark
 from skypi.indexer.service import Gone, Indexer
 from skypi.store.base import EdgeWriteFailed, PreconditionFailed
 
@@ -42,14 +42,14 @@ class StatusChange:
     """A project's status (PEP 792) once set."""
 
     project: NormalizedName
-    status: str
+    status: ProjectStatus
     reason: str | None
 
 
-def project_name(project: str) -> NormalizedName:
+def require_project_name(project: str) -> NormalizedName:
     """The normalized name of ``project``, or :class:`InvalidRequest` if it cannot be one.
 
-    >>> project_name("Foo_Bar")
+    >>> require_project_name("Foo_Bar")
     'foo-bar'
     """
     if len(project) > MAX_FILENAME_BYTES:  # none of its files could have a name
@@ -66,29 +66,26 @@ def project_name(project: str) -> NormalizedName:
 
 
 def _reason(reason: str) -> str:
-    """A yank's reason, held to the rule of a status's reason (printable, bounded)."""
+    """A yank's reason, held to the one rule of an admin's reason (printable, bounded)."""
     try:
-        _, checked = check_status("active", reason)
+        return check_reason(reason) or ""
     except ValueError as exc:
         raise InvalidRequest(str(exc)) from None
-    return checked or ""
 
 
-def _matcher(filename: str | None, version: str | None) -> Callable[[FileEntry], bool]:
+def _mark(filename: str | None, version: str | None, yanked: str | None) -> Mark:
     """Which entries an action names: one file by name, or every file of a release."""
     if (filename is None) == (version is None):
         raise InvalidRequest("Give exactly one of 'filename' or 'version'.")
-    if filename is not None:
-        return lambda entry: entry.filename == filename
-    assert version is not None
-    try:
-        Version(version)
-    except InvalidVersion:
-        raise InvalidRequest(
-            f"{version!r} is not a version (PEP 440): give one as the project's files name it, "
-            "such as 1.0 or 2.1.0rc1, or give a filename."
-        ) from None
-    return lambda entry: same_version(entry.version, version)
+    if version is not None:
+        try:
+            Version(version)
+        except InvalidVersion:
+            raise InvalidRequest(
+                f"{version!r} is not a version (PEP 440): give one as the project's files "
+                "name it, such as 1.0 or 2.1.0rc1, or give a filename."
+            ) from None
+    return Mark(yanked, filename, version)
 
 
 class Admin:
@@ -124,13 +121,8 @@ class Admin:
         yanked: str | None,
         verb: str,
     ) -> list[str]:
-        name = project_name(project)
-        matches = _matcher(filename, version)
-
-        def change(entry: FileEntry) -> FileEntry | None:
-            return replace(entry, yanked=yanked) if matches(entry) else None
-
-        changed = self.indexer.update_files(name, change)
+        name = require_project_name(project)
+        changed = self.indexer.update_files(name, _mark(filename, version, yanked))
         if not changed:
             what = filename or f"version {version}"
             raise DoesNotExist(f"Nothing to change: no {what} in {project!r}, or already {verb}.")
@@ -140,7 +132,7 @@ class Admin:
     def delete(self, project: str, filename: str) -> Deletion:
         """Delete one file from storage and from its page: the only way a published file goes
         (the bucket keeps its versions, so even this can be undone on AWS)."""
-        name = project_name(project)
+        name = require_project_name(project)
         page = self.indexer.pages.read(name).page
         entry = page.find(filename) if page else None
         if entry is None:
@@ -184,14 +176,14 @@ class Admin:
         uploads, and a quarantined one lists no files and offers none for download. On AWS
         the edge's record of a quarantine is written before the page and removed after it
         (docs/operations.md): a failure in between leaves the files refused, never served."""
-        name = project_name(project)
+        name = require_project_name(project)
         try:
-            check_status(status, reason)
+            checked, why = check_status(status, reason)
         except ValueError as exc:
             raise InvalidRequest(str(exc)) from None
         if self.indexer.pages.read(name).page is None:
             raise DoesNotExist(f"No project {project!r}.")
-        if status == "quarantined" and self.edge is not None:
+        if checked is ProjectStatus.QUARANTINED and self.edge is not None:
             try:
                 self.edge.hold(name)
             except EdgeWriteFailed as exc:
@@ -199,7 +191,7 @@ class Admin:
                     f"Could not quarantine {name} at the edge ({exc}): nothing changed. "
                     "Send the request again."
                 ) from exc
-        page: ProjectPage | None = self.indexer.set_status(name, status, reason)
+        page: ProjectPage | None = self.indexer.set_status(name, checked, why)
         if page is None:
             raise DoesNotExist(f"No project {project!r}.")
         self._settle(page)

@@ -14,6 +14,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
+from packaging.utils import NormalizedName
+
 from skypi.core.admission import Candidate, Decision, Verdict, already_exists, decide
 from skypi.core.attestations import check_subjects, provenance, provenance_href
 from skypi.core.digests import hash_stream
@@ -74,8 +76,11 @@ class Intake:
         it, list it; or raise :class:`UploadRejected`, leaving nothing behind."""
         sha256, size, meta = self._received(request, dist, fh, limit, claims)
         admitted = self.admit(dist, sha256, str(meta.version))
-        if admitted.identical:
-            return  # an identical re-upload (twine retries, CI re-runs): nothing to do
+        if admitted.identical:  # an identical re-upload (twine retries, CI re-runs)
+            # Listed already, maybe by this very upload sent before and answered 5xx after
+            # its page's swap: answered once what follows the page lists the file too.
+            self.indexer.pages.catch_up(admitted.page)
+            return
         fh.seek(0)
         info = self.store_new(admitted, fh)
         if info is None:
@@ -124,6 +129,17 @@ class Intake:
             raise UploadRejected(str(exc)) from exc
         check_metadata(request, dist, meta)
         return found["sha256"], size, meta
+
+    def check_caller(self, project: str, principal: str) -> None:
+        """PEP 752: :class:`~skypi.core.errors.Conflict` (409) when ``project`` is in a
+        namespace that ``principal`` holds no grant for ("": a caller without a token)."""
+        self.indexer.namespaces.all().check(project, principal)
+
+    def closed(self, project: NormalizedName) -> str | None:
+        """Why ``project`` takes no new files now (PEP 792: archived, quarantined), or None:
+        what a direct upload is told before it sends any byte."""
+        page = self.indexer.pages.read(project).page
+        return page.upload_refusal() if page else None
 
     def admit(self, dist: DistFilename, sha256: str, version: str | None = None) -> Admission:
         """The upload rules' answer for this file, before any byte is stored: raises

@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from packaging.utils import NormalizedName
 
-from skypi.core.admission import Candidate, Verdict, decide_among
+from skypi.core.admission import Candidate, Mode, Verdict, decide_among
 from skypi.core.errors import CorruptDocument, InvalidDistribution
 from skypi.core.keys import (
     LANDING_KEY,
@@ -87,6 +87,7 @@ class _Plan:
     set_aside: tuple[tuple[str, str], ...] = ()
     failed: str | None = None  # why the project could not be checked (its page is left alone)
     quarantined: bool = False  # PEP 792: the edge must refuse its files
+    etag: str | None = None  # the page's as this run last saw it (None: not known)
 
 
 def scan(indexer: Indexer) -> tuple[dict[NormalizedName, list[ObjectInfo]], set[str], Report]:
@@ -151,6 +152,7 @@ class Rebuilder:
 
         failed: set[NormalizedName] = set()
         quarantined: set[str] = set()
+        seen: dict[NormalizedName, str] = {}  # each page's ETag as written or read
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
             for project, plan in zip(projects, pool.map(one, projects), strict=True):
                 report.drift += plan.drift
@@ -162,7 +164,9 @@ class Rebuilder:
                     shown[project] = plan.root
                 if plan.quarantined:
                     quarantined.add(project)
-        report.drift += self._root(shown, check, keep=failed)
+                if plan.etag is not None:
+                    seen[project] = plan.etag
+        report.drift += self._root(shown, check, keep=failed, seen=seen)
         report.drift += self._edge(quarantined, check, failed, report)
         for drift in report.drift:
             log.warning("%s%s", "" if check else "repaired: ", drift)
@@ -175,20 +179,20 @@ class Rebuilder:
         :meth:`run` does, without looking at the files: for one that cannot be read."""
         shown: dict[NormalizedName, RootEntry] = {}
         for project in sorted(page_projects(self.indexer)):
-            page, _ = self._read_page(NormalizedName(project))
-            entry = root_entry(page)
+            state = self._read_page(NormalizedName(project))
+            entry = root_entry(state.page if state else None)
             if entry.display is not None:
                 shown[NormalizedName(project)] = entry
         return self._root(shown, check=False)
 
     # -- one project ----------------------------------------------------------------------
 
-    def _read_page(self, project: NormalizedName) -> tuple[ProjectPage | None, bool]:
-        """The stored page, and whether it could be read at all."""
+    def _read_page(self, project: NormalizedName) -> Stored | None:
+        """The stored page (None: it cannot be read at all)."""
         try:
-            return self.indexer.pages.read(project).page, True
+            return self.indexer.pages.read(project)
         except CorruptDocument:  # not JSON, or not our page
-            return None, False
+            return None
 
     def _entry(
         self,
@@ -197,8 +201,10 @@ class Rebuilder:
         drift: list[Drift],
         check: bool,
         set_aside: list[tuple[str, str]],
+        names: dict[str, str],
     ) -> FileEntry | None:
-        """The entry storage says ``info`` deserves, keeping what only the page knows."""
+        """The entry storage says ``info`` deserves, keeping what only the page knows;
+        ``names``: the project name each file read says, by key."""
         project = project_of_key(info.key).project
         if known is not None and known.etag == info.etag and not self.verify_hashes:
             return known
@@ -209,6 +215,7 @@ class Rebuilder:
             if known is not None:  # listed, and no longer what the page says: drift
                 drift.append(Drift(project, f"{info.key} is not a valid distribution: {exc}"))
             return None
+        names[info.key] = facts.meta.name
         seen = seen_again(known, info.etag, facts.entry.sha256) if known is not None else None
         if known is not None and seen is Seen.OVERWRITE:
             mismatch = (
@@ -230,7 +237,9 @@ class Rebuilder:
     def _project(self, project: NormalizedName, infos: list[ObjectInfo], check: bool) -> _Plan:
         drift: list[Drift] = []
         set_aside: list[tuple[str, str]] = []
-        page, readable = self._read_page(project)
+        state = self._read_page(project)
+        page, readable = (state.page, True) if state is not None else (None, False)
+        etag = state.etag if state is not None else None
         if not readable:
             drift.append(Drift(project, "the JSON page cannot be read"))
         refusal = self.reserved.refusal(project, None) if page is None and readable else None
@@ -241,14 +250,15 @@ class Rebuilder:
         namespaces = self.reserved.entries(project)
         current = {f.key: f for f in page.files} if page else {}
         expected: dict[str, FileEntry] = {}
+        names: dict[str, str] = {}
         # The file the page lists keeps its place; among new ones the first key wins.
         for info in sorted(infos, key=lambda i: (i.key not in current, i.key)):
-            entry = self._entry(info, current.get(info.key), drift, check, set_aside)
+            entry = self._entry(info, current.get(info.key), drift, check, set_aside, names)
             if entry is None:
                 continue
             kind = project_of_key(info.key).kind
             candidate = Candidate(entry.filename, entry.key, entry.version, kind, entry.sha256)
-            decision = decide_among(expected, None, candidate, upload=False)
+            decision = decide_among(expected, None, candidate, mode=Mode.REBUILD)
             if decision.verdict is Verdict.ADMIT:
                 expected[entry.filename] = entry
             elif decision.verdict is Verdict.CONFLICT:  # a byte-identical copy is no drift
@@ -262,7 +272,7 @@ class Rebuilder:
         target = page
         if want != have:
             drift.append(Drift(project, _difference(have, want)))
-            name = page.display_name if page else _display_name(self.indexer, infos, project)
+            name = page.display_name if page else _display_name(self.indexer, infos, project, names)
             base = page or ProjectPage.empty(name)
             target = base.with_files(want)
         if target is not None and target.namespaces != namespaces:
@@ -273,10 +283,11 @@ class Rebuilder:
             for key, problem in self.indexer.pages.stale_followers(target, body):
                 drift.append(Drift(project, f"{key} {problem}"))
         if not check and drift:
-            target = self._write(project, want, target, namespaces)
+            target, etag = self._write(project, want, target, namespaces)
         held = page is not None and page.withholds_files()
         root = root_entry(target)
-        return _Plan(None if check else target, root, drift, tuple(set_aside), None, held)
+        plan = None if check else target
+        return _Plan(plan, root, drift, tuple(set_aside), None, held, etag)
 
     def _metadata(self, project: str, entries: list[FileEntry], check: bool) -> list[Drift]:
         """Entries the page already had must still have their ``.metadata`` file."""
@@ -299,10 +310,11 @@ class Rebuilder:
         want: tuple[FileEntry, ...],
         fallback: ProjectPage | None,
         namespaces: NamespaceEntries,
-    ) -> ProjectPage | None:
+    ) -> tuple[ProjectPage | None, str | None]:
         """Replace the page's entries with ``want``, re-checking storage wherever the latest
         page disagrees (a concurrent upload or delete), then write what follows it (the
-        page writer describes the newest release from its file if no description is kept)."""
+        page writer describes the newest release from its file if no description is kept).
+        Returns the page as stored now, and its ETag (None: not known)."""
 
         def change(page: ProjectPage | None) -> ProjectPage | None:
             wanted = {f.key: f for f in want}
@@ -326,11 +338,12 @@ class Rebuilder:
             state = Stored(None, stored.etag if stored else None)
         written = self.indexer.pages.update(project, change, start=state)
         if written is not None:
-            return written.after
+            return written.after, written.etag
         state = self.indexer.pages.read(project)
         if state.page is None or state.etag is None:
-            return None
-        return self.indexer.pages.follow(state.page, state.etag, body=state.body)
+            return None, None
+        followed = self.indexer.pages.follow(state.page, state.etag, body=state.body)
+        return followed, state.etag if followed is state.page else None
 
     # -- the edge -------------------------------------------------------------------------
 
@@ -361,9 +374,10 @@ class Rebuilder:
         shown: dict[NormalizedName, RootEntry],
         check: bool,
         keep: Collection[NormalizedName] = (),
+        seen: Mapping[NormalizedName, str] | None = None,
     ) -> list[Drift]:
         """Compare (and repair) the root listing; ``keep``: projects that could not be
-        checked, listed as they are."""
+        checked, listed as they are; ``seen``: the ETag of each page as this run saw it."""
         drift = []
         try:
             root, _ = self.indexer.pages.read_root()
@@ -390,9 +404,11 @@ class Rebuilder:
             floor = self.indexer.pages.read_landing()[0].root_serial
             self.store.put(ROOT_JSON_KEY, RootListing(serial=floor).to_json_bytes())
         changes = {p: shown.get(p, RootEntry(None)) for p in differing}
-        # each page is read again as the listing is swapped: one may have changed since
+        # each page is looked at again as the listing is swapped, and read again if it
+        # changed since this run saw it (or the run does not know how it saw it)
+        known = {p: seen[p] for p in changes if seen and p in seen}
         current = (
-            self.indexer.pages.update_root(changes, force=True, seen={})
+            self.indexer.pages.update_root(changes, force=True, seen=known)
             or self.indexer.pages.read_root()[0]
         )
         self.indexer.pages.update_landing(listing=current, force=True)
@@ -433,8 +449,13 @@ def _shown(entries: NamespaceEntries) -> str:
     return ", ".join(f"{e.name}{'' if e.owned else ' (not owned)'}" for e in entries)
 
 
-def _display_name(indexer: Indexer, infos: list[ObjectInfo], project: str) -> str:
+def _display_name(
+    indexer: Indexer, infos: list[ObjectInfo], project: str, names: Mapping[str, str]
+) -> str:
+    """The name the first file (by key) that can be read says; ``names``: those read already."""
     for info in sorted(infos, key=lambda i: i.key):
+        if info.key in names:
+            return names[info.key]
         try:
             return indexer.inspect(info).meta.name
         except (InvalidDistribution, NotFound, OSError):

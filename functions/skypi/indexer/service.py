@@ -17,8 +17,9 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import threading
 import time
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -26,11 +27,12 @@ from typing import TYPE_CHECKING
 
 from packaging.utils import NormalizedName
 
-from skypi.core.admission import Decision, Verdict
+from skypi.core.admission import Decision, Mode, Verdict
 from skypi.core.digests import hash_stream, sha256_hex
 from skypi.core.errors import InvalidDistribution
 from skypi.core.filenames import DistFilename, same_version
 from skypi.core.keys import metadata_key
+from skypi.core.landing import Upload
 from skypi.core.metadata import (
     DEFAULT_LIMITS,
     Limits,
@@ -38,20 +40,30 @@ from skypi.core.metadata import (
     read_metadata,
 )
 from skypi.core.namespaces import Namespaces
-from skypi.core.pages import FileEntry, ProjectPage, RootEntry, root_entry
+from skypi.core.pages import (
+    FileEntry,
+    ProjectPage,
+    ProjectStatus,
+    RootEntry,
+    RootListing,
+    root_entry,
+)
 from skypi.core.plan import (
+    Edit,
     Facts,
+    Mark,
     Observed,
     Plan,
     Refresh,
     Seen,
+    SetStatus,
     facts_of,
     plan,
     seen_again,
     take_over,
     to_describe,
 )
-from skypi.core.site import Release, Upload
+from skypi.core.release import Release
 from skypi.indexer.changes import Change as Change
 from skypi.indexer.changes import Gone as Gone
 from skypi.indexer.changes import Landed as Landed
@@ -64,6 +76,7 @@ if TYPE_CHECKING:  # botocore is not needed to index a folder (`skypi serve`, no
     from skypi.store.cdn import Cdn
 
 log = logging.getLogger("skypi.indexer")
+UPLOADS_REMEMBERED = 1024  # uploads whose storage event may still come (:meth:`Indexer.echo`)
 # A file up to this size is read whole, once (one request), instead of in ranges for its
 # metadata and then again to hash it.
 WHOLE_READ_BYTES = 8 * 1024 * 1024
@@ -134,6 +147,7 @@ class _Project:
     root: RootEntry | None = None  # if it changed
     seen: str | None = None  # the ETag of the page ``root`` was taken from
     followed: bool = False  # what follows the page was written (by this batch)
+    replayed: bool = False  # a change seen again: its first run may have stopped part-way
     uploads: list[Upload] = field(default_factory=list)
     # what this batch's page write itself changed, checked against storage once written
     listed: list[FileEntry] = field(default_factory=list)
@@ -147,6 +161,7 @@ class _Project:
         if later.root is not None:
             self.root, self.seen = later.root, later.seen
         self.followed = self.followed or later.followed
+        self.replayed = self.replayed or later.replayed
         self.listed, self.unlisted = later.listed, later.unlisted
 
 
@@ -173,7 +188,10 @@ class _Seen:
                 self.refreshed[facts.entry.key] = update
 
     def observed(self, summaries: Mapping[str, str]) -> Observed:
-        arrivals = tuple(f.arrival(upload=f.entry.key in self.uploads) for f in self.arrivals)
+        arrivals = tuple(
+            f.arrival(Mode.UPLOAD if f.entry.key in self.uploads else Mode.DROP_IN)
+            for f in self.arrivals
+        )
         return Observed(arrivals, self.departures, self.refreshed, summaries)
 
 
@@ -209,6 +227,10 @@ class Indexer:
         # time.monotonic() past which no file is hashed further (a Lambda's time runs out:
         # better a clear refusal than a timeout retried into the dead-letter queue)
         self.hash_deadline: float | None = None
+        # key -> ETag of each file this process uploaded and listed, with what follows its
+        # page: the storage event its write causes is an echo (:meth:`echo`)
+        self._uploaded: OrderedDict[str, str] = OrderedDict()
+        self._uploaded_lock = threading.Lock()
 
     def where(self, key: str) -> str:
         """Where someone finds ``key``: its path in a folder, else the key itself."""
@@ -237,7 +259,9 @@ class Indexer:
         def one(item: tuple[NormalizedName, list[Change]]) -> _Project | BaseException:
             project, project_changes = item
             try:
-                return self._apply_project(project, project_changes)
+                done = self._apply_project(project, project_changes)
+                self._remember_uploads(project_changes, done)
+                return done
             except Exception as exc:
                 if not isolate:
                     raise
@@ -265,7 +289,8 @@ class Indexer:
                 seen[project] = done.seen
             uploads += done.uploads
             gone += [(project, filename) for filename in done.outcome.removed]
-        self.finish(root, uploads, seen, gone=gone)
+        settle = any(not isinstance(done, BaseException) and done.replayed for done in results)
+        self.finish(root, uploads, seen, gone=gone, settle=settle)
         return outcome
 
     def finish(
@@ -275,13 +300,23 @@ class Indexer:
         seen: Mapping[NormalizedName, str] | None = None,
         *,
         gone: Sequence[tuple[NormalizedName, str]] = (),
+        settle: bool = False,
     ) -> None:
         """The batch's one update of the root listing and of the landing page (``seen``: the
         ETag of each page ``root`` was taken from; ``gone``: files that left the index, which
-        leave its last uploads too)."""
-        listing = self.pages.update_root(root, seen=seen) if root else None
-        if uploads or listing is not None or gone:
-            self.pages.update_landing(uploads, listing, gone=gone)
+        leave its last uploads too). ``settle``: the batch saw a change again (a retry, a
+        redelivered event), whose first run may have stopped after the listing's swap: what
+        follows the listing, the landing page's count with it, is written unless it was."""
+
+        def landing(listing: RootListing | None) -> None:
+            if uploads or listing is not None or gone:
+                self.pages.update_landing(uploads, listing, gone=gone)
+
+        listing = self.pages.update_root(root, seen=seen, then=landing) if root else None
+        if listing is None and settle:
+            listing = self.pages.settle_root(then=landing)
+        if listing is None:
+            landing(None)
 
     def _apply_project(self, project: NormalizedName, changes: list[Change]) -> _Project:
         """Index one project's changes, then confirm the page's own changes against storage.
@@ -298,6 +333,30 @@ class Indexer:
                 break
             done.absorb(self._index_project(project, again))
         return done
+
+    def _remember_uploads(self, changes: list[Change], done: _Project) -> None:
+        uploaded = {c.key for c in changes if isinstance(c, Landed) and c.upload}
+        with self._uploaded_lock:
+            for entry in done.listed:
+                if entry.key in uploaded:
+                    self._uploaded[entry.key] = entry.etag
+                    self._uploaded.move_to_end(entry.key)
+            while len(self._uploaded) > UPLOADS_REMEMBERED:
+                self._uploaded.popitem(last=False)
+
+    def echo(self, key: str) -> bool:
+        """Whether ``key`` holds the very file this process uploaded and listed, its page and
+        what follows written: the event its write caused (a folder watcher's) needs no look.
+        Once per upload: a later event of that key is looked at as any other."""
+        with self._uploaded_lock:
+            etag = self._uploaded.pop(key, None)
+        if etag is None:
+            return False
+        try:
+            info = self.store.head(key)
+        except OSError:
+            return False
+        return info is not None and info.etag == etag
 
     def _unsettled(self, project: NormalizedName, done: _Project) -> list[Change]:
         """The changes that storage made under the page write just done."""
@@ -347,7 +406,7 @@ class Indexer:
                 self.write_metadata(facts)
         described = self._describe_newest(state.page, seen)
         observed = seen.observed({v: r.summary for v, r in described.items()})
-        done = _Project(seen.outcome)
+        done = _Project(seen.outcome, replayed=seen.replayed)
         if observed.changes(state.page):
             self._update_page(project, state, seen.arrivals, observed, described, done)
         if seen.uploads and project not in done.outcome.written and not done.followed:
@@ -453,10 +512,7 @@ class Indexer:
         a redelivered event or the next start-up finishes the work)."""
         if state.page is None or state.etag is None:
             return
-        if not self.pages.followed(state):
-            log.info("writing what follows the page of %s again", state.page.name)
-            self.pages.follow(state.page, state.etag, body=state.body)
-            done.followed = True
+        done.followed = self.pages.catch_up(state) or done.followed
         if done.root is None:
             done.root, done.seen = root_entry(state.page), state.etag
 
@@ -709,42 +765,33 @@ class Indexer:
 
     # -- page edits (admin actions) ---------------------------------------------------------
 
-    def update_files(
-        self, project: NormalizedName, change: Callable[[FileEntry], FileEntry | None]
-    ) -> list[str]:
-        """Rewrite matching entries (``change`` returns the new entry, or None to keep one)."""
-        changed: list[str] = []
-
-        def edit(page: ProjectPage | None) -> ProjectPage | None:
-            changed.clear()
-            if page is None:
-                return None
-            files = []
-            for entry in page.files:
-                new = change(entry)
-                if new is not None and new != entry:
-                    changed.append(entry.filename)
-                files.append(new if new is not None else entry)
-            return page.with_files(tuple(files)) if changed else None
-
-        written = self.pages.update(project, edit, repair=True)  # no event follows an edit
-        return changed if written is not None else []
+    def update_files(self, project: NormalizedName, mark: Mark) -> list[str]:
+        """Yank or unyank the files ``mark`` names (the plan, at the page's swap): the
+        filenames changed (none: none named, or all already so)."""
+        written, planned = self._edit(project, mark, repair=True)  # no event follows an edit
+        return list(planned.edited) if written is not None else []
 
     def set_status(
-        self, project: NormalizedName, status: str, reason: str | None
+        self, project: NormalizedName, status: ProjectStatus, reason: str | None
     ) -> ProjectPage | None:
-        """Set a project's PEP 792 status (None: no such project). ValueError if invalid."""
-        found: list[ProjectPage] = []
+        """Set a project's PEP 792 status, as :func:`~skypi.core.pages.check_status` gives it
+        (None: no such project; a status is written even when it is the same)."""
+        written, _ = self._edit(project, SetStatus(status, reason))
+        return written.after if written is not None else None
 
-        def edit(page: ProjectPage | None) -> ProjectPage | None:
-            found.clear()
-            if page is None:
-                return None
-            found.append(page)
-            return page.with_status(status, reason)
+    def _edit(
+        self, project: NormalizedName, edit: Edit, *, repair: bool = False
+    ) -> tuple[Written | None, Plan]:
+        """An admin's edit, planned (:func:`skypi.core.plan.plan`) against the page at each
+        try of its compare-and-swap; the write and the last try's plan."""
+        planned: list[Plan] = []
 
-        written = self.pages.update(project, edit)
-        return written.after if written is not None else (found[0] if found else None)
+        def change(page: ProjectPage | None) -> ProjectPage | None:
+            planned[:] = [plan(page, Observed(edit=edit))]
+            return planned[0].page
+
+        written = self.pages.update(project, change, repair=repair)
+        return written, planned[0] if planned else plan(None, Observed(edit=edit))
 
 
 def _by_project(changes: Iterable[Change], outcome: Outcome) -> dict[NormalizedName, list[Change]]:

@@ -10,7 +10,13 @@
   without reading it first. Then the page is looked at once more (HEAD): if another writer
   replaced it meanwhile, its followers may have been overtaken by ours, so they are written
   again from the newest page. The last writer of a page always sees its own page still there,
-  so the followers end up rendered from the newest page.
+  so the followers end up rendered from the newest page. The gzip variant of the JSON is
+  written last (for the root listing, after the landing page's count too): it matching the
+  JSON says the rest was written, so a run retried after stopping part-way knows, with one
+  read, whether the followers are still to write.
+- A page being followed by one thread of this process is not followed again by another (the
+  folder watcher looking at an upload's file): :meth:`followed` waits for that write to end,
+  then looks.
 - Hot objects (the root listing, the landing page) are kept with their ETag after each write:
   the next update tries the swap without reading first, and reads only when it lost. A
   release's description, stored once and never changed, is kept too.
@@ -24,7 +30,8 @@ import random
 import threading
 import time
 import zlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -45,16 +52,12 @@ from skypi.core.keys import (
     project_site_key,
     release_key,
 )
+from skypi.core.landing import SiteSummary, Upload
 from skypi.core.pages import ProjectPage, RootEntry, RootListing, held_digest, root_entry
+from skypi.core.release import Release
 from skypi.core.render import render_project_html, render_root_html
-from skypi.core.site import (
-    Release,
-    SiteSummary,
-    Upload,
-    latest_version,
-    render_landing,
-    render_project_site,
-)
+from skypi.core.site import render_landing, render_project_site
+from skypi.indexer.bounded import Bounded
 from skypi.store.base import NotFound, PreconditionFailed, Store
 
 log = logging.getLogger("skypi.pages")
@@ -64,6 +67,7 @@ _RELEASES_KEPT = 512
 _RELEASE_BYTES_KEPT = 32 * 1024 * 1024  # characters of descriptions
 _PAGES_KEPT = 64
 _PAGE_BYTES_KEPT = 32 * 1024 * 1024
+_FOLLOW_WAIT_SECONDS = 60.0  # a bound on waiting for another thread's followers (then: look)
 
 
 class Contended(Busy):
@@ -94,6 +98,7 @@ class Written:
 PageChange = Callable[[ProjectPage | None], ProjectPage | None]
 Describer = Callable[[ProjectPage, str], Release | None]  # (page, version) -> description
 RootChange = Mapping[NormalizedName, RootEntry]
+RootFollower = Callable[[RootListing], object]  # told each root listing that is followed
 
 
 def _pause(attempt: int) -> None:
@@ -112,10 +117,16 @@ class PageWriter:
         self._lock = threading.Lock()
         self._root = _Kept(store, ROOT_JSON_KEY, self._read_root)
         self._landing = _Kept(store, LANDING_KEY, self._read_landing)
-        self._releases: dict[tuple[str, str], Release | None] = {}
-        self._release_bytes = 0  # the kept descriptions' size
-        self._pages: dict[NormalizedName, Stored] = {}  # the last read or written, by project
-        self._page_bytes = 0  # the kept pages' size
+        # a description may hold megabytes of HTML: one larger than an eighth of the room is
+        # read again when needed
+        self._releases = Bounded[tuple[str, str], Release](
+            _RELEASES_KEPT, _RELEASE_BYTES_KEPT, _release_size, _RELEASE_BYTES_KEPT // 8
+        )
+        # the last page read or written, by project: its bytes, and about twice them parsed
+        self._pages = Bounded[NormalizedName, Stored](_PAGES_KEPT, _PAGE_BYTES_KEPT, _page_size)
+        # projects whose page a thread of this process is writing with what follows it: set
+        # when that write ends (:meth:`followed` waits for it rather than write them twice)
+        self._following: dict[NormalizedName, tuple[threading.Event, int]] = {}
         # Renders a release's description from one of its files when none is stored (only
         # the newest release is described as files arrive; an older one when it becomes the
         # newest, after a yank or a delete).
@@ -133,8 +144,7 @@ class PageWriter:
             info, raw = self.store.get(page_json_key(project))
         except NotFound:
             return Stored(None, None)
-        with self._lock:
-            kept = self._pages.get(project)
+        kept = self._pages.get(project)
         if kept is not None and kept.etag == info.etag and kept.body == raw:
             return kept
         page = ProjectPage.from_json_bytes(
@@ -143,21 +153,8 @@ class PageWriter:
         return self._keep_page(Stored(page, info.etag, raw))
 
     def _keep_page(self, stored: Stored) -> Stored:
-        """Keep a page, within a count and a size (its bytes, and about twice them parsed)."""
         if stored.page is not None:
-            size = len(stored.body or b"")
-            with self._lock:
-                old = self._pages.pop(stored.page.name, None)
-                self._page_bytes -= len(old.body or b"") if old is not None else 0
-                if size > _PAGE_BYTES_KEPT:
-                    return stored
-                while self._pages and (
-                    len(self._pages) >= _PAGES_KEPT or self._page_bytes + size > _PAGE_BYTES_KEPT
-                ):
-                    dropped = self._pages.pop(next(iter(self._pages)))
-                    self._page_bytes -= len(dropped.body or b"")
-                self._pages[stored.page.name] = stored
-                self._page_bytes += size
+            self._pages.put(stored.page.name, stored)
         return stored
 
     def update(
@@ -179,37 +176,63 @@ class PageWriter:
             _pause(attempt)
             new = change(state.page)
             if new is None or new == state.page:
-                if (
-                    repair
-                    and state.page is not None
-                    and state.etag is not None
-                    and not self.followed(state)
-                ):
-                    self.follow(state.page, state.etag, releases, state.body)
+                if repair:
+                    self.catch_up(state, releases)
                 return None
-            body = new.to_json_bytes()
-            if (held := new.held_files()) is not None:  # before the page that names them
-                self.store.put(held_files_key(project, held_digest(held)), held)
-            try:
-                etag = self.store.put(
-                    page_json_key(project),
-                    body,
-                    if_match=state.etag,
-                    if_none_match=state.etag is None,
-                ).etag
-            except PreconditionFailed:
-                before, state = state, self.read(project)
-                if state.body != body or state.etag is None:
-                    continue
-                # What is stored now is what this try wrote: stored, but its reply was lost
-                # and the request sent again (412). Another try would find nothing left to
-                # change, and no one else writes what follows the page (no storage event
-                # follows an admin edit; a delete's finds its file unlisted already).
-                etag, state = state.etag, before
-            self._keep_page(Stored(new, etag, body))
-            self.follow(new, etag, releases or {}, body)
-            return Written(state.page, new, etag)
+            with self._writing(project):
+                written = self._swap(project, state, new, releases or {})
+            if isinstance(written, Written):
+                return written
+            state = written
         raise Contended(f"gave up updating {project} after {MAX_ATTEMPTS} lost races")
+
+    def _swap(
+        self,
+        project: NormalizedName,
+        state: Stored,
+        new: ProjectPage,
+        releases: Mapping[str, Release],
+    ) -> Written | Stored:
+        """One try of :meth:`update`: the page swapped in and followed, or the page as
+        stored now after a lost race."""
+        body = new.to_json_bytes()
+        if (held := new.held_files()) is not None:  # before the page that names them
+            self.store.put(held_files_key(project, held_digest(held)), held)
+        try:
+            etag = self.store.put(
+                page_json_key(project),
+                body,
+                if_match=state.etag,
+                if_none_match=state.etag is None,
+            ).etag
+        except PreconditionFailed:
+            before, state = state, self.read(project)
+            if state.body != body or state.etag is None:
+                return state
+            # What is stored now is what this try wrote: stored, but its reply was lost
+            # and the request sent again (412). Another try would find nothing left to
+            # change, and no one else writes what follows the page (no storage event
+            # follows an admin edit; a delete's finds its file unlisted already).
+            etag, state = state.etag, before
+        self._keep_page(Stored(new, etag, body))
+        self.follow(new, etag, releases, body)
+        return Written(state.page, new, etag)
+
+    @contextmanager
+    def _writing(self, project: NormalizedName) -> Iterator[None]:
+        """Mark ``project``'s page as being written and followed by this thread (the first
+        such thread marks it; the mark goes, and its waiters wake, when that one ends)."""
+        with self._lock:
+            mine = project not in self._following
+            if mine:
+                self._following[project] = (threading.Event(), threading.get_ident())
+        try:
+            yield
+        finally:
+            if mine:
+                with self._lock:
+                    done, _ = self._following.pop(project)
+                done.set()
 
     def follow(
         self,
@@ -221,15 +244,16 @@ class PageWriter:
         """Write what follows ``page`` (stored at ``etag``), until the page stays the one they
         were rendered from; returns the page they follow."""
         key = page_json_key(page.name)
-        for _ in range(MAX_ATTEMPTS):
-            self._write_followers(page, body or page.to_json_bytes(), releases or {})
-            now = self.store.head(key)
-            if now is None or now.etag == etag:
-                return page
-            state = self.read(page.name)  # replaced meanwhile: follow the newer page
-            if state.page is None or state.etag is None:
-                return page
-            page, etag, body = state.page, state.etag, state.body
+        with self._writing(page.name):
+            for _ in range(MAX_ATTEMPTS):
+                self._write_followers(page, body or page.to_json_bytes(), releases or {})
+                now = self.store.head(key)
+                if now is None or now.etag == etag:
+                    return page
+                state = self.read(page.name)  # replaced meanwhile: follow the newer page
+                if state.page is None or state.etag is None:
+                    return page
+                page, etag, body = state.page, state.etag, state.body
         raise Contended(f"gave up following {key} after {MAX_ATTEMPTS} rewrites")
 
     def stale_followers(self, page: ProjectPage, body: bytes) -> list[tuple[str, str]]:
@@ -268,17 +292,48 @@ class PageWriter:
         except NotFound:
             return b""
 
+    def catch_up(self, state: Stored, releases: Mapping[str, Release] | None = None) -> bool:
+        """Write what follows a stored page unless it was (:meth:`followed`): a run that
+        stopped after the page's swap leaves that to whoever sees its change again (an event
+        redelivered, an edit or an upload sent again). True if it was written now. ``state``
+        may be behind storage: a page replaced since is followed by its own writer, so this
+        follows the page as stored now, never the older one (whose followers would stand in
+        for the newer page's until the look after them)."""
+        if state.page is None or state.etag is None or self.followed(state):
+            return False
+        page, etag, body = state.page, state.etag, state.body
+        now = self.store.head(page_json_key(page.name))
+        if now is not None and now.etag != etag:
+            newer = self.read(page.name)
+            if newer.page is None or newer.etag is None or self.followed(newer):
+                return False
+            page, etag, body = newer.page, newer.etag, newer.body
+        log.info("writing what follows the page of %s again", page.name)
+        self.follow(page, etag, releases, body)
+        return True
+
     def followed(self, state: Stored) -> bool:
-        """Whether what follows a stored page was all written from it: the page's gzip
-        variant is written last, so it matching the page means the others were written
-        before it (one read, where a write stopped part-way leaves it behind)."""
+        """Whether what follows a stored page was all written from it, or is another
+        thread's of this process to write: the page's gzip variant is written last, so it
+        matching the page means the others were written before it (one read, where a write
+        stopped part-way leaves it behind). A thread of this process writing them now is
+        waited for; if it wrote a newer page meanwhile, what follows is that page's."""
         if state.page is None or state.body is None:
             return True
+        name = state.page.name
+        with self._lock:
+            busy, writer = self._following.get(name, (None, 0))
+        waited = busy is not None and writer != threading.get_ident()
+        if busy is not None and waited:
+            busy.wait(_FOLLOW_WAIT_SECONDS)
         try:
-            stored = self.stored(gzip_key(page_json_key(state.page.name)))
-            return gzip.decompress(stored) == state.body
+            stored = self.stored(gzip_key(page_json_key(name)))
+            if gzip.decompress(stored) == state.body:
+                return True
         except (OSError, EOFError, zlib.error):
-            return False
+            pass
+        kept = self._pages.get(name)
+        return waited and kept is not None and kept.etag != state.etag
 
     def _write_followers(
         self, page: ProjectPage, body: bytes, releases: Mapping[str, Release]
@@ -286,7 +341,7 @@ class PageWriter:
         """The HTML twins, the page for people, and last the page's gzip variant (the mark
         that they are all written: :meth:`followed`)."""
         self._write_html(page_html_key(page.name), render_project_html(page))
-        newest = latest_version(page)
+        newest = page.latest_version
         release = releases.get(newest) if newest else None
         if release is None and newest is not None:
             release = self.release(page.name, newest)
@@ -307,9 +362,9 @@ class PageWriter:
 
     def release(self, project: NormalizedName, version: str) -> Release | None:
         cache_key = (project, version)
-        with self._lock:
-            if cache_key in self._releases:
-                return self._releases[cache_key]
+        kept = self._releases.get(cache_key)
+        if kept is not None:
+            return kept
         try:
             found: Release | None = Release.from_json_bytes(
                 self.store.get(release_key(project, version))[1]
@@ -317,7 +372,7 @@ class PageWriter:
         except NotFound:
             found = None
         if found is not None:
-            self._keep_release(cache_key, found)
+            self._releases.put(cache_key, found)
         return found
 
     def add_release(self, project: NormalizedName, release: Release) -> Release:
@@ -330,25 +385,8 @@ class PageWriter:
             stored: Release | None = release
         except PreconditionFailed:
             stored = self.release(project, release.version)
-        self._keep_release((project, release.version), stored or release)
+        self._releases.put((project, release.version), stored or release)
         return stored or release
-
-    def _keep_release(self, cache_key: tuple[str, str], release: Release) -> None:
-        """Keep a description, within a count and a size (one may hold megabytes of HTML)."""
-        size = _release_size(release)
-        if size > _RELEASE_BYTES_KEPT // 8:
-            return  # read again when needed: one request, not a share of the memory
-        with self._lock:
-            old = self._releases.pop(cache_key, None)
-            self._release_bytes -= _release_size(old) if old is not None else 0
-            while self._releases and (
-                len(self._releases) >= _RELEASES_KEPT
-                or self._release_bytes + size > _RELEASE_BYTES_KEPT
-            ):
-                dropped = self._releases.pop(next(iter(self._releases)))
-                self._release_bytes -= _release_size(dropped) if dropped is not None else 0
-            self._releases[cache_key] = release
-            self._release_bytes += size
 
     # -- the root listing -----------------------------------------------------------------
 
@@ -368,10 +406,12 @@ class PageWriter:
         *,
         force: bool = False,
         seen: Mapping[NormalizedName, str] | None = None,
+        then: RootFollower | None = None,
     ) -> RootListing | None:
         """Apply many projects' appearance, removal or new summary in one swap; None when the
         listing already says all that (``force``: write it and its followers anyway, which
-        repairs them).
+        repairs them). ``then``: what else follows the listing (the landing page's count),
+        done before the listing's gzip variant, the mark that all of it is written.
 
         ``shown`` says what each project's page said when it was written at the ETag in
         ``seen`` (no ETag: not known). With ``seen``, each try of the swap looks again (HEAD)
@@ -384,7 +424,29 @@ class PageWriter:
             return root.with_projects(shown if seen is None else self._confirm(shown, seen))
 
         swapped = self._root.swap(change, _root_body, force=force)
-        return self._follow_root(*swapped) if swapped is not None else None
+        return self._follow_root(*swapped, then) if swapped is not None else None
+
+    def settle_root(self, then: RootFollower | None = None) -> RootListing | None:
+        """Finish what follows the root listing (``then`` too) unless it was: a run that
+        swapped the listing may have stopped before its followers (killed, a storage fault),
+        and its retry finds the listing saying all it had to say. The listing's gzip variant,
+        written last, is the mark (one read; the listing itself as last read or written).
+        Returns the listing when its followers were written again."""
+        root, etag = self._root.kept() or self._root.read()
+        if etag is None or self.root_followed(root):
+            return None
+        log.info("writing what follows the root listing again")
+        return self._follow_root(root, etag, then)
+
+    def root_followed(self, root: RootListing) -> bool:
+        """Whether the root listing's gzip variant, written last of what follows it, holds
+        ``root`` (read, not compared byte for byte: a listing an older version stored reads
+        the same, and its variant with it)."""
+        try:
+            stored = gzip.decompress(self.stored(gzip_key(ROOT_JSON_KEY)))
+            return RootListing.from_json_bytes(stored) == root
+        except (OSError, EOFError, zlib.error, CorruptDocument):
+            return False
 
     def _confirm(
         self, shown: RootChange, seen: Mapping[NormalizedName, str]
@@ -405,10 +467,16 @@ class PageWriter:
             confirmed[project] = root_entry(page)
         return confirmed
 
-    def _follow_root(self, root: RootListing, etag: str) -> RootListing:
+    def _follow_root(
+        self, root: RootListing, etag: str, then: RootFollower | None = None
+    ) -> RootListing:
+        """The HTML twins, ``then``, and last the listing's gzip variant (the mark:
+        :meth:`root_followed`), until the listing stays the one they were written from."""
         for _ in range(MAX_ATTEMPTS):
-            self.store.put(gzip_key(ROOT_JSON_KEY), gzip_page(root.to_json_bytes()))
             self._write_html(ROOT_HTML_KEY, render_root_html(root))
+            if then is not None:
+                then(root)
+            self.store.put(gzip_key(ROOT_JSON_KEY), gzip_page(root.to_json_bytes()))
             now = self.store.head(ROOT_JSON_KEY)
             if now is None or now.etag == etag:
                 return root
@@ -479,6 +547,10 @@ def _release_size(release: Release) -> int:
     return len(release.description_html) + len(release.summary) + len(release.version)
 
 
+def _page_size(stored: Stored) -> int:
+    return len(stored.body or b"")
+
+
 def _root_body(root: RootListing) -> bytes:
     return root.to_json_bytes()
 
@@ -492,6 +564,11 @@ class _Kept(Generic[T]):
         self.store, self.key, self._read = store, key, read
         self._lock = threading.Lock()
         self._kept: tuple[T, str] | None = None
+
+    def kept(self) -> tuple[T, str] | None:
+        """The value and ETag this process last wrote or read, if any."""
+        with self._lock:
+            return self._kept
 
     def read(self) -> tuple[T, str | None]:
         value, etag = self._read()
@@ -540,6 +617,7 @@ __all__ = [
     "PageChange",
     "PageWriter",
     "RootChange",
+    "RootFollower",
     "Stored",
     "Written",
 ]

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import boto3
 
 from skypi.api.settings import Settings
-from skypi.core.tokens import TokenRecord, new_token
+from skypi.core.tokens import Scope, TokenRecord, new_token
 from skypi.local.access import AccessLog, access_logging
 from skypi.local.emulator import CloudFrontEmulation, Poller, Resources, provision, start_moto
 from skypi.local.serve import redact_logs, shown_host
@@ -132,7 +132,7 @@ def dev(args: argparse.Namespace) -> int:
     token = None
     if not args.no_auth:
         token = new_token()
-        tokens.add(TokenRecord.create(token, name="skypi dev", scopes={"admin"}, projects=None))
+        tokens.add(TokenRecord.create(token, name="skypi dev", scopes={Scope.ADMIN}, projects=None))
     cdn, pollers = _start_pollers(sqs, resources, store)
     lambda_limits = lambda_settings(args.bucket)
     settings = Settings(

@@ -70,17 +70,41 @@ def provision(
 
     Idempotent, so ``skypi dev`` can run it at every start."""
     table = f"{bucket}-tokens" if dynamodb is not None else ""
-    if dynamodb is not None and table not in dynamodb.list_tables()["TableNames"]:
+    publishers = f"{bucket}-publishers" if dynamodb is not None else ""
+    if dynamodb is not None:
+        _tables(dynamodb, table, publishers)
+    existing = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
+    if bucket not in existing:
+        s3.create_bucket(Bucket=bucket)
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    queue_url, queue_arn, dlq_url = _queue_with_dead_letters(
+        sqs, f"{bucket}-index-events", f"{bucket}-index-dlq", visibility_timeout, MAX_RECEIVE_COUNT
+    )
+    _notify(s3, bucket, queue_arn)
+    pending = _queue_with_dead_letters(
+        sqs,
+        f"{bucket}-invalidations",
+        f"{bucket}-invalidations-dlq",
+        invalidation_visibility_timeout,
+        INVALIDATION_MAX_RECEIVE_COUNT,
+    )
+    return Resources(bucket, queue_url, queue_arn, dlq_url, region, table, publishers, *pending)
+
+
+def _tables(dynamodb: DynamoDBClient, tokens: str, publishers: str) -> None:
+    """The token table, with its stream (the edge's copy follows it), and the publisher
+    table, as infra/auth.py makes them; those that exist are left as they are."""
+    existing = dynamodb.list_tables()["TableNames"]
+    if tokens not in existing:
         dynamodb.create_table(
-            TableName=table,
+            TableName=tokens,
             KeySchema=[{"AttributeName": "hash", "KeyType": "HASH"}],
             AttributeDefinitions=[{"AttributeName": "hash", "AttributeType": "S"}],
             BillingMode="PAY_PER_REQUEST",
             StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
         )
-    publishers = f"{bucket}-publishers" if dynamodb is not None else ""
-    if dynamodb is not None and publishers not in dynamodb.list_tables()["TableNames"]:
-        dynamodb.create_table(  # as infra/auth.py: kind (publisher | oidc-token) and id
+    if publishers not in existing:
+        dynamodb.create_table(  # kind (publisher | oidc-token) and id
             TableName=publishers,
             KeySchema=[
                 {"AttributeName": "kind", "KeyType": "HASH"},
@@ -92,15 +116,12 @@ def provision(
             ],
             BillingMode="PAY_PER_REQUEST",
         )
-    existing = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
-    if bucket not in existing:
-        s3.create_bucket(Bucket=bucket)
-    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
-    queue_url, queue_arn, dlq_url = _queue_with_dead_letters(
-        sqs, f"{bucket}-index-events", f"{bucket}-index-dlq", visibility_timeout, MAX_RECEIVE_COUNT
-    )
-    # One configuration per distribution suffix (S3 filters take one prefix and one suffix):
-    # the indexer's own ``.metadata`` writes under packages/ must not wake it up again.
+
+
+def _notify(s3: S3Client, bucket: str, queue_arn: str) -> None:
+    """Send the bucket's distribution events under ``packages/`` to the queue. One
+    configuration per distribution suffix (S3 filters take one prefix and one suffix): the
+    indexer's own ``.metadata`` writes under packages/ must not wake it up again."""
     s3.put_bucket_notification_configuration(
         Bucket=bucket,
         NotificationConfiguration={
@@ -122,14 +143,6 @@ def provision(
             ]
         },
     )
-    pending = _queue_with_dead_letters(
-        sqs,
-        f"{bucket}-invalidations",
-        f"{bucket}-invalidations-dlq",
-        invalidation_visibility_timeout,
-        INVALIDATION_MAX_RECEIVE_COUNT,
-    )
-    return Resources(bucket, queue_url, queue_arn, dlq_url, region, table, publishers, *pending)
 
 
 def _queue_with_dead_letters(

@@ -55,7 +55,7 @@ def banner_token(store: LocalStore) -> str:
     (tokens are stored as hashes, so an old one cannot be shown again), the last one revoked."""
     from datetime import UTC, datetime, timedelta
 
-    from skypi.core.tokens import TokenRecord, new_token
+    from skypi.core.tokens import Scope, TokenRecord, new_token
 
     repo = TokenRepository(store)
     for record in repo.all():
@@ -64,7 +64,9 @@ def banner_token(store: LocalStore) -> str:
     token = new_token()
     expires = datetime.now(UTC) + timedelta(days=BANNER_TOKEN_DAYS)
     repo.add(
-        TokenRecord.create(token, name=BANNER_NAME, scopes={"read"}, projects=None, expires=expires)
+        TokenRecord.create(
+            token, name=BANNER_NAME, scopes={Scope.READ}, projects=None, expires=expires
+        )
     )
     return token
 
@@ -212,7 +214,9 @@ def redact_logs() -> None:
                 handler.addFilter(RedactSecrets())
 
 
-def _uvicorn(args: argparse.Namespace, store: LocalStore, settings: Settings) -> uvicorn.Server:
+def _uvicorn(
+    args: argparse.Namespace, store: LocalStore, settings: Settings, indexer: Indexer
+) -> uvicorn.Server:
     """The uvicorn server for ``skypi serve``: the app (logged by :class:`AccessLog` unless
     ``--no-access-log``), the wire's limits, TLS when asked."""
     import uvicorn
@@ -222,7 +226,9 @@ def _uvicorn(args: argparse.Namespace, store: LocalStore, settings: Settings) ->
     from skypi.local.wire import WireLimits, guarded_protocol
 
     tls = {"ssl_certfile": args.tls_cert, "ssl_keyfile": args.tls_key} if args.tls_cert else {}
-    app = create_app(store, settings)
+    from skypi.indexer.views import Views
+
+    app = create_app(store, settings, indexer=indexer, views=Views(store))
     config = uvicorn.Config(
         app if args.no_access_log else AccessLog(app),
         # twine shows an upload's refusal from the status line; the wire's limits hold
@@ -274,12 +280,15 @@ def serve(args: argparse.Namespace) -> int:
     # pass itself (16,000 projects: 48 CPU-s instead of 20). A second pass, cheap when nothing
     # changed (one walk), then catches whatever was copied in before the watcher started.
     report = adopt(store, show_progress=True)
-    watcher = None if args.no_watch else FolderWatcher(store, Indexer(store))
+    # One indexer for the watcher and the upload API: a file uploaded is seen by both, and
+    # the watcher then waits for the upload's page writes instead of doing them again.
+    indexer = Indexer(store)
+    watcher = None if args.no_watch else FolderWatcher(store, indexer)
     if watcher:
         watcher.start()
-        report.merge(reconcile(store, Indexer(store)))
+        report.merge(reconcile(store, indexer))
     log.info("%s", report.summary())
-    server = _uvicorn(args, store, settings)
+    server = _uvicorn(args, store, settings, indexer)
     token = banner_token(store) if settings.private and sys.stderr.isatty() else None
     print(
         _welcome(store, settings, args.host, args.port, token, scheme),

@@ -333,9 +333,10 @@ def _check_root(
     after = indexer.pages.update_root(shown, force=stale)
     if stale:
         report.pages_rerendered += list(html_twins(ROOT_HTML_KEY))
+    # Its count, whether or not the listing changed now: a start stopped after the listing's
+    # swap (a full disk, killed) finds the listing right and the landing page behind.
     missing = indexer.store.head(LANDING_KEY) is None
-    if after is not None or missing:
-        indexer.pages.update_landing(listing=after or root, force=missing)
+    indexer.pages.update_landing(listing=after or root, force=missing)
 
 
 def _record(

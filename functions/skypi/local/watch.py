@@ -11,6 +11,10 @@ looked at as soon as nothing more happens to it for ``QUIET_SECONDS``; if it is 
 written, its next write puts it back to the settle time (and its close makes it complete).
 A worker thread sleeps until something is due, then hands the batch to the indexer, which
 confirms what is really on disk (and that an archive reads to its end) before changing a page.
+
+The state folder (``.skypi`` inside the folder by default) is not watched: every page write
+there would wake the watcher for nothing (several events per file written: about a third of the
+server's CPU time per upload), and each of its thousands of folders would cost a watch at start.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import logging
 import os
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from watchdog.events import (
@@ -32,7 +37,9 @@ from watchdog.events import (
     FileSystemEvent,
     FileSystemEventHandler,
 )
-from watchdog.observers.inotify import InotifyObserver
+from watchdog.observers.api import DEFAULT_OBSERVER_TIMEOUT, BaseObserver
+from watchdog.observers.inotify import InotifyFullEmitter, InotifyObserver, InotifyWatchGroup
+from watchdog.observers.inotify_c import InotifyFD
 
 from skypi.core.errors import InvalidDistribution
 from skypi.core.keys import METADATA_SUFFIX, PACKAGES_PREFIX
@@ -139,7 +146,7 @@ class FolderWatcher(FileSystemEventHandler):
 
     def start(self) -> None:
         # Full events: a file moved in from outside is a move (complete), not a creation.
-        self._observer = InotifyObserver(generate_full_events=True)
+        self._observer = _observer(os.fsencode(str(self.store.state_dir)))
         self._observer.schedule(
             self, str(self.store.packages_dir), recursive=True, event_filter=WANTED
         )
@@ -174,6 +181,10 @@ class FolderWatcher(FileSystemEventHandler):
     def _run(self) -> None:
         while (batch := self._next_batch()) is not None:
             ready, rescan = batch
+            # an upload to this server, listed by it already: its own write's event
+            ready = [key for key in ready if not self.indexer.echo(key)]
+            if not ready and not rescan:
+                continue
             try:
                 if rescan:
                     from skypi.local.startup import reconcile
@@ -221,3 +232,78 @@ def _project(key: str) -> str | None:
         return project_of_key(key).project
     except (InvalidDistribution, ValueError):
         return None
+
+
+@dataclass
+class _WatchesBut(InotifyWatchGroup):
+    """watchdog's recursive inotify watches, less those of one folder and all below it."""
+
+    skip: bytes = b""
+
+    def _skipped(self, path: bytes) -> bool:
+        return bool(self.skip) and (path == self.skip or path.startswith(self.skip + b"/"))
+
+    def _add_all_callbacks(self, path: bytes) -> None:
+        if self._skipped(path):
+            return
+        self._add_callback(path)
+        if not (self.is_recursive and os.path.isdir(path)):
+            return
+        for root, dirnames, _ in os.walk(path, followlinks=self.follow_symlink):
+            dirnames[:] = [d for d in dirnames if not self._skipped(os.path.join(root, d))]
+            for dirname in dirnames:
+                folder = os.path.join(root, dirname)
+                if self.follow_symlink or not os.path.islink(folder):
+                    self._add_callback(folder)
+
+
+class _EmitterBut(InotifyFullEmitter):
+    def __init__(self, *args: Any, skip: bytes, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._skip = skip
+
+    def on_thread_start(self) -> None:
+        self._inotify = _WatchesBut(
+            self._inotify_fd,
+            os.fsencode(self.watch.path),
+            is_recursive=self.watch.is_recursive,
+            event_mask=self.get_event_mask_from_filter(),
+            follow_symlink=self.watch.follow_symlink,
+            skip=self._skip,
+        )
+
+
+class _ObserverBut(InotifyObserver):
+    def __init__(self, skip: bytes) -> None:
+        self._inotify_fd = InotifyFD()
+        self._inotify_fd.start()
+        BaseObserver.__init__(
+            self,
+            _EmitterBut,
+            timeout=DEFAULT_OBSERVER_TIMEOUT,
+            inotify_fd=self._inotify_fd,
+            skip=skip,
+        )
+
+
+def _observer(skip: bytes) -> BaseObserver:
+    """An inotify observer (full events) that does not watch ``skip``; watchdog's own, which
+    watches everything, where its inner parts are not the ones this was written against."""
+    if all(hasattr(c, n) for c, n in _HOOKS):
+        return _ObserverBut(skip)
+    log.warning("watching the state folder too (watchdog %s)", _watchdog_version())
+    return InotifyObserver(generate_full_events=True)
+
+
+_HOOKS = (
+    (InotifyWatchGroup, "_add_all_callbacks"),
+    (InotifyWatchGroup, "_add_callback"),
+    (InotifyFullEmitter, "on_thread_start"),
+    (InotifyFullEmitter, "get_event_mask_from_filter"),
+)
+
+
+def _watchdog_version() -> str:
+    from watchdog.version import VERSION_STRING
+
+    return VERSION_STRING

@@ -185,14 +185,14 @@ class LocalStore:
 
     def head(self, key: str) -> ObjectInfo | None:
         """Only a regular file inside the folders is an object: a FIFO, socket, device,
-        directory or anything reached through a link is none. A file this process may not
-        look at (EACCES, EPERM: a folder on the way it cannot search, or no read permission
-        for a page) is not absent: that raises :class:`PermissionError`, as S3 answers 403."""
+        directory or anything reached through a link is none. A file that cannot be looked at
+        is not absent: whatever else the system says (EACCES, EPERM: a folder on the way it
+        cannot search, or no read permission for a page, as S3 answers 403; EIO, EMFILE, a
+        stale NFS handle) is raised as the :class:`OSError` it is, so that the indexer keeps
+        the entry it cannot check rather than unlisting a file that is still there."""
         try:
             if not key.startswith(PACKAGES_PREFIX):  # a page's tag is a hash of its bytes
-                fh, st = self._open_file(key)
-                with fh:
-                    return self._info(key, st, fh.read())
+                return self._read(key)[0]
             # A file's tag is its stat: look (O_PATH) without opening it for reading, which a
             # folder watcher would see as an event.
             fd, st = self._open_inside(key, _LOOK)
@@ -200,16 +200,19 @@ class LocalStore:
             return self._info(key, st)
         except NotFound:
             return None
-        except OSError as exc:
-            if exc.errno in {errno.EACCES, errno.EPERM}:
-                raise
-            return None
 
     def get(self, key: str) -> tuple[ObjectInfo, bytes]:
-        fh, st = self._open_file(key)
-        with fh:
-            body = fh.read()
-            return self._info(key, st, body), body
+        return self._read(key)
+
+    def _read(self, key: str) -> tuple[ObjectInfo, bytes]:
+        # the descriptor itself, no file object: a page or a small wheel is read with two
+        # system calls (and one more to close), where a buffered file asked three more
+        fd, st = self._open_inside(key, _READ)
+        try:
+            body = _read_all(fd, st.st_size)
+        finally:
+            os.close(fd)
+        return self._info(key, st, body), body
 
     def read_range(self, key: str, start: int, length: int) -> bytes:
         with self.open(key, start) as fh:
@@ -278,13 +281,13 @@ class LocalStore:
             except FileNotFoundError:  # the first file of its folder
                 self._folder_for(path, private)
                 fd = os.open(tmp, flags, mode)
-            with open(fd, "wb") as out:
-                fcntl.flock(out.fileno(), fcntl.LOCK_EX)  # "in use" until the rename
+            with _closing(fd):
+                fcntl.flock(fd, fcntl.LOCK_EX)  # "in use" until the rename
                 if isinstance(body, bytes):
-                    out.write(body)
+                    _write_all(fd, body)
                 else:
-                    shutil.copyfileobj(body, out, 1024 * 1024)
-                out.flush()
+                    with open(fd, "wb", closefd=False) as out:  # flushed when it ends
+                        shutil.copyfileobj(body, out, 1024 * 1024)
                 with self._locked():
                     if if_none_match or if_match is not None:
                         current = self.head(key)
@@ -296,7 +299,7 @@ class LocalStore:
                     renamed = True
                     written = body if isinstance(body, bytes) else None
                     # the file just renamed, by its descriptor: no lookup of its path
-                    return self._info(key, os.fstat(out.fileno()), written, path)
+                    return self._info(key, os.fstat(fd), written, path)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
@@ -381,6 +384,31 @@ def package_etag(fingerprint: Fingerprint) -> str:
     check); the inode is not part of it, so ``cp -a``/``rsync -a`` copies keep their tags."""
     size, mtime_ns = fingerprint
     return f'"{mtime_ns:x}-{size:x}"'
+
+
+def _read_all(fd: int, size: int) -> bytes:
+    """A regular file's bytes from its descriptor: ``size`` (its stat's) and one byte more
+    are asked at once, and the reads go on to the end (a file that grew since is read whole)."""
+    parts = []
+    want = size + 1
+    while chunk := os.read(fd, want):
+        parts.append(chunk)
+        want = 1024 * 1024
+    return b"".join(parts) if len(parts) != 1 else parts[0]
+
+
+def _write_all(fd: int, body: bytes) -> None:
+    view = memoryview(body)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+@contextmanager
+def _closing(fd: int) -> Iterator[int]:
+    try:
+        yield fd
+    finally:
+        os.close(fd)
 
 
 def _open_regular(path: str | Path, key: str) -> BinaryIO:

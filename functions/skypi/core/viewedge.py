@@ -1,0 +1,134 @@
+"""What a request under ``/view/<name>/`` means: the edge rules of ``/simple/`` and
+``/packages/``, applied under a view's prefix.
+
+A view's URL space mirrors the index's: ``/view/<name>/simple/...`` is negotiated exactly as
+``/simple/...`` (the same :func:`~skypi.core.edge.decide`), and its answer's key is moved
+under the view's keys; ``/view/<name>/files/<project>/<file>`` is an upstream file the view
+cached (the links of its pages), and ``/view/<name>/packages/...`` a private file (the links
+of a private project's page, served to the view as it is). ``/view/<name>@<date>/`` is the
+view's time-pinned form: the same, with its pages made for each request (any date may be
+asked for: they are not stored) and its files the view's.
+
+>>> decide_view("GET", "/view/safe/simple/Foo/", "").answer.location
+'/view/safe/simple/foo/'
+>>> json = "application/vnd.pypi.simple.v1+json"
+>>> found = decide_view("GET", "/view/safe/simple/foo/", "", accept=json)
+>>> found.kind, found.answer.key, found.project
+('page', 'views/safe/simple/foo/index.json', 'foo')
+>>> found = decide_view("GET", "/view/safe/files/foo/foo-1.0.tar.gz", "")
+>>> found.kind, found.answer.key, found.project, found.filename
+('file', 'views/safe/files/foo/foo-1.0.tar.gz', 'foo', 'foo-1.0.tar.gz')
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from datetime import date
+from typing import Final, Literal
+
+from skypi.core.constants import VIEW_PREFIX
+from skypi.core.edge import Answer, decide, decode_path
+from skypi.core.keys import (
+    NAMESPACES_PREFIX,
+    PACKAGES_PREFIX,
+    VIEW_FILES,
+    view_key,
+)
+
+ViewKind = Literal["root", "page", "file", "private-file", "none"]
+_NAME: Final = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+_MAX_NAME: Final = 64
+_PIN: Final = re.compile(r"\d{4}-\d\d-\d\d", re.ASCII)
+
+
+@dataclass(frozen=True)
+class ViewRequest:
+    """A request under a view: which view, what kind of object, and the answer the edge rules
+    give it (its key already the view's, its redirect under the view's prefix)."""
+
+    view: str
+    kind: ViewKind
+    answer: Answer
+    project: str | None = None
+    filename: str | None = None
+    pin: str | None = None  # the time-pinned form's date (``/view/<name>@<date>/``)
+    private_key: str | None = None  # a page's: the private page's object, for a private name
+
+
+def decide_view(
+    method: str,
+    raw_path: str,
+    raw_query: str,
+    accept: str | None = None,
+    accept_encoding: str | None = None,
+) -> ViewRequest:
+    """Map a read under ``/view/`` to its answer (a ``none`` kind is a 404 or an error)."""
+    rest = raw_path[len(VIEW_PREFIX) :]
+    segment, _, inner = rest.partition("/")
+    view, at, pin = segment.partition("@")
+    if len(view) > _MAX_NAME or not _NAME.fullmatch(view) or (at and not valid_pin(pin)):
+        return ViewRequest(view, "none", Answer(404, project=""))
+    found = _inner(view, pin or None, method, inner, raw_query, accept, accept_encoding)
+    return replace(found, pin=pin or None)
+
+
+def valid_pin(pin: str) -> bool:
+    """A pin is a date, ``YYYY-MM-DD``, that is one.
+
+    >>> valid_pin("2026-11-01"), valid_pin("2026-02-30"), valid_pin("2026-1-1")
+    (True, False, False)
+    """
+    if not _PIN.fullmatch(pin):
+        return False
+    try:
+        date.fromisoformat(pin)
+    except ValueError:
+        return False
+    return True
+
+
+def _inner(
+    view: str,
+    pin: str | None,
+    method: str,
+    inner: str,
+    raw_query: str,
+    accept: str | None,
+    accept_encoding: str | None,
+) -> ViewRequest:
+    """The request under ``/view/<name>[@<date>]``: its ``inner`` path, without its slash."""
+    base = f"{VIEW_PREFIX}{view}{'@' + pin if pin else ''}"
+    if inner in {"", "simple"}:  # the view's address alone: its root listing
+        return ViewRequest(view, "none", Answer(301, location=f"{base}/simple/", project=None))
+    inner = "/" + inner
+    if inner.startswith("/files/"):
+        return _file(view, method, inner, raw_query)
+    answer = decide(method, inner, raw_query, accept, accept_encoding)
+    if answer.location is not None:
+        return ViewRequest(view, "none", replace(answer, location=f"{base}{answer.location}"))
+    if answer.key is None or answer.status != 200:
+        return ViewRequest(view, "none", answer)
+    if answer.key.startswith(PACKAGES_PREFIX):
+        return ViewRequest(view, "private-file", answer, answer.project)
+    if not inner.startswith("/simple/") or answer.key.startswith(NAMESPACES_PREFIX):
+        return ViewRequest(view, "none", Answer(404, project=""))
+    kind: ViewKind = "root" if answer.project is None else "page"
+    key = view_key(view, answer.key)  # a pinned form's pages are made for each request
+    return ViewRequest(view, kind, replace(answer, key=key), answer.project, private_key=answer.key)
+
+
+def _file(view: str, method: str, inner: str, raw_query: str) -> ViewRequest:
+    """``/files/<project>/<filename>``: decided as ``/packages/...`` is (decoding, dot
+    segments, what may be served as a file), then held to exactly a project's folder."""
+    answer = decide(method, "/packages/" + inner[len("/files/") :], raw_query)
+    if answer.status != 200 or answer.key is None:
+        return ViewRequest(view, "none", answer)
+    parts = answer.key[len(PACKAGES_PREFIX) :].split("/")
+    if len(parts) != 2 or parts[0] != answer.project:
+        return ViewRequest(view, "none", Answer(404, project=answer.project))
+    key = view_key(view, f"{VIEW_FILES}/{parts[0]}/{parts[1]}")
+    return ViewRequest(view, "file", replace(answer, key=key), parts[0], parts[1])
+
+
+__all__ = ["ViewRequest", "decide_view", "decode_path"]

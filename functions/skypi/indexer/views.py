@@ -1,0 +1,498 @@
+"""Views over an upstream index, on any store: what a miss does (fetch upstream's page, apply
+the policy, store the view's pages) and what a file's first download does (fetch it, check it
+against upstream's SHA-256, keep it).
+
+A function of (store, upstream client, clock): ``skypi serve`` calls it from its read path; on
+AWS the Lambda behind CloudFront's ``/view/*`` origin group calls the same methods on a miss
+(docs/views.md). Every later read of what it stored is a plain read of a stored object.
+
+A view's stored page says when it was made, from which policy and OSV data, and when it next
+changes by time alone; a read of a page that is due (or whose upstream page is older than the
+policy's ``refresh-minutes``) makes it again, from the kept upstream page when that is still
+fresh, or after revalidating it with its ETag. Nothing runs while nobody reads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import hashlib
+import json
+import logging
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from packaging.utils import canonicalize_name
+
+from skypi.core.errors import DoesNotExist, InvalidRequest
+from skypi.core.http import gzip_page
+from skypi.core.keys import (
+    METADATA_SUFFIX,
+    OSV_KEY,
+    PAGE_OBJECTS,
+    VIEWS_PREFIX,
+    gzip_key,
+    page_json_key,
+    page_key,
+    view_file_key,
+    view_key,
+    view_policy_key,
+    view_upstream_key,
+)
+from skypi.core.namespaces import Namespaces
+from skypi.core.osv import OsvData
+from skypi.core.pages import RootListing, format_time, parse_time
+from skypi.core.render import render_project_html
+from skypi.core.viewpolicy import (
+    UpstreamError,
+    UpstreamPage,
+    ViewOutcome,
+    decide,
+    parse_upstream_page,
+    pin_moment,
+)
+from skypi.core.views import ViewPolicy, policy_from_json_bytes
+from skypi.store.base import NotFound, PreconditionFailed, Store
+from skypi.store.namespaces import NamespaceRepository
+from skypi.store.upstream import Upstream, UpstreamRefused, UpstreamUnavailable
+
+log = logging.getLogger("skypi.views")
+Clock = Callable[[], datetime]
+OSV_RECHECK_SECONDS = 5.0
+MAX_ABSENT = 10_000  # names upstream answered 404 for, remembered for refresh-minutes
+
+
+class Served(enum.Enum):
+    """What a view answers for a project."""
+
+    PRIVATE = "private"  # this index's own page (a private or reserved name)
+    STORED = "stored"  # the view's stored page
+    MISSING = "missing"  # no page: upstream has none, or the policy shows none
+
+
+class HashMismatch(Exception):
+    """Upstream's bytes are not what its page says (refused, logged, never stored)."""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The upstream page a view last read, with its ETag and when it was read."""
+
+    page: UpstreamPage | None  # None: upstream has no such project
+    etag: str | None
+    fetched: datetime
+    url: str
+
+    def to_json_bytes(self) -> bytes:
+        doc = {
+            "etag": self.etag,
+            "fetched": format_time(self.fetched),
+            "url": self.url,
+            "page": self.page.to_json() if self.page is not None else None,
+        }
+        return json.dumps(doc, separators=(",", ":")).encode()
+
+    @classmethod
+    def from_json_bytes(cls, raw: bytes) -> Snapshot:
+        doc = json.loads(raw)
+        page = UpstreamPage.from_json(doc["page"]) if doc["page"] is not None else None
+        return cls(page, doc["etag"], parse_time(doc["fetched"]), doc["url"])
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Views:
+    """Every view of one index."""
+
+    def __init__(self, store: Store, upstream: Upstream | None = None, clock: Clock = _now):
+        self.store = store
+        self.upstream = upstream or Upstream()
+        self.clock = clock
+        self.namespaces = NamespaceRepository(store)
+        self._locks: dict[tuple[str, str], threading.Lock] = {}
+        self._guard = threading.Lock()
+        # Names upstream has no project for, and when it said so (bounded: anyone can ask).
+        self._absent: dict[tuple[str, str], datetime] = {}
+        self._osv_cache: tuple[OsvData, str, float] | None = None  # data, ETag, when checked
+
+    # -- policies -----------------------------------------------------------------------------
+
+    def policy(self, view: str) -> ViewPolicy:
+        try:
+            _, raw = self.store.get(view_policy_key(view))
+        except (NotFound, ValueError):
+            raise DoesNotExist(f"No view {view!r}: see 'skypi view list'.") from None
+        return policy_from_json_bytes(view, raw)
+
+    def names(self) -> list[str]:
+        found = (info.key.split("/") for info in self.store.list(VIEWS_PREFIX))
+        return sorted(
+            {parts[1] for parts in found if parts[-1] == "policy.json" and len(parts) == 3}
+        )
+
+    def save(self, policy: ViewPolicy, *, new: bool) -> None:
+        """Store ``policy``: a new view (refused when it exists) or a changed one. Its pages
+        follow the change at their next read (each page records the policy it was made by)."""
+        try:
+            self.store.put(view_policy_key(policy.name), policy.to_json_bytes(), if_none_match=new)
+        except PreconditionFailed:
+            raise InvalidRequest(f"The view {policy.name!r} exists already.") from None
+
+    def remove(self, view: str) -> int:
+        """Delete a view: its policy, pages, kept upstream pages and cached files."""
+        self.policy(view)
+        gone = 0
+        for info in list(self.store.list(f"{VIEWS_PREFIX}{view}/")):
+            self.store.delete(info.key)
+            gone += 1
+        return gone
+
+    def osv(self) -> tuple[OsvData, str]:
+        """The index's OSV data and its ETag ("" when none was imported). Parsed once per
+        change (it holds thousands of records), and looked at again at most every
+        :data:`OSV_RECHECK_SECONDS`: an import by another process is seen within seconds."""
+        moment = time.monotonic()
+        cached = self._osv_cache
+        if cached is not None and moment - cached[2] < OSV_RECHECK_SECONDS:
+            return cached[0], cached[1]
+        info = self.store.head(OSV_KEY)
+        etag = info.etag if info is not None else ""
+        if cached is not None and cached[1] == etag:
+            self._osv_cache = (cached[0], etag, moment)
+            return cached[0], etag
+        try:
+            info, raw = self.store.get(OSV_KEY)
+            data, etag = OsvData.from_json_bytes(raw), info.etag
+        except NotFound:
+            data, etag = OsvData(), ""
+        self._osv_cache = (data, etag, moment)
+        return data, etag
+
+    def import_osv(self, data: OsvData) -> None:
+        self.store.put(OSV_KEY, data.to_json_bytes())
+        self._osv_cache = None
+
+    # -- a project's page ---------------------------------------------------------------------
+
+    def _lock(self, view: str, project: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault((view, project), threading.Lock())
+
+    def private(self, project: str) -> tuple[bool, Namespaces]:
+        """Whether ``project`` is published here, and the index's namespaces."""
+        return self.store.head(page_json_key(project)) is not None, self.namespaces.all()
+
+    def project(self, view: str, project: str) -> Served:
+        """What ``/view/<view>/simple/<project>/`` serves, made (or made again) if needed."""
+        policy = self.policy(view)
+        name = canonicalize_name(project)
+        private, namespaces = self.private(name)
+        if private or namespaces.covering(name):
+            return Served.PRIVATE
+        with self._lock(view, name):
+            state = self._stored_state(view, name)
+            osv, osv_etag = self.osv()
+            if state is not None and not self._due(state, policy, osv_etag):
+                return Served.STORED
+            outcome = self._outcome(policy, name, osv, refetch=True)
+            self._store(policy, name, outcome, osv_etag)
+        return Served.STORED if outcome.page is not None else Served.MISSING
+
+    def pinned(self, view: str, project: str, pin: str) -> tuple[Served, dict[str, bytes]]:
+        """The page of ``/view/<view>@<pin>/simple/<project>/``, made for this request (any
+        date may be asked for, so these pages are not stored): each representation's bytes."""
+        policy = self.policy(view)
+        name = canonicalize_name(project)
+        private, namespaces = self.private(name)
+        if private or namespaces.covering(name):
+            return Served.PRIVATE, {}
+        osv, osv_etag = self.osv()
+        outcome = self._outcome(policy, name, osv, refetch=True, pin=pin)
+        if outcome.page is None:
+            return Served.MISSING, {}
+        return Served.STORED, _representations(policy, outcome, osv_etag, self.clock())
+
+    def explain(self, view: str, project: str, pin: str | None = None) -> ViewOutcome:
+        """Every upstream file's verdict for ``project`` now (``skypi view explain``)."""
+        policy = self.policy(view)
+        name = canonicalize_name(project)
+        return self._outcome(policy, name, self.osv()[0], refetch=False, pin=pin)
+
+    def refresh(self, view: str, projects: list[str] | None = None) -> dict[str, Served]:
+        """Revalidate upstream pages now and make the view's pages again: ``projects``, or
+        every upstream project the view has served."""
+        policy = self.policy(view)
+        names = [canonicalize_name(p) for p in projects] if projects else self.served(view)
+        osv, osv_etag = self.osv()
+        done = {}
+        for name in names:
+            private, namespaces = self.private(name)
+            if private or namespaces.covering(name):
+                done[name] = Served.PRIVATE
+                continue
+            with self._lock(view, name):
+                outcome = self._outcome(policy, name, osv, refetch=True, force=True)
+                self._store(policy, name, outcome, osv_etag)
+            done[name] = Served.STORED if outcome.page is not None else Served.MISSING
+        return done
+
+    def _outcome(
+        self,
+        policy: ViewPolicy,
+        name: str,
+        osv: OsvData,
+        *,
+        refetch: bool,
+        force: bool = False,
+        pin: str | None = None,
+    ) -> ViewOutcome:
+        private, namespaces = self.private(name)
+        snapshot = self._snapshot(policy, name, revalidate=refetch, force=force)
+        return decide(
+            policy,
+            name,
+            private=private,
+            namespaces=namespaces,
+            upstream=snapshot.page,
+            now=self.clock(),
+            osv=osv,
+            serial=int(self.clock().timestamp()),
+            pin=pin_moment(pin) if pin is not None else None,
+        )
+
+    def _snapshot(
+        self, policy: ViewPolicy, name: str, *, revalidate: bool, force: bool = False
+    ) -> Snapshot:
+        """The upstream page, from the kept one while it is fresh, else from upstream
+        (revalidated with its ETag). A failing upstream leaves the kept one in use."""
+        key = view_upstream_key(policy.name, name)
+        kept: Snapshot | None = None
+        try:
+            kept = Snapshot.from_json_bytes(self.store.get(key)[1])
+        except (NotFound, ValueError, KeyError, TypeError) as exc:
+            if not isinstance(exc, NotFound):
+                log.warning(
+                    "view %s: the kept upstream page of %s is unreadable", policy.name, name
+                )
+        now = self.clock()
+        if (
+            kept is not None
+            and not force
+            and (not revalidate or now < kept.fetched + policy.refresh)
+        ):
+            return kept
+        url = f"{policy.upstream}{name}/"
+        absent = self._absent.get((policy.name, name))
+        if kept is None and not force and absent is not None and now < absent + policy.refresh:
+            return Snapshot(None, None, absent, url)
+        try:
+            fetched = self.upstream.page(url, kept.etag if kept and kept.page else None)
+        except (UpstreamUnavailable, UpstreamRefused) as exc:
+            if kept is None:
+                raise UpstreamUnavailable(str(exc)) from None
+            log.warning(
+                "view %s: %s; serving the page kept from %s", policy.name, exc, kept.fetched
+            )
+            return kept
+        if fetched.status == 304 and kept is not None:
+            snapshot = Snapshot(kept.page, kept.etag, now, kept.url)
+        elif fetched.status == 404:  # remembered in memory only: any name can be asked for
+            self._remember_absent(policy.name, name, now)
+            self.store.delete(key)
+            return Snapshot(None, None, now, url)
+        else:
+            try:
+                page = parse_upstream_page(fetched.body, fetched.url or url)
+            except UpstreamError as exc:
+                raise UpstreamUnavailable(f"{url}: {exc}") from None
+            snapshot = Snapshot(page, fetched.etag, now, fetched.url or url)
+        self.store.put(key, snapshot.to_json_bytes())
+        return snapshot
+
+    def _remember_absent(self, view: str, name: str, when: datetime) -> None:
+        with self._guard:
+            if len(self._absent) >= MAX_ABSENT:
+                self._absent.clear()
+            self._absent[(view, name)] = when
+
+    def _stored_state(self, view: str, name: str) -> dict[str, Any] | None:
+        try:
+            _, raw = self.store.get(view_key(view, page_json_key(name)))
+            state = json.loads(raw)["_view"]
+        except (NotFound, ValueError, KeyError, TypeError):
+            return None
+        return state if isinstance(state, dict) else None
+
+    def _due(self, state: dict[str, Any], policy: ViewPolicy, osv_etag: str) -> bool:
+        """Whether a stored page must be made again: its policy or OSV data changed, its
+        next change by time came, or its upstream page is older than the policy allows."""
+        now = self.clock()
+        if state.get("policy") != _digest(policy) or state.get("osv") != osv_etag:
+            return True
+        due = state.get("next-change")
+        if due and now >= parse_time(due):
+            return True
+        return now >= parse_time(state["fetched"]) + policy.refresh
+
+    def _store(self, policy: ViewPolicy, name: str, outcome: ViewOutcome, osv_etag: str) -> None:
+        """Write the view's page (every representation, and gzip variants), or remove it."""
+        view = policy.name
+        if outcome.page is None:
+            for key in _page_keys(view, name):
+                self.store.delete(key)
+            self._served(view, name, add=False)
+            return
+        for kind, content in _representations(policy, outcome, osv_etag, self.clock()).items():
+            key = view_key(view, page_key(name, kind))  # type: ignore[arg-type]
+            self.store.put(gzip_key(key), gzip_page(content))
+            self.store.put(key, content)
+        self._served(view, name, add=True)
+
+    # -- the root listing -----------------------------------------------------------------------
+
+    def served(self, view: str) -> list[str]:
+        return sorted(self._root(view)[0].projects)
+
+    def _root(self, view: str) -> tuple[RootListing, str | None]:
+        try:
+            info, raw = self.store.get(view_key(view, page_key(None, "json")))
+        except NotFound:
+            return RootListing(), None
+        return RootListing.from_json_bytes(raw), info.etag
+
+    def _served(self, view: str, name: str, *, add: bool) -> None:
+        """Add or remove ``name`` in the view's list of upstream names (compare-and-swap)."""
+        key = view_key(view, page_key(None, "json"))
+        for _ in range(20):
+            root, etag = self._root(view)
+            changed = root.with_projects({name: (name if add else None, "")})  # type: ignore[dict-item]
+            if changed is root:
+                return
+            try:
+                if etag is None:
+                    self.store.put(key, changed.to_json_bytes(), if_none_match=True)
+                else:
+                    self.store.put(key, changed.to_json_bytes(), if_match=etag)
+                return
+            except PreconditionFailed:
+                continue
+
+    def root(self, view: str, private: RootListing) -> RootListing:
+        """The view's root: the private names and the upstream names it has served (a name
+        published here since is the private one)."""
+        self.policy(view)
+        mine = self._root(view)[0]
+        names = dict(mine.projects) | dict(private.projects)
+        return RootListing(names, max(mine.serial, private.serial))
+
+    # -- files --------------------------------------------------------------------------------
+
+    def file(self, view: str, project: str, filename: str, pin: str | None = None) -> str | None:
+        """The key of a listed upstream file (or its ``.metadata``) of the view, fetched and
+        checked against upstream's SHA-256 the first time; None when the view (or its form
+        pinned at ``pin``) does not list it (a private or reserved name, a blocked or unknown
+        file). A view and its pinned forms share their cached files."""
+        name = canonicalize_name(project)
+        base = filename.removesuffix(METADATA_SUFFIX)
+        listed = self._listed(view, name, base, pin)
+        if listed is None:
+            return None
+        if base != filename:  # PEP 658: only when the page lists the metadata's hash
+            meta = listed.get("core-metadata")
+            sha256 = meta.get("sha256") if isinstance(meta, dict) else None
+        else:
+            sha256 = listed["hashes"]["sha256"]
+        if not isinstance(sha256, str):
+            return None
+        key = view_file_key(view, name, filename)
+        if self.store.head(key) is not None:
+            return key
+        kept = Snapshot.from_json_bytes(self.store.get(view_upstream_key(view, name))[1])
+        source = kept.page.find(base) if kept.page is not None else None
+        if source is None:
+            return None
+        url = source.url + (METADATA_SUFFIX if base != filename else "")
+        self._fill(key, url, sha256, view)
+        return key
+
+    def _listed(
+        self, view: str, name: str, filename: str, pin: str | None
+    ) -> dict[str, Any] | None:
+        """The entry of ``filename`` on the page the view (or its form pinned at ``pin``)
+        serves now; None when it lists no such file."""
+        if pin is not None:
+            pages = self.pinned(view, name, pin)[1]
+            raw = pages.get("json", b"")
+        elif self.project(view, name) is Served.STORED:
+            try:
+                raw = self.store.get(view_key(view, page_json_key(name)))[1]
+            except NotFound:
+                return None
+        else:
+            return None
+        try:
+            files = json.loads(raw)["files"] if raw else []
+        except (ValueError, KeyError):
+            return None
+        return next((f for f in files if f.get("filename") == filename), None)
+
+    def _fill(self, key: str, url: str, sha256: str, view: str) -> None:
+        """Fetch ``url`` into the store at ``key`` (create-only) if its bytes have ``sha256``."""
+        with _spool() as sink:
+            got = self.upstream.file(url, sink)
+            if got != sha256:
+                log.error(
+                    "view %s: refused %s: its SHA-256 is %s, upstream's page says %s",
+                    view,
+                    url,
+                    got,
+                    sha256,
+                )
+                raise HashMismatch(f"{url} does not match the SHA-256 its upstream page gives")
+            sink.seek(0)
+            # another reader may have stored the same checked bytes first
+            with contextlib.suppress(PreconditionFailed):
+                self.store.put(key, sink, if_none_match=True, sha256=sha256)
+
+
+def _representations(
+    policy: ViewPolicy, outcome: ViewOutcome, osv_etag: str, now: datetime
+) -> dict[str, bytes]:
+    """A view page's objects: its JSON (with what it made the page from, and what it left
+    out and why, under ``_view``) and its HTML, rendered as the private pages are."""
+    assert outcome.page is not None
+    doc = outcome.page.to_json_doc()
+    doc["_view"] = {
+        "policy": _digest(policy),
+        "osv": osv_etag,
+        "fetched": format_time(now),
+        "next-change": format_time(outcome.next_change) if outcome.next_change else None,
+        "blocked": [v.to_json() for v in outcome.verdicts if not v.listed],
+    }
+    html = render_project_html(outcome.page)
+    body = json.dumps(doc, separators=(",", ":")).encode() + b"\n"
+    return {"html": html, "v1html": html, "json": body}
+
+
+def _page_keys(view: str, name: str) -> Iterator[str]:
+    for kind in PAGE_OBJECTS:
+        key = view_key(view, page_key(name, kind))
+        yield key
+        yield gzip_key(key)
+
+
+def _digest(policy: ViewPolicy) -> str:
+    return hashlib.sha256(policy.to_json_bytes()).hexdigest()[:16]
+
+
+def _spool() -> Any:
+    """A temporary file for a download (in memory up to 8 MB)."""
+    return tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024, dir=os.environ.get("TMPDIR"))

@@ -1,0 +1,163 @@
+"""Real pip and uv resolving through a view: a cooldown (also one that time alone lifts, with a
+clock the test moves), a deny-list, a malware block from OSV data, and a private name that wins
+over a hostile upstream's higher version. The upstream is a second real ``skypi serve`` (its
+upload times are the files' mtimes) or a static PEP 691 index on loopback; no internet."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from skypi.api.app import create_app
+from skypi.api.settings import Settings
+from skypi.core.views import parse_policy
+from skypi.indexer.views import Views
+from skypi.store.local import LocalStore
+from tests.dists import make_wheel, wheel_name
+from tests.e2e.conftest import free_port, pip, run_cli, start_server, uv, wait_for
+from tests.upstream import StaticUpstream
+
+pytestmark = pytest.mark.e2e
+
+
+def _download(index: str, requirement: str, env: dict[str, str], out: Path) -> list[str]:
+    """What pip downloads for ``requirement`` through ``index`` (no dependencies)."""
+    pip("download", "--no-deps", "-d", str(out), "--index-url", index, requirement, env=env)
+    return sorted(p.name for p in out.iterdir())
+
+
+def _uv_pin(index: str, requirement: str, env: dict[str, str], tmp: Path) -> str:
+    """The version uv resolves ``requirement`` to through ``index``."""
+    spec = tmp / f"req-{time.monotonic_ns()}.in"
+    spec.write_text(requirement + "\n")
+    result = uv("pip", "compile", "--no-header", "--index-url", index, str(spec), env=env)
+    pins = [line for line in result.stdout.splitlines() if line and not line.startswith(" ")]
+    return pins[0].split("==")[1].strip()
+
+
+@pytest.fixture
+def upstream_skypi(tmp_path: Path) -> Iterator[str]:
+    """A second skypi as the upstream: acme-lib 99.0 (the hostile higher version of a private
+    name), demo 1.0 (30 days old) and 2.0 (1 day old), evil 1.0, mal-pkg 1.0."""
+    folder = tmp_path / "upstream"
+    folder.mkdir()
+    now = time.time()
+    for name, version, age in (
+        ("acme-lib", "99.0", 30),
+        ("demo", "1.0", 30),
+        ("demo", "2.0", 1),
+        ("evil", "1.0", 30),
+        ("mal-pkg", "1.0", 30),
+    ):
+        path = make_wheel(folder, name, version)
+        os.utime(path, (now - age * 86400, now - age * 86400))
+    server = start_server(folder, tmp_path / "upstream.log", "-a", ".")
+    yield server.index
+    server.stop()
+
+
+def test_pip_and_uv_resolve_through_a_view_under_its_policy(
+    tmp_path: Path, upstream_skypi: str, env: dict[str, str]
+) -> None:
+    folder = tmp_path / "packages"
+    folder.mkdir()
+    run_cli(
+        "view", "add", "safe", "--dir", str(folder), "--upstream", upstream_skypi,
+        "--cooldown-days", "7", "--deny", "evil",
+    )  # fmt: skip
+    osv = tmp_path / "mal.json"
+    osv.write_text(
+        json.dumps(
+            {
+                "id": "MAL-2026-90002",
+                "summary": "Malicious code in mal-pkg (PyPI)",
+                "affected": [
+                    {"package": {"ecosystem": "PyPI", "name": "mal-pkg"}, "versions": ["1.0"]}
+                ],
+            }
+        )
+    )
+    assert "1 malicious" in run_cli("view", "osv", str(osv), "--dir", str(folder)).stdout
+    run_cli("view", "add", "fresh", "--dir", str(folder), "--upstream", upstream_skypi)
+    make_wheel(folder, "acme-lib", "1.0")  # published here: the view never takes it from upstream
+    server = start_server(folder, tmp_path / "server.log")
+    try:
+        view = f"{server.url}/view/safe/simple/"
+        assert wait_for(
+            lambda: "acme-lib" in (folder / ".skypi" / "simple" / "index.json").read_text()
+        )
+        assert _download(view, "demo", env, tmp_path / "d1") == [wheel_name("demo", "1.0")]
+        assert _uv_pin(view, "demo", env, tmp_path) == "1.0"  # 2.0 is in its cooldown
+        assert _download(view, "acme-lib", env, tmp_path / "d2") == [wheel_name("acme-lib", "1.0")]
+        assert _uv_pin(view, "acme-lib", env, tmp_path) == "1.0"  # not upstream's 99.0
+        for blocked in ("evil", "mal-pkg"):
+            failed = pip("download", "--no-deps", "-d", str(tmp_path / "x"), "--index-url", view,
+                         blocked, env=env, check=False)  # fmt: skip
+            assert failed.returncode != 0
+            assert "No matching distribution" in failed.stderr
+        fresh = f"{server.url}/view/fresh/simple/"  # no cooldown: the newest
+        assert _download(fresh, "demo", env, tmp_path / "d3") == [wheel_name("demo", "2.0")]
+        pin = (datetime.now(UTC) - timedelta(days=10)).date().isoformat()
+        pinned = f"{server.url}/view/fresh@{pin}/simple/"  # as it was 10 days ago
+        assert _download(pinned, "demo", env, tmp_path / "d4") == [wheel_name("demo", "1.0")]
+        assert _uv_pin(pinned, "demo", env, tmp_path) == "1.0"
+        explained = run_cli("view", "explain", "safe", "demo", "--dir", str(folder)).stdout
+        assert "cooldown" in explained
+        assert "2.0" in explained
+        mal = run_cli("view", "explain", "safe", "mal-pkg", "--dir", str(folder)).stdout
+        assert "malware: MAL-2026-90002" in mal
+        assert (
+            "private" in run_cli("view", "explain", "safe", "acme-lib", "--dir", str(folder)).stdout
+        )
+    finally:
+        server.stop()
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def test_a_page_lets_a_file_in_when_its_cooldown_ends_by_time_alone(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    """The server runs in this process so that the test holds its clock; pip and uv are the
+    real clients, over HTTP."""
+    upstream = StaticUpstream().start()
+    clock = _Clock()
+    upstream.add_wheel("demo", "1.0", clock.now - timedelta(days=30))
+    upstream.add_wheel("demo", "2.0", clock.now - timedelta(days=2))
+    store = LocalStore(tmp_path / "packages")
+    views = Views(store, clock=clock)
+    views.save(parse_policy("safe", {"upstream": upstream.url, "cooldown-days": 7}), new=True)
+    port = free_port()
+    config = uvicorn.Config(
+        create_app(store, Settings(), views=views), port=port, log_level="error"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        assert wait_for(lambda: server.started)
+        view = f"http://127.0.0.1:{port}/view/safe/simple/"
+        assert _download(view, "demo", env, tmp_path / "a") == [wheel_name("demo", "1.0")]
+        assert _uv_pin(view, "demo", env, tmp_path) == "1.0"
+        clock.now += timedelta(days=5, minutes=1)
+        assert _download(view, "demo", env, tmp_path / "b") == [wheel_name("demo", "2.0")]
+        assert _uv_pin(view, "demo", env, tmp_path) == "2.0"
+        assert upstream.requests.count("/simple/demo/") == 2  # first miss, then one revalidation
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        upstream.stop()

@@ -1,0 +1,378 @@
+"""Views through the read path, over a real HTTP upstream on loopback: pages made on a miss and
+again when time alone changes them, files cached and checked, private names first, the policy's
+rules seen from a client's side, and hostile upstreams and paths."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin
+
+import pytest
+from fastapi.testclient import TestClient
+
+from skypi.api.app import create_app
+from skypi.api.settings import Settings
+from skypi.core.keys import view_file_key
+from skypi.core.namespaces import Namespace
+from skypi.core.osv import OsvData
+from skypi.core.views import parse_policy
+from skypi.indexer.views import Views
+from skypi.store.local import LocalStore
+from skypi.store.namespaces import NamespaceRepository
+from tests.conftest import add_token, basic
+from tests.dists import upload_form, wheel_bytes, wheel_name
+from tests.upstream import StaticUpstream
+
+JSON = {"Accept": "application/vnd.pypi.simple.v1+json"}
+START = datetime(2026, 12, 1, tzinfo=UTC)
+
+
+class Clock:
+    """The time the views see, moved by the test."""
+
+    def __init__(self) -> None:
+        self.now = START
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def upstream() -> Iterator[StaticUpstream]:
+    server = StaticUpstream().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def world(tmp_path: Path, upstream: StaticUpstream) -> Iterator[tuple[TestClient, Views, Clock]]:
+    store = LocalStore(tmp_path / "packages")
+    clock = Clock()
+    views = Views(store, clock=clock)
+    views.save(parse_policy("safe", {"upstream": upstream.url, "cooldown-days": 7}), new=True)
+    with TestClient(create_app(store, Settings(upload_auth=False), views=views)) as client:
+        yield client, views, clock
+
+
+def _upload(client: TestClient, name: str, version: str) -> None:
+    data, filename = wheel_bytes(name, version), wheel_name(name, version)
+    response = client.post(
+        "/legacy/",
+        data=upload_form(data, filename, name, version),
+        files={"content": (filename, data)},
+    )
+    assert response.status_code == 200, response.text
+
+
+def _files(client: TestClient, project: str, view: str = "safe") -> list[str]:
+    response = client.get(f"/view/{view}/simple/{project}/", headers=JSON)
+    assert response.status_code == 200, response.text
+    return [f["filename"] for f in response.json()["files"]]
+
+
+def test_the_cooldown_holds_young_files_back_until_time_alone_lets_them_in(
+    world: Any, upstream: StaticUpstream
+) -> None:
+    client, _, clock = world
+    upstream.add_wheel("demo", "1.0", START - timedelta(days=30))
+    upstream.add_wheel("demo", "2.0", START - timedelta(days=1))
+    upstream.add_wheel("demo", "3.0", None)  # untimed: never listed
+    assert _files(client, "demo") == [wheel_name("demo", "1.0")]
+    page = client.get("/view/safe/simple/demo/", headers=JSON).json()
+    blocked = {b["filename"]: b["reason"] for b in page["_view"]["blocked"]}
+    assert blocked == {wheel_name("demo", "2.0"): "cooldown", wheel_name("demo", "3.0"): "untimed"}
+    assert page["_view"]["next-change"] == "2026-12-07T00:00:00.000000Z"
+    asked = len(upstream.requests)
+    assert _files(client, "demo") == [wheel_name("demo", "1.0")]  # stored: no upstream request
+    assert len(upstream.requests) == asked
+    clock.now = START + timedelta(days=6, hours=1)  # past the cooldown of 2.0
+    assert _files(client, "demo") == [wheel_name("demo", v) for v in ("1.0", "2.0")]
+    assert upstream.requests[asked:] == ["/simple/demo/"]  # revalidated (304), once
+
+
+def test_a_listed_file_is_fetched_once_checked_and_then_served_from_the_index(
+    world: Any, upstream: StaticUpstream
+) -> None:
+    client, views, _ = world
+    data = upstream.add_wheel("demo", "1.0", START - timedelta(days=30))
+    name = wheel_name("demo", "1.0")
+    url = client.get("/view/safe/simple/demo/", headers=JSON).json()["files"][0]["url"]
+    assert url == f"../../files/demo/{name}"
+    for _ in range(2):
+        response = client.get(f"/view/safe/files/demo/{name}")
+        assert response.status_code == 200
+        assert response.content == data
+        assert response.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert upstream.requests.count(f"/files/{name}") == 1
+    assert views.store.head(view_file_key("safe", "demo", name)) is not None
+    meta = client.get(f"/view/safe/files/demo/{name}.metadata")
+    assert meta.status_code == 200
+    assert meta.content == upstream.files[f"/files/{name}.metadata"]
+    html = client.get("/view/safe/simple/demo/")
+    assert html.headers["content-type"] == "text/html; charset=utf-8"
+    assert f'href="../../files/demo/{name}#sha256=' in html.text
+    zipped = client.get("/view/safe/simple/demo/", headers=JSON | {"Accept-Encoding": "gzip"})
+    assert zipped.headers["content-encoding"] == "gzip"
+    assert client.get("/view/safe/files/demo/demo-9.0-py3-none-any.whl").status_code == 404
+
+
+def test_bytes_that_do_not_match_upstreams_hash_are_refused_and_logged(
+    world: Any, upstream: StaticUpstream, caplog: pytest.LogCaptureFixture
+) -> None:
+    client, views, _ = world
+    upstream.add_wheel("demo", "1.0", START - timedelta(days=30), served=b"PK-not-the-wheel")
+    name = wheel_name("demo", "1.0")
+    with caplog.at_level(logging.ERROR, "skypi.views"):
+        response = client.get(f"/view/safe/files/demo/{name}")
+    assert response.status_code == 502
+    assert "does not match the SHA-256" in response.text
+    assert any("refused" in r.getMessage() for r in caplog.records)
+    assert views.store.head(view_file_key("safe", "demo", name)) is None
+
+
+def test_private_names_win_over_a_hostile_upstream_at_once(
+    world: Any, upstream: StaticUpstream
+) -> None:
+    client, _views, _ = world
+    upstream.add_wheel("acme-lib", "99.0", START - timedelta(days=30))  # the hostile one
+    upstream.add_wheel("shared", "5.0", START - timedelta(days=30))
+    name = wheel_name("shared", "5.0")
+    assert _files(client, "shared") == [name]  # from upstream, for now
+    assert client.get(f"/view/safe/files/shared/{name}").status_code == 200
+    _upload(client, "acme-lib", "1.0")
+    _upload(client, "shared", "1.0")  # a private upload takes the name over
+    for project in ("acme-lib", "shared"):
+        view = client.get(f"/view/safe/simple/{project}/", headers=JSON).json()
+        private = client.get(f"/simple/{project}/", headers=JSON).json()
+        assert view == private
+        assert [f["filename"] for f in view["files"]] == [wheel_name(project, "1.0")]
+        link = view["files"][0]["url"]  # ../../packages/...: the private file, under the view
+        resolved = urljoin(f"/view/safe/simple/{project}/", link)
+        assert resolved.startswith("/view/safe/packages/")
+        assert client.get(resolved).status_code == 200
+    assert client.get(f"/view/safe/files/shared/{name}").status_code == 404  # cached, gone
+    root = client.get("/view/safe/simple/", headers=JSON).json()
+    assert {p["name"] for p in root["projects"]} == {"acme-lib", "shared"}
+
+
+def test_a_reserved_namespace_is_never_taken_from_upstream(
+    world: Any, upstream: StaticUpstream
+) -> None:
+    client, views, _ = world
+    upstream.add_wheel("acme-tools", "1.0", START - timedelta(days=30))
+    NamespaceRepository(views.store).update(
+        lambda ns: ns.add(Namespace.create("acme", owner="platform"))
+    )
+    assert client.get("/view/safe/simple/acme-tools/").status_code == 404
+    assert (
+        client.get(f"/view/safe/files/acme-tools/{wheel_name('acme-tools', '1.0')}").status_code
+        == 404
+    )
+    assert views.explain("safe", "acme-tools").origin.value == "reserved"
+
+
+def test_deny_list_and_malware_are_blocked_and_say_why(
+    world: Any, upstream: StaticUpstream
+) -> None:
+    client, views, _ = world
+    old = START - timedelta(days=30)
+    for version in ("1.0", "2.0"):
+        upstream.add_wheel("demo", version, old)
+    upstream.add_wheel("evil", "1.0", old)
+    views.save(
+        parse_policy("safe", {"upstream": upstream.url, "deny": ["evil", "demo>=2"]}), new=False
+    )
+    assert client.get("/view/safe/simple/evil/").status_code == 404
+    assert _files(client, "demo") == [wheel_name("demo", "1.0")]
+    views.import_osv(
+        OsvData.from_records(
+            [
+                {
+                    "id": "MAL-2026-7",
+                    "summary": "Malicious code in demo (PyPI)",
+                    "affected": [
+                        {"package": {"ecosystem": "PyPI", "name": "demo"}, "versions": ["1.0"]}
+                    ],
+                }
+            ]
+        )
+    )
+    page = client.get("/view/safe/simple/demo/", headers=JSON).json()  # OSV changed: made again
+    assert page["files"] == []
+    reasons = {b["version"]: (b["reason"], b["detail"]) for b in page["_view"]["blocked"]}
+    assert reasons["1.0"] == ("malware", "MAL-2026-7: Malicious code in demo (PyPI)")
+    assert reasons["2.0"][0] == "deny-list"
+
+
+def test_upstream_quarantine_withholds_even_cached_files_and_yanks_pass_through(
+    world: Any, upstream: StaticUpstream
+) -> None:
+    client, _views, clock = world
+    upstream.add_wheel("demo", "1.0", START - timedelta(days=30), yanked="broken build")
+    name = wheel_name("demo", "1.0")
+    page = client.get("/view/safe/simple/demo/", headers=JSON).json()
+    assert page["files"][0]["yanked"] == "broken build"
+    assert 'data-yanked="broken build"' in client.get("/view/safe/simple/demo/").text
+    assert client.get(f"/view/safe/files/demo/{name}").status_code == 200
+    upstream.set_status("demo", "quarantined", "malware")
+    clock.now += timedelta(minutes=11)  # past refresh-minutes: upstream is asked again
+    page = client.get("/view/safe/simple/demo/", headers=JSON).json()
+    assert page["files"] == []
+    assert page["project-status"] == {"status": "quarantined", "reason": "malware"}
+    assert client.get(f"/view/safe/files/demo/{name}").status_code == 404
+
+
+def test_an_upstream_that_fails_leaves_stored_pages_served(
+    world: Any, upstream: StaticUpstream
+) -> None:
+    client, _views, clock = world
+    upstream.add_wheel("demo", "1.0", START - timedelta(days=30))
+    assert _files(client, "demo") == [wheel_name("demo", "1.0")]
+    upstream.stop()
+    clock.now += timedelta(hours=1)
+    assert _files(client, "demo") == [wheel_name("demo", "1.0")]  # the kept page
+    never = client.get("/view/safe/simple/other/")
+    assert never.status_code == 503
+    assert "cannot be used now" in never.text
+
+
+def test_a_private_index_wants_the_same_read_token_for_its_views(
+    tmp_path: Path, upstream: StaticUpstream
+) -> None:
+    store = LocalStore(tmp_path / "packages")
+    views = Views(store)
+    views.save(parse_policy("safe", {"upstream": upstream.url}), new=True)
+    upstream.add_wheel("demo", "1.0", datetime.now(UTC) - timedelta(days=30))
+    client = TestClient(create_app(store, Settings(private=True), views=views))
+    assert client.get("/view/safe/simple/demo/").status_code == 401
+    assert client.get("/view/safe/simple/").status_code == 401
+    assert upstream.requests == []  # refused before upstream is asked
+    token = add_token(store, "read")
+    assert client.get("/view/safe/simple/demo/", headers=basic(token)).status_code == 200
+    limited = add_token(store, "read", projects={"other"})
+    assert client.get("/view/safe/simple/demo/", headers=basic(limited)).status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/view/Safe/simple/", 404),
+        ("/view/nope/simple/demo/", 404),
+        ("/view/safe/simple/%zz/", 400),
+        ("/view/safe/files/demo/../../policy.json", 404),
+        ("/view/safe/files/demo/%2e%2e/x.whl", 404),
+        ("/view/safe/files/other/demo-1.0-py3-none-any.whl", 404),
+        ("/view/safe/upstream/demo.json", 404),
+        ("/view/safe/simple/namespaces", 404),
+        ("/view/safe/simple/-bad-/", 404),
+    ],
+)
+def test_hostile_view_paths_never_reach_other_objects(world: Any, path: str, status: int) -> None:
+    from tests.asgi import Request, call
+
+    client, _, _ = world
+    response = call(client.app, Request("GET", path))
+    assert response.status == status, (path, response.text)
+
+
+def test_names_are_normalized_and_the_view_root_redirects_like_simple(world: Any) -> None:
+    client, _, _ = world
+    for path, location in (
+        ("/view/safe/simple/Demo_Pkg", "/view/safe/simple/demo-pkg/"),
+        ("/view/safe", "/view/safe/simple/"),
+        ("/view/safe/simple", "/view/safe/simple/"),
+    ):
+        response = client.get(path, follow_redirects=False)
+        assert response.status_code == 301, path
+        assert response.headers["location"] == location
+    assert client.post("/view/safe/simple/").status_code == 405
+
+
+def test_the_root_listing_of_a_view_is_gzip_negotiated(
+    world: Any, upstream: StaticUpstream
+) -> None:
+    client, _, _ = world
+    upstream.add_wheel("demo", "1.0", START - timedelta(days=30))
+    _files(client, "demo")
+    response = client.get("/view/safe/simple/", headers=JSON | {"Accept-Encoding": "gzip"})
+    assert response.headers["content-encoding"] == "gzip"
+    assert [p["name"] for p in json.loads(response.content)["projects"]] == ["demo"]
+
+
+def test_names_upstream_lacks_store_nothing_and_are_asked_again_only_after_a_while(
+    world: Any, upstream: StaticUpstream
+) -> None:
+    client, views, clock = world
+    for _ in range(3):
+        assert client.get("/view/safe/simple/no-such-name/").status_code == 404
+    assert upstream.requests == ["/simple/no-such-name/"]
+    assert [i.key for i in views.store.list("views/safe/") if "no-such-name" in i.key] == []
+    clock.now += timedelta(minutes=11)
+    upstream.add_wheel("no-such-name", "1.0", START - timedelta(days=30))
+    assert _files(client, "no-such-name") == [wheel_name("no-such-name", "1.0")]
+
+
+def test_osv_data_is_parsed_once_per_change_not_per_read(
+    world: Any, upstream: StaticUpstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, views, _ = world
+    upstream.add_wheel("demo", "1.0", START - timedelta(days=30))
+    Views(views.store).import_osv(OsvData.from_records([]))  # another process (the CLI)
+    parsed = []
+    real = OsvData.from_json_bytes
+    monkeypatch.setattr(OsvData, "from_json_bytes", lambda raw: parsed.append(1) or real(raw))
+    for _ in range(5):
+        assert _files(client, "demo") == [wheel_name("demo", "1.0")]
+    assert len(parsed) == 1
+
+
+def test_the_time_pinned_form_lists_files_up_to_its_date_with_todays_flags(
+    world: Any, upstream: StaticUpstream
+) -> None:
+    client, _, _ = world
+    upstream.add_wheel("demo", "1.0", datetime(2026, 10, 1, tzinfo=UTC), yanked="broken")
+    upstream.add_wheel("demo", "2.0", datetime(2026, 11, 1, 23, 0, tzinfo=UTC))
+    upstream.add_wheel("demo", "3.0", datetime(2026, 11, 2, 0, 0, tzinfo=UTC))
+    pinned = client.get("/view/safe@2026-11-01/simple/demo/", headers=JSON).json()
+    assert [(f["filename"], f["yanked"]) for f in pinned["files"]] == [
+        (wheel_name("demo", "1.0"), "broken"),
+        (wheel_name("demo", "2.0"), False),
+    ]
+    assert _files(client, "demo") == [wheel_name("demo", v) for v in ("1.0", "2.0", "3.0")]
+    late = wheel_name("demo", "3.0")
+    assert client.get(f"/view/safe@2026-11-01/files/demo/{late}").status_code == 404
+    assert client.get(f"/view/safe/files/demo/{late}").status_code == 200
+    early = wheel_name("demo", "2.0")
+    assert client.get(f"/view/safe@2026-11-01/files/demo/{early}").status_code == 200
+    moved = client.get("/view/safe@2026-11-01/simple/Demo", follow_redirects=False)
+    assert moved.headers["location"] == "/view/safe@2026-11-01/simple/demo/"
+    for bad in ("safe@2026-02-30", "safe@yesterday", "safe@", "safe@2026-11-01@x"):
+        assert client.get(f"/view/{bad}/simple/demo/").status_code == 404, bad
+    _upload(client, "demo", "0.1")  # a private name wins in the pinned form too
+    assert _files(client, "demo", "safe@2026-11-01") == [wheel_name("demo", "0.1")]
+
+
+def test_any_number_of_pinned_dates_stores_nothing_more(
+    world: Any, upstream: StaticUpstream
+) -> None:
+    client, views, _ = world
+    upstream.add_wheel("demo", "1.0", datetime(2026, 10, 1, tzinfo=UTC))
+    assert _files(client, "demo") == [wheel_name("demo", "1.0")]
+    before = sorted(i.key for i in views.store.list("views/"))
+    for day in range(1, 29):
+        assert _files(client, "demo", f"safe@2026-09-{day:02d}") == []
+        html = client.get(f"/view/safe@2026-11-{day:02d}/simple/demo/")
+        assert f">{wheel_name('demo', '1.0')}</a>" in html.text
+    zipped = client.get("/view/safe@2026-11-01/simple/demo/", headers={"Accept-Encoding": "gzip"})
+    assert zipped.headers["content-encoding"] == "gzip"
+    again = client.get(
+        "/view/safe@2026-11-01/simple/demo/", headers={"If-None-Match": zipped.headers["etag"]}
+    )
+    assert again.status_code in {200, 304}
+    assert sorted(i.key for i in views.store.list("views/")) == before
+    assert upstream.requests.count("/simple/demo/") == 1
