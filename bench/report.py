@@ -7,6 +7,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+from bench import aws_report
 from bench.writes import exponents
 
 PEERS = ("skypi", "pypiserver", "nginx-static")
@@ -144,6 +145,7 @@ def write_report(
     plots = _plots(results, docs / "bench")
     if results.get("writes"):
         plots += _writes_plot(results["writes"], docs / "bench")
+    plots += aws_report.plot(results, docs / "bench")
     m = results["machine"]
     sizes = sorted(int(s) for s in results["sizes"])
     lines = [
@@ -230,22 +232,9 @@ def write_report(
         lines.append("")
     lines += _writes_section(results)
     lines += _restart_section(results)
+    lines += aws_report.scale_section(results)
+    lines += aws_report.burst_section(results)
     lines += [
-        "## Indexing one file against store size (S3 on moto)",
-        "",
-        "| projects stored | requests: new file, known project | wall ms | "
-        "requests: new project | wall ms |",
-        "|---:|---:|---:|---:|---:|",
-    ]
-    for row in results["update_cost"]:
-        lines.append(
-            f"| {row['projects']:,} | {row['existing_requests']} | {_fmt(row['existing_s'] * 1000)}"
-            f" | {row['new_requests']} | {_fmt(row['new_s'] * 1000)} |"
-        )
-    lines += [
-        "",
-        "The request count is the same at every size: nothing on the hot path lists the bucket.",
-        "",
         "## Cold start: handler import time (host Python, `.pyc` present)",
         "",
         "| handler (or the description renderer) | import ms |",
@@ -417,6 +406,7 @@ def targets(results: dict[str, Any]) -> list[str]:
         ),
         row("API import, no bytecode <= 0.8 s", seconds(api_cold), api_cold[1] <= 0.8),
         *_restart_targets(results, row),
+        *aws_report.targets(results, row),
     ]
 
 

@@ -8,6 +8,7 @@ the plots in docs/bench/. Never part of ``make test``.
         [--adopt-sizes 1000 4000 16000] [--project-files 100 3000] [--adopt-timeout 60]
     .venv/bin/python bench/run.py --only restart   # the restored-copy figures alone
     .venv/bin/python bench/run.py --only writes    # adoption and one big project alone
+    .venv/bin/python bench/run.py --only aws       # the AWS path on moto alone: burst, scale
     .venv/bin/python bench/run.py --small          # every part at smaller sizes (minutes)
 
 ``make bench BENCH_ARGS="--small"`` passes the flags through.
@@ -37,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 
-from bench import compression, corpus, peers, s3cost, writes  # noqa: E402
+from bench import burst, compression, corpus, peers, s3cost, writes  # noqa: E402
 from bench import importtime as coldstart  # noqa: E402
 from bench.dists import wheel_bytes, wheel_name  # noqa: E402
 from bench.importtime import MODULES  # noqa: E402
@@ -372,7 +373,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     largest = work / f"corpus-{max(args.sizes)}"
     results["restart"] = restart_figures(largest, work, args.rounds, args.idle)
     results.update(quick_parts(args.s3_sizes, work))
+    results["aws"] = aws_burst(args, work)
     return results
+
+
+def aws_burst(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    """A burst of drop-ins on the emulated AWS path, at the stack's settings."""
+    return burst.run(
+        work / "aws",
+        projects=args.burst_projects,
+        per_project=args.burst_per_project,
+        concurrencies=tuple(args.burst_concurrency),
+    )
 
 
 def write_parts(args: argparse.Namespace, work: Path) -> dict[str, Any]:
@@ -452,9 +464,12 @@ def main() -> int:
     for flag, default, text in (
         ("--adopt-sizes", writes.ADOPT_SIZES, "projects of the flat folders adopted"),
         ("--project-files", writes.PROJECT_SIZES, "files of the one project uploaded into"),
-        ("--s3-sizes", (10, 200, 2000), "projects stored when indexing one file on S3 (moto)"),
+        ("--s3-sizes", (1000, 10000, 100000), "projects stored when indexing one file on S3"),
+        ("--burst-concurrency", (), "environments of other bursts, beside the modelled one"),
     ):
         parser.add_argument(flag, type=int, nargs="+", default=list(default), help=text)
+    parser.add_argument("--burst-projects", type=int, default=100, help="projects of the burst")
+    parser.add_argument("--burst-per-project", type=int, default=10, help="drops per project")
     parser.add_argument(
         "--adopt-timeout",
         type=float,
@@ -476,9 +491,10 @@ def main() -> int:
     )
     parser.add_argument(
         "--only",
-        choices=["restart", "writes"],
-        help="measure only the restored-copy restart and idle CPU, or only the write path "
-        "(adoption, one project of many files), into the last results",
+        choices=["restart", "writes", "aws"],
+        help="measure only the restored-copy restart and idle CPU, only the write path "
+        "(adoption, one project of many files), or only the AWS path on moto (a burst of "
+        "drop-ins, one upload against store size), into the last results",
     )
     args = parser.parse_args()
     if args.small:
@@ -486,8 +502,9 @@ def main() -> int:
         args.adopt_sizes, args.project_files, args.s3_sizes = (
             [250, 500, 1000],
             [100, 600],
-            [10, 200],
+            [100, 1000],
         )
+        args.burst_projects = 20
     peers.compile_bytecode()  # both peers start from bytecode, as installed
     if args.only_quick:
         work = Path(args.work or tempfile.mkdtemp(prefix="skypi-bench-"))
@@ -498,6 +515,12 @@ def main() -> int:
         work = Path(args.work or tempfile.mkdtemp(prefix="skypi-bench-"))
         work.mkdir(parents=True, exist_ok=True)
         results = json.loads(Path(args.json).read_text()) | {"writes": write_parts(args, work)}
+    elif args.only == "aws":
+        work = Path(args.work or tempfile.mkdtemp(prefix="skypi-bench-"))
+        results = json.loads(Path(args.json).read_text()) | {
+            "update_cost": s3cost.run(args.s3_sizes),
+            "aws": aws_burst(args, work),
+        }
     else:
         results = run(args)
     results["small"] = args.small or results.get("small", False)

@@ -232,15 +232,20 @@ class Poller:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def poll_once(self) -> int:
-        """One receive-invoke-delete round; the number of messages handled successfully."""
+    def receive(self, limit: int = BATCH_SIZE, wait: int | None = None) -> list[MessageTypeDef]:
+        """Up to ``limit`` messages (SQS gives 10 at most), waiting up to ``wait`` seconds
+        (``wait_seconds`` by default) while the queue is empty: the batch to invoke with."""
         received = self.sqs.receive_message(
             QueueUrl=self.queue_url,
-            MaxNumberOfMessages=BATCH_SIZE,
-            WaitTimeSeconds=self.wait_seconds,
+            MaxNumberOfMessages=limit,
+            WaitTimeSeconds=self.wait_seconds if wait is None else wait,
             MessageSystemAttributeNames=["All"],
         )
-        messages = received.get("Messages", [])
+        return received.get("Messages", [])
+
+    def poll_once(self) -> int:
+        """One receive-invoke-delete round; the number of messages handled successfully."""
+        messages = self.receive()
         if not messages:
             return 0
         try:
@@ -296,11 +301,31 @@ def start_moto(host: str = "127.0.0.1", port: int = 0) -> tuple[Any, str]:
     _emulate_delete_marker_events()
     _emulate_composite_checksums_on_head()
     _emulate_atomic_conditional_writes()
+    _list_moto_services_once()
     _logging.getLogger("werkzeug").setLevel(_logging.WARNING)
     server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
     server.start()
     bound_host, bound_port = server.get_host_and_port()
     return server, f"http://{bound_host}:{bound_port}"
+
+
+def _list_moto_services_once() -> None:
+    """moto's server finds each request's service under one lock, listing moto's own package
+    folder (a ``stat`` of each of its ~150 service folders) every time: under a burst of
+    requests that lock is where they queue. The folder does not change while the server
+    runs, so it is listed once (once per process)."""
+    from moto import backends
+
+    original = backends.list_of_moto_modules
+    if getattr(original, "_skypi_listed_once", False):
+        return
+    services = tuple(original())
+
+    def list_of_moto_modules() -> tuple[str, ...]:
+        return services
+
+    list_of_moto_modules._skypi_listed_once = True  # type: ignore[attr-defined]
+    backends.list_of_moto_modules = list_of_moto_modules
 
 
 _CONDITIONAL_WRITES = threading.Lock()
