@@ -97,6 +97,8 @@ def test_a_burst_into_few_projects_is_listed_whole(aws: Emulated, moto_endpoint:
         stored.update(environment.log.stored)
         lost.update(environment.log.lost)
     assert 1 <= stored[ROOT_JSON_KEY] <= PROJECTS
-    assert 1 <= stored[LANDING_KEY] <= len(calls)
+    # once per call, and again by a call whose listing was replaced while it wrote what
+    # follows it (the landing page's count then follows the newer listing)
+    assert 1 <= stored[LANDING_KEY] <= len(calls) + stored[ROOT_JSON_KEY]
     shared = {"project page", "root listing", "landing page", "release description"}
     assert {kind.split(" ", 1)[1] for kind in lost} <= shared  # races only where writers share

@@ -430,9 +430,16 @@ class PageWriter:
         """Finish what follows the root listing (``then`` too) unless it was: a run that
         swapped the listing may have stopped before its followers (killed, a storage fault),
         and its retry finds the listing saying all it had to say. The listing's gzip variant,
-        written last, is the mark (one read; the listing itself as last read or written).
+        written last, is the mark (one read, and a look whether the listing this process last
+        read or wrote is still the one stored: followers of an older listing are never written
+        over a newer one's).
         Returns the listing when its followers were written again."""
-        root, etag = self._root.kept() or self._root.read()
+        kept = self._root.kept()
+        now = self.store.head(ROOT_JSON_KEY) if kept is not None else None
+        if kept is None or now is None or now.etag != kept[1]:  # replaced since: as it is now
+            root, etag = self._root.read()
+        else:
+            root, etag = kept
         if etag is None or self.root_followed(root):
             return None
         log.info("writing what follows the root listing again")
