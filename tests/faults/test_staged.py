@@ -15,41 +15,48 @@ from skypi.indexer.rebuild import Rebuilder
 from skypi.indexer.service import Indexer, Landed
 from skypi.store.base import Body, ObjectInfo
 from skypi.store.local import LocalStore
+from skypi.store.s3 import BODY_ATTEMPTS
 from tests.dists import wheel_bytes, wheel_name
 from tests.emulated import s3_store
 from tests.faults.injector import BotocoreFaults, Faults
 
 
 class _OnCall(Faults):
-    """One fault of ``kind``, on the ``nth`` request of ``operation``."""
+    """A fault of ``kind`` on the ``nth`` request of ``operation`` (and the ``times - 1``
+    requests of it that follow)."""
 
-    def __init__(self, operation: str, nth: int, kind: str) -> None:
+    def __init__(self, operation: str, nth: int, kind: str, times: int = 1) -> None:
         super().__init__(0, {})
-        self.operation, self.nth, self.kind = operation, nth, kind
+        self.operation, self.nth, self.kind, self.times = operation, nth, kind, times
 
     def draw(self, operation: str, kinds: tuple[str, ...]) -> str | None:
         self.requests[operation] += 1
-        if operation == self.operation and self.requests[operation] == self.nth:
+        if operation == self.operation and 0 <= self.requests[operation] - self.nth < self.times:
             self.injected[self.kind] += 1
             return self.kind
         return None
 
 
 @pytest.mark.parametrize("error", ["timeout", "reset"])
+@pytest.mark.parametrize("cuts", [1, BODY_ATTEMPTS])
 def test_a_drop_in_whose_transfer_is_cut_short_is_retried_not_refused(
-    moto_endpoint: str, error: str
+    moto_endpoint: str, error: str, cuts: int
 ) -> None:
     """A read of a dropped file that times out or is reset part-way says nothing about the
-    file: its project fails (the SQS record is retried), and the retry lists it."""
+    file: the store reads it again, and listed it is; cut short on every attempt, its
+    project fails (the SQS record is retried), and the retry lists it."""
     store = s3_store(moto_endpoint)
     key = f"packages/demo/{wheel_name('demo', '1.0')}"
     store.put(key, wheel_bytes("demo", "1.0"))
-    faults = _OnCall("GetObject", 2, "reset")  # the first GET reads the (missing) page
+    faults = _OnCall("GetObject", 2, "reset", cuts)  # the first GET reads the (missing) page
     faults.coin = lambda: error == "timeout"  # type: ignore[method-assign]
     BotocoreFaults(faults, store.client)
     indexer = Indexer(store)
     outcome = indexer.apply([Landed(key)], isolate=True)
-    assert faults.injected["reset"] == 1
+    assert faults.injected["reset"] == cuts
+    if cuts < BODY_ATTEMPTS:
+        assert (outcome.refused, outcome.added) == ([], [wheel_name("demo", "1.0")])
+        return
     assert (outcome.refused, list(outcome.failed)) == ([], ["demo"])
     assert indexer.apply([Landed(key)]).added == [wheel_name("demo", "1.0")]
 

@@ -65,6 +65,7 @@ MARKER = "skypi-upload"  # object metadata: which direct upload stored this obje
 # A transfer that stopped part-way, or no answer after every retry. botocore's read timeouts
 # are ``OSError``s, which the indexer would take for an unreadable file and refuse for good.
 _CUT_SHORT = (HTTPClientError, BotoConnectionError, IncompleteReadError)
+BODY_ATTEMPTS = 3  # whole-object reads whose body was cut short part-way
 
 
 def _code(exc: ClientError) -> str:
@@ -189,10 +190,21 @@ class S3Store:
             raise Unavailable(f"{key}: {exc}") from exc
 
     def get(self, key: str) -> tuple[ObjectInfo, bytes]:
-        response = self._get(key)
-        with closing(_Transfer(key, response["Body"])) as body:
-            data = body.read()
-        return self._info(key, response), data
+        """The whole object. botocore retries a request, not a body that breaks once its
+        answer has begun (a connection reset part-way): such a read is sent again, up to
+        ``BODY_ATTEMPTS`` times in all, before it is :class:`Unavailable` (a page read cut
+        short once would otherwise fail every change of its project in a batch)."""
+        for attempt in range(1, BODY_ATTEMPTS + 1):
+            response = self._get(key)
+            try:
+                with closing(_Transfer(key, response["Body"])) as body:
+                    data = body.read()
+            except Unavailable:
+                if attempt == BODY_ATTEMPTS:
+                    raise
+                continue
+            return self._info(key, response), data
+        raise AssertionError("unreachable")  # the last attempt returns or raises
 
     def read_range(self, key: str, start: int, length: int) -> bytes:
         if length <= 0:
