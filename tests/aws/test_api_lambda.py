@@ -6,6 +6,8 @@ import base64
 import gzip
 import hashlib
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -242,3 +244,12 @@ def test_two_authorization_headers_joined_by_api_gateway_are_a_400(
         assert response["statusCode"] == 400, _body(response)
         assert b"send one Authorization header, not several" in _body(response)
     assert api.store.head(f"packages/demo/{wheel_name('demo', '1.0')}") is None
+
+
+def test_the_api_app_does_not_import_what_only_views_need() -> None:
+    """Views are served by ``skypi serve``; the API Lambda's app (made at its first event)
+    loads none of them."""
+    views = "{'skypi.api.views', 'skypi.indexer.views', 'skypi.core.viewpolicy', 'skypi.core.osv'}"
+    code = f"import sys, skypi.api.app; print(sorted(set(sys.modules) & {views}))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -24,7 +24,6 @@ from skypi.api.reads import ReadRoutes, withheld_projects
 from skypi.api.settings import Settings
 from skypi.api.uploads import Uploads
 from skypi.api.uploads import add_routes as upload_routes
-from skypi.api.views import ViewRoutes
 from skypi.core.errors import (
     SkypiError,
 )
@@ -32,12 +31,12 @@ from skypi.core.tokens import Scope
 from skypi.indexer.admin import Admin
 from skypi.indexer.namespaces import NamespaceAdmin
 from skypi.indexer.service import Indexer
-from skypi.indexer.views import Views
 from skypi.store.base import Store
 from skypi.store.publishers import PublisherRepository, PublisherStore
 from skypi.store.tokens import TokenRepository, TokenStore
 
 if TYPE_CHECKING:  # botocore is not needed to serve a folder (`skypi serve`, no aws extra)
+    from skypi.indexer.views import Views  # views are served by `skypi serve` only
     from skypi.store.cdn import Cdn
     from skypi.store.kvs import EdgeQuarantine
 
@@ -136,5 +135,9 @@ def create_app(
 
     namespace_routes(api, NamespaceAdmin(indexer), _index_admin)
     provenance_routes(api, store, indexer, auth, settings.private)
-    view_routes = ViewRoutes(views) if views is not None else None
+    view_routes = None
+    if views is not None:  # imported here: the API Lambda serves no views (~23 ms at start)
+        from skypi.api.views import ViewRoutes
+
+        view_routes = ViewRoutes(views)
     return ReadRoutes(store, auth, settings, api, withheld_projects(indexer), view_routes)
