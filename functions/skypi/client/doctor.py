@@ -265,10 +265,18 @@ class Doctor:
         return "no token: 401, a wrong token: 403"
 
     def _json_page(self) -> str:
-        response = self._page(V1_JSON)
-        if response.headers.get("content-type") != V1_JSON:
-            raise StepFailed(f"Content-Type {response.headers.get('content-type')!r}")
-        entries = {f["filename"]: f for f in response.json()["files"]}
+        """The JSON page lists both files: at once on a folder; through CloudFront, once the
+        page's invalidation (sent as the files were listed) has taken effect, so the page is
+        read again for up to ``wait`` seconds, as the deletions are at the end."""
+        deadline = time.monotonic() + self.wait
+        while True:
+            response = self._page(V1_JSON)
+            if response.headers.get("content-type") != V1_JSON:
+                raise StepFailed(f"Content-Type {response.headers.get('content-type')!r}")
+            entries = {f["filename"]: f for f in response.json()["files"]}
+            if set(self.files) <= entries.keys() or time.monotonic() > deadline:
+                break
+            time.sleep(1)
         self._expect_listed(" ".join(entries), "the JSON page")
         for name in self.files:
             self.files[name] = entries[name]
