@@ -36,6 +36,7 @@ from skypi.store.publishers import PublisherRepository, PublisherStore
 from skypi.store.tokens import TokenRepository, TokenStore
 
 if TYPE_CHECKING:  # botocore is not needed to serve a folder (`skypi serve`, no aws extra)
+    from skypi.indexer.deferred import RootRebuilds
     from skypi.indexer.views import Views  # views are served by `skypi serve` only
     from skypi.store.cdn import Cdn
     from skypi.store.kvs import EdgeQuarantine
@@ -99,16 +100,22 @@ def create_app(
     edge: EdgeQuarantine | None = None,
     indexer: Indexer | None = None,
     views: Views | None = None,
+    rebuilds: RootRebuilds | None = None,
 ) -> Any:
     """The whole HTTP surface as one ASGI app; tokens and trusted publishers live in ``store``
     unless given; ``cdn`` is told about deleted files (none locally: nothing caches them there);
     ``edge`` keeps the CloudFront edge's quarantine records (none locally: the read routes
     look at each project's status); ``indexer``: one shared with another writer of this process
     (``skypi serve``'s folder watcher), so that a page is never followed twice at once;
-    ``views`` serves ``/view/<name>/...`` (``skypi serve``)."""
+    ``views`` serves ``/view/<name>/...`` (``skypi serve``); ``rebuilds``: where a rebuild
+    of the root listing is asked for (AWS: the indexer's queue; ``settings.root_delay``)."""
     settings = settings or Settings()
     indexer = indexer or Indexer(
-        store, cdn=cdn, index_url=settings.index_url if settings.address_in_pages else None
+        store,
+        cdn=cdn,
+        index_url=settings.index_url if settings.address_in_pages else None,
+        rebuilds=rebuilds,
+        root_delay=settings.root_delay,
     )
     tokens = tokens or TokenRepository(store)
     auth = Authenticator(tokens)
