@@ -47,6 +47,8 @@ EXAMPLES: dict[Family, str] = {
     keys.VIEW_UPSTREAM_PAGE: keys.view_upstream_key("safe", "foo-bar"),
     keys.VIEW_FILE: keys.view_file_key("safe", "foo-bar", "foo_bar-1.0.tar.gz"),
     keys.OSV_DATA: keys.OSV_KEY,
+    keys.ROOT_PENDING: keys.root_pending_key("foo-bar"),
+    keys.ROOT_DUE: keys.ROOT_DUE_KEY,
 }
 
 

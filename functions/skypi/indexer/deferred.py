@@ -33,11 +33,12 @@ from typing import Protocol
 
 from packaging.utils import NormalizedName
 
+from skypi.core.constants import MAX_ROOT_DELAY_SECONDS
 from skypi.core.errors import CorruptDocument
 from skypi.core.keys import ROOT_DUE_KEY, ROOT_PENDING_PREFIX, recognise, root_pending_key
 from skypi.core.pages import PendingEntry, RootEntry, RootListing
 from skypi.indexer.writer import PageWriter, RootChange, RootFollower
-from skypi.store.base import NotFound, ObjectInfo, PreconditionFailed
+from skypi.store.base import NotFound, ObjectInfo, PreconditionFailed, Store
 
 log = logging.getLogger("skypi.indexer")
 # A "rebuild due" object older than the delay and this has lost its request (its writer
@@ -131,8 +132,22 @@ class DeferredRoot:
         return listing
 
 
+def waiting(store: Store, now: datetime | None = None) -> set[NormalizedName]:
+    """The projects whose pending record is younger than the longest delay a rebuild may be
+    asked for plus :data:`OVERDUE_GRACE_SECONDS`: the root listing may not show them yet
+    without anything being wrong (``skypi reindex --check`` does not report them)."""
+    limit = timedelta(seconds=MAX_ROOT_DELAY_SECONDS + OVERDUE_GRACE_SECONDS)
+    now = now or datetime.now(UTC)
+    found = set()
+    for info in store.list(ROOT_PENDING_PREFIX):
+        known = recognise(info.key)
+        if known is not None and known.project and now - info.last_modified <= limit:
+            found.add(NormalizedName(known.project))
+    return found
+
+
 def _stamp() -> bytes:
     return datetime.now(UTC).isoformat().encode()
 
 
-__all__ = ["OVERDUE_GRACE_SECONDS", "DeferredRoot", "RootRebuilds"]
+__all__ = ["OVERDUE_GRACE_SECONDS", "DeferredRoot", "RootRebuilds", "waiting"]

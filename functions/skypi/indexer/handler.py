@@ -65,16 +65,14 @@ def _messages(event: dict[str, Any]) -> list[tuple[str, str]]:
     return [(str(r["messageId"]), str(r["body"])) for r in event.get("Records", [])]
 
 
-def process(event: dict[str, Any], indexer: Indexer) -> dict[str, list[dict[str, str]]]:
-    """Apply a batch; the answer names the messages to retry."""
-    failed: set[str] = set()
-    by_key: dict[str, list[str]] = defaultdict(list)  # key -> the messages that named it
+def _decode(
+    messages: list[tuple[str, str]], failed: set[str]
+) -> tuple[dict[str, list[str]], list[Change]]:
+    """The changes the S3 notifications name, and key -> the messages that named it; an
+    unreadable message goes into ``failed``."""
+    by_key: dict[str, list[str]] = defaultdict(list)
     changes: list[Change] = []
-    rebuilds: list[str] = []  # the messages asking for a rebuild of the root listing
-    for message_id, body in _messages(event):
-        if body == ROOT_REBUILD_MESSAGE:
-            rebuilds.append(message_id)
-            continue
+    for message_id, body in messages:
         try:
             decoded = decode_notification(body)
         except MalformedMessage as exc:
@@ -90,6 +88,16 @@ def process(event: dict[str, Any], indexer: Indexer) -> dict[str, list[dict[str,
         for change in decoded.changes:
             by_key[change.key].append(message_id)
             changes.append(change)
+    return by_key, changes
+
+
+def process(event: dict[str, Any], indexer: Indexer) -> dict[str, list[dict[str, str]]]:
+    """Apply a batch; the answer names the messages to retry."""
+    failed: set[str] = set()
+    messages = _messages(event)
+    # the messages asking for a rebuild of the root listing, done after the batch's changes
+    rebuilds = [m for m, body in messages if body == ROOT_REBUILD_MESSAGE]
+    by_key, changes = _decode([(m, b) for m, b in messages if m not in rebuilds], failed)
 
     started = time.perf_counter()
     try:  # one batch: each project's page once, the root listing and landing page once
