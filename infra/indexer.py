@@ -18,7 +18,6 @@ from infra.functions import skypi_function
 from infra.grants import object_statements
 from infra.queues import failure_queue, work_queue
 from skypi.core.constants import (
-    DEFAULT_ROOT_DELAY_SECONDS,
     DISTRIBUTION_SUFFIXES,
     ROOT_DELAY_VARIABLE,
     ROOT_QUEUE_VARIABLE,
@@ -41,6 +40,7 @@ class Indexer(Construct):
         alarm_topic: sns.ITopic | None,
     ) -> None:
         super().__init__(scope, construct_id)
+        self.root_delay = config.root_delay_seconds
         self.dead_letters = failure_queue(self, "DeadLetters")
         self.queue = work_queue(
             self,
@@ -86,7 +86,7 @@ class Indexer(Construct):
         asks for a rebuild of the root listing as a delayed message on this queue, which
         this function receives (skypi.indexer.deferred)."""
         writer.add_environment(ROOT_QUEUE_VARIABLE, self.queue.queue_url)
-        writer.add_environment(ROOT_DELAY_VARIABLE, str(DEFAULT_ROOT_DELAY_SECONDS))
+        writer.add_environment(ROOT_DELAY_VARIABLE, str(self.root_delay))
         self.queue.grant_send_messages(writer)
 
     def _grant(self, bucket: s3.IBucket) -> None:

@@ -194,3 +194,19 @@ def test_both_writers_may_ask_the_indexer_queue_for_a_rebuild(synth: Synth) -> N
             and {"Fn::GetAtt": [events, "Arn"]} == s["Resource"]
         ]
         assert sends, fragment
+
+
+def test_the_rebuild_delay_is_chosen_within_sqs_limits() -> None:
+    """SQS delays a message by 0 to 900 seconds (DelaySeconds, API_SendMessage)."""
+    from aws_cdk import App
+
+    from infra.config import Config
+
+    assert Config.from_context(App().node).root_delay_seconds == 30
+    assert (
+        Config.from_context(App(context={"skypi:rootDelaySeconds": "0"}).node).root_delay_seconds
+        == 0
+    )
+    for bad in ("901", "-1"):
+        with pytest.raises(ValueError, match="rootDelaySeconds"):
+            Config.from_context(App(context={"skypi:rootDelaySeconds": bad}).node)

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import boto3
 
 from skypi.api.settings import Settings
+from skypi.core.constants import ROOT_DELAY_VARIABLE
 from skypi.core.tokens import Scope, TokenRecord, new_token
 from skypi.local.access import AccessLog, access_logging
 from skypi.local.emulator import CloudFrontEmulation, Poller, Resources, provision, start_moto
@@ -29,6 +30,7 @@ from skypi.local.serve import redact_logs, shown_host
 from skypi.store.cdn import Cdn, CloudFrontCdn, SqsPendingInvalidations
 from skypi.store.dynamo_publishers import DynamoPublisherRepository
 from skypi.store.dynamo_tokens import DynamoTokenRepository
+from skypi.store.rebuilds import SqsRootRebuilds, environment_delay
 from skypi.store.s3 import S3Store, s3_config
 
 if TYPE_CHECKING:
@@ -38,6 +40,7 @@ log = logging.getLogger("skypi.dev")
 DEV_DISTRIBUTION = "EDEVSKYPI"  # the emulated CloudFront's one distribution
 INVALIDATION_SECONDS = 5.0  # how long an emulated invalidation is in progress
 # moto accepts any credentials; these keep boto3 and the aws CLI from looking for real ones.
+DEV_ROOT_DELAY_SECONDS = 5
 DEV_ENVIRONMENT = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
@@ -74,8 +77,9 @@ def _welcome(resources: Resources, endpoint: str, url: str, token: str | None) -
 
 def _start_pollers(
     sqs: SQSClient, resources: Resources, store: S3Store
-) -> tuple[Cdn, list[Poller]]:
-    """The indexer's and the invalidator's pollers, started, and the CDN the API tells.
+) -> tuple[Cdn, SqsRootRebuilds, list[Poller]]:
+    """The indexer's and the invalidator's pollers, started, the CDN the API tells and where
+    it asks for a rebuild of the root listing.
 
     CloudFront's invalidations as the stack has them: the API and the indexer invalidate
     deleted and restored files at an emulated CloudFront that applies AWS's limits, and what
@@ -88,7 +92,11 @@ def _start_pollers(
     cloudfront = CloudFrontEmulation({DEV_DISTRIBUTION}, takes=INVALIDATION_SECONDS)
     pending = SqsPendingInvalidations(resources.invalidation_queue_url, sqs)
     cdn = CloudFrontCdn(DEV_DISTRIBUTION, cloudfront, pending)
-    indexer_handler._indexer = Indexer(store, cdn=cdn, workers=4)
+    # The root listing as on AWS: rebuilt by a delayed message on the indexer's queue.
+    rebuilds = SqsRootRebuilds(resources.queue_url, sqs)
+    indexer_handler._indexer = Indexer(
+        store, cdn=cdn, workers=4, rebuilds=rebuilds, root_delay=environment_delay()
+    )
     invalidator._cdn = CloudFrontCdn(DEV_DISTRIBUTION, cloudfront)
     # The handlers log JSON lines as on Lambda; once is enough.
     for logger in (indexer_handler.logger, invalidator.logger):
@@ -100,7 +108,7 @@ def _start_pollers(
     ]
     for poller in pollers:
         poller.start()
-    return cdn, pollers
+    return cdn, rebuilds, pollers
 
 
 def dev(args: argparse.Namespace) -> int:
@@ -121,6 +129,8 @@ def dev(args: argparse.Namespace) -> int:
     os.environ["SKYPI_BUCKET"] = args.bucket
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+    # A new project appears on /simple/ this many seconds after its upload (AWS: 30 s).
+    os.environ.setdefault(ROOT_DELAY_VARIABLE, str(DEV_ROOT_DELAY_SECONDS))
     s3 = boto3.client("s3", endpoint_url=endpoint, config=s3_config(endpoint))
     sqs = boto3.client("sqs", endpoint_url=endpoint)
     dynamodb = boto3.client("dynamodb", endpoint_url=endpoint)
@@ -133,7 +143,7 @@ def dev(args: argparse.Namespace) -> int:
     if not args.no_auth:
         token = new_token()
         tokens.add(TokenRecord.create(token, name="skypi dev", scopes={Scope.ADMIN}, projects=None))
-    cdn, pollers = _start_pollers(sqs, resources, store)
+    cdn, rebuilds, pollers = _start_pollers(sqs, resources, store)
     lambda_limits = lambda_settings(args.bucket)
     settings = Settings(
         private=args.private,
@@ -142,11 +152,12 @@ def dev(args: argparse.Namespace) -> int:
         max_request_size=lambda_limits.max_request_size,
         large_upload_hint=lambda_limits.large_upload_hint,
         index_url=f"http://{shown_host(args.host)}:{args.port}",
+        root_delay=environment_delay(),
     )
     url = f"http://{shown_host(args.host)}:{args.port}"
     print(_welcome(resources, endpoint, url, token), file=sys.stderr, flush=True)
     publishers = DynamoPublisherRepository(resources.publisher_table, dynamodb)
-    app = create_app(store, settings, tokens, cdn, publishers=publishers)
+    app = create_app(store, settings, tokens, cdn, publishers=publishers, rebuilds=rebuilds)
     config = uvicorn.Config(
         app if args.no_access_log else AccessLog(app),
         host=args.host,
