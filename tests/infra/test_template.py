@@ -614,7 +614,11 @@ def test_refused_invalidations_are_queued_retried_and_alarmed(synth: Synth) -> N
     _, function = _only(synth, "AWS::Lambda::Function", Handler="skypi.indexer.invalidator.handler")
     assert function["Properties"]["Timeout"] * 6 <= 300  # Lambda's advice for the queue
     for role in ("ApiFunctionServiceRole", "IndexerFunctionServiceRole"):
-        sends = [s for s in _statements(synth, role) if "sqs:SendMessage" in _actions(s)]
+        sends = [
+            s
+            for s in _statements(synth, role)
+            if "sqs:SendMessage" in _actions(s) and "InvalidationsPending" in json.dumps(s)
+        ]
         assert len(sends) == 1, role
         assert _resources(sends[0]) == json.dumps({"Fn::GetAtt": [pending, "Arn"]})
     for name, resource in synth.resources("AWS::Lambda::Function").items():
