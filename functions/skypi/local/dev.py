@@ -40,18 +40,21 @@ log = logging.getLogger("skypi.dev")
 DEV_DISTRIBUTION = "EDEVSKYPI"  # the emulated CloudFront's one distribution
 INVALIDATION_SECONDS = 5.0  # how long an emulated invalidation is in progress
 # moto accepts any credentials; these keep boto3 and the aws CLI from looking for real ones.
-DEV_ROOT_DELAY_SECONDS = 5
 DEV_ENVIRONMENT = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_EC2_METADATA_DISABLED": "true",
+    "POWERTOOLS_METRICS_DISABLED": "true",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    # A new project appears on /simple/ this many seconds after its upload (AWS: 30 s).
+    ROOT_DELAY_VARIABLE: "5",
 }
 
 
 def _welcome(resources: Resources, endpoint: str, url: str, token: str | None) -> str:
     env = " ".join(
-        f"{k}={v}" for k, v in DEV_ENVIRONMENT.items() if k != "AWS_EC2_METADATA_DISABLED"
+        f"{k}={v}" for k, v in DEV_ENVIRONMENT.items() if k.startswith("AWS_") and "EC2" not in k
     )
     bucket = resources.bucket
     lines = [
@@ -127,10 +130,6 @@ def dev(args: argparse.Namespace) -> int:
     # The handlers find the bucket and endpoint as on Lambda: in their environment.
     os.environ["AWS_ENDPOINT_URL"] = endpoint
     os.environ["SKYPI_BUCKET"] = args.bucket
-    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
-    os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
-    # A new project appears on /simple/ this many seconds after its upload (AWS: 30 s).
-    os.environ.setdefault(ROOT_DELAY_VARIABLE, str(DEV_ROOT_DELAY_SECONDS))
     s3 = boto3.client("s3", endpoint_url=endpoint, config=s3_config(endpoint))
     sqs = boto3.client("sqs", endpoint_url=endpoint)
     dynamodb = boto3.client("dynamodb", endpoint_url=endpoint)
@@ -152,7 +151,7 @@ def dev(args: argparse.Namespace) -> int:
         max_request_size=lambda_limits.max_request_size,
         large_upload_hint=lambda_limits.large_upload_hint,
         index_url=f"http://{shown_host(args.host)}:{args.port}",
-        root_delay=environment_delay(),
+        root_delay=lambda_limits.root_delay,
     )
     url = f"http://{shown_host(args.host)}:{args.port}"
     print(_welcome(resources, endpoint, url, token), file=sys.stderr, flush=True)
