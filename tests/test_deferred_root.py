@@ -18,6 +18,7 @@ from skypi.indexer import deferred
 from skypi.indexer.service import Gone, Indexer, Landed
 from skypi.store.base import Body, ObjectInfo, Store
 from skypi.store.local import LocalStore
+from skypi.store.rebuilds import root_delay
 from tests.dists import wheel_bytes, wheel_name
 from tests.emulated import s3_store
 
@@ -232,3 +233,11 @@ def test_a_project_recorded_while_a_rebuild_runs_is_merged_by_the_next(store: St
     indexer.rebuild_root()
     assert _listed(store) == {"early", "late"}
     assert _pending(store) == set()
+
+
+@pytest.mark.parametrize("text", ["901", "-1", "soon"])
+def test_a_delay_sqs_would_refuse_is_refused_at_start(text: str) -> None:
+    """SQS's DelaySeconds is 0 to 900: a function configured otherwise says so at start."""
+    with pytest.raises(ValueError, match="must be 0 to 900 seconds"):
+        root_delay(text)
+    assert root_delay(" ") == 30

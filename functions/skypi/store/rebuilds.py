@@ -34,11 +34,14 @@ def root_delay(text: str | None) -> int:
     """
     if text is None or not text.strip():
         return DEFAULT_ROOT_DELAY_SECONDS
-    delay = int(text)
+    try:
+        delay = int(text)
+    except ValueError:
+        delay = -1
     if not 0 <= delay <= MAX_ROOT_DELAY_SECONDS:
         raise ValueError(
             f"{ROOT_DELAY_VARIABLE} must be 0 to {MAX_ROOT_DELAY_SECONDS} seconds "
-            f"(SQS's DelaySeconds), not {delay}"
+            f"(SQS's DelaySeconds), not {text!r}"
         )
     return delay
 
