@@ -13,7 +13,7 @@ import pytest
 
 from skypi.core.keys import LANDING_KEY, ROOT_DUE_KEY, ROOT_PENDING_PREFIX, root_pending_key
 from skypi.core.landing import SiteSummary
-from skypi.core.pages import RootListing
+from skypi.core.pages import PendingEntry, RootEntry, RootListing
 from skypi.indexer import deferred
 from skypi.indexer.service import Gone, Indexer, Landed
 from skypi.store.base import Body, ObjectInfo, Store
@@ -219,8 +219,9 @@ def test_a_project_recorded_while_a_rebuild_runs_is_merged_by_the_next(store: St
             if key == "simple/index.json" and not self.done:
                 self.done = True
                 late.apply([Landed(_drop(store, "late"))])
-                # and "early" is written again meanwhile (the same change, seen again)
-                store.put(root_pending_key("early"), store.get(root_pending_key("early"))[1])
+                # and "early" is recorded again meanwhile, from a newer page (a new summary)
+                newer = PendingEntry(RootEntry("early", "A newer summary"), '"newer"')
+                store.put(root_pending_key("early"), newer.to_json_bytes())
             return self.inner.put(key, body, **kwargs)
 
         def __getattr__(self, name: str) -> Any:
@@ -229,7 +230,8 @@ def test_a_project_recorded_while_a_rebuild_runs_is_merged_by_the_next(store: St
     Indexer(Paused(store), rebuilds=requests).rebuild_root()
     assert _listed(store) == {"early"}
     assert len(requests.delays) == 2  # the late one found no rebuild due: it asked again
-    assert root_pending_key("late") in _pending(store)
+    # the newer record of "early" is kept (its delete is If-Match the one read), and "late"'s
+    assert _pending(store) == {root_pending_key("early"), root_pending_key("late")}
     indexer.rebuild_root()
     assert _listed(store) == {"early", "late"}
     assert _pending(store) == set()
