@@ -26,19 +26,27 @@ from tests.emulated import s3_store
 class Requests:
     """Records each rebuild asked for (the SQS message's delay)."""
 
-    def __init__(self, fail: int = 0) -> None:
+    def __init__(self, fail: int = 0, killed: int = 0) -> None:
         self.delays: list[int] = []
-        self.fail = fail  # how many requests fail first (the writer stopped before asking)
+        self.fail = fail  # how many requests fail first (SQS refused them)
+        self.killed = killed  # how many stop the writer first (killed before asking)
 
     def request(self, delay: int) -> None:
+        if self.killed:
+            self.killed -= 1
+            raise Killed("stopped before asking for the rebuild")
         if self.fail:
             self.fail -= 1
-            raise Crash("stopped before asking for the rebuild")
+            raise Crash("SQS refused the message")
         self.delays.append(delay)
 
 
 class Crash(Exception):
     pass
+
+
+class Killed(BaseException):
+    """A process killed: nothing of it runs on (no handler, no clean-up)."""
 
 
 class Crashing:
@@ -190,9 +198,9 @@ def test_a_rebuild_due_left_by_a_writer_that_stopped_is_taken_over(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     inner = LocalStore(tmp_path / "packages")
-    requests = Requests(fail=1)
+    requests = Requests(killed=1)
     indexer = Indexer(inner, rebuilds=requests)
-    with pytest.raises(Crash):  # created "rebuild due", then stopped before asking
+    with pytest.raises(Killed):  # created "rebuild due", then stopped before asking
         indexer.apply([Landed(_drop(inner, "first"))])
     indexer.apply([Landed(_drop(inner, "second"))])
     assert requests.delays == []  # within the window: that rebuild is believed to come
@@ -243,3 +251,18 @@ def test_a_delay_sqs_would_refuse_is_refused_at_start(text: str) -> None:
     with pytest.raises(ValueError, match="must be 0 to 900 seconds"):
         root_delay(text)
     assert root_delay(" ") == 30
+
+
+def test_a_rebuild_that_could_not_be_asked_for_is_asked_by_the_retry(tmp_path: Path) -> None:
+    """SQS refused the message: the batch fails (its event comes again), and the "rebuild
+    due" object it made goes, so the retry asks at once instead of waiting for it."""
+    inner = LocalStore(tmp_path / "packages")
+    requests = Requests(fail=1)
+    key = _drop(inner, "refused")
+    with pytest.raises(Crash):
+        Indexer(inner, rebuilds=requests).apply([Landed(key)])
+    assert inner.head(ROOT_DUE_KEY) is None
+    Indexer(inner, rebuilds=requests).apply([Landed(key)])
+    assert len(requests.delays) == 1
+    Indexer(inner, rebuilds=requests).rebuild_root()
+    assert _listed(inner) == {"refused"}

@@ -74,7 +74,7 @@ class DeferredRoot:
         """Create the "rebuild due" object; the writer that created it asks for the rebuild."""
         for _ in range(_DUE_TRIES):
             try:
-                self.store.put(ROOT_DUE_KEY, _stamp(), if_none_match=True)
+                created = self.store.put(ROOT_DUE_KEY, _stamp(), if_none_match=True)
             except PreconditionFailed:
                 info = self.store.head(ROOT_DUE_KEY)
                 if info is None:  # a rebuild took it just now: this record may be after its list
@@ -82,13 +82,23 @@ class DeferredRoot:
                 if not self._overdue(info):
                     return  # that rebuild will list this record
                 try:  # left by a writer that stopped before asking: asked again, once
-                    self.store.put(ROOT_DUE_KEY, _stamp(), if_match=info.etag)
+                    created = self.store.put(ROOT_DUE_KEY, _stamp(), if_match=info.etag)
                 except PreconditionFailed:
                     return  # another writer took it over (or a rebuild deleted it: see above)
                 log.warning("the root listing's rebuild was due since %s; asked again", info.key)
-            self.rebuilds.request(self.delay)
+            self._request(created.etag)
             return
         self.rebuilds.request(self.delay)  # created and deleted under us each time: ask anyway
+
+    def _request(self, due: str) -> None:
+        """Ask for the rebuild; if asking fails, the "rebuild due" object this writer made
+        goes again, so that the next writer (this batch retried) asks instead of waiting."""
+        try:
+            self.rebuilds.request(self.delay)
+        except Exception:
+            with contextlib.suppress(Exception):
+                self.store.delete(ROOT_DUE_KEY, if_match=due)
+            raise
 
     def _overdue(self, info: ObjectInfo) -> bool:
         limit = timedelta(seconds=self.delay + OVERDUE_GRACE_SECONDS)
