@@ -55,6 +55,10 @@ VIEW_POLICY: Final = "policy.json"
 VIEW_SIMPLE: Final = "simple"
 VIEW_UPSTREAM: Final = "upstream"
 VIEW_FILES: Final = "files"
+# When each stored view page next needs making again (its next change by time, or its upstream
+# page's revalidation), for every view at once, and when the one timer is armed: what the view
+# Lambda's schedule reads instead of looking at every page.
+VIEW_DUE_KEY: Final = f"{VIEWS_PREFIX}due.json"
 OSV_PREFIX: Final = "osv/"
 OSV_KEY: Final = f"{OSV_PREFIX}PyPI.json"
 METADATA_SUFFIX: Final = ".metadata"  # PEP 658: a wheel's core metadata beside it
@@ -159,6 +163,7 @@ VIEW_PAGE: Final = Family("view page", f"{VIEWS_PREFIX}*", revalidate=True)
 VIEW_ROOT: Final = Family("view root listing", f"{VIEWS_PREFIX}*", revalidate=True)
 VIEW_UPSTREAM_PAGE: Final = Family("view upstream page", f"{VIEWS_PREFIX}*")
 VIEW_FILE: Final = Family("view cached file", f"{VIEWS_PREFIX}*")
+VIEW_DUE: Final = Family("view due record", VIEW_DUE_KEY)
 OSV_DATA: Final = Family("osv data", OSV_KEY)
 FAMILIES: Final = (
     DISTRIBUTION,
@@ -180,6 +185,7 @@ FAMILIES: Final = (
     VIEW_ROOT,
     VIEW_UPSTREAM_PAGE,
     VIEW_FILE,
+    VIEW_DUE,
     OSV_DATA,
 )
 AUTH_RECORDS: Final = frozenset({TOKENS_KEY, PUBLISHERS_KEY, USED_OIDC_KEY})
@@ -486,7 +492,10 @@ def _namespaces(rest: list[str]) -> Recognised | None:
 
 
 def _views(rest: list[str]) -> Recognised | None:
-    """``views/<view>/...``: a view's policy, pages, upstream pages and cached files."""
+    """``views/<view>/...``: a view's policy, pages, upstream pages and cached files; and the
+    views' due record."""
+    if rest == [VIEW_DUE_KEY.removeprefix(VIEWS_PREFIX)]:
+        return Recognised(VIEW_DUE, None, VIEW_DUE_KEY)
     if len(rest) < 2 or not is_project(rest[0]):
         return None
     view, what = rest[0], rest[1:]

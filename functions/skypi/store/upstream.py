@@ -28,6 +28,14 @@ class UpstreamUnavailable(Exception):
     """The upstream did not answer usefully this time (network, timeout, 5xx, too busy)."""
 
 
+class UpstreamTimeout(UpstreamUnavailable):
+    """The upstream did not answer within the time a view waits (a gateway timeout)."""
+
+
+class UpstreamBusy(UpstreamUnavailable):
+    """This server has too many upstream requests in flight already (try again shortly)."""
+
+
 class UpstreamRefused(Exception):
     """The upstream answered with something a view must not take (too big, not JSON)."""
 
@@ -84,7 +92,7 @@ class Upstream:
 
     def _slot(self) -> None:
         if not self._slots.acquire(timeout=self.limits.wait):
-            raise UpstreamUnavailable("too many upstream requests in flight; try again")
+            raise UpstreamBusy("too many upstream requests in flight; try again")
 
     def page(self, url: str, etag: str | None = None) -> PageFetch:
         """The PEP 691 JSON page at ``url``; with ``etag``, 304 when it is unchanged."""
@@ -106,7 +114,7 @@ class Upstream:
                 return PageFetch(404, url=url)
             raise UpstreamUnavailable(f"{url} answered {exc.code}") from None
         except (urllib.error.URLError, OSError, ValueError) as exc:
-            raise UpstreamUnavailable(f"{url}: {_reason(exc)}") from None
+            raise _unavailable(url, exc) from None
         finally:
             self._slots.release()
 
@@ -132,7 +140,7 @@ class Upstream:
         except urllib.error.HTTPError as exc:
             raise UpstreamUnavailable(f"{url} answered {exc.code}") from None
         except (urllib.error.URLError, OSError, ValueError) as exc:
-            raise UpstreamUnavailable(f"{url}: {_reason(exc)}") from None
+            raise _unavailable(url, exc) from None
         finally:
             self._slots.release()
 
@@ -145,6 +153,15 @@ def _read(response: Any, limit: int, url: str) -> bytes:
     if len(body) > limit:
         raise UpstreamRefused(f"{url} is larger than {limit:,} bytes")
     return bytes(body)
+
+
+def _unavailable(url: str, exc: BaseException) -> UpstreamUnavailable:
+    """The failure to raise for ``exc``: a timeout (connecting or reading) as such."""
+    timed_out = isinstance(exc, TimeoutError) or isinstance(
+        getattr(exc, "reason", None), TimeoutError
+    )
+    kind = UpstreamTimeout if timed_out else UpstreamUnavailable
+    return kind(f"{url}: {_reason(exc)}")
 
 
 def _reason(exc: BaseException) -> str:
