@@ -277,3 +277,19 @@ def test_the_view_handler_imports_no_web_framework_or_client() -> None:
     code = f"import sys, skypi.api.viewhandler; print(sorted(set(sys.modules) & {heavy}))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_views_are_added_and_explained_on_a_deployed_index(
+    aws: Emulated, lam: Any, upstream: StaticUpstream, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from skypi import cli
+
+    _, clock, _ = lam
+    upstream.add_wheel("demo", "1.0", clock.now - timedelta(days=30))
+    bucket = ["--bucket", aws.resources.bucket]
+    assert cli.main(["view", "add", "pub", "--upstream", upstream.url, *bucket]) == 0
+    assert aws.store.head("views/pub/policy.json") is not None
+    assert _call("/views/pub/simple/demo/index.json")["statusCode"] == 200
+    capsys.readouterr()
+    assert cli.main(["view", "explain", "pub", "demo", *bucket]) == 0
+    assert "listed" in capsys.readouterr().out
