@@ -34,6 +34,7 @@ from skypi.core.keys import (
     PACKAGES_PREFIX,
     VIEW_FILES,
     view_key,
+    view_made_key,
 )
 
 ViewKind = Literal["root", "page", "file", "private-file", "none"]
@@ -131,4 +132,29 @@ def _file(view: str, method: str, inner: str, raw_query: str) -> ViewRequest:
     return ViewRequest(view, "file", replace(answer, key=key), parts[0], parts[1])
 
 
-__all__ = ["ViewRequest", "decide_view", "decode_path"]
+def view_origin_key(found: ViewRequest) -> str | None:
+    """The key CloudFront's view function sends a read to (the bucket first, then the view
+    Lambda when the bucket has no such object): a stored page or file of the view, a private
+    file as it is, and what the view makes for each request (its root listing, a pinned page)
+    under :data:`~skypi.core.keys.VIEW_MADE_PREFIX`, where nothing is stored. None when the
+    answer is no object (a redirect, a refusal).
+
+    >>> json = "application/vnd.pypi.simple.v1+json"
+    >>> view_origin_key(decide_view("GET", "/view/safe/simple/", "", accept=json))
+    'view/safe/simple/index.json'
+    >>> view_origin_key(decide_view("GET", "/view/safe@2026-11-01/simple/foo/", "", "", "gzip"))
+    'view/safe@2026-11-01/simple/foo/index.html.gz'
+    >>> view_origin_key(decide_view("GET", "/view/safe/simple/foo/", ""))
+    'views/safe/simple/foo/index.html'
+    """
+    answer = found.answer
+    if answer.status != 200 or answer.key is None or found.kind == "none":
+        return None
+    if found.kind == "root":
+        return view_made_key(found.view, None, found.private_key or "")
+    if found.kind == "page" and found.pin is not None:
+        return view_made_key(found.view, found.pin, found.private_key or "")
+    return answer.key
+
+
+__all__ = ["ViewRequest", "decide_view", "decode_path", "view_origin_key"]
