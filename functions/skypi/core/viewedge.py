@@ -38,10 +38,12 @@ from skypi.core.keys import (
     SIMPLE_PREFIX,
     VIEW_FILE,
     VIEW_FILES,
+    VIEW_MADE_PREFIX,
     VIEW_PAGE,
     VIEWS_PREFIX,
     recognise,
     view_key,
+    view_made_key,
 )
 from skypi.core.negotiate import HTML, V1_HTML, V1_JSON
 
@@ -140,6 +142,31 @@ def _file(view: str, method: str, inner: str, raw_query: str) -> ViewRequest:
     return ViewRequest(view, "file", replace(answer, key=key), parts[0], parts[1])
 
 
+def view_origin_key(found: ViewRequest) -> str | None:
+    """The key CloudFront's view function sends a read to (the bucket first, then the view
+    Lambda when the bucket has no such object): a stored page or file of the view, a private
+    file as it is, and what the view makes for each request (its root listing, a pinned page)
+    under :data:`~skypi.core.keys.VIEW_MADE_PREFIX`, where nothing is stored. None when the
+    answer is no object (a redirect, a refusal).
+
+    >>> json = "application/vnd.pypi.simple.v1+json"
+    >>> view_origin_key(decide_view("GET", "/view/safe/simple/", "", accept=json))
+    'view/safe/simple/index.json'
+    >>> view_origin_key(decide_view("GET", "/view/safe@2026-11-01/simple/foo/", "", "", "gzip"))
+    'view/safe@2026-11-01/simple/foo/index.html.gz'
+    >>> view_origin_key(decide_view("GET", "/view/safe/simple/foo/", ""))
+    'views/safe/simple/foo/index.html'
+    """
+    answer = found.answer
+    if answer.status != 200 or answer.key is None or found.kind == "none":
+        return None
+    if found.kind == "root":
+        return view_made_key(found.view, None, found.private_key or "")
+    if found.kind == "page" and found.pin is not None:
+        return view_made_key(found.view, found.pin, found.private_key or "")
+    return answer.key
+
+
 # The type a request must accept to be given each stored representation (the origin URI names it).
 _ACCEPT: Final = {"index.json": V1_JSON, "index.html": HTML, "index.v1html": V1_HTML}
 _SEGMENT: Final = re.compile(r"[A-Za-z0-9._@+!~-]+", re.ASCII)  # a decoded key segment
@@ -190,7 +217,7 @@ def from_origin_uri(raw_path: str) -> ViewerRequest | None:
             return ViewerRequest(path, "*/*", "identity")
         page = f"{SIMPLE_PREFIX}{found.project}/"
         return _page(segments[1], page, found.name, found.gzipped)
-    if segments[0] != VIEW_PREFIX.strip("/"):
+    if segments[0] != VIEW_MADE_PREFIX.rstrip("/"):  # made for each request
         return None
     view, at, pin = segments[1].partition("@")
     if not _NAME.fullmatch(view) or len(view) > _MAX_NAME or (at and not valid_pin(pin)):
@@ -223,4 +250,11 @@ def _decoded(raw_path: str) -> list[str] | None:
     return segments
 
 
-__all__ = ["ViewRequest", "ViewerRequest", "decide_view", "decode_path", "from_origin_uri"]
+__all__ = [
+    "ViewRequest",
+    "ViewerRequest",
+    "decide_view",
+    "decode_path",
+    "from_origin_uri",
+    "view_origin_key",
+]
