@@ -11,8 +11,11 @@ import json
 import random
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import boto3
@@ -293,3 +296,53 @@ def test_views_are_added_and_explained_on_a_deployed_index(
     capsys.readouterr()
     assert cli.main(["view", "explain", "pub", "demo", *bucket]) == 0
     assert "listed" in capsys.readouterr().out
+
+
+class Trickle(BaseHTTPRequestHandler):
+    """An upstream that answers a page one byte at a time, each within the read timeout."""
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", V1_JSON)
+        self.send_header("Content-Length", "40")
+        self.end_headers()
+        for _ in range(40):  # 2 s in all
+            try:
+                self.wfile.write(b" ")
+                self.wfile.flush()
+            except OSError:
+                return
+            time.sleep(0.05)
+
+
+def test_an_upstream_that_trickles_past_the_budget_is_a_504(
+    aws: Emulated, lam: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each read comes within the read timeout, the whole page does not come within the
+    budget the origin timeout leaves: 504, nothing stored."""
+    views, _, _ = lam
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Trickle)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/simple/"
+        views.save(parse_policy("slow", {"upstream": url}), new=True)
+        monkeypatch.setattr(views.upstream, "limits", UpstreamLimits(budget=0.5))
+        answer = _call("/views/slow/simple/demo/index.json")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert answer["statusCode"] == 504, answer
+    assert "took longer than 0.5 s" in _body(answer).decode()
+    assert not list(aws.store.list("views/slow/simple/"))
+    assert aws.store.head("views/slow/upstream/demo.json") is None
+
+
+def test_the_fetch_budget_follows_the_origin_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SKYPI_VIEW_ORIGIN_TIMEOUT", "60")
+    assert viewhandler.fetch_budget() == 25.0
+    monkeypatch.setenv("SKYPI_VIEW_ORIGIN_TIMEOUT", "not a number")
+    assert viewhandler.fetch_budget() == 10.0

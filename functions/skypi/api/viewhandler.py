@@ -42,6 +42,12 @@ if TYPE_CHECKING:
 # function (its origin response timeout, without a quota increase); 64 MB leaves room for a
 # slow upstream and the store's write. A larger file is answered with upstream's own URL.
 FILL_LIMIT: Final = 64 * 1024 * 1024
+# How long CloudFront waits for the function (the stack sets it); a miss makes at most two
+# upstream fetches (the page, then the file), each given half of what is left after a margin
+# for storing, so that a trickling upstream gets a 504 from here, not a timeout at the edge.
+ORIGIN_TIMEOUT_VARIABLE: Final = "SKYPI_VIEW_ORIGIN_TIMEOUT"
+ORIGIN_TIMEOUT_DEFAULT: Final = 30.0  # CloudFront's default origin response timeout
+STORE_MARGIN: Final = 10.0
 TEXT: Final = {"content-type": "text/plain", "cache-control": "no-store"}
 logger = Logger(service="skypi-view")
 tracing.route_logs(logger)
@@ -68,7 +74,7 @@ def _build(context: Any) -> tuple[Mangum, Views]:
         store = S3Store.from_environment()
         views = Views(
             store,
-            Upstream(UpstreamLimits(max_file_bytes=FILL_LIMIT)),
+            Upstream(UpstreamLimits(max_file_bytes=FILL_LIMIT, budget=fetch_budget())),
             timer=ViewTimer.from_environment(context.invoked_function_arn),
             fill_limit=FILL_LIMIT,
         )
@@ -89,6 +95,19 @@ def _build(context: Any) -> tuple[Mangum, Views]:
         )
         _built = (app, views)
     return _built
+
+
+def fetch_budget() -> float:
+    """Seconds one upstream fetch may take in all, from the origin timeout the stack gives.
+
+    >>> fetch_budget()
+    10.0
+    """
+    try:
+        origin = float(os.environ.get(ORIGIN_TIMEOUT_VARIABLE, ORIGIN_TIMEOUT_DEFAULT))
+    except ValueError:
+        origin = ORIGIN_TIMEOUT_DEFAULT
+    return max(5.0, (origin - STORE_MARGIN) / 2)
 
 
 async def _not_served(scope: Any, receive: Any, send: Any) -> None:
