@@ -16,14 +16,17 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 
 from skypi.api import viewhandler
+from skypi.core.edge import origin_uri
 from skypi.core.http import cache_control_for_key
 from skypi.core.keys import VIEW_DUE_KEY, view_file_key
+from skypi.core.viewedge import decide_view, view_origin_key
 from skypi.core.views import parse_policy
 from skypi.indexer.views import Views
 from skypi.local.emulator import LambdaContext
@@ -93,8 +96,10 @@ def test_a_miss_makes_stores_and_answers_the_page_later_read_from_the_bucket(
 ) -> None:
     _, clock, _ = lam
     upstream.add_wheel("demo", "1.0", clock.now - timedelta(days=30))
-    key = "views/safe/simple/demo/index.json.gz"
-    answer = _call("/" + key, accept="text/html")  # the path's representation, not Accept
+    # the key the view's edge function sends a pip request to (its Python twin)
+    key = view_origin_key(decide_view("GET", "/view/safe/simple/demo/", "", V1_JSON, "gzip"))
+    assert key == "views/safe/simple/demo/index.json.gz"
+    answer = _call(origin_uri(key), accept="text/html")  # the path's representation counts
     assert answer["statusCode"] == 200, answer
     headers = answer["headers"]
     assert headers["content-type"] == V1_JSON
@@ -346,3 +351,88 @@ def test_the_fetch_budget_follows_the_origin_timeout(monkeypatch: pytest.MonkeyP
     assert viewhandler.fetch_budget() == 25.0
     monkeypatch.setenv("SKYPI_VIEW_ORIGIN_TIMEOUT", "not a number")
     assert viewhandler.fetch_budget() == 10.0
+
+
+class EdgeModel(BaseHTTPRequestHandler):
+    """CloudFront's ``/view/*`` behaviour in small: the edge rules (the view function's Python
+    twin) pick the key, the bucket answers it, and a miss goes to the view function as a
+    function URL event with that key as its path (the origin group's failover)."""
+
+    s3: Any
+    bucket: str
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        path, _, query = self.path.partition("?")
+        found = decide_view(
+            "GET", path, query, self.headers.get("Accept"), self.headers.get("Accept-Encoding")
+        )
+        if found.answer.location is not None:
+            self._send(found.answer.status, {"Location": found.answer.location}, b"")
+            return
+        key = view_origin_key(found)
+        if key is None:
+            self._send(404, {}, b"")
+            return
+        try:
+            got = self.s3.get_object(Bucket=self.bucket, Key=key)
+        except self.s3.exceptions.NoSuchKey:
+            answer = viewhandler.handler(http_event("GET", origin_uri(key)), CONTEXT)
+            self._send(answer["statusCode"], answer["headers"], _body(answer))
+            return
+        headers = {"Content-Type": got["ContentType"], "ETag": got["ETag"]}
+        if got.get("ContentEncoding"):
+            headers["Content-Encoding"] = got["ContentEncoding"]
+        self._send(200, headers, got["Body"].read())
+
+    def _send(self, status: int, headers: dict[str, str], body: bytes) -> None:
+        self.send_response(status)
+        for name, value in headers.items():
+            if name.lower() != "content-length":
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@pytest.mark.e2e
+def test_pip_installs_through_the_view_on_the_aws_path(
+    aws: Emulated, lam: Any, upstream: StaticUpstream, tmp_path: Path
+) -> None:
+    """pip downloads through the edge model twice: the first time the page and the file are
+    misses made by the function, the second time both are the bucket's (upstream unasked)."""
+    from tests.e2e.conftest import client_env, pip
+
+    _, clock, _ = lam
+    upstream.add_wheel("demo", "1.0", clock.now - timedelta(days=30))
+    upstream.add_wheel("demo", "2.0", clock.now - timedelta(days=1))  # in its cooldown
+    handler = type("Edge", (EdgeModel,), {"s3": aws.s3, "bucket": aws.resources.bucket})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    index = f"http://127.0.0.1:{server.server_address[1]}/view/safe/simple/"
+    env = client_env(tmp_path)
+    try:
+        for attempt in ("first", "again"):
+            out = tmp_path / attempt
+            pip(
+                "download",
+                "--no-deps",
+                "--no-cache-dir",
+                "-d",
+                str(out),
+                "--index-url",
+                index,
+                "demo",
+                env=env,
+            )
+            assert sorted(p.name for p in out.iterdir()) == [wheel_name("demo", "1.0")]
+            if attempt == "first":
+                asked = list(upstream.requests)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert upstream.requests == asked  # the second download asked upstream nothing
+    assert aws.store.head(view_file_key("safe", "demo", wheel_name("demo", "1.0"))) is not None

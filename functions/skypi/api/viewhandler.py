@@ -21,6 +21,7 @@ event, once per container.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from typing import TYPE_CHECKING, Any, Final
 
@@ -187,4 +188,15 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if viewer is None:
         logger.info("not a view request: %r", str(event.get("rawPath"))[:300])
         return _not_found()
-    return dict(_build(context)[0](viewer, context))  # type: ignore[arg-type]
+    app = _build(context)[0]
+    _event_loop()
+    return dict(app(viewer, context))  # type: ignore[arg-type]
+
+
+def _event_loop() -> None:
+    """Give this thread an event loop for Mangum, which takes the current one: Python 3.14's
+    ``asyncio.get_event_loop`` no longer makes one where none is set."""
+    try:
+        asyncio.get_event_loop()
+    except RuntimeError:
+        asyncio.set_event_loop(asyncio.new_event_loop())
