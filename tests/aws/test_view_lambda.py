@@ -436,3 +436,47 @@ def test_pip_installs_through_the_view_on_the_aws_path(
         server.server_close()
     assert upstream.requests == asked  # the second download asked upstream nothing
     assert aws.store.head(view_file_key("safe", "demo", wheel_name("demo", "1.0"))) is not None
+
+
+def test_a_timer_run_short_of_time_records_what_it_made_and_arms_the_next(
+    aws: Emulated, lam: Any, upstream: StaticUpstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run stops making pages while it still has time to record them and arm the next run,
+    which is set for the pages left (already due: as soon as the timer allows)."""
+    _, clock, schedule = lam
+    start = clock.now
+    for project in ("one", "two"):
+        upstream.add_wheel(project, "1.0", start - timedelta(days=30))
+        upstream.add_wheel(project, "2.0", start - timedelta(days=6))
+        assert _call(f"/views/safe/simple/{project}/index.json")["statusCode"] == 200
+    clock.now = start + timedelta(days=1, seconds=1)  # both due
+    left = iter([600.0, 30.0])  # time for one page only
+    monkeypatch.setattr(CONTEXT, "get_remaining_time_in_millis", lambda: next(left) * 1000)
+    assert viewhandler.handler(dict(REFRESH_EVENT), CONTEXT) == {"made": 1}
+    soon = clock.now + timedelta(minutes=1)
+    assert schedule()["ScheduleExpression"] == f"at({soon.strftime('%Y-%m-%dT%H:%M:%S')})"
+    monkeypatch.setattr(CONTEXT, "get_remaining_time_in_millis", lambda: 600_000)
+    assert viewhandler.handler(dict(REFRESH_EVENT), CONTEXT) == {"made": 1}  # the other
+    for project in ("one", "two"):
+        listed = json.loads(aws.page(f"views/safe/simple/{project}/index.json"))["files"]
+        assert len(listed) == 2
+
+
+def test_a_timer_run_that_dies_leaves_a_timer_behind(
+    lam: Any, upstream: StaticUpstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The one-time schedule deletes itself once it has run: a run that fails before arming
+    the next would leave the due pages with no timer. Each run arms a fallback first."""
+    views, clock, schedule = lam
+    upstream.add_wheel("demo", "1.0", clock.now - timedelta(days=6))
+    assert _call("/views/safe/simple/demo/index.json")["statusCode"] == 200
+    clock.now += timedelta(days=1, seconds=1)
+
+    def dies(view: str, name: str) -> None:
+        raise RuntimeError("the run dies here")
+
+    monkeypatch.setattr(views, "_remake", dies)
+    with pytest.raises(RuntimeError):
+        viewhandler.handler(dict(REFRESH_EVENT), CONTEXT)
+    fallback = clock.now + timedelta(minutes=15)
+    assert schedule()["ScheduleExpression"] == f"at({fallback.strftime('%Y-%m-%dT%H:%M:%S')})"

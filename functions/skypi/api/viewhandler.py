@@ -181,7 +181,8 @@ def _not_found() -> dict[str, Any]:
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """A miss (a function URL request) or the timer (``{"skypi": "view-refresh"}``)."""
     if event.get("skypi") == "view-refresh":
-        made = _build(context)[1].refresh_due()
+        seconds = context.get_remaining_time_in_millis
+        made = _build(context)[1].refresh_due(time_left=lambda: seconds() / 1000)
         logger.info("made %d due view pages again", made, extra={"made": made})
         return {"made": made}
     viewer = viewer_event(event)

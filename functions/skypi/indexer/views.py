@@ -72,6 +72,11 @@ OSV_RECHECK_SECONDS = 5.0
 MAX_ABSENT = 10_000  # names upstream answered 404 for, remembered for refresh-minutes
 DUE_BUDGET = 100  # pages one run of the timer makes again (each asks upstream at most once)
 TIMER_LEAD = timedelta(minutes=1)  # the timer is armed at least this far ahead
+# A run of the timer first arms it this far ahead (a Lambda's longest run), so that a run
+# that dies still has a successor; it stops making pages with this much time left, so that
+# it always records what it made and arms the next run.
+RUN_FALLBACK = timedelta(minutes=15)
+RUN_MARGIN_SECONDS = 60.0
 
 
 class Served(enum.Enum):
@@ -276,12 +281,23 @@ class Views:
 
     # -- the timer: pages due by time alone, where no read runs code -------------------------
 
-    def refresh_due(self, budget: int = DUE_BUDGET) -> int:
+    def refresh_due(
+        self, budget: int = DUE_BUDGET, time_left: Callable[[], float] | None = None
+    ) -> int:
         """Make again the stored pages that are due (at most ``budget``, the longest overdue
-        first), then arm the timer for the next one (none when nothing is left): what the
-        timer runs. A name published here since leaves the view; how many were made."""
+        first, while ``time_left`` gives more than :data:`RUN_MARGIN_SECONDS`), then arm the
+        timer for the next one (none when nothing is left): what the timer runs. A name
+        published here since leaves the view; how many were made."""
         record, _ = self._due_record()
-        changes = {page: self._remake(*page) for page in record.due(self.clock(), budget)}
+        due = record.due(self.clock(), budget)
+        if due and self.timer is not None:
+            self.timer(self.clock() + RUN_FALLBACK)  # moved again at the end of this run
+        changes: dict[Page, datetime | None] = {}
+        for page in due:
+            if time_left is not None and time_left() < RUN_MARGIN_SECONDS:
+                log.warning("views: %d due pages left for the next run", len(due) - len(changes))
+                break
+            changes[page] = self._remake(*page)
         self._note_due(changes, run=True)
         return len(changes)
 
