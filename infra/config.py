@@ -25,6 +25,9 @@
 - ``skypi:rootDelaySeconds`` (``30``): a new project is listed on ``/simple/`` within this
   many seconds of its first upload (installable at once); 0 to 900, SQS's DelaySeconds
   (docs/aws-runtime.md).
+- ``skypi:viewConcurrency`` (``10``): the view Lambda's reserved concurrency, which bounds
+  its upstream work and its cost; ``0`` reserves none (an account whose concurrency quota is
+  under 110 cannot reserve any: Lambda keeps 100 unreserved).
 - ``skypi:bundle`` (``true``): bundle the Lambda dependencies; ``false`` in tests.
 """
 
@@ -69,6 +72,7 @@ class Config:
     trace_calls: bool = False
     oidc_audience: str | None = None
     root_delay_seconds: int = DEFAULT_ROOT_DELAY_SECONDS
+    view_concurrency: int = 10
 
     @classmethod
     def from_context(cls, node: Node) -> Config:
@@ -95,6 +99,7 @@ class Config:
             trace_calls=_flag(get("traceCalls"), False),
             oidc_audience=get("oidcAudience") or None,
             root_delay_seconds=_int(get("rootDelaySeconds"), DEFAULT_ROOT_DELAY_SECONDS) or 0,
+            view_concurrency=_int(get("viewConcurrency"), 10) or 0,
         )
         if config.pricing_plan and not config.waf:  # a plan covers one web ACL: use it
             config = replace(config, waf=True)
@@ -108,6 +113,8 @@ class Config:
             )
         if config.architecture not in {"arm64", "x86_64"}:
             raise ValueError("skypi:architecture must be arm64 or x86_64")
+        if config.view_concurrency < 0:
+            raise ValueError("skypi:viewConcurrency must be 0 (none reserved) or more")
         if config.certificate_arn and not config.domain_name:
             raise ValueError("skypi:certificateArn needs skypi:domainName")
         if config.certificate_arn and certificate_region(config.certificate_arn) != "us-east-1":

@@ -79,7 +79,7 @@ def _welcome(resources: Resources, endpoint: str, url: str, token: str | None) -
 
 
 def _start_pollers(
-    sqs: SQSClient, resources: Resources, store: S3Store
+    sqs: SQSClient, resources: Resources, store: S3Store, index_url: str
 ) -> tuple[Cdn, SqsRootRebuilds, list[Poller]]:
     """The indexer's and the invalidator's pollers, started, the CDN the API tells and where
     it asks for a rebuild of the root listing.
@@ -87,7 +87,8 @@ def _start_pollers(
     CloudFront's invalidations as the stack has them: the API and the indexer invalidate
     deleted and restored files at an emulated CloudFront that applies AWS's limits, and what
     it refuses goes on the invalidation queue, which the invalidator handler drains. Both
-    handlers are given these, as Lambda would give them their environment."""
+    handlers are given these, as Lambda would give them their environment, with the index's
+    address as the stack gives both functions theirs (pages for people name it)."""
     from skypi.indexer import handler as indexer_handler
     from skypi.indexer import invalidator
     from skypi.indexer.service import Indexer
@@ -98,7 +99,12 @@ def _start_pollers(
     # The root listing as on AWS: rebuilt by a delayed message on the indexer's queue.
     rebuilds = SqsRootRebuilds(resources.queue_url, sqs)
     indexer_handler._indexer = Indexer(
-        store, cdn=cdn, workers=4, rebuilds=rebuilds, root_delay=environment_delay()
+        store,
+        cdn=cdn,
+        workers=4,
+        index_url=index_url,
+        rebuilds=rebuilds,
+        root_delay=environment_delay(),
     )
     invalidator._cdn = CloudFrontCdn(DEV_DISTRIBUTION, cloudfront)
     # The handlers log JSON lines as on Lambda; once is enough.
@@ -142,7 +148,8 @@ def dev(args: argparse.Namespace) -> int:
     if not args.no_auth:
         token = new_token()
         tokens.add(TokenRecord.create(token, name="skypi dev", scopes={Scope.ADMIN}, projects=None))
-    cdn, rebuilds, pollers = _start_pollers(sqs, resources, store)
+    url = f"http://{shown_host(args.host)}:{args.port}"
+    cdn, rebuilds, pollers = _start_pollers(sqs, resources, store, url)
     lambda_limits = lambda_settings(args.bucket)
     settings = Settings(
         private=args.private,
@@ -150,10 +157,9 @@ def dev(args: argparse.Namespace) -> int:
         max_upload_size=MAX_REQUEST_BYTES,
         max_request_size=lambda_limits.max_request_size,
         large_upload_hint=lambda_limits.large_upload_hint,
-        index_url=f"http://{shown_host(args.host)}:{args.port}",
+        index_url=url,
         root_delay=lambda_limits.root_delay,
     )
-    url = f"http://{shown_host(args.host)}:{args.port}"
     print(_welcome(resources, endpoint, url, token), file=sys.stderr, flush=True)
     publishers = DynamoPublisherRepository(resources.publisher_table, dynamodb)
     app = create_app(store, settings, tokens, cdn, publishers=publishers, rebuilds=rebuilds)
