@@ -197,6 +197,23 @@ def test_a_restart_of_a_copied_folder_reads_no_unchanged_file(
     assert added.name in {f.filename for f in _page(store, "p3").files}
 
 
+def test_a_start_after_a_reindex_reads_no_project_again(tmp_path: Path) -> None:
+    from skypi.cli import main
+
+    folder = tmp_path / "packages"
+    _fill(folder, 4)
+    adopt(LocalStore(folder), show_progress=False)
+    shutil.rmtree(folder / ".skypi" / "simple")  # every page written anew by the reindex
+    assert main(["reindex", str(folder)]) == 0
+    assert adopt(LocalStore(folder), show_progress=False).projects_checked == 0
+    # what lands after the reindex is still seen by the next start
+    (folder / "p1" / wheel_name("p1", "2.0")).write_bytes(wheel_bytes("p1", "2.0"))
+    assert main(["reindex", str(folder), "--check"]) == 1  # records nothing
+    report = adopt(LocalStore(folder), show_progress=False)
+    assert report.projects_checked == 1
+    assert report.outcome.added == [wheel_name("p1", "2.0")]
+
+
 def test_the_same_bytes_under_a_new_stat_are_read_once(
     store: LocalStore, folder: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
