@@ -23,10 +23,12 @@ from skypi.store.tokens import TokenRepository
 if TYPE_CHECKING:
     import uvicorn
 
+    from skypi.local.watch import FolderWatcher
+
 log = logging.getLogger("skypi.serve")
 
 
-def adopt(store: LocalStore, show_progress: bool) -> StartReport:
+def adopt(store: LocalStore, show_progress: bool, indexer: Indexer | None = None) -> StartReport:
     """Index whatever changed in the folder since the index last saw it (all of it for an
     existing pypiserver folder), with a progress bar when that is a lot."""
     from tqdm import tqdm
@@ -36,7 +38,34 @@ def adopt(store: LocalStore, show_progress: bool) -> StartReport:
         unit="file", desc="indexing", file=sys.stderr, delay=1.0, disable=not show_progress
     ) as bar:
         # each refused file is logged once, by the indexer
-        return reconcile(store, Indexer(store), progress=bar.update)
+        return reconcile(store, indexer or Indexer(store), progress=bar.update)
+
+
+def start_pass(store: LocalStore, watch: bool) -> tuple[StartReport, FolderWatcher | None]:
+    """The start-up pass and the folder watcher, before the port answers. The watcher starts
+    first, its watches set before the pass walks the folder: a file that lands while the
+    pass runs is seen by the one or the other (an upload cannot race it: the port is not
+    open yet), so one walk is enough. One indexer for the pass, the watcher and the upload
+    API: a file seen by two of them is listed once (the second waits for the first's writes).
+
+    Where watchdog would watch the state folder too, the watcher starts after the pass (each
+    page the pass writes would wake it), and a second pass catches what landed in between."""
+    from skypi.local.watch import FolderWatcher
+
+    indexer = Indexer(store)
+    watcher = FolderWatcher(store, indexer) if watch else None
+    if watcher is None or watcher.watches_state:
+        report = adopt(store, show_progress=True, indexer=indexer)
+        if watcher is not None:
+            watcher.start()
+            report.merge(reconcile(store, indexer))
+        return report, watcher
+    watcher.start()
+    try:
+        return adopt(store, show_progress=True, indexer=indexer), watcher
+    except BaseException:
+        watcher.stop()
+        raise
 
 
 def _prog() -> str:
@@ -243,8 +272,6 @@ def _uvicorn(
 
 
 def serve(args: argparse.Namespace) -> int:
-    from skypi.local.watch import FolderWatcher
-
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     access_logging()
     redact_logs()
@@ -275,20 +302,9 @@ def serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    # The watcher starts after the first pass: while it adopts a folder, the pass writes
-    # thousands of pages into the state folder, and watching those writes cost more than the
-    # pass itself (16,000 projects: 48 CPU-s instead of 20). A second pass, cheap when nothing
-    # changed (one walk), then catches whatever was copied in before the watcher started.
-    report = adopt(store, show_progress=True)
-    # One indexer for the watcher and the upload API: a file uploaded is seen by both, and
-    # the watcher then waits for the upload's page writes instead of doing them again.
-    indexer = Indexer(store)
-    watcher = None if args.no_watch else FolderWatcher(store, indexer)
-    if watcher:
-        watcher.start()
-        report.merge(reconcile(store, indexer))
+    report, watcher = start_pass(store, watch=not args.no_watch)
     log.info("%s", report.summary())
-    server = _uvicorn(args, store, settings, indexer)
+    server = _uvicorn(args, store, settings, watcher.indexer if watcher else Indexer(store))
     token = banner_token(store) if settings.private and sys.stderr.isatty() else None
     print(
         _welcome(store, settings, args.host, args.port, token, scheme),
