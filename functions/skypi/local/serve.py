@@ -23,6 +23,7 @@ from skypi.store.tokens import TokenRepository
 if TYPE_CHECKING:
     import uvicorn
 
+    from skypi.local.early import LateApp
     from skypi.local.watch import FolderWatcher
 
 log = logging.getLogger("skypi.serve")
@@ -245,19 +246,19 @@ def redact_logs() -> None:
 
 def _uvicorn(
     args: argparse.Namespace, store: LocalStore, settings: Settings, indexer: Indexer
-) -> uvicorn.Server:
+) -> tuple[uvicorn.Server, LateApp]:
     """The uvicorn server for ``skypi serve``: the app (logged by :class:`AccessLog` unless
-    ``--no-access-log``), the wire's limits, TLS when asked."""
+    ``--no-access-log``), the wire's limits, TLS when asked; and the API, which the app
+    answers with once it is loaded (:mod:`skypi.local.early`)."""
     import uvicorn
 
-    from skypi.api.app import create_app
+    from skypi.indexer.views import Views
+    from skypi.local.early import early_app
     from skypi.local.reasons import reason_protocol
     from skypi.local.wire import WireLimits, guarded_protocol
 
     tls = {"ssl_certfile": args.tls_cert, "ssl_keyfile": args.tls_key} if args.tls_cert else {}
-    from skypi.indexer.views import Views
-
-    app = create_app(store, settings, indexer=indexer, views=Views(store))
+    app, api = early_app(store, settings, indexer, views=Views(store))
     config = uvicorn.Config(
         app if args.no_access_log else AccessLog(app),
         # twine shows an upload's refusal from the status line; the wire's limits hold
@@ -268,7 +269,7 @@ def _uvicorn(
     )
     server = uvicorn.Server(config)  # configures uvicorn's log handlers
     redact_logs()
-    return server
+    return server, api
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -304,13 +305,14 @@ def serve(args: argparse.Namespace) -> int:
         return 2
     report, watcher = start_pass(store, watch=not args.no_watch)
     log.info("%s", report.summary())
-    server = _uvicorn(args, store, settings, watcher.indexer if watcher else Indexer(store))
+    server, api = _uvicorn(args, store, settings, watcher.indexer if watcher else Indexer(store))
     token = banner_token(store) if settings.private and sys.stderr.isatty() else None
     print(
         _welcome(store, settings, args.host, args.port, token, scheme),
         file=sys.stderr,
         flush=True,
     )
+    api.start()  # loaded while the port already answers reads
     try:
         server.run(sockets=[sock])
     finally:
