@@ -24,6 +24,7 @@ from infra import ROOT
 from infra.config import Config
 from infra.names import regional_name
 from infra.plan import pricing_plan
+from infra.views import ORIGIN_READ_TIMEOUT, Views
 from skypi.core import keys
 from skypi.core.constants import (
     API_PATHS,
@@ -34,9 +35,27 @@ from skypi.core.constants import (
     READ_PATHS,
     READ_PREFIXES,
     SDIST_EXTENSIONS,
+    VIEW_PREFIX,
 )
 
-EDGE_SOURCE = ROOT / "infra" / "edge" / "viewer-request.js"
+EDGE = ROOT / "infra" / "edge"
+# The two CloudFront Functions are each assembled from parts: the rules they share, written
+# once (common.js), then each one's own (the main function on every behaviour but /view/*,
+# the views' on /view/*). A function per behaviour keeps each under the 10 KB quota.
+COMMON_SOURCE = EDGE / "common.js"
+EDGE_SOURCE = EDGE / "viewer-request.js"
+VIEW_EDGE_SOURCE = EDGE / "view-request.js"
+# The views' behaviour (its path pattern: CloudFront matches it case-sensitively, as the
+# function reads the raw path) and its origin group's two origins: the bucket again (an origin
+# in a group cannot be one a behaviour uses alone), then the view Lambda's function URL.
+VIEW_PATH = f"{VIEW_PREFIX}*"
+VIEW_BUCKET_ORIGIN_ID = "viewbucket"
+VIEW_FUNCTION_ORIGIN_ID = "view"
+# A key the bucket does not have answers 404 to CloudFront (it may list the bucket), 403
+# without that grant (S3's GetObject permissions): either fails over. Only GET, HEAD and
+# OPTIONS fail over (CloudFront Developer Guide, "Optimize high availability with CloudFront
+# origin failover"); the behaviour allows no other method.
+VIEW_FAILOVER_CODES = (403, 404)
 # The only paths that reach the bucket (each with the edge function in front); every other
 # request the function lets through goes to the API (the default behaviour): uploads, /api/*,
 # /health, Trusted Publishing (/_/oidc/*) and PEP 740 provenance (/integrity/*). The
@@ -82,6 +101,14 @@ _EDGE_TABLES: dict[str, object] = {
     "__SDIST_EXTENSIONS__": list(SDIST_EXTENSIONS),
     "__KEYS__": _KEY_TABLE,
 }
+_VIEW_TABLES: dict[str, object] = {
+    "__VIEW_PREFIX__": VIEW_PREFIX,
+    "__VIEW_KEYS__": {
+        "views": keys.VIEWS_PREFIX,
+        "files": keys.VIEW_FILES,
+        "made": keys.VIEW_MADE_PREFIX,
+    },
+}
 
 
 def _node() -> str:
@@ -109,48 +136,70 @@ def _to_api(
 
 @functools.cache
 def edge_source(read_mode: str = "public", kvs_id: str = "") -> str:
-    """The CloudFront Function's code as deployed: the upload ceiling and the route table
+    """The main CloudFront Function's code as deployed: the upload ceiling and the route table
     from the one rule, the read mode, the KeyValueStore holding the token hashes (private
     mode), minified with the pinned terser (package.json) so the rules, not their comments,
     count against 10 KB."""
-    source = EDGE_SOURCE.read_text()
-    for placeholder, values in _EDGE_TABLES.items():
+    return _assemble(EDGE_SOURCE, read_mode, kvs_id, toplevel=True)
+
+
+@functools.cache
+def view_edge_source(read_mode: str = "public", kvs_id: str = "") -> str:
+    """The views' CloudFront Function (``/view/*``), assembled as the main one is: the shared
+    rules, then the views' own, with the view key layout filled in."""
+    return _assemble(VIEW_EDGE_SOURCE, read_mode, kvs_id, toplevel=True)
+
+
+def _assemble(part: Path, read_mode: str, kvs_id: str, *, toplevel: bool = False) -> str:
+    source = COMMON_SOURCE.read_text() + "\n" + part.read_text()
+    for placeholder, values in {**_EDGE_TABLES, **_VIEW_TABLES}.items():
         source = source.replace(placeholder, json.dumps(values))
     source = (
         source.replace("__MAX_UPLOAD_REQUEST_BYTES__", str(MAX_LAMBDA_REQUEST_BYTES))
         .replace("__READ_MODE__", read_mode)
-        .replace("__KVS_ID__", kvs_id)
         .replace("__BUCKET_ORIGIN__", BUCKET_ORIGIN_ID)
     )
     imports = "".join(_IMPORT.findall(source))
+    # The store's id goes in after minifying: the minifier names things by how often letters
+    # occur, so the code would otherwise change with the id (a token at synth, a value later).
+    minified = _minified(_IMPORT.sub("", source), toplevel).strip()
+    code = imports + minified.replace("__KVS_ID__", kvs_id) + "\n"
+    if len(code.encode()) > MAX_FUNCTION_BYTES:
+        raise ValueError(
+            f"the edge function {part.name} is {len(code.encode()):,} bytes minified; "
+            f"CloudFront Functions take at most {MAX_FUNCTION_BYTES:,}"
+        )
+    return code
+
+
+def _minified(source: str, toplevel: bool) -> str:
+    """A script, not a module: top-level names (handler) are kept, locals are mangled; ES5
+    output and ASCII only, which the cloudfront-js-2.0 runtime reads. ``toplevel``: every
+    top-level name but ``handler`` (the one CloudFront calls) is mangled too, and constants
+    are folded (the read mode's dead branch goes)."""
     if not TERSER.exists():
         raise RuntimeError(f"{TERSER} is missing: run `make setup` (npm ci)")
-    # A script, not a module: top-level names (handler) are kept, locals are mangled; ES5
-    # output and ASCII only, which the cloudfront-js-2.0 runtime reads.
-    minified = subprocess.run(
+    compress = ["toplevel,top_retain=[handler]"] if toplevel else []
+    mangle = ["toplevel,reserved=[handler]"] if toplevel else []
+    return subprocess.run(
         [
             _node(),
             str(TERSER),
             "--compress",
+            *compress,
             "--mangle",
+            *mangle,
             "--ecma",
             "5",
             "--format",
             "ascii_only=true",
         ],
-        input=_IMPORT.sub("", source),
+        input=source,
         capture_output=True,
         text=True,
         check=True,
         timeout=120,
     ).stdout
-    code = imports + minified.strip() + "\n"
-    if len(code.encode()) > MAX_FUNCTION_BYTES:
-        raise ValueError(
-            f"the edge function is {len(code.encode()):,} bytes minified; CloudFront Functions "
-            f"take at most {MAX_FUNCTION_BYTES:,}"
-        )
-    return code
 
 
 class Cdn(Construct):
@@ -164,6 +213,7 @@ class Cdn(Construct):
         logs: s3.IBucket,
         api: HttpApi,
         tokens: cloudfront.KeyValueStore,
+        views: Views,
         web_acl_arn: str | None = None,
         certificate: acm.ICertificate | None = None,
     ) -> None:
@@ -178,7 +228,19 @@ class Cdn(Construct):
             key_value_store=tokens,
             comment="skypi edge rules: names, trailing slash, PEP 691 negotiation, upload size",
         )
-        to_api, reads = self._behaviors(bucket, api)
+        # The views' own function: the same token store (a store may serve several functions;
+        # a function has one), the shared rules, and the views' (infra/edge/view-request.js).
+        self.view_function = cloudfront.Function(
+            self,
+            "ViewRules",
+            code=cloudfront.FunctionCode.from_inline(
+                view_edge_source(config.read_mode, tokens.key_value_store_id)
+            ),
+            runtime=cloudfront.FunctionRuntime.JS_2_0,
+            key_value_store=tokens,
+            comment="skypi view rules: /view/<name>[@<date>]/ as /simple/ and /packages/",
+        )
+        to_api, reads = self._behaviors(bucket, api, views)
         self.distribution = self._distribution(
             config, logs, to_api, reads, web_acl_arn, certificate
         )
@@ -231,15 +293,16 @@ class Cdn(Construct):
         )
 
     def _behaviors(
-        self, bucket: s3.IBucket, api: HttpApi
+        self, bucket: s3.IBucket, api: HttpApi, views: Views
     ) -> tuple[cloudfront.BehaviorOptions, dict[str, cloudfront.BehaviorOptions]]:
-        """The API's behavior (the default), and one for each path the bucket serves."""
+        """The API's behavior (the default), one for each path the bucket serves, and the
+        views' (the bucket, then the view Lambda)."""
         rules = [
             cloudfront.FunctionAssociation(
                 function=self.edge_function, event_type=cloudfront.FunctionEventType.VIEWER_REQUEST
             )
         ]
-        bucket_origin, people_origin, api_origin = self._origins(bucket, api)
+        bucket_origin, people_origin, view_origin, api_origin = self._origins(bucket, api)
         page_headers, file_headers = self._response_headers()
         pages = self._page_cache()
 
@@ -284,28 +347,72 @@ class Cdn(Construct):
             "/project/*": people,  # the pages for people
         }
         assert tuple(reads) == BUCKET_PATHS
+        reads[VIEW_PATH] = self._views(view_origin, views, pages, page_headers)
         return _to_api(api_origin, rules, file_headers), reads
+
+    def _views(
+        self,
+        bucket_origin: cloudfront.IOrigin,
+        views: Views,
+        cache: cloudfront.ICachePolicy,
+        headers: cloudfront.IResponseHeadersPolicy,
+    ) -> cloudfront.BehaviorOptions:
+        """``/view/*``: its own function, then the bucket; a key the bucket does not have (a
+        project's page not made yet, a file not fetched yet, what a view makes for each
+        request) fails over to the view Lambda's function URL, signed by CloudFront (origin
+        access control for Lambda, "Restrict access to an AWS Lambda function URL origin").
+        Stored pages carry ``s-maxage=2`` and files a year (their S3 metadata), under the
+        pages' cache policy; the Lambda's answers carry their own ``Cache-Control``."""
+        function_url = origins.FunctionUrlOrigin.with_origin_access_control(
+            views.url,
+            origin_id=VIEW_FUNCTION_ORIGIN_ID,
+            read_timeout=ORIGIN_READ_TIMEOUT,
+            origin_access_control=cloudfront.FunctionUrlOriginAccessControl(
+                self,
+                "ViewFunctionAccess",
+                origin_access_control_name=regional_name(self, 64) + "-v",
+                signing=cloudfront.Signing.SIGV4_ALWAYS,
+            ),
+        )
+        return cloudfront.BehaviorOptions(
+            origin=origins.OriginGroup(
+                primary_origin=bucket_origin,
+                fallback_origin=function_url,
+                fallback_status_codes=list(VIEW_FAILOVER_CODES),
+            ),
+            viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
+            allowed_methods=cloudfront.AllowedMethods.ALLOW_GET_HEAD_OPTIONS,
+            function_associations=[
+                cloudfront.FunctionAssociation(
+                    function=self.view_function,
+                    event_type=cloudfront.FunctionEventType.VIEWER_REQUEST,
+                )
+            ],
+            compress=True,
+            cache_policy=cache,
+            response_headers_policy=headers,
+        )
 
     def _origins(
         self, bucket: s3.IBucket, api: HttpApi
-    ) -> tuple[cloudfront.IOrigin, cloudfront.IOrigin, cloudfront.IOrigin]:
-        """The bucket (for the index and for the pages for people: an origin group names
-        two origins) through origin access control, and the API."""
+    ) -> tuple[cloudfront.IOrigin, cloudfront.IOrigin, cloudfront.IOrigin, cloudfront.IOrigin]:
+        """The bucket (for the index, and for the pages for people and the views: each origin
+        group names its own) through origin access control, and the API."""
         access = cloudfront.S3OriginAccessControl(
             self, "OriginAccess", origin_access_control_name=regional_name(self, 64)
         )
-        bucket_origin, people_origin = (
+        bucket_origin, people_origin, view_origin = (
             origins.S3BucketOrigin.with_origin_access_control(
                 bucket, origin_access_control=access, origin_id=origin_id
             )
-            for origin_id in (BUCKET_ORIGIN_ID, PEOPLE_ORIGIN_ID)
+            for origin_id in (BUCKET_ORIGIN_ID, PEOPLE_ORIGIN_ID, VIEW_BUCKET_ORIGIN_ID)
         )
         api_origin = origins.HttpOrigin(
             Fn.select(2, Fn.split("/", api.api_endpoint)),  # https://<id>.execute-api.../
             protocol_policy=cloudfront.OriginProtocolPolicy.HTTPS_ONLY,
             origin_id=API_ORIGIN_ID,
         )
-        return bucket_origin, people_origin, api_origin
+        return bucket_origin, people_origin, view_origin, api_origin
 
     def _response_headers(
         self,

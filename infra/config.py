@@ -22,6 +22,9 @@
   the SDK's import (docs/aws-runtime.md).
 - ``skypi:oidcAudience`` (the domain name, else ``skypi-<account>-<region>-<stack>``): the
   audience of the CI tokens Trusted Publishing accepts.
+- ``skypi:viewConcurrency`` (``10``): the view Lambda's reserved concurrency, which bounds
+  its upstream work and its cost; ``0`` reserves none (an account whose concurrency quota is
+  under 110 cannot reserve any: Lambda keeps 100 unreserved).
 - ``skypi:bundle`` (``true``): bundle the Lambda dependencies; ``false`` in tests.
 """
 
@@ -63,6 +66,7 @@ class Config:
     pricing_plan: str | None = None
     trace_calls: bool = False
     oidc_audience: str | None = None
+    view_concurrency: int = 10
 
     @classmethod
     def from_context(cls, node: Node) -> Config:
@@ -88,6 +92,7 @@ class Config:
             else None,
             trace_calls=_flag(get("traceCalls"), False),
             oidc_audience=get("oidcAudience") or None,
+            view_concurrency=_int(get("viewConcurrency"), 10) or 0,
         )
         if config.pricing_plan and not config.waf:  # a plan covers one web ACL: use it
             config = replace(config, waf=True)
@@ -97,6 +102,8 @@ class Config:
             raise ValueError("skypi:pricingPlan must be free, pro, business or premium")
         if config.architecture not in {"arm64", "x86_64"}:
             raise ValueError("skypi:architecture must be arm64 or x86_64")
+        if config.view_concurrency < 0:
+            raise ValueError("skypi:viewConcurrency must be 0 (none reserved) or more")
         if config.certificate_arn and not config.domain_name:
             raise ValueError("skypi:certificateArn needs skypi:domainName")
         if config.certificate_arn and certificate_region(config.certificate_arn) != "us-east-1":

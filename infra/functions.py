@@ -1,8 +1,8 @@
-"""The two Lambda functions' common shape: runtime, architecture, code, logs, tracing."""
+"""The Lambda functions' common shape: runtime, architecture, code, logs, tracing."""
 
 from __future__ import annotations
 
-from aws_cdk import AssetHashType, BundlingOptions, Duration
+from aws_cdk import AssetHashType, BundlingOptions, Duration, Size
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
@@ -44,6 +44,9 @@ def skypi_function(
     description: str,
     timeout: Duration,
     environment: dict[str, str],
+    memory_size: int = 1024,
+    ephemeral_storage_size: Size | None = None,
+    reserved_concurrent_executions: int | None = None,
 ) -> lambda_.Function:
     log_group = logs.LogGroup(
         scope,
@@ -62,7 +65,9 @@ def skypi_function(
         code=code,
         handler=handler,
         description=description,
-        memory_size=1024,
+        memory_size=memory_size,
+        ephemeral_storage_size=ephemeral_storage_size,
+        reserved_concurrent_executions=reserved_concurrent_executions,
         timeout=timeout,
         tracing=lambda_.Tracing.ACTIVE,
         log_group=log_group,

@@ -47,6 +47,21 @@ CONDITIONAL = {
 }
 
 
+VIEW_SCHEDULES = (
+    "the view Lambda creates and updates its schedules in its own schedule group only; their "
+    "names are chosen at run time"
+)
+
+
+def view_schedules_id(stack: SkypiStack) -> str:
+    """The IAM5 id of the view Lambda's schedule grant (every schedule of its group)."""
+    group = stack.get_logical_id(stack.views.group)
+    return (
+        "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:scheduler:<AWS::Region>:"
+        f"<AWS::AccountId>:schedule/<{group}>/*]"
+    )
+
+
 def wildcard_ids(stack: Stack) -> list[str]:
     """The IAM5 ids of the prefix grants, written as cdk-nag writes them."""
     bucket = stack.get_logical_id(stack.storage.bucket.node.default_child)  # type: ignore[attr-defined]
@@ -69,6 +84,7 @@ def check(app: App, stack: SkypiStack, companion: Stack) -> None:
         reasons["AwsSolutions-SNS2"] = CONDITIONAL["AwsSolutions-SNS2"]
     for finding in wildcard_ids(stack):
         reasons[finding] = WILDCARD_OBJECTS
+    reasons[view_schedules_id(stack)] = VIEW_SCHEDULES
     for finding, reason in reasons.items():
         Validations.of(stack).acknowledge(Acknowledgment(id=finding, reason=reason))
     for finding, reason in COMPANION_REASONS.items():

@@ -1,4 +1,4 @@
-"""The skypi stack: storage, indexer, API and CDN, and the lines a user pastes next."""
+"""The skypi stack: storage, indexer, API, views and CDN, and the lines a user pastes next."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from infra.functions import function_code
 from infra.indexer import Indexer
 from infra.invalidations import Invalidations
 from infra.storage import Storage
+from infra.views import Views
 from skypi.core.constants import INDEX_URL_VARIABLE
 
 
@@ -48,6 +49,7 @@ class SkypiStack(Stack):
         )
         self.auth = Auth(self, "Auth", config=config, code=code, alarm_topic=alarm_topic)
         self.api = Api(self, "Api", config=config, bucket=storage.bucket, code=code, auth=self.auth)
+        self.views = Views(self, "Views", config=config, bucket=storage.bucket, code=code)
         self.cdn = Cdn(
             self,
             "Cdn",
@@ -56,6 +58,7 @@ class SkypiStack(Stack):
             logs=companion.logs,
             api=self.api.http_api,
             tokens=self.auth.mirror,
+            views=self.views,
             web_acl_arn=companion.web_acl.attr_arn if companion.web_acl else None,
             certificate=companion.certificate,
         )

@@ -14,7 +14,12 @@ REGION = "us-east-1"
 PARTITION = "aws"
 
 # The functions whose roles the tier checks, by the start of their logical IDs.
-FUNCTIONS = {"indexer": "IndexerFunction", "api": "ApiFunction", "sync": "AuthSync"}
+FUNCTIONS = {
+    "indexer": "IndexerFunction",
+    "api": "ApiFunction",
+    "sync": "AuthSync",
+    "view": "ViewsFunction",
+}
 
 
 @dataclass(frozen=True)
@@ -32,6 +37,12 @@ class Deployment:
     kvs_arn: str
     invalidations: str
     invalidation_dead_letters: str
+    schedule_group: str = "skypi-views"
+    scheduler_role: str = "skypi-view-scheduler"
+
+    @property
+    def scheduler_role_arn(self) -> str:
+        return f"arn:{PARTITION}:iam::{ACCOUNT}:role/{self.scheduler_role}"
 
     def queue_arn(self, name: str) -> str:
         return f"arn:{PARTITION}:sqs:{REGION}:{ACCOUNT}:{name}"
@@ -60,6 +71,12 @@ class Deployment:
             "AuthTokenMirror": {"Arn": self.kvs_arn},
             "InvalidationsPending": {"Arn": self.queue_arn(self.invalidations)},
             "InvalidationsDeadLetters": {"Arn": self.queue_arn(self.invalidation_dead_letters)},
+            "ViewsSchedules": {
+                "Ref": self.schedule_group,
+                "Arn": f"arn:{PARTITION}:scheduler:{REGION}:{ACCOUNT}:schedule-group/"
+                f"{self.schedule_group}",
+            },
+            "ViewsSchedulerRole": {"Arn": self.scheduler_role_arn},
         }
         return known[logical_prefix]
 
@@ -84,6 +101,8 @@ class Resolver:
             "AuthTokenMirror",
             "InvalidationsPending",
             "InvalidationsDeadLetters",
+            "ViewsSchedules",
+            "ViewsSchedulerRole",
         ):
             if logical_id.startswith(prefix):
                 values = self.deployment.physical(prefix)

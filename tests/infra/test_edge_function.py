@@ -23,6 +23,7 @@ from infra.cdn import (
     BUCKET_PATHS,
     MAX_FUNCTION_BYTES,
     edge_source,
+    view_edge_source,
 )
 from skypi.core.edge import authorization_count, decide, origin_uri
 from skypi.core.http import (
@@ -377,12 +378,20 @@ def test_function_fits_cloudfront_functions_limits() -> None:
         assert source.isascii()
 
 
+def _edge_sources() -> str:
+    """The functions' parts as written (infra/cdn.py assembles each function from them)."""
+    return "\n".join(
+        (ROOT / "infra" / "edge" / name).read_text()
+        for name in ("common.js", "viewer-request.js", "view-request.js")
+    )
+
+
 def test_the_functions_route_table_is_the_packages_own() -> None:
     """Which paths are reads and which the API's is written once (skypi.core.constants): the
     function's source holds placeholders for it, and the deployed code the package's values."""
     from skypi.core import constants
 
-    source = (ROOT / "infra" / "edge" / "viewer-request.js").read_text()
+    source = _edge_sources()
     tables = {
         "API_PATHS": sorted({*constants.API_PATHS, constants.HEALTH_PATH}),
         "API_PREFIXES": list(constants.API_PREFIXES),
@@ -394,8 +403,8 @@ def test_the_functions_route_table_is_the_packages_own() -> None:
     deployed = edge_source()
     for name, values in tables.items():
         assert f"var {name} = __{name}__;" in source  # no copy of the table in the source
-        # terser keeps a script's top-level names and prints the arrays with double quotes
-        assert f"{name}={json.dumps(values, separators=(',', ':'))}" in deployed, name
+        # terser prints the arrays with double quotes (and renames the top-level names)
+        assert f"={json.dumps(values, separators=(',', ':'))}" in deployed, name
     assert tuple(f"{p}*" for p in constants.READ_PREFIXES) == BUCKET_PATHS
 
 
@@ -404,13 +413,13 @@ def test_the_functions_keys_are_the_layouts() -> None:
     spells no key, and the deployed code carries the layout's prefixes and page objects."""
     from skypi.core import keys
 
-    source = (ROOT / "infra" / "edge" / "viewer-request.js").read_text()
-    code = source.split("\n", 1)[1]  # past the header comment's mention of the vectors
-    for literal in ("'simple/", "'site/", "'packages/", "'index.", "'.gz'"):
+    source = _edge_sources()
+    code = "\n".join(line for line in source.splitlines() if not line.startswith("//"))
+    for literal in ("'simple/", "'site/", "'packages/", "'index.", "'.gz'", "'views/"):
         assert literal not in code, literal
     assert "var KEYS = __KEYS__;" in source
-    deployed = edge_source()
-    table = deployed[deployed.index("KEYS={") + len("KEYS=") :]
+    assert "var VIEW_KEYS = __VIEW_KEYS__;" in source
+    deployed = edge_source() + view_edge_source()
     for value in (
         keys.PACKAGES_PREFIX,
         keys.SIMPLE_PREFIX,
@@ -418,8 +427,10 @@ def test_the_functions_keys_are_the_layouts() -> None:
         keys.LANDING_KEY,
         keys.SITE_PROJECT_PREFIX,
         *keys.PAGE_OBJECTS.values(),
+        keys.VIEWS_PREFIX,
+        keys.VIEW_MADE_PREFIX,
     ):
-        assert json.dumps(value) in table[: table.index("}}")], value
+        assert json.dumps(value) in deployed, value
     assert (
         keys.project_site_key("foo-bar") == keys.SITE_PROJECT_PREFIX + "foo-bar/" + keys.SITE_PAGE
     )

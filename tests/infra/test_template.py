@@ -20,7 +20,11 @@ from infra.cdn import (
     BUCKET_PATHS,
     MAX_FUNCTION_BYTES,
     PEOPLE_ORIGIN_ID,
+    VIEW_BUCKET_ORIGIN_ID,
+    VIEW_FUNCTION_ORIGIN_ID,
+    VIEW_PATH,
     edge_source,
+    view_edge_source,
 )
 from skypi.core.constants import INDEX_URL_VARIABLE
 from skypi.core.edge import READ_PREFIXES
@@ -124,8 +128,8 @@ def test_a_missing_page_for_people_is_asked_of_the_api(synth: Synth) -> None:
     without the cache or an origin ("Determine function purpose"), so none applies to it."""
     config = _distribution(synth)
     behaviors = {b["PathPattern"]: b for b in config["CacheBehaviors"]}
-    [group] = config["OriginGroups"]["Items"]
-    assert behaviors["/project/*"]["TargetOriginId"] == group["Id"]
+    groups = {g["Id"]: g for g in config["OriginGroups"]["Items"]}
+    group = groups[behaviors["/project/*"]["TargetOriginId"]]
     members = [m["OriginId"] for m in group["Members"]["Items"]]
     assert members == [PEOPLE_ORIGIN_ID, API_ORIGIN_ID]
     assert group["FailoverCriteria"]["StatusCodes"]["Items"] == [404]
@@ -152,17 +156,23 @@ def test_the_pages_functions_know_the_index_address(synth: Synth) -> None:
 
 
 def test_only_cloudfront_reads_the_bucket_through_origin_access_control(synth: Synth) -> None:
-    _, oac = _only(synth, "AWS::CloudFront::OriginAccessControl")
-    config = oac["Properties"]["OriginAccessControlConfig"]
-    assert (config["OriginAccessControlOriginType"], config["SigningBehavior"]) == ("s3", "always")
+    configs = [
+        oac["Properties"]["OriginAccessControlConfig"]
+        for oac in synth.resources("AWS::CloudFront::OriginAccessControl").values()
+    ]
+    [config] = [c for c in configs if c["OriginAccessControlOriginType"] == "s3"]
+    assert config["SigningBehavior"] == "always"
     distribution = next(iter(synth.resources("AWS::CloudFront::Distribution").values()))
     s3_origins = [
         o
         for o in distribution["Properties"]["DistributionConfig"]["Origins"]
         if "S3OriginConfig" in o
     ]
-    # the bucket, and the bucket again as the first origin of /project/*'s origin group
-    assert sorted(o["Id"] for o in s3_origins) == sorted([BUCKET_ORIGIN_ID, PEOPLE_ORIGIN_ID])
+    # the bucket, and the bucket again as the first origin of /project/*'s and /view/*'s
+    # origin groups
+    assert sorted(o["Id"] for o in s3_origins) == sorted(
+        [BUCKET_ORIGIN_ID, PEOPLE_ORIGIN_ID, VIEW_BUCKET_ORIGIN_ID]
+    )
     assert len({json.dumps(o["OriginAccessControlId"]) for o in s3_origins}) == 1
     assert len({json.dumps(o["DomainName"]) for o in s3_origins}) == 1
     for origin in s3_origins:
@@ -303,11 +313,25 @@ def _distribution(synth: Synth) -> dict[str, Any]:
     return distribution["Properties"]["DistributionConfig"]
 
 
+def _functions(synth: Synth) -> dict[str, tuple[str, dict[str, Any]]]:
+    """The two CloudFront Functions: the main one ("EdgeRules") and the views' ("ViewRules")."""
+    found = synth.resources("AWS::CloudFront::Function")
+    named = {
+        kind: [(k, f) for k, f in found.items() if k.startswith(f"Cdn{kind}")]
+        for kind in ("EdgeRules", "ViewRules")
+    }
+    assert sum(len(v) for v in named.values()) == len(found) == 2, list(found)
+    return {kind: only for kind, [only] in named.items()}
+
+
 def test_edge_function_runs_on_every_viewer_request(synth: Synth) -> None:
-    function_id, function = _only(synth, "AWS::CloudFront::Function")
-    assert function["Properties"]["FunctionConfig"]["Runtime"] == "cloudfront-js-2.0"
+    """The main function on every behaviour, but /view/*, which has its own."""
+    functions = _functions(synth)
     config = _distribution(synth)
     for behavior in [config["DefaultCacheBehavior"], *config["CacheBehaviors"]]:
+        kind = "ViewRules" if behavior.get("PathPattern") == VIEW_PATH else "EdgeRules"
+        function_id, function = functions[kind]
+        assert function["Properties"]["FunctionConfig"]["Runtime"] == "cloudfront-js-2.0"
         associations = behavior["FunctionAssociations"]
         assert associations == [
             {
@@ -343,17 +367,25 @@ def test_only_the_read_paths_reach_the_bucket(synth: Synth) -> None:
     goes to the API, so no path the function does not check as a read reaches the bucket."""
     config = _distribution(synth)
     behaviors = {b["PathPattern"]: b for b in config["CacheBehaviors"]}
-    assert tuple(behaviors) == BUCKET_PATHS
+    assert tuple(behaviors) == (*BUCKET_PATHS, VIEW_PATH)  # and the views' function checks
     assert tuple(f"{p}*" for p in READ_PREFIXES) == BUCKET_PATHS
     groups = {g["Id"]: g for g in config.get("OriginGroups", {}).get("Items", [])}
-    for path in BUCKET_PATHS:  # straight to the bucket, or to a group that tries it first
+    for path in behaviors:  # straight to the bucket, or to a group that tries it first
         target = behaviors[path]["TargetOriginId"]
         primary = groups[target]["Members"]["Items"][0]["OriginId"] if target in groups else target
-        assert primary in {BUCKET_ORIGIN_ID, PEOPLE_ORIGIN_ID}, path
+        assert primary in {BUCKET_ORIGIN_ID, PEOPLE_ORIGIN_ID, VIEW_BUCKET_ORIGIN_ID}, path
     api = config["DefaultCacheBehavior"]
     assert api["TargetOriginId"] == API_ORIGIN_ID
     origins = sorted(o["Id"] for o in config["Origins"])
-    assert origins == sorted([API_ORIGIN_ID, BUCKET_ORIGIN_ID, PEOPLE_ORIGIN_ID])
+    assert origins == sorted(
+        [
+            API_ORIGIN_ID,
+            BUCKET_ORIGIN_ID,
+            PEOPLE_ORIGIN_ID,
+            VIEW_BUCKET_ORIGIN_ID,
+            VIEW_FUNCTION_ORIGIN_ID,
+        ]
+    )
     assert api["CachePolicyId"] == CACHING_DISABLED
     assert "POST" in api["AllowedMethods"]
     assert api["ViewerProtocolPolicy"] == "https-only"  # a redirect would drop a POST
@@ -471,18 +503,21 @@ def test_token_table_is_recoverable_and_streams_to_the_edge_mirror(
 
 
 def test_edge_function_checks_tokens_in_private_mode(synth: Synth) -> None:
+    """Both functions look tokens up in the one store (a function has one store; a store may
+    serve several functions: "Associate a key value store with a function")."""
     kvs_id, _ = _only(synth, "AWS::CloudFront::KeyValueStore")
-    _, function = _only(synth, "AWS::CloudFront::Function")
-    config = function["Properties"]["FunctionConfig"]
-    assert config["KeyValueStoreAssociations"] == [
-        {"KeyValueStoreARN": {"Fn::GetAtt": [kvs_id, "Arn"]}}
-    ]
-    separator, parts = function["Properties"]["FunctionCode"]["Fn::Join"]
-    assert {"Fn::GetAtt": [kvs_id, "Id"]} in parts
-    # What deploys is the minified code the vectors run against, in private mode (the default).
-    code = separator.join("kvs-under-test" if isinstance(p, dict) else p for p in parts)
-    assert code == edge_source("private", "kvs-under-test")
-    assert len(code.encode()) <= MAX_FUNCTION_BYTES
+    sources = {"EdgeRules": edge_source, "ViewRules": view_edge_source}
+    for kind, (_, function) in _functions(synth).items():
+        config = function["Properties"]["FunctionConfig"]
+        assert config["KeyValueStoreAssociations"] == [
+            {"KeyValueStoreARN": {"Fn::GetAtt": [kvs_id, "Arn"]}}
+        ]
+        separator, parts = function["Properties"]["FunctionCode"]["Fn::Join"]
+        assert {"Fn::GetAtt": [kvs_id, "Id"]} in parts
+        # What deploys is the minified code the vectors run against, in private mode.
+        code = separator.join("kvs-under-test" if isinstance(p, dict) else p for p in parts)
+        assert code == sources[kind]("private", "kvs-under-test")
+        assert len(code.encode()) <= MAX_FUNCTION_BYTES
 
 
 def _mirror_statements(synth: Synth, role: str) -> list[dict[str, Any]]:

@@ -55,6 +55,14 @@ VIEW_POLICY: Final = "policy.json"
 VIEW_SIMPLE: Final = "simple"
 VIEW_UPSTREAM: Final = "upstream"
 VIEW_FILES: Final = "files"
+# When each stored view page next needs making again (its next change by time, or its upstream
+# page's revalidation), for every view at once, and when the one timer is armed: what the view
+# Lambda's schedule reads instead of looking at every page.
+VIEW_DUE_KEY: Final = f"{VIEWS_PREFIX}due.json"
+# What a view makes for each request (its root listing, a time-pinned page) is sent to the
+# origin under this prefix, where nothing is ever stored: the bucket misses, and CloudFront's
+# origin group asks the view Lambda (docs/views.md). No family, so ``recognise`` refuses it.
+VIEW_MADE_PREFIX: Final = "view/"
 OSV_PREFIX: Final = "osv/"
 OSV_KEY: Final = f"{OSV_PREFIX}PyPI.json"
 METADATA_SUFFIX: Final = ".metadata"  # PEP 658: a wheel's core metadata beside it
@@ -81,10 +89,14 @@ FINGERPRINTS_KEY: Final = f"{LOCAL_PREFIX}fingerprints.json"
 
 # -- who may do what ----------------------------------------------------------------------------
 
-Role = Literal["api", "indexer"]
+Role = Literal["api", "indexer", "view"]
 API: Final[Role] = "api"  # the API Lambda (uploads, admin, reads; it runs the indexer inline)
 INDEXER: Final[Role] = "indexer"  # the indexer Lambda (drop-ins, removals, restores)
-ROLES: Final[tuple[Role, ...]] = (API, INDEXER)  # the token sync touches no key: DynamoDB only
+# The view Lambda (``/view/*``'s miss, behind the bucket in CloudFront's origin group; and the
+# schedules that make a view's pages again when they change by time alone).
+VIEW: Final[Role] = "view"
+# the token sync touches no key: DynamoDB only
+ROLES: Final[tuple[Role, ...]] = (API, INDEXER, VIEW)
 # read: GetObject (and HEAD); write: PutObject (and a copy's target); delete: DeleteObject;
 # versions: GetObjectVersion (a restore copies an old version); multipart: abort and list the
 # parts of an upload a client sends straight to storage (its other calls are writes).
@@ -94,6 +106,9 @@ _PAGES: Final[Mapping[Role, tuple[Access, ...]]] = {
     API: ("read", "write"),
     INDEXER: ("read", "write"),
 }
+# A view reads the private pages (a private name wins: the view serves its page) and the root
+# listing (the view's root holds the private names), never writes them.
+_PRIVATE_PAGES: Final[Mapping[Role, tuple[Access, ...]]] = {**_PAGES, VIEW: ("read",)}
 
 
 @dataclass(frozen=True, eq=False)
@@ -122,8 +137,8 @@ METADATA: Final = Family(
     f"{PACKAGES_PREFIX}*{METADATA_SUFFIX}",
     {API: ("read", "write", "delete"), INDEXER: ("read", "write", "delete")},
 )
-PROJECT_PAGE: Final = Family("project page", f"{SIMPLE_PREFIX}*", _PAGES, revalidate=True)
-ROOT_LISTING: Final = Family("root listing", f"{SIMPLE_PREFIX}*", _PAGES, revalidate=True)
+PROJECT_PAGE: Final = Family("project page", f"{SIMPLE_PREFIX}*", _PRIVATE_PAGES, revalidate=True)
+ROOT_LISTING: Final = Family("root listing", f"{SIMPLE_PREFIX}*", _PRIVATE_PAGES, revalidate=True)
 LANDING: Final = Family("landing page", f"{SITE_PREFIX}*", _PAGES, revalidate=True)
 LEGACY_LANDING: Final = Family(
     "legacy landing manifest",
@@ -143,7 +158,9 @@ LOCAL_STATE: Final = Family("local state", f"{LOCAL_PREFIX}*")  # a folder index
 # Written by the admin API only; the indexer reads the records to check a drop-in and to say
 # on a new project's page which namespaces cover it.
 NAMESPACE_RECORDS: Final = Family(
-    "namespace records", NAMESPACE_RECORDS_KEY, {API: ("read", "write"), INDEXER: ("read",)}
+    "namespace records",
+    NAMESPACE_RECORDS_KEY,
+    {API: ("read", "write"), INDEXER: ("read",), VIEW: ("read",)},  # a reserved name wins
 )
 # ``*index.json``: the list and each namespace's document, never the records beside them.
 NAMESPACE_DOCUMENT: Final = Family(
@@ -152,14 +169,30 @@ NAMESPACE_DOCUMENT: Final = Family(
     {API: ("write", "delete")},
     revalidate=True,
 )
-# Views: served by the local read path today; the AWS path (a CloudFront behaviour for
-# ``/view/*``, a Lambda on a miss) grants them to its own role when it lands.
-VIEW_POLICY_RECORD: Final = Family("view policy", f"{VIEWS_PREFIX}*/{VIEW_POLICY}")
-VIEW_PAGE: Final = Family("view page", f"{VIEWS_PREFIX}*", revalidate=True)
-VIEW_ROOT: Final = Family("view root listing", f"{VIEWS_PREFIX}*", revalidate=True)
-VIEW_UPSTREAM_PAGE: Final = Family("view upstream page", f"{VIEWS_PREFIX}*")
-VIEW_FILE: Final = Family("view cached file", f"{VIEWS_PREFIX}*")
-OSV_DATA: Final = Family("osv data", OSV_KEY)
+# Views: on AWS, the view Lambda's alone (``/view/*``'s miss and its schedules). Each family has
+# its own pattern under ``views/<view>/`` (IAM's ``*`` spans ``/``, so ``views/*/simple/*`` is
+# every view's pages and root); the policy is written by ``skypi view add`` with the
+# operator's credentials, the OSV data by ``skypi view osv``: the Lambda only reads them.
+_VIEW_PAGES: Final = f"{VIEWS_PREFIX}*/{VIEW_SIMPLE}/*"
+VIEW_POLICY_RECORD: Final = Family(
+    "view policy", f"{VIEWS_PREFIX}*/{VIEW_POLICY}", {VIEW: ("read",)}
+)
+VIEW_PAGE: Final = Family(
+    "view page", _VIEW_PAGES, {VIEW: ("read", "write", "delete")}, revalidate=True
+)
+VIEW_ROOT: Final = Family(
+    "view root listing", _VIEW_PAGES, {VIEW: ("read", "write")}, revalidate=True
+)
+VIEW_UPSTREAM_PAGE: Final = Family(
+    "view upstream page",
+    f"{VIEWS_PREFIX}*/{VIEW_UPSTREAM}/*",
+    {VIEW: ("read", "write", "delete")},
+)
+VIEW_FILE: Final = Family(
+    "view cached file", f"{VIEWS_PREFIX}*/{VIEW_FILES}/*", {VIEW: ("read", "write")}
+)
+VIEW_DUE: Final = Family("view due record", VIEW_DUE_KEY, {VIEW: ("read", "write")})
+OSV_DATA: Final = Family("osv data", OSV_KEY, {VIEW: ("read",)})
 FAMILIES: Final = (
     DISTRIBUTION,
     METADATA,
@@ -180,6 +213,7 @@ FAMILIES: Final = (
     VIEW_ROOT,
     VIEW_UPSTREAM_PAGE,
     VIEW_FILE,
+    VIEW_DUE,
     OSV_DATA,
 )
 AUTH_RECORDS: Final = frozenset({TOKENS_KEY, PUBLISHERS_KEY, USED_OIDC_KEY})
@@ -321,6 +355,19 @@ def view_key(view: str, key: str) -> str:
     ('views/safe/simple/foo/index.json', 'views/safe/files/foo/foo-1.0.tar.gz')
     """
     return f"{VIEWS_PREFIX}{_segment(view, 'view')}/{key}"
+
+
+def view_made_key(view: str, pin: str | None, key: str) -> str:
+    """Where the edge sends a view's answer made for each request: its root listing (``key``
+    the private root's object) or a page of its form pinned at ``pin``. Never stored.
+
+    >>> view_made_key("safe", None, page_key(None, "json"))
+    'view/safe/simple/index.json'
+    >>> view_made_key("safe", "2026-11-01", page_key("foo", "html"))
+    'view/safe@2026-11-01/simple/foo/index.html'
+    """
+    folder = _segment(view, "view") + (f"@{_segment(pin, 'pin')}" if pin else "")
+    return f"{VIEW_MADE_PREFIX}{folder}/{key}"
 
 
 def view_file_key(view: str, project: str, filename: str) -> str:
@@ -486,7 +533,10 @@ def _namespaces(rest: list[str]) -> Recognised | None:
 
 
 def _views(rest: list[str]) -> Recognised | None:
-    """``views/<view>/...``: a view's policy, pages, upstream pages and cached files."""
+    """``views/<view>/...``: a view's policy, pages, upstream pages and cached files; and the
+    views' due record."""
+    if rest == [VIEW_DUE_KEY.removeprefix(VIEWS_PREFIX)]:
+        return Recognised(VIEW_DUE, None, VIEW_DUE_KEY)
     if len(rest) < 2 or not is_project(rest[0]):
         return None
     view, what = rest[0], rest[1:]
