@@ -20,7 +20,7 @@ from skypi.api.namespaces import add_routes as namespace_routes
 from skypi.api.oidc import TokenExchange, add_routes
 from skypi.api.provenance import add_routes as provenance_routes
 from skypi.api.publish import Uploader
-from skypi.api.reads import ReadRoutes, withheld_projects
+from skypi.api.reads import read_routes
 from skypi.api.settings import Settings
 from skypi.api.uploads import Uploads
 from skypi.api.uploads import add_routes as upload_routes
@@ -119,6 +119,21 @@ def create_app(
     )
     tokens = tokens or TokenRepository(store)
     auth = Authenticator(tokens)
+    api = create_api(store, settings, indexer, tokens, auth, publishers=publishers, edge=edge)
+    return read_routes(store, settings, indexer, auth, api, views)
+
+
+def create_api(
+    store: Store,
+    settings: Settings,
+    indexer: Indexer,
+    tokens: TokenStore,
+    auth: Authenticator,
+    publishers: PublisherStore | None = None,
+    edge: EdgeQuarantine | None = None,
+) -> FastAPI:
+    """Every route but the read path's: uploads, admin, namespaces, provenance, tokens for
+    trusted publishers, the health check and the API's description."""
     api = _bare_app(settings, auth)
     uploader = Uploader(store, indexer, settings.max_upload_size)
     direct = DirectUploader(
@@ -142,9 +157,4 @@ def create_app(
 
     namespace_routes(api, NamespaceAdmin(indexer), _index_admin)
     provenance_routes(api, store, indexer, auth, settings.private)
-    view_routes = None
-    if views is not None:  # imported here: the API Lambda serves no views (~23 ms at start)
-        from skypi.api.views import ViewRoutes
-
-        view_routes = ViewRoutes(views)
-    return ReadRoutes(store, auth, settings, api, withheld_projects(indexer), view_routes)
+    return api
