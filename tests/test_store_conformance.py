@@ -182,3 +182,24 @@ def test_local_keys_cannot_escape(tmp_path: Path) -> None:
     for key in ("packages/../x", "packages/.skypi/auth/tokens.json", "simple//x", "../x"):
         with pytest.raises(ValueError, match="invalid"):
             store.path_for(key)
+
+
+def test_folders_are_the_distinct_next_segments(store: Store) -> None:
+    """S3's ``CommonPrefixes`` (ListObjectsV2 with the delimiter ``/``), in S3's order."""
+    for key in (
+        "views/a/policy.json",
+        "views/a/simple/x/index.json",
+        "views/a-b/simple/y/index.json",
+        "views/ab/policy.json",
+        "views/due.json",
+        "simple/z/index.json",
+    ):
+        store.put(key, b"{}")
+    assert list(store.folders("views/")) == ["views/a-b/", "views/a/", "views/ab/"]
+    assert list(store.folders("views/a")) == ["views/a-b/", "views/a/", "views/ab/"]
+    assert list(store.folders("views/a/simple/")) == ["views/a/simple/x/"]
+    assert list(store.folders("views/nothing/")) == []
+    store.put("packages/p/p-1.0.tar.gz", b"1")
+    store.put("packages/p/p-1.0.tar.gz.metadata", b"m")
+    store.put("packages/q-r/q_r-1.0.tar.gz", b"1")
+    assert list(store.folders("packages/")) == ["packages/p/", "packages/q-r/"]

@@ -11,6 +11,9 @@ Semantics every adapter keeps (``tests/test_store_conformance.py`` checks them):
 - ``delete`` of a missing key is not an error; ``delete(..., if_match=etag)`` removes only
   that exact version, else raises :class:`PreconditionFailed` (also when the object is gone);
 - ``list`` yields keys in lexicographic order;
+- ``folders(prefix)`` yields, in lexicographic order, each distinct ``prefix + segment + "/"``
+  that some object's key starts with (S3's ``CommonPrefixes`` with the delimiter ``/``): one
+  request for the folders of a level, however many objects they hold;
 - ``put(..., sha256=hex)`` stores the bytes only if they have that digest (S3 verifies it
   server-side; other adapters may trust the caller, who computed it from the same bytes).
 
@@ -91,6 +94,8 @@ class Store(Protocol):
     def delete(self, key: str, *, if_match: str | None = None) -> None: ...
 
     def list(self, prefix: str) -> Iterator[ObjectInfo]: ...
+
+    def folders(self, prefix: str) -> Iterator[str]: ...
 
 
 @runtime_checkable

@@ -332,6 +332,27 @@ class LocalStore:
             except NotFound:
                 continue
 
+    def folders(self, prefix: str) -> Iterator[str]:
+        """The directories of ``prefix``'s level whose names start as it does and that hold
+        an object (an empty directory is no folder, as on S3); under ``packages/``, whose
+        objects live in two folders, from the listing."""
+        if prefix.startswith(PACKAGES_PREFIX) or PACKAGES_PREFIX.startswith(prefix):
+            found = (key[len(prefix) :] for key, _, _ in self.scan(prefix)[0])
+            yield from sorted({f"{prefix}{rest.split('/')[0]}/" for rest in found if "/" in rest})
+            return
+        head, _, start = prefix.rpartition("/")
+        directory = os.path.dirname(self._path(f"{head}/_")[0]) if head else self._state
+        try:
+            with os.scandir(directory) as listing:
+                entries = sorted((e for e in listing if e.name.startswith(start)), key=_name)
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        for entry in entries:
+            if entry.name[0] == "." or not entry.is_dir(follow_symlinks=False):
+                continue
+            if next(_walk(entry.path, set(), [], None), None) is not None:  # holds an object
+                yield f"{head}/{entry.name}/" if head else f"{entry.name}/"
+
     def fingerprints(self, prefix: str = "") -> dict[str, Fingerprint]:
         """``key -> (size, mtime_ns)`` of every object under ``prefix``, from ``lstat`` alone."""
         return {key: (st.st_size, st.st_mtime_ns) for key, _, st in self.scan(prefix)[0]}
@@ -427,6 +448,10 @@ def _open_regular(path: str | Path, key: str) -> BinaryIO:
     except BaseException:
         os.close(fd)
         raise
+
+
+def _name(entry: os.DirEntry[str]) -> str:
+    return f"{entry.name}/"  # as S3 orders its folders: ``a-b/`` before ``a/``
 
 
 def _walk(

@@ -283,6 +283,16 @@ class S3Store:
                     last_modified=item["LastModified"],
                 )
 
+    def folders(self, prefix: str) -> Iterator[str]:
+        """ListObjectsV2 with the delimiter ``/``: the folders come back as its
+        ``CommonPrefixes``, sorted, without the objects under them."""
+        pages = self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=prefix, Delimiter="/"
+        )
+        for page in pages:
+            for item in page.get("CommonPrefixes", []):
+                yield item["Prefix"]
+
     # -- optional abilities -------------------------------------------------------------
 
     def restore_version(self, key: str, etag: str) -> bool:
