@@ -17,11 +17,13 @@ from fastapi.testclient import TestClient
 
 from skypi.api.app import create_app
 from skypi.api.settings import Settings
-from skypi.core.keys import view_file_key
+from skypi.core.keys import file_key, view_file_key
 from skypi.core.namespaces import Namespace
 from skypi.core.osv import OsvData
 from skypi.core.views import parse_policy
-from skypi.indexer.views import Views
+from skypi.indexer.namespaces import NamespaceAdmin
+from skypi.indexer.service import Indexer, Landed
+from skypi.indexer.views import Served, Views
 from skypi.store.local import LocalStore
 from skypi.store.namespaces import NamespaceRepository
 from tests.conftest import add_token, basic
@@ -174,6 +176,26 @@ def test_private_names_win_over_a_hostile_upstream_at_once(
     assert client.get(f"/view/safe/files/shared/{name}").status_code == 404  # cached, gone
     root = client.get("/view/safe/simple/", headers=JSON).json()
     assert {p["name"] for p in root["projects"]} == {"acme-lib", "shared"}
+    # the view's stored page of the name, and its place among the served names, are gone
+    assert not [k for k in _views.store.list("views/safe/simple/") if "/shared/" in k.key]
+    assert _views.served("safe") == []
+
+
+def test_a_namespace_reserved_takes_its_names_out_of_every_view_at_once(
+    world: Any, upstream: StaticUpstream
+) -> None:
+    client, views, _ = world
+    upstream.add_wheel("acme-tools", "9.0", START - timedelta(days=30))
+    upstream.add_wheel("acmex", "1.0", START - timedelta(days=30))  # not covered by "acme"
+    assert _files(client, "acme-tools") == [wheel_name("acme-tools", "9.0")]
+    assert _files(client, "acmex") == [wheel_name("acmex", "1.0")]
+    NamespaceAdmin(Indexer(views.store)).add("acme", owner="platform")
+    kept = {
+        k.key.split("/")[3] for k in views.store.list("views/safe/simple/") if k.key.count("/") > 3
+    }
+    assert kept == {"acmex"}
+    assert views.served("safe") == ["acmex"]
+    assert client.get("/view/safe/simple/acme-tools/").status_code == 404
 
 
 def test_a_reserved_namespace_is_never_taken_from_upstream(
@@ -392,3 +414,24 @@ def test_any_number_of_pinned_dates_stores_nothing_more(
     assert again.status_code in {200, 304}
     assert sorted(i.key for i in views.store.list("views/")) == before
     assert upstream.requests.count("/simple/demo/") == 1
+
+
+def test_a_name_published_while_a_view_makes_its_page_is_taken_back_out(
+    world: Any, upstream: StaticUpstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The indexer's look at the views comes before the view stores its page: the view looks
+    again after storing, and takes its page back out."""
+    _, views, _ = world
+    upstream.add_wheel("racing", "9.0", START - timedelta(days=30))
+    fetch = views.upstream.page
+    key = file_key("racing", wheel_name("racing", "1.0"))
+
+    def published_meanwhile(*args: Any, **kwargs: Any) -> Any:
+        views.store.put(key, wheel_bytes("racing", "1.0"))
+        assert Indexer(views.store).apply([Landed(key)]).added  # no view page to delete yet
+        return fetch(*args, **kwargs)
+
+    monkeypatch.setattr(views.upstream, "page", published_meanwhile)
+    assert views.project("safe", "racing") is Served.PRIVATE
+    assert not list(views.store.list("views/safe/simple/racing/"))
+    assert views.served("safe") == []

@@ -15,11 +15,12 @@ from packaging.utils import canonicalize_name
 
 from skypi.api.publish import Uploader
 from skypi.core.filenames import parse_filename
-from skypi.core.keys import NAMESPACE_RECORDS_KEY
+from skypi.core.keys import NAMESPACE_RECORDS_KEY, PAGE_OBJECTS, gzip_key, page_key, view_key
 from skypi.core.pages import FileEntry, ProjectPage, RootEntry, RootListing, html_twins
 from skypi.core.render import render_project_html, render_root_html
 from skypi.core.upload import validate_filename, validate_form
 from skypi.indexer.service import Indexer, Landed
+from skypi.indexer.views import Views, _page_keys
 from skypi.store.s3 import S3Store
 from tests.dists import upload_form, wheel_bytes, wheel_name
 from tests.emulated import RequestCounter, s3_store
@@ -87,8 +88,10 @@ def test_indexing_one_file_costs_the_same_at_10_and_2000_projects(moto_endpoint:
         )
     assert costs[10] == costs[2000]
     existing, new = costs[2000]
-    for cost in (existing, new):
-        assert not [r for r in cost if r[0].startswith("List")]
+    assert not [r for r in existing if r[0].startswith("List")]
+    # a new project's one listing: the views' folders (one request, however many objects
+    # they hold), whose stored pages of the name it would delete (Views.yield_to_private)
+    assert [r for r in new if r[0].startswith("List")] == [("ListObjectsV2", "views/")]
     assert not [r for r in existing if r[1].startswith("simple/index.")]
     # A drop-in is confirmed (HEAD) and read once, whole: its metadata and its digest; once
     # listed, it is looked at again (HEAD): a file deleted meanwhile is not left listed.
@@ -99,8 +102,13 @@ def test_indexing_one_file_costs_the_same_at_10_and_2000_projects(moto_endpoint:
     assert existing - new == Counter()
     # A new project adds the root listing (swap, variant, twins, one look), one more look at
     # its page, taken after the listing's ETag (the listing shows the page as it is then), and
-    # one read of the namespaces' records (PEP 752: which namespaces cover it; may it start?).
-    assert {key for _, key in extra} == ROOT | {"simple/P/index.json", NAMESPACE_RECORDS_KEY}
+    # one read of the namespaces' records (PEP 752: which namespaces cover it; may it start?),
+    # and one listing of the views (none here) that may have stored the name from upstream.
+    assert {key for _, key in extra} == ROOT | {
+        "simple/P/index.json",
+        NAMESPACE_RECORDS_KEY,
+        "views/",
+    }
     assert extra[("HeadObject", "simple/P/index.json")] == 1
     assert extra[("GetObject", NAMESPACE_RECORDS_KEY)] == 1
 
@@ -200,16 +208,18 @@ def test_an_api_upload_reads_nothing_it_already_had(moto_endpoint: str) -> None:
     # A new project adds the root listing: its swap (no read: this process wrote it last),
     # its variant and twins, one look at it, one more look at the project's page, taken
     # after the listing's ETag (the listing shows the page as it is then), and one read of
-    # the namespaces' records (PEP 752: which namespaces cover the new page).
+    # the namespaces' records (PEP 752: which namespaces cover the new page), and one listing
+    # of the views' folders (a name published here leaves every view at once).
     assert extra == Counter(
         [
             *(f"PutObject {key}" for key in ROOT),
             "HeadObject simple/index.json",
             "HeadObject simple/P/index.json",
             f"GetObject {NAMESPACE_RECORDS_KEY}",
+            "ListObjectsV2 views/",
         ]
     )
-    assert sum(new.values()) == 23
+    assert sum(new.values()) == 24  # 23 before the views' listing
     # goal: 12; the one over it is the look at the file once listed (invariant 10)
     assert sum(n for r, n in new.items() if r.split()[1] in ORIGINAL) == 13
 
@@ -277,8 +287,10 @@ def test_a_new_project_with_the_listing_deferred_costs_the_same_at_10_and_2000_p
     assert costs[2000]["PutObject pending/root-due.json"] == 1  # refused: a rebuild is due
     assert costs[2000]["HeadObject pending/root-due.json"] == 1  # how old it is
     # a known project's 14, the namespaces' records, the record, the rebuild due (refused
-    # here: the warm-up's is there) and one look at its age: 23 when the batch wrote the listing
-    assert sum(costs[2000].values()) == 18
+    # here: the warm-up's is there), one look at its age and the views' listing: 24 when the
+    # batch wrote the listing (18 before the views' listing)
+    assert costs[2000]["ListObjectsV2 views/"] == 1
+    assert sum(costs[2000].values()) == 19
     assert abs(sizes[2000] - sizes[10]) < 200  # the same objects, a few digits apart
 
 
@@ -303,3 +315,38 @@ def test_one_rebuild_merges_a_burst_and_writes_the_root_listing_once(moto_endpoi
     assert [r[0] for r in counter.requests if r[0].startswith("List")] == ["ListObjectsV2"]
     root = RootListing.from_json_bytes(store.get("simple/index.json")[1])
     assert len(root.projects) == 30
+
+
+def test_a_new_private_project_looks_once_at_each_view_and_deletes_only_what_one_stored(
+    moto_endpoint: str,
+) -> None:
+    """With two views, one of which stored the name from upstream: one listing of the views'
+    folders, one look at each view's page of the name, and only where one is stored, its six
+    deletes and its served names' swap. A known project's upload costs nothing of this."""
+    store = s3_store(moto_endpoint, versioned=True)
+    _seed(store, 10)
+    for view in ("one", "two"):
+        store.put(f"views/{view}/policy.json", b"{}")  # the listing looks at folders only
+    views = Views(store)
+    for kind, key in ((k, page_key("brand-new", k)) for k in PAGE_OBJECTS):
+        store.put(view_key("one", key), b"{}" if kind == "json" else b"")
+        store.put(gzip_key(view_key("one", key)), b"")
+    views._served("one", "brand-new", add=True)
+    uploader = Uploader(store, Indexer(store), max_size=10 * 1024 * 1024)
+    _upload(uploader, "warm-up", "1.0")
+    known = _upload_cost(store, uploader, "project-00003", "2.0")
+    assert not [r for r in known if r.split()[1].startswith("views/")]
+    new = _upload_cost(store, uploader, "brand-new", "1.0")
+    looked = Counter(r for r in new.elements() if r.split()[1].startswith("views/"))
+    assert looked == Counter(
+        [
+            "ListObjectsV2 views/",
+            "HeadObject views/one/simple/P/index.json",
+            "HeadObject views/two/simple/P/index.json",
+            *(f"DeleteObject {k}" for k in _page_keys("one", "P")),
+            "GetObject views/one/simple/index.json",  # the served names, swapped
+            "PutObject views/one/simple/index.json",
+        ]
+    )
+    assert not list(store.list("views/one/simple/brand-new/"))
+    assert views.served("one") == []

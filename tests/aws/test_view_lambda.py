@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import gzip
 import hashlib
+import io
 import json
 import random
 import subprocess
@@ -23,18 +24,21 @@ import boto3
 import pytest
 
 from skypi.api import viewhandler
+from skypi.api.publish import Uploader
 from skypi.core.edge import origin_uri
 from skypi.core.http import cache_control_for_key
 from skypi.core.keys import VIEW_DUE_KEY, view_file_key
+from skypi.core.upload import validate_filename, validate_form
 from skypi.core.viewedge import decide_view, view_origin_key
 from skypi.core.views import parse_policy
+from skypi.indexer.service import Indexer
 from skypi.indexer.views import Views
 from skypi.local.emulator import LambdaContext
 from skypi.store.scheduler import REFRESH_EVENT, SCHEDULE_NAME
 from skypi.store.upstream import UpstreamLimits
 from tests.apigw import http_event
 from tests.aws.conftest import Emulated
-from tests.dists import wheel_bytes, wheel_name
+from tests.dists import upload_form, wheel_bytes, wheel_name
 from tests.emulated import CREDENTIALS
 from tests.upstream import StaticUpstream
 
@@ -234,6 +238,34 @@ def test_private_names_and_quarantined_projects_never_come_from_upstream(
     page = json.loads(_body(_call("/views/safe/simple/bad/index.json")))
     assert page["files"] == []
     assert _call(f"/views/safe/files/bad/{wheel_name('bad', '1.0')}")["statusCode"] == 404
+
+
+def test_a_private_upload_or_drop_in_takes_over_a_stored_view_page_at_once(
+    aws: Emulated, lam: Any, upstream: StaticUpstream
+) -> None:
+    """A hostile upstream's higher version of a name the view stored; then the name is
+    uploaded through the API's classes, or dropped into the bucket: the view's stored page
+    (what CloudFront would serve with no code running) is gone at once, and the bucket's
+    miss reaches the function, which serves the private page only."""
+    views, clock, _ = lam
+    for name in ("taken", "dropped"):
+        upstream.add_wheel(name, "99.0", clock.now - timedelta(days=30))
+        assert _call(f"/views/safe/simple/{name}/index.json")["statusCode"] == 200
+        assert aws.store.head(f"views/safe/simple/{name}/index.json") is not None
+    assert views.served("safe") == ["dropped", "taken"]
+    data, filename = wheel_bytes("taken", "1.0"), wheel_name("taken", "1.0")
+    fields = {k: [v] for k, v in upload_form(data, filename, "taken", "1.0").items()}
+    form = validate_form(fields)
+    uploader = Uploader(aws.store, Indexer(aws.store), max_size=10 * 1024 * 1024)
+    uploader.publish(form, validate_filename(form, filename), io.BytesIO(data))
+    aws.drop(f"packages/dropped/{wheel_name('dropped', '1.0')}", wheel_bytes("dropped", "1.0"))
+    assert aws.poller.drain() >= 1
+    for name in ("taken", "dropped"):
+        assert not list(aws.store.list(f"views/safe/simple/{name}/"))  # every representation
+        page = json.loads(_body(_call(f"/views/safe/simple/{name}/index.json")))
+        assert [f["filename"] for f in page["files"]] == [wheel_name(name, "1.0")]
+        assert aws.store.head(f"views/safe/simple/{name}/index.json") is None  # never stored
+    assert views.served("safe") == []
 
 
 def test_the_timer_makes_only_due_pages_again_and_arms_itself_for_the_next(

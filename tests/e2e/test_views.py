@@ -22,7 +22,7 @@ from skypi.core.views import parse_policy
 from skypi.indexer.views import Views
 from skypi.store.local import LocalStore
 from tests.dists import make_wheel, wheel_name
-from tests.e2e.conftest import free_port, pip, run_cli, start_server, uv, wait_for
+from tests.e2e.conftest import free_port, pip, run_cli, start_server, twine, uv, wait_for
 from tests.upstream import StaticUpstream
 
 pytestmark = pytest.mark.e2e
@@ -88,7 +88,8 @@ def test_pip_and_uv_resolve_through_a_view_under_its_policy(
     assert "1 malicious" in run_cli("view", "osv", str(osv), "--dir", str(folder)).stdout
     run_cli("view", "add", "fresh", "--dir", str(folder), "--upstream", upstream_skypi)
     make_wheel(folder, "acme-lib", "1.0")  # published here: the view never takes it from upstream
-    server = start_server(folder, tmp_path / "server.log")
+    token = run_cli("token", "create", str(folder), "--scope", "upload").stdout.strip()
+    server = start_server(folder, tmp_path / "server.log", token=token)
     try:
         view = f"{server.url}/view/safe/simple/"
         assert wait_for(
@@ -117,6 +118,17 @@ def test_pip_and_uv_resolve_through_a_view_under_its_policy(
         assert (
             "private" in run_cli("view", "explain", "safe", "acme-lib", "--dir", str(folder)).stdout
         )
+        # demo, stored by the view "fresh" from upstream, is now uploaded here with twine:
+        # the view's stored page goes at once, and the view serves the private file only
+        stored = folder / ".skypi" / "views" / "fresh" / "simple" / "demo"
+        assert (stored / "index.json").exists()
+        (tmp_path / "mine").mkdir()
+        wheel = make_wheel(tmp_path / "mine", "demo", "0.5")
+        legacy = f"{server.url}/legacy/"
+        twine("upload", "--non-interactive", "--disable-progress-bar", "--repository-url",
+              legacy, "-u", "__token__", "-p", token, str(wheel), env=env)  # fmt: skip
+        assert not [p for p in stored.rglob("*") if p.is_file()]
+        assert _download(fresh, "demo", env, tmp_path / "d5") == [wheel_name("demo", "0.5")]
     finally:
         server.stop()
 

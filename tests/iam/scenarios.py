@@ -416,6 +416,48 @@ def view(stack: Stack) -> None:
         upstream.stop()
 
 
+def _stored_by_a_view(stack: Stack, view: str, names: tuple[str, ...]) -> StaticUpstream:
+    """A view (set up outside, not acting) that stored each name's page from upstream."""
+    upstream = StaticUpstream().start()
+    for name in names:
+        upstream.add_wheel(name, "99.0", datetime.now(UTC) - timedelta(days=30))
+    views = Views(stack.aws.store)
+    views.save(parse_policy(view, {"upstream": upstream.url}), new=True)
+    for name in names:
+        views.project(view, name)
+        assert stack.aws.store.head(f"views/{view}/simple/{name}/index.json") is not None
+    return upstream
+
+
+def upload_takes_over(stack: Stack) -> None:
+    """Names a view stored from upstream, then uploaded here or reserved by a namespace: the
+    view's stored pages are deleted and the names leave its served names, at once."""
+    upstream = _stored_by_a_view(stack, "guard", ("taken-api", "takenns-x"))
+    try:
+        _upload(stack, "taken-api")
+        _admin(stack, "POST", "/api/namespaces", {"name": "takenns", "owner": "team"})
+        for name in ("taken-api", "takenns-x"):
+            assert stack.aws.store.head(f"views/guard/simple/{name}/index.json") is None
+        assert Views(stack.aws.store).served("guard") == []
+    finally:
+        upstream.stop()
+
+
+def drop_in_takes_over(stack: Stack) -> None:
+    """A drop-in of a name a view stored from upstream: its stored page goes at once."""
+    upstream = _stored_by_a_view(stack, "guard-drop", ("taken-drop",))
+    try:
+        stack.aws.drop(
+            f"packages/taken-drop/{wheel_name('taken-drop', '1.0')}",
+            wheel_bytes("taken-drop", "1.0"),
+        )
+        _index(stack)
+        assert stack.aws.store.head("views/guard-drop/simple/taken-drop/index.json") is None
+        assert Views(stack.aws.store).served("guard-drop") == []
+    finally:
+        upstream.stop()
+
+
 def _read_stream(stack: Stack) -> list[dict[str, Any]]:
     import botocore.session
 
@@ -454,4 +496,6 @@ SCENARIOS: dict[str, Callable[[Stack], None]] = {
     "api: Trusted Publishing upload with a PEP 740 attestation": attested_upload,
     "sync: token to the edge": token_sync,
     "view: misses, a file and the timer": view,
+    "api: an upload and a namespace take over a view's stored pages": upload_takes_over,
+    "indexer: a drop-in takes over a view's stored page": drop_in_takes_over,
 }

@@ -241,14 +241,20 @@ def test_each_family_has_a_grant_that_covers_its_prefix_and_a_distinct_name() ->
 
 
 def test_what_each_role_is_granted_follows_from_the_layout() -> None:
-    # never a distribution; the root listing's pending records once merged
-    assert keys.grants("indexer", "delete") == ("packages/*.metadata", "pending/*")
+    # never a distribution; a view's stored page of a name published here (and its served
+    # names' list, rewritten); the root listing's pending records once merged
+    assert keys.grants("indexer", "delete") == (
+        "packages/*.metadata",
+        "views/*/simple/*",
+        "pending/*",
+    )
     assert keys.grants("indexer", "versions") == ("packages/*",)  # a restore's source
     assert keys.grants("indexer", "write") == (
         "packages/*",
         "simple/*",
         "site/*",
         "held/*",
+        "views/*/simple/*",
         "pending/*",
     )
     # on AWS, tokens and publishers are in DynamoDB: no role of the stack touches auth/
@@ -261,11 +267,17 @@ def test_what_each_role_is_granted_follows_from_the_layout() -> None:
         "held/*",
         "namespaces/records.json",
         "namespaces/*index.json",
+        "views/*/simple/*",
         "pending/*",
     )
     # namespaces are the admin API's to change; the indexer only reads their records
-    assert keys.grants("indexer", "read")[-2:] == ("namespaces/records.json", "pending/*")
-    assert keys.grants("api", "delete")[-1] == "namespaces/*index.json"  # never the records
+    assert keys.grants("indexer", "read")[-3:] == (
+        "namespaces/records.json",
+        "views/*/simple/*",
+        "pending/*",
+    )
+    assert keys.grants("api", "delete")[-2] == "namespaces/*index.json"  # never the records
+    assert keys.grants("api", "delete")[-1] == "views/*/simple/*"
     for family in FAMILIES:
         for role, accesses in family.access.items():
             assert role in keys.ROLES

@@ -184,11 +184,21 @@ _VIEW_PAGES: Final = f"{VIEWS_PREFIX}*/{VIEW_SIMPLE}/*"
 VIEW_POLICY_RECORD: Final = Family(
     "view policy", f"{VIEWS_PREFIX}*/{VIEW_POLICY}", {VIEW: ("read",)}
 )
+# A name published (or reserved) here leaves every view at once: the roles that create project
+# pages (the API, running the indexer inline, and the indexer) look for each view's stored page
+# of it, delete it and take the name out of the view's served names (Views.yield_to_private).
+_YIELD: Final[Mapping[Role, tuple[Access, ...]]] = {
+    API: ("read", "delete"),
+    INDEXER: ("read", "delete"),
+}
 VIEW_PAGE: Final = Family(
-    "view page", _VIEW_PAGES, {VIEW: ("read", "write", "delete")}, revalidate=True
+    "view page", _VIEW_PAGES, {**_YIELD, VIEW: ("read", "write", "delete")}, revalidate=True
 )
 VIEW_ROOT: Final = Family(
-    "view root listing", _VIEW_PAGES, {VIEW: ("read", "write")}, revalidate=True
+    "view root listing",
+    _VIEW_PAGES,
+    {API: ("read", "write"), INDEXER: ("read", "write"), VIEW: ("read", "write")},
+    revalidate=True,
 )
 VIEW_UPSTREAM_PAGE: Final = Family(
     "view upstream page",
@@ -667,8 +677,8 @@ def grants(role: Role, access: Access) -> tuple[str, ...]:
     """The resource patterns ``role`` needs for ``access``: each family's that it may, in the
     layout's order, without one another pattern already covers.
 
-    >>> grants("indexer", "delete"), grants("api", "delete")
-    (('packages/*.metadata', 'pending/*'), ('packages/*', 'integrity/*', 'namespaces/*index.json'))
+    >>> grants("indexer", "delete")
+    ('packages/*.metadata', 'views/*/simple/*', 'pending/*')
     """
     wanted = list(dict.fromkeys(f.grant for f in FAMILIES if f.may(role, access)))
     return tuple(p for p in wanted if not any(_covers(q, p) for q in wanted))

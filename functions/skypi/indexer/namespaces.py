@@ -37,6 +37,7 @@ class NamespaceAdmin:
         namespace = Namespace.create(name, owner=owner, grants=grants, open=open, predating=listed)
         _, after = self.repo.update(lambda now: now.add(namespace))
         self._refresh(after, namespace.name, listed)
+        self.indexer.views.yield_to_namespace(namespace.name)  # reserved: no view shows them
         log.info("namespace %s added for %s", namespace.name, namespace.owner)
         return namespace
 

@@ -69,6 +69,7 @@ from skypi.indexer.changes import Gone as Gone
 from skypi.indexer.changes import Landed as Landed
 from skypi.indexer.changes import project_of_key as project_of_key
 from skypi.indexer.deferred import DeferredRoot, RootRebuilds
+from skypi.indexer.views import Views
 from skypi.indexer.writer import PageWriter, RootChange, Stored, Written
 from skypi.store.base import Located, NotFound, ObjectInfo, PreconditionFailed, Store, Versioned
 from skypi.store.namespaces import NamespaceRepository
@@ -225,7 +226,14 @@ class Indexer:
         self.limits = limits
         self.cdn = cdn  # told to drop files deleted or restored, which it caches for a year
         # index_url: written into the pages for people (their setup lines)
-        self.pages = PageWriter(store, describer=self._describe_stored, index_url=index_url)
+        # A name published here takes over what the views had stored of it from upstream.
+        self.views = Views(store)
+        self.pages = PageWriter(
+            store,
+            describer=self._describe_stored,
+            index_url=index_url,
+            created=self.views.yield_to_private,
+        )
         # Given where to ask for a rebuild (AWS: the indexer's queue), a batch that changes
         # the root listing records the change as pending, and one rebuild per ``root_delay``
         # seconds merges them all (skypi.indexer.deferred); without, the listing is written

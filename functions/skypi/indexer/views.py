@@ -37,6 +37,7 @@ from skypi.core.keys import (
     METADATA_SUFFIX,
     OSV_KEY,
     PAGE_OBJECTS,
+    SIMPLE_PREFIX,
     VIEW_DUE_KEY,
     VIEWS_PREFIX,
     gzip_key,
@@ -47,7 +48,7 @@ from skypi.core.keys import (
     view_policy_key,
     view_upstream_key,
 )
-from skypi.core.namespaces import Namespaces
+from skypi.core.namespaces import Namespaces, covers
 from skypi.core.osv import OsvData
 from skypi.core.pages import RootListing, format_time, parse_time
 from skypi.core.render import render_project_html
@@ -237,6 +238,8 @@ class Views:
             outcome = self._outcome(policy, name, osv, refetch=True)
             due = self._store(policy, name, outcome, osv_etag)
         self._note_due({(view, name): due})
+        if outcome.page is not None and due is None:  # published here meanwhile
+            return Served.PRIVATE
         return Served.STORED if outcome.page is not None else Served.MISSING
 
     def pinned(self, view: str, project: str, pin: str) -> tuple[Served, dict[str, bytes]]:
@@ -278,6 +281,45 @@ class Views:
             done[name] = Served.STORED if outcome.page is not None else Served.MISSING
         self._note_due(dues)
         return done
+
+    # -- a name this index takes over ------------------------------------------------------
+
+    def yield_to_private(self, project: str) -> list[str]:
+        """A name just published here leaves every view at once: each view's stored page of
+        it is deleted (and the name its list of served names), so that the next read of it
+        misses the stored pages and gets the private page (on AWS, from the view function
+        behind the bucket). What the indexer does when it creates a project's page; the views
+        that had a page of it. One listing of the views (their folders, not their objects)
+        and one look per view; a page's deletes and its list's swap only where it had one."""
+        name = canonicalize_name(project)
+        return [view for view in self._view_folders() if self._withdraw(view, name)]
+
+    def yield_to_namespace(self, namespace: str) -> list[tuple[str, str]]:
+        """A namespace just reserved here (PEP 752) takes every name it covers out of every
+        view at once: one listing of the views, one of each view's pages that start with
+        the namespace's name; the ``(view, project)`` pages deleted."""
+        gone = []
+        for view in self._view_folders():
+            start = view_key(view, f"{SIMPLE_PREFIX}{namespace}")
+            for folder in self.store.folders(start):
+                name = folder.rstrip("/").rsplit("/", 1)[-1]
+                if covers(namespace, name) and self._withdraw(view, name):
+                    gone.append((view, name))
+        return gone
+
+    def _view_folders(self) -> list[str]:
+        return [f[len(VIEWS_PREFIX) : -1] for f in self.store.folders(VIEWS_PREFIX)]
+
+    def _withdraw(self, view: str, name: str) -> bool:
+        """Delete the view's stored page of ``name`` (its JSON, written last, deleted last:
+        the one looked at) and take ``name`` out of its served names; whether it had one."""
+        if self.store.head(view_key(view, page_json_key(name))) is None:
+            return False
+        for key in _page_keys(view, name):
+            self.store.delete(key)
+        self._served(view, name, add=False)
+        log.info("view %s: %s is this index's now; its stored page is deleted", view, name)
+        return True
 
     # -- the timer: pages due by time alone, where no read runs code -------------------------
 
@@ -493,6 +535,11 @@ class Views:
             self.store.put(gzip_key(key), gzip_page(content))
             self.store.put(key, content)
         self._served(view, name, add=True)
+        # Published here while this page was being made: the indexer's look at the views may
+        # have come before these writes, so this one takes the page back out.
+        if self.store.head(page_json_key(name)) is not None:
+            self._withdraw(view, name)
+            return None
         return due
 
     def _stored_json(self, view: str, name: str) -> bytes | None:

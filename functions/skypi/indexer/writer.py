@@ -111,9 +111,16 @@ class PageWriter:
     """Writes one store's pages. Thread-safe; one per process is enough (it keeps ETags)."""
 
     def __init__(
-        self, store: Store, describer: Describer | None = None, index_url: str | None = None
+        self,
+        store: Store,
+        describer: Describer | None = None,
+        index_url: str | None = None,
+        created: Callable[[NormalizedName], object] | None = None,
     ) -> None:
         self.store = store
+        # Told of each project whose page this writer creates (its views yield the name:
+        # skypi.indexer.views.Views.yield_to_private), whatever path created it.
+        self.created = created
         self._lock = threading.Lock()
         self._root = _Kept(store, ROOT_JSON_KEY, self._read_root)
         self._landing = _Kept(store, LANDING_KEY, self._read_landing)
@@ -182,6 +189,8 @@ class PageWriter:
             with self._writing(project):
                 written = self._swap(project, state, new, releases or {})
             if isinstance(written, Written):
+                if written.before is None and self.created is not None:
+                    self.created(project)
                 return written
             state = written
         raise Contended(f"gave up updating {project} after {MAX_ATTEMPTS} lost races")
