@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-HANDLERS = ("skypi.indexer.handler", "skypi.api.handler")
+HANDLERS = ("skypi.indexer.handler", "skypi.api.handler", "skypi.api.viewhandler")
 MODULES = (
     *HANDLERS,
     # The description renderer, imported by the indexer only when a new release is described:
@@ -42,6 +42,10 @@ MODULES = (
 FIRST_USE = {
     "skypi.indexer.handler": "m._default_indexer().store.client",
     "skypi.api.handler": "m._app(); from skypi.store.s3 import s3_client; s3_client()",
+    "skypi.api.viewhandler": (
+        "from skypi.local.emulator import LambdaContext; "
+        "m._build(LambdaContext())[1].store.client; m._build(LambdaContext())[1].timer.client"
+    ),
 }
 _ENV = {
     "SKYPI_BUCKET": "skypi-bench",
@@ -50,6 +54,8 @@ _ENV = {
     "AWS_SECRET_ACCESS_KEY": "testing",
     "SKYPI_TOKEN_TABLE": "skypi-bench-tokens",
     "POWERTOOLS_METRICS_NAMESPACE": "skypi",
+    "SKYPI_VIEW_SCHEDULE_GROUP": "skypi-bench-views",
+    "SKYPI_VIEW_SCHEDULER_ROLE_ARN": "arn:aws:iam::123456789012:role/skypi-bench-scheduler",
 }
 # What each local server loads before its port answers: skypi serve's module, its app (built),
 # uvicorn and the folder watcher; pypiserver's command and its app (built).

@@ -729,7 +729,7 @@ def _local_folder(args: argparse.Namespace) -> str | None:
         return str(args.dir)
     if args.command == "namespace" and not args.bucket and not args.url:
         return str(args.dir)
-    if args.command == "view":
+    if args.command == "view" and not args.bucket:
         return str(args.dir)
     return None
 
@@ -792,7 +792,7 @@ def _main(argv: list[str] | None) -> int:
     if args.command == "view":
         from skypi.local.viewcmd import run
 
-        return run(args, _store(args.dir, args.state_dir))
+        return run(args, _store(args.dir, args.state_dir, args.bucket))
     return _admin(args)
 
 

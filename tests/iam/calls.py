@@ -133,6 +133,19 @@ def _queue_arn(params: Mapping[str, Any]) -> str:
     return f"arn:{PARTITION}:sqs:{REGION}:{ACCOUNT}:{name}"
 
 
+def _schedule(operation: str, params: Mapping[str, Any]) -> tuple[Request, ...]:
+    """A schedule's create or update: the action on the schedule's ARN, and passing the role
+    its target runs as (EventBridge Scheduler User Guide, "Using identity-based policies":
+    iam:PassRole on the execution role; https://docs.aws.amazon.com/scheduler/latest/UserGuide/security_iam_id-based-policy-examples.html)."""
+    group = params.get("GroupName") or "default"
+    arn = f"arn:{PARTITION}:scheduler:{REGION}:{ACCOUNT}:schedule/{group}/{params['Name']}"
+    passed = {"iam:PassedToService": ["scheduler.amazonaws.com"]}
+    return (
+        Request(f"scheduler:{operation}", arn),
+        Request("iam:PassRole", str(params["Target"]["RoleArn"]), passed),
+    )
+
+
 _EQUALS = re.compile(r"^\s*(#?\w+)\s*=\s*(:\w+)")
 
 
@@ -241,6 +254,8 @@ class Recorder:
             "UpdateKeys",
         }:
             return (Request(f"cloudfront-keyvaluestore:{operation}", params["KvsARN"]),)
+        if service == "scheduler" and operation in {"CreateSchedule", "UpdateSchedule"}:
+            return _schedule(operation, params)
         raise Unmapped(f"{service}.{operation}: which IAM actions it needs is not mapped")
 
     def _stream(self, operation: str, params: Mapping[str, Any]) -> str:

@@ -13,6 +13,7 @@ import pytest
 from botocore.awsrequest import AWSResponse, HTTPHeaders
 
 from skypi.api import handler as api_handler
+from skypi.api import viewhandler as view_handler
 from skypi.edge_tokens import handler as sync_handler
 from skypi.local.emulator import KeyValueStoreEmulation
 from tests.aws.conftest import Emulated, aws
@@ -154,7 +155,10 @@ def stack(
         kvs_arn=KVS_ARN.format(uuid.uuid4().hex[:12]),
         invalidations=resources.invalidation_queue_url.rsplit("/", 1)[-1],
         invalidation_dead_letters=resources.invalidation_dead_letter_queue_url.rsplit("/", 1)[-1],
+        schedule_group=f"{resources.bucket}-views",
     )
+    scheduler = boto3.client("scheduler", endpoint_url=moto_endpoint, **CREDENTIALS)  # type: ignore[call-overload]
+    scheduler.create_schedule_group(Name=deployment.schedule_group)
     recorder.hash_keys.update({resources.token_table: "hash", resources.publisher_table: "kind"})
     for name, value in {
         "SKYPI_DISTRIBUTION_ID": deployment.distribution_id,
@@ -164,9 +168,12 @@ def stack(
         "SKYPI_INVALIDATION_QUEUE_URL": resources.invalidation_queue_url,
         "SKYPI_OIDC_AUDIENCE": AUDIENCE,
         "SSL_CERT_FILE": str(tls.ca),  # the issuer's https, as Lambda's CA store
+        "SKYPI_VIEW_SCHEDULE_GROUP": deployment.schedule_group,
+        "SKYPI_VIEW_SCHEDULER_ROLE_ARN": deployment.scheduler_role_arn,
     }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setattr(api_handler, "_mangum", None)
+    monkeypatch.setattr(view_handler, "_built", None)
     monkeypatch.setattr(sync_handler, "_writer", None)
     return Stack(aws, moto_endpoint, deployment, recorder, synth, kvs, issuer)
 

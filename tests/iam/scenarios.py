@@ -9,6 +9,7 @@ import json
 import random
 import tempfile
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,15 +18,19 @@ import pytest
 
 from skypi import cli
 from skypi.api import handler as api_handler
+from skypi.api import viewhandler
 from skypi.client import publish
 from skypi.core.keys import QUARANTINE_RECORD_VALUE, quarantine_record_key
 from skypi.core.publishers import GitHubPublisher
 from skypi.core.tokens import TokenRecord, new_token
+from skypi.core.views import parse_policy
 from skypi.edge_tokens import handler as sync_handler
 from skypi.indexer.admin import Admin
+from skypi.indexer.changes import Landed
 from skypi.indexer.namespaces import NamespaceAdmin
 from skypi.indexer.rebuild import Rebuilder
 from skypi.indexer.service import Indexer
+from skypi.indexer.views import Views
 from skypi.local.emulator import LambdaContext
 from skypi.store.dynamo_publishers import DynamoPublisherRepository
 from skypi.store.s3 import S3Store
@@ -34,6 +39,7 @@ from tests.conftest import basic
 from tests.dists import upload_form, wheel_bytes, wheel_name
 from tests.iam.conftest import AUDIENCE, Stack
 from tests.oidc import github_claims
+from tests.upstream import StaticUpstream
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodbstreams import DynamoDBStreamsClient
@@ -374,6 +380,42 @@ def token_sync(stack: Stack) -> None:
     assert stack.kvs.items  # the new token, hashed, at the edge
 
 
+def view(stack: Stack) -> None:
+    """The view function: misses of a page, a private name's page and a file (CloudFront's
+    origin group, the URI the stored key), then the timer: a page made again, one upstream
+    dropped (its page and kept upstream page deleted), the schedule armed and moved."""
+    upstream = StaticUpstream().start()
+    try:
+        mine = f"packages/mine/{wheel_name('mine', '1.0')}"  # a private name, not acting
+        stack.aws.drop(mine, wheel_bytes("mine", "1.0"))
+        stack.aws.indexer.apply([Landed(mine)])
+        now = datetime.now(UTC)
+        upstream.add_wheel("demo", "1.0", now - timedelta(days=30))
+        upstream.add_wheel("demo", "2.0", now - timedelta(days=6))  # listed in a day
+        upstream.add_wheel("gone", "1.0", now - timedelta(days=30))
+        policy = {"upstream": upstream.url, "cooldown-days": 7, "refresh-minutes": 1}
+        Views(stack.aws.store).save(parse_policy("safe", policy), new=True)  # the operator's
+        context = LambdaContext(function_name="skypi-view")
+        with stack.recorder.acting("view"):
+            views = viewhandler._build(context)[1]
+            paths = [
+                "/views/safe/simple/demo/index.json.gz",
+                "/views/safe/simple/gone/index.html",
+                "/views/safe/simple/mine/index.json",
+                f"/views/safe/files/demo/{wheel_name('demo', '1.0')}",
+                "/view/safe/simple/index.json",
+            ]
+            for path in paths:
+                answer = viewhandler.handler(http_event("GET", path), context)
+                assert answer["statusCode"] == 200, (path, answer)
+            del upstream.pages["gone"]
+            views.clock = lambda: now + timedelta(minutes=2)  # both due: refresh-minutes
+            assert viewhandler.handler({"skypi": "view-refresh"}, context) == {"made": 2}
+        assert stack.aws.store.head("views/safe/simple/gone/index.json") is None
+    finally:
+        upstream.stop()
+
+
 def _read_stream(stack: Stack) -> list[dict[str, Any]]:
     import botocore.session
 
@@ -411,4 +453,5 @@ SCENARIOS: dict[str, Callable[[Stack], None]] = {
     "indexer: a drop-in into a namespace": drop_into_namespace,
     "api: Trusted Publishing upload with a PEP 740 attestation": attested_upload,
     "sync: token to the edge": token_sync,
+    "view: misses, a file and the timer": view,
 }

@@ -14,11 +14,12 @@ REGION = "us-east-1"
 PARTITION = "aws"
 
 # The functions whose roles the tier checks, by the start of their logical IDs.
-FUNCTIONS = {"indexer": "IndexerFunction", "api": "ApiFunction", "sync": "AuthSync"}
-# Functions whose roles are read and held to least privilege (tests/iam/test_least_privilege.py)
-# but whose calls no scenario records yet, so that no grant of theirs can be shown needed: the
-# view Lambda (its handler's scenarios join FUNCTIONS with it).
-PENDING = {"view": "ViewsFunction"}
+FUNCTIONS = {
+    "indexer": "IndexerFunction",
+    "api": "ApiFunction",
+    "sync": "AuthSync",
+    "view": "ViewsFunction",
+}
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,10 @@ class Deployment:
     schedule_group: str = "skypi-views"
     scheduler_role: str = "skypi-view-scheduler"
     view_function: str = "skypi-view"
+
+    @property
+    def scheduler_role_arn(self) -> str:
+        return f"arn:{PARTITION}:iam::{ACCOUNT}:role/{self.scheduler_role}"
 
     def queue_arn(self, name: str) -> str:
         return f"arn:{PARTITION}:sqs:{REGION}:{ACCOUNT}:{name}"
@@ -72,9 +77,7 @@ class Deployment:
                 "Arn": f"arn:{PARTITION}:scheduler:{REGION}:{ACCOUNT}:schedule-group/"
                 f"{self.schedule_group}",
             },
-            "ViewsSchedulerRole": {
-                "Arn": f"arn:{PARTITION}:iam::{ACCOUNT}:role/{self.scheduler_role}"
-            },
+            "ViewsSchedulerRole": {"Arn": self.scheduler_role_arn},
             "ViewsFunction": {
                 "Arn": f"arn:{PARTITION}:lambda:{REGION}:{ACCOUNT}:function:{self.view_function}"
             },
@@ -133,7 +136,7 @@ class Resolver:
 
 
 def _function(template: Mapping[str, Any], name: str) -> tuple[str, dict[str, Any]]:
-    prefix = {**FUNCTIONS, **PENDING}[name]
+    prefix = FUNCTIONS[name]
     (found,) = [
         (k, r)
         for k, r in template["Resources"].items()

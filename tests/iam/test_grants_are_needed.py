@@ -31,6 +31,8 @@ PLACEHOLDERS = Deployment(
     kvs_arn="<key-value-store>",
     invalidations="<invalidations>",
     invalidation_dead_letters="<invalidation-dead-letters>",
+    schedule_group="<schedule-group>",
+    scheduler_role="<scheduler-role>",
 )
 
 
@@ -116,8 +118,8 @@ def test_every_grant_is_needed_by_some_recorded_call(
             needless.append(strip.name)
     unknown = set(exempt) - {s.name for s in all_strips}
     ledger.summary[:] = [
-        f"{len(all_strips)} stripped (statements and single resources of the indexer, API and "
-        f"token sync roles), {denying} produced a denial, {len(exempted)} exempt:",
+        f"{len(all_strips)} stripped (statements and single resources of the indexer, API, "
+        f"token sync and view roles), {denying} produced a denial, {len(exempted)} exempt:",
         *exempted,
     ]
     assert not needless, (

@@ -1,7 +1,7 @@
 """The view Lambda's role, evaluated (tests/iam/policy.py) on the calls its handler makes and on
 their near misses: its own schedule group only, the scheduler's role passed to Scheduler only,
-the view families written and the index's own objects only read. Which of its grants are
-needed is shown once scenarios record its handler's calls (tests/iam/template.py, PENDING)."""
+the view families written and the index's own objects only read. That each of its grants is
+needed is tests/iam/test_grants_are_needed.py's (the view scenario records its calls)."""
 
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ ALLOWED = [
     Request("s3:PutObject", f"{BUCKET}/views/safe/upstream/foo.json"),
     Request("s3:PutObject", f"{BUCKET}/views/safe/files/foo/foo-1.0.tar.gz"),
     Request("s3:DeleteObject", f"{BUCKET}/views/safe/simple/foo/index.html"),
+    Request("s3:PutObject", f"{BUCKET}/views/due.json"),  # when each page is due
     Request("s3:ListBucket", BUCKET),
 ]  # fmt: skip
 DENIED = [

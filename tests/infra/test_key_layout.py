@@ -50,6 +50,7 @@ EXAMPLES: dict[Family, str] = {
     keys.VIEW_ROOT: keys.view_key("safe", keys.page_key(None, "json")),
     keys.VIEW_UPSTREAM_PAGE: keys.view_upstream_key("safe", "foo-bar"),
     keys.VIEW_FILE: keys.view_file_key("safe", "foo-bar", "foo_bar-1.0.tar.gz"),
+    keys.VIEW_DUE: keys.VIEW_DUE_KEY,
     keys.OSV_DATA: keys.OSV_KEY,
 }
 

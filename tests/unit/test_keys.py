@@ -116,6 +116,7 @@ def test_the_keys_without_a_project_are_recognised() -> None:
     records = keys.NAMESPACE_RECORDS_KEY
     assert recognise(records) == Recognised(NAMESPACE_RECORDS, None, records)
     assert recognise(namespace_key(None)) == Recognised(NAMESPACE_DOCUMENT, None, "index.json")
+    assert recognise(keys.VIEW_DUE_KEY) == Recognised(keys.VIEW_DUE, None, keys.VIEW_DUE_KEY)
     for name in PROJECTS:  # a namespace is named like a project, but is none
         assert recognise(namespace_key(name)) == Recognised(NAMESPACE_DOCUMENT, None, name)
     assert recognise(view_policy_key("safe")) == Recognised(VIEW_POLICY_RECORD, None, "safe")
@@ -191,6 +192,8 @@ def test_keys_outside_the_layout_are_not_recognised() -> None:
         "views/safe/files/foo/.hidden.whl",
         "views/safe/files/foo-1.0.tar.gz",
         "views/safe/other",
+        "views/due.json.gz",
+        "views/safe/due.json",
         "views/safe/pinned/2026-1-1/simple/foo/index.json",
         "views/safe/pinned/simple/foo/index.json",
         "osv/other.json",
@@ -219,6 +222,7 @@ def test_each_family_has_a_grant_that_covers_its_prefix_and_a_distinct_name() ->
     samples[VIEW_POLICY_RECORD].append(view_policy_key("safe"))
     samples[VIEW_ROOT].append(view_key("safe", page_key(None, "json")))
     samples[OSV_DATA].append(keys.OSV_KEY)
+    samples[keys.VIEW_DUE].append(keys.VIEW_DUE_KEY)
     for family, examples in samples.items():
         assert examples, family
         pattern = re.compile(re.escape(family.grant).replace(r"\*", ".*"))

@@ -266,24 +266,33 @@ class ReadRoutes:
             base.pop("content-type")
             await respond(send, 304, base | {"content-length": "0"}, b"", True)
             return
-        if (
-            self.settings.redirect_over is not None
-            and info.size > self.settings.redirect_over
-            and isinstance(self.store, Presigning)
-        ):  # past what the function may answer: the client fetches it from storage
-            url = await run_in_threadpool(
-                functools.partial(
-                    self.store.presigned_get_url,
-                    info.key,
-                    self.settings.presigned_ttl,
-                    content_type=decision.content_type,
-                    content_encoding=decision.content_encoding,
-                )
-            )
-            redirect = {"location": url, "cache-control": "no-store"}
-            await respond(send, 307, redirect | _vary(base), b"", head)
+        if await self.redirected(send, decision, info, base, head):
             return
         await self._send_object(send, info, headers.get("range"), base, head, body)
+
+    async def redirected(
+        self, send: Send, decision: Answer, info: ObjectInfo, base: dict[str, str], head: bool
+    ) -> bool:
+        """Whether ``info`` is past what the function may answer; then the client is sent
+        to a short-lived presigned URL of storage (307, sent here)."""
+        if (
+            self.settings.redirect_over is None
+            or info.size <= self.settings.redirect_over
+            or not isinstance(self.store, Presigning)
+        ):
+            return False
+        url = await run_in_threadpool(
+            functools.partial(
+                self.store.presigned_get_url,
+                info.key,
+                self.settings.presigned_ttl,
+                content_type=decision.content_type,
+                content_encoding=decision.content_encoding,
+            )
+        )
+        redirect = {"location": url, "cache-control": "no-store"}
+        await respond(send, 307, redirect | _vary(base), b"", head)
+        return True
 
     async def authorized(
         self, send: Send, headers: dict[str, str], decision: Answer, head: bool

@@ -23,14 +23,22 @@ from skypi.core.negotiate import V1_HTML, V1_JSON
 from skypi.core.pages import RootListing
 from skypi.core.render import render_root_html
 from skypi.core.viewedge import ViewRequest, decide_view
-from skypi.indexer.views import HashMismatch, Served, Views
+from skypi.indexer.views import HashMismatch, Served, TooBigToFill, Views
 from skypi.store.base import NotFound
-from skypi.store.upstream import UpstreamRefused, UpstreamUnavailable
+from skypi.store.upstream import UpstreamBusy, UpstreamRefused, UpstreamTimeout, UpstreamUnavailable
 
 log = logging.getLogger("skypi.views")
 WORKERS = 4  # upstream work in flight at once, per process
 QUEUE = 64  # view requests waiting for a worker before the next is turned away (503)
 TEXT = {"content-type": "text/plain", "cache-control": "no-store"}
+
+
+def _failure_status(exc: Exception) -> int:
+    """503 when this server is too busy to ask upstream now, 504 when upstream did not answer
+    in time, 502 when it answered what a view cannot use (or was unreachable)."""
+    if isinstance(exc, UpstreamBusy):
+        return 503
+    return 504 if isinstance(exc, UpstreamTimeout) else 502
 
 
 class Made(Exception):
@@ -52,7 +60,7 @@ class ViewRoutes:
     async def _run(self, function: Any, *args: Any) -> Any:
         """Run view work on the view pool; :class:`UpstreamUnavailable` when it is full."""
         if self.waiting >= QUEUE:
-            raise UpstreamUnavailable("too many view requests waiting for upstream")
+            raise UpstreamBusy("too many view requests waiting for upstream")
         self.waiting += 1
         try:
             return await asyncio.wrap_future(self.pool.submit(function, *args))
@@ -86,9 +94,12 @@ class ViewRoutes:
         except DoesNotExist as exc:
             await respond(send, 404, TEXT, f"{exc}\n".encode(), head)
             return
+        except TooBigToFill as exc:  # upstream's own URL; the page's hash checks its bytes
+            await respond(send, 307, {"location": exc.url, "cache-control": "no-store"}, b"", head)
+            return
         except (UpstreamUnavailable, UpstreamRefused, HashMismatch, InvalidRequest) as exc:
             log.warning("view %s: %s", found.view, exc)
-            status = 502 if isinstance(exc, HashMismatch | InvalidRequest) else 503
+            status = _failure_status(exc)
             message = f"The upstream index of view {found.view!r} cannot be used now: {exc}\n"
             await respond(send, status, TEXT | {"retry-after": "5"}, message.encode(), head)
             return
@@ -213,5 +224,7 @@ class ViewRoutes:
         if headers.get("if-none-match") in {info.etag, "*"}:
             base.pop("content-type")
             await respond(send, 304, base | {"content-length": "0"}, b"", True)
+            return
+        if await reads.redirected(send, answer, info, base, head):  # past a Lambda's answer
             return
         await reads._send_object(send, info, headers.get("range"), base, head, body)

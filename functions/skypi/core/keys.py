@@ -55,6 +55,10 @@ VIEW_POLICY: Final = "policy.json"
 VIEW_SIMPLE: Final = "simple"
 VIEW_UPSTREAM: Final = "upstream"
 VIEW_FILES: Final = "files"
+# When each stored view page next needs making again (its next change by time, or its upstream
+# page's revalidation), for every view at once, and when the one timer is armed: what the view
+# Lambda's schedule reads instead of looking at every page.
+VIEW_DUE_KEY: Final = f"{VIEWS_PREFIX}due.json"
 # What a view makes for each request (its root listing, a time-pinned page) is sent to the
 # origin under this prefix, where nothing is ever stored: the bucket misses, and CloudFront's
 # origin group asks the view Lambda (docs/views.md). No family, so ``recognise`` refuses it.
@@ -187,6 +191,7 @@ VIEW_UPSTREAM_PAGE: Final = Family(
 VIEW_FILE: Final = Family(
     "view cached file", f"{VIEWS_PREFIX}*/{VIEW_FILES}/*", {VIEW: ("read", "write")}
 )
+VIEW_DUE: Final = Family("view due record", VIEW_DUE_KEY, {VIEW: ("read", "write")})
 OSV_DATA: Final = Family("osv data", OSV_KEY, {VIEW: ("read",)})
 FAMILIES: Final = (
     DISTRIBUTION,
@@ -208,6 +213,7 @@ FAMILIES: Final = (
     VIEW_ROOT,
     VIEW_UPSTREAM_PAGE,
     VIEW_FILE,
+    VIEW_DUE,
     OSV_DATA,
 )
 AUTH_RECORDS: Final = frozenset({TOKENS_KEY, PUBLISHERS_KEY, USED_OIDC_KEY})
@@ -527,7 +533,10 @@ def _namespaces(rest: list[str]) -> Recognised | None:
 
 
 def _views(rest: list[str]) -> Recognised | None:
-    """``views/<view>/...``: a view's policy, pages, upstream pages and cached files."""
+    """``views/<view>/...``: a view's policy, pages, upstream pages and cached files; and the
+    views' due record."""
+    if rest == [VIEW_DUE_KEY.removeprefix(VIEWS_PREFIX)]:
+        return Recognised(VIEW_DUE, None, VIEW_DUE_KEY)
     if len(rest) < 2 or not is_project(rest[0]):
         return None
     view, what = rest[0], rest[1:]

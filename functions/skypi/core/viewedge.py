@@ -26,16 +26,26 @@ import re
 from dataclasses import dataclass, replace
 from datetime import date
 from typing import Final, Literal
+from urllib.parse import quote, unquote_to_bytes
 
 from skypi.core.constants import VIEW_PREFIX
 from skypi.core.edge import Answer, decide, decode_path
 from skypi.core.keys import (
     NAMESPACES_PREFIX,
     PACKAGES_PREFIX,
+    PROJECT_PAGE,
+    ROOT_LISTING,
+    SIMPLE_PREFIX,
+    VIEW_FILE,
     VIEW_FILES,
+    VIEW_MADE_PREFIX,
+    VIEW_PAGE,
+    VIEWS_PREFIX,
+    recognise,
     view_key,
     view_made_key,
 )
+from skypi.core.negotiate import HTML, V1_HTML, V1_JSON
 
 ViewKind = Literal["root", "page", "file", "private-file", "none"]
 _NAME: Final = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
@@ -157,4 +167,94 @@ def view_origin_key(found: ViewRequest) -> str | None:
     return answer.key
 
 
-__all__ = ["ViewRequest", "decide_view", "decode_path", "view_origin_key"]
+# The type a request must accept to be given each stored representation (the origin URI names it).
+_ACCEPT: Final = {"index.json": V1_JSON, "index.html": HTML, "index.v1html": V1_HTML}
+_SEGMENT: Final = re.compile(r"[A-Za-z0-9._@+!~-]+", re.ASCII)  # a decoded key segment
+
+
+@dataclass(frozen=True)
+class ViewerRequest:
+    """The viewer's request an origin URI stands for: the path under ``/view/`` and the
+    ``Accept`` and ``Accept-Encoding`` that select the same stored representation."""
+
+    path: str
+    accept: str
+    accept_encoding: str
+
+
+def from_origin_uri(raw_path: str) -> ViewerRequest | None:
+    """What the view's edge function sent to the origin group (the bucket, then the view
+    function), as the viewer's request; None for anything the function does not serve.
+
+    A view's stored pages and files arrive as their keys
+    (``/views/<view>/simple/<p>/index.json.gz``, ``/views/<view>/files/<p>/<file>``); a view's
+    root and a time-pinned page, which are made for each request, under ``/view/``
+    (``/view/<view>/simple/index.html``, ``/view/<view>@<date>/simple/<p>/index.v1html``),
+    where no object is stored. Each segment is decoded once; a segment that decodes to a
+    slash, a percent sign or anything a key segment never holds is refused.
+
+    >>> found = from_origin_uri("/views/safe/simple/foo/index.json.gz")
+    >>> found.path, found.accept, found.accept_encoding
+    ('/view/safe/simple/foo/', 'application/vnd.pypi.simple.v1+json', 'gzip')
+    >>> from_origin_uri("/view/safe%402026-11-01/simple/index.html").path
+    '/view/safe@2026-11-01/simple/'
+    >>> from_origin_uri("/views/safe/files/foo/foo-1.0%2Bcpu.tar.gz").path
+    '/view/safe/files/foo/foo-1.0%2Bcpu.tar.gz'
+    >>> [from_origin_uri(p) for p in ("/views/safe/files/foo%2F..%2Fx/y",
+    ...  "/views/safe/policy.json", "/views/safe/simple/index.json",
+    ...  "/packages/foo/foo-1.0.tar.gz", "/views/safe/simple/foo/")]
+    [None, None, None, None, None]
+    """
+    segments = _decoded(raw_path)
+    if segments is None or len(segments) < 3:
+        return None
+    if segments[0] == VIEWS_PREFIX.rstrip("/"):  # a stored page or file of a view
+        found = recognise("/".join(segments))
+        if found is None or found.family not in (VIEW_PAGE, VIEW_FILE):
+            return None
+        if found.family is VIEW_FILE:
+            path = f"{VIEW_PREFIX}{segments[1]}/{VIEW_FILES}/{found.project}/{quote(found.name)}"
+            return ViewerRequest(path, "*/*", "identity")
+        page = f"{SIMPLE_PREFIX}{found.project}/"
+        return _page(segments[1], page, found.name, found.gzipped)
+    if segments[0] != VIEW_MADE_PREFIX.rstrip("/"):  # made for each request
+        return None
+    view, at, pin = segments[1].partition("@")
+    if not _NAME.fullmatch(view) or len(view) > _MAX_NAME or (at and not valid_pin(pin)):
+        return None
+    found = recognise("/".join(segments[2:]))
+    if found is None or found.family not in (PROJECT_PAGE, ROOT_LISTING):
+        return None
+    page = SIMPLE_PREFIX + (f"{found.project}/" if found.project else "")
+    return _page(segments[1], page, found.name, found.gzipped)
+
+
+def _page(segment: str, page: str, name: str, gzipped: bool) -> ViewerRequest:
+    encoding = "gzip" if gzipped else "identity"
+    return ViewerRequest(f"{VIEW_PREFIX}{segment}/{page}", _ACCEPT[name], encoding)
+
+
+def _decoded(raw_path: str) -> list[str] | None:
+    """The path's segments (after its leading slash), each decoded once, or None."""
+    if not raw_path.startswith("/"):
+        return None
+    segments = []
+    for raw in raw_path[1:].split("/"):
+        try:
+            text = unquote_to_bytes(raw).decode("ascii")
+        except UnicodeDecodeError:
+            return None
+        if not _SEGMENT.fullmatch(text) or text in {".", ".."}:
+            return None
+        segments.append(text)
+    return segments
+
+
+__all__ = [
+    "ViewRequest",
+    "ViewerRequest",
+    "decide_view",
+    "decode_path",
+    "from_origin_uri",
+    "view_origin_key",
+]

@@ -24,19 +24,20 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 from packaging.utils import canonicalize_name
 
-from skypi.core.errors import DoesNotExist, InvalidRequest
+from skypi.core.errors import CorruptDocument, DoesNotExist, InvalidRequest
 from skypi.core.http import gzip_page
 from skypi.core.keys import (
     METADATA_SUFFIX,
     OSV_KEY,
     PAGE_OBJECTS,
+    VIEW_DUE_KEY,
     VIEWS_PREFIX,
     gzip_key,
     page_json_key,
@@ -50,6 +51,7 @@ from skypi.core.namespaces import Namespaces
 from skypi.core.osv import OsvData
 from skypi.core.pages import RootListing, format_time, parse_time
 from skypi.core.render import render_project_html
+from skypi.core.viewdue import DueRecord, Page
 from skypi.core.viewpolicy import (
     UpstreamError,
     UpstreamPage,
@@ -65,8 +67,16 @@ from skypi.store.upstream import Upstream, UpstreamRefused, UpstreamUnavailable
 
 log = logging.getLogger("skypi.views")
 Clock = Callable[[], datetime]
+Timer = Callable[[datetime], None]  # arms the one timer (skypi.store.scheduler) at a moment
 OSV_RECHECK_SECONDS = 5.0
 MAX_ABSENT = 10_000  # names upstream answered 404 for, remembered for refresh-minutes
+DUE_BUDGET = 100  # pages one run of the timer makes again (each asks upstream at most once)
+TIMER_LEAD = timedelta(minutes=1)  # the timer is armed at least this far ahead
+# A run of the timer first arms it this far ahead (a Lambda's longest run), so that a run
+# that dies still has a successor; it stops making pages with this much time left, so that
+# it always records what it made and arms the next run.
+RUN_FALLBACK = timedelta(minutes=15)
+RUN_MARGIN_SECONDS = 60.0
 
 
 class Served(enum.Enum):
@@ -79,6 +89,15 @@ class Served(enum.Enum):
 
 class HashMismatch(Exception):
     """Upstream's bytes are not what its page says (refused, logged, never stored)."""
+
+
+class TooBigToFill(Exception):
+    """A file larger than this server fetches while a client waits: the client is sent to
+    upstream's own URL (the page's hash still checks the bytes it gets)."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(f"{url} is larger than this server fetches while a client waits")
+        self.url = url
 
 
 @dataclass(frozen=True)
@@ -113,10 +132,22 @@ def _now() -> datetime:
 class Views:
     """Every view of one index."""
 
-    def __init__(self, store: Store, upstream: Upstream | None = None, clock: Clock = _now):
+    def __init__(
+        self,
+        store: Store,
+        upstream: Upstream | None = None,
+        clock: Clock = _now,
+        *,
+        timer: Timer | None = None,
+        fill_limit: int | None = None,
+    ):
         self.store = store
         self.upstream = upstream or Upstream()
         self.clock = clock
+        # Where stored pages are read with no code running (CloudFront): the due record is kept
+        # and the timer armed for the next page due (None: the next read makes it again).
+        self.timer = timer
+        self.fill_limit = fill_limit  # the largest file fetched while a client waits
         self.namespaces = NamespaceRepository(store)
         self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._guard = threading.Lock()
@@ -204,7 +235,8 @@ class Views:
             if state is not None and not self._due(state, policy, osv_etag):
                 return Served.STORED
             outcome = self._outcome(policy, name, osv, refetch=True)
-            self._store(policy, name, outcome, osv_etag)
+            due = self._store(policy, name, outcome, osv_etag)
+        self._note_due({(view, name): due})
         return Served.STORED if outcome.page is not None else Served.MISSING
 
     def pinned(self, view: str, project: str, pin: str) -> tuple[Served, dict[str, bytes]]:
@@ -234,6 +266,7 @@ class Views:
         names = [canonicalize_name(p) for p in projects] if projects else self.served(view)
         osv, osv_etag = self.osv()
         done = {}
+        dues: dict[Page, datetime | None] = {}
         for name in names:
             private, namespaces = self.private(name)
             if private or namespaces.covering(name):
@@ -241,9 +274,98 @@ class Views:
                 continue
             with self._lock(view, name):
                 outcome = self._outcome(policy, name, osv, refetch=True, force=True)
-                self._store(policy, name, outcome, osv_etag)
+                dues[(view, name)] = self._store(policy, name, outcome, osv_etag)
             done[name] = Served.STORED if outcome.page is not None else Served.MISSING
+        self._note_due(dues)
         return done
+
+    # -- the timer: pages due by time alone, where no read runs code -------------------------
+
+    def refresh_due(
+        self, budget: int = DUE_BUDGET, time_left: Callable[[], float] | None = None
+    ) -> int:
+        """Make again the stored pages that are due (at most ``budget``, the longest overdue
+        first, while ``time_left`` gives more than :data:`RUN_MARGIN_SECONDS`), then arm the
+        timer for the next one (none when nothing is left): what the timer runs. A name
+        published here since leaves the view; how many were made."""
+        record, _ = self._due_record()
+        due = record.due(self.clock(), budget)
+        if due and self.timer is not None:
+            self.timer(self.clock() + RUN_FALLBACK)  # moved again at the end of this run
+        changes: dict[Page, datetime | None] = {}
+        for page in due:
+            if time_left is not None and time_left() < RUN_MARGIN_SECONDS:
+                log.warning("views: %d due pages left for the next run", len(due) - len(changes))
+                break
+            changes[page] = self._remake(*page)
+        self._note_due(changes, run=True)
+        return len(changes)
+
+    def _remake(self, view: str, name: str) -> datetime | None:
+        """Make one due page again; when it is next due (None: the view has no page)."""
+        try:
+            policy = self.policy(view)
+        except (DoesNotExist, InvalidRequest):  # removed, or its policy broken: forgotten
+            log.warning("view %s: no usable policy; its page of %s is not refreshed", view, name)
+            return None
+        osv, osv_etag = self.osv()
+        private, namespaces = self.private(name)
+        try:
+            with self._lock(view, name):
+                if private or namespaces.covering(name):  # the name is this index's now
+                    return self._store(policy, name, ViewOutcome(None), osv_etag)
+                outcome = self._outcome(policy, name, osv, refetch=True)
+                return self._store(policy, name, outcome, osv_etag, unchanged=True)
+        except (UpstreamUnavailable, UpstreamRefused) as exc:
+            log.warning("view %s: %s is not refreshed now: %s", view, name, exc)
+            return self.clock() + policy.refresh
+
+    def _due_record(self) -> tuple[DueRecord, str | None]:
+        try:
+            info, raw = self.store.get(VIEW_DUE_KEY)
+        except NotFound:
+            return DueRecord(), None
+        try:
+            return DueRecord.from_json_bytes(raw), info.etag
+        except CorruptDocument as exc:  # made again from the pages' next reads
+            log.error("%s; starting a new one", exc)
+            return DueRecord(), info.etag
+
+    def _note_due(self, changes: dict[Page, datetime | None], *, run: bool = False) -> None:
+        """Record when each page of ``changes`` is next due, and arm the timer if the next
+        page due is earlier than it is armed for, or (``run``) it has just gone off."""
+        if self.timer is None:
+            return
+        for _ in range(20):
+            record, etag = self._due_record()
+            changed = self._armed(record.updated(changes), force=run)
+            if changed == record:  # nothing new (an idle timer's run writes nothing)
+                return
+            try:
+                if etag is None:
+                    self.store.put(VIEW_DUE_KEY, changed.to_json_bytes(), if_none_match=True)
+                else:
+                    self.store.put(VIEW_DUE_KEY, changed.to_json_bytes(), if_match=etag)
+                return
+            except PreconditionFailed:
+                continue
+        log.error("the views' due record kept changing: %s not recorded", sorted(changes))
+
+    def _armed(self, record: DueRecord, *, force: bool) -> DueRecord:
+        """``record`` with the timer armed for its earliest page (if it is not already)."""
+        earliest, now = record.earliest(), self.clock()
+        if earliest is None or self.timer is None:
+            return record
+        armed = record.armed
+        if not force and armed is not None and now < armed <= earliest:
+            return record
+        moment = max(earliest, now + TIMER_LEAD)
+        try:
+            self.timer(moment)
+        except Exception:  # the page is stored; the next miss or run arms it again
+            log.exception("could not arm the views' timer for %s", moment)
+            return replace(record, armed=None)
+        return replace(record, armed=moment)
 
     def _outcome(
         self,
@@ -298,7 +420,7 @@ class Views:
             fetched = self.upstream.page(url, kept.etag if kept and kept.page else None)
         except (UpstreamUnavailable, UpstreamRefused) as exc:
             if kept is None:
-                raise UpstreamUnavailable(str(exc)) from None
+                raise
             log.warning(
                 "view %s: %s; serving the page kept from %s", policy.name, exc, kept.fetched
             )
@@ -343,19 +465,41 @@ class Views:
             return True
         return now >= parse_time(state["fetched"]) + policy.refresh
 
-    def _store(self, policy: ViewPolicy, name: str, outcome: ViewOutcome, osv_etag: str) -> None:
-        """Write the view's page (every representation, and gzip variants), or remove it."""
-        view = policy.name
+    def _store(
+        self,
+        policy: ViewPolicy,
+        name: str,
+        outcome: ViewOutcome,
+        osv_etag: str,
+        *,
+        unchanged: bool = False,
+    ) -> datetime | None:
+        """Write the view's page (every representation, and gzip variants), or remove it;
+        when it is next due (None: removed). ``unchanged``: a page that would differ from the
+        stored one only by when it was made is not written again."""
+        view, now = policy.name, self.clock()
         if outcome.page is None:
             for key in _page_keys(view, name):
                 self.store.delete(key)
             self._served(view, name, add=False)
-            return
-        for kind, content in _representations(policy, outcome, osv_etag, self.clock()).items():
+            return None
+        pages = _representations(policy, outcome, osv_etag, now)
+        due = now + policy.refresh
+        due = min(due, outcome.next_change) if outcome.next_change else due
+        if unchanged and _same_page(self._stored_json(view, name), pages["json"]):
+            return due
+        for kind, content in pages.items():
             key = view_key(view, page_key(name, kind))  # type: ignore[arg-type]
             self.store.put(gzip_key(key), gzip_page(content))
             self.store.put(key, content)
         self._served(view, name, add=True)
+        return due
+
+    def _stored_json(self, view: str, name: str) -> bytes | None:
+        try:
+            return self.store.get(view_key(view, page_json_key(name)))[1]
+        except NotFound:
+            return None
 
     # -- the root listing -----------------------------------------------------------------------
 
@@ -423,6 +567,9 @@ class Views:
         if urlsplit(source.url).netloc.lower() not in self.policy(view).file_hosts:
             return None  # moved to a host the view does not fetch from since it was listed
         url = source.url + (METADATA_SUFFIX if base != filename else "")
+        limit = self.fill_limit
+        if limit is not None and base == filename and (source.size or limit + 1) > limit:
+            raise TooBigToFill(url)
         self._fill(key, url, sha256, view)
         return key
 
@@ -490,6 +637,19 @@ def _page_keys(view: str, name: str) -> Iterator[str]:
         key = view_key(view, page_key(name, kind))
         yield key
         yield gzip_key(key)
+
+
+def _same_page(stored: bytes | None, made: bytes) -> bool:
+    """Whether two JSON pages of a view differ at most in when they were made."""
+    if stored is None:
+        return False
+    try:
+        old, new = json.loads(stored), json.loads(made)
+        old["_view"].pop("fetched", None)
+        new["_view"].pop("fetched", None)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return False
+    return bool(old == new)
 
 
 def _digest(policy: ViewPolicy) -> str:

@@ -75,6 +75,12 @@ def add_dir_option(
     default = os.environ.get("SKYPI_DIR") or scratch.get_default("dir")
     parser.add_argument("--dir", default=default, help=f"the packages folder (default {default})")
     parser.add_argument("--state-dir", help="the index's state folder (default: DIR/.skypi)")
+    parser.add_argument(
+        "--bucket",
+        default=os.environ.get("SKYPI_BUCKET"),
+        help="a deployed index's bucket (default $SKYPI_BUCKET), reached with your AWS "
+        "credentials, instead of a local folder",
+    )
 
 
 def run(args: argparse.Namespace, store: Store) -> int:

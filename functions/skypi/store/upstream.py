@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -28,6 +29,14 @@ class UpstreamUnavailable(Exception):
     """The upstream did not answer usefully this time (network, timeout, 5xx, too busy)."""
 
 
+class UpstreamTimeout(UpstreamUnavailable):
+    """The upstream did not answer within the time a view waits (a gateway timeout)."""
+
+
+class UpstreamBusy(UpstreamUnavailable):
+    """This server has too many upstream requests in flight already (try again shortly)."""
+
+
 class UpstreamRefused(Exception):
     """The upstream answered with something a view must not take (too big, not JSON)."""
 
@@ -41,6 +50,9 @@ class UpstreamLimits:
     max_file_bytes: int = 4 * 1024**3
     concurrency: int = 4  # requests in flight to upstreams, per process
     wait: float = 5.0  # how long a request waits for a free slot before giving up
+    # How long one page or file may take in all (None: each read bounded by ``timeout`` only):
+    # a function that must answer CloudFront in time cannot wait on an upstream that trickles.
+    budget: float | None = None
 
 
 @dataclass(frozen=True)
@@ -82,9 +94,14 @@ class Upstream:
         self.requests += 1
         return self._opener.open(request, timeout=self.limits.timeout)
 
+    def _deadline(self) -> tuple[float, float] | None:
+        """(when the fetch starting now must be done, its budget), if it has one."""
+        budget = self.limits.budget
+        return None if budget is None else (time.monotonic() + budget, budget)
+
     def _slot(self) -> None:
         if not self._slots.acquire(timeout=self.limits.wait):
-            raise UpstreamUnavailable("too many upstream requests in flight; try again")
+            raise UpstreamBusy("too many upstream requests in flight; try again")
 
     def page(self, url: str, etag: str | None = None) -> PageFetch:
         """The PEP 691 JSON page at ``url``; with ``etag``, 304 when it is unchanged."""
@@ -97,7 +114,7 @@ class Upstream:
                 kind = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
                 if kind not in JSON_TYPES:
                     raise UpstreamRefused(f"{url} answered {kind or 'no type'}, not PEP 691 JSON")
-                body = _read(response, self.limits.max_page_bytes, url)
+                body = _read(response, self.limits.max_page_bytes, url, self._deadline())
                 return PageFetch(200, body, response.headers.get("ETag"), response.geturl())
         except urllib.error.HTTPError as exc:
             if exc.code == 304:
@@ -106,7 +123,7 @@ class Upstream:
                 return PageFetch(404, url=url)
             raise UpstreamUnavailable(f"{url} answered {exc.code}") from None
         except (urllib.error.URLError, OSError, ValueError) as exc:
-            raise UpstreamUnavailable(f"{url}: {_reason(exc)}") from None
+            raise _unavailable(url, exc) from None
         finally:
             self._slots.release()
 
@@ -115,10 +132,12 @@ class Upstream:
         ``max_file_bytes``; :class:`UpstreamUnavailable` when it cannot be had whole."""
         self._slot()
         try:
+            deadline = self._deadline()
             with self._open(url, {}) as response:
                 digest = hashlib.sha256()
                 total = 0
                 while chunk := response.read(CHUNK):
+                    _in_time(deadline, url)
                     total += len(chunk)
                     if total > self.limits.max_file_bytes:
                         raise UpstreamRefused(
@@ -132,19 +151,36 @@ class Upstream:
         except urllib.error.HTTPError as exc:
             raise UpstreamUnavailable(f"{url} answered {exc.code}") from None
         except (urllib.error.URLError, OSError, ValueError) as exc:
-            raise UpstreamUnavailable(f"{url}: {_reason(exc)}") from None
+            raise _unavailable(url, exc) from None
         finally:
             self._slots.release()
 
 
-def _read(response: Any, limit: int, url: str) -> bytes:
+def _read(response: Any, limit: int, url: str, deadline: tuple[float, float] | None) -> bytes:
     declared = response.headers.get("Content-Length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise UpstreamRefused(f"{url} is larger than {limit:,} bytes")
-    body = response.read(limit + 1)
-    if len(body) > limit:
-        raise UpstreamRefused(f"{url} is larger than {limit:,} bytes")
+    body = bytearray()
+    while chunk := response.read(min(CHUNK, limit + 1 - len(body))):
+        _in_time(deadline, url)
+        body += chunk
+        if len(body) > limit:
+            raise UpstreamRefused(f"{url} is larger than {limit:,} bytes")
     return bytes(body)
+
+
+def _in_time(deadline: tuple[float, float] | None, url: str) -> None:
+    if deadline is not None and time.monotonic() > deadline[0]:
+        raise UpstreamTimeout(f"{url} took longer than {deadline[1]:g} s")
+
+
+def _unavailable(url: str, exc: BaseException) -> UpstreamUnavailable:
+    """The failure to raise for ``exc``: a timeout (connecting or reading) as such."""
+    timed_out = isinstance(exc, TimeoutError) or isinstance(
+        getattr(exc, "reason", None), TimeoutError
+    )
+    kind = UpstreamTimeout if timed_out else UpstreamUnavailable
+    return kind(f"{url}: {_reason(exc)}")
 
 
 def _reason(exc: BaseException) -> str:

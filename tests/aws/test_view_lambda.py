@@ -1,0 +1,482 @@
+"""The view Lambda on moto: the real handler, given the function URL events CloudFront's
+``/view/*`` origin group sends on a bucket miss (the URI already the stored key), over a moto
+bucket and a real HTTP upstream on loopback; and the views' timer on EventBridge Scheduler."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import hashlib
+import json
+import random
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from skypi.api import viewhandler
+from skypi.core.edge import origin_uri
+from skypi.core.http import cache_control_for_key
+from skypi.core.keys import VIEW_DUE_KEY, view_file_key
+from skypi.core.viewedge import decide_view, view_origin_key
+from skypi.core.views import parse_policy
+from skypi.indexer.views import Views
+from skypi.local.emulator import LambdaContext
+from skypi.store.scheduler import REFRESH_EVENT, SCHEDULE_NAME
+from skypi.store.upstream import UpstreamLimits
+from tests.apigw import http_event
+from tests.aws.conftest import Emulated
+from tests.dists import wheel_bytes, wheel_name
+from tests.emulated import CREDENTIALS
+from tests.upstream import StaticUpstream
+
+V1_JSON = "application/vnd.pypi.simple.v1+json"
+GROUP = "skypi-views"
+CONTEXT = LambdaContext(
+    function_name="skypi-view",
+    invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:skypi-view",
+)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC).replace(microsecond=0)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def upstream() -> Iterator[StaticUpstream]:
+    server = StaticUpstream().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def lam(
+    aws: Emulated, upstream: StaticUpstream, moto_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[Views, Clock, Any]]:
+    """The handler as Lambda runs it (environment, first event builds it), with the views'
+    clock the test's, a view ``safe`` with a 7-day cooldown, and the scheduler's group."""
+    scheduler = boto3.client("scheduler", endpoint_url=moto_endpoint, **CREDENTIALS)
+    group = f"{GROUP}-{aws.resources.bucket}"
+    scheduler.create_schedule_group(Name=group)
+    monkeypatch.setenv("SKYPI_VIEW_SCHEDULE_GROUP", group)
+    monkeypatch.setenv("SKYPI_VIEW_SCHEDULER_ROLE_ARN", "arn:aws:iam::123456789012:role/sched")
+    monkeypatch.setattr(viewhandler, "_built", None)
+    views = viewhandler._build(CONTEXT)[1]
+    clock = Clock()
+    views.clock = clock
+    policy = {"upstream": upstream.url, "cooldown-days": 7, "refresh-minutes": 100_000}
+    views.save(parse_policy("safe", policy), new=True)
+    yield views, clock, lambda: scheduler.get_schedule(Name=SCHEDULE_NAME, GroupName=group)
+    monkeypatch.setattr(viewhandler, "_built", None)
+
+
+def _call(path: str, method: str = "GET", **headers: str) -> dict[str, Any]:
+    return viewhandler.handler(http_event(method, path, headers=headers), CONTEXT)
+
+
+def _body(answer: dict[str, Any]) -> bytes:
+    body = answer.get("body") or ""
+    return base64.b64decode(body) if answer.get("isBase64Encoded") else body.encode()
+
+
+def test_a_miss_makes_stores_and_answers_the_page_later_read_from_the_bucket(
+    aws: Emulated, lam: Any, upstream: StaticUpstream
+) -> None:
+    _, clock, _ = lam
+    upstream.add_wheel("demo", "1.0", clock.now - timedelta(days=30))
+    # the key the view's edge function sends a pip request to (its Python twin)
+    key = view_origin_key(decide_view("GET", "/view/safe/simple/demo/", "", V1_JSON, "gzip"))
+    assert key == "views/safe/simple/demo/index.json.gz"
+    answer = _call(origin_uri(key), accept="text/html")  # the path's representation counts
+    assert answer["statusCode"] == 200, answer
+    headers = answer["headers"]
+    assert headers["content-type"] == V1_JSON
+    assert headers["content-encoding"] == "gzip"
+    assert headers["cache-control"] == cache_control_for_key(key)
+    stored = aws.s3.get_object(Bucket=aws.resources.bucket, Key=key)
+    body = _body(answer)
+    assert body == stored["Body"].read()  # what the bucket serves the next request
+    assert headers["etag"] == stored["ETag"]
+    assert stored["ContentType"] == V1_JSON
+    assert stored["ContentEncoding"] == "gzip"
+    page = json.loads(gzip.decompress(body))
+    assert [f["filename"] for f in page["files"]] == [wheel_name("demo", "1.0")]
+    for other in ("index.html", "index.v1html", "index.json", "index.html.gz"):
+        assert aws.store.head(f"views/safe/simple/demo/{other}") is not None
+    asked = len(upstream.requests)
+    html = _call("/views/safe/simple/demo/index.v1html")  # stored: no upstream request
+    assert html["headers"]["content-type"] == "application/vnd.pypi.simple.v1+html"
+    assert wheel_name("demo", "1.0") in _body(html).decode()
+    assert len(upstream.requests) == asked
+
+
+def test_a_file_miss_is_fetched_checked_and_stored_or_sent_to_upstream(
+    aws: Emulated, lam: Any, upstream: StaticUpstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    views, clock, _ = lam
+    data = upstream.add_wheel("demo", "1.0", clock.now - timedelta(days=30))
+    upstream.add_wheel("demo", "2.0", clock.now - timedelta(days=20), served=b"not the bytes")
+    name = wheel_name("demo", "1.0")
+    answer = _call(f"/views/safe/files/demo/{name}")
+    assert answer["statusCode"] == 200, answer
+    assert _body(answer) == data
+    assert aws.store.get(view_file_key("safe", "demo", name))[1] == data
+    mismatch = _call(f"/views/safe/files/demo/{wheel_name('demo', '2.0')}")
+    assert mismatch["statusCode"] == 502
+    assert "SHA-256" in _body(mismatch).decode()
+    assert aws.store.head(view_file_key("safe", "demo", wheel_name("demo", "2.0"))) is None
+    upstream.add_wheel("demo", "3.0", clock.now - timedelta(days=10))
+    views.refresh("safe", ["demo"])
+    monkeypatch.setattr(views, "fill_limit", 10)  # every wheel is past it now
+    big = _call(f"/views/safe/files/demo/{wheel_name('demo', '3.0')}")
+    assert big["statusCode"] == 307
+    assert big["headers"]["location"] == f"{upstream.url[:-7]}files/{wheel_name('demo', '3.0')}"
+    assert big["headers"]["cache-control"] == "no-store"
+    assert aws.store.head(view_file_key("safe", "demo", wheel_name("demo", "3.0"))) is None
+    again = _call(f"/views/safe/files/demo/{name}")  # cached already: answered from storage
+    assert again["statusCode"] == 200
+    assert _body(again) == data
+
+
+def test_a_file_past_what_the_function_may_answer_is_sent_to_storage(
+    aws: Emulated, lam: Any, upstream: StaticUpstream
+) -> None:
+    _, clock, _ = lam
+    noise = random.Random(26).randbytes(5 * 1024 * 1024)  # does not compress below 4 MB
+    data = wheel_bytes("huge", "1.0", payload=noise)
+    upstream.add_wheel("huge", "1.0", clock.now - timedelta(days=30), served=data)
+    entry = upstream.pages["huge"]["files"][0]
+    entry["hashes"]["sha256"], entry["size"] = hashlib.sha256(data).hexdigest(), len(data)
+    answer = _call(f"/views/safe/files/huge/{wheel_name('huge', '1.0')}")
+    assert answer["statusCode"] == 307, answer
+    assert "X-Amz-Signature" in answer["headers"]["location"]
+    assert aws.store.get(view_file_key("safe", "huge", wheel_name("huge", "1.0")))[1] == data
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/packages/demo/demo-1.0.tar.gz",  # outside the views
+        "/views/safe/policy.json",
+        "/views/safe/upstream/demo.json",
+        "/views/due.json",
+        "/views/safe/simple/index.json",  # the served list, not the view's root
+        "/views/safe/simple/demo%2Findex.json",  # an encoded slash
+        "/views/safe/files/demo/..%2F..%2Fpolicy.json",
+        "/views/safe/files/demo/%252e%252e",  # encoded twice
+        "/views/safe/simple/Demo/index.json",  # not a normalized name
+        "/views/nope/simple/demo/index.json",  # no such view
+        "/view/safe@2026-02-30/simple/demo/index.json",  # no such day
+        "/views/safe/simple/demo/index.json.gz.gz",
+        "/",
+    ],
+)
+def test_what_the_function_does_not_serve_is_404_and_stores_nothing(
+    aws: Emulated, lam: Any, upstream: StaticUpstream, path: str
+) -> None:
+    _, clock, _ = lam
+    upstream.add_wheel("demo", "1.0", clock.now - timedelta(days=30))
+    before = {o.key for o in aws.store.list("views/")}
+    answer = _call(path)
+    assert answer["statusCode"] == 404, answer
+    assert answer["headers"]["cache-control"] == "no-store"
+    assert {o.key for o in aws.store.list("views/")} == before
+
+
+def test_an_upstream_that_cannot_be_used_is_a_gateway_error_and_nothing_is_stored(
+    aws: Emulated, lam: Any, upstream: StaticUpstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    views, clock, _ = lam
+    upstream.add_wheel("demo", "1.0", clock.now - timedelta(days=30))
+    upstream.pages["broken"] = {"meta": {"api-version": "1.1"}, "files": "not a list"}
+    broken = _call("/views/safe/simple/broken/index.json")
+    assert broken["statusCode"] == 502
+    assert "cannot be used now" in _body(broken).decode()
+    monkeypatch.setattr(views.upstream, "limits", UpstreamLimits(max_page_bytes=10))
+    huge = _call("/views/safe/simple/demo/index.json")
+    assert huge["statusCode"] == 502
+    assert "larger than" in _body(huge).decode()
+    upstream.stop()
+    down = _call("/views/safe/simple/other/index.json")
+    assert down["statusCode"] == 502
+    assert not [o.key for o in aws.store.list("views/safe/simple/")]
+
+
+def test_private_names_and_quarantined_projects_never_come_from_upstream(
+    aws: Emulated, lam: Any, upstream: StaticUpstream
+) -> None:
+    _, clock, _ = lam
+    mine = wheel_bytes("mine", "1.0")
+    aws.drop(f"packages/mine/{wheel_name('mine', '1.0')}", mine)
+    assert aws.poller.drain() >= 1
+    upstream.add_wheel("mine", "99.0", clock.now - timedelta(days=30))  # hostile and higher
+    answer = _call("/views/safe/simple/mine/index.json")
+    assert answer["statusCode"] == 200
+    assert [f["filename"] for f in json.loads(_body(answer))["files"]] == [
+        wheel_name("mine", "1.0")
+    ]
+    assert not any("/simple/mine/" in r for r in upstream.requests)
+    assert aws.store.head("views/safe/simple/mine/index.json") is None  # never stored
+    upstream.add_wheel("bad", "1.0", clock.now - timedelta(days=30))
+    upstream.set_status("bad", "quarantined", "malware")
+    page = json.loads(_body(_call("/views/safe/simple/bad/index.json")))
+    assert page["files"] == []
+    assert _call(f"/views/safe/files/bad/{wheel_name('bad', '1.0')}")["statusCode"] == 404
+
+
+def test_the_timer_makes_only_due_pages_again_and_arms_itself_for_the_next(
+    aws: Emulated, lam: Any, upstream: StaticUpstream
+) -> None:
+    _, clock, schedule = lam
+    start = clock.now
+    upstream.add_wheel("demo", "1.0", start - timedelta(days=30))
+    upstream.add_wheel("demo", "2.0", start - timedelta(days=6))  # listed in a day
+    upstream.add_wheel("calm", "1.0", start - timedelta(days=30))
+    for project in ("demo", "calm"):
+        assert _call(f"/views/safe/simple/{project}/index.json")["statusCode"] == 200
+    listed = json.loads(aws.page("views/safe/simple/demo/index.json"))["files"]
+    assert [f["filename"] for f in listed] == [wheel_name("demo", "1.0")]
+    armed = schedule()
+    due = start - timedelta(days=6) + timedelta(days=7)
+    assert armed["ScheduleExpression"] == f"at({due.strftime('%Y-%m-%dT%H:%M:%S')})"
+    assert armed["ScheduleExpressionTimezone"] == "UTC"
+    assert armed["ActionAfterCompletion"] == "DELETE"
+    assert armed["FlexibleTimeWindow"] == {"Mode": "OFF"}
+    assert json.loads(armed["Target"]["Input"]) == REFRESH_EVENT
+    assert armed["Target"]["Arn"] == CONTEXT.invoked_function_arn
+    calm = aws.store.head("views/safe/simple/calm/index.json")
+    assert calm is not None
+    calm_etag = calm.etag
+    asked = len(upstream.requests)
+
+    clock.now = due + timedelta(seconds=1)
+    assert viewhandler.handler(dict(REFRESH_EVENT), CONTEXT) == {"made": 1}
+    listed = json.loads(aws.page("views/safe/simple/demo/index.json"))["files"]
+    assert [f["filename"] for f in listed] == [
+        wheel_name(n, v) for n, v in [("demo", "1.0"), ("demo", "2.0")]
+    ]
+    assert aws.store.head("views/safe/simple/calm/index.json").etag == calm_etag  # type: ignore[union-attr]
+    assert len(upstream.requests) == asked  # made from the kept upstream page
+    refresh = start + timedelta(minutes=100_000)  # the next: calm's revalidation
+    assert schedule()["ScheduleExpression"] == f"at({refresh.strftime('%Y-%m-%dT%H:%M:%S')})"
+    record = json.loads(aws.page(VIEW_DUE_KEY))
+    assert set(record["views"]["safe"]) == {"demo", "calm"}
+
+
+def test_the_timer_with_nothing_due_makes_nothing(aws: Emulated, lam: Any) -> None:
+    assert viewhandler.handler(dict(REFRESH_EVENT), CONTEXT) == {"made": 0}
+    assert aws.store.head(VIEW_DUE_KEY) is None  # idle: nothing written, nothing armed
+
+
+def test_the_view_handler_imports_no_web_framework_or_client() -> None:
+    heavy = "{'fastapi', 'starlette', 'mangum', 'skypi.store.s3', 'skypi.indexer.views'}"
+    code = f"import sys, skypi.api.viewhandler; print(sorted(set(sys.modules) & {heavy}))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_views_are_added_and_explained_on_a_deployed_index(
+    aws: Emulated, lam: Any, upstream: StaticUpstream, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from skypi import cli
+
+    _, clock, _ = lam
+    upstream.add_wheel("demo", "1.0", clock.now - timedelta(days=30))
+    bucket = ["--bucket", aws.resources.bucket]
+    assert cli.main(["view", "add", "pub", "--upstream", upstream.url, *bucket]) == 0
+    assert aws.store.head("views/pub/policy.json") is not None
+    assert _call("/views/pub/simple/demo/index.json")["statusCode"] == 200
+    capsys.readouterr()
+    assert cli.main(["view", "explain", "pub", "demo", *bucket]) == 0
+    assert "listed" in capsys.readouterr().out
+
+
+class Trickle(BaseHTTPRequestHandler):
+    """An upstream that answers a page one byte at a time, each within the read timeout."""
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", V1_JSON)
+        self.send_header("Content-Length", "40")
+        self.end_headers()
+        for _ in range(40):  # 2 s in all
+            try:
+                self.wfile.write(b" ")
+                self.wfile.flush()
+            except OSError:
+                return
+            time.sleep(0.05)
+
+
+def test_an_upstream_that_trickles_past_the_budget_is_a_504(
+    aws: Emulated, lam: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each read comes within the read timeout, the whole page does not come within the
+    budget the origin timeout leaves: 504, nothing stored."""
+    views, _, _ = lam
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Trickle)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/simple/"
+        views.save(parse_policy("slow", {"upstream": url}), new=True)
+        monkeypatch.setattr(views.upstream, "limits", UpstreamLimits(budget=0.5))
+        answer = _call("/views/slow/simple/demo/index.json")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert answer["statusCode"] == 504, answer
+    assert "took longer than 0.5 s" in _body(answer).decode()
+    assert not list(aws.store.list("views/slow/simple/"))
+    assert aws.store.head("views/slow/upstream/demo.json") is None
+
+
+def test_the_fetch_budget_follows_the_origin_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SKYPI_VIEW_ORIGIN_TIMEOUT", "60")
+    assert viewhandler.fetch_budget() == 25.0
+    monkeypatch.setenv("SKYPI_VIEW_ORIGIN_TIMEOUT", "not a number")
+    assert viewhandler.fetch_budget() == 10.0
+
+
+class EdgeModel(BaseHTTPRequestHandler):
+    """CloudFront's ``/view/*`` behaviour in small: the edge rules (the view function's Python
+    twin) pick the key, the bucket answers it, and a miss goes to the view function as a
+    function URL event with that key as its path (the origin group's failover)."""
+
+    s3: Any
+    bucket: str
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        path, _, query = self.path.partition("?")
+        found = decide_view(
+            "GET", path, query, self.headers.get("Accept"), self.headers.get("Accept-Encoding")
+        )
+        if found.answer.location is not None:
+            self._send(found.answer.status, {"Location": found.answer.location}, b"")
+            return
+        key = view_origin_key(found)
+        if key is None:
+            self._send(404, {}, b"")
+            return
+        try:
+            got = self.s3.get_object(Bucket=self.bucket, Key=key)
+        except self.s3.exceptions.NoSuchKey:
+            answer = viewhandler.handler(http_event("GET", origin_uri(key)), CONTEXT)
+            self._send(answer["statusCode"], answer["headers"], _body(answer))
+            return
+        headers = {"Content-Type": got["ContentType"], "ETag": got["ETag"]}
+        if got.get("ContentEncoding"):
+            headers["Content-Encoding"] = got["ContentEncoding"]
+        self._send(200, headers, got["Body"].read())
+
+    def _send(self, status: int, headers: dict[str, str], body: bytes) -> None:
+        self.send_response(status)
+        for name, value in headers.items():
+            if name.lower() != "content-length":
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@pytest.mark.e2e
+def test_pip_installs_through_the_view_on_the_aws_path(
+    aws: Emulated, lam: Any, upstream: StaticUpstream, tmp_path: Path
+) -> None:
+    """pip downloads through the edge model twice: the first time the page and the file are
+    misses made by the function, the second time both are the bucket's (upstream unasked)."""
+    from tests.e2e.conftest import client_env, pip
+
+    _, clock, _ = lam
+    upstream.add_wheel("demo", "1.0", clock.now - timedelta(days=30))
+    upstream.add_wheel("demo", "2.0", clock.now - timedelta(days=1))  # in its cooldown
+    handler = type("Edge", (EdgeModel,), {"s3": aws.s3, "bucket": aws.resources.bucket})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    index = f"http://127.0.0.1:{server.server_address[1]}/view/safe/simple/"
+    env = client_env(tmp_path)
+    try:
+        for attempt in ("first", "again"):
+            out = tmp_path / attempt
+            pip(
+                "download",
+                "--no-deps",
+                "--no-cache-dir",
+                "-d",
+                str(out),
+                "--index-url",
+                index,
+                "demo",
+                env=env,
+            )
+            assert sorted(p.name for p in out.iterdir()) == [wheel_name("demo", "1.0")]
+            if attempt == "first":
+                asked = list(upstream.requests)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert upstream.requests == asked  # the second download asked upstream nothing
+    assert aws.store.head(view_file_key("safe", "demo", wheel_name("demo", "1.0"))) is not None
+
+
+def test_a_timer_run_short_of_time_records_what_it_made_and_arms_the_next(
+    aws: Emulated, lam: Any, upstream: StaticUpstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run stops making pages while it still has time to record them and arm the next run,
+    which is set for the pages left (already due: as soon as the timer allows)."""
+    _, clock, schedule = lam
+    start = clock.now
+    for project in ("one", "two"):
+        upstream.add_wheel(project, "1.0", start - timedelta(days=30))
+        upstream.add_wheel(project, "2.0", start - timedelta(days=6))
+        assert _call(f"/views/safe/simple/{project}/index.json")["statusCode"] == 200
+    clock.now = start + timedelta(days=1, seconds=1)  # both due
+    left = iter([600.0, 30.0])  # time for one page only
+    monkeypatch.setattr(CONTEXT, "get_remaining_time_in_millis", lambda: next(left) * 1000)
+    assert viewhandler.handler(dict(REFRESH_EVENT), CONTEXT) == {"made": 1}
+    soon = clock.now + timedelta(minutes=1)
+    assert schedule()["ScheduleExpression"] == f"at({soon.strftime('%Y-%m-%dT%H:%M:%S')})"
+    monkeypatch.setattr(CONTEXT, "get_remaining_time_in_millis", lambda: 600_000)
+    assert viewhandler.handler(dict(REFRESH_EVENT), CONTEXT) == {"made": 1}  # the other
+    for project in ("one", "two"):
+        listed = json.loads(aws.page(f"views/safe/simple/{project}/index.json"))["files"]
+        assert len(listed) == 2
+
+
+def test_a_timer_run_that_dies_leaves_a_timer_behind(
+    lam: Any, upstream: StaticUpstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The one-time schedule deletes itself once it has run: a run that fails before arming
+    the next would leave the due pages with no timer. Each run arms a fallback first."""
+    views, clock, schedule = lam
+    upstream.add_wheel("demo", "1.0", clock.now - timedelta(days=6))
+    assert _call("/views/safe/simple/demo/index.json")["statusCode"] == 200
+    clock.now += timedelta(days=1, seconds=1)
+
+    def dies(view: str, name: str) -> None:
+        raise RuntimeError("the run dies here")
+
+    monkeypatch.setattr(views, "_remake", dies)
+    with pytest.raises(RuntimeError):
+        viewhandler.handler(dict(REFRESH_EVENT), CONTEXT)
+    fallback = clock.now + timedelta(minutes=15)
+    assert schedule()["ScheduleExpression"] == f"at({fallback.strftime('%Y-%m-%dT%H:%M:%S')})"
