@@ -49,7 +49,7 @@ from bench.dists import wheel_bytes, wheel_name
 from bench.peers import cpu_seconds
 from bench.s3cost import RequestLog
 from skypi.core.keys import page_html_key, page_json_key
-from skypi.local.emulator import BATCH_SIZE, Handler, Poller
+from skypi.local.emulator import BATCH_SIZE, Handler, Poller, Resources
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs.type_defs import MessageTypeDef
@@ -303,7 +303,6 @@ def environment(config: dict[str, Any]) -> None:
 
     from skypi.indexer import handler as indexer_handler
     from skypi.indexer.events import decode_notification
-    from skypi.local.emulator import Resources
 
     indexer = indexer_handler._default_indexer()  # as on Lambda: from the environment
     log = RequestLog(indexer.store.client)
@@ -400,10 +399,7 @@ def burst(
 ) -> dict[str, Any]:
     """One burst into a fresh bucket: ``projects`` times ``per_project`` drops, ``concurrency``
     environments. Raises AssertionError if a drop is not listed with its hash."""
-    import boto3
-
-    from skypi.local.emulator import provision
-    from skypi.store.s3 import S3Store, s3_config
+    from skypi.store.s3 import S3Store
 
     work.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, **CREDENTIALS}
@@ -412,14 +408,8 @@ def burst(
     try:
         assert moto.stdout is not None
         endpoint = moto.stdout.readline().strip()
-        bucket = f"skypi-burst-{uuid.uuid4().hex[:8]}"
-        keys = {k.lower(): v for k, v in CREDENTIALS.items() if k.startswith("AWS_") and "KEY" in k}
-        s3 = boto3.client(
-            "s3", endpoint_url=endpoint, config=s3_config(endpoint), region_name="us-east-1", **keys
-        )
-        sqs = boto3.client("sqs", endpoint_url=endpoint, region_name="us-east-1", **keys)
-        resources = provision(s3, sqs, bucket, visibility_timeout=settings.visibility_timeout_s)
-        sqs.purge_queue(QueueUrl=resources.queue_url)  # the s3:TestEvent of the setup
+        s3, sqs, resources = _provisioned(endpoint, settings)
+        bucket = resources.bucket
         env |= {
             "AWS_ENDPOINT_URL": endpoint,
             "SKYPI_BUCKET": bucket,
@@ -427,17 +417,7 @@ def burst(
             "POWERTOOLS_TRACE_DISABLED": "true",
         }
         for i in range(concurrency):
-            config = {
-                "endpoint": endpoint,
-                "resources": asdict(resources),
-                "batch_size": settings.batch_size,
-                "window_s": settings.batching_window_s,
-                "ready": str(work / f"ready-{i}"),
-                "out": str(work / f"calls-{i}.json"),
-            }
-            environments.append(
-                _child(["environment", json.dumps(config)], env, work / f"environment-{i}.log")
-            )
+            environments.append(_environment(work, i, endpoint, resources, settings, env))
         _wait_ready(work, concurrency, environments)
         files = burst_files(projects, per_project)
         started, pids = time.monotonic(), [moto.pid] + [p.pid for p in environments]
@@ -450,12 +430,7 @@ def burst(
         for process in environments:
             _end(process)
     try:
-        invocations = [
-            call
-            for i in range(concurrency)
-            if (work / f"calls-{i}.json").exists()
-            for call in json.loads((work / f"calls-{i}.json").read_text())
-        ]
+        invocations = _invocations(work, concurrency)
         store = S3Store(bucket, s3)
         missing = unlisted(lambda key: store.get(key)[1], files)
     finally:
@@ -471,6 +446,54 @@ def burst(
     assert drained, f"the queue was not drained in {timeout_s:.0f} s"
     assert not missing, f"not every drop was listed with its hash: {missing[:20]}"
     return result
+
+
+def _invocations(work: Path, concurrency: int) -> list[dict[str, Any]]:
+    """Every invocation each environment recorded."""
+    return [
+        call
+        for i in range(concurrency)
+        if (work / f"calls-{i}.json").exists()
+        for call in json.loads((work / f"calls-{i}.json").read_text())
+    ]
+
+
+def _provisioned(endpoint: str, settings: QueueSettings) -> tuple[Any, Any, Resources]:
+    """The S3 and SQS clients, and a fresh bucket with its queue as the stack makes them."""
+    import boto3
+
+    from skypi.local.emulator import provision
+    from skypi.store.s3 import s3_config
+
+    bucket = f"skypi-burst-{uuid.uuid4().hex[:8]}"
+    keys = {k.lower(): v for k, v in CREDENTIALS.items() if k.startswith("AWS_") and "KEY" in k}
+    s3 = boto3.client(
+        "s3", endpoint_url=endpoint, config=s3_config(endpoint), region_name="us-east-1", **keys
+    )
+    sqs = boto3.client("sqs", endpoint_url=endpoint, region_name="us-east-1", **keys)
+    resources = provision(s3, sqs, bucket, visibility_timeout=settings.visibility_timeout_s)
+    sqs.purge_queue(QueueUrl=resources.queue_url)  # the s3:TestEvent of the setup
+    return s3, sqs, resources
+
+
+def _environment(
+    work: Path,
+    i: int,
+    endpoint: str,
+    resources: Resources,
+    settings: QueueSettings,
+    env: dict[str, str],
+) -> subprocess.Popen[str]:
+    """The ``i``-th modelled Lambda execution environment, polling the queue."""
+    config = {
+        "endpoint": endpoint,
+        "resources": asdict(resources),
+        "batch_size": settings.batch_size,
+        "window_s": settings.batching_window_s,
+        "ready": str(work / f"ready-{i}"),
+        "out": str(work / f"calls-{i}.json"),
+    }
+    return _child(["environment", json.dumps(config)], env, work / f"environment-{i}.log")
 
 
 def _wait_ready(work: Path, count: int, processes: list[subprocess.Popen[str]]) -> None:

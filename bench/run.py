@@ -301,6 +301,13 @@ def only_restart(args: argparse.Namespace) -> dict[str, Any]:
 # -- orchestration ----------------------------------------------------------------------
 
 
+STARTERS = {
+    "skypi": peers.start_skypi,
+    "pypiserver": peers.start_pypiserver,
+    "nginx-static": peers.start_nginx,
+}
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     work = Path(args.work or tempfile.mkdtemp(prefix="skypi-bench-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -312,69 +319,86 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         ]
         for label in ("skypi", "pypiserver")
     }
-    starters = {
-        "skypi": peers.start_skypi,
-        "pypiserver": peers.start_pypiserver,
-        "nginx-static": peers.start_nginx,
-    }
     for size in args.sizes:
-        print(f"== {size} projects", flush=True)
-        folder = work / f"corpus-{size}"
-        if not folder.exists():
-            started = time.perf_counter()
-            corpus.build(folder, size)
-            print(f"corpus: {size * 6} files in {time.perf_counter() - started:.1f} s")
-        first, adopt_s = peers.start_skypi(folder, work)  # adopts the folder: the pages exist
-        first.stop()
-        labels = list(starters)
-        rows: dict[str, list[dict[str, Any]]] = {label: [] for label in labels}
-        for round_ in range(args.rounds):
-            order = labels[round_ % len(labels) :] + labels[: round_ % len(labels)]
-            for label in order:
-                started = starters[label](folder, work)
-                if started is None:
-                    continue
-                peer, ready_s = started
-                try:
-                    row: dict[str, Any] = {"startup_s": ready_s, "rss_idle": rss_mib(peer.tree())}
-                    row["html"] = page_load(peer, size, "text/html", args, work)
-                    if peer.pep691:
-                        row["json"] = page_load(peer, size, JSON, args, work)
-                    row["root_p50_ms"] = root_p50(peer)
-                    row["pip"] = pip_dry_run(peer, work)
-                    if label != "nginx-static":
-                        row["drop_in_s"] = drop_in_delay(peer, folder, round_)
-                    if round_ == args.rounds - 1 and peer.uploads:
-                        sources = upload_files[label]
-                        batch = [work / "up" / label / str(size) / p.name for p in sources]
-                        for source, target in zip(sources, batch, strict=True):
-                            target.parent.mkdir(parents=True, exist_ok=True)
-                            shutil.copy(source, target)
-                        row["upload_fps"] = writes.upload_rate(peer, batch)
-                    rows[label].append(row)
-                    print(
-                        f"  round {round_ + 1} {label}: html {row['html']['rps']:.0f} req/s, "
-                        f"{row['html']['cpu_ms']:.3f} ms CPU/req",
-                        flush=True,
-                    )
-                finally:
-                    peer.stop()
-        reindex, reindex_cpu = time_command(
-            [str(peers.BIN / "skypi"), "reindex", str(folder)], folder
-        )
-        results["sizes"][str(size)] = {
-            "adopt_s": adopt_s,
-            "peers": rows,
-            "reindex_s": reindex,
-            "reindex_cpu_s": reindex_cpu,
-            "local_update_s": local_update_cost(folder),
-        }
+        results["sizes"][str(size)] = _size_figures(size, args, work, upload_files)
     results["writes"] = write_parts(args, work)
     largest = work / f"corpus-{max(args.sizes)}"
     results["restart"] = restart_figures(largest, work, args.rounds, args.idle)
     results.update(quick_parts(args.s3_sizes, work))
     results["aws"] = aws_burst(args, work)
     return results
+
+
+def _size_figures(
+    size: int, args: argparse.Namespace, work: Path, upload_files: dict[str, list[Path]]
+) -> dict[str, Any]:
+    """Every peer over one corpus of ``size`` projects, in rounds of a rotated order; then
+    skypi's reindex and one more file indexed."""
+    print(f"== {size} projects", flush=True)
+    folder = work / f"corpus-{size}"
+    if not folder.exists():
+        started = time.perf_counter()
+        corpus.build(folder, size)
+        print(f"corpus: {size * 6} files in {time.perf_counter() - started:.1f} s")
+    first, adopt_s = peers.start_skypi(folder, work)  # adopts the folder: the pages exist
+    first.stop()
+    labels = list(STARTERS)
+    rows: dict[str, list[dict[str, Any]]] = {label: [] for label in labels}
+    for round_ in range(args.rounds):
+        order = labels[round_ % len(labels) :] + labels[: round_ % len(labels)]
+        for label in order:
+            started = STARTERS[label](folder, work)
+            if started is None:
+                continue
+            peer, ready_s = started
+            try:
+                uploads = upload_files.get(label) if round_ == args.rounds - 1 else None
+                row = _peer_row(peer, ready_s, size, round_, folder, args, work, uploads)
+                rows[label].append(row)
+                print(
+                    f"  round {round_ + 1} {label}: html {row['html']['rps']:.0f} req/s, "
+                    f"{row['html']['cpu_ms']:.3f} ms CPU/req",
+                    flush=True,
+                )
+            finally:
+                peer.stop()
+    reindex, reindex_cpu = time_command([str(peers.BIN / "skypi"), "reindex", str(folder)], folder)
+    return {
+        "adopt_s": adopt_s,
+        "peers": rows,
+        "reindex_s": reindex,
+        "reindex_cpu_s": reindex_cpu,
+        "local_update_s": local_update_cost(folder),
+    }
+
+
+def _peer_row(
+    peer: peers.Peer,
+    ready_s: float,
+    size: int,
+    round_: int,
+    folder: Path,
+    args: argparse.Namespace,
+    work: Path,
+    uploads: list[Path] | None,
+) -> dict[str, Any]:
+    """One round of one peer: pages under load, the root, pip, a drop-in and (``uploads``,
+    in the last round) the upload rate."""
+    row: dict[str, Any] = {"startup_s": ready_s, "rss_idle": rss_mib(peer.tree())}
+    row["html"] = page_load(peer, size, "text/html", args, work)
+    if peer.pep691:
+        row["json"] = page_load(peer, size, JSON, args, work)
+    row["root_p50_ms"] = root_p50(peer)
+    row["pip"] = pip_dry_run(peer, work)
+    if peer.label != "nginx-static":
+        row["drop_in_s"] = drop_in_delay(peer, folder, round_)
+    if uploads is not None and peer.uploads:
+        batch = [work / "up" / peer.label / str(size) / p.name for p in uploads]
+        for source, target in zip(uploads, batch, strict=True):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(source, target)
+        row["upload_fps"] = writes.upload_rate(peer, batch)
+    return row
 
 
 def aws_burst(args: argparse.Namespace, work: Path) -> dict[str, Any]:
@@ -452,7 +476,7 @@ def machine() -> dict[str, str]:
     }
 
 
-def main() -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", type=int, nargs="+", default=[200, 2000])
     parser.add_argument("--rounds", type=int, default=3)
@@ -496,33 +520,46 @@ def main() -> int:
         "(adoption, one project of many files), or only the AWS path on moto (a burst of "
         "drop-ins, one upload against store size), into the last results",
     )
-    args = parser.parse_args()
-    if args.small:
-        args.sizes, args.rounds, args.duration, args.idle = [200], 1, 2, 5
-        args.adopt_sizes, args.project_files, args.s3_sizes = (
-            [250, 500, 1000],
-            [100, 600],
-            [100, 1000],
-        )
-        args.burst_projects = 20
-    peers.compile_bytecode()  # both peers start from bytecode, as installed
+    return parser
+
+
+def _smaller(args: argparse.Namespace) -> None:
+    """``--small``: every part at smaller sizes, one round."""
+    args.sizes, args.rounds, args.duration, args.idle = [200], 1, 2, 5
+    args.adopt_sizes, args.project_files, args.s3_sizes = (
+        [250, 500, 1000],
+        [100, 600],
+        [100, 1000],
+    )
+    args.burst_projects = 20
+
+
+def _measured(args: argparse.Namespace) -> dict[str, Any]:
+    """What the flags ask to measure, merged into the last results where only a part is."""
     if args.only_quick:
         work = Path(args.work or tempfile.mkdtemp(prefix="skypi-bench-"))
-        results = json.loads(Path(args.json).read_text()) | quick_parts(args.s3_sizes, work)
-    elif args.only == "restart":
-        results = only_restart(args)
-    elif args.only == "writes":
+        return json.loads(Path(args.json).read_text()) | quick_parts(args.s3_sizes, work)
+    if args.only == "restart":
+        return only_restart(args)
+    if args.only == "writes":
         work = Path(args.work or tempfile.mkdtemp(prefix="skypi-bench-"))
         work.mkdir(parents=True, exist_ok=True)
-        results = json.loads(Path(args.json).read_text()) | {"writes": write_parts(args, work)}
-    elif args.only == "aws":
+        return json.loads(Path(args.json).read_text()) | {"writes": write_parts(args, work)}
+    if args.only == "aws":
         work = Path(args.work or tempfile.mkdtemp(prefix="skypi-bench-"))
-        results = json.loads(Path(args.json).read_text()) | {
+        return json.loads(Path(args.json).read_text()) | {
             "update_cost": s3cost.run(args.s3_sizes),
             "aws": aws_burst(args, work),
         }
-    else:
-        results = run(args)
+    return run(args)
+
+
+def main() -> int:
+    args = _parser().parse_args()
+    if args.small:
+        _smaller(args)
+    peers.compile_bytecode()  # both peers start from bytecode, as installed
+    results = _measured(args)
     results["small"] = args.small or results.get("small", False)
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(results, indent=1))

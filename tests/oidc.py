@@ -13,13 +13,12 @@ import ipaddress
 import json
 import re
 import ssl
-import threading
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote_plus, urlsplit
@@ -29,6 +28,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
+
+from tests.loopback import Loopback
 
 REQUEST_TOKEN = "runner-request-token"
 
@@ -217,19 +218,12 @@ def _handler(issuer: Issuer) -> type[BaseHTTPRequestHandler]:
 
 @contextmanager
 def running_issuer(tls: Tls) -> Iterator[Issuer]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
-    port = server.server_address[1]
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    issuer = Issuer(f"https://127.0.0.1:{port}", key, kid=uuid.uuid4().hex[:16])
-    server.RequestHandlerClass = _handler(issuer)
-    server.socket = tls.server_context().wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    server = Loopback(BaseHTTPRequestHandler, tls=tls.server_context())  # its port first:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)  # the issuer names it
+    issuer = Issuer(server.url("https"), key, kid=uuid.uuid4().hex[:16])
+    server.server.RequestHandlerClass = _handler(issuer)
+    with server:
         yield issuer
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def make_attestation(filename: str, sha256: str, **statement: Any) -> dict[str, Any]:

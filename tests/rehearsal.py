@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -56,6 +56,7 @@ from skypi.store.s3 import s3_config
 from tests.apigw import http_event
 from tests.infra.conftest import ACCOUNT, ROOT, run_synth
 from tests.infra.test_edge_function import _event
+from tests.loopback import Loopback
 from tests.s3grants import S3_ACTION, allowed, s3_grants
 
 log = logging.getLogger("skypi.rehearsal")
@@ -430,8 +431,8 @@ class Rehearsal:
             sqs, self.resources, self._with_role(self._handler("skypi.indexer.handler."))
         )
         self.sync = TokenSync(self.endpoint, self.resources.token_table, self._sync_handler())
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _front(self))
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.server = Loopback(_front(self))
+        self.url = self.server.url()
 
     def _handler(self, prefix: str) -> Callable[..., Any]:
         (name,) = [h for h in self.roles if h.startswith(prefix)]
@@ -502,10 +503,10 @@ class Rehearsal:
     def start(self) -> None:
         self.poller.start()
         self.sync.start()
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server.start()
 
     def stop(self) -> None:
-        self.server.shutdown()
+        self.server.stop()
         self.sync.stop()
         self.poller.stop()
         self.moto.stop()

@@ -26,6 +26,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 import pytest
 
@@ -34,8 +35,8 @@ from skypi.core.errors import UploadRejected
 from skypi.core.keys import HELD_PREFIX, INTEGRITY_PREFIX, SIMPLE_PREFIX, SITE_PREFIX
 from skypi.core.upload import validate_filename, validate_form
 from skypi.indexer.admin import Admin
-from skypi.indexer.service import Gone, Indexer, Landed
-from skypi.store.base import Body, ObjectInfo
+from skypi.indexer.service import Gone, Indexer, Landed, Outcome
+from skypi.store.base import Body, ObjectInfo, Store
 from skypi.store.local import LocalStore
 from tests.dists import (
     sdist_bytes,
@@ -55,6 +56,11 @@ START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 PREFIXES = (SIMPLE_PREFIX, SITE_PREFIX, HELD_PREFIX, INTEGRITY_PREFIX)
 
 
+def is_stamped(key: str) -> bool:
+    """Whether storing ``key`` ticks the clock: a distribution (not its ``.metadata``)."""
+    return key.startswith("packages/") and not key.endswith(".metadata")
+
+
 class FixedClockStore(LocalStore):
     """A folder whose distributions are stamped, as they are stored or dropped in, with the
     next tick of a fixed clock (a minute apart): their upload times and ETags are the same on
@@ -71,7 +77,7 @@ class FixedClockStore(LocalStore):
 
     def put(self, key: str, body: Body, **kwargs: object) -> ObjectInfo:
         info = super().put(key, body, **kwargs)  # type: ignore[arg-type]
-        if not key.startswith("packages/") or key.endswith(".metadata"):
+        if not is_stamped(key):
             return info
         self.stamp(key)
         stamped = self.head(key)
@@ -79,13 +85,59 @@ class FixedClockStore(LocalStore):
         return stamped
 
 
-def _drop(store: FixedClockStore, key: str, data: bytes) -> str:
-    """A file copied into the folder (a drop-in), stamped by the clock."""
-    path = store.path_for(key)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-    store.stamp(key)
-    return key
+class Site(Protocol):
+    """Where the corpus is stored and indexed: a folder here, S3 on moto in
+    ``tests/aws/test_golden_pages_s3.py``. Distributions are stamped with the next tick of a
+    fixed clock as they are stored or dropped in."""
+
+    @property
+    def store(self) -> Store: ...
+
+    @property
+    def indexer(self) -> Indexer:
+        """The API's: uploads and admin actions."""
+        ...
+
+    def drop(self, key: str, data: bytes) -> str:
+        """A file copied in (a drop-in), not indexed yet."""
+        ...
+
+    def index(self, keys: list[str]) -> Outcome | None:
+        """What the drop-ins of ``keys`` cause: one batch (its outcome, where it is seen)."""
+        ...
+
+    def remove(self, key: str) -> None:
+        """A file removed by hand, and what its removal causes."""
+        ...
+
+    def settle(self) -> None:
+        """What follows an API action (on S3, the storage events it caused)."""
+        ...
+
+
+class FolderSite:
+    """The corpus on a folder, indexed in process (as ``skypi serve`` does)."""
+
+    def __init__(self, store: FixedClockStore) -> None:
+        self.store = store
+        self.indexer = Indexer(store)
+
+    def drop(self, key: str, data: bytes) -> str:
+        path = self.store.path_for(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        self.store.stamp(key)
+        return key
+
+    def index(self, keys: list[str]) -> Outcome:
+        return self.indexer.apply([Landed(key) for key in keys])
+
+    def remove(self, key: str) -> None:
+        self.store.path_for(key).unlink()
+        self.indexer.apply([Gone(key)])
+
+    def settle(self) -> None:
+        pass
 
 
 def _upload(uploader: Uploader, project: str, version: str, filename: str, data: bytes) -> None:
@@ -104,31 +156,34 @@ def _attested_upload(uploader: Uploader) -> None:
     uploader.publish(form, validate_filename(form, ATTESTED), io.BytesIO(data), claims)
 
 
-def build_corpus(store: FixedClockStore) -> None:
+def build_corpus(site: Site) -> None:
     """Index the corpus in a fixed order: every step a batch of its own."""
-    indexer = Indexer(store)
-    uploader = Uploader(store, indexer, max_size=10 * 1024 * 1024)
-    admin = Admin(indexer)
+    store = site.store
+    uploader = Uploader(store, site.indexer, max_size=10 * 1024 * 1024)
+    admin = Admin(site.indexer)
 
     def wheel(project: str, version: str, **kwargs: object) -> str:
         key = f"packages/{project}/{wheel_name(project, version)}"
-        return _drop(store, key, wheel_bytes(project, version, **kwargs))  # type: ignore[arg-type]
+        return site.drop(key, wheel_bytes(project, version, **kwargs))  # type: ignore[arg-type]
 
     # drop-ins: wheels and sdists, a local version, a zip sdist, several projects in one batch
     first = [
         wheel("alpha", "1.0", requires_python=">=3.9"),
-        _drop(store, f"packages/alpha/{sdist_name('alpha', '1.0')}", sdist_bytes("alpha", "1.0")),
+        site.drop(f"packages/alpha/{sdist_name('alpha', '1.0')}", sdist_bytes("alpha", "1.0")),
         wheel("alpha", "2.0", requires=("requests>=2",)),
         wheel("alpha", "2.0+cpu"),
         wheel("Beta-Project", "0.1"),
-        _drop(store, "packages/gamma/gamma-3.0.zip", zip_sdist_bytes("gamma", "3.0")),
+        site.drop("packages/gamma/gamma-3.0.zip", zip_sdist_bytes("gamma", "3.0")),
         wheel("delta", "1.0"),
         wheel("epsilon", "0.9"),
     ]
-    assert not indexer.apply([Landed(key) for key in first]).refused
+    outcome = site.index(first)
+    assert outcome is None or not outcome.refused
     # API uploads: a new release, and a file with a PEP 740 provenance
     _upload(uploader, "alpha", "2.1", wheel_name("alpha", "2.1"), wheel_bytes("alpha", "2.1"))
+    site.settle()
     _attested_upload(uploader)
+    site.settle()
     # refused: a second sdist of a release; an upload of a name listed with other bytes
     second = sdist_name("alpha", "1.0.0")  # 1.0.0 is the release 1.0
     with pytest.raises(UploadRejected, match="one sdist"):
@@ -137,21 +192,21 @@ def build_corpus(store: FixedClockStore) -> None:
     with pytest.raises(UploadRejected, match="File already exists"):
         _upload(uploader, "alpha", "1.0", wheel_name("alpha", "1.0"), other)
     # drop-ins: a conflicting copy in another folder, a byte-identical copy, an overwrite
-    beta = store.path_for(first[4])
-    outcome = indexer.apply(
+    beta = store.get(first[4])[1]
+    outcome = site.index(
         [
-            Landed(_drop(store, f"packages/alpha/old/{wheel_name('alpha', '1.0')}", other)),
-            Landed(_drop(store, "packages/Beta-Project/copy/" + beta.name, beta.read_bytes())),
+            site.drop(f"packages/alpha/old/{wheel_name('alpha', '1.0')}", other),
+            site.drop("packages/Beta-Project/copy/" + first[4].rsplit("/", 1)[1], beta),
         ]
     )
-    assert len(outcome.conflicts) == 1, outcome
-    assert len(outcome.duplicates) == 1, outcome
+    assert outcome is None or len(outcome.conflicts) == 1, outcome
+    assert outcome is None or len(outcome.duplicates) == 1, outcome
     overwritten = wheel_bytes("alpha", "2.0", payload=b"changed in place")
-    indexer.apply([Landed(_drop(store, first[2], overwritten))])
+    site.index([site.drop(first[2], overwritten)])
     # a deleted file (the project's last: it leaves the root listing), a file removed by hand
     admin.delete("delta", wheel_name("delta", "1.0"))
-    store.path_for(first[3]).unlink()
-    indexer.apply([Gone(first[3])])
+    site.settle()
+    site.remove(first[3])
     # yanks, with and without a reason; every project status
     admin.yank("alpha", filename=wheel_name("alpha", "1.0"), reason="broken on 3.13")
     admin.yank("alpha", filename=sdist_name("alpha", "1.0"))
@@ -160,7 +215,7 @@ def build_corpus(store: FixedClockStore) -> None:
     admin.set_status("epsilon", "deprecated")
 
 
-def stored_pages(store: LocalStore) -> dict[str, bytes]:
+def stored_pages(store: Store) -> dict[str, bytes]:
     """Every page and what only pages lead to (held files, provenance), by key."""
     return {
         info.key: store.get(info.key)[1]
@@ -191,7 +246,7 @@ def _explain(key: str, want: bytes, got: bytes) -> str:
 
 def test_every_stored_page_matches_its_golden_bytes(tmp_path: Path) -> None:
     store = FixedClockStore(tmp_path / "packages")
-    build_corpus(store)
+    build_corpus(FolderSite(store))
     got = stored_pages(store)
     if REGENERATE:
         for path in sorted(GOLDEN.rglob("*"), reverse=True):
@@ -211,6 +266,6 @@ def test_the_corpus_is_the_same_on_every_run(tmp_path: Path) -> None:
     for name in ("one", "two"):
         time.sleep(1.1 if runs else 0)  # a second apart: what a real clock would stamp differs
         store = FixedClockStore(tmp_path / name)
-        build_corpus(store)
+        build_corpus(FolderSite(store))
         runs.append(stored_pages(store))
     assert runs[0] == runs[1]

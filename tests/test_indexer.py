@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import random
 from concurrent.futures import ThreadPoolExecutor
@@ -213,3 +214,37 @@ def test_indexing_one_file_never_lists_and_touches_root_only_on_first_file(
     indexer.apply([Landed(_drop(store, "brand-new", "brand-new", "1.0"))])
     assert not any(c.startswith("list") for c in store.calls)
     assert "put simple/index.json" in store.calls  # a new project: root updated
+
+
+def test_the_newest_release_is_worked_out_once_per_upload_and_drop_in(
+    store: LocalStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The plan works out which release a page describes, and the page writer and the page
+    for people ask the very page it made: once per file indexed, a lost race aside."""
+    from functools import cached_property
+
+    from skypi.api.publish import Uploader
+    from skypi.core.upload import validate_filename, validate_form
+    from tests.dists import upload_form
+
+    worked_out: list[str] = []
+    newest = ProjectPage.__dict__["latest_version"].func
+
+    def counted(page: ProjectPage) -> str | None:
+        worked_out.append(page.name)
+        return newest(page)  # type: ignore[no-any-return]
+
+    latest = cached_property(counted)
+    latest.__set_name__(ProjectPage, "latest_version")
+    monkeypatch.setattr(ProjectPage, "latest_version", latest)
+    indexer = Indexer(store)
+    key = _drop(store, "demo", "Demo", "1.0")
+    indexer.apply([Landed(key)])
+    assert worked_out == ["demo"]
+    data, filename = wheel_bytes("Demo", "2.0"), wheel_name("Demo", "2.0")
+    form = validate_form({k: [v] for k, v in upload_form(data, filename, "Demo", "2.0").items()})
+    Uploader(store, indexer, max_size=1 << 20).publish(
+        form, validate_filename(form, filename), io.BytesIO(data)
+    )
+    assert worked_out == ["demo", "demo"]
+    assert indexer.pages.read("demo").page.summary  # type: ignore[union-attr]

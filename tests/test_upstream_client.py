@@ -4,14 +4,14 @@ file: URL, an error status; and what it counts."""
 from __future__ import annotations
 
 import io
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
 
 from skypi.store.upstream import Upstream, UpstreamLimits, UpstreamRefused, UpstreamUnavailable
+from tests.loopback import serving
 
 ANSWERS: dict[str, tuple[int, dict[str, str], bytes]] = {
     "/json/": (200, {"Content-Type": "application/vnd.pypi.simple.v1+json", "ETag": '"1"'}, b"{}"),
@@ -42,11 +42,8 @@ def base() -> Iterator[str]:
             self.end_headers()
             self.wfile.write(body)
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serving(Handler) as server:
+        yield server.url()
 
 
 def test_a_json_page_is_read_and_revalidated_with_its_etag(base: str) -> None:

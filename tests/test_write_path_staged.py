@@ -9,11 +9,14 @@ deterministic test, not only by the racing stress tests:
 - of two deletes of one file, one deletes it and the other is told it was deleted already;
 - a page swap that lost retries on the newer page (compare-and-swap, invariant 3);
 - of two uploads of one filename with other bytes, the create-only write lets one win and
-  refuses the other, which leaves nothing behind (invariant 2).
+  refuses the other, which leaves nothing behind (invariant 2);
+- an upload of a file listed already, while the writer that listed it is still writing what
+  follows its page, is answered only once every form of the page lists the file.
 """
 
 from __future__ import annotations
 
+import gzip
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +26,7 @@ import pytest
 from skypi.api.publish import Uploader
 from skypi.core.digests import sha256_hex
 from skypi.core.errors import DoesNotExist, UploadRejected
+from skypi.core.keys import gzip_key, html_twins, page_html_key, page_json_key
 from skypi.core.pages import ProjectPage, metadata_key
 from skypi.indexer.admin import Admin
 from skypi.indexer.rebuild import Rebuilder
@@ -213,4 +217,33 @@ def test_of_two_uploads_of_one_filename_the_create_only_write_refuses_the_second
     assert stored == wheel_bytes("race", "1.0", payload=b"B")
     [entry] = _page(store, "race").files
     assert entry.sha256 == sha256_hex(stored)
+    _consistent(store)
+
+
+def test_a_reupload_while_another_writer_follows_its_page_waits_for_every_form(
+    store: Store,
+) -> None:
+    """A file is stored and its storage event's writer has swapped the page and written the
+    HTML twins, not yet the JSON page's gzip variant, when the same bytes are uploaded again
+    (twine retrying): the upload is answered only once every form of the page lists the
+    file, not while the other writer is part-way."""
+    uploader = Uploader(store, Indexer(store), max_size=10 * 1024 * 1024)
+    _publish(uploader, "again", "1.0")
+    key = _key("again", "2.0")
+    store.put(key, wheel_bytes("again", "2.0"))
+    forms = [page_json_key("again"), *html_twins(page_html_key("again"))]
+    listing: list[dict[str, bool]] = []
+
+    def reupload() -> None:
+        _publish(uploader, "again", "2.0")
+        found = {k: store.get(k)[1] for k in forms}
+        found |= {gzip_key(k): gzip.decompress(store.get(gzip_key(k))[1]) for k in forms}
+        listing.append({k: b"again-2.0" in body for k, body in found.items()})
+
+    hooked = Hooked(store)
+    hooked.pause("put", lambda k, **_: k == gzip_key(page_json_key("again")), reupload)
+    Indexer(hooked).apply([Landed(key)])  # type: ignore[arg-type]
+    assert hooked.fired == ["put"]
+    assert listing == [dict.fromkeys(listing[0], True)]
+    assert len(listing[0]) == 6
     _consistent(store)

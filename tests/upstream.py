@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 from dataclasses import dataclass, field
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from tests.dists import metadata_text, wheel_bytes, wheel_name
+from tests.loopback import Loopback
 
 V1_JSON = "application/vnd.pypi.simple.v1+json"
 
@@ -24,12 +24,12 @@ class StaticUpstream:
     pages: dict[str, dict[str, Any]] = field(default_factory=dict)
     files: dict[str, bytes] = field(default_factory=dict)
     requests: list[str] = field(default_factory=list)
-    server: ThreadingHTTPServer | None = None
+    server: Loopback | None = None
 
     @property
     def url(self) -> str:
         assert self.server is not None
-        return f"http://127.0.0.1:{self.server.server_address[1]}/simple/"
+        return f"{self.server.url()}/simple/"
 
     def add_wheel(
         self,
@@ -99,11 +99,9 @@ class StaticUpstream:
                 self.end_headers()
                 self.wfile.write(body)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server = Loopback(Handler).start()
         return self
 
     def stop(self) -> None:
         if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
+            self.server.stop()

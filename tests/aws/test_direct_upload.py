@@ -4,6 +4,7 @@ multipart uploads, resuming, and what a tampered upload leaves behind (nothing).
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
 import random
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 from skypi.api import direct
 from skypi.api.direct import Declared, DirectUploader
 from skypi.core.errors import Conflict, NotSupported, UploadRejected
+from skypi.core.keys import gzip_key, html_twins, page_html_key, page_json_key
 from skypi.core.pages import ProjectPage
 from skypi.indexer.service import Indexer, Landed
 from skypi.store.base import Part
@@ -21,6 +23,7 @@ from skypi.store.local import LocalStore
 from skypi.store.s3 import S3Store
 from tests.dists import poisoned, wheel_bytes, wheel_name
 from tests.emulated import s3_store
+from tests.test_write_path_staged import Hooked
 
 MiB = 1024 * 1024
 CHECKSUM = "x-amz-checksum-sha256"
@@ -93,6 +96,53 @@ def test_complete_after_the_indexer_listed_this_upload_says_published(
     assert (
         uploader.complete(_declared(filename, data), "another-upload").wire()["status"] == "exists"
     )
+
+
+def _planned_and_put(uploader: DirectUploader, filename: str, data: bytes) -> str:
+    """A direct upload's plan and its single PUT, sent: the marker to complete it with."""
+    plan = uploader.plan(_declared(filename, data)).wire()
+    assert _put(plan["request"], data).status_code == 200
+    return str(plan["marker"])
+
+
+def _pages_listing(s3: S3Store, filename: str) -> dict[str, bool]:
+    """Whether each stored variant of the project's page (what a reader is served, by its
+    Accept and Accept-Encoding) lists ``filename``."""
+    pages = [page_json_key("big"), *html_twins(page_html_key("big"))]
+    found = {key: s3.get(key)[1] for key in pages}
+    found |= {gzip_key(key): gzip.decompress(s3.get(gzip_key(key))[1]) for key in pages}
+    return {key: filename.encode() in body for key, body in found.items()}
+
+
+def test_complete_after_the_indexer_listed_this_upload_answers_once_every_page_lists_it(
+    uploader: DirectUploader, s3: S3Store
+) -> None:
+    """The object's event reached the indexer first (its own Lambda, its own page writer):
+    it has swapped the JSON page and written the HTML twins, and is about to write the JSON
+    page's gzip variant, the one a client taking gzip is served, when the client calls
+    complete. complete answers "published" only once every variant of the page lists the
+    file: it writes what follows the page itself instead of answering while the indexer is
+    part-way (``skypi doctor`` against ``skypi dev`` read the gzip variant without the file
+    just after the answer)."""
+    first, first_data = _wheel("1.5")
+    marker = _planned_and_put(uploader, first, first_data)
+    assert uploader.complete(_declared(first, first_data), marker).wire()["status"] == "published"
+    filename, data = _wheel("1.6")
+    marker = _planned_and_put(uploader, filename, data)
+    answered: list[tuple[str, dict[str, bool]]] = []
+
+    def complete() -> None:  # the client's call, while the indexer is part-way
+        answer = uploader.complete(_declared(filename, data), marker).wire()
+        answered.append((answer["status"], _pages_listing(s3, filename)))
+
+    hooked = Hooked(s3)
+    hooked.pause("put", lambda key, **_: key == gzip_key(page_json_key("big")), complete)
+    Indexer(hooked).apply([Landed(f"packages/big/{filename}")])  # type: ignore[arg-type]
+    assert hooked.fired == ["put"]
+    [(status, listing)] = answered
+    assert status == "published"
+    assert listing == dict.fromkeys(listing, True)
+    assert _pages_listing(s3, filename) == dict.fromkeys(listing, True)
 
 
 def test_multipart_upload_resumes_with_the_missing_parts(

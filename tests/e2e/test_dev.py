@@ -13,8 +13,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from skypi.core.keys import project_site_key
 from tests.dists import make_wheel, wheel_bytes, wheel_name
 from tests.e2e.conftest import BIN, free_port, pip, run, twine, uv, wait_for
+from tests.emulated import s3_client
 
 pytestmark = pytest.mark.e2e
 
@@ -134,6 +136,14 @@ def test_aws_s3_cp_then_pip_and_uv_install_then_aws_s3_rm(
         env=env,
     )
     assert (tmp_path / "uv" / "dropped_lib" / "__init__.py").exists()
+    # The indexer names the index's address on the page for people, as the API does (on
+    # Lambda both are given it): the stored page is the same whichever of them wrote it last.
+    stored = s3_client(dev.endpoint).get_object(
+        Bucket="skypi-dev", Key=project_site_key("dropped-lib")
+    )
+    text = stored["Body"].read().decode()
+    assert f"{dev.url}/simple/" in text
+    assert "INDEX_URL" not in text
 
     _aws(dev, env, "s3", "rm", f"s3://skypi-dev/packages/{wheel.name}")
     assert wait_for(lambda: dev.listed("dropped-lib") == (set(), set()), timeout=20)

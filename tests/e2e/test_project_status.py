@@ -4,9 +4,8 @@ project status (``uv audit``), a quarantine hides every file, an archive refuses
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ import pytest
 
 from tests.dists import make_wheel
 from tests.e2e.conftest import Server, pip, run_cli, twine, uv
+from tests.loopback import serving
 
 pytestmark = pytest.mark.e2e
 
@@ -37,11 +37,8 @@ def osv() -> Iterator[str]:
             self.end_headers()
             self.wfile.write(body)
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/"
-    server.shutdown()
-    server.server_close()
+    with serving(Handler) as server:
+        yield f"{server.url()}/"
 
 
 def _status(server: Server, status: str, reason: str = "") -> None:

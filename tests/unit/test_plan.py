@@ -19,7 +19,6 @@ from skypi.core.plan import (
     restated,
     seen_again,
     take_over,
-    to_describe,
 )
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -152,11 +151,13 @@ def test_an_identical_arrival_brings_its_provenance_to_the_listed_entry() -> Non
 
 
 def test_the_newest_release_brings_its_summary() -> None:
-    summaries = {"2.0": "the second", "1.0": "the first"}
-    done = plan(_page(_wheel()), Observed((_arrive(_wheel("2.0")),), summaries=summaries))
+    second = replace(_arrive(_wheel("2.0")), summary="the second")
+    done = plan(_page(_wheel()), Observed((second,)))
     assert done.page is not None
     assert done.page.summary == "the second"
     assert done.root == RootEntry("Demo", "the second")
+    older = replace(_arrive(_wheel("0.9")), summary="the older")
+    assert plan(done.page, Observed((older,))).page.summary == "the second"  # type: ignore[union-attr]
 
 
 def test_nothing_observed_of_a_project_without_a_page_plans_nothing() -> None:
@@ -261,5 +262,17 @@ def test_the_release_to_describe(
 ) -> None:
     page = _page(*listed) if listed else None
     arrivals = [_arrive(_wheel(v)) for v in arriving]
-    first = to_describe(page, arrivals)
+    done = plan(page, Observed(tuple(arrivals)))
+    first = next((a for a in arrivals if a.entry.key == done.describe), None)
     assert (first.entry.version if first else None) == described
+
+
+def test_the_release_to_describe_is_one_the_plan_lists() -> None:
+    """A refused file describes nothing; of two sdists of a new release, the one listed."""
+    upload = _arrive(_wheel("2.0"), upload=True)
+    closed = plan(_page(_wheel(), status="archived"), Observed((upload,)))
+    assert (closed.page, closed.describe) == (None, None)
+    first, second = _arrive(_sdist("2.0"), upload=True), _arrive(_sdist("2.0.0"), upload=True)
+    done = plan(_page(_wheel()), Observed((first, second)))
+    assert done.decision(second.entry.key).verdict is Verdict.ONE_SDIST
+    assert done.describe == first.entry.key

@@ -101,7 +101,8 @@ class Facts:
         return replace(self, entry=replace(self.entry, provenance=href))
 
     def arrival(self, mode: Mode) -> Arrival:
-        return Arrival(self.entry, self.dist.kind, self.meta.name, mode)
+        summary = " ".join(self.meta.summary.split())
+        return Arrival(self.entry, self.dist.kind, self.meta.name, mode, summary)
 
 
 def facts_of(dist: DistFilename, meta: CoreMetadata, stored: StoredFile, sha256: str) -> Facts:
@@ -128,6 +129,7 @@ class Arrival:
     kind: Literal["wheel", "sdist"]
     name: str  # the project's name as its metadata spells it (a new page's display name)
     mode: Mode = Mode.DROP_IN  # uploaded: PyPI's upload rules apply (a drop-in is not)
+    summary: str = ""  # its metadata's, on one line: the page's if it becomes the newest
 
     @property
     def upload(self) -> bool:
@@ -139,6 +141,7 @@ class Arrival:
 
 
 Refresh = tuple[str, str | None]  # a listed entry's new (ETag, provenance)
+Decisions = Mapping[str, Decision]  # by key
 
 
 @dataclass(frozen=True)
@@ -176,7 +179,6 @@ class Observed:
     # key -> the ETag of the entry found gone (None: whichever entry the page lists)
     departures: Mapping[str, str | None] = field(default_factory=dict)
     refreshed: Mapping[str, Refresh] = field(default_factory=dict)  # key -> (ETag, provenance)
-    summaries: Mapping[str, str] = field(default_factory=dict)  # version -> a new summary
     # PEP 752: the namespaces, read when the page does not exist yet (a project starting)
     namespaces: Namespaces | None = None
     edit: Edit | None = None  # an admin's edit (Mode.ADMIN), which comes with nothing else
@@ -190,13 +192,15 @@ class Observed:
 @dataclass(frozen=True)
 class Plan:
     """The page to write (None: the stored one says it all), the decision for each arrival
-    (by key), how the root listing shows the project afterwards, and the filenames an admin's
-    edit changed."""
+    (by key), how the root listing shows the project afterwards, the filenames an admin's
+    edit changed, and the arrival (its key) whose metadata describes the release that became
+    the newest (None: the newest release is not new to the page)."""
 
     page: ProjectPage | None
     decisions: Mapping[str, Decision]
     root: RootEntry
     edited: tuple[str, ...] = ()
+    describe: str | None = None
 
     def decision(self, key: str) -> Decision:
         return self.decisions.get(key, Decision(Verdict.ADMIT))
@@ -235,23 +239,29 @@ def plan(page: ProjectPage | None, observed: Observed) -> Plan:
     if page is not None and tuple(files.values()) == base.files:
         return Plan(None, decisions, root_entry(page))
     new = base.with_files(tuple(files.values()))
-    newest = new.latest_version
-    if newest is not None and newest in observed.summaries:
-        new = new.with_summary(observed.summaries[newest])
-    return Plan(new, decisions, root_entry(new))
+    first = _describing(new, base, observed.arrivals, decisions)
+    if first is None:
+        return Plan(new, decisions, root_entry(new))
+    new = new.with_summary(first.summary)
+    return Plan(new, decisions, root_entry(new), describe=first.entry.key)
 
 
-def to_describe(page: ProjectPage | None, arrivals: Iterable[Arrival]) -> Arrival | None:
-    """The arrival whose metadata describes the release that becomes the newest, when that
-    release is new to the page (the page for people shows only the newest; an older one is
-    described if it ever becomes the newest)."""
-    arrived = list(arrivals)
-    listed = page.files if page else ()
-    probe = ProjectPage.empty("probe").with_files((*listed, *(a.entry for a in arrived)))
-    newest = probe.latest_version
-    if newest is None or any(same_version(newest, f.version) for f in listed):
+def _describing(
+    new: ProjectPage, base: ProjectPage, arrivals: Iterable[Arrival], decisions: Decisions
+) -> Arrival | None:
+    """The arrival listed in ``new`` whose metadata describes the release that became the
+    newest, when that release is new to the page (the page for people shows only the newest;
+    an older one is described if it ever becomes the newest)."""
+    newest = new.latest_version  # worked out once: the writer and the page for people ask too
+    if newest is None or any(same_version(newest, f.version) for f in base.files):
         return None
-    return next((a for a in arrived if a.entry.version == newest), None)
+    admitted = (a for a in arrivals if a.entry.version == newest)
+    return next((a for a in admitted if _listed(a, decisions)), None)
+
+
+def _listed(arrival: Arrival, decisions: Decisions) -> bool:
+    decision = decisions.get(arrival.entry.key)
+    return decision is None or decision.verdict is Verdict.ADMIT
 
 
 def _edited(page: ProjectPage | None, edit: Edit) -> Plan:
@@ -328,5 +338,4 @@ __all__ = [
     "restated",
     "seen_again",
     "take_over",
-    "to_describe",
 ]

@@ -77,9 +77,6 @@ class Intake:
         sha256, size, meta = self._received(request, dist, fh, limit, claims)
         admitted = self.admit(dist, sha256, str(meta.version))
         if admitted.identical:  # an identical re-upload (twine retries, CI re-runs)
-            # Listed already, maybe by this very upload sent before and answered 5xx after
-            # its page's swap: answered once what follows the page lists the file too.
-            self.indexer.pages.catch_up(admitted.page)
             return
         fh.seek(0)
         info = self.store_new(admitted, fh)
@@ -144,14 +141,22 @@ class Intake:
     def admit(self, dist: DistFilename, sha256: str, version: str | None = None) -> Admission:
         """The upload rules' answer for this file, before any byte is stored: raises
         :class:`UploadRejected` with why it is refused. ``version``: the metadata's, when read
-        (else the filename's)."""
+        (else the filename's).
+
+        A file listed already with these very bytes is answered only once what follows its
+        page lists it too: whoever listed it may be part-way through writing that (the file's
+        storage event at the indexer, another process; this very upload, sent before and
+        answered 5xx after its page's swap), so it is written here unless it was."""
         state = self.indexer.pages.read(dist.project)
         key = file_key(dist.project, dist.filename)
         candidate = Candidate(dist.filename, key, version or str(dist.version), dist.kind, sha256)
         decision = decide(state.page, candidate)
         if decision.refused:
             raise decision.error()
-        return Admission(dist, key, sha256, state, decision.verdict is Verdict.IDENTICAL)
+        identical = decision.verdict is Verdict.IDENTICAL
+        if identical:
+            self.indexer.pages.catch_up(state)
+        return Admission(dist, key, sha256, state, identical)
 
     def store_new(self, admitted: Admission, body: BinaryIO) -> ObjectInfo | None:
         """Store the file create-only; None when these very bytes were stored meanwhile (a

@@ -61,7 +61,6 @@ from skypi.core.plan import (
     plan,
     seen_again,
     take_over,
-    to_describe,
 )
 from skypi.core.release import Release
 from skypi.indexer.changes import Change as Change
@@ -187,12 +186,12 @@ class _Seen:
             if update != (known.etag, known.provenance):
                 self.refreshed[facts.entry.key] = update
 
-    def observed(self, summaries: Mapping[str, str]) -> Observed:
+    def observed(self) -> Observed:
         arrivals = tuple(
             f.arrival(Mode.UPLOAD if f.entry.key in self.uploads else Mode.DROP_IN)
             for f in self.arrivals
         )
-        return Observed(arrivals, self.departures, self.refreshed, summaries)
+        return Observed(arrivals, self.departures, self.refreshed)
 
 
 class HashTimeout(InvalidDistribution):
@@ -404,11 +403,10 @@ class Indexer:
         for facts in seen.arrivals:
             if facts.entry.metadata_sha256:
                 self.write_metadata(facts)
-        described = self._describe_newest(state.page, seen)
-        observed = seen.observed({v: r.summary for v, r in described.items()})
+        observed = seen.observed()
         done = _Project(seen.outcome, replayed=seen.replayed)
         if observed.changes(state.page):
-            self._update_page(project, state, seen.arrivals, observed, described, done)
+            self._update_page(project, state, seen.arrivals, observed, done)
         if seen.uploads and project not in done.outcome.written and not done.followed:
             # Listed already by another writer (a watcher, the upload's own storage event),
             # which may not have written what follows the page yet: the uploader is answered
@@ -497,13 +495,15 @@ class Indexer:
             log.warning("set aside %s (not indexed): %s", self.where(info.key), exc)
             seen.outcome.problems[info.key] = Decision(Verdict.INVALID, str(exc))
 
-    def _describe_newest(self, page: ProjectPage | None, seen: _Seen) -> dict[str, Release]:
-        """The description of the release that becomes the newest, if it is new to the page."""
-        first = to_describe(page, seen.observed({}).arrivals)
-        if first is None:
-            return {}
-        facts = next(f for f in seen.arrivals if f.entry.key == first.entry.key)
-        return {first.entry.version: self.describe(facts)}
+    def _describe_planned(
+        self, planned: Plan, arrivals: list[Facts], described: dict[str, Release]
+    ) -> None:
+        """Render the description of the release the plan names as the newest, by version,
+        once however many times a lost race plans again (a stored write answered 412 plans
+        nothing the second time: what follows the page still shows the first plan's)."""
+        facts = next((f for f in arrivals if f.entry.key == planned.describe), None)
+        if facts is not None and facts.entry.version not in described:
+            described[facts.entry.version] = self.describe(facts)
 
     def _finish_listing(self, state: Stored, done: _Project) -> None:
         """A change seen again that the page lists already: the run that listed it may have
@@ -522,17 +522,18 @@ class Indexer:
         state: Stored,
         arrivals: list[Facts],
         observed: Observed,
-        described: dict[str, Release],
         done: _Project,
     ) -> None:
         planned: list[Plan] = []  # the last attempt's plan (the one written)
         reserved: list[Namespaces] = []  # read once, if the project starts here (PEP 752)
+        described: dict[str, Release] = {}  # version -> the release a plan named, rendered
 
         def change(page: ProjectPage | None) -> ProjectPage | None:
             if page is None and observed.arrivals and not reserved:
                 reserved.append(self.namespaces.all())
             namespaces = reserved[0] if reserved else None
             planned[:] = [plan(page, replace(observed, namespaces=namespaces))]
+            self._describe_planned(planned[0], arrivals, described)
             return planned[0].page
 
         written = self.pages.update(project, change, start=state, releases=described)

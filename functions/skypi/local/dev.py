@@ -73,14 +73,15 @@ def _welcome(resources: Resources, endpoint: str, url: str, token: str | None) -
 
 
 def _start_pollers(
-    sqs: SQSClient, resources: Resources, store: S3Store
+    sqs: SQSClient, resources: Resources, store: S3Store, index_url: str
 ) -> tuple[Cdn, list[Poller]]:
     """The indexer's and the invalidator's pollers, started, and the CDN the API tells.
 
     CloudFront's invalidations as the stack has them: the API and the indexer invalidate
     deleted and restored files at an emulated CloudFront that applies AWS's limits, and what
     it refuses goes on the invalidation queue, which the invalidator handler drains. Both
-    handlers are given these, as Lambda would give them their environment."""
+    handlers are given these, as Lambda would give them their environment, with the index's
+    address as the stack gives both functions theirs (pages for people name it)."""
     from skypi.indexer import handler as indexer_handler
     from skypi.indexer import invalidator
     from skypi.indexer.service import Indexer
@@ -88,7 +89,7 @@ def _start_pollers(
     cloudfront = CloudFrontEmulation({DEV_DISTRIBUTION}, takes=INVALIDATION_SECONDS)
     pending = SqsPendingInvalidations(resources.invalidation_queue_url, sqs)
     cdn = CloudFrontCdn(DEV_DISTRIBUTION, cloudfront, pending)
-    indexer_handler._indexer = Indexer(store, cdn=cdn, workers=4)
+    indexer_handler._indexer = Indexer(store, cdn=cdn, workers=4, index_url=index_url)
     invalidator._cdn = CloudFrontCdn(DEV_DISTRIBUTION, cloudfront)
     # The handlers log JSON lines as on Lambda; once is enough.
     for logger in (indexer_handler.logger, invalidator.logger):
@@ -133,7 +134,8 @@ def dev(args: argparse.Namespace) -> int:
     if not args.no_auth:
         token = new_token()
         tokens.add(TokenRecord.create(token, name="skypi dev", scopes={Scope.ADMIN}, projects=None))
-    cdn, pollers = _start_pollers(sqs, resources, store)
+    url = f"http://{shown_host(args.host)}:{args.port}"
+    cdn, pollers = _start_pollers(sqs, resources, store, url)
     lambda_limits = lambda_settings(args.bucket)
     settings = Settings(
         private=args.private,
@@ -141,9 +143,8 @@ def dev(args: argparse.Namespace) -> int:
         max_upload_size=MAX_REQUEST_BYTES,
         max_request_size=lambda_limits.max_request_size,
         large_upload_hint=lambda_limits.large_upload_hint,
-        index_url=f"http://{shown_host(args.host)}:{args.port}",
+        index_url=url,
     )
-    url = f"http://{shown_host(args.host)}:{args.port}"
     print(_welcome(resources, endpoint, url, token), file=sys.stderr, flush=True)
     publishers = DynamoPublisherRepository(resources.publisher_table, dynamodb)
     app = create_app(store, settings, tokens, cdn, publishers=publishers)
