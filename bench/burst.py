@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING, Any
 from bench.dists import wheel_bytes, wheel_name
 from bench.peers import cpu_seconds
 from bench.s3cost import RequestLog
+from skypi.core.constants import ROOT_QUEUE_VARIABLE, ROOT_REBUILD_MESSAGE
 from skypi.core.keys import page_html_key, page_json_key
 from skypi.local.emulator import BATCH_SIZE, Handler, Poller, Resources
 
@@ -314,9 +315,10 @@ def environment(config: dict[str, Any]) -> None:
         response = indexer_handler.handler(event, context)
         returned, after = time.time(), log.snapshot()
         failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
-        keys = {
+        keys = {  # a rebuild of the root listing names no file
             r["messageId"]: [c.key for c in decode_notification(r["body"]).changes]
             for r in event["Records"]
+            if r["body"] != ROOT_REBUILD_MESSAGE
         }
         calls.append(
             {
@@ -413,6 +415,8 @@ def burst(
         env |= {
             "AWS_ENDPOINT_URL": endpoint,
             "SKYPI_BUCKET": bucket,
+            # the root listing rebuilt by a delayed message on the queue, as the stack has it
+            ROOT_QUEUE_VARIABLE: resources.queue_url,
             "POWERTOOLS_METRICS_DISABLED": "true",
             "POWERTOOLS_TRACE_DISABLED": "true",
         }

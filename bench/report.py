@@ -21,11 +21,12 @@ WHY = {
     "is 20 requests served by Python at about 2 ms each against nginx's 0.1 ms. Between the "
     "fastest peers, differences under about 30 % are within this machine's round-to-round noise "
     "(the spread between rounds in this report)",
-    "restart of a copied 12,000-file folder <= 1 s": "the start reads no file, but it walks "
-    "the folder twice (about 34,000 entries each, the state folder's pages and site included), "
-    "sets up the inotify watches (about 0.3 CPU-s) and loads FastAPI and pydantic (about 0.5 "
-    "CPU-s with bytecode; see the start-up imports above); on a busy machine wall time is "
-    "several times the CPU time (see the CPU-s columns)",
+    "restart of a copied 12,000-file folder <= 1 s": "the start reads no file; it walks the "
+    "folder once (about 34,000 entries, the state folder's pages and site included: about "
+    "0.35 CPU-s) and sets up the inotify watches (about 0.2 CPU-s), and answers reads before "
+    "FastAPI and pydantic are loaded (about 0.3 CPU-s more once it answers: see the settled "
+    "column); pypiserver reads nothing at start. On a busy machine wall time is several times "
+    "the CPU time (see the CPU-s columns)",
     "indexer import <= 0.3 s": "Powertools' Logger and Metrics, with the stdlib modules they "
     "load, are most of what the handler module still imports (`make bench` prints the parts)",
     "indexer import, no bytecode <= 0.4 s": "the handler module loads Powertools' Logger and "
@@ -329,11 +330,11 @@ def _restart_section(results: dict[str, Any]) -> list[str]:
         "The folder, skypi's state folder included, copied with `cp -a` (new inodes and ctimes,",
         "the same sizes and mtimes: what `rsync -a` or a backup restore gives), then the server",
         "started on the copy: seconds until `/simple/` answers, the CPU-seconds that took, the",
-        "CPU-seconds once it settled (skypi watches the folder and walks it a second time after",
-        "its port answers; settled: a whole second under 0.02 CPU-s), then server CPU-seconds",
+        "CPU-seconds once it settled (skypi loads its API after its port answers reads;",
+        "settled: a whole second under 0.02 CPU-s), then server CPU-seconds",
         f"over {restart['idle_s']} seconds with no request after that. Medians over the",
-        "rounds. The CPU-seconds a start costs do not depend on how busy the machine is; its",
-        "wall time does.",
+        "rounds. The folder is the one `skypi reindex` has just rewritten. The CPU-seconds a",
+        "start costs do not depend on how busy the machine is; its wall time does.",
     ]
     if "machine" in restart:
         lines.append(
@@ -841,13 +842,24 @@ WHERE_THE_TIME_GOES = [
     "- **twine uploads** into a project of 100 files (30 uploads, the server sampled at",
     "  100 Hz): the server was busy about a third of the time; two thirds of its busy samples",
     "  are the indexer writing the project's pages (their followers above all), the rest the",
-    "  upload's own write and the HTTP exchange.",
+    "  upload's own write and the HTTP exchange. Sampled again in wall-clock time (every",
+    "  thread at 200 Hz, 30 uploads, the disk shared with other work): nine tenths of the",
+    "  time the server spends on an upload is in the page writes' system calls (the JSON",
+    "  page's swap and its followers: open, write, rename), not in Python; fewer files per",
+    "  page, or the followers written side by side, are what is left to gain there.",
     "- **Restart of a restored 12,000-file folder** (cProfile, with bytecode): imports about",
     "  0.9 s of profiled time (FastAPI and pydantic most of it), the walk about 0.35 s per",
     "  pass, the inotify watches on 2,000 folders 0.3 s, building the app 0.1 to 0.17 s.",
     "  Moving the watches, the second pass and the API's load after the port answers cut",
     "  the CPU to the first answer to about half (0.69x, then 0.67x, 7 pairs each), but",
-    "  let an upload race the second pass (a flaky end-to-end test): not kept.",
+    "  let an upload race the second pass (a flaky end-to-end test): not kept. What is kept",
+    "  instead: the watches are set before the one pass (a file landing during the pass is",
+    "  seen by the watcher; the port is not open yet, so no upload races it), and reads are",
+    "  answered by the read path, which needs no FastAPI, while the API loads in a thread",
+    "  (an upload that comes meanwhile waits for it). And the restart the bench measured",
+    "  (10.33 s, 3.01 CPU-s) was of a folder just rewritten by `skypi reindex`, which",
+    "  recorded no fingerprints: every project's page and followers were read again (about",
+    "  3.2 CPU-s of the start's 3.3). A reindex of a folder now records them.",
     "- **The folder watcher** (strace of the server over 28 twine uploads into a 100-file",
     "  project): it watched the state folder inside the folder (8,307 inotify watches on",
     "  12,000 files, 2,001 of them in the folder itself), so each page write woke it; and",
@@ -874,6 +886,16 @@ WHERE_THE_TIME_GOES = [
     "of 30) | 0.68x | after: 4.2x the CPU (13.7 against 3.3 ms), 0.41x the rate |",
     "| the same | restart of a restored 12,000-file folder, CPU to the first answer | 0.93x "
     "| 4.0x (1.92 against 0.48 CPU-s) |",
+    "| one walk at start, the watches set before it; reads answered while the API loads "
+    "| restart of a restored 12,000-file folder, wall / CPU to the first answer (7 rounds, "
+    "the machine at a load of about 9 on 2 cores) | 0.58x / 0.52x (4.56 to 2.61 s, 1.37 to "
+    "0.72 CPU-s) | after: 1.38x the wall time, 1.45x the CPU (2.03 s, 0.48 CPU-s) |",
+    "| the same, and `skypi reindex` records the fingerprints | that restart after a full "
+    "reindex (what the bench measured) | 0.25x / 0.22x (10.45 to 2.61 s, 3.25 to 0.72 CPU-s) "
+    "| before: 5.1x the wall time, 6.8x the CPU |",
+    "| `skypi reindex` of a folder records the fingerprints when done (one more walk) "
+    "| `skypi reindex`, 3,000 files, user CPU / CPU / wall (4 pairs; peak memory 55 against "
+    "44 MiB) | 1.01x / 0.86x / 0.86x | (no counterpart) |",
     "",
 ]
 

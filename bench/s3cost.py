@@ -157,21 +157,33 @@ def seeded_store(endpoint: str, projects: int) -> tuple[Any, float]:
 
 # -- measuring ----------------------------------------------------------------------------
 
+BURST = 10  # new projects whose root changes one rebuild merges (a burst within its window)
+ROOT_OBJECTS = {"json": "simple/index.json", "html (each twin)": "simple/index.html"}
 
-def one_upload(store: Any, project: str, version: str) -> dict[str, Any]:
-    """What indexing one new wheel of ``project`` asks of S3: requests, bytes written (each
-    by key family) and its seconds."""
-    from skypi.indexer.service import Indexer, Landed
 
-    key = f"{PACKAGES_PREFIX}{project}/{wheel_name(project, version)}"
-    store.put(key, wheel_bytes(project, version))
+class Asked:
+    """Where the indexer asks for a rebuild of the root listing: on AWS, one SQS SendMessage
+    on its own queue (``skypi.store.rebuilds``), counted here as one request."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def request(self, delay: int) -> None:
+        self.count += 1
+
+
+def _measured(store: Any, asked: Asked, work: Any) -> dict[str, Any]:
+    """The S3 requests (and SendMessages) ``work()`` asks for, its bytes written and seconds."""
     log = RequestLog(store.client)
+    before = asked.count
     started = time.perf_counter()
     try:
-        Indexer(store).apply([Landed(key)])
+        work()
     finally:
         log.close()
     seen = log.snapshot()
+    if asked.count > before:
+        seen["asked"]["SendMessage indexer queue"] = asked.count - before
     return {
         "requests": sum(seen["asked"].values()),
         "bytes": sum(seen["written"].values()),
@@ -181,38 +193,84 @@ def one_upload(store: Any, project: str, version: str) -> dict[str, Any]:
     }
 
 
+def one_upload(
+    store: Any, project: str, version: str, asked: Asked | None = None
+) -> dict[str, Any]:
+    """What indexing one new wheel of ``project`` asks of S3: requests, bytes written (each
+    by key family) and its seconds. ``asked``: the root listing deferred to a rebuild, as on
+    AWS (none: written by the batch, as in a folder)."""
+    from skypi.indexer.service import Indexer, Landed
+
+    key = f"{PACKAGES_PREFIX}{project}/{wheel_name(project, version)}"
+    store.put(key, wheel_bytes(project, version))
+    indexer = Indexer(store, rebuilds=asked)
+    return _measured(store, asked or Asked(), lambda: indexer.apply([Landed(key)]))
+
+
+def one_rebuild(store: Any, asked: Asked) -> dict[str, Any]:
+    """What the rebuild asked for costs: every pending project merged into the root listing."""
+    from skypi.indexer.service import Indexer
+
+    indexer = Indexer(store, rebuilds=asked)
+    return _measured(store, asked, indexer.rebuild_root)
+
+
+def one_size(endpoint: str, size: int) -> dict[str, Any]:
+    """A known project's upload and a new project's, the root listing deferred (AWS); the
+    rebuild that merges a burst of :data:`BURST` new projects; and a new project whose batch
+    writes the listing itself (a folder's way, and AWS's before the listing was deferred)."""
+    store, seed_s = seeded_store(endpoint, size)
+    asked = Asked()
+    known = one_upload(store, seed_project(min(KNOWN, size - 1)), "9.0", asked)
+    new = one_upload(store, "brand-new", "1.0", asked)
+    for i in range(1, BURST):
+        one_upload(store, f"brand-new-{i}", "1.0", asked)
+    rebuild = one_rebuild(store, asked)
+    objects = {what: store.head(key).size for what, key in ROOT_OBJECTS.items()}
+    at_once = one_upload(store, "at-once", "1.0")
+    _forget(store.bucket)
+    return {
+        "projects": size,
+        "seed_s": seed_s,
+        "existing_requests": known["requests"],
+        "existing_bytes": known["bytes"],
+        "existing_s": known["seconds"],
+        "existing": known,
+        "new_requests": new["requests"],
+        "new_bytes": new["bytes"],
+        "new_s": new["seconds"],
+        "new": new,
+        "burst": BURST,
+        "rebuild_requests": rebuild["requests"],
+        "rebuild_bytes": rebuild["bytes"],
+        "rebuild_s": rebuild["seconds"],
+        "rebuild": rebuild,
+        "at_once_requests": at_once["requests"],
+        "at_once_bytes": at_once["bytes"],
+        "at_once": at_once,
+        "root_objects": objects,
+    }
+
+
 def run(sizes: list[int]) -> list[dict[str, Any]]:
-    """One row per size: a new file of a known project, and a first file of a new project."""
+    """One row per size (:func:`one_size`)."""
     from skypi.local.emulator import start_moto
 
     server, endpoint = start_moto()
     rows = []
     try:
         for size in sizes:
-            store, seed_s = seeded_store(endpoint, size)
-            known = one_upload(store, seed_project(min(KNOWN, size - 1)), "9.0")
-            new = one_upload(store, "brand-new", "1.0")
-            rows.append(
-                {
-                    "projects": size,
-                    "seed_s": seed_s,
-                    "existing_requests": known["requests"],
-                    "existing_bytes": known["bytes"],
-                    "existing_s": known["seconds"],
-                    "existing": known,
-                    "new_requests": new["requests"],
-                    "new_bytes": new["bytes"],
-                    "new_s": new["seconds"],
-                    "new": new,
-                }
-            )
+            row = one_size(endpoint, size)
+            rows.append(row)
             print(
-                f"  S3, {size:,} projects (seeded in {seed_s:.0f} s): known project "
-                f"{known['requests']} requests, {known['bytes']:,} bytes written; new project "
-                f"{new['requests']} requests, {new['bytes']:,} bytes",
+                f"  S3, {size:,} projects (seeded in {row['seed_s']:.0f} s): known project "
+                f"{row['existing_requests']} requests, {row['existing_bytes']:,} bytes written; "
+                f"new project {row['new_requests']} requests, {row['new_bytes']:,} bytes; "
+                f"the rebuild of {BURST} new projects {row['rebuild_requests']} requests, "
+                f"{row['rebuild_bytes']:,} bytes; a new project written at once "
+                f"{row['at_once_bytes']:,} bytes",
                 flush=True,
             )
-            _forget(store.bucket)
     finally:
         server.stop()
     return rows

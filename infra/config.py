@@ -22,6 +22,9 @@
   the SDK's import (docs/aws-runtime.md).
 - ``skypi:oidcAudience`` (the domain name, else ``skypi-<account>-<region>-<stack>``): the
   audience of the CI tokens Trusted Publishing accepts.
+- ``skypi:rootDelaySeconds`` (``30``): a new project is listed on ``/simple/`` within this
+  many seconds of its first upload (installable at once); 0 to 900, SQS's DelaySeconds
+  (docs/aws-runtime.md).
 - ``skypi:viewConcurrency`` (``10``): the view Lambda's reserved concurrency, which bounds
   its upstream work and its cost; ``0`` reserves none (an account whose concurrency quota is
   under 110 cannot reserve any: Lambda keeps 100 unreserved).
@@ -34,6 +37,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from constructs import Node
+
+from skypi.core.constants import DEFAULT_ROOT_DELAY_SECONDS, MAX_ROOT_DELAY_SECONDS
 
 _TRUE = {"1", "true", "yes", "on"}
 
@@ -66,6 +71,7 @@ class Config:
     pricing_plan: str | None = None
     trace_calls: bool = False
     oidc_audience: str | None = None
+    root_delay_seconds: int = DEFAULT_ROOT_DELAY_SECONDS
     view_concurrency: int = 10
 
     @classmethod
@@ -92,6 +98,7 @@ class Config:
             else None,
             trace_calls=_flag(get("traceCalls"), False),
             oidc_audience=get("oidcAudience") or None,
+            root_delay_seconds=_int(get("rootDelaySeconds"), DEFAULT_ROOT_DELAY_SECONDS) or 0,
             view_concurrency=_int(get("viewConcurrency"), 10) or 0,
         )
         if config.pricing_plan and not config.waf:  # a plan covers one web ACL: use it
@@ -100,6 +107,10 @@ class Config:
             raise ValueError("skypi:readMode must be private or public")
         if config.pricing_plan not in {None, "free", "pro", "business", "premium"}:
             raise ValueError("skypi:pricingPlan must be free, pro, business or premium")
+        if not 0 <= config.root_delay_seconds <= MAX_ROOT_DELAY_SECONDS:
+            raise ValueError(
+                f"skypi:rootDelaySeconds must be 0 to {MAX_ROOT_DELAY_SECONDS} (SQS's DelaySeconds)"
+            )
         if config.architecture not in {"arm64", "x86_64"}:
             raise ValueError("skypi:architecture must be arm64 or x86_64")
         if config.view_concurrency < 0:

@@ -17,7 +17,11 @@ from infra.config import Config
 from infra.functions import skypi_function
 from infra.grants import object_statements
 from infra.queues import failure_queue, work_queue
-from skypi.core.constants import DISTRIBUTION_SUFFIXES
+from skypi.core.constants import (
+    DISTRIBUTION_SUFFIXES,
+    ROOT_DELAY_VARIABLE,
+    ROOT_QUEUE_VARIABLE,
+)
 from skypi.core.keys import INDEXER, PACKAGES_PREFIX
 
 FUNCTION_TIMEOUT = Duration.seconds(120)
@@ -36,6 +40,7 @@ class Indexer(Construct):
         alarm_topic: sns.ITopic | None,
     ) -> None:
         super().__init__(scope, construct_id)
+        self.root_delay = config.root_delay_seconds
         self.dead_letters = failure_queue(self, "DeadLetters")
         self.queue = work_queue(
             self,
@@ -73,7 +78,16 @@ class Indexer(Construct):
             )
         )
         self._grant(bucket)
+        self.allow_root_rebuilds(self.function)
         self._alarms(alarm_topic)
+
+    def allow_root_rebuilds(self, writer: lambda_.Function) -> None:
+        """A function that indexes (this one, and the API, which indexes uploads at once)
+        asks for a rebuild of the root listing as a delayed message on this queue, which
+        this function receives (skypi.indexer.deferred)."""
+        writer.add_environment(ROOT_QUEUE_VARIABLE, self.queue.queue_url)
+        writer.add_environment(ROOT_DELAY_VARIABLE, str(self.root_delay))
+        self.queue.grant_send_messages(writer)
 
     def _grant(self, bucket: s3.IBucket) -> None:
         """What the key layout lets the indexer do: read what it indexes, write pages and

@@ -49,6 +49,7 @@ class SkypiStack(Stack):
         )
         self.auth = Auth(self, "Auth", config=config, code=code, alarm_topic=alarm_topic)
         self.api = Api(self, "Api", config=config, bucket=storage.bucket, code=code, auth=self.auth)
+        self.indexer.allow_root_rebuilds(self.api.function)
         self.views = Views(self, "Views", config=config, bucket=storage.bucket, code=code)
         self.cdn = Cdn(
             self,

@@ -197,6 +197,59 @@ def test_a_restart_of_a_copied_folder_reads_no_unchanged_file(
     assert added.name in {f.filename for f in _page(store, "p3").files}
 
 
+def test_a_start_after_a_reindex_reads_no_project_again(tmp_path: Path) -> None:
+    from skypi.cli import main
+
+    folder = tmp_path / "packages"
+    _fill(folder, 4)
+    adopt(LocalStore(folder), show_progress=False)
+    shutil.rmtree(folder / ".skypi" / "simple")  # every page written anew by the reindex
+    assert main(["reindex", str(folder)]) == 0
+    assert adopt(LocalStore(folder), show_progress=False).projects_checked == 0
+    # what lands after the reindex is still seen by the next start
+    (folder / "p1" / wheel_name("p1", "2.0")).write_bytes(wheel_bytes("p1", "2.0"))
+    assert main(["reindex", str(folder), "--check"]) == 1  # records nothing
+    report = adopt(LocalStore(folder), show_progress=False)
+    assert report.projects_checked == 1
+    assert report.outcome.added == [wheel_name("p1", "2.0")]
+
+
+def test_a_start_walks_the_folder_once_and_lists_a_file_landing_during_its_pass(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The watcher's watches are set before the start-up pass walks the folder: a file that
+    lands after the walk is seen by the watcher, with no second walk to catch it."""
+    from skypi.local.serve import start_pass
+
+    folder = tmp_path / "packages"
+    _fill(folder, 3)
+    adopt(LocalStore(folder), show_progress=False)
+    late = folder / "p1" / wheel_name("p1", "2.0")
+    walks: list[str] = []
+    scan = LocalStore.scan
+
+    def walked(store: LocalStore, prefix: str = "") -> object:
+        walks.append(prefix)
+        found = scan(store, prefix)
+        if len(walks) == 1:  # just after the pass's walk, before its port would open
+            late.write_bytes(wheel_bytes("p1", "2.0"))
+        return found
+
+    monkeypatch.setattr(LocalStore, "scan", walked)
+    store = LocalStore(folder)
+    report, watcher = start_pass(store, watch=True)
+    assert watcher is not None
+    try:
+        assert walks == [""]
+        assert report.projects_checked == 0
+        deadline = time.monotonic() + 20
+        while late.name not in {f.filename for f in _page(store, "p1").files}:
+            assert time.monotonic() < deadline, "the file that landed during the pass"
+            time.sleep(0.05)
+    finally:
+        watcher.stop()
+
+
 def test_the_same_bytes_under_a_new_stat_are_read_once(
     store: LocalStore, folder: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -11,9 +11,11 @@ import pytest
 from packaging.utils import NormalizedName, canonicalize_name
 
 from skypi import cli
+from skypi.core.constants import MAX_ROOT_DELAY_SECONDS
 from skypi.core.pages import ProjectPage, RootEntry, RootListing
 from skypi.core.plan import Mark
 from skypi.core.render import render_project_html
+from skypi.indexer import deferred
 from skypi.indexer.rebuild import Rebuilder
 from skypi.indexer.service import Gone, Indexer, Landed
 from skypi.local.startup import reconcile as start_up
@@ -75,6 +77,25 @@ def test_check_reports_only_real_drift(any_store: Store) -> None:
     alpha = _page(any_store, "alpha")
     assert alpha.find(wheel_name("alpha", "1.0")).yanked == "broken"  # type: ignore[union-attr]
     assert _page(any_store, "gamma").files == ()
+
+
+def test_a_project_pending_for_the_root_listing_is_no_drift_within_its_window(
+    any_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new project recorded for the listing's next rebuild (AWS) is served at once and
+    listed within the window: ``--check`` reports it only once that window is long past."""
+
+    class Asked:
+        def request(self, delay: int) -> None:
+            pass
+
+    indexer = Indexer(any_store, rebuilds=Asked())
+    indexer.apply([Landed(_drop(any_store, "waiting", "1.0"))])
+    assert _check(indexer) == []
+    monkeypatch.setattr(deferred, "OVERDUE_GRACE_SECONDS", -3600 - MAX_ROOT_DELAY_SECONDS)
+    assert _check(indexer) == ["waiting: the root listing disagrees with its page"]
+    indexer.rebuild_root()
+    assert _check(indexer) == []
 
 
 def test_copies_are_no_drift_and_the_listed_copy_keeps_its_place(any_store: Store) -> None:

@@ -801,6 +801,7 @@ def _reindex(args: argparse.Namespace) -> int:
 
     from skypi.indexer.rebuild import Rebuilder
     from skypi.indexer.service import Indexer
+    from skypi.store.local import LocalStore
 
     store = _store(args.dir, args.state_dir, args.bucket)
     workers = args.workers or (16 if args.bucket else 1)  # threads only contend for a disk
@@ -816,6 +817,10 @@ def _reindex(args: argparse.Namespace) -> int:
         unit="file", desc="checking" if args.check else "reindexing", file=sys.stderr, disable=None
     ) as bar:
         report = rebuilder.run(check=args.check, progress=bar.update)
+    if isinstance(store, LocalStore) and not args.check:  # the next start trusts them
+        from skypi.local.startup import record_all
+
+        record_all(store, failed={project for project, _ in report.failed})
     for drift in report.drift:
         print(("drift: " if args.check else "repaired: ") + str(drift))
     for key, reason in report.set_aside:  # not drift: no page lists them

@@ -233,3 +233,73 @@ def test_a_batch_of_fifty_new_projects_writes_the_root_listing_once(moto_endpoin
     assert all(writes[f"simple/arrival-{i:02d}/index.json"] == 1 for i in range(50))
     root = RootListing.from_json_bytes(store.get("simple/index.json")[1])
     assert len(root.projects) == 60
+
+
+class _Asked:
+    """Where a rebuild of the root listing is asked for (on AWS, one SQS SendMessage)."""
+
+    def __init__(self) -> None:
+        self.delays: list[int] = []
+
+    def request(self, delay: int) -> None:
+        self.delays.append(delay)
+
+
+def _written(counter: RequestCounter, store: S3Store) -> int:
+    """The bytes of the PutObjects ``counter`` saw, read back from storage (each key once)."""
+    keys = {key for operation, key in counter.requests if operation == "PutObject"}
+    return sum(info.size for key in keys if (info := store.head(key)) is not None)
+
+
+def test_a_new_project_with_the_listing_deferred_costs_the_same_at_10_and_2000_projects(
+    moto_endpoint: str,
+) -> None:
+    """On AWS a new project's upload records it for the root listing's next rebuild: it
+    writes no byte of the listing, so its requests and bytes do not grow with the bucket."""
+    costs, sizes = {}, {}
+    for size in (10, 2000):
+        store = s3_store(moto_endpoint, versioned=True)
+        _seed(store, size)
+        asked = _Asked()
+        uploader = Uploader(store, Indexer(store, rebuilds=asked), max_size=10 * 1024 * 1024)
+        _upload(uploader, "warm-up", "1.0")
+        counter = RequestCounter(store.client)
+        _upload(uploader, "brand-new", "1.0")
+        costs[size] = Counter(
+            f"{op} {key.replace('brand_new', 'P').replace('brand-new', 'P')}"
+            for op, key in counter.requests
+        )
+        sizes[size] = _written(counter, store)
+        assert len(asked.delays) == 1  # the warm-up asked; this one found the rebuild due
+    assert costs[10] == costs[2000]
+    assert not [r for r in costs[2000] if r.split()[1].startswith("simple/index.")]
+    assert costs[2000]["PutObject pending/root/P.json"] == 1
+    assert costs[2000]["PutObject pending/root-due.json"] == 1  # refused: a rebuild is due
+    assert costs[2000]["HeadObject pending/root-due.json"] == 1  # how old it is
+    # a known project's 14, the namespaces' records, the record, the rebuild due (refused
+    # here: the warm-up's is there) and one look at its age: 23 when the batch wrote the listing
+    assert sum(costs[2000].values()) == 18
+    assert abs(sizes[2000] - sizes[10]) < 200  # the same objects, a few digits apart
+
+
+def test_one_rebuild_merges_a_burst_and_writes_the_root_listing_once(moto_endpoint: str) -> None:
+    store = s3_store(moto_endpoint)
+    _seed(store, 10)
+    asked = _Asked()
+    indexer = Indexer(store, rebuilds=asked, root_delay=60)
+    for i in range(20):  # twenty batches, as twenty uploads or drop-ins in a window
+        name = f"arrival-{i:02d}"
+        key = f"packages/{name}/{wheel_name(name, '1.0')}"
+        store.put(key, wheel_bytes(name, "1.0"))
+        indexer.apply([Landed(key)])
+    assert asked.delays == [60]
+    counter = RequestCounter(store.client)
+    assert indexer.rebuild_root() is not None
+    writes = Counter(key for operation, key in counter.requests if operation == "PutObject")
+    assert {key: writes[key] for key in ROOT} == dict.fromkeys(ROOT, 1)
+    assert writes["site/index.html"] == 1  # the count
+    deletes = Counter(key for operation, key in counter.requests if operation == "DeleteObject")
+    assert sum(deletes.values()) == 21  # each record merged, and the rebuild due
+    assert [r[0] for r in counter.requests if r[0].startswith("List")] == ["ListObjectsV2"]
+    root = RootListing.from_json_bytes(store.get("simple/index.json")[1])
+    assert len(root.projects) == 30

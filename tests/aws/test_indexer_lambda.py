@@ -304,3 +304,75 @@ def test_a_poisoned_archive_is_set_aside_not_retried_and_the_batch_goes_on(
     assert response == {"batchItemFailures": []}
     assert _listed(aws, "good") == {wheel_name("good", "1.0")}
     assert all(aws.store.head(f"simple/{project}/index.json") is None for project in bad)
+
+
+# -- the root listing, rebuilt later (skypi.indexer.deferred) -------------------------------
+
+
+def _defer(aws: Emulated, monkeypatch: pytest.MonkeyPatch, delay: int) -> None:
+    """The handler configured as the stack configures it: its queue and the delay."""
+    monkeypatch.setenv("SKYPI_INDEX_QUEUE_URL", aws.resources.queue_url)
+    monkeypatch.setenv("SKYPI_ROOT_DELAY_SECONDS", str(delay))
+
+
+def _root(aws: Emulated) -> set[str]:
+    if aws.store.head("simple/index.json") is None:
+        return set()
+    return set(RootListing.from_json_bytes(aws.page("simple/index.json")).projects)
+
+
+def test_a_burst_of_new_projects_waits_for_one_delayed_rebuild(
+    aws: Emulated, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQS keeps a message sent with DelaySeconds invisible until then (up to 900 s): the
+    drops are indexed and served at once, the listing waits for the one rebuild asked for."""
+    from skypi.core.constants import ROOT_REBUILD_MESSAGE
+    from skypi.indexer import handler as indexer_handler
+
+    _defer(aws, monkeypatch, 900)
+    names = ("one", "two", "three")
+    for name in names:
+        aws.drop(f"packages/{name}/{wheel_name(name, '1.0')}", wheel_bytes(name, "1.0"))
+        aws.poller.drain()  # one batch each
+    assert all(_listed(aws, n) == {wheel_name(n, "1.0")} for n in names)
+    assert _root(aws) == set()
+    attributes = aws.sqs.get_queue_attributes(
+        QueueUrl=aws.resources.queue_url, AttributeNames=["ApproximateNumberOfMessagesDelayed"]
+    )["Attributes"]
+    assert attributes["ApproximateNumberOfMessagesDelayed"] == "1"
+    # what Lambda hands over when the delay is past: the rebuild, as its own record
+    event = {"Records": [{"messageId": "m-1", "body": ROOT_REBUILD_MESSAGE}]}
+    indexer = indexer_handler._indexer
+    assert indexer is not None
+    assert indexer_handler.process(event, indexer) == {"batchItemFailures": []}
+    assert _root(aws) == set(names)
+    assert list(aws.store.list("pending/")) == []
+
+
+def test_a_rebuild_with_no_delay_is_received_by_the_poller(
+    aws: Emulated, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _defer(aws, monkeypatch, 0)
+    aws.drop(f"packages/quick/{wheel_name('quick', '1.0')}", wheel_bytes("quick", "1.0"))
+    assert aws.poller.drain() == 2  # the drop, then the rebuild it asked for
+    assert _root(aws) == {"quick"}
+
+
+def test_a_failed_rebuild_is_retried(aws: Emulated, monkeypatch: pytest.MonkeyPatch) -> None:
+    from skypi.core.constants import ROOT_REBUILD_MESSAGE
+    from skypi.indexer import handler as indexer_handler
+
+    _defer(aws, monkeypatch, 900)
+    aws.drop(f"packages/later/{wheel_name('later', '1.0')}", wheel_bytes("later", "1.0"))
+    aws.poller.drain()
+    indexer = indexer_handler._indexer
+    assert indexer is not None
+
+    def broken() -> None:
+        raise OSError("S3 is down")
+
+    monkeypatch.setattr(indexer, "rebuild_root", broken)
+    event = {"Records": [{"messageId": "m-1", "body": ROOT_REBUILD_MESSAGE}]}
+    assert indexer_handler.process(event, indexer) == {
+        "batchItemFailures": [{"itemIdentifier": "m-1"}]
+    }

@@ -31,6 +31,7 @@ from skypi.indexer.service import Indexer
 from skypi.local.emulator import LambdaContext, Resources, provision, sqs_event
 from skypi.local.startup import reconcile
 from skypi.local.watch import FolderWatcher
+from skypi.store.rebuilds import SqsRootRebuilds
 from skypi.store.s3 import S3Store
 from tests.emulated import CREDENTIALS, s3_client
 from tests.faults.injector import S3_KINDS, BotocoreFaults, Faults, FullDisk
@@ -310,25 +311,29 @@ def _arn(sqs: Any, resources: Resources) -> str:
     return str(attributes["Attributes"]["QueueArn"])
 
 
+@pytest.mark.parametrize("deferred", [False, True], ids=["listing-in-batch", "listing-deferred"])
 def test_s3_under_errors_throttling_timeouts_resets_and_killed_invocations(
-    emulated: tuple[Any, ...],
+    emulated: tuple[Any, ...], deferred: bool
 ) -> None:
+    """``deferred``: the root listing rebuilt by a message on the queue, as the stack has it
+    (no delay; the killed invocations' children write it in their batch)."""
     sqs, user, resources, env, endpoint = emulated
     faults = Faults(SEED, dict.fromkeys(S3_KINDS, RATE))
-    tally = Tally("s3", faults)
+    tally = Tally("s3" + (", listing deferred" if deferred else ""), faults)
     api_client, lambda_client = s3_client(endpoint), s3_client(endpoint)  # two processes
     BotocoreFaults(faults, api_client)
     BotocoreFaults(faults, lambda_client)
     api = S3Store(resources.bucket, api_client)
-    queue = LambdaQueue(
-        sqs, resources, Indexer(S3Store(resources.bucket, lambda_client)), env, tally
-    )
+    rebuilds = SqsRootRebuilds(resources.queue_url, sqs) if deferred else None
+    indexer = Indexer(S3Store(resources.bucket, lambda_client), rebuilds=rebuilds, root_delay=0)
+    queue = LambdaQueue(sqs, resources, indexer, env, tally)
 
     def drop(key: str, data: bytes) -> None:
         user.put_object(Bucket=resources.bucket, Key=key, Body=data)
 
     rng = random.Random(SEED)
-    work = Workload(rng, Uploader(api, Indexer(api), MAX_UPLOAD), drop)
+    uploader = Uploader(api, Indexer(api, rebuilds=rebuilds, root_delay=0), MAX_UPLOAD)
+    work = Workload(rng, uploader, drop)
     kill_steps = set(rng.sample(range(5, STEPS_S3), KILLS))
     for i in range(STEPS_S3):
         work.step(i)
@@ -341,4 +346,5 @@ def test_s3_under_errors_throttling_timeouts_resets_and_killed_invocations(
     work.send_again()
     queue.drain(time.monotonic() + 45)
     assert queue.waiting(resources.dead_letter_queue_url) == 0, "records went to the DLQ"
+    assert list(api.list("pending/")) == []  # every rebuild asked for ran to its end
     _finish(api, work, tally)

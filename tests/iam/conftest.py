@@ -166,6 +166,10 @@ def stack(
         "SKYPI_PUBLISHER_TABLE": resources.publisher_table,
         "SKYPI_PRIVATE": "true",
         "SKYPI_INVALIDATION_QUEUE_URL": resources.invalidation_queue_url,
+        # the root listing rebuilt by a message on the indexer's queue, as the stack has it
+        # (no delay: the next drain takes it, as the indexer)
+        "SKYPI_INDEX_QUEUE_URL": resources.queue_url,
+        "SKYPI_ROOT_DELAY_SECONDS": "0",
         "SKYPI_OIDC_AUDIENCE": AUDIENCE,
         "SSL_CERT_FILE": str(tls.ca),  # the issuer's https, as Lambda's CA store
         "SKYPI_VIEW_SCHEDULE_GROUP": deployment.schedule_group,

@@ -174,3 +174,83 @@ def test_every_key_a_view_reads_and_writes_is_granted_to_the_view_lambda(
     assert written == {"simple", "files", "upstream"}, written
     assert not [k for op, k in counter.requests if op == "PutObject" and k.startswith("simple/")]
     assert denied(counter.requests, _granted(synth, "ViewsFunction")) == []
+
+
+class _Asked:
+    """Where a rebuild is asked for, recorded (its SQS side is held to the template below)."""
+
+    def __init__(self) -> None:
+        self.delays: list[int] = []
+
+    def request(self, delay: int) -> None:
+        self.delays.append(delay)
+
+
+def test_the_root_listing_deferred_is_granted_to_both_writers(synth: Synth, store: Any) -> None:
+    """An upload of a new project records it as pending and asks for a rebuild (the API);
+    the indexer records a drop-in's, and runs the rebuild, which deletes what it merged."""
+    asked = _Asked()
+    counter = RequestCounter(store.client)
+    uploader = Uploader(store, Indexer(store, rebuilds=asked), max_size=10 * 1024 * 1024)
+    data, filename = wheel_bytes("deferred", "1.0"), wheel_name("deferred", "1.0")
+    fields = {k: [v] for k, v in upload_form(data, filename, "deferred", "1.0").items()}
+    form = validate_form(fields)
+    uploader.publish(form, validate_filename(form, filename), io.BytesIO(data))
+    assert asked.delays
+    assert {k.split("/")[0] for op, k in counter.requests if op == "PutObject"} >= {"pending"}
+    assert denied(counter.requests, _granted(synth, "ApiFunction")) == []
+
+    counter.requests.clear()
+    key = f"packages/dropped-late/{wheel_name('dropped-late', '1.0')}"
+    store.put(key, wheel_bytes("dropped-late", "1.0"))
+    indexer = Indexer(store, rebuilds=asked)
+    indexer.apply([Landed(key)])
+    assert indexer.rebuild_root() is not None
+    deleted = {k.split("/")[0] for op, k in counter.requests if op == "DeleteObject"}
+    assert deleted == {"pending"}
+    assert denied(counter.requests, _granted(synth, "IndexerFunction")) == []
+
+
+def test_both_writers_may_ask_the_indexer_queue_for_a_rebuild(synth: Synth) -> None:
+    """SendMessage on the indexer's own queue, whose URL is in each one's environment."""
+    resources = synth.template["Resources"]
+    queues = [k for k, v in resources.items() if v["Type"] == "AWS::SQS::Queue"]
+    events = next(q for q in queues if q.startswith("IndexerEvents"))
+    for fragment in ("ApiFunction", "IndexerFunction"):
+        function = next(
+            v
+            for k, v in resources.items()
+            if v["Type"] == "AWS::Lambda::Function" and k.startswith(fragment)
+        )
+        env = function["Properties"]["Environment"]["Variables"]
+        assert env["SKYPI_INDEX_QUEUE_URL"] == {"Ref": events}
+        assert 0 <= int(env["SKYPI_ROOT_DELAY_SECONDS"]) <= 900  # SQS's DelaySeconds
+        policies = [
+            v["Properties"]["PolicyDocument"]["Statement"]
+            for k, v in resources.items()
+            if v["Type"] == "AWS::IAM::Policy" and fragment in json.dumps(v["Properties"]["Roles"])
+        ]
+        sends = [
+            s
+            for statements in policies
+            for s in statements
+            if "sqs:SendMessage" in json.dumps(s["Action"])
+            and {"Fn::GetAtt": [events, "Arn"]} == s["Resource"]
+        ]
+        assert sends, fragment
+
+
+def test_the_rebuild_delay_is_chosen_within_sqs_limits() -> None:
+    """SQS delays a message by 0 to 900 seconds (DelaySeconds, API_SendMessage)."""
+    from aws_cdk import App
+
+    from infra.config import Config
+
+    assert Config.from_context(App().node).root_delay_seconds == 30
+    assert (
+        Config.from_context(App(context={"skypi:rootDelaySeconds": "0"}).node).root_delay_seconds
+        == 0
+    )
+    for bad in ("901", "-1"):
+        with pytest.raises(ValueError, match="rootDelaySeconds"):
+            Config.from_context(App(context={"skypi:rootDelaySeconds": bad}).node)

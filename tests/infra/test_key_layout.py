@@ -52,6 +52,8 @@ EXAMPLES: dict[Family, str] = {
     keys.VIEW_FILE: keys.view_file_key("safe", "foo-bar", "foo_bar-1.0.tar.gz"),
     keys.VIEW_DUE: keys.VIEW_DUE_KEY,
     keys.OSV_DATA: keys.OSV_KEY,
+    keys.ROOT_PENDING: keys.root_pending_key("foo-bar"),
+    keys.ROOT_DUE: keys.ROOT_DUE_KEY,
 }
 
 

@@ -30,7 +30,9 @@ from skypi.core.keys import (
     PROJECT_SITE,
     PROVENANCE,
     RELEASE,
+    ROOT_DUE,
     ROOT_LISTING,
+    ROOT_PENDING,
     VIEW_FILE,
     VIEW_PAGE,
     VIEW_POLICY_RECORD,
@@ -49,6 +51,7 @@ from skypi.core.keys import (
     provenance_key,
     recognise,
     release_key,
+    root_pending_key,
     view_file_key,
     view_key,
     view_policy_key,
@@ -74,6 +77,7 @@ def built(project: str, filename: str, version: str) -> list[tuple[str, Recognis
         (release_key(project, version), Recognised(RELEASE, project, version)),
         (provenance_key(project, filename), Recognised(PROVENANCE, project, filename)),
         (held_files_key(project, "0f" * 32), Recognised(HELD_FILES, project, "0f" * 32)),
+        (root_pending_key(project), Recognised(ROOT_PENDING, project, project)),
     ]
     for kind, name in PAGE_OBJECTS.items():
         page = page_key(project, kind)
@@ -124,6 +128,7 @@ def test_the_keys_without_a_project_are_recognised() -> None:
         root = view_key("safe", page_key(None, kind))
         assert recognise(root) == Recognised(VIEW_ROOT, None, name)
     assert recognise(keys.OSV_KEY) == Recognised(OSV_DATA, None, keys.OSV_KEY)
+    assert recognise(keys.ROOT_DUE_KEY) == Recognised(ROOT_DUE, None, "root-due.json")
     # A folder index keeps files where it likes: a distribution, whose project is its name's.
     assert recognise("packages/foo-1.0.tar.gz") == Recognised(DISTRIBUTION, None, "foo-1.0.tar.gz")
     assert recognise("packages/a/b/c.whl") == Recognised(DISTRIBUTION, None, "c.whl")
@@ -197,6 +202,10 @@ def test_keys_outside_the_layout_are_not_recognised() -> None:
         "views/safe/pinned/2026-1-1/simple/foo/index.json",
         "views/safe/pinned/simple/foo/index.json",
         "osv/other.json",
+        "pending/root/Foo.json",
+        "pending/root/foo",
+        "pending/root/a/b.json",
+        "pending/other.json",
         "packages/../simple/index.json",
         "packages//foo.whl",
         "other/foo",
@@ -223,6 +232,7 @@ def test_each_family_has_a_grant_that_covers_its_prefix_and_a_distinct_name() ->
     samples[VIEW_ROOT].append(view_key("safe", page_key(None, "json")))
     samples[OSV_DATA].append(keys.OSV_KEY)
     samples[keys.VIEW_DUE].append(keys.VIEW_DUE_KEY)
+    samples[ROOT_DUE].append(keys.ROOT_DUE_KEY)
     for family, examples in samples.items():
         assert examples, family
         pattern = re.compile(re.escape(family.grant).replace(r"\*", ".*"))
@@ -231,9 +241,16 @@ def test_each_family_has_a_grant_that_covers_its_prefix_and_a_distinct_name() ->
 
 
 def test_what_each_role_is_granted_follows_from_the_layout() -> None:
-    assert keys.grants("indexer", "delete") == ("packages/*.metadata",)  # never a distribution
+    # never a distribution; the root listing's pending records once merged
+    assert keys.grants("indexer", "delete") == ("packages/*.metadata", "pending/*")
     assert keys.grants("indexer", "versions") == ("packages/*",)  # a restore's source
-    assert keys.grants("indexer", "write") == ("packages/*", "simple/*", "site/*", "held/*")
+    assert keys.grants("indexer", "write") == (
+        "packages/*",
+        "simple/*",
+        "site/*",
+        "held/*",
+        "pending/*",
+    )
     # on AWS, tokens and publishers are in DynamoDB: no role of the stack touches auth/
     assert not any("auth/*" in keys.grants(r, a) for r in keys.ROLES for a in keys.ACCESSES)
     assert keys.grants("api", "write") == (
@@ -244,9 +261,10 @@ def test_what_each_role_is_granted_follows_from_the_layout() -> None:
         "held/*",
         "namespaces/records.json",
         "namespaces/*index.json",
+        "pending/*",
     )
     # namespaces are the admin API's to change; the indexer only reads their records
-    assert keys.grants("indexer", "read")[-1] == "namespaces/records.json"
+    assert keys.grants("indexer", "read")[-2:] == ("namespaces/records.json", "pending/*")
     assert keys.grants("api", "delete")[-1] == "namespaces/*index.json"  # never the records
     for family in FAMILIES:
         for role, accesses in family.access.items():
@@ -260,7 +278,7 @@ def test_what_each_role_is_granted_follows_from_the_layout() -> None:
 def test_no_module_but_the_layout_spells_a_storage_prefix() -> None:
     """Where a key is built or matched, it comes from skypi.core.keys; what is left are URLs
     (``/simple/`` links, the doctor's requests), help texts, comments and doctest examples."""
-    pattern = r"\"(simple|site|packages|auth|integrity|local)/"
+    pattern = r"\"(simple|site|packages|auth|integrity|local|pending)/"
     found = subprocess.run(
         ["git", "grep", "--untracked", "-nE", pattern, "--", "functions/skypi", "infra"],
         cwd=ROOT,

@@ -20,7 +20,7 @@ from skypi.api.namespaces import add_routes as namespace_routes
 from skypi.api.oidc import TokenExchange, add_routes
 from skypi.api.provenance import add_routes as provenance_routes
 from skypi.api.publish import Uploader
-from skypi.api.reads import ReadRoutes, withheld_projects
+from skypi.api.reads import read_routes
 from skypi.api.settings import Settings
 from skypi.api.uploads import Uploads
 from skypi.api.uploads import add_routes as upload_routes
@@ -36,6 +36,7 @@ from skypi.store.publishers import PublisherRepository, PublisherStore
 from skypi.store.tokens import TokenRepository, TokenStore
 
 if TYPE_CHECKING:  # botocore is not needed to serve a folder (`skypi serve`, no aws extra)
+    from skypi.indexer.deferred import RootRebuilds
     from skypi.indexer.views import Views  # views are served by `skypi serve` only
     from skypi.store.cdn import Cdn
     from skypi.store.kvs import EdgeQuarantine
@@ -99,19 +100,40 @@ def create_app(
     edge: EdgeQuarantine | None = None,
     indexer: Indexer | None = None,
     views: Views | None = None,
+    rebuilds: RootRebuilds | None = None,
 ) -> Any:
     """The whole HTTP surface as one ASGI app; tokens and trusted publishers live in ``store``
     unless given; ``cdn`` is told about deleted files (none locally: nothing caches them there);
     ``edge`` keeps the CloudFront edge's quarantine records (none locally: the read routes
     look at each project's status); ``indexer``: one shared with another writer of this process
     (``skypi serve``'s folder watcher), so that a page is never followed twice at once;
-    ``views`` serves ``/view/<name>/...`` (``skypi serve``)."""
+    ``views`` serves ``/view/<name>/...`` (``skypi serve``); ``rebuilds``: where a rebuild
+    of the root listing is asked for (AWS: the indexer's queue; ``settings.root_delay``)."""
     settings = settings or Settings()
     indexer = indexer or Indexer(
-        store, cdn=cdn, index_url=settings.index_url if settings.address_in_pages else None
+        store,
+        cdn=cdn,
+        index_url=settings.index_url if settings.address_in_pages else None,
+        rebuilds=rebuilds,
+        root_delay=settings.root_delay,
     )
     tokens = tokens or TokenRepository(store)
     auth = Authenticator(tokens)
+    api = create_api(store, settings, indexer, tokens, auth, publishers=publishers, edge=edge)
+    return read_routes(store, settings, indexer, auth, api, views)
+
+
+def create_api(
+    store: Store,
+    settings: Settings,
+    indexer: Indexer,
+    tokens: TokenStore,
+    auth: Authenticator,
+    publishers: PublisherStore | None = None,
+    edge: EdgeQuarantine | None = None,
+) -> FastAPI:
+    """Every route but the read path's: uploads, admin, namespaces, provenance, tokens for
+    trusted publishers, the health check and the API's description."""
     api = _bare_app(settings, auth)
     uploader = Uploader(store, indexer, settings.max_upload_size)
     direct = DirectUploader(
@@ -135,9 +157,4 @@ def create_app(
 
     namespace_routes(api, NamespaceAdmin(indexer), _index_admin)
     provenance_routes(api, store, indexer, auth, settings.private)
-    view_routes = None
-    if views is not None:  # imported here: the API Lambda serves no views (~23 ms at start)
-        from skypi.api.views import ViewRoutes
-
-        view_routes = ViewRoutes(views)
-    return ReadRoutes(store, auth, settings, api, withheld_projects(indexer), view_routes)
+    return api

@@ -1,84 +1,42 @@
 """How the core's errors are answered over HTTP: one status per error class, one response shape.
 
-The core raises errors named by meaning (:mod:`skypi.core.errors`); this table is the only place
-that turns them into HTTP statuses. The upload endpoints answer in plain text with the message as
-the reason phrase too (twine shows only the status line, uv and pip the body); the JSON API under
-``/api/`` answers ``{"detail": message}``, the shape FastAPI gives its own errors.
+The core raises errors named by meaning (:mod:`skypi.core.errors`); the table in
+:mod:`skypi.api.statuses` is the only place that turns them into HTTP statuses. The upload
+endpoints answer in plain text with the message as the reason phrase too (twine shows only the
+status line, uv and pip the body); the JSON API under ``/api/`` answers ``{"detail": message}``,
+the shape FastAPI gives its own errors.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from types import MappingProxyType
 from typing import Any, Final
 
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel
 
-from skypi.core.errors import (
-    AuthFailure,
-    AuthRequired,
-    Busy,
-    Conflict,
-    CorruptDocument,
-    Discontinued,
-    DoesNotExist,
-    EdgeUnavailable,
-    InvalidDistribution,
-    InvalidRequest,
-    LengthRequired,
-    NotSupported,
-    ReadOnly,
-    RequestTooLarge,
-    Reserved,
-    SkypiError,
-    UploadRejected,
-)
+from skypi.api.statuses import REALM_HEADER, STATUS, headers_for, status_of
+from skypi.core.errors import SkypiError
 from skypi.core.reason import REASON_HEADER, reason_phrase
 
-STATUS: Final[Mapping[type[SkypiError], int]] = MappingProxyType(
-    {
-        SkypiError: 400,
-        InvalidDistribution: 400,
-        UploadRejected: 400,  # Warehouse answers 400 to every upload its rules refuse
-        InvalidRequest: 400,
-        AuthRequired: 401,  # with the realm that makes a client ask for credentials
-        AuthFailure: 403,
-        ReadOnly: 403,
-        DoesNotExist: 404,
-        Conflict: 409,
-        Reserved: 409,  # PEP 752: a name in a namespace, without a grant
-        Discontinued: 410,  # as Warehouse does for pre-registration and doc uploads
-        LengthRequired: 411,
-        RequestTooLarge: 413,
-        CorruptDocument: 500,  # the index's own page, damaged: `skypi reindex` writes it again
-        NotSupported: 501,
-        Busy: 503,
-        EdgeUnavailable: 503,
-    }
-)
+__all__ = [
+    "REALM_HEADER",
+    "STATUS",
+    "ErrorDetail",
+    "documented",
+    "error_response",
+    "headers_for",
+    "status_of",
+    "validation_details",
+]
+
 JSON_PREFIX: Final = "/api/"
-REALM_HEADER: Final = {"WWW-Authenticate": 'Basic realm="skypi"'}
 
 
 class ErrorDetail(BaseModel):
     """Why the request was refused, and what to do about it."""
 
     detail: str
-
-
-def status_of(exc: SkypiError) -> int:
-    """The HTTP status for ``exc``: its class's, or its nearest ancestor's in :data:`STATUS`."""
-    return next(STATUS[cls] for cls in type(exc).__mro__ if cls in STATUS)
-
-
-def headers_for(status: int) -> dict[str, str]:
-    """What an error answer of ``status`` carries besides its message: the realm of a 401
-    (clients ask for credentials on it), the ``Retry-After`` of a 503."""
-    if status == 401:
-        return dict(REALM_HEADER)
-    return {"Retry-After": "1"} if status == 503 else {}
 
 
 def error_response(exc: SkypiError, path: str) -> Response:

@@ -57,6 +57,8 @@ def _flag(name: str, default: bool) -> bool:
 
 def lambda_settings(bucket: str) -> Settings:
     """The API's settings on Lambda, from its environment."""
+    from skypi.store.rebuilds import environment_delay
+
     return Settings(
         private=_flag("SKYPI_PRIVATE", False),
         max_upload_size=MAX_REQUEST_BYTES,
@@ -73,6 +75,7 @@ def lambda_settings(bucket: str) -> Settings:
         oidc_audience=os.environ.get("SKYPI_OIDC_AUDIENCE") or Settings.oidc_audience,
         index_url=os.environ.get(INDEX_URL_VARIABLE) or None,
         address_in_pages=True,
+        root_delay=environment_delay(),
     )
 
 
@@ -89,6 +92,7 @@ def _app() -> Mangum:
         from skypi.store.dynamo_publishers import DynamoPublisherRepository
         from skypi.store.dynamo_tokens import DynamoTokenRepository
         from skypi.store.kvs import EdgeQuarantine
+        from skypi.store.rebuilds import SqsRootRebuilds
         from skypi.store.s3 import S3Store
 
         store = S3Store.from_environment()
@@ -103,6 +107,7 @@ def _app() -> Mangum:
             CloudFrontCdn.from_environment(),
             publishers=publishers,
             edge=EdgeQuarantine.from_environment(),
+            rebuilds=SqsRootRebuilds.from_environment(),
         )
         _mangum = Mangum(
             UploadMetrics(app, metrics, UPLOAD_PATHS),

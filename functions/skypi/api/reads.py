@@ -18,8 +18,8 @@ from packaging.utils import canonicalize_name
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
 from skypi.api.auth import Authenticator
-from skypi.api.errors import headers_for, status_of
 from skypi.api.settings import Settings
+from skypi.api.statuses import headers_for, status_of
 from skypi.core.constants import VIEW_PREFIX
 from skypi.core.edge import (
     Answer,
@@ -48,6 +48,7 @@ from skypi.store.base import NotFound, ObjectInfo, Presigning, Store
 
 if TYPE_CHECKING:
     from skypi.indexer.service import Indexer
+    from skypi.indexer.views import Views
 
 log = logging.getLogger("skypi.reads")
 
@@ -516,3 +517,20 @@ async def _unreadable(send: Send, key: str, head: bool) -> None:
     log.warning("cannot read %s: permission denied", key)
     message = b"This file cannot be read by the server (check its permissions).\n"
     await respond(send, 403, {"content-type": "text/plain"}, message, head)
+
+
+def read_routes(
+    store: Store,
+    settings: Settings,
+    indexer: Indexer,
+    auth: Authenticator,
+    api: Any,
+    views: Views | None = None,
+) -> ReadRoutes:
+    """The read path over ``store``, every other request handed to ``api``."""
+    view_routes = None
+    if views is not None:  # imported here: the API Lambda serves no views (~23 ms at start)
+        from skypi.api.views import ViewRoutes
+
+        view_routes = ViewRoutes(views)
+    return ReadRoutes(store, auth, settings, api, withheld_projects(indexer), view_routes)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from skypi.core.constants import HEALTH_PATH
+from skypi.core.constants import DEFAULT_ROOT_DELAY_SECONDS, HEALTH_PATH
 
 
 @dataclass(frozen=True)
@@ -36,3 +36,6 @@ class Settings:
     # address that does not change (the deployed stack's), so that CloudFront serves them
     # complete. A local server's address changes with its port, so it only fills them in.
     address_in_pages: bool = False
+    # Where a rebuild of the root listing is asked for later (AWS): how many seconds later. A
+    # new project is installable at once; ``/simple/`` lists it within this delay.
+    root_delay: int = DEFAULT_ROOT_DELAY_SECONDS

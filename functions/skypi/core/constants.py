@@ -37,3 +37,15 @@ INDEX_URL_VARIABLE: Final = "SKYPI_INDEX_URL"
 # Views over an upstream index (``/view/<name>/simple/...``): read by the local read path; on
 # AWS their own CloudFront behaviour (docs/views.md).
 VIEW_PREFIX: Final = "/view/"
+
+# The root listing (``/simple/``) on AWS: a project that appears, leaves or changes its summary
+# is recorded as pending, and one rebuild per window merges every pending project into the
+# listing, this many seconds after the first (SQS's DelaySeconds: 0 to 900). Its page is
+# served at once; only the listing waits (docs/aws-runtime.md).
+ROOT_DELAY_VARIABLE: Final = "SKYPI_ROOT_DELAY_SECONDS"
+DEFAULT_ROOT_DELAY_SECONDS: Final = 30
+MAX_ROOT_DELAY_SECONDS: Final = 900
+# The queue the rebuild is asked on: the indexer's own (its URL, in both functions' environment).
+ROOT_QUEUE_VARIABLE: Final = "SKYPI_INDEX_QUEUE_URL"
+# The body of that message (no S3 notification looks like it: they carry "Records" or "Event").
+ROOT_REBUILD_MESSAGE: Final = '{"skypi":"rebuild-root"}'

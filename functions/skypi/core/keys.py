@@ -51,6 +51,13 @@ NAMESPACE_PAGE: Final = "index.json"  # a namespace's document, in its folder
 # pages it was made from, and the upstream files it cached. The OSV data the views block
 # malware by is one object for the index.
 VIEWS_PREFIX: Final = "views/"
+# The root listing's pending changes (never served): a project whose appearance, removal or
+# summary the root listing does not show yet has a record here, and one "rebuild due" object
+# says a rebuild is asked for; the rebuild merges every record into the listing at once
+# (``skypi.indexer.deferred``).
+PENDING_PREFIX: Final = "pending/"
+ROOT_PENDING_PREFIX: Final = f"{PENDING_PREFIX}root/"
+ROOT_DUE_KEY: Final = f"{PENDING_PREFIX}root-due.json"
 VIEW_POLICY: Final = "policy.json"
 VIEW_SIMPLE: Final = "simple"
 VIEW_UPSTREAM: Final = "upstream"
@@ -193,6 +200,18 @@ VIEW_FILE: Final = Family(
 )
 VIEW_DUE: Final = Family("view due record", VIEW_DUE_KEY, {VIEW: ("read", "write")})
 OSV_DATA: Final = Family("osv data", OSV_KEY, {VIEW: ("read",)})
+# Both roles record a project the root listing does not show yet, and ask for a rebuild; the
+# indexer, which runs the rebuild, deletes what it merged.
+ROOT_PENDING: Final = Family(
+    "pending root entry",
+    f"{PENDING_PREFIX}*",
+    {API: ("read", "write"), INDEXER: ("read", "write", "delete")},
+)
+ROOT_DUE: Final = Family(
+    "root rebuild due",
+    f"{PENDING_PREFIX}*",
+    {API: ("read", "write"), INDEXER: ("read", "write", "delete")},
+)
 FAMILIES: Final = (
     DISTRIBUTION,
     METADATA,
@@ -215,6 +234,8 @@ FAMILIES: Final = (
     VIEW_FILE,
     VIEW_DUE,
     OSV_DATA,
+    ROOT_PENDING,
+    ROOT_DUE,
 )
 AUTH_RECORDS: Final = frozenset({TOKENS_KEY, PUBLISHERS_KEY, USED_OIDC_KEY})
 
@@ -387,6 +408,15 @@ def view_upstream_key(view: str, project: str) -> str:
     'views/safe/upstream/foo.json'
     """
     return view_key(view, f"{VIEW_UPSTREAM}/{_segment(project, 'project')}.json")
+
+
+def root_pending_key(project: str) -> str:
+    """A project's pending change to the root listing.
+
+    >>> root_pending_key("foo")
+    'pending/root/foo.json'
+    """
+    return f"{ROOT_PENDING_PREFIX}{_segment(project, 'project')}.json"
 
 
 def _quoted(text: str) -> str:
@@ -563,6 +593,15 @@ def _osv(rest: list[str]) -> Recognised | None:
     return Recognised(OSV_DATA, None, key) if key == OSV_KEY else None
 
 
+def _pending(rest: list[str]) -> Recognised | None:
+    if PENDING_PREFIX + "/".join(rest) == ROOT_DUE_KEY:
+        return Recognised(ROOT_DUE, None, rest[0])
+    project = rest[-1].removesuffix(".json")
+    if len(rest) == 2 and rest[0] == "root" and project != rest[-1] and is_project(project):
+        return Recognised(ROOT_PENDING, project, project)
+    return None
+
+
 _READERS: Final = {
     PACKAGES_PREFIX: _distribution,
     SIMPLE_PREFIX: _page,
@@ -574,6 +613,7 @@ _READERS: Final = {
     NAMESPACES_PREFIX: _namespaces,
     VIEWS_PREFIX: _views,
     OSV_PREFIX: _osv,
+    PENDING_PREFIX: _pending,
 }
 
 
@@ -628,7 +668,7 @@ def grants(role: Role, access: Access) -> tuple[str, ...]:
     layout's order, without one another pattern already covers.
 
     >>> grants("indexer", "delete"), grants("api", "delete")
-    (('packages/*.metadata',), ('packages/*', 'integrity/*', 'namespaces/*index.json'))
+    (('packages/*.metadata', 'pending/*'), ('packages/*', 'integrity/*', 'namespaces/*index.json'))
     """
     wanted = list(dict.fromkeys(f.grant for f in FAMILIES if f.may(role, access)))
     return tuple(p for p in wanted if not any(_covers(q, p) for q in wanted))

@@ -434,6 +434,39 @@ def root_entry(page: ProjectPage | None) -> RootEntry:
     return RootEntry(page.display_name, page.summary)
 
 
+@dataclass(frozen=True)
+class PendingEntry:
+    """A project whose appearance, removal or summary the root listing does not show yet:
+    how its page shows it, and the ETag of that page (None: not known), recorded until a
+    rebuild merges it into the listing (``skypi.indexer.deferred``).
+
+    >>> raw = PendingEntry(RootEntry("Foo", "A tool"), "e1").to_json_bytes()
+    >>> raw
+    b'{"display":"Foo","summary":"A tool","seen":"e1"}'
+    >>> PendingEntry.from_json_bytes(raw).entry
+    RootEntry(display='Foo', summary='A tool')
+    """
+
+    entry: RootEntry
+    seen: str | None = None
+
+    def to_json_bytes(self) -> bytes:
+        doc = {"display": self.entry.display, "summary": self.entry.summary, "seen": self.seen}
+        return json.dumps(doc, separators=(",", ":")).encode()
+
+    @classmethod
+    def from_json_bytes(cls, raw: bytes) -> PendingEntry:
+        """A stored record; :class:`CorruptDocument` if ``raw`` is not one."""
+        with reading("a pending root entry"):
+            doc = json.loads(raw)
+            display, summary, seen = doc["display"], doc["summary"], doc["seen"]
+            if not isinstance(display, str | None) or not isinstance(summary, str):
+                raise TypeError("display must be a string or null, summary a string")
+            if not isinstance(seen, str | None):
+                raise TypeError("seen must be a string or null")
+            return cls(RootEntry(display, summary), seen)
+
+
 def _namespace_entries(found: Any) -> NamespaceEntries:
     """A stored page's ``namespaces`` (None in pages written before 1.5)."""
     if found is None:

@@ -22,7 +22,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from skypi import tracing
-from skypi.core.constants import INDEX_URL_VARIABLE
+from skypi.core.constants import INDEX_URL_VARIABLE, ROOT_REBUILD_MESSAGE
 from skypi.indexer.changes import Change
 from skypi.indexer.events import MalformedMessage, decode_notification
 
@@ -44,6 +44,7 @@ def _default_indexer() -> Indexer:
     if _indexer is None:  # once per container, on first use
         from skypi.indexer.service import Indexer
         from skypi.store.cdn import CloudFrontCdn
+        from skypi.store.rebuilds import SqsRootRebuilds, environment_delay
         from skypi.store.s3 import S3Store
 
         _indexer = Indexer(
@@ -51,6 +52,8 @@ def _default_indexer() -> Indexer:
             cdn=CloudFrontCdn.from_environment(),
             workers=4,
             index_url=os.environ.get(INDEX_URL_VARIABLE) or None,
+            rebuilds=SqsRootRebuilds.from_environment(),
+            root_delay=environment_delay(),
         )
     return _indexer
 
@@ -62,12 +65,14 @@ def _messages(event: dict[str, Any]) -> list[tuple[str, str]]:
     return [(str(r["messageId"]), str(r["body"])) for r in event.get("Records", [])]
 
 
-def process(event: dict[str, Any], indexer: Indexer) -> dict[str, list[dict[str, str]]]:
-    """Apply a batch; the answer names the messages to retry."""
-    failed: set[str] = set()
-    by_key: dict[str, list[str]] = defaultdict(list)  # key -> the messages that named it
+def _decode(
+    messages: list[tuple[str, str]], failed: set[str]
+) -> tuple[dict[str, list[str]], list[Change]]:
+    """The changes the S3 notifications name, and key -> the messages that named it; an
+    unreadable message goes into ``failed``."""
+    by_key: dict[str, list[str]] = defaultdict(list)
     changes: list[Change] = []
-    for message_id, body in _messages(event):
+    for message_id, body in messages:
         try:
             decoded = decode_notification(body)
         except MalformedMessage as exc:
@@ -83,13 +88,23 @@ def process(event: dict[str, Any], indexer: Indexer) -> dict[str, list[dict[str,
         for change in decoded.changes:
             by_key[change.key].append(message_id)
             changes.append(change)
+    return by_key, changes
+
+
+def process(event: dict[str, Any], indexer: Indexer) -> dict[str, list[dict[str, str]]]:
+    """Apply a batch; the answer names the messages to retry."""
+    failed: set[str] = set()
+    messages = _messages(event)
+    # the messages asking for a rebuild of the root listing, done after the batch's changes
+    rebuilds = [m for m, body in messages if body == ROOT_REBUILD_MESSAGE]
+    by_key, changes = _decode([(m, b) for m, b in messages if m not in rebuilds], failed)
 
     started = time.perf_counter()
     try:  # one batch: each project's page once, the root listing and landing page once
         outcome = indexer.apply(changes, isolate=True)
     except Exception:  # the root listing or landing page could not be written: retry all
         logger.exception("indexing the batch failed; its messages will be retried")
-        failed.update(m for ids in by_key.values() for m in ids)
+        failed.update([*(m for ids in by_key.values() for m in ids), *rebuilds])
         return {"batchItemFailures": [{"itemIdentifier": m} for m in sorted(failed)]}
     if outcome.failed:
         message_ids = sorted({m for key in outcome.failed_keys for m in by_key[key]})
@@ -100,6 +115,8 @@ def process(event: dict[str, Any], indexer: Indexer) -> dict[str, list[dict[str,
             extra={"projects": sorted(outcome.failed), "message_ids": message_ids},
         )
         failed.update(message_ids)
+    if rebuilds:
+        failed.update(_rebuild_root(indexer, rebuilds))
     metrics.add_metric(
         "IndexLatency", MetricUnit.Milliseconds, (time.perf_counter() - started) * 1000
     )
@@ -120,6 +137,19 @@ def process(event: dict[str, Any], indexer: Indexer) -> dict[str, list[dict[str,
         },
     )
     return {"batchItemFailures": [{"itemIdentifier": m} for m in sorted(failed)]}
+
+
+def _rebuild_root(indexer: Indexer, message_ids: list[str]) -> list[str]:
+    """Merge the root listing's pending changes, after the batch's own (one rebuild for all
+    such messages); the messages to retry if it failed."""
+    try:
+        listing = indexer.rebuild_root()
+    except Exception:
+        logger.exception("rebuilding the root listing failed; it will be retried")
+        return message_ids
+    if listing is not None:
+        logger.info("rebuilt the root listing", extra={"projects": len(listing.projects)})
+    return []
 
 
 @logger.inject_lambda_context

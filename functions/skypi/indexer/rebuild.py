@@ -43,6 +43,7 @@ from skypi.core.pages import (
     root_entry,
 )
 from skypi.core.plan import Seen, restated, seen_again
+from skypi.indexer.deferred import waiting
 from skypi.indexer.service import Indexer, project_of_key
 from skypi.indexer.writer import Stored
 from skypi.store.base import EdgeWriteFailed, NotFound, ObjectInfo
@@ -392,12 +393,16 @@ class Rebuilder:
             for project in sorted(set(root.projects) | set(shown))
             if listed.get(project) != shown.get(project)
         ]
+        # a change recorded for the next rebuild of the listing, within its window: not drift
+        pending = waiting(self.store) & set(differing)
+        differing = [p for p in differing if p not in pending]
         drift += [Drift(p, "the root listing disagrees with its page") for p in differing]
-        if readable and not differing:
-            body = self._stored(ROOT_JSON_KEY)
+        body = self._stored(ROOT_JSON_KEY) if readable and not differing else b""
+        if readable and not differing and (body or not pending):  # none yet: the rebuild's
             for key, problem in self.indexer.pages.stale_root_followers(root, body):
                 drift.append(Drift("(root)", f"{key} {problem}"))
-        drift += self._landing(len(shown) if readable and not differing else None)
+        counted = readable and not differing and not pending
+        drift += self._landing(len(shown) if counted else None)
         if check or not drift:
             return drift
         if not readable:  # written again from scratch, its serial above any it had

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 from packaging.utils import NormalizedName
 
 from skypi.core.admission import Decision, Mode, Verdict
+from skypi.core.constants import DEFAULT_ROOT_DELAY_SECONDS
 from skypi.core.digests import hash_stream, sha256_hex
 from skypi.core.errors import InvalidDistribution
 from skypi.core.filenames import DistFilename, same_version
@@ -67,6 +68,7 @@ from skypi.indexer.changes import Change as Change
 from skypi.indexer.changes import Gone as Gone
 from skypi.indexer.changes import Landed as Landed
 from skypi.indexer.changes import project_of_key as project_of_key
+from skypi.indexer.deferred import DeferredRoot, RootRebuilds
 from skypi.indexer.writer import PageWriter, RootChange, Stored, Written
 from skypi.store.base import Located, NotFound, ObjectInfo, PreconditionFailed, Store, Versioned
 from skypi.store.namespaces import NamespaceRepository
@@ -213,6 +215,8 @@ class Indexer:
         cdn: Cdn | None = None,
         workers: int = 1,
         index_url: str | None = None,
+        rebuilds: RootRebuilds | None = None,
+        root_delay: int = DEFAULT_ROOT_DELAY_SECONDS,
     ) -> None:
         self.store = store
         # Projects of one batch indexed at once: worth it where each request waits on the
@@ -222,6 +226,12 @@ class Indexer:
         self.cdn = cdn  # told to drop files deleted or restored, which it caches for a year
         # index_url: written into the pages for people (their setup lines)
         self.pages = PageWriter(store, describer=self._describe_stored, index_url=index_url)
+        # Given where to ask for a rebuild (AWS: the indexer's queue), a batch that changes
+        # the root listing records the change as pending, and one rebuild per ``root_delay``
+        # seconds merges them all (skypi.indexer.deferred); without, the listing is written
+        # by the batch itself (a folder: its bytes cost nothing per request, and a dropped
+        # file is listed at once).
+        self.deferred = DeferredRoot(self.pages, rebuilds, root_delay) if rebuilds else None
         self.namespaces = NamespaceRepository(store)  # PEP 752: read when a project starts
         # time.monotonic() past which no file is hashed further (a Lambda's time runs out:
         # better a clear refusal than a timeout retried into the dead-letter queue)
@@ -311,11 +321,27 @@ class Indexer:
             if uploads or listing is not None or gone:
                 self.pages.update_landing(uploads, listing, gone=gone)
 
+        if self.deferred is not None:
+            if root and not self.pages.root_shows(root):
+                self.deferred.defer(root, seen)  # the rebuild updates the landing page's count
+            landing(None)
+            return
         listing = self.pages.update_root(root, seen=seen, then=landing) if root else None
         if listing is None and settle:
             listing = self.pages.settle_root(then=landing)
         if listing is None:
             landing(None)
+
+    def rebuild_root(self) -> RootListing | None:
+        """Merge the root listing's pending changes (a rebuild asked for by a batch); the
+        listing written, if one was."""
+        if self.deferred is None:
+            return None
+
+        def landing(listing: RootListing) -> None:
+            self.pages.update_landing(listing=listing)
+
+        return self.deferred.rebuild(then=landing)
 
     def _apply_project(self, project: NormalizedName, changes: list[Change]) -> _Project:
         """Index one project's changes, then confirm the page's own changes against storage.

@@ -426,6 +426,15 @@ class PageWriter:
         swapped = self._root.swap(change, _root_body, force=force)
         return self._follow_root(*swapped, then) if swapped is not None else None
 
+    def root_shows(self, shown: RootChange) -> bool:
+        """Whether the root listing this process last read or wrote shows ``shown`` already
+        and is still the one stored (one HEAD); False when none is kept (not known)."""
+        kept = self._root.kept()
+        if kept is None or kept[0].with_projects(shown) is not kept[0]:
+            return False
+        now = self.store.head(ROOT_JSON_KEY)
+        return now is not None and now.etag == kept[1]
+
     def settle_root(self, then: RootFollower | None = None) -> RootListing | None:
         """Finish what follows the root listing (``then`` too) unless it was: a run that
         swapped the listing may have stopped before its followers (killed, a storage fault),

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import boto3
 
 from skypi.api.settings import Settings
+from skypi.core.constants import ROOT_DELAY_VARIABLE
 from skypi.core.tokens import Scope, TokenRecord, new_token
 from skypi.local.access import AccessLog, access_logging
 from skypi.local.emulator import CloudFrontEmulation, Poller, Resources, provision, start_moto
@@ -29,6 +30,7 @@ from skypi.local.serve import redact_logs, shown_host
 from skypi.store.cdn import Cdn, CloudFrontCdn, SqsPendingInvalidations
 from skypi.store.dynamo_publishers import DynamoPublisherRepository
 from skypi.store.dynamo_tokens import DynamoTokenRepository
+from skypi.store.rebuilds import SqsRootRebuilds, environment_delay
 from skypi.store.s3 import S3Store, s3_config
 
 if TYPE_CHECKING:
@@ -43,12 +45,16 @@ DEV_ENVIRONMENT = {
     "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_EC2_METADATA_DISABLED": "true",
+    "POWERTOOLS_METRICS_DISABLED": "true",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    # A new project appears on /simple/ this many seconds after its upload (AWS: 30 s).
+    ROOT_DELAY_VARIABLE: "5",
 }
 
 
 def _welcome(resources: Resources, endpoint: str, url: str, token: str | None) -> str:
     env = " ".join(
-        f"{k}={v}" for k, v in DEV_ENVIRONMENT.items() if k != "AWS_EC2_METADATA_DISABLED"
+        f"{k}={v}" for k, v in DEV_ENVIRONMENT.items() if k.startswith("AWS_") and "EC2" not in k
     )
     bucket = resources.bucket
     lines = [
@@ -74,8 +80,9 @@ def _welcome(resources: Resources, endpoint: str, url: str, token: str | None) -
 
 def _start_pollers(
     sqs: SQSClient, resources: Resources, store: S3Store, index_url: str
-) -> tuple[Cdn, list[Poller]]:
-    """The indexer's and the invalidator's pollers, started, and the CDN the API tells.
+) -> tuple[Cdn, SqsRootRebuilds, list[Poller]]:
+    """The indexer's and the invalidator's pollers, started, the CDN the API tells and where
+    it asks for a rebuild of the root listing.
 
     CloudFront's invalidations as the stack has them: the API and the indexer invalidate
     deleted and restored files at an emulated CloudFront that applies AWS's limits, and what
@@ -89,7 +96,16 @@ def _start_pollers(
     cloudfront = CloudFrontEmulation({DEV_DISTRIBUTION}, takes=INVALIDATION_SECONDS)
     pending = SqsPendingInvalidations(resources.invalidation_queue_url, sqs)
     cdn = CloudFrontCdn(DEV_DISTRIBUTION, cloudfront, pending)
-    indexer_handler._indexer = Indexer(store, cdn=cdn, workers=4, index_url=index_url)
+    # The root listing as on AWS: rebuilt by a delayed message on the indexer's queue.
+    rebuilds = SqsRootRebuilds(resources.queue_url, sqs)
+    indexer_handler._indexer = Indexer(
+        store,
+        cdn=cdn,
+        workers=4,
+        index_url=index_url,
+        rebuilds=rebuilds,
+        root_delay=environment_delay(),
+    )
     invalidator._cdn = CloudFrontCdn(DEV_DISTRIBUTION, cloudfront)
     # The handlers log JSON lines as on Lambda; once is enough.
     for logger in (indexer_handler.logger, invalidator.logger):
@@ -101,7 +117,7 @@ def _start_pollers(
     ]
     for poller in pollers:
         poller.start()
-    return cdn, pollers
+    return cdn, rebuilds, pollers
 
 
 def dev(args: argparse.Namespace) -> int:
@@ -120,8 +136,6 @@ def dev(args: argparse.Namespace) -> int:
     # The handlers find the bucket and endpoint as on Lambda: in their environment.
     os.environ["AWS_ENDPOINT_URL"] = endpoint
     os.environ["SKYPI_BUCKET"] = args.bucket
-    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
-    os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
     s3 = boto3.client("s3", endpoint_url=endpoint, config=s3_config(endpoint))
     sqs = boto3.client("sqs", endpoint_url=endpoint)
     dynamodb = boto3.client("dynamodb", endpoint_url=endpoint)
@@ -135,7 +149,7 @@ def dev(args: argparse.Namespace) -> int:
         token = new_token()
         tokens.add(TokenRecord.create(token, name="skypi dev", scopes={Scope.ADMIN}, projects=None))
     url = f"http://{shown_host(args.host)}:{args.port}"
-    cdn, pollers = _start_pollers(sqs, resources, store, url)
+    cdn, rebuilds, pollers = _start_pollers(sqs, resources, store, url)
     lambda_limits = lambda_settings(args.bucket)
     settings = Settings(
         private=args.private,
@@ -144,10 +158,11 @@ def dev(args: argparse.Namespace) -> int:
         max_request_size=lambda_limits.max_request_size,
         large_upload_hint=lambda_limits.large_upload_hint,
         index_url=url,
+        root_delay=lambda_limits.root_delay,
     )
     print(_welcome(resources, endpoint, url, token), file=sys.stderr, flush=True)
     publishers = DynamoPublisherRepository(resources.publisher_table, dynamodb)
-    app = create_app(store, settings, tokens, cdn, publishers=publishers)
+    app = create_app(store, settings, tokens, cdn, publishers=publishers, rebuilds=rebuilds)
     config = uvicorn.Config(
         app if args.no_access_log else AccessLog(app),
         host=args.host,

@@ -23,10 +23,13 @@ from skypi.store.tokens import TokenRepository
 if TYPE_CHECKING:
     import uvicorn
 
+    from skypi.local.early import LateApp
+    from skypi.local.watch import FolderWatcher
+
 log = logging.getLogger("skypi.serve")
 
 
-def adopt(store: LocalStore, show_progress: bool) -> StartReport:
+def adopt(store: LocalStore, show_progress: bool, indexer: Indexer | None = None) -> StartReport:
     """Index whatever changed in the folder since the index last saw it (all of it for an
     existing pypiserver folder), with a progress bar when that is a lot."""
     from tqdm import tqdm
@@ -36,7 +39,34 @@ def adopt(store: LocalStore, show_progress: bool) -> StartReport:
         unit="file", desc="indexing", file=sys.stderr, delay=1.0, disable=not show_progress
     ) as bar:
         # each refused file is logged once, by the indexer
-        return reconcile(store, Indexer(store), progress=bar.update)
+        return reconcile(store, indexer or Indexer(store), progress=bar.update)
+
+
+def start_pass(store: LocalStore, watch: bool) -> tuple[StartReport, FolderWatcher | None]:
+    """The start-up pass and the folder watcher, before the port answers. The watcher starts
+    first, its watches set before the pass walks the folder: a file that lands while the
+    pass runs is seen by the one or the other (an upload cannot race it: the port is not
+    open yet), so one walk is enough. One indexer for the pass, the watcher and the upload
+    API: a file seen by two of them is listed once (the second waits for the first's writes).
+
+    Where watchdog would watch the state folder too, the watcher starts after the pass (each
+    page the pass writes would wake it), and a second pass catches what landed in between."""
+    from skypi.local.watch import FolderWatcher
+
+    indexer = Indexer(store)
+    watcher = FolderWatcher(store, indexer) if watch else None
+    if watcher is None or watcher.watches_state:
+        report = adopt(store, show_progress=True, indexer=indexer)
+        if watcher is not None:
+            watcher.start()
+            report.merge(reconcile(store, indexer))
+        return report, watcher
+    watcher.start()
+    try:
+        return adopt(store, show_progress=True, indexer=indexer), watcher
+    except BaseException:
+        watcher.stop()
+        raise
 
 
 def _prog() -> str:
@@ -216,19 +246,19 @@ def redact_logs() -> None:
 
 def _uvicorn(
     args: argparse.Namespace, store: LocalStore, settings: Settings, indexer: Indexer
-) -> uvicorn.Server:
+) -> tuple[uvicorn.Server, LateApp]:
     """The uvicorn server for ``skypi serve``: the app (logged by :class:`AccessLog` unless
-    ``--no-access-log``), the wire's limits, TLS when asked."""
+    ``--no-access-log``), the wire's limits, TLS when asked; and the API, which the app
+    answers with once it is loaded (:mod:`skypi.local.early`)."""
     import uvicorn
 
-    from skypi.api.app import create_app
+    from skypi.indexer.views import Views
+    from skypi.local.early import early_app
     from skypi.local.reasons import reason_protocol
     from skypi.local.wire import WireLimits, guarded_protocol
 
     tls = {"ssl_certfile": args.tls_cert, "ssl_keyfile": args.tls_key} if args.tls_cert else {}
-    from skypi.indexer.views import Views
-
-    app = create_app(store, settings, indexer=indexer, views=Views(store))
+    app, api = early_app(store, settings, indexer, views=Views(store))
     config = uvicorn.Config(
         app if args.no_access_log else AccessLog(app),
         # twine shows an upload's refusal from the status line; the wire's limits hold
@@ -239,12 +269,10 @@ def _uvicorn(
     )
     server = uvicorn.Server(config)  # configures uvicorn's log handlers
     redact_logs()
-    return server
+    return server, api
 
 
 def serve(args: argparse.Namespace) -> int:
-    from skypi.local.watch import FolderWatcher
-
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     access_logging()
     redact_logs()
@@ -275,26 +303,16 @@ def serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    # The watcher starts after the first pass: while it adopts a folder, the pass writes
-    # thousands of pages into the state folder, and watching those writes cost more than the
-    # pass itself (16,000 projects: 48 CPU-s instead of 20). A second pass, cheap when nothing
-    # changed (one walk), then catches whatever was copied in before the watcher started.
-    report = adopt(store, show_progress=True)
-    # One indexer for the watcher and the upload API: a file uploaded is seen by both, and
-    # the watcher then waits for the upload's page writes instead of doing them again.
-    indexer = Indexer(store)
-    watcher = None if args.no_watch else FolderWatcher(store, indexer)
-    if watcher:
-        watcher.start()
-        report.merge(reconcile(store, indexer))
+    report, watcher = start_pass(store, watch=not args.no_watch)
     log.info("%s", report.summary())
-    server = _uvicorn(args, store, settings, indexer)
+    server, api = _uvicorn(args, store, settings, watcher.indexer if watcher else Indexer(store))
     token = banner_token(store) if settings.private and sys.stderr.isatty() else None
     print(
         _welcome(store, settings, args.host, args.port, token, scheme),
         file=sys.stderr,
         flush=True,
     )
+    api.start()  # loaded while the port already answers reads
     try:
         server.run(sockets=[sock])
     finally:

@@ -367,4 +367,22 @@ def _record(
     store.put(FINGERPRINTS_KEY, body)
 
 
-__all__ = ["FINGERPRINTS_KEY", "StartReport", "reconcile"]
+def record_all(store: LocalStore, failed: Collection[str] = ()) -> None:
+    """Record every file's fingerprint as it is now, after a pass that made every page agree
+    with the folder (``skypi reindex``): the next start then trusts them (one walk) instead of
+    reading every project's page and followers again because each page was written anew."""
+    found, _ = store.scan()
+    current = {
+        key: (st.st_size, st.st_mtime_ns)
+        for key, _, st in found
+        if key.startswith((PACKAGES_PREFIX, SIMPLE_PREFIX))
+    }
+    projects = {
+        key: _project_of(key, {})
+        for key in current
+        if key.startswith(PACKAGES_PREFIX) and not key.endswith(METADATA_SUFFIX)
+    }
+    _record(store, projects, set(), current, failed)
+
+
+__all__ = ["FINGERPRINTS_KEY", "StartReport", "reconcile", "record_all"]

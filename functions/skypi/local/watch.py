@@ -144,7 +144,15 @@ class FolderWatcher(FileSystemEventHandler):
         elif isinstance(event, FileModifiedEvent):
             self._note(event.src_path, complete=False)
 
+    @property
+    def watches_state(self) -> bool:
+        """Whether the state folder is watched too (watchdog's inner parts are not those this
+        was written against): then every page write wakes the watcher."""
+        return not _hookable()
+
     def start(self) -> None:
+        """Watch the folder: when this returns, every folder's watch is set (watchdog sets
+        them before its thread starts), so a file that lands from now on is seen."""
         # Full events: a file moved in from outside is a move (complete), not a creation.
         self._observer = _observer(os.fsencode(str(self.store.state_dir)))
         self._observer.schedule(
@@ -289,7 +297,7 @@ class _ObserverBut(InotifyObserver):
 def _observer(skip: bytes) -> BaseObserver:
     """An inotify observer (full events) that does not watch ``skip``; watchdog's own, which
     watches everything, where its inner parts are not the ones this was written against."""
-    if all(hasattr(c, n) for c, n in _HOOKS):
+    if _hookable():
         return _ObserverBut(skip)
     log.warning("watching the state folder too (watchdog %s)", _watchdog_version())
     return InotifyObserver(generate_full_events=True)
@@ -301,6 +309,10 @@ _HOOKS = (
     (InotifyFullEmitter, "on_thread_start"),
     (InotifyFullEmitter, "get_event_mask_from_filter"),
 )
+
+
+def _hookable() -> bool:
+    return all(hasattr(c, n) for c, n in _HOOKS)
 
 
 def _watchdog_version() -> str:
