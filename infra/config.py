@@ -25,9 +25,10 @@
 - ``skypi:rootDelaySeconds`` (``30``): a new project is listed on ``/simple/`` within this
   many seconds of its first upload (installable at once); 0 to 900, SQS's DelaySeconds
   (docs/aws-runtime.md).
-- ``skypi:viewConcurrency`` (``10``): the view Lambda's reserved concurrency, which bounds
-  its upstream work and its cost; ``0`` reserves none (an account whose concurrency quota is
-  under 110 cannot reserve any: Lambda keeps 100 unreserved).
+- ``skypi:viewConcurrency`` (``0``, none reserved): the view Lambda's reserved concurrency,
+  which bounds its upstream work and its cost. None by default: new accounts have reduced
+  concurrency quotas (10 is common) and Lambda keeps 100 of the quota unreserved, so a
+  default reservation would fail a first deploy; set it once the quota is 100 above it.
 - ``skypi:bundle`` (``true``): bundle the Lambda dependencies; ``false`` in tests.
 """
 
@@ -72,7 +73,7 @@ class Config:
     trace_calls: bool = False
     oidc_audience: str | None = None
     root_delay_seconds: int = DEFAULT_ROOT_DELAY_SECONDS
-    view_concurrency: int = 10
+    view_concurrency: int = 0
 
     @classmethod
     def from_context(cls, node: Node) -> Config:
@@ -99,7 +100,7 @@ class Config:
             trace_calls=_flag(get("traceCalls"), False),
             oidc_audience=get("oidcAudience") or None,
             root_delay_seconds=_int(get("rootDelaySeconds"), DEFAULT_ROOT_DELAY_SECONDS) or 0,
-            view_concurrency=_int(get("viewConcurrency"), 10) or 0,
+            view_concurrency=_int(get("viewConcurrency"), 0) or 0,
         )
         if config.pricing_plan and not config.waf:  # a plan covers one web ACL: use it
             config = replace(config, waf=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import AssetHashType, BundlingOptions, Duration, Size
+from aws_cdk import AssetHashType, BundlingOptions, Duration
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
@@ -45,7 +45,6 @@ def skypi_function(
     timeout: Duration,
     environment: dict[str, str],
     memory_size: int = 1024,
-    ephemeral_storage_size: Size | None = None,
     reserved_concurrent_executions: int | None = None,
 ) -> lambda_.Function:
     log_group = logs.LogGroup(
@@ -66,7 +65,6 @@ def skypi_function(
         handler=handler,
         description=description,
         memory_size=memory_size,
-        ephemeral_storage_size=ephemeral_storage_size,
         reserved_concurrent_executions=reserved_concurrent_executions,
         timeout=timeout,
         tracing=lambda_.Tracing.ACTIVE,

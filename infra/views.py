@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from aws_cdk import Aws, Duration, Size
+from aws_cdk import Aws, Duration
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
@@ -36,8 +36,6 @@ ORIGIN_READ_TIMEOUT: Final = Duration.seconds(60)
 # viewer waits: Lambda's maximum. A URL invocation bounds itself by ORIGIN_READ_TIMEOUT.
 FUNCTION_TIMEOUT: Final = Duration.minutes(15)
 MEMORY_MB: Final = 1024
-# An upstream file is checked against its SHA-256 in /tmp before it is stored (up to 4 GB).
-EPHEMERAL_STORAGE: Final = Size.mebibytes(5 * 1024)
 # The environment the handler reads (besides SKYPI_BUCKET, as the other functions).
 SCHEDULE_GROUP_VARIABLE: Final = "SKYPI_VIEW_SCHEDULE_GROUP"
 SCHEDULER_ROLE_VARIABLE: Final = "SKYPI_VIEW_SCHEDULER_ROLE_ARN"
@@ -83,7 +81,6 @@ class Views(Construct):
             description="skypi views: /view/* misses (CloudFront failover) and due pages",
             timeout=FUNCTION_TIMEOUT,
             memory_size=MEMORY_MB,
-            ephemeral_storage_size=EPHEMERAL_STORAGE,
             reserved_concurrent_executions=config.view_concurrency or None,
             environment=self._environment(config, bucket),
         )

@@ -41,6 +41,7 @@ from urllib.parse import unquote, urlsplit
 import boto3
 import botocore.handlers
 
+from infra.cdn import VIEW_FUNCTION_ORIGIN_ID
 from skypi.core.tokens import TokenRecord, new_token
 from skypi.local.emulator import (
     KeyValueStoreEmulation,
@@ -103,13 +104,13 @@ def _only(template: dict[str, Any], kind: str) -> tuple[str, dict[str, Any]]:
 class Behaviour:
     pattern: str  # "" for the default behaviour
     origin: str  # the origin's id
+    code: str = ""  # its viewer-request function's code (the views' behaviour has its own)
 
 
 @dataclass(frozen=True)
 class Plan:
     """What the rehearsal takes from the template."""
 
-    function_code: str
     behaviours: list[Behaviour]
     bucket_origins: set[str]
     functions: dict[str, dict[str, Any]]  # logical id -> {handler, env, s3 grants}
@@ -122,13 +123,19 @@ def _role_is(role: str) -> Callable[[list[Any]], bool]:
 
 
 def read_plan(template: dict[str, Any], names: dict[str, str]) -> Plan:
-    _, function = _only(template, "AWS::CloudFront::Function")
     _, distribution = _only(template, "AWS::CloudFront::Distribution")
     config = distribution["Properties"]["DistributionConfig"]
+
+    def code(behaviour: dict[str, Any]) -> str:
+        [association] = behaviour["FunctionAssociations"]
+        function = template["Resources"][association["FunctionARN"]["Fn::GetAtt"][0]]
+        return str(resolve(function["Properties"]["FunctionCode"], names))
+
     behaviours = [
-        Behaviour(b["PathPattern"], b["TargetOriginId"]) for b in config["CacheBehaviors"]
+        Behaviour(b["PathPattern"], b["TargetOriginId"], code(b)) for b in config["CacheBehaviors"]
     ]
-    behaviours.append(Behaviour("", config["DefaultCacheBehavior"]["TargetOriginId"]))
+    default = config["DefaultCacheBehavior"]
+    behaviours.append(Behaviour("", default["TargetOriginId"], code(default)))
     functions = {}
     for logical_id, resource in template["Resources"].items():
         properties = resource["Properties"] if resource["Type"] == "AWS::Lambda::Function" else {}
@@ -141,7 +148,6 @@ def read_plan(template: dict[str, Any], names: dict[str, str]) -> Plan:
             "grants": s3_grants(template, _role_is(properties["Role"]["Fn::GetAtt"][0])),
         }
     return Plan(
-        function_code=resolve(function["Properties"]["FunctionCode"], names),
         behaviours=behaviours,
         bucket_origins={o["Id"] for o in config["Origins"] if "S3OriginConfig" in o},
         functions=functions,
@@ -191,6 +197,11 @@ def physical_names(template: dict[str, Any], resources: Resources) -> dict[str, 
             names[logical_id] = sqs.create_queue(QueueName=logical_id[:80])["QueueUrl"]
         elif kind == "AWS::CloudFront::KeyValueStore":
             names[f"{logical_id}.Id"], names[f"{logical_id}.Arn"] = KVS_ID, KVS_ARN
+        elif kind == "AWS::Scheduler::ScheduleGroup":  # the views' timer's group, on moto
+            boto3.client("scheduler").create_schedule_group(Name=logical_id[:64])
+            names[logical_id] = logical_id[:64]
+        elif kind == "AWS::IAM::Role" and logical_id.startswith("ViewsSchedulerRole"):
+            names[f"{logical_id}.Arn"] = f"arn:aws:iam::{ACCOUNT}:role/{logical_id}"
     return names
 
 
@@ -413,8 +424,8 @@ class Rehearsal:
         os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
         botocore.handlers.BUILTIN_HANDLERS.append(("before-parameter-build.s3", self.ledger.record))
         self.kvs = KeyValueStoreEmulation()
-        self.api = self._handler("skypi.api.")
-        self.api_role = next(r for h, r in self.roles.items() if h.startswith("skypi.api."))
+        self.api = self._handler("skypi.api.handler.")
+        self.api_role = self.roles["skypi.api.handler.handler"]
         self.api_lock, self.api_loop = threading.Lock(), asyncio.new_event_loop()
         self.poller = Poller(
             sqs, self.resources, self._with_role(self._handler("skypi.indexer.handler."))
@@ -449,10 +460,10 @@ class Rehearsal:
     def request(self, method: str, target: str, headers: dict[str, str], body: bytes) -> Answer:
         parts = urlsplit(target)
         event = _event(method, parts.path, parts.query, headers)
-        result = run_edge(self.plan.function_code, event, dict(self.kvs.items))
+        behaviour = behaviour_for(self.plan.behaviours, parts.path)
+        result = run_edge(behaviour.code, event, dict(self.kvs.items))
         if "statusCode" in result:
             return edge_answer(result)
-        behaviour = behaviour_for(self.plan.behaviours, parts.path)
         origin = result.get("selectedOrigin") or behaviour.origin
         if origin in self.plan.groups:  # an origin group: the same request to the second origin
             primary, failover, statuses = self.plan.groups[origin]  # on the first's failure
@@ -462,10 +473,20 @@ class Rehearsal:
                 return answer
             assert failover not in self.plan.bucket_origins, failover
             # what a bucket behaviour forwards: no viewer header, no query
-            return self._api({**result, "headers": {}, "querystring": {}}, b"")
+            forwarded = {**result, "headers": {}, "querystring": {}}
+            if failover == VIEW_FUNCTION_ORIGIN_ID:  # the view Lambda's function URL
+                return self._view(forwarded)
+            return self._api(forwarded, b"")
         if origin in self.plan.bucket_origins:
             return from_bucket(self.s3, self.resources.bucket, result["method"], result["uri"])
         return self._api(result, body)
+
+    def _view(self, result: dict[str, Any]) -> Answer:
+        """The view Lambda, as its function URL invokes it (payload 2.0, as API Gateway's)."""
+        handler = self._handler("skypi.api.viewhandler.")
+        with self.api_lock, as_role(self.roles["skypi.api.viewhandler.handler"]):
+            asyncio.set_event_loop(self.api_loop)
+            return from_api(handler, result, b"")
 
     def _api(self, result: dict[str, Any], body: bytes) -> Answer:
         # One Lambda instance takes one request at a time; Mangum wants the thread's loop.
@@ -509,7 +530,8 @@ def wait_for_edge(rehearsal: Rehearsal, token: str, seconds: float = 30) -> None
 
 def check_pages_for_people(rehearsal: Rehearsal, token: str) -> int:
     """A mistyped project page takes the origin group's way to the API's page for people,
-    and the landing page names the distribution's address without its script."""
+    the landing page names the distribution's address without its script, and a view's miss
+    takes its origin group's way to the view Lambda."""
     credentials = base64.b64encode(f"__token__:{token}".encode()).decode()
     browser = {
         "accept": "text/html,application/xhtml+xml,*/*;q=0.8",
@@ -517,7 +539,11 @@ def check_pages_for_people(rehearsal: Rehearsal, token: str) -> int:
     }
     missing = rehearsal.request("GET", "/project/no-such-project/", browser, b"")
     landing = rehearsal.request("GET", "/", browser, b"")
+    view = rehearsal.request("GET", "/view/no-such-view/simple/demo/", browser, b"")
     checks = {
+        # the views' function, the bucket's miss, then the view Lambda's own answer
+        "a view that does not exist is the view Lambda's 404": view.status == 404
+        and b"No view 'no-such-view'" in view.body,
         "a missing page for people is the API's 404 page": missing.status == 404
         and missing.headers.get("content-type", "").startswith("text/html")
         and b"<code>/project/no-such-project/</code>" in missing.body,

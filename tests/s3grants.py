@@ -51,6 +51,8 @@ def s3_grants(template: Mapping[str, Any], role: Callable[[list[Any]], bool]) ->
             if statement.get("Effect") != "Allow":
                 continue
             for action in _listed(statement["Action"]):
+                if not action.startswith("s3:"):  # another service's (a schedule's ARN)
+                    continue
                 for resource in _listed(statement["Resource"]):
                     granted.setdefault(action, []).append(key_pattern(resource))
     return granted

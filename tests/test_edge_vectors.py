@@ -19,8 +19,10 @@ from skypi.api.settings import Settings
 from skypi.core.edge import decide, origin_uri
 from skypi.core.keys import PROJECT_PAGE, recognise
 from skypi.core.tokens import TokenRecord
+from skypi.core.views import parse_policy
 from skypi.indexer.admin import Admin
 from skypi.indexer.service import Indexer, Landed
+from skypi.indexer.views import Views
 from skypi.store.base import ObjectInfo
 from skypi.store.local import LocalStore
 from skypi.store.tokens import TokenRepository
@@ -90,7 +92,12 @@ def indexed(tmp_path_factory: pytest.TempPathFactory) -> tuple[LocalStore, dict[
     for key, text in SPEC["fixture"].get("planted", {}).items():
         store.put(key, text.encode())  # copied in beside the index, never indexed
     install_tokens(store)
-    apps = {mode: create_app(store, Settings(private=mode == "private")) for mode in MODES}
+    views = Views(store)  # no vector asks a view's upstream
+    for name, policy in SPEC["fixture"]["views"].items():
+        views.save(parse_policy(name, policy), new=True)
+    apps = {
+        mode: create_app(store, Settings(private=mode == "private"), views=views) for mode in MODES
+    }
     apps["status"] = create_app(StatusUnreadable(root), Settings())
     return store, apps
 

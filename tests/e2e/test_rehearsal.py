@@ -32,6 +32,7 @@ def test_doctor_passes_against_the_rehearsal_with_every_s3_call_granted() -> Non
     assert "DENIED" not in result.stdout
     assert "a missing page for people is the API's 404 page: yes" in result.stdout
     assert "the landing page names the index's address: yes" in result.stdout
+    assert "a view that does not exist is the view Lambda's 404: yes" in result.stdout
 
 
 def test_the_ledger_denies_what_no_statement_grants() -> None:

@@ -39,6 +39,7 @@ class Deployment:
     invalidation_dead_letters: str
     schedule_group: str = "skypi-views"
     scheduler_role: str = "skypi-view-scheduler"
+    view_function: str = "skypi-view"
 
     @property
     def scheduler_role_arn(self) -> str:
@@ -77,6 +78,9 @@ class Deployment:
                 f"{self.schedule_group}",
             },
             "ViewsSchedulerRole": {"Arn": self.scheduler_role_arn},
+            "ViewsFunction": {
+                "Arn": f"arn:{PARTITION}:lambda:{REGION}:{ACCOUNT}:function:{self.view_function}"
+            },
         }
         return known[logical_prefix]
 
@@ -103,6 +107,7 @@ class Resolver:
             "InvalidationsDeadLetters",
             "ViewsSchedules",
             "ViewsSchedulerRole",
+            "ViewsFunction",
         ):
             if logical_id.startswith(prefix):
                 values = self.deployment.physical(prefix)
@@ -141,7 +146,7 @@ def _function(template: Mapping[str, Any], name: str) -> tuple[str, dict[str, An
 
 
 def role_id(template: Mapping[str, Any], function: str) -> str:
-    """The logical ID of the execution role of ``function`` (indexer, api or sync)."""
+    """The logical ID of the execution role of ``function`` (indexer, api, sync or view)."""
     _, resource = _function(template, function)
     role = resource["Properties"]["Role"]
     if set(role) != {"Fn::GetAtt"} or role["Fn::GetAtt"][1] != "Arn":

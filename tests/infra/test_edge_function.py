@@ -22,9 +22,11 @@ from infra.cdn import (
     BUCKET_ORIGIN_ID,
     BUCKET_PATHS,
     MAX_FUNCTION_BYTES,
+    VIEW_PATH,
     edge_source,
     view_edge_source,
 )
+from skypi.core import keys
 from skypi.core.edge import authorization_count, decide, origin_uri
 from skypi.core.http import (
     MAX_LAMBDA_REQUEST_BYTES,
@@ -33,6 +35,7 @@ from skypi.core.http import (
 )
 from skypi.core.keys import QUARANTINE_RECORD_VALUE, SITE_PREFIX, quarantine_record_key
 from skypi.core.tokens import TokenRecord
+from skypi.core.viewedge import decide_view, view_origin_key
 from tests.dists import wheel_name
 from tests.test_edge_vectors import expand_credentials, vector_token
 
@@ -68,12 +71,19 @@ class Outcome:
     status: int | None = None  # the function's own answer
     location: str | None = None
     challenge: bool = False  # a 401 with WWW-Authenticate
-    origin: str | None = None  # "bucket" or "api" when sent on
+    origin: str | None = None  # "bucket", "api" or "views" (the views' group) when sent on
     key: str | None = None
+
+
+# The views' behaviour sends what its function lets through to its origin group: the bucket,
+# then the view Lambda (infra/cdn.py).
+VIEWS = "views"
 
 
 def behaviour_origin(path: str) -> str:
     """CloudFront's behaviour for the viewer's path: case-sensitive patterns, first match."""
+    if fnmatchcase(path, VIEW_PATH):
+        return VIEWS
     return BUCKET_ORIGIN_ID if any(fnmatchcase(path, p) for p in BUCKET_PATHS) else API_ORIGIN_ID
 
 
@@ -86,6 +96,11 @@ def outcome(event: dict[str, Any], result: dict[str, Any]) -> Outcome:
             challenge="www-authenticate" in headers,
         )
     origin = result.get("selectedOrigin") or behaviour_origin(event["request"]["uri"])
+    if origin == VIEWS:  # never another origin: that would skip the group's failover
+        assert "selectedOrigin" not in result
+        key = unquote(result["uri"][1:])
+        assert result["uri"] == origin_uri(key), (event["request"]["uri"], result["uri"])
+        return Outcome(origin=VIEWS, key=key)
     assert origin in {BUCKET_ORIGIN_ID, API_ORIGIN_ID}, origin
     if origin == API_ORIGIN_ID:
         assert result["uri"] == event["request"]["uri"]  # the API sees what the viewer sent
@@ -166,16 +181,19 @@ def mirrored_records() -> dict[str, str]:
     return mirrored_tokens() | quarantined
 
 
+def function_source(mode: str, path: str) -> str:
+    """The code CloudFront runs on a viewer request for ``path`` in read mode ``mode``: the
+    views' function on their behaviour (/view/*), the main one everywhere else."""
+    source = view_edge_source if fnmatchcase(path, VIEW_PATH) else edge_source
+    return source(mode, "kvs-under-test")
+
+
 def run_jobs(
     jobs: list[tuple[str, list[dict[str, Any]]]], kvs: dict[str, str] | None = None
 ) -> list[list[dict[str, Any]]]:
-    """Each (read mode, events) job through the code that deploys for that mode, all in one
-    node process."""
+    """Each (function code, events) job, all in one node process."""
     payload = {
-        "jobs": [
-            {"source": edge_source(mode, "kvs-under-test"), "events": events}
-            for mode, events in jobs
-        ],
+        "jobs": [{"source": source, "events": events} for source, events in jobs],
         "kvs": kvs or {},
     }
     result = subprocess.run(
@@ -192,20 +210,21 @@ def run_jobs(
 def run_function(
     events: list[dict[str, Any]], mode: str = "public", kvs: dict[str, str] | None = None
 ) -> list[dict[str, Any]]:
-    [results] = run_jobs([(mode, events)], kvs)
-    return results
+    return run_by_mode([mode] * len(events), events, kvs)
 
 
 def run_by_mode(
     modes: list[str], events: list[dict[str, Any]], kvs: dict[str, str] | None = None
 ) -> list[dict[str, Any]]:
-    """``events[i]`` through the function in read mode ``modes[i]``, in one node process."""
-    kinds = sorted(set(modes))
-    chosen = {mode: [i for i, m in enumerate(modes) if m == mode] for mode in kinds}
-    answers = run_jobs([(mode, [events[i] for i in chosen[mode]]) for mode in kinds], kvs)
+    """``events[i]`` through the function its path's behaviour runs, in read mode
+    ``modes[i]``, in one node process."""
+    sources = [function_source(m, e["request"]["uri"]) for m, e in zip(modes, events, strict=True)]
+    kinds = sorted(set(sources))
+    chosen = {source: [i for i, s in enumerate(sources) if s == source] for source in kinds}
+    answers = run_jobs([(source, [events[i] for i in chosen[source]]) for source in kinds], kvs)
     results: dict[int, dict[str, Any]] = {}
-    for mode, answered in zip(kinds, answers, strict=True):
-        results.update(zip(chosen[mode], answered, strict=True))
+    for source, answered in zip(kinds, answers, strict=True):
+        results.update(zip(chosen[source], answered, strict=True))
     return [results[i] for i in range(len(events))]
 
 
@@ -254,6 +273,9 @@ def test_vector(
     got = outcome(vector_events[index], vector_results[index])
     if "withheld" in expect:  # refused by the function itself, before its cache: or sent on
         assert (got.origin is None) == expect["withheld"], got
+    if fnmatchcase(request["path"], VIEW_PATH):
+        _view_vector(vector, got)
+        return
     if expect.get("origin") == "api":
         assert got.origin == "api", got
         return
@@ -293,6 +315,43 @@ def test_vector(
         assert content_type_for_key(got.key) == expected_type  # what S3 will send for it
     if "content-encoding" in expect["headers"]:  # as stored: S3 sends it, CloudFront keeps it
         assert content_encoding_for_key(got.key) == expect["headers"]["content-encoding"]
+
+
+def _view_vector(vector: dict[str, Any], got: Outcome) -> None:
+    """A vector under /view/: the views' function answers as skypi.core.viewedge decides, or
+    sends the read to the views' origin group under the key view_origin_key names: the bucket
+    answers when it holds that object, the view Lambda otherwise (a page not made yet, what a
+    view makes for each request), with the status the vector expects of the read path."""
+    request, expect = vector["request"], vector["expect"]
+    headers = request["headers"]
+    found = decide_view(
+        request["method"],
+        request["path"],
+        request["query"],
+        headers.get("accept"),
+        headers.get("accept-encoding"),
+    )
+    if got.origin is None:  # the function answered
+        assert got.status == expect["status"], got
+        assert got.challenge == (expect["status"] == 401)
+        several = authorization_count(_listed(headers.get("authorization"))) > 1
+        if expect["status"] not in {401, 403} and not expect.get("withheld") and not several:
+            assert got.status == found.answer.status
+        if got.status == 301:
+            assert got.location == expect["headers"].get("location", found.answer.location)
+        assert "view-key" not in expect, got
+        return
+    assert got.origin == VIEWS, got
+    assert got.key == expect["view-key"] == view_origin_key(found), got
+    assert keys.recognise(got.key) is not None or got.key.startswith(keys.VIEW_MADE_PREFIX)
+    if got.key in stored_keys():  # the bucket has it: no failover
+        assert expect["status"] in FROM_A_STORED_OBJECT
+        assert expect.get("object") == got.key
+    else:  # the bucket misses (403/404): the view Lambda answers
+        assert keys.recognise(got.key) is None or keys.family_of(got.key) in {
+            keys.VIEW_PAGE,
+            keys.VIEW_FILE,
+        }
 
 
 def test_uploads_over_lambdas_limit_are_refused_at_the_edge() -> None:
@@ -444,10 +503,18 @@ def test_every_object_the_vectors_read_is_a_key_of_the_layout() -> None:
         "/simple/": {keys.PROJECT_PAGE, keys.ROOT_LISTING, keys.NAMESPACE_DOCUMENT},
         "/packages/": {keys.DISTRIBUTION, keys.METADATA},
         "/project/": {keys.PROJECT_SITE},
+        # a view's answer's body: a name published here is served its private page and files
+        "/view/": {keys.PROJECT_PAGE, keys.DISTRIBUTION},
         "/": {keys.LANDING},
     }
     seen = set()
     for vector in SPEC["vectors"]:
+        sent = vector["expect"].get("view-key")  # the stored view's, or where nothing is stored
+        if sent and not sent.startswith(keys.VIEW_MADE_PREFIX):
+            family = keys.family_of(sent)
+            assert family in {keys.VIEW_PAGE, keys.VIEW_FILE, keys.DISTRIBUTION}, sent
+        elif sent:
+            assert keys.recognise(sent) is None, sent
         key = vector["expect"].get("object")
         if not key:
             continue

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -17,15 +19,20 @@ import pytest
 from skypi.api.publish import Uploader
 from skypi.core.errors import UploadRejected
 from skypi.core.keys import file_key, provenance_key
+from skypi.core.osv import OsvData
+from skypi.core.pages import RootListing
 from skypi.core.upload import validate_filename, validate_form
+from skypi.core.views import parse_policy
 from skypi.indexer.admin import Admin
 from skypi.indexer.service import Indexer, Landed
+from skypi.indexer.views import Served, Views
 from tests.dists import upload_form, wheel_bytes, wheel_name
 from tests.emulated import RequestCounter, s3_store
 from tests.infra.conftest import Synth
 from tests.oidc import github_claims
 from tests.s3grants import Grants, denied, s3_grants
 from tests.test_oidc import ASSETS, REAL
+from tests.upstream import StaticUpstream
 
 
 def _granted(synth: Synth, role_fragment: str) -> Grants:
@@ -130,6 +137,43 @@ def test_the_check_sees_a_missing_grant(synth: Synth) -> None:
     assert denied([("PutObject", "site/index.html")], without_site) == [
         "s3:PutObject site/index.html"
     ]
+
+
+@pytest.fixture
+def upstream() -> Iterator[StaticUpstream]:
+    server = StaticUpstream().start()
+    yield server
+    server.stop()
+
+
+def test_every_key_a_view_reads_and_writes_is_granted_to_the_view_lambda(
+    synth: Synth, store: Any, upstream: StaticUpstream
+) -> None:
+    """What the view Lambda does on a miss and on a schedule, on moto against a loopback
+    upstream: a project's page made and stored, a listed file fetched and kept, a page made
+    again, a pinned page, the root listing, a name upstream lacks, and a name published here
+    (the private page is read, never written)."""
+    data = wheel_bytes("private-name", "1.0")
+    store.put(file_key("private-name", wheel_name("private-name", "1.0")), data)
+    Indexer(store).apply([Landed(file_key("private-name", wheel_name("private-name", "1.0")))])
+    upstream.add_wheel("demo", "1.0", datetime(2020, 1, 1, tzinfo=UTC))
+    upstream.add_wheel("private-name", "9.0", datetime(2020, 1, 1, tzinfo=UTC))  # hostile
+    views = Views(store)
+    views.save(parse_policy("safe", {"upstream": upstream.url, "cooldown-days": 7}), new=True)
+    views.import_osv(OsvData({}))
+    counter = RequestCounter(store.client)
+    assert views.project("safe", "demo") is Served.STORED
+    assert views.file("safe", "demo", wheel_name("demo", "1.0")) is not None
+    assert views.file("safe", "demo", wheel_name("demo", "1.0") + ".metadata") is not None
+    assert views.project("safe", "private-name") is Served.PRIVATE
+    assert views.project("safe", "absent") is Served.MISSING
+    assert views.pinned("safe", "demo", "2021-01-01")[0] is Served.STORED
+    views.root("safe", RootListing())
+    assert views.refresh("safe") == {"demo": Served.STORED}
+    written = {key.split("/")[2] for op, key in counter.requests if op == "PutObject"}
+    assert written == {"simple", "files", "upstream"}, written
+    assert not [k for op, k in counter.requests if op == "PutObject" and k.startswith("simple/")]
+    assert denied(counter.requests, _granted(synth, "ViewsFunction")) == []
 
 
 class _Asked:

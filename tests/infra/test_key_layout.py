@@ -24,7 +24,11 @@ ACTION = {
     "versions": "s3:GetObjectVersion",
     "multipart": "s3:AbortMultipartUpload",
 }
-ROLE_FRAGMENT = {keys.API: "ApiFunction", keys.INDEXER: "IndexerFunction"}
+ROLE_FRAGMENT = {
+    keys.API: "ApiFunction",
+    keys.INDEXER: "IndexerFunction",
+    keys.VIEW: "ViewsFunction",
+}
 _FILE = keys.file_key("foo-bar", "foo_bar-1.0+cpu-py3-none-any.whl")
 EXAMPLES: dict[Family, str] = {
     keys.DISTRIBUTION: _FILE,

@@ -36,6 +36,7 @@ CASES = {
             "skypi:region": "af-south-1",
             "skypi:waf": "true",
             "skypi:domainName": "pypi.example.com",
+            "skypi:viewConcurrency": "10",  # an account whose quota allows a reservation
         },
         "af-south-1",
     ),
@@ -127,6 +128,28 @@ def test_a_custom_domain_gets_its_certificate_in_us_east_1(regional: Synth) -> N
     assert _from_companion(viewer["AcmCertificateArn"], certificate_id)
     assert viewer["MinimumProtocolVersion"] == "TLSv1.2_2021"
     assert _distribution(regional)["Aliases"] == ["pypi.example.com"]
+
+
+def test_the_view_lambda_reserves_what_the_context_says_and_knows_a_custom_domain(
+    regional: Synth,
+) -> None:
+    """No concurrency is reserved unless ``skypi:viewConcurrency`` asks (Lambda keeps 100 of an
+    account's quota unreserved, and a new account's quota may be 10: a reservation by default
+    would fail its first deploy); a custom domain is the index's
+    address in the view Lambda too (CloudFront's own domain would be a dependency cycle)."""
+    [function] = [
+        f["Properties"]
+        for k, f in regional.resources("AWS::Lambda::Function").items()
+        if k.startswith("ViewsFunction")
+    ]
+    reserved = 10 if regional.region == "af-south-1" else None  # the case that asks for 10
+    assert function.get("ReservedConcurrentExecutions") == reserved
+    variables = function["Environment"]["Variables"]
+    aliases = _distribution(regional).get("Aliases")
+    if aliases:
+        assert variables["SKYPI_INDEX_URL"] == f"https://{aliases[0]}"
+    else:
+        assert "SKYPI_INDEX_URL" not in variables
 
 
 def test_cdk_nag_passed_on_both_stacks(regional: Synth) -> None:

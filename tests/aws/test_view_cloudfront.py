@@ -1,0 +1,101 @@
+"""A view through CloudFront as the synthesized template builds it (tests/cloudfront.py): the
+``/view/*`` behaviour's own function (its code from the template, under node, reading tokens
+from the KeyValueStore), its origin group (the moto bucket, then the view Lambda's real handler
+given the function URL event), and the other behaviours as they are. A read the bucket can
+answer never reaches the Lambda."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urljoin
+
+import pytest
+
+from skypi.api import viewhandler
+from skypi.core.keys import view_file_key
+from tests.apigw import http_event
+from tests.aws.conftest import Emulated
+from tests.aws.test_view_lambda import CONTEXT, lam, upstream
+from tests.cloudfront import Answer, CloudFrontModel, s3_origin
+from tests.dists import wheel_name
+from tests.infra.test_edge_function import mirrored_records
+from tests.synth import Synth
+from tests.test_edge_vectors import expand_credentials
+from tests.upstream import StaticUpstream
+
+__all__ = ["lam", "upstream"]  # the view Lambda's fixtures (tests/aws/test_view_lambda.py)
+V1_JSON = "application/vnd.pypi.simple.v1+json"
+READER = {"authorization": expand_credentials("{basic:reader}"), "accept": V1_JSON}
+
+
+def _function_url(method: str, uri: str, query: str, headers: Mapping[str, str]) -> Answer:
+    """The view Lambda as its function URL runs it: CloudFront's signed request carries the
+    URI the function chose, none of the viewer's credentials."""
+    answer = viewhandler.handler(http_event(method, uri, query=query), CONTEXT)
+    body = answer.get("body") or ""
+    data = base64.b64decode(body) if answer.get("isBase64Encoded") else body.encode()
+    return Answer(answer["statusCode"], answer.get("headers", {}), data)
+
+
+@pytest.fixture
+def cloudfront(synth: Synth, aws: Emulated) -> CloudFrontModel:
+    bucket = s3_origin(aws.s3, aws.resources.bucket)
+    return CloudFrontModel(
+        synth.template,
+        {"bucket": bucket, "viewbucket": bucket, "view": _function_url},
+        mirrored_records(),
+    )
+
+
+def test_a_view_page_and_file_are_made_on_a_miss_then_read_from_the_bucket(
+    cloudfront: CloudFrontModel, lam: Any, upstream: StaticUpstream, aws: Emulated
+) -> None:
+    _, clock, _ = lam
+    upstream.add_wheel("demo", "1.0", clock.now - timedelta(days=30))
+    moved = cloudfront.request("GET", "/view/safe/simple/Demo/", headers=READER)
+    assert (moved.status, moved.headers["location"]) == (301, "/view/safe/simple/demo/")
+    assert cloudfront.asked == []  # the function answered
+    page = cloudfront.request("GET", "/view/safe/simple/demo/", headers=READER)
+    assert (page.status, page.origin) == (200, "view")
+    assert cloudfront.asked == ["viewbucket", "view"]  # the bucket missed: failover
+    [listed] = json.loads(page.body)["files"]
+    assert listed["filename"] == wheel_name("demo", "1.0")
+    cloudfront.asked.clear()
+    again = cloudfront.request("GET", "/view/safe/simple/demo/", headers=READER)
+    assert (again.status, again.origin, again.body) == (200, "viewbucket", page.body)
+    assert cloudfront.asked == ["viewbucket"]  # no Lambda on a hit
+    link = urljoin("/view/safe/simple/demo/", listed["url"]).split("#")[0]
+    for origin in ("view", "viewbucket"):  # fetched and kept, then the bucket's
+        file = cloudfront.request("GET", link, headers=READER)
+        assert (file.status, file.origin) == (200, origin)
+        assert file.body == upstream.files[f"/files/{wheel_name('demo', '1.0')}"]
+    assert aws.store.head(view_file_key("safe", "demo", wheel_name("demo", "1.0"))) is not None
+
+
+def test_what_a_view_makes_for_each_request_always_reaches_the_lambda(
+    cloudfront: CloudFrontModel, lam: Any, upstream: StaticUpstream
+) -> None:
+    _, clock, _ = lam
+    upstream.add_wheel("demo", "1.0", clock.now - timedelta(days=30))
+    for _ in range(2):
+        root = cloudfront.request("GET", "/view/safe/simple/", headers=READER)
+        assert (root.status, root.origin) == (200, "view")
+        pinned = cloudfront.request("GET", "/view/safe@2020-06-01/simple/demo/", headers=READER)
+        assert (pinned.status, pinned.origin) == (200, "view")
+    assert cloudfront.asked == ["viewbucket", "view"] * 4
+
+
+def test_the_edge_refuses_before_any_origin(cloudfront: CloudFrontModel, lam: Any) -> None:
+    """A private index's view wants its read token at the edge (the Lambda never sees one);
+    a write is refused by CloudFront itself (the behaviour allows GET, HEAD and OPTIONS)."""
+    anonymous = cloudfront.request("GET", "/view/safe/simple/demo/")
+    assert anonymous.status == 401
+    assert cloudfront.request("POST", "/view/safe/simple/demo/", headers=READER).status == 403
+    refused = cloudfront.request("OPTIONS", "/view/safe/simple/demo/", headers=READER)
+    assert refused.status == 405
+    assert cloudfront.request("GET", "/view/Bad/simple/demo/", headers=READER).status == 404
+    assert cloudfront.asked == []
