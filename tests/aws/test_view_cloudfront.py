@@ -21,7 +21,7 @@ from tests.apigw import http_event
 from tests.aws.conftest import Emulated
 from tests.aws.test_view_lambda import CONTEXT, lam, upstream
 from tests.cloudfront import Answer, CloudFrontModel, s3_origin
-from tests.dists import wheel_name
+from tests.dists import wheel_bytes, wheel_name
 from tests.infra.test_edge_function import mirrored_records
 from tests.synth import Synth
 from tests.test_edge_vectors import expand_credentials
@@ -74,6 +74,26 @@ def test_a_view_page_and_file_are_made_on_a_miss_then_read_from_the_bucket(
         assert (file.status, file.origin) == (200, origin)
         assert file.body == upstream.files[f"/files/{wheel_name('demo', '1.0')}"]
     assert aws.store.head(view_file_key("safe", "demo", wheel_name("demo", "1.0"))) is not None
+
+
+def test_a_private_drop_in_takes_over_at_once_what_the_bucket_served_from_upstream(
+    cloudfront: CloudFrontModel, lam: Any, upstream: StaticUpstream, aws: Emulated
+) -> None:
+    """The hostile higher version a view stored (a hit: no code runs), then the name dropped
+    into the bucket: the next read misses the bucket and the Lambda serves the private page."""
+    _, clock, _ = lam
+    upstream.add_wheel("taken", "99.0", clock.now - timedelta(days=30))
+    assert cloudfront.request("GET", "/view/safe/simple/taken/", headers=READER).origin == "view"
+    hit = cloudfront.request("GET", "/view/safe/simple/taken/", headers=READER)
+    assert (hit.status, hit.origin) == (200, "viewbucket")
+    assert [f["filename"] for f in json.loads(hit.body)["files"]] == [wheel_name("taken", "99.0")]
+    aws.drop(f"packages/taken/{wheel_name('taken', '1.0')}", wheel_bytes("taken", "1.0"))
+    assert aws.poller.drain() >= 1
+    cloudfront.asked.clear()
+    page = cloudfront.request("GET", "/view/safe/simple/taken/", headers=READER)
+    assert (page.status, page.origin) == (200, "view")
+    assert cloudfront.asked == ["viewbucket", "view"]  # the stored page is gone: failover
+    assert [f["filename"] for f in json.loads(page.body)["files"]] == [wheel_name("taken", "1.0")]
 
 
 def test_what_a_view_makes_for_each_request_always_reaches_the_lambda(
