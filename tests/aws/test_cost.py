@@ -350,3 +350,12 @@ def test_a_new_private_project_looks_once_at_each_view_and_deletes_only_what_one
     )
     assert not list(store.list("views/one/simple/brand-new/"))
     assert views.served("one") == []
+
+
+def test_keys_under_views_that_name_no_view_are_skipped_not_an_error(moto_endpoint: str) -> None:
+    """Keys written by hand into the bucket (``views//x``, ``views/../x``) make folders that
+    no view key can be built for: a new project's look at the views skips them."""
+    store = s3_store(moto_endpoint)
+    for key in ("views//x", "views/../x", "views/./x"):
+        store.client.put_object(Bucket=store.bucket, Key=key, Body=b"")
+    assert Views(store).yield_to_private("brand-new") == []

@@ -308,7 +308,10 @@ class Views:
         return gone
 
     def _view_folders(self) -> list[str]:
-        return [f[len(VIEWS_PREFIX) : -1] for f in self.store.folders(VIEWS_PREFIX)]
+        """The names of the folders under ``views/`` (a key someone wrote by hand, such as
+        ``views/../x``, names no view a key can be built for: skipped, never an error)."""
+        names = (f[len(VIEWS_PREFIX) : -1] for f in self.store.folders(VIEWS_PREFIX))
+        return [name for name in names if name not in {"", ".", ".."}]
 
     def _withdraw(self, view: str, name: str) -> bool:
         """Delete the view's stored page of ``name`` (its JSON, written last, deleted last:
