@@ -69,12 +69,12 @@ from skypi.indexer.changes import Gone as Gone
 from skypi.indexer.changes import Landed as Landed
 from skypi.indexer.changes import project_of_key as project_of_key
 from skypi.indexer.deferred import DeferredRoot, RootRebuilds
-from skypi.indexer.views import Views
 from skypi.indexer.writer import PageWriter, RootChange, Stored, Written
 from skypi.store.base import Located, NotFound, ObjectInfo, PreconditionFailed, Store, Versioned
 from skypi.store.namespaces import NamespaceRepository
 
 if TYPE_CHECKING:  # botocore is not needed to index a folder (`skypi serve`, no aws extra)
+    from skypi.indexer.views import Views
     from skypi.store.cdn import Cdn
 
 log = logging.getLogger("skypi.indexer")
@@ -227,13 +227,13 @@ class Indexer:
         self.cdn = cdn  # told to drop files deleted or restored, which it caches for a year
         # index_url: written into the pages for people (their setup lines)
         # A name published here takes over what the views had stored of it from upstream.
-        self.views = Views(store)
         self.pages = PageWriter(
             store,
             describer=self._describe_stored,
             index_url=index_url,
-            created=self.views.yield_to_private,
+            created=lambda project: self.views.yield_to_private(project),
         )
+        self._views: Views | None = None
         # Given where to ask for a rebuild (AWS: the indexer's queue), a batch that changes
         # the root listing records the change as pending, and one rebuild per ``root_delay``
         # seconds merges them all (skypi.indexer.deferred); without, the listing is written
@@ -248,6 +248,16 @@ class Indexer:
         # page: the storage event its write causes is an echo (:meth:`echo`)
         self._uploaded: OrderedDict[str, str] = OrderedDict()
         self._uploaded_lock = threading.Lock()
+
+    @property
+    def views(self) -> Views:
+        """The index's views, built (and their modules imported) the first time a project
+        starts: an API Lambda's cold start imports nothing that only views need."""
+        if self._views is None:
+            from skypi.indexer.views import Views  # the views' modules, once needed
+
+            self._views = Views(self.store)
+        return self._views
 
     def where(self, key: str) -> str:
         """Where someone finds ``key``: its path in a folder, else the key itself."""
