@@ -191,6 +191,11 @@ def physical_names(template: dict[str, Any], resources: Resources) -> dict[str, 
         elif kind == "AWS::DynamoDB::Table":
             tokens = logical_id.startswith("AuthTokens")
             names[logical_id] = resources.token_table if tokens else resources.publisher_table
+        elif kind == "AWS::SQS::Queue" and logical_id.startswith("IndexerEvents"):
+            # The indexer's own queue (its functions send the root listing's rebuild to it):
+            # the one the rehearsal provisioned, which the bucket's notifications feed.
+            names[logical_id] = resources.queue_url
+            names[f"{logical_id}.Arn"] = resources.queue_arn
         elif kind == "AWS::SQS::Queue" and not logical_id.startswith("Indexer"):
             # Other queues (the invalidations'): made on moto under their logical id.
             sqs = boto3.client("sqs")
