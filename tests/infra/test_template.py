@@ -256,8 +256,11 @@ def test_indexer_cannot_delete_distribution_files(synth: Synth) -> None:
     deletes = [s for s in statements if any(a.startswith("s3:Delete") for a in _actions(s))]
     assert len(deletes) == 1
     assert _actions(deletes[0]) == ["s3:DeleteObject"]
-    # .metadata files, and the root listing's pending records once merged: never a file
-    assert _resources(deletes[0]).endswith('/packages/*.metadata"]]}, ' + _pending_arn())
+    # .metadata files, the view pages a name published here takes over, and the root
+    # listing's pending records once merged: never a file
+    deleted = re.findall(r'"(/[^"]*\*[^"]*)"', _resources(deletes[0]))
+    assert deleted == ["/packages/*.metadata", "/views/*/simple/*", "/pending/*"]
+    assert _resources(deletes[0]).endswith(_pending_arn())
     for statement in statements:  # action wildcards: tests/iam/test_least_privilege.py
         assert "s3:DeleteObjectVersion" not in _actions(statement)
 
@@ -300,14 +303,20 @@ def test_api_is_throttled_and_logged(template: Template) -> None:
 
 
 def test_api_deletes_only_distribution_files_and_refused_provenance(synth: Synth) -> None:
-    """A file (an admin's delete, a refused upload), a refused upload's provenance and a
-    removed namespace's document (PEP 752); never a page, a page for people or a record.
+    """A file (an admin's delete, a refused upload), a refused upload's provenance, a
+    removed namespace's document (PEP 752) and the view pages a name published or reserved
+    here takes over; never a page of the index, a page for people or a record.
     Wildcards and whole-bucket grants: tests/iam/test_least_privilege.py."""
     for statement in _statements(synth, "ApiFunction"):
         if "s3:DeleteObject" in _actions(statement):
             assert _actions(statement) == ["s3:DeleteObject"]
             deleted = re.findall(r'"(/[^"]*\*[^"]*)"', _resources(statement))
-            assert deleted == ["/packages/*", "/integrity/*", "/namespaces/*index.json"]
+            assert deleted == [
+                "/packages/*",
+                "/integrity/*",
+                "/namespaces/*index.json",
+                "/views/*/simple/*",
+            ]
 
 
 # -- cdn ----------------------------------------------------------------------------------
