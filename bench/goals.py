@@ -409,7 +409,9 @@ def _s3(results: dict[str, Any]) -> Built:
             f"burst of {top.get('burst', 1)})"
             if "rebuild_bytes" in top
             else ""
-        ),
+        )
+        + "; `/simple/` past Lambda's 6 MB answered by a redirect to the stored listing "
+        "(asserted by `tests/aws/test_api_lambda.py`, not timed here)",
         "(no S3 path)",
         "(no S3 path)",
         f"requests {slope('existing_requests')} / {slope('new_requests')}, bytes "

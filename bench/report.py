@@ -182,12 +182,18 @@ def _intro(results: dict[str, Any]) -> list[str]:
         "rounds; server CPU is read from `/proc` for the server's whole process tree. Loopback",
         "only, on a shared machine: compare ratios, not absolute figures. Flags go through",
         '`BENCH_ARGS`: `make bench BENCH_ARGS="--only writes"` measures the write path alone',
-        "(into the last results), `--small` every part at smaller sizes in a few minutes.",
+        "(into the last results; `--only restart`, `--only aws` and `--only views` likewise),",
+        "`--small` every part at smaller sizes in a few minutes.",
         "Page CPU is compared with `docs/bench/baseline.json` (`--baseline`).",
         "",
         f"Machine: {m['cpu']}, Python {m['python']}. skypi {m['skypi']}, {m['pypiserver']} "
         f"(simple-dir, wsgiref), {m['nginx']} (skypi's stored pages as static files: the",
-        f"physical limit, what CloudFront does), load from {m['wrk']}, 8 connections; {m['pip']}.",
+        f"physical limit, what CloudFront does), load from {m['wrk']}, 8 connections; {m['pip']}"
+        + (
+            f"; {m['devpi']} (a mirror for views, uploads beside the others)."
+            if "devpi" in m
+            else "."
+        ),
         "No server writes an access log (skypi runs with `--no-access-log`, pypiserver without",
         "`-v`, nginx with `access_log off`); pip's request counts come from pip's own debug log.",
         "Uploads go through twine's own upload command in the bench's process (no interpreter",

@@ -360,6 +360,7 @@ def machine() -> dict[str, str]:
         "skypi": code + (" with uncommitted changes" if dirty else ""),
         "checkout": commit,
         "pypiserver": peers.PYPISERVER,
+        "devpi": peers.DEVPI,
         "nginx": version([peers.nginx_bin() or "nginx", "-v"]),
         "wrk": " ".join(version([peers.wrk_bin() or "wrk", "-v"]).split()[:2])
         if peers.wrk_bin()

@@ -105,3 +105,31 @@ def test_pip_requests_are_counted_through_a_view_and_a_mirror() -> None:
         )
     )
     assert count_requests(log) == {"pages": 3, ".metadata": 1, "files": 1}
+
+
+def test_scale_goals_list_each_goal_with_its_peers_exponent_and_why() -> None:
+    from bench.goals import scale_goals
+
+    def restart(files: int, sk: float, ps: float) -> dict[str, object]:
+        return {
+            "files": files,
+            "peers": {
+                "skypi": [{"restart_s": sk, "restart_cpu_s": sk / 2}],
+                "pypiserver": [{"restart_s": ps, "restart_cpu_s": ps / 2}],
+            },
+        }
+
+    results = {
+        "restart": restart(12000, 4.0, 1.0) | {"smaller": [restart(1200, 0.4, 0.5)]},
+        "sizes": {
+            "200": {"reindex_s": 0.5, "reindex_cpu_s": 0.4, "peers": {}},
+            "2000": {"reindex_s": 5.0, "reindex_cpu_s": 4.0, "peers": {}},
+        },
+    }
+    lines = scale_goals(results)
+    restart_row = next(line for line in lines if line.startswith("| start-up"))
+    assert "4.00 s, 2.00 CPU-s" in restart_row
+    assert "| 1.00; 0.30 (CPU-s over files) | **missed** |" in restart_row
+    assert "4.0x pypiserver's" in restart_row  # why: its CPU against pypiserver's, measured
+    reindex_row = next(line for line in lines if line.startswith("| full `skypi reindex`"))
+    assert "| 1.00 (CPU: 1.00) | met |  |" in reindex_row  # 5 s at 12,000 files: met, no why
