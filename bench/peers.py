@@ -4,6 +4,7 @@ skipped with a line saying why."""
 
 from __future__ import annotations
 
+import base64
 import os
 import pwd
 import shutil
@@ -49,6 +50,7 @@ class Peer:
     uploads: bool = True
     pep691: bool = True
     path: str = "/simple/"  # where its index is (a view's, devpi's: elsewhere)
+    password: str = "bench"  # noqa: S105 - what twine sends; only devpi checks it
 
     @property
     def index(self) -> str:
@@ -156,7 +158,14 @@ def installed(work: Path, name: str, command: str, *requirements: str) -> Path |
     try:
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
         subprocess.run(
-            [str(venv / "bin" / "pip"), "install", "-q", "--isolated", *requirements],
+            [
+                str(venv / "bin" / "pip"),
+                "install",
+                "-q",
+                "--isolated",
+                "--disable-pip-version-check",
+                *requirements,
+            ],
             check=True,
             timeout=300,
         )
@@ -209,7 +218,8 @@ def start_devpi(work: Path, mirror_url: str, timeout: float = 120) -> tuple[Peer
         return None
     peer, ready_s = started
     try:
-        auth = _devpi_login(peer, "root", "")  # no password on a fresh server
+        token = _devpi_login(peer, "root", "")  # no password on a fresh server
+        auth = base64.b64encode(f"root:{token}".encode()).decode()
         created = httpx.put(
             f"http://127.0.0.1:{peer.port}/root/pub",
             json={"type": "mirror", "mirror_url": mirror_url},
@@ -247,7 +257,10 @@ def start_devpi_stage(work: Path, timeout: float = 120) -> tuple[Peer, float] | 
     except BaseException:
         peer.stop()
         raise
+    # Its login token as twine's password, as devpi's own client uploads: a password is checked
+    # with argon2 at each request (about 0.2 CPU-s here), a token is not.
     peer.path, peer.uploads = f"{DEVPI_INDEX}+simple/", True
+    peer.password = _devpi_login(peer, "bench", "bench")
     return peer, ready_s
 
 
@@ -278,17 +291,15 @@ def _devpi(work: Path, timeout: float) -> tuple[Peer, float] | None:
 
 
 def _devpi_login(peer: Peer, user: str, password: str) -> str:
-    """devpi's ``X-Devpi-Auth`` header for ``user``."""
-    import base64
-
+    """A devpi login token for ``user``: the password of its ``X-Devpi-Auth`` header, or of
+    HTTP basic authentication."""
     login = httpx.post(
         f"http://127.0.0.1:{peer.port}/+login",
         json={"user": user, "password": password},
         timeout=30,
     )
     login.raise_for_status()
-    token = login.json()["result"]["password"]
-    return base64.b64encode(f"{user}:{token}".encode()).decode()
+    return str(login.json()["result"]["password"])
 
 
 NGINX_CONF = """
