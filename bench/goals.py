@@ -202,7 +202,8 @@ def _restart(results: dict[str, Any]) -> Built:
 
 
 def _project_rows(results: dict[str, Any], peer: str) -> dict[str, Any]:
-    return results.get("writes", {}).get("project", {}).get("peers", {}).get(peer, {})
+    rows: dict[str, dict[str, Any]] = results.get("writes", {}).get("project", {}).get("peers", {})
+    return rows.get(peer, {})
 
 
 def _by_round(row: dict[str, Any] | None, key: str) -> list[float]:

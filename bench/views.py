@@ -113,7 +113,9 @@ def resolve(index: str) -> dict[str, Any]:
     return load.pip_resolve(index, project(1), f"{project(CHAIN)}-1.1.0")
 
 
-def measure(peer: peers.Peer, ready_s: float, projects: int, duration: int, work: Path) -> dict:
+def measure(
+    peer: peers.Peer, ready_s: float, projects: int, duration: int, work: Path
+) -> dict[str, Any]:
     """One round of one server over the upstream: misses, pip twice, hits."""
     cold = range(CHAIN + 1, min(projects, CHAIN + MISSES) + 1)
     row: dict[str, Any] = {"startup_s": ready_s, "miss": misses(peer, cold)}

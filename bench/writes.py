@@ -307,7 +307,7 @@ def _project_row(
 
 def run(
     work: Path, adopt_sizes: list[int], project_sizes: list[int], timeout: float, rounds: int = 1
-) -> dict:
+) -> dict[str, Any]:
     """Both parts, ``rounds`` times (the peers in a rotated order), merged: each figure the
     median over the rounds, each round's in ``by_round``."""
     parts = []
