@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -210,13 +211,21 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         for label in ("skypi", "pypiserver")
         for round_ in range(args.rounds)
     }
+    partial = work / "results.partial.json"  # each part's figures kept as soon as measured
     for size in args.sizes:
         results["sizes"][str(size)] = _size_figures(size, args, work, upload_files)
-    results["writes"] = write_parts(args, work)
-    results["restart"] = restarts(args, work)
-    results.update(quick_parts(args.s3_sizes, work))
-    results["aws"] = aws_burst(args, work)
-    results["views"] = views.run(work, args.view_projects, args.rounds, args.duration)
+        partial.write_text(json.dumps(results, indent=1))
+    parts: list[tuple[str, Callable[[], Any]]] = [
+        ("writes", lambda: write_parts(args, work)),
+        ("restart", lambda: restarts(args, work)),
+        ("", lambda: quick_parts(args.s3_sizes, work)),
+        ("aws", lambda: aws_burst(args, work)),
+        ("views", lambda: views.run(work, args.view_projects, args.rounds, args.duration)),
+    ]
+    for key, measure in parts:
+        figures = measure()
+        results.update({key: figures} if key else figures)
+        partial.write_text(json.dumps(results, indent=1))
     return results
 
 
