@@ -338,9 +338,10 @@ class LocalStore:
                 self.put(key, body)
 
     def _linked(self, located: list[tuple[str, bool]], body: bytes) -> bool:
-        """:meth:`put_copies` by links; False (nothing written) where links cannot be made."""
+        """:meth:`put_copies` by links; False where the file system makes none (then each key
+        is put on its own; no temporary file is left either way)."""
         paths = [path for path, _ in located]
-        temps = [_temp_beside(paths[0])]
+        temps, renamed = [_temp_beside(paths[0])], 0
         try:
             with _closing(self._create(temps[0], paths[0], True)) as fd:
                 fcntl.flock(fd, fcntl.LOCK_EX)  # "in use" until the renames (every name's)
@@ -351,13 +352,14 @@ class LocalStore:
                 with self._locked():
                     for tmp, path in zip(temps, paths, strict=True):
                         os.replace(tmp, path)
+                        renamed += 1
             return True
         except OSError as exc:
             if exc.errno not in _NO_LINKS:
                 raise
             return False
         finally:
-            for tmp in temps:  # those not renamed
+            for tmp in temps[renamed:]:  # those not renamed
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(tmp)
 
