@@ -281,7 +281,14 @@ def _adopt_flat(results: dict[str, Any]) -> Built:
     def cell(peer: str) -> str:
         row = adoption["peers"].get(peer, {}).get(str(big))
         values = _by_round(row, "ready_s")
-        return ranged(values) + " s" if values else _cell(row)
+        stopped = (row or {}).get("stopped")
+        more = (
+            f"; {stopped['rounds']} more round(s) stopped, not ready after "
+            f"{stopped['after_s']:.0f} s"
+            if stopped
+            else ""
+        )
+        return ranged(values) + " s" + more if values else _cell(row)
 
     def fit(peer: str) -> str:
         one = fits.get(peer, {})

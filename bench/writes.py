@@ -359,6 +359,9 @@ def merged_row(rows: list[dict[str, Any]]) -> dict[str, Any]:
             row[key] = statistics.median(kept)
             by_round[key] = values
     row["by_round"], row["rounds"] = by_round, len(done)
+    stopped = [r["timed_out"] for r in rows if "timed_out" in r]
+    if stopped and "ready_s" in row:  # other rounds were ready: say how many were not
+        row["stopped"] = {"rounds": len(stopped), "after_s": max(stopped)}
     return row
 
 

@@ -133,3 +133,9 @@ def test_scale_goals_list_each_goal_with_its_peers_exponent_and_why() -> None:
     assert "4.0x pypiserver's" in restart_row  # why: its CPU against pypiserver's, measured
     reindex_row = next(line for line in lines if line.startswith("| full `skypi reindex`"))
     assert "| 1.00 (CPU: 1.00) | met |  |" in reindex_row  # 5 s at 12,000 files: met, no why
+
+
+def test_merged_row_says_how_many_rounds_were_stopped_beside_those_ready() -> None:
+    row = merged_row([{"timed_out": 150.0}, {"ready_s": 85.0, "cpu_s": 33.0}])
+    assert row["ready_s"] == 85.0
+    assert row["stopped"] == {"rounds": 1, "after_s": 150.0}
