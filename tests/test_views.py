@@ -28,33 +28,16 @@ from skypi.store.local import LocalStore
 from skypi.store.namespaces import NamespaceRepository
 from tests.conftest import add_token, basic
 from tests.dists import upload_form, wheel_bytes, wheel_name
-from tests.upstream import StaticUpstream
+from tests.upstream import Clock, StaticUpstream
 
 JSON = {"Accept": "application/vnd.pypi.simple.v1+json"}
 START = datetime(2026, 12, 1, tzinfo=UTC)
 
 
-class Clock:
-    """The time the views see, moved by the test."""
-
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def upstream() -> Iterator[StaticUpstream]:
-    server = StaticUpstream().start()
-    yield server
-    server.stop()
-
-
 @pytest.fixture
 def world(tmp_path: Path, upstream: StaticUpstream) -> Iterator[tuple[TestClient, Views, Clock]]:
     store = LocalStore(tmp_path / "packages")
-    clock = Clock()
+    clock = Clock(START)
     views = Views(store, clock=clock)
     views.save(parse_policy("safe", {"upstream": upstream.url, "cooldown-days": 7}), new=True)
     with TestClient(create_app(store, Settings(upload_auth=False), views=views)) as client:

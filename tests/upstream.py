@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
@@ -15,6 +15,16 @@ from tests.dists import metadata_text, wheel_bytes, wheel_name
 from tests.loopback import Loopback
 
 V1_JSON = "application/vnd.pypi.simple.v1+json"
+
+
+class Clock:
+    """The time the views see (``now``, from ``start``, or this second), moved by the test."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.now = start or datetime.now(UTC).replace(microsecond=0)
+
+    def __call__(self) -> datetime:
+        return self.now
 
 
 @dataclass

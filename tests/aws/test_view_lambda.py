@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -40,7 +40,7 @@ from tests.apigw import http_event
 from tests.aws.conftest import Emulated
 from tests.dists import upload_form, wheel_bytes, wheel_name
 from tests.emulated import CREDENTIALS
-from tests.upstream import StaticUpstream
+from tests.upstream import Clock, StaticUpstream
 
 V1_JSON = "application/vnd.pypi.simple.v1+json"
 GROUP = "skypi-views"
@@ -48,21 +48,6 @@ CONTEXT = LambdaContext(
     function_name="skypi-view",
     invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:skypi-view",
 )
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC).replace(microsecond=0)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def upstream() -> Iterator[StaticUpstream]:
-    server = StaticUpstream().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
