@@ -19,7 +19,7 @@ from skypi.api import viewhandler
 from skypi.core.keys import view_file_key
 from tests.apigw import http_event
 from tests.aws.conftest import Emulated
-from tests.aws.test_view_lambda import CONTEXT, lam, upstream
+from tests.aws.test_view_lambda import CONTEXT, lam
 from tests.cloudfront import Answer, CloudFrontModel, s3_origin
 from tests.dists import wheel_bytes, wheel_name
 from tests.infra.test_edge_function import mirrored_records
@@ -27,7 +27,7 @@ from tests.synth import Synth
 from tests.test_edge_vectors import expand_credentials
 from tests.upstream import StaticUpstream
 
-__all__ = ["lam", "upstream"]  # the view Lambda's fixtures (tests/aws/test_view_lambda.py)
+__all__ = ["lam"]  # the view Lambda's fixture (tests/aws/test_view_lambda.py)
 V1_JSON = "application/vnd.pypi.simple.v1+json"
 READER = {"authorization": expand_credentials("{basic:reader}"), "accept": V1_JSON}
 
