@@ -435,3 +435,22 @@ def test_a_name_published_while_a_view_makes_its_page_is_taken_back_out(
     assert views.project("safe", "racing") is Served.PRIVATE
     assert not list(views.store.list("views/safe/simple/racing/"))
     assert views.served("safe") == []
+
+
+def test_a_namespace_reserved_while_a_view_makes_its_page_is_taken_back_out(
+    world: Any, upstream: StaticUpstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The namespace's look at the views comes before the view stores a page of a name it
+    covers: the view's look after storing checks the reservations too, and takes it out."""
+    _, views, _ = world
+    upstream.add_wheel("acme-racing", "9.0", START - timedelta(days=30))
+    fetch = views.upstream.page
+
+    def reserved_meanwhile(*args: Any, **kwargs: Any) -> Any:
+        NamespaceAdmin(Indexer(views.store)).add("acme", owner="platform")  # no page to take yet
+        return fetch(*args, **kwargs)
+
+    monkeypatch.setattr(views.upstream, "page", reserved_meanwhile)
+    assert views.project("safe", "acme-racing") is Served.PRIVATE
+    assert not list(views.store.list("views/safe/simple/acme-racing/"))
+    assert views.served("safe") == []

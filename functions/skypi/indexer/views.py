@@ -538,9 +538,11 @@ class Views:
             self.store.put(gzip_key(key), gzip_page(content))
             self.store.put(key, content)
         self._served(view, name, add=True)
-        # Published here while this page was being made: the indexer's look at the views may
-        # have come before these writes, so this one takes the page back out.
-        if self.store.head(page_json_key(name)) is not None:
+        # Published or reserved here while this page was being made: the indexer's (or the
+        # namespace's) look at the views may have come before these writes, so this one takes
+        # the page back out.
+        private, namespaces = self.private(name)
+        if private or namespaces.covering(name):
             self._withdraw(view, name)
             return None
         return due
