@@ -454,3 +454,57 @@ def test_a_namespace_reserved_while_a_view_makes_its_page_is_taken_back_out(
     assert views.project("safe", "acme-racing") is Served.PRIVATE
     assert not list(views.store.list("views/safe/simple/acme-racing/"))
     assert views.served("safe") == []
+
+
+MAL_DEMO = {
+    "id": "MAL-2026-11",
+    "summary": "Malicious code in demo (PyPI)",
+    "affected": [{"package": {"ecosystem": "PyPI", "name": "demo"}, "versions": ["1.0"]}],
+}
+
+
+def test_a_cached_file_malware_is_found_in_later_is_deleted_and_never_fetched_again(
+    world: Any, upstream: StaticUpstream
+) -> None:
+    """Cached, then named by an OSV MAL- record: the OSV import makes the view's stored pages
+    again at once, which deletes the cached copy (and its .metadata); its URL (a lock file's)
+    answers 404 saying why, and upstream is not asked for it again. A time-pinned form's URL
+    too: the flag holds for every form."""
+    client, views, _ = world
+    upstream.add_wheel("demo", "1.0", START - timedelta(days=30))
+    name = wheel_name("demo", "1.0")
+    page = client.get("/view/safe/simple/demo/", headers=JSON).json()
+    link = urljoin("/view/safe/simple/demo/", page["files"][0]["url"]).split("#")[0]
+    assert client.get(link).status_code == 200
+    assert client.get(link + ".metadata").status_code == 200
+    cached = view_file_key("safe", "demo", name)
+    assert views.store.head(cached) is not None
+    views.import_osv(OsvData.from_records([MAL_DEMO]))
+    assert views.follow_change(None) == 1  # what `skypi view osv` does after the import
+    assert not list(views.store.list("views/safe/files/"))
+    asked = len(upstream.requests)
+    for url in (link, link + ".metadata", f"/view/safe@2026-11-20/files/demo/{name}"):
+        gone = client.get(url)
+        assert gone.status_code == 404, url
+        assert f"does not serve {name} (malware: MAL-2026-11" in gone.text
+    assert not [r for r in upstream.requests[asked:] if r.startswith("/files/")]
+    assert views.store.head(cached) is None
+
+
+def test_a_policy_change_deletes_what_no_form_lists_and_keeps_what_time_holds_back(
+    world: Any, upstream: StaticUpstream
+) -> None:
+    """A deny-list entry added deletes the cached copy at once; a longer cooldown (time alone
+    lifts it, and a pinned form of an earlier day lists the file) keeps it."""
+    client, views, _ = world
+    upstream.add_wheel("demo", "1.0", START - timedelta(days=30))
+    upstream.add_wheel("demo", "2.0", START - timedelta(days=20))
+    for version in ("1.0", "2.0"):
+        assert client.get(f"/view/safe/files/demo/{wheel_name('demo', version)}").status_code == 200
+    longer = {"upstream": upstream.url, "cooldown-days": 25, "deny": ["demo<2"]}
+    views.save(parse_policy("safe", longer), new=False)
+    assert views.follow_change("safe") == 1
+    assert [i.key for i in views.store.list("views/safe/files/")] == [
+        view_file_key("safe", "demo", wheel_name("demo", "2.0"))
+    ]
+    assert _files(client, "demo") == []  # 2.0 is in the cooldown now, but stays cached

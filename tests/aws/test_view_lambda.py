@@ -76,6 +76,7 @@ def lam(
     scheduler.create_schedule_group(Name=group)
     monkeypatch.setenv("SKYPI_VIEW_SCHEDULE_GROUP", group)
     monkeypatch.setenv("SKYPI_VIEW_SCHEDULER_ROLE_ARN", "arn:aws:iam::123456789012:role/sched")
+    monkeypatch.setenv("SKYPI_INVALIDATION_QUEUE_URL", aws.resources.invalidation_queue_url)
     monkeypatch.setattr(viewhandler, "_built", None)
     views = viewhandler._build(CONTEXT)[1]
     clock = Clock()
@@ -512,3 +513,29 @@ def test_a_timer_run_that_dies_leaves_a_timer_behind(
         viewhandler.handler(dict(REFRESH_EVENT), CONTEXT)
     fallback = clock.now + timedelta(minutes=15)
     assert schedule()["ScheduleExpression"] == f"at({fallback.strftime('%Y-%m-%dT%H:%M:%S')})"
+
+
+def test_a_policy_written_to_the_bucket_remakes_the_views_stored_pages_at_once(
+    aws: Emulated, lam: Any, upstream: StaticUpstream
+) -> None:
+    """However the operator writes a view's policy (``skypi view add --replace --bucket``,
+    ``aws s3 cp``), the bucket's event runs the view function, which makes that view's stored
+    pages again now, not when each is next due (refresh-minutes is 100,000 here); an event
+    for any other key makes nothing."""
+    from tests.aws.test_view_cloudfront import s3_event
+
+    _, clock, _ = lam
+    upstream.add_wheel("demo", "1.0", clock.now - timedelta(days=30))
+    upstream.add_wheel("other", "1.0", clock.now - timedelta(days=30))
+    for project in ("demo", "other"):
+        assert _call(f"/views/safe/simple/{project}/index.json")["statusCode"] == 200
+    page = "views/safe/simple/demo/index.json"
+    assert json.loads(aws.store.get(page)[1])["files"]
+    denied = {"upstream": upstream.url, "deny": ["demo"], "refresh-minutes": 100_000}
+    Views(aws.store).save(parse_policy("safe", denied), new=False)
+    asked = len(upstream.requests)
+    assert viewhandler.handler(s3_event("packages/x/x-1.0.tar.gz"), CONTEXT) == {"made": 0}
+    assert viewhandler.handler(s3_event("views/safe/policy.json"), CONTEXT) == {"made": 2}
+    assert aws.store.head(page) is None  # the whole project denied: no page
+    assert aws.store.head("views/safe/simple/other/index.json") is not None
+    assert len(upstream.requests) == asked  # made from the kept upstream pages

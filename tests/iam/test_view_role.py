@@ -32,6 +32,7 @@ ALLOWED = [
     Request("s3:PutObject", f"{BUCKET}/views/safe/files/foo/foo-1.0.tar.gz"),
     Request("s3:DeleteObject", f"{BUCKET}/views/safe/simple/foo/index.html"),
     Request("s3:PutObject", f"{BUCKET}/views/due.json"),  # when each page is due
+    Request("s3:DeleteObject", f"{BUCKET}/views/safe/files/foo/foo-1.0.tar.gz"),  # purged
     Request("s3:ListBucket", BUCKET),
 ]  # fmt: skip
 DENIED = [
@@ -46,7 +47,7 @@ DENIED = [
     Request("s3:PutObject", f"{BUCKET}/views/safe/policy.json"),  # the operator's
     Request("s3:PutObject", f"{BUCKET}/osv/PyPI.json"),
     Request("s3:GetObject", f"{BUCKET}/auth/tokens.json"),
-    Request("s3:DeleteObject", f"{BUCKET}/views/safe/files/foo/foo-1.0.tar.gz"),
+    Request("s3:DeleteObject", f"{BUCKET}/packages/foo/foo-1.0.tar.gz"),
     Request("lambda:InvokeFunction", f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:x"),
 ]  # fmt: skip
 

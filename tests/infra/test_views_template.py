@@ -193,8 +193,48 @@ def test_the_view_lambda_schedules_in_its_group_only(synth: Synth) -> None:
         "s3:ListBucket",
         "xray:PutTraceSegments",
         "xray:PutTelemetryRecords",
+        *QUEUE_SENDS,
     }
     assert others == set()
+
+
+QUEUE_SENDS = {"sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"}
+
+
+def test_the_view_lambda_invalidates_through_the_queue_only(synth: Synth) -> None:
+    """The files it deletes leave CloudFront through the invalidation queue, which the
+    invalidator (the one with CreateInvalidation) drains: it may send to that queue only, and
+    calls CloudFront itself for nothing."""
+    queue_id, _ = _one(synth, "AWS::SQS::Queue", "InvalidationsPending")
+    statements = _statements(synth, _role(synth))
+    sending = [s for s in statements if QUEUE_SENDS & set(_listed(s["Action"]))]
+    assert [s["Resource"] for s in sending] == [{"Fn::GetAtt": [queue_id, "Arn"]}]
+    assert not [a for s in statements for a in _listed(s["Action"]) if a.startswith("cloudfront")]
+    _, function = _function(synth)
+    variables = function["Properties"]["Environment"]["Variables"]
+    assert variables["SKYPI_INVALIDATION_QUEUE_URL"] == {"Ref": queue_id}
+    assert "SKYPI_DISTRIBUTION_ID" not in variables
+
+
+def test_a_policy_or_osv_data_written_invokes_the_view_lambda(synth: Synth) -> None:
+    """Whoever writes them (``skypi view ... --bucket``, ``aws s3 cp``), the bucket invokes the
+    view function for a view's policy and the OSV data, and for nothing else of views/."""
+    function_id, _ = _function(synth)
+    [notifications] = synth.resources("Custom::S3BucketNotifications").values()
+    config = notifications["Properties"]["NotificationConfiguration"]
+    mine = [
+        c for c in config.get("LambdaFunctionConfigurations", [])
+        if c["LambdaFunctionArn"] == {"Fn::GetAtt": [function_id, "Arn"]}
+    ]  # fmt: skip
+    filters = sorted(
+        tuple(sorted((r["Name"], r["Value"]) for r in c["Filter"]["Key"]["FilterRules"]))
+        for c in mine
+    )
+    assert filters == [
+        (("prefix", "osv/"), ("suffix", ".json")),
+        (("prefix", "views/"), ("suffix", "/policy.json")),
+    ]
+    assert all(c["Events"] == ["s3:ObjectCreated:*"] for c in mine)
 
 
 def test_the_scheduler_may_only_invoke_the_view_lambda(synth: Synth) -> None:

@@ -24,12 +24,14 @@ from __future__ import annotations
 import asyncio
 import os
 from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import unquote_plus
 
 from aws_lambda_powertools import Logger
 
 from skypi import tracing
 from skypi.core.constants import INDEX_URL_VARIABLE
 from skypi.core.http import MAX_LAMBDA_RESPONSE_BYTES
+from skypi.core.keys import OSV_KEY, policy_view
 from skypi.core.negotiate import V1_JSON
 from skypi.core.viewedge import from_origin_uri
 
@@ -67,6 +69,7 @@ def _build(context: Any) -> tuple[Mangum, Views]:
         from skypi.api.settings import Settings
         from skypi.api.views import ViewRoutes
         from skypi.indexer.views import Views
+        from skypi.store.cdn import QueuedCdn
         from skypi.store.s3 import S3Store
         from skypi.store.scheduler import ViewTimer
         from skypi.store.tokens import TokenRepository
@@ -78,6 +81,7 @@ def _build(context: Any) -> tuple[Mangum, Views]:
             Upstream(UpstreamLimits(max_file_bytes=FILL_LIMIT, budget=fetch_budget())),
             timer=ViewTimer.from_environment(context.invoked_function_arn),
             fill_limit=FILL_LIMIT,
+            cdn=QueuedCdn.from_environment(),
         )
         settings = Settings(
             redirect_over=MAX_LAMBDA_RESPONSE_BYTES,
@@ -172,6 +176,31 @@ def viewer_event(event: dict[str, Any]) -> dict[str, Any] | None:
     }
 
 
+def changed_views(event: dict[str, Any]) -> list[str | None]:
+    """What an S3 event names that changes views' pages: a view's policy (its name) or the
+    OSV data (None), each once; any other key is ignored. S3 sends keys URL-encoded, spaces
+    as ``+``.
+
+    >>> records = [{"eventSource": "aws:s3", "s3": {"object": {"key": k}}}
+    ...            for k in ("views/safe/policy.json", "osv/PyPI.json", "views/..%2Fx/policy.json",
+    ...                  "views/safe/policy.json", "packages/a/a-1.0.tar.gz")]
+    >>> changed_views({"Records": records})
+    ['safe', None]
+    """
+    found: dict[str | None, None] = {}
+    for record in event.get("Records") or []:
+        s3 = record.get("s3") if isinstance(record, dict) else None
+        key = s3.get("object", {}).get("key") if isinstance(s3, dict) else None
+        if record.get("eventSource") != "aws:s3" or not isinstance(key, str):
+            continue
+        key = unquote_plus(key)
+        if key == OSV_KEY:
+            found[None] = None
+        elif (view := policy_view(key)) is not None:
+            found[view] = None
+    return list(found)
+
+
 def _not_found() -> dict[str, Any]:
     return {"statusCode": 404, "headers": dict(TEXT), "body": "Not Found\n"}
 
@@ -180,6 +209,15 @@ def _not_found() -> dict[str, Any]:
 @tracing.capture_lambda_handler("skypi-view")
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """A miss (a function URL request) or the timer (``{"skypi": "view-refresh"}``)."""
+    if isinstance(event.get("Records"), list):  # the bucket: a policy or the OSV data written
+        views = _build(context)[1]
+        seconds = context.get_remaining_time_in_millis
+        made = sum(
+            views.follow_change(view, time_left=lambda: seconds() / 1000)
+            for view in changed_views(event)
+        )
+        logger.info("made %d view pages again after a change", made, extra={"made": made})
+        return {"made": made}
     if event.get("skypi") == "view-refresh":
         seconds = context.get_remaining_time_in_millis
         made = _build(context)[1].refresh_due(time_left=lambda: seconds() / 1000)

@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from packaging.utils import canonicalize_name
@@ -44,6 +44,7 @@ from skypi.core.keys import (
     page_json_key,
     page_key,
     view_file_key,
+    view_files_folder,
     view_key,
     view_policy_key,
     view_upstream_key,
@@ -60,11 +61,15 @@ from skypi.core.viewpolicy import (
     decide,
     parse_upstream_page,
     pin_moment,
+    purged,
 )
 from skypi.core.views import ViewPolicy, policy_from_json_bytes
 from skypi.store.base import NotFound, PreconditionFailed, Store
 from skypi.store.namespaces import NamespaceRepository
 from skypi.store.upstream import Upstream, UpstreamRefused, UpstreamUnavailable
+
+if TYPE_CHECKING:
+    from skypi.store.cdn import Cdn
 
 log = logging.getLogger("skypi.views")
 Clock = Callable[[], datetime]
@@ -141,6 +146,7 @@ class Views:
         *,
         timer: Timer | None = None,
         fill_limit: int | None = None,
+        cdn: Cdn | None = None,
     ):
         self.store = store
         self.upstream = upstream or Upstream()
@@ -149,6 +155,8 @@ class Views:
         # and the timer armed for the next page due (None: the next read makes it again).
         self.timer = timer
         self.fill_limit = fill_limit  # the largest file fetched while a client waits
+        # Where the stored files are also cached (CloudFront): told to forget those deleted.
+        self.cdn = cdn
         self.namespaces = NamespaceRepository(store)
         self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._guard = threading.Lock()
@@ -188,13 +196,16 @@ class Views:
             gone += 1
         return gone
 
-    def osv(self) -> tuple[OsvData, str]:
+    def osv(self, seen: str | None = None) -> tuple[OsvData, str]:
         """The index's OSV data and its ETag ("" when none was imported). Parsed once per
         change (it holds thousands of records), and looked at again at most every
-        :data:`OSV_RECHECK_SECONDS`: an import by another process is seen within seconds."""
+        :data:`OSV_RECHECK_SECONDS`: an import by another process is seen within seconds, and
+        at once when a stored page was made from data with another ETag (``seen``), so that
+        a page made by another process from newer data is never made again from older."""
         moment = time.monotonic()
         cached = self._osv_cache
-        if cached is not None and moment - cached[2] < OSV_RECHECK_SECONDS:
+        fresh = seen is None or (cached is not None and seen == cached[1])
+        if cached is not None and fresh and moment - cached[2] < OSV_RECHECK_SECONDS:
             return cached[0], cached[1]
         info = self.store.head(OSV_KEY)
         etag = info.etag if info is not None else ""
@@ -232,7 +243,7 @@ class Views:
             return Served.PRIVATE
         with self._lock(view, name):
             state = self._stored_state(view, name)
-            osv, osv_etag = self.osv()
+            osv, osv_etag = self.osv(state.get("osv") if state is not None else None)
             if state is not None and not self._due(state, policy, osv_etag):
                 return Served.STORED
             outcome = self._outcome(policy, name, osv, refetch=True)
@@ -281,6 +292,25 @@ class Views:
             done[name] = Served.STORED if outcome.page is not None else Served.MISSING
         self._note_due(dues)
         return done
+
+    def follow_change(
+        self, view: str | None = None, time_left: Callable[[], float] | None = None
+    ) -> int:
+        """A view's policy (``view``) or the OSV data (None) changed: the stored pages it
+        affects are made again now, not when each is next due, and the cached files no form
+        of the view lists any more are deleted. Where a timer makes the due pages (AWS), they
+        are marked due now and this run makes them (the timer armed for any left over);
+        elsewhere each is made here. How many pages were made."""
+        if view is None:
+            self._osv_cache = None  # read the new data now, not within seconds
+        names = [view] if view is not None else self._view_folders()
+        pages = [(v, name) for v in names for name in self.served(v)]
+        if self.timer is None:
+            for page in pages:
+                self._remake(*page)
+            return len(pages)
+        self._note_due(dict.fromkeys(pages, self.clock()))
+        return self.refresh_due(time_left=time_left)
 
     # -- a name this index takes over ------------------------------------------------------
 
@@ -523,6 +553,7 @@ class Views:
         when it is next due (None: removed). ``unchanged``: a page that would differ from the
         stored one only by when it was made is not written again."""
         view, now = policy.name, self.clock()
+        self._purge(view, name, outcome)
         if outcome.page is None:
             for key in _page_keys(view, name):
                 self.store.delete(key)
@@ -546,6 +577,21 @@ class Views:
             self._withdraw(view, name)
             return None
         return due
+
+    def _purge(self, view: str, name: str, outcome: ViewOutcome) -> list[str]:
+        """Delete the view's cached files of ``name`` that no form of it lists any more
+        (:func:`~skypi.core.viewpolicy.purged`), and have the CDN forget them; their keys.
+        One listing of the project's cached files per page made."""
+        folder = view_files_folder(view, name)
+        cached = [info.key[len(folder) :] for info in self.store.list(folder)]
+        gone = [folder + filename for filename in purged(outcome, cached)]
+        for key in gone:
+            self.store.delete(key)
+        if gone:
+            log.warning("view %s: deleted %d cached files of %s: %s", view, len(gone), name, gone)
+            if self.cdn is not None:
+                self.cdn.invalidate(gone)
+        return gone
 
     def _stored_json(self, view: str, name: str) -> bytes | None:
         try:
@@ -600,8 +646,8 @@ class Views:
         name = canonicalize_name(project)
         base = filename.removesuffix(METADATA_SUFFIX)
         listed = self._listed(view, name, base, pin)
-        if listed is None:
-            return None
+        if listed is None:  # never fetched (again) while the view does not list it
+            raise DoesNotExist(self._unlisted(view, name, base, pin))
         if base != filename:  # PEP 658: only when the page lists the metadata's hash
             meta = listed.get("core-metadata")
             sha256 = meta.get("sha256") if isinstance(meta, dict) else None
@@ -624,6 +670,19 @@ class Views:
             raise TooBigToFill(url)
         self._fill(key, url, sha256, view)
         return key
+
+    def _unlisted(self, view: str, name: str, filename: str, pin: str | None) -> str:
+        """Why the view (or its form pinned at ``pin``) serves no ``filename`` of ``name``."""
+        try:
+            outcome = self.explain(view, name, pin)
+        except (UpstreamUnavailable, UpstreamRefused):
+            return f"View {view!r} does not list {filename} now."
+        found = next((v for v in outcome.verdicts if v.filename == filename), None)
+        if found is not None:
+            why = f"{found.reason.value}: {found.detail}" if found.detail else found.reason.value
+        else:
+            why = outcome.notes[0] if outcome.notes else "upstream lists no such file"
+        return f"View {view!r} does not serve {filename} ({why})."
 
     def _listed(
         self, view: str, name: str, filename: str, pin: str | None
