@@ -186,12 +186,17 @@ def changed_views(event: dict[str, Any]) -> list[str | None]:
     ...                  "views/safe/policy.json", "packages/a/a-1.0.tar.gz")]
     >>> changed_views({"Records": records})
     ['safe', None]
+    >>> changed_views({"Records": [None, {"eventSource": "aws:s3", "s3": {"object": 1}}]})
+    []
     """
     found: dict[str | None, None] = {}
     for record in event.get("Records") or []:
-        s3 = record.get("s3") if isinstance(record, dict) else None
-        key = s3.get("object", {}).get("key") if isinstance(s3, dict) else None
-        if record.get("eventSource") != "aws:s3" or not isinstance(key, str):
+        if not isinstance(record, dict) or record.get("eventSource") != "aws:s3":
+            continue
+        s3 = record.get("s3")
+        found_object = s3.get("object") if isinstance(s3, dict) else None
+        key = found_object.get("key") if isinstance(found_object, dict) else None
+        if not isinstance(key, str):
             continue
         key = unquote_plus(key)
         if key == OSV_KEY:
