@@ -181,9 +181,11 @@ def changed_views(event: dict[str, Any]) -> list[str | None]:
     OSV data (None), each once; any other key is ignored. S3 sends keys URL-encoded, spaces
     as ``+``.
 
+    >>> from skypi.core.keys import file_key, view_policy_key
+    >>> policy = view_policy_key("safe")
     >>> records = [{"eventSource": "aws:s3", "s3": {"object": {"key": k}}}
-    ...            for k in ("views/safe/policy.json", "osv/PyPI.json", "views/..%2Fx/policy.json",
-    ...                  "views/safe/policy.json", "packages/a/a-1.0.tar.gz")]
+    ...            for k in (policy, OSV_KEY, policy.replace("safe", "..%2Fx"), policy,
+    ...                      file_key("a", "a-1.0.tar.gz"))]
     >>> changed_views({"Records": records})
     ['safe', None]
     >>> changed_views({"Records": [None, {"eventSource": "aws:s3", "s3": {"object": 1}}]})
