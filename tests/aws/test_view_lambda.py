@@ -539,3 +539,24 @@ def test_a_policy_written_to_the_bucket_remakes_the_views_stored_pages_at_once(
     assert aws.store.head(page) is None  # the whole project denied: no page
     assert aws.store.head("views/safe/simple/other/index.json") is not None
     assert len(upstream.requests) == asked  # made from the kept upstream pages
+
+
+def test_a_name_published_here_has_the_views_cached_files_deleted_when_its_page_is_next_made(
+    aws: Emulated, lam: Any, upstream: StaticUpstream
+) -> None:
+    """A drop-in takes the name over at once (the view's page is deleted); the view's copy of
+    upstream's file goes when the timer next makes that page (it is still in the due record),
+    with its invalidation queued."""
+    _, clock, _ = lam
+    upstream.add_wheel("taken", "9.0", clock.now - timedelta(days=30))
+    name = wheel_name("taken", "9.0")
+    assert _call("/views/safe/simple/taken/index.json")["statusCode"] == 200
+    assert _call(f"/views/safe/files/taken/{name}")["statusCode"] == 200
+    aws.drop(f"packages/taken/{wheel_name('taken', '1.0')}", wheel_bytes("taken", "1.0"))
+    assert aws.poller.drain() >= 1
+    assert aws.store.head("views/safe/simple/taken/index.json") is None
+    clock.now += timedelta(minutes=100_001)  # past refresh-minutes: the page is due
+    assert viewhandler.handler(REFRESH_EVENT, CONTEXT) == {"made": 1}
+    assert aws.store.head(view_file_key("safe", "taken", name)) is None
+    queued = aws.sqs.receive_message(QueueUrl=aws.resources.invalidation_queue_url)["Messages"]
+    assert f"/views/safe/files/taken/{name}" in json.loads(queued[0]["Body"])["paths"]
