@@ -205,8 +205,10 @@ VIEW_UPSTREAM_PAGE: Final = Family(
     f"{VIEWS_PREFIX}*/{VIEW_UPSTREAM}/*",
     {VIEW: ("read", "write", "delete")},
 )
+# A file too big to fetch while CloudFront waits is streamed in by a multipart upload, which
+# a failed fill (a lying upstream, a run out of time) aborts.
 VIEW_FILE: Final = Family(
-    "view cached file", f"{VIEWS_PREFIX}*/{VIEW_FILES}/*", {VIEW: ("read", "write")}
+    "view cached file", f"{VIEWS_PREFIX}*/{VIEW_FILES}/*", {VIEW: ("read", "write", "multipart")}
 )
 VIEW_DUE: Final = Family("view due record", VIEW_DUE_KEY, {VIEW: ("read", "write")})
 OSV_DATA: Final = Family("osv data", OSV_KEY, {VIEW: ("read",)})
