@@ -43,8 +43,8 @@ def world(
     tmp_path: Path, upstream: StaticUpstream
 ) -> Iterator[tuple[TestClient, Views, BackgroundFills]]:
     store = LocalStore(tmp_path / "packages")
-    # a read that stalls for a second is a timeout here (the server's own: 10 s)
-    views = Views(store, Upstream(UpstreamLimits(timeout=1.0)), fill_limit=LIMIT, wait_budget=5.0)
+    # a read that stalls for 2 seconds is a timeout here (the server's own: 10 s)
+    views = Views(store, Upstream(UpstreamLimits(timeout=2.0)), fill_limit=LIMIT, wait_budget=5.0)
     fills = BackgroundFills(views)
     views.background = fills.submit
     views.save(parse_policy("safe", {"upstream": upstream.url}), new=True)

@@ -135,7 +135,7 @@ def test_a_transfer_that_stalls_past_the_budget_is_redirected_never_a_504(
     data = upstream.add_wheel("demo", "1.0", clock.now - timedelta(days=30))
     name = wheel_name("demo", "1.0")
     upstream.stall.add(f"/files/{name}")  # under the fill limit, but it stalls half-way
-    monkeypatch.setattr(views.upstream, "limits", UpstreamLimits(timeout=1.0, budget=5.0))
+    monkeypatch.setattr(views.upstream, "limits", UpstreamLimits(timeout=2.0, budget=5.0))
     answer = _call(f"/views/safe/files/demo/{name}")
     assert answer["statusCode"] == 307, _body(answer)
     assert _deliver(invocations) == [{"filled": True}]
