@@ -125,6 +125,22 @@ class Views(Construct):
             environment["SKYPI_INDEX_URL"] = f"https://{config.domain_name}"
         return environment
 
+    def _grant_invoke_itself(self) -> None:
+        """The function sends itself a file to fill (an asynchronous invocation). Not in the
+        role's default policy, which the function depends on: naming the function's ARN there
+        is a circular dependency (aws-cdk issues 11020 and 13982, "grant a function permission
+        to invoke itself"); a policy of its own is attached after the function exists."""
+        iam.Policy(
+            self,
+            "InvokeItself",
+            roles=[self.function.role] if self.function.role else [],
+            statements=[
+                iam.PolicyStatement(
+                    actions=["lambda:InvokeFunction"], resources=[self.function.function_arn]
+                )
+            ],
+        )
+
     def schedule_arn(self) -> str:
         """Every schedule of the view's group, and only those."""
         return (
@@ -150,6 +166,7 @@ class Views(Construct):
         ]
         for statement in statements:
             self.function.add_to_role_policy(statement)
+        self._grant_invoke_itself()
         self.scheduler_role.add_to_policy(
             iam.PolicyStatement(
                 actions=["lambda:InvokeFunction"], resources=[self.function.function_arn]

@@ -206,9 +206,13 @@ VIEW_UPSTREAM_PAGE: Final = Family(
     {VIEW: ("read", "write", "delete")},
 )
 # The view function deletes a cached file no form of its view lists any more (an OSV record,
-# a deny-list entry, upstream's quarantine found later: docs/views.md).
+# a deny-list entry, upstream's quarantine found later: docs/views.md); a file too big to fetch
+# while CloudFront waits is streamed in by a multipart upload, which a failed fill (a lying
+# upstream, a run out of time) aborts.
 VIEW_FILE: Final = Family(
-    "view cached file", f"{VIEWS_PREFIX}*/{VIEW_FILES}/*", {VIEW: ("read", "write", "delete")}
+    "view cached file",
+    f"{VIEWS_PREFIX}*/{VIEW_FILES}/*",
+    {VIEW: ("read", "write", "delete", "multipart")},
 )
 VIEW_DUE: Final = Family("view due record", VIEW_DUE_KEY, {VIEW: ("read", "write")})
 OSV_DATA: Final = Family("osv data", OSV_KEY, {VIEW: ("read",)})
