@@ -341,7 +341,10 @@ CASES = (
         "exception-lifts-cooldown", "cases", "hotfix", "1.1", ("hotfix", "1.1"),
         ("listed", "cooldown exception until", "the fix for the outage is needed now"),
     ),
-    Case("exception-expired", "cases", "lapsed", "1.0", ("lapsed", "1.1"), ("blocked", "cooldown")),
+    Case(
+        "exception-expired", "cases", "lapsed", "1.0", ("lapsed", "1.1"),
+        ("blocked", "cooldown", "its exception expired", "a fix that was needed last month"),
+    ),
     Case("deny-list-project", "cases", "evil", None, ("evil",), ("deny-list", "denied by 'evil'")),
     Case(
         "deny-list-versions", "cases", "shaky", "1.0",
