@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -66,6 +67,37 @@ class World(Protocol):
 
     def cached(self, view: str, project: str, filename: str) -> bool:
         """Whether the view keeps its own copy of an upstream file."""
+
+    def start(self) -> None:
+        """Serve the index to the clients."""
+
+    def stop(self) -> None:
+        """Stop serving (if it started)."""
+
+
+@contextmanager
+def upstreams() -> Iterator[tuple[StaticUpstream, StaticUpstream]]:
+    """The views' upstream and ``flaky``'s, with the table's projects, for the ``with``."""
+    upstream, flaky = StaticUpstream().start(), StaticUpstream().start()
+    try:
+        populate(upstream, flaky)
+        yield upstream, flaky
+    finally:
+        upstream.stop()
+        flaky.stop()
+
+
+@contextmanager
+def served(world: World) -> Iterator[None]:
+    """The views added, the OSV data imported and ``corp-lib`` 1.0 published; then the index
+    served for the ``with``."""
+    try:
+        configure(world)
+        world.publish("corp-lib", "1.0")
+        world.start()
+        yield
+    finally:
+        world.stop()
 
 
 def populate(upstream: StaticUpstream, flaky: StaticUpstream) -> None:

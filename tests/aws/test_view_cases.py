@@ -31,7 +31,7 @@ from tests.loopback import Loopback
 from tests.synth import Synth
 from tests.test_edge_vectors import vector_token
 from tests.upstream import StaticUpstream
-from tests.viewcases import CASES, V1_JSON, Case, check_root_listing, configure, populate, run_case
+from tests.viewcases import CASES, V1_JSON, Case, check_root_listing, run_case, served, upstreams
 
 pytestmark = pytest.mark.e2e
 __all__ = [
@@ -51,6 +51,7 @@ class Deployed:
     credentials: tuple[str, str]
     poetry: Path
     aws: Emulated
+    model: CloudFrontModel
     front: Loopback | None = None
 
     def base(self) -> str:
@@ -83,6 +84,13 @@ class Deployed:
     def cached(self, view: str, project: str, filename: str) -> bool:
         return self.aws.store.head(view_file_key(view, project, filename)) is not None
 
+    def start(self) -> None:
+        self.front = serve(self.model).start()
+
+    def stop(self) -> None:
+        if self.front is not None:
+            self.front.stop()
+
 
 @pytest.fixture(scope="module")
 def deployed(
@@ -90,24 +98,14 @@ def deployed(
 ) -> Iterator[Deployed]:
     """One deployed index for the whole table (each case touches only its own projects)."""
     tmp = tmp_path_factory.mktemp("view-cases-aws")
-    upstream, flaky = StaticUpstream().start(), StaticUpstream().start()
-    populate(upstream, flaky)
-    with pytest.MonkeyPatch.context() as monkeypatch:
+    reader = ("__token__", vector_token("reader"))
+    with upstreams() as (upstream, flaky), pytest.MonkeyPatch.context() as monkeypatch:
         aws = emulate(moto_endpoint, monkeypatch)
         view_lambda(aws, moto_endpoint, monkeypatch)
-        world = Deployed(
-            upstream, flaky, tmp, ("__token__", vector_token("reader")), poetry_bin, aws
-        )
-        try:
-            configure(world)
-            world.publish("corp-lib", "1.0")
-            world.front = serve(distribution(synth, aws)).start()
+        model = distribution(synth, aws)
+        world = Deployed(upstream, flaky, tmp, reader, poetry_bin, aws, model)
+        with served(world):
             yield world
-        finally:
-            if world.front is not None:
-                world.front.stop()
-            upstream.stop()
-            flaky.stop()
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])

@@ -17,7 +17,7 @@ from tests.dists import make_wheel
 from tests.e2e.conftest import BIN, Server, run_cli, start_server, wait_for
 from tests.e2e.test_conventions import poetry_bin as poetry_bin
 from tests.upstream import StaticUpstream
-from tests.viewcases import CASES, V1_JSON, Case, check_root_listing, configure, populate, run_case
+from tests.viewcases import CASES, V1_JSON, Case, check_root_listing, run_case, served, upstreams
 
 pytestmark = pytest.mark.e2e
 
@@ -65,27 +65,25 @@ class Folder:
     def cached(self, view: str, project: str, filename: str) -> bool:
         return LocalStore(self.folder).head(view_file_key(view, project, filename)) is not None
 
+    def start(self) -> None:
+        self.server = start_server(self.folder, self.tmp / "server.log", "--private")
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory: pytest.TempPathFactory, poetry_bin: Path) -> Iterator[Folder]:
     """One served folder for the whole table (each case touches only its own projects)."""
     tmp = tmp_path_factory.mktemp("view-cases")
-    upstream, flaky = StaticUpstream().start(), StaticUpstream().start()
-    populate(upstream, flaky)
     packages = tmp / "packages"
     packages.mkdir()
     token = run_cli("token", "create", str(packages), "--scope", "read").stdout.strip()
-    world = Folder(upstream, flaky, tmp, ("__token__", token), poetry_bin, packages)
-    try:
-        configure(world)
-        world.publish("corp-lib", "1.0")
-        world.server = start_server(packages, tmp / "server.log", "--private")
-        yield world
-    finally:
-        if world.server is not None:
-            world.server.stop()
-        upstream.stop()
-        flaky.stop()
+    with upstreams() as (upstream, flaky):
+        world = Folder(upstream, flaky, tmp, ("__token__", token), poetry_bin, packages)
+        with served(world):
+            yield world
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
