@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler
@@ -25,6 +26,8 @@ class StaticUpstream:
     files: dict[str, bytes] = field(default_factory=dict)
     requests: list[str] = field(default_factory=list)
     server: Loopback | None = None
+    hanging: set[str] = field(default_factory=set)  # project pages that never answer
+    _released: threading.Event = field(default_factory=threading.Event)
 
     @property
     def url(self) -> str:
@@ -76,6 +79,8 @@ class StaticUpstream:
             def do_GET(self) -> None:
                 upstream.requests.append(self.path)
                 name = self.path.removeprefix("/simple/").removesuffix("/")
+                if name in upstream.hanging:  # until the upstream stops (a minute at most)
+                    upstream._released.wait(60)
                 if self.path.startswith("/simple/") and name in upstream.pages:
                     body = json.dumps(upstream.pages[name]).encode()
                     etag = f'"{hashlib.md5(body).hexdigest()}"'
@@ -103,5 +108,6 @@ class StaticUpstream:
         return self
 
     def stop(self) -> None:
+        self._released.set()
         if self.server is not None:
             self.server.stop()

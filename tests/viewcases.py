@@ -15,7 +15,7 @@ import json
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
@@ -50,8 +50,8 @@ class World(Protocol):
     def base(self) -> str:
         """The index's address (``http://127.0.0.1:PORT``), without credentials."""
 
-    def get(self, path: str, *, accept: str = V1_JSON) -> httpx.Response:
-        """A read of ``path`` with the read token, through what the clients use."""
+    def get(self, path: str, *, accept: str = V1_JSON, auth: bool = True) -> httpx.Response:
+        """A read of ``path`` (with the read token), through what the clients use."""
 
     def publish(self, name: str, version: str) -> None:
         """A private upload of ``name``, indexed before this returns."""
@@ -129,6 +129,7 @@ def populate(upstream: StaticUpstream, flaky: StaticUpstream) -> None:
     upstream.add_wheel("yanky", "1.0", old, yanked="broken build")
     upstream.add_wheel("tampered", "1.0", old, served=b"PK-not-the-wheel-upstream-hashed")
     upstream.pages["moved"]["files"][0]["url"] = f"http://127.0.0.2:9/{wheel_name('moved', '1.0')}"
+    upstream.hanging.add("sluggish")  # a page upstream never sends: the view's wait ends
     flaky.add_wheel("steady", "1.0", old)
     flaky.add_wheel("unseen", "1.0", old)
 
@@ -301,6 +302,18 @@ def upstream_down(world: World) -> None:
     world.flaky.stop()
 
 
+def answers(path: str, status: int, words: str, *, auth: bool = True) -> Callable[[World], None]:
+    """After the client: what the view answered it (pip and uv print no status for a page)."""
+
+    def check(world: World) -> None:
+        answer = world.get(path, auth=auth)
+        assert answer.status_code == status, (answer.status_code, answer.text)
+        assert words in answer.text
+        assert int(answer.headers["content-length"]) == len(answer.content)
+
+    return check
+
+
 def served_from_the_index(world: World) -> None:
     """After the client: the file is the view's own copy, and a second download asks upstream
     nothing."""
@@ -337,7 +350,6 @@ class Case:
     prepare: Callable[[World], None] | None = None
     check: Callable[[World], None] | None = None
     anonymous: bool = False
-    tags: tuple[str, ...] = field(default=())
 
 
 CASES = (
@@ -415,14 +427,22 @@ CASES = (
         "upstream-lacks-the-name", "cases", "no-such-name", None,
         ("no-such-name",), ("upstream has no such project",),
     ),
-    Case("read-token-needed", "cases", "demo", None, anonymous=True),
+    Case(
+        "read-token-needed", "cases", "demo", None, anonymous=True,
+        check=answers("/view/cases/simple/demo/", 401, "", auth=False),
+    ),
     Case(
         "upstream-down-stored-page", "flaky", "steady", "1.0", ("steady",), ("listed",),
         prepare=upstream_down,
     ),
     Case(
+        "upstream-times-out", "cases", "sluggish", None, ("sluggish",), ("cannot be used now",),
+        check=answers("/view/cases/simple/sluggish/", 504, "cannot be used now"),
+    ),
+    Case(
         "upstream-down-unseen-name", "flaky", "unseen", None, ("unseen",), ("cannot be used now",),
         prepare=upstream_down,
+        check=answers("/view/flaky/simple/unseen/", 502, "cannot be used now"),
     ),
 )  # fmt: skip
 

@@ -58,9 +58,12 @@ class Deployed:
         assert self.front is not None
         return self.front.url()
 
-    def get(self, path: str, *, accept: str = V1_JSON) -> httpx.Response:
+    def get(self, path: str, *, accept: str = V1_JSON, auth: bool = True) -> httpx.Response:
         return httpx.get(
-            self.base() + path, headers={"Accept": accept}, auth=self.credentials, timeout=60
+            self.base() + path,
+            headers={"Accept": accept},
+            auth=self.credentials if auth else None,
+            timeout=60,
         )
 
     def publish(self, name: str, version: str) -> None:

@@ -38,9 +38,12 @@ class Folder:
         assert self.server is not None
         return self.server.url
 
-    def get(self, path: str, *, accept: str = V1_JSON) -> httpx.Response:
+    def get(self, path: str, *, accept: str = V1_JSON, auth: bool = True) -> httpx.Response:
         return httpx.get(
-            self.base() + path, headers={"Accept": accept}, auth=self.credentials, timeout=30
+            self.base() + path,
+            headers={"Accept": accept},
+            auth=self.credentials if auth else None,
+            timeout=30,
         )
 
     def publish(self, name: str, version: str) -> None:
