@@ -75,6 +75,23 @@ class World(Protocol):
         """Stop serving (if it started)."""
 
 
+class Reads:
+    """:meth:`World.get` for a world that gives its :meth:`World.base` and credentials."""
+
+    credentials: tuple[str, str]
+
+    def base(self) -> str:
+        raise NotImplementedError
+
+    def get(self, path: str, *, accept: str = V1_JSON, auth: bool = True) -> httpx.Response:
+        return httpx.get(
+            self.base() + path,
+            headers={"Accept": accept},
+            auth=self.credentials if auth else None,
+            timeout=60,
+        )
+
+
 @contextmanager
 def upstreams() -> Iterator[tuple[StaticUpstream, StaticUpstream]]:
     """The views' upstream and ``flaky``'s, with the table's projects, for the ``with``."""

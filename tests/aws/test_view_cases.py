@@ -13,7 +13,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from skypi.api import viewhandler
@@ -31,7 +30,7 @@ from tests.loopback import Loopback
 from tests.synth import Synth
 from tests.test_edge_vectors import vector_token
 from tests.upstream import StaticUpstream
-from tests.viewcases import CASES, V1_JSON, Case, check_root_listing, run_case, served, upstreams
+from tests.viewcases import CASES, Case, Reads, check_root_listing, run_case, served, upstreams
 
 pytestmark = pytest.mark.e2e
 __all__ = [
@@ -42,7 +41,7 @@ __all__ = [
 
 
 @dataclass
-class Deployed:
+class Deployed(Reads):
     """The AWS path's :class:`~tests.viewcases.World`."""
 
     upstream: StaticUpstream
@@ -57,14 +56,6 @@ class Deployed:
     def base(self) -> str:
         assert self.front is not None
         return self.front.url()
-
-    def get(self, path: str, *, accept: str = V1_JSON, auth: bool = True) -> httpx.Response:
-        return httpx.get(
-            self.base() + path,
-            headers={"Accept": accept},
-            auth=self.credentials if auth else None,
-            timeout=60,
-        )
 
     def publish(self, name: str, version: str) -> None:
         filename = wheel_name(name, version)

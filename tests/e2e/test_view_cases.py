@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 
 from skypi.core.keys import view_file_key
@@ -17,13 +16,13 @@ from tests.dists import make_wheel
 from tests.e2e.conftest import BIN, Server, run_cli, start_server, wait_for
 from tests.e2e.test_conventions import poetry_bin as poetry_bin
 from tests.upstream import StaticUpstream
-from tests.viewcases import CASES, V1_JSON, Case, check_root_listing, run_case, served, upstreams
+from tests.viewcases import CASES, Case, Reads, check_root_listing, run_case, served, upstreams
 
 pytestmark = pytest.mark.e2e
 
 
 @dataclass
-class Folder:
+class Folder(Reads):
     """The folder path's :class:`~tests.viewcases.World`."""
 
     upstream: StaticUpstream
@@ -37,14 +36,6 @@ class Folder:
     def base(self) -> str:
         assert self.server is not None
         return self.server.url
-
-    def get(self, path: str, *, accept: str = V1_JSON, auth: bool = True) -> httpx.Response:
-        return httpx.get(
-            self.base() + path,
-            headers={"Accept": accept},
-            auth=self.credentials if auth else None,
-            timeout=30,
-        )
 
     def publish(self, name: str, version: str) -> None:
         wheel = make_wheel(self.folder, name, version)  # a drop-in: the server's watch sees it
