@@ -508,3 +508,22 @@ def test_a_policy_change_deletes_what_no_form_lists_and_keeps_what_time_holds_ba
         view_file_key("safe", "demo", wheel_name("demo", "2.0"))
     ]
     assert _files(client, "demo") == []  # 2.0 is in the cooldown now, but stays cached
+
+
+def test_each_answer_of_a_view_gives_its_own_length(world: Any, upstream: StaticUpstream) -> None:
+    """A 404, then a 502 and a 404 with longer messages: each says the length of its own body
+    (the first answer's length once stayed with every later answer of the process, and
+    clients read a cut-off message or a broken connection)."""
+    from tests.asgi import Request, call
+
+    client, _, _ = world
+    upstream.add_wheel("demo", "1.0", START - timedelta(days=30), served=b"not the wheel")
+    assert _files(client, "demo") == [wheel_name("demo", "1.0")]
+    for path in (
+        "/view/safe/files/demo/demo-9.0-py3-none-any.whl",  # 404 Not Found
+        f"/view/safe/files/demo/{wheel_name('demo', '1.0')}",  # 502: its hash does not match
+        "/view/safe/simple/no-such-name/",  # 404 with upstream's reason
+    ):
+        response = call(client.app, Request("GET", path))
+        assert response.status in {404, 502}, (path, response.status)
+        assert int(response.headers["content-length"]) == len(response.body), path

@@ -30,6 +30,8 @@ class StaticUpstream:
     # transfer that stalls part-way, for as long as the test wants): each stalls once.
     stall: set[str] = field(default_factory=set)
     release: threading.Event = field(default_factory=threading.Event)
+    hanging: set[str] = field(default_factory=set)  # project pages that never answer
+    _released: threading.Event = field(default_factory=threading.Event)
 
     @property
     def url(self) -> str:
@@ -81,6 +83,8 @@ class StaticUpstream:
             def do_GET(self) -> None:
                 upstream.requests.append(self.path)
                 name = self.path.removeprefix("/simple/").removesuffix("/")
+                if name in upstream.hanging:  # until the upstream stops (a minute at most)
+                    upstream._released.wait(60)
                 if self.path.startswith("/simple/") and name in upstream.pages:
                     body = json.dumps(upstream.pages[name]).encode()
                     etag = f'"{hashlib.md5(body).hexdigest()}"'
@@ -122,5 +126,6 @@ class StaticUpstream:
 
     def stop(self) -> None:
         self.release.set()  # no handler left waiting
+        self._released.set()
         if self.server is not None:
             self.server.stop()

@@ -49,6 +49,12 @@ def _function_url(method: str, uri: str, query: str, headers: Mapping[str, str])
 
 @pytest.fixture
 def cloudfront(synth: Synth, aws: Emulated) -> CloudFrontModel:
+    return distribution(synth, aws)
+
+
+def distribution(synth: Synth, aws: Emulated) -> CloudFrontModel:
+    """The template's distribution in front of the moto bucket and the view Lambda, its
+    KeyValueStore holding the edge vectors' tokens (``reader`` reads)."""
     bucket = s3_origin(aws.s3, aws.resources.bucket)
     return CloudFrontModel(
         synth.template,

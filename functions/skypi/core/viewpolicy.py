@@ -324,6 +324,8 @@ def _verdict(
     until = file.upload_time + cooldown
     if now < until:
         detail = f"uploaded {format_time(file.upload_time)}; listed from {format_time(until)}"
+        if (lapsed := policy.lapsed(project, now)) is not None:
+            detail += f"; its exception expired {format_time(lapsed.expires)}: {lapsed.reason}"
         return FileVerdict(file.filename, version, Reason.COOLDOWN, detail, until)
     if file.yanked is not None:
         return FileVerdict(file.filename, version, Reason.YANKED, file.yanked or "yanked upstream")
