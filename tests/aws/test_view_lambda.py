@@ -28,6 +28,7 @@ from skypi.api.publish import Uploader
 from skypi.core.edge import origin_uri
 from skypi.core.http import cache_control_for_key
 from skypi.core.keys import VIEW_DUE_KEY, view_file_key
+from skypi.core.osv import OsvData
 from skypi.core.upload import validate_filename, validate_form
 from skypi.core.viewedge import decide_view, view_origin_key
 from skypi.core.views import parse_policy
@@ -512,3 +513,33 @@ def test_a_timer_run_that_dies_leaves_a_timer_behind(
         viewhandler.handler(dict(REFRESH_EVENT), CONTEXT)
     fallback = clock.now + timedelta(minutes=15)
     assert schedule()["ScheduleExpression"] == f"at({fallback.strftime('%Y-%m-%dT%H:%M:%S')})"
+
+
+def test_a_severity_block_is_applied_and_shown_on_the_stored_html_page(
+    aws: Emulated, lam: Any, upstream: StaticUpstream
+) -> None:
+    views, clock, _ = lam
+    for version in ("1.0", "2.0"):
+        upstream.add_wheel("demo", version, clock.now - timedelta(days=30))
+    policy = {"upstream": upstream.url, "cooldown-days": 7, "block-severity": "high"}
+    views.save(parse_policy("safe", policy), new=False)
+    vector = "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"  # 9.8, critical
+    record = {
+        "id": "GHSA-2222-3333-4444",
+        "summary": "<script>x()</script> in demo",
+        "severity": [{"type": "CVSS_V3", "score": vector}],
+        "affected": [{"package": {"ecosystem": "PyPI", "name": "demo"}, "versions": ["2.0"]}],
+    }
+    views.import_osv(OsvData.from_records([record]))
+    page = json.loads(_body(_call("/views/safe/simple/demo/index.json")))
+    assert [f["filename"] for f in page["files"]] == [wheel_name("demo", "1.0")]
+    assert [(b["version"], b["reason"]) for b in page["_view"]["blocked"]] == [("2.0", "severity")]
+    stored = aws.s3.get_object(Bucket=aws.resources.bucket, Key="views/safe/simple/demo/index.html")
+    html = stored["Body"].read().decode()  # what a browser reads from the bucket after
+    assert wheel_name("demo", "2.0") not in html.split("<h2>Held back by this view</h2>")[0]
+    assert (
+        f"<td>{wheel_name('demo', '2.0')}</td><td>2.0</td><td>severity</td>"
+        f"<td>GHSA-2222-3333-4444 (critical, {vector} = 9.8; rated critical, at or above high): "
+        "&lt;script&gt;x()&lt;/script&gt; in demo</td>"
+    ) in html
+    assert _call(f"/views/safe/files/demo/{wheel_name('demo', '2.0')}")["statusCode"] == 404

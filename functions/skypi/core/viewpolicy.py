@@ -40,6 +40,7 @@ from skypi.core.keys import VIEW_FILES, is_sha256
 from skypi.core.namespaces import Namespaces
 from skypi.core.osv import Advisory, OsvData
 from skypi.core.pages import PROJECT_STATUSES, FileEntry, ProjectPage, ProjectStatus, format_time
+from skypi.core.render import HeldBack
 from skypi.core.severity import at_least
 from skypi.core.views import ViewPolicy
 
@@ -230,6 +231,13 @@ class FileVerdict:
     @property
     def listed(self) -> bool:
         return self.reason in LISTING
+
+    def held_back(self) -> HeldBack:
+        """The row of the view's HTML page for a file it does not list."""
+        reason = self.reason.value
+        if self.until is not None:
+            reason += f" until {format_time(self.until)}"
+        return HeldBack(self.filename, self.version, reason, self.detail)
 
     def to_json(self) -> dict[str, Any]:
         until = {"until": format_time(self.until)} if self.until else {}

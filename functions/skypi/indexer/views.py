@@ -677,7 +677,8 @@ def _representations(
         "next-change": format_time(outcome.next_change) if outcome.next_change else None,
         "blocked": [v.to_json() for v in outcome.verdicts if not v.listed],
     }
-    html = render_project_html(outcome.page)
+    held = [v.held_back() for v in outcome.verdicts if not v.listed]
+    html = render_project_html(outcome.page, held)
     body = json.dumps(doc, separators=(",", ":")).encode() + b"\n"
     return {"html": html, "v1html": html, "json": body}
 
