@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -40,7 +41,7 @@ from skypi.store.upstream import UpstreamLimits
 from tests.apigw import http_event
 from tests.aws.conftest import Emulated
 from tests.dists import upload_form, wheel_bytes, wheel_name
-from tests.emulated import CREDENTIALS
+from tests.emulated import CREDENTIALS, RequestCounter
 from tests.upstream import StaticUpstream
 
 V1_JSON = "application/vnd.pypi.simple.v1+json"
@@ -543,3 +544,40 @@ def test_a_severity_block_is_applied_and_shown_on_the_stored_html_page(
         "&lt;script&gt;x()&lt;/script&gt; in demo</td>"
     ) in html
     assert _call(f"/views/safe/files/demo/{wheel_name('demo', '2.0')}")["statusCode"] == 404
+
+
+def test_what_a_miss_and_a_timer_run_cost_in_requests(
+    aws: Emulated, lam: Any, upstream: StaticUpstream
+) -> None:
+    """The figures docs/views.md prices (the view Lambda's S3 and upstream requests): a page
+    miss, a file miss, a timer run that revalidates an unchanged page, and one that remakes a
+    page whose cooldown ended. A read the bucket answers runs no function: not counted."""
+    views, clock, _ = lam
+    policy = {"upstream": upstream.url, "cooldown-days": 7, "refresh-minutes": 10}
+    views.save(parse_policy("safe", policy), new=False)
+    upstream.add_wheel("demo", "1.0", clock.now - timedelta(days=30))
+    upstream.add_wheel("demo", "2.0", clock.now - timedelta(days=6, minutes=30))
+    _call("/views/safe/simple/warm/index.json")  # the OSV data, read once per function copy
+    counter = RequestCounter(views.store.client)  # type: ignore[attr-defined]
+
+    def measured(call: Any) -> tuple[Counter[str], int]:
+        counter.requests.clear()
+        asked = len(upstream.requests)
+        call()
+        return Counter(counter.calls), len(upstream.requests) - asked
+
+    page, asked = measured(lambda: _call("/views/safe/simple/demo/index.json"))
+    assert asked == 1
+    assert (page["PutObject"], page["GetObject"] + page["HeadObject"]) == (9, 11), page
+    name = wheel_name("demo", "1.0")
+    fill, asked = measured(lambda: _call(f"/views/safe/files/demo/{name}"))
+    assert asked == 1  # the file itself
+    assert (fill["PutObject"], fill["GetObject"] + fill["HeadObject"]) == (1, 10), fill
+    clock.now += timedelta(minutes=11)  # refresh-minutes passed: upstream asked again
+    same, asked = measured(lambda: viewhandler.handler(dict(REFRESH_EVENT), CONTEXT))
+    assert asked == 1
+    assert (same["PutObject"], same["GetObject"] + same["HeadObject"]) == (2, 9), same
+    clock.now += timedelta(days=1)  # 2.0's cooldown ended (and refresh-minutes passed again)
+    remade, asked = measured(lambda: viewhandler.handler(dict(REFRESH_EVENT), CONTEXT))
+    assert asked == 1
+    assert (remade["PutObject"], remade["GetObject"] + remade["HeadObject"]) == (8, 11), remade

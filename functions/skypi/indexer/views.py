@@ -691,13 +691,15 @@ def _page_keys(view: str, name: str) -> Iterator[str]:
 
 
 def _same_page(stored: bytes | None, made: bytes) -> bool:
-    """Whether two JSON pages of a view differ at most in when they were made."""
+    """Whether two JSON pages of a view differ at most in when they were made (the time, and
+    the serial, which is the time in seconds)."""
     if stored is None:
         return False
     try:
         old, new = json.loads(stored), json.loads(made)
-        old["_view"].pop("fetched", None)
-        new["_view"].pop("fetched", None)
+        for doc in (old, new):
+            doc["_view"].pop("fetched", None)
+            doc["meta"].pop("_last-serial", None)
     except (ValueError, KeyError, TypeError, AttributeError):
         return False
     return bool(old == new)
