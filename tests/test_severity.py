@@ -4,7 +4,10 @@ the rule for a record without a usable rating (fail closed by default)."""
 
 from __future__ import annotations
 
+import re
+import tomllib
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,7 +16,7 @@ from skypi.core.errors import InvalidRequest
 from skypi.core.osv import Advisory, OsvData
 from skypi.core.severity import Severity, cvss_score, rate
 from skypi.core.viewpolicy import Reason, UpstreamFile, UpstreamPage, evaluate
-from skypi.core.views import parse_policy, policy_from_json_bytes
+from skypi.core.views import _KNOWN, parse_policy, policy_from_json_bytes
 
 CRITICAL_V3 = "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:N"  # 9.1
 HIGH_V4 = "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:P/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N"  # 8.7
@@ -167,3 +170,14 @@ def test_severity_settings_are_stored_and_read_back() -> None:
     plain = parse_policy("safe", {"upstream": doc["upstream"]})
     assert "block-severity" not in plain.to_json()  # pages made before stay current
     assert policy_from_json_bytes("safe", plain.to_json_bytes()) == plain
+
+
+def test_the_policy_docs_views_md_shows_is_valid_and_its_table_names_every_setting() -> None:
+    doc = (Path(__file__).parents[1] / "docs" / "views.md").read_text()
+    example = re.search(r"```toml\n(.*?)```", doc, re.DOTALL)
+    assert example is not None
+    policy = parse_policy("safe", tomllib.loads(example.group(1)))
+    assert (policy.block_severity, policy.block_unrated) == ("high", True)
+    table = doc.split("### Every setting", 1)[1].split("###", 1)[0]
+    for setting in _KNOWN:
+        assert f"`{setting}`" in table or f"`[[{setting}]]`" in table, setting
