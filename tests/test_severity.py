@@ -99,6 +99,11 @@ def test_a_packages_own_severity_wins_over_the_records_and_survives_storing() ->
     assert OsvData.from_json_bytes(old).matching("demo", "1.0")[0].severity is None
     hostile = old.replace(b'"spans":[]', b'"spans":[],"severity":["severe","x",99]')
     assert OsvData.from_json_bytes(hostile).matching("demo", "1.0")[0].severity is None
+    for score in (b"true", b"99", b'"9"'):
+        edited = old.replace(b'"spans":[]', b'"spans":[],"severity":["high","x",' + score + b"]")
+        assert OsvData.from_json_bytes(edited).matching("demo", "1.0")[0].severity == Severity(
+            "high", "x"
+        )
 
 
 def _osv() -> OsvData:

@@ -60,7 +60,8 @@ class Severity:
         """A stored rating; None for anything else (an older document has none)."""
         if not isinstance(data, list) or len(data) != 3 or data[0] not in LEVELS:
             return None
-        score = data[2] if isinstance(data[2], int | float) else None
+        number = isinstance(data[2], int | float) and not isinstance(data[2], bool)
+        score = float(data[2]) if number and 0 <= data[2] <= 10 else None
         return cls(data[0], str(data[1])[:MAX_VECTOR], score)
 
 
