@@ -11,10 +11,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import unquote
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from packaging.utils import canonicalize_name
 
 from infra.cdn import (
@@ -39,6 +41,7 @@ from skypi.core.viewedge import decide_view, view_origin_key
 from tests.dists import wheel_name
 from tests.test_edge_vectors import expand_credentials, vector_token
 
+T = TypeVar("T")
 ROOT = Path(__file__).parents[2]
 SPEC = json.loads((ROOT / "spec" / "edge-vectors.json").read_text())
 NODE = Path(sys.executable).with_name("node")
@@ -46,6 +49,26 @@ ANSWERED_BY_THE_FUNCTION = {301, 400, 401, 403, 405, 503}
 # what may be read from the bucket (namespaces/: PEP 752's documents, never its records)
 BUCKET_KEY_PREFIXES = ("simple/", "packages/", SITE_PREFIX, "namespaces/")
 FROM_A_STORED_OBJECT = {200, 206, 304, 416}
+
+
+def generate(strategy: st.SearchStrategy[T], count: int) -> list[T]:
+    """``count`` examples of ``strategy``, the same ones every run: they are gathered first so
+    that the function runs once, under one node, for all of them."""
+    batch: list[T] = []
+
+    @settings(
+        max_examples=count,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(strategy)
+    def gather(example: T) -> None:
+        batch.append(example)
+
+    gather()
+    return batch
 
 
 def stored_keys() -> set[str]:

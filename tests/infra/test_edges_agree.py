@@ -23,7 +23,6 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from packaging.utils import canonicalize_name
 
@@ -41,6 +40,7 @@ from tests.infra.test_edge_function import (
     SPEC,
     Outcome,
     _event,
+    generate,
     mirrored_records,
     outcome,
     run_by_mode,
@@ -260,26 +260,6 @@ def generated(draw: st.DrawFn) -> Generated:
     )
 
 
-def generate(count: int) -> list[Generated]:
-    """``count`` requests, the same ones every run: they are gathered first so that the
-    function runs once, under one node, for all of them."""
-    batch: list[Generated] = []
-
-    @settings(
-        max_examples=count,
-        derandomize=True,
-        database=None,
-        deadline=None,
-        suppress_health_check=list(HealthCheck),
-    )
-    @given(generated())
-    def gather(request: Generated) -> None:
-        batch.append(request)
-
-    gather()
-    return batch
-
-
 class RecordingStore:
     """The store, noting which keys the read path asked for: what CloudFront would have asked
     the bucket for."""
@@ -369,7 +349,7 @@ def function_outcomes(requests: list[Generated]) -> list[Outcome]:
 
 @pytest.fixture(scope="module")
 def requests() -> list[Generated]:
-    batch = generate(EXAMPLES)
+    batch = generate(generated(), EXAMPLES)
     assert len(batch) >= EXAMPLES * 0.9  # the examples really were generated
     return batch
 
