@@ -376,12 +376,17 @@ def _end(process: subprocess.Popen[str]) -> None:
 
 
 def _drained(sqs: Any, queue_url: str, deadline: float) -> bool:
-    """Wait until the queue holds no message, visible or in flight (twice in a row)."""
+    """Wait until the queue holds no message, visible, in flight or delayed (the root
+    listing's rebuild waits out its window as a delayed message), twice in a row."""
     quiet = 0
     while time.monotonic() < deadline:
         attributes = sqs.get_queue_attributes(
             QueueUrl=queue_url,
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+            AttributeNames=[
+                "ApproximateNumberOfMessages",
+                "ApproximateNumberOfMessagesNotVisible",
+                "ApproximateNumberOfMessagesDelayed",  # the root listing's rebuild, deferred
+            ],
         )["Attributes"]
         quiet = quiet + 1 if not any(int(v) for v in attributes.values()) else 0
         if quiet >= 2:

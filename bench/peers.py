@@ -4,6 +4,7 @@ skipped with a line saying why."""
 
 from __future__ import annotations
 
+import base64
 import os
 import pwd
 import shutil
@@ -19,6 +20,7 @@ import httpx
 
 BIN = Path(sys.executable).parent
 PYPISERVER = "pypiserver[cache]==2.4.2"
+DEVPI = "devpi-server==6.20.3"
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -47,10 +49,12 @@ class Peer:
     log: Path
     uploads: bool = True
     pep691: bool = True
+    path: str = "/simple/"  # where its index is (a view's, devpi's: elsewhere)
+    password: str = "bench"  # noqa: S105 - what twine sends; only devpi checks it
 
     @property
     def index(self) -> str:
-        return f"http://127.0.0.1:{self.port}/simple/"
+        return f"http://127.0.0.1:{self.port}{self.path}"
 
     def tree(self) -> list[int]:
         """The server's process and its children (nginx workers)."""
@@ -144,22 +148,35 @@ def compile_bytecode() -> None:
     )
 
 
-def pypiserver_bin(work: Path) -> Path | None:
-    venv = work / "venv-pypiserver"
-    binary = venv / "bin" / "pypi-server"
+def installed(work: Path, name: str, command: str, *requirements: str) -> Path | None:
+    """``command`` of ``requirements`` installed from PyPI into an environment of its own
+    under ``work`` (once); None, with a line saying why, if it cannot be installed."""
+    venv = work / f"venv-{name}"
+    binary = venv / "bin" / command
     if binary.exists():
         return binary
     try:
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
         subprocess.run(
-            [str(venv / "bin" / "pip"), "install", "-q", "--isolated", PYPISERVER, "passlib"],
+            [
+                str(venv / "bin" / "pip"),
+                "install",
+                "-q",
+                "--isolated",
+                "--disable-pip-version-check",
+                *requirements,
+            ],
             check=True,
             timeout=300,
         )
     except (subprocess.SubprocessError, OSError) as exc:
-        print(f"skipping pypiserver: cannot install {PYPISERVER} ({exc})")
+        print(f"skipping {name}: cannot install {' '.join(requirements)} ({exc})")
         return None
     return binary
+
+
+def pypiserver_bin(work: Path) -> Path | None:
+    return installed(work, "pypiserver", "pypi-server", PYPISERVER, "passlib")
 
 
 def start_pypiserver(folder: Path, work: Path, timeout: float = 300) -> tuple[Peer, float] | None:
@@ -191,6 +208,98 @@ def start_pypiserver(folder: Path, work: Path, timeout: float = 300) -> tuple[Pe
         stderr=subprocess.STDOUT,
     )
     return ready(Peer("pypiserver", port, process, log, pep691=False), timeout)
+
+
+def start_devpi(work: Path, mirror_url: str, timeout: float = 120) -> tuple[Peer, float] | None:
+    """devpi-server with one mirror index, ``root/pub``, of ``mirror_url`` (no root/pypi:
+    nothing reaches the internet): seconds until it answers."""
+    started = _devpi(work, timeout)
+    if started is None:
+        return None
+    peer, ready_s = started
+    try:
+        token = _devpi_login(peer, "root", "")  # no password on a fresh server
+        auth = base64.b64encode(f"root:{token}".encode()).decode()
+        created = httpx.put(
+            f"http://127.0.0.1:{peer.port}/root/pub",
+            json={"type": "mirror", "mirror_url": mirror_url},
+            headers={"X-Devpi-Auth": auth, "Accept": "application/json"},
+            timeout=30,
+        )
+        created.raise_for_status()
+    except BaseException:
+        peer.stop()
+        raise
+    peer.path = "/root/pub/+simple/"
+    return peer, ready_s
+
+
+DEVPI_INDEX = "/bench/dev/"  # the upload index: user ``bench`` (password ``bench``)
+
+
+def start_devpi_stage(work: Path, timeout: float = 120) -> tuple[Peer, float] | None:
+    """devpi-server with a user ``bench`` (password ``bench``, as twine sends it to every
+    peer) and an index of uploads, ``bench/dev``."""
+    started = _devpi(work, timeout)
+    if started is None:
+        return None
+    peer, ready_s = started
+    url = f"http://127.0.0.1:{peer.port}"
+    try:
+        httpx.put(f"{url}/bench", json={"password": "bench"}, timeout=30).raise_for_status()
+        httpx.put(
+            f"{url}{DEVPI_INDEX.rstrip('/')}",
+            json={"type": "stage", "volatile": True},
+            auth=("bench", "bench"),
+            headers={"Accept": "application/json"},
+            timeout=30,
+        ).raise_for_status()
+    except BaseException:
+        peer.stop()
+        raise
+    # Its login token as twine's password, as devpi's own client uploads: a password is checked
+    # with argon2 at each request (about 0.2 CPU-s here), a token is not.
+    peer.path, peer.uploads = f"{DEVPI_INDEX}+simple/", True
+    peer.password = _devpi_login(peer, "bench", "bench")
+    return peer, ready_s
+
+
+def _devpi(work: Path, timeout: float) -> tuple[Peer, float] | None:
+    """devpi-server (from PyPI, in an environment of its own) on a fresh server folder."""
+    binary = installed(work, "devpi", "devpi-server", DEVPI)
+    if binary is None:
+        return None
+    serverdir = work / f"devpi-{time.monotonic_ns()}"
+    init = binary.parent / "devpi-init"
+    subprocess.run(
+        [str(init), "--serverdir", str(serverdir), "--no-root-pypi"],
+        check=True,
+        capture_output=True,
+    )
+    port = free_port()
+    log = work / f"devpi-{port}.log"
+    command = [str(binary), "--serverdir", str(serverdir), "--host", "127.0.0.1"]
+    process = subprocess.Popen(
+        [*command, "--port", str(port)], stdout=log.open("wb"), stderr=subprocess.STDOUT
+    )
+    peer = Peer("devpi", port, process, log, uploads=False, pep691=False)
+    try:
+        return peer, wait_ready(f"http://127.0.0.1:{port}/+api", process, timeout)
+    except BaseException:
+        peer.stop()
+        raise
+
+
+def _devpi_login(peer: Peer, user: str, password: str) -> str:
+    """A devpi login token for ``user``: the password of its ``X-Devpi-Auth`` header, or of
+    HTTP basic authentication."""
+    login = httpx.post(
+        f"http://127.0.0.1:{peer.port}/+login",
+        json={"user": user, "password": password},
+        timeout=30,
+    )
+    login.raise_for_status()
+    return str(login.json()["result"]["password"])
 
 
 NGINX_CONF = """

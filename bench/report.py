@@ -144,6 +144,8 @@ def _plots(results: dict[str, Any], out: Path) -> list[str]:
 def write_report(
     results: dict[str, Any], docs: Path, baseline: dict[str, Any] | None = None
 ) -> None:
+    from bench import goals  # it builds on this module's cells
+
     plots = _plots(results, docs / "bench")
     if results.get("writes"):
         plots += _writes_plot(results["writes"], docs / "bench")
@@ -152,7 +154,10 @@ def write_report(
     lines = _intro(results)
     for size in sizes:
         lines += _size_section(size, results["sizes"][str(size)])
+    lines += goals.views_section(results)
+    lines += goals.scale_goals(results)
     lines += _writes_section(results)
+    lines += goals.noise_section(results)
     lines += _restart_section(results)
     lines += aws_report.scale_section(results)
     lines += aws_report.burst_section(results)
@@ -177,12 +182,18 @@ def _intro(results: dict[str, Any]) -> list[str]:
         "rounds; server CPU is read from `/proc` for the server's whole process tree. Loopback",
         "only, on a shared machine: compare ratios, not absolute figures. Flags go through",
         '`BENCH_ARGS`: `make bench BENCH_ARGS="--only writes"` measures the write path alone',
-        "(into the last results), `--small` every part at smaller sizes in a few minutes.",
+        "(into the last results; `--only restart`, `--only aws` and `--only views` likewise),",
+        "`--small` every part at smaller sizes in a few minutes.",
         "Page CPU is compared with `docs/bench/baseline.json` (`--baseline`).",
         "",
         f"Machine: {m['cpu']}, Python {m['python']}. skypi {m['skypi']}, {m['pypiserver']} "
         f"(simple-dir, wsgiref), {m['nginx']} (skypi's stored pages as static files: the",
-        f"physical limit, what CloudFront does), load from {m['wrk']}, 8 connections; {m['pip']}.",
+        f"physical limit, what CloudFront does), load from {m['wrk']}, 8 connections; {m['pip']}"
+        + (
+            f"; {m['devpi']} (a mirror for views, uploads beside the others)."
+            if "devpi" in m
+            else "."
+        ),
         "No server writes an access log (skypi runs with `--no-access-log`, pypiserver without",
         "`-v`, nginx with `access_log off`); pip's request counts come from pip's own debug log.",
         "Uploads go through twine's own upload command in the bench's process (no interpreter",
@@ -589,17 +600,26 @@ def _project_section(project: dict[str, Any]) -> list[str]:
         "command in the bench's process: no interpreter start is counted (a constant per run,",
         "not per file). A peer slower than "
         f"{project.get('budget_s', 20):.0f} s per measurement stops after the upload",
-        "or run that crosses it (three uploads, one run at least).",
+        "or run that crosses it (three uploads, one run at least). devpi-server adopts no",
+        "folder: it is given the project by twine uploads first (projects of up to "
+        f"{project.get('devpi_files', 100):,} files), then measured the same way.",
         "",
         "| files in the project | peer | first start s | CPU-s | upload p50 ms | "
         "server CPU ms per upload | twine files/s |",
         "|---:|---|---:|---:|---:|---:|---:|",
     ]
     for size in project["sizes"]:
-        for peer in WRITERS:
+        for peer in (*WRITERS, "devpi"):
             row = project["peers"].get(peer, {}).get(str(size))
+            if peer == "devpi" and not row:
+                continue
+            start = (
+                f"(given by uploads: {_fmt(row['prefill_s'], 1)} s)"
+                if row and "prefill_s" in row
+                else _cell(row)
+            )
             lines.append(
-                f"| {size:,} | {peer} | {_cell(row)} | {_cell(row, 'cpu_s')} | "
+                f"| {size:,} | {peer} | {start} | {_cell(row, 'cpu_s')} | "
                 f"{_cell(row, 'upload_p50_ms', 0)} | {_cell(row, 'upload_cpu_ms', 0)} | "
                 f"{_cell(row, 'upload_fps', 1)} |"
             )

@@ -9,6 +9,7 @@ the plots in docs/bench/. Never part of ``make test``.
     .venv/bin/python bench/run.py --only restart   # the restored-copy figures alone
     .venv/bin/python bench/run.py --only writes    # adoption and one big project alone
     .venv/bin/python bench/run.py --only aws       # the AWS path on moto alone: burst, scale
+    .venv/bin/python bench/run.py --only views     # a view beside a devpi mirror alone
     .venv/bin/python bench/run.py --small          # every part at smaller sizes (minutes)
 
 ``make bench BENCH_ARGS="--small"`` passes the flags through.
@@ -20,16 +21,14 @@ import argparse
 import json
 import os
 import platform
-import re
 import resource
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,13 +37,12 @@ sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 
-from bench import burst, compression, corpus, peers, s3cost, writes  # noqa: E402
+from bench import burst, compression, corpus, goals, load, peers, s3cost, views, writes  # noqa: E402
 from bench import importtime as coldstart  # noqa: E402
 from bench.dists import wheel_bytes, wheel_name  # noqa: E402
 from bench.importtime import MODULES  # noqa: E402
 from bench.importtime import measure as import_time  # noqa: E402
 
-REQUEST = re.compile(r'"(?:GET|HEAD) (\S+) HTTP')
 JSON = "application/vnd.pypi.simple.v1+json"
 UPLOADS = 30
 DOCS = ROOT / "docs"
@@ -53,91 +51,9 @@ DOCS = ROOT / "docs"
 # -- measuring --------------------------------------------------------------------------
 
 
-def rss_mib(pids: list[int]) -> float:
-    total = 0
-    for pid in pids:
-        try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-        except OSError:
-            continue
-    return total / 1024
-
-
-def wrk(url: str, paths: list[str], accept: str, duration: int, work: Path) -> dict[str, float]:
-    script = work / "paths.lua"
-    script.write_text(
-        "paths = {" + ",".join(json.dumps(p) for p in paths) + "}\n"
-        f'wrk.headers["Accept"] = "{accept}"\n'
-        "request = function() return wrk.format(nil, paths[math.random(#paths)]) end\n"
-    )
-    binary = peers.wrk_bin()
-    assert binary
-    out = subprocess.run(
-        [binary, "-t1", "-c8", f"-d{duration}s", "--latency", "-s", str(script), url],
-        capture_output=True,
-        text=True,
-        timeout=duration + 60,
-    ).stdout
-    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
-
-    def latency(pct: str) -> float:
-        match = re.search(rf"{pct}%\s+([\d.]+)(us|ms|s)", out)
-        if not match:
-            return float("nan")
-        scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[match.group(2)]
-        return float(match.group(1)) * scale
-
-    return {"rps": rate, "requests": requests, "p50": latency("50"), "p99": latency("99")}
-
-
-def python_load(url: str, paths: list[str], accept: str, duration: int) -> dict[str, float]:
-    """Fallback when wrk is missing: 8 keep-alive connections in threads (client-bound)."""
-    import random
-
-    latencies: list[float] = []
-    stop = time.monotonic() + duration
-
-    def worker(seed: int) -> None:
-        rng = random.Random(seed)
-        with httpx.Client(base_url=url, headers={"Accept": accept}, timeout=30) as client:
-            while time.monotonic() < stop:
-                started = time.perf_counter()
-                client.get(rng.choice(paths))
-                latencies.append((time.perf_counter() - started) * 1000)
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    latencies.sort()
-    return {
-        "rps": len(latencies) / duration,
-        "requests": len(latencies),
-        "p50": latencies[len(latencies) // 2],
-        "p99": latencies[int(len(latencies) * 0.99)],
-    }
-
-
 def page_load(peer: peers.Peer, projects: int, accept: str, args: Any, work: Path) -> dict:
     paths = [f"/simple/{corpus.project(i)}/" for i in range(1, projects + 1)]
-    url = f"http://127.0.0.1:{peer.port}"
-    pids = peer.tree()
-    before = peers.cpu_seconds(pids)
-    use_wrk = bool(peers.wrk_bin())
-    result = (
-        wrk(url, paths, accept, args.duration, work)
-        if use_wrk
-        else python_load(url, paths, accept, args.duration)
-    )
-    result["engine"] = "wrk" if use_wrk else "python"
-    spent = peers.cpu_seconds(pids) - before
-    result["cpu_ms"] = 1000 * spent / max(1, result["requests"])
-    result["rss"] = rss_mib(pids)
-    return result
+    return load.paths_load(peer, paths, accept, args.duration, work)
 
 
 def root_p50(peer: peers.Peer) -> float:
@@ -150,48 +66,8 @@ def root_p50(peer: peers.Peer) -> float:
     return statistics.median(times)
 
 
-def count_requests(pip_output: str) -> Counter[str]:
-    """Requests by kind, from pip's own debug log (the same for every peer; no server logs)."""
-    kinds: Counter[str] = Counter()
-    for path in REQUEST.findall(pip_output):
-        if path.startswith("/simple/"):
-            kinds["pages"] += 1
-        elif path.endswith(".metadata"):
-            kinds[".metadata"] += 1
-        else:
-            kinds["files"] += 1
-    return kinds
-
-
 def pip_dry_run(peer: peers.Peer, work: Path) -> dict[str, Any]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "UV_"))}
-    env.update(PIP_CONFIG_FILE=os.devnull, PIP_DISABLE_PIP_VERSION_CHECK="1")
-    started = time.perf_counter()
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "-vvv",
-            "--dry-run",
-            "--ignore-installed",
-            "--isolated",
-            "--disable-pip-version-check",
-            "--no-cache-dir",
-            "--index-url",
-            peer.index,
-            corpus.project(1),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-    )
-    elapsed = time.perf_counter() - started
-    ok = result.returncode == 0 and "pkg-00010-1.1.0" in result.stdout.replace("_", "-")
-    requests = count_requests(result.stdout + result.stderr)
-    return {"seconds": elapsed, "ok": ok, "requests": dict(requests)}
+    return load.pip_resolve(peer.index, corpus.project(1), "pkg-00010-1.1.0")
 
 
 def drop_in_delay(peer: peers.Peer, folder: Path, round_: int) -> float:
@@ -293,9 +169,21 @@ def only_restart(args: argparse.Namespace) -> dict[str, Any]:
         corpus.build(folder, size)
     first, _ = peers.start_skypi(folder, work)  # adopts the folder: pages and fingerprints
     first.stop()
-    results["restart"] = restart_figures(folder, work, args.rounds, args.idle)
+    results["restart"] = restarts(args, work)
     results["restart"]["machine"] = machine()
     return results
+
+
+def restarts(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    """The restored copy of the largest corpus, with its idle time; the smaller ones without
+    (their restarts give the growth exponent)."""
+    figures = restart_figures(work / f"corpus-{max(args.sizes)}", work, args.rounds, args.idle)
+    figures["smaller"] = [
+        restart_figures(work / f"corpus-{size}", work, args.rounds, 0)
+        for size in sorted(args.sizes)[:-1]
+        if (work / f"corpus-{size}").exists()
+    ]
+    return figures
 
 
 # -- orchestration ----------------------------------------------------------------------
@@ -312,25 +200,37 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     work = Path(args.work or tempfile.mkdtemp(prefix="skypi-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {"sizes": {}, "machine": machine()}
-    # Each peer uploads projects of its own: they serve the same folder.
+    # Each peer uploads projects of its own, new ones in each round: they serve the same folder.
     upload_files = {
-        label: corpus.build(work / "uploads" / label, UPLOADS, prefix=f"up{label[:4]}", versions=1)[
-            :UPLOADS
-        ]
+        (label, round_): corpus.build(
+            work / "uploads" / f"{label}-{round_}",
+            UPLOADS,
+            prefix=f"up{label[:4]}{round_}",
+            versions=1,
+        )[:UPLOADS]
         for label in ("skypi", "pypiserver")
+        for round_ in range(args.rounds)
     }
+    partial = work / "results.partial.json"  # each part's figures kept as soon as measured
     for size in args.sizes:
         results["sizes"][str(size)] = _size_figures(size, args, work, upload_files)
-    results["writes"] = write_parts(args, work)
-    largest = work / f"corpus-{max(args.sizes)}"
-    results["restart"] = restart_figures(largest, work, args.rounds, args.idle)
-    results.update(quick_parts(args.s3_sizes, work))
-    results["aws"] = aws_burst(args, work)
+        partial.write_text(json.dumps(results, indent=1))
+    parts: list[tuple[str, Callable[[], Any]]] = [
+        ("writes", lambda: write_parts(args, work)),
+        ("restart", lambda: restarts(args, work)),
+        ("", lambda: quick_parts(args.s3_sizes, work)),
+        ("aws", lambda: aws_burst(args, work)),
+        ("views", lambda: views.run(work, args.view_projects, args.rounds, args.duration)),
+    ]
+    for key, measure in parts:
+        figures = measure()
+        results.update({key: figures} if key else figures)
+        partial.write_text(json.dumps(results, indent=1))
     return results
 
 
 def _size_figures(
-    size: int, args: argparse.Namespace, work: Path, upload_files: dict[str, list[Path]]
+    size: int, args: argparse.Namespace, work: Path, upload_files: dict[tuple[str, int], list[Path]]
 ) -> dict[str, Any]:
     """Every peer over one corpus of ``size`` projects, in rounds of a rotated order; then
     skypi's reindex and one more file indexed."""
@@ -352,7 +252,7 @@ def _size_figures(
                 continue
             peer, ready_s = started
             try:
-                uploads = upload_files.get(label) if round_ == args.rounds - 1 else None
+                uploads = upload_files.get((label, round_))
                 row = _peer_row(peer, ready_s, size, round_, folder, args, work, uploads)
                 rows[label].append(row)
                 print(
@@ -383,8 +283,8 @@ def _peer_row(
     uploads: list[Path] | None,
 ) -> dict[str, Any]:
     """One round of one peer: pages under load, the root, pip, a drop-in and (``uploads``,
-    in the last round) the upload rate."""
-    row: dict[str, Any] = {"startup_s": ready_s, "rss_idle": rss_mib(peer.tree())}
+    new projects of this round's) the upload rate."""
+    row: dict[str, Any] = {"startup_s": ready_s, "rss_idle": load.rss_mib(peer.tree())}
     row["html"] = page_load(peer, size, "text/html", args, work)
     if peer.pep691:
         row["json"] = page_load(peer, size, JSON, args, work)
@@ -393,7 +293,7 @@ def _peer_row(
     if peer.label != "nginx-static":
         row["drop_in_s"] = drop_in_delay(peer, folder, round_)
     if uploads is not None and peer.uploads:
-        batch = [work / "up" / peer.label / str(size) / p.name for p in uploads]
+        batch = [work / "up" / peer.label / f"{size}-{round_}" / p.name for p in uploads]
         for source, target in zip(uploads, batch, strict=True):
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(source, target)
@@ -413,7 +313,9 @@ def aws_burst(args: argparse.Namespace, work: Path) -> dict[str, Any]:
 
 def write_parts(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     """Adoption of flat folders and one project of many files, beside pypiserver."""
-    figures = writes.run(work, args.adopt_sizes, args.project_files, args.adopt_timeout)
+    figures = writes.run(
+        work, args.adopt_sizes, args.project_files, args.adopt_timeout, args.write_rounds
+    )
     figures["machine"] = machine()
     return figures
 
@@ -467,6 +369,7 @@ def machine() -> dict[str, str]:
         "skypi": code + (" with uncommitted changes" if dirty else ""),
         "checkout": commit,
         "pypiserver": peers.PYPISERVER,
+        "devpi": peers.DEVPI,
         "nginx": version([peers.nginx_bin() or "nginx", "-v"]),
         "wrk": " ".join(version([peers.wrk_bin() or "wrk", "-v"]).split()[:2])
         if peers.wrk_bin()
@@ -492,12 +395,18 @@ def _parser() -> argparse.ArgumentParser:
         ("--burst-concurrency", (), "environments of other bursts, beside the modelled one"),
     ):
         parser.add_argument(flag, type=int, nargs="+", default=list(default), help=text)
+    parser.add_argument(
+        "--write-rounds", type=int, default=3, help="rounds of adoption and one project"
+    )
+    parser.add_argument(
+        "--view-projects", type=int, default=200, help="projects of the views' upstream"
+    )
     parser.add_argument("--burst-projects", type=int, default=100, help="projects of the burst")
     parser.add_argument("--burst-per-project", type=int, default=10, help="drops per project")
     parser.add_argument(
         "--adopt-timeout",
         type=float,
-        default=60,
+        default=120,
         help="seconds a first start may take before it is stopped (larger sizes then skipped)",
     )
     parser.add_argument(
@@ -515,10 +424,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--only",
-        choices=["restart", "writes", "aws"],
+        choices=["restart", "writes", "aws", "views"],
         help="measure only the restored-copy restart and idle CPU, only the write path "
-        "(adoption, one project of many files), or only the AWS path on moto (a burst of "
-        "drop-ins, one upload against store size), into the last results",
+        "(adoption, one project of many files), only the AWS path on moto (a burst of "
+        "drop-ins, one upload against store size), or only a view beside a devpi mirror of "
+        "the same local upstream, into the last results",
     )
     return parser
 
@@ -531,7 +441,7 @@ def _smaller(args: argparse.Namespace) -> None:
         [100, 600],
         [100, 1000],
     )
-    args.burst_projects = 20
+    args.burst_projects, args.view_projects, args.write_rounds = 20, 40, 2
 
 
 def _measured(args: argparse.Namespace) -> dict[str, Any]:
@@ -551,6 +461,12 @@ def _measured(args: argparse.Namespace) -> dict[str, Any]:
             "update_cost": s3cost.run(args.s3_sizes),
             "aws": aws_burst(args, work),
         }
+    if args.only == "views":
+        work = Path(args.work or tempfile.mkdtemp(prefix="skypi-bench-"))
+        work.mkdir(parents=True, exist_ok=True)
+        return json.loads(Path(args.json).read_text()) | {
+            "views": views.run(work, args.view_projects, args.rounds, args.duration)
+        }
     return run(args)
 
 
@@ -559,7 +475,10 @@ def main() -> int:
     if args.small:
         _smaller(args)
     peers.compile_bytecode()  # both peers start from bytecode, as installed
+    previous = Path(args.json)
+    before = goals.previous_figures(json.loads(previous.read_text())) if previous.exists() else {}
     results = _measured(args)
+    results["previous"] = before or results.get("previous", {})
     results["small"] = args.small or results.get("small", False)
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(results, indent=1))

@@ -34,6 +34,7 @@ PROJECT_SIZES = (100, 3000)
 LATENCY_UPLOADS = 10
 RATE_UPLOADS = 30
 RUN = 5  # files per twine run when a rate is measured within a time budget
+DEVPI_FILES = 100  # devpi is given a project by uploads (about 8 a second): the small one only
 BUDGET_S = 20.0  # per peer and measurement: a slow peer uploads fewer files (still 3 or 5)
 NIGHTLY = "nightly"
 STATE = ".skypi"
@@ -110,7 +111,8 @@ def start(label: str, folder: Path, work: Path, timeout: float) -> dict[str, Any
 
 
 def upload_url(peer: peers.Peer) -> str:
-    return f"http://127.0.0.1:{peer.port}/" + ("legacy/" if peer.label == "skypi" else "")
+    where = {"skypi": "legacy/", "devpi": peers.DEVPI_INDEX.strip("/") + "/"}
+    return f"http://127.0.0.1:{peer.port}/" + where.get(peer.label, "")
 
 
 def _twine(peer: peers.Peer, files: list[Path]) -> float:
@@ -123,7 +125,7 @@ def _twine(peer: peers.Peer, files: list[Path]) -> float:
     settings = Settings(
         repository_url=upload_url(peer),
         username="bench",
-        password="bench",  # noqa: S106 - both peers run without authentication here
+        password=peer.password,
         non_interactive=True,
         disable_progress_bar=True,
     )
@@ -187,13 +189,15 @@ def empty_start(work: Path, timeout: float, runs: int = 3) -> dict[str, dict[str
     return floor
 
 
-def adoption(work: Path, sizes: list[int], timeout: float) -> dict[str, Any]:
+def adoption(
+    work: Path, sizes: list[int], timeout: float, labels: list[str] | None = None
+) -> dict[str, Any]:
     floor = empty_start(work, timeout)
     rows: dict[str, dict[str, dict[str, Any]]] = {label: {} for label in STARTERS}
     stopped: set[str] = set()
     for size in sorted(sizes):
         folder = flat_folder(work / "adopt", size)
-        for label in STARTERS:
+        for label in labels or STARTERS:
             if label in stopped:
                 rows[label][str(size)] = {"skipped": "a smaller size timed out"}
                 continue
@@ -237,54 +241,125 @@ def _above(
     return [t if t >= CLOSE_TO_FLOOR_S else math.nan for t in net]
 
 
-def one_project(work: Path, sizes: list[int], timeout: float) -> dict[str, Any]:
-    rows: dict[str, dict[str, dict[str, Any]]] = {label: {} for label in STARTERS}
+def one_project(
+    work: Path, sizes: list[int], timeout: float, labels: list[str] | None = None
+) -> dict[str, Any]:
+    """skypi and pypiserver started on one project of each size; devpi (which adopts no
+    folder) given the project by twine uploads first, up to :data:`DEVPI_FILES` files."""
+    order = [*(labels or STARTERS), "devpi"]
+    rows: dict[str, dict[str, dict[str, Any]]] = {label: {} for label in order}
     for size in sorted(sizes):
-        for label in STARTERS:
-            folder = nightly_folder(work / "project", size)
-            extra = work / "project-uploads"
-            shutil.rmtree(extra, ignore_errors=True)
-            extra.mkdir(parents=True)
-            single = [nightly_wheel(extra, size + i) for i in range(LATENCY_UPLOADS)]
-            batch = [nightly_wheel(extra, size + LATENCY_UPLOADS + i) for i in range(RATE_UPLOADS)]
-            try:
-                started = STARTERS[label](folder, work, timeout)
-            except RuntimeError as exc:
-                rows[label][str(size)] = _failed(exc, timeout)
-                print(f"  one project, {size:,} files, {label}: {_said(rows[label][str(size)])}")
+        for label in order:
+            if label == "devpi" and size > DEVPI_FILES:
                 continue
-            if started is None:
-                continue
-            peer, ready_s = started
-            try:
-                row: dict[str, Any] = {"ready_s": ready_s, "cpu_s": peers.cpu_seconds(peer.tree())}
-                latencies, cpu_s = upload_latencies(peer, single, BUDGET_S)
-                row["upload_ms"] = [1000 * s for s in latencies]
-                row["upload_p50_ms"] = 1000 * statistics.median(latencies)
-                row["upload_cpu_ms"] = 1000 * cpu_s
-                row["upload_fps"] = upload_rate(peer, batch, BUDGET_S)
-            except Exception as exc:  # a peer that fails an upload is reported, not fatal
-                row["error"] = f"{type(exc).__name__}: {exc}"
-            finally:
-                peer.stop()
-            rows[label][str(size)] = row
-            print(f"  one project, {size:,} files, {label}: {_said(row)}", flush=True)
+            row = _project_row(label, nightly_folder(work / "project", size), size, work, timeout)
+            if row is not None:
+                rows[label][str(size)] = row
+                print(f"  one project, {size:,} files, {label}: {_said(row)}", flush=True)
     shutil.rmtree(work / "project", ignore_errors=True)
     return {
         "sizes": sorted(sizes),
         "latency_uploads": LATENCY_UPLOADS,
         "rate_uploads": RATE_UPLOADS,
         "budget_s": BUDGET_S,
+        "devpi_files": DEVPI_FILES,
         "peers": rows,
     }
 
 
-def run(work: Path, adopt_sizes: list[int], project_sizes: list[int], timeout: float) -> dict:
-    print("== the write path: adoption, one project of many files", flush=True)
+def _project_row(
+    label: str, folder: Path, size: int, work: Path, timeout: float
+) -> dict[str, Any] | None:
+    """One peer on one project: its first start, single uploads into it, the upload rate."""
+    extra = work / "project-uploads"
+    shutil.rmtree(extra, ignore_errors=True)
+    extra.mkdir(parents=True)
+    single = [nightly_wheel(extra, size + i) for i in range(LATENCY_UPLOADS)]
+    batch = [nightly_wheel(extra, size + LATENCY_UPLOADS + i) for i in range(RATE_UPLOADS)]
+    try:
+        started = (
+            peers.start_devpi_stage(work, timeout)
+            if label == "devpi"
+            else STARTERS[label](folder, work, timeout)
+        )
+    except RuntimeError as exc:
+        return _failed(exc, timeout)
+    if started is None:
+        return None
+    peer, ready_s = started
+    try:
+        row: dict[str, Any] = {"cpu_s": peers.cpu_seconds(peer.tree())}
+        if label == "devpi":  # the project given by uploads: no first start to compare
+            row["prefill_s"] = _twine(peer, sorted(folder.iterdir()))
+        else:
+            row["ready_s"] = ready_s
+        latencies, cpu_s = upload_latencies(peer, single, BUDGET_S)
+        row["upload_ms"] = [1000 * s for s in latencies]
+        row["upload_p50_ms"] = 1000 * statistics.median(latencies)
+        row["upload_cpu_ms"] = 1000 * cpu_s
+        row["upload_fps"] = upload_rate(peer, batch, BUDGET_S)
+    except Exception as exc:  # a peer that fails an upload is reported, not fatal
+        row["error"] = f"{type(exc).__name__}: {exc}"
+    finally:
+        peer.stop()
+    return row
+
+
+def run(
+    work: Path, adopt_sizes: list[int], project_sizes: list[int], timeout: float, rounds: int = 1
+) -> dict[str, Any]:
+    """Both parts, ``rounds`` times (the peers in a rotated order), merged: each figure the
+    median over the rounds, each round's in ``by_round``."""
+    parts = []
+    for round_ in range(rounds):
+        print(f"== the write path, round {round_ + 1} of {rounds}", flush=True)
+        labels = list(STARTERS)[round_ % 2 :] + list(STARTERS)[: round_ % 2]
+        parts.append(
+            {
+                "adoption": adoption(work, adopt_sizes, timeout, labels),
+                "project": one_project(work, project_sizes, timeout, labels),
+            }
+        )
     return {
-        "adoption": adoption(work, adopt_sizes, timeout),
-        "project": one_project(work, project_sizes, timeout),
+        "adoption": merged([part["adoption"] for part in parts]),
+        "project": merged([part["project"] for part in parts]),
+        "rounds": rounds,
     }
+
+
+def merged(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """One part's rounds as one: each row's numbers the median of the rounds that have them,
+    each round's in the row's ``by_round``, its lists joined; the floor's medians."""
+    whole = dict(parts[0])
+    whole["peers"] = {
+        label: {
+            size: merged_row([p["peers"][label][size] for p in parts if size in p["peers"][label]])
+            for size in by_size
+        }
+        for label, by_size in parts[0]["peers"].items()
+    }
+    if "floor" in whole:
+        whole["floor"] = {
+            label: merged_row([p["floor"][label] for p in parts if label in p["floor"]])
+            for label in parts[0]["floor"]
+        }
+    return whole
+
+
+def merged_row(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    done = [row for row in rows if "ready_s" in row] or rows
+    row: dict[str, Any] = dict(done[0])
+    by_round: dict[str, list[float]] = {}
+    for key, value in done[0].items():
+        if isinstance(value, list):
+            row[key] = [item for r in done for item in r.get(key, [])]
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            values = [r[key] for r in done if isinstance(r.get(key), int | float)]
+            kept = [v for v in values if not math.isnan(v)] or values
+            row[key] = statistics.median(kept)
+            by_round[key] = values
+    row["by_round"], row["rounds"] = by_round, len(done)
+    return row
 
 
 def _failed(exc: RuntimeError, timeout: float) -> dict[str, Any]:
@@ -299,7 +374,11 @@ def _said(row: dict[str, Any]) -> str:
         return f"stopped, not ready after {row['timed_out']:.0f} s"
     if "skipped" in row or "failed" in row:
         return f"skipped ({row['skipped']})" if "skipped" in row else f"failed: {row['failed']}"
-    said = f"ready in {row['ready_s']:.2f} s ({row['cpu_s']:.2f} CPU-s)"
+    said = (
+        f"given by uploads in {row['prefill_s']:.2f} s"
+        if "prefill_s" in row
+        else f"ready in {row['ready_s']:.2f} s ({row['cpu_s']:.2f} CPU-s)"
+    )
     if "upload_p50_ms" in row:
         said += (
             f", upload p50 {row['upload_p50_ms']:.0f} ms ({row['upload_cpu_ms']:.0f} ms server"

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import errno
 import multiprocessing
+import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from skypi.store.base import NotFound, PreconditionFailed, Store
+from skypi.store.base import NotFound, PreconditionFailed, Store, put_copies
 from skypi.store.local import LocalStore
 from skypi.store.s3 import S3Store
 from tests.emulated import s3_client, s3_store
@@ -175,6 +177,53 @@ def test_cas_is_atomic_across_processes(store: Store) -> None:
         worker.join(60)
         assert worker.exitcode == 0
     assert store.get("simple/counter/index.json")[1] == b"100"
+
+
+def test_copies_are_each_their_own_object(store: Store) -> None:
+    keys = ["simple/foo/index.html", "simple/foo/index.v1html"]
+    store.put(keys[1], b"old")
+    put_copies(store, keys, b"<html>1</html>")
+    assert [store.get(key)[1] for key in keys] == [b"<html>1</html>"] * 2
+    store.put(keys[0], b"<html>2</html>")  # replacing one leaves the other as it was
+    assert store.get(keys[1])[1] == b"<html>1</html>"
+    store.delete(keys[1])
+    assert store.get(keys[0])[1] == b"<html>2</html>"
+    assert [info.key for info in store.list("simple/")] == [keys[0]]  # no temporary file
+
+
+def test_local_copies_are_one_file_written_once(tmp_path: Path) -> None:
+    """A folder writes a page's twins as one file linked under both names: one temporary
+    file and one flush where a put of each would make two."""
+    store = LocalStore(tmp_path / "packages")
+    keys = ["simple/foo/index.html", "simple/foo/index.v1html"]
+    store.put(keys[0], b"old")
+    put_copies(store, keys, b"<html>1</html>")
+    first, second = (store.path_for(key).stat() for key in keys)
+    assert (first.st_ino, first.st_nlink) == (second.st_ino, 2)
+    assert oct(first.st_mode & 0o777) == oct(0o600)  # the state folder's files stay private
+    assert sorted(p.name for p in store.path_for(keys[0]).parent.iterdir()) == [
+        "index.html",
+        "index.v1html",
+    ]
+
+
+def test_local_copies_without_links_are_put_one_by_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = LocalStore(tmp_path / "packages")
+
+    def no_links(src: str, dst: str) -> None:
+        raise OSError(errno.EPERM, "Operation not permitted", dst)
+
+    monkeypatch.setattr(os, "link", no_links)
+    keys = ["simple/foo/index.html", "simple/foo/index.v1html"]
+    put_copies(store, keys, b"<html>1</html>")
+    assert [store.get(key)[1] for key in keys] == [b"<html>1</html>"] * 2
+    assert store.path_for(keys[0]).stat().st_nlink == 1
+    assert sorted(p.name for p in store.path_for(keys[0]).parent.iterdir()) == [
+        "index.html",
+        "index.v1html",
+    ]
 
 
 def test_local_keys_cannot_escape(tmp_path: Path) -> None:

@@ -58,7 +58,7 @@ from skypi.core.release import Release
 from skypi.core.render import render_project_html, render_root_html
 from skypi.core.site import render_landing, render_project_site
 from skypi.indexer.bounded import Bounded
-from skypi.store.base import NotFound, PreconditionFailed, Store
+from skypi.store.base import NotFound, PreconditionFailed, Store, put_copies
 
 log = logging.getLogger("skypi.pages")
 MAX_ATTEMPTS = 100
@@ -362,10 +362,11 @@ class PageWriter:
         self.store.put(gzip_key(page_json_key(page.name)), gzip_page(body))
 
     def _write_html(self, html_key: str, html: bytes) -> None:
-        packed = gzip_page(html)
-        for key in html_twins(html_key):
-            self.store.put(key, html)
-            self.store.put(gzip_key(key), packed)
+        """The two HTML twins (the same bytes under two keys), then their gzip variants: each
+        pair in one write where the store can (:func:`~skypi.store.base.put_copies`)."""
+        twins = html_twins(html_key)
+        put_copies(self.store, twins, html)
+        put_copies(self.store, [gzip_key(key) for key in twins], gzip_page(html))
 
     # -- releases (descriptions, rendered once) ----------------------------------------------
 

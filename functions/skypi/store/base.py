@@ -19,12 +19,13 @@ Semantics every adapter keeps (``tests/test_store_conformance.py`` checks them):
 
 Two optional abilities, present only where the backend has them (check with ``isinstance``):
 :class:`Versioned` (put an earlier version back) and :class:`Presigning` (hand a client a
-short-lived URL to the object itself).
+short-lived URL to the object itself). :func:`put_copies` writes the same bytes under several
+keys, in one write where the backend can (a folder: one file, linked under each name).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -96,6 +97,19 @@ class Store(Protocol):
     def list(self, prefix: str) -> Iterator[ObjectInfo]: ...
 
     def folders(self, prefix: str) -> Iterator[str]: ...
+
+
+def put_copies(store: Store, keys: Sequence[str], body: bytes) -> None:
+    """``body`` under each of ``keys`` (unconditional puts, each atomic as :meth:`Store.put`
+    is): by the store's own ``put_copies`` where its class has one (a folder writes the bytes
+    once), else a put of each. A wrapper that forwards what it lacks (``__getattr__``) is
+    asked for each put: the class is looked at, not the instance."""
+    copies = getattr(type(store), "put_copies", None)
+    if copies is not None:
+        copies(store, keys, body)
+        return
+    for key in keys:
+        store.put(key, body)
 
 
 @runtime_checkable

@@ -29,7 +29,7 @@ import shutil
 import stat
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,6 +47,8 @@ PRIVATE_DIR_MODE = 0o700
 _ABSENT = frozenset(
     {errno.ENOENT, errno.ENOTDIR, errno.ELOOP, errno.EISDIR, errno.ENAMETOOLONG, errno.ENXIO}
 )
+# What ``link`` answers on a file system without hard links (or too many of them).
+_NO_LINKS = frozenset({errno.EPERM, errno.EXDEV, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP})
 # Folders on the way are only walked through (O_PATH), not opened for reading.
 _WALK = getattr(os, "O_PATH", os.O_RDONLY) | os.O_DIRECTORY | os.O_CLOEXEC
 _READ = os.O_RDONLY | os.O_NONBLOCK  # O_NONBLOCK: opening a FIFO must not wait for a writer
@@ -271,16 +273,10 @@ class LocalStore:
         sha256: str | None = None,  # the caller hashed these very bytes; a disk has no check
     ) -> ObjectInfo:
         path, private = self._path(key)
-        tmp = os.path.join(os.path.dirname(path), f"{TEMP_PREFIX}{uuid.uuid4().hex}")
-        mode = PRIVATE_FILE_MODE if private else 0o666  # files to share keep the umask's mode
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+        tmp = _temp_beside(path)
         renamed = False
         try:
-            try:
-                fd = os.open(tmp, flags, mode)
-            except FileNotFoundError:  # the first file of its folder
-                self._folder_for(path, private)
-                fd = os.open(tmp, flags, mode)
+            fd = self._create(tmp, path, private)
             with _closing(fd):
                 fcntl.flock(fd, fcntl.LOCK_EX)  # "in use" until the rename
                 if isinstance(body, bytes):
@@ -308,6 +304,62 @@ class LocalStore:
             raise
         finally:
             if not renamed:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
+
+    def _create(self, tmp: str, path: str, private: bool) -> int:
+        """A new temporary file ``tmp`` beside ``path``, its folders made if missing."""
+        mode = PRIVATE_FILE_MODE if private else 0o666  # files to share keep the umask's mode
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+        try:
+            return os.open(tmp, flags, mode)
+        except FileNotFoundError:  # the first file of its folder
+            self._folder_for(path, private)
+            return os.open(tmp, flags, mode)
+
+    def put_copies(self, keys: Sequence[str], body: bytes) -> None:
+        """``body`` under each of ``keys`` of one folder of the state folder (a page's HTML
+        twins): written once to one temporary file, linked under a temporary name for each
+        further key, then each renamed over its target, as :meth:`put` does. Each target is
+        replaced atomically; a reader may see one key new and another still old, as between
+        two puts. Writing the bytes once saves a file, and on ext4 a flush: renaming a new
+        file over an existing one starts writing its data out (the file system's guard for
+        replace-by-rename, ``auto_da_alloc``), once per file. Keys elsewhere, a subclass
+        whose ``put`` is its own, or a file system without hard links: a put of each."""
+        located = [self._path(key) for key in keys]
+        folders = {(os.path.dirname(path), private) for path, private in located}
+        one_folder = len(folders) == 1 and located[0][1]
+        if (
+            not one_folder
+            or type(self).put is not LocalStore.put
+            or not self._linked(located, body)
+        ):
+            for key in keys:
+                self.put(key, body)
+
+    def _linked(self, located: list[tuple[str, bool]], body: bytes) -> bool:
+        """:meth:`put_copies` by links; False where the file system makes none (then each key
+        is put on its own; no temporary file is left either way)."""
+        paths = [path for path, _ in located]
+        temps, renamed = [_temp_beside(paths[0])], 0
+        try:
+            with _closing(self._create(temps[0], paths[0], True)) as fd:
+                fcntl.flock(fd, fcntl.LOCK_EX)  # "in use" until the renames (every name's)
+                _write_all(fd, body)
+                for path in paths[1:]:
+                    temps.append(_temp_beside(path))
+                    os.link(temps[0], temps[-1])
+                with self._locked():
+                    for tmp, path in zip(temps, paths, strict=True):
+                        os.replace(tmp, path)
+                        renamed += 1
+            return True
+        except OSError as exc:
+            if exc.errno not in _NO_LINKS:
+                raise
+            return False
+        finally:
+            for tmp in temps[renamed:]:  # those not renamed
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(tmp)
 
@@ -416,6 +468,10 @@ def _read_all(fd: int, size: int) -> bytes:
         parts.append(chunk)
         want = 1024 * 1024
     return b"".join(parts) if len(parts) != 1 else parts[0]
+
+
+def _temp_beside(path: str) -> str:
+    return os.path.join(os.path.dirname(path), f"{TEMP_PREFIX}{uuid.uuid4().hex}")
 
 
 def _write_all(fd: int, body: bytes) -> None:
