@@ -439,6 +439,98 @@ def test_a_name_published_while_a_view_makes_its_page_is_taken_back_out(
     assert views.served("safe") == []
 
 
+def test_a_namespace_reserved_while_a_view_makes_its_page_is_taken_back_out(
+    world: Any, upstream: StaticUpstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The namespace's look at the views comes before the view stores a page of a name it
+    covers: the view's look after storing checks the reservations too, and takes it out."""
+    _, views, _ = world
+    upstream.add_wheel("acme-racing", "9.0", START - timedelta(days=30))
+    fetch = views.upstream.page
+
+    def reserved_meanwhile(*args: Any, **kwargs: Any) -> Any:
+        NamespaceAdmin(Indexer(views.store)).add("acme", owner="platform")  # no page to take yet
+        return fetch(*args, **kwargs)
+
+    monkeypatch.setattr(views.upstream, "page", reserved_meanwhile)
+    assert views.project("safe", "acme-racing") is Served.PRIVATE
+    assert not list(views.store.list("views/safe/simple/acme-racing/"))
+    assert views.served("safe") == []
+
+
+MAL_DEMO = {
+    "id": "MAL-2026-11",
+    "summary": "Malicious code in demo (PyPI)",
+    "affected": [{"package": {"ecosystem": "PyPI", "name": "demo"}, "versions": ["1.0"]}],
+}
+
+
+def test_a_cached_file_malware_is_found_in_later_is_deleted_and_never_fetched_again(
+    world: Any, upstream: StaticUpstream
+) -> None:
+    """Cached, then named by an OSV MAL- record: the OSV import makes the view's stored pages
+    again at once, which deletes the cached copy (and its .metadata); its URL (a lock file's)
+    answers 404 saying why, and upstream is not asked for it again. A time-pinned form's URL
+    too: the flag holds for every form."""
+    client, views, _ = world
+    upstream.add_wheel("demo", "1.0", START - timedelta(days=30))
+    name = wheel_name("demo", "1.0")
+    page = client.get("/view/safe/simple/demo/", headers=JSON).json()
+    link = urljoin("/view/safe/simple/demo/", page["files"][0]["url"]).split("#")[0]
+    assert client.get(link).status_code == 200
+    assert client.get(link + ".metadata").status_code == 200
+    cached = view_file_key("safe", "demo", name)
+    assert views.store.head(cached) is not None
+    views.import_osv(OsvData.from_records([MAL_DEMO]))
+    assert views.follow_change(None) == 1  # what `skypi view osv` does after the import
+    assert not list(views.store.list("views/safe/files/"))
+    asked = len(upstream.requests)
+    for url in (link, link + ".metadata", f"/view/safe@2026-11-20/files/demo/{name}"):
+        gone = client.get(url)
+        assert gone.status_code == 404, url
+        assert f"does not serve {name} (malware: MAL-2026-11" in gone.text
+    assert not [r for r in upstream.requests[asked:] if r.startswith("/files/")]
+    assert views.store.head(cached) is None
+
+
+def test_a_policy_change_deletes_what_no_form_lists_and_keeps_what_time_holds_back(
+    world: Any, upstream: StaticUpstream
+) -> None:
+    """A deny-list entry added deletes the cached copy at once; a longer cooldown (time alone
+    lifts it, and a pinned form of an earlier day lists the file) keeps it."""
+    client, views, _ = world
+    upstream.add_wheel("demo", "1.0", START - timedelta(days=30))
+    upstream.add_wheel("demo", "2.0", START - timedelta(days=20))
+    for version in ("1.0", "2.0"):
+        assert client.get(f"/view/safe/files/demo/{wheel_name('demo', version)}").status_code == 200
+    longer = {"upstream": upstream.url, "cooldown-days": 25, "deny": ["demo<2"]}
+    views.save(parse_policy("safe", longer), new=False)
+    assert views.follow_change("safe") == 1
+    assert [i.key for i in views.store.list("views/safe/files/")] == [
+        view_file_key("safe", "demo", wheel_name("demo", "2.0"))
+    ]
+    assert _files(client, "demo") == []  # 2.0 is in the cooldown now, but stays cached
+
+
+def test_each_answer_of_a_view_gives_its_own_length(world: Any, upstream: StaticUpstream) -> None:
+    """A 404, then a 502 and a 404 with longer messages: each says the length of its own body
+    (the first answer's length once stayed with every later answer of the process, and
+    clients read a cut-off message or a broken connection)."""
+    from tests.asgi import Request, call
+
+    client, _, _ = world
+    upstream.add_wheel("demo", "1.0", START - timedelta(days=30), served=b"not the wheel")
+    assert _files(client, "demo") == [wheel_name("demo", "1.0")]
+    for path in (
+        "/view/safe/files/demo/demo-9.0-py3-none-any.whl",  # 404 Not Found
+        f"/view/safe/files/demo/{wheel_name('demo', '1.0')}",  # 502: its hash does not match
+        "/view/safe/simple/no-such-name/",  # 404 with upstream's reason
+    ):
+        response = call(client.app, Request("GET", path))
+        assert response.status in {404, 502}, (path, response.status)
+        assert int(response.headers["content-length"]) == len(response.body), path
+
+
 class _Anchors(HTMLParser):
     """Every anchor's ``href`` of a page: what a PEP 503 client reads as files."""
 

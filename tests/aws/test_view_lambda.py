@@ -15,10 +15,9 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -73,19 +72,29 @@ def lam(
 ) -> Iterator[tuple[Views, Clock, Any]]:
     """The handler as Lambda runs it (environment, first event builds it), with the views'
     clock the test's, a view ``safe`` with a 7-day cooldown, and the scheduler's group."""
+    views, schedule = view_lambda(aws, moto_endpoint, monkeypatch)
+    clock = Clock()
+    views.clock = clock
+    policy = {"upstream": upstream.url, "cooldown-days": 7, "refresh-minutes": 100_000}
+    views.save(parse_policy("safe", policy), new=True)
+    yield views, clock, schedule
+    monkeypatch.setattr(viewhandler, "_built", None)
+
+
+def view_lambda(
+    aws: Emulated, moto_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Views, Callable[[], Any]]:
+    """The view Lambda's environment and its first event's build: its views, and a look at
+    the one-time schedule it arms in its scheduler group."""
     scheduler = boto3.client("scheduler", endpoint_url=moto_endpoint, **CREDENTIALS)
     group = f"{GROUP}-{aws.resources.bucket}"
     scheduler.create_schedule_group(Name=group)
     monkeypatch.setenv("SKYPI_VIEW_SCHEDULE_GROUP", group)
     monkeypatch.setenv("SKYPI_VIEW_SCHEDULER_ROLE_ARN", "arn:aws:iam::123456789012:role/sched")
+    monkeypatch.setenv("SKYPI_INVALIDATION_QUEUE_URL", aws.resources.invalidation_queue_url)
     monkeypatch.setattr(viewhandler, "_built", None)
     views = viewhandler._build(CONTEXT)[1]
-    clock = Clock()
-    views.clock = clock
-    policy = {"upstream": upstream.url, "cooldown-days": 7, "refresh-minutes": 100_000}
-    views.save(parse_policy("safe", policy), new=True)
-    yield views, clock, lambda: scheduler.get_schedule(Name=SCHEDULE_NAME, GroupName=group)
-    monkeypatch.setattr(viewhandler, "_built", None)
+    return views, lambda: scheduler.get_schedule(Name=SCHEDULE_NAME, GroupName=group)
 
 
 def _call(path: str, method: str = "GET", **headers: str) -> dict[str, Any]:
@@ -387,91 +396,6 @@ def test_the_fetch_budget_follows_the_origin_timeout(monkeypatch: pytest.MonkeyP
     assert viewhandler.fetch_budget() == 10.0
 
 
-class EdgeModel(BaseHTTPRequestHandler):
-    """CloudFront's ``/view/*`` behaviour in small: the edge rules (the view function's Python
-    twin) pick the key, the bucket answers it, and a miss goes to the view function as a
-    function URL event with that key as its path (the origin group's failover)."""
-
-    s3: Any
-    bucket: str
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-    def do_GET(self) -> None:
-        path, _, query = self.path.partition("?")
-        found = decide_view(
-            "GET", path, query, self.headers.get("Accept"), self.headers.get("Accept-Encoding")
-        )
-        if found.answer.location is not None:
-            self._send(found.answer.status, {"Location": found.answer.location}, b"")
-            return
-        key = view_origin_key(found)
-        if key is None:
-            self._send(404, {}, b"")
-            return
-        try:
-            got = self.s3.get_object(Bucket=self.bucket, Key=key)
-        except self.s3.exceptions.NoSuchKey:
-            answer = viewhandler.handler(http_event("GET", origin_uri(key)), CONTEXT)
-            self._send(answer["statusCode"], answer["headers"], _body(answer))
-            return
-        headers = {"Content-Type": got["ContentType"], "ETag": got["ETag"]}
-        if got.get("ContentEncoding"):
-            headers["Content-Encoding"] = got["ContentEncoding"]
-        self._send(200, headers, got["Body"].read())
-
-    def _send(self, status: int, headers: dict[str, str], body: bytes) -> None:
-        self.send_response(status)
-        for name, value in headers.items():
-            if name.lower() != "content-length":
-                self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-
-@pytest.mark.e2e
-def test_pip_installs_through_the_view_on_the_aws_path(
-    aws: Emulated, lam: Any, upstream: StaticUpstream, tmp_path: Path
-) -> None:
-    """pip downloads through the edge model twice: the first time the page and the file are
-    misses made by the function, the second time both are the bucket's (upstream unasked)."""
-    from tests.e2e.conftest import client_env, pip
-
-    _, clock, _ = lam
-    upstream.add_wheel("demo", "1.0", clock.now - timedelta(days=30))
-    upstream.add_wheel("demo", "2.0", clock.now - timedelta(days=1))  # in its cooldown
-    handler = type("Edge", (EdgeModel,), {"s3": aws.s3, "bucket": aws.resources.bucket})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    index = f"http://127.0.0.1:{server.server_address[1]}/view/safe/simple/"
-    env = client_env(tmp_path)
-    try:
-        for attempt in ("first", "again"):
-            out = tmp_path / attempt
-            pip(
-                "download",
-                "--no-deps",
-                "--no-cache-dir",
-                "-d",
-                str(out),
-                "--index-url",
-                index,
-                "demo",
-                env=env,
-            )
-            assert sorted(p.name for p in out.iterdir()) == [wheel_name("demo", "1.0")]
-            if attempt == "first":
-                asked = list(upstream.requests)
-    finally:
-        server.shutdown()
-        server.server_close()
-    assert upstream.requests == asked  # the second download asked upstream nothing
-    assert aws.store.head(view_file_key("safe", "demo", wheel_name("demo", "1.0"))) is not None
-
-
 def test_a_timer_run_short_of_time_records_what_it_made_and_arms_the_next(
     aws: Emulated, lam: Any, upstream: StaticUpstream, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -514,6 +438,53 @@ def test_a_timer_run_that_dies_leaves_a_timer_behind(
         viewhandler.handler(dict(REFRESH_EVENT), CONTEXT)
     fallback = clock.now + timedelta(minutes=15)
     assert schedule()["ScheduleExpression"] == f"at({fallback.strftime('%Y-%m-%dT%H:%M:%S')})"
+
+
+def test_a_policy_written_to_the_bucket_remakes_the_views_stored_pages_at_once(
+    aws: Emulated, lam: Any, upstream: StaticUpstream
+) -> None:
+    """However the operator writes a view's policy (``skypi view add --replace --bucket``,
+    ``aws s3 cp``), the bucket's event runs the view function, which makes that view's stored
+    pages again now, not when each is next due (refresh-minutes is 100,000 here); an event
+    for any other key makes nothing."""
+    from tests.aws.test_view_cloudfront import s3_event
+
+    _, clock, _ = lam
+    upstream.add_wheel("demo", "1.0", clock.now - timedelta(days=30))
+    upstream.add_wheel("other", "1.0", clock.now - timedelta(days=30))
+    for project in ("demo", "other"):
+        assert _call(f"/views/safe/simple/{project}/index.json")["statusCode"] == 200
+    page = "views/safe/simple/demo/index.json"
+    assert json.loads(aws.store.get(page)[1])["files"]
+    denied = {"upstream": upstream.url, "deny": ["demo"], "refresh-minutes": 100_000}
+    Views(aws.store).save(parse_policy("safe", denied), new=False)
+    asked = len(upstream.requests)
+    assert viewhandler.handler(s3_event("packages/x/x-1.0.tar.gz"), CONTEXT) == {"made": 0}
+    assert viewhandler.handler(s3_event("views/safe/policy.json"), CONTEXT) == {"made": 2}
+    assert aws.store.head(page) is None  # the whole project denied: no page
+    assert aws.store.head("views/safe/simple/other/index.json") is not None
+    assert len(upstream.requests) == asked  # made from the kept upstream pages
+
+
+def test_a_name_published_here_has_the_views_cached_files_deleted_when_its_page_is_next_made(
+    aws: Emulated, lam: Any, upstream: StaticUpstream
+) -> None:
+    """A drop-in takes the name over at once (the view's page is deleted); the view's copy of
+    upstream's file goes when the timer next makes that page (it is still in the due record),
+    with its invalidation queued."""
+    _, clock, _ = lam
+    upstream.add_wheel("taken", "9.0", clock.now - timedelta(days=30))
+    name = wheel_name("taken", "9.0")
+    assert _call("/views/safe/simple/taken/index.json")["statusCode"] == 200
+    assert _call(f"/views/safe/files/taken/{name}")["statusCode"] == 200
+    aws.drop(f"packages/taken/{wheel_name('taken', '1.0')}", wheel_bytes("taken", "1.0"))
+    assert aws.poller.drain() >= 1
+    assert aws.store.head("views/safe/simple/taken/index.json") is None
+    clock.now += timedelta(minutes=100_001)  # past refresh-minutes: the page is due
+    assert viewhandler.handler(REFRESH_EVENT, CONTEXT) == {"made": 1}
+    assert aws.store.head(view_file_key("safe", "taken", name)) is None
+    queued = aws.sqs.receive_message(QueueUrl=aws.resources.invalidation_queue_url)["Messages"]
+    assert f"/views/safe/files/taken/{name}" in json.loads(queued[0]["Body"])["paths"]
 
 
 def test_a_severity_block_is_applied_and_shown_on_the_stored_html_page(
@@ -568,16 +539,25 @@ def test_what_a_miss_and_a_timer_run_cost_in_requests(
 
     page, asked = measured(lambda: _call("/views/safe/simple/demo/index.json"))
     assert asked == 1
-    assert (page["PutObject"], page["GetObject"] + page["HeadObject"]) == (9, 11), page
+    assert _tiers(page) == (9, 1, 12), page
     name = wheel_name("demo", "1.0")
     fill, asked = measured(lambda: _call(f"/views/safe/files/demo/{name}"))
     assert asked == 1  # the file itself
-    assert (fill["PutObject"], fill["GetObject"] + fill["HeadObject"]) == (1, 10), fill
+    assert _tiers(fill) == (1, 0, 10), fill
     clock.now += timedelta(minutes=11)  # refresh-minutes passed: upstream asked again
     same, asked = measured(lambda: viewhandler.handler(dict(REFRESH_EVENT), CONTEXT))
     assert asked == 1
-    assert (same["PutObject"], same["GetObject"] + same["HeadObject"]) == (2, 9), same
+    assert _tiers(same) == (2, 1, 9), same
     clock.now += timedelta(days=1)  # 2.0's cooldown ended (and refresh-minutes passed again)
     remade, asked = measured(lambda: viewhandler.handler(dict(REFRESH_EVENT), CONTEXT))
     assert asked == 1
-    assert (remade["PutObject"], remade["GetObject"] + remade["HeadObject"]) == (8, 11), remade
+    assert _tiers(remade) == (8, 1, 12), remade
+
+
+def _tiers(counted: Counter[str]) -> tuple[int, int, int]:
+    """S3 requests as they are priced: PUT, LIST (the PUT tier too), GET and HEAD."""
+    return (
+        counted["PutObject"],
+        counted["ListObjectsV2"],
+        counted["GetObject"] + counted["HeadObject"],
+    )

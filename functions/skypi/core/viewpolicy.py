@@ -26,7 +26,7 @@ from __future__ import annotations
 import enum
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
@@ -36,7 +36,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 
 from skypi.core.errors import InvalidDistribution
 from skypi.core.filenames import parse_filename
-from skypi.core.keys import VIEW_FILES, is_sha256
+from skypi.core.keys import METADATA_SUFFIX, VIEW_FILES, is_sha256
 from skypi.core.namespaces import Namespaces
 from skypi.core.osv import Advisory, OsvData
 from skypi.core.pages import PROJECT_STATUSES, FileEntry, ProjectPage, ProjectStatus, format_time
@@ -74,6 +74,14 @@ class Reason(enum.StrEnum):
 
 
 LISTING: Final = frozenset({Reason.LISTED, Reason.YANKED})
+# The verdicts under which a view keeps the copy of an upstream file it cached: the file is
+# listed (yanked or not), or held back by time alone (a cooldown ends by itself; a pin's date
+# only narrows what the view lists). Every other verdict comes from a flag on the file or its
+# project (a name this index has, upstream's quarantine, an OSV record, the deny- or
+# allow-list, a missing hash, time or file host) that every form of the view applies, its
+# time-pinned forms included: while it stands no form lists the file, so its copy is deleted
+# (:func:`purged`, docs/views.md).
+KEPT_CACHED: Final = frozenset({*LISTING, Reason.COOLDOWN, Reason.PINNED})
 
 
 @dataclass(frozen=True)
@@ -323,6 +331,8 @@ def _verdict(
     until = file.upload_time + cooldown
     if now < until:
         detail = f"uploaded {format_time(file.upload_time)}; listed from {format_time(until)}"
+        if (lapsed := policy.lapsed(project, now)) is not None:
+            detail += f"; its exception expired {format_time(lapsed.expires)}: {lapsed.reason}"
         return FileVerdict(file.filename, version, Reason.COOLDOWN, detail, until)
     if file.yanked is not None:
         return FileVerdict(file.filename, version, Reason.YANKED, file.yanked or "yanked upstream")
@@ -467,6 +477,22 @@ def decide(
     if upstream is None:
         return ViewOutcome(None, (), None, notes=("upstream has no such project",))
     return evaluate(policy, name, upstream, now, osv, serial=serial, pin=pin)
+
+
+def purged(outcome: ViewOutcome, cached: Iterable[str]) -> list[str]:
+    """Which of the ``cached`` files (a view's copies of one project's upstream files, their
+    ``.metadata`` beside them) go, given the view's current ``outcome`` for the project: each
+    whose file's verdict is not in :data:`KEPT_CACHED`, and each whose file upstream's page no
+    longer has (a pinned form cannot bring back what upstream deleted). A file listed again
+    later is fetched again, and checked against upstream's SHA-256 again.
+
+    >>> outcome = ViewOutcome(None, (FileVerdict("a-1.0.tar.gz", "1.0", Reason.MALWARE),
+    ...     FileVerdict("a-2.0.tar.gz", "2.0", Reason.COOLDOWN)))
+    >>> purged(outcome, ["a-1.0.tar.gz", "a-1.0.tar.gz.metadata", "a-2.0.tar.gz", "a-0.1.zip"])
+    ['a-1.0.tar.gz', 'a-1.0.tar.gz.metadata', 'a-0.1.zip']
+    """
+    kept = {v.filename for v in outcome.verdicts if v.reason in KEPT_CACHED}
+    return [name for name in cached if name.removesuffix(METADATA_SUFFIX) not in kept]
 
 
 def pin_moment(pin: str) -> datetime:

@@ -174,6 +174,15 @@ class ViewPolicy:
         name = canonicalize_name(project)
         return next((e for e in self.exceptions if e.project == name and e.active(now)), None)
 
+    def lapsed(self, project: str, now: datetime) -> Exception_ | None:
+        """The exception of ``project`` that expired last, when none is active (what
+        ``skypi view explain`` names beside a cooldown that applies again)."""
+        if self.exception(project, now) is not None:
+            return None
+        name = canonicalize_name(project)
+        expired = [e for e in self.exceptions if e.project == name]
+        return max(expired, key=lambda e: e.expires, default=None)
+
     def cooldown_for(self, project: str, now: datetime) -> timedelta:
         found = self.exception(project, now)
         return self.cooldown if found is None else found.cooldown

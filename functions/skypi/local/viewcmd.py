@@ -127,7 +127,19 @@ def _add(args: argparse.Namespace, views: Views) -> int:
     views.save(policy, new=not args.replace)
     print(f"{'Changed' if args.replace else 'Added'} view {_describe(policy)}")
     print(f"  pip install --index-url http://HOST:PORT/view/{policy.name}/simple/ PACKAGE")
+    if args.replace:
+        _follow(args, views, policy.name)
     return 0
+
+
+def _follow(args: argparse.Namespace, views: Views, view: str | None) -> None:
+    """Make the stored pages the change affects again now (a folder's; a deployed index's
+    view function does it itself when the object is written: docs/views.md)."""
+    if args.bucket:
+        print("The view function makes the stored pages again now (the bucket tells it).")
+        return
+    made = views.follow_change(view)
+    print(f"Made {made} stored view page(s) again; cached files no view lists are deleted.")
 
 
 def _describe(policy: ViewPolicy) -> str:
@@ -211,6 +223,7 @@ def _osv(args: argparse.Namespace, views: Views) -> int:
         f"Imported {len(data)} PyPI advisories ({malicious} malicious packages; "
         f"{rated} of the {len(every) - malicious} others rated by severity)"
     )
+    _follow(args, views, None)
     return 0
 
 
