@@ -8,6 +8,7 @@ import json
 import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
@@ -20,6 +21,7 @@ from skypi.api.settings import Settings
 from skypi.core.keys import file_key, view_file_key
 from skypi.core.namespaces import Namespace
 from skypi.core.osv import OsvData
+from skypi.core.pages import format_time
 from skypi.core.views import parse_policy
 from skypi.indexer.namespaces import NamespaceAdmin
 from skypi.indexer.service import Indexer, Landed
@@ -510,3 +512,88 @@ def test_each_answer_of_a_view_gives_its_own_length(world: Any, upstream: Static
         response = call(client.app, Request("GET", path))
         assert response.status in {404, 502}, (path, response.status)
         assert int(response.headers["content-length"]) == len(response.body), path
+
+
+class _Anchors(HTMLParser):
+    """Every anchor's ``href`` of a page: what a PEP 503 client reads as files."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hrefs: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "a":
+            self.hrefs.append(dict(attrs).get("href") or "")
+
+
+def _anchors(html: str) -> list[str]:
+    parser = _Anchors()
+    parser.feed(html)
+    return parser.hrefs
+
+
+def test_a_views_html_page_says_what_it_held_back_and_why_in_text_only(
+    world: Any, upstream: StaticUpstream
+) -> None:
+    client, views, clock = world
+    old = START - timedelta(days=30)
+    for version in ("0.6", "0.8", "0.9", "1.0"):
+        upstream.add_wheel("demo", version, old)
+    upstream.add_wheel("demo", "0.7", None)  # untimed
+    young = START - timedelta(days=1)
+    upstream.add_wheel("demo", "2.0", young)
+    hostile = 'demo-0.1"><script>window.x=1</script>.tar.gz'  # not a distribution's name
+    upstream.pages["demo"]["files"].append(
+        {"filename": hostile, "url": "../../files/x", "hashes": {"sha256": "ab" * 32}}
+    )
+    policy = {"upstream": upstream.url, "cooldown-days": 7, "deny": ["demo==0.8"]}
+    views.save(parse_policy("safe", policy | {"block-severity": "high"}), new=False)
+    views.import_osv(
+        OsvData.from_records(
+            [
+                {
+                    "id": "MAL-2026-8",
+                    "summary": "<img src=x onerror=alert(1)> steals keys",
+                    "affected": [
+                        {"package": {"ecosystem": "PyPI", "name": "demo"}, "versions": ["0.9"]}
+                    ],
+                },
+                {
+                    "id": "GHSA-aaaa-bbbb-cccc",
+                    "summary": "RCE",
+                    "database_specific": {"severity": "HIGH"},
+                    "affected": [
+                        {"package": {"ecosystem": "PyPI", "name": "demo"}, "versions": ["0.6"]}
+                    ],
+                },
+            ]
+        )
+    )
+    html = client.get("/view/safe/simple/demo/").text
+    assert _anchors(html) == [f"../../files/demo/{wheel_name('demo', '1.0')}#sha256="
+                              + _sha(client, "demo", "1.0")]  # fmt: skip
+    held = html.split("<h2>Held back by this view</h2>", 1)[1]
+    until = format_time(young + timedelta(days=7))
+    for text in (
+        f"<td>{wheel_name('demo', '2.0')}</td><td>2.0</td><td>cooldown until {until}</td>",
+        f"<td>{wheel_name('demo', '0.7')}</td><td>0.7</td><td>untimed</td>",
+        "<td>deny-list</td><td>denied by &#x27;demo==0.8&#x27;</td>",
+        "<td>malware</td><td>MAL-2026-8: &lt;img src=x onerror=alert(1)&gt; steals keys</td>",
+        "<td>severity</td><td>GHSA-aaaa-bbbb-cccc (high, database_specific: HIGH;",
+        "<td>demo-0.1&quot;&gt;&lt;script&gt;window.x=1&lt;/script&gt;.tar.gz</td>",
+    ):
+        assert text in held, text
+    assert "<script" not in html
+    assert "<img" not in html
+    upstream.set_status("demo", "quarantined", "<b>malware</b>")
+    clock.now += timedelta(minutes=11)  # upstream asked again: every file held back
+    html = client.get("/view/safe/simple/demo/").text
+    assert _anchors(html) == []
+    assert "<td>status</td><td>upstream quarantined it: &lt;b&gt;malware&lt;/b&gt;</td>" in html
+
+
+def _sha(client: TestClient, project: str, version: str) -> str:
+    files = client.get(f"/view/safe/simple/{project}/", headers=JSON).json()["files"]
+    return next(
+        f["hashes"]["sha256"] for f in files if f["filename"] == wheel_name(project, version)
+    )

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -27,6 +28,7 @@ from skypi.api.publish import Uploader
 from skypi.core.edge import origin_uri
 from skypi.core.http import cache_control_for_key
 from skypi.core.keys import VIEW_DUE_KEY, view_file_key
+from skypi.core.osv import OsvData
 from skypi.core.upload import validate_filename, validate_form
 from skypi.core.viewedge import decide_view, view_origin_key
 from skypi.core.views import parse_policy
@@ -38,7 +40,7 @@ from skypi.store.upstream import UpstreamLimits
 from tests.apigw import http_event
 from tests.aws.conftest import Emulated
 from tests.dists import upload_form, wheel_bytes, wheel_name
-from tests.emulated import CREDENTIALS
+from tests.emulated import CREDENTIALS, RequestCounter
 from tests.upstream import Clock, StaticUpstream
 
 V1_JSON = "application/vnd.pypi.simple.v1+json"
@@ -468,3 +470,79 @@ def test_a_name_published_here_has_the_views_cached_files_deleted_when_its_page_
     assert aws.store.head(view_file_key("safe", "taken", name)) is None
     queued = aws.sqs.receive_message(QueueUrl=aws.resources.invalidation_queue_url)["Messages"]
     assert f"/views/safe/files/taken/{name}" in json.loads(queued[0]["Body"])["paths"]
+
+
+def test_a_severity_block_is_applied_and_shown_on_the_stored_html_page(
+    aws: Emulated, lam: Any, upstream: StaticUpstream
+) -> None:
+    views, clock, _ = lam
+    for version in ("1.0", "2.0"):
+        upstream.add_wheel("demo", version, clock.now - timedelta(days=30))
+    policy = {"upstream": upstream.url, "cooldown-days": 7, "block-severity": "high"}
+    views.save(parse_policy("safe", policy), new=False)
+    vector = "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"  # 9.8, critical
+    record = {
+        "id": "GHSA-2222-3333-4444",
+        "summary": "<script>x()</script> in demo",
+        "severity": [{"type": "CVSS_V3", "score": vector}],
+        "affected": [{"package": {"ecosystem": "PyPI", "name": "demo"}, "versions": ["2.0"]}],
+    }
+    views.import_osv(OsvData.from_records([record]))
+    page = json.loads(_body(_call("/views/safe/simple/demo/index.json")))
+    assert [f["filename"] for f in page["files"]] == [wheel_name("demo", "1.0")]
+    assert [(b["version"], b["reason"]) for b in page["_view"]["blocked"]] == [("2.0", "severity")]
+    stored = aws.s3.get_object(Bucket=aws.resources.bucket, Key="views/safe/simple/demo/index.html")
+    html = stored["Body"].read().decode()  # what a browser reads from the bucket after
+    assert wheel_name("demo", "2.0") not in html.split("<h2>Held back by this view</h2>")[0]
+    assert (
+        f"<td>{wheel_name('demo', '2.0')}</td><td>2.0</td><td>severity</td>"
+        f"<td>GHSA-2222-3333-4444 (critical, {vector} = 9.8; rated critical, at or above high): "
+        "&lt;script&gt;x()&lt;/script&gt; in demo</td>"
+    ) in html
+    assert _call(f"/views/safe/files/demo/{wheel_name('demo', '2.0')}")["statusCode"] == 404
+
+
+def test_what_a_miss_and_a_timer_run_cost_in_requests(
+    aws: Emulated, lam: Any, upstream: StaticUpstream
+) -> None:
+    """The figures docs/views.md prices (the view Lambda's S3 and upstream requests): a page
+    miss, a file miss, a timer run that revalidates an unchanged page, and one that remakes a
+    page whose cooldown ended. A read the bucket answers runs no function: not counted."""
+    views, clock, _ = lam
+    policy = {"upstream": upstream.url, "cooldown-days": 7, "refresh-minutes": 10}
+    views.save(parse_policy("safe", policy), new=False)
+    upstream.add_wheel("demo", "1.0", clock.now - timedelta(days=30))
+    upstream.add_wheel("demo", "2.0", clock.now - timedelta(days=6, minutes=30))
+    _call("/views/safe/simple/warm/index.json")  # the OSV data, read once per function copy
+    counter = RequestCounter(views.store.client)  # type: ignore[attr-defined]
+
+    def measured(call: Any) -> tuple[Counter[str], int]:
+        counter.requests.clear()
+        asked = len(upstream.requests)
+        call()
+        return Counter(counter.calls), len(upstream.requests) - asked
+
+    page, asked = measured(lambda: _call("/views/safe/simple/demo/index.json"))
+    assert asked == 1
+    assert _tiers(page) == (9, 1, 12), page
+    name = wheel_name("demo", "1.0")
+    fill, asked = measured(lambda: _call(f"/views/safe/files/demo/{name}"))
+    assert asked == 1  # the file itself
+    assert _tiers(fill) == (1, 0, 10), fill
+    clock.now += timedelta(minutes=11)  # refresh-minutes passed: upstream asked again
+    same, asked = measured(lambda: viewhandler.handler(dict(REFRESH_EVENT), CONTEXT))
+    assert asked == 1
+    assert _tiers(same) == (2, 1, 9), same
+    clock.now += timedelta(days=1)  # 2.0's cooldown ended (and refresh-minutes passed again)
+    remade, asked = measured(lambda: viewhandler.handler(dict(REFRESH_EVENT), CONTEXT))
+    assert asked == 1
+    assert _tiers(remade) == (8, 1, 12), remade
+
+
+def _tiers(counted: Counter[str]) -> tuple[int, int, int]:
+    """S3 requests as they are priced: PUT, LIST (the PUT tier too), GET and HEAD."""
+    return (
+        counted["PutObject"],
+        counted["ListObjectsV2"],
+        counted["GetObject"] + counted["HeadObject"],
+    )

@@ -217,3 +217,53 @@ def test_a_cached_file_named_malicious_later_is_gone_for_pip_and_its_lock_file(
             server.stop()
     finally:
         upstream.stop()
+
+
+def test_pip_and_uv_never_get_a_version_blocked_by_its_severity(
+    tmp_path: Path, upstream_skypi: str, env: dict[str, str]
+) -> None:
+    """demo 2.0 (the newest) has a critical advisory: a view blocking from "high" lists 1.0
+    only, in its time-pinned form too; a view without the setting still offers 2.0."""
+    folder = tmp_path / "packages"
+    folder.mkdir()
+    policy = tmp_path / "policy.toml"
+    policy.write_text(f'upstream = "{upstream_skypi}"\nblock-severity = "high"\n')
+    run_cli("view", "add", "sev", "--dir", str(folder), "--policy", str(policy))
+    added = run_cli("view", "add", "crit", "--dir", str(folder), "--upstream", upstream_skypi,
+                    "--block-severity", "critical").stdout  # fmt: skip
+    assert "block severity critical+ (unrated: blocked)" in added
+    run_cli("view", "add", "open", "--dir", str(folder), "--upstream", upstream_skypi)
+    vector = "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"  # 9.8
+    introduced = {"introduced": "2.0"}  # every version from 2.0 on
+    osv = tmp_path / "ghsa.json"
+    osv.write_text(
+        json.dumps(
+            {
+                "id": "GHSA-9999-8888-7777",
+                "summary": "Remote code execution in demo",
+                "severity": [{"type": "CVSS_V3", "score": vector}],
+                "database_specific": {"severity": "CRITICAL"},
+                "affected": [{"package": {"ecosystem": "PyPI", "name": "demo"},
+                              "ranges": [{"type": "ECOSYSTEM", "events": [introduced]}]}],
+            }
+        )
+    )  # fmt: skip
+    imported = run_cli("view", "osv", str(osv), "--dir", str(folder)).stdout
+    assert "1 of the 1 others rated by severity" in imported
+    server = start_server(folder, tmp_path / "server.log")
+    try:
+        today = datetime.now(UTC).date().isoformat()
+        for view in ("sev", "crit", f"sev@{today}"):
+            index = f"{server.url}/view/{view}/simple/"
+            assert _download(index, "demo", env, tmp_path / view) == [wheel_name("demo", "1.0")]
+            assert _uv_pin(index, "demo", env, tmp_path) == "1.0"
+            failed = pip("download", "--no-deps", "-d", str(tmp_path / "x"), "--index-url", index,
+                         "demo==2.0", env=env, check=False)  # fmt: skip
+            assert failed.returncode != 0
+            assert "No matching distribution" in failed.stderr
+        opened = f"{server.url}/view/open/simple/"
+        assert _download(opened, "demo", env, tmp_path / "o") == [wheel_name("demo", "2.0")]
+        explained = run_cli("view", "explain", "sev", "demo", "2.0", "--dir", str(folder)).stdout
+        assert f"blocked  severity: GHSA-9999-8888-7777 (critical, {vector} = 9.8;" in explained
+    finally:
+        server.stop()

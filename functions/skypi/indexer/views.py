@@ -857,7 +857,8 @@ def _representations(
         "next-change": format_time(outcome.next_change) if outcome.next_change else None,
         "blocked": [v.to_json() for v in outcome.verdicts if not v.listed],
     }
-    html = render_project_html(outcome.page)
+    held = [v.held_back() for v in outcome.verdicts if not v.listed]
+    html = render_project_html(outcome.page, held)
     body = json.dumps(doc, separators=(",", ":")).encode() + b"\n"
     return {"html": html, "v1html": html, "json": body}
 
@@ -870,13 +871,15 @@ def _page_keys(view: str, name: str) -> Iterator[str]:
 
 
 def _same_page(stored: bytes | None, made: bytes) -> bool:
-    """Whether two JSON pages of a view differ at most in when they were made."""
+    """Whether two JSON pages of a view differ at most in when they were made (the time, and
+    the serial, which is the time in seconds)."""
     if stored is None:
         return False
     try:
         old, new = json.loads(stored), json.loads(made)
-        old["_view"].pop("fetched", None)
-        new["_view"].pop("fetched", None)
+        for doc in (old, new):
+            doc["_view"].pop("fetched", None)
+            doc["meta"].pop("_last-serial", None)
     except (ValueError, KeyError, TypeError, AttributeError):
         return False
     return bool(old == new)
