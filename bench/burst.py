@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING, Any
 from bench.dists import wheel_bytes, wheel_name
 from bench.peers import cpu_seconds
 from bench.s3cost import RequestLog
+from bench.synth import only_resource
 from skypi.core.constants import ROOT_QUEUE_VARIABLE, ROOT_REBUILD_MESSAGE
 from skypi.core.keys import page_html_key, page_json_key
 from skypi.local.emulator import BATCH_SIZE, Handler, Poller, Resources
@@ -102,20 +103,17 @@ class QueueSettings:
 def indexer_queue_settings(template: Mapping[str, Any]) -> QueueSettings:
     """The indexer's SQS settings in a synthesized template."""
     resources: Mapping[str, Any] = template["Resources"]
-    functions = [
-        name
-        for name, r in resources.items()
-        if r["Type"] == "AWS::Lambda::Function"
-        and r["Properties"].get("Handler") == INDEXER_HANDLER
-    ]
-    (function,) = functions
-    mappings = [
-        r["Properties"]
-        for r in resources.values()
-        if r["Type"] == "AWS::Lambda::EventSourceMapping"
-        and r["Properties"].get("FunctionName") == {"Ref": function}
-    ]
-    (mapping,) = mappings
+    function, _ = only_resource(
+        template,
+        "AWS::Lambda::Function",
+        lambda _, r: r["Properties"].get("Handler") == INDEXER_HANDLER,
+    )
+    _, found = only_resource(
+        template,
+        "AWS::Lambda::EventSourceMapping",
+        lambda _, r: r["Properties"].get("FunctionName") == {"Ref": function},
+    )
+    mapping = found["Properties"]
     queue = resources[mapping["EventSourceArn"]["Fn::GetAtt"][0]]
     assert queue["Type"] == "AWS::SQS::Queue", queue["Type"]
     properties = resources[function]["Properties"]

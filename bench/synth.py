@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -60,3 +61,14 @@ def template(out: Path) -> dict[str, Any]:
     """The main stack's template, as ``synthesize`` left it in ``out``."""
     loaded: dict[str, Any] = json.loads((out / f"{STACK}.template.json").read_text())
     return loaded
+
+
+def only_resource(
+    template: Mapping[str, Any], kind: str, where: Callable[[str, dict[str, Any]], bool]
+) -> tuple[str, dict[str, Any]]:
+    """The one resource of type ``kind`` that ``where(logical_id, resource)`` picks (its
+    logical ID and itself); raises ValueError unless there is exactly one."""
+    (found,) = [
+        (k, r) for k, r in template["Resources"].items() if r["Type"] == kind and where(k, r)
+    ]
+    return found

@@ -218,27 +218,19 @@ class Cdn(Construct):
         certificate: acm.ICertificate | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.edge_function = cloudfront.Function(
-            self,
+        self.edge_function = self._edge_function(
             "EdgeRules",
-            code=cloudfront.FunctionCode.from_inline(
-                edge_source(config.read_mode, tokens.key_value_store_id)
-            ),
-            runtime=cloudfront.FunctionRuntime.JS_2_0,
-            key_value_store=tokens,
-            comment="skypi edge rules: names, trailing slash, PEP 691 negotiation, upload size",
+            edge_source(config.read_mode, tokens.key_value_store_id),
+            tokens,
+            "skypi edge rules: names, trailing slash, PEP 691 negotiation, upload size",
         )
         # The views' own function: the same token store (a store may serve several functions;
         # a function has one), the shared rules, and the views' (infra/edge/view-request.js).
-        self.view_function = cloudfront.Function(
-            self,
+        self.view_function = self._edge_function(
             "ViewRules",
-            code=cloudfront.FunctionCode.from_inline(
-                view_edge_source(config.read_mode, tokens.key_value_store_id)
-            ),
-            runtime=cloudfront.FunctionRuntime.JS_2_0,
-            key_value_store=tokens,
-            comment="skypi view rules: /view/<name>[@<date>]/ as /simple/ and /packages/",
+            view_edge_source(config.read_mode, tokens.key_value_store_id),
+            tokens,
+            "skypi view rules: /view/<name>[@<date>]/ as /simple/ and /packages/",
         )
         to_api, reads = self._behaviors(bucket, api, views)
         self.distribution = self._distribution(
@@ -290,6 +282,20 @@ class Cdn(Construct):
             domain_names=[config.domain_name] if config.domain_name else None,
             certificate=certificate,
             web_acl_id=web_acl_arn,
+        )
+
+    def _edge_function(
+        self, construct_id: str, source: str, tokens: cloudfront.KeyValueStore, comment: str
+    ) -> cloudfront.Function:
+        """A CloudFront Function on the JS 2.0 runtime (the one with KeyValueStore access),
+        reading the tokens' store."""
+        return cloudfront.Function(
+            self,
+            construct_id,
+            code=cloudfront.FunctionCode.from_inline(source),
+            runtime=cloudfront.FunctionRuntime.JS_2_0,
+            key_value_store=tokens,
+            comment=comment,
         )
 
     def _behaviors(

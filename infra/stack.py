@@ -72,6 +72,7 @@ class SkypiStack(Stack):
             senders=[self.api.function, self.indexer.function],
             alarm_topic=alarm_topic,
         )
+        self.views.queue_invalidations(self.invalidations.queue)
         self._address(config)
         self._outputs(config)
 

@@ -18,14 +18,16 @@ from aws_cdk import Aws, Duration
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_notifications as s3n
 from aws_cdk import aws_scheduler as scheduler
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra.config import Config
 from infra.functions import skypi_function
 from infra.grants import object_statements
 from infra.names import regional_name
-from skypi.core.keys import VIEW
+from skypi.core.keys import OSV_PREFIX, VIEW, VIEW_POLICY, VIEWS_PREFIX
 
 HANDLER: Final = "skypi.api.viewhandler.handler"
 # How long CloudFront waits for the function URL to answer (the origin's response timeout):
@@ -42,6 +44,7 @@ SCHEDULER_ROLE_VARIABLE: Final = "SKYPI_VIEW_SCHEDULER_ROLE_ARN"
 ORIGIN_TIMEOUT_VARIABLE: Final = "SKYPI_VIEW_ORIGIN_TIMEOUT"
 # The schedule actions the function calls (one schedule, created, or updated when it exists).
 SCHEDULE_ACTIONS: Final = ("scheduler:CreateSchedule", "scheduler:UpdateSchedule")
+QUEUE_VARIABLE: Final = "SKYPI_INVALIDATION_QUEUE_URL"  # skypi.store.cdn's
 
 
 class Views(Construct):
@@ -89,6 +92,24 @@ class Views(Construct):
             invoke_mode=lambda_.InvokeMode.BUFFERED,
         )
         self._grant(bucket)
+        self._follow(bucket)
+
+    def _follow(self, bucket: s3.IBucket) -> None:
+        """A view's policy or the OSV data written (by ``skypi view ... --bucket`` or by hand)
+        invokes the function, which makes the stored pages it affects again at once."""
+        for prefix, suffix in ((VIEWS_PREFIX, f"/{VIEW_POLICY}"), (OSV_PREFIX, ".json")):
+            bucket.add_event_notification(
+                s3.EventType.OBJECT_CREATED,
+                s3n.LambdaDestination(self.function),
+                s3.NotificationKeyFilter(prefix=prefix, suffix=suffix),
+            )
+
+    def queue_invalidations(self, queue: sqs.IQueue) -> None:
+        """The cached files it deletes leave CloudFront's caches through the invalidation
+        queue (the distribution, whose origin this function's URL is, cannot be named in its
+        settings: the stack would depend on itself); the invalidator sends them."""
+        self.function.add_environment(QUEUE_VARIABLE, queue.queue_url)
+        queue.grant_send_messages(self.function)
 
     def _environment(self, config: Config, bucket: s3.IBucket) -> dict[str, str]:
         """The function's settings. Its own ARN (a schedule's target) comes from its context:
@@ -103,6 +124,22 @@ class Views(Construct):
         if config.domain_name:  # the distribution's own domain would be a dependency cycle
             environment["SKYPI_INDEX_URL"] = f"https://{config.domain_name}"
         return environment
+
+    def _grant_invoke_itself(self) -> None:
+        """The function sends itself a file to fill (an asynchronous invocation). Not in the
+        role's default policy, which the function depends on: naming the function's ARN there
+        is a circular dependency (aws-cdk issues 11020 and 13982, "grant a function permission
+        to invoke itself"); a policy of its own is attached after the function exists."""
+        iam.Policy(
+            self,
+            "InvokeItself",
+            roles=[self.function.role] if self.function.role else [],
+            statements=[
+                iam.PolicyStatement(
+                    actions=["lambda:InvokeFunction"], resources=[self.function.function_arn]
+                )
+            ],
+        )
 
     def schedule_arn(self) -> str:
         """Every schedule of the view's group, and only those."""
@@ -129,6 +166,7 @@ class Views(Construct):
         ]
         for statement in statements:
             self.function.add_to_role_policy(statement)
+        self._grant_invoke_itself()
         self.scheduler_role.add_to_policy(
             iam.PolicyStatement(
                 actions=["lambda:InvokeFunction"], resources=[self.function.function_arn]

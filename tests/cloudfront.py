@@ -10,10 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import unquote
 
 from tests.infra.test_edge_function import _event, run_jobs
+from tests.loopback import Loopback
 
 FAILOVER_METHODS = {"GET", "HEAD", "OPTIONS"}  # "Optimize high availability ... origin failover"
 KVS_UNDER_TEST = "kvs-under-test"
@@ -105,9 +107,40 @@ def s3_origin(s3: Any, bucket: str) -> Origin:
         except s3.exceptions.NoSuchKey:
             return Answer(404, {}, b"")
         answer = {"content-type": got["ContentType"], "etag": got["ETag"]}
+        if got.get("CacheControl"):  # S3 answers with the object's Cache-Control metadata
+            answer["cache-control"] = got["CacheControl"]
         if got.get("ContentEncoding"):
             answer["content-encoding"] = got["ContentEncoding"]
         body = got["Body"].read()
         return Answer(200, answer, b"" if method == "HEAD" else body)
 
     return ask
+
+
+def serve(model: CloudFrontModel) -> Loopback:
+    """The model on a loopback port, for real clients (pip, uv, poetry): each request of theirs
+    goes through :meth:`CloudFrontModel.request`, its answer back as it is."""
+
+    class Distribution(BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            self._answer("GET")
+
+        def do_HEAD(self) -> None:
+            self._answer("HEAD")
+
+        def _answer(self, method: str) -> None:
+            path, _, query = self.path.partition("?")
+            answer = model.request(method, path, query, dict(self.headers.items()))
+            self.send_response(answer.status)
+            for name, value in answer.headers.items():
+                if name.lower() not in {"content-length", "transfer-encoding", "connection"}:
+                    self.send_header(name, value)
+            self.send_header("Content-Length", str(len(answer.body)))
+            self.end_headers()
+            if method != "HEAD":
+                self.wfile.write(answer.body)
+
+    return Loopback(Distribution)  # serving once started (or in a ``with``)

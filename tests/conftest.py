@@ -11,6 +11,7 @@ from skypi.store.local import LocalStore
 from skypi.store.tokens import TokenRepository
 from tests.oidc import Issuer, Tls, make_tls, running_issuer
 from tests.synth import synth
+from tests.upstream import StaticUpstream
 
 __all__ = ["synth"]  # the session's one synthesis, for tests/infra and tests/iam
 
@@ -29,6 +30,14 @@ def folder(tmp_path: Path) -> Path:
 @pytest.fixture
 def store(folder: Path) -> LocalStore:
     return LocalStore(folder)
+
+
+@pytest.fixture
+def upstream() -> Iterator[StaticUpstream]:
+    """A static upstream index on a loopback port, for views to read."""
+    server = StaticUpstream().start()
+    yield server
+    server.stop()
 
 
 def add_token(store: LocalStore, *scopes: str, projects: set[str] | None = None) -> str:

@@ -5,7 +5,6 @@ while a rebuild runs is merged by the next one."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ from skypi.store.base import Body, ObjectInfo, Store
 from skypi.store.local import LocalStore
 from skypi.store.rebuilds import root_delay
 from tests.dists import wheel_bytes, wheel_name
-from tests.emulated import s3_store
+from tests.stores import Interposed, folder_or_bucket
 
 
 class Requests:
@@ -49,35 +48,24 @@ class Killed(BaseException):
     """A process killed: nothing of it runs on (no handler, no clean-up)."""
 
 
-class Crashing:
+class Crashing(Interposed):
     """A store that raises :class:`Crash` at its ``at``-th write or delete (0: never)."""
 
     def __init__(self, inner: Store, at: int = 0) -> None:
-        self.inner, self.at, self.count = inner, at, 0
+        super().__init__(inner)
+        self.at, self.count = at, 0
 
-    def _step(self) -> None:
+    def before(self, method: str, *args: Any, **kwargs: Any) -> None:
+        if method == "head":
+            return
         self.count += 1
         if self.count == self.at:
             raise Crash(f"killed at write {self.at}")
 
-    def put(self, key: str, body: Body, **kwargs: Any) -> ObjectInfo:
-        self._step()
-        return self.inner.put(key, body, **kwargs)
-
-    def delete(self, key: str, **kwargs: Any) -> None:
-        self._step()
-        self.inner.delete(key, **kwargs)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
 
 @pytest.fixture(params=["local", "s3"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "local":
-        yield LocalStore(tmp_path / "packages")
-    else:
-        yield s3_store(request.getfixturevalue("moto_endpoint"))
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    return folder_or_bucket(request, tmp_path)
 
 
 def _drop(store: Store, project: str, version: str = "1.0") -> str:

@@ -8,6 +8,7 @@ import json
 import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
@@ -20,6 +21,7 @@ from skypi.api.settings import Settings
 from skypi.core.keys import file_key, view_file_key
 from skypi.core.namespaces import Namespace
 from skypi.core.osv import OsvData
+from skypi.core.pages import format_time
 from skypi.core.views import parse_policy
 from skypi.indexer.namespaces import NamespaceAdmin
 from skypi.indexer.service import Indexer, Landed
@@ -28,33 +30,16 @@ from skypi.store.local import LocalStore
 from skypi.store.namespaces import NamespaceRepository
 from tests.conftest import add_token, basic
 from tests.dists import upload_form, wheel_bytes, wheel_name
-from tests.upstream import StaticUpstream
+from tests.upstream import Clock, StaticUpstream
 
 JSON = {"Accept": "application/vnd.pypi.simple.v1+json"}
 START = datetime(2026, 12, 1, tzinfo=UTC)
 
 
-class Clock:
-    """The time the views see, moved by the test."""
-
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def upstream() -> Iterator[StaticUpstream]:
-    server = StaticUpstream().start()
-    yield server
-    server.stop()
-
-
 @pytest.fixture
 def world(tmp_path: Path, upstream: StaticUpstream) -> Iterator[tuple[TestClient, Views, Clock]]:
     store = LocalStore(tmp_path / "packages")
-    clock = Clock()
+    clock = Clock(START)
     views = Views(store, clock=clock)
     views.save(parse_policy("safe", {"upstream": upstream.url, "cooldown-days": 7}), new=True)
     with TestClient(create_app(store, Settings(upload_auth=False), views=views)) as client:
@@ -435,3 +420,180 @@ def test_a_name_published_while_a_view_makes_its_page_is_taken_back_out(
     assert views.project("safe", "racing") is Served.PRIVATE
     assert not list(views.store.list("views/safe/simple/racing/"))
     assert views.served("safe") == []
+
+
+def test_a_namespace_reserved_while_a_view_makes_its_page_is_taken_back_out(
+    world: Any, upstream: StaticUpstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The namespace's look at the views comes before the view stores a page of a name it
+    covers: the view's look after storing checks the reservations too, and takes it out."""
+    _, views, _ = world
+    upstream.add_wheel("acme-racing", "9.0", START - timedelta(days=30))
+    fetch = views.upstream.page
+
+    def reserved_meanwhile(*args: Any, **kwargs: Any) -> Any:
+        NamespaceAdmin(Indexer(views.store)).add("acme", owner="platform")  # no page to take yet
+        return fetch(*args, **kwargs)
+
+    monkeypatch.setattr(views.upstream, "page", reserved_meanwhile)
+    assert views.project("safe", "acme-racing") is Served.PRIVATE
+    assert not list(views.store.list("views/safe/simple/acme-racing/"))
+    assert views.served("safe") == []
+
+
+MAL_DEMO = {
+    "id": "MAL-2026-11",
+    "summary": "Malicious code in demo (PyPI)",
+    "affected": [{"package": {"ecosystem": "PyPI", "name": "demo"}, "versions": ["1.0"]}],
+}
+
+
+def test_a_cached_file_malware_is_found_in_later_is_deleted_and_never_fetched_again(
+    world: Any, upstream: StaticUpstream
+) -> None:
+    """Cached, then named by an OSV MAL- record: the OSV import makes the view's stored pages
+    again at once, which deletes the cached copy (and its .metadata); its URL (a lock file's)
+    answers 404 saying why, and upstream is not asked for it again. A time-pinned form's URL
+    too: the flag holds for every form."""
+    client, views, _ = world
+    upstream.add_wheel("demo", "1.0", START - timedelta(days=30))
+    name = wheel_name("demo", "1.0")
+    page = client.get("/view/safe/simple/demo/", headers=JSON).json()
+    link = urljoin("/view/safe/simple/demo/", page["files"][0]["url"]).split("#")[0]
+    assert client.get(link).status_code == 200
+    assert client.get(link + ".metadata").status_code == 200
+    cached = view_file_key("safe", "demo", name)
+    assert views.store.head(cached) is not None
+    views.import_osv(OsvData.from_records([MAL_DEMO]))
+    assert views.follow_change(None) == 1  # what `skypi view osv` does after the import
+    assert not list(views.store.list("views/safe/files/"))
+    asked = len(upstream.requests)
+    for url in (link, link + ".metadata", f"/view/safe@2026-11-20/files/demo/{name}"):
+        gone = client.get(url)
+        assert gone.status_code == 404, url
+        assert f"does not serve {name} (malware: MAL-2026-11" in gone.text
+    assert not [r for r in upstream.requests[asked:] if r.startswith("/files/")]
+    assert views.store.head(cached) is None
+
+
+def test_a_policy_change_deletes_what_no_form_lists_and_keeps_what_time_holds_back(
+    world: Any, upstream: StaticUpstream
+) -> None:
+    """A deny-list entry added deletes the cached copy at once; a longer cooldown (time alone
+    lifts it, and a pinned form of an earlier day lists the file) keeps it."""
+    client, views, _ = world
+    upstream.add_wheel("demo", "1.0", START - timedelta(days=30))
+    upstream.add_wheel("demo", "2.0", START - timedelta(days=20))
+    for version in ("1.0", "2.0"):
+        assert client.get(f"/view/safe/files/demo/{wheel_name('demo', version)}").status_code == 200
+    longer = {"upstream": upstream.url, "cooldown-days": 25, "deny": ["demo<2"]}
+    views.save(parse_policy("safe", longer), new=False)
+    assert views.follow_change("safe") == 1
+    assert [i.key for i in views.store.list("views/safe/files/")] == [
+        view_file_key("safe", "demo", wheel_name("demo", "2.0"))
+    ]
+    assert _files(client, "demo") == []  # 2.0 is in the cooldown now, but stays cached
+
+
+def test_each_answer_of_a_view_gives_its_own_length(world: Any, upstream: StaticUpstream) -> None:
+    """A 404, then a 502 and a 404 with longer messages: each says the length of its own body
+    (the first answer's length once stayed with every later answer of the process, and
+    clients read a cut-off message or a broken connection)."""
+    from tests.asgi import Request, call
+
+    client, _, _ = world
+    upstream.add_wheel("demo", "1.0", START - timedelta(days=30), served=b"not the wheel")
+    assert _files(client, "demo") == [wheel_name("demo", "1.0")]
+    for path in (
+        "/view/safe/files/demo/demo-9.0-py3-none-any.whl",  # 404 Not Found
+        f"/view/safe/files/demo/{wheel_name('demo', '1.0')}",  # 502: its hash does not match
+        "/view/safe/simple/no-such-name/",  # 404 with upstream's reason
+    ):
+        response = call(client.app, Request("GET", path))
+        assert response.status in {404, 502}, (path, response.status)
+        assert int(response.headers["content-length"]) == len(response.body), path
+
+
+class _Anchors(HTMLParser):
+    """Every anchor's ``href`` of a page: what a PEP 503 client reads as files."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hrefs: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "a":
+            self.hrefs.append(dict(attrs).get("href") or "")
+
+
+def _anchors(html: str) -> list[str]:
+    parser = _Anchors()
+    parser.feed(html)
+    return parser.hrefs
+
+
+def test_a_views_html_page_says_what_it_held_back_and_why_in_text_only(
+    world: Any, upstream: StaticUpstream
+) -> None:
+    client, views, clock = world
+    old = START - timedelta(days=30)
+    for version in ("0.6", "0.8", "0.9", "1.0"):
+        upstream.add_wheel("demo", version, old)
+    upstream.add_wheel("demo", "0.7", None)  # untimed
+    young = START - timedelta(days=1)
+    upstream.add_wheel("demo", "2.0", young)
+    hostile = 'demo-0.1"><script>window.x=1</script>.tar.gz'  # not a distribution's name
+    upstream.pages["demo"]["files"].append(
+        {"filename": hostile, "url": "../../files/x", "hashes": {"sha256": "ab" * 32}}
+    )
+    policy = {"upstream": upstream.url, "cooldown-days": 7, "deny": ["demo==0.8"]}
+    views.save(parse_policy("safe", policy | {"block-severity": "high"}), new=False)
+    views.import_osv(
+        OsvData.from_records(
+            [
+                {
+                    "id": "MAL-2026-8",
+                    "summary": "<img src=x onerror=alert(1)> steals keys",
+                    "affected": [
+                        {"package": {"ecosystem": "PyPI", "name": "demo"}, "versions": ["0.9"]}
+                    ],
+                },
+                {
+                    "id": "GHSA-aaaa-bbbb-cccc",
+                    "summary": "RCE",
+                    "database_specific": {"severity": "HIGH"},
+                    "affected": [
+                        {"package": {"ecosystem": "PyPI", "name": "demo"}, "versions": ["0.6"]}
+                    ],
+                },
+            ]
+        )
+    )
+    html = client.get("/view/safe/simple/demo/").text
+    assert _anchors(html) == [f"../../files/demo/{wheel_name('demo', '1.0')}#sha256="
+                              + _sha(client, "demo", "1.0")]  # fmt: skip
+    held = html.split("<h2>Held back by this view</h2>", 1)[1]
+    until = format_time(young + timedelta(days=7))
+    for text in (
+        f"<td>{wheel_name('demo', '2.0')}</td><td>2.0</td><td>cooldown until {until}</td>",
+        f"<td>{wheel_name('demo', '0.7')}</td><td>0.7</td><td>untimed</td>",
+        "<td>deny-list</td><td>denied by &#x27;demo==0.8&#x27;</td>",
+        "<td>malware</td><td>MAL-2026-8: &lt;img src=x onerror=alert(1)&gt; steals keys</td>",
+        "<td>severity</td><td>GHSA-aaaa-bbbb-cccc (high, database_specific: HIGH;",
+        "<td>demo-0.1&quot;&gt;&lt;script&gt;window.x=1&lt;/script&gt;.tar.gz</td>",
+    ):
+        assert text in held, text
+    assert "<script" not in html
+    assert "<img" not in html
+    upstream.set_status("demo", "quarantined", "<b>malware</b>")
+    clock.now += timedelta(minutes=11)  # upstream asked again: every file held back
+    html = client.get("/view/safe/simple/demo/").text
+    assert _anchors(html) == []
+    assert "<td>status</td><td>upstream quarantined it: &lt;b&gt;malware&lt;/b&gt;</td>" in html
+
+
+def _sha(client: TestClient, project: str, version: str) -> str:
+    files = client.get(f"/view/safe/simple/{project}/", headers=JSON).json()["files"]
+    return next(
+        f["hashes"]["sha256"] for f in files if f["filename"] == wheel_name(project, version)
+    )

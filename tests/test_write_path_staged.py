@@ -17,7 +17,7 @@ deterministic test, not only by the racing stress tests:
 from __future__ import annotations
 
 import gzip
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,27 +32,26 @@ from skypi.indexer.admin import Admin
 from skypi.indexer.rebuild import Rebuilder
 from skypi.indexer.service import Indexer, Landed
 from skypi.store.base import Body, ObjectInfo, Store
-from skypi.store.local import LocalStore
 from tests.dists import wheel_bytes, wheel_name
-from tests.emulated import s3_store
+from tests.stores import Interposed, folder_or_bucket
 from tests.test_write_path_stress import _publish
 
 Step = Callable[[], object]
 
 
-class Hooked:
+class Hooked(Interposed):
     """A store that runs ``step`` once, just before the first call of ``method`` whose key
     passes ``when``: the other writer's turn, at exactly that point of this one."""
 
     def __init__(self, store: Store) -> None:
-        self.inner = store
+        super().__init__(store)
         self.hooks: list[tuple[str, Callable[..., bool], Step]] = []
         self.fired: list[str] = []
 
     def pause(self, method: str, when: Callable[..., bool], step: Step) -> None:
         self.hooks.append((method, when, step))
 
-    def _turn(self, method: str, *args: Any, **kwargs: Any) -> None:
+    def before(self, method: str, *args: Any, **kwargs: Any) -> None:
         for hook in list(self.hooks):
             name, when, step = hook
             if name == method and when(*args, **kwargs):
@@ -60,28 +59,10 @@ class Hooked:
                 self.fired.append(method)
                 step()
 
-    def head(self, key: str) -> ObjectInfo | None:
-        self._turn("head", key)
-        return self.inner.head(key)
-
-    def put(self, key: str, body: Body, **kwargs: Any) -> ObjectInfo:
-        self._turn("put", key, **kwargs)
-        return self.inner.put(key, body, **kwargs)
-
-    def delete(self, key: str, **kwargs: Any) -> None:
-        self._turn("delete", key, **kwargs)
-        self.inner.delete(key, **kwargs)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
 
 @pytest.fixture(params=["local", "s3"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "local":
-        yield LocalStore(tmp_path / "packages")
-    else:
-        yield s3_store(request.getfixturevalue("moto_endpoint"))
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    return folder_or_bucket(request, tmp_path)
 
 
 def _page(store: Store, project: str) -> ProjectPage:

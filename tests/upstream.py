@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
@@ -15,6 +16,16 @@ from tests.dists import metadata_text, wheel_bytes, wheel_name
 from tests.loopback import Loopback
 
 V1_JSON = "application/vnd.pypi.simple.v1+json"
+
+
+class Clock:
+    """The time the views see (``now``, from ``start``, or this second), moved by the test."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.now = start or datetime.now(UTC).replace(microsecond=0)
+
+    def __call__(self) -> datetime:
+        return self.now
 
 
 @dataclass
@@ -25,6 +36,12 @@ class StaticUpstream:
     files: dict[str, bytes] = field(default_factory=dict)
     requests: list[str] = field(default_factory=list)
     server: Loopback | None = None
+    # Paths whose next request gets half its body, then the rest once ``release`` is set (a
+    # transfer that stalls part-way, for as long as the test wants): each stalls once.
+    stall: set[str] = field(default_factory=set)
+    release: threading.Event = field(default_factory=threading.Event)
+    hanging: set[str] = field(default_factory=set)  # project pages that never answer
+    _released: threading.Event = field(default_factory=threading.Event)
 
     @property
     def url(self) -> str:
@@ -76,6 +93,8 @@ class StaticUpstream:
             def do_GET(self) -> None:
                 upstream.requests.append(self.path)
                 name = self.path.removeprefix("/simple/").removesuffix("/")
+                if name in upstream.hanging:  # until the upstream stops (a minute at most)
+                    upstream._released.wait(60)
                 if self.path.startswith("/simple/") and name in upstream.pages:
                     body = json.dumps(upstream.pages[name]).encode()
                     etag = f'"{hashlib.md5(body).hexdigest()}"'
@@ -85,10 +104,23 @@ class StaticUpstream:
                         self.end_headers()
                         return
                     self._send(200, body, V1_JSON, etag)
+                elif self.path in upstream.stall:
+                    upstream.stall.discard(self.path)
+                    self._stalled(upstream.files[self.path])
                 elif self.path in upstream.files:
                     self._send(200, upstream.files[self.path], "application/octet-stream")
                 else:
                     self._send(404, b"Not Found\n", "text/plain")
+
+            def _stalled(self, body: bytes) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/octet-stream")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body[: len(body) // 2])
+                self.wfile.flush()
+                upstream.release.wait(30)
+                self.wfile.write(body[len(body) // 2 :])
 
             def _send(self, status: int, body: bytes, kind: str, etag: str = "") -> None:
                 self.send_response(status)
@@ -103,5 +135,7 @@ class StaticUpstream:
         return self
 
     def stop(self) -> None:
+        self.release.set()  # no handler left waiting
+        self._released.set()
         if self.server is not None:
             self.server.stop()

@@ -42,6 +42,12 @@ class Emulated:
 @pytest.fixture
 def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Emulated:
     """A fresh bucket and queue per test; the handler configured as Lambda would be (env)."""
+    return emulate(moto_endpoint, monkeypatch)
+
+
+def emulate(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Emulated:
+    """A fresh bucket and queue, and the environment the handlers read (for as long as
+    ``monkeypatch`` lasts: a test's, or a module's ``MonkeyPatch.context()``)."""
     bucket = f"skypi-{uuid.uuid4().hex[:12]}"
     for name, value in {
         "AWS_ENDPOINT_URL": moto_endpoint,

@@ -14,10 +14,10 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from collections import Counter
+from collections.abc import Callable, Iterator
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -28,6 +28,7 @@ from skypi.api.publish import Uploader
 from skypi.core.edge import origin_uri
 from skypi.core.http import cache_control_for_key
 from skypi.core.keys import VIEW_DUE_KEY, view_file_key
+from skypi.core.osv import OsvData
 from skypi.core.upload import validate_filename, validate_form
 from skypi.core.viewedge import decide_view, view_origin_key
 from skypi.core.views import parse_policy
@@ -39,8 +40,8 @@ from skypi.store.upstream import UpstreamLimits
 from tests.apigw import http_event
 from tests.aws.conftest import Emulated
 from tests.dists import upload_form, wheel_bytes, wheel_name
-from tests.emulated import CREDENTIALS
-from tests.upstream import StaticUpstream
+from tests.emulated import CREDENTIALS, RequestCounter
+from tests.upstream import Clock, StaticUpstream
 
 V1_JSON = "application/vnd.pypi.simple.v1+json"
 GROUP = "skypi-views"
@@ -50,40 +51,35 @@ CONTEXT = LambdaContext(
 )
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC).replace(microsecond=0)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def upstream() -> Iterator[StaticUpstream]:
-    server = StaticUpstream().start()
-    yield server
-    server.stop()
-
-
 @pytest.fixture
 def lam(
     aws: Emulated, upstream: StaticUpstream, moto_endpoint: str, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[tuple[Views, Clock, Any]]:
     """The handler as Lambda runs it (environment, first event builds it), with the views'
     clock the test's, a view ``safe`` with a 7-day cooldown, and the scheduler's group."""
+    views, schedule = view_lambda(aws, moto_endpoint, monkeypatch)
+    clock = Clock()
+    views.clock = clock
+    policy = {"upstream": upstream.url, "cooldown-days": 7, "refresh-minutes": 100_000}
+    views.save(parse_policy("safe", policy), new=True)
+    yield views, clock, schedule
+    monkeypatch.setattr(viewhandler, "_built", None)
+
+
+def view_lambda(
+    aws: Emulated, moto_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Views, Callable[[], Any]]:
+    """The view Lambda's environment and its first event's build: its views, and a look at
+    the one-time schedule it arms in its scheduler group."""
     scheduler = boto3.client("scheduler", endpoint_url=moto_endpoint, **CREDENTIALS)
     group = f"{GROUP}-{aws.resources.bucket}"
     scheduler.create_schedule_group(Name=group)
     monkeypatch.setenv("SKYPI_VIEW_SCHEDULE_GROUP", group)
     monkeypatch.setenv("SKYPI_VIEW_SCHEDULER_ROLE_ARN", "arn:aws:iam::123456789012:role/sched")
+    monkeypatch.setenv("SKYPI_INVALIDATION_QUEUE_URL", aws.resources.invalidation_queue_url)
     monkeypatch.setattr(viewhandler, "_built", None)
     views = viewhandler._build(CONTEXT)[1]
-    clock = Clock()
-    views.clock = clock
-    policy = {"upstream": upstream.url, "cooldown-days": 7, "refresh-minutes": 100_000}
-    views.save(parse_policy("safe", policy), new=True)
-    yield views, clock, lambda: scheduler.get_schedule(Name=SCHEDULE_NAME, GroupName=group)
-    monkeypatch.setattr(viewhandler, "_built", None)
+    return views, lambda: scheduler.get_schedule(Name=SCHEDULE_NAME, GroupName=group)
 
 
 def _call(path: str, method: str = "GET", **headers: str) -> dict[str, Any]:
@@ -385,91 +381,6 @@ def test_the_fetch_budget_follows_the_origin_timeout(monkeypatch: pytest.MonkeyP
     assert viewhandler.fetch_budget() == 10.0
 
 
-class EdgeModel(BaseHTTPRequestHandler):
-    """CloudFront's ``/view/*`` behaviour in small: the edge rules (the view function's Python
-    twin) pick the key, the bucket answers it, and a miss goes to the view function as a
-    function URL event with that key as its path (the origin group's failover)."""
-
-    s3: Any
-    bucket: str
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-    def do_GET(self) -> None:
-        path, _, query = self.path.partition("?")
-        found = decide_view(
-            "GET", path, query, self.headers.get("Accept"), self.headers.get("Accept-Encoding")
-        )
-        if found.answer.location is not None:
-            self._send(found.answer.status, {"Location": found.answer.location}, b"")
-            return
-        key = view_origin_key(found)
-        if key is None:
-            self._send(404, {}, b"")
-            return
-        try:
-            got = self.s3.get_object(Bucket=self.bucket, Key=key)
-        except self.s3.exceptions.NoSuchKey:
-            answer = viewhandler.handler(http_event("GET", origin_uri(key)), CONTEXT)
-            self._send(answer["statusCode"], answer["headers"], _body(answer))
-            return
-        headers = {"Content-Type": got["ContentType"], "ETag": got["ETag"]}
-        if got.get("ContentEncoding"):
-            headers["Content-Encoding"] = got["ContentEncoding"]
-        self._send(200, headers, got["Body"].read())
-
-    def _send(self, status: int, headers: dict[str, str], body: bytes) -> None:
-        self.send_response(status)
-        for name, value in headers.items():
-            if name.lower() != "content-length":
-                self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-
-@pytest.mark.e2e
-def test_pip_installs_through_the_view_on_the_aws_path(
-    aws: Emulated, lam: Any, upstream: StaticUpstream, tmp_path: Path
-) -> None:
-    """pip downloads through the edge model twice: the first time the page and the file are
-    misses made by the function, the second time both are the bucket's (upstream unasked)."""
-    from tests.e2e.conftest import client_env, pip
-
-    _, clock, _ = lam
-    upstream.add_wheel("demo", "1.0", clock.now - timedelta(days=30))
-    upstream.add_wheel("demo", "2.0", clock.now - timedelta(days=1))  # in its cooldown
-    handler = type("Edge", (EdgeModel,), {"s3": aws.s3, "bucket": aws.resources.bucket})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    index = f"http://127.0.0.1:{server.server_address[1]}/view/safe/simple/"
-    env = client_env(tmp_path)
-    try:
-        for attempt in ("first", "again"):
-            out = tmp_path / attempt
-            pip(
-                "download",
-                "--no-deps",
-                "--no-cache-dir",
-                "-d",
-                str(out),
-                "--index-url",
-                index,
-                "demo",
-                env=env,
-            )
-            assert sorted(p.name for p in out.iterdir()) == [wheel_name("demo", "1.0")]
-            if attempt == "first":
-                asked = list(upstream.requests)
-    finally:
-        server.shutdown()
-        server.server_close()
-    assert upstream.requests == asked  # the second download asked upstream nothing
-    assert aws.store.head(view_file_key("safe", "demo", wheel_name("demo", "1.0"))) is not None
-
-
 def test_a_timer_run_short_of_time_records_what_it_made_and_arms_the_next(
     aws: Emulated, lam: Any, upstream: StaticUpstream, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -512,3 +423,126 @@ def test_a_timer_run_that_dies_leaves_a_timer_behind(
         viewhandler.handler(dict(REFRESH_EVENT), CONTEXT)
     fallback = clock.now + timedelta(minutes=15)
     assert schedule()["ScheduleExpression"] == f"at({fallback.strftime('%Y-%m-%dT%H:%M:%S')})"
+
+
+def test_a_policy_written_to_the_bucket_remakes_the_views_stored_pages_at_once(
+    aws: Emulated, lam: Any, upstream: StaticUpstream
+) -> None:
+    """However the operator writes a view's policy (``skypi view add --replace --bucket``,
+    ``aws s3 cp``), the bucket's event runs the view function, which makes that view's stored
+    pages again now, not when each is next due (refresh-minutes is 100,000 here); an event
+    for any other key makes nothing."""
+    from tests.aws.test_view_cloudfront import s3_event
+
+    _, clock, _ = lam
+    upstream.add_wheel("demo", "1.0", clock.now - timedelta(days=30))
+    upstream.add_wheel("other", "1.0", clock.now - timedelta(days=30))
+    for project in ("demo", "other"):
+        assert _call(f"/views/safe/simple/{project}/index.json")["statusCode"] == 200
+    page = "views/safe/simple/demo/index.json"
+    assert json.loads(aws.store.get(page)[1])["files"]
+    denied = {"upstream": upstream.url, "deny": ["demo"], "refresh-minutes": 100_000}
+    Views(aws.store).save(parse_policy("safe", denied), new=False)
+    asked = len(upstream.requests)
+    assert viewhandler.handler(s3_event("packages/x/x-1.0.tar.gz"), CONTEXT) == {"made": 0}
+    assert viewhandler.handler(s3_event("views/safe/policy.json"), CONTEXT) == {"made": 2}
+    assert aws.store.head(page) is None  # the whole project denied: no page
+    assert aws.store.head("views/safe/simple/other/index.json") is not None
+    assert len(upstream.requests) == asked  # made from the kept upstream pages
+
+
+def test_a_name_published_here_has_the_views_cached_files_deleted_when_its_page_is_next_made(
+    aws: Emulated, lam: Any, upstream: StaticUpstream
+) -> None:
+    """A drop-in takes the name over at once (the view's page is deleted); the view's copy of
+    upstream's file goes when the timer next makes that page (it is still in the due record),
+    with its invalidation queued."""
+    _, clock, _ = lam
+    upstream.add_wheel("taken", "9.0", clock.now - timedelta(days=30))
+    name = wheel_name("taken", "9.0")
+    assert _call("/views/safe/simple/taken/index.json")["statusCode"] == 200
+    assert _call(f"/views/safe/files/taken/{name}")["statusCode"] == 200
+    aws.drop(f"packages/taken/{wheel_name('taken', '1.0')}", wheel_bytes("taken", "1.0"))
+    assert aws.poller.drain() >= 1
+    assert aws.store.head("views/safe/simple/taken/index.json") is None
+    clock.now += timedelta(minutes=100_001)  # past refresh-minutes: the page is due
+    assert viewhandler.handler(REFRESH_EVENT, CONTEXT) == {"made": 1}
+    assert aws.store.head(view_file_key("safe", "taken", name)) is None
+    queued = aws.sqs.receive_message(QueueUrl=aws.resources.invalidation_queue_url)["Messages"]
+    assert f"/views/safe/files/taken/{name}" in json.loads(queued[0]["Body"])["paths"]
+
+
+def test_a_severity_block_is_applied_and_shown_on_the_stored_html_page(
+    aws: Emulated, lam: Any, upstream: StaticUpstream
+) -> None:
+    views, clock, _ = lam
+    for version in ("1.0", "2.0"):
+        upstream.add_wheel("demo", version, clock.now - timedelta(days=30))
+    policy = {"upstream": upstream.url, "cooldown-days": 7, "block-severity": "high"}
+    views.save(parse_policy("safe", policy), new=False)
+    vector = "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"  # 9.8, critical
+    record = {
+        "id": "GHSA-2222-3333-4444",
+        "summary": "<script>x()</script> in demo",
+        "severity": [{"type": "CVSS_V3", "score": vector}],
+        "affected": [{"package": {"ecosystem": "PyPI", "name": "demo"}, "versions": ["2.0"]}],
+    }
+    views.import_osv(OsvData.from_records([record]))
+    page = json.loads(_body(_call("/views/safe/simple/demo/index.json")))
+    assert [f["filename"] for f in page["files"]] == [wheel_name("demo", "1.0")]
+    assert [(b["version"], b["reason"]) for b in page["_view"]["blocked"]] == [("2.0", "severity")]
+    stored = aws.s3.get_object(Bucket=aws.resources.bucket, Key="views/safe/simple/demo/index.html")
+    html = stored["Body"].read().decode()  # what a browser reads from the bucket after
+    assert wheel_name("demo", "2.0") not in html.split("<h2>Held back by this view</h2>")[0]
+    assert (
+        f"<td>{wheel_name('demo', '2.0')}</td><td>2.0</td><td>severity</td>"
+        f"<td>GHSA-2222-3333-4444 (critical, {vector} = 9.8; rated critical, at or above high): "
+        "&lt;script&gt;x()&lt;/script&gt; in demo</td>"
+    ) in html
+    assert _call(f"/views/safe/files/demo/{wheel_name('demo', '2.0')}")["statusCode"] == 404
+
+
+def test_what_a_miss_and_a_timer_run_cost_in_requests(
+    aws: Emulated, lam: Any, upstream: StaticUpstream
+) -> None:
+    """The figures docs/views.md prices (the view Lambda's S3 and upstream requests): a page
+    miss, a file miss, a timer run that revalidates an unchanged page, and one that remakes a
+    page whose cooldown ended. A read the bucket answers runs no function: not counted."""
+    views, clock, _ = lam
+    policy = {"upstream": upstream.url, "cooldown-days": 7, "refresh-minutes": 10}
+    views.save(parse_policy("safe", policy), new=False)
+    upstream.add_wheel("demo", "1.0", clock.now - timedelta(days=30))
+    upstream.add_wheel("demo", "2.0", clock.now - timedelta(days=6, minutes=30))
+    _call("/views/safe/simple/warm/index.json")  # the OSV data, read once per function copy
+    counter = RequestCounter(views.store.client)  # type: ignore[attr-defined]
+
+    def measured(call: Any) -> tuple[Counter[str], int]:
+        counter.requests.clear()
+        asked = len(upstream.requests)
+        call()
+        return Counter(counter.calls), len(upstream.requests) - asked
+
+    page, asked = measured(lambda: _call("/views/safe/simple/demo/index.json"))
+    assert asked == 1
+    assert _tiers(page) == (9, 1, 12), page
+    name = wheel_name("demo", "1.0")
+    fill, asked = measured(lambda: _call(f"/views/safe/files/demo/{name}"))
+    assert asked == 1  # the file itself
+    assert _tiers(fill) == (1, 0, 10), fill
+    clock.now += timedelta(minutes=11)  # refresh-minutes passed: upstream asked again
+    same, asked = measured(lambda: viewhandler.handler(dict(REFRESH_EVENT), CONTEXT))
+    assert asked == 1
+    assert _tiers(same) == (2, 1, 9), same
+    clock.now += timedelta(days=1)  # 2.0's cooldown ended (and refresh-minutes passed again)
+    remade, asked = measured(lambda: viewhandler.handler(dict(REFRESH_EVENT), CONTEXT))
+    assert asked == 1
+    assert _tiers(remade) == (8, 1, 12), remade
+
+
+def _tiers(counted: Counter[str]) -> tuple[int, int, int]:
+    """S3 requests as they are priced: PUT, LIST (the PUT tier too), GET and HEAD."""
+    return (
+        counted["PutObject"],
+        counted["ListObjectsV2"],
+        counted["GetObject"] + counted["HeadObject"],
+    )

@@ -3,10 +3,12 @@ real ``skypi serve``. Screenshots are left in ``.artifacts/screenshots/`` (gitig
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -15,6 +17,7 @@ import pytest
 from tests.conftest import basic
 from tests.dists import metadata_text, wheel_bytes, wheel_name
 from tests.e2e.conftest import Server, run_cli, start_server
+from tests.upstream import StaticUpstream
 
 pytestmark = pytest.mark.e2e
 
@@ -233,3 +236,52 @@ def test_a_missing_page_helps_a_person_on(browser: object, site: Server) -> None
     for accept in ("application/vnd.pypi.simple.v1+json", "text/html"):
         plain = httpx.get(f"{site.url}/simple/rocket-sience/", headers={"Accept": accept})
         assert (plain.status_code, plain.text) == (404, "Not Found\n")
+
+
+def test_a_views_page_shows_a_person_what_it_held_back_and_why(
+    browser: object, tmp_path: Path
+) -> None:
+    """A person opens a view's project page: the listed file is a link, what the policy held
+    back is a table of text (the cooldown's end, the deny-list, an OSV id and its severity),
+    and upstream's hostile text stays text."""
+    now = datetime.now(UTC)
+    upstream = StaticUpstream().start()
+    folder = tmp_path / "packages"
+    folder.mkdir()
+    try:
+        for version in ("1.0", "1.5", "3.0"):
+            upstream.add_wheel("demo", version, now - timedelta(days=30))
+        upstream.add_wheel("demo", "2.0", now - timedelta(days=1))
+        policy = ["--cooldown-days", "7", "--deny", "demo==1.5", "--block-severity", "high"]
+        run_cli("view", "add", "safe", "--dir", str(folder), "--upstream", upstream.url, *policy)
+        osv = tmp_path / "osv.json"
+        hostile = "<img src=x onerror=\"window.pwned='osv'\"> in demo"
+        affected = [{"package": {"ecosystem": "PyPI", "name": "demo"}, "versions": ["3.0"]}]
+        rating = {"severity": "HIGH"}
+        osv.write_text(json.dumps({"id": "GHSA-7777-6666-5555", "summary": hostile,
+                                   "database_specific": rating, "affected": affected}))  # fmt: skip
+        run_cli("view", "osv", str(osv), "--dir", str(folder))
+        server = start_server(folder, tmp_path / "server.log")
+        try:
+            page = browser.new_context().new_page()  # type: ignore[attr-defined]
+            page.goto(f"{server.url}/view/safe/simple/demo/")
+            links = [a.inner_text() for a in page.query_selector_all("a")]
+            assert links == [wheel_name("demo", "1.0")]
+            rows = [
+                [cell.inner_text() for cell in row.query_selector_all("td")]
+                for row in page.query_selector_all("table tr")
+            ][1:]
+            reasons = {version: (reason, detail) for _file, version, reason, detail in rows}
+            assert reasons["2.0"][0].startswith("cooldown until ")
+            assert reasons["1.5"] == ("deny-list", "denied by 'demo==1.5'")
+            assert reasons["3.0"][0] == "severity"
+            assert reasons["3.0"][1].startswith("GHSA-7777-6666-5555 (high, database_specific")
+            assert reasons["3.0"][1].endswith(hostile)  # shown as text, never run
+            assert page.query_selector_all("img") == []
+            assert page.evaluate("window.pwned") is None
+            SHOTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SHOTS / "view-held-back.png"), full_page=True)
+        finally:
+            server.stop()
+    finally:
+        upstream.stop()

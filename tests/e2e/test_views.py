@@ -173,3 +173,97 @@ def test_a_page_lets_a_file_in_when_its_cooldown_ends_by_time_alone(
         server.should_exit = True
         thread.join(10)
         upstream.stop()
+
+
+def test_a_cached_file_named_malicious_later_is_gone_for_pip_and_its_lock_file(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    """pip installs demo 1.0 through the view (cached); a lock file keeps its URL. Then OSV
+    data names it MAL-: ``skypi view osv`` makes the view's pages again, the cached copy is
+    deleted from the folder, and pip fails both by name and with the lock file's URL, and
+    the server never fetches it from upstream again."""
+    upstream = StaticUpstream().start()
+    try:
+        upstream.add_wheel("demo", "1.0", datetime.now(UTC) - timedelta(days=30))
+        folder = tmp_path / "packages"
+        folder.mkdir()
+        run_cli("view", "add", "safe", "--dir", str(folder), "--upstream", upstream.url)
+        server = start_server(folder, tmp_path / "server.log")
+        try:
+            view = f"{server.url}/view/safe/simple/"
+            assert _download(view, "demo", env, tmp_path / "a") == [wheel_name("demo", "1.0")]
+            cached = folder / ".skypi" / "views" / "safe" / "files" / "demo"
+            assert (cached / wheel_name("demo", "1.0")).is_file()
+            url = f"{server.url}/view/safe/files/demo/{wheel_name('demo', '1.0')}"
+            lock = tmp_path / "requirements.lock"
+            lock.write_text(f"demo @ {url}\n")
+            osv = tmp_path / "mal.json"
+            osv.write_text(json.dumps({
+                "id": "MAL-2026-90003", "summary": "Malicious code in demo (PyPI)",
+                "affected": [{"package": {"ecosystem": "PyPI", "name": "demo"},
+                              "versions": ["1.0"]}],
+            }))  # fmt: skip
+            out = run_cli("view", "osv", str(osv), "--dir", str(folder)).stdout
+            assert "Made 1 stored view page(s) again" in out
+            assert not [p for p in cached.rglob("*") if p.is_file()]  # before any read
+            asked = len(upstream.requests)
+            for args in (("demo",), ("-r", str(lock))):
+                failed = pip("download", "--no-deps", "-d", str(tmp_path / "b"), "--index-url",
+                             view, *args, env=env, check=False)  # fmt: skip
+                assert failed.returncode != 0, failed.stdout
+            assert not [r for r in upstream.requests[asked:] if r.startswith("/files/")]
+            assert not [p for p in cached.rglob("*") if p.is_file()]
+        finally:
+            server.stop()
+    finally:
+        upstream.stop()
+
+
+def test_pip_and_uv_never_get_a_version_blocked_by_its_severity(
+    tmp_path: Path, upstream_skypi: str, env: dict[str, str]
+) -> None:
+    """demo 2.0 (the newest) has a critical advisory: a view blocking from "high" lists 1.0
+    only, in its time-pinned form too; a view without the setting still offers 2.0."""
+    folder = tmp_path / "packages"
+    folder.mkdir()
+    policy = tmp_path / "policy.toml"
+    policy.write_text(f'upstream = "{upstream_skypi}"\nblock-severity = "high"\n')
+    run_cli("view", "add", "sev", "--dir", str(folder), "--policy", str(policy))
+    added = run_cli("view", "add", "crit", "--dir", str(folder), "--upstream", upstream_skypi,
+                    "--block-severity", "critical").stdout  # fmt: skip
+    assert "block severity critical+ (unrated: blocked)" in added
+    run_cli("view", "add", "open", "--dir", str(folder), "--upstream", upstream_skypi)
+    vector = "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"  # 9.8
+    introduced = {"introduced": "2.0"}  # every version from 2.0 on
+    osv = tmp_path / "ghsa.json"
+    osv.write_text(
+        json.dumps(
+            {
+                "id": "GHSA-9999-8888-7777",
+                "summary": "Remote code execution in demo",
+                "severity": [{"type": "CVSS_V3", "score": vector}],
+                "database_specific": {"severity": "CRITICAL"},
+                "affected": [{"package": {"ecosystem": "PyPI", "name": "demo"},
+                              "ranges": [{"type": "ECOSYSTEM", "events": [introduced]}]}],
+            }
+        )
+    )  # fmt: skip
+    imported = run_cli("view", "osv", str(osv), "--dir", str(folder)).stdout
+    assert "1 of the 1 others rated by severity" in imported
+    server = start_server(folder, tmp_path / "server.log")
+    try:
+        today = datetime.now(UTC).date().isoformat()
+        for view in ("sev", "crit", f"sev@{today}"):
+            index = f"{server.url}/view/{view}/simple/"
+            assert _download(index, "demo", env, tmp_path / view) == [wheel_name("demo", "1.0")]
+            assert _uv_pin(index, "demo", env, tmp_path) == "1.0"
+            failed = pip("download", "--no-deps", "-d", str(tmp_path / "x"), "--index-url", index,
+                         "demo==2.0", env=env, check=False)  # fmt: skip
+            assert failed.returncode != 0
+            assert "No matching distribution" in failed.stderr
+        opened = f"{server.url}/view/open/simple/"
+        assert _download(opened, "demo", env, tmp_path / "o") == [wheel_name("demo", "2.0")]
+        explained = run_cli("view", "explain", "sev", "demo", "2.0", "--dir", str(folder)).stdout
+        assert f"blocked  severity: GHSA-9999-8888-7777 (critical, {vector} = 9.8;" in explained
+    finally:
+        server.stop()

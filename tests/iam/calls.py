@@ -256,6 +256,8 @@ class Recorder:
             return (Request(f"cloudfront-keyvaluestore:{operation}", params["KvsARN"]),)
         if service == "scheduler" and operation in {"CreateSchedule", "UpdateSchedule"}:
             return _schedule(operation, params)
+        if service == "lambda" and operation == "Invoke":  # the Lambda API reference's
+            return (Request("lambda:InvokeFunction", str(params["FunctionName"])),)
         raise Unmapped(f"{service}.{operation}: which IAM actions it needs is not mapped")
 
     def _stream(self, operation: str, params: Mapping[str, Any]) -> str:

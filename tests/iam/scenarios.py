@@ -20,7 +20,8 @@ from skypi import cli
 from skypi.api import handler as api_handler
 from skypi.api import viewhandler
 from skypi.client import publish
-from skypi.core.keys import QUARANTINE_RECORD_VALUE, quarantine_record_key
+from skypi.core.keys import OSV_KEY, QUARANTINE_RECORD_VALUE, quarantine_record_key
+from skypi.core.osv import OsvData
 from skypi.core.publishers import GitHubPublisher
 from skypi.core.tokens import TokenRecord, new_token
 from skypi.core.views import parse_policy
@@ -35,9 +36,11 @@ from skypi.local.emulator import LambdaContext
 from skypi.store.dynamo_publishers import DynamoPublisherRepository
 from skypi.store.s3 import S3Store
 from tests.apigw import http_event, upload_event
+from tests.asynclambda import AsyncLambda
 from tests.conftest import basic
 from tests.dists import upload_form, wheel_bytes, wheel_name
 from tests.iam.conftest import AUDIENCE, Stack
+from tests.iam.template import ACCOUNT, PARTITION, REGION
 from tests.oidc import github_claims
 from tests.upstream import StaticUpstream
 
@@ -416,6 +419,61 @@ def view(stack: Stack) -> None:
         upstream.stop()
 
 
+def view_purge(stack: Stack) -> None:
+    """The operator's OSV data names a file the view cached MAL-: the bucket's event runs the
+    view function, which makes the page again, deletes the cached copy and its .metadata, and
+    queues their invalidation for the invalidator."""
+    upstream = StaticUpstream().start()
+    try:
+        upstream.add_wheel("purged", "1.0", datetime.now(UTC) - timedelta(days=30))
+        Views(stack.aws.store).save(parse_policy("purging", {"upstream": upstream.url}), new=True)
+        name = wheel_name("purged", "1.0")
+        context = LambdaContext(function_name="skypi-view")
+        with stack.recorder.acting("view"):
+            for path in (
+                f"/views/purging/files/purged/{name}",
+                f"/views/purging/files/purged/{name}.metadata",
+            ):
+                answer = viewhandler.handler(http_event("GET", path), context)
+                assert answer["statusCode"] == 200, (path, answer)
+        record = {"id": "MAL-2026-12", "affected": [
+            {"package": {"ecosystem": "PyPI", "name": "purged"}, "versions": ["1.0"]}]}  # fmt: skip
+        Views(stack.aws.store).import_osv(OsvData.from_records([record]))  # the operator's
+        event = {"Records": [{"eventSource": "aws:s3", "s3": {"object": {"key": OSV_KEY}}}]}
+        with stack.recorder.acting("view"):
+            assert viewhandler.handler(event, context) == {"made": 1}
+        assert not list(stack.aws.store.list("views/purging/files/"))
+    finally:
+        upstream.stop()
+
+
+def view_fill(stack: Stack) -> None:
+    """The view function's background fills: a file past the fill limit is redirected while
+    the function sends itself the file (an asynchronous invocation of its own ARN), whose run
+    streams it into the bucket by a multipart upload; a lying upstream's is aborted."""
+    upstream = StaticUpstream().start()
+    invocations = AsyncLambda()
+    try:
+        now = datetime.now(UTC)
+        upstream.add_wheel("big", "1.0", now - timedelta(days=30))
+        upstream.add_wheel("big", "2.0", now - timedelta(days=30), served=b"x" * 1000)  # lies
+        Views(stack.aws.store).save(parse_policy("fill", {"upstream": upstream.url}), new=True)
+        arn = f"arn:{PARTITION}:lambda:{REGION}:{ACCOUNT}:function:{stack.deployment.view_function}"
+        context = LambdaContext(function_name="skypi-view", invoked_function_arn=arn)
+        with pytest.MonkeyPatch.context() as patch, stack.recorder.acting("view"):
+            invocations.install(patch)
+            patch.setattr(viewhandler, "_built", None)  # a container of this function's ARN
+            viewhandler._build(context)[1].fill_limit = 100  # bytes: both wheels are past it
+            for version in ("1.0", "2.0"):
+                path = f"/views/fill/files/big/{wheel_name('big', version)}"
+                answer = viewhandler.handler(http_event("GET", path), context)
+                assert answer["statusCode"] == 307, (path, answer)
+            filled = invocations.deliver(lambda event: viewhandler.handler(event, context))
+        assert filled == [{"filled": True}, {"filled": False}]
+    finally:
+        upstream.stop()
+
+
 def _stored_by_a_view(stack: Stack, view: str, names: tuple[str, ...]) -> StaticUpstream:
     """A view (set up outside, not acting) that stored each name's page from upstream."""
     upstream = StaticUpstream().start()
@@ -496,6 +554,8 @@ SCENARIOS: dict[str, Callable[[Stack], None]] = {
     "api: Trusted Publishing upload with a PEP 740 attestation": attested_upload,
     "sync: token to the edge": token_sync,
     "view: misses, a file and the timer": view,
+    "view: a cached file named malicious later is purged": view_purge,
+    "view: a file filled in the background, and a lying upstream's aborted": view_fill,
     "api: an upload and a namespace take over a view's stored pages": upload_takes_over,
     "indexer: a drop-in takes over a view's stored page": drop_in_takes_over,
 }

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from bench.synth import only_resource
+
 from tests.iam.policy import Statement, Unsupported, statements
 
 ACCOUNT = "123456789012"  # moto's default account
@@ -137,12 +139,7 @@ class Resolver:
 
 def _function(template: Mapping[str, Any], name: str) -> tuple[str, dict[str, Any]]:
     prefix = FUNCTIONS[name]
-    (found,) = [
-        (k, r)
-        for k, r in template["Resources"].items()
-        if r["Type"] == "AWS::Lambda::Function" and k.startswith(prefix)
-    ]
-    return found
+    return only_resource(template, "AWS::Lambda::Function", lambda k, _: k.startswith(prefix))
 
 
 def role_id(template: Mapping[str, Any], function: str) -> str:

@@ -17,6 +17,7 @@ BUCKET = f"arn:aws:s3:::{DEPLOYMENT.bucket}"
 SCHEDULES = f"arn:aws:scheduler:{REGION}:{ACCOUNT}:schedule"
 MINE = f"{SCHEDULES}/{DEPLOYMENT.schedule_group}/skypi-view-refresh"
 SCHEDULER_ROLE = f"arn:aws:iam::{ACCOUNT}:role/{DEPLOYMENT.scheduler_role}"
+SELF = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{DEPLOYMENT.view_function}"
 TO_SCHEDULER = {"iam:PassedToService": ["scheduler.amazonaws.com"]}
 
 ALLOWED = [
@@ -32,7 +33,10 @@ ALLOWED = [
     Request("s3:PutObject", f"{BUCKET}/views/safe/files/foo/foo-1.0.tar.gz"),
     Request("s3:DeleteObject", f"{BUCKET}/views/safe/simple/foo/index.html"),
     Request("s3:PutObject", f"{BUCKET}/views/due.json"),  # when each page is due
+    Request("s3:DeleteObject", f"{BUCKET}/views/safe/files/foo/foo-1.0.tar.gz"),  # purged
     Request("s3:ListBucket", BUCKET),
+    Request("lambda:InvokeFunction", SELF),  # a background fill, sent to itself
+    Request("s3:AbortMultipartUpload", f"{BUCKET}/views/safe/files/foo/foo-1.0.tar.gz"),
 ]  # fmt: skip
 DENIED = [
     Request("scheduler:CreateSchedule", f"{SCHEDULES}/default/skypi-view-refresh"),
@@ -46,8 +50,11 @@ DENIED = [
     Request("s3:PutObject", f"{BUCKET}/views/safe/policy.json"),  # the operator's
     Request("s3:PutObject", f"{BUCKET}/osv/PyPI.json"),
     Request("s3:GetObject", f"{BUCKET}/auth/tokens.json"),
-    Request("s3:DeleteObject", f"{BUCKET}/views/safe/files/foo/foo-1.0.tar.gz"),
+    Request("s3:DeleteObject", f"{BUCKET}/packages/foo/foo-1.0.tar.gz"),
     Request("lambda:InvokeFunction", f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:x"),
+    Request("lambda:InvokeFunction", f"{SELF}-other"),
+    Request("s3:AbortMultipartUpload", f"{BUCKET}/packages/foo/foo-1.0.tar.gz"),
+    Request("s3:AbortMultipartUpload", f"{BUCKET}/views/safe/simple/foo/index.json"),
 ]  # fmt: skip
 
 

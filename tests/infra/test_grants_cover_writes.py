@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -137,13 +136,6 @@ def test_the_check_sees_a_missing_grant(synth: Synth) -> None:
     assert denied([("PutObject", "site/index.html")], without_site) == [
         "s3:PutObject site/index.html"
     ]
-
-
-@pytest.fixture
-def upstream() -> Iterator[StaticUpstream]:
-    server = StaticUpstream().start()
-    yield server
-    server.stop()
 
 
 def test_every_key_a_view_reads_and_writes_is_granted_to_the_view_lambda(

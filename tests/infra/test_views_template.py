@@ -150,8 +150,14 @@ def test_the_view_role_has_the_view_families_of_the_key_layout_and_no_more(synth
             keys.grants(keys.VIEW, access)
         ), access
     assert granted["s3:ListBucket"] == [""]  # the bucket itself: a HEAD's 404, not 403
+    # a background fill's multipart upload, aborted when it fails: cached files only
+    multipart = ["s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"]
+    for action in multipart:
+        assert (
+            granted[action] == list(keys.grants(keys.VIEW, "multipart")) == [keys.VIEW_FILE.grant]
+        )
     object_actions = {a for a, patterns in granted.items() if any(patterns)}
-    assert object_actions == set(actions.values())
+    assert object_actions == {*actions.values(), *multipart}
     policy = keys.view_policy_key("safe")
     assert not any(fnmatchcase(policy, p) for p in granted["s3:PutObject"])  # the operator's
     assert not any(fnmatchcase(keys.OSV_KEY, p) for p in granted["s3:PutObject"])
@@ -191,10 +197,53 @@ def test_the_view_lambda_schedules_in_its_group_only(synth: Synth) -> None:
         "s3:PutObject",
         "s3:DeleteObject",
         "s3:ListBucket",
+        "s3:AbortMultipartUpload",  # a background fill's (the view families test)
+        "s3:ListMultipartUploadParts",
+        "lambda:InvokeFunction",  # itself only (the invoke-itself test)
         "xray:PutTraceSegments",
         "xray:PutTelemetryRecords",
+        *QUEUE_SENDS,
     }
     assert others == set()
+
+
+QUEUE_SENDS = {"sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"}
+
+
+def test_the_view_lambda_invalidates_through_the_queue_only(synth: Synth) -> None:
+    """The files it deletes leave CloudFront through the invalidation queue, which the
+    invalidator (the one with CreateInvalidation) drains: it may send to that queue only, and
+    calls CloudFront itself for nothing."""
+    queue_id, _ = _one(synth, "AWS::SQS::Queue", "InvalidationsPending")
+    statements = _statements(synth, _role(synth))
+    sending = [s for s in statements if QUEUE_SENDS & set(_listed(s["Action"]))]
+    assert [s["Resource"] for s in sending] == [{"Fn::GetAtt": [queue_id, "Arn"]}]
+    assert not [a for s in statements for a in _listed(s["Action"]) if a.startswith("cloudfront")]
+    _, function = _function(synth)
+    variables = function["Properties"]["Environment"]["Variables"]
+    assert variables["SKYPI_INVALIDATION_QUEUE_URL"] == {"Ref": queue_id}
+    assert "SKYPI_DISTRIBUTION_ID" not in variables
+
+
+def test_a_policy_or_osv_data_written_invokes_the_view_lambda(synth: Synth) -> None:
+    """Whoever writes them (``skypi view ... --bucket``, ``aws s3 cp``), the bucket invokes the
+    view function for a view's policy and the OSV data, and for nothing else of views/."""
+    function_id, _ = _function(synth)
+    [notifications] = synth.resources("Custom::S3BucketNotifications").values()
+    config = notifications["Properties"]["NotificationConfiguration"]
+    mine = [
+        c for c in config.get("LambdaFunctionConfigurations", [])
+        if c["LambdaFunctionArn"] == {"Fn::GetAtt": [function_id, "Arn"]}
+    ]  # fmt: skip
+    filters = sorted(
+        tuple(sorted((r["Name"], r["Value"]) for r in c["Filter"]["Key"]["FilterRules"]))
+        for c in mine
+    )
+    assert filters == [
+        (("prefix", "osv/"), ("suffix", ".json")),
+        (("prefix", "views/"), ("suffix", "/policy.json")),
+    ]
+    assert all(c["Events"] == ["s3:ObjectCreated:*"] for c in mine)
 
 
 def test_the_scheduler_may_only_invoke_the_view_lambda(synth: Synth) -> None:
@@ -227,3 +276,42 @@ def test_view_pages_are_cached_as_pages_are(synth: Synth) -> None:
     assert behaviour["ResponseHeadersPolicyId"] == simple["ResponseHeadersPolicyId"]
     assert keys.VIEW_PAGE.revalidate
     assert not keys.VIEW_FILE.revalidate
+
+
+def test_the_view_lambda_may_invoke_itself_only_through_a_policy_it_does_not_depend_on(
+    synth: Synth,
+) -> None:
+    """A background fill is an asynchronous invocation of the function by itself. The grant
+    names the function's own ARN, so it cannot be in the role's default policy: the function
+    depends on that one (CloudFormation would find a circular dependency); it is a policy of
+    its own, which depends on the function, never the reverse."""
+    function_id, function = _function(synth)
+    role_id = function["Properties"]["Role"]["Fn::GetAtt"][0]
+    invoking = {
+        policy_id: policy
+        for policy_id, policy in synth.resources("AWS::IAM::Policy").items()
+        if {"Ref": role_id} in policy["Properties"]["Roles"]
+        and any(
+            "lambda:InvokeFunction" in _listed(s["Action"])
+            for s in policy["Properties"]["PolicyDocument"]["Statement"]
+        )
+    }
+    [(policy_id, policy)] = invoking.items()
+    [statement] = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Action"] == "lambda:InvokeFunction"
+    assert statement["Resource"] == {"Fn::GetAtt": [function_id, "Arn"]}
+    assert policy_id not in _listed(function.get("DependsOn", []))
+    depends = json.dumps(function)
+    assert policy_id not in depends
+
+
+def test_a_fill_left_incomplete_is_removed_by_the_bucket_lifecycle(synth: Synth) -> None:
+    """A fill that dies part-way (its run out of time) leaves an incomplete multipart upload:
+    the bucket's lifecycle rule aborts it (Amazon S3 User Guide, "Configuring a bucket
+    lifecycle configuration to delete incomplete multipart uploads")."""
+    [bucket] = [
+        r for k, r in synth.resources("AWS::S3::Bucket").items() if k.startswith("StorageIndex")
+    ]
+    rules = bucket["Properties"]["LifecycleConfiguration"]["Rules"]
+    aborting = [r for r in rules if r.get("Status") == "Enabled" and "Prefix" not in r]
+    assert any(r["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] <= 7 for r in aborting)

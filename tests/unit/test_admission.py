@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from skypi.core.admission import ONE_SDIST, Candidate, Mode, Verdict, decide
-from skypi.core.pages import FileEntry, ProjectPage, has_sdist
+from skypi.core.admission import ONE_SDIST, Candidate, Mode, Verdict, decide, has_sdist
+from skypi.core.pages import FileEntry, ProjectPage
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 WHEEL = "demo-1.0-py3-none-any.whl"

@@ -250,7 +250,7 @@ GHSA_DEMO = {
             },
             entry("demo-1.0.tar.gz", 1),
             Reason.COOLDOWN,
-            "",
+            "its exception expired 2026-12-01T00:00:00.000000Z: old",
         ),
     ],
 )

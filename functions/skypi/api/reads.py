@@ -110,7 +110,7 @@ def _vary(headers: dict[str, str]) -> dict[str, str]:
 async def respond(
     send: Send, status: int, headers: dict[str, str], body: bytes = b"", head: bool = False
 ) -> None:
-    headers.setdefault("content-length", str(len(body)))
+    headers = {"content-length": str(len(body))} | headers  # the caller's dict left as it is
     raw = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
     await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": b"" if head else body})

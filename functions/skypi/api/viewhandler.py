@@ -24,12 +24,14 @@ from __future__ import annotations
 import asyncio
 import os
 from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import unquote_plus
 
 from aws_lambda_powertools import Logger
 
 from skypi import tracing
 from skypi.core.constants import INDEX_URL_VARIABLE
 from skypi.core.http import MAX_LAMBDA_RESPONSE_BYTES
+from skypi.core.keys import OSV_KEY, policy_view
 from skypi.core.negotiate import V1_JSON
 from skypi.core.viewedge import from_origin_uri
 
@@ -39,16 +41,14 @@ if TYPE_CHECKING:
 
     from skypi.indexer.views import Views
 
-# The largest upstream file fetched while a client waits: CloudFront waits up to 60 s for the
-# function (its origin response timeout, without a quota increase); 64 MB leaves room for a
-# slow upstream and the store's write. A larger file is answered with upstream's own URL.
-FILL_LIMIT: Final = 64 * 1024 * 1024
 # How long CloudFront waits for the function (the stack sets it); a miss makes at most two
 # upstream fetches (the page, then the file), each given half of what is left after a margin
 # for storing, so that a trickling upstream gets a 504 from here, not a timeout at the edge.
 ORIGIN_TIMEOUT_VARIABLE: Final = "SKYPI_VIEW_ORIGIN_TIMEOUT"
 ORIGIN_TIMEOUT_DEFAULT: Final = 30.0  # CloudFront's default origin response timeout
 STORE_MARGIN: Final = 10.0
+# What a background fill leaves of its run for completing (or aborting) its upload and logging.
+FILL_MARGIN: Final = 30.0
 TEXT: Final = {"content-type": "text/plain", "cache-control": "no-store"}
 logger = Logger(service="skypi-view")
 tracing.route_logs(logger)
@@ -66,18 +66,23 @@ def _build(context: Any) -> tuple[Mangum, Views]:
         from skypi.api.reads import ReadRoutes
         from skypi.api.settings import Settings
         from skypi.api.views import ViewRoutes
-        from skypi.indexer.views import Views
+        from skypi.indexer.views import FILL_LIMIT, Views
+        from skypi.store.cdn import QueuedCdn
         from skypi.store.s3 import S3Store
         from skypi.store.scheduler import ViewTimer
+        from skypi.store.selfinvoke import SelfInvoke
         from skypi.store.tokens import TokenRepository
         from skypi.store.upstream import Upstream, UpstreamLimits
 
         store = S3Store.from_environment()
+        invoke = SelfInvoke(context.invoked_function_arn)
         views = Views(
             store,
-            Upstream(UpstreamLimits(max_file_bytes=FILL_LIMIT, budget=fetch_budget())),
+            Upstream(UpstreamLimits(budget=fetch_budget())),
             timer=ViewTimer.from_environment(context.invoked_function_arn),
             fill_limit=FILL_LIMIT,
+            cdn=QueuedCdn.from_environment(),
+            background=lambda request: invoke(request.to_event()),
         )
         settings = Settings(
             redirect_over=MAX_LAMBDA_RESPONSE_BYTES,
@@ -172,6 +177,38 @@ def viewer_event(event: dict[str, Any]) -> dict[str, Any] | None:
     }
 
 
+def changed_views(event: dict[str, Any]) -> list[str | None]:
+    """What an S3 event names that changes views' pages: a view's policy (its name) or the
+    OSV data (None), each once; any other key is ignored. S3 sends keys URL-encoded, spaces
+    as ``+``.
+
+    >>> from skypi.core.keys import file_key, view_policy_key
+    >>> policy = view_policy_key("safe")
+    >>> records = [{"eventSource": "aws:s3", "s3": {"object": {"key": k}}}
+    ...            for k in (policy, OSV_KEY, policy.replace("safe", "..%2Fx"), policy,
+    ...                      file_key("a", "a-1.0.tar.gz"))]
+    >>> changed_views({"Records": records})
+    ['safe', None]
+    >>> changed_views({"Records": [None, {"eventSource": "aws:s3", "s3": {"object": 1}}]})
+    []
+    """
+    found: dict[str | None, None] = {}
+    for record in event.get("Records") or []:
+        if not isinstance(record, dict) or record.get("eventSource") != "aws:s3":
+            continue
+        s3 = record.get("s3")
+        found_object = s3.get("object") if isinstance(s3, dict) else None
+        key = found_object.get("key") if isinstance(found_object, dict) else None
+        if not isinstance(key, str):
+            continue
+        key = unquote_plus(key)
+        if key == OSV_KEY:
+            found[None] = None
+        elif (view := policy_view(key)) is not None:
+            found[view] = None
+    return list(found)
+
+
 def _not_found() -> dict[str, Any]:
     return {"statusCode": 404, "headers": dict(TEXT), "body": "Not Found\n"}
 
@@ -179,12 +216,25 @@ def _not_found() -> dict[str, Any]:
 @logger.inject_lambda_context
 @tracing.capture_lambda_handler("skypi-view")
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """A miss (a function URL request) or the timer (``{"skypi": "view-refresh"}``)."""
+    """A miss (a function URL request), the timer (``{"skypi": "view-refresh"}``), a file
+    to fill (``{"skypi": "view-fill", ...}``, sent by a miss to this very function) or the
+    bucket's event for a policy or the OSV data written."""
+    if isinstance(event.get("Records"), list):  # the bucket: a policy or the OSV data written
+        views = _build(context)[1]
+        seconds = context.get_remaining_time_in_millis
+        made = sum(
+            views.follow_change(view, time_left=lambda: seconds() / 1000)
+            for view in changed_views(event)
+        )
+        logger.info("made %d view pages again after a change", made, extra={"made": made})
+        return {"made": made}
     if event.get("skypi") == "view-refresh":
         seconds = context.get_remaining_time_in_millis
         made = _build(context)[1].refresh_due(time_left=lambda: seconds() / 1000)
         logger.info("made %d due view pages again", made, extra={"made": made})
         return {"made": made}
+    if event.get("skypi") == "view-fill":
+        return {"filled": _fill(event, context)}
     viewer = viewer_event(event)
     if viewer is None:
         logger.info("not a view request: %r", str(event.get("rawPath"))[:300])
@@ -192,6 +242,26 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     app = _build(context)[0]
     _event_loop()
     return dict(app(viewer, context))  # type: ignore[arg-type]
+
+
+def _fill(event: dict[str, Any], context: LambdaContext) -> bool:
+    """Fill the file an asynchronous invocation names, within the time this run has left
+    (less :data:`FILL_MARGIN`); whether it stored it. A failure is logged, never raised: Lambda
+    would run the event again (twice), and a request for the file sends it again anyway."""
+    from skypi.indexer.views import FillRequest
+
+    request = FillRequest.from_event(event)
+    if request is None:
+        logger.warning("not a view fill: %r", str(event)[:300])
+        return False
+    budget = max(1.0, context.get_remaining_time_in_millis() / 1000 - FILL_MARGIN)
+    try:
+        filled = _build(context)[1].fill(request, budget=budget)
+    except Exception as exc:  # an upstream that fails or lies: nothing stored
+        logger.warning("view %s: %s not filled: %s", request.view, request.filename, exc)
+        return False
+    logger.info("view %s: %s filled: %s", request.view, request.filename, filled)
+    return filled
 
 
 def _event_loop() -> None:

@@ -16,12 +16,14 @@ Pure: it sees the page and the candidate's facts, nothing else.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final, Literal
 
 from skypi.core.errors import UploadRejected
-from skypi.core.pages import FileEntry, ProjectPage, has_sdist
+from skypi.core.filenames import DistFilename, same_version
+from skypi.core.keys import file_key
+from skypi.core.pages import FileEntry, ProjectPage
 
 ONE_SDIST: Final = "Only one sdist may be uploaded per release."
 
@@ -62,6 +64,13 @@ class Candidate:
     kind: Literal["wheel", "sdist"]
     sha256: str
 
+    @classmethod
+    def upload(cls, dist: DistFilename, sha256: str, version: str | None = None) -> Candidate:
+        """A file about to be uploaded, stored under its project's key for its filename;
+        ``version``: its metadata's, once read (else the filename's)."""
+        key = file_key(dist.project, dist.filename)
+        return cls(dist.filename, key, version or str(dist.version), dist.kind, sha256)
+
 
 @dataclass(frozen=True)
 class Decision:
@@ -86,6 +95,19 @@ def already_exists(filename: str, sha256: str, detail: str = "") -> str:
         f"File already exists ({filename!r}, with sha256 hash {sha256!r}{detail}). "
         "A published file never changes: upload a new version instead."
     )
+
+
+def has_sdist(files: Iterable[FileEntry], version: str) -> bool:
+    """Whether one of ``files`` is an sdist of the release ``version`` names, compared as PEP
+    440 versions (``1.0.0`` is the release ``1.0``): PyPI allows one sdist per release.
+
+    >>> from datetime import UTC, datetime
+    >>> now = datetime(2026, 1, 1, tzinfo=UTC)
+    >>> sdist = FileEntry("a-1.0.tar.gz", "k", "1.0", "0", 1, now)
+    >>> has_sdist([sdist], "1.0.0"), has_sdist([sdist], "1.0.post1")
+    (True, False)
+    """
+    return any(same_version(f.version, version) and not f.filename.endswith(".whl") for f in files)
 
 
 def decide(page: ProjectPage | None, candidate: Candidate, *, mode: Mode = Mode.UPLOAD) -> Decision:

@@ -30,7 +30,9 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from skypi.core.edge import decide, origin_uri
+from skypi.core.keys import VIEWS_PREFIX
 from skypi.core.pages import metadata_key
+from skypi.core.viewedge import decide_view, from_origin_uri, view_origin_key
 
 # https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/InvalidationLimits.html
 MAX_FILE_PATHS_IN_PROGRESS: Final = 3_000  # per distribution; one request may carry them all
@@ -72,8 +74,21 @@ def cached_at_the_edge(key: str) -> bool:
 
     >>> cached_at_the_edge("packages/a/a-1.0.tar.gz"), cached_at_the_edge("packages/../a.zip")
     (True, False)
+
+    A view's cached file is read by the view's own edge rules, under ``/views/`` (its pages
+    are revalidated, never held):
+
+    >>> cached_at_the_edge("views/safe/files/a/a-1.0.tar.gz"), cached_at_the_edge("views/x")
+    (True, False)
     """
-    return decide("GET", origin_uri(key), "").key == key
+    uri = origin_uri(key)
+    if key.startswith(VIEWS_PREFIX):
+        viewer = from_origin_uri(uri)
+        if viewer is None:
+            return False
+        found = decide_view("GET", viewer.path, "", viewer.accept, viewer.accept_encoding)
+        return found.kind == "file" and view_origin_key(found) == key
+    return decide("GET", uri, "").key == key
 
 
 def check_path(path: str) -> str:

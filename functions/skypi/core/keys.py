@@ -205,8 +205,14 @@ VIEW_UPSTREAM_PAGE: Final = Family(
     f"{VIEWS_PREFIX}*/{VIEW_UPSTREAM}/*",
     {VIEW: ("read", "write", "delete")},
 )
+# The view function deletes a cached file no form of its view lists any more (an OSV record,
+# a deny-list entry, upstream's quarantine found later: docs/views.md); a file too big to fetch
+# while CloudFront waits is streamed in by a multipart upload, which a failed fill (a lying
+# upstream, a run out of time) aborts.
 VIEW_FILE: Final = Family(
-    "view cached file", f"{VIEWS_PREFIX}*/{VIEW_FILES}/*", {VIEW: ("read", "write")}
+    "view cached file",
+    f"{VIEWS_PREFIX}*/{VIEW_FILES}/*",
+    {VIEW: ("read", "write", "delete", "multipart")},
 )
 VIEW_DUE: Final = Family("view due record", VIEW_DUE_KEY, {VIEW: ("read", "write")})
 OSV_DATA: Final = Family("osv data", OSV_KEY, {VIEW: ("read",)})
@@ -377,6 +383,20 @@ def view_policy_key(view: str) -> str:
     return f"{VIEWS_PREFIX}{_segment(view, 'view')}/{VIEW_POLICY}"
 
 
+def policy_view(key: str) -> str | None:
+    """The view whose policy ``key`` is (None: no view's policy, such as a key written by hand
+    with a name no view has).
+
+    >>> policy_view("views/safe/policy.json"), policy_view("views/../policy.json")
+    ('safe', None)
+    """
+    parts = key.split("/")
+    if len(parts) != 3 or f"{parts[0]}/" != VIEWS_PREFIX or parts[2] != VIEW_POLICY:
+        return None
+    # a view name is written as a normalized project name is (skypi.core.views.view_name)
+    return parts[1] if _PROJECT.fullmatch(parts[1]) and len(parts[1]) <= 64 else None
+
+
 def view_key(view: str, key: str) -> str:
     """Where a view keeps what the private index keeps under ``key``: its pages as
     ``simple/...`` (the root listing and each project's, with their twins and gzip variants),
@@ -409,6 +429,16 @@ def view_file_key(view: str, project: str, filename: str) -> str:
     """
     rest = f"{_segment(project, 'project')}/{_segment(filename, 'filename')}"
     return view_key(view, f"{VIEW_FILES}/{rest}")
+
+
+def view_files_folder(view: str, project: str) -> str:
+    """The folder of the upstream files a view cached of ``project`` (listed to delete those
+    no form of the view lists any more).
+
+    >>> view_files_folder("safe", "foo")
+    'views/safe/files/foo/'
+    """
+    return view_key(view, f"{VIEW_FILES}/{_segment(project, 'project')}/")
 
 
 def view_upstream_key(view: str, project: str) -> str:

@@ -4,7 +4,8 @@ advisory covers, so that a view can block known-malicious files.
 An index keeps one compact document of the advisories it blocks by (``skypi view osv``
 imports an OSV export: ``PyPI/all.zip`` of osv.dev, a folder or a file of records), and a
 view's policy decides which of them block: the ``MAL-`` ones (malicious packages) always,
-others only when the policy names their id.
+others when the policy names their id or when their severity (:mod:`skypi.core.severity`,
+rated once, on import) is at or above the policy's ``block-severity``.
 
 Matching follows the schema: the ecosystem is exactly ``PyPI``, the package name is compared
 normalized, an ECOSYSTEM range is compared as PEP 440 versions (``introduced: "0"`` is every
@@ -28,6 +29,8 @@ from typing import Any, Final
 
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
+
+from skypi.core.severity import Severity, rate
 
 ECOSYSTEM: Final = "PyPI"
 MALICIOUS_PREFIX: Final = "MAL-"
@@ -54,13 +57,14 @@ class Span:
 @dataclass(frozen=True)
 class Advisory:
     """What of one OSV record a view needs for one package: its id, summary, exact versions
-    and ranges."""
+    and ranges, and its severity (None: the record gives no usable one)."""
 
     id: str
     project: str
     summary: str = ""
     versions: frozenset[str] = frozenset()
     spans: tuple[Span, ...] = ()
+    severity: Severity | None = None
 
     @property
     def malicious(self) -> bool:
@@ -102,7 +106,8 @@ class Advisory:
             name = canonicalize_name(str(package.get("name", "")))
             versions = frozenset(str(v) for v in _list(affected.get("versions")))
             spans = tuple(s for r in _list(affected.get("ranges")) for s in _spans(r))
-            found.append(cls(record["id"], name, summary, versions, spans))
+            severity = _severity(record, affected)
+            found.append(cls(record["id"], name, summary, versions, spans, severity))
         return found
 
     def to_json(self) -> dict[str, Any]:
@@ -112,12 +117,25 @@ class Advisory:
             "summary": self.summary,
             "versions": sorted(self.versions),
             "spans": [[s.introduced, s.fixed, s.last_affected] for s in self.spans],
+            "severity": self.severity.to_json() if self.severity else None,
         }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Advisory:
         spans = tuple(Span(*span) for span in data["spans"])
-        return cls(data["id"], data["project"], data["summary"], frozenset(data["versions"]), spans)
+        severity = Severity.from_json(data.get("severity"))
+        versions = frozenset(data["versions"])
+        return cls(data["id"], data["project"], data["summary"], versions, spans, severity)
+
+
+def _severity(record: Mapping[str, Any], affected: Mapping[str, Any]) -> Severity | None:
+    """A package's rating: its ``affected[]`` entry's own ``severity`` list when it has one
+    (the schema then leaves the record's unset), else the record's; GitHub's
+    ``database_specific.severity`` of the entry, else of the record."""
+    entries = affected.get("severity") or record.get("severity")
+    own = affected.get("database_specific")
+    named = own if isinstance(own, Mapping) and "severity" in own else None
+    return rate(entries, named or record.get("database_specific"))
 
 
 def _same(version: Version, text: str) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -21,7 +21,6 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from skypi.core.errors import reading
-from skypi.core.filenames import same_version
 from skypi.core.keys import HELD_PREFIX as HELD_PREFIX
 from skypi.core.keys import PACKAGES_PREFIX as PACKAGES_PREFIX
 from skypi.core.keys import ROOT_HTML_KEY as ROOT_HTML_KEY
@@ -224,18 +223,6 @@ def _entries_text(entries: list[FileEntry]) -> str:
 def held_digest(held: bytes) -> str:
     """The name a page gives its held files by: their SHA-256."""
     return hashlib.sha256(held).hexdigest()
-
-
-def has_sdist(files: Iterable[FileEntry], version: str) -> bool:
-    """Whether one of ``files`` is an sdist of the release ``version`` names, compared as PEP
-    440 versions (``1.0.0`` is the release ``1.0``): PyPI allows one sdist per release.
-
-    >>> now = datetime(2026, 1, 1, tzinfo=UTC)
-    >>> sdist = FileEntry("a-1.0.tar.gz", "k", "1.0", "0", 1, now)
-    >>> has_sdist([sdist], "1.0.0"), has_sdist([sdist], "1.0.post1")
-    (True, False)
-    """
-    return any(same_version(f.version, version) and not f.filename.endswith(".whl") for f in files)
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ its listed key is lives in :func:`seen_again`. An admin's edit (a yank, an unyan
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Literal, Protocol
@@ -32,6 +32,7 @@ from typing import Literal, Protocol
 from skypi.core.admission import Candidate, Decision, Mode, Verdict, decide_among
 from skypi.core.digests import sha256_hex
 from skypi.core.filenames import DistFilename, same_version
+from skypi.core.keys import metadata_key
 from skypi.core.metadata import CoreMetadata
 from skypi.core.namespaces import Namespaces
 from skypi.core.pages import FileEntry, ProjectPage, ProjectStatus, RootEntry, root_entry
@@ -99,6 +100,14 @@ class Facts:
     def with_provenance(self, href: str) -> Facts:
         """The same file, its entry linking to its PEP 740 provenance."""
         return replace(self, entry=replace(self.entry, provenance=href))
+
+    @property
+    def metadata_file(self) -> tuple[str, bytes] | None:
+        """The PEP 658 file served beside a wheel (its key and bytes, derived from the
+        file's bytes alone); None for an sdist, which has none."""
+        if not self.entry.metadata_sha256:
+            return None
+        return metadata_key(self.entry.key), self.meta.raw
 
     def arrival(self, mode: Mode) -> Arrival:
         summary = " ".join(self.meta.summary.split())
@@ -182,6 +191,20 @@ class Observed:
     # PEP 752: the namespaces, read when the page does not exist yet (a project starting)
     namespaces: Namespaces | None = None
     edit: Edit | None = None  # an admin's edit (Mode.ADMIN), which comes with nothing else
+
+    @classmethod
+    def of(
+        cls,
+        read: Iterable[Facts],
+        uploads: Collection[str],
+        departures: Mapping[str, str | None],
+        refreshed: Mapping[str, Refresh],
+    ) -> Observed:
+        """The files read (``uploads``: the keys that came as uploads, held to PyPI's upload
+        rules; any other is a drop-in), the keys found gone and the entries refreshed."""
+        modes = {True: Mode.UPLOAD, False: Mode.DROP_IN}
+        arrivals = tuple(f.arrival(modes[f.entry.key in uploads]) for f in read)
+        return cls(arrivals, departures, refreshed)
 
     def changes(self, page: ProjectPage | None) -> bool:
         """Whether this can change ``page`` at all (else its page is not even tried)."""

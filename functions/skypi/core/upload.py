@@ -11,12 +11,18 @@ import dataclasses
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import IO, Any, Final
 
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from skypi.core.attestations import parse_attestations
+from skypi.core.attestations import (
+    check_subjects,
+    parse_attestations,
+    provenance,
+    provenance_href,
+)
+from skypi.core.digests import hash_stream
 from skypi.core.errors import Discontinued, InvalidDistribution, UploadRejected
 from skypi.core.filenames import (
     VALID_PROJECT_NAME,
@@ -26,7 +32,8 @@ from skypi.core.filenames import (
     parse_filename,
     wheel_name_part,
 )
-from skypi.core.metadata import METADATA_VERSIONS, CoreMetadata
+from skypi.core.keys import provenance_key
+from skypi.core.metadata import METADATA_VERSIONS, CoreMetadata, Limits, read_file_metadata
 
 SEE_METADATA: Final = (
     "See https://packaging.python.org/specifications/core-metadata for more information."
@@ -37,6 +44,7 @@ _DIGEST_NAMES: Final = {
     "sha256_digest": "SHA256",
     "blake2_256_digest": "blake2b with digest size 32",
 }
+FORM_DIGESTS: Final = ("md5", "sha256", "blake2_256")  # what the upload form may carry
 FILETYPES: Final = {"sdist": (".tar.gz", ".zip"), "bdist_wheel": (".whl",)}
 
 Form = Mapping[str, Sequence[str]]
@@ -257,3 +265,61 @@ def check_attestable(request: UploadRequest, claims: Mapping[str, str] | None) -
             "from uploads with trusted publishing; re-run without them "
             "(uv publish --no-attestations)."
         )
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """A file's PEP 740 provenance: where it is stored, what it says, and the link to it from
+    the file's entry."""
+
+    key: str
+    document: bytes
+    href: str
+
+
+@dataclass(frozen=True)
+class Received:
+    """An uploaded file's bytes, checked against its form: their SHA-256, size and core
+    metadata, and the provenance to store beside them when the upload is attested."""
+
+    sha256: str
+    size: int
+    meta: CoreMetadata
+    provenance: Provenance | None = None
+
+
+def receive(
+    request: UploadRequest,
+    dist: DistFilename,
+    fh: IO[bytes],
+    limit: int,
+    limits: Limits,
+    claims: Mapping[str, str] | None = None,
+) -> Received:
+    """Read the uploaded bytes (``limit`` bytes at most) and check them against the form: the
+    digests it supplied, its attestations (a trusted publisher's upload only, each naming this
+    very file) and the file's own metadata. Raises :class:`UploadRejected`. The attestations'
+    signatures are the caller's to verify (sigstore is the API's)."""
+
+    def within(size: int) -> None:
+        if size > limit:
+            raise too_large(limit)
+
+    fh.seek(0)
+    size, found = hash_stream(fh, FORM_DIGESTS, check=within)
+    check_digests(request, {f"{name}_digest": value for name, value in found.items()})
+    check_attestable(request, claims)
+    attested = None
+    if request.attestations and claims is not None:
+        check_subjects(request.attestations, dist.filename, found["sha256"])
+        attested = Provenance(
+            provenance_key(dist.project, dist.filename),
+            provenance(request.attestations, claims),
+            provenance_href(dist.project, str(dist.version), dist.filename),
+        )
+    try:
+        meta = read_file_metadata(dist, fh, size, limits)
+    except InvalidDistribution as exc:
+        raise UploadRejected(str(exc)) from exc
+    check_metadata(request, dist, meta)
+    return Received(found["sha256"], size, meta, attested)

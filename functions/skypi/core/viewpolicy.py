@@ -26,7 +26,7 @@ from __future__ import annotations
 import enum
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
@@ -36,10 +36,12 @@ from packaging.utils import NormalizedName, canonicalize_name
 
 from skypi.core.errors import InvalidDistribution
 from skypi.core.filenames import parse_filename
-from skypi.core.keys import VIEW_FILES, is_sha256
+from skypi.core.keys import METADATA_SUFFIX, VIEW_FILES, is_sha256
 from skypi.core.namespaces import Namespaces
-from skypi.core.osv import OsvData
+from skypi.core.osv import Advisory, OsvData
 from skypi.core.pages import PROJECT_STATUSES, FileEntry, ProjectPage, ProjectStatus, format_time
+from skypi.core.render import HeldBack
+from skypi.core.severity import at_least
 from skypi.core.views import ViewPolicy
 
 MAX_FILES: Final = 100_000  # more files than any project on PyPI has
@@ -64,6 +66,7 @@ class Reason(enum.StrEnum):
     NOT_ALLOWED = "not-allowed"  # an allow-list is given and does not name it
     MALWARE = "malware"  # an OSV MAL- record covers it
     ADVISORY = "advisory"  # an OSV record the policy blocks by covers it
+    SEVERITY = "severity"  # an OSV record rated at or above the policy's block-severity
     STATUS = "status"  # upstream's PEP 792 status offers no files (quarantined)
     PINNED = "pinned"  # uploaded after the date of a time-pinned form
     UNVERIFIABLE = "unverifiable"  # no SHA-256, or a name that is no distribution of it
@@ -71,6 +74,14 @@ class Reason(enum.StrEnum):
 
 
 LISTING: Final = frozenset({Reason.LISTED, Reason.YANKED})
+# The verdicts under which a view keeps the copy of an upstream file it cached: the file is
+# listed (yanked or not), or held back by time alone (a cooldown ends by itself; a pin's date
+# only narrows what the view lists). Every other verdict comes from a flag on the file or its
+# project (a name this index has, upstream's quarantine, an OSV record, the deny- or
+# allow-list, a missing hash, time or file host) that every form of the view applies, its
+# time-pinned forms included: while it stands no form lists the file, so its copy is deleted
+# (:func:`purged`, docs/views.md).
+KEPT_CACHED: Final = frozenset({*LISTING, Reason.COOLDOWN, Reason.PINNED})
 
 
 @dataclass(frozen=True)
@@ -229,6 +240,13 @@ class FileVerdict:
     def listed(self) -> bool:
         return self.reason in LISTING
 
+    def held_back(self) -> HeldBack:
+        """The row of the view's HTML page for a file it does not list."""
+        reason = self.reason.value
+        if self.until is not None:
+            reason += f" until {format_time(self.until)}"
+        return HeldBack(self.filename, self.version, reason, self.detail)
+
     def to_json(self) -> dict[str, Any]:
         until = {"until": format_time(self.until)} if self.until else {}
         return {
@@ -298,11 +316,8 @@ def _verdict(
     if upstream.status == "quarantined":
         why = f": {upstream.status_reason}" if upstream.status_reason else ""
         return FileVerdict(file.filename, version, Reason.STATUS, f"upstream quarantined it{why}")
-    for advisory in osv.matching(project, version):
-        if advisory.malicious:
-            return FileVerdict(file.filename, version, Reason.MALWARE, _advised(advisory))
-        if advisory.id in policy.advisories:
-            return FileVerdict(file.filename, version, Reason.ADVISORY, _advised(advisory))
+    if (advised := _advisory_verdict(policy, osv, project, file.filename, version)) is not None:
+        return advised
     if (rule := policy.denied(project, version)) is not None:
         return FileVerdict(file.filename, version, Reason.DENY_LIST, f"denied by {rule!r}")
     if policy.not_allowed(project, version):
@@ -316,14 +331,60 @@ def _verdict(
     until = file.upload_time + cooldown
     if now < until:
         detail = f"uploaded {format_time(file.upload_time)}; listed from {format_time(until)}"
+        if (lapsed := policy.lapsed(project, now)) is not None:
+            detail += f"; its exception expired {format_time(lapsed.expires)}: {lapsed.reason}"
         return FileVerdict(file.filename, version, Reason.COOLDOWN, detail, until)
     if file.yanked is not None:
         return FileVerdict(file.filename, version, Reason.YANKED, file.yanked or "yanked upstream")
     return FileVerdict(file.filename, version, Reason.LISTED, _excepted(policy, project, now))
 
 
-def _advised(advisory: Any) -> str:
-    return f"{advisory.id}: {advisory.summary}" if advisory.summary else advisory.id
+def _advisory_verdict(
+    policy: ViewPolicy, osv: OsvData, project: str, filename: str, version: str
+) -> FileVerdict | None:
+    """The verdict of the OSV records covering ``version``: a ``MAL-`` record first, then one
+    the policy names, then one rated at or above ``block-severity`` (or, with
+    ``block-unrated``, one with no usable rating); None when none of them blocks it."""
+    found = osv.matching(project, version)
+    for reason, blocks in (
+        (Reason.MALWARE, lambda a: a.malicious),
+        (Reason.ADVISORY, lambda a: a.id in policy.advisories),
+        (Reason.SEVERITY, lambda a: severe(policy, a) is not None),
+    ):
+        advisory = next((a for a in found if blocks(a)), None)
+        if advisory is not None:
+            return FileVerdict(filename, version, reason, _advised(advisory, policy))
+    return None
+
+
+def severe(policy: ViewPolicy, advisory: Advisory) -> str | None:
+    """Why ``policy`` blocks a (not malicious) advisory by its severity, or None.
+
+    >>> from skypi.core.severity import Severity
+    >>> from skypi.core.views import parse_policy
+    >>> policy = parse_policy("safe", {"upstream": "https://up.example/", "block-severity": "high"})
+    >>> severe(policy, Advisory("GHSA-1", "demo", severity=Severity("critical", "x", 9.8)))
+    'rated critical, at or above high'
+    >>> severe(policy, Advisory("PYSEC-1", "demo"))
+    'no usable severity, and block-unrated is on'
+    >>> severe(policy, Advisory("GHSA-2", "demo", severity=Severity("medium", "x", 5.0)))
+    """
+    if policy.block_severity is None:
+        return None
+    if advisory.severity is None:
+        return "no usable severity, and block-unrated is on" if policy.block_unrated else None
+    if at_least(advisory.severity.level, policy.block_severity):
+        return f"rated {advisory.severity.level}, at or above {policy.block_severity}"
+    return None
+
+
+def _advised(advisory: Advisory, policy: ViewPolicy) -> str:
+    """``MAL-2026-1: summary``; for a severity block, the rating and where it was read too."""
+    text = advisory.id
+    if not advisory.malicious and advisory.id not in policy.advisories:
+        rating = advisory.severity.describe() if advisory.severity else "unrated"
+        text += f" ({rating}; {severe(policy, advisory)})"
+    return f"{text}: {advisory.summary}" if advisory.summary else text
 
 
 def _excepted(policy: ViewPolicy, project: str, now: datetime) -> str:
@@ -416,6 +477,22 @@ def decide(
     if upstream is None:
         return ViewOutcome(None, (), None, notes=("upstream has no such project",))
     return evaluate(policy, name, upstream, now, osv, serial=serial, pin=pin)
+
+
+def purged(outcome: ViewOutcome, cached: Iterable[str]) -> list[str]:
+    """Which of the ``cached`` files (a view's copies of one project's upstream files, their
+    ``.metadata`` beside them) go, given the view's current ``outcome`` for the project: each
+    whose file's verdict is not in :data:`KEPT_CACHED`, and each whose file upstream's page no
+    longer has (a pinned form cannot bring back what upstream deleted). A file listed again
+    later is fetched again, and checked against upstream's SHA-256 again.
+
+    >>> outcome = ViewOutcome(None, (FileVerdict("a-1.0.tar.gz", "1.0", Reason.MALWARE),
+    ...     FileVerdict("a-2.0.tar.gz", "2.0", Reason.COOLDOWN)))
+    >>> purged(outcome, ["a-1.0.tar.gz", "a-1.0.tar.gz.metadata", "a-2.0.tar.gz", "a-0.1.zip"])
+    ['a-1.0.tar.gz', 'a-1.0.tar.gz.metadata', 'a-0.1.zip']
+    """
+    kept = {v.filename for v in outcome.verdicts if v.reason in KEPT_CACHED}
+    return [name for name in cached if name.removesuffix(METADATA_SUFFIX) not in kept]
 
 
 def pin_moment(pin: str) -> datetime:

@@ -11,6 +11,8 @@ upstream index. Its policy is one document (TOML as the operator writes it, stor
     deny = ["evil-pkg", "requests<2.20"]
     allow = []                        # when given, only these projects (and versions)
     block-advisories = ["GHSA-..."]   # besides every MAL- record of the index's OSV data
+    block-severity = "high"           # and every advisory rated high or critical
+    block-unrated = true              # with block-severity: an advisory with no rating blocks
     refresh-minutes = 10              # how long an upstream page is trusted unrevalidated
 
     [[exception]]
@@ -42,6 +44,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from skypi.core.errors import InvalidRequest
+from skypi.core.severity import LEVELS, level_name
 
 FileMode = Literal["cache", "link"]
 FILE_MODES: Final = ("cache", "link")
@@ -60,6 +63,8 @@ _KNOWN: Final = frozenset(
         "deny",
         "allow",
         "block-advisories",
+        "block-severity",
+        "block-unrated",
         "refresh-minutes",
         "exception",
         "file-hosts",
@@ -145,6 +150,8 @@ class ViewPolicy:
     refresh: timedelta = timedelta(minutes=DEFAULT_REFRESH_MINUTES)
     exceptions: tuple[Exception_, ...] = ()
     extra_file_hosts: tuple[str, ...] = ()
+    block_severity: str | None = None  # a level of skypi.core.severity.LEVELS
+    block_unrated: bool = True  # with block_severity: an advisory with no rating blocks
 
     @property
     def file_hosts(self) -> frozenset[str]:
@@ -167,11 +174,25 @@ class ViewPolicy:
         name = canonicalize_name(project)
         return next((e for e in self.exceptions if e.project == name and e.active(now)), None)
 
+    def lapsed(self, project: str, now: datetime) -> Exception_ | None:
+        """The exception of ``project`` that expired last, when none is active (what
+        ``skypi view explain`` names beside a cooldown that applies again)."""
+        if self.exception(project, now) is not None:
+            return None
+        name = canonicalize_name(project)
+        expired = [e for e in self.exceptions if e.project == name]
+        return max(expired, key=lambda e: e.expires, default=None)
+
     def cooldown_for(self, project: str, now: datetime) -> timedelta:
         found = self.exception(project, now)
         return self.cooldown if found is None else found.cooldown
 
     def to_json(self) -> dict[str, Any]:
+        severity = (
+            {"block-severity": self.block_severity, "block-unrated": self.block_unrated}
+            if self.block_severity
+            else {}
+        )
         return {
             "upstream": self.upstream,
             "cooldown-days": _days(self.cooldown),
@@ -190,7 +211,7 @@ class ViewPolicy:
                 }
                 for e in self.exceptions
             ],
-        }
+        } | severity
 
     def to_json_bytes(self) -> bytes:
         return json.dumps(self.to_json(), indent=1).encode() + b"\n"
@@ -223,12 +244,37 @@ def parse_policy(name: str, doc: Mapping[str, Any]) -> ViewPolicy:
         deny=_rules(doc.get("deny", []), "deny"),
         allow=_rules(doc.get("allow", []), "allow"),
         advisories=_advisories(doc.get("block-advisories", [])),
+        **_severity(doc),
         refresh=timedelta(minutes=_number(doc.get("refresh-minutes", 10), "refresh-minutes", 1)),
         exceptions=tuple(_exception(e, i) for i, e in enumerate(_table_list(doc))),
         extra_file_hosts=tuple(
             _file_host(h) for h in _strings(doc.get("file-hosts", []), "file-hosts")
         ),
     )
+
+
+def _severity(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """``block-severity`` (a level) and ``block-unrated`` (true or false, only with it)."""
+    value, unrated = doc.get("block-severity"), doc.get("block-unrated", True)
+    if value is None:
+        if "block-unrated" in doc:
+            raise InvalidRequest(
+                "block-unrated applies only with block-severity (the level from which "
+                "vulnerability advisories block: low, medium, high or critical)."
+            )
+        return {}
+    level = level_name(value) if isinstance(value, str) else None
+    if level is None:
+        raise InvalidRequest(
+            f"block-severity must be one of {', '.join(LEVELS)} (or moderate, GitHub's "
+            f"word for medium), not {value!r}."
+        )
+    if not isinstance(unrated, bool):
+        raise InvalidRequest(
+            f"block-unrated must be true (an advisory with no usable severity blocks) or "
+            f"false (it does not), not {unrated!r}."
+        )
+    return {"block_severity": level, "block_unrated": unrated}
 
 
 def _file_host(value: str) -> str:

@@ -17,20 +17,10 @@ from typing import Any, BinaryIO
 from packaging.utils import NormalizedName
 
 from skypi.core.admission import Candidate, Decision, Verdict, already_exists, decide
-from skypi.core.attestations import check_subjects, provenance, provenance_href
-from skypi.core.digests import hash_stream
-from skypi.core.errors import InvalidDistribution, ReadOnly, UploadRejected
+from skypi.core.errors import ReadOnly, UploadRejected
 from skypi.core.filenames import DistFilename
-from skypi.core.keys import file_key, provenance_key
-from skypi.core.metadata import CoreMetadata, read_file_metadata
 from skypi.core.plan import Facts, facts_of
-from skypi.core.upload import (
-    UploadRequest,
-    check_attestable,
-    check_digests,
-    check_metadata,
-    too_large,
-)
+from skypi.core.upload import UploadRequest, receive
 from skypi.indexer.changes import Landed
 from skypi.indexer.service import Indexer
 from skypi.indexer.writer import Stored
@@ -52,7 +42,6 @@ class Admission:
 
 
 Verifier = Callable[[Sequence[Mapping[str, Any]], str, str, Mapping[str, str]], None]
-FORM_DIGESTS = ("md5", "sha256", "blake2_256")  # what the upload form may carry
 
 
 class Intake:
@@ -74,58 +63,29 @@ class Intake:
     ) -> None:
         """Take one file of the upload API (twine, ``uv publish``): check it, admit it, store
         it, list it; or raise :class:`UploadRejected`, leaving nothing behind."""
-        sha256, size, meta = self._received(request, dist, fh, limit, claims)
-        admitted = self.admit(dist, sha256, str(meta.version))
+        received = receive(request, dist, fh, limit, self.indexer.limits, claims)
+        if request.attestations and claims is not None:  # signed by the trusted publisher?
+            if self.verify is None:
+                raise UploadRejected("This index cannot verify attestations.")
+            self.verify(request.attestations, dist.filename, received.sha256, claims)
+        admitted = self.admit(dist, received.sha256, str(received.meta.version))
         if admitted.identical:  # an identical re-upload (twine retries, CI re-runs)
             return
         fh.seek(0)
         info = self.store_new(admitted, fh)
         if info is None:
             return  # these very bytes were stored meanwhile: listed now
-        facts = facts_of(dist, meta, info, sha256)
+        facts = facts_of(dist, received.meta, info, received.sha256)
         stored = [admitted.key]
-        if request.attestations and claims is not None:  # stored before the entry links it
-            stored.append(provenance_key(dist.project, dist.filename))
-            self.store.put(stored[-1], provenance(request.attestations, claims))
-            facts = facts.with_provenance(
-                provenance_href(dist.project, str(dist.version), dist.filename)
-            )
+        if received.provenance is not None:  # stored before the entry links it
+            stored.append(received.provenance.key)
+            self.store.put(received.provenance.key, received.provenance.document)
+            facts = facts.with_provenance(received.provenance.href)
         problem = self.list(admitted, facts)
         if problem is not None:
             self.take_back(*stored)  # the indexer said why
             raise UploadRejected(problem.message)
-        log.info("uploaded %s (%d bytes)", dist.filename, size)
-
-    def _received(
-        self,
-        request: UploadRequest,
-        dist: DistFilename,
-        fh: BinaryIO,
-        limit: int,
-        claims: Mapping[str, str] | None,
-    ) -> tuple[str, int, CoreMetadata]:
-        """The SHA-256, size and core metadata of the received file, checked against the
-        form's digests, its attestations and the form's fields."""
-
-        def within(size: int) -> None:
-            if size > limit:
-                raise too_large(limit)
-
-        fh.seek(0)
-        size, found = hash_stream(fh, FORM_DIGESTS, check=within)
-        check_digests(request, {f"{name}_digest": value for name, value in found.items()})
-        check_attestable(request, claims)
-        if request.attestations and claims is not None:
-            check_subjects(request.attestations, dist.filename, found["sha256"])
-            if self.verify is None:
-                raise UploadRejected("This index cannot verify attestations.")
-            self.verify(request.attestations, dist.filename, found["sha256"], claims)
-        try:
-            meta = read_file_metadata(dist, fh, size, self.indexer.limits)
-        except InvalidDistribution as exc:
-            raise UploadRejected(str(exc)) from exc
-        check_metadata(request, dist, meta)
-        return found["sha256"], size, meta
+        log.info("uploaded %s (%d bytes)", dist.filename, received.size)
 
     def check_caller(self, project: str, principal: str) -> None:
         """PEP 752: :class:`~skypi.core.errors.Conflict` (409) when ``project`` is in a
@@ -148,15 +108,14 @@ class Intake:
         storage event at the indexer, another process; this very upload, sent before and
         answered 5xx after its page's swap), so it is written here unless it was."""
         state = self.indexer.pages.read(dist.project)
-        key = file_key(dist.project, dist.filename)
-        candidate = Candidate(dist.filename, key, version or str(dist.version), dist.kind, sha256)
+        candidate = Candidate.upload(dist, sha256, version)
         decision = decide(state.page, candidate)
         if decision.refused:
             raise decision.error()
         identical = decision.verdict is Verdict.IDENTICAL
         if identical:
             self.indexer.pages.catch_up(state)
-        return Admission(dist, key, sha256, state, identical)
+        return Admission(dist, candidate.key, sha256, state, identical)
 
     def store_new(self, admitted: Admission, body: BinaryIO) -> ObjectInfo | None:
         """Store the file create-only; None when these very bytes were stored meanwhile (a

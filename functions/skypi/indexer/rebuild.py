@@ -231,8 +231,8 @@ class Rebuilder:
             if taken is None:
                 return known  # restored: a hash pip has seen never changes
             facts, known = taken, None  # the stored bytes, with what the page alone knew
-        if not check and facts.entry.metadata_sha256:
-            self.indexer.write_metadata(facts, unless_there=True)  # a new or changed entry's
+        if not check:  # a new or changed wheel's PEP 658 file
+            self.indexer.write_metadata(facts, unless_there=True)
         return restated(known, facts.entry) if known is not None else facts.entry
 
     def _project(self, project: NormalizedName, infos: list[ObjectInfo], check: bool) -> _Plan:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 from packaging.utils import NormalizedName
 
-from skypi.core.admission import Decision, Mode, Verdict
+from skypi.core.admission import Decision, Verdict
 from skypi.core.constants import DEFAULT_ROOT_DELAY_SECONDS
 from skypi.core.digests import hash_stream, sha256_hex
 from skypi.core.errors import InvalidDistribution
@@ -188,13 +188,6 @@ class _Seen:
             update = (facts.entry.etag, known.provenance or facts.entry.provenance)
             if update != (known.etag, known.provenance):
                 self.refreshed[facts.entry.key] = update
-
-    def observed(self) -> Observed:
-        arrivals = tuple(
-            f.arrival(Mode.UPLOAD if f.entry.key in self.uploads else Mode.DROP_IN)
-            for f in self.arrivals
-        )
-        return Observed(arrivals, self.departures, self.refreshed)
 
 
 class HashTimeout(InvalidDistribution):
@@ -435,7 +428,7 @@ class Indexer:
         except (InvalidDistribution, NotFound, OSError) as exc:
             log.warning("cannot read %s: %s", info.key, exc)
             return
-        if facts.entry.metadata_sha256:
+        if facts.metadata_file is not None:
             self.write_metadata(facts)
 
     def _index_project(self, project: NormalizedName, changes: list[Change]) -> _Project:
@@ -444,10 +437,9 @@ class Indexer:
         start = next((c.page for c in changes if isinstance(c, Landed) and c.page), None)
         state = start if start is not None else self.pages.read(project)
         seen = self._observe(changes, state.page)
-        for facts in seen.arrivals:
-            if facts.entry.metadata_sha256:
-                self.write_metadata(facts)
-        observed = seen.observed()
+        for key, raw in filter(None, (facts.metadata_file for facts in seen.arrivals)):
+            self.store.put(key, raw)  # before the page lists the wheel (PEP 658)
+        observed = Observed.of(seen.arrivals, seen.uploads, seen.departures, seen.refreshed)
         done = _Project(seen.outcome, replayed=seen.replayed)
         if observed.changes(state.page):
             self._update_page(project, state, seen.arrivals, observed, done)
@@ -661,8 +653,8 @@ class Indexer:
     def _orphan(self, facts: Facts) -> None:
         """A refused file's ``.metadata`` (written before the page) goes again, unless the
         listed file of that name is the one stored under this very key."""
-        if facts.entry.metadata_sha256:
-            self.store.delete(metadata_key(facts.entry.key))
+        if facts.metadata_file is not None:
+            self.store.delete(facts.metadata_file[0])
 
     # -- inspecting files -----------------------------------------------------------------
 
@@ -774,14 +766,16 @@ class Indexer:
         """The PEP 658 file beside a wheel: derived from the file's bytes alone, so a write
         over one left by earlier bytes under the same key is right. ``unless_there``: read
         first, and write only if it differs (a rebuild, where most are right already)."""
-        key = metadata_key(facts.entry.key)
+        if facts.metadata_file is None:
+            return
+        key, raw = facts.metadata_file
         if unless_there:
             try:
-                if self.store.get(key)[1] == facts.meta.raw:
+                if self.store.get(key)[1] == raw:
                     return
             except NotFound:
                 pass
-        self.store.put(key, facts.meta.raw)
+        self.store.put(key, raw)
 
     def describe(self, facts: Facts) -> Release:
         """A release's summary and rendered description, from its first listed file."""

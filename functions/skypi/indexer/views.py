@@ -14,19 +14,16 @@ fresh, or after revalidating it with its ETag. Nothing runs while nobody reads.
 
 from __future__ import annotations
 
-import contextlib
 import enum
 import hashlib
 import json
 import logging
-import os
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from packaging.utils import canonicalize_name
@@ -44,6 +41,7 @@ from skypi.core.keys import (
     page_json_key,
     page_key,
     view_file_key,
+    view_files_folder,
     view_key,
     view_policy_key,
     view_upstream_key,
@@ -60,11 +58,22 @@ from skypi.core.viewpolicy import (
     decide,
     parse_upstream_page,
     pin_moment,
+    purged,
 )
 from skypi.core.views import ViewPolicy, policy_from_json_bytes
 from skypi.store.base import NotFound, PreconditionFailed, Store
 from skypi.store.namespaces import NamespaceRepository
-from skypi.store.upstream import Upstream, UpstreamRefused, UpstreamUnavailable
+from skypi.store.sinks import sink_for
+from skypi.store.upstream import (
+    PastWaitLimit,
+    Upstream,
+    UpstreamRefused,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+
+if TYPE_CHECKING:
+    from skypi.store.cdn import Cdn
 
 log = logging.getLogger("skypi.views")
 Clock = Callable[[], datetime]
@@ -78,6 +87,12 @@ TIMER_LEAD = timedelta(minutes=1)  # the timer is armed at least this far ahead
 # it always records what it made and arms the next run.
 RUN_FALLBACK = timedelta(minutes=15)
 RUN_MARGIN_SECONDS = 60.0
+# The largest upstream file fetched while a client waits, and how long that fetch may take:
+# CloudFront waits up to 60 s for the view Lambda (its origin response timeout, without a quota
+# increase), and ``skypi serve`` keeps to the same figures. Past either, the client is sent to
+# upstream's own URL and the file is filled in the background (``Views.background``).
+FILL_LIMIT = 64 * 1024 * 1024
+WAIT_BUDGET = 25.0
 
 
 class Served(enum.Enum):
@@ -99,6 +114,58 @@ class TooBigToFill(Exception):
     def __init__(self, url: str) -> None:
         super().__init__(f"{url} is larger than this server fetches while a client waits")
         self.url = url
+
+
+class FillStopped(Exception):
+    """A background fill stopped part-way because its server is stopping (nothing stored)."""
+
+
+FILL_EVENT = "view-fill"  # what a view Lambda's asynchronous invocation of itself carries
+MAX_EVENT_FIELD = 512  # characters of one field of that event (a URL path's part, at most)
+
+
+@dataclass(frozen=True)
+class FillRequest:
+    """A file :meth:`Views.file` did not wait for, as a request named it: everything about it
+    (listed? from where? which hash?) is looked up again when the fill runs."""
+
+    view: str
+    project: str
+    filename: str
+    pin: str | None = None
+    stop: threading.Event | None = field(default=None, compare=False)  # set: stop part-way
+
+    def to_event(self) -> dict[str, Any]:
+        return {"skypi": FILL_EVENT, "view": self.view, "project": self.project,
+                "filename": self.filename, "pin": self.pin}  # fmt: skip
+
+    @classmethod
+    def from_event(cls, event: dict[str, Any]) -> FillRequest | None:
+        """The request an event names; None when it is not one (a field missing, not text,
+        or longer than any path holds)."""
+        named = [event.get(k) for k in ("view", "project", "filename")]
+        pin = event.get("pin")
+        texts = [f for f in [*named, pin] if isinstance(f, str) and 0 < len(f) <= MAX_EVENT_FIELD]
+        if len(texts) != len(named) + (pin is not None):
+            return None
+        return cls(texts[0], texts[1], texts[2], texts[3] if pin is not None else None)
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a listed file that is not stored yet comes from."""
+
+    request: FillRequest
+    key: str
+    url: str
+    sha256: str
+    size: int | None  # upstream's page's (PEP 700), when it gives one
+    metadata: bool  # a PEP 658 metadata file (small: always fetched while the client waits)
+
+
+def _stopped(stop: threading.Event, url: str) -> None:
+    if stop.is_set():
+        raise FillStopped(f"{url}: stopped with the server")
 
 
 @dataclass(frozen=True)
@@ -141,6 +208,9 @@ class Views:
         *,
         timer: Timer | None = None,
         fill_limit: int | None = None,
+        cdn: Cdn | None = None,
+        wait_budget: float | None = None,
+        background: Callable[[FillRequest], object] | None = None,
     ):
         self.store = store
         self.upstream = upstream or Upstream()
@@ -148,7 +218,14 @@ class Views:
         # Where stored pages are read with no code running (CloudFront): the due record is kept
         # and the timer armed for the next page due (None: the next read makes it again).
         self.timer = timer
-        self.fill_limit = fill_limit  # the largest file fetched while a client waits
+        # The largest file fetched while a client waits (None: any), and how long its fetch
+        # may take then (None: the upstream's own budget); what is not waited for is handed
+        # to ``background`` (skypi.indexer.fills locally, the view Lambda's own event on AWS).
+        self.fill_limit = fill_limit
+        self.wait_budget = wait_budget
+        self.background = background
+        # Where the stored files are also cached (CloudFront): told to forget those deleted.
+        self.cdn = cdn
         self.namespaces = NamespaceRepository(store)
         self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._guard = threading.Lock()
@@ -188,13 +265,16 @@ class Views:
             gone += 1
         return gone
 
-    def osv(self) -> tuple[OsvData, str]:
+    def osv(self, seen: str | None = None) -> tuple[OsvData, str]:
         """The index's OSV data and its ETag ("" when none was imported). Parsed once per
         change (it holds thousands of records), and looked at again at most every
-        :data:`OSV_RECHECK_SECONDS`: an import by another process is seen within seconds."""
+        :data:`OSV_RECHECK_SECONDS`: an import by another process is seen within seconds, and
+        at once when a stored page was made from data with another ETag (``seen``), so that
+        a page made by another process from newer data is never made again from older."""
         moment = time.monotonic()
         cached = self._osv_cache
-        if cached is not None and moment - cached[2] < OSV_RECHECK_SECONDS:
+        fresh = seen is None or (cached is not None and seen == cached[1])
+        if cached is not None and fresh and moment - cached[2] < OSV_RECHECK_SECONDS:
             return cached[0], cached[1]
         info = self.store.head(OSV_KEY)
         etag = info.etag if info is not None else ""
@@ -232,7 +312,7 @@ class Views:
             return Served.PRIVATE
         with self._lock(view, name):
             state = self._stored_state(view, name)
-            osv, osv_etag = self.osv()
+            osv, osv_etag = self.osv(state.get("osv") if state is not None else None)
             if state is not None and not self._due(state, policy, osv_etag):
                 return Served.STORED
             outcome = self._outcome(policy, name, osv, refetch=True)
@@ -281,6 +361,25 @@ class Views:
             done[name] = Served.STORED if outcome.page is not None else Served.MISSING
         self._note_due(dues)
         return done
+
+    def follow_change(
+        self, view: str | None = None, time_left: Callable[[], float] | None = None
+    ) -> int:
+        """A view's policy (``view``) or the OSV data (None) changed: the stored pages it
+        affects are made again now, not when each is next due, and the cached files no form
+        of the view lists any more are deleted. Where a timer makes the due pages (AWS), they
+        are marked due now and this run makes them (the timer armed for any left over);
+        elsewhere each is made here. How many pages were made."""
+        if view is None:
+            self._osv_cache = None  # read the new data now, not within seconds
+        names = [view] if view is not None else self._view_folders()
+        pages = [(v, name) for v in names for name in self.served(v)]
+        if self.timer is None:
+            for page in pages:
+                self._remake(*page)
+            return len(pages)
+        self._note_due(dict.fromkeys(pages, self.clock()))
+        return self.refresh_due(time_left=time_left)
 
     # -- a name this index takes over ------------------------------------------------------
 
@@ -523,6 +622,7 @@ class Views:
         when it is next due (None: removed). ``unchanged``: a page that would differ from the
         stored one only by when it was made is not written again."""
         view, now = policy.name, self.clock()
+        self._purge(view, name, outcome)
         if outcome.page is None:
             for key in _page_keys(view, name):
                 self.store.delete(key)
@@ -538,12 +638,29 @@ class Views:
             self.store.put(gzip_key(key), gzip_page(content))
             self.store.put(key, content)
         self._served(view, name, add=True)
-        # Published here while this page was being made: the indexer's look at the views may
-        # have come before these writes, so this one takes the page back out.
-        if self.store.head(page_json_key(name)) is not None:
+        # Published or reserved here while this page was being made: the indexer's (or the
+        # namespace's) look at the views may have come before these writes, so this one takes
+        # the page back out.
+        private, namespaces = self.private(name)
+        if private or namespaces.covering(name):
             self._withdraw(view, name)
             return None
         return due
+
+    def _purge(self, view: str, name: str, outcome: ViewOutcome) -> list[str]:
+        """Delete the view's cached files of ``name`` that no form of it lists any more
+        (:func:`~skypi.core.viewpolicy.purged`), and have the CDN forget them; their keys.
+        One listing of the project's cached files per page made."""
+        folder = view_files_folder(view, name)
+        cached = [info.key[len(folder) :] for info in self.store.list(folder)]
+        gone = [folder + filename for filename in purged(outcome, cached)]
+        for key in gone:
+            self.store.delete(key)
+        if gone:
+            log.warning("view %s: deleted %d cached files of %s: %s", view, len(gone), name, gone)
+            if self.cdn is not None:
+                self.cdn.invalidate(gone)
+        return gone
 
     def _stored_json(self, view: str, name: str) -> bytes | None:
         try:
@@ -594,12 +711,63 @@ class Views:
         """The key of a listed upstream file (or its ``.metadata``) of the view, fetched and
         checked against upstream's SHA-256 the first time; None when the view (or its form
         pinned at ``pin``) does not list it (a private or reserved name, a blocked or unknown
-        file). A view and its pinned forms share their cached files."""
+        file). A view and its pinned forms share their cached files.
+
+        With a ``fill_limit``, a file larger than it (by upstream's page, its Content-Length or
+        its bytes) or slower than ``wait_budget`` is not waited for: :class:`TooBigToFill`
+        sends the client to upstream while ``background`` fills it (:meth:`fill`)."""
+        source = self._source(view, project, filename, pin)
+        if not isinstance(source, Source):
+            return source
+        waits = self.fill_limit is not None and not source.metadata
+        if waits and source.size is not None and source.size > (self.fill_limit or 0):
+            raise self._later(source)
+        try:
+            self._fill(
+                source,
+                wait_limit=self.fill_limit if waits else None,
+                budget=self.wait_budget if waits else ...,
+            )
+        except (PastWaitLimit, UpstreamTimeout) as exc:
+            if not waits:
+                raise
+            log.info("view %s: %s; filled in the background", view, exc)
+            raise self._later(source) from None
+        return source.key
+
+    def fill(self, request: FillRequest, budget: float | None = None) -> bool:
+        """Fetch a file :meth:`file` did not wait for (what ``background`` runs), with no
+        size limit but upstream's, within ``budget`` seconds, streamed into the store (a
+        multipart upload on S3), and store it only if its SHA-256 is the page's; whether it
+        stored it (False: not listed any more, or stored already)."""
+        source = self._source(request.view, request.project, request.filename, request.pin)
+        if not isinstance(source, Source):
+            return False
+        stop = request.stop
+        on_chunk = None if stop is None else lambda _: _stopped(stop, source.url)
+        return self._fill(source, streamed=True, budget=budget, on_chunk=on_chunk)
+
+    def _later(self, source: Source) -> TooBigToFill:
+        """Hand ``source`` to ``background`` (if there is one); the redirect to answer with."""
+        if self.background is not None:
+            try:
+                self.background(source.request)
+            except Exception:  # the client still gets upstream's file; the next request asks again
+                log.exception(
+                    "view %s: could not start filling %s", source.request.view, source.url
+                )
+        return TooBigToFill(source.url)
+
+    def _source(
+        self, view: str, project: str, filename: str, pin: str | None
+    ) -> Source | str | None:
+        """Where a listed file comes from; its key when it is stored already; None when the
+        view does not list it (or lists it from a host it does not fetch from any more)."""
         name = canonicalize_name(project)
         base = filename.removesuffix(METADATA_SUFFIX)
         listed = self._listed(view, name, base, pin)
-        if listed is None:
-            return None
+        if listed is None:  # never fetched (again) while the view does not list it
+            raise DoesNotExist(self._unlisted(view, name, base, pin))
         if base != filename:  # PEP 658: only when the page lists the metadata's hash
             meta = listed.get("core-metadata")
             sha256 = meta.get("sha256") if isinstance(meta, dict) else None
@@ -611,17 +779,28 @@ class Views:
         if self.store.head(key) is not None:
             return key
         kept = Snapshot.from_json_bytes(self.store.get(view_upstream_key(view, name))[1])
-        source = kept.page.find(base) if kept.page is not None else None
-        if source is None:
+        found = kept.page.find(base) if kept.page is not None else None
+        if found is None:
             return None
-        if urlsplit(source.url).netloc.lower() not in self.policy(view).file_hosts:
+        if urlsplit(found.url).netloc.lower() not in self.policy(view).file_hosts:
             return None  # moved to a host the view does not fetch from since it was listed
-        url = source.url + (METADATA_SUFFIX if base != filename else "")
-        limit = self.fill_limit
-        if limit is not None and base == filename and (source.size or limit + 1) > limit:
-            raise TooBigToFill(url)
-        self._fill(key, url, sha256, view)
-        return key
+        metadata = base != filename
+        url = found.url + (METADATA_SUFFIX if metadata else "")
+        request = FillRequest(view, name, filename, pin)
+        return Source(request, key, url, sha256, None if metadata else found.size, metadata)
+
+    def _unlisted(self, view: str, name: str, filename: str, pin: str | None) -> str:
+        """Why the view (or its form pinned at ``pin``) serves no ``filename`` of ``name``."""
+        try:
+            outcome = self.explain(view, name, pin)
+        except (UpstreamUnavailable, UpstreamRefused):
+            return f"View {view!r} does not list {filename} now."
+        found = next((v for v in outcome.verdicts if v.filename == filename), None)
+        if found is not None:
+            why = f"{found.reason.value}: {found.detail}" if found.detail else found.reason.value
+        else:
+            why = outcome.notes[0] if outcome.notes else "upstream lists no such file"
+        return f"View {view!r} does not serve {filename} ({why})."
 
     def _listed(
         self, view: str, name: str, filename: str, pin: str | None
@@ -644,23 +823,24 @@ class Views:
             return None
         return next((f for f in files if f.get("filename") == filename), None)
 
-    def _fill(self, key: str, url: str, sha256: str, view: str) -> None:
-        """Fetch ``url`` into the store at ``key`` (create-only) if its bytes have ``sha256``."""
-        with _spool() as sink:
-            got = self.upstream.file(url, sink)
-            if got != sha256:
+    def _fill(self, source: Source, *, streamed: bool = False, **fetch: Any) -> bool:
+        """Fetch ``source`` into the store at its key (create-only) if its bytes have its
+        SHA-256; nothing is left behind otherwise. Whether this fill stored it."""
+        with sink_for(self.store, source.key, streamed=streamed) as sink:
+            got = self.upstream.file(source.url, sink, **fetch)
+            if got != source.sha256:
                 log.error(
                     "view %s: refused %s: its SHA-256 is %s, upstream's page says %s",
-                    view,
-                    url,
+                    source.request.view,
+                    source.url,
                     got,
-                    sha256,
+                    source.sha256,
                 )
-                raise HashMismatch(f"{url} does not match the SHA-256 its upstream page gives")
-            sink.seek(0)
+                raise HashMismatch(
+                    f"{source.url} does not match the SHA-256 its upstream page gives"
+                )
             # another reader may have stored the same checked bytes first
-            with contextlib.suppress(PreconditionFailed):
-                self.store.put(key, sink, if_none_match=True, sha256=sha256)
+            return sink.commit(source.sha256)
 
 
 def _representations(
@@ -677,7 +857,8 @@ def _representations(
         "next-change": format_time(outcome.next_change) if outcome.next_change else None,
         "blocked": [v.to_json() for v in outcome.verdicts if not v.listed],
     }
-    html = render_project_html(outcome.page)
+    held = [v.held_back() for v in outcome.verdicts if not v.listed]
+    html = render_project_html(outcome.page, held)
     body = json.dumps(doc, separators=(",", ":")).encode() + b"\n"
     return {"html": html, "v1html": html, "json": body}
 
@@ -690,13 +871,15 @@ def _page_keys(view: str, name: str) -> Iterator[str]:
 
 
 def _same_page(stored: bytes | None, made: bytes) -> bool:
-    """Whether two JSON pages of a view differ at most in when they were made."""
+    """Whether two JSON pages of a view differ at most in when they were made (the time, and
+    the serial, which is the time in seconds)."""
     if stored is None:
         return False
     try:
         old, new = json.loads(stored), json.loads(made)
-        old["_view"].pop("fetched", None)
-        new["_view"].pop("fetched", None)
+        for doc in (old, new):
+            doc["_view"].pop("fetched", None)
+            doc["meta"].pop("_last-serial", None)
     except (ValueError, KeyError, TypeError, AttributeError):
         return False
     return bool(old == new)
@@ -704,8 +887,3 @@ def _same_page(stored: bytes | None, made: bytes) -> bool:
 
 def _digest(policy: ViewPolicy) -> str:
     return hashlib.sha256(policy.to_json_bytes()).hexdigest()[:16]
-
-
-def _spool() -> Any:
-    """A temporary file for a download (in memory up to 8 MB)."""
-    return tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024, dir=os.environ.get("TMPDIR"))

@@ -23,6 +23,8 @@ from skypi.store.tokens import TokenRepository
 if TYPE_CHECKING:
     import uvicorn
 
+    from skypi.indexer.fills import BackgroundFills
+    from skypi.indexer.views import Views
     from skypi.local.early import LateApp
     from skypi.local.watch import FolderWatcher
 
@@ -245,20 +247,19 @@ def redact_logs() -> None:
 
 
 def _uvicorn(
-    args: argparse.Namespace, store: LocalStore, settings: Settings, indexer: Indexer
+    args: argparse.Namespace, store: LocalStore, settings: Settings, indexer: Indexer, views: Views
 ) -> tuple[uvicorn.Server, LateApp]:
     """The uvicorn server for ``skypi serve``: the app (logged by :class:`AccessLog` unless
     ``--no-access-log``), the wire's limits, TLS when asked; and the API, which the app
     answers with once it is loaded (:mod:`skypi.local.early`)."""
     import uvicorn
 
-    from skypi.indexer.views import Views
     from skypi.local.early import early_app
     from skypi.local.reasons import reason_protocol
     from skypi.local.wire import WireLimits, guarded_protocol
 
     tls = {"ssl_certfile": args.tls_cert, "ssl_keyfile": args.tls_key} if args.tls_cert else {}
-    app, api = early_app(store, settings, indexer, views=Views(store))
+    app, api = early_app(store, settings, indexer, views=views)
     config = uvicorn.Config(
         app if args.no_access_log else AccessLog(app),
         # twine shows an upload's refusal from the status line; the wire's limits hold
@@ -305,7 +306,10 @@ def serve(args: argparse.Namespace) -> int:
         return 2
     report, watcher = start_pass(store, watch=not args.no_watch)
     log.info("%s", report.summary())
-    server, api = _uvicorn(args, store, settings, watcher.indexer if watcher else Indexer(store))
+    views, fills = view_fills(store)
+    server, api = _uvicorn(
+        args, store, settings, watcher.indexer if watcher else Indexer(store), views
+    )
     token = banner_token(store) if settings.private and sys.stderr.isatty() else None
     print(
         _welcome(store, settings, args.host, args.port, token, scheme),
@@ -317,6 +321,19 @@ def serve(args: argparse.Namespace) -> int:
         server.run(sockets=[sock])
     finally:
         sock.close()
+        fills.stop()
         if watcher:
             watcher.stop()
     return 0
+
+
+def view_fills(store: LocalStore) -> tuple[Views, BackgroundFills]:
+    """The views ``skypi serve`` answers with, and the pool that fills in the background the
+    upstream files too big or too slow to fetch while a client waits (stopped with it)."""
+    from skypi.indexer.fills import BackgroundFills
+    from skypi.indexer.views import FILL_LIMIT, WAIT_BUDGET, Views
+
+    views = Views(store, fill_limit=FILL_LIMIT, wait_budget=WAIT_BUDGET)
+    fills = BackgroundFills(views)
+    views.background = fills.submit
+    return views, fills

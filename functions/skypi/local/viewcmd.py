@@ -18,6 +18,7 @@ from skypi.core.errors import SkypiError
 from skypi.core.filenames import same_version
 from skypi.core.osv import OsvData
 from skypi.core.pages import format_time
+from skypi.core.severity import LEVELS
 from skypi.core.viewedge import valid_pin
 from skypi.core.views import ViewPolicy, parse_policy
 from skypi.indexer.views import Views
@@ -46,6 +47,11 @@ def add_view_parser(sub: Any, add_dir: Callable[[argparse.ArgumentParser], None]
     add.add_argument("--deny", action="append", help="a project, or project<versions (repeat)")
     add.add_argument("--allow", action="append", help="only these projects (repeatable)")
     add.add_argument("--files", choices=["cache", "link"], help="cache upstream files (default)")
+    add.add_argument(
+        "--block-severity",
+        choices=LEVELS,
+        help="also block every advisory of the OSV data rated at this level or above",
+    )
     add.add_argument("--replace", action="store_true", help="change an existing view")
     listing = actions.add_parser("list", help="list the views")
     show = actions.add_parser("show", help="a view's policy and what it has served")
@@ -111,6 +117,7 @@ def _policy_doc(args: argparse.Namespace) -> dict[str, Any]:
         "deny": args.deny,
         "allow": args.allow,
         "files": args.files,
+        "block-severity": args.block_severity,
     }
     return doc | {k: v for k, v in flags.items() if v is not None}
 
@@ -120,7 +127,19 @@ def _add(args: argparse.Namespace, views: Views) -> int:
     views.save(policy, new=not args.replace)
     print(f"{'Changed' if args.replace else 'Added'} view {_describe(policy)}")
     print(f"  pip install --index-url http://HOST:PORT/view/{policy.name}/simple/ PACKAGE")
+    if args.replace:
+        _follow(args, views, policy.name)
     return 0
+
+
+def _follow(args: argparse.Namespace, views: Views, view: str | None) -> None:
+    """Make the stored pages the change affects again now (a folder's; a deployed index's
+    view function does it itself when the object is written: docs/views.md)."""
+    if args.bucket:
+        print("The view function makes the stored pages again now (the bucket tells it).")
+        return
+    made = views.follow_change(view)
+    print(f"Made {made} stored view page(s) again; cached files no view lists are deleted.")
 
 
 def _describe(policy: ViewPolicy) -> str:
@@ -130,6 +149,9 @@ def _describe(policy: ViewPolicy) -> str:
         rules.append(f"deny {', '.join(r.text for r in policy.deny)}")
     if policy.allow:
         rules.append(f"allow {', '.join(r.text for r in policy.allow)}")
+    if policy.block_severity:
+        unrated = "blocked" if policy.block_unrated else "listed"
+        rules.append(f"block severity {policy.block_severity}+ (unrated: {unrated})")
     if policy.exceptions:
         rules.append(f"{len(policy.exceptions)} exception(s)")
     return f"{policy.name} over {policy.upstream} ({'; '.join(rules)})"
@@ -194,8 +216,14 @@ def _refresh(args: argparse.Namespace, views: Views) -> int:
 def _osv(args: argparse.Namespace, views: Views) -> int:
     data = OsvData.from_records(_records(Path(args.source)))
     views.import_osv(data)
-    malicious = sum(a.malicious for found in data.by_project.values() for a in found)
-    print(f"Imported {len(data)} PyPI advisories ({malicious} malicious packages)")
+    every = [a for found in data.by_project.values() for a in found]
+    malicious = sum(a.malicious for a in every)
+    rated = sum(a.severity is not None for a in every if not a.malicious)
+    print(
+        f"Imported {len(data)} PyPI advisories ({malicious} malicious packages; "
+        f"{rated} of the {len(every) - malicious} others rated by severity)"
+    )
+    _follow(args, views, None)
     return 0
 
 

@@ -17,10 +17,12 @@ Semantics every adapter keeps (``tests/test_store_conformance.py`` checks them):
 - ``put(..., sha256=hex)`` stores the bytes only if they have that digest (S3 verifies it
   server-side; other adapters may trust the caller, who computed it from the same bytes).
 
-Two optional abilities, present only where the backend has them (check with ``isinstance``):
-:class:`Versioned` (put an earlier version back) and :class:`Presigning` (hand a client a
-short-lived URL to the object itself). :func:`put_copies` writes the same bytes under several
-keys, in one write where the backend can (a folder: one file, linked under each name).
+Optional abilities, present only where the backend has them (check with ``isinstance``):
+:class:`Versioned` (put an earlier version back), :class:`Presigning` (hand a client a
+short-lived URL to the object itself), :class:`DirectUploads` and :class:`StreamedWrites`
+(an object sent in parts, by a client or by this process). :func:`put_copies` writes the
+same bytes under several keys, in one write where the backend can (a folder: one file,
+linked under each name).
 """
 
 from __future__ import annotations
@@ -190,6 +192,24 @@ class DirectUploads(Protocol):
     def complete_multipart(self, key: str, upload_id: str, parts: list[Part]) -> None:
         """Raises :class:`PreconditionFailed` if the key exists (create-only), and
         :class:`UploadConflict` if a concurrent write to the key got in the way."""
+        ...
+
+    def abort_multipart(self, key: str, upload_id: str) -> None: ...
+
+
+@runtime_checkable
+class StreamedWrites(Protocol):
+    """A store that takes an object in parts sent as they arrive (an S3 multipart upload made
+    by this process): nothing is visible at the key until it is completed."""
+
+    def start_multipart(self, key: str, marker: str) -> str: ...
+
+    def upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> Part:
+        """Part ``number`` of the upload, sent with its SHA-256 (the store checks it)."""
+        ...
+
+    def complete_multipart(self, key: str, upload_id: str, parts: list[Part]) -> None:
+        """Raises :class:`PreconditionFailed` if the key exists (create-only)."""
         ...
 
     def abort_multipart(self, key: str, upload_id: str) -> None: ...

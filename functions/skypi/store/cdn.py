@@ -131,3 +131,23 @@ class CloudFrontCdn:
                     self.distribution_id,
                     " ".join(batch.paths),
                 )
+
+
+class QueuedCdn:
+    """Invalidations sent through the invalidation queue only: what the view function does.
+    Its function URL is an origin of the distribution, so the distribution cannot be named in
+    the function's settings (the stack would depend on itself); the invalidator function,
+    which has the distribution and its CreateInvalidation grant, sends each batch within
+    seconds (docs/views.md)."""
+
+    def __init__(self, pending: PendingInvalidations) -> None:
+        self.pending = pending
+
+    @classmethod
+    def from_environment(cls) -> QueuedCdn | None:
+        queue = os.environ.get(QUEUE_VARIABLE)
+        return cls(SqsPendingInvalidations(queue)) if queue else None
+
+    def invalidate(self, keys: Iterable[str]) -> None:
+        for batch in plan(invalidation_paths(keys)):
+            self.pending.put(batch)

@@ -15,7 +15,8 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import IO, Any, Final
+from types import EllipsisType
+from typing import Any, Final, Protocol
 
 import skypi
 from skypi.core.negotiate import V1_JSON
@@ -23,6 +24,12 @@ from skypi.core.negotiate import V1_JSON
 log = logging.getLogger("skypi.upstream")
 CHUNK: Final = 256 * 1024
 JSON_TYPES: Final = (V1_JSON, "application/json")
+
+
+class Writable(Protocol):
+    """Where a file's bytes go as they arrive (a temporary file, a multipart upload)."""
+
+    def write(self, data: bytes, /) -> int: ...
 
 
 class UpstreamUnavailable(Exception):
@@ -39,6 +46,11 @@ class UpstreamBusy(UpstreamUnavailable):
 
 class UpstreamRefused(Exception):
     """The upstream answered with something a view must not take (too big, not JSON)."""
+
+
+class PastWaitLimit(Exception):
+    """A file larger than a client is made to wait for (its Content-Length says so, or its
+    bytes went past the limit): fetched later, in the background, not now."""
 
 
 @dataclass(frozen=True)
@@ -94,10 +106,11 @@ class Upstream:
         self.requests += 1
         return self._opener.open(request, timeout=self.limits.timeout)
 
-    def _deadline(self) -> tuple[float, float] | None:
-        """(when the fetch starting now must be done, its budget), if it has one."""
-        budget = self.limits.budget
-        return None if budget is None else (time.monotonic() + budget, budget)
+    def _deadline(self, budget: float | EllipsisType | None = ...) -> tuple[float, float] | None:
+        """(when the fetch starting now must be done, its budget), if it has one (``...``:
+        the limits' budget)."""
+        chosen = self.limits.budget if budget is ... else budget
+        return None if chosen is None else (time.monotonic() + chosen, chosen)
 
     def _slot(self) -> None:
         if not self._slots.acquire(timeout=self.limits.wait):
@@ -127,33 +140,62 @@ class Upstream:
         finally:
             self._slots.release()
 
-    def file(self, url: str, sink: IO[bytes], on_chunk: Callable[[int], None] | None = None) -> str:
+    def file(
+        self,
+        url: str,
+        sink: Writable,
+        on_chunk: Callable[[int], None] | None = None,
+        *,
+        wait_limit: int | None = None,
+        budget: float | EllipsisType | None = ...,
+    ) -> str:
         """Copy the file at ``url`` into ``sink``; its SHA-256 (hex). Bounded by
-        ``max_file_bytes``; :class:`UpstreamUnavailable` when it cannot be had whole."""
+        ``max_file_bytes`` and ``budget`` seconds in all (``...``: the limits' own);
+        :class:`PastWaitLimit` when its Content-Length or its bytes go past ``wait_limit``;
+        :class:`UpstreamUnavailable` when it cannot be had whole."""
         self._slot()
         try:
-            deadline = self._deadline()
+            deadline = self._deadline(budget)
             with self._open(url, {}) as response:
-                digest = hashlib.sha256()
-                total = 0
-                while chunk := response.read(CHUNK):
-                    _in_time(deadline, url)
-                    total += len(chunk)
-                    if total > self.limits.max_file_bytes:
-                        raise UpstreamRefused(
-                            f"{url} is larger than {self.limits.max_file_bytes:,} bytes"
-                        )
-                    digest.update(chunk)
-                    sink.write(chunk)
-                    if on_chunk is not None:
-                        on_chunk(len(chunk))
-                return digest.hexdigest()
+                _check_declared(response, url, wait_limit)
+                return self._copy(response, url, sink, on_chunk, deadline, wait_limit)
         except urllib.error.HTTPError as exc:
             raise UpstreamUnavailable(f"{url} answered {exc.code}") from None
         except (urllib.error.URLError, OSError, ValueError) as exc:
             raise _unavailable(url, exc) from None
         finally:
             self._slots.release()
+
+    def _copy(
+        self,
+        response: Any,
+        url: str,
+        sink: Writable,
+        on_chunk: Callable[[int], None] | None,
+        deadline: tuple[float, float] | None,
+        wait_limit: int | None,
+    ) -> str:
+        digest = hashlib.sha256()
+        total = 0
+        while chunk := response.read(CHUNK):
+            _in_time(deadline, url)
+            total += len(chunk)
+            if total > self.limits.max_file_bytes:
+                raise UpstreamRefused(f"{url} is larger than {self.limits.max_file_bytes:,} bytes")
+            if wait_limit is not None and total > wait_limit:
+                raise PastWaitLimit(f"{url} is larger than {wait_limit:,} bytes")
+            digest.update(chunk)
+            sink.write(chunk)
+            if on_chunk is not None:
+                on_chunk(len(chunk))
+        return digest.hexdigest()
+
+
+def _check_declared(response: Any, url: str, wait_limit: int | None) -> None:
+    """A Content-Length past ``wait_limit``: known before a byte is read."""
+    declared = response.headers.get("Content-Length")
+    if wait_limit is not None and declared and declared.isdigit() and int(declared) > wait_limit:
+        raise PastWaitLimit(f"{url} declares {int(declared):,} bytes, past {wait_limit:,}")
 
 
 def _read(response: Any, limit: int, url: str, deadline: tuple[float, float] | None) -> bytes:
