@@ -25,12 +25,12 @@ from skypi.store.upstream import UpstreamLimits
 from tests.asynclambda import AsyncLambda
 from tests.aws.conftest import Emulated
 from tests.aws.test_view_cloudfront import READER, cloudfront
-from tests.aws.test_view_lambda import CONTEXT, _body, _call, lam, upstream
+from tests.aws.test_view_lambda import CONTEXT, _body, _call, lam
 from tests.cloudfront import CloudFrontModel
 from tests.dists import wheel_bytes, wheel_name
 from tests.upstream import StaticUpstream
 
-__all__ = ["cloudfront", "lam", "upstream"]  # fixtures of the view Lambda's tests
+__all__ = ["cloudfront", "lam"]  # fixtures of the view Lambda's tests
 MiB = 1024 * 1024
 
 
