@@ -121,7 +121,8 @@ def test_a_lying_upstream_leaves_no_object_and_no_upload(
     assert _deliver(invocations) == [{"filled": False}]  # logged; not raised (no retries)
     assert aws.store.head(view_file_key("safe", "demo", name)) is None
     assert _no_uploads_left(aws)  # aborted: the bytes never became an object
-    assert _call(f"/views/safe/files/demo/{name}")["statusCode"] == 307  # still upstream's
+    again = _call(f"/views/safe/files/demo/{name}")  # the view lists it no more: mismatch
+    assert again["statusCode"] == 404 and b"mismatch" in _body(again), again
 
 
 def test_a_transfer_that_stalls_past_the_budget_is_redirected_never_a_504(
