@@ -7,21 +7,10 @@ import math
 import statistics
 from typing import Any
 
-from bench.report import _cell, _fmt, _get, _median
+from bench.report import _cell, _fmt, _get, _median, _values
 from bench.writes import exponents, growth_exponent
 
 NOT_DONE = "—"
-
-
-def _values(rows: list[dict[str, Any]], *path: str) -> list[float]:
-    out = []
-    for row in rows:
-        value: Any = row
-        for key in path:
-            value = value.get(key) if isinstance(value, dict) else None
-        if isinstance(value, int | float) and not math.isnan(value):
-            out.append(float(value))
-    return out
 
 
 def ranged(values: list[float], digits: int = 2) -> str:

@@ -36,14 +36,20 @@ WHY = {
 }
 
 
-def _median(rows: list[dict[str, Any]], *path: str) -> float:
-    values = []
+def _values(rows: list[dict[str, Any]], *path: str) -> list[float]:
+    """The numbers at ``path`` in each row (a missing or NaN one left out)."""
+    out = []
     for row in rows:
         value: Any = row
         for key in path:
             value = value.get(key) if isinstance(value, dict) else None
         if isinstance(value, int | float) and not math.isnan(value):
-            values.append(float(value))
+            out.append(float(value))
+    return out
+
+
+def _median(rows: list[dict[str, Any]], *path: str) -> float:
+    values = _values(rows, *path)
     return statistics.median(values) if values else float("nan")
 
 

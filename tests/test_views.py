@@ -22,6 +22,7 @@ from skypi.core.keys import file_key, view_file_key
 from skypi.core.namespaces import Namespace
 from skypi.core.osv import OsvData
 from skypi.core.pages import format_time
+from skypi.core.viewpolicy import Reason
 from skypi.core.views import parse_policy
 from skypi.indexer.namespaces import NamespaceAdmin
 from skypi.indexer.service import Indexer, Landed
@@ -512,6 +513,35 @@ def test_each_answer_of_a_view_gives_its_own_length(world: Any, upstream: Static
         response = call(client.app, Request("GET", path))
         assert response.status in {404, 502}, (path, response.status)
         assert int(response.headers["content-length"]) == len(response.body), path
+
+
+def test_a_file_whose_bytes_lie_is_refused_then_left_out_until_upstream_changes_its_page(
+    world: Any, upstream: StaticUpstream
+) -> None:
+    """Upstream serves other bytes than its page's SHA-256: the download is refused (502),
+    the view's page leaves the file out from then on (a resolver takes 0.9 instead of failing
+    on 1.0), ``explain`` says why, and upstream is not asked for it again; once upstream's
+    page changes, its files are checked afresh."""
+    client, views, clock = world
+    upstream.add_wheel("demo", "0.9", START - timedelta(days=30))
+    upstream.add_wheel("demo", "1.0", START - timedelta(days=30), served=b"not the wheel")
+    lying = wheel_name("demo", "1.0")
+    assert set(_files(client, "demo")) == {wheel_name("demo", "0.9"), lying}
+    assert client.get(f"/view/safe/files/demo/{lying}").status_code == 502
+    assert _files(client, "demo") == [wheel_name("demo", "0.9")]
+    verdict = next(v for v in views.explain("safe", "demo").verdicts if v.filename == lying)
+    assert verdict.reason is Reason.MISMATCH, verdict
+    assert "as its page says" in verdict.detail, verdict
+    asked = len(upstream.requests)
+    again = client.get(f"/view/safe/files/demo/{lying}")
+    assert again.status_code == 404, again.text
+    assert "mismatch: upstream served bytes whose SHA-256 is" in again.text
+    assert not [r for r in upstream.requests[asked:] if r.startswith("/files/")]
+    upstream.files[f"/files/{lying}"] = wheel_bytes("demo", "1.0")  # mended,
+    upstream.add_wheel("demo", "1.1", START - timedelta(days=30))  # and its page changes
+    clock.now += timedelta(minutes=11)  # refresh-minutes: the kept page is read again
+    assert wheel_name("demo", "1.0") in _files(client, "demo")
+    assert client.get(f"/view/safe/files/demo/{lying}").status_code == 200
 
 
 class _Anchors(HTMLParser):

@@ -348,7 +348,9 @@ def linked_to_upstream(world: World) -> None:
 
 
 def refused_copy(world: World) -> None:
+    """Nothing kept, and the view's page leaves the file out from then on."""
     assert not world.cached("cases", "tampered", wheel_name("tampered", "1.0"))
+    assert world.get("/view/cases/simple/tampered/").json()["files"] == []
 
 
 @dataclass(frozen=True)
@@ -429,7 +431,8 @@ CASES = (
     ),
     Case("no-pin-no-cooldown", "open", "demo", "2.0", ("demo", "2.0"), ("listed",)),
     Case(
-        "hash-mismatch-refused", "cases", "tampered", None, ("tampered",), ("listed",),
+        "hash-mismatch-refused", "cases", "tampered", None,
+        ("tampered",), ("mismatch", "as its page says"),
         check=refused_copy,
     ),
     Case(

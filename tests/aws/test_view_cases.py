@@ -20,7 +20,7 @@ from skypi.core.keys import view_file_key
 from skypi.store.scheduler import REFRESH_EVENT
 from tests.aws.conftest import Emulated, emulate
 from tests.aws.test_view_cloudfront import cloudfront, distribution
-from tests.aws.test_view_lambda import CONTEXT, lam, upstream, view_lambda
+from tests.aws.test_view_lambda import CONTEXT, lam, view_lambda
 from tests.cloudfront import CloudFrontModel, serve
 from tests.dists import wheel_bytes, wheel_name
 from tests.e2e.conftest import BIN, client_env
@@ -36,7 +36,6 @@ pytestmark = pytest.mark.e2e
 __all__ = [
     "cloudfront",
     "lam",
-    "upstream",
 ]  # fixtures of tests/aws/test_view_{cloudfront,lambda}.py
 
 

@@ -25,12 +25,12 @@ from skypi.store.upstream import UpstreamLimits
 from tests.asynclambda import AsyncLambda
 from tests.aws.conftest import Emulated
 from tests.aws.test_view_cloudfront import READER, cloudfront
-from tests.aws.test_view_lambda import CONTEXT, _body, _call, lam, upstream
+from tests.aws.test_view_lambda import CONTEXT, _body, _call, lam
 from tests.cloudfront import CloudFrontModel
 from tests.dists import wheel_bytes, wheel_name
 from tests.upstream import StaticUpstream
 
-__all__ = ["cloudfront", "lam", "upstream"]  # fixtures of the view Lambda's tests
+__all__ = ["cloudfront", "lam"]  # fixtures of the view Lambda's tests
 MiB = 1024 * 1024
 
 
@@ -121,7 +121,9 @@ def test_a_lying_upstream_leaves_no_object_and_no_upload(
     assert _deliver(invocations) == [{"filled": False}]  # logged; not raised (no retries)
     assert aws.store.head(view_file_key("safe", "demo", name)) is None
     assert _no_uploads_left(aws)  # aborted: the bytes never became an object
-    assert _call(f"/views/safe/files/demo/{name}")["statusCode"] == 307  # still upstream's
+    again = _call(f"/views/safe/files/demo/{name}")  # the view lists it no more: mismatch
+    assert again["statusCode"] == 404, again
+    assert b"mismatch" in _body(again), again
 
 
 def test_a_transfer_that_stalls_past_the_budget_is_redirected_never_a_504(

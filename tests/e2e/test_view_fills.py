@@ -5,23 +5,20 @@ limit of the test (a few hundred bytes), over HTTP on loopback."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-import uvicorn
 
-from skypi.api.app import create_app
-from skypi.api.settings import Settings
 from skypi.core.keys import view_file_key
 from skypi.core.views import parse_policy
 from skypi.indexer.fills import BackgroundFills
 from skypi.indexer.views import Views
 from skypi.store.local import LocalStore
 from tests.dists import wheel_name
-from tests.e2e.conftest import free_port, wait_for
-from tests.e2e.test_views import _download
+from tests.e2e.test_views import _download, in_process
 from tests.upstream import StaticUpstream
 
 pytestmark = pytest.mark.e2e
@@ -38,15 +35,9 @@ def test_pip_gets_a_big_file_from_upstream_then_from_the_index_once_filled(
     fills = BackgroundFills(views)
     views.background = fills.submit
     views.save(parse_policy("safe", {"upstream": upstream.url}), new=True)
-    port = free_port()
-    config = uvicorn.Config(
-        create_app(store, Settings(), views=views), port=port, log_level="error"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
+    stack = contextlib.ExitStack()
     try:
-        assert wait_for(lambda: server.started)
+        port = stack.enter_context(in_process(store, views))
         view = f"http://127.0.0.1:{port}/view/safe/simple/"
         assert _download(view, "demo", env, tmp_path / "a") == [name]  # through the redirect
         assert (tmp_path / "a" / name).read_bytes() == data
@@ -58,8 +49,7 @@ def test_pip_gets_a_big_file_from_upstream_then_from_the_index_once_filled(
         assert (tmp_path / "b" / name).read_bytes() == data
         assert upstream.requests.count(f"/files/{name}") == fetched  # from the index now
     finally:
-        server.should_exit = True
-        thread.join(10)
+        stack.close()
         fills.stop()
         upstream.stop()
     assert not [t for t in threading.enumerate() if t.name.startswith("skypi-fill")]

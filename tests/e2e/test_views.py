@@ -5,6 +5,7 @@ upload times are the files' mtimes) or a static PEP 691 index on loopback; no in
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
@@ -141,6 +142,23 @@ class _Clock:
         return self.now
 
 
+@contextlib.contextmanager
+def in_process(store: LocalStore, views: Views) -> Iterator[int]:
+    """``skypi serve``'s app over ``store`` with these ``views``, run by uvicorn in this
+    process (so that a test holds its clock or its fills); the port, stopped on the way out."""
+    port = free_port()
+    app = create_app(store, Settings(), views=views)
+    server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="error"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        assert wait_for(lambda: server.started)
+        yield port
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
 def test_a_page_lets_a_file_in_when_its_cooldown_ends_by_time_alone(
     tmp_path: Path, env: dict[str, str]
 ) -> None:
@@ -153,15 +171,9 @@ def test_a_page_lets_a_file_in_when_its_cooldown_ends_by_time_alone(
     store = LocalStore(tmp_path / "packages")
     views = Views(store, clock=clock)
     views.save(parse_policy("safe", {"upstream": upstream.url, "cooldown-days": 7}), new=True)
-    port = free_port()
-    config = uvicorn.Config(
-        create_app(store, Settings(), views=views), port=port, log_level="error"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
+    stack = contextlib.ExitStack()
     try:
-        assert wait_for(lambda: server.started)
+        port = stack.enter_context(in_process(store, views))
         view = f"http://127.0.0.1:{port}/view/safe/simple/"
         assert _download(view, "demo", env, tmp_path / "a") == [wheel_name("demo", "1.0")]
         assert _uv_pin(view, "demo", env, tmp_path) == "1.0"
@@ -170,8 +182,7 @@ def test_a_page_lets_a_file_in_when_its_cooldown_ends_by_time_alone(
         assert _uv_pin(view, "demo", env, tmp_path) == "2.0"
         assert upstream.requests.count("/simple/demo/") == 2  # first miss, then one revalidation
     finally:
-        server.should_exit = True
-        thread.join(10)
+        stack.close()
         upstream.stop()
 
 

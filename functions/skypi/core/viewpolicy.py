@@ -27,7 +27,7 @@ import enum
 import json
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 from urllib.parse import urljoin, urlsplit
@@ -71,6 +71,7 @@ class Reason(enum.StrEnum):
     PINNED = "pinned"  # uploaded after the date of a time-pinned form
     UNVERIFIABLE = "unverifiable"  # no SHA-256, or a name that is no distribution of it
     FILE_HOST = "file-host"  # its URL is on a host the view does not fetch from
+    MISMATCH = "mismatch"  # upstream served other bytes than the SHA-256 its page gives
 
 
 LISTING: Final = frozenset({Reason.LISTED, Reason.YANKED})
@@ -96,8 +97,13 @@ class UpstreamFile:
     yanked: str | None = None
     requires_python: str | None = None
     metadata_sha256: str | None = None
+    # Not upstream's word but the view's: the bytes upstream served for this file (or its
+    # .metadata) had another SHA-256 than its page gives, so no form of the view lists it
+    # while upstream's page stays as it is (a changed page is read afresh, without this).
+    refused: str | None = None
 
     def to_json(self) -> dict[str, Any]:
+        refused = {"refused": self.refused} if self.refused is not None else {}
         return {
             "filename": self.filename,
             "url": self.url,
@@ -107,7 +113,7 @@ class UpstreamFile:
             "yanked": self.yanked,
             "requires-python": self.requires_python,
             "metadata-sha256": self.metadata_sha256,
-        }
+        } | refused
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> UpstreamFile:
@@ -121,6 +127,7 @@ class UpstreamFile:
             data["yanked"],
             data["requires-python"],
             data["metadata-sha256"],
+            _optional_text(data.get("refused")),
         )
 
 
@@ -136,6 +143,14 @@ class UpstreamPage:
 
     def find(self, filename: str) -> UpstreamFile | None:
         return next((f for f in self.files if f.filename == filename), None)
+
+    def refusing(self, filename: str, why: str) -> UpstreamPage | None:
+        """This page with ``filename`` marked refused for ``why``; None when it has no such
+        file (upstream's page changed since the file was asked for)."""
+        if self.find(filename) is None:
+            return None
+        files = tuple(replace(f, refused=why) if f.filename == filename else f for f in self.files)
+        return replace(self, files=files)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -310,6 +325,8 @@ def _verdict(
         )
     if file.sha256 is None:
         return FileVerdict(file.filename, version, Reason.UNVERIFIABLE, "upstream gives no SHA-256")
+    if file.refused is not None:
+        return FileVerdict(file.filename, version, Reason.MISMATCH, file.refused)
     if (host := urlsplit(file.url).netloc.lower()) not in policy.file_hosts:
         detail = f"its URL is on {host}, not a host this view fetches from (file-hosts)"
         return FileVerdict(file.filename, version, Reason.FILE_HOST, detail)

@@ -823,6 +823,32 @@ class Views:
             return None
         return next((f for f in files if f.get("filename") == filename), None)
 
+    def _refuse(self, source: Source, got: str) -> None:
+        """Mark the file refused on the kept upstream page, so that no form of the view lists
+        it (``explain`` and the page for people say why) until upstream's page changes, and
+        make the view's page again without it. Lost to a concurrent read of upstream's page,
+        the mark is left to the next download, which checks the bytes again."""
+        request = source.request
+        what = "its .metadata" if source.metadata else "bytes"
+        why = f"upstream served {what} whose SHA-256 is {got}, not {source.sha256} as its page says"
+        key = view_upstream_key(request.view, request.project)
+        try:
+            info, raw = self.store.get(key)
+            kept = Snapshot.from_json_bytes(raw)
+        except (NotFound, ValueError, KeyError, TypeError):
+            return
+        base = request.filename.removesuffix(METADATA_SUFFIX)
+        page = kept.page.refusing(base, why) if kept.page is not None else None
+        if page is None:
+            return
+        try:
+            self.store.put(key, replace(kept, page=page).to_json_bytes(), if_match=info.etag)
+        except PreconditionFailed:
+            return
+        if self.store.head(view_key(request.view, page_json_key(request.project))) is not None:
+            page_of = (request.view, request.project)
+            self._note_due({page_of: self._remake(*page_of)})
+
     def _fill(self, source: Source, *, streamed: bool = False, **fetch: Any) -> bool:
         """Fetch ``source`` into the store at its key (create-only) if its bytes have its
         SHA-256; nothing is left behind otherwise. Whether this fill stored it."""
@@ -836,6 +862,7 @@ class Views:
                     got,
                     source.sha256,
                 )
+                self._refuse(source, got)
                 raise HashMismatch(
                     f"{source.url} does not match the SHA-256 its upstream page gives"
                 )
