@@ -60,6 +60,19 @@ def store(tmp_path: Path) -> LocalStore:
     return LocalStore(folder)
 
 
+def held_api(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
+    """The full app's loading waits until the returned event is set (at most 30 s)."""
+    gate = threading.Event()
+    build = app_module.create_api
+
+    def slow(*args: Any, **kwargs: Any) -> Any:
+        assert gate.wait(30)
+        return build(*args, **kwargs)
+
+    monkeypatch.setattr(app_module, "create_api", slow)
+    return gate
+
+
 @pytest.mark.parametrize("private", [False, True])
 def test_reads_before_the_api_is_loaded_are_the_whole_apps_bytes_and_headers(
     store: LocalStore, monkeypatch: pytest.MonkeyPatch, private: bool
@@ -74,14 +87,7 @@ def test_reads_before_the_api_is_loaded_are_the_whole_apps_bytes_and_headers(
     statuses = [status for status, _, _ in reference]
     assert statuses[:3] == ([401] * 3 if private else [200] * 3)
     assert statuses[-10:-8] == [200, 200]  # a read token reads
-    gate = threading.Event()
-    build = app_module.create_api
-
-    def slow(*args: Any, **kwargs: Any) -> Any:
-        assert gate.wait(30)
-        return build(*args, **kwargs)
-
-    monkeypatch.setattr(app_module, "create_api", slow)
+    gate = held_api(monkeypatch)
     app, api = early_app(store, settings, indexer)
     api.start()
     try:
@@ -97,14 +103,7 @@ def test_reads_before_the_api_is_loaded_are_the_whole_apps_bytes_and_headers(
 def test_an_upload_before_the_api_is_loaded_waits_for_it_and_is_listed(
     store: LocalStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    gate = threading.Event()
-    build = app_module.create_api
-
-    def slow(*args: Any, **kwargs: Any) -> Any:
-        assert gate.wait(30)
-        return build(*args, **kwargs)
-
-    monkeypatch.setattr(app_module, "create_api", slow)
+    gate = held_api(monkeypatch)
     app, api = early_app(store, Settings(upload_auth=False), Indexer(store))
     api.start()
     data, filename = wheel_bytes("late", "1.0"), wheel_name("late", "1.0")
